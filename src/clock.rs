@@ -1,0 +1,149 @@
+//! Time: the [`Timestamp`] type and the injectable [`Clock`].
+//!
+//! Everything that depends on "now" (delta timestamps, windows, expiry)
+//! asks the database's clock, so tests can move time deterministically.
+
+use std::fmt;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+/// Milliseconds since the Unix epoch (UTC).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Timestamp(pub i64);
+
+impl Timestamp {
+    /// One second in milliseconds.
+    pub const SECOND: i64 = 1_000;
+    /// One day in milliseconds.
+    pub const DAY: i64 = 86_400_000;
+
+    /// The timestamp `ms` milliseconds after the epoch.
+    pub const fn from_millis(ms: i64) -> Self {
+        Timestamp(ms)
+    }
+
+    /// Milliseconds since the epoch.
+    pub const fn millis(self) -> i64 {
+        self.0
+    }
+
+    /// The day number since the epoch (floor division, so negative times work).
+    pub const fn day(self) -> i64 {
+        self.0.div_euclid(Self::DAY)
+    }
+
+    /// Parses RFC 3339 (`2024-05-01T12:00:00Z`, with optional fraction and
+    /// offset) or a plain integer of epoch milliseconds.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let t = s.trim();
+        if let Ok(ms) = t.parse::<i64>() {
+            return Ok(Timestamp(ms));
+        }
+        let dt = time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+            .map_err(|e| format!("{s:?} is neither RFC 3339 nor epoch milliseconds ({e})"))?;
+        let ms = dt.unix_timestamp_nanos() / 1_000_000;
+        i64::try_from(ms).map(Timestamp).map_err(|_| format!("{s:?} is out of range"))
+    }
+
+    /// Formats as RFC 3339 in UTC with milliseconds.
+    pub fn to_rfc3339(self) -> String {
+        let nanos = i128::from(self.0) * 1_000_000;
+        match time::OffsetDateTime::from_unix_timestamp_nanos(nanos) {
+            Ok(dt) => {
+                let fmt = time::macros::format_description!(
+                    "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+                );
+                dt.format(&fmt).unwrap_or_else(|_| self.0.to_string())
+            }
+            Err(_) => self.0.to_string(),
+        }
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_rfc3339())
+    }
+}
+
+/// A source of "now". Implementations must be cheap: the write path calls
+/// [`Clock::now`] once per operation.
+pub trait Clock: Send + Sync + fmt::Debug {
+    /// The current time.
+    fn now(&self) -> Timestamp;
+}
+
+/// The wall clock.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        let ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+            .unwrap_or(0);
+        Timestamp(ms)
+    }
+}
+
+/// A clock that only moves when told to: for tests and simulations.
+///
+/// ```
+/// use profiledb::{Clock, ManualClock, Timestamp};
+/// let clock = ManualClock::new(Timestamp(1_000));
+/// clock.advance(500);
+/// assert_eq!(clock.now(), Timestamp(1_500));
+/// ```
+#[derive(Debug, Default)]
+pub struct ManualClock(AtomicI64);
+
+impl ManualClock {
+    /// A clock showing `start`.
+    pub fn new(start: Timestamp) -> Self {
+        ManualClock(AtomicI64::new(start.0))
+    }
+
+    /// Sets the time.
+    pub fn set(&self, t: Timestamp) {
+        self.0.store(t.0, Ordering::SeqCst);
+    }
+
+    /// Moves the time forward by `ms` milliseconds.
+    pub fn advance(&self, ms: i64) {
+        self.0.fetch_add(ms, Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> Timestamp {
+        Timestamp(self.0.load(Ordering::SeqCst))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_rfc3339_and_millis() {
+        assert_eq!(Timestamp::parse("1000"), Ok(Timestamp(1000)));
+        assert_eq!(Timestamp::parse("1970-01-01T00:00:01Z"), Ok(Timestamp(1000)));
+        assert_eq!(Timestamp::parse("1970-01-01T01:00:01.5+01:00"), Ok(Timestamp(1500)));
+        assert!(Timestamp::parse("yesterday").is_err());
+    }
+
+    #[test]
+    fn formats_round_trip() {
+        let t = Timestamp(1_714_564_800_123);
+        assert_eq!(Timestamp::parse(&t.to_rfc3339()), Ok(t));
+    }
+
+    #[test]
+    fn day_floors_negative_times() {
+        assert_eq!(Timestamp(-1).day(), -1);
+        assert_eq!(Timestamp(Timestamp::DAY).day(), 1);
+    }
+}

@@ -1,0 +1,113 @@
+//! Value encodings. Every stored value starts with a one-byte format tag
+//! naming its type and layout version; the rest is the body.
+//!
+//! Bodies of structured values are bincode 2 with a pinned configuration
+//! (little-endian, variable-length integers, a 16 MiB decode limit), so
+//! the layout never depends on the host and a corrupt length can never
+//! allocate unboundedly. The tags are listed in `storage-format/README.md`.
+
+pub mod tagged;
+
+pub use tagged::{decode_tagged, encode_tagged, Tagged};
+
+/// Why a value could not be decoded.
+pub(crate) type DecodeError = String;
+
+/// A value that can be stored.
+pub(crate) trait ValueCodec: Sized {
+    /// Encodes the value, tag first.
+    fn encode_value(&self) -> Vec<u8>;
+    /// Decodes a value, checking its tag.
+    fn decode_value(bytes: &[u8]) -> Result<Self, DecodeError>;
+}
+
+/// `u32` counters and ids: tag 0x10 then 4 bytes big-endian.
+impl ValueCodec for u32 {
+    fn encode_value(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(5);
+        v.push(tags::U32);
+        v.extend_from_slice(&self.to_be_bytes());
+        v
+    }
+    fn decode_value(bytes: &[u8]) -> Result<Self, DecodeError> {
+        match bytes {
+            [tags::U32, a, b, c, d] => Ok(u32::from_be_bytes([*a, *b, *c, *d])),
+            [t, ..] if *t != tags::U32 => Err(format!("expected tag {:#04x} (u32), found {t:#04x}", tags::U32)),
+            _ => Err(format!("expected 5 bytes (tag + u32), found {}", bytes.len())),
+        }
+    }
+}
+
+/// `u64` counters: tag 0x11 then 8 bytes big-endian.
+impl ValueCodec for u64 {
+    fn encode_value(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(9);
+        v.push(tags::U64);
+        v.extend_from_slice(&self.to_be_bytes());
+        v
+    }
+    fn decode_value(bytes: &[u8]) -> Result<Self, DecodeError> {
+        match bytes {
+            [tags::U64, rest @ ..] if rest.len() == 8 => {
+                let mut b = [0u8; 8];
+                b.copy_from_slice(rest);
+                Ok(u64::from_be_bytes(b))
+            }
+            [t, ..] if *t != tags::U64 => Err(format!("expected tag {:#04x} (u64), found {t:#04x}", tags::U64)),
+            _ => Err(format!("expected 9 bytes (tag + u64), found {}", bytes.len())),
+        }
+    }
+}
+
+/// Empty marker values (index entries whose key says everything): tag 0x12 alone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Marker;
+
+impl ValueCodec for Marker {
+    fn encode_value(&self) -> Vec<u8> {
+        vec![tags::MARKER]
+    }
+    fn decode_value(bytes: &[u8]) -> Result<Self, DecodeError> {
+        if bytes == [tags::MARKER] {
+            Ok(Marker)
+        } else {
+            Err(format!("expected the single byte {:#04x} (marker)", tags::MARKER))
+        }
+    }
+}
+
+/// The format tags. A tag is never reused for another layout: a changed
+/// layout gets a new tag and the format version is bumped.
+pub(crate) mod tags {
+    /// `ProfileRecord` v1 (bincode).
+    pub const PROFILE_RECORD: u8 = 0x01;
+    /// `Delta` v1 (bincode).
+    pub const DELTA: u8 = 0x02;
+    /// `Profile` snapshot v1 (bincode).
+    pub const SNAPSHOT: u8 = 0x03;
+    /// `IdentityLink` v1 (bincode).
+    pub const IDENTITY_LINK: u8 = 0x04;
+    /// `u32` big-endian.
+    pub const U32: u8 = 0x10;
+    /// `u64` big-endian.
+    pub const U64: u8 = 0x11;
+    /// Marker (no body).
+    pub const MARKER: u8 = 0x12;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integers_round_trip_and_reject_garbage() {
+        assert_eq!(u32::decode_value(&7u32.encode_value()), Ok(7));
+        assert_eq!(u64::decode_value(&7u64.encode_value()), Ok(7));
+        assert!(u32::decode_value(&[]).is_err());
+        assert!(u32::decode_value(&[tags::U32, 1]).is_err());
+        assert!(u32::decode_value(&7u64.encode_value()).is_err());
+        assert!(u64::decode_value(&[tags::U64; 3]).is_err());
+        assert_eq!(Marker::decode_value(&[tags::MARKER]), Ok(Marker));
+        assert!(Marker::decode_value(&[tags::MARKER, 0]).is_err());
+    }
+}

@@ -1,0 +1,58 @@
+//! Tagged bincode values: `tag ‖ bincode(body)`.
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::{DecodeError, ValueCodec};
+
+/// The largest body a decoder accepts, so a corrupt length prefix cannot
+/// make it allocate unboundedly.
+pub const DECODE_LIMIT: usize = 16 * 1024 * 1024;
+
+fn config() -> impl bincode::config::Config {
+    bincode::config::standard().with_little_endian().with_variable_int_encoding().with_limit::<DECODE_LIMIT>()
+}
+
+/// A serde type stored as `TAG ‖ bincode(body)`.
+pub trait Tagged: Serialize + DeserializeOwned {
+    /// The format tag.
+    const TAG: u8;
+    /// The type's name in error messages.
+    const NAME: &'static str;
+}
+
+/// Encodes `value` with its tag.
+pub fn encode_tagged<T: Tagged>(value: &T) -> Vec<u8> {
+    let mut out = vec![T::TAG];
+    #[expect(
+        clippy::expect_used,
+        reason = "bincode only fails to encode serde types that need self-describing formats \
+                  (unknown-length sequences, `serialize_any`); every Tagged type is plain derived data"
+    )]
+    let body = bincode::serde::encode_to_vec(value, config()).expect("plain derived data always encodes");
+    out.extend_from_slice(&body);
+    out
+}
+
+/// Decodes a tagged value, checking the tag and that every byte was used.
+pub fn decode_tagged<T: Tagged>(bytes: &[u8]) -> Result<T, DecodeError> {
+    let (&tag, body) = bytes.split_first().ok_or_else(|| format!("empty value, expected {}", T::NAME))?;
+    if tag != T::TAG {
+        return Err(format!("expected tag {:#04x} ({}), found {tag:#04x}", T::TAG, T::NAME));
+    }
+    let (value, used) =
+        bincode::serde::decode_from_slice::<T, _>(body, config()).map_err(|e| format!("{}: {e}", T::NAME))?;
+    if used != body.len() {
+        return Err(format!("{}: {} trailing bytes", T::NAME, body.len() - used));
+    }
+    Ok(value)
+}
+
+impl<T: Tagged> ValueCodec for T {
+    fn encode_value(&self) -> Vec<u8> {
+        encode_tagged(self)
+    }
+    fn decode_value(bytes: &[u8]) -> Result<Self, DecodeError> {
+        decode_tagged(bytes)
+    }
+}

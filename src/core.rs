@@ -1,0 +1,35 @@
+//! [`Core`]: the state shared by every clone of a `ProfileDb` handle.
+
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+use crate::clock::Clock;
+use crate::db::cache::Cache;
+use crate::db::config::Config;
+use crate::identity::identifier::Identifier;
+use crate::identity::link::IdentityLink;
+use crate::profile::id::ProfileId;
+use crate::profile::state::ProfileRecord;
+use crate::storage::Store;
+
+/// What every handle shares: the store, the clock, the configuration, the
+/// hot caches and the writer lock.
+pub(crate) struct Core {
+    pub store: Store,
+    pub clock: Arc<dyn Clock>,
+    pub config: Config,
+    /// Decoded current states of hot profiles.
+    pub profiles: Cache<ProfileId, Arc<ProfileRecord>>,
+    /// Identifier → link, for hot identifiers.
+    pub identities: Cache<Identifier, IdentityLink>,
+    /// The single-writer lock and what only the writer changes.
+    pub writer: Mutex<WriterState>,
+}
+
+/// State owned by whoever holds the writer lock.
+#[derive(Debug)]
+pub(crate) struct WriterState {
+    /// The next profile id to allocate.
+    pub next_profile_id: u32,
+}

@@ -1,0 +1,150 @@
+//! [`Builder`]: options for opening a [`ProfileDb`].
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::clock::{Clock, SystemClock};
+use crate::db::config::{Config, DEFAULT_SNAPSHOT_EVERY};
+use crate::db::ProfileDb;
+use crate::error::{Error, Result};
+use crate::identity::rules::IdentityRules;
+use crate::profile::merge_rules::MergeRules;
+
+/// When a write is durable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// Written to the WAL, not fsynced: survives a process crash, may lose
+    /// the last writes on power loss. The default.
+    #[default]
+    Wal,
+    /// fsync on every commit: survives power loss.
+    Sync,
+}
+
+/// How to open the database.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum AccessMode {
+    /// Read and write; only one handle per database at a time.
+    #[default]
+    ReadWrite,
+    /// Read-only, a point-in-time view; works beside a running writer.
+    ReadOnly,
+    /// A secondary instance that follows a running writer
+    /// (`ProfileDb::catch_up`); works beside it.
+    Secondary,
+}
+
+/// Options for opening a [`ProfileDb`].
+///
+/// ```
+/// use profiledb::{Durability, ProfileDb};
+/// let dir = tempfile::tempdir()?;
+/// let db = ProfileDb::builder(dir.path())
+///     .durability(Durability::Sync)
+///     .block_cache_bytes(64 << 20)
+///     .snapshot_every(16)
+///     .open()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug)]
+#[must_use]
+pub struct Builder {
+    pub(crate) path: PathBuf,
+    pub(crate) create_if_missing: bool,
+    pub(crate) durability: Durability,
+    pub(crate) block_cache_bytes: usize,
+    pub(crate) profile_cache_entries: usize,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) snapshot_every: u64,
+    pub(crate) identity_rules: IdentityRules,
+    pub(crate) merge_rules: MergeRules,
+    pub(crate) mode: AccessMode,
+}
+
+impl Builder {
+    pub(crate) fn new(path: &Path) -> Self {
+        Builder {
+            path: path.to_owned(),
+            create_if_missing: true,
+            durability: Durability::Wal,
+            block_cache_bytes: 128 << 20,
+            profile_cache_entries: 100_000,
+            clock: Arc::new(SystemClock),
+            snapshot_every: DEFAULT_SNAPSHOT_EVERY,
+            identity_rules: IdentityRules::default(),
+            merge_rules: MergeRules::default(),
+            mode: AccessMode::ReadWrite,
+        }
+    }
+
+    /// Create the database when missing (default: true).
+    pub fn create_if_missing(mut self, yes: bool) -> Self {
+        self.create_if_missing = yes;
+        self
+    }
+
+    /// When writes are durable (default: [`Durability::Wal`]).
+    pub fn durability(mut self, d: Durability) -> Self {
+        self.durability = d;
+        self
+    }
+
+    /// RocksDB's shared block cache, in bytes (default 128 MiB).
+    pub fn block_cache_bytes(mut self, bytes: usize) -> Self {
+        self.block_cache_bytes = bytes;
+        self
+    }
+
+    /// How many decoded profiles (and as many identifiers) to keep in
+    /// memory for microsecond reads (default 100,000; 0 disables).
+    pub fn profile_cache_entries(mut self, n: usize) -> Self {
+        self.profile_cache_entries = n;
+        self
+    }
+
+    /// The source of "now" (default: the system clock).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Write a full snapshot every `n` deltas (default 32; must be ≥ 1).
+    pub fn snapshot_every(mut self, n: u64) -> Self {
+        self.snapshot_every = n;
+        self
+    }
+
+    /// Identity stitching rules (default: [`IdentityRules::default`]).
+    pub fn identity_rules(mut self, rules: IdentityRules) -> Self {
+        self.identity_rules = rules;
+        self
+    }
+
+    /// Trait merge strategies (default: last-write-wins for every trait).
+    pub fn merge_rules(mut self, rules: MergeRules) -> Self {
+        self.merge_rules = rules;
+        self
+    }
+
+    /// Read-write (default), read-only or secondary.
+    pub fn access_mode(mut self, mode: AccessMode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// Opens the database.
+    pub fn open(self) -> Result<ProfileDb> {
+        if self.snapshot_every == 0 {
+            return Err(Error::invalid("snapshot_every must be at least 1"));
+        }
+        ProfileDb::open_with(self)
+    }
+
+    pub(crate) fn config(&self) -> Config {
+        Config {
+            snapshot_every: self.snapshot_every,
+            identity_rules: self.identity_rules.clone(),
+            merge_rules: self.merge_rules.clone(),
+        }
+    }
+}

@@ -1,0 +1,19 @@
+//! [`Config`]: database behaviour chosen at open.
+
+use crate::identity::rules::IdentityRules;
+use crate::profile::merge_rules::MergeRules;
+
+/// How often a full snapshot is written by default (every N deltas).
+pub const DEFAULT_SNAPSHOT_EVERY: u64 = 32;
+
+/// Behaviour chosen at open (not stored in the database).
+#[derive(Clone, Debug)]
+pub(crate) struct Config {
+    /// A full snapshot every this many deltas (≥ 1): an as-of read replays
+    /// at most this many.
+    pub snapshot_every: u64,
+    /// Identity stitching rules.
+    pub identity_rules: IdentityRules,
+    /// Trait merge strategies.
+    pub merge_rules: MergeRules,
+}

@@ -1,0 +1,133 @@
+//! [`ProfileDb`]: the handle applications hold.
+
+mod admin;
+pub(crate) mod builder;
+pub(crate) mod cache;
+pub(crate) mod config;
+pub(crate) mod format;
+mod read;
+pub use write::RetentionReport;
+mod write;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+pub use admin::RawEntry;
+pub use builder::{AccessMode, Builder, Durability};
+pub use read::IdentifierInfo;
+pub use write::WriteReceipt;
+
+use crate::core::{Core, WriterState};
+use crate::db::cache::Cache;
+use crate::error::Result;
+use crate::keys;
+use crate::schema;
+use crate::storage::{Store, StoreOptions};
+
+/// An open profile database. Cheap to clone (an `Arc`), `Send + Sync`:
+/// share one handle across threads.
+///
+/// ```
+/// use profiledb::{Identifier, ProfileDb, TraitValue, Update};
+/// let dir = tempfile::tempdir()?;
+/// let db = ProfileDb::open(dir.path())?;
+/// let ann: Identifier = "email:ann@example.com".parse()?;
+/// db.update(&ann, Update::new().set("plan", "pro").increment("logins", 1))?;
+/// let profile = db.get(&ann)?.expect("just written");
+/// assert_eq!(profile.traits.get("plan"), Some(&TraitValue::from("pro")));
+/// assert_eq!(profile.version, 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct ProfileDb {
+    core: Arc<Core>,
+}
+
+impl std::fmt::Debug for ProfileDb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProfileDb").field("path", &self.core.store.path()).finish()
+    }
+}
+
+impl ProfileDb {
+    /// Opens (creating if missing) the database at `path` with default options.
+    pub fn open(path: impl AsRef<Path>) -> Result<ProfileDb> {
+        Builder::new(path.as_ref()).open()
+    }
+
+    /// Options for opening the database at `path`.
+    pub fn builder(path: impl AsRef<Path>) -> Builder {
+        Builder::new(path.as_ref())
+    }
+
+    pub(crate) fn open_with(b: Builder) -> Result<ProfileDb> {
+        let secondary_dir = match b.mode {
+            AccessMode::Secondary => Some(std::env::temp_dir().join(format!(
+                "profiledb-secondary-{}-{}",
+                std::process::id(),
+                SECONDARY_SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            ))),
+            _ => None,
+        };
+        let opts = StoreOptions {
+            create_if_missing: b.create_if_missing,
+            sync: b.durability == Durability::Sync,
+            block_cache_bytes: b.block_cache_bytes,
+            read_only: b.mode == AccessMode::ReadOnly,
+            secondary_dir,
+            column_families: keys::cf::ALL,
+            merge_operators: Vec::new(),
+        };
+        let store = Store::open(&b.path, &opts)?;
+        format::check_or_init(&store, &b.path)?;
+        let next_profile_id = schema::META_U32.get(&store.latest(), keys::meta::NEXT_PROFILE_ID)?.unwrap_or(0);
+        let core = Core {
+            config: b.config(),
+            clock: b.clock.clone(),
+            profiles: Cache::new(b.profile_cache_entries),
+            identities: Cache::new(b.profile_cache_entries),
+            writer: Mutex::new(WriterState { next_profile_id }),
+            store,
+        };
+        Ok(ProfileDb { core: Arc::new(core) })
+    }
+
+    /// The database directory.
+    pub fn path(&self) -> &Path {
+        self.core.store.path()
+    }
+
+    /// The format version this build writes.
+    pub fn format_version() -> u32 {
+        format::FORMAT_VERSION
+    }
+
+    /// The database clock's "now".
+    pub fn now(&self) -> crate::clock::Timestamp {
+        self.core.clock.now()
+    }
+
+    /// For a secondary handle: catches up with the writer's latest commits.
+    pub fn catch_up(&self) -> Result<()> {
+        self.core.store.catch_up()?;
+        self.core.profiles.clear();
+        self.core.identities.clear();
+        Ok(())
+    }
+}
+
+static SECONDARY_SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+#[cfg(test)]
+mod tests {
+    use super::ProfileDb;
+
+    fn assert_send_sync<T: Send + Sync + Clone>() {}
+
+    #[test]
+    fn handle_is_send_sync_and_clone() {
+        assert_send_sync::<ProfileDb>();
+    }
+}

@@ -1,0 +1,135 @@
+//! The read path: lookups by identifier and id, identifiers, history.
+
+use std::sync::Arc;
+
+use crate::clock::Timestamp;
+use crate::error::{Error, Result};
+use crate::identity::graph::identifiers_of;
+use crate::identity::identifier::Identifier;
+use crate::identity::link::IdentityLink;
+use crate::profile::delta::Delta;
+use crate::profile::history;
+use crate::profile::id::ProfileId;
+use crate::profile::state::{Profile, ProfileRecord};
+use crate::schema;
+use crate::storage::View;
+use crate::txn::{load_link, load_profile};
+
+use super::ProfileDb;
+
+/// One identifier of a profile, with how it was linked.
+#[derive(Clone, Debug, PartialEq)]
+pub struct IdentifierInfo {
+    /// The identifier.
+    pub identifier: Identifier,
+    /// Its link: origin profile, time, cause, detached flag.
+    pub link: IdentityLink,
+}
+
+impl ProfileDb {
+    /// The live profile id `identifier` reaches, if any.
+    pub fn resolve(&self, identifier: &Identifier) -> Result<Option<ProfileId>> {
+        Ok(load_link(&self.core, &self.core.store.latest(), identifier)?.map(|l| l.profile))
+    }
+
+    /// The profile `identifier` reaches, if any.
+    pub fn get(&self, identifier: &Identifier) -> Result<Option<Arc<Profile>>> {
+        let view = self.core.store.latest();
+        let Some(link) = load_link(&self.core, &view, identifier)? else { return Ok(None) };
+        Ok(self.live_record(&view, link.profile)?.map(|r| r.profile.clone()))
+    }
+
+    /// The profile with id `id`; an id that merged away reaches its survivor.
+    pub fn get_by_id(&self, id: ProfileId) -> Result<Option<Arc<Profile>>> {
+        Ok(self.live_record(&self.core.store.latest(), id)?.map(|r| r.profile.clone()))
+    }
+
+    /// The live id `id` resolves to: itself, its survivor, or `None`.
+    pub fn resolve_id(&self, id: ProfileId) -> Result<Option<ProfileId>> {
+        Ok(self.live_record(&self.core.store.latest(), id)?.map(|r| r.profile.id))
+    }
+
+    pub(crate) fn live_record(&self, view: &View<'_>, id: ProfileId) -> Result<Option<Arc<ProfileRecord>>> {
+        if let Some(rec) = load_profile(&self.core, view, id)? {
+            return Ok(Some(rec));
+        }
+        match schema::ALIAS_FORWARD.get(view, &crate::keys::alias::forward(id))? {
+            Some(survivor) => load_profile(&self.core, view, ProfileId(survivor)),
+            None => Ok(None),
+        }
+    }
+
+    fn require(&self, view: &View<'_>, id: ProfileId) -> Result<Arc<ProfileRecord>> {
+        self.live_record(view, id)?.ok_or_else(|| Error::NotFound(format!("profile {id}")))
+    }
+
+    /// The identifiers linked to the profile `id` reaches.
+    pub fn identifiers(&self, id: ProfileId) -> Result<Vec<Identifier>> {
+        let view = self.core.store.snapshot();
+        let rec = self.require(&self.core.store.latest(), id)?;
+        identifiers_of(&view, rec.profile.id)
+    }
+
+    /// The identifiers of a profile with their links: when, by which
+    /// operation, from which original profile.
+    pub fn identity_graph(&self, id: ProfileId) -> Result<Vec<IdentifierInfo>> {
+        let view = self.core.store.snapshot();
+        let rec = self.require(&self.core.store.latest(), id)?;
+        let mut out = Vec::new();
+        for identifier in identifiers_of(&view, rec.profile.id)? {
+            if let Some(link) = schema::IDENTITY.get(&view, &crate::keys::identifier(&identifier))? {
+                out.push(IdentifierInfo { identifier, link });
+            }
+        }
+        Ok(out)
+    }
+
+    /// The retained deltas of a profile, oldest first.
+    pub fn history(&self, id: ProfileId) -> Result<Vec<Delta>> {
+        let rec = self.require(&self.core.store.latest(), id)?;
+        history::deltas(&self.core.store.snapshot(), rec.profile.id)
+    }
+
+    /// The profile exactly as it was at `version`.
+    pub fn get_as_of_version(&self, id: ProfileId, version: u64) -> Result<Profile> {
+        let view = self.core.store.snapshot();
+        let rec = self.record_in(&view, id)?;
+        history::as_of_version(&view, &rec, version)
+    }
+
+    /// The profile as it was at time `t` (`None`: it did not exist yet).
+    pub fn get_as_of_time(&self, id: ProfileId, t: Timestamp) -> Result<Option<Profile>> {
+        let view = self.core.store.snapshot();
+        let rec = self.record_in(&view, id)?;
+        match history::version_at(&view, &rec, t)? {
+            Some(v) => history::as_of_version(&view, &rec, v).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// A live record read from `view` itself (no cache: snapshots must not
+    /// mix with newer cached states).
+    fn record_in(&self, view: &View<'_>, id: ProfileId) -> Result<ProfileRecord> {
+        let key = crate::keys::profile(id);
+        if let Some(r) = schema::PROFILES.get(view, &key)? {
+            return Ok(r);
+        }
+        let survivor = schema::ALIAS_FORWARD
+            .get(view, &crate::keys::alias::forward(id))?
+            .ok_or_else(|| Error::NotFound(format!("profile {id}")))?;
+        schema::PROFILES
+            .get(view, &crate::keys::profile(ProfileId(survivor)))?
+            .ok_or_else(|| Error::NotFound(format!("profile {survivor}")))
+    }
+
+    /// Number of live profiles (a scan; for admin use).
+    pub fn profile_count(&self) -> Result<u64> {
+        let view = self.core.store.latest();
+        let mut n = 0;
+        for kv in view.range(schema::PROFILES.name, &[], None)? {
+            kv?;
+            n += 1;
+        }
+        Ok(n)
+    }
+}

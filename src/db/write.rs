@@ -1,0 +1,180 @@
+//! The write path: identify/update → stitch → apply → one batch.
+
+use crate::clock::Timestamp;
+use crate::error::{Error, Result};
+use crate::identity::identifier::Identifier;
+use crate::identity::stitch::{stitch, Ignored};
+use crate::profile::delta::Change;
+use crate::profile::history;
+use crate::profile::id::ProfileId;
+use crate::profile::operator::Update;
+use crate::profile::traits::Traits;
+use crate::txn::Txn;
+use crate::{keys, schema};
+
+use super::ProfileDb;
+
+/// What a write did.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct WriteReceipt {
+    /// The profile written to.
+    pub profile: ProfileId,
+    /// Its version after the write.
+    pub version: u64,
+    /// Whether the profile was created by this write.
+    pub created: bool,
+    /// Profiles merged into it by this write.
+    pub merged: Vec<ProfileId>,
+    /// Identifiers newly linked to it.
+    pub linked: Vec<Identifier>,
+    /// Identifiers evicted from it by an identity rule.
+    pub unlinked: Vec<Identifier>,
+    /// Identifiers of the call that were not linked, and why.
+    pub ignored: Vec<(Identifier, Ignored)>,
+}
+
+/// What a retention pass did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RetentionReport {
+    /// Profiles whose history was folded.
+    pub profiles_folded: u64,
+}
+
+impl ProfileDb {
+    /// Applies `update` to the profile `identifier` reaches, creating the
+    /// profile when the identifier is new. One call is one delta, committed
+    /// in one batch; an invalid update writes nothing.
+    pub fn update(&self, identifier: &Identifier, update: Update) -> Result<WriteReceipt> {
+        self.identify(std::slice::from_ref(identifier), update)
+    }
+
+    /// Resolves every identifier, links unseen ones to the resolved profile,
+    /// merges profiles the identifiers link (into the lowest id, under the
+    /// identity rules), and applies `update` — all in one batch.
+    ///
+    /// ```
+    /// use profiledb::{Identifier, ProfileDb, Update};
+    /// let dir = tempfile::tempdir()?;
+    /// let db = ProfileDb::open(dir.path())?;
+    /// let anon: Identifier = "anonymous_id:a-1".parse()?;
+    /// let email: Identifier = "email:ann@example.com".parse()?;
+    /// let visitor = db.update(&anon, Update::new().increment("page_views", 3))?.profile;
+    /// let customer = db.update(&email, Update::new().set("plan", "pro"))?.profile;
+    /// // Logging in links both: the newer profile merges into the older one.
+    /// let r = db.identify(&[anon.clone(), email.clone()], Update::new())?;
+    /// assert_eq!(r.profile, visitor.min(customer));
+    /// assert_eq!(db.get(&anon)?.unwrap().id, db.get(&email)?.unwrap().id);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn identify(&self, identifiers: &[Identifier], update: Update) -> Result<WriteReceipt> {
+        self.writable("identify")?;
+        update.validate()?;
+        let mut writer = self.core.writer.lock();
+        let mut txn = Txn::new(&self.core, &mut writer);
+        let cause = update.cause_or_api();
+        let s = stitch(&mut txn, identifiers, &cause)?;
+        let prev = txn.profile(s.target)?;
+        let base = prev.as_ref().map_or_else(Traits::new, |p| p.profile.traits.clone());
+        let traits = update.apply(&base, txn.now)?;
+        let changed = prev.is_none() || !update.is_empty() || !s.linked.is_empty() || !s.unlinked.is_empty();
+        let version = if changed {
+            let rec = txn.record_delta(
+                s.target,
+                prev.as_deref(),
+                traits,
+                Change::Update(update.into_ops()),
+                cause,
+                s.linked.clone(),
+                s.unlinked.clone(),
+            );
+            rec.profile.version
+        } else {
+            prev.map_or(0, |p| p.profile.version)
+        };
+        txn.commit()?;
+        Ok(WriteReceipt {
+            profile: s.target,
+            version,
+            created: s.created,
+            merged: s.merged,
+            linked: s.linked,
+            unlinked: s.unlinked,
+            ignored: s.ignored,
+        })
+    }
+
+    /// Applies `update` to the live profile `id` (an alias reaches its
+    /// survivor). Fails with [`Error::NotFound`] when there is none.
+    pub fn update_by_id(&self, id: ProfileId, update: Update) -> Result<WriteReceipt> {
+        self.writable("update_by_id")?;
+        update.validate()?;
+        let mut writer = self.core.writer.lock();
+        let mut txn = Txn::new(&self.core, &mut writer);
+        let live = match txn.profile(id)? {
+            Some(_) => id,
+            None => txn.alias_of(id)?.ok_or_else(|| Error::NotFound(format!("profile {id}")))?,
+        };
+        let prev = txn.profile(live)?.ok_or_else(|| Error::NotFound(format!("profile {live}")))?;
+        let traits = update.apply(&prev.profile.traits, txn.now)?;
+        let cause = update.cause_or_api();
+        let rec = txn.record_delta(
+            live,
+            Some(&prev),
+            traits,
+            Change::Update(update.into_ops()),
+            cause,
+            Vec::new(),
+            Vec::new(),
+        );
+        let version = rec.profile.version;
+        txn.commit()?;
+        Ok(WriteReceipt {
+            profile: live,
+            version,
+            created: false,
+            merged: Vec::new(),
+            linked: Vec::new(),
+            unlinked: Vec::new(),
+            ignored: Vec::new(),
+        })
+    }
+
+    /// Folds every delta written before `horizon` into a snapshot, for every
+    /// profile. Afterwards an as-of read before the horizon fails with
+    /// [`Error::HistoryTruncated`] rather than answering wrongly.
+    pub fn retain_history(&self, horizon: Timestamp) -> Result<RetentionReport> {
+        self.writable("retain_history")?;
+        let mut report = RetentionReport::default();
+        let ids: Vec<ProfileId> = {
+            let view = self.core.store.latest();
+            let mut ids = Vec::new();
+            for kv in view.range(schema::PROFILES.name, &[], None)? {
+                let (k, _) = kv?;
+                ids.push(keys::parse_profile(&k).ok_or_else(|| {
+                    crate::storage::corrupt_key(schema::PROFILES.name, &k, "expected a 4-byte profile id")
+                })?);
+            }
+            ids
+        };
+        for id in ids {
+            let mut writer = self.core.writer.lock();
+            let mut txn = Txn::new(&self.core, &mut writer);
+            let Some(rec) = txn.profile(id)? else { continue };
+            if let Some(next) = history::fold_before(&txn.view, &mut txn.batch, &rec, horizon)? {
+                txn.put_profile(next);
+                txn.commit()?;
+                report.profiles_folded += 1;
+            }
+        }
+        Ok(report)
+    }
+
+    pub(crate) fn writable(&self, op: &'static str) -> Result<()> {
+        if self.core.store.is_read_only() {
+            Err(Error::ReadOnly(op))
+        } else {
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,187 @@
+//! The crate's error type: every variant says what failed and where.
+
+use std::path::PathBuf;
+
+/// A `Result` whose error is [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in profiledb.
+///
+/// Variants carry the context needed to act on them: which input, which
+/// column family, which key. Input errors are raised before anything is
+/// written, so a call that fails with one of them has changed nothing.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An identifier (`kind:value`) was malformed or not allowed.
+    #[error("invalid identifier {input:?}: {reason}")]
+    InvalidIdentifier {
+        /// The identifier as given (truncated to 80 characters).
+        input: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A trait name was malformed or collides with another trait's nesting.
+    #[error("invalid trait name {name:?}: {reason}")]
+    InvalidTraitName {
+        /// The trait name as given.
+        name: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A trait value was not acceptable (too large, wrong shape, ...).
+    #[error("invalid value for trait {name:?}: {reason}")]
+    InvalidTraitValue {
+        /// The trait name.
+        name: String,
+        /// What is wrong with the value.
+        reason: String,
+    },
+    /// An operator does not apply to the trait's current type.
+    #[error("cannot {op} trait {name:?}: it holds {found}, the operator needs {expected}")]
+    TypeMismatch {
+        /// The trait name.
+        name: String,
+        /// The operator (`increment`, `add_to_set`, ...).
+        op: &'static str,
+        /// The type the trait currently holds.
+        found: &'static str,
+        /// The type the operator needs.
+        expected: &'static str,
+    },
+    /// A segment expression could not be parsed or type-checked.
+    #[error("invalid expression at position {position}: {message}\n  {expr}\n  {caret}^", caret = " ".repeat(*position))]
+    InvalidExpression {
+        /// The expression text.
+        expr: String,
+        /// Character offset (0-based) where the problem is.
+        position: usize,
+        /// What was expected, or what is wrong.
+        message: String,
+    },
+    /// An event could not be parsed or mapped.
+    #[error("invalid event {at}: {message}")]
+    InvalidEvent {
+        /// Where: `line 3`, `message_id m-1`, `batch position 7`...
+        at: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// An event broke its schema.
+    #[error("event {event:?} breaks its schema: property {property:?} {rule}")]
+    SchemaViolation {
+        /// The event name.
+        event: String,
+        /// The property.
+        property: String,
+        /// The rule it broke (`is required`, `must be a number`, ...).
+        rule: String,
+    },
+    /// Input that is not an identifier or trait but was still invalid
+    /// (an option, a limit, a request shape).
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+    /// The database was written in a format this build cannot read.
+    #[error(
+        "database at {path} has format version {found}, this build reads versions \
+         {oldest_supported}..={current}"
+    )]
+    UnsupportedFormat {
+        /// The database directory.
+        path: PathBuf,
+        /// The version recorded in the database.
+        found: u32,
+        /// The oldest version this build opens.
+        oldest_supported: u32,
+        /// The version this build writes.
+        current: u32,
+    },
+    /// The database directory is held open by another process (or handle).
+    #[error("database at {path} is already open in another process or handle: {detail}")]
+    Locked {
+        /// The database directory.
+        path: PathBuf,
+        /// What RocksDB reported.
+        detail: String,
+    },
+    /// There is no database at the path and `create_if_missing` was off.
+    #[error("no database at {0} (create it with create_if_missing, or `profiledb init`)")]
+    NotADatabase(PathBuf),
+    /// A RocksDB operation failed.
+    #[error("storage error during {op} on column family {cf}: {detail}")]
+    Storage {
+        /// The operation (`get`, `write`, `open`, ...).
+        op: &'static str,
+        /// The column family involved, or `*` for whole-database operations.
+        cf: &'static str,
+        /// What RocksDB reported.
+        detail: String,
+    },
+    /// A stored key or value could not be decoded: the database is corrupt
+    /// or was written by an incompatible build.
+    #[error("corrupt {what} in column family {cf} at key {key_hex}: {reason}")]
+    Corrupt {
+        /// The column family.
+        cf: &'static str,
+        /// What was being decoded (`value`, `key`).
+        what: &'static str,
+        /// The key, hex encoded (truncated).
+        key_hex: String,
+        /// Why decoding failed.
+        reason: String,
+    },
+    /// The profile, identifier or version asked for does not exist.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// An as-of read asked for a version older than the retained history.
+    #[error(
+        "history of profile {profile} before version {floor} was folded by retention; \
+         version {requested} can no longer be reconstructed"
+    )]
+    HistoryTruncated {
+        /// The profile.
+        profile: u32,
+        /// The version asked for.
+        requested: u64,
+        /// The oldest version that can still be reconstructed.
+        floor: u64,
+    },
+    /// The database was opened read-only and a write was attempted.
+    #[error("database is open read-only; {0} needs a writable handle")]
+    ReadOnly(&'static str),
+    /// An I/O error outside RocksDB (reading an import file, the fixture, ...).
+    #[error("i/o error on {path}: {source}")]
+    Io {
+        /// The file involved.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    /// Shorthand for [`Error::InvalidInput`].
+    pub fn invalid(msg: impl Into<String>) -> Self {
+        Error::InvalidInput(msg.into())
+    }
+}
+
+/// Hex-encodes at most 64 bytes of `bytes` for error messages.
+pub(crate) fn hex_prefix(bytes: &[u8]) -> String {
+    let mut s: String = bytes.iter().take(64).map(|b| format!("{b:02x}")).collect();
+    if bytes.len() > 64 {
+        s.push('…');
+    }
+    s
+}
+
+/// Truncates user input quoted in an error message.
+pub(crate) fn quote_input(s: &str) -> String {
+    if s.chars().count() > 80 {
+        let mut t: String = s.chars().take(80).collect();
+        t.push('…');
+        t
+    } else {
+        s.to_owned()
+    }
+}

@@ -1,0 +1,1 @@
+//! Events: the event model, JSON and Segment Spec parsing, schemas.

@@ -1,0 +1,207 @@
+//! External identifiers (`kind:value`) and their normalization.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{quote_input, Error, Result};
+
+/// The longest identifier value accepted, in bytes (after normalization).
+pub const MAX_VALUE_BYTES: usize = 1024;
+/// The longest identifier kind accepted, in bytes.
+pub const MAX_KIND_BYTES: usize = 64;
+
+/// An external identifier of a person: a kind (`email`, `user_id`,
+/// `anonymous_id`, `device_id`, `phone`, or any lowercase name) and a value.
+///
+/// Values are normalized per kind on construction, so two spellings of one
+/// email reach the same profile:
+///
+/// ```
+/// use profiledb::Identifier;
+/// let a: Identifier = "email: Ann@Example.COM ".parse()?;
+/// assert_eq!(a.to_string(), "email:ann@example.com");
+/// let p = Identifier::new("phone", "+1 (555) 010-9999")?;
+/// assert_eq!(p.value(), "+15550109999");
+/// # Ok::<(), profiledb::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Identifier {
+    kind: String,
+    value: String,
+}
+
+impl Identifier {
+    /// Validates `kind`, normalizes `value` for that kind and validates it.
+    pub fn new(kind: &str, value: &str) -> Result<Self> {
+        let shown = || quote_input(&format!("{kind}:{value}"));
+        validate_kind(kind).map_err(|reason| Error::InvalidIdentifier { input: shown(), reason })?;
+        let value = normalize(kind, value).map_err(|reason| Error::InvalidIdentifier { input: shown(), reason })?;
+        if value.is_empty() {
+            return Err(Error::InvalidIdentifier { input: shown(), reason: "empty value".into() });
+        }
+        if value.len() > MAX_VALUE_BYTES {
+            return Err(Error::InvalidIdentifier {
+                input: shown(),
+                reason: format!("value is {} bytes, the limit is {MAX_VALUE_BYTES}", value.len()),
+            });
+        }
+        if value.contains('\0') {
+            return Err(Error::InvalidIdentifier { input: shown(), reason: "value contains a NUL character".into() });
+        }
+        Ok(Identifier { kind: kind.to_owned(), value })
+    }
+
+    /// Builds an identifier from parts already normalized and validated
+    /// (decoded from the database). Not public: stored keys were validated
+    /// when written.
+    pub(crate) fn from_stored(kind: String, value: String) -> Self {
+        Identifier { kind, value }
+    }
+
+    /// The kind, e.g. `email`.
+    pub fn kind(&self) -> &str {
+        &self.kind
+    }
+
+    /// The normalized value.
+    pub fn value(&self) -> &str {
+        &self.value
+    }
+}
+
+impl fmt::Display for Identifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.kind, self.value)
+    }
+}
+
+impl FromStr for Identifier {
+    type Err = Error;
+
+    /// Parses `kind:value`; the value may itself contain `:`.
+    fn from_str(s: &str) -> Result<Self> {
+        let (kind, value) = s.split_once(':').ok_or_else(|| Error::InvalidIdentifier {
+            input: quote_input(s),
+            reason: "expected kind:value, e.g. email:ann@example.com".into(),
+        })?;
+        Identifier::new(kind.trim(), value)
+    }
+}
+
+impl TryFrom<&str> for Identifier {
+    type Error = Error;
+    fn try_from(s: &str) -> Result<Self> {
+        s.parse()
+    }
+}
+
+/// A kind is 1..=64 bytes of `[a-z0-9_]`, starting with a letter.
+fn validate_kind(kind: &str) -> std::result::Result<(), String> {
+    if kind.is_empty() {
+        return Err("empty kind".into());
+    }
+    if kind.len() > MAX_KIND_BYTES {
+        return Err(format!("kind is {} bytes, the limit is {MAX_KIND_BYTES}", kind.len()));
+    }
+    let mut chars = kind.chars();
+    if !chars.next().is_some_and(|c| c.is_ascii_lowercase()) {
+        return Err("kind must start with a lowercase letter a-z".into());
+    }
+    if let Some(c) = kind.chars().find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_')) {
+        return Err(format!("kind may hold only a-z, 0-9 and _, found {c:?}"));
+    }
+    Ok(())
+}
+
+/// Normalizes a value for its kind. Built-in kinds: `email` (trimmed,
+/// lower-cased, must contain one `@` with text on both sides), `phone`
+/// (digits only, with a leading `+` kept). Other kinds are trimmed.
+fn normalize(kind: &str, value: &str) -> std::result::Result<String, String> {
+    match kind {
+        "email" => {
+            let v = value.trim().to_lowercase();
+            if v.is_empty() {
+                return Ok(v);
+            }
+            match v.split_once('@') {
+                Some((local, domain)) if !local.is_empty() && !domain.is_empty() && !domain.contains('@') => {
+                    if v.chars().any(char::is_whitespace) {
+                        Err("an email may not contain spaces".into())
+                    } else {
+                        Ok(v)
+                    }
+                }
+                _ => Err("an email needs exactly one @ with text on both sides".into()),
+            }
+        }
+        "phone" => {
+            let t = value.trim();
+            let plus = t.starts_with('+');
+            let mut out = String::with_capacity(t.len());
+            if plus {
+                out.push('+');
+            }
+            for c in t.chars().skip(usize::from(plus)) {
+                match c {
+                    '0'..='9' => out.push(c),
+                    ' ' | '-' | '.' | '(' | ')' => {}
+                    _ => {
+                        return Err(format!(
+                            "a phone number may hold digits, spaces, -.() and a leading +, found {c:?}"
+                        ))
+                    }
+                }
+            }
+            if out.trim_start_matches('+').is_empty() {
+                return Ok(String::new());
+            }
+            Ok(out)
+        }
+        _ => Ok(value.trim().to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn email_is_trimmed_and_lowercased() {
+        let id = Identifier::new("email", "  Ann@Example.com ").unwrap();
+        assert_eq!(id.value(), "ann@example.com");
+    }
+
+    #[test]
+    fn phone_keeps_digits_and_leading_plus() {
+        assert_eq!(Identifier::new("phone", "+44 20 7946-0958").unwrap().value(), "+442079460958");
+        assert_eq!(Identifier::new("phone", "(555) 010").unwrap().value(), "555010");
+        assert!(Identifier::new("phone", "555x").is_err());
+        assert!(Identifier::new("phone", "+").is_err());
+    }
+
+    #[test]
+    fn rejects_bad_kinds_and_values() {
+        for (k, v) in [("", "x"), ("Email", "x"), ("1kind", "x"), ("a-b", "x"), ("email", "  "), ("user_id", "")] {
+            assert!(Identifier::new(k, v).is_err(), "{k}:{v} should be rejected");
+        }
+        assert!(Identifier::new("email", "no-at-sign").is_err());
+        assert!(Identifier::new("user_id", &"x".repeat(MAX_VALUE_BYTES + 1)).is_err());
+        assert!(Identifier::new("user_id", &"x".repeat(MAX_VALUE_BYTES)).is_ok());
+        assert!(Identifier::new("user_id", "a\0b").is_err());
+    }
+
+    #[test]
+    fn parses_kind_value_with_colons_in_value() {
+        let id: Identifier = "device_id:ab:cd".parse().unwrap();
+        assert_eq!((id.kind(), id.value()), ("device_id", "ab:cd"));
+        assert!("nocolon".parse::<Identifier>().is_err());
+    }
+
+    #[test]
+    fn error_names_the_input() {
+        let err = Identifier::new("email", "bad").unwrap_err().to_string();
+        assert!(err.contains("email:bad"), "{err}");
+    }
+}

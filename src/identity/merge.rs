@@ -1,0 +1,51 @@
+//! Merging one live profile into another inside a write operation.
+
+use crate::codec::Marker;
+use crate::error::{Error, Result};
+use crate::identity::graph::{aliases_of, identifiers_of};
+use crate::keys;
+use crate::profile::delta::{Cause, Change};
+use crate::profile::id::ProfileId;
+use crate::schema;
+use crate::txn::Txn;
+
+/// Merges `loser` into `survivor` (both live): traits fold by the merge
+/// rules, every identifier of the loser moves to the survivor (keeping its
+/// origin for unmerge), the loser and its own aliases become aliases of
+/// the survivor (one hop: chains are compressed as they form), the loser's
+/// record is removed (its history stays, for unmerge), and the survivor's
+/// log records the merge with both sides' states.
+pub(crate) fn merge_into(txn: &mut Txn<'_>, survivor: ProfileId, loser: ProfileId, cause: &Cause) -> Result<()> {
+    let missing = |id: ProfileId| Error::NotFound(format!("profile {id} (merge)"));
+    let s = txn.profile(survivor)?.ok_or_else(|| missing(survivor))?;
+    let l = txn.profile(loser)?.ok_or_else(|| missing(loser))?;
+    let result = txn.core.config.merge_rules.fold(&s.profile.traits, &l.profile.traits);
+
+    let moved = identifiers_of(&txn.view, loser)?;
+    for ident in &moved {
+        if let Some(mut link) = txn.link(ident)? {
+            link.profile = survivor;
+            txn.put_link(ident, link)?;
+        }
+    }
+
+    let mut retired = aliases_of(&txn.view, loser)?;
+    for old in &retired {
+        schema::ALIAS_REVERSE.delete(&mut txn.batch, keys::alias::reverse(loser, *old).to_vec());
+    }
+    retired.push(loser);
+    for old in retired {
+        schema::ALIAS_FORWARD.put(&mut txn.batch, keys::alias::forward(old).to_vec(), &survivor.0);
+        schema::ALIAS_REVERSE.put(&mut txn.batch, keys::alias::reverse(survivor, old).to_vec(), &Marker);
+    }
+
+    txn.delete_profile(loser);
+    let change = Change::Merge {
+        loser,
+        loser_version: l.profile.version,
+        loser_traits: l.profile.traits.clone(),
+        result: result.clone(),
+    };
+    txn.record_delta(survivor, Some(&s), result, change, cause.clone(), moved, Vec::new());
+    Ok(())
+}

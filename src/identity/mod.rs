@@ -1,0 +1,8 @@
+//! Identity: identifiers, links, rules, stitching and merge.
+
+pub(crate) mod graph;
+pub mod identifier;
+pub mod link;
+pub(crate) mod merge;
+pub mod rules;
+pub mod stitch;

@@ -1,0 +1,112 @@
+//! [`IdentityRules`]: the limits that keep stitching from over-merging.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::identity::identifier::Identifier;
+
+/// What to do when linking an identifier would exceed its kind's limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OnExceed {
+    /// Refuse the link: the new identifier stays on a profile of its own.
+    Refuse,
+    /// Unlink the oldest identifier of that kind to make room.
+    EvictOldest,
+}
+
+/// The limit for one identifier kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KindLimit {
+    /// The most identifiers of this kind one profile may hold.
+    pub max: usize,
+    /// What happens when a link would exceed `max`.
+    pub on_exceed: OnExceed,
+}
+
+/// Rules applied to every stitching operation.
+///
+/// ```
+/// use profiledb::{IdentityRules, KindLimit, OnExceed};
+/// let rules = IdentityRules::default()
+///     .limit("loyalty_id", KindLimit { max: 1, on_exceed: OnExceed::Refuse })
+///     .block("test@example.com");
+/// assert!(rules.is_blocked("TEST@example.com"));
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[must_use]
+pub struct IdentityRules {
+    /// Per-kind limits; kinds not listed are unlimited.
+    pub limits: BTreeMap<String, KindLimit>,
+    /// Kinds from highest to lowest priority. When a link would break a
+    /// limit, the lower-priority link gives way. Unlisted kinds rank below
+    /// every listed one.
+    pub priority: Vec<String>,
+    /// Values never used for stitching, compared case-insensitively after
+    /// trimming.
+    pub blocklist: BTreeSet<String>,
+    /// The most profiles one operation may merge together (survivor included).
+    pub max_profiles_per_merge: usize,
+    /// The most identifiers one operation may carry.
+    pub max_identifiers_per_call: usize,
+}
+
+impl Default for IdentityRules {
+    fn default() -> Self {
+        let limits = [
+            ("user_id", 1, OnExceed::Refuse),
+            ("email", 5, OnExceed::Refuse),
+            ("phone", 5, OnExceed::Refuse),
+            ("device_id", 20, OnExceed::EvictOldest),
+            ("anonymous_id", 100, OnExceed::EvictOldest),
+        ]
+        .into_iter()
+        .map(|(k, max, on_exceed)| (k.to_owned(), KindLimit { max, on_exceed }))
+        .collect();
+        let blocklist = ["", "null", "undefined", "anonymous", "0", "unknown", "none", "n/a", "nil", "-1"]
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        IdentityRules {
+            limits,
+            priority: ["user_id", "email", "phone", "device_id", "anonymous_id"].map(str::to_owned).to_vec(),
+            blocklist,
+            max_profiles_per_merge: 5,
+            max_identifiers_per_call: 32,
+        }
+    }
+}
+
+impl IdentityRules {
+    /// Sets the limit for a kind.
+    pub fn limit(mut self, kind: &str, limit: KindLimit) -> Self {
+        self.limits.insert(kind.to_owned(), limit);
+        self
+    }
+
+    /// Adds a value to the blocklist.
+    pub fn block(mut self, value: &str) -> Self {
+        self.blocklist.insert(value.trim().to_lowercase());
+        self
+    }
+
+    /// Whether a value is blocked from stitching.
+    pub fn is_blocked(&self, value: &str) -> bool {
+        self.blocklist.contains(&value.trim().to_lowercase())
+    }
+
+    /// The rank of a kind: lower is higher priority.
+    pub fn rank(&self, kind: &str) -> usize {
+        self.priority.iter().position(|k| k == kind).unwrap_or(self.priority.len())
+    }
+
+    /// Sorts identifiers by priority (then by kind and value, for determinism).
+    pub fn sort_by_priority(&self, ids: &mut [Identifier]) {
+        ids.sort_by(|a, b| (self.rank(a.kind()), a).cmp(&(self.rank(b.kind()), b)));
+    }
+
+    /// The limit of a kind, if any.
+    pub fn limit_of(&self, kind: &str) -> Option<KindLimit> {
+        self.limits.get(kind).copied()
+    }
+}

@@ -1,0 +1,251 @@
+//! Stitching: resolving an operation's identifiers to one profile,
+//! attaching unseen ones and merging profiles they link — under the
+//! identity rules.
+
+use std::collections::BTreeMap;
+
+use crate::error::{Error, Result};
+use crate::identity::graph::identifiers_of;
+use crate::identity::identifier::Identifier;
+use crate::identity::link::IdentityLink;
+use crate::identity::merge::merge_into;
+use crate::identity::rules::OnExceed;
+use crate::profile::delta::{Cause, Change};
+use crate::profile::id::ProfileId;
+use crate::profile::traits::Traits;
+use crate::txn::Txn;
+
+/// Why an identifier of an operation was not linked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Ignored {
+    /// Its value is on the blocklist.
+    Blocked,
+    /// Linking it would exceed its kind's limit; it stays on `own_profile`.
+    Refused {
+        /// The limit that refused it.
+        max: usize,
+        /// The profile it is on (created for it when it was new).
+        own_profile: ProfileId,
+    },
+    /// It resolves to another profile whose merge would break a limit of
+    /// `kind`; a higher-priority identifier decided the target.
+    GaveWay {
+        /// The kind whose limit the merge would break.
+        kind: String,
+        /// The profile it stays on.
+        stays_on: ProfileId,
+    },
+    /// It was detached by `remove_identifier` and is not stitched.
+    Detached {
+        /// The profile it stays on.
+        stays_on: ProfileId,
+    },
+}
+
+/// The outcome of stitching one operation's identifiers.
+#[derive(Debug)]
+pub(crate) struct Stitched {
+    /// The profile the operation applies to.
+    pub target: ProfileId,
+    /// Whether `target` is new (no record yet).
+    pub created: bool,
+    /// Profiles merged into `target`.
+    pub merged: Vec<ProfileId>,
+    /// Identifiers newly linked to `target` (already staged).
+    pub linked: Vec<Identifier>,
+    /// Identifiers evicted from `target` by a limit (already staged).
+    pub unlinked: Vec<Identifier>,
+    /// Identifiers not linked, with the reason.
+    pub ignored: Vec<(Identifier, Ignored)>,
+}
+
+struct Seen {
+    ident: Identifier,
+    link: IdentityLink,
+}
+
+/// Resolves `identifiers` for a write, staging links and merges in `txn`.
+pub(crate) fn stitch(txn: &mut Txn<'_>, identifiers: &[Identifier], cause: &Cause) -> Result<Stitched> {
+    let rules = &txn.core.config.identity_rules;
+    if identifiers.is_empty() {
+        return Err(Error::invalid("an operation needs at least one identifier"));
+    }
+    if identifiers.len() > rules.max_identifiers_per_call {
+        return Err(Error::invalid(format!(
+            "an operation carries at most {} identifiers, got {}",
+            rules.max_identifiers_per_call,
+            identifiers.len()
+        )));
+    }
+    let mut ids = identifiers.to_vec();
+    rules.sort_by_priority(&mut ids);
+    ids.dedup();
+
+    let mut ignored = Vec::new();
+    let mut seen = Vec::new();
+    let mut unseen = Vec::new();
+    for ident in ids {
+        if rules.is_blocked(ident.value()) {
+            ignored.push((ident, Ignored::Blocked));
+        } else if let Some(link) = txn.link(&ident)? {
+            seen.push(Seen { ident, link });
+        } else {
+            unseen.push(ident);
+        }
+    }
+    if seen.is_empty() && unseen.is_empty() {
+        let list: Vec<String> = ignored.iter().map(|(i, _)| i.to_string()).collect();
+        return Err(Error::InvalidIdentifier {
+            input: list.join(", "),
+            reason: "every identifier of the operation is on the stitching blocklist".into(),
+        });
+    }
+
+    // The base profile: the highest-priority stitchable identifier's.
+    let base = seen.iter().find(|s| !s.link.detached).or(seen.first()).map(|s| s.link.profile);
+    let mut group: Vec<ProfileId> = base.into_iter().collect();
+    let mut counts = match base {
+        Some(b) => kind_counts(txn, b)?,
+        None => BTreeMap::new(),
+    };
+    for s in &seen {
+        let q = s.link.profile;
+        if group.contains(&q) {
+            continue;
+        }
+        if s.link.detached {
+            ignored.push((s.ident.clone(), Ignored::Detached { stays_on: q }));
+            continue;
+        }
+        let theirs = kind_counts(txn, q)?;
+        if let Some(kind) = first_exceeded(txn, &counts, &theirs) {
+            ignored.push((s.ident.clone(), Ignored::GaveWay { kind, stays_on: q }));
+            continue;
+        }
+        if group.len() + 1 > rules.max_profiles_per_merge {
+            return Err(Error::invalid(format!(
+                "identifiers {} link more than {} profiles; the merge cap refuses this operation",
+                identifiers.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
+                rules.max_profiles_per_merge
+            )));
+        }
+        for (k, n) in theirs {
+            *counts.entry(k).or_default() += n;
+        }
+        group.push(q);
+    }
+
+    let (target, created) = match group.iter().min() {
+        Some(t) => (*t, false),
+        None => (txn.allocate_id()?, true),
+    };
+    let mut merged: Vec<ProfileId> = group.iter().copied().filter(|p| *p != target).collect();
+    merged.sort_unstable();
+    for loser in &merged {
+        merge_into(txn, target, *loser, cause)?;
+    }
+
+    let mut linked = Vec::new();
+    let mut unlinked = Vec::new();
+    for ident in unseen {
+        let kind = ident.kind().to_owned();
+        let have = counts.get(&kind).copied().unwrap_or(0);
+        let mut evicted = false;
+        if let Some(limit) = txn.core.config.identity_rules.limit_of(&kind) {
+            if have + 1 > limit.max {
+                match limit.on_exceed {
+                    OnExceed::Refuse => {
+                        let own = own_profile(txn, &ident, cause)?;
+                        ignored.push((ident, Ignored::Refused { max: limit.max, own_profile: own }));
+                        continue;
+                    }
+                    OnExceed::EvictOldest => {
+                        if let Some(victim) = oldest_of_kind(txn, &group, target, &kind, &linked)? {
+                            txn.delete_link(&victim)?;
+                            unlinked.push(victim);
+                            evicted = true;
+                        } else {
+                            // limit 0: nothing can be linked
+                            let own = own_profile(txn, &ident, cause)?;
+                            ignored.push((ident, Ignored::Refused { max: limit.max, own_profile: own }));
+                            continue;
+                        }
+                    }
+                }
+            }
+        }
+        if !evicted {
+            *counts.entry(kind).or_default() += 1;
+        }
+        let link =
+            IdentityLink { profile: target, origin: target, linked_at: txn.now, cause: cause.clone(), detached: false };
+        txn.put_link(&ident, link)?;
+        linked.push(ident);
+    }
+    Ok(Stitched { target, created, merged, linked, unlinked, ignored })
+}
+
+/// Identifier counts by kind for one profile.
+fn kind_counts(txn: &Txn<'_>, id: ProfileId) -> Result<BTreeMap<String, usize>> {
+    let mut counts = BTreeMap::new();
+    for ident in identifiers_of(&txn.view, id)? {
+        *counts.entry(ident.kind().to_owned()).or_default() += 1;
+    }
+    Ok(counts)
+}
+
+/// The first kind (in priority order) whose limit the union would exceed.
+fn first_exceeded(txn: &Txn<'_>, ours: &BTreeMap<String, usize>, theirs: &BTreeMap<String, usize>) -> Option<String> {
+    let rules = &txn.core.config.identity_rules;
+    let mut kinds: Vec<&String> = theirs.keys().collect();
+    kinds.sort_by_key(|k| (rules.rank(k), *k));
+    kinds.into_iter().find_map(|k| {
+        let limit = rules.limit_of(k)?;
+        let total = ours.get(k).copied().unwrap_or(0) + theirs.get(k).copied().unwrap_or(0);
+        (total > limit.max).then(|| k.clone())
+    })
+}
+
+/// The oldest-linked identifier of `kind` on `target` (or on the profiles
+/// merged into it, whose identifiers are staged to it), excluding ones
+/// linked by this operation.
+fn oldest_of_kind(
+    txn: &Txn<'_>,
+    group: &[ProfileId],
+    target: ProfileId,
+    kind: &str,
+    fresh: &[Identifier],
+) -> Result<Option<Identifier>> {
+    let mut best: Option<(crate::clock::Timestamp, Identifier)> = None;
+    let mut candidates = Vec::new();
+    for p in group {
+        candidates.extend(identifiers_of(&txn.view, *p)?);
+    }
+    candidates.retain(|i| i.kind() == kind && !fresh.contains(i));
+    for ident in candidates {
+        if let Some(link) = txn.link(&ident)? {
+            if link.profile == target && best.as_ref().is_none_or(|(t, _)| link.linked_at < *t) {
+                best = Some((link.linked_at, ident));
+            }
+        }
+    }
+    Ok(best.map(|(_, i)| i))
+}
+
+/// Puts a refused identifier on a new profile of its own.
+fn own_profile(txn: &mut Txn<'_>, ident: &Identifier, cause: &Cause) -> Result<ProfileId> {
+    let id = txn.allocate_id()?;
+    let link = IdentityLink { profile: id, origin: id, linked_at: txn.now, cause: cause.clone(), detached: false };
+    txn.put_link(ident, link)?;
+    txn.record_delta(
+        id,
+        None,
+        Traits::new(),
+        Change::Update(Vec::new()),
+        cause.clone(),
+        vec![ident.clone()],
+        Vec::new(),
+    );
+    Ok(id)
+}

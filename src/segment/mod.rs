@@ -1,0 +1,1 @@
+//! Segments: the expression language, evaluation, bitmap indexes and queries.

@@ -1,0 +1,135 @@
+//! The storage engine: the only module that imports `rocksdb`.
+//!
+//! [`Store`] opens the database with its column families, [`Batch`] is a
+//! write batch committed atomically, [`View`] reads either the latest state
+//! or a consistent snapshot, and [`Cf`] gives a column family a typed value.
+//! Everything above this module speaks in byte keys (built by `keys`) and
+//! typed values (encoded by `codec`), never in RocksDB types.
+
+mod batch;
+mod open;
+mod table;
+mod view;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub(crate) use batch::Batch;
+pub(crate) use open::{MergeFn, StoreOptions};
+pub(crate) use table::Cf;
+pub(crate) use view::{corrupt, View};
+
+/// A corrupt-key error for `cf`.
+pub(crate) fn corrupt_key(cf: &'static str, key: &[u8], reason: &str) -> Error {
+    corrupt(cf, "key", key, reason)
+}
+
+use crate::error::{Error, Result};
+
+/// An open RocksDB database with profiledb's column families.
+#[derive(Clone)]
+pub(crate) struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: rocksdb::DB,
+    path: PathBuf,
+    write_opts: rocksdb::WriteOptions,
+    read_only: bool,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.inner.path).field("read_only", &self.inner.read_only).finish()
+    }
+}
+
+/// Maps a RocksDB error to ours, naming the operation and column family.
+pub(crate) fn storage_err(op: &'static str, cf: &'static str) -> impl FnOnce(rocksdb::Error) -> Error {
+    move |e| Error::Storage { op, cf, detail: e.into_string() }
+}
+
+impl Store {
+    /// The database directory.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Whether writes are refused.
+    pub fn is_read_only(&self) -> bool {
+        self.inner.read_only
+    }
+
+    fn cf(&self, name: &'static str) -> Result<&rocksdb::ColumnFamily> {
+        self.inner.db.cf_handle(name).ok_or(Error::Storage {
+            op: "cf_handle",
+            cf: name,
+            detail: "column family missing (database written by an older or foreign build?)".into(),
+        })
+    }
+
+    /// Reads the latest committed state.
+    pub fn latest(&self) -> View<'_> {
+        View::latest(self)
+    }
+
+    /// Reads a consistent snapshot: later commits are invisible to it.
+    pub fn snapshot(&self) -> View<'_> {
+        View::snapshot(self)
+    }
+
+    /// A new, empty write batch.
+    pub fn batch(&self) -> Batch {
+        Batch::new()
+    }
+
+    /// Commits `batch` atomically (with fsync when durability says so).
+    pub fn commit(&self, batch: Batch) -> Result<()> {
+        if self.inner.read_only {
+            return Err(Error::ReadOnly("a write"));
+        }
+        let batch = batch.into_rocksdb(self)?;
+        self.inner.db.write_opt(batch, &self.inner.write_opts).map_err(storage_err("write", "*"))
+    }
+
+    /// Compacts the key range `[from, to)` of a column family (the whole
+    /// family when both are `None`), so deleted bytes leave the SST files.
+    pub fn compact_range(&self, cf: &'static str, from: Option<&[u8]>, to: Option<&[u8]>) -> Result<()> {
+        let handle = self.cf(cf)?;
+        self.inner.db.flush_cf(handle).map_err(storage_err("flush", cf))?;
+        let mut opts = rocksdb::CompactOptions::default();
+        opts.set_bottommost_level_compaction(rocksdb::BottommostLevelCompaction::Force);
+        self.inner.db.compact_range_cf_opt(handle, from, to, &opts);
+        Ok(())
+    }
+
+    /// Flushes memtables and the WAL of every column family to disk.
+    pub fn flush(&self, cfs: &[&'static str]) -> Result<()> {
+        for cf in cfs {
+            self.inner.db.flush_cf(self.cf(cf)?).map_err(storage_err("flush", cf))?;
+        }
+        self.inner.db.flush_wal(true).map_err(storage_err("flush_wal", "*"))
+    }
+
+    /// Total size in bytes of a column family's SST files plus memtables.
+    pub fn size_of(&self, cf: &'static str) -> Result<u64> {
+        let handle = self.cf(cf)?;
+        let prop = |name: &str| -> Result<u64> {
+            Ok(self.inner.db.property_int_value_cf(handle, name).map_err(storage_err("property", cf))?.unwrap_or(0))
+        };
+        Ok(prop("rocksdb.total-sst-files-size")? + prop("rocksdb.cur-size-all-mem-tables")?)
+    }
+
+    /// Writes a consistent copy of the database (a RocksDB checkpoint,
+    /// hard-linking SST files where possible) into `dir`, which must not exist.
+    pub fn checkpoint(&self, dir: &Path) -> Result<()> {
+        let cp = rocksdb::checkpoint::Checkpoint::new(&self.inner.db).map_err(storage_err("checkpoint", "*"))?;
+        cp.create_checkpoint(dir).map_err(storage_err("checkpoint", "*"))
+    }
+
+    /// For a secondary instance: replays what the primary wrote since.
+    pub fn catch_up(&self) -> Result<()> {
+        self.inner.db.try_catch_up_with_primary().map_err(storage_err("catch_up", "*"))
+    }
+}

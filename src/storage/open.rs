@@ -1,0 +1,109 @@
+//! Opening a [`Store`]: options, column families, merge operators, and
+//! the translation of RocksDB's open failures into clear errors.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::{Inner, Store};
+use crate::error::{Error, Result};
+
+/// An associative merge function for a column family: given the key, the
+/// existing value and the operands (oldest first), the merged value. It
+/// must never fail on values this build wrote; `None` marks corruption.
+pub(crate) type MergeFn =
+    fn(key: &[u8], existing: Option<&[u8]>, operands: &mut dyn Iterator<Item = &[u8]>) -> Option<Vec<u8>>;
+
+/// How to open a [`Store`].
+#[derive(Clone, Debug)]
+pub(crate) struct StoreOptions {
+    /// Create the directory and column families when missing.
+    pub create_if_missing: bool,
+    /// fsync the WAL on every commit.
+    pub sync: bool,
+    /// Shared block cache size in bytes.
+    pub block_cache_bytes: usize,
+    /// Open read-only (no writes, works beside a running writer as a
+    /// point-in-time view).
+    pub read_only: bool,
+    /// Open as a secondary instance that can catch up with a live primary;
+    /// its private files go in this directory.
+    pub secondary_dir: Option<PathBuf>,
+    /// The column families, in creation order.
+    pub column_families: &'static [&'static str],
+    /// Merge operators by column family.
+    pub merge_operators: Vec<(&'static str, &'static str, MergeFn)>,
+}
+
+fn cf_options(opts: &StoreOptions, cache: &rocksdb::Cache, cf: &str) -> rocksdb::Options {
+    let mut o = rocksdb::Options::default();
+    let mut block = rocksdb::BlockBasedOptions::default();
+    block.set_block_cache(cache);
+    block.set_bloom_filter(10.0, false);
+    block.set_cache_index_and_filter_blocks(true);
+    block.set_pin_l0_filter_and_index_blocks_in_cache(true);
+    block.set_format_version(5);
+    o.set_block_based_table_factory(&block);
+    o.set_compression_type(rocksdb::DBCompressionType::Lz4);
+    if let Some((_, name, f)) = opts.merge_operators.iter().find(|(c, _, _)| *c == cf) {
+        let f = *f;
+        let merge = move |key: &[u8], existing: Option<&[u8]>, ops: &rocksdb::MergeOperands| {
+            let mut it = ops.iter();
+            f(key, existing, &mut it)
+        };
+        o.set_merge_operator_associative(*name, merge);
+    }
+    o
+}
+
+impl Store {
+    /// Opens (or creates) the database at `path`.
+    pub fn open(path: &Path, opts: &StoreOptions) -> Result<Store> {
+        let exists = path.join("CURRENT").exists();
+        if !exists && (!opts.create_if_missing || opts.read_only || opts.secondary_dir.is_some()) {
+            return Err(Error::NotADatabase(path.to_owned()));
+        }
+        if !exists {
+            std::fs::create_dir_all(path).map_err(|source| Error::Io { path: path.to_owned(), source })?;
+        }
+        let cache = rocksdb::Cache::new_lru_cache(opts.block_cache_bytes);
+        let mut db_opts = cf_options(opts, &cache, "default");
+        db_opts.create_if_missing(opts.create_if_missing);
+        db_opts.create_missing_column_families(!opts.read_only);
+        db_opts.increase_parallelism(2);
+        db_opts.set_keep_log_file_num(4);
+        let cfs: Vec<rocksdb::ColumnFamilyDescriptor> = opts
+            .column_families
+            .iter()
+            .map(|name| rocksdb::ColumnFamilyDescriptor::new(*name, cf_options(opts, &cache, name)))
+            .collect();
+        let opened = if let Some(secondary) = &opts.secondary_dir {
+            db_opts.set_max_open_files(-1);
+            rocksdb::DB::open_cf_descriptors_as_secondary(&db_opts, path, secondary, cfs)
+        } else if opts.read_only {
+            rocksdb::DB::open_cf_descriptors_read_only(&db_opts, path, cfs, false)
+        } else {
+            rocksdb::DB::open_cf_descriptors(&db_opts, path, cfs)
+        };
+        let db = opened.map_err(|e| open_error(path, e))?;
+        let mut write_opts = rocksdb::WriteOptions::default();
+        write_opts.set_sync(opts.sync);
+        let read_only = opts.read_only || opts.secondary_dir.is_some();
+        Ok(Store { inner: Arc::new(Inner { db, path: path.to_owned(), write_opts, read_only }) })
+    }
+}
+
+fn open_error(path: &Path, e: rocksdb::Error) -> Error {
+    let detail = e.into_string();
+    let lower = detail.to_lowercase();
+    if lower.contains("lock")
+        && (lower.contains("resource temporarily unavailable")
+            || lower.contains("lock hold")
+            || lower.contains("no locks available"))
+    {
+        Error::Locked { path: path.to_owned(), detail }
+    } else if lower.contains("column famil") && lower.contains("not") {
+        Error::Storage { op: "open", cf: "*", detail: format!("{detail} (database written by another version?)") }
+    } else {
+        Error::Storage { op: "open", cf: "*", detail }
+    }
+}
