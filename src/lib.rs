@@ -47,6 +47,7 @@ pub use identity::identifier::Identifier;
 pub use identity::link::IdentityLink;
 pub use identity::rules::{IdentityRules, KindLimit, OnExceed};
 pub use identity::stitch::Ignored;
+pub use identity::unmerge::UnmergeReceipt;
 pub use profile::delta::{Cause, Change, Delta};
 pub use profile::id::ProfileId;
 pub use profile::merge_rules::{MergeRules, MergeStrategy};

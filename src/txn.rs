@@ -18,6 +18,23 @@ use crate::profile::traits::Traits;
 use crate::schema;
 use crate::storage::{Batch, View};
 
+/// The parts of a delta that the operation decides (version and time are
+/// assigned by [`Txn::record_delta`]).
+pub(crate) struct NewDelta {
+    pub change: Change,
+    pub cause: Cause,
+    pub via: Vec<Identifier>,
+    pub linked: Vec<Identifier>,
+    pub unlinked: Vec<Identifier>,
+}
+
+impl NewDelta {
+    /// A delta with no identifier bookkeeping.
+    pub fn new(change: Change, cause: Cause) -> Self {
+        NewDelta { change, cause, via: Vec::new(), linked: Vec::new(), unlinked: Vec::new() }
+    }
+}
+
 /// One write operation. Built under the writer lock; nothing is visible to
 /// readers until [`Txn::commit`], and dropping it discards everything.
 pub(crate) struct Txn<'a> {
@@ -122,16 +139,12 @@ impl<'a> Txn<'a> {
     /// Appends a delta to a profile's history and stages the resulting
     /// record (and a snapshot when one is due). `prev` is `None` for a new
     /// profile, whose first delta is version 1.
-    #[expect(clippy::too_many_arguments, reason = "a delta has this many parts; a struct would only rename them")]
     pub fn record_delta(
         &mut self,
         id: ProfileId,
         prev: Option<&ProfileRecord>,
         traits: Traits,
-        change: Change,
-        cause: Cause,
-        linked: Vec<Identifier>,
-        unlinked: Vec<Identifier>,
+        d: NewDelta,
     ) -> Arc<ProfileRecord> {
         let (version, at, created_at, floor, last_snapshot) = match prev {
             Some(p) => (
@@ -143,7 +156,8 @@ impl<'a> Txn<'a> {
             ),
             None => (1, self.now, self.now, 0, 0),
         };
-        let delta = Delta { version, at, cause, linked, unlinked, change };
+        let delta =
+            Delta { version, at, cause: d.cause, via: d.via, linked: d.linked, unlinked: d.unlinked, change: d.change };
         schema::DELTAS.put(&mut self.batch, keys::versioned(id, version), &delta);
         let profile = Profile { id, version, created_at, updated_at: at, traits };
         let snapshot_due = version - last_snapshot >= self.core.config.snapshot_every;

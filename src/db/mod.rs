@@ -5,6 +5,7 @@ pub(crate) mod builder;
 pub(crate) mod cache;
 pub(crate) mod config;
 pub(crate) mod format;
+mod identity_ops;
 mod read;
 pub use write::RetentionReport;
 mod write;

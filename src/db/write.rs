@@ -9,7 +9,7 @@ use crate::profile::history;
 use crate::profile::id::ProfileId;
 use crate::profile::operator::Update;
 use crate::profile::traits::Traits;
-use crate::txn::Txn;
+use crate::txn::{NewDelta, Txn};
 use crate::{keys, schema};
 
 use super::ProfileDb;
@@ -79,15 +79,11 @@ impl ProfileDb {
         let traits = update.apply(&base, txn.now)?;
         let changed = prev.is_none() || !update.is_empty() || !s.linked.is_empty() || !s.unlinked.is_empty();
         let version = if changed {
-            let rec = txn.record_delta(
-                s.target,
-                prev.as_deref(),
-                traits,
-                Change::Update(update.into_ops()),
-                cause,
-                s.linked.clone(),
-                s.unlinked.clone(),
-            );
+            let mut d = NewDelta::new(Change::Update(update.into_ops()), cause);
+            d.via = identifiers.to_vec();
+            d.linked = s.linked.clone();
+            d.unlinked = s.unlinked.clone();
+            let rec = txn.record_delta(s.target, prev.as_deref(), traits, d);
             rec.profile.version
         } else {
             prev.map_or(0, |p| p.profile.version)
@@ -118,15 +114,7 @@ impl ProfileDb {
         let prev = txn.profile(live)?.ok_or_else(|| Error::NotFound(format!("profile {live}")))?;
         let traits = update.apply(&prev.profile.traits, txn.now)?;
         let cause = update.cause_or_api();
-        let rec = txn.record_delta(
-            live,
-            Some(&prev),
-            traits,
-            Change::Update(update.into_ops()),
-            cause,
-            Vec::new(),
-            Vec::new(),
-        );
+        let rec = txn.record_delta(live, Some(&prev), traits, NewDelta::new(Change::Update(update.into_ops()), cause));
         let version = rec.profile.version;
         txn.commit()?;
         Ok(WriteReceipt {

@@ -7,7 +7,7 @@ use crate::keys;
 use crate::profile::delta::{Cause, Change};
 use crate::profile::id::ProfileId;
 use crate::schema;
-use crate::txn::Txn;
+use crate::txn::{NewDelta, Txn};
 
 /// Merges `loser` into `survivor` (both live): traits fold by the merge
 /// rules, every identifier of the loser moves to the survivor (keeping its
@@ -42,10 +42,13 @@ pub(crate) fn merge_into(txn: &mut Txn<'_>, survivor: ProfileId, loser: ProfileI
     txn.delete_profile(loser);
     let change = Change::Merge {
         loser,
-        loser_version: l.profile.version,
-        loser_traits: l.profile.traits.clone(),
+        loser_state: (*l.profile).clone(),
+        loser_history_floor: l.history_floor,
+        loser_last_snapshot: l.last_snapshot,
         result: result.clone(),
     };
-    txn.record_delta(survivor, Some(&s), result, change, cause.clone(), moved, Vec::new());
+    let mut d = NewDelta::new(change, cause.clone());
+    d.linked = moved;
+    txn.record_delta(survivor, Some(&s), result, d);
     Ok(())
 }

@@ -1,8 +1,10 @@
 //! Identity: identifiers, links, rules, stitching and merge.
 
+pub(crate) mod detach;
 pub(crate) mod graph;
 pub mod identifier;
 pub mod link;
 pub(crate) mod merge;
 pub mod rules;
 pub mod stitch;
+pub mod unmerge;

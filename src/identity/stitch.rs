@@ -13,7 +13,7 @@ use crate::identity::rules::OnExceed;
 use crate::profile::delta::{Cause, Change};
 use crate::profile::id::ProfileId;
 use crate::profile::traits::Traits;
-use crate::txn::Txn;
+use crate::txn::{NewDelta, Txn};
 
 /// Why an identifier of an operation was not linked.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -238,14 +238,9 @@ fn own_profile(txn: &mut Txn<'_>, ident: &Identifier, cause: &Cause) -> Result<P
     let id = txn.allocate_id()?;
     let link = IdentityLink { profile: id, origin: id, linked_at: txn.now, cause: cause.clone(), detached: false };
     txn.put_link(ident, link)?;
-    txn.record_delta(
-        id,
-        None,
-        Traits::new(),
-        Change::Update(Vec::new()),
-        cause.clone(),
-        vec![ident.clone()],
-        Vec::new(),
-    );
+    let mut d = NewDelta::new(Change::Update(Vec::new()), cause.clone());
+    d.via = vec![ident.clone()];
+    d.linked = vec![ident.clone()];
+    txn.record_delta(id, None, Traits::new(), d);
     Ok(id)
 }

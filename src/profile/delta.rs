@@ -6,6 +6,7 @@ use crate::clock::Timestamp;
 use crate::identity::identifier::Identifier;
 use crate::profile::id::ProfileId;
 use crate::profile::operator::TraitOp;
+use crate::profile::state::Profile;
 use crate::profile::traits::Traits;
 
 /// Why a delta was written.
@@ -50,18 +51,29 @@ pub enum Change {
     Merge {
         /// The profile that merged in (now an alias of this one).
         loser: ProfileId,
-        /// The loser's version at the merge.
-        loser_version: u64,
-        /// The loser's traits at the merge.
-        loser_traits: Traits,
+        /// The loser's full state at the merge (restored by an unmerge).
+        loser_state: Profile,
+        /// The loser's history floor at the merge.
+        loser_history_floor: u64,
+        /// The loser's latest snapshot version at the merge.
+        loser_last_snapshot: u64,
         /// This profile's traits after the merge rules were applied.
         result: Traits,
     },
-    /// A profile that had merged in was split off again.
+    /// A profile that had merged in was split off again (recorded on the
+    /// profile it is split from).
     Unmerge {
         /// The profile restored as live.
         split_off: ProfileId,
         /// This profile's traits after the split.
+        result: Traits,
+    },
+    /// This profile was restored by an unmerge from the profile it had
+    /// merged into (recorded on the restored profile).
+    SplitFrom {
+        /// The profile it was split from.
+        survivor: ProfileId,
+        /// This profile's traits as reconstructed.
         result: Traits,
     },
 }
@@ -75,6 +87,9 @@ pub struct Delta {
     pub at: Timestamp,
     /// Why.
     pub cause: Cause,
+    /// The identifiers the operation came through (empty for writes by id
+    /// and admin actions); unmerge uses them to tell whose update it was.
+    pub via: Vec<Identifier>,
     /// Identifiers first linked to the profile by this operation.
     pub linked: Vec<Identifier>,
     /// Identifiers unlinked from the profile by this operation (evicted by
@@ -95,7 +110,9 @@ impl Delta {
                 }
                 Ok(next)
             }
-            Change::Merge { result, .. } | Change::Unmerge { result, .. } => Ok(result.clone()),
+            Change::Merge { result, .. } | Change::Unmerge { result, .. } | Change::SplitFrom { result, .. } => {
+                Ok(result.clone())
+            }
         }
     }
 }

@@ -1,0 +1,74 @@
+//! Identity administration: explicit merge, unmerge, identifier removal
+//! and re-linking.
+
+use crate::error::{Error, Result};
+use crate::identity::detach;
+use crate::identity::identifier::Identifier;
+use crate::identity::merge::merge_into;
+use crate::identity::unmerge::{unmerge, UnmergeReceipt};
+use crate::profile::delta::Cause;
+use crate::profile::id::ProfileId;
+use crate::txn::Txn;
+
+use super::ProfileDb;
+
+impl ProfileDb {
+    /// Merges two profiles explicitly (an admin action): the higher id
+    /// merges into the lower. Returns the survivor.
+    pub fn merge_profiles(&self, a: ProfileId, b: ProfileId, cause: Cause) -> Result<ProfileId> {
+        self.writable("merge_profiles")?;
+        let mut writer = self.core.writer.lock();
+        let mut txn = Txn::new(&self.core, &mut writer);
+        let live = |txn: &Txn<'_>, id: ProfileId| -> Result<ProfileId> {
+            if txn.profile(id)?.is_some() {
+                return Ok(id);
+            }
+            txn.alias_of(id)?.ok_or_else(|| Error::NotFound(format!("profile {id}")))
+        };
+        let (a, b) = (live(&txn, a)?, live(&txn, b)?);
+        if a == b {
+            return Ok(a);
+        }
+        let (survivor, loser) = (a.min(b), a.max(b));
+        merge_into(&mut txn, survivor, loser, &cause)?;
+        txn.commit()?;
+        Ok(survivor)
+    }
+
+    /// Splits the profile `identifier` came from back off `profile`,
+    /// reconstructed from the delta log; records the split in both
+    /// histories. See the README's merge rules for what goes where.
+    pub fn unmerge(&self, profile: ProfileId, identifier: &Identifier) -> Result<UnmergeReceipt> {
+        self.writable("unmerge")?;
+        let mut writer = self.core.writer.lock();
+        let mut txn = Txn::new(&self.core, &mut writer);
+        let live = self.resolve_id(profile)?.ok_or_else(|| Error::NotFound(format!("profile {profile}")))?;
+        let r = unmerge(&mut txn, live, identifier, &Cause::Api)?;
+        txn.commit()?;
+        Ok(r)
+    }
+
+    /// Detaches `identifier` from `profile` onto a profile of its own, so
+    /// later operations carrying it do not stitch it back. Returns the
+    /// profile it now lives on.
+    pub fn remove_identifier(&self, profile: ProfileId, identifier: &Identifier) -> Result<ProfileId> {
+        self.writable("remove_identifier")?;
+        let mut writer = self.core.writer.lock();
+        let mut txn = Txn::new(&self.core, &mut writer);
+        let live = self.resolve_id(profile)?.ok_or_else(|| Error::NotFound(format!("profile {profile}")))?;
+        let own = detach::remove_identifier(&mut txn, live, identifier, &Cause::Api)?;
+        txn.commit()?;
+        Ok(own)
+    }
+
+    /// Links `identifier` to `profile` explicitly, even if it was removed
+    /// (detached) or lives on another profile.
+    pub fn link_identifier(&self, profile: ProfileId, identifier: &Identifier) -> Result<()> {
+        self.writable("link_identifier")?;
+        let mut writer = self.core.writer.lock();
+        let mut txn = Txn::new(&self.core, &mut writer);
+        let live = self.resolve_id(profile)?.ok_or_else(|| Error::NotFound(format!("profile {profile}")))?;
+        detach::relink(&mut txn, live, identifier, &Cause::Api)?;
+        txn.commit()
+    }
+}

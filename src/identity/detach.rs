@@ -1,0 +1,73 @@
+//! Removing an identifier from a profile so it is not stitched back, and
+//! explicitly re-linking it.
+
+use crate::error::{Error, Result};
+use crate::identity::graph::identifiers_of;
+use crate::identity::identifier::Identifier;
+use crate::identity::link::IdentityLink;
+use crate::profile::delta::{Cause, Change};
+use crate::profile::id::ProfileId;
+use crate::profile::traits::Traits;
+use crate::txn::{NewDelta, Txn};
+
+/// Detaches `ident` from `profile` onto a new profile of its own, marked
+/// detached: later operations carrying it reach that profile and never
+/// stitch it into another, until [`relink`].
+pub(crate) fn remove_identifier(
+    txn: &mut Txn<'_>,
+    profile: ProfileId,
+    ident: &Identifier,
+    cause: &Cause,
+) -> Result<ProfileId> {
+    let p = txn.profile(profile)?.ok_or_else(|| Error::NotFound(format!("profile {profile}")))?;
+    match txn.link(ident)? {
+        Some(l) if l.profile == profile => {}
+        _ => return Err(Error::invalid(format!("identifier {ident} is not linked to profile {profile}"))),
+    }
+    if identifiers_of(&txn.view, profile)?.len() <= 1 {
+        return Err(Error::invalid(format!(
+            "{ident} is the last identifier of profile {profile}; erase the profile instead of removing it"
+        )));
+    }
+    let own = txn.allocate_id()?;
+    let link = IdentityLink { profile: own, origin: own, linked_at: txn.now, cause: cause.clone(), detached: true };
+    txn.put_link(ident, link)?;
+    let mut d = NewDelta::new(Change::Update(Vec::new()), cause.clone());
+    d.linked = vec![ident.clone()];
+    txn.record_delta(own, None, Traits::new(), d);
+    let mut d = NewDelta::new(Change::Update(Vec::new()), cause.clone());
+    d.unlinked = vec![ident.clone()];
+    txn.record_delta(profile, Some(&p), p.profile.traits.clone(), d);
+    Ok(own)
+}
+
+/// Links `ident` to `profile` explicitly, clearing a detached mark and
+/// moving it from whatever profile holds it (identity limits do not apply
+/// to an explicit admin link).
+pub(crate) fn relink(txn: &mut Txn<'_>, profile: ProfileId, ident: &Identifier, cause: &Cause) -> Result<()> {
+    let p = txn.profile(profile)?.ok_or_else(|| Error::NotFound(format!("profile {profile}")))?;
+    let old = txn.link(ident)?;
+    if let Some(old) = &old {
+        if old.profile != profile {
+            if let Some(q) = txn.profile(old.profile)? {
+                let mut d = NewDelta::new(Change::Update(Vec::new()), cause.clone());
+                d.unlinked = vec![ident.clone()];
+                txn.record_delta(old.profile, Some(&q), q.profile.traits.clone(), d);
+            }
+        } else if !old.detached {
+            return Ok(());
+        }
+    }
+    let link = IdentityLink {
+        profile,
+        origin: old.as_ref().map_or(profile, |l| l.origin),
+        linked_at: txn.now,
+        cause: cause.clone(),
+        detached: false,
+    };
+    txn.put_link(ident, link)?;
+    let mut d = NewDelta::new(Change::Update(Vec::new()), cause.clone());
+    d.linked = vec![ident.clone()];
+    txn.record_delta(profile, Some(&p), p.profile.traits.clone(), d);
+    Ok(())
+}

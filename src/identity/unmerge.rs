@@ -1,0 +1,157 @@
+//! Unmerge: splitting a merged-in profile back off, reconstructed from the
+//! delta log.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use crate::codec::Marker;
+use crate::error::{Error, Result};
+use crate::identity::graph::identifiers_of;
+use crate::identity::identifier::Identifier;
+use crate::keys;
+use crate::profile::delta::{Cause, Change, Delta};
+use crate::profile::history;
+use crate::profile::id::ProfileId;
+use crate::profile::state::ProfileRecord;
+use crate::profile::traits::Traits;
+use crate::schema;
+use crate::txn::{NewDelta, Txn};
+
+/// What an unmerge did.
+#[derive(Clone, Debug, PartialEq)]
+pub struct UnmergeReceipt {
+    /// The profile restored as live (the identifier's origin).
+    pub restored: ProfileId,
+    /// The profile it was split from.
+    pub from: ProfileId,
+    /// The identifiers that moved back to the restored profile.
+    pub identifiers: Vec<Identifier>,
+}
+
+/// Splits the profile `ident` came from back off `survivor`. When that
+/// profile had merged into an intermediate one before the intermediate
+/// merged into `survivor`, the intermediate is split off (still holding
+/// it); a second unmerge on the intermediate splits it further.
+///
+/// Rules (documented in the README): the restored profile starts from its
+/// state at the merge and replays the survivor's later updates that came
+/// only through its identifiers; the survivor is rebuilt from its state
+/// before the merge, replaying every other later update and later merges.
+/// An operator that no longer applies to a split state is skipped.
+pub(crate) fn unmerge(
+    txn: &mut Txn<'_>,
+    survivor: ProfileId,
+    ident: &Identifier,
+    cause: &Cause,
+) -> Result<UnmergeReceipt> {
+    let p = txn.profile(survivor)?.ok_or_else(|| Error::NotFound(format!("profile {survivor}")))?;
+    let link = match txn.link(ident)? {
+        Some(l) if l.profile == survivor => l,
+        _ => return Err(Error::invalid(format!("identifier {ident} is not linked to profile {survivor}"))),
+    };
+    if link.origin == survivor {
+        return Err(Error::invalid(format!(
+            "identifier {ident} is native to profile {survivor}: it did not arrive by a merge (use remove_identifier to detach it)"
+        )));
+    }
+    // The latest direct merge into the survivor whose loser holds the
+    // identifier's origin (itself, or a profile that merged into it first).
+    let log = history::deltas(&txn.view, survivor)?;
+    let mut found = None;
+    for (i, d) in log.iter().enumerate().rev() {
+        if let Change::Merge { loser, .. } = &d.change {
+            let subtree = subtree_of(txn, *loser)?;
+            if subtree.contains(&link.origin) {
+                found = Some((i, *loser, subtree));
+                break;
+            }
+        }
+    }
+    let (at, origin, subtree) = found.ok_or_else(|| {
+        Error::invalid(format!(
+            "the merge that brought {ident} into profile {survivor} was folded by history retention; it cannot be undone"
+        ))
+    })?;
+    let Change::Merge { loser_state, loser_history_floor, loser_last_snapshot, .. } = &log[at].change else {
+        return Err(Error::invalid("internal: merge delta changed shape"));
+    };
+    let mut back = Vec::new();
+    for i in identifiers_of(&txn.view, survivor)? {
+        if let Some(l) = txn.link(&i)? {
+            if subtree.contains(&l.origin) {
+                back.push(i);
+            }
+        }
+    }
+
+    let before = history::as_of_version(&txn.view, &p, log[at].version - 1)?;
+    let (p_traits, o_traits) = replay_split(txn, &log[at + 1..], before.traits, loser_state.traits.clone(), &back);
+
+    // Restore the origin as a live profile, then record the split on both.
+    let restored_prev = ProfileRecord {
+        profile: Arc::new(loser_state.clone()),
+        history_floor: *loser_history_floor,
+        last_snapshot: *loser_last_snapshot,
+    };
+    for i in &back {
+        if let Some(mut l) = txn.link(i)? {
+            l.profile = origin;
+            txn.put_link(i, l)?;
+        }
+    }
+    for x in &subtree {
+        schema::ALIAS_REVERSE.delete(&mut txn.batch, keys::alias::reverse(survivor, *x).to_vec());
+        if *x == origin {
+            schema::ALIAS_FORWARD.delete(&mut txn.batch, keys::alias::forward(*x).to_vec());
+        } else {
+            schema::ALIAS_FORWARD.put(&mut txn.batch, keys::alias::forward(*x).to_vec(), &origin.0);
+            schema::ALIAS_REVERSE.put(&mut txn.batch, keys::alias::reverse(origin, *x).to_vec(), &Marker);
+        }
+    }
+    let mut d = NewDelta::new(Change::SplitFrom { survivor, result: o_traits.clone() }, cause.clone());
+    d.linked = back.clone();
+    txn.record_delta(origin, Some(&restored_prev), o_traits, d);
+    let mut d = NewDelta::new(Change::Unmerge { split_off: origin, result: p_traits.clone() }, cause.clone());
+    d.unlinked = back.clone();
+    txn.record_delta(survivor, Some(&p), p_traits, d);
+    Ok(UnmergeReceipt { restored: origin, from: survivor, identifiers: back })
+}
+
+/// `origin` and every profile that merged into it (recursively), from
+/// their own logs.
+fn subtree_of(txn: &Txn<'_>, origin: ProfileId) -> Result<BTreeSet<ProfileId>> {
+    let mut seen = BTreeSet::from([origin]);
+    let mut queue = vec![origin];
+    while let Some(x) = queue.pop() {
+        for d in history::deltas(&txn.view, x)? {
+            if let Change::Merge { loser, .. } = d.change {
+                if seen.insert(loser) {
+                    queue.push(loser);
+                }
+            }
+        }
+    }
+    Ok(seen)
+}
+
+/// Replays the survivor's deltas after the merge onto the two split states.
+fn replay_split(txn: &Txn<'_>, after: &[Delta], mut p: Traits, mut o: Traits, back: &[Identifier]) -> (Traits, Traits) {
+    let rules = &txn.core.config.merge_rules;
+    for d in after {
+        match &d.change {
+            Change::Update(ops) => {
+                let theirs = !d.via.is_empty() && d.via.iter().all(|v| back.contains(v));
+                let target = if theirs { &mut o } else { &mut p };
+                for op in ops {
+                    let mut next = target.clone();
+                    if op.apply(&mut next, d.at).is_ok() {
+                        *target = next;
+                    }
+                }
+            }
+            Change::Merge { loser_state, .. } => p = rules.fold(&p, &loser_state.traits),
+            Change::Unmerge { result, .. } | Change::SplitFrom { result, .. } => p = result.clone(),
+        }
+    }
+    (p, o)
+}

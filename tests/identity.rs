@@ -1,0 +1,223 @@
+//! Identity stitching, merge rules, aliases, identity rules, unmerge and
+//! identifier removal.
+
+use std::sync::Arc;
+
+use profiledb::{
+    Change, Error, Identifier, IdentityRules, Ignored, KindLimit, ManualClock, MergeRules, MergeStrategy, OnExceed,
+    ProfileDb, ProfileId, Timestamp, TraitValue, Update,
+};
+
+fn id(s: &str) -> Identifier {
+    s.parse().expect("valid test identifier")
+}
+
+fn open(dir: &std::path::Path) -> (ProfileDb, Arc<ManualClock>) {
+    let clock = Arc::new(ManualClock::new(Timestamp(1_000)));
+    let db = ProfileDb::builder(dir).clock(clock.clone()).open().unwrap();
+    (db, clock)
+}
+
+#[test]
+fn login_merges_the_newer_profile_into_the_older_and_aliases_resolve() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, clock) = open(dir.path());
+    let anon = db.update(&id("anonymous_id:a1"), Update::new().set("color", "red").increment("views", 3)).unwrap();
+    clock.advance(10);
+    let known = db.update(&id("email:ann@x.com"), Update::new().set("plan", "pro").increment("views", 1)).unwrap();
+    assert_eq!((anon.profile, known.profile), (ProfileId(0), ProfileId(1)));
+    clock.advance(10);
+    let r = db.identify(&[id("email:ann@x.com"), id("anonymous_id:a1")], Update::new()).unwrap();
+    assert_eq!(r.profile, ProfileId(0));
+    assert_eq!(r.merged, vec![ProfileId(1)]);
+    let p = db.get(&id("email:ann@x.com")).unwrap().unwrap();
+    assert_eq!(p.id, ProfileId(0));
+    assert_eq!(p.traits.get("plan"), Some(&"pro".into()));
+    assert_eq!(p.traits.get("color"), Some(&"red".into()));
+    assert_eq!(p.traits.get("views"), Some(&TraitValue::Int(1)), "last write wins by default");
+    assert_eq!(db.get_by_id(ProfileId(1)).unwrap().unwrap().id, ProfileId(0), "the loser id stays an alias");
+    assert_eq!(db.profile_count().unwrap(), 1);
+    let h = db.history(ProfileId(0)).unwrap();
+    let merge = h.iter().find_map(|d| match &d.change {
+        Change::Merge { loser, loser_state, .. } => Some((*loser, loser_state.traits.get("plan").cloned())),
+        _ => None,
+    });
+    assert_eq!(merge, Some((ProfileId(1), Some("pro".into()))), "the merge delta keeps the loser's state");
+}
+
+#[test]
+fn merge_strategies_apply_per_trait() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(Timestamp(1_000)));
+    let rules = MergeRules::default()
+        .trait_strategy("ltv", MergeStrategy::Sum)
+        .trait_strategy("tags", MergeStrategy::Union)
+        .trait_strategy("source", MergeStrategy::FirstWriteWins);
+    let db = ProfileDb::builder(dir.path()).clock(clock.clone()).merge_rules(rules).open().unwrap();
+    db.update(&id("user_id:u"), Update::new().set("ltv", 10).add_to_set("tags", ["a"]).set("source", "ads")).unwrap();
+    clock.advance(5);
+    db.update(&id("anonymous_id:z"), Update::new().set("ltv", 5).add_to_set("tags", ["b"]).set("source", "seo"))
+        .unwrap();
+    db.identify(&[id("anonymous_id:z"), id("user_id:u")], Update::new()).unwrap();
+    let p = db.get(&id("user_id:u")).unwrap().unwrap();
+    assert_eq!(p.traits.get("ltv"), Some(&TraitValue::Int(15)));
+    assert_eq!(p.traits.get("tags"), Some(&TraitValue::List(vec!["a".into(), "b".into()])));
+    assert_eq!(p.traits.get("source"), Some(&"ads".into()));
+}
+
+#[test]
+fn alias_chains_are_compressed_to_one_hop() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, _) = open(dir.path());
+    for who in ["user_id:a", "email:b@x.com", "device_id:c"] {
+        db.update(&id(who), Update::new()).unwrap();
+    }
+    db.identify(&[id("email:b@x.com"), id("device_id:c")], Update::new()).unwrap(); // 2 -> 1
+    db.identify(&[id("user_id:a"), id("email:b@x.com")], Update::new()).unwrap(); // 1 -> 0
+    for n in 0..3 {
+        assert_eq!(db.resolve_id(ProfileId(n)).unwrap(), Some(ProfileId(0)));
+    }
+    for who in ["user_id:a", "email:b@x.com", "device_id:c"] {
+        assert_eq!(db.resolve(&id(who)).unwrap(), Some(ProfileId(0)));
+    }
+    let dump = db.dump_cf("alias").unwrap();
+    let forward: Vec<_> = dump.iter().filter(|e| e.key[0] == 1).map(|e| (e.key.clone(), e.value.clone())).collect();
+    assert_eq!(forward.len(), 2);
+    for (_, v) in forward {
+        assert_eq!(&v[1..], &0u32.to_be_bytes(), "every alias points straight at the survivor");
+    }
+}
+
+#[test]
+fn kind_limits_refuse_or_evict() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = IdentityRules::default().limit("device_id", KindLimit { max: 2, on_exceed: OnExceed::EvictOldest });
+    let clock = Arc::new(ManualClock::new(Timestamp(0)));
+    let db = ProfileDb::builder(dir.path()).clock(clock.clone()).identity_rules(rules).open().unwrap();
+    let r = db.identify(&[id("user_id:1"), id("user_id:2")], Update::new().set("x", 1)).unwrap();
+    assert_eq!(r.linked, vec![id("user_id:1")]);
+    assert!(matches!(r.ignored.as_slice(), [(i, Ignored::Refused { max: 1, .. })] if *i == id("user_id:2")));
+    let own = db.resolve(&id("user_id:2")).unwrap().unwrap();
+    assert_ne!(own, r.profile, "a refused identifier stays on a profile of its own");
+    for d in ["d1", "d2", "d3"] {
+        clock.advance(1);
+        db.identify(&[id("user_id:1"), id(&format!("device_id:{d}"))], Update::new()).unwrap();
+    }
+    assert_eq!(db.resolve(&id("device_id:d1")).unwrap(), None, "the oldest device was evicted");
+    assert_eq!(db.resolve(&id("device_id:d3")).unwrap(), Some(r.profile));
+    let last = db.history(r.profile).unwrap().pop().unwrap();
+    assert_eq!(last.unlinked, vec![id("device_id:d1")]);
+}
+
+#[test]
+fn the_lower_priority_link_gives_way_instead_of_over_merging() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, _) = open(dir.path());
+    let p1 = db.identify(&[id("user_id:A"), id("anonymous_id:x")], Update::new()).unwrap().profile;
+    let p2 = db.identify(&[id("user_id:B"), id("anonymous_id:y")], Update::new()).unwrap().profile;
+    let r = db.identify(&[id("anonymous_id:y"), id("user_id:A")], Update::new().set("seen", true)).unwrap();
+    assert_eq!(r.profile, p1);
+    assert!(r.merged.is_empty());
+    assert!(
+        matches!(&r.ignored[..], [(i, Ignored::GaveWay { kind, stays_on })] if *i == id("anonymous_id:y") && kind == "user_id" && *stays_on == p2)
+    );
+    assert_eq!(db.resolve(&id("anonymous_id:y")).unwrap(), Some(p2));
+}
+
+#[test]
+fn blocklisted_values_are_never_stitched() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, _) = open(dir.path());
+    let r =
+        db.identify(&[id("email:a@x.com"), id("anonymous_id:null"), id("device_id:Unknown")], Update::new()).unwrap();
+    assert_eq!(r.ignored.len(), 2);
+    assert_eq!(db.resolve(&id("anonymous_id:null")).unwrap(), None);
+    let before = db.raw_dump().unwrap();
+    let err = db.identify(&[id("anonymous_id:undefined"), id("user_id:0")], Update::new().set("a", 1)).unwrap_err();
+    assert!(err.to_string().contains("blocklist"), "{err}");
+    assert_eq!(db.raw_dump().unwrap(), before);
+}
+
+#[test]
+fn the_merge_cap_refuses_mega_merges_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = IdentityRules { max_profiles_per_merge: 2, ..IdentityRules::default() };
+    let db = ProfileDb::builder(dir.path()).identity_rules(rules).open().unwrap();
+    for d in ["d1", "d2", "d3"] {
+        db.update(&id(&format!("device_id:{d}")), Update::new()).unwrap();
+    }
+    let before = db.raw_dump().unwrap();
+    let err = db.identify(&[id("device_id:d1"), id("device_id:d2"), id("device_id:d3")], Update::new()).unwrap_err();
+    assert!(err.to_string().contains("merge cap"), "{err}");
+    assert_eq!(db.raw_dump().unwrap(), before);
+    let many: Vec<Identifier> = (0..40).map(|i| id(&format!("device_id:x{i}"))).collect();
+    assert!(db.identify(&many, Update::new()).is_err());
+    assert!(db.identify(&[], Update::new()).is_err());
+    assert_eq!(db.raw_dump().unwrap(), before);
+}
+
+#[test]
+fn unmerge_splits_off_the_origin_with_its_later_updates() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, clock) = open(dir.path());
+    db.update(&id("anonymous_id:a1"), Update::new().set("color", "red")).unwrap();
+    clock.advance(1);
+    db.update(&id("email:k@x.com"), Update::new().set("plan", "pro")).unwrap();
+    clock.advance(1);
+    db.identify(&[id("anonymous_id:a1"), id("email:k@x.com")], Update::new()).unwrap();
+    clock.advance(1);
+    db.update(&id("email:k@x.com"), Update::new().set("plan", "enterprise")).unwrap();
+    db.update(&id("anonymous_id:a1"), Update::new().set("color", "blue")).unwrap();
+    let r = db.unmerge(ProfileId(0), &id("email:k@x.com")).unwrap();
+    assert_eq!((r.restored, r.from), (ProfileId(1), ProfileId(0)));
+    assert_eq!(r.identifiers, vec![id("email:k@x.com")]);
+    let k = db.get(&id("email:k@x.com")).unwrap().unwrap();
+    assert_eq!(k.id, ProfileId(1));
+    assert_eq!(k.traits.get("plan"), Some(&"enterprise".into()));
+    assert_eq!(k.traits.get("color"), None);
+    let a = db.get(&id("anonymous_id:a1")).unwrap().unwrap();
+    assert_eq!(a.traits.get("plan"), None);
+    assert_eq!(a.traits.get("color"), Some(&"blue".into()));
+    assert!(matches!(
+        db.history(ProfileId(0)).unwrap().last().unwrap().change,
+        Change::Unmerge { split_off: ProfileId(1), .. }
+    ));
+    assert_eq!(db.profile_count().unwrap(), 2);
+    // A native identifier cannot be unmerged.
+    let err = db.unmerge(ProfileId(0), &id("anonymous_id:a1")).unwrap_err();
+    assert!(matches!(err, Error::InvalidInput(_)), "{err}");
+}
+
+#[test]
+fn removed_identifiers_do_not_come_back_on_replay_unless_relinked() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, _) = open(dir.path());
+    let p = db.identify(&[id("user_id:u"), id("device_id:shared")], Update::new()).unwrap().profile;
+    let own = db.remove_identifier(p, &id("device_id:shared")).unwrap();
+    assert_ne!(own, p);
+    // Replaying the same event must not re-attach the device.
+    let r = db.identify(&[id("user_id:u"), id("device_id:shared")], Update::new().set("x", 1)).unwrap();
+    assert_eq!(r.profile, p);
+    assert!(matches!(&r.ignored[..], [(_, Ignored::Detached { .. })]));
+    assert_eq!(db.resolve(&id("device_id:shared")).unwrap(), Some(own));
+    // Events carrying only the device reach its own profile.
+    assert_eq!(db.update(&id("device_id:shared"), Update::new().set("y", 1)).unwrap().profile, own);
+    db.link_identifier(p, &id("device_id:shared")).unwrap();
+    assert_eq!(db.resolve(&id("device_id:shared")).unwrap(), Some(p));
+    let err = db.remove_identifier(own, &id("user_id:u")).unwrap_err();
+    assert!(err.to_string().contains("not linked"), "{err}");
+}
+
+#[test]
+fn identity_graph_says_when_and_how_each_identifier_linked() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, clock) = open(dir.path());
+    db.update(&id("user_id:u"), Update::new()).unwrap();
+    clock.advance(100);
+    db.update(&id("device_id:d"), Update::new()).unwrap();
+    db.identify(&[id("user_id:u"), id("device_id:d")], Update::new()).unwrap();
+    let g = db.identity_graph(ProfileId(0)).unwrap();
+    assert_eq!(g.len(), 2);
+    let d = g.iter().find(|i| i.identifier == id("device_id:d")).unwrap();
+    assert_eq!((d.link.origin, d.link.profile, d.link.linked_at), (ProfileId(1), ProfileId(0), Timestamp(1_100)));
+}
