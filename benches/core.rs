@@ -1,1 +1,109 @@
-fn main() {}
+//! Criterion micro-benchmarks of the storage core and identity hot paths,
+//! on a database of `PROFILEDB_BENCH_PROFILES` profiles (default 1,000,000).
+//!
+//! `cargo bench --bench core` — results are recorded in BENCHMARKS.md.
+
+use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
+use profiledb::{Identifier, ProfileDb, TraitValue, Update};
+
+fn profiles() -> u64 {
+    std::env::var("PROFILEDB_BENCH_PROFILES").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000)
+}
+
+fn user(i: u64) -> Identifier {
+    Identifier::new("user_id", &format!("u{i:08}")).expect("valid")
+}
+
+/// A splitmix64 step: deterministic pseudo-random profile picks.
+fn next(x: &mut u64) -> u64 {
+    *x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *x;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+fn loaded(n: u64) -> (tempfile::TempDir, ProfileDb) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = ProfileDb::builder(dir.path())
+        .profile_cache_entries(n as usize + 1_000)
+        .block_cache_bytes(512 << 20)
+        .open()
+        .expect("open");
+    let start = std::time::Instant::now();
+    for i in 0..n {
+        db.update(
+            &user(i),
+            Update::new()
+                .set("plan", if i % 3 == 0 { "pro" } else { "free" })
+                .set("country", "DE")
+                .set("age", (i % 80) as i64),
+        )
+        .expect("load");
+    }
+    eprintln!("loaded {n} profiles in {:.1?}", start.elapsed());
+    (dir, db)
+}
+
+fn core(c: &mut Criterion) {
+    let n = profiles();
+    let (_dir, db) = loaded(n);
+    let mut x = 42u64;
+
+    c.bench_function("update/one_operator", |b| {
+        b.iter(|| {
+            let who = user(next(&mut x) % n);
+            black_box(db.update(&who, Update::new().increment("visits", 1)).expect("update"));
+        })
+    });
+
+    let ids: Vec<Identifier> = (0..10_000).map(|_| user(next(&mut x) % n)).collect();
+    let mut i = 0usize;
+    c.bench_function("lookup/get_by_identifier", |b| {
+        b.iter(|| {
+            i = (i + 1) % ids.len();
+            let p = db.get(&ids[i]).expect("get").expect("present");
+            black_box(p.traits.get("plan").map(TraitValue::type_name));
+        })
+    });
+
+    let fresh = AtomicU64::new(0);
+    c.bench_function("identify/two_identifiers_new_link", |b| {
+        b.iter(|| {
+            let k = fresh.fetch_add(1, Ordering::Relaxed);
+            let device = Identifier::new("device_id", &format!("d{k}")).expect("valid");
+            let ids = [user(next(&mut x) % n), device];
+            black_box(db.identify(&ids, Update::new()).expect("identify"));
+        })
+    });
+
+    let pair = AtomicU64::new(0);
+    c.bench_function("merge/two_profiles_20_traits_100_deltas", |b| {
+        b.iter_batched(
+            || {
+                let k = pair.fetch_add(1, Ordering::Relaxed);
+                let a = Identifier::new("anonymous_id", &format!("ma{k}")).expect("valid");
+                let e = Identifier::new("email", &format!("m{k}@x.com")).expect("valid");
+                for who in [&a, &e] {
+                    for d in 0..100 {
+                        let t = format!("t{}", d % 20);
+                        db.update(who, Update::new().set(&t, d as i64)).expect("setup");
+                    }
+                }
+                [a, e]
+            },
+            |ids| black_box(db.identify(&ids, Update::new()).expect("merge")),
+            BatchSize::PerIteration,
+        )
+    });
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(50).measurement_time(std::time::Duration::from_secs(5));
+    targets = core
+}
+criterion_main!(benches);

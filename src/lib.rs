@@ -55,3 +55,8 @@ pub use profile::operator::{TraitOp, Update};
 pub use profile::state::Profile;
 pub use profile::traits::{TraitEntry, Traits};
 pub use profile::value::TraitValue;
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

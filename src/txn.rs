@@ -57,7 +57,7 @@ impl<'a> Txn<'a> {
             core,
             writer,
             view: core.store.latest(),
-            batch: Batch::new(),
+            batch: core.store.batch(),
             now: core.clock.now(),
             next_id,
             profiles: HashMap::new(),

@@ -65,6 +65,7 @@ impl<K: Hash + Eq + Clone, V: Clone> Cache<K, V> {
     }
 
     /// The cached value, if present.
+    #[cfg(test)]
     pub fn peek(&self, k: &K) -> Option<V> {
         self.shard(k).lock().map.get(k).cloned()
     }

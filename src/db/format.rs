@@ -31,3 +31,45 @@ pub(crate) fn check_or_init(store: &Store, path: &Path) -> Result<()> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::error::Error;
+    use crate::keys;
+    use crate::schema;
+    use crate::ProfileDb;
+
+    fn set_meta(dir: &std::path::Path, value: Vec<u8>) {
+        let db = ProfileDb::open(dir).unwrap();
+        let mut b = db.core.store.batch();
+        b.put(keys::cf::META, keys::meta::FORMAT_VERSION, value);
+        db.core.store.commit(b).unwrap();
+    }
+
+    #[test]
+    fn a_newer_format_is_refused_naming_both_versions() {
+        let dir = tempfile::tempdir().unwrap();
+        set_meta(dir.path(), crate::codec::ValueCodec::encode_value(&99u32));
+        let err = ProfileDb::open(dir.path()).unwrap_err();
+        assert!(matches!(err, Error::UnsupportedFormat { found: 99, current: super::FORMAT_VERSION, .. }), "{err}");
+        let msg = err.to_string();
+        assert!(msg.contains("format version 99") && msg.contains("1..=1"), "{msg}");
+    }
+
+    #[test]
+    fn a_corrupt_format_tag_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        set_meta(dir.path(), vec![0x7f, 0, 0, 0, 1]);
+        let err = ProfileDb::open(dir.path()).unwrap_err();
+        assert!(matches!(err, Error::Corrupt { cf: "meta", .. }), "{err}");
+        assert!(err.to_string().contains("expected tag 0x10"), "{err}");
+    }
+
+    #[test]
+    fn a_new_database_records_the_current_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = ProfileDb::open(dir.path()).unwrap();
+        let v = schema::META_U32.get(&db.core.store.latest(), keys::meta::FORMAT_VERSION).unwrap();
+        assert_eq!(v, Some(super::FORMAT_VERSION));
+    }
+}

@@ -75,8 +75,9 @@ impl ProfileDb {
         let cause = update.cause_or_api();
         let s = stitch(&mut txn, identifiers, &cause)?;
         let prev = txn.profile(s.target)?;
-        let base = prev.as_ref().map_or_else(Traits::new, |p| p.profile.traits.clone());
-        let traits = update.apply(&base, txn.now)?;
+        let empty = Traits::new();
+        let base = prev.as_ref().map_or(&empty, |p| &p.profile.traits);
+        let traits = update.apply(base, txn.now)?;
         let changed = prev.is_none() || !update.is_empty() || !s.linked.is_empty() || !s.unlinked.is_empty();
         let version = if changed {
             let mut d = NewDelta::new(Change::Update(update.into_ops()), cause);

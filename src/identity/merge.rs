@@ -31,12 +31,12 @@ pub(crate) fn merge_into(txn: &mut Txn<'_>, survivor: ProfileId, loser: ProfileI
 
     let mut retired = aliases_of(&txn.view, loser)?;
     for old in &retired {
-        schema::ALIAS_REVERSE.delete(&mut txn.batch, keys::alias::reverse(loser, *old).to_vec());
+        schema::ALIAS_REVERSE.delete(&mut txn.batch, keys::alias::reverse(loser, *old));
     }
     retired.push(loser);
     for old in retired {
-        schema::ALIAS_FORWARD.put(&mut txn.batch, keys::alias::forward(old).to_vec(), &survivor.0);
-        schema::ALIAS_REVERSE.put(&mut txn.batch, keys::alias::reverse(survivor, old).to_vec(), &Marker);
+        schema::ALIAS_FORWARD.put(&mut txn.batch, keys::alias::forward(old), &survivor.0);
+        schema::ALIAS_REVERSE.put(&mut txn.batch, keys::alias::reverse(survivor, old), &Marker);
     }
 
     txn.delete_profile(loser);

@@ -92,7 +92,14 @@ impl IdentityRules {
 
     /// Whether a value is blocked from stitching.
     pub fn is_blocked(&self, value: &str) -> bool {
-        self.blocklist.contains(&value.trim().to_lowercase())
+        let v = value.trim();
+        // Blocklist entries are stored lower-cased; most are ASCII, so
+        // compare without allocating and fall back for other text.
+        if v.is_ascii() {
+            self.blocklist.iter().any(|b| b.eq_ignore_ascii_case(v))
+        } else {
+            self.blocklist.contains(&v.to_lowercase())
+        }
     }
 
     /// The rank of a kind: lower is higher priority.

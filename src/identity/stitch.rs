@@ -105,9 +105,13 @@ pub(crate) fn stitch(txn: &mut Txn<'_>, identifiers: &[Identifier], cause: &Caus
     // The base profile: the highest-priority stitchable identifier's.
     let base = seen.iter().find(|s| !s.link.detached).or(seen.first()).map(|s| s.link.profile);
     let mut group: Vec<ProfileId> = base.into_iter().collect();
+    // Identifier counts per kind are only needed when the operation links
+    // something new; the common case (every identifier already on one
+    // profile) skips the scan.
+    let needs_counts = !unseen.is_empty() || seen.iter().any(|s| Some(s.link.profile) != base);
     let mut counts = match base {
-        Some(b) => kind_counts(txn, b)?,
-        None => BTreeMap::new(),
+        Some(b) if needs_counts => kind_counts(txn, b)?,
+        _ => BTreeMap::new(),
     };
     for s in &seen {
         let q = s.link.profile;

@@ -100,12 +100,12 @@ pub(crate) fn unmerge(
         }
     }
     for x in &subtree {
-        schema::ALIAS_REVERSE.delete(&mut txn.batch, keys::alias::reverse(survivor, *x).to_vec());
+        schema::ALIAS_REVERSE.delete(&mut txn.batch, keys::alias::reverse(survivor, *x));
         if *x == origin {
-            schema::ALIAS_FORWARD.delete(&mut txn.batch, keys::alias::forward(*x).to_vec());
+            schema::ALIAS_FORWARD.delete(&mut txn.batch, keys::alias::forward(*x));
         } else {
-            schema::ALIAS_FORWARD.put(&mut txn.batch, keys::alias::forward(*x).to_vec(), &origin.0);
-            schema::ALIAS_REVERSE.put(&mut txn.batch, keys::alias::reverse(origin, *x).to_vec(), &Marker);
+            schema::ALIAS_FORWARD.put(&mut txn.batch, keys::alias::forward(*x), &origin.0);
+            schema::ALIAS_REVERSE.put(&mut txn.batch, keys::alias::reverse(origin, *x), &Marker);
         }
     }
     let mut d = NewDelta::new(Change::SplitFrom { survivor, result: o_traits.clone() }, cause.clone());

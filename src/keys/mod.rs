@@ -79,16 +79,6 @@ pub fn versioned(id: ProfileId, version: u64) -> [u8; 12] {
     k
 }
 
-/// Parses `id ‖ version`.
-pub fn parse_versioned(k: &[u8]) -> Option<(ProfileId, u64)> {
-    if k.len() != 12 {
-        return None;
-    }
-    let id = parse_profile(k)?;
-    let v: [u8; 8] = k[4..].try_into().ok()?;
-    Some((id, u64::from_be_bytes(v)))
-}
-
 /// `id ‖ kind ‖ 0x00 ‖ value`: a `profile_identifiers` key.
 pub fn profile_identifier(id: ProfileId, ident: &Identifier) -> Vec<u8> {
     let mut k = Vec::with_capacity(4 + ident.kind().len() + 1 + ident.value().len());
@@ -154,8 +144,6 @@ mod tests {
     fn versioned_keys_sort_numerically() {
         assert!(versioned(ProfileId(1), 255) < versioned(ProfileId(1), 256));
         assert!(versioned(ProfileId(1), u64::MAX) < versioned(ProfileId(2), 0));
-        assert_eq!(parse_versioned(&versioned(ProfileId(7), 9)), Some((ProfileId(7), 9)));
-        assert_eq!(parse_versioned(&[0; 11]), None);
     }
 
     #[test]

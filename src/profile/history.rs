@@ -133,9 +133,9 @@ pub(crate) fn fold_before(
         return Ok(None);
     }
     let snap = as_of_version(view, rec, floor)?;
-    schema::SNAPSHOTS.put(batch, keys::versioned(id, floor).to_vec(), &snap);
-    batch.delete_range(schema::DELTAS.name, keys::versioned(id, 0).to_vec(), keys::versioned(id, floor + 1).to_vec());
-    batch.delete_range(schema::SNAPSHOTS.name, keys::versioned(id, 0).to_vec(), keys::versioned(id, floor).to_vec());
+    schema::SNAPSHOTS.put(batch, keys::versioned(id, floor), &snap);
+    batch.delete_range(schema::DELTAS.name, keys::versioned(id, 0), keys::versioned(id, floor + 1));
+    batch.delete_range(schema::SNAPSHOTS.name, keys::versioned(id, 0), keys::versioned(id, floor));
     let mut next = rec.clone();
     next.history_floor = floor;
     next.last_snapshot = next.last_snapshot.max(floor);

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub(crate) use batch::Batch;
-pub(crate) use open::{MergeFn, StoreOptions};
+pub(crate) use open::StoreOptions;
 pub(crate) use table::Cf;
 pub(crate) use view::{corrupt, View};
 
@@ -81,7 +81,7 @@ impl Store {
 
     /// A new, empty write batch.
     pub fn batch(&self) -> Batch {
-        Batch::new()
+        Batch::new(self)
     }
 
     /// Commits `batch` atomically (with fsync when durability says so).
@@ -89,7 +89,7 @@ impl Store {
         if self.inner.read_only {
             return Err(Error::ReadOnly("a write"));
         }
-        let batch = batch.into_rocksdb(self)?;
+        let batch = batch.into_rocksdb()?;
         self.inner.db.write_opt(batch, &self.inner.write_opts).map_err(storage_err("write", "*"))
     }
 
@@ -102,14 +102,6 @@ impl Store {
         opts.set_bottommost_level_compaction(rocksdb::BottommostLevelCompaction::Force);
         self.inner.db.compact_range_cf_opt(handle, from, to, &opts);
         Ok(())
-    }
-
-    /// Flushes memtables and the WAL of every column family to disk.
-    pub fn flush(&self, cfs: &[&'static str]) -> Result<()> {
-        for cf in cfs {
-            self.inner.db.flush_cf(self.cf(cf)?).map_err(storage_err("flush", cf))?;
-        }
-        self.inner.db.flush_wal(true).map_err(storage_err("flush_wal", "*"))
     }
 
     /// Total size in bytes of a column family's SST files plus memtables.

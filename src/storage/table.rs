@@ -42,12 +42,12 @@ impl<V: ValueCodec> Cf<V> {
     }
 
     /// Encodes `value` into `batch` at `key`.
-    pub fn put(&self, batch: &mut Batch, key: impl Into<Vec<u8>>, value: &V) {
+    pub fn put(&self, batch: &mut Batch, key: impl AsRef<[u8]>, value: &V) {
         batch.put(self.name, key, value.encode_value());
     }
 
     /// Deletes `key` in `batch`.
-    pub fn delete(&self, batch: &mut Batch, key: impl Into<Vec<u8>>) {
+    pub fn delete(&self, batch: &mut Batch, key: impl AsRef<[u8]>) {
         batch.delete(self.name, key);
     }
 }

@@ -1,0 +1,135 @@
+//! Golden fixtures: a database written by format version 1 is checked in
+//! under `tests/fixtures/v1/`. These tests prove that this build still
+//! opens it and reads the same contents, and that this build still writes
+//! byte-identical keys and values for the same operations — so a layout
+//! change cannot slip in without a format-version bump and a new fixture.
+//!
+//! Regenerate (only together with a format-version bump):
+//! `PROFILEDB_REGENERATE_FIXTURES=1 cargo test --release --test fixtures`
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use profiledb::{
+    Change, Identifier, ManualClock, MergeRules, MergeStrategy, ProfileDb, ProfileId, RawEntry, Timestamp, TraitValue,
+    Update,
+};
+
+fn id(s: &str) -> Identifier {
+    s.parse().expect("valid fixture identifier")
+}
+
+fn fixture_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/v1")
+}
+
+/// The operations that build the fixture, deterministic under a manual clock.
+fn build(dir: &Path) -> ProfileDb {
+    let clock = Arc::new(ManualClock::new(Timestamp(1_700_000_000_000)));
+    let db = ProfileDb::builder(dir)
+        .clock(clock.clone())
+        .snapshot_every(2)
+        .merge_rules(MergeRules::default().trait_strategy("ltv", MergeStrategy::Sum))
+        .open()
+        .expect("open fixture db");
+    let step = |u: &str, upd: Update| {
+        clock.advance(60_000);
+        db.update(&id(u), upd).expect("fixture write");
+    };
+    step(
+        "email:ann@example.com",
+        Update::new()
+            .set("name", "Ann")
+            .set("age", 34)
+            .set("score", 0.75)
+            .set("vip", true)
+            .set("signup_at", Timestamp(1_690_000_000_000))
+            .set("nickname", TraitValue::Null)
+            .set("address.city", "Oslo")
+            .add_to_set("tags", ["beta", "mobile"]),
+    );
+    step("email:ann@example.com", Update::new().increment("ltv", 120).set_once("source", "ads"));
+    step("anonymous_id:anon-1", Update::new().increment("ltv", 30).set("color", "red"));
+    clock.advance(60_000);
+    db.identify(&[id("anonymous_id:anon-1"), id("email:ann@example.com"), id("user_id:u-1")], Update::new())
+        .expect("fixture merge");
+    step("user_id:u-2", Update::new().set("name", "Bob").remove_from_set("tags", ["x"]).unset("missing"));
+    step("device_id:dev-9", Update::new().set("os", "ios"));
+    clock.advance(60_000);
+    db.identify(&[id("user_id:u-2"), id("device_id:dev-9")], Update::new()).expect("fixture merge 2");
+    clock.advance(60_000);
+    db.remove_identifier(ProfileId(3), &id("device_id:dev-9")).expect("fixture detach");
+    db.retain_history(Timestamp(1_700_000_000_000 + 2 * 60_000 + 1)).expect("fixture retention");
+    db
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
+}
+
+fn stable(dump: Vec<RawEntry>) -> Vec<(String, Vec<u8>, Vec<u8>)> {
+    dump.into_iter().map(|e| (e.cf.to_owned(), e.key, e.value)).collect()
+}
+
+#[test]
+fn the_v1_fixture_opens_and_reads_back() {
+    let tmp = tempfile::tempdir().unwrap();
+    copy_dir(&fixture_dir(), tmp.path());
+    let db = ProfileDb::open(tmp.path()).expect("a version-1 database opens");
+    let ann = db.get(&id("email:ann@example.com")).unwrap().expect("ann");
+    assert_eq!(ann.id, ProfileId(0));
+    assert_eq!(ann.traits.get("name"), Some(&"Ann".into()));
+    assert_eq!(ann.traits.get("age"), Some(&TraitValue::Int(34)));
+    assert_eq!(ann.traits.get("score"), Some(&TraitValue::Float(0.75)));
+    assert_eq!(ann.traits.get("vip"), Some(&TraitValue::Bool(true)));
+    assert_eq!(ann.traits.get("signup_at"), Some(&TraitValue::Time(Timestamp(1_690_000_000_000))));
+    assert_eq!(ann.traits.get("nickname"), Some(&TraitValue::Null));
+    assert_eq!(ann.traits.get("address.city"), Some(&"Oslo".into()));
+    assert_eq!(ann.traits.get("tags"), Some(&TraitValue::List(vec!["beta".into(), "mobile".into()])));
+    assert_eq!(ann.traits.get("ltv"), Some(&TraitValue::Int(150)), "sum merge rule");
+    assert_eq!(ann.traits.get("color"), Some(&"red".into()));
+    assert_eq!(db.resolve(&id("anonymous_id:anon-1")).unwrap(), Some(ProfileId(0)));
+    assert_eq!(db.resolve(&id("user_id:u-1")).unwrap(), Some(ProfileId(0)));
+    assert_eq!(db.resolve_id(ProfileId(1)).unwrap(), Some(ProfileId(0)), "alias");
+    let bob = db.get(&id("user_id:u-2")).unwrap().expect("bob");
+    assert_eq!(bob.traits.get("os"), Some(&"ios".into()));
+    let dev = db.resolve(&id("device_id:dev-9")).unwrap().expect("detached device");
+    assert_ne!(dev, bob.id);
+    assert!(db.identity_graph(dev).unwrap()[0].link.detached);
+    // History: retention folded ann's first two deltas; later ones replay.
+    assert!(matches!(db.get_as_of_version(ProfileId(0), 1), Err(profiledb::Error::HistoryTruncated { .. })));
+    assert_eq!(db.get_as_of_version(ProfileId(0), 2).unwrap().traits.get("ltv"), Some(&TraitValue::Int(120)));
+    let h = db.history(ProfileId(0)).unwrap();
+    assert!(h.iter().any(|d| matches!(d.change, Change::Merge { loser: ProfileId(1), .. })));
+    assert!(ann.version >= 3);
+}
+
+#[test]
+fn this_build_writes_the_fixture_byte_for_byte() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fresh = stable(build(tmp.path()).raw_dump().unwrap());
+    if std::env::var_os("PROFILEDB_REGENERATE_FIXTURES").is_some() {
+        let dir = fixture_dir();
+        let _ = std::fs::remove_dir_all(&dir);
+        let db = build(&dir);
+        db.compact().unwrap();
+        drop(db);
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+            if name.starts_with("LOG") {
+                std::fs::remove_file(dir.join(name)).unwrap();
+            }
+        }
+    }
+    let old_dir = tempfile::tempdir().unwrap();
+    copy_dir(&fixture_dir(), old_dir.path());
+    let old = stable(ProfileDb::open(old_dir.path()).unwrap().raw_dump().unwrap());
+    assert_eq!(fresh.len(), old.len(), "number of stored entries changed");
+    for (a, b) in fresh.iter().zip(old.iter()) {
+        assert_eq!(a, b, "layout changed: bump FORMAT_VERSION and add a new fixture");
+    }
+}
