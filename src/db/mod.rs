@@ -1,6 +1,7 @@
 //! [`ProfileDb`]: the handle applications hold.
 
 mod admin;
+mod check;
 pub(crate) mod builder;
 pub(crate) mod cache;
 pub(crate) mod config;

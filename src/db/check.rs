@@ -1,0 +1,1 @@
+//! `check`: verifies every invariant of a database.
