@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
+
+use crate::rollup::registry::Registry;
 
 use crate::clock::Clock;
 use crate::db::cache::Cache;
@@ -25,6 +27,8 @@ pub(crate) struct Core {
     pub identities: Cache<Identifier, IdentityLink>,
     /// The single-writer lock and what only the writer changes.
     pub writer: Mutex<WriterState>,
+    /// Series and declared rollups (changed only by the writer, after commit).
+    pub rollups: RwLock<Registry>,
 }
 
 /// State owned by whoever holds the writer lock.
@@ -32,4 +36,6 @@ pub(crate) struct Core {
 pub(crate) struct WriterState {
     /// The next profile id to allocate.
     pub next_profile_id: u32,
+    /// The next timeline sequence number.
+    pub next_event_seq: u64,
 }

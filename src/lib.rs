@@ -33,6 +33,7 @@ pub mod event;
 pub mod identity;
 pub(crate) mod keys;
 pub mod profile;
+pub mod rollup;
 mod schema;
 pub mod segment;
 mod storage;
@@ -40,8 +41,8 @@ mod txn;
 
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use db::format::{FORMAT_VERSION, OLDEST_SUPPORTED_FORMAT_VERSION};
-pub use db::RetentionReport;
 pub use db::{AccessMode, Builder, Durability, IdentifierInfo, ProfileDb, RawEntry, WriteReceipt};
+pub use db::{BatchReport, IngestOutcome, RetentionReport};
 pub use error::{Error, Result};
 pub use identity::identifier::Identifier;
 pub use identity::link::IdentityLink;

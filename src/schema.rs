@@ -1,14 +1,18 @@
 //! The typed column families: which value type each one holds.
 
 use crate::codec::{tags, Marker, Tagged};
+use crate::event::Event;
 use crate::identity::link::IdentityLink;
 use crate::keys::cf;
 use crate::profile::delta::Delta;
 use crate::profile::state::{Profile, ProfileRecord};
+use crate::rollup::{Acc, RollupRecord, SeriesDef};
 use crate::storage::Cf;
 
 /// Maps meta keys (`keys::meta`) to `u32` counters and versions.
 pub(crate) const META_U32: Cf<u32> = Cf::new(cf::META);
+/// Maps meta keys (`keys::meta`) to `u64` counters.
+pub(crate) const META_U64: Cf<u64> = Cf::new(cf::META);
 /// Maps `kind ‖ 0x00 ‖ value` to the identifier's [`IdentityLink`].
 pub(crate) const IDENTITY: Cf<IdentityLink> = Cf::new(cf::IDENTITY);
 /// Maps `profile ‖ kind ‖ 0x00 ‖ value` to a marker (identifiers of a profile).
@@ -24,6 +28,46 @@ pub(crate) const ALIAS_FORWARD: Cf<u32> = Cf::new(cf::ALIAS);
 /// Maps `0x02 ‖ survivor ‖ loser` to a marker.
 pub(crate) const ALIAS_REVERSE: Cf<Marker> = Cf::new(cf::ALIAS);
 
+/// Maps `0x01 ‖ series id` to its [`SeriesDef`].
+pub(crate) const SERIES: Cf<SeriesDef> = Cf::new(cf::ROLLUP_DEF);
+/// Maps `0x02 ‖ rollup name` to its [`RollupRecord`].
+pub(crate) const ROLLUP_DEFS: Cf<RollupRecord> = Cf::new(cf::ROLLUP_DEF);
+/// Maps `profile ‖ series ‖ bucket` to an [`Acc`] (merge operator folds them).
+pub(crate) const ROLLUPS: Cf<Acc> = Cf::new(cf::ROLLUP);
+/// Maps `profile ‖ event time ‖ seq` to the stored [`Event`].
+pub(crate) const EVENTS: Cf<Event> = Cf::new(cf::EVENT);
+/// Maps a message id to its [`DedupEntry`].
+pub(crate) const DEDUP: Cf<DedupEntry> = Cf::new(cf::DEDUP);
+
+/// What the `dedup` column family remembers of a message id.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct DedupEntry {
+    /// When it was first accepted (database clock).
+    pub first_seen: i64,
+    /// The profile it was applied to.
+    pub profile: u32,
+}
+
+impl Tagged for SeriesDef {
+    const TAG: u8 = tags::SERIES_DEF;
+    const NAME: &'static str = "SeriesDef";
+}
+impl Tagged for RollupRecord {
+    const TAG: u8 = tags::ROLLUP_RECORD;
+    const NAME: &'static str = "RollupRecord";
+}
+impl Tagged for Acc {
+    const TAG: u8 = tags::ACC;
+    const NAME: &'static str = "Acc";
+}
+impl Tagged for Event {
+    const TAG: u8 = tags::EVENT;
+    const NAME: &'static str = "Event";
+}
+impl Tagged for DedupEntry {
+    const TAG: u8 = tags::DEDUP;
+    const NAME: &'static str = "DedupEntry";
+}
 impl Tagged for ProfileRecord {
     const TAG: u8 = tags::PROFILE_RECORD;
     const NAME: &'static str = "ProfileRecord";

@@ -15,6 +15,7 @@ use crate::profile::delta::{Cause, Change, Delta};
 use crate::profile::id::ProfileId;
 use crate::profile::state::{Profile, ProfileRecord};
 use crate::profile::traits::Traits;
+use crate::rollup::SeriesDef;
 use crate::schema;
 use crate::storage::{Batch, View};
 
@@ -45,6 +46,8 @@ pub(crate) struct Txn<'a> {
     /// The operation's time (the database clock, read once).
     pub now: Timestamp,
     next_id: u32,
+    next_seq: u64,
+    new_series: Vec<SeriesDef>,
     profiles: HashMap<ProfileId, Option<Arc<ProfileRecord>>>,
     links: HashMap<Identifier, Option<IdentityLink>>,
 }
@@ -53,6 +56,7 @@ impl<'a> Txn<'a> {
     /// Starts an operation; `writer` proves the writer lock is held.
     pub fn new(core: &'a Core, writer: &'a mut WriterState) -> Self {
         let next_id = writer.next_profile_id;
+        let next_seq = writer.next_event_seq;
         Txn {
             core,
             writer,
@@ -60,6 +64,8 @@ impl<'a> Txn<'a> {
             batch: core.store.batch(),
             now: core.clock.now(),
             next_id,
+            next_seq,
+            new_series: Vec::new(),
             profiles: HashMap::new(),
             links: HashMap::new(),
         }
@@ -91,6 +97,44 @@ impl<'a> Txn<'a> {
         let id = self.next_id;
         self.next_id = id.checked_add(1).ok_or_else(|| Error::invalid("all 2^32 profile ids are used"))?;
         Ok(ProfileId(id))
+    }
+
+    /// Allocates a timeline sequence number.
+    pub fn next_event_seq(&mut self) -> u64 {
+        let s = self.next_seq;
+        self.next_seq += 1;
+        s
+    }
+
+    /// The id of a series, committed or staged.
+    pub fn series_id(&self, s: &SeriesDef) -> Option<u32> {
+        let reg = self.core.rollups.read();
+        reg.find_series(s)
+            .or_else(|| self.new_series.iter().position(|n| n == s).map(|i| (reg.series.len() + i) as u32))
+    }
+
+    /// Stages a new series; returns its id.
+    pub fn add_series(&mut self, s: SeriesDef) -> u32 {
+        let id = self.core.rollups.read().series.len() + self.new_series.len();
+        self.new_series.push(s);
+        id as u32
+    }
+
+    /// Every series (committed or staged) of an event name, with its id.
+    pub fn series_for(&self, event: &str) -> Vec<(u32, SeriesDef)> {
+        let reg = self.core.rollups.read();
+        let mut out: Vec<(u32, SeriesDef)> = reg
+            .by_event
+            .get(event)
+            .map(|ids| ids.iter().filter_map(|id| reg.series.get(*id as usize).map(|s| (*id, s.clone()))).collect())
+            .unwrap_or_default();
+        let base = reg.series.len();
+        for (i, s) in self.new_series.iter().enumerate() {
+            if s.event == event {
+                out.push(((base + i) as u32, s.clone()));
+            }
+        }
+        out
     }
 
     /// Stages a profile's new record.
@@ -136,6 +180,14 @@ impl<'a> Txn<'a> {
         Ok(())
     }
 
+    /// The time a delta on a profile whose record is `prev` is written at:
+    /// the operation's time, but never earlier than the profile's previous
+    /// delta (a clock stepping back cannot reorder history). Operators are
+    /// applied at this time too, so replay reproduces the state exactly.
+    pub fn time_for(&self, prev: Option<&ProfileRecord>) -> Timestamp {
+        prev.map_or(self.now, |p| self.now.max(p.profile.updated_at))
+    }
+
     /// Appends a delta to a profile's history and stages the resulting
     /// record (and a snapshot when one is due). `prev` is `None` for a new
     /// profile, whose first delta is version 1.
@@ -146,15 +198,15 @@ impl<'a> Txn<'a> {
         traits: Traits,
         d: NewDelta,
     ) -> Arc<ProfileRecord> {
-        let (version, at, created_at, floor, last_snapshot) = match prev {
+        let at = self.time_for(prev);
+        let (version, created_at, floor, last_snapshot) = match prev {
             Some(p) => (
                 p.profile.version + 1,
-                self.now.max(p.profile.updated_at),
                 p.profile.created_at,
                 p.history_floor,
                 p.last_snapshot,
             ),
-            None => (1, self.now, self.now, 0, 0),
+            None => (1, self.now, 0, 0),
         };
         let delta =
             Delta { version, at, cause: d.cause, via: d.via, linked: d.linked, unlinked: d.unlinked, change: d.change };
@@ -178,10 +230,20 @@ impl<'a> Txn<'a> {
         if self.next_id != self.writer.next_profile_id {
             schema::META_U32.put(&mut batch, keys::meta::NEXT_PROFILE_ID, &self.next_id);
         }
+        if self.next_seq != self.writer.next_event_seq {
+            schema::META_U64.put(&mut batch, keys::meta::NEXT_EVENT_SEQ, &self.next_seq);
+        }
         if !batch.is_empty() {
             self.core.store.commit(batch)?;
         }
         self.writer.next_profile_id = self.next_id;
+        self.writer.next_event_seq = self.next_seq;
+        if !self.new_series.is_empty() {
+            let mut reg = self.core.rollups.write();
+            for s in self.new_series {
+                reg.add_series(s);
+            }
+        }
         for (id, rec) in self.profiles {
             self.core.profiles.publish(id, rec);
         }

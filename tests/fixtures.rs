@@ -1,5 +1,5 @@
-//! Golden fixtures: a database written by format version 1 is checked in
-//! under `tests/fixtures/v1/`. These tests prove that this build still
+//! Golden fixtures: databases written by each format version are checked
+//! in under `tests/fixtures/v<N>/`. These tests prove that this build still
 //! opens it and reads the same contents, and that this build still writes
 //! byte-identical keys and values for the same operations — so a layout
 //! change cannot slip in without a format-version bump and a new fixture.
@@ -10,18 +10,23 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use profiledb::event::{Event, EventKind};
+use profiledb::rollup::{Aggregate, RollupDef, RollupValue, Window};
 use profiledb::{
-    Change, Identifier, ManualClock, MergeRules, MergeStrategy, ProfileDb, ProfileId, RawEntry, Timestamp, TraitValue,
-    Update,
+    Change, Clock, Identifier, ManualClock, MergeRules, MergeStrategy, ProfileDb, ProfileId, RawEntry, Timestamp,
+    TraitValue, Update,
 };
 
 fn id(s: &str) -> Identifier {
     s.parse().expect("valid fixture identifier")
 }
 
-fn fixture_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/v1")
+fn fixture_dir(version: u32) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/v{version}"))
 }
+
+/// The format version whose fixture this build must write byte for byte.
+const LATEST: u32 = 2;
 
 /// The operations that build the fixture, deterministic under a manual clock.
 fn build(dir: &Path) -> ProfileDb {
@@ -60,6 +65,16 @@ fn build(dir: &Path) -> ProfileDb {
     clock.advance(60_000);
     db.remove_identifier(ProfileId(3), &id("device_id:dev-9")).expect("fixture detach");
     db.retain_history(Timestamp(1_700_000_000_000 + 2 * 60_000 + 1)).expect("fixture retention");
+    // Format 2: events, timelines, rollups, dedup.
+    db.declare_rollup(RollupDef::new("spend", "purchase", Aggregate::Sum("amount".into()))).expect("rollup");
+    for (i, amount) in [30i64, 45].into_iter().enumerate() {
+        clock.advance(60_000);
+        let mut e = Event::new(EventKind::Track, "purchase", clock.now(), vec![id("email:ann@example.com")]);
+        e.message_id = Some(format!("msg-{i}"));
+        e.properties.insert("amount", amount);
+        e.properties.insert("sku", "A-1");
+        db.track(&e).expect("fixture event");
+    }
     db
 }
 
@@ -77,9 +92,24 @@ fn stable(dump: Vec<RawEntry>) -> Vec<(String, Vec<u8>, Vec<u8>)> {
 
 #[test]
 fn the_v1_fixture_opens_and_reads_back() {
+    check_profiles(1);
+}
+
+#[test]
+fn the_v2_fixture_opens_and_reads_back() {
+    let (_dir, db) = check_profiles(2);
+    let ann = db.resolve(&id("email:ann@example.com")).unwrap().unwrap();
+    assert_eq!(db.rollup(ann, "spend", Window::All).unwrap(), RollupValue::Number(Some(75.0)));
+    let events = db.events(ann, Timestamp(0), Timestamp(i64::MAX)).unwrap();
+    assert_eq!(events.len(), 2);
+    assert_eq!(events[1].property("sku").and_then(|v| v.as_str()), Some("A-1"));
+    assert_eq!(db.event_stats(ann, "purchase", Window::All).unwrap().count, 2);
+}
+
+fn check_profiles(version: u32) -> (tempfile::TempDir, ProfileDb) {
     let tmp = tempfile::tempdir().unwrap();
-    copy_dir(&fixture_dir(), tmp.path());
-    let db = ProfileDb::open(tmp.path()).expect("a version-1 database opens");
+    copy_dir(&fixture_dir(version), tmp.path());
+    let db = ProfileDb::open(tmp.path()).expect("an older-format database opens");
     let ann = db.get(&id("email:ann@example.com")).unwrap().expect("ann");
     assert_eq!(ann.id, ProfileId(0));
     assert_eq!(ann.traits.get("name"), Some(&"Ann".into()));
@@ -106,6 +136,7 @@ fn the_v1_fixture_opens_and_reads_back() {
     let h = db.history(ProfileId(0)).unwrap();
     assert!(h.iter().any(|d| matches!(d.change, Change::Merge { loser: ProfileId(1), .. })));
     assert!(ann.version >= 3);
+    (tmp, db)
 }
 
 #[test]
@@ -113,7 +144,7 @@ fn this_build_writes_the_fixture_byte_for_byte() {
     let tmp = tempfile::tempdir().unwrap();
     let fresh = stable(build(tmp.path()).raw_dump().unwrap());
     if std::env::var_os("PROFILEDB_REGENERATE_FIXTURES").is_some() {
-        let dir = fixture_dir();
+        let dir = fixture_dir(LATEST);
         let _ = std::fs::remove_dir_all(&dir);
         let db = build(&dir);
         db.compact().unwrap();
@@ -126,7 +157,7 @@ fn this_build_writes_the_fixture_byte_for_byte() {
         }
     }
     let old_dir = tempfile::tempdir().unwrap();
-    copy_dir(&fixture_dir(), old_dir.path());
+    copy_dir(&fixture_dir(LATEST), old_dir.path());
     let old = stable(ProfileDb::open(old_dir.path()).unwrap().raw_dump().unwrap());
     assert_eq!(fresh.len(), old.len(), "number of stored entries changed");
     for (a, b) in fresh.iter().zip(old.iter()) {

@@ -87,6 +87,16 @@ pub(crate) mod tags {
     pub const SNAPSHOT: u8 = 0x03;
     /// `IdentityLink` v1 (bincode).
     pub const IDENTITY_LINK: u8 = 0x04;
+    /// `SeriesDef` v1 (bincode).
+    pub const SERIES_DEF: u8 = 0x05;
+    /// `RollupRecord` v1 (bincode).
+    pub const ROLLUP_RECORD: u8 = 0x06;
+    /// `Acc` v1 (bincode).
+    pub const ACC: u8 = 0x07;
+    /// `Event` v1 (bincode).
+    pub const EVENT: u8 = 0x08;
+    /// `DedupEntry` v1 (bincode).
+    pub const DEDUP: u8 = 0x09;
     /// `u32` big-endian.
     pub const U32: u8 = 0x10;
     /// `u64` big-endian.

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::clock::{Clock, SystemClock};
+use crate::clock::{Clock, SystemClock, Timestamp};
 use crate::db::config::{Config, DEFAULT_SNAPSHOT_EVERY};
 use crate::db::ProfileDb;
 use crate::error::{Error, Result};
@@ -59,6 +59,8 @@ pub struct Builder {
     pub(crate) identity_rules: IdentityRules,
     pub(crate) merge_rules: MergeRules,
     pub(crate) mode: AccessMode,
+    pub(crate) dedup_horizon_ms: i64,
+    pub(crate) timeline_retention_ms: i64,
 }
 
 impl Builder {
@@ -74,6 +76,8 @@ impl Builder {
             identity_rules: IdentityRules::default(),
             merge_rules: MergeRules::default(),
             mode: AccessMode::ReadWrite,
+            dedup_horizon_ms: 7 * Timestamp::DAY,
+            timeline_retention_ms: 365 * Timestamp::DAY,
         }
     }
 
@@ -126,6 +130,20 @@ impl Builder {
         self
     }
 
+    /// Duplicate message ids are recognised within this horizon (default 7 days).
+    pub fn dedup_horizon(mut self, ms: i64) -> Self {
+        self.dedup_horizon_ms = ms;
+        self
+    }
+
+    /// How long events stay in per-profile timelines (default 365 days;
+    /// 0 disables timelines: rollups still work, backfill of newly declared
+    /// rollups then has nothing to read).
+    pub fn timeline_retention(mut self, ms: i64) -> Self {
+        self.timeline_retention_ms = ms;
+        self
+    }
+
     /// Read-write (default), read-only or secondary.
     pub fn access_mode(mut self, mode: AccessMode) -> Self {
         self.mode = mode;
@@ -145,6 +163,8 @@ impl Builder {
             snapshot_every: self.snapshot_every,
             identity_rules: self.identity_rules.clone(),
             merge_rules: self.merge_rules.clone(),
+            dedup_horizon_ms: self.dedup_horizon_ms,
+            timeline_retention_ms: self.timeline_retention_ms,
         }
     }
 }

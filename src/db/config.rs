@@ -16,4 +16,8 @@ pub(crate) struct Config {
     pub identity_rules: IdentityRules,
     /// Trait merge strategies.
     pub merge_rules: MergeRules,
+    /// A message id seen within this many milliseconds is a duplicate.
+    pub dedup_horizon_ms: i64,
+    /// How long events stay in timelines (0: timelines are not stored).
+    pub timeline_retention_ms: i64,
 }

@@ -8,15 +8,39 @@ use crate::schema;
 use crate::storage::Store;
 
 /// The format version this build writes.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 /// The oldest format version this build opens.
 pub const OLDEST_SUPPORTED_FORMAT_VERSION: u32 = 1;
+
+/// Upgrades a database written by an older supported version, step by
+/// step, recording the new version in the same batch as each step.
+///
+/// | from | to | what changes |
+/// |------|----|--------------|
+/// | 1 | 2 | new column families `rollup_def`, `rollup`, `event`, `dedup` (created empty at open); nothing to rewrite |
+fn upgrade(store: &Store, from: u32) -> Result<()> {
+    if store.is_read_only() {
+        // A read-only handle reads an older database as it is: every
+        // layout of version 1 is unchanged in version 2.
+        return Ok(());
+    }
+    let mut v = from;
+    while v < FORMAT_VERSION {
+        let mut b = store.batch();
+        // 1 → 2: the new column families exist already (created at open).
+        v += 1;
+        schema::META_U32.put(&mut b, keys::meta::FORMAT_VERSION, &v);
+        store.commit(b)?;
+    }
+    Ok(())
+}
 
 /// Checks the database's format version, recording it on a new database.
 pub(crate) fn check_or_init(store: &Store, path: &Path) -> Result<()> {
     let found = schema::META_U32.get(&store.latest(), keys::meta::FORMAT_VERSION)?;
     match found {
-        Some(v) if (OLDEST_SUPPORTED_FORMAT_VERSION..=FORMAT_VERSION).contains(&v) => Ok(()),
+        Some(v) if v == FORMAT_VERSION => Ok(()),
+        Some(v) if (OLDEST_SUPPORTED_FORMAT_VERSION..FORMAT_VERSION).contains(&v) => upgrade(store, v),
         Some(v) => Err(Error::UnsupportedFormat {
             path: path.to_owned(),
             found: v,
@@ -53,7 +77,7 @@ mod tests {
         let err = ProfileDb::open(dir.path()).unwrap_err();
         assert!(matches!(err, Error::UnsupportedFormat { found: 99, current: super::FORMAT_VERSION, .. }), "{err}");
         let msg = err.to_string();
-        assert!(msg.contains("format version 99") && msg.contains("1..=1"), "{msg}");
+        assert!(msg.contains("format version 99") && msg.contains("1..=2"), "{msg}");
     }
 
     #[test]

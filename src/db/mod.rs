@@ -1,12 +1,13 @@
 //! [`ProfileDb`]: the handle applications hold.
 
 mod admin;
-mod check;
 pub(crate) mod builder;
 pub(crate) mod cache;
+mod check;
 pub(crate) mod config;
 pub(crate) mod format;
 mod identity_ops;
+mod ingest;
 mod read;
 pub use write::RetentionReport;
 mod write;
@@ -18,6 +19,7 @@ use parking_lot::Mutex;
 
 pub use admin::RawEntry;
 pub use builder::{AccessMode, Builder, Durability};
+pub use ingest::{BatchReport, IngestOutcome};
 pub use read::IdentifierInfo;
 pub use write::WriteReceipt;
 
@@ -80,17 +82,20 @@ impl ProfileDb {
             read_only: b.mode == AccessMode::ReadOnly,
             secondary_dir,
             column_families: keys::cf::ALL,
-            merge_operators: Vec::new(),
+            merge_operators: vec![(keys::cf::ROLLUP, "profiledb.rollup.v1", crate::rollup::store::merge_accumulators)],
         };
         let store = Store::open(&b.path, &opts)?;
         format::check_or_init(&store, &b.path)?;
         let next_profile_id = schema::META_U32.get(&store.latest(), keys::meta::NEXT_PROFILE_ID)?.unwrap_or(0);
+        let next_event_seq = schema::META_U64.get(&store.latest(), keys::meta::NEXT_EVENT_SEQ)?.unwrap_or(0);
+        let registry = crate::rollup::registry::Registry::load(&store.latest())?;
         let core = Core {
             config: b.config(),
             clock: b.clock.clone(),
             profiles: Cache::new(b.profile_cache_entries),
             identities: Cache::new(b.profile_cache_entries),
-            writer: Mutex::new(WriterState { next_profile_id }),
+            writer: Mutex::new(WriterState { next_profile_id, next_event_seq }),
+            rollups: parking_lot::RwLock::new(registry),
             store,
         };
         Ok(ProfileDb { core: Arc::new(core) })

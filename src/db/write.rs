@@ -77,7 +77,7 @@ impl ProfileDb {
         let prev = txn.profile(s.target)?;
         let empty = Traits::new();
         let base = prev.as_ref().map_or(&empty, |p| &p.profile.traits);
-        let traits = update.apply(base, txn.now)?;
+        let traits = update.apply(base, txn.time_for(prev.as_deref()))?;
         let changed = prev.is_none() || !update.is_empty() || !s.linked.is_empty() || !s.unlinked.is_empty();
         let version = if changed {
             let mut d = NewDelta::new(Change::Update(update.into_ops()), cause);
@@ -113,7 +113,7 @@ impl ProfileDb {
             None => txn.alias_of(id)?.ok_or_else(|| Error::NotFound(format!("profile {id}")))?,
         };
         let prev = txn.profile(live)?.ok_or_else(|| Error::NotFound(format!("profile {live}")))?;
-        let traits = update.apply(&prev.profile.traits, txn.now)?;
+        let traits = update.apply(&prev.profile.traits, txn.time_for(Some(&prev)))?;
         let cause = update.cause_or_api();
         let rec = txn.record_delta(live, Some(&prev), traits, NewDelta::new(Change::Update(update.into_ops()), cause));
         let version = rec.profile.version;

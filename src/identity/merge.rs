@@ -39,6 +39,7 @@ pub(crate) fn merge_into(txn: &mut Txn<'_>, survivor: ProfileId, loser: ProfileI
         schema::ALIAS_REVERSE.put(&mut txn.batch, keys::alias::reverse(survivor, old), &Marker);
     }
 
+    crate::rollup::store::move_profile_data(txn, survivor, loser)?;
     txn.delete_profile(loser);
     let change = Change::Merge {
         loser,

@@ -117,17 +117,23 @@ pub(crate) fn unmerge(
     Ok(UnmergeReceipt { restored: origin, from: survivor, identifiers: back })
 }
 
-/// `origin` and every profile that merged into it (recursively), from
-/// their own logs.
+/// `origin` and every profile merged into it (recursively) that is still
+/// merged: a profile merged in and later split off again is not part of it.
 fn subtree_of(txn: &Txn<'_>, origin: ProfileId) -> Result<BTreeSet<ProfileId>> {
     let mut seen = BTreeSet::from([origin]);
     let mut queue = vec![origin];
     while let Some(x) = queue.pop() {
+        let mut members = Vec::new();
         for d in history::deltas(&txn.view, x)? {
-            if let Change::Merge { loser, .. } = d.change {
-                if seen.insert(loser) {
-                    queue.push(loser);
-                }
+            match d.change {
+                Change::Merge { loser, .. } => members.push(loser),
+                Change::Unmerge { split_off, .. } => members.retain(|m| *m != split_off),
+                _ => {}
+            }
+        }
+        for loser in members {
+            if seen.insert(loser) {
+                queue.push(loser);
             }
         }
     }

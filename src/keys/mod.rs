@@ -21,9 +21,18 @@ pub mod cf {
     pub const SNAPSHOT: &str = "snapshot";
     /// Alias links between merged profiles.
     pub const ALIAS: &str = "alias";
+    /// Series and rollup definitions.
+    pub const ROLLUP_DEF: &str = "rollup_def";
+    /// Profile id ‖ series ‖ day bucket → accumulator (merge operator).
+    pub const ROLLUP: &str = "rollup";
+    /// Profile id ‖ event time ‖ sequence → stored event (the timeline).
+    pub const EVENT: &str = "event";
+    /// Message id → when it was first seen (deduplication).
+    pub const DEDUP: &str = "dedup";
 
     /// Every column family this version creates, in creation order.
-    pub const ALL: &[&str] = &[META, IDENTITY, PROFILE_IDENTIFIERS, PROFILE, DELTA, SNAPSHOT, ALIAS];
+    pub const ALL: &[&str] =
+        &[META, IDENTITY, PROFILE_IDENTIFIERS, PROFILE, DELTA, SNAPSHOT, ALIAS, ROLLUP_DEF, ROLLUP, EVENT, DEDUP];
 }
 
 /// Keys in the `meta` column family.
@@ -32,6 +41,8 @@ pub mod meta {
     pub const FORMAT_VERSION: &[u8] = b"format_version";
     /// The next profile id to allocate (`u32`).
     pub const NEXT_PROFILE_ID: &[u8] = b"next_profile_id";
+    /// The next timeline sequence number (`u64`).
+    pub const NEXT_EVENT_SEQ: &[u8] = b"next_event_seq";
 }
 
 /// The separator between an identifier's kind and value. Kinds never
@@ -126,9 +137,109 @@ pub mod alias {
     }
 }
 
+/// Flips the sign bit so signed big-endian integers sort numerically.
+pub fn i64_ordered(v: i64) -> [u8; 8] {
+    ((v as u64) ^ (1 << 63)).to_be_bytes()
+}
+
+/// Inverse of [`i64_ordered`].
+pub fn i64_from_ordered(b: [u8; 8]) -> i64 {
+    (u64::from_be_bytes(b) ^ (1 << 63)) as i64
+}
+
+/// Rollup keys: `profile ‖ series u32 ‖ bucket` where the bucket is the
+/// day number through [`i64_ordered`], or `ALL_TIME` (all 0xff, sorting last).
+pub mod rollup {
+    use crate::profile::id::ProfileId;
+
+    /// The bucket bytes of the all-time accumulator.
+    pub const ALL_TIME: [u8; 8] = [0xff; 8];
+
+    /// `profile ‖ series ‖ bucket`.
+    pub fn key(p: ProfileId, series: u32, bucket: [u8; 8]) -> [u8; 16] {
+        let mut k = [0u8; 16];
+        k[..4].copy_from_slice(&p.0.to_be_bytes());
+        k[4..8].copy_from_slice(&series.to_be_bytes());
+        k[8..].copy_from_slice(&bucket);
+        k
+    }
+
+    /// The key of a day bucket.
+    pub fn day(p: ProfileId, series: u32, day: i64) -> [u8; 16] {
+        key(p, series, super::i64_ordered(day))
+    }
+
+    /// The key of the all-time accumulator.
+    pub fn all_time(p: ProfileId, series: u32) -> [u8; 16] {
+        key(p, series, ALL_TIME)
+    }
+
+    /// Splits a rollup key into (profile, series, bucket bytes).
+    pub fn parse(k: &[u8]) -> Option<(ProfileId, u32, [u8; 8])> {
+        if k.len() != 16 {
+            return None;
+        }
+        let p = super::parse_profile(k)?;
+        let s = u32::from_be_bytes(k[4..8].try_into().ok()?);
+        Some((p, s, k[8..].try_into().ok()?))
+    }
+}
+
+/// Timeline keys: `profile ‖ time (i64_ordered) ‖ seq u64`.
+pub fn event(p: ProfileId, at: i64, seq: u64) -> [u8; 20] {
+    let mut k = [0u8; 20];
+    k[..4].copy_from_slice(&p.0.to_be_bytes());
+    k[4..12].copy_from_slice(&i64_ordered(at));
+    k[12..].copy_from_slice(&seq.to_be_bytes());
+    k
+}
+
+/// `profile ‖ time`: the lower bound of a profile's events at or after `at`.
+pub fn event_from(p: ProfileId, at: i64) -> [u8; 12] {
+    let mut k = [0u8; 12];
+    k[..4].copy_from_slice(&p.0.to_be_bytes());
+    k[4..].copy_from_slice(&i64_ordered(at));
+    k
+}
+
+/// Rollup-definition keys: `0x01 ‖ series u32` → series, `0x02 ‖ name` → rollup.
+pub mod rollup_def {
+    /// Prefix of series entries.
+    pub const SERIES: u8 = 0x01;
+    /// Prefix of declared rollups.
+    pub const ROLLUP: u8 = 0x02;
+
+    /// `0x01 ‖ series`.
+    pub fn series(id: u32) -> [u8; 5] {
+        let mut k = [SERIES, 0, 0, 0, 0];
+        k[1..].copy_from_slice(&id.to_be_bytes());
+        k
+    }
+
+    /// `0x02 ‖ name`.
+    pub fn rollup(name: &str) -> Vec<u8> {
+        let mut k = vec![ROLLUP];
+        k.extend_from_slice(name.as_bytes());
+        k
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ordered_i64_sorts_numerically() {
+        let vals = [i64::MIN, -5, -1, 0, 1, 7, i64::MAX];
+        for w in vals.windows(2) {
+            assert!(i64_ordered(w[0]) < i64_ordered(w[1]));
+        }
+        for v in vals {
+            assert_eq!(i64_from_ordered(i64_ordered(v)), v);
+        }
+        // Day numbers of real timestamps stay far below the all-time bucket.
+        assert!(rollup::day(ProfileId(1), 2, i64::MAX / 86_400_000) < rollup::all_time(ProfileId(1), 2));
+    }
 
     #[test]
     fn identifier_keys_round_trip_and_sort_by_kind_then_value() {

@@ -43,6 +43,11 @@ impl Batch {
         self.with_cf(cf, |b, h| b.delete_range_cf(h, from.as_ref(), to.as_ref()));
     }
 
+    /// Adds a merge operand at `key` (the column family's merge operator folds it).
+    pub fn merge(&mut self, cf: &'static str, key: impl AsRef<[u8]>, operand: Vec<u8>) {
+        self.with_cf(cf, |b, h| b.merge_cf(h, key, operand));
+    }
+
     /// Whether the batch holds no writes.
     pub fn is_empty(&self) -> bool {
         self.inner.is_empty()

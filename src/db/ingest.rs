@@ -1,0 +1,305 @@
+//! Event ingest: `track`, `ingest_batch`, timelines and rollup reads.
+
+use std::collections::HashSet;
+
+use crate::clock::Timestamp;
+use crate::error::{Error, Result};
+use crate::event::{Event, EventKind};
+use crate::identity::stitch::stitch;
+use crate::keys;
+use crate::profile::delta::Change;
+use crate::profile::id::ProfileId;
+use crate::profile::traits::Traits;
+use crate::rollup::registry::RollupRecord;
+use crate::rollup::store::{read_window, record_event, store_event};
+use crate::rollup::{Acc, RollupDef, RollupValue, Window};
+use crate::schema::{self, DedupEntry};
+use crate::txn::{NewDelta, Txn};
+
+use super::write::WriteReceipt;
+use super::ProfileDb;
+
+/// What ingesting one event did.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum IngestOutcome {
+    /// The event was applied.
+    Applied(WriteReceipt),
+    /// Its message id was seen within the dedup horizon: acknowledged,
+    /// nothing changed.
+    Duplicate {
+        /// When the first copy was accepted.
+        first_seen: Timestamp,
+    },
+}
+
+/// What a batch ingest did.
+#[derive(Debug, Default)]
+pub struct BatchReport {
+    /// Events applied.
+    pub applied: u64,
+    /// Duplicates acknowledged without change.
+    pub duplicates: u64,
+    /// Rejected events: their position in the batch and why. Nothing of a
+    /// rejected event was written.
+    pub rejected: Vec<(usize, Error)>,
+}
+
+impl ProfileDb {
+    /// Ingests one event atomically: identity resolution and stitching,
+    /// dedup by message id, trait updates (identify), rollups and the
+    /// profile's timeline — one batch.
+    pub fn track(&self, event: &Event) -> Result<IngestOutcome> {
+        self.writable("track")?;
+        event.validate()?;
+        let mut writer = self.core.writer.lock();
+        let mut txn = Txn::new(&self.core, &mut writer);
+        let mut seen = HashSet::new();
+        let outcome = apply_event(&mut txn, event, &mut seen)?;
+        txn.commit()?;
+        Ok(outcome)
+    }
+
+    /// Ingests many events, sharing commits for throughput. Each event is
+    /// still atomic: an invalid event is reported with its position and
+    /// writes nothing, while the valid ones commit. With `strict`, any
+    /// invalid event rejects the whole batch and nothing is written.
+    pub fn ingest_batch(&self, events: &[Event], strict: bool) -> Result<BatchReport> {
+        self.writable("ingest_batch")?;
+        let mut report = BatchReport::default();
+        let mut valid = Vec::with_capacity(events.len());
+        for (i, e) in events.iter().enumerate() {
+            match e.validate() {
+                Ok(()) => valid.push((i, e)),
+                Err(err) => report.rejected.push((i, err)),
+            }
+        }
+        if strict && !report.rejected.is_empty() {
+            return Ok(report);
+        }
+        for chunk in valid.chunks(1_024) {
+            let mut writer = self.core.writer.lock();
+            let mut txn = Txn::new(&self.core, &mut writer);
+            let mut seen = HashSet::new();
+            let mut part = BatchReport::default();
+            let mut failed = None;
+            for (i, e) in chunk {
+                match apply_event(&mut txn, e, &mut seen) {
+                    Ok(IngestOutcome::Applied(_)) => part.applied += 1,
+                    Ok(IngestOutcome::Duplicate { .. }) => part.duplicates += 1,
+                    Err(err) => {
+                        failed = Some((*i, err));
+                        break;
+                    }
+                }
+            }
+            match failed {
+                None => {
+                    txn.commit()?;
+                    report.applied += part.applied;
+                    report.duplicates += part.duplicates;
+                }
+                Some((i, err)) if strict => {
+                    report.rejected.push((i, err));
+                    return Ok(report);
+                }
+                Some(_) => {
+                    // A stitching rule refused an event mid-chunk: redo this
+                    // chunk one event per batch so each stays atomic.
+                    drop(txn);
+                    for (i, e) in chunk {
+                        let mut txn = Txn::new(&self.core, &mut writer);
+                        let mut seen = HashSet::new();
+                        match apply_event(&mut txn, e, &mut seen) {
+                            Ok(outcome) => {
+                                txn.commit()?;
+                                match outcome {
+                                    IngestOutcome::Applied(_) => report.applied += 1,
+                                    IngestOutcome::Duplicate { .. } => report.duplicates += 1,
+                                }
+                            }
+                            Err(err) => report.rejected.push((*i, err)),
+                        }
+                    }
+                }
+            }
+        }
+        report.rejected.sort_by_key(|(i, _)| *i);
+        Ok(report)
+    }
+
+    /// The events of a profile with `from <= time < to`, in event-time order.
+    pub fn events(&self, profile: ProfileId, from: Timestamp, to: Timestamp) -> Result<Vec<Event>> {
+        let live = self.resolve_id(profile)?.ok_or_else(|| Error::NotFound(format!("profile {profile}")))?;
+        let view = self.core.store.snapshot();
+        let mut out = Vec::new();
+        let start = keys::event_from(live, from.0);
+        let end = keys::event_from(live, to.0);
+        for kv in view.range(schema::EVENTS.name, &start, Some(&end))? {
+            let (k, v) = kv?;
+            out.push(schema::EVENTS.decode(&k, &v)?);
+        }
+        Ok(out)
+    }
+
+    /// Declares a rollup and backfills it from the stored timelines.
+    /// Declaring the same definition again is a no-op; a different
+    /// definition under an existing name is an error.
+    pub fn declare_rollup(&self, def: RollupDef) -> Result<()> {
+        self.writable("declare_rollup")?;
+        def.validate()?;
+        let mut writer = self.core.writer.lock();
+        if let Some(existing) = self.core.rollups.read().rollups.get(&def.name) {
+            if existing.def == def {
+                return Ok(());
+            }
+            return Err(Error::invalid(format!("rollup {:?} already exists with another definition", def.name)));
+        }
+        let series = def.series();
+        let mut txn = Txn::new(&self.core, &mut writer);
+        let (id, fresh) = match txn.series_id(&series) {
+            Some(id) => (id, false),
+            None => {
+                let id = txn.add_series(series.clone());
+                schema::SERIES.put(&mut txn.batch, keys::rollup_def::series(id), &series);
+                (id, true)
+            }
+        };
+        let rec = RollupRecord { def: def.clone(), series: id };
+        schema::ROLLUP_DEFS.put(&mut txn.batch, keys::rollup_def::rollup(&def.name), &rec);
+        if fresh {
+            // Backfill: fold every stored event of the series, per profile.
+            let view = self.core.store.snapshot();
+            for kv in view.range(schema::EVENTS.name, &[], None)? {
+                let (k, v) = kv?;
+                let event = schema::EVENTS.decode(&k, &v)?;
+                if !series.matches(&event) {
+                    continue;
+                }
+                let Some(p) = keys::parse_profile(&k) else { continue };
+                let acc = Acc::of_event(&event, series.property.as_deref());
+                let bytes = crate::codec::ValueCodec::encode_value(&acc);
+                txn.batch.merge(schema::ROLLUPS.name, keys::rollup::day(p, id, event.timestamp.day()), bytes.clone());
+                txn.batch.merge(schema::ROLLUPS.name, keys::rollup::all_time(p, id), bytes);
+            }
+        }
+        txn.commit()?;
+        self.core.rollups.write().rollups.insert(def.name.clone(), rec);
+        Ok(())
+    }
+
+    /// Declared rollups, by name.
+    pub fn rollup_defs(&self) -> Vec<RollupDef> {
+        self.core.rollups.read().rollups.values().map(|r| r.def.clone()).collect()
+    }
+
+    /// A declared rollup's value for a profile over a window.
+    pub fn rollup(&self, profile: ProfileId, name: &str, window: Window) -> Result<RollupValue> {
+        let rec = self
+            .core
+            .rollups
+            .read()
+            .rollups
+            .get(name)
+            .cloned()
+            .ok_or_else(|| Error::NotFound(format!("rollup {name:?}")))?;
+        let live = self.resolve_id(profile)?.ok_or_else(|| Error::NotFound(format!("profile {profile}")))?;
+        let now = self.core.clock.now();
+        let acc = read_window(&self.core.store.latest(), live, rec.series, window, now)?;
+        Ok(RollupValue::of(&rec.def.aggregate, &acc, window.day_range(now)))
+    }
+
+    /// The automatic rollup of an event name over a window: its count,
+    /// first and last time, in one accumulator.
+    pub fn event_stats(&self, profile: ProfileId, event: &str, window: Window) -> Result<Acc> {
+        let Some(series) = self.core.rollups.read().auto_series(event) else { return Ok(Acc::default()) };
+        let live = self.resolve_id(profile)?.ok_or_else(|| Error::NotFound(format!("profile {profile}")))?;
+        read_window(&self.core.store.latest(), live, series, window, self.core.clock.now())
+    }
+
+    /// Every declared rollup of a profile, all time, by name; plus the
+    /// automatic count of every event name as `<event>.count`.
+    pub fn rollups_of(&self, profile: ProfileId) -> Result<Vec<(String, RollupValue)>> {
+        let reg = self.core.rollups.read().clone();
+        let live = self.resolve_id(profile)?.ok_or_else(|| Error::NotFound(format!("profile {profile}")))?;
+        let view = self.core.store.latest();
+        let now = self.core.clock.now();
+        let mut out = Vec::new();
+        let mut events: Vec<&String> = reg.by_event.keys().collect();
+        events.sort();
+        for e in events {
+            if let Some(id) = reg.auto_series(e) {
+                let acc = read_window(&view, live, id, Window::All, now)?;
+                if acc.count > 0 {
+                    out.push((format!("{e}.count"), RollupValue::Count(acc.count)));
+                }
+            }
+        }
+        for (name, rec) in &reg.rollups {
+            let acc = read_window(&view, live, rec.series, Window::All, now)?;
+            out.push((name.clone(), RollupValue::of(&rec.def.aggregate, &acc, None)));
+        }
+        Ok(out)
+    }
+}
+
+/// Applies one validated event inside `txn`. Nothing is staged when it
+/// fails. `seen` holds message ids staged earlier in the same batch.
+fn apply_event(txn: &mut Txn<'_>, event: &Event, seen: &mut HashSet<String>) -> Result<IngestOutcome> {
+    let horizon = txn.core.config.dedup_horizon_ms;
+    if let Some(m) = &event.message_id {
+        if seen.contains(m) {
+            return Ok(IngestOutcome::Duplicate { first_seen: txn.now });
+        }
+        if let Some(d) = schema::DEDUP.get(&txn.view, m.as_bytes())? {
+            if txn.now.0 - d.first_seen <= horizon {
+                return Ok(IngestOutcome::Duplicate { first_seen: Timestamp(d.first_seen) });
+            }
+        }
+    }
+    let mut ids = event.identifiers.clone();
+    if let Some(prev) = &event.previous_id {
+        ids.push(prev.clone());
+    }
+    // Stitching stages writes; validate the trait update first so a bad
+    // update cannot leave half an event behind.
+    let update = event.update();
+    update.validate()?;
+    let cause = event.cause();
+    let s = stitch(txn, &ids, &cause)?;
+    let prev = txn.profile(s.target)?;
+    let empty = Traits::new();
+    let base = prev.as_ref().map_or(&empty, |p| &p.profile.traits);
+    let traits = update.apply(base, txn.time_for(prev.as_deref()))?;
+    let changed = prev.is_none() || !update.is_empty() || !s.linked.is_empty() || !s.unlinked.is_empty();
+    let version = if changed {
+        let mut d = NewDelta::new(Change::Update(update.into_ops()), cause);
+        d.via = ids.clone();
+        d.linked = s.linked.clone();
+        d.unlinked = s.unlinked.clone();
+        txn.record_delta(s.target, prev.as_deref(), traits, d).profile.version
+    } else {
+        prev.map_or(0, |p| p.profile.version)
+    };
+    if event.kind != EventKind::Alias {
+        record_event(txn, s.target, event)?;
+        if txn.core.config.timeline_retention_ms > 0 {
+            let seq = txn.next_event_seq();
+            store_event(txn, s.target, event, seq);
+        }
+    }
+    if let Some(m) = &event.message_id {
+        let entry = DedupEntry { first_seen: txn.now.0, profile: s.target.0 };
+        schema::DEDUP.put(&mut txn.batch, m.as_bytes(), &entry);
+        seen.insert(m.clone());
+    }
+    Ok(IngestOutcome::Applied(WriteReceipt {
+        profile: s.target,
+        version,
+        created: s.created,
+        merged: s.merged,
+        linked: s.linked,
+        unlinked: s.unlinked,
+        ignored: s.ignored,
+    }))
+}

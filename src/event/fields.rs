@@ -1,0 +1,343 @@
+//! Field readers shared by the native and Segment Spec parsers: each one
+//! reads one JSON field and, on failure, names the field and the event's
+//! position in the error.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use serde_json::{Map, Value};
+
+use crate::clock::Timestamp;
+use crate::error::{quote_input, Error, Result};
+use crate::event::limits::EventLimits;
+use crate::event::model::{check_event_name, check_message_id};
+use crate::event::property::{json_type_name, Properties};
+use crate::identity::identifier::Identifier;
+use crate::profile::operator::{TraitOp, MAX_OPS_PER_UPDATE};
+use crate::profile::traits::validate_name;
+use crate::profile::value::TraitValue;
+
+/// Where an event came from, for error messages: the caller's position
+/// (`line 3`) and, once read, the event's message id.
+#[derive(Debug)]
+pub(crate) struct Ctx<'a> {
+    position: &'a str,
+    message_id: Option<String>,
+}
+
+impl<'a> Ctx<'a> {
+    /// A context for the event at `position`.
+    pub(crate) fn new(position: &'a str) -> Self {
+        Ctx { position, message_id: None }
+    }
+
+    /// Records the message id so later errors name it.
+    pub(crate) fn set_message_id(&mut self, id: Option<&str>) {
+        self.message_id = id.map(quote_input);
+    }
+
+    /// `line 3 (message_id m-1)`, `line 3`, or `message_id m-1`.
+    pub(crate) fn at(&self) -> String {
+        match (self.position.is_empty(), &self.message_id) {
+            (false, Some(m)) => format!("{} (message_id {m})", self.position),
+            (true, Some(m)) => format!("message_id {m}"),
+            (_, None) => self.position.to_owned(),
+        }
+    }
+
+    /// An [`Error::InvalidEvent`] at this event.
+    pub(crate) fn error(&self, message: impl Into<String>) -> Error {
+        Error::InvalidEvent { at: self.at(), message: message.into() }
+    }
+
+    /// An error about one field: `field "timestamp": <reason>`.
+    pub(crate) fn field(&self, field: &str, reason: impl fmt::Display) -> Error {
+        self.error(format!("field {:?}: {reason}", quote_input(field)))
+    }
+}
+
+/// The field `key`, treating JSON `null` as absent.
+pub(crate) fn get<'v>(map: &'v Map<String, Value>, key: &str) -> Option<&'v Value> {
+    map.get(key).filter(|v| !v.is_null())
+}
+
+/// The string at `field`, or an error naming the type found.
+pub(crate) fn string<'v>(ctx: &Ctx<'_>, field: &str, v: &'v Value) -> Result<&'v str> {
+    v.as_str().ok_or_else(|| ctx.field(field, format!("must be a string, found {}", json_type_name(v))))
+}
+
+/// The object at `field`, or an error naming the type found.
+pub(crate) fn object<'v>(ctx: &Ctx<'_>, field: &str, v: &'v Value) -> Result<&'v Map<String, Value>> {
+    v.as_object().ok_or_else(|| ctx.field(field, format!("must be an object, found {}", json_type_name(v))))
+}
+
+/// A message id: a non-empty string of bounded length.
+pub(crate) fn message_id(ctx: &Ctx<'_>, field: &str, v: Option<&Value>) -> Result<Option<String>> {
+    let Some(v) = v else { return Ok(None) };
+    let s = string(ctx, field, v)?;
+    check_message_id(s).map_err(|reason| ctx.field(field, reason))?;
+    Ok(Some(s.to_owned()))
+}
+
+/// An event, page or screen name.
+pub(crate) fn event_name(ctx: &Ctx<'_>, field: &str, v: &Value) -> Result<String> {
+    let s = string(ctx, field, v)?;
+    check_event_name(s).map_err(|reason| ctx.field(field, reason))?;
+    Ok(s.to_owned())
+}
+
+/// An identifier value given as a string or an integer (`userId: 42`).
+pub(crate) fn id_value(ctx: &Ctx<'_>, field: &str, v: &Value) -> Result<String> {
+    match v {
+        Value::String(s) => Ok(s.clone()),
+        Value::Number(n) if n.is_i64() || n.is_u64() => Ok(n.to_string()),
+        other => Err(ctx.field(field, format!("must be a string or an integer, found {other}"))),
+    }
+}
+
+/// Builds an identifier, wrapping its error with the field.
+pub(crate) fn identifier(ctx: &Ctx<'_>, field: &str, kind: &str, value: &str) -> Result<Identifier> {
+    Identifier::new(kind, value).map_err(|e| ctx.field(field, e))
+}
+
+/// Sorts and deduplicates identifiers; refuses an empty set with `hint`
+/// saying where identifiers come from in this format.
+pub(crate) fn finish_identifiers(ctx: &Ctx<'_>, mut ids: Vec<Identifier>, hint: &str) -> Result<Vec<Identifier>> {
+    ids.sort();
+    ids.dedup();
+    if ids.is_empty() {
+        return Err(ctx.error(format!("no identifiers: {hint}")));
+    }
+    Ok(ids)
+}
+
+/// The event time from the first present field of `candidates`, checked
+/// against 1970 and `limits.now + max_future_skew_ms`; if none is present,
+/// `limits.default_timestamp` or an error naming the fields.
+pub(crate) fn timestamp(
+    ctx: &Ctx<'_>,
+    map: &Map<String, Value>,
+    candidates: &[&str],
+    limits: &EventLimits,
+) -> Result<Timestamp> {
+    let Some((field, v)) = candidates.iter().find_map(|f| get(map, f).map(|v| (*f, v))) else {
+        return limits.default_timestamp.ok_or_else(|| {
+            let names: Vec<String> = candidates.iter().map(|f| format!("{f:?}")).collect();
+            ctx.error(format!("missing timestamp: field {} is required", names.join(" or ")))
+        });
+    };
+    let ts = match v {
+        Value::String(s) => Timestamp::parse(s).map_err(|e| ctx.field(field, e))?,
+        Value::Number(n) => Timestamp(n.as_i64().ok_or_else(|| {
+            ctx.field(field, format!("{n} is not an integer of epoch milliseconds (or an RFC 3339 string)"))
+        })?),
+        other => {
+            return Err(ctx.field(
+                field,
+                format!("must be an RFC 3339 string or integer epoch milliseconds, found {}", json_type_name(other)),
+            ))
+        }
+    };
+    if ts.0 < 0 {
+        return Err(ctx.field(field, format!("{} ms is before 1970-01-01T00:00:00Z", ts.0)));
+    }
+    if ts > limits.latest() {
+        return Err(ctx.field(
+            field,
+            format!(
+                "{ts} is more than {} ms after now ({}); raise max_future_skew_ms to accept it",
+                limits.max_future_skew_ms, limits.now
+            ),
+        ));
+    }
+    Ok(ts)
+}
+
+/// Properties from the object at `field`, bounded by `limits.max_properties`.
+pub(crate) fn properties(ctx: &Ctx<'_>, field: &str, v: &Value, limits: &EventLimits) -> Result<Properties> {
+    let p = Properties::from_json(v).map_err(|reason| ctx.field(field, reason))?;
+    let n = p.count_keys();
+    if n > limits.max_properties {
+        return Err(
+            ctx.field(field, format!("{n} properties (counting nested keys), the limit is {}", limits.max_properties))
+        );
+    }
+    Ok(p)
+}
+
+/// Flattens a traits object to [`TraitOp::Set`] operators with dotted
+/// names, sorted by name. Empty nested objects set nothing. Refuses
+/// invalid names and values, a name given twice (`{"a.b": 1, "a": {"b": 2}}`)
+/// and a name that is also another's prefix (`{"a": 1, "a.b": 2}`), naming
+/// the trait as `<field>.<name>`.
+pub(crate) fn traits(
+    ctx: &Ctx<'_>,
+    field: &str,
+    map: &Map<String, Value>,
+    limits: &EventLimits,
+) -> Result<Vec<TraitOp>> {
+    let mut leaves: Vec<(String, &Value)> = Vec::new();
+    let mut stack: Vec<(String, &Map<String, Value>)> = vec![(String::new(), map)];
+    while let Some((prefix, obj)) = stack.pop() {
+        for (key, value) in obj {
+            let name = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
+            match value {
+                Value::Object(child) => stack.push((name, child)),
+                leaf => leaves.push((name, leaf)),
+            }
+        }
+    }
+    let limit = limits.max_properties.min(MAX_OPS_PER_UPDATE);
+    if leaves.len() > limit {
+        return Err(ctx.field(field, format!("{} traits after flattening, the limit is {limit}", leaves.len())));
+    }
+    leaves.sort_by(|a, b| a.0.cmp(&b.0));
+    let names: BTreeSet<&str> = leaves.iter().map(|(n, _)| n.as_str()).collect();
+    let mut ops = Vec::with_capacity(leaves.len());
+    let mut previous: Option<&str> = None;
+    for (name, value) in &leaves {
+        let at = format!("{field}.{name}");
+        if previous == Some(name.as_str()) {
+            return Err(ctx.field(&at, "given twice (once nested, once with a dotted name)"));
+        }
+        previous = Some(name.as_str());
+        validate_name(name).map_err(|e| ctx.field(&at, e))?;
+        if let Some((i, _)) = name.match_indices('.').find(|(i, _)| names.contains(&name[..*i])) {
+            return Err(ctx.field(&at, format!("conflicts with trait {:?}, which holds a value", &name[..i])));
+        }
+        let value = TraitValue::from_json(value).map_err(|reason| ctx.field(&at, reason))?;
+        let op = TraitOp::Set { name: name.clone(), value };
+        op.validate().map_err(|e| ctx.field(&at, e))?;
+        ops.push(op);
+    }
+    Ok(ops)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn limits() -> EventLimits {
+        EventLimits::new(Timestamp(1_714_564_800_000))
+    }
+
+    fn obj(v: Value) -> Map<String, Value> {
+        v.as_object().cloned().unwrap()
+    }
+
+    #[test]
+    fn at_combines_position_and_message_id() {
+        let mut ctx = Ctx::new("line 3");
+        assert_eq!(ctx.at(), "line 3");
+        ctx.set_message_id(Some("m-1"));
+        assert_eq!(ctx.at(), "line 3 (message_id m-1)");
+        let mut ctx = Ctx::new("");
+        ctx.set_message_id(Some("m-2"));
+        assert_eq!(
+            ctx.field("event", "must not be empty").to_string(),
+            "invalid event message_id m-2: field \"event\": must not be empty"
+        );
+    }
+
+    #[test]
+    fn timestamps_accept_rfc3339_and_integer_millis() {
+        let ctx = Ctx::new("line 1");
+        let t = |v: Value| timestamp(&ctx, &obj(json!({ "timestamp": v })), &["timestamp"], &limits());
+        assert_eq!(t(json!("2024-05-01T12:00:00Z")).unwrap(), Timestamp(1_714_564_800_000));
+        assert_eq!(t(json!(1_000)).unwrap(), Timestamp(1_000));
+        assert_eq!(t(json!("1000")).unwrap(), Timestamp(1_000));
+    }
+
+    #[test]
+    fn timestamps_reject_bad_values_naming_the_field() {
+        let ctx = Ctx::new("line 1");
+        let t = |v: Value| timestamp(&ctx, &obj(json!({ "ts": v })), &["ts"], &limits()).unwrap_err().to_string();
+        for (v, needle) in [
+            (json!("yesterday"), "neither RFC 3339"),
+            (json!(-1), "before 1970"),
+            (json!("1969-12-31T23:59:59Z"), "before 1970"),
+            (json!(1.5), "not an integer"),
+            (json!(true), "found a boolean"),
+            (json!(1_714_564_800_000_i64 + Timestamp::DAY + 1), "after now"),
+        ] {
+            let err = t(v);
+            assert!(err.contains("field \"ts\"") && err.contains(needle) && err.contains("line 1"), "{err}");
+        }
+        let ok = timestamp(&ctx, &obj(json!({"ts": 1_714_564_800_000_i64 + Timestamp::DAY})), &["ts"], &limits());
+        assert!(ok.is_ok());
+    }
+
+    #[test]
+    fn missing_timestamp_needs_a_default() {
+        let ctx = Ctx::new("line 1");
+        let empty = obj(json!({"timestamp": null}));
+        let err = timestamp(&ctx, &empty, &["timestamp", "originalTimestamp"], &limits()).unwrap_err().to_string();
+        assert!(err.contains("missing timestamp") && err.contains("\"originalTimestamp\""), "{err}");
+        let with_default = EventLimits { default_timestamp: Some(Timestamp(7)), ..limits() };
+        assert_eq!(timestamp(&ctx, &empty, &["timestamp"], &with_default).unwrap(), Timestamp(7));
+    }
+
+    #[test]
+    fn traits_flatten_to_sorted_dotted_sets() {
+        let ctx = Ctx::new("line 1");
+        let ops = traits(
+            &ctx,
+            "traits",
+            &obj(json!({"plan": "pro", "address": {"city": "Oslo", "geo": {"lat": 1.5}}, "empty": {}})),
+            &limits(),
+        )
+        .unwrap();
+        let names: Vec<&str> = ops.iter().map(TraitOp::name).collect();
+        assert_eq!(names, ["address.city", "address.geo.lat", "plan"]);
+        assert_eq!(ops[0], TraitOp::Set { name: "address.city".into(), value: "Oslo".into() });
+    }
+
+    #[test]
+    fn traits_reject_naming_the_trait() {
+        let ctx = Ctx::new("line 1");
+        for (v, needle) in [
+            (json!({"a b": 1}), "\"traits.a b\""),
+            (json!({"tags": ["a", 1]}), "\"traits.tags\""),
+            (json!({"a": {"b": 1}, "a.b": 2}), "given twice"),
+            (json!({"a": 1, "a.b": 2}), "conflicts with trait \"a\""),
+            (json!({"s": "x".repeat(crate::profile::value::MAX_STRING_BYTES + 1)}), "\"traits.s\""),
+        ] {
+            let err = traits(&ctx, "traits", &obj(v), &limits()).unwrap_err().to_string();
+            assert!(err.contains(needle), "{err} should contain {needle}");
+        }
+        let few = EventLimits { max_properties: 1, ..limits() };
+        let err = traits(&ctx, "traits", &obj(json!({"a": {"b": 1, "c": 2}})), &few).unwrap_err().to_string();
+        assert!(err.contains("2 traits after flattening, the limit is 1"), "{err}");
+    }
+
+    #[test]
+    fn properties_are_bounded() {
+        let ctx = Ctx::new("line 1");
+        let few = EventLimits { max_properties: 2, ..limits() };
+        assert!(properties(&ctx, "properties", &json!({"a": {"b": 1}}), &few).is_ok());
+        let err = properties(&ctx, "properties", &json!({"a": {"b": 1, "c": 1}}), &few).unwrap_err().to_string();
+        assert!(err.contains("\"properties\"") && err.contains("3 properties"), "{err}");
+        let err = properties(&ctx, "properties", &json!([1]), &few).unwrap_err().to_string();
+        assert!(err.contains("must be an object, found an array"), "{err}");
+    }
+
+    #[test]
+    fn identifiers_are_sorted_deduplicated_and_required() {
+        let ctx = Ctx::new("line 1");
+        let ids =
+            vec![identifier(&ctx, "x", "user_id", "2").unwrap(), identifier(&ctx, "x", "email", "A@b.c").unwrap()];
+        let mut twice = ids.clone();
+        twice.extend(ids);
+        let done = finish_identifiers(&ctx, twice, "hint").unwrap();
+        assert_eq!(done.iter().map(ToString::to_string).collect::<Vec<_>>(), ["email:a@b.c", "user_id:2"]);
+        assert!(finish_identifiers(&ctx, vec![], "give some")
+            .unwrap_err()
+            .to_string()
+            .contains("no identifiers: give some"));
+        let err = identifier(&ctx, "identifiers.email", "email", "bad").unwrap_err().to_string();
+        assert!(err.contains("field \"identifiers.email\": invalid identifier \"email:bad\""), "{err}");
+        assert_eq!(id_value(&ctx, "userId", &json!(42)).unwrap(), "42");
+        assert!(id_value(&ctx, "userId", &json!(4.2)).unwrap_err().to_string().contains("\"userId\""));
+    }
+}

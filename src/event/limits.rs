@@ -1,0 +1,92 @@
+//! [`EventLimits`]: the bounds every parsed event is checked against, and
+//! "now" for the future-timestamp check.
+
+use crate::clock::Timestamp;
+
+/// Default for [`EventLimits::max_future_skew_ms`]: one day.
+pub const DEFAULT_MAX_FUTURE_SKEW_MS: i64 = Timestamp::DAY;
+/// Default for [`EventLimits::max_json_depth`].
+pub const DEFAULT_MAX_JSON_DEPTH: usize = 32;
+/// Default for [`EventLimits::max_line_bytes`]: 1 MiB.
+pub const DEFAULT_MAX_LINE_BYTES: usize = 1024 * 1024;
+/// Default for [`EventLimits::max_properties`].
+pub const DEFAULT_MAX_PROPERTIES: usize = 256;
+/// The deepest nesting accepted whatever [`EventLimits::max_json_depth`]
+/// says: serde_json's own recursion limit.
+pub const HARD_MAX_JSON_DEPTH: usize = 128;
+
+/// Bounds on incoming events.
+///
+/// There is no `Default`: "now" must come from the database's clock so
+/// tests stay deterministic. Override single fields with struct update
+/// syntax:
+///
+/// ```
+/// use profiledb::event::EventLimits;
+/// use profiledb::Timestamp;
+/// let limits = EventLimits { max_json_depth: 8, ..EventLimits::new(Timestamp(1_714_564_800_000)) };
+/// assert_eq!(limits.max_properties, 256);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EventLimits {
+    /// The current time; events more than `max_future_skew_ms` after it
+    /// are refused.
+    pub now: Timestamp,
+    /// How far in the future (milliseconds after `now`) a timestamp may be.
+    /// Default one day.
+    pub max_future_skew_ms: i64,
+    /// The deepest JSON nesting accepted; the top-level object is depth 1.
+    /// Default 32, and never more than [`HARD_MAX_JSON_DEPTH`].
+    pub max_json_depth: usize,
+    /// The longest line accepted, in bytes. Default 1 MiB.
+    pub max_line_bytes: usize,
+    /// The most properties (object keys at every nesting level) and the
+    /// most traits (after flattening) one event may carry. Default 256.
+    pub max_properties: usize,
+    /// The timestamp given to events that have none. Default `None`: such
+    /// events are refused rather than silently stamped with arrival time.
+    pub default_timestamp: Option<Timestamp>,
+}
+
+impl EventLimits {
+    /// The default limits, with `now` as the current time.
+    pub fn new(now: Timestamp) -> Self {
+        EventLimits {
+            now,
+            max_future_skew_ms: DEFAULT_MAX_FUTURE_SKEW_MS,
+            max_json_depth: DEFAULT_MAX_JSON_DEPTH,
+            max_line_bytes: DEFAULT_MAX_LINE_BYTES,
+            max_properties: DEFAULT_MAX_PROPERTIES,
+            default_timestamp: None,
+        }
+    }
+
+    /// The nesting limit actually applied.
+    pub(crate) fn depth_limit(&self) -> usize {
+        self.max_json_depth.min(HARD_MAX_JSON_DEPTH)
+    }
+
+    /// The latest timestamp accepted.
+    pub(crate) fn latest(&self) -> Timestamp {
+        Timestamp(self.now.0.saturating_add(self.max_future_skew_ms.max(0)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_derived_bounds() {
+        let l = EventLimits::new(Timestamp(10));
+        assert_eq!(l.max_future_skew_ms, Timestamp::DAY);
+        assert_eq!(l.max_json_depth, 32);
+        assert_eq!(l.max_line_bytes, 1 << 20);
+        assert_eq!(l.max_properties, 256);
+        assert_eq!(l.default_timestamp, None);
+        assert_eq!(l.latest(), Timestamp(10 + Timestamp::DAY));
+        let wide = EventLimits { max_json_depth: 10_000, now: Timestamp(i64::MAX), ..l };
+        assert_eq!(wide.depth_limit(), HARD_MAX_JSON_DEPTH);
+        assert_eq!(wide.latest(), Timestamp(i64::MAX));
+    }
+}

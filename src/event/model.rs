@@ -1,0 +1,317 @@
+//! [`Event`] and [`EventKind`]: one parsed, validated event, in the form
+//! it is stored in a timeline.
+//!
+//! The stored form is plain derived serde data (no `flatten`, no
+//! `untagged`, no `serde_json::Value`), so it encodes with bincode;
+//! properties use [`Properties`], this crate's own JSON-like tree.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::clock::Timestamp;
+use crate::error::{Error, Result};
+use crate::event::property::{Properties, PropertyValue};
+use crate::identity::identifier::Identifier;
+use crate::profile::delta::Cause;
+use crate::profile::operator::{TraitOp, Update};
+
+/// The longest event name accepted, in bytes.
+pub const MAX_EVENT_NAME_BYTES: usize = 256;
+/// The longest message id accepted, in bytes.
+pub const MAX_MESSAGE_ID_BYTES: usize = 1024;
+
+/// What an event is: the Segment Spec call types profiledb understands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EventKind {
+    /// Something the person did (`Order Completed`); has a name and properties.
+    Track,
+    /// Who the person is: identifiers and traits.
+    Identify,
+    /// Links a previous identifier to the person's current ones.
+    Alias,
+    /// A web page view.
+    Page,
+    /// A mobile screen view.
+    Screen,
+}
+
+impl EventKind {
+    /// Every kind, in declaration order.
+    pub const ALL: [EventKind; 5] =
+        [EventKind::Track, EventKind::Identify, EventKind::Alias, EventKind::Page, EventKind::Screen];
+
+    /// The kind's name as written in the `type` field: `track`, `identify`, ...
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Track => "track",
+            EventKind::Identify => "identify",
+            EventKind::Alias => "alias",
+            EventKind::Page => "page",
+            EventKind::Screen => "screen",
+        }
+    }
+
+    /// Whether events of this kind carry properties (track, page, screen).
+    pub fn has_properties(self) -> bool {
+        matches!(self, EventKind::Track | EventKind::Page | EventKind::Screen)
+    }
+}
+
+impl fmt::Display for EventKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for EventKind {
+    type Err = String;
+
+    /// Parses a `type` field value (lowercase, exact).
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        EventKind::ALL.into_iter().find(|k| k.as_str() == s).ok_or_else(|| {
+            format!("unknown type {:?} (expected track, identify, alias, page or screen)", crate::error::quote_input(s))
+        })
+    }
+}
+
+/// One event, parsed and validated.
+///
+/// Events from [`parse_line`](super::parse_line) satisfy every invariant
+/// below; an event built by hand can be checked with [`Event::validate`].
+///
+/// - `identifiers` is non-empty, sorted and free of duplicates;
+/// - `name` is non-empty: the event name for track, the page or screen
+///   name (or `page` / `screen`) for those, `identify` / `alias` otherwise;
+/// - `properties` is empty unless the kind [has properties](EventKind::has_properties);
+/// - `traits` is empty unless the kind is identify; parsed traits are
+///   [`TraitOp::Set`] operators sorted by name, nested JSON objects
+///   flattened to dotted names (`{"address": {"city": "Oslo"}}` →
+///   `address.city`);
+/// - `previous_id` is set exactly when the kind is alias.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// The sender's message id (used to drop duplicates), when given.
+    pub message_id: Option<String>,
+    /// The call type.
+    pub kind: EventKind,
+    /// The event name (see the invariants above).
+    pub name: String,
+    /// When the event happened (event time, not arrival time).
+    pub timestamp: Timestamp,
+    /// The person's identifiers, normalized.
+    pub identifiers: Vec<Identifier>,
+    /// Free-form properties (track, page, screen).
+    pub properties: Properties,
+    /// Trait operators (identify).
+    pub traits: Vec<TraitOp>,
+    /// The identifier being aliased (alias).
+    pub previous_id: Option<Identifier>,
+}
+
+impl Event {
+    /// An event with no message id, properties, traits or previous id.
+    /// The name of identify and alias events should be the kind's name.
+    pub fn new(kind: EventKind, name: impl Into<String>, timestamp: Timestamp, identifiers: Vec<Identifier>) -> Self {
+        Event {
+            message_id: None,
+            kind,
+            name: name.into(),
+            timestamp,
+            identifiers,
+            properties: Properties::new(),
+            traits: Vec::new(),
+            previous_id: None,
+        }
+    }
+
+    /// The property at a dotted path (see [`Properties::get_path`]).
+    pub fn property(&self, path: &str) -> Option<&PropertyValue> {
+        self.properties.get_path(path)
+    }
+
+    /// The number at a dotted property path, as `f64`.
+    pub fn property_f64(&self, path: &str) -> Option<f64> {
+        self.properties.get_f64(path)
+    }
+
+    /// The delta cause recording this event in profile history.
+    pub fn cause(&self) -> Cause {
+        Cause::Event { message_id: self.message_id.clone(), name: self.name.clone() }
+    }
+
+    /// The profile update this event makes: its trait operators, caused by
+    /// the event. Empty for every kind but identify.
+    pub fn update(&self) -> Update {
+        Update::from_ops(self.traits.clone()).cause(self.cause())
+    }
+
+    /// Checks the invariants listed on [`Event`], and every trait operator.
+    /// Sorts and deduplicates nothing: an event that is not canonical is
+    /// refused, naming the field.
+    pub fn validate(&self) -> Result<()> {
+        let at = match &self.message_id {
+            Some(m) => format!("message_id {}", crate::error::quote_input(m)),
+            None => format!("{} {:?}", self.kind, crate::error::quote_input(&self.name)),
+        };
+        let bad = |message: String| Err(Error::InvalidEvent { at: at.clone(), message });
+        if let Some(m) = &self.message_id {
+            if let Err(reason) = check_message_id(m) {
+                return bad(format!("field \"message_id\": {reason}"));
+            }
+        }
+        if let Err(reason) = check_event_name(&self.name) {
+            return bad(format!("field \"name\": {reason}"));
+        }
+        if self.identifiers.is_empty() {
+            return bad("no identifiers: an event needs at least one".into());
+        }
+        if self.identifiers.windows(2).any(|w| w[0] >= w[1]) {
+            return bad("field \"identifiers\": must be sorted and free of duplicates".into());
+        }
+        if !self.kind.has_properties() && !self.properties.is_empty() {
+            return bad(format!("field \"properties\": {} events carry no properties", self.kind));
+        }
+        if self.kind != EventKind::Identify && !self.traits.is_empty() {
+            return bad(format!("field \"traits\": only identify events carry traits, this is {}", self.kind));
+        }
+        match (self.kind, &self.previous_id) {
+            (EventKind::Alias, None) => return bad("field \"previous_id\": an alias event needs one".into()),
+            (EventKind::Alias, Some(_)) | (_, None) => {}
+            (kind, Some(_)) => {
+                return bad(format!("field \"previous_id\": only alias events carry one, this is {kind}"))
+            }
+        }
+        for op in &self.traits {
+            op.validate().map_err(|e| Error::InvalidEvent {
+                at: at.clone(),
+                message: format!("field \"traits.{}\": {e}", crate::error::quote_input(op.name())),
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// A message id is 1..=[`MAX_MESSAGE_ID_BYTES`] bytes.
+pub(crate) fn check_message_id(m: &str) -> std::result::Result<(), String> {
+    if m.trim().is_empty() {
+        Err("must not be empty".into())
+    } else if m.len() > MAX_MESSAGE_ID_BYTES {
+        Err(format!("is {} bytes, the limit is {MAX_MESSAGE_ID_BYTES}", m.len()))
+    } else {
+        Ok(())
+    }
+}
+
+/// An event name is 1..=[`MAX_EVENT_NAME_BYTES`] bytes and not only whitespace.
+pub(crate) fn check_event_name(name: &str) -> std::result::Result<(), String> {
+    if name.trim().is_empty() {
+        Err("must not be empty".into())
+    } else if name.len() > MAX_EVENT_NAME_BYTES {
+        Err(format!("is {} bytes, the limit is {MAX_EVENT_NAME_BYTES}", name.len()))
+    } else {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::profile::value::TraitValue;
+
+    fn id(s: &str) -> Identifier {
+        s.parse().unwrap()
+    }
+
+    fn sample() -> Event {
+        let mut e = Event::new(EventKind::Track, "Order Completed", Timestamp(1_000), vec![id("user_id:42")]);
+        e.message_id = Some("m-1".into());
+        e.properties = Properties::from_json(&serde_json::json!({"total": 12.5, "items": [{"sku": "a"}]})).unwrap();
+        e
+    }
+
+    #[test]
+    fn kinds_parse_and_print() {
+        for k in EventKind::ALL {
+            assert_eq!(k.as_str().parse::<EventKind>(), Ok(k));
+        }
+        let err = "group".parse::<EventKind>().unwrap_err();
+        assert!(err.contains("\"group\"") && err.contains("track, identify"), "{err}");
+        assert!("Track".parse::<EventKind>().is_err());
+    }
+
+    #[test]
+    fn bincode_round_trip() {
+        let config = bincode::config::standard().with_little_endian().with_variable_int_encoding();
+        let mut identify = Event::new(EventKind::Identify, "identify", Timestamp(5), vec![id("email:a@b.c")]);
+        identify.traits = vec![TraitOp::Set { name: "address.city".into(), value: TraitValue::Str("Oslo".into()) }];
+        let mut alias = Event::new(EventKind::Alias, "alias", Timestamp(6), vec![id("user_id:2")]);
+        alias.previous_id = Some(id("user_id:1"));
+        for e in [sample(), identify, alias] {
+            let bytes = bincode::serde::encode_to_vec(&e, config).unwrap();
+            let (back, _): (Event, usize) = bincode::serde::decode_from_slice(&bytes, config).unwrap();
+            assert_eq!(back, e);
+        }
+    }
+
+    #[test]
+    fn json_serde_round_trip() {
+        let e = sample();
+        let text = serde_json::to_string(&e).unwrap();
+        assert!(text.contains(r#""kind":"track""#) && text.contains(r#""total":12.5"#), "{text}");
+        assert_eq!(serde_json::from_str::<Event>(&text).unwrap(), e);
+    }
+
+    #[test]
+    fn accessors_cause_and_update() {
+        let e = sample();
+        assert_eq!(e.property_f64("total"), Some(12.5));
+        assert_eq!(e.property("items").map(PropertyValue::type_name), Some("list"));
+        assert_eq!(e.cause(), Cause::Event { message_id: Some("m-1".into()), name: "Order Completed".into() });
+        assert!(e.update().is_empty());
+    }
+
+    #[test]
+    fn validate_accepts_canonical_events() {
+        sample().validate().unwrap();
+    }
+
+    #[test]
+    fn validate_names_the_broken_field() {
+        type Breaker = fn(&mut Event);
+        let cases: Vec<(Breaker, &str)> = vec![
+            (|e| e.identifiers.clear(), "no identifiers"),
+            (|e| e.identifiers = vec![id("user_id:2"), id("user_id:1")], "\"identifiers\""),
+            (|e| e.name = " ".into(), "\"name\""),
+            (|e| e.name = "x".repeat(MAX_EVENT_NAME_BYTES + 1), "\"name\""),
+            (|e| e.message_id = Some(String::new()), "\"message_id\""),
+            (|e| e.previous_id = Some(id("user_id:1")), "\"previous_id\""),
+            (|e| e.traits = vec![TraitOp::Unset { name: "a".into() }], "\"traits\""),
+            (
+                |e| {
+                    e.kind = EventKind::Alias;
+                    e.properties = Properties::new();
+                },
+                "\"previous_id\"",
+            ),
+            (|e| e.kind = EventKind::Identify, "\"properties\""),
+            (
+                |e| {
+                    e.kind = EventKind::Identify;
+                    e.properties = Properties::new();
+                    e.traits = vec![TraitOp::Set { name: "a b".into(), value: TraitValue::Int(1) }];
+                },
+                "\"traits.a b\"",
+            ),
+        ];
+        for (break_it, field) in cases {
+            let mut e = sample();
+            break_it(&mut e);
+            let err = e.validate().unwrap_err().to_string();
+            assert!(err.contains(field), "{err} should mention {field}");
+            assert!(err.contains("message_id m-1") || err.contains("message_id\""), "{err}");
+        }
+    }
+}

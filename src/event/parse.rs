@@ -1,0 +1,302 @@
+//! [`parse_line`]: one line of JSON to one validated [`Event`], in the
+//! native format, Segment Spec, or whichever the line looks like.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde_json::Value;
+
+use crate::error::Result;
+use crate::event::fields::Ctx;
+use crate::event::limits::EventLimits;
+use crate::event::model::Event;
+use crate::event::property::json_type_name;
+use crate::event::{native, spec};
+
+/// Which format a line is in.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum EventFormat {
+    /// profiledb's own format (see the `native` module docs).
+    Native,
+    /// Segment Spec messages (Segment, RudderStack, Jitsu exports).
+    SegmentSpec,
+    /// Segment Spec when the message has any of `userId`, `anonymousId`,
+    /// `messageId` or `originalTimestamp`; native otherwise.
+    #[default]
+    Auto,
+}
+
+impl EventFormat {
+    /// The format's name: `native`, `segment` or `auto`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventFormat::Native => "native",
+            EventFormat::SegmentSpec => "segment",
+            EventFormat::Auto => "auto",
+        }
+    }
+}
+
+impl fmt::Display for EventFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for EventFormat {
+    type Err = crate::error::Error;
+
+    /// Parses `native`, `segment` (or `spec`, `segment_spec`) or `auto`.
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "native" => Ok(EventFormat::Native),
+            "segment" | "spec" | "segment_spec" => Ok(EventFormat::SegmentSpec),
+            "auto" => Ok(EventFormat::Auto),
+            other => Err(crate::error::Error::invalid(format!(
+                "unknown event format {:?} (expected native, segment or auto)",
+                crate::error::quote_input(other)
+            ))),
+        }
+    }
+}
+
+/// Parses and validates one line holding one JSON event.
+///
+/// `position` says where the line came from (`line 3`, `batch position
+/// 7`) and starts every error's location, followed by the message id once
+/// it is known. Checked before anything is built: the line's size
+/// ([`EventLimits::max_line_bytes`]) and its nesting depth
+/// ([`EventLimits::max_json_depth`]); then the JSON itself and every field
+/// (see the `native` and `spec` module docs for the formats).
+///
+/// ```
+/// use profiledb::event::{parse_line, EventFormat, EventKind, EventLimits};
+/// use profiledb::Timestamp;
+/// let limits = EventLimits::new(Timestamp(1_714_564_800_000));
+/// let line = r#"{"type":"track","event":"Signed Up","timestamp":"2024-05-01T10:00:00Z","identifiers":{"email":"Ann@Example.com"}}"#;
+/// let event = parse_line(line, EventFormat::Auto, "line 1", &limits)?;
+/// assert_eq!((event.kind, event.name.as_str()), (EventKind::Track, "Signed Up"));
+/// assert_eq!(event.identifiers[0].to_string(), "email:ann@example.com");
+///
+/// let err = parse_line(r#"{"type":"track"}"#, EventFormat::Native, "line 2", &limits).unwrap_err();
+/// assert_eq!(err.to_string(), "invalid event line 2: field \"event\": is required for track events");
+/// # Ok::<(), profiledb::Error>(())
+/// ```
+pub fn parse_line(line: &str, format: EventFormat, position: &str, limits: &EventLimits) -> Result<Event> {
+    let ctx = Ctx::new(position);
+    if line.len() > limits.max_line_bytes {
+        return Err(ctx.error(format!("line is {} bytes, the limit is {}", line.len(), limits.max_line_bytes)));
+    }
+    let text = line.strip_prefix('\u{feff}').unwrap_or(line).trim();
+    if text.is_empty() {
+        return Err(ctx.error("empty line, expected a JSON object"));
+    }
+    if let Some(offset) = depth_exceeded(text.as_bytes(), limits.depth_limit()) {
+        return Err(
+            ctx.error(format!("JSON nests deeper than {} levels (at byte {offset} of the line)", limits.depth_limit()))
+        );
+    }
+    let value: Value = serde_json::from_str(text).map_err(|e| ctx.error(format!("malformed JSON: {e}")))?;
+    parse_value(&value, format, position, limits)
+}
+
+/// Parses and validates one event already parsed as JSON (an HTTP batch
+/// element, say). Same checks as [`parse_line`] except the line size.
+pub fn parse_value(value: &Value, format: EventFormat, position: &str, limits: &EventLimits) -> Result<Event> {
+    let mut ctx = Ctx::new(position);
+    let map = value
+        .as_object()
+        .ok_or_else(|| ctx.error(format!("expected a JSON object, found {}", json_type_name(value))))?;
+    if value_depth(value) > limits.depth_limit() {
+        return Err(ctx.error(format!("JSON nests deeper than {} levels", limits.depth_limit())));
+    }
+    let format = match format {
+        EventFormat::Auto if spec::SPEC_MARKER_FIELDS.iter().any(|f| map.contains_key(*f)) => EventFormat::SegmentSpec,
+        EventFormat::Auto => EventFormat::Native,
+        other => other,
+    };
+    match format {
+        EventFormat::SegmentSpec => spec::parse(map, &mut ctx, limits),
+        _ => native::parse(map, &mut ctx, limits),
+    }
+}
+
+/// Scans JSON text for the first byte where arrays and objects nest deeper
+/// than `max`, without building anything. Brackets inside strings do not
+/// count. Malformed text is left for serde_json to report.
+fn depth_exceeded(text: &[u8], max: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for (i, &b) in text.iter().enumerate() {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > max {
+                    return Some(i);
+                }
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// The nesting depth of a JSON value (a scalar is 0, `{}` is 1), without
+/// recursion.
+fn value_depth(value: &Value) -> usize {
+    let mut max = 0;
+    let mut stack = vec![(value, 1usize)];
+    while let Some((v, depth)) = stack.pop() {
+        match v {
+            Value::Array(items) => {
+                max = max.max(depth);
+                stack.extend(items.iter().map(|i| (i, depth + 1)));
+            }
+            Value::Object(map) => {
+                max = max.max(depth);
+                stack.extend(map.values().map(|i| (i, depth + 1)));
+            }
+            _ => {}
+        }
+    }
+    max
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::Timestamp;
+    use crate::event::EventKind;
+    use serde_json::json;
+
+    const NOW: i64 = 1_714_564_800_000;
+
+    fn limits() -> EventLimits {
+        EventLimits::new(Timestamp(NOW))
+    }
+
+    fn err(line: &str) -> String {
+        parse_line(line, EventFormat::Auto, "line 4", &limits()).unwrap_err().to_string()
+    }
+
+    const NATIVE: &str = r#"{"type":"track","event":"x","timestamp":5,"identifiers":{"user_id":"1"}}"#;
+
+    #[test]
+    fn auto_detects_spec_by_its_marker_fields() {
+        for marker in ["userId", "anonymousId", "messageId", "originalTimestamp"] {
+            let mut v = json!({"type": "track", "event": "x", "timestamp": 5, "userId": "1"});
+            if marker != "userId" {
+                v.as_object_mut().unwrap().remove("userId");
+                v[marker] = json!(if marker == "originalTimestamp" { json!(5) } else { json!("z") });
+            }
+            let result = parse_line(&v.to_string(), EventFormat::Auto, "line 1", &limits());
+            match marker {
+                // messageId / originalTimestamp alone: Spec, so "no identifiers" (not "unknown field").
+                "messageId" | "originalTimestamp" => {
+                    let e = result.unwrap_err().to_string();
+                    assert!(e.contains("no identifiers: give userId"), "{marker}: {e}");
+                }
+                _ => assert_eq!(result.unwrap().kind, EventKind::Track, "{marker}"),
+            }
+        }
+        assert_eq!(parse_line(NATIVE, EventFormat::Auto, "l", &limits()).unwrap().identifiers.len(), 1);
+    }
+
+    #[test]
+    fn explicit_formats_are_honored() {
+        let e = parse_line(NATIVE, EventFormat::SegmentSpec, "line 1", &limits()).unwrap_err().to_string();
+        assert!(e.contains("no identifiers: give userId"), "{e}");
+        let spec = r#"{"type":"track","event":"x","timestamp":5,"userId":"1"}"#;
+        let e = parse_line(spec, EventFormat::Native, "line 1", &limits()).unwrap_err().to_string();
+        assert!(e.contains("\"userId\": unknown field"), "{e}");
+    }
+
+    #[test]
+    fn malformed_json_reports_line_and_column() {
+        let e = err(r#"{"type": "track",, }"#);
+        assert!(
+            e.starts_with("invalid event line 4: malformed JSON: ")
+                && e.contains("key must be a string at line 1 column 18"),
+            "{e}"
+        );
+        let e = err(r#"{"type": "tra"#);
+        assert!(e.contains("malformed JSON: EOF while parsing a string"), "{e}");
+    }
+
+    #[test]
+    fn non_objects_and_empty_lines_are_refused() {
+        assert!(err("[1, 2]").contains("expected a JSON object, found an array"));
+        assert!(err("\"track\"").contains("found a string"));
+        assert!(err("42").contains("found a number"));
+        assert!(err("   ").contains("empty line"));
+        assert!(err("").contains("empty line"));
+    }
+
+    #[test]
+    fn a_bom_and_surrounding_whitespace_are_tolerated() {
+        let line = format!("\u{feff}  {NATIVE}\r\n");
+        assert!(parse_line(&line, EventFormat::Auto, "line 1", &limits()).is_ok());
+    }
+
+    #[test]
+    fn long_lines_are_refused_before_parsing() {
+        let short = EventLimits { max_line_bytes: 10, ..limits() };
+        let e = parse_line(NATIVE, EventFormat::Auto, "line 4", &short).unwrap_err().to_string();
+        assert!(e.contains(&format!("line is {} bytes, the limit is 10", NATIVE.len())), "{e}");
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_before_parsing() {
+        let deep = format!(
+            r#"{{"type":"track","event":"x","timestamp":5,"identifiers":{{"user_id":"1"}},"properties":{}{}}}"#,
+            "[".repeat(40),
+            "]".repeat(40)
+        );
+        let e = err(&deep);
+        assert!(e.contains("JSON nests deeper than 32 levels"), "{e}");
+        // Far past serde_json's own limit, and brackets inside strings don't count.
+        assert!(err(&"[".repeat(1_000_000)).contains("nests deeper"));
+        let quoted = NATIVE.replace(r#""x""#, &format!("{:?}", "[{".repeat(100)));
+        assert!(parse_line(&quoted, EventFormat::Auto, "line 1", &limits()).is_ok());
+        let escaped = NATIVE.replace(r#""x""#, r#""a\"[[[[""#);
+        let shallow = EventLimits { max_json_depth: 2, ..limits() };
+        assert!(parse_line(&escaped, EventFormat::Auto, "line 1", &shallow).is_ok());
+        let e = parse_line(NATIVE, EventFormat::Auto, "line 1", &EventLimits { max_json_depth: 1, ..limits() });
+        assert!(e.unwrap_err().to_string().contains("deeper than 1 levels"));
+    }
+
+    #[test]
+    fn parse_value_checks_depth_itself() {
+        let mut v = json!({"type": "track", "event": "x", "timestamp": 5, "identifiers": {"user_id": "1"}});
+        let mut nested = json!(1);
+        for _ in 0..40 {
+            nested = json!([nested]);
+        }
+        v["properties"] = json!({ "deep": nested });
+        let e = parse_value(&v, EventFormat::Native, "batch position 3", &limits()).unwrap_err().to_string();
+        assert!(e.starts_with("invalid event batch position 3: JSON nests deeper than 32"), "{e}");
+        assert_eq!(value_depth(&json!(1)), 0);
+        assert_eq!(value_depth(&json!({"a": [{}]})), 3);
+    }
+
+    #[test]
+    fn formats_parse_by_name() {
+        for f in [EventFormat::Native, EventFormat::SegmentSpec, EventFormat::Auto] {
+            assert_eq!(f.as_str().parse::<EventFormat>().unwrap(), f);
+        }
+        assert_eq!("spec".parse::<EventFormat>().unwrap(), EventFormat::SegmentSpec);
+        assert!("csv".parse::<EventFormat>().unwrap_err().to_string().contains("\"csv\""));
+    }
+}

@@ -1,0 +1,265 @@
+//! Segment Spec messages, as exported by Segment, RudderStack and Jitsu.
+//!
+//! | Segment Spec field | profiledb | notes |
+//! |---|---|---|
+//! | `type` | [`Event::kind`] | `track`, `identify`, `alias`, `page`, `screen` (any case); others, e.g. `group`, are refused |
+//! | `messageId` | [`Event::message_id`] | optional; a non-empty string |
+//! | `timestamp`, else `originalTimestamp` | [`Event::timestamp`] | RFC 3339 string or integer epoch milliseconds; `sentAt` and `receivedAt` are ignored |
+//! | `userId` | identifier `user_id` | string or integer; `null` means absent |
+//! | `anonymousId` | identifier `anonymous_id` | string or integer; `null` means absent |
+//! | `traits.email`, else `context.traits.email` | identifier `email` | normalized (trimmed, lower-cased) |
+//! | `traits.phone`, else `context.traits.phone` | identifier `phone` | normalized (digits and a leading `+`) |
+//! | `previousId` (alias) | [`Event::previous_id`] = `user_id:<previousId>` | required on alias: Segment's alias says "previousId is now userId" |
+//! | `event` (track) | [`Event::name`] | required on track |
+//! | `name` (page, screen) | [`Event::name`] | optional; default `page` / `screen` |
+//! | `properties` (track, page, screen) | [`Event::properties`] | must be an object when present; ignored on identify and alias |
+//! | `traits` and `context.traits` (identify) | [`Event::traits`] | each trait becomes a `set`; nested objects flatten to dotted names (`address.city`); a top-level key in `traits` replaces the same key of `context.traits` |
+//! | anything else (`context.*`, `integrations`, `sentAt`, `receivedAt`, `channel`, `version`, ...) | ignored | |
+//!
+//! At least one of `userId`, `anonymousId`, email or phone must be present.
+
+use serde_json::{Map, Value};
+
+use crate::error::Result;
+use crate::event::fields::{self, get, object, string, Ctx};
+use crate::event::limits::EventLimits;
+use crate::event::model::{Event, EventKind};
+use crate::event::property::Properties;
+use crate::identity::identifier::Identifier;
+
+/// The fields whose presence makes [`EventFormat::Auto`](super::EventFormat::Auto)
+/// read a message as Segment Spec.
+pub const SPEC_MARKER_FIELDS: [&str; 4] = ["userId", "anonymousId", "messageId", "originalTimestamp"];
+
+/// Parses a Segment Spec message from its JSON object.
+pub(crate) fn parse(map: &Map<String, Value>, ctx: &mut Ctx<'_>, limits: &EventLimits) -> Result<Event> {
+    let message_id = fields::message_id(ctx, "messageId", get(map, "messageId"))?;
+    ctx.set_message_id(message_id.as_deref());
+    let kind: EventKind = match get(map, "type") {
+        None => return Err(ctx.field("type", "is required (track, identify, alias, page or screen)")),
+        Some(v) => string(ctx, "type", v)?.to_ascii_lowercase().parse().map_err(|e: String| ctx.field("type", e))?,
+    };
+    let name = match kind {
+        EventKind::Track => match get(map, "event") {
+            Some(v) => fields::event_name(ctx, "event", v)?,
+            None => return Err(ctx.field("event", "is required for track events")),
+        },
+        EventKind::Page | EventKind::Screen => match get(map, "name") {
+            Some(v) => fields::event_name(ctx, "name", v)?,
+            None => kind.as_str().to_owned(),
+        },
+        EventKind::Identify | EventKind::Alias => kind.as_str().to_owned(),
+    };
+    let timestamp = fields::timestamp(ctx, map, &["timestamp", "originalTimestamp"], limits)?;
+
+    let traits_obj = match get(map, "traits") {
+        Some(v) => Some(object(ctx, "traits", v)?),
+        None => None,
+    };
+    let context_traits = match get(map, "context") {
+        Some(c) => match get(object(ctx, "context", c)?, "traits") {
+            Some(v) => Some(object(ctx, "context.traits", v)?),
+            None => None,
+        },
+        None => None,
+    };
+    let identifiers = identifiers(ctx, map, traits_obj, context_traits)?;
+
+    let properties = match get(map, "properties") {
+        Some(v) if kind.has_properties() => fields::properties(ctx, "properties", v, limits)?,
+        _ => Properties::new(),
+    };
+    let traits = if kind == EventKind::Identify {
+        let mut merged = context_traits.cloned().unwrap_or_default();
+        if let Some(t) = traits_obj {
+            merged.extend(t.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        fields::traits(ctx, "traits", &merged, limits)?
+    } else {
+        Vec::new()
+    };
+    let previous_id = if kind == EventKind::Alias {
+        let v = get(map, "previousId").ok_or_else(|| ctx.field("previousId", "is required for alias events"))?;
+        let value = fields::id_value(ctx, "previousId", v)?;
+        Some(fields::identifier(ctx, "previousId", "user_id", &value)?)
+    } else {
+        None
+    };
+    Ok(Event { message_id, kind, name, timestamp, identifiers, properties, traits, previous_id })
+}
+
+/// `userId`, `anonymousId`, and email / phone from `traits` or `context.traits`.
+fn identifiers(
+    ctx: &Ctx<'_>,
+    map: &Map<String, Value>,
+    traits: Option<&Map<String, Value>>,
+    context_traits: Option<&Map<String, Value>>,
+) -> Result<Vec<Identifier>> {
+    let mut out = Vec::new();
+    for (field, kind) in [("userId", "user_id"), ("anonymousId", "anonymous_id")] {
+        if let Some(v) = get(map, field) {
+            let value = fields::id_value(ctx, field, v)?;
+            out.push(fields::identifier(ctx, field, kind, &value)?);
+        }
+    }
+    for kind in ["email", "phone"] {
+        let found = [("traits", traits), ("context.traits", context_traits)]
+            .into_iter()
+            .find_map(|(prefix, obj)| obj.and_then(|o| get(o, kind)).map(|v| (format!("{prefix}.{kind}"), v)));
+        if let Some((field, v)) = found {
+            out.push(fields::identifier(ctx, &field, kind, string(ctx, &field, v)?)?);
+        }
+    }
+    fields::finish_identifiers(ctx, out, "give userId, anonymousId, traits.email or traits.phone")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::Timestamp;
+    use crate::event::{parse_line, EventFormat};
+    use crate::profile::operator::TraitOp;
+    use serde_json::json;
+
+    const NOW: i64 = 1_714_564_800_000;
+
+    fn parse(v: Value) -> Result<Event> {
+        parse_line(&v.to_string(), EventFormat::SegmentSpec, "line 2", &EventLimits::new(Timestamp(NOW)))
+    }
+
+    fn ids(e: &Event) -> Vec<String> {
+        e.identifiers.iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn maps_a_segment_track_call() {
+        let e = parse(json!({
+            "type": "track", "event": "Order Completed", "messageId": "ajs-1",
+            "userId": "u-1", "anonymousId": "a-1",
+            "timestamp": "2024-05-01T12:00:00Z", "originalTimestamp": "2024-05-01T11:00:00Z",
+            "properties": {"revenue": 12.5, "products": [{"sku": "p"}]},
+            "context": {"traits": {"email": " Ann@Example.com "}, "ip": "1.2.3.4"},
+            "integrations": {}, "sentAt": "x", "receivedAt": "y"
+        }))
+        .unwrap();
+        assert_eq!(
+            (e.kind, e.name.as_str(), e.message_id.as_deref()),
+            (EventKind::Track, "Order Completed", Some("ajs-1"))
+        );
+        assert_eq!(e.timestamp, Timestamp(NOW));
+        assert_eq!(ids(&e), ["anonymous_id:a-1", "email:ann@example.com", "user_id:u-1"]);
+        assert_eq!(e.property_f64("revenue"), Some(12.5));
+        assert!(e.traits.is_empty());
+    }
+
+    #[test]
+    fn falls_back_to_original_timestamp() {
+        let e = parse(json!({"type": "track", "event": "x", "userId": 42, "timestamp": null,
+            "originalTimestamp": "1970-01-01T00:00:01Z"}))
+        .unwrap();
+        assert_eq!(e.timestamp, Timestamp(1_000));
+        assert_eq!(ids(&e), ["user_id:42"]);
+    }
+
+    #[test]
+    fn maps_identify_traits_and_identifiers() {
+        let e = parse(json!({
+            "type": "identify", "userId": "u-1", "timestamp": 5,
+            "traits": {"email": "a@b.c", "phone": "+1 555 0100", "address": {"city": "Oslo"}, "plan": "pro"},
+            "context": {"traits": {"email": "other@b.c", "plan": "free", "company": {"name": "Acme"}}}
+        }))
+        .unwrap();
+        assert_eq!((e.kind, e.name.as_str()), (EventKind::Identify, "identify"));
+        assert_eq!(ids(&e), ["email:a@b.c", "phone:+15550100", "user_id:u-1"]);
+        let names: Vec<&str> = e.traits.iter().map(TraitOp::name).collect();
+        assert_eq!(names, ["address.city", "company.name", "email", "phone", "plan"]);
+        assert!(e.traits.contains(&TraitOp::Set { name: "plan".into(), value: "pro".into() }));
+        assert!(e.properties.is_empty());
+    }
+
+    #[test]
+    fn context_traits_give_email_and_phone_when_traits_lack_them() {
+        let e = parse(json!({"type": "page", "anonymousId": "a", "timestamp": 5, "traits": {"email": null},
+            "context": {"traits": {"email": "c@d.e", "phone": "555"}}}))
+        .unwrap();
+        assert_eq!(ids(&e), ["anonymous_id:a", "email:c@d.e", "phone:555"]);
+    }
+
+    #[test]
+    fn maps_alias_page_and_screen() {
+        let e = parse(json!({"type": "alias", "userId": "new", "previousId": "old", "timestamp": 5})).unwrap();
+        assert_eq!(e.previous_id.as_ref().map(ToString::to_string).as_deref(), Some("user_id:old"));
+        assert_eq!(ids(&e), ["user_id:new"]);
+        let e = parse(json!({"type": "page", "name": "Pricing", "anonymousId": "a", "timestamp": 5,
+            "properties": {"path": "/pricing"}}))
+        .unwrap();
+        assert_eq!((e.kind, e.name.as_str()), (EventKind::Page, "Pricing"));
+        assert_eq!(e.properties.get_str("path"), Some("/pricing"));
+        let e = parse(json!({"type": "Screen", "anonymousId": "a", "timestamp": 5})).unwrap();
+        assert_eq!((e.kind, e.name.as_str()), (EventKind::Screen, "screen"));
+    }
+
+    #[test]
+    fn rejections_name_the_field() {
+        let cases = [
+            (json!({"type": "track", "userId": "u", "timestamp": 5}), "\"event\": is required"),
+            (json!({"type": "group", "userId": "u", "timestamp": 5}), "\"type\": unknown type \"group\""),
+            (json!({"userId": "u", "timestamp": 5}), "\"type\": is required"),
+            (json!({"type": "page", "timestamp": 5}), "no identifiers: give userId"),
+            (json!({"type": "page", "userId": "", "timestamp": 5}), "\"userId\": invalid identifier"),
+            (json!({"type": "page", "userId": [1], "timestamp": 5}), "\"userId\": must be a string or an integer"),
+            (
+                json!({"type": "page", "userId": "u", "traits": {"email": "nope"}, "timestamp": 5}),
+                "\"traits.email\": invalid identifier",
+            ),
+            (
+                json!({"type": "page", "userId": "u", "traits": {"email": 3}, "timestamp": 5}),
+                "\"traits.email\": must be a string",
+            ),
+            (
+                json!({"type": "page", "userId": "u", "context": {"traits": {"phone": "abc"}}, "timestamp": 5}),
+                "\"context.traits.phone\"",
+            ),
+            (json!({"type": "page", "userId": "u", "context": [], "timestamp": 5}), "\"context\": must be an object"),
+            (
+                json!({"type": "page", "userId": "u", "context": {"traits": 1}, "timestamp": 5}),
+                "\"context.traits\": must be an object",
+            ),
+            (
+                json!({"type": "identify", "userId": "u", "traits": [1], "timestamp": 5}),
+                "\"traits\": must be an object",
+            ),
+            (json!({"type": "identify", "userId": "u", "traits": {"a/b": 1}, "timestamp": 5}), "\"traits.a/b\""),
+            (json!({"type": "alias", "userId": "u", "timestamp": 5}), "\"previousId\": is required"),
+            (
+                json!({"type": "alias", "userId": "u", "previousId": " ", "timestamp": 5}),
+                "\"previousId\": invalid identifier",
+            ),
+            (json!({"type": "page", "userId": "u"}), "field \"timestamp\" or \"originalTimestamp\" is required"),
+            (
+                json!({"type": "page", "userId": "u", "timestamp": "nope", "originalTimestamp": 5}),
+                "\"timestamp\": \"nope\"",
+            ),
+            (
+                json!({"type": "page", "userId": "u", "originalTimestamp": -1}),
+                "\"originalTimestamp\": -1 ms is before 1970",
+            ),
+            (
+                json!({"type": "track", "event": "x", "userId": "u", "timestamp": 5, "properties": "x"}),
+                "\"properties\": must be an object",
+            ),
+            (json!({"type": "page", "name": 1, "userId": "u", "timestamp": 5}), "\"name\": must be a string"),
+            (
+                json!({"type": "page", "messageId": "", "userId": "u", "timestamp": 5}),
+                "\"messageId\": must not be empty",
+            ),
+        ];
+        for (v, needle) in cases {
+            let e = parse(v.clone()).unwrap_err().to_string();
+            assert!(e.contains(needle), "{v}: {e:?} should contain {needle:?}");
+            assert!(e.starts_with("invalid event line 2"), "{e}");
+        }
+        let e = parse(json!({"type": "track", "messageId": "ajs-9", "userId": "u", "timestamp": 5})).unwrap_err();
+        assert!(e.to_string().starts_with("invalid event line 2 (message_id ajs-9): field \"event\""), "{e}");
+    }
+}

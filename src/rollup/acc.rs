@@ -1,0 +1,155 @@
+//! [`Acc`]: the accumulator stored per (profile, series, bucket), folded
+//! by RocksDB's merge operator so ingest never reads before it writes.
+
+use std::collections::BTreeMap;
+
+use roaring::RoaringBitmap;
+use serde::{Deserialize, Serialize};
+
+use crate::clock::Timestamp;
+use crate::event::Event;
+
+/// The most distinct values a series keeps per bucket; past it the set is
+/// marked as overflowed (unique counts become lower bounds).
+pub const MAX_UNIQUE_VALUES: usize = 1_000;
+
+/// Everything a series knows about one bucket (or all time): count, sum,
+/// extremes, first and last time, active days, and value frequencies.
+/// Folding is associative and commutative, so late, out-of-order and
+/// merged events give the same result in any order.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Acc {
+    /// Number of events.
+    pub count: u64,
+    /// Number of events that carried a numeric value.
+    pub numeric: u64,
+    /// Sum of numeric values.
+    pub sum: f64,
+    /// Smallest numeric value.
+    pub min: Option<f64>,
+    /// Largest numeric value.
+    pub max: Option<f64>,
+    /// Earliest event time (ms).
+    pub first: Option<i64>,
+    /// Latest event time (ms).
+    pub last: Option<i64>,
+    /// Days (since the epoch, offset by 2^31) with at least one event.
+    pub days: RoaringBitmap,
+    /// Value → number of events with it.
+    pub values: BTreeMap<String, u64>,
+    /// Whether `values` stopped accepting new values.
+    pub overflow: bool,
+}
+
+/// Maps a day number to a bitmap index (days before 1970 are allowed).
+fn day_index(t: Timestamp) -> u32 {
+    let d = t.day().clamp(i64::from(i32::MIN), i64::from(i32::MAX));
+    (d + (1i64 << 31)) as u32
+}
+
+impl Acc {
+    /// The contribution of one event; `property` is the series' value path.
+    pub fn of_event(event: &Event, property: Option<&str>) -> Acc {
+        let t = event.timestamp;
+        let mut acc = Acc { count: 1, first: Some(t.0), last: Some(t.0), ..Acc::default() };
+        acc.days.insert(day_index(t));
+        if let Some(path) = property {
+            if let Some(v) = event.property(path) {
+                if let Some(x) = v.as_f64() {
+                    acc.numeric = 1;
+                    acc.sum = x;
+                    acc.min = Some(x);
+                    acc.max = Some(x);
+                }
+                let key = match v.as_str() {
+                    Some(s) => s.to_owned(),
+                    None => v.to_json().to_string(),
+                };
+                acc.values.insert(key, 1);
+            }
+        }
+        acc
+    }
+
+    /// Folds `other` into `self`.
+    pub fn fold(&mut self, other: &Acc) {
+        self.count += other.count;
+        self.numeric += other.numeric;
+        self.sum += other.sum;
+        self.min = opt(self.min, other.min, f64::min);
+        self.max = opt(self.max, other.max, f64::max);
+        self.first = opt(self.first, other.first, i64::min);
+        self.last = opt(self.last, other.last, i64::max);
+        self.days |= &other.days;
+        for (k, n) in &other.values {
+            if let Some(m) = self.values.get_mut(k) {
+                *m += n;
+            } else if self.values.len() < MAX_UNIQUE_VALUES {
+                self.values.insert(k.clone(), *n);
+            } else {
+                self.overflow = true;
+            }
+        }
+        self.overflow |= other.overflow;
+    }
+
+    /// Active days between two instants (inclusive days).
+    pub fn active_days_between(&self, from: Timestamp, to: Timestamp) -> u64 {
+        self.days.range_cardinality(day_index(from)..=day_index(to))
+    }
+
+    /// The most frequent value (ties: the smallest value).
+    pub fn most_frequent(&self) -> Option<&str> {
+        self.values.iter().max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0))).map(|(k, _)| k.as_str())
+    }
+}
+
+fn opt<T: Copy>(a: Option<T>, b: Option<T>, f: impl Fn(T, T) -> T) -> Option<T> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(f(x, y)),
+        (x, None) => x,
+        (None, y) => y,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::EventKind;
+    use crate::Identifier;
+
+    fn ev(t: i64, amount: f64) -> Event {
+        let mut e =
+            Event::new(EventKind::Track, "purchase", Timestamp(t), vec![Identifier::new("user_id", "u").unwrap()]);
+        e.properties.insert("amount", amount);
+        e
+    }
+
+    #[test]
+    fn folding_is_order_independent() {
+        let events = [ev(5 * Timestamp::DAY, 10.0), ev(0, 2.5), ev(2 * Timestamp::DAY + 7, 7.0)];
+        let mut a = Acc::default();
+        for e in &events {
+            a.fold(&Acc::of_event(e, Some("amount")));
+        }
+        let mut b = Acc::default();
+        for e in events.iter().rev() {
+            b.fold(&Acc::of_event(e, Some("amount")));
+        }
+        assert_eq!(a, b);
+        assert_eq!((a.count, a.sum, a.min, a.max), (3, 19.5, Some(2.5), Some(10.0)));
+        assert_eq!((a.first, a.last), (Some(0), Some(5 * Timestamp::DAY)));
+        assert_eq!(a.active_days_between(Timestamp(0), Timestamp(10 * Timestamp::DAY)), 3);
+        assert_eq!(a.active_days_between(Timestamp(Timestamp::DAY), Timestamp(3 * Timestamp::DAY)), 1);
+    }
+
+    #[test]
+    fn unique_values_are_bounded() {
+        let mut a = Acc::default();
+        for i in 0..(MAX_UNIQUE_VALUES + 5) {
+            a.fold(&Acc::of_event(&ev(0, i as f64), Some("amount")));
+        }
+        assert_eq!(a.values.len(), MAX_UNIQUE_VALUES);
+        assert!(a.overflow);
+    }
+}

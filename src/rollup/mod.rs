@@ -1,0 +1,15 @@
+//! Event rollups: per-profile aggregates (count, sum, min, max, average,
+//! first, last, active days, most frequent and unique values) over time
+//! windows, stored in UTC day buckets by event time and folded by a RocksDB
+//! merge operator, so ingest never reads and late events land exactly.
+
+pub mod acc;
+pub mod def;
+pub(crate) mod registry;
+pub(crate) mod store;
+pub mod window;
+
+pub use acc::Acc;
+pub use def::{Aggregate, Filter, FilterOp, Literal, RollupDef, SeriesDef};
+pub use registry::RollupRecord;
+pub use window::{RollupValue, Window};

@@ -1,0 +1,67 @@
+//! [`Registry`]: the series and declared rollups, kept in memory and
+//! persisted in the `rollup_def` column family.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Result;
+use crate::keys;
+use crate::rollup::def::{RollupDef, SeriesDef};
+use crate::schema;
+use crate::storage::View;
+
+/// A declared rollup as stored: its definition and the series it reads.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RollupRecord {
+    /// The definition.
+    pub def: RollupDef,
+    /// The series id.
+    pub series: u32,
+}
+
+/// Every series and declared rollup.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Registry {
+    /// Series by id (ids are dense, in creation order).
+    pub series: Vec<SeriesDef>,
+    /// Series ids by event name.
+    pub by_event: HashMap<String, Vec<u32>>,
+    /// Declared rollups by name.
+    pub rollups: BTreeMap<String, RollupRecord>,
+}
+
+impl Registry {
+    /// Loads the registry from the store.
+    pub fn load(view: &View<'_>) -> Result<Registry> {
+        let mut r = Registry::default();
+        for kv in view.prefix(schema::SERIES.name, &[keys::rollup_def::SERIES])? {
+            let (k, v) = kv?;
+            r.add_series(schema::SERIES.decode(&k, &v)?);
+        }
+        for kv in view.prefix(schema::ROLLUP_DEFS.name, &[keys::rollup_def::ROLLUP])? {
+            let (k, v) = kv?;
+            let rec = schema::ROLLUP_DEFS.decode(&k, &v)?;
+            r.rollups.insert(rec.def.name.clone(), rec);
+        }
+        Ok(r)
+    }
+
+    /// Adds a series (id = current length).
+    pub fn add_series(&mut self, s: SeriesDef) -> u32 {
+        let id = self.series.len() as u32;
+        self.by_event.entry(s.event.clone()).or_default().push(id);
+        self.series.push(s);
+        id
+    }
+
+    /// The id of an existing series equal to `s`.
+    pub fn find_series(&self, s: &SeriesDef) -> Option<u32> {
+        self.by_event.get(&s.event)?.iter().copied().find(|id| self.series.get(*id as usize) == Some(s))
+    }
+
+    /// The automatic series of an event name (no filter, no property).
+    pub fn auto_series(&self, event: &str) -> Option<u32> {
+        self.find_series(&SeriesDef { event: event.to_owned(), filter: Vec::new(), property: None })
+    }
+}
