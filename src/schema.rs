@@ -6,7 +6,7 @@ use crate::identity::link::IdentityLink;
 use crate::keys::cf;
 use crate::profile::delta::Delta;
 use crate::profile::state::{Profile, ProfileRecord};
-use crate::rollup::{Acc, RollupRecord, SeriesDef};
+use crate::rollup::{Acc, RfmModel, RollupRecord, SeriesDef};
 use crate::storage::Cf;
 
 /// Maps meta keys (`keys::meta`) to `u32` counters and versions.
@@ -48,6 +48,13 @@ pub(crate) struct DedupEntry {
     pub profile: u32,
 }
 
+/// Maps `meta/rfm_model` to the last computed [`RfmModel`].
+pub(crate) const RFM: Cf<RfmModel> = Cf::new(cf::META);
+
+impl Tagged for RfmModel {
+    const TAG: u8 = tags::RFM_MODEL;
+    const NAME: &'static str = "RfmModel";
+}
 impl Tagged for SeriesDef {
     const TAG: u8 = tags::SERIES_DEF;
     const NAME: &'static str = "SeriesDef";

@@ -97,6 +97,8 @@ pub(crate) mod tags {
     pub const EVENT: u8 = 0x08;
     /// `DedupEntry` v1 (bincode).
     pub const DEDUP: u8 = 0x09;
+    /// `RfmModel` v1 (bincode).
+    pub const RFM_MODEL: u8 = 0x0a;
     /// `u32` big-endian.
     pub const U32: u8 = 0x10;
     /// `u64` big-endian.

@@ -59,10 +59,54 @@ impl ProfileDb {
     /// Writes a consistent, openable copy of the database into `dir`
     /// (which must not exist). Safe while the database is in use.
     pub fn backup(&self, dir: &Path) -> Result<()> {
+        // A checkpoint through a read-only or secondary handle would miss
+        // writes still only in the writer's WAL.
+        self.writable("backup")?;
         if dir.exists() {
             return Err(Error::invalid(format!("backup directory {} already exists", dir.display())));
         }
         self.core.store.checkpoint(dir)
+    }
+
+    /// Number of linked identifiers (a scan; for admin use).
+    pub fn identifier_count(&self) -> Result<u64> {
+        self.count_cf(keys::cf::IDENTITY)
+    }
+
+    /// Number of merged-away ids that are aliases (a scan; for admin use).
+    pub fn alias_count(&self) -> Result<u64> {
+        let view = self.core.store.latest();
+        let mut n = 0;
+        for kv in view.prefix(keys::cf::ALIAS, &[keys::alias::FORWARD])? {
+            kv?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    fn count_cf(&self, cf: &'static str) -> Result<u64> {
+        let view = self.core.store.latest();
+        let mut n = 0;
+        for kv in view.range(cf, &[], None)? {
+            kv?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// The format version recorded in the database (it may be older than
+    /// [`FORMAT_VERSION`](crate::FORMAT_VERSION) on a read-only handle).
+    pub fn stored_format_version(&self) -> Result<u32> {
+        let v = crate::schema::META_U32.get(&self.core.store.latest(), keys::meta::FORMAT_VERSION)?;
+        v.ok_or_else(|| Error::NotFound("the format version".into()))
+    }
+
+    /// The oldest version of a profile that history can still reconstruct
+    /// (0: everything; raised by [`retain_history`](Self::retain_history)).
+    pub fn history_floor(&self, id: crate::ProfileId) -> Result<u64> {
+        let view = self.core.store.latest();
+        let rec = self.live_record(&view, id)?.ok_or_else(|| Error::NotFound(format!("profile {id}")))?;
+        Ok(rec.history_floor)
     }
 
     /// Flushes and compacts every column family.

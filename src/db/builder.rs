@@ -61,6 +61,7 @@ pub struct Builder {
     pub(crate) mode: AccessMode,
     pub(crate) dedup_horizon_ms: i64,
     pub(crate) timeline_retention_ms: i64,
+    pub(crate) schemas: crate::event::SchemaRegistry,
 }
 
 impl Builder {
@@ -78,6 +79,7 @@ impl Builder {
             mode: AccessMode::ReadWrite,
             dedup_horizon_ms: 7 * Timestamp::DAY,
             timeline_retention_ms: 365 * Timestamp::DAY,
+            schemas: crate::event::SchemaRegistry::default(),
         }
     }
 
@@ -144,6 +146,13 @@ impl Builder {
         self
     }
 
+    /// Per-event-name schemas checked on every ingested event (default:
+    /// none, every event accepted).
+    pub fn event_schemas(mut self, schemas: crate::event::SchemaRegistry) -> Self {
+        self.schemas = schemas;
+        self
+    }
+
     /// Read-write (default), read-only or secondary.
     pub fn access_mode(mut self, mode: AccessMode) -> Self {
         self.mode = mode;
@@ -165,6 +174,7 @@ impl Builder {
             merge_rules: self.merge_rules.clone(),
             dedup_horizon_ms: self.dedup_horizon_ms,
             timeline_retention_ms: self.timeline_retention_ms,
+            schemas: self.schemas.clone(),
         }
     }
 }

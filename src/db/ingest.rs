@@ -52,6 +52,7 @@ impl ProfileDb {
     pub fn track(&self, event: &Event) -> Result<IngestOutcome> {
         self.writable("track")?;
         event.validate()?;
+        self.core.config.schemas.validate(event)?;
         let mut writer = self.core.writer.lock();
         let mut txn = Txn::new(&self.core, &mut writer);
         let mut seen = HashSet::new();
@@ -69,7 +70,7 @@ impl ProfileDb {
         let mut report = BatchReport::default();
         let mut valid = Vec::with_capacity(events.len());
         for (i, e) in events.iter().enumerate() {
-            match e.validate() {
+            match e.validate().and_then(|()| self.core.config.schemas.validate(e)) {
                 Ok(()) => valid.push((i, e)),
                 Err(err) => report.rejected.push((i, err)),
             }
@@ -302,4 +303,64 @@ fn apply_event(txn: &mut Txn<'_>, event: &Event, seen: &mut HashSet<String>) -> 
         unlinked: s.unlinked,
         ignored: s.ignored,
     }))
+}
+
+impl ProfileDb {
+    /// Computes RFM across every live profile from the purchase event and
+    /// its amount property (declaring their rollup series, with backfill,
+    /// if needed), stores the model, and returns it with the distribution
+    /// of score codes.
+    pub fn compute_rfm(&self, config: crate::rollup::RfmConfig) -> Result<crate::rollup::RfmReport> {
+        use crate::rollup::{Aggregate, RfmModel};
+        let name = format!("rfm_{}", sanitize(&config.event));
+        let def = RollupDef::new(&name, &config.event, Aggregate::Sum(config.amount.clone()));
+        self.declare_rollup(def)?;
+        let series = self.core.rollups.read().rollups.get(&name).map(|r| r.series);
+        let series = series.ok_or_else(|| Error::NotFound(format!("rollup {name:?}")))?;
+        let now = self.core.clock.now();
+        let view = self.core.store.snapshot();
+        let mut accs = Vec::new();
+        for kv in view.range(schema::PROFILES.name, &[], None)? {
+            let (k, _) = kv?;
+            let Some(p) = keys::parse_profile(&k) else { continue };
+            accs.push(read_window(&view, p, series, Window::All, now)?);
+        }
+        let model = RfmModel::fit(config, now, &accs);
+        let mut distribution = std::collections::BTreeMap::new();
+        for a in &accs {
+            if let Some(s) = model.score(a) {
+                *distribution.entry(s.code()).or_insert(0) += 1;
+            }
+        }
+        let mut b = self.core.store.batch();
+        schema::RFM.put(&mut b, keys::meta::RFM_MODEL, &model);
+        self.core.store.commit(b)?;
+        Ok(crate::rollup::RfmReport { model, distribution })
+    }
+
+    /// A profile's RFM score under the last computed model (`None` if it
+    /// never purchased). Fails if RFM was never computed.
+    pub fn rfm(&self, profile: ProfileId) -> Result<Option<crate::rollup::RfmScore>> {
+        let view = self.core.store.latest();
+        let model = schema::RFM
+            .get(&view, keys::meta::RFM_MODEL)?
+            .ok_or_else(|| Error::NotFound("an RFM model (run compute_rfm first)".into()))?;
+        let name = format!("rfm_{}", sanitize(&model.config.event));
+        let series = self.core.rollups.read().rollups.get(&name).map(|r| r.series);
+        let series = series.ok_or_else(|| Error::NotFound(format!("rollup {name:?}")))?;
+        let live = self.resolve_id(profile)?.ok_or_else(|| Error::NotFound(format!("profile {profile}")))?;
+        let acc = read_window(&view, live, series, Window::All, model.computed_at)?;
+        Ok(model.score(&acc))
+    }
+}
+
+/// A rollup-name-safe form of an event name.
+fn sanitize(event: &str) -> String {
+    let s: String =
+        event.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' }).take(48).collect();
+    if s.is_empty() {
+        "event".into()
+    } else {
+        s
+    }
 }

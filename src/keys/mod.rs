@@ -41,6 +41,8 @@ pub mod meta {
     pub const FORMAT_VERSION: &[u8] = b"format_version";
     /// The next profile id to allocate (`u32`).
     pub const NEXT_PROFILE_ID: &[u8] = b"next_profile_id";
+    /// The last computed RFM model.
+    pub const RFM_MODEL: &[u8] = b"rfm_model";
     /// The next timeline sequence number (`u64`).
     pub const NEXT_EVENT_SEQ: &[u8] = b"next_event_seq";
 }
@@ -143,6 +145,7 @@ pub fn i64_ordered(v: i64) -> [u8; 8] {
 }
 
 /// Inverse of [`i64_ordered`].
+#[cfg(test)]
 pub fn i64_from_ordered(b: [u8; 8]) -> i64 {
     (u64::from_be_bytes(b) ^ (1 << 63)) as i64
 }

@@ -13,3 +13,6 @@ pub use acc::Acc;
 pub use def::{Aggregate, Filter, FilterOp, Literal, RollupDef, SeriesDef};
 pub use registry::RollupRecord;
 pub use window::{RollupValue, Window};
+pub mod rfm;
+
+pub use rfm::{RfmConfig, RfmModel, RfmReport, RfmScore};

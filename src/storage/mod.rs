@@ -37,6 +37,10 @@ struct Inner {
     path: PathBuf,
     write_opts: rocksdb::WriteOptions,
     read_only: bool,
+    secondary: bool,
+    /// Declared after `db`, so it is dropped (and the secondary's private
+    /// directory removed) only once the database is closed.
+    _secondary_dir: Option<open::RemoveOnDrop>,
 }
 
 impl std::fmt::Debug for Store {

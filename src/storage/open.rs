@@ -88,7 +88,21 @@ impl Store {
         let mut write_opts = rocksdb::WriteOptions::default();
         write_opts.set_sync(opts.sync);
         let read_only = opts.read_only || opts.secondary_dir.is_some();
-        Ok(Store { inner: Arc::new(Inner { db, path: path.to_owned(), write_opts, read_only }) })
+        let secondary = opts.secondary_dir.is_some();
+        let _secondary_dir = opts.secondary_dir.clone().map(RemoveOnDrop);
+        Ok(Store {
+            inner: Arc::new(Inner { db, path: path.to_owned(), write_opts, read_only, secondary, _secondary_dir }),
+        })
+    }
+}
+
+/// A directory removed when dropped (a secondary instance's private files).
+pub(crate) struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        // Best effort: a leftover temp directory is harmless.
+        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 

@@ -20,6 +20,11 @@ impl<'a> View<'a> {
     }
 
     pub(super) fn snapshot(store: &'a Store) -> Self {
+        // A secondary instance does not support snapshots; its view is
+        // already frozen between catch-ups, so the latest state is consistent.
+        if store.inner.secondary {
+            return View { store, snapshot: None };
+        }
         View { store, snapshot: Some(store.inner.db.snapshot()) }
     }
 

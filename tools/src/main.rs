@@ -1,1 +1,40 @@
-fn main() {}
+//! `profiledb`: the command-line tool for admins and developers.
+//!
+//! Layout: `cli` (clap definitions), `commands/` (what each command does),
+//! `open` (how each kind of command opens the database), `parse` (turning
+//! arguments into library values), `output/` (tables and JSON), `error`
+//! (errors and exit codes).
+
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::dbg_macro)]
+
+mod cli;
+mod commands;
+mod error;
+mod open;
+mod output;
+mod parse;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::error::CliError;
+
+fn main() -> ExitCode {
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // Help and --version exit 0; usage errors exit 2.
+            let _ = e.print();
+            return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(error::EXIT_USAGE));
+        }
+    };
+    match commands::run(cli) {
+        Ok(()) | Err(CliError::BrokenPipe) => ExitCode::SUCCESS,
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "error: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}

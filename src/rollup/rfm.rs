@@ -1,0 +1,134 @@
+//! RFM: recency, frequency and monetary value from a purchase event, scored
+//! 1–5 by quintiles across every profile that purchased.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::clock::Timestamp;
+use crate::rollup::acc::Acc;
+
+/// Which event is a purchase and which property is its amount.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RfmConfig {
+    /// The purchase event name.
+    pub event: String,
+    /// The amount property.
+    pub amount: String,
+}
+
+/// Quintile cut points computed across the database.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RfmModel {
+    /// What it was computed from.
+    pub config: RfmConfig,
+    /// When it was computed (recency is measured from this instant).
+    pub computed_at: Timestamp,
+    /// Milliseconds since the last purchase at the 20/40/60/80th percentiles.
+    pub recency_cuts: Vec<i64>,
+    /// Purchase counts at the 20/40/60/80th percentiles.
+    pub frequency_cuts: Vec<u64>,
+    /// Total spend at the 20/40/60/80th percentiles.
+    pub monetary_cuts: Vec<f64>,
+    /// Profiles with at least one purchase.
+    pub profiles: u64,
+}
+
+/// One profile's RFM values and scores.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RfmScore {
+    /// Milliseconds from the last purchase to the model's computation time.
+    pub recency_ms: i64,
+    /// Number of purchases.
+    pub frequency: u64,
+    /// Total spend.
+    pub monetary: f64,
+    /// 5 = most recent quintile.
+    pub r: u8,
+    /// 5 = most frequent quintile.
+    pub f: u8,
+    /// 5 = highest-spend quintile.
+    pub m: u8,
+}
+
+impl RfmScore {
+    /// The scores as a three-digit code, e.g. `"545"`.
+    pub fn code(&self) -> String {
+        format!("{}{}{}", self.r, self.f, self.m)
+    }
+}
+
+/// The model and how many profiles got each score code.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RfmReport {
+    /// The cut points.
+    pub model: RfmModel,
+    /// Score code (`"555"`) → number of profiles.
+    pub distribution: BTreeMap<String, u64>,
+}
+
+fn cuts<T: Copy + PartialOrd>(sorted: &[T]) -> Vec<T> {
+    if sorted.is_empty() {
+        return Vec::new();
+    }
+    (1..5).map(|q| sorted[(sorted.len() * q / 5).saturating_sub(1).min(sorted.len() - 1)]).collect()
+}
+
+impl RfmModel {
+    /// Computes the model from the all-time accumulators of every profile.
+    pub fn fit(config: RfmConfig, now: Timestamp, accs: &[Acc]) -> RfmModel {
+        let buyers: Vec<&Acc> = accs.iter().filter(|a| a.count > 0).collect();
+        let mut r: Vec<i64> = buyers.iter().map(|a| now.0 - a.last.unwrap_or(now.0)).collect();
+        let mut f: Vec<u64> = buyers.iter().map(|a| a.count).collect();
+        let mut m: Vec<f64> = buyers.iter().map(|a| a.sum).collect();
+        r.sort_unstable();
+        f.sort_unstable();
+        m.sort_by(f64::total_cmp);
+        RfmModel {
+            config,
+            computed_at: now,
+            recency_cuts: cuts(&r),
+            frequency_cuts: cuts(&f),
+            monetary_cuts: cuts(&m),
+            profiles: buyers.len() as u64,
+        }
+    }
+
+    /// Scores one profile's accumulator; `None` if it never purchased.
+    pub fn score(&self, acc: &Acc) -> Option<RfmScore> {
+        let last = acc.last.filter(|_| acc.count > 0)?;
+        let recency_ms = self.computed_at.0 - last;
+        let above = |n: usize| 1 + n as u8;
+        let r = 5 - self.recency_cuts.iter().filter(|c| recency_ms > **c).count() as u8;
+        let f = above(self.frequency_cuts.iter().filter(|c| acc.count > **c).count());
+        let m = above(self.monetary_cuts.iter().filter(|c| acc.sum > **c).count());
+        Some(RfmScore { recency_ms, frequency: acc.count, monetary: acc.sum, r, f, m })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn acc(count: u64, sum: f64, last: i64) -> Acc {
+        Acc { count, sum, numeric: count, last: Some(last), ..Acc::default() }
+    }
+
+    #[test]
+    fn quintiles_spread_scores_from_1_to_5() {
+        let now = Timestamp(1_000_000);
+        let accs: Vec<Acc> = (0..100).map(|i| acc(i + 1, (i * 10) as f64, 1_000_000 - i as i64 * 1_000)).collect();
+        let model = RfmModel::fit(RfmConfig { event: "purchase".into(), amount: "amount".into() }, now, &accs);
+        assert_eq!(model.profiles, 100);
+        let best = model.score(&accs[99]).unwrap();
+        let worst = model.score(&accs[0]).unwrap();
+        assert_eq!((best.f, best.m, best.r), (5, 5, 1), "most purchases, most spend, least recent");
+        assert_eq!((worst.f, worst.m, worst.r), (1, 1, 5));
+        let mut per_f = [0; 6];
+        for a in &accs {
+            per_f[model.score(a).unwrap().f as usize] += 1;
+        }
+        assert_eq!(&per_f[1..], &[20, 20, 20, 20, 20]);
+        assert!(model.score(&Acc::default()).is_none());
+    }
+}

@@ -1,0 +1,146 @@
+//! Database administration: init, stats, retain, dump, backup, compact.
+
+use std::io::{BufWriter, Write};
+
+use profiledb::{ProfileDb, FORMAT_VERSION, OLDEST_SUPPORTED_FORMAT_VERSION};
+use serde_json::json;
+
+use super::Ctx;
+use crate::cli::{BackupArgs, DumpArgs, RetainArgs};
+use crate::error::CliError;
+use crate::open;
+use crate::output::table::Table;
+use crate::output::{escape_bytes, hex_bytes, human_bytes, stdout_error};
+use crate::parse;
+
+/// `init`: creates the database, or confirms an existing one.
+pub fn init(ctx: &Ctx) -> Result<(), CliError> {
+    let path = &ctx.db;
+    let existed = open::exists(path);
+    if existed {
+        // Checks the format without taking the write lock.
+        drop(open::for_reading(path)?);
+    } else {
+        let non_empty = std::fs::read_dir(path).map(|mut d| d.next().is_some()).unwrap_or(false);
+        if non_empty {
+            return Err(CliError::Usage(format!(
+                "{} is not empty and holds no database; refusing to create one there",
+                path.display()
+            )));
+        }
+        drop(open::create(path)?);
+    }
+    let v = json!({"path": path.display().to_string(), "created": !existed, "format_version": FORMAT_VERSION});
+    ctx.out.emit(&v, || {
+        if existed {
+            format!("database at {} already exists (format version {FORMAT_VERSION}); nothing to do", path.display())
+        } else {
+            format!("created database at {} (format version {FORMAT_VERSION})", path.display())
+        }
+    })
+}
+
+/// `stats`: counts, sizes and the format version.
+pub fn stats(ctx: &Ctx) -> Result<(), CliError> {
+    let db = open::for_reading(&ctx.db)?;
+    let profiles = db.profile_count()?;
+    // No counter in the library yet: count the identity column family.
+    let identifiers = db.dump_cf("identity")?.len();
+    let sizes = db.sizes()?;
+    let total: u64 = sizes.iter().map(|(_, b)| b).sum();
+    let v = json!({
+        "path": ctx.db.display().to_string(),
+        "format_version": FORMAT_VERSION,
+        "oldest_supported_format_version": OLDEST_SUPPORTED_FORMAT_VERSION,
+        "profiles": profiles,
+        "identifiers": identifiers,
+        "column_families": sizes.iter().map(|(n, b)| json!({"name": n, "bytes": b})).collect::<Vec<_>>(),
+        "total_bytes": total,
+    });
+    ctx.out.emit(&v, || {
+        let mut t = Table::new(&["COLUMN FAMILY", "SIZE", "BYTES"]);
+        for (name, bytes) in &sizes {
+            t.row(vec![(*name).to_owned(), human_bytes(*bytes), bytes.to_string()]);
+        }
+        t.row(vec!["(total)".into(), human_bytes(total), total.to_string()]);
+        format!(
+            "database     {}\nformat       version {FORMAT_VERSION} (this build reads \
+             {OLDEST_SUPPORTED_FORMAT_VERSION}..={FORMAT_VERSION})\nprofiles     {profiles}\nidentifiers  \
+             {identifiers}\n\n{}",
+            ctx.db.display(),
+            t.render()
+        )
+    })
+}
+
+/// `retain --before TIME`: folds old history.
+pub fn retain(ctx: &Ctx, a: &RetainArgs) -> Result<(), CliError> {
+    let horizon = parse::time("--before", &a.before)?;
+    let db = open::for_writing(&ctx.db)?;
+    let report = db.retain_history(horizon)?;
+    let v = json!({"before": horizon.to_rfc3339(), "profiles_folded": report.profiles_folded});
+    ctx.out.emit(&v, || {
+        format!(
+            "folded the history before {horizon} of {} profiles; earlier versions can no longer be read",
+            report.profiles_folded
+        )
+    })
+}
+
+/// `dump --cf NAME`: raw pairs, streamed.
+pub fn dump(ctx: &Ctx, a: &DumpArgs) -> Result<(), CliError> {
+    if !ProfileDb::column_families().contains(&a.cf.as_str()) {
+        return Err(CliError::Usage(format!(
+            "unknown column family {:?}; known: {}",
+            a.cf,
+            ProfileDb::column_families().join(", ")
+        )));
+    }
+    let db = open::for_reading(&ctx.db)?;
+    let entries = db.dump_cf(&a.cf)?;
+    let shown = a.limit.unwrap_or(usize::MAX);
+    let fmt = |b: &[u8]| if a.hex { hex_bytes(b) } else { escape_bytes(b) };
+    let mut w = BufWriter::new(std::io::stdout().lock());
+    if ctx.out.json {
+        writeln!(w, "[").map_err(stdout_error)?;
+        let n = entries.len().min(shown);
+        for (i, e) in entries.iter().take(shown).enumerate() {
+            let item = json!({"key": fmt(&e.key), "value": fmt(&e.value)});
+            let sep = if i + 1 < n { "," } else { "" };
+            writeln!(w, "  {item}{sep}").map_err(stdout_error)?;
+        }
+        writeln!(w, "]").map_err(stdout_error)?;
+    } else {
+        for e in entries.iter().take(shown) {
+            writeln!(w, "{} ==> {}", fmt(&e.key), fmt(&e.value)).map_err(stdout_error)?;
+        }
+        if entries.len() > shown {
+            writeln!(w, "... {} more (raise --limit)", entries.len() - shown).map_err(stdout_error)?;
+        }
+    }
+    w.flush().map_err(stdout_error)
+}
+
+/// `backup DIR`: a checkpoint. It opens read-write: a checkpoint of a
+/// read-only handle leaves out writes still only in the write-ahead log.
+pub fn backup(ctx: &Ctx, a: &BackupArgs) -> Result<(), CliError> {
+    if a.dir.exists() {
+        return Err(CliError::Usage(format!("backup directory {} already exists", a.dir.display())));
+    }
+    let db = open::for_writing(&ctx.db)?;
+    db.backup(&a.dir)?;
+    let v = json!({"path": ctx.db.display().to_string(), "backup": a.dir.display().to_string()});
+    ctx.out.emit(&v, || format!("backed up {} to {}", ctx.db.display(), a.dir.display()))
+}
+
+/// `compact`: flush and compact every column family.
+pub fn compact(ctx: &Ctx) -> Result<(), CliError> {
+    let db = open::for_writing(&ctx.db)?;
+    let before: u64 = db.sizes()?.iter().map(|(_, b)| b).sum();
+    let started = std::time::Instant::now();
+    db.compact()?;
+    let after: u64 = db.sizes()?.iter().map(|(_, b)| b).sum();
+    let ms = started.elapsed().as_millis();
+    let v = json!({"bytes_before": before, "bytes_after": after, "elapsed_ms": ms});
+    ctx.out.emit(&v, || format!("compacted in {ms} ms: {} -> {}", human_bytes(before), human_bytes(after)))
+}

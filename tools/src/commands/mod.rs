@@ -1,0 +1,61 @@
+//! What each command does, one module per command group. Each command
+//! parses its input first (bad input fails before the database opens),
+//! opens the database the way it needs ([`crate::open`]), and prints
+//! through [`Out`].
+
+mod admin;
+mod demo;
+mod identity;
+mod import;
+mod profile;
+mod traits;
+
+use std::path::PathBuf;
+
+use profiledb::{ProfileDb, ProfileId};
+
+use crate::cli::{Cli, Command};
+use crate::error::CliError;
+use crate::output::Out;
+use crate::parse::Target;
+
+/// What every command gets: the database path and the output mode.
+#[derive(Debug)]
+pub struct Ctx {
+    /// `--db`.
+    pub db: PathBuf,
+    /// `--json` or tables.
+    pub out: Out,
+}
+
+/// Runs the command the user asked for.
+pub fn run(cli: Cli) -> Result<(), CliError> {
+    let ctx = Ctx { db: cli.db, out: Out { json: cli.json } };
+    match cli.command {
+        Command::Init => admin::init(&ctx),
+        Command::Stats => admin::stats(&ctx),
+        Command::Get(a) => profile::get(&ctx, &a),
+        Command::History(a) => profile::history(&ctx, &a),
+        Command::Identities(a) => profile::identities(&ctx, &a),
+        Command::Trait(t) => traits::run(&ctx, t),
+        Command::Identify(a) => identity::identify(&ctx, &a),
+        Command::Merge(a) => identity::merge(&ctx, &a),
+        Command::Unmerge(a) => identity::unmerge(&ctx, &a),
+        Command::Identifier(c) => identity::identifier(&ctx, c),
+        Command::Retain(a) => admin::retain(&ctx, &a),
+        Command::Dump(a) => admin::dump(&ctx, &a),
+        Command::Backup(a) => admin::backup(&ctx, &a),
+        Command::Compact => admin::compact(&ctx),
+        Command::Import(a) => import::run(&ctx, &a),
+        Command::Demo(a) => demo::run(&ctx, &a),
+    }
+}
+
+/// The live profile a target reaches, or "not found".
+pub fn resolve(db: &ProfileDb, target: &Target) -> Result<ProfileId, CliError> {
+    let found = match target {
+        Target::Identifier(i) => db.resolve(i)?,
+        Target::Id(id) => db.resolve_id(*id)?,
+    };
+    found.ok_or_else(|| CliError::NotFound(format!("no profile has {target}")))
+}

@@ -1,0 +1,89 @@
+//! Reading one profile: get (now or as of a version or time), history,
+//! identities.
+
+use profiledb::Profile;
+use serde_json::{json, Value};
+
+use super::{resolve, Ctx};
+use crate::cli::{GetArgs, HistoryArgs, ProfileRef};
+use crate::error::CliError;
+use crate::open;
+use crate::output::{json as js, text};
+use crate::parse::{self, AsOf, Target};
+
+/// `get`: the profile now, or as it was.
+pub fn get(ctx: &Ctx, a: &GetArgs) -> Result<(), CliError> {
+    let target = parse::target(&a.profile)?;
+    let as_of = a.as_of.as_deref().map(parse::as_of).transpose()?;
+    let db = open::for_reading(&ctx.db)?;
+    let current = match &target {
+        Target::Identifier(i) => db.get(i)?,
+        Target::Id(id) => db.get_by_id(*id)?,
+    };
+    let current = current.ok_or_else(|| CliError::NotFound(format!("no profile has {target}")))?;
+    let identifiers = db.identifiers(current.id)?;
+    let (shown, note): (Profile, Option<String>) = match as_of {
+        None => ((*current).clone(), None),
+        Some(AsOf::Version(v)) => {
+            let p = db.get_as_of_version(current.id, v)?;
+            (p, Some(format!("as of version {v}; current version {}", current.version)))
+        }
+        Some(AsOf::Time(t)) => {
+            let p = db
+                .get_as_of_time(current.id, t)?
+                .ok_or_else(|| CliError::NotFound(format!("profile {} did not exist yet at {t}", current.id)))?;
+            let note = format!("as of {t}: version {}; current version {}", p.version, current.version);
+            (p, Some(note))
+        }
+    };
+    let mut v = js::profile(&shown, &identifiers);
+    if let Value::Object(m) = &mut v {
+        let as_of_json = match as_of {
+            None => Value::Null,
+            Some(AsOf::Version(n)) => json!({"version": n}),
+            Some(AsOf::Time(t)) => json!({"time": t.to_rfc3339()}),
+        };
+        m.insert("as_of".into(), as_of_json);
+        m.insert("current_version".into(), json!(current.version));
+    }
+    ctx.out.emit(&v, || text::profile(&shown, &identifiers, note.as_deref()))
+}
+
+/// `history`: the retained deltas, oldest first.
+pub fn history(ctx: &Ctx, a: &HistoryArgs) -> Result<(), CliError> {
+    let target = parse::target(&a.profile)?;
+    let db = open::for_reading(&ctx.db)?;
+    let id = resolve(&db, &target)?;
+    let deltas = db.history(id)?;
+    let version = db.get_by_id(id)?.map_or(0, |p| p.version);
+    // Versions before the oldest retained delta were folded by `retain`.
+    let oldest = deltas.first().map_or(version + 1, |d| d.version);
+    let folded = (oldest > 1).then(|| oldest - 1);
+    let total = deltas.len();
+    let skip = a.limit.map_or(0, |n| total.saturating_sub(n));
+    let shown = &deltas[skip..];
+    let v = json!({
+        "profile": id.0,
+        "version": version,
+        "retained": total,
+        "folded_through_version": folded,
+        "deltas": shown.iter().map(js::delta).collect::<Vec<_>>(),
+    });
+    ctx.out.emit(&v, || {
+        let mut out = text::history(id, shown, total);
+        if let Some(f) = folded {
+            out.push_str(&format!("\n(versions 1..={f} were folded by `retain` and can no longer be read)"));
+        }
+        out
+    })
+}
+
+/// `identities`: the identity graph.
+pub fn identities(ctx: &Ctx, r: &ProfileRef) -> Result<(), CliError> {
+    let target = parse::target(r)?;
+    let db = open::for_reading(&ctx.db)?;
+    let id = resolve(&db, &target)?;
+    let graph = db.identity_graph(id)?;
+    let v = json!({"profile": id.0, "identifiers": graph.iter().map(js::identity).collect::<Vec<_>>()});
+    ctx.out.emit(&v, || text::identities(id, &graph))
+}

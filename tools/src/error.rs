@@ -1,0 +1,142 @@
+//! The CLI's errors and their exit codes.
+//!
+//! | code | meaning |
+//! |------|---------|
+//! | 0 | success |
+//! | 1 | runtime or storage error (RocksDB, I/O, corruption, a refused merge) |
+//! | 2 | usage error or bad input (malformed identifier, value, time, import line) |
+//! | 3 | not found (database, profile, identifier, version, folded history) |
+//! | 4 | a check found violations (reserved for `check`) |
+//! | 5 | the database is locked by another process |
+//!
+//! `main` prints `error: <Display>` to stderr and exits with [`CliError::exit_code`].
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// Exit code: runtime or storage error.
+pub const EXIT_RUNTIME: u8 = 1;
+/// Exit code: usage error or bad input.
+pub const EXIT_USAGE: u8 = 2;
+/// Exit code: not found.
+pub const EXIT_NOT_FOUND: u8 = 3;
+/// Exit code: a check found violations.
+#[expect(dead_code, reason = "reserved for the `check` command, which lands with the invariant checker")]
+pub const EXIT_VIOLATIONS: u8 = 4;
+/// Exit code: the database is locked by another process.
+pub const EXIT_LOCKED: u8 = 5;
+
+/// Everything a command can fail with.
+#[derive(Debug)]
+pub enum CliError {
+    /// An error from the library.
+    Db(profiledb::Error),
+    /// There is no database at the path.
+    NoDatabase(PathBuf),
+    /// Bad arguments or input found by the CLI itself.
+    Usage(String),
+    /// The profile or identifier asked for does not exist.
+    NotFound(String),
+    /// An operation the library accepted but did not carry out (e.g. a
+    /// merge the identity rules refused).
+    Refused(String),
+    /// An I/O error outside the database.
+    Io {
+        /// What was being done (`reading data.jsonl`).
+        what: String,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// An import finished but rejected lines.
+    Rejected {
+        /// Lines rejected.
+        rejected: u64,
+        /// Lines read (blank lines excluded).
+        lines: u64,
+        /// Where `--strict` stopped it: the line and why.
+        stopped: Option<(u64, String)>,
+    },
+    /// Another error, with where it happened (`line 17`).
+    Context {
+        /// Where.
+        context: String,
+        /// The error.
+        source: Box<CliError>,
+    },
+    /// Standard output was closed (`profiledb dump ... | head`): not an error.
+    BrokenPipe,
+}
+
+impl CliError {
+    /// The process exit code for this error.
+    pub fn exit_code(&self) -> u8 {
+        use profiledb::Error as E;
+        match self {
+            CliError::Db(e) => match e {
+                E::InvalidIdentifier { .. }
+                | E::InvalidTraitName { .. }
+                | E::InvalidTraitValue { .. }
+                | E::TypeMismatch { .. }
+                | E::InvalidExpression { .. }
+                | E::InvalidEvent { .. }
+                | E::SchemaViolation { .. }
+                | E::InvalidInput(_) => EXIT_USAGE,
+                E::NotFound(_) | E::HistoryTruncated { .. } | E::NotADatabase(_) => EXIT_NOT_FOUND,
+                E::Locked { .. } => EXIT_LOCKED,
+                _ => EXIT_RUNTIME,
+            },
+            CliError::NoDatabase(_) | CliError::NotFound(_) => EXIT_NOT_FOUND,
+            CliError::Usage(_) | CliError::Rejected { .. } => EXIT_USAGE,
+            CliError::Refused(_) | CliError::Io { .. } => EXIT_RUNTIME,
+            CliError::Context { source, .. } => source.exit_code(),
+            CliError::BrokenPipe => 0,
+        }
+    }
+
+    /// Whether this is bad input (exit code 2), as opposed to a failure of
+    /// the database or the machine.
+    pub fn is_bad_input(&self) -> bool {
+        self.exit_code() == EXIT_USAGE
+    }
+
+    /// Wraps the error with where it happened.
+    pub fn context(self, context: impl Into<String>) -> CliError {
+        CliError::Context { context: context.into(), source: Box::new(self) }
+    }
+}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CliError::Db(e) => write!(f, "{e}"),
+            CliError::NoDatabase(p) => write!(
+                f,
+                "no database at {} (create one with `profiledb init --db {}`, or point --db or PROFILEDB_PATH at one)",
+                p.display(),
+                p.display()
+            ),
+            CliError::Usage(m) | CliError::Refused(m) => f.write_str(m),
+            CliError::NotFound(m) => write!(f, "not found: {m}"),
+            CliError::Io { what, source } => write!(f, "{what}: {source}"),
+            CliError::Rejected { stopped: Some((line, why)), .. } => {
+                write!(f, "line {line}: {why} (--strict: stopped there; nothing of it was written, earlier lines were)")
+            }
+            CliError::Rejected { rejected, lines, stopped: None } => {
+                write!(f, "{rejected} of {lines} lines rejected (the others were imported)")
+            }
+            CliError::Context { context, source } => write!(f, "{context}: {source}"),
+            CliError::BrokenPipe => f.write_str("standard output closed"),
+        }
+    }
+}
+
+impl std::error::Error for CliError {}
+
+impl From<profiledb::Error> for CliError {
+    fn from(e: profiledb::Error) -> Self {
+        match e {
+            profiledb::Error::NotADatabase(p) => CliError::NoDatabase(p),
+            other => CliError::Db(other),
+        }
+    }
+}

@@ -1,0 +1,104 @@
+//! Opening the database the way each kind of command needs it.
+//!
+//! - [`for_reading`]: read-only (falling back to a secondary instance):
+//!   neither takes the writer's lock, so read commands work beside an
+//!   application that has the database open.
+//! - [`for_writing`]: exclusive read-write; never creates a database.
+//! - [`create`]: exclusive read-write, creating the database (`init`).
+
+use std::ops::Deref;
+use std::path::Path;
+
+use profiledb::{AccessMode, Error, ProfileDb};
+
+use crate::error::CliError;
+
+/// The CLI reads a handful of profiles per run: keep the caches small.
+const BLOCK_CACHE_BYTES: usize = 32 << 20;
+const PROFILE_CACHE_ENTRIES: usize = 1_000;
+
+/// A handle opened for reading. Dropping it closes the database, then
+/// removes the secondary instance's private directory.
+pub struct ReadDb {
+    // Fields drop in declaration order: the database closes first.
+    db: ProfileDb,
+    _cleanup: SecondaryCleanup,
+}
+
+impl Deref for ReadDb {
+    type Target = ProfileDb;
+    fn deref(&self) -> &ProfileDb {
+        &self.db
+    }
+}
+
+struct SecondaryCleanup;
+
+impl Drop for SecondaryCleanup {
+    fn drop(&mut self) {
+        remove_secondary_dirs();
+    }
+}
+
+/// Opens the database for reading, beside any running writer.
+///
+/// Read-only comes first: the library's consistent reads (`history`,
+/// `identifiers`, `identity_graph`, `dump_cf`) take RocksDB snapshots,
+/// which a secondary instance refuses ("snapshot not supported in
+/// secondary mode"). A read-only open is a point-in-time view that also
+/// works beside a writer (RocksDB keeps every table file open, so the
+/// writer's compactions cannot pull files from under it). Secondary stays
+/// as the fallback; put it first once the library reads secondaries
+/// without snapshots.
+pub fn for_reading(path: &Path) -> Result<ReadDb, CliError> {
+    let builder = || {
+        ProfileDb::builder(path)
+            .create_if_missing(false)
+            .block_cache_bytes(BLOCK_CACHE_BYTES)
+            .profile_cache_entries(PROFILE_CACHE_ENTRIES)
+    };
+    let cleanup = SecondaryCleanup;
+    match builder().access_mode(AccessMode::ReadOnly).open() {
+        Ok(db) => Ok(ReadDb { db, _cleanup: cleanup }),
+        Err(e @ (Error::NotADatabase(_) | Error::UnsupportedFormat { .. })) => Err(e.into()),
+        Err(first) => match builder().access_mode(AccessMode::Secondary).open() {
+            Ok(db) => Ok(ReadDb { db, _cleanup: cleanup }),
+            // The read-only failure is the one that explains the problem.
+            Err(_) => Err(first.into()),
+        },
+    }
+}
+
+/// Opens an existing database for writing, with exclusive access.
+pub fn for_writing(path: &Path) -> Result<ProfileDb, CliError> {
+    Ok(ProfileDb::builder(path)
+        .create_if_missing(false)
+        .block_cache_bytes(BLOCK_CACHE_BYTES)
+        .profile_cache_entries(PROFILE_CACHE_ENTRIES)
+        .open()?)
+}
+
+/// Opens the database for writing, creating it when missing.
+pub fn create(path: &Path) -> Result<ProfileDb, CliError> {
+    Ok(ProfileDb::builder(path).create_if_missing(true).block_cache_bytes(BLOCK_CACHE_BYTES).open()?)
+}
+
+/// Whether `path` holds a RocksDB database (its `CURRENT` file).
+pub fn exists(path: &Path) -> bool {
+    path.join("CURRENT").is_file()
+}
+
+/// Removes the private directories this process's secondary instances
+/// left in the temp directory. The library names them
+/// `profiledb-secondary-<pid>-<n>` and does not remove them (see the
+/// report: a `Builder::secondary_dir` or cleanup on drop would replace
+/// this); only this process's own are touched.
+fn remove_secondary_dirs() {
+    let prefix = format!("profiledb-secondary-{}-", std::process::id());
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else { return };
+    for entry in entries.flatten() {
+        if entry.file_name().to_string_lossy().starts_with(&prefix) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}

@@ -1,0 +1,111 @@
+//! `profiledb import`: accepted and rejected lines, line numbers, nothing
+//! of a rejected line written, `--strict`, standard input.
+
+mod common;
+
+use common::{s, TestDb};
+use serde_json::json;
+
+const MIXED: &str = r#"{"identifiers": {"email": "b@x.com", "user_id": 7}, "traits": {"plan": "pro", "address": {"city": "Oslo"}}}
+
+not json
+{"identifiers": {"email": "nope"}, "traits": {"plan": "free"}}
+{"identifiers": {"email": "c@x.com"}, "traits": {"bad name": 1}}
+{"type": "track", "event": "Order Completed", "identifiers": {"email": "d@x.com"}}
+{"identifiers": {"email": "e@x.com", "device_id": ["d1", "d2"]}, "traits": {"tags": ["a"], "ltv": 2.5}}
+{"identifiers": {"email": "f@x.com"}, "traits": {"a": 1, "a.b": 2}}
+{"identifiers": {}, "traits": {"plan": "free"}}
+{"identifiers": {"email": "g@x.com"}, "extra": true}
+"#;
+
+#[test]
+fn rejected_lines_are_reported_by_number_and_write_nothing() {
+    let db = TestDb::init();
+    let file = db.file("mixed.jsonl", MIXED);
+    let run = db.run(&["--json", "import", s(&file)]).code(2).err_has(&["error: 7 of 9 lines rejected"]);
+    let r = run.json();
+    assert_eq!((r["lines"].clone(), r["accepted"].clone(), r["rejected"].clone()), (json!(9), json!(2), json!(7)));
+    assert_eq!(r["profiles_created"], json!(2));
+    let lines: Vec<u64> = r["rejections"].as_array().unwrap().iter().map(|x| x["line"].as_u64().unwrap()).collect();
+    assert_eq!(lines, vec![3, 4, 5, 6, 8, 9, 10]);
+    let reason = |line: u64| {
+        r["rejections"].as_array().unwrap().iter().find(|x| x["line"] == json!(line)).unwrap()["reason"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert!(reason(3).contains("not valid JSON"), "{}", reason(3));
+    assert!(reason(4).contains("email:nope"), "{}", reason(4));
+    assert!(reason(5).contains("bad name"), "{}", reason(5));
+    assert!(reason(6).contains("event lines"), "{}", reason(6));
+    assert!(reason(8).contains("\"a.b\""), "{}", reason(8));
+    assert!(reason(9).contains("empty"), "{}", reason(9));
+    assert!(reason(10).contains("unknown field \"extra\""), "{}", reason(10));
+
+    let b = db.get("email:b@x.com");
+    assert_eq!(b["traits"], json!({"plan": "pro", "address": {"city": "Oslo"}}));
+    assert_eq!(db.get("user_id:7")["id"], b["id"]);
+    let e = db.get("device_id:d2");
+    assert_eq!(e["traits"], json!({"tags": ["a"], "ltv": 2.5}));
+    assert_eq!(e["identifiers"], json!(["device_id:d1", "device_id:d2", "email:e@x.com"]));
+    // Nothing of a rejected line was written: not even its identifiers.
+    for missing in ["email:c@x.com", "email:d@x.com", "email:f@x.com", "email:g@x.com"] {
+        db.run(&["get", missing]).code(3);
+    }
+    assert_eq!(db.json(&["stats"])["profiles"], json!(2));
+    let h = db.json(&["history", "email:b@x.com"]);
+    assert_eq!(
+        h["deltas"][0]["cause"],
+        json!({
+            "kind": "request",
+            "id": format!("import {}:1", s(&file)),
+            "description": format!("request import {}:1", s(&file)),
+        })
+    );
+
+    let text = db.run(&["import", s(&file)]).code(2).stdout;
+    assert!(text.contains("9 lines, 2 accepted, 7 rejected") && text.contains("LINE  REASON\n3 "), "{text}");
+}
+
+#[test]
+fn strict_stops_at_the_first_bad_line() {
+    let db = TestDb::init();
+    let input = "{\"identifiers\": {\"user_id\": \"1\"}, \"traits\": {\"plan\": \"pro\"}}\n\
+                 {\"identifiers\": {\"user_id\": \"2\"}, \"traits\": {\"plan\": [1]}}\n\
+                 {\"identifiers\": {\"user_id\": \"3\"}, \"traits\": {\"plan\": \"pro\"}}\n";
+    let file = db.file("strict.jsonl", input);
+    let run = db.run(&["--json", "import", "--strict", s(&file)]).code(2).err_has(&["line 2:", "--strict"]);
+    let r = run.json();
+    assert_eq!((r["accepted"].clone(), r["rejected"].clone(), r["stopped_at"].clone()), (json!(1), json!(1), json!(2)));
+    assert_eq!(db.get("user_id:1")["traits"]["plan"], json!("pro"));
+    db.run(&["get", "user_id:2"]).code(3);
+    db.run(&["get", "user_id:3"]).code(3);
+    // Without --strict the third line goes in.
+    db.run(&["import", s(&file)]).code(2);
+    assert_eq!(db.get("user_id:3")["traits"]["plan"], json!("pro"));
+}
+
+#[test]
+fn import_from_stdin_stitches_profiles() {
+    let db = TestDb::init();
+    let input = "{\"identifiers\": {\"anonymous_id\": \"a1\"}, \"traits\": {\"page_views\": 3}}\r\n\
+                 {\"identifiers\": {\"email\": \"Ann@X.com\"}, \"traits\": {\"plan\": \"pro\"}}\n\
+                 {\"identifiers\": {\"anonymous_id\": \"a1\", \"email\": \"ann@x.com\"}}";
+    let r = db.run_stdin(&["--json", "import", "-"], Some(input)).ok().json();
+    assert_eq!(
+        (r["source"].clone(), r["accepted"].clone(), r["profiles_merged"].clone()),
+        (json!("stdin"), json!(3), json!(1))
+    );
+    let p = db.get("email:ann@x.com");
+    assert_eq!(p["traits"], json!({"page_views": 3, "plan": "pro"}));
+    assert_eq!(p["identifiers"], json!(["anonymous_id:a1", "email:ann@x.com"]));
+}
+
+#[test]
+fn an_unreadable_file_or_a_missing_database_is_reported() {
+    let db = TestDb::init();
+    db.run(&["import", s(&db.beside("absent.jsonl"))]).code(2).err_has(&["cannot open", "absent.jsonl"]);
+    let none = TestDb::empty();
+    let file = none.file("x.jsonl", "{}\n");
+    none.run(&["import", s(&file)]).code(3).err_has(&["no database at"]);
+}

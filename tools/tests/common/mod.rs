@@ -1,0 +1,139 @@
+//! Running the built `profiledb` binary against temporary databases.
+
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+
+/// The binary, with no `PROFILEDB_PATH` leaking in from the environment.
+pub fn profiledb() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_profiledb"));
+    c.env_remove("PROFILEDB_PATH");
+    c
+}
+
+/// What one run printed and returned.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// Asserts success and returns self.
+    #[track_caller]
+    pub fn ok(self) -> Self {
+        assert_eq!(self.code, 0, "expected success\nstdout: {}\nstderr: {}", self.stdout, self.stderr);
+        self
+    }
+
+    /// Asserts exit code `code` and returns self.
+    #[track_caller]
+    pub fn code(self, code: i32) -> Self {
+        assert_eq!(self.code, code, "expected exit {code}\nstdout: {}\nstderr: {}", self.stdout, self.stderr);
+        self
+    }
+
+    /// Asserts stderr contains every needle.
+    #[track_caller]
+    pub fn err_has(self, needles: &[&str]) -> Self {
+        for n in needles {
+            assert!(self.stderr.contains(n), "stderr lacks {n:?}: {}", self.stderr);
+        }
+        assert!(!self.stderr.contains("panicked"), "panic: {}", self.stderr);
+        self
+    }
+
+    /// Parses stdout as JSON.
+    #[track_caller]
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", self.stdout))
+    }
+}
+
+/// Runs a prepared command, feeding `stdin`.
+pub fn run_cmd(mut c: Command, stdin: Option<&str>) -> Run {
+    c.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
+    c.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = c.spawn().expect("spawn profiledb");
+    if let Some(input) = stdin {
+        child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write stdin");
+    }
+    let out = child.wait_with_output().expect("wait for profiledb");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// A database path in a fresh temporary directory.
+pub struct TestDb {
+    pub dir: tempfile::TempDir,
+}
+
+impl TestDb {
+    /// A path with no database yet.
+    pub fn empty() -> Self {
+        TestDb { dir: tempfile::tempdir().expect("tempdir") }
+    }
+
+    /// A path with an initialized database.
+    pub fn init() -> Self {
+        let db = TestDb::empty();
+        db.run(&["init"]).ok();
+        db
+    }
+
+    /// The database directory.
+    pub fn path(&self) -> PathBuf {
+        self.dir.path().join("db")
+    }
+
+    /// A path beside the database (for files, backups).
+    pub fn beside(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Runs `profiledb --db <path> args...`.
+    pub fn run(&self, args: &[&str]) -> Run {
+        self.run_stdin(args, None)
+    }
+
+    /// Runs with standard input.
+    pub fn run_stdin(&self, args: &[&str], stdin: Option<&str>) -> Run {
+        let mut c = profiledb();
+        c.arg("--db").arg(self.path()).args(args);
+        run_cmd(c, stdin)
+    }
+
+    /// Runs with `--json`, asserts success, parses the output.
+    #[track_caller]
+    pub fn json(&self, args: &[&str]) -> Value {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        self.run(&all).ok().json()
+    }
+
+    /// `get --json` of a profile.
+    #[track_caller]
+    pub fn get(&self, identifier: &str) -> Value {
+        self.json(&["get", identifier])
+    }
+
+    /// Writes a file beside the database and returns its path.
+    pub fn file(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.beside(name);
+        std::fs::write(&p, text).expect("write file");
+        p
+    }
+}
+
+/// A path as `&str` for argument lists.
+pub fn s(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
