@@ -5,6 +5,8 @@ use std::sync::Arc;
 use parking_lot::{Mutex, RwLock};
 
 use crate::rollup::registry::Registry;
+use crate::segment::state::SegmentState;
+use crate::segment::FeedRecord;
 
 use crate::clock::Clock;
 use crate::db::cache::Cache;
@@ -29,6 +31,20 @@ pub(crate) struct Core {
     pub writer: Mutex<WriterState>,
     /// Series and declared rollups (changed only by the writer, after commit).
     pub rollups: RwLock<Registry>,
+    /// Segment definitions, bitmaps and the live set (changed only by the
+    /// writer, after commit, under short write locks).
+    pub segments: RwLock<SegmentState>,
+    /// In-process change-feed subscribers.
+    pub subscribers: Mutex<Vec<crossbeam::channel::Sender<FeedRecord>>>,
+}
+
+impl Core {
+    /// Sends committed feed records to every live subscriber, dropping
+    /// subscribers whose receiver is gone.
+    pub fn publish_feed(&self, records: &[FeedRecord]) {
+        let mut subs = self.subscribers.lock();
+        subs.retain(|s| records.iter().all(|r| s.send(r.clone()).is_ok()));
+    }
 }
 
 /// State owned by whoever holds the writer lock.
@@ -38,4 +54,6 @@ pub(crate) struct WriterState {
     pub next_profile_id: u32,
     /// The next timeline sequence number.
     pub next_event_seq: u64,
+    /// The next change-feed sequence number.
+    pub next_feed_seq: u64,
 }

@@ -149,6 +149,11 @@ pub enum Error {
     /// The database was opened read-only and a write was attempted.
     #[error("database is open read-only; {0} needs a writable handle")]
     ReadOnly(&'static str),
+    /// An internal retry signal: an operation must be redone in a batch of
+    /// its own. Never returned to callers.
+    #[doc(hidden)]
+    #[error("internal conflict: {0}")]
+    Conflict(&'static str),
     /// An I/O error outside RocksDB (reading an import file, the fixture, ...).
     #[error("i/o error on {path}: {source}")]
     Io {

@@ -7,6 +7,8 @@ use crate::keys::cf;
 use crate::profile::delta::Delta;
 use crate::profile::state::{Profile, ProfileRecord};
 use crate::rollup::{Acc, RfmModel, RollupRecord, SeriesDef};
+use crate::segment::bitmap_codec::Chunk;
+use crate::segment::{FeedRecord, SegmentDef};
 use crate::storage::Cf;
 
 /// Maps meta keys (`keys::meta`) to `u32` counters and versions.
@@ -51,6 +53,30 @@ pub(crate) struct DedupEntry {
 /// Maps `meta/rfm_model` to the last computed [`RfmModel`].
 pub(crate) const RFM: Cf<RfmModel> = Cf::new(cf::META);
 
+/// Maps a segment name to its [`SegmentDef`].
+pub(crate) const SEGMENT_DEFS: Cf<SegmentDef> = Cf::new(cf::SEGMENT_DEF);
+/// Maps `segment ‖ chunk` to the members in that chunk.
+pub(crate) const SEGMENT_CHUNKS: Cf<Chunk> = Cf::new(cf::SEGMENT);
+/// Maps `0x02 ‖ segment ‖ profile` to the due time of its wake-up; the
+/// wake-ups themselves are `0x01 ‖ due ‖ segment ‖ profile` → marker.
+pub(crate) const WAKEUP_INDEX: Cf<u64> = Cf::new(cf::WAKEUP);
+/// Maps a sequence number (u64 BE) to a [`FeedRecord`].
+pub(crate) const FEED: Cf<FeedRecord> = Cf::new(cf::FEED);
+/// Maps `segment ‖ profile ‖ time` to whether the profile entered (true) or exited.
+pub(crate) const MEMBERSHIP: Cf<bool> = Cf::new(cf::MEMBERSHIP);
+
+impl Tagged for SegmentDef {
+    const TAG: u8 = tags::SEGMENT_DEF;
+    const NAME: &'static str = "SegmentDef";
+}
+impl Tagged for FeedRecord {
+    const TAG: u8 = tags::FEED_RECORD;
+    const NAME: &'static str = "FeedRecord";
+}
+impl Tagged for bool {
+    const TAG: u8 = tags::BOOL;
+    const NAME: &'static str = "bool";
+}
 impl Tagged for RfmModel {
     const TAG: u8 = tags::RFM_MODEL;
     const NAME: &'static str = "RfmModel";

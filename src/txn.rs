@@ -50,6 +50,17 @@ pub(crate) struct Txn<'a> {
     new_series: Vec<SeriesDef>,
     profiles: HashMap<ProfileId, Option<Arc<ProfileRecord>>>,
     links: HashMap<Identifier, Option<IdentityLink>>,
+    /// Events staged for each profile's timeline in this operation.
+    staged_events: HashMap<ProfileId, Vec<crate::event::Event>>,
+    /// Profiles merged in this operation: loser → survivor.
+    merged: Vec<(ProfileId, ProfileId)>,
+    /// Staged segment membership: (segment id, profile) → member.
+    members: std::collections::BTreeMap<(u32, ProfileId), bool>,
+    /// Staged feed records (sequence numbers assigned at commit).
+    feed: Vec<crate::segment::FeedRecord>,
+    next_feed: u64,
+    /// Set by operations that change no segment input (history retention).
+    pub skip_segments: bool,
 }
 
 impl<'a> Txn<'a> {
@@ -57,6 +68,7 @@ impl<'a> Txn<'a> {
     pub fn new(core: &'a Core, writer: &'a mut WriterState) -> Self {
         let next_id = writer.next_profile_id;
         let next_seq = writer.next_event_seq;
+        let next_feed = writer.next_feed_seq;
         Txn {
             core,
             writer,
@@ -68,6 +80,12 @@ impl<'a> Txn<'a> {
             new_series: Vec::new(),
             profiles: HashMap::new(),
             links: HashMap::new(),
+            staged_events: HashMap::new(),
+            merged: Vec::new(),
+            members: std::collections::BTreeMap::new(),
+            feed: Vec::new(),
+            next_feed,
+            skip_segments: false,
         }
     }
 
@@ -137,6 +155,91 @@ impl<'a> Txn<'a> {
         out
     }
 
+    /// The identifiers linked to `p`, staged links included.
+    pub fn identifiers_of(&self, p: ProfileId) -> Result<Vec<Identifier>> {
+        let mut out = Vec::new();
+        for i in crate::identity::graph::identifiers_of(&self.view, p)? {
+            if self.link(&i)?.is_some_and(|l| l.profile == p) {
+                out.push(i);
+            }
+        }
+        for (i, l) in &self.links {
+            if l.as_ref().is_some_and(|l| l.profile == p) && !out.contains(i) {
+                out.push(i.clone());
+            }
+        }
+        Ok(out)
+    }
+
+    /// Records that `event` is staged on `p`'s timeline.
+    pub fn stage_event(&mut self, p: ProfileId, event: &crate::event::Event) {
+        self.staged_events.entry(p).or_default().push(event.clone());
+    }
+
+    /// Marks `p` as having rollup or timeline writes staged.
+    pub fn mark_touched(&mut self, p: ProfileId) {
+        self.staged_events.entry(p).or_default();
+    }
+
+    /// Whether events or rollups were staged for `p` in this operation.
+    pub fn touched(&self, p: ProfileId) -> bool {
+        self.staged_events.contains_key(&p)
+    }
+
+    /// Records a merge staged in this operation.
+    pub fn note_merge(&mut self, loser: ProfileId, survivor: ProfileId) {
+        self.merged.push((loser, survivor));
+    }
+
+    /// Every event of `p`'s timeline: stored, moved in by a merge staged in
+    /// this operation, and staged.
+    pub fn events_of(&self, p: ProfileId) -> Result<Vec<crate::event::Event>> {
+        let mut sources = vec![p];
+        sources.extend(self.merged.iter().filter(|(_, s)| *s == p).map(|(l, _)| *l));
+        let mut out = Vec::new();
+        for src in sources {
+            for kv in self.view.prefix(schema::EVENTS.name, &keys::profile(src))? {
+                let (k, v) = kv?;
+                out.push(schema::EVENTS.decode(&k, &v)?);
+            }
+            if let Some(staged) = self.staged_events.get(&src) {
+                out.extend(staged.iter().cloned());
+            }
+        }
+        Ok(out)
+    }
+
+    /// Whether `p` is a member of segment `id`, staged changes included.
+    pub fn is_member(&self, id: u32, p: ProfileId) -> bool {
+        match self.members.get(&(id, p)) {
+            Some(m) => *m,
+            None => self.core.segments.read().contains(id, p),
+        }
+    }
+
+    /// As [`Txn::is_member`], by segment name.
+    pub fn is_member_by_name(&self, name: &str, p: ProfileId) -> bool {
+        let id = self.core.segments.read().get(name).map(|s| s.def.id);
+        id.is_some_and(|id| self.is_member(id, p))
+    }
+
+    /// Stages a membership change with its feed record and history row.
+    pub fn set_member(&mut self, id: u32, name: &str, p: ProfileId, member: bool) {
+        self.members.insert((id, p), member);
+        let kind = if member { crate::segment::FeedKind::Entered } else { crate::segment::FeedKind::Exited };
+        self.push_feed(kind, Some(name.to_owned()), p);
+        schema::MEMBERSHIP.put(&mut self.batch, keys::segment::membership(id, p, self.now.0), &member);
+    }
+
+    /// Stages a feed record.
+    pub fn push_feed(&mut self, kind: crate::segment::FeedKind, segment: Option<String>, p: ProfileId) {
+        let seq = self.next_feed;
+        self.next_feed += 1;
+        let rec = crate::segment::FeedRecord { seq, at: self.now, kind, segment, profile: p };
+        schema::FEED.put(&mut self.batch, seq.to_be_bytes(), &rec);
+        self.feed.push(rec);
+    }
+
     /// Stages a profile's new record.
     pub fn put_profile(&mut self, record: ProfileRecord) -> Arc<ProfileRecord> {
         let id = record.profile.id;
@@ -200,12 +303,7 @@ impl<'a> Txn<'a> {
     ) -> Arc<ProfileRecord> {
         let at = self.time_for(prev);
         let (version, created_at, floor, last_snapshot) = match prev {
-            Some(p) => (
-                p.profile.version + 1,
-                p.profile.created_at,
-                p.history_floor,
-                p.last_snapshot,
-            ),
+            Some(p) => (p.profile.version + 1, p.profile.created_at, p.history_floor, p.last_snapshot),
             None => (1, self.now, 0, 0),
         };
         let delta =
@@ -225,10 +323,24 @@ impl<'a> Txn<'a> {
     }
 
     /// Commits the batch, then publishes every staged state to the caches.
-    pub fn commit(self) -> Result<()> {
+    pub fn commit(mut self) -> Result<()> {
+        if !self.skip_segments {
+            let mut touched: Vec<ProfileId> =
+                self.profiles.iter().filter(|(_, r)| r.is_some()).map(|(p, _)| *p).collect();
+            touched.extend(self.staged_events.keys().filter(|p| !self.profiles.contains_key(p)));
+            touched.sort_unstable();
+            touched.dedup();
+            for p in touched {
+                crate::segment::maintain::reevaluate(&mut self, p)?;
+            }
+        }
+        self.stage_chunks();
         let mut batch = self.batch;
         if self.next_id != self.writer.next_profile_id {
             schema::META_U32.put(&mut batch, keys::meta::NEXT_PROFILE_ID, &self.next_id);
+        }
+        if self.next_feed != self.writer.next_feed_seq {
+            schema::META_U64.put(&mut batch, keys::meta::NEXT_FEED_SEQ, &self.next_feed);
         }
         if self.next_seq != self.writer.next_event_seq {
             schema::META_U64.put(&mut batch, keys::meta::NEXT_EVENT_SEQ, &self.next_seq);
@@ -238,6 +350,28 @@ impl<'a> Txn<'a> {
         }
         self.writer.next_profile_id = self.next_id;
         self.writer.next_event_seq = self.next_seq;
+        self.writer.next_feed_seq = self.next_feed;
+        {
+            let mut state = self.core.segments.write();
+            for (id, rec) in &self.profiles {
+                match rec {
+                    Some(_) => state.live.insert(id.0),
+                    None => state.live.remove(id.0),
+                };
+            }
+            for ((seg, p), member) in &self.members {
+                if let Some(i) = state.by_id.get(seg).copied() {
+                    if *member {
+                        state.segments[i].members.insert(p.0);
+                    } else {
+                        state.segments[i].members.remove(p.0);
+                    }
+                }
+            }
+        }
+        if !self.feed.is_empty() {
+            self.core.publish_feed(&self.feed);
+        }
         if !self.new_series.is_empty() {
             let mut reg = self.core.rollups.write();
             for s in self.new_series {
@@ -251,6 +385,50 @@ impl<'a> Txn<'a> {
             self.core.identities.publish(ident, link);
         }
         Ok(())
+    }
+}
+
+impl Txn<'_> {
+    /// Rewrites every segment chunk that a staged membership change
+    /// touches (one key per 65,536 ids: a write never rewrites a large
+    /// bitmap).
+    fn stage_chunks(&mut self) {
+        if self.members.is_empty() {
+            return;
+        }
+        let mut chunks: std::collections::BTreeMap<(u32, u16), roaring::RoaringBitmap> = Default::default();
+        {
+            let state = self.core.segments.read();
+            for (seg, p) in self.members.keys() {
+                let hi = (p.0 >> 16) as u16;
+                chunks.entry((*seg, hi)).or_insert_with(|| {
+                    let lo = u32::from(hi) << 16;
+                    let mut c = roaring::RoaringBitmap::new();
+                    if let Some(i) = state.by_id.get(seg) {
+                        let all = &state.segments[*i].members;
+                        c.extend(all.range(lo..=lo | 0xffff));
+                    }
+                    c
+                });
+            }
+        }
+        for ((seg, p), member) in &self.members {
+            if let Some(c) = chunks.get_mut(&(*seg, (p.0 >> 16) as u16)) {
+                if *member {
+                    c.insert(p.0);
+                } else {
+                    c.remove(p.0);
+                }
+            }
+        }
+        for ((seg, hi), c) in chunks {
+            let key = keys::segment::chunk(seg, hi);
+            if c.is_empty() {
+                self.batch.delete(schema::SEGMENT_CHUNKS.name, key);
+            } else {
+                schema::SEGMENT_CHUNKS.put(&mut self.batch, key, &crate::segment::bitmap_codec::Chunk(c));
+            }
+        }
     }
 }
 

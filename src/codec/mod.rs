@@ -99,6 +99,14 @@ pub(crate) mod tags {
     pub const DEDUP: u8 = 0x09;
     /// `RfmModel` v1 (bincode).
     pub const RFM_MODEL: u8 = 0x0a;
+    /// `SegmentDef` v1 (bincode).
+    pub const SEGMENT_DEF: u8 = 0x0b;
+    /// A segment chunk: roaring portable serialization (not bincode).
+    pub const BITMAP: u8 = 0x0c;
+    /// `FeedRecord` v1 (bincode).
+    pub const FEED_RECORD: u8 = 0x0d;
+    /// `bool` (bincode: one byte).
+    pub const BOOL: u8 = 0x0e;
     /// `u32` big-endian.
     pub const U32: u8 = 0x10;
     /// `u64` big-endian.

@@ -100,7 +100,7 @@ impl ProfileDb {
                     report.applied += part.applied;
                     report.duplicates += part.duplicates;
                 }
-                Some((i, err)) if strict => {
+                Some((i, err)) if strict && !matches!(err, Error::Conflict(_)) => {
                     report.rejected.push((i, err));
                     return Ok(report);
                 }
@@ -268,6 +268,11 @@ fn apply_event(txn: &mut Txn<'_>, event: &Event, seen: &mut HashSet<String>) -> 
     update.validate()?;
     let cause = event.cause();
     let s = stitch(txn, &ids, &cause)?;
+    if s.merged.iter().any(|m| txn.touched(*m)) {
+        // A profile written earlier in this shared batch would merge away;
+        // its staged writes are not visible to the merge. Redo alone.
+        return Err(Error::Conflict("merge of a profile written earlier in the same batch"));
+    }
     let prev = txn.profile(s.target)?;
     let empty = Traits::new();
     let base = prev.as_ref().map_or(&empty, |p| &p.profile.traits);

@@ -9,6 +9,7 @@ pub(crate) mod format;
 mod identity_ops;
 mod ingest;
 mod read;
+mod segments;
 pub use write::RetentionReport;
 mod write;
 
@@ -21,6 +22,7 @@ pub use admin::RawEntry;
 pub use builder::{AccessMode, Builder, Durability};
 pub use ingest::{BatchReport, IngestOutcome};
 pub use read::IdentifierInfo;
+pub use segments::{SegmentInfo, SegmentMismatch, TickReport};
 pub use write::WriteReceipt;
 
 use crate::core::{Core, WriterState};
@@ -89,13 +91,17 @@ impl ProfileDb {
         let next_profile_id = schema::META_U32.get(&store.latest(), keys::meta::NEXT_PROFILE_ID)?.unwrap_or(0);
         let next_event_seq = schema::META_U64.get(&store.latest(), keys::meta::NEXT_EVENT_SEQ)?.unwrap_or(0);
         let registry = crate::rollup::registry::Registry::load(&store.latest())?;
+        let next_feed_seq = schema::META_U64.get(&store.latest(), keys::meta::NEXT_FEED_SEQ)?.unwrap_or(0);
+        let segments = crate::segment::state::SegmentState::load(&store.latest())?;
         let core = Core {
             config: b.config(),
             clock: b.clock.clone(),
             profiles: Cache::new(b.profile_cache_entries),
             identities: Cache::new(b.profile_cache_entries),
-            writer: Mutex::new(WriterState { next_profile_id, next_event_seq }),
+            writer: Mutex::new(WriterState { next_profile_id, next_event_seq, next_feed_seq }),
             rollups: parking_lot::RwLock::new(registry),
+            segments: parking_lot::RwLock::new(segments),
+            subscribers: Mutex::new(Vec::new()),
             store,
         };
         Ok(ProfileDb { core: Arc::new(core) })

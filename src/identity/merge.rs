@@ -40,6 +40,9 @@ pub(crate) fn merge_into(txn: &mut Txn<'_>, survivor: ProfileId, loser: ProfileI
     }
 
     crate::rollup::store::move_profile_data(txn, survivor, loser)?;
+    crate::segment::maintain::remove_everywhere(txn, loser)?;
+    txn.push_feed(crate::segment::FeedKind::Merged { into: survivor }, None, loser);
+    txn.note_merge(loser, survivor);
     txn.delete_profile(loser);
     let change = Change::Merge {
         loser,

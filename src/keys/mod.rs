@@ -29,10 +29,36 @@ pub mod cf {
     pub const EVENT: &str = "event";
     /// Message id → when it was first seen (deduplication).
     pub const DEDUP: &str = "dedup";
+    /// Segment name → definition.
+    pub const SEGMENT_DEF: &str = "segment_def";
+    /// Segment id ‖ chunk → the members in that 65,536-id chunk.
+    pub const SEGMENT: &str = "segment";
+    /// Due wake-ups for time-dependent segments, and their index.
+    pub const WAKEUP: &str = "wakeup";
+    /// Sequence → change record (entered, exited, merged).
+    pub const FEED: &str = "feed";
+    /// Segment ‖ profile ‖ time → entered/exited (membership history).
+    pub const MEMBERSHIP: &str = "membership";
 
     /// Every column family this version creates, in creation order.
-    pub const ALL: &[&str] =
-        &[META, IDENTITY, PROFILE_IDENTIFIERS, PROFILE, DELTA, SNAPSHOT, ALIAS, ROLLUP_DEF, ROLLUP, EVENT, DEDUP];
+    pub const ALL: &[&str] = &[
+        META,
+        IDENTITY,
+        PROFILE_IDENTIFIERS,
+        PROFILE,
+        DELTA,
+        SNAPSHOT,
+        ALIAS,
+        ROLLUP_DEF,
+        ROLLUP,
+        EVENT,
+        DEDUP,
+        SEGMENT_DEF,
+        SEGMENT,
+        WAKEUP,
+        FEED,
+        MEMBERSHIP,
+    ];
 }
 
 /// Keys in the `meta` column family.
@@ -43,6 +69,10 @@ pub mod meta {
     pub const NEXT_PROFILE_ID: &[u8] = b"next_profile_id";
     /// The last computed RFM model.
     pub const RFM_MODEL: &[u8] = b"rfm_model";
+    /// The next change-feed sequence number (`u64`).
+    pub const NEXT_FEED_SEQ: &[u8] = b"next_feed_seq";
+    /// The next segment id (`u32`).
+    pub const NEXT_SEGMENT_ID: &[u8] = b"next_segment_id";
     /// The next timeline sequence number (`u64`).
     pub const NEXT_EVENT_SEQ: &[u8] = b"next_event_seq";
 }
@@ -144,12 +174,6 @@ pub fn i64_ordered(v: i64) -> [u8; 8] {
     ((v as u64) ^ (1 << 63)).to_be_bytes()
 }
 
-/// Inverse of [`i64_ordered`].
-#[cfg(test)]
-pub fn i64_from_ordered(b: [u8; 8]) -> i64 {
-    (u64::from_be_bytes(b) ^ (1 << 63)) as i64
-}
-
 /// Rollup keys: `profile ‖ series u32 ‖ bucket` where the bucket is the
 /// day number through [`i64_ordered`], or `ALL_TIME` (all 0xff, sorting last).
 pub mod rollup {
@@ -227,6 +251,62 @@ pub mod rollup_def {
     }
 }
 
+/// Segment keys.
+pub mod segment {
+    use crate::profile::id::ProfileId;
+
+    /// `segment ‖ chunk`: the members with ids `chunk << 16 ..= chunk << 16 | 0xffff`.
+    pub fn chunk(segment: u32, chunk: u16) -> [u8; 6] {
+        let mut k = [0u8; 6];
+        k[..4].copy_from_slice(&segment.to_be_bytes());
+        k[4..].copy_from_slice(&chunk.to_be_bytes());
+        k
+    }
+
+    /// `0x01 ‖ due ‖ segment ‖ profile`: a wake-up, in due order.
+    pub fn wakeup(due: i64, segment: u32, p: ProfileId) -> [u8; 17] {
+        let mut k = [0u8; 17];
+        k[0] = 0x01;
+        k[1..9].copy_from_slice(&super::i64_ordered(due));
+        k[9..13].copy_from_slice(&segment.to_be_bytes());
+        k[13..].copy_from_slice(&p.0.to_be_bytes());
+        k
+    }
+
+    /// Parses a wake-up key into (due, segment, profile).
+    pub fn parse_wakeup(k: &[u8]) -> Option<(i64, u32, ProfileId)> {
+        if k.len() != 17 || k[0] != 0x01 {
+            return None;
+        }
+        let due = super::i64_from_ordered_bytes(k[1..9].try_into().ok()?);
+        let seg = u32::from_be_bytes(k[9..13].try_into().ok()?);
+        Some((due, seg, ProfileId(u32::from_be_bytes(k[13..].try_into().ok()?))))
+    }
+
+    /// `0x02 ‖ segment ‖ profile`: the index of a pending wake-up (value: its due time).
+    pub fn wakeup_index(segment: u32, p: ProfileId) -> [u8; 9] {
+        let mut k = [0u8; 9];
+        k[0] = 0x02;
+        k[1..5].copy_from_slice(&segment.to_be_bytes());
+        k[5..].copy_from_slice(&p.0.to_be_bytes());
+        k
+    }
+
+    /// `segment ‖ profile ‖ at`: one membership change.
+    pub fn membership(segment: u32, p: ProfileId, at: i64) -> [u8; 16] {
+        let mut k = [0u8; 16];
+        k[..4].copy_from_slice(&segment.to_be_bytes());
+        k[4..8].copy_from_slice(&p.0.to_be_bytes());
+        k[8..].copy_from_slice(&super::i64_ordered(at));
+        k
+    }
+}
+
+/// Inverse of [`i64_ordered`], for keys being parsed.
+pub fn i64_from_ordered_bytes(b: [u8; 8]) -> i64 {
+    (u64::from_be_bytes(b) ^ (1 << 63)) as i64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -238,7 +318,7 @@ mod tests {
             assert!(i64_ordered(w[0]) < i64_ordered(w[1]));
         }
         for v in vals {
-            assert_eq!(i64_from_ordered(i64_ordered(v)), v);
+            assert_eq!(i64_from_ordered_bytes(i64_ordered(v)), v);
         }
         // Day numbers of real timestamps stay far below the all-time bucket.
         assert!(rollup::day(ProfileId(1), 2, i64::MAX / 86_400_000) < rollup::all_time(ProfileId(1), 2));

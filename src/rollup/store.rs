@@ -21,6 +21,7 @@ pub(crate) fn record_event(txn: &mut Txn<'_>, profile: ProfileId, event: &Event)
         let id = txn.add_series(auto.clone());
         schema::SERIES.put(&mut txn.batch, keys::rollup_def::series(id), &auto);
     }
+    txn.mark_touched(profile);
     let day = event.timestamp.day();
     for (id, series) in txn.series_for(&event.name) {
         if !series.matches(event) {
@@ -37,6 +38,7 @@ pub(crate) fn record_event(txn: &mut Txn<'_>, profile: ProfileId, event: &Event)
 /// Stages `event` in `profile`'s timeline under sequence number `seq`.
 pub(crate) fn store_event(txn: &mut Txn<'_>, profile: ProfileId, event: &Event, seq: u64) {
     schema::EVENTS.put(&mut txn.batch, keys::event(profile, event.timestamp.0, seq), event);
+    txn.stage_event(profile, event);
 }
 
 /// Folds the accumulators of one series over a window.

@@ -36,13 +36,19 @@
 //! Durations: `ms s m h d w`. A window is a duration or `all` (default).
 
 mod ast;
+pub(crate) mod bitmap_codec;
 mod builder;
 mod check;
 mod compare;
+pub(crate) mod context;
+mod def;
 mod display;
 mod eval;
 mod lexer;
+pub(crate) mod maintain;
 mod parser;
+pub(crate) mod query;
+pub(crate) mod state;
 pub mod testing;
 
 #[cfg(test)]
@@ -60,5 +66,7 @@ pub use ast::{
 };
 pub use builder::{now, Cond, RelTime, Rollup, Seq, TraitRef};
 pub use check::{check, dependencies, find_cycle, Catalog, Dependencies, MAX_NAME_BYTES};
+pub use def::{FeedKind, FeedRecord, SegmentDef};
 pub use eval::{default_aggregate, evaluate, AggValue, Aggregate, EvalContext, Evaluation};
 pub use parser::{parse, parse_with_catalog};
+pub use query::QueryResult;

@@ -1,0 +1,364 @@
+//! Segments: define, drop, read membership, query, tick, change feed.
+
+use crate::clock::Timestamp;
+use crate::error::{Error, Result};
+use crate::keys;
+use crate::profile::id::ProfileId;
+use crate::schema;
+use crate::segment::context::{ProfileCtx, ReadSource};
+use crate::segment::maintain::{file_wakeup, reevaluate_only};
+use crate::segment::query::{plan, QueryResult};
+use crate::segment::{check, dependencies, evaluate, find_cycle, parse_with_catalog, FeedRecord, SegmentDef};
+use crate::txn::Txn;
+
+use super::ProfileDb;
+
+/// A defined segment and its size.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SegmentInfo {
+    /// The name.
+    pub name: String,
+    /// The expression.
+    pub text: String,
+    /// Current number of members.
+    pub members: u64,
+    /// When it was (re)defined.
+    pub defined_at: Timestamp,
+}
+
+/// A difference between a stored bitmap and a fresh evaluation.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SegmentMismatch {
+    /// The segment.
+    pub segment: String,
+    /// The profile.
+    pub profile: ProfileId,
+    /// Whether the bitmap holds it.
+    pub stored: bool,
+}
+
+/// What processing due wake-ups did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TickReport {
+    /// Wake-ups processed.
+    pub processed: u64,
+}
+
+const BACKFILL_BATCH: usize = 2_000;
+
+fn validate_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid(format!("segment name {name:?}: 1 to 64 of a-z, 0-9 and _, starting with a letter")))
+    }
+}
+
+impl ProfileDb {
+    /// Defines (or redefines) a segment and backfills its membership over
+    /// every profile; returns the number of members. Unknown segment
+    /// names, type errors and cycles are errors, and nothing is written.
+    ///
+    /// ```
+    /// use profiledb::{Identifier, ProfileDb, Update};
+    /// let dir = tempfile::tempdir()?;
+    /// let db = ProfileDb::open(dir.path())?;
+    /// db.update(&"user_id:1".parse()?, Update::new().set("plan", "pro"))?;
+    /// assert_eq!(db.define_segment("pro", r#"traits.plan = "pro""#)?, 1);
+    /// db.update(&"user_id:2".parse()?, Update::new().set("plan", "pro"))?;
+    /// assert_eq!(db.segment_count("pro")?, 2); // exact after every write
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn define_segment(&self, name: &str, text: &str) -> Result<u64> {
+        self.define_segment_with_progress(name, text, &mut |_, _| {})
+    }
+
+    /// As [`define_segment`](Self::define_segment), calling `progress(done, total)` during the backfill.
+    pub fn define_segment_with_progress(
+        &self,
+        name: &str,
+        text: &str,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<u64> {
+        self.writable("define_segment")?;
+        validate_name(name)?;
+        let mut writer = self.core.writer.lock();
+        let (id, defs) = {
+            let state = self.core.segments.read();
+            let id = state.get(name).map_or(state.next_id, |s| s.def.id);
+            let defs: std::collections::BTreeMap<String, crate::segment::Expr> =
+                state.segments.iter().map(|s| (s.def.name.clone(), s.def.expr.clone())).collect();
+            (id, defs)
+        };
+        let mut catalog: std::collections::BTreeSet<String> = defs.keys().cloned().collect();
+        catalog.insert(name.to_owned());
+        let expr = parse_with_catalog(text, &catalog)?;
+        check(&expr, &catalog)?;
+        if let Some(purpose) = dependencies(&expr).consents.first() {
+            return Err(Error::InvalidExpression {
+                expr: text.to_owned(),
+                position: 0,
+                message: format!("consent({purpose}) needs consent records, which this version does not store yet"),
+            });
+        }
+        let mut all = defs;
+        all.insert(name.to_owned(), expr.clone());
+        if let Some(cycle) = find_cycle(&all) {
+            return Err(Error::invalid(format!("segments would read each other in a cycle: {}", cycle.join(" -> "))));
+        }
+        let def =
+            SegmentDef { id, name: name.to_owned(), text: text.to_owned(), expr, defined_at: self.core.clock.now() };
+        {
+            let mut txn = Txn::new(&self.core, &mut writer);
+            txn.skip_segments = true;
+            schema::SEGMENT_DEFS.put(&mut txn.batch, name.as_bytes(), &def);
+            let next = self.core.segments.read().next_id.max(id + 1);
+            schema::META_U32.put(&mut txn.batch, keys::meta::NEXT_SEGMENT_ID, &next);
+            txn.commit()?;
+        }
+        {
+            let mut state = self.core.segments.write();
+            let members = state.get(name).map(|s| s.members.clone()).unwrap_or_default();
+            state.next_id = state.next_id.max(id + 1);
+            state.insert(def, members);
+        }
+        let live: Vec<u32> = self.core.segments.read().live.iter().collect();
+        let total = live.len() as u64;
+        for (n, chunk) in live.chunks(BACKFILL_BATCH).enumerate() {
+            let mut txn = Txn::new(&self.core, &mut writer);
+            txn.skip_segments = true;
+            for p in chunk {
+                reevaluate_only(&mut txn, ProfileId(*p), Some(&[id]))?;
+            }
+            txn.commit()?;
+            progress(((n + 1) * BACKFILL_BATCH).min(live.len()) as u64, total);
+        }
+        drop(writer);
+        self.segment_count(name)
+    }
+
+    /// Drops a segment: its definition, bitmap, wake-ups and membership
+    /// history. Refused while another segment reads it.
+    pub fn drop_segment(&self, name: &str) -> Result<()> {
+        self.writable("drop_segment")?;
+        let mut writer = self.core.writer.lock();
+        let id = {
+            let state = self.core.segments.read();
+            let seg = state.get(name).ok_or_else(|| Error::NotFound(format!("segment {name:?}")))?;
+            if let Some(reader) = state.segments.iter().find(|s| s.deps.segments.contains(name)) {
+                return Err(Error::invalid(format!(
+                    "segment {:?} reads {name:?}; drop or redefine it first",
+                    reader.def.name
+                )));
+            }
+            seg.def.id
+        };
+        let mut txn = Txn::new(&self.core, &mut writer);
+        txn.skip_segments = true;
+        schema::SEGMENT_DEFS.delete(&mut txn.batch, name.as_bytes());
+        txn.batch.delete_range(schema::SEGMENT_CHUNKS.name, keys::segment::chunk(id, 0), (id + 1).to_be_bytes());
+        txn.batch.delete_range(schema::MEMBERSHIP.name, id.to_be_bytes(), (id + 1).to_be_bytes());
+        let mut index = vec![0x02];
+        index.extend_from_slice(&id.to_be_bytes());
+        let mut pending = Vec::new();
+        for kv in txn.view.prefix(schema::WAKEUP_INDEX.name, &index)? {
+            let (k, v) = kv?;
+            let due = schema::WAKEUP_INDEX.decode(&k, &v)? as i64;
+            let p = keys::parse_profile(&k[5..]).ok_or_else(|| {
+                crate::storage::corrupt_key(schema::WAKEUP_INDEX.name, &k, "expected 0x02 ‖ segment ‖ profile")
+            })?;
+            pending.push((due, p, k));
+        }
+        for (due, p, k) in pending {
+            txn.batch.delete(schema::WAKEUP_INDEX.name, keys::segment::wakeup(due, id, p));
+            txn.batch.delete(schema::WAKEUP_INDEX.name, &k);
+        }
+        txn.commit()?;
+        self.core.segments.write().remove(name);
+        Ok(())
+    }
+
+    /// Every segment with its size.
+    pub fn segments(&self) -> Vec<SegmentInfo> {
+        let state = self.core.segments.read();
+        state
+            .segments
+            .iter()
+            .map(|s| SegmentInfo {
+                name: s.def.name.clone(),
+                text: s.def.text.clone(),
+                members: s.members.len(),
+                defined_at: s.def.defined_at,
+            })
+            .collect()
+    }
+
+    /// Number of members of a segment.
+    pub fn segment_count(&self, name: &str) -> Result<u64> {
+        let state = self.core.segments.read();
+        Ok(state.get(name).ok_or_else(|| Error::NotFound(format!("segment {name:?}")))?.members.len())
+    }
+
+    /// Whether a profile (or the survivor it merged into) is a member.
+    pub fn in_segment(&self, name: &str, profile: ProfileId) -> Result<bool> {
+        let state = self.core.segments.read();
+        let seg = state.get(name).ok_or_else(|| Error::NotFound(format!("segment {name:?}")))?;
+        if seg.members.contains(profile.0) {
+            return Ok(true);
+        }
+        if state.live.contains(profile.0) {
+            return Ok(false);
+        }
+        drop(state);
+        let live = self.resolve_id(profile)?;
+        let state = self.core.segments.read();
+        Ok(live.is_some_and(|p| state.get(name).is_some_and(|s| s.members.contains(p.0))))
+    }
+
+    /// A page of a segment's members, ascending by id.
+    pub fn segment_members(&self, name: &str, offset: u64, limit: usize) -> Result<Vec<ProfileId>> {
+        let state = self.core.segments.read();
+        let seg = state.get(name).ok_or_else(|| Error::NotFound(format!("segment {name:?}")))?;
+        Ok(seg.members.iter().skip(offset as usize).take(limit).map(ProfileId).collect())
+    }
+
+    /// The segments a profile belongs to.
+    pub fn segments_of(&self, profile: ProfileId) -> Result<Vec<String>> {
+        let live = self.resolve_id(profile)?.ok_or_else(|| Error::NotFound(format!("profile {profile}")))?;
+        let state = self.core.segments.read();
+        Ok(state.segments.iter().filter(|s| s.members.contains(live.0)).map(|s| s.def.name.clone()).collect())
+    }
+
+    /// Evaluates a query (the segment language) with bitmap algebra over
+    /// segment bitmaps; other conditions are evaluated per candidate
+    /// profile, which [`QueryResult::explain`] says.
+    pub fn query(&self, text: &str) -> Result<QueryResult> {
+        let catalog: std::collections::BTreeSet<String> =
+            self.core.segments.read().segments.iter().map(|s| s.def.name.clone()).collect();
+        let expr = parse_with_catalog(text, &catalog)?;
+        check(&expr, &catalog)?;
+        let view = self.core.store.snapshot();
+        let src = ReadSource { core: &self.core, view: &view };
+        let state = self.core.segments.read();
+        let mut lines = Vec::new();
+        let live = state.live.clone();
+        let members = plan(&expr, &state, &src, self.core.clock.now(), &live, 0, &mut lines)?;
+        Ok(QueryResult::new(members, lines))
+    }
+
+    /// Processes every wake-up due at the clock's now, in due order: each
+    /// re-evaluates one time-dependent segment for one profile, so
+    /// memberships that depend on time change on time without scanning
+    /// every profile.
+    pub fn tick(&self) -> Result<TickReport> {
+        self.writable("tick")?;
+        let mut report = TickReport::default();
+        loop {
+            let mut writer = self.core.writer.lock();
+            let mut txn = Txn::new(&self.core, &mut writer);
+            txn.skip_segments = true;
+            let end = keys::segment::wakeup(txn.now.0, u32::MAX, ProfileId(u32::MAX));
+            let mut due = Vec::new();
+            for kv in txn.view.range(schema::WAKEUP_INDEX.name, &[0x01], Some(&end))? {
+                let (k, _) = kv?;
+                if let Some(w) = keys::segment::parse_wakeup(&k) {
+                    due.push(w);
+                }
+                if due.len() >= 1_000 {
+                    break;
+                }
+            }
+            if due.is_empty() {
+                return Ok(report);
+            }
+            for (at, seg, p) in &due {
+                // This wake-up is consumed whatever the evaluation files next.
+                txn.batch.delete(schema::WAKEUP_INDEX.name, keys::segment::wakeup(*at, *seg, *p));
+                let timed = self
+                    .core
+                    .segments
+                    .read()
+                    .by_id
+                    .get(seg)
+                    .is_some_and(|i| self.core.segments.read().segments[*i].deps.time_dependent);
+                if timed && txn.profile(*p)?.is_some() {
+                    reevaluate_only(&mut txn, *p, Some(&[*seg]))?;
+                } else {
+                    file_wakeup(&mut txn, *seg, *p, None)?;
+                }
+                report.processed += 1;
+            }
+            txn.commit()?;
+        }
+    }
+
+    /// Change-feed records with `seq >= from`, at most `limit`.
+    pub fn feed(&self, from: u64, limit: usize) -> Result<Vec<FeedRecord>> {
+        let view = self.core.store.latest();
+        let mut out = Vec::new();
+        for kv in view.range(schema::FEED.name, &from.to_be_bytes(), None)? {
+            let (k, v) = kv?;
+            out.push(schema::FEED.decode(&k, &v)?);
+            if out.len() >= limit {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// A live subscription to the change feed: every record committed
+    /// from now on arrives on the channel, in order.
+    pub fn subscribe(&self) -> crossbeam::channel::Receiver<FeedRecord> {
+        let (tx, rx) = crossbeam::channel::unbounded();
+        self.core.subscribers.lock().push(tx);
+        rx
+    }
+
+    /// Whether a profile was a member of a segment at time `t`, from the
+    /// recorded enter/exit history.
+    pub fn was_member(&self, profile: ProfileId, name: &str, t: Timestamp) -> Result<bool> {
+        let id = {
+            let state = self.core.segments.read();
+            state.get(name).ok_or_else(|| Error::NotFound(format!("segment {name:?}")))?.def.id
+        };
+        let live = self.resolve_id(profile)?.unwrap_or(profile);
+        let view = self.core.store.latest();
+        let floor = keys::segment::membership(id, live, i64::MIN);
+        match view.last_at_or_before(schema::MEMBERSHIP.name, &floor, &keys::segment::membership(id, live, t.0))? {
+            Some((k, v)) => schema::MEMBERSHIP.decode(&k, &v),
+            None => Ok(false),
+        }
+    }
+
+    /// Re-evaluates every segment for every live profile at the clock's
+    /// now and reports each difference from the stored bitmaps (run
+    /// [`tick`](Self::tick) first so due wake-ups are applied).
+    pub fn check_segments(&self) -> Result<Vec<SegmentMismatch>> {
+        let view = self.core.store.snapshot();
+        let src = ReadSource { core: &self.core, view: &view };
+        let now = self.core.clock.now();
+        let state = self.core.segments.read();
+        let mut out = Vec::new();
+        for seg in &state.segments {
+            for p in &state.live {
+                let ctx = ProfileCtx::new(&src, ProfileId(p), now)?;
+                let value = evaluate(&seg.def.expr, &ctx).value;
+                ctx.finish()?;
+                let stored = seg.members.contains(p);
+                if value != stored {
+                    out.push(SegmentMismatch { segment: seg.def.name.clone(), profile: ProfileId(p), stored });
+                }
+            }
+            for p in &seg.members {
+                if !state.live.contains(p) {
+                    out.push(SegmentMismatch { segment: seg.def.name.clone(), profile: ProfileId(p), stored: true });
+                }
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,116 @@
+//! Queries: a segment expression evaluated with bitmap algebra over
+//! segment bitmaps and the live set, falling back to per-profile
+//! evaluation for conditions that have no bitmap.
+
+use roaring::RoaringBitmap;
+
+use crate::clock::Timestamp;
+use crate::error::Result;
+use crate::profile::id::ProfileId;
+use crate::segment::context::{ProfileCtx, Source};
+use crate::segment::state::SegmentState;
+use crate::segment::{evaluate, Expr};
+
+/// Evaluates `expr` to the bitmap of matching live profiles within
+/// `candidates`, appending a line per plan step to `plan`.
+pub(crate) fn plan(
+    expr: &Expr,
+    state: &SegmentState,
+    src: &dyn Source,
+    now: Timestamp,
+    candidates: &RoaringBitmap,
+    depth: usize,
+    out: &mut Vec<String>,
+) -> Result<RoaringBitmap> {
+    let pad = "  ".repeat(depth);
+    Ok(match expr {
+        Expr::InSegment(name) => {
+            let m = state.get(name).map(|s| &s.members & candidates).unwrap_or_default();
+            out.push(format!("{pad}segment {name}: bitmap, {} members", m.len()));
+            m
+        }
+        Expr::And(items) => {
+            out.push(format!("{pad}and: intersect (bitmaps first, scans only over their result)"));
+            // Bitmap children first, so scans run over the fewest candidates.
+            let mut order: Vec<&Expr> = items.iter().collect();
+            order.sort_by_key(|e| !is_bitmap(e));
+            let mut acc = candidates.clone();
+            for e in order {
+                acc = plan(e, state, src, now, &acc, depth + 1, out)?;
+            }
+            acc
+        }
+        Expr::Or(items) => {
+            out.push(format!("{pad}or: union"));
+            let mut acc = RoaringBitmap::new();
+            for e in items {
+                acc |= plan(e, state, src, now, candidates, depth + 1, out)?;
+            }
+            acc
+        }
+        Expr::Not(inner) => {
+            out.push(format!("{pad}not: candidates minus"));
+            let m = plan(inner, state, src, now, candidates, depth + 1, out)?;
+            candidates - m
+        }
+        leaf => {
+            let mut m = RoaringBitmap::new();
+            for id in candidates {
+                let ctx = ProfileCtx::new(src, ProfileId(id), now)?;
+                let hit = evaluate(leaf, &ctx).value;
+                ctx.finish()?;
+                if hit {
+                    m.insert(id);
+                }
+            }
+            out.push(format!(
+                "{pad}scan `{leaf}`: not indexed, evaluated per profile over {} candidates, {} match",
+                candidates.len(),
+                m.len()
+            ));
+            m
+        }
+    })
+}
+
+fn is_bitmap(e: &Expr) -> bool {
+    match e {
+        Expr::InSegment(_) => true,
+        Expr::And(items) | Expr::Or(items) => items.iter().all(is_bitmap),
+        Expr::Not(inner) => is_bitmap(inner),
+        _ => false,
+    }
+}
+
+/// The result of a query.
+#[derive(Clone, Debug)]
+pub struct QueryResult {
+    members: RoaringBitmap,
+    plan: Vec<String>,
+}
+
+impl QueryResult {
+    pub(crate) fn new(members: RoaringBitmap, plan: Vec<String>) -> Self {
+        QueryResult { members, plan }
+    }
+
+    /// Number of matching profiles.
+    pub fn count(&self) -> u64 {
+        self.members.len()
+    }
+
+    /// Whether a profile matches.
+    pub fn contains(&self, p: ProfileId) -> bool {
+        self.members.contains(p.0)
+    }
+
+    /// A page of matching profile ids, ascending.
+    pub fn members(&self, offset: u64, limit: usize) -> Vec<ProfileId> {
+        self.members.iter().skip(offset as usize).take(limit).map(ProfileId).collect()
+    }
+
+    /// How the query was evaluated, one step per line.
+    pub fn explain(&self) -> String {
+        self.plan.join("\n")
+    }
+}

@@ -1,0 +1,186 @@
+//! Segments: definition and backfill, exactness after every write, time,
+//! wake-ups, queries, the change feed, history and persistence.
+
+use std::sync::Arc;
+
+use profiledb::event::{Event, EventKind};
+use profiledb::segment::FeedKind;
+use profiledb::{Clock, Error, Identifier, ManualClock, ProfileDb, ProfileId, Timestamp, Update};
+
+const DAY: i64 = Timestamp::DAY;
+const T0: i64 = 1_700_000_000_000;
+
+fn id(s: &str) -> Identifier {
+    s.parse().expect("valid test identifier")
+}
+
+fn open(dir: &std::path::Path) -> (ProfileDb, Arc<ManualClock>) {
+    let clock = Arc::new(ManualClock::new(Timestamp(T0)));
+    (ProfileDb::builder(dir).clock(clock.clone()).open().unwrap(), clock)
+}
+
+fn track(db: &ProfileDb, who: &str, name: &str, at: Timestamp, amount: i64) {
+    let mut e = Event::new(EventKind::Track, name, at, vec![id(who)]);
+    e.properties.insert("amount", amount);
+    db.track(&e).unwrap();
+}
+
+#[test]
+fn definition_backfills_and_writes_keep_membership_exact() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, _) = open(dir.path());
+    for (who, plan) in [("user_id:1", "pro"), ("user_id:2", "free"), ("user_id:3", "pro")] {
+        db.update(&id(who), Update::new().set("plan", plan)).unwrap();
+    }
+    assert_eq!(db.define_segment("pro", r#"traits.plan = "pro""#).unwrap(), 2);
+    assert_eq!(db.define_segment("free", "not in pro").unwrap(), 1);
+    let two = db.resolve(&id("user_id:2")).unwrap().unwrap();
+    assert!(!db.in_segment("pro", two).unwrap());
+    db.update(&id("user_id:2"), Update::new().set("plan", "pro")).unwrap();
+    assert!(db.in_segment("pro", two).unwrap(), "a read after a write sees the new membership");
+    assert!(!db.in_segment("free", two).unwrap(), "dependent segments follow in the same write");
+    assert_eq!(db.segment_count("pro").unwrap(), 3);
+    assert_eq!(db.segments_of(two).unwrap(), vec!["pro".to_owned()]);
+    assert!(db.check_segments().unwrap().is_empty());
+}
+
+#[test]
+fn definition_errors_are_clear_and_write_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, _) = open(dir.path());
+    db.update(&id("user_id:1"), Update::new().set("plan", "pro")).unwrap();
+    db.define_segment("a", r#"traits.plan = "pro""#).unwrap();
+    let before = db.raw_dump().unwrap();
+    let unknown = db.define_segment("b", "in nope").unwrap_err();
+    assert!(matches!(unknown, Error::InvalidExpression { .. }), "{unknown}");
+    let typed = db.define_segment("b", r#"count(purchase, 7d) > "abc""#).unwrap_err();
+    assert!(typed.to_string().contains("position"), "{typed}");
+    db.define_segment("b", "in a").unwrap();
+    let cycle = db.define_segment("a", "in b").unwrap_err();
+    assert!(cycle.to_string().contains("cycle"), "{cycle}");
+    let drop = db.drop_segment("a").unwrap_err();
+    assert!(drop.to_string().contains("reads"), "{drop}");
+    assert!(db.define_segment("Bad-Name", "in a").is_err());
+    db.drop_segment("b").unwrap();
+    db.drop_segment("a").unwrap();
+    assert!(db.segments().is_empty());
+    let after: Vec<_> = db
+        .raw_dump()
+        .unwrap()
+        .into_iter()
+        .filter(|e| {
+            e.cf != "feed" && e.cf != "membership" && e.cf != "meta" && e.cf != "segment_def" && e.cf != "segment"
+        })
+        .collect();
+    let before: Vec<_> = before
+        .into_iter()
+        .filter(|e| {
+            e.cf != "feed" && e.cf != "membership" && e.cf != "meta" && e.cf != "segment_def" && e.cf != "segment"
+        })
+        .collect();
+    assert_eq!(after, before);
+}
+
+#[test]
+fn time_relative_segments_change_at_the_due_instant_via_tick() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, clock) = open(dir.path());
+    track(&db, "user_id:1", "purchase", Timestamp(T0), 10);
+    track(&db, "user_id:2", "purchase", Timestamp(T0 - 20 * DAY), 10);
+    db.define_segment("lapsed", "last(purchase) < now - 30d").unwrap();
+    db.define_segment("cart_abandoned", "seq(add_to_cart, not purchase, 24h)").unwrap();
+    assert_eq!(db.segment_count("lapsed").unwrap(), 0);
+    let two = db.resolve(&id("user_id:2")).unwrap().unwrap();
+    clock.set(Timestamp(T0 + 10 * DAY));
+    db.tick().unwrap();
+    assert!(!db.in_segment("lapsed", two).unwrap(), "exactly 30 days is not yet lapsed");
+    clock.advance(1);
+    let r = db.tick().unwrap();
+    assert!(r.processed >= 1);
+    assert!(db.in_segment("lapsed", two).unwrap(), "left at the due instant");
+    assert_eq!(db.segment_count("lapsed").unwrap(), 1);
+    // Cart abandonment: a cart and no purchase within 24h.
+    let now = clock.now();
+    track(&db, "user_id:3", "add_to_cart", now, 0);
+    let three = db.resolve(&id("user_id:3")).unwrap().unwrap();
+    clock.advance(DAY);
+    db.tick().unwrap();
+    assert!(db.in_segment("cart_abandoned", three).unwrap());
+    track(&db, "user_id:3", "add_to_cart", clock.now(), 0);
+    assert!(!db.in_segment("cart_abandoned", three).unwrap(), "a new cart restarts the 24h");
+    clock.advance(3_600_000);
+    track(&db, "user_id:3", "purchase", clock.now(), 5);
+    clock.advance(DAY);
+    db.tick().unwrap();
+    assert!(!db.in_segment("cart_abandoned", three).unwrap(), "purchased within 24h");
+    assert!(db.check_segments().unwrap().is_empty());
+}
+
+#[test]
+fn queries_use_bitmaps_and_explain_scans() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, _) = open(dir.path());
+    for i in 0..30 {
+        let plan = if i % 2 == 0 { "pro" } else { "free" };
+        let country = if i % 3 == 0 { "DE" } else { "FR" };
+        db.update(&id(&format!("user_id:u{i}")), Update::new().set("plan", plan).set("country", country).set("n", i))
+            .unwrap();
+    }
+    db.define_segment("pro", r#"traits.plan = "pro""#).unwrap();
+    db.define_segment("big", "traits.n >= 20").unwrap();
+    let q = db.query(r#"in pro and not in big and traits.country = "DE""#).unwrap();
+    let expected: Vec<i64> = (0..30).filter(|i| i % 2 == 0 && *i < 20 && i % 3 == 0).collect();
+    assert_eq!(q.count(), expected.len() as u64);
+    let plan = q.explain();
+    assert!(plan.contains("segment pro: bitmap"), "{plan}");
+    assert!(plan.contains("not indexed"), "{plan}");
+    assert_eq!(q.members(0, 100).len(), expected.len());
+    assert_eq!(db.query("in pro or in big").unwrap().count(), 15 + 5);
+}
+
+#[test]
+fn the_change_feed_resumes_from_a_cursor_and_streams_live() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, clock) = open(dir.path());
+    db.define_segment("pro", r#"traits.plan = "pro""#).unwrap();
+    let rx = db.subscribe();
+    db.update(&id("user_id:1"), Update::new().set("plan", "pro")).unwrap();
+    clock.advance(1_000);
+    db.update(&id("user_id:1"), Update::new().set("plan", "free")).unwrap();
+    let live: Vec<_> = rx.try_iter().collect();
+    assert_eq!(live.iter().map(|r| r.kind.clone()).collect::<Vec<_>>(), vec![FeedKind::Entered, FeedKind::Exited]);
+    let p = live[0].profile;
+    assert!(db.was_member(p, "pro", Timestamp(T0 + 500)).unwrap());
+    assert!(!db.was_member(p, "pro", Timestamp(T0 + 1_500)).unwrap());
+    assert!(!db.was_member(p, "pro", Timestamp(T0 - 1)).unwrap());
+    drop(db);
+    let (db, _) = open(dir.path());
+    let all = db.feed(0, 100).unwrap();
+    assert_eq!(all.len(), 2);
+    let after = db.feed(all[0].seq + 1, 100).unwrap();
+    assert_eq!(after.len(), 1);
+    assert_eq!(after[0].kind, FeedKind::Exited);
+    db.update(&id("user_id:2"), Update::new().set("plan", "pro")).unwrap();
+    assert_eq!(db.feed(0, 100).unwrap().last().unwrap().seq, all[1].seq + 1, "sequence numbers continue after reopen");
+}
+
+#[test]
+fn merges_move_membership_to_the_survivor_and_bitmaps_persist() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, _) = open(dir.path());
+    db.update(&id("user_id:1"), Update::new().set("plan", "pro")).unwrap();
+    db.update(&id("anonymous_id:a"), Update::new().set("plan", "pro")).unwrap();
+    db.define_segment("pro", r#"traits.plan = "pro""#).unwrap();
+    db.define_segment("known", "has user_id").unwrap();
+    assert_eq!(db.segment_count("pro").unwrap(), 2);
+    let r = db.identify(&[id("user_id:1"), id("anonymous_id:a")], Update::new()).unwrap();
+    assert_eq!(db.segment_count("pro").unwrap(), 1, "the loser left every segment");
+    assert!(db.in_segment("known", r.profile).unwrap());
+    assert!(db.in_segment("pro", ProfileId(1)).unwrap(), "an alias answers for its survivor");
+    assert!(db.feed(0, 100).unwrap().iter().any(|f| matches!(f.kind, FeedKind::Merged { into } if into == r.profile)));
+    drop(db);
+    let (db, _) = open(dir.path());
+    assert_eq!(db.segment_count("pro").unwrap(), 1);
+    assert_eq!(db.segment_count("known").unwrap(), 1);
+    assert!(db.check_segments().unwrap().is_empty());
+}
