@@ -26,7 +26,7 @@ fn fixture_dir(version: u32) -> PathBuf {
 }
 
 /// The format version whose fixture this build must write byte for byte.
-const LATEST: u32 = 2;
+const LATEST: u32 = 3;
 
 /// The operations that build the fixture, deterministic under a manual clock.
 fn build(dir: &Path) -> ProfileDb {
@@ -75,6 +75,12 @@ fn build(dir: &Path) -> ProfileDb {
         e.properties.insert("sku", "A-1");
         db.track(&e).expect("fixture event");
     }
+    // Format 3: segments, wake-ups, the change feed, membership history.
+    db.define_segment("buyers", "count(purchase) >= 1").expect("segment");
+    db.define_segment("recent_buyers", "last(purchase) > now - 1d").expect("timed segment");
+    clock.advance(60_000);
+    db.update(&id("user_id:u-2"), Update::new().set("plan", "pro")).expect("fixture write");
+    db.define_segment("pro", r#"traits.plan = "pro""#).expect("segment");
     db
 }
 
@@ -104,6 +110,22 @@ fn the_v2_fixture_opens_and_reads_back() {
     assert_eq!(events.len(), 2);
     assert_eq!(events[1].property("sku").and_then(|v| v.as_str()), Some("A-1"));
     assert_eq!(db.event_stats(ann, "purchase", Window::All).unwrap().count, 2);
+}
+
+#[test]
+fn the_v3_fixture_opens_and_reads_back() {
+    let (_dir, db) = check_profiles(3);
+    let ann = db.resolve(&id("email:ann@example.com")).unwrap().unwrap();
+    assert_eq!(db.rollup(ann, "spend", Window::All).unwrap(), RollupValue::Number(Some(75.0)));
+    assert_eq!(db.segment_count("buyers").unwrap(), 1);
+    assert!(db.in_segment("buyers", ann).unwrap());
+    assert!(db.in_segment("pro", db.resolve(&id("user_id:u-2")).unwrap().unwrap()).unwrap());
+    let feed = db.feed(0, 100).unwrap();
+    assert!(feed.len() >= 3, "{feed:?}");
+    assert!(db.was_member(ann, "buyers", Timestamp(i64::MAX / 2)).unwrap());
+    // The fixture's clock stopped in 2023: the recent-buyers wake-up is due.
+    assert!(db.tick().unwrap().processed >= 1);
+    assert!(!db.in_segment("recent_buyers", ann).unwrap());
 }
 
 fn check_profiles(version: u32) -> (tempfile::TempDir, ProfileDb) {
