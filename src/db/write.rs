@@ -150,6 +150,7 @@ impl ProfileDb {
             let mut writer = self.core.writer.lock();
             let mut txn = Txn::new(&self.core, &mut writer);
             let Some(rec) = txn.profile(id)? else { continue };
+            txn.skip_segments = true;
             if let Some(next) = history::fold_before(&txn.view, &mut txn.batch, &rec, horizon)? {
                 txn.put_profile(next);
                 txn.commit()?;
