@@ -221,3 +221,25 @@ fn identity_graph_says_when_and_how_each_identifier_linked() {
     let d = g.iter().find(|i| i.identifier == id("device_id:d")).unwrap();
     assert_eq!((d.link.origin, d.link.profile, d.link.linked_at), (ProfileId(1), ProfileId(0), Timestamp(1_100)));
 }
+
+/// Regression: in a shared ingest batch, an identifier linked by an earlier
+/// event must move with its profile when a later event merges it away.
+#[test]
+fn a_batch_that_links_then_merges_repoints_every_identifier() {
+    use profiledb::event::{Event, EventKind};
+    let dir = tempfile::tempdir().unwrap();
+    let (db, _) = open(dir.path());
+    db.update(&id("user_id:u"), Update::new().set("plan", "pro")).unwrap();
+    let t = Timestamp(1_000);
+    let first = Event::new(EventKind::Track, "page_view", t, vec![id("anonymous_id:a")]);
+    let mut both = vec![id("anonymous_id:a"), id("user_id:u")];
+    both.sort();
+    let second = Event::new(EventKind::Track, "page_view", t, both);
+    let report = db.ingest_batch(&[first, second], false).unwrap();
+    assert_eq!((report.applied, report.rejected.len()), (2, 0));
+    let u = db.resolve(&id("user_id:u")).unwrap().unwrap();
+    assert_eq!(db.resolve(&id("anonymous_id:a")).unwrap(), Some(u));
+    assert!(db.identifiers(u).unwrap().contains(&id("anonymous_id:a")));
+    assert_eq!(db.event_stats(u, "page_view", profiledb::rollup::Window::All).unwrap().count, 2);
+    assert_eq!(db.events(u, Timestamp(0), Timestamp(2_000)).unwrap().len(), 2);
+}

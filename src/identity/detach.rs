@@ -2,7 +2,6 @@
 //! explicitly re-linking it.
 
 use crate::error::{Error, Result};
-use crate::identity::graph::identifiers_of;
 use crate::identity::identifier::Identifier;
 use crate::identity::link::IdentityLink;
 use crate::profile::delta::{Cause, Change};
@@ -24,7 +23,7 @@ pub(crate) fn remove_identifier(
         Some(l) if l.profile == profile => {}
         _ => return Err(Error::invalid(format!("identifier {ident} is not linked to profile {profile}"))),
     }
-    if identifiers_of(&txn.view, profile)?.len() <= 1 {
+    if txn.identifiers_of(profile)?.len() <= 1 {
         return Err(Error::invalid(format!(
             "{ident} is the last identifier of profile {profile}; erase the profile instead of removing it"
         )));

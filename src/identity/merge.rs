@@ -2,7 +2,7 @@
 
 use crate::codec::Marker;
 use crate::error::{Error, Result};
-use crate::identity::graph::{aliases_of, identifiers_of};
+use crate::identity::graph::aliases_of;
 use crate::keys;
 use crate::profile::delta::{Cause, Change};
 use crate::profile::id::ProfileId;
@@ -21,7 +21,7 @@ pub(crate) fn merge_into(txn: &mut Txn<'_>, survivor: ProfileId, loser: ProfileI
     let l = txn.profile(loser)?.ok_or_else(|| missing(loser))?;
     let result = txn.core.config.merge_rules.fold(&s.profile.traits, &l.profile.traits);
 
-    let moved = identifiers_of(&txn.view, loser)?;
+    let moved = txn.identifiers_of(loser)?;
     for ident in &moved {
         if let Some(mut link) = txn.link(ident)? {
             link.profile = survivor;

@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 
 use crate::error::{Error, Result};
-use crate::identity::graph::identifiers_of;
 use crate::identity::identifier::Identifier;
 use crate::identity::link::IdentityLink;
 use crate::identity::merge::merge_into;
@@ -193,7 +192,7 @@ pub(crate) fn stitch(txn: &mut Txn<'_>, identifiers: &[Identifier], cause: &Caus
 /// Identifier counts by kind for one profile.
 fn kind_counts(txn: &Txn<'_>, id: ProfileId) -> Result<BTreeMap<String, usize>> {
     let mut counts = BTreeMap::new();
-    for ident in identifiers_of(&txn.view, id)? {
+    for ident in txn.identifiers_of(id)? {
         *counts.entry(ident.kind().to_owned()).or_default() += 1;
     }
     Ok(counts)
@@ -224,7 +223,7 @@ fn oldest_of_kind(
     let mut best: Option<(crate::clock::Timestamp, Identifier)> = None;
     let mut candidates = Vec::new();
     for p in group {
-        candidates.extend(identifiers_of(&txn.view, *p)?);
+        candidates.extend(txn.identifiers_of(*p)?);
     }
     candidates.retain(|i| i.kind() == kind && !fresh.contains(i));
     for ident in candidates {

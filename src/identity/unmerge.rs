@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use crate::codec::Marker;
 use crate::error::{Error, Result};
-use crate::identity::graph::identifiers_of;
 use crate::identity::identifier::Identifier;
 use crate::keys;
 use crate::profile::delta::{Cause, Change, Delta};
@@ -76,7 +75,7 @@ pub(crate) fn unmerge(
         return Err(Error::invalid("internal: merge delta changed shape"));
     };
     let mut back = Vec::new();
-    for i in identifiers_of(&txn.view, survivor)? {
+    for i in txn.identifiers_of(survivor)? {
         if let Some(l) = txn.link(&i)? {
             if subtree.contains(&l.origin) {
                 back.push(i);
