@@ -1,0 +1,117 @@
+//! Concurrency stress: 8 threads of mixed writes (updates, identifies that
+//! merge overlapping identifiers, events) alongside readers running
+//! lookups and segment queries; afterwards every invariant must hold.
+//!
+//! `PROFILEDB_STRESS_OPS` sets the total number of operations (default
+//! 8,000 for CI; the long mode runs 1,000,000).
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use profiledb::event::{Event, EventKind};
+use profiledb::{Clock, Identifier, IdentityRules, ManualClock, ProfileDb, Timestamp, Update};
+
+const POOL: u64 = 2_000;
+
+fn ident(kind: &str, n: u64) -> Identifier {
+    Identifier::new(kind, &format!("{kind}-{}", n % POOL)).expect("valid identifier")
+}
+
+fn next(x: &mut u64) -> u64 {
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    *x
+}
+
+#[test]
+fn mixed_writers_and_readers_keep_every_invariant() {
+    let total: u64 = std::env::var("PROFILEDB_STRESS_OPS").ok().and_then(|v| v.parse().ok()).unwrap_or(8_000);
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(Timestamp(1_700_000_000_000)));
+    let rules = IdentityRules { max_profiles_per_merge: 64, ..IdentityRules::default() };
+    let db = ProfileDb::builder(dir.path()).clock(clock.clone()).identity_rules(rules).open().unwrap();
+    db.define_segment("pro", r#"traits.plan = "pro""#).unwrap();
+    db.define_segment("buyers", "count(purchase, 7d) >= 2").unwrap();
+    db.define_segment("pro_buyers", "in pro and in buyers").unwrap();
+    let pool = POOL;
+    let done = Arc::new(AtomicBool::new(false));
+    let ops = Arc::new(AtomicU64::new(0));
+    let writers: Vec<_> = (0..8u64)
+        .map(|t| {
+            let (db, clock, ops) = (db.clone(), clock.clone(), ops.clone());
+            std::thread::spawn(move || {
+                let mut x = 0x9E37_79B9_7F4A_7C15u64 ^ (t + 1);
+                while ops.fetch_add(1, Ordering::Relaxed) < total {
+                    let r = next(&mut x);
+                    match r % 10 {
+                        0..=3 => {
+                            let plan = if r % 3 == 0 { "pro" } else { "free" };
+                            db.update(&ident("user_id", r >> 8), Update::new().set("plan", plan).increment("n", 1)).unwrap();
+                        }
+                        4..=5 => {
+                            let mut ids = vec![ident("anonymous_id", r >> 8), ident("device_id", r >> 20)];
+                            ids.sort();
+                            ids.dedup();
+                            db.identify(&ids, Update::new()).unwrap();
+                        }
+                        6 => {
+                            let mut ids = vec![ident("anonymous_id", r >> 8), ident("user_id", r >> 24)];
+                            ids.sort();
+                            db.identify(&ids, Update::new()).unwrap();
+                        }
+                        _ => {
+                            let name = if r % 2 == 0 { "purchase" } else { "page_view" };
+                            let at = Timestamp(clock.now().0 - (r % 5) as i64 * 3_600_000);
+                            let e = Event::new(EventKind::Track, name, at, vec![ident("user_id", r >> 8)]);
+                            db.track(&e).unwrap();
+                        }
+                    }
+                    if r % 97 == 0 {
+                        clock.advance(3_600_000);
+                    }
+                }
+            })
+        })
+        .collect();
+    let readers: Vec<_> = (0..2u64)
+        .map(|t| {
+            let (db, done) = (db.clone(), done.clone());
+            std::thread::spawn(move || {
+                let mut x = 0xDEAD_BEEFu64 ^ (t + 7);
+                let mut reads = 0u64;
+                while !done.load(Ordering::Relaxed) {
+                    let r = next(&mut x);
+                    if let Some(p) = db.get(&ident("user_id", r)).unwrap() {
+                        // A profile read is internally consistent: its id resolves to itself or a survivor.
+                        assert!(db.resolve_id(p.id).unwrap().is_some());
+                    }
+                    let q = db.query("in pro and not in buyers").unwrap();
+                    assert!(q.count() <= db.segment_count("pro").unwrap() + 1_000);
+                    reads += 1;
+                }
+                reads
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().expect("writer panicked");
+    }
+    done.store(true, Ordering::Relaxed);
+    let reads: u64 = readers.into_iter().map(|r| r.join().expect("reader panicked")).sum();
+    assert!(reads > 0, "readers ran alongside the writers");
+    db.tick().unwrap();
+    let mismatches = db.check_segments().unwrap();
+    assert!(mismatches.is_empty(), "{} segment mismatches, e.g. {:?}", mismatches.len(), mismatches.first());
+    // Identity: every identifier resolves to a live profile that lists it.
+    for kind in ["user_id", "anonymous_id", "device_id"] {
+        for n in 0..pool {
+            let i = ident(kind, n);
+            if let Some(p) = db.resolve(&i).unwrap() {
+                assert_eq!(db.get_by_id(p).unwrap().expect("live").id, p);
+                assert!(db.identifiers(p).unwrap().contains(&i), "{i} missing from profile {p}");
+            }
+        }
+    }
+    eprintln!("stress: {total} writes, {reads} read rounds");
+}
