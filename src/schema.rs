@@ -4,6 +4,7 @@ use crate::codec::{tags, Marker, Tagged};
 use crate::event::Event;
 use crate::identity::link::IdentityLink;
 use crate::keys::cf;
+use crate::privacy::AuditRecord;
 use crate::profile::delta::Delta;
 use crate::profile::state::{Profile, ProfileRecord};
 use crate::rollup::{Acc, RfmModel, RollupRecord, SeriesDef};
@@ -65,6 +66,13 @@ pub(crate) const FEED: Cf<FeedRecord> = Cf::new(cf::FEED);
 /// Maps `segment ‖ profile ‖ time` to whether the profile entered (true) or exited.
 pub(crate) const MEMBERSHIP: Cf<bool> = Cf::new(cf::MEMBERSHIP);
 
+/// Maps an audit sequence number (u64 BE) to an [`AuditRecord`].
+pub(crate) const AUDIT: Cf<AuditRecord> = Cf::new(cf::AUDIT);
+
+impl Tagged for AuditRecord {
+    const TAG: u8 = tags::AUDIT_RECORD;
+    const NAME: &'static str = "AuditRecord";
+}
 impl Tagged for SegmentDef {
     const TAG: u8 = tags::SEGMENT_DEF;
     const NAME: &'static str = "SegmentDef";

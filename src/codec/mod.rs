@@ -107,6 +107,8 @@ pub(crate) mod tags {
     pub const FEED_RECORD: u8 = 0x0d;
     /// `bool` (bincode: one byte).
     pub const BOOL: u8 = 0x0e;
+    /// `AuditRecord` v1 (bincode).
+    pub const AUDIT_RECORD: u8 = 0x0f;
     /// `u32` big-endian.
     pub const U32: u8 = 0x10;
     /// `u64` big-endian.

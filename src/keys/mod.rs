@@ -39,6 +39,8 @@ pub mod cf {
     pub const FEED: &str = "feed";
     /// Segment ‖ profile ‖ time → entered/exited (membership history).
     pub const MEMBERSHIP: &str = "membership";
+    /// Sequence → privacy audit record (erase, export, anonymize).
+    pub const AUDIT: &str = "audit";
 
     /// Every column family this version creates, in creation order.
     pub const ALL: &[&str] = &[
@@ -58,6 +60,7 @@ pub mod cf {
         WAKEUP,
         FEED,
         MEMBERSHIP,
+        AUDIT,
     ];
 }
 
@@ -71,6 +74,8 @@ pub mod meta {
     pub const RFM_MODEL: &[u8] = b"rfm_model";
     /// The next change-feed sequence number (`u64`).
     pub const NEXT_FEED_SEQ: &[u8] = b"next_feed_seq";
+    /// The next audit sequence number (`u64`).
+    pub const NEXT_AUDIT_SEQ: &[u8] = b"next_audit_seq";
     /// The next segment id (`u32`).
     pub const NEXT_SEGMENT_ID: &[u8] = b"next_segment_id";
     /// The next timeline sequence number (`u64`).

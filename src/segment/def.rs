@@ -33,6 +33,8 @@ pub enum FeedKind {
         /// The survivor.
         into: ProfileId,
     },
+    /// The profile was erased (it left every segment).
+    Erased,
 }
 
 /// One change-feed record. Written in the same batch as the change, under
@@ -58,6 +60,7 @@ impl FeedRecord {
             FeedKind::Entered => ("entered", None),
             FeedKind::Exited => ("exited", None),
             FeedKind::Merged { into } => ("merged", Some(into.0)),
+            FeedKind::Erased => ("erased", None),
         };
         serde_json::json!({
             "seq": self.seq, "at": self.at.to_rfc3339(), "kind": kind,

@@ -17,7 +17,7 @@ use std::sync::Arc;
 pub(crate) use batch::Batch;
 pub(crate) use open::StoreOptions;
 pub(crate) use table::Cf;
-pub(crate) use view::{corrupt, View};
+pub(crate) use view::{corrupt, prefix_end, View};
 
 /// A corrupt-key error for `cf`.
 pub(crate) fn corrupt_key(cf: &'static str, key: &[u8], reason: &str) -> Error {
@@ -106,6 +106,19 @@ impl Store {
         opts.set_bottommost_level_compaction(rocksdb::BottommostLevelCompaction::Force);
         self.inner.db.compact_range_cf_opt(handle, from, to, &opts);
         Ok(())
+    }
+
+    /// Makes deleted bytes leave the files on disk: flushes every listed
+    /// column family (so the WAL holding the deleted values becomes
+    /// obsolete and is removed) and compacts each one fully, down to the
+    /// bottommost level, dropping deleted values and tombstones from the
+    /// SST files. (The MANIFEST, which records SST boundary keys, is
+    /// rewritten on every edit: see `open`.)
+    pub fn purge(&self, cfs: &[&'static str]) -> Result<()> {
+        for cf in cfs {
+            self.compact_range(cf, None, None)?;
+        }
+        self.inner.db.flush_wal(true).map_err(storage_err("flush_wal", "*"))
     }
 
     /// Total size in bytes of a column family's SST files plus memtables.

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::{Inner, Store};
+use super::{storage_err, Inner, Store};
 use crate::error::{Error, Result};
 
 /// An associative merge function for a column family: given the key, the
@@ -66,7 +66,14 @@ impl Store {
             std::fs::create_dir_all(path).map_err(|source| Error::Io { path: path.to_owned(), source })?;
         }
         let cache = rocksdb::Cache::new_lru_cache(opts.block_cache_bytes);
-        let mut db_opts = cf_options(opts, &cache, "default");
+        // The MANIFEST records the boundary keys of SST files; so that an
+        // erased identifier cannot survive in an old MANIFEST after `purge`,
+        // it is rewritten (compacted) on every version edit. The cost is one
+        // small file write per flush or compaction.
+        let mut db_opts = rocksdb::Options::default()
+            .get_options_from_string("max_manifest_file_size=1;max_manifest_space_amp_pct=0")
+            .map_err(storage_err("options", "*"))?;
+        db_opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
         db_opts.create_if_missing(opts.create_if_missing);
         db_opts.create_missing_column_families(!opts.read_only);
         db_opts.increase_parallelism(2);

@@ -1,0 +1,209 @@
+//! Privacy operations: erase, suppression, export, the audit log.
+
+use crate::error::{Error, Result};
+use crate::identity::graph::aliases_of;
+use crate::identity::identifier::Identifier;
+use crate::keys;
+use crate::privacy::suppression::{keyed_hash, new_secret};
+use crate::privacy::{AuditAction, AuditRecord};
+use crate::profile::id::ProfileId;
+use crate::schema;
+use crate::segment::FeedKind;
+use crate::storage::prefix_end;
+use crate::txn::Txn;
+
+use super::ProfileDb;
+
+/// What an erase removed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EraseReport {
+    /// The erased profile's internal id (retired, never reused).
+    pub profile: ProfileId,
+    /// Identifiers unlinked (and suppressed).
+    pub identifiers: u64,
+    /// Merged-away ids erased with it.
+    pub aliases: u64,
+}
+
+/// Audit-log key prefix for records; suppression hashes use 0x02.
+const AUDIT_RECORD: u8 = 0x01;
+const SUPPRESSED: u8 = 0x02;
+const SECRET_KEY: &[u8] = b"suppression_secret";
+
+/// Every column family whose keys start with a profile id.
+const PER_PROFILE: &[&str] =
+    &[keys::cf::PROFILE_IDENTIFIERS, keys::cf::DELTA, keys::cf::SNAPSHOT, keys::cf::ROLLUP, keys::cf::EVENT];
+
+impl ProfileDb {
+    /// Erases the person `identifier` reaches: the profile, every
+    /// identifier and alias, traits, history, stored events, rollups,
+    /// dedup keys, segment memberships and their history — in one batch —
+    /// then flushes and compacts the affected ranges so the bytes leave
+    /// the files on disk. Erased identifiers are kept only as keyed hashes:
+    /// later operations carrying them are refused (see
+    /// [`is_suppressed`](Self::is_suppressed)). Erasing an unknown
+    /// identifier is [`Error::NotFound`] and changes nothing.
+    pub fn erase(&self, identifier: &Identifier, request_id: Option<&str>) -> Result<EraseReport> {
+        self.writable("erase")?;
+        let mut writer = self.core.writer.lock();
+        let mut txn = Txn::new(&self.core, &mut writer);
+        txn.skip_segments = true;
+        let p = txn
+            .link(identifier)?
+            .map(|l| l.profile)
+            .ok_or_else(|| Error::NotFound(format!("identifier {identifier} (nothing to erase)")))?;
+        let secret = self.suppression_secret(&mut txn)?;
+        let idents = txn.identifiers_of(p)?;
+        let mut entries = 0u64;
+        for ident in &idents {
+            txn.delete_link(ident)?;
+            let mut k = vec![SUPPRESSED];
+            k.extend_from_slice(&keyed_hash(&secret, ident));
+            txn.batch.put(schema::AUDIT.name, k, vec![crate::codec::tags::MARKER]);
+            entries += 1;
+        }
+        let aliases = aliases_of(&txn.view, p)?;
+        let segment_ids: Vec<u32> = self.core.segments.read().segments.iter().map(|s| s.def.id).collect();
+        for x in std::iter::once(p).chain(aliases.iter().copied()) {
+            let prefix = keys::profile(x);
+            let end = prefix_end(&prefix).unwrap_or_else(|| vec![0xff; 5]);
+            for kv in txn.view.prefix(schema::EVENTS.name, &prefix)? {
+                let (k, v) = kv?;
+                if let Some(m) = schema::EVENTS.decode(&k, &v)?.message_id {
+                    txn.batch.delete(schema::DEDUP.name, m.as_bytes());
+                }
+            }
+            for cf in PER_PROFILE {
+                entries += txn.view.prefix(cf, &prefix)?.count() as u64;
+                txn.batch.delete_range(cf, prefix, &end);
+            }
+            for s in &segment_ids {
+                let mut from = s.to_be_bytes().to_vec();
+                from.extend_from_slice(&prefix);
+                let mut to = s.to_be_bytes().to_vec();
+                to.extend_from_slice(&end);
+                txn.batch.delete_range(schema::MEMBERSHIP.name, from, to);
+            }
+            if x != p {
+                txn.batch.delete(schema::ALIAS_FORWARD.name, keys::alias::forward(x));
+                txn.batch.delete(schema::ALIAS_REVERSE.name, keys::alias::reverse(p, x));
+            }
+        }
+        crate::segment::maintain::remove_everywhere(&mut txn, p)?;
+        txn.push_feed(FeedKind::Erased, None, p);
+        txn.delete_profile(p);
+        self.audit(&mut txn, AuditAction::Erase, request_id, p, entries)?;
+        txn.commit()?;
+        drop(writer);
+        self.core.store.purge(keys::cf::ALL)?;
+        // One more version edit after the compactions, so the rolled
+        // MANIFEST snapshots only the files that are live now (the previous
+        // snapshot listed the compacted files with erased boundary keys).
+        let mut b = self.core.store.batch();
+        schema::META_U64.put(&mut b, b"last_purge", &(self.core.clock.now().0 as u64));
+        self.core.store.commit(b)?;
+        self.core.store.purge(&[keys::cf::META])?;
+        Ok(EraseReport { profile: p, identifiers: idents.len() as u64, aliases: aliases.len() as u64 })
+    }
+
+    /// Whether `identifier` belongs to an erased person (checked against
+    /// the keyed hashes kept by [`erase`](Self::erase)).
+    pub fn is_suppressed(&self, identifier: &Identifier) -> Result<bool> {
+        let view = self.core.store.latest();
+        let Some(secret) = view.get(schema::META_U32.name, SECRET_KEY)? else { return Ok(false) };
+        let mut k = vec![SUPPRESSED];
+        k.extend_from_slice(&keyed_hash(&secret, identifier));
+        Ok(view.get(schema::AUDIT.name, &k)?.is_some())
+    }
+
+    /// Everything stored about the person `identifier` reaches, as one JSON
+    /// document: identifiers with their links, traits, history, events,
+    /// rollups and segment memberships. Exporting an unknown or erased
+    /// person is [`Error::NotFound`].
+    pub fn export(&self, identifier: &Identifier, request_id: Option<&str>) -> Result<serde_json::Value> {
+        let p = self.resolve(identifier)?.ok_or_else(|| Error::NotFound(format!("identifier {identifier}")))?;
+        let profile = self.get_by_id(p)?.ok_or_else(|| Error::NotFound(format!("profile {p}")))?;
+        let graph: Vec<serde_json::Value> = self
+            .identity_graph(p)?
+            .iter()
+            .map(|i| {
+                serde_json::json!({
+                    "identifier": i.identifier.to_string(),
+                    "linked_at": i.link.linked_at.to_rfc3339(),
+                    "cause": i.link.cause.describe(),
+                    "origin": i.link.origin.0,
+                    "detached": i.link.detached,
+                })
+            })
+            .collect();
+        let history: Vec<serde_json::Value> =
+            self.history(p)?.iter().map(|d| serde_json::to_value(d).unwrap_or(serde_json::Value::Null)).collect();
+        let events: Vec<serde_json::Value> = self
+            .events(p, crate::Timestamp(i64::MIN), crate::Timestamp(i64::MAX))?
+            .iter()
+            .map(crate::event::to_native_json)
+            .collect();
+        let rollups: serde_json::Map<String, serde_json::Value> =
+            self.rollups_of(p)?.into_iter().map(|(k, v)| (k, v.to_json())).collect();
+        let doc = serde_json::json!({
+            "profile": profile.to_json(),
+            "identifiers": graph,
+            "history": history,
+            "events": events,
+            "rollups": rollups,
+            "segments": self.segments_of(p)?,
+        });
+        if !self.core.store.is_read_only() {
+            let mut writer = self.core.writer.lock();
+            let mut txn = Txn::new(&self.core, &mut writer);
+            txn.skip_segments = true;
+            let n = (graph_len(&doc, "identifiers") + graph_len(&doc, "history") + graph_len(&doc, "events")) as u64;
+            self.audit(&mut txn, AuditAction::Export, request_id, p, n)?;
+            txn.commit()?;
+        }
+        Ok(doc)
+    }
+
+    /// The privacy audit log: every erase and export, oldest first.
+    pub fn audit_log(&self) -> Result<Vec<AuditRecord>> {
+        let view = self.core.store.latest();
+        let mut out = Vec::new();
+        for kv in view.prefix(schema::AUDIT.name, &[AUDIT_RECORD])? {
+            let (k, v) = kv?;
+            out.push(schema::AUDIT.decode(&k, &v)?);
+        }
+        Ok(out)
+    }
+
+    fn audit(
+        &self,
+        txn: &mut Txn<'_>,
+        action: AuditAction,
+        request_id: Option<&str>,
+        p: ProfileId,
+        entries: u64,
+    ) -> Result<()> {
+        let seq = schema::META_U64.get(&txn.view, keys::meta::NEXT_AUDIT_SEQ)?.unwrap_or(0);
+        let rec =
+            AuditRecord { seq, at: txn.now, action, request_id: request_id.map(str::to_owned), profile: p.0, entries };
+        let mut k = vec![AUDIT_RECORD];
+        k.extend_from_slice(&seq.to_be_bytes());
+        schema::AUDIT.put(&mut txn.batch, k, &rec);
+        schema::META_U64.put(&mut txn.batch, keys::meta::NEXT_AUDIT_SEQ, &(seq + 1));
+        Ok(())
+    }
+
+    /// The per-database suppression secret, created on first use.
+    fn suppression_secret(&self, txn: &mut Txn<'_>) -> Result<Vec<u8>> {
+        if let Some(s) = txn.view.get(schema::META_U32.name, SECRET_KEY)? {
+            return Ok(s);
+        }
+        let s = new_secret();
+        txn.batch.put(schema::META_U32.name, SECRET_KEY, s.clone());
+        Ok(s)
+    }
+}
+
+fn graph_len(doc: &serde_json::Value, key: &str) -> usize {
+    doc.get(key).and_then(|v| v.as_array()).map_or(0, Vec::len)
+}

@@ -1,0 +1,43 @@
+//! [`AuditRecord`]: what a privacy operation did, without personal data.
+
+use serde::{Deserialize, Serialize};
+
+use crate::clock::Timestamp;
+
+/// Which privacy operation ran.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AuditAction {
+    /// A profile was erased.
+    Erase,
+    /// A profile was exported.
+    Export,
+}
+
+/// One privacy operation. Holds the internal profile id and counts only —
+/// never identifiers or trait values — so the log itself may be kept.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    /// Sequence number.
+    pub seq: u64,
+    /// When it ran (database clock).
+    pub at: Timestamp,
+    /// What ran.
+    pub action: AuditAction,
+    /// The caller's request id (e.g. a ticket number), if given.
+    pub request_id: Option<String>,
+    /// The internal id of the profile concerned.
+    pub profile: u32,
+    /// How many stored entries it removed (erase) or returned (export).
+    pub entries: u64,
+}
+
+impl AuditRecord {
+    /// The record as JSON.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "seq": self.seq, "at": self.at.to_rfc3339(),
+            "action": match self.action { AuditAction::Erase => "erase", AuditAction::Export => "export" },
+            "request_id": self.request_id, "profile": self.profile, "entries": self.entries,
+        })
+    }
+}

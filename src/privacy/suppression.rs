@@ -1,0 +1,47 @@
+//! Suppression: erased identifiers are remembered only as keyed hashes
+//! (xxh3-128 with a per-database secret), so later events carrying them
+//! can be refused without the identifier itself being stored.
+
+use std::hash::BuildHasher;
+
+use crate::identity::identifier::Identifier;
+
+/// Length of the per-database secret (xxh3 needs at least 136 bytes).
+pub const SECRET_BYTES: usize = 192;
+
+/// A fresh random secret, from the operating system's randomness (via the
+/// standard library's randomly keyed hasher).
+pub(crate) fn new_secret() -> Vec<u8> {
+    let mut out = Vec::with_capacity(SECRET_BYTES);
+    let mut i = 0u64;
+    while out.len() < SECRET_BYTES {
+        let v = std::collections::hash_map::RandomState::new().hash_one(i);
+        out.extend_from_slice(&v.to_le_bytes());
+        i += 1;
+    }
+    out.truncate(SECRET_BYTES);
+    out
+}
+
+/// The keyed hash of an identifier.
+pub(crate) fn keyed_hash(secret: &[u8], id: &Identifier) -> [u8; 16] {
+    let key = crate::keys::identifier(id);
+    xxhash_rust::xxh3::xxh3_128_with_secret(&key, secret).to_be_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashes_depend_on_the_secret_and_the_identifier() {
+        let a = new_secret();
+        let b = new_secret();
+        assert_ne!(a, b);
+        let x = Identifier::new("email", "a@x.com").unwrap();
+        let y = Identifier::new("email", "b@x.com").unwrap();
+        assert_eq!(keyed_hash(&a, &x), keyed_hash(&a, &x));
+        assert_ne!(keyed_hash(&a, &x), keyed_hash(&b, &x));
+        assert_ne!(keyed_hash(&a, &x), keyed_hash(&a, &y));
+    }
+}
