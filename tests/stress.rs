@@ -47,7 +47,8 @@ fn mixed_writers_and_readers_keep_every_invariant() {
                     match r % 10 {
                         0..=3 => {
                             let plan = if r % 3 == 0 { "pro" } else { "free" };
-                            db.update(&ident("user_id", r >> 8), Update::new().set("plan", plan).increment("n", 1)).unwrap();
+                            db.update(&ident("user_id", r >> 8), Update::new().set("plan", plan).increment("n", 1))
+                                .unwrap();
                         }
                         4..=5 => {
                             let mut ids = vec![ident("anonymous_id", r >> 8), ident("device_id", r >> 20)];

@@ -1,0 +1,2 @@
+//! Placeholder replaced by the hot-path benchmarks.
+fn main() {}
