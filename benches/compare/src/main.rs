@@ -39,16 +39,22 @@ struct Cli {
     #[arg(long)]
     profiles: Option<u64>,
     /// Quick mode: 100,000 profiles and fewer operations.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "ci")]
     quick: bool,
-    /// Stores to run, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "profiledb,sqlite,redis,postgres")]
-    stores: Vec<String>,
+    /// CI mode: 5,000 profiles, few operations, profiledb and SQLite (unless
+    /// --stores says otherwise); exits non-zero if a store fails, is
+    /// skipped or disagrees with another.
+    #[arg(long)]
+    ci: bool,
+    /// Stores to run, comma-separated [default: profiledb,sqlite,redis,postgres; with --ci: profiledb,sqlite]
+    #[arg(long, value_delimiter = ',')]
+    stores: Option<Vec<String>>,
     /// Operations per measured point operation (lookup, trait update,
-    /// ingest, membership) [default: 100000/20000/50000/100000; quick: 20000/5000/10000/20000]
+    /// ingest, membership) [default: 100000/20000/50000/100000; quick: 20000/5000/10000/20000;
+    /// ci: 2000/500/1000/2000]
     #[arg(long)]
     ops: Option<usize>,
-    /// Segment-count queries [default: 100, quick: 30; with --ops: ops/200 within 10..1000]
+    /// Segment-count queries [default: 100, quick and ci: 30; with --ops: ops/200 within 10..1000]
     #[arg(long)]
     count_ops: Option<usize>,
     /// Redis URL; its database is FLUSHED. `tools/servers.sh env` prints one.
@@ -66,9 +72,11 @@ struct Cli {
     /// Print the results as JSON on stdout instead of markdown.
     #[arg(long)]
     json: bool,
-    /// profiledb's decoded-profile cache size (entries).
-    #[arg(long, default_value_t = 100_000)]
-    cache_entries: usize,
+    /// profiledb's decoded-profile cache size (entries) [default: sized to
+    /// the workload: profiles + the event stream's visitors, so every
+    /// profile fits, as the SQL stores' page caches and Redis hold theirs]
+    #[arg(long)]
+    cache_entries: Option<usize>,
     /// Workload seed.
     #[arg(long, default_value_t = workload::SEED)]
     seed: u64,
@@ -79,14 +87,25 @@ struct Cli {
 
 fn main() {
     let cli = Cli::parse();
-    if let Err(e) = run(cli) {
-        eprintln!("profiledb-compare: {e}");
-        std::process::exit(1);
+    match run(cli) {
+        Ok(problems) if problems.is_empty() => {}
+        Ok(problems) => {
+            for p in problems {
+                eprintln!("profiledb-compare: {p}");
+            }
+            std::process::exit(2);
+        }
+        Err(e) => {
+            eprintln!("profiledb-compare: {e}");
+            std::process::exit(1);
+        }
     }
 }
 
 fn op_counts(cli: &Cli) -> OpCounts {
-    let (mut c, counts) = if cli.quick {
+    let (mut c, counts) = if cli.ci {
+        (OpCounts { lookups: 2_000, updates: 500, events: 1_000, counts: 30, members: 2_000 }, 30)
+    } else if cli.quick {
         (OpCounts { lookups: 20_000, updates: 5_000, events: 10_000, counts: 30, members: 20_000 }, 30)
     } else {
         (OpCounts { lookups: 100_000, updates: 20_000, events: 50_000, counts: 100, members: 100_000 }, 100)
@@ -102,13 +121,39 @@ fn op_counts(cli: &Cli) -> OpCounts {
     c
 }
 
-fn run(cli: Cli) -> Result<()> {
-    for s in &cli.stores {
+fn profiles(cli: &Cli) -> u64 {
+    cli.profiles.unwrap_or(if cli.ci {
+        5_000
+    } else if cli.quick {
+        100_000
+    } else {
+        1_000_000
+    })
+}
+
+fn stores(cli: &Cli) -> Vec<String> {
+    match &cli.stores {
+        Some(s) => s.clone(),
+        None if cli.ci => vec!["profiledb".into(), "sqlite".into()],
+        None => ALL_STORES.iter().map(|s| (*s).to_owned()).collect(),
+    }
+}
+
+/// profiledb's profile cache: the option, or every profile the workload makes.
+fn cache_entries(cli: &Cli, n: u64, c: &OpCounts) -> usize {
+    cli.cache_entries.unwrap_or(n as usize + (c.events / 10).max(1))
+}
+
+/// Runs the comparison; returns what is wrong with the result (stores that
+/// disagree; with `--ci` also failures and skipped stores), empty if nothing.
+fn run(cli: Cli) -> Result<Vec<String>> {
+    let wanted = stores(&cli);
+    for s in &wanted {
         if !ALL_STORES.contains(&s.as_str()) {
             return Err(Error::msg(format!("unknown store {s:?}; known: {}", ALL_STORES.join(","))));
         }
     }
-    let n = cli.profiles.unwrap_or(if cli.quick { 100_000 } else { 1_000_000 });
+    let n = profiles(&cli);
     if n == 0 || n > u64::from(u32::MAX / 2) {
         return Err(Error::msg("--profiles must be between 1 and 2^31"));
     }
@@ -127,9 +172,9 @@ fn run(cli: Cli) -> Result<()> {
     eprintln!("generating operations for {n} profiles: {counts:?}");
     let ops = workload::ops(cli.seed, n, counts);
     let mut report = Report { header: header(&cli, n, &counts), profiles: n, runs: Vec::new(), skipped: Vec::new() };
-    for name in ALL_STORES.iter().filter(|s| cli.stores.iter().any(|c| c == *s)) {
+    for name in ALL_STORES.iter().filter(|s| wanted.iter().any(|c| c == *s)) {
         eprintln!("== {name}");
-        match open(name, &cli, dir) {
+        match open(name, &cli, dir, cache_entries(&cli, n, &counts)) {
             Ok(mut store) => report.runs.push(run_store(store.as_mut(), &cli, n, &ops)),
             Err(e) => {
                 eprintln!("{name}: NOT measured: {e}");
@@ -147,10 +192,18 @@ fn run(cli: Cli) -> Result<()> {
     } else {
         print!("{md}");
     }
-    Ok(())
+    let mut problems: Vec<String> =
+        report.mismatches().into_iter().map(|k| format!("stores disagree on {k}")).collect();
+    if cli.ci {
+        problems.extend(report.failures());
+        if report.runs.len() < 2 {
+            problems.push(format!("{} store(s) measured; CI compares at least two", report.runs.len()));
+        }
+    }
+    Ok(problems)
 }
 
-fn open(name: &str, cli: &Cli, dir: &Path) -> Result<Box<dyn Store>> {
+fn open(name: &str, cli: &Cli, dir: &Path, cache_entries: usize) -> Result<Box<dyn Store>> {
     let sub = |s: &str| -> Result<PathBuf> {
         let p = dir.join(s);
         if p.exists() {
@@ -167,7 +220,7 @@ fn open(name: &str, cli: &Cli, dir: &Path) -> Result<Box<dyn Store>> {
         })
     };
     match name {
-        "profiledb" => stores::pdb::open(&sub("profiledb")?, cli.cache_entries),
+        "profiledb" => stores::pdb::open(&sub("profiledb")?, cache_entries),
         "sqlite" => stores::sqlite::open(&sub("sqlite")?),
         "redis" => stores::redis::connect(&url(&cli.redis_url, "PROFILEDB_REDIS_URL", "--redis-url")?),
         "postgres" => stores::postgres::connect(&url(&cli.pg_url, "PROFILEDB_PG_URL", "--pg-url")?),
@@ -210,6 +263,7 @@ fn run_store(store: &mut dyn Store, cli: &Cli, n: u64, ops: &Ops) -> StoreRun {
             return run;
         }
     }
+    run.checks.push(("segment sizes after load", sizes(store)));
     for op in Op::ALL {
         if let Some(why) = store.unsupported(op) {
             eprintln!("{name}: {}: n/a ({why})", op.label());
@@ -230,11 +284,20 @@ fn run_store(store: &mut dyn Store, cli: &Cli, n: u64, ops: &Ops) -> StoreRun {
         }
         run.outcomes.push((op, result.map_or_else(|e| Outcome::Failed(e.to_string()), Outcome::Done)));
     }
+    run.checks.push(("segment sizes after all operations", sizes(store)));
     match final_state(store, n, ops) {
         Ok(v) => run.checks.push(("final state of sampled profiles (digest)", v)),
         Err(e) => run.checks.push(("final state of sampled profiles (digest)", format!("error: {e}"))),
     }
     run
+}
+
+/// The 20 segment sizes, `/`-separated (or the error).
+fn sizes(store: &mut dyn Store) -> String {
+    match store.segment_sizes() {
+        Ok(v) => v.iter().map(u64::to_string).collect::<Vec<_>>().join("/"),
+        Err(e) => format!("error: {e}"),
+    }
 }
 
 fn measure_op(
@@ -304,7 +367,21 @@ fn header(cli: &Cli, n: u64, c: &OpCounts) -> Vec<(&'static str, String)> {
         ("command", format!("`{command}`")),
         ("date", utc_date()),
         ("machine", format!("{cpu}, {cores} cores, {mem_gib} GiB RAM")),
-        ("profiles", format!("{}{}", measure::thousands(n), if cli.quick { " (quick mode)" } else { "" })),
+        (
+            "profiles",
+            format!(
+                "{}{}",
+                measure::thousands(n),
+                if cli.ci {
+                    " (CI mode)"
+                } else if cli.quick {
+                    " (quick mode)"
+                } else {
+                    ""
+                }
+            ),
+        ),
+        ("profiledb profile cache", format!("{} entries", measure::thousands(cache_entries(cli, n, c) as u64))),
         (
             "operations",
             format!(

@@ -55,8 +55,36 @@ impl Report {
         self.profiles as f64 / d.as_secs_f64().max(1e-9)
     }
 
-    /// The consistency section: every store should report the same values.
-    fn consistency(&self) -> Vec<String> {
+    /// The checks on which the stores disagree.
+    pub fn mismatches(&self) -> Vec<&'static str> {
+        self.check_rows().into_iter().filter(|(_, same, _)| !same).map(|(k, _, _)| k).collect()
+    }
+
+    /// Stores that were skipped, failed to load, failed an operation or a check.
+    pub fn failures(&self) -> Vec<String> {
+        let mut out: Vec<String> = self.skipped.iter().map(|(n, why)| format!("{n} not measured: {why}")).collect();
+        for r in &self.runs {
+            if let Err(e) = &r.load {
+                out.push(format!("{}: load failed: {e}", r.name));
+            }
+            for (op, o) in &r.outcomes {
+                match o {
+                    Outcome::Done(_) => {}
+                    Outcome::NotApplicable(why) => out.push(format!("{}: {}: n/a ({why})", r.name, op.label())),
+                    Outcome::Failed(e) => out.push(format!("{}: {}: failed: {e}", r.name, op.label())),
+                }
+            }
+            for (k, v) in &r.checks {
+                if v.contains("error") {
+                    out.push(format!("{}: {k}: {v}", r.name));
+                }
+            }
+        }
+        out
+    }
+
+    /// Every check: (what, whether all stores agree, "store value" list).
+    fn check_rows(&self) -> Vec<(&'static str, bool, String)> {
         let mut keys: Vec<&'static str> = Vec::new();
         for r in &self.runs {
             for (k, _) in &r.checks {
@@ -67,15 +95,24 @@ impl Report {
         }
         keys.iter()
             .map(|k| {
-                let vals: Vec<(&str, &String)> = self
-                    .runs
+                let vals: Vec<(&str, Option<&String>)> =
+                    self.runs.iter().map(|r| (r.name, r.checks.iter().find(|(c, _)| c == k).map(|(_, v)| v))).collect();
+                let same = vals.windows(2).all(|w| w[0].1.is_some() && w[0].1 == w[1].1);
+                let list = vals
                     .iter()
-                    .filter_map(|r| r.checks.iter().find(|(c, _)| c == k).map(|(_, v)| (r.name, v)))
-                    .collect();
-                let same = vals.windows(2).all(|w| w[0].1 == w[1].1);
-                let list = vals.iter().map(|(n, v)| format!("{n} {v}")).collect::<Vec<_>>().join(", ");
-                format!("- {k}: {} ({list})", if same { "agree" } else { "**MISMATCH**" })
+                    .map(|(n, v)| format!("{n} {}", v.map_or("(missing)", String::as_str)))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                (*k, same, list)
             })
+            .collect()
+    }
+
+    /// The consistency section: every store should report the same values.
+    fn consistency(&self) -> Vec<String> {
+        self.check_rows()
+            .into_iter()
+            .map(|(k, same, list)| format!("- {k}: {} ({list})", if same { "agree" } else { "**MISMATCH**" }))
             .collect()
     }
 

@@ -57,7 +57,7 @@ fn profiledb_and_sqlite_agree() -> crate::error::Result<()> {
     let ops = workload::ops(cli.seed, 500, op_counts(&cli));
     let mut runs = Vec::new();
     for name in ["profiledb", "sqlite"] {
-        let mut store = open(name, &cli, dir.path())?;
+        let mut store = open(name, &cli, dir.path(), 10_000)?;
         runs.push(run_store(store.as_mut(), &cli, 500, &ops));
     }
     for run in &runs {
@@ -65,14 +65,24 @@ fn profiledb_and_sqlite_agree() -> crate::error::Result<()> {
         for (op, o) in &run.outcomes {
             match o {
                 Outcome::Done(s) => assert!(s.ops() > 0),
-                Outcome::NotApplicable(_) => assert!(run.name == "profiledb"),
+                Outcome::NotApplicable(why) => panic!("{} {}: n/a ({why})", run.name, op.label()),
                 Outcome::Failed(e) => panic!("{} {}: {e}", run.name, op.label()),
             }
         }
     }
-    assert!(matches!(runs[1].outcomes.iter().find(|(o, _)| *o == Op::SegmentCount), Some((_, Outcome::Done(_)))));
+    for run in &runs {
+        assert!(matches!(run.outcomes.iter().find(|(o, _)| *o == Op::SegmentCount), Some((_, Outcome::Done(_)))));
+    }
     let check = |r: &crate::report::StoreRun, k: &str| r.checks.iter().find(|(c, _)| *c == k).map(|(_, v)| v.clone());
-    for k in ["lookups found", "lookup digest", "final state of sampled profiles (digest)"] {
+    for k in [
+        "lookups found",
+        "lookup digest",
+        "segment sizes after load",
+        "segment counts (first 6)",
+        "membership checks true",
+        "segment sizes after all operations",
+        "final state of sampled profiles (digest)",
+    ] {
         assert_eq!(check(&runs[0], k), check(&runs[1], k), "{k}");
         assert!(check(&runs[0], k).is_some(), "{k} missing");
     }
@@ -82,4 +92,61 @@ fn profiledb_and_sqlite_agree() -> crate::error::Result<()> {
     let found: u32 = state.split(' ').next().unwrap_or_default().parse().unwrap_or_default();
     assert!(found > 1000, "visitors should resolve: {state}");
     Ok(())
+}
+
+#[test]
+fn ci_mode_defaults() {
+    let cli = Cli::parse_from(["t", "--ci"]);
+    assert_eq!(crate::profiles(&cli), 5_000);
+    assert_eq!(crate::stores(&cli), vec!["profiledb".to_owned(), "sqlite".to_owned()]);
+    let c = op_counts(&cli);
+    assert_eq!((c.lookups, c.events, c.counts), (2_000, 1_000, 30));
+    assert_eq!(crate::cache_entries(&cli, 5_000, &c), 5_100);
+}
+
+#[test]
+fn history_adds_up_to_the_loaded_rollups() {
+    for i in 0..200 {
+        let s = workload::seed(workload::SEED, i);
+        let h = s.history();
+        let mut r = workload::Rollups::default();
+        for e in &h {
+            let d = e.delta();
+            r.page_views += d.page_views;
+            r.add_to_carts += d.add_to_carts;
+            r.purchases += d.purchases;
+            r.purchase_sum += d.purchase_sum;
+            r.last_purchase_at = r.last_purchase_at.max(d.last_purchase_at);
+        }
+        assert_eq!(r, s.view.r, "profile {i}");
+    }
+}
+
+#[test]
+fn every_segment_has_an_expression() {
+    for s in &SEGMENTS {
+        profiledb::segment::parse(s.expr).unwrap_or_else(|e| panic!("{}: {e}", s.name));
+    }
+}
+
+#[test]
+fn disagreeing_stores_are_reported() {
+    let run = |name: &'static str, digest: &str| crate::report::StoreRun {
+        name,
+        describe: String::new(),
+        load: Ok(std::time::Duration::from_secs(1)),
+        outcomes: Vec::new(),
+        notes: Vec::new(),
+        checks: vec![("lookup digest", digest.to_owned()), ("lookups found", "3".to_owned())],
+    };
+    let mut report = crate::report::Report {
+        header: Vec::new(),
+        profiles: 1,
+        runs: vec![run("profiledb", "aa"), run("sqlite", "aa")],
+        skipped: Vec::new(),
+    };
+    assert!(report.mismatches().is_empty() && report.failures().is_empty());
+    report.runs[1].checks[0].1 = "bb".to_owned();
+    assert_eq!(report.mismatches(), vec!["lookup digest"]);
+    assert!(report.markdown().contains("lookup digest: **MISMATCH**"));
 }

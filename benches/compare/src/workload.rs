@@ -20,6 +20,7 @@ const JAN_2020: i64 = 1_577_836_800_000;
 /// 2025-06-01T00:00:00Z: the measured event stream starts here.
 const JUN_2025: i64 = 1_748_736_000_000;
 const DAY: i64 = 86_400_000;
+const HOUR: i64 = 3_600_000;
 
 /// splitmix64: tiny, fast, good enough for workload generation.
 #[derive(Clone, Debug)]
@@ -202,36 +203,66 @@ impl View {
     }
 }
 
-/// One segment: a name and its definition.
+/// One segment: a name and its definition, twice: as a Rust predicate
+/// (evaluated by the SQL and Redis stores in the application) and as
+/// profiledb's expression language (maintained by profiledb itself). The
+/// two must mean the same; the consistency checks compare every
+/// segment's size across stores.
+///
+/// Rollup conditions read event counts and sums over all time (`count(e)`
+/// with no window is `all`). Missing traits make every trait comparison
+/// false in both forms (the predicates see empty strings and zeros, none
+/// of which pass).
 pub struct Segment {
     pub name: &'static str,
     pub test: fn(&View) -> bool,
+    pub expr: &'static str,
 }
 
 const EU: [&str; 7] = ["DE", "FR", "ES", "IT", "NL", "PL", "SE"];
 
 /// The 20 segments, defined once for every store.
 pub const SEGMENTS: [Segment; 20] = [
-    Segment { name: "plan_pro", test: |v| v.plan == "pro" },
-    Segment { name: "plan_enterprise", test: |v| v.plan == "enterprise" },
-    Segment { name: "paid", test: |v| matches!(v.plan.as_str(), "basic" | "pro" | "enterprise") },
-    Segment { name: "country_de", test: |v| v.country == "DE" },
-    Segment { name: "country_us", test: |v| v.country == "US" },
-    Segment { name: "eu", test: |v| EU.contains(&v.country.as_str()) },
-    Segment { name: "age_18_24", test: |v| (18..=24).contains(&v.age) },
-    Segment { name: "age_55_plus", test: |v| v.age >= 55 },
-    Segment { name: "ltv_gt_500", test: |v| v.ltv > 500.0 },
-    Segment { name: "ltv_gt_1500", test: |v| v.ltv > 1500.0 },
-    Segment { name: "signed_up_2024_plus", test: |v| v.signup_at >= JAN_2024 },
-    Segment { name: "tag_beta", test: |v| v.tags.iter().any(|t| t == "beta") },
-    Segment { name: "tag_vip", test: |v| v.tags.iter().any(|t| t == "vip") },
-    Segment { name: "email_opt_in", test: |v| v.email_opt_in },
-    Segment { name: "mobile", test: |v| v.device == "ios" || v.device == "android" },
-    Segment { name: "lang_de", test: |v| v.language == "de" },
-    Segment { name: "buyers", test: |v| v.r.purchases >= 1 },
-    Segment { name: "repeat_buyers", test: |v| v.r.purchases >= 3 },
-    Segment { name: "big_spenders", test: |v| v.r.purchase_sum > 300.0 },
-    Segment { name: "window_shoppers", test: |v| v.r.add_to_carts >= 2 && v.r.purchases == 0 },
+    Segment { name: "plan_pro", test: |v| v.plan == "pro", expr: "traits.plan = \"pro\"" },
+    Segment { name: "plan_enterprise", test: |v| v.plan == "enterprise", expr: "traits.plan = \"enterprise\"" },
+    Segment {
+        name: "paid",
+        test: |v| matches!(v.plan.as_str(), "basic" | "pro" | "enterprise"),
+        expr: "traits.plan in [\"basic\", \"pro\", \"enterprise\"]",
+    },
+    Segment { name: "country_de", test: |v| v.country == "DE", expr: "traits.country = \"DE\"" },
+    Segment { name: "country_us", test: |v| v.country == "US", expr: "traits.country = \"US\"" },
+    Segment {
+        name: "eu",
+        test: |v| EU.contains(&v.country.as_str()),
+        expr: "traits.country in [\"DE\", \"FR\", \"ES\", \"IT\", \"NL\", \"PL\", \"SE\"]",
+    },
+    Segment { name: "age_18_24", test: |v| (18..=24).contains(&v.age), expr: "traits.age >= 18 and traits.age <= 24" },
+    Segment { name: "age_55_plus", test: |v| v.age >= 55, expr: "traits.age >= 55" },
+    Segment { name: "ltv_gt_500", test: |v| v.ltv > 500.0, expr: "traits.ltv > 500" },
+    Segment { name: "ltv_gt_1500", test: |v| v.ltv > 1500.0, expr: "traits.ltv > 1500" },
+    Segment {
+        name: "signed_up_2024_plus",
+        test: |v| v.signup_at >= JAN_2024,
+        expr: "traits.signup_at >= t\"2024-01-01T00:00:00Z\"",
+    },
+    Segment { name: "tag_beta", test: |v| v.tags.iter().any(|t| t == "beta"), expr: "traits.tags contains \"beta\"" },
+    Segment { name: "tag_vip", test: |v| v.tags.iter().any(|t| t == "vip"), expr: "traits.tags contains \"vip\"" },
+    Segment { name: "email_opt_in", test: |v| v.email_opt_in, expr: "traits.email_opt_in = true" },
+    Segment {
+        name: "mobile",
+        test: |v| v.device == "ios" || v.device == "android",
+        expr: "traits.device in [\"ios\", \"android\"]",
+    },
+    Segment { name: "lang_de", test: |v| v.language == "de", expr: "traits.language = \"de\"" },
+    Segment { name: "buyers", test: |v| v.r.purchases >= 1, expr: "count(purchase) >= 1" },
+    Segment { name: "repeat_buyers", test: |v| v.r.purchases >= 3, expr: "count(purchase) >= 3" },
+    Segment { name: "big_spenders", test: |v| v.r.purchase_sum > 300.0, expr: "sum(purchase.amount) > 300" },
+    Segment {
+        name: "window_shoppers",
+        test: |v| v.r.add_to_carts >= 2 && v.r.purchases == 0,
+        expr: "count(add_to_cart) >= 2 and count(purchase) = 0",
+    },
 ];
 
 /// `a AND b AND NOT c`, by segment index.
@@ -266,6 +297,8 @@ pub struct Seed {
     pub idents: Vec<Ident>,
     pub view: View,
     pub segs: u32,
+    /// The amounts of the `view.r.purchases` purchases (they sum to `purchase_sum`).
+    pub purchase_amounts: Vec<f64>,
 }
 
 /// Profile `i` (0-based) of the loaded population.
@@ -306,7 +339,8 @@ pub fn seed(base: u64, i: u64) -> Seed {
     let page_views = rng.below(60) as i64;
     let add_to_carts = rng.below(page_views as u64 / 4 + 1) as i64;
     let purchases = rng.below(add_to_carts as u64 + 1) as i64;
-    let purchase_sum = (0..purchases).map(|_| cents(5.0 + rng.unit() * 195.0)).sum::<f64>();
+    let purchase_amounts: Vec<f64> = (0..purchases).map(|_| quarters(5.0 + rng.unit() * 195.0)).collect();
+    let purchase_sum = purchase_amounts.iter().sum::<f64>();
     let last_purchase_at = if purchases > 0 { JAN_2024 + rng.below(500) as i64 * DAY } else { 0 };
     let view = View {
         plan: plan.to_owned(),
@@ -319,18 +353,49 @@ pub fn seed(base: u64, i: u64) -> Seed {
         language: language.to_owned(),
         device: rng.weighted(&[("ios", 35), ("android", 40), ("web", 25)]).to_owned(),
         company_size: 1 + (rng.unit() * 8.5).exp() as i64,
-        r: Rollups { page_views, add_to_carts, purchases, purchase_sum: cents(purchase_sum), last_purchase_at },
+        r: Rollups { page_views, add_to_carts, purchases, purchase_sum, last_purchase_at },
     };
     let mut idents = vec![Ident::user(i), Ident::email(i)];
     if i % 10 < ANON_TENTHS {
         idents.push(Ident::anon(i));
     }
     let segs = view.segments();
-    Seed { id: i as u32 + 1, idents, view, segs }
+    Seed { id: i as u32 + 1, idents, view, segs, purchase_amounts }
 }
 
 fn cents(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
+}
+
+/// Rounds to a quarter: purchase amounts are multiples of 0.25, so every
+/// sum of them is exact in `f64` whatever the order of addition (stores
+/// add them in different orders; `purchase_sum > 300` must not depend on it).
+fn quarters(x: f64) -> f64 {
+    (x * 4.0).round() / 4.0
+}
+
+impl Seed {
+    /// The event history behind the seed's rollups, for stores that derive
+    /// rollups from events (profiledb): one event per counted page view,
+    /// add to cart and purchase, all before the measured stream. Page
+    /// views and adds to cart are an hour apart, going back from 2024;
+    /// purchases a day apart, the last one at `last_purchase_at`.
+    pub fn history(&self) -> Vec<Event> {
+        let r = &self.view.r;
+        let who = &self.idents[..1];
+        let ev = |kind, amount, at| Event { idents: who.to_vec(), kind, amount, at };
+        let mut out = Vec::with_capacity((r.page_views + r.add_to_carts + r.purchases) as usize);
+        out.extend((0..r.page_views).map(|k| ev(EventKind::PageView, 0.0, JAN_2024 - (k + 1) * HOUR)));
+        out.extend((0..r.add_to_carts).map(|k| ev(EventKind::AddToCart, 0.0, JAN_2024 - (k + 1) * HOUR - HOUR / 2)));
+        let n = self.purchase_amounts.len() as i64;
+        out.extend(
+            self.purchase_amounts
+                .iter()
+                .enumerate()
+                .map(|(k, a)| ev(EventKind::Purchase, *a, r.last_purchase_at - (n - 1 - k as i64) * DAY)),
+        );
+        out
+    }
 }
 
 /// Event types.
@@ -462,7 +527,7 @@ pub fn ops(base: u64, n: u64, c: OpCounts) -> Ops {
                 7 | 8 => EventKind::AddToCart,
                 _ => EventKind::Purchase,
             };
-            let amount = if kind == EventKind::Purchase { cents(5.0 + rng.unit() * 295.0) } else { 0.0 };
+            let amount = if kind == EventKind::Purchase { quarters(5.0 + rng.unit() * 295.0) } else { 0.0 };
             Event { idents, kind, amount, at: JUN_2025 + k as i64 * 1000 }
         })
         .collect();

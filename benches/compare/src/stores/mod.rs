@@ -1,9 +1,8 @@
 //! The stores under comparison, behind one [`Store`] trait.
 //!
-//! Each store lives in its own file. Adding an operation to one store (for
-//! example profiledb's segment queries, once segments land) touches only
-//! that store's file: stop returning it from [`Store::unsupported`] and
-//! implement the method.
+//! Each store lives in its own file. A store that cannot run an operation
+//! returns a reason from [`Store::unsupported`] (reported as `n/a`); none
+//! does today.
 
 use crate::error::Result;
 use crate::workload::{CountQuery, Event, Ident, Seed, TraitSet, View};
@@ -92,6 +91,9 @@ pub trait Store {
 
     /// Whether the profile `id` reaches is in `segment`.
     fn is_member(&mut self, id: &Ident, segment: usize) -> Result<bool>;
+
+    /// The number of members of each of the 20 segments, in [`SEGMENTS`](crate::workload::SEGMENTS) order.
+    fn segment_sizes(&mut self) -> Result<Vec<u64>>;
 }
 
 /// The bits set in `new` but not `old` (added) and in `old` but not `new` (removed).

@@ -1,43 +1,106 @@
-//! profiledb through its public API.
+//! profiledb through its public API, using its own features for the whole
+//! job:
 //!
-//! Rollups are traits updated with `increment`/`set` in the same identify
-//! call that stitches the event's identifiers; merges fold the counters
-//! with [`MergeStrategy::Sum`]. Segments are not implemented yet, so the
-//! segment operations report `n/a` and writes maintain no membership.
+//! - **Rollups** are declared once ([`RollupDef`]: a count per event name,
+//!   the sum of purchase amounts, the time of the last purchase) and
+//!   computed by profiledb from events; nothing is counted by hand.
+//! - **Events** go through [`ProfileDb::track`]: identity resolution,
+//!   stitching (an event carrying a visitor's anonymous id and a user id
+//!   merges the two), rollups, the timeline and segment maintenance in one
+//!   call and one atomic batch.
+//! - **Segments** are the workload's 20 definitions in profiledb's
+//!   expression language ([`Segment::expr`]), kept exact by every write;
+//!   counts are a query over the segment bitmaps, membership is
+//!   [`ProfileDb::in_segment`].
+//!
+//! The load writes each profile's traits with `identify` and its event
+//! history (the events behind its loaded rollups) with `ingest_batch`, then
+//! defines the segments, which backfills them.
 
 use std::path::Path;
 
-use profiledb::{Identifier, MergeRules, MergeStrategy, Profile, ProfileDb, Timestamp, TraitValue, Update};
+use profiledb::event::{Event as PdbEvent, EventKind as PdbKind};
+use profiledb::rollup::{Aggregate, RollupDef, RollupValue, Window};
+use profiledb::{Identifier, Profile, ProfileDb, ProfileId, Timestamp, TraitValue, Update};
 
-use super::{Op, Store};
-use crate::error::{Context, Result};
-use crate::workload::{CountQuery, Event, Ident, Rollups, Seed, TraitSet, View};
+use super::Store;
+use crate::error::{Context, Error, Result};
+use crate::workload::{CountQuery, Event, EventKind, Ident, Rollups, Seed, TraitSet, View, COUNT_QUERIES, SEGMENTS};
 
-const NO_SEGMENTS: &str = "segments not implemented yet";
+/// The rollups the workload reads, in [`Rollups`] field order.
+const ROLLUPS: [(&str, &str, RollupKind); 5] = [
+    ("page_views", "page_view", RollupKind::Count),
+    ("add_to_carts", "add_to_cart", RollupKind::Count),
+    ("purchases", "purchase", RollupKind::Count),
+    ("purchase_sum", "purchase", RollupKind::SumAmount),
+    ("last_purchase_at", "purchase", RollupKind::Last),
+];
+
+#[derive(Clone, Copy)]
+enum RollupKind {
+    Count,
+    SumAmount,
+    Last,
+}
+
+/// Events per `ingest_batch` call while loading.
+const LOAD_EVENTS: usize = 8_192;
 
 pub struct Pdb {
     db: ProfileDb,
     cache_entries: usize,
+    /// `in a and in b and not in c` for each of [`COUNT_QUERIES`].
+    queries: Vec<String>,
 }
 
-/// Opens a fresh database in `dir` with a profile cache of `cache_entries`.
+/// Opens a fresh database in `dir` with a profile cache of `cache_entries`
+/// and declares the workload's rollups.
 pub fn open(dir: &Path, cache_entries: usize) -> Result<Box<dyn Store>> {
-    let rules = ["page_views", "add_to_carts", "purchases", "purchase_sum"]
-        .iter()
-        .fold(MergeRules::default(), |r, name| r.trait_strategy(name, MergeStrategy::Sum));
     let db = ProfileDb::builder(dir)
         .profile_cache_entries(cache_entries)
-        .merge_rules(rules)
         .open()
         .with_context(|| format!("opening profiledb at {}", dir.display()))?;
-    Ok(Box::new(Pdb { db, cache_entries }))
+    for (name, event, kind) in ROLLUPS {
+        let aggregate = match kind {
+            RollupKind::Count => Aggregate::Count,
+            RollupKind::SumAmount => Aggregate::Sum("amount".into()),
+            RollupKind::Last => Aggregate::Last,
+        };
+        db.declare_rollup(RollupDef::new(name, event, aggregate))
+            .with_context(|| format!("declaring rollup {name}"))?;
+    }
+    let queries = COUNT_QUERIES
+        .iter()
+        .map(|q| {
+            format!("in {} and in {} and not in {}", SEGMENTS[q.a].name, SEGMENTS[q.b].name, SEGMENTS[q.not_c].name)
+        })
+        .collect();
+    Ok(Box::new(Pdb { db, cache_entries, queries }))
 }
 
 fn identifier(id: &Ident) -> Result<Identifier> {
     Ok(Identifier::new(id.kind.as_str(), &id.value)?)
 }
 
-fn view_of(p: &Profile) -> View {
+/// The workload's event as a profiledb track event (identifiers sorted, as
+/// events require; the purchase amount as the `amount` property).
+fn event(ev: &Event) -> Result<PdbEvent> {
+    let mut ids = ev.idents.iter().map(identifier).collect::<Result<Vec<_>>>()?;
+    ids.sort();
+    ids.dedup();
+    let name = match ev.kind {
+        EventKind::PageView => "page_view",
+        EventKind::AddToCart => "add_to_cart",
+        EventKind::Purchase => "purchase",
+    };
+    let mut e = PdbEvent::new(PdbKind::Track, name, Timestamp::from_millis(ev.at), ids);
+    if ev.kind == EventKind::Purchase {
+        e.properties.insert("amount", ev.amount);
+    }
+    Ok(e)
+}
+
+fn view_of(p: &Profile, r: Rollups) -> View {
     let t = &p.traits;
     let s = |k: &str| match t.get(k) {
         Some(TraitValue::Str(s)) => s.clone(),
@@ -48,12 +111,11 @@ fn view_of(p: &Profile) -> View {
         Some(TraitValue::Time(ts)) => ts.millis(),
         _ => 0,
     };
-    let f = |k: &str| t.get(k).and_then(TraitValue::as_f64).unwrap_or_default();
     View {
         plan: s("plan"),
         country: s("country"),
         age: i("age"),
-        ltv: f("ltv"),
+        ltv: t.get("ltv").and_then(TraitValue::as_f64).unwrap_or_default(),
         signup_at: i("signup_at"),
         tags: match t.get("tags") {
             Some(TraitValue::List(l)) => l.clone(),
@@ -63,13 +125,31 @@ fn view_of(p: &Profile) -> View {
         language: s("language"),
         device: s("device"),
         company_size: i("company_size"),
-        r: Rollups {
-            page_views: i("page_views"),
-            add_to_carts: i("add_to_carts"),
-            purchases: i("purchases"),
-            purchase_sum: f("purchase_sum"),
-            last_purchase_at: i("last_purchase_at"),
-        },
+        r,
+    }
+}
+
+impl Pdb {
+    /// The five declared rollups of a live profile, all time.
+    fn rollups(&self, p: ProfileId) -> Result<Rollups> {
+        let mut r = Rollups::default();
+        for (name, _, _) in ROLLUPS {
+            let v = self.db.rollup(p, name, Window::All)?;
+            let (n, x, t) = match v {
+                RollupValue::Count(n) => (n as i64, 0.0, 0),
+                RollupValue::Number(x) => (0, x.unwrap_or_default(), 0),
+                RollupValue::Time(t) => (0, 0.0, t.map_or(0, |t| t.millis())),
+                other => return Err(Error::msg(format!("rollup {name}: unexpected value {other:?}"))),
+            };
+            match name {
+                "page_views" => r.page_views = n,
+                "add_to_carts" => r.add_to_carts = n,
+                "purchases" => r.purchases = n,
+                "purchase_sum" => r.purchase_sum = x,
+                _ => r.last_purchase_at = t,
+            }
+        }
+        Ok(r)
     }
 }
 
@@ -80,27 +160,22 @@ impl Store for Pdb {
 
     fn describe(&self) -> String {
         format!(
-            "profiledb {} (format {}), durability WAL without fsync, profile cache {} entries",
+            "profiledb {} (format {}), durability WAL without fsync, profile cache {} entries; \
+             {} declared rollups, {} segments in the expression language, events through `track`",
             env!("CARGO_PKG_VERSION"),
             ProfileDb::format_version(),
-            self.cache_entries
+            self.cache_entries,
+            ROLLUPS.len(),
+            SEGMENTS.len()
         )
     }
 
-    fn unsupported(&self, op: Op) -> Option<&'static str> {
-        matches!(op, Op::SegmentCount | Op::Membership).then_some(NO_SEGMENTS)
-    }
-
-    fn note(&self, op: Op) -> Option<&'static str> {
-        matches!(op, Op::TraitUpdate | Op::Ingest)
-            .then_some("profiledb maintains no segment membership yet (segments not implemented), so it does less work here than the other stores")
-    }
-
     fn load(&mut self, batch: &[Seed]) -> Result<()> {
+        let mut history = Vec::new();
         for s in batch {
             let ids = s.idents.iter().map(identifier).collect::<Result<Vec<_>>>()?;
             let v = &s.view;
-            let mut u = Update::new()
+            let u = Update::new()
                 .set("plan", v.plan.as_str())
                 .set("country", v.country.as_str())
                 .set("age", v.age)
@@ -110,25 +185,29 @@ impl Store for Pdb {
                 .set("email_opt_in", v.email_opt_in)
                 .set("language", v.language.as_str())
                 .set("device", v.device.as_str())
-                .set("company_size", v.company_size)
-                .set("page_views", v.r.page_views)
-                .set("add_to_carts", v.r.add_to_carts)
-                .set("purchases", v.r.purchases)
-                .set("purchase_sum", v.r.purchase_sum);
-            if v.r.last_purchase_at > 0 {
-                u = u.set("last_purchase_at", Timestamp::from_millis(v.r.last_purchase_at));
-            }
+                .set("company_size", v.company_size);
             self.db.identify(&ids, u).with_context(|| format!("loading profile {}", s.id))?;
+            for ev in s.history() {
+                history.push(event(&ev)?);
+            }
+            if history.len() >= LOAD_EVENTS {
+                self.ingest_history(&mut history)?;
+            }
+        }
+        self.ingest_history(&mut history)
+    }
+
+    fn finish_load(&mut self, _profiles: u64) -> Result<()> {
+        for s in &SEGMENTS {
+            self.db.define_segment(s.name, s.expr).with_context(|| format!("defining segment {}", s.name))?;
         }
         Ok(())
     }
 
-    fn finish_load(&mut self, _profiles: u64) -> Result<()> {
-        Ok(())
-    }
-
     fn lookup(&mut self, id: &Ident) -> Result<Option<View>> {
-        Ok(self.db.get(&identifier(id)?)?.map(|p| view_of(&p)))
+        let Some(p) = self.db.get(&identifier(id)?)? else { return Ok(None) };
+        let r = self.rollups(p.id)?;
+        Ok(Some(view_of(&p, r)))
     }
 
     fn set_trait(&mut self, id: &Ident, set: &TraitSet) -> Result<()> {
@@ -142,30 +221,44 @@ impl Store for Pdb {
     }
 
     fn ingest(&mut self, ev: &Event) -> Result<()> {
-        let ids = ev.idents.iter().map(identifier).collect::<Result<Vec<_>>>()?;
-        let d = ev.delta();
-        let mut u = Update::new();
-        if d.page_views > 0 {
-            u = u.increment("page_views", d.page_views);
-        }
-        if d.add_to_carts > 0 {
-            u = u.increment("add_to_carts", d.add_to_carts);
-        }
-        if d.purchases > 0 {
-            u = u
-                .increment("purchases", d.purchases)
-                .increment("purchase_sum", d.purchase_sum)
-                .set("last_purchase_at", Timestamp::from_millis(d.last_purchase_at));
-        }
-        self.db.identify(&ids, u)?;
+        self.db.track(&event(ev)?)?;
         Ok(())
     }
 
-    fn segment_count(&mut self, _q: &CountQuery) -> Result<u64> {
-        Err(crate::error::Error::msg(NO_SEGMENTS))
+    fn segment_count(&mut self, q: &CountQuery) -> Result<u64> {
+        let i = COUNT_QUERIES
+            .iter()
+            .position(|c| (c.a, c.b, c.not_c) == (q.a, q.b, q.not_c))
+            .ok_or_else(|| Error::msg(format!("unknown count query {}", q.describe())))?;
+        Ok(self.db.query(&self.queries[i])?.count())
     }
 
-    fn is_member(&mut self, _id: &Ident, _segment: usize) -> Result<bool> {
-        Err(crate::error::Error::msg(NO_SEGMENTS))
+    fn is_member(&mut self, id: &Ident, segment: usize) -> Result<bool> {
+        match self.db.resolve(&identifier(id)?)? {
+            Some(p) => Ok(self.db.in_segment(SEGMENTS[segment].name, p)?),
+            None => Ok(false),
+        }
+    }
+
+    fn segment_sizes(&mut self) -> Result<Vec<u64>> {
+        SEGMENTS.iter().map(|s| Ok(self.db.segment_count(s.name)?)).collect()
+    }
+}
+
+impl Pdb {
+    /// Ingests the buffered history events (strict: any rejected event fails the load).
+    fn ingest_history(&mut self, history: &mut Vec<PdbEvent>) -> Result<()> {
+        if history.is_empty() {
+            return Ok(());
+        }
+        let report = self.db.ingest_batch(history, true)?;
+        if let Some((i, e)) = report.rejected.first() {
+            return Err(Error::msg(format!("history event {i} rejected: {e}")));
+        }
+        if report.applied != history.len() as u64 {
+            return Err(Error::msg(format!("{} of {} history events applied", report.applied, history.len())));
+        }
+        history.clear();
+        Ok(())
     }
 }

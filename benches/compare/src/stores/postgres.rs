@@ -317,4 +317,13 @@ impl Store for Postgres {
         let st = prepared(&self.st)?;
         Ok(self.client.query_one(&st.member, &[&id.kind.code(), &id.value, &seg(segment)])?.try_get(0)?)
     }
+
+    fn segment_sizes(&mut self) -> Result<Vec<u64>> {
+        let mut sizes = vec![0u64; crate::workload::SEGMENTS.len()];
+        for row in self.client.query("SELECT segment, count(*) FROM membership GROUP BY segment", &[])? {
+            let (s, n): (i16, i64) = (row.try_get(0)?, row.try_get(1)?);
+            sizes[s as usize] = n as u64;
+        }
+        Ok(sizes)
+    }
 }

@@ -305,4 +305,12 @@ impl Store for Redis {
         let bit: i64 = self.member.key(id_key(id)).key(format!("seg:{segment}")).invoke(&mut self.con)?;
         Ok(bit == 1)
     }
+
+    fn segment_sizes(&mut self) -> Result<Vec<u64>> {
+        let mut pipe = ::redis::pipe();
+        for s in 0..crate::workload::SEGMENTS.len() {
+            pipe.cmd("BITCOUNT").arg(format!("seg:{s}"));
+        }
+        Ok(pipe.query(&mut self.con)?)
+    }
 }

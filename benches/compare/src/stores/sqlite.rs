@@ -275,4 +275,15 @@ impl Store for Sqlite {
         )?;
         Ok(st.query_row(params![id.kind.code(), id.value, segment], |r| r.get(0))?)
     }
+
+    fn segment_sizes(&mut self) -> Result<Vec<u64>> {
+        let mut sizes = vec![0u64; crate::workload::SEGMENTS.len()];
+        let mut st = self.conn.prepare_cached("SELECT segment, count(*) FROM membership GROUP BY segment")?;
+        let rows = st.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))?;
+        for row in rows {
+            let (s, n) = row?;
+            sizes[s as usize] = n as u64;
+        }
+        Ok(sizes)
+    }
 }
