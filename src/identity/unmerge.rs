@@ -56,19 +56,37 @@ pub(crate) fn unmerge(
     // The latest direct merge into the survivor whose loser holds the
     // identifier's origin (itself, or a profile that merged into it first).
     let log = history::deltas(&txn.view, survivor)?;
-    let mut found = None;
-    for (i, d) in log.iter().enumerate().rev() {
-        if let Change::Merge { loser, .. } = &d.change {
-            let subtree = subtree_of(txn, *loser)?;
-            if subtree.contains(&link.origin) {
-                found = Some((i, *loser, subtree));
-                break;
+    // Merges into the survivor still in effect: an unmerge undoes the
+    // latest merge of the profile it split off.
+    let mut active: Vec<(usize, ProfileId)> = Vec::new();
+    for (i, d) in log.iter().enumerate() {
+        match &d.change {
+            Change::Merge { loser, .. } => active.push((i, *loser)),
+            Change::Unmerge { split_off, .. } => {
+                if let Some(pos) = active.iter().rposition(|(_, l)| l == split_off) {
+                    active.remove(pos);
+                }
             }
+            _ => {}
+        }
+    }
+    let mut found = None;
+    for (i, loser) in active.into_iter().rev() {
+        // A profile that is live again was split off by other means; never
+        // overwrite it from a stale merge state.
+        if txn.profile(loser)?.is_some() {
+            continue;
+        }
+        let subtree = subtree_of(txn, loser)?;
+        if subtree.contains(&link.origin) {
+            found = Some((i, loser, subtree));
+            break;
         }
     }
     let (at, origin, subtree) = found.ok_or_else(|| {
         Error::invalid(format!(
-            "the merge that brought {ident} into profile {survivor} was folded by history retention; it cannot be undone"
+            "no merge into profile {survivor} that is still in effect brought {ident} (it was linked directly, its merge \
+             was already undone, or that merge was folded by history retention)"
         ))
     })?;
     let Change::Merge { loser_state, loser_history_floor, loser_last_snapshot, .. } = &log[at].change else {
