@@ -21,6 +21,7 @@ use parking_lot::Mutex;
 
 pub use admin::RawEntry;
 pub use builder::{AccessMode, Builder, Durability};
+pub use check::{CheckReport, Violation};
 pub use ingest::{BatchReport, IngestOutcome};
 pub use privacy::EraseReport;
 pub use read::IdentifierInfo;

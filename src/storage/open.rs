@@ -59,6 +59,20 @@ impl Store {
     /// Opens (or creates) the database at `path`.
     pub fn open(path: &Path, opts: &StoreOptions) -> Result<Store> {
         let exists = path.join("CURRENT").exists();
+        if !exists && has_database_files(path) {
+            // RocksDB would create a new, empty database over the old files
+            // (and delete them as obsolete on the next open).
+            return Err(Error::Storage {
+                op: "open",
+                cf: "*",
+                detail: format!(
+                    "{} holds database files (MANIFEST, SST or WAL) but no CURRENT file: the database is damaged; \
+                     restore CURRENT (one line naming the newest MANIFEST-NNNNNN) or a backup. \
+                     Refusing to create a new database over it",
+                    path.display()
+                ),
+            });
+        }
         if !exists && (!opts.create_if_missing || opts.read_only || opts.secondary_dir.is_some()) {
             return Err(Error::NotADatabase(path.to_owned()));
         }
@@ -111,6 +125,16 @@ impl Drop for RemoveOnDrop {
         // Best effort: a leftover temp directory is harmless.
         let _ = std::fs::remove_dir_all(&self.0);
     }
+}
+
+/// Whether `dir` holds files only a RocksDB database writes.
+fn has_database_files(dir: &Path) -> bool {
+    let Ok(entries) = std::fs::read_dir(dir) else { return false };
+    entries.filter_map(|e| e.ok()).any(|e| {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        name.starts_with("MANIFEST-") || name.ends_with(".sst") || name.ends_with(".log")
+    })
 }
 
 fn open_error(path: &Path, e: rocksdb::Error) -> Error {
