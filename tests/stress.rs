@@ -46,7 +46,7 @@ fn mixed_writers_and_readers_keep_every_invariant() {
                     let r = next(&mut x);
                     match r % 10 {
                         0..=3 => {
-                            let plan = if r % 3 == 0 { "pro" } else { "free" };
+                            let plan = if r.is_multiple_of(3) { "pro" } else { "free" };
                             db.update(&ident("user_id", r >> 8), Update::new().set("plan", plan).increment("n", 1))
                                 .unwrap();
                         }
@@ -62,13 +62,13 @@ fn mixed_writers_and_readers_keep_every_invariant() {
                             db.identify(&ids, Update::new()).unwrap();
                         }
                         _ => {
-                            let name = if r % 2 == 0 { "purchase" } else { "page_view" };
+                            let name = if r.is_multiple_of(2) { "purchase" } else { "page_view" };
                             let at = Timestamp(clock.now().0 - (r % 5) as i64 * 3_600_000);
                             let e = Event::new(EventKind::Track, name, at, vec![ident("user_id", r >> 8)]);
                             db.track(&e).unwrap();
                         }
                     }
-                    if r % 97 == 0 {
+                    if r.is_multiple_of(97) {
                         clock.advance(3_600_000);
                     }
                 }
