@@ -6,7 +6,7 @@
 //! | 1 | runtime or storage error (RocksDB, I/O, corruption, a refused merge) |
 //! | 2 | usage error or bad input (malformed identifier, value, time, import line) |
 //! | 3 | not found (database, profile, identifier, version, folded history) |
-//! | 4 | a check found violations (reserved for `check`) |
+//! | 4 | `check` found violations |
 //! | 5 | the database is locked by another process |
 //!
 //! `main` prints `error: <Display>` to stderr and exits with [`CliError::exit_code`].
@@ -21,7 +21,6 @@ pub const EXIT_USAGE: u8 = 2;
 /// Exit code: not found.
 pub const EXIT_NOT_FOUND: u8 = 3;
 /// Exit code: a check found violations.
-#[expect(dead_code, reason = "reserved for the `check` command, which lands with the invariant checker")]
 pub const EXIT_VIOLATIONS: u8 = 4;
 /// Exit code: the database is locked by another process.
 pub const EXIT_LOCKED: u8 = 5;
@@ -55,6 +54,8 @@ pub enum CliError {
         lines: u64,
         /// Where `--strict` stopped it: the line and why.
         stopped: Option<(u64, String)>,
+        /// `--strict` rejected the whole file before writing anything.
+        nothing_written: bool,
     },
     /// Another error, with where it happened (`line 17`).
     Context {
@@ -63,6 +64,8 @@ pub enum CliError {
         /// The error.
         source: Box<CliError>,
     },
+    /// `check` found broken invariants (already printed).
+    Violations(u64),
     /// Standard output was closed (`profiledb dump ... | head`): not an error.
     BrokenPipe,
 }
@@ -89,6 +92,7 @@ impl CliError {
             CliError::Usage(_) | CliError::Rejected { .. } => EXIT_USAGE,
             CliError::Refused(_) | CliError::Io { .. } => EXIT_RUNTIME,
             CliError::Context { source, .. } => source.exit_code(),
+            CliError::Violations(_) => EXIT_VIOLATIONS,
             CliError::BrokenPipe => 0,
         }
     }
@@ -121,10 +125,14 @@ impl fmt::Display for CliError {
             CliError::Rejected { stopped: Some((line, why)), .. } => {
                 write!(f, "line {line}: {why} (--strict: stopped there; nothing of it was written, earlier lines were)")
             }
-            CliError::Rejected { rejected, lines, stopped: None } => {
+            CliError::Rejected { rejected, lines, nothing_written: true, .. } => {
+                write!(f, "{rejected} of {lines} lines rejected (--strict: nothing was written)")
+            }
+            CliError::Rejected { rejected, lines, stopped: None, .. } => {
                 write!(f, "{rejected} of {lines} lines rejected (the others were imported)")
             }
             CliError::Context { context, source } => write!(f, "{context}: {source}"),
+            CliError::Violations(n) => write!(f, "check found {n} violations"),
             CliError::BrokenPipe => f.write_str("standard output closed"),
         }
     }

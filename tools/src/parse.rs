@@ -1,6 +1,7 @@
 //! Turning command-line text into library values: identifiers, trait
 //! values, amounts, times and versions. Every failure is bad input (exit 2).
 
+use profiledb::rollup::{Filter, FilterOp, Literal, Window};
 use profiledb::{Identifier, ProfileId, Timestamp, TraitValue};
 use serde_json::Value;
 
@@ -122,6 +123,62 @@ pub fn amount(s: &str) -> Result<TraitValue, CliError> {
     }
 }
 
+/// Parses a rollup window: `all`, `Nd` (whole UTC days, today included),
+/// or `FROM..TO` (two times).
+pub fn window(s: &str) -> Result<Window, CliError> {
+    let t = s.trim();
+    let bad = |why: String| CliError::Usage(format!("--window {s:?}: {why} (expected all, 7d, 30d... or FROM..TO)"));
+    if t == "all" {
+        return Ok(Window::All);
+    }
+    if let Some((from, to)) = t.split_once("..") {
+        let from = Timestamp::parse(from.trim()).map_err(|e| bad(format!("FROM: {e}")))?;
+        let to = Timestamp::parse(to.trim()).map_err(|e| bad(format!("TO: {e}")))?;
+        return Ok(Window::Between(from, to));
+    }
+    match t.strip_suffix('d').map(str::parse::<i64>) {
+        Some(Ok(n)) if (1..=36_500).contains(&n) => Ok(Window::days(n)),
+        Some(Ok(_)) => Err(bad("the number of days must be 1 to 36500".into())),
+        _ => Err(bad("not a window".into())),
+    }
+}
+
+/// Parses a rollup filter condition: `PROP=V`, `PROP!=V`, `PROP<V`,
+/// `PROP<=V`, `PROP>V`, `PROP>=V`. V is a number, `true`/`false`, or text
+/// (quotes optional).
+pub fn filter(s: &str) -> Result<Filter, CliError> {
+    const OPS: [(&str, FilterOp); 6] = [
+        ("!=", FilterOp::Ne),
+        ("<=", FilterOp::Le),
+        (">=", FilterOp::Ge),
+        ("=", FilterOp::Eq),
+        ("<", FilterOp::Lt),
+        (">", FilterOp::Gt),
+    ];
+    let (at, text, op) = OPS
+        .iter()
+        .filter_map(|(text, op)| s.find(text).map(|at| (at, *text, *op)))
+        .min_by_key(|(at, text, _)| (*at, std::cmp::Reverse(text.len())))
+        .ok_or_else(|| CliError::Usage(format!("--where {s:?}: expected PROPERTY=VALUE (or != < <= > >=)")))?;
+    let property = s[..at].trim();
+    let raw = s[at + text.len()..].trim();
+    if property.is_empty() || raw.is_empty() {
+        return Err(CliError::Usage(format!("--where {s:?}: both a property and a value are needed")));
+    }
+    let value = match raw {
+        "true" => Literal::Bool(true),
+        "false" => Literal::Bool(false),
+        _ => match raw.parse::<f64>() {
+            Ok(n) if n.is_finite() => Literal::Num(n),
+            _ => Literal::Str(raw.trim_matches('"').to_owned()),
+        },
+    };
+    if !matches!(value, Literal::Num(_)) && !matches!(op, FilterOp::Eq | FilterOp::Ne) {
+        return Err(CliError::Usage(format!("--where {s:?}: < <= > >= compare numbers")));
+    }
+    Ok(Filter { property: property.to_owned(), op, values: vec![value] })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,6 +199,22 @@ mod tests {
         assert_eq!(v("{\"city\":\"Oslo\"}"), Some(vec![("t.city".into(), TraitValue::Str("Oslo".into()))]));
         assert!(v("[1,2]").is_none());
         assert!(v("{}").is_none());
+    }
+
+    #[test]
+    fn windows_and_filters() {
+        assert_eq!(window("all").ok(), Some(Window::All));
+        assert_eq!(window("7d").ok(), Some(Window::days(7)));
+        assert_eq!(window("0..86400000").ok(), Some(Window::Between(Timestamp(0), Timestamp(86_400_000))));
+        assert!(window("7x").is_err() && window("0d").is_err());
+        let f = filter("page = /pricing").ok();
+        assert_eq!(
+            f.map(|f| (f.property, f.op, f.values)),
+            Some(("page".into(), FilterOp::Eq, vec![Literal::Str("/pricing".into())]))
+        );
+        assert_eq!(filter("amount>=10").ok().map(|f| (f.op, f.values)), Some((FilterOp::Ge, vec![Literal::Num(10.0)])));
+        assert_eq!(filter("a!=b").ok().map(|f| f.op), Some(FilterOp::Ne));
+        assert!(filter("amount > x").is_err() && filter("=1").is_err() && filter("nothing").is_err());
     }
 
     #[test]

@@ -10,7 +10,7 @@ use crate::cli::{BackupArgs, DumpArgs, RetainArgs};
 use crate::error::CliError;
 use crate::open;
 use crate::output::table::Table;
-use crate::output::{escape_bytes, hex_bytes, human_bytes, stdout_error};
+use crate::output::{data, escape_bytes, hex_bytes, human_bytes, stdout_error};
 use crate::parse;
 
 /// `init`: creates the database, or confirms an existing one.
@@ -48,12 +48,18 @@ pub fn stats(ctx: &Ctx) -> Result<(), CliError> {
     let identifiers = db.dump_cf("identity")?.len();
     let sizes = db.sizes()?;
     let total: u64 = sizes.iter().map(|(_, b)| b).sum();
+    let segments = db.segments();
+    let rollups = db.rollup_defs().len();
+    let merged = merged_ids(&db)?;
     let v = json!({
         "path": ctx.db.display().to_string(),
         "format_version": FORMAT_VERSION,
         "oldest_supported_format_version": OLDEST_SUPPORTED_FORMAT_VERSION,
         "profiles": profiles,
         "identifiers": identifiers,
+        "merged_ids": merged,
+        "rollups": rollups,
+        "segments": segments.iter().map(data::segment).collect::<Vec<_>>(),
         "column_families": sizes.iter().map(|(n, b)| json!({"name": n, "bytes": b})).collect::<Vec<_>>(),
         "total_bytes": total,
     });
@@ -66,11 +72,19 @@ pub fn stats(ctx: &Ctx) -> Result<(), CliError> {
         format!(
             "database     {}\nformat       version {FORMAT_VERSION} (this build reads \
              {OLDEST_SUPPORTED_FORMAT_VERSION}..={FORMAT_VERSION})\nprofiles     {profiles}\nidentifiers  \
-             {identifiers}\n\n{}",
+             {identifiers}\nmerged ids   {merged}\nrollups      {rollups} declared\n\n{}\n\n{}",
             ctx.db.display(),
+            data::segments_table(&segments),
             t.render()
         )
     })
+}
+
+/// Merged-away profile ids: the forward entries of the `alias` column
+/// family, whose keys are the 5-byte profile key (storage-format/README.md).
+/// The library keeps no merge counter.
+pub fn merged_ids(db: &ProfileDb) -> Result<u64, CliError> {
+    Ok(db.dump_cf("alias")?.iter().filter(|e| e.key.len() == 5).count() as u64)
 }
 
 /// `retain --before TIME`: folds old history.

@@ -3,16 +3,20 @@
 //! opens the database the way it needs ([`crate::open`]), and prints
 //! through [`Out`].
 
-mod admin;
+pub mod admin;
 mod demo;
+mod events;
 mod identity;
 mod import;
-mod profile;
+mod maintenance;
+mod privacy;
+pub mod profile;
+mod segments;
 mod traits;
 
 use std::path::PathBuf;
 
-use profiledb::{ProfileDb, ProfileId};
+use profiledb::{Identifier, ProfileDb, ProfileId};
 
 use crate::cli::{Cli, Command};
 use crate::error::CliError;
@@ -47,8 +51,25 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Backup(a) => admin::backup(&ctx, &a),
         Command::Compact => admin::compact(&ctx),
         Command::Import(a) => import::run(&ctx, &a),
+        Command::Track(a) => events::track(&ctx, &a),
+        Command::Events(a) => events::events(&ctx, &a),
+        Command::Rollup(c) => events::rollup(&ctx, c),
+        Command::Rfm(c) => events::rfm(&ctx, c),
+        Command::Segment(c) => segments::segment(&ctx, c),
+        Command::Query(a) => segments::query(&ctx, &a),
+        Command::Feed(a) => maintenance::feed(&ctx, &a),
+        Command::Tick => maintenance::tick(&ctx),
+        Command::Check(a) => maintenance::check(&ctx, &a),
+        Command::Export(a) => privacy::export(&ctx, &a),
+        Command::Erase(a) => privacy::erase(&ctx, &a),
+        Command::Audit(a) => privacy::audit(&ctx, &a),
         Command::Demo(a) => demo::run(&ctx, &a),
     }
+}
+
+/// The live profile an identifier reaches, or "not found".
+pub fn resolve_identifier(db: &ProfileDb, identifier: &Identifier) -> Result<ProfileId, CliError> {
+    db.resolve(identifier)?.ok_or_else(|| CliError::NotFound(format!("no profile has identifier {identifier}")))
 }
 
 /// The live profile a target reaches, or "not found".

@@ -1,14 +1,15 @@
 //! Reading one profile: get (now or as of a version or time), history,
 //! identities.
 
-use profiledb::Profile;
+use profiledb::rollup::{RfmScore, RollupValue};
+use profiledb::{Error, Profile, ProfileDb, ProfileId};
 use serde_json::{json, Value};
 
 use super::{resolve, Ctx};
 use crate::cli::{GetArgs, HistoryArgs, ProfileRef};
 use crate::error::CliError;
 use crate::open;
-use crate::output::{json as js, text};
+use crate::output::{data, json as js, text};
 use crate::parse::{self, AsOf, Target};
 
 /// `get`: the profile now, or as it was.
@@ -22,6 +23,7 @@ pub fn get(ctx: &Ctx, a: &GetArgs) -> Result<(), CliError> {
     };
     let current = current.ok_or_else(|| CliError::NotFound(format!("no profile has {target}")))?;
     let identifiers = db.identifiers(current.id)?;
+    let extras = Extras::read(&db, current.id)?;
     let (shown, note): (Profile, Option<String>) = match as_of {
         None => ((*current).clone(), None),
         Some(AsOf::Version(v)) => {
@@ -45,8 +47,53 @@ pub fn get(ctx: &Ctx, a: &GetArgs) -> Result<(), CliError> {
         };
         m.insert("as_of".into(), as_of_json);
         m.insert("current_version".into(), json!(current.version));
+        m.insert("rollups".into(), data::rollups_json(&extras.rollups));
+        m.insert("segments".into(), json!(extras.segments));
+        m.insert("rfm".into(), extras.rfm.as_ref().map_or(Value::Null, data::rfm_score));
     }
-    ctx.out.emit(&v, || text::profile(&shown, &identifiers, note.as_deref()))
+    ctx.out.emit(&v, || {
+        let mut out = text::profile(&shown, &identifiers, note.as_deref());
+        out.push_str(&extras.text(as_of.is_some()));
+        out
+    })
+}
+
+/// What `get` shows beside traits: computed from events and segments, always current.
+pub struct Extras {
+    /// Every rollup, all time, and every event name's count.
+    pub rollups: Vec<(String, RollupValue)>,
+    /// The segments the profile is in.
+    pub segments: Vec<String>,
+    /// Its RFM score, if RFM was computed and it purchased.
+    pub rfm: Option<RfmScore>,
+}
+
+impl Extras {
+    /// Reads them for a live profile.
+    pub fn read(db: &ProfileDb, id: ProfileId) -> Result<Extras, CliError> {
+        let rfm = match db.rfm(id) {
+            Ok(s) => s,
+            // RFM was never computed: nothing to show.
+            Err(Error::NotFound(_)) => None,
+            Err(e) => return Err(e.into()),
+        };
+        Ok(Extras { rollups: db.rollups_of(id)?, segments: db.segments_of(id)?, rfm })
+    }
+
+    /// The readable sections, after the profile.
+    pub fn text(&self, as_of: bool) -> String {
+        let mut out = String::from("\n\n");
+        if as_of {
+            out.push_str("(rollups, segments and RFM below are current)\n");
+        }
+        out.push_str(&data::rollups_table(&self.rollups));
+        out.push_str("\n\nSEGMENTS\n  ");
+        out.push_str(&if self.segments.is_empty() { "(none)".to_owned() } else { self.segments.join(", ") });
+        if let Some(s) = &self.rfm {
+            out.push_str(&format!("\n\n{}", data::rfm_line(s)));
+        }
+        out
+    }
 }
 
 /// `history`: the retained deltas, oldest first.

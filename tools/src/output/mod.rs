@@ -2,6 +2,7 @@
 //! both forms from library values with [`json`] and [`text`], and hand them
 //! to [`Out::emit`]; nothing else writes to standard output.
 
+pub mod data;
 pub mod json;
 pub mod table;
 pub mod text;

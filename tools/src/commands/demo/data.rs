@@ -3,8 +3,8 @@
 
 use profiledb::Timestamp;
 
-/// 2024-01-01T00:00:00Z: the simulation's first instant.
-pub const START: i64 = 1_704_067_200_000;
+/// How long the simulation runs.
+pub const SPAN: i64 = 120 * DAY;
 const MINUTE: i64 = 60_000;
 const HOUR: i64 = 60 * MINUTE;
 const DAY: i64 = Timestamp::DAY;
@@ -70,6 +70,16 @@ const PLACES: &[(&str, &[&str])] = &[
 const SOURCES: &[&str] = &["google", "newsletter", "facebook", "direct", "partner", "instagram"];
 const UPGRADES: &[&str] = &["starter", "starter", "pro", "pro", "pro", "enterprise"];
 
+const PAGES: &[&str] = &["/", "/", "/products", "/products/shoes", "/products/bags", "/blog", "/about", "/pricing"];
+const PRODUCTS: &[(&str, i64)] = &[
+    ("sneakers", 8_900),
+    ("boots", 15_900),
+    ("tote", 4_900),
+    ("backpack", 7_900),
+    ("scarf", 2_900),
+    ("watch", 24_900),
+];
+
 /// One simulated person.
 #[derive(Debug, Clone)]
 pub struct Person {
@@ -87,46 +97,69 @@ pub struct Person {
     pub city: &'static str,
     /// Where the first visit came from.
     pub source: &'static str,
+    /// Whether they signed up (else they stay an anonymous visitor, or a newsletter email).
+    pub signed_up: bool,
     /// How interesting the person is to show (more stitching, more history).
     pub showcase: u32,
 }
 
-/// What a person does at one instant.
+/// What a person does at one instant; each becomes one event.
 #[derive(Debug, Clone)]
 pub enum Action {
-    /// Subscribes to the newsletter with the email alone.
+    /// Subscribes to the newsletter with the email alone (identify).
     Newsletter,
-    /// Browses anonymously (or, after signup, on a linked device).
-    Visit {
-        /// Which device (0 or 1).
+    /// Views a page (track `page_view`), on device 0 or 1; signed-up people also carry their user id.
+    PageView {
+        /// Which device.
         device: usize,
-        /// Pages viewed.
-        pages: i64,
+        /// The page path.
+        page: &'static str,
+        /// Whether the person is logged in.
+        known: bool,
     },
-    /// Signs up on device 0: anonymous id, user id and email together.
+    /// Signs up on device 0: anonymous id, user id and email together (identify).
     Signup,
-    /// Logs in on device 1: its anonymous profile merges in.
+    /// Logs in on device 1: its anonymous profile merges in (identify).
     Login,
-    /// Buys something.
+    /// Adds a product to the cart (track `add_to_cart`).
+    AddToCart {
+        /// The product.
+        product: &'static str,
+        /// Its price in cents.
+        cents: i64,
+        /// Whether the person is logged in.
+        known: bool,
+    },
+    /// Buys what is in the cart (track `purchase`).
     Purchase {
+        /// The product.
+        product: &'static str,
         /// The amount in cents.
         cents: i64,
     },
-    /// Changes plan.
+    /// Changes plan (identify).
     Upgrade {
         /// The new plan.
         plan: &'static str,
     },
-    /// Moves to another city.
+    /// Moves to another city (identify).
     Move {
         /// The new city.
         city: &'static str,
     },
 }
 
+impl Action {
+    /// Whether the event may merge two profiles: it links identifiers of
+    /// two devices or of a device and an account.
+    pub fn may_merge(&self) -> bool {
+        matches!(self, Action::Signup | Action::Login)
+    }
+}
+
 /// One action at one instant.
 #[derive(Debug, Clone)]
-pub struct Event {
+pub struct Step {
     /// When (epoch ms).
     pub at: i64,
     /// Index into the people.
@@ -135,31 +168,47 @@ pub struct Event {
     pub action: Action,
 }
 
-/// The whole dataset, events in time order.
+/// The whole dataset, steps in time order.
 #[derive(Debug)]
 pub struct Dataset {
+    /// The first instant.
+    pub start: i64,
+    /// The last instant: nothing happens after it.
+    pub end: i64,
     /// Everyone.
     pub people: Vec<Person>,
     /// Everything they do, oldest first.
-    pub events: Vec<Event>,
+    pub steps: Vec<Step>,
 }
 
-/// Generates `n` people and their events from `seed`.
-pub fn generate(n: u32, seed: u64) -> Dataset {
+/// Generates `n` people and what they do in the [`SPAN`] before `end`, from `seed`.
+pub fn generate(n: u32, seed: u64, end: i64) -> Dataset {
+    let start = end - SPAN;
     let mut rng = SplitMix::new(seed);
     let mut people = Vec::with_capacity(n as usize);
-    let mut events = Vec::with_capacity(n as usize * 5);
+    let mut steps = Vec::with_capacity(n as usize * 20);
     for i in 0..n {
-        let (person, mut evs) = person(&mut rng, i);
+        let (person, evs) = person(&mut rng, i, start);
         people.push(person);
-        events.append(&mut evs);
+        steps.extend(evs.into_iter().filter(|s| s.at <= end));
     }
-    // Stable sort: same-instant events keep their generation order.
-    events.sort_by_key(|e| e.at);
-    Dataset { people, events }
+    // Stable sort: same-instant steps keep their generation order.
+    steps.sort_by_key(|e| e.at);
+    Dataset { start, end, people, steps }
 }
 
-fn person(rng: &mut SplitMix, i: u32) -> (Person, Vec<Event>) {
+/// One visit: a few page views a minute or two apart, sometimes a cart.
+fn visit(rng: &mut SplitMix, at: i64, device: usize, known: bool, push: &mut impl FnMut(i64, Action)) -> i64 {
+    let mut t = at;
+    for _ in 0..rng.range(1, 9) {
+        let page = if rng.chance(0.08) { "/pricing" } else { rng.pick(PAGES) };
+        push(t, Action::PageView { device, page, known });
+        t += rng.range(20_000, 3 * MINUTE);
+    }
+    t
+}
+
+fn person(rng: &mut SplitMix, i: u32, start: i64) -> (Person, Vec<Step>) {
     let first = rng.pick(FIRST);
     let last = rng.pick(LAST);
     let (country, cities) = rng.pick(PLACES);
@@ -172,48 +221,63 @@ fn person(rng: &mut SplitMix, i: u32) -> (Person, Vec<Event>) {
         country,
         city,
         source: rng.pick(SOURCES),
+        signed_up: false,
         showcase: 0,
     };
     let mut evs = Vec::new();
-    let mut push = |at: i64, action: Action| evs.push(Event { at, person: i, action });
+    let mut push = |at: i64, action: Action| evs.push(Step { at, person: i, action });
 
-    let first_visit = START + rng.range(0, 90 * DAY);
+    let first_visit = start + rng.range(0, SPAN - 10 * DAY);
     if rng.chance(0.12) {
-        push((first_visit - rng.range(DAY, 30 * DAY)).max(START), Action::Newsletter);
+        push((first_visit - rng.range(DAY, 30 * DAY)).max(start), Action::Newsletter);
         p.showcase += 4;
     }
-    push(first_visit, Action::Visit { device: 0, pages: rng.range(1, 12) });
+    let mut t = visit(rng, first_visit, 0, false, &mut push);
     let second_device = rng.chance(0.3).then(|| first_visit + rng.range(HOUR, 10 * DAY));
     if let Some(at) = second_device {
-        push(at, Action::Visit { device: 1, pages: rng.range(1, 6) });
+        visit(rng, at, 1, false, &mut push);
     }
-    if !rng.chance(0.75) {
+    if !rng.chance(0.7) {
+        // A visitor who never signs up: a few more visits, sometimes a cart left behind.
         for _ in 0..rng.range(0, 3) {
-            push(first_visit + rng.range(HOUR, 20 * DAY), Action::Visit { device: 0, pages: rng.range(1, 5) });
+            let at = first_visit + rng.range(HOUR, 20 * DAY);
+            let end = visit(rng, at, 0, false, &mut push);
+            if rng.chance(0.15) {
+                let (product, cents) = rng.pick(PRODUCTS);
+                push(end, Action::AddToCart { product, cents, known: false });
+            }
         }
         return (p, evs);
     }
+    p.signed_up = true;
     p.showcase += 2;
-    let signup = first_visit + rng.range(5 * MINUTE, 3 * DAY);
+    if rng.chance(0.2) {
+        // Shops as a guest first: the cart stitches in at signup.
+        let (product, cents) = rng.pick(PRODUCTS);
+        push(t, Action::AddToCart { product, cents, known: false });
+        t += MINUTE;
+    }
+    let signup = t + rng.range(MINUTE, 3 * DAY);
     push(signup, Action::Signup);
     if let Some(at) = second_device {
         push(at.max(signup) + rng.range(HOUR, 5 * DAY), Action::Login);
         p.showcase += 4;
     }
-    for _ in 0..rng.range(0, 4) {
-        push(signup + rng.range(HOUR, 60 * DAY), Action::Visit { device: 0, pages: rng.range(1, 8) });
+    let engagement = rng.range(1, 12);
+    for _ in 0..engagement {
+        let at = signup + rng.range(HOUR, 100 * DAY);
+        let device = usize::from(second_device.is_some() && rng.chance(0.3));
+        let end = visit(rng, at, device, true, &mut push);
+        if rng.chance(0.35) {
+            let (product, cents) = rng.pick(PRODUCTS);
+            let qty = rng.range(1, 3);
+            push(end, Action::AddToCart { product, cents: cents * qty, known: true });
+            if rng.chance(0.6) {
+                push(end + rng.range(2 * MINUTE, 2 * HOUR), Action::Purchase { product, cents: cents * qty });
+                p.showcase += 1;
+            }
+        }
     }
-    let purchases = match rng.range(0, 100) {
-        0..=34 => 0,
-        35..=64 => 1,
-        65..=82 => 2,
-        83..=92 => 3,
-        _ => rng.range(4, 7),
-    };
-    for _ in 0..purchases {
-        push(signup + rng.range(HOUR, 60 * DAY), Action::Purchase { cents: rng.range(900, 25_000) });
-    }
-    p.showcase += purchases.min(3) as u32;
     if rng.chance(0.25) {
         push(signup + rng.range(DAY, 45 * DAY), Action::Upgrade { plan: rng.pick(UPGRADES) });
         p.showcase += 2;
@@ -232,13 +296,16 @@ fn person(rng: &mut SplitMix, i: u32) -> (Person, Vec<Event>) {
 mod tests {
     use super::*;
 
+    const END: i64 = 1_714_564_800_000;
+
     #[test]
     fn same_seed_same_data() {
-        let a = generate(50, 7);
-        let b = generate(50, 7);
-        assert_eq!(a.events.len(), b.events.len());
+        let a = generate(50, 7, END);
+        let b = generate(50, 7, END);
+        assert_eq!(a.steps.len(), b.steps.len());
         assert_eq!(a.people[3].email, b.people[3].email);
-        assert!(a.events.windows(2).all(|w| w[0].at <= w[1].at));
+        assert!(a.steps.windows(2).all(|w| w[0].at <= w[1].at));
+        assert!(a.steps.iter().all(|s| (a.start..=a.end).contains(&s.at)));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! `demo`: builds a database from a generated dataset (see [`data`]) on a
-//! simulated clock, then shows what an admin wants to see first (see
-//! [`show`]). Later capabilities (events, segments, RFM) add their own
-//! load steps and sections here.
+//! simulated clock — events through batch ingest, declared rollups,
+//! segments, RFM — then shows what an admin wants to see first (see
+//! [`show`]).
 
 mod data;
 mod show;
@@ -10,25 +10,65 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use profiledb::{Cause, Identifier, ManualClock, MergeRules, MergeStrategy, ProfileDb, Timestamp, Update};
+use profiledb::event::{Event, EventKind, Properties};
+use profiledb::rollup::{Aggregate, RfmConfig, RfmReport, RollupDef};
+use profiledb::{
+    Clock, Identifier, ManualClock, MergeRules, MergeStrategy, ProfileDb, SystemClock, Timestamp, TraitOp, TraitValue,
+};
 
 use super::Ctx;
 use crate::cli::DemoArgs;
 use crate::error::CliError;
 use crate::open;
+use crate::parse;
 use data::{Action, Dataset, Person};
 
-/// What loading the dataset did.
+/// The most events per `ingest_batch` call.
+const BATCH: usize = 1_024;
+
+/// The rollups the demo declares (name, event, aggregate).
+fn rollups() -> Vec<RollupDef> {
+    vec![
+        RollupDef::new("revenue", "purchase", Aggregate::Sum("amount".into())),
+        RollupDef::new("orders", "purchase", Aggregate::Count),
+        RollupDef::new("avg_order", "purchase", Aggregate::Avg("amount".into())),
+        RollupDef::new("last_purchase", "purchase", Aggregate::Last),
+        RollupDef::new("active_days", "page_view", Aggregate::ActiveDays),
+        RollupDef::new("favorite_page", "page_view", Aggregate::MostFrequent("page".into())),
+    ]
+}
+
+/// The segments the demo defines (name, expression), in dependency order.
+pub const SEGMENTS: &[(&str, &str)] = &[
+    ("high_value", "sum(purchase.amount, 30d) > 200"),
+    ("cart_abandoners", "seq(add_to_cart, not purchase, 24h)"),
+    ("active_users", "active_days(page_view, 30d) >= 3"),
+    ("pricing_visitors", r#"count(page_view where page = "/pricing", 30d) >= 1"#),
+    ("lapsed_buyers", "count(purchase) >= 1 and last(purchase) < now - 45d"),
+    ("known_customers", "has email and has user_id"),
+];
+
+/// The query the demo runs and explains.
+pub const QUERY: &str =
+    r#"in pricing_visitors and not in high_value and in active_users and traits.plan in ["free", "starter"]"#;
+
+/// What building the database did.
 #[derive(Debug, Default)]
 pub struct LoadStats {
-    /// Write operations.
-    pub writes: u64,
-    /// Profiles merged into others.
-    pub merges: u64,
-    /// Time spent writing.
-    pub elapsed: Duration,
-    /// The simulated time of the last write.
-    pub last_at: Timestamp,
+    /// Events written.
+    pub events: u64,
+    /// `ingest_batch` calls.
+    pub batches: u64,
+    /// Time spent ingesting.
+    pub ingest: Duration,
+    /// (segment, members, backfill time).
+    pub segments: Vec<(String, u64, Duration)>,
+    /// Wake-ups processed when the clock moved to now.
+    pub ticked: u64,
+    /// The RFM model and distribution.
+    pub rfm: Option<RfmReport>,
+    /// Time spent computing RFM.
+    pub rfm_time: Duration,
 }
 
 /// Runs the demo.
@@ -36,26 +76,41 @@ pub fn run(ctx: &Ctx, a: &DemoArgs) -> Result<(), CliError> {
     if a.profiles == 0 {
         return Err(CliError::Usage("--profiles must be at least 1".into()));
     }
+    let now = Clock::now(&SystemClock);
+    let end = match &a.end {
+        Some(s) => parse::time("--end", s)?,
+        None => now,
+    };
     prepare_dir(&a.dir)?;
     let generated = Instant::now();
-    let data = data::generate(a.profiles, a.seed);
+    let data = data::generate(a.profiles, a.seed, end.0);
     let generate_time = generated.elapsed();
-    let clock = Arc::new(ManualClock::new(Timestamp(data::START)));
+    let clock = Arc::new(ManualClock::new(Timestamp(data.start)));
     let db =
         ProfileDb::builder(&a.dir).clock(clock.clone()).merge_rules(merge_rules()).create_if_missing(true).open()?;
-    let stats = load(&db, &clock, &data)?;
+    let mut stats = LoadStats::default();
+    for def in rollups() {
+        db.declare_rollup(def)?;
+    }
+    load(&db, &clock, &data, &mut stats)?;
+    for (name, expr) in SEGMENTS {
+        let started = Instant::now();
+        let n = db.define_segment(name, expr)?;
+        stats.segments.push(((*name).to_owned(), n, started.elapsed()));
+    }
+    // From here on the database is current: its clock is the real one.
+    clock.set(Timestamp(Clock::now(&SystemClock).0.max(end.0)));
+    stats.ticked = db.tick()?.processed;
+    let started = Instant::now();
+    stats.rfm = Some(db.compute_rfm(RfmConfig { event: "purchase".into(), amount: "amount".into() })?);
+    stats.rfm_time = started.elapsed();
     show::report(ctx, a, &db, &data, &stats, generate_time)
 }
 
 /// How traits fold when a visitor's anonymous profile merges into the
-/// customer: counters add up, the first source is kept, tags unite, and
-/// everything else is last-write-wins.
+/// customer: the first source is kept, everything else is last-write-wins.
 fn merge_rules() -> MergeRules {
-    MergeRules::default()
-        .trait_strategy("page_views", MergeStrategy::Sum)
-        .trait_strategy("logins", MergeStrategy::Sum)
-        .trait_strategy("first_source", MergeStrategy::FirstWriteWins)
-        .trait_strategy("tags", MergeStrategy::Union)
+    MergeRules::default().trait_strategy("first_source", MergeStrategy::FirstWriteWins)
 }
 
 /// Empties the demo directory: it must be missing, empty, or a database.
@@ -77,76 +132,119 @@ fn prepare_dir(dir: &Path) -> Result<(), CliError> {
     std::fs::remove_dir_all(dir).map_err(io("removing"))
 }
 
-/// Writes every event in time order, moving the clock to each.
-fn load(db: &ProfileDb, clock: &ManualClock, data: &Dataset) -> Result<LoadStats, CliError> {
+/// Ingests every step in time order, in batches. A batch ends before an
+/// event that may merge profiles, so that merge never finds a profile
+/// written earlier in its own batch (which would make the library redo the
+/// batch one event at a time). The clock shows each batch's last instant.
+fn load(db: &ProfileDb, clock: &ManualClock, data: &Dataset, stats: &mut LoadStats) -> Result<(), CliError> {
     let started = Instant::now();
-    let mut stats = LoadStats::default();
-    for ev in &data.events {
+    let mut batch: Vec<Event> = Vec::with_capacity(BATCH);
+    let flush = |batch: &mut Vec<Event>, stats: &mut LoadStats| -> Result<(), CliError> {
+        let Some(last) = batch.last() else { return Ok(()) };
+        clock.set(last.timestamp);
+        let report = db.ingest_batch(batch, false)?;
+        if let Some((i, e)) = report.rejected.first() {
+            return Err(CliError::Refused(format!("the demo's event {i} of a batch was rejected: {e}")));
+        }
+        stats.events += report.applied;
+        stats.batches += 1;
+        batch.clear();
+        Ok(())
+    };
+    for (n, step) in data.steps.iter().enumerate() {
         let person = data
             .people
-            .get(ev.person as usize)
-            .ok_or_else(|| CliError::Usage(format!("demo event for unknown person {}", ev.person)))?;
-        clock.set(Timestamp(ev.at));
-        let (ids, update) = operation(person, &ev.action, Timestamp(ev.at))?;
-        let receipt = db.identify(&ids, update)?;
-        stats.writes += 1;
-        stats.merges += receipt.merged.len() as u64;
-        stats.last_at = Timestamp(ev.at);
+            .get(step.person as usize)
+            .ok_or_else(|| CliError::Usage(format!("demo step for unknown person {}", step.person)))?;
+        if step.action.may_merge() || batch.len() >= BATCH {
+            flush(&mut batch, stats)?;
+        }
+        batch.push(event(person, &step.action, Timestamp(step.at), n)?);
     }
-    stats.elapsed = started.elapsed();
-    Ok(stats)
+    flush(&mut batch, stats)?;
+    stats.ingest = started.elapsed();
+    Ok(())
 }
 
-/// The identifiers and update one action writes, as an application would.
-fn operation(p: &Person, action: &Action, at: Timestamp) -> Result<(Vec<Identifier>, Update), CliError> {
+/// The event one action sends, as an application's tracking would.
+fn event(p: &Person, action: &Action, at: Timestamp, n: usize) -> Result<Event, CliError> {
     let id = |kind: &str, value: &str| Identifier::new(kind, value).map_err(CliError::from);
     let anon = |d: usize| id("anonymous_id", p.anon.get(d).map_or("", String::as_str));
-    let event = |name: &str| Cause::Event { message_id: None, name: name.to_owned() };
-    Ok(match action {
-        Action::Newsletter => (
-            vec![id("email", &p.email)?],
-            Update::new()
-                .set("newsletter", true)
-                .set_once("first_source", "newsletter")
-                .cause(event("Newsletter Subscribed")),
-        ),
-        Action::Visit { device, pages } => (
-            vec![anon(*device)?],
-            Update::new()
-                .increment("page_views", *pages)
-                .set_once("first_source", p.source)
-                .set("last_seen_at", at)
-                .cause(event("page")),
-        ),
-        Action::Signup => (
-            vec![anon(0)?, id("user_id", &p.user_id)?, id("email", &p.email)?],
-            Update::new()
-                .set("name", p.name.as_str())
-                .set("plan", "free")
-                .set("country", p.country)
-                .set("address.city", p.city)
-                .set("signup_at", at)
-                .add_to_set("tags", ["signed_up"])
-                .cause(event("identify")),
-        ),
-        Action::Login => (
-            vec![anon(1)?, id("user_id", &p.user_id)?],
-            Update::new().increment("logins", 1).set("last_seen_at", at).cause(event("identify")),
-        ),
-        Action::Purchase { cents } => (
-            vec![id("user_id", &p.user_id)?],
-            Update::new()
-                .increment("lifetime_value", *cents as f64 / 100.0)
-                .increment("orders", 1)
-                .set("last_order_at", at)
-                .add_to_set("tags", ["buyer"])
-                .cause(event("Order Completed")),
-        ),
-        Action::Upgrade { plan } => {
-            (vec![id("user_id", &p.user_id)?], Update::new().set("plan", *plan).cause(event("Plan Changed")))
-        }
-        Action::Move { city } => {
-            (vec![id("user_id", &p.user_id)?], Update::new().set("address.city", *city).cause(event("Address Updated")))
-        }
-    })
+    let set = |name: &str, value: TraitValue| TraitOp::Set { name: name.to_owned(), value };
+    let (kind, name, mut ids, props, mut traits): (_, _, _, Vec<(&str, profiledb::event::PropertyValue)>, _) =
+        match action {
+            Action::Newsletter => (
+                EventKind::Identify,
+                "identify",
+                vec![id("email", &p.email)?],
+                vec![],
+                vec![
+                    set("newsletter", true.into()),
+                    TraitOp::SetOnce { name: "first_source".into(), value: "newsletter".into() },
+                ],
+            ),
+            Action::PageView { device, page, known } => {
+                // Logged in, the site sends the user id (a second device's
+                // anonymous id joins at its login, not here).
+                let ids = if *known { vec![id("user_id", &p.user_id)?] } else { vec![anon(*device)?] };
+                let props = vec![("page", (*page).into()), ("source", p.source.into())];
+                (EventKind::Track, "page_view", ids, props, vec![])
+            }
+            Action::Signup => (
+                EventKind::Identify,
+                "identify",
+                vec![anon(0)?, id("user_id", &p.user_id)?, id("email", &p.email)?],
+                vec![],
+                vec![
+                    set("name", p.name.as_str().into()),
+                    set("plan", "free".into()),
+                    set("country", p.country.into()),
+                    set("address.city", p.city.into()),
+                    set("signup_at", TraitValue::Time(at)),
+                    TraitOp::SetOnce { name: "first_source".into(), value: p.source.into() },
+                ],
+            ),
+            Action::Login => (
+                EventKind::Identify,
+                "identify",
+                vec![anon(1)?, id("user_id", &p.user_id)?],
+                vec![],
+                vec![set("last_login_at", TraitValue::Time(at))],
+            ),
+            Action::AddToCart { product, cents, known } => {
+                let props = vec![("product", (*product).into()), ("price", (*cents as f64 / 100.0).into())];
+                let who = if *known { id("user_id", &p.user_id)? } else { anon(0)? };
+                (EventKind::Track, "add_to_cart", vec![who], props, vec![])
+            }
+            Action::Purchase { product, cents } => {
+                let props = vec![
+                    ("product", (*product).into()),
+                    ("amount", (*cents as f64 / 100.0).into()),
+                    ("order_id", format!("o{n}").into()),
+                ];
+                (EventKind::Track, "purchase", vec![id("user_id", &p.user_id)?], props, vec![])
+            }
+            Action::Upgrade { plan } => (
+                EventKind::Identify,
+                "identify",
+                vec![id("user_id", &p.user_id)?],
+                vec![],
+                vec![set("plan", (*plan).into())],
+            ),
+            Action::Move { city } => (
+                EventKind::Identify,
+                "identify",
+                vec![id("user_id", &p.user_id)?],
+                vec![],
+                vec![set("address.city", (*city).into())],
+            ),
+        };
+    ids.sort();
+    ids.dedup();
+    traits.sort_by(|a, b| a.name().cmp(b.name()));
+    let mut e = Event::new(kind, name, at, ids);
+    e.message_id = Some(format!("demo-{n}"));
+    e.properties = props.into_iter().map(|(k, v)| (k.to_owned(), v)).collect::<Properties>();
+    e.traits = traits;
+    Ok(e)
 }

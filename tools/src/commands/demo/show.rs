@@ -1,18 +1,20 @@
-//! What the demo prints: the load, the counts, and one stitched customer
-//! (identity graph, traits, recent history, and the profile as of an
-//! older version).
+//! What the demo prints: the load, the counts, one stitched customer
+//! (identity graph, traits, rollups, segments, RFM, how it was stitched),
+//! the segments, a query with its plan, and the RFM distribution.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use profiledb::{Change, Delta, Identifier, Profile, ProfileDb};
+use profiledb::{Change, Delta, Identifier, ProfileDb};
 use serde_json::{json, Value};
 
 use super::data::{Dataset, Person};
-use super::LoadStats;
+use super::{LoadStats, QUERY};
 use crate::cli::DemoArgs;
+use crate::commands::admin::merged_ids;
+use crate::commands::profile::Extras;
 use crate::commands::Ctx;
 use crate::error::CliError;
-use crate::output::{json as js, text};
+use crate::output::{data as out, json as js, text};
 
 /// The newest history rows shown for the customer, after the stitching ones.
 const NEWEST_ROWS: usize = 3;
@@ -28,6 +30,7 @@ pub fn report(
 ) -> Result<(), CliError> {
     let profiles = db.profile_count()?;
     let identifiers = db.dump_cf("identity")?.len() as u64;
+    let merges = merged_ids(db)?;
     let person = showcase(data).ok_or_else(|| CliError::NotFound("no person in the dataset".into()))?;
     let email = Identifier::new("email", &person.email)?;
     let current =
@@ -36,85 +39,106 @@ pub fn report(
     let ids = db.identifiers(id)?;
     let graph = db.identity_graph(id)?;
     let history = db.history(id)?;
-    // The version right after signup (when the user_id was linked), if older than now.
-    let older = history
-        .iter()
-        .find(|d| d.linked.iter().any(|i| i.kind() == "user_id"))
-        .map(|d| d.version)
-        .filter(|v| *v < current.version)
-        .or((current.version > 1).then(|| current.version - 1));
-    let then: Option<Profile> = older.map(|v| db.get_as_of_version(id, v)).transpose()?;
+    let extras = Extras::read(db, id)?;
     let shown = story(&history);
-    let secs = stats.elapsed.as_secs_f64();
-    let rate = if secs > 0.0 { stats.writes as f64 / secs } else { 0.0 };
+    let segments = db.segments();
+    let started = Instant::now();
+    let query = db.query(QUERY)?;
+    let query_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let secs = stats.ingest.as_secs_f64();
+    let rate = if secs > 0.0 { stats.events as f64 / secs } else { 0.0 };
+    let rfm = stats.rfm.as_ref();
 
     let v = json!({
         "dir": a.dir.display().to_string(),
         "people": data.people.len(),
         "seed": a.seed,
-        "writes": stats.writes,
+        "start": profiledb::Timestamp(data.start).to_rfc3339(),
+        "end": profiledb::Timestamp(data.end).to_rfc3339(),
+        "events": stats.events,
+        "batches": stats.batches,
         "generate_ms": generate_time.as_millis(),
-        "load_ms": stats.elapsed.as_millis(),
-        "writes_per_sec": rate.round(),
-        "simulated_until": stats.last_at.to_rfc3339(),
+        "ingest_ms": stats.ingest.as_millis(),
+        "events_per_sec": rate.round(),
         "profiles": profiles,
         "identifiers": identifiers,
-        "merges": stats.merges,
+        "merges": merges,
+        "rollups": db.rollup_defs().iter().map(out::rollup_def).collect::<Vec<_>>(),
+        "segments": stats.segments.iter().map(|(n, c, t)| json!({
+            "name": n, "members": c, "backfill_ms": t.as_millis(),
+            "expression": segments.iter().find(|s| &s.name == n).map(|s| s.text.clone()),
+        })).collect::<Vec<_>>(),
+        "ticked": stats.ticked,
         "customer": {
             "identifier": email.to_string(),
             "profile": js::profile(&current, &ids),
             "identities": graph.iter().map(js::identity).collect::<Vec<_>>(),
+            "rollups": out::rollups_json(&extras.rollups),
+            "segments": extras.segments,
+            "rfm": extras.rfm.as_ref().map_or(Value::Null, out::rfm_score),
             "history": shown.iter().map(js::delta).collect::<Vec<_>>(),
             "history_retained": history.len(),
-            "as_of": then.as_ref().map_or(Value::Null, |p| json!({"version": p.version, "profile": p.to_json()})),
         },
+        "query": {"expression": QUERY, "count": query.count(), "explain": query.explain(), "elapsed_ms": query_ms},
+        "rfm": rfm.map_or(Value::Null, out::rfm_report),
+        "rfm_ms": stats.rfm_time.as_millis(),
     });
     ctx.out.emit(&v, || {
         let dir = a.dir.display();
-        let mut out = format!(
-            "profiledb demo: {} people, {} writes from {} to {} (seed {})\n\
-             loaded in {:.2} s ({} writes/s; generating took {} ms) into {dir}\n\n\
-             DATABASE\n  profiles     {}\n  identifiers  {}\n  merges       {}  (anonymous and newsletter \
-             profiles stitched into customers)\n",
+        let mut o = format!(
+            "profiledb demo: {} people, {} events from {} to {} (seed {})\n\
+             ingested in {secs:.2} s ({} events/s, {} batches; generating took {} ms) into {dir}\n\n\
+             DATABASE\n  profiles     {}\n  identifiers  {}\n  merges       {}  (anonymous visitors and newsletter \
+             emails stitched into customers)\n  rollups      {} declared\n",
             thousands(data.people.len() as u64),
-            thousands(stats.writes),
-            profiledb::Timestamp(super::data::START).to_rfc3339(),
-            stats.last_at.to_rfc3339(),
+            thousands(stats.events),
+            profiledb::Timestamp(data.start).to_rfc3339(),
+            profiledb::Timestamp(data.end).to_rfc3339(),
             a.seed,
-            secs,
             thousands(rate.round() as u64),
+            thousands(stats.batches),
             generate_time.as_millis(),
             thousands(profiles),
             thousands(identifiers),
-            thousands(stats.merges),
+            thousands(merges),
+            db.rollup_defs().len(),
         );
-        out.push_str(&format!("\nONE STITCHED CUSTOMER: {email}\n\n"));
-        out.push_str(&text::identities(id, &graph));
-        out.push_str("\n\n");
-        out.push_str(&text::profile(&current, &ids, None));
-        out.push_str("\n\n");
-        out.push_str(&format!(
-            "HISTORY: how the profile was stitched, and the newest changes ({} of {} deltas)\n\n{}",
+        o.push_str(&format!("\nONE STITCHED CUSTOMER: {email}\n\n"));
+        o.push_str(&text::identities(id, &graph));
+        o.push_str("\n\n");
+        o.push_str(&text::profile(&current, &ids, None));
+        o.push_str(&extras.text(false));
+        o.push_str(&format!(
+            "\n\nHOW IT WAS STITCHED, and the newest changes ({} of {} deltas)\n\n{}",
             shown.len(),
             history.len(),
             text::history_table(&shown)
         ));
-        if let Some(p) = &then {
-            out.push_str(&format!(
-                "\n\nAS OF VERSION {} ({}; current version {})\n\n{}",
-                p.version,
-                p.updated_at,
-                current.version,
-                text::traits(&p.traits)
-            ));
+        let mut t = crate::output::table::Table::new(&["SEGMENT", "MEMBERS", "BACKFILL", "EXPRESSION"]);
+        for (name, n, took) in &stats.segments {
+            let expr = segments.iter().find(|s| &s.name == name).map_or(String::new(), |s| s.text.clone());
+            t.row(vec![name.clone(), thousands(*n), format!("{} ms", took.as_millis()), expr]);
         }
-        out.push_str(&format!(
-            "\n\nTry:\n  profiledb --db {dir} get {email}\n  profiledb --db {dir} history {email}\n  \
-             profiledb --db {dir} identities {email}\n  profiledb --db {dir} get {email} --as-of {}\n  \
-             profiledb --db {dir} stats",
-            older.unwrap_or(1)
+        o.push_str(&format!(
+            "\n\nSEGMENTS (defined over the loaded data, then {} due wake-ups processed at now)\n\n{}",
+            stats.ticked,
+            t.render()
         ));
-        out
+        o.push_str(&format!(
+            "\n\nQUERY  {QUERY}\n  {} profiles in {query_ms:.1} ms\n  plan:\n{}",
+            thousands(query.count()),
+            query.explain().lines().map(|l| format!("    {l}")).collect::<Vec<_>>().join("\n")
+        ));
+        if let Some(r) = rfm {
+            o.push_str(&format!("\n\n{}", out::rfm_text(r, 8)));
+        }
+        o.push_str(&format!(
+            "\n\nTry:\n  profiledb --db {dir} get {email}\n  profiledb --db {dir} events {email} --limit 10\n  \
+             profiledb --db {dir} segment list\n  profiledb --db {dir} segment members high_value --resolve\n  \
+             profiledb --db {dir} query 'in high_value and traits.country = \"NO\"' --explain\n  \
+             profiledb --db {dir} rollup show {email} revenue --window 30d\n  profiledb --db {dir} check"
+        ));
+        o
     })
 }
 
@@ -132,7 +156,7 @@ fn story(history: &[Delta]) -> Vec<Delta> {
 
 /// The most interesting person: the highest showcase score, the first on a tie.
 fn showcase(data: &Dataset) -> Option<&Person> {
-    data.people.iter().rev().max_by_key(|p| p.showcase)
+    data.people.iter().filter(|p| p.signed_up).rev().max_by_key(|p| p.showcase)
 }
 
 /// `12345` → `12,345`.

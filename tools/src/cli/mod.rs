@@ -1,9 +1,19 @@
 //! The command line: every command, argument and help text, and nothing
 //! else. What each command does lives in `commands/`.
 
+mod data;
+mod privacy;
+mod segments;
+
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+
+pub use data::{
+    Aggregation, EventsArgs, ImportArgs, ImportFormat, RfmCommand, RollupCommand, RollupDeclareArgs, TrackArgs,
+};
+pub use privacy::{AuditArgs, EraseArgs, ExportArgs};
+pub use segments::{CheckArgs, FeedArgs, Page, QueryArgs, SegmentCommand};
 
 /// Shown after the help of every command that only reads.
 pub const READ_SAFETY: &str = "Safety: read-only. Opens the database read-only (falling back to a secondary \
@@ -21,9 +31,9 @@ the database open, it fails with exit code 5 (back up from inside the applicatio
 const EXIT_CODES: &str = "Exit codes:
   0  success
   1  runtime or storage error
-  2  usage error or bad input (malformed identifier, value, import line...)
-  3  not found (database, profile, identifier, version)
-  4  a check found violations
+  2  usage error or bad input (malformed identifier, value, expression, import line...)
+  3  not found (database, profile, identifier, version, segment, rollup)
+  4  `check` found violations
   5  the database is locked by another process
 
 Read-only commands are safe while an application has the database open; commands that write need exclusive \
@@ -53,11 +63,11 @@ pub enum Command {
     #[command(after_help = WRITE_SAFETY)]
     Init,
 
-    /// Profiles, identifiers, size per column family, format version (read-only).
+    /// Profiles, identifiers, segments with counts, size per column family, format version (read-only).
     #[command(after_help = READ_SAFETY)]
     Stats,
 
-    /// Print one profile: id, version, times, traits, identifiers (read-only).
+    /// Print one profile: traits, identifiers, rollups, segments, RFM score (read-only).
     #[command(after_help = READ_SAFETY)]
     Get(GetArgs),
 
@@ -134,30 +144,138 @@ pub enum Command {
     #[command(after_help = WRITE_SAFETY)]
     Compact,
 
-    /// Load profiles from JSONL: one profile update per line (writes)
+    /// Load events or profile updates from JSONL or CSV (writes).
     ///
-    /// Each line is one JSON object, for example:
+    /// JSONL, one JSON object per line, in any of three shapes (detected per
+    /// line; force one with --format):
     ///
-    ///   {"identifiers": {"email": "a@x.com", "user_id": "1"},
-    ///    "traits": {"plan": "pro", "address": {"city": "Oslo"}}}
+    ///   native event:  {"type": "track", "event": "purchase", "timestamp": "2024-05-01T10:00:00Z",
+    ///                   "identifiers": {"user_id": "42"}, "properties": {"amount": 30}}
+    ///   Segment Spec:  {"type": "identify", "userId": "42", "anonymousId": "a-1",
+    ///                   "timestamp": "2024-05-01T10:00:00Z", "traits": {"email": "ann@example.com"}}
+    ///   profile line:  {"identifiers": {"email": "a@x.com", "user_id": "1"},
+    ///                   "traits": {"plan": "pro", "address": {"city": "Oslo"}}}
     ///
-    /// Identifier values may be strings, numbers, or lists of them. Nested
-    /// trait objects become dotted names (address.city). Each line links its
-    /// identifiers (merging profiles as `identify` does) and sets its traits
-    /// in one atomic write, so a rejected line writes nothing. Blank lines
-    /// are skipped. Prints accepted and rejected counts, with the line number
-    /// and reason of each rejection, and exits 2 when any line was rejected.
+    /// A line with "type" (or Segment's userId, anonymousId, messageId) is an
+    /// event: types track, identify, alias, page, screen (see the README's
+    /// "Events and rollups"); events go through the library's batch ingest
+    /// (stitching, dedup by message id, rollups, segments). Any other object
+    /// is a profile line: it links its identifiers (merging profiles as
+    /// `identify` does) and sets its traits.
+    ///
+    /// CSV (--csv, or --format csv): the first row names the columns; --map
+    /// says what each column is: COLUMN=KIND makes it an identifier
+    /// (email=email, id=user_id), COLUMN=traits.NAME a trait, with an
+    /// optional type: traits.NAME:string|number|bool|time (default: numbers
+    /// and true/false are read as such, anything else as text). Columns not
+    /// in --map are ignored; empty cells set nothing. Example:
+    ///
+    ///   --csv --map email=email,uid=user_id,plan=traits.plan,zip=traits.zip:string
+    ///
+    /// Each line is atomic: a rejected line writes nothing. Blank lines are
+    /// skipped. Prints accepted and rejected counts, with the line number and
+    /// reason of each rejection, and exits 2 when any line was rejected. With
+    /// --strict, every line is parsed and validated before anything is
+    /// written, and one bad line rejects the whole file (nothing written).
     /// Draws a progress bar (rate, ETA) when stderr is a terminal.
     #[command(after_help = WRITE_SAFETY, verbatim_doc_comment)]
     Import(ImportArgs),
 
+    /// Ingest one event given as JSON, native or Segment Spec (writes).
+    ///
+    /// The same as one line of `import`: stitching, dedup by message id,
+    /// trait updates (identify), rollups and segments, in one atomic write.
+    /// Prints the receipt, or that the message id was a duplicate.
+    #[command(after_help = WRITE_SAFETY)]
+    Track(TrackArgs),
+
+    /// Print a profile's stored events, oldest first (read-only).
+    #[command(after_help = READ_SAFETY)]
+    Events(EventsArgs),
+
+    /// Declare rollups, list them, read one profile's values (declare writes; list and show read).
+    #[command(subcommand)]
+    Rollup(RollupCommand),
+
+    /// Recency, frequency, monetary scores: compute the model, or read one profile's score.
+    #[command(subcommand)]
+    Rfm(RfmCommand),
+
+    /// Define, list, show, drop segments; list their members (define and drop write).
+    #[command(subcommand)]
+    Segment(SegmentCommand),
+
+    /// Evaluate a segment expression once, without storing it (read-only).
+    ///
+    /// The expression language is the one of `segment define` (see the
+    /// README's "Segments"): e.g.
+    ///   'in high_value and not in cart_abandoners and traits.plan = "pro"'.
+    /// Prints the count and the first members; --explain prints how it was
+    /// evaluated (bitmap algebra over segment bitmaps, per-profile checks).
+    #[command(after_help = READ_SAFETY, verbatim_doc_comment)]
+    Query(QueryArgs),
+
+    /// Print the segment change feed: entered, exited, merged, erased records (read-only).
+    ///
+    /// Records carry a dense sequence number; resume with --from the printed
+    /// next cursor.
+    #[command(after_help = READ_SAFETY)]
+    Feed(FeedArgs),
+
+    /// Process every segment wake-up due now, so time-dependent memberships change on time (writes).
+    ///
+    /// Applications call `ProfileDb::tick` on a timer; this runs it once.
+    #[command(after_help = WRITE_SAFETY)]
+    Tick,
+
+    /// Verify every invariant: identity graph and aliases, history, segment bitmaps (read-only).
+    ///
+    /// Runs the library's check() (identity links both ways, aliases,
+    /// profile records, history replay, snapshots) and check_segments()
+    /// (every segment re-evaluated for every profile against its bitmap).
+    /// Exits 0 when clean and 4 when any violation is found. Segment
+    /// wake-ups due but not yet processed show as differences: an
+    /// application that runs tick() processes them; --tick processes them
+    /// first (which writes).
+    #[command(after_help = READ_SAFETY)]
+    Check(CheckArgs),
+
+    /// Export a person's stored data as one JSON document, or a segment's members as JSONL or CSV.
+    ///
+    /// `export IDENTIFIER`: everything stored about the person (identifiers,
+    /// traits, history, events, rollups, segments), recorded in the privacy
+    /// audit log (so it writes, and needs exclusive access).
+    /// `export --segment NAME`: one line per member (id, identifiers,
+    /// traits) as JSONL, or CSV with --csv; read-only.
+    #[command(after_help = "Safety: `export IDENTIFIER` writes (an audit record) and needs exclusive access; \
+`export --segment` is read-only and safe while an application has the database open.")]
+    Export(ExportArgs),
+
+    /// Erase a person: profile, identifiers, history, events, rollups, memberships (writes).
+    ///
+    /// Irreversible; needs --yes. The erased identifiers are kept only as
+    /// keyed hashes, so later writes carrying them are refused. The audit
+    /// log records the erase (with --request-id, e.g. a ticket number),
+    /// never the identifiers.
+    #[command(after_help = WRITE_SAFETY)]
+    Erase(EraseArgs),
+
+    /// Print the privacy audit log: every erase and export, oldest first (read-only).
+    #[command(after_help = READ_SAFETY)]
+    Audit(AuditArgs),
+
     /// Build a demo database from a generated, realistic dataset and show it (own --dir).
     ///
-    /// Anonymous visitors who later sign up (their anonymous profiles merge
-    /// into the customer), newsletter subscribers, second devices, purchases,
-    /// plan changes and moves, over four simulated months. The dataset is
-    /// deterministic for a given --seed. The directory is replaced on each
-    /// run (it must be empty or a database). --db is not used.
+    /// Anonymous visitors browse (page views), some later sign up or log in
+    /// (identify events stitch their anonymous profiles into the customer),
+    /// add to cart, purchase, abandon carts, change plans, over four
+    /// simulated months ending now. Loads the events with batch ingest,
+    /// declares rollups, defines segments (high value, cart abandoners,
+    /// active users, pricing-page visitors...), computes RFM, and prints one
+    /// stitched customer, the segment counts, a query with its plan and the
+    /// RFM distribution. The dataset is deterministic for a given --seed and
+    /// --end. The directory is replaced on each run (it must be empty or a
+    /// database). --db is not used.
     #[command(after_help = "Safety: creates its own database in --dir; never touches --db.")]
     Demo(DemoArgs),
 }
@@ -374,18 +492,6 @@ pub struct BackupArgs {
     pub dir: PathBuf,
 }
 
-/// `import`.
-#[derive(Args, Debug)]
-pub struct ImportArgs {
-    /// The JSONL file, or - for standard input.
-    #[arg(value_name = "FILE|-")]
-    pub file: String,
-
-    /// Stop at the first bad line (which writes nothing; earlier lines stay written).
-    #[arg(long)]
-    pub strict: bool,
-}
-
 /// `demo`.
 #[derive(Args, Debug)]
 pub struct DemoArgs {
@@ -400,4 +506,9 @@ pub struct DemoArgs {
     /// The generator's seed: the same seed builds the same database.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+
+    /// When the simulated four months end: RFC 3339 or epoch milliseconds
+    /// (default: now, so time windows such as "last 30 days" are current).
+    #[arg(long, value_name = "TIME")]
+    pub end: Option<String>,
 }

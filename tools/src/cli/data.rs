@@ -1,0 +1,180 @@
+//! Arguments of the event commands: import, track, events, rollup, rfm.
+
+use clap::{Args, Subcommand, ValueEnum};
+
+use super::{ProfileRef, READ_SAFETY, WRITE_SAFETY};
+
+/// What `import` reads each line as.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum ImportFormat {
+    /// Per line: an event (native or Segment Spec) when it has "type", else a profile line.
+    #[default]
+    Auto,
+    /// Native events only.
+    Native,
+    /// Segment Spec messages only.
+    Segment,
+    /// Profile lines only ({"identifiers": ..., "traits": ...}).
+    Profile,
+    /// CSV with a header row and --map.
+    Csv,
+}
+
+/// `import`.
+#[derive(Args, Debug)]
+pub struct ImportArgs {
+    /// The JSONL or CSV file, or - for standard input.
+    #[arg(value_name = "FILE|-")]
+    pub file: String,
+
+    /// What the lines are (default: detected per line).
+    #[arg(long, value_enum, default_value_t = ImportFormat::Auto)]
+    pub format: ImportFormat,
+
+    /// The file is CSV (the same as --format csv); needs --map.
+    #[arg(long)]
+    pub csv: bool,
+
+    /// CSV column mapping: COLUMN=KIND (an identifier) or COLUMN=traits.NAME[:string|number|bool|time], comma-separated.
+    #[arg(long, value_name = "COLUMN=TARGET,...")]
+    pub map: Option<String>,
+
+    /// Validate every line first; any bad line rejects the whole file and nothing is written.
+    #[arg(long)]
+    pub strict: bool,
+}
+
+/// `track`.
+#[derive(Args, Debug)]
+pub struct TrackArgs {
+    /// The event, as one JSON object (native or Segment Spec), e.g.
+    /// '{"type":"track","event":"purchase","timestamp":"2024-05-01T10:00:00Z","identifiers":{"user_id":"1"},"properties":{"amount":30}}'.
+    #[arg(value_name = "JSON")]
+    pub event: String,
+
+    /// Which format the JSON is in: auto, native or segment.
+    #[arg(long, default_value = "auto")]
+    pub format: String,
+}
+
+/// `events`.
+#[derive(Args, Debug)]
+pub struct EventsArgs {
+    #[command(flatten)]
+    pub profile: ProfileRef,
+
+    /// Only events at or after this time (RFC 3339 or epoch ms).
+    #[arg(long, value_name = "TIME")]
+    pub from: Option<String>,
+
+    /// Only events before this time (RFC 3339 or epoch ms).
+    #[arg(long, value_name = "TIME")]
+    pub to: Option<String>,
+
+    /// Show only the newest N.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+}
+
+/// What a declared rollup computes.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Aggregation {
+    /// Number of events.
+    Count,
+    /// Sum of --property.
+    Sum,
+    /// Smallest value of --property.
+    Min,
+    /// Largest value of --property.
+    Max,
+    /// Average of --property.
+    Avg,
+    /// Time of the first event.
+    First,
+    /// Time of the last event.
+    Last,
+    /// Number of distinct UTC days with an event.
+    ActiveDays,
+    /// The most frequent value of --property.
+    MostFrequent,
+    /// The distinct values of --property and their count.
+    Unique,
+}
+
+/// `rollup declare`.
+#[derive(Args, Debug)]
+pub struct RollupDeclareArgs {
+    /// The rollup's name: a-z, 0-9 and _.
+    pub name: String,
+
+    /// The event name it reads (e.g. purchase).
+    #[arg(long)]
+    pub event: String,
+
+    /// What it computes.
+    #[arg(long = "agg", value_enum)]
+    pub aggregate: Aggregation,
+
+    /// The property read by sum, min, max, avg, most-frequent and unique.
+    #[arg(long, value_name = "NAME")]
+    pub property: Option<String>,
+
+    /// Only events whose property passes: PROP=V, PROP!=V, PROP<V, <=, >, >= (repeatable; all must hold).
+    #[arg(long = "where", value_name = "CONDITION")]
+    pub filters: Vec<String>,
+}
+
+/// `rollup ...`.
+#[derive(Subcommand, Debug)]
+pub enum RollupCommand {
+    /// Declare a rollup and backfill it from stored events (writes).
+    ///
+    /// Example: rollup declare revenue --event purchase --agg sum --property amount.
+    /// Declaring the same definition again does nothing; another definition
+    /// under an existing name is refused.
+    #[command(after_help = WRITE_SAFETY)]
+    Declare(RollupDeclareArgs),
+
+    /// List the declared rollups (read-only).
+    #[command(after_help = READ_SAFETY)]
+    List,
+
+    /// A profile's rollup values: every rollup all-time, or one over --window (read-only).
+    ///
+    /// Without NAME: every declared rollup (all time) and every event
+    /// name's automatic count. With NAME: that rollup over --window.
+    #[command(after_help = READ_SAFETY)]
+    Show {
+        /// The profile's identifier, kind:value.
+        identifier: String,
+        /// The rollup's name.
+        name: Option<String>,
+        /// The window: all, Nd (whole UTC days, today included: 7d, 30d), or FROM..TO (times).
+        #[arg(long, default_value = "all")]
+        window: String,
+    },
+}
+
+/// `rfm ...`.
+#[derive(Subcommand, Debug)]
+pub enum RfmCommand {
+    /// Score every profile that purchased (quintiles of recency, frequency, monetary) and store the model (writes).
+    ///
+    /// Prints the cut points and the distribution of scores.
+    #[command(after_help = WRITE_SAFETY)]
+    Compute {
+        /// The purchase event name.
+        #[arg(long, default_value = "purchase")]
+        event: String,
+        /// The amount property of the purchase event.
+        #[arg(long, default_value = "amount")]
+        amount: String,
+    },
+
+    /// One profile's RFM score under the stored model (read-only).
+    #[command(after_help = READ_SAFETY)]
+    Score {
+        /// The profile's identifier, kind:value.
+        identifier: String,
+    },
+}

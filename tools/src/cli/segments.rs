@@ -1,0 +1,115 @@
+//! Arguments of the segment commands: segment, query, feed, check.
+
+use clap::{Args, Subcommand};
+
+use super::{READ_SAFETY, WRITE_SAFETY};
+
+/// A page of members: `--limit`, `--offset`, `--resolve`.
+#[derive(Args, Debug, Clone, Copy)]
+pub struct Page {
+    /// Show at most N members.
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub limit: usize,
+
+    /// Skip the first N members (ascending profile id).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub offset: u64,
+
+    /// Also print each member's identifiers.
+    #[arg(long)]
+    pub resolve: bool,
+}
+
+/// `segment ...`.
+#[derive(Subcommand, Debug)]
+pub enum SegmentCommand {
+    /// Define (or redefine) a segment and backfill its members; prints the count (writes).
+    ///
+    /// EXPR is the segment language (README "Segments"), e.g.
+    ///   'sum(purchase.amount, 30d) > 200'
+    ///   'seq(add_to_cart, not purchase, 24h)'
+    ///   'count(page_view where page = "/pricing", 30d) >= 2 and not in high_value'
+    /// A bad expression is refused with its position, and nothing is written.
+    /// Shows backfill progress when stderr is a terminal.
+    #[command(after_help = WRITE_SAFETY, verbatim_doc_comment)]
+    Define {
+        /// The segment's name: a-z, 0-9 and _, starting with a letter.
+        name: String,
+        /// The expression.
+        expr: String,
+    },
+
+    /// List every segment with its member count (read-only).
+    #[command(after_help = READ_SAFETY)]
+    List,
+
+    /// Show a segment: expression, count, when defined, what it reads (read-only).
+    #[command(after_help = READ_SAFETY)]
+    Show {
+        /// The segment's name.
+        name: String,
+    },
+
+    /// Drop a segment: definition, bitmap, wake-ups, membership history (writes).
+    ///
+    /// Refused while another segment reads it.
+    #[command(after_help = WRITE_SAFETY)]
+    Drop {
+        /// The segment's name.
+        name: String,
+    },
+
+    /// List a segment's members, ascending by profile id (read-only).
+    #[command(after_help = READ_SAFETY)]
+    Members {
+        /// The segment's name.
+        name: String,
+        #[command(flatten)]
+        page: Page,
+    },
+
+    /// Print a segment's member count (read-only).
+    #[command(after_help = READ_SAFETY)]
+    Count {
+        /// The segment's name.
+        name: String,
+    },
+}
+
+/// `query`.
+#[derive(Args, Debug)]
+pub struct QueryArgs {
+    /// The expression (the segment language).
+    pub expr: String,
+
+    /// Print only the count.
+    #[arg(long)]
+    pub count: bool,
+
+    /// Print how the query was evaluated.
+    #[arg(long)]
+    pub explain: bool,
+
+    #[command(flatten)]
+    pub page: Page,
+}
+
+/// `feed`.
+#[derive(Args, Debug)]
+pub struct FeedArgs {
+    /// The first sequence number to print (a cursor from an earlier run).
+    #[arg(long, value_name = "SEQ", default_value_t = 0)]
+    pub from: u64,
+
+    /// Print at most N records.
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    pub limit: usize,
+}
+
+/// `check`.
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    /// Process due segment wake-ups first (writes; needs exclusive access).
+    #[arg(long)]
+    pub tick: bool,
+}

@@ -1,0 +1,180 @@
+//! Events and what is computed from them: `track`, `events`, `rollup
+//! declare|list|show`, `rfm compute|score`.
+
+use profiledb::event::{parse_line, EventFormat, EventLimits};
+use profiledb::rollup::{Aggregate, RfmConfig, RollupDef, Window};
+use profiledb::{Error, IngestOutcome, Timestamp};
+use serde_json::json;
+
+use super::{resolve, resolve_identifier, Ctx};
+use crate::cli::{Aggregation, EventsArgs, RfmCommand, RollupCommand, RollupDeclareArgs, TrackArgs};
+use crate::error::CliError;
+use crate::open;
+use crate::output::{data, json as js, text};
+use crate::parse;
+
+/// `track JSON`: one event, atomically.
+pub fn track(ctx: &Ctx, a: &TrackArgs) -> Result<(), CliError> {
+    let format: EventFormat = a.format.parse()?;
+    let db = open::for_writing(&ctx.db)?;
+    let event = parse_line(&a.event, format, "argument", &EventLimits::new(db.now()))?;
+    match db.track(&event)? {
+        IngestOutcome::Applied(r) => {
+            let mut v = js::receipt(&r);
+            if let serde_json::Value::Object(m) = &mut v {
+                m.insert("duplicate".into(), json!(false));
+            }
+            ctx.out.emit(&v, || format!("{} {:?} applied\n{}", event.kind, event.name, text::receipt(&r)))
+        }
+        IngestOutcome::Duplicate { first_seen } => {
+            let v = json!({"duplicate": true, "first_seen": first_seen.to_rfc3339()});
+            ctx.out
+                .emit(&v, || format!("duplicate: message id first seen at {first_seen}; acknowledged, nothing changed"))
+        }
+        _ => ctx.out.emit(&json!({"duplicate": false}), || "acknowledged".into()),
+    }
+}
+
+/// `events IDENTIFIER|--id N [--from T] [--to T] [--limit N]`.
+pub fn events(ctx: &Ctx, a: &EventsArgs) -> Result<(), CliError> {
+    let target = parse::target(&a.profile)?;
+    let from = a.from.as_deref().map(|s| parse::time("--from", s)).transpose()?.unwrap_or(Timestamp(i64::MIN));
+    let to = a.to.as_deref().map(|s| parse::time("--to", s)).transpose()?.unwrap_or(Timestamp(i64::MAX));
+    let db = open::for_reading(&ctx.db)?;
+    let id = resolve(&db, &target)?;
+    let all = db.events(id, from, to)?;
+    let skip = a.limit.map_or(0, |n| all.len().saturating_sub(n));
+    let shown = &all[skip..];
+    let v = json!({"profile": id.0, "total": all.len(), "events": shown.iter().map(data::event).collect::<Vec<_>>()});
+    ctx.out.emit(&v, || {
+        let title = if shown.len() < all.len() {
+            format!("events of profile {id} (newest {} of {})", shown.len(), all.len())
+        } else {
+            format!("events of profile {id} ({})", all.len())
+        };
+        format!("{title}\n\n{}", data::events_table(shown))
+    })
+}
+
+/// `rollup declare|list|show`.
+pub fn rollup(ctx: &Ctx, cmd: RollupCommand) -> Result<(), CliError> {
+    match cmd {
+        RollupCommand::Declare(a) => {
+            let def = rollup_def(&a)?;
+            def.validate()?;
+            let db = open::for_writing(&ctx.db)?;
+            let existed = db.rollup_defs().contains(&def);
+            let started = std::time::Instant::now();
+            db.declare_rollup(def.clone())?;
+            let ms = started.elapsed().as_millis();
+            let mut v = data::rollup_def(&def);
+            if let serde_json::Value::Object(m) = &mut v {
+                m.insert("already_declared".into(), json!(existed));
+                m.insert("elapsed_ms".into(), json!(ms));
+            }
+            ctx.out.emit(&v, || {
+                if existed {
+                    format!("rollup {} was already declared with this definition; nothing to do", def.name)
+                } else {
+                    format!("declared rollup {} and backfilled it from stored events in {ms} ms", def.name)
+                }
+            })
+        }
+        RollupCommand::List => {
+            let db = open::for_reading(&ctx.db)?;
+            let mut defs = db.rollup_defs();
+            defs.sort_by(|a, b| a.name.cmp(&b.name));
+            let v = json!({"rollups": defs.iter().map(data::rollup_def).collect::<Vec<_>>()});
+            ctx.out.emit(&v, || data::rollup_defs_table(&defs))
+        }
+        RollupCommand::Show { identifier, name, window } => {
+            let ident = parse::identifier(&identifier)?;
+            let window = parse::window(&window)?;
+            let db = open::for_reading(&ctx.db)?;
+            let id = resolve_identifier(&db, &ident)?;
+            match name {
+                None => {
+                    if window != Window::All {
+                        return Err(CliError::Usage("--window needs a rollup NAME".into()));
+                    }
+                    let values = db.rollups_of(id)?;
+                    let v = json!({"profile": id.0, "rollups": data::rollups_json(&values)});
+                    ctx.out.emit(&v, || format!("rollups of profile {id}\n\n{}", data::rollups_table(&values)))
+                }
+                Some(name) => {
+                    let value = db.rollup(id, &name, window).map_err(|e| match e {
+                        Error::NotFound(what) if what.starts_with("rollup") => {
+                            CliError::NotFound(format!("{what} (see `profiledb rollup list`)"))
+                        }
+                        other => other.into(),
+                    })?;
+                    let w = window_text(window);
+                    let v = json!({"profile": id.0, "rollup": name, "window": w, "value": value.to_json()});
+                    ctx.out.emit(&v, || format!("{name} ({w}) = {}", data::rollup_value(&value)))
+                }
+            }
+        }
+    }
+}
+
+/// A window for people and JSON: `all`, `7d`, `FROM..TO`.
+fn window_text(w: Window) -> String {
+    match w {
+        Window::All => "all".into(),
+        Window::Last(ms) => format!("{}d", (ms + Timestamp::DAY - 1) / Timestamp::DAY),
+        Window::Between(a, b) => format!("{a}..{b}"),
+    }
+}
+
+/// Builds a rollup definition from `rollup declare`'s arguments.
+fn rollup_def(a: &RollupDeclareArgs) -> Result<RollupDef, CliError> {
+    let prop =
+        || a.property.clone().ok_or_else(|| CliError::Usage(format!("--agg {:?} needs --property", a.aggregate)));
+    let aggregate = match a.aggregate {
+        Aggregation::Count => Aggregate::Count,
+        Aggregation::Sum => Aggregate::Sum(prop()?),
+        Aggregation::Min => Aggregate::Min(prop()?),
+        Aggregation::Max => Aggregate::Max(prop()?),
+        Aggregation::Avg => Aggregate::Avg(prop()?),
+        Aggregation::First => Aggregate::First,
+        Aggregation::Last => Aggregate::Last,
+        Aggregation::ActiveDays => Aggregate::ActiveDays,
+        Aggregation::MostFrequent => Aggregate::MostFrequent(prop()?),
+        Aggregation::Unique => Aggregate::Unique(prop()?),
+    };
+    if aggregate.property().is_none() && a.property.is_some() {
+        return Err(CliError::Usage(format!("--agg {:?} reads no property; drop --property", a.aggregate)));
+    }
+    let mut def = RollupDef::new(&a.name, &a.event, aggregate);
+    for f in &a.filters {
+        def.filter.push(parse::filter(f)?);
+    }
+    Ok(def)
+}
+
+/// `rfm compute|score`.
+pub fn rfm(ctx: &Ctx, cmd: RfmCommand) -> Result<(), CliError> {
+    match cmd {
+        RfmCommand::Compute { event, amount } => {
+            let db = open::for_writing(&ctx.db)?;
+            let report = db.compute_rfm(RfmConfig { event, amount })?;
+            ctx.out.emit(&data::rfm_report(&report), || data::rfm_text(&report, 10))
+        }
+        RfmCommand::Score { identifier } => {
+            let ident = parse::identifier(&identifier)?;
+            let db = open::for_reading(&ctx.db)?;
+            let id = resolve_identifier(&db, &ident)?;
+            let score = db.rfm(id).map_err(|e| match e {
+                Error::NotFound(what) if what.contains("RFM") => {
+                    CliError::NotFound(format!("{what}: run `profiledb rfm compute`"))
+                }
+                other => other.into(),
+            })?;
+            let v = json!({"profile": id.0, "rfm": score.as_ref().map(data::rfm_score)});
+            ctx.out.emit(&v, || match &score {
+                Some(s) => format!("profile {id}: {}", data::rfm_line(s)),
+                None => format!("profile {id} has no purchase: no RFM score"),
+            })
+        }
+    }
+}

@@ -1,0 +1,305 @@
+//! CSV rows into profile [`Record`]s, through a column mapping.
+//!
+//! The mapping (`--map`) is a comma-separated list of `COLUMN=TARGET`:
+//! `TARGET` is an identifier kind (`email`, `user_id`) or `traits.NAME`,
+//! optionally typed `traits.NAME:string|number|bool|time`. The first row
+//! names the columns. Cells follow RFC 4180: quoted cells may hold commas,
+//! doubled quotes and line breaks.
+
+use std::io::BufRead;
+
+use profiledb::{Identifier, Timestamp, TraitValue, Update};
+
+use super::{Item, Record, Source};
+use crate::error::CliError;
+
+/// How a trait column's cells are read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CellType {
+    /// Integers and decimals as numbers, true/false as booleans, else text.
+    Auto,
+    /// Always text.
+    Text,
+    /// A number (an error otherwise).
+    Number,
+    /// true/false (an error otherwise).
+    Bool,
+    /// RFC 3339 or epoch milliseconds.
+    Time,
+}
+
+/// What one column becomes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// An identifier of this kind.
+    Identifier(String),
+    /// A trait with this (dotted) name.
+    Trait(String, CellType),
+}
+
+/// Parses `--map`.
+pub fn parse_map(spec: &str) -> Result<Vec<(String, Target)>, CliError> {
+    let bad = |m: String| CliError::Usage(format!("--map: {m} (expected COLUMN=KIND or COLUMN=traits.NAME[:TYPE])"));
+    let mut out: Vec<(String, Target)> = Vec::new();
+    for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (col, target) = part.split_once('=').ok_or_else(|| bad(format!("{part:?} has no '='")))?;
+        let (col, target) = (col.trim(), target.trim());
+        if col.is_empty() || target.is_empty() {
+            return Err(bad(format!("{part:?} needs a column and a target")));
+        }
+        if out.iter().any(|(c, _)| c == col) {
+            return Err(bad(format!("column {col:?} is mapped twice")));
+        }
+        let t = match target.strip_prefix("traits.") {
+            Some(rest) => {
+                let (name, ty) = match rest.rsplit_once(':') {
+                    Some((n, ty)) => (n, cell_type(ty).ok_or_else(|| bad(format!("unknown type {ty:?}")))?),
+                    None => (rest, CellType::Auto),
+                };
+                if name.is_empty() {
+                    return Err(bad(format!("{part:?} names no trait")));
+                }
+                Target::Trait(name.to_owned(), ty)
+            }
+            None => {
+                // Checks the kind now rather than on every row.
+                Identifier::new(target, "x").map_err(|e| bad(format!("{part:?}: {e}")))?;
+                Target::Identifier(target.to_owned())
+            }
+        };
+        out.push((col.to_owned(), t));
+    }
+    if !out.iter().any(|(_, t)| matches!(t, Target::Identifier(_))) {
+        return Err(bad("no column is mapped to an identifier".into()));
+    }
+    Ok(out)
+}
+
+fn cell_type(s: &str) -> Option<CellType> {
+    Some(match s {
+        "string" | "text" => CellType::Text,
+        "number" => CellType::Number,
+        "bool" => CellType::Bool,
+        "time" | "timestamp" => CellType::Time,
+        "auto" => CellType::Auto,
+        _ => return None,
+    })
+}
+
+/// Reads CSV rows as profile records.
+pub struct Csv<R> {
+    reader: R,
+    source: String,
+    line_no: u64,
+    columns: Vec<(usize, Target)>,
+    width: usize,
+}
+
+impl<R: BufRead> Csv<R> {
+    /// Reads the header row and matches it against the mapping.
+    pub fn new(mut reader: R, source: String, map: Vec<(String, Target)>) -> Result<Self, CliError> {
+        let mut line_no = 0;
+        let header = loop {
+            match read_row(&mut reader, &source, &mut line_no)? {
+                None => return Err(CliError::Usage(format!("{source} is empty: expected a CSV header row"))),
+                Some((_, _, Ok(cells))) if cells.iter().all(|c| c.trim().is_empty()) => continue,
+                Some((line, _, Ok(cells))) => break (line, cells),
+                Some((line, _, Err(e))) => return Err(CliError::Usage(format!("{source} line {line}: {e}"))),
+            }
+        };
+        let names: Vec<&str> = header.1.iter().map(|c| c.trim()).collect();
+        let mut columns = Vec::new();
+        for (col, target) in map {
+            let at = names.iter().position(|n| *n == col).ok_or_else(|| {
+                CliError::Usage(format!(
+                    "--map names column {col:?}, which the header does not have: {}",
+                    names.join(",")
+                ))
+            })?;
+            columns.push((at, target));
+        }
+        Ok(Csv { reader, source, line_no, columns, width: names.len() })
+    }
+
+    fn record(&self, cells: &[String]) -> Result<Record, String> {
+        if cells.len() != self.width {
+            return Err(format!("expected {} cells (as the header), found {}", self.width, cells.len()));
+        }
+        let mut identifiers = Vec::new();
+        let mut update = Update::new();
+        for (at, target) in &self.columns {
+            let cell = cells.get(*at).map_or("", |c| c.trim());
+            if cell.is_empty() {
+                continue;
+            }
+            match target {
+                Target::Identifier(kind) => {
+                    identifiers.push(Identifier::new(kind, cell).map_err(|e| e.to_string())?);
+                }
+                Target::Trait(name, ty) => {
+                    let value = typed(cell, *ty).map_err(|e| format!("column for trait {name:?}: {e}"))?;
+                    update = update.set(name, value);
+                }
+            }
+        }
+        if identifiers.is_empty() {
+            return Err("no identifier: every identifier column is empty".into());
+        }
+        update.validate().map_err(|e| e.to_string())?;
+        Ok(Record::Profile { identifiers, update })
+    }
+}
+
+/// A cell as a trait value of type `ty`.
+fn typed(cell: &str, ty: CellType) -> Result<TraitValue, String> {
+    let number = |s: &str| {
+        s.parse::<i64>()
+            .map(TraitValue::Int)
+            .ok()
+            .or_else(|| s.parse::<f64>().ok().filter(|f| f.is_finite()).map(TraitValue::Float))
+    };
+    let boolean = |s: &str| match s {
+        "true" => Some(TraitValue::Bool(true)),
+        "false" => Some(TraitValue::Bool(false)),
+        _ => None,
+    };
+    match ty {
+        CellType::Text => Ok(TraitValue::Str(cell.to_owned())),
+        CellType::Auto => {
+            Ok(number(cell).or_else(|| boolean(cell)).unwrap_or_else(|| TraitValue::Str(cell.to_owned())))
+        }
+        CellType::Number => number(cell).ok_or_else(|| format!("{cell:?} is not a number")),
+        CellType::Bool => boolean(cell).ok_or_else(|| format!("{cell:?} is not true or false")),
+        CellType::Time => Timestamp::parse(cell).map(TraitValue::Time),
+    }
+}
+
+impl<R: BufRead> Source for Csv<R> {
+    fn next_item(&mut self) -> Result<Option<Item>, CliError> {
+        loop {
+            let Some((line, bytes, row)) = read_row(&mut self.reader, &self.source, &mut self.line_no)? else {
+                return Ok(None);
+            };
+            let parsed = match row {
+                Ok(cells) if cells.iter().all(|c| c.trim().is_empty()) => continue,
+                Ok(cells) => self.record(&cells),
+                Err(e) => Err(e),
+            };
+            return Ok(Some(Item { line, bytes, parsed }));
+        }
+    }
+}
+
+/// One row, which may span lines inside quotes: (first line, bytes, cells).
+type Row = (u64, u64, Result<Vec<String>, String>);
+
+/// Reads one RFC 4180 row.
+fn read_row(reader: &mut impl BufRead, source: &str, line_no: &mut u64) -> Result<Option<Row>, CliError> {
+    let mut cells = Vec::new();
+    let mut cell = String::new();
+    let mut quoted = false;
+    let mut after_quote = false;
+    let mut bytes = 0u64;
+    let mut first = None;
+    let mut raw = Vec::new();
+    loop {
+        raw.clear();
+        let n = reader
+            .read_until(b'\n', &mut raw)
+            .map_err(|e| CliError::Io { what: format!("reading {source}"), source: e })?;
+        if n == 0 {
+            let unclosed = || Err("a quoted cell is not closed before the end of the file".into());
+            return Ok(first.map(|l| (l, bytes, unclosed())));
+        }
+        *line_no += 1;
+        bytes += n as u64;
+        let line = *first.get_or_insert(*line_no);
+        let Ok(text) = std::str::from_utf8(&raw) else {
+            return Ok(Some((line, bytes, Err("not valid UTF-8".into()))));
+        };
+        let text = text.strip_suffix('\n').map_or(text, |t| t.strip_suffix('\r').unwrap_or(t));
+        let mut chars = text.chars().peekable();
+        while let Some(c) = chars.next() {
+            match (quoted, c) {
+                (true, '"') if chars.peek() == Some(&'"') => {
+                    chars.next();
+                    cell.push('"');
+                }
+                (true, '"') => {
+                    quoted = false;
+                    after_quote = true;
+                }
+                (true, c) => cell.push(c),
+                (false, ',') => {
+                    cells.push(std::mem::take(&mut cell));
+                    after_quote = false;
+                }
+                (false, '"') if cell.is_empty() && !after_quote => quoted = true,
+                (false, c) if after_quote && !c.is_whitespace() => {
+                    return Ok(Some((
+                        line,
+                        bytes,
+                        Err(format!("text after a closing quote in cell {}", cells.len() + 1)),
+                    )));
+                }
+                (false, c) => cell.push(c),
+            }
+        }
+        if quoted {
+            cell.push('\n');
+            continue;
+        }
+        cells.push(cell);
+        return Ok(Some((line, bytes, Ok(cells))));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows(text: &str) -> Vec<Result<Vec<String>, String>> {
+        let mut r = text.as_bytes();
+        let mut n = 0;
+        let mut out = Vec::new();
+        while let Ok(Some((_, _, row))) = read_row(&mut r, "t", &mut n) {
+            out.push(row);
+        }
+        out
+    }
+
+    #[test]
+    fn reads_quotes_and_line_breaks() {
+        let got = rows("a,\"b,c\",\"say \"\"hi\"\"\"\n\"two\nlines\",x\r\n");
+        assert_eq!(got[0], Ok(vec!["a".into(), "b,c".into(), "say \"hi\"".into()]));
+        assert_eq!(got[1], Ok(vec!["two\nlines".into(), "x".into()]));
+        assert!(rows("\"open\n")[0].is_err());
+        assert!(rows("\"a\"b\n")[0].is_err());
+    }
+
+    #[test]
+    fn maps_parse() {
+        let m = parse_map("mail=email, plan=traits.plan,zip=traits.zip:string").ok();
+        assert_eq!(
+            m,
+            Some(vec![
+                ("mail".into(), Target::Identifier("email".into())),
+                ("plan".into(), Target::Trait("plan".into(), CellType::Auto)),
+                ("zip".into(), Target::Trait("zip".into(), CellType::Text)),
+            ])
+        );
+        assert!(parse_map("plan=traits.plan").is_err(), "no identifier");
+        assert!(parse_map("a=email,a=user_id").is_err(), "mapped twice");
+        assert!(parse_map("a=traits.x:weird,b=email").is_err());
+        assert!(parse_map("a").is_err());
+    }
+
+    #[test]
+    fn cells_are_typed() {
+        assert_eq!(typed("42", CellType::Auto), Ok(TraitValue::Int(42)));
+        assert_eq!(typed("2.5", CellType::Auto), Ok(TraitValue::Float(2.5)));
+        assert_eq!(typed("true", CellType::Auto), Ok(TraitValue::Bool(true)));
+        assert_eq!(typed("007", CellType::Text), Ok(TraitValue::Str("007".into())));
+        assert!(typed("x", CellType::Number).is_err());
+    }
+}

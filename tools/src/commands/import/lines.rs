@@ -1,0 +1,138 @@
+//! JSONL lines into [`Record`]s: events (native or Segment Spec, through
+//! the library's parsers) and profile lines. Nothing is written here.
+
+use std::io::BufRead;
+
+use profiledb::event::spec::SPEC_MARKER_FIELDS;
+use profiledb::event::{parse_line, parse_value, EventFormat, EventLimits};
+use profiledb::{Identifier, Update};
+use serde_json::{Map, Value};
+
+use super::{Item, Record, Source};
+use crate::cli::ImportFormat;
+use crate::error::CliError;
+use crate::parse::flatten_traits;
+
+/// Reads JSONL, one record per non-blank line.
+pub struct Jsonl<R> {
+    reader: R,
+    source: String,
+    format: ImportFormat,
+    limits: EventLimits,
+    line_no: u64,
+    buf: Vec<u8>,
+}
+
+impl<R: BufRead> Jsonl<R> {
+    /// Lines from `reader` (named `source` in errors), read as `format`.
+    pub fn new(reader: R, source: String, format: ImportFormat, limits: EventLimits) -> Self {
+        Jsonl { reader, source, format, limits, line_no: 0, buf: Vec::new() }
+    }
+}
+
+impl<R: BufRead> Source for Jsonl<R> {
+    fn next_item(&mut self) -> Result<Option<Item>, CliError> {
+        let mut bytes = 0u64;
+        loop {
+            self.buf.clear();
+            let n = self
+                .reader
+                .read_until(b'\n', &mut self.buf)
+                .map_err(|e| CliError::Io { what: format!("reading {}", self.source), source: e })?;
+            if n == 0 {
+                return Ok(None);
+            }
+            self.line_no += 1;
+            bytes += n as u64;
+            let line = self.line_no;
+            let text = match line_text(&self.buf) {
+                Ok(t) => t,
+                Err(reason) => return Ok(Some(Item { line, bytes, parsed: Err(reason) })),
+            };
+            if text.trim().is_empty() {
+                continue;
+            }
+            let parsed = parse(text, self.format, line, &self.limits);
+            return Ok(Some(Item { line, bytes, parsed }));
+        }
+    }
+}
+
+/// The line as UTF-8 without its line ending.
+fn line_text(buf: &[u8]) -> Result<&str, String> {
+    let trimmed = buf.strip_suffix(b"\n").unwrap_or(buf);
+    let trimmed = trimmed.strip_suffix(b"\r").unwrap_or(trimmed);
+    std::str::from_utf8(trimmed).map_err(|e| format!("not valid UTF-8 (at byte {})", e.valid_up_to()))
+}
+
+/// Parses and validates one line as `format`; nothing is written.
+fn parse(text: &str, format: ImportFormat, line: u64, limits: &EventLimits) -> Result<Record, String> {
+    let position = format!("line {line}");
+    let event = |f: EventFormat| {
+        parse_line(text, f, &position, limits).map(|e| Record::Event(Box::new(e))).map_err(|e| e.to_string())
+    };
+    match format {
+        ImportFormat::Native => event(EventFormat::Native),
+        ImportFormat::Segment => event(EventFormat::SegmentSpec),
+        ImportFormat::Profile | ImportFormat::Auto | ImportFormat::Csv => {
+            if text.len() > limits.max_line_bytes {
+                return Err(format!("line is {} bytes, the limit is {}", text.len(), limits.max_line_bytes));
+            }
+            let v: Value = serde_json::from_str(text).map_err(|e| format!("not valid JSON: {e}"))?;
+            let Value::Object(obj) = &v else { return Err("expected a JSON object".into()) };
+            let is_event = obj.contains_key("type") || SPEC_MARKER_FIELDS.iter().any(|f| obj.contains_key(*f));
+            if format == ImportFormat::Auto && is_event {
+                return parse_value(&v, EventFormat::Auto, &position, limits)
+                    .map(|e| Record::Event(Box::new(e)))
+                    .map_err(|e| e.to_string());
+            }
+            parse_profile_line(obj)
+        }
+    }
+}
+
+/// A profile line: `{"identifiers": {...}, "traits": {...}}`.
+fn parse_profile_line(obj: &Map<String, Value>) -> Result<Record, String> {
+    if let Some(k) = obj.keys().find(|k| !matches!(k.as_str(), "identifiers" | "traits")) {
+        return Err(format!(
+            "unknown field {k:?}; a profile line has \"identifiers\" and \"traits\" (an event line has \"type\")"
+        ));
+    }
+    let identifiers = match obj.get("identifiers") {
+        Some(Value::Object(ids)) => parse_identifiers(ids)?,
+        Some(_) => return Err("\"identifiers\" must be an object of kind: value".into()),
+        None => return Err("missing \"identifiers\"".into()),
+    };
+    let mut traits = Vec::new();
+    match obj.get("traits") {
+        None | Some(Value::Null) => {}
+        Some(t @ Value::Object(_)) => flatten_traits("", t, &mut traits)?,
+        Some(_) => return Err("\"traits\" must be an object".into()),
+    }
+    let update = traits.into_iter().fold(Update::new(), |u, (name, value)| u.set(&name, value));
+    update.validate().map_err(|e| e.to_string())?;
+    Ok(Record::Profile { identifiers, update })
+}
+
+/// `{"email": "a@x.com", "user_id": 1, "device_id": ["d1", "d2"]}`.
+fn parse_identifiers(ids: &Map<String, Value>) -> Result<Vec<Identifier>, String> {
+    let mut out = Vec::new();
+    for (kind, v) in ids {
+        let values = match v {
+            Value::Array(items) => items.iter().collect(),
+            one => vec![one],
+        };
+        for value in values {
+            let text = match value {
+                Value::String(s) => s.clone(),
+                Value::Number(n) => n.to_string(),
+                other => return Err(format!("identifier {kind:?}: expected a string or a number, got {other}")),
+            };
+            out.push(Identifier::new(kind, &text).map_err(|e| e.to_string())?);
+        }
+    }
+    if out.is_empty() {
+        return Err("\"identifiers\" is empty; a line needs at least one".into());
+    }
+    Ok(out)
+}

@@ -1,0 +1,274 @@
+//! `import FILE|-`: JSONL (native events, Segment Spec, profile lines) or
+//! CSV with a column mapping.
+//!
+//! A [`Source`] turns the input into numbered [`Item`]s, each parsed and
+//! validated into a [`Record`] before anything is written. Events are
+//! written through the library's batch ingest (shared commits, each event
+//! atomic); profile lines one `identify` each. A rejected line writes
+//! nothing. With `--strict` every line is parsed first, and a bad one
+//! rejects the whole file.
+
+mod csv;
+mod lines;
+mod report;
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, IsTerminal};
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use profiledb::event::{Event, EventLimits};
+use profiledb::{Cause, Identifier, ProfileDb, Update};
+
+use super::Ctx;
+use crate::cli::{ImportArgs, ImportFormat};
+use crate::error::CliError;
+use crate::open;
+
+/// Events written per `ingest_batch` call.
+const BATCH: usize = 1_024;
+/// The most rejections kept for the report (the counts stay exact).
+const MAX_REPORTED: usize = 1_000;
+
+/// One parsed line, ready to write.
+#[derive(Debug)]
+pub enum Record {
+    /// A profile line: link these identifiers and apply the update.
+    Profile {
+        /// The identifiers to link.
+        identifiers: Vec<Identifier>,
+        /// The traits to set.
+        update: Update,
+    },
+    /// An event, for batch ingest.
+    Event(Box<Event>),
+}
+
+/// One line (or CSV row) of input.
+#[derive(Debug)]
+pub struct Item {
+    /// Its (first) line number.
+    pub line: u64,
+    /// Bytes read for it, for the progress bar.
+    pub bytes: u64,
+    /// The record, or why the line is rejected.
+    pub parsed: Result<Record, String>,
+}
+
+/// Where items come from.
+pub trait Source {
+    /// The next item; `None` at the end.
+    fn next_item(&mut self) -> Result<Option<Item>, CliError>;
+}
+
+/// What an import did.
+#[derive(Debug, Default)]
+pub struct Summary {
+    lines: u64,
+    accepted: u64,
+    rejected: u64,
+    events: u64,
+    duplicates: u64,
+    profile_lines: u64,
+    created: u64,
+    merged: u64,
+    rejections: Vec<(u64, String)>,
+    /// `--strict` found bad lines before writing: nothing was written.
+    nothing_written: bool,
+    /// `--strict` stopped at this line when writing it failed.
+    stopped_at: Option<u64>,
+}
+
+impl Summary {
+    fn reject(&mut self, line: u64, reason: String) {
+        self.rejected += 1;
+        if self.rejections.len() < MAX_REPORTED {
+            self.rejections.push((line, reason));
+        }
+    }
+}
+
+/// Runs an import.
+pub fn run(ctx: &Ctx, a: &ImportArgs) -> Result<(), CliError> {
+    let format = if a.csv { ImportFormat::Csv } else { a.format };
+    let map = match (format, &a.map) {
+        (ImportFormat::Csv, Some(m)) => Some(csv::parse_map(m)?),
+        (ImportFormat::Csv, None) => {
+            return Err(CliError::Usage("CSV needs --map (e.g. --map email=email,plan=traits.plan)".into()))
+        }
+        (_, Some(_)) => return Err(CliError::Usage("--map goes with --csv".into())),
+        (_, None) => None,
+    };
+    let (name, reader, size): (String, Box<dyn BufRead>, Option<u64>) = if a.file == "-" {
+        ("stdin".into(), Box::new(BufReader::new(std::io::stdin().lock())), None)
+    } else {
+        // A path that cannot be opened is bad input, like a malformed line.
+        let f = File::open(&a.file).map_err(|e| CliError::Usage(format!("cannot open {}: {e}", a.file)))?;
+        let size = f.metadata().ok().map(|m| m.len());
+        (a.file.clone(), Box::new(BufReader::with_capacity(1 << 20, f)), size)
+    };
+    let db = open::for_writing(&ctx.db)?;
+    let mut source: Box<dyn Source> = match map {
+        Some(m) => Box::new(csv::Csv::new(reader, name.clone(), m)?),
+        None => Box::new(lines::Jsonl::new(reader, name.clone(), format, EventLimits::new(db.now()))),
+    };
+    let bar = progress_bar(size);
+    let started = Instant::now();
+    let mut writer = Writer { db: &db, source: &name, pending: Vec::new(), strict: a.strict };
+    let mut s = Summary::default();
+    if a.strict {
+        strict(&mut *source, &mut writer, &mut s, &bar)?;
+    } else {
+        while let Some(item) = source.next_item()? {
+            bar.inc(item.bytes);
+            s.lines += 1;
+            match item.parsed {
+                Ok(r) => writer.add(item.line, r, &mut s)?,
+                Err(reason) => s.reject(item.line, reason),
+            }
+            if s.lines.is_multiple_of(1024) {
+                bar.set_message(format!("{} lines {} bad", s.lines, s.rejected));
+            }
+        }
+        writer.flush(&mut s)?;
+    }
+    bar.finish_and_clear();
+    report::print(ctx, &name, &s, started.elapsed())?;
+    if s.rejected > 0 {
+        let stopped = s.stopped_at.and_then(|l| s.rejections.iter().find(|(at, _)| *at == l).cloned());
+        return Err(CliError::Rejected {
+            rejected: s.rejected,
+            lines: s.lines,
+            stopped,
+            nothing_written: s.nothing_written,
+        });
+    }
+    Ok(())
+}
+
+/// `--strict`: parse everything, write only if every line is good.
+fn strict(source: &mut dyn Source, w: &mut Writer<'_>, s: &mut Summary, bar: &ProgressBar) -> Result<(), CliError> {
+    let mut records = Vec::new();
+    while let Some(item) = source.next_item()? {
+        bar.inc(item.bytes);
+        s.lines += 1;
+        match item.parsed {
+            Ok(r) => records.push((item.line, r)),
+            Err(reason) => s.reject(item.line, reason),
+        }
+    }
+    if s.rejected > 0 {
+        s.nothing_written = true;
+        return Ok(());
+    }
+    for (line, r) in records {
+        w.add(line, r, s)?;
+        if s.rejected > 0 {
+            break;
+        }
+    }
+    if s.rejected == 0 {
+        w.flush(s)?;
+    }
+    // A line valid on its own can still fail when applied (an increment of
+    // a text trait): the import stops there; what came before is written.
+    s.stopped_at = s.rejections.first().map(|(l, _)| *l);
+    Ok(())
+}
+
+/// Writes records in input order: events gathered into batches, profile
+/// lines one at a time (after the events before them).
+struct Writer<'a> {
+    db: &'a ProfileDb,
+    source: &'a str,
+    pending: Vec<(u64, Event)>,
+    strict: bool,
+}
+
+impl Writer<'_> {
+    fn add(&mut self, line: u64, r: Record, s: &mut Summary) -> Result<(), CliError> {
+        match r {
+            Record::Event(e) => {
+                self.pending.push((line, *e));
+                if self.pending.len() >= BATCH {
+                    self.flush(s)?;
+                }
+                Ok(())
+            }
+            Record::Profile { identifiers, update } => {
+                self.flush(s)?;
+                if self.strict && s.rejected > 0 {
+                    return Ok(());
+                }
+                let update = update.cause(Cause::Request(format!("import {}:{line}", self.source)));
+                match self.db.identify(&identifiers, update) {
+                    Ok(receipt) => {
+                        s.accepted += 1;
+                        s.profile_lines += 1;
+                        s.created += u64::from(receipt.created);
+                        s.merged += receipt.merged.len() as u64;
+                        Ok(())
+                    }
+                    Err(e) => self.failed(line, e.into(), s),
+                }
+            }
+        }
+    }
+
+    /// Writes the gathered events.
+    fn flush(&mut self, s: &mut Summary) -> Result<(), CliError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let events: Vec<Event> = self.pending.iter().map(|(_, e)| e.clone()).collect();
+        let mut report = self.db.ingest_batch(&events, self.strict)?;
+        let lines: Vec<u64> = self.pending.drain(..).map(|(l, _)| l).collect();
+        if self.strict {
+            // A strict batch that failed wrote nothing: write the events
+            // before the failing one, so the import stops exactly there.
+            if let Some(&(first, _)) = report.rejected.first() {
+                let before = self.db.ingest_batch(&events[..first], true)?;
+                report.applied = before.applied;
+                report.duplicates = before.duplicates;
+                report.rejected.truncate(1);
+            }
+        }
+        s.accepted += report.applied + report.duplicates;
+        s.events += report.applied;
+        s.duplicates += report.duplicates;
+        for (i, e) in report.rejected {
+            let line = lines.get(i).copied().unwrap_or(0);
+            self.failed(line, e.into(), s)?;
+        }
+        Ok(())
+    }
+
+    /// A line that failed when written: rejected if its input was bad,
+    /// else the import stops.
+    fn failed(&self, line: u64, e: CliError, s: &mut Summary) -> Result<(), CliError> {
+        if e.is_bad_input() {
+            s.reject(line, e.to_string());
+            Ok(())
+        } else {
+            Err(e.context(format!("{} line {line}", self.source)))
+        }
+    }
+}
+
+/// A progress bar on stderr with rate and ETA, only on a terminal.
+fn progress_bar(size: Option<u64>) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(size, ProgressDrawTarget::stderr());
+    let template = if size.is_some() {
+        "{wide_bar} {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta} {msg}"
+    } else {
+        "{spinner} {bytes} {binary_bytes_per_sec} {msg}"
+    };
+    if let Ok(style) = ProgressStyle::with_template(template) {
+        bar.set_style(style);
+    }
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar
+}

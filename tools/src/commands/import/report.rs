@@ -1,0 +1,62 @@
+//! The import summary: counts, and each rejected line with its reason.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::{Summary, MAX_REPORTED};
+use crate::commands::Ctx;
+use crate::error::CliError;
+use crate::output::table::{truncate, Table};
+
+/// The most rejections listed in the readable report.
+const MAX_LISTED: usize = 20;
+
+/// Prints the summary.
+pub fn print(ctx: &Ctx, source: &str, s: &Summary, elapsed: Duration) -> Result<(), CliError> {
+    let ms = elapsed.as_millis();
+    let v = json!({
+        "source": source,
+        "lines": s.lines,
+        "accepted": s.accepted,
+        "rejected": s.rejected,
+        "events_applied": s.events,
+        "duplicates": s.duplicates,
+        "profile_lines": s.profile_lines,
+        "profiles_created": s.created,
+        "profiles_merged": s.merged,
+        "nothing_written": s.nothing_written,
+        "stopped_at": s.stopped_at,
+        "rejections": s.rejections.iter().map(|(l, r)| json!({"line": l, "reason": r})).collect::<Vec<_>>(),
+        "rejections_truncated": (s.rejected as usize) > s.rejections.len(),
+        "elapsed_ms": ms,
+    });
+    ctx.out.emit(&v, || {
+        let rate = if elapsed.as_secs_f64() > 0.0 { s.lines as f64 / elapsed.as_secs_f64() } else { 0.0 };
+        let mut out = format!(
+            "imported {source}: {} lines, {} accepted, {} rejected in {ms} ms ({rate:.0} lines/s)\n  events: {} \
+             applied, {} duplicates (message id seen before)\n  profile lines: {} ({} profiles created, {} merged)",
+            s.lines, s.accepted, s.rejected, s.events, s.duplicates, s.profile_lines, s.created, s.merged
+        );
+        if s.nothing_written {
+            out.push_str("\n--strict: the file has bad lines, so nothing was written");
+        }
+        if let Some(l) = s.stopped_at {
+            out.push_str(&format!("\n--strict: stopped at line {l}; nothing of it or after it was written"));
+        }
+        if !s.rejections.is_empty() {
+            let mut t = Table::new(&["LINE", "REASON"]);
+            for (l, r) in s.rejections.iter().take(MAX_LISTED) {
+                t.row(vec![l.to_string(), truncate(r, 160)]);
+            }
+            out.push_str(&format!("\n\nrejected lines (nothing of them was written):\n{}", t.render()));
+            if s.rejected as usize > MAX_LISTED {
+                out.push_str(&format!(
+                    "\n... and {} more (--json lists up to {MAX_REPORTED})",
+                    s.rejected as usize - MAX_LISTED
+                ));
+            }
+        }
+        out
+    })
+}

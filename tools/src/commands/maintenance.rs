@@ -1,0 +1,148 @@
+//! Keeping a database honest and current: `check` (every invariant),
+//! `tick` (due segment wake-ups), `feed` (the segment change feed).
+
+use std::time::Instant;
+
+use profiledb::ProfileDb;
+use serde_json::json;
+
+use super::Ctx;
+use crate::cli::{CheckArgs, FeedArgs};
+use crate::error::CliError;
+use crate::open;
+use crate::output::table::{truncate, Table};
+
+/// The most violations listed in the readable report.
+const MAX_LISTED: usize = 50;
+
+/// `feed [--from SEQ] [--limit N]`.
+pub fn feed(ctx: &Ctx, a: &FeedArgs) -> Result<(), CliError> {
+    let db = open::for_reading(&ctx.db)?;
+    let records = db.feed(a.from, a.limit)?;
+    let next = records.last().map_or(a.from, |r| r.seq + 1);
+    let v = json!({"from": a.from, "next": next, "records": records.iter().map(|r| r.to_json()).collect::<Vec<_>>()});
+    ctx.out.emit(&v, || {
+        if records.is_empty() {
+            return format!("no feed records from sequence {}", a.from);
+        }
+        let mut t = Table::new(&["SEQ", "AT", "KIND", "SEGMENT", "PROFILE"]);
+        for r in &records {
+            let j = r.to_json();
+            let kind = j["kind"].as_str().unwrap_or("?");
+            let kind = match j["into"].as_u64() {
+                Some(into) => format!("{kind} into {into}"),
+                None => kind.to_owned(),
+            };
+            t.row(vec![
+                r.seq.to_string(),
+                r.at.to_rfc3339(),
+                kind,
+                r.segment.clone().unwrap_or_else(|| "-".into()),
+                r.profile.to_string(),
+            ]);
+        }
+        format!("{}\n\nnext: --from {next}", t.render())
+    })
+}
+
+/// `tick`: processes due wake-ups.
+pub fn tick(ctx: &Ctx) -> Result<(), CliError> {
+    let db = open::for_writing(&ctx.db)?;
+    let (processed, ms) = run_tick(&db)?;
+    let v = json!({"processed": processed, "now": db.now().to_rfc3339(), "elapsed_ms": ms});
+    ctx.out.emit(&v, || format!("processed {processed} due wake-ups in {ms} ms (now {})", db.now()))
+}
+
+fn run_tick(db: &ProfileDb) -> Result<(u64, u128), CliError> {
+    let started = Instant::now();
+    let report = db.tick()?;
+    Ok((report.processed, started.elapsed().as_millis()))
+}
+
+/// `check [--tick]`: exit 0 when clean, 4 on any violation.
+pub fn check(ctx: &Ctx, a: &CheckArgs) -> Result<(), CliError> {
+    let (db, ticked) = if a.tick {
+        let db = open::for_writing(&ctx.db)?;
+        let (n, _) = run_tick(&db)?;
+        (Db::Write(db), Some(n))
+    } else {
+        (Db::Read(open::for_reading(&ctx.db)?), None)
+    };
+    let db = db.get();
+    let started = Instant::now();
+    let report = db.check()?;
+    let segments = db.check_segments()?;
+    let ms = started.elapsed().as_millis();
+    let total = report.violations.len() as u64 + segments.len() as u64;
+    let mut rows: Vec<(String, String)> =
+        report.violations.iter().map(|v| (v.what.clone(), v.detail.clone())).collect();
+    rows.extend(segments.iter().map(|m| {
+        let detail = if m.stored {
+            format!("segment {:?}: its bitmap holds profile {}, which does not match", m.segment, m.profile)
+        } else {
+            format!("segment {:?}: profile {} matches but is not in its bitmap", m.segment, m.profile)
+        };
+        ("segment_bitmap_matches".to_owned(), detail)
+    }));
+    let v = json!({
+        "clean": total == 0,
+        "profiles": report.profiles,
+        "identifiers": report.identifiers,
+        "aliases": report.aliases,
+        "deltas": report.deltas,
+        "segments": db.segments().len(),
+        "ticked": ticked,
+        "violations": rows.iter().map(|(w, d)| json!({"what": w, "detail": d})).collect::<Vec<_>>(),
+        "elapsed_ms": ms,
+    });
+    ctx.out.emit(&v, || {
+        let mut out = format!(
+            "checked {} profiles, {} identifiers, {} aliases, {} deltas, {} segments in {ms} ms",
+            report.profiles,
+            report.identifiers,
+            report.aliases,
+            report.deltas,
+            db.segments().len()
+        );
+        if let Some(n) = ticked {
+            out.push_str(&format!(" (after processing {n} due wake-ups)"));
+        }
+        if rows.is_empty() {
+            out.push_str("\nclean: no violations");
+            return out;
+        }
+        let mut t = Table::new(&["INVARIANT", "DETAIL"]);
+        for (w, d) in rows.iter().take(MAX_LISTED) {
+            t.row(vec![w.clone(), truncate(d, 140)]);
+        }
+        out.push_str(&format!("\n{total} violations:\n{}", t.render()));
+        if rows.len() > MAX_LISTED {
+            out.push_str(&format!("\n... and {} more (--json lists all)", rows.len() - MAX_LISTED));
+        }
+        if !segments.is_empty() && ticked.is_none() {
+            out.push_str(
+                "\n(segment differences can be wake-ups due but not yet processed; `check --tick` processes them first)",
+            );
+        }
+        out
+    })?;
+    if total > 0 {
+        return Err(CliError::Violations(total));
+    }
+    Ok(())
+}
+
+/// A handle opened either way.
+enum Db {
+    Read(open::ReadDb),
+    Write(ProfileDb),
+}
+
+impl Db {
+    fn get(&self) -> &ProfileDb {
+        match self {
+            Db::Read(r) => r,
+            Db::Write(w) => w,
+        }
+    }
+}

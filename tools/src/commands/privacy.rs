@@ -1,0 +1,191 @@
+//! Privacy: `export` (a person's document, or a segment's members),
+//! `erase`, `audit`.
+
+use std::collections::BTreeSet;
+use std::io::{BufWriter, Write};
+
+use profiledb::{Error, ProfileDb, ProfileId};
+use serde_json::{json, Value};
+
+use super::Ctx;
+use crate::cli::{AuditArgs, EraseArgs, ExportArgs};
+use crate::error::CliError;
+use crate::open;
+use crate::output::stdout_error;
+use crate::output::table::Table;
+use crate::parse;
+
+/// Members are read this many at a time.
+const PAGE: usize = 4_096;
+
+/// `export IDENTIFIER` or `export --segment NAME [--csv]`.
+pub fn export(ctx: &Ctx, a: &ExportArgs) -> Result<(), CliError> {
+    match (&a.identifier, &a.segment) {
+        (Some(identifier), _) => {
+            let ident = parse::identifier(identifier)?;
+            let db = open::for_writing(&ctx.db)?;
+            let doc = db.export(&ident, a.request_id.as_deref())?;
+            // The document is JSON either way: there is no table form of a person's whole record.
+            crate::output::Out { json: true }.emit(&doc, String::new)
+        }
+        (None, Some(segment)) => {
+            let wanted = a.traits.as_deref().map(|t| t.split(',').map(|s| s.trim().to_owned()).collect::<Vec<_>>());
+            let db = open::for_reading(&ctx.db)?;
+            let count = db.segment_count(segment).map_err(|e| match e {
+                Error::NotFound(_) => {
+                    CliError::NotFound(format!("no segment named {segment:?} (see `profiledb segment list`)"))
+                }
+                other => other.into(),
+            })?;
+            let mut w = BufWriter::new(std::io::stdout().lock());
+            if a.csv {
+                export_csv(&db, segment, count, wanted, &mut w)?;
+            } else {
+                each_member(&db, segment, count, |row| writeln!(w, "{row}").map_err(stdout_error))?;
+            }
+            w.flush().map_err(stdout_error)
+        }
+        (None, None) => Err(CliError::Usage("give an IDENTIFIER or --segment NAME".into())),
+    }
+}
+
+/// Calls `f` with every member's `{"id", "identifiers", "traits"}`.
+fn each_member(
+    db: &ProfileDb,
+    segment: &str,
+    count: u64,
+    mut f: impl FnMut(Value) -> Result<(), CliError>,
+) -> Result<(), CliError> {
+    let mut offset = 0u64;
+    while offset < count {
+        let ids = db.segment_members(segment, offset, PAGE)?;
+        if ids.is_empty() {
+            break;
+        }
+        offset += ids.len() as u64;
+        for id in ids {
+            f(member(db, id)?)?;
+        }
+    }
+    Ok(())
+}
+
+fn member(db: &ProfileDb, id: ProfileId) -> Result<Value, CliError> {
+    let identifiers: Vec<String> = db.identifiers(id)?.iter().map(ToString::to_string).collect();
+    let traits = db.get_by_id(id)?.map_or(Value::Null, |p| p.traits.to_json());
+    Ok(json!({"id": id.0, "identifiers": identifiers, "traits": traits}))
+}
+
+/// CSV: `id,identifiers,<trait>...`; identifiers space-separated, nested
+/// traits by dotted name, lists and objects as JSON.
+fn export_csv(
+    db: &ProfileDb,
+    segment: &str,
+    count: u64,
+    wanted: Option<Vec<String>>,
+    w: &mut impl Write,
+) -> Result<(), CliError> {
+    let columns = match wanted {
+        Some(c) => c,
+        None => {
+            let mut names = BTreeSet::new();
+            each_member(db, segment, count, |row| {
+                flat_names("", &row["traits"], &mut names);
+                Ok(())
+            })?;
+            names.into_iter().collect()
+        }
+    };
+    let mut header = vec!["id".to_owned(), "identifiers".to_owned()];
+    header.extend(columns.iter().cloned());
+    writeln!(w, "{}", csv_row(&header)).map_err(stdout_error)?;
+    each_member(db, segment, count, |row| {
+        let mut cells = vec![row["id"].to_string()];
+        let ids: Vec<&str> =
+            row["identifiers"].as_array().map_or(Vec::new(), |a| a.iter().filter_map(Value::as_str).collect());
+        cells.push(ids.join(" "));
+        for c in &columns {
+            let v = c.split('.').try_fold(&row["traits"], |node, part| node.get(part));
+            cells.push(match v {
+                None | Some(Value::Null) => String::new(),
+                Some(Value::String(s)) => s.clone(),
+                Some(other) => other.to_string(),
+            });
+        }
+        writeln!(w, "{}", csv_row(&cells)).map_err(stdout_error)
+    })
+}
+
+/// Dotted names of the leaves of nested trait JSON.
+fn flat_names(prefix: &str, v: &Value, out: &mut BTreeSet<String>) {
+    match v {
+        Value::Object(m) => {
+            for (k, child) in m {
+                let name = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                flat_names(&name, child, out);
+            }
+        }
+        _ if !prefix.is_empty() => {
+            out.insert(prefix.to_owned());
+        }
+        _ => {}
+    }
+}
+
+/// One CSV row: cells quoted when they hold a comma, a quote or a line break.
+pub fn csv_row(cells: &[String]) -> String {
+    cells
+        .iter()
+        .map(|c| if c.contains([',', '"', '\n', '\r']) { format!("\"{}\"", c.replace('"', "\"\"")) } else { c.clone() })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// `erase IDENTIFIER --yes [--request-id ID]`.
+pub fn erase(ctx: &Ctx, a: &EraseArgs) -> Result<(), CliError> {
+    let ident = parse::identifier(&a.identifier)?;
+    if !a.yes {
+        return Err(CliError::Usage(format!(
+            "erasing the person {ident} reaches cannot be undone; add --yes to confirm"
+        )));
+    }
+    let db = open::for_writing(&ctx.db)?;
+    let r = db.erase(&ident, a.request_id.as_deref())?;
+    let v = json!({
+        "profile": r.profile.0, "identifiers": r.identifiers, "aliases": r.aliases,
+        "request_id": a.request_id,
+    });
+    ctx.out.emit(&v, || {
+        format!(
+            "erased profile {} ({} identifiers, {} merged-away ids); its identifiers are now suppressed",
+            r.profile, r.identifiers, r.aliases
+        )
+    })
+}
+
+/// `audit [--limit N]`.
+pub fn audit(ctx: &Ctx, a: &AuditArgs) -> Result<(), CliError> {
+    let db = open::for_reading(&ctx.db)?;
+    let log = db.audit_log()?;
+    let skip = a.limit.map_or(0, |n| log.len().saturating_sub(n));
+    let shown = &log[skip..];
+    let v = json!({"total": log.len(), "records": shown.iter().map(|r| r.to_json()).collect::<Vec<_>>()});
+    ctx.out.emit(&v, || {
+        if log.is_empty() {
+            return "the audit log is empty (no erase or export yet)".into();
+        }
+        let mut t = Table::new(&["SEQ", "AT", "ACTION", "PROFILE", "ENTRIES", "REQUEST ID"]);
+        for r in shown {
+            let j = r.to_json();
+            t.row(vec![
+                r.seq.to_string(),
+                r.at.to_rfc3339(),
+                j["action"].as_str().unwrap_or("?").to_owned(),
+                r.profile.to_string(),
+                r.entries.to_string(),
+                r.request_id.clone().unwrap_or_else(|| "-".into()),
+            ]);
+        }
+        t.render()
+    })
+}

@@ -1,0 +1,218 @@
+//! Segments and queries: `segment define|list|show|drop|members|count`,
+//! `query`.
+
+use std::collections::BTreeSet;
+use std::io::IsTerminal;
+use std::time::Instant;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use profiledb::segment::{dependencies, parse_with_catalog};
+use profiledb::{Error, ProfileDb, ProfileId, SegmentInfo};
+use serde_json::{json, Value};
+
+use super::Ctx;
+use crate::cli::{Page, QueryArgs, SegmentCommand};
+use crate::error::CliError;
+use crate::open;
+use crate::output::data;
+use crate::output::table::Table;
+
+/// Runs one `segment` command.
+pub fn segment(ctx: &Ctx, cmd: SegmentCommand) -> Result<(), CliError> {
+    match cmd {
+        SegmentCommand::Define { name, expr } => define(ctx, &name, &expr),
+        SegmentCommand::List => {
+            let db = open::for_reading(&ctx.db)?;
+            let segs = db.segments();
+            let v = json!({"segments": segs.iter().map(data::segment).collect::<Vec<_>>()});
+            ctx.out.emit(&v, || data::segments_table(&segs))
+        }
+        SegmentCommand::Show { name } => show(ctx, &name),
+        SegmentCommand::Drop { name } => {
+            let db = open::for_writing(&ctx.db)?;
+            let before = db.segment_count(&name).map_err(|e| unknown_segment(e, &name))?;
+            db.drop_segment(&name)?;
+            let v = json!({"dropped": name, "members": before});
+            ctx.out.emit(&v, || format!("dropped segment {name} ({before} members)"))
+        }
+        SegmentCommand::Members { name, page } => {
+            let db = open::for_reading(&ctx.db)?;
+            let count = db.segment_count(&name).map_err(|e| unknown_segment(e, &name))?;
+            let ids = db.segment_members(&name, page.offset, page.limit)?;
+            members(ctx, &db, &format!("segment {name}"), count, &ids, page)
+        }
+        SegmentCommand::Count { name } => {
+            let db = open::for_reading(&ctx.db)?;
+            let count = db.segment_count(&name).map_err(|e| unknown_segment(e, &name))?;
+            ctx.out.emit(&json!({"segment": name, "members": count}), || count.to_string())
+        }
+    }
+}
+
+/// "not found: segment "x"" with a hint; other errors as they are.
+fn unknown_segment(e: Error, name: &str) -> CliError {
+    match e {
+        Error::NotFound(_) => CliError::NotFound(format!("no segment named {name:?} (see `profiledb segment list`)")),
+        other => other.into(),
+    }
+}
+
+/// `segment define NAME EXPR`, with a backfill progress bar on a terminal.
+fn define(ctx: &Ctx, name: &str, expr: &str) -> Result<(), CliError> {
+    let db = open::for_writing(&ctx.db)?;
+    let redefined = db.segments().iter().any(|s| s.name == name);
+    let bar = if std::io::stderr().is_terminal() {
+        let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+        if let Ok(style) = ProgressStyle::with_template("backfill {wide_bar} {pos}/{len} profiles {per_sec} eta {eta}")
+        {
+            bar.set_style(style);
+        }
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+    let started = Instant::now();
+    let count = db.define_segment_with_progress(name, expr, &mut |done, total| {
+        bar.set_length(total);
+        bar.set_position(done);
+    });
+    bar.finish_and_clear();
+    let count = count?;
+    let ms = started.elapsed().as_millis();
+    let v = json!({"segment": name, "expression": expr, "members": count, "redefined": redefined, "elapsed_ms": ms});
+    let verb = if redefined { "redefined" } else { "defined" };
+    ctx.out.emit(&v, || format!("{verb} segment {name}: {count} members (backfilled in {ms} ms)"))
+}
+
+/// `segment show NAME`: the definition, its count and what it reads.
+fn show(ctx: &Ctx, name: &str) -> Result<(), CliError> {
+    let db = open::for_reading(&ctx.db)?;
+    let all = db.segments();
+    let info: &SegmentInfo =
+        all.iter().find(|s| s.name == name).ok_or_else(|| unknown_segment(Error::NotFound(String::new()), name))?;
+    let catalog: BTreeSet<String> = all.iter().map(|s| s.name.clone()).collect();
+    let deps = dependencies(&parse_with_catalog(&info.text, &catalog)?);
+    let read_by: Vec<String> = all
+        .iter()
+        .filter(|s| s.name != name)
+        .filter(|s| parse_with_catalog(&s.text, &catalog).is_ok_and(|e| dependencies(&e).segments.contains(name)))
+        .map(|s| s.name.clone())
+        .collect();
+    let list = |set: &BTreeSet<String>| set.iter().cloned().collect::<Vec<_>>();
+    let mut v = data::segment(info);
+    if let Value::Object(m) = &mut v {
+        m.insert(
+            "reads".into(),
+            json!({
+                "traits": list(&deps.traits), "events": list(&deps.events),
+                "identifier_kinds": list(&deps.identifier_kinds), "segments": list(&deps.segments),
+                "time_dependent": deps.time_dependent,
+            }),
+        );
+        m.insert("read_by".into(), json!(read_by));
+    }
+    ctx.out.emit(&v, || {
+        let joined = |set: &BTreeSet<String>| {
+            if set.is_empty() {
+                "-".to_owned()
+            } else {
+                set.iter().cloned().collect::<Vec<_>>().join(", ")
+            }
+        };
+        format!(
+            "segment     {}\nexpression  {}\nmembers     {}\ndefined at  {}\nreads       traits: {}; events: {}; \
+             identifier kinds: {}; segments: {}\ntime        {}\nread by     {}",
+            info.name,
+            info.text,
+            info.members,
+            info.defined_at,
+            joined(&deps.traits),
+            joined(&deps.events),
+            joined(&deps.identifier_kinds),
+            joined(&deps.segments),
+            if deps.time_dependent {
+                "time-dependent: memberships change as time passes (`tick` applies due changes)"
+            } else {
+                "changes only when a profile is written"
+            },
+            if read_by.is_empty() { "-".to_owned() } else { read_by.join(", ") }
+        )
+    })
+}
+
+/// `query EXPR`.
+pub fn query(ctx: &Ctx, a: &QueryArgs) -> Result<(), CliError> {
+    let db = open::for_reading(&ctx.db)?;
+    let started = Instant::now();
+    let result = db.query(&a.expr)?;
+    let ms = started.elapsed().as_millis();
+    let count = result.count();
+    if a.count {
+        let v = json!({"query": a.expr, "count": count, "elapsed_ms": ms});
+        return ctx.out.emit(&v, || count.to_string());
+    }
+    let explain = a.explain.then(|| result.explain());
+    let ids = result.members(a.page.offset, a.page.limit);
+    let title = format!("query matched {count} profiles in {ms} ms");
+    let page_json = member_rows(&db, &ids, a.page.resolve)?;
+    let v = json!({
+        "query": a.expr, "count": count, "elapsed_ms": ms, "offset": a.page.offset,
+        "members": page_json, "explain": explain,
+    });
+    ctx.out.emit(&v, || {
+        let mut out = title;
+        if let Some(plan) = &explain {
+            out.push_str(&format!("\n\nPLAN\n{}", indent(plan)));
+        }
+        out.push_str("\n\n");
+        out.push_str(&members_text(&ids, &page_json, count, a.page));
+        out
+    })
+}
+
+/// Prints a page of members (a segment's).
+fn members(ctx: &Ctx, db: &ProfileDb, what: &str, count: u64, ids: &[ProfileId], page: Page) -> Result<(), CliError> {
+    let rows = member_rows(db, ids, page.resolve)?;
+    let v = json!({"of": what, "count": count, "offset": page.offset, "members": rows});
+    ctx.out.emit(&v, || format!("{what}: {count} members\n\n{}", members_text(ids, &rows, count, page)))
+}
+
+/// Member rows as JSON: ids, or `{"id", "identifiers"}` with `resolve`.
+fn member_rows(db: &ProfileDb, ids: &[ProfileId], resolve: bool) -> Result<Vec<Value>, CliError> {
+    ids.iter()
+        .map(|id| {
+            if resolve {
+                let idents: Vec<String> = db.identifiers(*id)?.iter().map(ToString::to_string).collect();
+                Ok(json!({"id": id.0, "identifiers": idents}))
+            } else {
+                Ok(json!(id.0))
+            }
+        })
+        .collect()
+}
+
+/// A page of members as a table, with what is left.
+fn members_text(ids: &[ProfileId], rows: &[Value], count: u64, page: Page) -> String {
+    if ids.is_empty() {
+        return "(no members on this page)".into();
+    }
+    let mut t = Table::new(if page.resolve { &["PROFILE", "IDENTIFIERS"] } else { &["PROFILE"] });
+    for (id, row) in ids.iter().zip(rows) {
+        let idents = row
+            .get("identifiers")
+            .and_then(Value::as_array)
+            .map_or(String::new(), |a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", "));
+        t.row(vec![id.to_string(), idents]);
+    }
+    let mut out = t.render();
+    let shown_to = page.offset + ids.len() as u64;
+    if shown_to < count {
+        out.push_str(&format!("\n... {} more (--offset {shown_to})", count - shown_to));
+    }
+    out
+}
+
+/// Indents every line by two spaces.
+fn indent(s: &str) -> String {
+    s.lines().map(|l| format!("  {l}")).collect::<Vec<_>>().join("\n")
+}
