@@ -5,9 +5,12 @@ mod common;
 use common::{profiledb, run_cmd, s};
 use serde_json::json;
 
+/// A fixed end, so reruns build the same database.
+const END: &str = "2024-05-01T00:00:00Z";
+
 fn demo(dir: &std::path::Path, people: &str) -> common::Run {
     let mut c = profiledb();
-    c.args(["--json", "demo", "--dir", s(dir), "--profiles", people]);
+    c.args(["--json", "demo", "--dir", s(dir), "--profiles", people, "--end", END]);
     run_cmd(c, None)
 }
 
@@ -17,7 +20,9 @@ fn demo_builds_a_stitched_database_deterministically() {
     let dir = tmp.path().join("demo");
     let first = demo(&dir, "400").ok().json();
     assert_eq!(first["people"], json!(400));
-    assert!(first["writes"].as_u64().unwrap() > 1_000, "{first}");
+    assert_eq!(first["end"], json!("2024-05-01T00:00:00.000Z"));
+    let events = first["events"].as_u64().unwrap();
+    assert!(events > 5_000, "tens of events per person: {events}");
     assert!(first["merges"].as_u64().unwrap() > 50, "{first}");
     let profiles = first["profiles"].as_u64().unwrap();
     assert!((300..600).contains(&profiles), "{first}");
@@ -25,7 +30,26 @@ fn demo_builds_a_stitched_database_deterministically() {
     let ident = customer["identifier"].as_str().unwrap();
     assert!(customer["identities"].as_array().unwrap().len() >= 3, "{customer}");
     assert!(customer["history"].as_array().unwrap().iter().any(|d| d["change"]["type"] == json!("merge")));
-    assert!(customer["as_of"]["version"].as_u64().unwrap() < customer["profile"]["version"].as_u64().unwrap());
+    assert!(customer["rollups"]["page_view.count"].as_u64().unwrap() > 0, "{customer}");
+    assert!(customer["segments"].as_array().unwrap().contains(&json!("known_customers")), "{customer}");
+
+    let segments: Vec<(&str, u64)> = first["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["name"].as_str().unwrap(), s["members"].as_u64().unwrap()))
+        .collect();
+    let names: Vec<&str> = segments.iter().map(|(n, _)| *n).collect();
+    assert_eq!(
+        names,
+        ["high_value", "cart_abandoners", "active_users", "pricing_visitors", "lapsed_buyers", "known_customers"]
+    );
+    assert!(segments.iter().all(|(_, n)| *n > 0 && *n <= profiles), "{segments:?}");
+    assert_eq!(first["rollups"].as_array().unwrap().len(), 7, "six declared and RFM's own");
+    assert!(first["query"]["explain"].as_str().unwrap().contains("bitmap"), "{}", first["query"]);
+    let scored = first["rfm"]["profiles_scored"].as_u64().unwrap();
+    let total: u64 = first["rfm"]["distribution"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum();
+    assert!(scored > 0 && total == scored, "{}", first["rfm"]);
 
     // The other commands read it.
     let mut c = profiledb();
@@ -34,10 +58,22 @@ fn demo_builds_a_stitched_database_deterministically() {
     assert_eq!(p["id"], customer["profile"]["id"]);
     assert!(p["traits"]["address"]["city"].is_string());
 
+    assert!(p["rollups"].is_object() && p["segments"].is_array(), "{p}");
+    let mut c = profiledb();
+    c.args(["--json", "--db", s(&dir), "check", "--tick"]);
+    assert_eq!(run_cmd(c, None).ok().json()["clean"], json!(true));
+
     // A rerun replaces the directory and builds the same database.
     let again = demo(&dir, "400").ok().json();
-    for k in ["writes", "profiles", "identifiers", "merges"] {
-        assert_eq!(again[k], first[k], "{k}");
+    for k in ["events", "profiles", "identifiers", "merges", "segments"] {
+        let strip = |v: &serde_json::Value| {
+            let mut v = v.clone();
+            for s in v.as_array_mut().into_iter().flatten() {
+                s.as_object_mut().map(|o| o.remove("backfill_ms"));
+            }
+            v
+        };
+        assert_eq!(strip(&again[k]), strip(&first[k]), "{k}");
     }
     assert_eq!(again["customer"]["profile"], first["customer"]["profile"]);
 }
@@ -51,11 +87,13 @@ fn demo_refuses_to_replace_a_directory_that_is_not_a_database() {
     let text = {
         let dir = tmp.path().join("d");
         let mut c = profiledb();
-        c.args(["demo", "--dir", s(&dir), "--profiles", "50"]);
+        c.args(["demo", "--dir", s(&dir), "--profiles", "50", "--end", END]);
         run_cmd(c, None).ok().stdout
     };
     assert!(
-        text.contains("ONE STITCHED CUSTOMER") && text.contains("AS OF VERSION") && text.contains("loaded in"),
+        ["ONE STITCHED CUSTOMER", "SEGMENTS", "QUERY", "plan:", "RFM of purchase", "ingested in"]
+            .iter()
+            .all(|needle| text.contains(needle)),
         "{text}"
     );
 }

@@ -37,7 +37,7 @@ fn rejected_lines_are_reported_by_number_and_write_nothing() {
     assert!(reason(3).contains("not valid JSON"), "{}", reason(3));
     assert!(reason(4).contains("email:nope"), "{}", reason(4));
     assert!(reason(5).contains("bad name"), "{}", reason(5));
-    assert!(reason(6).contains("event lines"), "{}", reason(6));
+    assert!(reason(6).contains("timestamp"), "an event line without a time: {}", reason(6));
     assert!(reason(8).contains("\"a.b\""), "{}", reason(8));
     assert!(reason(9).contains("empty"), "{}", reason(9));
     assert!(reason(10).contains("unknown field \"extra\""), "{}", reason(10));
@@ -68,21 +68,26 @@ fn rejected_lines_are_reported_by_number_and_write_nothing() {
 }
 
 #[test]
-fn strict_stops_at_the_first_bad_line() {
+fn strict_rejects_the_whole_file_and_writes_nothing() {
     let db = TestDb::init();
     let input = "{\"identifiers\": {\"user_id\": \"1\"}, \"traits\": {\"plan\": \"pro\"}}\n\
                  {\"identifiers\": {\"user_id\": \"2\"}, \"traits\": {\"plan\": [1]}}\n\
                  {\"identifiers\": {\"user_id\": \"3\"}, \"traits\": {\"plan\": \"pro\"}}\n";
     let file = db.file("strict.jsonl", input);
-    let run = db.run(&["--json", "import", "--strict", s(&file)]).code(2).err_has(&["line 2:", "--strict"]);
+    let run =
+        db.run(&["--json", "import", "--strict", s(&file)]).code(2).err_has(&["1 of 3 lines rejected", "--strict"]);
     let r = run.json();
-    assert_eq!((r["accepted"].clone(), r["rejected"].clone(), r["stopped_at"].clone()), (json!(1), json!(1), json!(2)));
-    assert_eq!(db.get("user_id:1")["traits"]["plan"], json!("pro"));
-    db.run(&["get", "user_id:2"]).code(3);
-    db.run(&["get", "user_id:3"]).code(3);
-    // Without --strict the third line goes in.
+    assert_eq!((r["accepted"].clone(), r["rejected"].clone()), (json!(0), json!(1)));
+    assert_eq!(r["nothing_written"], json!(true));
+    assert_eq!(r["rejections"][0]["line"], json!(2));
+    for id in ["user_id:1", "user_id:2", "user_id:3"] {
+        db.run(&["get", id]).code(3);
+    }
+    assert_eq!(db.json(&["stats"])["profiles"], json!(0));
+    // Without --strict the good lines go in.
     db.run(&["import", s(&file)]).code(2);
     assert_eq!(db.get("user_id:3")["traits"]["plan"], json!("pro"));
+    assert_eq!(db.get("user_id:1")["traits"]["plan"], json!("pro"));
 }
 
 #[test]

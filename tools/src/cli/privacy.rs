@@ -4,14 +4,13 @@ use clap::Args;
 
 /// `export`.
 #[derive(Args, Debug)]
-#[group(id = "what", required = true, multiple = false, args = ["identifier", "segment"])]
 pub struct ExportArgs {
     /// The person to export, kind:value.
-    #[arg(value_name = "IDENTIFIER")]
+    #[arg(value_name = "IDENTIFIER", required_unless_present = "segment")]
     pub identifier: Option<String>,
 
     /// Export this segment's members instead.
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", conflicts_with = "identifier")]
     pub segment: Option<String>,
 
     /// With --segment: CSV (id, identifiers, one column per trait) instead of JSONL.

@@ -146,7 +146,8 @@ pub fn erase(ctx: &Ctx, a: &EraseArgs) -> Result<(), CliError> {
     let ident = parse::identifier(&a.identifier)?;
     if !a.yes {
         return Err(CliError::Usage(format!(
-            "erasing the person {ident} reaches cannot be undone; add --yes to confirm"
+            "erase cannot be undone: it removes everything stored about the person {ident} reaches; add --yes to \
+             confirm"
         )));
     }
     let db = open::for_writing(&ctx.db)?;

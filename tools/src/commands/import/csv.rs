@@ -62,8 +62,14 @@ pub fn parse_map(spec: &str) -> Result<Vec<(String, Target)>, CliError> {
                 Target::Trait(name.to_owned(), ty)
             }
             None => {
-                // Checks the kind now rather than on every row.
-                Identifier::new(target, "x").map_err(|e| bad(format!("{part:?}: {e}")))?;
+                // The kind's shape is checked now; the library checks each value.
+                let ok = target.starts_with(|c: char| c.is_ascii_lowercase())
+                    && target.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+                if !ok {
+                    return Err(bad(format!(
+                        "{part:?}: {target:?} is neither traits.NAME nor an identifier kind (a-z, 0-9, _)"
+                    )));
+                }
                 Target::Identifier(target.to_owned())
             }
         };

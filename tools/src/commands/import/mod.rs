@@ -133,6 +133,8 @@ pub fn run(ctx: &Ctx, a: &ImportArgs) -> Result<(), CliError> {
         writer.flush(&mut s)?;
     }
     bar.finish_and_clear();
+    // Lines rejected when parsed come before those rejected by a later batch write.
+    s.rejections.sort_by_key(|(line, _)| *line);
     report::print(ctx, &name, &s, started.elapsed())?;
     if s.rejected > 0 {
         let stopped = s.stopped_at.and_then(|l| s.rejections.iter().find(|(at, _)| *at == l).cloned());

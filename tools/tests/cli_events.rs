@@ -1,0 +1,152 @@
+//! Events from the command line: `import` of native and Segment Spec
+//! lines, `track`, `events`, `rollup declare|list|show`, `rfm`.
+
+mod common;
+
+use common::{s, TestDb};
+use serde_json::json;
+
+/// An anonymous visitor who views pages, logs in (Segment identify with
+/// both ids), then buys twice; a second customer buys once.
+const EVENTS: &str = r#"{"type":"track","event":"page_view","timestamp":"2024-05-01T10:00:00Z","identifiers":{"anonymous_id":"a-1"},"properties":{"page":"/pricing"}}
+{"type":"track","event":"add_to_cart","userId":"9","anonymousId":"a-1","messageId":"m-2","timestamp":"2024-05-01T10:05:00Z","properties":{"price":30}}
+{"type":"identify","userId":"9","anonymousId":"a-1","messageId":"m-3","timestamp":"2024-05-01T10:06:00Z","traits":{"email":"Ann@X.com","plan":"pro"}}
+{"type":"track","event":"purchase","timestamp":"2024-05-01T10:10:00Z","identifiers":{"user_id":"9"},"properties":{"amount":30}}
+{"type":"track","event":"purchase","message_id":"m-5","timestamp":"2024-05-03T09:00:00Z","identifiers":{"email":"ann@x.com"},"properties":{"amount":12.5}}
+{"type":"track","event":"purchase","message_id":"m-5","timestamp":"2024-05-03T09:00:00Z","identifiers":{"email":"ann@x.com"},"properties":{"amount":12.5}}
+{"type":"track","event":"purchase","timestamp":"2024-05-02T09:00:00Z","identifiers":{"user_id":"10"},"properties":{"amount":99}}
+"#;
+
+fn loaded() -> TestDb {
+    let db = TestDb::init();
+    let file = db.file("events.jsonl", EVENTS);
+    let r = db.json(&["import", s(&file)]);
+    assert_eq!((r["lines"].clone(), r["accepted"].clone(), r["rejected"].clone()), (json!(7), json!(7), json!(0)));
+    assert_eq!((r["events_applied"].clone(), r["duplicates"].clone()), (json!(6), json!(1)), "{r}");
+    db
+}
+
+#[test]
+fn imported_events_stitch_and_are_listed_per_profile() {
+    let db = loaded();
+    let ann = db.get("anonymous_id:a-1");
+    assert_eq!(ann["identifiers"], json!(["anonymous_id:a-1", "email:ann@x.com", "user_id:9"]));
+    assert_eq!(ann["traits"]["plan"], json!("pro"));
+    assert_eq!(ann["rollups"]["purchase.count"], json!(2));
+    assert_eq!(ann["rollups"]["page_view.count"], json!(1));
+
+    let ev = db.json(&["events", "user_id:9"]);
+    assert_eq!(ev["total"], json!(5), "the identify and both purchases, the cart and the page view: {ev}");
+    let names: Vec<&str> = ev["events"].as_array().unwrap().iter().map(|e| e["event"].as_str().unwrap_or("")).collect();
+    assert_eq!(names, ["page_view", "add_to_cart", "", "purchase", "purchase"]);
+    let newest = db.json(&["events", "user_id:9", "--limit", "1"]);
+    assert_eq!(newest["events"][0]["message_id"], json!("m-5"));
+    let window = db.json(&["events", "user_id:9", "--from", "2024-05-01T10:06:00Z", "--to", "2024-05-02T00:00:00Z"]);
+    assert_eq!(window["events"].as_array().unwrap().len(), 2, "{window}");
+    let text = db.run(&["events", "user_id:9"]).ok().stdout;
+    assert!(text.contains("TIME") && text.contains("\"/pricing\""), "{text}");
+
+    db.run(&["events", "user_id:404"]).code(3).err_has(&["not found"]);
+    db.run(&["events", "user_id:9", "--from", "yesterday"]).code(2).err_has(&["--from"]);
+}
+
+#[test]
+fn rollups_are_declared_backfilled_listed_and_read_over_windows() {
+    let db = loaded();
+    let d = db.json(&["rollup", "declare", "spend", "--event", "purchase", "--agg", "sum", "--property", "amount"]);
+    assert_eq!(d["already_declared"], json!(false));
+    assert_eq!(
+        db.json(&["rollup", "declare", "spend", "--event", "purchase", "--agg", "sum", "--property", "amount"])
+            ["already_declared"],
+        json!(true)
+    );
+    db.run(&["rollup", "declare", "spend", "--event", "purchase", "--agg", "count"]).code(2).err_has(&["another"]);
+    db.run(&["rollup", "declare", "x", "--event", "purchase", "--agg", "sum"]).code(2).err_has(&["--property"]);
+    db.run(&["rollup", "declare", "x", "--event", "e", "--agg", "count", "--where", "nope"]).code(2);
+    db.json(&["rollup", "declare", "big", "--event", "purchase", "--agg", "count", "--where", "amount>=20"]);
+
+    let list = db.json(&["rollup", "list"]);
+    let names: Vec<&str> = list["rollups"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["big", "spend"]);
+    assert_eq!(list["rollups"][0]["filter"], json!("amount >= 20"));
+
+    let all = db.json(&["rollup", "show", "user_id:9"]);
+    assert_eq!(all["rollups"]["spend"], json!(42.5));
+    assert_eq!(all["rollups"]["big"], json!(1));
+    let between =
+        db.json(&["rollup", "show", "user_id:9", "spend", "--window", "2024-05-01T00:00:00Z..2024-05-01T23:00:00Z"]);
+    assert_eq!(between["value"], json!(30.0));
+    assert_eq!(db.json(&["rollup", "show", "user_id:9", "spend", "--window", "7d"])["value"], json!(null));
+    db.run(&["rollup", "show", "user_id:9", "nope"]).code(3).err_has(&["rollup list"]);
+    db.run(&["rollup", "show", "user_id:9", "spend", "--window", "week"]).code(2).err_has(&["--window"]);
+}
+
+#[test]
+fn rfm_is_computed_then_scored_per_profile() {
+    let db = loaded();
+    db.run(&["rfm", "score", "user_id:9"]).code(3).err_has(&["rfm compute"]);
+    let model = db.json(&["rfm", "compute"]);
+    assert_eq!(model["profiles_scored"], json!(2));
+    let total: u64 = model["distribution"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum();
+    assert_eq!(total, 2);
+    let text = db.run(&["rfm", "compute"]).ok().stdout;
+    assert!(text.contains("R \\ F") && text.contains("2 profiles scored"), "{text}");
+    let ann = db.json(&["rfm", "score", "email:ann@x.com"]);
+    assert_eq!(ann["rfm"]["frequency"], json!(2));
+    assert_eq!(ann["rfm"]["monetary"], json!(42.5));
+    assert_eq!(db.get("user_id:9")["rfm"]["code"], ann["rfm"]["code"]);
+    let visitor = db.json(&["track", r#"{"type":"page","timestamp":0,"identifiers":{"anonymous_id":"z"}}"#]);
+    assert_eq!(visitor["created"], json!(true));
+    assert_eq!(db.json(&["rfm", "score", "anonymous_id:z"])["rfm"], json!(null));
+}
+
+#[test]
+fn track_applies_one_event_and_acknowledges_duplicates() {
+    let db = TestDb::init();
+    let e = r#"{"type":"track","event":"signup","message_id":"x-1","timestamp":"2024-01-01T00:00:00Z","identifiers":{"email":"b@x.com"}}"#;
+    let first = db.json(&["track", e]);
+    assert_eq!((first["created"].clone(), first["duplicate"].clone()), (json!(true), json!(false)));
+    assert_eq!(db.json(&["track", e])["duplicate"], json!(true));
+    assert_eq!(db.json(&["events", "email:b@x.com"])["total"], json!(1));
+    db.run(&["track", r#"{"type":"track","timestamp":0,"identifiers":{"email":"b@x.com"}}"#])
+        .code(2)
+        .err_has(&["\"event\""]);
+    db.run(&["track", "{not json"]).code(2).err_has(&["malformed JSON"]);
+    db.run(&["track", e, "--format", "csv"]).code(2);
+}
+
+#[test]
+fn event_lines_are_rejected_by_line_and_strict_stops_where_applying_fails() {
+    let db = TestDb::init();
+    let input = r#"{"type":"identify","timestamp":0,"identifiers":{"user_id":"1"},"traits":{"plan":"pro"}}
+{"type":"identify","timestamp":0,"identifiers":{"user_id":"1"},"trait_ops":[{"Increment":{"name":"plan","by":{"Int":1}}}]}
+{"type":"track","event":"e","timestamp":0,"identifiers":{"user_id":"2"}}
+{"type":"group","timestamp":0,"identifiers":{"user_id":"3"}}
+"#;
+    let file = db.file("ev.jsonl", input);
+    // Line 4 is malformed: --strict writes nothing at all.
+    let r = db.run(&["--json", "import", "--strict", s(&file)]).code(2).json();
+    assert_eq!((r["nothing_written"].clone(), r["rejections"][0]["line"].clone()), (json!(true), json!(4)));
+    db.run(&["get", "user_id:1"]).code(3);
+
+    // Without line 4, line 2 is valid on its own but fails when applied
+    // (plan is text): --strict stops there, line 1 stays written.
+    let three: String = input.lines().take(3).map(|l| format!("{l}\n")).collect();
+    let file = db.file("ev3.jsonl", &three);
+    let r = db.run(&["--json", "import", "--strict", s(&file)]).code(2).err_has(&["line 2:", "stopped"]).json();
+    assert_eq!((r["accepted"].clone(), r["stopped_at"].clone()), (json!(1), json!(2)));
+    assert_eq!(db.get("user_id:1")["traits"]["plan"], json!("pro"));
+    db.run(&["get", "user_id:2"]).code(3);
+
+    // Without --strict every good line goes in and the bad ones are listed.
+    let r = db.run(&["--json", "import", s(&db.file("ev4.jsonl", input))]).code(2).json();
+    let lines: Vec<u64> = r["rejections"].as_array().unwrap().iter().map(|x| x["line"].as_u64().unwrap()).collect();
+    assert_eq!(lines, [2, 4]);
+    assert!(r["rejections"][0]["reason"].as_str().unwrap().contains("increment"), "{r}");
+    assert!(r["rejections"][1]["reason"].as_str().unwrap().contains("group"), "{r}");
+    db.get("user_id:2");
+
+    // --format forces one reading.
+    db.run(&["import", "--format", "profile", s(&file)]).code(2);
+    db.run(&["import", "--format", "segment", s(&file)]).code(2);
+}

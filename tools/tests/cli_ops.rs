@@ -1,0 +1,80 @@
+//! Operations and privacy: `check`, `tick`, `feed`, `export`, `erase`,
+//! `audit`.
+
+mod common;
+
+use common::TestDb;
+use serde_json::json;
+
+fn two_people() -> TestDb {
+    let db = TestDb::init();
+    db.run(&["identify", "email:ann@x.com", "user_id:1"]).ok();
+    db.run(&["trait", "set", "user_id:1", "plan", "pro"]).ok();
+    db.run(&["trait", "set", "email:bo@x.com", "plan", "free"]).ok();
+    db.json(&["segment", "define", "pro", r#"traits.plan = "pro""#]);
+    db
+}
+
+#[test]
+fn check_is_clean_with_exit_0_and_tick_and_feed_report() {
+    let db = two_people();
+    let c = db.json(&["check"]);
+    assert_eq!((c["clean"].clone(), c["profiles"].clone(), c["segments"].clone()), (json!(true), json!(2), json!(1)));
+    assert_eq!(c["violations"], json!([]));
+    assert!(db.run(&["check"]).ok().stdout.contains("clean: no violations"));
+    assert_eq!(db.json(&["check", "--tick"])["ticked"], json!(0));
+    assert_eq!(db.json(&["tick"])["processed"], json!(0));
+
+    let feed = db.json(&["feed"]);
+    let records = feed["records"].as_array().unwrap();
+    assert_eq!(records.len(), 1, "{feed}");
+    assert_eq!((records[0]["kind"].clone(), records[0]["segment"].clone()), (json!("entered"), json!("pro")));
+    db.run(&["trait", "set", "user_id:1", "plan", "free"]).ok();
+    let next = db.json(&["feed", "--from", &feed["next"].to_string()]);
+    assert_eq!(next["records"][0]["kind"], json!("exited"));
+    assert_eq!(db.json(&["feed", "--limit", "1"])["next"], json!(1));
+}
+
+#[test]
+fn export_gives_a_persons_document_or_a_segments_members() {
+    let db = two_people();
+    let doc = db.run(&["export", "email:ann@x.com", "--request-id", "T-1"]).ok().json();
+    assert_eq!(doc["profile"]["traits"]["plan"], json!("pro"));
+    assert_eq!(doc["segments"], json!(["pro"]));
+    assert_eq!(doc["identifiers"].as_array().unwrap().len(), 2);
+    db.run(&["export", "email:nobody@x.com"]).code(3);
+
+    let jsonl = db.run(&["export", "--segment", "pro"]).ok().stdout;
+    let rows: Vec<serde_json::Value> = jsonl.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["identifiers"], json!(["email:ann@x.com", "user_id:1"]));
+    db.run(&["trait", "set", "user_id:1", "note", "a, \"b\""]).ok();
+    let csv = db.run(&["export", "--segment", "pro", "--csv"]).ok().stdout;
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines[0], "id,identifiers,note,plan");
+    assert!(lines[1].ends_with(",email:ann@x.com user_id:1,\"a, \"\"b\"\"\",pro"), "{csv}");
+    let only = db.run(&["export", "--segment", "pro", "--csv", "--traits", "plan"]).ok().stdout;
+    assert_eq!(only.lines().next(), Some("id,identifiers,plan"));
+    db.run(&["export", "--segment", "nope"]).code(3);
+    db.run(&["export"]).code(2);
+}
+
+#[test]
+fn erase_needs_confirmation_and_the_audit_log_records_it() {
+    let db = two_people();
+    db.run(&["erase", "email:ann@x.com"]).code(2).err_has(&["--yes"]);
+    db.get("user_id:1");
+    let e = db.json(&["erase", "user_id:1", "--yes", "--request-id", "GDPR-7"]);
+    assert_eq!(e["identifiers"], json!(2));
+    db.run(&["get", "email:ann@x.com"]).code(3);
+    db.run(&["erase", "user_id:1", "--yes"]).code(3).err_has(&["not found"]);
+    assert_eq!(db.json(&["segment", "count", "pro"])["members"], json!(0));
+
+    let log = db.json(&["audit"]);
+    let records = log["records"].as_array().unwrap();
+    assert_eq!(records.len(), 1);
+    assert_eq!((records[0]["action"].clone(), records[0]["request_id"].clone()), (json!("erase"), json!("GDPR-7")));
+    assert!(!log.to_string().contains("ann@x.com"), "the audit log holds no identifiers: {log}");
+    assert!(db.run(&["audit"]).ok().stdout.contains("GDPR-7"));
+    assert_eq!(db.json(&["check"])["clean"], json!(true));
+}

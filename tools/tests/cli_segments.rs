@@ -1,0 +1,100 @@
+//! `segment define|list|show|drop|members|count` and `query`: happy paths,
+//! bad expressions with their position, unknown segments.
+
+mod common;
+
+use common::TestDb;
+use serde_json::json;
+
+/// Three people: a pro in NO, a pro in DE, a free user in NO.
+fn people() -> TestDb {
+    let db = TestDb::init();
+    for (id, plan, country) in [("user_id:1", "pro", "NO"), ("user_id:2", "pro", "DE"), ("user_id:3", "free", "NO")] {
+        db.run(&["trait", "set", id, "plan", plan]).ok();
+        db.run(&["trait", "set", id, "country", country]).ok();
+    }
+    db
+}
+
+fn ids(v: &serde_json::Value) -> Vec<u64> {
+    v["members"].as_array().unwrap().iter().map(|m| m.as_u64().or_else(|| m["id"].as_u64()).unwrap()).collect()
+}
+
+#[test]
+fn segments_are_defined_listed_shown_counted_and_dropped() {
+    let db = people();
+    let d = db.json(&["segment", "define", "pro", r#"traits.plan = "pro""#]);
+    assert_eq!((d["members"].clone(), d["redefined"].clone()), (json!(2), json!(false)));
+    db.json(&["segment", "define", "norway", r#"traits.country = "NO""#]);
+    db.json(&["segment", "define", "pro_no", "in pro and in norway"]);
+    let text = db.run(&["segment", "define", "pro", r#"traits.plan in ["pro", "free"]"#]).ok().stdout;
+    assert!(text.contains("redefined segment pro: 3 members"), "{text}");
+    db.json(&["segment", "define", "pro", r#"traits.plan = "pro""#]);
+
+    let list = db.json(&["segment", "list"]);
+    let counts: Vec<(String, u64)> = list["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["name"].as_str().unwrap().to_owned(), s["members"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(counts, [("norway".into(), 2), ("pro".into(), 2), ("pro_no".into(), 1)]);
+    assert_eq!(db.json(&["segment", "count", "pro_no"])["members"], json!(1));
+    assert_eq!(db.run(&["segment", "count", "norway"]).ok().stdout.trim(), "2");
+
+    let show = db.json(&["segment", "show", "pro"]);
+    assert_eq!(show["reads"]["traits"], json!(["plan"]));
+    assert_eq!(show["read_by"], json!(["pro_no"]));
+    assert_eq!(show["reads"]["time_dependent"], json!(false));
+    assert_eq!(db.json(&["segment", "show", "pro_no"])["reads"]["segments"], json!(["norway", "pro"]));
+
+    let members = db.json(&["segment", "members", "norway", "--resolve"]);
+    assert_eq!(members["count"], json!(2));
+    assert_eq!(members["members"][0]["identifiers"], json!(["user_id:1"]));
+    let page = db.json(&["segment", "members", "norway", "--limit", "1", "--offset", "1"]);
+    assert_eq!(ids(&page).len(), 1);
+    assert_ne!(ids(&page), ids(&db.json(&["segment", "members", "norway", "--limit", "1"])));
+
+    // A write keeps membership exact; get and stats show it.
+    db.run(&["trait", "set", "user_id:3", "plan", "pro"]).ok();
+    assert_eq!(db.get("user_id:3")["segments"], json!(["norway", "pro", "pro_no"]));
+    let stats = db.json(&["stats"]);
+    assert_eq!(stats["segments"].as_array().unwrap().len(), 3);
+
+    db.run(&["segment", "drop", "pro"]).code(2).err_has(&["pro_no"]);
+    db.json(&["segment", "drop", "pro_no"]);
+    db.json(&["segment", "drop", "pro"]);
+    assert_eq!(db.json(&["segment", "list"])["segments"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn bad_expressions_say_where_and_unknown_segments_are_not_found() {
+    let db = people();
+    db.run(&["segment", "define", "x", "count(page_view >= 3"])
+        .code(2)
+        .err_has(&["invalid expression at position 16", "^"]);
+    db.run(&["segment", "define", "x", "in nowhere"]).code(2).err_has(&["nowhere"]);
+    db.run(&["segment", "define", "Bad Name", "has email"]).code(2).err_has(&["segment name"]);
+    db.run(&["query", "traits.plan = "]).code(2).err_has(&["position"]);
+    assert_eq!(db.json(&["segment", "list"])["segments"], json!([]));
+    for cmd in [&["segment", "show", "nope"][..], &["segment", "count", "nope"], &["segment", "members", "nope"]] {
+        db.run(cmd).code(3).err_has(&["no segment named \"nope\""]);
+    }
+    db.run(&["segment", "drop", "nope"]).code(3);
+}
+
+#[test]
+fn queries_count_list_and_explain() {
+    let db = people();
+    db.json(&["segment", "define", "pro", r#"traits.plan = "pro""#]);
+    let q = r#"in pro and traits.country = "NO""#;
+    assert_eq!(db.run(&["query", q, "--count"]).ok().stdout.trim(), "1");
+    let r = db.json(&["query", q, "--explain", "--resolve"]);
+    assert_eq!(r["count"], json!(1));
+    assert_eq!(r["members"][0]["identifiers"], json!(["user_id:1"]));
+    let plan = r["explain"].as_str().unwrap();
+    assert!(plan.contains("segment pro: bitmap") && plan.contains("traits.country"), "{plan}");
+    assert_eq!(db.json(&["query", "has user_id", "--limit", "2"])["members"].as_array().unwrap().len(), 2);
+    let text = db.run(&["query", "has user_id", "--limit", "2", "--explain"]).ok().stdout;
+    assert!(text.contains("matched 3 profiles") && text.contains("PLAN") && text.contains("1 more"), "{text}");
+}
