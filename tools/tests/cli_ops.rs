@@ -78,3 +78,23 @@ fn erase_needs_confirmation_and_the_audit_log_records_it() {
     assert!(db.run(&["audit"]).ok().stdout.contains("GDPR-7"));
     assert_eq!(db.json(&["check"])["clean"], json!(true));
 }
+
+#[test]
+fn reads_work_beside_a_running_application_and_writes_report_the_lock() {
+    let db = two_people();
+    let app = profiledb::ProfileDb::open(db.path()).unwrap();
+    app.update(&"user_id:7".parse().unwrap(), profiledb::Update::new().set("plan", "pro")).unwrap();
+    assert_eq!(db.json(&["segment", "count", "pro"])["members"], json!(2));
+    assert_eq!(db.json(&["query", "in pro", "--count"])["count"], json!(2));
+    assert_eq!(db.json(&["check"])["clean"], json!(true));
+    for read in [&["segment", "list"][..], &["feed"], &["audit"], &["rollup", "list"], &["events", "user_id:7"]] {
+        db.run(read).ok();
+    }
+    db.run(&["export", "--segment", "pro"]).ok();
+    for write in [&["tick"][..], &["segment", "define", "x", "has email"], &["export", "user_id:7"]] {
+        db.run(write).code(5).err_has(&["already open"]);
+    }
+    db.run(&["erase", "user_id:7", "--yes"]).code(5);
+    drop(app);
+    db.run(&["tick"]).ok();
+}

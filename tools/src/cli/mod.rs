@@ -144,7 +144,7 @@ pub enum Command {
     #[command(after_help = WRITE_SAFETY)]
     Compact,
 
-    /// Load events or profile updates from JSONL or CSV (writes).
+    /// Load events or profile updates from JSONL or CSV (writes)
     ///
     /// JSONL, one JSON object per line, in any of three shapes (detected per
     /// line; force one with --format):
@@ -197,7 +197,7 @@ pub enum Command {
     #[command(subcommand)]
     Rollup(RollupCommand),
 
-    /// Recency, frequency, monetary scores: compute the model, or read one profile's score.
+    /// Recency, frequency, monetary scores: compute the model (writes), or read one profile's score (read-only).
     #[command(subcommand)]
     Rfm(RfmCommand),
 
@@ -205,7 +205,7 @@ pub enum Command {
     #[command(subcommand)]
     Segment(SegmentCommand),
 
-    /// Evaluate a segment expression once, without storing it (read-only).
+    /// Evaluate a segment expression once, without storing it (read-only)
     ///
     /// The expression language is the one of `segment define` (see the
     /// README's "Segments"): e.g.
@@ -240,7 +240,7 @@ pub enum Command {
     #[command(after_help = READ_SAFETY)]
     Check(CheckArgs),
 
-    /// Export a person's stored data as one JSON document, or a segment's members as JSONL or CSV.
+    /// Export a person's data as one JSON document (writes an audit record), or a segment's members (read-only).
     ///
     /// `export IDENTIFIER`: everything stored about the person (identifiers,
     /// traits, history, events, rollups, segments), recorded in the privacy
