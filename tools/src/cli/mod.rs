@@ -245,10 +245,11 @@ pub enum Command {
     /// `export IDENTIFIER`: everything stored about the person (identifiers,
     /// traits, history, events, rollups, segments), recorded in the privacy
     /// audit log (so it writes, and needs exclusive access).
-    /// `export --segment NAME`: one line per member (id, identifiers,
-    /// traits) as JSONL, or CSV with --csv; read-only.
+    /// `export --segment NAME` or `export --query EXPR`: one line per
+    /// profile (id, identifiers, traits) as JSONL, or CSV with --csv;
+    /// read-only.
     #[command(after_help = "Safety: `export IDENTIFIER` writes (an audit record) and needs exclusive access; \
-`export --segment` is read-only and safe while an application has the database open.")]
+`export --segment` and `export --query` are read-only and safe while an application has the database open.")]
     Export(ExportArgs),
 
     /// Erase a person: profile, identifiers, history, events, rollups, memberships (writes).

@@ -6,23 +6,27 @@ use clap::Args;
 #[derive(Args, Debug)]
 pub struct ExportArgs {
     /// The person to export, kind:value.
-    #[arg(value_name = "IDENTIFIER", required_unless_present = "segment")]
+    #[arg(value_name = "IDENTIFIER", required_unless_present_any = ["segment", "query"])]
     pub identifier: Option<String>,
 
     /// Export this segment's members instead.
-    #[arg(long, value_name = "NAME", conflicts_with = "identifier")]
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["identifier", "query"])]
     pub segment: Option<String>,
 
-    /// With --segment: CSV (id, identifiers, one column per trait) instead of JSONL.
-    #[arg(long, requires = "segment")]
+    /// Export the profiles matching this expression instead (the segment language, e.g. 'has email').
+    #[arg(long, value_name = "EXPR", conflicts_with = "identifier")]
+    pub query: Option<String>,
+
+    /// With --segment or --query: CSV (id, identifiers, one column per trait) instead of JSONL.
+    #[arg(long, conflicts_with = "identifier")]
     pub csv: bool,
 
-    /// With --segment --csv: only these traits, comma-separated (default: every trait a member has).
-    #[arg(long, value_name = "NAME,...", requires = "segment")]
+    /// With --csv: only these traits, comma-separated (default: every trait a member has).
+    #[arg(long, value_name = "NAME,...", requires = "csv")]
     pub traits: Option<String>,
 
     /// The caller's request id (e.g. a ticket number), kept in the audit log.
-    #[arg(long, value_name = "ID", conflicts_with = "segment")]
+    #[arg(long, value_name = "ID", requires = "identifier")]
     pub request_id: Option<String>,
 }
 

@@ -4,6 +4,7 @@
 use std::collections::BTreeSet;
 use std::io::{BufWriter, Write};
 
+use profiledb::segment::QueryResult;
 use profiledb::{Error, ProfileDb, ProfileId};
 use serde_json::{json, Value};
 
@@ -18,47 +19,69 @@ use crate::parse;
 /// Members are read this many at a time.
 const PAGE: usize = 4_096;
 
-/// `export IDENTIFIER` or `export --segment NAME [--csv]`.
-pub fn export(ctx: &Ctx, a: &ExportArgs) -> Result<(), CliError> {
-    match (&a.identifier, &a.segment) {
-        (Some(identifier), _) => {
-            let ident = parse::identifier(identifier)?;
-            let db = open::for_writing(&ctx.db)?;
-            let doc = db.export(&ident, a.request_id.as_deref())?;
-            // The document is JSON either way: there is no table form of a person's whole record.
-            crate::output::Out { json: true }.emit(&doc, String::new)
-        }
-        (None, Some(segment)) => {
-            let wanted = a.traits.as_deref().map(|t| t.split(',').map(|s| s.trim().to_owned()).collect::<Vec<_>>());
-            let db = open::for_reading(&ctx.db)?;
-            let count = db.segment_count(segment).map_err(|e| match e {
+/// Whose profiles `export` lists: a segment's members or a query's matches.
+enum Members {
+    Segment(String),
+    Query(QueryResult),
+}
+
+impl Members {
+    fn count(&self, db: &ProfileDb) -> Result<u64, CliError> {
+        match self {
+            Members::Segment(name) => db.segment_count(name).map_err(|e| match e {
                 Error::NotFound(_) => {
-                    CliError::NotFound(format!("no segment named {segment:?} (see `profiledb segment list`)"))
+                    CliError::NotFound(format!("no segment named {name:?} (see `profiledb segment list`)"))
                 }
                 other => other.into(),
-            })?;
-            let mut w = BufWriter::new(std::io::stdout().lock());
-            if a.csv {
-                export_csv(&db, segment, count, wanted, &mut w)?;
-            } else {
-                each_member(&db, segment, count, |row| writeln!(w, "{row}").map_err(stdout_error))?;
-            }
-            w.flush().map_err(stdout_error)
+            }),
+            Members::Query(q) => Ok(q.count()),
         }
-        (None, None) => Err(CliError::Usage("give an IDENTIFIER or --segment NAME".into())),
     }
+
+    fn page(&self, db: &ProfileDb, offset: u64) -> Result<Vec<ProfileId>, CliError> {
+        Ok(match self {
+            Members::Segment(name) => db.segment_members(name, offset, PAGE)?,
+            Members::Query(q) => q.members(offset, PAGE),
+        })
+    }
+}
+
+/// `export IDENTIFIER`, or `export --segment NAME | --query EXPR [--csv]`.
+pub fn export(ctx: &Ctx, a: &ExportArgs) -> Result<(), CliError> {
+    if let Some(identifier) = &a.identifier {
+        let ident = parse::identifier(identifier)?;
+        let db = open::for_writing(&ctx.db)?;
+        let doc = db.export(&ident, a.request_id.as_deref())?;
+        // The document is JSON either way: there is no table form of a person's whole record.
+        return crate::output::Out { json: true }.emit(&doc, String::new);
+    }
+    let wanted = a.traits.as_deref().map(|t| t.split(',').map(|s| s.trim().to_owned()).collect::<Vec<_>>());
+    let db = open::for_reading(&ctx.db)?;
+    let members = match (&a.segment, &a.query) {
+        (Some(name), _) => Members::Segment(name.clone()),
+        (None, Some(expr)) => Members::Query(db.query(expr)?),
+        (None, None) => return Err(CliError::Usage("give an IDENTIFIER, --segment NAME or --query EXPR".into())),
+    };
+    let count = members.count(&db)?;
+    let mut w = BufWriter::new(std::io::stdout().lock());
+    if a.csv {
+        export_csv(&db, &members, count, wanted, &mut w)?;
+    } else {
+        each_member(&db, &members, count, |row| writeln!(w, "{row}").map_err(stdout_error))?;
+    }
+    w.flush().map_err(stdout_error)
 }
 
 /// Calls `f` with every member's `{"id", "identifiers", "traits"}`.
 fn each_member(
     db: &ProfileDb,
-    segment: &str,
+    members: &Members,
     count: u64,
     mut f: impl FnMut(Value) -> Result<(), CliError>,
 ) -> Result<(), CliError> {
     let mut offset = 0u64;
     while offset < count {
-        let ids = db.segment_members(segment, offset, PAGE)?;
+        let ids = members.page(db, offset)?;
         if ids.is_empty() {
             break;
         }
@@ -80,7 +103,7 @@ fn member(db: &ProfileDb, id: ProfileId) -> Result<Value, CliError> {
 /// traits by dotted name, lists and objects as JSON.
 fn export_csv(
     db: &ProfileDb,
-    segment: &str,
+    members: &Members,
     count: u64,
     wanted: Option<Vec<String>>,
     w: &mut impl Write,
@@ -89,7 +112,7 @@ fn export_csv(
         Some(c) => c,
         None => {
             let mut names = BTreeSet::new();
-            each_member(db, segment, count, |row| {
+            each_member(db, members, count, |row| {
                 flat_names("", &row["traits"], &mut names);
                 Ok(())
             })?;
@@ -99,7 +122,7 @@ fn export_csv(
     let mut header = vec!["id".to_owned(), "identifiers".to_owned()];
     header.extend(columns.iter().cloned());
     writeln!(w, "{}", csv_row(&header)).map_err(stdout_error)?;
-    each_member(db, segment, count, |row| {
+    each_member(db, members, count, |row| {
         let mut cells = vec![row["id"].to_string()];
         let ids: Vec<&str> =
             row["identifiers"].as_array().map_or(Vec::new(), |a| a.iter().filter_map(Value::as_str).collect());
