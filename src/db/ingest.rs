@@ -31,6 +31,10 @@ pub enum IngestOutcome {
         /// When the first copy was accepted.
         first_seen: Timestamp,
     },
+    /// It carried an erased identifier and the suppression policy is
+    /// [`Drop`](crate::privacy::SuppressionPolicy::Drop): acknowledged,
+    /// nothing stored.
+    Dropped,
 }
 
 /// What a batch ingest did.
@@ -40,6 +44,9 @@ pub struct BatchReport {
     pub applied: u64,
     /// Duplicates acknowledged without change.
     pub duplicates: u64,
+    /// Events carrying an erased identifier, acknowledged and not stored
+    /// ([`SuppressionPolicy::Drop`](crate::privacy::SuppressionPolicy::Drop)).
+    pub dropped: u64,
     /// Rejected events: their position in the batch and why. Nothing of a
     /// rejected event was written.
     pub rejected: Vec<(usize, Error)>,
@@ -88,6 +95,7 @@ impl ProfileDb {
                 match apply_event(&mut txn, e, &mut seen) {
                     Ok(IngestOutcome::Applied(_)) => part.applied += 1,
                     Ok(IngestOutcome::Duplicate { .. }) => part.duplicates += 1,
+                    Ok(IngestOutcome::Dropped) => part.dropped += 1,
                     Err(err) => {
                         failed = Some((*i, err));
                         break;
@@ -99,6 +107,7 @@ impl ProfileDb {
                     txn.commit()?;
                     report.applied += part.applied;
                     report.duplicates += part.duplicates;
+                    report.dropped += part.dropped;
                 }
                 Some((i, err)) if strict && !matches!(err, Error::Conflict(_)) => {
                     report.rejected.push((i, err));
@@ -117,6 +126,7 @@ impl ProfileDb {
                                 match outcome {
                                     IngestOutcome::Applied(_) => report.applied += 1,
                                     IngestOutcome::Duplicate { .. } => report.duplicates += 1,
+                                    IngestOutcome::Dropped => report.dropped += 1,
                                 }
                             }
                             Err(err) => report.rejected.push((*i, err)),
@@ -247,6 +257,13 @@ impl ProfileDb {
 /// Applies one validated event inside `txn`. Nothing is staged when it
 /// fails. `seen` holds message ids staged earlier in the same batch.
 fn apply_event(txn: &mut Txn<'_>, event: &Event, seen: &mut HashSet<String>) -> Result<IngestOutcome> {
+    let mut ids = event.identifiers.clone();
+    if let Some(prev) = &event.previous_id {
+        ids.push(prev.clone());
+    }
+    if super::privacy::screen(txn, &ids)? {
+        return Ok(IngestOutcome::Dropped);
+    }
     let horizon = txn.core.config.dedup_horizon_ms;
     if let Some(m) = &event.message_id {
         if seen.contains(m) {
@@ -257,10 +274,6 @@ fn apply_event(txn: &mut Txn<'_>, event: &Event, seen: &mut HashSet<String>) -> 
                 return Ok(IngestOutcome::Duplicate { first_seen: Timestamp(d.first_seen) });
             }
         }
-    }
-    let mut ids = event.identifiers.clone();
-    if let Some(prev) = &event.previous_id {
-        ids.push(prev.clone());
     }
     // Stitching stages writes; validate the trait update first so a bad
     // update cannot leave half an event behind.
@@ -307,6 +320,7 @@ fn apply_event(txn: &mut Txn<'_>, event: &Event, seen: &mut HashSet<String>) -> 
         linked: s.linked,
         unlinked: s.unlinked,
         ignored: s.ignored,
+        dropped: false,
     }))
 }
 

@@ -32,6 +32,26 @@ pub struct WriteReceipt {
     pub unlinked: Vec<Identifier>,
     /// Identifiers of the call that were not linked, and why.
     pub ignored: Vec<(Identifier, Ignored)>,
+    /// The write carried an erased identifier and was dropped under
+    /// [`SuppressionPolicy::Drop`](crate::privacy::SuppressionPolicy::Drop):
+    /// nothing was stored, and `profile` is [`ProfileId::NONE`].
+    pub dropped: bool,
+}
+
+impl WriteReceipt {
+    /// The receipt of a write dropped by the suppression policy.
+    pub(crate) fn dropped() -> Self {
+        WriteReceipt {
+            profile: ProfileId::NONE,
+            version: 0,
+            created: false,
+            merged: Vec::new(),
+            linked: Vec::new(),
+            unlinked: Vec::new(),
+            ignored: Vec::new(),
+            dropped: true,
+        }
+    }
 }
 
 /// What a retention pass did.
@@ -51,7 +71,9 @@ impl ProfileDb {
 
     /// Resolves every identifier, links unseen ones to the resolved profile,
     /// merges profiles the identifiers link (into the lowest id, under the
-    /// identity rules), and applies `update` — all in one batch.
+    /// identity rules), and applies `update` — all in one batch. An
+    /// identifier of an erased person is refused or dropped (see
+    /// [`SuppressionPolicy`](crate::privacy::SuppressionPolicy)).
     ///
     /// ```
     /// use profiledb::{Identifier, ProfileDb, Update};
@@ -72,6 +94,9 @@ impl ProfileDb {
         update.validate()?;
         let mut writer = self.core.writer.lock();
         let mut txn = Txn::new(&self.core, &mut writer);
+        if super::privacy::screen(&txn, identifiers)? {
+            return Ok(WriteReceipt::dropped());
+        }
         let cause = update.cause_or_api();
         let s = stitch(&mut txn, identifiers, &cause)?;
         let prev = txn.profile(s.target)?;
@@ -98,6 +123,7 @@ impl ProfileDb {
             linked: s.linked,
             unlinked: s.unlinked,
             ignored: s.ignored,
+            dropped: false,
         })
     }
 
@@ -126,6 +152,7 @@ impl ProfileDb {
             linked: Vec::new(),
             unlinked: Vec::new(),
             ignored: Vec::new(),
+            dropped: false,
         })
     }
 
