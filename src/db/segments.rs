@@ -86,7 +86,7 @@ impl ProfileDb {
     /// let dir = tempfile::tempdir()?;
     /// let db = ProfileDb::open(dir.path())?;
     /// db.define_segment_expr("mailable", &Cond::consent("marketing_email").and(Cond::has("email")))?;
-    /// # Ok::<(), profiledb::Error>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn define_segment_expr(&self, name: &str, expr: &crate::segment::Expr) -> Result<u64> {
         self.define_segment(name, &expr.to_string())
