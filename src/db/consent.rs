@@ -158,8 +158,10 @@ impl ProfileDb {
         };
         let now = self.core.clock.now();
         let mut out = SegmentExport { members: Vec::with_capacity(members.len()), left_out: 0, overridden: 0 };
+        let view = self.core.store.latest();
         for p in members {
-            let Some(profile) = self.get_by_id(ProfileId(p))? else { continue };
+            let Some(rec) = self.live_record(&view, ProfileId(p))? else { continue };
+            let profile = &rec.profile;
             let allowed = required.iter().all(|r| profile.consent.get(r).is_some_and(|c| c.status_at(now).allows()));
             match (allowed, check) {
                 (true, _) => out.members.push(profile.id),
