@@ -264,3 +264,52 @@ fn the_personal_export_holds_consent_and_its_history() {
     assert_eq!(hist[1]["consent"][0]["source"], "unsubscribe_link");
     assert_eq!(doc["profile"]["consent"]["marketing_email"]["state"], "withdrawn");
 }
+
+#[test]
+fn identify_events_carry_consent_changes() {
+    use profiledb::event::{parse_line, EventFormat, EventLimits};
+    let dir = tempfile::tempdir().unwrap();
+    let (db, _) = open_with(dir.path(), |b| b.consent_purposes(["marketing_email", "ads"], true));
+    let limits = EventLimits::new(Timestamp(T0));
+    let line = r#"{"type": "identify", "message_id": "m-1", "timestamp": 1700000000000,
+        "identifiers": {"email": "ann@example.com"}, "traits": {"plan": "pro"},
+        "consent": {"marketing_email": {"state": "granted", "source": "cookie_banner", "expires_at": "2030-01-01T00:00:00Z"},
+                    "ads": {"state": "denied", "source": "cookie_banner"}}}"#;
+    let event = parse_line(line, EventFormat::Native, "line 1", &limits).unwrap();
+    assert_eq!(event.consent.len(), 2);
+    assert_eq!(profiledb::event::to_native_json(&event)["consent"]["ads"]["state"], "denied");
+    db.track(&event).unwrap();
+    let ann = db.get(&id("email:ann@example.com")).unwrap().unwrap();
+    assert_eq!(ann.traits.get("plan"), Some(&TraitValue::from("pro")));
+    assert_eq!(ann.consent["marketing_email"].expires_at, Some(Timestamp::parse("2030-01-01T00:00:00Z").unwrap()));
+    assert_eq!(ann.consent["ads"].state, ConsentState::Denied);
+    let last = db.history(ann.id).unwrap().pop().unwrap();
+    assert!(matches!(last.change, Change::Consent(ref ops) if ops.len() == 2));
+    assert_eq!(last.cause.describe(), "event identify (m-1)");
+
+    // Bad consent in an event is an error naming the field; nothing written.
+    let before = db.raw_dump().unwrap();
+    for (line, needle) in [
+        (
+            r#"{"type": "track", "event": "x", "timestamp": 1, "identifiers": {"user_id": "u"}, "consent": {}}"#,
+            "only identify events carry consent",
+        ),
+        (
+            r#"{"type": "identify", "timestamp": 1, "identifiers": {"user_id": "u"}, "consent": {"ads": {"state": "maybe", "source": "s"}}}"#,
+            "\"consent.ads.state\"",
+        ),
+        (
+            r#"{"type": "identify", "timestamp": 1, "identifiers": {"user_id": "u"}, "consent": {"ads": {"state": "granted"}}}"#,
+            "\"consent.ads.source\": is required",
+        ),
+    ] {
+        let err = parse_line(line, EventFormat::Native, "line 2", &limits).unwrap_err().to_string();
+        assert!(err.contains(needle) && err.contains("line 2"), "{err}");
+    }
+    let unknown = r#"{"type": "identify", "timestamp": 1, "identifiers": {"user_id": "u"}, "consent": {"sms": {"state": "granted", "source": "s"}}}"#;
+    let event = parse_line(unknown, EventFormat::Native, "line 3", &limits).unwrap();
+    assert!(matches!(db.track(&event), Err(Error::UnknownPurpose { .. })));
+    let report = db.ingest_batch(&[event], false).unwrap();
+    assert_eq!((report.applied, report.rejected.len()), (0, 1));
+    assert_eq!(db.raw_dump().unwrap(), before, "nothing of the refused events was written");
+}

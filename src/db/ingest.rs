@@ -279,6 +279,10 @@ fn apply_event(txn: &mut Txn<'_>, event: &Event, seen: &mut HashSet<String>) -> 
     // update cannot leave half an event behind.
     let update = event.update();
     update.validate()?;
+    for op in &event.consent {
+        op.validate(txn.now)?;
+        txn.core.config.privacy.check_purpose(&op.purpose)?;
+    }
     let cause = event.cause();
     let s = stitch(txn, &ids, &cause)?;
     if s.merged.iter().any(|m| txn.touched(*m)) {
@@ -291,8 +295,8 @@ fn apply_event(txn: &mut Txn<'_>, event: &Event, seen: &mut HashSet<String>) -> 
     let base = prev.as_ref().map_or(&empty, |p| &p.profile.traits);
     let traits = update.apply(base, txn.time_for(prev.as_deref()))?;
     let changed = prev.is_none() || !update.is_empty() || !s.linked.is_empty() || !s.unlinked.is_empty();
-    let version = if changed {
-        let mut d = NewDelta::new(Change::Update(update.into_ops()), cause);
+    let mut version = if changed {
+        let mut d = NewDelta::new(Change::Update(update.into_ops()), cause.clone());
         d.via = ids.clone();
         d.linked = s.linked.clone();
         d.unlinked = s.unlinked.clone();
@@ -300,6 +304,9 @@ fn apply_event(txn: &mut Txn<'_>, event: &Event, seen: &mut HashSet<String>) -> 
     } else {
         prev.map_or(0, |p| p.profile.version)
     };
+    if !event.consent.is_empty() {
+        version = record_consent(txn, s.target, &event.consent, &ids, cause)?;
+    }
     if event.kind != EventKind::Alias {
         record_event(txn, s.target, event)?;
         if txn.core.config.timeline_retention_ms > 0 {
@@ -322,6 +329,26 @@ fn apply_event(txn: &mut Txn<'_>, event: &Event, seen: &mut HashSet<String>) -> 
         ignored: s.ignored,
         dropped: false,
     }))
+}
+
+/// Records an event's consent changes as one delta on `p` (after its trait
+/// update); returns the new version.
+fn record_consent(
+    txn: &mut Txn<'_>,
+    p: ProfileId,
+    ops: &[crate::profile::consent::ConsentOp],
+    via: &[crate::identity::identifier::Identifier],
+    cause: crate::profile::delta::Cause,
+) -> Result<u64> {
+    let prev = txn.profile(p)?.ok_or_else(|| Error::NotFound(format!("profile {p}")))?;
+    let at = txn.time_for(Some(&prev));
+    let mut consent = prev.profile.consent.clone();
+    for op in ops {
+        op.apply(&mut consent, at);
+    }
+    let mut d = NewDelta::new(Change::Consent(ops.to_vec()), cause);
+    d.via = via.to_vec();
+    Ok(txn.record_state(p, Some(&prev), prev.profile.traits.clone(), consent, d).profile.version)
 }
 
 impl ProfileDb {

@@ -41,8 +41,13 @@ pub(crate) fn suppressed_key(secret: &[u8], id: &Identifier) -> Vec<u8> {
 }
 
 /// The keyed hash of an anonymized value, as text: `h:` and 32 hex digits.
+/// The input is prefixed with the byte `0x01`, so it never equals the input
+/// of an identifier's suppression hash (an identifier key starts with a
+/// lowercase letter).
 pub(crate) fn hash_text(secret: &[u8], value: &str) -> String {
-    format!("h:{:032x}", xxhash_rust::xxh3::xxh3_128_with_secret(value.as_bytes(), secret))
+    let mut input = vec![0x01];
+    input.extend_from_slice(value.as_bytes());
+    format!("h:{:032x}", xxhash_rust::xxh3::xxh3_128_with_secret(&input, secret))
 }
 
 /// The keyed hash of an identifier.
