@@ -114,16 +114,7 @@ impl ProfileDb {
         d.unlinked = s.unlinked.clone();
         let version = txn.record_state(s.target, prev.as_deref(), traits, consent, d).profile.version;
         txn.commit()?;
-        Ok(WriteReceipt {
-            profile: s.target,
-            version,
-            created: s.created,
-            merged: s.merged,
-            linked: s.linked,
-            unlinked: s.unlinked,
-            ignored: s.ignored,
-            dropped: false,
-        })
+        Ok(WriteReceipt::stitched(s, version))
     }
 
     /// The consent of the person `identifier` reaches, by purpose, with

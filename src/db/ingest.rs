@@ -319,16 +319,7 @@ fn apply_event(txn: &mut Txn<'_>, event: &Event, seen: &mut HashSet<String>) -> 
         schema::DEDUP.put(&mut txn.batch, m.as_bytes(), &entry);
         seen.insert(m.clone());
     }
-    Ok(IngestOutcome::Applied(WriteReceipt {
-        profile: s.target,
-        version,
-        created: s.created,
-        merged: s.merged,
-        linked: s.linked,
-        unlinked: s.unlinked,
-        ignored: s.ignored,
-        dropped: false,
-    }))
+    Ok(IngestOutcome::Applied(WriteReceipt::stitched(s, version)))
 }
 
 /// Records an event's consent changes as one delta on `p` (after its trait

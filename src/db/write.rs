@@ -39,6 +39,20 @@ pub struct WriteReceipt {
 }
 
 impl WriteReceipt {
+    /// The receipt of a write to the profile stitching chose.
+    pub(crate) fn stitched(s: crate::identity::stitch::Stitched, version: u64) -> Self {
+        WriteReceipt {
+            profile: s.target,
+            version,
+            created: s.created,
+            merged: s.merged,
+            linked: s.linked,
+            unlinked: s.unlinked,
+            ignored: s.ignored,
+            dropped: false,
+        }
+    }
+
     /// The receipt of a write dropped by the suppression policy.
     pub(crate) fn dropped() -> Self {
         WriteReceipt {
@@ -115,16 +129,7 @@ impl ProfileDb {
             prev.map_or(0, |p| p.profile.version)
         };
         txn.commit()?;
-        Ok(WriteReceipt {
-            profile: s.target,
-            version,
-            created: s.created,
-            merged: s.merged,
-            linked: s.linked,
-            unlinked: s.unlinked,
-            ignored: s.ignored,
-            dropped: false,
-        })
+        Ok(WriteReceipt::stitched(s, version))
     }
 
     /// Applies `update` to the live profile `id` (an alias reaches its
