@@ -36,6 +36,9 @@ pub(crate) struct Core {
     pub segments: RwLock<SegmentState>,
     /// In-process change-feed subscribers.
     pub subscribers: Mutex<Vec<crossbeam::channel::Sender<FeedRecord>>>,
+    /// The per-database suppression secret, once something was erased or
+    /// anonymized (`None`: nothing is suppressed, writes skip the check).
+    pub suppression_secret: RwLock<Option<Arc<Vec<u8>>>>,
 }
 
 impl Core {

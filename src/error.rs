@@ -146,6 +146,32 @@ pub enum Error {
         /// The oldest version that can still be reconstructed.
         floor: u64,
     },
+    /// A consent purpose not in the configured list, in strict mode.
+    #[error("unknown consent purpose {purpose:?} (strict mode; known purposes: {known})")]
+    UnknownPurpose {
+        /// The purpose as given.
+        purpose: String,
+        /// The configured purposes, comma-separated.
+        known: String,
+    },
+    /// An export purpose that is not configured.
+    #[error("unknown export purpose {purpose:?} (configured: {known})")]
+    UnknownExportPurpose {
+        /// The export purpose as given.
+        purpose: String,
+        /// The configured export purposes, comma-separated.
+        known: String,
+    },
+    /// A write carried an identifier of an erased person, and the
+    /// suppression policy is to reject it. Nothing was written. The
+    /// identifier's value is not repeated here, so the error can be logged.
+    #[error("identifier {position} of the operation (kind {kind}) belongs to an erased person: refused")]
+    Suppressed {
+        /// Its position among the operation's identifiers (0-based).
+        position: usize,
+        /// Its kind.
+        kind: String,
+    },
     /// The database was opened read-only and a write was attempted.
     #[error("database is open read-only; {0} needs a writable handle")]
     ReadOnly(&'static str),

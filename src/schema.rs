@@ -1,11 +1,12 @@
 //! The typed column families: which value type each one holds.
 
-use crate::codec::{tags, Marker, Tagged};
+use crate::codec::{decode_body, tags, Marker, Tagged};
 use crate::event::Event;
 use crate::identity::link::IdentityLink;
 use crate::keys::cf;
 use crate::privacy::AuditRecord;
 use crate::profile::delta::Delta;
+use crate::profile::legacy;
 use crate::profile::state::{Profile, ProfileRecord};
 use crate::rollup::{Acc, RfmModel, RollupRecord, SeriesDef};
 use crate::segment::bitmap_codec::Chunk;
@@ -112,14 +113,24 @@ impl Tagged for DedupEntry {
 impl Tagged for ProfileRecord {
     const TAG: u8 = tags::PROFILE_RECORD;
     const NAME: &'static str = "ProfileRecord";
+    fn decode_legacy(tag: u8, body: &[u8]) -> Option<Result<Self, crate::codec::DecodeError>> {
+        (tag == tags::PROFILE_RECORD_V1)
+            .then(|| decode_body::<legacy::ProfileRecordV1>(body, Self::NAME).map(Into::into))
+    }
 }
 impl Tagged for Delta {
     const TAG: u8 = tags::DELTA;
     const NAME: &'static str = "Delta";
+    fn decode_legacy(tag: u8, body: &[u8]) -> Option<Result<Self, crate::codec::DecodeError>> {
+        (tag == tags::DELTA_V1).then(|| decode_body::<legacy::DeltaV1>(body, Self::NAME).map(Into::into))
+    }
 }
 impl Tagged for Profile {
     const TAG: u8 = tags::SNAPSHOT;
     const NAME: &'static str = "Profile";
+    fn decode_legacy(tag: u8, body: &[u8]) -> Option<Result<Self, crate::codec::DecodeError>> {
+        (tag == tags::SNAPSHOT_V1).then(|| decode_body::<legacy::ProfileV1>(body, Self::NAME).map(Into::into))
+    }
 }
 impl Tagged for IdentityLink {
     const TAG: u8 = tags::IDENTITY_LINK;

@@ -301,6 +301,19 @@ impl<'a> Txn<'a> {
         traits: Traits,
         d: NewDelta,
     ) -> Arc<ProfileRecord> {
+        let consent = prev.map(|p| p.profile.consent.clone()).unwrap_or_default();
+        self.record_state(id, prev, traits, consent, d)
+    }
+
+    /// As [`Txn::record_delta`], with the profile's consent after the delta.
+    pub fn record_state(
+        &mut self,
+        id: ProfileId,
+        prev: Option<&ProfileRecord>,
+        traits: Traits,
+        consent: crate::profile::consent::Consents,
+        d: NewDelta,
+    ) -> Arc<ProfileRecord> {
         let at = self.time_for(prev);
         let (version, created_at, floor, last_snapshot) = match prev {
             Some(p) => (p.profile.version + 1, p.profile.created_at, p.history_floor, p.last_snapshot),
@@ -309,7 +322,7 @@ impl<'a> Txn<'a> {
         let delta =
             Delta { version, at, cause: d.cause, via: d.via, linked: d.linked, unlinked: d.unlinked, change: d.change };
         schema::DELTAS.put(&mut self.batch, keys::versioned(id, version), &delta);
-        let profile = Profile { id, version, created_at, updated_at: at, traits };
+        let profile = Profile { id, version, created_at, updated_at: at, traits, consent };
         let snapshot_due = version - last_snapshot >= self.core.config.snapshot_every;
         if snapshot_due {
             schema::SNAPSHOTS.put(&mut self.batch, keys::versioned(id, version), &profile);

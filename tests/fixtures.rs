@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use profiledb::event::{Event, EventKind};
+use profiledb::privacy::{ConsentChange, ConsentState};
 use profiledb::rollup::{Aggregate, RollupDef, RollupValue, Window};
 use profiledb::{
     Change, Clock, Identifier, ManualClock, MergeRules, MergeStrategy, ProfileDb, ProfileId, RawEntry, Timestamp,
@@ -26,7 +27,7 @@ fn fixture_dir(version: u32) -> PathBuf {
 }
 
 /// The format version whose fixture this build must write byte for byte.
-const LATEST: u32 = 3;
+const LATEST: u32 = 4;
 
 /// The operations that build the fixture, deterministic under a manual clock.
 fn build(dir: &Path) -> ProfileDb {
@@ -81,6 +82,18 @@ fn build(dir: &Path) -> ProfileDb {
     clock.advance(60_000);
     db.update(&id("user_id:u-2"), Update::new().set("plan", "pro")).expect("fixture write");
     db.define_segment("pro", r#"traits.plan = "pro""#).expect("segment");
+    // Format 4: consent (deltas, state, merge rule), the privacy audit log.
+    clock.advance(60_000);
+    let until = Timestamp(1_900_000_000_000);
+    db.set_consent(&id("email:ann@example.com"), "marketing_email", ConsentChange::granted_until("signup_form", until))
+        .expect("fixture consent");
+    db.set_consent(&id("email:ann@example.com"), "analytics", ConsentChange::granted("banner")).expect("consent");
+    clock.advance(60_000);
+    db.set_consent(&id("anonymous_id:anon-2"), "marketing_email", ConsentChange::denied("banner")).expect("consent");
+    clock.advance(60_000);
+    db.identify(&[id("email:ann@example.com"), id("anonymous_id:anon-2")], Update::new()).expect("consent merge");
+    db.define_segment("analytics_ok", "consent(analytics)").expect("consent segment");
+    db.export(&id("email:ann@example.com"), Some("fixture-request")).expect("fixture export");
     db
 }
 
@@ -114,7 +127,24 @@ fn the_v2_fixture_opens_and_reads_back() {
 
 #[test]
 fn the_v3_fixture_opens_and_reads_back() {
-    let (_dir, db) = check_profiles(3);
+    check_v3(3);
+}
+
+#[test]
+fn the_v4_fixture_opens_and_reads_back() {
+    let (_dir, db) = check_v3(4);
+    let ann = db.get(&id("email:ann@example.com")).unwrap().expect("ann");
+    assert_eq!(ann.consent["marketing_email"].state, ConsentState::Denied, "the merge kept the most restrictive");
+    assert_eq!(ann.consent["analytics"].state, ConsentState::Granted);
+    assert!(db.in_segment("analytics_ok", ann.id).unwrap());
+    let h = db.history(ann.id).unwrap();
+    assert_eq!(h.iter().filter(|d| matches!(d.change, Change::Consent(_))).count(), 2);
+    let log = db.audit_log().unwrap();
+    assert_eq!((log.len(), log[0].request_id.as_deref()), (1, Some("fixture-request")));
+}
+
+fn check_v3(version: u32) -> (tempfile::TempDir, ProfileDb) {
+    let (dir, db) = check_profiles(version);
     let ann = db.resolve(&id("email:ann@example.com")).unwrap().unwrap();
     assert_eq!(db.rollup(ann, "spend", Window::All).unwrap(), RollupValue::Number(Some(75.0)));
     assert_eq!(db.segment_count("buyers").unwrap(), 1);
@@ -126,6 +156,7 @@ fn the_v3_fixture_opens_and_reads_back() {
     // The fixture's clock stopped in 2023: the recent-buyers wake-up is due.
     assert!(db.tick().unwrap().processed >= 1);
     assert!(!db.in_segment("recent_buyers", ann).unwrap());
+    (dir, db)
 }
 
 fn check_profiles(version: u32) -> (tempfile::TempDir, ProfileDb) {
@@ -158,6 +189,9 @@ fn check_profiles(version: u32) -> (tempfile::TempDir, ProfileDb) {
     let h = db.history(ProfileId(0)).unwrap();
     assert!(h.iter().any(|d| matches!(d.change, Change::Merge { loser: ProfileId(1), .. })));
     assert!(ann.version >= 3);
+    if version < 4 {
+        assert!(ann.consent.is_empty(), "states written before format 4 have no consent");
+    }
     (tmp, db)
 }
 

@@ -1,11 +1,12 @@
 //! Model-based property test: random operator sequences are applied to the
 //! engine and to a plain in-memory model; every version the engine can
-//! reconstruct must equal the model's state at that version, across
-//! snapshots, reopen and retention.
+//! reconstruct must equal the model's state at that version — traits and
+//! consent — across snapshots, reopen and retention.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use profiledb::privacy::ConsentChange;
 use profiledb::{Identifier, ManualClock, ProfileDb, Timestamp, TraitOp, TraitValue, Update};
 use proptest::prelude::*;
 
@@ -142,8 +143,22 @@ fn op() -> impl Strategy<Value = TraitOp> {
     ]
 }
 
-fn snapshot_of(p: &profiledb::Profile) -> Model {
-    p.traits.iter().map(|(k, e)| (k.to_owned(), to_model(&e.value))).collect()
+/// Purpose → state name.
+type ConsentModel = BTreeMap<String, &'static str>;
+
+const PURPOSES: &[&str] = &["analytics", "marketing_email", "sms"];
+
+fn snapshot_of(p: &profiledb::Profile) -> (Model, ConsentModel) {
+    let traits = p.traits.iter().map(|(k, e)| (k.to_owned(), to_model(&e.value))).collect();
+    (traits, p.consent.iter().map(|(k, c)| (k.clone(), c.state.name())).collect())
+}
+
+fn consent_change(state: u8) -> ConsentChange {
+    match state {
+        0 => ConsentChange::granted("model"),
+        1 => ConsentChange::denied("model"),
+        _ => ConsentChange::withdrawn("model"),
+    }
 }
 
 proptest! {
@@ -155,6 +170,7 @@ proptest! {
         snapshot_every in 1u64..6,
         reopen_at in 0usize..30,
         horizon_at in 0usize..30,
+        consents in prop::collection::vec(prop::option::of((0usize..3, 0u8..3)), 30),
     ) {
         let dir = tempfile::tempdir().unwrap();
         let clock = Arc::new(ManualClock::new(Timestamp(1_000)));
@@ -162,8 +178,9 @@ proptest! {
         let mut db = open();
         let who: Identifier = "user_id:model".parse().unwrap();
         let mut model = Model::new();
-        // versions[v-1] = (model state, time written)
-        let mut versions: Vec<(Model, Timestamp)> = Vec::new();
+        let mut consent = ConsentModel::new();
+        // versions[v-1] = ((traits, consent), time written)
+        let mut versions: Vec<((Model, ConsentModel), Timestamp)> = Vec::new();
         let mut pid = None;
         for (i, ops) in updates.iter().enumerate() {
             if i == reopen_at {
@@ -180,11 +197,19 @@ proptest! {
                 let is_new_version = r.version as usize > versions.len();
                 if is_new_version {
                     model = next;
-                    versions.push((model.clone(), db.now()));
+                    versions.push(((model.clone(), consent.clone()), db.now()));
                 }
             }
+            if let Some((purpose, state)) = consents[i] {
+                let r = db.set_consent(&who, PURPOSES[purpose], consent_change(state)).unwrap();
+                pid = Some(r.profile);
+                let change = consent_change(state);
+                consent.insert(PURPOSES[purpose].to_owned(), change.state.name());
+                prop_assert_eq!(r.version as usize, versions.len() + 1);
+                versions.push(((model.clone(), consent.clone()), db.now()));
+            }
             if let Some(p) = db.get(&who).unwrap() {
-                prop_assert_eq!(snapshot_of(&p), model.clone());
+                prop_assert_eq!(snapshot_of(&p), (model.clone(), consent.clone()));
             }
         }
         let Some(pid) = pid else { return Ok(()) };

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use profiledb::event::{Event, EventKind};
-use profiledb::privacy::AuditAction;
+use profiledb::privacy::{AuditAction, ConsentChange};
 use profiledb::rollup::{Aggregate, RollupDef};
 use profiledb::{Clock, Error, Identifier, ManualClock, ProfileDb, Timestamp, Update};
 
@@ -30,9 +30,20 @@ fn files_containing(dir: &std::path::Path, needles: &[&str]) -> Vec<String> {
 
 #[test]
 fn erase_removes_every_byte_of_the_person() {
+    erase_leaves_no_trace(true);
+}
+
+/// Without compression the values sit in the files as plain bytes, so the
+/// scan cannot miss one hidden by LZ4 encoding.
+#[test]
+fn erase_removes_every_byte_of_the_person_from_uncompressed_files() {
+    erase_leaves_no_trace(false);
+}
+
+fn erase_leaves_no_trace(compression: bool) {
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::new(Timestamp(1_700_000_000_000)));
-    let db = ProfileDb::builder(dir.path()).clock(clock.clone()).open().unwrap();
+    let db = ProfileDb::builder(dir.path()).clock(clock.clone()).compression(compression).open().unwrap();
     db.declare_rollup(RollupDef::new("spend", "purchase", Aggregate::Sum("amount".into()))).unwrap();
     db.define_segment("buyers", "count(purchase) >= 1").unwrap();
     let secret_email = "zanzibar.quokka@erase-me.example";
@@ -40,10 +51,13 @@ fn erase_removes_every_byte_of_the_person() {
     let secret_prop = "Sku-Quasar-99812";
     let secret_msg = "msg-Pomegranate-4471";
     let secret_anon = "anon-Kumquat-1029";
+    let secret_source = "Source-Tamarind-5531";
     // Someone else, who must survive.
     db.update(&id("email:keep@example.com"), Update::new().set("name", "Kept")).unwrap();
     db.update(&id(&format!("anonymous_id:{secret_anon}")), Update::new().set("color", "teal")).unwrap();
     db.update(&id(&format!("email:{secret_email}")), Update::new().set("nickname", secret_trait)).unwrap();
+    let consent = ConsentChange::granted(secret_source);
+    db.set_consent(&id(&format!("email:{secret_email}")), "marketing_email", consent).unwrap();
     let mut ids = vec![id(&format!("email:{secret_email}")), id(&format!("anonymous_id:{secret_anon}"))];
     ids.sort();
     db.identify(&ids, Update::new()).unwrap();
@@ -57,7 +71,7 @@ fn erase_removes_every_byte_of_the_person() {
     }
     assert_eq!(db.segment_count("buyers").unwrap(), 1);
     db.compact().unwrap(); // the data is in SST files before the erase
-    let needles = [secret_email, secret_trait, secret_prop, secret_msg, secret_anon];
+    let needles = [secret_email, secret_trait, secret_prop, secret_msg, secret_anon, secret_source];
     assert!(!files_containing(dir.path(), &needles).is_empty(), "the test data must be on disk first");
 
     let report = db.erase(&id(&format!("email:{secret_email}")), Some("ticket-1")).unwrap();

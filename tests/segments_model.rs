@@ -1,11 +1,13 @@
 //! Incremental segment maintenance against re-evaluation from scratch:
 //! after every step of a random stream (trait writes, late and future
-//! events, merges, clock advances) and `tick`, every stored bitmap must
+//! events, merges, consent grants with expiry and withdrawals, clock
+//! advances) and `tick`, every stored bitmap must
 //! equal a fresh evaluation of its segment over every profile.
 
 use std::sync::Arc;
 
 use profiledb::event::{Event, EventKind};
+use profiledb::privacy::ConsentChange;
 use profiledb::{Clock, Identifier, ManualClock, ProfileDb, Timestamp, Update};
 use proptest::prelude::*;
 
@@ -15,10 +17,17 @@ const T0: i64 = 1_700_000_000_000;
 #[derive(Clone, Debug)]
 enum Step {
     Plan(usize, bool),
-    Event { who: usize, name: usize, offset_h: i64, amount: i64 },
+    Event {
+        who: usize,
+        name: usize,
+        offset_h: i64,
+        amount: i64,
+    },
     Link(usize, usize),
     Email(usize),
     Advance(i64),
+    /// A consent change: 0 granted without expiry, 1 granted for `h` hours, 2 withdrawn.
+    Consent(usize, u8, i64),
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -29,6 +38,7 @@ fn step() -> impl Strategy<Value = Step> {
         1 => (0usize..6, 0usize..6).prop_map(|(a, b)| Step::Link(a, b)),
         1 => (0usize..6).prop_map(Step::Email),
         3 => (1i64..80).prop_map(Step::Advance),
+        2 => (0usize..6, 0u8..3, 1i64..100).prop_map(|(w, k, h)| Step::Consent(w, k, h)),
     ]
 }
 
@@ -54,9 +64,12 @@ proptest! {
             ("abandoned", "seq(add_to_cart, not purchase, 24h)"),
             ("pro_not_lapsed", "in pro and not in lapsed"),
             ("reachable", "has email or count(page_view where amount >= 60, 2d) >= 1"),
+            ("mailable", "consent(marketing_email)"),
+            ("mailable_pro", "consent(marketing_email) and in pro"),
+            ("mailable_late", "consent(marketing_email) and not in mailable_pro"),
         ];
         // Half defined up front (maintained live), half after the stream (backfilled).
-        for (name, text) in &defs[..4] {
+        for (name, text) in defs[..4].iter().chain(&defs[7..9]) {
             db.define_segment(name, text).unwrap();
         }
         for (i, s) in steps.iter().enumerate() {
@@ -78,9 +91,17 @@ proptest! {
                     db.identify(&[user(*w), email], Update::new()).unwrap();
                 }
                 Step::Advance(h) => clock.advance(h * HOUR),
+                Step::Consent(w, kind, h) => {
+                    let change = match kind {
+                        0 => ConsentChange::granted("model"),
+                        1 => ConsentChange::granted_until("model", Timestamp(clock.now().0 + h * HOUR)),
+                        _ => ConsentChange::withdrawn("model"),
+                    };
+                    db.set_consent(&user(*w), "marketing_email", change).unwrap();
+                }
             }
             if i == steps.len() / 2 {
-                for (name, text) in &defs[4..] {
+                for (name, text) in defs[4..7].iter().chain(&defs[9..]) {
                     db.define_segment(name, text).unwrap();
                 }
             }

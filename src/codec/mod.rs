@@ -8,7 +8,7 @@
 
 pub mod tagged;
 
-pub use tagged::{decode_tagged, encode_tagged, Tagged};
+pub use tagged::{decode_body, decode_tagged, encode_tagged, Tagged};
 
 /// Why a value could not be decoded.
 pub(crate) type DecodeError = String;
@@ -79,12 +79,12 @@ impl ValueCodec for Marker {
 /// The format tags. A tag is never reused for another layout: a changed
 /// layout gets a new tag and the format version is bumped.
 pub(crate) mod tags {
-    /// `ProfileRecord` v1 (bincode).
-    pub const PROFILE_RECORD: u8 = 0x01;
-    /// `Delta` v1 (bincode).
-    pub const DELTA: u8 = 0x02;
-    /// `Profile` snapshot v1 (bincode).
-    pub const SNAPSHOT: u8 = 0x03;
+    /// `ProfileRecord` v1 (bincode; formats 1–3, read only).
+    pub const PROFILE_RECORD_V1: u8 = 0x01;
+    /// `Delta` v1 (bincode; formats 1–3, read only).
+    pub const DELTA_V1: u8 = 0x02;
+    /// `Profile` snapshot v1 (bincode; formats 1–3, read only).
+    pub const SNAPSHOT_V1: u8 = 0x03;
     /// `IdentityLink` v1 (bincode).
     pub const IDENTITY_LINK: u8 = 0x04;
     /// `SeriesDef` v1 (bincode).
@@ -115,6 +115,12 @@ pub(crate) mod tags {
     pub const U64: u8 = 0x11;
     /// Marker (no body).
     pub const MARKER: u8 = 0x12;
+    /// `ProfileRecord` v2: the profile carries consent (format 4).
+    pub const PROFILE_RECORD: u8 = 0x13;
+    /// `Delta` v2: consent changes and consent results (format 4).
+    pub const DELTA: u8 = 0x14;
+    /// `Profile` snapshot v2: with consent (format 4).
+    pub const SNAPSHOT: u8 = 0x15;
 }
 
 #[cfg(test)]

@@ -19,6 +19,12 @@ pub trait Tagged: Serialize + DeserializeOwned {
     const TAG: u8;
     /// The type's name in error messages.
     const NAME: &'static str;
+
+    /// Decodes a body stored under an older tag of the same type (a layout
+    /// an older format version wrote), or `None` if `tag` is not one.
+    fn decode_legacy(_tag: u8, _body: &[u8]) -> Option<Result<Self, DecodeError>> {
+        None
+    }
 }
 
 /// Encodes `value` with its tag.
@@ -38,12 +44,20 @@ pub fn encode_tagged<T: Tagged>(value: &T) -> Vec<u8> {
 pub fn decode_tagged<T: Tagged>(bytes: &[u8]) -> Result<T, DecodeError> {
     let (&tag, body) = bytes.split_first().ok_or_else(|| format!("empty value, expected {}", T::NAME))?;
     if tag != T::TAG {
+        if let Some(legacy) = T::decode_legacy(tag, body) {
+            return legacy;
+        }
         return Err(format!("expected tag {:#04x} ({}), found {tag:#04x}", T::TAG, T::NAME));
     }
+    decode_body(body, T::NAME)
+}
+
+/// Decodes a bincode body (no tag), checking that every byte was used.
+pub fn decode_body<T: DeserializeOwned>(body: &[u8], name: &str) -> Result<T, DecodeError> {
     let (value, used) =
-        bincode::serde::decode_from_slice::<T, _>(body, config()).map_err(|e| format!("{}: {e}", T::NAME))?;
+        bincode::serde::decode_from_slice::<T, _>(body, config()).map_err(|e| format!("{name}: {e}"))?;
     if used != body.len() {
-        return Err(format!("{}: {} trailing bytes", T::NAME, body.len() - used));
+        return Err(format!("{name}: {} trailing bytes", body.len() - used));
     }
     Ok(value)
 }

@@ -62,6 +62,8 @@ pub struct Builder {
     pub(crate) dedup_horizon_ms: i64,
     pub(crate) timeline_retention_ms: i64,
     pub(crate) schemas: crate::event::SchemaRegistry,
+    pub(crate) privacy: crate::privacy::config::PrivacyConfig,
+    pub(crate) compression: bool,
 }
 
 impl Builder {
@@ -80,6 +82,8 @@ impl Builder {
             dedup_horizon_ms: 7 * Timestamp::DAY,
             timeline_retention_ms: 365 * Timestamp::DAY,
             schemas: crate::event::SchemaRegistry::default(),
+            privacy: Default::default(),
+            compression: true,
         }
     }
 
@@ -153,6 +157,46 @@ impl Builder {
         self
     }
 
+    /// The consent purposes this application uses. With `strict`, a
+    /// purpose not in the list is refused with [`Error::UnknownPurpose`]
+    /// (by `set_consent`, segment definitions and export purposes);
+    /// without, any valid name (`[a-z][a-z0-9_]*`) is accepted.
+    pub fn consent_purposes<S: Into<String>>(mut self, purposes: impl IntoIterator<Item = S>, strict: bool) -> Self {
+        self.privacy.purposes = purposes.into_iter().map(Into::into).collect();
+        self.privacy.strict_purposes = strict;
+        self
+    }
+
+    /// Declares an export purpose and the consents it requires:
+    /// `export_segment(segment, "email_campaign", …)` leaves out members
+    /// without every one of them.
+    pub fn export_purpose<S: Into<String>>(mut self, name: &str, requires: impl IntoIterator<Item = S>) -> Self {
+        self.privacy.export_purposes.insert(name.to_owned(), requires.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// What happens to writes carrying an erased identifier (default:
+    /// [`SuppressionPolicy::Reject`](crate::privacy::SuppressionPolicy::Reject)).
+    pub fn suppression_policy(mut self, policy: crate::privacy::SuppressionPolicy) -> Self {
+        self.privacy.suppression = policy;
+        self
+    }
+
+    /// The rules `anonymize` uses when the caller passes none (default:
+    /// drop every trait and event property).
+    pub fn anonymize_rules(mut self, rules: crate::privacy::AnonymizeRules) -> Self {
+        self.privacy.anonymize = rules;
+        self
+    }
+
+    /// LZ4 block compression of the stored tables (default: on). Off makes
+    /// files larger and values readable in them; it exists mainly so tests
+    /// can scan uncompressed files.
+    pub fn compression(mut self, on: bool) -> Self {
+        self.compression = on;
+        self
+    }
+
     /// Read-write (default), read-only or secondary.
     pub fn access_mode(mut self, mode: AccessMode) -> Self {
         self.mode = mode;
@@ -164,6 +208,7 @@ impl Builder {
         if self.snapshot_every == 0 {
             return Err(Error::invalid("snapshot_every must be at least 1"));
         }
+        self.privacy.validate()?;
         ProfileDb::open_with(self)
     }
 
@@ -175,6 +220,7 @@ impl Builder {
             dedup_horizon_ms: self.dedup_horizon_ms,
             timeline_retention_ms: self.timeline_retention_ms,
             schemas: self.schemas.clone(),
+            privacy: self.privacy.clone(),
         }
     }
 }

@@ -259,9 +259,9 @@ impl Checker<'_> {
         }
         // The state replay starts from: the floor snapshot, or nothing.
         let mut state = match snapshots.get(&floor) {
-            Some(Some(s)) if floor > 0 => Some((s.traits.clone(), s.updated_at)),
+            Some(Some(s)) if floor > 0 => Some((s.traits.clone(), s.consent.clone(), s.updated_at)),
             _ if floor > 0 => None,
-            _ => Some((Traits::new(), p.created_at)),
+            _ => Some((Traits::new(), Default::default(), p.created_at)),
         };
         let mut expected = floor + 1;
         let mut prev_at = None;
@@ -301,16 +301,20 @@ impl Checker<'_> {
                 );
             }
             prev_at = Some(delta.at);
-            let Some((traits, _)) = &state else { continue };
-            match delta.replay(traits) {
-                Ok(next) => {
+            let Some((traits, consent, _)) = &state else { continue };
+            match delta.replay(traits, consent) {
+                Ok((next, next_consent)) => {
                     if let Some(Some(snap)) = snapshots.get(&kv_version) {
-                        if snap.traits != next || snap.updated_at != delta.at || snap.id != id {
+                        if snap.traits != next
+                            || snap.consent != next_consent
+                            || snap.updated_at != delta.at
+                            || snap.id != id
+                        {
                             let d = format!("profile {id}: snapshot {kv_version} differs from the replayed state");
                             self.violation(inv::SNAPSHOT_MATCHES, d);
                         }
                     }
-                    state = Some((next, delta.at));
+                    state = Some((next, next_consent, delta.at));
                 }
                 Err(e) => {
                     self.violation(inv::REPLAY, format!("profile {id}: delta {kv_version} does not replay: {e}"));
@@ -323,8 +327,13 @@ impl Checker<'_> {
             self.violation(inv::DELTAS_CONTIGUOUS, d);
             return Ok(());
         }
-        if let Some((traits, updated_at)) = state {
-            if traits != p.traits || updated_at != p.updated_at {
+        if let Some((traits, consent, updated_at)) = state {
+            if consent != p.consent {
+                self.violation(
+                    inv::REPLAY,
+                    format!("profile {id} at version {version}: consent differs from the replay"),
+                );
+            } else if traits != p.traits || updated_at != p.updated_at {
                 let d = format!("profile {id} at version {version}: {}", describe_diff(&traits, updated_at, p));
                 self.violation(inv::REPLAY, d);
             }

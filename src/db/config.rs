@@ -22,4 +22,6 @@ pub(crate) struct Config {
     pub timeline_retention_ms: i64,
     /// Per-event-name property schemas.
     pub schemas: crate::event::SchemaRegistry,
+    /// Consent purposes, export purposes, suppression, anonymization.
+    pub privacy: crate::privacy::config::PrivacyConfig,
 }

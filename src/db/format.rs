@@ -8,7 +8,7 @@ use crate::schema;
 use crate::storage::Store;
 
 /// The format version this build writes.
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
 /// The oldest format version this build opens.
 pub const OLDEST_SUPPORTED_FORMAT_VERSION: u32 = 1;
 
@@ -19,17 +19,19 @@ pub const OLDEST_SUPPORTED_FORMAT_VERSION: u32 = 1;
 /// |------|----|--------------|
 /// | 1 | 2 | new column families `rollup_def`, `rollup`, `event`, `dedup` (created empty at open); nothing to rewrite |
 /// | 2 | 3 | new column families `segment_def`, `segment`, `wakeup`, `feed`, `membership` (created empty); nothing to rewrite |
+/// | 3 | 4 | profiles carry consent: records, deltas and snapshots are written under new tags `0x13`–`0x15`; the old tags `0x01`–`0x03` stay readable (decoded with no consent) and are replaced as profiles change; column family `audit` (created empty); nothing to rewrite |
 fn upgrade(store: &Store, from: u32) -> Result<()> {
     if store.is_read_only() {
         // A read-only handle reads an older database as it is: every
-        // layout of version 1 is unchanged in version 2.
+        // older layout is still decoded.
         return Ok(());
     }
     let mut v = from;
     while v < FORMAT_VERSION {
         let mut b = store.batch();
         // 1 → 2 and 2 → 3: the new column families exist already (created
-        // at open) and no existing layout changed.
+        // at open) and no existing layout changed. 3 → 4: the old profile,
+        // delta and snapshot tags are still decoded, so nothing is rewritten.
         v += 1;
         schema::META_U32.put(&mut b, keys::meta::FORMAT_VERSION, &v);
         store.commit(b)?;
@@ -79,7 +81,7 @@ mod tests {
         let err = ProfileDb::open(dir.path()).unwrap_err();
         assert!(matches!(err, Error::UnsupportedFormat { found: 99, current: super::FORMAT_VERSION, .. }), "{err}");
         let msg = err.to_string();
-        assert!(msg.contains("format version 99") && msg.contains("1..=3"), "{msg}");
+        assert!(msg.contains("format version 99") && msg.contains("1..=4"), "{msg}");
     }
 
     #[test]

@@ -62,12 +62,16 @@ impl ProfileDb {
     }
 
     /// Links `identifier` to `profile` explicitly, even if it was removed
-    /// (detached) or lives on another profile.
+    /// (detached) or lives on another profile. An erased person's
+    /// identifier is always refused ([`Error::Suppressed`]).
     pub fn link_identifier(&self, profile: ProfileId, identifier: &Identifier) -> Result<()> {
         self.writable("link_identifier")?;
         let mut writer = self.core.writer.lock();
         let mut txn = Txn::new(&self.core, &mut writer);
         let live = self.resolve_id(profile)?.ok_or_else(|| Error::NotFound(format!("profile {profile}")))?;
+        if super::privacy::first_suppressed(&txn, std::slice::from_ref(identifier))?.is_some() {
+            return Err(Error::Suppressed { position: 0, kind: identifier.kind().to_owned() });
+        }
         detach::relink(&mut txn, live, identifier, &Cause::Api)?;
         txn.commit()
     }

@@ -31,6 +31,10 @@ pub enum IngestOutcome {
         /// When the first copy was accepted.
         first_seen: Timestamp,
     },
+    /// It carried an erased identifier and the suppression policy is
+    /// [`Drop`](crate::privacy::SuppressionPolicy::Drop): acknowledged,
+    /// nothing stored.
+    Dropped,
 }
 
 /// What a batch ingest did.
@@ -40,6 +44,9 @@ pub struct BatchReport {
     pub applied: u64,
     /// Duplicates acknowledged without change.
     pub duplicates: u64,
+    /// Events carrying an erased identifier, acknowledged and not stored
+    /// ([`SuppressionPolicy::Drop`](crate::privacy::SuppressionPolicy::Drop)).
+    pub dropped: u64,
     /// Rejected events: their position in the batch and why. Nothing of a
     /// rejected event was written.
     pub rejected: Vec<(usize, Error)>,
@@ -88,6 +95,7 @@ impl ProfileDb {
                 match apply_event(&mut txn, e, &mut seen) {
                     Ok(IngestOutcome::Applied(_)) => part.applied += 1,
                     Ok(IngestOutcome::Duplicate { .. }) => part.duplicates += 1,
+                    Ok(IngestOutcome::Dropped) => part.dropped += 1,
                     Err(err) => {
                         failed = Some((*i, err));
                         break;
@@ -99,6 +107,7 @@ impl ProfileDb {
                     txn.commit()?;
                     report.applied += part.applied;
                     report.duplicates += part.duplicates;
+                    report.dropped += part.dropped;
                 }
                 Some((i, err)) if strict && !matches!(err, Error::Conflict(_)) => {
                     report.rejected.push((i, err));
@@ -117,6 +126,7 @@ impl ProfileDb {
                                 match outcome {
                                     IngestOutcome::Applied(_) => report.applied += 1,
                                     IngestOutcome::Duplicate { .. } => report.duplicates += 1,
+                                    IngestOutcome::Dropped => report.dropped += 1,
                                 }
                             }
                             Err(err) => report.rejected.push((*i, err)),
@@ -247,6 +257,13 @@ impl ProfileDb {
 /// Applies one validated event inside `txn`. Nothing is staged when it
 /// fails. `seen` holds message ids staged earlier in the same batch.
 fn apply_event(txn: &mut Txn<'_>, event: &Event, seen: &mut HashSet<String>) -> Result<IngestOutcome> {
+    let mut ids = event.identifiers.clone();
+    if let Some(prev) = &event.previous_id {
+        ids.push(prev.clone());
+    }
+    if super::privacy::screen(txn, &ids)? {
+        return Ok(IngestOutcome::Dropped);
+    }
     let horizon = txn.core.config.dedup_horizon_ms;
     if let Some(m) = &event.message_id {
         if seen.contains(m) {
@@ -258,14 +275,14 @@ fn apply_event(txn: &mut Txn<'_>, event: &Event, seen: &mut HashSet<String>) -> 
             }
         }
     }
-    let mut ids = event.identifiers.clone();
-    if let Some(prev) = &event.previous_id {
-        ids.push(prev.clone());
-    }
     // Stitching stages writes; validate the trait update first so a bad
     // update cannot leave half an event behind.
     let update = event.update();
     update.validate()?;
+    for op in &event.consent {
+        op.validate(txn.now)?;
+        txn.core.config.privacy.check_purpose(&op.purpose)?;
+    }
     let cause = event.cause();
     let s = stitch(txn, &ids, &cause)?;
     if s.merged.iter().any(|m| txn.touched(*m)) {
@@ -278,8 +295,8 @@ fn apply_event(txn: &mut Txn<'_>, event: &Event, seen: &mut HashSet<String>) -> 
     let base = prev.as_ref().map_or(&empty, |p| &p.profile.traits);
     let traits = update.apply(base, txn.time_for(prev.as_deref()))?;
     let changed = prev.is_none() || !update.is_empty() || !s.linked.is_empty() || !s.unlinked.is_empty();
-    let version = if changed {
-        let mut d = NewDelta::new(Change::Update(update.into_ops()), cause);
+    let mut version = if changed {
+        let mut d = NewDelta::new(Change::Update(update.into_ops()), cause.clone());
         d.via = ids.clone();
         d.linked = s.linked.clone();
         d.unlinked = s.unlinked.clone();
@@ -287,6 +304,9 @@ fn apply_event(txn: &mut Txn<'_>, event: &Event, seen: &mut HashSet<String>) -> 
     } else {
         prev.map_or(0, |p| p.profile.version)
     };
+    if !event.consent.is_empty() {
+        version = record_consent(txn, s.target, &event.consent, &ids, cause)?;
+    }
     if event.kind != EventKind::Alias {
         record_event(txn, s.target, event)?;
         if txn.core.config.timeline_retention_ms > 0 {
@@ -299,15 +319,27 @@ fn apply_event(txn: &mut Txn<'_>, event: &Event, seen: &mut HashSet<String>) -> 
         schema::DEDUP.put(&mut txn.batch, m.as_bytes(), &entry);
         seen.insert(m.clone());
     }
-    Ok(IngestOutcome::Applied(WriteReceipt {
-        profile: s.target,
-        version,
-        created: s.created,
-        merged: s.merged,
-        linked: s.linked,
-        unlinked: s.unlinked,
-        ignored: s.ignored,
-    }))
+    Ok(IngestOutcome::Applied(WriteReceipt::stitched(s, version)))
+}
+
+/// Records an event's consent changes as one delta on `p` (after its trait
+/// update); returns the new version.
+fn record_consent(
+    txn: &mut Txn<'_>,
+    p: ProfileId,
+    ops: &[crate::profile::consent::ConsentOp],
+    via: &[crate::identity::identifier::Identifier],
+    cause: crate::profile::delta::Cause,
+) -> Result<u64> {
+    let prev = txn.profile(p)?.ok_or_else(|| Error::NotFound(format!("profile {p}")))?;
+    let at = txn.time_for(Some(&prev));
+    let mut consent = prev.profile.consent.clone();
+    for op in ops {
+        op.apply(&mut consent, at);
+    }
+    let mut d = NewDelta::new(Change::Consent(ops.to_vec()), cause);
+    d.via = via.to_vec();
+    Ok(txn.record_state(p, Some(&prev), prev.profile.traits.clone(), consent, d).profile.version)
 }
 
 impl ProfileDb {

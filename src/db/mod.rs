@@ -1,10 +1,12 @@
 //! [`ProfileDb`]: the handle applications hold.
 
 mod admin;
+mod anonymize;
 pub(crate) mod builder;
 pub(crate) mod cache;
 mod check;
 pub(crate) mod config;
+mod consent;
 pub(crate) mod format;
 mod identity_ops;
 mod ingest;
@@ -20,8 +22,10 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 pub use admin::RawEntry;
+pub use anonymize::AnonymizeReport;
 pub use builder::{AccessMode, Builder, Durability};
 pub use check::{CheckReport, Violation};
+pub use consent::{ConsentCheck, ConsentInfo, SegmentExport};
 pub use ingest::{BatchReport, IngestOutcome};
 pub use privacy::EraseReport;
 pub use read::IdentifierInfo;
@@ -88,6 +92,7 @@ impl ProfileDb {
             secondary_dir,
             column_families: keys::cf::ALL,
             merge_operators: vec![(keys::cf::ROLLUP, "profiledb.rollup.v1", crate::rollup::store::merge_accumulators)],
+            compression: b.compression,
         };
         let store = Store::open(&b.path, &opts)?;
         format::check_or_init(&store, &b.path)?;
@@ -96,6 +101,7 @@ impl ProfileDb {
         let registry = crate::rollup::registry::Registry::load(&store.latest())?;
         let next_feed_seq = schema::META_U64.get(&store.latest(), keys::meta::NEXT_FEED_SEQ)?.unwrap_or(0);
         let segments = crate::segment::state::SegmentState::load(&store.latest())?;
+        let secret = crate::privacy::suppression::load_secret(&store.latest())?;
         let core = Core {
             config: b.config(),
             clock: b.clock.clone(),
@@ -105,6 +111,7 @@ impl ProfileDb {
             rollups: parking_lot::RwLock::new(registry),
             segments: parking_lot::RwLock::new(segments),
             subscribers: Mutex::new(Vec::new()),
+            suppression_secret: parking_lot::RwLock::new(secret.map(Arc::new)),
             store,
         };
         Ok(ProfileDb { core: Arc::new(core) })

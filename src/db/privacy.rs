@@ -1,11 +1,12 @@
-//! Privacy operations: erase, suppression, export, the audit log.
+//! Privacy operations: erase, suppression, export, the audit log, and
+//! the helpers anonymize shares with erase.
 
 use crate::error::{Error, Result};
 use crate::identity::graph::aliases_of;
 use crate::identity::identifier::Identifier;
 use crate::keys;
-use crate::privacy::suppression::{keyed_hash, new_secret};
-use crate::privacy::{AuditAction, AuditRecord};
+use crate::privacy::suppression::{load_secret, new_secret, suppressed_key, SECRET_KEY};
+use crate::privacy::{AuditAction, AuditRecord, SuppressionPolicy};
 use crate::profile::id::ProfileId;
 use crate::schema;
 use crate::segment::FeedKind;
@@ -25,10 +26,9 @@ pub struct EraseReport {
     pub aliases: u64,
 }
 
-/// Audit-log key prefix for records; suppression hashes use 0x02.
+/// Audit-log key prefix of records; suppression hashes use
+/// [`SUPPRESSED_PREFIX`](crate::privacy::suppression::SUPPRESSED_PREFIX).
 const AUDIT_RECORD: u8 = 0x01;
-const SUPPRESSED: u8 = 0x02;
-const SECRET_KEY: &[u8] = b"suppression_secret";
 
 /// Every column family whose keys start with a profile id.
 const PER_PROFILE: &[&str] =
@@ -52,26 +52,21 @@ impl ProfileDb {
             .link(identifier)?
             .map(|l| l.profile)
             .ok_or_else(|| Error::NotFound(format!("identifier {identifier} (nothing to erase)")))?;
-        let secret = self.suppression_secret(&mut txn)?;
-        let idents = txn.identifiers_of(p)?;
-        let mut entries = 0u64;
-        for ident in &idents {
-            txn.delete_link(ident)?;
-            let mut k = vec![SUPPRESSED];
-            k.extend_from_slice(&keyed_hash(&secret, ident));
-            txn.batch.put(schema::AUDIT.name, k, vec![crate::codec::tags::MARKER]);
-            entries += 1;
-        }
+        let secret = suppression_secret(&mut txn)?;
+        let idents = unlink_and_suppress(&mut txn, &secret, p)?;
+        let mut entries = idents.len() as u64;
         let aliases = aliases_of(&txn.view, p)?;
         let segment_ids: Vec<u32> = self.core.segments.read().segments.iter().map(|s| s.def.id).collect();
         for x in std::iter::once(p).chain(aliases.iter().copied()) {
             let prefix = keys::profile(x);
             let end = prefix_end(&prefix).unwrap_or_else(|| vec![0xff; 5]);
+            let mut events = Vec::new();
             for kv in txn.view.prefix(schema::EVENTS.name, &prefix)? {
                 let (k, v) = kv?;
-                if let Some(m) = schema::EVENTS.decode(&k, &v)?.message_id {
-                    txn.batch.delete(schema::DEDUP.name, m.as_bytes());
-                }
+                events.push(schema::EVENTS.decode(&k, &v)?);
+            }
+            for e in &events {
+                forget_message_id(&mut txn, e);
             }
             for cf in PER_PROFILE {
                 entries += txn.view.prefix(cf, &prefix)?.count() as u64;
@@ -94,32 +89,45 @@ impl ProfileDb {
         txn.delete_profile(p);
         self.audit(&mut txn, AuditAction::Erase, request_id, p, entries)?;
         txn.commit()?;
+        self.publish_secret(secret);
         drop(writer);
-        self.core.store.purge(keys::cf::ALL)?;
-        // One more version edit after the compactions, so the rolled
-        // MANIFEST snapshots only the files that are live now (the previous
-        // snapshot listed the compacted files with erased boundary keys).
-        let mut b = self.core.store.batch();
-        schema::META_U64.put(&mut b, b"last_purge", &(self.core.clock.now().0 as u64));
-        self.core.store.commit(b)?;
-        self.core.store.purge(&[keys::cf::META])?;
+        self.purge_files()?;
         Ok(EraseReport { profile: p, identifiers: idents.len() as u64, aliases: aliases.len() as u64 })
     }
 
-    /// Whether `identifier` belongs to an erased person (checked against
-    /// the keyed hashes kept by [`erase`](Self::erase)).
+    /// Whether `identifier` belongs to an erased (or anonymized) person
+    /// (checked against the keyed hashes kept by [`erase`](Self::erase)).
     pub fn is_suppressed(&self, identifier: &Identifier) -> Result<bool> {
         let view = self.core.store.latest();
-        let Some(secret) = view.get(schema::META_U32.name, SECRET_KEY)? else { return Ok(false) };
-        let mut k = vec![SUPPRESSED];
-        k.extend_from_slice(&keyed_hash(&secret, identifier));
-        Ok(view.get(schema::AUDIT.name, &k)?.is_some())
+        let Some(secret) = load_secret(&view)? else { return Ok(false) };
+        Ok(view.get(schema::AUDIT.name, &suppressed_key(&secret, identifier))?.is_some())
+    }
+
+    /// Compacts every column family so deleted bytes leave the files, then
+    /// writes one more version edit and compacts `meta`, so the rolled
+    /// MANIFEST lists only live files (the previous one listed the
+    /// compacted files with their boundary keys, which may be personal).
+    pub(crate) fn purge_files(&self) -> Result<()> {
+        self.core.store.purge(keys::cf::ALL)?;
+        let mut b = self.core.store.batch();
+        schema::META_U64.put(&mut b, b"last_purge", &(self.core.clock.now().0 as u64));
+        self.core.store.commit(b)?;
+        self.core.store.purge(&[keys::cf::META])
+    }
+
+    /// Makes a (possibly new) committed secret visible to the write path.
+    pub(crate) fn publish_secret(&self, secret: Vec<u8>) {
+        let mut cached = self.core.suppression_secret.write();
+        if cached.is_none() {
+            *cached = Some(std::sync::Arc::new(secret));
+        }
     }
 
     /// Everything stored about the person `identifier` reaches, as one JSON
-    /// document: identifiers with their links, traits, history, events,
-    /// rollups and segment memberships. Exporting an unknown or erased
-    /// person is [`Error::NotFound`].
+    /// document: identifiers with their links, traits, history, consent
+    /// and its history, events, rollups and segment memberships. Exporting
+    /// an unknown, erased or anonymized person (whose identifiers are gone)
+    /// is [`Error::NotFound`].
     pub fn export(&self, identifier: &Identifier, request_id: Option<&str>) -> Result<serde_json::Value> {
         let p = self.resolve(identifier)?.ok_or_else(|| Error::NotFound(format!("identifier {identifier}")))?;
         let profile = self.get_by_id(p)?.ok_or_else(|| Error::NotFound(format!("profile {p}")))?;
@@ -136,8 +144,10 @@ impl ProfileDb {
                 })
             })
             .collect();
+        let deltas = self.history(p)?;
         let history: Vec<serde_json::Value> =
-            self.history(p)?.iter().map(|d| serde_json::to_value(d).unwrap_or(serde_json::Value::Null)).collect();
+            deltas.iter().map(|d| serde_json::to_value(d).unwrap_or(serde_json::Value::Null)).collect();
+        let consent_history = consent_history(&deltas);
         let events: Vec<serde_json::Value> = self
             .events(p, crate::Timestamp(i64::MIN), crate::Timestamp(i64::MAX))?
             .iter()
@@ -149,6 +159,8 @@ impl ProfileDb {
             "profile": profile.to_json(),
             "identifiers": graph,
             "history": history,
+            "consent": profile.to_json()["consent"].clone(),
+            "consent_history": consent_history,
             "events": events,
             "rollups": rollups,
             "segments": self.segments_of(p)?,
@@ -164,7 +176,7 @@ impl ProfileDb {
         Ok(doc)
     }
 
-    /// The privacy audit log: every erase and export, oldest first.
+    /// The privacy audit log: every erase, anonymize and export, oldest first.
     pub fn audit_log(&self) -> Result<Vec<AuditRecord>> {
         let view = self.core.store.latest();
         let mut out = Vec::new();
@@ -175,7 +187,7 @@ impl ProfileDb {
         Ok(out)
     }
 
-    fn audit(
+    pub(crate) fn audit(
         &self,
         txn: &mut Txn<'_>,
         action: AuditAction,
@@ -192,16 +204,86 @@ impl ProfileDb {
         schema::META_U64.put(&mut txn.batch, keys::meta::NEXT_AUDIT_SEQ, &(seq + 1));
         Ok(())
     }
+}
 
-    /// The per-database suppression secret, created on first use.
-    fn suppression_secret(&self, txn: &mut Txn<'_>) -> Result<Vec<u8>> {
-        if let Some(s) = txn.view.get(schema::META_U32.name, SECRET_KEY)? {
-            return Ok(s);
-        }
-        let s = new_secret();
-        txn.batch.put(schema::META_U32.name, SECRET_KEY, s.clone());
-        Ok(s)
+/// The per-database suppression secret, staged in `txn` on first use.
+pub(crate) fn suppression_secret(txn: &mut Txn<'_>) -> Result<Vec<u8>> {
+    if let Some(s) = load_secret(&txn.view)? {
+        return Ok(s);
     }
+    let s = new_secret();
+    txn.batch.put(keys::cf::META, SECRET_KEY, s.clone());
+    Ok(s)
+}
+
+/// Unlinks every identifier of `p` and records each as a keyed hash, so
+/// later writes carrying it are suppressed. Returns the identifiers.
+pub(crate) fn unlink_and_suppress(txn: &mut Txn<'_>, secret: &[u8], p: ProfileId) -> Result<Vec<Identifier>> {
+    let idents = txn.identifiers_of(p)?;
+    for ident in &idents {
+        txn.delete_link(ident)?;
+        txn.batch.put(schema::AUDIT.name, suppressed_key(secret, ident), vec![crate::codec::tags::MARKER]);
+    }
+    Ok(idents)
+}
+
+/// Stages the removal of an event's dedup entry (message ids may be personal).
+pub(crate) fn forget_message_id(txn: &mut Txn<'_>, event: &crate::event::Event) {
+    if let Some(m) = &event.message_id {
+        txn.batch.delete(schema::DEDUP.name, m.as_bytes());
+    }
+}
+
+/// The position of the first of `ids` that belongs to an erased person.
+/// Linked identifiers are live, so only unlinked ones are looked up — and
+/// none at all while nothing was ever erased.
+pub(crate) fn first_suppressed(txn: &Txn<'_>, ids: &[Identifier]) -> Result<Option<usize>> {
+    let Some(secret) = txn.core.suppression_secret.read().clone() else { return Ok(None) };
+    for (i, ident) in ids.iter().enumerate() {
+        if txn.link(ident)?.is_none() && txn.view.get(schema::AUDIT.name, &suppressed_key(&secret, ident))?.is_some() {
+            return Ok(Some(i));
+        }
+    }
+    Ok(None)
+}
+
+/// What a write carrying `ids` must do under the suppression policy:
+/// `Ok(false)` go on, `Ok(true)` drop it (acknowledge, store nothing),
+/// `Err(Error::Suppressed)` under [`SuppressionPolicy::Reject`].
+pub(crate) fn screen(txn: &Txn<'_>, ids: &[Identifier]) -> Result<bool> {
+    match first_suppressed(txn, ids)? {
+        None => Ok(false),
+        Some(_) if txn.core.config.privacy.suppression == SuppressionPolicy::Drop => Ok(true),
+        Some(position) => Err(Error::Suppressed { position, kind: ids[position].kind().to_owned() }),
+    }
+}
+
+/// The consent changes of a history, as JSON, oldest first: each consent
+/// delta's operations, and the consent a merge or split resulted in.
+fn consent_history(deltas: &[crate::profile::delta::Delta]) -> Vec<serde_json::Value> {
+    use crate::profile::delta::Change;
+    let mut out = Vec::new();
+    for d in deltas {
+        let (kind, detail) = match &d.change {
+            Change::Consent(ops) => ("change", ops.iter().map(|o| o.to_json()).collect::<Vec<_>>()),
+            Change::Merge { consent, .. } | Change::Unmerge { consent, .. } | Change::SplitFrom { consent, .. } => {
+                let states = consent
+                    .iter()
+                    .map(|(p, r)| {
+                        let mut j = r.to_json();
+                        j["purpose"] = serde_json::Value::String(p.clone());
+                        j
+                    })
+                    .collect();
+                ("merge_result", states)
+            }
+            Change::Update(_) => continue,
+        };
+        out.push(serde_json::json!({
+            "version": d.version, "at": d.at.to_rfc3339(), "cause": d.cause.describe(), "kind": kind, "consent": detail,
+        }));
+    }
+    out
 }
 
 fn graph_len(doc: &serde_json::Value, key: &str) -> usize {

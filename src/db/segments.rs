@@ -77,6 +77,21 @@ impl ProfileDb {
         self.define_segment_with_progress(name, text, &mut |_, _| {})
     }
 
+    /// As [`define_segment`](Self::define_segment), from an expression built
+    /// with [`Cond`](crate::segment::Cond) (stored as its printed text).
+    ///
+    /// ```
+    /// use profiledb::segment::Cond;
+    /// use profiledb::ProfileDb;
+    /// let dir = tempfile::tempdir()?;
+    /// let db = ProfileDb::open(dir.path())?;
+    /// db.define_segment_expr("mailable", &Cond::consent("marketing_email").and(Cond::has("email")))?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn define_segment_expr(&self, name: &str, expr: &crate::segment::Expr) -> Result<u64> {
+        self.define_segment(name, &expr.to_string())
+    }
+
     /// As [`define_segment`](Self::define_segment), calling `progress(done, total)` during the backfill.
     pub fn define_segment_with_progress(
         &self,
@@ -98,12 +113,8 @@ impl ProfileDb {
         catalog.insert(name.to_owned());
         let expr = parse_with_catalog(text, &catalog)?;
         check(&expr, &catalog)?;
-        if let Some(purpose) = dependencies(&expr).consents.first() {
-            return Err(Error::InvalidExpression {
-                expr: text.to_owned(),
-                position: 0,
-                message: format!("consent({purpose}) needs consent records, which this version does not store yet"),
-            });
+        for purpose in &dependencies(&expr).consents {
+            self.core.config.privacy.check_purpose(purpose)?;
         }
         let mut all = defs;
         all.insert(name.to_owned(), expr.clone());
@@ -241,6 +252,9 @@ impl ProfileDb {
             self.core.segments.read().segments.iter().map(|s| s.def.name.clone()).collect();
         let expr = parse_with_catalog(text, &catalog)?;
         check(&expr, &catalog)?;
+        for purpose in &dependencies(&expr).consents {
+            self.core.config.privacy.check_purpose(purpose)?;
+        }
         let view = self.core.store.snapshot();
         let src = ReadSource { core: &self.core, view: &view };
         let state = self.core.segments.read();

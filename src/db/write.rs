@@ -32,6 +32,40 @@ pub struct WriteReceipt {
     pub unlinked: Vec<Identifier>,
     /// Identifiers of the call that were not linked, and why.
     pub ignored: Vec<(Identifier, Ignored)>,
+    /// The write carried an erased identifier and was dropped under
+    /// [`SuppressionPolicy::Drop`](crate::privacy::SuppressionPolicy::Drop):
+    /// nothing was stored, and `profile` is [`ProfileId::NONE`].
+    pub dropped: bool,
+}
+
+impl WriteReceipt {
+    /// The receipt of a write to the profile stitching chose.
+    pub(crate) fn stitched(s: crate::identity::stitch::Stitched, version: u64) -> Self {
+        WriteReceipt {
+            profile: s.target,
+            version,
+            created: s.created,
+            merged: s.merged,
+            linked: s.linked,
+            unlinked: s.unlinked,
+            ignored: s.ignored,
+            dropped: false,
+        }
+    }
+
+    /// The receipt of a write dropped by the suppression policy.
+    pub(crate) fn dropped() -> Self {
+        WriteReceipt {
+            profile: ProfileId::NONE,
+            version: 0,
+            created: false,
+            merged: Vec::new(),
+            linked: Vec::new(),
+            unlinked: Vec::new(),
+            ignored: Vec::new(),
+            dropped: true,
+        }
+    }
 }
 
 /// What a retention pass did.
@@ -51,7 +85,9 @@ impl ProfileDb {
 
     /// Resolves every identifier, links unseen ones to the resolved profile,
     /// merges profiles the identifiers link (into the lowest id, under the
-    /// identity rules), and applies `update` — all in one batch.
+    /// identity rules), and applies `update` — all in one batch. An
+    /// identifier of an erased person is refused or dropped (see
+    /// [`SuppressionPolicy`](crate::privacy::SuppressionPolicy)).
     ///
     /// ```
     /// use profiledb::{Identifier, ProfileDb, Update};
@@ -72,6 +108,9 @@ impl ProfileDb {
         update.validate()?;
         let mut writer = self.core.writer.lock();
         let mut txn = Txn::new(&self.core, &mut writer);
+        if super::privacy::screen(&txn, identifiers)? {
+            return Ok(WriteReceipt::dropped());
+        }
         let cause = update.cause_or_api();
         let s = stitch(&mut txn, identifiers, &cause)?;
         let prev = txn.profile(s.target)?;
@@ -90,15 +129,7 @@ impl ProfileDb {
             prev.map_or(0, |p| p.profile.version)
         };
         txn.commit()?;
-        Ok(WriteReceipt {
-            profile: s.target,
-            version,
-            created: s.created,
-            merged: s.merged,
-            linked: s.linked,
-            unlinked: s.unlinked,
-            ignored: s.ignored,
-        })
+        Ok(WriteReceipt::stitched(s, version))
     }
 
     /// Applies `update` to the live profile `id` (an alias reaches its
@@ -126,6 +157,7 @@ impl ProfileDb {
             linked: Vec::new(),
             unlinked: Vec::new(),
             ignored: Vec::new(),
+            dropped: false,
         })
     }
 

@@ -26,6 +26,7 @@
 //! # Ok::<(), profiledb::Error>(())
 //! ```
 
+pub(crate) mod consent;
 mod fields;
 pub mod limits;
 pub mod model;

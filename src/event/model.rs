@@ -109,6 +109,10 @@ pub struct Event {
     pub traits: Vec<TraitOp>,
     /// The identifier being aliased (alias).
     pub previous_id: Option<Identifier>,
+    /// Consent changes (identify), applied as one consent delta after the
+    /// trait update. Not stored on the timeline: the delta records them.
+    #[serde(skip)]
+    pub consent: Vec<crate::profile::consent::ConsentOp>,
 }
 
 impl Event {
@@ -123,6 +127,7 @@ impl Event {
             identifiers,
             properties: Properties::new(),
             traits: Vec::new(),
+            consent: Vec::new(),
             previous_id: None,
         }
     }
@@ -183,6 +188,16 @@ impl Event {
             (kind, Some(_)) => {
                 return bad(format!("field \"previous_id\": only alias events carry one, this is {kind}"))
             }
+        }
+        if self.kind != EventKind::Identify && !self.consent.is_empty() {
+            return bad(format!("field \"consent\": only identify events carry consent, this is {}", self.kind));
+        }
+        for op in &self.consent {
+            // The expiry is checked against the database clock at ingest.
+            op.validate(Timestamp(i64::MIN)).map_err(|e| Error::InvalidEvent {
+                at: at.clone(),
+                message: format!("field \"consent.{}\": {e}", crate::error::quote_input(&op.purpose)),
+            })?;
         }
         for op in &self.traits {
             op.validate().map_err(|e| Error::InvalidEvent {

@@ -17,6 +17,7 @@
 //! | `properties` | no | object (track, page, screen) |
 //! | `traits` | no | object (identify); nested objects flatten to dotted trait names |
 //! | `trait_ops` | no | list of trait operators in their serde form, e.g. `{"SetOnce": {"name": "x", "value": {"Int": 1}}}` (identify); applied after `traits` |
+//! | `consent` | no | object (identify): purpose → `{"state": "granted"/"denied"/"withdrawn", "source": "…", "expires_at": …}` (changes applied as one consent delta; not stored on the timeline) |
 //! | `previous_id` | alias | the identifier being aliased, as `kind:value` |
 //!
 //! Unknown fields are refused, so a typo (`propeties`) is an error rather
@@ -34,8 +35,18 @@ use crate::profile::operator::{TraitOp, MAX_OPS_PER_UPDATE};
 use crate::profile::value::TraitValue;
 
 /// The fields of a native event.
-pub const NATIVE_FIELDS: [&str; 9] =
-    ["message_id", "type", "event", "timestamp", "identifiers", "properties", "traits", "trait_ops", "previous_id"];
+pub const NATIVE_FIELDS: [&str; 10] = [
+    "message_id",
+    "type",
+    "event",
+    "timestamp",
+    "identifiers",
+    "properties",
+    "traits",
+    "trait_ops",
+    "consent",
+    "previous_id",
+];
 
 /// Parses a native event from its JSON object.
 pub(crate) fn parse(map: &Map<String, Value>, ctx: &mut Ctx<'_>, limits: &EventLimits) -> Result<Event> {
@@ -65,9 +76,10 @@ pub(crate) fn parse(map: &Map<String, Value>, ctx: &mut Ctx<'_>, limits: &EventL
         Some(_) => return Err(ctx.field("properties", format!("{kind} events carry no properties"))),
     };
     let mut traits = Vec::new();
-    for field in ["traits", "trait_ops"] {
+    for field in ["traits", "trait_ops", "consent"] {
         if get(map, field).is_some() && kind != EventKind::Identify {
-            return Err(ctx.field(field, format!("only identify events carry traits, this is {kind}")));
+            let what = if field == "consent" { "consent" } else { "traits" };
+            return Err(ctx.field(field, format!("only identify events carry {what}, this is {kind}")));
         }
     }
     if let Some(v) = get(map, "traits") {
@@ -76,6 +88,10 @@ pub(crate) fn parse(map: &Map<String, Value>, ctx: &mut Ctx<'_>, limits: &EventL
     if let Some(v) = get(map, "trait_ops") {
         traits.extend(trait_ops(ctx, v, limits.max_properties.saturating_sub(traits.len()))?);
     }
+    let consent = match get(map, "consent") {
+        Some(v) => crate::event::consent::parse(ctx, v)?,
+        None => Vec::new(),
+    };
     let previous_id = match (kind, get(map, "previous_id")) {
         (EventKind::Alias, None) => return Err(ctx.field("previous_id", "is required for alias events")),
         (EventKind::Alias, Some(v)) => {
@@ -84,7 +100,7 @@ pub(crate) fn parse(map: &Map<String, Value>, ctx: &mut Ctx<'_>, limits: &EventL
         (_, None) => None,
         (_, Some(_)) => return Err(ctx.field("previous_id", format!("only alias events carry one, this is {kind}"))),
     };
-    Ok(Event { message_id, kind, name, timestamp, identifiers, properties, traits, previous_id })
+    Ok(Event { message_id, kind, name, timestamp, identifiers, properties, traits, previous_id, consent })
 }
 
 /// Reads `identifiers`: kind → value or list of values.
@@ -176,6 +192,9 @@ pub fn to_native_json(event: &Event) -> Value {
     if !ops.is_empty() {
         let ops = ops.iter().map(|op| serde_json::to_value(op).unwrap_or(Value::Null)).collect();
         m.insert("trait_ops".into(), Value::Array(ops));
+    }
+    if !event.consent.is_empty() {
+        m.insert("consent".into(), crate::event::consent::to_json(&event.consent));
     }
     if let Some(prev) = &event.previous_id {
         m.insert("previous_id".into(), Value::String(prev.to_string()));

@@ -85,7 +85,7 @@ pub(crate) fn parse(map: &Map<String, Value>, ctx: &mut Ctx<'_>, limits: &EventL
     } else {
         None
     };
-    Ok(Event { message_id, kind, name, timestamp, identifiers, properties, traits, previous_id })
+    Ok(Event { message_id, kind, name, timestamp, identifiers, properties, traits, previous_id, consent: Vec::new() })
 }
 
 /// `userId`, `anonymousId`, and email / phone from `traits` or `context.traits`.

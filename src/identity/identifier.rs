@@ -99,18 +99,24 @@ impl TryFrom<&str> for Identifier {
 
 /// A kind is 1..=64 bytes of `[a-z0-9_]`, starting with a letter.
 fn validate_kind(kind: &str) -> std::result::Result<(), String> {
-    if kind.is_empty() {
-        return Err("empty kind".into());
+    validate_lower_name("kind", kind)
+}
+
+/// A free-form lowercase name (identifier kinds, consent purposes): 1..=64
+/// bytes of `[a-z0-9_]`, starting with a letter. `what` names it in the
+/// message.
+pub(crate) fn validate_lower_name(what: &str, name: &str) -> std::result::Result<(), String> {
+    if name.is_empty() {
+        return Err(format!("empty {what}"));
     }
-    if kind.len() > MAX_KIND_BYTES {
-        return Err(format!("kind is {} bytes, the limit is {MAX_KIND_BYTES}", kind.len()));
+    if name.len() > MAX_KIND_BYTES {
+        return Err(format!("{what} is {} bytes, the limit is {MAX_KIND_BYTES}", name.len()));
     }
-    let mut chars = kind.chars();
-    if !chars.next().is_some_and(|c| c.is_ascii_lowercase()) {
-        return Err("kind must start with a lowercase letter a-z".into());
+    if !name.chars().next().is_some_and(|c| c.is_ascii_lowercase()) {
+        return Err(format!("{what} must start with a lowercase letter a-z"));
     }
-    if let Some(c) = kind.chars().find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_')) {
-        return Err(format!("kind may hold only a-z, 0-9 and _, found {c:?}"));
+    if let Some(c) = name.chars().find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_')) {
+        return Err(format!("{what} may hold only a-z, 0-9 and _, found {c:?}"));
     }
     Ok(())
 }

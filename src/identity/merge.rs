@@ -4,13 +4,14 @@ use crate::codec::Marker;
 use crate::error::{Error, Result};
 use crate::identity::graph::aliases_of;
 use crate::keys;
+use crate::profile::consent::merge_consents;
 use crate::profile::delta::{Cause, Change};
 use crate::profile::id::ProfileId;
 use crate::schema;
 use crate::txn::{NewDelta, Txn};
 
 /// Merges `loser` into `survivor` (both live): traits fold by the merge
-/// rules, every identifier of the loser moves to the survivor (keeping its
+/// rules, consent by the most restrictive state per purpose, every identifier of the loser moves to the survivor (keeping its
 /// origin for unmerge), the loser and its own aliases become aliases of
 /// the survivor (one hop: chains are compressed as they form), the loser's
 /// record is removed (its history stays, for unmerge), and the survivor's
@@ -20,6 +21,7 @@ pub(crate) fn merge_into(txn: &mut Txn<'_>, survivor: ProfileId, loser: ProfileI
     let s = txn.profile(survivor)?.ok_or_else(|| missing(survivor))?;
     let l = txn.profile(loser)?.ok_or_else(|| missing(loser))?;
     let result = txn.core.config.merge_rules.fold(&s.profile.traits, &l.profile.traits);
+    let consent = merge_consents(&s.profile.consent, &l.profile.consent);
 
     let moved = txn.identifiers_of(loser)?;
     for ident in &moved {
@@ -50,9 +52,10 @@ pub(crate) fn merge_into(txn: &mut Txn<'_>, survivor: ProfileId, loser: ProfileI
         loser_history_floor: l.history_floor,
         loser_last_snapshot: l.last_snapshot,
         result: result.clone(),
+        consent: consent.clone(),
     };
     let mut d = NewDelta::new(change, cause.clone());
     d.linked = moved;
-    txn.record_delta(survivor, Some(&s), result, d);
+    txn.record_state(survivor, Some(&s), result, consent, d);
     Ok(())
 }

@@ -8,6 +8,7 @@ use crate::codec::Marker;
 use crate::error::{Error, Result};
 use crate::identity::identifier::Identifier;
 use crate::keys;
+use crate::profile::consent::{merge_consents, Consents};
 use crate::profile::delta::{Cause, Change, Delta};
 use crate::profile::history;
 use crate::profile::id::ProfileId;
@@ -102,7 +103,9 @@ pub(crate) fn unmerge(
     }
 
     let before = history::as_of_version(&txn.view, &p, log[at].version - 1)?;
-    let (p_traits, o_traits) = replay_split(txn, &log[at + 1..], before.traits, loser_state.traits.clone(), &back);
+    let p_start = Split { traits: before.traits, consent: before.consent };
+    let o_start = Split { traits: loser_state.traits.clone(), consent: loser_state.consent.clone() };
+    let (p_state, o_state) = replay_split(txn, &log[at + 1..], p_start, o_start, &back);
 
     // Restore the origin as a live profile, then record the split on both.
     let restored_prev = ProfileRecord {
@@ -125,12 +128,15 @@ pub(crate) fn unmerge(
             schema::ALIAS_REVERSE.put(&mut txn.batch, keys::alias::reverse(origin, *x), &Marker);
         }
     }
-    let mut d = NewDelta::new(Change::SplitFrom { survivor, result: o_traits.clone() }, cause.clone());
+    let change = Change::SplitFrom { survivor, result: o_state.traits.clone(), consent: o_state.consent.clone() };
+    let mut d = NewDelta::new(change, cause.clone());
     d.linked = back.clone();
-    txn.record_delta(origin, Some(&restored_prev), o_traits, d);
-    let mut d = NewDelta::new(Change::Unmerge { split_off: origin, result: p_traits.clone() }, cause.clone());
+    txn.record_state(origin, Some(&restored_prev), o_state.traits, o_state.consent, d);
+    let change =
+        Change::Unmerge { split_off: origin, result: p_state.traits.clone(), consent: p_state.consent.clone() };
+    let mut d = NewDelta::new(change, cause.clone());
     d.unlinked = back.clone();
-    txn.record_delta(survivor, Some(&p), p_traits, d);
+    txn.record_state(survivor, Some(&p), p_state.traits, p_state.consent, d);
     Ok(UnmergeReceipt { restored: origin, from: survivor, identifiers: back })
 }
 
@@ -157,14 +163,22 @@ fn subtree_of(txn: &Txn<'_>, origin: ProfileId) -> Result<BTreeSet<ProfileId>> {
     Ok(seen)
 }
 
-/// Replays the survivor's deltas after the merge onto the two split states.
-fn replay_split(txn: &Txn<'_>, after: &[Delta], mut p: Traits, mut o: Traits, back: &[Identifier]) -> (Traits, Traits) {
+/// One side of a split: traits and consent.
+struct Split {
+    traits: Traits,
+    consent: Consents,
+}
+
+/// Replays the survivor's deltas after the merge onto the two split
+/// states: an update or consent change that came only through the split-off
+/// identifiers goes to the restored profile, everything else to the survivor.
+fn replay_split(txn: &Txn<'_>, after: &[Delta], mut p: Split, mut o: Split, back: &[Identifier]) -> (Split, Split) {
     let rules = &txn.core.config.merge_rules;
     for d in after {
+        let theirs = !d.via.is_empty() && d.via.iter().all(|v| back.contains(v));
         match &d.change {
             Change::Update(ops) => {
-                let theirs = !d.via.is_empty() && d.via.iter().all(|v| back.contains(v));
-                let target = if theirs { &mut o } else { &mut p };
+                let target = if theirs { &mut o.traits } else { &mut p.traits };
                 for op in ops {
                     let mut next = target.clone();
                     if op.apply(&mut next, d.at).is_ok() {
@@ -172,8 +186,19 @@ fn replay_split(txn: &Txn<'_>, after: &[Delta], mut p: Traits, mut o: Traits, ba
                     }
                 }
             }
-            Change::Merge { loser_state, .. } => p = rules.fold(&p, &loser_state.traits),
-            Change::Unmerge { result, .. } | Change::SplitFrom { result, .. } => p = result.clone(),
+            Change::Consent(ops) => {
+                let target = if theirs { &mut o.consent } else { &mut p.consent };
+                for op in ops {
+                    op.apply(target, d.at);
+                }
+            }
+            Change::Merge { loser_state, .. } => {
+                p.traits = rules.fold(&p.traits, &loser_state.traits);
+                p.consent = merge_consents(&p.consent, &loser_state.consent);
+            }
+            Change::Unmerge { result, consent, .. } | Change::SplitFrom { result, consent, .. } => {
+                p = Split { traits: result.clone(), consent: consent.clone() };
+            }
         }
     }
     (p, o)

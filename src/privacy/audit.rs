@@ -11,6 +11,19 @@ pub enum AuditAction {
     Erase,
     /// A profile was exported.
     Export,
+    /// A profile was anonymized.
+    Anonymize,
+}
+
+impl AuditAction {
+    /// The action's name (`erase`, `export`, `anonymize`).
+    pub fn name(self) -> &'static str {
+        match self {
+            AuditAction::Erase => "erase",
+            AuditAction::Export => "export",
+            AuditAction::Anonymize => "anonymize",
+        }
+    }
 }
 
 /// One privacy operation. Holds the internal profile id and counts only —
@@ -27,7 +40,8 @@ pub struct AuditRecord {
     pub request_id: Option<String>,
     /// The internal id of the profile concerned.
     pub profile: u32,
-    /// How many stored entries it removed (erase) or returned (export).
+    /// How many stored entries it removed (erase), returned (export) or
+    /// rewrote and removed (anonymize).
     pub entries: u64,
 }
 
@@ -36,7 +50,7 @@ impl AuditRecord {
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::json!({
             "seq": self.seq, "at": self.at.to_rfc3339(),
-            "action": match self.action { AuditAction::Erase => "erase", AuditAction::Export => "export" },
+            "action": self.action.name(),
             "request_id": self.request_id, "profile": self.profile, "entries": self.entries,
         })
     }

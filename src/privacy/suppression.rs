@@ -23,6 +23,33 @@ pub(crate) fn new_secret() -> Vec<u8> {
     out
 }
 
+/// The `meta` key of the secret (raw bytes, no tag: see storage-format).
+pub(crate) const SECRET_KEY: &[u8] = b"suppression_secret";
+/// The `audit` key prefix of suppression entries (audit records use 0x01).
+pub(crate) const SUPPRESSED_PREFIX: u8 = 0x02;
+
+/// The stored secret, if one was ever created.
+pub(crate) fn load_secret(view: &crate::storage::View<'_>) -> crate::Result<Option<Vec<u8>>> {
+    view.get(crate::keys::cf::META, SECRET_KEY)
+}
+
+/// The `audit` key that marks `id` as suppressed: `0x02 ‖ keyed hash`.
+pub(crate) fn suppressed_key(secret: &[u8], id: &Identifier) -> Vec<u8> {
+    let mut k = vec![SUPPRESSED_PREFIX];
+    k.extend_from_slice(&keyed_hash(secret, id));
+    k
+}
+
+/// The keyed hash of an anonymized value, as text: `h:` and 32 hex digits.
+/// The input is prefixed with the byte `0x01`, so it never equals the input
+/// of an identifier's suppression hash (an identifier key starts with a
+/// lowercase letter).
+pub(crate) fn hash_text(secret: &[u8], value: &str) -> String {
+    let mut input = vec![0x01];
+    input.extend_from_slice(value.as_bytes());
+    format!("h:{:032x}", xxhash_rust::xxh3::xxh3_128_with_secret(&input, secret))
+}
+
 /// The keyed hash of an identifier.
 pub(crate) fn keyed_hash(secret: &[u8], id: &Identifier) -> [u8; 16] {
     let key = crate::keys::identifier(id);

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::Timestamp;
 use crate::identity::identifier::Identifier;
+use crate::profile::consent::{ConsentOp, Consents};
 use crate::profile::id::ProfileId;
 use crate::profile::operator::TraitOp;
 use crate::profile::state::Profile;
@@ -43,8 +44,9 @@ impl Cause {
 /// What a delta changed.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Change {
-    /// Trait operators, applied in order. The first delta of every profile
-    /// (version 1) is an update, possibly with no operators.
+    /// Trait operators, applied in order. The first delta of a profile
+    /// (version 1) is an update, possibly with no operators, or a consent
+    /// change.
     Update(Vec<TraitOp>),
     /// Another profile merged into this one. Both sides' states are kept:
     /// this profile's is the previous version; the loser's is here.
@@ -59,6 +61,8 @@ pub enum Change {
         loser_last_snapshot: u64,
         /// This profile's traits after the merge rules were applied.
         result: Traits,
+        /// This profile's consent after the merge (most restrictive wins).
+        consent: Consents,
     },
     /// A profile that had merged in was split off again (recorded on the
     /// profile it is split from).
@@ -67,6 +71,8 @@ pub enum Change {
         split_off: ProfileId,
         /// This profile's traits after the split.
         result: Traits,
+        /// This profile's consent after the split.
+        consent: Consents,
     },
     /// This profile was restored by an unmerge from the profile it had
     /// merged into (recorded on the restored profile).
@@ -75,7 +81,11 @@ pub enum Change {
         survivor: ProfileId,
         /// This profile's traits as reconstructed.
         result: Traits,
+        /// This profile's consent as reconstructed.
+        consent: Consents,
     },
+    /// Consent changes, applied in order (format 4).
+    Consent(Vec<ConsentOp>),
 }
 
 /// One entry of a profile's history.
@@ -100,19 +110,27 @@ pub struct Delta {
 }
 
 impl Delta {
-    /// Replays this delta onto `traits` (the state at `version - 1`).
-    pub(crate) fn replay(&self, traits: &Traits) -> crate::Result<Traits> {
+    /// Replays this delta onto `traits` and `consent` (the state at
+    /// `version - 1`).
+    pub(crate) fn replay(&self, traits: &Traits, consent: &Consents) -> crate::Result<(Traits, Consents)> {
         match &self.change {
             Change::Update(ops) => {
                 let mut next = traits.clone();
                 for op in ops {
                     op.apply(&mut next, self.at)?;
                 }
-                Ok(next)
+                Ok((next, consent.clone()))
             }
-            Change::Merge { result, .. } | Change::Unmerge { result, .. } | Change::SplitFrom { result, .. } => {
-                Ok(result.clone())
+            Change::Consent(ops) => {
+                let mut next = consent.clone();
+                for op in ops {
+                    op.apply(&mut next, self.at);
+                }
+                Ok((traits.clone(), next))
             }
+            Change::Merge { result, consent, .. }
+            | Change::Unmerge { result, consent, .. }
+            | Change::SplitFrom { result, consent, .. } => Ok((result.clone(), consent.clone())),
         }
     }
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::keys;
+use crate::profile::consent::Consents;
 use crate::profile::delta::Delta;
 use crate::profile::id::ProfileId;
 use crate::profile::state::{Profile, ProfileRecord};
@@ -42,16 +43,16 @@ pub(crate) fn as_of_version(view: &View<'_>, rec: &ProfileRecord, version: u64) 
         return Ok((*rec.profile).clone());
     }
     let floor_key = keys::versioned(id, 0);
-    let (mut traits, start, mut updated_at) =
+    let (mut traits, mut consent, start, mut updated_at) =
         match view.last_at_or_before(schema::SNAPSHOTS.name, &floor_key, &keys::versioned(id, version))? {
             Some((k, v)) => {
                 let snap = schema::SNAPSHOTS.decode(&k, &v)?;
-                (snap.traits, snap.version, snap.updated_at)
+                (snap.traits, snap.consent, snap.version, snap.updated_at)
             }
             None if rec.history_floor > 0 => {
                 return Err(corrupt_history(id, version, "the retention snapshot is missing"));
             }
-            None => (Traits::new(), 0, rec.profile.created_at),
+            None => (Traits::new(), Consents::new(), 0, rec.profile.created_at),
         };
     let from = keys::versioned(id, start + 1);
     let to = keys::versioned(id, version + 1);
@@ -62,14 +63,15 @@ pub(crate) fn as_of_version(view: &View<'_>, rec: &ProfileRecord, version: u64) 
         if delta.version != expected {
             return Err(corrupt_history(id, version, &format!("delta {expected} is missing")));
         }
-        traits = delta.replay(&traits).map_err(|e| corrupt_history(id, version, &e.to_string()))?;
+        (traits, consent) =
+            delta.replay(&traits, &consent).map_err(|e| corrupt_history(id, version, &e.to_string()))?;
         updated_at = delta.at;
         expected += 1;
     }
     if expected != version + 1 {
         return Err(corrupt_history(id, version, &format!("delta {expected} is missing")));
     }
-    Ok(Profile { id, version, created_at: rec.profile.created_at, updated_at, traits })
+    Ok(Profile { id, version, created_at: rec.profile.created_at, updated_at, traits, consent })
 }
 
 fn corrupt_history(id: ProfileId, version: u64, reason: &str) -> Error {

@@ -12,6 +12,12 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
 pub struct ProfileId(pub u32);
 
+impl ProfileId {
+    /// Never allocated (the id counter stops before it): the profile of a
+    /// receipt for a write that stored nothing.
+    pub const NONE: ProfileId = ProfileId(u32::MAX);
+}
+
 impl fmt::Display for ProfileId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.0)

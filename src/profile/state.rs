@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Timestamp;
+use crate::profile::consent::Consents;
 use crate::profile::id::ProfileId;
 use crate::profile::traits::Traits;
 
@@ -19,6 +20,8 @@ pub struct Profile {
     pub updated_at: Timestamp,
     /// Its traits.
     pub traits: Traits,
+    /// Its consent, by purpose (format 4; empty in states written before).
+    pub consent: Consents,
 }
 
 impl Profile {
@@ -30,6 +33,7 @@ impl Profile {
             "created_at": self.created_at.to_rfc3339(),
             "updated_at": self.updated_at.to_rfc3339(),
             "traits": self.traits.to_json(),
+            "consent": self.consent.iter().map(|(p, r)| (p.clone(), r.to_json())).collect::<serde_json::Map<_, _>>(),
         })
     }
 }

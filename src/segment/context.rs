@@ -8,6 +8,7 @@ use crate::clock::Timestamp;
 use crate::error::Result;
 use crate::event::property::PropertyValue;
 use crate::event::Event;
+use crate::profile::consent::{ConsentRecord, ConsentState};
 use crate::profile::id::ProfileId;
 use crate::profile::traits::Traits;
 use crate::profile::value::TraitValue;
@@ -25,6 +26,8 @@ pub(crate) trait Source {
     fn events(&self, p: ProfileId) -> Result<Vec<Event>>;
     /// Whether it is a member of the named segment.
     fn member(&self, segment: &str, p: ProfileId) -> bool;
+    /// Its consent record for a purpose, if any.
+    fn consent(&self, p: ProfileId, purpose: &str) -> Result<Option<ConsentRecord>>;
 }
 
 impl Source for Txn<'_> {
@@ -39,6 +42,9 @@ impl Source for Txn<'_> {
     }
     fn member(&self, segment: &str, p: ProfileId) -> bool {
         self.is_member_by_name(segment, p)
+    }
+    fn consent(&self, p: ProfileId, purpose: &str) -> Result<Option<ConsentRecord>> {
+        Ok(self.profile(p)?.and_then(|r| r.profile.consent.get(purpose).cloned()))
     }
 }
 
@@ -66,6 +72,10 @@ impl Source for ReadSource<'_, '_> {
     }
     fn member(&self, segment: &str, p: ProfileId) -> bool {
         self.core.segments.read().get(segment).is_some_and(|s| s.members.contains(p.0))
+    }
+    fn consent(&self, p: ProfileId, purpose: &str) -> Result<Option<ConsentRecord>> {
+        let rec = crate::schema::PROFILES.get(self.view, &crate::keys::profile(p))?;
+        Ok(rec.and_then(|r| r.profile.consent.get(purpose).cloned()))
     }
 }
 
@@ -155,9 +165,15 @@ impl EvalContext for ProfileCtx<'_> {
         self.src.member(name, self.profile)
     }
 
-    fn consent(&self, _purpose: &str) -> Option<Option<Timestamp>> {
-        // Consent is not stored yet; definitions that read it are refused.
-        None
+    fn consent(&self, purpose: &str) -> Option<Option<Timestamp>> {
+        match self.src.consent(self.profile, purpose) {
+            Ok(Some(c)) if c.state == ConsentState::Granted => Some(c.expires_at),
+            Ok(_) => None,
+            Err(e) => {
+                *self.error.borrow_mut() = Some(e);
+                None
+            }
+        }
     }
 
     fn event_times(&self, event: &str, filter: &[PropertyFilter], from: Timestamp, to: Timestamp) -> Vec<Timestamp> {

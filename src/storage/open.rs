@@ -32,6 +32,16 @@ pub(crate) struct StoreOptions {
     pub column_families: &'static [&'static str],
     /// Merge operators by column family.
     pub merge_operators: Vec<(&'static str, &'static str, MergeFn)>,
+    /// LZ4-compress table blocks (off: stored uncompressed).
+    pub compression: bool,
+}
+
+fn compression(opts: &StoreOptions) -> rocksdb::DBCompressionType {
+    if opts.compression {
+        rocksdb::DBCompressionType::Lz4
+    } else {
+        rocksdb::DBCompressionType::None
+    }
 }
 
 fn cf_options(opts: &StoreOptions, cache: &rocksdb::Cache, cf: &str) -> rocksdb::Options {
@@ -43,7 +53,7 @@ fn cf_options(opts: &StoreOptions, cache: &rocksdb::Cache, cf: &str) -> rocksdb:
     block.set_pin_l0_filter_and_index_blocks_in_cache(true);
     block.set_format_version(5);
     o.set_block_based_table_factory(&block);
-    o.set_compression_type(rocksdb::DBCompressionType::Lz4);
+    o.set_compression_type(compression(opts));
     if let Some((_, name, f)) = opts.merge_operators.iter().find(|(c, _, _)| *c == cf) {
         let f = *f;
         let merge = move |key: &[u8], existing: Option<&[u8]>, ops: &rocksdb::MergeOperands| {
@@ -87,7 +97,7 @@ impl Store {
         let mut db_opts = rocksdb::Options::default()
             .get_options_from_string("max_manifest_file_size=1;max_manifest_space_amp_pct=0")
             .map_err(storage_err("options", "*"))?;
-        db_opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
+        db_opts.set_compression_type(compression(opts));
         db_opts.create_if_missing(opts.create_if_missing);
         db_opts.create_missing_column_families(!opts.read_only);
         db_opts.increase_parallelism(2);

@@ -83,6 +83,9 @@ impl CliError {
                 | E::InvalidExpression { .. }
                 | E::InvalidEvent { .. }
                 | E::SchemaViolation { .. }
+                | E::UnknownPurpose { .. }
+                | E::UnknownExportPurpose { .. }
+                | E::Suppressed { .. }
                 | E::InvalidInput(_) => EXIT_USAGE,
                 E::NotFound(_) | E::HistoryTruncated { .. } | E::NotADatabase(_) => EXIT_NOT_FOUND,
                 E::Locked { .. } => EXIT_LOCKED,

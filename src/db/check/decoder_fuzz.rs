@@ -125,7 +125,19 @@ fn profile() -> Profile {
         created_at: Timestamp(-5),
         updated_at: Timestamp(9),
         traits: traits(),
+        consent: consents(),
     }
+}
+
+fn consents() -> crate::profile::consent::Consents {
+    use crate::profile::consent::{ConsentRecord, ConsentState};
+    let rec = |state, expires_at| ConsentRecord { state, source: "form".into(), at: Timestamp(5), expires_at };
+    [
+        ("analytics".to_string(), rec(ConsentState::Granted, Some(Timestamp(99)))),
+        ("marketing_email".to_string(), rec(ConsentState::Withdrawn, None)),
+        ("sms".to_string(), rec(ConsentState::Denied, None)),
+    ]
+    .into()
 }
 
 fn delta(change: Change, cause: Cause) -> Delta {
@@ -156,7 +168,18 @@ fn samples() -> Vec<Vec<u8>> {
         loser_history_floor: 2,
         loser_last_snapshot: 32,
         result: traits(),
+        consent: consents(),
     };
+    let consent_ops = vec![
+        crate::profile::consent::ConsentOp {
+            purpose: "sms".into(),
+            change: crate::profile::consent::ConsentChange::granted_until("app", Timestamp(10)),
+        },
+        crate::profile::consent::ConsentOp {
+            purpose: "ads".into(),
+            change: crate::profile::consent::ConsentChange::denied("banner"),
+        },
+    ];
     let link = IdentityLink {
         profile: ProfileId(1),
         origin: ProfileId(300),
@@ -172,8 +195,17 @@ fn samples() -> Vec<Vec<u8>> {
         ProfileRecord { profile: Arc::new(profile()), history_floor: 4, last_snapshot: 64 }.encode_value(),
         delta(Change::Update(ops), event).encode_value(),
         delta(merge, Cause::Api).encode_value(),
-        delta(Change::Unmerge { split_off: ProfileId(9), result: traits() }, Cause::Request("r".into())).encode_value(),
-        delta(Change::SplitFrom { survivor: ProfileId(0), result: Traits::new() }, Cause::Api).encode_value(),
+        delta(
+            Change::Unmerge { split_off: ProfileId(9), result: traits(), consent: consents() },
+            Cause::Request("r".into()),
+        )
+        .encode_value(),
+        delta(
+            Change::SplitFrom { survivor: ProfileId(0), result: Traits::new(), consent: Default::default() },
+            Cause::Api,
+        )
+        .encode_value(),
+        delta(Change::Consent(consent_ops), Cause::Api).encode_value(),
         profile().encode_value(),
         link.encode_value(),
     ]
@@ -242,7 +274,7 @@ fn huge_length_prefixes_fail_without_allocating() {
 
 /// Every tag: after one, the rest of the bytes reach that type's body decoder.
 fn any_tag() -> impl Strategy<Value = u8> {
-    prop::sample::select((tags::PROFILE_RECORD..=tags::MARKER).collect::<Vec<u8>>())
+    prop::sample::select((tags::PROFILE_RECORD_V1..=tags::SNAPSHOT).collect::<Vec<u8>>())
 }
 
 /// 4,000 cases per property unless `PROPTEST_CASES` asks for more (long runs).

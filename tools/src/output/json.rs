@@ -51,12 +51,13 @@ pub fn change(c: &Change) -> Value {
     match c {
         Change::Update(ops) => json!({"type": "update", "ops": ops.iter().map(op).collect::<Vec<_>>()}),
         Change::Merge { loser, result, .. } => json!({"type": "merge", "loser": loser.0, "result": result.to_json()}),
-        Change::Unmerge { split_off, result } => {
+        Change::Unmerge { split_off, result, .. } => {
             json!({"type": "unmerge", "split_off": split_off.0, "result": result.to_json()})
         }
-        Change::SplitFrom { survivor, result } => {
+        Change::SplitFrom { survivor, result, .. } => {
             json!({"type": "split_from", "survivor": survivor.0, "result": result.to_json()})
         }
+        Change::Consent(ops) => json!({"type": "consent", "ops": ops.iter().map(|o| o.to_json()).collect::<Vec<_>>()}),
     }
 }
 

@@ -47,6 +47,18 @@ pub fn profile(p: &Profile, identifiers: &[Identifier], note: Option<&str>) -> S
     }
     out.push('\n');
     out.push_str(&traits(&p.traits));
+    if !p.consent.is_empty() {
+        out.push_str("\n\nCONSENT\n");
+        let lines: Vec<String> = p
+            .consent
+            .iter()
+            .map(|(purpose, c)| {
+                let until = c.expires_at.map(|e| format!(" until {e}")).unwrap_or_default();
+                format!("  {purpose}: {} ({}, {}{until})", c.state.name(), c.source, c.at)
+            })
+            .collect();
+        out.push_str(&lines.join("\n"));
+    }
     out.push_str("\n\nIDENTIFIERS\n");
     if identifiers.is_empty() {
         out.push_str("  (none)");
@@ -104,6 +116,7 @@ pub fn change_summary(c: &Change) -> String {
         Change::Merge { loser, .. } => format!("merged profile {loser} into this one"),
         Change::Unmerge { split_off, .. } => format!("split profile {split_off} back off"),
         Change::SplitFrom { survivor, .. } => format!("restored by an unmerge from profile {survivor}"),
+        Change::Consent(ops) => ops.iter().map(|o| o.summary()).collect::<Vec<_>>().join("; "),
     }
 }
 

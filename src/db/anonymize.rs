@@ -1,0 +1,181 @@
+//! Anonymize: replace a person's personal values by rules and cut every
+//! link back to them, keeping what analytics needs.
+//!
+//! What "analytics-only retention" keeps and removes (see the README):
+//! - kept: the profile id and its record, rollup accumulators, event
+//!   names and times on the timeline, segment membership and its history,
+//!   the change feed;
+//! - rewritten: traits and event properties, by [`AnonymizeRules`];
+//! - removed: every identifier (suppressed as an erase does, so later
+//!   events cannot re-identify the profile), consent, message ids and their
+//!   dedup entries, identify traits on stored events, and the whole delta
+//!   and snapshot history (of the profile and of the profiles merged into
+//!   it) — replaced by one snapshot of the anonymized state at a new
+//!   version, which becomes the history floor; then the files are
+//!   compacted so the old values leave the disk.
+//!
+//! Segment membership is re-evaluated from the anonymized state right
+//! after the anonymizing batch commits: memberships that depend only on
+//! kept values stay.
+
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+use crate::event::property::PropertyValue;
+use crate::identity::graph::aliases_of;
+use crate::identity::identifier::Identifier;
+use crate::keys;
+use crate::privacy::anonymize::{apply, Outcome};
+use crate::privacy::suppression::hash_text;
+use crate::privacy::{AnonymizeRules, AuditAction, ValueRule};
+use crate::profile::id::ProfileId;
+use crate::profile::state::{Profile, ProfileRecord};
+use crate::profile::traits::{TraitEntry, Traits};
+use crate::schema;
+use crate::segment::context::to_trait_value;
+use crate::storage::prefix_end;
+use crate::txn::Txn;
+
+use super::privacy::{forget_message_id, suppression_secret, unlink_and_suppress};
+use super::ProfileDb;
+
+/// What an anonymize did (counts only: no values).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AnonymizeReport {
+    /// The anonymized profile (still live, with no identifiers).
+    pub profile: ProfileId,
+    /// Identifiers removed and suppressed.
+    pub identifiers: u64,
+    /// Traits kept as they were.
+    pub traits_kept: u64,
+    /// Traits removed.
+    pub traits_dropped: u64,
+    /// Traits replaced by a keyed hash.
+    pub traits_hashed: u64,
+    /// Traits replaced by a coarser value.
+    pub traits_generalized: u64,
+    /// Stored events rewritten.
+    pub events_scrubbed: u64,
+    /// History entries (deltas and snapshots) removed.
+    pub history_removed: u64,
+}
+
+impl ProfileDb {
+    /// Anonymizes the person `identifier` reaches for analytics-only
+    /// retention: traits and event properties are replaced by `rules`
+    /// (or the builder's [`anonymize_rules`](crate::Builder::anonymize_rules)),
+    /// identifiers removed and suppressed, consent and the history folded
+    /// away; rollups and segment membership stay. One batch, then the
+    /// files are compacted. Audit-logged without personal data. An
+    /// unknown identifier is [`Error::NotFound`] and changes nothing.
+    pub fn anonymize(
+        &self,
+        identifier: &Identifier,
+        rules: Option<&AnonymizeRules>,
+        request_id: Option<&str>,
+    ) -> Result<AnonymizeReport> {
+        self.writable("anonymize")?;
+        let rules = rules.unwrap_or(&self.core.config.privacy.anonymize);
+        rules.validate()?;
+        let mut writer = self.core.writer.lock();
+        let mut txn = Txn::new(&self.core, &mut writer);
+        // Segments are re-evaluated below, once the scrubbed events are
+        // committed (a transaction's reads do not see its own rewrites).
+        txn.skip_segments = true;
+        let missing = || Error::NotFound(format!("identifier {identifier} (nothing to anonymize)"));
+        let p = txn.link(identifier)?.map(|l| l.profile).ok_or_else(missing)?;
+        let rec = txn.profile(p)?.ok_or_else(missing)?;
+        let secret = suppression_secret(&mut txn)?;
+        let hash = |s: &str| hash_text(&secret, s);
+        let mut report = AnonymizeReport { profile: p, ..AnonymizeReport::default() };
+        let traits = anonymize_traits(&rec.profile.traits, rules, &hash, &mut report);
+        report.identifiers = unlink_and_suppress(&mut txn, &secret, p)?.len() as u64;
+        for x in std::iter::once(p).chain(aliases_of(&txn.view, p)?) {
+            report.events_scrubbed += scrub_events(&mut txn, x, rules, &hash)?;
+            let prefix = keys::profile(x);
+            let end = prefix_end(&prefix).unwrap_or_else(|| vec![0xff; 5]);
+            for cf in [schema::DELTAS.name, schema::SNAPSHOTS.name] {
+                report.history_removed += txn.view.prefix(cf, &prefix)?.count() as u64;
+                txn.batch.delete_range(cf, prefix, &end);
+            }
+        }
+        // The anonymized state, as the only history left (staged after the
+        // range deletes, so it survives them).
+        let version = rec.profile.version + 1;
+        let profile = Profile {
+            id: p,
+            version,
+            created_at: rec.profile.created_at,
+            updated_at: txn.time_for(Some(&rec)),
+            traits,
+            consent: Default::default(),
+        };
+        schema::SNAPSHOTS.put(&mut txn.batch, keys::versioned(p, version), &profile);
+        txn.put_profile(ProfileRecord { profile: Arc::new(profile), history_floor: version, last_snapshot: version });
+        let entries = report.identifiers + report.events_scrubbed + report.history_removed;
+        self.audit(&mut txn, AuditAction::Anonymize, request_id, p, entries)?;
+        txn.commit()?;
+        self.publish_secret(secret);
+        let mut txn = Txn::new(&self.core, &mut writer);
+        crate::segment::maintain::reevaluate(&mut txn, p)?;
+        txn.commit()?;
+        drop(writer);
+        self.purge_files()?;
+        Ok(report)
+    }
+}
+
+fn anonymize_traits(
+    traits: &Traits,
+    rules: &AnonymizeRules,
+    hash: &dyn Fn(&str) -> String,
+    report: &mut AnonymizeReport,
+) -> Traits {
+    let mut out = Traits::new();
+    for (name, entry) in traits.iter() {
+        let (value, outcome) = apply(rules.rule_for(name), &entry.value, hash);
+        match outcome {
+            Outcome::Kept => report.traits_kept += 1,
+            Outcome::Dropped => report.traits_dropped += 1,
+            Outcome::Hashed => report.traits_hashed += 1,
+            Outcome::Generalized => report.traits_generalized += 1,
+        }
+        if let Some(value) = value {
+            out.insert_entry(name, TraitEntry { value, updated_at: entry.updated_at });
+        }
+    }
+    out
+}
+
+/// Rewrites every stored event of `x` in place: no message id (its dedup
+/// entry is deleted), identifiers, identify traits or previous id, and the
+/// properties by `rules`. Returns how many events were rewritten.
+fn scrub_events(txn: &mut Txn<'_>, x: ProfileId, rules: &AnonymizeRules, hash: &dyn Fn(&str) -> String) -> Result<u64> {
+    let mut rewritten = Vec::new();
+    for kv in txn.view.prefix(schema::EVENTS.name, &keys::profile(x))? {
+        let (k, v) = kv?;
+        rewritten.push((k.to_vec(), schema::EVENTS.decode(&k, &v)?));
+    }
+    let n = rewritten.len() as u64;
+    for (k, mut event) in rewritten {
+        forget_message_id(txn, &event);
+        event.message_id = None;
+        event.identifiers.clear();
+        event.traits.clear();
+        event.previous_id = None;
+        event.properties = event
+            .properties
+            .iter()
+            .filter_map(|(name, value)| {
+                let rule = rules.rule_for(name);
+                let kept = match rule {
+                    ValueRule::Keep => Some(value.clone()),
+                    _ => apply(rule, &to_trait_value(value), hash).0.map(|v| PropertyValue::from_trait_value(&v)),
+                };
+                kept.map(|v| (name.to_owned(), v))
+            })
+            .collect();
+        schema::EVENTS.put(&mut txn.batch, k, &event);
+    }
+    Ok(n)
+}

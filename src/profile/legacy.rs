@@ -1,0 +1,116 @@
+//! The profile, record and delta layouts of formats 1–3 (tags `0x01`,
+//! `0x02`, `0x03`), read by this build and converted to the format-4
+//! types with an empty consent map. Nothing writes them any more.
+
+use serde::Deserialize;
+
+use crate::clock::Timestamp;
+use crate::identity::identifier::Identifier;
+use crate::profile::consent::Consents;
+use crate::profile::delta::{Cause, Change, Delta};
+use crate::profile::id::ProfileId;
+use crate::profile::operator::TraitOp;
+use crate::profile::state::{Profile, ProfileRecord};
+use crate::profile::traits::Traits;
+
+/// `Profile` of formats 1–3: no consent.
+#[derive(Deserialize)]
+pub(crate) struct ProfileV1 {
+    id: ProfileId,
+    version: u64,
+    created_at: Timestamp,
+    updated_at: Timestamp,
+    traits: Traits,
+}
+
+impl From<ProfileV1> for Profile {
+    fn from(p: ProfileV1) -> Self {
+        Profile {
+            id: p.id,
+            version: p.version,
+            created_at: p.created_at,
+            updated_at: p.updated_at,
+            traits: p.traits,
+            consent: Consents::new(),
+        }
+    }
+}
+
+/// `ProfileRecord` of formats 1–3.
+#[derive(Deserialize)]
+pub(crate) struct ProfileRecordV1 {
+    profile: ProfileV1,
+    history_floor: u64,
+    last_snapshot: u64,
+}
+
+impl From<ProfileRecordV1> for ProfileRecord {
+    fn from(r: ProfileRecordV1) -> Self {
+        ProfileRecord {
+            profile: std::sync::Arc::new(r.profile.into()),
+            history_floor: r.history_floor,
+            last_snapshot: r.last_snapshot,
+        }
+    }
+}
+
+/// `Change` of formats 1–3: results without consent.
+#[derive(Deserialize)]
+enum ChangeV1 {
+    Update(Vec<TraitOp>),
+    Merge {
+        loser: ProfileId,
+        loser_state: ProfileV1,
+        loser_history_floor: u64,
+        loser_last_snapshot: u64,
+        result: Traits,
+    },
+    Unmerge {
+        split_off: ProfileId,
+        result: Traits,
+    },
+    SplitFrom {
+        survivor: ProfileId,
+        result: Traits,
+    },
+}
+
+/// `Delta` of formats 1–3.
+#[derive(Deserialize)]
+pub(crate) struct DeltaV1 {
+    version: u64,
+    at: Timestamp,
+    cause: Cause,
+    via: Vec<Identifier>,
+    linked: Vec<Identifier>,
+    unlinked: Vec<Identifier>,
+    change: ChangeV1,
+}
+
+impl From<DeltaV1> for Delta {
+    fn from(d: DeltaV1) -> Self {
+        let consent = Consents::new();
+        let change = match d.change {
+            ChangeV1::Update(ops) => Change::Update(ops),
+            ChangeV1::Merge { loser, loser_state, loser_history_floor, loser_last_snapshot, result } => Change::Merge {
+                loser,
+                loser_state: loser_state.into(),
+                loser_history_floor,
+                loser_last_snapshot,
+                result,
+                consent,
+            },
+            ChangeV1::Unmerge { split_off, result } => Change::Unmerge { split_off, result, consent },
+            ChangeV1::SplitFrom { survivor, result } => Change::SplitFrom { survivor, result, consent },
+        };
+        Delta {
+            version: d.version,
+            at: d.at,
+            cause: d.cause,
+            via: d.via,
+            linked: d.linked,
+            unlinked: d.unlinked,
+            change,
+        }
+    }
+}
