@@ -26,7 +26,7 @@ fn fixture_dir(version: u32) -> PathBuf {
 }
 
 /// The format version whose fixture this build must write byte for byte.
-const LATEST: u32 = 3;
+const LATEST: u32 = 4;
 
 /// The operations that build the fixture, deterministic under a manual clock.
 fn build(dir: &Path) -> ProfileDb {
@@ -81,6 +81,12 @@ fn build(dir: &Path) -> ProfileDb {
     clock.advance(60_000);
     db.update(&id("user_id:u-2"), Update::new().set("plan", "pro")).expect("fixture write");
     db.define_segment("pro", r#"traits.plan = "pro""#).expect("segment");
+    // Format 4: trait indexes (backfilled, then maintained by a write) and
+    // the persisted live set (ids merged away are gone).
+    db.index_trait("plan").expect("trait index");
+    db.index_trait("os").expect("trait index");
+    clock.advance(60_000);
+    db.update(&id("email:ann@example.com"), Update::new().set("plan", "free")).expect("fixture write");
     db
 }
 
@@ -126,6 +132,24 @@ fn the_v3_fixture_opens_and_reads_back() {
     // The fixture's clock stopped in 2023: the recent-buyers wake-up is due.
     assert!(db.tick().unwrap().processed >= 1);
     assert!(!db.in_segment("recent_buyers", ann).unwrap());
+    // The upgrade to format 4 persisted the live set (aliases are gone).
+    assert!(db.check_trait_indexes().unwrap().is_empty());
+    assert_eq!(db.query("not in buyers").unwrap().count() + 1, db.check().unwrap().profiles);
+}
+
+#[test]
+fn the_v4_fixture_opens_and_reads_back() {
+    let (_dir, db) = check_profiles(4);
+    let ann = db.resolve(&id("email:ann@example.com")).unwrap().unwrap();
+    let bob = db.resolve(&id("user_id:u-2")).unwrap().unwrap();
+    let pro = db.query(r#"traits.plan = "pro""#).unwrap();
+    assert_eq!(pro.members(0, 10), vec![bob]);
+    assert!(pro.explain().contains("value bitmaps of traits.plan"), "{}", pro.explain());
+    let free = db.query(r#"traits.plan != "pro""#).unwrap();
+    assert!(free.contains(ann) && !free.contains(bob));
+    let names: Vec<String> = db.trait_indexes().into_iter().map(|i| i.name).collect();
+    assert_eq!(names, vec!["os".to_owned(), "plan".to_owned()]);
+    assert!(db.check_trait_indexes().unwrap().is_empty());
 }
 
 fn check_profiles(version: u32) -> (tempfile::TempDir, ProfileDb) {
