@@ -46,6 +46,7 @@ pub use db::{AccessMode, Builder, Durability, IdentifierInfo, ProfileDb, RawEntr
 pub use db::{AnonymizeReport, ConsentCheck, ConsentInfo, SegmentExport};
 pub use db::{BatchReport, EraseReport, IngestOutcome, RetentionReport, SegmentInfo, SegmentMismatch, TickReport};
 pub use db::{CheckReport, Violation};
+pub use db::{IndexMismatch, TickErrorHook, TickerStatus, TraitIndexInfo, LIVE_SET};
 pub use error::{Error, Result};
 pub use identity::identifier::Identifier;
 pub use identity::link::IdentityLink;

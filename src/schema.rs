@@ -67,6 +67,12 @@ pub(crate) const FEED: Cf<FeedRecord> = Cf::new(cf::FEED);
 /// Maps `segment ‖ profile ‖ time` to whether the profile entered (true) or exited.
 pub(crate) const MEMBERSHIP: Cf<bool> = Cf::new(cf::MEMBERSHIP);
 
+/// Maps `0x01 ‖ trait name` to the id of its trait index (format 4).
+pub(crate) const TRAIT_INDEX_DEFS: Cf<u32> = Cf::new(cf::TRAIT_INDEX);
+/// Maps the bitmap keys of `keys::trait_index` (values, other, gone) to
+/// the members in one chunk (format 4).
+pub(crate) const TRAIT_INDEX_CHUNKS: Cf<Chunk> = Cf::new(cf::TRAIT_INDEX);
+
 /// Maps an audit sequence number (u64 BE) to an [`AuditRecord`].
 pub(crate) const AUDIT: Cf<AuditRecord> = Cf::new(cf::AUDIT);
 

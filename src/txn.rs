@@ -348,6 +348,8 @@ impl<'a> Txn<'a> {
             }
         }
         self.stage_chunks();
+        // Trait-index bitmaps and the persisted live set (also for merges, unmerges, erasure).
+        let indexed = crate::segment::index::stage(self.core, &self.view, &mut self.batch, &self.profiles)?;
         let mut batch = self.batch;
         if self.next_id != self.writer.next_profile_id {
             schema::META_U32.put(&mut batch, keys::meta::NEXT_PROFILE_ID, &self.next_id);
@@ -366,6 +368,7 @@ impl<'a> Txn<'a> {
         self.writer.next_feed_seq = self.next_feed;
         {
             let mut state = self.core.segments.write();
+            indexed.publish(&mut state.indexes);
             for (id, rec) in &self.profiles {
                 match rec {
                     Some(_) => state.live.insert(id.0),

@@ -94,6 +94,12 @@ fn build(dir: &Path) -> ProfileDb {
     db.identify(&[id("email:ann@example.com"), id("anonymous_id:anon-2")], Update::new()).expect("consent merge");
     db.define_segment("analytics_ok", "consent(analytics)").expect("consent segment");
     db.export(&id("email:ann@example.com"), Some("fixture-request")).expect("fixture export");
+    // Format 4: trait indexes (backfilled, then maintained by a write) and
+    // the persisted live set (ids merged away are gone).
+    db.index_trait("plan").expect("trait index");
+    db.index_trait("os").expect("trait index");
+    clock.advance(60_000);
+    db.update(&id("email:ann@example.com"), Update::new().set("plan", "free")).expect("fixture write");
     db
 }
 
@@ -141,6 +147,14 @@ fn the_v4_fixture_opens_and_reads_back() {
     assert_eq!(h.iter().filter(|d| matches!(d.change, Change::Consent(_))).count(), 2);
     let log = db.audit_log().unwrap();
     assert_eq!((log.len(), log[0].request_id.as_deref()), (1, Some("fixture-request")));
+    let bob = db.resolve(&id("user_id:u-2")).unwrap().unwrap();
+    let pro = db.query(r#"traits.plan = "pro""#).unwrap();
+    assert_eq!(pro.members(0, 10), vec![bob]);
+    assert!(pro.explain().contains("value bitmaps of traits.plan"), "{}", pro.explain());
+    let free = db.query(r#"traits.plan != "pro""#).unwrap();
+    assert!(free.contains(ann.id) && !free.contains(bob));
+    let names: Vec<String> = db.trait_indexes().into_iter().map(|i| i.name).collect();
+    assert_eq!(names, vec!["os".to_owned(), "plan".to_owned()]);
 }
 
 fn check_v3(version: u32) -> (tempfile::TempDir, ProfileDb) {
@@ -156,6 +170,10 @@ fn check_v3(version: u32) -> (tempfile::TempDir, ProfileDb) {
     // The fixture's clock stopped in 2023: the recent-buyers wake-up is due.
     assert!(db.tick().unwrap().processed >= 1);
     assert!(!db.in_segment("recent_buyers", ann).unwrap());
+    // Opening an older version upgraded it to format 4, which persisted the
+    // live set (aliases are gone).
+    assert!(db.check_trait_indexes().unwrap().is_empty());
+    assert_eq!(db.query("not in buyers").unwrap().count() + 1, db.check().unwrap().profiles);
     (dir, db)
 }
 

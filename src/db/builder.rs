@@ -64,6 +64,8 @@ pub struct Builder {
     pub(crate) schemas: crate::event::SchemaRegistry,
     pub(crate) privacy: crate::privacy::config::PrivacyConfig,
     pub(crate) compression: bool,
+    pub(crate) tick_interval: Option<std::time::Duration>,
+    pub(crate) on_tick_error: Option<crate::db::TickErrorHook>,
 }
 
 impl Builder {
@@ -84,6 +86,8 @@ impl Builder {
             schemas: crate::event::SchemaRegistry::default(),
             privacy: Default::default(),
             compression: true,
+            tick_interval: None,
+            on_tick_error: None,
         }
     }
 
@@ -203,12 +207,37 @@ impl Builder {
         self
     }
 
+    /// Runs [`ProfileDb::tick`] on a background thread every `interval`
+    /// (default: no thread; call `tick` yourself). The thread stops when
+    /// the last handle clone drops; failed ticks are reported by
+    /// [`ProfileDb::ticker_status`] and [`on_tick_error`](Self::on_tick_error).
+    /// Needs read-write access and a non-zero interval.
+    pub fn tick_interval(mut self, interval: std::time::Duration) -> Self {
+        self.tick_interval = Some(interval);
+        self
+    }
+
+    /// Called with the message of every failed background tick (a tick
+    /// that returned an error or panicked).
+    pub fn on_tick_error(mut self, hook: impl Fn(&str) + Send + Sync + 'static) -> Self {
+        self.on_tick_error = Some(crate::db::TickErrorHook(Arc::new(hook)));
+        self
+    }
+
     /// Opens the database.
     pub fn open(self) -> Result<ProfileDb> {
         if self.snapshot_every == 0 {
             return Err(Error::invalid("snapshot_every must be at least 1"));
         }
         self.privacy.validate()?;
+        if let Some(interval) = self.tick_interval {
+            if interval.is_zero() {
+                return Err(Error::invalid("tick_interval must be longer than zero"));
+            }
+            if self.mode != AccessMode::ReadWrite {
+                return Err(Error::invalid("tick_interval needs read-write access (tick writes)"));
+            }
+        }
         ProfileDb::open_with(self)
     }
 

@@ -19,7 +19,7 @@ pub const OLDEST_SUPPORTED_FORMAT_VERSION: u32 = 1;
 /// |------|----|--------------|
 /// | 1 | 2 | new column families `rollup_def`, `rollup`, `event`, `dedup` (created empty at open); nothing to rewrite |
 /// | 2 | 3 | new column families `segment_def`, `segment`, `wakeup`, `feed`, `membership` (created empty); nothing to rewrite |
-/// | 3 | 4 | profiles carry consent: records, deltas and snapshots are written under new tags `0x13`–`0x15`; the old tags `0x01`–`0x03` stay readable (decoded with no consent) and are replaced as profiles change; column family `audit` (created empty); nothing to rewrite |
+/// | 3 | 4 | profiles carry consent: records, deltas and snapshots are written under new tags `0x13`–`0x15`; the old tags `0x01`–`0x03` stay readable (decoded with no consent) and are replaced as profiles change; new column families `audit` and `trait_index` (created empty); the ids that are not live are written to `trait_index` (one scan of `profile`) |
 fn upgrade(store: &Store, from: u32) -> Result<()> {
     if store.is_read_only() {
         // A read-only handle reads an older database as it is: every
@@ -29,9 +29,21 @@ fn upgrade(store: &Store, from: u32) -> Result<()> {
     let mut v = from;
     while v < FORMAT_VERSION {
         let mut b = store.batch();
-        // 1 → 2 and 2 → 3: the new column families exist already (created
-        // at open) and no existing layout changed. 3 → 4: the old profile,
-        // delta and snapshot tags are still decoded, so nothing is rewritten.
+        // 1 → 2, 2 → 3 and 3 → 4: the new column families exist already
+        // (created at open) and no existing layout changed; the old profile,
+        // delta and snapshot tags of format 3 are still decoded (no consent).
+        if v == 3 {
+            // 3 → 4: the live set is persisted as the ids that are gone.
+            let view = store.latest();
+            let next = schema::META_U32.get(&view, keys::meta::NEXT_PROFILE_ID)?.unwrap_or(0);
+            let mut gone = roaring::RoaringBitmap::new();
+            gone.insert_range(0..next);
+            gone -= crate::segment::state::scan_live(&view)?;
+            for (hi, part) in crate::segment::index::split_chunks(&gone) {
+                let chunk = crate::segment::bitmap_codec::Chunk(part);
+                schema::TRAIT_INDEX_CHUNKS.put(&mut b, keys::trait_index::gone(hi), &chunk);
+            }
+        }
         v += 1;
         schema::META_U32.put(&mut b, keys::meta::FORMAT_VERSION, &v);
         store.commit(b)?;

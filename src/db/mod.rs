@@ -13,6 +13,8 @@ mod ingest;
 mod privacy;
 mod read;
 mod segments;
+mod ticker;
+mod trait_index;
 pub use write::RetentionReport;
 mod write;
 
@@ -30,6 +32,8 @@ pub use ingest::{BatchReport, IngestOutcome};
 pub use privacy::EraseReport;
 pub use read::IdentifierInfo;
 pub use segments::{SegmentInfo, SegmentMismatch, TickReport};
+pub use ticker::{TickErrorHook, TickerStatus};
+pub use trait_index::{IndexMismatch, TraitIndexInfo, LIVE_SET};
 pub use write::WriteReceipt;
 
 use crate::core::{Core, WriterState};
@@ -55,6 +59,9 @@ use crate::storage::{Store, StoreOptions};
 /// ```
 #[derive(Clone)]
 pub struct ProfileDb {
+    /// The background tick thread, if any (declared first: dropped, and
+    /// so joined, before the last reference to `core` goes).
+    ticker: Option<Arc<ticker::Ticker>>,
     core: Arc<Core>,
 }
 
@@ -114,7 +121,12 @@ impl ProfileDb {
             suppression_secret: parking_lot::RwLock::new(secret.map(Arc::new)),
             store,
         };
-        Ok(ProfileDb { core: Arc::new(core) })
+        let core = Arc::new(core);
+        let ticker = match b.tick_interval {
+            Some(every) => Some(Arc::new(ticker::Ticker::start(Arc::downgrade(&core), every, b.on_tick_error)?)),
+            None => None,
+        };
+        Ok(ProfileDb { ticker, core })
     }
 
     /// The database directory.

@@ -350,7 +350,10 @@ impl ProfileDb {
 
     /// Re-evaluates every segment for every live profile at the clock's
     /// now and reports each difference from the stored bitmaps (run
-    /// [`tick`](Self::tick) first so due wake-ups are applied).
+    /// [`tick`](Self::tick) first so due wake-ups are applied); also
+    /// reports every difference of the trait-value bitmaps and the live
+    /// set from a scan of the profiles
+    /// ([`check_trait_indexes`](Self::check_trait_indexes)).
     pub fn check_segments(&self) -> Result<Vec<SegmentMismatch>> {
         let view = self.core.store.snapshot();
         let src = ReadSource { core: &self.core, view: &view };
@@ -372,6 +375,16 @@ impl ProfileDb {
                     out.push(SegmentMismatch { segment: seg.def.name.clone(), profile: ProfileId(p), stored: true });
                 }
             }
+        }
+        drop(state);
+        // Trait-value bitmaps and the live set, against a scan of the profiles.
+        for m in self.check_trait_indexes()? {
+            let segment = match &m.value {
+                _ if m.name == super::LIVE_SET => m.name.clone(),
+                Some(v) => format!("index traits.{} = {v:?}", m.name),
+                None => format!("index traits.{} (values past the cap)", m.name),
+            };
+            out.push(SegmentMismatch { segment, profile: m.profile, stored: m.stored });
         }
         Ok(out)
     }

@@ -41,6 +41,8 @@ pub mod cf {
     pub const MEMBERSHIP: &str = "membership";
     /// Sequence → privacy audit record (erase, export, anonymize).
     pub const AUDIT: &str = "audit";
+    /// Indexed traits: definitions and one bitmap per (trait, value) (v4).
+    pub const TRAIT_INDEX: &str = "trait_index";
 
     /// Every column family this version creates, in creation order.
     pub const ALL: &[&str] = &[
@@ -61,6 +63,7 @@ pub mod cf {
         FEED,
         MEMBERSHIP,
         AUDIT,
+        TRAIT_INDEX,
     ];
 }
 
@@ -307,6 +310,156 @@ pub mod segment {
     }
 }
 
+/// Trait-index keys (`trait_index` column family, format 4):
+///
+/// - `0x01 ‖ trait name` → the index id (`u32`): a definition;
+/// - `0x02 ‖ index u32 ‖ value ‖ chunk u16` → the profiles whose trait
+///   holds exactly that value, in one 65,536-id chunk;
+/// - `0x03 ‖ index u32 ‖ chunk u16` → the profiles whose value has no
+///   bitmap of its own (the index reached its distinct-value cap);
+/// - `0x04 ‖ chunk u16` → the ids below `next_profile_id` that are not
+///   live (merged away or erased), so opening needs no scan of `profile`.
+///
+/// `value` is [`encode_value`]: a type byte, then the payload.
+pub mod trait_index {
+    use crate::clock::Timestamp;
+    use crate::profile::value::TraitValue;
+
+    /// Prefix of definitions.
+    pub const DEF: u8 = 0x01;
+    /// Prefix of value bitmaps.
+    pub const VALUE: u8 = 0x02;
+    /// Prefix of the "value without a bitmap" bitmaps.
+    pub const OTHER: u8 = 0x03;
+    /// Prefix of the gone-profile bitmap.
+    pub const GONE: u8 = 0x04;
+
+    /// `0x01 ‖ name`.
+    pub fn def(name: &str) -> Vec<u8> {
+        let mut k = vec![DEF];
+        k.extend_from_slice(name.as_bytes());
+        k
+    }
+
+    /// `0x02 ‖ index ‖ value ‖ chunk`.
+    pub fn value(index: u32, value: &[u8], chunk: u16) -> Vec<u8> {
+        let mut k = Vec::with_capacity(7 + value.len());
+        k.push(VALUE);
+        k.extend_from_slice(&index.to_be_bytes());
+        k.extend_from_slice(value);
+        k.extend_from_slice(&chunk.to_be_bytes());
+        k
+    }
+
+    /// `0x03 ‖ index ‖ chunk`.
+    pub fn other(index: u32, chunk: u16) -> [u8; 7] {
+        let mut k = [OTHER, 0, 0, 0, 0, 0, 0];
+        k[1..5].copy_from_slice(&index.to_be_bytes());
+        k[5..].copy_from_slice(&chunk.to_be_bytes());
+        k
+    }
+
+    /// `0x04 ‖ chunk`.
+    pub fn gone(chunk: u16) -> [u8; 3] {
+        let c = chunk.to_be_bytes();
+        [GONE, c[0], c[1]]
+    }
+
+    /// `prefix ‖ index`: the start of an index's value (0x02) or other
+    /// (0x03) entries; `prefix ‖ index + 1` ends them.
+    pub fn index_prefix(prefix: u8, index: u32) -> [u8; 5] {
+        let mut k = [prefix, 0, 0, 0, 0];
+        k[1..].copy_from_slice(&index.to_be_bytes());
+        k
+    }
+
+    /// Splits a value-bitmap key into (index, encoded value, chunk).
+    pub fn parse_value(k: &[u8]) -> Option<(u32, &[u8], u16)> {
+        if k.len() < 7 || k[0] != VALUE {
+            return None;
+        }
+        let index = u32::from_be_bytes(k[1..5].try_into().ok()?);
+        let (value, chunk) = k[5..].split_at(k.len() - 7);
+        Some((index, value, u16::from_be_bytes(chunk.try_into().ok()?)))
+    }
+
+    /// Splits an other-bitmap key into (index, chunk).
+    pub fn parse_other(k: &[u8]) -> Option<(u32, u16)> {
+        if k.len() != 7 || k[0] != OTHER {
+            return None;
+        }
+        Some((u32::from_be_bytes(k[1..5].try_into().ok()?), u16::from_be_bytes(k[5..].try_into().ok()?)))
+    }
+
+    /// The chunk of a gone-bitmap key.
+    pub fn parse_gone(k: &[u8]) -> Option<u16> {
+        match k {
+            [GONE, a, b] => Some(u16::from_be_bytes([*a, *b])),
+            _ => None,
+        }
+    }
+
+    /// A trait value as key bytes: `0x00` null; `0x01 ‖ 0/1` bool;
+    /// `0x02 ‖ i64` integer and `0x05 ‖ i64` timestamp (sign bit flipped,
+    /// big-endian); `0x03 ‖ f64 bits BE` float; `0x04 ‖ UTF-8` string;
+    /// `0x06 ‖ (len u32 BE ‖ UTF-8)*` list.
+    pub fn encode_value(v: &TraitValue) -> Vec<u8> {
+        match v {
+            TraitValue::Null => vec![0x00],
+            TraitValue::Bool(b) => vec![0x01, u8::from(*b)],
+            TraitValue::Int(i) => tagged(0x02, &super::i64_ordered(*i)),
+            TraitValue::Float(f) => tagged(0x03, &f.to_bits().to_be_bytes()),
+            TraitValue::Str(s) => tagged(0x04, s.as_bytes()),
+            TraitValue::Time(t) => tagged(0x05, &super::i64_ordered(t.0)),
+            TraitValue::List(items) => {
+                let mut k = vec![0x06];
+                for s in items {
+                    k.extend_from_slice(&(s.len() as u32).to_be_bytes());
+                    k.extend_from_slice(s.as_bytes());
+                }
+                k
+            }
+        }
+    }
+
+    fn tagged(tag: u8, body: &[u8]) -> Vec<u8> {
+        let mut k = Vec::with_capacity(1 + body.len());
+        k.push(tag);
+        k.extend_from_slice(body);
+        k
+    }
+
+    /// Inverse of [`encode_value`] (`None`: not a valid encoding).
+    pub fn decode_value(k: &[u8]) -> Option<TraitValue> {
+        let (&tag, body) = k.split_first()?;
+        let eight = || -> Option<[u8; 8]> { body.try_into().ok() };
+        Some(match tag {
+            0x00 if body.is_empty() => TraitValue::Null,
+            0x01 => match body {
+                [0] => TraitValue::Bool(false),
+                [1] => TraitValue::Bool(true),
+                _ => return None,
+            },
+            0x02 => TraitValue::Int(super::i64_from_ordered_bytes(eight()?)),
+            0x03 => TraitValue::Float(f64::from_bits(u64::from_be_bytes(eight()?))),
+            0x04 => TraitValue::Str(std::str::from_utf8(body).ok()?.to_owned()),
+            0x05 => TraitValue::Time(Timestamp(super::i64_from_ordered_bytes(eight()?))),
+            0x06 => {
+                let mut items = Vec::new();
+                let mut rest = body;
+                while !rest.is_empty() {
+                    let len = u32::from_be_bytes(rest.get(..4)?.try_into().ok()?) as usize;
+                    let s = rest.get(4..4 + len)?;
+                    items.push(std::str::from_utf8(s).ok()?.to_owned());
+                    rest = &rest[4 + len..];
+                }
+                TraitValue::List(items)
+            }
+            _ => return None,
+        })
+    }
+}
+
 /// Inverse of [`i64_ordered`], for keys being parsed.
 pub fn i64_from_ordered_bytes(b: [u8; 8]) -> i64 {
     (u64::from_be_bytes(b) ^ (1 << 63)) as i64
@@ -343,6 +496,35 @@ mod tests {
     fn versioned_keys_sort_numerically() {
         assert!(versioned(ProfileId(1), 255) < versioned(ProfileId(1), 256));
         assert!(versioned(ProfileId(1), u64::MAX) < versioned(ProfileId(2), 0));
+    }
+
+    #[test]
+    fn trait_index_keys_round_trip() {
+        use crate::clock::Timestamp;
+        use crate::profile::value::TraitValue;
+        let values = [
+            TraitValue::Null,
+            TraitValue::Bool(true),
+            TraitValue::Int(-3),
+            TraitValue::Float(2.5),
+            TraitValue::Str("DE".into()),
+            TraitValue::Str(String::new()),
+            TraitValue::Time(Timestamp(1_700_000_000_000)),
+            TraitValue::List(vec!["a".into(), String::new(), "b\0c".into()]),
+            TraitValue::List(vec![]),
+        ];
+        for v in values {
+            let enc = trait_index::encode_value(&v);
+            assert_eq!(trait_index::decode_value(&enc), Some(v.clone()));
+            let k = trait_index::value(7, &enc, 3);
+            assert_eq!(trait_index::parse_value(&k), Some((7, enc.as_slice(), 3)));
+        }
+        assert_eq!(trait_index::decode_value(&[0x06, 0, 0, 0, 9, b'a']), None, "truncated list element");
+        assert_eq!(trait_index::decode_value(&[0x02, 1]), None);
+        assert_eq!(trait_index::decode_value(&[0x09]), None);
+        assert_eq!(trait_index::parse_other(&trait_index::other(5, 9)), Some((5, 9)));
+        assert_eq!(trait_index::parse_gone(&trait_index::gone(2)), Some(2));
+        assert_eq!(trait_index::parse_value(&[0x02, 0, 0]), None);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Queries: a segment expression evaluated with bitmap algebra over
-//! segment bitmaps and the live set, falling back to per-profile
-//! evaluation for conditions that have no bitmap.
+//! segment bitmaps, trait-value bitmaps of indexed traits and the live
+//! set, falling back to per-profile evaluation for conditions that have
+//! no bitmap.
 
 use roaring::RoaringBitmap;
 
@@ -8,8 +9,9 @@ use crate::clock::Timestamp;
 use crate::error::Result;
 use crate::profile::id::ProfileId;
 use crate::segment::context::{ProfileCtx, Source};
+use crate::segment::index::MAX_INDEXED_VALUES;
 use crate::segment::state::SegmentState;
-use crate::segment::{evaluate, Expr};
+use crate::segment::{evaluate, Expr, TraitCond};
 
 /// Evaluates `expr` to the bitmap of matching live profiles within
 /// `candidates`, appending a line per plan step to `plan`.
@@ -29,11 +31,14 @@ pub(crate) fn plan(
             out.push(format!("{pad}segment {name}: bitmap, {} members", m.len()));
             m
         }
+        Expr::Trait(cond) if state.indexes.by_name.contains_key(&cond.name) => {
+            indexed_trait(expr, cond, state, src, now, candidates, &pad, out)?
+        }
         Expr::And(items) => {
             out.push(format!("{pad}and: intersect (bitmaps first, scans only over their result)"));
             // Bitmap children first, so scans run over the fewest candidates.
             let mut order: Vec<&Expr> = items.iter().collect();
-            order.sort_by_key(|e| !is_bitmap(e));
+            order.sort_by_key(|e| !is_bitmap(e, state));
             let mut acc = candidates.clone();
             for e in order {
                 acc = plan(e, state, src, now, &acc, depth + 1, out)?;
@@ -54,15 +59,7 @@ pub(crate) fn plan(
             candidates - m
         }
         leaf => {
-            let mut m = RoaringBitmap::new();
-            for id in candidates {
-                let ctx = ProfileCtx::new(src, ProfileId(id), now)?;
-                let hit = evaluate(leaf, &ctx).value;
-                ctx.finish()?;
-                if hit {
-                    m.insert(id);
-                }
-            }
+            let m = scan(leaf, src, now, candidates)?;
             out.push(format!(
                 "{pad}scan `{leaf}`: not indexed, evaluated per profile over {} candidates, {} match",
                 candidates.len(),
@@ -73,11 +70,64 @@ pub(crate) fn plan(
     })
 }
 
-fn is_bitmap(e: &Expr) -> bool {
+/// The profiles within `candidates` for which `leaf` holds, evaluated one
+/// by one.
+fn scan(leaf: &Expr, src: &dyn Source, now: Timestamp, candidates: &RoaringBitmap) -> Result<RoaringBitmap> {
+    let mut m = RoaringBitmap::new();
+    for id in candidates {
+        let ctx = ProfileCtx::new(src, ProfileId(id), now)?;
+        let hit = evaluate(leaf, &ctx).value;
+        ctx.finish()?;
+        if hit {
+            m.insert(id);
+        }
+    }
+    Ok(m)
+}
+
+/// A trait condition on an indexed trait: the union of the value bitmaps
+/// whose value passes (plus the profiles without the trait when an unset
+/// trait passes), and a per-profile evaluation of only the profiles whose
+/// value has no bitmap (past the distinct-value cap).
+#[expect(clippy::too_many_arguments, reason = "the arguments of `plan`, passed through")]
+fn indexed_trait(
+    leaf: &Expr,
+    cond: &TraitCond,
+    state: &SegmentState,
+    src: &dyn Source,
+    now: Timestamp,
+    candidates: &RoaringBitmap,
+    pad: &str,
+    out: &mut Vec<String>,
+) -> Result<RoaringBitmap> {
+    let Some(ix) = state.indexes.by_name.get(&cond.name) else { return scan(leaf, src, now, candidates) };
+    let (mut m, passed) = ix.matching(&cond.test, now, candidates);
+    let unindexed = &ix.other & candidates;
+    let mut line = format!(
+        "{pad}index `{leaf}`: bitmap, value bitmaps of traits.{} ({passed} of {} values pass), {} match",
+        cond.name,
+        ix.values.len(),
+        m.len()
+    );
+    if !unindexed.is_empty() {
+        let extra = scan(leaf, src, now, &unindexed)?;
+        line.push_str(&format!(
+            "; plus {} profiles with values past the {MAX_INDEXED_VALUES}-value cap evaluated per profile, {} match",
+            unindexed.len(),
+            extra.len()
+        ));
+        m |= extra;
+    }
+    out.push(line);
+    Ok(m)
+}
+
+fn is_bitmap(e: &Expr, state: &SegmentState) -> bool {
     match e {
         Expr::InSegment(_) => true,
-        Expr::And(items) | Expr::Or(items) => items.iter().all(is_bitmap),
-        Expr::Not(inner) => is_bitmap(inner),
+        Expr::Trait(cond) => state.indexes.by_name.contains_key(&cond.name),
+        Expr::And(items) | Expr::Or(items) => items.iter().all(|i| is_bitmap(i, state)),
+        Expr::Not(inner) => is_bitmap(inner, state),
         _ => false,
     }
 }

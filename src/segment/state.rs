@@ -14,6 +14,7 @@ use crate::keys;
 use crate::profile::id::ProfileId;
 use crate::schema;
 use crate::segment::def::SegmentDef;
+use crate::segment::index::TraitIndexes;
 use crate::segment::{dependencies, Dependencies};
 use crate::storage::View;
 
@@ -38,6 +39,24 @@ pub(crate) struct SegmentState {
     pub live: RoaringBitmap,
     /// The next segment id.
     pub next_id: u32,
+    /// Trait indexes and the ids that are no longer live.
+    pub indexes: TraitIndexes,
+}
+
+/// The format version from which the live set is persisted (as the ids
+/// that are gone) instead of rebuilt by scanning `profile` at open.
+pub(crate) const LIVE_SET_PERSISTED_SINCE: u32 = 4;
+
+/// The live profiles, by scanning the `profile` column family.
+pub(crate) fn scan_live(view: &View<'_>) -> Result<RoaringBitmap> {
+    let mut live = RoaringBitmap::new();
+    for kv in view.range(schema::PROFILES.name, &[], None)? {
+        let (k, _) = kv?;
+        if let Some(p) = keys::parse_profile(&k) {
+            live.insert(p.0);
+        }
+    }
+    Ok(live)
 }
 
 impl SegmentState {
@@ -55,15 +74,20 @@ impl SegmentState {
             let seg = k.get(..4).and_then(|b| b.try_into().ok()).map(u32::from_be_bytes).unwrap_or(u32::MAX);
             *members.entry(seg).or_default() |= chunk.0;
         }
-        let mut live = RoaringBitmap::new();
-        for kv in view.range(schema::PROFILES.name, &[], None)? {
-            let (k, _) = kv?;
-            if let Some(p) = keys::parse_profile(&k) {
-                live.insert(p.0);
-            }
-        }
+        let version = schema::META_U32.get(view, keys::meta::FORMAT_VERSION)?.unwrap_or(0);
+        let (indexes, live) = if version >= LIVE_SET_PERSISTED_SINCE {
+            let indexes = TraitIndexes::load(view)?;
+            let next = schema::META_U32.get(view, keys::meta::NEXT_PROFILE_ID)?.unwrap_or(0);
+            let mut live = RoaringBitmap::new();
+            live.insert_range(0..next);
+            live -= &indexes.gone;
+            (indexes, live)
+        } else {
+            // An older database opened read-only (not upgraded): scan.
+            (TraitIndexes::default(), scan_live(view)?)
+        };
         let next_id = schema::META_U32.get(view, keys::meta::NEXT_SEGMENT_ID)?.unwrap_or(0);
-        let mut state = SegmentState { live, next_id, ..SegmentState::default() };
+        let mut state = SegmentState { live, next_id, indexes, ..SegmentState::default() };
         for def in defs {
             let m = members.remove(&def.id).unwrap_or_default();
             state.insert(def, m);
