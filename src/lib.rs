@@ -44,7 +44,7 @@ pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use db::format::{FORMAT_VERSION, OLDEST_SUPPORTED_FORMAT_VERSION};
 pub use db::{AccessMode, Builder, Durability, IdentifierInfo, ProfileDb, RawEntry, WriteReceipt};
 pub use db::{BatchReport, EraseReport, IngestOutcome, RetentionReport, SegmentInfo, SegmentMismatch, TickReport};
-pub use db::{CheckReport, Violation};
+pub use db::{CheckReport, RetentionPass, Violation};
 pub use error::{Error, Result};
 pub use identity::identifier::Identifier;
 pub use identity::link::IdentityLink;

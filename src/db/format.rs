@@ -8,7 +8,7 @@ use crate::schema;
 use crate::storage::Store;
 
 /// The format version this build writes.
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
 /// The oldest format version this build opens.
 pub const OLDEST_SUPPORTED_FORMAT_VERSION: u32 = 1;
 
@@ -19,6 +19,7 @@ pub const OLDEST_SUPPORTED_FORMAT_VERSION: u32 = 1;
 /// |------|----|--------------|
 /// | 1 | 2 | new column families `rollup_def`, `rollup`, `event`, `dedup` (created empty at open); nothing to rewrite |
 /// | 2 | 3 | new column families `segment_def`, `segment`, `wakeup`, `feed`, `membership` (created empty); nothing to rewrite |
+/// | 3 | 4 | retention: meta `timeline_floor`, `rollup_floor_day` and the retired rollup bucket (absent = nothing retired); nothing to rewrite |
 fn upgrade(store: &Store, from: u32) -> Result<()> {
     if store.is_read_only() {
         // A read-only handle reads an older database as it is: every
@@ -29,7 +30,7 @@ fn upgrade(store: &Store, from: u32) -> Result<()> {
     while v < FORMAT_VERSION {
         let mut b = store.batch();
         // 1 → 2 and 2 → 3: the new column families exist already (created
-        // at open) and no existing layout changed.
+        // at open) and no existing layout changed. 3 → 4: only new keys.
         v += 1;
         schema::META_U32.put(&mut b, keys::meta::FORMAT_VERSION, &v);
         store.commit(b)?;
@@ -79,7 +80,7 @@ mod tests {
         let err = ProfileDb::open(dir.path()).unwrap_err();
         assert!(matches!(err, Error::UnsupportedFormat { found: 99, current: super::FORMAT_VERSION, .. }), "{err}");
         let msg = err.to_string();
-        assert!(msg.contains("format version 99") && msg.contains("1..=3"), "{msg}");
+        assert!(msg.contains("format version 99") && msg.contains("1..=4"), "{msg}");
     }
 
     #[test]

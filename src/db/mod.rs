@@ -10,6 +10,7 @@ mod identity_ops;
 mod ingest;
 mod privacy;
 mod read;
+mod retention;
 mod segments;
 pub use write::RetentionReport;
 mod write;
@@ -25,6 +26,7 @@ pub use check::{CheckReport, Violation};
 pub use ingest::{BatchReport, IngestOutcome};
 pub use privacy::EraseReport;
 pub use read::IdentifierInfo;
+pub use retention::RetentionPass;
 pub use segments::{SegmentInfo, SegmentMismatch, TickReport};
 pub use write::WriteReceipt;
 
@@ -96,6 +98,7 @@ impl ProfileDb {
         let registry = crate::rollup::registry::Registry::load(&store.latest())?;
         let next_feed_seq = schema::META_U64.get(&store.latest(), keys::meta::NEXT_FEED_SEQ)?.unwrap_or(0);
         let segments = crate::segment::state::SegmentState::load(&store.latest())?;
+        let retention = crate::rollup::retention::Floors::load(&store.latest())?;
         let core = Core {
             config: b.config(),
             clock: b.clock.clone(),
@@ -104,6 +107,7 @@ impl ProfileDb {
             writer: Mutex::new(WriterState { next_profile_id, next_event_seq, next_feed_seq }),
             rollups: parking_lot::RwLock::new(registry),
             segments: parking_lot::RwLock::new(segments),
+            retention,
             subscribers: Mutex::new(Vec::new()),
             store,
         };
