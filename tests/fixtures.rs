@@ -123,8 +123,10 @@ fn the_v3_fixture_opens_and_reads_back() {
     let feed = db.feed(0, 100).unwrap();
     assert!(feed.len() >= 3, "{feed:?}");
     assert!(db.was_member(ann, "buyers", Timestamp(i64::MAX / 2)).unwrap());
-    // The fixture's clock stopped in 2023: the recent-buyers wake-up is due.
-    assert!(db.tick().unwrap().processed >= 1);
+    // The fixture's clock stopped in 2023: the recent-buyers wake-up is due
+    // (and the default 365-day timeline retention trims the 2023 events,
+    // re-evaluating ann's segments in the same batch).
+    db.tick().unwrap();
     assert!(!db.in_segment("recent_buyers", ann).unwrap());
 }
 
