@@ -34,6 +34,8 @@ pub(crate) struct Core {
     /// Segment definitions, bitmaps and the live set (changed only by the
     /// writer, after commit, under short write locks).
     pub segments: RwLock<SegmentState>,
+    /// Timeline and bucket retention floors, and the running pass.
+    pub retention: crate::rollup::retention::Floors,
     /// In-process change-feed subscribers.
     pub subscribers: Mutex<Vec<crossbeam::channel::Sender<FeedRecord>>>,
     /// The per-database suppression secret, once something was erased or

@@ -171,6 +171,17 @@ pub enum Error {
         position: usize,
         /// Its kind.
         kind: String,
+    /// A rollup window reaches before the bucket-retention horizon: the
+    /// per-day buckets there were folded into the all-time values.
+    #[error(
+        "rollup window starts on {window_start} but per-day buckets before {horizon} were folded by bucket \
+         retention; use a window starting on or after {horizon}, or Window::All"
+    )]
+    WindowBeforeRetention {
+        /// The first day the window asked for (YYYY-MM-DD, UTC).
+        window_start: String,
+        /// The first day that still has per-day buckets (YYYY-MM-DD, UTC).
+        horizon: String,
     },
     /// The database was opened read-only and a write was attempted.
     #[error("database is open read-only; {0} needs a writable handle")]

@@ -61,6 +61,9 @@ pub(crate) struct Txn<'a> {
     next_feed: u64,
     /// Set by operations that change no segment input (history retention).
     pub skip_segments: bool,
+    /// Timeline retention staged in this operation: each profile's events
+    /// before the time are being deleted (segment evaluation skips them).
+    pub trimmed: HashMap<ProfileId, i64>,
 }
 
 impl<'a> Txn<'a> {
@@ -86,6 +89,7 @@ impl<'a> Txn<'a> {
             feed: Vec::new(),
             next_feed,
             skip_segments: false,
+            trimmed: HashMap::new(),
         }
     }
 
@@ -205,6 +209,9 @@ impl<'a> Txn<'a> {
             if let Some(staged) = self.staged_events.get(&src) {
                 out.extend(staged.iter().cloned());
             }
+        }
+        if let Some(before) = self.trimmed.get(&p) {
+            out.retain(|e| e.timestamp.0 >= *before);
         }
         Ok(out)
     }

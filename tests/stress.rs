@@ -1,6 +1,7 @@
 //! Concurrency stress: 8 threads of mixed writes (updates, identifies that
 //! merge overlapping identifiers, events) alongside readers running
-//! lookups and segment queries; afterwards every invariant must hold.
+//! lookups and segment queries; afterwards `check()` (every invariant,
+//! segments and rollups included) must be clean.
 //!
 //! `PROFILEDB_STRESS_OPS` sets the total number of operations (default
 //! 8,000 for CI; the long mode runs 1,000,000).
@@ -87,8 +88,17 @@ fn mixed_writers_and_readers_keep_every_invariant() {
                         // A profile read is internally consistent: its id resolves to itself or a survivor.
                         assert!(db.resolve_id(p.id).unwrap().is_some());
                     }
+                    // Segment queries: bitmap algebra, and a per-candidate condition.
                     let q = db.query("in pro and not in buyers").unwrap();
                     assert!(q.count() <= db.segment_count("pro").unwrap() + 1_000);
+                    let q = db.query("in pro_buyers and count(purchase, 7d) >= 2").unwrap();
+                    assert!(q.count() <= POOL * 3);
+                    for p in db.segment_members("pro_buyers", 0, 8).unwrap() {
+                        // A member read a moment ago may have merged away since; its
+                        // id still resolves (to itself or its survivor).
+                        assert!(db.resolve_id(p).unwrap().is_some());
+                        let _ = db.in_segment("buyers", p).unwrap();
+                    }
                     reads += 1;
                 }
                 reads
@@ -102,8 +112,11 @@ fn mixed_writers_and_readers_keep_every_invariant() {
     let reads: u64 = readers.into_iter().map(|r| r.join().expect("reader panicked")).sum();
     assert!(reads > 0, "readers ran alongside the writers");
     db.tick().unwrap();
-    let mismatches = db.check_segments().unwrap();
-    assert!(mismatches.is_empty(), "{} segment mismatches, e.g. {:?}", mismatches.len(), mismatches.first());
+    // Every invariant: identity graph, history, rollups against the
+    // timelines, and every segment bitmap against a fresh evaluation.
+    let report = db.check().unwrap();
+    assert!(report.is_clean(), "{report}");
+    assert!(report.evaluations > 0 && report.buckets_recomputed > 0, "{report}");
     // Identity: every identifier resolves to a live profile that lists it.
     for kind in ["user_id", "anonymous_id", "device_id"] {
         for n in 0..pool {
@@ -114,5 +127,5 @@ fn mixed_writers_and_readers_keep_every_invariant() {
             }
         }
     }
-    eprintln!("stress: {total} writes, {reads} read rounds");
+    eprintln!("stress: {total} writes, {reads} read rounds; check: {report}");
 }

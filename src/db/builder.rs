@@ -61,6 +61,7 @@ pub struct Builder {
     pub(crate) mode: AccessMode,
     pub(crate) dedup_horizon_ms: i64,
     pub(crate) timeline_retention_ms: i64,
+    pub(crate) bucket_retention_ms: i64,
     pub(crate) schemas: crate::event::SchemaRegistry,
     pub(crate) privacy: crate::privacy::config::PrivacyConfig,
     pub(crate) compression: bool,
@@ -83,6 +84,7 @@ impl Builder {
             mode: AccessMode::ReadWrite,
             dedup_horizon_ms: 7 * Timestamp::DAY,
             timeline_retention_ms: 365 * Timestamp::DAY,
+            bucket_retention_ms: 0,
             schemas: crate::event::SchemaRegistry::default(),
             privacy: Default::default(),
             compression: true,
@@ -148,9 +150,20 @@ impl Builder {
 
     /// How long events stay in per-profile timelines (default 365 days;
     /// 0 disables timelines: rollups still work, backfill of newly declared
-    /// rollups then has nothing to read).
+    /// rollups then has nothing to read). Older events are deleted by
+    /// [`ProfileDb::enforce_retention`] and, a bounded amount per call, by
+    /// [`ProfileDb::tick`]; rollups keep counting them.
     pub fn timeline_retention(mut self, ms: i64) -> Self {
         self.timeline_retention_ms = ms;
+        self
+    }
+
+    /// How long per-day rollup buckets are kept (default 0: forever).
+    /// Older buckets are folded into the all-time values by retention
+    /// passes; a window reaching before the horizon is then
+    /// [`Error::WindowBeforeRetention`].
+    pub fn rollup_bucket_retention(mut self, ms: i64) -> Self {
+        self.bucket_retention_ms = ms;
         self
     }
 
@@ -238,6 +251,9 @@ impl Builder {
                 return Err(Error::invalid("tick_interval needs read-write access (tick writes)"));
             }
         }
+        if self.timeline_retention_ms < 0 || self.bucket_retention_ms < 0 {
+            return Err(Error::invalid("timeline_retention and rollup_bucket_retention must be 0 (off) or positive"));
+        }
         ProfileDb::open_with(self)
     }
 
@@ -248,6 +264,7 @@ impl Builder {
             merge_rules: self.merge_rules.clone(),
             dedup_horizon_ms: self.dedup_horizon_ms,
             timeline_retention_ms: self.timeline_retention_ms,
+            bucket_retention_ms: self.bucket_retention_ms,
             schemas: self.schemas.clone(),
             privacy: self.privacy.clone(),
         }

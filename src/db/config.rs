@@ -20,6 +20,8 @@ pub(crate) struct Config {
     pub dedup_horizon_ms: i64,
     /// How long events stay in timelines (0: timelines are not stored).
     pub timeline_retention_ms: i64,
+    /// How long per-day rollup buckets are kept (0: forever).
+    pub bucket_retention_ms: i64,
     /// Per-event-name property schemas.
     pub schemas: crate::event::SchemaRegistry,
     /// Consent purposes, export purposes, suppression, anonymization.

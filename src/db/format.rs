@@ -19,7 +19,7 @@ pub const OLDEST_SUPPORTED_FORMAT_VERSION: u32 = 1;
 /// |------|----|--------------|
 /// | 1 | 2 | new column families `rollup_def`, `rollup`, `event`, `dedup` (created empty at open); nothing to rewrite |
 /// | 2 | 3 | new column families `segment_def`, `segment`, `wakeup`, `feed`, `membership` (created empty); nothing to rewrite |
-/// | 3 | 4 | profiles carry consent: records, deltas and snapshots are written under new tags `0x13`–`0x15`; the old tags `0x01`–`0x03` stay readable (decoded with no consent) and are replaced as profiles change; new column families `audit` and `trait_index` (created empty); the ids that are not live are written to `trait_index` (one scan of `profile`) |
+/// | 3 | 4 | profiles carry consent: records, deltas and snapshots are written under new tags `0x13`–`0x15`; the old tags `0x01`–`0x03` stay readable (decoded with no consent) and are replaced as profiles change; new column families `audit` and `trait_index` (created empty); the ids that are not live are written to `trait_index` (one scan of `profile`); retention: meta `timeline_floor`, `rollup_floor_day` and the retired rollup bucket (absent = nothing retired) |
 fn upgrade(store: &Store, from: u32) -> Result<()> {
     if store.is_read_only() {
         // A read-only handle reads an older database as it is: every

@@ -11,6 +11,7 @@ use crate::profile::delta::Change;
 use crate::profile::id::ProfileId;
 use crate::profile::traits::Traits;
 use crate::rollup::registry::RollupRecord;
+use crate::rollup::retention::check_window;
 use crate::rollup::store::{read_window, record_event, store_event};
 use crate::rollup::{Acc, RollupDef, RollupValue, Window};
 use crate::schema::{self, DedupEntry};
@@ -204,7 +205,9 @@ impl ProfileDb {
         self.core.rollups.read().rollups.values().map(|r| r.def.clone()).collect()
     }
 
-    /// A declared rollup's value for a profile over a window.
+    /// A declared rollup's value for a profile over a window. A window
+    /// reaching before the bucket-retention horizon is
+    /// [`Error::WindowBeforeRetention`]; [`Window::All`] always answers.
     pub fn rollup(&self, profile: ProfileId, name: &str, window: Window) -> Result<RollupValue> {
         let rec = self
             .core
@@ -216,6 +219,7 @@ impl ProfileDb {
             .ok_or_else(|| Error::NotFound(format!("rollup {name:?}")))?;
         let live = self.resolve_id(profile)?.ok_or_else(|| Error::NotFound(format!("profile {profile}")))?;
         let now = self.core.clock.now();
+        check_window(window, now, self.core.retention.bucket_day())?;
         let acc = read_window(&self.core.store.latest(), live, rec.series, window, now)?;
         Ok(RollupValue::of(&rec.def.aggregate, &acc, window.day_range(now)))
     }
@@ -225,7 +229,9 @@ impl ProfileDb {
     pub fn event_stats(&self, profile: ProfileId, event: &str, window: Window) -> Result<Acc> {
         let Some(series) = self.core.rollups.read().auto_series(event) else { return Ok(Acc::default()) };
         let live = self.resolve_id(profile)?.ok_or_else(|| Error::NotFound(format!("profile {profile}")))?;
-        read_window(&self.core.store.latest(), live, series, window, self.core.clock.now())
+        let now = self.core.clock.now();
+        check_window(window, now, self.core.retention.bucket_day())?;
+        read_window(&self.core.store.latest(), live, series, window, now)
     }
 
     /// Every declared rollup of a profile, all time, by name; plus the

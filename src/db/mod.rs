@@ -12,6 +12,7 @@ mod identity_ops;
 mod ingest;
 mod privacy;
 mod read;
+mod retention;
 mod segments;
 mod ticker;
 mod trait_index;
@@ -31,6 +32,7 @@ pub use consent::{ConsentCheck, ConsentInfo, SegmentExport};
 pub use ingest::{BatchReport, IngestOutcome};
 pub use privacy::EraseReport;
 pub use read::IdentifierInfo;
+pub use retention::RetentionPass;
 pub use segments::{SegmentInfo, SegmentMismatch, TickReport};
 pub use ticker::{TickErrorHook, TickerStatus};
 pub use trait_index::{IndexMismatch, TraitIndexInfo, LIVE_SET};
@@ -109,6 +111,7 @@ impl ProfileDb {
         let next_feed_seq = schema::META_U64.get(&store.latest(), keys::meta::NEXT_FEED_SEQ)?.unwrap_or(0);
         let segments = crate::segment::state::SegmentState::load(&store.latest())?;
         let secret = crate::privacy::suppression::load_secret(&store.latest())?;
+        let retention = crate::rollup::retention::Floors::load(&store.latest())?;
         let core = Core {
             config: b.config(),
             clock: b.clock.clone(),
@@ -117,6 +120,7 @@ impl ProfileDb {
             writer: Mutex::new(WriterState { next_profile_id, next_event_seq, next_feed_seq }),
             rollups: parking_lot::RwLock::new(registry),
             segments: parking_lot::RwLock::new(segments),
+            retention,
             subscribers: Mutex::new(Vec::new()),
             suppression_secret: parking_lot::RwLock::new(secret.map(Arc::new)),
             store,

@@ -267,9 +267,12 @@ impl ProfileDb {
     /// Processes every wake-up due at the clock's now, in due order: each
     /// re-evaluates one time-dependent segment for one profile, so
     /// memberships that depend on time change on time without scanning
-    /// every profile.
+    /// every profile. Each tick also does a bounded step of retention
+    /// (see [`enforce_retention`](Self::enforce_retention)).
     pub fn tick(&self) -> Result<TickReport> {
         self.writable("tick")?;
+        // Timeline and bucket retention, a bounded amount per tick.
+        self.retention_step(super::retention::TICK_BUDGET)?;
         let mut report = TickReport::default();
         loop {
             let mut writer = self.core.writer.lock();

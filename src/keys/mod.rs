@@ -83,6 +83,11 @@ pub mod meta {
     pub const NEXT_SEGMENT_ID: &[u8] = b"next_segment_id";
     /// The next timeline sequence number (`u64`).
     pub const NEXT_EVENT_SEQ: &[u8] = b"next_event_seq";
+    /// Timeline retention: events before this time (ms, `u64`) may be gone.
+    pub const TIMELINE_FLOOR: &[u8] = b"timeline_floor";
+    /// Bucket retention: day buckets before this day (`u64`) are folded
+    /// into the retired accumulator; windows may not reach before it.
+    pub const ROLLUP_FLOOR_DAY: &[u8] = b"rollup_floor_day";
 }
 
 /// The separator between an identifier's kind and value. Kinds never
@@ -189,6 +194,9 @@ pub mod rollup {
 
     /// The bucket bytes of the all-time accumulator.
     pub const ALL_TIME: [u8; 8] = [0xff; 8];
+    /// The bucket bytes of the retired accumulator: the day buckets that
+    /// bucket retention folded (sorts after every day, before all time).
+    pub const RETIRED: [u8; 8] = [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfe];
 
     /// `profile ‖ series ‖ bucket`.
     pub fn key(p: ProfileId, series: u32, bucket: [u8; 8]) -> [u8; 16] {
@@ -207,6 +215,16 @@ pub mod rollup {
     /// The key of the all-time accumulator.
     pub fn all_time(p: ProfileId, series: u32) -> [u8; 16] {
         key(p, series, ALL_TIME)
+    }
+
+    /// The key of the retired accumulator.
+    pub fn retired(p: ProfileId, series: u32) -> [u8; 16] {
+        key(p, series, RETIRED)
+    }
+
+    /// The day of a bucket, or `None` for the all-time and retired ones.
+    pub fn bucket_day(bucket: [u8; 8]) -> Option<i64> {
+        (bucket != ALL_TIME && bucket != RETIRED).then(|| super::i64_from_ordered_bytes(bucket))
     }
 
     /// Splits a rollup key into (profile, series, bucket bytes).

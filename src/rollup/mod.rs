@@ -6,6 +6,7 @@
 pub mod acc;
 pub mod def;
 pub(crate) mod registry;
+pub(crate) mod retention;
 pub(crate) mod store;
 pub mod window;
 

@@ -11,11 +11,11 @@ use crate::profile::delta::Cause;
 use crate::profile::state::ProfileRecord;
 use crate::{Clock, Identifier, ManualClock, ProfileDb, ProfileId, Timestamp, TraitValue, Update};
 
-fn id(s: &str) -> Identifier {
+pub(super) fn id(s: &str) -> Identifier {
     s.parse().unwrap()
 }
 
-fn open(dir: &std::path::Path) -> (ProfileDb, Arc<ManualClock>) {
+pub(super) fn open(dir: &std::path::Path) -> (ProfileDb, Arc<ManualClock>) {
     let clock = Arc::new(ManualClock::new(Timestamp(1_000)));
     let db = ProfileDb::builder(dir).clock(clock.clone()).snapshot_every(3).open().unwrap();
     (db, clock)
@@ -50,17 +50,17 @@ fn populated(dir: &std::path::Path) -> (ProfileDb, Arc<ManualClock>) {
     (db, clock)
 }
 
-fn whats(r: &CheckReport) -> Vec<&str> {
+pub(super) fn whats(r: &CheckReport) -> Vec<&str> {
     r.violations.iter().map(|v| v.what.as_str()).collect()
 }
 
-fn put(db: &ProfileDb, cf: &'static str, key: &[u8], value: Vec<u8>) {
+pub(super) fn put(db: &ProfileDb, cf: &'static str, key: &[u8], value: Vec<u8>) {
     let mut b = db.core.store.batch();
     b.put(cf, key, value);
     db.core.store.commit(b).unwrap();
 }
 
-fn delete(db: &ProfileDb, cf: &'static str, key: &[u8]) {
+pub(super) fn delete(db: &ProfileDb, cf: &'static str, key: &[u8]) {
     let mut b = db.core.store.batch();
     b.delete(cf, key);
     db.core.store.commit(b).unwrap();
@@ -71,7 +71,7 @@ fn record(db: &ProfileDb, p: u32) -> ProfileRecord {
 }
 
 /// Asserts the report names exactly these invariants (in any order).
-fn assert_violations(db: &ProfileDb, expected: &[&str]) {
+pub(super) fn assert_violations(db: &ProfileDb, expected: &[&str]) {
     let r = db.check().unwrap();
     let mut got = whats(&r);
     got.sort_unstable();

@@ -1,0 +1,153 @@
+//! The identity graph: `identity` and `profile_identifiers` are inverse
+//! and point at live profiles; aliases point one hop at a live profile,
+//! have their reverse entries and form no cycle.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::error::Result;
+use crate::keys;
+use crate::profile::id::ProfileId;
+use crate::schema;
+
+use super::{inv, Checker};
+
+impl Checker<'_> {
+    /// Scans `alias`: one hop to a live profile, forward ⇔ reverse, no cycles.
+    pub(super) fn aliases(&mut self) -> Result<()> {
+        let mut forward = BTreeMap::new();
+        let mut reverse = BTreeSet::new();
+        let view = self.view;
+        for kv in view.range(schema::ALIAS_FORWARD.name, &[], None)? {
+            let (k, v) = kv?;
+            match (k.first(), k.len()) {
+                (Some(&keys::alias::FORWARD), 5) => {
+                    if let (Some(loser), Some(s)) =
+                        (keys::parse_profile(&k[1..]), self.decode(schema::ALIAS_FORWARD, &k, &v))
+                    {
+                        forward.insert(loser, ProfileId(s));
+                    }
+                }
+                (Some(&keys::alias::REVERSE), 9) => {
+                    if let (Some(s), Some(l)) = (keys::parse_profile(&k[1..]), keys::parse_profile(&k[5..])) {
+                        if self.decode(schema::ALIAS_REVERSE, &k, &v).is_some() {
+                            reverse.insert((s, l));
+                        }
+                    }
+                }
+                _ => self.bad_key(schema::ALIAS_FORWARD.name, &k, "0x01 ‖ loser or 0x02 ‖ survivor ‖ loser"),
+            }
+        }
+        self.report.aliases = forward.len() as u64;
+        for (&loser, &survivor) in &forward {
+            self.allocated(loser, "alias");
+            self.allocated(survivor, "alias target");
+            if self.is_live(loser) {
+                self.violation(inv::LIVE_NOT_ALIAS, format!("profile {loser} is live and an alias of {survivor}"));
+            }
+            if !self.is_live(survivor) {
+                let hop = if forward.contains_key(&survivor) { " (itself an alias: more than one hop)" } else { "" };
+                let d = format!("alias {loser} → {survivor}, which is not a live profile{hop}");
+                self.violation(inv::ALIAS_LIVE, d);
+            }
+            if !reverse.contains(&(survivor, loser)) {
+                self.violation(inv::ALIAS_HAS_REVERSE, format!("alias {loser} → {survivor} has no reverse entry"));
+            }
+        }
+        for &(survivor, loser) in &reverse {
+            match forward.get(&loser) {
+                Some(s) if *s == survivor => {}
+                found => {
+                    let found = found.map_or("no alias".to_owned(), |s| format!("an alias of {s}"));
+                    let d = format!("reverse entry {survivor} ‖ {loser}, but {loser} is {found}");
+                    self.violation(inv::REVERSE_HAS_ALIAS, d);
+                }
+            }
+        }
+        for cycle in alias_cycles(&forward) {
+            let ids: Vec<String> = cycle.iter().map(ToString::to_string).collect();
+            self.violation(inv::NO_ALIAS_CYCLE, format!("aliases form a cycle: {}", ids.join(" → ")));
+        }
+        Ok(())
+    }
+
+    /// Scans `identity`: each link points at a live profile and has its reverse entry.
+    pub(super) fn identities(&mut self) -> Result<()> {
+        let view = self.view;
+        for kv in view.range(schema::IDENTITY.name, &[], None)? {
+            let (k, v) = kv?;
+            self.report.identifiers += 1;
+            let Some(ident) = keys::parse_identifier(&k) else {
+                self.bad_key(schema::IDENTITY.name, &k, "kind ‖ 0x00 ‖ value");
+                continue;
+            };
+            let Some(link) = self.decode(schema::IDENTITY, &k, &v) else { continue };
+            self.allocated(link.profile, "identity link of");
+            self.allocated(link.origin, "identity origin of");
+            if !self.is_live(link.profile) {
+                let d = format!("{ident} → {}, which is not a live profile", link.profile);
+                self.violation(inv::IDENTITY_LIVE, d);
+            }
+            let reverse = keys::profile_identifier(link.profile, &ident);
+            if view.get(schema::PROFILE_IDENTIFIERS.name, &reverse)?.is_none() {
+                let d = format!("{ident} → {} has no profile_identifiers entry", link.profile);
+                self.violation(inv::IDENTITY_HAS_REVERSE, d);
+            }
+        }
+        Ok(())
+    }
+
+    /// Scans `profile_identifiers`: each entry has a link pointing back.
+    pub(super) fn reverse_identities(&mut self) -> Result<()> {
+        let view = self.view;
+        for kv in view.range(schema::PROFILE_IDENTIFIERS.name, &[], None)? {
+            let (k, v) = kv?;
+            let Some((id, ident)) = keys::parse_profile_identifier(&k) else {
+                self.bad_key(schema::PROFILE_IDENTIFIERS.name, &k, "profile ‖ kind ‖ 0x00 ‖ value");
+                continue;
+            };
+            self.decode(schema::PROFILE_IDENTIFIERS, &k, &v);
+            let link = view.get(schema::IDENTITY.name, &keys::identifier(&ident))?;
+            // An undecodable link was reported by the identity scan.
+            let points_to = link.map(|b| schema::IDENTITY.decode(&k, &b).map(|l| l.profile));
+            match points_to {
+                Some(Ok(p)) if p == id => {}
+                Some(Err(_)) => {}
+                found => {
+                    let found = match found {
+                        Some(Ok(p)) => format!("links to {p}"),
+                        _ => "has no identity link".to_owned(),
+                    };
+                    let d = format!("profile_identifiers lists {ident} under {id}, but it {found}");
+                    self.violation(inv::REVERSE_HAS_IDENTITY, d);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Every cycle of the alias map, each listed once from its smallest id.
+fn alias_cycles(forward: &BTreeMap<ProfileId, ProfileId>) -> Vec<Vec<ProfileId>> {
+    let mut done = BTreeSet::new();
+    let mut cycles = Vec::new();
+    for &start in forward.keys() {
+        let mut path = Vec::new();
+        let mut at = start;
+        while !done.contains(&at) {
+            if let Some(i) = path.iter().position(|p| *p == at) {
+                let mut cycle: Vec<ProfileId> = path[i..].to_vec();
+                let min = cycle.iter().enumerate().min_by_key(|(_, p)| **p).map_or(0, |(i, _)| i);
+                cycle.rotate_left(min);
+                cycles.push(cycle);
+                break;
+            }
+            path.push(at);
+            match forward.get(&at) {
+                Some(next) => at = *next,
+                None => break,
+            }
+        }
+        done.extend(path);
+    }
+    cycles
+}

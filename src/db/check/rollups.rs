@@ -1,0 +1,275 @@
+//! Rollups and timelines: series definitions, ownership of buckets and
+//! events, all-time = retired ⊕ day buckets, and day buckets equal to a
+//! recomputation from the stored events where the timelines cover them.
+
+use std::collections::{BTreeMap, HashMap};
+
+use crate::clock::Timestamp;
+use crate::error::Result;
+use crate::keys;
+use crate::profile::id::ProfileId;
+use crate::rollup::def::SeriesDef;
+use crate::rollup::retention::NO_FLOOR;
+use crate::rollup::Acc;
+use crate::schema;
+
+use super::{inv, Checker};
+
+/// What one (profile, series) holds in the `rollup` column family.
+#[derive(Default)]
+struct Stored {
+    all_time: Option<Acc>,
+    retired: Acc,
+    /// Day buckets, by day.
+    days: BTreeMap<i64, Acc>,
+}
+
+/// What the timelines say about one (profile, series).
+#[derive(Default)]
+struct Expected {
+    /// Fold of the events of each fully covered day.
+    days: BTreeMap<i64, Acc>,
+    /// Number of events on days the timelines no longer fully cover.
+    earlier: u64,
+}
+
+impl Checker<'_> {
+    /// Checks `rollup_def`, `event` and `rollup`.
+    pub(super) fn rollups(&mut self) -> Result<()> {
+        let series = self.series_defs()?;
+        // Days on or after this one are fully covered by the timelines.
+        let timeline_floor = self.floor(keys::meta::TIMELINE_FLOOR)?;
+        let bucket_floor = self.floor(keys::meta::ROLLUP_FLOOR_DAY)?;
+        let covered_from = if self.timelines {
+            let t = if timeline_floor == NO_FLOOR { NO_FLOOR } else { ceil_day(timeline_floor) };
+            t.max(bucket_floor)
+        } else {
+            i64::MAX
+        };
+        let mut expected = self.events(&series, covered_from)?;
+        if !self.timelines {
+            expected.clear(); // nothing to recompute from
+        }
+        let stored = self.buckets(series.len())?;
+        self.compare(stored, expected, covered_from);
+        Ok(())
+    }
+
+    /// Reads the series and declared rollups; series by id (`None`: undecodable).
+    fn series_defs(&mut self) -> Result<Vec<Option<SeriesDef>>> {
+        let view = self.view;
+        let mut series = Vec::new();
+        for kv in view.prefix(schema::SERIES.name, &[keys::rollup_def::SERIES])? {
+            let (k, v) = kv?;
+            let id = k.get(1..5).filter(|_| k.len() == 5).and_then(|b| b.try_into().ok()).map(u32::from_be_bytes);
+            let Some(id) = id else {
+                self.bad_key(schema::SERIES.name, &k, "0x01 ‖ series id");
+                continue;
+            };
+            if id as usize != series.len() {
+                self.violation(
+                    inv::ROLLUP_DEFS,
+                    format!("series {id} follows series {}: ids are not dense", series.len()),
+                );
+            }
+            series.push(self.decode(schema::SERIES, &k, &v));
+        }
+        for kv in view.prefix(schema::ROLLUP_DEFS.name, &[keys::rollup_def::ROLLUP])? {
+            let (k, v) = kv?;
+            let Some(rec) = self.decode(schema::ROLLUP_DEFS, &k, &v) else { continue };
+            if k[1..] != *rec.def.name.as_bytes() {
+                let d =
+                    format!("rollup stored under {:?} is named {:?}", String::from_utf8_lossy(&k[1..]), rec.def.name);
+                self.violation(inv::ROLLUP_DEFS, d);
+            }
+            match series.get(rec.series as usize) {
+                Some(Some(s)) if *s == rec.def.series() => {}
+                Some(None) => {}
+                _ => {
+                    let d = format!("rollup {:?} names series {}, which is not its series", rec.def.name, rec.series);
+                    self.violation(inv::ROLLUP_DEFS, d);
+                }
+            }
+        }
+        Ok(series)
+    }
+
+    /// Scans the timelines: ownership, and the fold of every series per day.
+    fn events(
+        &mut self,
+        series: &[Option<SeriesDef>],
+        covered_from: i64,
+    ) -> Result<BTreeMap<(ProfileId, u32), Expected>> {
+        let next_seq = self.meta_u64(keys::meta::NEXT_EVENT_SEQ)?.unwrap_or(0);
+        let mut by_event: HashMap<&str, Vec<(u32, &SeriesDef)>> = HashMap::new();
+        for (id, s) in series.iter().enumerate() {
+            if let Some(s) = s {
+                by_event.entry(s.event.as_str()).or_default().push((id as u32, s));
+            }
+        }
+        let mut out: BTreeMap<(ProfileId, u32), Expected> = BTreeMap::new();
+        let view = self.view;
+        for kv in view.range(schema::EVENTS.name, &[], None)? {
+            let (k, v) = kv?;
+            self.report.events += 1;
+            let (Some(p), Some(at), Some(seq)) = (keys::parse_profile(&k), be_i64(&k, 4), be_u64(&k, 12)) else {
+                self.bad_key(schema::EVENTS.name, &k, "profile ‖ time ‖ sequence (20 bytes)");
+                continue;
+            };
+            if !self.is_live(p) {
+                self.violation(inv::EVENT_OWNER, format!("an event at {at} is stored under {p}, not a live profile"));
+            }
+            if seq >= next_seq {
+                let d = format!("event {p} ‖ {at} ‖ {seq}: sequence not below next_event_seq {next_seq}");
+                self.violation(inv::EVENT_OWNER, d);
+            }
+            let Some(event) = self.decode(schema::EVENTS, &k, &v) else { continue };
+            if event.timestamp.0 != at {
+                let d = format!("event {p} ‖ {seq} stored at time {at} says {}", event.timestamp.0);
+                self.violation(inv::EVENT_OWNER, d);
+            }
+            let day = event.timestamp.day();
+            for (id, s) in by_event.get(event.name.as_str()).into_iter().flatten() {
+                if !s.matches(&event) {
+                    continue;
+                }
+                let e = out.entry((p, *id)).or_default();
+                if day >= covered_from {
+                    e.days.entry(day).or_default().fold(&Acc::of_event(&event, s.property.as_deref()));
+                } else {
+                    e.earlier += 1;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Scans `rollup`: ownership and decoding, grouped by (profile, series).
+    fn buckets(&mut self, series: usize) -> Result<BTreeMap<(ProfileId, u32), Stored>> {
+        let mut out: BTreeMap<(ProfileId, u32), Stored> = BTreeMap::new();
+        let view = self.view;
+        for kv in view.range(schema::ROLLUPS.name, &[], None)? {
+            let (k, v) = kv?;
+            self.report.rollup_buckets += 1;
+            let Some((p, s, bucket)) = keys::rollup::parse(&k) else {
+                self.bad_key(schema::ROLLUPS.name, &k, "profile ‖ series ‖ bucket (16 bytes)");
+                continue;
+            };
+            if !self.is_live(p) || s as usize >= series {
+                let d = format!("rollup bucket of profile {p}, series {s}: no such live profile or series");
+                self.violation(inv::ROLLUP_OWNER, d);
+            }
+            let Some(acc) = self.decode(schema::ROLLUPS, &k, &v) else { continue };
+            let entry = out.entry((p, s)).or_default();
+            match keys::rollup::bucket_day(bucket) {
+                Some(day) => {
+                    entry.days.insert(day, acc);
+                }
+                None if bucket == keys::rollup::ALL_TIME => entry.all_time = Some(acc),
+                None => entry.retired = acc,
+            }
+        }
+        Ok(out)
+    }
+
+    /// Compares the stored buckets with each other and with the timelines.
+    fn compare(
+        &mut self,
+        stored: BTreeMap<(ProfileId, u32), Stored>,
+        mut expected: BTreeMap<(ProfileId, u32), Expected>,
+        covered_from: i64,
+    ) {
+        for ((p, s), st) in stored {
+            let mut total = st.retired.clone();
+            let mut before = st.retired.count;
+            for (day, acc) in &st.days {
+                total.fold(acc);
+                if *day < covered_from {
+                    before += acc.count;
+                }
+            }
+            match &st.all_time {
+                Some(all) => {
+                    if let Some(diff) = acc_diff(all, &total) {
+                        let d = format!("profile {p}, series {s}: all-time vs retired ⊕ days: {diff}");
+                        self.violation(inv::ROLLUP_TOTALS, d);
+                    }
+                }
+                None => self.violation(inv::ROLLUP_TOTALS, format!("profile {p}, series {s}: no all-time bucket")),
+            }
+            if covered_from == i64::MAX {
+                continue;
+            }
+            let mut exp = expected.remove(&(p, s)).unwrap_or_default();
+            if exp.earlier > before {
+                let d = format!(
+                    "profile {p}, series {s}: {} stored events before day {covered_from}, the buckets count {before}",
+                    exp.earlier
+                );
+                self.violation(inv::ROLLUP_EVENTS, d);
+            }
+            for (day, acc) in st.days.range(covered_from..) {
+                self.report.buckets_recomputed += 1;
+                let want = exp.days.remove(day).unwrap_or_default();
+                if let Some(diff) = acc_diff(acc, &want) {
+                    let d = format!("profile {p}, series {s}, day {day}: bucket vs its events: {diff}");
+                    self.violation(inv::ROLLUP_EVENTS, d);
+                }
+            }
+            for (day, acc) in exp.days {
+                let d = format!("profile {p}, series {s}, day {day}: {} events but no bucket", acc.count);
+                self.violation(inv::ROLLUP_EVENTS, d);
+            }
+        }
+        for ((p, s), exp) in expected {
+            if let Some((day, acc)) = exp.days.iter().next() {
+                let d = format!("profile {p}, series {s}, day {day}: {} events but no bucket", acc.count);
+                self.violation(inv::ROLLUP_EVENTS, d);
+            } else if exp.earlier > 0 {
+                let d = format!("profile {p}, series {s}: {} stored events but no bucket", exp.earlier);
+                self.violation(inv::ROLLUP_EVENTS, d);
+            }
+        }
+    }
+}
+
+/// The first day starting at or after `t`.
+fn ceil_day(t: i64) -> i64 {
+    t.div_euclid(Timestamp::DAY) + i64::from(t.rem_euclid(Timestamp::DAY) != 0)
+}
+
+fn be_u64(k: &[u8], at: usize) -> Option<u64> {
+    Some(u64::from_be_bytes(k.get(at..at + 8).filter(|_| k.len() == 20)?.try_into().ok()?))
+}
+
+fn be_i64(k: &[u8], at: usize) -> Option<i64> {
+    Some(keys::i64_from_ordered_bytes(k.get(at..at + 8).filter(|_| k.len() == 20)?.try_into().ok()?))
+}
+
+/// How two accumulators differ (`None`: equal). Sums are compared with a
+/// relative tolerance (folding order changes float rounding); value
+/// frequencies only when neither side overflowed its bound (which values
+/// are kept then depends on the order).
+pub(super) fn acc_diff(a: &Acc, b: &Acc) -> Option<String> {
+    let close = |x: f64, y: f64| (x - y).abs() <= 1e-9 * (1.0 + x.abs().max(y.abs()));
+    let diff = |what: &str, x: &dyn std::fmt::Debug, y: &dyn std::fmt::Debug| Some(format!("{what} {x:?} ≠ {y:?}"));
+    if a.count != b.count {
+        return diff("count", &a.count, &b.count);
+    }
+    if a.numeric != b.numeric || !close(a.sum, b.sum) {
+        return diff("numeric/sum", &(a.numeric, a.sum), &(b.numeric, b.sum));
+    }
+    if (a.min, a.max) != (b.min, b.max) {
+        return diff("min/max", &(a.min, a.max), &(b.min, b.max));
+    }
+    if (a.first, a.last) != (b.first, b.last) {
+        return diff("first/last", &(a.first, a.last), &(b.first, b.last));
+    }
+    if a.days != b.days {
+        return diff("active days", &a.days.len(), &b.days.len());
+    }
+    if !a.overflow && !b.overflow && a.values != b.values {
+        return diff("values", &a.values.len(), &b.values.len());
+    }
+    None
+}

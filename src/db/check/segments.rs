@@ -1,0 +1,266 @@
+//! Segments: definitions, bitmap chunks, every stored membership against
+//! a fresh evaluation, wake-ups, membership history and the change feed.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use roaring::RoaringBitmap;
+
+use crate::error::Result;
+use crate::event::Event;
+use crate::identity::identifier::Identifier;
+use crate::keys;
+use crate::profile::id::ProfileId;
+use crate::profile::traits::Traits;
+use crate::schema;
+use crate::segment::context::{ProfileCtx, Source};
+use crate::segment::{dependencies, evaluate, SegmentDef};
+use crate::storage::View;
+
+use super::{inv, Checker};
+
+/// A stored segment as the check sees it.
+struct Seg {
+    def: SegmentDef,
+    time_dependent: bool,
+    members: RoaringBitmap,
+}
+
+/// Committed state read through the check's snapshot, with memberships
+/// from the stored bitmaps.
+struct SnapshotSource<'v, 'a> {
+    view: &'v View<'a>,
+    members: HashMap<String, RoaringBitmap>,
+}
+
+impl Source for SnapshotSource<'_, '_> {
+    fn traits(&self, p: ProfileId) -> Result<Option<Traits>> {
+        Ok(schema::PROFILES.get(self.view, &keys::profile(p))?.map(|r| r.profile.traits.clone()))
+    }
+    fn identifiers(&self, p: ProfileId) -> Result<Vec<Identifier>> {
+        crate::identity::graph::identifiers_of(self.view, p)
+    }
+    fn events(&self, p: ProfileId) -> Result<Vec<Event>> {
+        let mut out = Vec::new();
+        for kv in self.view.prefix(schema::EVENTS.name, &keys::profile(p))? {
+            let (k, v) = kv?;
+            out.push(schema::EVENTS.decode(&k, &v)?);
+        }
+        Ok(out)
+    }
+    fn member(&self, segment: &str, p: ProfileId) -> bool {
+        self.members.get(segment).is_some_and(|m| m.contains(p.0))
+    }
+}
+
+impl Checker<'_> {
+    /// Checks `segment_def`, `segment`, `wakeup`, `membership` and `feed`.
+    pub(super) fn segments(&mut self) -> Result<()> {
+        let mut segs = self.segment_defs()?;
+        self.chunks(&mut segs)?;
+        let wakeups = self.wakeups(&segs)?;
+        self.evaluations(&segs, &wakeups)?;
+        self.membership_history(&segs)?;
+        self.feed()
+    }
+
+    fn segment_defs(&mut self) -> Result<BTreeMap<u32, Seg>> {
+        let next = match self.view.get(schema::META_U32.name, keys::meta::NEXT_SEGMENT_ID)? {
+            Some(b) => self.decode(schema::META_U32, keys::meta::NEXT_SEGMENT_ID, &b),
+            None => Some(0),
+        };
+        let mut out: BTreeMap<u32, Seg> = BTreeMap::new();
+        let view = self.view;
+        for kv in view.range(schema::SEGMENT_DEFS.name, &[], None)? {
+            let (k, v) = kv?;
+            let Some(def) = self.decode(schema::SEGMENT_DEFS, &k, &v) else { continue };
+            self.report.segments += 1;
+            if *k != *def.name.as_bytes() {
+                let d = format!("segment stored under {:?} is named {:?}", String::from_utf8_lossy(&k), def.name);
+                self.violation(inv::SEGMENT_DEFS, d);
+            }
+            if next.is_some_and(|n| def.id >= n) {
+                self.violation(
+                    inv::SEGMENT_DEFS,
+                    format!("segment {:?} has id {} ≥ next_segment_id", def.name, def.id),
+                );
+            }
+            if let Some(other) = out.get(&def.id) {
+                let d = format!("segments {:?} and {:?} share id {}", other.def.name, def.name, def.id);
+                self.violation(inv::SEGMENT_DEFS, d);
+                continue;
+            }
+            let time_dependent = dependencies(&def.expr).time_dependent;
+            out.insert(def.id, Seg { def, time_dependent, members: RoaringBitmap::new() });
+        }
+        Ok(out)
+    }
+
+    fn chunks(&mut self, segs: &mut BTreeMap<u32, Seg>) -> Result<()> {
+        let view = self.view;
+        for kv in view.range(schema::SEGMENT_CHUNKS.name, &[], None)? {
+            let (k, v) = kv?;
+            let (Some(seg), Some(hi)) = (
+                k.get(..4).filter(|_| k.len() == 6).and_then(|b| b.try_into().ok()).map(u32::from_be_bytes),
+                k.get(4..6).and_then(|b| b.try_into().ok()).map(u16::from_be_bytes),
+            ) else {
+                self.bad_key(schema::SEGMENT_CHUNKS.name, &k, "segment ‖ chunk (6 bytes)");
+                continue;
+            };
+            let Some(chunk) = self.decode(schema::SEGMENT_CHUNKS, &k, &v) else { continue };
+            let lo = u32::from(hi) << 16;
+            let outside = chunk.0.iter().find(|p| *p < lo || *p > lo | 0xffff);
+            if let Some(p) = outside {
+                self.violation(inv::SEGMENT_CHUNK, format!("chunk {hi} of segment {seg} holds profile {p}"));
+            }
+            if chunk.0.is_empty() {
+                self.violation(inv::SEGMENT_CHUNK, format!("chunk {hi} of segment {seg} is stored empty"));
+            }
+            match segs.get_mut(&seg) {
+                Some(s) => s.members |= chunk.0,
+                None => {
+                    self.violation(inv::SEGMENT_CHUNK, format!("chunk {hi} belongs to segment id {seg}, not defined"))
+                }
+            }
+        }
+        for s in segs.values() {
+            let dead = &s.members - &self.live;
+            if let Some(p) = dead.min() {
+                let d = format!("segment {:?} holds {} non-live profiles, e.g. {p}", s.def.name, dead.len());
+                self.violation(inv::SEGMENT_CHUNK, d);
+            }
+        }
+        Ok(())
+    }
+
+    /// Scans `wakeup`; returns the due time of each (segment, profile).
+    fn wakeups(&mut self, segs: &BTreeMap<u32, Seg>) -> Result<HashMap<(u32, u32), i64>> {
+        let mut forward = BTreeSet::new();
+        let mut index = HashMap::new();
+        let view = self.view;
+        for kv in view.range(schema::WAKEUP_INDEX.name, &[], None)? {
+            let (k, v) = kv?;
+            if let Some((due, seg, p)) = keys::segment::parse_wakeup(&k) {
+                forward.insert((due, seg, p.0));
+                continue;
+            }
+            let parsed = (k.len() == 9 && k[0] == 0x02)
+                .then(|| (keys::parse_profile(&k[1..5]), keys::parse_profile(&k[5..9])))
+                .and_then(|(s, p)| Some((s?.0, p?.0)));
+            let Some((seg, p)) = parsed else {
+                self.bad_key(
+                    schema::WAKEUP_INDEX.name,
+                    &k,
+                    "0x01 ‖ due ‖ segment ‖ profile or 0x02 ‖ segment ‖ profile",
+                );
+                continue;
+            };
+            if let Some(due) = self.decode(schema::WAKEUP_INDEX, &k, &v) {
+                index.insert((seg, p), due as i64);
+            }
+        }
+        for &(due, seg, p) in &forward {
+            if index.get(&(seg, p)) != Some(&due) {
+                self.violation(inv::WAKEUP, format!("wake-up of segment {seg} for {p} at {due} is not in the index"));
+            }
+        }
+        for (&(seg, p), &due) in &index {
+            if !forward.contains(&(due, seg, p)) {
+                self.violation(inv::WAKEUP, format!("index names a wake-up of segment {seg} for {p} at {due}, absent"));
+            }
+            if !self.is_live(ProfileId(p)) {
+                self.violation(inv::WAKEUP, format!("wake-up of segment {seg} for {p}, not a live profile"));
+            }
+            if !segs.get(&seg).is_some_and(|s| s.time_dependent) {
+                let d = format!("wake-up for {p} names segment {seg}, not a defined time-dependent segment");
+                self.violation(inv::WAKEUP, d);
+            }
+        }
+        Ok(index)
+    }
+
+    /// Evaluates every segment for every live profile from scratch.
+    fn evaluations(&mut self, segs: &BTreeMap<u32, Seg>, wakeups: &HashMap<(u32, u32), i64>) -> Result<()> {
+        if segs.is_empty() {
+            return Ok(());
+        }
+        let src = SnapshotSource {
+            view: self.view,
+            members: segs.values().map(|s| (s.def.name.clone(), s.members.clone())).collect(),
+        };
+        let live = self.live.clone();
+        for p in &live {
+            let ctx = ProfileCtx::new(&src, ProfileId(p), self.now)?;
+            let mut found = Vec::new();
+            for s in segs.values() {
+                self.report.evaluations += 1;
+                let value = evaluate(&s.def.expr, &ctx).value;
+                let stored = s.members.contains(p);
+                let due = s.time_dependent && wakeups.get(&(s.def.id, p)).is_some_and(|d| *d <= self.now.0);
+                if value != stored && !due {
+                    found.push(format!(
+                        "segment {:?}, profile {p}: stored {stored}, evaluating now gives {value}",
+                        s.def.name
+                    ));
+                }
+            }
+            ctx.finish()?;
+            for d in found {
+                self.violation(inv::SEGMENT_EVAL, d);
+            }
+        }
+        Ok(())
+    }
+
+    /// The last membership-history entry of each (segment, profile) must
+    /// equal its membership; every member must have one.
+    fn membership_history(&mut self, segs: &BTreeMap<u32, Seg>) -> Result<()> {
+        let mut last: BTreeMap<(u32, u32), bool> = BTreeMap::new();
+        let view = self.view;
+        for kv in view.range(schema::MEMBERSHIP.name, &[], None)? {
+            let (k, v) = kv?;
+            let ids = (k.len() == 16).then(|| (keys::parse_profile(&k[..4]), keys::parse_profile(&k[4..8])));
+            let Some((Some(seg), Some(p))) = ids else {
+                self.bad_key(schema::MEMBERSHIP.name, &k, "segment ‖ profile ‖ time (16 bytes)");
+                continue;
+            };
+            if let Some(entered) = self.decode(schema::MEMBERSHIP, &k, &v) {
+                last.insert((seg.0, p.0), entered); // keys sort by time: the last one wins
+            }
+        }
+        for (&(seg, p), &entered) in &last {
+            let Some(s) = segs.get(&seg) else {
+                self.violation(inv::MEMBERSHIP, format!("membership history of segment id {seg}, not defined"));
+                continue;
+            };
+            if s.members.contains(p) != entered {
+                let d = format!("segment {:?}, profile {p}: history says {entered}, bitmap the opposite", s.def.name);
+                self.violation(inv::MEMBERSHIP, d);
+            }
+        }
+        for s in segs.values() {
+            if let Some(p) = s.members.iter().find(|p| !last.contains_key(&(s.def.id, *p))) {
+                self.violation(inv::MEMBERSHIP, format!("segment {:?}: member {p} has no history entry", s.def.name));
+            }
+        }
+        Ok(())
+    }
+
+    fn feed(&mut self) -> Result<()> {
+        let next = self.meta_u64(keys::meta::NEXT_FEED_SEQ)?.unwrap_or(0);
+        let view = self.view;
+        for kv in view.range(schema::FEED.name, &[], None)? {
+            let (k, v) = kv?;
+            let seq = k.get(..8).filter(|_| k.len() == 8).and_then(|b| b.try_into().ok()).map(u64::from_be_bytes);
+            let Some(seq) = seq else {
+                self.bad_key(schema::FEED.name, &k, "a sequence number (8 bytes)");
+                continue;
+            };
+            let Some(rec) = self.decode(schema::FEED, &k, &v) else { continue };
+            if rec.seq != seq || seq >= next {
+                let d = format!("feed record stored at {seq} says {}; next_feed_seq is {next}", rec.seq);
+                self.violation(inv::FEED, d);
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,255 @@
+//! Unit tests of `check` over events, rollups and segments: a database
+//! with timelines, declared rollups, segments, a merge and retention is
+//! clean; each invariant, broken by raw writes, is reported by name.
+
+use std::sync::Arc;
+
+use super::inv;
+use super::tests::{assert_violations, delete, id, put, whats};
+use crate::codec::{Marker, ValueCodec};
+use crate::event::{Event, EventKind};
+use crate::keys::{self, cf};
+use crate::rollup::{Acc, Aggregate, RollupDef};
+use crate::segment::bitmap_codec::Chunk;
+use crate::segment::{FeedKind, FeedRecord};
+use crate::storage::View;
+use crate::{Clock, ManualClock, ProfileDb, ProfileId, Timestamp, Update};
+
+const DAY: i64 = Timestamp::DAY;
+/// Day 100 at noon.
+const T0: i64 = 100 * DAY + DAY / 2;
+
+fn open_with(dir: &std::path::Path, timeline_days: i64, bucket_days: i64) -> (ProfileDb, Arc<ManualClock>) {
+    let clock = Arc::new(ManualClock::new(Timestamp(T0)));
+    let db = ProfileDb::builder(dir)
+        .clock(clock.clone())
+        .timeline_retention(timeline_days * DAY)
+        .rollup_bucket_retention(bucket_days * DAY)
+        .open()
+        .unwrap();
+    (db, clock)
+}
+
+fn track(db: &ProfileDb, who: &str, name: &str, at: i64, amount: i64) {
+    let mut e = Event::new(EventKind::Track, name, Timestamp(at), vec![id(who)]);
+    e.properties.insert("amount", amount);
+    db.track(&e).unwrap();
+}
+
+/// Profiles 0 (user a, with 1 merged in) and 2 (user c): purchases and
+/// page views over the ten days before `T0`, a declared sum, segments on
+/// a trait, on events, and one time-dependent with a pending wake-up.
+fn populated(dir: &std::path::Path) -> (ProfileDb, Arc<ManualClock>) {
+    let (db, clock) = open_with(dir, 365, 0);
+    db.declare_rollup(RollupDef::new("spend", "purchase", Aggregate::Sum("amount".into()))).unwrap();
+    for (n, who) in ["user_id:a", "email:b@x.com", "user_id:c"].into_iter().enumerate() {
+        db.update(&id(who), Update::new().set("plan", if n == 2 { "free" } else { "pro" })).unwrap();
+        for d in 0..10 {
+            let at = T0 - d * DAY - 3_600_000 * n as i64;
+            track(&db, who, "purchase", at, 10 + d);
+            track(&db, who, "page_view", at - 1, 1);
+        }
+    }
+    db.define_segment("pro", r#"traits.plan = "pro""#).unwrap();
+    db.define_segment("buyers", "count(purchase, 30d) >= 12").unwrap();
+    db.define_segment("recent", "last(purchase) > now - 2d").unwrap();
+    db.identify(&[id("user_id:a"), id("email:b@x.com")], Update::new()).unwrap();
+    (db, clock)
+}
+
+fn view(db: &ProfileDb) -> View<'_> {
+    db.core.store.latest()
+}
+
+/// The first stored key (and value) of a column family with this prefix.
+fn first(db: &ProfileDb, cf: &'static str, prefix: &[u8]) -> (Vec<u8>, Vec<u8>) {
+    let v = view(db);
+    let (k, val) = v.prefix(cf, prefix).unwrap().next().unwrap().unwrap();
+    (k.to_vec(), val.to_vec())
+}
+
+fn auto_series(db: &ProfileDb, event: &str) -> u32 {
+    db.core.rollups.read().auto_series(event).unwrap()
+}
+
+#[test]
+fn a_database_with_events_rollups_and_segments_is_clean() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, _) = populated(dir.path());
+    let r = db.check().unwrap();
+    assert!(r.is_clean(), "{r}");
+    assert_eq!(r.events, 60, "{r}");
+    assert_eq!(r.segments, 3, "{r}");
+    assert_eq!(r.evaluations, 6, "two live profiles, three segments: {r}");
+    assert!(r.buckets_recomputed >= 30, "{r}");
+    assert_eq!(db.segment_count("buyers").unwrap(), 1, "only the merged profile has 20 purchases");
+}
+
+#[test]
+fn a_day_bucket_that_differs_from_its_events_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, _) = populated(dir.path());
+    let s = auto_series(&db, "purchase");
+    let key = keys::rollup::day(ProfileId(2), s, T0 / DAY);
+    let mut acc = crate::schema::ROLLUPS.get(&view(&db), &key).unwrap().unwrap();
+    acc.count += 1;
+    put(&db, cf::ROLLUP, &key, acc.encode_value());
+    assert_violations(&db, &[inv::ROLLUP_EVENTS, inv::ROLLUP_TOTALS]);
+    // The all-time value agreeing with the forged bucket hides nothing.
+    let all = keys::rollup::all_time(ProfileId(2), s);
+    let mut total = crate::schema::ROLLUPS.get(&view(&db), &all).unwrap().unwrap();
+    total.count += 1;
+    put(&db, cf::ROLLUP, &all, total.encode_value());
+    let r = db.check().unwrap();
+    assert_eq!(whats(&r), [inv::ROLLUP_EVENTS], "{r}");
+    assert!(r.violations[0].detail.contains("count 2 ≠ 1"), "{r}");
+}
+
+#[test]
+fn a_lost_event_or_a_lost_bucket_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, _) = populated(dir.path());
+    // A page view no segment reads: only the rollup comparison sees it.
+    let (k, v) = first(&db, cf::EVENT, &keys::profile(ProfileId(2)));
+    let event = crate::schema::EVENTS.decode(&k, &v).unwrap();
+    assert_eq!(event.name, "page_view");
+    delete(&db, cf::EVENT, &k);
+    assert_violations(&db, &[inv::ROLLUP_EVENTS]);
+    put(&db, cf::EVENT, &k, v);
+    assert!(db.check().unwrap().is_clean());
+    let s = auto_series(&db, "page_view");
+    delete(&db, cf::ROLLUP, &keys::rollup::day(ProfileId(2), s, event.timestamp.day()));
+    let r = db.check().unwrap();
+    assert_eq!(whats(&r), [inv::ROLLUP_TOTALS, inv::ROLLUP_EVENTS], "{r}");
+    assert!(r.violations[1].detail.contains("but no bucket"), "{r}");
+}
+
+#[test]
+fn events_and_buckets_of_a_merged_away_profile_are_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, _) = populated(dir.path());
+    assert_eq!(db.resolve_id(ProfileId(1)).unwrap(), Some(ProfileId(0)), "1 merged into 0");
+    let (k, v) = first(&db, cf::EVENT, &keys::profile(ProfileId(0)));
+    let mut moved = k.clone();
+    moved[..4].copy_from_slice(&1u32.to_be_bytes());
+    put(&db, cf::EVENT, &moved, v);
+    assert_violations(&db, &[inv::EVENT_OWNER, inv::ROLLUP_EVENTS]);
+    delete(&db, cf::EVENT, &moved);
+    put(&db, cf::ROLLUP, &keys::rollup::all_time(ProfileId(1), 0), Acc::default().encode_value());
+    assert_violations(&db, &[inv::ROLLUP_OWNER]);
+    delete(&db, cf::ROLLUP, &keys::rollup::all_time(ProfileId(1), 0));
+    put(&db, cf::ROLLUP, &keys::rollup::all_time(ProfileId(0), 99), Acc::default().encode_value());
+    assert_violations(&db, &[inv::ROLLUP_OWNER]);
+}
+
+#[test]
+fn a_declared_rollup_must_name_its_series() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, _) = populated(dir.path());
+    let key = keys::rollup_def::rollup("spend");
+    let mut rec = crate::schema::ROLLUP_DEFS.get(&view(&db), &key).unwrap().unwrap();
+    rec.series = auto_series(&db, "page_view");
+    put(&db, cf::ROLLUP_DEF, &key, rec.encode_value());
+    assert_violations(&db, &[inv::ROLLUP_DEFS]);
+}
+
+#[test]
+fn a_bitmap_that_differs_from_a_fresh_evaluation_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, _) = populated(dir.path());
+    let pro = db.core.segments.read().get("pro").unwrap().def.id;
+    // Drop profile 0 from "pro" (its plan is pro): stale bitmap.
+    put(&db, cf::SEGMENT, &keys::segment::chunk(pro, 0), Chunk([5u32].into_iter().collect()).encode_value());
+    let r = db.check().unwrap();
+    // 5 is not live, 0 is missing, and the history says 0 entered.
+    assert_violations(&db, &[inv::SEGMENT_CHUNK, inv::SEGMENT_EVAL, inv::MEMBERSHIP]);
+    assert!(r.violations.iter().any(|v| v.detail.contains("stored false, evaluating now gives true")), "{r}");
+    // A chunk of a segment that does not exist.
+    put(&db, cf::SEGMENT, &keys::segment::chunk(pro, 0), Chunk([0u32].into_iter().collect()).encode_value());
+    assert!(db.check().unwrap().is_clean());
+    put(&db, cf::SEGMENT, &keys::segment::chunk(77, 0), Chunk([0u32].into_iter().collect()).encode_value());
+    assert_violations(&db, &[inv::SEGMENT_CHUNK]);
+}
+
+#[test]
+fn membership_history_and_feed_must_agree_with_the_bitmaps() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, clock) = populated(dir.path());
+    let pro = db.core.segments.read().get("pro").unwrap().def.id;
+    put(&db, cf::MEMBERSHIP, &keys::segment::membership(pro, ProfileId(0), clock.now().0 + 1), false.encode_value());
+    assert_violations(&db, &[inv::MEMBERSHIP]);
+    delete(&db, cf::MEMBERSHIP, &keys::segment::membership(pro, ProfileId(0), clock.now().0 + 1));
+    let next = crate::schema::META_U64.get(&view(&db), keys::meta::NEXT_FEED_SEQ).unwrap().unwrap();
+    let rec = FeedRecord { seq: next, at: clock.now(), kind: FeedKind::Entered, segment: None, profile: ProfileId(0) };
+    put(&db, cf::FEED, &next.to_be_bytes(), rec.encode_value());
+    assert_violations(&db, &[inv::FEED]);
+}
+
+#[test]
+fn wakeups_must_match_their_index_and_name_live_profiles() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, _) = populated(dir.path());
+    let recent = db.core.segments.read().get("recent").unwrap().def.id;
+    let index = keys::segment::wakeup_index(recent, ProfileId(0));
+    let due = crate::schema::WAKEUP_INDEX.get(&view(&db), &index).unwrap().expect("a pending wake-up") as i64;
+    delete(&db, cf::WAKEUP, &index);
+    assert_violations(&db, &[inv::WAKEUP]);
+    put(&db, cf::WAKEUP, &index, (due as u64).encode_value());
+    assert!(db.check().unwrap().is_clean());
+    // A wake-up (both entries) for a merged-away profile.
+    put(&db, cf::WAKEUP, &keys::segment::wakeup(due, recent, ProfileId(1)), Marker.encode_value());
+    put(&db, cf::WAKEUP, &keys::segment::wakeup_index(recent, ProfileId(1)), (due as u64).encode_value());
+    assert_violations(&db, &[inv::WAKEUP]);
+}
+
+#[test]
+fn only_a_due_wakeup_excuses_a_stale_time_dependent_membership() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, clock) = populated(dir.path());
+    assert!(db.in_segment("recent", ProfileId(0)).unwrap());
+    clock.advance(3 * DAY);
+    // "recent" is stale for both profiles, but their wake-ups are due.
+    assert!(db.check().unwrap().is_clean());
+    let recent = db.core.segments.read().get("recent").unwrap().def.id;
+    let index = keys::segment::wakeup_index(recent, ProfileId(2));
+    let due = crate::schema::WAKEUP_INDEX.get(&view(&db), &index).unwrap().unwrap() as i64;
+    delete(&db, cf::WAKEUP, &index);
+    delete(&db, cf::WAKEUP, &keys::segment::wakeup(due, recent, ProfileId(2)));
+    let r = db.check().unwrap();
+    assert_eq!(whats(&r), [inv::SEGMENT_EVAL], "{r}");
+    assert!(r.violations[0].detail.contains("profile 2"), "{r}");
+    db.tick().unwrap();
+    let r = db.check().unwrap();
+    assert_eq!(whats(&r), [inv::SEGMENT_EVAL], "tick cannot find the lost wake-up: {r}");
+}
+
+#[test]
+fn retention_keeps_the_database_clean_and_a_forged_retired_bucket_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, clock) = open_with(dir.path(), 3, 5);
+    db.declare_rollup(RollupDef::new("spend", "purchase", Aggregate::Sum("amount".into()))).unwrap();
+    for d in 0..10 {
+        track(&db, "user_id:a", "purchase", T0 - d * DAY, d);
+    }
+    db.define_segment("many", "count(purchase) >= 8").unwrap();
+    assert!(db.in_segment("many", ProfileId(0)).unwrap());
+    let pass = db.enforce_retention().unwrap();
+    // Six events before now − 3 days; days 91 to 94 of two series before now − 5 days.
+    assert_eq!((pass.timelines_trimmed, pass.buckets_folded), (1, 8), "{pass:?}");
+    assert_eq!(db.events(ProfileId(0), Timestamp(0), Timestamp(i64::MAX)).unwrap().len(), 4);
+    assert!(pass.complete);
+    let r = db.check().unwrap();
+    assert!(r.is_clean(), "{r}");
+    assert!(!db.in_segment("many", ProfileId(0)).unwrap(), "segments read the trimmed timeline");
+    // A late event before both floors lands in its day bucket; still clean.
+    clock.advance(1);
+    track(&db, "user_id:a", "purchase", T0 - 20 * DAY, 7);
+    assert!(db.check().unwrap().is_clean());
+    let s = auto_series(&db, "purchase");
+    let key = keys::rollup::retired(ProfileId(0), s);
+    let mut retired = crate::schema::ROLLUPS.get(&view(&db), &key).unwrap().unwrap();
+    retired.sum += 1.0;
+    retired.numeric += 1;
+    put(&db, cf::ROLLUP, &key, retired.encode_value());
+    assert_violations(&db, &[inv::ROLLUP_TOTALS]);
+}

@@ -1,0 +1,132 @@
+//! Enforcing timeline and bucket retention: passes over the live profiles
+//! that delete events older than `timeline_retention` and fold day buckets
+//! older than `rollup_bucket_retention` (see `rollup::retention`).
+//!
+//! A pass starts when a floor can rise (now − retention is past it): the
+//! raised floors commit first, then profiles are visited in id order, a
+//! bounded number per call. Each profile's trim is one batch together with
+//! the re-evaluation of its segments (they read the timeline), so a crash
+//! leaves every profile either trimmed or not. Rollups are untouched by
+//! timeline retention: they live in buckets.
+
+use crate::error::Result;
+use crate::keys;
+use crate::profile::id::ProfileId;
+use crate::rollup::retention::{delete_events_before, fold_buckets, has_events_before, stage_floor, NO_FLOOR};
+use crate::txn::Txn;
+
+use super::ProfileDb;
+
+/// How many profiles one [`ProfileDb::tick`] visits for retention.
+pub(crate) const TICK_BUDGET: usize = 256;
+/// How many profiles one batch of [`ProfileDb::enforce_retention`] visits.
+const PASS_BUDGET: usize = 1_024;
+
+/// What retention work did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RetentionPass {
+    /// Profiles visited.
+    pub profiles_visited: u64,
+    /// Profiles whose old events were deleted.
+    pub timelines_trimmed: u64,
+    /// Day buckets folded into the all-time values.
+    pub buckets_folded: u64,
+    /// Whether no pass is left running (every profile was visited).
+    pub complete: bool,
+}
+
+impl RetentionPass {
+    fn add(&mut self, other: RetentionPass) {
+        self.profiles_visited += other.profiles_visited;
+        self.timelines_trimmed += other.timelines_trimmed;
+        self.buckets_folded += other.buckets_folded;
+        self.complete = other.complete;
+    }
+}
+
+impl ProfileDb {
+    /// Enforces retention now, to completion: deletes every stored event
+    /// older than now − `timeline_retention` and folds every day bucket
+    /// older than now − `rollup_bucket_retention` into the all-time values
+    /// (a no-op for a retention of 0). [`tick`](Self::tick) does the same
+    /// work a bounded amount at a time.
+    pub fn enforce_retention(&self) -> Result<RetentionPass> {
+        self.writable("enforce_retention")?;
+        let mut total = RetentionPass::default();
+        // Finish a pass that was running, then run one for the current floors.
+        let mut started = false;
+        loop {
+            let was_running = self.core.retention.cursor.lock().is_some();
+            let step = self.retention_step(PASS_BUDGET)?;
+            started |= !was_running && step.profiles_visited > 0;
+            total.add(step);
+            if step.complete && (started || !was_running) {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// One bounded step of retention: starts a pass when a floor can rise,
+    /// then visits up to `budget` profiles of the running pass.
+    pub(crate) fn retention_step(&self, budget: usize) -> Result<RetentionPass> {
+        let cfg = &self.core.config;
+        if cfg.timeline_retention_ms == 0 && cfg.bucket_retention_ms == 0 {
+            return Ok(RetentionPass { complete: true, ..RetentionPass::default() });
+        }
+        let mut writer = self.core.writer.lock();
+        let floors = &self.core.retention;
+        let mut txn = Txn::new(&self.core, &mut writer);
+        let (mut timeline, mut bucket) = (floors.timeline_ms(), floors.bucket_day());
+        let start = match *floors.cursor.lock() {
+            Some(next) => next,
+            None => {
+                let now = txn.now.0;
+                let t_cut =
+                    if cfg.timeline_retention_ms > 0 { now.saturating_sub(cfg.timeline_retention_ms) } else { 0 };
+                let d_cut = if cfg.bucket_retention_ms > 0 {
+                    crate::Timestamp(now.saturating_sub(cfg.bucket_retention_ms)).day()
+                } else {
+                    0
+                };
+                let raise_t = t_cut > 0 && t_cut > timeline;
+                let raise_d = d_cut > 0 && d_cut > bucket;
+                if !raise_t && !raise_d {
+                    return Ok(RetentionPass { complete: true, ..RetentionPass::default() });
+                }
+                if raise_t {
+                    timeline = t_cut;
+                    stage_floor(&mut txn.batch, keys::meta::TIMELINE_FLOOR, t_cut);
+                }
+                if raise_d {
+                    bucket = d_cut;
+                    stage_floor(&mut txn.batch, keys::meta::ROLLUP_FLOOR_DAY, d_cut);
+                }
+                0
+            }
+        };
+        let ids: Vec<u32> = self.core.segments.read().live.range(start..).take(budget).collect();
+        let mut pass = RetentionPass { profiles_visited: ids.len() as u64, ..RetentionPass::default() };
+        for &id in &ids {
+            let p = ProfileId(id);
+            if timeline != NO_FLOOR && has_events_before(&txn.view, p, timeline)? {
+                delete_events_before(&mut txn.batch, p, timeline);
+                txn.trimmed.insert(p, timeline);
+                txn.mark_touched(p);
+                pass.timelines_trimmed += 1;
+            }
+            if bucket != NO_FLOOR {
+                pass.buckets_folded += fold_buckets(&txn.view, &mut txn.batch, p, bucket)?;
+            }
+        }
+        let next = match ids.last() {
+            Some(&last) if ids.len() == budget => last.checked_add(1),
+            _ => None,
+        };
+        txn.commit()?;
+        floors.publish(timeline, bucket);
+        *floors.cursor.lock() = next;
+        pass.complete = next.is_none();
+        Ok(pass)
+    }
+}
