@@ -39,7 +39,7 @@ pub struct ImportArgs {
     #[arg(long, value_name = "COLUMN=TARGET,...")]
     pub map: Option<String>,
 
-    /// Validate every line first; any bad line rejects the whole file and nothing is written.
+    /// Validate every line first (holding the parsed file in memory); any bad line rejects the whole file and nothing is written.
     #[arg(long)]
     pub strict: bool,
 }

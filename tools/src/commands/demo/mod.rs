@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use profiledb::event::{Event, EventKind, Properties};
+use profiledb::event::{Event, EventKind, Properties, PropertyValue};
 use profiledb::rollup::{Aggregate, RfmConfig, RfmReport, RollupDef};
 use profiledb::{
     Clock, Identifier, ManualClock, MergeRules, MergeStrategy, ProfileDb, SystemClock, Timestamp, TraitOp, TraitValue,
@@ -171,74 +171,56 @@ fn event(p: &Person, action: &Action, at: Timestamp, n: usize) -> Result<Event, 
     let id = |kind: &str, value: &str| Identifier::new(kind, value).map_err(CliError::from);
     let anon = |d: usize| id("anonymous_id", p.anon.get(d).map_or("", String::as_str));
     let set = |name: &str, value: TraitValue| TraitOp::Set { name: name.to_owned(), value };
-    let (kind, name, mut ids, props, mut traits): (_, _, _, Vec<(&str, profiledb::event::PropertyValue)>, _) =
-        match action {
-            Action::Newsletter => (
-                EventKind::Identify,
-                "identify",
-                vec![id("email", &p.email)?],
-                vec![],
-                vec![
-                    set("newsletter", true.into()),
-                    TraitOp::SetOnce { name: "first_source".into(), value: "newsletter".into() },
-                ],
-            ),
-            Action::PageView { device, page, known } => {
-                // Logged in, the site sends the user id (a second device's
-                // anonymous id joins at its login, not here).
-                let ids = if *known { vec![id("user_id", &p.user_id)?] } else { vec![anon(*device)?] };
-                let props = vec![("page", (*page).into()), ("source", p.source.into())];
-                (EventKind::Track, "page_view", ids, props, vec![])
-            }
-            Action::Signup => (
-                EventKind::Identify,
-                "identify",
-                vec![anon(0)?, id("user_id", &p.user_id)?, id("email", &p.email)?],
-                vec![],
-                vec![
-                    set("name", p.name.as_str().into()),
-                    set("plan", "free".into()),
-                    set("country", p.country.into()),
-                    set("address.city", p.city.into()),
-                    set("signup_at", TraitValue::Time(at)),
-                    TraitOp::SetOnce { name: "first_source".into(), value: p.source.into() },
-                ],
-            ),
-            Action::Login => (
-                EventKind::Identify,
-                "identify",
-                vec![anon(1)?, id("user_id", &p.user_id)?],
-                vec![],
-                vec![set("last_login_at", TraitValue::Time(at))],
-            ),
-            Action::AddToCart { product, cents, known } => {
-                let props = vec![("product", (*product).into()), ("price", (*cents as f64 / 100.0).into())];
-                let who = if *known { id("user_id", &p.user_id)? } else { anon(0)? };
-                (EventKind::Track, "add_to_cart", vec![who], props, vec![])
-            }
-            Action::Purchase { product, cents } => {
-                let props = vec![
-                    ("product", (*product).into()),
-                    ("amount", (*cents as f64 / 100.0).into()),
-                    ("order_id", format!("o{n}").into()),
-                ];
-                (EventKind::Track, "purchase", vec![id("user_id", &p.user_id)?], props, vec![])
-            }
-            Action::Upgrade { plan } => (
-                EventKind::Identify,
-                "identify",
-                vec![id("user_id", &p.user_id)?],
-                vec![],
-                vec![set("plan", (*plan).into())],
-            ),
-            Action::Move { city } => (
-                EventKind::Identify,
-                "identify",
-                vec![id("user_id", &p.user_id)?],
-                vec![],
-                vec![set("address.city", (*city).into())],
-            ),
-        };
+    type Props = Vec<(&'static str, PropertyValue)>;
+    let identify =
+        |ids: Vec<Identifier>, traits: Vec<TraitOp>| (EventKind::Identify, "identify", ids, Props::new(), traits);
+    let track =
+        |name: &'static str, ids: Vec<Identifier>, props: Props| (EventKind::Track, name, ids, props, Vec::new());
+    let user = || id("user_id", &p.user_id);
+    let (kind, name, mut ids, props, mut traits) = match action {
+        Action::Newsletter => identify(
+            vec![id("email", &p.email)?],
+            vec![
+                set("newsletter", true.into()),
+                TraitOp::SetOnce { name: "first_source".into(), value: "newsletter".into() },
+            ],
+        ),
+        // Logged in, the site sends the user id (a second device's
+        // anonymous id joins at its login, not here).
+        Action::PageView { device, page, known } => track(
+            "page_view",
+            vec![if *known { user()? } else { anon(*device)? }],
+            vec![("page", (*page).into()), ("source", p.source.into())],
+        ),
+        Action::Signup => identify(
+            vec![anon(0)?, user()?, id("email", &p.email)?],
+            vec![
+                set("name", p.name.as_str().into()),
+                set("plan", "free".into()),
+                set("country", p.country.into()),
+                set("address.city", p.city.into()),
+                set("signup_at", TraitValue::Time(at)),
+                TraitOp::SetOnce { name: "first_source".into(), value: p.source.into() },
+            ],
+        ),
+        Action::Login => identify(vec![anon(1)?, user()?], vec![set("last_login_at", TraitValue::Time(at))]),
+        Action::AddToCart { product, cents, known } => track(
+            "add_to_cart",
+            vec![if *known { user()? } else { anon(0)? }],
+            vec![("product", (*product).into()), ("price", (*cents as f64 / 100.0).into())],
+        ),
+        Action::Purchase { product, cents } => track(
+            "purchase",
+            vec![user()?],
+            vec![
+                ("product", (*product).into()),
+                ("amount", (*cents as f64 / 100.0).into()),
+                ("order_id", format!("o{n}").into()),
+            ],
+        ),
+        Action::Upgrade { plan } => identify(vec![user()?], vec![set("plan", (*plan).into())]),
+        Action::Move { city } => identify(vec![user()?], vec![set("address.city", (*city).into())]),
+    };
     ids.sort();
     ids.dedup();
     traits.sort_by(|a, b| a.name().cmp(b.name()));

@@ -136,7 +136,7 @@ pub fn report(
             "\n\nTry:\n  profiledb --db {dir} get {email}\n  profiledb --db {dir} events {email} --limit 10\n  \
              profiledb --db {dir} segment list\n  profiledb --db {dir} segment members high_value --resolve\n  \
              profiledb --db {dir} query 'in high_value and traits.country = \"NO\"' --explain\n  \
-             profiledb --db {dir} rollup show {email} revenue --window 30d\n  profiledb --db {dir} check"
+             profiledb --db {dir} rollup show {email} revenue --window 30d\n  profiledb --db {dir} check --tick"
         ));
         o
     })
