@@ -151,6 +151,32 @@ pub enum Command {
     #[command(after_help = WRITE_SAFETY, verbatim_doc_comment)]
     Import(ImportArgs),
 
+    /// Show a person's consent per purpose, or record a change.
+    #[command(subcommand)]
+    Consent(ConsentCommand),
+
+    /// Erase the person IDENTIFIER reaches, leaving no trace in the files (writes).
+    ///
+    /// Removes the profile, its identifiers and aliases, traits, history,
+    /// consent, events, rollups, dedup keys and segment memberships in one
+    /// batch, then compacts so the bytes leave the files. The identifiers
+    /// are kept only as keyed hashes: later writes carrying them are refused.
+    #[command(after_help = WRITE_SAFETY)]
+    Erase(PrivacyArgs),
+
+    /// Print everything stored about a person as one JSON document (writes the audit log).
+    #[command(after_help = WRITE_SAFETY)]
+    Export(PrivacyArgs),
+
+    /// Anonymize a person for analytics-only retention (writes).
+    ///
+    /// Traits and event properties are dropped unless named with --keep or
+    /// --hash (a dotted parent covers its children); identifiers are removed
+    /// and suppressed, consent and history folded away; rollups and segment
+    /// membership stay. The files are compacted afterwards.
+    #[command(after_help = WRITE_SAFETY)]
+    Anonymize(AnonymizeArgs),
+
     /// Build a demo database from a generated, realistic dataset and show it (own --dir).
     ///
     /// Anonymous visitors who later sign up (their anonymous profiles merge
@@ -160,6 +186,68 @@ pub enum Command {
     /// run (it must be empty or a database). --db is not used.
     #[command(after_help = "Safety: creates its own database in --dir; never touches --db.")]
     Demo(DemoArgs),
+}
+
+/// `erase`, `export`: a person and the request they answer.
+#[derive(Args, Debug)]
+pub struct PrivacyArgs {
+    /// The person's identifier, kind:value.
+    pub identifier: String,
+    /// The request this answers (a ticket number), recorded in the audit log.
+    #[arg(long, value_name = "ID")]
+    pub request: Option<String>,
+}
+
+/// `anonymize`.
+#[derive(Args, Debug)]
+pub struct AnonymizeArgs {
+    #[command(flatten)]
+    pub person: PrivacyArgs,
+    /// Keep this trait or event property as it is (repeatable).
+    #[arg(long, value_name = "NAME")]
+    pub keep: Vec<String>,
+    /// Replace this trait or event property by a keyed hash (repeatable).
+    #[arg(long, value_name = "NAME")]
+    pub hash: Vec<String>,
+}
+
+/// A consent state on the command line.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConsentStateArg {
+    /// Consent given.
+    Granted,
+    /// Consent refused.
+    Denied,
+    /// Consent taken back.
+    Withdrawn,
+}
+
+/// `consent ...`.
+#[derive(Subcommand, Debug)]
+pub enum ConsentCommand {
+    /// Print the person's consent per purpose, with its status now (read-only).
+    #[command(after_help = READ_SAFETY)]
+    Get {
+        /// The person's identifier, kind:value.
+        identifier: String,
+    },
+    /// Record a consent change (creates the profile when the identifier is new) (writes).
+    #[command(after_help = WRITE_SAFETY)]
+    Set {
+        /// The person's identifier, kind:value.
+        identifier: String,
+        /// The purpose, e.g. marketing_email.
+        purpose: String,
+        /// The new state.
+        #[arg(value_enum)]
+        state: ConsentStateArg,
+        /// Where the change came from (cookie_banner, signup_form, a ticket...).
+        #[arg(long)]
+        source: String,
+        /// When a grant stops counting: RFC 3339 or epoch milliseconds.
+        #[arg(long, value_name = "TIME")]
+        until: Option<String>,
+    },
 }
 
 /// Which profile: an identifier, or `--id`.

@@ -7,6 +7,7 @@ mod admin;
 mod demo;
 mod identity;
 mod import;
+mod privacy;
 mod profile;
 mod traits;
 
@@ -47,6 +48,10 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Backup(a) => admin::backup(&ctx, &a),
         Command::Compact => admin::compact(&ctx),
         Command::Import(a) => import::run(&ctx, &a),
+        Command::Consent(c) => privacy::consent(&ctx, c),
+        Command::Erase(a) => privacy::erase(&ctx, &a),
+        Command::Export(a) => privacy::export(&ctx, &a),
+        Command::Anonymize(a) => privacy::anonymize(&ctx, &a),
         Command::Demo(a) => demo::run(&ctx, &a),
     }
 }
