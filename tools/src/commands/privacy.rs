@@ -104,6 +104,7 @@ pub fn anonymize(ctx: &Ctx, a: &AnonymizeArgs) -> Result<(), CliError> {
         "profile": r.profile.0, "identifiers": r.identifiers, "traits_kept": r.traits_kept,
         "traits_dropped": r.traits_dropped, "traits_hashed": r.traits_hashed,
         "traits_generalized": r.traits_generalized, "events_scrubbed": r.events_scrubbed,
+        "rollups_scrubbed": r.rollups_scrubbed,
         "history_removed": r.history_removed,
     });
     ctx.out.emit(&v, || {
