@@ -38,6 +38,8 @@ pub(crate) mod inv {
     pub const REVERSE_HAS_IDENTITY: &str = "reverse_has_identity";
     /// Every identity link points at a live profile.
     pub const IDENTITY_LIVE: &str = "identity_points_at_live";
+    /// No linked identifier belongs to an erased person (is suppressed).
+    pub const NOT_SUPPRESSED: &str = "linked_identifier_not_suppressed";
     /// Every alias points straight (one hop) at a live profile.
     pub const ALIAS_LIVE: &str = "alias_points_at_live";
     /// Every forward alias has its reverse entry.
@@ -424,6 +426,7 @@ impl Checker<'_> {
     /// Scans `identity`: each link points at a live profile and has its reverse entry.
     fn identities(&mut self) -> Result<()> {
         let view = self.view;
+        let secret = crate::privacy::suppression::load_secret(view)?;
         for kv in view.range(schema::IDENTITY.name, &[], None)? {
             let (k, v) = kv?;
             self.report.identifiers += 1;
@@ -442,6 +445,12 @@ impl Checker<'_> {
             if view.get(schema::PROFILE_IDENTIFIERS.name, &reverse)?.is_none() {
                 let d = format!("{ident} → {} has no profile_identifiers entry", link.profile);
                 self.violation(inv::IDENTITY_HAS_REVERSE, d);
+            }
+            if let Some(secret) = &secret {
+                let key = crate::privacy::suppression::suppressed_key(secret, &ident);
+                if view.get(schema::AUDIT.name, &key)?.is_some() {
+                    self.violation(inv::NOT_SUPPRESSED, format!("{ident} is linked but was erased"));
+                }
             }
         }
         Ok(())
