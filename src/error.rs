@@ -171,6 +171,7 @@ pub enum Error {
         position: usize,
         /// Its kind.
         kind: String,
+    },
     /// A rollup window reaches before the bucket-retention horizon: the
     /// per-day buckets there were folded into the all-time values.
     #[error(

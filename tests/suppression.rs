@@ -137,6 +137,7 @@ fn anonymize_keeps_analytics_and_removes_every_personal_value() {
     let db =
         ProfileDb::builder(dir.path()).clock(clock.clone()).compression(false).anonymize_rules(rules).open().unwrap();
     db.declare_rollup(RollupDef::new("spend", "purchase", Aggregate::Sum("amount".into()))).unwrap();
+    db.declare_rollup(RollupDef::new("skus", "purchase", Aggregate::Unique("sku".into()))).unwrap();
     db.define_segment("pro", r#"traits.plan = "pro""#).unwrap();
     db.define_segment("buyers", "sum(purchase.amount) >= 50").unwrap();
     db.define_segment("named", "traits.name exists").unwrap();
@@ -202,6 +203,14 @@ fn anonymize_keeps_analytics_and_removes_every_personal_value() {
 
     // Analytics stay: rollups, events (scrubbed), segments on kept values.
     assert_eq!(db.rollup(p, "spend", Window::All).unwrap(), RollupValue::Number(Some(60.0)));
+    assert!(report.rollups_scrubbed >= 1);
+    match db.rollup(p, "skus", Window::All).unwrap() {
+        RollupValue::Unique { count, values, .. } => {
+            assert_eq!(count, 1, "the distinct count survives hashing");
+            assert!(values.iter().all(|v| v.starts_with("h:")), "{values:?}");
+        }
+        other => panic!("unexpected {other:?}"),
+    }
     let events = db.events(p, Timestamp(0), Timestamp(i64::MAX)).unwrap();
     assert_eq!(events.len(), 3);
     assert!(events.iter().all(|e| e.message_id.is_none() && e.identifiers.is_empty() && e.property("sku").is_none()));

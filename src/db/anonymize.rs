@@ -5,7 +5,10 @@
 //! - kept: the profile id and its record, rollup accumulators, event
 //!   names and times on the timeline, segment membership and its history,
 //!   the change feed;
-//! - rewritten: traits and event properties, by [`AnonymizeRules`];
+//! - rewritten: traits and event properties, by [`AnonymizeRules`]; the
+//!   value sets of rollup accumulators (most frequent, unique values) of a
+//!   property whose rule is not `Keep` are replaced by keyed hashes, so
+//!   counts and frequencies survive but the values do not;
 //! - removed: every identifier (suppressed as an erase does, so later
 //!   events cannot re-identify the profile), consent, message ids and their
 //!   dedup entries, identify traits on stored events, and the whole delta
@@ -56,6 +59,8 @@ pub struct AnonymizeReport {
     pub traits_generalized: u64,
     /// Stored events rewritten.
     pub events_scrubbed: u64,
+    /// Rollup accumulators whose value sets were hashed.
+    pub rollups_scrubbed: u64,
     /// History entries (deltas and snapshots) removed.
     pub history_removed: u64,
 }
@@ -92,6 +97,7 @@ impl ProfileDb {
         report.identifiers = unlink_and_suppress(&mut txn, &secret, p)?.len() as u64;
         for x in std::iter::once(p).chain(aliases_of(&txn.view, p)?) {
             report.events_scrubbed += scrub_events(&mut txn, x, rules, &hash)?;
+            report.rollups_scrubbed += scrub_rollups(&mut txn, x, rules, &hash)?;
             let prefix = keys::profile(x);
             let end = prefix_end(&prefix).unwrap_or_else(|| vec![0xff; 5]);
             for cf in [schema::DELTAS.name, schema::SNAPSHOTS.name] {
@@ -112,7 +118,7 @@ impl ProfileDb {
         };
         schema::SNAPSHOTS.put(&mut txn.batch, keys::versioned(p, version), &profile);
         txn.put_profile(ProfileRecord { profile: Arc::new(profile), history_floor: version, last_snapshot: version });
-        let entries = report.identifiers + report.events_scrubbed + report.history_removed;
+        let entries = report.identifiers + report.events_scrubbed + report.rollups_scrubbed + report.history_removed;
         self.audit(&mut txn, AuditAction::Anonymize, request_id, p, entries)?;
         txn.commit()?;
         self.publish_secret(secret);
@@ -176,6 +182,43 @@ fn scrub_events(txn: &mut Txn<'_>, x: ProfileId, rules: &AnonymizeRules, hash: &
             })
             .collect();
         schema::EVENTS.put(&mut txn.batch, k, &event);
+    }
+    Ok(n)
+}
+
+/// Replaces the value sets of `x`'s rollup accumulators by keyed hashes
+/// where the series' property is not kept. Each accumulator is read merged
+/// and written back whole (replacing its merge operands). Returns how many
+/// were rewritten.
+fn scrub_rollups(
+    txn: &mut Txn<'_>,
+    x: ProfileId,
+    rules: &AnonymizeRules,
+    hash: &dyn Fn(&str) -> String,
+) -> Result<u64> {
+    let properties: Vec<Option<String>> = txn.core.rollups.read().series.iter().map(|s| s.property.clone()).collect();
+    let mut rewritten = Vec::new();
+    for kv in txn.view.prefix(schema::ROLLUPS.name, &keys::profile(x))? {
+        let (k, v) = kv?;
+        let Some((_, series, _)) = keys::rollup::parse(&k) else { continue };
+        let Some(Some(property)) = properties.get(series as usize) else { continue };
+        if *rules.rule_for(property) == ValueRule::Keep {
+            continue;
+        }
+        let mut acc = schema::ROLLUPS.decode(&k, &v)?;
+        if acc.values.is_empty() {
+            continue;
+        }
+        let mut hashed = std::collections::BTreeMap::new();
+        for (value, n) in std::mem::take(&mut acc.values) {
+            *hashed.entry(hash(&value)).or_insert(0) += n;
+        }
+        acc.values = hashed;
+        rewritten.push((k.to_vec(), acc));
+    }
+    let n = rewritten.len() as u64;
+    for (k, acc) in rewritten {
+        schema::ROLLUPS.put(&mut txn.batch, k, &acc);
     }
     Ok(n)
 }

@@ -40,6 +40,8 @@ pub(crate) mod inv {
     pub const REVERSE_HAS_IDENTITY: &str = "reverse_has_identity";
     /// Every identity link points at a live profile.
     pub const IDENTITY_LIVE: &str = "identity_points_at_live";
+    /// No linked identifier belongs to an erased person (is suppressed).
+    pub const NOT_SUPPRESSED: &str = "linked_identifier_not_suppressed";
     /// Every alias points straight (one hop) at a live profile.
     pub const ALIAS_LIVE: &str = "alias_points_at_live";
     /// Every forward alias has its reverse entry.

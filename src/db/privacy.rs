@@ -40,9 +40,10 @@ impl ProfileDb {
     /// dedup keys, segment memberships and their history — in one batch —
     /// then flushes and compacts the affected ranges so the bytes leave
     /// the files on disk. Erased identifiers are kept only as keyed hashes:
-    /// later operations carrying them are refused (see
-    /// [`is_suppressed`](Self::is_suppressed)). Erasing an unknown
-    /// identifier is [`Error::NotFound`] and changes nothing.
+    /// later writes carrying them are refused or dropped, by the
+    /// [`SuppressionPolicy`] (see [`is_suppressed`](Self::is_suppressed)).
+    /// Erasing an unknown (or already erased) identifier is
+    /// [`Error::NotFound`] and changes nothing.
     pub fn erase(&self, identifier: &Identifier, request_id: Option<&str>) -> Result<EraseReport> {
         self.writable("erase")?;
         let mut writer = self.core.writer.lock();

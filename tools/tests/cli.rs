@@ -384,3 +384,39 @@ fn the_database_path_comes_from_the_environment() {
     assert_eq!(run_cmd(c, None).ok().json()["path"], json!(s(&db.path())));
     assert!(db.path().join("CURRENT").exists());
 }
+
+#[test]
+fn consent_erase_export_and_anonymize_from_the_command_line() {
+    let db = TestDb::init();
+    let ann = "email:ann@example.com";
+    db.run(&["trait", "set", ann, "plan", "pro"]).ok();
+    let set = db.json(&["consent", "set", ann, "marketing_email", "granted", "--source", "signup_form"]);
+    assert_eq!(set["created"], json!(false));
+    db.run(&["consent", "set", ann, "sms", "granted", "--source", "app", "--until", "2000-01-01T00:00:00Z"])
+        .code(2)
+        .err_has(&["not after now"]);
+    db.run(&["consent", "set", ann, "Bad Purpose", "granted", "--source", "x"]).code(2).err_has(&["consent purpose"]);
+    let got = db.json(&["consent", "get", ann]);
+    assert_eq!(got[0]["purpose"], json!("marketing_email"));
+    assert_eq!(got[0]["status"], json!("granted"));
+    let text = db.run(&["consent", "get", ann]).ok().stdout;
+    assert!(text.contains("marketing_email") && text.contains("signup_form"), "{text}");
+    db.run(&["consent", "get", "email:nobody@example.com"]).code(3);
+
+    let doc = db.json(&["export", ann, "--request-id", "dsar-1"]);
+    assert_eq!(doc["consent"]["marketing_email"]["state"], json!("granted"));
+
+    let bo = "email:bo@example.com";
+    db.run(&["trait", "set", bo, "plan", "pro"]).ok();
+    db.run(&["trait", "set", bo, "name", "Bo"]).ok();
+    let r = db.json(&["anonymize", bo, "--keep", "plan", "--request-id", "t-2"]);
+    assert_eq!((r["traits_kept"].clone(), r["traits_dropped"].clone()), (json!(1), json!(1)));
+    db.run(&["get", bo]).code(3);
+
+    let erased = db.json(&["erase", ann, "--yes", "--request-id", "dsar-2"]);
+    assert_eq!(erased["identifiers"], json!(1));
+    db.run(&["get", ann]).code(3);
+    db.run(&["trait", "set", ann, "plan", "free"]).code(2).err_has(&["erased person"]);
+    db.run(&["erase", ann, "--yes"]).code(3);
+    db.run(&["export", ann]).code(3);
+}

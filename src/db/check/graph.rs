@@ -73,6 +73,7 @@ impl Checker<'_> {
     /// Scans `identity`: each link points at a live profile and has its reverse entry.
     pub(super) fn identities(&mut self) -> Result<()> {
         let view = self.view;
+        let secret = crate::privacy::suppression::load_secret(view)?;
         for kv in view.range(schema::IDENTITY.name, &[], None)? {
             let (k, v) = kv?;
             self.report.identifiers += 1;
@@ -91,6 +92,12 @@ impl Checker<'_> {
             if view.get(schema::PROFILE_IDENTIFIERS.name, &reverse)?.is_none() {
                 let d = format!("{ident} → {} has no profile_identifiers entry", link.profile);
                 self.violation(inv::IDENTITY_HAS_REVERSE, d);
+            }
+            if let Some(secret) = &secret {
+                let key = crate::privacy::suppression::suppressed_key(secret, &ident);
+                if view.get(schema::AUDIT.name, &key)?.is_some() {
+                    self.violation(inv::NOT_SUPPRESSED, format!("{ident} is linked but was erased"));
+                }
             }
         }
         Ok(())

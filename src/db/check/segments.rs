@@ -50,6 +50,10 @@ impl Source for SnapshotSource<'_, '_> {
     fn member(&self, segment: &str, p: ProfileId) -> bool {
         self.members.get(segment).is_some_and(|m| m.contains(p.0))
     }
+    fn consent(&self, p: ProfileId, purpose: &str) -> Result<Option<crate::privacy::ConsentRecord>> {
+        let rec = schema::PROFILES.get(self.view, &keys::profile(p))?;
+        Ok(rec.and_then(|r| r.profile.consent.get(purpose).cloned()))
+    }
 }
 
 impl Checker<'_> {

@@ -375,3 +375,24 @@ fn a_clock_stepping_back_does_not_split_state_from_history() {
     let r = db.check().unwrap();
     assert!(r.is_clean(), "{r}");
 }
+
+#[test]
+fn a_linked_identifier_of_an_erased_person_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, _) = populated(dir.path());
+    let gone = id("email:gone@x.com");
+    db.update(&gone, Update::new()).unwrap();
+    db.erase(&gone, None).unwrap();
+    assert_violations(&db, &[]);
+    // Link it again behind the write path's back.
+    let link = IdentityLink {
+        profile: ProfileId(0),
+        origin: ProfileId(0),
+        linked_at: Timestamp(1),
+        cause: Cause::Api,
+        detached: false,
+    };
+    put(&db, cf::IDENTITY, &keys::identifier(&gone), link.encode_value());
+    put(&db, cf::PROFILE_IDENTIFIERS, &keys::profile_identifier(ProfileId(0), &gone), Marker.encode_value());
+    assert_violations(&db, &[inv::NOT_SUPPRESSED]);
+}

@@ -12,7 +12,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 pub use data::{
     Aggregation, EventsArgs, ImportArgs, ImportFormat, RfmCommand, RollupCommand, RollupDeclareArgs, TrackArgs,
 };
-pub use privacy::{AuditArgs, EraseArgs, ExportArgs};
+pub use privacy::{AnonymizeArgs, AuditArgs, ConsentCommand, ConsentStateArg, EraseArgs, ExportArgs};
 pub use segments::{CheckArgs, FeedArgs, Page, QueryArgs, SegmentCommand};
 
 /// Shown after the help of every command that only reads.
@@ -264,6 +264,19 @@ pub enum Command {
     /// Print the privacy audit log: every erase and export, oldest first (read-only).
     #[command(after_help = READ_SAFETY)]
     Audit(AuditArgs),
+
+    /// Show a person's consent per purpose, or record a change.
+    #[command(subcommand)]
+    Consent(ConsentCommand),
+
+    /// Anonymize a person for analytics-only retention (writes).
+    ///
+    /// Traits and event properties are dropped unless named with --keep or
+    /// --hash (a dotted parent covers its children); identifiers are removed
+    /// and suppressed, consent and history folded away; rollups and segment
+    /// membership stay. The files are compacted afterwards.
+    #[command(after_help = WRITE_SAFETY)]
+    Anonymize(AnonymizeArgs),
 
     /// Build a demo database from a generated, realistic dataset and show it (own --dir).
     ///

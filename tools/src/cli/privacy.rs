@@ -1,6 +1,8 @@
-//! Arguments of the privacy commands: export, erase, audit.
+//! Arguments of the privacy commands: export, erase, audit, consent, anonymize.
 
-use clap::Args;
+use clap::{Args, Subcommand, ValueEnum};
+
+use super::{READ_SAFETY, WRITE_SAFETY};
 
 /// `export`.
 #[derive(Args, Debug)]
@@ -51,4 +53,59 @@ pub struct AuditArgs {
     /// Show only the newest N records.
     #[arg(long, value_name = "N")]
     pub limit: Option<usize>,
+}
+
+/// `anonymize`.
+#[derive(Args, Debug)]
+pub struct AnonymizeArgs {
+    /// The person's identifier, kind:value.
+    pub identifier: String,
+    /// The caller's request id (e.g. a ticket number), kept in the audit log.
+    #[arg(long, value_name = "ID")]
+    pub request_id: Option<String>,
+    /// Keep this trait or event property as it is (repeatable).
+    #[arg(long, value_name = "NAME")]
+    pub keep: Vec<String>,
+    /// Replace this trait or event property by a keyed hash (repeatable).
+    #[arg(long, value_name = "NAME")]
+    pub hash: Vec<String>,
+}
+
+/// A consent state on the command line.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConsentStateArg {
+    /// Consent given.
+    Granted,
+    /// Consent refused.
+    Denied,
+    /// Consent taken back.
+    Withdrawn,
+}
+
+/// `consent ...`.
+#[derive(Subcommand, Debug)]
+pub enum ConsentCommand {
+    /// Print the person's consent per purpose, with its status now (read-only).
+    #[command(after_help = READ_SAFETY)]
+    Get {
+        /// The person's identifier, kind:value.
+        identifier: String,
+    },
+    /// Record a consent change (creates the profile when the identifier is new) (writes).
+    #[command(after_help = WRITE_SAFETY)]
+    Set {
+        /// The person's identifier, kind:value.
+        identifier: String,
+        /// The purpose, e.g. marketing_email.
+        purpose: String,
+        /// The new state.
+        #[arg(value_enum)]
+        state: ConsentStateArg,
+        /// Where the change came from (cookie_banner, signup_form, a ticket...).
+        #[arg(long)]
+        source: String,
+        /// When a grant stops counting: RFC 3339 or epoch milliseconds.
+        #[arg(long, value_name = "TIME")]
+        until: Option<String>,
+    },
 }

@@ -8,6 +8,7 @@ mod demo;
 mod events;
 mod identity;
 mod import;
+mod consent;
 mod maintenance;
 mod privacy;
 pub mod profile;
@@ -63,6 +64,8 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Export(a) => privacy::export(&ctx, &a),
         Command::Erase(a) => privacy::erase(&ctx, &a),
         Command::Audit(a) => privacy::audit(&ctx, &a),
+        Command::Consent(c) => consent::consent(&ctx, c),
+        Command::Anonymize(a) => consent::anonymize(&ctx, &a),
         Command::Demo(a) => demo::run(&ctx, &a),
     }
 }

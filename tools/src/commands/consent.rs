@@ -1,0 +1,100 @@
+//! Consent (`consent get|set`) and `anonymize`.
+
+use profiledb::privacy::{AnonymizeRules, ConsentChange, ConsentState, ConsentStatus, ValueRule};
+use serde_json::{json, Value};
+
+use super::Ctx;
+use crate::cli::{AnonymizeArgs, ConsentCommand, ConsentStateArg};
+use crate::error::CliError;
+use crate::open;
+use crate::output::table::Table;
+use crate::output::{json as js, text};
+use crate::parse;
+
+/// `consent get IDENTIFIER` and `consent set IDENTIFIER PURPOSE STATE --source S [--until T]`.
+pub fn consent(ctx: &Ctx, c: ConsentCommand) -> Result<(), CliError> {
+    match c {
+        ConsentCommand::Get { identifier } => {
+            let who = parse::identifier(&identifier)?;
+            let db = open::for_reading(&ctx.db)?;
+            let list = db.consent(&who)?.ok_or_else(|| CliError::NotFound(format!("no profile has {who}")))?;
+            let rows: Vec<Value> = list
+                .iter()
+                .map(|c| {
+                    let mut v = c.record.to_json();
+                    v["purpose"] = Value::String(c.purpose.clone());
+                    v["status"] = Value::String(status_name(c.status).into());
+                    v
+                })
+                .collect();
+            ctx.out.emit(&Value::Array(rows), || {
+                if list.is_empty() {
+                    return "no consent recorded".into();
+                }
+                let mut t = Table::new(&["PURPOSE", "STATUS", "SOURCE", "AT", "EXPIRES"]);
+                for c in &list {
+                    let expires = c.record.expires_at.map(|e| e.to_rfc3339()).unwrap_or_default();
+                    let row =
+                        [&c.purpose, status_name(c.status), &c.record.source, &c.record.at.to_rfc3339(), &expires];
+                    t.row(row.iter().map(|s| s.to_string()).collect());
+                }
+                t.render()
+            })
+        }
+        ConsentCommand::Set { identifier, purpose, state, source, until } => {
+            let who = parse::identifier(&identifier)?;
+            let expires_at = until.as_deref().map(|u| parse::time("--until", u)).transpose()?;
+            let state = match state {
+                ConsentStateArg::Granted => ConsentState::Granted,
+                ConsentStateArg::Denied => ConsentState::Denied,
+                ConsentStateArg::Withdrawn => ConsentState::Withdrawn,
+            };
+            let db = open::for_writing(&ctx.db)?;
+            let receipt = db.set_consent(&who, &purpose, ConsentChange { state, source, expires_at })?;
+            ctx.out.emit(&js::receipt(&receipt), || text::receipt(&receipt))
+        }
+    }
+}
+
+fn status_name(s: ConsentStatus) -> &'static str {
+    match s {
+        ConsentStatus::Granted => "granted",
+        ConsentStatus::Expired => "expired",
+        ConsentStatus::Denied => "denied",
+        ConsentStatus::Withdrawn => "withdrawn",
+    }
+}
+
+/// `anonymize IDENTIFIER [--keep NAME]... [--hash NAME]... [--request-id ID]`.
+pub fn anonymize(ctx: &Ctx, a: &AnonymizeArgs) -> Result<(), CliError> {
+    let who = parse::identifier(&a.identifier)?;
+    let mut rules = AnonymizeRules::default();
+    for name in &a.keep {
+        rules = rules.rule(name, ValueRule::Keep);
+    }
+    for name in &a.hash {
+        rules = rules.rule(name, ValueRule::Hash);
+    }
+    let db = open::for_writing(&ctx.db)?;
+    let r = db.anonymize(&who, Some(&rules), a.request_id.as_deref())?;
+    let v = json!({
+        "profile": r.profile.0, "identifiers": r.identifiers, "traits_kept": r.traits_kept,
+        "traits_dropped": r.traits_dropped, "traits_hashed": r.traits_hashed,
+        "traits_generalized": r.traits_generalized, "events_scrubbed": r.events_scrubbed,
+        "rollups_scrubbed": r.rollups_scrubbed,
+        "history_removed": r.history_removed,
+    });
+    ctx.out.emit(&v, || {
+        format!(
+            "anonymized profile {}: {} identifiers removed and suppressed; traits kept {}, hashed {}, dropped {}; \
+             {} events scrubbed; {} history entries removed",
+            r.profile,
+            r.identifiers,
+            r.traits_kept,
+            r.traits_hashed,
+            r.traits_dropped,
+            r.events_scrubbed,
+            r.history_removed
+        )
+    })
+}
