@@ -2,7 +2,8 @@
 //! --example reopen -- DIR PROFILES SEGMENTS RUNS`. When DIR holds no
 //! database it is built first: PROFILES profiles with eight traits each,
 //! then SEGMENTS segments over those traits (backfilled). Then the
-//! database is opened RUNS times and the median open time printed.
+//! database is opened RUNS times and the median open time printed, and a
+//! three-way query over two segments and an indexed trait is timed.
 
 use std::time::Instant;
 
@@ -61,5 +62,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         times[0],
         times[times.len() - 1]
     );
+    let db = ProfileDb::open(&dir)?;
+    if segments >= 2 {
+        db.index_trait("country")?;
+        let text = r#"in s0 and not in s1 and traits.country = "DE""#;
+        let mut times = Vec::new();
+        let mut count = 0;
+        for _ in 0..runs.max(1) * 3 {
+            let start = Instant::now();
+            count = db.query(text)?.count();
+            times.push(start.elapsed());
+        }
+        times.sort();
+        println!("query `{text}` ({count} matches): median {:.1?}", times[times.len() / 2]);
+        println!("{}", db.query(text)?.explain());
+    }
     Ok(())
 }

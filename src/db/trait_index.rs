@@ -42,9 +42,11 @@ pub struct IndexMismatch {
     /// The value whose bitmap differs (`None`: the bitmap of values past
     /// the cap, or the live set).
     pub value: Option<TraitValue>,
-    /// The profile.
+    /// The profile (`ProfileId(u32::MAX)` when the index itself is defined
+    /// only in memory or only on disk, or has too many values).
     pub profile: ProfileId,
-    /// Whether the stored bitmap holds it.
+    /// Whether the stored bitmap holds it (for a definition: whether it
+    /// is on disk).
     pub stored: bool,
 }
 
@@ -159,17 +161,18 @@ impl ProfileDb {
                 }
             }
         }
-        for (name, ix) in &state.indexes.by_name {
-            let on_disk = stored.by_name.get(name);
-            if on_disk != Some(ix) {
-                out.push(IndexMismatch {
-                    name: name.clone(),
-                    value: None,
-                    profile: ProfileId(u32::MAX),
-                    stored: on_disk.is_some(),
-                });
+        let names: std::collections::BTreeSet<&String> =
+            state.indexes.by_name.keys().chain(stored.by_name.keys()).collect();
+        for name in names {
+            let expected = expected_values(&view, name)?;
+            let (memory, disk) = (state.indexes.by_name.get(name), stored.by_name.get(name));
+            for ix in [memory, disk.filter(|d| Some(*d) != memory)].into_iter().flatten() {
+                compare(ix, &expected, &mut out);
             }
-            compare(ix, &expected_values(&view, name)?, &mut out);
+            if memory.is_none() || disk.is_none() {
+                let profile = ProfileId(u32::MAX);
+                out.push(IndexMismatch { name: name.clone(), value: None, profile, stored: disk.is_some() });
+            }
         }
         Ok(out)
     }

@@ -71,7 +71,7 @@ impl Source for ReadSource<'_, '_> {
         Ok(out)
     }
     fn member(&self, segment: &str, p: ProfileId) -> bool {
-        self.core.segments.read().get(segment).is_some_and(|s| s.members.contains(p.0))
+        self.core.segments.read_recursive().get(segment).is_some_and(|s| s.members.contains(p.0))
     }
     fn consent(&self, p: ProfileId, purpose: &str) -> Result<Option<ConsentRecord>> {
         let rec = crate::schema::PROFILES.get(self.view, &crate::keys::profile(p))?;
