@@ -379,6 +379,8 @@ struct Tally {
     unacked_committed: u64,
     retention_cut_short: u64,
     tick_cut_short: u64,
+    /// The operation running at each kill, by kind.
+    interrupted: BTreeMap<String, u64>,
     /// Acknowledged outcomes by kind (`update`, `unmerge`, `error:`, ...).
     outcomes: BTreeMap<String, u64>,
 }
@@ -451,9 +453,11 @@ fn acknowledged_writes_survive_sigkill() {
         tally.acked += acks.len() as u64;
         tally.killed_before_first_ack += u64::from(acks.is_empty());
 
+        // The operation running at the kill (it may have committed).
+        let op = gen_op(&mut rng);
+        let kind = format!("{op:?}").split(['(', ' ', '{']).next().unwrap_or_default().to_owned();
+        *tally.interrupted.entry(kind).or_default() += 1;
         if dump(&crashed) != dump(&reference) {
-            // The operation running at the kill may have committed.
-            let op = gen_op(&mut rng);
             let (retention, tick) = (matches!(op, Op::Retain { .. }), matches!(op, Op::Tick));
             apply(&reference, &clock, seq, op);
             let (now_crashed, now_reference) = (facts(&crashed, seq), facts(&reference, seq));

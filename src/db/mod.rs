@@ -111,7 +111,12 @@ impl ProfileDb {
             subscribers: Mutex::new(Vec::new()),
             store,
         };
-        Ok(ProfileDb { core: Arc::new(core) })
+        let db = ProfileDb { core: Arc::new(core) };
+        if b.mode == AccessMode::ReadWrite {
+            // A crash may have cut a segment definition's backfill short.
+            db.resume_backfill()?;
+        }
+        Ok(db)
     }
 
     /// The database directory.
