@@ -14,7 +14,7 @@
 //! traits, timeline length, rollups (all time and a 2-day window) and
 //! segments, or that it is gone and whether it is suppressed (erased).
 //!
-//! The parent kills the child with SIGKILL after 50–600 ms, reopens the
+//! The parent kills the child with SIGKILL after 50–1,500 ms, reopens the
 //! database and requires:
 //! - the full `check()` (identity graph, history, rollups against the
 //!   timelines, every segment bitmap against a fresh evaluation, wake-ups,
@@ -420,7 +420,7 @@ fn acknowledged_writes_survive_sigkill() {
             .stdin(Stdio::null())
             .spawn()
             .unwrap();
-        std::thread::sleep(Duration::from_millis(50 + master.below(551)));
+        std::thread::sleep(Duration::from_millis(50 + master.below(1_451)));
         if let Some(status) = child.try_wait().unwrap() {
             panic!("cycle {cycle}: the writer exited on its own ({status}):\n{}", read(&log_path));
         }
