@@ -26,7 +26,7 @@ fn fixture_dir(version: u32) -> PathBuf {
 }
 
 /// The format version whose fixture this build must write byte for byte.
-const LATEST: u32 = 3;
+const LATEST: u32 = 4;
 
 /// The operations that build the fixture, deterministic under a manual clock.
 fn build(dir: &Path) -> ProfileDb {
@@ -35,6 +35,8 @@ fn build(dir: &Path) -> ProfileDb {
         .clock(clock.clone())
         .snapshot_every(2)
         .merge_rules(MergeRules::default().trait_strategy("ltv", MergeStrategy::Sum))
+        .timeline_retention(7 * Timestamp::DAY)
+        .rollup_bucket_retention(14 * Timestamp::DAY)
         .open()
         .expect("open fixture db");
     let step = |u: &str, upd: Update| {
@@ -81,6 +83,17 @@ fn build(dir: &Path) -> ProfileDb {
     clock.advance(60_000);
     db.update(&id("user_id:u-2"), Update::new().set("plan", "pro")).expect("fixture write");
     db.define_segment("pro", r#"traits.plan = "pro""#).expect("segment");
+    // Format 4: retention floors and a retired bucket (a month-old purchase).
+    let mut e = Event::new(
+        EventKind::Track,
+        "purchase",
+        Timestamp(clock.now().0 - 30 * Timestamp::DAY),
+        vec![id("email:ann@example.com")],
+    );
+    e.message_id = Some("msg-old".into());
+    e.properties.insert("amount", 100);
+    db.track(&e).expect("fixture late event");
+    db.enforce_retention().expect("fixture retention");
     db
 }
 
@@ -128,6 +141,24 @@ fn the_v3_fixture_opens_and_reads_back() {
     // re-evaluating ann's segments in the same batch).
     db.tick().unwrap();
     assert!(!db.in_segment("recent_buyers", ann).unwrap());
+}
+
+#[test]
+fn the_v4_fixture_opens_and_reads_back() {
+    let (_dir, db) = check_profiles(4);
+    let ann = db.resolve(&id("email:ann@example.com")).unwrap().unwrap();
+    // The month-old purchase: trimmed from the timeline, folded into the
+    // all-time values; windows before the bucket floor are refused.
+    assert_eq!(db.rollup(ann, "spend", Window::All).unwrap(), RollupValue::Number(Some(175.0)));
+    assert_eq!(db.events(ann, Timestamp(0), Timestamp(i64::MAX)).unwrap().len(), 2);
+    let t = 1_700_000_000_000;
+    let before = Window::Between(Timestamp(t - 20 * Timestamp::DAY), Timestamp(t));
+    assert!(matches!(db.rollup(ann, "spend", before), Err(profiledb::Error::WindowBeforeRetention { .. })));
+    let after = Window::Between(Timestamp(t - 10 * Timestamp::DAY), Timestamp(t + Timestamp::DAY));
+    assert_eq!(db.rollup(ann, "spend", after).unwrap(), RollupValue::Number(Some(75.0)));
+    assert_eq!(db.event_stats(ann, "purchase", Window::All).unwrap().count, 3);
+    let r = db.check().unwrap();
+    assert!(r.is_clean(), "{r}");
 }
 
 fn check_profiles(version: u32) -> (tempfile::TempDir, ProfileDb) {
