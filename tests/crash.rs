@@ -14,7 +14,7 @@
 //! traits, timeline length, rollups (all time and a 2-day window) and
 //! segments, or that it is gone and whether it is suppressed (erased).
 //!
-//! The parent kills the child with SIGKILL after 50–600 ms, reopens the
+//! The parent kills the child with SIGKILL after 50–1,500 ms, reopens the
 //! database and requires:
 //! - the full `check()` (identity graph, history, rollups against the
 //!   timelines, every segment bitmap against a fresh evaluation, wake-ups,
@@ -379,6 +379,8 @@ struct Tally {
     unacked_committed: u64,
     retention_cut_short: u64,
     tick_cut_short: u64,
+    /// The operation running at each kill, by kind.
+    interrupted: BTreeMap<String, u64>,
     /// Acknowledged outcomes by kind (`update`, `unmerge`, `error:`, ...).
     outcomes: BTreeMap<String, u64>,
 }
@@ -418,7 +420,7 @@ fn acknowledged_writes_survive_sigkill() {
             .stdin(Stdio::null())
             .spawn()
             .unwrap();
-        std::thread::sleep(Duration::from_millis(50 + master.below(551)));
+        std::thread::sleep(Duration::from_millis(50 + master.below(1_451)));
         if let Some(status) = child.try_wait().unwrap() {
             panic!("cycle {cycle}: the writer exited on its own ({status}):\n{}", read(&log_path));
         }
@@ -451,9 +453,11 @@ fn acknowledged_writes_survive_sigkill() {
         tally.acked += acks.len() as u64;
         tally.killed_before_first_ack += u64::from(acks.is_empty());
 
+        // The operation running at the kill (it may have committed).
+        let op = gen_op(&mut rng);
+        let kind = format!("{op:?}").split(['(', ' ', '{']).next().unwrap_or_default().to_owned();
+        *tally.interrupted.entry(kind).or_default() += 1;
         if dump(&crashed) != dump(&reference) {
-            // The operation running at the kill may have committed.
-            let op = gen_op(&mut rng);
             let (retention, tick) = (matches!(op, Op::Retain { .. }), matches!(op, Op::Tick));
             apply(&reference, &clock, seq, op);
             let (now_crashed, now_reference) = (facts(&crashed, seq), facts(&reference, seq));

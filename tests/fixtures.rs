@@ -36,6 +36,8 @@ fn build(dir: &Path) -> ProfileDb {
         .clock(clock.clone())
         .snapshot_every(2)
         .merge_rules(MergeRules::default().trait_strategy("ltv", MergeStrategy::Sum))
+        .timeline_retention(7 * Timestamp::DAY)
+        .rollup_bucket_retention(14 * Timestamp::DAY)
         .open()
         .expect("open fixture db");
     let step = |u: &str, upd: Update| {
@@ -82,6 +84,17 @@ fn build(dir: &Path) -> ProfileDb {
     clock.advance(60_000);
     db.update(&id("user_id:u-2"), Update::new().set("plan", "pro")).expect("fixture write");
     db.define_segment("pro", r#"traits.plan = "pro""#).expect("segment");
+    // Format 4: retention floors and a retired bucket (a month-old purchase).
+    let mut e = Event::new(
+        EventKind::Track,
+        "purchase",
+        Timestamp(clock.now().0 - 30 * Timestamp::DAY),
+        vec![id("email:ann@example.com")],
+    );
+    e.message_id = Some("msg-old".into());
+    e.properties.insert("amount", 100);
+    db.track(&e).expect("fixture late event");
+    db.enforce_retention().expect("fixture retention");
     // Format 4: consent (deltas, state, merge rule), the privacy audit log.
     clock.advance(60_000);
     let until = Timestamp(1_900_000_000_000);
@@ -138,8 +151,19 @@ fn the_v3_fixture_opens_and_reads_back() {
 
 #[test]
 fn the_v4_fixture_opens_and_reads_back() {
-    let (_dir, db) = check_v3(4);
+    let (_dir, db) = check_profiles(4);
     let ann = db.get(&id("email:ann@example.com")).unwrap().expect("ann");
+    // Retention: the month-old purchase was trimmed from the timeline and
+    // folded into the all-time values; windows before the bucket floor are refused.
+    assert_eq!(db.rollup(ann.id, "spend", Window::All).unwrap(), RollupValue::Number(Some(175.0)));
+    assert_eq!(db.events(ann.id, Timestamp(0), Timestamp(i64::MAX)).unwrap().len(), 2);
+    let t = 1_700_000_000_000;
+    let before = Window::Between(Timestamp(t - 20 * Timestamp::DAY), Timestamp(t));
+    assert!(matches!(db.rollup(ann.id, "spend", before), Err(profiledb::Error::WindowBeforeRetention { .. })));
+    let after = Window::Between(Timestamp(t - 10 * Timestamp::DAY), Timestamp(t + Timestamp::DAY));
+    assert_eq!(db.rollup(ann.id, "spend", after).unwrap(), RollupValue::Number(Some(75.0)));
+    assert_eq!(db.event_stats(ann.id, "purchase", Window::All).unwrap().count, 3);
+    // Consent and the privacy audit log.
     assert_eq!(ann.consent["marketing_email"].state, ConsentState::Denied, "the merge kept the most restrictive");
     assert_eq!(ann.consent["analytics"].state, ConsentState::Granted);
     assert!(db.in_segment("analytics_ok", ann.id).unwrap());
@@ -155,6 +179,8 @@ fn the_v4_fixture_opens_and_reads_back() {
     assert!(free.contains(ann.id) && !free.contains(bob));
     let names: Vec<String> = db.trait_indexes().into_iter().map(|i| i.name).collect();
     assert_eq!(names, vec!["os".to_owned(), "plan".to_owned()]);
+    let r = db.check().unwrap();
+    assert!(r.is_clean(), "{r}");
 }
 
 fn check_v3(version: u32) -> (tempfile::TempDir, ProfileDb) {

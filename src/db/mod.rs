@@ -130,7 +130,12 @@ impl ProfileDb {
             Some(every) => Some(Arc::new(ticker::Ticker::start(Arc::downgrade(&core), every, b.on_tick_error)?)),
             None => None,
         };
-        Ok(ProfileDb { ticker, core })
+        let db = ProfileDb { ticker, core };
+        if b.mode == AccessMode::ReadWrite {
+            // A crash may have cut a segment definition's backfill short.
+            db.resume_backfill()?;
+        }
+        Ok(db)
     }
 
     /// The database directory.

@@ -106,6 +106,7 @@ impl ProfileDb {
             }
         };
         let ids: Vec<u32> = self.core.segments.read().live.range(start..).take(budget).collect();
+        let series = self.core.rollups.read().series.len() as u32;
         let mut pass = RetentionPass { profiles_visited: ids.len() as u64, ..RetentionPass::default() };
         for &id in &ids {
             let p = ProfileId(id);
@@ -116,7 +117,7 @@ impl ProfileDb {
                 pass.timelines_trimmed += 1;
             }
             if bucket != NO_FLOOR {
-                pass.buckets_folded += fold_buckets(&txn.view, &mut txn.batch, p, bucket)?;
+                pass.buckets_folded += fold_buckets(&txn.view, &mut txn.batch, p, series, bucket)?;
             }
         }
         let next = match ids.last() {

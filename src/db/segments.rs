@@ -1,6 +1,7 @@
 //! Segments: define, drop, read membership, query, tick, change feed.
 
 use crate::clock::Timestamp;
+use crate::core::WriterState;
 use crate::error::{Error, Result};
 use crate::keys;
 use crate::profile::id::ProfileId;
@@ -123,24 +124,38 @@ impl ProfileDb {
         }
         let def =
             SegmentDef { id, name: name.to_owned(), text: text.to_owned(), expr, defined_at: self.core.clock.now() };
-        {
-            let mut txn = Txn::new(&self.core, &mut writer);
-            txn.skip_segments = true;
-            schema::SEGMENT_DEFS.put(&mut txn.batch, name.as_bytes(), &def);
-            let next = self.core.segments.read().next_id.max(id + 1);
-            schema::META_U32.put(&mut txn.batch, keys::meta::NEXT_SEGMENT_ID, &next);
-            txn.commit()?;
-        }
-        {
-            let mut state = self.core.segments.write();
-            let members = state.get(name).map(|s| s.members.clone()).unwrap_or_default();
-            state.next_id = state.next_id.max(id + 1);
-            state.insert(def, members);
-        }
+        self.commit_definition(&mut writer, def)?;
+        self.backfill(&mut writer, id, progress)?;
+        drop(writer);
+        self.segment_count(name)
+    }
+
+    /// Commits a segment's definition with a pending-backfill marker (so a
+    /// crash before [`backfill`](Self::backfill) ends is finished at the
+    /// next open), then publishes it in memory with its current members.
+    pub(crate) fn commit_definition(&self, writer: &mut WriterState, def: SegmentDef) -> Result<()> {
+        let id = def.id;
+        let mut txn = Txn::new(&self.core, writer);
+        txn.skip_segments = true;
+        schema::SEGMENT_DEFS.put(&mut txn.batch, def.name.as_bytes(), &def);
+        let next = self.core.segments.read().next_id.max(id + 1);
+        schema::META_U32.put(&mut txn.batch, keys::meta::NEXT_SEGMENT_ID, &next);
+        schema::META_U32.put(&mut txn.batch, keys::meta::SEGMENT_BACKFILL, &id);
+        txn.commit()?;
+        let mut state = self.core.segments.write();
+        let members = state.get(&def.name).map(|s| s.members.clone()).unwrap_or_default();
+        state.next_id = state.next_id.max(id + 1);
+        state.insert(def, members);
+        Ok(())
+    }
+
+    /// Re-evaluates segment `id` for every live profile, in batches, then
+    /// clears the pending-backfill marker. Idempotent.
+    fn backfill(&self, writer: &mut WriterState, id: u32, progress: &mut dyn FnMut(u64, u64)) -> Result<()> {
         let live: Vec<u32> = self.core.segments.read().live.iter().collect();
         let total = live.len() as u64;
         for (n, chunk) in live.chunks(BACKFILL_BATCH).enumerate() {
-            let mut txn = Txn::new(&self.core, &mut writer);
+            let mut txn = Txn::new(&self.core, &mut *writer);
             txn.skip_segments = true;
             for p in chunk {
                 reevaluate_only(&mut txn, ProfileId(*p), Some(&[id]))?;
@@ -148,8 +163,18 @@ impl ProfileDb {
             txn.commit()?;
             progress(((n + 1) * BACKFILL_BATCH).min(live.len()) as u64, total);
         }
-        drop(writer);
-        self.segment_count(name)
+        let mut txn = Txn::new(&self.core, writer);
+        txn.skip_segments = true;
+        schema::META_U32.delete(&mut txn.batch, keys::meta::SEGMENT_BACKFILL);
+        txn.commit()
+    }
+
+    /// Finishes a segment backfill that a crash interrupted (run at open).
+    pub(crate) fn resume_backfill(&self) -> Result<()> {
+        let pending = schema::META_U32.get(&self.core.store.latest(), keys::meta::SEGMENT_BACKFILL)?;
+        let Some(id) = pending else { return Ok(()) };
+        let mut writer = self.core.writer.lock();
+        self.backfill(&mut writer, id, &mut |_, _| {})
     }
 
     /// Drops a segment: its definition, bitmap, wake-ups and membership

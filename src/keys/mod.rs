@@ -83,6 +83,9 @@ pub mod meta {
     pub const NEXT_SEGMENT_ID: &[u8] = b"next_segment_id";
     /// The next timeline sequence number (`u64`).
     pub const NEXT_EVENT_SEQ: &[u8] = b"next_event_seq";
+    /// A segment (`u32` id) whose definition committed but whose backfill
+    /// has not finished: the next open finishes it.
+    pub const SEGMENT_BACKFILL: &[u8] = b"segment_backfill";
     /// Timeline retention: events before this time (ms, `u64`) may be gone.
     pub const TIMELINE_FLOOR: &[u8] = b"timeline_floor";
     /// Bucket retention: day buckets before this day (`u64`) are folded

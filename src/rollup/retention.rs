@@ -16,7 +16,6 @@
 //! bucket. A late event before the bucket floor lands in its day bucket and
 //! is folded by the next pass; windows never read it there.
 
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use parking_lot::Mutex;
@@ -98,26 +97,28 @@ fn day_name(day: i64) -> String {
 
 /// Folds `p`'s day buckets before `floor_day` into each series' retired
 /// accumulator (a merge operand) and deletes them, staged in `batch`.
-/// Returns how many buckets were folded.
-pub(crate) fn fold_buckets(view: &View<'_>, batch: &mut Batch, p: ProfileId, floor_day: i64) -> Result<u64> {
-    let mut retired: BTreeMap<u32, Acc> = BTreeMap::new();
+/// Reads only the buckets it folds (one bounded range per series id below
+/// `series`). Returns how many buckets were folded.
+pub(crate) fn fold_buckets(
+    view: &View<'_>,
+    batch: &mut Batch,
+    p: ProfileId,
+    series: u32,
+    floor_day: i64,
+) -> Result<u64> {
     let mut folded = 0;
-    for kv in view.prefix(schema::ROLLUPS.name, &keys::profile(p))? {
-        let (k, v) = kv?;
-        let Some((_, series, bucket)) = keys::rollup::parse(&k) else {
-            return Err(crate::storage::corrupt_key(schema::ROLLUPS.name, &k, "expected profile ‖ series ‖ bucket"));
-        };
-        match keys::rollup::bucket_day(bucket) {
-            Some(day) if day < floor_day => {
-                retired.entry(series).or_default().fold(&schema::ROLLUPS.decode(&k, &v)?);
-                batch.delete(schema::ROLLUPS.name, &k);
-                folded += 1;
-            }
-            _ => {}
+    for s in 0..series {
+        let (from, to) = (keys::rollup::day(p, s, i64::MIN), keys::rollup::day(p, s, floor_day));
+        let mut retired: Option<Acc> = None;
+        for kv in view.range(schema::ROLLUPS.name, &from, Some(&to))? {
+            let (k, v) = kv?;
+            retired.get_or_insert_with(Acc::default).fold(&schema::ROLLUPS.decode(&k, &v)?);
+            batch.delete(schema::ROLLUPS.name, &k);
+            folded += 1;
         }
-    }
-    for (series, acc) in retired {
-        batch.merge(schema::ROLLUPS.name, keys::rollup::retired(p, series), acc.encode_value());
+        if let Some(acc) = retired {
+            batch.merge(schema::ROLLUPS.name, keys::rollup::retired(p, s), acc.encode_value());
+        }
     }
     Ok(folded)
 }

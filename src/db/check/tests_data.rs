@@ -253,3 +253,32 @@ fn retention_keeps_the_database_clean_and_a_forged_retired_bucket_is_reported() 
     put(&db, cf::ROLLUP, &key, retired.encode_value());
     assert_violations(&db, &[inv::ROLLUP_TOTALS]);
 }
+
+/// Regression: `define_segment` commits the definition, then backfills
+/// membership in further batches. A crash in between left a segment whose
+/// bitmap never matched its definition (`check` reports it); the
+/// definition now carries a pending-backfill marker and the next open
+/// finishes the backfill.
+#[test]
+fn a_segment_definition_cut_short_by_a_crash_is_backfilled_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, _) = populated(dir.path());
+    let next = db.core.segments.read().next_id;
+    let def = crate::segment::SegmentDef {
+        id: next,
+        name: "viewers".into(),
+        text: "count(page_view) >= 1".into(),
+        expr: crate::segment::parse("count(page_view) >= 1").unwrap(),
+        defined_at: db.now(),
+    };
+    // The definition's batch commits; the process dies before the backfill.
+    db.commit_definition(&mut db.core.writer.lock(), def).unwrap();
+    let r = db.check().unwrap();
+    assert_eq!(whats(&r), [inv::SEGMENT_EVAL, inv::SEGMENT_EVAL], "{r}");
+    drop(db);
+    let (db, _) = open_with(dir.path(), 365, 0);
+    let r = db.check().unwrap();
+    assert!(r.is_clean(), "{r}");
+    assert_eq!(db.segment_count("viewers").unwrap(), 2);
+    assert_eq!(crate::schema::META_U32.get(&view(&db), keys::meta::SEGMENT_BACKFILL).unwrap(), None);
+}
