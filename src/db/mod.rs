@@ -11,6 +11,8 @@ mod ingest;
 mod privacy;
 mod read;
 mod segments;
+#[cfg(test)]
+mod tests_buckets;
 pub use write::RetentionReport;
 mod write;
 

@@ -5,7 +5,9 @@
 
 pub mod acc;
 pub mod def;
+pub(crate) mod range;
 pub(crate) mod registry;
+pub(crate) mod staged;
 pub(crate) mod store;
 pub mod window;
 
