@@ -118,8 +118,8 @@ fn traits(i: u64) -> Update {
         .set("country", COUNTRIES[(i % 6) as usize])
         .set("age", (18 + i % 60) as i64)
         .set("ltv", (i % 2_000) as f64)
-        .set("tags", if i % 10 == 0 { vec!["vip".to_owned()] } else { vec!["beta".to_owned()] })
-        .set("email_opt_in", i % 2 == 0)
+        .set("tags", if i.is_multiple_of(10) { vec!["vip".to_owned()] } else { vec!["beta".to_owned()] })
+        .set("email_opt_in", i.is_multiple_of(2))
         .set("language", "en")
         .set("signup_at", Timestamp(NOW - (i % 700) as i64 * DAY))
 }
@@ -141,7 +141,7 @@ fn loaded(n: u64) -> (tempfile::TempDir, ProfileDb) {
     let mut batch = Vec::with_capacity(10_000);
     for i in 0..n {
         let mut ids = vec![user(i)];
-        if i % 3 == 0 {
+        if i.is_multiple_of(3) {
             ids.push(Identifier::new("email", &format!("p{i}@example.com")).expect("valid"));
         }
         db.identify(&ids, traits(i)).expect("load profile");

@@ -64,6 +64,16 @@ fn run(txn: &mut Txn<'_>, p: ProfileId, select: &dyn Fn(&Dependencies) -> bool) 
     run_filtered(txn, p, &|s: &Compiled| select(&s.deps))
 }
 
+/// What evaluating one segment asks to stage.
+struct Outcome<'s> {
+    id: u32,
+    name: &'s str,
+    /// The new membership, when it changed.
+    flip: Option<bool>,
+    /// The wake-up to file (`Some(None)`: clear it), for time-dependent segments.
+    wake: Option<Option<i64>>,
+}
+
 /// Evaluates, in dependency order, every segment `select` picks or that
 /// reads a segment whose membership this pass changed; then stages the
 /// membership changes, their feed records and the wake-ups.
@@ -75,7 +85,7 @@ fn run_filtered(txn: &mut Txn<'_>, p: ProfileId, select: &dyn Fn(&Compiled) -> b
     if state.segments.is_empty() {
         return Ok(());
     }
-    let mut outcomes: Vec<(u32, &str, Option<bool>, Option<Option<i64>>)> = Vec::new();
+    let mut outcomes: Vec<Outcome<'_>> = Vec::new();
     {
         let ctx = ProfileCtx::new(&*txn, p, txn.now)?;
         let mut changed: Vec<&str> = Vec::new();
@@ -92,17 +102,17 @@ fn run_filtered(txn: &mut Txn<'_>, p: ProfileId, select: &dyn Fn(&Compiled) -> b
             }
             let wake = s.deps.time_dependent.then(|| eval.next_change.map(|t| t.0));
             if flip.is_some() || wake.is_some() {
-                outcomes.push((s.def.id, &s.def.name, flip, wake));
+                outcomes.push(Outcome { id: s.def.id, name: &s.def.name, flip, wake });
             }
         }
         ctx.finish()?;
     }
-    for (id, name, flip, wake) in outcomes {
-        if let Some(member) = flip {
-            txn.set_member(id, name, p, member);
+    for o in outcomes {
+        if let Some(member) = o.flip {
+            txn.set_member(o.id, o.name, p, member);
         }
-        if let Some(due) = wake {
-            file_wakeup(txn, id, p, due)?;
+        if let Some(due) = o.wake {
+            file_wakeup(txn, o.id, p, due)?;
         }
     }
     Ok(())
