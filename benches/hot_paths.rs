@@ -1,2 +1,299 @@
-//! Placeholder replaced by the hot-path benchmarks.
-fn main() {}
+//! Criterion micro-benchmarks of the hot paths (issues #4, #5, #8): value
+//! codecs, expression evaluation, a 30-day window read, trait updates and
+//! single-event ingest with 10 declared rollups and 20 segments maintained,
+//! batched ingest, membership checks, a segment membership flip (one bitmap
+//! chunk rewrite) and a 3-way segment count.
+//!
+//! The database is prepopulated with `PROFILEDB_HOT_PROFILES` profiles
+//! (default 20,000; about 20 events each over the last 60 days, 10
+//! declared rollups, 20 segments). For the issues' 1M-profile numbers:
+//!
+//! ```text
+//! PROFILEDB_HOT_PROFILES=1000000 cargo bench --bench hot_paths -- --warm-up-time 1 --measurement-time 3
+//! ```
+//!
+//! Results are recorded in BENCHMARKS.md.
+
+use std::hint::black_box;
+use std::sync::Arc;
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use profiledb::codec::{decode_tagged, encode_tagged};
+use profiledb::event::{Event, EventKind};
+use profiledb::rollup::{Acc, Aggregate, FilterOp, Literal, RollupDef, Window};
+use profiledb::segment::testing::VecContext;
+use profiledb::segment::{evaluate, parse};
+use profiledb::{Identifier, ManualClock, Profile, ProfileDb, ProfileId, Timestamp, TraitValue, Update};
+
+const DAY: i64 = Timestamp::DAY;
+/// The benchmark's fixed "now" (2023-11-14): the clock never moves, so no
+/// wake-up comes due while measuring.
+const NOW: i64 = 1_700_000_000_000;
+const PAGES: [&str; 5] = ["/", "/pricing", "/docs", "/blog", "/signup"];
+const COUNTRIES: [&str; 6] = ["DE", "US", "FR", "GB", "ES", "PL"];
+const PLANS: [&str; 4] = ["free", "basic", "pro", "enterprise"];
+
+/// The 10 declared rollups.
+fn rollups() -> Vec<RollupDef> {
+    vec![
+        RollupDef::new("page_views", "page_view", Aggregate::Count),
+        RollupDef::new("pricing_views", "page_view", Aggregate::Count).filter(
+            "page",
+            FilterOp::Eq,
+            Literal::Str("/pricing".into()),
+        ),
+        RollupDef::new("top_page", "page_view", Aggregate::MostFrequent("page".into())),
+        RollupDef::new("carts", "add_to_cart", Aggregate::Count),
+        RollupDef::new("purchases", "purchase", Aggregate::Count),
+        RollupDef::new("spend", "purchase", Aggregate::Sum("amount".into())),
+        RollupDef::new("max_order", "purchase", Aggregate::Max("amount".into())),
+        RollupDef::new("last_purchase", "purchase", Aggregate::Last),
+        RollupDef::new("active_days", "app_open", Aggregate::ActiveDays),
+        RollupDef::new("first_open", "app_open", Aggregate::First),
+    ]
+}
+
+/// The 20 segments: traits, identifiers, windowed rollups, a sequence,
+/// and segments reading segments.
+const SEGMENTS: [(&str, &str); 20] = [
+    ("plan_pro", r#"traits.plan = "pro""#),
+    ("country_de", r#"traits.country = "DE""#),
+    ("eu", r#"traits.country in ["DE", "FR", "ES", "PL"]"#),
+    ("age_18_24", "traits.age >= 18 and traits.age <= 24"),
+    ("ltv_gt_500", "traits.ltv > 500"),
+    ("tag_vip", r#"traits.tags contains "vip""#),
+    ("opted_in", "traits.email_opt_in = true"),
+    ("has_email", "has email"),
+    ("buyers", "count(purchase) >= 1"),
+    ("repeat_buyers", "count(purchase, 30d) >= 3"),
+    ("big_spenders", "sum(purchase.amount, 30d) > 300"),
+    ("lapsed", "last(purchase) < now - 14d"),
+    ("engaged", "active_days(app_open, 28d) >= 5"),
+    ("pricing_interest", r#"count(page_view where page = "/pricing", 7d) >= 2"#),
+    ("cart_abandoners", "seq(add_to_cart, not purchase, 24h)"),
+    ("window_shoppers", "count(add_to_cart, 30d) >= 2 and count(purchase, 30d) = 0"),
+    ("heavy_viewers", "count(page_view, 7d) >= 5"),
+    ("high_avg_order", "avg(purchase.amount, 90d) > 80"),
+    ("pro_buyers", "in plan_pro and in buyers"),
+    ("at_risk", "in big_spenders and in lapsed"),
+];
+
+fn profiles() -> u64 {
+    std::env::var("PROFILEDB_HOT_PROFILES").ok().and_then(|v| v.parse().ok()).unwrap_or(20_000)
+}
+
+fn user(i: u64) -> Identifier {
+    Identifier::new("user_id", &format!("u{i:08}")).expect("valid")
+}
+
+/// A splitmix64 step: deterministic pseudo-random picks.
+fn next(x: &mut u64) -> u64 {
+    *x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *x;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// One event of the realistic mix for profile `i`, `age_ms` before now.
+fn event(x: &mut u64, i: u64, age_ms: i64) -> Event {
+    let at = Timestamp(NOW - age_ms);
+    let r = next(x) % 100;
+    let (name, prop): (&str, Option<(&str, profiledb::event::PropertyValue)>) = match r {
+        0..=49 => ("page_view", Some(("page", PAGES[(next(x) % 5) as usize].into()))),
+        50..=69 => ("app_open", None),
+        70..=84 => ("add_to_cart", Some(("sku", format!("sku{}", next(x) % 50).into()))),
+        _ => ("purchase", Some(("amount", ((next(x) % 200) as i64 + 5).into()))),
+    };
+    let mut e = Event::new(EventKind::Track, name, at, vec![user(i)]);
+    if let Some((k, v)) = prop {
+        e.properties.insert(k, v);
+    }
+    e
+}
+
+fn traits(i: u64) -> Update {
+    Update::new()
+        .set("plan", PLANS[(i % 4) as usize])
+        .set("country", COUNTRIES[(i % 6) as usize])
+        .set("age", (18 + i % 60) as i64)
+        .set("ltv", (i % 2_000) as f64)
+        .set("tags", if i.is_multiple_of(10) { vec!["vip".to_owned()] } else { vec!["beta".to_owned()] })
+        .set("email_opt_in", i.is_multiple_of(2))
+        .set("language", "en")
+        .set("signup_at", Timestamp(NOW - (i % 700) as i64 * DAY))
+}
+
+/// Builds the prepopulated database.
+fn loaded(n: u64) -> (tempfile::TempDir, ProfileDb) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = ProfileDb::builder(dir.path())
+        .clock(Arc::new(ManualClock::new(Timestamp(NOW))))
+        .profile_cache_entries(n as usize + 10_000)
+        .block_cache_bytes(512 << 20)
+        .open()
+        .expect("open");
+    let start = std::time::Instant::now();
+    for r in rollups() {
+        db.declare_rollup(r).expect("declare rollup");
+    }
+    let mut x = 7u64;
+    let mut batch = Vec::with_capacity(10_000);
+    for i in 0..n {
+        let mut ids = vec![user(i)];
+        if i.is_multiple_of(3) {
+            ids.push(Identifier::new("email", &format!("p{i}@example.com")).expect("valid"));
+        }
+        db.identify(&ids, traits(i)).expect("load profile");
+        for _ in 0..20 {
+            let age = (next(&mut x) % (60 * DAY as u64)) as i64;
+            batch.push(event(&mut x, i, age));
+        }
+        if batch.len() >= 10_000 {
+            db.ingest_batch(&batch, true).expect("load events");
+            batch.clear();
+        }
+    }
+    db.ingest_batch(&batch, true).expect("load events");
+    let loaded = start.elapsed();
+    for (name, text) in SEGMENTS {
+        db.define_segment(name, text).expect("define segment");
+    }
+    eprintln!(
+        "loaded {n} profiles with {} events in {loaded:.1?}; 20 segments backfilled in {:.1?}",
+        n * 20,
+        start.elapsed() - loaded
+    );
+    (dir, db)
+}
+
+fn codec(c: &mut Criterion, profile: &Profile) {
+    let bytes = encode_tagged(profile);
+    c.bench_function("codec/profile_encode", |b| b.iter(|| black_box(encode_tagged(black_box(profile)))));
+    c.bench_function("codec/profile_decode", |b| {
+        b.iter(|| black_box(decode_tagged::<Profile>(black_box(&bytes)).expect("decodes")))
+    });
+    let mut x = 3u64;
+    let mut acc = Acc::default();
+    for _ in 0..30 {
+        let mut e = event(&mut x, 1, 0);
+        e.name = "purchase".into();
+        e.properties.insert("amount", (next(&mut x) % 200) as i64);
+        acc.fold(&Acc::of_event(&e, Some("amount")));
+    }
+    let acc_bytes = encode_tagged(&acc);
+    c.bench_function("codec/acc_decode", |b| {
+        b.iter(|| black_box(decode_tagged::<Acc>(black_box(&acc_bytes)).expect("decodes")))
+    });
+    let e = event(&mut x, 1, 0);
+    let event_bytes = encode_tagged(&e);
+    c.bench_function("codec/event_encode", |b| b.iter(|| black_box(encode_tagged(black_box(&e)))));
+    c.bench_function("codec/event_decode", |b| {
+        b.iter(|| black_box(decode_tagged::<Event>(black_box(&event_bytes)).expect("decodes")))
+    });
+}
+
+fn expression(c: &mut Criterion) {
+    let expr = parse(
+        r#"traits.plan in ["pro", "enterprise"] and (count(purchase, 30d) >= 3 or sum(purchase.amount, 30d) > 300)
+           and not seq(add_to_cart, not purchase, 24h) and last(purchase) > now - 14d"#,
+    )
+    .expect("parses");
+    let mut x = 11u64;
+    let mut ctx = VecContext::new(Timestamp(NOW)).with_trait("plan", "pro");
+    for _ in 0..20 {
+        let age = (next(&mut x) % (60 * DAY as u64)) as i64;
+        let e = event(&mut x, 1, age);
+        let props: Vec<(&str, TraitValue)> =
+            e.properties.iter().filter_map(|(k, v)| v.as_f64().map(|f| (k, TraitValue::Float(f)))).collect();
+        ctx = ctx.with_event(&e.name, e.timestamp, &props);
+    }
+    c.bench_function("eval/expression_20_events", |b| b.iter(|| black_box(evaluate(&expr, black_box(&ctx)))));
+}
+
+fn hot(c: &mut Criterion) {
+    let n = profiles();
+    let (_dir, db) = loaded(n);
+    let mut x = 42u64;
+    let sample = db.get(&user(1)).expect("get").expect("present");
+    codec(c, &sample);
+    expression(c);
+
+    c.bench_function("rollup/window_30d", |b| {
+        b.iter(|| {
+            let p = ProfileId((next(&mut x) % n) as u32);
+            black_box(db.rollup(p, "purchases", Window::days(30)).expect("rollup"))
+        })
+    });
+    let ids: Vec<Identifier> = (0..10_000).map(|_| user(next(&mut x) % n)).collect();
+    let mut i = 0usize;
+    c.bench_function("lookup/get_by_identifier", |b| {
+        b.iter(|| {
+            i = (i + 1) % ids.len();
+            black_box(db.get(&ids[i]).expect("get").expect("present"))
+        })
+    });
+    c.bench_function("write/update_unread_trait", |b| {
+        b.iter(|| {
+            let who = user(next(&mut x) % n);
+            black_box(db.update(&who, Update::new().increment("visits", 1)).expect("update"))
+        })
+    });
+    let mut flip = false;
+    c.bench_function("write/update_flipping_membership", |b| {
+        b.iter(|| {
+            // Profile 4k+1 is "basic": toggling pro flips plan_pro (and maybe
+            // pro_buyers), rewriting one bitmap chunk each.
+            let who = user((next(&mut x) % (n / 4)) * 4 + 1);
+            flip = !flip;
+            let plan = if flip { "pro" } else { "basic" };
+            black_box(db.update(&who, Update::new().set("plan", plan)).expect("update"))
+        })
+    });
+    c.bench_function("ingest/track_10_rollups_20_segments", |b| {
+        b.iter_batched(
+            || {
+                let i = next(&mut x) % n;
+                let age = (next(&mut x) % (2 * DAY as u64)) as i64;
+                event(&mut x, i, age)
+            },
+            |e| black_box(db.track(&e).expect("track")),
+            BatchSize::SmallInput,
+        )
+    });
+    let mut group = c.benchmark_group("ingest");
+    group.throughput(Throughput::Elements(1_000));
+    group.sample_size(10);
+    group.bench_function("batch_1000", |b| {
+        b.iter_batched(
+            || {
+                (0..1_000)
+                    .map(|_| {
+                        let i = next(&mut x) % n;
+                        let age = (next(&mut x) % (2 * DAY as u64)) as i64;
+                        event(&mut x, i, age)
+                    })
+                    .collect::<Vec<_>>()
+            },
+            |events| black_box(db.ingest_batch(&events, false).expect("batch")),
+            BatchSize::LargeInput,
+        )
+    });
+    group.finish();
+    c.bench_function("segment/in_segment", |b| {
+        b.iter(|| {
+            let p = ProfileId((next(&mut x) % n) as u32);
+            black_box(db.in_segment("plan_pro", p).expect("in_segment"))
+        })
+    });
+    c.bench_function("segment/count_3way", |b| {
+        b.iter(|| black_box(db.query("in plan_pro and in eu and not in repeat_buyers").expect("query").count()))
+    });
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(30);
+    targets = hot
+}
+criterion_main!(benches);

@@ -15,8 +15,10 @@ use crate::profile::delta::{Cause, Change, Delta};
 use crate::profile::id::ProfileId;
 use crate::profile::state::{Profile, ProfileRecord};
 use crate::profile::traits::Traits;
-use crate::rollup::SeriesDef;
+use crate::rollup::staged::StagedRollups;
+use crate::rollup::{Acc, SeriesDef};
 use crate::schema;
+use crate::segment::maintain::ProfileChanges;
 use crate::storage::{Batch, View};
 
 /// The parts of a delta that the operation decides (version and time are
@@ -64,6 +66,11 @@ pub(crate) struct Txn<'a> {
     /// Timeline retention staged in this operation: each profile's events
     /// before the time are being deleted (segment evaluation skips them).
     pub trimmed: HashMap<ProfileId, i64>,
+    /// What this operation changed per profile (segment maintenance
+    /// re-evaluates only the segments that read it).
+    changes: HashMap<ProfileId, ProfileChanges>,
+    /// Rollup contributions staged in the batch, for evaluations.
+    staged_rollups: StagedRollups,
 }
 
 impl<'a> Txn<'a> {
@@ -90,6 +97,8 @@ impl<'a> Txn<'a> {
             next_feed,
             skip_segments: false,
             trimmed: HashMap::new(),
+            changes: HashMap::new(),
+            staged_rollups: StagedRollups::default(),
         }
     }
 
@@ -128,13 +137,6 @@ impl<'a> Txn<'a> {
         s
     }
 
-    /// The id of a series, committed or staged.
-    pub fn series_id(&self, s: &SeriesDef) -> Option<u32> {
-        let reg = self.core.rollups.read();
-        reg.find_series(s)
-            .or_else(|| self.new_series.iter().position(|n| n == s).map(|i| (reg.series.len() + i) as u32))
-    }
-
     /// Stages a new series; returns its id.
     pub fn add_series(&mut self, s: SeriesDef) -> u32 {
         let id = self.core.rollups.read().series.len() + self.new_series.len();
@@ -142,21 +144,22 @@ impl<'a> Txn<'a> {
         id as u32
     }
 
-    /// Every series (committed or staged) of an event name, with its id.
-    pub fn series_for(&self, event: &str) -> Vec<(u32, SeriesDef)> {
+    /// As [`Registry::plain_series`](crate::rollup::registry::Registry::plain_series),
+    /// staged series included.
+    pub fn plain_series(&self, event: &str, property: Option<&str>) -> Option<u32> {
         let reg = self.core.rollups.read();
-        let mut out: Vec<(u32, SeriesDef)> = reg
-            .by_event
-            .get(event)
-            .map(|ids| ids.iter().filter_map(|id| reg.series.get(*id as usize).map(|s| (*id, s.clone()))).collect())
-            .unwrap_or_default();
-        let base = reg.series.len();
-        for (i, s) in self.new_series.iter().enumerate() {
-            if s.event == event {
-                out.push(((base + i) as u32, s.clone()));
-            }
-        }
-        out
+        reg.plain_series(event, property).or_else(|| {
+            let i = self
+                .new_series
+                .iter()
+                .position(|s| s.event == event && s.filter.is_empty() && s.property.as_deref() == property)?;
+            Some((reg.series.len() + i) as u32)
+        })
+    }
+
+    /// The series staged by this operation (ids follow the committed ones).
+    pub fn staged_series(&self) -> &[SeriesDef] {
+        &self.new_series
     }
 
     /// The identifiers linked to `p`, staged links included.
@@ -180,9 +183,31 @@ impl<'a> Txn<'a> {
         self.staged_events.entry(p).or_default().push(event.clone());
     }
 
-    /// Marks `p` as having rollup or timeline writes staged.
+    /// Marks `p` as having rollup or timeline writes for events named
+    /// `name` staged.
+    pub fn note_event(&mut self, p: ProfileId, name: &str) {
+        self.staged_events.entry(p).or_default();
+        let events = &mut self.changes.entry(p).or_default().events;
+        if !events.iter().any(|e| e == name) {
+            events.push(name.to_owned());
+        }
+    }
+
+    /// Marks `p` as having its timeline changed wholesale (retention
+    /// trimmed it): every segment is re-evaluated for it at commit.
     pub fn mark_touched(&mut self, p: ProfileId) {
         self.staged_events.entry(p).or_default();
+        self.changes.entry(p).or_default().all = true;
+    }
+
+    /// Records a rollup contribution staged in the batch.
+    pub fn stage_rollup(&mut self, p: ProfileId, series: u32, day: i64, acc: &Acc) {
+        self.staged_rollups.add(p, series, day, acc);
+    }
+
+    /// What this operation changed about `p` so far.
+    pub fn changes_of(&self, p: ProfileId) -> Option<&ProfileChanges> {
+        self.changes.get(&p)
     }
 
     /// Whether events or rollups were staged for `p` in this operation.
@@ -193,40 +218,84 @@ impl<'a> Txn<'a> {
     /// Records a merge staged in this operation.
     pub fn note_merge(&mut self, loser: ProfileId, survivor: ProfileId) {
         self.merged.push((loser, survivor));
+        self.changes.entry(survivor).or_default().all = true;
     }
 
-    /// Every event of `p`'s timeline: stored, moved in by a merge staged in
-    /// this operation, and staged.
-    pub fn events_of(&self, p: ProfileId) -> Result<Vec<crate::event::Event>> {
-        let mut sources = vec![p];
-        sources.extend(self.merged.iter().filter(|(_, s)| *s == p).map(|(l, _)| *l));
+    /// `p` and the profiles merged into it by this operation, whose stored
+    /// timelines and rollups move to it in this batch.
+    fn sources_of(&self, p: ProfileId) -> impl Iterator<Item = ProfileId> + '_ {
+        std::iter::once(p).chain(self.merged.iter().filter(move |(_, s)| *s == p).map(|(l, _)| *l))
+    }
+
+    /// `p`'s events named `name` with `from <= time < to` (stored, moved in
+    /// by a merge staged in this operation, and staged), ascending by time.
+    pub fn events_in(
+        &self,
+        p: ProfileId,
+        name: &str,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<crate::event::Event>> {
         let mut out = Vec::new();
-        for src in sources {
-            for kv in self.view.prefix(schema::EVENTS.name, &keys::profile(src))? {
-                let (k, v) = kv?;
-                out.push(schema::EVENTS.decode(&k, &v)?);
-            }
+        for src in self.sources_of(p) {
+            crate::rollup::store::read_timeline(&self.view, src, name, from, to, &mut out)?;
             if let Some(staged) = self.staged_events.get(&src) {
-                out.extend(staged.iter().cloned());
+                let hit = |e: &&crate::event::Event| e.name == name && e.timestamp >= from && e.timestamp < to;
+                out.extend(staged.iter().filter(hit).cloned());
             }
         }
         if let Some(before) = self.trimmed.get(&p) {
             out.retain(|e| e.timestamp.0 >= *before);
         }
+        out.sort_by_key(|e| e.timestamp);
         Ok(out)
+    }
+
+    /// The all-time accumulator of `p`'s `series`, staged writes included.
+    pub fn rollup_all_time(&self, p: ProfileId, series: u32) -> Result<Acc> {
+        let mut acc = Acc::default();
+        for src in self.sources_of(p) {
+            acc.fold_stats(&crate::rollup::store::read_all_time(&self.view, src, series)?);
+            if let Some(staged) = self.staged_rollups.all_time(src, series) {
+                acc.fold_stats(staged);
+            }
+        }
+        Ok(acc)
+    }
+
+    /// The day accumulators of `p`'s `series` with `from <= day <= to`,
+    /// ascending, staged writes included.
+    pub fn rollup_days(&self, p: ProfileId, series: u32, from: i64, to: i64) -> Result<Vec<(i64, Acc)>> {
+        let mut parts = Vec::new();
+        for src in self.sources_of(p) {
+            crate::rollup::store::read_days(&self.view, src, series, from, to, &mut parts)?;
+            parts.extend(self.staged_rollups.days(src, series, from, to).map(|(d, a)| (d, a.clone())));
+        }
+        if parts.len() > 1 {
+            parts.sort_by_key(|(d, _)| *d);
+            parts.dedup_by(|later, kept| {
+                let same = later.0 == kept.0;
+                if same {
+                    kept.1.fold_stats(&later.1);
+                }
+                same
+            });
+        }
+        Ok(parts)
     }
 
     /// Whether `p` is a member of segment `id`, staged changes included.
     pub fn is_member(&self, id: u32, p: ProfileId) -> bool {
         match self.members.get(&(id, p)) {
             Some(m) => *m,
-            None => self.core.segments.read().contains(id, p),
+            // Recursive: segment maintenance holds a read guard meanwhile.
+            None => self.core.segments.read_recursive().contains(id, p),
         }
     }
 
     /// As [`Txn::is_member`], by segment name.
     pub fn is_member_by_name(&self, name: &str, p: ProfileId) -> bool {
-        let id = self.core.segments.read().get(name).map(|s| s.def.id);
+        let id = self.core.segments.read_recursive().get(name).map(|s| s.def.id);
         id.is_some_and(|id| self.is_member(id, p))
     }
 
@@ -268,8 +337,10 @@ impl<'a> Txn<'a> {
         if let Some(old) = self.link(ident)? {
             if old.profile != link.profile {
                 schema::PROFILE_IDENTIFIERS.delete(&mut self.batch, keys::profile_identifier(old.profile, ident));
+                self.changes.entry(old.profile).or_default().identifiers = true;
             }
         }
+        self.changes.entry(link.profile).or_default().identifiers = true;
         schema::IDENTITY.put(&mut self.batch, keys::identifier(ident), &link);
         schema::PROFILE_IDENTIFIERS.put(
             &mut self.batch,
@@ -284,6 +355,7 @@ impl<'a> Txn<'a> {
     pub fn delete_link(&mut self, ident: &Identifier) -> Result<()> {
         if let Some(old) = self.link(ident)? {
             schema::PROFILE_IDENTIFIERS.delete(&mut self.batch, keys::profile_identifier(old.profile, ident));
+            self.changes.entry(old.profile).or_default().identifiers = true;
         }
         schema::IDENTITY.delete(&mut self.batch, keys::identifier(ident));
         self.links.insert(ident.clone(), None);
@@ -344,14 +416,14 @@ impl<'a> Txn<'a> {
 
     /// Commits the batch, then publishes every staged state to the caches.
     pub fn commit(mut self) -> Result<()> {
-        if !self.skip_segments {
+        if !self.skip_segments && !self.core.segments.read().segments.is_empty() {
             let mut touched: Vec<ProfileId> =
                 self.profiles.iter().filter(|(_, r)| r.is_some()).map(|(p, _)| *p).collect();
             touched.extend(self.staged_events.keys().filter(|p| !self.profiles.contains_key(p)));
             touched.sort_unstable();
             touched.dedup();
             for p in touched {
-                crate::segment::maintain::reevaluate(&mut self, p)?;
+                crate::segment::maintain::reevaluate_changed(&mut self, p)?;
             }
         }
         self.stage_chunks();
@@ -425,11 +497,13 @@ impl Txn<'_> {
             for (seg, p) in self.members.keys() {
                 let hi = (p.0 >> 16) as u16;
                 chunks.entry((*seg, hi)).or_insert_with(|| {
+                    // The chunk's members: one container-wise intersection,
+                    // not one insert per member.
                     let lo = u32::from(hi) << 16;
                     let mut c = roaring::RoaringBitmap::new();
                     if let Some(i) = state.by_id.get(seg) {
-                        let all = &state.segments[*i].members;
-                        c.extend(all.range(lo..=lo | 0xffff));
+                        c.insert_range(lo..=lo | 0xffff);
+                        c &= &state.segments[*i].members;
                     }
                     c
                 });

@@ -123,7 +123,7 @@ impl ProfileDb {
         txn.commit()?;
         self.publish_secret(secret);
         let mut txn = Txn::new(&self.core, &mut writer);
-        crate::segment::maintain::reevaluate(&mut txn, p)?;
+        crate::segment::maintain::reevaluate_only(&mut txn, p, None)?;
         txn.commit()?;
         drop(writer);
         self.purge_files()?;

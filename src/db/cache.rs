@@ -46,22 +46,33 @@ impl<K: Hash + Eq + Clone, V: Clone> Cache<K, V> {
 
     /// The cached value, or `load()`'s, inserted when no write raced it.
     pub fn get_or_load<E>(&self, k: &K, load: impl FnOnce() -> Result<Option<V>, E>) -> Result<Option<V>, E> {
+        self.map_or_load(k, V::clone, load)
+    }
+
+    /// `f` of the cached value, or of `load()`'s (inserted when no write
+    /// raced it). A hit runs `f` under the shard lock instead of cloning
+    /// the value, for readers that need only part of it.
+    pub fn map_or_load<R, E>(
+        &self,
+        k: &K,
+        f: impl Fn(&V) -> R,
+        load: impl FnOnce() -> Result<Option<V>, E>,
+    ) -> Result<Option<R>, E> {
         let shard = self.shard(k);
         let epoch = {
             let s = shard.lock();
             if let Some(v) = s.map.get(k) {
-                return Ok(Some(v.clone()));
+                return Ok(Some(f(v)));
             }
             s.epoch
         };
-        let loaded = load()?;
-        if let Some(v) = &loaded {
-            let mut s = shard.lock();
-            if s.epoch == epoch {
-                Self::insert(&mut s, self.per_shard, k.clone(), v.clone());
-            }
+        let Some(v) = load()? else { return Ok(None) };
+        let out = f(&v);
+        let mut s = shard.lock();
+        if s.epoch == epoch {
+            Self::insert(&mut s, self.per_shard, k.clone(), v);
         }
-        Ok(loaded)
+        Ok(Some(out))
     }
 
     /// The cached value, if present.

@@ -214,6 +214,7 @@ impl ProfileDb {
     pub fn check(&self) -> Result<CheckReport> {
         let view = self.core.store.snapshot();
         let mut c = Checker {
+            core: &self.core,
             view: &view,
             report: CheckReport::default(),
             next_id: None,
@@ -234,6 +235,7 @@ impl ProfileDb {
 }
 
 struct Checker<'a> {
+    core: &'a crate::core::Core,
     view: &'a View<'a>,
     report: CheckReport,
     /// `meta/next_profile_id` (`None` when it did not decode: no bound checks).

@@ -14,6 +14,8 @@ mod privacy;
 mod read;
 mod retention;
 mod segments;
+#[cfg(test)]
+mod tests_buckets;
 mod ticker;
 mod trait_index;
 pub use write::RetentionReport;

@@ -13,9 +13,15 @@ use crate::profile::id::ProfileId;
 use crate::profile::state::{Profile, ProfileRecord};
 use crate::schema;
 use crate::storage::View;
-use crate::txn::{load_link, load_profile};
+use crate::txn::load_profile;
 
 use super::ProfileDb;
+
+/// The profile an identifier's link points to, through the cache, without
+/// cloning the link.
+fn resolve_link(core: &crate::core::Core, view: &View<'_>, ident: &Identifier) -> Result<Option<ProfileId>> {
+    core.identities.map_or_load(ident, |l| l.profile, || schema::IDENTITY.get(view, &crate::keys::identifier(ident)))
+}
 
 /// One identifier of a profile, with how it was linked.
 #[derive(Clone, Debug, PartialEq)]
@@ -29,14 +35,14 @@ pub struct IdentifierInfo {
 impl ProfileDb {
     /// The live profile id `identifier` reaches, if any.
     pub fn resolve(&self, identifier: &Identifier) -> Result<Option<ProfileId>> {
-        Ok(load_link(&self.core, &self.core.store.latest(), identifier)?.map(|l| l.profile))
+        resolve_link(&self.core, &self.core.store.latest(), identifier)
     }
 
     /// The profile `identifier` reaches, if any.
     pub fn get(&self, identifier: &Identifier) -> Result<Option<Arc<Profile>>> {
         let view = self.core.store.latest();
-        let Some(link) = load_link(&self.core, &view, identifier)? else { return Ok(None) };
-        Ok(self.live_record(&view, link.profile)?.map(|r| r.profile.clone()))
+        let Some(p) = resolve_link(&self.core, &view, identifier)? else { return Ok(None) };
+        Ok(self.live_record(&view, p)?.map(|r| r.profile.clone()))
     }
 
     /// The profile with id `id`; an id that merged away reaches its survivor.

@@ -50,6 +50,13 @@ fn day_index(t: Timestamp) -> u32 {
 impl Acc {
     /// The contribution of one event; `property` is the series' value path.
     pub fn of_event(event: &Event, property: Option<&str>) -> Acc {
+        Acc::of_event_with(event, property, true)
+    }
+
+    /// As [`Acc::of_event`]; with `keep_values` false the value frequencies
+    /// are left empty (series that no most-frequent or unique rollup reads
+    /// need only the numeric statistics, and skip one string per event).
+    pub fn of_event_with(event: &Event, property: Option<&str>, keep_values: bool) -> Acc {
         let t = event.timestamp;
         let mut acc = Acc { count: 1, first: Some(t.0), last: Some(t.0), ..Acc::default() };
         acc.days.insert(day_index(t));
@@ -60,6 +67,9 @@ impl Acc {
                     acc.sum = x;
                     acc.min = Some(x);
                     acc.max = Some(x);
+                }
+                if !keep_values {
+                    return acc;
                 }
                 let key = match v.as_str() {
                     Some(s) => s.to_owned(),
@@ -73,14 +83,7 @@ impl Acc {
 
     /// Folds `other` into `self`.
     pub fn fold(&mut self, other: &Acc) {
-        self.count += other.count;
-        self.numeric += other.numeric;
-        self.sum += other.sum;
-        self.min = opt(self.min, other.min, f64::min);
-        self.max = opt(self.max, other.max, f64::max);
-        self.first = opt(self.first, other.first, i64::min);
-        self.last = opt(self.last, other.last, i64::max);
-        self.days |= &other.days;
+        self.fold_stats(other);
         for (k, n) in &other.values {
             if let Some(m) = self.values.get_mut(k) {
                 *m += n;
@@ -91,6 +94,19 @@ impl Acc {
             }
         }
         self.overflow |= other.overflow;
+    }
+
+    /// Folds everything but the value frequencies of `other` into `self`
+    /// (reads that need only counts, sums, extremes, times and days).
+    pub fn fold_stats(&mut self, other: &Acc) {
+        self.count += other.count;
+        self.numeric += other.numeric;
+        self.sum += other.sum;
+        self.min = opt(self.min, other.min, f64::min);
+        self.max = opt(self.max, other.max, f64::max);
+        self.first = opt(self.first, other.first, i64::min);
+        self.last = opt(self.last, other.last, i64::max);
+        self.days |= &other.days;
     }
 
     /// Active days between two instants (inclusive days).
@@ -141,6 +157,18 @@ mod tests {
         assert_eq!((a.first, a.last), (Some(0), Some(5 * Timestamp::DAY)));
         assert_eq!(a.active_days_between(Timestamp(0), Timestamp(10 * Timestamp::DAY)), 3);
         assert_eq!(a.active_days_between(Timestamp(Timestamp::DAY), Timestamp(3 * Timestamp::DAY)), 1);
+    }
+
+    #[test]
+    fn numeric_only_contributions_skip_values_and_fold_the_same_stats() {
+        let e = ev(3 * Timestamp::DAY, 4.5);
+        let lean = Acc::of_event_with(&e, Some("amount"), false);
+        let full = Acc::of_event(&e, Some("amount"));
+        assert!(lean.values.is_empty());
+        assert_eq!(full.values.len(), 1);
+        let mut a = Acc::default();
+        a.fold_stats(&full);
+        assert_eq!(a, lean);
     }
 
     #[test]

@@ -5,8 +5,10 @@
 
 pub mod acc;
 pub mod def;
+pub(crate) mod range;
 pub(crate) mod registry;
 pub(crate) mod retention;
+pub(crate) mod staged;
 pub(crate) mod store;
 pub mod window;
 

@@ -15,22 +15,44 @@ use crate::txn::Txn;
 /// Stages the rollup contributions of `event` to `profile`: for every
 /// series it belongs to (creating the event name's automatic series when
 /// new), a merge operand on its day bucket and on its all-time value.
+/// Value frequencies are kept only for series that a most-frequent or
+/// unique rollup reads.
 pub(crate) fn record_event(txn: &mut Txn<'_>, profile: ProfileId, event: &Event) -> Result<()> {
-    let auto = SeriesDef { event: event.name.clone(), filter: Vec::new(), property: None };
-    if txn.series_id(&auto).is_none() {
+    let core = txn.core;
+    let mut contributions: Vec<(u32, Acc)> = Vec::new();
+    let mut has_auto = false;
+    {
+        let reg = core.rollups.read();
+        let staged = txn.staged_series();
+        let committed = reg
+            .by_event
+            .get(&event.name)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| reg.series.get(*id as usize).map(|s| (*id, s, reg.keeps_values(*id))));
+        let base = reg.series.len() as u32;
+        let fresh =
+            staged.iter().enumerate().filter(|(_, s)| s.event == event.name).map(|(i, s)| (base + i as u32, s, false));
+        for (id, series, keep_values) in committed.chain(fresh) {
+            has_auto |= series.filter.is_empty() && series.property.is_none();
+            if series.matches(event) {
+                contributions.push((id, Acc::of_event_with(event, series.property.as_deref(), keep_values)));
+            }
+        }
+    }
+    if !has_auto {
+        let auto = SeriesDef { event: event.name.clone(), filter: Vec::new(), property: None };
         let id = txn.add_series(auto.clone());
         schema::SERIES.put(&mut txn.batch, keys::rollup_def::series(id), &auto);
+        contributions.push((id, Acc::of_event_with(event, None, false)));
     }
-    txn.mark_touched(profile);
+    txn.note_event(profile, &event.name);
     let day = event.timestamp.day();
-    for (id, series) in txn.series_for(&event.name) {
-        if !series.matches(event) {
-            continue;
-        }
-        let acc = Acc::of_event(event, series.property.as_deref());
+    for (id, acc) in contributions {
         let bytes = crate::codec::ValueCodec::encode_value(&acc);
         txn.batch.merge(schema::ROLLUPS.name, keys::rollup::day(profile, id, day), bytes.clone());
         txn.batch.merge(schema::ROLLUPS.name, keys::rollup::all_time(profile, id), bytes);
+        txn.stage_rollup(profile, id, day, &acc);
     }
     Ok(())
 }
@@ -62,6 +84,100 @@ pub(crate) fn read_window(
             Ok(acc)
         }
     }
+}
+
+/// The committed all-time accumulator of one series of one profile.
+pub(crate) fn read_all_time(view: &View<'_>, profile: ProfileId, series: u32) -> Result<Acc> {
+    Ok(schema::ROLLUPS.get(view, &keys::rollup::all_time(profile, series))?.unwrap_or_default())
+}
+
+/// The committed day accumulators with `from <= day <= to`, ascending, appended to `out`.
+pub(crate) fn read_days(
+    view: &View<'_>,
+    profile: ProfileId,
+    series: u32,
+    from: i64,
+    to: i64,
+    out: &mut Vec<(i64, Acc)>,
+) -> Result<()> {
+    if from > to {
+        return Ok(());
+    }
+    let start = keys::rollup::day(profile, series, from);
+    let end = keys::rollup::day(profile, series, to.saturating_add(1));
+    for kv in view.range(schema::ROLLUPS.name, &start, Some(&end))? {
+        let (k, v) = kv?;
+        let day = k.get(8..16).and_then(|b| b.try_into().ok()).map(keys::i64_from_ordered_bytes);
+        let day = day
+            .ok_or_else(|| crate::storage::corrupt_key(schema::ROLLUPS.name, &k, "expected profile ‖ series ‖ day"))?;
+        out.push((day, schema::ROLLUPS.decode(&k, &v)?));
+    }
+    Ok(())
+}
+
+/// The stored events of `profile` named `name` with `from <= time < to`,
+/// in timeline order. Events of other names are skipped by their encoded
+/// name, without decoding them.
+pub(crate) fn read_timeline(
+    view: &View<'_>,
+    profile: ProfileId,
+    name: &str,
+    from: Timestamp,
+    to: Timestamp,
+    out: &mut Vec<Event>,
+) -> Result<()> {
+    if to <= from {
+        return Ok(());
+    }
+    let start = keys::event_from(profile, from.0);
+    let end = keys::event_from(profile, to.0);
+    for kv in view.range(schema::EVENTS.name, &start, Some(&end))? {
+        let (k, v) = kv?;
+        if peek_name(&v).is_some_and(|n| n != name.as_bytes()) {
+            continue;
+        }
+        let e = schema::EVENTS.decode(&k, &v)?;
+        if e.name == name {
+            out.push(e);
+        }
+    }
+    Ok(())
+}
+
+/// The name of a stored event, read from its encoding without decoding
+/// the rest: `tag ‖ bincode(message_id: Option<String>, kind, name, …)`.
+/// `None` when the bytes do not have that shape (the caller then decodes
+/// them fully, which reports any corruption).
+fn peek_name(bytes: &[u8]) -> Option<&[u8]> {
+    let (&tag, mut b) = bytes.split_first()?;
+    if tag != crate::codec::tags::EVENT {
+        return None;
+    }
+    match b.split_first()? {
+        (0, rest) => b = rest,
+        (1, rest) => {
+            let (len, rest) = varint(rest)?;
+            b = rest.get(len..)?;
+        }
+        _ => return None,
+    }
+    let (_kind, rest) = varint(b)?;
+    let (len, rest) = varint(rest)?;
+    rest.get(..len)
+}
+
+/// A bincode variable-length unsigned integer (little-endian after a
+/// 251/252/253 marker), as a length.
+fn varint(b: &[u8]) -> Option<(usize, &[u8])> {
+    let (&first, rest) = b.split_first()?;
+    let (n, rest) = match first {
+        0..=250 => (u64::from(first), rest),
+        251 => (u64::from(u16::from_le_bytes(rest.get(..2)?.try_into().ok()?)), rest.get(2..)?),
+        252 => (u64::from(u32::from_le_bytes(rest.get(..4)?.try_into().ok()?)), rest.get(4..)?),
+        253 => (u64::from_le_bytes(rest.get(..8)?.try_into().ok()?), rest.get(8..)?),
+        _ => return None,
+    };
+    Some((usize::try_from(n).ok()?, rest))
 }
 
 /// Moves the loser's timeline and rollups to the survivor (bucket-wise
@@ -111,4 +227,32 @@ pub(crate) fn merge_accumulators(
         }
     }
     Some(acc.encode_value())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::ValueCodec;
+    use crate::event::EventKind;
+    use crate::Identifier;
+
+    #[test]
+    fn peeked_names_match_the_encoding() {
+        let ids = vec![Identifier::new("user_id", "u").unwrap()];
+        for (name, message_id) in [
+            ("purchase", None),
+            ("page_view", Some("m-1".to_owned())),
+            (&*"n".repeat(300), Some("x".repeat(70_000))),
+            ("é", Some(String::new())),
+        ] {
+            let mut e = Event::new(EventKind::Track, name, Timestamp(5), ids.clone());
+            e.message_id = message_id;
+            e.properties.insert("amount", 3);
+            let bytes = e.encode_value();
+            assert_eq!(peek_name(&bytes), Some(name.as_bytes()));
+        }
+        assert_eq!(peek_name(&[]), None);
+        assert_eq!(peek_name(&[crate::codec::tags::EVENT, 7]), None);
+        assert_eq!(peek_name(&[crate::codec::tags::ACC, 0, 0, 1, b'a']), None);
+    }
 }

@@ -1,50 +1,76 @@
 //! [`ProfileCtx`]: evaluation of segment expressions against one profile's
-//! state inside a write operation (staged writes included).
+//! state inside a write operation (staged writes included) or a read view.
+//!
+//! Everything is read lazily and at most once per context: the profile
+//! record (shared, not cloned), the identifier kinds (only for `has`),
+//! and per series the all-time accumulator. Windowed rollup conditions
+//! over events of one name without a filter (`count(purchase, 30d)`,
+//! `sum(purchase.amount, 7d)` when a rollup accumulates `amount`,
+//! `last(e)`, `active_days(e, 28d)`) are answered from the rollup day
+//! buckets ([`crate::rollup::range`]); other event conditions read only
+//! the events of their name in their time range from the timeline.
 
-use std::cell::OnceCell;
-use std::collections::BTreeSet;
+use std::cell::{OnceCell, RefCell};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
 use crate::clock::Timestamp;
 use crate::error::Result;
 use crate::event::property::PropertyValue;
 use crate::event::Event;
-use crate::profile::consent::{ConsentRecord, ConsentState};
+use crate::profile::consent::ConsentState;
 use crate::profile::id::ProfileId;
-use crate::profile::traits::Traits;
+use crate::profile::state::Profile;
 use crate::profile::value::TraitValue;
-use crate::segment::{EvalContext, PropertyFilter};
+use crate::rollup::range::{self, BucketSource, Series};
+use crate::rollup::Acc;
+use crate::segment::{default_aggregate, AggValue, Aggregate, EvalContext, EventSelector, Metric, PropertyFilter};
 use crate::txn::Txn;
 
 /// Where a [`ProfileCtx`] reads a profile's state: a write operation
 /// (staged writes included) or a read view.
-pub(crate) trait Source {
-    /// The profile's traits (`None`: not live).
-    fn traits(&self, p: ProfileId) -> Result<Option<Traits>>;
+pub(crate) trait Source: BucketSource {
+    /// The profile's current state (`None`: not live).
+    fn profile(&self, p: ProfileId) -> Result<Option<Arc<Profile>>>;
     /// The identifiers linked to it.
     fn identifiers(&self, p: ProfileId) -> Result<Vec<crate::identity::identifier::Identifier>>;
-    /// Its timeline.
-    fn events(&self, p: ProfileId) -> Result<Vec<Event>>;
     /// Whether it is a member of the named segment.
     fn member(&self, segment: &str, p: ProfileId) -> bool;
-    /// Its consent record for a purpose, if any.
-    fn consent(&self, p: ProfileId, purpose: &str) -> Result<Option<ConsentRecord>>;
+    /// The series of `event` without a filter accumulating `property`
+    /// (`None`: the automatic series), when rollup buckets may answer for
+    /// the timeline (timelines enabled, so partial days can be read).
+    fn series(&self, event: &str, property: Option<&str>) -> Option<u32>;
+    /// Whether the timeline is kept, i.e. buckets and timeline agree.
+    fn timeline_kept(&self) -> bool;
+}
+
+impl BucketSource for Txn<'_> {
+    fn all_time(&self, p: ProfileId, series: u32) -> Result<Acc> {
+        self.rollup_all_time(p, series)
+    }
+    fn days(&self, p: ProfileId, series: u32, from_day: i64, to_day: i64) -> Result<Vec<(i64, Acc)>> {
+        self.rollup_days(p, series, from_day, to_day)
+    }
+    fn events(&self, p: ProfileId, name: &str, from: Timestamp, to: Timestamp) -> Result<Vec<Event>> {
+        self.events_in(p, name, from, to)
+    }
 }
 
 impl Source for Txn<'_> {
-    fn traits(&self, p: ProfileId) -> Result<Option<Traits>> {
-        Ok(self.profile(p)?.map(|r| r.profile.traits.clone()))
+    fn profile(&self, p: ProfileId) -> Result<Option<Arc<Profile>>> {
+        Ok(Txn::profile(self, p)?.map(|r| r.profile.clone()))
     }
     fn identifiers(&self, p: ProfileId) -> Result<Vec<crate::identity::identifier::Identifier>> {
         self.identifiers_of(p)
     }
-    fn events(&self, p: ProfileId) -> Result<Vec<Event>> {
-        self.events_of(p)
-    }
     fn member(&self, segment: &str, p: ProfileId) -> bool {
         self.is_member_by_name(segment, p)
     }
-    fn consent(&self, p: ProfileId, purpose: &str) -> Result<Option<ConsentRecord>> {
-        Ok(self.profile(p)?.and_then(|r| r.profile.consent.get(purpose).cloned()))
+    fn series(&self, event: &str, property: Option<&str>) -> Option<u32> {
+        self.plain_series(event, property)
+    }
+    fn timeline_kept(&self) -> bool {
+        self.core.config.timeline_retention_ms > 0
     }
 }
 
@@ -54,28 +80,38 @@ pub(crate) struct ReadSource<'v, 'a> {
     pub view: &'v crate::storage::View<'a>,
 }
 
+impl BucketSource for ReadSource<'_, '_> {
+    fn all_time(&self, p: ProfileId, series: u32) -> Result<Acc> {
+        crate::rollup::store::read_all_time(self.view, p, series)
+    }
+    fn days(&self, p: ProfileId, series: u32, from_day: i64, to_day: i64) -> Result<Vec<(i64, Acc)>> {
+        let mut out = Vec::new();
+        crate::rollup::store::read_days(self.view, p, series, from_day, to_day, &mut out)?;
+        Ok(out)
+    }
+    fn events(&self, p: ProfileId, name: &str, from: Timestamp, to: Timestamp) -> Result<Vec<Event>> {
+        let mut out = Vec::new();
+        crate::rollup::store::read_timeline(self.view, p, name, from, to, &mut out)?;
+        Ok(out)
+    }
+}
+
 impl Source for ReadSource<'_, '_> {
-    fn traits(&self, p: ProfileId) -> Result<Option<Traits>> {
+    fn profile(&self, p: ProfileId) -> Result<Option<Arc<Profile>>> {
         let rec = crate::schema::PROFILES.get(self.view, &crate::keys::profile(p))?;
-        Ok(rec.map(|r| r.profile.traits.clone()))
+        Ok(rec.map(|r| r.profile))
     }
     fn identifiers(&self, p: ProfileId) -> Result<Vec<crate::identity::identifier::Identifier>> {
         crate::identity::graph::identifiers_of(self.view, p)
     }
-    fn events(&self, p: ProfileId) -> Result<Vec<Event>> {
-        let mut out = Vec::new();
-        for kv in self.view.prefix(crate::schema::EVENTS.name, &crate::keys::profile(p))? {
-            let (k, v) = kv?;
-            out.push(crate::schema::EVENTS.decode(&k, &v)?);
-        }
-        Ok(out)
-    }
     fn member(&self, segment: &str, p: ProfileId) -> bool {
         self.core.segments.read_recursive().get(segment).is_some_and(|s| s.members.contains(p.0))
     }
-    fn consent(&self, p: ProfileId, purpose: &str) -> Result<Option<ConsentRecord>> {
-        let rec = crate::schema::PROFILES.get(self.view, &crate::keys::profile(p))?;
-        Ok(rec.and_then(|r| r.profile.consent.get(purpose).cloned()))
+    fn series(&self, event: &str, property: Option<&str>) -> Option<u32> {
+        self.core.rollups.read().plain_series(event, property)
+    }
+    fn timeline_kept(&self) -> bool {
+        self.core.config.timeline_retention_ms > 0
     }
 }
 
@@ -84,29 +120,52 @@ pub(crate) struct ProfileCtx<'t> {
     src: &'t dyn Source,
     profile: ProfileId,
     now: Timestamp,
-    traits: Traits,
-    kinds: BTreeSet<String>,
-    events: OnceCell<Vec<Event>>,
-    /// Set when loading the timeline failed; reported by [`ProfileCtx::finish`].
-    error: std::cell::RefCell<Option<crate::Error>>,
+    state: Option<Arc<Profile>>,
+    kinds: OnceCell<BTreeSet<String>>,
+    /// Answer event conditions from rollup buckets where a series fits.
+    buckets: bool,
+    /// All-time accumulators read so far, by series.
+    all_time: RefCell<HashMap<u32, Acc>>,
+    /// Memberships changed by the pass using this context, by segment name.
+    overlay: RefCell<Vec<(String, bool)>>,
+    /// Set when a read failed; reported by [`ProfileCtx::finish`].
+    error: RefCell<Option<crate::Error>>,
 }
 
 impl<'t> ProfileCtx<'t> {
-    /// The context of `profile` (live) at `now`.
+    /// The context of `profile` at `now`.
     pub fn new(src: &'t dyn Source, profile: ProfileId, now: Timestamp) -> Result<Self> {
-        let traits = src.traits(profile)?.unwrap_or_default();
-        let kinds = src.identifiers(profile)?.into_iter().map(|i| i.kind().to_owned()).collect();
-        Ok(ProfileCtx { src, profile, now, traits, kinds, events: OnceCell::new(), error: Default::default() })
+        let buckets = src.timeline_kept();
+        Ok(ProfileCtx {
+            src,
+            profile,
+            now,
+            state: src.profile(profile)?,
+            kinds: OnceCell::new(),
+            buckets,
+            all_time: RefCell::default(),
+            overlay: RefCell::default(),
+            error: RefCell::default(),
+        })
     }
 
-    fn events(&self) -> &[Event] {
-        self.events.get_or_init(|| match self.src.events(self.profile) {
-            Ok(e) => e,
-            Err(e) => {
-                *self.error.borrow_mut() = Some(e);
-                Vec::new()
-            }
-        })
+    /// A context that reads every event condition from the timeline (the
+    /// reference the bucket answers are tested against).
+    #[cfg(test)]
+    pub fn timeline_only(src: &'t dyn Source, profile: ProfileId, now: Timestamp) -> Result<Self> {
+        let mut ctx = ProfileCtx::new(src, profile, now)?;
+        ctx.buckets = false;
+        Ok(ctx)
+    }
+
+    /// Records that this pass changed the profile's membership of `segment`
+    /// (later evaluations through this context see it).
+    pub fn set_member(&self, segment: &str, member: bool) {
+        let mut o = self.overlay.borrow_mut();
+        match o.iter_mut().find(|(s, _)| s == segment) {
+            Some(entry) => entry.1 = member,
+            None => o.push((segment.to_owned(), member)),
+        }
     }
 
     /// Any storage error met while evaluating (the evaluation is void then).
@@ -117,20 +176,76 @@ impl<'t> ProfileCtx<'t> {
         }
     }
 
-    fn selected<'e>(
-        &'e self,
-        event: &'e str,
-        filter: &'e [PropertyFilter],
-        from: Timestamp,
-        to: Timestamp,
-    ) -> impl Iterator<Item = &'e Event> + 'e {
-        self.events().iter().filter(move |e| {
-            e.name == event
-                && e.timestamp >= from
-                && e.timestamp < to
-                && filter.iter().all(|f| f.matches(e.property(&f.property).map(to_trait_value).as_ref()))
-        })
+    /// Keeps the first error; the caller's evaluation is void anyway.
+    fn failed<T: Default>(&self, e: crate::Error) -> T {
+        self.error.borrow_mut().get_or_insert(e);
+        T::default()
     }
+
+    fn events(&self, event: &str, from: Timestamp, to: Timestamp) -> Vec<Event> {
+        self.src.events(self.profile, event, from, to).unwrap_or_else(|e| self.failed(e))
+    }
+
+    fn selected(&self, event: &str, filter: &[PropertyFilter], from: Timestamp, to: Timestamp) -> Vec<Event> {
+        let mut events = self.events(event, from, to);
+        events.retain(|e| filter.iter().all(|f| f.matches(e.property(&f.property).map(to_trait_value).as_ref())));
+        events
+    }
+
+    /// The bucket-backed series that answers `metric` over `events`, if any.
+    fn series_for<'m>(&self, metric: &'m Metric, events: &'m EventSelector) -> Option<Series<'m>> {
+        if !self.buckets || !events.filter.is_empty() || matches!(metric, Metric::Distinct(_)) {
+            return None;
+        }
+        let property = metric.property();
+        let id = self.src.series(&events.event, property)?;
+        Some(Series { id, event: &events.event, property })
+    }
+
+    /// A source that serves all-time reads from this context's cache.
+    fn cached(&self) -> Cached<'_, 't> {
+        Cached { ctx: self }
+    }
+}
+
+/// [`BucketSource`] over a context's source, caching all-time reads.
+struct Cached<'c, 't> {
+    ctx: &'c ProfileCtx<'t>,
+}
+
+impl BucketSource for Cached<'_, '_> {
+    fn all_time(&self, p: ProfileId, series: u32) -> Result<Acc> {
+        if let Some(a) = self.ctx.all_time.borrow().get(&series) {
+            return Ok(a.clone());
+        }
+        let acc = self.ctx.src.all_time(p, series)?;
+        self.ctx.all_time.borrow_mut().insert(series, acc.clone());
+        Ok(acc)
+    }
+    fn days(&self, p: ProfileId, series: u32, from_day: i64, to_day: i64) -> Result<Vec<(i64, Acc)>> {
+        self.ctx.src.days(p, series, from_day, to_day)
+    }
+    fn events(&self, p: ProfileId, name: &str, from: Timestamp, to: Timestamp) -> Result<Vec<Event>> {
+        self.ctx.src.events(p, name, from, to)
+    }
+}
+
+/// A metric's value from the statistics of the selected events.
+fn aggregate_of(metric: &Metric, acc: &Acc) -> Aggregate {
+    let number = |x: f64| Some(AggValue::Number(x));
+    let value = match metric {
+        Metric::Count => number(acc.count as f64),
+        Metric::Sum(_) => number(acc.sum),
+        Metric::Min(_) => acc.min.and_then(number),
+        Metric::Max(_) => acc.max.and_then(number),
+        Metric::Avg(_) => (acc.numeric > 0).then(|| AggValue::Number(acc.sum / acc.numeric as f64)),
+        Metric::ActiveDays => number(acc.days.len() as f64),
+        Metric::First => acc.first.map(|t| AggValue::Time(Timestamp(t))),
+        Metric::Last => acc.last.map(|t| AggValue::Time(Timestamp(t))),
+        // Not answered from buckets (see `ProfileCtx::series_for`).
+        Metric::Distinct(_) => None,
+    };
+    Aggregate { value, earliest: acc.first.map(Timestamp) }
 }
 
 /// An event property as a trait value (objects and mixed lists become JSON text).
@@ -154,32 +269,31 @@ impl EvalContext for ProfileCtx<'_> {
     }
 
     fn trait_value(&self, name: &str) -> Option<TraitValue> {
-        self.traits.get(name).cloned()
+        self.state.as_ref()?.traits.get(name).cloned()
     }
 
     fn has_identifier_kind(&self, kind: &str) -> bool {
-        self.kinds.contains(kind)
+        let kinds = self.kinds.get_or_init(|| match self.src.identifiers(self.profile) {
+            Ok(ids) => ids.into_iter().map(|i| i.kind().to_owned()).collect(),
+            Err(e) => self.failed(e),
+        });
+        kinds.contains(kind)
     }
 
     fn in_segment(&self, name: &str) -> bool {
+        if let Some((_, m)) = self.overlay.borrow().iter().find(|(s, _)| s == name) {
+            return *m;
+        }
         self.src.member(name, self.profile)
     }
 
     fn consent(&self, purpose: &str) -> Option<Option<Timestamp>> {
-        match self.src.consent(self.profile, purpose) {
-            Ok(Some(c)) if c.state == ConsentState::Granted => Some(c.expires_at),
-            Ok(_) => None,
-            Err(e) => {
-                *self.error.borrow_mut() = Some(e);
-                None
-            }
-        }
+        let c = self.state.as_ref()?.consent.get(purpose)?;
+        (c.state == ConsentState::Granted).then_some(c.expires_at)
     }
 
     fn event_times(&self, event: &str, filter: &[PropertyFilter], from: Timestamp, to: Timestamp) -> Vec<Timestamp> {
-        let mut out: Vec<Timestamp> = self.selected(event, filter, from, to).map(|e| e.timestamp).collect();
-        out.sort_unstable();
-        out
+        self.selected(event, filter, from, to).iter().map(|e| e.timestamp).collect()
     }
 
     fn property_values(
@@ -190,11 +304,31 @@ impl EvalContext for ProfileCtx<'_> {
         from: Timestamp,
         to: Timestamp,
     ) -> Vec<(Timestamp, TraitValue)> {
-        let mut out: Vec<(Timestamp, TraitValue)> = self
-            .selected(event, filter, from, to)
+        self.selected(event, filter, from, to)
+            .iter()
             .filter_map(|e| e.property(property).map(|v| (e.timestamp, to_trait_value(v))))
-            .collect();
-        out.sort_by_key(|(t, _)| *t);
-        out
+            .collect()
+    }
+
+    fn aggregate(&self, metric: &Metric, events: &EventSelector, from: Timestamp, to: Timestamp) -> Aggregate {
+        let Some(series) = self.series_for(metric, events) else {
+            return default_aggregate(self, metric, events, from, to);
+        };
+        match range::stats_in(&self.cached(), self.profile, series, from, to) {
+            Ok(acc) => aggregate_of(metric, &acc),
+            Err(e) => self.failed(e),
+        }
+    }
+
+    fn next_event_after(&self, events: &EventSelector, after: Timestamp) -> Option<Timestamp> {
+        match self.series_for(&Metric::Count, events) {
+            Some(series) => {
+                range::next_after(&self.cached(), self.profile, series, after).unwrap_or_else(|e| self.failed(e))
+            }
+            None => {
+                let from = Timestamp(after.0.saturating_add(1));
+                self.event_times(&events.event, &events.filter, from, Timestamp(i64::MAX)).first().copied()
+            }
+        }
     }
 }

@@ -2,59 +2,117 @@
 //! a write operation, and the wake-ups that make time-relative conditions
 //! flip on time.
 
+use std::sync::Arc;
+
 use crate::error::Result;
 use crate::keys;
 use crate::profile::id::ProfileId;
 use crate::schema;
 use crate::segment::context::ProfileCtx;
-use crate::segment::evaluate;
+use crate::segment::state::Compiled;
+use crate::segment::{evaluate, Dependencies, EvalContext};
 use crate::txn::Txn;
 
-/// Re-evaluates every segment for a live profile, staging membership
-/// changes, feed records and wake-ups. Segments are visited in dependency
-/// order, so a segment reading another sees its new membership.
-pub(crate) fn reevaluate(txn: &mut Txn<'_>, p: ProfileId) -> Result<()> {
-    reevaluate_only(txn, p, None)
+/// What one write operation changed about one profile, as segment
+/// maintenance needs it. Trait changes are not listed: they are found by
+/// comparing the profile's committed and staged traits.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct ProfileChanges {
+    /// Anything may have changed (a merge into it): every segment is
+    /// re-evaluated.
+    pub all: bool,
+    /// Its identifiers changed (linked, moved or removed).
+    pub identifiers: bool,
+    /// Names of the events recorded for it (rollups and timeline).
+    pub events: Vec<String>,
 }
 
-/// As [`reevaluate`], restricted to the segments with these ids (and the
-/// segments that read them), e.g. for a due wake-up.
+/// Re-evaluates, for a live profile written by this operation, the
+/// segments that read something the operation changed: a trait whose
+/// value differs from the committed one, an event name recorded, its
+/// identifiers, a segment whose membership changes in this pass, or
+/// consent; every segment for a new profile or a merge survivor. Segments
+/// are visited in dependency order, so a segment reading another sees its
+/// new membership. A skipped segment's value and filed wake-up stay valid:
+/// nothing it reads changed.
+pub(crate) fn reevaluate_changed(txn: &mut Txn<'_>, p: ProfileId) -> Result<()> {
+    let before = crate::txn::load_profile(txn.core, &txn.view, p)?;
+    let after = txn.profile(p)?;
+    let (Some(before), Some(after)) = (before, after) else { return run(txn, p, &|_| true) };
+    let changes = txn.changes_of(p).cloned().unwrap_or_default();
+    if changes.all {
+        return run(txn, p, &|_| true);
+    }
+    let (old, new) = (&before.profile.traits, &after.profile.traits);
+    let same_traits = Arc::ptr_eq(&before.profile, &after.profile);
+    run(txn, p, &|deps: &Dependencies| {
+        (!same_traits && deps.traits.iter().any(|t| old.get(t) != new.get(t)))
+            || deps.events.iter().any(|e| changes.events.contains(e))
+            || (changes.identifiers && !deps.identifier_kinds.is_empty())
+            || !deps.consents.is_empty()
+    })
+}
+
+/// Re-evaluates the segments with these ids (every segment with `None`),
+/// and the segments that read them, for a live profile — e.g. for a due
+/// wake-up or a backfill.
 pub(crate) fn reevaluate_only(txn: &mut Txn<'_>, p: ProfileId, only: Option<&[u32]>) -> Result<()> {
-    let plan: Vec<(u32, String, crate::segment::Expr, bool, Vec<String>)> = {
-        let state = txn.core.segments.read();
-        state
-            .segments
-            .iter()
-            .map(|s| {
-                (
-                    s.def.id,
-                    s.def.name.clone(),
-                    s.def.expr.clone(),
-                    s.deps.time_dependent,
-                    s.deps.segments.iter().cloned().collect(),
-                )
-            })
-            .collect()
-    };
-    if plan.is_empty() {
+    run_filtered(txn, p, &|s: &Compiled| only.is_none_or(|ids| ids.contains(&s.def.id)))
+}
+
+fn run(txn: &mut Txn<'_>, p: ProfileId, select: &dyn Fn(&Dependencies) -> bool) -> Result<()> {
+    run_filtered(txn, p, &|s: &Compiled| select(&s.deps))
+}
+
+/// What evaluating one segment asks to stage.
+struct Outcome<'s> {
+    id: u32,
+    name: &'s str,
+    /// The new membership, when it changed.
+    flip: Option<bool>,
+    /// The wake-up to file (`Some(None)`: clear it), for time-dependent segments.
+    wake: Option<Option<i64>>,
+}
+
+/// Evaluates, in dependency order, every segment `select` picks or that
+/// reads a segment whose membership this pass changed; then stages the
+/// membership changes, their feed records and the wake-ups.
+fn run_filtered(txn: &mut Txn<'_>, p: ProfileId, select: &dyn Fn(&Compiled) -> bool) -> Result<()> {
+    let core = txn.core;
+    // Recursive: evaluation reads membership through the same lock. Only
+    // the writer (this thread) ever takes it for writing.
+    let state = core.segments.read_recursive();
+    if state.segments.is_empty() {
         return Ok(());
     }
-    let now = txn.now;
-    let mut changed: Vec<String> = Vec::new();
-    for (id, name, expr, timed, reads) in plan {
-        let selected = only.is_none_or(|ids| ids.contains(&id)) || reads.iter().any(|r| changed.contains(r));
-        if !selected {
-            continue;
+    let mut outcomes: Vec<Outcome<'_>> = Vec::new();
+    {
+        let ctx = ProfileCtx::new(&*txn, p, txn.now)?;
+        let mut changed: Vec<&str> = Vec::new();
+        for s in &state.segments {
+            let picked = select(s) || s.deps.segments.iter().any(|r| changed.contains(&r.as_str()));
+            if !picked {
+                continue;
+            }
+            let eval = evaluate(&s.def.expr, &ctx);
+            let flip = (eval.value != ctx.in_segment(&s.def.name)).then_some(eval.value);
+            if let Some(member) = flip {
+                ctx.set_member(&s.def.name, member);
+                changed.push(&s.def.name);
+            }
+            let wake = s.deps.time_dependent.then(|| eval.next_change.map(|t| t.0));
+            if flip.is_some() || wake.is_some() {
+                outcomes.push(Outcome { id: s.def.id, name: &s.def.name, flip, wake });
+            }
         }
-        let ctx = ProfileCtx::new(&*txn, p, now)?;
-        let eval = evaluate(&expr, &ctx);
         ctx.finish()?;
-        if eval.value != txn.is_member(id, p) {
-            txn.set_member(id, &name, p, eval.value);
-            changed.push(name);
+    }
+    for o in outcomes {
+        if let Some(member) = o.flip {
+            txn.set_member(o.id, o.name, p, member);
         }
-        if timed {
-            file_wakeup(txn, id, p, eval.next_change.map(|t| t.0))?;
+        if let Some(due) = o.wake {
+            file_wakeup(txn, o.id, p, due)?;
         }
     }
     Ok(())

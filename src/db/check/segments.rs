@@ -5,16 +5,19 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use roaring::RoaringBitmap;
 
+use crate::clock::Timestamp;
 use crate::error::Result;
 use crate::event::Event;
 use crate::identity::identifier::Identifier;
 use crate::keys;
 use crate::profile::id::ProfileId;
-use crate::profile::traits::Traits;
+use crate::profile::state::Profile;
+use crate::rollup::range::BucketSource;
+use crate::rollup::Acc;
 use crate::schema;
-use crate::segment::context::{ProfileCtx, Source};
+use crate::segment::context::{ProfileCtx, ReadSource, Source};
 use crate::segment::{dependencies, evaluate, SegmentDef};
-use crate::storage::View;
+use std::sync::Arc;
 
 use super::{inv, Checker};
 
@@ -26,33 +29,39 @@ struct Seg {
 }
 
 /// Committed state read through the check's snapshot, with memberships
-/// from the stored bitmaps.
+/// from the stored bitmaps (not the in-memory ones the check verifies).
 struct SnapshotSource<'v, 'a> {
-    view: &'v View<'a>,
+    read: ReadSource<'v, 'a>,
     members: HashMap<String, RoaringBitmap>,
 }
 
+impl BucketSource for SnapshotSource<'_, '_> {
+    fn all_time(&self, p: ProfileId, series: u32) -> Result<Acc> {
+        self.read.all_time(p, series)
+    }
+    fn days(&self, p: ProfileId, series: u32, from_day: i64, to_day: i64) -> Result<Vec<(i64, Acc)>> {
+        self.read.days(p, series, from_day, to_day)
+    }
+    fn events(&self, p: ProfileId, name: &str, from: Timestamp, to: Timestamp) -> Result<Vec<Event>> {
+        BucketSource::events(&self.read, p, name, from, to)
+    }
+}
+
 impl Source for SnapshotSource<'_, '_> {
-    fn traits(&self, p: ProfileId) -> Result<Option<Traits>> {
-        Ok(schema::PROFILES.get(self.view, &keys::profile(p))?.map(|r| r.profile.traits.clone()))
+    fn profile(&self, p: ProfileId) -> Result<Option<Arc<Profile>>> {
+        self.read.profile(p)
     }
     fn identifiers(&self, p: ProfileId) -> Result<Vec<Identifier>> {
-        crate::identity::graph::identifiers_of(self.view, p)
-    }
-    fn events(&self, p: ProfileId) -> Result<Vec<Event>> {
-        let mut out = Vec::new();
-        for kv in self.view.prefix(schema::EVENTS.name, &keys::profile(p))? {
-            let (k, v) = kv?;
-            out.push(schema::EVENTS.decode(&k, &v)?);
-        }
-        Ok(out)
+        self.read.identifiers(p)
     }
     fn member(&self, segment: &str, p: ProfileId) -> bool {
         self.members.get(segment).is_some_and(|m| m.contains(p.0))
     }
-    fn consent(&self, p: ProfileId, purpose: &str) -> Result<Option<crate::privacy::ConsentRecord>> {
-        let rec = schema::PROFILES.get(self.view, &keys::profile(p))?;
-        Ok(rec.and_then(|r| r.profile.consent.get(purpose).cloned()))
+    fn series(&self, event: &str, property: Option<&str>) -> Option<u32> {
+        self.read.series(event, property)
+    }
+    fn timeline_kept(&self) -> bool {
+        self.read.timeline_kept()
     }
 }
 
@@ -188,7 +197,7 @@ impl Checker<'_> {
             return Ok(());
         }
         let src = SnapshotSource {
-            view: self.view,
+            read: ReadSource { core: self.core, view: self.view },
             members: segs.values().map(|s| (s.def.name.clone(), s.members.clone())).collect(),
         };
         let live = self.live.clone();

@@ -4,11 +4,11 @@
 //! through [`Out`].
 
 pub mod admin;
+mod consent;
 mod demo;
 mod events;
 mod identity;
 mod import;
-mod consent;
 mod maintenance;
 mod privacy;
 pub mod profile;

@@ -1,0 +1,112 @@
+//! Exact statistics of a series over any millisecond range, answered from
+//! its day buckets: whole days from their accumulators, and a day only
+//! partly inside the range (the first and last day of a sliding window
+//! `(now - 7d, now]`) from the timeline, restricted to that part of the
+//! day and to the series' event name. A window read therefore costs one
+//! all-time read, one bucket scan and at most two short timeline reads,
+//! whatever the length of the profile's history.
+//!
+//! Only series without a filter are read this way (the selected events
+//! are then exactly the events of the name), so the answer equals a scan
+//! of the timeline — provided the timeline holds every event, which is
+//! the case whenever timelines are enabled.
+
+use crate::clock::Timestamp;
+use crate::error::Result;
+use crate::event::Event;
+use crate::profile::id::ProfileId;
+use crate::rollup::acc::Acc;
+
+/// Where range reads find a profile's buckets and timeline.
+pub(crate) trait BucketSource {
+    /// The all-time accumulator of `series` for `p` (empty if none).
+    fn all_time(&self, p: ProfileId, series: u32) -> Result<Acc>;
+    /// The day accumulators of `series` for `p` with
+    /// `from_day <= day <= to_day`, ascending by day.
+    fn days(&self, p: ProfileId, series: u32, from_day: i64, to_day: i64) -> Result<Vec<(i64, Acc)>>;
+    /// `p`'s events named `name` with `from <= time < to`, ascending by time.
+    fn events(&self, p: ProfileId, name: &str, from: Timestamp, to: Timestamp) -> Result<Vec<Event>>;
+}
+
+/// A series without a filter: every event named `event`, accumulating
+/// the numeric value of `property` when given.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Series<'a> {
+    /// The series id.
+    pub id: u32,
+    /// The event name.
+    pub event: &'a str,
+    /// The accumulated property, if any.
+    pub property: Option<&'a str>,
+}
+
+fn day_start(day: i64) -> i64 {
+    day.saturating_mul(Timestamp::DAY)
+}
+
+/// The statistics (no value frequencies) of the series' events with
+/// `from <= time < to`.
+pub(crate) fn stats_in(
+    src: &dyn BucketSource,
+    p: ProfileId,
+    s: Series<'_>,
+    from: Timestamp,
+    to: Timestamp,
+) -> Result<Acc> {
+    let mut out = Acc::default();
+    let all = src.all_time(p, s.id)?;
+    let (Some(first), Some(last)) = (all.first, all.last) else { return Ok(out) };
+    if from.0 <= first && last < to.0 {
+        out.fold_stats(&all);
+        return Ok(out);
+    }
+    // Nothing exists outside [first, last]: narrow the scan to it.
+    let (from, to) = (from.0.max(first), to.0.min(last.saturating_add(1)));
+    if to <= from {
+        return Ok(out);
+    }
+    for (day, acc) in src.days(p, s.id, Timestamp(from).day(), Timestamp(to - 1).day())? {
+        let (Some(f), Some(l)) = (acc.first, acc.last) else { continue };
+        let lo = from.max(day_start(day));
+        let hi = to.min(day_start(day.saturating_add(1)));
+        if lo <= f && l < hi {
+            out.fold_stats(&acc);
+        } else if f < hi && l >= lo {
+            for e in src.events(p, s.event, Timestamp(lo), Timestamp(hi))? {
+                out.fold_stats(&Acc::of_event_with(&e, s.property, false));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The time of the series' earliest event strictly after `after`.
+pub(crate) fn next_after(
+    src: &dyn BucketSource,
+    p: ProfileId,
+    s: Series<'_>,
+    after: Timestamp,
+) -> Result<Option<Timestamp>> {
+    let all = src.all_time(p, s.id)?;
+    let (Some(first), Some(last)) = (all.first, all.last) else { return Ok(None) };
+    if last <= after.0 {
+        return Ok(None);
+    }
+    if first > after.0 {
+        return Ok(Some(Timestamp(first)));
+    }
+    for (day, acc) in src.days(p, s.id, after.day(), Timestamp(last).day())? {
+        let (Some(f), Some(l)) = (acc.first, acc.last) else { continue };
+        if l <= after.0 {
+            continue;
+        }
+        if f > after.0 {
+            return Ok(Some(Timestamp(f)));
+        }
+        let (lo, hi) = (Timestamp(after.0.saturating_add(1)), Timestamp(day_start(day.saturating_add(1))));
+        if let Some(e) = src.events(p, s.event, lo, hi)?.first() {
+            return Ok(Some(e.timestamp));
+        }
+    }
+    Ok(None)
+}
