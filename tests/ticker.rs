@@ -41,6 +41,8 @@ fn the_thread_applies_due_wakeups_and_stops_with_the_last_handle() {
     drop(db);
     clock.advance(2 * HOUR);
     eventually("left the segment on time", || !clone.in_segment("trialing", p).unwrap());
+    // The thread publishes its counters after the tick's commit is visible.
+    eventually("the thread counted its tick", || clone.ticker_status().is_some_and(|s| s.processed >= 1));
     let status = clone.ticker_status().expect("a ticker runs");
     assert!(status.runs >= 1 && status.processed >= 1, "{status:?}");
     assert_eq!((status.errors, status.last_error), (0, None));
