@@ -168,11 +168,8 @@ impl ProfileDb {
             return Err(Error::invalid(format!("rollup {:?} already exists with another definition", def.name)));
         }
         let series = def.series();
-        let keep_values = def.aggregate.needs_values();
         let mut txn = Txn::new(&self.core, &mut writer);
-        // A rollup reading value frequencies needs a series that kept them
-        // from the start: a series created for numeric rollups only did not.
-        let existing = self.core.rollups.read().find_series_for(&series, keep_values);
+        let existing = self.core.rollups.read().find_series(&series);
         let (id, fresh) = match existing {
             Some(id) => (id, false),
             None => {
@@ -193,14 +190,14 @@ impl ProfileDb {
                     continue;
                 }
                 let Some(p) = keys::parse_profile(&k) else { continue };
-                let acc = Acc::of_event_with(&event, series.property.as_deref(), keep_values);
+                let acc = Acc::of_event(&event, series.property.as_deref());
                 let bytes = crate::codec::ValueCodec::encode_value(&acc);
                 txn.batch.merge(schema::ROLLUPS.name, keys::rollup::day(p, id, event.timestamp.day()), bytes.clone());
                 txn.batch.merge(schema::ROLLUPS.name, keys::rollup::all_time(p, id), bytes);
             }
         }
         txn.commit()?;
-        self.core.rollups.write().insert_rollup(rec);
+        self.core.rollups.write().rollups.insert(def.name.clone(), rec);
         Ok(())
     }
 

@@ -1,7 +1,6 @@
 //! Segment evaluation answers event conditions from rollup buckets
 //! where a series fits; these tests hold those answers to a scan of the
-//! timeline over random streams (late, future and merged events); and
-//! series keep value frequencies only where a rollup reads them.
+//! timeline over random streams (late, future and merged events).
 
 use std::sync::Arc;
 
@@ -99,34 +98,4 @@ proptest! {
             slow.finish().unwrap();
         }
     }
-}
-
-/// Numeric rollups skip value frequencies; a unique rollup declared later
-/// on the same events gets its own series, backfilled, so its values are
-/// complete.
-#[test]
-fn a_values_rollup_after_a_numeric_one_sees_every_value() {
-    use crate::rollup::{RollupValue, Window};
-    let dir = tempfile::tempdir().unwrap();
-    let db = ProfileDb::builder(dir.path()).clock(Arc::new(ManualClock::new(Timestamp(T0)))).open().unwrap();
-    db.declare_rollup(RollupDef::new("spend", "a", RollupAggregate::Sum("amount".into()))).unwrap();
-    for amount in [3, 4, 3, 9] {
-        let mut e = Event::new(EventKind::Track, "a", Timestamp(T0 - amount * HOUR), vec![user(0)]);
-        e.properties.insert("amount", amount);
-        db.track(&e).unwrap();
-    }
-    let p = db.resolve(&user(0)).unwrap().unwrap();
-    let numeric = db.core.rollups.read().rollups["spend"].series;
-    let view = db.core.store.latest();
-    let acc = crate::rollup::store::read_all_time(&view, p, numeric).unwrap();
-    assert!(acc.values.is_empty(), "a numeric-only series keeps no values");
-    assert_eq!(acc.sum, 19.0);
-    db.declare_rollup(RollupDef::new("amounts", "a", RollupAggregate::Unique("amount".into()))).unwrap();
-    let mut e = Event::new(EventKind::Track, "a", Timestamp(T0), vec![user(0)]);
-    e.properties.insert("amount", 7);
-    db.track(&e).unwrap();
-    let unique = db.rollup(p, "amounts", Window::All).unwrap();
-    let expected: Vec<String> = ["3", "4", "7", "9"].map(String::from).to_vec();
-    assert_eq!(unique, RollupValue::Unique { count: 4, values: expected, complete: true });
-    assert_eq!(db.rollup(p, "spend", Window::All).unwrap(), RollupValue::Number(Some(26.0)));
 }

@@ -54,8 +54,8 @@ impl Acc {
     }
 
     /// As [`Acc::of_event`]; with `keep_values` false the value frequencies
-    /// are left empty (series that no most-frequent or unique rollup reads
-    /// need only the numeric statistics, and skip one string per event).
+    /// are left empty (for reads that need only the statistics, such as
+    /// window evaluation from a partial day of the timeline).
     pub fn of_event_with(event: &Event, property: Option<&str>, keep_values: bool) -> Acc {
         let t = event.timestamp;
         let mut acc = Acc { count: 1, first: Some(t.0), last: Some(t.0), ..Acc::default() };

@@ -45,11 +45,6 @@ impl Aggregate {
         }
     }
 
-    /// Whether it reads value frequencies (most frequent, unique).
-    pub fn needs_values(&self) -> bool {
-        matches!(self, Aggregate::MostFrequent(_) | Aggregate::Unique(_))
-    }
-
     /// Whether the property must be numeric.
     pub fn numeric(&self) -> bool {
         matches!(self, Aggregate::Sum(_) | Aggregate::Min(_) | Aggregate::Max(_) | Aggregate::Avg(_))

@@ -1,7 +1,7 @@
 //! [`Registry`]: the series and declared rollups, kept in memory and
 //! persisted in the `rollup_def` column family.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
@@ -27,11 +27,8 @@ pub(crate) struct Registry {
     pub series: Vec<SeriesDef>,
     /// Series ids by event name.
     pub by_event: HashMap<String, Vec<u32>>,
-    /// Declared rollups by name (add with [`Registry::insert_rollup`]).
+    /// Declared rollups by name.
     pub rollups: BTreeMap<String, RollupRecord>,
-    /// Series read by a most-frequent or unique rollup: only these keep
-    /// value frequencies in their accumulators.
-    value_series: HashSet<u32>,
 }
 
 impl Registry {
@@ -44,7 +41,8 @@ impl Registry {
         }
         for kv in view.prefix(schema::ROLLUP_DEFS.name, &[keys::rollup_def::ROLLUP])? {
             let (k, v) = kv?;
-            r.insert_rollup(schema::ROLLUP_DEFS.decode(&k, &v)?);
+            let rec = schema::ROLLUP_DEFS.decode(&k, &v)?;
+            r.rollups.insert(rec.def.name.clone(), rec);
         }
         Ok(r)
     }
@@ -57,31 +55,9 @@ impl Registry {
         id
     }
 
-    /// Records a declared rollup.
-    pub fn insert_rollup(&mut self, rec: RollupRecord) {
-        if rec.def.aggregate.needs_values() {
-            self.value_series.insert(rec.series);
-        }
-        self.rollups.insert(rec.def.name.clone(), rec);
-    }
-
     /// The id of an existing series equal to `s`.
     pub fn find_series(&self, s: &SeriesDef) -> Option<u32> {
         self.by_event.get(&s.event)?.iter().copied().find(|id| self.series.get(*id as usize) == Some(s))
-    }
-
-    /// The id of an existing series equal to `s` that a rollup reading
-    /// value frequencies can use: one that keeps them (a series created
-    /// for numeric rollups only has incomplete frequencies).
-    pub fn find_series_for(&self, s: &SeriesDef, needs_values: bool) -> Option<u32> {
-        if !needs_values {
-            return self.find_series(s);
-        }
-        self.by_event
-            .get(&s.event)?
-            .iter()
-            .copied()
-            .find(|id| self.series.get(*id as usize) == Some(s) && self.value_series.contains(id))
     }
 
     /// The id of a series of `event` without a filter accumulating
@@ -90,11 +66,6 @@ impl Registry {
         self.by_event.get(event)?.iter().copied().find(|id| {
             self.series.get(*id as usize).is_some_and(|s| s.filter.is_empty() && s.property.as_deref() == property)
         })
-    }
-
-    /// Whether series `id` keeps value frequencies.
-    pub fn keeps_values(&self, id: u32) -> bool {
-        self.value_series.contains(&id)
     }
 
     /// The automatic series of an event name (no filter, no property).

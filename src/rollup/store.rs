@@ -15,8 +15,6 @@ use crate::txn::Txn;
 /// Stages the rollup contributions of `event` to `profile`: for every
 /// series it belongs to (creating the event name's automatic series when
 /// new), a merge operand on its day bucket and on its all-time value.
-/// Value frequencies are kept only for series that a most-frequent or
-/// unique rollup reads.
 pub(crate) fn record_event(txn: &mut Txn<'_>, profile: ProfileId, event: &Event) -> Result<()> {
     let core = txn.core;
     let mut contributions: Vec<(u32, Acc)> = Vec::new();
@@ -29,14 +27,13 @@ pub(crate) fn record_event(txn: &mut Txn<'_>, profile: ProfileId, event: &Event)
             .get(&event.name)
             .into_iter()
             .flatten()
-            .filter_map(|id| reg.series.get(*id as usize).map(|s| (*id, s, reg.keeps_values(*id))));
+            .filter_map(|id| reg.series.get(*id as usize).map(|s| (*id, s)));
         let base = reg.series.len() as u32;
-        let fresh =
-            staged.iter().enumerate().filter(|(_, s)| s.event == event.name).map(|(i, s)| (base + i as u32, s, false));
-        for (id, series, keep_values) in committed.chain(fresh) {
+        let fresh = staged.iter().enumerate().filter(|(_, s)| s.event == event.name).map(|(i, s)| (base + i as u32, s));
+        for (id, series) in committed.chain(fresh) {
             has_auto |= series.filter.is_empty() && series.property.is_none();
             if series.matches(event) {
-                contributions.push((id, Acc::of_event_with(event, series.property.as_deref(), keep_values)));
+                contributions.push((id, Acc::of_event(event, series.property.as_deref())));
             }
         }
     }
@@ -44,7 +41,7 @@ pub(crate) fn record_event(txn: &mut Txn<'_>, profile: ProfileId, event: &Event)
         let auto = SeriesDef { event: event.name.clone(), filter: Vec::new(), property: None };
         let id = txn.add_series(auto.clone());
         schema::SERIES.put(&mut txn.batch, keys::rollup_def::series(id), &auto);
-        contributions.push((id, Acc::of_event_with(event, None, false)));
+        contributions.push((id, Acc::of_event(event, None)));
     }
     txn.note_event(profile, &event.name);
     let day = event.timestamp.day();
