@@ -111,12 +111,6 @@ impl Checker<'_> {
                 by_event.entry(s.event.as_str()).or_default().push((id as u32, s));
             }
         }
-        // Series that no most-frequent or unique rollup reads keep no value
-        // frequencies (as ingest writes them).
-        let keeps_values: Vec<bool> = {
-            let registry = self.core.rollups.read();
-            (0..series.len() as u32).map(|id| registry.keeps_values(id)).collect()
-        };
         let mut out: BTreeMap<(ProfileId, u32), Expected> = BTreeMap::new();
         let view = self.view;
         for kv in view.range(schema::EVENTS.name, &[], None)? {
@@ -146,8 +140,7 @@ impl Checker<'_> {
                 let e = out.entry((p, *id)).or_default();
                 e.scrubbed |= event.identifiers.is_empty();
                 if day >= covered_from {
-                    let keep = keeps_values.get(*id as usize).copied().unwrap_or(true);
-                    e.days.entry(day).or_default().fold(&Acc::of_event_with(&event, s.property.as_deref(), keep));
+                    e.days.entry(day).or_default().fold(&Acc::of_event(&event, s.property.as_deref()));
                 } else {
                     e.earlier += 1;
                 }
