@@ -6,12 +6,13 @@
 //! updates, identifies that link profiles (merges), unmerges, identifier
 //! removals, re-links, explicit merges, history retention, events (`track`
 //! and `ingest_batch`, late and duplicate ones included, feeding declared
-//! rollups), segment definitions and drops, erases, ticks and timeline /
-//! bucket retention passes. After every acknowledged operation it appends
+//! rollups), segment definitions and drops (one reads consent), consent
+//! changes (grants, expiring grants, denials, withdrawals), erases, ticks
+//! and timeline / bucket retention passes. After every acknowledged operation it appends
 //! a line to an ack log and fsyncs it: the operation's sequence number,
 //! its outcome, and what must now be true — for every identifier of the
 //! universe, the profile it resolves to with that profile's version,
-//! traits, timeline length, rollups (all time and a 2-day window) and
+//! traits, consent, timeline length, rollups (all time and a 2-day window) and
 //! segments, or that it is gone and whether it is suppressed (erased).
 //!
 //! The parent kills the child with SIGKILL after 50–1,500 ms, reopens the
@@ -44,6 +45,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use profiledb::event::{Event, EventKind};
+use profiledb::privacy::ConsentChange;
 use profiledb::rollup::{Aggregate, RollupDef, Window};
 use profiledb::{Durability, Identifier, ManualClock, ProfileDb, ProfileId, Timestamp, Update};
 
@@ -58,12 +60,13 @@ const DAY: i64 = Timestamp::DAY;
 /// (suppressed forever) do not use it up.
 const GENERATION_OPS: u64 = 400;
 /// Segments the workload defines and drops (a later one may read an earlier one).
-const SEGMENTS: [(&str, &str); 5] = [
+const SEGMENTS: [(&str, &str); 6] = [
     ("pro", "traits.t0 = \"s1\" or traits.count >= 3"),
     ("buyers", "count(purchase, 1h) >= 2"),
     ("recent", "last(purchase) > now - 10m"),
     ("viewers", "count(page_view) >= 3 and has email"),
     ("pro_buyers", "in pro and in buyers"),
+    ("marketable", "consent(marketing_email) and has email"),
 ];
 
 /// splitmix64: small, seedable, the same in parent and child.
@@ -124,10 +127,13 @@ enum Op {
     Erase(usize),
     Tick,
     EnforceRetention,
-    // Consent changes (issue 5) join the mix here once the consent API
-    // exists: `Consent { ident, purpose, granted }`, with `consent(...)`
-    // conditions in SEGMENTS.
+    /// A consent change: 0 granted, 1 granted for 20 minutes (expires
+    /// under the workload's clock), 2 denied, 3 withdrawn.
+    Consent { ident: usize, purpose: usize, change: u64 },
 }
+
+/// The consent purposes of the workload.
+const PURPOSES: [&str; 2] = ["marketing_email", "analytics"];
 
 /// An event of the workload: who, which, how late, amount, message id.
 #[derive(Debug)]
@@ -199,7 +205,8 @@ fn gen_op(rng: &mut Rng) -> Op {
         87..=90 => Op::Define(rng.pick(SEGMENTS.len())),
         91..=92 => Op::Drop(rng.pick(SEGMENTS.len())),
         93 => Op::Erase(rng.pick(n)),
-        94..=96 => Op::Tick,
+        94..=95 => Op::Tick,
+        96..=97 => Op::Consent { ident: rng.pick(n), purpose: rng.pick(PURPOSES.len()), change: rng.below(4) },
         _ => Op::EnforceRetention,
     }
 }
@@ -251,6 +258,15 @@ fn apply(db: &ProfileDb, clock: &ManualClock, seq: u64, op: Op) -> String {
         }),
         Op::Tick => db.tick().map(|r| format!("tick {}", r.processed)),
         Op::EnforceRetention => db.enforce_retention().map(|r| format!("retention {r:?}")),
+        Op::Consent { ident, purpose, change } => {
+            let change = match change {
+                0 => ConsentChange::granted("crash test"),
+                1 => ConsentChange::granted_until("crash test", Timestamp(now + 20 * 60_000)),
+                2 => ConsentChange::denied("crash test"),
+                _ => ConsentChange::withdrawn("crash test"),
+            };
+            db.set_consent(&u[ident], PURPOSES[purpose], change).map(|r| format!("consent {}@{}", r.profile, r.version))
+        }
     };
 
     match result {
@@ -274,8 +290,8 @@ fn facts(db: &ProfileDb, seq: u64) -> String {
                 let views = db.event_stats(p.id, "page_view", Window::All).expect("event stats").count;
                 let segs = db.segments_of(p.id).expect("segments of");
                 out.push_str(&format!(
-                    " | {ident}={}@{} {:?} events={events} spend={spend:?} 2d={recent:?} views={views} segs={segs:?}",
-                    p.id, p.version, p.traits
+                    " | {ident}={}@{} {:?} {:?} events={events} spend={spend:?} 2d={recent:?} views={views} segs={segs:?}",
+                    p.id, p.version, p.traits, p.consent
                 ));
             }
             None => out.push_str(&format!(" | {ident}=- suppressed={}", db.is_suppressed(&ident).expect("suppressed"))),
