@@ -2,6 +2,7 @@
 //! else. What each command does lives in `commands/`.
 
 mod data;
+mod indexes;
 mod privacy;
 mod segments;
 
@@ -12,6 +13,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 pub use data::{
     Aggregation, EventsArgs, ImportArgs, ImportFormat, RfmCommand, RollupCommand, RollupDeclareArgs, TrackArgs,
 };
+pub use indexes::{IndexCommand, RetentionCommand, RetentionRunArgs};
 pub use privacy::{AnonymizeArgs, AuditArgs, ConsentCommand, ConsentStateArg, EraseArgs, ExportArgs};
 pub use segments::{CheckArgs, FeedArgs, Page, QueryArgs, SegmentCommand};
 
@@ -32,7 +34,7 @@ const EXIT_CODES: &str = "Exit codes:
   0  success
   1  runtime or storage error
   2  usage error or bad input (malformed identifier, value, expression, import line...)
-  3  not found (database, profile, identifier, version, segment, rollup)
+  3  not found (database, profile, identifier, version, segment, rollup, trait index)
   4  `check` found violations
   5  the database is locked by another process
 
@@ -215,6 +217,10 @@ pub enum Command {
     #[command(after_help = READ_SAFETY, verbatim_doc_comment)]
     Query(QueryArgs),
 
+    /// Index traits for bitmap queries: add, list, drop (add and drop write).
+    #[command(subcommand)]
+    Index(IndexCommand),
+
     /// Print the segment change feed: entered, exited, merged, erased records (read-only).
     ///
     /// Records carry a dense sequence number; resume with --from the printed
@@ -228,11 +234,17 @@ pub enum Command {
     #[command(after_help = WRITE_SAFETY)]
     Tick,
 
-    /// Verify every invariant: identity graph and aliases, history, segment bitmaps (read-only).
+    /// Enforce timeline and rollup-bucket retention now (writes).
+    #[command(subcommand)]
+    Retention(RetentionCommand),
+
+    /// Verify every invariant: identity graph and aliases, history, segment and trait-index bitmaps (read-only).
     ///
     /// Runs the library's check() (identity links both ways, aliases,
     /// profile records, history replay, snapshots) and check_segments()
-    /// (every segment re-evaluated for every profile against its bitmap).
+    /// (every segment re-evaluated for every profile against its bitmap,
+    /// and every trait-index bitmap and the live set against a scan of the
+    /// profiles).
     /// Exits 0 when clean and 4 when any violation is found. Segment
     /// wake-ups due but not yet processed show as differences: an
     /// application that runs tick() processes them; --tick processes them

@@ -68,6 +68,21 @@ pub enum SegmentCommand {
         page: Page,
     },
 
+    /// Whether a profile was a member of a segment at a time, from the membership history (read-only).
+    ///
+    /// Exits 0 either way and prints yes or no (`member` in --json). A
+    /// profile that merged answers for the profile it merged into.
+    #[command(after_help = READ_SAFETY)]
+    WasMember {
+        /// The profile's identifier, kind:value.
+        identifier: String,
+        /// The segment's name.
+        name: String,
+        /// When: RFC 3339 (2024-05-01T12:00:00Z) or epoch milliseconds.
+        #[arg(long, value_name = "TIME")]
+        at: String,
+    },
+
     /// Print a segment's member count (read-only).
     #[command(after_help = READ_SAFETY)]
     Count {

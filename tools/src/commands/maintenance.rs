@@ -77,12 +77,18 @@ pub fn check(ctx: &Ctx, a: &CheckArgs) -> Result<(), CliError> {
     let mut rows: Vec<(String, String)> =
         report.violations.iter().map(|v| (v.what.clone(), v.detail.clone())).collect();
     rows.extend(segments.iter().map(|m| {
-        let detail = if m.stored {
-            format!("segment {:?}: its bitmap holds profile {}, which does not match", m.segment, m.profile)
+        // check_segments() folds in check_trait_indexes(): those name an index or the live set.
+        let (what, bitmap) = if m.segment.starts_with("index ") || m.segment == profiledb::LIVE_SET {
+            ("trait_index_bitmap_matches", m.segment.clone())
         } else {
-            format!("segment {:?}: profile {} matches but is not in its bitmap", m.segment, m.profile)
+            ("segment_bitmap_matches", format!("segment {:?}", m.segment))
         };
-        ("segment_bitmap_matches".to_owned(), detail)
+        let detail = if m.stored {
+            format!("{bitmap}: its bitmap holds profile {}, which does not match", m.profile)
+        } else {
+            format!("{bitmap}: profile {} matches but is not in its bitmap", m.profile)
+        };
+        (what.to_owned(), detail)
     }));
     let v = json!({
         "clean": total == 0,
@@ -91,18 +97,20 @@ pub fn check(ctx: &Ctx, a: &CheckArgs) -> Result<(), CliError> {
         "aliases": report.aliases,
         "deltas": report.deltas,
         "segments": db.segments().len(),
+        "trait_indexes": db.trait_indexes().len(),
         "ticked": ticked,
         "violations": rows.iter().map(|(w, d)| json!({"what": w, "detail": d})).collect::<Vec<_>>(),
         "elapsed_ms": ms,
     });
     ctx.out.emit(&v, || {
         let mut out = format!(
-            "checked {} profiles, {} identifiers, {} aliases, {} deltas, {} segments in {ms} ms",
+            "checked {} profiles, {} identifiers, {} aliases, {} deltas, {} segments, {} trait indexes in {ms} ms",
             report.profiles,
             report.identifiers,
             report.aliases,
             report.deltas,
-            db.segments().len()
+            db.segments().len(),
+            db.trait_indexes().len()
         );
         if let Some(n) = ticked {
             out.push_str(&format!(" (after processing {n} due wake-ups)"));
