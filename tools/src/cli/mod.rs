@@ -114,7 +114,7 @@ pub enum Command {
     #[command(after_help = WRITE_SAFETY)]
     Unmerge(UnmergeArgs),
 
-    /// Detach an identifier from stitching, or link one explicitly (writes).
+    /// Detach an identifier from stitching, or link one explicitly (writes); ask whether one is suppressed (read-only).
     #[command(subcommand)]
     Identifier(IdentifierCommand),
 
@@ -458,6 +458,16 @@ pub enum IdentifierCommand {
     /// profile and merge nothing.
     #[command(after_help = WRITE_SAFETY)]
     Remove {
+        /// The identifier, kind:value.
+        identifier: String,
+    },
+
+    /// Whether an identifier is suppressed (its person was erased or anonymized) (read-only).
+    ///
+    /// Suppressed identifiers are kept only as keyed hashes; exits 0 either
+    /// way and prints yes or no (`suppressed` in --json).
+    #[command(after_help = READ_SAFETY)]
+    Suppressed {
         /// The identifier, kind:value.
         identifier: String,
     },
