@@ -1,4 +1,5 @@
-//! Capabilities beyond profiles and segments: `retention run`,
+//! Capabilities beyond profiles and segments: `retention run` (and the
+//! retention `tick` enforces),
 //! `segment was-member`, `identifier suppressed`, and
 //! `export --segment --require-consent`: happy paths, JSON, exit codes.
 
@@ -32,6 +33,28 @@ fn retention_run_trims_timelines_and_folds_buckets() {
     db.run(&["retention", "run", "--timeline", "-3"]).code(2);
     assert_eq!(db.json(&["events", "user_id:9"])["total"], json!(1));
     assert!(db.run(&["retention", "run", "--help"]).ok().stdout.contains("Safety: writes"));
+}
+
+#[test]
+fn tick_enforces_the_retention_it_is_given() {
+    let db = TestDb::init();
+    let now = now_ms();
+    for age_days in [60, 1] {
+        let e = json!({"type": "track", "event": "view", "timestamp": now - age_days * DAY_MS,
+                       "identifiers": {"user_id": "7"}});
+        db.run(&["track", &e.to_string()]).ok();
+    }
+    // The defaults (365 days) keep both; so does a plain retention run.
+    db.run(&["tick"]).ok();
+    assert_eq!(db.json(&["retention", "run"])["timelines_trimmed"], json!(0));
+    assert_eq!(db.json(&["events", "user_id:7"])["total"], json!(2));
+
+    db.run(&["check", "--timeline", "30"]).code(2).err_has(&["--tick"]);
+    db.run(&["tick", "--timeline", "0"]).code(2).err_has(&["at least 1 day"]);
+    assert_eq!(db.json(&["events", "user_id:7"])["total"], json!(2), "nothing written");
+    db.run(&["tick", "--timeline", "30"]).ok();
+    assert_eq!(db.json(&["events", "user_id:7"])["total"], json!(1));
+    assert_eq!(db.json(&["check", "--tick", "--timeline", "30"])["clean"], json!(true));
 }
 
 #[test]

@@ -50,12 +50,14 @@ pub enum RetentionCommand {
     /// application's ticker) does the same work a bounded amount at a time
     /// with the application's settings.
     #[command(after_help = WRITE_SAFETY)]
-    Run(RetentionRunArgs),
+    Run(RetentionSettings),
 }
 
-/// `retention run`.
-#[derive(Args, Debug)]
-pub struct RetentionRunArgs {
+/// Retention settings for a run that enforces retention (`retention
+/// run`, `tick`, `check --tick`). They are open-time options, not stored
+/// in the database: pass the ones the application uses.
+#[derive(Args, Debug, Clone, Copy)]
+pub struct RetentionSettings {
     /// Keep events of the last DAYS days in timelines (at least 1; default 365).
     #[arg(long, value_name = "DAYS")]
     pub timeline: Option<u32>,

@@ -13,7 +13,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 pub use data::{
     Aggregation, EventsArgs, ImportArgs, ImportFormat, RfmCommand, RollupCommand, RollupDeclareArgs, TrackArgs,
 };
-pub use indexes::{IndexCommand, RetentionCommand, RetentionRunArgs};
+pub use indexes::{IndexCommand, RetentionCommand, RetentionSettings};
 pub use privacy::{AnonymizeArgs, AuditArgs, ConsentCommand, ConsentStateArg, EraseArgs, ExportArgs};
 pub use segments::{CheckArgs, FeedArgs, Page, QueryArgs, SegmentCommand};
 
@@ -231,8 +231,12 @@ pub enum Command {
     /// Process every segment wake-up due now, so time-dependent memberships change on time (writes).
     ///
     /// Applications call `ProfileDb::tick` on a timer; this runs it once.
+    /// Like the library's tick, it also enforces retention a bounded amount
+    /// (see `retention run`) with --timeline and --buckets: pass the
+    /// application's settings, or the library defaults apply (events kept
+    /// 365 days, buckets forever).
     #[command(after_help = WRITE_SAFETY)]
-    Tick,
+    Tick(RetentionSettings),
 
     /// Enforce timeline and rollup-bucket retention now (writes).
     #[command(subcommand)]

@@ -124,7 +124,11 @@ pub struct FeedArgs {
 /// `check`.
 #[derive(Args, Debug)]
 pub struct CheckArgs {
-    /// Process due segment wake-ups first (writes; needs exclusive access).
+    /// Process due segment wake-ups first, as `tick` does (writes; needs exclusive access).
     #[arg(long)]
     pub tick: bool,
+
+    /// With --tick: the retention settings tick enforces (see `tick --help`).
+    #[command(flatten)]
+    pub retention: super::RetentionSettings,
 }

@@ -7,7 +7,7 @@ use profiledb::ProfileDb;
 use serde_json::json;
 
 use super::Ctx;
-use crate::cli::{CheckArgs, FeedArgs};
+use crate::cli::{CheckArgs, FeedArgs, RetentionSettings};
 use crate::error::CliError;
 use crate::open;
 use crate::output::table::{truncate, Table};
@@ -46,8 +46,8 @@ pub fn feed(ctx: &Ctx, a: &FeedArgs) -> Result<(), CliError> {
 }
 
 /// `tick`: processes due wake-ups.
-pub fn tick(ctx: &Ctx) -> Result<(), CliError> {
-    let db = open::for_writing(&ctx.db)?;
+pub fn tick(ctx: &Ctx, retention: RetentionSettings) -> Result<(), CliError> {
+    let db = super::retention::open_for_writing(ctx, retention)?;
     let (processed, ms) = run_tick(&db)?;
     let v = json!({"processed": processed, "now": db.now().to_rfc3339(), "elapsed_ms": ms});
     ctx.out.emit(&v, || format!("processed {processed} due wake-ups in {ms} ms (now {})", db.now()))
@@ -61,8 +61,11 @@ fn run_tick(db: &ProfileDb) -> Result<(u64, u128), CliError> {
 
 /// `check [--tick]`: exit 0 when clean, 4 on any violation.
 pub fn check(ctx: &Ctx, a: &CheckArgs) -> Result<(), CliError> {
+    if !a.tick && (a.retention.timeline.is_some() || a.retention.buckets.is_some()) {
+        return Err(CliError::Usage("--timeline and --buckets go with --tick (check itself enforces nothing)".into()));
+    }
     let (db, ticked) = if a.tick {
-        let db = open::for_writing(&ctx.db)?;
+        let db = super::retention::open_for_writing(ctx, a.retention)?;
         let (n, _) = run_tick(&db)?;
         (Db::Write(db), Some(n))
     } else {

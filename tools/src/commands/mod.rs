@@ -13,7 +13,7 @@ mod indexes;
 mod maintenance;
 mod privacy;
 pub mod profile;
-mod retention;
+pub mod retention;
 mod segments;
 mod traits;
 
@@ -63,7 +63,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Index(c) => indexes::index(&ctx, c),
         Command::Retention(c) => retention::retention(&ctx, c),
         Command::Feed(a) => maintenance::feed(&ctx, &a),
-        Command::Tick => maintenance::tick(&ctx),
+        Command::Tick(r) => maintenance::tick(&ctx, r),
         Command::Check(a) => maintenance::check(&ctx, &a),
         Command::Export(a) => privacy::export(&ctx, &a),
         Command::Erase(a) => privacy::erase(&ctx, &a),

@@ -5,7 +5,9 @@ use std::time::Instant;
 use serde_json::json;
 
 use super::Ctx;
-use crate::cli::{RetentionCommand, RetentionRunArgs};
+use profiledb::ProfileDb;
+
+use crate::cli::{RetentionCommand, RetentionSettings};
 use crate::error::CliError;
 use crate::open;
 
@@ -29,10 +31,12 @@ fn days(flag: &str, n: Option<u32>) -> Result<Option<i64>, CliError> {
     }
 }
 
-fn run(ctx: &Ctx, a: &RetentionRunArgs) -> Result<(), CliError> {
-    let timeline = days("--timeline", a.timeline)?;
-    let buckets = days("--buckets", a.buckets)?;
-    let db = open::for_writing_with(&ctx.db, |mut b| {
+/// Opens the database for writing with these retention settings (checked
+/// before it opens).
+pub fn open_for_writing(ctx: &Ctx, r: RetentionSettings) -> Result<ProfileDb, CliError> {
+    let timeline = days("--timeline", r.timeline)?;
+    let buckets = days("--buckets", r.buckets)?;
+    open::for_writing_with(&ctx.db, |mut b| {
         if let Some(ms) = timeline {
             b = b.timeline_retention(ms);
         }
@@ -40,7 +44,11 @@ fn run(ctx: &Ctx, a: &RetentionRunArgs) -> Result<(), CliError> {
             b = b.rollup_bucket_retention(ms);
         }
         b
-    })?;
+    })
+}
+
+fn run(ctx: &Ctx, a: &RetentionSettings) -> Result<(), CliError> {
+    let db = open_for_writing(ctx, *a)?;
     let started = Instant::now();
     let pass = db.enforce_retention()?;
     let ms = started.elapsed().as_millis();
