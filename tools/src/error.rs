@@ -5,7 +5,7 @@
 //! | 0 | success |
 //! | 1 | runtime or storage error (RocksDB, I/O, corruption, a refused merge) |
 //! | 2 | usage error or bad input (malformed identifier, value, time, import line) |
-//! | 3 | not found (database, profile, identifier, version, folded history) |
+//! | 3 | not found (database, profile, identifier, version, folded history, segment, trait index) |
 //! | 4 | `check` found violations |
 //! | 5 | the database is locked by another process |
 //!

@@ -9,7 +9,7 @@
 use std::ops::Deref;
 use std::path::Path;
 
-use profiledb::{AccessMode, Error, ProfileDb};
+use profiledb::{AccessMode, Builder, Error, ProfileDb};
 
 use crate::error::CliError;
 
@@ -51,11 +51,19 @@ impl Drop for SecondaryCleanup {
 /// as the fallback; put it first once the library reads secondaries
 /// without snapshots.
 pub fn for_reading(path: &Path) -> Result<ReadDb, CliError> {
+    for_reading_with(path, |b| b)
+}
+
+/// [`for_reading`] with open-time options the database does not store
+/// (e.g. an export purpose), set by `configure`.
+pub fn for_reading_with(path: &Path, configure: impl Fn(Builder) -> Builder) -> Result<ReadDb, CliError> {
     let builder = || {
-        ProfileDb::builder(path)
-            .create_if_missing(false)
-            .block_cache_bytes(BLOCK_CACHE_BYTES)
-            .profile_cache_entries(PROFILE_CACHE_ENTRIES)
+        configure(
+            ProfileDb::builder(path)
+                .create_if_missing(false)
+                .block_cache_bytes(BLOCK_CACHE_BYTES)
+                .profile_cache_entries(PROFILE_CACHE_ENTRIES),
+        )
     };
     let cleanup = SecondaryCleanup;
     match builder().access_mode(AccessMode::ReadOnly).open() {
@@ -71,11 +79,17 @@ pub fn for_reading(path: &Path) -> Result<ReadDb, CliError> {
 
 /// Opens an existing database for writing, with exclusive access.
 pub fn for_writing(path: &Path) -> Result<ProfileDb, CliError> {
-    Ok(ProfileDb::builder(path)
+    for_writing_with(path, |b| b)
+}
+
+/// [`for_writing`] with open-time options the database does not store
+/// (e.g. retention settings), set by `configure`.
+pub fn for_writing_with(path: &Path, configure: impl FnOnce(Builder) -> Builder) -> Result<ProfileDb, CliError> {
+    let builder = ProfileDb::builder(path)
         .create_if_missing(false)
         .block_cache_bytes(BLOCK_CACHE_BYTES)
-        .profile_cache_entries(PROFILE_CACHE_ENTRIES)
-        .open()?)
+        .profile_cache_entries(PROFILE_CACHE_ENTRIES);
+    Ok(configure(builder).open()?)
 }
 
 /// Opens the database for writing, creating it when missing.

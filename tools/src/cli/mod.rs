@@ -2,6 +2,7 @@
 //! else. What each command does lives in `commands/`.
 
 mod data;
+mod indexes;
 mod privacy;
 mod segments;
 
@@ -12,6 +13,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 pub use data::{
     Aggregation, EventsArgs, ImportArgs, ImportFormat, RfmCommand, RollupCommand, RollupDeclareArgs, TrackArgs,
 };
+pub use indexes::{IndexCommand, RetentionCommand, RetentionSettings};
 pub use privacy::{AnonymizeArgs, AuditArgs, ConsentCommand, ConsentStateArg, EraseArgs, ExportArgs};
 pub use segments::{CheckArgs, FeedArgs, Page, QueryArgs, SegmentCommand};
 
@@ -32,7 +34,7 @@ const EXIT_CODES: &str = "Exit codes:
   0  success
   1  runtime or storage error
   2  usage error or bad input (malformed identifier, value, expression, import line...)
-  3  not found (database, profile, identifier, version, segment, rollup)
+  3  not found (database, profile, identifier, version, segment, rollup, trait index)
   4  `check` found violations
   5  the database is locked by another process
 
@@ -112,7 +114,7 @@ pub enum Command {
     #[command(after_help = WRITE_SAFETY)]
     Unmerge(UnmergeArgs),
 
-    /// Detach an identifier from stitching, or link one explicitly (writes).
+    /// Detach an identifier from stitching, or link one explicitly (writes); ask whether one is suppressed (read-only).
     #[command(subcommand)]
     Identifier(IdentifierCommand),
 
@@ -215,6 +217,10 @@ pub enum Command {
     #[command(after_help = READ_SAFETY, verbatim_doc_comment)]
     Query(QueryArgs),
 
+    /// Index traits for bitmap queries: add, list, drop (add and drop write).
+    #[command(subcommand)]
+    Index(IndexCommand),
+
     /// Print the segment change feed: entered, exited, merged, erased records (read-only).
     ///
     /// Records carry a dense sequence number; resume with --from the printed
@@ -225,14 +231,24 @@ pub enum Command {
     /// Process every segment wake-up due now, so time-dependent memberships change on time (writes).
     ///
     /// Applications call `ProfileDb::tick` on a timer; this runs it once.
+    /// Like the library's tick, it also enforces retention a bounded amount
+    /// (see `retention run`) with --timeline and --buckets: pass the
+    /// application's settings, or the library defaults apply (events kept
+    /// 365 days, buckets forever).
     #[command(after_help = WRITE_SAFETY)]
-    Tick,
+    Tick(RetentionSettings),
 
-    /// Verify every invariant: identity graph and aliases, history, segment bitmaps (read-only).
+    /// Enforce timeline and rollup-bucket retention now (writes).
+    #[command(subcommand)]
+    Retention(RetentionCommand),
+
+    /// Verify every invariant: identity graph and aliases, history, segment and trait-index bitmaps (read-only).
     ///
     /// Runs the library's check() (identity links both ways, aliases,
     /// profile records, history replay, snapshots) and check_segments()
-    /// (every segment re-evaluated for every profile against its bitmap).
+    /// (every segment re-evaluated for every profile against its bitmap,
+    /// and every trait-index bitmap and the live set against a scan of the
+    /// profiles).
     /// Exits 0 when clean and 4 when any violation is found. Segment
     /// wake-ups due but not yet processed show as differences: an
     /// application that runs tick() processes them; --tick processes them
@@ -446,6 +462,16 @@ pub enum IdentifierCommand {
     /// profile and merge nothing.
     #[command(after_help = WRITE_SAFETY)]
     Remove {
+        /// The identifier, kind:value.
+        identifier: String,
+    },
+
+    /// Whether an identifier is suppressed (its person was erased or anonymized) (read-only).
+    ///
+    /// Suppressed identifiers are kept only as keyed hashes; exits 0 either
+    /// way and prints yes or no (`suppressed` in --json).
+    #[command(after_help = READ_SAFETY)]
+    Suppressed {
         /// The identifier, kind:value.
         identifier: String,
     },

@@ -30,6 +30,17 @@ pub struct ExportArgs {
     /// The caller's request id (e.g. a ticket number), kept in the audit log.
     #[arg(long, value_name = "ID", requires = "identifier")]
     pub request_id: Option<String>,
+
+    /// With --segment: export only members whose consent to every PURPOSE
+    /// is granted and unexpired now; the others are left out and counted
+    /// (summary on stderr, and in --json).
+    #[arg(long, value_name = "PURPOSE,...", requires = "segment", value_delimiter = ',')]
+    pub require_consent: Vec<String>,
+
+    /// With --require-consent: include members lacking consent anyway (you
+    /// have another legal basis); they are still counted as overridden.
+    #[arg(long, requires = "require_consent")]
+    pub override_consent: bool,
 }
 
 /// `erase`.

@@ -68,6 +68,21 @@ pub enum SegmentCommand {
         page: Page,
     },
 
+    /// Whether a profile was a member of a segment at a time, from the membership history (read-only).
+    ///
+    /// Exits 0 either way and prints yes or no (`member` in --json). A
+    /// profile that merged answers for the profile it merged into.
+    #[command(after_help = READ_SAFETY)]
+    WasMember {
+        /// The profile's identifier, kind:value.
+        identifier: String,
+        /// The segment's name.
+        name: String,
+        /// When: RFC 3339 (2024-05-01T12:00:00Z) or epoch milliseconds.
+        #[arg(long, value_name = "TIME")]
+        at: String,
+    },
+
     /// Print a segment's member count (read-only).
     #[command(after_help = READ_SAFETY)]
     Count {
@@ -109,7 +124,11 @@ pub struct FeedArgs {
 /// `check`.
 #[derive(Args, Debug)]
 pub struct CheckArgs {
-    /// Process due segment wake-ups first (writes; needs exclusive access).
+    /// Process due segment wake-ups first, as `tick` does (writes; needs exclusive access).
     #[arg(long)]
     pub tick: bool,
+
+    /// With --tick: the retention settings tick enforces (see `tick --help`).
+    #[command(flatten)]
+    pub retention: super::RetentionSettings,
 }

@@ -44,8 +44,8 @@ pub fn init(ctx: &Ctx) -> Result<(), CliError> {
 pub fn stats(ctx: &Ctx) -> Result<(), CliError> {
     let db = open::for_reading(&ctx.db)?;
     let profiles = db.profile_count()?;
-    // No counter in the library yet: count the identity column family.
-    let identifiers = db.dump_cf("identity")?.len();
+    let identifiers = db.identifier_count()?;
+    let stored_version = db.stored_format_version()?;
     let sizes = db.sizes()?;
     let total: u64 = sizes.iter().map(|(_, b)| b).sum();
     let segments = db.segments();
@@ -53,7 +53,8 @@ pub fn stats(ctx: &Ctx) -> Result<(), CliError> {
     let merged = merged_ids(&db)?;
     let v = json!({
         "path": ctx.db.display().to_string(),
-        "format_version": FORMAT_VERSION,
+        "format_version": stored_version,
+        "build_format_version": FORMAT_VERSION,
         "oldest_supported_format_version": OLDEST_SUPPORTED_FORMAT_VERSION,
         "profiles": profiles,
         "identifiers": identifiers,
@@ -70,7 +71,7 @@ pub fn stats(ctx: &Ctx) -> Result<(), CliError> {
         }
         t.row(vec!["(total)".into(), human_bytes(total), total.to_string()]);
         format!(
-            "database     {}\nformat       version {FORMAT_VERSION} (this build reads \
+            "database     {}\nformat       version {stored_version} (this build reads \
              {OLDEST_SUPPORTED_FORMAT_VERSION}..={FORMAT_VERSION})\nprofiles     {profiles}\nidentifiers  \
              {identifiers}\nmerged ids   {merged}\nrollups      {rollups} declared\n\n{}\n\n{}",
             ctx.db.display(),
@@ -80,11 +81,9 @@ pub fn stats(ctx: &Ctx) -> Result<(), CliError> {
     })
 }
 
-/// Merged-away profile ids: the forward entries of the `alias` column
-/// family, whose keys are the 5-byte profile key (storage-format/README.md).
-/// The library keeps no merge counter.
+/// Merged-away profile ids that are aliases of a live profile.
 pub fn merged_ids(db: &ProfileDb) -> Result<u64, CliError> {
-    Ok(db.dump_cf("alias")?.iter().filter(|e| e.key.len() == 5).count() as u64)
+    Ok(db.alias_count()?)
 }
 
 /// `retain --before TIME`: folds old history.

@@ -90,6 +90,19 @@ pub fn identifier(ctx: &Ctx, cmd: IdentifierCommand) -> Result<(), CliError> {
             ctx.out
                 .emit(&v, || format!("removed {ident} from profile {from}; it now lives, detached, on profile {own}"))
         }
+        IdentifierCommand::Suppressed { identifier } => {
+            let ident = parse::identifier(&identifier)?;
+            let db = open::for_reading(&ctx.db)?;
+            let suppressed = db.is_suppressed(&ident)?;
+            let v = json!({"identifier": ident.to_string(), "suppressed": suppressed});
+            ctx.out.emit(&v, || {
+                if suppressed {
+                    format!("{ident} is suppressed (erased or anonymized): writes carrying it are refused")
+                } else {
+                    format!("{ident} is not suppressed")
+                }
+            })
+        }
         IdentifierCommand::Link { identifier, to } => {
             let ident = parse::identifier(&identifier)?;
             let target = match (&to.to, to.to_id) {

@@ -7,7 +7,7 @@ use profiledb::ProfileDb;
 use serde_json::json;
 
 use super::Ctx;
-use crate::cli::{CheckArgs, FeedArgs};
+use crate::cli::{CheckArgs, FeedArgs, RetentionSettings};
 use crate::error::CliError;
 use crate::open;
 use crate::output::table::{truncate, Table};
@@ -46,8 +46,8 @@ pub fn feed(ctx: &Ctx, a: &FeedArgs) -> Result<(), CliError> {
 }
 
 /// `tick`: processes due wake-ups.
-pub fn tick(ctx: &Ctx) -> Result<(), CliError> {
-    let db = open::for_writing(&ctx.db)?;
+pub fn tick(ctx: &Ctx, retention: RetentionSettings) -> Result<(), CliError> {
+    let db = super::retention::open_for_writing(ctx, retention)?;
     let (processed, ms) = run_tick(&db)?;
     let v = json!({"processed": processed, "now": db.now().to_rfc3339(), "elapsed_ms": ms});
     ctx.out.emit(&v, || format!("processed {processed} due wake-ups in {ms} ms (now {})", db.now()))
@@ -61,8 +61,11 @@ fn run_tick(db: &ProfileDb) -> Result<(u64, u128), CliError> {
 
 /// `check [--tick]`: exit 0 when clean, 4 on any violation.
 pub fn check(ctx: &Ctx, a: &CheckArgs) -> Result<(), CliError> {
+    if !a.tick && (a.retention.timeline.is_some() || a.retention.buckets.is_some()) {
+        return Err(CliError::Usage("--timeline and --buckets go with --tick (check itself enforces nothing)".into()));
+    }
     let (db, ticked) = if a.tick {
-        let db = open::for_writing(&ctx.db)?;
+        let db = super::retention::open_for_writing(ctx, a.retention)?;
         let (n, _) = run_tick(&db)?;
         (Db::Write(db), Some(n))
     } else {
@@ -77,12 +80,18 @@ pub fn check(ctx: &Ctx, a: &CheckArgs) -> Result<(), CliError> {
     let mut rows: Vec<(String, String)> =
         report.violations.iter().map(|v| (v.what.clone(), v.detail.clone())).collect();
     rows.extend(segments.iter().map(|m| {
-        let detail = if m.stored {
-            format!("segment {:?}: its bitmap holds profile {}, which does not match", m.segment, m.profile)
+        // check_segments() folds in check_trait_indexes(): those name an index or the live set.
+        let (what, bitmap) = if m.segment.starts_with("index ") || m.segment == profiledb::LIVE_SET {
+            ("trait_index_bitmap_matches", m.segment.clone())
         } else {
-            format!("segment {:?}: profile {} matches but is not in its bitmap", m.segment, m.profile)
+            ("segment_bitmap_matches", format!("segment {:?}", m.segment))
         };
-        ("segment_bitmap_matches".to_owned(), detail)
+        let detail = if m.stored {
+            format!("{bitmap}: its bitmap holds profile {}, which does not match", m.profile)
+        } else {
+            format!("{bitmap}: profile {} matches but is not in its bitmap", m.profile)
+        };
+        (what.to_owned(), detail)
     }));
     let v = json!({
         "clean": total == 0,
@@ -91,18 +100,20 @@ pub fn check(ctx: &Ctx, a: &CheckArgs) -> Result<(), CliError> {
         "aliases": report.aliases,
         "deltas": report.deltas,
         "segments": db.segments().len(),
+        "trait_indexes": db.trait_indexes().len(),
         "ticked": ticked,
         "violations": rows.iter().map(|(w, d)| json!({"what": w, "detail": d})).collect::<Vec<_>>(),
         "elapsed_ms": ms,
     });
     ctx.out.emit(&v, || {
         let mut out = format!(
-            "checked {} profiles, {} identifiers, {} aliases, {} deltas, {} segments in {ms} ms",
+            "checked {} profiles, {} identifiers, {} aliases, {} deltas, {} segments, {} trait indexes in {ms} ms",
             report.profiles,
             report.identifiers,
             report.aliases,
             report.deltas,
-            db.segments().len()
+            db.segments().len(),
+            db.trait_indexes().len()
         );
         if let Some(n) = ticked {
             out.push_str(&format!(" (after processing {n} due wake-ups)"));

@@ -9,9 +9,11 @@ mod demo;
 mod events;
 mod identity;
 mod import;
+mod indexes;
 mod maintenance;
 mod privacy;
 pub mod profile;
+pub mod retention;
 mod segments;
 mod traits;
 
@@ -58,8 +60,10 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Rfm(c) => events::rfm(&ctx, c),
         Command::Segment(c) => segments::segment(&ctx, c),
         Command::Query(a) => segments::query(&ctx, &a),
+        Command::Index(c) => indexes::index(&ctx, c),
+        Command::Retention(c) => retention::retention(&ctx, c),
         Command::Feed(a) => maintenance::feed(&ctx, &a),
-        Command::Tick => maintenance::tick(&ctx),
+        Command::Tick(r) => maintenance::tick(&ctx, r),
         Command::Check(a) => maintenance::check(&ctx, &a),
         Command::Export(a) => privacy::export(&ctx, &a),
         Command::Erase(a) => privacy::erase(&ctx, &a),

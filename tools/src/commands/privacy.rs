@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::io::{BufWriter, Write};
 
 use profiledb::segment::QueryResult;
-use profiledb::{Error, ProfileDb, ProfileId};
+use profiledb::{ConsentCheck, Error, ProfileDb, ProfileId};
 use serde_json::{json, Value};
 
 use super::Ctx;
@@ -23,6 +23,8 @@ const PAGE: usize = 4_096;
 enum Members {
     Segment(String),
     Query(QueryResult),
+    /// The members a consent-checked export kept, ascending.
+    List(Vec<ProfileId>),
 }
 
 impl Members {
@@ -35,6 +37,7 @@ impl Members {
                 other => other.into(),
             }),
             Members::Query(q) => Ok(q.count()),
+            Members::List(ids) => Ok(ids.len() as u64),
         }
     }
 
@@ -42,6 +45,10 @@ impl Members {
         Ok(match self {
             Members::Segment(name) => db.segment_members(name, offset, PAGE)?,
             Members::Query(q) => q.members(offset, PAGE),
+            Members::List(ids) => {
+                let from = usize::try_from(offset).unwrap_or(usize::MAX).min(ids.len());
+                ids[from..].iter().take(PAGE).copied().collect()
+            }
         })
     }
 }
@@ -56,6 +63,9 @@ pub fn export(ctx: &Ctx, a: &ExportArgs) -> Result<(), CliError> {
         return crate::output::Out { json: true }.emit(&doc, String::new);
     }
     let wanted = a.traits.as_deref().map(|t| t.split(',').map(|s| s.trim().to_owned()).collect::<Vec<_>>());
+    if !a.require_consent.is_empty() {
+        return export_with_consent(ctx, a, wanted);
+    }
     let db = open::for_reading(&ctx.db)?;
     let members = match (&a.segment, &a.query) {
         (Some(name), _) => Members::Segment(name.clone()),
@@ -70,6 +80,58 @@ pub fn export(ctx: &Ctx, a: &ExportArgs) -> Result<(), CliError> {
         each_member(&db, &members, count, |row| writeln!(w, "{row}").map_err(stdout_error))?;
     }
     w.flush().map_err(stdout_error)
+}
+
+/// The export purpose the CLI configures at open for `--require-consent`
+/// (export purposes are open-time options, not stored in the database).
+const CLI_EXPORT_PURPOSE: &str = "cli_export";
+
+/// `export --segment NAME --require-consent P,... [--override-consent]`:
+/// through the library's consent-checked `export_segment`. The rows go
+/// to stdout as JSONL or CSV (with --json: one document holding the rows
+/// and the counts); the counts also go to stderr.
+fn export_with_consent(ctx: &Ctx, a: &ExportArgs, wanted: Option<Vec<String>>) -> Result<(), CliError> {
+    let Some(segment) = &a.segment else {
+        return Err(CliError::Usage("--require-consent needs --segment NAME".into()));
+    };
+    let required: Vec<String> = a.require_consent.iter().map(|p| p.trim().to_owned()).collect();
+    let db = open::for_reading_with(&ctx.db, |b| b.export_purpose(CLI_EXPORT_PURPOSE, required.clone()))?;
+    let check = if a.override_consent { ConsentCheck::Override } else { ConsentCheck::Enforce };
+    let export = db.export_segment(segment, CLI_EXPORT_PURPOSE, check).map_err(|e| match e {
+        Error::NotFound(_) => {
+            CliError::NotFound(format!("no segment named {segment:?} (see `profiledb segment list`)"))
+        }
+        other => other.into(),
+    })?;
+    let (exported, left_out, overridden) = (export.members.len() as u64, export.left_out, export.overridden);
+    let members = Members::List(export.members);
+    if ctx.out.json {
+        let mut rows = Vec::new();
+        each_member(&db, &members, exported, |row| {
+            rows.push(row);
+            Ok(())
+        })?;
+        let v = json!({
+            "segment": segment, "require_consent": required, "override_consent": a.override_consent,
+            "exported": exported, "left_out": left_out, "overridden": overridden, "members": rows,
+        });
+        ctx.out.emit(&v, String::new)?;
+    } else {
+        let mut w = BufWriter::new(std::io::stdout().lock());
+        if a.csv {
+            export_csv(&db, &members, exported, wanted, &mut w)?;
+        } else {
+            each_member(&db, &members, exported, |row| writeln!(w, "{row}").map_err(stdout_error))?;
+        }
+        w.flush().map_err(stdout_error)?;
+    }
+    let summary = if a.override_consent {
+        format!("{overridden} of them lack consent to {} (included: --override-consent)", required.join(", "))
+    } else {
+        format!("{left_out} left out for lack of consent to {}", required.join(", "))
+    };
+    eprintln!("exported {exported} members of segment {segment}; {summary}");
+    Ok(())
 }
 
 /// Calls `f` with every member's `{"id", "identifiers", "traits"}`.

@@ -41,6 +41,7 @@ pub fn segment(ctx: &Ctx, cmd: SegmentCommand) -> Result<(), CliError> {
             let ids = db.segment_members(&name, page.offset, page.limit)?;
             members(ctx, &db, &format!("segment {name}"), count, &ids, page)
         }
+        SegmentCommand::WasMember { identifier, name, at } => was_member(ctx, &identifier, &name, &at),
         SegmentCommand::Count { name } => {
             let db = open::for_reading(&ctx.db)?;
             let count = db.segment_count(&name).map_err(|e| unknown_segment(e, &name))?;
@@ -55,6 +56,20 @@ fn unknown_segment(e: Error, name: &str) -> CliError {
         Error::NotFound(_) => CliError::NotFound(format!("no segment named {name:?} (see `profiledb segment list`)")),
         other => other.into(),
     }
+}
+
+/// `segment was-member IDENTIFIER NAME --at TIME`.
+fn was_member(ctx: &Ctx, identifier: &str, name: &str, at: &str) -> Result<(), CliError> {
+    let ident = crate::parse::identifier(identifier)?;
+    let t = crate::parse::time("--at", at)?;
+    let db = open::for_reading(&ctx.db)?;
+    let profile = super::resolve_identifier(&db, &ident)?;
+    let member = db.was_member(profile, name, t).map_err(|e| unknown_segment(e, name))?;
+    let v = json!({"profile": profile.0, "segment": name, "at": t.to_rfc3339(), "member": member});
+    ctx.out.emit(&v, || {
+        let verb = if member { "was" } else { "was not" };
+        format!("profile {profile} ({ident}) {verb} a member of {name} at {}", t.to_rfc3339())
+    })
 }
 
 /// `segment define NAME EXPR`, with a backfill progress bar on a terminal.

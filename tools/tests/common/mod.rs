@@ -137,3 +137,21 @@ impl TestDb {
 pub fn s(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
 }
+
+/// A database with four people: user_id:1..3 in DE, user_id:4 in NO.
+pub fn people_by_country() -> TestDb {
+    let db = TestDb::init();
+    for (id, country) in [("user_id:1", "DE"), ("user_id:2", "DE"), ("user_id:3", "DE"), ("user_id:4", "NO")] {
+        db.run(&["trait", "set", id, "country", country]).ok();
+    }
+    db
+}
+
+/// Milliseconds since the epoch, now.
+pub fn now_ms() -> i64 {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("the clock is after 1970");
+    i64::try_from(since.as_millis()).expect("milliseconds fit in i64")
+}
+
+/// A day in milliseconds.
+pub const DAY_MS: i64 = 86_400_000;

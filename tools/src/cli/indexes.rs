@@ -1,0 +1,68 @@
+//! Arguments of the trait-index and retention commands.
+
+use clap::{Args, Subcommand};
+
+use super::{READ_SAFETY, WRITE_SAFETY};
+
+/// `index ...`: value bitmaps of low-cardinality traits.
+#[derive(Subcommand, Debug)]
+pub enum IndexCommand {
+    /// Index a trait: one bitmap per distinct value, backfilled now; prints the result (writes).
+    ///
+    /// Queries and segments on the trait (traits.country = "DE", !=, in
+    /// [..], exists) then use bitmap algebra instead of checking profiles
+    /// one by one; every later write keeps the bitmaps exact. Meant for
+    /// low-cardinality traits: profiles holding values past the library's
+    /// cap are counted as unindexed and checked one by one. Indexing an
+    /// indexed trait changes nothing.
+    #[command(after_help = WRITE_SAFETY)]
+    Add {
+        /// The trait's dotted name (country, address.city).
+        name: String,
+    },
+
+    /// List indexed traits: distinct values, profiles with the trait, unindexed profiles (read-only).
+    #[command(after_help = READ_SAFETY)]
+    List,
+
+    /// Drop a trait index: its definition and bitmaps (writes).
+    ///
+    /// Queries on the trait keep working; they check profiles one by one.
+    #[command(after_help = WRITE_SAFETY)]
+    Drop {
+        /// The indexed trait's name (see `profiledb index list`).
+        name: String,
+    },
+}
+
+/// `retention ...`.
+#[derive(Subcommand, Debug)]
+pub enum RetentionCommand {
+    /// Enforce event and rollup-bucket retention now, to completion (writes).
+    ///
+    /// Deletes every stored event older than now − --timeline days and
+    /// folds every per-day rollup bucket older than now − --buckets days
+    /// into the all-time values (rollups keep counting them; a rollup
+    /// window reaching further back then fails). Retention settings are
+    /// not stored in the database: they are the options this run opens it
+    /// with. Without --timeline the library's default (365 days) applies;
+    /// without --buckets buckets are kept forever. `tick` (and an
+    /// application's ticker) does the same work a bounded amount at a time
+    /// with the application's settings.
+    #[command(after_help = WRITE_SAFETY)]
+    Run(RetentionSettings),
+}
+
+/// Retention settings for a run that enforces retention (`retention
+/// run`, `tick`, `check --tick`). They are open-time options, not stored
+/// in the database: pass the ones the application uses.
+#[derive(Args, Debug, Clone, Copy)]
+pub struct RetentionSettings {
+    /// Keep events of the last DAYS days in timelines (at least 1; default 365).
+    #[arg(long, value_name = "DAYS")]
+    pub timeline: Option<u32>,
+
+    /// Keep per-day rollup buckets of the last DAYS days (at least 1; default: forever).
+    #[arg(long, value_name = "DAYS")]
+    pub buckets: Option<u32>,
+}
