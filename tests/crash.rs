@@ -115,11 +115,22 @@ fn universe(seq: u64) -> Vec<Identifier> {
 enum Op {
     Update(usize, Update),
     Identify(Vec<usize>, Update),
-    Unmerge { profile_of: usize, ident: usize },
-    Remove { profile_of: usize, ident: usize },
-    Link { profile_of: usize, ident: usize },
+    Unmerge {
+        profile_of: usize,
+        ident: usize,
+    },
+    Remove {
+        profile_of: usize,
+        ident: usize,
+    },
+    Link {
+        profile_of: usize,
+        ident: usize,
+    },
     MergeProfiles(u32, u32),
-    Retain { ops_back: i64 },
+    Retain {
+        ops_back: i64,
+    },
     Track(Ev),
     Batch(Vec<Ev>),
     Define(usize),
@@ -129,7 +140,11 @@ enum Op {
     EnforceRetention,
     /// A consent change: 0 granted, 1 granted for 20 minutes (expires
     /// under the workload's clock), 2 denied, 3 withdrawn.
-    Consent { ident: usize, purpose: usize, change: u64 },
+    Consent {
+        ident: usize,
+        purpose: usize,
+        change: u64,
+    },
 }
 
 /// The consent purposes of the workload.
