@@ -9,22 +9,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use profiledb::{Identifier, ProfileDb, TraitValue, Update};
 
-fn profiles() -> u64 {
-    std::env::var("PROFILEDB_BENCH_PROFILES").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000)
-}
-
-fn user(i: u64) -> Identifier {
-    Identifier::new("user_id", &format!("u{i:08}")).expect("valid")
-}
-
-/// A splitmix64 step: deterministic pseudo-random profile picks.
-fn next(x: &mut u64) -> u64 {
-    *x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *x;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
+mod common;
+use common::{next, profiles, user};
 
 fn loaded(n: u64) -> (tempfile::TempDir, ProfileDb) {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -49,7 +35,7 @@ fn loaded(n: u64) -> (tempfile::TempDir, ProfileDb) {
 }
 
 fn core(c: &mut Criterion) {
-    let n = profiles();
+    let n = profiles("PROFILEDB_BENCH_PROFILES", 1_000_000);
     let (_dir, db) = loaded(n);
     let mut x = 42u64;
 

@@ -25,6 +25,9 @@ use profiledb::segment::testing::VecContext;
 use profiledb::segment::{evaluate, parse};
 use profiledb::{Identifier, ManualClock, Profile, ProfileDb, ProfileId, Timestamp, TraitValue, Update};
 
+mod common;
+use common::{next, profiles, user};
+
 const DAY: i64 = Timestamp::DAY;
 /// The benchmark's fixed "now" (2023-11-14): the clock never moves, so no
 /// wake-up comes due while measuring.
@@ -77,23 +80,6 @@ const SEGMENTS: [(&str, &str); 20] = [
     ("pro_buyers", "in plan_pro and in buyers"),
     ("at_risk", "in big_spenders and in lapsed"),
 ];
-
-fn profiles() -> u64 {
-    std::env::var("PROFILEDB_HOT_PROFILES").ok().and_then(|v| v.parse().ok()).unwrap_or(20_000)
-}
-
-fn user(i: u64) -> Identifier {
-    Identifier::new("user_id", &format!("u{i:08}")).expect("valid")
-}
-
-/// A splitmix64 step: deterministic pseudo-random picks.
-fn next(x: &mut u64) -> u64 {
-    *x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *x;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
 
 /// One event of the realistic mix for profile `i`, `age_ms` before now.
 fn event(x: &mut u64, i: u64, age_ms: i64) -> Event {
@@ -212,7 +198,7 @@ fn expression(c: &mut Criterion) {
 }
 
 fn hot(c: &mut Criterion) {
-    let n = profiles();
+    let n = profiles("PROFILEDB_HOT_PROFILES", 20_000);
     let (_dir, db) = loaded(n);
     let mut x = 42u64;
     let sample = db.get(&user(1)).expect("get").expect("present");

@@ -14,13 +14,8 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use profiledb::privacy::ConsentChange;
 use profiledb::{ConsentCheck, Identifier, ProfileDb, Update};
 
-fn profiles() -> u64 {
-    std::env::var("PROFILEDB_BENCH_PROFILES").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000)
-}
-
-fn user(i: u64) -> Identifier {
-    Identifier::new("user_id", &format!("u{i:08}")).expect("valid")
-}
+mod common;
+use common::{profiles, user};
 
 /// Profiles with a plan; every other one grants `marketing_email`.
 fn loaded(n: u64) -> (tempfile::TempDir, ProfileDb) {
@@ -41,7 +36,7 @@ fn loaded(n: u64) -> (tempfile::TempDir, ProfileDb) {
 }
 
 fn privacy(c: &mut Criterion) {
-    let n = profiles();
+    let n = profiles("PROFILEDB_BENCH_PROFILES", 100_000);
     let (_dir, db) = loaded(n);
     let fresh = AtomicU64::new(0);
     let new_device = || {

@@ -7,25 +7,11 @@ use profiledb::privacy::{AuditAction, ConsentChange};
 use profiledb::rollup::{Aggregate, RollupDef};
 use profiledb::{Clock, Error, Identifier, ManualClock, ProfileDb, Timestamp, Update};
 
+mod common;
+use common::files_containing;
+
 fn id(s: &str) -> Identifier {
     s.parse().expect("valid test identifier")
-}
-
-fn files_containing(dir: &std::path::Path, needles: &[&str]) -> Vec<String> {
-    let mut hits = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            continue;
-        }
-        let bytes = std::fs::read(&path).unwrap();
-        for n in needles {
-            if bytes.windows(n.len()).any(|w| w == n.as_bytes()) {
-                hits.push(format!("{} contains {n:?}", path.display()));
-            }
-        }
-    }
-    hits
 }
 
 #[test]

@@ -10,6 +10,9 @@ use profiledb::{
     Clock, Error, Identifier, IngestOutcome, ManualClock, ProfileDb, ProfileId, Timestamp, TraitValue, Update,
 };
 
+mod common;
+use common::files_containing;
+
 fn id(s: &str) -> Identifier {
     s.parse().expect("valid test identifier")
 }
@@ -104,23 +107,6 @@ fn suppression_survives_a_reopen() {
     assert!(matches!(db.update(&gone, Update::new()), Err(Error::Suppressed { .. })));
     // Erasing the erased again is NotFound: nothing is linked to it.
     assert!(matches!(db.erase(&gone, None), Err(Error::NotFound(_))));
-}
-
-fn files_containing(dir: &std::path::Path, needles: &[&str]) -> Vec<String> {
-    let mut hits = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            continue;
-        }
-        let bytes = std::fs::read(&path).unwrap();
-        for n in needles {
-            if bytes.windows(n.len()).any(|w| w == n.as_bytes()) {
-                hits.push(format!("{} contains {n:?}", path.display()));
-            }
-        }
-    }
-    hits
 }
 
 #[test]
