@@ -14,6 +14,9 @@ use profiledb::rollup::{Aggregate, RollupDef, RollupValue, Window};
 use profiledb::{Clock, Error, Identifier, IngestOutcome, ManualClock, ProfileDb, ProfileId, Timestamp};
 use proptest::prelude::*;
 
+mod common;
+use common::brute_force_rollup;
+
 const DAY: i64 = Timestamp::DAY;
 const HOUR: i64 = 3_600_000;
 /// Noon of a day in 2023.
@@ -111,20 +114,8 @@ fn model_value(mine: &[&Kept], def: &RollupDef, range: Option<(i64, i64)>) -> Ro
         .filter(|k| k.purchase == purchase)
         .filter(|k| range.is_none_or(|(a, b)| (a..=b).contains(&k.at.div_euclid(DAY))))
         .collect();
-    match &def.aggregate {
-        Aggregate::Count => RollupValue::Count(sel.len() as u64),
-        Aggregate::Sum(_) => RollupValue::Number((!sel.is_empty()).then(|| sel.iter().map(|k| k.amount as f64).sum())),
-        Aggregate::Max(_) => RollupValue::Number(sel.iter().map(|k| k.amount as f64).reduce(f64::max)),
-        Aggregate::First => RollupValue::Time(sel.iter().map(|k| k.at).min().map(Timestamp)),
-        Aggregate::Last => RollupValue::Time(sel.iter().map(|k| k.at).max().map(Timestamp)),
-        Aggregate::ActiveDays => {
-            let mut days: Vec<i64> = sel.iter().map(|k| k.at.div_euclid(DAY)).collect();
-            days.sort_unstable();
-            days.dedup();
-            RollupValue::Count(days.len() as u64)
-        }
-        other => unreachable!("model does not cover {other:?}"),
-    }
+    let picked: Vec<(i64, i64)> = sel.iter().map(|k| (k.at, k.amount)).collect();
+    brute_force_rollup(&def.aggregate, &picked)
 }
 
 /// Compares every profile's timeline, every rollup over every window and

@@ -10,6 +10,9 @@ use profiledb::rollup::{Aggregate, FilterOp, Literal, RollupDef, RollupValue, Wi
 use profiledb::{Clock, Identifier, IngestOutcome, ManualClock, ProfileDb, ProfileId, Timestamp};
 use proptest::prelude::*;
 
+mod common;
+use common::brute_force_rollup;
+
 const DAY: i64 = Timestamp::DAY;
 const T0: i64 = 1_700_000_000_000 - 1_700_000_000_000 % DAY;
 
@@ -62,22 +65,8 @@ fn model_value(
         })
         .filter(|k| range.is_none_or(|(a, b)| (a..=b).contains(&k.at.div_euclid(DAY))))
         .collect();
-    match &def.aggregate {
-        Aggregate::Count => RollupValue::Count(mine.len() as u64),
-        Aggregate::Sum(_) => {
-            RollupValue::Number((!mine.is_empty()).then(|| mine.iter().map(|k| k.amount as f64).sum()))
-        }
-        Aggregate::First => RollupValue::Time(mine.iter().map(|k| k.at).min().map(Timestamp)),
-        Aggregate::Last => RollupValue::Time(mine.iter().map(|k| k.at).max().map(Timestamp)),
-        Aggregate::ActiveDays => {
-            let mut days: Vec<i64> = mine.iter().map(|k| k.at.div_euclid(DAY)).collect();
-            days.sort_unstable();
-            days.dedup();
-            RollupValue::Count(days.len() as u64)
-        }
-        Aggregate::Max(_) => RollupValue::Number(mine.iter().map(|k| k.amount as f64).reduce(f64::max)),
-        other => unreachable!("model does not cover {other:?}"),
-    }
+    let picked: Vec<(i64, i64)> = mine.iter().map(|k| (k.at, k.amount)).collect();
+    brute_force_rollup(&def.aggregate, &picked)
 }
 
 fn user(i: usize) -> Identifier {
