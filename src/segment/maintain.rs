@@ -30,8 +30,8 @@ pub(crate) struct ProfileChanges {
 /// Re-evaluates, for a live profile written by this operation, the
 /// segments that read something the operation changed: a trait whose
 /// value differs from the committed one, an event name recorded, its
-/// identifiers, a segment whose membership changes in this pass, or
-/// consent; every segment for a new profile or a merge survivor. Segments
+/// identifiers, a segment whose membership changes in this pass, or a
+/// consent record that differs; every segment for a new profile or a merge survivor. Segments
 /// are visited in dependency order, so a segment reading another sees its
 /// new membership. A skipped segment's value and filed wake-up stay valid:
 /// nothing it reads changed.
@@ -43,13 +43,14 @@ pub(crate) fn reevaluate_changed(txn: &mut Txn<'_>, p: ProfileId) -> Result<()> 
     if changes.all {
         return run(txn, p, &|_| true);
     }
-    let (old, new) = (&before.profile.traits, &after.profile.traits);
-    let same_traits = Arc::ptr_eq(&before.profile, &after.profile);
+    let (old, new) = (&before.profile, &after.profile);
+    let same_state = Arc::ptr_eq(old, new);
     run(txn, p, &|deps: &Dependencies| {
-        (!same_traits && deps.traits.iter().any(|t| old.get(t) != new.get(t)))
+        (!same_state
+            && (deps.traits.iter().any(|t| old.traits.get(t) != new.traits.get(t))
+                || deps.consents.iter().any(|c| old.consent.get(c) != new.consent.get(c))))
             || deps.events.iter().any(|e| changes.events.contains(e))
             || (changes.identifiers && !deps.identifier_kinds.is_empty())
-            || !deps.consents.is_empty()
     })
 }
 
