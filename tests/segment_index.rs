@@ -176,6 +176,19 @@ fn queries_combine_segments_and_indexed_traits_and_explain_the_path() {
     let mixed = db.query(r#"traits.country = "DE" and traits.ltv < 100"#).unwrap();
     assert_eq!(mixed.count(), 1);
     assert!(mixed.explain().contains("scan `traits.ltv < 100`: not indexed, evaluated per profile over 3 candidates"));
+    // Queries that scan run over a copy of the bitmaps they read (the
+    // lock is released meanwhile): the copy keeps the segment and index.
+    assert!(mixed.explain().contains("index `traits.country = \"DE\"`: bitmap"), "{}", mixed.explain());
+    let scanned =
+        db.query(r#"in high_value and not in churned and traits.ltv < 1000 and traits.country = "DE""#).unwrap();
+    assert_eq!(scanned.members(0, 10), before.members(0, 10));
+    let explain = scanned.explain();
+    assert!(explain.contains("segment high_value: bitmap, 3 members"), "{explain}");
+    assert!(explain.contains("segment churned: bitmap, 1 members"), "{explain}");
+    assert!(
+        explain.contains("scan `traits.ltv < 1000`: not indexed, evaluated per profile over 1 candidates"),
+        "{explain}"
+    );
 
     // Dropping the index falls back, and the drop persists.
     db.drop_trait_index("country").unwrap();

@@ -8,7 +8,7 @@ use crate::profile::id::ProfileId;
 use crate::schema;
 use crate::segment::context::{ProfileCtx, ReadSource};
 use crate::segment::maintain::{file_wakeup, reevaluate_only};
-use crate::segment::query::{plan, QueryResult};
+use crate::segment::query::{is_bitmap, plan, QueryResult};
 use crate::segment::{check, dependencies, evaluate, find_cycle, parse_with_catalog, FeedRecord, SegmentDef};
 use crate::txn::Txn;
 
@@ -280,12 +280,22 @@ impl ProfileDb {
         for purpose in &dependencies(&expr).consents {
             self.core.config.privacy.check_purpose(purpose)?;
         }
+        let now = self.core.clock.now();
+        let mut lines = Vec::new();
+        let state = self.core.segments.read();
+        // Taken under the lock, so the snapshot and the bitmaps agree.
         let view = self.core.store.snapshot();
         let src = ReadSource { core: &self.core, view: &view };
-        let state = self.core.segments.read();
-        let mut lines = Vec::new();
-        let live = state.live.clone();
-        let members = plan(&expr, &state, &src, self.core.clock.now(), &live, 0, &mut lines)?;
+        if is_bitmap(&expr, &state) {
+            // Pure bitmap algebra: microseconds, evaluated in place.
+            let members = plan(&expr, &state, &src, now, &state.live, 0, &mut lines)?;
+            return Ok(QueryResult::new(members, lines));
+        }
+        // Per-profile conditions can take long: evaluate them over a copy
+        // of the bitmaps the query reads, with the lock released.
+        let copy = state.query_copy(&dependencies(&expr));
+        drop(state);
+        let members = plan(&expr, &copy, &src, now, &copy.live, 0, &mut lines)?;
         Ok(QueryResult::new(members, lines))
     }
 

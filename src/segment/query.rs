@@ -39,11 +39,13 @@ pub(crate) fn plan(
             // Bitmap children first, so scans run over the fewest candidates.
             let mut order: Vec<&Expr> = items.iter().collect();
             order.sort_by_key(|e| !is_bitmap(e, state));
-            let mut acc = candidates.clone();
+            // The first child narrows `candidates` without copying them.
+            let mut acc: Option<RoaringBitmap> = None;
             for e in order {
-                acc = plan(e, state, src, now, &acc, depth + 1, out)?;
+                let within = acc.as_ref().unwrap_or(candidates);
+                acc = Some(plan(e, state, src, now, within, depth + 1, out)?);
             }
-            acc
+            acc.unwrap_or_else(|| candidates.clone())
         }
         Expr::Or(items) => {
             out.push(format!("{pad}or: union"));
@@ -122,10 +124,12 @@ fn indexed_trait(
     Ok(m)
 }
 
-fn is_bitmap(e: &Expr, state: &SegmentState) -> bool {
+/// Whether `e` is answered by bitmap algebra alone (no per-profile scan).
+pub(crate) fn is_bitmap(e: &Expr, state: &SegmentState) -> bool {
     match e {
         Expr::InSegment(_) => true,
-        Expr::Trait(cond) => state.indexes.by_name.contains_key(&cond.name),
+        // Values past the distinct-value cap are evaluated per profile.
+        Expr::Trait(cond) => state.indexes.by_name.get(&cond.name).is_some_and(|ix| ix.other.is_empty()),
         Expr::And(items) | Expr::Or(items) => items.iter().all(|i| is_bitmap(i, state)),
         Expr::Not(inner) => is_bitmap(inner, state),
         _ => false,

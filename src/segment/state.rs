@@ -139,4 +139,25 @@ impl SegmentState {
     pub fn contains(&self, id: u32, p: ProfileId) -> bool {
         self.by_id.get(&id).is_some_and(|i| self.segments[*i].members.contains(p.0))
     }
+
+    /// A copy of what a query over `deps` reads: the bitmaps of the
+    /// segments and trait indexes it names and the live set, so that the
+    /// query can evaluate per-profile conditions without holding the lock
+    /// (which would stall every writer meanwhile).
+    pub fn query_copy(&self, deps: &Dependencies) -> SegmentState {
+        let mut copy = SegmentState { live: self.live.clone(), next_id: self.next_id, ..SegmentState::default() };
+        for name in &deps.segments {
+            if let Some(c) = self.get(name) {
+                copy.by_name.insert(name.clone(), copy.segments.len());
+                copy.by_id.insert(c.def.id, copy.segments.len());
+                copy.segments.push(c.clone());
+            }
+        }
+        for name in &deps.traits {
+            if let Some(ix) = self.indexes.by_name.get(name) {
+                copy.indexes.by_name.insert(name.clone(), ix.clone());
+            }
+        }
+        copy
+    }
 }

@@ -44,6 +44,9 @@ fn compression(opts: &StoreOptions) -> rocksdb::DBCompressionType {
     }
 }
 
+/// See [`cf_options`]: merge operands kept per key before folding.
+const MAX_SUCCESSIVE_MERGES: usize = 8;
+
 fn cf_options(opts: &StoreOptions, cache: &rocksdb::Cache, cf: &str) -> rocksdb::Options {
     let mut o = rocksdb::Options::default();
     let mut block = rocksdb::BlockBasedOptions::default();
@@ -54,7 +57,15 @@ fn cf_options(opts: &StoreOptions, cache: &rocksdb::Cache, cf: &str) -> rocksdb:
     block.set_format_version(5);
     o.set_block_based_table_factory(&block);
     o.set_compression_type(compression(opts));
+    // A whole-key bloom filter over the memtable: point reads of keys that
+    // are not there (new identifiers, absent rollups) skip its skiplist.
+    o.set_memtable_prefix_bloom_ratio(0.02);
+    o.set_memtable_whole_key_filtering(true);
     if let Some((_, name, f)) = opts.merge_operators.iter().find(|(c, _, _)| *c == cf) {
+        // Fold a key's merge operands into one value once this many pile up
+        // in the memtable, so reading a hot all-time rollup never folds a
+        // long operand chain.
+        o.set_max_successive_merges(MAX_SUCCESSIVE_MERGES);
         let f = *f;
         let merge = move |key: &[u8], existing: Option<&[u8]>, ops: &rocksdb::MergeOperands| {
             let mut it = ops.iter();
