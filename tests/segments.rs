@@ -184,3 +184,69 @@ fn merges_move_membership_to_the_survivor_and_bitmaps_persist() {
     assert_eq!(db.segment_count("known").unwrap(), 1);
     assert!(db.check_segments().unwrap().is_empty());
 }
+
+/// A random boolean query over the segments `s0..s3`, and its value for
+/// a profile given its memberships.
+fn random_query(x: &mut u64, depth: u32) -> (String, Box<dyn Fn(&[bool; 4]) -> bool>) {
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    let pick = *x;
+    if depth == 0 || pick.is_multiple_of(3) {
+        let s = (pick >> 8) as usize % 4;
+        return (format!("in s{s}"), Box::new(move |m| m[s]));
+    }
+    match pick % 5 {
+        0 => {
+            let (t, f) = random_query(x, depth - 1);
+            (format!("not ({t})"), Box::new(move |m| !f(m)))
+        }
+        1 | 2 => {
+            let (a, fa) = random_query(x, depth - 1);
+            let (b, fb) = random_query(x, depth - 1);
+            let (c, fc) = random_query(x, depth - 1);
+            (format!("({a}) and ({b}) and not ({c})"), Box::new(move |m| fa(m) && fb(m) && !fc(m)))
+        }
+        _ => {
+            let (a, fa) = random_query(x, depth - 1);
+            let (b, fb) = random_query(x, depth - 1);
+            (format!("({a}) or ({b})"), Box::new(move |m| fa(m) || fb(m)))
+        }
+    }
+}
+
+#[test]
+fn boolean_queries_over_segments_equal_set_algebra_on_memberships() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, _) = open(dir.path());
+    for i in 0..200i64 {
+        db.update(&id(&format!("user_id:q{i}")), Update::new().set("n", i)).unwrap();
+    }
+    // Segments of different sizes, so the smallest-first order matters.
+    let texts = [
+        "traits.n in [0, 2, 4, 6, 8, 10, 40, 42, 44, 150, 152]",
+        "traits.n < 30",
+        "traits.n >= 120",
+        "traits.n > 10 and traits.n < 90",
+    ];
+    for (s, text) in texts.iter().enumerate() {
+        db.define_segment(&format!("s{s}"), text).unwrap();
+    }
+    // An erased profile leaves a hole in the live set.
+    db.erase(&id("user_id:q4"), None).unwrap();
+    let profiles: Vec<(ProfileId, [bool; 4])> = (0..200)
+        .filter_map(|i| db.resolve(&id(&format!("user_id:q{i}"))).unwrap())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .map(|p| (p, [0, 1, 2, 3].map(|s| db.in_segment(&format!("s{s}"), p).unwrap())))
+        .collect();
+    assert_eq!(profiles.len(), 199);
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    for _ in 0..300 {
+        let (text, truth) = random_query(&mut x, 3);
+        let expected: Vec<ProfileId> = profiles.iter().filter(|(_, m)| truth(m)).map(|(p, _)| *p).collect();
+        let q = db.query(&text).unwrap();
+        assert_eq!(q.members(0, usize::MAX), expected, "{text}\n{}", q.explain());
+        assert_eq!(q.count(), expected.len() as u64, "{text}");
+    }
+}

@@ -27,8 +27,15 @@ pub(crate) fn plan(
     let pad = "  ".repeat(depth);
     Ok(match expr {
         Expr::InSegment(name) => {
-            let m = state.get(name).map(|s| &s.members & candidates).unwrap_or_default();
-            out.push(format!("{pad}segment {name}: bitmap, {} members", m.len()));
+            let m = match state.get(name) {
+                // Members are live profiles (a profile leaves every segment
+                // when it merges away or is erased; `check` verifies it), so
+                // within every live profile the bitmap is its own answer.
+                Some(s) if std::ptr::eq(candidates, &state.live) => s.members.clone(),
+                Some(s) => &s.members & candidates,
+                None => RoaringBitmap::new(),
+            };
+            out.push(segment_line(&pad, name, m.len()));
             m
         }
         Expr::Trait(cond) if state.indexes.by_name.contains_key(&cond.name) => {
@@ -36,14 +43,37 @@ pub(crate) fn plan(
         }
         Expr::And(items) => {
             out.push(format!("{pad}and: intersect (bitmaps first, scans only over their result)"));
-            // Bitmap children first, so scans run over the fewest candidates.
+            // Segment bitmaps first, smallest first, then `not in` segments,
+            // other bitmaps, and scans last: each step narrows the next.
             let mut order: Vec<&Expr> = items.iter().collect();
-            order.sort_by_key(|e| !is_bitmap(e, state));
-            // The first child narrows `candidates` without copying them.
+            order.sort_by_key(|e| match e {
+                Expr::InSegment(name) => (0, state.get(name).map_or(0, |s| s.members.len())),
+                Expr::Not(inner) if matches!(**inner, Expr::InSegment(_)) => (1, 0),
+                e if is_bitmap(e, state) => (2, 0),
+                _ => (3, 0),
+            });
             let mut acc: Option<RoaringBitmap> = None;
             for e in order {
-                let within = acc.as_ref().unwrap_or(candidates);
-                acc = Some(plan(e, state, src, now, within, depth + 1, out)?);
+                match (acc.as_mut(), e, segment_of(e, state)) {
+                    // Later segment steps narrow the result in place.
+                    (Some(a), Expr::InSegment(name), found) => {
+                        match found {
+                            Some((_, m)) => *a &= m,
+                            None => a.clear(),
+                        }
+                        out.push(segment_line(&format!("{pad}  "), name, a.len()));
+                    }
+                    (Some(a), Expr::Not(_), Some((name, m))) => {
+                        let before = a.len();
+                        *a -= m;
+                        out.push(format!("{pad}  not: candidates minus"));
+                        out.push(segment_line(&format!("{pad}    "), name, before - a.len()));
+                    }
+                    _ => {
+                        let within = acc.as_ref().unwrap_or(candidates);
+                        acc = Some(plan(e, state, src, now, within, depth + 1, out)?);
+                    }
+                }
             }
             acc.unwrap_or_else(|| candidates.clone())
         }
@@ -57,6 +87,11 @@ pub(crate) fn plan(
         }
         Expr::Not(inner) => {
             out.push(format!("{pad}not: candidates minus"));
+            if let Some((name, m)) = segment_of(expr, state) {
+                let rest = candidates - m;
+                out.push(segment_line(&format!("{pad}  "), name, candidates.len() - rest.len()));
+                return Ok(rest);
+            }
             let m = plan(inner, state, src, now, candidates, depth + 1, out)?;
             candidates - m
         }
@@ -70,6 +105,25 @@ pub(crate) fn plan(
             m
         }
     })
+}
+
+/// The name and members of the segment `e` reads, when `e` is `in name`
+/// or `not in name` and the segment exists.
+fn segment_of<'e, 's>(e: &'e Expr, state: &'s SegmentState) -> Option<(&'e str, &'s RoaringBitmap)> {
+    let name = match e {
+        Expr::InSegment(name) => name,
+        Expr::Not(inner) => match &**inner {
+            Expr::InSegment(name) => name,
+            _ => return None,
+        },
+        _ => return None,
+    };
+    state.get(name).map(|s| (name.as_str(), &s.members))
+}
+
+/// The explain line of a segment step.
+fn segment_line(pad: &str, name: &str, members: u64) -> String {
+    format!("{pad}segment {name}: bitmap, {members} members")
 }
 
 /// The profiles within `candidates` for which `leaf` holds, evaluated one
