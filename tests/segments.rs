@@ -185,9 +185,12 @@ fn merges_move_membership_to_the_survivor_and_bitmaps_persist() {
     assert!(db.check_segments().unwrap().is_empty());
 }
 
+/// A query's value for a profile, given its memberships of `s0..s3`.
+type Truth = Box<dyn Fn(&[bool; 4]) -> bool>;
+
 /// A random boolean query over the segments `s0..s3`, and its value for
 /// a profile given its memberships.
-fn random_query(x: &mut u64, depth: u32) -> (String, Box<dyn Fn(&[bool; 4]) -> bool>) {
+fn random_query(x: &mut u64, depth: u32) -> (String, Truth) {
     *x ^= *x << 13;
     *x ^= *x >> 7;
     *x ^= *x << 17;
