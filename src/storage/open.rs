@@ -44,6 +44,10 @@ fn compression(opts: &StoreOptions) -> rocksdb::DBCompressionType {
     }
 }
 
+/// The WAL size past which column families holding the oldest WAL file
+/// are flushed (see `Store::open`).
+const MAX_TOTAL_WAL_BYTES: u64 = 256 << 20;
+
 /// See [`cf_options`]: merge operands kept per key before folding.
 const MAX_SUCCESSIVE_MERGES: usize = 8;
 
@@ -113,6 +117,11 @@ impl Store {
         db_opts.create_missing_column_families(!opts.read_only);
         db_opts.increase_parallelism(2);
         db_opts.set_keep_log_file_num(4);
+        // A WAL file is deleted only once every column family has flushed
+        // what it holds; without a cap, a rarely written family (segment
+        // definitions, meta) keeps gigabytes of WAL alive, and a reopen
+        // replays them. Past the cap, the stale families are flushed.
+        db_opts.set_max_total_wal_size(MAX_TOTAL_WAL_BYTES);
         let cfs: Vec<rocksdb::ColumnFamilyDescriptor> = opts
             .column_families
             .iter()
