@@ -8,7 +8,8 @@
 //! membership is maintained by the write path, as in production, rather
 //! than by backfills. Loading 10M profiles takes a while; with
 //! `PROFILEDB_SCALE_DIR` set the database is kept there and reused by
-//! later runs (delete the directory to rebuild it).
+//! later runs (delete the directory to rebuild it); a load that was
+//! stopped resumes where it stopped.
 //!
 //! ```sh
 //! PROFILEDB_SCALE_DIR=/var/tmp/pdb-10m cargo bench --bench segments_scale
@@ -91,33 +92,56 @@ fn open(dir: &Path) -> ProfileDb {
         .expect("open the scale database")
 }
 
-/// Opens the database, building it first when it has fewer than `n` profiles.
+/// How many of the first `n` generated profiles the database holds:
+/// loading commits them in order, so they are a prefix (binary search).
+fn loaded_prefix(db: &ProfileDb, n: u64) -> u64 {
+    let (mut lo, mut hi) = (0, n);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if db.resolve(&user(mid)).expect("resolve").is_some() {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    lo
+}
+
+/// Opens the database, loading the profiles it does not hold yet (a load
+/// that was stopped resumes where it stopped).
 fn loaded(dir: &Path, n: u64) -> ProfileDb {
     let db = open(dir);
-    // Profiles are loaded in order: the last one exists once loading finished.
-    if db.segments().len() == 100 && db.resolve(&user(n - 1)).expect("resolve").is_some() {
+    let start = Instant::now();
+    if db.segments().is_empty() {
+        for (name, text) in segments() {
+            db.define_segment(&name, &text).expect("define segment");
+        }
+    }
+    assert_eq!(db.segments().len(), 100, "{} holds other segments: delete it", dir.display());
+    let from = loaded_prefix(&db, n);
+    if from == n {
         eprintln!("reusing the database at {} ({n} profiles, 100 segments)", dir.display());
         return db;
-    }
-    assert!(db.resolve(&user(0)).expect("resolve").is_none(), "{} holds a partial database: delete it", dir.display());
-    let start = Instant::now();
-    for (name, text) in segments() {
-        db.define_segment(&name, &text).expect("define segment");
     }
     let mut x = 11u64;
     let mut batch = Vec::with_capacity(10_000);
     for i in 0..n {
-        batch.push(profile_event(i, &mut x));
+        // Generated from the start, so a resumed load draws the same traits.
+        let e = profile_event(i, &mut x);
+        if i < from {
+            continue;
+        }
+        batch.push(e);
         if batch.len() == 10_000 {
             db.ingest_batch(&batch, true).expect("load profiles");
             batch.clear();
         }
-        if i > 0 && i.is_multiple_of(1_000_000) {
-            eprintln!("  {i} profiles in {:.0?}", start.elapsed());
+        if i > from && i.is_multiple_of(1_000_000) {
+            eprintln!("  {i} profiles ({} this run) in {:.0?}", i - from, start.elapsed());
         }
     }
     db.ingest_batch(&batch, true).expect("load profiles");
-    eprintln!("loaded {n} profiles into 100 segments in {:.1?}", start.elapsed());
+    eprintln!("loaded profiles {from}..{n} into 100 segments in {:.1?}", start.elapsed());
     db
 }
 
