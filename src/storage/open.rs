@@ -56,7 +56,17 @@ fn cf_options(opts: &StoreOptions, cache: &rocksdb::Cache, cf: &str) -> rocksdb:
     let mut block = rocksdb::BlockBasedOptions::default();
     block.set_block_cache(cache);
     block.set_bloom_filter(10.0, false);
+    // Partitioned indexes and filters: a lookup loads one 4 KiB partition,
+    // not an SST file's whole filter (over 1 MiB for a 64 MiB file). With
+    // whole filters, a database whose filters outgrow the block cache
+    // re-reads and re-checksums a megabyte per point lookup (seen loading
+    // 10M profiles: 8 TB read in 30 minutes, the load slowed eightfold).
+    block.set_index_type(rocksdb::BlockBasedIndexType::TwoLevelIndexSearch);
+    block.set_partition_filters(true);
+    block.set_metadata_block_size(4096);
     block.set_cache_index_and_filter_blocks(true);
+    block.set_cache_index_and_filter_blocks_with_high_priority(true);
+    block.set_pin_top_level_index_and_filter(true);
     block.set_pin_l0_filter_and_index_blocks_in_cache(true);
     block.set_format_version(5);
     o.set_block_based_table_factory(&block);
