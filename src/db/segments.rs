@@ -114,7 +114,8 @@ impl ProfileDb {
         catalog.insert(name.to_owned());
         let expr = parse_with_catalog(text, &catalog)?;
         check(&expr, &catalog)?;
-        for purpose in &dependencies(&expr).consents {
+        let deps = dependencies(&expr);
+        for purpose in &deps.consents {
             self.core.config.privacy.check_purpose(purpose)?;
         }
         let mut all = defs;
@@ -277,7 +278,8 @@ impl ProfileDb {
             self.core.segments.read().segments.iter().map(|s| s.def.name.clone()).collect();
         let expr = parse_with_catalog(text, &catalog)?;
         check(&expr, &catalog)?;
-        for purpose in &dependencies(&expr).consents {
+        let deps = dependencies(&expr);
+        for purpose in &deps.consents {
             self.core.config.privacy.check_purpose(purpose)?;
         }
         let now = self.core.clock.now();
@@ -293,7 +295,7 @@ impl ProfileDb {
         }
         // Per-profile conditions can take long: evaluate them over a copy
         // of the bitmaps the query reads, with the lock released.
-        let copy = state.query_copy(&dependencies(&expr));
+        let copy = state.query_copy(&deps);
         drop(state);
         let members = plan(&expr, &copy, &src, now, &copy.live, 0, &mut lines)?;
         Ok(QueryResult::new(members, lines))
