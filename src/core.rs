@@ -27,6 +27,8 @@ pub(crate) struct Core {
     pub profiles: Cache<ProfileId, Arc<ProfileRecord>>,
     /// Identifier → link, for hot identifiers.
     pub identities: Cache<Identifier, IdentityLink>,
+    /// Committed rollup accumulators of recently used (profile, series) pairs.
+    pub rollup_cache: crate::rollup::cache::RollupCache,
     /// The single-writer lock and what only the writer changes.
     pub writer: Mutex<WriterState>,
     /// Series and declared rollups (changed only by the writer, after commit).

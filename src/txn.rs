@@ -71,6 +71,14 @@ pub(crate) struct Txn<'a> {
     changes: HashMap<ProfileId, ProfileChanges>,
     /// Rollup contributions staged in the batch, for evaluations.
     staged_rollups: StagedRollups,
+    /// The same contributions, whole, for the rollup cache after commit.
+    rollup_log: Vec<(ProfileId, u32, i64, Acc)>,
+    /// Profiles whose rollups this operation rewrote other than by
+    /// contributions (merges, anonymization): their cache entries go.
+    rollups_rewritten: Vec<ProfileId>,
+    /// Set by operations that rewrite rollups wholesale (retention,
+    /// declarations, erasure): the whole rollup cache goes.
+    pub rollups_reset: bool,
 }
 
 impl<'a> Txn<'a> {
@@ -99,6 +107,9 @@ impl<'a> Txn<'a> {
             trimmed: HashMap::new(),
             changes: HashMap::new(),
             staged_rollups: StagedRollups::default(),
+            rollup_log: Vec::new(),
+            rollups_rewritten: Vec::new(),
+            rollups_reset: false,
         }
     }
 
@@ -203,6 +214,13 @@ impl<'a> Txn<'a> {
     /// Records a rollup contribution staged in the batch.
     pub fn stage_rollup(&mut self, p: ProfileId, series: u32, day: i64, acc: &Acc) {
         self.staged_rollups.add(p, series, day, acc);
+        self.rollup_log.push((p, series, day, acc.clone()));
+    }
+
+    /// Records that `p`'s rollups were rewritten in the batch other than
+    /// by [`stage_rollup`](Self::stage_rollup) (its cached ones go).
+    pub fn rollups_rewritten(&mut self, p: ProfileId) {
+        self.rollups_rewritten.push(p);
     }
 
     /// What this operation changed about `p` so far.
@@ -255,7 +273,7 @@ impl<'a> Txn<'a> {
     pub fn rollup_all_time(&self, p: ProfileId, series: u32) -> Result<Acc> {
         let mut acc = Acc::default();
         for src in self.sources_of(p) {
-            acc.fold_stats(&crate::rollup::store::read_all_time(&self.view, src, series)?);
+            acc.fold_stats(&self.core.rollup_cache.all_time(&self.view, src, series, self.now.day())?);
             if let Some(staged) = self.staged_rollups.all_time(src, series) {
                 acc.fold_stats(staged);
             }
@@ -268,7 +286,7 @@ impl<'a> Txn<'a> {
     pub fn rollup_days(&self, p: ProfileId, series: u32, from: i64, to: i64) -> Result<Vec<(i64, Acc)>> {
         let mut parts = Vec::new();
         for src in self.sources_of(p) {
-            crate::rollup::store::read_days(&self.view, src, series, from, to, &mut parts)?;
+            self.core.rollup_cache.days(&self.view, (src, series), (from, to), self.now.day(), &mut parts)?;
             parts.extend(self.staged_rollups.days(src, series, from, to).map(|(d, a)| (d, a.clone())));
         }
         if parts.len() > 1 {
@@ -439,6 +457,9 @@ impl<'a> Txn<'a> {
         if self.next_seq != self.writer.next_event_seq {
             schema::META_U64.put(&mut batch, keys::meta::NEXT_EVENT_SEQ, &self.next_seq);
         }
+        // Until the rollup cache has this commit folded in (below).
+        let core: &Core = self.core;
+        let in_flight = core.rollup_cache.commit_guard();
         if !batch.is_empty() {
             self.core.store.commit(batch)?;
         }
@@ -473,6 +494,17 @@ impl<'a> Txn<'a> {
                 reg.add_series(s);
             }
         }
+        let cache = &self.core.rollup_cache;
+        if self.rollups_reset {
+            cache.clear();
+        } else {
+            cache.apply(&self.rollup_log);
+            let series = self.core.rollups.read().series.len() as u32;
+            for p in &self.rollups_rewritten {
+                cache.forget(*p, series);
+            }
+        }
+        drop(in_flight);
         for (id, rec) in self.profiles {
             self.core.profiles.publish(id, rec);
         }
@@ -503,7 +535,7 @@ impl Txn<'_> {
                     let mut c = roaring::RoaringBitmap::new();
                     if let Some(i) = state.by_id.get(seg) {
                         c.insert_range(lo..=lo | 0xffff);
-                        c &= &state.segments[*i].members;
+                        c &= state.segments[*i].members.bits();
                     }
                     c
                 });

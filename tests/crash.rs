@@ -30,8 +30,10 @@
 //!   erase suppression hashes (keyed by a random per-database secret) are
 //!   left out of the comparison. Operations of several batches may be cut
 //!   short: history retention (one batch per profile: the facts must still
-//!   be those acknowledged) and `tick` (retention step, then wake-ups:
-//!   everything but segment membership must match).
+//!   be those acknowledged), `tick` (retention step, then wake-ups:
+//!   everything but segment membership must match) and `ingest_batch` (an
+//!   event refused or needing a batch of its own splits it: the state must
+//!   equal the acknowledged one plus the batch's first events).
 //!
 //! `PROFILEDB_CRASH_CYCLES` sets the number of kill cycles (default 10);
 //! `PROFILEDB_CRASH_SEED` the master seed.
@@ -410,6 +412,8 @@ struct Tally {
     unacked_committed: u64,
     retention_cut_short: u64,
     tick_cut_short: u64,
+    /// Batches that committed part of their events (at an event boundary).
+    batch_cut_short: u64,
     /// The operation running at each kill, by kind.
     interrupted: BTreeMap<String, u64>,
     /// Acknowledged outcomes by kind (`update`, `unmerge`, `error:`, ...).
@@ -490,10 +494,30 @@ fn acknowledged_writes_survive_sigkill() {
         *tally.interrupted.entry(kind).or_default() += 1;
         if dump(&crashed) != dump(&reference) {
             let (retention, tick) = (matches!(op, Op::Retain { .. }), matches!(op, Op::Tick));
-            apply(&reference, &clock, seq, op);
+            let mut batch_cut = false;
+            match op {
+                // A batch commits whole, or at an event boundary when an
+                // event is refused or must start a batch of its own: replay
+                // it one event at a time, comparing after each.
+                Op::Batch(evs) => {
+                    let n = evs.len();
+                    for (m, ev) in evs.into_iter().enumerate() {
+                        apply(&reference, &clock, seq, Op::Track(ev));
+                        if m + 1 < n && dump(&crashed) == dump(&reference) {
+                            batch_cut = true;
+                            break;
+                        }
+                    }
+                }
+                op => {
+                    apply(&reference, &clock, seq, op);
+                }
+            }
             let (now_crashed, now_reference) = (facts(&crashed, seq), facts(&reference, seq));
             seq += 1;
-            if dump(&crashed) == dump(&reference) {
+            if batch_cut {
+                tally.batch_cut_short += 1;
+            } else if dump(&crashed) == dump(&reference) {
                 tally.unacked_committed += 1;
             } else if retention && now_crashed == now_reference {
                 tally.retention_cut_short += 1;

@@ -243,3 +243,34 @@ fn a_batch_that_links_then_merges_repoints_every_identifier() {
     assert_eq!(db.event_stats(u, "page_view", profiledb::rollup::Window::All).unwrap().count, 2);
     assert_eq!(db.events(u, Timestamp(0), Timestamp(2_000)).unwrap().len(), 2);
 }
+
+/// A batch whose middle event a stitching rule refuses (it would merge
+/// three profiles with a cap of two): that event is reported with its
+/// position and writes nothing; the events around it commit.
+#[test]
+fn a_refused_event_mid_batch_is_reported_and_the_others_commit() {
+    use profiledb::event::{Event, EventKind};
+    let dir = tempfile::tempdir().unwrap();
+    let rules = IdentityRules { max_profiles_per_merge: 2, ..IdentityRules::default() };
+    let db = ProfileDb::builder(dir.path()).identity_rules(rules).open().unwrap();
+    for who in ["device_id:a", "device_id:b", "device_id:c"] {
+        db.update(&id(who), Update::new()).unwrap();
+    }
+    let t = Timestamp(1_000);
+    let ev = |ids: &[&str]| Event::new(EventKind::Track, "page_view", t, ids.iter().map(|s| id(s)).collect());
+    let batch = [
+        ev(&["device_id:a"]),
+        ev(&["device_id:a", "device_id:b", "device_id:c"]),
+        ev(&["device_id:b"]),
+        ev(&["device_id:c", "device_id:d"]),
+    ];
+    let report = db.ingest_batch(&batch, false).unwrap();
+    assert_eq!(report.applied, 3, "{report:?}");
+    assert_eq!(report.rejected.iter().map(|(i, _)| *i).collect::<Vec<_>>(), vec![1], "{report:?}");
+    let of = |who: &str| db.resolve(&id(who)).unwrap().unwrap();
+    assert_eq!(db.event_stats(of("device_id:a"), "page_view", profiledb::rollup::Window::All).unwrap().count, 1);
+    assert_eq!(db.event_stats(of("device_id:b"), "page_view", profiledb::rollup::Window::All).unwrap().count, 1);
+    assert_eq!(of("device_id:c"), of("device_id:d"));
+    assert_ne!(of("device_id:a"), of("device_id:b"));
+    assert!(db.check().unwrap().is_clean());
+}

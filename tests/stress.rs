@@ -10,7 +10,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use profiledb::event::{Event, EventKind};
-use profiledb::{Clock, Identifier, IdentityRules, ManualClock, ProfileDb, Timestamp, Update};
+use profiledb::rollup::Window;
+use profiledb::{Clock, Error, Identifier, IdentityRules, ManualClock, ProfileDb, Timestamp, Update};
 
 const POOL: u64 = 2_000;
 
@@ -98,6 +99,14 @@ fn mixed_writers_and_readers_keep_every_invariant() {
                         // id still resolves (to itself or its survivor).
                         assert!(db.resolve_id(p).unwrap().is_some());
                         let _ = db.in_segment("buyers", p).unwrap();
+                        // Rollup reads fill the rollup cache while writers
+                        // commit (the final check compares it with storage).
+                        for window in [Window::days(30), Window::All] {
+                            match db.event_stats(p, "purchase", window) {
+                                Ok(_) | Err(Error::NotFound(_)) => {}
+                                Err(e) => panic!("rollup read of {p}: {e}"),
+                            }
+                        }
                     }
                     reads += 1;
                 }

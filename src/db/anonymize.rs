@@ -217,6 +217,7 @@ fn scrub_rollups(
         rewritten.push((k.to_vec(), acc));
     }
     let n = rewritten.len() as u64;
+    txn.rollups_rewritten(x);
     for (k, acc) in rewritten {
         schema::ROLLUPS.put(&mut txn.batch, k, &acc);
     }

@@ -54,6 +54,7 @@ pub struct Builder {
     pub(crate) durability: Durability,
     pub(crate) block_cache_bytes: usize,
     pub(crate) profile_cache_entries: usize,
+    pub(crate) rollup_cache_entries: usize,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) snapshot_every: u64,
     pub(crate) identity_rules: IdentityRules,
@@ -77,6 +78,7 @@ impl Builder {
             durability: Durability::Wal,
             block_cache_bytes: 128 << 20,
             profile_cache_entries: 100_000,
+            rollup_cache_entries: 400_000,
             clock: Arc::new(SystemClock),
             snapshot_every: DEFAULT_SNAPSHOT_EVERY,
             identity_rules: IdentityRules::default(),
@@ -115,6 +117,16 @@ impl Builder {
     /// memory for microsecond reads (default 100,000; 0 disables).
     pub fn profile_cache_entries(mut self, n: usize) -> Self {
         self.profile_cache_entries = n;
+        self
+    }
+
+    /// How many (profile, rollup series) pairs to keep in memory — the
+    /// all-time accumulator and the last 120 days of buckets — so that
+    /// segment maintenance and window reads skip RocksDB (default 400,000;
+    /// 0 disables). An entry takes about 0.2–2 KiB, by how many days of
+    /// the 120 had events.
+    pub fn rollup_cache_entries(mut self, n: usize) -> Self {
+        self.rollup_cache_entries = n;
         self
     }
 

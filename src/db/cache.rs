@@ -16,12 +16,80 @@ use xxhash_rust::xxh3::Xxh3Builder;
 const SHARDS: usize = 64;
 
 struct Shard<K, V> {
-    map: HashMap<K, V, Xxh3Builder>,
+    map: Slots<K, V>,
     epoch: u64,
 }
 
-/// A bounded, sharded cache. Eviction is random-replacement: cheap and
-/// good enough for the skewed access of profile lookups.
+/// A shard's entries: a vector, so that eviction picks a uniformly random
+/// victim in O(1), indexed by a map from key to position.
+struct Slots<K, V> {
+    index: HashMap<K, usize, Xxh3Builder>,
+    items: Vec<(K, V)>,
+    /// xorshift state for choosing victims.
+    rng: u64,
+}
+
+impl<K: Hash + Eq + Clone, V> Slots<K, V> {
+    fn new() -> Self {
+        Slots { index: HashMap::with_hasher(Xxh3Builder::new()), items: Vec::new(), rng: 0x9e37_79b9_7f4a_7c15 }
+    }
+
+    fn get(&self, k: &K) -> Option<&V> {
+        self.index.get(k).map(|i| &self.items[*i].1)
+    }
+
+    fn get_mut(&mut self, k: &K) -> Option<&mut V> {
+        self.index.get(k).map(|i| &mut self.items[*i].1)
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
+        self.items.iter().map(|(k, v)| (k, v))
+    }
+
+    fn clear(&mut self) {
+        self.index.clear();
+        self.items.clear();
+    }
+
+    fn remove(&mut self, k: &K) {
+        if let Some(i) = self.index.remove(k) {
+            self.items.swap_remove(i);
+            if let Some((moved, _)) = self.items.get(i) {
+                self.index.insert(moved.clone(), i);
+            }
+        }
+    }
+
+    /// Inserts or replaces; when `capacity` entries are held, a random one
+    /// gives way.
+    fn insert(&mut self, k: K, v: V, capacity: usize) {
+        if let Some(i) = self.index.get(&k) {
+            self.items[*i].1 = v;
+            return;
+        }
+        if self.items.len() < capacity {
+            self.index.insert(k.clone(), self.items.len());
+            self.items.push((k, v));
+            return;
+        }
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        let victim = (self.rng % self.items.len() as u64) as usize;
+        let (old, _) = std::mem::replace(&mut self.items[victim], (k.clone(), v));
+        self.index.remove(&old);
+        self.index.insert(k, victim);
+    }
+}
+
+/// A bounded, sharded cache. Eviction is random replacement (a uniformly
+/// random entry of the shard): cheap, and good enough for the skewed
+/// access of profile lookups.
 pub(crate) struct Cache<K, V> {
     shards: Box<[Mutex<Shard<K, V>>]>,
     per_shard: usize,
@@ -32,9 +100,7 @@ impl<K: Hash + Eq + Clone, V: Clone> Cache<K, V> {
     /// A cache holding about `capacity` entries (0 disables it).
     pub fn new(capacity: usize) -> Self {
         let per_shard = capacity.div_ceil(SHARDS);
-        let shards = (0..SHARDS)
-            .map(|_| Mutex::new(Shard { map: HashMap::with_hasher(Xxh3Builder::new()), epoch: 0 }))
-            .collect();
+        let shards = (0..SHARDS).map(|_| Mutex::new(Shard { map: Slots::new(), epoch: 0 })).collect();
         Cache { shards, per_shard, hasher: Xxh3Builder::new() }
     }
 
@@ -75,6 +141,38 @@ impl<K: Hash + Eq + Clone, V: Clone> Cache<K, V> {
         Ok(Some(out))
     }
 
+    /// `f` of the cached value, if present (never loads or inserts).
+    pub fn map<R>(&self, k: &K, f: impl FnOnce(&V) -> R) -> Option<R> {
+        self.shard(k).lock().map.get(k).map(f)
+    }
+
+    /// Inserts `v` if `cond()` holds, checked under the shard lock (that
+    /// serializes it with [`modify`](Self::modify) and
+    /// [`publish`](Self::publish) of the same key).
+    pub fn insert_if(&self, k: K, v: V, cond: impl FnOnce() -> bool) {
+        let mut s = self.shard(&k).lock();
+        if cond() {
+            Self::insert(&mut s, self.per_shard, k, v);
+        }
+    }
+
+    /// A copy of every entry (for `check`).
+    pub fn entries(&self) -> Vec<(K, V)> {
+        self.shards
+            .iter()
+            .flat_map(|s| s.lock().map.iter().map(|(k, v)| (k.clone(), v.clone())).collect::<Vec<_>>())
+            .collect()
+    }
+
+    /// Changes the cached value in place, if present, as a publish does.
+    pub fn modify(&self, k: &K, f: impl FnOnce(&mut V)) {
+        let mut s = self.shard(k).lock();
+        s.epoch += 1;
+        if let Some(v) = s.map.get_mut(k) {
+            f(v);
+        }
+    }
+
     /// The cached value, if present.
     #[cfg(test)]
     pub fn peek(&self, k: &K) -> Option<V> {
@@ -106,12 +204,7 @@ impl<K: Hash + Eq + Clone, V: Clone> Cache<K, V> {
         if per_shard == 0 {
             return;
         }
-        if s.map.len() >= per_shard && !s.map.contains_key(&k) {
-            if let Some(victim) = s.map.keys().next().cloned() {
-                s.map.remove(&victim);
-            }
-        }
-        s.map.insert(k, v);
+        s.map.insert(k, v, per_shard);
     }
 }
 
@@ -139,6 +232,37 @@ mod tests {
             Ok::<_, ()>(Some(1))
         });
         assert_eq!(c.peek(&1), None);
+    }
+
+    /// A working set smaller than the capacity ends up cached, however full
+    /// of older entries the cache was.
+    #[test]
+    fn a_working_set_that_fits_displaces_older_entries() {
+        let c: Cache<u32, u32> = Cache::new(SHARDS * 16);
+        for i in 0..100_000 {
+            c.publish(i, Some(i));
+        }
+        let working: Vec<u32> = (1_000_000..1_000_000 + SHARDS as u32 * 4).collect();
+        let mut misses = 0;
+        for round in 0..40 {
+            misses = 0;
+            for k in &working {
+                let got = c.get_or_load(k, || {
+                    if round == 39 {
+                        misses += 1;
+                    }
+                    Ok::<_, ()>(Some(*k))
+                });
+                assert_eq!(got, Ok(Some(*k)));
+            }
+        }
+        assert!(misses * 20 <= working.len(), "{misses} of {} missed after 40 rounds", working.len());
+        for s in c.shards.iter() {
+            let s = s.lock();
+            assert!(s.map.len() <= 16);
+            // The index and the slots agree.
+            assert!(s.map.iter().all(|(k, v)| s.map.get(k) == Some(v)));
+        }
     }
 
     #[test]

@@ -82,6 +82,11 @@ pub(crate) mod inv {
     pub const SEGMENT_DEFS: &str = "segment_defs_consistent";
     /// Bitmap chunks belong to a segment, hold only their id range and live profiles.
     pub const SEGMENT_CHUNK: &str = "segment_chunk_consistent";
+    /// Every cached rollup accumulator equals the stored one.
+    pub const ROLLUP_CACHE: &str = "rollup_cache_matches_stored";
+    /// The in-memory bitmap of a segment equals its stored chunks, and its
+    /// flat blocks (for counting) equal the bitmap.
+    pub const SEGMENT_MEMORY: &str = "memory_matches_stored";
     /// Stored membership equals evaluating the segment now (or a due wake-up will fix it).
     pub const SEGMENT_EVAL: &str = "bitmap_matches_evaluation";
     /// Wake-ups and their index agree and name a time-dependent segment and a live profile.
@@ -207,12 +212,20 @@ impl ProfileDb {
     ///   every stored membership equals evaluating the segment from scratch
     ///   at the clock's now — except where a due wake-up (run
     ///   [`tick`](Self::tick)) will apply the change; wake-ups agree with
-    ///   their index and name live profiles; the last membership-history
+    ///   their index and name live profiles; the in-memory bitmaps (and
+    ///   their flat blocks) equal the stored ones; the cached rollup
+    ///   accumulators equal the stored ones; the last membership-history
     ///   entry equals the membership; feed records sit under their number.
     ///
     /// Every value read must decode.
     pub fn check(&self) -> Result<CheckReport> {
-        let view = self.core.store.snapshot();
+        let cache = self.rollup_cache_diffs()?;
+        let (view, memory) = {
+            // Under the lock, so the snapshot and the in-memory bitmaps agree.
+            let state = self.core.segments.read();
+            let memory = state.segments.iter().map(|s| (s.def.id, s.members.clone())).collect();
+            (self.core.store.snapshot(), memory)
+        };
         let mut c = Checker {
             core: &self.core,
             view: &view,
@@ -221,6 +234,7 @@ impl ProfileDb {
             live: RoaringBitmap::new(),
             now: self.core.clock.now(),
             timelines: self.core.config.timeline_retention_ms > 0,
+            memory,
         };
         c.meta()?;
         c.profiles()?;
@@ -230,7 +244,36 @@ impl ProfileDb {
         c.orphan_history()?;
         c.rollups()?;
         c.segments()?;
+        for d in cache {
+            c.violation(inv::ROLLUP_CACHE, d);
+        }
         Ok(c.report)
+    }
+
+    /// How the cached rollup accumulators differ from the stored ones,
+    /// compared with no commit in flight (under the writer lock).
+    fn rollup_cache_diffs(&self) -> Result<Vec<String>> {
+        let _writer = self.core.writer.lock();
+        let view = self.core.store.snapshot();
+        let mut out = Vec::new();
+        for ((p, series), cached) in self.core.rollup_cache.entries() {
+            let stored = crate::rollup::cache::load_from(&view, p, series, cached.from)?;
+            let all = rollups::acc_diff(&cached.all, &stored.all).map(|d| format!("all time: {d}"));
+            let days = (cached.days.len() != stored.days.len())
+                .then(|| format!("{} days cached, {} stored", cached.days.len(), stored.days.len()))
+                .or_else(|| {
+                    cached.days.iter().zip(&stored.days).find_map(|((d, a), (e, b))| {
+                        if d != e {
+                            return Some(format!("day {d} cached, {e} stored"));
+                        }
+                        rollups::acc_diff(a, b).map(|x| format!("day {d}: {x}"))
+                    })
+                });
+            if let Some(d) = all.or(days) {
+                out.push(format!("profile {p}, series {series}: cached ≠ stored: {d}"));
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -245,6 +288,8 @@ struct Checker<'a> {
     now: Timestamp,
     /// Whether events are stored in timelines (buckets can be recomputed).
     timelines: bool,
+    /// The in-memory members of each segment, by id, as of the snapshot.
+    memory: std::collections::HashMap<u32, crate::segment::members::Members>,
 }
 
 impl Checker<'_> {

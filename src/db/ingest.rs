@@ -3,6 +3,7 @@
 use std::collections::HashSet;
 
 use crate::clock::Timestamp;
+use crate::core::WriterState;
 use crate::error::{Error, Result};
 use crate::event::{Event, EventKind};
 use crate::identity::stitch::stitch;
@@ -53,6 +54,10 @@ pub struct BatchReport {
     pub rejected: Vec<(usize, Error)>,
 }
 
+/// How many refused events a batch's 1,024 are redone without (in one
+/// batch) before the rest of them commit one event per batch.
+const MAX_REFUSALS: usize = 16;
+
 impl ProfileDb {
     /// Ingests one event atomically: identity resolution and stitching,
     /// dedup by message id, trait updates (identify), rollups and the
@@ -73,6 +78,13 @@ impl ProfileDb {
     /// still atomic: an invalid event is reported with its position and
     /// writes nothing, while the valid ones commit. With `strict`, any
     /// invalid event rejects the whole batch and nothing is written.
+    ///
+    /// Up to 1,024 events commit as one batch. An event refused while
+    /// applying (a stitching rule) is reported and left out, the events
+    /// before it commit in one batch and the rest go on in the next; so
+    /// does an event that merges away a profile an earlier event of the
+    /// batch wrote (it starts the next batch). Past 16 refusals in one
+    /// 1,024, the rest of it commits one event per batch.
     pub fn ingest_batch(&self, events: &[Event], strict: bool) -> Result<BatchReport> {
         self.writable("ingest_batch")?;
         let mut report = BatchReport::default();
@@ -88,56 +100,64 @@ impl ProfileDb {
         }
         for chunk in valid.chunks(1_024) {
             let mut writer = self.core.writer.lock();
-            let mut txn = Txn::new(&self.core, &mut writer);
-            let mut seen = HashSet::new();
-            let mut part = BatchReport::default();
-            let mut failed = None;
-            for (i, e) in chunk {
-                match apply_event(&mut txn, e, &mut seen) {
-                    Ok(IngestOutcome::Applied(_)) => part.applied += 1,
-                    Ok(IngestOutcome::Duplicate { .. }) => part.duplicates += 1,
-                    Ok(IngestOutcome::Dropped) => part.dropped += 1,
-                    Err(err) => {
-                        failed = Some((*i, err));
-                        break;
-                    }
-                }
-            }
-            match failed {
-                None => {
-                    txn.commit()?;
-                    report.applied += part.applied;
-                    report.duplicates += part.duplicates;
-                    report.dropped += part.dropped;
-                }
-                Some((i, err)) if strict && !matches!(err, Error::Conflict(_)) => {
-                    report.rejected.push((i, err));
+            let (mut start, mut refusals) = (0, 0);
+            while start < chunk.len() {
+                // Past MAX_REFUSALS, one event per batch: redos stay linear.
+                let end = if refusals < MAX_REFUSALS { chunk.len() } else { start + 1 };
+                let Some((k, err)) = self.commit_events(&mut writer, &chunk[start..end], &mut report)? else {
+                    start = end;
+                    continue;
+                };
+                let conflict = matches!(err, Error::Conflict(_));
+                if strict && !conflict {
+                    report.rejected.push((chunk[start + k].0, err));
                     return Ok(report);
                 }
-                Some(_) => {
-                    // A stitching rule refused an event mid-chunk: redo this
-                    // chunk one event per batch so each stays atomic.
-                    drop(txn);
-                    for (i, e) in chunk {
-                        let mut txn = Txn::new(&self.core, &mut writer);
-                        let mut seen = HashSet::new();
-                        match apply_event(&mut txn, e, &mut seen) {
-                            Ok(outcome) => {
-                                txn.commit()?;
-                                match outcome {
-                                    IngestOutcome::Applied(_) => report.applied += 1,
-                                    IngestOutcome::Duplicate { .. } => report.duplicates += 1,
-                                    IngestOutcome::Dropped => report.dropped += 1,
-                                }
-                            }
-                            Err(err) => report.rejected.push((*i, err)),
-                        }
+                // The events before the failed one applied: commit them (a
+                // redo gives the same result), then go on from the failed
+                // one — first in its batch after a conflict, else refused.
+                if k > 0 {
+                    if let Some((_, again)) = self.commit_events(&mut writer, &chunk[start..start + k], &mut report)? {
+                        return Err(again);
                     }
+                }
+                start += k;
+                if !(conflict && k > 0) {
+                    report.rejected.push((chunk[start].0, err));
+                    start += 1;
+                    refusals += 1;
                 }
             }
         }
         report.rejected.sort_by_key(|(i, _)| *i);
         Ok(report)
+    }
+
+    /// Applies `events` in one batch and commits it, counting outcomes in
+    /// `report`; or, when one fails, writes nothing and returns its offset
+    /// in `events` and the error.
+    fn commit_events(
+        &self,
+        writer: &mut WriterState,
+        events: &[(usize, &Event)],
+        report: &mut BatchReport,
+    ) -> Result<Option<(usize, Error)>> {
+        let mut txn = Txn::new(&self.core, writer);
+        let mut seen = HashSet::new();
+        let mut part = BatchReport::default();
+        for (k, (_, e)) in events.iter().enumerate() {
+            match apply_event(&mut txn, e, &mut seen) {
+                Ok(IngestOutcome::Applied(_)) => part.applied += 1,
+                Ok(IngestOutcome::Duplicate { .. }) => part.duplicates += 1,
+                Ok(IngestOutcome::Dropped) => part.dropped += 1,
+                Err(err) => return Ok(Some((k, err))),
+            }
+        }
+        txn.commit()?;
+        report.applied += part.applied;
+        report.duplicates += part.duplicates;
+        report.dropped += part.dropped;
+        Ok(None)
     }
 
     /// The events of a profile with `from <= time < to`, in event-time order.
@@ -169,6 +189,8 @@ impl ProfileDb {
         }
         let series = def.series();
         let mut txn = Txn::new(&self.core, &mut writer);
+        // A backfill writes the new series' buckets.
+        txn.rollups_reset = true;
         let existing = self.core.rollups.read().find_series(&series);
         let (id, fresh) = match existing {
             Some(id) => (id, false),
@@ -221,7 +243,7 @@ impl ProfileDb {
         let live = self.resolve_id(profile)?.ok_or_else(|| Error::NotFound(format!("profile {profile}")))?;
         let now = self.core.clock.now();
         check_window(window, now, self.core.retention.bucket_day())?;
-        let acc = read_window(&self.core.store.latest(), live, rec.series, window, now)?;
+        let acc = self.core.rollup_cache.window(&self.core.store.latest(), live, rec.series, window, now)?;
         Ok(RollupValue::of(&rec.def.aggregate, &acc, window.day_range(now)))
     }
 
@@ -232,7 +254,7 @@ impl ProfileDb {
         let live = self.resolve_id(profile)?.ok_or_else(|| Error::NotFound(format!("profile {profile}")))?;
         let now = self.core.clock.now();
         check_window(window, now, self.core.retention.bucket_day())?;
-        read_window(&self.core.store.latest(), live, series, window, now)
+        self.core.rollup_cache.window(&self.core.store.latest(), live, series, window, now)
     }
 
     /// Every declared rollup of a profile, all time, by name; plus the

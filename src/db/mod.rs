@@ -103,6 +103,7 @@ impl ProfileDb {
             secondary_dir,
             column_families: keys::cf::ALL,
             merge_operators: vec![(keys::cf::ROLLUP, "profiledb.rollup.v1", crate::rollup::store::merge_accumulators)],
+            prefixes: vec![(keys::cf::ROLLUP, keys::rollup::SCAN_PREFIX), (keys::cf::EVENT, keys::EVENT_SCAN_PREFIX)],
             compression: b.compression,
         };
         let store = Store::open(&b.path, &opts)?;
@@ -119,6 +120,7 @@ impl ProfileDb {
             clock: b.clock.clone(),
             profiles: Cache::new(b.profile_cache_entries),
             identities: Cache::new(b.profile_cache_entries),
+            rollup_cache: crate::rollup::cache::RollupCache::new(b.rollup_cache_entries),
             writer: Mutex::new(WriterState { next_profile_id, next_event_seq, next_feed_seq }),
             rollups: parking_lot::RwLock::new(registry),
             segments: parking_lot::RwLock::new(segments),
@@ -160,6 +162,7 @@ impl ProfileDb {
         self.core.store.catch_up()?;
         self.core.profiles.clear();
         self.core.identities.clear();
+        self.core.rollup_cache.clear();
         Ok(())
     }
 }

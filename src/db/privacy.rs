@@ -49,6 +49,7 @@ impl ProfileDb {
         let mut writer = self.core.writer.lock();
         let mut txn = Txn::new(&self.core, &mut writer);
         txn.skip_segments = true;
+        txn.rollups_reset = true;
         let p = txn
             .link(identifier)?
             .map(|l| l.profile)

@@ -77,6 +77,8 @@ impl ProfileDb {
         let mut writer = self.core.writer.lock();
         let floors = &self.core.retention;
         let mut txn = Txn::new(&self.core, &mut writer);
+        // Buckets may be folded into retired accumulators.
+        txn.rollups_reset = true;
         let (mut timeline, mut bucket) = (floors.timeline_ms(), floors.bucket_day());
         let start = match *floors.cursor.lock() {
             Some(next) => next,

@@ -201,6 +201,10 @@ pub mod rollup {
     /// bucket retention folded (sorts after every day, before all time).
     pub const RETIRED: [u8; 8] = [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfe];
 
+    /// Bytes of `profile ‖ series`: window reads scan within one (the
+    /// column family's prefix extractor).
+    pub const SCAN_PREFIX: usize = 8;
+
     /// `profile ‖ series ‖ bucket`.
     pub fn key(p: ProfileId, series: u32, bucket: [u8; 8]) -> [u8; 16] {
         let mut k = [0u8; 16];
@@ -249,6 +253,10 @@ pub fn event(p: ProfileId, at: i64, seq: u64) -> [u8; 20] {
     k[12..].copy_from_slice(&seq.to_be_bytes());
     k
 }
+
+/// Bytes of `profile`: timeline reads scan within one profile's events
+/// (the `event` column family's prefix extractor).
+pub const EVENT_SCAN_PREFIX: usize = 4;
 
 /// `profile ‖ time`: the lower bound of a profile's events at or after `at`.
 pub fn event_from(p: ProfileId, at: i64) -> [u8; 12] {

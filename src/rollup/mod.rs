@@ -4,6 +4,7 @@
 //! merge operator, so ingest never reads and late events land exactly.
 
 pub mod acc;
+pub(crate) mod cache;
 pub mod def;
 pub(crate) mod range;
 pub(crate) mod registry;

@@ -31,8 +31,8 @@ pub(crate) fn plan(
                 // Members are live profiles (a profile leaves every segment
                 // when it merges away or is erased; `check` verifies it), so
                 // within every live profile the bitmap is its own answer.
-                Some(s) if std::ptr::eq(candidates, &state.live) => s.members.clone(),
-                Some(s) => &s.members & candidates,
+                Some(s) if std::ptr::eq(candidates, &state.live) => s.members.bits().clone(),
+                Some(s) => s.members.bits() & candidates,
                 None => RoaringBitmap::new(),
             };
             out.push(segment_line(&pad, name, m.len()));
@@ -118,7 +118,7 @@ fn segment_of<'e, 's>(e: &'e Expr, state: &'s SegmentState) -> Option<(&'e str, 
         },
         _ => return None,
     };
-    state.get(name).map(|s| (name.as_str(), &s.members))
+    state.get(name).map(|s| (name.as_str(), s.members.bits()))
 }
 
 /// The explain line of a segment step.

@@ -15,6 +15,7 @@ use crate::profile::id::ProfileId;
 use crate::schema;
 use crate::segment::def::SegmentDef;
 use crate::segment::index::TraitIndexes;
+use crate::segment::members::Members;
 use crate::segment::{dependencies, Dependencies};
 use crate::storage::View;
 
@@ -23,7 +24,7 @@ use crate::storage::View;
 pub(crate) struct Compiled {
     pub def: SegmentDef,
     pub deps: Dependencies,
-    pub members: RoaringBitmap,
+    pub members: Members,
 }
 
 /// Every segment and the bitmap of live profiles.
@@ -90,13 +91,13 @@ impl SegmentState {
         let mut state = SegmentState { live, next_id, indexes, ..SegmentState::default() };
         for def in defs {
             let m = members.remove(&def.id).unwrap_or_default();
-            state.insert(def, m);
+            state.insert(def, m.into());
         }
         Ok(state)
     }
 
     /// Adds or replaces a segment and re-sorts the evaluation order.
-    pub fn insert(&mut self, def: SegmentDef, members: RoaringBitmap) {
+    pub fn insert(&mut self, def: SegmentDef, members: Members) {
         let deps = dependencies(&def.expr);
         if let Some(i) = self.by_name.get(&def.name).copied() {
             self.segments[i] = Compiled { def, deps, members };

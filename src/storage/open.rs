@@ -32,6 +32,12 @@ pub(crate) struct StoreOptions {
     pub column_families: &'static [&'static str],
     /// Merge operators by column family.
     pub merge_operators: Vec<(&'static str, &'static str, MergeFn)>,
+    /// Column families whose keys start with a fixed-length prefix that
+    /// short scans stay within (see [`View::range_in_prefix`]), and its
+    /// length: their SST filters and memtable bloom also index prefixes.
+    ///
+    /// [`View::range_in_prefix`]: super::View::range_in_prefix
+    pub prefixes: Vec<(&'static str, usize)>,
     /// LZ4-compress table blocks (off: stored uncompressed).
     pub compression: bool,
 }
@@ -75,6 +81,13 @@ fn cf_options(opts: &StoreOptions, cache: &rocksdb::Cache, cf: &str) -> rocksdb:
     // are not there (new identifiers, absent rollups) skip its skiplist.
     o.set_memtable_prefix_bloom_ratio(0.02);
     o.set_memtable_whole_key_filtering(true);
+    if let Some((_, len)) = opts.prefixes.iter().find(|(c, _)| *c == cf) {
+        // A scan within one prefix (a profile's buckets of one rollup over
+        // a window) skips every SST file and memtable whose filter lacks
+        // it, instead of seeking in each level: the filters keep whole
+        // keys too, so point reads are filtered as before.
+        o.set_prefix_extractor(rocksdb::SliceTransform::create_fixed_prefix(*len));
+    }
     if let Some((_, name, f)) = opts.merge_operators.iter().find(|(c, _, _)| *c == cf) {
         // Fold a key's merge operands into one value once this many pile up
         // in the memtable, so reading a hot all-time rollup never folds a

@@ -33,6 +33,9 @@ impl<'a> View<'a> {
         if let Some(s) = &self.snapshot {
             o.set_snapshot(s);
         }
+        // Scans cross prefixes unless they say otherwise: never let a
+        // column family's prefix extractor cut them short.
+        o.set_total_order_seek(true);
         o
     }
 
@@ -51,31 +54,51 @@ impl<'a> View<'a> {
         from: &[u8],
         to: Option<&[u8]>,
     ) -> Result<impl Iterator<Item = Result<KeyValue>> + '_> {
-        let handle = self.store.cf(cf)?;
         let mut opts = self.read_opts();
         if let Some(to) = to {
             opts.set_iterate_upper_bound(to.to_vec());
         }
-        let it = self.store.inner.db.iterator_cf_opt(
-            handle,
-            opts,
-            rocksdb::IteratorMode::From(from, rocksdb::Direction::Forward),
-        );
-        Ok(it.map(move |r| r.map_err(storage_err("iterate", cf))))
+        self.forward(cf, opts, from)
+    }
+
+    /// As [`range`](Self::range), for a scan that stays within one key
+    /// prefix of a column family opened with a prefix extractor
+    /// (`StoreOptions::prefixes`): `from` and `to` must share the prefix.
+    /// Files whose prefix filter lacks it are skipped without a seek.
+    pub fn range_in_prefix(
+        &self,
+        cf: &'static str,
+        from: &[u8],
+        to: &[u8],
+    ) -> Result<impl Iterator<Item = Result<KeyValue>> + '_> {
+        let mut opts = self.read_opts();
+        opts.set_total_order_seek(false);
+        opts.set_prefix_same_as_start(true);
+        opts.set_iterate_upper_bound(to.to_vec());
+        self.forward(cf, opts, from)
     }
 
     /// Every key-value pair whose key starts with `prefix`, in key order.
     pub fn prefix(&self, cf: &'static str, prefix: &[u8]) -> Result<impl Iterator<Item = Result<KeyValue>> + '_> {
-        let end = prefix_end(prefix);
-        let handle = self.store.cf(cf)?;
         let mut opts = self.read_opts();
-        if let Some(end) = end {
+        if let Some(end) = prefix_end(prefix) {
             opts.set_iterate_upper_bound(end);
         }
+        self.forward(cf, opts, prefix)
+    }
+
+    /// A forward scan of `cf` from `from` with `opts`.
+    fn forward(
+        &self,
+        cf: &'static str,
+        opts: rocksdb::ReadOptions,
+        from: &[u8],
+    ) -> Result<impl Iterator<Item = Result<KeyValue>> + '_> {
+        let handle = self.store.cf(cf)?;
         let it = self.store.inner.db.iterator_cf_opt(
             handle,
             opts,
-            rocksdb::IteratorMode::From(prefix, rocksdb::Direction::Forward),
+            rocksdb::IteratorMode::From(from, rocksdb::Direction::Forward),
         );
         Ok(it.map(move |r| r.map_err(storage_err("iterate", cf))))
     }

@@ -136,6 +136,15 @@ impl Checker<'_> {
             }
         }
         for s in segs.values() {
+            let in_memory = self.memory.get(&s.def.id);
+            if in_memory.is_none_or(|m| *m.bits() != s.members) {
+                let n = in_memory.map_or(0, |m| m.len());
+                let d = format!("segment {:?}: {n} members in memory, {} stored", s.def.name, s.members.len());
+                self.violation(inv::SEGMENT_MEMORY, d);
+            } else if in_memory.is_some_and(|m| !m.consistent()) {
+                let d = format!("segment {:?}: its flat blocks differ from its bitmap", s.def.name);
+                self.violation(inv::SEGMENT_MEMORY, d);
+            }
             let dead = &s.members - &self.live;
             if let Some(p) = dead.min() {
                 let d = format!("segment {:?} holds {} non-live profiles, e.g. {p}", s.def.name, dead.len());

@@ -54,16 +54,21 @@ pub(super) fn whats(r: &CheckReport) -> Vec<&str> {
     r.violations.iter().map(|v| v.what.as_str()).collect()
 }
 
+/// Forges a value on disk, as if written before the database was opened
+/// (the in-memory rollup cache forgets what it held).
 pub(super) fn put(db: &ProfileDb, cf: &'static str, key: &[u8], value: Vec<u8>) {
     let mut b = db.core.store.batch();
     b.put(cf, key, value);
     db.core.store.commit(b).unwrap();
+    db.core.rollup_cache.clear();
 }
 
+/// Deletes a value on disk, as [`put`] forges one.
 pub(super) fn delete(db: &ProfileDb, cf: &'static str, key: &[u8]) {
     let mut b = db.core.store.batch();
     b.delete(cf, key);
     db.core.store.commit(b).unwrap();
+    db.core.rollup_cache.clear();
 }
 
 fn record(db: &ProfileDb, p: u32) -> ProfileRecord {

@@ -106,6 +106,27 @@ fn a_day_bucket_that_differs_from_its_events_is_reported() {
 }
 
 #[test]
+fn a_cached_rollup_that_differs_from_the_stored_one_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, _) = populated(dir.path());
+    let s = auto_series(&db, "purchase");
+    // A read caches profile 2's purchases; then the stored bucket changes
+    // behind the cache's back.
+    let before = db.event_stats(ProfileId(2), "purchase", crate::rollup::Window::All).unwrap();
+    assert!(db.core.rollup_cache.entries().iter().any(|(k, _)| *k == (ProfileId(2), s)));
+    let key = keys::rollup::day(ProfileId(2), s, T0 / DAY);
+    let mut acc = crate::schema::ROLLUPS.get(&view(&db), &key).unwrap().unwrap();
+    acc.count += 1;
+    let mut b = db.core.store.batch();
+    b.put(cf::ROLLUP, key, acc.encode_value());
+    db.core.store.commit(b).unwrap();
+    let r = db.check().unwrap();
+    assert!(whats(&r).contains(&inv::ROLLUP_CACHE), "{r}");
+    assert!(r.violations.iter().any(|v| v.detail.contains(&format!("profile 2, series {s}: cached ≠ stored"))), "{r}");
+    assert_eq!(db.event_stats(ProfileId(2), "purchase", crate::rollup::Window::All).unwrap(), before);
+}
+
+#[test]
 fn a_lost_event_or_a_lost_bucket_is_reported() {
     let dir = tempfile::tempdir().unwrap();
     let (db, _) = populated(dir.path());
@@ -161,14 +182,28 @@ fn a_bitmap_that_differs_from_a_fresh_evaluation_is_reported() {
     // Drop profile 0 from "pro" (its plan is pro): stale bitmap.
     put(&db, cf::SEGMENT, &keys::segment::chunk(pro, 0), Chunk([5u32].into_iter().collect()).encode_value());
     let r = db.check().unwrap();
-    // 5 is not live, 0 is missing, and the history says 0 entered.
-    assert_violations(&db, &[inv::SEGMENT_CHUNK, inv::SEGMENT_EVAL, inv::MEMBERSHIP]);
+    // 5 is not live, 0 is missing, the history says 0 entered, and the
+    // in-memory bitmap (which holds 0) differs from the stored one.
+    assert_violations(&db, &[inv::SEGMENT_CHUNK, inv::SEGMENT_EVAL, inv::MEMBERSHIP, inv::SEGMENT_MEMORY]);
     assert!(r.violations.iter().any(|v| v.detail.contains("stored false, evaluating now gives true")), "{r}");
     // A chunk of a segment that does not exist.
     put(&db, cf::SEGMENT, &keys::segment::chunk(pro, 0), Chunk([0u32].into_iter().collect()).encode_value());
     assert!(db.check().unwrap().is_clean());
     put(&db, cf::SEGMENT, &keys::segment::chunk(77, 0), Chunk([0u32].into_iter().collect()).encode_value());
     assert_violations(&db, &[inv::SEGMENT_CHUNK]);
+}
+
+#[test]
+fn an_in_memory_bitmap_that_differs_from_the_stored_one_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, _) = populated(dir.path());
+    let i = db.core.segments.read().by_name["pro"];
+    db.core.segments.write().segments[i].members.insert(1);
+    let r = db.check().unwrap();
+    assert!(r.violations.iter().any(|v| v.detail.contains("2 members in memory, 1 stored")), "{r}");
+    assert_violations(&db, &[inv::SEGMENT_MEMORY]);
+    db.core.segments.write().segments[i].members.remove(1);
+    assert!(db.check().unwrap().is_clean());
 }
 
 #[test]

@@ -159,12 +159,17 @@ fn show(ctx: &Ctx, name: &str) -> Result<(), CliError> {
 pub fn query(ctx: &Ctx, a: &QueryArgs) -> Result<(), CliError> {
     let db = open::for_reading(&ctx.db)?;
     let started = Instant::now();
+    if a.count && !a.explain {
+        let count = db.query_count(&a.expr)?;
+        let v = json!({"query": a.expr, "count": count, "elapsed_ms": started.elapsed().as_millis()});
+        return ctx.out.emit(&v, || count.to_string());
+    }
     let result = db.query(&a.expr)?;
     let ms = started.elapsed().as_millis();
     let count = result.count();
     if a.count {
-        let v = json!({"query": a.expr, "count": count, "elapsed_ms": ms});
-        return ctx.out.emit(&v, || count.to_string());
+        let v = json!({"query": a.expr, "count": count, "elapsed_ms": ms, "explain": result.explain()});
+        return ctx.out.emit(&v, || format!("{count}\n\nPLAN\n{}", indent(&result.explain())));
     }
     let explain = a.explain.then(|| result.explain());
     let ids = result.members(a.page.offset, a.page.limit);

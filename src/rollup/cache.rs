@@ -1,0 +1,186 @@
+//! [`RollupCache`]: the committed accumulators of recently used (profile,
+//! series) pairs, in memory.
+//!
+//! Segment maintenance reads a profile's rollups on every event (a 30-day
+//! count, a 90-day average, the time of the last purchase), and each read
+//! from RocksDB is a seek through every level plus the folding of pending
+//! merge operands. The cache keeps, per pair, the all-time accumulator and
+//! the day buckets from [`READ_BACK_DAYS`] before the day it was loaded.
+//!
+//! Exactness: only the writer fills the cache (from the committed state,
+//! inside its operation) and changes it (after its batch commits: it folds
+//! the operation's contributions in, the same fold the merge operator
+//! applies; operations that rewrite rollups otherwise — merges, erasure,
+//! anonymization, retention, declarations — drop the profiles' entries or
+//! everything). Readers on other threads load on a miss too, but insert
+//! only if no commit started since before their load: a commit marks
+//! itself in flight before its RocksDB write and clears the mark after
+//! updating the cache, so a reader can never insert a value that already
+//! holds a commit which is about to be folded in (twice, then).
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::clock::Timestamp;
+use crate::db::cache::Cache;
+use crate::error::Result;
+use crate::profile::id::ProfileId;
+use crate::rollup::acc::Acc;
+use crate::rollup::store::{read_all_time, read_days, read_window};
+use crate::rollup::window::Window;
+use crate::storage::View;
+
+/// How many days before the day of loading an entry keeps buckets from.
+pub(crate) const READ_BACK_DAYS: i64 = 120;
+
+/// One (profile, series) pair: its committed all-time accumulator and its
+/// day buckets with `day >= from`.
+#[derive(Clone, Debug)]
+pub(crate) struct Entry {
+    pub all: Acc,
+    pub from: i64,
+    pub days: BTreeMap<i64, Acc>,
+}
+
+impl Entry {
+    /// The fold of the buckets with `from <= day <= to`, when the entry
+    /// holds that range.
+    pub fn window(&self, from: i64, to: i64) -> Option<Acc> {
+        (from >= self.from).then(|| {
+            let mut acc = Acc::default();
+            if from <= to {
+                self.days.range(from..=to).for_each(|(_, a)| acc.fold(a));
+            }
+            acc
+        })
+    }
+}
+
+/// The cache (see the module docs).
+pub(crate) struct RollupCache {
+    entries: Cache<(ProfileId, u32), Entry>,
+    /// Odd while a commit is between its RocksDB write and its cache
+    /// update; bumped twice per commit. A reader inserts what it loaded
+    /// only if this did not move since before its load.
+    commits: AtomicU64,
+}
+
+/// Marks a commit in flight for the cache's readers (see
+/// [`RollupCache::commit_guard`]); ends it when dropped.
+pub(crate) struct CommitGuard<'c>(&'c AtomicU64);
+
+impl Drop for CommitGuard<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+impl RollupCache {
+    /// A cache of about `capacity` pairs (0 disables it).
+    pub fn new(capacity: usize) -> RollupCache {
+        RollupCache { entries: Cache::new(capacity), commits: AtomicU64::new(0) }
+    }
+
+    /// Taken by the writer before its batch commits and dropped after
+    /// [`apply`](Self::apply) and [`forget`](Self::forget): while it lives,
+    /// readers do not insert (what they load may or may not hold the
+    /// commit, which `apply` is about to fold in).
+    pub fn commit_guard(&self) -> CommitGuard<'_> {
+        self.commits.fetch_add(1, Ordering::SeqCst);
+        CommitGuard(&self.commits)
+    }
+
+    /// The writer's read: the committed all-time accumulator, loading the
+    /// entry on a miss.
+    pub fn all_time(&self, view: &View<'_>, p: ProfileId, series: u32, today: i64) -> Result<Acc> {
+        let got = self.entries.map_or_load(&(p, series), |e| e.all.clone(), || self.load(view, p, series, today))?;
+        Ok(got.unwrap_or_default())
+    }
+
+    /// The writer's read: the committed day buckets with `from <= day <=
+    /// to`, ascending, appended to `out` (loading the entry on a miss; read
+    /// from RocksDB when the range reaches before the entry's).
+    pub fn days(
+        &self,
+        view: &View<'_>,
+        (p, series): (ProfileId, u32),
+        (from, to): (i64, i64),
+        today: i64,
+        out: &mut Vec<(i64, Acc)>,
+    ) -> Result<()> {
+        if from > to {
+            return Ok(());
+        }
+        let copy = |e: &Entry| {
+            (from >= e.from).then(|| e.days.range(from..=to).map(|(d, a)| (*d, a.clone())).collect::<Vec<_>>())
+        };
+        match self.entries.map_or_load(&(p, series), copy, || self.load(view, p, series, today))? {
+            Some(Some(days)) => out.extend(days),
+            _ => read_days(view, p, series, from, to, out)?,
+        }
+        Ok(())
+    }
+
+    /// A reader's read of one series over a window: from the entry when
+    /// cached, else loaded from `view` (the latest state) and inserted
+    /// unless a commit ran meanwhile.
+    pub fn window(&self, view: &View<'_>, p: ProfileId, series: u32, window: Window, now: Timestamp) -> Result<Acc> {
+        let answer = |e: &Entry| match window.day_range(now) {
+            None => Some(e.all.clone()),
+            Some((from, to)) => e.window(from, to),
+        };
+        if let Some(cached) = self.entries.map(&(p, series), answer) {
+            return cached.map_or_else(|| read_window(view, p, series, window, now), Ok);
+        }
+        let before = self.commits.load(Ordering::SeqCst);
+        let Some(entry) = self.load(view, p, series, now.day())? else { return Ok(Acc::default()) };
+        let acc = answer(&entry);
+        if before.is_multiple_of(2) {
+            self.entries.insert_if((p, series), entry, || self.commits.load(Ordering::SeqCst) == before);
+        }
+        acc.map_or_else(|| read_window(view, p, series, window, now), Ok)
+    }
+
+    fn load(&self, view: &View<'_>, p: ProfileId, series: u32, today: i64) -> Result<Option<Entry>> {
+        load_from(view, p, series, today.saturating_sub(READ_BACK_DAYS)).map(Some)
+    }
+
+    /// A copy of every entry (for `check`).
+    pub fn entries(&self) -> Vec<((ProfileId, u32), Entry)> {
+        self.entries.entries()
+    }
+
+    /// After a commit: folds the operation's contributions into the cached
+    /// entries they belong to.
+    pub fn apply(&self, contributions: &[(ProfileId, u32, i64, Acc)]) {
+        for (p, series, day, acc) in contributions {
+            self.entries.modify(&(*p, *series), |e| {
+                e.all.fold(acc);
+                if *day >= e.from {
+                    e.days.entry(*day).or_default().fold(acc);
+                }
+            });
+        }
+    }
+
+    /// After a commit that rewrote `p`'s rollups: drops its entries of
+    /// every series below `series`.
+    pub fn forget(&self, p: ProfileId, series: u32) {
+        for s in 0..series {
+            self.entries.publish((p, s), None);
+        }
+    }
+
+    /// Drops every entry.
+    pub fn clear(&self) {
+        self.entries.clear();
+    }
+}
+
+/// The entry of `p`'s `series` with the buckets from day `from`, as stored.
+pub(crate) fn load_from(view: &View<'_>, p: ProfileId, series: u32, from: i64) -> Result<Entry> {
+    let mut days = Vec::new();
+    read_days(view, p, series, from, i64::MAX - 1, &mut days)?;
+    let all = read_all_time(view, p, series)?;
+    Ok(Entry { all, from, days: days.into_iter().collect() })
+}

@@ -1,0 +1,170 @@
+//! Counting a boolean combination of segments without building its
+//! result: chunk by chunk (65,536 ids at a time), the segments' flat
+//! blocks are combined word by word into one scratch block whose bits are
+//! then counted (see [`Members`] for why roaring's operators are not used).
+//!
+//! Handles `in s` leaves under `and`, `or` and `not` (a `not` directly
+//! under an `and` that has a positive operand, or at the top); anything
+//! else returns `None` and the query is evaluated by
+//! [`plan`](super::query::plan).
+
+use crate::segment::members::{Block, Members, WORDS};
+use crate::segment::state::SegmentState;
+use crate::segment::Expr;
+
+/// An expression compiled against the segment state.
+enum Node<'s> {
+    /// A segment's members (`None`: a segment that does not exist).
+    Leaf(Option<&'s Members>),
+    /// Members of every `pos` and of no `neg` (`pos` is not empty).
+    And { pos: Vec<Node<'s>>, neg: Vec<Node<'s>> },
+    /// Members of any.
+    Or(Vec<Node<'s>>),
+}
+
+/// The number of live profiles matching `expr`, or `None` when `expr` has
+/// conditions this does not count.
+pub(crate) fn count(expr: &Expr, state: &SegmentState) -> Option<u64> {
+    if let Expr::Not(inner) = expr {
+        // Members are live profiles (checked by `check`).
+        return Some(state.live.len() - count(inner, state)?);
+    }
+    let node = compile(expr, state)?;
+    let chunks = node.chunks();
+    let mut scratch: Vec<Box<Block>> = (0..node.depth() + 1).map(|_| Box::new([0; WORDS])).collect();
+    let (out, rest) = scratch.split_first_mut()?;
+    let mut total = 0;
+    for chunk in 0..chunks {
+        if node.eval(chunk, out, rest) {
+            total += out.iter().map(|w| u64::from(w.count_ones())).sum::<u64>();
+        }
+    }
+    Some(total)
+}
+
+fn compile<'s>(expr: &Expr, state: &'s SegmentState) -> Option<Node<'s>> {
+    Some(match expr {
+        Expr::InSegment(name) => Node::Leaf(state.get(name).map(|s| &s.members)),
+        Expr::And(items) => {
+            let (mut pos, mut neg) = (Vec::new(), Vec::new());
+            for item in items {
+                match item {
+                    Expr::Not(inner) => neg.push(compile(inner, state)?),
+                    e => pos.push(compile(e, state)?),
+                }
+            }
+            if pos.is_empty() {
+                return None;
+            }
+            // Smallest first: an empty chunk of it ends the chunk early.
+            pos.sort_by_key(Node::len);
+            Node::And { pos, neg }
+        }
+        Expr::Or(items) => Node::Or(items.iter().map(|e| compile(e, state)).collect::<Option<_>>()?),
+        _ => return None,
+    })
+}
+
+impl Node<'_> {
+    /// An upper bound of the members (for ordering).
+    fn len(&self) -> u64 {
+        match self {
+            Node::Leaf(m) => m.map_or(0, |m| m.len()),
+            Node::And { pos, .. } => pos.iter().map(Node::len).min().unwrap_or(0),
+            Node::Or(items) => items.iter().map(Node::len).sum(),
+        }
+    }
+
+    /// Chunks to visit: past them every positive leaf is empty.
+    fn chunks(&self) -> usize {
+        match self {
+            Node::Leaf(m) => m.map_or(0, |m| m.chunks()),
+            Node::And { pos, .. } => pos.iter().map(Node::chunks).min().unwrap_or(0),
+            Node::Or(items) => items.iter().map(Node::chunks).max().unwrap_or(0),
+        }
+    }
+
+    /// Scratch blocks the evaluation needs below this node.
+    fn depth(&self) -> usize {
+        match self {
+            Node::Leaf(_) => 0,
+            Node::And { pos, neg } => 1 + pos.iter().chain(neg).map(Node::depth).max().unwrap_or(0),
+            Node::Or(items) => 1 + items.iter().map(Node::depth).max().unwrap_or(0),
+        }
+    }
+
+    /// Writes this node's members in `chunk` into `out`; `false` when they
+    /// are known to be none (then `out` is left undefined).
+    fn eval(&self, chunk: usize, out: &mut Block, scratch: &mut [Box<Block>]) -> bool {
+        match self {
+            Node::Leaf(None) => false,
+            Node::Leaf(Some(m)) => {
+                if m.chunk_len(chunk) == 0 {
+                    return false;
+                }
+                m.fill(chunk, out);
+                true
+            }
+            Node::And { pos, neg } => {
+                let Some((first, rest)) = pos.split_first() else { return false };
+                if pos.iter().any(|p| matches!(p, Node::Leaf(m) if m.is_none_or(|m| m.chunk_len(chunk) == 0))) {
+                    return false;
+                }
+                if !first.eval(chunk, out, scratch) {
+                    return false;
+                }
+                for p in rest {
+                    if !p.combine(chunk, out, scratch, |o, w| *o &= w) {
+                        return false;
+                    }
+                }
+                for n in neg {
+                    n.combine_negated(chunk, out, scratch);
+                }
+                true
+            }
+            Node::Or(items) => {
+                out.fill(0);
+                let mut any = false;
+                for item in items {
+                    any |= item.combine(chunk, out, scratch, |o, w| *o |= w);
+                }
+                any
+            }
+        }
+    }
+
+    /// Combines this node's members in `chunk` into `out` word by word
+    /// with `op`; `false` when this node has none there (and `op` was not
+    /// applied).
+    fn combine(&self, chunk: usize, out: &mut Block, scratch: &mut [Box<Block>], op: impl Fn(&mut u64, u64)) -> bool {
+        if let Node::Leaf(Some(m)) = self {
+            if let Some(block) = m.block(chunk) {
+                out.iter_mut().zip(block.iter()).for_each(|(o, w)| op(o, *w));
+                return true;
+            }
+        }
+        let Some((mine, below)) = scratch.split_first_mut() else { return false };
+        if !self.eval(chunk, mine, below) {
+            return false;
+        }
+        out.iter_mut().zip(mine.iter()).for_each(|(o, w)| op(o, *w));
+        true
+    }
+
+    /// Clears this node's members in `chunk` from `out`.
+    fn combine_negated(&self, chunk: usize, out: &mut Block, scratch: &mut [Box<Block>]) {
+        match self {
+            // A sparse segment: clear its members one by one.
+            Node::Leaf(Some(m)) if m.block(chunk).is_none() => {
+                for id in m.chunk_ids(chunk) {
+                    let low = (id & 0xFFFF) as usize;
+                    out[low / 64] &= !(1u64 << (low % 64));
+                }
+            }
+            _ => {
+                self.combine(chunk, out, scratch, |o, w| *o &= !w);
+            }
+        }
+    }
+}
