@@ -109,6 +109,13 @@ impl Acc {
         self.days |= &other.days;
     }
 
+    /// A copy without the value frequencies (what [`fold_stats`](Self::fold_stats) reads).
+    pub fn stats(&self) -> Acc {
+        let mut out = Acc::default();
+        out.fold_stats(self);
+        out
+    }
+
     /// Active days between two instants (inclusive days).
     pub fn active_days_between(&self, from: Timestamp, to: Timestamp) -> u64 {
         self.days.range_cardinality(day_index(from)..=day_index(to))

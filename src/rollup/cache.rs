@@ -90,16 +90,17 @@ impl RollupCache {
         CommitGuard(&self.commits)
     }
 
-    /// The writer's read: the committed all-time accumulator, loading the
-    /// entry on a miss.
+    /// The writer's read: the committed all-time statistics (no value
+    /// frequencies: evaluations do not read them), loading the entry on a
+    /// miss.
     pub fn all_time(&self, view: &View<'_>, p: ProfileId, series: u32, today: i64) -> Result<Acc> {
-        let got = self.entries.map_or_load(&(p, series), |e| e.all.clone(), || self.load(view, p, series, today))?;
+        let got = self.entries.map_or_load(&(p, series), |e| e.all.stats(), || self.load(view, p, series, today))?;
         Ok(got.unwrap_or_default())
     }
 
-    /// The writer's read: the committed day buckets with `from <= day <=
-    /// to`, ascending, appended to `out` (loading the entry on a miss; read
-    /// from RocksDB when the range reaches before the entry's).
+    /// The writer's read: the committed day statistics with `from <= day
+    /// <= to`, ascending, appended to `out` (loading the entry on a miss;
+    /// read from RocksDB when the range reaches before the entry's).
     pub fn days(
         &self,
         view: &View<'_>,
@@ -112,7 +113,7 @@ impl RollupCache {
             return Ok(());
         }
         let copy = |e: &Entry| {
-            (from >= e.from).then(|| e.days.range(from..=to).map(|(d, a)| (*d, a.clone())).collect::<Vec<_>>())
+            (from >= e.from).then(|| e.days.range(from..=to).map(|(d, a)| (*d, a.stats())).collect::<Vec<_>>())
         };
         match self.entries.map_or_load(&(p, series), copy, || self.load(view, p, series, today))? {
             Some(Some(days)) => out.extend(days),
