@@ -20,47 +20,50 @@ struct Shard<K, V> {
     epoch: u64,
 }
 
-/// A shard's entries: a vector, so that eviction picks a uniformly random
-/// victim in O(1), indexed by a map from key to position.
+/// A shard's entries: a map from key to value and the key's position in a
+/// vector of the keys, so that eviction picks a uniformly random victim in
+/// O(1) while a read is one map lookup.
 struct Slots<K, V> {
-    index: HashMap<K, usize, Xxh3Builder>,
-    items: Vec<(K, V)>,
+    map: HashMap<K, (V, usize), Xxh3Builder>,
+    keys: Vec<K>,
     /// xorshift state for choosing victims.
     rng: u64,
 }
 
 impl<K: Hash + Eq + Clone, V> Slots<K, V> {
     fn new() -> Self {
-        Slots { index: HashMap::with_hasher(Xxh3Builder::new()), items: Vec::new(), rng: 0x9e37_79b9_7f4a_7c15 }
+        Slots { map: HashMap::with_hasher(Xxh3Builder::new()), keys: Vec::new(), rng: 0x9e37_79b9_7f4a_7c15 }
     }
 
     fn get(&self, k: &K) -> Option<&V> {
-        self.index.get(k).map(|i| &self.items[*i].1)
+        self.map.get(k).map(|(v, _)| v)
     }
 
     fn get_mut(&mut self, k: &K) -> Option<&mut V> {
-        self.index.get(k).map(|i| &mut self.items[*i].1)
+        self.map.get_mut(k).map(|(v, _)| v)
     }
 
     #[cfg(test)]
     fn len(&self) -> usize {
-        self.items.len()
+        self.keys.len()
     }
 
     fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
-        self.items.iter().map(|(k, v)| (k, v))
+        self.map.iter().map(|(k, (v, _))| (k, v))
     }
 
     fn clear(&mut self) {
-        self.index.clear();
-        self.items.clear();
+        self.map.clear();
+        self.keys.clear();
     }
 
     fn remove(&mut self, k: &K) {
-        if let Some(i) = self.index.remove(k) {
-            self.items.swap_remove(i);
-            if let Some((moved, _)) = self.items.get(i) {
-                self.index.insert(moved.clone(), i);
+        if let Some((_, i)) = self.map.remove(k) {
+            self.keys.swap_remove(i);
+            if let Some(moved) = self.keys.get(i) {
+                if let Some(entry) = self.map.get_mut(moved) {
+                    entry.1 = i;
+                }
             }
         }
     }
@@ -68,22 +71,22 @@ impl<K: Hash + Eq + Clone, V> Slots<K, V> {
     /// Inserts or replaces; when `capacity` entries are held, a random one
     /// gives way.
     fn insert(&mut self, k: K, v: V, capacity: usize) {
-        if let Some(i) = self.index.get(&k) {
-            self.items[*i].1 = v;
+        if let Some(entry) = self.map.get_mut(&k) {
+            entry.0 = v;
             return;
         }
-        if self.items.len() < capacity {
-            self.index.insert(k.clone(), self.items.len());
-            self.items.push((k, v));
+        if self.keys.len() < capacity {
+            self.map.insert(k.clone(), (v, self.keys.len()));
+            self.keys.push(k);
             return;
         }
         self.rng ^= self.rng << 13;
         self.rng ^= self.rng >> 7;
         self.rng ^= self.rng << 17;
-        let victim = (self.rng % self.items.len() as u64) as usize;
-        let (old, _) = std::mem::replace(&mut self.items[victim], (k.clone(), v));
-        self.index.remove(&old);
-        self.index.insert(k, victim);
+        let victim = (self.rng % self.keys.len() as u64) as usize;
+        let old = std::mem::replace(&mut self.keys[victim], k.clone());
+        self.map.remove(&old);
+        self.map.insert(k, (v, victim));
     }
 }
 
@@ -257,11 +260,16 @@ mod tests {
             }
         }
         assert!(misses * 20 <= working.len(), "{misses} of {} missed after 40 rounds", working.len());
+        for k in working.iter().step_by(3) {
+            c.publish(*k, None);
+            assert_eq!(c.peek(k), None);
+        }
         for s in c.shards.iter() {
             let s = s.lock();
             assert!(s.map.len() <= 16);
-            // The index and the slots agree.
-            assert!(s.map.iter().all(|(k, v)| s.map.get(k) == Some(v)));
+            // The key vector and the map agree.
+            assert_eq!(s.map.keys.len(), s.map.map.len());
+            assert!(s.map.keys.iter().enumerate().all(|(i, k)| s.map.map.get(k).is_some_and(|e| e.1 == i)));
         }
     }
 
