@@ -257,12 +257,17 @@ impl ProfileDb {
         let view = self.core.store.snapshot();
         let mut out = Vec::new();
         for ((p, series), cached) in self.core.rollup_cache.entries() {
-            let stored = crate::rollup::cache::load_from(&view, p, series, cached.from)?;
-            let all = rollups::acc_diff(&cached.all, &stored.all).map(|d| format!("all time: {d}"));
-            let days = (cached.days.len() != stored.days.len())
-                .then(|| format!("{} days cached, {} stored", cached.days.len(), stored.days.len()))
+            // As stored, bitmaps and all (the cache keeps day buckets without theirs).
+            let stored_all = crate::rollup::store::read_all_time(&view, p, series)?;
+            let mut stored_days = Vec::new();
+            let last = crate::rollup::cache::LAST_DAY;
+            crate::rollup::store::read_days(&view, p, series, cached.from, last, &mut stored_days)?;
+            let all = rollups::acc_diff(&cached.all, &stored_all).map(|d| format!("all time: {d}"));
+            let cached_days = cached.buckets();
+            let days = (cached_days.len() != stored_days.len())
+                .then(|| format!("{} days cached, {} stored", cached_days.len(), stored_days.len()))
                 .or_else(|| {
-                    cached.days.iter().zip(&stored.days).find_map(|((d, a), (e, b))| {
+                    cached_days.iter().zip(&stored_days).find_map(|((d, a), (e, b))| {
                         if d != e {
                             return Some(format!("day {d} cached, {e} stored"));
                         }

@@ -43,7 +43,14 @@ pub struct Acc {
 
 /// Maps a day number to a bitmap index (days before 1970 are allowed).
 fn day_index(t: Timestamp) -> u32 {
-    let d = t.day().clamp(i64::from(i32::MIN), i64::from(i32::MAX));
+    day_bit(t.day())
+}
+
+/// The bit of `day` in [`Acc::days`]. A day bucket's `days` is exactly its
+/// own day's bit once it holds an event (every event's contribution sets
+/// the bit of its day).
+pub(crate) fn day_bit(day: i64) -> u32 {
+    let d = day.clamp(i64::from(i32::MIN), i64::from(i32::MAX));
     (d + (1i64 << 31)) as u32
 }
 

@@ -10,7 +10,7 @@
 //!   call and one atomic batch.
 //! - **Segments** are the workload's 20 definitions in profiledb's
 //!   expression language ([`Segment::expr`]), kept exact by every write;
-//!   counts are a query over the segment bitmaps, membership is
+//!   counts are [`ProfileDb::query_count`] over the segment bitmaps, membership is
 //!   [`ProfileDb::in_segment`].
 //!
 //! The load writes each profile's traits with `identify` and its event
@@ -230,7 +230,7 @@ impl Store for Pdb {
             .iter()
             .position(|c| (c.a, c.b, c.not_c) == (q.a, q.b, q.not_c))
             .ok_or_else(|| Error::msg(format!("unknown count query {}", q.describe())))?;
-        Ok(self.db.query(&self.queries[i])?.count())
+        Ok(self.db.query_count(&self.queries[i])?)
     }
 
     fn is_member(&mut self, id: &Ident, segment: usize) -> Result<bool> {
