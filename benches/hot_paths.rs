@@ -6,7 +6,9 @@
 //!
 //! The database is prepopulated with `PROFILEDB_HOT_PROFILES` profiles
 //! (default 20,000; about 20 events each over the last 60 days, 10
-//! declared rollups, 20 segments). For the issues' 1M-profile numbers:
+//! declared rollups, 20 segments), with the profile cache holding every
+//! profile and the rollup cache 8 (profile, series) pairs per profile
+//! (every pair the segments read). For the issues' 1M-profile numbers:
 //!
 //! ```text
 //! PROFILEDB_HOT_PROFILES=1000000 cargo bench --bench hot_paths -- --warm-up-time 1 --measurement-time 3
