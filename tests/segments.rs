@@ -279,7 +279,7 @@ fn counts_of_dense_segments_equal_set_algebra_as_blocks_come_and_go() {
     for (s, text) in texts.iter().enumerate() {
         db.define_segment(&format!("s{s}"), text).unwrap();
     }
-    const N: u32 = 70_000; // a chunk of 65,536 ids and a sparse one
+    const N: u32 = 131_072; // two chunks of 65,536 ids
     let spread = |i: u32| i64::from(i.wrapping_mul(2_654_435_761) % 100);
     let mut x = 0x2545_f491_4f6c_dd1du64;
     // Phases: spread values (s0, s1 dense in both chunks); most profiles

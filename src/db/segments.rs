@@ -278,22 +278,27 @@ impl ProfileDb {
     /// profile, which [`QueryResult::explain`] says.
     pub fn query(&self, text: &str) -> Result<QueryResult> {
         let (expr, deps) = self.parse_query(text)?;
+        self.run_query(&expr, &deps)
+    }
+
+    /// Evaluates a parsed query.
+    fn run_query(&self, expr: &Expr, deps: &Dependencies) -> Result<QueryResult> {
         let now = self.core.clock.now();
         let mut lines = Vec::new();
         let state = self.core.segments.read();
         // Taken under the lock, so the snapshot and the bitmaps agree.
         let view = self.core.store.snapshot();
         let src = ReadSource { core: &self.core, view: &view };
-        if is_bitmap(&expr, &state) {
+        if is_bitmap(expr, &state) {
             // Pure bitmap algebra: microseconds, evaluated in place.
-            let members = plan(&expr, &state, &src, now, &state.live, 0, &mut lines)?;
+            let members = plan(expr, &state, &src, now, &state.live, 0, &mut lines)?;
             return Ok(QueryResult::new(members, lines));
         }
         // Per-profile conditions can take long: evaluate them over a copy
         // of the bitmaps the query reads, with the lock released.
-        let copy = state.query_copy(&deps);
+        let copy = state.query_copy(deps);
         drop(state);
-        let members = plan(&expr, &copy, &src, now, &copy.live, 0, &mut lines)?;
+        let members = plan(expr, &copy, &src, now, &copy.live, 0, &mut lines)?;
         Ok(QueryResult::new(members, lines))
     }
 
@@ -301,8 +306,9 @@ impl ProfileDb {
     /// `query(text)?.count()`, but a combination of segments (`in a and in
     /// b and not in c`, with `or` and parentheses) is counted chunk by
     /// chunk over the segments' flat bitsets without building the result
-    /// (about 10× faster on dense segments); other queries are evaluated
-    /// by [`query`](Self::query).
+    /// (about 10× faster on dense segments); other queries, and segments
+    /// too sparse for that to pay, are evaluated as [`query`](Self::query)
+    /// does.
     ///
     /// ```
     /// # let dir = tempfile::tempdir()?;
@@ -316,11 +322,11 @@ impl ProfileDb {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn query_count(&self, text: &str) -> Result<u64> {
-        let (expr, _) = self.parse_query(text)?;
+        let (expr, deps) = self.parse_query(text)?;
         if let Some(n) = count(&expr, &self.core.segments.read()) {
             return Ok(n);
         }
-        Ok(self.query(text)?.count())
+        Ok(self.run_query(&expr, &deps)?.count())
     }
 
     /// Parses and checks a query against the defined segments.

@@ -4,9 +4,15 @@
 //! then counted (see [`Members`] for why roaring's operators are not used).
 //!
 //! Handles `in s` leaves under `and`, `or` and `not` (a `not` directly
-//! under an `and` that has a positive operand, or at the top); anything
-//! else returns `None` and the query is evaluated by
-//! [`plan`](super::query::plan).
+//! under an `and` that has a positive operand, or at the top), when the
+//! segments it reads are mostly dense: a chunk where a segment has no flat
+//! block (at most 4,096 members) is set or cleared member by member, where
+//! roaring's sorted arrays are the faster way, so past
+//! [`SPARSE_PER_CHUNK`] such members per chunk this returns `None` and the
+//! query is evaluated by [`plan`](super::query::plan) (measured at 20k
+//! profiles, one chunk, a dense ∧ dense ∧ ¬sparse count: 18.3 µs member by
+//! member, 9.8 µs through roaring; at 10M the partial last chunk of an
+//! otherwise dense segment costs nothing noticeable).
 
 use crate::segment::members::{Block, Members, WORDS};
 use crate::segment::state::SegmentState;
@@ -31,6 +37,9 @@ pub(crate) fn count(expr: &Expr, state: &SegmentState) -> Option<u64> {
     }
     let node = compile(expr, state)?;
     let chunks = node.chunks();
+    if node.sparse_members() > SPARSE_PER_CHUNK * chunks as u64 {
+        return None;
+    }
     let mut scratch: Vec<Box<Block>> = (0..node.depth() + 1).map(|_| Box::new([0; WORDS])).collect();
     let (out, rest) = scratch.split_first_mut()?;
     let mut total = 0;
@@ -43,6 +52,10 @@ pub(crate) fn count(expr: &Expr, state: &SegmentState) -> Option<u64> {
     }
     Some(total)
 }
+
+/// How many members of chunks without a flat block (set or cleared one by
+/// one) a count takes on per chunk visited before roaring is the faster way.
+const SPARSE_PER_CHUNK: u64 = 1_024;
 
 /// Words combined at a time by [`count_blocks`]: small enough to stay in
 /// the first-level cache.
@@ -91,6 +104,19 @@ fn compile<'s>(expr: &Expr, state: &'s SegmentState) -> Option<Node<'s>> {
 }
 
 impl Node<'_> {
+    /// Members of the segments read in chunks where they have no flat
+    /// block (the count sets or clears those one by one).
+    fn sparse_members(&self) -> u64 {
+        match self {
+            Node::Leaf(None) => 0,
+            Node::Leaf(Some(m)) => {
+                (0..m.chunks()).filter(|c| m.block(*c).is_none()).map(|c| u64::from(m.chunk_len(c))).sum()
+            }
+            Node::And { pos, neg } => pos.iter().chain(neg).map(Node::sparse_members).sum(),
+            Node::Or(items) => items.iter().map(Node::sparse_members).sum(),
+        }
+    }
+
     /// The count in `chunk` of an `and` of segments that are all dense
     /// there (the common query), straight from their blocks; `None` for
     /// any other node or chunk.
@@ -197,12 +223,7 @@ impl Node<'_> {
     fn combine_negated(&self, chunk: usize, out: &mut Block, scratch: &mut [Box<Block>]) {
         match self {
             // A sparse segment: clear its members one by one.
-            Node::Leaf(Some(m)) if m.block(chunk).is_none() => {
-                for id in m.chunk_ids(chunk) {
-                    let low = (id & 0xFFFF) as usize;
-                    out[low / 64] &= !(1u64 << (low % 64));
-                }
-            }
+            Node::Leaf(Some(m)) if m.block(chunk).is_none() => m.clear_from(chunk, out),
             _ => {
                 self.combine(chunk, out, scratch, |o, w| *o &= !w);
             }

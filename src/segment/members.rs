@@ -184,8 +184,17 @@ impl Members {
         }
     }
 
+    /// Clears the members of `chunk` from `out` (a flat bitset of it), one
+    /// by one.
+    pub fn clear_from(&self, chunk: usize, out: &mut Block) {
+        for id in self.chunk_ids(chunk) {
+            let (_, word, bit) = split(id);
+            out[word] &= !bit;
+        }
+    }
+
     /// The members of `chunk`, ascending.
-    pub fn chunk_ids(&self, chunk: usize) -> roaring::bitmap::Iter<'_> {
+    fn chunk_ids(&self, chunk: usize) -> roaring::bitmap::Iter<'_> {
         let lo = (chunk as u32) << 16;
         self.bits.range(lo..=lo | 0xFFFF)
     }
