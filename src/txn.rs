@@ -212,9 +212,9 @@ impl<'a> Txn<'a> {
     }
 
     /// Records a rollup contribution staged in the batch.
-    pub fn stage_rollup(&mut self, p: ProfileId, series: u32, day: i64, acc: &Acc) {
-        self.staged_rollups.add(p, series, day, acc);
-        self.rollup_log.push((p, series, day, acc.clone()));
+    pub fn stage_rollup(&mut self, p: ProfileId, series: u32, day: i64, acc: Acc) {
+        self.staged_rollups.add(p, series, day, &acc);
+        self.rollup_log.push((p, series, day, acc));
     }
 
     /// Records that `p`'s rollups were rewritten in the batch other than

@@ -219,7 +219,7 @@ impl ProfileDb {
     ///
     /// Every value read must decode.
     pub fn check(&self) -> Result<CheckReport> {
-        let cache = self.rollup_cache_diffs()?;
+        let cache = rollups::rollup_cache_diffs(&self.core)?;
         let (view, memory) = {
             // Under the lock, so the snapshot and the in-memory bitmaps agree.
             let state = self.core.segments.read();
@@ -248,37 +248,6 @@ impl ProfileDb {
             c.violation(inv::ROLLUP_CACHE, d);
         }
         Ok(c.report)
-    }
-
-    /// How the cached rollup accumulators differ from the stored ones,
-    /// compared with no commit in flight (under the writer lock).
-    fn rollup_cache_diffs(&self) -> Result<Vec<String>> {
-        let _writer = self.core.writer.lock();
-        let view = self.core.store.snapshot();
-        let mut out = Vec::new();
-        for ((p, series), cached) in self.core.rollup_cache.entries() {
-            // As stored, bitmaps and all (the cache keeps day buckets without theirs).
-            let stored_all = crate::rollup::store::read_all_time(&view, p, series)?;
-            let mut stored_days = Vec::new();
-            let last = crate::rollup::cache::LAST_DAY;
-            crate::rollup::store::read_days(&view, p, series, cached.from, last, &mut stored_days)?;
-            let all = rollups::acc_diff(&cached.all, &stored_all).map(|d| format!("all time: {d}"));
-            let cached_days = cached.buckets();
-            let days = (cached_days.len() != stored_days.len())
-                .then(|| format!("{} days cached, {} stored", cached_days.len(), stored_days.len()))
-                .or_else(|| {
-                    cached_days.iter().zip(&stored_days).find_map(|((d, a), (e, b))| {
-                        if d != e {
-                            return Some(format!("day {d} cached, {e} stored"));
-                        }
-                        rollups::acc_diff(a, b).map(|x| format!("day {d}: {x}"))
-                    })
-                });
-            if let Some(d) = all.or(days) {
-                out.push(format!("profile {p}, series {series}: cached ≠ stored: {d}"));
-            }
-        }
-        Ok(out)
     }
 }
 

@@ -49,7 +49,7 @@ pub(crate) fn record_event(txn: &mut Txn<'_>, profile: ProfileId, event: &Event)
         let bytes = crate::codec::ValueCodec::encode_value(&acc);
         txn.batch.merge(schema::ROLLUPS.name, keys::rollup::day(profile, id, day), bytes.clone());
         txn.batch.merge(schema::ROLLUPS.name, keys::rollup::all_time(profile, id), bytes);
-        txn.stage_rollup(profile, id, day, &acc);
+        txn.stage_rollup(profile, id, day, acc);
     }
     Ok(())
 }

@@ -126,9 +126,6 @@ pub(crate) struct ProfileCtx<'t> {
     buckets: bool,
     /// All-time accumulators read so far, by series.
     all_time: RefCell<HashMap<u32, Acc>>,
-    /// Day accumulators read so far, by series: the days read (inclusive)
-    /// and the buckets among them.
-    days: RefCell<HashMap<u32, DaysRead>>,
     /// Memberships changed by the pass using this context, by segment name.
     overlay: RefCell<Vec<(String, bool)>>,
     /// Set when a read failed; reported by [`ProfileCtx::finish`].
@@ -147,7 +144,6 @@ impl<'t> ProfileCtx<'t> {
             kinds: OnceCell::new(),
             buckets,
             all_time: RefCell::default(),
-            days: RefCell::default(),
             overlay: RefCell::default(),
             error: RefCell::default(),
         })
@@ -227,43 +223,11 @@ impl BucketSource for Cached<'_, '_> {
         Ok(acc)
     }
     fn days(&self, p: ProfileId, series: u32, from_day: i64, to_day: i64) -> Result<Vec<(i64, Acc)>> {
-        if from_day > to_day || p != self.ctx.profile {
-            return self.ctx.src.days(p, series, from_day, to_day);
-        }
-        let within = |read: &DaysRead| {
-            let (start, end) = (
-                read.buckets.partition_point(|(d, _)| *d < from_day),
-                read.buckets.partition_point(|(d, _)| *d <= to_day),
-            );
-            read.buckets[start..end].to_vec()
-        };
-        if let Some(read) = self.ctx.days.borrow().get(&series).filter(|r| r.from <= from_day && to_day <= r.to) {
-            return Ok(within(read));
-        }
-        // The other windows a pass reads of a series end at the same day
-        // and reach back less far than this, usually: read them at once
-        // (a seek costs the same for a week as for a quarter).
-        let from = from_day.min(to_day.saturating_sub(READ_BACK_DAYS));
-        let read = DaysRead { from, to: to_day, buckets: self.ctx.src.days(p, series, from, to_day)? };
-        let out = within(&read);
-        self.ctx.days.borrow_mut().insert(series, read);
-        Ok(out)
+        self.ctx.src.days(p, series, from_day, to_day)
     }
     fn events(&self, p: ProfileId, name: &str, from: Timestamp, to: Timestamp) -> Result<Vec<Event>> {
         self.ctx.src.events(p, name, from, to)
     }
-}
-
-/// How many days before a window's last day a context reads a series'
-/// buckets from, at least (so that one read answers several windows).
-const READ_BACK_DAYS: i64 = 90;
-
-/// The day accumulators of a series read by a context: every bucket with
-/// `from <= day <= to`, ascending.
-struct DaysRead {
-    from: i64,
-    to: i64,
-    buckets: Vec<(i64, Acc)>,
 }
 
 /// A metric's value from the statistics of the selected events.

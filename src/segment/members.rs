@@ -243,12 +243,6 @@ impl Deref for Members {
     }
 }
 
-impl PartialEq for Members {
-    fn eq(&self, other: &Members) -> bool {
-        self.bits == other.bits
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

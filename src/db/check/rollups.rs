@@ -288,3 +288,34 @@ pub(super) fn acc_diff(a: &Acc, b: &Acc) -> Option<String> {
     }
     None
 }
+
+/// How the cached rollup accumulators differ from the stored ones,
+/// compared with no commit in flight (under the writer lock).
+pub(super) fn rollup_cache_diffs(core: &crate::core::Core) -> Result<Vec<String>> {
+    let _writer = core.writer.lock();
+    let view = core.store.snapshot();
+    let mut out = Vec::new();
+    for ((p, series), cached) in core.rollup_cache.entries() {
+        // As stored, bitmaps and all (the cache keeps day buckets without theirs).
+        let stored_all = crate::rollup::store::read_all_time(&view, p, series)?;
+        let mut stored_days = Vec::new();
+        let last = crate::rollup::cache::LAST_DAY;
+        crate::rollup::store::read_days(&view, p, series, cached.from, last, &mut stored_days)?;
+        let all = acc_diff(&cached.all, &stored_all).map(|d| format!("all time: {d}"));
+        let cached_days = cached.buckets();
+        let days = (cached_days.len() != stored_days.len())
+            .then(|| format!("{} days cached, {} stored", cached_days.len(), stored_days.len()))
+            .or_else(|| {
+                cached_days.iter().zip(&stored_days).find_map(|((d, a), (e, b))| {
+                    if d != e {
+                        return Some(format!("day {d} cached, {e} stored"));
+                    }
+                    acc_diff(a, b).map(|x| format!("day {d}: {x}"))
+                })
+            });
+        if let Some(d) = all.or(days) {
+            out.push(format!("profile {p}, series {series}: cached ≠ stored: {d}"));
+        }
+    }
+    Ok(out)
+}
