@@ -29,6 +29,8 @@ pub(crate) struct Core {
     pub identities: Cache<Identifier, IdentityLink>,
     /// Committed rollup accumulators of recently used (profile, series) pairs.
     pub rollup_cache: crate::rollup::cache::RollupCache,
+    /// Pending wake-ups of recently evaluated (segment, profile) pairs.
+    pub wakeups: crate::segment::wakeups::WakeupCache,
     /// The single-writer lock and what only the writer changes.
     pub writer: Mutex<WriterState>,
     /// Series and declared rollups (changed only by the writer, after commit).

@@ -79,6 +79,8 @@ pub(crate) struct Txn<'a> {
     /// Set by operations that rewrite rollups wholesale (retention,
     /// declarations, erasure): the whole rollup cache goes.
     pub rollups_reset: bool,
+    /// Wake-ups filed in this operation: (segment, profile) → due.
+    wakeups: HashMap<(u32, ProfileId), Option<i64>>,
 }
 
 impl<'a> Txn<'a> {
@@ -110,6 +112,7 @@ impl<'a> Txn<'a> {
             rollup_log: Vec::new(),
             rollups_rewritten: Vec::new(),
             rollups_reset: false,
+            wakeups: HashMap::new(),
         }
     }
 
@@ -325,6 +328,20 @@ impl<'a> Txn<'a> {
         schema::MEMBERSHIP.put(&mut self.batch, keys::segment::membership(id, p, self.now.0), &member);
     }
 
+    /// The wake-up of segment `seg` for `p`, staged ones included.
+    pub fn wakeup_of(&self, seg: u32, p: ProfileId) -> Result<Option<i64>> {
+        match self.wakeups.get(&(seg, p)) {
+            Some(due) => Ok(*due),
+            None => self.core.wakeups.due(&self.view, seg, p),
+        }
+    }
+
+    /// Records that the batch files (or clears, with `None`) the wake-up
+    /// of segment `seg` for `p`.
+    pub fn stage_wakeup(&mut self, seg: u32, p: ProfileId, due: Option<i64>) {
+        self.wakeups.insert((seg, p), due);
+    }
+
     /// Stages a feed record.
     pub fn push_feed(&mut self, kind: crate::segment::FeedKind, segment: Option<String>, p: ProfileId) {
         let seq = self.next_feed;
@@ -386,6 +403,35 @@ impl<'a> Txn<'a> {
     /// applied at this time too, so replay reproduces the state exactly.
     pub fn time_for(&self, prev: Option<&ProfileRecord>) -> Timestamp {
         prev.map_or(self.now, |p| self.now.max(p.profile.updated_at))
+    }
+
+    /// Applies a call's trait `update` to the profile stitching chose, as
+    /// one delta naming the identifiers it came `via` and the links it
+    /// made — or no delta when nothing changed (an existing profile, no
+    /// operators, no link). Returns the profile's version after it.
+    pub fn record_update(
+        &mut self,
+        s: &crate::identity::stitch::Stitched,
+        update: crate::profile::operator::Update,
+        cause: Cause,
+        via: &[Identifier],
+    ) -> Result<u64> {
+        let prev = self.profile(s.target)?;
+        let changed = prev.is_none() || !update.is_empty() || !s.linked.is_empty() || !s.unlinked.is_empty();
+        if !changed {
+            return Ok(prev.map_or(0, |p| p.profile.version));
+        }
+        let base = prev.as_ref().map(|p| &p.profile.traits);
+        let traits = match base {
+            // Nothing to apply: the traits as they are (no operator to run).
+            Some(base) if update.is_empty() => base.clone(),
+            _ => update.apply(base.unwrap_or(&Traits::new()), self.time_for(prev.as_deref()))?,
+        };
+        let mut d = NewDelta::new(Change::Update(update.into_ops()), cause);
+        d.via = via.to_vec();
+        d.linked = s.linked.clone();
+        d.unlinked = s.unlinked.clone();
+        Ok(self.record_delta(s.target, prev.as_deref(), traits, d).profile.version)
     }
 
     /// Appends a delta to a profile's history and stages the resulting
@@ -505,6 +551,7 @@ impl<'a> Txn<'a> {
             }
         }
         drop(in_flight);
+        core.wakeups.publish(self.wakeups);
         for (id, rec) in self.profiles {
             self.core.profiles.publish(id, rec);
         }

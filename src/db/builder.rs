@@ -55,6 +55,7 @@ pub struct Builder {
     pub(crate) block_cache_bytes: usize,
     pub(crate) profile_cache_entries: usize,
     pub(crate) rollup_cache_entries: usize,
+    pub(crate) wakeup_cache_entries: usize,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) snapshot_every: u64,
     pub(crate) identity_rules: IdentityRules,
@@ -79,6 +80,7 @@ impl Builder {
             block_cache_bytes: 128 << 20,
             profile_cache_entries: 100_000,
             rollup_cache_entries: 400_000,
+            wakeup_cache_entries: 800_000,
             clock: Arc::new(SystemClock),
             snapshot_every: DEFAULT_SNAPSHOT_EVERY,
             identity_rules: IdentityRules::default(),
@@ -127,6 +129,15 @@ impl Builder {
     /// the 120 had events.
     pub fn rollup_cache_entries(mut self, n: usize) -> Self {
         self.rollup_cache_entries = n;
+        self
+    }
+
+    /// How many (segment, profile) pairs' pending wake-ups to keep in
+    /// memory, so that re-evaluating a time-dependent segment does not read
+    /// the wake-up it replaces from RocksDB (default 800,000; 0 disables).
+    /// An entry takes about 50 bytes.
+    pub fn wakeup_cache_entries(mut self, n: usize) -> Self {
+        self.wakeup_cache_entries = n;
         self
     }
 

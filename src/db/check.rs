@@ -91,6 +91,8 @@ pub(crate) mod inv {
     pub const SEGMENT_EVAL: &str = "bitmap_matches_evaluation";
     /// Wake-ups and their index agree and name a time-dependent segment and a live profile.
     pub const WAKEUP: &str = "wakeup_consistent";
+    /// Every cached wake-up (or cached absence of one) equals the stored index.
+    pub const WAKEUP_CACHE: &str = "wakeup_cache_matches_stored";
     /// The last membership-history entry of a profile equals its membership.
     pub const MEMBERSHIP: &str = "membership_history_matches";
     /// Feed records sit under their sequence number, below the counter.
@@ -214,12 +216,16 @@ impl ProfileDb {
     ///   [`tick`](Self::tick)) will apply the change; wake-ups agree with
     ///   their index and name live profiles; the in-memory bitmaps (and
     ///   their flat blocks) equal the stored ones; the cached rollup
-    ///   accumulators equal the stored ones; the last membership-history
+    ///   accumulators and wake-ups equal the stored ones; the last membership-history
     ///   entry equals the membership; feed records sit under their number.
     ///
     /// Every value read must decode.
     pub fn check(&self) -> Result<CheckReport> {
         let cache = rollups::rollup_cache_diffs(&self.core)?;
+        let wakeups = {
+            let _writer = self.core.writer.lock();
+            self.core.wakeups.diffs(&self.core.store.snapshot())?
+        };
         let (view, memory) = {
             // Under the lock, so the snapshot and the in-memory bitmaps agree.
             let state = self.core.segments.read();
@@ -246,6 +252,9 @@ impl ProfileDb {
         c.segments()?;
         for d in cache {
             c.violation(inv::ROLLUP_CACHE, d);
+        }
+        for d in wakeups {
+            c.violation(inv::WAKEUP_CACHE, d);
         }
         Ok(c.report)
     }

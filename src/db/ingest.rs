@@ -10,7 +10,6 @@ use crate::identity::stitch::stitch;
 use crate::keys;
 use crate::profile::delta::Change;
 use crate::profile::id::ProfileId;
-use crate::profile::traits::Traits;
 use crate::rollup::registry::RollupRecord;
 use crate::rollup::retention::check_window;
 use crate::rollup::store::{read_window, record_event, store_event};
@@ -232,19 +231,16 @@ impl ProfileDb {
     /// reaching before the bucket-retention horizon is
     /// [`Error::WindowBeforeRetention`]; [`Window::All`] always answers.
     pub fn rollup(&self, profile: ProfileId, name: &str, window: Window) -> Result<RollupValue> {
-        let rec = self
-            .core
-            .rollups
-            .read()
-            .rollups
-            .get(name)
-            .cloned()
-            .ok_or_else(|| Error::NotFound(format!("rollup {name:?}")))?;
+        let (series, aggregate) = {
+            let reg = self.core.rollups.read();
+            let rec = reg.rollups.get(name).ok_or_else(|| Error::NotFound(format!("rollup {name:?}")))?;
+            (rec.series, rec.def.aggregate.clone())
+        };
         let live = self.resolve_id(profile)?.ok_or_else(|| Error::NotFound(format!("profile {profile}")))?;
         let now = self.core.clock.now();
         check_window(window, now, self.core.retention.bucket_day())?;
-        let acc = self.core.rollup_cache.window(&self.core.store.latest(), live, rec.series, window, now)?;
-        Ok(RollupValue::of(&rec.def.aggregate, &acc, window.day_range(now)))
+        let acc = self.core.rollup_cache.window(&self.core.store.latest(), live, series, window, now)?;
+        Ok(RollupValue::of(&aggregate, &acc, window.day_range(now)))
     }
 
     /// The automatic rollup of an event name over a window: its count,
@@ -319,20 +315,7 @@ fn apply_event(txn: &mut Txn<'_>, event: &Event, seen: &mut HashSet<String>) -> 
         // its staged writes are not visible to the merge. Redo alone.
         return Err(Error::Conflict("merge of a profile written earlier in the same batch"));
     }
-    let prev = txn.profile(s.target)?;
-    let empty = Traits::new();
-    let base = prev.as_ref().map_or(&empty, |p| &p.profile.traits);
-    let traits = update.apply(base, txn.time_for(prev.as_deref()))?;
-    let changed = prev.is_none() || !update.is_empty() || !s.linked.is_empty() || !s.unlinked.is_empty();
-    let mut version = if changed {
-        let mut d = NewDelta::new(Change::Update(update.into_ops()), cause.clone());
-        d.via = ids.clone();
-        d.linked = s.linked.clone();
-        d.unlinked = s.unlinked.clone();
-        txn.record_delta(s.target, prev.as_deref(), traits, d).profile.version
-    } else {
-        prev.map_or(0, |p| p.profile.version)
-    };
+    let mut version = txn.record_update(&s, update, cause.clone(), &ids)?;
     if !event.consent.is_empty() {
         version = record_consent(txn, s.target, &event.consent, &ids, cause)?;
     }

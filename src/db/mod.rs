@@ -121,6 +121,7 @@ impl ProfileDb {
             profiles: Cache::new(b.profile_cache_entries),
             identities: Cache::new(b.profile_cache_entries),
             rollup_cache: crate::rollup::cache::RollupCache::new(b.rollup_cache_entries),
+            wakeups: crate::segment::wakeups::WakeupCache::new(b.wakeup_cache_entries),
             writer: Mutex::new(WriterState { next_profile_id, next_event_seq, next_feed_seq }),
             rollups: parking_lot::RwLock::new(registry),
             segments: parking_lot::RwLock::new(segments),
@@ -163,6 +164,7 @@ impl ProfileDb {
         self.core.profiles.clear();
         self.core.identities.clear();
         self.core.rollup_cache.clear();
+        self.core.wakeups.clear();
         Ok(())
     }
 }

@@ -218,6 +218,8 @@ impl ProfileDb {
             txn.batch.delete(schema::WAKEUP_INDEX.name, &k);
         }
         txn.commit()?;
+        // Its wake-ups were deleted without filing: forget every cached one.
+        self.core.wakeups.clear();
         self.core.segments.write().remove(name);
         Ok(())
     }

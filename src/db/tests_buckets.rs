@@ -9,9 +9,11 @@ use proptest::prelude::*;
 use crate::clock::Timestamp;
 use crate::event::Event;
 use crate::event::EventKind;
+use crate::event::PropertyValue;
 use crate::profile::id::ProfileId;
-use crate::rollup::{Aggregate as RollupAggregate, RollupDef};
-use crate::segment::context::{ProfileCtx, ReadSource};
+use crate::rollup::{Aggregate as RollupAggregate, FilterOp, Literal as RollupLiteral, RollupDef};
+use crate::segment::context::{ProfileCtx, ReadSource, Source};
+use crate::segment::{CmpOp, FilterTest, Literal as SegmentLiteral, PropertyFilter};
 use crate::segment::{EvalContext, EventSelector, Metric};
 use crate::{Identifier, ManualClock, ProfileDb, Update};
 
@@ -21,6 +23,24 @@ const T0: i64 = 1_699_920_000_000 + 13 * HOUR;
 
 fn user(i: usize) -> Identifier {
     Identifier::new("user_id", &format!("u{i}")).unwrap()
+}
+
+/// `page <op> "v"`.
+fn page_is(op: CmpOp, v: &str) -> PropertyFilter {
+    PropertyFilter { property: "page".into(), test: FilterTest::Cmp(op, SegmentLiteral::Str(v.into())) }
+}
+
+fn page(v: &str) -> PropertyFilter {
+    page_is(CmpOp::Eq, v)
+}
+
+/// Every event name, and `a` with filters a series answers and does not.
+fn selectors() -> Vec<EventSelector> {
+    let mut out: Vec<EventSelector> = ["a", "b", "c"].into_iter().map(EventSelector::new).collect();
+    out.push(EventSelector { event: "a".into(), filter: vec![page("x")] });
+    out.push(EventSelector { event: "a".into(), filter: vec![page("y")] });
+    out.push(EventSelector { event: "a".into(), filter: vec![page("x"), page("x")] });
+    out
 }
 
 fn metrics() -> Vec<Metric> {
@@ -38,14 +58,14 @@ fn metrics() -> Vec<Metric> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
 
     /// Every bucket-backed answer equals a scan of the timeline: the
     /// value exactly; the earliest contributing instant exactly for
     /// event metrics and never later for property metrics.
     #[test]
     fn bucket_answers_equal_timeline_scans(
-        events in prop::collection::vec((0usize..3, 0usize..2, -20i64 * 24..48, 1i64..100), 1..60),
+        events in prop::collection::vec((0usize..3, 0usize..2, -20i64 * 24..48, 1i64..100, 0usize..4), 1..60),
         link in any::<bool>(),
         probes in prop::collection::vec((-30i64 * 24..30 * 24, 0i64..40 * 24), 1..10),
     ) {
@@ -53,11 +73,23 @@ proptest! {
         let clock = Arc::new(ManualClock::new(Timestamp(T0)));
         let db = ProfileDb::builder(dir.path()).clock(clock).open().unwrap();
         db.declare_rollup(RollupDef::new("spend", "a", RollupAggregate::Sum("amount".into()))).unwrap();
-        for (who, name, hours, amount) in &events {
+        // Series with a filter: `a where page = "x"` is answered from them.
+        let x = || RollupLiteral::Str("x".into());
+        db.declare_rollup(RollupDef::new("xs", "a", RollupAggregate::Count).filter("page", FilterOp::Eq, x())).unwrap();
+        let x_spend = RollupDef::new("x_spend", "a", RollupAggregate::Sum("amount".into()));
+        db.declare_rollup(x_spend.filter("page", FilterOp::Eq, x())).unwrap();
+        for (who, name, hours, amount, page) in &events {
             let at = Timestamp(T0 + hours * HOUR + amount * 1_000);
             let mut e = Event::new(EventKind::Track, ["a", "b"][*name], at, vec![user(*who)]);
             if amount % 5 != 0 {
                 e.properties.insert("amount", *amount);
+            }
+            match page {
+                0 => e.properties.insert("page", "x"),
+                1 => e.properties.insert("page", "y"),
+                // A list holding "x" is not `= "x"`, in either language.
+                2 => e.properties.insert("page", PropertyValue::List(vec!["x".into()])),
+                _ => {}
             }
             db.track(&e).unwrap();
         }
@@ -79,8 +111,8 @@ proptest! {
         for p in live {
             let fast = ProfileCtx::new(&src, ProfileId(p), Timestamp(T0)).unwrap();
             let slow = ProfileCtx::timeline_only(&src, ProfileId(p), Timestamp(T0)).unwrap();
-            for name in ["a", "b", "c"] {
-                let sel = EventSelector::new(name);
+            for sel in selectors() {
+                let name = sel.event.clone();
                 for (from, to) in &ranges {
                     for m in metrics() {
                         let (f, s) = (fast.aggregate(&m, &sel, *from, *to), slow.aggregate(&m, &sel, *from, *to));
@@ -98,4 +130,27 @@ proptest! {
             slow.finish().unwrap();
         }
     }
+}
+
+#[test]
+fn a_declared_rollup_filter_answers_only_a_selection_of_the_same_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = ProfileDb::open(dir.path()).unwrap();
+    let x = RollupLiteral::Str("x".into());
+    db.declare_rollup(RollupDef::new("xs", "a", RollupAggregate::Count).filter("page", FilterOp::Eq, x.clone()))
+        .unwrap();
+    let sum = RollupDef::new("x_spend", "a", RollupAggregate::Sum("amount".into()));
+    db.declare_rollup(sum.filter("page", FilterOp::Eq, x)).unwrap();
+    let view = db.core.store.snapshot();
+    let src = ReadSource { core: &db.core, view: &view };
+    let count = src.series("a", None, &[page("x")]).expect("the series of `xs`");
+    let amount = src.series("a", Some("amount"), &[page("x")]).expect("the series of `x_spend`");
+    assert_ne!(count, amount);
+    assert_eq!(src.series("a", None, &[page("x"), page("x")]), Some(count), "the same events");
+    assert_eq!(src.series("a", None, &[page("y")]), None);
+    assert_eq!(src.series("a", None, &[page_is(CmpOp::Ne, "x")]), None);
+    assert_eq!(src.series("a", None, &[page("x"), page("y")]), None);
+    assert_eq!(src.series("b", None, &[page("x")]), None);
+    // Text that may be a list's or an object's JSON form is not trusted.
+    assert_eq!(src.series("a", None, &[page("[x]")]), None);
 }

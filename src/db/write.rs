@@ -8,7 +8,6 @@ use crate::profile::delta::Change;
 use crate::profile::history;
 use crate::profile::id::ProfileId;
 use crate::profile::operator::Update;
-use crate::profile::traits::Traits;
 use crate::txn::{NewDelta, Txn};
 use crate::{keys, schema};
 
@@ -113,21 +112,7 @@ impl ProfileDb {
         }
         let cause = update.cause_or_api();
         let s = stitch(&mut txn, identifiers, &cause)?;
-        let prev = txn.profile(s.target)?;
-        let empty = Traits::new();
-        let base = prev.as_ref().map_or(&empty, |p| &p.profile.traits);
-        let traits = update.apply(base, txn.time_for(prev.as_deref()))?;
-        let changed = prev.is_none() || !update.is_empty() || !s.linked.is_empty() || !s.unlinked.is_empty();
-        let version = if changed {
-            let mut d = NewDelta::new(Change::Update(update.into_ops()), cause);
-            d.via = identifiers.to_vec();
-            d.linked = s.linked.clone();
-            d.unlinked = s.unlinked.clone();
-            let rec = txn.record_delta(s.target, prev.as_deref(), traits, d);
-            rec.profile.version
-        } else {
-            prev.map_or(0, |p| p.profile.version)
-        };
+        let version = txn.record_update(&s, update, cause, identifiers)?;
         txn.commit()?;
         Ok(WriteReceipt::stitched(s, version))
     }

@@ -154,7 +154,9 @@ impl RollupCache {
 
     /// The writer's read: the committed day statistics with `from <= day
     /// <= to`, ascending, appended to `out` (loading the entry on a miss;
-    /// read from RocksDB when the range reaches before the entry's).
+    /// read from RocksDB when the range reaches before the entry's). From
+    /// the cache, a bucket's active-days bitmap is left empty: it is the
+    /// bucket's own day whenever the bucket counts an event.
     pub fn days(
         &self,
         view: &View<'_>,
@@ -167,8 +169,7 @@ impl RollupCache {
             return Ok(());
         }
         let copy = |e: &Entry| {
-            (from >= e.from)
-                .then(|| e.range(from, to).iter().map(|(d, a)| (*d, restored(*d, a.stats()))).collect::<Vec<_>>())
+            (from >= e.from).then(|| e.range(from, to).iter().map(|(d, a)| (*d, a.stats())).collect::<Vec<_>>())
         };
         match self.entries.map_or_load(&(p, series), copy, || self.load(view, p, series, today))? {
             Some(Some(days)) => out.extend(days),

@@ -6,30 +6,35 @@
 //! all-time read, one bucket scan and at most two short timeline reads,
 //! whatever the length of the profile's history.
 //!
-//! Only series without a filter are read this way (the selected events
-//! are then exactly the events of the name), so the answer equals a scan
-//! of the timeline — provided the timeline holds every event, which is
-//! the case whenever timelines are enabled.
+//! Only series whose events are exactly the selected ones are read this
+//! way (no filter, or a declared rollup's filter that selects the same
+//! events: partial days apply the filter to the timeline's events), so
+//! the answer equals a scan of the timeline — provided the timeline holds
+//! every event, which is the case whenever timelines are enabled.
 
 use crate::clock::Timestamp;
 use crate::error::Result;
 use crate::event::Event;
 use crate::profile::id::ProfileId;
-use crate::rollup::acc::Acc;
+use crate::rollup::acc::{day_bit, Acc};
+use crate::segment::context::passes;
+use crate::segment::PropertyFilter;
 
 /// Where range reads find a profile's buckets and timeline.
 pub(crate) trait BucketSource {
     /// The all-time accumulator of `series` for `p` (empty if none).
     fn all_time(&self, p: ProfileId, series: u32) -> Result<Acc>;
     /// The day accumulators of `series` for `p` with
-    /// `from_day <= day <= to_day`, ascending by day.
+    /// `from_day <= day <= to_day`, ascending by day. Their active-days
+    /// bitmaps may be left empty (a bucket that counts an event is active
+    /// on its own day).
     fn days(&self, p: ProfileId, series: u32, from_day: i64, to_day: i64) -> Result<Vec<(i64, Acc)>>;
     /// `p`'s events named `name` with `from <= time < to`, ascending by time.
     fn events(&self, p: ProfileId, name: &str, from: Timestamp, to: Timestamp) -> Result<Vec<Event>>;
 }
 
-/// A series without a filter: every event named `event`, accumulating
-/// the numeric value of `property` when given.
+/// A series: every event named `event` that passes `filter`,
+/// accumulating the numeric value of `property` when given.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Series<'a> {
     /// The series id.
@@ -38,6 +43,19 @@ pub(crate) struct Series<'a> {
     pub event: &'a str,
     /// The accumulated property, if any.
     pub property: Option<&'a str>,
+    /// The events of the name the series holds (empty: all).
+    pub filter: &'a [PropertyFilter],
+}
+
+impl Series<'_> {
+    /// The series' events named `event` with `from <= time < to`.
+    fn events(&self, src: &dyn BucketSource, p: ProfileId, from: Timestamp, to: Timestamp) -> Result<Vec<Event>> {
+        let mut events = src.events(p, self.event, from, to)?;
+        if !self.filter.is_empty() {
+            events.retain(|e| passes(self.filter, e));
+        }
+        Ok(events)
+    }
 }
 
 fn day_start(day: i64) -> i64 {
@@ -71,8 +89,11 @@ pub(crate) fn stats_in(
         let hi = to.min(day_start(day.saturating_add(1)));
         if lo <= f && l < hi {
             out.fold_stats(&acc);
+            if acc.count > 0 {
+                out.days.insert(day_bit(day));
+            }
         } else if f < hi && l >= lo {
-            for e in src.events(p, s.event, Timestamp(lo), Timestamp(hi))? {
+            for e in s.events(src, p, Timestamp(lo), Timestamp(hi))? {
                 out.fold_stats(&Acc::of_event_with(&e, s.property, false));
             }
         }
@@ -104,7 +125,7 @@ pub(crate) fn next_after(
             return Ok(Some(Timestamp(f)));
         }
         let (lo, hi) = (Timestamp(after.0.saturating_add(1)), Timestamp(day_start(day.saturating_add(1))));
-        if let Some(e) = src.events(p, s.event, lo, hi)?.first() {
+        if let Some(e) = s.events(src, p, lo, hi)?.first() {
             return Ok(Some(e.timestamp));
         }
     }

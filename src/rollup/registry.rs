@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
 use crate::keys;
-use crate::rollup::def::{RollupDef, SeriesDef};
+use crate::rollup::def::{Filter, RollupDef, SeriesDef};
 use crate::schema;
 use crate::storage::View;
 
@@ -63,8 +63,14 @@ impl Registry {
     /// The id of a series of `event` without a filter accumulating
     /// `property` (`None`: the automatic series).
     pub fn plain_series(&self, event: &str, property: Option<&str>) -> Option<u32> {
+        self.series_where(event, property, <[Filter]>::is_empty)
+    }
+
+    /// The series of `event` accumulating `property` whose filter `same`
+    /// accepts.
+    pub fn series_where(&self, event: &str, property: Option<&str>, same: impl Fn(&[Filter]) -> bool) -> Option<u32> {
         self.by_event.get(event)?.iter().copied().find(|id| {
-            self.series.get(*id as usize).is_some_and(|s| s.filter.is_empty() && s.property.as_deref() == property)
+            self.series.get(*id as usize).is_some_and(|s| s.property.as_deref() == property && same(&s.filter))
         })
     }
 

@@ -119,6 +119,27 @@ impl PropertyFilter {
     }
 }
 
+/// Whether `filters` select exactly the events a rollup series with the
+/// filter `series` holds, so that the series' buckets answer for them.
+/// Only `property = "text"` is recognised as the same as the rollup's
+/// `property = "text"` (for any other test the two languages' rules for
+/// lists, numbers and absent properties differ); text that could be the
+/// JSON form of a list or object is left out for the same reason.
+pub(crate) fn same_events(filters: &[PropertyFilter], series: &[crate::rollup::Filter]) -> bool {
+    filters.iter().all(|f| series.iter().any(|r| equivalent(f, r)))
+        && series.iter().all(|r| filters.iter().any(|f| equivalent(f, r)))
+}
+
+fn equivalent(f: &PropertyFilter, r: &crate::rollup::Filter) -> bool {
+    use crate::rollup::{FilterOp, Literal as RollupLiteral};
+    match (&f.test, r.op, r.values.as_slice()) {
+        (FilterTest::Cmp(CmpOp::Eq, Literal::Str(a)), FilterOp::Eq, [RollupLiteral::Str(b)]) => {
+            f.property == r.property && a == b && !a.starts_with(['[', '{'])
+        }
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,11 +4,14 @@
 //! Everything is read lazily and at most once per context: the profile
 //! record (shared, not cloned), the identifier kinds (only for `has`),
 //! and per series the all-time accumulator. Windowed rollup conditions
-//! over events of one name without a filter (`count(purchase, 30d)`,
-//! `sum(purchase.amount, 7d)` when a rollup accumulates `amount`,
-//! `last(e)`, `active_days(e, 28d)`) are answered from the rollup day
-//! buckets ([`crate::rollup::range`]); other event conditions read only
-//! the events of their name in their time range from the timeline.
+//! over events of one name (`count(purchase, 30d)`, `sum(purchase.amount,
+//! 7d)` when a rollup accumulates `amount`, `last(e)`, `active_days(e,
+//! 28d)`) are answered from the rollup day buckets
+//! ([`crate::rollup::range`]) — with a filter too when a declared rollup
+//! has the same one (`count(page_view where page = "/pricing", 7d)`
+//! beside a rollup of page views filtered on `page = "/pricing"`); other
+//! event conditions read only the events of their name in their time
+//! range from the timeline.
 
 use std::cell::{OnceCell, RefCell};
 use std::collections::{BTreeSet, HashMap};
@@ -36,10 +39,11 @@ pub(crate) trait Source: BucketSource {
     fn identifiers(&self, p: ProfileId) -> Result<Vec<crate::identity::identifier::Identifier>>;
     /// Whether it is a member of the named segment.
     fn member(&self, segment: &str, p: ProfileId) -> bool;
-    /// The series of `event` without a filter accumulating `property`
-    /// (`None`: the automatic series), when rollup buckets may answer for
-    /// the timeline (timelines enabled, so partial days can be read).
-    fn series(&self, event: &str, property: Option<&str>) -> Option<u32>;
+    /// The series of the events `filter` selects of `event`, accumulating
+    /// `property` (`None`: counts and times only), when rollup buckets may
+    /// answer for the timeline (timelines enabled, so partial days can be
+    /// read).
+    fn series(&self, event: &str, property: Option<&str>, filter: &[PropertyFilter]) -> Option<u32>;
     /// Whether the timeline is kept, i.e. buckets and timeline agree.
     fn timeline_kept(&self) -> bool;
 }
@@ -66,8 +70,11 @@ impl Source for Txn<'_> {
     fn member(&self, segment: &str, p: ProfileId) -> bool {
         self.is_member_by_name(segment, p)
     }
-    fn series(&self, event: &str, property: Option<&str>) -> Option<u32> {
-        self.plain_series(event, property)
+    fn series(&self, event: &str, property: Option<&str>, filter: &[PropertyFilter]) -> Option<u32> {
+        match filter {
+            [] => self.plain_series(event, property),
+            _ => filtered_series(&self.core.rollups.read(), event, property, filter),
+        }
     }
     fn timeline_kept(&self) -> bool {
         self.core.config.timeline_retention_ms > 0
@@ -107,8 +114,8 @@ impl Source for ReadSource<'_, '_> {
     fn member(&self, segment: &str, p: ProfileId) -> bool {
         self.core.segments.read_recursive().get(segment).is_some_and(|s| s.members.contains(p.0))
     }
-    fn series(&self, event: &str, property: Option<&str>) -> Option<u32> {
-        self.core.rollups.read().plain_series(event, property)
+    fn series(&self, event: &str, property: Option<&str>, filter: &[PropertyFilter]) -> Option<u32> {
+        filtered_series(&self.core.rollups.read(), event, property, filter)
     }
     fn timeline_kept(&self) -> bool {
         self.core.config.timeline_retention_ms > 0
@@ -188,18 +195,18 @@ impl<'t> ProfileCtx<'t> {
 
     fn selected(&self, event: &str, filter: &[PropertyFilter], from: Timestamp, to: Timestamp) -> Vec<Event> {
         let mut events = self.events(event, from, to);
-        events.retain(|e| filter.iter().all(|f| f.matches(e.property(&f.property).map(to_trait_value).as_ref())));
+        events.retain(|e| passes(filter, e));
         events
     }
 
     /// The bucket-backed series that answers `metric` over `events`, if any.
     fn series_for<'m>(&self, metric: &'m Metric, events: &'m EventSelector) -> Option<Series<'m>> {
-        if !self.buckets || !events.filter.is_empty() || matches!(metric, Metric::Distinct(_)) {
+        if !self.buckets || matches!(metric, Metric::Distinct(_)) {
             return None;
         }
         let property = metric.property();
-        let id = self.src.series(&events.event, property)?;
-        Some(Series { id, event: &events.event, property })
+        let id = self.src.series(&events.event, property, &events.filter)?;
+        Some(Series { id, event: &events.event, property, filter: &events.filter })
     }
 
     /// A source that serves all-time reads from this context's cache.
@@ -246,6 +253,22 @@ fn aggregate_of(metric: &Metric, acc: &Acc) -> Aggregate {
         Metric::Distinct(_) => None,
     };
     Aggregate { value, earliest: acc.first.map(Timestamp) }
+}
+
+/// Whether `e` passes every filter.
+pub(crate) fn passes(filter: &[PropertyFilter], e: &Event) -> bool {
+    filter.iter().all(|f| f.matches(e.property(&f.property).map(to_trait_value).as_ref()))
+}
+
+/// The series of `event` accumulating `property` that holds exactly the
+/// events `filter` selects, if one is declared.
+fn filtered_series(
+    reg: &crate::rollup::registry::Registry,
+    event: &str,
+    property: Option<&str>,
+    filter: &[PropertyFilter],
+) -> Option<u32> {
+    reg.series_where(event, property, |f| crate::segment::compare::same_events(filter, f))
 }
 
 /// An event property as a trait value (objects and mixed lists become JSON text).

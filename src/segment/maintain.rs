@@ -122,13 +122,14 @@ fn run_filtered(txn: &mut Txn<'_>, p: ProfileId, select: &dyn Fn(&Compiled) -> b
 /// Files (or clears, with `None`) the wake-up of segment `id` for `p`.
 pub(crate) fn file_wakeup(txn: &mut Txn<'_>, id: u32, p: ProfileId, due: Option<i64>) -> Result<()> {
     let index = keys::segment::wakeup_index(id, p);
-    let old = schema::WAKEUP_INDEX.get(&txn.view, &index)?;
-    if old.map(|o| o as i64) == due {
+    let old = txn.wakeup_of(id, p)?;
+    if old == due {
         return Ok(());
     }
     if let Some(o) = old {
-        txn.batch.delete(schema::WAKEUP_INDEX.name, keys::segment::wakeup(o as i64, id, p));
+        txn.batch.delete(schema::WAKEUP_INDEX.name, keys::segment::wakeup(o, id, p));
     }
+    txn.stage_wakeup(id, p, due);
     match due {
         Some(t) => {
             txn.batch.put(schema::WAKEUP_INDEX.name, keys::segment::wakeup(t, id, p), vec![crate::codec::tags::MARKER]);

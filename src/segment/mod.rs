@@ -53,6 +53,7 @@ mod parser;
 pub(crate) mod query;
 pub(crate) mod state;
 pub mod testing;
+pub(crate) mod wakeups;
 
 #[cfg(test)]
 mod strategies;

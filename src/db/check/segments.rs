@@ -16,7 +16,7 @@ use crate::rollup::range::BucketSource;
 use crate::rollup::Acc;
 use crate::schema;
 use crate::segment::context::{ProfileCtx, ReadSource, Source};
-use crate::segment::{dependencies, evaluate, SegmentDef};
+use crate::segment::{dependencies, evaluate, PropertyFilter, SegmentDef};
 use std::sync::Arc;
 
 use super::{inv, Checker};
@@ -57,8 +57,8 @@ impl Source for SnapshotSource<'_, '_> {
     fn member(&self, segment: &str, p: ProfileId) -> bool {
         self.members.get(segment).is_some_and(|m| m.contains(p.0))
     }
-    fn series(&self, event: &str, property: Option<&str>) -> Option<u32> {
-        self.read.series(event, property)
+    fn series(&self, event: &str, property: Option<&str>, filter: &[PropertyFilter]) -> Option<u32> {
+        self.read.series(event, property, filter)
     }
     fn timeline_kept(&self) -> bool {
         self.read.timeline_kept()

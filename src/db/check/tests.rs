@@ -55,12 +55,13 @@ pub(super) fn whats(r: &CheckReport) -> Vec<&str> {
 }
 
 /// Forges a value on disk, as if written before the database was opened
-/// (the in-memory rollup cache forgets what it held).
+/// (the in-memory rollup and wake-up caches forget what they held).
 pub(super) fn put(db: &ProfileDb, cf: &'static str, key: &[u8], value: Vec<u8>) {
     let mut b = db.core.store.batch();
     b.put(cf, key, value);
     db.core.store.commit(b).unwrap();
     db.core.rollup_cache.clear();
+    db.core.wakeups.clear();
 }
 
 /// Deletes a value on disk, as [`put`] forges one.
@@ -69,6 +70,7 @@ pub(super) fn delete(db: &ProfileDb, cf: &'static str, key: &[u8]) {
     b.delete(cf, key);
     db.core.store.commit(b).unwrap();
     db.core.rollup_cache.clear();
+    db.core.wakeups.clear();
 }
 
 fn record(db: &ProfileDb, p: u32) -> ProfileRecord {

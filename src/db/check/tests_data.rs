@@ -238,6 +238,27 @@ fn wakeups_must_match_their_index_and_name_live_profiles() {
 }
 
 #[test]
+fn a_cached_wakeup_that_differs_from_the_stored_one_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, _) = populated(dir.path());
+    let recent = db.core.segments.read().get("recent").unwrap().def.id;
+    let index = keys::segment::wakeup_index(recent, ProfileId(0));
+    let due = crate::schema::WAKEUP_INDEX.get(&view(&db), &index).unwrap().expect("a pending wake-up") as i64;
+    // The writer filed (and cached) it; now it moves on disk, consistently
+    // (queue key and index), behind the cache's back.
+    let mut b = db.core.store.batch();
+    b.delete(cf::WAKEUP, keys::segment::wakeup(due, recent, ProfileId(0)));
+    b.put(cf::WAKEUP, keys::segment::wakeup(due + 1, recent, ProfileId(0)), Marker.encode_value());
+    b.put(cf::WAKEUP, index, ((due + 1) as u64).encode_value());
+    db.core.store.commit(b).unwrap();
+    let r = db.check().unwrap();
+    assert_eq!(whats(&r), [inv::WAKEUP_CACHE], "{r}");
+    assert!(r.violations[0].detail.contains(&format!("cached Some({due}), stored Some({})", due + 1)), "{r}");
+    db.core.wakeups.clear();
+    assert!(db.check().unwrap().is_clean());
+}
+
+#[test]
 fn only_a_due_wakeup_excuses_a_stale_time_dependent_membership() {
     let dir = tempfile::tempdir().unwrap();
     let (db, clock) = populated(dir.path());

@@ -1,0 +1,68 @@
+//! [`WakeupCache`]: the pending wake-up of recently evaluated (segment,
+//! profile) pairs, in memory.
+//!
+//! Every evaluation of a time-dependent segment files its next wake-up,
+//! and filing one must know the one it replaces (to delete its queue key):
+//! without the cache, a RocksDB point read per time-dependent segment per
+//! event. Absence is cached too (`None`: no wake-up pending).
+//!
+//! Exactness: only the writer reads and changes the cache — it loads on a
+//! miss from the committed state inside its operation, and publishes what
+//! its operation filed after the batch commits. Operations that delete
+//! wake-ups other than by filing (dropping a segment) clear it.
+
+use crate::db::cache::Cache;
+use crate::error::Result;
+use crate::keys;
+use crate::profile::id::ProfileId;
+use crate::schema;
+use crate::storage::View;
+
+/// The cache (see the module docs).
+pub(crate) struct WakeupCache {
+    entries: Cache<(u32, ProfileId), Option<i64>>,
+}
+
+impl WakeupCache {
+    /// A cache of about `capacity` pairs (0 disables it).
+    pub fn new(capacity: usize) -> Self {
+        WakeupCache { entries: Cache::new(capacity) }
+    }
+
+    /// The committed wake-up of segment `seg` for `p`, loading it from
+    /// `view` on a miss. Only the writer calls this.
+    pub fn due(&self, view: &View<'_>, seg: u32, p: ProfileId) -> Result<Option<i64>> {
+        let load = || stored(view, seg, p).map(Some);
+        Ok(self.entries.map_or_load(&(seg, p), |d| *d, load)?.flatten())
+    }
+
+    /// After a commit: the wake-ups it filed (`None`: cleared).
+    pub fn publish(&self, filed: impl IntoIterator<Item = ((u32, ProfileId), Option<i64>)>) {
+        for (k, due) in filed {
+            self.entries.publish(k, Some(due));
+        }
+    }
+
+    /// Drops every entry.
+    pub fn clear(&self) {
+        self.entries.clear();
+    }
+
+    /// Every cached pair whose value differs from `view`, described (for
+    /// `check`, under the writer lock).
+    pub fn diffs(&self, view: &View<'_>) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        for ((seg, p), cached) in self.entries.entries() {
+            let on_disk = stored(view, seg, p)?;
+            if on_disk != cached {
+                out.push(format!("segment {seg}, profile {p}: wake-up cached {cached:?}, stored {on_disk:?}"));
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The wake-up of segment `seg` for `p` as stored in its index.
+fn stored(view: &View<'_>, seg: u32, p: ProfileId) -> Result<Option<i64>> {
+    Ok(schema::WAKEUP_INDEX.get(view, &keys::segment::wakeup_index(seg, p))?.map(|d| d as i64))
+}
