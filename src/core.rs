@@ -11,7 +11,7 @@ use crate::segment::FeedRecord;
 use crate::clock::Clock;
 use crate::db::cache::Cache;
 use crate::db::config::Config;
-use crate::identity::identifier::Identifier;
+use crate::identity::cache_key::CacheKey;
 use crate::identity::link::IdentityLink;
 use crate::profile::id::ProfileId;
 use crate::profile::state::ProfileRecord;
@@ -26,7 +26,7 @@ pub(crate) struct Core {
     /// Decoded current states of hot profiles.
     pub profiles: Cache<ProfileId, Arc<ProfileRecord>>,
     /// Identifier → link, for hot identifiers.
-    pub identities: Cache<Identifier, IdentityLink>,
+    pub identities: Cache<CacheKey, IdentityLink>,
     /// Committed rollup accumulators of recently used (profile, series) pairs.
     pub rollup_cache: crate::rollup::cache::RollupCache,
     /// Pending wake-ups of recently evaluated (segment, profile) pairs.

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use crate::clock::Timestamp;
 use crate::core::{Core, WriterState};
 use crate::error::{Error, Result};
+use crate::identity::cache_key::CacheKey;
 use crate::identity::identifier::Identifier;
 use crate::identity::link::IdentityLink;
 use crate::keys;
@@ -556,7 +557,7 @@ impl<'a> Txn<'a> {
             self.core.profiles.publish(id, rec);
         }
         for (ident, link) in self.links {
-            self.core.identities.publish(ident, link);
+            self.core.identities.publish(CacheKey::of(&ident), link);
         }
         Ok(())
     }
@@ -615,5 +616,5 @@ pub(crate) fn load_profile(core: &Core, view: &View<'_>, id: ProfileId) -> Resul
 
 /// Reads an identifier's link through the cache.
 pub(crate) fn load_link(core: &Core, view: &View<'_>, ident: &Identifier) -> Result<Option<IdentityLink>> {
-    core.identities.get_or_load(ident, || schema::IDENTITY.get(view, &keys::identifier(ident)))
+    core.identities.get_or_load(&CacheKey::of(ident), || schema::IDENTITY.get(view, &keys::identifier(ident)))
 }

@@ -20,7 +20,8 @@ use super::ProfileDb;
 /// The profile an identifier's link points to, through the cache, without
 /// cloning the link.
 fn resolve_link(core: &crate::core::Core, view: &View<'_>, ident: &Identifier) -> Result<Option<ProfileId>> {
-    core.identities.map_or_load(ident, |l| l.profile, || schema::IDENTITY.get(view, &crate::keys::identifier(ident)))
+    let key = crate::identity::cache_key::CacheKey::of(ident);
+    core.identities.map_or_load(&key, |l| l.profile, || schema::IDENTITY.get(view, &crate::keys::identifier(ident)))
 }
 
 /// One identifier of a profile, with how it was linked.

@@ -1,5 +1,6 @@
 //! Identity: identifiers, links, rules, stitching and merge.
 
+pub(crate) mod cache_key;
 pub(crate) mod detach;
 pub(crate) mod graph;
 pub mod identifier;
