@@ -220,13 +220,20 @@ fn membership_history_and_feed_must_agree_with_the_bitmaps() {
     assert_violations(&db, &[inv::FEED]);
 }
 
+/// The id of segment "recent", the index key of its wake-up for `p`, and
+/// the wake-up's due time (one must be pending).
+fn pending_wakeup(db: &ProfileDb, p: ProfileId) -> (u32, [u8; 9], i64) {
+    let recent = db.core.segments.read().get("recent").unwrap().def.id;
+    let index = keys::segment::wakeup_index(recent, p);
+    let due = crate::schema::WAKEUP_INDEX.get(&view(db), &index).unwrap().expect("a pending wake-up") as i64;
+    (recent, index, due)
+}
+
 #[test]
 fn wakeups_must_match_their_index_and_name_live_profiles() {
     let dir = tempfile::tempdir().unwrap();
     let (db, _) = populated(dir.path());
-    let recent = db.core.segments.read().get("recent").unwrap().def.id;
-    let index = keys::segment::wakeup_index(recent, ProfileId(0));
-    let due = crate::schema::WAKEUP_INDEX.get(&view(&db), &index).unwrap().expect("a pending wake-up") as i64;
+    let (recent, index, due) = pending_wakeup(&db, ProfileId(0));
     delete(&db, cf::WAKEUP, &index);
     assert_violations(&db, &[inv::WAKEUP]);
     put(&db, cf::WAKEUP, &index, (due as u64).encode_value());
@@ -241,9 +248,7 @@ fn wakeups_must_match_their_index_and_name_live_profiles() {
 fn a_cached_wakeup_that_differs_from_the_stored_one_is_reported() {
     let dir = tempfile::tempdir().unwrap();
     let (db, _) = populated(dir.path());
-    let recent = db.core.segments.read().get("recent").unwrap().def.id;
-    let index = keys::segment::wakeup_index(recent, ProfileId(0));
-    let due = crate::schema::WAKEUP_INDEX.get(&view(&db), &index).unwrap().expect("a pending wake-up") as i64;
+    let (recent, index, due) = pending_wakeup(&db, ProfileId(0));
     // The writer filed (and cached) it; now it moves on disk, consistently
     // (queue key and index), behind the cache's back.
     let mut b = db.core.store.batch();
