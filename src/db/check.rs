@@ -216,8 +216,9 @@ impl ProfileDb {
     ///   [`tick`](Self::tick)) will apply the change; wake-ups agree with
     ///   their index and name live profiles; the in-memory bitmaps (and
     ///   their flat blocks) equal the stored ones; the cached rollup
-    ///   accumulators and wake-ups equal the stored ones; the last membership-history
-    ///   entry equals the membership; feed records sit under their number.
+    ///   accumulators and wake-ups equal the stored ones; the last
+    ///   membership-history entry equals the membership; feed records sit
+    ///   under their number.
     ///
     /// Every value read must decode.
     pub fn check(&self) -> Result<CheckReport> {

@@ -51,9 +51,7 @@ impl Series<'_> {
     /// The series' events named `event` with `from <= time < to`.
     fn events(&self, src: &dyn BucketSource, p: ProfileId, from: Timestamp, to: Timestamp) -> Result<Vec<Event>> {
         let mut events = src.events(p, self.event, from, to)?;
-        if !self.filter.is_empty() {
-            events.retain(|e| passes(self.filter, e));
-        }
+        events.retain(|e| passes(self.filter, e));
         Ok(events)
     }
 }
