@@ -53,6 +53,7 @@ pub struct Builder {
     pub(crate) create_if_missing: bool,
     pub(crate) durability: Durability,
     pub(crate) block_cache_bytes: usize,
+    pub(crate) write_buffer_bytes: usize,
     pub(crate) profile_cache_entries: usize,
     pub(crate) rollup_cache_entries: usize,
     pub(crate) wakeup_cache_entries: usize,
@@ -78,6 +79,7 @@ impl Builder {
             create_if_missing: true,
             durability: Durability::Wal,
             block_cache_bytes: 128 << 20,
+            write_buffer_bytes: 8 << 20,
             profile_cache_entries: 100_000,
             rollup_cache_entries: 400_000,
             wakeup_cache_entries: 800_000,
@@ -112,6 +114,14 @@ impl Builder {
     /// RocksDB's shared block cache, in bytes (default 128 MiB).
     pub fn block_cache_bytes(mut self, bytes: usize) -> Self {
         self.block_cache_bytes = bytes;
+        self
+    }
+
+    /// The memtable size of each column family, in bytes (default 8 MiB).
+    /// Larger memtables flush less often but make every write slower once
+    /// they outgrow the CPU caches; must be at least 64 KiB.
+    pub fn write_buffer_bytes(mut self, bytes: usize) -> Self {
+        self.write_buffer_bytes = bytes;
         self
     }
 
@@ -273,6 +283,12 @@ impl Builder {
             if self.mode != AccessMode::ReadWrite {
                 return Err(Error::invalid("tick_interval needs read-write access (tick writes)"));
             }
+        }
+        if self.write_buffer_bytes < 64 << 10 {
+            return Err(Error::invalid(format!(
+                "write_buffer_bytes must be at least 65536 (64 KiB), got {}",
+                self.write_buffer_bytes
+            )));
         }
         if self.timeline_retention_ms < 0 || self.bucket_retention_ms < 0 {
             return Err(Error::invalid("timeline_retention and rollup_bucket_retention must be 0 (off) or positive"));

@@ -99,11 +99,16 @@ impl ProfileDb {
             create_if_missing: b.create_if_missing,
             sync: b.durability == Durability::Sync,
             block_cache_bytes: b.block_cache_bytes,
+            write_buffer_bytes: b.write_buffer_bytes,
             read_only: b.mode == AccessMode::ReadOnly,
             secondary_dir,
             column_families: keys::cf::ALL,
             merge_operators: vec![(keys::cf::ROLLUP, "profiledb.rollup.v1", crate::rollup::store::merge_accumulators)],
-            prefixes: vec![(keys::cf::ROLLUP, keys::rollup::SCAN_PREFIX), (keys::cf::EVENT, keys::EVENT_SCAN_PREFIX)],
+            prefixes: vec![
+                (keys::cf::ROLLUP, keys::rollup::SCAN_PREFIX),
+                (keys::cf::EVENT, keys::EVENT_SCAN_PREFIX),
+                (keys::cf::PROFILE_IDENTIFIERS, keys::PROFILE_IDENTIFIERS_SCAN_PREFIX),
+            ],
             compression: b.compression,
         };
         let store = Store::open(&b.path, &opts)?;

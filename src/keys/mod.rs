@@ -254,6 +254,10 @@ pub fn event(p: ProfileId, at: i64, seq: u64) -> [u8; 20] {
     k
 }
 
+/// Bytes of `profile`: listing a profile's identifiers scans within one
+/// profile (the `profile_identifiers` column family's prefix extractor).
+pub const PROFILE_IDENTIFIERS_SCAN_PREFIX: usize = 4;
+
 /// Bytes of `profile`: timeline reads scan within one profile's events
 /// (the `event` column family's prefix extractor).
 pub const EVENT_SCAN_PREFIX: usize = 4;

@@ -196,7 +196,7 @@ pub(crate) fn move_profile_data(txn: &mut Txn<'_>, survivor: ProfileId, loser: P
         txn.batch.merge(schema::ROLLUPS.name, new, v.into_vec());
     }
     let mut events = Vec::new();
-    for kv in txn.view.prefix(schema::EVENTS.name, &prefix)? {
+    for kv in txn.view.with_prefix(schema::EVENTS.name, &prefix)? {
         let (k, v) = kv?;
         let mut new = k.to_vec();
         new[..4].copy_from_slice(&survivor.0.to_be_bytes());

@@ -22,6 +22,8 @@ pub(crate) struct StoreOptions {
     pub sync: bool,
     /// Shared block cache size in bytes.
     pub block_cache_bytes: usize,
+    /// Memtable size of each column family, in bytes.
+    pub write_buffer_bytes: usize,
     /// Open read-only (no writes, works beside a running writer as a
     /// point-in-time view).
     pub read_only: bool,
@@ -77,6 +79,11 @@ fn cf_options(opts: &StoreOptions, cache: &rocksdb::Cache, cf: &str) -> rocksdb:
     block.set_format_version(5);
     o.set_block_based_table_factory(&block);
     o.set_compression_type(compression(opts));
+    // Small memtables: every write searches a memtable skiplist whose
+    // levels are a cache (and TLB) miss each once it outgrows the CPU
+    // caches; RocksDB's 64 MiB default made a one-operator update spend a
+    // third of its time there (BENCHMARKS.md, 2026-12-02 fourth session).
+    o.set_write_buffer_size(opts.write_buffer_bytes);
     // A whole-key bloom filter over the memtable: point reads of keys that
     // are not there (new identifiers, absent rollups) skip its skiplist.
     o.set_memtable_prefix_bloom_ratio(0.02);

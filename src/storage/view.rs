@@ -87,6 +87,21 @@ impl<'a> View<'a> {
         self.forward(cf, opts, prefix)
     }
 
+    /// As [`prefix`](Self::prefix), for a column family opened with a
+    /// prefix extractor of exactly `prefix.len()` bytes
+    /// (`StoreOptions::prefixes`): SST files and memtables whose prefix
+    /// filter lacks it are skipped instead of sought in, which is most of
+    /// them in a large database.
+    pub fn with_prefix(&self, cf: &'static str, prefix: &[u8]) -> Result<impl Iterator<Item = Result<KeyValue>> + '_> {
+        let mut opts = self.read_opts();
+        opts.set_total_order_seek(false);
+        opts.set_prefix_same_as_start(true);
+        if let Some(end) = prefix_end(prefix) {
+            opts.set_iterate_upper_bound(end);
+        }
+        self.forward(cf, opts, prefix)
+    }
+
     /// A forward scan of `cf` from `from` with `opts`.
     fn forward(
         &self,
