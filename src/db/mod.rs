@@ -16,6 +16,8 @@ mod retention;
 mod segments;
 #[cfg(test)]
 mod tests_buckets;
+#[cfg(test)]
+mod tests_wakeups;
 mod ticker;
 mod trait_index;
 pub use write::RetentionReport;

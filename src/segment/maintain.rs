@@ -113,10 +113,26 @@ fn run_filtered(txn: &mut Txn<'_>, p: ProfileId, select: &dyn Fn(&Compiled) -> b
             txn.set_member(o.id, o.name, p, member);
         }
         if let Some(due) = o.wake {
-            file_wakeup(txn, o.id, p, due)?;
+            advance_wakeup(txn, o.id, p, due)?;
         }
     }
     Ok(())
+}
+
+/// Files the wake-up an evaluation of segment `id` for `p` computed
+/// (`None`: its result cannot change with time alone), unless a pending
+/// wake-up (due after now) is at or before it. Waking early is harmless —
+/// the evaluation then finds nothing changed and files the next instant —
+/// while moving a pending wake-up later on every event that pushes it
+/// back (each purchase of `count(purchase, 30d) >= 3`) cost three writes.
+/// So a stored wake-up is at or before the next instant the result could
+/// change, never after it.
+pub(crate) fn advance_wakeup(txn: &mut Txn<'_>, id: u32, p: ProfileId, due: Option<i64>) -> Result<()> {
+    let pending = txn.wakeup_of(id, p)?.filter(|o| *o > txn.now.0);
+    if pending.is_some_and(|o| due.is_none_or(|t| o <= t)) {
+        return Ok(());
+    }
+    file_wakeup(txn, id, p, due)
 }
 
 /// Files (or clears, with `None`) the wake-up of segment `id` for `p`.

@@ -1,0 +1,51 @@
+//! The wake-up policy of segment maintenance, on a real database: a
+//! pending wake-up only ever moves earlier until it comes due.
+
+use std::sync::Arc;
+
+use crate::clock::{ManualClock, Timestamp};
+use crate::keys;
+use crate::profile::id::ProfileId;
+use crate::schema;
+use crate::segment::maintain::{advance_wakeup, file_wakeup};
+use crate::txn::Txn;
+use crate::ProfileDb;
+
+const T: i64 = 1_700_000_000_000;
+
+/// Files `due` for (segment 3, profile 7) as maintenance does, in its
+/// own committed operation; returns the stored wake-up: the index's due
+/// time, after checking that the queue key for it is present.
+fn advance(db: &ProfileDb, due: Option<i64>, eager: bool) -> Option<i64> {
+    let (seg, p) = (3, ProfileId(7));
+    let mut writer = db.core.writer.lock();
+    let mut txn = Txn::new(&db.core, &mut writer);
+    let filed = if eager { file_wakeup(&mut txn, seg, p, due) } else { advance_wakeup(&mut txn, seg, p, due) };
+    filed.expect("file");
+    txn.commit().expect("commit");
+    let view = db.core.store.latest();
+    let stored = schema::WAKEUP_INDEX.get(&view, &keys::segment::wakeup_index(seg, p)).expect("read");
+    let stored = stored.map(|d| d as i64);
+    if let Some(d) = stored {
+        let queued = view.get(schema::WAKEUP_INDEX.name, &keys::segment::wakeup(d, seg, p)).expect("read");
+        assert!(queued.is_some(), "the queue holds the indexed wake-up");
+    }
+    assert_eq!(db.core.wakeups.due(&view, seg, p).expect("cache"), stored, "the cache agrees");
+    stored
+}
+
+#[test]
+fn a_pending_wakeup_moves_only_earlier_until_it_is_due() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = Arc::new(ManualClock::new(Timestamp(T)));
+    let db = ProfileDb::builder(dir.path()).clock(clock.clone()).open().expect("open");
+    assert_eq!(advance(&db, Some(T + 10), false), Some(T + 10), "nothing pending: filed");
+    assert_eq!(advance(&db, Some(T + 20), false), Some(T + 10), "a later instant keeps the earlier one");
+    assert_eq!(advance(&db, None, false), Some(T + 10), "no further change keeps it too");
+    assert_eq!(advance(&db, Some(T + 5), false), Some(T + 5), "an earlier instant replaces it");
+    clock.set(Timestamp(T + 5));
+    assert_eq!(advance(&db, Some(T + 20), false), Some(T + 20), "a due wake-up is replaced by the next");
+    assert_eq!(advance(&db, None, true), None, "an explicit clear removes a pending one");
+    let view = db.core.store.latest();
+    assert_eq!(view.prefix(schema::WAKEUP_INDEX.name, &[0x01]).expect("scan").count(), 0, "no queue key left");
+}
