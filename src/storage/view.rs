@@ -71,11 +71,7 @@ impl<'a> View<'a> {
         from: &[u8],
         to: &[u8],
     ) -> Result<impl Iterator<Item = Result<KeyValue>> + '_> {
-        let mut opts = self.read_opts();
-        opts.set_total_order_seek(false);
-        opts.set_prefix_same_as_start(true);
-        opts.set_iterate_upper_bound(to.to_vec());
-        self.forward(cf, opts, from)
+        self.forward(cf, self.prefix_filtered(Some(to.to_vec())), from)
     }
 
     /// Every key-value pair whose key starts with `prefix`, in key order.
@@ -93,13 +89,19 @@ impl<'a> View<'a> {
     /// filter lacks it are skipped instead of sought in, which is most of
     /// them in a large database.
     pub fn with_prefix(&self, cf: &'static str, prefix: &[u8]) -> Result<impl Iterator<Item = Result<KeyValue>> + '_> {
+        self.forward(cf, self.prefix_filtered(prefix_end(prefix)), prefix)
+    }
+
+    /// Options for a scan within the seek key's prefix (the column
+    /// family's prefix extractor decides its length), below `upper`.
+    fn prefix_filtered(&self, upper: Option<Vec<u8>>) -> rocksdb::ReadOptions {
         let mut opts = self.read_opts();
         opts.set_total_order_seek(false);
         opts.set_prefix_same_as_start(true);
-        if let Some(end) = prefix_end(prefix) {
+        if let Some(end) = upper {
             opts.set_iterate_upper_bound(end);
         }
-        self.forward(cf, opts, prefix)
+        opts
     }
 
     /// A forward scan of `cf` from `from` with `opts`.
