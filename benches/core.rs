@@ -1,7 +1,9 @@
 //! Criterion micro-benchmarks of the storage core and identity hot paths,
 //! on a database of `PROFILEDB_BENCH_PROFILES` profiles (default 1,000,000).
 //!
-//! `cargo bench --bench core` — results are recorded in BENCHMARKS.md.
+//! `cargo bench --bench core` — results are recorded in BENCHMARKS.md. Its
+//! huge-page column runs the same command under
+//! `GLIBC_TUNABLES=glibc.malloc.hugetlb=1` (README, "Tuning").
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};

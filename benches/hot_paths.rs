@@ -15,7 +15,9 @@
 //! PROFILEDB_HOT_PROFILES=1000000 cargo bench --bench hot_paths -- --warm-up-time 1 --measurement-time 3
 //! ```
 //!
-//! Results are recorded in BENCHMARKS.md.
+//! Results are recorded in BENCHMARKS.md; its huge-page column runs the
+//! same commands under `GLIBC_TUNABLES=glibc.malloc.hugetlb=1` (README,
+//! "Tuning").
 
 use std::hint::black_box;
 use std::sync::Arc;
