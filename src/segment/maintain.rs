@@ -128,19 +128,27 @@ fn run_filtered(txn: &mut Txn<'_>, p: ProfileId, select: &dyn Fn(&Compiled) -> b
 /// So a stored wake-up is at or before the next instant the result could
 /// change, never after it.
 pub(crate) fn advance_wakeup(txn: &mut Txn<'_>, id: u32, p: ProfileId, due: Option<i64>) -> Result<()> {
-    let pending = txn.wakeup_of(id, p)?.filter(|o| *o > txn.now.0);
-    if pending.is_some_and(|o| due.is_none_or(|t| o <= t)) {
+    let old = txn.wakeup_of(id, p)?;
+    if old.is_some_and(|o| o > txn.now.0 && due.is_none_or(|t| o <= t)) {
         return Ok(());
     }
-    file_wakeup(txn, id, p, due)
+    replace_wakeup(txn, id, p, old, due);
+    Ok(())
 }
 
 /// Files (or clears, with `None`) the wake-up of segment `id` for `p`.
 pub(crate) fn file_wakeup(txn: &mut Txn<'_>, id: u32, p: ProfileId, due: Option<i64>) -> Result<()> {
-    let index = keys::segment::wakeup_index(id, p);
     let old = txn.wakeup_of(id, p)?;
+    replace_wakeup(txn, id, p, old, due);
+    Ok(())
+}
+
+/// Stages `due` (`None`: none) in place of the wake-up `old` of segment
+/// `id` for `p`.
+fn replace_wakeup(txn: &mut Txn<'_>, id: u32, p: ProfileId, old: Option<i64>, due: Option<i64>) {
+    let index = keys::segment::wakeup_index(id, p);
     if old == due {
-        return Ok(());
+        return;
     }
     if let Some(o) = old {
         txn.batch.delete(schema::WAKEUP_INDEX.name, keys::segment::wakeup(o, id, p));
@@ -153,7 +161,6 @@ pub(crate) fn file_wakeup(txn: &mut Txn<'_>, id: u32, p: ProfileId, due: Option<
         }
         None => schema::WAKEUP_INDEX.delete(&mut txn.batch, index),
     }
-    Ok(())
 }
 
 /// Removes a profile that merged away from every segment (feed records
