@@ -120,8 +120,11 @@ impl Tagged for ProfileRecord {
     const TAG: u8 = tags::PROFILE_RECORD;
     const NAME: &'static str = "ProfileRecord";
     fn decode_legacy(tag: u8, body: &[u8]) -> Option<Result<Self, crate::codec::DecodeError>> {
-        (tag == tags::PROFILE_RECORD_V1)
-            .then(|| decode_body::<legacy::ProfileRecordV1>(body, Self::NAME).map(Into::into))
+        match tag {
+            tags::PROFILE_RECORD_V1 => Some(decode_body::<legacy::ProfileRecordV1>(body, Self::NAME).map(Into::into)),
+            tags::PROFILE_RECORD_V2 => Some(decode_body::<legacy::ProfileRecordV2>(body, Self::NAME).map(Into::into)),
+            _ => None,
+        }
     }
 }
 impl Tagged for Delta {

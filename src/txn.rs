@@ -10,6 +10,7 @@ use crate::core::{Core, WriterState};
 use crate::error::{Error, Result};
 use crate::identity::cache_key::CacheKey;
 use crate::identity::identifier::Identifier;
+use crate::identity::kinds::{KindCounts, KindDelta};
 use crate::identity::link::IdentityLink;
 use crate::keys;
 use crate::profile::delta::{Cause, Change, Delta};
@@ -51,8 +52,15 @@ pub(crate) struct Txn<'a> {
     next_id: u32,
     next_seq: u64,
     new_series: Vec<SeriesDef>,
+    /// Staged records (written to the batch at commit, with their
+    /// identifier counts brought up to date); `None`: deleted.
     profiles: HashMap<ProfileId, Option<Arc<ProfileRecord>>>,
     links: HashMap<Identifier, Option<IdentityLink>>,
+    /// Identifiers this operation found unlinked in storage (so staging
+    /// their first link does not look them up again).
+    known_absent: Vec<Identifier>,
+    /// How the staged links change each profile's identifier counts.
+    kind_deltas: HashMap<ProfileId, KindDelta>,
     /// Events staged for each profile's timeline in this operation.
     staged_events: HashMap<ProfileId, Vec<crate::event::Event>>,
     /// Profiles merged in this operation: loser → survivor.
@@ -101,6 +109,8 @@ impl<'a> Txn<'a> {
             new_series: Vec::new(),
             profiles: HashMap::new(),
             links: HashMap::new(),
+            known_absent: Vec::new(),
+            kind_deltas: HashMap::new(),
             staged_events: HashMap::new(),
             merged: Vec::new(),
             members: std::collections::BTreeMap::new(),
@@ -130,7 +140,19 @@ impl<'a> Txn<'a> {
         if let Some(l) = self.links.get(ident) {
             return Ok(l.clone());
         }
+        if self.known_absent.contains(ident) {
+            return Ok(None);
+        }
         load_link(self.core, &self.view, ident)
+    }
+
+    /// As [`link`](Self::link), remembering an identifier found unlinked.
+    pub fn link_noting_absent(&mut self, ident: &Identifier) -> Result<Option<IdentityLink>> {
+        let found = self.link(ident)?;
+        if found.is_none() && !self.links.contains_key(ident) && !self.known_absent.contains(ident) {
+            self.known_absent.push(ident.clone());
+        }
+        Ok(found)
     }
 
     /// The survivor an id was merged into, if it is an alias.
@@ -191,6 +213,27 @@ impl<'a> Txn<'a> {
             }
         }
         Ok(out)
+    }
+
+    /// How many identifiers of each kind are linked to `p`, staged links
+    /// included: its record's counts (listed from `profile_identifiers`
+    /// for a record written before format 5) plus this operation's changes.
+    pub fn kind_counts(&self, p: ProfileId) -> Result<KindCounts> {
+        let base = self.committed_kinds(p, self.profile(p)?.as_deref())?;
+        Ok(match self.kind_deltas.get(&p) {
+            Some(d) => d.applied_to(&base),
+            None => base,
+        })
+    }
+
+    /// `p`'s identifier counts before this operation, given its record as
+    /// staged or stored (a staged record carries the counts it was built
+    /// from; they are brought up to date at commit).
+    fn committed_kinds(&self, p: ProfileId, rec: Option<&ProfileRecord>) -> Result<KindCounts> {
+        match rec.and_then(|r| r.kinds.as_deref()) {
+            Some(k) => Ok(k.clone()),
+            None => Ok(KindCounts::of(&crate::identity::graph::identifiers_of(&self.view, p)?)),
+        }
     }
 
     /// Records that `event` is staged on `p`'s timeline.
@@ -352,10 +395,10 @@ impl<'a> Txn<'a> {
         self.feed.push(rec);
     }
 
-    /// Stages a profile's new record.
+    /// Stages a profile's new record (its identifier counts as they were
+    /// before this operation: commit applies the operation's changes).
     pub fn put_profile(&mut self, record: ProfileRecord) -> Arc<ProfileRecord> {
         let id = record.profile.id;
-        schema::PROFILES.put(&mut self.batch, keys::profile(id), &record);
         let rec = Arc::new(record);
         self.profiles.insert(id, Some(rec.clone()));
         rec
@@ -363,18 +406,20 @@ impl<'a> Txn<'a> {
 
     /// Stages the removal of a profile's record (it merged away or was erased).
     pub fn delete_profile(&mut self, id: ProfileId) {
-        schema::PROFILES.delete(&mut self.batch, keys::profile(id));
         self.profiles.insert(id, None);
     }
 
     /// Stages an identifier's link (and its reverse index entry; the old
     /// reverse entry, if the link moved, is removed).
     pub fn put_link(&mut self, ident: &Identifier, link: IdentityLink) -> Result<()> {
-        if let Some(old) = self.link(ident)? {
-            if old.profile != link.profile {
-                schema::PROFILE_IDENTIFIERS.delete(&mut self.batch, keys::profile_identifier(old.profile, ident));
-                self.changes.entry(old.profile).or_default().identifiers = true;
+        let old = self.link(ident)?.map(|l| l.profile);
+        if old != Some(link.profile) {
+            if let Some(old) = old {
+                schema::PROFILE_IDENTIFIERS.delete(&mut self.batch, keys::profile_identifier(old, ident));
+                self.changes.entry(old).or_default().identifiers = true;
+                self.kind_deltas.entry(old).or_default().add(ident.kind(), -1);
             }
+            self.kind_deltas.entry(link.profile).or_default().add(ident.kind(), 1);
         }
         self.changes.entry(link.profile).or_default().identifiers = true;
         schema::IDENTITY.put(&mut self.batch, keys::identifier(ident), &link);
@@ -392,6 +437,7 @@ impl<'a> Txn<'a> {
         if let Some(old) = self.link(ident)? {
             schema::PROFILE_IDENTIFIERS.delete(&mut self.batch, keys::profile_identifier(old.profile, ident));
             self.changes.entry(old.profile).or_default().identifiers = true;
+            self.kind_deltas.entry(old.profile).or_default().add(ident.kind(), -1);
         }
         schema::IDENTITY.delete(&mut self.batch, keys::identifier(ident));
         self.links.insert(ident.clone(), None);
@@ -459,9 +505,9 @@ impl<'a> Txn<'a> {
         d: NewDelta,
     ) -> Arc<ProfileRecord> {
         let at = self.time_for(prev);
-        let (version, created_at, floor, last_snapshot) = match prev {
-            Some(p) => (p.profile.version + 1, p.profile.created_at, p.history_floor, p.last_snapshot),
-            None => (1, self.now, 0, 0),
+        let (version, created_at, floor, last_snapshot, kinds) = match prev {
+            Some(p) => (p.profile.version + 1, p.profile.created_at, p.history_floor, p.last_snapshot, p.kinds.clone()),
+            None => (1, self.now, 0, 0, Some(Arc::new(KindCounts::default()))),
         };
         let delta =
             Delta { version, at, cause: d.cause, via: d.via, linked: d.linked, unlinked: d.unlinked, change: d.change };
@@ -475,6 +521,7 @@ impl<'a> Txn<'a> {
             profile: Arc::new(profile),
             history_floor: floor,
             last_snapshot: if snapshot_due { version } else { last_snapshot },
+            kinds,
         };
         self.put_profile(record)
     }
@@ -492,6 +539,7 @@ impl<'a> Txn<'a> {
             }
         }
         self.stage_chunks();
+        self.stage_records()?;
         // Trait-index bitmaps and the persisted live set (also for merges, unmerges, erasure).
         let indexed = crate::segment::index::stage(self.core, &self.view, &mut self.batch, &self.profiles)?;
         let mut batch = self.batch;
@@ -564,6 +612,33 @@ impl<'a> Txn<'a> {
 }
 
 impl Txn<'_> {
+    /// Writes every staged record, its identifier counts brought up to
+    /// date with this operation's links; a profile whose links changed but
+    /// whose record was not staged gets its record rewritten with new counts.
+    fn stage_records(&mut self) -> Result<()> {
+        let mut ids: Vec<ProfileId> = self.kind_deltas.iter().filter(|(_, d)| !d.is_empty()).map(|(p, _)| *p).collect();
+        ids.sort_unstable();
+        for p in ids {
+            let rec = match self.profiles.get(&p) {
+                Some(staged) => staged.clone(),
+                None => load_profile(self.core, &self.view, p)?,
+            };
+            // A deleted (merged away, erased) or unknown profile has no record to count in.
+            if let Some(rec) = rec {
+                let kinds = self.kind_counts(p)?;
+                let updated = ProfileRecord { kinds: Some(Arc::new(kinds)), ..(*rec).clone() };
+                self.profiles.insert(p, Some(Arc::new(updated)));
+            }
+        }
+        for (id, rec) in &self.profiles {
+            match rec {
+                Some(rec) => schema::PROFILES.put(&mut self.batch, keys::profile(*id), rec.as_ref()),
+                None => schema::PROFILES.delete(&mut self.batch, keys::profile(*id)),
+            }
+        }
+        Ok(())
+    }
+
     /// Rewrites every segment chunk that a staged membership change
     /// touches (one key per 65,536 ids: a write never rewrites a large
     /// bitmap).

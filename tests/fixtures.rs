@@ -27,7 +27,7 @@ fn fixture_dir(version: u32) -> PathBuf {
 }
 
 /// The format version whose fixture this build must write byte for byte.
-const LATEST: u32 = 4;
+const LATEST: u32 = 5;
 
 /// The operations that build the fixture, deterministic under a manual clock.
 fn build(dir: &Path) -> ProfileDb {
@@ -151,7 +151,22 @@ fn the_v3_fixture_opens_and_reads_back() {
 
 #[test]
 fn the_v4_fixture_opens_and_reads_back() {
-    let (_dir, db) = check_profiles(4);
+    check_v4(4);
+}
+
+/// Format 5 changed only the profile record (identifier counts by kind);
+/// `check` verifies them against `profile_identifiers`.
+#[test]
+fn the_v5_fixture_opens_and_reads_back() {
+    let (_dir, db) = check_v4(5);
+    // The counts enforce the identity rules: user_id allows one per profile.
+    let receipt = db.identify(&[id("email:ann@example.com"), id("user_id:u-3")], Update::new()).unwrap();
+    assert_eq!(receipt.ignored.len(), 1, "{receipt:?}");
+    assert!(db.check().unwrap().is_clean());
+}
+
+fn check_v4(version: u32) -> (tempfile::TempDir, ProfileDb) {
+    let (dir, db) = check_profiles(version);
     let ann = db.get(&id("email:ann@example.com")).unwrap().expect("ann");
     // Retention: the month-old purchase was trimmed from the timeline and
     // folded into the all-time values; windows before the bucket floor are refused.
@@ -181,6 +196,7 @@ fn the_v4_fixture_opens_and_reads_back() {
     assert_eq!(names, vec!["os".to_owned(), "plan".to_owned()]);
     let r = db.check().unwrap();
     assert!(r.is_clean(), "{r}");
+    (dir, db)
 }
 
 fn check_v3(version: u32) -> (tempfile::TempDir, ProfileDb) {

@@ -115,12 +115,14 @@ pub(crate) mod tags {
     pub const U64: u8 = 0x11;
     /// Marker (no body).
     pub const MARKER: u8 = 0x12;
-    /// `ProfileRecord` v2: the profile carries consent (format 4).
-    pub const PROFILE_RECORD: u8 = 0x13;
+    /// `ProfileRecord` v2: the profile carries consent (format 4, read only).
+    pub const PROFILE_RECORD_V2: u8 = 0x13;
     /// `Delta` v2: consent changes and consent results (format 4).
     pub const DELTA: u8 = 0x14;
     /// `Profile` snapshot v2: with consent (format 4).
     pub const SNAPSHOT: u8 = 0x15;
+    /// `ProfileRecord` v3: identifier counts by kind (format 5).
+    pub const PROFILE_RECORD: u8 = 0x16;
 }
 
 #[cfg(test)]

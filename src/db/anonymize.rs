@@ -117,7 +117,13 @@ impl ProfileDb {
             consent: Default::default(),
         };
         schema::SNAPSHOTS.put(&mut txn.batch, keys::versioned(p, version), &profile);
-        txn.put_profile(ProfileRecord { profile: Arc::new(profile), history_floor: version, last_snapshot: version });
+        let kinds = rec.kinds.clone();
+        txn.put_profile(ProfileRecord {
+            profile: Arc::new(profile),
+            history_floor: version,
+            last_snapshot: version,
+            kinds,
+        });
         let entries = report.identifiers + report.events_scrubbed + report.rollups_scrubbed + report.history_removed;
         self.audit(&mut txn, AuditAction::Anonymize, request_id, p, entries)?;
         txn.commit()?;

@@ -56,6 +56,8 @@ pub(crate) mod inv {
     pub const ID_ALLOCATED: &str = "id_allocated";
     /// A record's id, version, floor and snapshot version agree.
     pub const RECORD: &str = "record_consistent";
+    /// A record's identifier counts by kind equal its `profile_identifiers` entries.
+    pub const KIND_COUNTS: &str = "identifier_counts_match";
     /// Deltas run from the history floor + 1 to the version without gaps.
     pub const DELTAS_CONTIGUOUS: &str = "deltas_contiguous";
     /// A delta is never earlier than the previous one.
@@ -134,7 +136,7 @@ pub struct Violation {
     /// `reverse_has_identity`, `identity_points_at_live`,
     /// `alias_points_at_live`, `alias_has_reverse`, `reverse_has_alias`,
     /// `live_is_not_alias`, `no_alias_cycle`, `id_allocated`,
-    /// `record_consistent`, `deltas_contiguous`, `delta_times_ordered`,
+    /// `record_consistent`, `identifier_counts_match`, `deltas_contiguous`, `delta_times_ordered`,
     /// `nothing_below_floor`, `snapshot_present`, `snapshot_matches_replay`,
     /// `replay_matches_current`, `rollup_defs_consistent`,
     /// `rollup_belongs_to_live`, `all_time_equals_buckets`,
@@ -197,6 +199,8 @@ impl ProfileDb {
     ///   inverses and point at live profiles; every alias points one hop at
     ///   a live profile and has its reverse entry; aliases form no cycle and
     ///   never name a live id; every id is below the id counter.
+    ///   Each record's identifier counts by kind equal its entries in
+    ///   `profile_identifiers`.
     /// - **History**: for every live profile, deltas are contiguous from the
     ///   history floor, replaying them from the floor snapshot reproduces
     ///   the stored state exactly, and every snapshot matches the replay.
@@ -239,6 +243,7 @@ impl ProfileDb {
             report: CheckReport::default(),
             next_id: None,
             live: RoaringBitmap::new(),
+            counted: RoaringBitmap::new(),
             now: self.core.clock.now(),
             timelines: self.core.config.timeline_retention_ms > 0,
             memory,
@@ -268,6 +273,9 @@ struct Checker<'a> {
     /// `meta/next_profile_id` (`None` when it did not decode: no bound checks).
     next_id: Option<u32>,
     live: RoaringBitmap,
+    /// Live profiles whose records count identifiers (format 5) and say
+    /// they have some: each must show up in `profile_identifiers`.
+    counted: RoaringBitmap,
     /// The clock's now: segments are evaluated at it.
     now: Timestamp,
     /// Whether events are stored in timelines (buckets can be recomputed).

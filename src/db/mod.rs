@@ -17,6 +17,8 @@ mod segments;
 #[cfg(test)]
 mod tests_buckets;
 #[cfg(test)]
+mod tests_kinds;
+#[cfg(test)]
 mod tests_wakeups;
 mod ticker;
 mod trait_index;

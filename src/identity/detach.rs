@@ -23,7 +23,7 @@ pub(crate) fn remove_identifier(
         Some(l) if l.profile == profile => {}
         _ => return Err(Error::invalid(format!("identifier {ident} is not linked to profile {profile}"))),
     }
-    if txn.identifiers_of(profile)?.len() <= 1 {
+    if txn.kind_counts(profile)?.total() <= 1 {
         return Err(Error::invalid(format!(
             "{ident} is the last identifier of profile {profile}; erase the profile instead of removing it"
         )));

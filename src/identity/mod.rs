@@ -4,6 +4,7 @@ pub(crate) mod cache_key;
 pub(crate) mod detach;
 pub(crate) mod graph;
 pub mod identifier;
+pub(crate) mod kinds;
 pub mod link;
 pub(crate) mod merge;
 pub mod rules;

@@ -2,10 +2,9 @@
 //! attaching unseen ones and merging profiles they link — under the
 //! identity rules.
 
-use std::collections::BTreeMap;
-
 use crate::error::{Error, Result};
 use crate::identity::identifier::Identifier;
+use crate::identity::kinds::KindCounts;
 use crate::identity::link::IdentityLink;
 use crate::identity::merge::merge_into;
 use crate::identity::rules::OnExceed;
@@ -87,7 +86,7 @@ pub(crate) fn stitch(txn: &mut Txn<'_>, identifiers: &[Identifier], cause: &Caus
     for ident in ids {
         if rules.is_blocked(ident.value()) {
             ignored.push((ident, Ignored::Blocked));
-        } else if let Some(link) = txn.link(&ident)? {
+        } else if let Some(link) = txn.link_noting_absent(&ident)? {
             seen.push(Seen { ident, link });
         } else {
             unseen.push(ident);
@@ -106,11 +105,11 @@ pub(crate) fn stitch(txn: &mut Txn<'_>, identifiers: &[Identifier], cause: &Caus
     let mut group: Vec<ProfileId> = base.into_iter().collect();
     // Identifier counts per kind are only needed when the operation links
     // something new; the common case (every identifier already on one
-    // profile) skips the scan.
+    // profile) skips reading them.
     let needs_counts = !unseen.is_empty() || seen.iter().any(|s| Some(s.link.profile) != base);
     let mut counts = match base {
-        Some(b) if needs_counts => kind_counts(txn, b)?,
-        _ => BTreeMap::new(),
+        Some(b) if needs_counts => txn.kind_counts(b)?,
+        _ => KindCounts::default(),
     };
     for s in &seen {
         let q = s.link.profile;
@@ -121,7 +120,7 @@ pub(crate) fn stitch(txn: &mut Txn<'_>, identifiers: &[Identifier], cause: &Caus
             ignored.push((s.ident.clone(), Ignored::Detached { stays_on: q }));
             continue;
         }
-        let theirs = kind_counts(txn, q)?;
+        let theirs = txn.kind_counts(q)?;
         if let Some(kind) = first_exceeded(txn, &counts, &theirs) {
             ignored.push((s.ident.clone(), Ignored::GaveWay { kind, stays_on: q }));
             continue;
@@ -133,9 +132,7 @@ pub(crate) fn stitch(txn: &mut Txn<'_>, identifiers: &[Identifier], cause: &Caus
                 rules.max_profiles_per_merge
             )));
         }
-        for (k, n) in theirs {
-            *counts.entry(k).or_default() += n;
-        }
+        counts.add_all(&theirs);
         group.push(q);
     }
 
@@ -153,7 +150,7 @@ pub(crate) fn stitch(txn: &mut Txn<'_>, identifiers: &[Identifier], cause: &Caus
     let mut unlinked = Vec::new();
     for ident in unseen {
         let kind = ident.kind().to_owned();
-        let have = counts.get(&kind).copied().unwrap_or(0);
+        let have = counts.get(&kind);
         let mut evicted = false;
         if let Some(limit) = txn.core.config.identity_rules.limit_of(&kind) {
             if have + 1 > limit.max {
@@ -179,7 +176,7 @@ pub(crate) fn stitch(txn: &mut Txn<'_>, identifiers: &[Identifier], cause: &Caus
             }
         }
         if !evicted {
-            *counts.entry(kind).or_default() += 1;
+            counts.add(&kind, 1);
         }
         let link =
             IdentityLink { profile: target, origin: target, linked_at: txn.now, cause: cause.clone(), detached: false };
@@ -189,24 +186,14 @@ pub(crate) fn stitch(txn: &mut Txn<'_>, identifiers: &[Identifier], cause: &Caus
     Ok(Stitched { target, created, merged, linked, unlinked, ignored })
 }
 
-/// Identifier counts by kind for one profile.
-fn kind_counts(txn: &Txn<'_>, id: ProfileId) -> Result<BTreeMap<String, usize>> {
-    let mut counts = BTreeMap::new();
-    for ident in txn.identifiers_of(id)? {
-        *counts.entry(ident.kind().to_owned()).or_default() += 1;
-    }
-    Ok(counts)
-}
-
 /// The first kind (in priority order) whose limit the union would exceed.
-fn first_exceeded(txn: &Txn<'_>, ours: &BTreeMap<String, usize>, theirs: &BTreeMap<String, usize>) -> Option<String> {
+fn first_exceeded(txn: &Txn<'_>, ours: &KindCounts, theirs: &KindCounts) -> Option<String> {
     let rules = &txn.core.config.identity_rules;
-    let mut kinds: Vec<&String> = theirs.keys().collect();
+    let mut kinds: Vec<&str> = theirs.iter().map(|(k, _)| k).collect();
     kinds.sort_by_key(|k| (rules.rank(k), *k));
     kinds.into_iter().find_map(|k| {
         let limit = rules.limit_of(k)?;
-        let total = ours.get(k).copied().unwrap_or(0) + theirs.get(k).copied().unwrap_or(0);
-        (total > limit.max).then(|| k.clone())
+        (ours.get(k) + theirs.get(k) > limit.max).then(|| k.to_owned())
     })
 }
 

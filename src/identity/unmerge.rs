@@ -112,6 +112,8 @@ pub(crate) fn unmerge(
         profile: Arc::new(loser_state.clone()),
         history_floor: *loser_history_floor,
         last_snapshot: *loser_last_snapshot,
+        // Counted from `profile_identifiers` at commit (the merge moved them all away).
+        kinds: None,
     };
     for i in &back {
         if let Some(mut l) = txn.link(i)? {

@@ -1,6 +1,7 @@
 //! The profile, record and delta layouts of formats 1–3 (tags `0x01`,
-//! `0x02`, `0x03`), read by this build and converted to the format-4
-//! types with an empty consent map. Nothing writes them any more.
+//! `0x02`, `0x03`), read by this build and converted to the current
+//! types with an empty consent map; and the record of format 4 (tag
+//! `0x13`), read with no identifier counts. Nothing writes them any more.
 
 use serde::Deserialize;
 
@@ -50,6 +51,26 @@ impl From<ProfileRecordV1> for ProfileRecord {
             profile: std::sync::Arc::new(r.profile.into()),
             history_floor: r.history_floor,
             last_snapshot: r.last_snapshot,
+            kinds: None,
+        }
+    }
+}
+
+/// `ProfileRecord` of format 4: consent, no identifier counts.
+#[derive(Deserialize)]
+pub(crate) struct ProfileRecordV2 {
+    profile: Profile,
+    history_floor: u64,
+    last_snapshot: u64,
+}
+
+impl From<ProfileRecordV2> for ProfileRecord {
+    fn from(r: ProfileRecordV2) -> Self {
+        ProfileRecord {
+            profile: std::sync::Arc::new(r.profile),
+            history_floor: r.history_floor,
+            last_snapshot: r.last_snapshot,
+            kinds: None,
         }
     }
 }

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Timestamp;
+use crate::identity::kinds::KindCounts;
 use crate::profile::consent::Consents;
 use crate::profile::id::ProfileId;
 use crate::profile::traits::Traits;
@@ -48,4 +49,9 @@ pub(crate) struct ProfileRecord {
     pub history_floor: u64,
     /// The version of the latest stored snapshot.
     pub last_snapshot: u64,
+    /// How many identifiers of each kind are linked to it (format 5);
+    /// `None` in records written before, until its identifiers next change
+    /// — stitching then counts them from `profile_identifiers`. Shared:
+    /// a record's next version copies it without allocating.
+    pub kinds: Option<std::sync::Arc<KindCounts>>,
 }

@@ -192,7 +192,13 @@ fn samples() -> Vec<Vec<u8>> {
         7u32.encode_value(),
         u64::MAX.encode_value(),
         Marker.encode_value(),
-        ProfileRecord { profile: Arc::new(profile()), history_floor: 4, last_snapshot: 64 }.encode_value(),
+        ProfileRecord {
+            profile: Arc::new(profile()),
+            history_floor: 4,
+            last_snapshot: 64,
+            kinds: Some(Arc::new(crate::identity::kinds::KindCounts::of(&["email:a@x.com".parse().unwrap()]))),
+        }
+        .encode_value(),
         delta(Change::Update(ops), event).encode_value(),
         delta(merge, Cause::Api).encode_value(),
         delta(
@@ -274,7 +280,7 @@ fn huge_length_prefixes_fail_without_allocating() {
 
 /// Every tag: after one, the rest of the bytes reach that type's body decoder.
 fn any_tag() -> impl Strategy<Value = u8> {
-    prop::sample::select((tags::PROFILE_RECORD_V1..=tags::SNAPSHOT).collect::<Vec<u8>>())
+    prop::sample::select((tags::PROFILE_RECORD_V1..=tags::PROFILE_RECORD).collect::<Vec<u8>>())
 }
 
 /// 4,000 cases per property unless `PROPTEST_CASES` asks for more (long runs).

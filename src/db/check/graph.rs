@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::error::Result;
+use crate::identity::kinds::KindCounts;
 use crate::keys;
 use crate::profile::id::ProfileId;
 use crate::schema;
@@ -103,15 +104,26 @@ impl Checker<'_> {
         Ok(())
     }
 
-    /// Scans `profile_identifiers`: each entry has a link pointing back.
+    /// Scans `profile_identifiers`: each entry has a link pointing back, and
+    /// each profile's entries agree with its record's identifier counts.
     pub(super) fn reverse_identities(&mut self) -> Result<()> {
         let view = self.view;
+        let mut group: Option<(ProfileId, KindCounts)> = None;
         for kv in view.range(schema::PROFILE_IDENTIFIERS.name, &[], None)? {
             let (k, v) = kv?;
             let Some((id, ident)) = keys::parse_profile_identifier(&k) else {
                 self.bad_key(schema::PROFILE_IDENTIFIERS.name, &k, "profile ‖ kind ‖ 0x00 ‖ value");
                 continue;
             };
+            match &mut group {
+                Some((p, counts)) if *p == id => counts.add(ident.kind(), 1),
+                _ => {
+                    if let Some((p, counts)) = group.take() {
+                        self.kind_counts(p, &counts)?;
+                    }
+                    group = Some((id, KindCounts::of([&ident])));
+                }
+            }
             self.decode(schema::PROFILE_IDENTIFIERS, &k, &v);
             let link = view.get(schema::IDENTITY.name, &keys::identifier(&ident))?;
             // An undecodable link was reported by the identity scan.
@@ -128,6 +140,28 @@ impl Checker<'_> {
                     self.violation(inv::REVERSE_HAS_IDENTITY, d);
                 }
             }
+        }
+        if let Some((p, counts)) = group {
+            self.kind_counts(p, &counts)?;
+        }
+        for p in std::mem::take(&mut self.counted) {
+            let d = format!("profile {p}: its record counts identifiers but profile_identifiers lists none");
+            self.violation(inv::KIND_COUNTS, d);
+        }
+        Ok(())
+    }
+
+    /// Compares the identifier counts of `p`'s record (when it has them)
+    /// with `listed`, its entries in `profile_identifiers`.
+    fn kind_counts(&mut self, p: ProfileId, listed: &KindCounts) -> Result<()> {
+        self.counted.remove(p.0);
+        let Some(bytes) = self.view.get(schema::PROFILES.name, &keys::profile(p))? else { return Ok(()) };
+        // An undecodable record was reported by the profile scan.
+        let Ok(rec) = schema::PROFILES.decode(&keys::profile(p), &bytes) else { return Ok(()) };
+        if let Some(stored) = rec.kinds.filter(|k| **k != *listed) {
+            let d =
+                format!("profile {p}: its record counts identifiers {stored:?}, profile_identifiers lists {listed:?}");
+            self.violation(inv::KIND_COUNTS, d);
         }
         Ok(())
     }

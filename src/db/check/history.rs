@@ -27,6 +27,9 @@ impl Checker<'_> {
             self.live.insert(id.0);
             self.allocated(id, "live profile");
             if let Some(rec) = self.decode(schema::PROFILES, &k, &v) {
+                if rec.kinds.as_ref().is_some_and(|k| k.total() > 0) {
+                    self.counted.insert(id.0);
+                }
                 self.history(id, &rec)?;
             }
         }
