@@ -219,21 +219,21 @@ impl<'a> Txn<'a> {
     /// included: its record's counts (listed from `profile_identifiers`
     /// for a record written before format 5) plus this operation's changes.
     pub fn kind_counts(&self, p: ProfileId) -> Result<KindCounts> {
-        let base = self.committed_kinds(p, self.profile(p)?.as_deref())?;
-        Ok(match self.kind_deltas.get(&p) {
-            Some(d) => d.applied_to(&base),
-            None => base,
-        })
+        self.counts_of(p, self.profile(p)?.as_deref())
     }
 
-    /// `p`'s identifier counts before this operation, given its record as
-    /// staged or stored (a staged record carries the counts it was built
-    /// from; they are brought up to date at commit).
-    fn committed_kinds(&self, p: ProfileId, rec: Option<&ProfileRecord>) -> Result<KindCounts> {
-        match rec.and_then(|r| r.kinds.as_deref()) {
-            Some(k) => Ok(k.clone()),
-            None => Ok(KindCounts::of(&crate::identity::graph::identifiers_of(&self.view, p)?)),
+    /// As [`kind_counts`](Self::kind_counts), given `p`'s record as staged or
+    /// stored (a staged record carries the counts it was built from: this
+    /// operation's changes are applied here, and written at commit).
+    fn counts_of(&self, p: ProfileId, rec: Option<&ProfileRecord>) -> Result<KindCounts> {
+        let mut counts = match rec.and_then(|r| r.kinds.as_deref()) {
+            Some(k) => k.clone(),
+            None => KindCounts::of(&crate::identity::graph::identifiers_of(&self.view, p)?),
+        };
+        if let Some(d) = self.kind_deltas.get(&p) {
+            d.apply_to(&mut counts);
         }
+        Ok(counts)
     }
 
     /// Records that `event` is staged on `p`'s timeline.
@@ -625,7 +625,7 @@ impl Txn<'_> {
             };
             // A deleted (merged away, erased) or unknown profile has no record to count in.
             if let Some(rec) = rec {
-                let kinds = self.kind_counts(p)?;
+                let kinds = self.counts_of(p, Some(&rec))?;
                 let updated = ProfileRecord { kinds: Some(Arc::new(kinds)), ..(*rec).clone() };
                 self.profiles.insert(p, Some(Arc::new(updated)));
             }

@@ -85,13 +85,11 @@ impl KindDelta {
         self.0.iter().all(|(_, n)| *n == 0)
     }
 
-    /// `base` with this change applied.
-    pub fn applied_to(&self, base: &KindCounts) -> KindCounts {
-        let mut c = base.clone();
+    /// Applies this change to `counts`.
+    pub fn apply_to(&self, counts: &mut KindCounts) {
         for (k, n) in &self.0 {
-            c.add(k, *n);
+            counts.add(k, *n);
         }
-        c
     }
 }
 
@@ -125,7 +123,8 @@ mod tests {
         d.add("user_id", -1);
         d.add("email", 1);
         assert!(!d.is_empty());
-        let c = d.applied_to(&base);
+        let mut c = base.clone();
+        d.apply_to(&mut c);
         assert_eq!(c.iter().collect::<Vec<_>>(), vec![("email", 3)]);
         let mut none = KindDelta::default();
         none.add("email", 1);
