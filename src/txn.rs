@@ -20,6 +20,7 @@ use crate::profile::traits::Traits;
 use crate::rollup::staged::StagedRollups;
 use crate::rollup::{Acc, SeriesDef};
 use crate::schema;
+use crate::segment::bitmap_codec::Chunk;
 use crate::segment::maintain::ProfileChanges;
 use crate::storage::{Batch, View};
 
@@ -651,16 +652,9 @@ impl Txn<'_> {
             let state = self.core.segments.read();
             for (seg, p) in self.members.keys() {
                 let hi = (p.0 >> 16) as u16;
-                chunks.entry((*seg, hi)).or_insert_with(|| {
-                    // The chunk's members: one container-wise intersection,
-                    // not one insert per member.
-                    let lo = u32::from(hi) << 16;
-                    let mut c = roaring::RoaringBitmap::new();
-                    if let Some(i) = state.by_id.get(seg) {
-                        c.insert_range(lo..=lo | 0xffff);
-                        c &= state.segments[*i].members.bits();
-                    }
-                    c
+                chunks.entry((*seg, hi)).or_insert_with(|| match state.by_id.get(seg) {
+                    Some(i) => Chunk::of(state.segments[*i].members.bits(), hi),
+                    None => roaring::RoaringBitmap::new(),
                 });
             }
         }
@@ -678,7 +672,7 @@ impl Txn<'_> {
             if c.is_empty() {
                 self.batch.delete(schema::SEGMENT_CHUNKS.name, key);
             } else {
-                schema::SEGMENT_CHUNKS.put(&mut self.batch, key, &crate::segment::bitmap_codec::Chunk(c));
+                schema::SEGMENT_CHUNKS.put(&mut self.batch, key, &Chunk(c));
             }
         }
     }

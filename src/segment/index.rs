@@ -162,17 +162,11 @@ impl TraitIndex {
 
 /// Splits a bitmap into its non-empty 65,536-id chunks.
 pub(crate) fn split_chunks(bitmap: &RoaringBitmap) -> Vec<(u16, RoaringBitmap)> {
-    let mut out: Vec<(u16, RoaringBitmap)> = Vec::new();
-    for id in bitmap {
-        let hi = (id >> 16) as u16;
-        match out.last_mut() {
-            Some((h, part)) if *h == hi => {
-                part.insert(id);
-            }
-            _ => out.push((hi, RoaringBitmap::from_iter([id]))),
-        }
-    }
-    out
+    let (Some(min), Some(max)) = (bitmap.min(), bitmap.max()) else { return Vec::new() };
+    ((min >> 16)..=(max >> 16))
+        .map(|hi| (hi as u16, Chunk::of(bitmap, hi as u16)))
+        .filter(|(_, part)| !part.is_empty())
+        .collect()
 }
 
 /// Every trait index, and the ids that are no longer live.
@@ -322,7 +316,7 @@ fn stage_chunks(ixs: &TraitIndexes, staged: &Staged, batch: &mut Batch) {
         let hi = (c.p.0 >> 16) as u16;
         let part = chunks
             .entry((c.index.clone(), c.slot.clone(), hi))
-            .or_insert_with(|| ix.bitmap(&c.slot).map(|m| chunk_of(m, hi)).unwrap_or_default());
+            .or_insert_with(|| ix.bitmap(&c.slot).map(|m| Chunk::of(m, hi)).unwrap_or_default());
         if c.add {
             part.insert(c.p.0);
         } else {
@@ -337,7 +331,7 @@ fn stage_chunks(ixs: &TraitIndexes, staged: &Staged, batch: &mut Batch) {
     let mut gone: BTreeMap<u16, RoaringBitmap> = BTreeMap::new();
     for (p, is_gone) in &staged.gone {
         let hi = (p.0 >> 16) as u16;
-        let part = gone.entry(hi).or_insert_with(|| chunk_of(&ixs.gone, hi));
+        let part = gone.entry(hi).or_insert_with(|| Chunk::of(&ixs.gone, hi));
         if *is_gone {
             part.insert(p.0);
         } else {
@@ -347,13 +341,6 @@ fn stage_chunks(ixs: &TraitIndexes, staged: &Staged, batch: &mut Batch) {
     for (hi, part) in gone {
         put_or_delete(batch, tk::gone(hi).to_vec(), part);
     }
-}
-
-fn chunk_of(m: &RoaringBitmap, hi: u16) -> RoaringBitmap {
-    let lo = u32::from(hi) << 16;
-    let mut c = RoaringBitmap::new();
-    c.extend(m.range(lo..=lo | 0xffff));
-    c
 }
 
 fn put_or_delete(batch: &mut Batch, key: Vec<u8>, part: RoaringBitmap) {
