@@ -20,7 +20,7 @@ use crate::profile::traits::Traits;
 use crate::rollup::staged::StagedRollups;
 use crate::rollup::{Acc, SeriesDef};
 use crate::schema;
-use crate::segment::bitmap_codec::Chunk;
+use crate::segment::bitmap_codec::stage_chunk;
 use crate::segment::maintain::ProfileChanges;
 use crate::storage::{Batch, View};
 
@@ -640,40 +640,25 @@ impl Txn<'_> {
         Ok(())
     }
 
-    /// Rewrites every segment chunk that a staged membership change
-    /// touches (one key per 65,536 ids: a write never rewrites a large
-    /// bitmap).
+    /// Stages the changes to every segment chunk a staged membership
+    /// change touches ([`stage_chunk`]: one key per 65,536 ids, and a
+    /// write never rewrites a chunk).
     fn stage_chunks(&mut self) {
-        if self.members.is_empty() {
-            return;
-        }
-        let mut chunks: std::collections::BTreeMap<(u32, u16), roaring::RoaringBitmap> = Default::default();
-        {
-            let state = self.core.segments.read();
-            for (seg, p) in self.members.keys() {
-                let hi = (p.0 >> 16) as u16;
-                chunks.entry((*seg, hi)).or_insert_with(|| match state.by_id.get(seg) {
-                    Some(i) => Chunk::of(state.segments[*i].members.bits(), hi),
-                    None => roaring::RoaringBitmap::new(),
-                });
-            }
-        }
+        let mut chunks: std::collections::BTreeMap<(u32, u16), std::collections::BTreeMap<u32, bool>> =
+            Default::default();
         for ((seg, p), member) in &self.members {
-            if let Some(c) = chunks.get_mut(&(*seg, (p.0 >> 16) as u16)) {
-                if *member {
-                    c.insert(p.0);
-                } else {
-                    c.remove(p.0);
-                }
-            }
+            chunks.entry((*seg, (p.0 >> 16) as u16)).or_default().insert(p.0, *member);
         }
-        for ((seg, hi), c) in chunks {
-            let key = keys::segment::chunk(seg, hi);
-            if c.is_empty() {
-                self.batch.delete(schema::SEGMENT_CHUNKS.name, key);
-            } else {
-                schema::SEGMENT_CHUNKS.put(&mut self.batch, key, &Chunk(c));
-            }
+        let state = self.core.segments.read();
+        for ((seg, hi), changes) in &chunks {
+            let current = state.by_id.get(seg).map(|i| state.segments[*i].members.bits());
+            stage_chunk(
+                &mut self.batch,
+                schema::SEGMENT_CHUNKS.name,
+                &keys::segment::chunk(*seg, *hi),
+                current,
+                changes,
+            );
         }
     }
 }

@@ -123,6 +123,9 @@ pub(crate) mod tags {
     pub const SNAPSHOT: u8 = 0x15;
     /// `ProfileRecord` v3: identifier counts by kind (format 5).
     pub const PROFILE_RECORD: u8 = 0x16;
+    /// A chunk merge operand: members added to and removed from one
+    /// bitmap chunk (format 6; folded into a [`BITMAP`] on read).
+    pub const CHUNK_DELTA: u8 = 0x17;
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use crate::schema;
 use crate::storage::Store;
 
 /// The format version this build writes.
-pub const FORMAT_VERSION: u32 = 5;
+pub const FORMAT_VERSION: u32 = 6;
 /// The oldest format version this build opens.
 pub const OLDEST_SUPPORTED_FORMAT_VERSION: u32 = 1;
 
@@ -21,6 +21,7 @@ pub const OLDEST_SUPPORTED_FORMAT_VERSION: u32 = 1;
 /// | 2 | 3 | new column families `segment_def`, `segment`, `wakeup`, `feed`, `membership` (created empty); nothing to rewrite |
 /// | 3 | 4 | profiles carry consent: records, deltas and snapshots are written under new tags `0x13`–`0x15`; the old tags `0x01`–`0x03` stay readable (decoded with no consent) and are replaced as profiles change; new column families `audit` and `trait_index` (created empty); the ids that are not live are written to `trait_index` (one scan of `profile`); retention: meta `timeline_floor`, `rollup_floor_day` and the retired rollup bucket (absent = nothing retired) |
 /// | 4 | 5 | profile records carry identifier counts by kind under the new tag `0x16`; `0x13` stays readable (no counts: listed from `profile_identifiers` until the profile's identifiers next change); nothing to rewrite |
+/// | 5 | 6 | bitmap chunks (`segment`, `trait_index`) are changed by merge operands under the new tag `0x17` (the members a write added and removed), folded by the merge operator `profiledb.chunk.v1`; stored chunks stay as they are; nothing to rewrite |
 fn upgrade(store: &Store, from: u32) -> Result<()> {
     if store.is_read_only() {
         // A read-only handle reads an older database as it is: every
@@ -34,6 +35,7 @@ fn upgrade(store: &Store, from: u32) -> Result<()> {
         // (created at open) and no existing layout changed; the old profile,
         // delta and snapshot tags of format 3 are still decoded (no consent).
         // 4 → 5: records of format 4 decode with no identifier counts.
+        // 5 → 6: stored chunks are the base that chunk deltas apply to.
         if v == 3 {
             // 3 → 4: the live set is persisted as the ids that are gone.
             let view = store.latest();
@@ -95,7 +97,7 @@ mod tests {
         let err = ProfileDb::open(dir.path()).unwrap_err();
         assert!(matches!(err, Error::UnsupportedFormat { found: 99, current: super::FORMAT_VERSION, .. }), "{err}");
         let msg = err.to_string();
-        assert!(msg.contains("format version 99") && msg.contains("1..=5"), "{msg}");
+        assert!(msg.contains("format version 99") && msg.contains(&format!("1..={}", super::FORMAT_VERSION)), "{msg}");
     }
 
     #[test]

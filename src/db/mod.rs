@@ -14,6 +14,21 @@ mod privacy;
 mod read;
 mod retention;
 mod segments;
+/// The merge operator of a column family of bitmap chunks.
+fn chunk_merge(cf: &'static str) -> MergeOperator {
+    use crate::segment::bitmap_codec::{combine_chunk_deltas, merge_chunks};
+    // Chunks are read only at open and by `check`: their operands are left
+    // for flush and compaction to fold, never folded on the write path
+    // (which would read and rewrite the whole chunk every few writes).
+    MergeOperator {
+        cf,
+        name: "profiledb.chunk.v1",
+        full: merge_chunks,
+        partial: combine_chunk_deltas,
+        max_successive: 0,
+    }
+}
+
 #[cfg(test)]
 mod tests_buckets;
 #[cfg(test)]
@@ -49,7 +64,7 @@ use crate::db::cache::Cache;
 use crate::error::Result;
 use crate::keys;
 use crate::schema;
-use crate::storage::{Store, StoreOptions};
+use crate::storage::{MergeOperator, Store, StoreOptions};
 
 /// An open profile database. Cheap to clone (an `Arc`), `Send + Sync`:
 /// share one handle across threads.
@@ -107,7 +122,19 @@ impl ProfileDb {
             read_only: b.mode == AccessMode::ReadOnly,
             secondary_dir,
             column_families: keys::cf::ALL,
-            merge_operators: vec![(keys::cf::ROLLUP, "profiledb.rollup.v1", crate::rollup::store::merge_accumulators)],
+            merge_operators: vec![
+                MergeOperator {
+                    cf: keys::cf::ROLLUP,
+                    name: "profiledb.rollup.v1",
+                    full: crate::rollup::store::merge_accumulators,
+                    partial: crate::rollup::store::merge_accumulators,
+                    // Reading a hot all-time rollup never folds a long
+                    // operand chain: eight are folded in the memtable.
+                    max_successive: 8,
+                },
+                chunk_merge(keys::cf::SEGMENT),
+                chunk_merge(keys::cf::TRAIT_INDEX),
+            ],
             prefixes: vec![
                 (keys::cf::ROLLUP, keys::rollup::SCAN_PREFIX),
                 (keys::cf::EVENT, keys::EVENT_SCAN_PREFIX),

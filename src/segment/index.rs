@@ -30,7 +30,7 @@ use crate::profile::id::ProfileId;
 use crate::profile::state::ProfileRecord;
 use crate::profile::value::TraitValue;
 use crate::schema;
-use crate::segment::bitmap_codec::Chunk;
+use crate::segment::bitmap_codec::{stage_chunk, Chunk};
 use crate::segment::compare::trait_passes;
 use crate::segment::TraitTest;
 use crate::storage::{Batch, View};
@@ -308,46 +308,27 @@ pub(crate) fn stage(
     Ok(staged)
 }
 
-/// Rewrites every chunk a staged change touches.
+/// Stages every chunk a staged change touches, as the changes
+/// ([`stage_chunk`]): a write never rewrites a chunk.
 fn stage_chunks(ixs: &TraitIndexes, staged: &Staged, batch: &mut Batch) {
-    let mut chunks: BTreeMap<(String, Slot, u16), RoaringBitmap> = BTreeMap::new();
+    // Each id's last change per chunk of each slot.
+    let mut chunks: BTreeMap<(String, Slot, u16), BTreeMap<u32, bool>> = BTreeMap::new();
     for c in &staged.changes {
-        let Some(ix) = ixs.by_name.get(&c.index) else { continue };
         let hi = (c.p.0 >> 16) as u16;
-        let part = chunks
-            .entry((c.index.clone(), c.slot.clone(), hi))
-            .or_insert_with(|| ix.bitmap(&c.slot).map(|m| Chunk::of(m, hi)).unwrap_or_default());
-        if c.add {
-            part.insert(c.p.0);
-        } else {
-            part.remove(c.p.0);
+        chunks.entry((c.index.clone(), c.slot.clone(), hi)).or_default().insert(c.p.0, c.add);
+    }
+    for ((name, slot, hi), changes) in &chunks {
+        if let Some(ix) = ixs.by_name.get(name) {
+            let key = ix.chunk_key(slot, *hi);
+            stage_chunk(batch, schema::TRAIT_INDEX_CHUNKS.name, &key, ix.bitmap(slot), changes);
         }
     }
-    for ((name, slot, hi), part) in chunks {
-        if let Some(ix) = ixs.by_name.get(&name) {
-            put_or_delete(batch, ix.chunk_key(&slot, hi), part);
-        }
-    }
-    let mut gone: BTreeMap<u16, RoaringBitmap> = BTreeMap::new();
+    let mut gone: BTreeMap<u16, BTreeMap<u32, bool>> = BTreeMap::new();
     for (p, is_gone) in &staged.gone {
-        let hi = (p.0 >> 16) as u16;
-        let part = gone.entry(hi).or_insert_with(|| Chunk::of(&ixs.gone, hi));
-        if *is_gone {
-            part.insert(p.0);
-        } else {
-            part.remove(p.0);
-        }
+        gone.entry((p.0 >> 16) as u16).or_default().insert(p.0, *is_gone);
     }
-    for (hi, part) in gone {
-        put_or_delete(batch, tk::gone(hi).to_vec(), part);
-    }
-}
-
-fn put_or_delete(batch: &mut Batch, key: Vec<u8>, part: RoaringBitmap) {
-    if part.is_empty() {
-        schema::TRAIT_INDEX_CHUNKS.delete(batch, key);
-    } else {
-        schema::TRAIT_INDEX_CHUNKS.put(batch, key, &Chunk(part));
+    for (hi, changes) in &gone {
+        stage_chunk(batch, schema::TRAIT_INDEX_CHUNKS.name, &tk::gone(*hi), Some(&ixs.gone), changes);
     }
 }
 

@@ -7,11 +7,32 @@ use std::sync::Arc;
 use super::{storage_err, Inner, Store};
 use crate::error::{Error, Result};
 
-/// An associative merge function for a column family: given the key, the
-/// existing value and the operands (oldest first), the merged value. It
-/// must never fail on values this build wrote; `None` marks corruption.
+/// A merge function for a column family: given the key, the existing value
+/// (`None` in a partial merge, which combines operands only, or when the
+/// key has no value below its operands) and the operands (oldest first),
+/// the merged value. It must never fail on values this build wrote; `None`
+/// marks corruption.
 pub(crate) type MergeFn =
     fn(key: &[u8], existing: Option<&[u8]>, operands: &mut dyn Iterator<Item = &[u8]>) -> Option<Vec<u8>>;
+
+/// A column family's merge operator: its name, the full merge (a value, or
+/// none, below the operands) and the partial merge (operands only; its
+/// result is an operand again). An associative operator uses one function
+/// for both.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct MergeOperator {
+    /// The column family.
+    pub cf: &'static str,
+    /// The name recorded in RocksDB's OPTIONS file.
+    pub name: &'static str,
+    /// Merges operands onto the stored value.
+    pub full: MergeFn,
+    /// Combines operands into one operand.
+    pub partial: MergeFn,
+    /// Fold a key's operands into a value once this many pile up in the
+    /// memtable (0: never; each fold is a read of the key and a rewrite).
+    pub max_successive: usize,
+}
 
 /// How to open a [`Store`].
 #[derive(Clone, Debug)]
@@ -33,7 +54,7 @@ pub(crate) struct StoreOptions {
     /// The column families, in creation order.
     pub column_families: &'static [&'static str],
     /// Merge operators by column family.
-    pub merge_operators: Vec<(&'static str, &'static str, MergeFn)>,
+    pub merge_operators: Vec<MergeOperator>,
     /// Column families whose keys start with a fixed-length prefix that
     /// short scans stay within (see [`View::range_in_prefix`]), and its
     /// length: their SST filters and memtable bloom also index prefixes.
@@ -55,9 +76,6 @@ fn compression(opts: &StoreOptions) -> rocksdb::DBCompressionType {
 /// The WAL size past which column families holding the oldest WAL file
 /// are flushed (see `Store::open`).
 const MAX_TOTAL_WAL_BYTES: u64 = 256 << 20;
-
-/// See [`cf_options`]: merge operands kept per key before folding.
-const MAX_SUCCESSIVE_MERGES: usize = 8;
 
 fn cf_options(opts: &StoreOptions, cache: &rocksdb::Cache, cf: &str) -> rocksdb::Options {
     let mut o = rocksdb::Options::default();
@@ -95,17 +113,16 @@ fn cf_options(opts: &StoreOptions, cache: &rocksdb::Cache, cf: &str) -> rocksdb:
         // keys too, so point reads are filtered as before.
         o.set_prefix_extractor(rocksdb::SliceTransform::create_fixed_prefix(*len));
     }
-    if let Some((_, name, f)) = opts.merge_operators.iter().find(|(c, _, _)| *c == cf) {
-        // Fold a key's merge operands into one value once this many pile up
-        // in the memtable, so reading a hot all-time rollup never folds a
-        // long operand chain.
-        o.set_max_successive_merges(MAX_SUCCESSIVE_MERGES);
-        let f = *f;
-        let merge = move |key: &[u8], existing: Option<&[u8]>, ops: &rocksdb::MergeOperands| {
-            let mut it = ops.iter();
-            f(key, existing, &mut it)
+    if let Some(op) = opts.merge_operators.iter().find(|m| m.cf == cf) {
+        o.set_max_successive_merges(op.max_successive);
+        let (full, partial) = (op.full, op.partial);
+        let full = move |key: &[u8], existing: Option<&[u8]>, ops: &rocksdb::MergeOperands| {
+            full(key, existing, &mut ops.iter())
         };
-        o.set_merge_operator_associative(*name, merge);
+        let partial = move |key: &[u8], existing: Option<&[u8]>, ops: &rocksdb::MergeOperands| {
+            partial(key, existing, &mut ops.iter())
+        };
+        o.set_merge_operator(op.name, full, partial);
     }
     o
 }
