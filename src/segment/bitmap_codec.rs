@@ -151,8 +151,9 @@ pub(crate) fn stage_chunk(
 ///
 /// Operands this build wrote always decode; one that does not (corruption)
 /// is skipped rather than failing compaction, which would switch the whole
-/// database to read-only — `check` then reports the chunk's difference
-/// from the in-memory bitmaps.
+/// database to read-only. The change it carried is then missing from the
+/// bitmap, and `check`, which re-evaluates every segment and rebuilds the
+/// live set and trait indexes from the profiles, reports the difference.
 pub(crate) fn merge_chunks(
     _key: &[u8],
     existing: Option<&[u8]>,

@@ -19,7 +19,7 @@ use crate::profile::state::{Profile, ProfileRecord};
 use crate::profile::traits::Traits;
 use crate::rollup::{Acc, RfmModel, RollupRecord, SeriesDef};
 use crate::schema::DedupEntry;
-use crate::segment::bitmap_codec::Chunk;
+use crate::segment::bitmap_codec::{Chunk, ChunkDelta};
 use crate::segment::{FeedRecord, SegmentDef};
 use crate::{Identifier, ProfileId, Timestamp, TraitOp, TraitValue};
 
@@ -79,6 +79,7 @@ fn decode_everything(bytes: &[u8]) -> Vec<&'static str> {
         ("u64", fixed::<u64>(bytes)),
         ("marker", fixed::<Marker>(bytes)),
         ("chunk", chunk(bytes)),
+        ("chunk delta", fixed::<ChunkDelta>(bytes)),
         (ProfileRecord::NAME, tagged::<ProfileRecord>(bytes)),
         (Delta::NAME, tagged::<Delta>(bytes)),
         (Profile::NAME, tagged::<Profile>(bytes)),
@@ -280,7 +281,7 @@ fn huge_length_prefixes_fail_without_allocating() {
 
 /// Every tag: after one, the rest of the bytes reach that type's body decoder.
 fn any_tag() -> impl Strategy<Value = u8> {
-    prop::sample::select((tags::PROFILE_RECORD_V1..=tags::PROFILE_RECORD).collect::<Vec<u8>>())
+    prop::sample::select((tags::PROFILE_RECORD_V1..=tags::CHUNK_DELTA).collect::<Vec<u8>>())
 }
 
 /// 4,000 cases per property unless `PROPTEST_CASES` asks for more (long runs).
