@@ -644,6 +644,9 @@ impl Txn<'_> {
     /// change touches ([`stage_chunk`]: one key per 65,536 ids, and a
     /// write never rewrites a chunk).
     fn stage_chunks(&mut self) {
+        if self.members.is_empty() {
+            return;
+        }
         let mut chunks: std::collections::BTreeMap<(u32, u16), std::collections::BTreeMap<u32, bool>> =
             Default::default();
         for ((seg, p), member) in &self.members {
