@@ -139,6 +139,16 @@ impl ProfileDb {
                 (keys::cf::ROLLUP, keys::rollup::SCAN_PREFIX),
                 (keys::cf::EVENT, keys::EVENT_SCAN_PREFIX),
                 (keys::cf::PROFILE_IDENTIFIERS, keys::PROFILE_IDENTIFIERS_SCAN_PREFIX),
+                (keys::cf::DELTA, keys::DELTA_SCAN_PREFIX),
+            ],
+            // The families every write or event writes at random profiles.
+            hashed_memtables: vec![
+                keys::cf::IDENTITY,
+                keys::cf::PROFILE_IDENTIFIERS,
+                keys::cf::PROFILE,
+                keys::cf::DELTA,
+                keys::cf::ROLLUP,
+                keys::cf::EVENT,
             ],
             compression: b.compression,
         };

@@ -10,7 +10,7 @@ use crate::storage::View;
 /// The identifiers linked to `id`, in key order (kind, then value).
 pub(crate) fn identifiers_of(view: &View<'_>, id: ProfileId) -> Result<Vec<Identifier>> {
     let mut out = Vec::new();
-    for kv in view.with_prefix(schema::PROFILE_IDENTIFIERS.name, &keys::profile(id))? {
+    for kv in view.prefix(schema::PROFILE_IDENTIFIERS.name, &keys::profile(id))? {
         let (k, _) = kv?;
         let (_, ident) = keys::parse_profile_identifier(&k).ok_or_else(|| {
             crate::storage::corrupt_key(schema::PROFILE_IDENTIFIERS.name, &k, "expected profile ‖ kind ‖ 0x00 ‖ value")

@@ -138,6 +138,10 @@ pub fn versioned(id: ProfileId, version: u64) -> [u8; 12] {
     k
 }
 
+/// Bytes of `profile`: history reads scan within one profile's deltas
+/// (the `delta` column family's prefix extractor).
+pub const DELTA_SCAN_PREFIX: usize = 4;
+
 /// `id ‖ kind ‖ 0x00 ‖ value`: a `profile_identifiers` key.
 pub fn profile_identifier(id: ProfileId, ident: &Identifier) -> Vec<u8> {
     let mut k = Vec::with_capacity(4 + ident.kind().len() + 1 + ident.value().len());
@@ -201,9 +205,10 @@ pub mod rollup {
     /// bucket retention folded (sorts after every day, before all time).
     pub const RETIRED: [u8; 8] = [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfe];
 
-    /// Bytes of `profile ‖ series`: window reads scan within one (the
-    /// column family's prefix extractor).
-    pub const SCAN_PREFIX: usize = 8;
+    /// Bytes of `profile`: window reads, and the moves of a merge, scan
+    /// within one profile's keys (the column family's prefix extractor,
+    /// and its hashed memtable's lists).
+    pub const SCAN_PREFIX: usize = 4;
 
     /// `profile ‖ series ‖ bucket`.
     pub fn key(p: ProfileId, series: u32, bucket: [u8; 8]) -> [u8; 16] {

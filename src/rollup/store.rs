@@ -74,7 +74,7 @@ pub(crate) fn read_window(
             let mut acc = Acc::default();
             let start = keys::rollup::day(profile, series, from);
             let end = keys::rollup::day(profile, series, to.saturating_add(1));
-            for kv in view.range_in_prefix(schema::ROLLUPS.name, &start, &end)? {
+            for kv in view.range(schema::ROLLUPS.name, &start, Some(&end))? {
                 let (k, v) = kv?;
                 acc.fold(&schema::ROLLUPS.decode(&k, &v)?);
             }
@@ -102,7 +102,7 @@ pub(crate) fn read_days(
     }
     let start = keys::rollup::day(profile, series, from);
     let end = keys::rollup::day(profile, series, to.saturating_add(1));
-    for kv in view.range_in_prefix(schema::ROLLUPS.name, &start, &end)? {
+    for kv in view.range(schema::ROLLUPS.name, &start, Some(&end))? {
         let (k, v) = kv?;
         let day = k.get(8..16).and_then(|b| b.try_into().ok()).map(keys::i64_from_ordered_bytes);
         let day = day
@@ -128,7 +128,7 @@ pub(crate) fn read_timeline(
     }
     let start = keys::event_from(profile, from.0);
     let end = keys::event_from(profile, to.0);
-    for kv in view.range_in_prefix(schema::EVENTS.name, &start, &end)? {
+    for kv in view.range(schema::EVENTS.name, &start, Some(&end))? {
         let (k, v) = kv?;
         if peek_name(&v).is_some_and(|n| n != name.as_bytes()) {
             continue;
@@ -196,7 +196,7 @@ pub(crate) fn move_profile_data(txn: &mut Txn<'_>, survivor: ProfileId, loser: P
         txn.batch.merge(schema::ROLLUPS.name, new, v.into_vec());
     }
     let mut events = Vec::new();
-    for kv in txn.view.with_prefix(schema::EVENTS.name, &prefix)? {
+    for kv in txn.view.prefix(schema::EVENTS.name, &prefix)? {
         let (k, v) = kv?;
         let mut new = k.to_vec();
         new[..4].copy_from_slice(&survivor.0.to_be_bytes());

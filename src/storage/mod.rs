@@ -11,6 +11,9 @@ mod open;
 mod table;
 mod view;
 
+#[cfg(test)]
+mod tests;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -38,6 +41,10 @@ struct Inner {
     write_opts: rocksdb::WriteOptions,
     read_only: bool,
     secondary: bool,
+    /// Prefix lengths by column family (`StoreOptions::prefixes`).
+    prefixes: Vec<(&'static str, usize)>,
+    /// Column families with hashed memtables (`StoreOptions::hashed_memtables`).
+    hashed: Vec<&'static str>,
     /// Declared after `db`, so it is dropped (and the secondary's private
     /// directory removed) only once the database is closed.
     _secondary_dir: Option<open::RemoveOnDrop>,

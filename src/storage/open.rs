@@ -56,13 +56,47 @@ pub(crate) struct StoreOptions {
     /// Merge operators by column family.
     pub merge_operators: Vec<MergeOperator>,
     /// Column families whose keys start with a fixed-length prefix that
-    /// short scans stay within (see [`View::range_in_prefix`]), and its
-    /// length: their SST filters and memtable bloom also index prefixes.
+    /// short scans stay within, and its length: their SST filters and
+    /// memtable bloom also index prefixes, and a [`View`] scan that stays
+    /// within one prefix skips the files without it.
     ///
-    /// [`View::range_in_prefix`]: super::View::range_in_prefix
+    /// [`View`]: super::View
     pub prefixes: Vec<(&'static str, usize)>,
+    /// Column families whose memtable is a hash table of short sorted lists
+    /// (RocksDB's hash-linked-list memtable), one per prefix — the whole key
+    /// when the family has no entry in `prefixes`. A write hashes to its
+    /// list instead of searching a skiplist of the whole memtable (a cache
+    /// miss per level); in exchange a scan that crosses prefixes sorts the
+    /// whole memtable first, and reverse scans are not supported, so these
+    /// families are only ever read by point reads, scans within one prefix
+    /// and rare whole-family scans (`check`, backfills, dumps).
+    pub hashed_memtables: Vec<&'static str>,
     /// LZ4-compress table blocks (off: stored uncompressed).
     pub compression: bool,
+}
+
+/// Lists per hashed memtable: one per 128 bytes of memtable (65,536 at the
+/// default 8 MiB, which holds a few tens of thousands of keys). The bucket
+/// array, 8 bytes a list, counts toward the memtable's size: a sixteenth.
+fn hash_buckets(write_buffer_bytes: usize) -> usize {
+    (write_buffer_bytes / 128).max(64)
+}
+
+/// The first `N` bytes of a key, or all of a shorter one (RocksDB's capped
+/// prefix: every key is in the domain, so a short key — only ever written
+/// by a corruption test — cannot make the hashed memtable read past it).
+fn capped<const N: usize>(key: &[u8]) -> &[u8] {
+    &key[..key.len().min(N)]
+}
+
+/// The prefix extractor of `len` bytes.
+fn prefix_extractor(len: usize) -> Option<rocksdb::SliceTransform> {
+    let every_key: fn(&[u8]) -> bool = |_| true;
+    Some(match len {
+        4 => rocksdb::SliceTransform::create("profiledb.capped.4", capped::<4>, Some(every_key)),
+        8 => rocksdb::SliceTransform::create("profiledb.capped.8", capped::<8>, Some(every_key)),
+        _ => return None,
+    })
 }
 
 fn compression(opts: &StoreOptions) -> rocksdb::DBCompressionType {
@@ -77,7 +111,7 @@ fn compression(opts: &StoreOptions) -> rocksdb::DBCompressionType {
 /// are flushed (see `Store::open`).
 const MAX_TOTAL_WAL_BYTES: u64 = 256 << 20;
 
-fn cf_options(opts: &StoreOptions, cache: &rocksdb::Cache, cf: &str) -> rocksdb::Options {
+fn cf_options(opts: &StoreOptions, cache: &rocksdb::Cache, cf: &'static str) -> Result<rocksdb::Options> {
     let mut o = rocksdb::Options::default();
     let mut block = rocksdb::BlockBasedOptions::default();
     block.set_block_cache(cache);
@@ -111,7 +145,19 @@ fn cf_options(opts: &StoreOptions, cache: &rocksdb::Cache, cf: &str) -> rocksdb:
         // a window) skips every SST file and memtable whose filter lacks
         // it, instead of seeking in each level: the filters keep whole
         // keys too, so point reads are filtered as before.
-        o.set_prefix_extractor(rocksdb::SliceTransform::create_fixed_prefix(*len));
+        let extractor = prefix_extractor(*len).ok_or_else(|| Error::Storage {
+            op: "open",
+            cf,
+            detail: format!("no prefix extractor of {len} bytes (4 and 8 are supported)"),
+        })?;
+        o.set_prefix_extractor(extractor);
+    } else if opts.hashed_memtables.contains(&cf) {
+        o.set_prefix_extractor(rocksdb::SliceTransform::create_noop());
+    }
+    if opts.hashed_memtables.contains(&cf) {
+        o.set_memtable_factory(rocksdb::MemtableFactory::HashLinkList {
+            bucket_count: hash_buckets(opts.write_buffer_bytes),
+        });
     }
     if let Some(op) = opts.merge_operators.iter().find(|m| m.cf == cf) {
         o.set_max_successive_merges(op.max_successive);
@@ -124,7 +170,7 @@ fn cf_options(opts: &StoreOptions, cache: &rocksdb::Cache, cf: &str) -> rocksdb:
         };
         o.set_merge_operator(op.name, full, partial);
     }
-    o
+    Ok(o)
 }
 
 impl Store {
@@ -169,11 +215,13 @@ impl Store {
         // definitions, meta) keeps gigabytes of WAL alive, and a reopen
         // replays them. Past the cap, the stale families are flushed.
         db_opts.set_max_total_wal_size(MAX_TOTAL_WAL_BYTES);
-        let cfs: Vec<rocksdb::ColumnFamilyDescriptor> = opts
+        // Hashed memtables take one writer at a time (the library has one).
+        db_opts.set_allow_concurrent_memtable_write(opts.hashed_memtables.is_empty());
+        let cfs = opts
             .column_families
             .iter()
-            .map(|name| rocksdb::ColumnFamilyDescriptor::new(*name, cf_options(opts, &cache, name)))
-            .collect();
+            .map(|name| Ok(rocksdb::ColumnFamilyDescriptor::new(*name, cf_options(opts, &cache, name)?)))
+            .collect::<Result<Vec<_>>>()?;
         let opened = if let Some(secondary) = &opts.secondary_dir {
             db_opts.set_max_open_files(-1);
             rocksdb::DB::open_cf_descriptors_as_secondary(&db_opts, path, secondary, cfs)
@@ -189,7 +237,16 @@ impl Store {
         let secondary = opts.secondary_dir.is_some();
         let _secondary_dir = opts.secondary_dir.clone().map(RemoveOnDrop);
         Ok(Store {
-            inner: Arc::new(Inner { db, path: path.to_owned(), write_opts, read_only, secondary, _secondary_dir }),
+            inner: Arc::new(Inner {
+                db,
+                path: path.to_owned(),
+                write_opts,
+                read_only,
+                secondary,
+                prefixes: opts.prefixes.clone(),
+                hashed: opts.hashed_memtables.clone(),
+                _secondary_dir,
+            }),
         })
     }
 }

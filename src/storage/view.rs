@@ -48,56 +48,43 @@ impl<'a> View<'a> {
     }
 
     /// Every key-value pair with `from <= key < to` (`to = None`: to the end), in key order.
+    ///
+    /// In a column family with a prefix extractor (`StoreOptions::prefixes`),
+    /// a range within one prefix (`from` and `to` share it) is scanned as
+    /// such: files and memtables without the prefix are skipped, and a
+    /// hashed memtable is read in its prefix's list rather than sorted whole.
     pub fn range(
         &self,
         cf: &'static str,
         from: &[u8],
         to: Option<&[u8]>,
     ) -> Result<impl Iterator<Item = Result<KeyValue>> + '_> {
-        let mut opts = self.read_opts();
-        if let Some(to) = to {
-            opts.set_iterate_upper_bound(to.to_vec());
-        }
-        self.forward(cf, opts, from)
+        let within = to.is_some_and(|to| self.prefix_len(cf).is_some_and(|n| shares_prefix(from, to, n)));
+        let upper = to.map(<[u8]>::to_vec);
+        self.forward(cf, self.scan_opts(within, upper), from)
     }
 
-    /// As [`range`](Self::range), for a scan that stays within one key
-    /// prefix of a column family opened with a prefix extractor
-    /// (`StoreOptions::prefixes`): `from` and `to` must share the prefix.
-    /// Files whose prefix filter lacks it are skipped without a seek.
-    pub fn range_in_prefix(
-        &self,
-        cf: &'static str,
-        from: &[u8],
-        to: &[u8],
-    ) -> Result<impl Iterator<Item = Result<KeyValue>> + '_> {
-        self.forward(cf, self.prefix_filtered(Some(to.to_vec())), from)
-    }
-
-    /// Every key-value pair whose key starts with `prefix`, in key order.
+    /// Every key-value pair whose key starts with `prefix`, in key order
+    /// (scanned within the prefix, as [`range`](Self::range) explains, when
+    /// `prefix` is at least as long as the column family's).
     pub fn prefix(&self, cf: &'static str, prefix: &[u8]) -> Result<impl Iterator<Item = Result<KeyValue>> + '_> {
+        let within = self.prefix_len(cf).is_some_and(|n| prefix.len() >= n);
+        self.forward(cf, self.scan_opts(within, prefix_end(prefix)), prefix)
+    }
+
+    /// The column family's prefix length, if it has a prefix extractor.
+    fn prefix_len(&self, cf: &'static str) -> Option<usize> {
+        self.store.inner.prefixes.iter().find(|(c, _)| *c == cf).map(|(_, n)| *n)
+    }
+
+    /// Options for a scan below `upper`: within the seek key's prefix, or
+    /// in total order across prefixes.
+    fn scan_opts(&self, within_prefix: bool, upper: Option<Vec<u8>>) -> rocksdb::ReadOptions {
         let mut opts = self.read_opts();
-        if let Some(end) = prefix_end(prefix) {
-            opts.set_iterate_upper_bound(end);
+        if within_prefix {
+            opts.set_total_order_seek(false);
+            opts.set_prefix_same_as_start(true);
         }
-        self.forward(cf, opts, prefix)
-    }
-
-    /// As [`prefix`](Self::prefix), for a column family opened with a
-    /// prefix extractor of exactly `prefix.len()` bytes
-    /// (`StoreOptions::prefixes`): SST files and memtables whose prefix
-    /// filter lacks it are skipped instead of sought in, which is most of
-    /// them in a large database.
-    pub fn with_prefix(&self, cf: &'static str, prefix: &[u8]) -> Result<impl Iterator<Item = Result<KeyValue>> + '_> {
-        self.forward(cf, self.prefix_filtered(prefix_end(prefix)), prefix)
-    }
-
-    /// Options for a scan within the seek key's prefix (the column
-    /// family's prefix extractor decides its length), below `upper`.
-    fn prefix_filtered(&self, upper: Option<Vec<u8>>) -> rocksdb::ReadOptions {
-        let mut opts = self.read_opts();
-        opts.set_total_order_seek(false);
-        opts.set_prefix_same_as_start(true);
         if let Some(end) = upper {
             opts.set_iterate_upper_bound(end);
         }
@@ -120,8 +107,16 @@ impl<'a> View<'a> {
         Ok(it.map(move |r| r.map_err(storage_err("iterate", cf))))
     }
 
-    /// The last pair with `key <= at` and `key >= floor`, if any.
+    /// The last pair with `key <= at` and `key >= floor`, if any. Not for
+    /// a column family with a hashed memtable (it has no reverse order).
     pub fn last_at_or_before(&self, cf: &'static str, floor: &[u8], at: &[u8]) -> Result<Option<KeyValue>> {
+        if self.store.inner.hashed.contains(&cf) {
+            return Err(Error::Storage {
+                op: "iterate",
+                cf,
+                detail: "reverse scan of a column family with a hashed memtable".into(),
+            });
+        }
         let handle = self.store.cf(cf)?;
         let mut opts = self.read_opts();
         opts.set_iterate_lower_bound(floor.to_vec());
@@ -147,6 +142,11 @@ impl<'a> View<'a> {
         }
         Ok(out)
     }
+}
+
+/// Whether `a` and `b` both start with the same `n` bytes.
+fn shares_prefix(a: &[u8], b: &[u8], n: usize) -> bool {
+    a.len() >= n && b.len() >= n && a[..n] == b[..n]
 }
 
 /// The smallest key greater than every key starting with `prefix`
