@@ -317,13 +317,15 @@ impl<'a> Txn<'a> {
         Ok(out)
     }
 
-    /// The all-time accumulator of `p`'s `series`, staged writes included.
-    pub fn rollup_all_time(&self, p: ProfileId, series: u32) -> Result<Acc> {
+    /// The all-time accumulator of `p`'s `series`, staged writes included
+    /// (with active days when `days` asks).
+    pub fn rollup_all_time(&self, p: ProfileId, series: u32, days: bool) -> Result<Acc> {
         let mut acc = Acc::default();
+        let fold = |acc: &mut Acc, other: &Acc| if days { acc.fold_stats(other) } else { acc.fold_counts(other) };
         for src in self.sources_of(p) {
-            acc.fold_stats(&self.core.rollup_cache.all_time(&self.view, src, series, self.now.day())?);
+            fold(&mut acc, &self.core.rollup_cache.all_time(&self.view, (src, series), self.now.day(), days)?);
             if let Some(staged) = self.staged_rollups.all_time(src, series) {
-                acc.fold_stats(staged);
+                fold(&mut acc, staged);
             }
         }
         Ok(acc)
@@ -335,14 +337,14 @@ impl<'a> Txn<'a> {
         let mut parts = Vec::new();
         for src in self.sources_of(p) {
             self.core.rollup_cache.days(&self.view, (src, series), (from, to), self.now.day(), &mut parts)?;
-            parts.extend(self.staged_rollups.days(src, series, from, to).map(|(d, a)| (d, a.clone())));
+            parts.extend(self.staged_rollups.days(src, series, from, to).map(|(d, a)| (d, a.counts())));
         }
         if parts.len() > 1 {
             parts.sort_by_key(|(d, _)| *d);
             parts.dedup_by(|later, kept| {
                 let same = later.0 == kept.0;
                 if same {
-                    kept.1.fold_stats(&later.1);
+                    kept.1.fold_counts(&later.1);
                 }
                 same
             });

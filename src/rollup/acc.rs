@@ -106,6 +106,14 @@ impl Acc {
     /// Folds everything but the value frequencies of `other` into `self`
     /// (reads that need only counts, sums, extremes, times and days).
     pub fn fold_stats(&mut self, other: &Acc) {
+        self.fold_counts(other);
+        self.days |= &other.days;
+    }
+
+    /// Folds the counts, sums, extremes and times of `other` into `self`:
+    /// no active days, no value frequencies (the reads of every metric
+    /// but active days, which copy no bitmap then).
+    pub fn fold_counts(&mut self, other: &Acc) {
         self.count += other.count;
         self.numeric += other.numeric;
         self.sum += other.sum;
@@ -113,13 +121,19 @@ impl Acc {
         self.max = opt(self.max, other.max, f64::max);
         self.first = opt(self.first, other.first, i64::min);
         self.last = opt(self.last, other.last, i64::max);
-        self.days |= &other.days;
     }
 
     /// A copy without the value frequencies (what [`fold_stats`](Self::fold_stats) reads).
     pub fn stats(&self) -> Acc {
         let mut out = Acc::default();
         out.fold_stats(self);
+        out
+    }
+
+    /// A copy of what [`fold_counts`](Self::fold_counts) reads.
+    pub fn counts(&self) -> Acc {
+        let mut out = Acc::default();
+        out.fold_counts(self);
         out
     }
 
@@ -183,6 +197,20 @@ mod tests {
         let mut a = Acc::default();
         a.fold_stats(&full);
         assert_eq!(a, lean);
+    }
+
+    #[test]
+    fn counts_are_the_stats_without_active_days() {
+        let mut all = Acc::default();
+        for e in [ev(0, 1.0), ev(4 * Timestamp::DAY, 3.0), ev(4 * Timestamp::DAY + 1, 2.0)] {
+            all.fold(&Acc::of_event(&e, Some("amount")));
+        }
+        let (counts, stats) = (all.counts(), all.stats());
+        assert!(counts.days.is_empty() && counts.values.is_empty());
+        assert_eq!(stats.days.len(), 2);
+        assert_eq!(Acc { days: stats.days.clone(), ..counts.clone() }, stats);
+        assert_eq!((counts.count, counts.sum, counts.min, counts.max), (3, 6.0, Some(1.0), Some(3.0)));
+        assert_eq!((counts.first, counts.last), (Some(0), Some(4 * Timestamp::DAY + 1)));
     }
 
     #[test]

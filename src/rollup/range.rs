@@ -22,8 +22,10 @@ use crate::segment::PropertyFilter;
 
 /// Where range reads find a profile's buckets and timeline.
 pub(crate) trait BucketSource {
-    /// The all-time accumulator of `series` for `p` (empty if none).
-    fn all_time(&self, p: ProfileId, series: u32) -> Result<Acc>;
+    /// The all-time accumulator of `series` for `p` (empty if none),
+    /// without value frequencies; its active days may be left empty unless
+    /// `days` asks for them.
+    fn all_time(&self, p: ProfileId, series: u32, days: bool) -> Result<Acc>;
     /// The day accumulators of `series` for `p` with
     /// `from_day <= day <= to_day`, ascending by day. Their active-days
     /// bitmaps may be left empty (a bucket that counts an event is active
@@ -45,6 +47,9 @@ pub(crate) struct Series<'a> {
     pub property: Option<&'a str>,
     /// The events of the name the series holds (empty: all).
     pub filter: &'a [PropertyFilter],
+    /// Whether the read needs active days (only that metric does: the
+    /// others copy no day bitmap).
+    pub days: bool,
 }
 
 impl Series<'_> {
@@ -70,10 +75,11 @@ pub(crate) fn stats_in(
     to: Timestamp,
 ) -> Result<Acc> {
     let mut out = Acc::default();
-    let all = src.all_time(p, s.id)?;
+    let fold = |out: &mut Acc, acc: &Acc| if s.days { out.fold_stats(acc) } else { out.fold_counts(acc) };
+    let all = src.all_time(p, s.id, s.days)?;
     let (Some(first), Some(last)) = (all.first, all.last) else { return Ok(out) };
     if from.0 <= first && last < to.0 {
-        out.fold_stats(&all);
+        fold(&mut out, &all);
         return Ok(out);
     }
     // Nothing exists outside [first, last]: narrow the scan to it.
@@ -86,13 +92,13 @@ pub(crate) fn stats_in(
         let lo = from.max(day_start(day));
         let hi = to.min(day_start(day.saturating_add(1)));
         if lo <= f && l < hi {
-            out.fold_stats(&acc);
-            if acc.count > 0 {
+            out.fold_counts(&acc);
+            if s.days && acc.count > 0 {
                 out.days.insert(day_bit(day));
             }
         } else if f < hi && l >= lo {
             for e in s.events(src, p, Timestamp(lo), Timestamp(hi))? {
-                out.fold_stats(&Acc::of_event_with(&e, s.property, false));
+                fold(&mut out, &Acc::of_event_with(&e, s.property, false));
             }
         }
     }
@@ -106,7 +112,7 @@ pub(crate) fn next_after(
     s: Series<'_>,
     after: Timestamp,
 ) -> Result<Option<Timestamp>> {
-    let all = src.all_time(p, s.id)?;
+    let all = src.all_time(p, s.id, false)?;
     let (Some(first), Some(last)) = (all.first, all.last) else { return Ok(None) };
     if last <= after.0 {
         return Ok(None);

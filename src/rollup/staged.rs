@@ -27,7 +27,8 @@ impl StagedRollups {
     pub fn add(&mut self, p: ProfileId, series: u32, day: i64, acc: &Acc) {
         let s = self.map.entry((p, series)).or_default();
         s.all.fold_stats(acc);
-        s.days.entry(day).or_default().fold_stats(acc);
+        // A day bucket's active days are its own day: not kept.
+        s.days.entry(day).or_default().fold_counts(acc);
     }
 
     /// The staged all-time statistics of `p`'s `series`, if any.

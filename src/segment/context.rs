@@ -49,8 +49,8 @@ pub(crate) trait Source: BucketSource {
 }
 
 impl BucketSource for Txn<'_> {
-    fn all_time(&self, p: ProfileId, series: u32) -> Result<Acc> {
-        self.rollup_all_time(p, series)
+    fn all_time(&self, p: ProfileId, series: u32, days: bool) -> Result<Acc> {
+        self.rollup_all_time(p, series, days)
     }
     fn days(&self, p: ProfileId, series: u32, from_day: i64, to_day: i64) -> Result<Vec<(i64, Acc)>> {
         self.rollup_days(p, series, from_day, to_day)
@@ -88,7 +88,7 @@ pub(crate) struct ReadSource<'v, 'a> {
 }
 
 impl BucketSource for ReadSource<'_, '_> {
-    fn all_time(&self, p: ProfileId, series: u32) -> Result<Acc> {
+    fn all_time(&self, p: ProfileId, series: u32, _days: bool) -> Result<Acc> {
         crate::rollup::store::read_all_time(self.view, p, series)
     }
     fn days(&self, p: ProfileId, series: u32, from_day: i64, to_day: i64) -> Result<Vec<(i64, Acc)>> {
@@ -131,8 +131,9 @@ pub(crate) struct ProfileCtx<'t> {
     kinds: OnceCell<BTreeSet<String>>,
     /// Answer event conditions from rollup buckets where a series fits.
     buckets: bool,
-    /// All-time accumulators read so far, by series.
-    all_time: RefCell<HashMap<u32, Acc>>,
+    /// All-time accumulators read so far, by series and whether they hold
+    /// active days.
+    all_time: RefCell<HashMap<(u32, bool), Acc>>,
     /// Memberships changed by the pass using this context, by segment name.
     overlay: RefCell<Vec<(String, bool)>>,
     /// Set when a read failed; reported by [`ProfileCtx::finish`].
@@ -206,7 +207,8 @@ impl<'t> ProfileCtx<'t> {
         }
         let property = metric.property();
         let id = self.src.series(&events.event, property, &events.filter)?;
-        Some(Series { id, event: &events.event, property, filter: &events.filter })
+        let days = matches!(metric, Metric::ActiveDays);
+        Some(Series { id, event: &events.event, property, filter: &events.filter, days })
     }
 
     /// A source that serves all-time reads from this context's cache.
@@ -221,12 +223,12 @@ struct Cached<'c, 't> {
 }
 
 impl BucketSource for Cached<'_, '_> {
-    fn all_time(&self, p: ProfileId, series: u32) -> Result<Acc> {
-        if let Some(a) = self.ctx.all_time.borrow().get(&series) {
+    fn all_time(&self, p: ProfileId, series: u32, days: bool) -> Result<Acc> {
+        if let Some(a) = self.ctx.all_time.borrow().get(&(series, days)) {
             return Ok(a.clone());
         }
-        let acc = self.ctx.src.all_time(p, series)?;
-        self.ctx.all_time.borrow_mut().insert(series, acc.clone());
+        let acc = self.ctx.src.all_time(p, series, days)?;
+        self.ctx.all_time.borrow_mut().insert((series, days), acc.clone());
         Ok(acc)
     }
     fn days(&self, p: ProfileId, series: u32, from_day: i64, to_day: i64) -> Result<Vec<(i64, Acc)>> {

@@ -36,8 +36,8 @@ struct SnapshotSource<'v, 'a> {
 }
 
 impl BucketSource for SnapshotSource<'_, '_> {
-    fn all_time(&self, p: ProfileId, series: u32) -> Result<Acc> {
-        self.read.all_time(p, series)
+    fn all_time(&self, p: ProfileId, series: u32, days: bool) -> Result<Acc> {
+        self.read.all_time(p, series, days)
     }
     fn days(&self, p: ProfileId, series: u32, from_day: i64, to_day: i64) -> Result<Vec<(i64, Acc)>> {
         self.read.days(p, series, from_day, to_day)
