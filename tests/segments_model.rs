@@ -67,9 +67,11 @@ proptest! {
             ("mailable", "consent(marketing_email)"),
             ("mailable_pro", "consent(marketing_email) and in pro"),
             ("mailable_late", "consent(marketing_email) and not in mailable_pro"),
+            ("active", "active_days(page_view, 3d) >= 2"),
+            ("steady", "active_days(purchase, 7d) >= 2 and count(purchase, 7d) >= 3"),
         ];
         // Half defined up front (maintained live), half after the stream (backfilled).
-        for (name, text) in defs[..4].iter().chain(&defs[7..9]) {
+        for (name, text) in defs[..4].iter().chain(&defs[7..9]).chain(&defs[10..]) {
             db.define_segment(name, text).unwrap();
         }
         for (i, s) in steps.iter().enumerate() {
@@ -101,7 +103,7 @@ proptest! {
                 }
             }
             if i == steps.len() / 2 {
-                for (name, text) in defs[4..7].iter().chain(&defs[9..]) {
+                for (name, text) in defs[4..7].iter().chain(&defs[9..10]) {
                     db.define_segment(name, text).unwrap();
                 }
             }
