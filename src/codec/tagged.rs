@@ -29,16 +29,22 @@ pub trait Tagged: Serialize + DeserializeOwned {
 
 /// Encodes `value` with its tag.
 pub fn encode_tagged<T: Tagged>(value: &T) -> Vec<u8> {
-    let mut out = vec![T::TAG];
+    // One allocation for most values (the tag and body written in place).
+    let mut out = Vec::with_capacity(ENCODE_CAPACITY);
+    out.push(T::TAG);
     #[expect(
         clippy::expect_used,
         reason = "bincode only fails to encode serde types that need self-describing formats \
-                  (unknown-length sequences, `serialize_any`); every Tagged type is plain derived data"
+                  (unknown-length sequences, `serialize_any`) or when the writer fails, and a \
+                  Vec never does; every Tagged type is plain derived data"
     )]
-    let body = bincode::serde::encode_to_vec(value, config()).expect("plain derived data always encodes");
-    out.extend_from_slice(&body);
+    bincode::serde::encode_into_std_write(value, &mut out, config()).expect("plain derived data always encodes");
     out
 }
+
+/// The initial capacity of an encoded value: most profile records, deltas,
+/// links and accumulators fit.
+const ENCODE_CAPACITY: usize = 128;
 
 /// Decodes a tagged value, checking the tag and that every byte was used.
 pub fn decode_tagged<T: Tagged>(bytes: &[u8]) -> Result<T, DecodeError> {
