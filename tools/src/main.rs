@@ -21,6 +21,12 @@ use clap::Parser;
 
 use crate::error::CliError;
 
+/// The CLI is an application, so it picks the allocator (the library never
+/// does): imports allocate per event, and mimalloc made them about a
+/// quarter faster than glibc's malloc (BENCHMARKS.md, 2026-12-05).
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
