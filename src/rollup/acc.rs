@@ -41,6 +41,9 @@ pub struct Acc {
     pub overflow: bool,
 }
 
+/// Up to this many active days are folded day by day.
+const SMALL_DAY_SET: u64 = 8;
+
 /// Maps a day number to a bitmap index (days before 1970 are allowed).
 fn day_index(t: Timestamp) -> u32 {
     day_bit(t.day())
@@ -107,7 +110,15 @@ impl Acc {
     /// (reads that need only counts, sums, extremes, times and days).
     pub fn fold_stats(&mut self, other: &Acc) {
         self.fold_counts(other);
-        self.days |= &other.days;
+        // An event's or a day's contribution holds one day: inserted in
+        // place (roaring's `|=` builds a new array container per fold).
+        if other.days.len() <= SMALL_DAY_SET {
+            for d in &other.days {
+                self.days.insert(d);
+            }
+        } else {
+            self.days |= &other.days;
+        }
     }
 
     /// Folds the counts, sums, extremes and times of `other` into `self`:
