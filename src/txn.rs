@@ -321,11 +321,10 @@ impl<'a> Txn<'a> {
     /// (with active days when `days` asks).
     pub fn rollup_all_time(&self, p: ProfileId, series: u32, days: bool) -> Result<Acc> {
         let mut acc = Acc::default();
-        let fold = |acc: &mut Acc, other: &Acc| if days { acc.fold_stats(other) } else { acc.fold_counts(other) };
         for src in self.sources_of(p) {
-            fold(&mut acc, &self.core.rollup_cache.all_time(&self.view, (src, series), self.now.day(), days)?);
+            acc.fold_summary(&self.core.rollup_cache.all_time(&self.view, (src, series), self.now.day(), days)?, days);
             if let Some(staged) = self.staged_rollups.all_time(src, series) {
-                fold(&mut acc, staged);
+                acc.fold_summary(staged, days);
             }
         }
         Ok(acc)
@@ -337,7 +336,7 @@ impl<'a> Txn<'a> {
         let mut parts = Vec::new();
         for src in self.sources_of(p) {
             self.core.rollup_cache.days(&self.view, (src, series), (from, to), self.now.day(), &mut parts)?;
-            parts.extend(self.staged_rollups.days(src, series, from, to).map(|(d, a)| (d, a.counts())));
+            parts.extend(self.staged_rollups.days(src, series, from, to).map(|(d, a)| (d, a.summary(false))));
         }
         if parts.len() > 1 {
             parts.sort_by_key(|(d, _)| *d);

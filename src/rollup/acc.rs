@@ -134,17 +134,21 @@ impl Acc {
         self.last = opt(self.last, other.last, i64::max);
     }
 
-    /// A copy without the value frequencies (what [`fold_stats`](Self::fold_stats) reads).
-    pub fn stats(&self) -> Acc {
-        let mut out = Acc::default();
-        out.fold_stats(self);
-        out
+    /// Folds what a read of `other` needs: [`fold_stats`](Self::fold_stats)
+    /// when it asks for active `days`, else [`fold_counts`](Self::fold_counts).
+    pub fn fold_summary(&mut self, other: &Acc, days: bool) {
+        if days {
+            self.fold_stats(other);
+        } else {
+            self.fold_counts(other);
+        }
     }
 
-    /// A copy of what [`fold_counts`](Self::fold_counts) reads.
-    pub fn counts(&self) -> Acc {
+    /// A copy of what [`fold_summary`](Self::fold_summary) reads: never the
+    /// value frequencies, the active days only when `days` asks.
+    pub fn summary(&self, days: bool) -> Acc {
         let mut out = Acc::default();
-        out.fold_counts(self);
+        out.fold_summary(self, days);
         out
     }
 
@@ -216,7 +220,7 @@ mod tests {
         for e in [ev(0, 1.0), ev(4 * Timestamp::DAY, 3.0), ev(4 * Timestamp::DAY + 1, 2.0)] {
             all.fold(&Acc::of_event(&e, Some("amount")));
         }
-        let (counts, stats) = (all.counts(), all.stats());
+        let (counts, stats) = (all.summary(false), all.summary(true));
         assert!(counts.days.is_empty() && counts.values.is_empty());
         assert_eq!(stats.days.len(), 2);
         assert_eq!(Acc { days: stats.days.clone(), ..counts.clone() }, stats);

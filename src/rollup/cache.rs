@@ -148,8 +148,8 @@ impl RollupCache {
     /// frequencies: evaluations do not read them; active days only when
     /// `days` asks), loading the entry on a miss.
     pub fn all_time(&self, view: &View<'_>, (p, series): (ProfileId, u32), today: i64, days: bool) -> Result<Acc> {
-        let copy = |e: &Entry| if days { e.all.stats() } else { e.all.counts() };
-        let got = self.entries.map_or_load(&(p, series), copy, || self.load(view, p, series, today))?;
+        let got =
+            self.entries.map_or_load(&(p, series), |e| e.all.summary(days), || self.load(view, p, series, today))?;
         Ok(got.unwrap_or_default())
     }
 
@@ -170,7 +170,7 @@ impl RollupCache {
             return Ok(());
         }
         let copy = |e: &Entry| {
-            (from >= e.from).then(|| e.range(from, to).iter().map(|(d, a)| (*d, a.counts())).collect::<Vec<_>>())
+            (from >= e.from).then(|| e.range(from, to).iter().map(|(d, a)| (*d, a.summary(false))).collect::<Vec<_>>())
         };
         match self.entries.map_or_load(&(p, series), copy, || self.load(view, p, series, today))? {
             Some(Some(days)) => out.extend(days),

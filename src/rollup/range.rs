@@ -75,11 +75,10 @@ pub(crate) fn stats_in(
     to: Timestamp,
 ) -> Result<Acc> {
     let mut out = Acc::default();
-    let fold = |out: &mut Acc, acc: &Acc| if s.days { out.fold_stats(acc) } else { out.fold_counts(acc) };
     let all = src.all_time(p, s.id, s.days)?;
     let (Some(first), Some(last)) = (all.first, all.last) else { return Ok(out) };
     if from.0 <= first && last < to.0 {
-        fold(&mut out, &all);
+        out.fold_summary(&all, s.days);
         return Ok(out);
     }
     // Nothing exists outside [first, last]: narrow the scan to it.
@@ -98,7 +97,7 @@ pub(crate) fn stats_in(
             }
         } else if f < hi && l >= lo {
             for e in s.events(src, p, Timestamp(lo), Timestamp(hi))? {
-                fold(&mut out, &Acc::of_event_with(&e, s.property, false));
+                out.fold_summary(&Acc::of_event_with(&e, s.property, false), s.days);
             }
         }
     }

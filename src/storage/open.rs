@@ -92,11 +92,7 @@ fn capped<const N: usize>(key: &[u8]) -> &[u8] {
 /// The prefix extractor of `len` bytes.
 fn prefix_extractor(len: usize) -> Option<rocksdb::SliceTransform> {
     let every_key: fn(&[u8]) -> bool = |_| true;
-    Some(match len {
-        4 => rocksdb::SliceTransform::create("profiledb.capped.4", capped::<4>, Some(every_key)),
-        8 => rocksdb::SliceTransform::create("profiledb.capped.8", capped::<8>, Some(every_key)),
-        _ => return None,
-    })
+    (len == 4).then(|| rocksdb::SliceTransform::create("profiledb.capped.4", capped::<4>, Some(every_key)))
 }
 
 fn compression(opts: &StoreOptions) -> rocksdb::DBCompressionType {
@@ -148,7 +144,7 @@ fn cf_options(opts: &StoreOptions, cache: &rocksdb::Cache, cf: &'static str) -> 
         let extractor = prefix_extractor(*len).ok_or_else(|| Error::Storage {
             op: "open",
             cf,
-            detail: format!("no prefix extractor of {len} bytes (4 and 8 are supported)"),
+            detail: format!("no prefix extractor of {len} bytes (4 is supported: the profile id)"),
         })?;
         o.set_prefix_extractor(extractor);
     } else if opts.hashed_memtables.contains(&cf) {
