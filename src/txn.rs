@@ -2,7 +2,7 @@
 //! pending writes, one RocksDB batch, and the cache updates to publish
 //! once the batch commits.
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 use std::sync::Arc;
 
 use crate::clock::Timestamp;

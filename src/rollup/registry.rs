@@ -1,7 +1,9 @@
 //! [`Registry`]: the series and declared rollups, kept in memory and
 //! persisted in the `rollup_def` column family.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use foldhash::HashMap;
 
 use serde::{Deserialize, Serialize};
 

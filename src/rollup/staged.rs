@@ -2,7 +2,9 @@
 //! staged (as merge operands in its batch), kept folded in memory so that
 //! evaluations inside the same operation see them.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use foldhash::HashMap;
 
 use crate::profile::id::ProfileId;
 use crate::rollup::acc::Acc;

@@ -14,7 +14,9 @@
 //! range from the timeline.
 
 use std::cell::{OnceCell, RefCell};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
+
+use foldhash::HashMap;
 use std::sync::Arc;
 
 use crate::clock::Timestamp;

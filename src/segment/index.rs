@@ -255,7 +255,7 @@ pub(crate) fn stage(
     core: &Core,
     view: &View<'_>,
     batch: &mut Batch,
-    profiles: &HashMap<ProfileId, Option<Arc<ProfileRecord>>>,
+    profiles: &foldhash::HashMap<ProfileId, Option<Arc<ProfileRecord>>>,
 ) -> Result<Staged> {
     let state = core.segments.read();
     let ixs = &state.indexes;

@@ -5,7 +5,7 @@
 //! few KiB however large the segment. The writer changes them only after
 //! its batch commits, under a short write lock.
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 
 use roaring::RoaringBitmap;
 
