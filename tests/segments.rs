@@ -116,6 +116,38 @@ fn time_relative_segments_change_at_the_due_instant_via_tick() {
     assert!(db.check_segments().unwrap().is_empty());
 }
 
+/// Redefining a segment replaces its wake-ups: none stay behind from a
+/// time-dependent definition, and a new time-dependent one flips on time.
+#[test]
+fn redefinition_replaces_the_wakeups_of_the_old_definition() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, clock) = open(dir.path());
+    track(&db, "user_id:1", "purchase", Timestamp(T0), 10);
+    db.update(&id("user_id:1"), Update::new().set("plan", "pro")).unwrap();
+    let one = db.resolve(&id("user_id:1")).unwrap().unwrap();
+    db.define_segment("lapsed", "last(purchase) < now - 1d").unwrap();
+    // Time-dependent → static: the pending wake-up of the old definition goes.
+    db.define_segment("lapsed", r#"traits.plan = "pro""#).unwrap();
+    let report = db.check().unwrap();
+    assert!(report.is_clean(), "{report}");
+    assert!(db.in_segment("lapsed", one).unwrap());
+    clock.advance(2 * DAY);
+    db.tick().unwrap();
+    assert!(db.in_segment("lapsed", one).unwrap(), "a static definition does not change with time");
+    // Static → time-dependent: the backfill files the new wake-up, and the
+    // membership flips at its due instant.
+    db.define_segment("lapsed", "last(purchase) < now - 5d").unwrap();
+    assert!(!db.in_segment("lapsed", one).unwrap());
+    let report = db.check().unwrap();
+    assert!(report.is_clean(), "{report}");
+    clock.set(Timestamp(T0 + 5 * DAY + 1));
+    let r = db.tick().unwrap();
+    assert!(r.processed >= 1);
+    assert!(db.in_segment("lapsed", one).unwrap(), "left at the new definition's due instant");
+    let report = db.check().unwrap();
+    assert!(report.is_clean(), "{report}");
+}
+
 #[test]
 fn queries_use_bitmaps_and_explain_scans() {
     let dir = tempfile::tempdir().unwrap();

@@ -141,11 +141,21 @@ impl ProfileDb {
         let id = def.id;
         let mut txn = Txn::new(&self.core, writer);
         txn.skip_segments = true;
+        let redefined = self.core.segments.read().get(&def.name).is_some();
+        if redefined {
+            // The old definition's wake-ups go; the backfill files the new
+            // definition's (a segment that no longer depends on time has none).
+            stage_wakeup_removal(&mut txn, id)?;
+        }
         schema::SEGMENT_DEFS.put(&mut txn.batch, def.name.as_bytes(), &def);
         let next = self.core.segments.read().next_id.max(id + 1);
         schema::META_U32.put(&mut txn.batch, keys::meta::NEXT_SEGMENT_ID, &next);
         schema::META_U32.put(&mut txn.batch, keys::meta::SEGMENT_BACKFILL, &id);
         txn.commit()?;
+        if redefined {
+            // Its wake-ups were deleted without filing: forget every cached one.
+            self.core.wakeups.clear();
+        }
         let mut state = self.core.segments.write();
         let members = state.get(&def.name).map(|s| s.members.clone()).unwrap_or_default();
         state.next_id = state.next_id.max(id + 1);
@@ -202,21 +212,7 @@ impl ProfileDb {
         schema::SEGMENT_DEFS.delete(&mut txn.batch, name.as_bytes());
         txn.batch.delete_range(schema::SEGMENT_CHUNKS.name, keys::segment::chunk(id, 0), (id + 1).to_be_bytes());
         txn.batch.delete_range(schema::MEMBERSHIP.name, id.to_be_bytes(), (id + 1).to_be_bytes());
-        let mut index = vec![0x02];
-        index.extend_from_slice(&id.to_be_bytes());
-        let mut pending = Vec::new();
-        for kv in txn.view.prefix(schema::WAKEUP_INDEX.name, &index)? {
-            let (k, v) = kv?;
-            let due = schema::WAKEUP_INDEX.decode(&k, &v)? as i64;
-            let p = keys::parse_profile(&k[5..]).ok_or_else(|| {
-                crate::storage::corrupt_key(schema::WAKEUP_INDEX.name, &k, "expected 0x02 ‖ segment ‖ profile")
-            })?;
-            pending.push((due, p, k));
-        }
-        for (due, p, k) in pending {
-            txn.batch.delete(schema::WAKEUP_INDEX.name, keys::segment::wakeup(due, id, p));
-            txn.batch.delete(schema::WAKEUP_INDEX.name, &k);
-        }
+        stage_wakeup_removal(&mut txn, id)?;
         txn.commit()?;
         // Its wake-ups were deleted without filing: forget every cached one.
         self.core.wakeups.clear();
@@ -471,4 +467,25 @@ impl ProfileDb {
         }
         Ok(out)
     }
+}
+
+/// Stages the deletion of every wake-up of segment `id` (both the due-time
+/// entries and the per-profile index), for a drop or a redefinition.
+fn stage_wakeup_removal(txn: &mut Txn<'_>, id: u32) -> Result<()> {
+    let mut index = vec![0x02];
+    index.extend_from_slice(&id.to_be_bytes());
+    let mut pending = Vec::new();
+    for kv in txn.view.prefix(schema::WAKEUP_INDEX.name, &index)? {
+        let (k, v) = kv?;
+        let due = schema::WAKEUP_INDEX.decode(&k, &v)? as i64;
+        let p = keys::parse_profile(&k[5..]).ok_or_else(|| {
+            crate::storage::corrupt_key(schema::WAKEUP_INDEX.name, &k, "expected 0x02 ‖ segment ‖ profile")
+        })?;
+        pending.push((due, p, k));
+    }
+    for (due, p, k) in pending {
+        txn.batch.delete(schema::WAKEUP_INDEX.name, keys::segment::wakeup(due, id, p));
+        txn.batch.delete(schema::WAKEUP_INDEX.name, &k);
+    }
+    Ok(())
 }
