@@ -9,8 +9,13 @@ use serde::{Deserialize, Serialize};
 use crate::clock::Timestamp;
 use crate::event::Event;
 
-/// The most distinct values a series keeps per bucket; past it the set is
-/// marked as overflowed (unique counts become lower bounds).
+/// The most distinct values a series keeps per bucket. Past it the bucket
+/// keeps the 1,000 smallest values (in byte order), each with its exact
+/// count, and is marked as overflowed: unique counts become lower bounds
+/// and the most frequent value unknown. Keeping the smallest (not the
+/// first to arrive) makes the fold order-independent: a value among the
+/// smallest of all is among the smallest of every part, so it is never
+/// dropped on the way and its count is exact whatever the order.
 pub const MAX_UNIQUE_VALUES: usize = 1_000;
 
 /// Everything a series knows about one bucket (or all time): count, sum,
@@ -97,11 +102,17 @@ impl Acc {
         for (k, n) in &other.values {
             if let Some(m) = self.values.get_mut(k) {
                 *m += n;
-            } else if self.values.len() < MAX_UNIQUE_VALUES {
-                self.values.insert(k.clone(), *n);
-            } else {
-                self.overflow = true;
+                continue;
             }
+            if self.values.len() >= MAX_UNIQUE_VALUES {
+                self.overflow = true;
+                // Full: `k` goes in only in place of a larger value.
+                if self.values.last_key_value().is_some_and(|(last, _)| last.as_str() < k.as_str()) {
+                    continue;
+                }
+                self.values.pop_last();
+            }
+            self.values.insert(k.clone(), *n);
         }
         self.overflow |= other.overflow;
     }
@@ -158,7 +169,13 @@ impl Acc {
     }
 
     /// The most frequent value (ties: the smallest value).
+    ///
+    /// `None` also when the value set overflowed: the most frequent value
+    /// may then be one that was not kept.
     pub fn most_frequent(&self) -> Option<&str> {
+        if self.overflow {
+            return None;
+        }
         self.values.iter().max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0))).map(|(k, _)| k.as_str())
     }
 }
@@ -236,5 +253,53 @@ mod tests {
         }
         assert_eq!(a.values.len(), MAX_UNIQUE_VALUES);
         assert!(a.overflow);
+    }
+
+    /// An accumulator of events whose `sku` values are `skus`.
+    fn skus<'a>(skus: impl IntoIterator<Item = &'a str>) -> Vec<Acc> {
+        skus.into_iter()
+            .map(|v| {
+                let mut e = ev(0, 1.0);
+                e.properties.insert("sku", v);
+                Acc::of_event(&e, Some("sku"))
+            })
+            .collect()
+    }
+
+    /// Past the bound, the kept values and their counts do not depend on
+    /// the order (or grouping) of the folds, and the most frequent value
+    /// is unknown rather than the most frequent of the values kept.
+    #[test]
+    fn an_overflowed_value_set_is_order_independent_and_exact_for_what_it_keeps() {
+        let names: Vec<String> = (0..MAX_UNIQUE_VALUES + 200).map(|i| format!("v{i:05}")).collect();
+        // "v00000" three times, then every value once; "zz" (sorting last) ten times at the end.
+        let mut stream: Vec<&str> = vec!["v00000"; 3];
+        stream.extend(names.iter().map(String::as_str));
+        stream.extend(["zz"; 10]);
+        let contributions = skus(stream);
+        let fold = |order: &mut dyn Iterator<Item = &Acc>| {
+            let mut a = Acc::default();
+            order.for_each(|c| a.fold(c));
+            a
+        };
+        let forward = fold(&mut contributions.iter());
+        let backward = fold(&mut contributions.iter().rev());
+        // Two halves folded apart, then together (as merge operands are).
+        let (l, r) = contributions.split_at(contributions.len() / 2);
+        let mut grouped = fold(&mut r.iter());
+        grouped.fold(&fold(&mut l.iter()));
+        for a in [&forward, &backward, &grouped] {
+            assert!(a.overflow);
+            assert_eq!(a.values.len(), MAX_UNIQUE_VALUES);
+            assert_eq!(a.values.keys().next().map(String::as_str), Some("v00000"));
+            assert_eq!(a.values.get("v00000"), Some(&4), "a kept value's count is exact");
+            assert!(!a.values.contains_key("zz"), "the largest values give way");
+            assert_eq!(a.most_frequent(), None, "\"zz\" (10 events) was not kept: the answer is unknown");
+        }
+        assert_eq!(forward.values, backward.values);
+        assert_eq!(forward.values, grouped.values);
+        let mut small = Acc::default();
+        skus(["b", "a", "b"]).iter().for_each(|c| small.fold(c));
+        assert_eq!(small.most_frequent(), Some("b"));
     }
 }

@@ -13,7 +13,7 @@ pub(crate) mod staged;
 pub(crate) mod store;
 pub mod window;
 
-pub use acc::Acc;
+pub use acc::{Acc, MAX_UNIQUE_VALUES};
 pub use def::{Aggregate, Filter, FilterOp, Literal, RollupDef, SeriesDef};
 pub use registry::RollupRecord;
 pub use window::{RollupValue, Window};

@@ -52,7 +52,15 @@ pub enum RollupValue {
     /// A time (first, last); `None` when there was no event.
     Time(Option<Timestamp>),
     /// The most frequent value.
-    Value(Option<String>),
+    MostFrequent {
+        /// The value (ties: the smallest); `None` when no event had the
+        /// property, or when `complete` is false.
+        value: Option<String>,
+        /// False when the window saw more distinct values than a bucket
+        /// keeps ([`MAX_UNIQUE_VALUES`](crate::rollup::MAX_UNIQUE_VALUES)):
+        /// the most frequent value is then unknown.
+        complete: bool,
+    },
     /// Distinct values and how many; `complete` is false past the bound.
     Unique {
         /// How many distinct values (a lower bound if not complete).
@@ -79,7 +87,9 @@ impl RollupValue {
                 Some((a, b)) => acc.active_days_between(Timestamp(a * Timestamp::DAY), Timestamp(b * Timestamp::DAY)),
                 None => acc.days.len(),
             }),
-            Aggregate::MostFrequent(_) => RollupValue::Value(acc.most_frequent().map(str::to_owned)),
+            Aggregate::MostFrequent(_) => {
+                RollupValue::MostFrequent { value: acc.most_frequent().map(str::to_owned), complete: !acc.overflow }
+            }
             Aggregate::Unique(_) => RollupValue::Unique {
                 count: acc.values.len() as u64,
                 values: acc.values.keys().cloned().collect(),
@@ -95,7 +105,7 @@ impl RollupValue {
             RollupValue::Count(n) => json!(n),
             RollupValue::Number(x) => json!(x),
             RollupValue::Time(t) => json!(t.map(|t| t.to_rfc3339())),
-            RollupValue::Value(v) => json!(v),
+            RollupValue::MostFrequent { value, complete } => json!({"value": value, "complete": complete}),
             RollupValue::Unique { count, values, complete } => {
                 json!({"count": count, "values": values, "complete": complete})
             }
@@ -109,7 +119,7 @@ impl RollupValue {
             RollupValue::Number(x) => *x,
             RollupValue::Time(t) => t.map(|t| t.0 as f64),
             RollupValue::Unique { count, .. } => Some(*count as f64),
-            RollupValue::Value(_) => None,
+            RollupValue::MostFrequent { .. } => None,
         }
     }
 }

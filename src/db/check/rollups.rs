@@ -263,8 +263,8 @@ fn stats_diff(a: &Acc, b: &Acc) -> Option<String> {
 
 /// How two accumulators differ (`None`: equal). Sums are compared with a
 /// relative tolerance (folding order changes float rounding); value
-/// frequencies only when neither side overflowed its bound (which values
-/// are kept then depends on the order).
+/// frequencies only when neither side overflowed its bound (before
+/// 2026-12-05 the values kept past it depended on the fold order).
 pub(super) fn acc_diff(a: &Acc, b: &Acc) -> Option<String> {
     let close = |x: f64, y: f64| (x - y).abs() <= 1e-9 * (1.0 + x.abs().max(y.abs()));
     let diff = |what: &str, x: &dyn std::fmt::Debug, y: &dyn std::fmt::Debug| Some(format!("{what} {x:?} ≠ {y:?}"));

@@ -76,8 +76,13 @@ pub fn rollup_value(v: &RollupValue) -> String {
         RollupValue::Count(n) => n.to_string(),
         RollupValue::Number(Some(x)) => super::text::value(&profiledb::TraitValue::Float(*x)),
         RollupValue::Time(Some(t)) => t.to_rfc3339(),
-        RollupValue::Value(Some(s)) => Value::String(s.clone()).to_string(),
-        RollupValue::Number(None) | RollupValue::Time(None) | RollupValue::Value(None) => "-".into(),
+        RollupValue::MostFrequent { value: Some(s), .. } => Value::String(s.clone()).to_string(),
+        RollupValue::MostFrequent { value: None, complete: false } => {
+            format!("unknown (over {} distinct values)", profiledb::rollup::MAX_UNIQUE_VALUES)
+        }
+        RollupValue::Number(None) | RollupValue::Time(None) | RollupValue::MostFrequent { value: None, .. } => {
+            "-".into()
+        }
         RollupValue::Unique { count, values, complete } => {
             let more = if *complete { "" } else { ", ..." };
             truncate(&format!("{count}: {}{more}", values.join(", ")), 60)
