@@ -277,3 +277,36 @@ fn all_time_values_survive_and_windows_before_the_horizon_are_refused() {
     clock.advance(30 * DAY);
     assert_eq!(db.enforce_retention().unwrap().profiles_visited, 0);
 }
+
+/// Without timelines (`timeline_retention(0)`) an event condition cannot
+/// be answered (its windows read stored events): defining or querying one
+/// is refused and writes nothing, and a database whose segments read events
+/// does not open without timelines — none of them silently reads "no events".
+#[test]
+fn event_conditions_are_refused_when_timelines_are_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(Timestamp(T0)));
+    let user = Identifier::new("user_id", "u1").unwrap();
+    {
+        let db = ProfileDb::builder(dir.path()).clock(clock.clone()).timeline_retention(0).open().unwrap();
+        db.track(&Event::new(EventKind::Track, "purchase", Timestamp(T0), vec![user.clone()])).unwrap();
+        let before = db.raw_dump().unwrap();
+        for text in ["count(purchase) >= 1", "last(purchase) > now - 7d", "seq(add_to_cart, not purchase, 1h)"] {
+            let err = db.define_segment("buyers", text).unwrap_err();
+            let msg = err.to_string();
+            assert!(msg.contains("timeline") && msg.contains("purchase") && msg.contains("buyers"), "{msg}");
+            assert!(db.query("count(purchase, 7d) >= 1").unwrap_err().to_string().contains("timeline"));
+        }
+        assert_eq!(db.raw_dump().unwrap(), before, "a refused definition writes nothing");
+        // Conditions that read no events are fine.
+        assert_eq!(db.define_segment("everyone", "not has email").unwrap(), 1);
+    }
+    {
+        let db = ProfileDb::builder(dir.path()).clock(clock.clone()).open().unwrap();
+        // The rollups counted the purchase while timelines were off.
+        assert_eq!(db.define_segment("buyers", "count(purchase) >= 1").unwrap(), 1);
+    }
+    let err = ProfileDb::builder(dir.path()).clock(clock.clone()).timeline_retention(0).open().err().unwrap();
+    let msg = err.to_string();
+    assert!(msg.contains("\"buyers\"") && msg.contains("timeline"), "{msg}");
+}

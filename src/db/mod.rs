@@ -159,10 +159,20 @@ impl ProfileDb {
         let registry = crate::rollup::registry::Registry::load(&store.latest())?;
         let next_feed_seq = schema::META_U64.get(&store.latest(), keys::meta::NEXT_FEED_SEQ)?.unwrap_or(0);
         let segments = crate::segment::state::SegmentState::load(&store.latest())?;
+        let config = b.config();
+        for s in &segments.segments {
+            if let Some(events) = segments::events_without_timelines(&config, &s.deps) {
+                return Err(crate::Error::invalid(format!(
+                    "segment {:?} {events}: open the database with a timeline retention (and drop or redefine \
+                     the segment if timelines are to stay off)",
+                    s.def.name
+                )));
+            }
+        }
         let secret = crate::privacy::suppression::load_secret(&store.latest())?;
         let retention = crate::rollup::retention::Floors::load(&store.latest())?;
         let core = Core {
-            config: b.config(),
+            config,
             clock: b.clock.clone(),
             profiles: Cache::new(b.profile_cache_entries),
             identities: Cache::new(b.profile_cache_entries),

@@ -121,6 +121,9 @@ impl ProfileDb {
         for purpose in &deps.consents {
             self.core.config.privacy.check_purpose(purpose)?;
         }
+        if let Some(events) = events_without_timelines(&self.core.config, &deps) {
+            return Err(Error::invalid(format!("segment {name:?} {events}; open it with a timeline retention")));
+        }
         let mut all = defs;
         all.insert(name.to_owned(), expr.clone());
         if let Some(cycle) = find_cycle(&all) {
@@ -337,6 +340,9 @@ impl ProfileDb {
         for purpose in &deps.consents {
             self.core.config.privacy.check_purpose(purpose)?;
         }
+        if let Some(events) = events_without_timelines(&self.core.config, &deps) {
+            return Err(Error::invalid(format!("the query {events}; open it with a timeline retention")));
+        }
         Ok((expr, deps))
     }
 
@@ -488,4 +494,22 @@ fn stage_wakeup_removal(txn: &mut Txn<'_>, id: u32) -> Result<()> {
         txn.batch.delete(schema::WAKEUP_INDEX.name, &k);
     }
     Ok(())
+}
+
+/// Why an expression reading `deps` cannot be answered under `config`, if
+/// it cannot: it reads events while the database keeps no timelines
+/// (`timeline_retention(0)`). Windows and sequences are answered from the
+/// timeline (whole days from rollup buckets, the partial days at a
+/// window's edges from the stored events), so without it every event
+/// condition would silently read as "no events".
+pub(crate) fn events_without_timelines(config: &super::config::Config, deps: &Dependencies) -> Option<String> {
+    if config.timeline_retention_ms > 0 || deps.events.is_empty() {
+        return None;
+    }
+    let events: Vec<&str> = deps.events.iter().map(String::as_str).collect();
+    Some(format!(
+        "reads events ({}), but this database keeps no timelines (timeline_retention is 0) and event conditions \
+         are answered from stored events",
+        events.join(", ")
+    ))
 }
