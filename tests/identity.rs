@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use profiledb::{
-    Change, Error, Identifier, IdentityRules, Ignored, KindLimit, ManualClock, MergeRules, MergeStrategy, OnExceed,
-    ProfileDb, ProfileId, Timestamp, TraitValue, Update,
+    Change, Clock, Error, Identifier, IdentityRules, Ignored, KindLimit, ManualClock, MergeRules, MergeStrategy,
+    OnExceed, ProfileDb, ProfileId, Timestamp, TraitValue, Update,
 };
 
 fn id(s: &str) -> Identifier {
@@ -273,4 +273,44 @@ fn a_refused_event_mid_batch_is_reported_and_the_others_commit() {
     assert_eq!(of("device_id:c"), of("device_id:d"));
     assert_ne!(of("device_id:a"), of("device_id:b"));
     assert!(db.check().unwrap().is_clean());
+}
+
+/// As-of reads of a merged-away id: before its merge it is the profile it
+/// was (its own history, under its own id); after, the profile it merged
+/// into — through a chain of merges.
+#[test]
+fn as_of_reads_of_a_merged_away_id_follow_its_own_history_until_its_merge() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, clock) = open(dir.path());
+    let zero = db.update(&id("user_id:a"), Update::new().set("plan", "gold")).unwrap().profile;
+    clock.advance(10);
+    let one = db.update(&id("anonymous_id:b"), Update::new().set("color", "red")).unwrap().profile;
+    clock.advance(10);
+    let two = db.update(&id("device_id:c"), Update::new().set("size", 42)).unwrap().profile;
+    let before_merges = clock.now();
+    clock.advance(10);
+    // 2 merges into 1, then 1 into 0.
+    db.identify(&[id("anonymous_id:b"), id("device_id:c")], Update::new()).unwrap();
+    clock.advance(10);
+    let between = clock.now();
+    clock.advance(10);
+    db.identify(&[id("user_id:a"), id("anonymous_id:b")], Update::new()).unwrap();
+    clock.advance(10);
+    let after = clock.now();
+    assert_eq!(db.resolve_id(two).unwrap(), Some(zero));
+
+    let own = db.get_as_of_time(two, before_merges).unwrap().expect("existed");
+    assert_eq!(own.id, two);
+    assert_eq!(own.traits.get("size"), Some(&TraitValue::Int(42)));
+    assert_eq!(own.traits.get("plan"), None, "not the survivor's past");
+    let mid = db.get_as_of_time(two, between).unwrap().expect("merged into 1");
+    assert_eq!(mid.id, one);
+    assert_eq!((mid.traits.get("color").is_some(), mid.traits.get("size").is_some()), (true, true));
+    assert_eq!(mid.traits.get("plan"), None);
+    let last = db.get_as_of_time(two, after).unwrap().expect("merged into 0");
+    assert_eq!(last.id, zero);
+    assert_eq!(last.traits.len(), 3);
+    let own_one = db.get_as_of_time(one, before_merges).unwrap().expect("existed");
+    assert_eq!((own_one.id, own_one.traits.len()), (one, 1));
+    assert_eq!(db.get_as_of_time(two, Timestamp(0)).unwrap(), None, "before it existed");
 }
