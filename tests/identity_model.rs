@@ -4,7 +4,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use profiledb::{Change, Identifier, IdentityRules, KindLimit, OnExceed, ProfileDb, ProfileId, Update};
+use profiledb::codec::decode_tagged;
+use profiledb::{Change, Delta, Identifier, IdentityRules, KindLimit, OnExceed, ProfileDb, ProfileId, Update};
 use proptest::prelude::*;
 
 /// Union-find over identifier indexes.
@@ -162,17 +163,7 @@ fn concurrent_stitching_keeps_one_live_profile_per_identifier() {
     }
     let seen: BTreeSet<usize> = (0..pool.len()).filter(|i| db.resolve(&pool[*i]).unwrap().is_some()).collect();
     check_resolution(&db, &seen, &pool);
-    // Every id that is not live is an alias of a live profile (one hop, no
-    // cycles), and its merge appears in some history.
     let live: BTreeSet<ProfileId> = seen.iter().map(|i| db.resolve(&pool[*i]).unwrap().unwrap()).collect();
-    let mut merged_in_history = BTreeSet::new();
-    for p in &live {
-        for d in db.history(*p).unwrap() {
-            if let Change::Merge { loser, .. } = d.change {
-                merged_in_history.insert(loser);
-            }
-        }
-    }
     let total: u64 = live
         .iter()
         .map(|p| match db.get_by_id(*p).unwrap().unwrap().traits.get("ops") {
@@ -181,12 +172,64 @@ fn concurrent_stitching_keeps_one_live_profile_per_identifier() {
         })
         .sum();
     assert!(total > 0);
-    let mut n = 0u32;
-    while let Some(p) = db.resolve_id(ProfileId(n)).unwrap() {
-        if !live.contains(&ProfileId(n)) {
-            assert!(live.contains(&p), "alias {n} resolves to {p}, which is not live");
-            assert!(merged_in_history.contains(&ProfileId(n)) || n > 0, "merge of {n} is recorded");
+
+    // Every id that is not live is an alias of a live profile (one hop, no
+    // cycles). Ids are allocated densely and nothing is erased or split, so
+    // every id below live + aliases is one or the other.
+    let aliases = db.alias_count().unwrap();
+    assert_eq!(db.profile_count().unwrap(), live.len() as u64, "every live profile is reached by an identifier");
+    let mut alias_of = BTreeMap::new();
+    for n in 0..(live.len() as u64 + aliases) as u32 {
+        let id = ProfileId(n);
+        let p = db.resolve_id(id).unwrap().unwrap_or_else(|| panic!("id {n} resolves to nothing"));
+        assert!(live.contains(&p), "id {n} resolves to {p}, which is not live");
+        if p != id {
+            assert!(!live.contains(&id), "live id {n} resolves to another profile {p}");
+            alias_of.insert(id, p);
         }
-        n += 1;
     }
+    assert_eq!(alias_of.len() as u64, aliases, "every alias is an id below the allocated range");
+
+    // Every merge appears in a history. `history(id)` of an alias reads its
+    // survivor's log, but a merged-away profile keeps its own log: when n
+    // merged into m and m later into the survivor, the merge of n is only in
+    // m's own log. So read every id's own log raw, and walk each survivor's
+    // merge tree from its log down through its losers' logs.
+    let mut own_log: BTreeMap<ProfileId, Vec<Delta>> = BTreeMap::new();
+    for e in db.dump_cf("delta").unwrap() {
+        let holder = ProfileId(u32::from_be_bytes(e.key[..4].try_into().unwrap()));
+        own_log.entry(holder).or_default().push(decode_tagged::<Delta>(&e.value).unwrap());
+    }
+    let losers_in = |p: ProfileId| -> Vec<ProfileId> {
+        let log = own_log.get(&p).map_or(&[][..], Vec::as_slice);
+        log.iter().filter_map(|d| if let Change::Merge { loser, .. } = d.change { Some(loser) } else { None }).collect()
+    };
+    // (loser, the profile whose log records its merge, the live root of that tree)
+    let mut merged: BTreeMap<ProfileId, (ProfileId, ProfileId)> = BTreeMap::new();
+    for &root in &live {
+        assert_eq!(db.history(root).unwrap(), own_log[&root], "history of live {root} is its own log");
+        let mut stack = vec![root];
+        while let Some(holder) = stack.pop() {
+            for loser in losers_in(holder) {
+                let before = merged.insert(loser, (holder, root));
+                assert_eq!(before, None, "{loser} merged twice (no unmerge ran)");
+                stack.push(loser);
+            }
+        }
+    }
+    for (n, p) in &alias_of {
+        let Some((holder, root)) = merged.get(n) else {
+            panic!(
+                "alias {n} → {p}: no Change::Merge {{ loser: {n} }} in the log of {p} or of any profile merged into it"
+            )
+        };
+        assert_eq!(root, p, "the merge of {n} is recorded in the tree of {root}, but {n} resolves to {p}");
+        assert!(
+            holder == p || alias_of.get(holder) == Some(p),
+            "the merge of {n} is in the log of {holder}, not part of {p}"
+        );
+    }
+    assert_eq!(merged.len(), alias_of.len(), "every recorded merge left an alias");
+    let r = db.check().unwrap();
+    assert!(r.is_clean(), "{r}");
 }

@@ -52,6 +52,9 @@ pub(crate) mod inv {
     pub const LIVE_NOT_ALIAS: &str = "live_is_not_alias";
     /// Following aliases never returns to where it started.
     pub const NO_ALIAS_CYCLE: &str = "no_alias_cycle";
+    /// Every alias of a live profile has its merge (a `Change::Merge` with
+    /// it as the loser) in a retained log: its survivor's or an alias's.
+    pub const ALIAS_MERGE_RECORDED: &str = "alias_merge_recorded";
     /// Every id in use is below `meta/next_profile_id`.
     pub const ID_ALLOCATED: &str = "id_allocated";
     /// A record's id, version, floor and snapshot version agree.
@@ -198,7 +201,9 @@ impl ProfileDb {
     /// - **Identity graph**: `identity` and `profile_identifiers` are exact
     ///   inverses and point at live profiles; every alias points one hop at
     ///   a live profile and has its reverse entry; aliases form no cycle and
-    ///   never name a live id; every id is below the id counter.
+    ///   never name a live id; every alias's merge is recorded in the log it
+    ///   merged into (unless retention folded that log); every id is below
+    ///   the id counter.
     ///   Each record's identifier counts by kind equal its entries in
     ///   `profile_identifiers`.
     /// - **History**: for every live profile, deltas are contiguous from the

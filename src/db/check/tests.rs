@@ -7,7 +7,7 @@ use super::{inv, CheckReport};
 use crate::codec::{Marker, ValueCodec};
 use crate::identity::link::IdentityLink;
 use crate::keys::{self, cf};
-use crate::profile::delta::Cause;
+use crate::profile::delta::{Cause, Change};
 use crate::profile::state::ProfileRecord;
 use crate::{Clock, Identifier, ManualClock, ProfileDb, ProfileId, Timestamp, TraitValue, Update};
 
@@ -405,4 +405,39 @@ fn a_linked_identifier_of_an_erased_person_is_reported() {
     put(&db, cf::PROFILE_IDENTIFIERS, &keys::profile_identifier(ProfileId(0), &gone), Marker.encode_value());
     // Profile 0's record does not count the forged email.
     assert_violations(&db, &[inv::NOT_SUPPRESSED, inv::KIND_COUNTS]);
+}
+
+/// Every alias has its merge in a retained log: the survivor's, or for a
+/// chain (2 into 1, then 1 into 0: compressed to the alias 2 → 0) the own
+/// log of the profile it merged into. A folded log is past the horizon.
+#[test]
+fn an_alias_whose_merge_is_in_no_log_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, clock) = open(dir.path());
+    for who in ["user_id:a", "email:b@x.com", "device_id:c"] {
+        clock.advance(10);
+        db.update(&id(who), Update::new().set("who", who)).unwrap(); // 0, 1, 2
+    }
+    clock.advance(10);
+    db.identify(&[id("email:b@x.com"), id("device_id:c")], Update::new()).unwrap(); // 2 into 1
+    clock.advance(10);
+    db.identify(&[id("user_id:a"), id("email:b@x.com")], Update::new()).unwrap(); // 1 into 0
+    assert_violations(&db, &[]);
+    // Make each merge name another loser (replay only reads its result).
+    for (holder, loser) in [(1, 2), (0, 1)] {
+        let log = crate::profile::history::deltas(&db.core.store.latest(), ProfileId(holder)).unwrap();
+        let mut d =
+            log.into_iter().find(|d| matches!(d.change, Change::Merge { loser: l, .. } if l.0 == loser)).unwrap();
+        let Change::Merge { loser, .. } = &mut d.change else { unreachable!() };
+        *loser = ProfileId(9);
+        put(&db, cf::DELTA, &keys::versioned(ProfileId(holder), d.version), d.encode_value());
+    }
+    let r = db.check().unwrap();
+    assert_eq!(whats(&r), [inv::ALIAS_MERGE_RECORDED; 2], "{r}");
+    assert!(r.violations[0].detail.starts_with("alias 1 → 0: no Change::Merge of 1"), "{r}");
+    assert!(r.violations[1].detail.starts_with("alias 2 → 0: no Change::Merge of 2"), "{r}");
+    // Once retention folds the survivor's log, its merges are past the horizon.
+    clock.advance(10);
+    assert_eq!(db.retain_history(clock.now()).unwrap().profiles_folded, 1);
+    assert_violations(&db, &[]);
 }
