@@ -187,6 +187,16 @@ pub enum Error {
     /// The database was opened read-only and a write was attempted.
     #[error("database is open read-only; {0} needs a writable handle")]
     ReadOnly(&'static str),
+    /// In a strict batch, an event merges away a profile that an earlier
+    /// event of the same batch wrote: the merge cannot see those staged
+    /// writes, so the two cannot commit as the one unit a strict batch is.
+    /// Nothing was written; split the batch before this event (the events
+    /// before it, then the rest) or send it without `strict`.
+    #[error(
+        "this event merges away a profile that an earlier event of the same strict batch wrote, and a strict batch \
+         commits as one unit: split the batch before this event, or send it without strict"
+    )]
+    StrictBatchSplit,
     /// An internal retry signal: an operation must be redone in a batch of
     /// its own. Never returned to callers.
     #[doc(hidden)]

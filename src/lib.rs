@@ -42,7 +42,7 @@ mod txn;
 
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use db::format::{FORMAT_VERSION, OLDEST_SUPPORTED_FORMAT_VERSION};
-pub use db::{AccessMode, Builder, Durability, IdentifierInfo, ProfileDb, RawEntry, WriteReceipt};
+pub use db::{AccessMode, Builder, Durability, IdentifierInfo, ProfileDb, ProfileView, RawEntry, WriteReceipt};
 pub use db::{AnonymizeReport, ConsentCheck, ConsentInfo, SegmentExport};
 pub use db::{BatchReport, EraseReport, IngestOutcome, RetentionReport, SegmentInfo, SegmentMismatch, TickReport};
 pub use db::{CheckReport, RetentionPass, Violation};

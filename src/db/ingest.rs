@@ -78,7 +78,14 @@ impl ProfileDb {
     /// writes nothing, while the valid ones commit. With `strict`, any
     /// invalid event rejects the whole batch and nothing is written.
     ///
-    /// Up to 1,024 events commit as one batch. An event refused while
+    /// With `strict`, the batch is applied as one RocksDB batch whatever its
+    /// size, and an event refused while applying (a stitching rule, an
+    /// erased identifier) rejects it too; so does an event that merges
+    /// away a profile an earlier event of the batch wrote
+    /// ([`Error::StrictBatchSplit`]: split the batch before that event, or
+    /// send it without `strict`).
+    ///
+    /// Otherwise up to 1,024 events commit as one batch. An event refused while
     /// applying (a stitching rule) is reported and left out, the events
     /// before it commit in one batch and the rest go on in the next; so
     /// does an event that merges away a profile an earlier event of the
@@ -97,6 +104,9 @@ impl ProfileDb {
         if strict && !report.rejected.is_empty() {
             return Ok(report);
         }
+        if strict {
+            return self.commit_as_one(&valid, report);
+        }
         for chunk in valid.chunks(1_024) {
             let mut writer = self.core.writer.lock();
             let (mut start, mut refusals) = (0, 0);
@@ -108,10 +118,6 @@ impl ProfileDb {
                     continue;
                 };
                 let conflict = matches!(err, Error::Conflict(_));
-                if strict && !conflict {
-                    report.rejected.push((chunk[start + k].0, err));
-                    return Ok(report);
-                }
                 // The events before the failed one applied: commit them (a
                 // redo gives the same result), then go on from the failed
                 // one — first in its batch after a conflict, else refused.
@@ -129,6 +135,19 @@ impl ProfileDb {
             }
         }
         report.rejected.sort_by_key(|(i, _)| *i);
+        Ok(report)
+    }
+
+    /// A strict batch: every event applied in one RocksDB batch, committed
+    /// only if none is refused. An event that would merge away a profile an
+    /// earlier event of the batch wrote cannot be part of that one batch
+    /// (its merge does not see the staged writes), so it rejects the batch.
+    fn commit_as_one(&self, valid: &[(usize, &Event)], mut report: BatchReport) -> Result<BatchReport> {
+        let mut writer = self.core.writer.lock();
+        if let Some((k, err)) = self.commit_events(&mut writer, valid, &mut report)? {
+            let err = if matches!(err, Error::Conflict(_)) { Error::StrictBatchSplit } else { err };
+            report.rejected.push((valid[k].0, err));
+        }
         Ok(report)
     }
 

@@ -1,6 +1,10 @@
 //! Turning command-line text into library values: identifiers, trait
-//! values, amounts, times and versions. Every failure is bad input (exit 2).
+//! values, amounts, times, versions and schema files. Every failure is bad
+//! input (exit 2).
 
+use std::path::Path;
+
+use profiledb::event::SchemaRegistry;
 use profiledb::rollup::{Filter, FilterOp, Literal, Window};
 use profiledb::{Identifier, ProfileId, Timestamp, TraitValue};
 use serde_json::Value;
@@ -109,6 +113,14 @@ pub fn flatten_traits(prefix: &str, v: &Value, out: &mut Vec<(String, TraitValue
             Ok(())
         }
     }
+}
+
+/// Reads a `--schemas` file: the library's [`SchemaRegistry`] as JSON
+/// (unknown fields are refused, so a typo does not silently check nothing).
+pub fn schemas(path: &Path) -> Result<SchemaRegistry, CliError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| CliError::Usage(format!("--schemas: cannot read {}: {e}", path.display())))?;
+    serde_json::from_str(&text).map_err(|e| CliError::Usage(format!("--schemas {}: {e}", path.display())))
 }
 
 /// Parses an increment: an integer, else a finite decimal.

@@ -114,3 +114,20 @@ fn an_unreadable_file_or_a_missing_database_is_reported() {
     let file = none.file("x.jsonl", "{}\n");
     none.run(&["import", s(&file)]).code(3).err_has(&["no database at"]);
 }
+
+/// A strict import of events where a login merges two profiles created
+/// earlier in the same batch: the library refuses that as one unit
+/// (`StrictBatchSplit`), and the import goes on from that event in a new
+/// unit instead of stopping.
+#[test]
+fn strict_import_splits_a_batch_at_a_merge_of_a_profile_it_wrote() {
+    let db = TestDb::init();
+    let input = "{\"type\": \"track\", \"event\": \"page\", \"timestamp\": 1750000000000, \"identifiers\": {\"anonymous_id\": \"a1\"}}\n\
+                 {\"type\": \"track\", \"event\": \"page\", \"timestamp\": 1750000000001, \"identifiers\": {\"user_id\": \"u1\"}}\n\
+                 {\"type\": \"identify\", \"timestamp\": 1750000000002, \"identifiers\": {\"anonymous_id\": \"a1\", \"user_id\": \"u1\"}}\n";
+    let file = db.file("login.jsonl", input);
+    let r = db.run(&["--json", "import", "--strict", s(&file)]).ok().json();
+    assert_eq!((r["accepted"].clone(), r["rejected"].clone()), (json!(3), json!(0)), "{r}");
+    let p = db.get("user_id:u1");
+    assert_eq!(p["identifiers"], json!(["anonymous_id:a1", "user_id:u1"]));
+}

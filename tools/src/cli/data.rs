@@ -1,8 +1,37 @@
 //! Arguments of the event commands: import, track, events, rollup, rfm.
 
+use std::path::PathBuf;
+
 use clap::{Args, Subcommand, ValueEnum};
 
 use super::{ProfileRef, READ_SAFETY, WRITE_SAFETY};
+
+/// The short help of `--schemas` (import, track).
+const SCHEMAS_HELP: &str = "Check every event against per-event-name schemas from this JSON file; a violating event \
+is rejected (exit 2), naming the event, the property and the rule";
+
+/// The long help of `--schemas`: the file format.
+const SCHEMAS_LONG_HELP: &str = r#"Check every event against per-event-name schemas from this JSON file; a violating
+event is rejected (exit 2) and writes nothing, naming the event, the property
+and the rule. The file is the library's SchemaRegistry as JSON:
+
+  {"schemas": {
+     "Order Completed": {"required": ["total", "currency"],
+                         "types": {"total": "number", "product.sku": "string"},
+                         "allowed": {"currency": ["USD", "EUR"]}},
+     "identify": {"types": {"plan": "string"}}},
+   "allow_unknown_events": false}
+
+Keys of "schemas" are event names (identify events are named "identify").
+Each schema has optional "required" (properties that must be present),
+"types" (string, number, integer, bool, timestamp, list, object; checked when
+present) and "allowed" (the only values a property may take). Paths are dotted
+property paths; identify events are checked on their traits (address.city).
+"allow_unknown_events" (default true) says whether track events whose name has
+no schema are accepted; page, screen, identify and alias events are never
+refused for lacking one. Unknown fields are an error. Schemas are not stored
+in the database: pass the file on every run that should check them. Profile
+lines (import) are not events and are not checked."#;
 
 /// What `import` reads each line as.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -42,6 +71,9 @@ pub struct ImportArgs {
     /// Validate every line first (holding the parsed file in memory); any bad line rejects the whole file and nothing is written.
     #[arg(long)]
     pub strict: bool,
+
+    #[arg(long, value_name = "FILE", help = SCHEMAS_HELP, long_help = SCHEMAS_LONG_HELP)]
+    pub schemas: Option<PathBuf>,
 }
 
 /// `track`.
@@ -55,6 +87,9 @@ pub struct TrackArgs {
     /// Which format the JSON is in: auto, native or segment.
     #[arg(long, default_value = "auto")]
     pub format: String,
+
+    #[arg(long, value_name = "FILE", help = SCHEMAS_HELP, long_help = SCHEMAS_LONG_HELP)]
+    pub schemas: Option<PathBuf>,
 }
 
 /// `events`.

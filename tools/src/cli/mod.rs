@@ -179,6 +179,9 @@ pub enum Command {
     /// reason of each rejection, and exits 2 when any line was rejected. With
     /// --strict, every line is parsed and validated before anything is
     /// written, and one bad line rejects the whole file (nothing written).
+    /// With --schemas FILE, events are also checked against per-event-name
+    /// schemas (format under --schemas below); a violating event is a
+    /// rejected line.
     /// Draws a progress bar (rate, ETA) when stderr is a terminal.
     #[command(after_help = WRITE_SAFETY, verbatim_doc_comment)]
     Import(ImportArgs),

@@ -16,7 +16,11 @@ use crate::parse;
 /// `track JSON`: one event, atomically.
 pub fn track(ctx: &Ctx, a: &TrackArgs) -> Result<(), CliError> {
     let format: EventFormat = a.format.parse()?;
-    let db = open::for_writing(&ctx.db)?;
+    let schemas = a.schemas.as_deref().map(parse::schemas).transpose()?;
+    let db = match schemas {
+        Some(r) => open::for_writing_with(&ctx.db, |b| b.event_schemas(r))?,
+        None => open::for_writing(&ctx.db)?,
+    };
     let event = parse_line(&a.event, format, "argument", &EventLimits::new(db.now()))?;
     match db.track(&event)? {
         IngestOutcome::Applied(r) => {

@@ -6,7 +6,9 @@
 //! written through the library's batch ingest (shared commits, each event
 //! atomic); profile lines one `identify` each. A rejected line writes
 //! nothing. With `--strict` every line is parsed first, and a bad one
-//! rejects the whole file.
+//! rejects the whole file. `--schemas` opens the database with event
+//! schemas (the library checks them on ingest; `--strict` also checks them
+//! before writing).
 
 mod csv;
 mod lines;
@@ -17,13 +19,13 @@ use std::io::{BufRead, BufReader, IsTerminal};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use profiledb::event::{Event, EventLimits};
+use profiledb::event::{Event, EventLimits, SchemaRegistry};
 use profiledb::{Cause, Identifier, ProfileDb, Update};
 
 use super::Ctx;
 use crate::cli::{ImportArgs, ImportFormat};
 use crate::error::CliError;
-use crate::open;
+use crate::{open, parse};
 
 /// Events written per `ingest_batch` call.
 const BATCH: usize = 1_024;
@@ -107,7 +109,11 @@ pub fn run(ctx: &Ctx, a: &ImportArgs) -> Result<(), CliError> {
         let size = f.metadata().ok().map(|m| m.len());
         (a.file.clone(), Box::new(BufReader::with_capacity(1 << 20, f)), size)
     };
-    let db = open::for_writing(&ctx.db)?;
+    let schemas = a.schemas.as_deref().map(parse::schemas).transpose()?;
+    let db = match &schemas {
+        Some(r) => open::for_writing_with(&ctx.db, |b| b.event_schemas(r.clone()))?,
+        None => open::for_writing(&ctx.db)?,
+    };
     let mut source: Box<dyn Source> = match map {
         Some(m) => Box::new(csv::Csv::new(reader, name.clone(), m)?),
         None => Box::new(lines::Jsonl::new(reader, name.clone(), format, EventLimits::new(db.now()))),
@@ -117,7 +123,7 @@ pub fn run(ctx: &Ctx, a: &ImportArgs) -> Result<(), CliError> {
     let mut writer = Writer { db: &db, source: &name, pending: Vec::new(), strict: a.strict };
     let mut s = Summary::default();
     if a.strict {
-        strict(&mut *source, &mut writer, &mut s, &bar)?;
+        strict(&mut *source, schemas.as_ref(), &mut writer, &mut s, &bar)?;
     } else {
         while let Some(item) = source.next_item()? {
             bar.inc(item.bytes);
@@ -148,13 +154,24 @@ pub fn run(ctx: &Ctx, a: &ImportArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-/// `--strict`: parse everything, write only if every line is good.
-fn strict(source: &mut dyn Source, w: &mut Writer<'_>, s: &mut Summary, bar: &ProgressBar) -> Result<(), CliError> {
+/// `--strict`: parse everything (and check events against `schemas`),
+/// write only if every line is good.
+fn strict(
+    source: &mut dyn Source,
+    schemas: Option<&SchemaRegistry>,
+    w: &mut Writer<'_>,
+    s: &mut Summary,
+    bar: &ProgressBar,
+) -> Result<(), CliError> {
     let mut records = Vec::new();
     while let Some(item) = source.next_item()? {
         bar.inc(item.bytes);
         s.lines += 1;
-        match item.parsed {
+        let parsed = item.parsed.and_then(|r| match (&r, schemas) {
+            (Record::Event(e), Some(schemas)) => schemas.validate(e).map(|()| r).map_err(|e| e.to_string()),
+            _ => Ok(r),
+        });
+        match parsed {
             Ok(r) => records.push((item.line, r)),
             Err(reason) => s.reject(item.line, reason),
         }
@@ -223,23 +240,51 @@ impl Writer<'_> {
             return Ok(());
         }
         let events: Vec<Event> = self.pending.iter().map(|(_, e)| e.clone()).collect();
-        let mut report = self.db.ingest_batch(&events, self.strict)?;
         let lines: Vec<u64> = self.pending.drain(..).map(|(l, _)| l).collect();
-        if self.strict {
-            // A strict batch that failed wrote nothing: write the events
-            // before the failing one, so the import stops exactly there.
-            if let Some(&(first, _)) = report.rejected.first() {
-                let before = self.db.ingest_batch(&events[..first], true)?;
-                report.applied = before.applied;
-                report.duplicates = before.duplicates;
-                report.rejected.truncate(1);
-            }
+        if !self.strict {
+            let report = self.db.ingest_batch(&events, false)?;
+            return self.count(report, &lines, 0, s);
         }
+        // Strict: each batch is one unit. One that failed wrote nothing:
+        // write the events before the failing one, then stop there — or,
+        // when it only merges a profile written earlier in the same unit,
+        // go on with a new unit starting at it.
+        let mut start = 0;
+        while start < events.len() {
+            let mut report = self.db.ingest_batch(&events[start..], true)?;
+            let Some((first, split)) =
+                report.rejected.first().map(|(i, e)| (*i, matches!(e, profiledb::Error::StrictBatchSplit)))
+            else {
+                return self.count(report, &lines, start, s);
+            };
+            let before = self.db.ingest_batch(&events[start..start + first], true)?;
+            // `first` > 0: a split needs an earlier event in the unit.
+            if split && first > 0 {
+                self.count(before, &lines, start, s)?;
+                start += first;
+                continue;
+            }
+            report.applied = before.applied;
+            report.duplicates = before.duplicates;
+            report.rejected.truncate(1);
+            return self.count(report, &lines, start, s);
+        }
+        Ok(())
+    }
+
+    /// Counts what a batch of the events from `lines[offset..]` did.
+    fn count(
+        &self,
+        report: profiledb::BatchReport,
+        lines: &[u64],
+        offset: usize,
+        s: &mut Summary,
+    ) -> Result<(), CliError> {
         s.accepted += report.applied + report.duplicates;
         s.events += report.applied;
         s.duplicates += report.duplicates;
         for (i, e) in report.rejected {
-            let line = lines.get(i).copied().unwrap_or(0);
+            let line = lines.get(offset + i).copied().unwrap_or(0);
             self.failed(line, e.into(), s)?;
         }
         Ok(())
