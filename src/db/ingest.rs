@@ -257,9 +257,22 @@ impl ProfileDb {
         };
         let live = self.resolve_id(profile)?.ok_or_else(|| Error::NotFound(format!("profile {profile}")))?;
         let now = self.core.clock.now();
-        check_window(window, now, self.core.retention.bucket_day())?;
-        let acc = self.core.rollup_cache.window(&self.core.store.latest(), live, series, window, now)?;
+        let acc = self.window_acc(live, series, window, now)?;
         Ok(RollupValue::of(&aggregate, &acc, window.day_range(now)))
+    }
+
+    /// The fold of `series` for the live profile `p` over `window` at `now`.
+    fn window_acc(&self, p: ProfileId, series: u32, window: Window, now: Timestamp) -> Result<Acc> {
+        check_window(window, now, self.core.retention.bucket_day())?;
+        let view = self.core.store.latest();
+        let Window::Rolling(span) = window else { return self.core.rollup_cache.window(&view, p, series, window, now) };
+        let def = self.core.rollups.read().series.get(series as usize).cloned();
+        let def = def.ok_or_else(|| Error::NotFound(format!("rollup series {series}")))?;
+        let timelines = crate::rollup::rolling::Timelines {
+            kept: self.core.config.timeline_retention_ms > 0,
+            floor_ms: self.core.retention.timeline_ms(),
+        };
+        crate::rollup::rolling::rolling(&view, p, (series, &def), span, now, &timelines)
     }
 
     /// The automatic rollup of an event name over a window: its count,
@@ -267,9 +280,7 @@ impl ProfileDb {
     pub fn event_stats(&self, profile: ProfileId, event: &str, window: Window) -> Result<Acc> {
         let Some(series) = self.core.rollups.read().auto_series(event) else { return Ok(Acc::default()) };
         let live = self.resolve_id(profile)?.ok_or_else(|| Error::NotFound(format!("profile {profile}")))?;
-        let now = self.core.clock.now();
-        check_window(window, now, self.core.retention.bucket_day())?;
-        self.core.rollup_cache.window(&self.core.store.latest(), live, series, window, now)
+        self.window_acc(live, series, window, self.core.clock.now())
     }
 
     /// Every declared rollup of a profile, all time, by name; plus the

@@ -9,6 +9,7 @@ pub mod def;
 pub(crate) mod range;
 pub(crate) mod registry;
 pub(crate) mod retention;
+pub(crate) mod rolling;
 pub(crate) mod staged;
 pub(crate) mod store;
 pub mod window;

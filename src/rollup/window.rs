@@ -20,6 +20,11 @@ pub enum Window {
     Last(i64),
     /// The days from the one holding `from` to the one holding `to`, inclusive.
     Between(Timestamp, Timestamp),
+    /// The exact span `(now - ms, now]`, to the millisecond (`Rolling` of
+    /// 24 hours at 00:05 UTC covers yesterday from 00:05 on): whole days
+    /// from the buckets, the parts of the edge days from the timeline, so
+    /// it needs timelines kept at least that far back (else an error).
+    Rolling(i64),
 }
 
 impl Window {
@@ -28,7 +33,13 @@ impl Window {
         Window::Last(n * Timestamp::DAY)
     }
 
-    /// The inclusive range of day numbers at `now`, or `None` for all time.
+    /// The last `n` hours, exactly: [`Window::Rolling`].
+    pub fn hours(n: i64) -> Self {
+        Window::Rolling(n.saturating_mul(3_600_000))
+    }
+
+    /// The inclusive range of day numbers at `now` (for a rolling window,
+    /// the days it touches), or `None` for all time.
     pub fn day_range(self, now: Timestamp) -> Option<(i64, i64)> {
         match self {
             Window::All => None,
@@ -38,6 +49,9 @@ impl Window {
                 Some((today - days + 1, today))
             }
             Window::Between(a, b) => Some((a.day().min(b.day()), a.day().max(b.day()))),
+            Window::Rolling(ms) => {
+                Some((Timestamp(now.0.saturating_sub(ms.max(1)).saturating_add(1)).day(), now.day()))
+            }
         }
     }
 }

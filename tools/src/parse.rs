@@ -136,10 +136,13 @@ pub fn amount(s: &str) -> Result<TraitValue, CliError> {
 }
 
 /// Parses a rollup window: `all`, `Nd` (whole UTC days, today included),
-/// or `FROM..TO` (two times).
+/// `Nh` (the last N hours exactly, a rolling window), or `FROM..TO` (two
+/// times).
 pub fn window(s: &str) -> Result<Window, CliError> {
     let t = s.trim();
-    let bad = |why: String| CliError::Usage(format!("--window {s:?}: {why} (expected all, 7d, 30d... or FROM..TO)"));
+    let bad = |why: String| {
+        CliError::Usage(format!("--window {s:?}: {why} (expected all, 7d, 30d..., 24h, 48h... or FROM..TO)"))
+    };
     if t == "all" {
         return Ok(Window::All);
     }
@@ -147,6 +150,12 @@ pub fn window(s: &str) -> Result<Window, CliError> {
         let from = Timestamp::parse(from.trim()).map_err(|e| bad(format!("FROM: {e}")))?;
         let to = Timestamp::parse(to.trim()).map_err(|e| bad(format!("TO: {e}")))?;
         return Ok(Window::Between(from, to));
+    }
+    if let Some(h) = t.strip_suffix('h') {
+        return match h.parse::<i64>() {
+            Ok(n) if (1..=876_000).contains(&n) => Ok(Window::hours(n)),
+            _ => Err(bad("the number of hours must be 1 to 876000".into())),
+        };
     }
     match t.strip_suffix('d').map(str::parse::<i64>) {
         Some(Ok(n)) if (1..=36_500).contains(&n) => Ok(Window::days(n)),
@@ -217,6 +226,8 @@ mod tests {
     fn windows_and_filters() {
         assert_eq!(window("all").ok(), Some(Window::All));
         assert_eq!(window("7d").ok(), Some(Window::days(7)));
+        assert_eq!(window("24h").ok(), Some(Window::Rolling(86_400_000)));
+        assert!(window("0h").is_err());
         assert_eq!(window("0..86400000").ok(), Some(Window::Between(Timestamp(0), Timestamp(86_400_000))));
         assert!(window("7x").is_err() && window("0d").is_err());
         let f = filter("page = /pricing").ok();

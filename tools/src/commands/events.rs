@@ -127,6 +127,8 @@ fn window_text(w: Window) -> String {
         Window::All => "all".into(),
         Window::Last(ms) => format!("{}d", (ms + Timestamp::DAY - 1) / Timestamp::DAY),
         Window::Between(a, b) => format!("{a}..{b}"),
+        Window::Rolling(ms) if ms % 3_600_000 == 0 => format!("{}h", ms / 3_600_000),
+        Window::Rolling(ms) => format!("{ms}ms"),
     }
 }
 
