@@ -86,6 +86,9 @@ pub(crate) struct Txn<'a> {
     /// Profiles whose rollups this operation rewrote other than by
     /// contributions (merges, anonymization): their cache entries go.
     rollups_rewritten: Vec<ProfileId>,
+    /// Profiles whose stored timeline and rollups this operation's reads
+    /// ignore: an unmerge rebuilt them, staged in full.
+    replaced: Vec<ProfileId>,
     /// Set by operations that rewrite rollups wholesale (retention,
     /// declarations, erasure): the whole rollup cache goes.
     pub rollups_reset: bool,
@@ -123,6 +126,7 @@ impl<'a> Txn<'a> {
             staged_rollups: StagedRollups::default(),
             rollup_log: Vec::new(),
             rollups_rewritten: Vec::new(),
+            replaced: Vec::new(),
             rollups_reset: false,
             wakeups: HashMap::new(),
         }
@@ -293,6 +297,30 @@ impl<'a> Txn<'a> {
         std::iter::once(p).chain(self.merged.iter().filter(move |(_, s)| *s == p).map(|(l, _)| *l))
     }
 
+    /// Replaces, for this operation's reads, `p`'s stored timeline and
+    /// rollups by `events` and the day accumulators `days` (an unmerge
+    /// rebuilt them; its batch writes the same). Every segment is
+    /// re-evaluated for `p` at commit, and the rollup cache forgets it.
+    pub fn replace_events_and_rollups(
+        &mut self,
+        p: ProfileId,
+        events: Vec<crate::event::Event>,
+        days: std::collections::BTreeMap<(u32, i64), Acc>,
+    ) {
+        self.replaced.push(p);
+        self.rollups_rewritten(p);
+        self.mark_touched(p);
+        self.staged_events.insert(p, events);
+        for ((series, day), acc) in &days {
+            self.staged_rollups.add(p, *series, *day, acc);
+        }
+    }
+
+    /// Whether reads of `src` see its stored timeline and rollups.
+    fn reads_stored(&self, src: ProfileId) -> bool {
+        !self.replaced.contains(&src)
+    }
+
     /// `p`'s events named `name` with `from <= time < to` (stored, moved in
     /// by a merge staged in this operation, and staged), ascending by time.
     pub fn events_in(
@@ -304,7 +332,9 @@ impl<'a> Txn<'a> {
     ) -> Result<Vec<crate::event::Event>> {
         let mut out = Vec::new();
         for src in self.sources_of(p) {
-            crate::rollup::store::read_timeline(&self.view, src, name, from, to, &mut out)?;
+            if self.reads_stored(src) {
+                crate::rollup::store::read_timeline(&self.view, src, name, from, to, &mut out)?;
+            }
             if let Some(staged) = self.staged_events.get(&src) {
                 let hit = |e: &&crate::event::Event| e.name == name && e.timestamp >= from && e.timestamp < to;
                 out.extend(staged.iter().filter(hit).cloned());
@@ -322,7 +352,10 @@ impl<'a> Txn<'a> {
     pub fn rollup_all_time(&self, p: ProfileId, series: u32, days: bool) -> Result<Acc> {
         let mut acc = Acc::default();
         for src in self.sources_of(p) {
-            acc.fold_summary(&self.core.rollup_cache.all_time(&self.view, (src, series), self.now.day(), days)?, days);
+            if self.reads_stored(src) {
+                let stored = self.core.rollup_cache.all_time(&self.view, (src, series), self.now.day(), days)?;
+                acc.fold_summary(&stored, days);
+            }
             if let Some(staged) = self.staged_rollups.all_time(src, series) {
                 acc.fold_summary(staged, days);
             }
@@ -335,7 +368,9 @@ impl<'a> Txn<'a> {
     pub fn rollup_days(&self, p: ProfileId, series: u32, from: i64, to: i64) -> Result<Vec<(i64, Acc)>> {
         let mut parts = Vec::new();
         for src in self.sources_of(p) {
-            self.core.rollup_cache.days(&self.view, (src, series), (from, to), self.now.day(), &mut parts)?;
+            if self.reads_stored(src) {
+                self.core.rollup_cache.days(&self.view, (src, series), (from, to), self.now.day(), &mut parts)?;
+            }
             parts.extend(self.staged_rollups.days(src, series, from, to).map(|(d, a)| (d, a.summary(false))));
         }
         if parts.len() > 1 {

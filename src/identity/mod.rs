@@ -10,3 +10,4 @@ pub(crate) mod merge;
 pub mod rules;
 pub mod stitch;
 pub mod unmerge;
+mod unmerge_data;

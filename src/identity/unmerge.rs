@@ -26,6 +26,12 @@ pub struct UnmergeReceipt {
     pub from: ProfileId,
     /// The identifiers that moved back to the restored profile.
     pub identifiers: Vec<Identifier>,
+    /// How many timeline events moved back with them (those that came only
+    /// through them), both profiles' rollups rebuilt from their timelines;
+    /// `None` when events and rollups stayed with `from` because its
+    /// timeline no longer holds every event its rollups counted (timelines
+    /// off or cut by retention, buckets folded).
+    pub events: Option<usize>,
 }
 
 /// Splits the profile `ident` came from back off `survivor`. When that
@@ -130,6 +136,7 @@ pub(crate) fn unmerge(
             schema::ALIAS_REVERSE.put(&mut txn.batch, keys::alias::reverse(origin, *x), &Marker);
         }
     }
+    let events = super::unmerge_data::split_events(txn, survivor, origin, &back)?;
     let change = Change::SplitFrom { survivor, result: o_state.traits.clone(), consent: o_state.consent.clone() };
     let mut d = NewDelta::new(change, cause.clone());
     d.linked = back.clone();
@@ -139,7 +146,7 @@ pub(crate) fn unmerge(
     let mut d = NewDelta::new(change, cause.clone());
     d.unlinked = back.clone();
     txn.record_state(survivor, Some(&p), p_state.traits, p_state.consent, d);
-    Ok(UnmergeReceipt { restored: origin, from: survivor, identifiers: back })
+    Ok(UnmergeReceipt { restored: origin, from: survivor, identifiers: back, events })
 }
 
 /// `origin` and every profile merged into it (recursively) that is still

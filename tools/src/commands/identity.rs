@@ -66,11 +66,16 @@ pub fn unmerge(ctx: &Ctx, a: &UnmergeArgs) -> Result<(), CliError> {
         "restored": r.restored.0,
         "from": r.from.0,
         "identifiers": js::identifier_list(&r.identifiers),
+        "events_moved": r.events,
     });
     ctx.out.emit(&v, || {
         let ids: Vec<String> = r.identifiers.iter().map(ToString::to_string).collect();
+        let events = match r.events {
+            Some(n) => format!("{n} events moved back (rollups of both rebuilt)"),
+            None => "events and rollups stayed with the survivor (its timeline no longer holds them all)".to_owned(),
+        };
         format!(
-            "split profile {} back off profile {}\nmoved back: {}",
+            "split profile {} back off profile {}\nmoved back: {}\n{events}",
             r.restored,
             r.from,
             if ids.is_empty() { "(none)".to_owned() } else { ids.join(", ") }
