@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use profiledb::event::{Event, EventKind};
 use profiledb::privacy::{ConsentChange, ConsentState};
-use profiledb::rollup::{Aggregate, RollupDef, RollupValue, Window};
+use profiledb::rollup::{Aggregate, RfmConfig, RollupDef, RollupValue, Window};
 use profiledb::{
     Change, Clock, Identifier, ManualClock, MergeRules, MergeStrategy, ProfileDb, ProfileId, RawEntry, Timestamp,
     TraitValue, Update,
@@ -113,6 +113,31 @@ fn build(dir: &Path) -> ProfileDb {
     db.index_trait("os").expect("trait index");
     clock.advance(60_000);
     db.update(&id("email:ann@example.com"), Update::new().set("plan", "free")).expect("fixture write");
+    // Added to the v6 fixture later (same format, more of it): page, identify
+    // and screen events on timelines, an alias merge, an unmerge (`Unmerge`
+    // and `SplitFrom` deltas, the events moving back), the RFM model in `meta`.
+    let carol = id("user_id:c-1");
+    let anon = id("anonymous_id:c-anon");
+    clock.advance(60_000);
+    let mut e = Event::new(EventKind::Page, "page", clock.now(), vec![anon.clone()]);
+    e.properties.insert("path", "/pricing");
+    db.track(&e).expect("page event");
+    clock.advance(60_000);
+    let mut e = Event::new(EventKind::Identify, "identify", clock.now(), vec![carol.clone()]);
+    e.traits = Update::new().set("name", "Carol").into_ops();
+    db.track(&e).expect("identify event");
+    clock.advance(60_000);
+    let mut e = Event::new(EventKind::Alias, "alias", clock.now(), vec![carol.clone()]);
+    e.previous_id = Some(anon.clone());
+    db.track(&e).expect("alias event");
+    clock.advance(60_000);
+    let mut e = Event::new(EventKind::Screen, "screen", clock.now(), vec![carol.clone()]);
+    e.properties.insert("screen", "home");
+    db.track(&e).expect("screen event");
+    clock.advance(60_000);
+    let merged = db.resolve(&carol).expect("resolve").expect("carol");
+    db.unmerge(merged, &carol).expect("fixture unmerge");
+    db.compute_rfm(RfmConfig { event: "purchase".into(), amount: "amount".into() }).expect("fixture rfm");
     db
 }
 
@@ -177,6 +202,23 @@ fn the_v6_fixture_opens_and_reads_back() {
     db.update(&id("email:ann@example.com"), Update::new().set("plan", "pro")).unwrap();
     assert_eq!(db.query(r#"traits.plan = "pro""#).unwrap().members(0, 10), vec![ann]);
     assert!(db.query(r#"traits.plan = "free""#).unwrap().contains(bob));
+    // The later additions: event kinds on timelines, an unmerge, the RFM model.
+    let carol = db.resolve(&id("user_id:c-1")).unwrap().unwrap();
+    let anon = db.resolve(&id("anonymous_id:c-anon")).unwrap().unwrap();
+    assert_ne!(carol, anon, "the unmerge split them");
+    let kinds = |p| db.events(p, Timestamp(0), Timestamp(i64::MAX)).unwrap();
+    let carols = kinds(carol);
+    // (Alias events link identifiers and are not stored on timelines.)
+    assert_eq!(carols.iter().map(|e| e.kind).collect::<Vec<_>>(), [EventKind::Identify, EventKind::Screen]);
+    assert!(!carols[0].traits.is_empty());
+    assert_eq!(carols[1].property("screen").and_then(|v| v.as_str()), Some("home"));
+    let anons = kinds(anon);
+    assert_eq!(anons.len(), 1);
+    assert_eq!(anons[0].property("path").and_then(|v| v.as_str()), Some("/pricing"));
+    assert!(db.history(carol).unwrap().iter().any(|d| matches!(d.change, Change::SplitFrom { .. })));
+    assert!(db.history(anon).unwrap().iter().any(|d| matches!(d.change, Change::Unmerge { .. })));
+    assert_eq!(db.get_by_id(carol).unwrap().unwrap().traits.get("name"), Some(&"Carol".into()));
+    assert!(db.rfm(ann).unwrap().is_some(), "the stored RFM model scores ann");
     let r = db.check().unwrap();
     assert!(r.is_clean(), "{r}");
 }
