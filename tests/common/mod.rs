@@ -3,9 +3,10 @@
 // Each test target compiles this module and uses only part of it.
 #![allow(dead_code)]
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
-use profiledb::rollup::{Aggregate, RollupValue};
+use profiledb::rollup::{Aggregate, RollupValue, MAX_UNIQUE_VALUES};
 use profiledb::Timestamp;
 
 /// Every file directly in `dir` that contains one of `needles` byte for
@@ -30,12 +31,51 @@ pub fn files_containing(dir: &Path, needles: &[&str]) -> Vec<String> {
 /// A rollup computed by brute force over the selected events, given as
 /// `(time in ms, amount)` (the rollup model tests' reference).
 pub fn brute_force_rollup(aggregate: &Aggregate, events: &[(i64, i64)]) -> RollupValue {
-    let amounts = || events.iter().map(|&(_, amount)| amount as f64);
-    let times = || events.iter().map(|&(at, _)| at);
+    let observed: Vec<Observed> = events
+        .iter()
+        .map(|&(at, amount)| Observed { at, number: Some(amount as f64), key: Some(amount.to_string()) })
+        .collect();
+    brute_force_rollup_of(aggregate, &observed)
+}
+
+/// One selected event as a brute-force rollup sees it: its time and the
+/// value of the rollup's property, if the event has it.
+#[derive(Clone, Debug)]
+pub struct Observed {
+    /// Event time (ms).
+    pub at: i64,
+    /// The property's value when it is a number (sum, min, max, average).
+    pub number: Option<f64>,
+    /// The property's value as a key: the string itself, or the JSON of
+    /// any other value (most frequent, unique).
+    pub key: Option<String>,
+}
+
+/// A rollup computed by brute force over the selected events: every
+/// aggregate, with the documented rules — sums, extremes and averages over
+/// the events that carry a number (average = sum / how many), the most
+/// frequent value's ties going to the smallest value. The model does not
+/// cover value sets past [`MAX_UNIQUE_VALUES`] (it panics).
+pub fn brute_force_rollup_of(aggregate: &Aggregate, events: &[Observed]) -> RollupValue {
+    let numbers = || events.iter().filter_map(|e| e.number);
+    let times = || events.iter().map(|e| e.at);
+    let frequencies = || {
+        let mut counts: BTreeMap<&str, u64> = BTreeMap::new();
+        for k in events.iter().filter_map(|e| e.key.as_deref()) {
+            *counts.entry(k).or_default() += 1;
+        }
+        assert!(counts.len() <= MAX_UNIQUE_VALUES, "the model does not cover overflowed value sets");
+        counts
+    };
     match aggregate {
         Aggregate::Count => RollupValue::Count(events.len() as u64),
-        Aggregate::Sum(_) => RollupValue::Number((!events.is_empty()).then(|| amounts().sum())),
-        Aggregate::Max(_) => RollupValue::Number(amounts().reduce(f64::max)),
+        Aggregate::Sum(_) => RollupValue::Number(numbers().next().is_some().then(|| numbers().sum())),
+        Aggregate::Min(_) => RollupValue::Number(numbers().reduce(f64::min)),
+        Aggregate::Max(_) => RollupValue::Number(numbers().reduce(f64::max)),
+        Aggregate::Avg(_) => {
+            let n = numbers().count();
+            RollupValue::Number((n > 0).then(|| numbers().sum::<f64>() / n as f64))
+        }
         Aggregate::First => RollupValue::Time(times().min().map(Timestamp)),
         Aggregate::Last => RollupValue::Time(times().max().map(Timestamp)),
         Aggregate::ActiveDays => {
@@ -44,6 +84,19 @@ pub fn brute_force_rollup(aggregate: &Aggregate, events: &[(i64, i64)]) -> Rollu
             days.dedup();
             RollupValue::Count(days.len() as u64)
         }
-        other => unreachable!("the model does not cover {other:?}"),
+        Aggregate::MostFrequent(_) => {
+            // Ascending order, replaced only by a strictly larger count: ties keep the smallest.
+            let mut best: Option<(&str, u64)> = None;
+            for (k, n) in frequencies() {
+                if best.is_none_or(|(_, m)| n > m) {
+                    best = Some((k, n));
+                }
+            }
+            RollupValue::MostFrequent { value: best.map(|(k, _)| k.to_owned()), complete: true }
+        }
+        Aggregate::Unique(_) => {
+            let values: Vec<String> = frequencies().into_keys().map(str::to_owned).collect();
+            RollupValue::Unique { count: values.len() as u64, values, complete: true }
+        }
     }
 }
