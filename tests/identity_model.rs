@@ -1,11 +1,15 @@
-//! Stitching against a union-find model over random link sequences,
-//! including rule limits and unmerges, and a concurrent stress test.
+//! Stitching against a union-find model over random link sequences, against
+//! a model of the identity rules (limits, priority, blocklist, merge cap,
+//! identifier removal, re-linking, unmerge), and a concurrent stress test.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use profiledb::codec::decode_tagged;
-use profiledb::{Change, Delta, Identifier, IdentityRules, KindLimit, OnExceed, ProfileDb, ProfileId, Update};
+use profiledb::{
+    Change, Delta, Identifier, IdentityRules, Ignored, KindLimit, ManualClock, OnExceed, ProfileDb, ProfileId,
+    Timestamp, Update,
+};
 use proptest::prelude::*;
 
 /// Union-find over identifier indexes.
@@ -78,54 +82,6 @@ proptest! {
         for &a in &seen {
             let members = got.iter().filter(|(_, p)| **p == got[&a]).count();
             prop_assert!(members >= 1);
-        }
-    }
-
-    /// With limits and unmerges: never two user_ids on a profile, profiles
-    /// only join identifiers the links connected, every identifier resolves.
-    #[test]
-    fn limited_stitching_never_over_merges(
-        steps in prop::collection::vec((prop::collection::vec(0usize..18, 1..4), any::<bool>()), 1..40),
-    ) {
-        let dir = tempfile::tempdir().unwrap();
-        let rules = IdentityRules::default().limit("device_id", KindLimit { max: 2, on_exceed: OnExceed::EvictOldest });
-        let rules = IdentityRules { max_profiles_per_merge: 10, ..rules };
-        let db = ProfileDb::builder(dir.path()).identity_rules(rules).open().unwrap();
-        let pool = pool(&["user_id", "device_id", "anonymous_id"], 6);
-        let mut uf = UnionFind::new(pool.len());
-        let mut seen = BTreeSet::new();
-        for (link, try_unmerge) in &steps {
-            let ids: Vec<Identifier> = link.iter().map(|i| pool[*i].clone()).collect();
-            let r = db.identify(&ids, Update::new()).unwrap();
-            for w in link.windows(2) {
-                uf.union(w[0], w[1]);
-            }
-            seen.extend(link.iter().copied());
-            if *try_unmerge {
-                // Split off whichever merged-in origin the first identifier has, if any.
-                for info in db.identity_graph(r.profile).unwrap() {
-                    if info.link.origin != r.profile {
-                        db.unmerge(r.profile, &info.identifier).unwrap();
-                        break;
-                    }
-                }
-            }
-        }
-        // Evicted identifiers no longer resolve; the rest must.
-        let seen: BTreeSet<usize> = seen.into_iter().filter(|i| db.resolve(&pool[*i]).unwrap().is_some()).collect();
-        let got = check_resolution(&db, &seen, &pool);
-        let mut by_profile: BTreeMap<ProfileId, Vec<usize>> = BTreeMap::new();
-        for (i, p) in &got {
-            by_profile.entry(*p).or_default().push(*i);
-        }
-        for (p, members) in &by_profile {
-            let users = members.iter().filter(|i| pool[**i].kind() == "user_id").count();
-            let devices = db.identifiers(*p).unwrap().iter().filter(|i| i.kind() == "device_id").count();
-            prop_assert!(users <= 1, "profile {} has {} user_ids", p, users);
-            prop_assert!(devices <= 2, "profile {} has {} devices", p, devices);
-            for w in members.windows(2) {
-                prop_assert_eq!(uf.find(w[0]), uf.find(w[1]), "profile {} joins unlinked identifiers", p);
-            }
         }
     }
 }
@@ -232,4 +188,535 @@ fn concurrent_stitching_keeps_one_live_profile_per_identifier() {
     assert_eq!(merged.len(), alias_of.len(), "every recorded merge left an alias");
     let r = db.check().unwrap();
     assert!(r.is_clean(), "{r}");
+}
+
+// ---------------------------------------------------------------------------
+// The identity-rules model.
+//
+// A plain model of the stitching rules written from the documentation
+// (README "Stitching and merge rules", the docs of `IdentityRules`,
+// `OnExceed`, `Ignored`, `IdentityLink`, `unmerge`, `remove_identifier` and
+// `link_identifier`), not from the engine's code. Its state is, per
+// identifier of a small pool, the link it has (or none):
+//
+// * `profile`: the live profile it resolves to;
+// * `origin`: the profile it first attached to (kept by merges; an unmerge
+//   sends it back to the split-off profile whose merge tree holds it);
+// * `linked_at`: the step that linked it (what "oldest" means);
+// * `detached`: set by `remove_identifier`, cleared by `link_identifier`;
+//
+// plus the set of live profile ids, the merges still in effect into each
+// profile (in order), and the next profile id. Profile ids are allocated
+// densely from 0, one per profile an operation creates, in this order: the
+// target of an identify whose identifiers are all unseen, then one profile
+// per refused identifier (in priority order); `remove_identifier` allocates
+// the detached identifier's own profile. A failed operation changes nothing
+// (and allocates nothing).
+//
+// Rules, as the model applies them (config, drawn per case: user_id max 1
+// refuse; device_id max 2 or 3, evict-oldest or refuse; email unlimited;
+// priority user_id > email > device_id; "blocked@x.com" blocklisted; a merge
+// cap of 2 or 3 profiles):
+//
+// identify(ids):
+//  1. Duplicates are dropped and the rest sorted by priority (kind rank,
+//     then kind and value). Blocklisted ones are ignored (`Blocked`); if
+//     nothing else is left the call is an error.
+//  2. The others are *seen* (linked) or *unseen*. The base profile is the
+//     profile of the highest-priority seen identifier that is not detached
+//     (or, when every seen one is detached, of the highest-priority seen one:
+//     "later operations carrying it reach that profile").
+//  3. Every other seen identifier, in priority order, whose profile q is not
+//     yet in the group: a detached one is ignored (`Detached`, stays on q);
+//     otherwise if, for some kind q holds, the group's count plus q's count
+//     exceeds that kind's limit, it gives way (`GaveWay` naming the
+//     highest-priority such kind, stays on q); otherwise q joins the group,
+//     and if the group then holds more profiles than the merge cap the
+//     whole call is an error ("more is an error, nothing written").
+//  4. The group merges into its lowest id (a new profile if the group is
+//     empty): every identifier of a loser moves to the survivor keeping its
+//     origin and linked_at (a detached identifier moves with its profile:
+//     merges move *all* identifiers); the loser is no longer live.
+//  5. Every unseen identifier, in priority order, is linked to the target
+//     (origin = target) unless its kind's count on the target (after the
+//     merges and this call's earlier links) is already at the limit:
+//     - refuse: it goes to a new profile of its own (`Refused`);
+//     - evict oldest: the identifier of that kind on the target with the
+//       smallest linked_at, other than ones this call linked, is unlinked
+//       (it no longer resolves) and the new one is linked; if there is none
+//       (only this call's links), it is refused as above.
+//     Identifiers linked by the same call share a linked_at: which of two
+//     such oldest ones is evicted is not documented, so the model accepts
+//     any of the tied oldest (it takes the one the engine reported, if that
+//     is among them).
+//
+// remove_identifier(p, x): x must be linked to live p, and p must hold at
+// least two identifiers (else an error); x moves to a new profile of its
+// own, detached, origin = that profile.
+//
+// link_identifier(p, x): p live. If x is on p and not detached nothing
+// happens; otherwise x moves to p (from wherever it is, or from nowhere),
+// not detached, linked_at = now, origin kept (or p when it had no link).
+// Limits do not apply.
+//
+// unmerge(p, x): x must be linked to live p with origin != p. Of the merges
+// into p still in effect, latest first, the first whose loser's merge tree
+// (the loser and, recursively, the profiles merged into it and not split
+// off since) contains x's origin is undone: that loser is live again, every
+// identifier on p whose origin is in the tree moves back to it, and the
+// merge is no longer in effect (the loser keeps its own merges). No such
+// merge: an error.
+// ---------------------------------------------------------------------------
+
+/// The identifier pool: user_ids, emails (one blocklisted), devices.
+const POOL: &[(&str, &str)] = &[
+    ("user_id", "u0"),
+    ("user_id", "u1"),
+    ("email", "e0@x.com"),
+    ("email", "e1@x.com"),
+    ("email", "e2@x.com"),
+    ("email", "blocked@x.com"),
+    ("device_id", "d0"),
+    ("device_id", "d1"),
+    ("device_id", "d2"),
+    ("device_id", "d3"),
+    ("device_id", "d4"),
+];
+const BLOCKED: &str = "blocked@x.com";
+/// The model's priority order (the default order restricted to the pool's kinds).
+const PRIORITY: [&str; 3] = ["user_id", "email", "device_id"];
+
+fn rank(i: usize) -> (usize, &'static str, &'static str) {
+    let (kind, value) = POOL[i];
+    (PRIORITY.iter().position(|k| *k == kind).unwrap(), kind, value)
+}
+
+#[derive(Clone, Debug)]
+struct Link {
+    profile: u32,
+    origin: u32,
+    linked_at: u64,
+    detached: bool,
+}
+
+/// Why an identifier of an identify call was not linked (mirrors `Ignored`).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Why {
+    Blocked,
+    Refused { max: usize, own: u32 },
+    GaveWay { kind: String, stays_on: u32 },
+    Detached { stays_on: u32 },
+}
+
+/// What an operation did, as the model predicts and the engine reports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Outcome {
+    Identified {
+        profile: u32,
+        created: bool,
+        merged: Vec<u32>,
+        linked: BTreeSet<usize>,
+        unlinked: BTreeSet<usize>,
+        ignored: BTreeSet<(usize, Why)>,
+    },
+    Removed {
+        own: u32,
+    },
+    Relinked,
+    Unmerged {
+        restored: u32,
+        from: u32,
+        moved: BTreeSet<usize>,
+    },
+    /// The operation was an error and wrote nothing.
+    Error,
+}
+
+#[derive(Clone, Debug)]
+struct Model {
+    device: KindLimit,
+    cap: usize,
+    links: BTreeMap<usize, Link>,
+    live: BTreeSet<u32>,
+    /// Merges into each profile still in effect, oldest first.
+    merged_in: BTreeMap<u32, Vec<u32>>,
+    next_id: u32,
+}
+
+impl Model {
+    fn new(device: KindLimit, cap: usize) -> Self {
+        Model { device, cap, links: BTreeMap::new(), live: BTreeSet::new(), merged_in: BTreeMap::new(), next_id: 0 }
+    }
+
+    fn limit(&self, kind: &str) -> Option<KindLimit> {
+        match kind {
+            "user_id" => Some(KindLimit { max: 1, on_exceed: OnExceed::Refuse }),
+            "device_id" => Some(self.device),
+            _ => None,
+        }
+    }
+
+    fn allocate(&mut self) -> u32 {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.live.insert(id);
+        id
+    }
+
+    fn profile_of(&self, i: usize) -> Option<u32> {
+        self.links.get(&i).map(|l| l.profile)
+    }
+
+    fn on(&self, p: u32) -> Vec<usize> {
+        self.links.iter().filter(|(_, l)| l.profile == p).map(|(i, _)| *i).collect()
+    }
+
+    fn counts(&self, p: u32) -> BTreeMap<&'static str, usize> {
+        let mut c = BTreeMap::new();
+        for i in self.on(p) {
+            *c.entry(POOL[i].0).or_default() += 1;
+        }
+        c
+    }
+
+    /// `l` and every profile merged into it, recursively, still merged.
+    fn tree(&self, l: u32) -> BTreeSet<u32> {
+        let mut out = BTreeSet::from([l]);
+        let mut stack = vec![l];
+        while let Some(x) = stack.pop() {
+            for m in self.merged_in.get(&x).into_iter().flatten() {
+                if out.insert(*m) {
+                    stack.push(*m);
+                }
+            }
+        }
+        out
+    }
+
+    /// Applies `op` at step `now`; a failed operation leaves the model as it
+    /// was. `engine_evicted`: the identifiers the engine evicted, used only to
+    /// break a tie between equally old eviction candidates.
+    fn apply(&mut self, op: &Op, now: u64, engine_evicted: &BTreeSet<usize>) -> Outcome {
+        let mut next = self.clone();
+        let out = match op {
+            Op::Identify(ids) => next.identify(ids, now, engine_evicted),
+            Op::Remove(x) => next.remove(*x, now),
+            Op::Relink { ident, to } => next.relink(*ident, *to, now),
+            Op::Unmerge(x) => next.unmerge(*x),
+        };
+        if out != Outcome::Error {
+            *self = next;
+        }
+        out
+    }
+
+    fn identify(&mut self, ids: &[usize], now: u64, engine_evicted: &BTreeSet<usize>) -> Outcome {
+        let mut ids = ids.to_vec();
+        ids.sort_by_key(|i| rank(*i));
+        ids.dedup();
+        let mut ignored = BTreeSet::new();
+        let (mut seen, mut unseen) = (Vec::new(), Vec::new());
+        for i in ids {
+            if POOL[i].1 == BLOCKED {
+                ignored.insert((i, Why::Blocked));
+            } else if self.links.contains_key(&i) {
+                seen.push(i);
+            } else {
+                unseen.push(i);
+            }
+        }
+        if seen.is_empty() && unseen.is_empty() {
+            return Outcome::Error;
+        }
+        let base = seen.iter().find(|i| !self.links[i].detached).or(seen.first()).map(|i| self.links[i].profile);
+        let mut group: Vec<u32> = base.into_iter().collect();
+        let mut counts = base.map(|b| self.counts(b)).unwrap_or_default();
+        for &s in &seen {
+            let q = self.links[&s].profile;
+            if group.contains(&q) {
+                continue;
+            }
+            if self.links[&s].detached {
+                ignored.insert((s, Why::Detached { stays_on: q }));
+                continue;
+            }
+            let theirs = self.counts(q);
+            let over = PRIORITY.iter().find(|k| {
+                let t = theirs.get(*k).copied().unwrap_or(0);
+                t > 0 && self.limit(k).is_some_and(|l| counts.get(*k).copied().unwrap_or(0) + t > l.max)
+            });
+            if let Some(kind) = over {
+                ignored.insert((s, Why::GaveWay { kind: (*kind).to_owned(), stays_on: q }));
+                continue;
+            }
+            group.push(q);
+            if group.len() > self.cap {
+                return Outcome::Error;
+            }
+            for (k, n) in theirs {
+                *counts.entry(k).or_default() += n;
+            }
+        }
+        let (target, created) = match group.iter().min() {
+            Some(t) => (*t, false),
+            None => (self.allocate(), true),
+        };
+        let mut merged: Vec<u32> = group.iter().copied().filter(|p| *p != target).collect();
+        merged.sort_unstable();
+        for &loser in &merged {
+            for l in self.links.values_mut().filter(|l| l.profile == loser) {
+                l.profile = target;
+            }
+            self.live.remove(&loser);
+            self.merged_in.entry(target).or_default().push(loser);
+        }
+        let (mut linked, mut unlinked) = (BTreeSet::new(), BTreeSet::new());
+        for u in unseen {
+            let kind = POOL[u].0;
+            let have = counts.get(kind).copied().unwrap_or(0);
+            let mut evicted = false;
+            if let Some(limit) = self.limit(kind).filter(|l| have + 1 > l.max) {
+                let victim = match limit.on_exceed {
+                    OnExceed::Refuse => None,
+                    OnExceed::EvictOldest => {
+                        let candidates: Vec<usize> =
+                            self.on(target).into_iter().filter(|i| POOL[*i].0 == kind && !linked.contains(i)).collect();
+                        let oldest = candidates.iter().map(|i| self.links[i].linked_at).min();
+                        let tied: Vec<usize> =
+                            candidates.into_iter().filter(|i| Some(self.links[i].linked_at) == oldest).collect();
+                        tied.iter().find(|i| engine_evicted.contains(i)).or(tied.first()).copied()
+                    }
+                };
+                match victim {
+                    Some(v) => {
+                        self.links.remove(&v);
+                        unlinked.insert(v);
+                        evicted = true;
+                    }
+                    None => {
+                        let own = self.allocate();
+                        self.links.insert(u, Link { profile: own, origin: own, linked_at: now, detached: false });
+                        ignored.insert((u, Why::Refused { max: limit.max, own }));
+                        continue;
+                    }
+                }
+            }
+            if !evicted {
+                *counts.entry(kind).or_default() += 1;
+            }
+            self.links.insert(u, Link { profile: target, origin: target, linked_at: now, detached: false });
+            linked.insert(u);
+        }
+        Outcome::Identified { profile: target, created, merged, linked, unlinked, ignored }
+    }
+
+    fn remove(&mut self, x: usize, now: u64) -> Outcome {
+        let Some(p) = self.profile_of(x) else { return Outcome::Error };
+        if self.on(p).len() <= 1 {
+            return Outcome::Error;
+        }
+        let own = self.allocate();
+        self.links.insert(x, Link { profile: own, origin: own, linked_at: now, detached: true });
+        Outcome::Removed { own }
+    }
+
+    fn relink(&mut self, x: usize, to: usize, now: u64) -> Outcome {
+        let Some(p) = self.profile_of(to) else { return Outcome::Error };
+        let old = self.links.get(&x);
+        if old.is_some_and(|l| l.profile == p && !l.detached) {
+            return Outcome::Relinked;
+        }
+        let origin = old.map_or(p, |l| l.origin);
+        self.links.insert(x, Link { profile: p, origin, linked_at: now, detached: false });
+        Outcome::Relinked
+    }
+
+    fn unmerge(&mut self, x: usize) -> Outcome {
+        let Some(link) = self.links.get(&x).cloned() else { return Outcome::Error };
+        let p = link.profile;
+        if link.origin == p {
+            return Outcome::Error;
+        }
+        let active = self.merged_in.get(&p).cloned().unwrap_or_default();
+        let Some((pos, loser, tree)) = active
+            .iter()
+            .enumerate()
+            .rev()
+            .map(|(n, l)| (n, *l, self.tree(*l)))
+            .find(|(_, _, t)| t.contains(&link.origin))
+        else {
+            return Outcome::Error;
+        };
+        self.merged_in.get_mut(&p).unwrap().remove(pos);
+        self.live.insert(loser);
+        let mut moved = BTreeSet::new();
+        for (i, l) in self.links.iter_mut() {
+            if l.profile == p && tree.contains(&l.origin) {
+                l.profile = loser;
+                moved.insert(*i);
+            }
+        }
+        Outcome::Unmerged { restored: loser, from: p, moved }
+    }
+}
+
+#[derive(Clone, Debug)]
+enum Op {
+    /// `identify` with 1–3 identifiers of the pool.
+    Identify(Vec<usize>),
+    /// `remove_identifier(profile of x, x)`.
+    Remove(usize),
+    /// `link_identifier(profile of to, ident)`.
+    Relink { ident: usize, to: usize },
+    /// `unmerge(profile of x, x)`.
+    Unmerge(usize),
+}
+
+fn op_strategy() -> impl Strategy<Value = Op> {
+    let n = POOL.len();
+    prop_oneof![
+        8 => prop::collection::vec(0..n, 1..=3).prop_map(Op::Identify),
+        1 => (0..n).prop_map(Op::Remove),
+        1 => (0..n, 0..n).prop_map(|(ident, to)| Op::Relink { ident, to }),
+        2 => (0..n).prop_map(Op::Unmerge),
+    ]
+}
+
+/// Runs `op` on the engine. Operations addressed by an identifier that does
+/// not resolve (in the model) are not run: `None`.
+fn run_engine(db: &ProfileDb, pool: &[Identifier], model: &Model, op: &Op) -> Option<(Outcome, String)> {
+    let index = |i: &Identifier| pool.iter().position(|p| p == i).expect("a pool identifier");
+    let set = |v: &[Identifier]| v.iter().map(index).collect::<BTreeSet<_>>();
+    let err = |e: profiledb::Error| (Outcome::Error, e.to_string());
+    Some(match op {
+        Op::Identify(ids) => {
+            let ids: Vec<Identifier> = ids.iter().map(|i| pool[*i].clone()).collect();
+            match db.identify(&ids, Update::new()) {
+                Ok(r) => {
+                    let ignored = r
+                        .ignored
+                        .iter()
+                        .map(|(i, why)| {
+                            let why = match why {
+                                Ignored::Blocked => Why::Blocked,
+                                Ignored::Refused { max, own_profile } => Why::Refused { max: *max, own: own_profile.0 },
+                                Ignored::GaveWay { kind, stays_on } => {
+                                    Why::GaveWay { kind: kind.clone(), stays_on: stays_on.0 }
+                                }
+                                Ignored::Detached { stays_on } => Why::Detached { stays_on: stays_on.0 },
+                                other => panic!("unknown Ignored variant {other:?}"),
+                            };
+                            (index(i), why)
+                        })
+                        .collect();
+                    let out = Outcome::Identified {
+                        profile: r.profile.0,
+                        created: r.created,
+                        merged: r.merged.iter().map(|p| p.0).collect(),
+                        linked: set(&r.linked),
+                        unlinked: set(&r.unlinked),
+                        ignored,
+                    };
+                    (out, String::new())
+                }
+                Err(e) => err(e),
+            }
+        }
+        Op::Remove(x) => {
+            let p = model.profile_of(*x)?;
+            match db.remove_identifier(ProfileId(p), &pool[*x]) {
+                Ok(own) => (Outcome::Removed { own: own.0 }, String::new()),
+                Err(e) => err(e),
+            }
+        }
+        Op::Relink { ident, to } => {
+            let p = model.profile_of(*to)?;
+            if POOL[*ident].1 == BLOCKED {
+                return None; // linking a blocklisted value explicitly is not specified
+            }
+            match db.link_identifier(ProfileId(p), &pool[*ident]) {
+                Ok(()) => (Outcome::Relinked, String::new()),
+                Err(e) => err(e),
+            }
+        }
+        Op::Unmerge(x) => {
+            let p = model.profile_of(*x)?;
+            match db.unmerge(ProfileId(p), &pool[*x]) {
+                Ok(r) => (
+                    Outcome::Unmerged { restored: r.restored.0, from: r.from.0, moved: set(&r.identifiers) },
+                    String::new(),
+                ),
+                Err(e) => err(e),
+            }
+        }
+    })
+}
+
+/// The engine's state equals the model's: every pool identifier resolves to
+/// the model's profile (or to nothing), the live profiles are the model's,
+/// and each lists exactly the model's identifiers with their detached marks.
+fn check_state(db: &ProfileDb, pool: &[Identifier], model: &Model) -> Result<(), TestCaseError> {
+    for (i, ident) in pool.iter().enumerate() {
+        let want = model.profile_of(i).map(ProfileId);
+        prop_assert_eq!(db.resolve(ident).unwrap(), want, "{} resolves", ident);
+    }
+    prop_assert_eq!(db.profile_count().unwrap(), model.live.len() as u64, "live profiles: {:?}", model.live);
+    for &p in &model.live {
+        prop_assert_eq!(db.resolve_id(ProfileId(p)).unwrap(), Some(ProfileId(p)), "{} is live", p);
+        let got: BTreeSet<(String, bool)> = db
+            .identity_graph(ProfileId(p))
+            .unwrap()
+            .into_iter()
+            .map(|g| (g.identifier.to_string(), g.link.detached))
+            .collect();
+        let want: BTreeSet<(String, bool)> = model
+            .links
+            .iter()
+            .filter(|(_, l)| l.profile == p)
+            .map(|(i, l)| (pool[*i].to_string(), l.detached))
+            .collect();
+        prop_assert_eq!(got, want, "identifiers of profile {}", p);
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    /// Stitching under identity rules (per-kind limits with refuse and
+    /// evict-oldest, priority, blocklist, merge cap) with identifier removal,
+    /// explicit re-linking and unmerges equals the model above after every
+    /// step: the same outcome per operation, the same partition of
+    /// identifiers into profiles, the same resolvable identifiers.
+    #[test]
+    fn stitching_with_rules_equals_the_model(
+        evict in any::<bool>(),
+        device_max in 2usize..=3,
+        cap in 2usize..=3,
+        ops in prop::collection::vec(op_strategy(), 1..50),
+    ) {
+        let device = KindLimit { max: device_max, on_exceed: if evict { OnExceed::EvictOldest } else { OnExceed::Refuse } };
+        let mut limits = BTreeMap::new();
+        limits.insert("user_id".to_owned(), KindLimit { max: 1, on_exceed: OnExceed::Refuse });
+        limits.insert("device_id".to_owned(), device);
+        let rules = IdentityRules { limits, max_profiles_per_merge: cap, ..IdentityRules::default() }.block(BLOCKED);
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(ManualClock::new(Timestamp(1_000)));
+        let db = ProfileDb::builder(dir.path()).clock(clock.clone()).identity_rules(rules).open().unwrap();
+        let pool: Vec<Identifier> = POOL.iter().map(|(k, v)| Identifier::new(k, v).unwrap()).collect();
+        let mut model = Model::new(device, cap);
+        for (step, op) in ops.iter().enumerate() {
+            clock.advance(1);
+            let Some((got, error)) = run_engine(&db, &pool, &model, op) else { continue };
+            let evicted = match &got {
+                Outcome::Identified { unlinked, .. } => unlinked.clone(),
+                _ => BTreeSet::new(),
+            };
+            let want = model.apply(op, step as u64, &evicted);
+            prop_assert_eq!(&got, &want, "step {} {:?} (engine error: {:?})", step, op, error);
+            check_state(&db, &pool, &model)?;
+        }
+        let report = db.check().unwrap();
+        prop_assert!(report.is_clean(), "{}", report);
+    }
 }
