@@ -245,10 +245,8 @@ fn concurrent_stitching_keeps_one_live_profile_per_identifier() {
 //       smallest linked_at, other than ones this call linked, is unlinked
 //       (it no longer resolves) and the new one is linked; if there is none
 //       (only this call's links), it is refused as above.
-//     Identifiers linked by the same call share a linked_at: which of two
-//     such oldest ones is evicted is not documented, so the model accepts
-//     any of the tied oldest (it takes the one the engine reported, if that
-//     is among them).
+//     Identifiers linked by the same call share a linked_at: of such tied
+//     oldest ones the smallest identifier (kind, then value) is evicted.
 //
 // remove_identifier(p, x): x must be linked to live p, and p must hold at
 // least two identifiers (else an error); x moves to a new profile of its
@@ -394,12 +392,11 @@ impl Model {
     }
 
     /// Applies `op` at step `now`; a failed operation leaves the model as it
-    /// was. `engine_evicted`: the identifiers the engine evicted, used only to
-    /// break a tie between equally old eviction candidates.
-    fn apply(&mut self, op: &Op, now: u64, engine_evicted: &BTreeSet<usize>) -> Outcome {
+    /// was.
+    fn apply(&mut self, op: &Op, now: u64) -> Outcome {
         let mut next = self.clone();
         let out = match op {
-            Op::Identify(ids) => next.identify(ids, now, engine_evicted),
+            Op::Identify(ids) => next.identify(ids, now),
             Op::Remove(x) => next.remove(*x, now),
             Op::Relink { ident, to } => next.relink(*ident, *to, now),
             Op::Unmerge(x) => next.unmerge(*x),
@@ -410,7 +407,7 @@ impl Model {
         out
     }
 
-    fn identify(&mut self, ids: &[usize], now: u64, engine_evicted: &BTreeSet<usize>) -> Outcome {
+    fn identify(&mut self, ids: &[usize], now: u64) -> Outcome {
         let mut ids = ids.to_vec();
         ids.sort_by_key(|i| rank(*i));
         ids.dedup();
@@ -482,9 +479,10 @@ impl Model {
                         let candidates: Vec<usize> =
                             self.on(target).into_iter().filter(|i| POOL[*i].0 == kind && !linked.contains(i)).collect();
                         let oldest = candidates.iter().map(|i| self.links[i].linked_at).min();
-                        let tied: Vec<usize> =
-                            candidates.into_iter().filter(|i| Some(self.links[i].linked_at) == oldest).collect();
-                        tied.iter().find(|i| engine_evicted.contains(i)).or(tied.first()).copied()
+                        candidates
+                            .into_iter()
+                            .filter(|i| Some(self.links[i].linked_at) == oldest)
+                            .min_by_key(|i| POOL[*i])
                     }
                 };
                 match victim {
@@ -708,11 +706,7 @@ proptest! {
         for (step, op) in ops.iter().enumerate() {
             clock.advance(1);
             let Some((got, error)) = run_engine(&db, &pool, &model, op) else { continue };
-            let evicted = match &got {
-                Outcome::Identified { unlinked, .. } => unlinked.clone(),
-                _ => BTreeSet::new(),
-            };
-            let want = model.apply(op, step as u64, &evicted);
+            let want = model.apply(op, step as u64);
             prop_assert_eq!(&got, &want, "step {} {:?} (engine error: {:?})", step, op, error);
             check_state(&db, &pool, &model)?;
         }

@@ -199,7 +199,9 @@ fn first_exceeded(txn: &Txn<'_>, ours: &KindCounts, theirs: &KindCounts) -> Opti
 
 /// The oldest-linked identifier of `kind` on `target` (or on the profiles
 /// merged into it, whose identifiers are staged to it), excluding ones
-/// linked by this operation.
+/// linked by this operation. Identifiers linked at the same instant (by
+/// one call) are told apart by their text, the smallest going first, so
+/// the choice does not depend on the order they are listed in.
 fn oldest_of_kind(
     txn: &Txn<'_>,
     group: &[ProfileId],
@@ -215,7 +217,7 @@ fn oldest_of_kind(
     candidates.retain(|i| i.kind() == kind && !fresh.contains(i));
     for ident in candidates {
         if let Some(link) = txn.link(&ident)? {
-            if link.profile == target && best.as_ref().is_none_or(|(t, _)| link.linked_at < *t) {
+            if link.profile == target && best.as_ref().is_none_or(|(t, b)| (link.linked_at, &ident) < (*t, b)) {
                 best = Some((link.linked_at, ident));
             }
         }
