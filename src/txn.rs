@@ -59,7 +59,7 @@ pub(crate) struct Txn<'a> {
     links: HashMap<Identifier, Option<IdentityLink>>,
     /// Identifiers this operation found unlinked in storage (so staging
     /// their first link does not look them up again).
-    known_absent: Vec<Identifier>,
+    known_absent: foldhash::HashSet<Identifier>,
     /// How the staged links change each profile's identifier counts.
     kind_deltas: HashMap<ProfileId, KindDelta>,
     /// Events staged for each profile's timeline in this operation.
@@ -113,7 +113,7 @@ impl<'a> Txn<'a> {
             new_series: Vec::new(),
             profiles: HashMap::new(),
             links: HashMap::new(),
-            known_absent: Vec::new(),
+            known_absent: foldhash::HashSet::default(),
             kind_deltas: HashMap::new(),
             staged_events: HashMap::new(),
             merged: Vec::new(),
@@ -155,7 +155,7 @@ impl<'a> Txn<'a> {
     pub fn link_noting_absent(&mut self, ident: &Identifier) -> Result<Option<IdentityLink>> {
         let found = self.link(ident)?;
         if found.is_none() && !self.links.contains_key(ident) && !self.known_absent.contains(ident) {
-            self.known_absent.push(ident.clone());
+            self.known_absent.insert(ident.clone());
         }
         Ok(found)
     }

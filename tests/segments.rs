@@ -325,11 +325,27 @@ fn counts_of_dense_segments_equal_set_algebra_as_blocks_come_and_go() {
             [r < 60, (30..80).contains(&r), r < 5, r >= 90]
         };
         let memberships: Vec<[bool; 4]> = (0..N).map(truth_of).collect();
-        for _ in 0..60 {
+        // Ids were allocated in order: q{i} is profile i.
+        for i in [0, 1, 65_535, 65_536, N - 1] {
+            assert_eq!(db.resolve(&id(&format!("user_id:q{i}"))).unwrap(), Some(ProfileId(i)));
+        }
+        for k in 0..60 {
             let (text, truth) = random_query(&mut x, 3);
             let expected = memberships.iter().filter(|m| truth(m)).count() as u64;
             assert_eq!(db.query_count(&text).unwrap(), expected, "{text}");
-            assert_eq!(db.query(&text).unwrap().count(), expected, "{text}");
+            let q = db.query(&text).unwrap();
+            assert_eq!(q.count(), expected, "{text}");
+            if k % 6 == 0 {
+                // Members, pages and membership tests of the result (flat
+                // blocks or a bitmap) equal the set algebra.
+                let ids: Vec<ProfileId> = (0..N).filter(|i| truth(&memberships[*i as usize])).map(ProfileId).collect();
+                assert_eq!(q.members(0, usize::MAX), ids, "{text}");
+                let mid = ids.len() as u64 / 2;
+                assert_eq!(q.members(mid, 100), ids.iter().skip(mid as usize).take(100).copied().collect::<Vec<_>>());
+                for i in (0..N).step_by(997) {
+                    assert_eq!(q.contains(ProfileId(i)), truth(&memberships[i as usize]), "{text}: {i}");
+                }
+            }
         }
         let report = db.check().unwrap();
         assert!(report.is_clean(), "{report}");

@@ -33,12 +33,12 @@ impl ProfileDb {
     ///
     /// ```
     /// use profiledb::event::{Event, EventKind};
-    /// use profiledb::{Identifier, ProfileDb, Timestamp, Update};
+    /// use profiledb::{Identifier, ProfileDb, Update};
     /// let dir = tempfile::tempdir()?;
     /// let db = ProfileDb::open(dir.path())?;
     /// let ann: Identifier = "email:ann@example.com".parse()?;
     /// db.update(&ann, Update::new().set("plan", "pro"))?;
-    /// db.track(&Event::new(EventKind::Track, "purchase", Timestamp::now(), vec![ann.clone()]))?;
+    /// db.track(&Event::new(EventKind::Track, "purchase", db.now(), vec![ann.clone()]))?;
     /// db.define_segment("buyers", "count(purchase) >= 1")?;
     /// let view = db.get_full(&ann)?.expect("ann has a profile");
     /// assert_eq!(view.profile.traits.get("plan"), Some(&"pro".into()));

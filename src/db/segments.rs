@@ -9,7 +9,7 @@ use crate::schema;
 use crate::segment::context::{ProfileCtx, ReadSource};
 use crate::segment::count::count;
 use crate::segment::maintain::{file_wakeup, reevaluate_only};
-use crate::segment::query::{is_bitmap, plan, QueryResult};
+use crate::segment::query::{flat_plan, is_bitmap, plan, QueryResult};
 use crate::segment::{
     check, dependencies, evaluate, find_cycle, parse_with_catalog, Dependencies, Expr, FeedRecord, SegmentDef,
 };
@@ -291,6 +291,11 @@ impl ProfileDb {
         let view = self.core.store.snapshot();
         let src = ReadSource { core: &self.core, view: &view };
         if is_bitmap(expr, &state) {
+            // Dense segments: combined over their flat blocks, kept as blocks.
+            if let Some(set) = crate::segment::count::members(expr, &state) {
+                let lines = flat_plan(expr, &state, set.len());
+                return Ok(QueryResult::flat(set, lines));
+            }
             // Pure bitmap algebra: microseconds, evaluated in place.
             let members = plan(expr, &state, &src, now, &state.live, 0, &mut lines)?;
             return Ok(QueryResult::new(members, lines));

@@ -2,6 +2,8 @@
 //! result: chunk by chunk (65,536 ids at a time), the segments' flat
 //! blocks are combined word by word into one scratch block whose bits are
 //! then counted (see [`Members`] for why roaring's operators are not used).
+//! [`members`] keeps the combined blocks as the result instead
+//! ([`FlatSet`]).
 //!
 //! Handles `in s` leaves under `and`, `or` and `not` (a `not` directly
 //! under an `and` that has a positive operand, or at the top), when the
@@ -14,6 +16,7 @@
 //! member, 9.8 µs through roaring; at 10M the partial last chunk of an
 //! otherwise dense segment costs nothing noticeable).
 
+use crate::segment::flat_set::FlatSet;
 use crate::segment::members::{Block, Members, WORDS};
 use crate::segment::state::SegmentState;
 use crate::segment::Expr;
@@ -51,6 +54,29 @@ pub(crate) fn count(expr: &Expr, state: &SegmentState) -> Option<u64> {
         }
     }
     Some(total)
+}
+
+/// The live profiles matching `expr`, combined chunk by chunk as
+/// [`count`] does and kept as flat blocks; `None` when [`count`] would not
+/// count it this way (other conditions, sparse segments, a `not` at the
+/// top — the complement of a combination is left to roaring).
+pub(crate) fn members(expr: &Expr, state: &SegmentState) -> Option<FlatSet> {
+    if matches!(expr, Expr::Not(_)) {
+        return None;
+    }
+    let node = compile(expr, state)?;
+    let chunks = node.chunks();
+    if node.sparse_members() > SPARSE_PER_CHUNK * chunks as u64 {
+        return None;
+    }
+    let mut scratch: Vec<Box<Block>> = (0..node.depth() + 1).map(|_| Box::new([0; WORDS])).collect();
+    let (out, rest) = scratch.split_first_mut()?;
+    let mut set = FlatSet::default();
+    for chunk in 0..chunks {
+        let n = if node.eval(chunk, out, rest) { count_blocks(&[&**out], &[]) } else { 0 };
+        set.push(out, n);
+    }
+    Some(set)
 }
 
 /// How many members of chunks without a flat block (set or cleared one by

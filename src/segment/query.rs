@@ -9,6 +9,7 @@ use crate::clock::Timestamp;
 use crate::error::Result;
 use crate::profile::id::ProfileId;
 use crate::segment::context::{ProfileCtx, Source};
+use crate::segment::flat_set::FlatSet;
 use crate::segment::index::MAX_INDEXED_VALUES;
 use crate::segment::state::SegmentState;
 use crate::segment::{evaluate, Expr, TraitCond};
@@ -122,6 +123,26 @@ fn segment_of<'e, 's>(e: &'e Expr, state: &'s SegmentState) -> Option<(&'e str, 
 }
 
 /// The explain line of a segment step.
+/// The plan of a combination of segments evaluated over flat blocks: one
+/// line for the whole, then a line per segment read.
+pub(crate) fn flat_plan(expr: &Expr, state: &SegmentState, members: u64) -> Vec<String> {
+    fn leaves<'e>(e: &'e Expr, out: &mut Vec<&'e str>) {
+        match e {
+            Expr::InSegment(name) if !out.contains(&name.as_str()) => out.push(name),
+            Expr::And(items) | Expr::Or(items) => items.iter().for_each(|i| leaves(i, out)),
+            Expr::Not(inner) => leaves(inner, out),
+            _ => {}
+        }
+    }
+    let mut names = Vec::new();
+    leaves(expr, &mut names);
+    let mut out = vec![format!("segment algebra chunk by chunk over flat blocks: {members} members")];
+    for name in names {
+        out.push(segment_line("  ", name, state.get(name).map_or(0, |s| s.members.len())));
+    }
+    out
+}
+
 fn segment_line(pad: &str, name: &str, members: u64) -> String {
     format!("{pad}segment {name}: bitmap, {members} members")
 }
@@ -193,28 +214,49 @@ pub(crate) fn is_bitmap(e: &Expr, state: &SegmentState) -> bool {
 /// The result of a query.
 #[derive(Clone, Debug)]
 pub struct QueryResult {
-    members: RoaringBitmap,
+    members: ResultSet,
     plan: Vec<String>,
+}
+
+/// The matching profiles: a roaring bitmap, or for a combination of dense
+/// segments the combined flat blocks (see [`FlatSet`]).
+#[derive(Clone, Debug)]
+enum ResultSet {
+    Bitmap(RoaringBitmap),
+    Flat(FlatSet),
 }
 
 impl QueryResult {
     pub(crate) fn new(members: RoaringBitmap, plan: Vec<String>) -> Self {
-        QueryResult { members, plan }
+        QueryResult { members: ResultSet::Bitmap(members), plan }
+    }
+
+    pub(crate) fn flat(members: FlatSet, plan: Vec<String>) -> Self {
+        QueryResult { members: ResultSet::Flat(members), plan }
     }
 
     /// Number of matching profiles.
     pub fn count(&self) -> u64 {
-        self.members.len()
+        match &self.members {
+            ResultSet::Bitmap(b) => b.len(),
+            ResultSet::Flat(f) => f.len(),
+        }
     }
 
     /// Whether a profile matches.
     pub fn contains(&self, p: ProfileId) -> bool {
-        self.members.contains(p.0)
+        match &self.members {
+            ResultSet::Bitmap(b) => b.contains(p.0),
+            ResultSet::Flat(f) => f.contains(p.0),
+        }
     }
 
     /// A page of matching profile ids, ascending.
     pub fn members(&self, offset: u64, limit: usize) -> Vec<ProfileId> {
-        self.members.iter().skip(offset as usize).take(limit).map(ProfileId).collect()
+        match &self.members {
+            ResultSet::Bitmap(b) => b.iter().skip(offset as usize).take(limit).map(ProfileId).collect(),
+            ResultSet::Flat(f) => f.members(offset, limit).into_iter().map(ProfileId).collect(),
+        }
     }
 
     /// How the query was evaluated, one step per line.
