@@ -314,3 +314,45 @@ fn as_of_reads_of_a_merged_away_id_follow_its_own_history_until_its_merge() {
     assert_eq!((own_one.id, own_one.traits.len()), (one, 1));
     assert_eq!(db.get_as_of_time(two, Timestamp(0)).unwrap(), None, "before it existed");
 }
+
+/// As-of reads of an id through merge, unmerge and merge again: merged
+/// periods read the survivor, the period it was split off reads its own
+/// history — also while it is live again.
+#[test]
+fn as_of_reads_follow_an_id_through_merge_unmerge_and_merge_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, clock) = open(dir.path());
+    let s = db.identify(&[id("user_id:s")], Update::new().set("who", "s")).unwrap().profile;
+    clock.advance(1_000);
+    let o = db.identify(&[id("anonymous_id:o")], Update::new().set("who", "o")).unwrap().profile;
+    clock.advance(1_000);
+    let before_merge = clock.now();
+    clock.advance(1_000);
+    db.identify(&[id("anonymous_id:o"), id("user_id:s")], Update::new()).unwrap();
+    clock.advance(1_000);
+    let merged = clock.now();
+    clock.advance(1_000);
+    assert_eq!(db.unmerge(s, &id("anonymous_id:o")).unwrap().restored, o);
+    clock.advance(1_000);
+    db.identify(&[id("anonymous_id:o")], Update::new().set("who", "o2")).unwrap();
+    clock.advance(1_000);
+    let split_off = clock.now();
+    let at = |t: Timestamp| db.get_as_of_time(o, t).unwrap().map(|p| (p.id, p.traits.get("who").cloned()));
+    let own = |v: &str| Some((o, Some(TraitValue::from(v))));
+    // Live again: its merged period reads the survivor.
+    assert_eq!(at(before_merge), own("o"));
+    // (Its `who` is o's: the later write wins the merge.)
+    assert_eq!(at(merged), Some((s, Some(TraitValue::from("o")))), "merged then: the survivor's state");
+    assert_eq!(at(split_off), own("o2"));
+    clock.advance(1_000);
+    db.identify(&[id("anonymous_id:o"), id("user_id:s")], Update::new()).unwrap();
+    clock.advance(1_000);
+    let merged_again = clock.now();
+    assert_eq!(db.resolve_id(o).unwrap(), Some(s));
+    assert_eq!(at(before_merge), own("o"));
+    assert_eq!(at(merged).map(|(p, _)| p), Some(s));
+    assert_eq!(at(split_off), own("o2"), "split off then: its own profile");
+    assert_eq!(at(merged_again).map(|(p, _)| p), Some(s));
+    let r = db.check().unwrap();
+    assert!(r.is_clean(), "{r}");
+}

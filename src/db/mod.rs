@@ -2,6 +2,7 @@
 
 mod admin;
 mod anonymize;
+mod as_of;
 pub(crate) mod builder;
 pub(crate) mod cache;
 mod check;

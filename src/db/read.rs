@@ -109,23 +109,13 @@ impl ProfileDb {
 
     /// The profile as it was at time `t` (`None`: it did not exist yet).
     ///
-    /// For an id that merged away, a time before its merge reads its own
-    /// history (the profile as it was then, under its own id), a later one
-    /// the history of the profile it merged into — through every merge of
-    /// a chain.
+    /// For an id that merged away, a time when it was a profile of its own
+    /// (before its merge, or after an unmerge split it off again) reads its
+    /// own history; a time when it was merged reads the history of the
+    /// profile it had merged into — through every merge of a chain.
     pub fn get_as_of_time(&self, id: ProfileId, t: Timestamp) -> Result<Option<Profile>> {
         let view = self.core.store.snapshot();
-        let mut id = id;
-        let rec = loop {
-            if let Some(r) = schema::PROFILES.get(&view, &crate::keys::profile(id))? {
-                break r;
-            }
-            let (into, merge) = merged_into(&view, id)?;
-            if t < merge.at {
-                break merge_loser_record(id, merge)?;
-            }
-            id = into;
-        };
+        let rec = super::as_of::record_at(&view, id, t)?;
         match history::version_at(&view, &rec, t)? {
             Some(v) => history::as_of_version(&view, &rec, v).map(Some),
             None => Ok(None),
@@ -156,43 +146,5 @@ impl ProfileDb {
             n += 1;
         }
         Ok(n)
-    }
-}
-
-/// The profile a merged-away `id` merged into (the one whose history holds
-/// its merge: the survivor then, which may itself have merged away since)
-/// and that merge's delta.
-fn merged_into(view: &View<'_>, id: ProfileId) -> Result<(ProfileId, crate::profile::delta::Delta)> {
-    let survivor = schema::ALIAS_FORWARD
-        .get(view, &crate::keys::alias::forward(id))?
-        .map(ProfileId)
-        .ok_or_else(|| Error::NotFound(format!("profile {id}")))?;
-    // Aliases point at the latest survivor; the merge of `id` is in the
-    // history of that survivor or of one of the ids merged into it.
-    let mut candidates = vec![survivor];
-    candidates.extend(crate::identity::graph::aliases_of(view, survivor)?);
-    for c in candidates {
-        for d in history::deltas(view, c)? {
-            if matches!(d.change, crate::profile::delta::Change::Merge { loser, .. } if loser == id) {
-                return Ok((c, d));
-            }
-        }
-    }
-    Err(Error::HistoryTruncated { profile: id.0, requested: 0, floor: 0 })
-}
-
-/// The record of a merged-away profile as it was when it merged, from its
-/// merge delta (its own history stays stored under its id).
-fn merge_loser_record(id: ProfileId, merge: crate::profile::delta::Delta) -> Result<ProfileRecord> {
-    match merge.change {
-        crate::profile::delta::Change::Merge { loser_state, loser_history_floor, loser_last_snapshot, .. } => {
-            Ok(ProfileRecord {
-                profile: Arc::new(loser_state),
-                history_floor: loser_history_floor,
-                last_snapshot: loser_last_snapshot,
-                kinds: None,
-            })
-        }
-        _ => Err(Error::NotFound(format!("the merge of profile {id}"))),
     }
 }

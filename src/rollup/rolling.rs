@@ -30,12 +30,12 @@ pub(crate) fn rolling(
     timelines: &Timelines,
 ) -> Result<Acc> {
     let (lo, hi) = (now.0.saturating_sub(span.max(1)).saturating_add(1), now.0.saturating_add(1));
-    let first_day_start = Timestamp(lo).day().saturating_mul(Timestamp::DAY);
-    if !timelines.kept || first_day_start < timelines.floor_ms {
+    // The edge days are read from `lo` on: events before it are not needed.
+    if !timelines.kept || lo < timelines.floor_ms {
         return Err(Error::invalid(format!(
             "a rolling window of {span} ms reads the timeline from {}, which {}: use Window::days (whole days, from \
              the buckets) or keep timelines longer",
-            Timestamp(first_day_start).to_rfc3339(),
+            Timestamp(lo).to_rfc3339(),
             if timelines.kept {
                 "retention has already cut"
             } else {
