@@ -38,20 +38,13 @@ pub(crate) fn count(expr: &Expr, state: &SegmentState) -> Option<u64> {
         // Members are live profiles (checked by `check`).
         return Some(state.live.len() - count(inner, state)?);
     }
-    let node = compile(expr, state)?;
-    let chunks = node.chunks();
-    if node.sparse_members() > SPARSE_PER_CHUNK * chunks as u64 {
-        return None;
-    }
-    let mut scratch: Vec<Box<Block>> = (0..node.depth() + 1).map(|_| Box::new([0; WORDS])).collect();
-    let (out, rest) = scratch.split_first_mut()?;
+    let mut flat = Flat::of(expr, state)?;
     let mut total = 0;
-    for chunk in 0..chunks {
-        if let Some(n) = node.count_flat(chunk) {
-            total += n;
-        } else if node.eval(chunk, out, rest) {
-            total += count_blocks(&[&**out], &[]);
-        }
+    for chunk in 0..flat.chunks {
+        total += match flat.node.count_flat(chunk) {
+            Some(n) => n,
+            None => flat.eval(chunk).0,
+        };
     }
     Some(total)
 }
@@ -64,19 +57,48 @@ pub(crate) fn members(expr: &Expr, state: &SegmentState) -> Option<FlatSet> {
     if matches!(expr, Expr::Not(_)) {
         return None;
     }
-    let node = compile(expr, state)?;
-    let chunks = node.chunks();
-    if node.sparse_members() > SPARSE_PER_CHUNK * chunks as u64 {
-        return None;
-    }
-    let mut scratch: Vec<Box<Block>> = (0..node.depth() + 1).map(|_| Box::new([0; WORDS])).collect();
-    let (out, rest) = scratch.split_first_mut()?;
+    let mut flat = Flat::of(expr, state)?;
     let mut set = FlatSet::default();
-    for chunk in 0..chunks {
-        let n = if node.eval(chunk, out, rest) { count_blocks(&[&**out], &[]) } else { 0 };
-        set.push(out, n);
+    for chunk in 0..flat.chunks {
+        let (n, block) = flat.eval(chunk);
+        set.push(block, n);
     }
     Some(set)
+}
+
+/// An expression compiled for chunk-by-chunk evaluation, with the scratch
+/// blocks its evaluation writes.
+struct Flat<'s> {
+    node: Node<'s>,
+    /// Chunks to visit.
+    chunks: usize,
+    scratch: Vec<Box<Block>>,
+}
+
+/// The members of a chunk with none.
+const EMPTY: Block = [0; WORDS];
+
+impl<'s> Flat<'s> {
+    /// `None` when `expr` has conditions other than segments, or reads
+    /// segments too sparse for flat evaluation to pay.
+    fn of(expr: &Expr, state: &'s SegmentState) -> Option<Self> {
+        let node = compile(expr, state)?;
+        let chunks = node.chunks();
+        if node.sparse_members() > SPARSE_PER_CHUNK * chunks as u64 {
+            return None;
+        }
+        let scratch = (0..node.depth() + 1).map(|_| Box::new([0; WORDS])).collect();
+        Some(Flat { node, chunks, scratch })
+    }
+
+    /// The members of `chunk`: how many, and their block.
+    fn eval(&mut self, chunk: usize) -> (u64, &Block) {
+        let Some((out, rest)) = self.scratch.split_first_mut() else { return (0, &EMPTY) };
+        if !self.node.eval(chunk, out, rest) {
+            return (0, &EMPTY);
+        }
+        (count_blocks(&[&**out], &[]), &**out)
+    }
 }
 
 /// How many members of chunks without a flat block (set or cleared one by
