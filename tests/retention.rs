@@ -309,4 +309,13 @@ fn event_conditions_are_refused_when_timelines_are_off() {
     let err = ProfileDb::builder(dir.path()).clock(clock.clone()).timeline_retention(0).open().err().unwrap();
     let msg = err.to_string();
     assert!(msg.contains("\"buyers\"") && msg.contains("timeline"), "{msg}");
+    // Read-only, it opens: stored members read back, event conditions in queries are refused.
+    let ro = ProfileDb::builder(dir.path())
+        .clock(clock)
+        .timeline_retention(0)
+        .access_mode(profiledb::AccessMode::ReadOnly)
+        .open()
+        .unwrap();
+    assert_eq!(ro.segment_count("buyers").unwrap(), 1);
+    assert!(ro.query("count(purchase) >= 1").is_err());
 }

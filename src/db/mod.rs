@@ -163,7 +163,10 @@ impl ProfileDb {
         let next_feed_seq = schema::META_U64.get(&store.latest(), keys::meta::NEXT_FEED_SEQ)?.unwrap_or(0);
         let segments = crate::segment::state::SegmentState::load(&store.latest())?;
         let config = b.config();
-        for s in &segments.segments {
+        // A writable handle would keep such segments wrong; a read-only one
+        // reads their stored members (and refuses event conditions in queries).
+        let writable = b.mode == AccessMode::ReadWrite;
+        for s in segments.segments.iter().filter(|_| writable) {
             if let Some(events) = segments::events_without_timelines(&config, &s.deps) {
                 return Err(crate::Error::invalid(format!(
                     "segment {:?} {events}: open the database with a timeline retention (and drop or redefine \
