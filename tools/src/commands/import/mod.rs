@@ -71,6 +71,9 @@ pub struct Summary {
     rejected: u64,
     events: u64,
     duplicates: u64,
+    /// Events acknowledged and dropped: they carried an erased identifier
+    /// under the drop suppression policy.
+    dropped: u64,
     profile_lines: u64,
     created: u64,
     merged: u64,
@@ -266,6 +269,7 @@ impl Writer<'_> {
             }
             report.applied = before.applied;
             report.duplicates = before.duplicates;
+            report.dropped = before.dropped;
             report.rejected.truncate(1);
             return self.count(report, &lines, start, s);
         }
@@ -280,7 +284,8 @@ impl Writer<'_> {
         offset: usize,
         s: &mut Summary,
     ) -> Result<(), CliError> {
-        s.accepted += report.applied + report.duplicates;
+        s.accepted += report.applied + report.duplicates + report.dropped;
+        s.dropped += report.dropped;
         s.events += report.applied;
         s.duplicates += report.duplicates;
         for (i, e) in report.rejected {

@@ -22,6 +22,7 @@ pub fn print(ctx: &Ctx, source: &str, s: &Summary, elapsed: Duration) -> Result<
         "rejected": s.rejected,
         "events_applied": s.events,
         "duplicates": s.duplicates,
+        "dropped": s.dropped,
         "profile_lines": s.profile_lines,
         "profiles_created": s.created,
         "profiles_merged": s.merged,
@@ -35,8 +36,9 @@ pub fn print(ctx: &Ctx, source: &str, s: &Summary, elapsed: Duration) -> Result<
         let rate = if elapsed.as_secs_f64() > 0.0 { s.lines as f64 / elapsed.as_secs_f64() } else { 0.0 };
         let mut out = format!(
             "imported {source}: {} lines, {} accepted, {} rejected in {ms} ms ({rate:.0} lines/s)\n  events: {} \
-             applied, {} duplicates (message id seen before)\n  profile lines: {} ({} profiles created, {} merged)",
-            s.lines, s.accepted, s.rejected, s.events, s.duplicates, s.profile_lines, s.created, s.merged
+             applied, {} duplicates (message id seen before), {} dropped (erased identifier)\n  profile lines: {} ({} \
+             profiles created, {} merged)",
+            s.lines, s.accepted, s.rejected, s.events, s.duplicates, s.dropped, s.profile_lines, s.created, s.merged
         );
         if s.nothing_written {
             out.push_str("\n--strict: the file has bad lines, so nothing was written");
