@@ -162,7 +162,7 @@ impl<'a> Txn<'a> {
 
     /// The survivor an id was merged into, if it is an alias.
     pub fn alias_of(&self, id: ProfileId) -> Result<Option<ProfileId>> {
-        Ok(schema::ALIAS_FORWARD.get(&self.view, &keys::alias::forward(id))?.map(ProfileId))
+        crate::identity::graph::survivor_of(&self.view, id)
     }
 
     /// Allocates a fresh profile id (consumed only if the operation commits).

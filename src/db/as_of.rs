@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
-use crate::identity::graph::aliases_of;
+use crate::identity::graph::{aliases_of, survivor_of};
 use crate::profile::delta::{Change, Delta};
 use crate::profile::history;
 use crate::profile::id::ProfileId;
@@ -66,10 +66,10 @@ impl Story {
                 _ => None,
             })
             .collect();
-        roots.extend(forward(view, id)?);
+        roots.extend(survivor_of(view, id)?);
         let mut candidates = BTreeSet::new();
         for r in roots {
-            let root = forward(view, r)?.unwrap_or(r);
+            let root = survivor_of(view, r)?.unwrap_or(r);
             candidates.insert(root);
             candidates.extend(aliases_of(view, root)?);
         }
@@ -110,9 +110,4 @@ impl Story {
             _ => Err(Error::NotFound(format!("the merge of profile {id}"))),
         }
     }
-}
-
-/// The survivor `id` is an alias of, if it is one.
-fn forward(view: &View<'_>, id: ProfileId) -> Result<Option<ProfileId>> {
-    Ok(schema::ALIAS_FORWARD.get(view, &crate::keys::alias::forward(id))?.map(ProfileId))
 }

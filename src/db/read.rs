@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
-use crate::identity::graph::identifiers_of;
+use crate::identity::graph::{identifiers_of, survivor_of};
 use crate::identity::identifier::Identifier;
 use crate::identity::link::IdentityLink;
 use crate::profile::delta::Delta;
@@ -60,8 +60,8 @@ impl ProfileDb {
         if let Some(rec) = load_profile(&self.core, view, id)? {
             return Ok(Some(rec));
         }
-        match schema::ALIAS_FORWARD.get(view, &crate::keys::alias::forward(id))? {
-            Some(survivor) => load_profile(&self.core, view, ProfileId(survivor)),
+        match survivor_of(view, id)? {
+            Some(survivor) => load_profile(&self.core, view, survivor),
             None => Ok(None),
         }
     }
@@ -129,11 +129,9 @@ impl ProfileDb {
         if let Some(r) = schema::PROFILES.get(view, &key)? {
             return Ok(r);
         }
-        let survivor = schema::ALIAS_FORWARD
-            .get(view, &crate::keys::alias::forward(id))?
-            .ok_or_else(|| Error::NotFound(format!("profile {id}")))?;
+        let survivor = survivor_of(view, id)?.ok_or_else(|| Error::NotFound(format!("profile {id}")))?;
         schema::PROFILES
-            .get(view, &crate::keys::profile(ProfileId(survivor)))?
+            .get(view, &crate::keys::profile(survivor))?
             .ok_or_else(|| Error::NotFound(format!("profile {survivor}")))
     }
 

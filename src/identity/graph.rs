@@ -20,6 +20,11 @@ pub(crate) fn identifiers_of(view: &View<'_>, id: ProfileId) -> Result<Vec<Ident
     Ok(out)
 }
 
+/// The live profile `id` merged into, when `id` is an alias.
+pub(crate) fn survivor_of(view: &View<'_>, id: ProfileId) -> Result<Option<ProfileId>> {
+    Ok(schema::ALIAS_FORWARD.get(view, &keys::alias::forward(id))?.map(ProfileId))
+}
+
 /// The ids merged into `survivor` (its aliases), ascending.
 pub(crate) fn aliases_of(view: &View<'_>, survivor: ProfileId) -> Result<Vec<ProfileId>> {
     let mut out = Vec::new();

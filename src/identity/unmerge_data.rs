@@ -106,15 +106,17 @@ pub(crate) fn split_events(
         new[..4].copy_from_slice(&origin.0.to_be_bytes());
         schema::EVENTS.put(&mut txn.batch, new, e);
     }
-    for (p, part) in [(survivor, &kept), (origin, &moved)] {
-        let rebuilt = Rebuilt::of(part.iter().map(|(_, e)| e), &series);
+    let n = moved.len();
+    for (p, part) in [(survivor, kept), (origin, moved)] {
+        let events: Vec<Event> = part.into_iter().map(|(_, e)| e).collect();
+        let rebuilt = Rebuilt::of(events.iter(), &series);
         for ((id, day), acc) in &rebuilt.days {
             txn.batch.put(schema::ROLLUPS.name, keys::rollup::day(p, *id, *day), acc.encode_value());
         }
         for (id, acc) in &rebuilt.all {
             txn.batch.put(schema::ROLLUPS.name, keys::rollup::all_time(p, *id), acc.encode_value());
         }
-        txn.replace_events_and_rollups(p, part.iter().map(|(_, e)| e.clone()).collect(), rebuilt.days);
+        txn.replace_events_and_rollups(p, events, rebuilt.days);
     }
-    Ok(Some(moved.len()))
+    Ok(Some(n))
 }
