@@ -15,6 +15,11 @@
 //! PROFILEDB_HOT_PROFILES=1000000 cargo bench --bench hot_paths -- --warm-up-time 1 --measurement-time 3
 //! ```
 //!
+//! After the window read and single-event ingest benchmarks, a latency pass
+//! times single calls and prints their p50, p90 and p99 (the issues'
+//! targets are medians; `PROFILEDB_LATENCY_CALLS` sets the number of calls,
+//! 0 skips the passes).
+//!
 //! Results are recorded in BENCHMARKS.md; its huge-page column runs the
 //! same commands under `GLIBC_TUNABLES=glibc.malloc.hugetlb=1` (README,
 //! "Tuning").
@@ -31,7 +36,7 @@ use profiledb::segment::{evaluate, parse};
 use profiledb::{Identifier, ManualClock, Profile, ProfileDb, ProfileId, Timestamp, TraitValue, Update};
 
 mod common;
-use common::{next, profiles, user};
+use common::{latency, latency_calls, next, profiles, user};
 
 const DAY: i64 = Timestamp::DAY;
 /// The benchmark's fixed "now" (2023-11-14): the clock never moves, so no
@@ -218,13 +223,21 @@ fn hot(c: &mut Criterion) {
             black_box(db.rollup(p, "purchases", Window::days(30)).expect("rollup"))
         })
     });
-    let ids: Vec<Identifier> = (0..10_000).map(|_| user(next(&mut x) % n)).collect();
-    let mut i = 0usize;
+    latency(
+        "rollup/window_30d",
+        latency_calls(200_000),
+        || ProfileId((next(&mut x) % n) as u32),
+        |p| {
+            black_box(db.rollup(p, "purchases", Window::days(30)).expect("rollup"));
+        },
+    );
+    // Random profiles over the whole database (see benches/core.rs).
     c.bench_function("lookup/get_by_identifier", |b| {
-        b.iter(|| {
-            i = (i + 1) % ids.len();
-            black_box(db.get(&ids[i]).expect("get").expect("present"))
-        })
+        b.iter_batched(
+            || user(next(&mut x) % n),
+            |who| black_box(db.get(&who).expect("get").expect("present")),
+            BatchSize::SmallInput,
+        )
     });
     c.bench_function("write/update_unread_trait", |b| {
         b.iter(|| {
@@ -254,6 +267,18 @@ fn hot(c: &mut Criterion) {
             BatchSize::SmallInput,
         )
     });
+    latency(
+        "ingest/track_10_rollups_20_segments",
+        latency_calls(100_000),
+        || {
+            let i = next(&mut x) % n;
+            let age = (next(&mut x) % (2 * DAY as u64)) as i64;
+            event(&mut x, i, age)
+        },
+        |e| {
+            black_box(db.track(&e).expect("track"));
+        },
+    );
     let mut group = c.benchmark_group("ingest");
     group.throughput(Throughput::Elements(1_000));
     group.sample_size(10);

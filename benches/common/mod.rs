@@ -24,3 +24,71 @@ pub fn next(x: &mut u64) -> u64 {
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
 }
+
+/// Whether the per-call latency pass of `name` runs: it follows the
+/// criterion filter given on the command line (the first argument that is
+/// not an option; alternatives split on `|`, each matched as a substring —
+/// the plain filters the benchmarks document), and
+/// `PROFILEDB_LATENCY_CALLS=0` turns every pass off.
+pub fn latency_wanted(name: &str) -> bool {
+    if latency_calls(1) == 0 {
+        return false;
+    }
+    // Options of criterion that take a value (the rest are flags).
+    const VALUED: [&str; 8] = [
+        "--warm-up-time",
+        "--measurement-time",
+        "--sample-size",
+        "--save-baseline",
+        "--baseline",
+        "--load-baseline",
+        "--noise-threshold",
+        "--significance-level",
+    ];
+    let mut args = std::env::args().skip(1);
+    let mut filter = None;
+    while let Some(a) = args.next() {
+        if VALUED.contains(&a.as_str()) {
+            args.next();
+        } else if !a.starts_with('-') {
+            filter = Some(a);
+            break;
+        }
+    }
+    filter.is_none_or(|f| f.split('|').any(|alt| name.contains(alt)))
+}
+
+/// How many calls a latency pass times: `PROFILEDB_LATENCY_CALLS`, else
+/// `default`.
+pub fn latency_calls(default: usize) -> usize {
+    std::env::var("PROFILEDB_LATENCY_CALLS").ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// Times `calls` calls of `op` one by one and prints their percentiles.
+///
+/// Criterion reports the mean time of a call (a regression over batches of
+/// calls); the issues' targets are medians of single calls, which this
+/// pass measures: the clock is read around each call (about 20 ns each).
+/// `setup` runs untimed before each call and hands it its input.
+pub fn latency<I>(name: &str, calls: usize, mut setup: impl FnMut() -> I, mut op: impl FnMut(I)) {
+    if !latency_wanted(name) || calls == 0 {
+        return;
+    }
+    let mut times = Vec::with_capacity(calls);
+    for _ in 0..calls {
+        let input = setup();
+        let start = std::time::Instant::now();
+        op(input);
+        times.push(start.elapsed());
+    }
+    times.sort_unstable();
+    let at = |q: f64| times[((times.len() as f64 * q) as usize).min(times.len() - 1)];
+    let mean = times.iter().sum::<std::time::Duration>() / calls as u32;
+    println!(
+        "latency {name:<44} p50 {:>9.3?}  p90 {:>9.3?}  p99 {:>9.3?}  mean {:>9.3?}  ({calls} calls)",
+        at(0.5),
+        at(0.9),
+        at(0.99),
+        mean
+    );
+}

@@ -63,6 +63,7 @@ pub struct Builder {
     pub(crate) merge_rules: MergeRules,
     pub(crate) mode: AccessMode,
     pub(crate) dedup_horizon_ms: i64,
+    pub(crate) max_future_skew_ms: i64,
     pub(crate) timeline_retention_ms: i64,
     pub(crate) bucket_retention_ms: i64,
     pub(crate) schemas: crate::event::SchemaRegistry,
@@ -89,6 +90,7 @@ impl Builder {
             merge_rules: MergeRules::default(),
             mode: AccessMode::ReadWrite,
             dedup_horizon_ms: 7 * Timestamp::DAY,
+            max_future_skew_ms: crate::event::limits::DEFAULT_MAX_FUTURE_SKEW_MS,
             timeline_retention_ms: 365 * Timestamp::DAY,
             bucket_retention_ms: 0,
             schemas: crate::event::SchemaRegistry::default(),
@@ -178,6 +180,16 @@ impl Builder {
     /// Duplicate message ids are recognised within this horizon (default 7 days).
     pub fn dedup_horizon(mut self, ms: i64) -> Self {
         self.dedup_horizon_ms = ms;
+        self
+    }
+
+    /// How far in the future (milliseconds after the clock's now) an
+    /// event's timestamp may be (default one day). `track` and
+    /// `ingest_batch` refuse later events, and events before 1970, with
+    /// [`Error::InvalidEvent`]; [`ProfileDb::event_limits`] hands the same
+    /// bound to the line parsers.
+    pub fn max_future_skew(mut self, ms: i64) -> Self {
+        self.max_future_skew_ms = ms;
         self
     }
 
@@ -271,11 +283,13 @@ impl Builder {
     }
 
     /// Opens the database.
-    pub fn open(self) -> Result<ProfileDb> {
+    pub fn open(mut self) -> Result<ProfileDb> {
         if self.snapshot_every == 0 {
             return Err(Error::invalid("snapshot_every must be at least 1"));
         }
         self.privacy.validate()?;
+        self.identity_rules.validate()?;
+        self.identity_rules = self.identity_rules.normalized();
         if let Some(interval) = self.tick_interval {
             if interval.is_zero() {
                 return Err(Error::invalid("tick_interval must be longer than zero"));
@@ -290,6 +304,12 @@ impl Builder {
                 self.write_buffer_bytes
             )));
         }
+        if self.max_future_skew_ms < 0 {
+            return Err(Error::invalid(format!(
+                "max_future_skew must be 0 or more milliseconds, got {}",
+                self.max_future_skew_ms
+            )));
+        }
         if self.timeline_retention_ms < 0 || self.bucket_retention_ms < 0 {
             return Err(Error::invalid("timeline_retention and rollup_bucket_retention must be 0 (off) or positive"));
         }
@@ -302,6 +322,7 @@ impl Builder {
             identity_rules: self.identity_rules.clone(),
             merge_rules: self.merge_rules.clone(),
             dedup_horizon_ms: self.dedup_horizon_ms,
+            max_future_skew_ms: self.max_future_skew_ms,
             timeline_retention_ms: self.timeline_retention_ms,
             bucket_retention_ms: self.bucket_retention_ms,
             schemas: self.schemas.clone(),

@@ -18,6 +18,8 @@ pub(crate) struct Config {
     pub merge_rules: MergeRules,
     /// A message id seen within this many milliseconds is a duplicate.
     pub dedup_horizon_ms: i64,
+    /// How far after the clock's now an event's timestamp may be.
+    pub max_future_skew_ms: i64,
     /// How long events stay in timelines (0: timelines are not stored).
     pub timeline_retention_ms: i64,
     /// How long per-day rollup buckets are kept (0: forever).

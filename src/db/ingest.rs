@@ -58,13 +58,20 @@ pub struct BatchReport {
 const MAX_REFUSALS: usize = 16;
 
 impl ProfileDb {
+    /// The checks every incoming event passes before anything is written:
+    /// its invariants, its timestamp against `limits`, its schema.
+    fn check_event(&self, e: &Event, limits: &crate::event::EventLimits) -> Result<()> {
+        e.validate()?;
+        e.check_time(limits)?;
+        self.core.config.schemas.validate(e)
+    }
+
     /// Ingests one event atomically: identity resolution and stitching,
     /// dedup by message id, trait updates (identify), rollups and the
     /// profile's timeline — one batch.
     pub fn track(&self, event: &Event) -> Result<IngestOutcome> {
         self.writable("track")?;
-        event.validate()?;
-        self.core.config.schemas.validate(event)?;
+        self.check_event(event, &self.event_limits())?;
         let mut writer = self.core.writer.lock();
         let mut txn = Txn::new(&self.core, &mut writer);
         let mut seen = HashSet::new();
@@ -95,8 +102,9 @@ impl ProfileDb {
         self.writable("ingest_batch")?;
         let mut report = BatchReport::default();
         let mut valid = Vec::with_capacity(events.len());
+        let limits = self.event_limits();
         for (i, e) in events.iter().enumerate() {
-            match e.validate().and_then(|()| self.core.config.schemas.validate(e)) {
+            match self.check_event(e, &limits) {
                 Ok(()) => valid.push((i, e)),
                 Err(err) => report.rejected.push((i, err)),
             }

@@ -220,6 +220,18 @@ impl ProfileDb {
         self.core.clock.now()
     }
 
+    /// The bounds incoming events are checked against: the default
+    /// [`EventLimits`](crate::event::EventLimits) with the clock's now and
+    /// the database's [`max_future_skew`](Builder::max_future_skew) — what
+    /// to hand [`parse_line`](crate::event::parse_line) for events bound
+    /// for this database.
+    pub fn event_limits(&self) -> crate::event::EventLimits {
+        crate::event::EventLimits {
+            max_future_skew_ms: self.core.config.max_future_skew_ms,
+            ..crate::event::EventLimits::new(self.now())
+        }
+    }
+
     /// For a secondary handle: catches up with the writer's latest commits.
     pub fn catch_up(&self) -> Result<()> {
         self.core.store.catch_up()?;

@@ -71,7 +71,8 @@ proptest! {
     ) {
         let dir = tempfile::tempdir().unwrap();
         let clock = Arc::new(ManualClock::new(Timestamp(T0)));
-        let db = ProfileDb::builder(dir.path()).clock(clock).open().unwrap();
+        // Events up to two days ahead of the clock.
+        let db = ProfileDb::builder(dir.path()).clock(clock).max_future_skew(3 * Timestamp::DAY).open().unwrap();
         db.declare_rollup(RollupDef::new("spend", "a", RollupAggregate::Sum("amount".into()))).unwrap();
         // Series with a filter: `a where page = "x"` is answered from them.
         let x = || RollupLiteral::Str("x".into());

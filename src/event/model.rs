@@ -157,10 +157,7 @@ impl Event {
     /// Sorts and deduplicates nothing: an event that is not canonical is
     /// refused, naming the field.
     pub fn validate(&self) -> Result<()> {
-        let at = match &self.message_id {
-            Some(m) => format!("message_id {}", crate::error::quote_input(m)),
-            None => format!("{} {:?}", self.kind, crate::error::quote_input(&self.name)),
-        };
+        let at = self.label();
         let bad = |message: String| Err(Error::InvalidEvent { at: at.clone(), message });
         if let Some(m) = &self.message_id {
             if let Err(reason) = check_message_id(m) {
@@ -204,6 +201,33 @@ impl Event {
                 at: at.clone(),
                 message: format!("field \"traits.{}\": {e}", crate::error::quote_input(op.name())),
             })?;
+        }
+        Ok(())
+    }
+}
+
+impl Event {
+    /// How errors name the event: its message id, else its kind and name.
+    fn label(&self) -> String {
+        match &self.message_id {
+            Some(m) => format!("message_id {}", crate::error::quote_input(m)),
+            None => format!("{} {:?}", self.kind, crate::error::quote_input(&self.name)),
+        }
+    }
+
+    /// Checks the timestamp against `limits`: not before 1970, not more
+    /// than `limits.max_future_skew_ms` after `limits.now` (the checks the
+    /// line parsers make, for events built in code).
+    pub fn check_time(&self, limits: &crate::event::EventLimits) -> Result<()> {
+        let bad = |message: String| Err(Error::InvalidEvent { at: self.label(), message });
+        if self.timestamp.0 < 0 {
+            return bad(format!("field \"timestamp\": {} ms is before 1970-01-01T00:00:00Z", self.timestamp.0));
+        }
+        if self.timestamp > limits.latest() {
+            return bad(format!(
+                "field \"timestamp\": {} is more than {} ms after now ({}); raise max_future_skew to accept it",
+                self.timestamp, limits.max_future_skew_ms, limits.now
+            ));
         }
         Ok(())
     }

@@ -26,10 +26,61 @@ pub const MAX_KIND_BYTES: usize = 64;
 /// assert_eq!(p.value(), "+15550109999");
 /// # Ok::<(), profiledb::Error>(())
 /// ```
+///
+/// Deserializing (serde) validates and normalizes exactly as
+/// [`Identifier::new`] does, so an identifier built from JSON or any other
+/// serde format is as trustworthy as a parsed one:
+///
+/// ```
+/// use profiledb::Identifier;
+/// let id: Identifier = serde_json::from_str(r#"{"kind":"email","value":" Ann@X.com"}"#)?;
+/// assert_eq!(id.value(), "ann@x.com");
+/// assert!(serde_json::from_str::<Identifier>(r#"{"kind":"Email","value":"a@x.com"}"#).is_err());
+/// # Ok::<(), serde_json::Error>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "RawIdentifier")]
 pub struct Identifier {
     kind: String,
     value: String,
+}
+
+/// An identifier as serialized, before validation (the same shape).
+#[derive(Deserialize)]
+struct RawIdentifier {
+    kind: String,
+    value: String,
+}
+
+impl TryFrom<RawIdentifier> for Identifier {
+    type Error = Error;
+
+    fn try_from(RawIdentifier { kind, value }: RawIdentifier) -> Result<Self> {
+        // Everything the database stored is normalized already: a kind
+        // that normalizes by trimming keeps its decoded strings.
+        if !matches!(kind.as_str(), "email" | "phone") && value.trim().len() == value.len() {
+            let shown = || quote_input(&format!("{kind}:{value}"));
+            validate_kind(&kind).map_err(|reason| Error::InvalidIdentifier { input: shown(), reason })?;
+            check_value(&value).map_err(|reason| Error::InvalidIdentifier { input: shown(), reason })?;
+            return Ok(Identifier { kind, value });
+        }
+        Identifier::new(&kind, &value)
+    }
+}
+
+/// The checks of a normalized value: not empty, at most
+/// [`MAX_VALUE_BYTES`], no NUL (the key separator).
+fn check_value(value: &str) -> std::result::Result<(), String> {
+    if value.is_empty() {
+        return Err("empty value".into());
+    }
+    if value.len() > MAX_VALUE_BYTES {
+        return Err(format!("value is {} bytes, the limit is {MAX_VALUE_BYTES}", value.len()));
+    }
+    if value.contains('\0') {
+        return Err("value contains a NUL character".into());
+    }
+    Ok(())
 }
 
 impl Identifier {
@@ -38,18 +89,7 @@ impl Identifier {
         let shown = || quote_input(&format!("{kind}:{value}"));
         validate_kind(kind).map_err(|reason| Error::InvalidIdentifier { input: shown(), reason })?;
         let value = normalize(kind, value).map_err(|reason| Error::InvalidIdentifier { input: shown(), reason })?;
-        if value.is_empty() {
-            return Err(Error::InvalidIdentifier { input: shown(), reason: "empty value".into() });
-        }
-        if value.len() > MAX_VALUE_BYTES {
-            return Err(Error::InvalidIdentifier {
-                input: shown(),
-                reason: format!("value is {} bytes, the limit is {MAX_VALUE_BYTES}", value.len()),
-            });
-        }
-        if value.contains('\0') {
-            return Err(Error::InvalidIdentifier { input: shown(), reason: "value contains a NUL character".into() });
-        }
+        check_value(&value).map_err(|reason| Error::InvalidIdentifier { input: shown(), reason })?;
         Ok(Identifier { kind: kind.to_owned(), value })
     }
 
@@ -185,6 +225,35 @@ mod tests {
         assert_eq!(Identifier::new("phone", "(555) 010").unwrap().value(), "555010");
         assert!(Identifier::new("phone", "555x").is_err());
         assert!(Identifier::new("phone", "+").is_err());
+    }
+
+    #[test]
+    fn deserializing_validates_and_normalizes_like_new() {
+        let parse = |json: &str| serde_json::from_str::<Identifier>(json);
+        assert_eq!(
+            parse(r#"{"kind":"email","value":" Ann@X.COM "}"#).unwrap(),
+            Identifier::new("email", "ann@x.com").unwrap()
+        );
+        assert_eq!(parse(r#"{"kind":"user_id","value":" u1 "}"#).unwrap().value(), "u1");
+        assert_eq!(parse(r#"{"kind":"phone","value":"+1 555"}"#).unwrap().value(), "+1555");
+        for bad in [
+            r#"{"kind":"user_id","value":""}"#,
+            r#"{"kind":"Email","value":"a@x.com"}"#,
+            r#"{"kind":"a\u0000b","value":"x"}"#,
+            r#"{"kind":"user_id","value":"a\u0000b"}"#,
+            r#"{"kind":"email","value":"no-at"}"#,
+        ] {
+            let err = parse(bad).expect_err(bad);
+            assert!(err.to_string().contains("invalid identifier"), "{bad}: {err}");
+        }
+        let long = format!(r#"{{"kind":"user_id","value":"{}"}}"#, "x".repeat(MAX_VALUE_BYTES + 1));
+        assert!(parse(&long).is_err());
+        // The stored (bincode) form round-trips.
+        let id = Identifier::new("email", "ann@x.com").unwrap();
+        let bytes = bincode::serde::encode_to_vec(&id, bincode::config::standard()).unwrap();
+        let (back, _): (Identifier, usize) =
+            bincode::serde::decode_from_slice(&bytes, bincode::config::standard()).unwrap();
+        assert_eq!(back, id);
     }
 
     #[test]

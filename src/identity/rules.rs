@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::identity::identifier::Identifier;
+use crate::identity::identifier::{validate_lower_name, Identifier};
 
 /// What to do when linking an identifier would exceed its kind's limit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -115,5 +115,45 @@ impl IdentityRules {
     /// The limit of a kind, if any.
     pub fn limit_of(&self, kind: &str) -> Option<KindLimit> {
         self.limits.get(kind).copied()
+    }
+
+    /// Checks the rules (the builder does, at open): every kind named by a
+    /// limit or the priority order is a valid kind (a misspelt one would
+    /// never apply), no kind is ranked twice, limits allow at least one
+    /// identifier, and the per-call caps are at least 1
+    /// (`max_profiles_per_merge: 1` means "never merge").
+    pub fn validate(&self) -> crate::error::Result<()> {
+        let bad = |msg: String| Err(crate::error::Error::invalid(format!("identity rules: {msg}")));
+        for (kind, limit) in &self.limits {
+            if let Err(reason) = validate_lower_name("kind", kind) {
+                return bad(format!("the limit for kind {kind:?}: {reason}"));
+            }
+            if limit.max == 0 {
+                return bad(format!("the limit for kind {kind:?} is 0: a profile must be able to hold one"));
+            }
+        }
+        for (i, kind) in self.priority.iter().enumerate() {
+            if let Err(reason) = validate_lower_name("kind", kind) {
+                return bad(format!("priority entry {i} ({kind:?}): {reason}"));
+            }
+            if self.priority[..i].contains(kind) {
+                return bad(format!("priority entry {i}: kind {kind:?} is listed twice"));
+            }
+        }
+        if self.max_profiles_per_merge == 0 {
+            return bad("max_profiles_per_merge must be at least 1 (1: never merge)".into());
+        }
+        if self.max_identifiers_per_call == 0 {
+            return bad("max_identifiers_per_call must be at least 1".into());
+        }
+        Ok(())
+    }
+
+    /// The rules with every blocklist entry trimmed and lower-cased, as
+    /// [`block`](Self::block) stores them (entries inserted into the public
+    /// field directly may not be).
+    pub(crate) fn normalized(mut self) -> Self {
+        self.blocklist = self.blocklist.iter().map(|v| v.trim().to_lowercase()).collect();
+        self
     }
 }

@@ -14,7 +14,8 @@ pub enum MergeStrategy {
     LastWriteWins,
     /// The value written first wins; on a tie, the survivor's.
     FirstWriteWins,
-    /// Numbers add up; if either side is not a number, last-write-wins.
+    /// Numbers add up; if either side is not a number, or a float sum is
+    /// not finite (past `f64::MAX`), last-write-wins.
     Sum,
     /// Lists unite (survivor's order first); otherwise last-write-wins.
     Union,
@@ -94,7 +95,10 @@ fn fold_entry(strategy: MergeStrategy, ours: &TraitEntry, theirs: &TraitEntry) -
                 None => TraitEntry { value: TraitValue::Float(*a as f64 + *b as f64), updated_at: at },
             },
             (a, b) => match (a.as_f64(), b.as_f64()) {
-                (Some(x), Some(y)) => TraitEntry { value: TraitValue::Float(x + y), updated_at: at },
+                // A sum past f64::MAX is not a trait value: last write wins then.
+                (Some(x), Some(y)) if (x + y).is_finite() => {
+                    TraitEntry { value: TraitValue::Float(x + y), updated_at: at }
+                }
                 _ => lww(),
             },
         },
@@ -148,6 +152,16 @@ mod tests {
         assert_eq!(m.get("ltv"), Some(&TraitValue::Float(12.5)));
         assert_eq!(m.get("tags"), Some(&TraitValue::List(vec!["a".into(), "b".into()])));
         assert_eq!(m.get("only_loser"), Some(&true.into()));
+    }
+
+    #[test]
+    fn a_sum_past_the_largest_float_falls_back_to_last_write_wins() {
+        let rules = MergeRules::default().trait_strategy("x", MergeStrategy::Sum);
+        let s = traits(&[("x", f64::MAX.into(), 1)]);
+        let l = traits(&[("x", f64::MAX.into(), 2)]);
+        let m = rules.fold(&s, &l);
+        assert_eq!(m.get("x"), Some(&TraitValue::Float(f64::MAX)));
+        assert_eq!(m.entry("x").map(|e| e.updated_at), Some(Timestamp(2)), "the later write wins");
     }
 
     #[test]

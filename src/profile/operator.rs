@@ -149,12 +149,23 @@ impl TraitOp {
 
 fn increment(name: &str, current: Option<&TraitValue>, by: &TraitValue) -> Result<TraitValue> {
     let overflow = || Error::InvalidTraitValue { name: name.to_owned(), reason: "integer overflow".into() };
+    // A float trait is finite: a sum past f64::MAX is refused like an integer overflow.
+    let float = |sum: f64| {
+        if sum.is_finite() {
+            Ok(TraitValue::Float(sum))
+        } else {
+            Err(Error::InvalidTraitValue {
+                name: name.to_owned(),
+                reason: "float overflow (the sum is not finite)".into(),
+            })
+        }
+    };
     match (current, by) {
         (None | Some(TraitValue::Null), by) => Ok(by.clone()),
         (Some(TraitValue::Int(a)), TraitValue::Int(b)) => a.checked_add(*b).map(TraitValue::Int).ok_or_else(overflow),
-        (Some(TraitValue::Int(a)), TraitValue::Float(b)) => Ok(TraitValue::Float(*a as f64 + b)),
-        (Some(TraitValue::Float(a)), TraitValue::Int(b)) => Ok(TraitValue::Float(a + *b as f64)),
-        (Some(TraitValue::Float(a)), TraitValue::Float(b)) => Ok(TraitValue::Float(a + b)),
+        (Some(TraitValue::Int(a)), TraitValue::Float(b)) => float(*a as f64 + b),
+        (Some(TraitValue::Float(a)), TraitValue::Int(b)) => float(a + *b as f64),
+        (Some(TraitValue::Float(a)), TraitValue::Float(b)) => float(a + b),
         (Some(other), _) => Err(Error::TypeMismatch {
             name: name.to_owned(),
             op: "increment",
@@ -311,6 +322,17 @@ mod tests {
         assert!(matches!(err, Error::TypeMismatch { op: "increment", found: "string", .. }), "{err}");
         assert!(run(Update::new().increment("n", i64::MAX).increment("n", 1), &Traits::new()).is_err());
         assert!(run(Update::new().increment("n", "1"), &Traits::new()).is_err());
+    }
+
+    #[test]
+    fn a_float_increment_past_the_largest_float_is_an_error() {
+        let err = run(Update::new().increment("n", f64::MAX).increment("n", f64::MAX), &Traits::new()).unwrap_err();
+        assert!(matches!(&err, Error::InvalidTraitValue { name, .. } if name == "n"), "{err}");
+        assert!(err.to_string().contains("float overflow"), "{err}");
+        let t = run(Update::new().set("n", i64::MAX), &Traits::new()).unwrap();
+        assert!(run(Update::new().increment("n", f64::MAX), &t).is_ok(), "finite sums stay allowed");
+        let t = run(Update::new().set("n", -f64::MAX), &Traits::new()).unwrap();
+        assert!(run(Update::new().increment("n", -f64::MAX), &t).is_err());
     }
 
     #[test]

@@ -92,6 +92,25 @@ pub fn for_writing_with(path: &Path, configure: impl FnOnce(Builder) -> Builder)
     Ok(configure(builder).open()?)
 }
 
+/// Opens the database for the event commands (`import`, `track`): with the
+/// event schemas of `--schemas` and the bound of `--max-future-skew`.
+pub fn for_ingest(
+    path: &Path,
+    schemas: Option<profiledb::event::SchemaRegistry>,
+    skew: Option<&str>,
+) -> Result<ProfileDb, CliError> {
+    let skew = skew.map(crate::parse::skew).transpose()?;
+    for_writing_with(path, |mut b| {
+        if let Some(r) = schemas {
+            b = b.event_schemas(r);
+        }
+        if let Some(ms) = skew {
+            b = b.max_future_skew(ms);
+        }
+        b
+    })
+}
+
 /// Opens the database for writing, creating it when missing.
 pub fn create(path: &Path) -> Result<ProfileDb, CliError> {
     Ok(ProfileDb::builder(path).create_if_missing(true).block_cache_bytes(BLOCK_CACHE_BYTES).open()?)

@@ -164,6 +164,23 @@ pub fn window(s: &str) -> Result<Window, CliError> {
     }
 }
 
+/// Parses `--max-future-skew`: a duration `Nd`, `Nh`, `Nm`, `Ns` or `Nms`
+/// (N ≥ 0), as milliseconds.
+pub fn skew(s: &str) -> Result<i64, CliError> {
+    let t = s.trim();
+    let bad =
+        || CliError::Usage(format!("--max-future-skew {s:?}: expected a duration such as 1d, 6h, 30m, 90s or 500ms"));
+    let (n, unit) = [("ms", 1), ("d", Timestamp::DAY), ("h", 3_600_000), ("m", 60_000), ("s", 1_000)]
+        .into_iter()
+        .find_map(|(suffix, unit)| t.strip_suffix(suffix).map(|n| (n, unit)))
+        .ok_or_else(bad)?;
+    let n: i64 = n.parse().map_err(|_| bad())?;
+    if n < 0 {
+        return Err(bad());
+    }
+    n.checked_mul(unit).ok_or_else(bad)
+}
+
 /// Parses a rollup filter condition: `PROP=V`, `PROP!=V`, `PROP<V`,
 /// `PROP<=V`, `PROP>V`, `PROP>=V`. V is a number, `true`/`false`, or text
 /// (quotes optional).

@@ -33,6 +33,10 @@ refused for lacking one. Unknown fields are an error. Schemas are not stored
 in the database: pass the file on every run that should check them. Profile
 lines (import) are not events and are not checked."#;
 
+/// The help of `--max-future-skew` (import, track).
+const SKEW_HELP: &str = "How far after now an event's timestamp may be (default 1d): 6h, 30m, 2d, 500ms...; \
+later events are rejected, as are events before 1970";
+
 /// What `import` reads each line as.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum ImportFormat {
@@ -74,6 +78,9 @@ pub struct ImportArgs {
 
     #[arg(long, value_name = "FILE", help = SCHEMAS_HELP, long_help = SCHEMAS_LONG_HELP)]
     pub schemas: Option<PathBuf>,
+
+    #[arg(long, value_name = "DURATION", help = SKEW_HELP)]
+    pub max_future_skew: Option<String>,
 }
 
 /// `track`.
@@ -90,6 +97,9 @@ pub struct TrackArgs {
 
     #[arg(long, value_name = "FILE", help = SCHEMAS_HELP, long_help = SCHEMAS_LONG_HELP)]
     pub schemas: Option<PathBuf>,
+
+    #[arg(long, value_name = "DURATION", help = SKEW_HELP)]
+    pub max_future_skew: Option<String>,
 }
 
 /// `events`.

@@ -1,7 +1,7 @@
 //! Events and what is computed from them: `track`, `events`, `rollup
 //! declare|list|show`, `rfm compute|score`.
 
-use profiledb::event::{parse_line, EventFormat, EventLimits};
+use profiledb::event::{parse_line, EventFormat};
 use profiledb::rollup::{Aggregate, RfmConfig, RollupDef, Window};
 use profiledb::{Error, IngestOutcome, Timestamp};
 use serde_json::json;
@@ -17,11 +17,8 @@ use crate::parse;
 pub fn track(ctx: &Ctx, a: &TrackArgs) -> Result<(), CliError> {
     let format: EventFormat = a.format.parse()?;
     let schemas = a.schemas.as_deref().map(parse::schemas).transpose()?;
-    let db = match schemas {
-        Some(r) => open::for_writing_with(&ctx.db, |b| b.event_schemas(r))?,
-        None => open::for_writing(&ctx.db)?,
-    };
-    let event = parse_line(&a.event, format, "argument", &EventLimits::new(db.now()))?;
+    let db = open::for_ingest(&ctx.db, schemas, a.max_future_skew.as_deref())?;
+    let event = parse_line(&a.event, format, "argument", &db.event_limits())?;
     match db.track(&event)? {
         IngestOutcome::Applied(r) => {
             let mut v = js::receipt(&r);

@@ -19,7 +19,7 @@ use std::io::{BufRead, BufReader, IsTerminal};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use profiledb::event::{Event, EventLimits, SchemaRegistry};
+use profiledb::event::{Event, SchemaRegistry};
 use profiledb::{Cause, Identifier, ProfileDb, Update};
 
 use super::Ctx;
@@ -113,13 +113,10 @@ pub fn run(ctx: &Ctx, a: &ImportArgs) -> Result<(), CliError> {
         (a.file.clone(), Box::new(BufReader::with_capacity(1 << 20, f)), size)
     };
     let schemas = a.schemas.as_deref().map(parse::schemas).transpose()?;
-    let db = match &schemas {
-        Some(r) => open::for_writing_with(&ctx.db, |b| b.event_schemas(r.clone()))?,
-        None => open::for_writing(&ctx.db)?,
-    };
+    let db = open::for_ingest(&ctx.db, schemas.clone(), a.max_future_skew.as_deref())?;
     let mut source: Box<dyn Source> = match map {
         Some(m) => Box::new(csv::Csv::new(reader, name.clone(), m)?),
-        None => Box::new(lines::Jsonl::new(reader, name.clone(), format, EventLimits::new(db.now()))),
+        None => Box::new(lines::Jsonl::new(reader, name.clone(), format, db.event_limits())),
     };
     let bar = progress_bar(size);
     let started = Instant::now();

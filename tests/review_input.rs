@@ -1,0 +1,115 @@
+//! Bad input that used to get through: misspelt identity rules, float
+//! traits past `f64::MAX`, event timestamps before 1970 or too far ahead
+//! when events are built in code, and identifiers built by deserializing.
+
+use std::sync::Arc;
+
+use profiledb::event::{Event, EventKind};
+use profiledb::{
+    Error, Identifier, IdentityRules, Ignored, KindLimit, ManualClock, OnExceed, ProfileDb, Timestamp, Update,
+};
+
+const NOW: i64 = 1_700_000_000_000;
+
+fn id(s: &str) -> Identifier {
+    s.parse().expect("valid test identifier")
+}
+
+fn open_with(dir: &std::path::Path, configure: impl FnOnce(profiledb::Builder) -> profiledb::Builder) -> ProfileDb {
+    let clock = Arc::new(ManualClock::new(Timestamp(NOW)));
+    configure(ProfileDb::builder(dir).clock(clock)).open().expect("open")
+}
+
+fn purchase(at: i64) -> Event {
+    Event::new(EventKind::Track, "purchase", Timestamp(at), vec![id("user_id:u1")])
+}
+
+#[test]
+fn identity_rules_naming_impossible_kinds_are_refused_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let open = |rules: IdentityRules| ProfileDb::builder(dir.path()).identity_rules(rules).open().map(|_| ());
+    let limit = KindLimit { max: 1, on_exceed: OnExceed::Refuse };
+    let cases = [
+        (IdentityRules::default().limit("Email", limit), "Email"),
+        (IdentityRules::default().limit("loyalty_id", KindLimit { max: 0, on_exceed: OnExceed::Refuse }), "is 0"),
+        (IdentityRules { priority: vec!["e-mail".into()], ..IdentityRules::default() }, "e-mail"),
+        (IdentityRules { priority: vec!["email".into(), "email".into()], ..IdentityRules::default() }, "twice"),
+        (IdentityRules { max_profiles_per_merge: 0, ..IdentityRules::default() }, "max_profiles_per_merge"),
+        (IdentityRules { max_identifiers_per_call: 0, ..IdentityRules::default() }, "max_identifiers_per_call"),
+    ];
+    for (rules, named) in cases {
+        match open(rules) {
+            Err(Error::InvalidInput(msg)) => assert!(msg.contains(named), "{msg:?} should name {named:?}"),
+            other => panic!("rules naming {named:?}: expected InvalidInput, got {other:?}"),
+        }
+    }
+    assert!(!dir.path().join("CURRENT").exists(), "a refused open created no database");
+    open(IdentityRules::default().limit("loyalty_id", limit)).expect("valid rules open");
+}
+
+#[test]
+fn blocklist_entries_set_directly_are_normalized() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rules = IdentityRules::default();
+    rules.blocklist.insert("  ÄRGER ".into());
+    let db = open_with(dir.path(), |b| b.identity_rules(rules));
+    let r = db.identify(&[id("user_id:u1"), id("anonymous_id:ärger")], Update::new()).unwrap();
+    assert_eq!(r.ignored, vec![(id("anonymous_id:ärger"), Ignored::Blocked)]);
+}
+
+#[test]
+fn a_float_increment_past_the_largest_float_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open_with(dir.path(), |b| b);
+    let who = id("user_id:u1");
+    db.update(&who, Update::new().increment("score", f64::MAX)).unwrap();
+    let before = db.raw_dump().unwrap();
+    let err = db.update(&who, Update::new().increment("score", f64::MAX)).unwrap_err();
+    assert!(matches!(&err, Error::InvalidTraitValue { name, .. } if name == "score"), "{err}");
+    assert_eq!(db.raw_dump().unwrap(), before, "a refused increment changed the database");
+    assert_eq!(db.get(&who).unwrap().unwrap().traits.get("score"), Some(&f64::MAX.into()));
+}
+
+#[test]
+fn events_built_in_code_are_checked_against_1970_and_the_future_skew() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open_with(dir.path(), |b| b);
+    let before = db.raw_dump().unwrap();
+    for (at, says) in [(-1, "before 1970"), (NOW + 2 * Timestamp::DAY, "after now")] {
+        let err = db.track(&purchase(at)).unwrap_err();
+        assert!(matches!(&err, Error::InvalidEvent { message, .. } if message.contains(says)), "{at}: {err}");
+    }
+    // In a batch: reported by position, the valid event commits.
+    let report =
+        db.ingest_batch(&[purchase(NOW - 1), purchase(-5), purchase(NOW + 3 * Timestamp::DAY)], false).unwrap();
+    assert_eq!(report.rejected.iter().map(|(i, _)| *i).collect::<Vec<_>>(), vec![1, 2]);
+    // Strict: nothing of the batch is written.
+    let strict_before = db.raw_dump().unwrap();
+    let report = db.ingest_batch(&[purchase(NOW - 2), purchase(-5)], true).unwrap();
+    assert_eq!(report.rejected.len(), 1);
+    assert_eq!(db.raw_dump().unwrap(), strict_before, "a strict batch with a bad timestamp wrote something");
+    assert_ne!(strict_before, before, "the valid event of the lenient batch committed");
+    // Exactly at the bound is accepted; a larger skew accepts later events.
+    db.track(&purchase(NOW + Timestamp::DAY)).expect("at the bound");
+    drop(db);
+    let db = open_with(dir.path(), |b| b.max_future_skew(7 * Timestamp::DAY));
+    assert_eq!(db.event_limits().max_future_skew_ms, 7 * Timestamp::DAY);
+    db.track(&purchase(NOW + 2 * Timestamp::DAY)).expect("within a 7-day skew");
+    drop(db);
+    let refused = ProfileDb::builder(dir.path()).max_future_skew(-1).open().map(|_| ());
+    assert!(matches!(refused, Err(Error::InvalidInput(ref m)) if m.contains("max_future_skew")), "{refused:?}");
+}
+
+#[test]
+fn deserialized_identifiers_are_normalized_like_parsed_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open_with(dir.path(), |b| b);
+    let raw: Identifier = serde_json::from_str(r#"{"kind":"email","value":"  Ann@Example.COM"}"#).unwrap();
+    let first = db.update(&raw, Update::new().set("plan", "pro")).unwrap().profile;
+    assert_eq!(db.update(&id("email:ann@example.com"), Update::new()).unwrap().profile, first);
+    let event: Result<Event, _> = serde_json::from_value(serde_json::json!({
+        "message_id": null, "kind": "Track", "name": "purchase", "timestamp": NOW,
+        "identifiers": [{"kind": "user_id", "value": ""}],
+    }));
+    assert!(event.is_err(), "an event with an empty identifier value deserialized: {event:?}");
+}
