@@ -89,6 +89,9 @@ pub(crate) struct Txn<'a> {
     /// Profiles whose stored timeline and rollups this operation's reads
     /// ignore: an unmerge rebuilt them, staged in full.
     replaced: Vec<ProfileId>,
+    /// Profiles whose stored timeline this operation's reads ignore: it
+    /// is rewritten, staged in full (unmerges, anonymization).
+    events_replaced: Vec<ProfileId>,
     /// Set by operations that rewrite rollups wholesale (retention,
     /// declarations, erasure): the whole rollup cache goes.
     pub rollups_reset: bool,
@@ -127,6 +130,7 @@ impl<'a> Txn<'a> {
             rollup_log: Vec::new(),
             rollups_rewritten: Vec::new(),
             replaced: Vec::new(),
+            events_replaced: Vec::new(),
             rollups_reset: false,
             wakeups: HashMap::new(),
         }
@@ -309,16 +313,30 @@ impl<'a> Txn<'a> {
     ) {
         self.replaced.push(p);
         self.rollups_rewritten(p);
-        self.mark_touched(p);
-        self.staged_events.insert(p, events);
+        self.replace_events(p, events);
         for ((series, day), acc) in &days {
             self.staged_rollups.add(p, *series, *day, acc);
         }
     }
 
-    /// Whether reads of `src` see its stored timeline and rollups.
+    /// Replaces, for this operation's reads, `p`'s stored timeline by
+    /// `events` (its batch rewrites them in place: anonymization scrubs
+    /// them); its stored rollups are still read. Every segment is
+    /// re-evaluated for `p` at commit.
+    pub fn replace_events(&mut self, p: ProfileId, events: Vec<crate::event::Event>) {
+        self.events_replaced.push(p);
+        self.mark_touched(p);
+        self.staged_events.insert(p, events);
+    }
+
+    /// Whether reads of `src` see its stored rollups.
     fn reads_stored(&self, src: ProfileId) -> bool {
         !self.replaced.contains(&src)
+    }
+
+    /// Whether reads of `src` see its stored timeline.
+    fn reads_stored_events(&self, src: ProfileId) -> bool {
+        !self.events_replaced.contains(&src)
     }
 
     /// `p`'s events named `name` with `from <= time < to` (stored, moved in
@@ -332,7 +350,7 @@ impl<'a> Txn<'a> {
     ) -> Result<Vec<crate::event::Event>> {
         let mut out = Vec::new();
         for src in self.sources_of(p) {
-            if self.reads_stored(src) {
+            if self.reads_stored_events(src) {
                 crate::rollup::store::read_timeline(&self.view, src, name, from, to, &mut out)?;
             }
             if let Some(staged) = self.staged_events.get(&src) {
@@ -361,6 +379,26 @@ impl<'a> Txn<'a> {
             }
         }
         Ok(acc)
+    }
+
+    /// The retired accumulator of `p`'s `series` (its folded day buckets;
+    /// retention stages no change to it that reads must see: folding moves
+    /// events between buckets without changing any range's answer).
+    pub fn rollup_retired(&self, p: ProfileId, series: u32, days: bool) -> Result<Acc> {
+        let mut acc = Acc::default();
+        for src in self.sources_of(p) {
+            if self.reads_stored(src) {
+                acc.fold_summary(&crate::rollup::store::read_retired(&self.view, src, series)?, days);
+            }
+        }
+        Ok(acc)
+    }
+
+    /// `p`'s events before this time may be gone: the timeline floor, or
+    /// the trim this operation stages for `p` if higher.
+    pub fn timeline_floor(&self, p: ProfileId) -> i64 {
+        let staged = self.trimmed.get(&p).copied().unwrap_or(i64::MIN);
+        self.core.retention.timeline_ms().max(staged)
     }
 
     /// The day accumulators of `p`'s `series` with `from <= day <= to`,

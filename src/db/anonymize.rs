@@ -83,10 +83,9 @@ impl ProfileDb {
         let rules = rules.unwrap_or(&self.core.config.privacy.anonymize);
         rules.validate()?;
         let mut writer = self.core.writer.lock();
+        // Segments are re-evaluated at commit, in the same batch: the
+        // scrubbed timeline is staged for the transaction's reads.
         let mut txn = Txn::new(&self.core, &mut writer);
-        // Segments are re-evaluated below, once the scrubbed events are
-        // committed (a transaction's reads do not see its own rewrites).
-        txn.skip_segments = true;
         let missing = || Error::NotFound(format!("identifier {identifier} (nothing to anonymize)"));
         let p = txn.link(identifier)?.map(|l| l.profile).ok_or_else(missing)?;
         let rec = txn.profile(p)?.ok_or_else(missing)?;
@@ -96,7 +95,11 @@ impl ProfileDb {
         let traits = anonymize_traits(&rec.profile.traits, rules, &hash, &mut report);
         report.identifiers = unlink_and_suppress(&mut txn, &secret, p)?.len() as u64;
         for x in std::iter::once(p).chain(aliases_of(&txn.view, p)?) {
-            report.events_scrubbed += scrub_events(&mut txn, x, rules, &hash)?;
+            let scrubbed = scrub_events(&mut txn, x, rules, &hash)?;
+            report.events_scrubbed += scrubbed.len() as u64;
+            if x == p {
+                txn.replace_events(p, scrubbed);
+            }
             report.rollups_scrubbed += scrub_rollups(&mut txn, x, rules, &hash)?;
             let prefix = keys::profile(x);
             let end = prefix_end(&prefix).unwrap_or_else(|| vec![0xff; 5]);
@@ -128,9 +131,6 @@ impl ProfileDb {
         self.audit(&mut txn, AuditAction::Anonymize, request_id, p, entries)?;
         txn.commit()?;
         self.publish_secret(secret);
-        let mut txn = Txn::new(&self.core, &mut writer);
-        crate::segment::maintain::reevaluate_only(&mut txn, p, None)?;
-        txn.commit()?;
         drop(writer);
         self.purge_files()?;
         Ok(report)
@@ -161,14 +161,19 @@ fn anonymize_traits(
 
 /// Rewrites every stored event of `x` in place: no message id (its dedup
 /// entry is deleted), identifiers, identify traits or previous id, and the
-/// properties by `rules`. Returns how many events were rewritten.
-fn scrub_events(txn: &mut Txn<'_>, x: ProfileId, rules: &AnonymizeRules, hash: &dyn Fn(&str) -> String) -> Result<u64> {
+/// properties by `rules`. Returns the rewritten events, in timeline order.
+fn scrub_events(
+    txn: &mut Txn<'_>,
+    x: ProfileId,
+    rules: &AnonymizeRules,
+    hash: &dyn Fn(&str) -> String,
+) -> Result<Vec<crate::event::Event>> {
     let mut rewritten = Vec::new();
     for kv in txn.view.prefix(schema::EVENTS.name, &keys::profile(x))? {
         let (k, v) = kv?;
         rewritten.push((k.to_vec(), schema::EVENTS.decode(&k, &v)?));
     }
-    let n = rewritten.len() as u64;
+    let mut out = Vec::with_capacity(rewritten.len());
     for (k, mut event) in rewritten {
         forget_message_id(txn, &event);
         event.message_id = None;
@@ -188,8 +193,9 @@ fn scrub_events(txn: &mut Txn<'_>, x: ProfileId, rules: &AnonymizeRules, hash: &
             })
             .collect();
         schema::EVENTS.put(&mut txn.batch, k, &event);
+        out.push(event);
     }
-    Ok(n)
+    Ok(out)
 }
 
 /// Replaces the value sets of `x`'s rollup accumulators by keyed hashes

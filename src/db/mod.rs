@@ -39,6 +39,7 @@ mod tests_kinds;
 mod tests_wakeups;
 mod ticker;
 mod trait_index;
+mod window_limits;
 pub use write::RetentionReport;
 mod write;
 

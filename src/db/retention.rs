@@ -5,8 +5,8 @@
 //! A pass starts when a floor can rise (now − retention is past it): the
 //! raised floors commit first, then profiles are visited in id order, a
 //! bounded number per call. Each profile's trim is one batch together with
-//! the re-evaluation of its segments (they read the timeline), so a crash
-//! leaves every profile either trimmed or not. Rollups are untouched by
+//! the re-evaluation of its segments (they read the timeline and the
+//! buckets), so a crash leaves every profile either trimmed or not. Rollups are untouched by
 //! timeline retention: they live in buckets.
 
 use crate::error::Result;
@@ -119,7 +119,13 @@ impl ProfileDb {
                 pass.timelines_trimmed += 1;
             }
             if bucket != NO_FLOOR {
-                pass.buckets_folded += fold_buckets(&txn.view, &mut txn.batch, p, series, bucket)?;
+                let folded = fold_buckets(&txn.view, &mut txn.batch, p, series, bucket)?;
+                if folded > 0 {
+                    // Its segments are re-evaluated in this batch, so no
+                    // membership outlives the buckets it was read from.
+                    txn.mark_touched(p);
+                }
+                pass.buckets_folded += folded;
             }
         }
         let next = match ids.last() {

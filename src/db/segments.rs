@@ -124,6 +124,9 @@ impl ProfileDb {
         if let Some(events) = events_without_timelines(&self.core.config, &deps) {
             return Err(Error::invalid(format!("segment {name:?} {events}; open it with a timeline retention")));
         }
+        if let Some(why) = super::window_limits::window_beyond_retention(&self.core.config, &expr) {
+            return Err(Error::invalid(format!("segment {name:?}: {why}")));
+        }
         let mut all = defs;
         all.insert(name.to_owned(), expr.clone());
         if let Some(cycle) = find_cycle(&all) {
@@ -347,6 +350,9 @@ impl ProfileDb {
         }
         if let Some(events) = events_without_timelines(&self.core.config, &deps) {
             return Err(Error::invalid(format!("the query {events}; open it with a timeline retention")));
+        }
+        if let Some(why) = super::window_limits::window_beyond_retention(&self.core.config, &expr) {
+            return Err(Error::invalid(format!("query: {why}")));
         }
         Ok((expr, deps))
     }

@@ -90,7 +90,7 @@ pub(crate) fn check_window(window: Window, now: Timestamp, floor_day: i64) -> Re
 }
 
 /// A day number as `YYYY-MM-DD`.
-fn day_name(day: i64) -> String {
+pub(crate) fn day_name(day: i64) -> String {
     let t = Timestamp(day.saturating_mul(Timestamp::DAY)).to_rfc3339();
     t.get(..10).map_or(t.clone(), str::to_owned)
 }

@@ -88,6 +88,12 @@ pub(crate) fn read_all_time(view: &View<'_>, profile: ProfileId, series: u32) ->
     Ok(schema::ROLLUPS.get(view, &keys::rollup::all_time(profile, series))?.unwrap_or_default())
 }
 
+/// The committed retired accumulator of one series of one profile (the
+/// day buckets bucket retention folded; empty if none).
+pub(crate) fn read_retired(view: &View<'_>, profile: ProfileId, series: u32) -> Result<Acc> {
+    Ok(schema::ROLLUPS.get(view, &keys::rollup::retired(profile, series))?.unwrap_or_default())
+}
+
 /// The committed day accumulators with `from <= day <= to`, ascending, appended to `out`.
 pub(crate) fn read_days(
     view: &View<'_>,

@@ -60,6 +60,12 @@ impl BucketSource for Txn<'_> {
     fn events(&self, p: ProfileId, name: &str, from: Timestamp, to: Timestamp) -> Result<Vec<Event>> {
         self.events_in(p, name, from, to)
     }
+    fn retired(&self, p: ProfileId, series: u32, days: bool) -> Result<Acc> {
+        self.rollup_retired(p, series, days)
+    }
+    fn timeline_floor(&self, p: ProfileId) -> i64 {
+        Txn::timeline_floor(self, p)
+    }
 }
 
 impl Source for Txn<'_> {
@@ -102,6 +108,12 @@ impl BucketSource for ReadSource<'_, '_> {
         let mut out = Vec::new();
         crate::rollup::store::read_timeline(self.view, p, name, from, to, &mut out)?;
         Ok(out)
+    }
+    fn retired(&self, p: ProfileId, series: u32, _days: bool) -> Result<Acc> {
+        crate::rollup::store::read_retired(self.view, p, series)
+    }
+    fn timeline_floor(&self, _p: ProfileId) -> i64 {
+        self.core.retention.timeline_ms()
     }
 }
 
@@ -238,6 +250,12 @@ impl BucketSource for Cached<'_, '_> {
     }
     fn events(&self, p: ProfileId, name: &str, from: Timestamp, to: Timestamp) -> Result<Vec<Event>> {
         self.ctx.src.events(p, name, from, to)
+    }
+    fn retired(&self, p: ProfileId, series: u32, days: bool) -> Result<Acc> {
+        self.ctx.src.retired(p, series, days)
+    }
+    fn timeline_floor(&self, p: ProfileId) -> i64 {
+        self.ctx.src.timeline_floor(p)
     }
 }
 

@@ -45,6 +45,12 @@ impl BucketSource for SnapshotSource<'_, '_> {
     fn events(&self, p: ProfileId, name: &str, from: Timestamp, to: Timestamp) -> Result<Vec<Event>> {
         BucketSource::events(&self.read, p, name, from, to)
     }
+    fn retired(&self, p: ProfileId, series: u32, days: bool) -> Result<Acc> {
+        self.read.retired(p, series, days)
+    }
+    fn timeline_floor(&self, p: ProfileId) -> i64 {
+        self.read.timeline_floor(p)
+    }
 }
 
 impl Source for SnapshotSource<'_, '_> {

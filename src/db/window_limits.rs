@@ -1,0 +1,48 @@
+//! Refusing, at definition and query time, event conditions whose window
+//! reaches further back than retention keeps what answers them.
+//!
+//! A `Last(d)` window `(now - d, now]` is answered from the day buckets
+//! (whole days) and the timeline (its first, partial day). Bucket retention
+//! folds the buckets older than `rollup_bucket_retention` into all-time
+//! values, and timeline retention deletes the events older than
+//! `timeline_retention`: a window longer than either would read days that
+//! are gone and answer wrongly, so it is refused — as the rollup read API
+//! refuses such windows ([`Error::WindowBeforeRetention`](crate::Error)).
+//! Windows of at most the retention never reach a folded bucket or a
+//! deleted event: the floors are `now - retention` of a past pass.
+
+use crate::segment::{Expr, RollupCond, Window};
+
+use super::config::Config;
+
+/// Why an expression cannot be answered under `config`'s retention, if it
+/// cannot: the first windowed condition longer than the bucket or the
+/// timeline retention, named with the retention it exceeds.
+pub(crate) fn window_beyond_retention(config: &Config, expr: &Expr) -> Option<String> {
+    let r = longest_window(expr)?;
+    let Window::Last(d) = r.window else { return None };
+    let limits = [
+        (config.bucket_retention_ms, "rollup_bucket_retention", "day buckets older than that are folded"),
+        (config.timeline_retention_ms, "timeline_retention", "events older than that are deleted"),
+    ];
+    let (keep, option, what) = limits.into_iter().find(|(keep, ..)| *keep > 0 && d.as_millis() > *keep)?;
+    let keep = crate::segment::Duration::millis(keep);
+    Some(format!(
+        "condition `{}` reads {d} back, but {option} is {keep} ({what}); use a window of at most {keep}",
+        Expr::Rollup(r.clone())
+    ))
+}
+
+/// The rollup condition of `expr` with the longest `Last` window, if any.
+fn longest_window(expr: &Expr) -> Option<&RollupCond> {
+    let span = |r: &RollupCond| match r.window {
+        Window::Last(d) => d.as_millis(),
+        Window::All => i64::MIN,
+    };
+    match expr {
+        Expr::And(items) | Expr::Or(items) => items.iter().filter_map(longest_window).max_by_key(|r| span(r)),
+        Expr::Not(inner) => longest_window(inner),
+        Expr::Rollup(r) if matches!(r.window, Window::Last(_)) => Some(r),
+        _ => None,
+    }
+}
