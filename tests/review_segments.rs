@@ -192,3 +192,31 @@ fn anonymize_changes_membership_in_its_own_batch() {
     assert!(!db.in_segment("reachable", p).unwrap());
     assert_clean(&db);
 }
+
+/// A stored segment whose window the timeline no longer holds under the
+/// retention a handle opens with is refused at open (its evaluations could
+/// only fail); a shorter bucket retention alone is fine (the timeline
+/// answers), and a read-only handle opens either way.
+#[test]
+fn reopening_with_a_timeline_shorter_than_a_stored_window_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let db = ProfileDb::builder(dir.path()).open().unwrap();
+        db.define_segment("repeat", "count(purchase, 90d) >= 2").unwrap();
+    }
+    let err = ProfileDb::builder(dir.path()).timeline_retention(60 * DAY).open().map(|_| ()).unwrap_err();
+    let msg = err.to_string();
+    for part in ["\"repeat\"", "count(purchase, 90d) >= 2", "timeline_retention", "60d"] {
+        assert!(msg.contains(part), "{part:?} missing from: {msg}");
+    }
+    ProfileDb::builder(dir.path())
+        .timeline_retention(60 * DAY)
+        .access_mode(profiledb::AccessMode::ReadOnly)
+        .open()
+        .expect("a read-only handle opens");
+    ProfileDb::builder(dir.path()).rollup_bucket_retention(30 * DAY).open().expect("the timeline answers");
+    let db = ProfileDb::builder(dir.path()).timeline_retention(90 * DAY).open().expect("the timeline holds 90 days");
+    db.drop_segment("repeat").unwrap();
+    drop(db);
+    ProfileDb::builder(dir.path()).timeline_retention(60 * DAY).open().expect("nothing left to refuse");
+}

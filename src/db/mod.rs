@@ -175,6 +175,15 @@ impl ProfileDb {
                     s.def.name
                 )));
             }
+            // Defined under a longer timeline retention: its evaluations would
+            // fail (rather than answer wrongly) on writes that reach back.
+            if let Some(why) = window_limits::window_beyond_timeline(&config, &s.def.expr) {
+                return Err(crate::Error::invalid(format!(
+                    "segment {:?}: {why} — open the database with a retention at least that long to drop or \
+                     redefine the segment",
+                    s.def.name
+                )));
+            }
         }
         let secret = crate::privacy::suppression::load_secret(&store.latest())?;
         let retention = crate::rollup::retention::Floors::load(&store.latest())?;

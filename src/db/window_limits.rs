@@ -19,10 +19,25 @@ use super::config::Config;
 /// cannot: the first windowed condition longer than the bucket or the
 /// timeline retention, named with the retention it exceeds.
 pub(crate) fn window_beyond_retention(config: &Config, expr: &Expr) -> Option<String> {
+    beyond(config, expr, true)
+}
+
+/// As [`window_beyond_retention`], against the timeline retention only:
+/// what a segment defined under a longer retention cannot outlive. A window
+/// longer than the bucket retention alone is still answered exactly (from
+/// the timeline, which holds every event of the window), so such a stored
+/// segment keeps working when the bucket retention is shortened; once the
+/// timeline does not hold the window either, no read can be exact.
+pub(crate) fn window_beyond_timeline(config: &Config, expr: &Expr) -> Option<String> {
+    beyond(config, expr, false)
+}
+
+fn beyond(config: &Config, expr: &Expr, buckets: bool) -> Option<String> {
     let r = longest_window(expr)?;
     let Window::Last(d) = r.window else { return None };
+    let bucket_ms = if buckets { config.bucket_retention_ms } else { 0 };
     let limits = [
-        (config.bucket_retention_ms, "rollup_bucket_retention", "day buckets older than that are folded"),
+        (bucket_ms, "rollup_bucket_retention", "day buckets older than that are folded"),
         (config.timeline_retention_ms, "timeline_retention", "events older than that are deleted"),
     ];
     let (keep, option, what) = limits.into_iter().find(|(keep, ..)| *keep > 0 && d.as_millis() > *keep)?;

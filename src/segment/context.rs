@@ -66,6 +66,9 @@ impl BucketSource for Txn<'_> {
     fn timeline_floor(&self, p: ProfileId) -> i64 {
         Txn::timeline_floor(self, p)
     }
+    fn bucket_floor_day(&self) -> i64 {
+        self.core.retention.bucket_day()
+    }
 }
 
 impl Source for Txn<'_> {
@@ -114,6 +117,9 @@ impl BucketSource for ReadSource<'_, '_> {
     }
     fn timeline_floor(&self, _p: ProfileId) -> i64 {
         self.core.retention.timeline_ms()
+    }
+    fn bucket_floor_day(&self) -> i64 {
+        self.core.retention.bucket_day()
     }
 }
 
@@ -256,6 +262,9 @@ impl BucketSource for Cached<'_, '_> {
     }
     fn timeline_floor(&self, p: ProfileId) -> i64 {
         self.ctx.src.timeline_floor(p)
+    }
+    fn bucket_floor_day(&self) -> i64 {
+        self.ctx.src.bucket_floor_day()
     }
 }
 

@@ -51,6 +51,9 @@ impl BucketSource for SnapshotSource<'_, '_> {
     fn timeline_floor(&self, p: ProfileId) -> i64 {
         self.read.timeline_floor(p)
     }
+    fn bucket_floor_day(&self) -> i64 {
+        self.read.bucket_floor_day()
+    }
 }
 
 impl Source for SnapshotSource<'_, '_> {
