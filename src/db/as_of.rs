@@ -7,6 +7,12 @@
 //! `Change::SplitFrom` in its own log). At time `t` it was merged iff the
 //! latest of those at or before `t` is a merge; then the profile it had
 //! merged into answers (which may itself have been merged at `t`).
+//!
+//! Retention folds the log of a live profile, and with it the merges
+//! recorded there. A story missing a merge (a split with no merge before
+//! it, an alias whose last event is not a merge) answers with the profile
+//! the id reaches now from the time it had surely joined it on, and with
+//! [`Error::HistoryTruncated`] before.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -28,6 +34,22 @@ const MAX_HOPS: usize = 64;
 /// The record whose history holds the state of the profile `id` was part
 /// of at time `t`.
 pub(super) fn record_at(view: &View<'_>, id: ProfileId, t: Timestamp) -> Result<ProfileRecord> {
+    let (id, story) = follow(view, id, t)?;
+    if let Some(r) = schema::PROFILES.get(view, &crate::keys::profile(id))? {
+        return Ok(r);
+    }
+    story.last_merge_record(id)
+}
+
+/// The profile that answered for `id` at time `t`: `id` itself when it
+/// was a profile of its own then, else the profile it had merged into —
+/// through every merge of a chain.
+pub(super) fn part_of_at(view: &View<'_>, id: ProfileId, t: Timestamp) -> Result<ProfileId> {
+    follow(view, id, t).map(|(id, _)| id)
+}
+
+/// [`part_of_at`], with the story of the profile it answers with.
+fn follow(view: &View<'_>, id: ProfileId, t: Timestamp) -> Result<(ProfileId, Story)> {
     let mut id = id;
     for _ in 0..MAX_HOPS {
         let story = Story::of(view, id)?;
@@ -35,10 +57,13 @@ pub(super) fn record_at(view: &View<'_>, id: ProfileId, t: Timestamp) -> Result<
             id = into;
             continue;
         }
-        if let Some(r) = schema::PROFILES.get(view, &crate::keys::profile(id))? {
-            return Ok(r);
+        if !story.may_miss_merge_at(t) {
+            return Ok((id, story));
         }
-        return story.last_merge_record(id);
+        // A merge that may have ended its own profile by `t` was folded
+        // away by retention with the log that recorded it.
+        let into = story.after_folded_merges(view, id, t)?;
+        id = into;
     }
     Err(Error::invalid(format!("profile {id}: more than {MAX_HOPS} merges to follow at {}", t.to_rfc3339())))
 }
@@ -47,15 +72,28 @@ pub(super) fn record_at(view: &View<'_>, id: ProfileId, t: Timestamp) -> Result<
 struct Story {
     /// (time, the profile it merged into, the merge delta).
     merges: Vec<(Timestamp, ProfileId, Delta)>,
-    /// Times it was split off again.
+    /// Times it was split off again, ascending.
     splits: Vec<Timestamp>,
+    /// The live profile it is an alias of now, if it is one.
+    survivor: Option<ProfileId>,
+    /// Times before which a merge of it may be missing from `merges`
+    /// (folded away by retention with the log that recorded it): the
+    /// latest split with no recorded merge since the split before it, or
+    /// the end of time when it is an alias whose last recorded event is
+    /// not a merge.
+    unrecorded_until: Option<Timestamp>,
+    /// The latest merge recorded where its merges may be of another id
+    /// whose own log retention had folded.
+    others_merged_until: Option<Timestamp>,
 }
 
 impl Story {
     fn of(view: &View<'_>, id: ProfileId) -> Result<Story> {
         let own = history::deltas(view, id)?;
-        let splits: Vec<Timestamp> =
+        let mut splits: Vec<Timestamp> =
             own.iter().filter(|d| matches!(d.change, Change::SplitFrom { .. })).map(|d| d.at).collect();
+        splits.sort_unstable();
+        let survivor = survivor_of(view, id)?;
         // Where its merges can be recorded: the profile it is an alias of now
         // and the ids merged into that one, and the profiles it was split
         // from (and theirs).
@@ -66,7 +104,7 @@ impl Story {
                 _ => None,
             })
             .collect();
-        roots.extend(survivor_of(view, id)?);
+        roots.extend(survivor);
         let mut candidates = BTreeSet::new();
         for r in roots {
             let root = survivor_of(view, r)?.unwrap_or(r);
@@ -75,15 +113,48 @@ impl Story {
         }
         candidates.remove(&id);
         let mut merges = Vec::new();
+        let mut others_merged_until = None;
         for c in candidates {
             for d in history::deltas(view, c)? {
-                if matches!(d.change, Change::Merge { loser, .. } if loser == id) {
-                    merges.push((d.at, c, d));
+                match d.change {
+                    Change::Merge { loser, .. } if loser == id => merges.push((d.at, c, d)),
+                    // Only a log folded while live could have held its
+                    // missing merge; that profile merged on later.
+                    Change::Merge { loser_history_floor, .. } if loser_history_floor > 0 => {
+                        others_merged_until = others_merged_until.max(Some(d.at));
+                    }
+                    _ => {}
                 }
             }
         }
         merges.sort_by_key(|(at, _, _)| *at);
-        Ok(Story { merges, splits })
+        let mut story = Story { merges, splits, survivor, unrecorded_until: None, others_merged_until };
+        story.unrecorded_until = story.find_unrecorded_merges();
+        Ok(story)
+    }
+
+    /// See [`Story::unrecorded_until`]: every split follows a merge, and an
+    /// alias's last event is a merge; one not found was folded away.
+    fn find_unrecorded_merges(&self) -> Option<Timestamp> {
+        let mut until = None;
+        let mut previous = None;
+        for &split in &self.splits {
+            let recorded = self.merges.iter().any(|(at, _, _)| previous.is_none_or(|p| *at >= p) && *at <= split);
+            if !recorded {
+                until = Some(split);
+            }
+            previous = Some(split);
+        }
+        if self.ends_unrecorded() {
+            until = Some(Timestamp(i64::MAX));
+        }
+        until
+    }
+
+    /// Whether a merge that may have ended its own profile by `t` is
+    /// missing from the story (when [`merged_at`](Self::merged_at) finds none).
+    fn may_miss_merge_at(&self, t: Timestamp) -> bool {
+        self.unrecorded_until.is_some_and(|u| t < u)
     }
 
     /// The profile the id had merged into at `t`, if it was merged then.
@@ -92,6 +163,36 @@ impl Story {
         // Split off again after that merge (and by `t`): its own profile.
         let split_since = self.splits.iter().any(|s| *s >= merge.0 && *s <= t);
         (!split_since).then_some(merge.1)
+    }
+
+    /// Whether it is an alias whose last merge is missing (folded away).
+    fn ends_unrecorded(&self) -> bool {
+        self.survivor.is_some() && self.merged_at(Timestamp(i64::MAX)).is_none()
+    }
+
+    /// The profile that answers for the id at `t` when a merge missing from
+    /// its story may decide it: the survivor it reaches now, once `t` is
+    /// past that survivor's history floor and every recorded merge of a
+    /// profile of its lineage whose log was folded. The missing merge came
+    /// before one of those (before the floor of the folded log that held
+    /// it, whose profile was live then, so merged on later), so by `t` the
+    /// id had joined the survivor, whichever profile it merged into first.
+    /// Earlier times, and gaps of an id that is not an alias, are
+    /// [`Error::HistoryTruncated`].
+    fn after_folded_merges(&self, view: &View<'_>, id: ProfileId, t: Timestamp) -> Result<ProfileId> {
+        let (Some(survivor), true) = (self.survivor, self.ends_unrecorded()) else {
+            let floor = schema::PROFILES.get(view, &crate::keys::profile(id))?.map_or(0, |r| r.history_floor);
+            return Err(Error::HistoryTruncated { profile: id.0, requested: 0, floor });
+        };
+        let rec = schema::PROFILES
+            .get(view, &crate::keys::profile(survivor))?
+            .ok_or_else(|| Error::NotFound(format!("profile {survivor}")))?;
+        let safe_from = history::floor_time(view, &rec)?.max(self.others_merged_until);
+        if safe_from.is_some_and(|from| t >= from) {
+            Ok(survivor)
+        } else {
+            Err(Error::HistoryTruncated { profile: survivor.0, requested: 0, floor: rec.history_floor })
+        }
     }
 
     /// The record of a merged-away id as it was at its latest merge (its

@@ -34,6 +34,8 @@ fn chunk_merge(cf: &'static str) -> MergeOperator {
 #[cfg(test)]
 mod tests_buckets;
 #[cfg(test)]
+mod tests_identifiers;
+#[cfg(test)]
 mod tests_kinds;
 #[cfg(test)]
 mod tests_wakeups;

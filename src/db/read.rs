@@ -72,23 +72,27 @@ impl ProfileDb {
 
     /// The identifiers linked to the profile `id` reaches.
     pub fn identifiers(&self, id: ProfileId) -> Result<Vec<Identifier>> {
-        let view = self.core.store.snapshot();
-        let rec = self.require(&self.core.store.latest(), id)?;
-        identifiers_of(&view, rec.profile.id)
+        self.identifiers_in(&self.core.store.snapshot(), id).map(|(_, identifiers)| identifiers)
     }
 
     /// The identifiers of a profile with their links: when, by which
     /// operation, from which original profile.
     pub fn identity_graph(&self, id: ProfileId) -> Result<Vec<IdentifierInfo>> {
         let view = self.core.store.snapshot();
-        let rec = self.require(&self.core.store.latest(), id)?;
         let mut out = Vec::new();
-        for identifier in identifiers_of(&view, rec.profile.id)? {
+        for identifier in self.identifiers_in(&view, id)?.1 {
             if let Some(link) = schema::IDENTITY.get(&view, &crate::keys::identifier(&identifier))? {
                 out.push(IdentifierInfo { identifier, link });
             }
         }
         Ok(out)
+    }
+
+    /// The live profile `id` reaches in `view` and its identifiers there:
+    /// both from the one state, whatever commits meanwhile.
+    pub(super) fn identifiers_in(&self, view: &View<'_>, id: ProfileId) -> Result<(ProfileId, Vec<Identifier>)> {
+        let live = self.record_in(view, id)?.profile.id;
+        Ok((live, identifiers_of(view, live)?))
     }
 
     /// The retained deltas of a profile, oldest first.
@@ -112,7 +116,10 @@ impl ProfileDb {
     /// For an id that merged away, a time when it was a profile of its own
     /// (before its merge, or after an unmerge split it off again) reads its
     /// own history; a time when it was merged reads the history of the
-    /// profile it had merged into — through every merge of a chain.
+    /// profile it had merged into — through every merge of a chain. Where
+    /// retention folded away the merge that decides `t`, the profile it
+    /// reaches now answers from the time it had surely joined it, and
+    /// [`Error::HistoryTruncated`] before.
     pub fn get_as_of_time(&self, id: ProfileId, t: Timestamp) -> Result<Option<Profile>> {
         let view = self.core.store.snapshot();
         let rec = super::as_of::record_at(&view, id, t)?;

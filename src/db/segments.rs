@@ -430,13 +430,20 @@ impl ProfileDb {
 
     /// Whether a profile was a member of a segment at time `t`, from the
     /// recorded enter/exit history.
+    ///
+    /// An id that merged away answers as [`get_as_of_time`](Self::get_as_of_time)
+    /// reads it: from its own rows while it was a profile of its own then
+    /// (before its merge, or split off again by an unmerge), else from the
+    /// rows of the profile it had merged into — through every merge of a
+    /// chain. Where retention folded away the merge that decides it, the
+    /// answer is [`Error::HistoryTruncated`].
     pub fn was_member(&self, profile: ProfileId, name: &str, t: Timestamp) -> Result<bool> {
         let id = {
             let state = self.core.segments.read();
             state.get(name).ok_or_else(|| Error::NotFound(format!("segment {name:?}")))?.def.id
         };
-        let live = self.resolve_id(profile)?.unwrap_or(profile);
-        let view = self.core.store.latest();
+        let view = self.core.store.snapshot();
+        let live = super::as_of::part_of_at(&view, profile, t)?;
         let floor = keys::segment::membership(id, live, i64::MIN);
         match view.last_at_or_before(schema::MEMBERSHIP.name, &floor, &keys::segment::membership(id, live, t.0))? {
             Some((k, v)) => schema::MEMBERSHIP.decode(&k, &v),

@@ -90,11 +90,8 @@ pub(crate) fn version_at(view: &View<'_>, rec: &ProfileRecord, t: Timestamp) -> 
         return Ok(None);
     }
     let mut found = None;
-    if rec.history_floor > 0 {
-        let floor = schema::SNAPSHOTS
-            .get(view, &keys::versioned(id, rec.history_floor))?
-            .ok_or_else(|| corrupt_history(id, rec.history_floor, "the retention snapshot is missing"))?;
-        if t < floor.updated_at {
+    if let Some(floor_at) = floor_time(view, rec)? {
+        if t < floor_at {
             return Err(Error::HistoryTruncated { profile: id.0, requested: 0, floor: rec.history_floor });
         }
         found = Some(rec.history_floor);
@@ -108,6 +105,19 @@ pub(crate) fn version_at(view: &View<'_>, rec: &ProfileRecord, t: Timestamp) -> 
         found = Some(delta.version);
     }
     Ok(found)
+}
+
+/// The time of the history floor of `rec` (the state retention folded its
+/// older deltas into): `None` when nothing was folded.
+pub(crate) fn floor_time(view: &View<'_>, rec: &ProfileRecord) -> Result<Option<Timestamp>> {
+    if rec.history_floor == 0 {
+        return Ok(None);
+    }
+    let id = rec.profile.id;
+    let floor = schema::SNAPSHOTS
+        .get(view, &keys::versioned(id, rec.history_floor))?
+        .ok_or_else(|| corrupt_history(id, rec.history_floor, "the retention snapshot is missing"))?;
+    Ok(Some(floor.updated_at))
 }
 
 /// Folds the deltas of `rec` written before `horizon` into a snapshot:

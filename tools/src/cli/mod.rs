@@ -333,7 +333,10 @@ pub struct GetArgs {
     pub profile: ProfileRef,
 
     /// Show the profile as it was: a version number, or an RFC 3339 time
-    /// (2024-05-01T12:00:00Z). Identifiers shown are the current ones.
+    /// (2024-05-01T12:00:00Z). Identifiers shown are the current ones. With
+    /// --id of a profile that merged away, a time before its merge shows
+    /// that profile's own state then; a version counts in the history of the
+    /// profile it reaches now.
     #[arg(long, value_name = "VERSION|TIME")]
     pub as_of: Option<String>,
 }

@@ -24,17 +24,30 @@ pub fn get(ctx: &Ctx, a: &GetArgs) -> Result<(), CliError> {
     let current = current.ok_or_else(|| CliError::NotFound(format!("no profile has {target}")))?;
     let identifiers = db.identifiers(current.id)?;
     let extras = Extras::read(&db, current.id)?;
+    // As-of reads ask for the id given, not the profile it reaches now: an
+    // id that merged away reads its own past before its merge.
+    let asked = match &target {
+        Target::Identifier(_) => current.id,
+        Target::Id(id) => *id,
+    };
     let (shown, note): (Profile, Option<String>) = match as_of {
         None => ((*current).clone(), None),
         Some(AsOf::Version(v)) => {
-            let p = db.get_as_of_version(current.id, v)?;
+            let p = db.get_as_of_version(asked, v)?;
             (p, Some(format!("as of version {v}; current version {}", current.version)))
         }
         Some(AsOf::Time(t)) => {
             let p = db
-                .get_as_of_time(current.id, t)?
-                .ok_or_else(|| CliError::NotFound(format!("profile {} did not exist yet at {t}", current.id)))?;
-            let note = format!("as of {t}: version {}; current version {}", p.version, current.version);
+                .get_as_of_time(asked, t)?
+                .ok_or_else(|| CliError::NotFound(format!("profile {asked} did not exist yet at {t}")))?;
+            let note = if p.id == current.id {
+                format!("as of {t}: version {}; current version {}", p.version, current.version)
+            } else {
+                format!(
+                    "as of {t}: profile {} version {}; now part of profile {} at version {}",
+                    p.id, p.version, current.id, current.version
+                )
+            };
             (p, Some(note))
         }
     };
