@@ -8,6 +8,9 @@ use profiledb::{
     OnExceed, ProfileDb, ProfileId, Timestamp, TraitValue, Update,
 };
 
+mod common;
+use common::{merge_chain, MergeChain};
+
 fn id(s: &str) -> Identifier {
     s.parse().expect("valid test identifier")
 }
@@ -282,21 +285,8 @@ fn a_refused_event_mid_batch_is_reported_and_the_others_commit() {
 fn as_of_reads_of_a_merged_away_id_follow_its_own_history_until_its_merge() {
     let dir = tempfile::tempdir().unwrap();
     let (db, clock) = open(dir.path());
-    let zero = db.update(&id("user_id:a"), Update::new().set("plan", "gold")).unwrap().profile;
-    clock.advance(10);
-    let one = db.update(&id("anonymous_id:b"), Update::new().set("color", "red")).unwrap().profile;
-    clock.advance(10);
-    let two = db.update(&id("device_id:c"), Update::new().set("size", 42)).unwrap().profile;
-    let before_merges = clock.now();
-    clock.advance(10);
     // 2 merges into 1, then 1 into 0.
-    db.identify(&[id("anonymous_id:b"), id("device_id:c")], Update::new()).unwrap();
-    clock.advance(10);
-    let between = clock.now();
-    clock.advance(10);
-    db.identify(&[id("user_id:a"), id("anonymous_id:b")], Update::new()).unwrap();
-    clock.advance(10);
-    let after = clock.now();
+    let MergeChain { ids: [zero, one, two], before_merges, between, after } = merge_chain(&db, &clock);
     assert_eq!(db.resolve_id(two).unwrap(), Some(zero));
 
     let own = db.get_as_of_time(two, before_merges).unwrap().expect("existed");

@@ -5,6 +5,9 @@ use std::sync::Arc;
 
 use profiledb::{Clock, Error, Identifier, ManualClock, ProfileDb, ProfileId, Timestamp, TraitValue, Update};
 
+mod common;
+use common::{merge_chain, MergeChain};
+
 const T0: i64 = 1_700_000_000_000;
 
 fn id(s: &str) -> Identifier {
@@ -56,21 +59,7 @@ fn as_of_time_of_a_merged_away_id_after_retention_folded_its_merge() {
 fn as_of_time_through_a_chain_whose_last_merge_was_folded() {
     let dir = tempfile::tempdir().unwrap();
     let (db, clock) = open(dir.path());
-    let zero = db.update(&id("user_id:a"), Update::new().set("plan", "gold")).unwrap().profile;
-    clock.advance(10);
-    let one = db.update(&id("anonymous_id:b"), Update::new().set("color", "red")).unwrap().profile;
-    clock.advance(10);
-    let two = db.update(&id("device_id:c"), Update::new().set("size", 42)).unwrap().profile;
-    clock.advance(10);
-    let before_merges = clock.now();
-    clock.advance(10);
-    db.identify(&[id("anonymous_id:b"), id("device_id:c")], Update::new()).unwrap();
-    clock.advance(10);
-    let between = clock.now();
-    clock.advance(10);
-    db.identify(&[id("user_id:a"), id("anonymous_id:b")], Update::new()).unwrap();
-    clock.advance(10);
-    let horizon = clock.now();
+    let MergeChain { ids: [zero, one, two], before_merges, between, after: horizon } = merge_chain(&db, &clock);
     clock.advance(1_000);
     let now = clock.now();
     db.retain_history(horizon).unwrap();

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use profiledb::rollup::{Aggregate, RollupValue, MAX_UNIQUE_VALUES};
-use profiledb::Timestamp;
+use profiledb::{Clock, ManualClock, ProfileDb, ProfileId, Timestamp, Update};
 
 /// Every file directly in `dir` that contains one of `needles` byte for
 /// byte, as "PATH contains NEEDLE" lines (the erase and anonymize scans).
@@ -99,4 +99,41 @@ pub fn brute_force_rollup_of(aggregate: &Aggregate, events: &[Observed]) -> Roll
             RollupValue::Unique { count: values.len() as u64, values, complete: true }
         }
     }
+}
+
+/// A chain of merges (see [`merge_chain`]): the three profile ids and the
+/// instants around the merges.
+pub struct MergeChain {
+    /// Profiles 0 (`user_id:a`, plan), 1 (`anonymous_id:b`, color) and 2
+    /// (`device_id:c`, size).
+    pub ids: [ProfileId; 3],
+    /// After all three exist, before any merge.
+    pub before_merges: Timestamp,
+    /// After 2 merged into 1, before 1 merged into 0.
+    pub between: Timestamp,
+    /// After 1 merged into 0.
+    pub after: Timestamp,
+}
+
+/// Creates three profiles 10 ms apart (`user_id:a` with plan, then
+/// `anonymous_id:b` with color, then `device_id:c` with size), then merges
+/// them as a chain 2 → 1 → 0: identify b + c, then a + b.
+pub fn merge_chain(db: &ProfileDb, clock: &ManualClock) -> MergeChain {
+    let id = |s: &str| s.parse::<profiledb::Identifier>().expect("valid test identifier");
+    let create = |who: &str, update: Update| db.update(&id(who), update).expect("create").profile;
+    let zero = create("user_id:a", Update::new().set("plan", "gold"));
+    clock.advance(10);
+    let one = create("anonymous_id:b", Update::new().set("color", "red"));
+    clock.advance(10);
+    let two = create("device_id:c", Update::new().set("size", 42));
+    clock.advance(10);
+    let before_merges = clock.now();
+    clock.advance(10);
+    db.identify(&[id("anonymous_id:b"), id("device_id:c")], Update::new()).expect("merge 2 into 1");
+    clock.advance(10);
+    let between = clock.now();
+    clock.advance(10);
+    db.identify(&[id("user_id:a"), id("anonymous_id:b")], Update::new()).expect("merge 1 into 0");
+    clock.advance(10);
+    MergeChain { ids: [zero, one, two], before_merges, between, after: clock.now() }
 }
