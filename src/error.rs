@@ -188,8 +188,10 @@ pub enum Error {
     #[error("database is open read-only; {0} needs a writable handle")]
     ReadOnly(&'static str),
     /// In a strict batch, an event merges away a profile that an earlier
-    /// event of the same batch wrote: the merge cannot see those staged
-    /// writes, so the two cannot commit as the one unit a strict batch is.
+    /// event of the same batch wrote (an event on it, or a merge of another
+    /// profile into it, as an alias event does): the merge cannot see those
+    /// staged writes, so the two cannot commit as the one unit a strict
+    /// batch is.
     /// Nothing was written; split the batch before this event (the events
     /// before it, then the rest) or send it without `strict`.
     #[error(

@@ -284,14 +284,19 @@ impl<'a> Txn<'a> {
         self.changes.get(&p)
     }
 
-    /// Whether events or rollups were staged for `p` in this operation.
+    /// Whether events or rollups were staged for `p` in this operation,
+    /// or a merge into it was (which moves the loser's timeline, rollups
+    /// and aliases to it in the batch, out of sight of a later merge's
+    /// reads of storage).
     pub fn touched(&self, p: ProfileId) -> bool {
         self.staged_events.contains_key(&p)
     }
 
-    /// Records a merge staged in this operation.
+    /// Records a merge staged in this operation; the survivor counts as
+    /// [`touched`](Self::touched) from now on.
     pub fn note_merge(&mut self, loser: ProfileId, survivor: ProfileId) {
         self.merged.push((loser, survivor));
+        self.staged_events.entry(survivor).or_default();
         self.changes.entry(survivor).or_default().all = true;
     }
 

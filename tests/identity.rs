@@ -207,7 +207,11 @@ fn removed_identifiers_do_not_come_back_on_replay_unless_relinked() {
     assert_eq!(db.update(&id("device_id:shared"), Update::new().set("y", 1)).unwrap().profile, own);
     db.link_identifier(p, &id("device_id:shared")).unwrap();
     assert_eq!(db.resolve(&id("device_id:shared")).unwrap(), Some(p));
-    let err = db.remove_identifier(own, &id("user_id:u")).unwrap_err();
+    // It was the last identifier of its own profile, which came back with it.
+    assert_eq!(db.resolve_id(own).unwrap(), Some(p));
+    assert_eq!(db.get_by_id(p).unwrap().unwrap().traits.get("y"), Some(&1.into()));
+    let other = db.update(&id("user_id:other"), Update::new()).unwrap().profile;
+    let err = db.remove_identifier(other, &id("user_id:u")).unwrap_err();
     assert!(err.to_string().contains("not linked"), "{err}");
 }
 

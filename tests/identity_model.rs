@@ -255,7 +255,9 @@ fn concurrent_stitching_keeps_one_live_profile_per_identifier() {
 // link_identifier(p, x): p live. If x is on p and not detached nothing
 // happens; otherwise x moves to p (from wherever it is, or from nowhere),
 // not detached, linked_at = now, origin kept (or p when it had no link).
-// Limits do not apply.
+// Limits do not apply. When x is the only identifier of the profile q it
+// is on (q != p), q merges into p (no longer live; a merge in effect, as
+// in identify) rather than staying live with no identifier.
 //
 // unmerge(p, x): x must be linked to live p with origin != p. Of the merges
 // into p still in effect, latest first, the first whose loser's merge tree
@@ -525,6 +527,12 @@ impl Model {
             return Outcome::Relinked;
         }
         let origin = old.map_or(p, |l| l.origin);
+        if let Some(q) = old.map(|l| l.profile).filter(|q| *q != p) {
+            if self.on(q).len() == 1 {
+                self.live.remove(&q);
+                self.merged_in.entry(p).or_default().push(q);
+            }
+        }
         self.links.insert(x, Link { profile: p, origin, linked_at: now, detached: false });
         Outcome::Relinked
     }

@@ -62,8 +62,12 @@ impl ProfileDb {
     }
 
     /// Links `identifier` to `profile` explicitly, even if it was removed
-    /// (detached) or lives on another profile. An erased person's
-    /// identifier is always refused ([`Error::Suppressed`]).
+    /// (detached) or lives on another profile. When it is the last
+    /// identifier of the profile it lives on, that profile merges into
+    /// `profile` in the same batch (its traits, consent, events, rollups and
+    /// segments, by the merge rules; for a detached identifier,
+    /// `unmerge(profile, identifier)` splits it off again) instead of staying live with no identifier. An erased
+    /// person's identifier is always refused ([`Error::Suppressed`]).
     pub fn link_identifier(&self, profile: ProfileId, identifier: &Identifier) -> Result<()> {
         self.writable("link_identifier")?;
         let mut writer = self.core.writer.lock();

@@ -88,7 +88,8 @@ impl ProfileDb {
     /// With `strict`, the batch is applied as one RocksDB batch whatever its
     /// size, and an event refused while applying (a stitching rule, an
     /// erased identifier) rejects it too; so does an event that merges
-    /// away a profile an earlier event of the batch wrote
+    /// away a profile an earlier event of the batch wrote — an event on it,
+    /// or a merge into it (an alias event's, say)
     /// ([`Error::StrictBatchSplit`]: split the batch before that event, or
     /// send it without `strict`).
     ///
@@ -347,12 +348,10 @@ fn apply_event(txn: &mut Txn<'_>, event: &Event, seen: &mut HashSet<String>) -> 
         txn.core.config.privacy.check_purpose(&op.purpose)?;
     }
     let cause = event.cause();
+    // A merge of a profile written earlier in this shared batch (an event
+    // on it, or a merge into it) fails with `Error::Conflict`: its staged
+    // writes are not visible to the merge. The caller redoes it alone.
     let s = stitch(txn, &ids, &cause)?;
-    if s.merged.iter().any(|m| txn.touched(*m)) {
-        // A profile written earlier in this shared batch would merge away;
-        // its staged writes are not visible to the merge. Redo alone.
-        return Err(Error::Conflict("merge of a profile written earlier in the same batch"));
-    }
     let mut version = txn.record_update(&s, update, cause.clone(), &ids)?;
     if !event.consent.is_empty() {
         version = record_consent(txn, s.target, &event.consent, &ids, cause)?;

@@ -4,6 +4,7 @@
 use crate::error::{Error, Result};
 use crate::identity::identifier::Identifier;
 use crate::identity::link::IdentityLink;
+use crate::identity::merge::merge_into;
 use crate::profile::delta::{Cause, Change};
 use crate::profile::id::ProfileId;
 use crate::profile::traits::Traits;
@@ -42,21 +43,32 @@ pub(crate) fn remove_identifier(
 
 /// Links `ident` to `profile` explicitly, clearing a detached mark and
 /// moving it from whatever profile holds it (identity limits do not apply
-/// to an explicit admin link).
+/// to an explicit admin link). When `ident` is the last identifier of the
+/// profile it comes from, that profile merges into `profile` first (its
+/// traits, consent, events, rollups and segments, as in a stitching
+/// merge), rather than staying live with no identifier to reach it.
 pub(crate) fn relink(txn: &mut Txn<'_>, profile: ProfileId, ident: &Identifier, cause: &Cause) -> Result<()> {
-    let p = txn.profile(profile)?.ok_or_else(|| Error::NotFound(format!("profile {profile}")))?;
+    if txn.profile(profile)?.is_none() {
+        return Err(Error::NotFound(format!("profile {profile}")));
+    }
     let old = txn.link(ident)?;
     if let Some(old) = &old {
         if old.profile != profile {
             if let Some(q) = txn.profile(old.profile)? {
-                let mut d = NewDelta::new(Change::Update(Vec::new()), cause.clone());
-                d.unlinked = vec![ident.clone()];
-                txn.record_delta(old.profile, Some(&q), q.profile.traits.clone(), d);
+                if txn.kind_counts(old.profile)?.total() <= 1 {
+                    // Its last identifier: the profile goes with it.
+                    merge_into(txn, profile, old.profile, cause)?;
+                } else {
+                    let mut d = NewDelta::new(Change::Update(Vec::new()), cause.clone());
+                    d.unlinked = vec![ident.clone()];
+                    txn.record_delta(old.profile, Some(&q), q.profile.traits.clone(), d);
+                }
             }
         } else if !old.detached {
             return Ok(());
         }
     }
+    let p = txn.profile(profile)?.ok_or_else(|| Error::NotFound(format!("profile {profile}")))?;
     let link = IdentityLink {
         profile,
         origin: old.as_ref().map_or(profile, |l| l.origin),

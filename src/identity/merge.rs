@@ -17,6 +17,14 @@ use crate::txn::{NewDelta, Txn};
 /// record is removed (its history stays, for unmerge), and the survivor's
 /// log records the merge with both sides' states.
 pub(crate) fn merge_into(txn: &mut Txn<'_>, survivor: ProfileId, loser: ProfileId, cause: &Cause) -> Result<()> {
+    // What moves below is read from storage: the loser's timeline, rollups
+    // and aliases. Ones this operation staged for it (an earlier event of a
+    // shared ingest batch wrote it, or merged a profile into it) would be
+    // left behind under a dead id; `ingest_batch` redoes such an event in a
+    // batch of its own.
+    if txn.touched(loser) {
+        return Err(Error::Conflict("merge of a profile written earlier in the same batch"));
+    }
     let missing = |id: ProfileId| Error::NotFound(format!("profile {id} (merge)"));
     let s = txn.profile(survivor)?.ok_or_else(|| missing(survivor))?;
     let l = txn.profile(loser)?.ok_or_else(|| missing(loser))?;

@@ -185,7 +185,8 @@ fn varint(b: &[u8]) -> Option<(usize, &[u8])> {
 
 /// Moves the loser's timeline and rollups to the survivor (bucket-wise
 /// merge: each loser accumulator becomes a merge operand on the same
-/// survivor key).
+/// survivor key). Reads the loser's stored data only: `merge_into` refuses
+/// a loser with writes staged in the same batch.
 pub(crate) fn move_profile_data(txn: &mut Txn<'_>, survivor: ProfileId, loser: ProfileId) -> Result<()> {
     txn.rollups_rewritten(survivor);
     txn.rollups_rewritten(loser);

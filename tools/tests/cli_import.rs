@@ -131,3 +131,25 @@ fn strict_import_splits_a_batch_at_a_merge_of_a_profile_it_wrote() {
     let p = db.get("user_id:u1");
     assert_eq!(p["identifiers"], json!(["anonymous_id:a1", "user_id:u1"]));
 }
+
+/// A strict import where one alias event merges a profile into another and
+/// the next merges that survivor away: each merge starts a new unit (the
+/// second cannot see the first's staged writes), and everything ends on one
+/// profile with its events.
+#[test]
+fn strict_import_of_chained_alias_events_ends_on_one_profile() {
+    let db = TestDb::init();
+    let input = "{\"type\": \"track\", \"event\": \"buy\", \"timestamp\": 1750000000000, \"identifiers\": {\"email\": \"c@x.com\"}}\n\
+                 {\"type\": \"track\", \"event\": \"buy\", \"timestamp\": 1750000000001, \"identifiers\": {\"email\": \"b@x.com\"}}\n\
+                 {\"type\": \"track\", \"event\": \"buy\", \"timestamp\": 1750000000002, \"identifiers\": {\"anonymous_id\": \"a\"}}\n\
+                 {\"type\": \"alias\", \"timestamp\": 1750000000003, \"previous_id\": \"anonymous_id:a\", \"identifiers\": {\"email\": \"b@x.com\"}}\n\
+                 {\"type\": \"alias\", \"timestamp\": 1750000000004, \"previous_id\": \"email:b@x.com\", \"identifiers\": {\"email\": \"c@x.com\"}}\n";
+    let file = db.file("aliases.jsonl", input);
+    let r = db.run(&["--json", "import", "--strict", s(&file)]).ok().json();
+    assert_eq!((r["accepted"].clone(), r["rejected"].clone()), (json!(5), json!(0)), "{r}");
+    for who in ["anonymous_id:a", "email:b@x.com", "email:c@x.com"] {
+        let p = db.get(who);
+        assert_eq!(p["identifiers"], json!(["anonymous_id:a", "email:b@x.com", "email:c@x.com"]), "{who}: {p}");
+    }
+    assert_eq!(db.json(&["check"])["clean"], json!(true));
+}

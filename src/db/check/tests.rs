@@ -347,6 +347,10 @@ fn unmerge_never_restores_a_live_profile_from_an_undone_merge() {
     db.identify(&[a.clone(), b.clone()], Update::new()).unwrap(); // 1 into 0
     clock.advance(10);
     db.unmerge(ProfileId(0), &b).unwrap(); // 1 split off again
+
+    // A second identifier keeps 1 live when b leaves it (re-linking a
+    // profile's last identifier would merge the profile along).
+    db.identify(&[b.clone(), id("device_id:c")], Update::new()).unwrap();
     db.update(&b, Update::new().set("n", 1)).unwrap();
     db.update(&b, Update::new().set("n", 2)).unwrap();
     db.link_identifier(ProfileId(0), &b).unwrap(); // b back on 0, origin still 1
