@@ -265,7 +265,8 @@ fn concurrent_stitching_keeps_one_live_profile_per_identifier() {
 // off since) contains x's origin is undone: that loser is live again, every
 // identifier on p whose origin is in the tree moves back to it, and the
 // merge is no longer in effect (the loser keeps its own merges). No such
-// merge: an error.
+// merge, or every identifier on p would move (p would be unreachable): an
+// error.
 // ---------------------------------------------------------------------------
 
 /// The identifier pool: user_ids, emails (one blocklisted), devices.
@@ -553,6 +554,10 @@ impl Model {
         else {
             return Outcome::Error;
         };
+        // Refused when every identifier of p would go (p would be unreachable).
+        if self.links.values().filter(|l| l.profile == p).all(|l| tree.contains(&l.origin)) {
+            return Outcome::Error;
+        }
         self.merged_in.get_mut(&p).unwrap().remove(pos);
         self.live.insert(loser);
         let mut moved = BTreeSet::new();

@@ -391,6 +391,34 @@ fn relinking_a_profiles_only_identifier_merges_it_and_others_keep_theirs() {
     assert_clean(&db);
 }
 
+/// An unmerge that would move every identifier of the survivor to the
+/// restored profile (its own were removed since the merge) is refused: the
+/// survivor would stay live with no identifier to reach it.
+#[test]
+fn an_unmerge_that_would_leave_the_survivor_without_identifiers_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, clock) = open(dir.path());
+    let two = db.update(&id("member:m2"), Update::new().set("t2", true)).unwrap().profile;
+    clock.advance(10);
+    let four = db.update(&id("member:m4"), Update::new().set("t4", true)).unwrap().profile;
+    clock.advance(10);
+    assert_eq!(db.identify(&[id("member:m4"), id("member:m2")], Update::new()).unwrap().profile, two);
+    clock.advance(10);
+    db.remove_identifier(two, &id("member:m2")).unwrap();
+    let before = db.raw_dump().unwrap();
+    let err = db.unmerge(two, &id("member:m4")).unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains("unreachable") && msg.contains("member:m4"), "{msg}");
+    assert_eq!(db.raw_dump().unwrap(), before, "a refused unmerge writes nothing");
+    assert_eq!(db.resolve_id(four).unwrap(), Some(two));
+    // With another identifier linked first, the unmerge goes through.
+    db.link_identifier(two, &id("email:two@x.com")).unwrap();
+    db.unmerge(two, &id("member:m4")).unwrap();
+    assert_eq!(db.resolve(&id("member:m4")).unwrap(), Some(four));
+    assert_eq!(db.identifiers(two).unwrap(), vec![id("email:two@x.com")]);
+    assert_clean(&db);
+}
+
 // ---------------------------------------------------------------------------
 // All three, at random: every profile's own trait is where its id resolves.
 
@@ -457,6 +485,12 @@ mod placement {
                 for (p, (traits, purposes)) in &want {
                     prop_assert_eq!(&trait_names(&db, *p), traits, "traits of {} after {:?}", p, op);
                     prop_assert_eq!(&consent_purposes(&db, *p), purposes, "consent of {} after {:?}", p, op);
+                }
+                // Every live profile is reached by an identifier.
+                for i in 0..N as u32 {
+                    if db.resolve_id(ProfileId(i)).unwrap() == Some(ProfileId(i)) {
+                        prop_assert!(!db.identifiers(ProfileId(i)).unwrap().is_empty(), "{} unreachable after {:?}", i, op);
+                    }
                 }
             }
             let r = db.check().unwrap();

@@ -89,12 +89,21 @@ pub(crate) fn unmerge(
         return Err(Error::invalid("internal: merge delta changed shape"));
     };
     let mut back = Vec::new();
-    for i in txn.identifiers_of(survivor)? {
-        if let Some(l) = txn.link(&i)? {
+    let all = txn.identifiers_of(survivor)?;
+    for i in &all {
+        if let Some(l) = txn.link(i)? {
             if subtree.contains(&l.origin) {
-                back.push(i);
+                back.push(i.clone());
             }
         }
+    }
+    if back.len() == all.len() {
+        // Its own identifiers were all removed since the merge: the split
+        // would leave it live with no identifier to reach it.
+        return Err(Error::invalid(format!(
+            "unmerging {ident} would move every identifier of profile {survivor} to profile {origin}, leaving \
+             {survivor} unreachable; link an identifier to it first, or erase it"
+        )));
     }
 
     let replay = Replay { survivor, log: &log, at, undone: &undone, back: &back };

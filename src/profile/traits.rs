@@ -293,10 +293,10 @@ mod tests {
         let e = |v: i64| serde_json::json!({"value": {"Int": v}, "updated_at": 1});
         let text = format!(r#"{{"b": {}, "a": {}, "b": {}}}"#, e(1), e(2), e(3));
         let read: Traits = serde_json::from_str(&text).unwrap();
-        assert_eq!(read.iter().map(|(k, e)| (k.to_owned(), e.value.clone())).collect::<Vec<_>>(), vec![
-            ("a".to_owned(), TraitValue::Int(2)),
-            ("b".to_owned(), TraitValue::Int(3))
-        ]);
+        assert_eq!(
+            read.iter().map(|(k, e)| (k.to_owned(), e.value.clone())).collect::<Vec<_>>(),
+            vec![("a".to_owned(), TraitValue::Int(2)), ("b".to_owned(), TraitValue::Int(3))]
+        );
     }
 
     #[test]
