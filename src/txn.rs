@@ -446,10 +446,17 @@ impl<'a> Txn<'a> {
 
     /// Stages a membership change with its feed record and history row.
     pub fn set_member(&mut self, id: u32, name: &str, p: ProfileId, member: bool) {
+        self.set_member_at(id, name, p, member, self.now);
+    }
+
+    /// As [`Txn::set_member`], recorded at the instant `at` (the due
+    /// instant of a wake-up processed late): its history row and its feed
+    /// record's `at`.
+    pub fn set_member_at(&mut self, id: u32, name: &str, p: ProfileId, member: bool, at: Timestamp) {
         self.members.insert((id, p), member);
         let kind = if member { crate::segment::FeedKind::Entered } else { crate::segment::FeedKind::Exited };
-        self.push_feed(kind, Some(name.to_owned()), p);
-        schema::MEMBERSHIP.put(&mut self.batch, keys::segment::membership(id, p, self.now.0), &member);
+        self.push_feed_at(kind, Some(name.to_owned()), p, at);
+        schema::MEMBERSHIP.put(&mut self.batch, keys::segment::membership(id, p, at.0), &member);
     }
 
     /// The wake-up of segment `seg` for `p`, staged ones included.
@@ -468,9 +475,16 @@ impl<'a> Txn<'a> {
 
     /// Stages a feed record.
     pub fn push_feed(&mut self, kind: crate::segment::FeedKind, segment: Option<String>, p: ProfileId) {
+        self.push_feed_at(kind, segment, p, self.now);
+    }
+
+    /// Stages a feed record of something that happened at `at` (its
+    /// sequence number is still the next one, so `at` may be earlier than
+    /// an earlier record's).
+    fn push_feed_at(&mut self, kind: crate::segment::FeedKind, segment: Option<String>, p: ProfileId, at: Timestamp) {
         let seq = self.next_feed;
         self.next_feed += 1;
-        let rec = crate::segment::FeedRecord { seq, at: self.now, kind, segment, profile: p };
+        let rec = crate::segment::FeedRecord { seq, at, kind, segment, profile: p };
         schema::FEED.put(&mut self.batch, seq.to_be_bytes(), &rec);
         self.feed.push(rec);
     }

@@ -39,6 +39,7 @@ mod tests_identifiers;
 mod tests_kinds;
 #[cfg(test)]
 mod tests_wakeups;
+mod tick;
 mod ticker;
 mod trait_index;
 mod window_limits;

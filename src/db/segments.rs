@@ -8,7 +8,7 @@ use crate::profile::id::ProfileId;
 use crate::schema;
 use crate::segment::context::{ProfileCtx, ReadSource};
 use crate::segment::count::count;
-use crate::segment::maintain::{file_wakeup, reevaluate_only};
+use crate::segment::maintain::reevaluate_only;
 use crate::segment::query::{flat_plan, is_bitmap, plan, QueryResult};
 use crate::segment::{
     check, dependencies, evaluate, find_cycle, parse_with_catalog, Dependencies, Expr, FeedRecord, SegmentDef,
@@ -355,55 +355,6 @@ impl ProfileDb {
             return Err(Error::invalid(format!("query: {why}")));
         }
         Ok((expr, deps))
-    }
-
-    /// Processes every wake-up due at the clock's now, in due order: each
-    /// re-evaluates one time-dependent segment for one profile, so
-    /// memberships that depend on time change on time without scanning
-    /// every profile. Each tick also does a bounded step of retention
-    /// (see [`enforce_retention`](Self::enforce_retention)).
-    pub fn tick(&self) -> Result<TickReport> {
-        self.writable("tick")?;
-        // Timeline and bucket retention, a bounded amount per tick.
-        self.retention_step(super::retention::TICK_BUDGET)?;
-        let mut report = TickReport::default();
-        loop {
-            let mut writer = self.core.writer.lock();
-            let mut txn = Txn::new(&self.core, &mut writer);
-            txn.skip_segments = true;
-            let end = keys::segment::wakeup(txn.now.0, u32::MAX, ProfileId(u32::MAX));
-            let mut due = Vec::new();
-            for kv in txn.view.range(schema::WAKEUP_INDEX.name, &[0x01], Some(&end))? {
-                let (k, _) = kv?;
-                if let Some(w) = keys::segment::parse_wakeup(&k) {
-                    due.push(w);
-                }
-                if due.len() >= 1_000 {
-                    break;
-                }
-            }
-            if due.is_empty() {
-                return Ok(report);
-            }
-            for (at, seg, p) in &due {
-                // This wake-up is consumed whatever the evaluation files next.
-                txn.batch.delete(schema::WAKEUP_INDEX.name, keys::segment::wakeup(*at, *seg, *p));
-                let timed = self
-                    .core
-                    .segments
-                    .read()
-                    .by_id
-                    .get(seg)
-                    .is_some_and(|i| self.core.segments.read().segments[*i].deps.time_dependent);
-                if timed && txn.profile(*p)?.is_some() {
-                    reevaluate_only(&mut txn, *p, Some(&[*seg]))?;
-                } else {
-                    file_wakeup(&mut txn, *seg, *p, None)?;
-                }
-                report.processed += 1;
-            }
-            txn.commit()?;
-        }
     }
 
     /// Change-feed records with `seq >= from`, at most `limit`.

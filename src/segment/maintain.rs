@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use crate::clock::Timestamp;
 use crate::error::Result;
 use crate::keys;
 use crate::profile::id::ProfileId;
@@ -58,11 +59,21 @@ pub(crate) fn reevaluate_changed(txn: &mut Txn<'_>, p: ProfileId) -> Result<()> 
 /// and the segments that read them, for a live profile — e.g. for a due
 /// wake-up or a backfill.
 pub(crate) fn reevaluate_only(txn: &mut Txn<'_>, p: ProfileId, only: Option<&[u32]>) -> Result<()> {
-    run_filtered(txn, p, &|s: &Compiled| only.is_none_or(|ids| ids.contains(&s.def.id)))
+    let now = txn.now;
+    reevaluate_at(txn, p, only, now)
+}
+
+/// As [`reevaluate_only`], evaluated at the instant `at` (at or before the
+/// operation's time): the membership changes are recorded at `at` (history
+/// rows and feed records), and the segments that read them are evaluated
+/// at `at` too. For a due wake-up, evaluated at its due instant.
+pub(crate) fn reevaluate_at(txn: &mut Txn<'_>, p: ProfileId, only: Option<&[u32]>, at: Timestamp) -> Result<()> {
+    run_filtered(txn, p, at, &|s: &Compiled| only.is_none_or(|ids| ids.contains(&s.def.id)))
 }
 
 fn run(txn: &mut Txn<'_>, p: ProfileId, select: &dyn Fn(&Dependencies) -> bool) -> Result<()> {
-    run_filtered(txn, p, &|s: &Compiled| select(&s.deps))
+    let now = txn.now;
+    run_filtered(txn, p, now, &|s: &Compiled| select(&s.deps))
 }
 
 /// What evaluating one segment asks to stage.
@@ -76,9 +87,10 @@ struct Outcome<'s> {
 }
 
 /// Evaluates, in dependency order, every segment `select` picks or that
-/// reads a segment whose membership this pass changed; then stages the
-/// membership changes, their feed records and the wake-ups.
-fn run_filtered(txn: &mut Txn<'_>, p: ProfileId, select: &dyn Fn(&Compiled) -> bool) -> Result<()> {
+/// reads a segment whose membership this pass changed, at the instant
+/// `at`; then stages the membership changes (at `at`), their feed records
+/// and the wake-ups.
+fn run_filtered(txn: &mut Txn<'_>, p: ProfileId, at: Timestamp, select: &dyn Fn(&Compiled) -> bool) -> Result<()> {
     let core = txn.core;
     // Recursive: evaluation reads membership through the same lock. Only
     // the writer (this thread) ever takes it for writing.
@@ -88,7 +100,7 @@ fn run_filtered(txn: &mut Txn<'_>, p: ProfileId, select: &dyn Fn(&Compiled) -> b
     }
     let mut outcomes: Vec<Outcome<'_>> = Vec::new();
     {
-        let ctx = ProfileCtx::new(&*txn, p, txn.now)?;
+        let ctx = ProfileCtx::new(&*txn, p, at)?;
         let mut changed: Vec<&str> = Vec::new();
         for s in &state.segments {
             let picked = select(s) || s.deps.segments.iter().any(|r| changed.contains(&r.as_str()));
@@ -110,7 +122,7 @@ fn run_filtered(txn: &mut Txn<'_>, p: ProfileId, select: &dyn Fn(&Compiled) -> b
     }
     for o in outcomes {
         if let Some(member) = o.flip {
-            txn.set_member(o.id, o.name, p, member);
+            txn.set_member_at(o.id, o.name, p, member, at);
         }
         if let Some(due) = o.wake {
             advance_wakeup(txn, o.id, p, due)?;

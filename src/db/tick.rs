@@ -1,0 +1,163 @@
+//! [`ProfileDb::tick`]: due wake-ups applied at their due instants.
+//!
+//! A wake-up is due at the instant a time-relative condition may change
+//! (`last(purchase) < now - 30d` one millisecond past the 30 days). The
+//! tick may run later than that (a coarse tick interval, downtime), so each
+//! due wake-up is evaluated at its own due instant, not at the tick's
+//! time: a flip is recorded (membership history and feed record `at`) when
+//! it happened, the segments that read the flipped one are evaluated at
+//! the same instant, and a next wake-up that is also past is followed in
+//! order, up to [`MAX_STEPS`] per wake-up, before the last evaluation at
+//! the tick's time.
+//!
+//! Writes do not always supersede a wake-up: a write re-evaluates only the
+//! segments that read something it changed, so a wake-up can stay due
+//! while the profile was written after its due instant (a trait that the
+//! segment does not read, but a segment reading it does). Evaluating such
+//! a wake-up at its due instant would read state written later and could
+//! record a change before one already recorded; so the instant is never
+//! earlier than the profile's latest delta, nor than the latest recorded
+//! membership change of the segment or of a segment reading it.
+
+use foldhash::HashMap;
+
+use crate::clock::Timestamp;
+use crate::error::Result;
+use crate::keys;
+use crate::profile::id::ProfileId;
+use crate::schema;
+use crate::segment::maintain::{file_wakeup, reevaluate_at};
+use crate::txn::Txn;
+
+use super::segments::TickReport;
+use super::ProfileDb;
+
+/// How many past instants one wake-up follows, in order, before its
+/// segment is evaluated at the tick's time.
+pub(crate) const MAX_STEPS: usize = 64;
+
+/// Due wake-ups read per batch.
+const BATCH: usize = 1_000;
+
+impl ProfileDb {
+    /// Processes every wake-up due at the clock's now, in due order: each
+    /// re-evaluates one time-dependent segment for one profile, so
+    /// memberships that depend on time change on time without scanning
+    /// every profile. Each tick also does a bounded step of retention
+    /// (see [`enforce_retention`](Self::enforce_retention)).
+    ///
+    /// A wake-up is evaluated at its due instant, not at the tick's time:
+    /// a tick that runs late (a coarse tick interval, downtime) records the
+    /// membership change — history ([`was_member`](Self::was_member)) and
+    /// the feed record's `at` — when it happened, and the segments reading
+    /// that segment change at the same instant. Feed records keep
+    /// increasing sequence numbers, so such a record's `at` can be earlier
+    /// than its commit time and than earlier records' `at`. The instant is
+    /// never earlier than the profile's latest write that the wake-up's
+    /// segment did not see (see the module docs).
+    pub fn tick(&self) -> Result<TickReport> {
+        self.writable("tick")?;
+        // Timeline and bucket retention, a bounded amount per tick.
+        self.retention_step(super::retention::TICK_BUDGET)?;
+        let mut report = TickReport::default();
+        loop {
+            let mut writer = self.core.writer.lock();
+            let mut txn = Txn::new(&self.core, &mut writer);
+            txn.skip_segments = true;
+            let due = due_wakeups(&txn)?;
+            if due.is_empty() {
+                return Ok(report);
+            }
+            // The latest instant each (segment, profile) was evaluated at in this batch.
+            let mut latest: HashMap<(u32, ProfileId), i64> = HashMap::default();
+            for (at, seg, p) in &due {
+                // This wake-up is consumed whatever the evaluation files next.
+                txn.batch.delete(schema::WAKEUP_INDEX.name, keys::segment::wakeup(*at, *seg, *p));
+                let timed = {
+                    let state = self.core.segments.read();
+                    state.by_id.get(seg).and_then(|i| state.segments.get(*i)).is_some_and(|s| s.deps.time_dependent)
+                };
+                match txn.profile(*p)? {
+                    Some(rec) if timed => {
+                        let ids = with_readers(&txn, *seg);
+                        let mut from = (*at).max(rec.profile.updated_at.0);
+                        for id in &ids {
+                            let staged = latest.get(&(*id, *p)).copied().unwrap_or(i64::MIN);
+                            from = from.max(staged).max(last_recorded(&txn, *id, *p)?);
+                        }
+                        let last = follow(&mut txn, *seg, *p, from)?;
+                        for id in ids {
+                            latest.insert((id, *p), last);
+                        }
+                    }
+                    _ => file_wakeup(&mut txn, *seg, *p, None)?,
+                }
+                report.processed += 1;
+            }
+            txn.commit()?;
+        }
+    }
+}
+
+/// Up to [`BATCH`] wake-ups due at the operation's time, in due order.
+fn due_wakeups(txn: &Txn<'_>) -> Result<Vec<(i64, u32, ProfileId)>> {
+    let end = keys::segment::wakeup(txn.now.0, u32::MAX, ProfileId(u32::MAX));
+    let mut due = Vec::new();
+    for kv in txn.view.range(schema::WAKEUP_INDEX.name, &[0x01], Some(&end))? {
+        let (k, _) = kv?;
+        if let Some(w) = keys::segment::parse_wakeup(&k) {
+            due.push(w);
+        }
+        if due.len() >= BATCH {
+            break;
+        }
+    }
+    Ok(due)
+}
+
+/// Evaluates segment `seg` for `p` at `from`, then at each next wake-up
+/// that is also past, in order (at most [`MAX_STEPS`]; then at the
+/// operation's time). The last evaluation files the next wake-up as usual.
+/// Returns the last instant evaluated at.
+fn follow(txn: &mut Txn<'_>, seg: u32, p: ProfileId, from: i64) -> Result<i64> {
+    let now = txn.now.0;
+    let mut at = from.min(now);
+    for _ in 0..MAX_STEPS {
+        reevaluate_at(txn, p, Some(&[seg]), Timestamp(at))?;
+        match txn.wakeup_of(seg, p)? {
+            Some(next) if next <= now && next > at => at = next,
+            // Never left due: a wake-up not after the instant is settled at now.
+            Some(next) if next <= now => break,
+            _ => return Ok(at),
+        }
+    }
+    if at < now {
+        reevaluate_at(txn, p, Some(&[seg]), Timestamp(now))?;
+    }
+    Ok(now)
+}
+
+/// Segment `seg` and every segment reading it, directly or through others.
+fn with_readers(txn: &Txn<'_>, seg: u32) -> Vec<u32> {
+    let state = txn.core.segments.read();
+    let mut names: Vec<&str> = Vec::new();
+    let mut ids = Vec::new();
+    // Dependency order: a reader comes after every segment it reads.
+    for s in &state.segments {
+        if s.def.id == seg || s.deps.segments.iter().any(|r| names.contains(&r.as_str())) {
+            names.push(&s.def.name);
+            ids.push(s.def.id);
+        }
+    }
+    ids
+}
+
+/// The instant of the latest recorded membership change of `p` in segment
+/// `id` (`i64::MIN`: none).
+fn last_recorded(txn: &Txn<'_>, id: u32, p: ProfileId) -> Result<i64> {
+    let floor = keys::segment::membership(id, p, i64::MIN);
+    let top = keys::segment::membership(id, p, i64::MAX);
+    let row = txn.view.last_at_or_before(schema::MEMBERSHIP.name, &floor, &top)?;
+    let at = row.and_then(|(k, _)| k.get(8..16).and_then(|b| <[u8; 8]>::try_from(b).ok()));
+    Ok(at.map_or(i64::MIN, keys::i64_from_ordered_bytes))
+}
