@@ -113,3 +113,31 @@ fn deserialized_identifiers_are_normalized_like_parsed_ones() {
     }));
     assert!(event.is_err(), "an event with an empty identifier value deserialized: {event:?}");
 }
+
+#[test]
+fn rfm_can_be_recomputed_with_another_amount_and_scores_recency_from_now() {
+    use profiledb::rollup::RfmConfig;
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(Timestamp(NOW)));
+    let db = ProfileDb::builder(dir.path()).clock(clock.clone()).open().unwrap();
+    let mut e = purchase(NOW - 10_000);
+    e.properties.insert("amount", 30);
+    e.properties.insert("revenue", 7);
+    db.track(&e).unwrap();
+    let p = db.resolve(&id("user_id:u1")).unwrap().unwrap();
+    let config = |amount: &str| RfmConfig { event: "purchase".into(), amount: amount.into() };
+    db.compute_rfm(config("amount")).unwrap();
+    assert_eq!(db.rfm(p).unwrap().unwrap().monetary, 30.0);
+    // Another amount property: its own rollup (it failed: "rfm_purchase already exists").
+    db.compute_rfm(config("revenue")).unwrap();
+    assert_eq!(db.rfm(p).unwrap().unwrap().monetary, 7.0);
+    assert!(db.rollup_defs().iter().any(|r| r.name == "rfm_purchase_revenue"));
+    // Recomputing with the first amount reuses its rollup.
+    db.compute_rfm(config("amount")).unwrap();
+    assert_eq!(db.rfm(p).unwrap().unwrap().monetary, 30.0);
+    // Recency is measured from now, never negative for a purchase after the model.
+    clock.advance(5_000);
+    assert_eq!(db.rfm(p).unwrap().unwrap().recency_ms, 15_000);
+    db.track(&purchase(NOW + 60_000)).unwrap();
+    assert_eq!(db.rfm(p).unwrap().unwrap().recency_ms, 0, "a purchase stamped ahead of the clock is just now");
+}

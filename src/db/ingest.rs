@@ -13,7 +13,7 @@ use crate::profile::id::ProfileId;
 use crate::rollup::registry::RollupRecord;
 use crate::rollup::retention::check_window;
 use crate::rollup::store::{read_window, record_event, store_event};
-use crate::rollup::{Acc, RollupDef, RollupValue, Window};
+use crate::rollup::{Acc, Aggregate, RollupDef, RollupValue, Window};
 use crate::schema::{self, DedupEntry};
 use crate::txn::{NewDelta, Txn};
 
@@ -397,10 +397,9 @@ impl ProfileDb {
     /// if needed), stores the model, and returns it with the distribution
     /// of score codes.
     pub fn compute_rfm(&self, config: crate::rollup::RfmConfig) -> Result<crate::rollup::RfmReport> {
-        use crate::rollup::{Aggregate, RfmModel};
-        let name = format!("rfm_{}", sanitize(&config.event));
-        let def = RollupDef::new(&name, &config.event, Aggregate::Sum(config.amount.clone()));
-        self.declare_rollup(def)?;
+        use crate::rollup::RfmModel;
+        let name = self.rfm_rollup_name(&config);
+        self.declare_rollup(RollupDef::new(&name, &config.event, Aggregate::Sum(config.amount.clone())))?;
         let series = self.core.rollups.read().rollups.get(&name).map(|r| r.series);
         let series = series.ok_or_else(|| Error::NotFound(format!("rollup {name:?}")))?;
         let now = self.core.clock.now();
@@ -424,19 +423,40 @@ impl ProfileDb {
         Ok(crate::rollup::RfmReport { model, distribution })
     }
 
-    /// A profile's RFM score under the last computed model (`None` if it
-    /// never purchased). Fails if RFM was never computed.
+    /// A profile's RFM score now: its current recency (from the clock's
+    /// now), frequency and monetary value against the cut points of the
+    /// last computed model (`None` if it never purchased). Fails if RFM was
+    /// never computed.
     pub fn rfm(&self, profile: ProfileId) -> Result<Option<crate::rollup::RfmScore>> {
         let view = self.core.store.latest();
         let model = schema::RFM
             .get(&view, keys::meta::RFM_MODEL)?
             .ok_or_else(|| Error::NotFound("an RFM model (run compute_rfm first)".into()))?;
-        let name = format!("rfm_{}", sanitize(&model.config.event));
+        let name = self.rfm_rollup_name(&model.config);
         let series = self.core.rollups.read().rollups.get(&name).map(|r| r.series);
         let series = series.ok_or_else(|| Error::NotFound(format!("rollup {name:?}")))?;
         let live = self.resolve_id(profile)?.ok_or_else(|| Error::NotFound(format!("profile {profile}")))?;
-        let acc = read_window(&view, live, series, Window::All, model.computed_at)?;
-        Ok(model.score(&acc))
+        let now = self.core.clock.now();
+        let acc = read_window(&view, live, series, Window::All, now)?;
+        Ok(model.score_at(&acc, now))
+    }
+
+    /// The rollup RFM reads: `rfm_<event>` summing the amount (the name of
+    /// every earlier version), or `rfm_<event>_<amount>` when that name
+    /// sums another amount (an RFM recomputed with another property).
+    fn rfm_rollup_name(&self, config: &crate::rollup::RfmConfig) -> String {
+        let base = format!("rfm_{}", sanitize(&config.event));
+        let sum = Aggregate::Sum(config.amount.clone());
+        let reg = self.core.rollups.read();
+        match reg.rollups.get(&base) {
+            Some(r) if r.def.aggregate != sum || !r.def.filter.is_empty() => {
+                let mut name = format!("{base}_{}", sanitize(&config.amount));
+                // Rollup names are at most 64 bytes (sanitized: ASCII).
+                name.truncate(64);
+                name
+            }
+            _ => base,
+        }
     }
 }
 

@@ -22,7 +22,8 @@ pub struct RfmConfig {
 pub struct RfmModel {
     /// What it was computed from.
     pub config: RfmConfig,
-    /// When it was computed (recency is measured from this instant).
+    /// When it was computed (the cut points' recency is measured from this
+    /// instant).
     pub computed_at: Timestamp,
     /// Milliseconds since the last purchase at the 20/40/60/80th percentiles.
     pub recency_cuts: Vec<i64>,
@@ -37,7 +38,9 @@ pub struct RfmModel {
 /// One profile's RFM values and scores.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RfmScore {
-    /// Milliseconds from the last purchase to the model's computation time.
+    /// Milliseconds from the last purchase to the scoring time
+    /// ([`ProfileDb::rfm`](crate::ProfileDb::rfm): now; the model's
+    /// distribution: its computation time). Never negative.
     pub recency_ms: i64,
     /// Number of purchases.
     pub frequency: u64,
@@ -94,10 +97,19 @@ impl RfmModel {
         }
     }
 
-    /// Scores one profile's accumulator; `None` if it never purchased.
+    /// Scores one profile's accumulator against the model's cut points,
+    /// recency measured from its `computed_at`; `None` if it never
+    /// purchased.
     pub fn score(&self, acc: &Acc) -> Option<RfmScore> {
+        self.score_at(acc, self.computed_at)
+    }
+
+    /// As [`score`](Self::score), recency measured from `now` (never
+    /// negative: a purchase stamped after `now`, within the future skew,
+    /// counts as just now).
+    pub fn score_at(&self, acc: &Acc, now: Timestamp) -> Option<RfmScore> {
         let last = acc.last.filter(|_| acc.count > 0)?;
-        let recency_ms = self.computed_at.0 - last;
+        let recency_ms = now.0.saturating_sub(last).max(0);
         let above = |n: usize| 1 + n as u8;
         let r = 5 - self.recency_cuts.iter().filter(|c| recency_ms > **c).count() as u8;
         let f = above(self.frequency_cuts.iter().filter(|c| acc.count > **c).count());
