@@ -3,20 +3,15 @@
 
 use std::sync::Arc;
 
-use profiledb::{Clock, Error, Identifier, ManualClock, ProfileDb, ProfileId, Timestamp, TraitValue, Update};
+use profiledb::{Clock, Error, ManualClock, ProfileDb, ProfileId, Timestamp, TraitValue, Update};
 
 mod common;
-use common::{merge_chain, MergeChain};
+use common::{id, merge_chain, open_at, MergeChain};
 
 const T0: i64 = 1_700_000_000_000;
 
-fn id(s: &str) -> Identifier {
-    s.parse().expect("valid test identifier")
-}
-
 fn open(dir: &std::path::Path) -> (ProfileDb, Arc<ManualClock>) {
-    let clock = Arc::new(ManualClock::new(Timestamp(T0)));
-    (ProfileDb::builder(dir).clock(clock.clone()).open().unwrap(), clock)
+    open_at(dir, T0)
 }
 
 fn is_truncated<T>(r: &Result<T, Error>) -> bool {

@@ -170,19 +170,32 @@ fn merges_into_an_alias_survivor_in_one_batch_share_it() {
 // ---------------------------------------------------------------------------
 // Bug 2: unmerging an earlier merge after a later one was unmerged.
 
+/// Asserts that each listed profile holds exactly these traits and consent
+/// purposes.
+fn assert_owns(db: &ProfileDb, expected: &[(u32, &[&str], &[&str])]) {
+    for (p, traits, purposes) in expected {
+        assert_eq!(trait_names(db, ProfileId(*p)), names(traits), "traits of profile {p}");
+        assert_eq!(consent_purposes(db, ProfileId(*p)), names(purposes), "consent of profile {p}");
+    }
+}
+
+/// Gives each identifier's new profile its own trait and consent purpose,
+/// 10 ms apart.
+fn seed(db: &ProfileDb, clock: &ManualClock, owners: &[(&Identifier, &str, &str)]) {
+    for (who, t, purpose) in owners {
+        clock.advance(10);
+        db.update(who, Update::new().set(t, true)).unwrap();
+        db.set_consent(who, purpose, ConsentChange::granted("form")).unwrap();
+    }
+}
+
 /// Profiles 0 (user_id:s), 1 (email:a), 2 (email:b), 3 (email:c), each with
 /// a trait and a consent purpose of its own.
 fn four_profiles(db: &ProfileDb, clock: &ManualClock) {
-    for (who, t, purpose) in [
-        ("user_id:s", "s_only", "analytics"),
-        ("email:a@x.com", "a_only", "ads"),
-        ("email:b@x.com", "b_only", "sms"),
-        ("email:c@x.com", "c_only", "calls"),
-    ] {
-        clock.advance(10);
-        db.update(&id(who), Update::new().set(t, true)).unwrap();
-        db.set_consent(&id(who), purpose, ConsentChange::granted("form")).unwrap();
-    }
+    let ids = ["user_id:s", "email:a@x.com", "email:b@x.com", "email:c@x.com"].map(id);
+    let owners = [("s_only", "analytics"), ("a_only", "ads"), ("b_only", "sms"), ("c_only", "calls")];
+    let seeded: Vec<_> = ids.iter().zip(owners).map(|(who, (t, purpose))| (who, t, purpose)).collect();
+    seed(db, clock, &seeded);
 }
 
 #[test]
@@ -207,12 +220,14 @@ fn unmerging_an_earlier_merge_after_a_later_unmerge_leaves_the_survivor_its_own_
 
     let a = db.get(&id("email:a@x.com")).unwrap().unwrap();
     assert_eq!(a.id, ProfileId(1));
-    assert_eq!(trait_names(&db, ProfileId(1)), names(&["a_only", "a_late"]));
-    assert_eq!(trait_names(&db, ProfileId(0)), names(&["s_only", "s_late"]));
-    assert_eq!(trait_names(&db, ProfileId(2)), names(&["b_only", "b_late"]));
-    assert_eq!(consent_purposes(&db, ProfileId(0)), names(&["analytics"]));
-    assert_eq!(consent_purposes(&db, ProfileId(1)), names(&["ads"]));
-    assert_eq!(consent_purposes(&db, ProfileId(2)), names(&["sms"]));
+    assert_owns(
+        &db,
+        &[
+            (1, &["a_only", "a_late"], &["ads"]),
+            (0, &["s_only", "s_late"], &["analytics"]),
+            (2, &["b_only", "b_late"], &["sms"]),
+        ],
+    );
     assert_eq!(db.profile_count().unwrap(), 4);
 }
 
@@ -231,12 +246,10 @@ fn unmerging_the_middle_of_three_merges_after_the_last() {
     clock.advance(10);
     assert_eq!(db.unmerge(ProfileId(0), &id("email:b@x.com")).unwrap().restored, ProfileId(2));
     assert_clean(&db);
-    assert_eq!(trait_names(&db, ProfileId(0)), names(&["s_only", "a_only"]));
-    assert_eq!(trait_names(&db, ProfileId(2)), names(&["b_only"]));
-    assert_eq!(trait_names(&db, ProfileId(3)), names(&["c_only"]));
-    assert_eq!(consent_purposes(&db, ProfileId(0)), names(&["analytics", "ads"]));
-    assert_eq!(consent_purposes(&db, ProfileId(2)), names(&["sms"]));
-    assert_eq!(consent_purposes(&db, ProfileId(3)), names(&["calls"]));
+    assert_owns(
+        &db,
+        &[(0, &["s_only", "a_only"], &["analytics", "ads"]), (2, &["b_only"], &["sms"]), (3, &["c_only"], &["calls"])],
+    );
     // And the first one last: the survivor is back to its own.
     clock.advance(10);
     assert_eq!(db.unmerge(ProfileId(0), &id("email:a@x.com")).unwrap().restored, ProfileId(1));
@@ -271,12 +284,14 @@ fn unmerging_a_later_merge_after_an_earlier_unmerge() {
     clock.advance(10);
     assert_eq!(db.unmerge(ProfileId(0), &id("email:b@x.com")).unwrap().restored, ProfileId(2));
     assert_clean(&db);
-    assert_eq!(trait_names(&db, ProfileId(0)), names(&["s_only", "s_mid", "s_late"]));
-    assert_eq!(trait_names(&db, ProfileId(1)), names(&["a_only", "a_mid", "a_late"]));
-    assert_eq!(trait_names(&db, ProfileId(2)), names(&["b_only", "b_late"]));
-    assert_eq!(consent_purposes(&db, ProfileId(0)), names(&["analytics"]));
-    assert_eq!(consent_purposes(&db, ProfileId(1)), names(&["ads"]));
-    assert_eq!(consent_purposes(&db, ProfileId(2)), names(&["sms"]));
+    assert_owns(
+        &db,
+        &[
+            (0, &["s_only", "s_mid", "s_late"], &["analytics"]),
+            (1, &["a_only", "a_mid", "a_late"], &["ads"]),
+            (2, &["b_only", "b_late"], &["sms"]),
+        ],
+    );
 }
 
 /// The documented two-step split of an intermediate profile: 2 merged into
@@ -288,11 +303,7 @@ fn a_second_unmerge_on_the_intermediate_profile_leaves_it_its_own_traits() {
     let dir = tempfile::tempdir().unwrap();
     let (db, clock) = open(dir.path());
     let (z, s, o) = (id("user_id:z"), id("email:s@x.com"), id("device_id:o"));
-    for (who, t, purpose) in [(&z, "z_only", "analytics"), (&s, "s_only", "ads"), (&o, "o_only", "sms")] {
-        clock.advance(10);
-        db.update(who, Update::new().set(t, true)).unwrap();
-        db.set_consent(who, purpose, ConsentChange::granted("form")).unwrap();
-    }
+    seed(&db, &clock, &[(&z, "z_only", "analytics"), (&s, "s_only", "ads"), (&o, "o_only", "sms")]);
     clock.advance(10);
     db.identify(&[s.clone(), o.clone()], Update::new()).unwrap(); // 2 into 1
     clock.advance(10);
@@ -311,12 +322,14 @@ fn a_second_unmerge_on_the_intermediate_profile_leaves_it_its_own_traits() {
     clock.advance(10);
     assert_eq!(db.unmerge(ProfileId(1), &o).unwrap().restored, ProfileId(2));
     assert_clean(&db);
-    assert_eq!(trait_names(&db, ProfileId(0)), names(&["z_only", "both"]));
-    assert_eq!(trait_names(&db, ProfileId(1)), names(&["s_only", "s_late"]));
-    assert_eq!(trait_names(&db, ProfileId(2)), names(&["o_only", "o_mid", "o_late"]));
-    assert_eq!(consent_purposes(&db, ProfileId(0)), names(&["analytics"]));
-    assert_eq!(consent_purposes(&db, ProfileId(1)), names(&["ads"]));
-    assert_eq!(consent_purposes(&db, ProfileId(2)), names(&["sms"]));
+    assert_owns(
+        &db,
+        &[
+            (0, &["z_only", "both"], &["analytics"]),
+            (1, &["s_only", "s_late"], &["ads"]),
+            (2, &["o_only", "o_mid", "o_late"], &["sms"]),
+        ],
+    );
 }
 
 // ---------------------------------------------------------------------------

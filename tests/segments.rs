@@ -5,18 +5,16 @@ use std::sync::Arc;
 
 use profiledb::event::{Event, EventKind};
 use profiledb::segment::FeedKind;
-use profiledb::{Clock, Error, Identifier, ManualClock, ProfileDb, ProfileId, Timestamp, Update};
+use profiledb::{Clock, Error, ManualClock, ProfileDb, ProfileId, Timestamp, Update};
 
 const DAY: i64 = Timestamp::DAY;
+mod common;
+use common::{id, open_at};
+
 const T0: i64 = 1_700_000_000_000;
 
-fn id(s: &str) -> Identifier {
-    s.parse().expect("valid test identifier")
-}
-
 fn open(dir: &std::path::Path) -> (ProfileDb, Arc<ManualClock>) {
-    let clock = Arc::new(ManualClock::new(Timestamp(T0)));
-    (ProfileDb::builder(dir).clock(clock.clone()).open().unwrap(), clock)
+    open_at(dir, T0)
 }
 
 fn track(db: &ProfileDb, who: &str, name: &str, at: Timestamp, amount: i64) {

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use profiledb::rollup::{Aggregate, RollupValue, MAX_UNIQUE_VALUES};
-use profiledb::{Clock, ManualClock, ProfileDb, ProfileId, Timestamp, Update};
+use profiledb::{Clock, Identifier, ManualClock, ProfileDb, ProfileId, Timestamp, Update};
 
 /// Every file directly in `dir` that contains one of `needles` byte for
 /// byte, as "PATH contains NEEDLE" lines (the erase and anonymize scans).
@@ -136,4 +136,15 @@ pub fn merge_chain(db: &ProfileDb, clock: &ManualClock) -> MergeChain {
     db.identify(&[id("user_id:a"), id("anonymous_id:b")], Update::new()).expect("merge 1 into 0");
     clock.advance(10);
     MergeChain { ids: [zero, one, two], before_merges, between, after: clock.now() }
+}
+
+/// A test identifier from `kind:value`.
+pub fn id(s: &str) -> Identifier {
+    s.parse().expect("valid test identifier")
+}
+
+/// A database in `dir` (created) on a manual clock set to `t0`.
+pub fn open_at(dir: &Path, t0: i64) -> (ProfileDb, std::sync::Arc<ManualClock>) {
+    let clock = std::sync::Arc::new(ManualClock::new(Timestamp(t0)));
+    (ProfileDb::builder(dir).clock(clock.clone()).open().expect("open the test database"), clock)
 }
