@@ -98,24 +98,33 @@ fn assert_all_on_zero(db: &ProfileDb) {
     assert_clean(db);
 }
 
-#[test]
-fn alias_events_in_one_batch_leave_one_hop_aliases_and_move_every_event() {
+/// A database holding [`three_profiles`] (the directory lives as long as it).
+fn three_profiles_db() -> (tempfile::TempDir, ProfileDb) {
     let dir = tempfile::tempdir().unwrap();
     let (db, _) = open(dir.path());
     three_profiles(&db);
+    (dir, db)
+}
+
+/// Ingests `batch`, asserting that every event applied.
+fn ingest_all(db: &ProfileDb, batch: &[Event], strict: bool) {
+    let report = db.ingest_batch(batch, strict).unwrap();
+    assert_eq!((report.applied, report.rejected.len()), (batch.len() as u64, 0), "{:?}", report.rejected);
+}
+
+#[test]
+fn alias_events_in_one_batch_leave_one_hop_aliases_and_move_every_event() {
+    let (_dir, db) = three_profiles_db();
     // 2 merges into 1, then 1 (the survivor of that merge) into 0.
     let batch =
         [alias(T0 + 2 * DAY, "anonymous_id:a", "email:b@x.com"), alias(T0 + 2 * DAY, "email:b@x.com", "email:c@x.com")];
-    let report = db.ingest_batch(&batch, false).unwrap();
-    assert_eq!((report.applied, report.rejected.len()), (2, 0), "{:?}", report.rejected);
+    ingest_all(&db, &batch, false);
     assert_all_on_zero(&db);
 }
 
 #[test]
 fn an_event_after_an_alias_event_in_one_batch_does_not_strand_the_alias_loser() {
-    let dir = tempfile::tempdir().unwrap();
-    let (db, _) = open(dir.path());
-    three_profiles(&db);
+    let (_dir, db) = three_profiles_db();
     // An identify linking b and c merges 1 (the alias survivor) into 0.
     let mut batch = vec![alias(T0 + 2 * DAY, "anonymous_id:a", "email:b@x.com")];
     let mut link = Event::new(
@@ -126,16 +135,13 @@ fn an_event_after_an_alias_event_in_one_batch_does_not_strand_the_alias_loser() 
     );
     link.message_id = Some("m-link".into());
     batch.push(link);
-    let report = db.ingest_batch(&batch, false).unwrap();
-    assert_eq!((report.applied, report.rejected.len()), (2, 0), "{:?}", report.rejected);
+    ingest_all(&db, &batch, false);
     assert_all_on_zero(&db);
 }
 
 #[test]
 fn a_strict_batch_merging_an_alias_survivor_is_split_and_then_applies() {
-    let dir = tempfile::tempdir().unwrap();
-    let (db, _) = open(dir.path());
-    three_profiles(&db);
+    let (_dir, db) = three_profiles_db();
     let batch =
         [alias(T0 + 2 * DAY, "anonymous_id:a", "email:b@x.com"), alias(T0 + 2 * DAY, "email:b@x.com", "email:c@x.com")];
     let before = db.raw_dump().unwrap();
@@ -147,8 +153,7 @@ fn a_strict_batch_merging_an_alias_survivor_is_split_and_then_applies() {
     assert_eq!(db.raw_dump().unwrap(), before, "a rejected strict batch writes nothing");
     // Split where it says (as the CLI's strict import does): both apply.
     for part in [&batch[..1], &batch[1..]] {
-        let r = db.ingest_batch(part, true).unwrap();
-        assert_eq!((r.applied, r.rejected.len()), (1, 0), "{:?}", r.rejected);
+        ingest_all(&db, part, true);
     }
     assert_all_on_zero(&db);
 }
@@ -157,13 +162,10 @@ fn a_strict_batch_merging_an_alias_survivor_is_split_and_then_applies() {
 /// survivor stays live, only a later merge *of* it must start a new batch.
 #[test]
 fn merges_into_an_alias_survivor_in_one_batch_share_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let (db, _) = open(dir.path());
-    three_profiles(&db);
+    let (_dir, db) = three_profiles_db();
     let batch =
         [alias(T0 + 2 * DAY, "anonymous_id:a", "email:c@x.com"), alias(T0 + 2 * DAY, "email:b@x.com", "email:c@x.com")];
-    let report = db.ingest_batch(&batch, true).unwrap();
-    assert_eq!((report.applied, report.rejected.len()), (2, 0), "{:?}", report.rejected);
+    ingest_all(&db, &batch, true);
     assert_all_on_zero(&db);
 }
 
