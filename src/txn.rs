@@ -699,7 +699,8 @@ impl<'a> Txn<'a> {
             self.core.profiles.publish(id, rec);
         }
         for (ident, link) in self.links {
-            self.core.identities.publish(CacheKey::of(&ident), link);
+            // A new identifier takes free room only: it evicts nothing.
+            self.core.identities.publish_without_evicting(CacheKey::of(&ident), link);
         }
         Ok(())
     }

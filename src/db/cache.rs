@@ -203,6 +203,24 @@ impl<K: Hash + Eq + Clone, V: Clone> Cache<K, V> {
         }
     }
 
+    /// Publishes a committed value like [`publish`](Self::publish), except
+    /// that a key not cached is added only while its shard has room: it
+    /// never evicts. For values written once and often never read again
+    /// (new identifiers: most anonymous ids are seen once), so that they do
+    /// not push out entries that are read; a read of such a key loads it
+    /// (and may evict) as usual.
+    pub fn publish_without_evicting(&self, k: K, v: Option<V>) {
+        let mut s = self.shard(&k).lock();
+        s.epoch += 1;
+        let room = s.map.keys.len() < self.per_shard;
+        match (s.map.get_mut(&k), v) {
+            (Some(slot), Some(v)) => *slot = v,
+            (Some(_), None) => s.map.remove(&k),
+            (None, Some(v)) if room => Self::insert(&mut s, self.per_shard, k, v),
+            (None, _) => {}
+        }
+    }
+
     /// Drops every entry (after bulk changes such as retention or erase).
     pub fn clear(&self) {
         for shard in self.shards.iter() {
@@ -234,6 +252,31 @@ mod tests {
         });
         assert_eq!(got, Ok(Some(1)));
         assert_eq!(c.peek(&1), Some(2));
+    }
+
+    #[test]
+    fn publish_without_evicting_fills_room_but_never_evicts() {
+        // One entry per shard: the second key of a shard finds it full.
+        let c: Cache<u32, u32> = Cache::new(SHARDS);
+        let shard_of = |k: &u32| c.hasher.hash_one(k) as usize & (SHARDS - 1);
+        let first = 1u32;
+        let second = (2..).find(|k| shard_of(k) == shard_of(&first)).expect("another key of the shard");
+        c.publish_without_evicting(first, Some(1));
+        assert_eq!(c.peek(&first), Some(1), "room: added");
+        c.publish_without_evicting(second, Some(2));
+        assert_eq!((c.peek(&first), c.peek(&second)), (Some(1), None), "full: not added, nothing evicted");
+        c.publish_without_evicting(first, Some(3));
+        assert_eq!(c.peek(&first), Some(3), "a cached key is replaced");
+        // A load that raced the publish is not inserted; a later read is (evicting).
+        let got = c.get_or_load(&second, || {
+            c.publish_without_evicting(second, Some(4));
+            Ok::<_, ()>(Some(2))
+        });
+        assert_eq!((got, c.peek(&second)), (Ok(Some(2)), None));
+        assert_eq!(c.get_or_load(&second, || Ok::<_, ()>(Some(4))), Ok(Some(4)));
+        assert_eq!((c.peek(&second), c.peek(&first)), (Some(4), None));
+        c.publish_without_evicting(second, None);
+        assert_eq!(c.peek(&second), None, "a deleted key is removed");
     }
 
     #[test]
