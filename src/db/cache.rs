@@ -193,14 +193,7 @@ impl<K: Hash + Eq + Clone, V: Clone> Cache<K, V> {
 
     /// Publishes a committed value (`None`: the key was deleted).
     pub fn publish(&self, k: K, v: Option<V>) {
-        let mut s = self.shard(&k).lock();
-        s.epoch += 1;
-        match v {
-            Some(v) => Self::insert(&mut s, self.per_shard, k, v),
-            None => {
-                s.map.remove(&k);
-            }
-        }
+        self.publish_as(k, v, true);
     }
 
     /// Publishes a committed value like [`publish`](Self::publish), except
@@ -210,14 +203,18 @@ impl<K: Hash + Eq + Clone, V: Clone> Cache<K, V> {
     /// not push out entries that are read; a read of such a key loads it
     /// (and may evict) as usual.
     pub fn publish_without_evicting(&self, k: K, v: Option<V>) {
+        self.publish_as(k, v, false);
+    }
+
+    fn publish_as(&self, k: K, v: Option<V>, may_evict: bool) {
         let mut s = self.shard(&k).lock();
         s.epoch += 1;
-        let room = s.map.keys.len() < self.per_shard;
-        match (s.map.get_mut(&k), v) {
-            (Some(slot), Some(v)) => *slot = v,
-            (Some(_), None) => s.map.remove(&k),
-            (None, Some(v)) if room => Self::insert(&mut s, self.per_shard, k, v),
-            (None, _) => {}
+        match v {
+            None => s.map.remove(&k),
+            Some(v) if may_evict || s.map.get(&k).is_some() || s.map.keys.len() < self.per_shard => {
+                Self::insert(&mut s, self.per_shard, k, v)
+            }
+            Some(_) => {}
         }
     }
 

@@ -138,18 +138,7 @@ pub(crate) fn timestamp(
             ))
         }
     };
-    if ts.0 < 0 {
-        return Err(ctx.field(field, format!("{} ms is before 1970-01-01T00:00:00Z", ts.0)));
-    }
-    if ts > limits.latest() {
-        return Err(ctx.field(
-            field,
-            format!(
-                "{ts} is more than {} ms after now ({}); raise max_future_skew_ms to accept it",
-                limits.max_future_skew_ms, limits.now
-            ),
-        ));
-    }
+    limits.check_time(ts).map_err(|reason| ctx.field(field, reason))?;
     Ok(ts)
 }
 

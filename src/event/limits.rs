@@ -70,6 +70,21 @@ impl EventLimits {
     pub(crate) fn latest(&self) -> Timestamp {
         Timestamp(self.now.0.saturating_add(self.max_future_skew_ms.max(0)))
     }
+
+    /// Why an event timestamp is refused, if it is: before 1970, or more
+    /// than the skew after now (parsed lines and events built in code).
+    pub(crate) fn check_time(&self, ts: Timestamp) -> std::result::Result<(), String> {
+        if ts.0 < 0 {
+            return Err(format!("{} ms is before 1970-01-01T00:00:00Z", ts.0));
+        }
+        if ts > self.latest() {
+            return Err(format!(
+                "{ts} is more than {} ms after now ({}); raise max_future_skew to accept it",
+                self.max_future_skew_ms, self.now
+            ));
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -219,17 +219,10 @@ impl Event {
     /// than `limits.max_future_skew_ms` after `limits.now` (the checks the
     /// line parsers make, for events built in code).
     pub fn check_time(&self, limits: &crate::event::EventLimits) -> Result<()> {
-        let bad = |message: String| Err(Error::InvalidEvent { at: self.label(), message });
-        if self.timestamp.0 < 0 {
-            return bad(format!("field \"timestamp\": {} ms is before 1970-01-01T00:00:00Z", self.timestamp.0));
-        }
-        if self.timestamp > limits.latest() {
-            return bad(format!(
-                "field \"timestamp\": {} is more than {} ms after now ({}); raise max_future_skew to accept it",
-                self.timestamp, limits.max_future_skew_ms, limits.now
-            ));
-        }
-        Ok(())
+        limits.check_time(self.timestamp).map_err(|reason| Error::InvalidEvent {
+            at: self.label(),
+            message: format!("field \"timestamp\": {reason}"),
+        })
     }
 }
 
