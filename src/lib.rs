@@ -41,6 +41,9 @@ mod storage;
 mod txn;
 
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
+/// The inline string type of [`TraitValue::Str`], re-exported so that
+/// applications need no dependency of their own to name it.
+pub use compact_str::CompactString;
 pub use db::format::{FORMAT_VERSION, OLDEST_SUPPORTED_FORMAT_VERSION};
 pub use db::{AccessMode, Builder, Durability, IdentifierInfo, ProfileDb, ProfileView, RawEntry, WriteReceipt};
 pub use db::{AnonymizeReport, ConsentCheck, ConsentInfo, SegmentExport};

@@ -28,7 +28,7 @@ fn to_model(v: &TraitValue) -> M {
         TraitValue::Bool(b) => M::Bool(*b),
         TraitValue::Int(i) => M::Int(*i),
         TraitValue::Float(f) => M::Float(*f),
-        TraitValue::Str(s) => M::Str(s.clone()),
+        TraitValue::Str(s) => M::Str(s.to_string()),
         TraitValue::List(l) => M::List(l.clone()),
         TraitValue::Time(t) => M::Int(t.0),
     }
@@ -112,7 +112,7 @@ fn value() -> impl Strategy<Value = TraitValue> {
         any::<bool>().prop_map(TraitValue::Bool),
         (-5i64..5).prop_map(TraitValue::Int),
         (-5i32..5).prop_map(|i| TraitValue::Float(f64::from(i) / 2.0)),
-        "[ab]{0,2}".prop_map(TraitValue::Str),
+        "[ab]{0,2}".prop_map(TraitValue::from),
         prop::collection::vec("[abc]", 0..3).prop_map(|mut l| {
             l.dedup();
             let mut seen = Vec::new();

@@ -46,7 +46,7 @@ fn value(rng: &mut Rng) -> TraitValue {
         0 => TraitValue::Null,
         1 => TraitValue::Int(3),
         2 => TraitValue::Float(3.0),
-        n => TraitValue::Str(COUNTRIES[(n - 3) as usize].to_owned()),
+        n => TraitValue::Str(COUNTRIES[(n - 3) as usize].into()),
     }
 }
 
@@ -98,7 +98,7 @@ fn assert_exact(db: &ProfileDb, context: &str) {
     let mut by_value: BTreeMap<String, BTreeSet<u32>> = BTreeMap::new();
     for (p, v) in &truth {
         if let Some(TraitValue::Str(s)) = v {
-            by_value.entry(s.clone()).or_default().insert(*p);
+            by_value.entry(s.to_string()).or_default().insert(*p);
         }
     }
     for c in COUNTRIES {

@@ -90,7 +90,7 @@ mod tests {
             any::<bool>().prop_map(TraitValue::Bool),
             any::<i64>().prop_map(TraitValue::Int),
             nice_float().prop_map(TraitValue::Float),
-            "\\PC{0,12}".prop_map(TraitValue::Str),
+            "\\PC{0,12}".prop_map(TraitValue::from),
             prop::collection::btree_set("[a-z]{1,4}", 0..4).prop_map(|s| TraitValue::List(s.into_iter().collect())),
         ]
     }

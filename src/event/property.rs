@@ -104,7 +104,7 @@ impl PropertyValue {
             TraitValue::Bool(b) => PropertyValue::Bool(*b),
             TraitValue::Int(i) => PropertyValue::Int(*i),
             TraitValue::Float(f) => PropertyValue::Float(*f),
-            TraitValue::Str(s) => PropertyValue::Str(s.clone()),
+            TraitValue::Str(s) => PropertyValue::Str(s.to_string()),
             TraitValue::Time(t) => PropertyValue::Str(t.to_rfc3339()),
             TraitValue::List(l) => PropertyValue::List(l.iter().cloned().map(PropertyValue::Str).collect()),
         }

@@ -2,15 +2,17 @@
 //! in its record (format 5) so the identity rules' per-kind limits are
 //! checked without listing the profile's identifiers.
 
+use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 
 use crate::identity::identifier::Identifier;
 
 /// Identifier counts by kind, sorted by kind; kinds with no identifier are
 /// absent. Stored in [`ProfileRecord`](crate::profile::state::ProfileRecord)
-/// as bincode `Vec<(String, u32)>`.
+/// as bincode `Vec<(String, u32)>` (kinds are held inline: a clone of a
+/// cached record's counts reads no string behind a pointer).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct KindCounts(Vec<(String, u32)>);
+pub(crate) struct KindCounts(Vec<(CompactString, u32)>);
 
 impl KindCounts {
     /// Counts `identifiers` by kind.
@@ -39,7 +41,7 @@ impl KindCounts {
                     self.0[i].1 = next;
                 }
             }
-            Err(i) if n > 0 => self.0.insert(i, (kind.to_owned(), n.min(i64::from(u32::MAX)) as u32)),
+            Err(i) if n > 0 => self.0.insert(i, (CompactString::from(kind), n.min(i64::from(u32::MAX)) as u32)),
             Err(_) => {}
         }
     }
@@ -69,14 +71,14 @@ impl KindCounts {
 /// Staged changes of identifier counts, by kind (an operation's links moved
 /// on and off one profile).
 #[derive(Clone, Debug, Default)]
-pub(crate) struct KindDelta(Vec<(String, i64)>);
+pub(crate) struct KindDelta(Vec<(CompactString, i64)>);
 
 impl KindDelta {
     /// Records `n` more (negative: fewer) identifiers of `kind`.
     pub fn add(&mut self, kind: &str, n: i64) {
         match self.0.iter_mut().find(|(k, _)| k == kind) {
             Some((_, m)) => *m += n,
-            None => self.0.push((kind.to_owned(), n)),
+            None => self.0.push((CompactString::from(kind), n)),
         }
     }
 
@@ -113,6 +115,17 @@ mod tests {
         c.add("phone", -2);
         assert_eq!(c.get("phone"), 0, "a count never goes below zero");
         assert_eq!(c.total(), 5);
+    }
+
+    #[test]
+    fn serializes_as_the_string_vector_did() {
+        let c = KindCounts::of(&[id("email:a@x.com"), id("a_kind_name_longer_than_24_bytes:1"), id("email:b@x.com")]);
+        let plain: Vec<(String, u32)> = c.iter().map(|(k, n)| (k.to_owned(), n as u32)).collect();
+        let cfg = bincode::config::standard();
+        let ours = bincode::serde::encode_to_vec(&c, cfg).unwrap();
+        assert_eq!(ours, bincode::serde::encode_to_vec(&plain, cfg).unwrap(), "the stored layout changed");
+        let (back, _): (KindCounts, usize) = bincode::serde::decode_from_slice(&ours, cfg).unwrap();
+        assert_eq!(back, c);
     }
 
     #[test]

@@ -480,7 +480,7 @@ pub mod trait_index {
             },
             0x02 => TraitValue::Int(super::i64_from_ordered_bytes(eight()?)),
             0x03 => TraitValue::Float(f64::from_bits(u64::from_be_bytes(eight()?))),
-            0x04 => TraitValue::Str(std::str::from_utf8(body).ok()?.to_owned()),
+            0x04 => TraitValue::Str(std::str::from_utf8(body).ok()?.into()),
             0x05 => TraitValue::Time(Timestamp(super::i64_from_ordered_bytes(eight()?))),
             0x06 => {
                 let mut items = Vec::new();
@@ -546,7 +546,7 @@ mod tests {
             TraitValue::Int(-3),
             TraitValue::Float(2.5),
             TraitValue::Str("DE".into()),
-            TraitValue::Str(String::new()),
+            TraitValue::Str(Default::default()),
             TraitValue::Time(Timestamp(1_700_000_000_000)),
             TraitValue::List(vec!["a".into(), String::new(), "b\0c".into()]),
             TraitValue::List(vec![]),

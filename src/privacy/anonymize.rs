@@ -126,7 +126,7 @@ pub(crate) fn apply(
     match rule {
         ValueRule::Keep => (Some(value.clone()), Outcome::Kept),
         ValueRule::Drop => (None, Outcome::Dropped),
-        ValueRule::Hash => (Some(TraitValue::Str(hash(&canonical(value)))), Outcome::Hashed),
+        ValueRule::Hash => (Some(TraitValue::Str(hash(&canonical(value)).into())), Outcome::Hashed),
         ValueRule::Generalize(g) => match generalize(*g, value) {
             Some(v) => (Some(v), Outcome::Generalized),
             None => (None, Outcome::Dropped),
@@ -136,7 +136,7 @@ pub(crate) fn apply(
 
 fn canonical(value: &TraitValue) -> String {
     match value {
-        TraitValue::Str(s) => s.clone(),
+        TraitValue::Str(s) => s.to_string(),
         other => other.to_json().to_string(),
     }
 }
@@ -147,11 +147,11 @@ fn generalize(g: Generalization, value: &TraitValue) -> Option<TraitValue> {
             let x = v.as_f64().filter(|x| x.is_finite())?;
             let w = f64::from(w);
             let lo = (x / w).floor() * w;
-            Some(TraitValue::Str(format!("{lo}..{}", lo + w)))
+            Some(TraitValue::Str(format!("{lo}..{}", lo + w).into()))
         }
         (Generalization::Day, TraitValue::Time(t)) => Some(TraitValue::Time(Timestamp(t.day() * Timestamp::DAY))),
         (Generalization::Month, TraitValue::Time(t)) => month_start(*t).map(TraitValue::Time),
-        (Generalization::Prefix(n), TraitValue::Str(s)) => Some(TraitValue::Str(prefix(s, n))),
+        (Generalization::Prefix(n), TraitValue::Str(s)) => Some(TraitValue::Str(prefix(s, n).into())),
         (Generalization::Prefix(n), TraitValue::List(l)) => {
             Some(TraitValue::List(l.iter().map(|s| prefix(s, n)).collect()))
         }

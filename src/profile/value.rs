@@ -1,5 +1,6 @@
 //! [`TraitValue`]: the typed values a trait can hold.
 
+use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Timestamp;
@@ -20,8 +21,9 @@ pub enum TraitValue {
     Int(i64),
     /// A finite 64-bit float.
     Float(f64),
-    /// A UTF-8 string.
-    Str(String),
+    /// A UTF-8 string (held inline up to 24 bytes: copying a profile's
+    /// traits for an update allocates nothing for short values).
+    Str(CompactString),
     /// A point in time.
     Time(Timestamp),
     /// A list of distinct strings, in insertion order.
@@ -73,7 +75,7 @@ impl TraitValue {
                 Some(i) => TraitValue::Int(i),
                 None => TraitValue::Float(n.as_f64().ok_or("number out of range")?),
             },
-            J::String(s) => TraitValue::Str(s.clone()),
+            J::String(s) => TraitValue::Str(s.as_str().into()),
             J::Array(items) => {
                 let mut out = Vec::with_capacity(items.len());
                 for item in items {
@@ -100,7 +102,7 @@ impl TraitValue {
             TraitValue::Bool(b) => J::Bool(*b),
             TraitValue::Int(i) => J::from(*i),
             TraitValue::Float(f) => serde_json::Number::from_f64(*f).map_or(J::Null, J::Number),
-            TraitValue::Str(s) => J::String(s.clone()),
+            TraitValue::Str(s) => J::String(s.to_string()),
             TraitValue::Time(t) => J::String(t.to_rfc3339()),
             TraitValue::List(l) => J::Array(l.iter().cloned().map(J::String).collect()),
         }
@@ -118,12 +120,12 @@ impl TraitValue {
 
 impl From<&str> for TraitValue {
     fn from(s: &str) -> Self {
-        TraitValue::Str(s.to_owned())
+        TraitValue::Str(s.into())
     }
 }
 impl From<String> for TraitValue {
     fn from(s: String) -> Self {
-        TraitValue::Str(s)
+        TraitValue::Str(s.into())
     }
 }
 impl From<i64> for TraitValue {
@@ -178,7 +180,7 @@ mod tests {
     #[test]
     fn limits_are_checked() {
         assert!(TraitValue::Float(f64::NAN).validate().is_err());
-        assert!(TraitValue::Str("x".repeat(MAX_STRING_BYTES + 1)).validate().is_err());
+        assert!(TraitValue::from("x".repeat(MAX_STRING_BYTES + 1)).validate().is_err());
         assert!(TraitValue::List(vec!["a".into(); MAX_LIST_LEN + 1]).validate().is_err());
         assert!(TraitValue::Int(1).validate().is_ok());
     }

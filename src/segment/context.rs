@@ -309,11 +309,11 @@ pub(crate) fn to_trait_value(v: &PropertyValue) -> TraitValue {
         PropertyValue::Bool(b) => TraitValue::Bool(*b),
         PropertyValue::Int(i) => TraitValue::Int(*i),
         PropertyValue::Float(f) => TraitValue::Float(*f),
-        PropertyValue::Str(s) => TraitValue::Str(s.clone()),
+        PropertyValue::Str(s) => TraitValue::Str(s.as_str().into()),
         PropertyValue::List(items) if items.iter().all(|i| i.as_str().is_some()) => {
             TraitValue::List(items.iter().filter_map(|i| i.as_str().map(str::to_owned)).collect())
         }
-        other => TraitValue::Str(other.to_json().to_string()),
+        other => TraitValue::Str(other.to_json().to_string().into()),
     }
 }
 

@@ -249,7 +249,7 @@ pub(crate) fn small_context() -> impl Strategy<Value = VecContext> {
     let event = (prop::sample::select(vec!["a", "b"]), near(40), 0..5i64, prop::sample::select(vec!["x", "y"]));
     let t_trait = prop_oneof![
         near(30).prop_map(|t| Some(TraitValue::Time(t))),
-        near(30).prop_map(|t| Some(TraitValue::Str(t.to_rfc3339()))),
+        near(30).prop_map(|t| Some(TraitValue::from(t.to_rfc3339()))),
         Just(None),
     ];
     let n_trait =

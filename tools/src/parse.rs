@@ -77,14 +77,14 @@ pub fn time(what: &str, s: &str) -> Result<Timestamp, CliError> {
 pub fn trait_values(name: &str, raw: &str, ty: ValueType) -> Result<Vec<(String, TraitValue)>, CliError> {
     let bad = |reason: String| CliError::Usage(format!("invalid value for trait {name:?}: {reason}"));
     match ty {
-        ValueType::String => Ok(vec![(name.to_owned(), TraitValue::Str(raw.to_owned()))]),
+        ValueType::String => Ok(vec![(name.to_owned(), TraitValue::Str(raw.into()))]),
         ValueType::Timestamp => {
             let t = Timestamp::parse(raw).map_err(bad)?;
             Ok(vec![(name.to_owned(), TraitValue::Time(t))])
         }
         ValueType::Auto => {
             let Ok(json) = serde_json::from_str::<Value>(raw) else {
-                return Ok(vec![(name.to_owned(), TraitValue::Str(raw.to_owned()))]);
+                return Ok(vec![(name.to_owned(), TraitValue::Str(raw.into()))]);
             };
             let mut out = Vec::new();
             flatten_traits(name, &json, &mut out).map_err(bad)?;

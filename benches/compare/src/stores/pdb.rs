@@ -103,7 +103,7 @@ fn event(ev: &Event) -> Result<PdbEvent> {
 fn view_of(p: &Profile, r: Rollups) -> View {
     let t = &p.traits;
     let s = |k: &str| match t.get(k) {
-        Some(TraitValue::Str(s)) => s.clone(),
+        Some(TraitValue::Str(s)) => s.to_string(),
         _ => String::new(),
     };
     let i = |k: &str| match t.get(k) {

@@ -170,10 +170,8 @@ fn typed(cell: &str, ty: CellType) -> Result<TraitValue, String> {
         _ => None,
     };
     match ty {
-        CellType::Text => Ok(TraitValue::Str(cell.to_owned())),
-        CellType::Auto => {
-            Ok(number(cell).or_else(|| boolean(cell)).unwrap_or_else(|| TraitValue::Str(cell.to_owned())))
-        }
+        CellType::Text => Ok(TraitValue::Str(cell.into())),
+        CellType::Auto => Ok(number(cell).or_else(|| boolean(cell)).unwrap_or_else(|| TraitValue::Str(cell.into()))),
         CellType::Number => number(cell).ok_or_else(|| format!("{cell:?} is not a number")),
         CellType::Bool => boolean(cell).ok_or_else(|| format!("{cell:?} is not true or false")),
         CellType::Time => Timestamp::parse(cell).map(TraitValue::Time),
