@@ -24,8 +24,12 @@ pub const OLDEST_SUPPORTED_FORMAT_VERSION: u32 = 1;
 /// | 5 | 6 | bitmap chunks (`segment`, `trait_index`) are changed by merge operands under the new tag `0x17` (the members a write added and removed), folded by the merge operator `profiledb.chunk.v1`; stored chunks stay as they are; nothing to rewrite |
 fn upgrade(store: &Store, from: u32) -> Result<()> {
     if store.is_read_only() {
-        // A read-only handle reads an older database as it is: every
-        // older layout is still decoded.
+        // A read-only (or secondary) handle reads an older database as it
+        // is, without upgrading it: the column families of later formats
+        // are absent and read as empty (`Store::is_absent`), every older
+        // value layout is still decoded, and the live set of formats 1–3 is
+        // scanned at open (`SegmentState::load`). Every read is answered as
+        // on the upgraded database (`tests/fixtures.rs`).
         return Ok(());
     }
     let mut v = from;
@@ -55,9 +59,54 @@ fn upgrade(store: &Store, from: u32) -> Result<()> {
     Ok(())
 }
 
+/// The column families each format version added (formats 5 and 6 added
+/// none). A writable open creates the missing ones; a read-only or
+/// secondary handle cannot, and reads those of later formats as empty.
+pub(crate) const FAMILIES_ADDED: &[(u32, &[&str])] = &[
+    (
+        1,
+        &[
+            keys::cf::META,
+            keys::cf::IDENTITY,
+            keys::cf::PROFILE_IDENTIFIERS,
+            keys::cf::PROFILE,
+            keys::cf::DELTA,
+            keys::cf::SNAPSHOT,
+            keys::cf::ALIAS,
+        ],
+    ),
+    (2, &[keys::cf::ROLLUP_DEF, keys::cf::ROLLUP, keys::cf::EVENT, keys::cf::DEDUP]),
+    (3, &[keys::cf::SEGMENT_DEF, keys::cf::SEGMENT, keys::cf::WAKEUP, keys::cf::FEED, keys::cf::MEMBERSHIP]),
+    (4, &[keys::cf::AUDIT, keys::cf::TRAIT_INDEX]),
+];
+
+/// On a read-only or secondary handle: every column family of format
+/// `version` is there (only those of later formats may be absent), so no
+/// family that holds data is read as empty.
+fn check_families(store: &Store, path: &Path, version: u32) -> Result<()> {
+    for (added, cfs) in FAMILIES_ADDED.iter().filter(|(v, _)| *v <= version) {
+        if let Some(cf) = cfs.iter().copied().find(|cf| store.is_absent(cf)) {
+            return Err(Error::Storage {
+                op: "open",
+                cf,
+                detail: format!(
+                    "the database at {} records format version {version} but lacks this column family, which \
+                     format {added} added: a writer upgraded it while this handle was opening (open it again), \
+                     or it is damaged",
+                    path.display()
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Checks the database's format version, recording it on a new database.
 pub(crate) fn check_or_init(store: &Store, path: &Path) -> Result<()> {
     let found = schema::META_U32.get(&store.latest(), keys::meta::FORMAT_VERSION)?;
+    if let Some(v) = found.filter(|v| (OLDEST_SUPPORTED_FORMAT_VERSION..=FORMAT_VERSION).contains(v)) {
+        check_families(store, path, v)?;
+    }
     match found {
         Some(v) if v == FORMAT_VERSION => Ok(()),
         Some(v) if (OLDEST_SUPPORTED_FORMAT_VERSION..FORMAT_VERSION).contains(&v) => upgrade(store, v),
@@ -107,6 +156,60 @@ mod tests {
         let err = ProfileDb::open(dir.path()).unwrap_err();
         assert!(matches!(err, Error::Corrupt { cf: "meta", .. }), "{err}");
         assert!(err.to_string().contains("expected tag 0x10"), "{err}");
+    }
+
+    #[test]
+    fn the_families_added_by_each_format_are_every_family_in_creation_order() {
+        let all: Vec<&str> = super::FAMILIES_ADDED.iter().flat_map(|(_, cfs)| cfs.iter().copied()).collect();
+        assert_eq!(all, keys::cf::ALL);
+        assert!(super::FAMILIES_ADDED.iter().all(|(v, _)| *v <= super::FORMAT_VERSION));
+    }
+
+    /// A database with the column families of format 1 only, recording
+    /// format `version`.
+    fn format_1_families(dir: &std::path::Path, version: u32) {
+        let opts = crate::storage::StoreOptions {
+            create_if_missing: true,
+            sync: false,
+            block_cache_bytes: 1 << 20,
+            write_buffer_bytes: 64 << 10,
+            read_only: false,
+            secondary_dir: None,
+            column_families: super::FAMILIES_ADDED[0].1,
+            merge_operators: Vec::new(),
+            prefixes: Vec::new(),
+            hashed_memtables: Vec::new(),
+            compression: false,
+        };
+        let store = crate::storage::Store::open(dir, &opts).unwrap();
+        let mut b = store.batch();
+        schema::META_U32.put(&mut b, keys::meta::FORMAT_VERSION, &version);
+        store.commit(b).unwrap();
+    }
+
+    #[test]
+    fn a_read_only_open_reads_the_families_a_format_predates_as_empty_and_upgrades_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        format_1_families(dir.path(), 1);
+        for mode in [crate::AccessMode::ReadOnly, crate::AccessMode::Secondary] {
+            let db = ProfileDb::builder(dir.path()).access_mode(mode).open().unwrap();
+            assert!(db.core.store.is_absent(keys::cf::TRAIT_INDEX));
+            assert!(db.segments().is_empty() && db.audit_log().unwrap().is_empty());
+            assert_eq!(db.stored_format_version().unwrap(), 1);
+        }
+    }
+
+    #[test]
+    fn a_read_only_open_refuses_a_database_lacking_a_family_of_its_own_format() {
+        let dir = tempfile::tempdir().unwrap();
+        format_1_families(dir.path(), 4);
+        for mode in [crate::AccessMode::ReadOnly, crate::AccessMode::Secondary] {
+            let err = ProfileDb::builder(dir.path()).access_mode(mode).open().unwrap_err();
+            assert!(matches!(err, Error::Storage { op: "open", cf: keys::cf::ROLLUP_DEF, .. }), "{err}");
+            let msg = err.to_string();
+            assert!(msg.contains("format version 4") && msg.contains("format 2 added"), "{msg}");
+            assert!(msg.contains(&dir.path().display().to_string()), "{msg}");
+        }
     }
 
     #[test]

@@ -246,6 +246,10 @@ impl ProfileDb {
     }
 
     /// For a secondary handle: catches up with the writer's latest commits.
+    ///
+    /// A secondary opened on a database of an older format reads it as it
+    /// is; once a writer has upgraded it (creating column families the
+    /// secondary cannot open), catching up is an error asking for a reopen.
     pub fn catch_up(&self) -> Result<()> {
         self.core.store.catch_up()?;
         self.core.profiles.clear();

@@ -9,7 +9,7 @@ use crate::error::Result;
 pub(crate) struct Batch {
     store: Store,
     inner: rocksdb::WriteBatch,
-    /// The first error met while adding (an unknown column family): it is
+    /// The first error met while adding (an unknown or absent column family): it is
     /// reported by `commit`, so adding stays infallible for callers.
     error: Option<crate::error::Error>,
 }
@@ -20,7 +20,7 @@ impl Batch {
     }
 
     fn with_cf(&mut self, cf: &'static str, f: impl FnOnce(&mut rocksdb::WriteBatch, &rocksdb::ColumnFamily)) {
-        match self.store.cf(cf) {
+        match self.store.cf_to_write(cf) {
             Ok(handle) => f(&mut self.inner, handle),
             Err(e) => {
                 self.error.get_or_insert(e);

@@ -13,6 +13,8 @@ mod view;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_absent;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -45,6 +47,11 @@ struct Inner {
     prefixes: Vec<(&'static str, usize)>,
     /// Column families with hashed memtables (`StoreOptions::hashed_memtables`).
     hashed: Vec<&'static str>,
+    /// Column families of `StoreOptions::column_families` the database
+    /// does not have: only a read-only or secondary handle on a database
+    /// of an older format has any (it cannot create them). Every read of
+    /// one finds nothing; a write to one is an error.
+    absent: Vec<&'static str>,
     /// Declared after `db`, so it is dropped (and the secondary's private
     /// directory removed) only once the database is closed.
     _secondary_dir: Option<open::RemoveOnDrop>,
@@ -72,12 +79,42 @@ impl Store {
         self.inner.read_only
     }
 
-    fn cf(&self, name: &'static str) -> Result<&rocksdb::ColumnFamily> {
-        self.inner.db.cf_handle(name).ok_or(Error::Storage {
-            op: "cf_handle",
+    /// The handle of column family `name`, or `None` when the database
+    /// does not have it ([`absent`](Self::is_absent): read as empty).
+    fn cf(&self, name: &'static str) -> Result<Option<&rocksdb::ColumnFamily>> {
+        match self.inner.db.cf_handle(name) {
+            Some(handle) => Ok(Some(handle)),
+            None if self.is_absent(name) => Ok(None),
+            None => Err(Error::Storage {
+                op: "cf_handle",
+                cf: name,
+                detail: format!(
+                    "column family not opened at {} (not one this build declares)",
+                    self.inner.path.display()
+                ),
+            }),
+        }
+    }
+
+    /// The handle of column family `name`, to write to: an absent family
+    /// is an error naming it.
+    fn cf_to_write(&self, name: &'static str) -> Result<&rocksdb::ColumnFamily> {
+        self.cf(name)?.ok_or_else(|| Error::Storage {
+            op: "write",
             cf: name,
-            detail: "column family missing (database written by an older or foreign build?)".into(),
+            detail: format!(
+                "column family absent from {}: a database of an older format, opened read-only (open it writable to \
+                 upgrade it)",
+                self.inner.path.display()
+            ),
         })
+    }
+
+    /// Whether column family `name` is one this build declares but the
+    /// database lacks (an older format on a read-only or secondary handle):
+    /// reads of it find nothing.
+    pub fn is_absent(&self, name: &str) -> bool {
+        self.inner.absent.contains(&name)
     }
 
     /// Reads the latest committed state.
@@ -107,7 +144,8 @@ impl Store {
     /// Compacts the key range `[from, to)` of a column family (the whole
     /// family when both are `None`), so deleted bytes leave the SST files.
     pub fn compact_range(&self, cf: &'static str, from: Option<&[u8]>, to: Option<&[u8]>) -> Result<()> {
-        let handle = self.cf(cf)?;
+        // An absent family holds nothing to compact.
+        let Some(handle) = self.cf(cf)? else { return Ok(()) };
         self.inner.db.flush_cf(handle).map_err(storage_err("flush", cf))?;
         let mut opts = rocksdb::CompactOptions::default();
         opts.set_bottommost_level_compaction(rocksdb::BottommostLevelCompaction::Force);
@@ -128,9 +166,10 @@ impl Store {
         self.inner.db.flush_wal(true).map_err(storage_err("flush_wal", "*"))
     }
 
-    /// Total size in bytes of a column family's SST files plus memtables.
+    /// Total size in bytes of a column family's SST files plus memtables
+    /// (0 for an absent family).
     pub fn size_of(&self, cf: &'static str) -> Result<u64> {
-        let handle = self.cf(cf)?;
+        let Some(handle) = self.cf(cf)? else { return Ok(0) };
         let prop = |name: &str| -> Result<u64> {
             Ok(self.inner.db.property_int_value_cf(handle, name).map_err(storage_err("property", cf))?.unwrap_or(0))
         };
@@ -145,7 +184,39 @@ impl Store {
     }
 
     /// For a secondary instance: replays what the primary wrote since.
+    ///
+    /// A secondary opened on an older format lacks the newer column
+    /// families; once a writer has upgraded the database (creating them),
+    /// catching up cannot open them (RocksDB may even call the MANIFEST
+    /// corrupt) and would read them as empty, so it is an error asking for
+    /// a reopen.
     pub fn catch_up(&self) -> Result<()> {
-        self.inner.db.try_catch_up_with_primary().map_err(storage_err("catch_up", "*"))
+        let caught = self.inner.db.try_catch_up_with_primary().map_err(storage_err("catch_up", "*"));
+        let created = match self.created_since_open() {
+            Ok(created) => created,
+            // The catch-up's own error, if any, explains more.
+            Err(e) => return caught.and(Err(e)),
+        };
+        match created {
+            Some(cf) => Err(Error::Storage {
+                op: "catch_up",
+                cf,
+                detail: format!(
+                    "a writer upgraded the database at {} since this secondary handle opened it (the column family \
+                     now exists): reopen the handle to read it",
+                    self.inner.path.display()
+                ),
+            }),
+            None => caught,
+        }
+    }
+
+    /// An absent column family the database has now (a writer created it).
+    fn created_since_open(&self) -> Result<Option<&'static str>> {
+        if self.inner.absent.is_empty() {
+            return Ok(None);
+        }
+        let present = open::list_families(&self.inner.path)?;
+        Ok(self.inner.absent.iter().copied().find(|cf| present.iter().any(|p| p == cf)))
     }
 }

@@ -193,6 +193,7 @@ impl Store {
         if !exists {
             std::fs::create_dir_all(path).map_err(|source| Error::Io { path: path.to_owned(), source })?;
         }
+        let read_only = opts.read_only || opts.secondary_dir.is_some();
         let cache = rocksdb::Cache::new_lru_cache(opts.block_cache_bytes);
         // The MANIFEST records the boundary keys of SST files; so that an
         // erased identifier cannot survive in an old MANIFEST after `purge`,
@@ -203,7 +204,7 @@ impl Store {
             .map_err(storage_err("options", "*"))?;
         db_opts.set_compression_type(compression(opts));
         db_opts.create_if_missing(opts.create_if_missing);
-        db_opts.create_missing_column_families(!opts.read_only);
+        db_opts.create_missing_column_families(!read_only);
         db_opts.increase_parallelism(2);
         db_opts.set_keep_log_file_num(4);
         // A WAL file is deleted only once every column family has flushed
@@ -213,8 +214,16 @@ impl Store {
         db_opts.set_max_total_wal_size(MAX_TOTAL_WAL_BYTES);
         // Hashed memtables take one writer at a time (the library has one).
         db_opts.set_allow_concurrent_memtable_write(opts.hashed_memtables.is_empty());
-        let cfs = opts
-            .column_families
+        // A read-only or secondary open cannot create column families: on a
+        // database of an older format it opens those the database has, and
+        // the newer ones are absent (read as empty; see `Store::is_absent`).
+        let (present, absent): (Vec<&'static str>, Vec<&'static str>) = if read_only {
+            let listed = list_families(path)?;
+            opts.column_families.iter().partition(|cf| listed.iter().any(|l| l == *cf))
+        } else {
+            (opts.column_families.to_vec(), Vec::new())
+        };
+        let cfs = present
             .iter()
             .map(|name| Ok(rocksdb::ColumnFamilyDescriptor::new(*name, cf_options(opts, &cache, name)?)))
             .collect::<Result<Vec<_>>>()?;
@@ -229,7 +238,6 @@ impl Store {
         let db = opened.map_err(|e| open_error(path, e))?;
         let mut write_opts = rocksdb::WriteOptions::default();
         write_opts.set_sync(opts.sync);
-        let read_only = opts.read_only || opts.secondary_dir.is_some();
         let secondary = opts.secondary_dir.is_some();
         let _secondary_dir = opts.secondary_dir.clone().map(RemoveOnDrop);
         Ok(Store {
@@ -241,10 +249,25 @@ impl Store {
                 secondary,
                 prefixes: opts.prefixes.clone(),
                 hashed: opts.hashed_memtables.clone(),
+                absent,
                 _secondary_dir,
             }),
         })
     }
+}
+
+/// The column families the database at `path` has (from its MANIFEST).
+///
+/// A running writer replaces the MANIFEST on every flush and compaction
+/// (see `Store::open`): one named by CURRENT can be gone when it is read,
+/// so a failed read is retried twice before it is reported.
+pub(super) fn list_families(path: &Path) -> Result<Vec<String>> {
+    let list = || rocksdb::DB::list_cf(&rocksdb::Options::default(), path);
+    list().or_else(|_| list()).or_else(|_| list()).map_err(|e| Error::Storage {
+        op: "list_column_families",
+        cf: "*",
+        detail: format!("{} at {}", e.into_string(), path.display()),
+    })
 }
 
 /// A directory removed when dropped (a secondary instance's private files).

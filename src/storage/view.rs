@@ -39,9 +39,9 @@ impl<'a> View<'a> {
         o
     }
 
-    /// The value at `key`, if any.
+    /// The value at `key`, if any (none in an absent column family).
     pub fn get(&self, cf: &'static str, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        let handle = self.store.cf(cf)?;
+        let Some(handle) = self.store.cf(cf)? else { return Ok(None) };
         let got =
             self.store.inner.db.get_pinned_cf_opt(handle, key, &self.read_opts()).map_err(storage_err("get", cf))?;
         Ok(got.map(|s| s.to_vec()))
@@ -91,24 +91,27 @@ impl<'a> View<'a> {
         opts
     }
 
-    /// A forward scan of `cf` from `from` with `opts`.
+    /// A forward scan of `cf` from `from` with `opts` (nothing in an
+    /// absent column family).
     fn forward(
         &self,
         cf: &'static str,
         opts: rocksdb::ReadOptions,
         from: &[u8],
     ) -> Result<impl Iterator<Item = Result<KeyValue>> + '_> {
-        let handle = self.store.cf(cf)?;
-        let it = self.store.inner.db.iterator_cf_opt(
-            handle,
-            opts,
-            rocksdb::IteratorMode::From(from, rocksdb::Direction::Forward),
-        );
-        Ok(it.map(move |r| r.map_err(storage_err("iterate", cf))))
+        let it = self.store.cf(cf)?.map(|handle| {
+            self.store.inner.db.iterator_cf_opt(
+                handle,
+                opts,
+                rocksdb::IteratorMode::From(from, rocksdb::Direction::Forward),
+            )
+        });
+        Ok(it.into_iter().flatten().map(move |r| r.map_err(storage_err("iterate", cf))))
     }
 
-    /// The last pair with `key <= at` and `key >= floor`, if any. Not for
-    /// a column family with a hashed memtable (it has no reverse order).
+    /// The last pair with `key <= at` and `key >= floor`, if any (none in
+    /// an absent column family). Not for a column family with a hashed
+    /// memtable (it has no reverse order).
     pub fn last_at_or_before(&self, cf: &'static str, floor: &[u8], at: &[u8]) -> Result<Option<KeyValue>> {
         if self.store.inner.hashed.contains(&cf) {
             return Err(Error::Storage {
@@ -117,7 +120,7 @@ impl<'a> View<'a> {
                 detail: "reverse scan of a column family with a hashed memtable".into(),
             });
         }
-        let handle = self.store.cf(cf)?;
+        let Some(handle) = self.store.cf(cf)? else { return Ok(None) };
         let mut opts = self.read_opts();
         opts.set_iterate_lower_bound(floor.to_vec());
         let mut it = self.store.inner.db.iterator_cf_opt(
