@@ -102,6 +102,45 @@ impl IdentityRules {
         }
     }
 
+    /// Checks what refuses a whole operation on its identifiers alone,
+    /// reading and writing nothing: it needs at least one identifier, at
+    /// most [`max_identifiers_per_call`](Self::max_identifiers_per_call),
+    /// and one that is not on the blocklist. Stitching makes this check
+    /// first; an importer can make it before writing anything.
+    ///
+    /// ```
+    /// use profiledb::{Identifier, IdentityRules};
+    /// let rules = IdentityRules::default();
+    /// let id = |s: &str| s.parse::<Identifier>().unwrap();
+    /// assert!(rules.check_identifiers(&[id("user_id:null"), id("email:a@b.c")]).is_ok());
+    /// let err = rules.check_identifiers(&[id("user_id:null")]).unwrap_err();
+    /// assert!(err.to_string().contains("stitching blocklist"));
+    /// ```
+    pub fn check_identifiers(&self, identifiers: &[Identifier]) -> crate::error::Result<()> {
+        use crate::error::Error;
+        if identifiers.is_empty() {
+            return Err(Error::invalid("an operation needs at least one identifier"));
+        }
+        if identifiers.len() > self.max_identifiers_per_call {
+            return Err(Error::invalid(format!(
+                "an operation carries at most {} identifiers, got {}",
+                self.max_identifiers_per_call,
+                identifiers.len()
+            )));
+        }
+        if identifiers.iter().all(|i| self.is_blocked(i.value())) {
+            let mut ids = identifiers.to_vec();
+            self.sort_by_priority(&mut ids);
+            ids.dedup();
+            let list: Vec<String> = ids.iter().map(ToString::to_string).collect();
+            return Err(Error::InvalidIdentifier {
+                input: list.join(", "),
+                reason: "every identifier of the operation is on the stitching blocklist".into(),
+            });
+        }
+        Ok(())
+    }
+
     /// The rank of a kind: lower is higher priority.
     pub fn rank(&self, kind: &str) -> usize {
         self.priority.iter().position(|k| k == kind).unwrap_or(self.priority.len())

@@ -153,3 +153,46 @@ fn strict_import_of_chained_alias_events_ends_on_one_profile() {
     }
     assert_eq!(db.json(&["check"])["clean"], json!(true));
 }
+
+/// `--strict` checks the identity rules that refuse a line on its
+/// identifiers alone (every one blocklisted, more than the per-call limit)
+/// before writing: such a line rejects the file and nothing is written,
+/// not even the good lines before it.
+#[test]
+fn strict_checks_identifier_rules_before_writing_anything() {
+    let devices: Vec<String> = (0..40).map(|i| format!("\"d{i}\"")).collect();
+    let bad_lines = [
+        (
+            "{\"type\": \"track\", \"event\": \"x\", \"timestamp\": 5, \"identifiers\": {\"user_id\": \"null\"}}"
+                .to_owned(),
+            "stitching blocklist",
+        ),
+        ("{\"identifiers\": {\"anonymous_id\": \"N/A\"}, \"traits\": {\"a\": 1}}".to_owned(), "stitching blocklist"),
+        (
+            format!(
+                "{{\"type\": \"track\", \"event\": \"x\", \"timestamp\": 5, \"identifiers\": {{\"device_id\": [{}]}}}}",
+                devices.join(",")
+            ),
+            "at most 32 identifiers, got 40",
+        ),
+        (
+            format!("{{\"identifiers\": {{\"device_id\": [{}]}}, \"traits\": {{\"a\": 1}}}}", devices.join(",")),
+            "at most 32 identifiers, got 40",
+        ),
+    ];
+    for (bad, reason) in bad_lines {
+        let db = TestDb::init();
+        let input = format!(
+            "{{\"type\": \"track\", \"event\": \"x\", \"timestamp\": 5, \"identifiers\": {{\"user_id\": \"1\"}}}}\n\
+             {{\"identifiers\": {{\"user_id\": \"2\"}}, \"traits\": {{\"a\": 1}}}}\n{bad}\n"
+        );
+        let file = db.file("strict.jsonl", &input);
+        let r = db.run(&["--json", "import", "--strict", s(&file)]).code(2).err_has(&["1 of 3 lines rejected"]).json();
+        assert_eq!((r["accepted"].clone(), r["nothing_written"].clone()), (json!(0), json!(true)), "{r}");
+        assert_eq!(r["rejections"][0]["line"], json!(3), "{r}");
+        let got = r["rejections"][0]["reason"].as_str().unwrap();
+        assert!(got.contains(reason), "{got} should say {reason}");
+        assert_eq!(db.json(&["stats"])["profiles"], json!(0), "{bad}");
+        db.run(&["get", "user_id:1"]).code(3);
+    }
+}
