@@ -196,3 +196,26 @@ fn strict_checks_identifier_rules_before_writing_anything() {
         db.run(&["get", "user_id:1"]).code(3);
     }
 }
+
+/// A UTF-8 byte order mark at the start of the file (Windows editors write
+/// one) is not part of the first line, whatever the line is.
+#[test]
+fn a_byte_order_mark_before_the_first_line_is_ignored() {
+    let lines = [
+        ("auto", "{\"identifiers\": {\"user_id\": \"b1\"}, \"traits\": {\"x\": 1}}", "user_id:b1"),
+        ("profile", "{\"identifiers\": {\"user_id\": \"b2\"}, \"traits\": {\"x\": 1}}", "user_id:b2"),
+        (
+            "auto",
+            "{\"type\": \"track\", \"event\": \"x\", \"timestamp\": 5, \"identifiers\": {\"user_id\": \"b3\"}}",
+            "user_id:b3",
+        ),
+        ("segment", "{\"type\": \"track\", \"event\": \"x\", \"timestamp\": 5, \"userId\": \"b4\"}", "user_id:b4"),
+    ];
+    for (format, line, who) in lines {
+        let db = TestDb::init();
+        let file = db.file("bom.jsonl", &format!("\u{feff}{line}\n"));
+        let r = db.run(&["--json", "import", "--format", format, s(&file)]).ok().json();
+        assert_eq!(r["accepted"], json!(1), "{format}: {r}");
+        db.get(who);
+    }
+}

@@ -45,7 +45,7 @@ impl<R: BufRead> Source for Jsonl<R> {
             self.line_no += 1;
             bytes += n as u64;
             let line = self.line_no;
-            let text = match line_text(&self.buf) {
+            let text = match line_text(&self.buf, line == 1) {
                 Ok(t) => t,
                 Err(reason) => return Ok(Some(Item { line, bytes, parsed: Err(reason) })),
             };
@@ -58,8 +58,10 @@ impl<R: BufRead> Source for Jsonl<R> {
     }
 }
 
-/// The line as UTF-8 without its line ending.
-fn line_text(buf: &[u8]) -> Result<&str, String> {
+/// The line as UTF-8 without its line ending and, on the `first` line of
+/// the input, without a UTF-8 byte order mark (editors on Windows write one).
+fn line_text(buf: &[u8], first: bool) -> Result<&str, String> {
+    let buf = if first { buf.strip_prefix("\u{feff}".as_bytes()).unwrap_or(buf) } else { buf };
     let trimmed = buf.strip_suffix(b"\n").unwrap_or(buf);
     let trimmed = trimmed.strip_suffix(b"\r").unwrap_or(trimmed);
     std::str::from_utf8(trimmed).map_err(|e| format!("not valid UTF-8 (at byte {})", e.valid_up_to()))
