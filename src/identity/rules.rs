@@ -6,6 +6,24 @@ use serde::{Deserialize, Serialize};
 
 use crate::identity::identifier::{validate_lower_name, Identifier};
 
+/// The values [`IdentityRules::default`] never stitches by: placeholders
+/// that senders put where they have no real identifier. Event parsers also
+/// leave an email or phone trait holding one of these (or nothing) out of
+/// the event's identifiers ([`is_placeholder`]).
+pub const DEFAULT_BLOCKLIST: [&str; 10] =
+    ["", "null", "undefined", "anonymous", "0", "unknown", "none", "n/a", "nil", "-1"];
+
+/// Whether `value` is empty or on [`DEFAULT_BLOCKLIST`] (compared as
+/// [`IdentityRules::is_blocked`] compares: trimmed, case-insensitively).
+pub fn is_placeholder(value: &str) -> bool {
+    let v = value.trim();
+    if v.is_ascii() {
+        DEFAULT_BLOCKLIST.iter().any(|b| b.eq_ignore_ascii_case(v))
+    } else {
+        DEFAULT_BLOCKLIST.contains(&v.to_lowercase().as_str())
+    }
+}
+
 /// What to do when linking an identifier would exceed its kind's limit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum OnExceed {
@@ -63,10 +81,7 @@ impl Default for IdentityRules {
         .into_iter()
         .map(|(k, max, on_exceed)| (k.to_owned(), KindLimit { max, on_exceed }))
         .collect();
-        let blocklist = ["", "null", "undefined", "anonymous", "0", "unknown", "none", "n/a", "nil", "-1"]
-            .into_iter()
-            .map(str::to_owned)
-            .collect();
+        let blocklist = DEFAULT_BLOCKLIST.into_iter().map(str::to_owned).collect();
         IdentityRules {
             limits,
             priority: ["user_id", "email", "phone", "device_id", "anonymous_id"].map(str::to_owned).to_vec(),
@@ -194,5 +209,22 @@ impl IdentityRules {
     pub(crate) fn normalized(mut self) -> Self {
         self.blocklist = self.blocklist.iter().map(|v| v.trim().to_lowercase()).collect();
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_the_default_blocklist_and_blank_values() {
+        let rules = IdentityRules::default();
+        for v in ["", "  ", "N/A", " null ", "Unknown", "-1", "0", "nil"] {
+            assert!(is_placeholder(v), "{v:?}");
+            assert!(rules.is_blocked(v), "{v:?}");
+        }
+        for v in ["ann@x.com", "+15550100", "n/a2", "01"] {
+            assert!(!is_placeholder(v), "{v:?}");
+        }
     }
 }
