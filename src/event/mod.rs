@@ -36,6 +36,7 @@ pub mod property;
 pub mod schema;
 pub mod spec;
 
+pub use fields::identifier_text;
 pub use limits::EventLimits;
 pub use model::{Event, EventKind};
 pub use native::to_native_json;

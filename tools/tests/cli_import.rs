@@ -219,3 +219,35 @@ fn a_byte_order_mark_before_the_first_line_is_ignored() {
         db.get(who);
     }
 }
+
+/// Profile-line identifier values are read as events read `userId`:
+/// strings and integers; a float is refused (not stored as `1000.0`), and
+/// `null` means absent.
+#[test]
+fn profile_line_identifiers_are_strings_or_integers_and_null_is_absent() {
+    let db = TestDb::init();
+    let input = "{\"identifiers\": {\"user_id\": 1e3}, \"traits\": {\"x\": 1}}\n\
+                 {\"identifiers\": {\"user_id\": 2.5}, \"traits\": {\"x\": 1}}\n\
+                 {\"identifiers\": {\"device_id\": [\"d1\", 1.0]}, \"traits\": {\"x\": 1}}\n\
+                 {\"identifiers\": {\"user_id\": null, \"email\": \"z@x.com\"}, \"traits\": {\"x\": 2}}\n\
+                 {\"identifiers\": {\"user_id\": null}, \"traits\": {\"x\": 3}}\n\
+                 {\"identifiers\": {\"user_id\": 12345678901234567890}, \"traits\": {\"x\": 4}}\n";
+    let file = db.file("ids.jsonl", input);
+    let r = db.run(&["--json", "import", s(&file)]).code(2).json();
+    let rejected: Vec<(u64, String)> = r["rejections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| (x["line"].as_u64().unwrap(), x["reason"].as_str().unwrap().to_owned()))
+        .collect();
+    assert_eq!(rejected.iter().map(|(l, _)| *l).collect::<Vec<_>>(), [1, 2, 3, 5], "{r}");
+    assert!(rejected[0].1.contains("identifier \"user_id\": must be a string or an integer, found 1000.0"), "{r}");
+    assert!(rejected[1].1.contains("found 2.5"), "{r}");
+    assert!(rejected[2].1.contains("identifier \"device_id\"") && rejected[2].1.contains("found 1.0"), "{r}");
+    assert!(rejected[3].1.contains("\"identifiers\" is empty"), "{r}");
+    db.run(&["get", "user_id:1000.0"]).code(3);
+    db.run(&["get", "device_id:d1"]).code(3);
+    let z = db.get("email:z@x.com");
+    assert_eq!((z["identifiers"].clone(), z["traits"].clone()), (json!(["email:z@x.com"]), json!({"x": 2})));
+    assert_eq!(db.get("user_id:12345678901234567890")["traits"], json!({"x": 4}));
+}

@@ -163,7 +163,8 @@ pub enum Command {
     /// "Events and rollups"); events go through the library's batch ingest
     /// (stitching, dedup by message id, rollups, segments). Any other object
     /// is a profile line: it links its identifiers (merging profiles as
-    /// `identify` does) and sets its traits.
+    /// `identify` does) and sets its traits. Identifier values are strings
+    /// or integers, or lists of them; null means absent.
     ///
     /// CSV (--csv, or --format csv): the first row names the columns; --map
     /// says what each column is: COLUMN=KIND makes it an identifier

@@ -4,7 +4,7 @@
 use std::io::BufRead;
 
 use profiledb::event::spec::SPEC_MARKER_FIELDS;
-use profiledb::event::{parse_line, parse_value, EventFormat, EventLimits};
+use profiledb::event::{identifier_text, parse_line, parse_value, EventFormat, EventLimits};
 use profiledb::{Identifier, Update};
 use serde_json::{Map, Value};
 
@@ -116,20 +116,19 @@ fn parse_profile_line(obj: &Map<String, Value>) -> Result<Record, String> {
     Ok(Record::Profile { identifiers, update })
 }
 
-/// `{"email": "a@x.com", "user_id": 1, "device_id": ["d1", "d2"]}`.
+/// `{"email": "a@x.com", "user_id": 1, "device_id": ["d1", "d2"]}`: values
+/// are strings or integers, read as events read `userId`; `null` means
+/// absent.
 fn parse_identifiers(ids: &Map<String, Value>) -> Result<Vec<Identifier>, String> {
     let mut out = Vec::new();
     for (kind, v) in ids {
         let values = match v {
+            Value::Null => continue,
             Value::Array(items) => items.iter().collect(),
             one => vec![one],
         };
         for value in values {
-            let text = match value {
-                Value::String(s) => s.clone(),
-                Value::Number(n) => n.to_string(),
-                other => return Err(format!("identifier {kind:?}: expected a string or a number, got {other}")),
-            };
+            let text = identifier_text(value).map_err(|reason| format!("identifier {kind:?}: {reason}"))?;
             out.push(Identifier::new(kind, &text).map_err(|e| e.to_string())?);
         }
     }
