@@ -475,8 +475,10 @@ pub enum IdentifierCommand {
 
     /// Whether an identifier is suppressed (its person was erased or anonymized) (read-only).
     ///
-    /// Suppressed identifiers are kept only as keyed hashes; exits 0 either
-    /// way and prints yes or no (`suppressed` in --json).
+    /// Suppressed identifiers are kept only as keyed hashes. Exits 0 either
+    /// way and prints a sentence saying which ("user_id:1 is suppressed
+    /// ..." or "user_id:1 is not suppressed"); scripts should read
+    /// `suppressed` (true or false) from --json.
     #[command(after_help = READ_SAFETY)]
     Suppressed {
         /// The identifier, kind:value.

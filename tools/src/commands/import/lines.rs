@@ -4,7 +4,7 @@
 use std::io::BufRead;
 
 use profiledb::event::spec::SPEC_MARKER_FIELDS;
-use profiledb::event::{identifier_text, parse_line, parse_value, EventFormat, EventLimits};
+use profiledb::event::{describe_json_error, identifier_text, parse_line, parse_value, EventFormat, EventLimits};
 use profiledb::{Identifier, Update};
 use serde_json::{Map, Value};
 
@@ -80,7 +80,8 @@ fn parse(text: &str, format: ImportFormat, line: u64, limits: &EventLimits) -> R
             if text.len() > limits.max_line_bytes {
                 return Err(format!("line is {} bytes, the limit is {}", text.len(), limits.max_line_bytes));
             }
-            let v: Value = serde_json::from_str(text).map_err(|e| format!("not valid JSON: {e}"))?;
+            let v: Value =
+                serde_json::from_str(text).map_err(|e| format!("not valid JSON: {}", describe_json_error(&e, text)))?;
             let Value::Object(obj) = &v else { return Err("expected a JSON object".into()) };
             let is_event = obj.contains_key("type") || SPEC_MARKER_FIELDS.iter().any(|f| obj.contains_key(*f));
             if format == ImportFormat::Auto && is_event {
