@@ -35,7 +35,8 @@ impl Timestamp {
     }
 
     /// Parses RFC 3339 (`2024-05-01T12:00:00Z`, with optional fraction and
-    /// offset) or a plain integer of epoch milliseconds.
+    /// offset) or a plain integer of epoch milliseconds. Fractions finer
+    /// than a millisecond round down (toward the past, also before 1970).
     pub fn parse(s: &str) -> Result<Self, String> {
         let t = s.trim();
         if let Ok(ms) = t.parse::<i64>() {
@@ -43,7 +44,9 @@ impl Timestamp {
         }
         let dt = time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
             .map_err(|e| format!("{s:?} is neither RFC 3339 nor epoch milliseconds ({e})"))?;
-        let ms = dt.unix_timestamp_nanos() / 1_000_000;
+        // Floor, not truncation toward zero: a time less than 1 ms before
+        // the epoch is -1 ms, not the epoch itself.
+        let ms = dt.unix_timestamp_nanos().div_euclid(1_000_000);
         i64::try_from(ms).map(Timestamp).map_err(|_| format!("{s:?} is out of range"))
     }
 
@@ -133,6 +136,15 @@ mod tests {
         assert_eq!(Timestamp::parse("1970-01-01T00:00:01Z"), Ok(Timestamp(1000)));
         assert_eq!(Timestamp::parse("1970-01-01T01:00:01.5+01:00"), Ok(Timestamp(1500)));
         assert!(Timestamp::parse("yesterday").is_err());
+    }
+
+    #[test]
+    fn sub_millisecond_fractions_round_toward_the_past() {
+        assert_eq!(Timestamp::parse("1969-12-31T23:59:59.9999Z"), Ok(Timestamp(-1)));
+        assert_eq!(Timestamp::parse("1969-12-31T23:59:59.999Z"), Ok(Timestamp(-1)));
+        assert_eq!(Timestamp::parse("1969-12-31T23:59:59.0001Z"), Ok(Timestamp(-1_000)));
+        assert_eq!(Timestamp::parse("1970-01-01T00:00:00.0009Z"), Ok(Timestamp(0)));
+        assert_eq!(Timestamp::parse("1970-01-01T00:00:01.2345Z"), Ok(Timestamp(1_234)));
     }
 
     #[test]

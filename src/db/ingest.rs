@@ -321,10 +321,7 @@ impl ProfileDb {
 /// Applies one validated event inside `txn`. Nothing is staged when it
 /// fails. `seen` holds message ids staged earlier in the same batch.
 fn apply_event(txn: &mut Txn<'_>, event: &Event, seen: &mut HashSet<String>) -> Result<IngestOutcome> {
-    let mut ids = event.identifiers.clone();
-    if let Some(prev) = &event.previous_id {
-        ids.push(prev.clone());
-    }
+    let ids = event.stitch_identifiers();
     if super::privacy::screen(txn, &ids)? {
         return Ok(IngestOutcome::Dropped);
     }

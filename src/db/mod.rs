@@ -245,6 +245,15 @@ impl ProfileDb {
         }
     }
 
+    /// The identity rules this database stitches by (the builder's
+    /// [`identity_rules`](Builder::identity_rules), else the defaults):
+    /// [`IdentityRules::check_identifiers`](crate::IdentityRules::check_identifiers)
+    /// tells whether an operation's identifiers would be refused outright,
+    /// before writing anything.
+    pub fn identity_rules(&self) -> &crate::IdentityRules {
+        &self.core.config.identity_rules
+    }
+
     /// For a secondary handle: catches up with the writer's latest commits.
     ///
     /// A secondary opened on a database of an older format reads it as it

@@ -88,10 +88,27 @@ pub(crate) fn event_name(ctx: &Ctx<'_>, field: &str, v: &Value) -> Result<String
 
 /// An identifier value given as a string or an integer (`userId: 42`).
 pub(crate) fn id_value(ctx: &Ctx<'_>, field: &str, v: &Value) -> Result<String> {
+    identifier_text(v).map_err(|reason| ctx.field(field, reason))
+}
+
+/// The text of an identifier value given in JSON as a string or an
+/// integer (`42` → `"42"`), as the event parsers read `userId`; anything
+/// else — a float (`1e3`, `4.2`), a bool, `null`, a list — is an error
+/// saying what was found. Callers that treat `null` as absent skip it
+/// first.
+///
+/// ```
+/// use profiledb::event::identifier_text;
+/// use serde_json::json;
+/// assert_eq!(identifier_text(&json!(42)).as_deref(), Ok("42"));
+/// assert_eq!(identifier_text(&json!("u-1")).as_deref(), Ok("u-1"));
+/// assert!(identifier_text(&json!(1e3)).unwrap_err().contains("found 1000.0"));
+/// ```
+pub fn identifier_text(v: &Value) -> std::result::Result<String, String> {
     match v {
         Value::String(s) => Ok(s.clone()),
         Value::Number(n) if n.is_i64() || n.is_u64() => Ok(n.to_string()),
-        other => Err(ctx.field(field, format!("must be a string or an integer, found {other}"))),
+        other => Err(format!("must be a string or an integer, found {other}")),
     }
 }
 

@@ -104,4 +104,12 @@ mod tests {
         assert_eq!(wide.depth_limit(), HARD_MAX_JSON_DEPTH);
         assert_eq!(wide.latest(), Timestamp(i64::MAX));
     }
+
+    #[test]
+    fn a_time_just_before_1970_is_refused() {
+        let l = EventLimits::new(Timestamp(10));
+        let just_before = Timestamp::parse("1969-12-31T23:59:59.9999Z").unwrap();
+        assert!(l.check_time(just_before).unwrap_err().contains("before 1970"));
+        assert_eq!(l.check_time(Timestamp::parse("1970-01-01T00:00:00.0001Z").unwrap()), Ok(()));
+    }
 }

@@ -36,10 +36,11 @@ pub mod property;
 pub mod schema;
 pub mod spec;
 
+pub use fields::identifier_text;
 pub use limits::EventLimits;
 pub use model::{Event, EventKind};
 pub use native::to_native_json;
-pub use parse::{parse_line, parse_value, EventFormat};
+pub use parse::{describe_json_error, parse_line, parse_value, EventFormat};
 pub use property::{Properties, PropertyValue};
 pub use schema::{EventSchema, PropertyType, SchemaRegistry};
 

@@ -147,6 +147,17 @@ impl Event {
         Cause::Event { message_id: self.message_id.clone(), name: self.name.clone() }
     }
 
+    /// The identifiers stitching resolves for this event: its identifiers
+    /// and, for an alias, the previous id (what
+    /// [`IdentityRules::check_identifiers`](crate::IdentityRules::check_identifiers)
+    /// is given for it).
+    pub fn stitch_identifiers(&self) -> Vec<Identifier> {
+        let mut ids = Vec::with_capacity(self.identifiers.len() + 1);
+        ids.extend_from_slice(&self.identifiers);
+        ids.extend(self.previous_id.iter().cloned());
+        ids
+    }
+
     /// The profile update this event makes: its trait operators, caused by
     /// the event. Empty for every kind but identify.
     pub fn update(&self) -> Update {

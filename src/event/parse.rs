@@ -87,7 +87,8 @@ pub fn parse_line(line: &str, format: EventFormat, position: &str, limits: &Even
     if line.len() > limits.max_line_bytes {
         return Err(ctx.error(format!("line is {} bytes, the limit is {}", line.len(), limits.max_line_bytes)));
     }
-    let text = line.strip_prefix('\u{feff}').unwrap_or(line).trim();
+    let unmarked = line.strip_prefix('\u{feff}').unwrap_or(line);
+    let text = unmarked.trim();
     if text.is_empty() {
         return Err(ctx.error("empty line, expected a JSON object"));
     }
@@ -96,8 +97,34 @@ pub fn parse_line(line: &str, format: EventFormat, position: &str, limits: &Even
             ctx.error(format!("JSON nests deeper than {} levels (at byte {offset} of the line)", limits.depth_limit()))
         );
     }
-    let value: Value = serde_json::from_str(text).map_err(|e| ctx.error(format!("malformed JSON: {e}")))?;
+    // The untrimmed line, so a column counts from the line's start.
+    let value: Value = serde_json::from_str(unmarked)
+        .map_err(|e| ctx.error(format!("malformed JSON: {}", describe_json_error(&e, text))))?;
     parse_value(&value, format, position, limits)
+}
+
+/// serde_json's error about `text`, positioned for a reader who already
+/// knows which record it is: `key must be a string at column 18` when
+/// `text` is one line (serde's `at line 1 column 18` would read as line 1
+/// of the file), serde's own `at line 2 column 1` for a record spanning
+/// lines. Trailing line breaks of `text` do not count as a second line.
+///
+/// ```
+/// use profiledb::event::describe_json_error;
+/// let text = r#"{"a": 1,, }"#;
+/// let e = serde_json::from_str::<serde_json::Value>(text).unwrap_err();
+/// assert_eq!(describe_json_error(&e, text), "key must be a string at column 9");
+/// ```
+pub fn describe_json_error(e: &serde_json::Error, text: &str) -> String {
+    let full = e.to_string();
+    if e.line() != 1 || text.trim_end().contains('\n') {
+        return full;
+    }
+    let position = format!(" at line 1 column {}", e.column());
+    match full.strip_suffix(&position) {
+        Some(message) => format!("{message} at column {}", e.column()),
+        None => full,
+    }
 }
 
 /// Parses and validates one event already parsed as JSON (an HTTP batch
@@ -224,15 +251,17 @@ mod tests {
     }
 
     #[test]
-    fn malformed_json_reports_line_and_column() {
+    fn malformed_json_reports_the_column_of_a_one_line_record() {
         let e = err(r#"{"type": "track",, }"#);
-        assert!(
-            e.starts_with("invalid event line 4: malformed JSON: ")
-                && e.contains("key must be a string at line 1 column 18"),
-            "{e}"
-        );
+        assert_eq!(e, "invalid event line 4: malformed JSON: key must be a string at column 18");
+        // Counted from the start of the line, whitespace and line ending included.
+        let e = err("  {\"type\": \"track\",, }\r\n");
+        assert!(e.ends_with("key must be a string at column 20"), "{e}");
         let e = err(r#"{"type": "tra"#);
-        assert!(e.contains("malformed JSON: EOF while parsing a string"), "{e}");
+        assert!(e.contains("malformed JSON: EOF while parsing a string at column 13"), "{e}");
+        // A record spanning lines keeps serde's line and column.
+        let e = err("{\"type\": \"track\",\n, }");
+        assert!(e.ends_with("key must be a string at line 2 column 1"), "{e}");
     }
 
     #[test]

@@ -7,8 +7,8 @@
 //! | `timestamp`, else `originalTimestamp` | [`Event::timestamp`] | RFC 3339 string or integer epoch milliseconds; `sentAt` and `receivedAt` are ignored |
 //! | `userId` | identifier `user_id` | string or integer; `null` means absent |
 //! | `anonymousId` | identifier `anonymous_id` | string or integer; `null` means absent |
-//! | `traits.email`, else `context.traits.email` | identifier `email` | normalized (trimmed, lower-cased) |
-//! | `traits.phone`, else `context.traits.phone` | identifier `phone` | normalized (digits and a leading `+`) |
+//! | `traits.email`, else `context.traits.email` | identifier `email` | normalized (trimmed, lower-cased); an empty value or a placeholder on the default stitching blocklist (`n/a`, `unknown`, ...) counts as absent |
+//! | `traits.phone`, else `context.traits.phone` | identifier `phone` | normalized (digits and a leading `+`); empty or placeholder values count as absent, as for email |
 //! | `previousId` (alias) | [`Event::previous_id`] = `user_id:<previousId>` | required on alias: Segment's alias says "previousId is now userId" |
 //! | `event` (track) | [`Event::name`] | required on track |
 //! | `name` (page, screen) | [`Event::name`] | optional; default `page` / `screen` |
@@ -17,6 +17,9 @@
 //! | anything else (`context.*`, `integrations`, `sentAt`, `receivedAt`, `channel`, `version`, ...) | ignored | |
 //!
 //! At least one of `userId`, `anonymousId`, email or phone must be present.
+//! A placeholder email or phone trait ([`is_placeholder`]) is left out of
+//! the identifiers only: the trait itself still applies on identify, just
+//! as a blocklisted `userId` or `anonymousId` is kept but never stitched.
 
 use serde_json::{Map, Value};
 
@@ -26,6 +29,7 @@ use crate::event::limits::EventLimits;
 use crate::event::model::{Event, EventKind};
 use crate::event::property::Properties;
 use crate::identity::identifier::Identifier;
+use crate::identity::rules::is_placeholder;
 
 /// The fields whose presence makes [`EventFormat::Auto`](super::EventFormat::Auto)
 /// read a message as Segment Spec.
@@ -102,12 +106,17 @@ fn identifiers(
             out.push(fields::identifier(ctx, field, kind, &value)?);
         }
     }
+    // The first of traits.<kind> and context.traits.<kind> holding a real
+    // value; a placeholder ("", "n/a", ...) counts as absent.
     for kind in ["email", "phone"] {
-        let found = [("traits", traits), ("context.traits", context_traits)]
-            .into_iter()
-            .find_map(|(prefix, obj)| obj.and_then(|o| get(o, kind)).map(|v| (format!("{prefix}.{kind}"), v)));
-        if let Some((field, v)) = found {
-            out.push(fields::identifier(ctx, &field, kind, string(ctx, &field, v)?)?);
+        for (prefix, obj) in [("traits", traits), ("context.traits", context_traits)] {
+            let Some(v) = obj.and_then(|o| get(o, kind)) else { continue };
+            let field = format!("{prefix}.{kind}");
+            let value = string(ctx, &field, v)?;
+            if !is_placeholder(value) {
+                out.push(fields::identifier(ctx, &field, kind, value)?);
+                break;
+            }
         }
     }
     fields::finish_identifiers(ctx, out, "give userId, anonymousId, traits.email or traits.phone")
@@ -183,6 +192,26 @@ mod tests {
             "context": {"traits": {"email": "c@d.e", "phone": "555"}}}))
         .unwrap();
         assert_eq!(ids(&e), ["anonymous_id:a", "email:c@d.e", "phone:555"]);
+    }
+
+    #[test]
+    fn placeholder_email_or_phone_traits_are_not_identifiers() {
+        for email in ["n/a", "", "  ", "Unknown", "NULL"] {
+            let e = parse(json!({"type": "identify", "userId": "u-5", "timestamp": 5,
+                "traits": {"email": email, "phone": "none", "plan": "pro"}}))
+            .unwrap();
+            assert_eq!(ids(&e), ["user_id:u-5"], "{email:?}");
+            // The traits still apply.
+            assert!(e.traits.contains(&TraitOp::Set { name: "email".into(), value: email.into() }), "{email:?}");
+            assert!(e.traits.contains(&TraitOp::Set { name: "plan".into(), value: "pro".into() }));
+        }
+        // A placeholder in traits leaves room for context.traits.
+        let e = parse(json!({"type": "track", "event": "x", "anonymousId": "a", "timestamp": 5,
+            "traits": {"email": "n/a"}, "context": {"traits": {"email": "c@d.e", "phone": "-1"}}}))
+        .unwrap();
+        assert_eq!(ids(&e), ["anonymous_id:a", "email:c@d.e"]);
+        let e = parse(json!({"type": "identify", "timestamp": 5, "traits": {"email": "n/a"}})).unwrap_err();
+        assert!(e.to_string().contains("no identifiers"), "{e}");
     }
 
     #[test]

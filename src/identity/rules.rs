@@ -6,6 +6,24 @@ use serde::{Deserialize, Serialize};
 
 use crate::identity::identifier::{validate_lower_name, Identifier};
 
+/// The values [`IdentityRules::default`] never stitches by: placeholders
+/// that senders put where they have no real identifier. Event parsers also
+/// leave an email or phone trait holding one of these (or nothing) out of
+/// the event's identifiers ([`is_placeholder`]).
+pub const DEFAULT_BLOCKLIST: [&str; 10] =
+    ["", "null", "undefined", "anonymous", "0", "unknown", "none", "n/a", "nil", "-1"];
+
+/// Whether `value` is empty or on [`DEFAULT_BLOCKLIST`] (compared as
+/// [`IdentityRules::is_blocked`] compares: trimmed, case-insensitively).
+pub fn is_placeholder(value: &str) -> bool {
+    let v = value.trim();
+    if v.is_ascii() {
+        DEFAULT_BLOCKLIST.iter().any(|b| b.eq_ignore_ascii_case(v))
+    } else {
+        DEFAULT_BLOCKLIST.contains(&v.to_lowercase().as_str())
+    }
+}
+
 /// What to do when linking an identifier would exceed its kind's limit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum OnExceed {
@@ -63,10 +81,7 @@ impl Default for IdentityRules {
         .into_iter()
         .map(|(k, max, on_exceed)| (k.to_owned(), KindLimit { max, on_exceed }))
         .collect();
-        let blocklist = ["", "null", "undefined", "anonymous", "0", "unknown", "none", "n/a", "nil", "-1"]
-            .into_iter()
-            .map(str::to_owned)
-            .collect();
+        let blocklist = DEFAULT_BLOCKLIST.into_iter().map(str::to_owned).collect();
         IdentityRules {
             limits,
             priority: ["user_id", "email", "phone", "device_id", "anonymous_id"].map(str::to_owned).to_vec(),
@@ -100,6 +115,45 @@ impl IdentityRules {
         } else {
             self.blocklist.contains(&v.to_lowercase())
         }
+    }
+
+    /// Checks what refuses a whole operation on its identifiers alone,
+    /// reading and writing nothing: it needs at least one identifier, at
+    /// most [`max_identifiers_per_call`](Self::max_identifiers_per_call),
+    /// and one that is not on the blocklist. Stitching makes this check
+    /// first; an importer can make it before writing anything.
+    ///
+    /// ```
+    /// use profiledb::{Identifier, IdentityRules};
+    /// let rules = IdentityRules::default();
+    /// let id = |s: &str| s.parse::<Identifier>().unwrap();
+    /// assert!(rules.check_identifiers(&[id("user_id:null"), id("email:a@b.c")]).is_ok());
+    /// let err = rules.check_identifiers(&[id("user_id:null")]).unwrap_err();
+    /// assert!(err.to_string().contains("stitching blocklist"));
+    /// ```
+    pub fn check_identifiers(&self, identifiers: &[Identifier]) -> crate::error::Result<()> {
+        use crate::error::Error;
+        if identifiers.is_empty() {
+            return Err(Error::invalid("an operation needs at least one identifier"));
+        }
+        if identifiers.len() > self.max_identifiers_per_call {
+            return Err(Error::invalid(format!(
+                "an operation carries at most {} identifiers, got {}",
+                self.max_identifiers_per_call,
+                identifiers.len()
+            )));
+        }
+        if identifiers.iter().all(|i| self.is_blocked(i.value())) {
+            let mut ids = identifiers.to_vec();
+            self.sort_by_priority(&mut ids);
+            ids.dedup();
+            let list: Vec<String> = ids.iter().map(ToString::to_string).collect();
+            return Err(Error::InvalidIdentifier {
+                input: list.join(", "),
+                reason: "every identifier of the operation is on the stitching blocklist".into(),
+            });
+        }
+        Ok(())
     }
 
     /// The rank of a kind: lower is higher priority.
@@ -155,5 +209,22 @@ impl IdentityRules {
     pub(crate) fn normalized(mut self) -> Self {
         self.blocklist = self.blocklist.iter().map(|v| v.trim().to_lowercase()).collect();
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_the_default_blocklist_and_blank_values() {
+        let rules = IdentityRules::default();
+        for v in ["", "  ", "N/A", " null ", "Unknown", "-1", "0", "nil"] {
+            assert!(is_placeholder(v), "{v:?}");
+            assert!(rules.is_blocked(v), "{v:?}");
+        }
+        for v in ["ann@x.com", "+15550100", "n/a2", "01"] {
+            assert!(!is_placeholder(v), "{v:?}");
+        }
     }
 }

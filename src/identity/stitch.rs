@@ -66,16 +66,7 @@ struct Seen {
 /// Resolves `identifiers` for a write, staging links and merges in `txn`.
 pub(crate) fn stitch(txn: &mut Txn<'_>, identifiers: &[Identifier], cause: &Cause) -> Result<Stitched> {
     let rules = &txn.core.config.identity_rules;
-    if identifiers.is_empty() {
-        return Err(Error::invalid("an operation needs at least one identifier"));
-    }
-    if identifiers.len() > rules.max_identifiers_per_call {
-        return Err(Error::invalid(format!(
-            "an operation carries at most {} identifiers, got {}",
-            rules.max_identifiers_per_call,
-            identifiers.len()
-        )));
-    }
+    rules.check_identifiers(identifiers)?;
     let mut ids = identifiers.to_vec();
     rules.sort_by_priority(&mut ids);
     ids.dedup();
@@ -92,14 +83,6 @@ pub(crate) fn stitch(txn: &mut Txn<'_>, identifiers: &[Identifier], cause: &Caus
             unseen.push(ident);
         }
     }
-    if seen.is_empty() && unseen.is_empty() {
-        let list: Vec<String> = ignored.iter().map(|(i, _)| i.to_string()).collect();
-        return Err(Error::InvalidIdentifier {
-            input: list.join(", "),
-            reason: "every identifier of the operation is on the stitching blocklist".into(),
-        });
-    }
-
     // The base profile: the highest-priority stitchable identifier's.
     let base = seen.iter().find(|s| !s.link.detached).or(seen.first()).map(|s| s.link.profile);
     let mut group: Vec<ProfileId> = base.into_iter().collect();

@@ -58,3 +58,13 @@ fn bad_mappings_are_usage_errors_and_write_nothing() {
         .err_has(&["nothing was written"]);
     assert_eq!(db.json(&["stats"])["profiles"], json!(0));
 }
+
+#[test]
+fn a_byte_order_mark_before_the_header_is_ignored() {
+    for header in ["mail,plan", "\"mail\",plan"] {
+        let db = TestDb::init();
+        let file = db.file("bom.csv", &format!("\u{feff}{header}\nann@x.com,pro\n"));
+        db.run(&["import", "--csv", "--map", "mail=email,plan=traits.plan", s(&file)]).ok();
+        assert_eq!(db.get("email:ann@x.com")["traits"], json!({"plan": "pro"}), "{header}");
+    }
+}

@@ -34,7 +34,8 @@ fn rejected_lines_are_reported_by_number_and_write_nothing() {
             .unwrap()
             .to_owned()
     };
-    assert!(reason(3).contains("not valid JSON"), "{}", reason(3));
+    // The report gives the file's line; the column alone places the error in it.
+    assert!(reason(3).starts_with("not valid JSON: expected ident at column 2"), "{}", reason(3));
     assert!(reason(4).contains("email:nope"), "{}", reason(4));
     assert!(reason(5).contains("bad name"), "{}", reason(5));
     assert!(reason(6).contains("timestamp"), "an event line without a time: {}", reason(6));
@@ -152,4 +153,102 @@ fn strict_import_of_chained_alias_events_ends_on_one_profile() {
         assert_eq!(p["identifiers"], json!(["anonymous_id:a", "email:b@x.com", "email:c@x.com"]), "{who}: {p}");
     }
     assert_eq!(db.json(&["check"])["clean"], json!(true));
+}
+
+/// `--strict` checks the identity rules that refuse a line on its
+/// identifiers alone (every one blocklisted, more than the per-call limit)
+/// before writing: such a line rejects the file and nothing is written,
+/// not even the good lines before it.
+#[test]
+fn strict_checks_identifier_rules_before_writing_anything() {
+    let devices: Vec<String> = (0..40).map(|i| format!("\"d{i}\"")).collect();
+    let bad_lines = [
+        (
+            "{\"type\": \"track\", \"event\": \"x\", \"timestamp\": 5, \"identifiers\": {\"user_id\": \"null\"}}"
+                .to_owned(),
+            "stitching blocklist",
+        ),
+        ("{\"identifiers\": {\"anonymous_id\": \"N/A\"}, \"traits\": {\"a\": 1}}".to_owned(), "stitching blocklist"),
+        (
+            format!(
+                "{{\"type\": \"track\", \"event\": \"x\", \"timestamp\": 5, \"identifiers\": {{\"device_id\": [{}]}}}}",
+                devices.join(",")
+            ),
+            "at most 32 identifiers, got 40",
+        ),
+        (
+            format!("{{\"identifiers\": {{\"device_id\": [{}]}}, \"traits\": {{\"a\": 1}}}}", devices.join(",")),
+            "at most 32 identifiers, got 40",
+        ),
+    ];
+    for (bad, reason) in bad_lines {
+        let db = TestDb::init();
+        let input = format!(
+            "{{\"type\": \"track\", \"event\": \"x\", \"timestamp\": 5, \"identifiers\": {{\"user_id\": \"1\"}}}}\n\
+             {{\"identifiers\": {{\"user_id\": \"2\"}}, \"traits\": {{\"a\": 1}}}}\n{bad}\n"
+        );
+        let file = db.file("strict.jsonl", &input);
+        let r = db.run(&["--json", "import", "--strict", s(&file)]).code(2).err_has(&["1 of 3 lines rejected"]).json();
+        assert_eq!((r["accepted"].clone(), r["nothing_written"].clone()), (json!(0), json!(true)), "{r}");
+        assert_eq!(r["rejections"][0]["line"], json!(3), "{r}");
+        let got = r["rejections"][0]["reason"].as_str().unwrap();
+        assert!(got.contains(reason), "{got} should say {reason}");
+        assert_eq!(db.json(&["stats"])["profiles"], json!(0), "{bad}");
+        db.run(&["get", "user_id:1"]).code(3);
+    }
+}
+
+/// A UTF-8 byte order mark at the start of the file (Windows editors write
+/// one) is not part of the first line, whatever the line is.
+#[test]
+fn a_byte_order_mark_before_the_first_line_is_ignored() {
+    let lines = [
+        ("auto", "{\"identifiers\": {\"user_id\": \"b1\"}, \"traits\": {\"x\": 1}}", "user_id:b1"),
+        ("profile", "{\"identifiers\": {\"user_id\": \"b2\"}, \"traits\": {\"x\": 1}}", "user_id:b2"),
+        (
+            "auto",
+            "{\"type\": \"track\", \"event\": \"x\", \"timestamp\": 5, \"identifiers\": {\"user_id\": \"b3\"}}",
+            "user_id:b3",
+        ),
+        ("segment", "{\"type\": \"track\", \"event\": \"x\", \"timestamp\": 5, \"userId\": \"b4\"}", "user_id:b4"),
+    ];
+    for (format, line, who) in lines {
+        let db = TestDb::init();
+        let file = db.file("bom.jsonl", &format!("\u{feff}{line}\n"));
+        let r = db.run(&["--json", "import", "--format", format, s(&file)]).ok().json();
+        assert_eq!(r["accepted"], json!(1), "{format}: {r}");
+        db.get(who);
+    }
+}
+
+/// Profile-line identifier values are read as events read `userId`:
+/// strings and integers; a float is refused (not stored as `1000.0`), and
+/// `null` means absent.
+#[test]
+fn profile_line_identifiers_are_strings_or_integers_and_null_is_absent() {
+    let db = TestDb::init();
+    let input = "{\"identifiers\": {\"user_id\": 1e3}, \"traits\": {\"x\": 1}}\n\
+                 {\"identifiers\": {\"user_id\": 2.5}, \"traits\": {\"x\": 1}}\n\
+                 {\"identifiers\": {\"device_id\": [\"d1\", 1.0]}, \"traits\": {\"x\": 1}}\n\
+                 {\"identifiers\": {\"user_id\": null, \"email\": \"z@x.com\"}, \"traits\": {\"x\": 2}}\n\
+                 {\"identifiers\": {\"user_id\": null}, \"traits\": {\"x\": 3}}\n\
+                 {\"identifiers\": {\"user_id\": 12345678901234567890}, \"traits\": {\"x\": 4}}\n";
+    let file = db.file("ids.jsonl", input);
+    let r = db.run(&["--json", "import", s(&file)]).code(2).json();
+    let rejected: Vec<(u64, String)> = r["rejections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| (x["line"].as_u64().unwrap(), x["reason"].as_str().unwrap().to_owned()))
+        .collect();
+    assert_eq!(rejected.iter().map(|(l, _)| *l).collect::<Vec<_>>(), [1, 2, 3, 5], "{r}");
+    assert!(rejected[0].1.contains("identifier \"user_id\": must be a string or an integer, found 1000.0"), "{r}");
+    assert!(rejected[1].1.contains("found 2.5"), "{r}");
+    assert!(rejected[2].1.contains("identifier \"device_id\"") && rejected[2].1.contains("found 1.0"), "{r}");
+    assert!(rejected[3].1.contains("\"identifiers\" is empty"), "{r}");
+    db.run(&["get", "user_id:1000.0"]).code(3);
+    db.run(&["get", "device_id:d1"]).code(3);
+    let z = db.get("email:z@x.com");
+    assert_eq!((z["identifiers"].clone(), z["traits"].clone()), (json!(["email:z@x.com"]), json!({"x": 2})));
+    assert_eq!(db.get("user_id:12345678901234567890")["traits"], json!({"x": 4}));
 }

@@ -163,7 +163,8 @@ pub enum Command {
     /// "Events and rollups"); events go through the library's batch ingest
     /// (stitching, dedup by message id, rollups, segments). Any other object
     /// is a profile line: it links its identifiers (merging profiles as
-    /// `identify` does) and sets its traits.
+    /// `identify` does) and sets its traits. Identifier values are strings
+    /// or integers, or lists of them; null means absent.
     ///
     /// CSV (--csv, or --format csv): the first row names the columns; --map
     /// says what each column is: COLUMN=KIND makes it an identifier
@@ -474,8 +475,10 @@ pub enum IdentifierCommand {
 
     /// Whether an identifier is suppressed (its person was erased or anonymized) (read-only).
     ///
-    /// Suppressed identifiers are kept only as keyed hashes; exits 0 either
-    /// way and prints yes or no (`suppressed` in --json).
+    /// Suppressed identifiers are kept only as keyed hashes. Exits 0 either
+    /// way and prints a sentence saying which ("user_id:1 is suppressed
+    /// ..." or "user_id:1 is not suppressed"); scripts should read
+    /// `suppressed` (true or false) from --json.
     #[command(after_help = READ_SAFETY)]
     Suppressed {
         /// The identifier, kind:value.

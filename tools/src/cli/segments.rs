@@ -70,8 +70,10 @@ pub enum SegmentCommand {
 
     /// Whether a profile was a member of a segment at a time, from the membership history (read-only).
     ///
-    /// Exits 0 either way and prints yes or no (`member` in --json). A
-    /// profile that merged answers for the profile it merged into.
+    /// Exits 0 either way and prints a sentence saying which ("profile 3
+    /// (user_id:1) was a member of de at ..." or "... was not a member
+    /// ..."); scripts should read `member` (true or false) from --json.
+    /// A profile that merged answers for the profile it merged into.
     #[command(after_help = READ_SAFETY)]
     WasMember {
         /// The profile's identifier, kind:value.

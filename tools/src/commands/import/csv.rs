@@ -222,6 +222,9 @@ fn read_row(reader: &mut impl BufRead, source: &str, line_no: &mut u64) -> Resul
             return Ok(Some((line, bytes, Err("not valid UTF-8".into()))));
         };
         let text = text.strip_suffix('\n').map_or(text, |t| t.strip_suffix('\r').unwrap_or(t));
+        // A byte order mark before the header (spreadsheets write one) is
+        // not part of its first cell.
+        let text = if *line_no == 1 { text.strip_prefix('\u{feff}').unwrap_or(text) } else { text };
         let mut chars = text.chars().peekable();
         while let Some(c) = chars.next() {
             match (quoted, c) {
@@ -279,6 +282,13 @@ mod tests {
         assert_eq!(got[1], Ok(vec!["two\nlines".into(), "x".into()]));
         assert!(rows("\"open\n")[0].is_err());
         assert!(rows("\"a\"b\n")[0].is_err());
+    }
+
+    #[test]
+    fn a_byte_order_mark_before_the_header_is_dropped() {
+        let got = rows("\u{feff}\"mail\",plan\n\u{feff}x,y\n");
+        assert_eq!(got[0], Ok(vec!["mail".into(), "plan".into()]));
+        assert_eq!(got[1], Ok(vec!["\u{feff}x".into(), "y".into()]), "only the file's first line");
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use std::io::BufRead;
 
 use profiledb::event::spec::SPEC_MARKER_FIELDS;
-use profiledb::event::{parse_line, parse_value, EventFormat, EventLimits};
+use profiledb::event::{describe_json_error, identifier_text, parse_line, parse_value, EventFormat, EventLimits};
 use profiledb::{Identifier, Update};
 use serde_json::{Map, Value};
 
@@ -45,7 +45,7 @@ impl<R: BufRead> Source for Jsonl<R> {
             self.line_no += 1;
             bytes += n as u64;
             let line = self.line_no;
-            let text = match line_text(&self.buf) {
+            let text = match line_text(&self.buf, line == 1) {
                 Ok(t) => t,
                 Err(reason) => return Ok(Some(Item { line, bytes, parsed: Err(reason) })),
             };
@@ -58,8 +58,10 @@ impl<R: BufRead> Source for Jsonl<R> {
     }
 }
 
-/// The line as UTF-8 without its line ending.
-fn line_text(buf: &[u8]) -> Result<&str, String> {
+/// The line as UTF-8 without its line ending and, on the `first` line of
+/// the input, without a UTF-8 byte order mark (editors on Windows write one).
+fn line_text(buf: &[u8], first: bool) -> Result<&str, String> {
+    let buf = if first { buf.strip_prefix("\u{feff}".as_bytes()).unwrap_or(buf) } else { buf };
     let trimmed = buf.strip_suffix(b"\n").unwrap_or(buf);
     let trimmed = trimmed.strip_suffix(b"\r").unwrap_or(trimmed);
     std::str::from_utf8(trimmed).map_err(|e| format!("not valid UTF-8 (at byte {})", e.valid_up_to()))
@@ -78,7 +80,8 @@ fn parse(text: &str, format: ImportFormat, line: u64, limits: &EventLimits) -> R
             if text.len() > limits.max_line_bytes {
                 return Err(format!("line is {} bytes, the limit is {}", text.len(), limits.max_line_bytes));
             }
-            let v: Value = serde_json::from_str(text).map_err(|e| format!("not valid JSON: {e}"))?;
+            let v: Value =
+                serde_json::from_str(text).map_err(|e| format!("not valid JSON: {}", describe_json_error(&e, text)))?;
             let Value::Object(obj) = &v else { return Err("expected a JSON object".into()) };
             let is_event = obj.contains_key("type") || SPEC_MARKER_FIELDS.iter().any(|f| obj.contains_key(*f));
             if format == ImportFormat::Auto && is_event {
@@ -114,20 +117,19 @@ fn parse_profile_line(obj: &Map<String, Value>) -> Result<Record, String> {
     Ok(Record::Profile { identifiers, update })
 }
 
-/// `{"email": "a@x.com", "user_id": 1, "device_id": ["d1", "d2"]}`.
+/// `{"email": "a@x.com", "user_id": 1, "device_id": ["d1", "d2"]}`: values
+/// are strings or integers, read as events read `userId`; `null` means
+/// absent.
 fn parse_identifiers(ids: &Map<String, Value>) -> Result<Vec<Identifier>, String> {
     let mut out = Vec::new();
     for (kind, v) in ids {
         let values = match v {
+            Value::Null => continue,
             Value::Array(items) => items.iter().collect(),
             one => vec![one],
         };
         for value in values {
-            let text = match value {
-                Value::String(s) => s.clone(),
-                Value::Number(n) => n.to_string(),
-                other => return Err(format!("identifier {kind:?}: expected a string or a number, got {other}")),
-            };
+            let text = identifier_text(value).map_err(|reason| format!("identifier {kind:?}: {reason}"))?;
             out.push(Identifier::new(kind, &text).map_err(|e| e.to_string())?);
         }
     }

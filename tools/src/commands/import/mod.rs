@@ -5,10 +5,11 @@
 //! validated into a [`Record`] before anything is written. Events are
 //! written through the library's batch ingest (shared commits, each event
 //! atomic); profile lines one `identify` each. A rejected line writes
-//! nothing. With `--strict` every line is parsed first, and a bad one
-//! rejects the whole file. `--schemas` opens the database with event
-//! schemas (the library checks them on ingest; `--strict` also checks them
-//! before writing).
+//! nothing. With `--strict` every line is parsed first — and checked
+//! against the identity rules that refuse a line on its identifiers alone
+//! (too many, every one blocklisted) — and a bad one rejects the whole
+//! file. `--schemas` opens the database with event schemas (the library
+//! checks them on ingest; `--strict` also checks them before writing).
 
 mod csv;
 mod lines;
@@ -20,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use profiledb::event::{Event, SchemaRegistry};
-use profiledb::{Cause, Identifier, ProfileDb, Update};
+use profiledb::{Cause, Identifier, IdentityRules, ProfileDb, Update};
 
 use super::Ctx;
 use crate::cli::{ImportArgs, ImportFormat};
@@ -154,7 +155,7 @@ pub fn run(ctx: &Ctx, a: &ImportArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-/// `--strict`: parse everything (and check events against `schemas`),
+/// `--strict`: parse everything (and check it with [`prevalidate`]),
 /// write only if every line is good.
 fn strict(
     source: &mut dyn Source,
@@ -164,13 +165,11 @@ fn strict(
     bar: &ProgressBar,
 ) -> Result<(), CliError> {
     let mut records = Vec::new();
+    let rules = w.db.identity_rules();
     while let Some(item) = source.next_item()? {
         bar.inc(item.bytes);
         s.lines += 1;
-        let parsed = item.parsed.and_then(|r| match (&r, schemas) {
-            (Record::Event(e), Some(schemas)) => schemas.validate(e).map(|()| r).map_err(|e| e.to_string()),
-            _ => Ok(r),
-        });
+        let parsed = item.parsed.and_then(|r| prevalidate(&r, schemas, rules).map(|()| r));
         match parsed {
             Ok(r) => records.push((item.line, r)),
             Err(reason) => s.reject(item.line, reason),
@@ -193,6 +192,24 @@ fn strict(
     // a text trait): the import stops there; what came before is written.
     s.stopped_at = s.rejections.first().map(|(l, _)| *l);
     Ok(())
+}
+
+/// What `--strict` checks of a parsed record before anything is written:
+/// an event against `schemas`, and every record against the identity rules
+/// that refuse an operation on its identifiers alone (more than the
+/// per-call limit, every one blocklisted) — checks that otherwise happen
+/// only when the line is applied, after the lines before it were written.
+fn prevalidate(r: &Record, schemas: Option<&SchemaRegistry>, rules: &IdentityRules) -> Result<(), String> {
+    match r {
+        Record::Event(e) => {
+            if let Some(schemas) = schemas {
+                schemas.validate(e).map_err(|e| e.to_string())?;
+            }
+            rules.check_identifiers(&e.stitch_identifiers())
+        }
+        Record::Profile { identifiers, .. } => rules.check_identifiers(identifiers),
+    }
+    .map_err(|e| e.to_string())
 }
 
 /// Writes records in input order: events gathered into batches, profile
