@@ -6,6 +6,7 @@ use crate::clock::Timestamp;
 use crate::core::WriterState;
 use crate::error::{Error, Result};
 use crate::event::{Event, EventKind};
+use crate::identity::identifier::Identifier;
 use crate::identity::stitch::stitch;
 use crate::keys;
 use crate::profile::delta::Change;
@@ -321,7 +322,14 @@ impl ProfileDb {
 /// Applies one validated event inside `txn`. Nothing is staged when it
 /// fails. `seen` holds message ids staged earlier in the same batch.
 fn apply_event(txn: &mut Txn<'_>, event: &Event, seen: &mut HashSet<String>) -> Result<IngestOutcome> {
-    let ids = event.stitch_identifiers();
+    let mut ids = event.stitch_identifiers();
+    if let Some(prev) = &event.previous_id {
+        if let Some(known) = previous_as_anonymous(txn, prev)? {
+            if let Some(slot) = ids.iter_mut().rev().find(|i| *i == prev) {
+                *slot = known;
+            }
+        }
+    }
     if super::privacy::screen(txn, &ids)? {
         return Ok(IngestOutcome::Dropped);
     }
@@ -366,6 +374,19 @@ fn apply_event(txn: &mut Txn<'_>, event: &Event, seen: &mut HashSet<String>) -> 
         seen.insert(m.clone());
     }
     Ok(IngestOutcome::Applied(WriteReceipt::stitched(s, version)))
+}
+
+/// An alias's previous id `user_id:X` that nothing is linked to, when
+/// `anonymous_id:X` is linked: that identifier. Segment-style senders put
+/// either the old user id or the anonymous id in `previousId`, which the
+/// parsers map to `user_id`; linking a never-seen `user_id:X` would make a
+/// bogus identifier and leave the anonymous profile out of the alias.
+fn previous_as_anonymous(txn: &Txn<'_>, prev: &Identifier) -> Result<Option<Identifier>> {
+    if prev.kind() != "user_id" || txn.link(prev)?.is_some() {
+        return Ok(None);
+    }
+    let Ok(anon) = Identifier::new("anonymous_id", prev.value()) else { return Ok(None) };
+    Ok(txn.link(&anon)?.is_some().then_some(anon))
 }
 
 /// Records an event's consent changes as one delta on `p` (after its trait
