@@ -43,12 +43,23 @@ impl ProfileDb {
     pub fn get(&self, identifier: &Identifier) -> Result<Option<Arc<Profile>>> {
         let view = self.core.store.latest();
         let Some(p) = resolve_link(&self.core, &view, identifier)? else { return Ok(None) };
-        Ok(self.live_record(&view, p)?.map(|r| r.profile.clone()))
+        self.live_profile(&view, p)
     }
 
     /// The profile with id `id`; an id that merged away reaches its survivor.
     pub fn get_by_id(&self, id: ProfileId) -> Result<Option<Arc<Profile>>> {
-        Ok(self.live_record(&self.core.store.latest(), id)?.map(|r| r.profile.clone()))
+        self.live_profile(&self.core.store.latest(), id)
+    }
+
+    /// The profile of the live record `id` reaches. A cached record gives
+    /// its profile under the cache lock, without taking (and dropping) a
+    /// reference to the record itself.
+    fn live_profile(&self, view: &View<'_>, id: ProfileId) -> Result<Option<Arc<Profile>>> {
+        let load = || Ok(schema::PROFILES.get(view, &crate::keys::profile(id))?.map(Arc::new));
+        if let Some(profile) = self.core.profiles.map_or_load(&id, |r| r.profile.clone(), load)? {
+            return Ok(Some(profile));
+        }
+        Ok(self.live_record(view, id)?.map(|r| r.profile.clone()))
     }
 
     /// The live id `id` resolves to: itself, its survivor, or `None`.
