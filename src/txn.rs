@@ -459,6 +459,12 @@ impl<'a> Txn<'a> {
         schema::MEMBERSHIP.put(&mut self.batch, keys::segment::membership(id, p, at.0), &member);
     }
 
+    /// Stages `p`'s removal from segment `id` with no feed record and no
+    /// history row (erasure: both are deleted, not added to).
+    pub fn unset_member_unrecorded(&mut self, id: u32, p: ProfileId) {
+        self.members.insert((id, p), false);
+    }
+
     /// The wake-up of segment `seg` for `p`, staged ones included.
     pub fn wakeup_of(&self, seg: u32, p: ProfileId) -> Result<Option<i64>> {
         match self.wakeups.get(&(seg, p)) {

@@ -63,6 +63,8 @@ pub struct AnonymizeReport {
     pub rollups_scrubbed: u64,
     /// History entries (deltas and snapshots) removed.
     pub history_removed: u64,
+    /// Dedup entries (message ids) removed.
+    pub dedup_removed: u64,
 }
 
 impl ProfileDb {
@@ -94,7 +96,11 @@ impl ProfileDb {
         let mut report = AnonymizeReport { profile: p, ..AnonymizeReport::default() };
         let traits = anonymize_traits(&rec.profile.traits, rules, &hash, &mut report);
         report.identifiers = unlink_and_suppress(&mut txn, &secret, p)?.len() as u64;
-        for x in std::iter::once(p).chain(aliases_of(&txn.view, p)?) {
+        let ids: std::collections::BTreeSet<ProfileId> = std::iter::once(p).chain(aliases_of(&txn.view, p)?).collect();
+        // Every dedup entry of the profile and its aliases (events never on
+        // a timeline — aliases, timelines off, trimmed — included).
+        report.dedup_removed = super::erase_refs::forget_dedup(&mut txn, &ids)?;
+        for &x in &ids {
             let scrubbed = scrub_events(&mut txn, x, rules, &hash)?;
             report.events_scrubbed += scrubbed.len() as u64;
             if x == p {
@@ -127,7 +133,11 @@ impl ProfileDb {
             last_snapshot: version,
             kinds,
         });
-        let entries = report.identifiers + report.events_scrubbed + report.rollups_scrubbed + report.history_removed;
+        let entries = report.identifiers
+            + report.events_scrubbed
+            + report.rollups_scrubbed
+            + report.history_removed
+            + report.dedup_removed;
         self.audit(&mut txn, AuditAction::Anonymize, request_id, p, entries)?;
         txn.commit()?;
         self.publish_secret(secret);

@@ -8,6 +8,7 @@ pub(crate) mod cache;
 mod check;
 pub(crate) mod config;
 mod consent;
+mod erase_refs;
 pub(crate) mod format;
 mod full;
 mod identity_ops;

@@ -1,10 +1,13 @@
 //! Privacy operations: erase, suppression, export, the audit log, and
 //! the helpers anonymize shares with erase.
 
+use std::collections::BTreeSet;
+
 use crate::error::{Error, Result};
 use crate::identity::graph::aliases_of;
 use crate::identity::identifier::Identifier;
 use crate::keys;
+use crate::privacy::redact::Erased;
 use crate::privacy::suppression::{load_secret, new_secret, suppressed_key, SECRET_KEY};
 use crate::privacy::{AuditAction, AuditRecord, SuppressionPolicy};
 use crate::profile::id::ProfileId;
@@ -13,6 +16,7 @@ use crate::segment::FeedKind;
 use crate::storage::prefix_end;
 use crate::txn::Txn;
 
+use super::erase_refs::{self, Swept};
 use super::ProfileDb;
 
 /// What an erase removed.
@@ -37,9 +41,14 @@ const PER_PROFILE: &[&str] =
 impl ProfileDb {
     /// Erases the person `identifier` reaches: the profile, every
     /// identifier and alias, traits, history, stored events, rollups,
-    /// dedup keys, segment memberships and their history — in one batch —
-    /// then flushes and compacts the affected ranges so the bytes leave
-    /// the files on disk. Erased identifiers are kept only as keyed hashes:
+    /// every dedup entry of the profile and its aliases, segment
+    /// memberships and their history, its change-feed records (one
+    /// `Erased` record stands for leaving every segment) — and what other
+    /// profiles hold of it: the erased identifiers in their deltas and
+    /// stored events, and its state in their merge windows
+    /// (`src/privacy/redact.rs`; found by scans, see `erase_refs`) — in
+    /// one batch, then flushes and compacts the affected ranges so the
+    /// bytes leave the files on disk. Erased identifiers are kept only as keyed hashes:
     /// later writes carrying them are refused or dropped, by the
     /// [`SuppressionPolicy`] (see [`is_suppressed`](Self::is_suppressed)).
     /// Erasing an unknown (or already erased) identifier is
@@ -58,8 +67,9 @@ impl ProfileDb {
         let idents = unlink_and_suppress(&mut txn, &secret, p)?;
         let mut entries = idents.len() as u64;
         let aliases = aliases_of(&txn.view, p)?;
+        let gone: BTreeSet<ProfileId> = std::iter::once(p).chain(aliases.iter().copied()).collect();
         let segment_ids: Vec<u32> = self.core.segments.read().segments.iter().map(|s| s.def.id).collect();
-        for x in std::iter::once(p).chain(aliases.iter().copied()) {
+        for &x in &gone {
             let prefix = keys::profile(x);
             let end = prefix_end(&prefix).unwrap_or_else(|| vec![0xff; 5]);
             let mut events = Vec::new();
@@ -86,7 +96,19 @@ impl ProfileDb {
                 txn.batch.delete(schema::ALIAS_REVERSE.name, keys::alias::reverse(p, x));
             }
         }
-        crate::segment::maintain::remove_everywhere(&mut txn, p)?;
+        // What the person left outside their own key ranges.
+        let ident_set = erase_refs::identifier_set(&idents);
+        let erased = Erased { profiles: &gone, identifiers: &ident_set };
+        let mut swept = Swept { dedup: erase_refs::forget_dedup(&mut txn, &gone)?, ..Swept::default() };
+        swept.feed = erase_refs::forget_feed(&mut txn, &gone)?;
+        swept.events = erase_refs::scrub_events(&mut txn, &erased)?;
+        erase_refs::scrub_histories(&mut txn, erased, &mut swept)?;
+        // A restaged record changed state: re-evaluate its segments.
+        txn.skip_segments = !swept.records_changed;
+        entries += swept.total();
+        // Leaving its segments writes no exit record and no history row:
+        // the one `Erased` record below says it left them all.
+        crate::segment::maintain::remove_everywhere_unrecorded(&mut txn, p)?;
         txn.push_feed(FeedKind::Erased, None, p);
         txn.delete_profile(p);
         self.audit(&mut txn, AuditAction::Erase, request_id, p, entries)?;
@@ -127,10 +149,18 @@ impl ProfileDb {
 
     /// Everything stored about the person `identifier` reaches, as one JSON
     /// document: identifiers with their links, traits, history, consent
-    /// and its history, events, rollups and segment memberships. Exporting
-    /// an unknown, erased or anonymized person (whose identifiers are gone)
-    /// is [`Error::NotFound`].
+    /// and its history, events, rollups and segment memberships — and the
+    /// own history of every id merged into the profile (kept for unmerge:
+    /// what those ids had before the merge, `merged_histories`) and the
+    /// membership history of the profile and those ids
+    /// (`membership_history`). Exporting an unknown, erased or anonymized
+    /// person (whose identifiers are gone) is [`Error::NotFound`].
+    ///
+    /// Every export is recorded in the audit log, so a read-only or
+    /// secondary handle, which cannot write that record, refuses it with
+    /// [`Error::ReadOnly`] before reading anything.
     pub fn export(&self, identifier: &Identifier, request_id: Option<&str>) -> Result<serde_json::Value> {
+        self.writable("export (every export is recorded in the audit log)")?;
         let p = self.resolve(identifier)?.ok_or_else(|| Error::NotFound(format!("identifier {identifier}")))?;
         let profile = self.get_by_id(p)?.ok_or_else(|| Error::NotFound(format!("profile {p}")))?;
         let graph: Vec<serde_json::Value> = self
@@ -147,8 +177,7 @@ impl ProfileDb {
             })
             .collect();
         let deltas = self.history(p)?;
-        let history: Vec<serde_json::Value> =
-            deltas.iter().map(|d| serde_json::to_value(d).unwrap_or(serde_json::Value::Null)).collect();
+        let history: Vec<serde_json::Value> = deltas.iter().map(delta_json).collect();
         let consent_history = consent_history(&deltas);
         let events: Vec<serde_json::Value> = self
             .events(p, crate::Timestamp(i64::MIN), crate::Timestamp(i64::MAX))?
@@ -157,25 +186,67 @@ impl ProfileDb {
             .collect();
         let rollups: serde_json::Map<String, serde_json::Value> =
             self.rollups_of(p)?.into_iter().map(|(k, v)| (k, v.to_json())).collect();
+        let (merged_histories, membership_history) = {
+            let view = self.core.store.snapshot();
+            let ids: Vec<ProfileId> = std::iter::once(p).chain(aliases_of(&view, p)?).collect();
+            let mut merged = Vec::new();
+            for x in ids.iter().skip(1) {
+                let log = crate::profile::history::deltas(&view, *x)?;
+                let log: Vec<serde_json::Value> = log.iter().map(delta_json).collect();
+                merged.push(serde_json::json!({ "profile": x.0, "history": log }));
+            }
+            (merged, self.membership_rows(&view, &ids)?)
+        };
         let doc = serde_json::json!({
             "profile": profile.to_json(),
             "identifiers": graph,
             "history": history,
+            "merged_histories": merged_histories,
             "consent": profile.to_json()["consent"].clone(),
             "consent_history": consent_history,
             "events": events,
             "rollups": rollups,
             "segments": self.segments_of(p)?,
+            "membership_history": membership_history,
         });
-        if !self.core.store.is_read_only() {
-            let mut writer = self.core.writer.lock();
-            let mut txn = Txn::new(&self.core, &mut writer);
-            txn.skip_segments = true;
-            let n = (graph_len(&doc, "identifiers") + graph_len(&doc, "history") + graph_len(&doc, "events")) as u64;
-            self.audit(&mut txn, AuditAction::Export, request_id, p, n)?;
-            txn.commit()?;
-        }
+        let mut writer = self.core.writer.lock();
+        let mut txn = Txn::new(&self.core, &mut writer);
+        txn.skip_segments = true;
+        let merged_len: usize = merged_histories_len(&doc);
+        let n = (graph_len(&doc, "identifiers")
+            + graph_len(&doc, "history")
+            + merged_len
+            + graph_len(&doc, "events")
+            + graph_len(&doc, "membership_history")) as u64;
+        self.audit(&mut txn, AuditAction::Export, request_id, p, n)?;
+        txn.commit()?;
         Ok(doc)
+    }
+
+    /// The membership-history rows of `ids` in every defined segment, as
+    /// JSON, by segment then profile then time.
+    fn membership_rows(&self, view: &crate::storage::View<'_>, ids: &[ProfileId]) -> Result<Vec<serde_json::Value>> {
+        let segments: Vec<(u32, String)> =
+            self.core.segments.read().segments.iter().map(|s| (s.def.id, s.def.name.clone())).collect();
+        let mut out = Vec::new();
+        for (seg, name) in &segments {
+            for x in ids {
+                let mut prefix = seg.to_be_bytes().to_vec();
+                prefix.extend_from_slice(&keys::profile(*x));
+                for kv in view.prefix(schema::MEMBERSHIP.name, &prefix)? {
+                    let (k, v) = kv?;
+                    let entered = schema::MEMBERSHIP.decode(&k, &v)?;
+                    let at = k.get(8..16).and_then(|b| b.try_into().ok()).map(keys::i64_from_ordered_bytes);
+                    out.push(serde_json::json!({
+                        "segment": name,
+                        "profile": x.0,
+                        "at": at.map(|t| crate::Timestamp(t).to_rfc3339()),
+                        "entered": entered,
+                    }));
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// The privacy audit log: every erase, anonymize and export, oldest first.
@@ -286,6 +357,15 @@ fn consent_history(deltas: &[crate::profile::delta::Delta]) -> Vec<serde_json::V
         }));
     }
     out
+}
+
+fn delta_json(d: &crate::profile::delta::Delta) -> serde_json::Value {
+    serde_json::to_value(d).unwrap_or(serde_json::Value::Null)
+}
+
+fn merged_histories_len(doc: &serde_json::Value) -> usize {
+    let Some(merged) = doc.get("merged_histories").and_then(|v| v.as_array()) else { return 0 };
+    merged.iter().map(|m| graph_len(m, "history")).sum()
 }
 
 fn graph_len(doc: &serde_json::Value, key: &str) -> usize {

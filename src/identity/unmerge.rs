@@ -70,7 +70,8 @@ pub(crate) fn unmerge(
     for (i, loser) in active.into_iter().rev() {
         // A profile that is live again was split off by other means; never
         // overwrite it from a stale merge state.
-        if txn.profile(loser)?.is_some() {
+        // An erased loser (its state redacted) is never restored.
+        if txn.profile(loser)?.is_some() || crate::privacy::redact::is_redacted_merge(&log[i].change) {
             continue;
         }
         let subtree = subtree_of(txn, loser)?;

@@ -40,8 +40,9 @@ pub struct AuditRecord {
     pub request_id: Option<String>,
     /// The internal id of the profile concerned.
     pub profile: u32,
-    /// How many stored entries it removed (erase), returned (export) or
-    /// rewrote and removed (anonymize).
+    /// How many stored entries it removed or rewrote (erase: the person's
+    /// own, and the other profiles' deltas, snapshots and events it
+    /// redacted), returned (export) or rewrote and removed (anonymize).
     pub entries: u64,
 }
 

@@ -6,6 +6,7 @@
 pub(crate) mod anonymize;
 mod audit;
 pub(crate) mod config;
+pub(crate) mod redact;
 pub(crate) mod suppression;
 
 pub use crate::profile::consent::{

@@ -178,13 +178,29 @@ fn replace_wakeup(txn: &mut Txn<'_>, id: u32, p: ProfileId, old: Option<i64>, du
 /// Removes a profile that merged away from every segment (feed records
 /// say so) and clears its wake-ups.
 pub(crate) fn remove_everywhere(txn: &mut Txn<'_>, p: ProfileId) -> Result<()> {
+    leave_everywhere(txn, p, true)
+}
+
+/// Removes an erased profile from every segment and clears its wake-ups,
+/// recording nothing: no `Exited` feed record and no membership-history
+/// row (erase deletes both; its one `Erased` feed record tells consumers
+/// the profile left every segment it was in).
+pub(crate) fn remove_everywhere_unrecorded(txn: &mut Txn<'_>, p: ProfileId) -> Result<()> {
+    leave_everywhere(txn, p, false)
+}
+
+fn leave_everywhere(txn: &mut Txn<'_>, p: ProfileId, record: bool) -> Result<()> {
     let segs: Vec<(u32, String, bool)> = {
         let state = txn.core.segments.read();
         state.segments.iter().map(|s| (s.def.id, s.def.name.clone(), s.deps.time_dependent)).collect()
     };
     for (id, name, timed) in segs {
         if txn.is_member(id, p) {
-            txn.set_member(id, &name, p, false);
+            if record {
+                txn.set_member(id, &name, p, false);
+            } else {
+                txn.unset_member_unrecorded(id, p);
+            }
         }
         if timed {
             file_wakeup(txn, id, p, None)?;

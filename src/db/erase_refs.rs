@@ -1,0 +1,251 @@
+//! What erase removes outside the erased profile's own key ranges: the
+//! references other profiles hold (their histories, snapshots and stored
+//! events), and the person's entries in the column families keyed by
+//! something else than the profile (dedup entries, feed records).
+//!
+//! Nothing indexes these references, so each is found by a scan; erasure
+//! is rare and these are linear in the column family, read once per
+//! erase under the writer lock:
+//!
+//! - `delta`: every delta of every profile is decoded once (to find the
+//!   logs that name an erased identifier or merged an erased profile, and
+//!   the merges that chain them); only the logs found are then re-read and
+//!   rewritten (see [`crate::privacy::redact`]);
+//! - `snapshot`: only the snapshots of the logs found;
+//! - `event`: every stored event's bytes are searched for the erased
+//!   identifiers' values; only those that hold one are decoded;
+//! - `dedup`, `feed`: every entry is decoded (small values).
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+
+use crate::error::{Error, Result};
+use crate::identity::identifier::Identifier;
+use crate::keys;
+use crate::privacy::redact::{Erased, Log, Redactor};
+use crate::profile::delta::Change;
+use crate::profile::history;
+use crate::profile::id::ProfileId;
+use crate::profile::state::{Profile, ProfileRecord};
+use crate::schema;
+use crate::txn::Txn;
+
+/// Counts of what the sweep rewrote or removed (for the audit record).
+#[derive(Default)]
+pub(crate) struct Swept {
+    /// Other profiles' deltas rewritten.
+    pub deltas: u64,
+    /// Other profiles' snapshots rewritten (or folded into a raised floor).
+    pub snapshots: u64,
+    /// Other profiles' stored events rewritten.
+    pub events: u64,
+    /// Dedup entries deleted.
+    pub dedup: u64,
+    /// Feed records deleted.
+    pub feed: u64,
+    /// Live profiles whose record had to be restaged with a new state
+    /// (their segments need re-evaluation).
+    pub records_changed: bool,
+}
+
+impl Swept {
+    pub(crate) fn total(&self) -> u64 {
+        self.deltas + self.snapshots + self.events + self.dedup + self.feed
+    }
+}
+
+/// Deletes every dedup entry whose profile is one of `gone` (the entries of
+/// events never stored on a timeline — aliases, timelines off, trimmed by
+/// retention — included). Scans `dedup`.
+pub(crate) fn forget_dedup(txn: &mut Txn<'_>, gone: &BTreeSet<ProfileId>) -> Result<u64> {
+    let mut doomed = Vec::new();
+    for kv in txn.view.range(schema::DEDUP.name, &[], None)? {
+        let (k, v) = kv?;
+        if gone.contains(&ProfileId(schema::DEDUP.decode(&k, &v)?.profile)) {
+            doomed.push(k.to_vec());
+        }
+    }
+    for k in &doomed {
+        txn.batch.delete(schema::DEDUP.name, k);
+    }
+    Ok(doomed.len() as u64)
+}
+
+/// Deletes every feed record of one of `gone` (entered, exited, merged).
+/// Scans `feed`.
+pub(crate) fn forget_feed(txn: &mut Txn<'_>, gone: &BTreeSet<ProfileId>) -> Result<u64> {
+    let mut doomed = Vec::new();
+    for kv in txn.view.range(schema::FEED.name, &[], None)? {
+        let (k, v) = kv?;
+        if gone.contains(&schema::FEED.decode(&k, &v)?.profile) {
+            doomed.push(k.to_vec());
+        }
+    }
+    for k in &doomed {
+        txn.batch.delete(schema::FEED.name, k);
+    }
+    Ok(doomed.len() as u64)
+}
+
+/// Removes the erased identifiers from the stored events of every other
+/// profile (`identifiers`, `previous_id`). Scans `event`.
+pub(crate) fn scrub_events(txn: &mut Txn<'_>, erased: &Erased<'_>) -> Result<u64> {
+    if erased.identifiers.is_empty() {
+        return Ok(0);
+    }
+    let needles: Vec<&[u8]> = erased.identifiers.iter().map(|i| i.value().as_bytes()).collect();
+    let mut rewritten = Vec::new();
+    for kv in txn.view.range(schema::EVENTS.name, &[], None)? {
+        let (k, v) = kv?;
+        if keys::parse_profile(&k).is_none_or(|x| erased.profiles.contains(&x)) {
+            continue; // the erased profiles' own events are deleted whole
+        }
+        if !needles.iter().any(|n| contains(&v, n)) {
+            continue;
+        }
+        let mut e = schema::EVENTS.decode(&k, &v)?;
+        let before = (e.identifiers.len(), e.previous_id.is_some());
+        e.identifiers.retain(|i| !erased.identifiers.contains(i));
+        if e.previous_id.as_ref().is_some_and(|i| erased.identifiers.contains(i)) {
+            e.previous_id = None;
+        }
+        if (e.identifiers.len(), e.previous_id.is_some()) != before {
+            rewritten.push((k.to_vec(), e));
+        }
+    }
+    for (k, e) in &rewritten {
+        schema::EVENTS.put(&mut txn.batch, k.clone(), e);
+    }
+    Ok(rewritten.len() as u64)
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Redacts the erased person out of every other profile's history (the
+/// rules are in [`crate::privacy::redact`]) and stages the rewritten
+/// deltas, snapshots and, where a floor moved, records.
+pub(crate) fn scrub_histories(txn: &mut Txn<'_>, erased: Erased<'_>, swept: &mut Swept) -> Result<()> {
+    // 1. One pass over `delta`: the logs that name the erased person, and
+    //    every merge (loser → the logs that merged it).
+    let mut direct = BTreeSet::new();
+    let mut merged_into: BTreeMap<ProfileId, BTreeSet<ProfileId>> = BTreeMap::new();
+    for kv in txn.view.range(schema::DELTAS.name, &[], None)? {
+        let (k, v) = kv?;
+        let Some(x) = keys::parse_profile(&k) else { continue };
+        if erased.profiles.contains(&x) {
+            continue;
+        }
+        let d = schema::DELTAS.decode(&k, &v)?;
+        let names = |l: &[Identifier]| l.iter().any(|i| erased.identifiers.contains(i));
+        if names(&d.via) || names(&d.linked) || names(&d.unlinked) {
+            direct.insert(x);
+        }
+        match &d.change {
+            Change::Merge { loser, .. } => {
+                if erased.profiles.contains(loser) {
+                    direct.insert(x);
+                }
+                merged_into.entry(*loser).or_default().insert(x);
+            }
+            Change::Unmerge { split_off, .. } if erased.profiles.contains(split_off) => {
+                direct.insert(x);
+            }
+            _ => {}
+        }
+    }
+    // 2. Logs that merged one of those (their loser state may hold the
+    //    erased person), transitively.
+    let mut affected = direct.clone();
+    let mut queue: Vec<ProfileId> = direct.into_iter().collect();
+    while let Some(x) = queue.pop() {
+        for s in merged_into.get(&x).into_iter().flatten() {
+            if affected.insert(*s) {
+                queue.push(*s);
+            }
+        }
+    }
+    if affected.is_empty() {
+        return Ok(());
+    }
+    // 3. Redact them together.
+    let rules = &txn.core.config.merge_rules;
+    let mut redactor = Redactor::new(erased, rules);
+    let mut records: BTreeMap<ProfileId, std::sync::Arc<ProfileRecord>> = BTreeMap::new();
+    for &x in &affected {
+        let deltas = history::deltas(&txn.view, x)?;
+        let Some(first) = deltas.first().map(|d| d.version) else { continue };
+        let rec = txn.profile(x)?;
+        let floor = first - 1;
+        let base = if floor == 0 {
+            Default::default()
+        } else {
+            let key = keys::versioned(x, floor);
+            let snap = schema::SNAPSHOTS.get(&txn.view, &key)?.ok_or_else(|| Error::Corrupt {
+                cf: schema::SNAPSHOTS.name,
+                what: "history",
+                key_hex: crate::error::hex_prefix(&key),
+                reason: "erase: the snapshot at the history floor is missing".into(),
+            })?;
+            (snap.traits, snap.consent)
+        };
+        redactor.add(x, Log::new(rec.is_some(), (floor, base), deltas, redactor.erased()));
+        if let Some(rec) = rec {
+            records.insert(x, rec);
+        }
+    }
+    let results = redactor.run()?;
+    // 4. Stage what changed.
+    for (x, r) in results {
+        for d in &r.deltas {
+            schema::DELTAS.put(&mut txn.batch, keys::versioned(x, d.version), d);
+        }
+        swept.deltas += r.deltas.len() as u64;
+        let mut snaps = Vec::new();
+        for kv in txn.view.prefix(schema::SNAPSHOTS.name, &keys::profile(x))? {
+            let (k, v) = kv?;
+            let mut snap = schema::SNAPSHOTS.decode(&k, &v)?;
+            if let Some((traits, consent)) = r.states.get(&snap.version) {
+                if snap.traits != *traits || snap.consent != *consent {
+                    (snap.traits, snap.consent) = (traits.clone(), consent.clone());
+                    snaps.push(snap);
+                }
+            }
+        }
+        for s in &snaps {
+            schema::SNAPSHOTS.put(&mut txn.batch, keys::versioned(x, s.version), s);
+        }
+        swept.snapshots += snaps.len() as u64;
+        let Some(rec) = records.get(&x) else { continue };
+        let mut next = (**rec).clone();
+        if let Some((floor, (traits, consent), at)) = r.raised_floor {
+            let snap =
+                Profile { id: x, version: floor, created_at: rec.profile.created_at, updated_at: at, traits, consent };
+            txn.batch.delete_range(schema::DELTAS.name, keys::versioned(x, 0), keys::versioned(x, floor + 1));
+            txn.batch.delete_range(schema::SNAPSHOTS.name, keys::versioned(x, 0), keys::versioned(x, floor));
+            schema::SNAPSHOTS.put(&mut txn.batch, keys::versioned(x, floor), &snap);
+            swept.snapshots += 1;
+            next.history_floor = floor;
+            next.last_snapshot = next.last_snapshot.max(floor);
+        }
+        // The last window closed before the record's version, so the
+        // redacted replay ends in the stored state; restage it if not.
+        if let Some((_, (traits, consent))) = r.states.last_key_value() {
+            if *traits != next.profile.traits || *consent != next.profile.consent {
+                let mut p = (*next.profile).clone();
+                (p.traits, p.consent) = (traits.clone(), consent.clone());
+                next.profile = std::sync::Arc::new(p);
+                swept.records_changed = true;
+            }
+        }
+        if next != **rec {
+            txn.put_profile(next);
+        }
+    }
+    Ok(())
+}
+
+/// The identifiers of `idents` as a set.
+pub(crate) fn identifier_set(idents: &[Identifier]) -> HashSet<Identifier> {
+    idents.iter().cloned().collect()
+}
