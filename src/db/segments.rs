@@ -357,16 +357,16 @@ impl ProfileDb {
         Ok((expr, deps))
     }
 
-    /// Change-feed records with `seq >= from`, at most `limit`.
+    /// Change-feed records with `seq >= from`, at most `limit` (none for 0).
     pub fn feed(&self, from: u64, limit: usize) -> Result<Vec<FeedRecord>> {
         let view = self.core.store.latest();
         let mut out = Vec::new();
         for kv in view.range(schema::FEED.name, &from.to_be_bytes(), None)? {
-            let (k, v) = kv?;
-            out.push(schema::FEED.decode(&k, &v)?);
             if out.len() >= limit {
                 break;
             }
+            let (k, v) = kv?;
+            out.push(schema::FEED.decode(&k, &v)?);
         }
         Ok(out)
     }
