@@ -36,6 +36,8 @@ mod tests_buckets;
 #[cfg(test)]
 mod tests_identifiers;
 #[cfg(test)]
+mod tests_index_race;
+#[cfg(test)]
 mod tests_kinds;
 #[cfg(test)]
 mod tests_wakeups;
