@@ -247,9 +247,22 @@ impl ProfileDb {
         }
     }
 
-    /// For a secondary handle: catches up with the writer's latest commits.
+    /// For a secondary handle: catches up with the writer's latest commits
+    /// — the stored data and what this handle loaded from it at open:
+    /// segment definitions and bitmaps, the live set, trait indexes,
+    /// declared rollups and series, the retention floors and the
+    /// suppression secret. Caches are dropped.
     pub fn catch_up(&self) -> Result<()> {
         self.core.store.catch_up()?;
+        let view = self.core.store.latest();
+        let segments = crate::segment::state::SegmentState::load(&view)?;
+        let registry = crate::rollup::registry::Registry::load(&view)?;
+        let secret = crate::privacy::suppression::load_secret(&view)?;
+        self.core.retention.reload(&view)?;
+        drop(view);
+        *self.core.segments.write() = segments;
+        *self.core.rollups.write() = registry;
+        *self.core.suppression_secret.write() = secret.map(Arc::new);
         self.core.profiles.clear();
         self.core.identities.clear();
         self.core.rollup_cache.clear();
