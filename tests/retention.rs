@@ -319,3 +319,29 @@ fn event_conditions_are_refused_when_timelines_are_off() {
     assert_eq!(ro.segment_count("buyers").unwrap(), 1);
     assert!(ro.query("count(purchase) >= 1").is_err());
 }
+
+/// A pass run with a shorter timeline retention than this handle's raised
+/// the timeline floor past what a window reaches: defining or querying it
+/// is refused (naming the floor) rather than read from a cut timeline.
+#[test]
+fn windows_reaching_before_the_timeline_floor_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(Timestamp(T0)));
+    {
+        let db = ProfileDb::builder(dir.path()).clock(clock.clone()).timeline_retention(5 * DAY).open().unwrap();
+        db.track(&Event::new(EventKind::Track, "purchase", Timestamp(T0 - 8 * DAY), vec![user(0)])).unwrap();
+        db.enforce_retention().unwrap();
+    }
+    let db = ProfileDb::builder(dir.path()).clock(clock.clone()).timeline_retention(60 * DAY).open().unwrap();
+    let before = db.raw_dump().unwrap();
+    let err = db.define_segment("buyers", "count(purchase, 30d) >= 1").unwrap_err();
+    let msg = err.to_string();
+    let floor = Timestamp(T0 - 5 * DAY).to_rfc3339();
+    assert!(msg.contains("\"buyers\"") && msg.contains("deleted the events before") && msg.contains(&floor), "{msg}");
+    assert_eq!(db.raw_dump().unwrap(), before, "nothing written");
+    assert!(db.query("count(purchase, 30d) >= 1").unwrap_err().to_string().contains(&floor));
+    // Within the floor: fine, and once time has moved past, the longer window too.
+    assert_eq!(db.define_segment("recent", "count(purchase, 5d) >= 1").unwrap(), 0);
+    clock.advance(25 * DAY);
+    assert_eq!(db.define_segment("buyers", "count(purchase, 30d) >= 1").unwrap(), 0);
+}

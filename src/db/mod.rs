@@ -8,6 +8,7 @@ pub(crate) mod cache;
 mod check;
 pub(crate) mod config;
 mod consent;
+mod failure;
 pub(crate) mod format;
 mod full;
 mod identity_ops;
@@ -40,6 +41,8 @@ mod tests_index_race;
 #[cfg(test)]
 mod tests_kinds;
 #[cfg(test)]
+mod tests_tick_retention;
+#[cfg(test)]
 mod tests_wakeups;
 mod tick;
 mod ticker;
@@ -58,6 +61,7 @@ pub use anonymize::AnonymizeReport;
 pub use builder::{AccessMode, Builder, Durability};
 pub use check::{CheckReport, Violation};
 pub use consent::{ConsentCheck, ConsentInfo, SegmentExport};
+pub use failure::ProfileFailure;
 pub use full::ProfileView;
 pub use ingest::{BatchReport, IngestOutcome};
 pub use privacy::EraseReport;

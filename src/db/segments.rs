@@ -41,11 +41,14 @@ pub struct SegmentMismatch {
     pub stored: bool,
 }
 
-/// What processing due wake-ups did.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// What a [`tick`](ProfileDb::tick) did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TickReport {
     /// Wake-ups processed.
     pub processed: u64,
+    /// Profiles whose due wake-up or retention step could not be
+    /// processed (left for the next tick; the others were processed).
+    pub failures: Vec<super::ProfileFailure>,
 }
 
 const BACKFILL_BATCH: usize = 2_000;
@@ -124,7 +127,7 @@ impl ProfileDb {
         if let Some(events) = events_without_timelines(&self.core.config, &deps) {
             return Err(Error::invalid(format!("segment {name:?} {events}; open it with a timeline retention")));
         }
-        if let Some(why) = super::window_limits::window_beyond_retention(&self.core.config, &expr) {
+        if let Some(why) = self.window_unanswerable(&expr) {
             return Err(Error::invalid(format!("segment {name:?}: {why}")));
         }
         let mut all = defs;
@@ -351,10 +354,18 @@ impl ProfileDb {
         if let Some(events) = events_without_timelines(&self.core.config, &deps) {
             return Err(Error::invalid(format!("the query {events}; open it with a timeline retention")));
         }
-        if let Some(why) = super::window_limits::window_beyond_retention(&self.core.config, &expr) {
+        if let Some(why) = self.window_unanswerable(&expr) {
             return Err(Error::invalid(format!("query: {why}")));
         }
         Ok((expr, deps))
+    }
+
+    /// Why `expr`'s windows cannot be answered under this handle's
+    /// retention or past the timeline floor, if they cannot.
+    fn window_unanswerable(&self, expr: &Expr) -> Option<String> {
+        use super::window_limits::{window_before_floor, window_beyond_retention};
+        window_beyond_retention(&self.core.config, expr)
+            .or_else(|| window_before_floor(expr, self.core.clock.now(), self.core.retention.timeline_ms()))
     }
 
     /// Change-feed records with `seq >= from`, at most `limit` (none for 0).
@@ -418,7 +429,8 @@ impl ProfileDb {
             for p in &state.live {
                 let ctx = ProfileCtx::new(&src, ProfileId(p), now)?;
                 let value = evaluate(&seg.def.expr, &ctx).value;
-                ctx.finish()?;
+                let failed = |e| crate::segment::maintain::evaluation_failed(&seg.def.name, ProfileId(p), e);
+                ctx.finish().map_err(failed)?;
                 let stored = seg.members.contains(p);
                 if value != stored {
                     out.push(SegmentMismatch { segment: seg.def.name.clone(), profile: ProfileId(p), stored });
