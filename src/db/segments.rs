@@ -10,6 +10,7 @@ use crate::segment::context::{ProfileCtx, ReadSource};
 use crate::segment::count::count;
 use crate::segment::maintain::reevaluate_only;
 use crate::segment::query::{flat_plan, is_bitmap, plan, QueryResult};
+use crate::segment::retained::retained_only;
 use crate::segment::{
     check, dependencies, evaluate, find_cycle, parse_with_catalog, Dependencies, Expr, FeedRecord, SegmentDef,
 };
@@ -28,6 +29,11 @@ pub struct SegmentInfo {
     pub members: u64,
     /// When it was (re)defined.
     pub defined_at: Timestamp,
+    /// Its conditions that see only the events timeline retention keeps
+    /// (read from the timeline: an all-time condition no rollup series
+    /// answers, or a `seq`), each described in a sentence; the others see
+    /// every event ever recorded (see README, Retention).
+    pub retained_only: Vec<String>,
 }
 
 /// A difference between a stored bitmap and a fresh evaluation.
@@ -232,6 +238,7 @@ impl ProfileDb {
     /// Every segment with its size.
     pub fn segments(&self) -> Vec<SegmentInfo> {
         let state = self.core.segments.read();
+        let reg = self.core.rollups.read();
         state
             .segments
             .iter()
@@ -240,6 +247,7 @@ impl ProfileDb {
                 text: s.def.text.clone(),
                 members: s.members.len(),
                 defined_at: s.def.defined_at,
+                retained_only: retained_only(&s.def.expr, &reg),
             })
             .collect()
     }
@@ -311,6 +319,8 @@ impl ProfileDb {
         let copy = state.query_copy(deps);
         drop(state);
         let members = plan(expr, &copy, &src, now, &copy.live, 0, &mut lines)?;
+        let notes = retained_only(expr, &self.core.rollups.read());
+        lines.extend(notes.into_iter().map(|n| format!("note: {n}")));
         Ok(QueryResult::new(members, lines))
     }
 
