@@ -184,6 +184,33 @@ pub enum Error {
         /// The first day that still has per-day buckets (YYYY-MM-DD, UTC).
         horizon: String,
     },
+    /// A read of events reaches before the timeline floor: timeline
+    /// retention may have deleted events there, so the part of a day it
+    /// needs cannot be read exactly (a window longer than the timeline
+    /// retention that cut it, e.g. set by a pass run with a shorter one).
+    #[error(
+        "events from {from} are needed, but timeline retention may have deleted the events before {floor}; use a window \
+         starting at or after {floor}, or Window::All"
+    )]
+    TimelineBeforeRetention {
+        /// The first instant the read needs (RFC 3339, UTC).
+        from: String,
+        /// The timeline floor (RFC 3339, UTC): events before it may be gone.
+        floor: String,
+    },
+    /// Evaluating a segment for a profile failed (a storage error, or a
+    /// condition retention no longer lets it answer): the write, wake-up
+    /// or retention step that needed it did not happen for that profile.
+    #[error("evaluating segment {segment:?} for profile {profile}: {source}")]
+    SegmentEvaluation {
+        /// The segment.
+        segment: String,
+        /// The profile.
+        profile: u32,
+        /// What failed.
+        #[source]
+        source: Box<Error>,
+    },
     /// The database was opened read-only and a write was attempted.
     #[error("database is open read-only; {0} needs a writable handle")]
     ReadOnly(&'static str),

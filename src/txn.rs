@@ -626,8 +626,11 @@ impl<'a> Txn<'a> {
         self.put_profile(record)
     }
 
-    /// Commits the batch, then publishes every staged state to the caches.
-    pub fn commit(mut self) -> Result<()> {
+    /// Re-evaluates the segments of every profile this operation wrote, in
+    /// id order — what [`commit`](Self::commit) does first unless
+    /// `skip_segments` is set (it sets it). A failure names the profile
+    /// whose evaluation failed; the operation is then void (drop it).
+    pub fn maintain_segments(&mut self) -> std::result::Result<(), (ProfileId, Error)> {
         if !self.skip_segments && !self.core.segments.read().segments.is_empty() {
             let mut touched: Vec<ProfileId> =
                 self.profiles.iter().filter(|(_, r)| r.is_some()).map(|(p, _)| *p).collect();
@@ -635,9 +638,16 @@ impl<'a> Txn<'a> {
             touched.sort_unstable();
             touched.dedup();
             for p in touched {
-                crate::segment::maintain::reevaluate_changed(&mut self, p)?;
+                crate::segment::maintain::reevaluate_changed(self, p).map_err(|e| (p, e))?;
             }
         }
+        self.skip_segments = true;
+        Ok(())
+    }
+
+    /// Commits the batch, then publishes every staged state to the caches.
+    pub fn commit(mut self) -> Result<()> {
+        self.maintain_segments().map_err(|(_, e)| e)?;
         self.stage_chunks();
         self.stage_records()?;
         // Trait-index bitmaps and the persisted live set (also for merges, unmerges, erasure).

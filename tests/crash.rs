@@ -30,8 +30,9 @@
 //!   erase suppression hashes (keyed by a random per-database secret) are
 //!   left out of the comparison. Operations of several batches may be cut
 //!   short: history retention (one batch per profile: the facts must still
-//!   be those acknowledged), `tick` (retention step, then wake-ups:
-//!   everything but segment membership must match) and `ingest_batch` (an
+//!   be those acknowledged), `tick` (wake-ups, then a retention step:
+//!   everything but segment membership must match the acknowledged state)
+//!   and `ingest_batch` (an
 //!   event refused or needing a batch of its own splits it: the state must
 //!   equal the acknowledged one plus the batch's first events).
 //!
@@ -494,6 +495,8 @@ fn acknowledged_writes_survive_sigkill() {
         *tally.interrupted.entry(kind).or_default() += 1;
         if dump(&crashed) != dump(&reference) {
             let (retention, tick) = (matches!(op, Op::Retain { .. }), matches!(op, Op::Tick));
+            // A tick commits its wake-ups before its retention step.
+            let before = if tick { without_segments(&facts(&reference, seq)) } else { String::new() };
             let mut batch_cut = false;
             match op {
                 // A batch commits whole, or at an event boundary when an
@@ -521,7 +524,7 @@ fn acknowledged_writes_survive_sigkill() {
                 tally.unacked_committed += 1;
             } else if retention && now_crashed == now_reference {
                 tally.retention_cut_short += 1;
-            } else if tick && without_segments(&now_crashed) == without_segments(&now_reference) {
+            } else if tick && without_segments(&now_crashed) == before {
                 tally.tick_cut_short += 1;
             } else {
                 panic!(

@@ -319,3 +319,87 @@ fn event_conditions_are_refused_when_timelines_are_off() {
     assert_eq!(ro.segment_count("buyers").unwrap(), 1);
     assert!(ro.query("count(purchase) >= 1").is_err());
 }
+
+/// All-time event conditions under timeline retention: those a rollup
+/// series answers (no filter, or the filter of a declared rollup) count
+/// every event ever recorded; the others read the timeline and count only
+/// the events it keeps — and say so (`SegmentInfo::retained_only`, the
+/// query plan).
+#[test]
+fn all_time_conditions_count_every_event_only_where_a_rollup_series_holds_them() {
+    use profiledb::rollup::{FilterOp, Literal};
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(Timestamp(T0)));
+    let db = ProfileDb::builder(dir.path()).clock(clock.clone()).timeline_retention(5 * DAY).open().unwrap();
+    let web = RollupDef::new("web_buys", "purchase", Aggregate::Count).filter(
+        "channel",
+        FilterOp::Eq,
+        Literal::Str("web".into()),
+    );
+    db.declare_rollup(web).unwrap();
+    for d in 0..3 {
+        let mut e = Event::new(EventKind::Track, "purchase", Timestamp(T0 - (20 + d) * DAY), vec![user(0)]);
+        e.properties.insert("amount", 10);
+        e.properties.insert("channel", "web");
+        db.track(&e).unwrap();
+    }
+    let segments = [
+        ("loyal", "count(purchase) >= 3"),
+        ("loyal_web", r#"count(purchase where channel = "web") >= 3"#),
+        ("loyal_f", "count(purchase where amount > 0) >= 3"),
+    ];
+    for (name, text) in segments {
+        assert_eq!(db.define_segment(name, text).unwrap(), 1, "{name}: every event is still in the timeline");
+    }
+    assert_eq!(db.enforce_retention().unwrap().timelines_trimmed, 1);
+    let count = |name: &str| db.segment_count(name).unwrap();
+    assert_eq!((count("loyal"), count("loyal_web"), count("loyal_f")), (1, 1, 0));
+    let notes: Vec<(String, Vec<String>)> = db.segments().into_iter().map(|s| (s.name, s.retained_only)).collect();
+    for (name, notes) in &notes {
+        match name.as_str() {
+            "loyal_f" => {
+                assert_eq!(notes.len(), 1, "{notes:?}");
+                assert!(notes[0].contains("count(purchase where amount > 0) >= 3"), "{notes:?}");
+                assert!(notes[0].contains("only the events timeline retention keeps"), "{notes:?}");
+            }
+            _ => assert_eq!(notes, &Vec::<String>::new(), "{name}"),
+        }
+    }
+    let q = db.query("count(purchase where amount > 0) >= 3").unwrap();
+    assert_eq!(q.count(), 0);
+    assert!(
+        q.explain().contains("note: `count(purchase where amount > 0) >= 3` reads the timeline"),
+        "{}",
+        q.explain()
+    );
+    let q = db.query("count(purchase) >= 3 and not has email").unwrap();
+    assert_eq!(q.count(), 1);
+    assert!(!q.explain().contains("note:"), "{}", q.explain());
+    assert_eq!(db.check_segments().unwrap(), vec![]);
+}
+
+/// A pass run with a shorter timeline retention than this handle's raised
+/// the timeline floor past what a window reaches: defining or querying it
+/// is refused (naming the floor) rather than read from a cut timeline.
+#[test]
+fn windows_reaching_before_the_timeline_floor_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(Timestamp(T0)));
+    {
+        let db = ProfileDb::builder(dir.path()).clock(clock.clone()).timeline_retention(5 * DAY).open().unwrap();
+        db.track(&Event::new(EventKind::Track, "purchase", Timestamp(T0 - 8 * DAY), vec![user(0)])).unwrap();
+        db.enforce_retention().unwrap();
+    }
+    let db = ProfileDb::builder(dir.path()).clock(clock.clone()).timeline_retention(60 * DAY).open().unwrap();
+    let before = db.raw_dump().unwrap();
+    let err = db.define_segment("buyers", "count(purchase, 30d) >= 1").unwrap_err();
+    let msg = err.to_string();
+    let floor = Timestamp(T0 - 5 * DAY).to_rfc3339();
+    assert!(msg.contains("\"buyers\"") && msg.contains("deleted the events before") && msg.contains(&floor), "{msg}");
+    assert_eq!(db.raw_dump().unwrap(), before, "nothing written");
+    assert!(db.query("count(purchase, 30d) >= 1").unwrap_err().to_string().contains(&floor));
+    // Within the floor: fine, and once time has moved past, the longer window too.
+    assert_eq!(db.define_segment("recent", "count(purchase, 5d) >= 1").unwrap(), 0);
+    clock.advance(25 * DAY);
+    assert_eq!(db.define_segment("buyers", "count(purchase, 30d) >= 1").unwrap(), 0);
+}

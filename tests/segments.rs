@@ -190,6 +190,10 @@ fn the_change_feed_resumes_from_a_cursor_and_streams_live() {
     let after = db.feed(all[0].seq + 1, 100).unwrap();
     assert_eq!(after.len(), 1);
     assert_eq!(after[0].kind, FeedKind::Exited);
+    // A page of at most `limit` records: none for 0, at any cursor.
+    assert_eq!(db.feed(0, 0).unwrap(), vec![]);
+    assert_eq!(db.feed(all[1].seq, 0).unwrap(), vec![]);
+    assert_eq!(db.feed(0, 1).unwrap(), all[..1]);
     db.update(&id("user_id:2"), Update::new().set("plan", "pro")).unwrap();
     assert_eq!(db.feed(0, 100).unwrap().last().unwrap().seq, all[1].seq + 1, "sequence numbers continue after reopen");
 }

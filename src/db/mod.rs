@@ -9,6 +9,7 @@ mod check;
 pub(crate) mod config;
 mod consent;
 mod erase_refs;
+mod failure;
 pub(crate) mod format;
 mod full;
 mod identity_ops;
@@ -37,7 +38,11 @@ mod tests_buckets;
 #[cfg(test)]
 mod tests_identifiers;
 #[cfg(test)]
+mod tests_index_race;
+#[cfg(test)]
 mod tests_kinds;
+#[cfg(test)]
+mod tests_tick_retention;
 #[cfg(test)]
 mod tests_wakeups;
 mod tick;
@@ -57,6 +62,7 @@ pub use anonymize::AnonymizeReport;
 pub use builder::{AccessMode, Builder, Durability};
 pub use check::{CheckReport, Violation};
 pub use consent::{ConsentCheck, ConsentInfo, SegmentExport};
+pub use failure::ProfileFailure;
 pub use full::ProfileView;
 pub use ingest::{BatchReport, IngestOutcome};
 pub use privacy::EraseReport;
@@ -255,13 +261,26 @@ impl ProfileDb {
         &self.core.config.identity_rules
     }
 
-    /// For a secondary handle: catches up with the writer's latest commits.
+    /// For a secondary handle: catches up with the writer's latest commits
+    /// — the stored data and what this handle loaded from it at open:
+    /// segment definitions and bitmaps, the live set, trait indexes,
+    /// declared rollups and series, the retention floors and the
+    /// suppression secret. Caches are dropped.
     ///
     /// A secondary opened on a database of an older format reads it as it
     /// is; once a writer has upgraded it (creating column families the
     /// secondary cannot open), catching up is an error asking for a reopen.
     pub fn catch_up(&self) -> Result<()> {
         self.core.store.catch_up()?;
+        let view = self.core.store.latest();
+        let segments = crate::segment::state::SegmentState::load(&view)?;
+        let registry = crate::rollup::registry::Registry::load(&view)?;
+        let secret = crate::privacy::suppression::load_secret(&view)?;
+        self.core.retention.reload(&view)?;
+        drop(view);
+        *self.core.segments.write() = segments;
+        *self.core.rollups.write() = registry;
+        *self.core.suppression_secret.write() = secret.map(Arc::new);
         self.core.profiles.clear();
         self.core.identities.clear();
         self.core.rollup_cache.clear();

@@ -4,10 +4,15 @@
 //!
 //! A pass starts when a floor can rise (now − retention is past it): the
 //! raised floors commit first, then profiles are visited in id order, a
-//! bounded number per call. Each profile's trim is one batch together with
-//! the re-evaluation of its segments (they read the timeline and the
+//! bounded number per call. Each profile's trim is in one batch together
+//! with the re-evaluation of its segments (they read the timeline and the
 //! buckets), so a crash leaves every profile either trimmed or not. Rollups are untouched by
 //! timeline retention: they live in buckets.
+//!
+//! A profile whose segments cannot be re-evaluated (an error names the
+//! segment) keeps its events and buckets until a later pass: the step is
+//! redone without it and reports it, so one profile never holds retention
+//! up for the others.
 
 use crate::error::Result;
 use crate::keys;
@@ -15,7 +20,7 @@ use crate::profile::id::ProfileId;
 use crate::rollup::retention::{delete_events_before, fold_buckets, has_events_before, stage_floor, NO_FLOOR};
 use crate::txn::Txn;
 
-use super::ProfileDb;
+use super::{ProfileDb, ProfileFailure};
 
 /// How many profiles one [`ProfileDb::tick`] visits for retention.
 pub(crate) const TICK_BUDGET: usize = 256;
@@ -23,7 +28,7 @@ pub(crate) const TICK_BUDGET: usize = 256;
 const PASS_BUDGET: usize = 1_024;
 
 /// What retention work did.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RetentionPass {
     /// Profiles visited.
@@ -34,6 +39,9 @@ pub struct RetentionPass {
     pub buckets_folded: u64,
     /// Whether no pass is left running (every profile was visited).
     pub complete: bool,
+    /// Profiles left untrimmed because re-evaluating their segments
+    /// failed (each error names the segment); the next pass retries them.
+    pub failures: Vec<ProfileFailure>,
 }
 
 impl RetentionPass {
@@ -42,6 +50,7 @@ impl RetentionPass {
         self.timelines_trimmed += other.timelines_trimmed;
         self.buckets_folded += other.buckets_folded;
         self.complete = other.complete;
+        self.failures.extend(other.failures);
     }
 }
 
@@ -51,6 +60,10 @@ impl ProfileDb {
     /// older than now − `rollup_bucket_retention` into the all-time values
     /// (a no-op for a retention of 0). [`tick`](Self::tick) does the same
     /// work a bounded amount at a time.
+    ///
+    /// A profile whose segments cannot be re-evaluated (the trim and its
+    /// re-evaluation are one batch) is left as it is and reported in
+    /// [`RetentionPass::failures`]; the others are trimmed.
     pub fn enforce_retention(&self) -> Result<RetentionPass> {
         self.writable("enforce_retention")?;
         let mut total = RetentionPass::default();
@@ -60,15 +73,18 @@ impl ProfileDb {
             let was_running = self.core.retention.cursor.lock().is_some();
             let step = self.retention_step(PASS_BUDGET)?;
             started |= !was_running && step.profiles_visited > 0;
+            let complete = step.complete;
             total.add(step);
-            if step.complete && (started || !was_running) {
+            if complete && (started || !was_running) {
                 return Ok(total);
             }
         }
     }
 
     /// One bounded step of retention: starts a pass when a floor can rise,
-    /// then visits up to `budget` profiles of the running pass.
+    /// then visits up to `budget` profiles of the running pass. A profile
+    /// whose re-evaluation fails is reported and skipped: the step is
+    /// redone without it (nothing of a failed attempt is written).
     pub(crate) fn retention_step(&self, budget: usize) -> Result<RetentionPass> {
         let cfg = &self.core.config;
         if cfg.timeline_retention_ms == 0 && cfg.bucket_retention_ms == 0 {
@@ -76,14 +92,12 @@ impl ProfileDb {
         }
         let mut writer = self.core.writer.lock();
         let floors = &self.core.retention;
-        let mut txn = Txn::new(&self.core, &mut writer);
-        // Buckets may be folded into retired accumulators.
-        txn.rollups_reset = true;
         let (mut timeline, mut bucket) = (floors.timeline_ms(), floors.bucket_day());
+        let (mut raise_t, mut raise_d) = (false, false);
         let start = match *floors.cursor.lock() {
             Some(next) => next,
             None => {
-                let now = txn.now.0;
+                let now = self.core.clock.now().0;
                 let t_cut =
                     if cfg.timeline_retention_ms > 0 { now.saturating_sub(cfg.timeline_retention_ms) } else { 0 };
                 let d_cut = if cfg.bucket_retention_ms > 0 {
@@ -91,51 +105,72 @@ impl ProfileDb {
                 } else {
                     0
                 };
-                let raise_t = t_cut > 0 && t_cut > timeline;
-                let raise_d = d_cut > 0 && d_cut > bucket;
+                raise_t = t_cut > 0 && t_cut > timeline;
+                raise_d = d_cut > 0 && d_cut > bucket;
                 if !raise_t && !raise_d {
                     return Ok(RetentionPass { complete: true, ..RetentionPass::default() });
                 }
                 if raise_t {
                     timeline = t_cut;
-                    stage_floor(&mut txn.batch, keys::meta::TIMELINE_FLOOR, t_cut);
                 }
                 if raise_d {
                     bucket = d_cut;
-                    stage_floor(&mut txn.batch, keys::meta::ROLLUP_FLOOR_DAY, d_cut);
                 }
                 0
             }
         };
         let ids: Vec<u32> = self.core.segments.read().live.range(start..).take(budget).collect();
         let series = self.core.rollups.read().series.len() as u32;
-        let mut pass = RetentionPass { profiles_visited: ids.len() as u64, ..RetentionPass::default() };
-        for &id in &ids {
-            let p = ProfileId(id);
-            if timeline != NO_FLOOR && has_events_before(&txn.view, p, timeline)? {
-                delete_events_before(&mut txn.batch, p, timeline);
-                txn.trimmed.insert(p, timeline);
-                txn.mark_touched(p);
-                pass.timelines_trimmed += 1;
+        let mut failures = Vec::new();
+        let mut skipped: Vec<u32> = Vec::new();
+        let mut pass = loop {
+            let mut txn = Txn::new(&self.core, &mut writer);
+            // Buckets may be folded into retired accumulators.
+            txn.rollups_reset = true;
+            if raise_t {
+                stage_floor(&mut txn.batch, keys::meta::TIMELINE_FLOOR, timeline);
             }
-            if bucket != NO_FLOOR {
-                let folded = fold_buckets(&txn.view, &mut txn.batch, p, series, bucket)?;
-                if folded > 0 {
-                    // Its segments are re-evaluated in this batch, so no
-                    // membership outlives the buckets it was read from.
+            if raise_d {
+                stage_floor(&mut txn.batch, keys::meta::ROLLUP_FLOOR_DAY, bucket);
+            }
+            let mut pass = RetentionPass { profiles_visited: ids.len() as u64, ..RetentionPass::default() };
+            for &id in ids.iter().filter(|id| !skipped.contains(id)) {
+                let p = ProfileId(id);
+                if timeline != NO_FLOOR && has_events_before(&txn.view, p, timeline)? {
+                    delete_events_before(&mut txn.batch, p, timeline);
+                    txn.trimmed.insert(p, timeline);
                     txn.mark_touched(p);
+                    pass.timelines_trimmed += 1;
                 }
-                pass.buckets_folded += folded;
+                if bucket != NO_FLOOR {
+                    let folded = fold_buckets(&txn.view, &mut txn.batch, p, series, bucket)?;
+                    if folded > 0 {
+                        // Its segments are re-evaluated in this batch, so no
+                        // membership outlives the buckets it was read from.
+                        txn.mark_touched(p);
+                    }
+                    pass.buckets_folded += folded;
+                }
             }
-        }
+            match txn.maintain_segments() {
+                Ok(()) => {
+                    txn.commit()?;
+                    break pass;
+                }
+                Err((p, e)) => {
+                    failures.push(ProfileFailure::new(p, "retention", &e));
+                    skipped.push(p.0);
+                }
+            }
+        };
         let next = match ids.last() {
             Some(&last) if ids.len() == budget => last.checked_add(1),
             _ => None,
         };
-        txn.commit()?;
         floors.publish(timeline, bucket);
         *floors.cursor.lock() = next;
         pass.complete = next.is_none();
+        pass.failures = failures;
         Ok(pass)
     }
 }

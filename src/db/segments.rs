@@ -10,6 +10,7 @@ use crate::segment::context::{ProfileCtx, ReadSource};
 use crate::segment::count::count;
 use crate::segment::maintain::reevaluate_only;
 use crate::segment::query::{flat_plan, is_bitmap, plan, QueryResult};
+use crate::segment::retained::retained_only;
 use crate::segment::{
     check, dependencies, evaluate, find_cycle, parse_with_catalog, Dependencies, Expr, FeedRecord, SegmentDef,
 };
@@ -28,6 +29,11 @@ pub struct SegmentInfo {
     pub members: u64,
     /// When it was (re)defined.
     pub defined_at: Timestamp,
+    /// Its conditions that see only the events timeline retention keeps
+    /// (read from the timeline: an all-time condition no rollup series
+    /// answers, or a `seq`), each described in a sentence; the others see
+    /// every event ever recorded (see README, Retention).
+    pub retained_only: Vec<String>,
 }
 
 /// A difference between a stored bitmap and a fresh evaluation.
@@ -41,11 +47,14 @@ pub struct SegmentMismatch {
     pub stored: bool,
 }
 
-/// What processing due wake-ups did.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// What a [`tick`](ProfileDb::tick) did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TickReport {
     /// Wake-ups processed.
     pub processed: u64,
+    /// Profiles whose due wake-up or retention step could not be
+    /// processed (left for the next tick; the others were processed).
+    pub failures: Vec<super::ProfileFailure>,
 }
 
 const BACKFILL_BATCH: usize = 2_000;
@@ -124,7 +133,7 @@ impl ProfileDb {
         if let Some(events) = events_without_timelines(&self.core.config, &deps) {
             return Err(Error::invalid(format!("segment {name:?} {events}; open it with a timeline retention")));
         }
-        if let Some(why) = super::window_limits::window_beyond_retention(&self.core.config, &expr) {
+        if let Some(why) = self.window_unanswerable(&expr) {
             return Err(Error::invalid(format!("segment {name:?}: {why}")));
         }
         let mut all = defs;
@@ -229,6 +238,7 @@ impl ProfileDb {
     /// Every segment with its size.
     pub fn segments(&self) -> Vec<SegmentInfo> {
         let state = self.core.segments.read();
+        let reg = self.core.rollups.read();
         state
             .segments
             .iter()
@@ -237,6 +247,7 @@ impl ProfileDb {
                 text: s.def.text.clone(),
                 members: s.members.len(),
                 defined_at: s.def.defined_at,
+                retained_only: retained_only(&s.def.expr, &reg),
             })
             .collect()
     }
@@ -308,6 +319,8 @@ impl ProfileDb {
         let copy = state.query_copy(deps);
         drop(state);
         let members = plan(expr, &copy, &src, now, &copy.live, 0, &mut lines)?;
+        let notes = retained_only(expr, &self.core.rollups.read());
+        lines.extend(notes.into_iter().map(|n| format!("note: {n}")));
         Ok(QueryResult::new(members, lines))
     }
 
@@ -351,22 +364,30 @@ impl ProfileDb {
         if let Some(events) = events_without_timelines(&self.core.config, &deps) {
             return Err(Error::invalid(format!("the query {events}; open it with a timeline retention")));
         }
-        if let Some(why) = super::window_limits::window_beyond_retention(&self.core.config, &expr) {
+        if let Some(why) = self.window_unanswerable(&expr) {
             return Err(Error::invalid(format!("query: {why}")));
         }
         Ok((expr, deps))
     }
 
-    /// Change-feed records with `seq >= from`, at most `limit`.
+    /// Why `expr`'s windows cannot be answered under this handle's
+    /// retention or past the timeline floor, if they cannot.
+    fn window_unanswerable(&self, expr: &Expr) -> Option<String> {
+        use super::window_limits::{window_before_floor, window_beyond_retention};
+        window_beyond_retention(&self.core.config, expr)
+            .or_else(|| window_before_floor(expr, self.core.clock.now(), self.core.retention.timeline_ms()))
+    }
+
+    /// Change-feed records with `seq >= from`, at most `limit` (none for 0).
     pub fn feed(&self, from: u64, limit: usize) -> Result<Vec<FeedRecord>> {
         let view = self.core.store.latest();
         let mut out = Vec::new();
         for kv in view.range(schema::FEED.name, &from.to_be_bytes(), None)? {
-            let (k, v) = kv?;
-            out.push(schema::FEED.decode(&k, &v)?);
             if out.len() >= limit {
                 break;
             }
+            let (k, v) = kv?;
+            out.push(schema::FEED.decode(&k, &v)?);
         }
         Ok(out)
     }
@@ -418,7 +439,8 @@ impl ProfileDb {
             for p in &state.live {
                 let ctx = ProfileCtx::new(&src, ProfileId(p), now)?;
                 let value = evaluate(&seg.def.expr, &ctx).value;
-                ctx.finish()?;
+                let failed = |e| crate::segment::maintain::evaluation_failed(&seg.def.name, ProfileId(p), e);
+                ctx.finish().map_err(failed)?;
                 let stored = seg.members.contains(p);
                 if value != stored {
                     out.push(SegmentMismatch { segment: seg.def.name.clone(), profile: ProfileId(p), stored });

@@ -18,11 +18,21 @@
 //! record a change before one already recorded; so the instant is never
 //! earlier than the profile's latest delta, nor than the latest recorded
 //! membership change of the segment or of a segment reading it.
+//!
+//! Nor is it earlier than retention lets the segment be answered: a
+//! wake-up left due across a retention pass (run by `enforce_retention`
+//! between ticks) is evaluated once its windows start at or after the
+//! timeline floor and it is on or after the bucket floor. A tick itself
+//! processes its due wake-ups before its retention step.
+//!
+//! One profile cannot hold the others up: a wake-up whose evaluation fails
+//! voids only the batch it was in, which is redone without it; it stays
+//! due (the next tick retries it) and is reported with its profile.
 
-use foldhash::HashMap;
+use foldhash::{HashMap, HashSet};
 
 use crate::clock::Timestamp;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::keys;
 use crate::profile::id::ProfileId;
 use crate::schema;
@@ -30,7 +40,7 @@ use crate::segment::maintain::{file_wakeup, reevaluate_at};
 use crate::txn::Txn;
 
 use super::segments::TickReport;
-use super::ProfileDb;
+use super::{ProfileDb, ProfileFailure};
 
 /// How many past instants one wake-up follows, in order, before its
 /// segment is evaluated at the tick's time.
@@ -43,7 +53,7 @@ impl ProfileDb {
     /// Processes every wake-up due at the clock's now, in due order: each
     /// re-evaluates one time-dependent segment for one profile, so
     /// memberships that depend on time change on time without scanning
-    /// every profile. Each tick also does a bounded step of retention
+    /// every profile. Each tick then does a bounded step of retention
     /// (see [`enforce_retention`](Self::enforce_retention)).
     ///
     /// A wake-up is evaluated at its due instant, not at the tick's time:
@@ -54,65 +64,134 @@ impl ProfileDb {
     /// increasing sequence numbers, so such a record's `at` can be earlier
     /// than its commit time and than earlier records' `at`. The instant is
     /// never earlier than the profile's latest write that the wake-up's
-    /// segment did not see (see the module docs).
+    /// segment did not see (see the module docs), nor than retention lets
+    /// the segment be answered at.
+    ///
+    /// A wake-up whose evaluation fails (the error names the segment and
+    /// the profile) stays due and is reported in
+    /// [`TickReport::failures`]; the other wake-ups are processed, and so
+    /// is the retention step, whose own per-profile failures are reported
+    /// there too. An error is returned only when nothing can be written.
     pub fn tick(&self) -> Result<TickReport> {
         self.writable("tick")?;
-        // Timeline and bucket retention, a bounded amount per tick.
-        self.retention_step(super::retention::TICK_BUDGET)?;
         let mut report = TickReport::default();
+        // Wake-ups first: each is evaluated at its due instant over what
+        // was stored then, before this tick's retention step deletes it.
+        self.process_wakeups(&mut report)?;
+        let pass = self.retention_step(super::retention::TICK_BUDGET)?;
+        report.failures.extend(pass.failures);
+        Ok(report)
+    }
+
+    /// Every wake-up due now, in batches; a failed one is reported, left
+    /// due and skipped for the rest of this tick.
+    fn process_wakeups(&self, report: &mut TickReport) -> Result<()> {
+        let mut failed: HashSet<Wakeup> = HashSet::default();
+        let mut limit = BATCH;
         loop {
             let mut writer = self.core.writer.lock();
             let mut txn = Txn::new(&self.core, &mut writer);
             txn.skip_segments = true;
-            let due = due_wakeups(&txn)?;
+            let due = due_wakeups(&txn, &failed, limit)?;
             if due.is_empty() {
-                return Ok(report);
+                return Ok(());
             }
-            // The latest instant each (segment, profile) was evaluated at in this batch.
-            let mut latest: HashMap<(u32, ProfileId), i64> = HashMap::default();
-            for (at, seg, p) in &due {
-                // This wake-up is consumed whatever the evaluation files next.
-                txn.batch.delete(schema::WAKEUP_INDEX.name, keys::segment::wakeup(*at, *seg, *p));
-                let timed = {
-                    let state = self.core.segments.read();
-                    state.by_id.get(seg).and_then(|i| state.segments.get(*i)).is_some_and(|s| s.deps.time_dependent)
-                };
-                match txn.profile(*p)? {
-                    Some(rec) if timed => {
-                        let ids = with_readers(&txn, *seg);
-                        let mut from = (*at).max(rec.profile.updated_at.0);
-                        for id in &ids {
-                            let staged = latest.get(&(*id, *p)).copied().unwrap_or(i64::MIN);
-                            from = from.max(staged).max(last_recorded(&txn, *id, *p)?);
-                        }
-                        let last = follow(&mut txn, *seg, *p, from)?;
-                        for id in ids {
-                            latest.insert((id, *p), last);
-                        }
-                    }
-                    _ => file_wakeup(&mut txn, *seg, *p, None)?,
+            match apply(&mut txn, &due) {
+                Ok(()) => {
+                    txn.commit()?;
+                    report.processed += due.len() as u64;
+                    limit = BATCH;
                 }
-                report.processed += 1;
+                Err((i, e)) => {
+                    // Nothing of the batch is written: the wake-ups before
+                    // the failed one are redone alone, then the rest.
+                    report.failures.push(ProfileFailure::new(due[i].2, "wake-up", &e));
+                    failed.insert(due[i]);
+                    limit = if i > 0 { i } else { BATCH };
+                }
             }
-            txn.commit()?;
         }
     }
 }
 
-/// Up to [`BATCH`] wake-ups due at the operation's time, in due order.
-fn due_wakeups(txn: &Txn<'_>) -> Result<Vec<(i64, u32, ProfileId)>> {
+/// A due wake-up: (due instant, segment, profile).
+type Wakeup = (i64, u32, ProfileId);
+
+/// Applies the due wake-ups in order, staged in `txn`; the position and
+/// error of the first that fails.
+fn apply(txn: &mut Txn<'_>, due: &[Wakeup]) -> std::result::Result<(), (usize, Error)> {
+    // The latest instant each (segment, profile) was evaluated at in this batch.
+    let mut latest: HashMap<(u32, ProfileId), i64> = HashMap::default();
+    for (i, w) in due.iter().enumerate() {
+        apply_one(txn, *w, &mut latest).map_err(|e| (i, e))?;
+    }
+    Ok(())
+}
+
+fn apply_one(txn: &mut Txn<'_>, (at, seg, p): Wakeup, latest: &mut HashMap<(u32, ProfileId), i64>) -> Result<()> {
+    // This wake-up is consumed whatever the evaluation files next.
+    txn.batch.delete(schema::WAKEUP_INDEX.name, keys::segment::wakeup(at, seg, p));
+    let timed = {
+        let state = txn.core.segments.read();
+        state.by_id.get(&seg).and_then(|i| state.segments.get(*i)).is_some_and(|s| s.deps.time_dependent)
+    };
+    match txn.profile(p)? {
+        Some(rec) if timed => {
+            let ids = with_readers(txn, seg);
+            let mut from = at.max(rec.profile.updated_at.0).max(earliest_answerable(txn, &ids));
+            for id in &ids {
+                let staged = latest.get(&(*id, p)).copied().unwrap_or(i64::MIN);
+                from = from.max(staged).max(last_recorded(txn, *id, p)?);
+            }
+            let last = follow(txn, seg, p, from)?;
+            for id in ids {
+                latest.insert((id, p), last);
+            }
+        }
+        _ => file_wakeup(txn, seg, p, None)?,
+    }
+    Ok(())
+}
+
+/// Up to `limit` wake-ups due at the operation's time, in due order,
+/// without those in `skip`.
+fn due_wakeups(txn: &Txn<'_>, skip: &HashSet<Wakeup>, limit: usize) -> Result<Vec<Wakeup>> {
     let end = keys::segment::wakeup(txn.now.0, u32::MAX, ProfileId(u32::MAX));
     let mut due = Vec::new();
     for kv in txn.view.range(schema::WAKEUP_INDEX.name, &[0x01], Some(&end))? {
         let (k, _) = kv?;
-        if let Some(w) = keys::segment::parse_wakeup(&k) {
+        if let Some(w) = keys::segment::parse_wakeup(&k).filter(|w| !skip.contains(w)) {
             due.push(w);
         }
-        if due.len() >= BATCH {
+        if due.len() >= limit {
             break;
         }
     }
     Ok(due)
+}
+
+/// The earliest instant at which the segments `ids` read nothing that
+/// retention removed: their longest window must start at or after the
+/// timeline floor (events before it may be deleted), and the instant must
+/// be on or after the bucket floor (the buckets before it are folded, so
+/// the events following an earlier instant could not be told apart). A
+/// wake-up left due across a retention pass is evaluated there, not at
+/// its due instant.
+fn earliest_answerable(txn: &Txn<'_>, ids: &[u32]) -> i64 {
+    let floors = &txn.core.retention;
+    let bucket_start = floors.bucket_day().saturating_mul(Timestamp::DAY);
+    let floor = floors.timeline_ms().max(bucket_start);
+    if floor == i64::MIN {
+        return i64::MIN;
+    }
+    let state = txn.core.segments.read();
+    let reach = ids
+        .iter()
+        .filter_map(|id| state.by_id.get(id).and_then(|i| state.segments.get(*i)))
+        .map(|s| super::window_limits::reach_ms(&s.def.expr))
+        .max()
+        .unwrap_or(0);
+    floor.saturating_add(reach)
 }
 
 /// Evaluates segment `seg` for `p` at `from`, then at each next wake-up

@@ -5,7 +5,9 @@
 //! keeps it open: it stops when the last handle clone drops, and that drop
 //! joins it (no thread outlives the database). A tick that fails — or
 //! panics — is counted, kept as the last error in [`TickerStatus`] and
-//! passed to the `on_tick_error` hook; the thread goes on ticking.
+//! passed to the `on_tick_error` hook; the thread goes on ticking. So is
+//! each profile a tick that succeeded could not process
+//! ([`TickReport::failures`]), counted apart.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Weak};
@@ -30,7 +32,11 @@ pub struct TickerStatus {
     pub processed: u64,
     /// Ticks that failed or panicked.
     pub errors: u64,
-    /// The message of the latest failure, if any.
+    /// Profiles that otherwise successful ticks could not process (a due
+    /// wake-up or a retention step whose segment evaluation failed; each
+    /// is retried by the next tick).
+    pub profile_failures: u64,
+    /// The message of the latest failure (of a tick or a profile), if any.
     pub last_error: Option<String>,
 }
 
@@ -110,16 +116,25 @@ fn run(
         let Some(result) = tick() else { return };
         let mut s = status.lock();
         s.runs += 1;
-        match result {
-            Ok(report) => s.processed += report.processed,
+        let messages: Vec<String> = match result {
+            Ok(report) => {
+                s.processed += report.processed;
+                s.profile_failures += report.failures.len() as u64;
+                report.failures.iter().map(ToString::to_string).collect()
+            }
             Err(message) => {
                 s.errors += 1;
-                s.last_error = Some(message.clone());
-                drop(s);
-                if let Some(hook) = hook {
-                    // A panicking hook must not kill the thread either.
-                    let _ = catch_unwind(AssertUnwindSafe(|| (hook.0)(&message)));
-                }
+                vec![message]
+            }
+        };
+        if let Some(last) = messages.last() {
+            s.last_error = Some(last.clone());
+        }
+        drop(s);
+        for message in &messages {
+            if let Some(hook) = hook {
+                // A panicking hook must not kill the thread either.
+                let _ = catch_unwind(AssertUnwindSafe(|| (hook.0)(message)));
             }
         }
     }
@@ -157,7 +172,7 @@ mod tests {
             n += 1;
             match n {
                 1 => Some(Err("disk on fire".to_owned())),
-                2 => Some(Ok(TickReport { processed: 3 })),
+                2 => Some(Ok(TickReport { processed: 3, ..TickReport::default() })),
                 3 => Some(Err(format!("tick panicked: {}", panic_message(&"boom")))),
                 _ => None, // the database is gone: the loop ends
             }
@@ -168,6 +183,25 @@ mod tests {
         assert_eq!((s.runs, s.processed, s.errors), (3, 3, 2));
         assert_eq!(s.last_error.as_deref(), Some("tick panicked: boom"));
         assert_eq!(*seen.lock(), vec!["disk on fire".to_owned(), "tick panicked: boom".to_owned()]);
+    }
+
+    #[test]
+    fn profiles_a_successful_tick_could_not_process_are_counted_and_reported() {
+        let (stop, stopped) = bounded::<()>(1);
+        let status = Mutex::new(TickerStatus::default());
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let sink = seen.clone();
+        let hook = TickErrorHook(Arc::new(move |m: &str| sink.lock().push(m.to_owned())));
+        let failure = super::super::ProfileFailure::new(crate::ProfileId(7), "wake-up", &Error::invalid("boom"));
+        let mut ticks = vec![TickReport { processed: 2, failures: vec![failure] }].into_iter();
+        run(&stopped, Duration::from_millis(1), &status, Some(&hook), || ticks.next().map(Ok));
+        drop(stop);
+        let s = status.lock().clone();
+        assert_eq!((s.runs, s.processed, s.errors, s.profile_failures), (1, 2, 0, 1));
+        let seen = seen.lock().clone();
+        assert_eq!(seen.len(), 1);
+        assert!(seen[0].contains("wake-up of profile 7") && seen[0].contains("boom"), "{seen:?}");
+        assert_eq!(s.last_error.as_deref(), Some(seen[0].as_str()));
     }
 
     #[test]

@@ -105,9 +105,14 @@ impl ProfileDb {
         ix.stage_all(&mut batch);
         drop(view);
         self.core.store.commit(batch)?;
-        drop(writer);
+        #[cfg(test)]
+        super::tests_index_race::after_commit(self);
+        // Published before the writer lock goes, as drop_trait_index does:
+        // every later write sees the index and keeps it exact; a write in
+        // between would not see it, and its change would never be indexed.
         let info = ix.info();
         self.core.segments.write().indexes.by_name.insert(name.to_owned(), ix);
+        drop(writer);
         Ok(info)
     }
 

@@ -9,8 +9,15 @@
 //! are gone and answer wrongly, so it is refused — as the rollup read API
 //! refuses such windows ([`Error::WindowBeforeRetention`](crate::Error)).
 //! Windows of at most the retention never reach a folded bucket or a
-//! deleted event: the floors are `now - retention` of a past pass.
+//! deleted event: the floors are `now - retention` of a past pass — unless
+//! a pass ran with a shorter retention than this handle's, which
+//! [`window_before_floor`] refuses by the persisted timeline floor.
+//!
+//! `seq(a, [not] b, within)` has no window to refuse: it reads the events
+//! the timeline holds (a trigger that retention deleted no longer counts;
+//! see `segment::eval`), never a bucket below a floor.
 
+use crate::clock::Timestamp;
 use crate::segment::{Expr, RollupCond, Window};
 
 use super::config::Config;
@@ -46,6 +53,32 @@ fn beyond(config: &Config, expr: &Expr, buckets: bool) -> Option<String> {
         "condition `{}` reads {d} back, but {option} is {keep} ({what}); use a window of at most {keep}",
         Expr::Rollup(r.clone())
     ))
+}
+
+/// Why an expression cannot be answered at `now` with the timeline floor
+/// at `floor_ms`, if it cannot: its longest window starts before the floor,
+/// so events it needs may be deleted (a pass with a shorter retention than
+/// this handle's raised the floor that far).
+pub(crate) fn window_before_floor(expr: &Expr, now: Timestamp, floor_ms: i64) -> Option<String> {
+    let r = longest_window(expr)?;
+    let start = now.0.saturating_add(1).saturating_sub(reach_ms(expr));
+    (start < floor_ms).then(|| {
+        format!(
+            "condition `{}` reads events from {}, but timeline retention has deleted the events before {}; use a \
+             shorter window",
+            Expr::Rollup(r.clone()),
+            Timestamp(start).to_rfc3339(),
+            Timestamp(floor_ms).to_rfc3339()
+        )
+    })
+}
+
+/// How far back (ms) the longest `Last` window of `expr` reaches (0: none).
+pub(crate) fn reach_ms(expr: &Expr) -> i64 {
+    match longest_window(expr).map(|r| r.window) {
+        Some(Window::Last(d)) => d.as_millis(),
+        _ => 0,
+    }
 }
 
 /// The rollup condition of `expr` with the longest `Last` window, if any.

@@ -20,6 +20,15 @@
 //! from the timeline when the timeline still holds every event from the
 //! range's start, and is an error ([`Error::WindowBeforeRetention`])
 //! otherwise — never a wrong answer.
+//!
+//! Timeline retention deletes events before the timeline floor, so a day
+//! only partly inside the range is read from the timeline only when none
+//! of the day's events can be gone: a partial day that starts before the
+//! floor and has an event before it is [`Error::TimelineBeforeRetention`]
+//! rather than a count of whatever the timeline still holds. Segment
+//! conditions never ask for such a range (windows are at most the timeline
+//! retention, and `seq` reads what the timeline holds; see
+//! `segment::eval`).
 
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
@@ -154,6 +163,12 @@ fn from_buckets(
             if retired_last.is_some_and(|rl| day <= Timestamp(rl).day()) {
                 return Ok(None);
             }
+            // Events of this day before the timeline floor may be gone from
+            // the timeline: reading it would silently miss them.
+            let floor = src.timeline_floor(p);
+            if lo < floor && f < floor {
+                return Err(timeline_cut(lo, floor));
+            }
             for e in s.events(src, p, Timestamp(lo), Timestamp(hi))? {
                 out.fold_summary(&Acc::of_event_with(&e, s.property, false), s.days);
             }
@@ -187,7 +202,17 @@ fn from_timeline(
     Ok(out)
 }
 
-/// The time of the series' earliest event strictly after `after`.
+/// The error of a read that needs the events from `from` on, while the
+/// timeline may have lost those before `floor`.
+pub(crate) fn timeline_cut(from: i64, floor: i64) -> Error {
+    Error::TimelineBeforeRetention { from: Timestamp(from).to_rfc3339(), floor: Timestamp(floor).to_rfc3339() }
+}
+
+/// The time of the series' earliest event strictly after `after`, or
+/// `after + 1ms` when it lies on a day that the timeline may have lost
+/// events of (conservative, as [`EvalContext::next_event_after`] allows).
+///
+/// [`EvalContext::next_event_after`]: crate::segment::EvalContext::next_event_after
 pub(crate) fn next_after(
     src: &dyn BucketSource,
     p: ProfileId,
@@ -211,9 +236,105 @@ pub(crate) fn next_after(
             return Ok(Some(Timestamp(f)));
         }
         let (lo, hi) = (Timestamp(after.0.saturating_add(1)), Timestamp(day_start(day.saturating_add(1))));
+        if lo.0 < src.timeline_floor(p) {
+            // The next event may be gone from the timeline: "right after" is
+            // the conservative answer.
+            return Ok(Some(lo));
+        }
         if let Some(e) = s.events(src, p, lo, hi)?.first() {
             return Ok(Some(e.timestamp));
         }
     }
     Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::EventKind;
+
+    const DAY: i64 = Timestamp::DAY;
+    const HOUR: i64 = 3_600_000;
+
+    /// One profile's events of one series, its day buckets built from
+    /// them, and a timeline holding only the events from `floor` on.
+    struct Trimmed {
+        events: Vec<Event>,
+        floor: i64,
+    }
+
+    impl Trimmed {
+        fn new(times: &[i64], floor: i64) -> Self {
+            let events = times.iter().map(|t| Event::new(EventKind::Track, "e", Timestamp(*t), Vec::new())).collect();
+            Trimmed { events, floor }
+        }
+        fn fold(&self, keep: impl Fn(&Event) -> bool) -> Acc {
+            let mut acc = Acc::default();
+            for e in self.events.iter().filter(|e| keep(e)) {
+                acc.fold(&Acc::of_event_with(e, None, false));
+            }
+            acc
+        }
+    }
+
+    impl BucketSource for Trimmed {
+        fn all_time(&self, _: ProfileId, _: u32, _: bool) -> Result<Acc> {
+            Ok(self.fold(|_| true))
+        }
+        fn days(&self, _: ProfileId, _: u32, from_day: i64, to_day: i64) -> Result<Vec<(i64, Acc)>> {
+            let days: std::collections::BTreeSet<i64> = self.events.iter().map(|e| e.timestamp.day()).collect();
+            let span = days.into_iter().filter(|d| (from_day..=to_day).contains(d));
+            Ok(span.map(|d| (d, self.fold(|e| e.timestamp.day() == d))).collect())
+        }
+        fn events(&self, _: ProfileId, _: &str, from: Timestamp, to: Timestamp) -> Result<Vec<Event>> {
+            let held = |e: &&Event| e.timestamp.0 >= self.floor && e.timestamp >= from && e.timestamp < to;
+            Ok(self.events.iter().filter(held).cloned().collect())
+        }
+        fn retired(&self, _: ProfileId, _: u32, _: bool) -> Result<Acc> {
+            Ok(Acc::default())
+        }
+        fn timeline_floor(&self, _: ProfileId) -> i64 {
+            self.floor
+        }
+        fn bucket_floor_day(&self) -> i64 {
+            i64::MIN
+        }
+    }
+
+    fn count(src: &Trimmed, from: i64, to: i64) -> Result<u64> {
+        let s = Series { id: 0, event: "e", property: None, filter: &[], days: false };
+        Ok(stats_in(src, ProfileId(1), s, Timestamp(from), Timestamp(to))?.count)
+    }
+
+    #[test]
+    fn a_partial_day_the_timeline_may_have_lost_events_of_is_refused_not_undercounted() {
+        let day = 20_000 * DAY;
+        // Events at 00:15, 01:00, 05:00 and 09:00, and 01:00 the next day;
+        // the timeline kept those from 04:00 on.
+        let times = [day + HOUR / 4, day + HOUR, day + 5 * HOUR, day + 9 * HOUR, day + DAY + HOUR];
+        let src = Trimmed::new(&times, day + 4 * HOUR);
+        // From 00:30 (the 01:00 event was deleted from the timeline): refused
+        // rather than 3.
+        let err = count(&src, day + HOUR / 2, day + 2 * DAY).unwrap_err();
+        assert!(matches!(err, Error::TimelineBeforeRetention { .. }), "{err}");
+        assert!(err.to_string().contains("T04:00:00"), "{err}");
+        // From 02:00: the day's events in range are all held, but an earlier
+        // one was deleted, so the timeline cannot be told apart: refused.
+        assert!(count(&src, day + 2 * HOUR, day + 2 * DAY).is_err());
+        // From the floor on, or whole days: exact.
+        assert_eq!(count(&src, day + 4 * HOUR, day + 2 * DAY).unwrap(), 3);
+        assert_eq!(count(&src, day, day + 2 * DAY).unwrap(), 5);
+        assert_eq!(count(&src, day + 6 * HOUR, day + DAY + 2 * HOUR).unwrap(), 2);
+    }
+
+    #[test]
+    fn the_next_event_after_an_instant_below_the_floor_is_conservative() {
+        let day = 20_000 * DAY;
+        let src = Trimmed::new(&[day + HOUR, day + 5 * HOUR], day + 4 * HOUR);
+        let s = Series { id: 0, event: "e", property: None, filter: &[], days: false };
+        let next = next_after(&src, ProfileId(1), s, Timestamp(day + 2 * HOUR)).unwrap();
+        assert_eq!(next, Some(Timestamp(day + 2 * HOUR + 1)), "the timeline may have lost one in between");
+        let next = next_after(&src, ProfileId(1), s, Timestamp(day + 4 * HOUR)).unwrap();
+        assert_eq!(next, Some(Timestamp(day + 5 * HOUR)));
+    }
 }

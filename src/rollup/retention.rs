@@ -56,6 +56,14 @@ impl Floors {
         })
     }
 
+    /// Raises the floors to the persisted ones (a secondary handle catching
+    /// up with its primary's passes).
+    pub fn reload(&self, view: &View<'_>) -> Result<()> {
+        let loaded = Floors::load(view)?;
+        self.publish(loaded.timeline_ms(), loaded.bucket_day());
+        Ok(())
+    }
+
     /// Events before this time may have been deleted ([`NO_FLOOR`]: none).
     pub fn timeline_ms(&self) -> i64 {
         self.timeline_ms.load(Ordering::Acquire)

@@ -204,6 +204,13 @@ impl<'t> ProfileCtx<'t> {
         }
     }
 
+    /// The first read error met since the last call (the evaluation that
+    /// met it is void), so a caller evaluating several segments can say
+    /// which one failed.
+    pub fn take_error(&self) -> Option<crate::Error> {
+        self.error.borrow_mut().take()
+    }
+
     /// Keeps the first error; the caller's evaluation is void anyway.
     fn failed<T: Default>(&self, e: crate::Error) -> T {
         self.error.borrow_mut().get_or_insert(e);
@@ -372,6 +379,10 @@ impl EvalContext for ProfileCtx<'_> {
             Ok(acc) => aggregate_of(metric, &acc),
             Err(e) => self.failed(e),
         }
+    }
+
+    fn timeline_floor(&self) -> Timestamp {
+        Timestamp(self.src.timeline_floor(self.profile))
     }
 
     fn next_event_after(&self, events: &EventSelector, after: Timestamp) -> Option<Timestamp> {

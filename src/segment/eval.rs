@@ -12,6 +12,14 @@
 //! `(now - 7d, now]`, i.e. the half-open range `[now - 7d + 1ms, now + 1ms)`.
 //! Events dated after `now` count once `now` reaches them.
 //!
+//! Retention: `seq(a, [not] b, within)` reads the events the timeline
+//! holds. Its trigger is the latest `a` the timeline still holds — once
+//! timeline retention deletes a trigger it no longer counts, and an older
+//! one deleted with it does not take its place — and the follow-ups are
+//! the held `b` events from it on. The rollup buckets answer where that is
+//! the same thing: for a trigger at or after the timeline floor
+//! ([`EvalContext::timeline_floor`]), whose follow-ups are all held.
+//!
 //! [`VecContext`]: super::testing::VecContext
 
 use std::cmp::Ordering;
@@ -89,6 +97,17 @@ pub trait EvalContext {
     /// `active_days` counts distinct UTC days ([`Timestamp::day`]).
     fn aggregate(&self, metric: &Metric, events: &EventSelector, from: Timestamp, to: Timestamp) -> Aggregate {
         default_aggregate(self, metric, events, from, to)
+    }
+
+    /// Events before this instant may have been deleted from the timeline
+    /// by retention (`Timestamp(i64::MIN)`, the default: none was).
+    /// [`EvalContext::aggregate`] may answer from every event ever recorded
+    /// (a store's all-time rollups survive retention), while
+    /// [`EvalContext::event_times`] answers from the events the timeline
+    /// holds; `seq` reads the first only for triggers at or after the
+    /// floor, where the two agree.
+    fn timeline_floor(&self) -> Timestamp {
+        Timestamp(i64::MIN)
     }
 
     /// The time of the earliest selected event strictly after `after`, or
@@ -297,15 +316,26 @@ impl<C: EvalContext + ?Sized> Evaluator<'_, C> {
         next.done(apply(r.op, ord))
     }
 
+    /// `seq(a, [not] b, within)` over the events the timeline holds (see
+    /// the module docs).
     fn seq(&self, s: &SeqCond) -> Evaluation {
         let now = self.now;
         let to = shift(now, 1);
         let mut next = Next::new(now);
         next.bound(self.ctx.next_event_after(&s.first, now));
         let last = self.ctx.aggregate(&Metric::Last, &s.first, Timestamp(i64::MIN), to);
-        let Some(AggValue::Time(ta)) = last.value else {
+        let Some(AggValue::Time(mut ta)) = last.value else {
             return next.done(false);
         };
+        // Before the floor, the latest trigger may be gone: the latest one
+        // the timeline still holds, and its follow-ups from the timeline.
+        let held_only = ta < self.ctx.timeline_floor();
+        if held_only {
+            match self.ctx.event_times(&s.first.event, &s.first.filter, Timestamp(i64::MIN), to).last() {
+                Some(t) => ta = *t,
+                None => return next.done(false),
+            }
+        }
         let deadline = shift(ta, s.within.as_millis());
         if let Some(tb) = self.ctx.next_event_after(&s.then, now) {
             if tb <= deadline {
@@ -313,6 +343,9 @@ impl<C: EvalContext + ?Sized> Evaluator<'_, C> {
             }
         }
         let followed = |end: Timestamp| {
+            if held_only {
+                return !self.ctx.event_times(&s.then.event, &s.then.filter, ta, shift(end, 1)).is_empty();
+            }
             let count = self.ctx.aggregate(&Metric::Count, &s.then, ta, shift(end, 1));
             matches!(count.value, Some(AggValue::Number(n)) if n > 0.0)
         };

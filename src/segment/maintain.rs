@@ -108,6 +108,9 @@ fn run_filtered(txn: &mut Txn<'_>, p: ProfileId, at: Timestamp, select: &dyn Fn(
                 continue;
             }
             let eval = evaluate(&s.def.expr, &ctx);
+            if let Some(e) = ctx.take_error() {
+                return Err(evaluation_failed(&s.def.name, p, e));
+            }
             let flip = (eval.value != ctx.in_segment(&s.def.name)).then_some(eval.value);
             if let Some(member) = flip {
                 ctx.set_member(&s.def.name, member);
@@ -129,6 +132,11 @@ fn run_filtered(txn: &mut Txn<'_>, p: ProfileId, at: Timestamp, select: &dyn Fn(
         }
     }
     Ok(())
+}
+
+/// `e`, met while evaluating `segment` for `p`, naming both.
+pub(crate) fn evaluation_failed(segment: &str, p: ProfileId, e: crate::Error) -> crate::Error {
+    crate::Error::SegmentEvaluation { segment: segment.to_owned(), profile: p.0, source: Box::new(e) }
 }
 
 /// Files the wake-up an evaluation of segment `id` for `p` computed

@@ -52,6 +52,7 @@ pub(crate) mod maintain;
 pub(crate) mod members;
 mod parser;
 pub(crate) mod query;
+pub(crate) mod retained;
 pub(crate) mod state;
 pub mod testing;
 pub(crate) mod wakeups;

@@ -98,3 +98,35 @@ fn queries_count_list_and_explain() {
     let text = db.run(&["query", "has user_id", "--limit", "2", "--explain"]).ok().stdout;
     assert!(text.contains("matched 3 profiles") && text.contains("PLAN") && text.contains("1 more"), "{text}");
 }
+
+/// The reviewer's reproduction: a cart followed by a purchase, then
+/// `retention run --timeline 30` deletes them. `seq` reads what the
+/// timeline holds, so the cart no longer counts (neither abandoned nor
+/// bought), `check` is clean, and `segment define`/`show` say how `seq`
+/// sees retention.
+#[test]
+fn seq_segments_under_timeline_retention_from_the_cli() {
+    use common::{now_ms, DAY_MS};
+    let db = TestDb::init();
+    let start = now_ms() - 40 * DAY_MS;
+    for (name, hour) in [("purchase", 9), ("add_to_cart", 10), ("purchase", 11)] {
+        let e = json!({"type": "track", "event": name, "timestamp": start + hour * 3_600_000,
+                       "identifiers": {"user_id": "s"}});
+        db.run(&["track", &e.to_string()]).ok();
+    }
+    let d = db.json(&["segment", "define", "abandoned", "seq(add_to_cart, not purchase, 24h)"]);
+    assert_eq!(d["members"], json!(0));
+    assert!(d["retained_only"][0].as_str().unwrap().contains("reads the timeline"), "{d}");
+    let text = db.run(&["segment", "define", "bought", "seq(add_to_cart, purchase, 24h)"]).ok().stdout;
+    assert!(text.contains("bought: 1 members") && text.contains("note: `seq(add_to_cart, purchase, 1d)`"), "{text}");
+    let r = db.json(&["retention", "run", "--timeline", "30"]);
+    assert_eq!((r["timelines_trimmed"].clone(), r["failures"].clone()), (json!(1), json!([])));
+    let counts = db.json(&["segment", "list"]);
+    let members: Vec<u64> =
+        counts["segments"].as_array().unwrap().iter().map(|s| s["members"].as_u64().unwrap()).collect();
+    assert_eq!(members, [0, 0], "{counts}");
+    assert_eq!(db.json(&["check"])["clean"], json!(true));
+    let show = db.run(&["segment", "show", "abandoned"]).ok().stdout;
+    assert!(show.contains("retention   `seq(add_to_cart, not purchase, 1d)` reads the timeline"), "{show}");
+    assert_eq!(db.json(&["tick", "--timeline", "30"])["failures"], json!([]));
+}

@@ -225,6 +225,10 @@ impl Checker<'_> {
             for s in segs.values() {
                 self.report.evaluations += 1;
                 let value = evaluate(&s.def.expr, &ctx).value;
+                if let Some(e) = ctx.take_error() {
+                    found.push(format!("segment {:?}, profile {p}: cannot be evaluated now: {e}", s.def.name));
+                    continue;
+                }
                 let stored = s.members.contains(p);
                 let due = s.time_dependent && wakeups.get(&(s.def.id, p)).is_some_and(|d| *d <= self.now.0);
                 if value != stored && !due {

@@ -48,7 +48,9 @@ pub enum RetentionCommand {
     /// with. Without --timeline the library's default (365 days) applies;
     /// without --buckets buckets are kept forever. `tick` (and an
     /// application's ticker) does the same work a bounded amount at a time
-    /// with the application's settings.
+    /// with the application's settings. A profile whose segments cannot be
+    /// re-evaluated is left as it is, listed, and makes the exit code 1;
+    /// the others are trimmed.
     #[command(after_help = WRITE_SAFETY)]
     Run(RetentionSettings),
 }

@@ -238,7 +238,9 @@ pub enum Command {
     /// Like the library's tick, it also enforces retention a bounded amount
     /// (see `retention run`) with --timeline and --buckets: pass the
     /// application's settings, or the library defaults apply (events kept
-    /// 365 days, buckets forever).
+    /// 365 days, buckets forever). Wake-ups run first, then retention.
+    /// Profiles it could not process (a segment that cannot be evaluated)
+    /// are listed and make the exit code 1; the others are processed.
     #[command(after_help = WRITE_SAFETY)]
     Tick(RetentionSettings),
 

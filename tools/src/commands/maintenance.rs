@@ -45,18 +45,28 @@ pub fn feed(ctx: &Ctx, a: &FeedArgs) -> Result<(), CliError> {
     })
 }
 
-/// `tick`: processes due wake-ups.
+/// `tick`: processes due wake-ups. Profiles it could not process are
+/// listed, and make the exit code 1.
 pub fn tick(ctx: &Ctx, retention: RetentionSettings) -> Result<(), CliError> {
     let db = super::retention::open_for_writing(ctx, retention)?;
-    let (processed, ms) = run_tick(&db)?;
-    let v = json!({"processed": processed, "now": db.now().to_rfc3339(), "elapsed_ms": ms});
-    ctx.out.emit(&v, || format!("processed {processed} due wake-ups in {ms} ms (now {})", db.now()))
+    let (report, ms) = run_tick(&db)?;
+    let processed = report.processed;
+    let failures: Vec<String> = report.failures.iter().map(ToString::to_string).collect();
+    let v = json!({"processed": processed, "now": db.now().to_rfc3339(), "elapsed_ms": ms, "failures": failures});
+    ctx.out.emit(&v, || {
+        let mut out = format!("processed {processed} due wake-ups in {ms} ms (now {})", db.now());
+        for f in &failures {
+            out.push_str(&format!("\nfailed: {f}"));
+        }
+        out
+    })?;
+    super::retention::failed(&failures)
 }
 
-fn run_tick(db: &ProfileDb) -> Result<(u64, u128), CliError> {
+fn run_tick(db: &ProfileDb) -> Result<(profiledb::TickReport, u128), CliError> {
     let started = Instant::now();
     let report = db.tick()?;
-    Ok((report.processed, started.elapsed().as_millis()))
+    Ok((report, started.elapsed().as_millis()))
 }
 
 /// `check [--tick]`: exit 0 when clean, 4 on any violation.
@@ -66,8 +76,12 @@ pub fn check(ctx: &Ctx, a: &CheckArgs) -> Result<(), CliError> {
     }
     let (db, ticked) = if a.tick {
         let db = super::retention::open_for_writing(ctx, a.retention)?;
-        let (n, _) = run_tick(&db)?;
-        (Db::Write(db), Some(n))
+        let (report, _) = run_tick(&db)?;
+        for f in &report.failures {
+            // `check` reports what stays wrong; say why here.
+            eprintln!("tick: {f}");
+        }
+        (Db::Write(db), Some(report.processed))
     } else {
         (Db::Read(open::for_reading(&ctx.db)?), None)
     };

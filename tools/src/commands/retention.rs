@@ -52,14 +52,16 @@ fn run(ctx: &Ctx, a: &RetentionSettings) -> Result<(), CliError> {
     let started = Instant::now();
     let pass = db.enforce_retention()?;
     let ms = started.elapsed().as_millis();
+    let failures: Vec<String> = pass.failures.iter().map(ToString::to_string).collect();
     let v = json!({
         "timeline_days": a.timeline, "buckets_days": a.buckets,
         "profiles_visited": pass.profiles_visited, "timelines_trimmed": pass.timelines_trimmed,
         "buckets_folded": pass.buckets_folded, "complete": pass.complete, "elapsed_ms": ms,
+        "failures": failures,
     });
     ctx.out.emit(&v, || {
         let setting = |d: Option<u32>, default: &str| d.map_or(default.to_owned(), |d| format!("{d} days"));
-        format!(
+        let mut out = format!(
             "retention (timeline {}, buckets {}): visited {} profiles, trimmed {} timelines, folded {} day \
              buckets in {ms} ms{}",
             setting(a.timeline, "365 days (default)"),
@@ -68,6 +70,19 @@ fn run(ctx: &Ctx, a: &RetentionSettings) -> Result<(), CliError> {
             pass.timelines_trimmed,
             pass.buckets_folded,
             if pass.complete { "" } else { " (incomplete: run again)" }
-        )
-    })
+        );
+        for f in &failures {
+            out.push_str(&format!("\nfailed: {f}"));
+        }
+        out
+    })?;
+    failed(&failures)
+}
+
+/// Exit code 1 when some profiles could not be processed (already listed).
+pub fn failed(failures: &[String]) -> Result<(), CliError> {
+    match failures.len() {
+        0 => Ok(()),
+        n => Err(CliError::Refused(format!("{n} profiles could not be processed (listed above; retried next time)"))),
+    }
 }

@@ -94,9 +94,17 @@ fn define(ctx: &Ctx, name: &str, expr: &str) -> Result<(), CliError> {
     bar.finish_and_clear();
     let count = count?;
     let ms = started.elapsed().as_millis();
-    let v = json!({"segment": name, "expression": expr, "members": count, "redefined": redefined, "elapsed_ms": ms});
+    let notes = db.segments().into_iter().find(|s| s.name == name).map(|s| s.retained_only).unwrap_or_default();
+    let v = json!({"segment": name, "expression": expr, "members": count, "redefined": redefined, "elapsed_ms": ms,
+                   "retained_only": notes});
     let verb = if redefined { "redefined" } else { "defined" };
-    ctx.out.emit(&v, || format!("{verb} segment {name}: {count} members (backfilled in {ms} ms)"))
+    ctx.out.emit(&v, || {
+        let mut out = format!("{verb} segment {name}: {count} members (backfilled in {ms} ms)");
+        for n in &notes {
+            out.push_str(&format!("\nnote: {n}"));
+        }
+        out
+    })
 }
 
 /// `segment show NAME`: the definition, its count and what it reads.
@@ -125,6 +133,7 @@ fn show(ctx: &Ctx, name: &str) -> Result<(), CliError> {
             }),
         );
         m.insert("read_by".into(), json!(read_by));
+        m.insert("retained_only".into(), json!(info.retained_only));
     }
     ctx.out.emit(&v, || {
         let joined = |set: &BTreeSet<String>| {
@@ -136,7 +145,7 @@ fn show(ctx: &Ctx, name: &str) -> Result<(), CliError> {
         };
         format!(
             "segment     {}\nexpression  {}\nmembers     {}\ndefined at  {}\nreads       traits: {}; events: {}; \
-             identifier kinds: {}; segments: {}\ntime        {}\nread by     {}",
+             identifier kinds: {}; segments: {}\ntime        {}\nread by     {}{}",
             info.name,
             info.text,
             info.members,
@@ -150,7 +159,8 @@ fn show(ctx: &Ctx, name: &str) -> Result<(), CliError> {
             } else {
                 "changes only when a profile is written"
             },
-            if read_by.is_empty() { "-".to_owned() } else { read_by.join(", ") }
+            if read_by.is_empty() { "-".to_owned() } else { read_by.join(", ") },
+            info.retained_only.iter().map(|n| format!("\nretention   {n}")).collect::<String>()
         )
     })
 }
