@@ -387,23 +387,9 @@ impl<'a> Redactor<'a> {
                 // Once no window is open the state it recorded is the
                 // profile's own — but for what the erased person put in
                 // it (an unmerge that fell back on a recorded state).
-                let next = if open.is_empty() || same {
-                    taint.strip(stored_next.clone(), &cur)
-                } else {
-                    common(&stored_next, &cur)
-                };
-                self.set_change(&mut out, &stored_next, &next);
-                next
+                self.settle(&mut out, open.is_empty() || same, &taint, &stored_next, &cur)
             }
-            Change::SplitFrom { .. } => {
-                let next = if open.is_empty() || same {
-                    taint.strip(stored_next.clone(), &cur)
-                } else {
-                    common(&stored_next, &cur)
-                };
-                self.set_change(&mut out, &stored_next, &next);
-                next
-            }
+            Change::SplitFrom { .. } => self.settle(&mut out, open.is_empty() || same, &taint, &stored_next, &cur),
         };
         if let Some(log) = self.logs.get_mut(&p) {
             log.out.push(out);
@@ -413,6 +399,15 @@ impl<'a> Redactor<'a> {
             log.taint = taint;
         }
         Ok(())
+    }
+
+    /// The state after an unmerge or a split, recorded in `out`: once no
+    /// merge window is open (`closed`), the stored one stripped of what the
+    /// erased person put in it; else what it shares with the running state.
+    fn settle(&self, out: &mut Delta, closed: bool, taint: &Taint, stored_next: &State, cur: &State) -> State {
+        let next = if closed { taint.strip(stored_next.clone(), cur) } else { common(stored_next, cur) };
+        self.set_change(out, stored_next, &next);
+        next
     }
 
     /// Makes the recorded state of a merge, unmerge or split in `out` be
