@@ -119,6 +119,39 @@ fn erase_removes_an_identifier_from_a_refused_stitch() {
     assert_clean(&db);
 }
 
+/// Anonymize redacts like erase: the identifiers of the anonymized person
+/// leave other profiles' `via` lists, stored events and merge windows.
+#[test]
+fn anonymize_removes_the_persons_identifiers_from_other_profiles() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path(), |b| b.snapshot_every(1));
+    let (a, b, email) = (id("user_id:A"), id("user_id:B"), id("email:b@example.com"));
+    db.identify(&[b.clone(), email.clone()], Update::new().set("plan", "pro")).unwrap();
+    let aid = db.update(&a, Update::new().set("name", "Ann")).unwrap().profile;
+    let mut e =
+        Event::new(EventKind::Identify, "identify", Timestamp(1_700_000_000_000), vec![email.clone(), a.clone()]);
+    e.traits = Update::new().set("color", "green").into_ops();
+    db.track(&e).unwrap();
+    // And a merge window: q merged into A and split off again.
+    let q = id("email:q-anon@example.com");
+    db.update(&q, Update::new().set("nick", "quinn-anon-77")).unwrap();
+    db.identify(&[a.clone(), q.clone()], Update::new()).unwrap();
+    db.unmerge(aid, &q).unwrap();
+    assert!(!raw_hits(&db, &["b@example.com", "q-anon@example.com"]).is_empty());
+
+    let report = db.anonymize(&email, None, None).unwrap();
+    assert!(report.references_redacted > 0, "{report:?}");
+    db.anonymize(&q, None, None).unwrap();
+    let hits = raw_hits(&db, &["b@example.com", "q-anon@example.com", "quinn-anon-77"]);
+    assert!(hits.is_empty(), "the anonymized identifiers are still stored: {hits:?}");
+    let a_now = db.get_by_id(aid).unwrap().unwrap();
+    assert_eq!(a_now.traits.get("color"), Some(&TraitValue::from("green")), "A keeps what came through its own id");
+    assert_eq!(a_now.traits.get("nick"), None);
+    let events = db.events(aid, Timestamp(i64::MIN), Timestamp(i64::MAX)).unwrap();
+    assert_eq!(events[0].identifiers, vec![a.clone()]);
+    assert_clean(&db);
+}
+
 /// A chain: q merged into s, s into t; s split off t, q off s; erasing q
 /// redacts t's merge of s too (s's state there held q).
 #[test]

@@ -65,6 +65,10 @@ pub struct AnonymizeReport {
     pub history_removed: u64,
     /// Dedup entries (message ids) removed.
     pub dedup_removed: u64,
+    /// Other profiles' stored deltas, snapshots and events rewritten to
+    /// drop the person's identifiers and, where it had merged into one of
+    /// them and was split off again, its traits (as erase does).
+    pub references_redacted: u64,
 }
 
 impl ProfileDb {
@@ -95,11 +99,21 @@ impl ProfileDb {
         let hash = |s: &str| hash_text(&secret, s);
         let mut report = AnonymizeReport { profile: p, ..AnonymizeReport::default() };
         let traits = anonymize_traits(&rec.profile.traits, rules, &hash, &mut report);
-        report.identifiers = unlink_and_suppress(&mut txn, &secret, p)?.len() as u64;
+        let unlinked = unlink_and_suppress(&mut txn, &secret, p)?;
+        report.identifiers = unlinked.len() as u64;
         let ids: std::collections::BTreeSet<ProfileId> = std::iter::once(p).chain(aliases_of(&txn.view, p)?).collect();
         // Every dedup entry of the profile and its aliases (events never on
         // a timeline — aliases, timelines off, trimmed — included).
         report.dedup_removed = super::erase_refs::forget_dedup(&mut txn, &ids)?;
+        // What the person left in other profiles' histories and events
+        // (a refused stitch's `via`, a merge window of a survivor it was
+        // split off from), redacted as erase redacts it.
+        let ident_set = super::erase_refs::identifier_set(&unlinked);
+        let gone = crate::privacy::redact::Erased { profiles: &ids, identifiers: &ident_set };
+        let mut swept = super::erase_refs::Swept::default();
+        swept.events = super::erase_refs::scrub_events(&mut txn, &gone)?;
+        super::erase_refs::scrub_histories(&mut txn, gone, &mut swept)?;
+        report.references_redacted = swept.total();
         for &x in &ids {
             let scrubbed = scrub_events(&mut txn, x, rules, &hash)?;
             report.events_scrubbed += scrubbed.len() as u64;
@@ -134,6 +148,7 @@ impl ProfileDb {
             kinds,
         });
         let entries = report.identifiers
+            + report.references_redacted
             + report.events_scrubbed
             + report.rollups_scrubbed
             + report.history_removed
