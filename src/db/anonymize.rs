@@ -110,8 +110,8 @@ impl ProfileDb {
         // split off from), redacted as erase redacts it.
         let ident_set = super::erase_refs::identifier_set(&unlinked);
         let gone = crate::privacy::redact::Erased { profiles: &ids, identifiers: &ident_set };
-        let mut swept = super::erase_refs::Swept::default();
-        swept.events = super::erase_refs::scrub_events(&mut txn, &gone)?;
+        let events = super::erase_refs::scrub_events(&mut txn, &gone)?;
+        let mut swept = super::erase_refs::Swept { events, ..Default::default() };
         super::erase_refs::scrub_histories(&mut txn, gone, &mut swept)?;
         report.references_redacted = swept.total();
         for &x in &ids {
