@@ -36,6 +36,27 @@ fn raw_hits(db: &ProfileDb, needles: &[&str]) -> Vec<String> {
     hits
 }
 
+/// B has `email:b@example.com`; an identify event carrying it with A's user
+/// id would merge two user ids, which the default one-`user_id` limit
+/// refuses, so the email stays on B while A's delta and event name it.
+struct RefusedStitch {
+    a: Identifier,
+    b: Identifier,
+    email: Identifier,
+    aid: profiledb::ProfileId,
+}
+
+fn refused_stitch(db: &ProfileDb) -> RefusedStitch {
+    let (a, b, email) = (id("user_id:A"), id("user_id:B"), id("email:b@example.com"));
+    db.identify(&[b.clone(), email.clone()], Update::new().set("plan", "pro")).unwrap();
+    let aid = db.update(&a, Update::new().set("name", "Ann")).unwrap().profile;
+    let mut e =
+        Event::new(EventKind::Identify, "identify", Timestamp(1_700_000_000_000), vec![email.clone(), a.clone()]);
+    e.traits = Update::new().set("color", "green").into_ops();
+    db.track(&e).unwrap();
+    RefusedStitch { a, b, email, aid }
+}
+
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
@@ -98,13 +119,7 @@ fn erase_after_unmerge_redacts_the_survivor_history() {
 fn erase_removes_an_identifier_from_a_refused_stitch() {
     let dir = tempfile::tempdir().unwrap();
     let db = open(dir.path(), |b| b);
-    let (a, b, email) = (id("user_id:A"), id("user_id:B"), id("email:b@example.com"));
-    db.identify(&[b.clone(), email.clone()], Update::new().set("plan", "pro")).unwrap();
-    let aid = db.update(&a, Update::new().set("name", "Ann")).unwrap().profile;
-    let mut e =
-        Event::new(EventKind::Identify, "identify", Timestamp(1_700_000_000_000), vec![email.clone(), a.clone()]);
-    e.traits = Update::new().set("color", "green").into_ops();
-    db.track(&e).unwrap();
+    let RefusedStitch { a, b, email, aid } = refused_stitch(&db);
     assert_eq!(db.resolve(&email).unwrap(), db.resolve(&b).unwrap(), "the email stayed with B");
     assert!(!raw_hits(&db, &["b@example.com"]).is_empty());
 
@@ -125,13 +140,7 @@ fn erase_removes_an_identifier_from_a_refused_stitch() {
 fn anonymize_removes_the_persons_identifiers_from_other_profiles() {
     let dir = tempfile::tempdir().unwrap();
     let db = open(dir.path(), |b| b.snapshot_every(1));
-    let (a, b, email) = (id("user_id:A"), id("user_id:B"), id("email:b@example.com"));
-    db.identify(&[b.clone(), email.clone()], Update::new().set("plan", "pro")).unwrap();
-    let aid = db.update(&a, Update::new().set("name", "Ann")).unwrap().profile;
-    let mut e =
-        Event::new(EventKind::Identify, "identify", Timestamp(1_700_000_000_000), vec![email.clone(), a.clone()]);
-    e.traits = Update::new().set("color", "green").into_ops();
-    db.track(&e).unwrap();
+    let RefusedStitch { a, email, aid, .. } = refused_stitch(&db);
     // And a merge window: q merged into A and split off again.
     let q = id("email:q-anon@example.com");
     db.update(&q, Update::new().set("nick", "quinn-anon-77")).unwrap();
