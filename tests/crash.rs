@@ -491,8 +491,8 @@ fn acknowledged_writes_survive_sigkill() {
 
         // The operation running at the kill (it may have committed).
         let op = gen_op(&mut rng);
-        let kind = format!("{op:?}").split(['(', ' ', '{']).next().unwrap_or_default().to_owned();
-        *tally.interrupted.entry(kind).or_default() += 1;
+        let kind: String = format!("{op:?}").split(['(', ' ', '{']).next().unwrap_or_default().to_owned();
+        *tally.interrupted.entry(kind.clone()).or_default() += 1;
         if dump(&crashed) != dump(&reference) {
             let (retention, tick) = (matches!(op, Op::Retain { .. }), matches!(op, Op::Tick));
             // A tick commits its wake-ups before its retention step.
@@ -527,9 +527,16 @@ fn acknowledged_writes_survive_sigkill() {
             } else if tick && without_segments(&now_crashed) == before {
                 tally.tick_cut_short += 1;
             } else {
+                let (c, r) = (dump(&crashed), dump(&reference));
+                let first = c.iter().zip(&r).position(|(x, y)| x != y).unwrap_or(c.len().min(r.len()));
                 panic!(
                     "cycle {cycle} (seed {seed}): the reopened database is neither the acknowledged state nor one \
-                     operation past it\n  reopened: {now_crashed}\n  expected: {now_reference}"
+                     operation past it (interrupted: {kind}; raw entries {} vs {}, first difference {:?} vs {:?})\n  \
+                     reopened: {now_crashed}\n  expected: {now_reference}",
+                    c.len(),
+                    r.len(),
+                    c.get(first).map(|e| (e.cf, &e.key)),
+                    r.get(first).map(|e| (e.cf, &e.key)),
                 );
             }
         } else if let Some(last) = acks.last() {
