@@ -778,7 +778,18 @@ impl Txn<'_> {
 
 /// Reads a live profile's record through the cache.
 pub(crate) fn load_profile(core: &Core, view: &View<'_>, id: ProfileId) -> Result<Option<Arc<ProfileRecord>>> {
-    core.profiles.get_or_load(&id, || Ok(schema::PROFILES.get(view, &keys::profile(id))?.map(Arc::new)))
+    map_profile(core, view, id, Arc::clone)
+}
+
+/// `f` of a live profile's record, read through the cache (a cached one
+/// under the cache lock, without taking a reference to it).
+pub(crate) fn map_profile<R>(
+    core: &Core,
+    view: &View<'_>,
+    id: ProfileId,
+    f: impl Fn(&Arc<ProfileRecord>) -> R,
+) -> Result<Option<R>> {
+    core.profiles.map_or_load(&id, f, || Ok(schema::PROFILES.get(view, &keys::profile(id))?.map(Arc::new)))
 }
 
 /// Reads an identifier's link through the cache.

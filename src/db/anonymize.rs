@@ -108,11 +108,8 @@ impl ProfileDb {
         // What the person left in other profiles' histories and events
         // (a refused stitch's `via`, a merge window of a survivor it was
         // split off from), redacted as erase redacts it.
-        let ident_set = super::erase_refs::identifier_set(&unlinked);
-        let gone = crate::privacy::redact::Erased { profiles: &ids, identifiers: &ident_set };
-        let events = super::erase_refs::scrub_events(&mut txn, &gone)?;
-        let mut swept = super::erase_refs::Swept { events, ..Default::default() };
-        super::erase_refs::scrub_histories(&mut txn, gone, &mut swept)?;
+        let mut swept = super::erase_refs::Swept::default();
+        super::erase_refs::scrub_references(&mut txn, &ids, &unlinked, &mut swept)?;
         report.references_redacted = swept.total();
         for &x in &ids {
             let scrubbed = scrub_events(&mut txn, x, rules, &hash)?;

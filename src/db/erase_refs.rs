@@ -86,6 +86,22 @@ pub(crate) fn forget_feed(txn: &mut Txn<'_>, gone: &BTreeSet<ProfileId>) -> Resu
     Ok(doomed.len() as u64)
 }
 
+/// Redacts what a person — the profiles `gone` (one and its merged-away
+/// ids) with `identifiers` — left in other profiles' stored events and
+/// histories (erase and anonymize both): [`scrub_events`], then
+/// [`scrub_histories`], counted in `swept`.
+pub(crate) fn scrub_references(
+    txn: &mut Txn<'_>,
+    gone: &BTreeSet<ProfileId>,
+    identifiers: &[Identifier],
+    swept: &mut Swept,
+) -> Result<()> {
+    let identifiers = identifier_set(identifiers);
+    let erased = Erased { profiles: gone, identifiers: &identifiers };
+    swept.events = scrub_events(txn, &erased)?;
+    scrub_histories(txn, erased, swept)
+}
+
 /// Removes the erased identifiers from the stored events of every other
 /// profile (`identifiers`, `previous_id`). Scans `event`.
 pub(crate) fn scrub_events(txn: &mut Txn<'_>, erased: &Erased<'_>) -> Result<u64> {
@@ -246,6 +262,6 @@ pub(crate) fn scrub_histories(txn: &mut Txn<'_>, erased: Erased<'_>, swept: &mut
 }
 
 /// The identifiers of `idents` as a set.
-pub(crate) fn identifier_set(idents: &[Identifier]) -> HashSet<Identifier> {
+fn identifier_set(idents: &[Identifier]) -> HashSet<Identifier> {
     idents.iter().cloned().collect()
 }

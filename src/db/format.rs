@@ -168,19 +168,7 @@ mod tests {
     /// A database with the column families of format 1 only, recording
     /// format `version`.
     fn format_1_families(dir: &std::path::Path, version: u32) {
-        let opts = crate::storage::StoreOptions {
-            create_if_missing: true,
-            sync: false,
-            block_cache_bytes: 1 << 20,
-            write_buffer_bytes: 64 << 10,
-            read_only: false,
-            secondary_dir: None,
-            column_families: super::FAMILIES_ADDED[0].1,
-            merge_operators: Vec::new(),
-            prefixes: Vec::new(),
-            hashed_memtables: Vec::new(),
-            compression: false,
-        };
+        let opts = crate::storage::StoreOptions::for_test(super::FAMILIES_ADDED[0].1);
         let store = crate::storage::Store::open(dir, &opts).unwrap();
         let mut b = store.batch();
         schema::META_U32.put(&mut b, keys::meta::FORMAT_VERSION, &version);

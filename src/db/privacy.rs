@@ -7,7 +7,6 @@ use crate::error::{Error, Result};
 use crate::identity::graph::aliases_of;
 use crate::identity::identifier::Identifier;
 use crate::keys;
-use crate::privacy::redact::Erased;
 use crate::privacy::suppression::{load_secret, new_secret, suppressed_key, SECRET_KEY};
 use crate::privacy::{AuditAction, AuditRecord, SuppressionPolicy};
 use crate::profile::id::ProfileId;
@@ -97,12 +96,9 @@ impl ProfileDb {
             }
         }
         // What the person left outside their own key ranges.
-        let ident_set = erase_refs::identifier_set(&idents);
-        let erased = Erased { profiles: &gone, identifiers: &ident_set };
         let mut swept = Swept { dedup: erase_refs::forget_dedup(&mut txn, &gone)?, ..Swept::default() };
         swept.feed = erase_refs::forget_feed(&mut txn, &gone)?;
-        swept.events = erase_refs::scrub_events(&mut txn, &erased)?;
-        erase_refs::scrub_histories(&mut txn, erased, &mut swept)?;
+        erase_refs::scrub_references(&mut txn, &gone, &idents, &mut swept)?;
         // A restaged record changed state: re-evaluate its segments.
         txn.skip_segments = !swept.records_changed;
         entries += swept.total();

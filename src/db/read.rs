@@ -13,7 +13,7 @@ use crate::profile::id::ProfileId;
 use crate::profile::state::{Profile, ProfileRecord};
 use crate::schema;
 use crate::storage::View;
-use crate::txn::load_profile;
+use crate::txn::{load_profile, map_profile};
 
 use super::ProfileDb;
 
@@ -55,11 +55,14 @@ impl ProfileDb {
     /// its profile under the cache lock, without taking (and dropping) a
     /// reference to the record itself.
     fn live_profile(&self, view: &View<'_>, id: ProfileId) -> Result<Option<Arc<Profile>>> {
-        let load = || Ok(schema::PROFILES.get(view, &crate::keys::profile(id))?.map(Arc::new));
-        if let Some(profile) = self.core.profiles.map_or_load(&id, |r| r.profile.clone(), load)? {
+        let profile_of = |p| map_profile(&self.core, view, p, |r| r.profile.clone());
+        if let Some(profile) = profile_of(id)? {
             return Ok(Some(profile));
         }
-        Ok(self.live_record(view, id)?.map(|r| r.profile.clone()))
+        match survivor_of(view, id)? {
+            Some(survivor) => profile_of(survivor),
+            None => Ok(None),
+        }
     }
 
     /// The live id `id` resolves to: itself, its survivor, or `None`.

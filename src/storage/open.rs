@@ -75,6 +75,28 @@ pub(crate) struct StoreOptions {
     pub compression: bool,
 }
 
+#[cfg(test)]
+impl StoreOptions {
+    /// A small writable store of `column_families`, created if missing,
+    /// with no merge operators, prefixes, hashed memtables or compression
+    /// (tests set the rest by struct update).
+    pub(crate) fn for_test(column_families: &'static [&'static str]) -> Self {
+        StoreOptions {
+            create_if_missing: true,
+            sync: false,
+            block_cache_bytes: 1 << 20,
+            write_buffer_bytes: 64 << 10,
+            read_only: false,
+            secondary_dir: None,
+            column_families,
+            merge_operators: Vec::new(),
+            prefixes: Vec::new(),
+            hashed_memtables: Vec::new(),
+            compression: false,
+        }
+    }
+}
+
 /// Lists per hashed memtable: one per 128 bytes of memtable (65,536 at the
 /// default 8 MiB, which holds a few tens of thousands of keys). The bucket
 /// array, 8 bytes a list, counts toward the memtable's size: a sixteenth.

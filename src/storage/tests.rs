@@ -11,17 +11,9 @@ const PLAIN: &str = "plain";
 
 fn open(dir: &std::path::Path) -> Store {
     let opts = StoreOptions {
-        create_if_missing: true,
-        sync: false,
-        block_cache_bytes: 1 << 20,
-        write_buffer_bytes: 64 << 10,
-        read_only: false,
-        secondary_dir: None,
-        column_families: &[HASHED, WHOLE, PLAIN],
-        merge_operators: Vec::new(),
         prefixes: vec![(HASHED, 4), (PLAIN, 4)],
         hashed_memtables: vec![HASHED, WHOLE],
-        compression: false,
+        ..StoreOptions::for_test(&[HASHED, WHOLE, PLAIN])
     };
     Store::open(dir, &opts).expect("open")
 }

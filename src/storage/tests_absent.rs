@@ -14,17 +14,11 @@ const HASHED_NEW: &str = "hashed_new";
 /// Options declaring `cfs`, read-only or as a secondary when asked.
 fn options(cfs: &'static [&'static str], read_only: bool, secondary: Option<&Path>) -> StoreOptions {
     StoreOptions {
-        create_if_missing: true,
-        sync: false,
-        block_cache_bytes: 1 << 20,
-        write_buffer_bytes: 64 << 10,
         read_only,
         secondary_dir: secondary.map(Path::to_owned),
-        column_families: cfs,
-        merge_operators: Vec::new(),
         prefixes: vec![(NEW, 4)],
         hashed_memtables: vec![HASHED_NEW],
-        compression: false,
+        ..StoreOptions::for_test(cfs)
     }
 }
 
