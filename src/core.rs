@@ -13,7 +13,6 @@ use crate::db::cache::Cache;
 use crate::db::config::Config;
 use crate::identity::cache_key::CacheKey;
 use crate::identity::link::IdentityLink;
-use crate::profile::id::ProfileId;
 use crate::profile::state::ProfileRecord;
 use crate::storage::Store;
 
@@ -24,7 +23,7 @@ pub(crate) struct Core {
     pub clock: Arc<dyn Clock>,
     pub config: Config,
     /// Decoded current states of hot profiles.
-    pub profiles: Cache<ProfileId, Arc<ProfileRecord>>,
+    pub profiles: crate::db::dense_cache::DenseCache<CachedRecord>,
     /// Identifier → link, for hot identifiers.
     pub identities: Cache<CacheKey, IdentityLink>,
     /// Committed rollup accumulators of recently used (profile, series) pairs.
@@ -53,6 +52,21 @@ impl Core {
     pub fn publish_feed(&self, records: &[FeedRecord]) {
         let mut subs = self.subscribers.lock();
         subs.retain(|s| records.iter().all(|r| s.send(r.clone()).is_ok()));
+    }
+}
+
+/// A cached profile record, with its profile's `Arc` beside it: a read
+/// of the profile alone (`get`) takes it from the cache slot without
+/// touching the record.
+#[derive(Clone)]
+pub(crate) struct CachedRecord {
+    pub record: Arc<ProfileRecord>,
+    pub profile: Arc<crate::profile::state::Profile>,
+}
+
+impl From<Arc<ProfileRecord>> for CachedRecord {
+    fn from(record: Arc<ProfileRecord>) -> Self {
+        CachedRecord { profile: record.profile.clone(), record }
     }
 }
 

@@ -6,7 +6,7 @@ use foldhash::{HashMap, HashMapExt};
 use std::sync::Arc;
 
 use crate::clock::Timestamp;
-use crate::core::{Core, WriterState};
+use crate::core::{CachedRecord, Core, WriterState};
 use crate::error::{Error, Result};
 use crate::identity::cache_key::CacheKey;
 use crate::identity::identifier::Identifier;
@@ -712,7 +712,7 @@ impl<'a> Txn<'a> {
         drop(in_flight);
         core.wakeups.publish(self.wakeups);
         for (id, rec) in self.profiles {
-            self.core.profiles.publish(id, rec);
+            self.core.profiles.publish(id, rec.map(CachedRecord::from));
         }
         for (ident, link) in self.links {
             // A new identifier takes free room only: it evicts nothing.
@@ -789,7 +789,20 @@ pub(crate) fn map_profile<R>(
     id: ProfileId,
     f: impl Fn(&Arc<ProfileRecord>) -> R,
 ) -> Result<Option<R>> {
-    core.profiles.map_or_load(&id, f, || Ok(schema::PROFILES.get(view, &keys::profile(id))?.map(Arc::new)))
+    map_cached(core, view, id, |c| f(&c.record))
+}
+
+/// `f` of a live profile's cache entry (its record and its profile),
+/// loading and caching the record on a miss.
+pub(crate) fn map_cached<R>(
+    core: &Core,
+    view: &View<'_>,
+    id: ProfileId,
+    f: impl Fn(&CachedRecord) -> R,
+) -> Result<Option<R>> {
+    core.profiles.map_or_load(id, f, || {
+        Ok(schema::PROFILES.get(view, &keys::profile(id))?.map(|r| CachedRecord::from(Arc::new(r))))
+    })
 }
 
 /// Reads an identifier's link through the cache.

@@ -1,5 +1,7 @@
-//! [`Cache`]: a sharded in-memory map of hot decoded values (profiles,
-//! identifier resolutions) in front of RocksDB.
+//! [`Cache`]: a sharded in-memory map of hot decoded values (identifier
+//! resolutions, rollup accumulators, wake-ups) in front of RocksDB. The
+//! profiles, keyed by their dense ids, have a table of their own
+//! ([`DenseCache`](crate::db::dense_cache::DenseCache)).
 //!
 //! Consistency: the single writer publishes every committed value with
 //! [`Cache::publish`], which bumps the shard's epoch. A reader that missed
@@ -100,7 +102,7 @@ impl<K: Hash + Eq + Clone, V> Slots<K, V> {
 
 /// A bounded, sharded cache. Eviction is random replacement (a uniformly
 /// random entry of the shard): cheap, and good enough for the skewed
-/// access of profile lookups.
+/// access of lookups.
 pub(crate) struct Cache<K, V> {
     shards: Box<[Mutex<Shard<K, V>>]>,
     per_shard: usize,

@@ -8,6 +8,7 @@ pub(crate) mod cache;
 mod check;
 pub(crate) mod config;
 mod consent;
+pub(crate) mod dense_cache;
 mod erase_refs;
 mod failure;
 pub(crate) mod format;
@@ -200,7 +201,7 @@ impl ProfileDb {
         let core = Core {
             config,
             clock: b.clock.clone(),
-            profiles: Cache::new(b.profile_cache_entries),
+            profiles: dense_cache::DenseCache::new(b.profile_cache_entries),
             identities: Cache::new(b.profile_cache_entries),
             rollup_cache: crate::rollup::cache::RollupCache::new(b.rollup_cache_entries),
             wakeups: crate::segment::wakeups::WakeupCache::new(b.wakeup_cache_entries),

@@ -13,7 +13,7 @@ use crate::profile::id::ProfileId;
 use crate::profile::state::{Profile, ProfileRecord};
 use crate::schema;
 use crate::storage::View;
-use crate::txn::{load_profile, map_profile};
+use crate::txn::{load_profile, map_cached};
 
 use super::ProfileDb;
 
@@ -55,7 +55,7 @@ impl ProfileDb {
     /// its profile under the cache lock, without taking (and dropping) a
     /// reference to the record itself.
     fn live_profile(&self, view: &View<'_>, id: ProfileId) -> Result<Option<Arc<Profile>>> {
-        let profile_of = |p| map_profile(&self.core, view, p, |r| r.profile.clone());
+        let profile_of = |p| map_cached(&self.core, view, p, |c| c.profile.clone());
         if let Some(profile) = profile_of(id)? {
             return Ok(Some(profile));
         }
@@ -67,7 +67,17 @@ impl ProfileDb {
 
     /// The live id `id` resolves to: itself, its survivor, or `None`.
     pub fn resolve_id(&self, id: ProfileId) -> Result<Option<ProfileId>> {
-        Ok(self.live_record(&self.core.store.latest(), id)?.map(|r| r.profile.id))
+        let view = self.core.store.latest();
+        // A record stored under an id is that id's: finding one (a cache hit
+        // reads nothing of it) answers.
+        let live = |p| Ok::<_, Error>(map_cached(&self.core, &view, p, |_| ())?.map(|()| p));
+        if let Some(p) = live(id)? {
+            return Ok(Some(p));
+        }
+        match survivor_of(&view, id)? {
+            Some(survivor) => live(survivor),
+            None => Ok(None),
+        }
     }
 
     pub(crate) fn live_record(&self, view: &View<'_>, id: ProfileId) -> Result<Option<Arc<ProfileRecord>>> {

@@ -1,0 +1,290 @@
+//! [`DenseCache`]: the profile cache — a bounded map from the dense
+//! [`ProfileId`] to a hot value, as a table indexed by the id itself.
+//!
+//! A hash map probe on a large cache is two dependent cache misses (its
+//! control bytes, then the slot) plus the page walks of a random address;
+//! profile ids are allocated densely from 0, so the id can pick its place
+//! directly. The table is sets of [`WAYS`] slots; id `i` lives in set
+//! `i % sets`. With at most `capacity` profiles every id has a slot of its
+//! own (ids `s`, `s + sets`, … share set `s`), so a cache sized to the
+//! database never evicts; beyond it, a full set gives way in turn (the
+//! older entry leaves), which for uniform access keeps the same hit rate
+//! as random replacement. A probe is one lock on the set and one line of
+//! memory.
+//!
+//! Consistency is [`Cache`](crate::db::cache::Cache)'s, per set instead of
+//! per shard: the writer publishes every committed value with
+//! [`publish`](DenseCache::publish), which bumps the set's epoch; a reader
+//! that missed loads from RocksDB and inserts only if the epoch has not
+//! moved since its miss.
+//!
+//! Memory: sets are allocated in chunks of [`CHUNK_SETS`] on first use, so
+//! a large capacity on a small database costs only the chunks its ids
+//! reach.
+
+use std::sync::OnceLock;
+
+use parking_lot::Mutex;
+
+use crate::profile::id::ProfileId;
+
+/// Slots per set.
+const WAYS: usize = 2;
+
+/// Sets per lazily allocated chunk (4 MiB of cached records).
+const CHUNK_SETS: usize = 1 << 16;
+
+struct Set<V> {
+    /// Bumped by every publish and clear (wrapping: a load would have to
+    /// span 2^32 publishes of one set to be fooled).
+    epoch: u32,
+    /// The way the next insertion into a full set replaces.
+    next: u8,
+    ways: [Option<(u32, V)>; WAYS],
+}
+
+impl<V> Set<V> {
+    fn new() -> Self {
+        Set { epoch: 0, next: 0, ways: std::array::from_fn(|_| None) }
+    }
+
+    fn find(&self, id: u32) -> Option<&V> {
+        self.ways.iter().flatten().find(|(k, _)| *k == id).map(|(_, v)| v)
+    }
+
+    /// Inserts or replaces: into the id's way, else an empty one, else the
+    /// one whose turn it is.
+    fn insert(&mut self, id: u32, v: V) {
+        let way = match self.ways.iter().position(|w| w.as_ref().is_some_and(|(k, _)| *k == id)) {
+            Some(w) => w,
+            None => match self.ways.iter().position(Option::is_none) {
+                Some(w) => w,
+                None => {
+                    let w = self.next as usize % WAYS;
+                    self.next = self.next.wrapping_add(1);
+                    w
+                }
+            },
+        };
+        self.ways[way] = Some((id, v));
+    }
+
+    fn remove(&mut self, id: u32) {
+        for w in &mut self.ways {
+            if w.as_ref().is_some_and(|(k, _)| *k == id) {
+                *w = None;
+            }
+        }
+    }
+}
+
+/// A set on cache lines of its own (a probe of a set that fits one line
+/// reads one line).
+#[repr(align(64))]
+struct Aligned<V>(Mutex<Set<V>>);
+
+/// A chunk of sets, allocated on first use.
+type Chunk<V> = OnceLock<Box<[Aligned<V>]>>;
+
+/// The profile cache (see the module docs).
+pub(crate) struct DenseCache<V> {
+    chunks: Box<[Chunk<V>]>,
+    /// Total sets (0: the cache is disabled).
+    sets: usize,
+}
+
+impl<V: Clone> DenseCache<V> {
+    /// A cache of `capacity` entries (rounded up to whole sets; 0 disables it).
+    pub fn new(capacity: usize) -> Self {
+        let sets = capacity.div_ceil(WAYS);
+        let chunks = (0..sets.div_ceil(CHUNK_SETS)).map(|_| OnceLock::new()).collect();
+        DenseCache { chunks, sets }
+    }
+
+    /// The set of `id` (allocating its chunk on first use), or `None` when
+    /// the cache is disabled.
+    fn set(&self, id: ProfileId) -> Option<&Mutex<Set<V>>> {
+        if self.sets == 0 {
+            return None;
+        }
+        let s = id.0 as usize % self.sets;
+        let (chunk, at) = (s / CHUNK_SETS, s % CHUNK_SETS);
+        let len = CHUNK_SETS.min(self.sets - chunk * CHUNK_SETS);
+        let sets = self.chunks.get(chunk)?.get_or_init(|| new_chunk(len));
+        sets.get(at).map(|s| &s.0)
+    }
+
+    /// `f` of the cached value, or of `load()`'s (inserted when no publish
+    /// of its set raced the load). A hit runs `f` under the set's lock
+    /// instead of cloning the value.
+    pub fn map_or_load<R, E>(
+        &self,
+        id: ProfileId,
+        f: impl Fn(&V) -> R,
+        load: impl FnOnce() -> Result<Option<V>, E>,
+    ) -> Result<Option<R>, E> {
+        let Some(set) = self.set(id) else { return Ok(load()?.map(|v| f(&v))) };
+        let epoch = {
+            let s = set.lock();
+            if let Some(v) = s.find(id.0) {
+                return Ok(Some(f(v)));
+            }
+            s.epoch
+        };
+        let Some(v) = load()? else { return Ok(None) };
+        let out = f(&v);
+        let mut s = set.lock();
+        if s.epoch == epoch {
+            s.insert(id.0, v);
+        }
+        Ok(Some(out))
+    }
+
+    /// Publishes a committed value (`None`: the profile's record was deleted).
+    pub fn publish(&self, id: ProfileId, v: Option<V>) {
+        let Some(set) = self.set(id) else { return };
+        let mut s = set.lock();
+        s.epoch = s.epoch.wrapping_add(1);
+        match v {
+            Some(v) => s.insert(id.0, v),
+            None => s.remove(id.0),
+        }
+    }
+
+    /// Drops every entry (after bulk changes such as retention or erase).
+    pub fn clear(&self) {
+        for chunk in self.chunks.iter().filter_map(OnceLock::get) {
+            for set in chunk.iter() {
+                let mut s = set.0.lock();
+                s.epoch = s.epoch.wrapping_add(1);
+                s.ways = std::array::from_fn(|_| None);
+            }
+        }
+    }
+
+    /// The cached value, if present.
+    #[cfg(test)]
+    fn peek(&self, id: ProfileId) -> Option<V> {
+        self.set(id)?.lock().find(id.0).cloned()
+    }
+
+    /// How many entries are held.
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        let chunks = self.chunks.iter().filter_map(OnceLock::get);
+        chunks.flat_map(|c| c.iter()).map(|s| s.0.lock().ways.iter().flatten().count()).sum()
+    }
+}
+
+/// A chunk of `len` empty sets.
+fn new_chunk<V>(len: usize) -> Box<[Aligned<V>]> {
+    (0..len).map(|_| Aligned(Mutex::new(Set::new()))).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(v: u32) -> impl FnOnce() -> Result<Option<u32>, ()> {
+        move || Ok(Some(v))
+    }
+
+    #[test]
+    fn a_set_of_cached_records_is_one_cache_line() {
+        assert_eq!(std::mem::size_of::<Aligned<crate::core::CachedRecord>>(), 64);
+    }
+
+    #[test]
+    fn a_database_that_fits_is_held_whole_and_never_evicts() {
+        let c: DenseCache<u32> = DenseCache::new(1_000);
+        for id in 0..1_000 {
+            c.publish(ProfileId(id), Some(id * 10));
+        }
+        assert_eq!(c.len(), 1_000);
+        for id in 0..1_000 {
+            let got = c.map_or_load(ProfileId(id), |v| *v, || Err(()));
+            assert_eq!(got, Ok(Some(id * 10)), "profile {id} was evicted");
+        }
+    }
+
+    #[test]
+    fn capacity_is_bounded_and_a_full_set_gives_way_in_turn() {
+        let c: DenseCache<u32> = DenseCache::new(10);
+        for id in 0..10_000 {
+            c.publish(ProfileId(id), Some(id));
+        }
+        assert_eq!(c.len(), 10);
+        // Set 0 holds ids 0, 5, 10, …: the last two published.
+        assert_eq!((c.peek(ProfileId(9_990)), c.peek(ProfileId(9_995))), (Some(9_990), Some(9_995)));
+        assert_eq!(c.peek(ProfileId(9_985)), None);
+        // A reload goes in where the older of the two was.
+        assert_eq!(c.map_or_load(ProfileId(0), |v| *v, load(7)), Ok(Some(7)));
+        assert_eq!(
+            (c.peek(ProfileId(0)), c.peek(ProfileId(9_990)), c.peek(ProfileId(9_995))),
+            (Some(7), None, Some(9_995))
+        );
+    }
+
+    #[test]
+    fn stale_load_does_not_overwrite_a_published_value() {
+        let c: DenseCache<u32> = DenseCache::new(128);
+        let got = c.map_or_load(
+            ProfileId(1),
+            |v| *v,
+            || {
+                // A writer commits while this reader is loading.
+                c.publish(ProfileId(1), Some(2));
+                Ok::<_, ()>(Some(1))
+            },
+        );
+        assert_eq!(got, Ok(Some(1)));
+        assert_eq!(c.peek(ProfileId(1)), Some(2));
+        // Nor does one outlive a deletion, or a clear.
+        let _ = c.map_or_load(
+            ProfileId(3),
+            |v| *v,
+            || {
+                c.publish(ProfileId(3), None);
+                Ok::<_, ()>(Some(3))
+            },
+        );
+        assert_eq!(c.peek(ProfileId(3)), None);
+        let _ = c.map_or_load(
+            ProfileId(4),
+            |v| *v,
+            || {
+                c.clear();
+                Ok::<_, ()>(Some(4))
+            },
+        );
+        assert_eq!(c.peek(ProfileId(4)), None);
+    }
+
+    #[test]
+    fn publish_none_and_clear_remove_and_absence_is_not_cached() {
+        let c: DenseCache<u32> = DenseCache::new(64);
+        c.publish(ProfileId(5), Some(5));
+        c.publish(ProfileId(6), Some(6));
+        c.publish(ProfileId(5), None);
+        assert_eq!((c.peek(ProfileId(5)), c.peek(ProfileId(6))), (None, Some(6)));
+        assert_eq!(c.map_or_load(ProfileId(7), |v| *v, || Ok::<_, ()>(None)), Ok(None));
+        assert_eq!(c.len(), 1);
+        c.clear();
+        assert_eq!(c.len(), 0);
+        // Ids past a chunk, and far past the capacity, map into the table.
+        let big: DenseCache<u32> = DenseCache::new(3 * CHUNK_SETS * WAYS + 1);
+        for id in [0, CHUNK_SETS as u32 * 2 + 1, u32::MAX] {
+            big.publish(ProfileId(id), Some(id));
+            assert_eq!(big.peek(ProfileId(id)), Some(id));
+        }
+    }
+
+    #[test]
+    fn a_disabled_cache_loads_every_time_and_holds_nothing() {
+        let c: DenseCache<u32> = DenseCache::new(0);
+        c.publish(ProfileId(1), Some(1));
+        assert_eq!(c.map_or_load(ProfileId(1), |v| *v, load(9)), Ok(Some(9)));
+        assert_eq!(c.map_or_load(ProfileId(1), |v| *v, load(8)), Ok(Some(8)));
+        assert_eq!(c.len(), 0);
+    }
+}
