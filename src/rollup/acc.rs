@@ -99,6 +99,19 @@ impl Acc {
     /// Folds `other` into `self`.
     pub fn fold(&mut self, other: &Acc) {
         self.fold_stats(other);
+        self.fold_values(other);
+    }
+
+    /// Folds the counts, sums, extremes, times and value frequencies of
+    /// `other` into `self`, not its active days (a day bucket's are its own
+    /// day: folding them would build a bitmap only to drop it).
+    pub(crate) fn fold_without_days(&mut self, other: &Acc) {
+        self.fold_counts(other);
+        self.fold_values(other);
+    }
+
+    /// Folds the value frequencies of `other` into `self`.
+    fn fold_values(&mut self, other: &Acc) {
         for (k, n) in &other.values {
             if let Some(m) = self.values.get_mut(k) {
                 *m += n;
@@ -229,6 +242,19 @@ mod tests {
         let mut a = Acc::default();
         a.fold_stats(&full);
         assert_eq!(a, lean);
+    }
+
+    #[test]
+    fn folding_without_days_is_the_fold_less_its_active_days() {
+        let (mut plain, mut full) = (Acc::default(), Acc::default());
+        for e in [ev(0, 1.0), ev(4 * Timestamp::DAY, 3.0), ev(4 * Timestamp::DAY + 1, 2.0)] {
+            plain.fold_without_days(&Acc::of_event(&e, Some("amount")));
+            full.fold(&Acc::of_event(&e, Some("amount")));
+        }
+        assert!(plain.days.is_empty());
+        assert_eq!(full.days.len(), 2);
+        assert_eq!(plain.values.len(), 3);
+        assert_eq!(Acc { days: full.days.clone(), ..plain }, full);
     }
 
     #[test]

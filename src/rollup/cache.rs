@@ -96,9 +96,8 @@ impl Entry {
         if self.days.get(at).is_none_or(|(d, _)| *d != day) {
             self.days.insert(at, (day, Acc::default()));
         }
-        let bucket = &mut self.days[at].1;
-        bucket.fold(acc);
-        bucket.days = RoaringBitmap::new();
+        // Stripped: the bucket's active days are its own day.
+        self.days[at].1.fold_without_days(acc);
     }
 }
 
