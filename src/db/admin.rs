@@ -51,9 +51,13 @@ impl ProfileDb {
             .collect())
     }
 
-    /// Bytes on disk and in memtables, per column family.
+    /// Bytes on disk and in memtables, per column family the database has.
+    /// A database of an older format opened read-only (or as a secondary)
+    /// lacks the families later formats added: they are not listed (see
+    /// [`column_families`](Self::column_families) for every name).
     pub fn sizes(&self) -> Result<Vec<(&'static str, u64)>> {
-        keys::cf::ALL.iter().map(|cf| Ok((*cf, self.core.store.size_of(cf)?))).collect()
+        let present = keys::cf::ALL.iter().filter(|cf| !self.core.store.is_absent(cf));
+        present.map(|cf| Ok((*cf, self.core.store.size_of(cf)?))).collect()
     }
 
     /// Writes a consistent, openable copy of the database into `dir`

@@ -5,9 +5,10 @@
 //! control bytes, then the slot) plus the page walks of a random address;
 //! profile ids are allocated densely from 0, so the id can pick its place
 //! directly. The table is sets of [`WAYS`] slots; id `i` lives in set
-//! `i % sets`. With at most `capacity` profiles every id has a slot of its
-//! own (ids `s`, `s + sets`, … share set `s`), so a cache sized to the
-//! database never evicts; beyond it, a full set gives way in turn (the
+//! `i % sets`. With at most `capacity` ids allocated every id has a slot of
+//! its own (ids `s`, `s + sets`, … share set `s`), so a cache sized to the
+//! ids allocated (merged-away and erased ones included) never evicts;
+//! beyond it, a full set gives way in turn (the
 //! older entry leaves), which for uniform access keeps the same hit rate
 //! as random replacement. A probe is one lock on the set and one line of
 //! memory.
@@ -94,9 +95,11 @@ pub(crate) struct DenseCache<V> {
 }
 
 impl<V: Clone> DenseCache<V> {
-    /// A cache of `capacity` entries (rounded up to whole sets; 0 disables it).
+    /// A cache of `capacity` entries (rounded up to whole sets; 0 disables
+    /// it). Ids are `u32`: a capacity above 2^32 holds no more.
     pub fn new(capacity: usize) -> Self {
-        let sets = capacity.div_ceil(WAYS);
+        let id_space = usize::try_from(1u64 << 32).unwrap_or(usize::MAX);
+        let sets = capacity.min(id_space).div_ceil(WAYS);
         let chunks = (0..sets.div_ceil(CHUNK_SETS)).map(|_| OnceLock::new()).collect();
         DenseCache { chunks, sets }
     }
@@ -277,6 +280,16 @@ mod tests {
             big.publish(ProfileId(id), Some(id));
             assert_eq!(big.peek(ProfileId(id)), Some(id));
         }
+    }
+
+    #[test]
+    fn a_capacity_beyond_the_id_space_allocates_no_more_than_it() {
+        let c: DenseCache<u32> = DenseCache::new(usize::MAX);
+        assert_eq!(c.sets, (1 << 32) / WAYS);
+        assert_eq!(c.chunks.len(), (1 << 32) / WAYS / CHUNK_SETS);
+        c.publish(ProfileId(u32::MAX), Some(1));
+        assert_eq!(c.peek(ProfileId(u32::MAX)), Some(1));
+        assert_eq!(c.len(), 1);
     }
 
     #[test]

@@ -28,12 +28,16 @@ fn read_commands_read_a_format_1_database_without_upgrading_it() {
     let st = db.json(&["stats"]);
     assert_eq!(st["format_version"], json!(1));
     assert_eq!(st["profiles"], json!(3), "{st}");
-    let cfs = st["column_families"].as_array().unwrap();
-    assert_eq!(cfs.len(), profiledb::ProfileDb::column_families().len());
-    let rollup = cfs.iter().find(|c| c["name"] == "rollup").unwrap();
-    assert_eq!(rollup["bytes"], json!(0), "a family format 1 predates is empty: {st}");
+    // The families format 1 predates are reported absent, not as empty.
+    let listed: Vec<&str> =
+        st["column_families"].as_array().unwrap().iter().filter_map(|c| c["name"].as_str()).collect();
+    assert_eq!(listed, ["meta", "identity", "profile_identifiers", "profile", "delta", "snapshot", "alias"], "{st}");
+    let absent = st["absent_column_families"].as_array().unwrap();
+    assert_eq!(listed.len() + absent.len(), profiledb::ProfileDb::column_families().len(), "{st}");
+    assert!(absent.contains(&json!("rollup")) && absent.contains(&json!("segment")), "{st}");
     let text = db.run(&["stats"]).ok().stdout;
     assert!(text.contains("version 1 (this build reads 1..="), "{text}");
+    assert!(text.lines().any(|l| l.starts_with("rollup ") && l.contains("absent (format 1)")), "{text}");
 
     let ann = db.get("email:ann@example.com");
     assert_eq!(ann["id"], json!(0), "{ann}");

@@ -48,6 +48,9 @@ pub fn stats(ctx: &Ctx) -> Result<(), CliError> {
     let stored_version = db.stored_format_version()?;
     let sizes = db.sizes()?;
     let total: u64 = sizes.iter().map(|(_, b)| b).sum();
+    // Families of later formats that a read-only open of an older database lacks.
+    let absent: Vec<&str> =
+        ProfileDb::column_families().iter().copied().filter(|cf| sizes.iter().all(|(n, _)| n != cf)).collect();
     let segments = db.segments();
     let rollups = db.rollup_defs().len();
     let merged = merged_ids(&db)?;
@@ -62,12 +65,16 @@ pub fn stats(ctx: &Ctx) -> Result<(), CliError> {
         "rollups": rollups,
         "segments": segments.iter().map(data::segment).collect::<Vec<_>>(),
         "column_families": sizes.iter().map(|(n, b)| json!({"name": n, "bytes": b})).collect::<Vec<_>>(),
+        "absent_column_families": absent,
         "total_bytes": total,
     });
     ctx.out.emit(&v, || {
         let mut t = Table::new(&["COLUMN FAMILY", "SIZE", "BYTES"]);
         for (name, bytes) in &sizes {
             t.row(vec![(*name).to_owned(), human_bytes(*bytes), bytes.to_string()]);
+        }
+        for name in &absent {
+            t.row(vec![(*name).to_owned(), format!("absent (format {stored_version})"), "-".into()]);
         }
         t.row(vec!["(total)".into(), human_bytes(total), total.to_string()]);
         format!(
