@@ -18,8 +18,8 @@ pub enum SuppressionPolicy {
     /// Acknowledge it and store nothing: `track` answers
     /// [`IngestOutcome::Dropped`](crate::IngestOutcome::Dropped),
     /// `ingest_batch` counts it in [`BatchReport::dropped`](crate::BatchReport::dropped),
-    /// `update`/`identify`/`set_consent` return a receipt with
-    /// [`WriteReceipt::dropped`](crate::WriteReceipt::dropped) set.
+    /// `update`/`identify`/`set_consent` return a
+    /// [`WriteReceipt`](crate::WriteReceipt) whose `dropped` field is set.
     /// For event pipelines that keep sending about people who left.
     Drop,
 }
