@@ -263,6 +263,47 @@ mod tests {
         assert_eq!(c.peek(ProfileId(4)), None);
     }
 
+    /// Readers loading on misses while the writer commits (stores, then
+    /// publishes) never leave a value older than the last one published:
+    /// without the epoch check a load that raced a publish inserts its
+    /// older value, which then answers every later hit.
+    #[test]
+    fn racing_loads_never_leave_an_older_value_than_the_last_published() {
+        use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::SeqCst};
+        const IDS: usize = 8;
+        for _ in 0..20 {
+            // Two sets of two ways for eight ids: evictions and reloads too.
+            let c: DenseCache<u32> = DenseCache::new(4);
+            let stored: Vec<AtomicU32> = (0..IDS).map(|_| AtomicU32::new(0)).collect();
+            let done = AtomicBool::new(false);
+            std::thread::scope(|s| {
+                for r in 0..2 {
+                    let (c, stored, done) = (&c, &stored, &done);
+                    s.spawn(move || {
+                        let mut i = r;
+                        while !done.load(SeqCst) {
+                            let id = i % IDS;
+                            let load = || Ok::<_, ()>(Some(stored[id].load(SeqCst)));
+                            assert!(matches!(c.map_or_load(ProfileId(id as u32), |v| *v, load), Ok(Some(_))));
+                            i += 1;
+                        }
+                    });
+                }
+                for v in 1..=20_000u32 {
+                    let id = v as usize % IDS;
+                    stored[id].store(v, SeqCst);
+                    c.publish(ProfileId(id as u32), Some(v));
+                }
+                done.store(true, SeqCst);
+            });
+            for (id, v) in stored.iter().enumerate() {
+                if let Some(cached) = c.peek(ProfileId(id as u32)) {
+                    assert_eq!(cached, v.load(SeqCst), "profile {id} holds a stale value");
+                }
+            }
+        }
+    }
+
     #[test]
     fn publish_none_and_clear_remove_and_absence_is_not_cached() {
         let c: DenseCache<u32> = DenseCache::new(64);
