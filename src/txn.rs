@@ -3,6 +3,7 @@
 //! once the batch commits.
 
 use foldhash::{HashMap, HashMapExt};
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use crate::clock::Timestamp;
@@ -62,8 +63,10 @@ pub(crate) struct Txn<'a> {
     known_absent: foldhash::HashSet<Identifier>,
     /// How the staged links change each profile's identifier counts.
     kind_deltas: HashMap<ProfileId, KindDelta>,
-    /// Events staged for each profile's timeline in this operation.
-    staged_events: HashMap<ProfileId, Vec<crate::event::Event>>,
+    /// Events staged for each profile's timeline in this operation:
+    /// borrowed from the caller (ingest), or owned (a timeline an unmerge
+    /// or anonymization rebuilt).
+    staged_events: HashMap<ProfileId, Vec<Cow<'a, crate::event::Event>>>,
     /// Profiles merged in this operation: loser → survivor.
     merged: Vec<(ProfileId, ProfileId)>,
     /// Staged segment membership: (segment id, profile) → member.
@@ -246,8 +249,8 @@ impl<'a> Txn<'a> {
     }
 
     /// Records that `event` is staged on `p`'s timeline.
-    pub fn stage_event(&mut self, p: ProfileId, event: &crate::event::Event) {
-        self.staged_events.entry(p).or_default().push(event.clone());
+    pub fn stage_event(&mut self, p: ProfileId, event: &'a crate::event::Event) {
+        self.staged_events.entry(p).or_default().push(Cow::Borrowed(event));
     }
 
     /// Marks `p` as having rollup or timeline writes for events named
@@ -331,7 +334,7 @@ impl<'a> Txn<'a> {
     pub fn replace_events(&mut self, p: ProfileId, events: Vec<crate::event::Event>) {
         self.events_replaced.push(p);
         self.mark_touched(p);
-        self.staged_events.insert(p, events);
+        self.staged_events.insert(p, events.into_iter().map(Cow::Owned).collect());
     }
 
     /// Whether reads of `src` see its stored rollups.
@@ -359,8 +362,8 @@ impl<'a> Txn<'a> {
                 crate::rollup::store::read_timeline(&self.view, src, name, from, to, &mut out)?;
             }
             if let Some(staged) = self.staged_events.get(&src) {
-                let hit = |e: &&crate::event::Event| e.name == name && e.timestamp >= from && e.timestamp < to;
-                out.extend(staged.iter().filter(hit).cloned());
+                let hit = |e: &&Cow<'_, crate::event::Event>| e.name == name && e.timestamp >= from && e.timestamp < to;
+                out.extend(staged.iter().filter(hit).map(|e| e.as_ref().clone()));
             }
         }
         if let Some(before) = self.trimmed.get(&p) {

@@ -321,7 +321,7 @@ impl ProfileDb {
 
 /// Applies one validated event inside `txn`. Nothing is staged when it
 /// fails. `seen` holds message ids staged earlier in the same batch.
-fn apply_event(txn: &mut Txn<'_>, event: &Event, seen: &mut HashSet<String>) -> Result<IngestOutcome> {
+fn apply_event<'a>(txn: &mut Txn<'a>, event: &'a Event, seen: &mut HashSet<String>) -> Result<IngestOutcome> {
     let mut ids = event.stitch_identifiers();
     if let Some(prev) = &event.previous_id {
         if let Some(known) = previous_as_anonymous(txn, prev)? {

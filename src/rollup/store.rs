@@ -55,7 +55,7 @@ pub(crate) fn record_event(txn: &mut Txn<'_>, profile: ProfileId, event: &Event)
 }
 
 /// Stages `event` in `profile`'s timeline under sequence number `seq`.
-pub(crate) fn store_event(txn: &mut Txn<'_>, profile: ProfileId, event: &Event, seq: u64) {
+pub(crate) fn store_event<'a>(txn: &mut Txn<'a>, profile: ProfileId, event: &'a Event, seq: u64) {
     schema::EVENTS.put(&mut txn.batch, keys::event(profile, event.timestamp.0, seq), event);
     txn.stage_event(profile, event);
 }
