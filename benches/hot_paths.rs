@@ -6,8 +6,8 @@
 //!
 //! The database is prepopulated with `PROFILEDB_HOT_PROFILES` profiles
 //! (default 20,000; about 20 events each over the last 60 days, 10
-//! declared rollups, 20 segments), with the profile cache holding every
-//! profile, the rollup cache 8 (profile, series) pairs per profile
+//! declared rollups, 20 segments), with the profile and identity caches
+//! holding every profile and identifier, the rollup cache 8 (profile, series) pairs per profile
 //! (every pair the segments read) and the wake-up cache 10 per profile
 //! (one per time-dependent segment). For the issues' 1M-profile numbers:
 //!
@@ -126,6 +126,8 @@ fn loaded(n: u64) -> (tempfile::TempDir, ProfileDb) {
     let db = ProfileDb::builder(dir.path())
         .clock(Arc::new(ManualClock::new(Timestamp(NOW))))
         .profile_cache_entries(n as usize + 10_000)
+        // A third of the profiles have an email besides their user id.
+        .identity_cache_entries(n as usize * 4 / 3 + 10_000)
         .rollup_cache_entries(8 * n as usize)
         .wakeup_cache_entries(10 * n as usize)
         .block_cache_bytes(512 << 20)

@@ -55,6 +55,7 @@ pub struct Builder {
     pub(crate) block_cache_bytes: usize,
     pub(crate) write_buffer_bytes: usize,
     pub(crate) profile_cache_entries: usize,
+    pub(crate) identity_cache_entries: Option<usize>,
     pub(crate) rollup_cache_entries: usize,
     pub(crate) wakeup_cache_entries: usize,
     pub(crate) clock: Arc<dyn Clock>,
@@ -82,6 +83,7 @@ impl Builder {
             block_cache_bytes: 128 << 20,
             write_buffer_bytes: 8 << 20,
             profile_cache_entries: 100_000,
+            identity_cache_entries: None,
             rollup_cache_entries: 400_000,
             wakeup_cache_entries: 800_000,
             clock: Arc::new(SystemClock),
@@ -127,10 +129,22 @@ impl Builder {
         self
     }
 
-    /// How many decoded profiles (and as many identifiers) to keep in
-    /// memory for microsecond reads (default 100,000; 0 disables).
+    /// How many decoded profiles (and, unless
+    /// [`identity_cache_entries`](Self::identity_cache_entries) says
+    /// otherwise, as many identifiers) to keep in memory for microsecond
+    /// reads (default 100,000; 0 disables).
     pub fn profile_cache_entries(mut self, n: usize) -> Self {
         self.profile_cache_entries = n;
+        self
+    }
+
+    /// How many identifier resolutions (identifier → profile) to keep in
+    /// memory (default: as many as `profile_cache_entries`; 0 disables).
+    /// A database whose profiles have several identifiers each needs more
+    /// of these than profiles for a lookup by any of them to skip RocksDB.
+    /// An entry takes about 120 bytes.
+    pub fn identity_cache_entries(mut self, n: usize) -> Self {
+        self.identity_cache_entries = Some(n);
         self
     }
 

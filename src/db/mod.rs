@@ -202,7 +202,7 @@ impl ProfileDb {
             config,
             clock: b.clock.clone(),
             profiles: dense_cache::DenseCache::new(b.profile_cache_entries),
-            identities: Cache::new(b.profile_cache_entries),
+            identities: Cache::new(b.identity_cache_entries.unwrap_or(b.profile_cache_entries)),
             rollup_cache: crate::rollup::cache::RollupCache::new(b.rollup_cache_entries),
             wakeups: crate::segment::wakeups::WakeupCache::new(b.wakeup_cache_entries),
             writer: Mutex::new(WriterState { next_profile_id, next_event_seq, next_feed_seq }),

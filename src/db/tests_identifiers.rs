@@ -36,3 +36,27 @@ fn a_merge_committing_after_the_view_is_taken_does_not_mix_into_the_listing() {
     let graph: Vec<Identifier> = db.identity_graph(one).expect("graph").into_iter().map(|i| i.identifier).collect();
     assert_eq!(graph, listed);
 }
+
+/// The identity cache is sized on its own (`identity_cache_entries`), and
+/// lookups, stitching and merges answer the same with either cache off.
+#[test]
+fn the_identity_cache_is_sized_apart_from_the_profile_cache() {
+    use crate::identity::cache_key::CacheKey;
+    for (profiles, identities) in [(0, 1_000), (1_000, 0)] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = ProfileDb::builder(dir.path())
+            .profile_cache_entries(profiles)
+            .identity_cache_entries(identities)
+            .open()
+            .expect("open");
+        let a = db.update(&ident("email:a@x.io"), Update::new().set("n", 1)).expect("update").profile;
+        let b = db.update(&ident("device_id:d"), Update::new().set("n", 2)).expect("update").profile;
+        db.identify(&[ident("email:a@x.io"), ident("device_id:d")], Update::new()).expect("merge");
+        for who in ["email:a@x.io", "device_id:d"] {
+            let got = db.get(&ident(who)).expect("get").expect("present");
+            assert_eq!(got.id, a.min(b), "{who} with caches {profiles}/{identities}");
+        }
+        let cached = db.core.identities.peek(&CacheKey::of(&ident("email:a@x.io")));
+        assert_eq!(cached.is_some(), identities > 0, "caches {profiles}/{identities}");
+    }
+}
