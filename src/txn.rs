@@ -18,8 +18,9 @@ use crate::profile::delta::{Cause, Change, Delta};
 use crate::profile::id::ProfileId;
 use crate::profile::state::{Profile, ProfileRecord};
 use crate::profile::traits::Traits;
+use crate::rollup::contribution::Contribution;
 use crate::rollup::staged::StagedRollups;
-use crate::rollup::{Acc, SeriesDef};
+use crate::rollup::SeriesDef;
 use crate::schema;
 use crate::segment::bitmap_codec::stage_chunk;
 use crate::segment::maintain::ProfileChanges;
@@ -87,7 +88,7 @@ pub(crate) struct Txn<'a> {
     /// Rollup contributions staged in the batch, for evaluations.
     staged_rollups: StagedRollups,
     /// The same contributions, whole, for the rollup cache after commit.
-    rollup_log: Vec<(ProfileId, u32, i64, Acc)>,
+    rollup_log: Vec<(ProfileId, u32, Contribution)>,
     /// Profiles whose rollups this operation rewrote other than by
     /// contributions (merges, anonymization): their cache entries go.
     rollups_rewritten: Vec<ProfileId>,
@@ -273,9 +274,9 @@ impl<'a> Txn<'a> {
     }
 
     /// Records a rollup contribution staged in the batch.
-    pub fn stage_rollup(&mut self, p: ProfileId, series: u32, day: i64, acc: Acc) {
-        self.staged_rollups.add(p, series, day, &acc);
-        self.rollup_log.push((p, series, day, acc));
+    pub fn stage_rollup(&mut self, p: ProfileId, series: u32, c: Contribution) {
+        self.staged_rollups.add_event(p, series, &c);
+        self.rollup_log.push((p, series, c));
     }
 
     /// Records that `p`'s rollups were rewritten in the batch other than

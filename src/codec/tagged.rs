@@ -29,9 +29,16 @@ pub trait Tagged: Serialize + DeserializeOwned {
 
 /// Encodes `value` with its tag.
 pub fn encode_tagged<T: Tagged>(value: &T) -> Vec<u8> {
+    encode_with_tag(T::TAG, value)
+}
+
+/// Encodes `value` after `tag`: `value` is any serde type whose bincode
+/// body is that of the tag's type (a borrowed view of one, written without
+/// building it).
+pub(crate) fn encode_with_tag<T: Serialize>(tag: u8, value: &T) -> Vec<u8> {
     // One allocation for most values (the tag and body written in place).
     let mut out = Vec::with_capacity(ENCODE_CAPACITY);
-    out.push(T::TAG);
+    out.push(tag);
     #[expect(
         clippy::expect_used,
         reason = "bincode only fails to encode serde types that need self-describing formats \

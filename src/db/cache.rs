@@ -135,7 +135,7 @@ impl<K: Hash + Eq + Clone, V: Clone> Cache<K, V> {
     pub fn map_or_load<R, E>(
         &self,
         k: &K,
-        f: impl Fn(&V) -> R,
+        f: impl FnOnce(&V) -> R,
         load: impl FnOnce() -> Result<Option<V>, E>,
     ) -> Result<Option<R>, E> {
         let shard = self.shard(k);

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::Timestamp;
 use crate::event::Event;
+use crate::rollup::contribution::Contribution;
 
 /// The most distinct values a series keeps per bucket. Past it the bucket
 /// keeps the 1,000 smallest values (in byte order), each with its exact
@@ -72,28 +73,34 @@ impl Acc {
     /// are left empty (for reads that need only the statistics, such as
     /// window evaluation from a partial day of the timeline).
     pub fn of_event_with(event: &Event, property: Option<&str>, keep_values: bool) -> Acc {
-        let t = event.timestamp;
-        let mut acc = Acc { count: 1, first: Some(t.0), last: Some(t.0), ..Acc::default() };
-        acc.days.insert(day_index(t));
-        if let Some(path) = property {
-            if let Some(v) = event.property(path) {
-                if let Some(x) = v.as_f64() {
-                    acc.numeric = 1;
-                    acc.sum = x;
-                    acc.min = Some(x);
-                    acc.max = Some(x);
-                }
-                if !keep_values {
-                    return acc;
-                }
-                let key = match v.as_str() {
-                    Some(s) => s.to_owned(),
-                    None => v.to_json().to_string(),
-                };
-                acc.values.insert(key, 1);
-            }
+        Contribution::of_event(event, property, keep_values).to_acc()
+    }
+
+    /// Folds one event's contribution into `self` (its active day when
+    /// `days` asks): the same as folding [`Contribution::to_acc`], without
+    /// building it.
+    pub(crate) fn fold_contribution(&mut self, c: &Contribution, days: bool) {
+        self.fold_contribution_counts(c);
+        if days {
+            self.days.insert(day_bit(c.day()));
         }
-        acc
+        if let Some(k) = &c.key {
+            self.add_value(k, 1);
+        }
+    }
+
+    /// Folds one event's count, value, extremes and time into `self`, as
+    /// [`fold_counts`](Self::fold_counts) of [`Contribution::to_acc`].
+    pub(crate) fn fold_contribution_counts(&mut self, c: &Contribution) {
+        self.count += 1;
+        self.first = opt(self.first, Some(c.time), i64::min);
+        self.last = opt(self.last, Some(c.time), i64::max);
+        if let Some(x) = c.number {
+            self.numeric += 1;
+            self.sum += x;
+            self.min = opt(self.min, Some(x), f64::min);
+            self.max = opt(self.max, Some(x), f64::max);
+        }
     }
 
     /// Folds `other` into `self`.
@@ -102,32 +109,29 @@ impl Acc {
         self.fold_values(other);
     }
 
-    /// Folds the counts, sums, extremes, times and value frequencies of
-    /// `other` into `self`, not its active days (a day bucket's are its own
-    /// day: folding them would build a bitmap only to drop it).
-    pub(crate) fn fold_without_days(&mut self, other: &Acc) {
-        self.fold_counts(other);
-        self.fold_values(other);
-    }
-
     /// Folds the value frequencies of `other` into `self`.
     fn fold_values(&mut self, other: &Acc) {
         for (k, n) in &other.values {
-            if let Some(m) = self.values.get_mut(k) {
-                *m += n;
-                continue;
-            }
-            if self.values.len() >= MAX_UNIQUE_VALUES {
-                self.overflow = true;
-                // Full: `k` goes in only in place of a larger value.
-                if self.values.last_key_value().is_some_and(|(last, _)| last.as_str() < k.as_str()) {
-                    continue;
-                }
-                self.values.pop_last();
-            }
-            self.values.insert(k.clone(), *n);
+            self.add_value(k, *n);
         }
         self.overflow |= other.overflow;
+    }
+
+    /// Counts `n` more events with value `k` (within the bound).
+    fn add_value(&mut self, k: &str, n: u64) {
+        if let Some(m) = self.values.get_mut(k) {
+            *m += n;
+            return;
+        }
+        if self.values.len() >= MAX_UNIQUE_VALUES {
+            self.overflow = true;
+            // Full: `k` goes in only in place of a larger value.
+            if self.values.last_key_value().is_some_and(|(last, _)| last.as_str() < k) {
+                return;
+            }
+            self.values.pop_last();
+        }
+        self.values.insert(k.to_owned(), n);
     }
 
     /// Folds everything but the value frequencies of `other` into `self`
@@ -245,12 +249,18 @@ mod tests {
     }
 
     #[test]
-    fn folding_without_days_is_the_fold_less_its_active_days() {
-        let (mut plain, mut full) = (Acc::default(), Acc::default());
+    fn folding_contributions_is_folding_their_accumulators() {
+        let (mut plain, mut full, mut with_days, mut counts) =
+            (Acc::default(), Acc::default(), Acc::default(), Acc::default());
         for e in [ev(0, 1.0), ev(4 * Timestamp::DAY, 3.0), ev(4 * Timestamp::DAY + 1, 2.0)] {
-            plain.fold_without_days(&Acc::of_event(&e, Some("amount")));
-            full.fold(&Acc::of_event(&e, Some("amount")));
+            let c = Contribution::of_event(&e, Some("amount"), true);
+            plain.fold_contribution(&c, false);
+            with_days.fold_contribution(&c, true);
+            counts.fold_contribution_counts(&c);
+            full.fold(&c.to_acc());
         }
+        assert_eq!(with_days, full);
+        assert_eq!(counts, full.summary(false));
         assert!(plain.days.is_empty());
         assert_eq!(full.days.len(), 2);
         assert_eq!(plain.values.len(), 3);

@@ -26,6 +26,7 @@ use crate::db::cache::Cache;
 use crate::error::Result;
 use crate::profile::id::ProfileId;
 use crate::rollup::acc::{day_bit, Acc};
+use crate::rollup::contribution::Contribution;
 use crate::rollup::store::{read_all_time, read_days, read_window};
 use crate::rollup::window::Window;
 use crate::storage::View;
@@ -86,9 +87,10 @@ impl Entry {
         })
     }
 
-    /// Folds one event's contribution to `day` in.
-    fn fold(&mut self, day: i64, acc: &Acc) {
-        self.all.fold(acc);
+    /// Folds one event's contribution in.
+    fn fold(&mut self, c: &Contribution) {
+        self.all.fold_contribution(c, true);
+        let day = c.day();
         if day < self.from {
             return;
         }
@@ -97,7 +99,7 @@ impl Entry {
             self.days.insert(at, (day, Acc::default()));
         }
         // Stripped: the bucket's active days are its own day.
-        self.days[at].1.fold_without_days(acc);
+        self.days[at].1.fold_contribution(c, false);
     }
 }
 
@@ -169,11 +171,14 @@ impl RollupCache {
             return Ok(());
         }
         let copy = |e: &Entry| {
-            (from >= e.from).then(|| e.range(from, to).iter().map(|(d, a)| (*d, a.summary(false))).collect::<Vec<_>>())
+            let held = from >= e.from;
+            if held {
+                out.extend(e.range(from, to).iter().map(|(d, a)| (*d, a.summary(false))));
+            }
+            held
         };
-        match self.entries.map_or_load(&(p, series), copy, || self.load(view, p, series, today))? {
-            Some(Some(days)) => out.extend(days),
-            _ => read_days(view, p, series, from, to, out)?,
+        if self.entries.map_or_load(&(p, series), copy, || self.load(view, p, series, today))? != Some(true) {
+            read_days(view, p, series, from, to, out)?;
         }
         Ok(())
     }
@@ -209,9 +214,9 @@ impl RollupCache {
 
     /// After a commit: folds the operation's contributions into the cached
     /// entries they belong to.
-    pub fn apply(&self, contributions: &[(ProfileId, u32, i64, Acc)]) {
-        for (p, series, day, acc) in contributions {
-            self.entries.modify(&(*p, *series), |e| e.fold(*day, acc));
+    pub fn apply(&self, contributions: &[(ProfileId, u32, Contribution)]) {
+        for (p, series, c) in contributions {
+            self.entries.modify(&(*p, *series), |e| e.fold(c));
         }
     }
 

@@ -5,6 +5,7 @@
 
 pub mod acc;
 pub(crate) mod cache;
+pub(crate) mod contribution;
 pub mod def;
 pub(crate) mod range;
 pub(crate) mod registry;

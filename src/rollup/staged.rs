@@ -2,18 +2,31 @@
 //! staged (as merge operands in its batch), kept folded in memory so that
 //! evaluations inside the same operation see them.
 
-use std::collections::BTreeMap;
-
 use foldhash::HashMap;
 
 use crate::profile::id::ProfileId;
-use crate::rollup::acc::Acc;
+use crate::rollup::acc::{day_bit, Acc};
+use crate::rollup::contribution::Contribution;
 
-/// One series of one profile: the staged all-time and per-day statistics.
+/// One series of one profile: the staged all-time and per-day statistics,
+/// without active days (they are the days with a staged bucket) or value
+/// frequencies.
 #[derive(Debug, Default)]
 struct StagedSeries {
     all: Acc,
-    days: BTreeMap<i64, Acc>,
+    /// Ascending by day (an operation stages few days per series).
+    days: Vec<(i64, Acc)>,
+}
+
+impl StagedSeries {
+    /// The bucket of `day`, created empty if new.
+    fn day(&mut self, day: i64) -> &mut Acc {
+        let at = self.days.partition_point(|(d, _)| *d < day);
+        if self.days.get(at).is_none_or(|(d, _)| *d != day) {
+            self.days.insert(at, (day, Acc::default()));
+        }
+        &mut self.days[at].1
+    }
 }
 
 /// Staged contributions by (profile, series). Only statistics are kept
@@ -25,26 +38,38 @@ pub(crate) struct StagedRollups {
 }
 
 impl StagedRollups {
-    /// Adds the contribution `acc` of an event on `day` to `p`'s `series`.
+    /// Adds the day accumulator `acc` of `day` to `p`'s `series`.
     pub fn add(&mut self, p: ProfileId, series: u32, day: i64, acc: &Acc) {
         let s = self.map.entry((p, series)).or_default();
-        s.all.fold_stats(acc);
-        // A day bucket's active days are its own day: not kept.
-        s.days.entry(day).or_default().fold_counts(acc);
+        s.all.fold_counts(acc);
+        s.day(day).fold_counts(acc);
     }
 
-    /// The staged all-time statistics of `p`'s `series`, if any.
-    pub fn all_time(&self, p: ProfileId, series: u32) -> Option<&Acc> {
-        self.map.get(&(p, series)).map(|s| &s.all)
+    /// Adds one event's contribution to `p`'s `series`.
+    pub fn add_event(&mut self, p: ProfileId, series: u32, c: &Contribution) {
+        let s = self.map.entry((p, series)).or_default();
+        s.all.fold_contribution_counts(c);
+        s.day(c.day()).fold_contribution_counts(c);
+    }
+
+    /// The staged all-time statistics of `p`'s `series`, if any (with
+    /// active days when `days` asks).
+    pub fn all_time(&self, p: ProfileId, series: u32, days: bool) -> Option<Acc> {
+        let s = self.map.get(&(p, series))?;
+        let mut out = s.all.summary(false);
+        if days {
+            out.days.extend(s.days.iter().filter(|(_, a)| a.count > 0).map(|(d, _)| day_bit(*d)));
+        }
+        Some(out)
     }
 
     /// The staged day statistics with `from <= day <= to`, ascending
     /// (none when `from > to`).
     pub fn days(&self, p: ProfileId, series: u32, from: i64, to: i64) -> impl Iterator<Item = (i64, &Acc)> {
-        self.map
-            .get(&(p, series))
-            .filter(|_| from <= to)
-            .into_iter()
-            .flat_map(move |s| s.days.range(from..=to).map(|(d, a)| (*d, a)))
+        self.map.get(&(p, series)).filter(|_| from <= to).into_iter().flat_map(move |s| {
+            let start = s.days.partition_point(|(d, _)| *d < from);
+            let end = s.days.partition_point(|(d, _)| *d <= to);
+            s.days.get(start..end.max(start)).unwrap_or_default().iter().map(|(d, a)| (*d, a))
+        })
     }
 }

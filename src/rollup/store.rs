@@ -6,6 +6,7 @@ use crate::event::Event;
 use crate::keys;
 use crate::profile::id::ProfileId;
 use crate::rollup::acc::Acc;
+use crate::rollup::contribution::Contribution;
 use crate::rollup::def::SeriesDef;
 use crate::rollup::window::Window;
 use crate::schema;
@@ -17,7 +18,7 @@ use crate::txn::Txn;
 /// new), a merge operand on its day bucket and on its all-time value.
 pub(crate) fn record_event(txn: &mut Txn<'_>, profile: ProfileId, event: &Event) -> Result<()> {
     let core = txn.core;
-    let mut contributions: Vec<(u32, Acc)> = Vec::new();
+    let mut contributions: Vec<(u32, Contribution)> = Vec::new();
     let mut has_auto = false;
     {
         let reg = core.rollups.read();
@@ -33,7 +34,7 @@ pub(crate) fn record_event(txn: &mut Txn<'_>, profile: ProfileId, event: &Event)
         for (id, series) in committed.chain(fresh) {
             has_auto |= series.filter.is_empty() && series.property.is_none();
             if series.matches(event) {
-                contributions.push((id, Acc::of_event(event, series.property.as_deref())));
+                contributions.push((id, Contribution::of_event(event, series.property.as_deref(), true)));
             }
         }
     }
@@ -41,15 +42,15 @@ pub(crate) fn record_event(txn: &mut Txn<'_>, profile: ProfileId, event: &Event)
         let auto = SeriesDef { event: event.name.clone(), filter: Vec::new(), property: None };
         let id = txn.add_series(auto.clone());
         schema::SERIES.put(&mut txn.batch, keys::rollup_def::series(id), &auto);
-        contributions.push((id, Acc::of_event(event, None)));
+        contributions.push((id, Contribution::of_event(event, None, true)));
     }
     txn.note_event(profile, &event.name);
     let day = event.timestamp.day();
-    for (id, acc) in contributions {
-        let bytes = crate::codec::ValueCodec::encode_value(&acc);
+    for (id, c) in contributions {
+        let bytes = c.encode();
         txn.batch.merge(schema::ROLLUPS.name, keys::rollup::day(profile, id, day), bytes.clone());
         txn.batch.merge(schema::ROLLUPS.name, keys::rollup::all_time(profile, id), bytes);
-        txn.stage_rollup(profile, id, day, acc);
+        txn.stage_rollup(profile, id, c);
     }
     Ok(())
 }

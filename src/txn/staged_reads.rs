@@ -91,8 +91,8 @@ impl<'a> Txn<'a> {
                 let stored = self.core.rollup_cache.all_time(&self.view, (src, series), self.now.day(), days)?;
                 acc.fold_summary(&stored, days);
             }
-            if let Some(staged) = self.staged_rollups.all_time(src, series) {
-                acc.fold_summary(staged, days);
+            if let Some(staged) = self.staged_rollups.all_time(src, series, days) {
+                acc.fold_summary(&staged, days);
             }
         }
         Ok(acc)
