@@ -581,9 +581,8 @@ impl<'a> Txn<'a> {
             cache.clear();
         } else {
             cache.apply(&self.rollup_log);
-            let series = self.core.rollups.read().series.len() as u32;
             for p in &self.rollups_rewritten {
-                cache.forget(*p, series);
+                cache.forget(*p);
             }
         }
         drop(in_flight);

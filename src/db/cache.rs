@@ -1,7 +1,8 @@
-//! [`Cache`]: a sharded in-memory map of hot decoded values (identifier
-//! resolutions, rollup accumulators, wake-ups) in front of RocksDB. The
-//! profiles, keyed by their dense ids, have a table of their own
-//! ([`DenseCache`](crate::db::dense_cache::DenseCache)).
+//! [`Cache`]: a sharded in-memory map of hot decoded values — identifier
+//! resolutions — in front of RocksDB. What is keyed by the dense profile
+//! id has a table instead: the profiles
+//! ([`DenseCache`](crate::db::dense_cache::DenseCache)), their rollup
+//! series and wake-ups ([`ProfileSlots`](crate::db::profile_slots::ProfileSlots)).
 //!
 //! Consistency: the single writer publishes every committed value with
 //! [`Cache::publish`], which bumps the shard's epoch. A reader that missed
@@ -49,17 +50,9 @@ impl<K: Hash + Eq + Clone, V> Slots<K, V> {
         self.map.get(k).map(|(v, _)| v)
     }
 
-    fn get_mut(&mut self, k: &K) -> Option<&mut V> {
-        self.map.get_mut(k).map(|(v, _)| v)
-    }
-
     #[cfg(test)]
     fn len(&self) -> usize {
         self.keys.len()
-    }
-
-    fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
-        self.map.iter().map(|(k, (v, _))| (k, v))
     }
 
     fn clear(&mut self) {
@@ -155,38 +148,6 @@ impl<K: Hash + Eq + Clone, V: Clone> Cache<K, V> {
         Ok(Some(out))
     }
 
-    /// `f` of the cached value, if present (never loads or inserts).
-    pub fn map<R>(&self, k: &K, f: impl FnOnce(&V) -> R) -> Option<R> {
-        self.shard(k).lock().map.get(k).map(f)
-    }
-
-    /// Inserts `v` if `cond()` holds, checked under the shard lock (that
-    /// serializes it with [`modify`](Self::modify) and
-    /// [`publish`](Self::publish) of the same key).
-    pub fn insert_if(&self, k: K, v: V, cond: impl FnOnce() -> bool) {
-        let mut s = self.shard(&k).lock();
-        if cond() {
-            Self::insert(&mut s, self.per_shard, k, v);
-        }
-    }
-
-    /// A copy of every entry (for `check`).
-    pub fn entries(&self) -> Vec<(K, V)> {
-        self.shards
-            .iter()
-            .flat_map(|s| s.lock().map.iter().map(|(k, v)| (k.clone(), v.clone())).collect::<Vec<_>>())
-            .collect()
-    }
-
-    /// Changes the cached value in place, if present, as a publish does.
-    pub fn modify(&self, k: &K, f: impl FnOnce(&mut V)) {
-        let mut s = self.shard(k).lock();
-        s.epoch += 1;
-        if let Some(v) = s.map.get_mut(k) {
-            f(v);
-        }
-    }
-
     /// The cached value, if present.
     #[cfg(test)]
     pub fn peek(&self, k: &K) -> Option<V> {
@@ -194,6 +155,7 @@ impl<K: Hash + Eq + Clone, V: Clone> Cache<K, V> {
     }
 
     /// Publishes a committed value (`None`: the key was deleted).
+    #[cfg(test)]
     pub fn publish(&self, k: K, v: Option<V>) {
         self.publish_as(k, v, true);
     }

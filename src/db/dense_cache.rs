@@ -1,5 +1,7 @@
-//! [`DenseCache`]: the profile cache — a bounded map from the dense
-//! [`ProfileId`] to a hot value, as a table indexed by the id itself.
+//! [`DenseCache`]: a bounded map from the dense [`ProfileId`] to a hot
+//! value, as a table indexed by the id itself — the profile cache, and the
+//! table under the per-profile rollup and wake-up caches
+//! ([`ProfileSlots`](crate::db::profile_slots::ProfileSlots)).
 //!
 //! A hash map probe on a large cache is two dependent cache misses (its
 //! control bytes, then the slot) plus the page walks of a random address;
@@ -71,11 +73,13 @@ impl<V> Set<V> {
     }
 
     fn remove(&mut self, id: u32) {
-        for w in &mut self.ways {
-            if w.as_ref().is_some_and(|(k, _)| *k == id) {
-                *w = None;
-            }
-        }
+        self.take(id);
+    }
+
+    /// Removes and returns the value of `id`.
+    fn take(&mut self, id: u32) -> Option<V> {
+        let way = self.ways.iter_mut().find(|w| w.as_ref().is_some_and(|(k, _)| *k == id))?;
+        way.take().map(|(_, v)| v)
     }
 }
 
@@ -152,6 +156,30 @@ impl<V: Clone> DenseCache<V> {
             Some(v) => s.insert(id.0, v),
             None => s.remove(id.0),
         }
+    }
+
+    /// Runs `f` on `id`'s entry under its set's lock: `Some` holds the
+    /// cached value, which `f` may change or take away; a `None` that `f`
+    /// fills is inserted (a full set's older entry giving way). The epoch
+    /// does not move: for owners that keep their entries exact themselves
+    /// ([`ProfileSlots`](crate::db::profile_slots::ProfileSlots)). A
+    /// disabled cache runs `f` on `None` and keeps nothing.
+    pub fn update<R>(&self, id: ProfileId, f: impl FnOnce(&mut Option<V>) -> R) -> R {
+        let Some(set) = self.set(id) else { return f(&mut None) };
+        let mut s = set.lock();
+        let mut entry = s.take(id.0);
+        let out = f(&mut entry);
+        if let Some(v) = entry {
+            s.insert(id.0, v);
+        }
+        out
+    }
+
+    /// A copy of every entry (for `check`).
+    pub fn entries(&self) -> Vec<(ProfileId, V)> {
+        let sets = self.chunks.iter().filter_map(OnceLock::get).flat_map(|c| c.iter());
+        sets.flat_map(|s| s.0.lock().ways.iter().flatten().map(|(k, v)| (ProfileId(*k), v.clone())).collect::<Vec<_>>())
+            .collect()
     }
 
     /// Drops every entry (after bulk changes such as retention or erase).

@@ -16,6 +16,7 @@ mod full;
 mod identity_ops;
 mod ingest;
 mod privacy;
+pub(crate) mod profile_slots;
 mod read;
 mod retention;
 mod segments;

@@ -22,7 +22,7 @@ use roaring::RoaringBitmap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::clock::Timestamp;
-use crate::db::cache::Cache;
+use crate::db::profile_slots::ProfileSlots;
 use crate::error::Result;
 use crate::profile::id::ProfileId;
 use crate::rollup::acc::{day_bit, Acc};
@@ -87,6 +87,16 @@ impl Entry {
         })
     }
 
+    /// Appends the buckets with `from <= day <= to` (as summaries) to
+    /// `out`, when the entry holds that range.
+    fn copy_days(&self, from: i64, to: i64, out: &mut Vec<(i64, Acc)>) -> bool {
+        let held = from >= self.from;
+        if held {
+            out.extend(self.range(from, to).iter().map(|(d, a)| (*d, a.summary(false))));
+        }
+        held
+    }
+
     /// Folds one event's contribution in.
     fn fold(&mut self, c: &Contribution) {
         self.all.fold_contribution(c, true);
@@ -111,9 +121,14 @@ fn restored(day: i64, mut a: Acc) -> Acc {
     a
 }
 
+/// The (profile, series) pairs of capacity per profile slot: a profile
+/// keeps every series cached for it (see [`ProfileSlots`]).
+const SERIES_PER_PROFILE: usize = 8;
+
 /// The cache (see the module docs).
 pub(crate) struct RollupCache {
-    entries: Cache<(ProfileId, u32), Entry>,
+    /// Entries by profile, then series.
+    entries: ProfileSlots<Entry>,
     /// Odd while a commit is between its RocksDB write and its cache
     /// update; bumped twice per commit. A reader inserts what it loaded
     /// only if this did not move since before its load.
@@ -131,9 +146,11 @@ impl Drop for CommitGuard<'_> {
 }
 
 impl RollupCache {
-    /// A cache of about `capacity` pairs (0 disables it).
+    /// A cache of about `capacity` pairs (0 disables it): a slot per
+    /// [`SERIES_PER_PROFILE`] pairs.
     pub fn new(capacity: usize) -> RollupCache {
-        RollupCache { entries: Cache::new(capacity), commits: AtomicU64::new(0) }
+        let profiles = capacity.div_ceil(SERIES_PER_PROFILE);
+        RollupCache { entries: ProfileSlots::new(profiles), commits: AtomicU64::new(0) }
     }
 
     /// Taken by the writer before its batch commits and dropped after
@@ -149,9 +166,14 @@ impl RollupCache {
     /// frequencies: evaluations do not read them; active days only when
     /// `days` asks), loading the entry on a miss.
     pub fn all_time(&self, view: &View<'_>, (p, series): (ProfileId, u32), today: i64, days: bool) -> Result<Acc> {
-        let got =
-            self.entries.map_or_load(&(p, series), |e| e.all.summary(days), || self.load(view, p, series, today))?;
-        Ok(got.unwrap_or_default())
+        if let Some(hit) = self.entries.map(p, series, |e| e.all.summary(days)) {
+            return Ok(hit);
+        }
+        let entry = self.load(view, p, series, today)?;
+        let out = entry.all.summary(days);
+        // The writer's load is the committed state: no commit runs meanwhile.
+        self.entries.insert(p, series, entry);
+        Ok(out)
     }
 
     /// The writer's read: the committed day statistics with `from <= day
@@ -170,14 +192,17 @@ impl RollupCache {
         if from > to {
             return Ok(());
         }
-        let copy = |e: &Entry| {
-            let held = from >= e.from;
-            if held {
-                out.extend(e.range(from, to).iter().map(|(d, a)| (*d, a.summary(false))));
+        let held = match self.entries.map(p, series, |e| e.copy_days(from, to, out)) {
+            Some(held) => held,
+            None => {
+                let entry = self.load(view, p, series, today)?;
+                let held = entry.copy_days(from, to, out);
+                // The writer's load is the committed state: no commit runs meanwhile.
+                self.entries.insert(p, series, entry);
+                held
             }
-            held
         };
-        if self.entries.map_or_load(&(p, series), copy, || self.load(view, p, series, today))? != Some(true) {
+        if !held {
             read_days(view, p, series, from, to, out)?;
         }
         Ok(())
@@ -191,20 +216,20 @@ impl RollupCache {
             None => Some(e.all.clone()),
             Some((from, to)) => e.window(from, to),
         };
-        if let Some(cached) = self.entries.map(&(p, series), answer) {
+        if let Some(cached) = self.entries.map(p, series, answer) {
             return cached.map_or_else(|| read_window(view, p, series, window, now), Ok);
         }
         let before = self.commits.load(Ordering::SeqCst);
-        let Some(entry) = self.load(view, p, series, now.day())? else { return Ok(Acc::default()) };
+        let entry = self.load(view, p, series, now.day())?;
         let acc = answer(&entry);
         if before.is_multiple_of(2) {
-            self.entries.insert_if((p, series), entry, || self.commits.load(Ordering::SeqCst) == before);
+            self.entries.insert_if(p, series, entry, || self.commits.load(Ordering::SeqCst) == before);
         }
         acc.map_or_else(|| read_window(view, p, series, window, now), Ok)
     }
 
-    fn load(&self, view: &View<'_>, p: ProfileId, series: u32, today: i64) -> Result<Option<Entry>> {
-        load_from(view, p, series, today.saturating_sub(READ_BACK_DAYS)).map(Some)
+    fn load(&self, view: &View<'_>, p: ProfileId, series: u32, today: i64) -> Result<Entry> {
+        load_from(view, p, series, today.saturating_sub(READ_BACK_DAYS))
     }
 
     /// A copy of every entry (for `check`).
@@ -216,16 +241,13 @@ impl RollupCache {
     /// entries they belong to.
     pub fn apply(&self, contributions: &[(ProfileId, u32, Contribution)]) {
         for (p, series, c) in contributions {
-            self.entries.modify(&(*p, *series), |e| e.fold(c));
+            self.entries.modify(*p, *series, |e| e.fold(c));
         }
     }
 
-    /// After a commit that rewrote `p`'s rollups: drops its entries of
-    /// every series below `series`.
-    pub fn forget(&self, p: ProfileId, series: u32) {
-        for s in 0..series {
-            self.entries.publish((p, s), None);
-        }
+    /// After a commit that rewrote `p`'s rollups: drops its entries.
+    pub fn forget(&self, p: ProfileId) {
+        self.entries.remove(p);
     }
 
     /// Drops every entry.

@@ -11,35 +11,45 @@
 //! its operation filed after the batch commits. Operations that delete
 //! wake-ups other than by filing (dropping a segment) clear it.
 
-use crate::db::cache::Cache;
+use crate::db::profile_slots::ProfileSlots;
 use crate::error::Result;
 use crate::keys;
 use crate::profile::id::ProfileId;
 use crate::schema;
 use crate::storage::View;
 
+/// The (segment, profile) pairs of capacity per profile slot: a profile
+/// keeps the wake-ups of every segment cached for it (see [`ProfileSlots`]).
+const SEGMENTS_PER_PROFILE: usize = 10;
+
 /// The cache (see the module docs).
 pub(crate) struct WakeupCache {
-    entries: Cache<(u32, ProfileId), Option<i64>>,
+    /// Wake-ups by profile, then segment.
+    entries: ProfileSlots<Option<i64>>,
 }
 
 impl WakeupCache {
-    /// A cache of about `capacity` pairs (0 disables it).
+    /// A cache of about `capacity` pairs (0 disables it): a slot per
+    /// [`SEGMENTS_PER_PROFILE`] pairs.
     pub fn new(capacity: usize) -> Self {
-        WakeupCache { entries: Cache::new(capacity) }
+        WakeupCache { entries: ProfileSlots::new(capacity.div_ceil(SEGMENTS_PER_PROFILE)) }
     }
 
     /// The committed wake-up of segment `seg` for `p`, loading it from
     /// `view` on a miss. Only the writer calls this.
     pub fn due(&self, view: &View<'_>, seg: u32, p: ProfileId) -> Result<Option<i64>> {
-        let load = || stored(view, seg, p).map(Some);
-        Ok(self.entries.map_or_load(&(seg, p), |d| *d, load)?.flatten())
+        if let Some(due) = self.entries.map(p, seg, |d| *d) {
+            return Ok(due);
+        }
+        let due = stored(view, seg, p)?;
+        self.entries.insert(p, seg, due);
+        Ok(due)
     }
 
     /// After a commit: the wake-ups it filed (`None`: cleared).
     pub fn publish(&self, filed: impl IntoIterator<Item = ((u32, ProfileId), Option<i64>)>) {
-        for (k, due) in filed {
-            self.entries.publish(k, Some(due));
+        for ((seg, p), due) in filed {
+            self.entries.insert(p, seg, due);
         }
     }
 
@@ -52,7 +62,7 @@ impl WakeupCache {
     /// `check`, under the writer lock).
     pub fn diffs(&self, view: &View<'_>) -> Result<Vec<String>> {
         let mut out = Vec::new();
-        for ((seg, p), cached) in self.entries.entries() {
+        for ((p, seg), cached) in self.entries.entries() {
             let on_disk = stored(view, seg, p)?;
             if on_disk != cached {
                 out.push(format!("segment {seg}, profile {p}: wake-up cached {cached:?}, stored {on_disk:?}"));
