@@ -168,6 +168,9 @@ impl ProfileDb {
                 keys::cf::ROLLUP,
                 keys::cf::EVENT,
             ],
+            // Random keys, ordered scans (the wake-up queue by time, the
+            // membership history, dedup retention): skiplists kept small.
+            small_memtables: vec![keys::cf::WAKEUP, keys::cf::MEMBERSHIP, keys::cf::DEDUP],
             compression: b.compression,
         };
         let store = Store::open(&b.path, &opts)?;

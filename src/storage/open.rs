@@ -71,6 +71,12 @@ pub(crate) struct StoreOptions {
     /// families are only ever read by point reads, scans within one prefix
     /// and rare whole-family scans (`check`, backfills, dumps).
     pub hashed_memtables: Vec<&'static str>,
+    /// Column families written at random keys through a skiplist memtable
+    /// (ordered scans across the family rule out a hashed one): their
+    /// memtable is an eighth of `write_buffer_bytes` (at least 64 KiB). A
+    /// skiplist insert at a random position costs a cache miss per level;
+    /// a memtable that stays within the CPU caches keeps them hits.
+    pub small_memtables: Vec<&'static str>,
     /// LZ4-compress table blocks (off: stored uncompressed).
     pub compression: bool,
 }
@@ -92,9 +98,15 @@ impl StoreOptions {
             merge_operators: Vec::new(),
             prefixes: Vec::new(),
             hashed_memtables: Vec::new(),
+            small_memtables: Vec::new(),
             compression: false,
         }
     }
+}
+
+/// The memtable size of a family in `small_memtables`.
+fn small_write_buffer(write_buffer_bytes: usize) -> usize {
+    (write_buffer_bytes / 8).max(64 << 10)
 }
 
 /// Lists per hashed memtable: one per 128 bytes of memtable (65,536 at the
@@ -153,7 +165,11 @@ fn cf_options(opts: &StoreOptions, cache: &rocksdb::Cache, cf: &'static str) -> 
     // levels are a cache (and TLB) miss each once it outgrows the CPU
     // caches; RocksDB's 64 MiB default made a one-operator update spend a
     // third of its time there (BENCHMARKS.md, 2026-12-02 fourth session).
-    o.set_write_buffer_size(opts.write_buffer_bytes);
+    o.set_write_buffer_size(if opts.small_memtables.contains(&cf) {
+        small_write_buffer(opts.write_buffer_bytes)
+    } else {
+        opts.write_buffer_bytes
+    });
     // A whole-key bloom filter over the memtable: point reads of keys that
     // are not there (new identifiers, absent rollups) skip its skiplist.
     o.set_memtable_prefix_bloom_ratio(0.02);

@@ -93,3 +93,39 @@ fn reverse_scans_of_hashed_families_are_refused() {
     let got = view.last_at_or_before(PLAIN, &[0, 0, 0, 1], &[0, 0, 0, 1, 9]).expect("plain");
     assert_eq!(got.map(|(k, _)| k.to_vec()), Some(vec![0, 0, 0, 1, 5]));
 }
+
+/// A family in `small_memtables` flushes after an eighth of what the
+/// others hold in their memtable.
+#[test]
+fn small_memtables_flush_an_eighth_as_much() {
+    const SMALL: &str = "small";
+    const LARGE: &str = "large";
+    let dir = tempfile::tempdir().unwrap();
+    let opts = StoreOptions {
+        write_buffer_bytes: 1 << 20,
+        small_memtables: vec![SMALL],
+        ..StoreOptions::for_test(&[SMALL, LARGE])
+    };
+    let store = Store::open(dir.path(), &opts).unwrap();
+    // 400 KB into each: past an eighth of 1 MiB, well within 1 MiB.
+    for chunk in 0..40u32 {
+        let mut b = store.batch();
+        for i in 0..100u32 {
+            let key = (chunk * 100 + i).to_be_bytes();
+            b.put(SMALL, key, vec![7; 100]);
+            b.put(LARGE, key, vec![7; 100]);
+        }
+        store.commit(b).unwrap();
+    }
+    let sst = |cf: &'static str| {
+        let handle = store.cf(cf).unwrap().unwrap();
+        store.inner.db.property_int_value_cf(handle, "rocksdb.total-sst-files-size").unwrap().unwrap_or(0)
+    };
+    // Flushes run in the background: wait for the small family's.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while sst(SMALL) == 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(sst(SMALL) > 0, "the small memtable never flushed");
+    assert_eq!(sst(LARGE), 0, "the full-size memtable flushed");
+}
