@@ -77,6 +77,16 @@ impl<V: Clone> ProfileSlots<V> {
         });
     }
 
+    /// Reads `p`'s slot and, for each value, what `reach` reads of it (the
+    /// first bytes of its heap parts), folding nothing: the values' cache
+    /// lines are loaded together, their misses overlapping, before the
+    /// reads that need them come one after another.
+    pub fn touch(&self, p: ProfileId, reach: impl Fn(&V) -> u64) {
+        let sum =
+            self.table.update(p, |slot| slot.as_deref().map_or(0, |s| s.iter().fold(0, |x, (_, v)| x ^ reach(v))));
+        std::hint::black_box(sum);
+    }
+
     /// Drops every value of `p`.
     pub fn remove(&self, p: ProfileId) {
         self.table.update(p, |slot| *slot = None);
@@ -125,6 +135,15 @@ mod tests {
         all.sort();
         let p = |id, k, v| ((ProfileId(id), k), v);
         assert_eq!(all, vec![p(1, 3, 30), p(1, 7, 70), p(1, 9, 91), p(2, 3, 1)]);
+        // A touch reads every value of the profile and changes none.
+        let seen = std::cell::RefCell::new(Vec::new());
+        c.touch(ProfileId(1), |v| {
+            seen.borrow_mut().push(*v);
+            *v
+        });
+        c.touch(ProfileId(9), |_| unreachable!("profile 9 has no slot"));
+        assert_eq!(seen.into_inner(), vec![30, 70, 91]);
+        assert_eq!(c.entries().len(), 4);
         c.remove(ProfileId(1));
         assert_eq!(c.entries(), vec![p(2, 3, 1)]);
         c.insert_if(ProfileId(2), 5, 5, || false);

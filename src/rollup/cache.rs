@@ -232,6 +232,13 @@ impl RollupCache {
         load_from(view, p, series, today.saturating_sub(READ_BACK_DAYS))
     }
 
+    /// Loads `p`'s cached entries and their latest day buckets into the
+    /// CPU caches at once (see [`ProfileSlots::touch`]), ahead of the
+    /// writer's reads of them.
+    pub fn touch(&self, p: ProfileId) {
+        self.entries.touch(p, |e| e.all.count ^ e.days.last().map_or(0, |(_, a)| a.count));
+    }
+
     /// A copy of every entry (for `check`).
     pub fn entries(&self) -> Vec<((ProfileId, u32), Entry)> {
         self.entries.entries()

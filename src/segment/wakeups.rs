@@ -46,6 +46,12 @@ impl WakeupCache {
         Ok(due)
     }
 
+    /// Loads `p`'s cached wake-ups into the CPU caches ahead of the
+    /// writer's reads (see [`ProfileSlots::touch`]).
+    pub fn touch(&self, p: ProfileId) {
+        self.entries.touch(p, |d| d.unwrap_or(0) as u64);
+    }
+
     /// After a commit: the wake-ups it filed (`None`: cleared).
     pub fn publish(&self, filed: impl IntoIterator<Item = ((u32, ProfileId), Option<i64>)>) {
         for ((seg, p), due) in filed {
