@@ -7,9 +7,9 @@
 //! The database is prepopulated with `PROFILEDB_HOT_PROFILES` profiles
 //! (default 20,000; about 20 events each over the last 60 days, 10
 //! declared rollups, 20 segments), with the profile and identity caches
-//! holding every profile and identifier, the rollup cache 8 (profile, series) pairs per profile
-//! (every pair the segments read) and the wake-up cache 10 per profile
-//! (one per time-dependent segment). For the issues' 1M-profile numbers:
+//! holding every profile and identifier, and the rollup and wake-up caches
+//! a slot per profile (every series the segments read, every
+//! time-dependent segment's wake-up). For the issues' 1M-profile numbers:
 //!
 //! ```text
 //! PROFILEDB_HOT_PROFILES=1000000 cargo bench --bench hot_paths -- --warm-up-time 1 --measurement-time 3
@@ -128,8 +128,9 @@ fn loaded(n: u64) -> (tempfile::TempDir, ProfileDb) {
         .profile_cache_entries(n as usize + 10_000)
         // A third of the profiles have an email besides their user id.
         .identity_cache_entries(n as usize * 4 / 3 + 10_000)
-        .rollup_cache_entries(8 * n as usize)
-        .wakeup_cache_entries(10 * n as usize)
+        // One profile slot each per profile (4 and 8 pairs a slot).
+        .rollup_cache_entries(4 * n as usize)
+        .wakeup_cache_entries(8 * n as usize)
         .block_cache_bytes(512 << 20)
         .open()
         .expect("open");

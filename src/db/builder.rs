@@ -152,7 +152,9 @@ impl Builder {
     /// all-time accumulator and the last 120 days of buckets — so that
     /// segment maintenance and window reads skip RocksDB (default 400,000;
     /// 0 disables). An entry takes about 0.2–2 KiB, by how many days of
-    /// the 120 had events.
+    /// the 120 had events. Entries are held per profile: one profile slot
+    /// per 4 pairs, a profile keeping every series cached for it (so a
+    /// profile whose segments read more series holds more).
     pub fn rollup_cache_entries(mut self, n: usize) -> Self {
         self.rollup_cache_entries = n;
         self
@@ -161,7 +163,8 @@ impl Builder {
     /// How many (segment, profile) pairs' pending wake-ups to keep in
     /// memory, so that re-evaluating a time-dependent segment does not read
     /// the wake-up it replaces from RocksDB (default 800,000; 0 disables).
-    /// An entry takes about 50 bytes.
+    /// An entry takes about 50 bytes. Entries are held per profile: one
+    /// profile slot per 8 pairs.
     pub fn wakeup_cache_entries(mut self, n: usize) -> Self {
         self.wakeup_cache_entries = n;
         self

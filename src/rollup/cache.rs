@@ -122,8 +122,10 @@ fn restored(day: i64, mut a: Acc) -> Acc {
 }
 
 /// The (profile, series) pairs of capacity per profile slot: a profile
-/// keeps every series cached for it (see [`ProfileSlots`]).
-const SERIES_PER_PROFILE: usize = 8;
+/// keeps every series cached for it (see [`ProfileSlots`]). Four: the
+/// default capacity (400,000 pairs) holds 100,000 profiles, the working
+/// set the defaults are sized for.
+const SERIES_PER_PROFILE: usize = 4;
 
 /// The cache (see the module docs).
 pub(crate) struct RollupCache {

@@ -20,7 +20,8 @@ use crate::storage::View;
 
 /// The (segment, profile) pairs of capacity per profile slot: a profile
 /// keeps the wake-ups of every segment cached for it (see [`ProfileSlots`]).
-const SEGMENTS_PER_PROFILE: usize = 10;
+/// Eight: the default capacity (800,000 pairs) holds 100,000 profiles.
+const SEGMENTS_PER_PROFILE: usize = 8;
 
 /// The cache (see the module docs).
 pub(crate) struct WakeupCache {
