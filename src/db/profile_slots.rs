@@ -36,6 +36,25 @@ impl<V: Clone> ProfileSlots<V> {
         self.table.update(p, |slot| slot.as_deref().and_then(|s| get(s, key)).map(f))
     }
 
+    /// `f` of `p`'s value at `key`, or of `load()`'s, which is then cached.
+    /// For the writer, whose load is the committed state (no commit runs
+    /// meanwhile); readers insert with [`insert_if`](Self::insert_if).
+    pub fn map_or_load<R, E>(
+        &self,
+        p: ProfileId,
+        key: u32,
+        mut f: impl FnMut(&V) -> R,
+        load: impl FnOnce() -> Result<V, E>,
+    ) -> Result<R, E> {
+        if let Some(hit) = self.map(p, key, &mut f) {
+            return Ok(hit);
+        }
+        let v = load()?;
+        let out = f(&v);
+        self.insert(p, key, v);
+        Ok(out)
+    }
+
     /// Caches `v` as `p`'s value at `key`, replacing any.
     pub fn insert(&self, p: ProfileId, key: u32, v: V) {
         self.insert_if(p, key, v, || true);
@@ -126,6 +145,12 @@ mod tests {
         for key in [7, 3, 9, 3] {
             c.insert(ProfileId(1), key, u64::from(key) * 10);
         }
+        c.insert(ProfileId(2), 3, 1);
+        // A miss loads and caches; a hit does not load.
+        assert_eq!(c.map_or_load(ProfileId(2), 4, |v| *v + 1, || Ok::<_, ()>(40)), Ok(41));
+        assert_eq!(c.map_or_load(ProfileId(2), 4, |v| *v, || Err(())), Ok(40));
+        assert_eq!(c.map_or_load(ProfileId(2), 6, |v| *v, || Err(())), Err(()));
+        c.remove(ProfileId(2));
         c.insert(ProfileId(2), 3, 1);
         assert_eq!(c.map(ProfileId(1), 3, |v| *v), Some(30));
         assert_eq!(c.map(ProfileId(1), 4, |v| *v), None);

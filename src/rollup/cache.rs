@@ -168,14 +168,7 @@ impl RollupCache {
     /// frequencies: evaluations do not read them; active days only when
     /// `days` asks), loading the entry on a miss.
     pub fn all_time(&self, view: &View<'_>, (p, series): (ProfileId, u32), today: i64, days: bool) -> Result<Acc> {
-        if let Some(hit) = self.entries.map(p, series, |e| e.all.summary(days)) {
-            return Ok(hit);
-        }
-        let entry = self.load(view, p, series, today)?;
-        let out = entry.all.summary(days);
-        // The writer's load is the committed state: no commit runs meanwhile.
-        self.entries.insert(p, series, entry);
-        Ok(out)
+        self.entries.map_or_load(p, series, |e| e.all.summary(days), || self.load(view, p, series, today))
     }
 
     /// The writer's read: the committed day statistics with `from <= day
@@ -194,17 +187,8 @@ impl RollupCache {
         if from > to {
             return Ok(());
         }
-        let held = match self.entries.map(p, series, |e| e.copy_days(from, to, out)) {
-            Some(held) => held,
-            None => {
-                let entry = self.load(view, p, series, today)?;
-                let held = entry.copy_days(from, to, out);
-                // The writer's load is the committed state: no commit runs meanwhile.
-                self.entries.insert(p, series, entry);
-                held
-            }
-        };
-        if !held {
+        let load = || self.load(view, p, series, today);
+        if !self.entries.map_or_load(p, series, |e| e.copy_days(from, to, out), load)? {
             read_days(view, p, series, from, to, out)?;
         }
         Ok(())

@@ -39,12 +39,7 @@ impl WakeupCache {
     /// The committed wake-up of segment `seg` for `p`, loading it from
     /// `view` on a miss. Only the writer calls this.
     pub fn due(&self, view: &View<'_>, seg: u32, p: ProfileId) -> Result<Option<i64>> {
-        if let Some(due) = self.entries.map(p, seg, |d| *d) {
-            return Ok(due);
-        }
-        let due = stored(view, seg, p)?;
-        self.entries.insert(p, seg, due);
-        Ok(due)
+        self.entries.map_or_load(p, seg, |d| *d, || stored(view, seg, p))
     }
 
     /// Loads `p`'s cached wake-ups into the CPU caches ahead of the
