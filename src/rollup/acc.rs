@@ -111,10 +111,16 @@ impl Acc {
 
     /// Folds the value frequencies of `other` into `self`.
     fn fold_values(&mut self, other: &Acc) {
-        for (k, n) in &other.values {
+        self.fold_value_counts(&other.values, other.overflow);
+    }
+
+    /// Folds value frequencies (and whether they overflowed) into `self`,
+    /// as [`fold`](Self::fold) folds an accumulator's.
+    pub(crate) fn fold_value_counts(&mut self, values: &BTreeMap<String, u64>, overflow: bool) {
+        for (k, n) in values {
             self.add_value(k, *n);
         }
-        self.overflow |= other.overflow;
+        self.overflow |= overflow;
     }
 
     /// Counts `n` more events with value `k` (within the bound).

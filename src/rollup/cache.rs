@@ -5,7 +5,8 @@
 //! count, a 90-day average, the time of the last purchase), and each read
 //! from RocksDB is a seek through every level plus the folding of pending
 //! merge operands. The cache keeps, per pair, the all-time accumulator and
-//! the day buckets from [`READ_BACK_DAYS`] before the day it was loaded.
+//! the day buckets from [`READ_BACK_DAYS`] before the day it was loaded
+//! (in compact form: [`Entry`](crate::rollup::cache_entry::Entry)).
 //!
 //! Exactness: only the writer fills the cache (from the committed state,
 //! inside its operation) and changes it (after its batch commits: it folds
@@ -18,14 +19,14 @@
 //! updating the cache, so a reader can never insert a value that already
 //! holds a commit which is about to be folded in (twice, then).
 
-use roaring::RoaringBitmap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::clock::Timestamp;
 use crate::db::profile_slots::ProfileSlots;
 use crate::error::Result;
 use crate::profile::id::ProfileId;
-use crate::rollup::acc::{day_bit, Acc};
+use crate::rollup::acc::Acc;
+use crate::rollup::cache_entry::Entry;
 use crate::rollup::contribution::Contribution;
 use crate::rollup::store::{read_all_time, read_days, read_window};
 use crate::rollup::window::Window;
@@ -37,89 +38,6 @@ pub(crate) const LAST_DAY: i64 = i64::MAX - 2;
 
 /// How many days before the day of loading an entry keeps buckets from.
 pub(crate) const READ_BACK_DAYS: i64 = 120;
-
-/// One (profile, series) pair: its committed all-time accumulator and its
-/// day buckets with `day >= from`.
-#[derive(Clone, Debug)]
-pub(crate) struct Entry {
-    pub all: Acc,
-    pub from: i64,
-    /// The day buckets, ascending, each without its active-days bitmap
-    /// (it is the bucket's own day once the bucket holds an event: see
-    /// [`day_bit`]), in a vector sized to them — a tenth of the memory of a
-    /// map of full accumulators.
-    days: Vec<(i64, Acc)>,
-}
-
-impl Entry {
-    fn new(all: Acc, from: i64, mut days: Vec<(i64, Acc)>) -> Entry {
-        for (_, a) in &mut days {
-            a.days = RoaringBitmap::new();
-        }
-        days.shrink_to_fit();
-        Entry { all, from, days }
-    }
-
-    /// The buckets with `from <= day <= to` (stripped).
-    fn range(&self, from: i64, to: i64) -> &[(i64, Acc)] {
-        let start = self.days.partition_point(|(d, _)| *d < from);
-        let end = self.days.partition_point(|(d, _)| *d <= to);
-        self.days.get(start..end.max(start)).unwrap_or_default()
-    }
-
-    /// The day buckets as stored, ascending (for `check`).
-    pub fn buckets(&self) -> Vec<(i64, Acc)> {
-        self.range(i64::MIN, i64::MAX).iter().map(|(d, a)| (*d, restored(*d, a.clone()))).collect()
-    }
-
-    /// The fold of the buckets with `from <= day <= to`, when the entry
-    /// holds that range.
-    pub fn window(&self, from: i64, to: i64) -> Option<Acc> {
-        (from >= self.from).then(|| {
-            let mut acc = Acc::default();
-            for (d, a) in self.range(from, to) {
-                acc.fold(a);
-                if a.count > 0 {
-                    acc.days.insert(day_bit(*d));
-                }
-            }
-            acc
-        })
-    }
-
-    /// Appends the buckets with `from <= day <= to` (as summaries) to
-    /// `out`, when the entry holds that range.
-    fn copy_days(&self, from: i64, to: i64, out: &mut Vec<(i64, Acc)>) -> bool {
-        let held = from >= self.from;
-        if held {
-            out.extend(self.range(from, to).iter().map(|(d, a)| (*d, a.summary(false))));
-        }
-        held
-    }
-
-    /// Folds one event's contribution in.
-    fn fold(&mut self, c: &Contribution) {
-        self.all.fold_contribution(c, true);
-        let day = c.day();
-        if day < self.from {
-            return;
-        }
-        let at = self.days.partition_point(|(d, _)| *d < day);
-        if self.days.get(at).is_none_or(|(d, _)| *d != day) {
-            self.days.insert(at, (day, Acc::default()));
-        }
-        // Stripped: the bucket's active days are its own day.
-        self.days[at].1.fold_contribution(c, false);
-    }
-}
-
-/// A stripped day bucket with its active-days bitmap back.
-fn restored(day: i64, mut a: Acc) -> Acc {
-    if a.count > 0 {
-        a.days.insert(day_bit(day));
-    }
-    a
-}
 
 /// The (profile, series) pairs of capacity per profile slot: a profile
 /// keeps every series cached for it (see [`ProfileSlots`]). Four: the
@@ -168,7 +86,7 @@ impl RollupCache {
     /// frequencies: evaluations do not read them; active days only when
     /// `days` asks), loading the entry on a miss.
     pub fn all_time(&self, view: &View<'_>, (p, series): (ProfileId, u32), today: i64, days: bool) -> Result<Acc> {
-        self.entries.map_or_load(p, series, |e| e.all.summary(days), || self.load(view, p, series, today))
+        self.entries.map_or_load(p, series, |e| e.all_time(days), || self.load(view, p, series, today))
     }
 
     /// The writer's read: the committed day statistics with `from <= day
@@ -199,7 +117,7 @@ impl RollupCache {
     /// unless a commit ran meanwhile.
     pub fn window(&self, view: &View<'_>, p: ProfileId, series: u32, window: Window, now: Timestamp) -> Result<Acc> {
         let answer = |e: &Entry| match window.day_range(now) {
-            None => Some(e.all.clone()),
+            None => Some(e.all()),
             Some((from, to)) => e.window(from, to),
         };
         if let Some(cached) = self.entries.map(p, series, answer) {
@@ -222,7 +140,7 @@ impl RollupCache {
     /// CPU caches at once (see [`ProfileSlots::touch`]), ahead of the
     /// writer's reads of them.
     pub fn touch(&self, p: ProfileId) {
-        self.entries.touch(p, |e| e.all.count ^ e.days.last().map_or(0, |(_, a)| a.count));
+        self.entries.touch(p, Entry::reach);
     }
 
     /// A copy of every entry (for `check`).

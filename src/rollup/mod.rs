@@ -5,6 +5,8 @@
 
 pub mod acc;
 pub(crate) mod cache;
+pub(crate) mod cache_entry;
+pub(crate) mod compact;
 pub(crate) mod contribution;
 pub mod def;
 pub(crate) mod range;

@@ -301,7 +301,7 @@ pub(super) fn rollup_cache_diffs(core: &crate::core::Core) -> Result<Vec<String>
         let mut stored_days = Vec::new();
         let last = crate::rollup::cache::LAST_DAY;
         crate::rollup::store::read_days(&view, p, series, cached.from, last, &mut stored_days)?;
-        let all = acc_diff(&cached.all, &stored_all).map(|d| format!("all time: {d}"));
+        let all = acc_diff(&cached.all(), &stored_all).map(|d| format!("all time: {d}"));
         let cached_days = cached.buckets();
         let days = (cached_days.len() != stored_days.len())
             .then(|| format!("{} days cached, {} stored", cached_days.len(), stored_days.len()))
