@@ -69,7 +69,7 @@ pub(crate) struct Txn<'a> {
     /// Events staged for each profile's timeline in this operation:
     /// borrowed from the caller (ingest), or owned (a timeline an unmerge
     /// or anonymization rebuilt).
-    staged_events: HashMap<ProfileId, Vec<Cow<'a, crate::event::Event>>>,
+    staged_events: HashMap<ProfileId, smallvec::SmallVec<[Cow<'a, crate::event::Event>; 1]>>,
     /// Profiles merged in this operation: loser → survivor.
     merged: Vec<(ProfileId, ProfileId)>,
     /// Staged segment membership: (segment id, profile) → member.
@@ -262,7 +262,7 @@ impl<'a> Txn<'a> {
         self.staged_events.entry(p).or_default();
         let events = &mut self.changes.entry(p).or_default().events;
         if !events.iter().any(|e| e == name) {
-            events.push(name.to_owned());
+            events.push(name.into());
         }
     }
 

@@ -322,13 +322,17 @@ impl ProfileDb {
 /// Applies one validated event inside `txn`. Nothing is staged when it
 /// fails. `seen` holds message ids staged earlier in the same batch.
 fn apply_event<'a>(txn: &mut Txn<'a>, event: &'a Event, seen: &mut HashSet<String>) -> Result<IngestOutcome> {
-    let mut ids = event.stitch_identifiers();
+    // Borrowed unless an alias's previous id joins them (no copy of a
+    // track event's identifiers).
+    let mut ids = std::borrow::Cow::Borrowed(event.identifiers.as_slice());
     if let Some(prev) = &event.previous_id {
+        let mut with_prev = event.stitch_identifiers();
         if let Some(known) = previous_as_anonymous(txn, prev)? {
-            if let Some(slot) = ids.iter_mut().rev().find(|i| *i == prev) {
+            if let Some(slot) = with_prev.iter_mut().rev().find(|i| *i == prev) {
                 *slot = known;
             }
         }
+        ids = std::borrow::Cow::Owned(with_prev);
     }
     if super::privacy::screen(txn, &ids)? {
         return Ok(IngestOutcome::Dropped);

@@ -162,8 +162,11 @@ impl IdentityRules {
     }
 
     /// Sorts identifiers by priority (then by kind and value, for determinism).
-    pub fn sort_by_priority(&self, ids: &mut [Identifier]) {
-        ids.sort_by(|a, b| (self.rank(a.kind()), a).cmp(&(self.rank(b.kind()), b)));
+    pub fn sort_by_priority<I: std::borrow::Borrow<Identifier>>(&self, ids: &mut [I]) {
+        ids.sort_by(|a, b| {
+            let (a, b) = (a.borrow(), b.borrow());
+            (self.rank(a.kind()), a).cmp(&(self.rank(b.kind()), b))
+        });
     }
 
     /// The limit of a kind, if any.

@@ -58,8 +58,8 @@ pub(crate) struct Stitched {
     pub ignored: Vec<(Identifier, Ignored)>,
 }
 
-struct Seen {
-    ident: Identifier,
+struct Seen<'i> {
+    ident: &'i Identifier,
     link: IdentityLink,
 }
 
@@ -67,7 +67,8 @@ struct Seen {
 pub(crate) fn stitch(txn: &mut Txn<'_>, identifiers: &[Identifier], cause: &Cause) -> Result<Stitched> {
     let rules = &txn.core.config.identity_rules;
     rules.check_identifiers(identifiers)?;
-    let mut ids = identifiers.to_vec();
+    // By reference: an identifier is copied only into the result.
+    let mut ids: Vec<&Identifier> = identifiers.iter().collect();
     rules.sort_by_priority(&mut ids);
     ids.dedup();
 
@@ -76,8 +77,8 @@ pub(crate) fn stitch(txn: &mut Txn<'_>, identifiers: &[Identifier], cause: &Caus
     let mut unseen = Vec::new();
     for ident in ids {
         if rules.is_blocked(ident.value()) {
-            ignored.push((ident, Ignored::Blocked));
-        } else if let Some(link) = txn.link_noting_absent(&ident)? {
+            ignored.push((ident.clone(), Ignored::Blocked));
+        } else if let Some(link) = txn.link_noting_absent(ident)? {
             seen.push(Seen { ident, link });
         } else {
             unseen.push(ident);
@@ -140,7 +141,7 @@ pub(crate) fn stitch(txn: &mut Txn<'_>, identifiers: &[Identifier], cause: &Caus
                 match limit.on_exceed {
                     OnExceed::Refuse => {
                         let own = own_profile(txn, &ident, cause)?;
-                        ignored.push((ident, Ignored::Refused { max: limit.max, own_profile: own }));
+                        ignored.push((ident.clone(), Ignored::Refused { max: limit.max, own_profile: own }));
                         continue;
                     }
                     OnExceed::EvictOldest => {
@@ -151,7 +152,7 @@ pub(crate) fn stitch(txn: &mut Txn<'_>, identifiers: &[Identifier], cause: &Caus
                         } else {
                             // limit 0: nothing can be linked
                             let own = own_profile(txn, &ident, cause)?;
-                            ignored.push((ident, Ignored::Refused { max: limit.max, own_profile: own }));
+                            ignored.push((ident.clone(), Ignored::Refused { max: limit.max, own_profile: own }));
                             continue;
                         }
                     }
@@ -164,7 +165,7 @@ pub(crate) fn stitch(txn: &mut Txn<'_>, identifiers: &[Identifier], cause: &Caus
         let link =
             IdentityLink { profile: target, origin: target, linked_at: txn.now, cause: cause.clone(), detached: false };
         txn.put_link(&ident, link)?;
-        linked.push(ident);
+        linked.push(ident.clone());
     }
     Ok(Stitched { target, created, merged, linked, unlinked, ignored })
 }

@@ -3,6 +3,7 @@
 //! evaluations inside the same operation see them.
 
 use foldhash::HashMap;
+use smallvec::SmallVec;
 
 use crate::profile::id::ProfileId;
 use crate::rollup::acc::{day_bit, Acc};
@@ -14,8 +15,9 @@ use crate::rollup::contribution::Contribution;
 #[derive(Debug, Default)]
 struct StagedSeries {
     all: Acc,
-    /// Ascending by day (an operation stages few days per series).
-    days: Vec<(i64, Acc)>,
+    /// Ascending by day (an operation stages few days per series: the
+    /// first is held inline, no allocation per staged series).
+    days: SmallVec<[(i64, Acc); 1]>,
 }
 
 impl StagedSeries {

@@ -24,8 +24,9 @@ pub(crate) struct ProfileChanges {
     pub all: bool,
     /// Its identifiers changed (linked, moved or removed).
     pub identifiers: bool,
-    /// Names of the events recorded for it (rollups and timeline).
-    pub events: Vec<String>,
+    /// Names of the events recorded for it (rollups and timeline): inline,
+    /// no allocation for a name or two.
+    pub events: smallvec::SmallVec<[compact_str::CompactString; 2]>,
 }
 
 /// Re-evaluates, for a live profile written by this operation, the
@@ -50,7 +51,7 @@ pub(crate) fn reevaluate_changed(txn: &mut Txn<'_>, p: ProfileId) -> Result<()> 
         (!same_state
             && (deps.traits.iter().any(|t| old.traits.get(t) != new.traits.get(t))
                 || deps.consents.iter().any(|c| old.consent.get(c) != new.consent.get(c))))
-            || deps.events.iter().any(|e| changes.events.contains(e))
+            || deps.events.iter().any(|e| changes.events.iter().any(|c| c == e))
             || (changes.identifiers && !deps.identifier_kinds.is_empty())
     })
 }
