@@ -140,7 +140,7 @@ pub(crate) fn stitch(txn: &mut Txn<'_>, identifiers: &[Identifier], cause: &Caus
             if have + 1 > limit.max {
                 match limit.on_exceed {
                     OnExceed::Refuse => {
-                        let own = own_profile(txn, &ident, cause)?;
+                        let own = own_profile(txn, ident, cause)?;
                         ignored.push((ident.clone(), Ignored::Refused { max: limit.max, own_profile: own }));
                         continue;
                     }
@@ -151,7 +151,7 @@ pub(crate) fn stitch(txn: &mut Txn<'_>, identifiers: &[Identifier], cause: &Caus
                             evicted = true;
                         } else {
                             // limit 0: nothing can be linked
-                            let own = own_profile(txn, &ident, cause)?;
+                            let own = own_profile(txn, ident, cause)?;
                             ignored.push((ident.clone(), Ignored::Refused { max: limit.max, own_profile: own }));
                             continue;
                         }
@@ -164,7 +164,7 @@ pub(crate) fn stitch(txn: &mut Txn<'_>, identifiers: &[Identifier], cause: &Caus
         }
         let link =
             IdentityLink { profile: target, origin: target, linked_at: txn.now, cause: cause.clone(), detached: false };
-        txn.put_link(&ident, link)?;
+        txn.put_link(ident, link)?;
         linked.push(ident.clone());
     }
     Ok(Stitched { target, created, merged, linked, unlinked, ignored })
