@@ -151,8 +151,9 @@ impl Builder {
     /// How many (profile, rollup series) pairs to keep in memory — the
     /// all-time accumulator and the last 120 days of buckets — so that
     /// segment maintenance and window reads skip RocksDB (default 400,000;
-    /// 0 disables). An entry takes about 0.2–2 KiB, by how many days of
-    /// the 120 had events. Entries are held per profile: one profile slot
+    /// 0 disables). An entry takes about 140 bytes plus 80 per day of the
+    /// 120 that had events (plus the values of a series that keeps value
+    /// frequencies). Entries are held per profile: one profile slot
     /// per 4 pairs, a profile keeping every series cached for it (so a
     /// profile whose segments read more series holds more).
     pub fn rollup_cache_entries(mut self, n: usize) -> Self {
