@@ -515,6 +515,12 @@ impl<'a> Txn<'a> {
             touched.sort_unstable();
             touched.dedup();
             for p in touched {
+                // A batch touched the profile's cached rollups and wake-ups
+                // while staging its event, many events ago: their lines are
+                // gone from the CPU caches. Load them again together (their
+                // misses overlap) before the evaluations read them one by one.
+                self.core.rollup_cache.touch(p);
+                self.core.wakeups.touch(p);
                 crate::segment::maintain::reevaluate_changed(self, p).map_err(|e| (p, e))?;
             }
         }
