@@ -517,10 +517,9 @@ impl<'a> Txn<'a> {
             for p in touched {
                 // A batch touched the profile's cached rollups and wake-ups
                 // while staging its event, many events ago: their lines are
-                // gone from the CPU caches. Load them again together (their
-                // misses overlap) before the evaluations read them one by one.
-                self.core.rollup_cache.touch(p);
-                self.core.wakeups.touch(p);
+                // gone from the CPU caches (after a single event, this
+                // touch finds them there).
+                self.core.touch_cached(p);
                 crate::segment::maintain::reevaluate_changed(self, p).map_err(|e| (p, e))?;
             }
         }

@@ -361,10 +361,10 @@ fn apply_event<'a>(txn: &mut Txn<'a>, event: &'a Event, seen: &mut HashSet<Strin
     // on it, or a merge into it) fails with `Error::Conflict`: its staged
     // writes are not visible to the merge. The caller redoes it alone.
     let s = stitch(txn, &ids, &cause)?;
-    // Segment maintenance at commit reads the profile's cached rollups and
-    // wake-ups one after another: load them now, together.
-    txn.core.rollup_cache.touch(s.target);
-    txn.core.wakeups.touch(s.target);
+    // Loaded now, the misses overlap the staging below (a single event);
+    // maintenance touches them again for a batch, whose commit comes long
+    // after (see `Txn::maintain_segments`).
+    txn.core.touch_cached(s.target);
     let mut version = txn.record_update(&s, update, cause.clone(), &ids)?;
     if !event.consent.is_empty() {
         version = record_consent(txn, s.target, &event.consent, &ids, cause)?;

@@ -33,8 +33,8 @@ pub(crate) struct Entry {
 impl Entry {
     /// The entry of the stored all-time accumulator `all` and the stored
     /// buckets `days` with `day >= from`.
-    pub fn new(all: Acc, from: i64, days: Vec<(i64, Acc)>) -> Entry {
-        let mut other_days = all.days.clone();
+    pub fn new(mut all: Acc, from: i64, days: Vec<(i64, Acc)>) -> Entry {
+        let mut other_days = std::mem::take(&mut all.days);
         let mut buckets = Vec::with_capacity(days.len() + 1);
         for (d, a) in days {
             if a.count > 0 {
