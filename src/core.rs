@@ -78,6 +78,12 @@ impl From<Arc<ProfileRecord>> for CachedRecord {
     }
 }
 
+/// How far past the sequence numbers an operation used it raises the
+/// stored `next_event_seq`: a single-event ingest writes it once per this
+/// many events instead of on every commit (a key in every event's batch).
+/// A reopen continues from the stored value, skipping the rest of the block.
+pub(crate) const EVENT_SEQ_BLOCK: u64 = 4_096;
+
 /// State owned by whoever holds the writer lock.
 #[derive(Debug)]
 pub(crate) struct WriterState {
@@ -85,6 +91,9 @@ pub(crate) struct WriterState {
     pub next_profile_id: u32,
     /// The next timeline sequence number.
     pub next_event_seq: u64,
+    /// The stored `next_event_seq`: every sequence number below it may be
+    /// used without writing it again (see [`EVENT_SEQ_BLOCK`]).
+    pub event_seq_reserved: u64,
     /// The next change-feed sequence number.
     pub next_feed_seq: u64,
 }

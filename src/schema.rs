@@ -131,7 +131,11 @@ impl Tagged for Delta {
     const TAG: u8 = tags::DELTA;
     const NAME: &'static str = "Delta";
     fn decode_legacy(tag: u8, body: &[u8]) -> Option<Result<Self, crate::codec::DecodeError>> {
-        (tag == tags::DELTA_V1).then(|| decode_body::<legacy::DeltaV1>(body, Self::NAME).map(Into::into))
+        match tag {
+            tags::DELTA_V1 => Some(decode_body::<legacy::DeltaV1>(body, Self::NAME).map(Into::into)),
+            tags::DELTA_V2 => Some(decode_body::<legacy::DeltaV2>(body, Self::NAME).map(Into::into)),
+            _ => None,
+        }
     }
 }
 impl Tagged for Profile {

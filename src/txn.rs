@@ -541,8 +541,11 @@ impl<'a> Txn<'a> {
         if self.next_feed != self.writer.next_feed_seq {
             schema::META_U64.put(&mut batch, keys::meta::NEXT_FEED_SEQ, &self.next_feed);
         }
-        if self.next_seq != self.writer.next_event_seq {
-            schema::META_U64.put(&mut batch, keys::meta::NEXT_EVENT_SEQ, &self.next_seq);
+        // Taken over by the writer state once the batch is committed.
+        let mut seq_reserved = self.writer.event_seq_reserved;
+        if self.next_seq > seq_reserved {
+            seq_reserved = self.next_seq.saturating_add(crate::core::EVENT_SEQ_BLOCK);
+            schema::META_U64.put(&mut batch, keys::meta::NEXT_EVENT_SEQ, &seq_reserved);
         }
         // Until the rollup cache has this commit folded in (below).
         let core: &Core = self.core;
@@ -552,6 +555,7 @@ impl<'a> Txn<'a> {
         }
         self.writer.next_profile_id = self.next_id;
         self.writer.next_event_seq = self.next_seq;
+        self.writer.event_seq_reserved = seq_reserved;
         self.writer.next_feed_seq = self.next_feed;
         {
             let mut state = self.core.segments.write();

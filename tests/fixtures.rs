@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use profiledb::event::{Event, EventKind};
-use profiledb::privacy::{ConsentChange, ConsentState};
+use profiledb::privacy::{ConsentChange, ConsentOp, ConsentState};
 use profiledb::rollup::{Aggregate, RfmConfig, RollupDef, RollupValue, Window};
 use profiledb::{
     AccessMode, Change, Clock, Identifier, ManualClock, MergeRules, MergeStrategy, ProfileDb, ProfileId, RawEntry,
@@ -27,7 +27,7 @@ fn fixture_dir(version: u32) -> PathBuf {
 }
 
 /// The format version whose fixture this build must write byte for byte.
-const LATEST: u32 = 6;
+const LATEST: u32 = 7;
 
 /// The operations that build the fixture, deterministic under a manual clock.
 fn build(dir: &Path) -> ProfileDb {
@@ -138,6 +138,26 @@ fn build(dir: &Path) -> ProfileDb {
     let merged = db.resolve(&carol).expect("resolve").expect("carol");
     db.unmerge(merged, &carol).expect("fixture unmerge");
     db.compute_rfm(RfmConfig { event: "purchase".into(), amount: "amount".into() }).expect("fixture rfm");
+    // Format 7: consent changes carry the time they were given (identify
+    // events: their time), and one given before the recorded state does
+    // not replace it — dana's late grant stays in the history only.
+    let dana = id("user_id:d-1");
+    let consent_event = |at: i64, state: ConsentState| {
+        let mut e = Event::new(EventKind::Identify, "identify", Timestamp(at), vec![dana.clone()]);
+        let change = match state {
+            ConsentState::Granted => ConsentChange::granted("banner"),
+            ConsentState::Denied => ConsentChange::denied("banner"),
+            ConsentState::Withdrawn => ConsentChange::withdrawn("banner"),
+        };
+        e.consent = vec![ConsentOp { purpose: "ads".into(), change }];
+        e
+    };
+    clock.advance(60_000);
+    let now = clock.now().0;
+    db.track(&consent_event(now - 1_000, ConsentState::Withdrawn)).expect("consent event");
+    db.track(&consent_event(now - 5_000, ConsentState::Granted)).expect("late consent event");
+    db.set_consent(&dana, "email", ConsentChange::granted("import").given_at(Timestamp(now - 9_000)))
+        .expect("imported consent");
     db
 }
 
@@ -295,6 +315,32 @@ fn the_v6_fixture_reads_back_read_only() {
     read_only(6);
 }
 
+#[test]
+fn the_v7_fixture_reads_back_read_only() {
+    read_only(7);
+}
+
+/// Format 7 gave consent changes the time they were given (tag `0x18`
+/// deltas; `0x14` ones are read as given when written).
+#[test]
+fn the_v7_fixture_opens_and_reads_back() {
+    let (_dir, db) = open_writable(7);
+    assert_profiles(&db, 7);
+    assert_v4(&db);
+    assert_v6(&db);
+    assert_v7(&db);
+    // A consent event given before dana's withdrawal still changes nothing
+    // after the reopen; one given after it does.
+    let dana = id("user_id:d-1");
+    let withdrawn_at = db.get(&dana).unwrap().unwrap().consent["ads"].at;
+    for (at, state) in [(withdrawn_at.0 - 1, ConsentState::Withdrawn), (withdrawn_at.0 + 1, ConsentState::Granted)] {
+        db.set_consent(&dana, "ads", ConsentChange::granted("later").given_at(Timestamp(at))).unwrap();
+        assert_eq!(db.get(&dana).unwrap().unwrap().consent["ads"].state, state);
+    }
+    let r = db.check().unwrap();
+    assert!(r.is_clean(), "{r}");
+}
+
 /// Opens a copy of the fixture of `version` read-only and as a secondary:
 /// it is read in its own format (no upgrade, no error for the column
 /// families it predates) and gives the writable open's answers.
@@ -319,6 +365,11 @@ fn read_only(version: u32) {
             6 => {
                 assert_v4(&db);
                 assert_v6(&db);
+            }
+            7 => {
+                assert_v4(&db);
+                assert_v6(&db);
+                assert_v7(&db);
             }
             v => panic!("the v{v} fixture has no read-only expectations: add them here"),
         }
@@ -355,7 +406,7 @@ fn answers(db: &ProfileDb) -> Vec<String> {
     let path = db.path().display().to_string();
     let mut out = Vec::new();
     let mut push = |s: String| out.push(s.replace(&path, "<db>"));
-    for p in (0..12).map(ProfileId) {
+    for p in (0..16).map(ProfileId) {
         push(format!("{p} full: {:?}", db.get_full_by_id(p)));
         push(format!("{p} resolve: {:?}", db.resolve_id(p)));
         push(format!("{p} history: {:?}", db.history(p)));
@@ -476,6 +527,27 @@ fn assert_v6(db: &ProfileDb) {
     assert!(db.history(anon).unwrap().iter().any(|d| matches!(d.change, Change::Unmerge { .. })));
     assert_eq!(db.get_by_id(carol).unwrap().unwrap().traits.get("name"), Some(&"Carol".into()));
     assert!(db.rfm(ann).unwrap().is_some(), "the stored RFM model scores ann");
+}
+
+/// The v7 fixture's consent given at event time: dana's late grant is in
+/// the history with its given time but did not replace the withdrawal.
+fn assert_v7(db: &ProfileDb) {
+    let dana = db.get(&id("user_id:d-1")).unwrap().expect("dana");
+    let given: Vec<Option<Timestamp>> = db
+        .history(dana.id)
+        .unwrap()
+        .iter()
+        .filter_map(|d| match &d.change {
+            Change::Consent(ops) => Some(ops[0].change.given_at),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(given.len(), 3, "{given:?}");
+    let (withdrawn, granted, imported) = (given[0].unwrap(), given[1].unwrap(), given[2].unwrap());
+    assert!(granted < withdrawn && imported < granted, "{given:?}");
+    let ads = &dana.consent["ads"];
+    assert_eq!((ads.state, ads.at, ads.source.as_str()), (ConsentState::Withdrawn, withdrawn, "banner"));
+    assert_eq!((dana.consent["email"].state, dana.consent["email"].at), (ConsentState::Granted, imported));
 }
 
 fn assert_v4(db: &ProfileDb) {

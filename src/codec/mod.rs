@@ -117,8 +117,8 @@ pub(crate) mod tags {
     pub const MARKER: u8 = 0x12;
     /// `ProfileRecord` v2: the profile carries consent (format 4, read only).
     pub const PROFILE_RECORD_V2: u8 = 0x13;
-    /// `Delta` v2: consent changes and consent results (format 4).
-    pub const DELTA: u8 = 0x14;
+    /// `Delta` v2: consent changes and consent results (formats 4–6, read only).
+    pub const DELTA_V2: u8 = 0x14;
     /// `Profile` snapshot v2: with consent (format 4).
     pub const SNAPSHOT: u8 = 0x15;
     /// `ProfileRecord` v3: identifier counts by kind (format 5).
@@ -126,6 +126,9 @@ pub(crate) mod tags {
     /// A chunk merge operand: members added to and removed from one
     /// bitmap chunk (format 6; folded into a [`BITMAP`] on read).
     pub const CHUNK_DELTA: u8 = 0x17;
+    /// `Delta` v3: a consent change may carry the time it was given
+    /// (format 7).
+    pub const DELTA: u8 = 0x18;
 }
 
 #[cfg(test)]

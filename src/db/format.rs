@@ -8,7 +8,7 @@ use crate::schema;
 use crate::storage::Store;
 
 /// The format version this build writes.
-pub const FORMAT_VERSION: u32 = 6;
+pub const FORMAT_VERSION: u32 = 7;
 /// The oldest format version this build opens.
 pub const OLDEST_SUPPORTED_FORMAT_VERSION: u32 = 1;
 
@@ -22,6 +22,7 @@ pub const OLDEST_SUPPORTED_FORMAT_VERSION: u32 = 1;
 /// | 3 | 4 | profiles carry consent: records, deltas and snapshots are written under new tags `0x13`–`0x15`; the old tags `0x01`–`0x03` stay readable (decoded with no consent) and are replaced as profiles change; new column families `audit` and `trait_index` (created empty); the ids that are not live are written to `trait_index` (one scan of `profile`); retention: meta `timeline_floor`, `rollup_floor_day` and the retired rollup bucket (absent = nothing retired) |
 /// | 4 | 5 | profile records carry identifier counts by kind under the new tag `0x16`; `0x13` stays readable (no counts: listed from `profile_identifiers` until the profile's identifiers next change); nothing to rewrite |
 /// | 5 | 6 | bitmap chunks (`segment`, `trait_index`) are changed by merge operands under the new tag `0x17` (the members a write added and removed), folded by the merge operator `profiledb.chunk.v1`; stored chunks stay as they are; nothing to rewrite |
+/// | 6 | 7 | deltas under the new tag `0x18`: a consent change may carry the time it was given (`0x14` stays readable: no given time, applied as written); `next_event_seq` is raised a block of 4,096 at a time (still above every stored sequence number); nothing to rewrite |
 fn upgrade(store: &Store, from: u32) -> Result<()> {
     if store.is_read_only() {
         // A read-only (or secondary) handle reads an older database as it
@@ -40,6 +41,7 @@ fn upgrade(store: &Store, from: u32) -> Result<()> {
         // delta and snapshot tags of format 3 are still decoded (no consent).
         // 4 → 5: records of format 4 decode with no identifier counts.
         // 5 → 6: stored chunks are the base that chunk deltas apply to.
+        // 6 → 7: deltas of format 6 decode with no given consent times.
         if v == 3 {
             // 3 → 4: the live set is persisted as the ids that are gone.
             let view = store.latest();
@@ -59,7 +61,7 @@ fn upgrade(store: &Store, from: u32) -> Result<()> {
     Ok(())
 }
 
-/// The column families each format version added (formats 5 and 6 added
+/// The column families each format version added (formats 5 to 7 added
 /// none). A writable open creates the missing ones; a read-only or
 /// secondary handle cannot, and reads those of later formats as empty.
 pub(crate) const FAMILIES_ADDED: &[(u32, &[&str])] = &[

@@ -367,7 +367,7 @@ fn apply_event<'a>(txn: &mut Txn<'a>, event: &'a Event, seen: &mut HashSet<Strin
     txn.core.touch_cached(s.target);
     let mut version = txn.record_update(&s, update, cause.clone(), &ids)?;
     if !event.consent.is_empty() {
-        version = record_consent(txn, s.target, &event.consent, &ids, cause)?;
+        version = record_consent(txn, s.target, event, &ids, cause)?;
     }
     if event.kind != EventKind::Alias {
         record_event(txn, s.target, event)?;
@@ -398,21 +398,25 @@ fn previous_as_anonymous(txn: &Txn<'_>, prev: &Identifier) -> Result<Option<Iden
 }
 
 /// Records an event's consent changes as one delta on `p` (after its trait
-/// update); returns the new version.
+/// update), given at the event's time unless a change says otherwise (so
+/// a late event's consent does not replace a later statement); returns
+/// the new version.
 fn record_consent(
     txn: &mut Txn<'_>,
     p: ProfileId,
-    ops: &[crate::profile::consent::ConsentOp],
+    event: &Event,
     via: &[crate::identity::identifier::Identifier],
     cause: crate::profile::delta::Cause,
 ) -> Result<u64> {
     let prev = txn.profile(p)?.ok_or_else(|| Error::NotFound(format!("profile {p}")))?;
     let at = txn.time_for(Some(&prev));
     let mut consent = prev.profile.consent.clone();
-    for op in ops {
+    let mut ops = event.consent.clone();
+    for op in &mut ops {
+        op.change.given_at = op.change.given_at.or(Some(event.timestamp));
         op.apply(&mut consent, at);
     }
-    let mut d = NewDelta::new(Change::Consent(ops.to_vec()), cause);
+    let mut d = NewDelta::new(Change::Consent(ops), cause);
     d.via = via.to_vec();
     Ok(txn.record_state(p, Some(&prev), prev.profile.traits.clone(), consent, d).profile.version)
 }

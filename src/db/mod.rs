@@ -38,6 +38,8 @@ fn chunk_merge(cf: &'static str) -> MergeOperator {
 #[cfg(test)]
 mod tests_buckets;
 #[cfg(test)]
+mod tests_event_seq;
+#[cfg(test)]
 mod tests_identifiers;
 #[cfg(test)]
 mod tests_index_race;
@@ -209,7 +211,12 @@ impl ProfileDb {
             identities: Cache::new(b.identity_cache_entries.unwrap_or(b.profile_cache_entries)),
             rollup_cache: crate::rollup::cache::RollupCache::new(b.rollup_cache_entries),
             wakeups: crate::segment::wakeups::WakeupCache::new(b.wakeup_cache_entries),
-            writer: Mutex::new(WriterState { next_profile_id, next_event_seq, next_feed_seq }),
+            writer: Mutex::new(WriterState {
+                next_profile_id,
+                next_event_seq,
+                event_seq_reserved: next_event_seq,
+                next_feed_seq,
+            }),
             rollups: parking_lot::RwLock::new(registry),
             segments: parking_lot::RwLock::new(segments),
             retention,

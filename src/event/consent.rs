@@ -8,9 +8,13 @@
 //!
 //! `state` is `granted`, `denied` or `withdrawn`; `source` a non-empty
 //! string; `expires_at` (grants only) an RFC 3339 string or epoch
-//! milliseconds. The changes are applied as one
+//! milliseconds; `given_at`, when the person said it if not at the event's
+//! time (same forms). The changes are applied as one
 //! [`Change::Consent`](crate::Change::Consent) delta after the event's trait
-//! update; they are not stored on the timeline (the delta records them).
+//! update, given at the event's time unless `given_at` says otherwise: a
+//! change given before the purpose's recorded state is kept in the history
+//! but does not replace it, so consent follows event time, not arrival. They
+//! are not stored on the timeline (the delta records them).
 
 use serde_json::{Map, Value};
 
@@ -29,8 +33,9 @@ pub(crate) fn parse(ctx: &Ctx<'_>, v: &Value) -> Result<Vec<ConsentOp>> {
     for (purpose, entry) in map {
         let field = format!("consent.{purpose}");
         let entry = object(ctx, &field, entry)?;
-        if let Some(k) = entry.keys().find(|k| !["state", "source", "expires_at"].contains(&k.as_str())) {
-            return Err(ctx.field(&format!("{field}.{k}"), "unknown field; a consent has state, source, expires_at"));
+        if let Some(k) = entry.keys().find(|k| !["state", "source", "expires_at", "given_at"].contains(&k.as_str())) {
+            let known = "unknown field; a consent has state, source, expires_at, given_at";
+            return Err(ctx.field(&format!("{field}.{k}"), known));
         }
         let state = match entry.get("state").map(|s| string(ctx, &format!("{field}.state"), s)).transpose()? {
             Some("granted") => ConsentState::Granted,
@@ -47,23 +52,24 @@ pub(crate) fn parse(ctx: &Ctx<'_>, v: &Value) -> Result<Vec<ConsentOp>> {
             Some(s) => string(ctx, &format!("{field}.source"), s)?.to_owned(),
             None => return Err(ctx.field(&format!("{field}.source"), "is required")),
         };
-        let expires_at = match entry.get("expires_at") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(s)) => {
-                Some(Timestamp::parse(s).map_err(|e| ctx.field(&format!("{field}.expires_at"), e))?)
-            }
-            Some(Value::Number(n)) => Some(Timestamp(n.as_i64().ok_or_else(|| {
-                ctx.field(&format!("{field}.expires_at"), "must be integer epoch milliseconds or RFC 3339")
-            })?)),
-            Some(_) => {
-                return Err(
-                    ctx.field(&format!("{field}.expires_at"), "must be an RFC 3339 string or epoch milliseconds")
-                )
-            }
-        };
-        out.push(ConsentOp { purpose: purpose.clone(), change: ConsentChange { state, source, expires_at } });
+        let expires_at = time(ctx, &field, entry, "expires_at")?;
+        let given_at = time(ctx, &field, entry, "given_at")?;
+        out.push(ConsentOp { purpose: purpose.clone(), change: ConsentChange { state, source, expires_at, given_at } });
     }
     Ok(out)
+}
+
+/// The optional time `name` of a consent entry: RFC 3339 or epoch milliseconds.
+fn time(ctx: &Ctx<'_>, field: &str, entry: &Map<String, Value>, name: &str) -> Result<Option<Timestamp>> {
+    let bad = |why: String| ctx.field(&format!("{field}.{name}"), why);
+    match entry.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(Timestamp::parse(s).map_err(bad)?)),
+        Some(Value::Number(n)) => {
+            Ok(Some(Timestamp(n.as_i64().ok_or_else(|| bad("must be integer epoch milliseconds or RFC 3339".into()))?)))
+        }
+        Some(_) => Err(bad("must be an RFC 3339 string or epoch milliseconds".into())),
+    }
 }
 
 /// Renders consent changes back into the native `consent` object.
@@ -75,6 +81,9 @@ pub(crate) fn to_json(ops: &[ConsentOp]) -> Value {
         e.insert("source".into(), Value::String(op.change.source.clone()));
         if let Some(t) = op.change.expires_at {
             e.insert("expires_at".into(), Value::String(t.to_rfc3339()));
+        }
+        if let Some(t) = op.change.given_at {
+            e.insert("given_at".into(), Value::String(t.to_rfc3339()));
         }
         m.insert(op.purpose.clone(), Value::Object(e));
     }

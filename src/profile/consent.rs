@@ -66,27 +66,57 @@ pub struct ConsentChange {
     pub source: String,
     /// When a grant stops counting (grants only).
     pub expires_at: Option<Timestamp>,
+    /// When the person said it, if not when the database records it: an
+    /// event's time, or a past statement being imported (format 7). A
+    /// change given earlier than the purpose's recorded state is kept in
+    /// the history but does not replace that state (see
+    /// [`ConsentRecord::at`]); `None` always does.
+    pub given_at: Option<Timestamp>,
 }
 
 impl ConsentChange {
+    fn new(state: ConsentState, source: impl Into<String>, expires_at: Option<Timestamp>) -> Self {
+        ConsentChange { state, source: source.into(), expires_at, given_at: None }
+    }
+
     /// A grant without expiry.
     pub fn granted(source: impl Into<String>) -> Self {
-        ConsentChange { state: ConsentState::Granted, source: source.into(), expires_at: None }
+        Self::new(ConsentState::Granted, source, None)
     }
 
     /// A grant that stops counting at `expires_at`.
     pub fn granted_until(source: impl Into<String>, expires_at: Timestamp) -> Self {
-        ConsentChange { state: ConsentState::Granted, source: source.into(), expires_at: Some(expires_at) }
+        Self::new(ConsentState::Granted, source, Some(expires_at))
     }
 
     /// A refusal.
     pub fn denied(source: impl Into<String>) -> Self {
-        ConsentChange { state: ConsentState::Denied, source: source.into(), expires_at: None }
+        Self::new(ConsentState::Denied, source, None)
     }
 
     /// A withdrawal.
     pub fn withdrawn(source: impl Into<String>) -> Self {
-        ConsentChange { state: ConsentState::Withdrawn, source: source.into(), expires_at: None }
+        Self::new(ConsentState::Withdrawn, source, None)
+    }
+
+    /// The same change, said at `at` (see [`given_at`](Self::given_at)).
+    ///
+    /// ```
+    /// use profiledb::privacy::{ConsentChange, ConsentState};
+    /// use profiledb::{Identifier, ProfileDb, Timestamp};
+    /// let dir = tempfile::tempdir()?;
+    /// let db = ProfileDb::open(dir.path())?;
+    /// let ann: Identifier = "email:ann@example.com".parse()?;
+    /// let (monday, tuesday) = (Timestamp(1_700_000_000_000), Timestamp(1_700_086_400_000));
+    /// db.set_consent(&ann, "ads", ConsentChange::withdrawn("support_ticket").given_at(tuesday))?;
+    /// // An import replaying Monday's grant afterwards does not grant again.
+    /// db.set_consent(&ann, "ads", ConsentChange::granted("cookie_banner").given_at(monday))?;
+    /// assert_eq!(db.consent(&ann)?.expect("ann exists")[0].record.state, ConsentState::Withdrawn);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn given_at(mut self, at: Timestamp) -> Self {
+        self.given_at = Some(at);
+        self
     }
 }
 
@@ -106,7 +136,10 @@ pub struct ConsentRecord {
     pub state: ConsentState,
     /// Where it came from.
     pub source: String,
-    /// When it was recorded (the delta's time).
+    /// When it was said: the change's
+    /// [`given_at`](ConsentChange::given_at) (never later than the delta
+    /// that recorded it), else the delta's time. A change given before
+    /// this does not replace the record.
     pub at: Timestamp,
     /// When a grant stops counting.
     pub expires_at: Option<Timestamp>,
@@ -150,6 +183,9 @@ impl ConsentOp {
     pub fn validate(&self, now: Timestamp) -> Result<()> {
         validate_purpose(&self.purpose)?;
         let bad = |why: String| Error::invalid(format!("consent for {:?}: {why}", self.purpose));
+        if self.change.given_at.is_some_and(|t| t.0 < 0) {
+            return Err(bad("the time it was given is before 1970".into()));
+        }
         let source = &self.change.source;
         if source.is_empty() || source.len() > MAX_SOURCE_BYTES || source.contains('\0') {
             return Err(bad(format!("the source must be 1–{MAX_SOURCE_BYTES} bytes without NUL")));
@@ -172,20 +208,33 @@ impl ConsentOp {
             "state": self.change.state.name(),
             "source": self.change.source,
             "expires_at": self.change.expires_at.map(Timestamp::to_rfc3339),
+            "given_at": self.change.given_at.map(Timestamp::to_rfc3339),
         })
     }
 
-    /// One line: `consent marketing_email granted (form, until …)`.
+    /// One line: `consent marketing_email granted (form, until …, given …)`.
     pub fn summary(&self) -> String {
         let until = self.change.expires_at.map(|e| format!(", until {}", e.to_rfc3339())).unwrap_or_default();
-        format!("consent {} {} ({}{until})", self.purpose, self.change.state.name(), self.change.source)
+        let given = self.change.given_at.map(|g| format!(", given {}", g.to_rfc3339())).unwrap_or_default();
+        format!("consent {} {} ({}{until}{given})", self.purpose, self.change.state.name(), self.change.source)
     }
 
-    /// Applies the change to `consent` at time `at`.
-    pub(crate) fn apply(&self, consent: &mut Consents, at: Timestamp) {
+    /// Applies the change, recorded by a delta at `at`, to `consent`; false
+    /// when it was given before the purpose's recorded state, which it
+    /// then leaves as it is. A time given after `at` counts as `at` (an
+    /// event's time may run ahead of the clock; consent is not given in
+    /// the future). Without a given time the change always applies: the
+    /// caller states it now (and every delta of formats 1–6 replays as
+    /// it was written).
+    pub(crate) fn apply(&self, consent: &mut Consents, at: Timestamp) -> bool {
         let c = &self.change;
-        let rec = ConsentRecord { state: c.state, source: c.source.clone(), at, expires_at: c.expires_at };
+        let given = c.given_at.map_or(at, |g| g.min(at));
+        if c.given_at.is_some() && consent.get(&self.purpose).is_some_and(|r| r.at > given) {
+            return false;
+        }
+        let rec = ConsentRecord { state: c.state, source: c.source.clone(), at: given, expires_at: c.expires_at };
         consent.insert(self.purpose.clone(), rec);
+        true
     }
 }
 

@@ -1,13 +1,15 @@
 //! The profile, record and delta layouts of formats 1–3 (tags `0x01`,
 //! `0x02`, `0x03`), read by this build and converted to the current
 //! types with an empty consent map; and the record of format 4 (tag
-//! `0x13`), read with no identifier counts. Nothing writes them any more.
+//! `0x13`), read with no identifier counts; and the delta of formats 4–6
+//! (tag `0x14`), whose consent changes carry no given time. Nothing writes
+//! them any more.
 
 use serde::Deserialize;
 
 use crate::clock::Timestamp;
 use crate::identity::identifier::Identifier;
-use crate::profile::consent::Consents;
+use crate::profile::consent::{ConsentChange, ConsentOp, ConsentState, Consents};
 use crate::profile::delta::{Cause, Change, Delta};
 use crate::profile::id::ProfileId;
 use crate::profile::operator::TraitOp;
@@ -123,6 +125,89 @@ impl From<DeltaV1> for Delta {
             },
             ChangeV1::Unmerge { split_off, result } => Change::Unmerge { split_off, result, consent },
             ChangeV1::SplitFrom { survivor, result } => Change::SplitFrom { survivor, result, consent },
+        };
+        Delta {
+            version: d.version,
+            at: d.at,
+            cause: d.cause,
+            via: d.via,
+            linked: d.linked,
+            unlinked: d.unlinked,
+            change,
+        }
+    }
+}
+
+/// `ConsentOp` of formats 4–6: no given time (it applies as said when the
+/// delta was written, as it did then).
+#[derive(Deserialize)]
+struct ConsentOpV1 {
+    purpose: String,
+    change: ConsentChangeV1,
+}
+
+/// `ConsentChange` of formats 4–6.
+#[derive(Deserialize)]
+struct ConsentChangeV1 {
+    state: ConsentState,
+    source: String,
+    expires_at: Option<Timestamp>,
+}
+
+impl From<ConsentOpV1> for ConsentOp {
+    fn from(o: ConsentOpV1) -> Self {
+        let ConsentChangeV1 { state, source, expires_at } = o.change;
+        ConsentOp { purpose: o.purpose, change: ConsentChange { state, source, expires_at, given_at: None } }
+    }
+}
+
+/// `Change` of formats 4–6: as now, but consent changes without a given time.
+#[derive(Deserialize)]
+enum ChangeV2 {
+    Update(Vec<TraitOp>),
+    Merge {
+        loser: ProfileId,
+        loser_state: Profile,
+        loser_history_floor: u64,
+        loser_last_snapshot: u64,
+        result: Traits,
+        consent: Consents,
+    },
+    Unmerge {
+        split_off: ProfileId,
+        result: Traits,
+        consent: Consents,
+    },
+    SplitFrom {
+        survivor: ProfileId,
+        result: Traits,
+        consent: Consents,
+    },
+    Consent(Vec<ConsentOpV1>),
+}
+
+/// `Delta` of formats 4–6.
+#[derive(Deserialize)]
+pub(crate) struct DeltaV2 {
+    version: u64,
+    at: Timestamp,
+    cause: Cause,
+    via: Vec<Identifier>,
+    linked: Vec<Identifier>,
+    unlinked: Vec<Identifier>,
+    change: ChangeV2,
+}
+
+impl From<DeltaV2> for Delta {
+    fn from(d: DeltaV2) -> Self {
+        let change = match d.change {
+            ChangeV2::Update(ops) => Change::Update(ops),
+            ChangeV2::Merge { loser, loser_state, loser_history_floor, loser_last_snapshot, result, consent } => {
+                Change::Merge { loser, loser_state, loser_history_floor, loser_last_snapshot, result, consent }
+            }
+            ChangeV2::Unmerge { split_off, result, consent } => Change::Unmerge { split_off, result, consent },
+            ChangeV2::SplitFrom { survivor, result, consent } => Change::SplitFrom { survivor, result, consent },
+            ChangeV2::Consent(ops) => Change::Consent(ops.into_iter().map(Into::into).collect()),
         };
         Delta {
             version: d.version,

@@ -178,7 +178,7 @@ fn samples() -> Vec<Vec<u8>> {
         },
         crate::profile::consent::ConsentOp {
             purpose: "ads".into(),
-            change: crate::profile::consent::ConsentChange::denied("banner"),
+            change: crate::profile::consent::ConsentChange::denied("banner").given_at(Timestamp(5)),
         },
     ];
     let link = IdentityLink {
@@ -281,7 +281,7 @@ fn huge_length_prefixes_fail_without_allocating() {
 
 /// Every tag: after one, the rest of the bytes reach that type's body decoder.
 fn any_tag() -> impl Strategy<Value = u8> {
-    prop::sample::select((tags::PROFILE_RECORD_V1..=tags::CHUNK_DELTA).collect::<Vec<u8>>())
+    prop::sample::select((tags::PROFILE_RECORD_V1..=tags::DELTA).collect::<Vec<u8>>())
 }
 
 /// 4,000 cases per property unless `PROPTEST_CASES` asks for more (long runs).

@@ -118,5 +118,10 @@ pub enum ConsentCommand {
         /// When a grant stops counting: RFC 3339 or epoch milliseconds.
         #[arg(long, value_name = "TIME")]
         until: Option<String>,
+        /// When the person said it, if earlier than now (an import of past
+        /// statements): RFC 3339 or epoch milliseconds. A change given
+        /// before the purpose's recorded state does not replace it.
+        #[arg(long, value_name = "TIME")]
+        given_at: Option<String>,
     },
 }

@@ -11,7 +11,7 @@ use crate::output::table::Table;
 use crate::output::{json as js, text};
 use crate::parse;
 
-/// `consent get IDENTIFIER` and `consent set IDENTIFIER PURPOSE STATE --source S [--until T]`.
+/// `consent get IDENTIFIER` and `consent set IDENTIFIER PURPOSE STATE --source S [--until T] [--given-at T]`.
 pub fn consent(ctx: &Ctx, c: ConsentCommand) -> Result<(), CliError> {
     match c {
         ConsentCommand::Get { identifier } => {
@@ -41,16 +41,17 @@ pub fn consent(ctx: &Ctx, c: ConsentCommand) -> Result<(), CliError> {
                 t.render()
             })
         }
-        ConsentCommand::Set { identifier, purpose, state, source, until } => {
+        ConsentCommand::Set { identifier, purpose, state, source, until, given_at } => {
             let who = parse::identifier(&identifier)?;
             let expires_at = until.as_deref().map(|u| parse::time("--until", u)).transpose()?;
+            let given_at = given_at.as_deref().map(|g| parse::time("--given-at", g)).transpose()?;
             let state = match state {
                 ConsentStateArg::Granted => ConsentState::Granted,
                 ConsentStateArg::Denied => ConsentState::Denied,
                 ConsentStateArg::Withdrawn => ConsentState::Withdrawn,
             };
             let db = open::for_writing(&ctx.db)?;
-            let receipt = db.set_consent(&who, &purpose, ConsentChange { state, source, expires_at })?;
+            let receipt = db.set_consent(&who, &purpose, ConsentChange { state, source, expires_at, given_at })?;
             ctx.out.emit(&js::receipt(&receipt), || text::receipt(&receipt))
         }
     }
