@@ -109,11 +109,15 @@ fn small_write_buffer(write_buffer_bytes: usize) -> usize {
     (write_buffer_bytes / 8).max(64 << 10)
 }
 
-/// Lists per hashed memtable: one per 128 bytes of memtable (65,536 at the
+/// Lists per hashed memtable: one per 32 bytes of memtable (262,144 at the
 /// default 8 MiB, which holds a few tens of thousands of keys). The bucket
-/// array, 8 bytes a list, counts toward the memtable's size: a sixteenth.
+/// array, 8 bytes a list, counts toward the memtable's size: a quarter.
+/// An insert into a list already holding a key reads its nodes (a cache
+/// miss each: perf put a third of the insert there, 2026-12-06); with one
+/// list per 128 bytes (before) update and identify at 1M profiles were
+/// 4–7 % slower (BENCHMARKS.md, fourteenth session).
 fn hash_buckets(write_buffer_bytes: usize) -> usize {
-    (write_buffer_bytes / 128).max(64)
+    (write_buffer_bytes / 32).max(64)
 }
 
 /// The first `N` bytes of a key, or all of a shorter one (RocksDB's capped
