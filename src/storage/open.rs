@@ -174,10 +174,16 @@ fn cf_options(opts: &StoreOptions, cache: &rocksdb::Cache, cf: &'static str) -> 
     } else {
         opts.write_buffer_bytes
     });
-    // A whole-key bloom filter over the memtable: point reads of keys that
-    // are not there (new identifiers, absent rollups) skip its skiplist.
-    o.set_memtable_prefix_bloom_ratio(0.02);
-    o.set_memtable_whole_key_filtering(true);
+    // A whole-key bloom filter over a skiplist memtable: point reads of
+    // keys that are not there skip its skiplist. A hashed memtable finds a
+    // key's list with one probe, about what the filter costs, and every
+    // insert would also set the filter's bits (another cache miss): update
+    // and identify at 1M profiles were 2–5 % faster without it there
+    // (BENCHMARKS.md, fourteenth session).
+    if !opts.hashed_memtables.contains(&cf) {
+        o.set_memtable_prefix_bloom_ratio(0.02);
+        o.set_memtable_whole_key_filtering(true);
+    }
     if let Some((_, len)) = opts.prefixes.iter().find(|(c, _)| *c == cf) {
         // A scan within one prefix (a profile's buckets of one rollup over
         // a window) skips every SST file and memtable whose filter lacks
