@@ -4,15 +4,17 @@
 
 use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
 
 use crate::identity::identifier::Identifier;
 
 /// Identifier counts by kind, sorted by kind; kinds with no identifier are
 /// absent. Stored in [`ProfileRecord`](crate::profile::state::ProfileRecord)
-/// as bincode `Vec<(String, u32)>` (kinds are held inline: a clone of a
-/// cached record's counts reads no string behind a pointer).
+/// as bincode `Vec<(String, u32)>` (kinds are held inline, and the first
+/// two counts inside the value itself: a clone of a cached record's counts
+/// follows no pointer — one cache miss less per identify at 1M profiles).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct KindCounts(Vec<(CompactString, u32)>);
+pub(crate) struct KindCounts(SmallVec<[(CompactString, u32); 2]>);
 
 impl KindCounts {
     /// Counts `identifiers` by kind.
