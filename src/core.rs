@@ -26,9 +26,6 @@ pub(crate) struct Core {
     pub profiles: crate::db::dense_cache::DenseCache<CachedRecord>,
     /// Identifier → link, for hot identifiers.
     pub identities: Cache<CacheKey, IdentityLink>,
-    /// Every linked identifier, approximately: lookups of identifiers never
-    /// linked skip RocksDB.
-    pub known: crate::identity::known::KnownIdentifiers,
     /// Committed rollup accumulators of recently used (profile, series) pairs.
     pub rollup_cache: crate::rollup::cache::RollupCache,
     /// Pending wake-ups of recently evaluated (segment, profile) pairs.

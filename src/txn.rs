@@ -399,10 +399,7 @@ impl<'a> Txn<'a> {
             self.kind_deltas.entry(link.profile).or_default().add(ident.kind(), 1);
         }
         self.changes.entry(link.profile).or_default().identifiers = true;
-        let key = keys::identifier(ident);
-        // Before the batch commits: a lookup that misses it ran before.
-        self.core.known.insert(&key);
-        schema::IDENTITY.put(&mut self.batch, key, &link);
+        schema::IDENTITY.put(&mut self.batch, keys::identifier(ident), &link);
         schema::PROFILE_IDENTIFIERS.put(
             &mut self.batch,
             keys::profile_identifier(link.profile, ident),
@@ -695,15 +692,5 @@ pub(crate) fn map_cached<R>(
 
 /// Reads an identifier's link through the cache.
 pub(crate) fn load_link(core: &Core, view: &View<'_>, ident: &Identifier) -> Result<Option<IdentityLink>> {
-    let key = CacheKey::of(ident);
-    core.identities.get_or_load(&key, || stored_link(core, view, &key))
-}
-
-/// The stored link of the identifier whose identity key is `key`, unless
-/// the filter of known identifiers rules out that it was ever linked.
-pub(crate) fn stored_link(core: &Core, view: &View<'_>, key: &CacheKey) -> Result<Option<IdentityLink>> {
-    if !core.known.may_contain(key.bytes()) {
-        return Ok(None);
-    }
-    schema::IDENTITY.get(view, key.bytes())
+    core.identities.get_or_load(&CacheKey::of(ident), || schema::IDENTITY.get(view, &keys::identifier(ident)))
 }

@@ -38,9 +38,6 @@ pub(crate) mod inv {
     pub const IDENTITY_HAS_REVERSE: &str = "identity_has_reverse";
     /// Every `profile_identifiers` entry has an identity link pointing back.
     pub const REVERSE_HAS_IDENTITY: &str = "reverse_has_identity";
-    /// Every linked identifier is in the filter of known identifiers (once
-    /// its background scan has finished).
-    pub const KNOWN_FILTER: &str = "identifier_in_known_filter";
     /// Every identity link points at a live profile.
     pub const IDENTITY_LIVE: &str = "identity_points_at_live";
     /// No linked identifier belongs to an erased person (is suppressed).
@@ -139,7 +136,7 @@ pub struct CheckReport {
 #[non_exhaustive]
 pub struct Violation {
     /// Which invariant: `decodes`, `meta_present`, `identity_has_reverse`,
-    /// `reverse_has_identity`, `identifier_in_known_filter`, `identity_points_at_live`,
+    /// `reverse_has_identity`, `identity_points_at_live`,
     /// `alias_points_at_live`, `alias_has_reverse`, `reverse_has_alias`,
     /// `live_is_not_alias`, `no_alias_cycle`, `id_allocated`,
     /// `record_consistent`, `identifier_counts_match`, `deltas_contiguous`, `delta_times_ordered`,

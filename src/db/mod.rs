@@ -15,7 +15,6 @@ pub(crate) mod format;
 mod full;
 mod identity_ops;
 mod ingest;
-mod known_scan;
 mod privacy;
 pub(crate) mod profile_slots;
 mod read;
@@ -46,8 +45,6 @@ mod tests_identifiers;
 mod tests_index_race;
 #[cfg(test)]
 mod tests_kinds;
-#[cfg(test)]
-mod tests_known;
 #[cfg(test)]
 mod tests_tick_retention;
 #[cfg(test)]
@@ -83,7 +80,6 @@ pub use write::WriteReceipt;
 use crate::core::{Core, WriterState};
 use crate::db::cache::Cache;
 use crate::error::Result;
-use crate::identity::known::KnownIdentifiers;
 use crate::keys;
 use crate::schema;
 use crate::storage::{MergeOperator, Store, StoreOptions};
@@ -107,10 +103,6 @@ pub struct ProfileDb {
     /// The background tick thread, if any (declared first: dropped, and
     /// so joined, before the last reference to `core` goes).
     ticker: Option<Arc<ticker::Ticker>>,
-    /// The scan filling the filter of known identifiers, while it runs
-    /// (likewise dropped and joined before `core`).
-    #[expect(dead_code, reason = "held only to be dropped: that stops and joins the scan")]
-    known_scan: Option<Arc<known_scan::KnownScan>>,
     core: Arc<Core>,
 }
 
@@ -217,11 +209,6 @@ impl ProfileDb {
             clock: b.clock.clone(),
             profiles: dense_cache::DenseCache::new(b.profile_cache_entries),
             identities: Cache::new(b.identity_cache_entries.unwrap_or(b.profile_cache_entries)),
-            known: match b.mode {
-                // A secondary does not see the writer's links as they are staged.
-                AccessMode::Secondary => KnownIdentifiers::disabled(),
-                _ => KnownIdentifiers::new(store.estimated_keys(keys::cf::IDENTITY)?),
-            },
             rollup_cache: crate::rollup::cache::RollupCache::new(b.rollup_cache_entries),
             wakeups: crate::segment::wakeups::WakeupCache::new(b.wakeup_cache_entries),
             writer: Mutex::new(WriterState {
@@ -242,11 +229,7 @@ impl ProfileDb {
             Some(every) => Some(Arc::new(ticker::Ticker::start(Arc::downgrade(&core), every, b.on_tick_error)?)),
             None => None,
         };
-        let known_scan = match b.mode {
-            AccessMode::Secondary => None,
-            _ => Some(Arc::new(known_scan::KnownScan::start(core.clone())?)),
-        };
-        let db = ProfileDb { ticker, known_scan, core };
+        let db = ProfileDb { ticker, core };
         if b.mode == AccessMode::ReadWrite {
             // A crash may have cut a segment definition's backfill short.
             db.resume_backfill()?;

@@ -21,7 +21,7 @@ use super::ProfileDb;
 /// cloning the link.
 fn resolve_link(core: &crate::core::Core, view: &View<'_>, ident: &Identifier) -> Result<Option<ProfileId>> {
     let key = crate::identity::cache_key::CacheKey::of(ident);
-    core.identities.map_or_load(&key, |l| l.profile, || crate::txn::stored_link(core, view, &key))
+    core.identities.map_or_load(&key, |l| l.profile, || schema::IDENTITY.get(view, &crate::keys::identifier(ident)))
 }
 
 /// One identifier of a profile, with how it was linked.

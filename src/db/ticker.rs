@@ -66,7 +66,7 @@ impl Ticker {
         let shared = status.clone();
         let tick = move || {
             let core = core.upgrade()?;
-            let db = ProfileDb { ticker: None, known_scan: None, core };
+            let db = ProfileDb { ticker: None, core };
             Some(match catch_unwind(AssertUnwindSafe(|| db.tick())) {
                 Ok(r) => r.map_err(|e| e.to_string()),
                 Err(panic) => Err(format!("tick panicked: {}", panic_message(panic.as_ref()))),

@@ -36,14 +36,6 @@ impl CacheKey {
         // INLINE < 256, so the length fits a byte.
         CacheKey::Inline(len as u8, bytes)
     }
-
-    /// The identity key's bytes (`kind ‖ 0x00 ‖ value`).
-    pub fn bytes(&self) -> &[u8] {
-        match self {
-            CacheKey::Inline(len, bytes) => bytes.get(..usize::from(*len)).unwrap_or(bytes),
-            CacheKey::Heap(bytes) => bytes,
-        }
-    }
 }
 
 #[cfg(test)]

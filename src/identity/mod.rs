@@ -5,7 +5,6 @@ pub(crate) mod detach;
 pub(crate) mod graph;
 pub mod identifier;
 pub(crate) mod kinds;
-pub(crate) mod known;
 pub mod link;
 pub(crate) mod merge;
 pub mod rules;

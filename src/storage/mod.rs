@@ -176,14 +176,6 @@ impl Store {
         Ok(prop("rocksdb.total-sst-files-size")? + prop("rocksdb.cur-size-all-mem-tables")?)
     }
 
-    /// RocksDB's estimate of the number of keys in a column family (0 for
-    /// an absent one).
-    pub fn estimated_keys(&self, cf: &'static str) -> Result<u64> {
-        let Some(handle) = self.cf(cf)? else { return Ok(0) };
-        let n = self.inner.db.property_int_value_cf(handle, "rocksdb.estimate-num-keys");
-        Ok(n.map_err(storage_err("property", cf))?.unwrap_or(0))
-    }
-
     /// Writes a consistent copy of the database (a RocksDB checkpoint,
     /// hard-linking SST files where possible) into `dir`, which must not exist.
     pub fn checkpoint(&self, dir: &Path) -> Result<()> {

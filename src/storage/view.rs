@@ -72,14 +72,6 @@ impl<'a> View<'a> {
         self.forward(cf, self.scan_opts(within, prefix_end(prefix)), prefix)
     }
 
-    /// Every key of `cf` in order, read without filling the block cache
-    /// (a background scan must not evict what lookups use).
-    pub fn keys_uncached(&self, cf: &'static str) -> Result<impl Iterator<Item = Result<Box<[u8]>>> + '_> {
-        let mut opts = self.scan_opts(false, None);
-        opts.fill_cache(false);
-        Ok(self.forward(cf, opts, &[])?.map(|kv| kv.map(|(k, _)| k)))
-    }
-
     /// The column family's prefix length, if it has a prefix extractor.
     fn prefix_len(&self, cf: &'static str) -> Option<usize> {
         self.store.inner.prefixes.iter().find(|(c, _)| *c == cf).map(|(_, n)| *n)

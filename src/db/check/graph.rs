@@ -128,10 +128,6 @@ impl Checker<'_> {
                 self.bad_key(schema::IDENTITY.name, &k, "kind ‖ 0x00 ‖ value");
                 continue;
             };
-            if self.core.known.is_ready() && !self.core.known.has(&k) {
-                let d = format!("{ident} is linked but missing from the filter of known identifiers");
-                self.violation(inv::KNOWN_FILTER, d);
-            }
             let Some(link) = self.decode(schema::IDENTITY, &k, &v) else { continue };
             self.allocated(link.profile, "identity link of");
             self.allocated(link.origin, "identity origin of");

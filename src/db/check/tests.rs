@@ -57,11 +57,6 @@ pub(super) fn whats(r: &CheckReport) -> Vec<&str> {
 /// Forges a value on disk, as if written before the database was opened
 /// (the in-memory rollup and wake-up caches forget what they held).
 pub(super) fn put(db: &ProfileDb, cf: &'static str, key: &[u8], value: Vec<u8>) {
-    if cf == keys::cf::IDENTITY {
-        // The scan at open would have added it to the filter of known
-        // identifiers (a link the filter lacks is `db::tests_known`'s case).
-        db.core.known.insert(key);
-    }
     let mut b = db.core.store.batch();
     b.put(cf, key, value);
     db.core.store.commit(b).unwrap();
