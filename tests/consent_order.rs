@@ -9,7 +9,9 @@ use std::sync::Arc;
 
 use profiledb::event::{parse_line, Event, EventFormat, EventKind, EventLimits};
 use profiledb::privacy::{ConsentChange, ConsentOp, ConsentState};
-use profiledb::{Change, Identifier, ManualClock, ProfileDb, Timestamp};
+use profiledb::{Identifier, ManualClock, ProfileDb, Timestamp};
+
+mod common;
 
 const T0: i64 = 1_700_000_000_000;
 const HOUR: i64 = 3_600_000;
@@ -56,15 +58,7 @@ fn a_late_event_does_not_undo_a_later_statement_in_a_batch_or_alone() {
     assert!(!db.in_segment("ads_ok", p).unwrap());
 
     // Both changes are in the history, each with the time it was given.
-    let given: Vec<Option<Timestamp>> = db
-        .history(p)
-        .unwrap()
-        .iter()
-        .filter_map(|d| match &d.change {
-            Change::Consent(ops) => Some(ops[0].change.given_at),
-            _ => None,
-        })
-        .collect();
+    let given = common::consent_given_times(&db, p);
     assert_eq!(given, vec![Some(Timestamp(T0 + 2 * HOUR)), Some(Timestamp(T0 + HOUR))]);
     // Every version replays to the state that was read then.
     let last = db.get_by_id(p).unwrap().unwrap().version;

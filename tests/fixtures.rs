@@ -18,6 +18,8 @@ use profiledb::{
     Timestamp, TraitValue, Update,
 };
 
+mod common;
+
 fn id(s: &str) -> Identifier {
     s.parse().expect("valid fixture identifier")
 }
@@ -533,15 +535,7 @@ fn assert_v6(db: &ProfileDb) {
 /// the history with its given time but did not replace the withdrawal.
 fn assert_v7(db: &ProfileDb) {
     let dana = db.get(&id("user_id:d-1")).unwrap().expect("dana");
-    let given: Vec<Option<Timestamp>> = db
-        .history(dana.id)
-        .unwrap()
-        .iter()
-        .filter_map(|d| match &d.change {
-            Change::Consent(ops) => Some(ops[0].change.given_at),
-            _ => None,
-        })
-        .collect();
+    let given = common::consent_given_times(db, dana.id);
     assert_eq!(given.len(), 3, "{given:?}");
     let (withdrawn, granted, imported) = (given[0].unwrap(), given[1].unwrap(), given[2].unwrap());
     assert!(granted < withdrawn && imported < granted, "{given:?}");

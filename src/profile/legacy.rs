@@ -79,7 +79,7 @@ impl From<ProfileRecordV2> for ProfileRecord {
 
 /// `Change` of formats 1–3: results without consent.
 #[derive(Deserialize)]
-enum ChangeV1 {
+pub(crate) enum ChangeV1 {
     Update(Vec<TraitOp>),
     Merge {
         loser: ProfileId,
@@ -98,22 +98,40 @@ enum ChangeV1 {
     },
 }
 
-/// `Delta` of formats 1–3.
+/// A `Delta` of an older format: the current fields around that format's
+/// `Change`.
 #[derive(Deserialize)]
-pub(crate) struct DeltaV1 {
+pub(crate) struct OldDelta<C> {
     version: u64,
     at: Timestamp,
     cause: Cause,
     via: Vec<Identifier>,
     linked: Vec<Identifier>,
     unlinked: Vec<Identifier>,
-    change: ChangeV1,
+    change: C,
 }
 
-impl From<DeltaV1> for Delta {
-    fn from(d: DeltaV1) -> Self {
+impl<C: Into<Change>> From<OldDelta<C>> for Delta {
+    fn from(d: OldDelta<C>) -> Self {
+        Delta {
+            version: d.version,
+            at: d.at,
+            cause: d.cause,
+            via: d.via,
+            linked: d.linked,
+            unlinked: d.unlinked,
+            change: d.change.into(),
+        }
+    }
+}
+
+/// `Delta` of formats 1–3.
+pub(crate) type DeltaV1 = OldDelta<ChangeV1>;
+
+impl From<ChangeV1> for Change {
+    fn from(c: ChangeV1) -> Self {
         let consent = Consents::new();
-        let change = match d.change {
+        match c {
             ChangeV1::Update(ops) => Change::Update(ops),
             ChangeV1::Merge { loser, loser_state, loser_history_floor, loser_last_snapshot, result } => Change::Merge {
                 loser,
@@ -125,15 +143,6 @@ impl From<DeltaV1> for Delta {
             },
             ChangeV1::Unmerge { split_off, result } => Change::Unmerge { split_off, result, consent },
             ChangeV1::SplitFrom { survivor, result } => Change::SplitFrom { survivor, result, consent },
-        };
-        Delta {
-            version: d.version,
-            at: d.at,
-            cause: d.cause,
-            via: d.via,
-            linked: d.linked,
-            unlinked: d.unlinked,
-            change,
         }
     }
 }
@@ -141,14 +150,14 @@ impl From<DeltaV1> for Delta {
 /// `ConsentOp` of formats 4–6: no given time (it applies as said when the
 /// delta was written, as it did then).
 #[derive(Deserialize)]
-struct ConsentOpV1 {
+pub(crate) struct ConsentOpV1 {
     purpose: String,
     change: ConsentChangeV1,
 }
 
 /// `ConsentChange` of formats 4–6.
 #[derive(Deserialize)]
-struct ConsentChangeV1 {
+pub(crate) struct ConsentChangeV1 {
     state: ConsentState,
     source: String,
     expires_at: Option<Timestamp>,
@@ -163,7 +172,7 @@ impl From<ConsentOpV1> for ConsentOp {
 
 /// `Change` of formats 4–6: as now, but consent changes without a given time.
 #[derive(Deserialize)]
-enum ChangeV2 {
+pub(crate) enum ChangeV2 {
     Update(Vec<TraitOp>),
     Merge {
         loser: ProfileId,
@@ -187,20 +196,11 @@ enum ChangeV2 {
 }
 
 /// `Delta` of formats 4–6.
-#[derive(Deserialize)]
-pub(crate) struct DeltaV2 {
-    version: u64,
-    at: Timestamp,
-    cause: Cause,
-    via: Vec<Identifier>,
-    linked: Vec<Identifier>,
-    unlinked: Vec<Identifier>,
-    change: ChangeV2,
-}
+pub(crate) type DeltaV2 = OldDelta<ChangeV2>;
 
-impl From<DeltaV2> for Delta {
-    fn from(d: DeltaV2) -> Self {
-        let change = match d.change {
+impl From<ChangeV2> for Change {
+    fn from(c: ChangeV2) -> Self {
+        match c {
             ChangeV2::Update(ops) => Change::Update(ops),
             ChangeV2::Merge { loser, loser_state, loser_history_floor, loser_last_snapshot, result, consent } => {
                 Change::Merge { loser, loser_state, loser_history_floor, loser_last_snapshot, result, consent }
@@ -208,15 +208,6 @@ impl From<DeltaV2> for Delta {
             ChangeV2::Unmerge { split_off, result, consent } => Change::Unmerge { split_off, result, consent },
             ChangeV2::SplitFrom { survivor, result, consent } => Change::SplitFrom { survivor, result, consent },
             ChangeV2::Consent(ops) => Change::Consent(ops.into_iter().map(Into::into).collect()),
-        };
-        Delta {
-            version: d.version,
-            at: d.at,
-            cause: d.cause,
-            via: d.via,
-            linked: d.linked,
-            unlinked: d.unlinked,
-            change,
         }
     }
 }

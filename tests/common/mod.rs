@@ -148,3 +148,16 @@ pub fn open_at(dir: &Path, t0: i64) -> (ProfileDb, std::sync::Arc<ManualClock>) 
     let clock = std::sync::Arc::new(ManualClock::new(Timestamp(t0)));
     (ProfileDb::builder(dir).clock(clock.clone()).open().expect("open the test database"), clock)
 }
+
+/// The given time of the first change of every consent delta in the
+/// history of profile `p`, oldest first.
+pub fn consent_given_times(db: &ProfileDb, p: ProfileId) -> Vec<Option<Timestamp>> {
+    db.history(p)
+        .unwrap()
+        .iter()
+        .filter_map(|d| match &d.change {
+            profiledb::Change::Consent(ops) => Some(ops.first()?.change.given_at),
+            _ => None,
+        })
+        .collect()
+}
