@@ -132,6 +132,54 @@ pub(crate) fn stats_in(
     }
 }
 
+/// Whether the series has an event with `from <= time < to` — what `seq`
+/// asks of its follow-up window. Answered from the day buckets' first and
+/// last times: a day shows an event in the range when its first or last
+/// event lies in the range's part of that day, and none when its events
+/// all lie outside it. Only a day whose events surround that part without
+/// one inside it (`first < lo`, `last >= hi`, so the range lies within the
+/// day) is read from the timeline. [`stats_in`] would read every day the
+/// range only partly covers, such as both ends of a 24-hour window.
+pub(crate) fn any_in(
+    src: &dyn BucketSource,
+    p: ProfileId,
+    s: Series<'_>,
+    from: Timestamp,
+    to: Timestamp,
+) -> Result<bool> {
+    let all = src.all_time(p, s.id, false)?;
+    let (Some(first), Some(last)) = (all.first, all.last) else { return Ok(false) };
+    if to.0 <= first || last < from.0 || to <= from {
+        return Ok(false);
+    }
+    if from.0 <= first || last < to.0 {
+        // The first or the last event lies in the range.
+        return Ok(true);
+    }
+    if Timestamp(first).day() < src.bucket_floor_day() {
+        // Retired buckets have no days to look at.
+        return Ok(stats_in(src, p, s, from, to)?.count > 0);
+    }
+    for (day, acc) in src.days(p, s.id, from.day(), Timestamp(to.0 - 1).day())? {
+        let (Some(f), Some(l)) = (acc.first, acc.last) else { continue };
+        let lo = from.0.max(day_start(day));
+        let hi = to.0.min(day_start(day.saturating_add(1)));
+        if (lo <= f && f < hi) || (lo <= l && l < hi) {
+            return Ok(true);
+        }
+        if f < lo && l >= hi {
+            let floor = src.timeline_floor(p);
+            if lo < floor && f < floor {
+                return Err(timeline_cut(lo, floor));
+            }
+            if !s.events(src, p, Timestamp(lo), Timestamp(hi))?.is_empty() {
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
+}
+
 /// The range's statistics from the day buckets: whole days from their
 /// accumulators, partial days from the timeline. `None` when a partial day
 /// may also hold retired events (`retired_last`: the latest one, when the
@@ -325,6 +373,48 @@ mod tests {
         assert_eq!(count(&src, day + 4 * HOUR, day + 2 * DAY).unwrap(), 3);
         assert_eq!(count(&src, day, day + 2 * DAY).unwrap(), 5);
         assert_eq!(count(&src, day + 6 * HOUR, day + DAY + 2 * HOUR).unwrap(), 2);
+    }
+
+    proptest::proptest! {
+        /// `any_in` (buckets, and the timeline only for a day surrounding
+        /// the range) agrees with a scan of the events.
+        #[test]
+        fn any_in_agrees_with_a_scan(
+            times in proptest::collection::vec(0..2 * DAY, 0..12),
+            from in -DAY..3 * DAY,
+            len in proptest::prop_oneof![0..6 * HOUR, 0..3 * DAY],
+        ) {
+            let base = 20_000 * DAY;
+            let times: Vec<i64> = times.iter().map(|t| base + t).collect();
+            let src = Trimmed::new(&times, i64::MIN);
+            let (from, to) = (base + from, base + from + len);
+            let s = Series { id: 0, event: "e", property: None, filter: &[], days: false };
+            let got = any_in(&src, ProfileId(1), s, Timestamp(from), Timestamp(to)).unwrap();
+            let want = times.iter().any(|t| (from..to).contains(t));
+            proptest::prop_assert_eq!(got, want, "times {:?}, range [{}, {})", times, from, to);
+        }
+    }
+
+    #[test]
+    fn any_in_reads_the_timeline_only_for_a_day_surrounding_the_range() {
+        let day = 20_000 * DAY;
+        // Events at 01:00 and 23:00; the timeline lost everything (floor
+        // past the day), so a timeline read would be refused.
+        let src = Trimmed::new(&[day + HOUR, day + 23 * HOUR], day + 2 * DAY);
+        let s = Series { id: 0, event: "e", property: None, filter: &[], days: false };
+        let any = |from: i64, to: i64| any_in(&src, ProfileId(1), s, Timestamp(day + from), Timestamp(day + to));
+        // A range holding the first or last event, or none of the day: no read.
+        assert!(any(0, 2 * HOUR).unwrap());
+        assert!(any(22 * HOUR, DAY + 5 * HOUR).unwrap());
+        assert!(!any(DAY, 2 * DAY).unwrap());
+        // Between the two events: only the timeline can tell, and it may have
+        // lost events there.
+        assert!(matches!(any(2 * HOUR, 3 * HOUR), Err(Error::TimelineBeforeRetention { .. })));
+        // With the timeline whole and an event at 12:00, it answers.
+        let src = Trimmed::new(&[day + HOUR, day + 12 * HOUR, day + 23 * HOUR], i64::MIN);
+        let any = |from: i64, to: i64| any_in(&src, ProfileId(1), s, Timestamp(day + from), Timestamp(day + to));
+        assert!(any(11 * HOUR, 13 * HOUR).unwrap());
+        assert!(!any(2 * HOUR, 3 * HOUR).unwrap());
     }
 
     #[test]

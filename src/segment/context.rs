@@ -29,7 +29,9 @@ use crate::profile::state::Profile;
 use crate::profile::value::TraitValue;
 use crate::rollup::range::{self, BucketSource, Series};
 use crate::rollup::Acc;
-use crate::segment::{default_aggregate, AggValue, Aggregate, EvalContext, EventSelector, Metric, PropertyFilter};
+use crate::segment::{
+    default_aggregate, default_any_event, AggValue, Aggregate, EvalContext, EventSelector, Metric, PropertyFilter,
+};
 use crate::txn::Txn;
 
 /// Where a [`ProfileCtx`] reads a profile's state: a write operation
@@ -379,6 +381,13 @@ impl EvalContext for ProfileCtx<'_> {
             Ok(acc) => aggregate_of(metric, &acc),
             Err(e) => self.failed(e),
         }
+    }
+
+    fn any_event(&self, events: &EventSelector, from: Timestamp, to: Timestamp) -> bool {
+        let Some(series) = self.series_for(&Metric::Count, events) else {
+            return default_any_event(self, events, from, to);
+        };
+        range::any_in(&self.cached(), self.profile, series, from, to).unwrap_or_else(|e| self.failed(e))
     }
 
     fn timeline_floor(&self) -> Timestamp {

@@ -99,6 +99,14 @@ pub trait EvalContext {
         default_aggregate(self, metric, events, from, to)
     }
 
+    /// Whether a selected event lies within `[from, to)`, counted as
+    /// [`EvalContext::aggregate`] counts (`seq` asks this of its
+    /// follow-up window). A store with per-day buckets may answer it
+    /// without reading the days the range only partly covers.
+    fn any_event(&self, events: &EventSelector, from: Timestamp, to: Timestamp) -> bool {
+        default_any_event(self, events, from, to)
+    }
+
     /// Events before this instant may have been deleted from the timeline
     /// by retention (`Timestamp(i64::MIN)`, the default: none was).
     /// [`EvalContext::aggregate`] may answer from every event ever recorded
@@ -156,6 +164,18 @@ pub fn default_aggregate<C: EvalContext + ?Sized>(
         _ => number(times.len() as f64),
     };
     Aggregate { value, earliest }
+}
+
+/// The default [`EvalContext::any_event`]: a positive
+/// [`EvalContext::aggregate`] count.
+pub fn default_any_event<C: EvalContext + ?Sized>(
+    ctx: &C,
+    events: &EventSelector,
+    from: Timestamp,
+    to: Timestamp,
+) -> bool {
+    let count = ctx.aggregate(&Metric::Count, events, from, to);
+    matches!(count.value, Some(AggValue::Number(n)) if n > 0.0)
 }
 
 /// The result of evaluating an expression at an instant.
@@ -346,8 +366,7 @@ impl<C: EvalContext + ?Sized> Evaluator<'_, C> {
             if held_only {
                 return !self.ctx.event_times(&s.then.event, &s.then.filter, ta, shift(end, 1)).is_empty();
             }
-            let count = self.ctx.aggregate(&Metric::Count, &s.then, ta, shift(end, 1));
-            matches!(count.value, Some(AggValue::Number(n)) if n > 0.0)
+            self.ctx.any_event(&s.then, ta, shift(end, 1))
         };
         let value = if s.negated {
             if now >= deadline {

@@ -73,7 +73,7 @@ pub use ast::{
 pub use builder::{now, Cond, RelTime, Rollup, Seq, TraitRef};
 pub use check::{check, dependencies, find_cycle, Catalog, Dependencies, MAX_NAME_BYTES};
 pub use def::{FeedKind, FeedRecord, SegmentDef};
-pub use eval::{default_aggregate, evaluate, AggValue, Aggregate, EvalContext, Evaluation};
+pub use eval::{default_aggregate, default_any_event, evaluate, AggValue, Aggregate, EvalContext, Evaluation};
 pub use index::MAX_INDEXED_VALUES;
 pub use parser::{parse, parse_with_catalog};
 pub use query::QueryResult;
