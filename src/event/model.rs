@@ -168,8 +168,8 @@ impl Event {
     /// Sorts and deduplicates nothing: an event that is not canonical is
     /// refused, naming the field.
     pub fn validate(&self) -> Result<()> {
-        let at = self.label();
-        let bad = |message: String| Err(Error::InvalidEvent { at: at.clone(), message });
+        // The label is formatted only for an error (validation runs on every ingested event).
+        let bad = |message: String| Err(Error::InvalidEvent { at: self.label(), message });
         if let Some(m) = &self.message_id {
             if let Err(reason) = check_message_id(m) {
                 return bad(format!("field \"message_id\": {reason}"));
@@ -203,13 +203,13 @@ impl Event {
         for op in &self.consent {
             // The expiry is checked against the database clock at ingest.
             op.validate(Timestamp(i64::MIN)).map_err(|e| Error::InvalidEvent {
-                at: at.clone(),
+                at: self.label(),
                 message: format!("field \"consent.{}\": {e}", crate::error::quote_input(&op.purpose)),
             })?;
         }
         for op in &self.traits {
             op.validate().map_err(|e| Error::InvalidEvent {
-                at: at.clone(),
+                at: self.label(),
                 message: format!("field \"traits.{}\": {e}", crate::error::quote_input(op.name())),
             })?;
         }
