@@ -4,7 +4,9 @@
 //! `(now - 7d, now]`) from the timeline, restricted to that part of the
 //! day and to the series' event name. A window read therefore costs one
 //! all-time read, one bucket scan and at most two short timeline reads,
-//! whatever the length of the profile's history.
+//! whatever the length of the profile's history. Whether any event lies
+//! in a range ([`any_in`], `seq`'s follow-up window) needs the timeline
+//! only for a day whose events surround the range with none of them in it.
 //!
 //! Only series whose events are exactly the selected ones are read this
 //! way (no filter, or a declared rollup's filter that selects the same
@@ -167,14 +169,8 @@ pub(crate) fn any_in(
         if (lo <= f && f < hi) || (lo <= l && l < hi) {
             return Ok(true);
         }
-        if f < lo && l >= hi {
-            let floor = src.timeline_floor(p);
-            if lo < floor && f < floor {
-                return Err(timeline_cut(lo, floor));
-            }
-            if !s.events(src, p, Timestamp(lo), Timestamp(hi))?.is_empty() {
-                return Ok(true);
-            }
+        if f < lo && l >= hi && !day_part(src, p, s, f, (lo, hi))?.is_empty() {
+            return Ok(true);
         }
     }
     Ok(false)
@@ -211,18 +207,29 @@ fn from_buckets(
             if retired_last.is_some_and(|rl| day <= Timestamp(rl).day()) {
                 return Ok(None);
             }
-            // Events of this day before the timeline floor may be gone from
-            // the timeline: reading it would silently miss them.
-            let floor = src.timeline_floor(p);
-            if lo < floor && f < floor {
-                return Err(timeline_cut(lo, floor));
-            }
-            for e in s.events(src, p, Timestamp(lo), Timestamp(hi))? {
+            for e in day_part(src, p, s, f, (lo, hi))? {
                 out.fold_summary(&Acc::of_event_with(&e, s.property, false), s.days);
             }
         }
     }
     Ok(Some(out))
+}
+
+/// The series' events in `[lo, hi)`, part of one day whose first event is
+/// at `first`, from the timeline — unless events of that day before the
+/// timeline floor may be gone from it: reading it would silently miss them.
+fn day_part(
+    src: &dyn BucketSource,
+    p: ProfileId,
+    s: Series<'_>,
+    first: i64,
+    (lo, hi): (i64, i64),
+) -> Result<Vec<Event>> {
+    let floor = src.timeline_floor(p);
+    if lo < floor && first < floor {
+        return Err(timeline_cut(lo, floor));
+    }
+    s.events(src, p, Timestamp(lo), Timestamp(hi))
 }
 
 /// The range's statistics from the timeline alone, for a range that
