@@ -69,8 +69,9 @@ pub fn latency_calls(default: usize) -> usize {
 /// Criterion reports the mean time of a call (a regression over batches of
 /// calls); the issues' targets are medians of single calls, which this
 /// pass measures: the clock is read around each call (about 20 ns each).
-/// `setup` runs untimed before each call and hands it its input.
-pub fn latency<I>(name: &str, calls: usize, mut setup: impl FnMut() -> I, mut op: impl FnMut(I)) {
+/// `setup` runs untimed before each call and hands it its input; what
+/// `op` returns (the input it was lent, say) is dropped untimed after it.
+pub fn latency<I, O>(name: &str, calls: usize, mut setup: impl FnMut() -> I, mut op: impl FnMut(I) -> O) {
     if !latency_wanted(name) || calls == 0 {
         return;
     }
@@ -78,8 +79,9 @@ pub fn latency<I>(name: &str, calls: usize, mut setup: impl FnMut() -> I, mut op
     for _ in 0..calls {
         let input = setup();
         let start = std::time::Instant::now();
-        op(input);
+        let out = op(input);
         times.push(start.elapsed());
+        drop(out);
     }
     times.sort_unstable();
     let at = |q: f64| times[((times.len() as f64 * q) as usize).min(times.len() - 1)];
