@@ -5,7 +5,8 @@
 //! series and wake-ups ([`ProfileSlots`](crate::db::profile_slots::ProfileSlots)).
 //!
 //! Consistency: the single writer publishes every committed value with
-//! [`Cache::publish`], which bumps the shard's epoch. A reader that missed
+//! [`Cache::publish_without_evicting`] (`publish` in tests), which bumps
+//! the shard's epoch. A reader that missed
 //! loads from RocksDB and inserts only if the shard's epoch has not moved
 //! since its miss, so a value read before a commit can never overwrite
 //! (or outlive) the value the commit published.
@@ -160,7 +161,7 @@ impl<K: Hash + Eq + Clone, V: Clone> Cache<K, V> {
         self.publish_as(k, v, true);
     }
 
-    /// Publishes a committed value like [`publish`](Self::publish), except
+    /// Publishes a committed value like `publish` (tests), except
     /// that a key not cached is added only while its shard has room: it
     /// never evicts. For values written once and often never read again
     /// (new identifiers: most anonymous ids are seen once), so that they do

@@ -358,7 +358,7 @@ pub mod segment {
 /// - `0x04 ‖ chunk u16` → the ids below `next_profile_id` that are not
 ///   live (merged away or erased), so opening needs no scan of `profile`.
 ///
-/// `value` is [`encode_value`]: a type byte, then the payload.
+/// `value` is [`encode_value`](trait_index::encode_value): a type byte, then the payload.
 pub mod trait_index {
     use crate::clock::Timestamp;
     use crate::profile::value::TraitValue;

@@ -6,7 +6,7 @@
 //! from RocksDB is a seek through every level plus the folding of pending
 //! merge operands. The cache keeps, per pair, the all-time accumulator and
 //! the day buckets from [`READ_BACK_DAYS`] before the day it was loaded
-//! (in compact form: [`Entry`](crate::rollup::cache_entry::Entry)).
+//! (in compact form: [`Entry`]).
 //!
 //! Exactness: only the writer fills the cache (from the committed state,
 //! inside its operation) and changes it (after its batch commits: it folds
