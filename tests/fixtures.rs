@@ -29,7 +29,7 @@ fn fixture_dir(version: u32) -> PathBuf {
 }
 
 /// The format version whose fixture this build must write byte for byte.
-const LATEST: u32 = 7;
+const LATEST: u32 = 8;
 
 /// The operations that build the fixture, deterministic under a manual clock.
 fn build(dir: &Path) -> ProfileDb {
@@ -322,11 +322,49 @@ fn the_v7_fixture_reads_back_read_only() {
     read_only(7);
 }
 
+#[test]
+fn the_v8_fixture_reads_back_read_only() {
+    read_only(8);
+}
+
+/// The all-time rollup keys (bucket `ff…ff`) of a raw dump.
+fn all_time_keys(db: &ProfileDb) -> usize {
+    let dump = db.raw_dump().unwrap();
+    dump.iter().filter(|e| e.cf == "rollup" && e.key.len() == 16 && e.key[8..] == [0xff; 8]).count()
+}
+
+/// Format 8 keeps no all-time rollup key: the upgrade from 7 deletes them
+/// and all-time reads fold the retired accumulator and the day buckets.
+#[test]
+fn the_v8_fixture_opens_and_reads_back() {
+    let (_dir, db) = open_writable(8);
+    assert_eq!(all_time_keys(&db), 0);
+    assert_profiles(&db, 8);
+    assert_v4(&db);
+    assert_v6(&db);
+    assert_v7(&db);
+    // New events add to all time without an all-time key.
+    let ann = db.resolve(&id("email:ann@example.com")).unwrap().unwrap();
+    let before = db.event_stats(ann, "purchase", Window::All).unwrap().count;
+    let mut e = Event::new(EventKind::Track, "purchase", db.now(), vec![id("email:ann@example.com")]);
+    e.properties.insert("amount", 25);
+    db.track(&e).unwrap();
+    assert_eq!(db.event_stats(ann, "purchase", Window::All).unwrap().count, before + 1);
+    assert_eq!(db.rollup(ann, "spend", Window::All).unwrap(), RollupValue::Number(Some(200.0)));
+    assert_eq!(all_time_keys(&db), 0);
+    let r = db.check().unwrap();
+    assert!(r.is_clean(), "{r}");
+}
+
 /// Format 7 gave consent changes the time they were given (tag `0x18`
 /// deltas; `0x14` ones are read as given when written).
 #[test]
 fn the_v7_fixture_opens_and_reads_back() {
+    let (_r, read_only) = open_reading(7, AccessMode::ReadOnly);
+    assert!(all_time_keys(&read_only) > 0, "format 7 kept all-time rollup keys");
+    drop(read_only);
     let (_dir, db) = open_writable(7);
+    assert_eq!(all_time_keys(&db), 0, "the upgrade to format 8 deleted them");
     assert_profiles(&db, 7);
     assert_v4(&db);
     assert_v6(&db);
@@ -368,7 +406,7 @@ fn read_only(version: u32) {
                 assert_v4(&db);
                 assert_v6(&db);
             }
-            7 => {
+            7 | 8 => {
                 assert_v4(&db);
                 assert_v6(&db);
                 assert_v7(&db);

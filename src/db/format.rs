@@ -8,7 +8,7 @@ use crate::schema;
 use crate::storage::Store;
 
 /// The format version this build writes.
-pub const FORMAT_VERSION: u32 = 7;
+pub const FORMAT_VERSION: u32 = 8;
 /// The oldest format version this build opens.
 pub const OLDEST_SUPPORTED_FORMAT_VERSION: u32 = 1;
 
@@ -23,6 +23,7 @@ pub const OLDEST_SUPPORTED_FORMAT_VERSION: u32 = 1;
 /// | 4 | 5 | profile records carry identifier counts by kind under the new tag `0x16`; `0x13` stays readable (no counts: listed from `profile_identifiers` until the profile's identifiers next change); nothing to rewrite |
 /// | 5 | 6 | bitmap chunks (`segment`, `trait_index`) are changed by merge operands under the new tag `0x17` (the members a write added and removed), folded by the merge operator `profiledb.chunk.v1`; stored chunks stay as they are; nothing to rewrite |
 /// | 6 | 7 | deltas under the new tag `0x18`: a consent change may carry the time it was given (`0x14` stays readable: no given time, applied as written); `next_event_seq` is raised a block of 4,096 at a time (still above every stored sequence number); nothing to rewrite |
+/// | 7 | 8 | no all-time rollup key: all time is the retired accumulator folded with the day buckets (which it always equalled), so an event writes one rollup key per series instead of two; the all-time keys are deleted (one scan of `rollup`) |
 fn upgrade(store: &Store, from: u32) -> Result<()> {
     if store.is_read_only() {
         // A read-only (or secondary) handle reads an older database as it
@@ -42,6 +43,7 @@ fn upgrade(store: &Store, from: u32) -> Result<()> {
         // 4 → 5: records of format 4 decode with no identifier counts.
         // 5 → 6: stored chunks are the base that chunk deltas apply to.
         // 6 → 7: deltas of format 6 decode with no given consent times.
+        // 7 → 8: the all-time keys go (reads fold the buckets instead).
         if v == 3 {
             // 3 → 4: the live set is persisted as the ids that are gone.
             let view = store.latest();
@@ -54,12 +56,42 @@ fn upgrade(store: &Store, from: u32) -> Result<()> {
                 schema::TRAIT_INDEX_CHUNKS.put(&mut b, keys::trait_index::gone(hi), &chunk);
             }
         }
+        if v == 7 {
+            delete_all_time_keys(store)?;
+        }
         v += 1;
         schema::META_U32.put(&mut b, keys::meta::FORMAT_VERSION, &v);
         store.commit(b)?;
     }
     Ok(())
 }
+
+/// Format 7 → 8: deletes every all-time rollup key, committing every
+/// [`PURGE_BATCH`] deletions (an interrupted upgrade leaves the version at
+/// 7 and starts over at the next open: reads never used these keys).
+fn delete_all_time_keys(store: &Store) -> Result<()> {
+    let view = store.snapshot();
+    let mut b = store.batch();
+    let mut pending = 0;
+    for kv in view.range(schema::ROLLUPS.name, &[], None)? {
+        let (k, _) = kv?;
+        if keys::rollup::parse(&k).is_some_and(|(_, _, bucket)| bucket == keys::rollup::ALL_TIME) {
+            b.delete(schema::ROLLUPS.name, &k);
+            pending += 1;
+            if pending == PURGE_BATCH {
+                store.commit(std::mem::replace(&mut b, store.batch()))?;
+                pending = 0;
+            }
+        }
+    }
+    if pending > 0 {
+        store.commit(b)?;
+    }
+    Ok(())
+}
+
+/// Deletions per batch when an upgrade deletes keys.
+const PURGE_BATCH: usize = 100_000;
 
 /// The column families each format version added (formats 5 to 7 added
 /// none). A writable open creates the missing ones; a read-only or

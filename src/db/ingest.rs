@@ -242,8 +242,7 @@ impl ProfileDb {
                 let Some(p) = keys::parse_profile(&k) else { continue };
                 let acc = Acc::of_event(&event, series.property.as_deref());
                 let bytes = crate::codec::ValueCodec::encode_value(&acc);
-                txn.batch.merge(schema::ROLLUPS.name, keys::rollup::day(p, id, event.timestamp.day()), bytes.clone());
-                txn.batch.merge(schema::ROLLUPS.name, keys::rollup::all_time(p, id), bytes);
+                txn.batch.merge(schema::ROLLUPS.name, keys::rollup::day(p, id, event.timestamp.day()), bytes);
             }
         }
         txn.commit()?;

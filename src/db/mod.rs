@@ -146,7 +146,7 @@ impl ProfileDb {
                     name: "profiledb.rollup.v1",
                     full: crate::rollup::store::merge_accumulators,
                     partial: crate::rollup::store::merge_accumulators,
-                    // Reading a hot all-time rollup never folds a long
+                    // Reading a busy day's bucket never folds a long
                     // operand chain: eight are folded in the memtable.
                     max_successive: 8,
                 },

@@ -28,7 +28,6 @@ use crate::txn::Txn;
 #[derive(Default)]
 struct Rebuilt {
     days: BTreeMap<(u32, i64), Acc>,
-    all: BTreeMap<u32, Acc>,
 }
 
 impl Rebuilt {
@@ -39,7 +38,6 @@ impl Rebuilt {
                 let acc = Acc::of_event(e, s.property.as_deref());
                 let id = id as u32;
                 r.days.entry((id, e.timestamp.day())).or_default().fold(&acc);
-                r.all.entry(id).or_default().fold(&acc);
             }
         }
         r
@@ -74,19 +72,14 @@ pub(crate) fn split_events(
         events.push((k, e));
     }
     let series = txn.core.rollups.read().series.clone();
-    // Complete: every stored accumulator is a day bucket or an all-time one
-    // whose count the timeline reproduces.
+    // Complete: every stored accumulator is a day bucket whose count the
+    // timeline reproduces.
     let whole = Rebuilt::of(events.iter().map(|(_, e)| e), &series);
     for (k, acc) in &stored {
         let Some((_, id, bucket)) = keys::rollup::parse(k) else { return Ok(None) };
-        let rebuilt = if bucket == keys::rollup::ALL_TIME {
-            whole.all.get(&id)
-        } else if let Some(day) = keys::rollup::bucket_day(bucket) {
-            whole.days.get(&(id, day))
-        } else {
-            return Ok(None); // a retired accumulator: folded buckets
-        };
-        if rebuilt.map_or(0, |a| a.count) != acc.count {
+        // Not a day: a retired accumulator (folded buckets).
+        let Some(day) = keys::rollup::bucket_day(bucket) else { return Ok(None) };
+        if whole.days.get(&(id, day)).map_or(0, |a| a.count) != acc.count {
             return Ok(None);
         }
     }
@@ -112,9 +105,6 @@ pub(crate) fn split_events(
         let rebuilt = Rebuilt::of(events.iter(), &series);
         for ((id, day), acc) in &rebuilt.days {
             txn.batch.put(schema::ROLLUPS.name, keys::rollup::day(p, *id, *day), acc.encode_value());
-        }
-        for (id, acc) in &rebuilt.all {
-            txn.batch.put(schema::ROLLUPS.name, keys::rollup::all_time(p, *id), acc.encode_value());
         }
         txn.replace_events_and_rollups(p, events, rebuilt.days);
     }

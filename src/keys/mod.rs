@@ -195,11 +195,15 @@ pub fn i64_ordered(v: i64) -> [u8; 8] {
 }
 
 /// Rollup keys: `profile ‖ series u32 ‖ bucket` where the bucket is the
-/// day number through [`i64_ordered`], or `ALL_TIME` (all 0xff, sorting last).
+/// day number through [`i64_ordered`], or `RETIRED` (formats 2–7 also had
+/// `ALL_TIME`, all 0xff, sorting last).
 pub mod rollup {
     use crate::profile::id::ProfileId;
 
-    /// The bucket bytes of the all-time accumulator.
+    /// The bucket bytes of the all-time accumulator of formats 2–7 (format
+    /// 8 folds the retired accumulator and the day buckets instead; the
+    /// upgrade deletes these keys, and reads skip them on a read-only
+    /// handle of an older database).
     pub const ALL_TIME: [u8; 8] = [0xff; 8];
     /// The bucket bytes of the retired accumulator: the day buckets that
     /// bucket retention folded (sorts after every day, before all time).
@@ -224,7 +228,8 @@ pub mod rollup {
         key(p, series, super::i64_ordered(day))
     }
 
-    /// The key of the all-time accumulator.
+    /// The key of the all-time accumulator of formats 2–7 (the end of a
+    /// series' buckets in scans).
     pub fn all_time(p: ProfileId, series: u32) -> [u8; 16] {
         key(p, series, ALL_TIME)
     }

@@ -28,12 +28,12 @@ use crate::profile::id::ProfileId;
 use crate::rollup::acc::Acc;
 use crate::rollup::cache_entry::Entry;
 use crate::rollup::contribution::Contribution;
-use crate::rollup::store::{read_all_time, read_days, read_window};
+use crate::rollup::store::{read_days, read_series, read_window};
 use crate::rollup::window::Window;
 use crate::storage::View;
 
-/// The last day an entry reads: day keys above it are the retired and
-/// all-time markers (no timestamp reaches such a day).
+/// The last day an entry reads: day keys above it are the retired marker
+/// (and format 7's all-time one; no timestamp reaches such a day).
 pub(crate) const LAST_DAY: i64 = i64::MAX - 2;
 
 /// How many days before the day of loading an entry keeps buckets from.
@@ -167,10 +167,9 @@ impl RollupCache {
     }
 }
 
-/// The entry of `p`'s `series` with the buckets from day `from`, as stored.
+/// The entry of `p`'s `series` with the buckets from day `from`, as stored
+/// (one scan of the series' buckets).
 fn load_from(view: &View<'_>, p: ProfileId, series: u32, from: i64) -> Result<Entry> {
-    let mut days = Vec::new();
-    read_days(view, p, series, from, LAST_DAY, &mut days)?;
-    let all = read_all_time(view, p, series)?;
+    let (all, days) = read_series(view, p, series, from)?;
     Ok(Entry::new(all, from, days))
 }

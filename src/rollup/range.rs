@@ -3,7 +3,8 @@
 //! partly inside the range (the first and last day of a sliding window
 //! `(now - 7d, now]`) from the timeline, restricted to that part of the
 //! day and to the series' event name. A window read therefore costs one
-//! all-time read, one bucket scan and at most two short timeline reads,
+//! all-time read (the rollup cache's fold), one bucket scan and at most two
+//! short timeline reads,
 //! whatever the length of the profile's history. Whether any event lies
 //! in a range ([`any_in`], `seq`'s follow-up window) needs the timeline
 //! only for a day whose events surround the range with none of them in it.

@@ -7,14 +7,12 @@
 //! - the **bucket floor** (`meta/rollup_floor_day`, a UTC day): day buckets
 //!   before it are folded into each series' *retired* accumulator, so a
 //!   window reaching before it fails with
-//!   [`Error::WindowBeforeRetention`] instead of answering wrongly. The
-//!   all-time accumulator is never touched: count, sum, first, last, min,
-//!   max and active days all survive.
+//!   [`Error::WindowBeforeRetention`] instead of answering wrongly. All
+//!   time, the retired accumulator folded with every day bucket, does not
+//!   change: count, sum, first, last, min, max and active days all survive.
 //!
-//! Invariant (checked by `check`): for every profile and series, the
-//! all-time accumulator equals the retired one folded with every day
-//! bucket. A late event before the bucket floor lands in its day bucket and
-//! is folded by the next pass; windows never read it there.
+//! A late event before the bucket floor lands in its day bucket and is
+//! folded by the next pass; windows never read it there.
 
 use std::sync::atomic::{AtomicI64, Ordering};
 

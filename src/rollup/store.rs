@@ -6,6 +6,7 @@ use crate::event::Event;
 use crate::keys;
 use crate::profile::id::ProfileId;
 use crate::rollup::acc::Acc;
+use crate::rollup::cache::LAST_DAY;
 use crate::rollup::contribution::Contribution;
 use crate::rollup::def::SeriesDef;
 use crate::rollup::window::Window;
@@ -15,7 +16,9 @@ use crate::txn::Txn;
 
 /// Stages the rollup contributions of `event` to `profile`: for every
 /// series it belongs to (creating the event name's automatic series when
-/// new), a merge operand on its day bucket and on its all-time value.
+/// new), a merge operand on its day bucket. The all-time value is the
+/// fold of the retired accumulator and the day buckets ([`read_all_time`]):
+/// no key of its own to write on every event (format 8).
 pub(crate) fn record_event(txn: &mut Txn<'_>, profile: ProfileId, event: &Event) -> Result<()> {
     let core = txn.core;
     let mut contributions: Vec<(u32, Contribution)> = Vec::new();
@@ -47,9 +50,7 @@ pub(crate) fn record_event(txn: &mut Txn<'_>, profile: ProfileId, event: &Event)
     txn.note_event(profile, &event.name);
     let day = event.timestamp.day();
     for (id, c) in contributions {
-        let bytes = c.encode();
-        txn.batch.merge(schema::ROLLUPS.name, keys::rollup::day(profile, id, day), bytes.clone());
-        txn.batch.merge(schema::ROLLUPS.name, keys::rollup::all_time(profile, id), bytes);
+        txn.batch.merge(schema::ROLLUPS.name, keys::rollup::day(profile, id, day), c.encode());
         txn.stage_rollup(profile, id, c);
     }
     Ok(())
@@ -70,7 +71,7 @@ pub(crate) fn read_window(
     now: Timestamp,
 ) -> Result<Acc> {
     match window.day_range(now) {
-        None => Ok(schema::ROLLUPS.get(view, &keys::rollup::all_time(profile, series))?.unwrap_or_default()),
+        None => read_all_time(view, profile, series),
         Some((from, to)) => {
             let mut acc = Acc::default();
             let start = keys::rollup::day(profile, series, from);
@@ -84,9 +85,39 @@ pub(crate) fn read_window(
     }
 }
 
-/// The committed all-time accumulator of one series of one profile.
+/// The committed all-time accumulator of one series of one profile: its
+/// retired accumulator folded with every day bucket.
 pub(crate) fn read_all_time(view: &View<'_>, profile: ProfileId, series: u32) -> Result<Acc> {
-    Ok(schema::ROLLUPS.get(view, &keys::rollup::all_time(profile, series))?.unwrap_or_default())
+    Ok(read_series(view, profile, series, LAST_DAY)?.0)
+}
+
+/// One scan of a series' buckets: the all-time accumulator (the retired
+/// one folded with every day bucket) and the day buckets with
+/// `day >= from`, ascending. An all-time key left by format 7 or older (a
+/// read-only handle on an older database) is skipped: it always equalled
+/// this fold.
+pub(crate) fn read_series(
+    view: &View<'_>,
+    profile: ProfileId,
+    series: u32,
+    from: i64,
+) -> Result<(Acc, Vec<(i64, Acc)>)> {
+    let (mut all, mut days) = (Acc::default(), Vec::new());
+    let start = keys::rollup::key(profile, series, [0; 8]);
+    let end = keys::rollup::all_time(profile, series);
+    for kv in view.range(schema::ROLLUPS.name, &start, Some(&end))? {
+        let (k, v) = kv?;
+        let acc = schema::ROLLUPS.decode(&k, &v)?;
+        all.fold(&acc);
+        let bucket = k.get(8..16).and_then(|b| <[u8; 8]>::try_from(b).ok());
+        let bucket = bucket.ok_or_else(|| {
+            crate::storage::corrupt_key(schema::ROLLUPS.name, &k, "expected profile ‖ series ‖ bucket")
+        })?;
+        if let Some(day) = keys::rollup::bucket_day(bucket).filter(|d| *d >= from) {
+            days.push((day, acc));
+        }
+    }
+    Ok((all, days))
 }
 
 /// The committed retired accumulator of one series of one profile (the
