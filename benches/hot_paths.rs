@@ -1,5 +1,6 @@
 //! Criterion micro-benchmarks of the hot paths (issues #4, #5, #8): value
-//! codecs, expression evaluation, a 30-day window read, trait updates and
+//! codecs, expression evaluation, a 30-day window read, an all-time read
+//! outside the rollup cache, trait updates and
 //! single-event ingest with 10 declared rollups and 20 segments maintained,
 //! batched ingest, membership checks, a segment membership flip (one bitmap
 //! chunk rewrite) and a 3-way segment count.
@@ -33,7 +34,7 @@ use profiledb::event::{Event, EventKind};
 use profiledb::rollup::{Acc, Aggregate, FilterOp, Literal, RollupDef, Window};
 use profiledb::segment::testing::VecContext;
 use profiledb::segment::{evaluate, parse};
-use profiledb::{Identifier, ManualClock, Profile, ProfileDb, ProfileId, Timestamp, TraitValue, Update};
+use profiledb::{AccessMode, Identifier, ManualClock, Profile, ProfileDb, ProfileId, Timestamp, TraitValue, Update};
 
 mod common;
 use common::{latency, latency_calls, next, profiles, user};
@@ -214,7 +215,7 @@ fn expression(c: &mut Criterion) {
 
 fn hot(c: &mut Criterion) {
     let n = profiles("PROFILEDB_HOT_PROFILES", 20_000);
-    let (_dir, db) = loaded(n);
+    let (dir, db) = loaded(n);
     let mut x = 42u64;
     let sample = db.get(&user(1)).expect("get").expect("present");
     codec(c, &sample);
@@ -234,6 +235,21 @@ fn hot(c: &mut Criterion) {
             black_box(db.rollup(p, "purchases", Window::days(30)).expect("rollup"));
         },
     );
+    // All time outside the rollup cache (a read-only handle beside the
+    // writer, its rollup cache disabled): since format 8 a scan of the
+    // series' day buckets and retired accumulator, before it one point read.
+    let cold = ProfileDb::builder(dir.path())
+        .access_mode(AccessMode::ReadOnly)
+        .rollup_cache_entries(0)
+        .open()
+        .expect("read-only open");
+    c.bench_function("rollup/all_time_uncached", |b| {
+        b.iter(|| {
+            let p = ProfileId((next(&mut x) % n) as u32);
+            black_box(cold.rollup(p, "purchases", Window::All).expect("rollup"))
+        })
+    });
+    drop(cold);
     // Random profiles over the whole database (see benches/core.rs).
     c.bench_function("lookup/get_by_identifier", |b| {
         b.iter_batched(
