@@ -4,8 +4,8 @@
 //! `(now - 7d, now]`) from the timeline, restricted to that part of the
 //! day and to the series' event name. A window read therefore costs one
 //! all-time read (the rollup cache's fold), one bucket scan and at most two
-//! short timeline reads,
-//! whatever the length of the profile's history. Whether any event lies
+//! short timeline reads, whatever the length of the profile's history.
+//! Whether any event lies
 //! in a range ([`any_in`], `seq`'s follow-up window) needs the timeline
 //! only for a day whose events surround the range with none of them in it.
 //!

@@ -109,8 +109,7 @@ pub(crate) fn read_series(
         let (k, v) = kv?;
         let acc = schema::ROLLUPS.decode(&k, &v)?;
         all.fold(&acc);
-        let bucket = k.get(8..16).and_then(|b| <[u8; 8]>::try_from(b).ok());
-        let bucket = bucket.ok_or_else(|| {
+        let (_, _, bucket) = keys::rollup::parse(&k).ok_or_else(|| {
             crate::storage::corrupt_key(schema::ROLLUPS.name, &k, "expected profile ‖ series ‖ bucket")
         })?;
         if let Some(day) = keys::rollup::bucket_day(bucket).filter(|d| *d >= from) {

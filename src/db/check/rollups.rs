@@ -301,10 +301,7 @@ pub(super) fn rollup_cache_diffs(core: &crate::core::Core) -> Result<Vec<String>
     let mut out = Vec::new();
     for ((p, series), cached) in core.rollup_cache.entries() {
         // As stored, bitmaps and all (the cache keeps day buckets without theirs).
-        let stored_all = crate::rollup::store::read_all_time(&view, p, series)?;
-        let mut stored_days = Vec::new();
-        let last = crate::rollup::cache::LAST_DAY;
-        crate::rollup::store::read_days(&view, p, series, cached.from, last, &mut stored_days)?;
+        let (stored_all, stored_days) = crate::rollup::store::read_series(&view, p, series, cached.from)?;
         let all = acc_diff(&cached.all(), &stored_all).map(|d| format!("all time: {d}"));
         let cached_days = cached.buckets();
         let days = (cached_days.len() != stored_days.len())
