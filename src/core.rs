@@ -55,6 +55,22 @@ impl Core {
         self.wakeups.touch(p);
     }
 
+    /// One stage of prefetching `p`'s cached record, rollup entries and
+    /// wake-ups (see [`crate::db::prefetch`]).
+    pub fn prefetch(&self, p: crate::profile::id::ProfileId, stage: crate::db::prefetch::Stage) {
+        use crate::db::prefetch::{line, Stage};
+        match stage {
+            Stage::Set => self.profiles.prefetch(p),
+            Stage::Slot => self.profiles.inspect(p, |c| {
+                line(Arc::as_ptr(&c.record));
+                line(Arc::as_ptr(&c.profile));
+            }),
+            Stage::Heap => {}
+        }
+        self.rollup_cache.prefetch(p, stage);
+        self.wakeups.prefetch(p, stage);
+    }
+
     /// Sends committed feed records to every live subscriber, dropping
     /// subscribers whose receiver is gone.
     pub fn publish_feed(&self, records: &[FeedRecord]) {

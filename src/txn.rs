@@ -514,11 +514,15 @@ impl<'a> Txn<'a> {
             touched.extend(self.staged_events.keys().filter(|p| !self.profiles.contains_key(p)));
             touched.sort_unstable();
             touched.dedup();
-            for p in touched {
+            // The next profiles' caches are on their way while one is
+            // evaluated (see `crate::db::prefetch`).
+            let ahead: Vec<Option<ProfileId>> = touched.iter().copied().map(Some).collect();
+            for (i, p) in touched.into_iter().enumerate() {
+                crate::db::prefetch::ahead(&ahead, i, |q, stage| self.core.prefetch(q, stage));
                 // A batch touched the profile's cached rollups and wake-ups
-                // while staging its event, many events ago: their lines are
-                // gone from the CPU caches (after a single event, this
-                // touch finds them there).
+                // while staging its event, many events ago: unless
+                // prefetched, their lines are gone from the CPU caches
+                // (after a single event, this touch finds them there).
                 self.core.touch_cached(p);
                 crate::segment::maintain::reevaluate_changed(self, p).map_err(|e| (p, e))?;
             }

@@ -152,7 +152,12 @@ impl<K: Hash + Eq + Clone, V: Clone> Cache<K, V> {
     /// The cached value, if present.
     #[cfg(test)]
     pub fn peek(&self, k: &K) -> Option<V> {
-        self.shard(k).lock().map.get(k).cloned()
+        self.map(k, V::clone)
+    }
+
+    /// `f` of the cached value, if present (nothing is loaded).
+    pub fn map<R>(&self, k: &K, f: impl FnOnce(&V) -> R) -> Option<R> {
+        self.shard(k).lock().map.get(k).map(f)
     }
 
     /// Publishes a committed value (`None`: the key was deleted).

@@ -111,14 +111,43 @@ impl<V: Clone> DenseCache<V> {
     /// The set of `id` (allocating its chunk on first use), or `None` when
     /// the cache is disabled.
     fn set(&self, id: ProfileId) -> Option<&Mutex<Set<V>>> {
+        let (chunk, at, len) = self.place(id)?;
+        let sets = self.chunks.get(chunk)?.get_or_init(|| new_chunk(len));
+        sets.get(at).map(|s| &s.0)
+    }
+
+    /// The set of `id` if its chunk is allocated.
+    fn allocated_set(&self, id: ProfileId) -> Option<&Mutex<Set<V>>> {
+        let (chunk, at, _) = self.place(id)?;
+        self.chunks.get(chunk)?.get()?.get(at).map(|s| &s.0)
+    }
+
+    /// Where `id`'s set is: its chunk, its index there and the chunk's
+    /// length (`None`: the cache is disabled).
+    fn place(&self, id: ProfileId) -> Option<(usize, usize, usize)> {
         if self.sets == 0 {
             return None;
         }
         let s = id.0 as usize % self.sets;
         let (chunk, at) = (s / CHUNK_SETS, s % CHUNK_SETS);
-        let len = CHUNK_SETS.min(self.sets - chunk * CHUNK_SETS);
-        let sets = self.chunks.get(chunk)?.get_or_init(|| new_chunk(len));
-        sets.get(at).map(|s| &s.0)
+        Some((chunk, at, CHUNK_SETS.min(self.sets - chunk * CHUNK_SETS)))
+    }
+
+    /// Starts loading `id`'s set into the CPU caches without waiting
+    /// ([`Stage::Set`](crate::db::prefetch::Stage::Set)).
+    pub fn prefetch(&self, id: ProfileId) {
+        if let Some(set) = self.allocated_set(id) {
+            crate::db::prefetch::line(set);
+        }
+    }
+
+    /// Runs `f` on `id`'s cached value, if any, under its set's lock:
+    /// nothing is loaded or changed (for prefetching what it points to).
+    pub fn inspect(&self, id: ProfileId, f: impl FnOnce(&V)) {
+        let Some(set) = self.allocated_set(id) else { return };
+        if let Some(v) = set.lock().find(id.0) {
+            f(v);
+        }
     }
 
     /// `f` of the cached value, or of `load()`'s (inserted when no publish
@@ -223,6 +252,27 @@ mod tests {
     #[test]
     fn a_set_of_cached_records_is_one_cache_line() {
         assert_eq!(std::mem::size_of::<Aligned<crate::core::CachedRecord>>(), 64);
+    }
+
+    #[test]
+    fn prefetch_and_inspect_load_change_and_allocate_nothing() {
+        let c: DenseCache<u32> = DenseCache::new(1 << 20);
+        let mut seen = None;
+        c.prefetch(ProfileId(5));
+        c.inspect(ProfileId(5), |v| seen = Some(*v));
+        assert_eq!(seen, None);
+        assert!(c.chunks.iter().all(|chunk| chunk.get().is_none()), "no chunk allocated");
+        c.publish(ProfileId(5), Some(50));
+        c.prefetch(ProfileId(5));
+        c.inspect(ProfileId(5), |v| seen = Some(*v));
+        assert_eq!(seen, Some(50));
+        c.inspect(ProfileId(6), |v| seen = Some(*v + 1));
+        assert_eq!(seen, Some(50), "an absent id runs nothing");
+        assert_eq!((c.peek(ProfileId(5)), c.len()), (Some(50), 1));
+        let off: DenseCache<u32> = DenseCache::new(0);
+        off.prefetch(ProfileId(5));
+        off.inspect(ProfileId(5), |v| seen = Some(*v));
+        assert_eq!(seen, Some(50), "a disabled cache holds nothing to inspect");
     }
 
     #[test]

@@ -173,7 +173,15 @@ impl ProfileDb {
         let mut txn = Txn::new(&self.core, writer);
         let mut seen = HashSet::new();
         let mut part = BatchReport::default();
+        // The profiles the events' first identifiers resolve to now, when
+        // cached: their caches are prefetched a few events ahead (see
+        // `crate::db::prefetch`).
+        let ahead: Vec<Option<ProfileId>> = match events {
+            [_, _, ..] => events.iter().map(|(_, e)| self.cached_profile_of(e)).collect(),
+            _ => Vec::new(),
+        };
         for (k, (_, e)) in events.iter().enumerate() {
+            crate::db::prefetch::ahead(&ahead, k, |p, stage| self.core.prefetch(p, stage));
             match apply_event(&mut txn, e, &mut seen) {
                 Ok(IngestOutcome::Applied(_)) => part.applied += 1,
                 Ok(IngestOutcome::Duplicate { .. }) => part.duplicates += 1,
@@ -186,6 +194,13 @@ impl ProfileDb {
         report.duplicates += part.duplicates;
         report.dropped += part.dropped;
         Ok(None)
+    }
+
+    /// The profile the event's first identifier resolves to, if the
+    /// identity cache holds it (nothing is read from storage).
+    fn cached_profile_of(&self, e: &Event) -> Option<ProfileId> {
+        let id = e.identifiers.first()?;
+        self.core.identities.map(&crate::identity::cache_key::CacheKey::of(id), |l| l.profile)
     }
 
     /// The events of a profile with `from <= time < to`, in event-time order.

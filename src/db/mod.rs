@@ -15,6 +15,7 @@ pub(crate) mod format;
 mod full;
 mod identity_ops;
 mod ingest;
+pub(crate) mod prefetch;
 mod privacy;
 pub(crate) mod profile_slots;
 mod read;

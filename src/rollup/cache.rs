@@ -143,16 +143,28 @@ impl RollupCache {
         self.entries.touch(p, Entry::reach);
     }
 
+    /// One stage of prefetching `p`'s cached entries (see
+    /// [`crate::db::prefetch`]).
+    pub fn prefetch(&self, p: ProfileId, stage: crate::db::prefetch::Stage) {
+        self.entries.prefetch(p, stage, Entry::prefetch);
+    }
+
     /// A copy of every entry (for `check`).
     pub fn entries(&self) -> Vec<((ProfileId, u32), Entry)> {
         self.entries.entries()
     }
 
     /// After a commit: folds the operation's contributions into the cached
-    /// entries they belong to.
+    /// entries they belong to (an event's are consecutive; the next
+    /// events' entries are prefetched meanwhile).
     pub fn apply(&self, contributions: &[(ProfileId, u32, Contribution)]) {
-        for (p, series, c) in contributions {
-            self.entries.modify(*p, *series, |e| e.fold(c));
+        let groups: Vec<_> = contributions.chunk_by(|a, b| a.0 == b.0).collect();
+        let order: Vec<Option<ProfileId>> = groups.iter().map(|g| g.first().map(|c| c.0)).collect();
+        for (i, group) in groups.iter().enumerate() {
+            crate::db::prefetch::ahead(&order, i, |q, stage| self.prefetch(q, stage));
+            for (p, series, c) in *group {
+                self.entries.modify(*p, *series, |e| e.fold(c));
+            }
         }
     }
 

@@ -48,6 +48,12 @@ impl WakeupCache {
         self.entries.touch(p, |d| d.unwrap_or(0) as u64);
     }
 
+    /// One stage of prefetching `p`'s cached wake-ups (see
+    /// [`crate::db::prefetch`]; they sit in the slot itself).
+    pub fn prefetch(&self, p: ProfileId, stage: crate::db::prefetch::Stage) {
+        self.entries.prefetch(p, stage, |_| ());
+    }
+
     /// After a commit: the wake-ups it filed (`None`: cleared).
     pub fn publish(&self, filed: impl IntoIterator<Item = ((u32, ProfileId), Option<i64>)>) {
         for ((seg, p), due) in filed {
