@@ -65,7 +65,6 @@ impl Core {
                 line(Arc::as_ptr(&c.record));
                 line(Arc::as_ptr(&c.profile));
             }),
-            Stage::Heap => {}
         }
         self.rollup_cache.prefetch(p, stage);
         self.wakeups.prefetch(p, stage);

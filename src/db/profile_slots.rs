@@ -108,13 +108,11 @@ impl<V: Clone> ProfileSlots<V> {
     }
 
     /// One stage of prefetching `p`'s slot (see [`crate::db::prefetch`]):
-    /// its set, the slot's entries, or what `heap` prefetches of each
-    /// value.
-    pub fn prefetch(&self, p: ProfileId, stage: Stage, heap: impl Fn(&V)) {
+    /// its set, or the slot's entries.
+    pub fn prefetch(&self, p: ProfileId, stage: Stage) {
         match stage {
             Stage::Set => self.table.prefetch(p),
             Stage::Slot => self.table.inspect(p, |s| prefetch::lines(s.as_ptr(), std::mem::size_of_val(&**s))),
-            Stage::Heap => self.table.inspect(p, |s| s.iter().for_each(|(_, v)| heap(v))),
         }
     }
 
@@ -180,13 +178,11 @@ mod tests {
         });
         c.touch(ProfileId(9), |_| unreachable!("profile 9 has no slot"));
         assert_eq!(seen.into_inner(), vec![30, 70, 91]);
-        // Only the last stage of a prefetch reaches the values; none changes them.
-        let heap = std::cell::RefCell::new(Vec::new());
-        for stage in [Stage::Set, Stage::Slot, Stage::Heap] {
-            c.prefetch(ProfileId(1), stage, |v| heap.borrow_mut().push((stage, *v)));
-            c.prefetch(ProfileId(9), stage, |_| unreachable!("profile 9 has no slot"));
+        // A prefetch changes nothing, of a cached profile or another.
+        for stage in [Stage::Set, Stage::Slot] {
+            c.prefetch(ProfileId(1), stage);
+            c.prefetch(ProfileId(9), stage);
         }
-        assert_eq!(heap.into_inner(), vec![(Stage::Heap, 30), (Stage::Heap, 70), (Stage::Heap, 91)]);
         assert_eq!(c.entries().len(), 4);
         c.remove(ProfileId(1));
         assert_eq!(c.entries(), vec![p(2, 3, 1)]);

@@ -146,7 +146,7 @@ impl RollupCache {
     /// One stage of prefetching `p`'s cached entries (see
     /// [`crate::db::prefetch`]).
     pub fn prefetch(&self, p: ProfileId, stage: crate::db::prefetch::Stage) {
-        self.entries.prefetch(p, stage, Entry::prefetch);
+        self.entries.prefetch(p, stage);
     }
 
     /// A copy of every entry (for `check`).

@@ -15,10 +15,6 @@ use crate::rollup::acc::{day_bit, Acc};
 use crate::rollup::compact::Compact;
 use crate::rollup::contribution::Contribution;
 
-/// The buckets [`Entry::prefetch`] asks for: about a kilobyte, a month of
-/// daily activity.
-const RECENT_BUCKETS: usize = 4;
-
 /// One (profile, series) pair: its committed all-time accumulator and its
 /// day buckets with `day >= from`.
 #[derive(Clone, Debug)]
@@ -131,14 +127,6 @@ impl Entry {
         if let Some((_, bucket)) = self.days.get_mut(at) {
             bucket.update(|a| a.fold_contribution(c, false));
         }
-    }
-
-    /// Starts loading the entry's latest day buckets (what windows read)
-    /// and its value frequencies, without waiting (see
-    /// [`crate::db::prefetch`]).
-    pub fn prefetch(&self) {
-        crate::db::prefetch::tail(&self.days, RECENT_BUCKETS);
-        self.all.prefetch();
     }
 
     /// A word read from the entry's inline part and its latest bucket (see

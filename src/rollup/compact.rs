@@ -88,14 +88,6 @@ impl Compact {
         Compact { stats, values }
     }
 
-    /// Starts loading the value frequencies' map handle, if any, without
-    /// waiting (see [`crate::db::prefetch`]).
-    pub fn prefetch(&self) {
-        if let Some(v) = &self.values {
-            crate::db::prefetch::line(&**v);
-        }
-    }
-
     /// The number of events.
     pub fn count(&self) -> u64 {
         self.stats.count

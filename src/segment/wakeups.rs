@@ -49,9 +49,9 @@ impl WakeupCache {
     }
 
     /// One stage of prefetching `p`'s cached wake-ups (see
-    /// [`crate::db::prefetch`]; they sit in the slot itself).
+    /// [`crate::db::prefetch`]).
     pub fn prefetch(&self, p: ProfileId, stage: crate::db::prefetch::Stage) {
-        self.entries.prefetch(p, stage, |_| ());
+        self.entries.prefetch(p, stage);
     }
 
     /// After a commit: the wake-ups it filed (`None`: cleared).
