@@ -516,9 +516,8 @@ impl<'a> Txn<'a> {
             touched.dedup();
             // The next profiles' caches are on their way while one is
             // evaluated (see `crate::db::prefetch`).
-            let ahead: Vec<Option<ProfileId>> = touched.iter().copied().map(Some).collect();
-            for (i, p) in touched.into_iter().enumerate() {
-                crate::db::prefetch::ahead(&ahead, i, |q, stage| self.core.prefetch(q, stage));
+            for (i, &p) in touched.iter().enumerate() {
+                crate::db::prefetch::ahead(i, |j| touched.get(j).copied(), |q, stage| self.core.prefetch(q, stage));
                 // A batch touched the profile's cached rollups and wake-ups
                 // while staging its event, many events ago: unless
                 // prefetched, their lines are gone from the CPU caches

@@ -181,7 +181,7 @@ impl ProfileDb {
             _ => Vec::new(),
         };
         for (k, (_, e)) in events.iter().enumerate() {
-            crate::db::prefetch::ahead(&ahead, k, |p, stage| self.core.prefetch(p, stage));
+            crate::db::prefetch::ahead(k, |j| ahead.get(j).copied().flatten(), |p, stage| self.core.prefetch(p, stage));
             match apply_event(&mut txn, e, &mut seen) {
                 Ok(IngestOutcome::Applied(_)) => part.applied += 1,
                 Ok(IngestOutcome::Duplicate { .. }) => part.duplicates += 1,

@@ -67,13 +67,14 @@ pub(crate) fn lines<T>(p: *const T, bytes: usize) {
     }
 }
 
-/// Runs each stage of `prefetch` for the profile of `ids` that far ahead of
-/// position `i` (see the module docs); `None` entries (an event whose
-/// profile is not known yet) are skipped.
-pub(crate) fn ahead(ids: &[Option<ProfileId>], i: usize, prefetch: impl Fn(ProfileId, Stage)) {
+/// Runs each stage of `prefetch` for the profile that far ahead of
+/// position `i` (see the module docs), as `at` tells it; a position with
+/// none (past the end, or an event whose profile is not known yet) is
+/// skipped.
+pub(crate) fn ahead(i: usize, at: impl Fn(usize) -> Option<ProfileId>, prefetch: impl Fn(ProfileId, Stage)) {
     for (distance, stage) in [(3, Stage::Set), (2, Stage::Slot)] {
-        if let Some(Some(p)) = ids.get(i + distance) {
-            prefetch(*p, stage);
+        if let Some(p) = at(i + distance) {
+            prefetch(p, stage);
         }
     }
 }
@@ -85,17 +86,18 @@ mod tests {
     #[test]
     fn each_stage_runs_its_distance_ahead_and_unknown_profiles_are_skipped() {
         let ids = [Some(ProfileId(0)), Some(ProfileId(1)), None, Some(ProfileId(3)), Some(ProfileId(4))];
+        let at = |j: usize| ids.get(j).copied().flatten();
         let seen = std::cell::RefCell::new(Vec::new());
-        ahead(&ids, 0, |p, s| seen.borrow_mut().push((p.0, s)));
+        ahead(0, at, |p, s| seen.borrow_mut().push((p.0, s)));
         assert_eq!(*seen.borrow(), vec![(3, Stage::Set)], "the slot stage's profile is unknown");
         seen.borrow_mut().clear();
-        ahead(&ids, 1, |p, s| seen.borrow_mut().push((p.0, s)));
+        ahead(1, at, |p, s| seen.borrow_mut().push((p.0, s)));
         assert_eq!(*seen.borrow(), vec![(4, Stage::Set), (3, Stage::Slot)]);
         seen.borrow_mut().clear();
-        ahead(&ids, 2, |p, s| seen.borrow_mut().push((p.0, s)));
+        ahead(2, at, |p, s| seen.borrow_mut().push((p.0, s)));
         assert_eq!(*seen.borrow(), vec![(4, Stage::Slot)]);
         seen.borrow_mut().clear();
-        ahead(&ids, 3, |p, s| seen.borrow_mut().push((p.0, s)));
+        ahead(3, at, |p, s| seen.borrow_mut().push((p.0, s)));
         assert!(seen.borrow().is_empty(), "nothing lies that far ahead");
     }
 

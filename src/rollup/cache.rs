@@ -159,9 +159,9 @@ impl RollupCache {
     /// events' entries are prefetched meanwhile).
     pub fn apply(&self, contributions: &[(ProfileId, u32, Contribution)]) {
         let groups: Vec<_> = contributions.chunk_by(|a, b| a.0 == b.0).collect();
-        let order: Vec<Option<ProfileId>> = groups.iter().map(|g| g.first().map(|c| c.0)).collect();
+        let profile_at = |j: usize| groups.get(j).and_then(|g| g.first()).map(|c| c.0);
         for (i, group) in groups.iter().enumerate() {
-            crate::db::prefetch::ahead(&order, i, |q, stage| self.prefetch(q, stage));
+            crate::db::prefetch::ahead(i, profile_at, |q, stage| self.prefetch(q, stage));
             for (p, series, c) in *group {
                 self.entries.modify(*p, *series, |e| e.fold(c));
             }
