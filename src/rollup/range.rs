@@ -5,9 +5,9 @@
 //! day and to the series' event name. A window read therefore costs one
 //! all-time read (the rollup cache's fold), one bucket scan and at most two
 //! short timeline reads, whatever the length of the profile's history.
-//! Whether any event lies
-//! in a range ([`any_in`], `seq`'s follow-up window) needs the timeline
-//! only for a day whose events surround the range with none of them in it.
+//! Whether any event lies in a range ([`any_in`], `seq`'s follow-up
+//! window) needs the timeline only for a day whose events surround the
+//! range with none of them in it.
 //!
 //! Only series whose events are exactly the selected ones are read this
 //! way (no filter, or a declared rollup's filter that selects the same
