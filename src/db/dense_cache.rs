@@ -108,6 +108,11 @@ impl<V: Clone> DenseCache<V> {
         DenseCache { chunks, sets }
     }
 
+    /// Whether the cache holds anything at all (capacity 0 disables it).
+    pub fn enabled(&self) -> bool {
+        self.sets > 0
+    }
+
     /// The set of `id` (allocating its chunk on first use), or `None` when
     /// the cache is disabled.
     fn set(&self, id: ProfileId) -> Option<&Mutex<Set<V>>> {

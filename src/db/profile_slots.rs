@@ -32,6 +32,11 @@ impl<V: Clone> ProfileSlots<V> {
         ProfileSlots { table: DenseCache::new(profiles) }
     }
 
+    /// Whether the cache holds anything at all (capacity 0 disables it).
+    pub fn enabled(&self) -> bool {
+        self.table.enabled()
+    }
+
     /// `f` of `p`'s value at `key`, if cached.
     pub fn map<R>(&self, p: ProfileId, key: u32, f: impl FnOnce(&V) -> R) -> Option<R> {
         self.table.update(p, |slot| slot.as_deref().and_then(|s| get(s, key)).map(f))

@@ -181,13 +181,25 @@ impl ProfileDb {
     /// Re-evaluates segment `id` for every live profile, in batches, then
     /// clears the pending-backfill marker. Idempotent.
     fn backfill(&self, writer: &mut WriterState, id: u32, progress: &mut dyn FnMut(u64, u64)) -> Result<()> {
-        let live: Vec<u32> = self.core.segments.read().live.iter().collect();
+        let (live, expr) = {
+            let state = self.core.segments.read();
+            let expr = state.segments.iter().find(|s| s.def.id == id).map(|s| s.def.expr.clone());
+            (state.live.iter().map(ProfileId).collect::<Vec<_>>(), expr)
+        };
         let total = live.len() as u64;
         for (n, chunk) in live.chunks(BACKFILL_BATCH).enumerate() {
             let mut txn = Txn::new(&self.core, &mut *writer);
             txn.skip_segments = true;
+            // The rollups the evaluations read, each profile's in one scan
+            // rather than one per series and profile.
+            if let Some(expr) = &expr {
+                let series = crate::segment::context::series_read(&txn, expr);
+                if !series.is_empty() {
+                    self.core.rollup_cache.preload(&txn.view, chunk, &series, txn.now.day())?;
+                }
+            }
             for p in chunk {
-                reevaluate_only(&mut txn, ProfileId(*p), Some(&[id]))?;
+                reevaluate_only(&mut txn, *p, Some(&[id]))?;
             }
             txn.commit()?;
             progress(((n + 1) * BACKFILL_BATCH).min(live.len()) as u64, total);

@@ -28,7 +28,7 @@ use crate::profile::id::ProfileId;
 use crate::rollup::acc::Acc;
 use crate::rollup::cache_entry::Entry;
 use crate::rollup::contribution::Contribution;
-use crate::rollup::store::{read_days, read_series, read_window};
+use crate::rollup::store::{read_days, read_profile_series, read_series, read_window};
 use crate::rollup::window::Window;
 use crate::storage::View;
 
@@ -130,6 +130,31 @@ impl RollupCache {
             self.entries.insert_if(p, series, entry, || self.commits.load(Ordering::SeqCst) == before);
         }
         acc.map_or_else(|| read_window(view, p, series, window, now), Ok)
+    }
+
+    /// The writer's bulk load ahead of evaluating `profiles` (ascending,
+    /// for the cursor's sake) against conditions reading `series`: the
+    /// entries not cached yet, each profile's from one scan of its keys.
+    /// What is cached afterwards is what the writer's reads would have
+    /// loaded one pair at a time.
+    pub fn preload(&self, view: &View<'_>, profiles: &[ProfileId], series: &[u32], today: i64) -> Result<()> {
+        if !self.entries.enabled() {
+            return Ok(());
+        }
+        let Some(mut cursor) = view.cursor(crate::schema::ROLLUPS.name)? else { return Ok(()) };
+        let from = today.saturating_sub(READ_BACK_DAYS);
+        let mut missing = Vec::with_capacity(series.len());
+        for &p in profiles {
+            missing.clear();
+            missing.extend(series.iter().copied().filter(|s| self.entries.map(p, *s, |_| ()).is_none()));
+            if missing.is_empty() {
+                continue;
+            }
+            for (s, (all, days)) in missing.iter().zip(read_profile_series(&mut cursor, p, &missing, from)?) {
+                self.entries.insert(p, *s, Entry::new(all, from, days));
+            }
+        }
+        Ok(())
     }
 
     fn load(&self, view: &View<'_>, p: ProfileId, series: u32, today: i64) -> Result<Entry> {

@@ -11,7 +11,7 @@ use crate::rollup::contribution::Contribution;
 use crate::rollup::def::SeriesDef;
 use crate::rollup::window::Window;
 use crate::schema;
-use crate::storage::View;
+use crate::storage::{Cursor, View};
 use crate::txn::Txn;
 
 /// Stages the rollup contributions of `event` to `profile`: for every
@@ -91,32 +91,62 @@ pub(crate) fn read_all_time(view: &View<'_>, profile: ProfileId, series: u32) ->
     Ok(read_series(view, profile, series, LAST_DAY)?.0)
 }
 
+/// A series as stored: its all-time accumulator and its day buckets from
+/// some day on, ascending.
+pub(crate) type SeriesRead = (Acc, Vec<(i64, Acc)>);
+
 /// One scan of a series' buckets: the all-time accumulator (the retired
 /// one folded with every day bucket) and the day buckets with
 /// `day >= from`, ascending. An all-time key left by format 7 or older (a
 /// read-only handle on an older database) is skipped: it always equalled
 /// this fold.
-pub(crate) fn read_series(
-    view: &View<'_>,
-    profile: ProfileId,
-    series: u32,
-    from: i64,
-) -> Result<(Acc, Vec<(i64, Acc)>)> {
-    let (mut all, mut days) = (Acc::default(), Vec::new());
+pub(crate) fn read_series(view: &View<'_>, profile: ProfileId, series: u32, from: i64) -> Result<SeriesRead> {
+    let mut out = (Acc::default(), Vec::new());
     let start = keys::rollup::key(profile, series, [0; 8]);
     let end = keys::rollup::all_time(profile, series);
     for kv in view.range(schema::ROLLUPS.name, &start, Some(&end))? {
         let (k, v) = kv?;
-        let acc = schema::ROLLUPS.decode(&k, &v)?;
-        all.fold(&acc);
-        let (_, _, bucket) = keys::rollup::parse(&k).ok_or_else(|| {
-            crate::storage::corrupt_key(schema::ROLLUPS.name, &k, "expected profile ‖ series ‖ bucket")
-        })?;
-        if let Some(day) = keys::rollup::bucket_day(bucket).filter(|d| *d >= from) {
-            days.push((day, acc));
-        }
+        fold_stored(&mut out, bucket_of(&k)?, &k, &v, from)?;
     }
-    Ok((all, days))
+    Ok(out)
+}
+
+/// Every series of `wanted` of `profile`, each as [`read_series`] reads
+/// it, through `cursor` (a backfill's loads: one iterator re-positioned
+/// for each, rather than one made per series and profile).
+pub(crate) fn read_profile_series(
+    cursor: &mut Cursor<'_>,
+    profile: ProfileId,
+    wanted: &[u32],
+    from: i64,
+) -> Result<Vec<SeriesRead>> {
+    let mut out = Vec::with_capacity(wanted.len());
+    for &series in wanted {
+        let mut read = (Acc::default(), Vec::new());
+        let start = keys::rollup::key(profile, series, [0; 8]);
+        let end = keys::rollup::all_time(profile, series);
+        cursor.scan(&start, &end, |k, v| fold_stored(&mut read, bucket_of(k)?, k, v, from))?;
+        out.push(read);
+    }
+    Ok(out)
+}
+
+/// The bucket bytes of a rollup key.
+fn bucket_of(k: &[u8]) -> Result<[u8; 8]> {
+    keys::rollup::parse(k)
+        .map(|(_, _, bucket)| bucket)
+        .ok_or_else(|| crate::storage::corrupt_key(schema::ROLLUPS.name, k, "expected profile ‖ series ‖ bucket"))
+}
+
+/// Folds a stored bucket into a series' all-time accumulator, and keeps it
+/// as a day bucket when it is one from day `from` on.
+fn fold_stored((all, days): &mut (Acc, Vec<(i64, Acc)>), bucket: [u8; 8], k: &[u8], v: &[u8], from: i64) -> Result<()> {
+    let acc = schema::ROLLUPS.decode(k, v)?;
+    all.fold(&acc);
+    if let Some(day) = keys::rollup::bucket_day(bucket).filter(|d| *d >= from) {
+        days.push((day, acc));
+    }
+    Ok(())
 }
 
 /// The committed retired accumulator of one series of one profile (the

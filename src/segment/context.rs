@@ -30,7 +30,7 @@ use crate::profile::value::TraitValue;
 use crate::rollup::range::{self, BucketSource, Series};
 use crate::rollup::Acc;
 use crate::segment::{
-    default_aggregate, default_any_event, AggValue, Aggregate, EvalContext, EventSelector, Metric, PropertyFilter,
+    default_aggregate, default_any_event, AggValue, Aggregate, EvalContext, EventSelector, Expr, Metric, PropertyFilter,
 };
 use crate::txn::Txn;
 
@@ -231,13 +231,10 @@ impl<'t> ProfileCtx<'t> {
 
     /// The bucket-backed series that answers `metric` over `events`, if any.
     fn series_for<'m>(&self, metric: &'m Metric, events: &'m EventSelector) -> Option<Series<'m>> {
-        if !self.buckets || matches!(metric, Metric::Distinct(_)) {
+        if !self.buckets {
             return None;
         }
-        let property = metric.property();
-        let id = self.src.series(&events.event, property, &events.filter)?;
-        let days = matches!(metric, Metric::ActiveDays);
-        Some(Series { id, event: &events.event, property, filter: &events.filter, days })
+        bucket_series(self.src, metric, events)
     }
 
     /// A source that serves all-time reads from this context's cache.
@@ -275,6 +272,48 @@ impl BucketSource for Cached<'_, '_> {
     fn bucket_floor_day(&self) -> i64 {
         self.ctx.src.bucket_floor_day()
     }
+}
+
+/// The bucket-backed series that answers `metric` over `events`, if any
+/// (with timelines kept; see [`ProfileCtx::series_for`]).
+fn bucket_series<'m>(src: &dyn Source, metric: &'m Metric, events: &'m EventSelector) -> Option<Series<'m>> {
+    if matches!(metric, Metric::Distinct(_)) {
+        return None;
+    }
+    let property = metric.property();
+    let id = src.series(&events.event, property, &events.filter)?;
+    let days = matches!(metric, Metric::ActiveDays);
+    Some(Series { id, event: &events.event, property, filter: &events.filter, days })
+}
+
+/// The series whose buckets evaluating `expr` reads through `src`
+/// (ascending, once each): what a backfill loads ahead of its evaluations.
+pub(crate) fn series_read(src: &dyn Source, expr: &Expr) -> Vec<u32> {
+    fn walk(src: &dyn Source, e: &Expr, out: &mut Vec<u32>) {
+        let mut add =
+            |metric: &Metric, events: &EventSelector| out.extend(bucket_series(src, metric, events).map(|s| s.id));
+        match e {
+            Expr::And(items) | Expr::Or(items) => items.iter().for_each(|c| walk(src, c, out)),
+            Expr::Not(inner) => walk(src, inner, out),
+            // The metric itself, and the count that `next_event_after` reads.
+            Expr::Rollup(r) => {
+                add(&r.metric, &r.events);
+                add(&Metric::Count, &r.events);
+            }
+            Expr::Seq(s) => {
+                add(&Metric::Count, &s.first);
+                add(&Metric::Count, &s.then);
+            }
+            Expr::Trait(_) | Expr::Has(_) | Expr::InSegment(_) | Expr::Consent(_) => {}
+        }
+    }
+    let mut out = Vec::new();
+    if src.timeline_kept() {
+        walk(src, expr, &mut out);
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
 }
 
 /// A metric's value from the statistics of the selected events.

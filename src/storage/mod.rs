@@ -22,7 +22,7 @@ use std::sync::Arc;
 pub(crate) use batch::Batch;
 pub(crate) use open::{MergeOperator, StoreOptions};
 pub(crate) use table::Cf;
-pub(crate) use view::{corrupt, prefix_end, View};
+pub(crate) use view::{corrupt, prefix_end, Cursor, View};
 
 /// A corrupt-key error for `cf`.
 pub(crate) fn corrupt_key(cf: &'static str, key: &[u8], reason: &str) -> Error {

@@ -76,6 +76,25 @@ fn scans_of_hashed_and_prefixed_families_match_an_ordered_map() {
             let want: Vec<Vec<u8>> = model.range(from.clone()..to.clone()).map(|(k, _)| k.clone()).collect();
             assert_eq!(collect(view.range(cf, &from, Some(&to)).expect("scan")), want, "{cf} range from {p}");
         }
+        // One cursor, re-positioned forwards and backwards: each scan
+        // within a prefix reads what the map holds there.
+        let mut cursor = view.cursor(cf).expect("cursor").expect("present");
+        for p in (0..10u32).chain((0..10).rev()) {
+            let prefix = p.to_be_bytes();
+            let (from, to) = ([&prefix[..], &[0x40]].concat(), [&prefix[..], &[0xc0]].concat());
+            let want: Vec<Vec<u8>> = model.range(from.clone()..to.clone()).map(|(k, _)| k.clone()).collect();
+            let mut got = Vec::new();
+            cursor
+                .scan(&from, &to, |k, v| {
+                    got.push((k.to_vec(), v.to_vec()));
+                    Ok(())
+                })
+                .expect("scan");
+            assert_eq!(got.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>(), want, "{cf} cursor in {p}");
+            assert!(got.iter().all(|(k, v)| model.get(k) == Some(v)), "{cf} cursor values in {p}");
+        }
+        let across = cursor.scan(&[0, 0, 0, 1], &[0, 0, 0, 2], |_, _| Ok(()));
+        assert_eq!(across.is_err(), cf != WHOLE, "{cf}: a scan across prefixes is refused where prefixes apply");
     }
 }
 

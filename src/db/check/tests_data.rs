@@ -357,3 +357,93 @@ fn a_segment_definition_cut_short_by_a_crash_is_backfilled_at_open() {
     assert_eq!(db.segment_count("viewers").unwrap(), 2);
     assert_eq!(crate::schema::META_U32.get(&view(&db), keys::meta::SEGMENT_BACKFILL).unwrap(), None);
 }
+
+/// Profiles a (purchases and page views), b (old page views only) and c
+/// (purchases only, some before the cache's read-back horizon), at day 230.
+fn spread(dir: &std::path::Path) -> (ProfileDb, Arc<ManualClock>) {
+    let (db, clock) = open_with(dir, 400, 0);
+    db.declare_rollup(RollupDef::new("spend", "purchase", Aggregate::Sum("amount".into()))).unwrap();
+    for d in (0..90).step_by(7) {
+        track(&db, "user_id:a", "purchase", T0 - d * DAY, 5 + d);
+        track(&db, "user_id:a", "page_view", T0 - d * DAY - 1, 1);
+        track(&db, "user_id:b", "page_view", T0 - d * DAY, 1);
+        track(&db, "user_id:c", "purchase", T0 - d * DAY - 2, 1);
+    }
+    clock.advance(130 * DAY);
+    for d in 0..20 {
+        track(&db, "user_id:a", "purchase", clock.now().0 - d * DAY, 2);
+        track(&db, "user_id:c", "purchase", clock.now().0 - d * DAY * 3, 1);
+    }
+    (db, clock)
+}
+
+#[test]
+fn a_preload_caches_what_loading_each_pair_would() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, clock) = spread(dir.path());
+    let spend = db.core.rollups.read().rollups["spend"].series;
+    let mut series = [auto_series(&db, "purchase"), auto_series(&db, "page_view"), spend];
+    series.sort_unstable();
+    let profiles = [ProfileId(0), ProfileId(1), ProfileId(2)];
+    let cache = &db.core.rollup_cache;
+    cache.clear();
+    let (view, today) = (view(&db), clock.now().day());
+    cache.preload(&view, &profiles, &series, today).unwrap();
+    let mut cached = cache.entries();
+    cached.sort_by_key(|(k, _)| *k);
+    let pairs: Vec<_> = cached.iter().map(|(k, _)| *k).collect();
+    let expected: Vec<_> = profiles.iter().flat_map(|p| series.iter().map(move |s| (*p, *s))).collect();
+    assert_eq!(pairs, expected, "every pair, those without events too");
+    let from = today - crate::rollup::cache::READ_BACK_DAYS;
+    let mut kept_days = 0;
+    for ((p, s), entry) in &cached {
+        let (all, days) = crate::rollup::store::read_series(&view, *p, *s, from).unwrap();
+        let loaded = crate::rollup::cache_entry::Entry::new(all, from, days);
+        assert_eq!(entry.from, from);
+        assert_eq!(entry.all(), loaded.all(), "profile {p}, series {s}");
+        assert_eq!(entry.buckets(), loaded.buckets(), "profile {p}, series {s}");
+        kept_days += entry.buckets().len();
+    }
+    assert!(kept_days > 0 && cached.iter().any(|(_, e)| e.all().count > e.buckets().len() as u64));
+    // Cached pairs are left as they are.
+    let before = cache.entries().len();
+    cache.preload(&view, &profiles, &series, today).unwrap();
+    assert_eq!(cache.entries().len(), before);
+}
+
+#[test]
+fn a_backfill_over_a_cold_cache_is_exact() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, _) = spread(dir.path());
+    db.core.rollup_cache.clear();
+    let n = db
+        .define_segment(
+            "active",
+            "count(purchase, 7d) >= 3 or sum(purchase.amount, 300d) > 100 or count(page_view, 30d) >= 1",
+        )
+        .unwrap();
+    // a: 20 purchases in the last 20 days; c: one every third day (3 in
+    // the last 7 days); b: page views 130 days ago and before.
+    assert_eq!(n, 2);
+    assert!(db.in_segment("active", ProfileId(0)).unwrap() && db.in_segment("active", ProfileId(2)).unwrap());
+    let r = db.check().unwrap();
+    assert!(r.is_clean(), "{r}");
+}
+
+#[test]
+fn the_series_an_expression_reads_are_listed_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, _) = spread(dir.path());
+    let expr = crate::segment::parse(
+        r#"count(purchase, 7d) >= 3 and sum(purchase.amount, 30d) > 1 and not seq(page_view, not purchase, 1d)
+           and traits.plan = "pro" and distinct(page_view.page, 7d) > 1 and count(signup) >= 1"#,
+    )
+    .unwrap();
+    let mut writer = db.core.writer.lock();
+    let txn = crate::txn::Txn::new(&db.core, &mut writer);
+    let spend = db.core.rollups.read().rollups["spend"].series;
+    let mut expected = vec![auto_series(&db, "purchase"), auto_series(&db, "page_view"), spend];
+    expected.sort_unstable();
+    // `distinct` reads the timeline, and no series holds `signup` events.
+    assert_eq!(crate::segment::context::series_read(&txn, &expr), expected);
+}
