@@ -190,8 +190,8 @@ impl ProfileDb {
         for (n, chunk) in live.chunks(BACKFILL_BATCH).enumerate() {
             let mut txn = Txn::new(&self.core, &mut *writer);
             txn.skip_segments = true;
-            // The rollups the evaluations read, each profile's in one scan
-            // rather than one per series and profile.
+            // The rollups the evaluations will read, through one iterator
+            // rather than one made and dropped per profile and series.
             if let Some(expr) = &expr {
                 let series = crate::segment::context::series_read(&txn, expr);
                 if !series.is_empty() {

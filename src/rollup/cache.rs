@@ -132,11 +132,11 @@ impl RollupCache {
         acc.map_or_else(|| read_window(view, p, series, window, now), Ok)
     }
 
-    /// The writer's bulk load ahead of evaluating `profiles` (ascending,
-    /// for the cursor's sake) against conditions reading `series`: the
-    /// entries not cached yet, each profile's from one scan of its keys.
-    /// What is cached afterwards is what the writer's reads would have
-    /// loaded one pair at a time.
+    /// The writer's bulk load ahead of evaluating `profiles` (a backfill's
+    /// are ascending, so the iterator only moves forward) against
+    /// conditions reading `series` (distinct): the pairs not cached yet, all read through one RocksDB
+    /// iterator re-positioned per pair. What is cached afterwards is what
+    /// the writer's reads would have loaded one pair at a time.
     pub fn preload(&self, view: &View<'_>, profiles: &[ProfileId], series: &[u32], today: i64) -> Result<()> {
         if !self.entries.enabled() {
             return Ok(());
