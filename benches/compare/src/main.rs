@@ -72,9 +72,10 @@ struct Cli {
     /// Print the results as JSON on stdout instead of markdown.
     #[arg(long)]
     json: bool,
-    /// profiledb's decoded-profile cache size (entries) [default: sized to
-    /// the workload: profiles + the event stream's visitors, so every
-    /// profile fits, as the SQL stores' page caches and Redis hold theirs]
+    /// Profiles profiledb's caches hold (records, and per profile 3
+    /// identifiers, 4 rollup pairs, 8 wake-ups) [default: sized to the
+    /// workload: profiles + the event stream's visitors, so every profile
+    /// fits, as the SQL stores' page caches and Redis hold theirs]
     #[arg(long)]
     cache_entries: Option<usize>,
     /// Workload seed.
@@ -139,7 +140,8 @@ fn stores(cli: &Cli) -> Vec<String> {
     }
 }
 
-/// profiledb's profile cache: the option, or every profile the workload makes.
+/// Profiles profiledb's caches hold: the option, or every profile the
+/// workload makes.
 fn cache_entries(cli: &Cli, n: u64, c: &OpCounts) -> usize {
     cli.cache_entries.unwrap_or(n as usize + (c.events / 10).max(1))
 }
@@ -381,7 +383,22 @@ fn header(cli: &Cli, n: u64, c: &OpCounts) -> Vec<(&'static str, String)> {
                 }
             ),
         ),
-        ("profiledb profile cache", format!("{} entries", measure::thousands(cache_entries(cli, n, c) as u64))),
+        ("profiledb caches", {
+            let profiles = cache_entries(cli, n, c);
+            let (ids, pairs, wakeups) = (
+                profiles * stores::pdb::IDENTIFIERS_PER_PROFILE,
+                profiles * stores::pdb::ROLLUP_PAIRS_PER_PROFILE,
+                profiles * stores::pdb::WAKEUPS_PER_PROFILE,
+            );
+            let k = |x: usize| measure::thousands(x as u64);
+            format!(
+                "{} profiles, {} identifiers, {} rollup pairs, {} wake-ups",
+                k(profiles),
+                k(ids),
+                k(pairs),
+                k(wakeups)
+            )
+        }),
         (
             "operations",
             format!(

@@ -53,11 +53,25 @@ pub struct Pdb {
     queries: Vec<String>,
 }
 
-/// Opens a fresh database in `dir` with a profile cache of `cache_entries`
-/// and declares the workload's rollups.
+/// Identifier resolutions cached per cached profile: a profile has a user
+/// id and an email, 30 % an anonymous id too, and visitors one each.
+pub const IDENTIFIERS_PER_PROFILE: usize = 3;
+/// Rollup (profile, series) pairs cached per cached profile: one profile
+/// slot each (a slot is 4 pairs; a profile keeps every series it is read by).
+pub const ROLLUP_PAIRS_PER_PROFILE: usize = 4;
+/// Pending wake-ups cached per cached profile: one profile slot each.
+pub const WAKEUPS_PER_PROFILE: usize = 8;
+
+/// Opens a fresh database in `dir` whose caches hold `cache_entries`
+/// profiles (their records, identifiers, rollups and wake-ups — as the
+/// other stores keep their working set in memory) and declares the
+/// workload's rollups.
 pub fn open(dir: &Path, cache_entries: usize) -> Result<Box<dyn Store>> {
     let db = ProfileDb::builder(dir)
         .profile_cache_entries(cache_entries)
+        .identity_cache_entries(cache_entries * IDENTIFIERS_PER_PROFILE)
+        .rollup_cache_entries(cache_entries * ROLLUP_PAIRS_PER_PROFILE)
+        .wakeup_cache_entries(cache_entries * WAKEUPS_PER_PROFILE)
         .open()
         .with_context(|| format!("opening profiledb at {}", dir.display()))?;
     for (name, event, kind) in ROLLUPS {
