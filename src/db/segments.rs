@@ -181,10 +181,11 @@ impl ProfileDb {
     /// Re-evaluates segment `id` for every live profile, in batches, then
     /// clears the pending-backfill marker. Idempotent.
     fn backfill(&self, writer: &mut WriterState, id: u32, progress: &mut dyn FnMut(u64, u64)) -> Result<()> {
-        let (live, expr) = {
+        let (live, expr, timed) = {
             let state = self.core.segments.read();
-            let expr = state.segments.iter().find(|s| s.def.id == id).map(|s| s.def.expr.clone());
-            (state.live.iter().map(ProfileId).collect::<Vec<_>>(), expr)
+            let seg = state.segments.iter().find(|s| s.def.id == id);
+            let (expr, timed) = (seg.map(|s| s.def.expr.clone()), seg.is_some_and(|s| s.deps.time_dependent));
+            (state.live.iter().map(ProfileId).collect::<Vec<_>>(), expr, timed)
         };
         let total = live.len() as u64;
         for (n, chunk) in live.chunks(BACKFILL_BATCH).enumerate() {
@@ -197,6 +198,10 @@ impl ProfileDb {
                 if !series.is_empty() {
                     self.core.rollup_cache.preload(&txn.view, chunk, &series, txn.now.day())?;
                 }
+            }
+            // And the wake-ups its evaluations replace, from one scan.
+            if timed {
+                self.core.wakeups.preload(&txn.view, id, chunk)?;
             }
             for p in chunk {
                 reevaluate_only(&mut txn, *p, Some(&[id]))?;
@@ -487,9 +492,7 @@ fn stage_wakeup_removal(txn: &mut Txn<'_>, id: u32) -> Result<()> {
     for kv in txn.view.prefix(schema::WAKEUP_INDEX.name, &index)? {
         let (k, v) = kv?;
         let due = schema::WAKEUP_INDEX.decode(&k, &v)? as i64;
-        let p = keys::parse_profile(&k[5..]).ok_or_else(|| {
-            crate::storage::corrupt_key(schema::WAKEUP_INDEX.name, &k, "expected 0x02 ‖ segment ‖ profile")
-        })?;
+        let p = crate::segment::wakeups::indexed_profile(&k)?;
         pending.push((due, p, k));
     }
     for (due, p, k) in pending {

@@ -343,6 +343,14 @@ pub mod segment {
         k
     }
 
+    /// Splits a wake-up index key into (segment, profile).
+    pub fn parse_wakeup_index(k: &[u8]) -> Option<(u32, ProfileId)> {
+        if k.len() != 9 || k[0] != 0x02 {
+            return None;
+        }
+        Some((u32::from_be_bytes(k[1..5].try_into().ok()?), super::parse_profile(&k[5..])?))
+    }
+
     /// `segment ‖ profile ‖ at`: one membership change.
     pub fn membership(segment: u32, p: ProfileId, at: i64) -> [u8; 16] {
         let mut k = [0u8; 16];

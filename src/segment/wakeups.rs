@@ -42,6 +42,39 @@ impl WakeupCache {
         self.entries.map_or_load(p, seg, |d| *d, || stored(view, seg, p))
     }
 
+    /// The writer's bulk load ahead of evaluating segment `seg` for
+    /// `profiles`: the wake-ups not cached yet (absence included), from one
+    /// scan of the segment's index between the least and the greatest
+    /// profile rather than a point read each.
+    pub fn preload(&self, view: &View<'_>, seg: u32, profiles: &[ProfileId]) -> Result<()> {
+        let (Some(lo), Some(hi)) = (profiles.iter().min(), profiles.iter().max()) else { return Ok(()) };
+        if !self.entries.enabled() {
+            return Ok(());
+        }
+        let from = keys::segment::wakeup_index(seg, *lo);
+        let to = match hi.0.checked_add(1) {
+            Some(next) => keys::segment::wakeup_index(seg, ProfileId(next)).to_vec(),
+            None => keys::segment::wakeup_index(seg, *hi).iter().copied().chain([0]).collect(),
+        };
+        let mut pending = foldhash::HashMap::default();
+        for kv in view.range(schema::WAKEUP_INDEX.name, &from, Some(&to))? {
+            let (k, v) = kv?;
+            pending.insert(indexed_profile(&k)?, schema::WAKEUP_INDEX.decode(&k, &v)? as i64);
+        }
+        for &p in profiles {
+            if self.entries.map(p, seg, |_| ()).is_none() {
+                self.entries.insert(p, seg, pending.get(&p).copied());
+            }
+        }
+        Ok(())
+    }
+
+    /// The cached wake-up of segment `seg` for `p` (`None`: not cached).
+    #[cfg(test)]
+    pub fn cached(&self, seg: u32, p: ProfileId) -> Option<Option<i64>> {
+        self.entries.map(p, seg, |d| *d)
+    }
+
     /// Loads `p`'s cached wake-ups into the CPU caches ahead of the
     /// writer's reads (see [`ProfileSlots::touch`]).
     pub fn touch(&self, p: ProfileId) {
@@ -78,6 +111,13 @@ impl WakeupCache {
         }
         Ok(out)
     }
+}
+
+/// The profile of a wake-up index key (`0x02 ‖ segment ‖ profile`).
+pub(crate) fn indexed_profile(k: &[u8]) -> Result<ProfileId> {
+    keys::segment::parse_wakeup_index(k)
+        .map(|(_, p)| p)
+        .ok_or_else(|| crate::storage::corrupt_key(schema::WAKEUP_INDEX.name, k, "expected 0x02 ‖ segment ‖ profile"))
 }
 
 /// The wake-up of segment `seg` for `p` as stored in its index.

@@ -174,9 +174,7 @@ impl Checker<'_> {
                 forward.insert((due, seg, p.0));
                 continue;
             }
-            let parsed = (k.len() == 9 && k[0] == 0x02)
-                .then(|| (keys::parse_profile(&k[1..5]), keys::parse_profile(&k[5..9])))
-                .and_then(|(s, p)| Some((s?.0, p?.0)));
+            let parsed = keys::segment::parse_wakeup_index(&k).map(|(s, p)| (s, p.0));
             let Some((seg, p)) = parsed else {
                 self.bad_key(
                     schema::WAKEUP_INDEX.name,

@@ -447,3 +447,27 @@ fn the_series_an_expression_reads_are_listed_once() {
     // `distinct` reads the timeline, and no series holds `signup` events.
     assert_eq!(crate::segment::context::series_read(&txn, &expr), expected);
 }
+
+#[test]
+fn a_wakeup_preload_caches_what_reading_each_would() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, _) = populated(dir.path());
+    let recent = db.core.segments.read().get("recent").unwrap().def.id;
+    let wakeups = &db.core.wakeups;
+    wakeups.clear();
+    // Profile 1 merged into 0; 3 does not exist: absence is cached too.
+    let profiles = [ProfileId(3), ProfileId(0), ProfileId(1), ProfileId(2)];
+    wakeups.preload(&view(&db), recent, &profiles).unwrap();
+    let cached: Vec<_> = profiles.iter().map(|p| wakeups.cached(recent, *p)).collect();
+    let stored: Vec<_> = profiles
+        .iter()
+        .map(|p| {
+            let key = keys::segment::wakeup_index(recent, *p);
+            Some(crate::schema::WAKEUP_INDEX.get(&view(&db), &key).unwrap().map(|d| d as i64))
+        })
+        .collect();
+    assert_eq!(cached, stored);
+    assert!(cached.iter().any(|c| matches!(c, Some(Some(_)))) && cached.contains(&Some(None)), "{cached:?}");
+    assert_eq!(wakeups.cached(recent + 1, ProfileId(0)), None, "only the segment asked for");
+    assert!(db.check().unwrap().is_clean());
+}
