@@ -165,7 +165,7 @@ impl<'a> View<'a> {
     }
 }
 
-/// Repeated prefix scans of one column family (see [`View::cursor`]).
+/// Repeated short scans of one column family (see [`View::cursor`]).
 pub(crate) struct Cursor<'v> {
     cf: &'static str,
     /// The column family's prefix length, if it has a prefix extractor.
