@@ -134,9 +134,10 @@ impl RollupCache {
 
     /// The writer's bulk load ahead of evaluating `profiles` (a backfill's
     /// are ascending, so the iterator only moves forward) against
-    /// conditions reading `series` (distinct): the pairs not cached yet, all read through one RocksDB
-    /// iterator re-positioned per pair. What is cached afterwards is what
-    /// the writer's reads would have loaded one pair at a time.
+    /// conditions reading `series` (distinct): the pairs not cached yet,
+    /// all read through one RocksDB iterator re-positioned per pair. What
+    /// is cached afterwards is what the writer's reads would have loaded
+    /// one pair at a time.
     pub fn preload(&self, view: &View<'_>, profiles: &[ProfileId], series: &[u32], today: i64) -> Result<()> {
         if !self.entries.enabled() {
             return Ok(());

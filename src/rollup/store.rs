@@ -101,12 +101,11 @@ pub(crate) type SeriesRead = (Acc, Vec<(i64, Acc)>);
 /// read-only handle on an older database) is skipped: it always equalled
 /// this fold.
 pub(crate) fn read_series(view: &View<'_>, profile: ProfileId, series: u32, from: i64) -> Result<SeriesRead> {
-    let mut out = (Acc::default(), Vec::new());
-    let start = keys::rollup::key(profile, series, [0; 8]);
-    let end = keys::rollup::all_time(profile, series);
+    let mut out = SeriesRead::default();
+    let (start, end) = series_keys(profile, series);
     for kv in view.range(schema::ROLLUPS.name, &start, Some(&end))? {
         let (k, v) = kv?;
-        fold_stored(&mut out, bucket_of(&k)?, &k, &v, from)?;
+        fold_stored(&mut out, &k, &v, from)?;
     }
     Ok(out)
 }
@@ -122,25 +121,25 @@ pub(crate) fn read_profile_series(
 ) -> Result<Vec<SeriesRead>> {
     let mut out = Vec::with_capacity(wanted.len());
     for &series in wanted {
-        let mut read = (Acc::default(), Vec::new());
-        let start = keys::rollup::key(profile, series, [0; 8]);
-        let end = keys::rollup::all_time(profile, series);
-        cursor.scan(&start, &end, |k, v| fold_stored(&mut read, bucket_of(k)?, k, v, from))?;
+        let mut read = SeriesRead::default();
+        let (start, end) = series_keys(profile, series);
+        cursor.scan(&start, &end, |k, v| fold_stored(&mut read, k, v, from))?;
         out.push(read);
     }
     Ok(out)
 }
 
-/// The bucket bytes of a rollup key.
-fn bucket_of(k: &[u8]) -> Result<[u8; 8]> {
-    keys::rollup::parse(k)
-        .map(|(_, _, bucket)| bucket)
-        .ok_or_else(|| crate::storage::corrupt_key(schema::ROLLUPS.name, k, "expected profile ‖ series ‖ bucket"))
+/// The bounds of a series' buckets in scans: from its first possible
+/// bucket to the all-time key of formats 2–7 (excluded).
+fn series_keys(profile: ProfileId, series: u32) -> ([u8; 16], [u8; 16]) {
+    (keys::rollup::key(profile, series, [0; 8]), keys::rollup::all_time(profile, series))
 }
 
 /// Folds a stored bucket into a series' all-time accumulator, and keeps it
 /// as a day bucket when it is one from day `from` on.
-fn fold_stored((all, days): &mut (Acc, Vec<(i64, Acc)>), bucket: [u8; 8], k: &[u8], v: &[u8], from: i64) -> Result<()> {
+fn fold_stored((all, days): &mut SeriesRead, k: &[u8], v: &[u8], from: i64) -> Result<()> {
+    let (_, _, bucket) = keys::rollup::parse(k)
+        .ok_or_else(|| crate::storage::corrupt_key(schema::ROLLUPS.name, k, "expected profile ‖ series ‖ bucket"))?;
     let acc = schema::ROLLUPS.decode(k, v)?;
     all.fold(&acc);
     if let Some(day) = keys::rollup::bucket_day(bucket).filter(|d| *d >= from) {

@@ -52,12 +52,9 @@ impl WakeupCache {
             return Ok(());
         }
         let from = keys::segment::wakeup_index(seg, *lo);
-        let to = match hi.0.checked_add(1) {
-            Some(next) => keys::segment::wakeup_index(seg, ProfileId(next)).to_vec(),
-            None => keys::segment::wakeup_index(seg, *hi).iter().copied().chain([0]).collect(),
-        };
+        let to = crate::storage::prefix_end(&keys::segment::wakeup_index(seg, *hi));
         let mut pending = foldhash::HashMap::default();
-        for kv in view.range(schema::WAKEUP_INDEX.name, &from, Some(&to))? {
+        for kv in view.range(schema::WAKEUP_INDEX.name, &from, to.as_deref())? {
             let (k, v) = kv?;
             pending.insert(indexed_profile(&k)?, schema::WAKEUP_INDEX.decode(&k, &v)? as i64);
         }
