@@ -57,11 +57,7 @@ fn small_write_buffers_flush_often_and_lose_nothing() {
             assert_eq!(r.profile, ProfileId(i));
         }
     }
-    let tables = std::fs::read_dir(dir.path())
-        .unwrap()
-        .filter(|e| e.as_ref().is_ok_and(|e| e.path().extension().is_some_and(|x| x == "sst")))
-        .count();
-    assert!(tables >= 1, "the memtables flushed to table files during the load");
+    assert!(table_files(dir.path()) >= 1, "the memtables flushed to table files during the load");
     let db = open();
     for i in (0..n).step_by(7) {
         let p = db.get(&id(&format!("user_id:u{i}"))).unwrap().expect("persisted");
@@ -69,6 +65,31 @@ fn small_write_buffers_flush_often_and_lose_nothing() {
         assert_eq!(db.history(p.id).unwrap().len(), 1);
     }
     assert_eq!(db.profile_count().unwrap(), u64::from(n));
+}
+
+/// The table files in a database directory.
+fn table_files(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter(|e| e.as_ref().is_ok_and(|e| e.path().extension().is_some_and(|x| x == "sst")))
+        .count()
+}
+
+#[test]
+fn settle_flushes_and_waits_for_background_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = ProfileDb::open(dir.path()).unwrap();
+    for i in 0..50 {
+        db.update(&id(&format!("user_id:u{i}")), Update::new().set("n", i)).unwrap();
+    }
+    assert_eq!(table_files(dir.path()), 0, "50 updates fit in the memtables");
+    db.settle().unwrap();
+    assert!(table_files(dir.path()) >= 1, "settle flushed the memtables");
+    assert_eq!(db.background_work().unwrap(), 0);
+    assert_eq!(db.get(&id("user_id:u7")).unwrap().expect("written").traits.get("n"), Some(&TraitValue::Int(7)));
+    let ro = ProfileDb::builder(dir.path()).access_mode(AccessMode::ReadOnly).open().unwrap();
+    assert!(matches!(ro.settle().unwrap_err(), Error::ReadOnly(_)));
+    assert_eq!(ro.background_work().unwrap(), 0);
 }
 
 #[test]

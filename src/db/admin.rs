@@ -113,6 +113,33 @@ impl ProfileDb {
         Ok(rec.history_floor)
     }
 
+    /// Flushes the memtables and waits until RocksDB's background flushes
+    /// and compactions are done — for example after a bulk import, before
+    /// taking timings or a backup. Writes may go on meanwhile (the wait
+    /// then also covers the work they cause).
+    ///
+    /// ```
+    /// use profiledb::{Identifier, ProfileDb, Update};
+    /// let dir = tempfile::tempdir()?;
+    /// let db = ProfileDb::open(dir.path())?;
+    /// let ann: Identifier = "email:ann@example.com".parse()?;
+    /// db.update(&ann, Update::new().set("plan", "pro"))?;
+    /// db.settle()?;
+    /// assert_eq!(db.background_work()?, 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn settle(&self) -> Result<()> {
+        self.writable("settle")?;
+        self.core.store.settle()
+    }
+
+    /// How much background work RocksDB has pending or running: memtables
+    /// waiting to be flushed plus flushes and compactions pending or
+    /// running (0 when the database is settled).
+    pub fn background_work(&self) -> Result<u64> {
+        self.core.store.background_work()
+    }
+
     /// Flushes and compacts every column family.
     pub fn compact(&self) -> Result<()> {
         self.writable("compact")?;

@@ -166,6 +166,37 @@ impl Store {
         self.inner.db.flush_wal(true).map_err(storage_err("flush_wal", "*"))
     }
 
+    /// Flushes every memtable, then blocks until no flush or compaction
+    /// is pending or running (what the writes so far left RocksDB to do in
+    /// the background).
+    pub fn settle(&self) -> Result<()> {
+        let mut opts = rocksdb::WaitForCompactOptions::default();
+        opts.set_flush(true);
+        self.inner.db.wait_for_compact(&opts).map_err(storage_err("wait_for_compact", "*"))
+    }
+
+    /// Background work pending or running: memtables waiting for a flush,
+    /// and flushes and compactions pending or running, summed over every
+    /// column family.
+    pub fn background_work(&self) -> Result<u64> {
+        let mut total = 0;
+        for cf in crate::keys::cf::ALL {
+            let Some(handle) = self.cf(cf)? else { continue };
+            for name in ["rocksdb.mem-table-flush-pending", "rocksdb.compaction-pending"] {
+                total += self
+                    .inner
+                    .db
+                    .property_int_value_cf(handle, name)
+                    .map_err(storage_err("property", cf))?
+                    .unwrap_or(0);
+            }
+        }
+        for name in ["rocksdb.num-running-flushes", "rocksdb.num-running-compactions"] {
+            total += self.inner.db.property_int_value(name).map_err(storage_err("property", "*"))?.unwrap_or(0);
+        }
+        Ok(total)
+    }
+
     /// Total size in bytes of a column family's SST files plus memtables
     /// (0 for an absent family).
     pub fn size_of(&self, cf: &'static str) -> Result<u64> {

@@ -215,7 +215,9 @@ impl Store for Pdb {
         for s in &SEGMENTS {
             self.db.define_segment(s.name, s.expr).with_context(|| format!("defining segment {}", s.name))?;
         }
-        Ok(())
+        // Like the other stores' checkpoints after their loads: the load's
+        // flushes and compactions finish before anything is timed.
+        self.db.settle().context("settling the load's flushes and compactions")
     }
 
     fn lookup(&mut self, id: &Ident) -> Result<Option<View>> {
