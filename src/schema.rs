@@ -104,10 +104,6 @@ impl Tagged for RollupRecord {
     const TAG: u8 = tags::ROLLUP_RECORD;
     const NAME: &'static str = "RollupRecord";
 }
-impl Tagged for Acc {
-    const TAG: u8 = tags::ACC;
-    const NAME: &'static str = "Acc";
-}
 impl Tagged for Event {
     const TAG: u8 = tags::EVENT;
     const NAME: &'static str = "Event";

@@ -91,7 +91,7 @@ pub(crate) mod tags {
     pub const SERIES_DEF: u8 = 0x05;
     /// `RollupRecord` v1 (bincode).
     pub const ROLLUP_RECORD: u8 = 0x06;
-    /// `Acc` v1 (bincode).
+    /// `Acc` v1 (bincode; formats 1–8, read only).
     pub const ACC: u8 = 0x07;
     /// `Event` v1 (bincode).
     pub const EVENT: u8 = 0x08;
@@ -129,6 +129,9 @@ pub(crate) mod tags {
     /// `Delta` v3: a consent change may carry the time it was given
     /// (format 7).
     pub const DELTA: u8 = 0x18;
+    /// `Acc` v2: a hand-written layout holding only what the accumulator
+    /// has (format 9; `rollup::acc_codec`).
+    pub const ACC_V2: u8 = 0x19;
 }
 
 #[cfg(test)]

@@ -9,11 +9,7 @@
 //! and container, the value map's node, the encoding's bitmap buffer).
 //!
 //! The operand is the same bytes as the accumulator's encoding
-//! (`Acc::of_event(..).encode_value()`, tested): the stored format does not
-//! change.
-
-use serde::ser::{SerializeMap, Serializer};
-use serde::Serialize;
+//! (`Acc::of_event(..).encode_value()`, tested).
 
 use crate::clock::Timestamp;
 use crate::event::Event;
@@ -70,80 +66,36 @@ impl Contribution {
     }
 
     /// The merge operand: the bytes of [`to_acc`](Self::to_acc)'s
-    /// encoding, written without building the accumulator.
+    /// encoding (`rollup::acc_codec`), written without building the
+    /// accumulator.
     pub fn encode(&self) -> Vec<u8> {
-        let wire = Wire {
-            count: 1,
-            numeric: u64::from(self.number.is_some()),
-            sum: self.number.unwrap_or(0.0),
-            min: self.number,
-            max: self.number,
-            first: Some(self.time),
-            last: Some(self.time),
-            days: OneDay(single_bit_bitmap(day_bit(self.day()))),
-            values: OneValue(self.key.as_deref()),
-            overflow: false,
-        };
-        crate::codec::tagged::encode_with_tag(crate::codec::tags::ACC, &wire)
-    }
-}
-
-/// [`Acc`]'s fields in declaration order, as serde sees them (bincode
-/// writes fields in order, without names): the bitmap and the value map
-/// are written from what one event holds.
-#[derive(Serialize)]
-struct Wire<'a> {
-    count: u64,
-    numeric: u64,
-    sum: f64,
-    min: Option<f64>,
-    max: Option<f64>,
-    first: Option<i64>,
-    last: Option<i64>,
-    days: OneDay,
-    values: OneValue<'a>,
-    overflow: bool,
-}
-
-/// A one-element roaring bitmap in its portable serialization, written
-/// as serde bytes (as roaring's `Serialize` writes a bitmap).
-struct OneDay([u8; 18]);
-
-impl Serialize for OneDay {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_bytes(&self.0)
-    }
-}
-
-/// The value map of one event: empty, or its value counted once.
-struct OneValue<'a>(Option<&'a str>);
-
-impl Serialize for OneValue<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut map = s.serialize_map(Some(usize::from(self.0.is_some())))?;
-        if let Some(k) = self.0 {
-            map.serialize_entry(k, &1u64)?;
+        use super::acc_codec::{put_str, put_times, put_varint, FIRST, LAST, MAX, MIN, NUMERIC, OWN_DAY, VALUES};
+        let mut out = Vec::with_capacity(40 + self.key.as_ref().map_or(0, String::len));
+        let mut flags = FIRST | LAST | OWN_DAY;
+        if self.number.is_some() {
+            flags |= NUMERIC | MIN | MAX;
         }
-        map.end()
+        if self.key.is_some() {
+            flags |= VALUES;
+        }
+        out.extend_from_slice(&[crate::codec::tags::ACC_V2, flags]);
+        put_varint(&mut out, 1);
+        if let Some(x) = self.number {
+            // numeric = 1, then the sum, the min and the max: all x.
+            put_varint(&mut out, 1);
+            for _ in 0..3 {
+                out.extend_from_slice(&x.to_le_bytes());
+            }
+        }
+        put_times(&mut out, Some(self.time), Some(self.time));
+        if let Some(k) = &self.key {
+            // One value, no overflow; counted once.
+            put_varint(&mut out, 1 << 1);
+            put_str(&mut out, k);
+            put_varint(&mut out, 1);
+        }
+        out
     }
-}
-
-/// The portable roaring serialization of the bitmap `{bit}`: the
-/// no-run-container cookie, one container (its key, cardinality − 1 and
-/// offset), and the array container's one value.
-fn single_bit_bitmap(bit: u32) -> [u8; 18] {
-    /// Roaring's `SERIAL_COOKIE_NO_RUNCONTAINER`.
-    const COOKIE: u32 = 12346;
-    /// The cookie, the container count, one description and one offset.
-    const HEADER: u32 = 16;
-    let mut out = [0u8; 18];
-    out[0..4].copy_from_slice(&COOKIE.to_le_bytes());
-    out[4..8].copy_from_slice(&1u32.to_le_bytes());
-    out[8..10].copy_from_slice(&((bit >> 16) as u16).to_le_bytes());
-    // Cardinality − 1 = 0: bytes 10..12 stay zero.
-    out[12..16].copy_from_slice(&HEADER.to_le_bytes());
-    out[16..18].copy_from_slice(&((bit & 0xffff) as u16).to_le_bytes());
-    out
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 //! merge operator, so ingest never reads and late events land exactly.
 
 pub mod acc;
+mod acc_codec;
 pub(crate) mod cache;
 pub(crate) mod cache_entry;
 pub(crate) mod compact;
