@@ -347,7 +347,8 @@ fn the_v9_fixture_holds_lean_accumulators_and_v8_ones_decode_until_folded() {
     let (_d8, v8) = open_writable(8);
     assert_eq!(rollup_tags(&v8), [0x07].into(), "format 8 wrote bincode accumulators");
     let ann = v8.resolve(&id("email:ann@example.com")).unwrap().unwrap();
-    let read = || (v8.event_stats(ann, "purchase", Window::All).unwrap(), v8.rollup(ann, "spend", Window::All).unwrap());
+    let read =
+        || (v8.event_stats(ann, "purchase", Window::All).unwrap(), v8.rollup(ann, "spend", Window::All).unwrap());
     let before = read();
     v8.compact().unwrap();
     assert_eq!(read(), before);

@@ -91,7 +91,7 @@ pub(crate) mod tags {
     pub const SERIES_DEF: u8 = 0x05;
     /// `RollupRecord` v1 (bincode).
     pub const ROLLUP_RECORD: u8 = 0x06;
-    /// `Acc` v1 (bincode; formats 1–8, read only).
+    /// `Acc` v1 (bincode; formats 2–8, read only).
     pub const ACC: u8 = 0x07;
     /// `Event` v1 (bincode).
     pub const EVENT: u8 = 0x08;

@@ -11,14 +11,14 @@
 //!      ‖ min f64 LE                            if flags & MIN
 //!      ‖ max f64 LE                            if flags & MAX
 //!      ‖ zigzag(first)                         if flags & FIRST
-//!      ‖ zigzag(last − first)                  if flags & LAST (last alone without FIRST)
+//!      ‖ zigzag(last − first, wrapping)        if flags & LAST (last alone without FIRST)
 //!      ‖ length ‖ days (roaring portable)      if flags & DAYS
 //!      ‖ n·2 + overflow ‖ n × (length ‖ value UTF-8 ‖ count)   if flags & VALUES
 //! ```
 //!
 //! Integers are LEB128 varints (7 bits a byte, least significant first);
 //! `OWN_DAY` stands for a day set of exactly the first event's day (what
-//! every day bucket holds). Tag `0x07` (bincode, formats 1–8) stays
+//! every day bucket holds). Tag `0x07` (bincode, formats 2–8) stays
 //! readable.
 
 use std::collections::BTreeMap;
@@ -29,7 +29,8 @@ use crate::clock::Timestamp;
 use crate::codec::{tags, DecodeError, ValueCodec};
 use crate::rollup::acc::{day_bit, Acc};
 
-/// `numeric` and `sum` follow (either is not zero).
+/// `numeric` and `sum` follow (`numeric` is not 0 or `sum`'s bits are not
+/// all zero: a sum of −0.0 is written).
 pub(crate) const NUMERIC: u8 = 0x01;
 /// `min` follows.
 pub(crate) const MIN: u8 = 0x02;
@@ -98,12 +99,21 @@ impl Acc {
     }
 
     /// Decodes an accumulator's stored bytes: tag `0x19`, or `0x07`
-    /// (bincode, formats 1–8). Every byte must be used.
+    /// (bincode, formats 2–8). Every byte must be used.
     pub fn decode(bytes: &[u8]) -> Result<Acc, String> {
         match bytes.split_first() {
             Some((&tags::ACC_V2, body)) => decode_v2(body).map_err(|e| format!("Acc: {e}")),
-            Some((&tags::ACC, body)) => crate::codec::decode_body(body, "Acc"),
-            Some((t, _)) => Err(format!("expected tag {:#04x} (Acc), found {t:#04x}", tags::ACC_V2)),
+            Some((&tags::ACC, body)) => {
+                let mut acc: Acc = crate::codec::decode_body(body, "Acc")?;
+                // roaring's serde reads any layout (run containers, keys
+                // out of order): rebuilt from its days, the set is what
+                // this build writes and answers as stored.
+                acc.days = acc.days.iter().collect();
+                Ok(acc)
+            }
+            Some((t, _)) => {
+                Err(format!("expected tag {:#04x} or {:#04x} (Acc), found {t:#04x}", tags::ACC_V2, tags::ACC))
+            }
             None => Err("empty value, expected Acc".into()),
         }
     }
@@ -192,9 +202,10 @@ impl<'a> Reader<'a> {
 
     fn len(&mut self, what: &str) -> Result<usize, String> {
         let n = self.varint(what)?;
-        usize::try_from(n).ok().filter(|n| *n <= self.0.len()).ok_or_else(|| {
-            format!("{what}: length {n} exceeds the {} bytes left", self.0.len())
-        })
+        usize::try_from(n)
+            .ok()
+            .filter(|n| *n <= self.0.len())
+            .ok_or_else(|| format!("{what}: length {n} exceeds the {} bytes left", self.0.len()))
     }
 
     fn f64(&mut self, what: &str) -> Result<f64, String> {
@@ -234,20 +245,16 @@ fn decode_v2(body: &[u8]) -> Result<Acc, String> {
     }
     if has(DAYS) {
         let n = r.len("day set length")?;
-        let mut bytes = r.take(n, "day set")?;
-        acc.days = RoaringBitmap::deserialize_from(&mut bytes).map_err(|e| format!("day set: {e}"))?;
-        if !bytes.is_empty() {
-            return Err(format!("day set: {} trailing bytes", bytes.len()));
-        }
+        acc.days = day_set(r.take(n, "day set")?)?;
     }
     if has(VALUES) {
-        let header = r.varint("value count")?;
+        let header = r.varint("value list header")?;
         acc.overflow = header & 1 == 1;
         let mut values = BTreeMap::new();
         for _ in 0..header >> 1 {
             let n = r.len("value length")?;
             let value = std::str::from_utf8(r.take(n, "value")?).map_err(|e| format!("value: {e}"))?.to_owned();
-            let count = r.varint("value count")?;
+            let count = r.varint("count of a value")?;
             if values.insert(value, count).is_some() {
                 return Err("a value is listed twice".into());
             }
@@ -258,6 +265,27 @@ fn decode_v2(body: &[u8]) -> Result<Acc, String> {
         return Err(format!("{} trailing bytes", r.0.len()));
     }
     Ok(acc)
+}
+
+/// A day set: roaring's portable serialization, exactly as this build
+/// writes it (so a crafted one — run containers, keys out of order, a
+/// cardinality that lies — cannot decode into a bitmap that answers wrong
+/// or does not encode back).
+fn day_set(raw: &[u8]) -> Result<RoaringBitmap, String> {
+    let mut bytes = raw;
+    let read = RoaringBitmap::deserialize_from(&mut bytes).map_err(|e| format!("day set: {e}"))?;
+    if !bytes.is_empty() {
+        return Err(format!("day set: {} trailing bytes", bytes.len()));
+    }
+    // Rebuilt from its days: whatever the containers held, in order.
+    let days: RoaringBitmap = read.iter().collect();
+    let mut again = Vec::with_capacity(raw.len());
+    // Writing to a Vec cannot fail.
+    let _ = days.serialize_into(&mut again);
+    if again != raw {
+        return Err("day set: not in the layout this build writes (containers in key order, no run containers)".into());
+    }
+    Ok(days)
 }
 
 #[cfg(test)]
@@ -335,6 +363,24 @@ mod tests {
         assert!(same(&Acc::decode(&old).unwrap(), &acc));
         assert!(Acc::decode(&[]).is_err());
         assert!(Acc::decode(&[0x42, 0]).unwrap_err().contains("0x42"));
+    }
+
+    #[test]
+    fn a_day_set_not_in_the_written_layout_is_refused() {
+        // One run container holding no run (cookie 12347): roaring reads it
+        // as an empty container, which would not encode back.
+        let runs = [tags::ACC_V2, DAYS, 0, 0x0b, 0x3b, 0x30, 0, 0, 0x01, 0, 0, 0, 0, 0, 0];
+        assert!(Acc::decode(&runs).unwrap_err().contains("day set"));
+        // Two containers with their keys out of order.
+        let mut set = Vec::new();
+        RoaringBitmap::from_iter([5u32, 65_536 + 5]).serialize_into(&mut set).unwrap();
+        let (first, second) = (set[8..12].to_vec(), set[12..16].to_vec());
+        set[8..12].copy_from_slice(&second);
+        set[12..16].copy_from_slice(&first);
+        let mut bytes = vec![tags::ACC_V2, DAYS, 0];
+        put_varint(&mut bytes, set.len() as u64);
+        bytes.extend_from_slice(&set);
+        assert!(Acc::decode(&bytes).unwrap_err().contains("layout"), "{bytes:02x?}");
     }
 
     #[test]

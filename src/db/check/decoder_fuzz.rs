@@ -232,7 +232,27 @@ fn samples() -> Vec<Vec<u8>> {
         delta(Change::Consent(consent_ops), Cause::Api).encode_value(),
         profile().encode_value(),
         link.encode_value(),
+        acc_sample(false).encode(),
+        acc_sample(true).encode(),
+        crate::codec::tagged::encode_with_tag(tags::ACC, &acc_sample(true)),
     ]
+}
+
+/// An accumulator: a one-event day bucket with a number and a value, or
+/// (`many`) one over several days with values dropped.
+fn acc_sample(many: bool) -> Acc {
+    let t = 1_700_000_000_000;
+    let mut acc = Acc { count: 1, numeric: 1, sum: 2.5, min: Some(2.5), max: Some(2.5), ..Acc::default() };
+    acc.first = Some(t);
+    acc.last = Some(t + if many { 9 * Timestamp::DAY } else { 0 });
+    acc.days.insert(crate::rollup::acc::day_bit(Timestamp(t).day()));
+    acc.values.insert("/pricing".into(), 1);
+    if many {
+        acc.count = 4;
+        acc.days.insert(crate::rollup::acc::day_bit(Timestamp(t).day() + 9));
+        acc.overflow = true;
+    }
+    acc
 }
 
 #[test]
@@ -298,7 +318,7 @@ fn huge_length_prefixes_fail_without_allocating() {
 
 /// Every tag: after one, the rest of the bytes reach that type's body decoder.
 fn any_tag() -> impl Strategy<Value = u8> {
-    prop::sample::select((tags::PROFILE_RECORD_V1..=tags::DELTA).collect::<Vec<u8>>())
+    prop::sample::select((tags::PROFILE_RECORD_V1..=tags::ACC_V2).collect::<Vec<u8>>())
 }
 
 /// 4,000 cases per property unless `PROPTEST_CASES` asks for more (long runs).
