@@ -21,6 +21,38 @@ pub(crate) trait ValueCodec: Sized {
     fn decode_value(bytes: &[u8]) -> Result<Self, DecodeError>;
 }
 
+/// A roaring bitmap in its portable serialization, exactly the layout
+/// roaring writes: no run containers (roaring reads them, but builds empty
+/// containers from some), containers in strictly increasing key order
+/// (roaring reads any order, and then answers wrong), sorted arrays and
+/// true bitmap cardinalities (roaring checks those), every byte used.
+pub(crate) fn roaring_bitmap(raw: &[u8]) -> Result<roaring::RoaringBitmap, DecodeError> {
+    /// Roaring's `SERIAL_COOKIE_NO_RUNCONTAINER`.
+    const NO_RUNS: u32 = 12346;
+    let word = |at: usize| raw.get(at..at + 4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+    match word(0) {
+        Some(NO_RUNS) => {}
+        Some(c) => return Err(format!("cookie {c}, expected {NO_RUNS} (no run containers)")),
+        None => return Err(format!("{} bytes, shorter than a header", raw.len())),
+    }
+    let count = word(4).ok_or("no container count")? as usize;
+    let mut previous = None;
+    for i in 0..count {
+        let at = 8 + 4 * i;
+        let key = raw.get(at..at + 2).map(|b| u16::from_le_bytes([b[0], b[1]])).ok_or("truncated container keys")?;
+        if previous.is_some_and(|p| p >= key) {
+            return Err(format!("container keys out of order ({key} after {})", previous.unwrap_or(key)));
+        }
+        previous = Some(key);
+    }
+    let mut reader = raw;
+    let bitmap = roaring::RoaringBitmap::deserialize_from(&mut reader).map_err(|e| e.to_string())?;
+    if !reader.is_empty() {
+        return Err(format!("{} trailing bytes", reader.len()));
+    }
+    Ok(bitmap)
+}
+
 /// `u32` counters and ids: tag 0x10 then 4 bytes big-endian.
 impl ValueCodec for u32 {
     fn encode_value(&self) -> Vec<u8> {

@@ -43,13 +43,7 @@ impl ValueCodec for Chunk {
         if tag != tags::BITMAP {
             return Err(format!("expected tag {:#04x} (bitmap chunk), found {tag:#04x}", tags::BITMAP));
         }
-        let mut reader = std::io::Cursor::new(body);
-        let bitmap = RoaringBitmap::deserialize_from(&mut reader).map_err(|e| format!("bitmap chunk: {e}"))?;
-        let used = usize::try_from(reader.position()).unwrap_or(usize::MAX);
-        if used != body.len() {
-            return Err(format!("bitmap chunk: {} trailing bytes", body.len().saturating_sub(used)));
-        }
-        Ok(Chunk(bitmap))
+        crate::codec::roaring_bitmap(body).map(Chunk).map_err(|e| format!("bitmap chunk: {e}"))
     }
 }
 

@@ -272,6 +272,21 @@ fn a_bitmap_chunk_with_trailing_bytes_is_an_error() {
     assert!(Chunk::decode_value(&bytes).is_err(), "trailing bytes after a bitmap chunk were accepted");
 }
 
+/// Regression: roaring reads run containers (building an empty container
+/// from a run container holding no run) and containers in any key order
+/// (then `contains` misses members); a chunk must be in the layout roaring
+/// writes.
+#[test]
+fn a_bitmap_chunk_in_another_layout_is_an_error() {
+    let runs = [tags::BITMAP, 0x3b, 0x30, 0, 0, 0x01, 0, 0, 0, 0, 0, 0];
+    assert!(Chunk::decode_value(&runs).unwrap_err().contains("cookie"));
+    let mut bytes = Chunk(roaring::RoaringBitmap::from_iter([5u32, 65_536 + 5])).encode_value();
+    let (first, second) = (bytes[9..13].to_vec(), bytes[13..17].to_vec());
+    bytes[9..13].copy_from_slice(&second);
+    bytes[13..17].copy_from_slice(&first);
+    assert!(Chunk::decode_value(&bytes).unwrap_err().contains("out of order"), "{bytes:02x?}");
+}
+
 #[test]
 fn every_truncation_and_every_extra_byte_is_an_error() {
     for s in samples() {
