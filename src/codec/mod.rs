@@ -36,12 +36,12 @@ pub(crate) fn roaring_bitmap(raw: &[u8]) -> Result<roaring::RoaringBitmap, Decod
         None => return Err(format!("{} bytes, shorter than a header", raw.len())),
     }
     let count = word(4).ok_or("no container count")? as usize;
-    let mut previous = None;
+    let mut previous: Option<u16> = None;
     for i in 0..count {
         let at = 8 + 4 * i;
         let key = raw.get(at..at + 2).map(|b| u16::from_le_bytes([b[0], b[1]])).ok_or("truncated container keys")?;
-        if previous.is_some_and(|p| p >= key) {
-            return Err(format!("container keys out of order ({key} after {})", previous.unwrap_or(key)));
+        if let Some(p) = previous.filter(|p| *p >= key) {
+            return Err(format!("container keys out of order ({key} after {p})"));
         }
         previous = Some(key);
     }

@@ -82,11 +82,9 @@ impl Acc {
         }
         put_times(&mut out, self.first, self.last);
         if flags & DAYS != 0 {
-            let mut bytes = Vec::with_capacity(self.days.serialized_size());
+            put_varint(&mut out, self.days.serialized_size() as u64);
             // Writing to a Vec cannot fail.
-            let _ = self.days.serialize_into(&mut bytes);
-            put_varint(&mut out, bytes.len() as u64);
-            out.extend_from_slice(&bytes);
+            let _ = self.days.serialize_into(&mut out);
         }
         if flags & VALUES != 0 {
             put_varint(&mut out, (self.values.len() as u64) << 1 | u64::from(self.overflow));

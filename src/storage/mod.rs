@@ -47,6 +47,8 @@ struct Inner {
     prefixes: Vec<(&'static str, usize)>,
     /// Column families with hashed memtables (`StoreOptions::hashed_memtables`).
     hashed: Vec<&'static str>,
+    /// Every column family this build declares (`StoreOptions::column_families`).
+    families: &'static [&'static str],
     /// Column families of `StoreOptions::column_families` the database
     /// does not have: only a read-only or secondary handle on a database
     /// of an older format has any (it cannot create them). Every read of
@@ -180,15 +182,9 @@ impl Store {
     /// column family.
     pub fn background_work(&self) -> Result<u64> {
         let mut total = 0;
-        for cf in crate::keys::cf::ALL {
-            let Some(handle) = self.cf(cf)? else { continue };
+        for cf in self.inner.families {
             for name in ["rocksdb.mem-table-flush-pending", "rocksdb.compaction-pending"] {
-                total += self
-                    .inner
-                    .db
-                    .property_int_value_cf(handle, name)
-                    .map_err(storage_err("property", cf))?
-                    .unwrap_or(0);
+                total += self.cf_property(cf, name)?;
             }
         }
         for name in ["rocksdb.num-running-flushes", "rocksdb.num-running-compactions"] {
@@ -197,14 +193,18 @@ impl Store {
         Ok(total)
     }
 
+    /// A RocksDB integer property of a column family (0 for an absent
+    /// family or a property RocksDB does not report).
+    fn cf_property(&self, cf: &'static str, name: &str) -> Result<u64> {
+        let Some(handle) = self.cf(cf)? else { return Ok(0) };
+        Ok(self.inner.db.property_int_value_cf(handle, name).map_err(storage_err("property", cf))?.unwrap_or(0))
+    }
+
     /// Total size in bytes of a column family's SST files plus memtables
     /// (0 for an absent family).
     pub fn size_of(&self, cf: &'static str) -> Result<u64> {
-        let Some(handle) = self.cf(cf)? else { return Ok(0) };
-        let prop = |name: &str| -> Result<u64> {
-            Ok(self.inner.db.property_int_value_cf(handle, name).map_err(storage_err("property", cf))?.unwrap_or(0))
-        };
-        Ok(prop("rocksdb.total-sst-files-size")? + prop("rocksdb.cur-size-all-mem-tables")?)
+        Ok(self.cf_property(cf, "rocksdb.total-sst-files-size")?
+            + self.cf_property(cf, "rocksdb.cur-size-all-mem-tables")?)
     }
 
     /// Writes a consistent copy of the database (a RocksDB checkpoint,

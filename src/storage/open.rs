@@ -297,6 +297,7 @@ impl Store {
                 secondary,
                 prefixes: opts.prefixes.clone(),
                 hashed: opts.hashed_memtables.clone(),
+                families: opts.column_families,
                 absent,
                 _secondary_dir,
             }),
