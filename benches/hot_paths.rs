@@ -19,7 +19,13 @@
 //! After the window read and single-event ingest benchmarks, a latency pass
 //! times single calls and prints their p50, p90 and p99 (the issues'
 //! targets are medians; `PROFILEDB_LATENCY_CALLS` sets the number of calls,
-//! 0 skips the passes).
+//! 0 skips the passes). After the single-event and batched ingest
+//! benchmarks, a CPU pass (`benches/common/cpu.rs`) ingests for
+//! `PROFILEDB_CPU_SECONDS` seconds (default 20, 0 skips it) and prints the
+//! CPU each event cost: the writing thread's, and RocksDB's flush and
+//! compaction threads' (including the settling after the pass) — on a
+//! shared machine the wall-clock rate depends on the CPU the writer gets,
+//! the CPU per event does not.
 //!
 //! Results are recorded in BENCHMARKS.md; its huge-page column runs the
 //! same commands under `GLIBC_TUNABLES=glibc.malloc.hugetlb=1` (README,
@@ -107,6 +113,19 @@ fn event(x: &mut u64, i: u64, age_ms: i64) -> Event {
         e.properties.insert(k, v);
     }
     e
+}
+
+/// An event of the mix for a random profile of `n`, up to two days old:
+/// what the ingest benchmarks write.
+fn recent_event(x: &mut u64, n: u64) -> Event {
+    let i = next(x) % n;
+    let age = (next(x) % (2 * DAY as u64)) as i64;
+    event(x, i, age)
+}
+
+/// A batch of 1,000 [`recent_event`]s.
+fn recent_batch(x: &mut u64, n: u64) -> Vec<Event> {
+    (0..1_000).map(|_| recent_event(x, n)).collect()
 }
 
 fn traits(i: u64) -> Update {
@@ -283,11 +302,7 @@ fn hot(c: &mut Criterion) {
     });
     c.bench_function("ingest/track_10_rollups_20_segments", |b| {
         b.iter_batched(
-            || {
-                let i = next(&mut x) % n;
-                let age = (next(&mut x) % (2 * DAY as u64)) as i64;
-                event(&mut x, i, age)
-            },
+            || recent_event(&mut x, n),
             // The event goes back to criterion, which drops it untimed:
             // freeing the caller's input is not the ingest's cost.
             |e| (black_box(db.track(&e).expect("track")), e),
@@ -297,30 +312,25 @@ fn hot(c: &mut Criterion) {
     latency(
         "ingest/track_10_rollups_20_segments",
         latency_calls(100_000),
-        || {
-            let i = next(&mut x) % n;
-            let age = (next(&mut x) % (2 * DAY as u64)) as i64;
-            event(&mut x, i, age)
-        },
+        || recent_event(&mut x, n),
         |e| {
             black_box(db.track(&e).expect("track"));
             e
         },
+    );
+    common::cpu::cpu_pass(
+        "ingest/track_10_rollups_20_segments",
+        1,
+        || recent_event(&mut x, n),
+        |e| (black_box(db.track(&e).expect("track")), e),
+        || db.settle().expect("settle"),
     );
     let mut group = c.benchmark_group("ingest");
     group.throughput(Throughput::Elements(1_000));
     group.sample_size(10);
     group.bench_function("batch_1000", |b| {
         b.iter_batched(
-            || {
-                (0..1_000)
-                    .map(|_| {
-                        let i = next(&mut x) % n;
-                        let age = (next(&mut x) % (2 * DAY as u64)) as i64;
-                        event(&mut x, i, age)
-                    })
-                    .collect::<Vec<_>>()
-            },
+            || recent_batch(&mut x, n),
             // As for a single event: the 1,000 events are dropped untimed
             // (freeing them was about 7 % of the timed work).
             |events| (black_box(db.ingest_batch(&events, false).expect("batch")), events),
@@ -328,6 +338,13 @@ fn hot(c: &mut Criterion) {
         )
     });
     group.finish();
+    common::cpu::cpu_pass(
+        "ingest/batch_1000",
+        1_000,
+        || recent_batch(&mut x, n),
+        |events| (black_box(db.ingest_batch(&events, false).expect("batch")), events),
+        || db.settle().expect("settle"),
+    );
     c.bench_function("segment/in_segment", |b| {
         b.iter(|| {
             let p = ProfileId((next(&mut x) % n) as u32);

@@ -6,6 +6,8 @@
 
 use profiledb::Identifier;
 
+pub mod cpu;
+
 /// The dataset size: `var` from the environment, else `default`.
 pub fn profiles(var: &str, default: u64) -> u64 {
     std::env::var(var).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -26,14 +28,17 @@ pub fn next(x: &mut u64) -> u64 {
 }
 
 /// Whether the per-call latency pass of `name` runs: it follows the
-/// criterion filter given on the command line (the first argument that is
-/// not an option; alternatives split on `|`, each matched as a substring —
-/// the plain filters the benchmarks document), and
-/// `PROFILEDB_LATENCY_CALLS=0` turns every pass off.
+/// criterion filter ([`filtered_in`]), and `PROFILEDB_LATENCY_CALLS=0`
+/// turns every pass off.
 pub fn latency_wanted(name: &str) -> bool {
-    if latency_calls(1) == 0 {
-        return false;
-    }
+    latency_calls(1) != 0 && filtered_in(name)
+}
+
+/// Whether the criterion filter given on the command line (the first
+/// argument that is not an option; alternatives split on `|`, each matched
+/// as a substring — the plain filters the benchmarks document) selects
+/// `name`; no filter selects everything.
+pub fn filtered_in(name: &str) -> bool {
     // Options of criterion that take a value (the rest are flags).
     const VALUED: [&str; 8] = [
         "--warm-up-time",
