@@ -10,7 +10,8 @@
 //! declared rollups, 20 segments), with the profile and identity caches
 //! holding every profile and identifier, and the rollup and wake-up caches
 //! a slot per profile (every series the segments read, every
-//! time-dependent segment's wake-up). For the issues' 1M-profile numbers:
+//! time-dependent segment's wake-up); `PROFILEDB_HOT_WRITE_BUFFER` sets
+//! `write_buffer_bytes` (default 8 MiB). For the issues' 1M-profile numbers:
 //!
 //! ```text
 //! PROFILEDB_HOT_PROFILES=1000000 cargo bench --bench hot_paths -- --warm-up-time 1 --measurement-time 3
@@ -152,6 +153,7 @@ fn loaded(n: u64) -> (tempfile::TempDir, ProfileDb) {
         .rollup_cache_entries(4 * n as usize)
         .wakeup_cache_entries(8 * n as usize)
         .block_cache_bytes(512 << 20)
+        .write_buffer_bytes(profiles("PROFILEDB_HOT_WRITE_BUFFER", 8 << 20) as usize)
         .open()
         .expect("open");
     let start = std::time::Instant::now();

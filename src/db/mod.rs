@@ -172,6 +172,9 @@ impl ProfileDb {
             // Random keys, ordered scans (the wake-up queue by time, the
             // membership history, dedup retention): skiplists kept small.
             small_memtables: vec![keys::cf::WAKEUP, keys::cf::MEMBERSHIP, keys::cf::DEDUP],
+            // Written by every event at random profiles, read through the
+            // rollup and wake-up caches (or rarely: timelines, history).
+            lazy_level0: vec![keys::cf::ROLLUP, keys::cf::EVENT, keys::cf::WAKEUP, keys::cf::MEMBERSHIP],
             compression: b.compression,
         };
         let store = Store::open(&b.path, &opts)?;

@@ -77,9 +77,24 @@ pub(crate) struct StoreOptions {
     /// skiplist insert at a random position costs a cache miss per level;
     /// a memtable that stays within the CPU caches keeps them hits.
     pub small_memtables: Vec<&'static str>,
+    /// Column families written at random keys and read mostly through the
+    /// library's caches: their level-0 compaction waits for
+    /// [`LAZY_LEVEL0_FILES`] table files instead of RocksDB's 4. Random
+    /// keys overlap the whole level below, so every level-0 compaction
+    /// rewrites all of it; waiting for six times the files rewrites it a
+    /// sixth as often. A read that misses the caches checks the filters of
+    /// up to that many more files.
+    pub lazy_level0: Vec<&'static str>,
     /// LZ4-compress table blocks (off: stored uncompressed).
     pub compression: bool,
 }
+
+/// Level-0 files that start a compaction in a `lazy_level0` family.
+pub(crate) const LAZY_LEVEL0_FILES: i32 = 24;
+
+/// Memtables a `small_memtables` family flushes as one level-0 file: its
+/// memtables stay small for the writer, its files are not.
+pub(crate) const SMALL_MEMTABLES_PER_FLUSH: i32 = 4;
 
 #[cfg(test)]
 impl StoreOptions {
@@ -99,6 +114,7 @@ impl StoreOptions {
             prefixes: Vec::new(),
             hashed_memtables: Vec::new(),
             small_memtables: Vec::new(),
+            lazy_level0: Vec::new(),
             compression: false,
         }
     }
@@ -169,11 +185,23 @@ fn cf_options(opts: &StoreOptions, cache: &rocksdb::Cache, cf: &'static str) -> 
     // levels are a cache (and TLB) miss each once it outgrows the CPU
     // caches; RocksDB's 64 MiB default made a one-operator update spend a
     // third of its time there (BENCHMARKS.md, 2026-12-02 fourth session).
-    o.set_write_buffer_size(if opts.small_memtables.contains(&cf) {
-        small_write_buffer(opts.write_buffer_bytes)
+    if opts.small_memtables.contains(&cf) {
+        o.set_write_buffer_size(small_write_buffer(opts.write_buffer_bytes));
+        // Flushed four at a time: a level-0 file per memtable would be a
+        // tiny file per eighth of the others' (and, random keys, a rewrite
+        // of the level below per four of them).
+        o.set_min_write_buffer_number_to_merge(SMALL_MEMTABLES_PER_FLUSH);
+        o.set_max_write_buffer_number(SMALL_MEMTABLES_PER_FLUSH + 4);
     } else {
-        opts.write_buffer_bytes
-    });
+        o.set_write_buffer_size(opts.write_buffer_bytes);
+    }
+    if opts.lazy_level0.contains(&cf) {
+        // RocksDB's slowdown (20) and stop (36) must stay above the
+        // trigger; their distance to it is kept.
+        o.set_level_zero_file_num_compaction_trigger(LAZY_LEVEL0_FILES);
+        o.set_level_zero_slowdown_writes_trigger(LAZY_LEVEL0_FILES + 16);
+        o.set_level_zero_stop_writes_trigger(LAZY_LEVEL0_FILES + 32);
+    }
     // A whole-key bloom filter over a skiplist memtable: point reads of
     // keys that are not there skip its skiplist. A hashed memtable finds a
     // key's list with one probe, about what the filter costs, and every

@@ -113,21 +113,28 @@ fn reverse_scans_of_hashed_families_are_refused() {
     assert_eq!(got.map(|(k, _)| k.to_vec()), Some(vec![0, 0, 0, 1, 5]));
 }
 
+/// The count of `cf`'s level-0 files.
+fn level0_files(store: &Store, cf: &'static str) -> u64 {
+    let handle = store.cf(cf).unwrap().unwrap();
+    store.inner.db.property_int_value_cf(handle, "rocksdb.num-files-at-level0").unwrap().unwrap_or(0)
+}
+
 /// A family in `small_memtables` flushes after an eighth of what the
-/// others hold in their memtable.
+/// others hold in their memtable, four memtables as one level-0 file.
 #[test]
-fn small_memtables_flush_an_eighth_as_much() {
+fn small_memtables_flush_an_eighth_as_much_four_at_a_time() {
     const SMALL: &str = "small";
     const LARGE: &str = "large";
     let dir = tempfile::tempdir().unwrap();
     let opts = StoreOptions {
-        write_buffer_bytes: 1 << 20,
+        write_buffer_bytes: 2 << 20,
         small_memtables: vec![SMALL],
         ..StoreOptions::for_test(&[SMALL, LARGE])
     };
     let store = Store::open(dir.path(), &opts).unwrap();
-    // 400 KB into each: past an eighth of 1 MiB, well within 1 MiB.
-    for chunk in 0..40u32 {
+    // About 1.4 MB into each: past four eighths of 2 MiB (with the
+    // memtable's own overhead per entry), within 2 MiB.
+    for chunk in 0..100u32 {
         let mut b = store.batch();
         for i in 0..100u32 {
             let key = (chunk * 100 + i).to_be_bytes();
@@ -145,6 +152,33 @@ fn small_memtables_flush_an_eighth_as_much() {
     while sst(SMALL) == 0 && std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    assert!(sst(SMALL) > 0, "the small memtable never flushed");
+    assert!(sst(SMALL) > 0, "the small memtables never flushed");
+    assert_eq!(level0_files(&store, SMALL), 1, "four small memtables flush as one file");
     assert_eq!(sst(LARGE), 0, "the full-size memtable flushed");
+}
+
+/// A family in `lazy_level0` keeps its level-0 files until there are
+/// [`LAZY_LEVEL0_FILES`](super::open::LAZY_LEVEL0_FILES) of them; the
+/// others compact at RocksDB's 4.
+#[test]
+fn lazy_level0_families_wait_for_more_files() {
+    const LAZY: &str = "lazy";
+    let dir = tempfile::tempdir().unwrap();
+    let opts = StoreOptions { lazy_level0: vec![LAZY], ..StoreOptions::for_test(&[LAZY, PLAIN]) };
+    let store = Store::open(dir.path(), &opts).unwrap();
+    for round in 0..6u32 {
+        let mut b = store.batch();
+        for i in 0..100u32 {
+            // Every round overlaps the others: no file moves down whole.
+            let key = (i * 1_000 + round).to_be_bytes();
+            b.put(LAZY, key, vec![1; 10]);
+            b.put(PLAIN, key, vec![1; 10]);
+        }
+        store.commit(b).unwrap();
+        // A flush of every family, then the compactions it starts.
+        store.settle().unwrap();
+    }
+    assert_eq!(level0_files(&store, LAZY), 6);
+    assert!(level0_files(&store, PLAIN) < 4, "{} level-0 files", level0_files(&store, PLAIN));
+    const { assert!(super::open::LAZY_LEVEL0_FILES > 6) };
 }
