@@ -1,6 +1,7 @@
 //! Criterion micro-benchmarks of the hot paths (issues #4, #5, #8): value
 //! codecs, expression evaluation, a 30-day window read, an all-time read
-//! outside the rollup cache, trait updates and
+//! outside the rollup cache (after loading, and again after the batched
+//! ingest has left level-0 files unsettled), trait updates and
 //! single-event ingest with 10 declared rollups and 20 segments maintained,
 //! batched ingest, membership checks, a segment membership flip (one bitmap
 //! chunk rewrite) and a 3-way segment count.
@@ -196,6 +197,22 @@ fn loaded(n: u64) -> (tempfile::TempDir, ProfileDb) {
     (dir, db)
 }
 
+/// Benchmarks an all-time read of random profiles through a read-only
+/// handle on `dir` without a rollup cache.
+fn all_time_uncached(c: &mut Criterion, name: &str, dir: &std::path::Path, n: u64, x: &mut u64) {
+    let cold = ProfileDb::builder(dir)
+        .access_mode(AccessMode::ReadOnly)
+        .rollup_cache_entries(0)
+        .open()
+        .expect("read-only open");
+    c.bench_function(name, |b| {
+        b.iter(|| {
+            let p = ProfileId((next(x) % n) as u32);
+            black_box(cold.rollup(p, "purchases", Window::All).expect("rollup"))
+        })
+    });
+}
+
 fn codec(c: &mut Criterion, profile: &Profile) {
     let bytes = encode_tagged(profile);
     c.bench_function("codec/profile_encode", |b| b.iter(|| black_box(encode_tagged(black_box(profile)))));
@@ -265,18 +282,7 @@ fn hot(c: &mut Criterion) {
     // All time outside the rollup cache (a read-only handle beside the
     // writer, its rollup cache disabled): since format 8 a scan of the
     // series' day buckets and retired accumulator, before it one point read.
-    let cold = ProfileDb::builder(dir.path())
-        .access_mode(AccessMode::ReadOnly)
-        .rollup_cache_entries(0)
-        .open()
-        .expect("read-only open");
-    c.bench_function("rollup/all_time_uncached", |b| {
-        b.iter(|| {
-            let p = ProfileId((next(&mut x) % n) as u32);
-            black_box(cold.rollup(p, "purchases", Window::All).expect("rollup"))
-        })
-    });
-    drop(cold);
+    all_time_uncached(c, "rollup/all_time_uncached", dir.path(), n, &mut x);
     // Random profiles over the whole database (see benches/core.rs).
     c.bench_function("lookup/get_by_identifier", |b| {
         b.iter_batched(
@@ -340,6 +346,9 @@ fn hot(c: &mut Criterion) {
         )
     });
     group.finish();
+    // The same read while level 0 holds the files the batches left (not
+    // settled: up to 24 in the families written at random profiles).
+    all_time_uncached(c, "rollup/all_time_uncached_after_ingest", dir.path(), n, &mut x);
     common::cpu::cpu_pass(
         "ingest/batch_1000",
         1_000,
