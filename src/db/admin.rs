@@ -116,7 +116,10 @@ impl ProfileDb {
     /// Flushes the memtables and waits until RocksDB's background flushes
     /// and compactions are done — for example after a bulk import, before
     /// taking timings or a backup. Writes may go on meanwhile (the wait
-    /// then also covers the work they cause).
+    /// then also covers the work they cause). Level-0 files below a
+    /// family's compaction trigger are not pending work and stay (up to 24
+    /// in the families every event writes; ARCHITECTURE.md);
+    /// [`compact`](Self::compact) merges everything.
     ///
     /// ```
     /// use profiledb::{Identifier, ProfileDb, Update};
