@@ -27,10 +27,11 @@ fn thread_cpu() -> Duration {
 fn other_threads() -> Vec<(String, f64)> {
     // SAFETY: sysconf and gettid take no pointers and cannot fail here.
     let (tick, me) = unsafe { (libc::sysconf(libc::_SC_CLK_TCK) as f64, libc::gettid()) };
+    let me = me.to_string();
     let mut out: Vec<(String, f64)> = Vec::new();
     let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return out };
     for task in tasks.flatten() {
-        if task.file_name().to_str() == Some(&me.to_string()) {
+        if task.file_name().to_str() == Some(me.as_str()) {
             continue;
         }
         let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else { continue };
@@ -70,8 +71,9 @@ fn wanted(name: &str) -> Option<f64> {
 /// Calls `settle` (waits for the background work earlier writes left),
 /// then `op` (each call `per_call` events; `setup` prepares its input,
 /// untimed) for `PROFILEDB_CPU_SECONDS` (default 20) seconds of calls,
-/// then `settle` again, and prints the events per second of call time, the writer's CPU per event
-/// and the other threads' CPU per event over the pass and the settling.
+/// then `settle` again, and prints the events per second of call time,
+/// the writer's CPU per event and the other threads' CPU per event over
+/// the pass and the settling.
 pub fn cpu_pass<I, O>(
     name: &str,
     per_call: u64,
