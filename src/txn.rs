@@ -103,6 +103,25 @@ pub(crate) struct Txn<'a> {
     pub rollups_reset: bool,
     /// Wake-ups filed in this operation: (segment, profile) → due.
     wakeups: HashMap<(u32, ProfileId), Option<i64>>,
+    /// An identifier's committed resolution read ahead of its event (see
+    /// [`Txn::resolved_ahead`]).
+    resolved_ahead: Option<(&'a Identifier, Resolved)>,
+}
+
+/// Where an identifier resolves: what stitching reads of its link.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Resolved {
+    /// The live profile it resolves to.
+    pub profile: ProfileId,
+    /// The link is detached (never stitched into another profile).
+    pub detached: bool,
+}
+
+impl Resolved {
+    /// What `link` resolves to.
+    pub fn of(link: &IdentityLink) -> Self {
+        Resolved { profile: link.profile, detached: link.detached }
+    }
 }
 
 impl<'a> Txn<'a> {
@@ -139,6 +158,7 @@ impl<'a> Txn<'a> {
             events_replaced: Vec::new(),
             rollups_reset: false,
             wakeups: HashMap::new(),
+            resolved_ahead: None,
         }
     }
 
@@ -161,13 +181,36 @@ impl<'a> Txn<'a> {
         load_link(self.core, &self.view, ident)
     }
 
-    /// As [`link`](Self::link), remembering an identifier found unlinked.
-    pub fn link_noting_absent(&mut self, ident: &Identifier) -> Result<Option<IdentityLink>> {
-        let found = self.link(ident)?;
-        if found.is_none() && !self.links.contains_key(ident) && !self.known_absent.contains(ident) {
+    /// Where `ident` resolves: its profile, and whether the link is
+    /// detached — what stitching reads of a link, without copying the
+    /// link (its cause holds strings). An identifier found unlinked in
+    /// storage is remembered (staging its first link then reads nothing).
+    pub fn resolve_noting_absent(&mut self, ident: &Identifier) -> Result<Option<Resolved>> {
+        if let Some(l) = self.links.get(ident) {
+            return Ok(l.as_ref().map(Resolved::of));
+        }
+        if self.known_absent.contains(ident) {
+            return Ok(None);
+        }
+        if let Some((_, r)) = self.resolved_ahead.take_if(|(hinted, _)| *hinted == ident) {
+            return Ok(Some(r));
+        }
+        let found = self.core.identities.map_or_load(&CacheKey::of(ident), Resolved::of, || {
+            schema::IDENTITY.get(&self.view, &keys::identifier(ident))
+        })?;
+        if found.is_none() {
             self.known_absent.insert(ident.clone());
         }
         Ok(found)
+    }
+
+    /// Hands the next [`resolve_noting_absent`](Self::resolve_noting_absent)
+    /// of `ident` what the identity cache held for it when the operation
+    /// started (`None`: nothing to hand over). Valid because the cache
+    /// holds committed links and only this operation's commit changes
+    /// them; the links it staged since are looked up first.
+    pub fn resolved_ahead(&mut self, ahead: Option<(&'a Identifier, Resolved)>) {
+        self.resolved_ahead = ahead;
     }
 
     /// The survivor an id was merged into, if it is an alias.
@@ -273,6 +316,17 @@ impl<'a> Txn<'a> {
         self.changes.entry(p).or_default().all = true;
     }
 
+    /// Sizes what an operation stages per event for `events` events (a
+    /// batch's), so that its maps do not grow by rehashing as it goes: an
+    /// event stages one profile's timeline and changes and about two
+    /// rollup contributions.
+    pub fn reserve_events(&mut self, events: usize) {
+        self.staged_events.reserve(events);
+        self.changes.reserve(events);
+        self.staged_rollups.reserve(2 * events);
+        self.rollup_log.reserve(2 * events);
+    }
+
     /// Records a rollup contribution staged in the batch.
     pub fn stage_rollup(&mut self, p: ProfileId, series: u32, c: Contribution) {
         self.staged_rollups.add_event(p, series, &c);
@@ -312,6 +366,14 @@ impl<'a> Txn<'a> {
             Some(m) => *m,
             // Recursive: segment maintenance holds a read guard meanwhile.
             None => self.core.segments.read_recursive().contains(id, p),
+        }
+    }
+
+    /// As [`Txn::is_member`], for a segment at hand.
+    pub fn is_member_of(&self, segment: &crate::segment::state::Compiled, p: ProfileId) -> bool {
+        match self.members.get(&(segment.def.id, p)) {
+            Some(m) => *m,
+            None => segment.members.contains(p.0),
         }
     }
 
@@ -437,7 +499,7 @@ impl<'a> Txn<'a> {
         &mut self,
         s: &crate::identity::stitch::Stitched,
         update: crate::profile::operator::Update,
-        cause: Cause,
+        cause: &Cause,
         via: &[Identifier],
     ) -> Result<u64> {
         let prev = self.profile(s.target)?;
@@ -451,7 +513,7 @@ impl<'a> Txn<'a> {
             Some(base) if update.is_empty() => base.clone(),
             _ => update.apply(base.unwrap_or(&Traits::new()), self.time_for(prev.as_deref()))?,
         };
-        let mut d = NewDelta::new(Change::Update(update.into_ops()), cause);
+        let mut d = NewDelta::new(Change::Update(update.into_ops()), cause.clone());
         d.via = via.to_vec();
         d.linked = s.linked.clone();
         d.unlinked = s.unlinked.clone();

@@ -16,7 +16,7 @@ use crate::rollup::retention::check_window;
 use crate::rollup::store::{read_window, record_event, store_event};
 use crate::rollup::{Acc, Aggregate, RollupDef, RollupValue, Window};
 use crate::schema::{self, DedupEntry};
-use crate::txn::{NewDelta, Txn};
+use crate::txn::{NewDelta, Resolved, Txn};
 
 use super::write::WriteReceipt;
 use super::ProfileDb;
@@ -171,17 +171,22 @@ impl ProfileDb {
         report: &mut BatchReport,
     ) -> Result<Option<(usize, Error)>> {
         let mut txn = Txn::new(&self.core, writer);
+        txn.reserve_events(events.len());
         let mut seen = HashSet::new();
         let mut part = BatchReport::default();
         // The profiles the events' first identifiers resolve to now, when
         // cached: their caches are prefetched a few events ahead (see
         // `crate::db::prefetch`).
-        let ahead: Vec<Option<ProfileId>> = match events {
-            [_, _, ..] => events.iter().map(|(_, e)| self.cached_profile_of(e)).collect(),
+        let ahead: Vec<Option<Resolved>> = match events {
+            [_, _, ..] => events.iter().map(|(_, e)| self.cached_resolution(e)).collect(),
             _ => Vec::new(),
         };
         for (k, (_, e)) in events.iter().enumerate() {
-            crate::db::prefetch::ahead(k, |j| ahead.get(j).copied().flatten(), |p, stage| self.core.prefetch(p, stage));
+            let resolved = |j: usize| ahead.get(j).copied().flatten();
+            crate::db::prefetch::ahead(k, |j| resolved(j).map(|r| r.profile), |p, stage| self.core.prefetch(p, stage));
+            // Stitching takes the first identifier's resolution from here
+            // instead of a second cache lookup.
+            txn.resolved_ahead(e.identifiers.first().zip(resolved(k)));
             match apply_event(&mut txn, e, &mut seen) {
                 Ok(IngestOutcome::Applied(_)) => part.applied += 1,
                 Ok(IngestOutcome::Duplicate { .. }) => part.duplicates += 1,
@@ -196,11 +201,11 @@ impl ProfileDb {
         Ok(None)
     }
 
-    /// The profile the event's first identifier resolves to, if the
-    /// identity cache holds it (nothing is read from storage).
-    fn cached_profile_of(&self, e: &Event) -> Option<ProfileId> {
+    /// Where the event's first identifier resolves, if the identity cache
+    /// holds it (nothing is read from storage).
+    fn cached_resolution(&self, e: &Event) -> Option<Resolved> {
         let id = e.identifiers.first()?;
-        self.core.identities.map(&crate::identity::cache_key::CacheKey::of(id), |l| l.profile)
+        self.core.identities.map(&crate::identity::cache_key::CacheKey::of(id), Resolved::of)
     }
 
     /// The events of a profile with `from <= time < to`, in event-time order.
@@ -364,7 +369,9 @@ fn apply_event<'a>(txn: &mut Txn<'a>, event: &'a Event, seen: &mut HashSet<Strin
     }
     // Stitching stages writes; validate the trait update first so a bad
     // update cannot leave half an event behind.
-    let update = event.update();
+    // The operators alone: the cause goes to `record_update` beside them
+    // (and is copied only into a delta), not a copy inside the update.
+    let update = crate::profile::operator::Update::from_ops(event.traits.clone());
     update.validate()?;
     for op in &event.consent {
         op.validate(txn.now)?;
@@ -379,7 +386,7 @@ fn apply_event<'a>(txn: &mut Txn<'a>, event: &'a Event, seen: &mut HashSet<Strin
     // maintenance touches them again for a batch, whose commit comes long
     // after (see `Txn::maintain_segments`).
     txn.core.touch_cached(s.target);
-    let mut version = txn.record_update(&s, update, cause.clone(), &ids)?;
+    let mut version = txn.record_update(&s, update, &cause, &ids)?;
     if !event.consent.is_empty() {
         version = record_consent(txn, s.target, event, &ids, cause)?;
     }

@@ -39,6 +39,8 @@ fn chunk_merge(cf: &'static str) -> MergeOperator {
 #[cfg(test)]
 mod tests_buckets;
 #[cfg(test)]
+mod tests_chunks;
+#[cfg(test)]
 mod tests_event_seq;
 #[cfg(test)]
 mod tests_identifiers;
@@ -46,6 +48,8 @@ mod tests_identifiers;
 mod tests_index_race;
 #[cfg(test)]
 mod tests_kinds;
+#[cfg(test)]
+mod tests_resolved_ahead;
 #[cfg(test)]
 mod tests_tick_retention;
 #[cfg(test)]

@@ -112,7 +112,7 @@ impl ProfileDb {
         }
         let cause = update.cause_or_api();
         let s = stitch(&mut txn, identifiers, &cause)?;
-        let version = txn.record_update(&s, update, cause, identifiers)?;
+        let version = txn.record_update(&s, update, &cause, identifiers)?;
         txn.commit()?;
         Ok(WriteReceipt::stitched(s, version))
     }

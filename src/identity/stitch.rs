@@ -60,7 +60,7 @@ pub(crate) struct Stitched {
 
 struct Seen<'i> {
     ident: &'i Identifier,
-    link: IdentityLink,
+    link: crate::txn::Resolved,
 }
 
 /// Resolves `identifiers` for a write, staging links and merges in `txn`.
@@ -78,7 +78,7 @@ pub(crate) fn stitch(txn: &mut Txn<'_>, identifiers: &[Identifier], cause: &Caus
     for ident in ids {
         if rules.is_blocked(ident.value()) {
             ignored.push((ident.clone(), Ignored::Blocked));
-        } else if let Some(link) = txn.link_noting_absent(ident)? {
+        } else if let Some(link) = txn.resolve_noting_absent(ident)? {
             seen.push(Seen { ident, link });
         } else {
             unseen.push(ident);

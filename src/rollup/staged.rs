@@ -40,6 +40,11 @@ pub(crate) struct StagedRollups {
 }
 
 impl StagedRollups {
+    /// Makes room for `pairs` more (profile, series) pairs.
+    pub fn reserve(&mut self, pairs: usize) {
+        self.map.reserve(pairs);
+    }
+
     /// Adds the day accumulator `acc` of `day` to `p`'s `series`.
     pub fn add(&mut self, p: ProfileId, series: u32, day: i64, acc: &Acc) {
         let s = self.map.entry((p, series)).or_default();

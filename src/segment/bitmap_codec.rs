@@ -122,11 +122,15 @@ pub(crate) fn stage_chunk(
         return;
     }
     let lo = u32::from(hi) << 16;
-    let before = current.map_or(0, |m| m.range_cardinality(lo..=lo | 0xffff));
-    let added = effective.iter().filter(|(_, m)| *m).count() as u64;
-    let removed = effective.len() as u64 - added;
+    let added = effective.iter().filter(|(_, m)| *m).count();
+    let removed = effective.len() - added;
+    // The chunk ends up empty when nothing is added and every member it
+    // has is removed (the removed ids are members): it has no more than
+    // `removed` members. Counted only that far — a whole chunk's count
+    // reads up to 8 KiB, on every write that changes a membership.
+    let emptied = added == 0 && current.is_none_or(|m| m.range(lo..=lo | 0xffff).take(removed + 1).count() <= removed);
     let delta = ChunkDelta(effective);
-    if before + added == removed {
+    if emptied {
         batch.delete(cf, key);
     } else if delta.0.len() > MAX_DELTA_MEMBERS {
         let mut whole = Chunk(current.map(|m| Chunk::of(m, hi)).unwrap_or_default());

@@ -11,8 +11,9 @@ use crate::profile::id::ProfileId;
 use crate::schema;
 use crate::segment::context::ProfileCtx;
 use crate::segment::state::Compiled;
-use crate::segment::{evaluate, Dependencies, EvalContext};
+use crate::segment::{evaluate, Dependencies};
 use crate::txn::Txn;
+use smallvec::SmallVec;
 
 /// What one write operation changed about one profile, as segment
 /// maintenance needs it. Trait changes are not listed: they are found by
@@ -99,10 +100,12 @@ fn run_filtered(txn: &mut Txn<'_>, p: ProfileId, at: Timestamp, select: &dyn Fn(
     if state.segments.is_empty() {
         return Ok(());
     }
-    let mut outcomes: Vec<Outcome<'_>> = Vec::new();
+    // On the stack: a pass runs per profile a write touched (two heap
+    // allocations per event otherwise).
+    let mut outcomes: SmallVec<[Outcome<'_>; 8]> = SmallVec::new();
     {
         let ctx = ProfileCtx::new(&*txn, p, at)?;
-        let mut changed: Vec<&str> = Vec::new();
+        let mut changed: SmallVec<[&str; 8]> = SmallVec::new();
         for s in &state.segments {
             let picked = select(s) || s.deps.segments.iter().any(|r| changed.contains(&r.as_str()));
             if !picked {
@@ -112,7 +115,10 @@ fn run_filtered(txn: &mut Txn<'_>, p: ProfileId, at: Timestamp, select: &dyn Fn(
             if let Some(e) = ctx.take_error() {
                 return Err(evaluation_failed(&s.def.name, p, e));
             }
-            let flip = (eval.value != ctx.in_segment(&s.def.name)).then_some(eval.value);
+            // Its membership before this pass (no earlier segment of the
+            // pass set it): staged in the operation, else committed — read
+            // from the segment at hand, not looked up by name.
+            let flip = (eval.value != txn.is_member_of(s, p)).then_some(eval.value);
             if let Some(member) = flip {
                 ctx.set_member(&s.def.name, member);
                 changed.push(&s.def.name);
