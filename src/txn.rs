@@ -195,9 +195,7 @@ impl<'a> Txn<'a> {
         if let Some((_, r)) = self.resolved_ahead.take_if(|(hinted, _)| *hinted == ident) {
             return Ok(Some(r));
         }
-        let found = self.core.identities.map_or_load(&CacheKey::of(ident), Resolved::of, || {
-            schema::IDENTITY.get(&self.view, &keys::identifier(ident))
-        })?;
+        let found = map_link(self.core, &self.view, ident, Resolved::of)?;
         if found.is_none() {
             self.known_absent.insert(ident.clone());
         }
@@ -362,19 +360,18 @@ impl<'a> Txn<'a> {
 
     /// Whether `p` is a member of segment `id`, staged changes included.
     pub fn is_member(&self, id: u32, p: ProfileId) -> bool {
-        match self.members.get(&(id, p)) {
-            Some(m) => *m,
-            // Recursive: segment maintenance holds a read guard meanwhile.
-            None => self.core.segments.read_recursive().contains(id, p),
-        }
+        // Recursive: segment maintenance holds a read guard meanwhile.
+        self.staged_member(id, p).unwrap_or_else(|| self.core.segments.read_recursive().contains(id, p))
     }
 
     /// As [`Txn::is_member`], for a segment at hand.
     pub fn is_member_of(&self, segment: &crate::segment::state::Compiled, p: ProfileId) -> bool {
-        match self.members.get(&(segment.def.id, p)) {
-            Some(m) => *m,
-            None => segment.members.contains(p.0),
-        }
+        self.staged_member(segment.def.id, p).unwrap_or_else(|| segment.members.contains(p.0))
+    }
+
+    /// The membership of `p` in segment `id` this operation staged, if any.
+    fn staged_member(&self, id: u32, p: ProfileId) -> Option<bool> {
+        self.members.get(&(id, p)).copied()
     }
 
     /// As [`Txn::is_member`], by segment name.
@@ -757,5 +754,16 @@ pub(crate) fn map_cached<R>(
 
 /// Reads an identifier's link through the cache.
 pub(crate) fn load_link(core: &Core, view: &View<'_>, ident: &Identifier) -> Result<Option<IdentityLink>> {
-    core.identities.get_or_load(&CacheKey::of(ident), || schema::IDENTITY.get(view, &keys::identifier(ident)))
+    map_link(core, view, ident, IdentityLink::clone)
+}
+
+/// `f` of an identifier's link, read through the cache (a cached one under
+/// the cache lock, without copying it).
+fn map_link<R>(
+    core: &Core,
+    view: &View<'_>,
+    ident: &Identifier,
+    f: impl FnOnce(&IdentityLink) -> R,
+) -> Result<Option<R>> {
+    core.identities.map_or_load(&CacheKey::of(ident), f, || schema::IDENTITY.get(view, &keys::identifier(ident)))
 }

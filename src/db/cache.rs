@@ -118,7 +118,9 @@ impl<K: Hash + Eq + Clone, V: Clone> Cache<K, V> {
         &self.shards[(h as usize) & (SHARDS - 1)]
     }
 
-    /// The cached value, or `load()`'s, inserted when no write raced it.
+    /// The cached value, or `load()`'s, inserted when no write raced it
+    /// (the library maps instead: [`map_or_load`](Self::map_or_load)).
+    #[cfg(test)]
     pub fn get_or_load<E>(&self, k: &K, load: impl FnOnce() -> Result<Option<V>, E>) -> Result<Option<V>, E> {
         self.map_or_load(k, V::clone, load)
     }
