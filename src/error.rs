@@ -68,11 +68,12 @@ pub enum Error {
         message: String,
     },
     /// An event broke its schema.
-    #[error("event {event:?} breaks its schema: property {property:?} {rule}")]
+    #[error("{}", schema_violation(event, property, rule))]
     SchemaViolation {
         /// The event name.
         event: String,
-        /// The property.
+        /// The property (empty: the rule is about the event itself, such as
+        /// an event name with no schema where unknown events are refused).
         property: String,
         /// The rule it broke (`is required`, `must be a number`, ...).
         rule: String,
@@ -176,7 +177,7 @@ pub enum Error {
     /// per-day buckets there were folded into the all-time values.
     #[error(
         "rollup window starts on {window_start} but per-day buckets before {horizon} were folded by bucket \
-         retention; use a window starting on or after {horizon}, or Window::All"
+         retention; use a window starting on or after {horizon}, or all time (`all`, Window::All)"
     )]
     WindowBeforeRetention {
         /// The first day the window asked for (YYYY-MM-DD, UTC).
@@ -190,7 +191,7 @@ pub enum Error {
     /// retention that cut it, e.g. set by a pass run with a shorter one).
     #[error(
         "events from {from} are needed, but timeline retention may have deleted the events before {floor}; use a window \
-         starting at or after {floor}, or Window::All"
+         starting at or after {floor}, or all time (`all`, Window::All)"
     )]
     TimelineBeforeRetention {
         /// The first instant the read needs (RFC 3339, UTC).
@@ -265,5 +266,15 @@ pub(crate) fn quote_input(s: &str) -> String {
         t
     } else {
         s.to_owned()
+    }
+}
+
+/// The message of [`Error::SchemaViolation`]: a rule about the event
+/// itself names no property.
+fn schema_violation(event: &str, property: &str, rule: &str) -> String {
+    if property.is_empty() {
+        format!("event {event:?} {rule}")
+    } else {
+        format!("event {event:?} breaks its schema: property {property:?} {rule}")
     }
 }

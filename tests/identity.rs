@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use profiledb::event::{Event, EventKind};
 use profiledb::{
     Change, Clock, Error, Identifier, IdentityRules, Ignored, KindLimit, ManualClock, MergeRules, MergeStrategy,
     OnExceed, ProfileDb, ProfileId, Timestamp, TraitValue, Update,
@@ -125,6 +126,69 @@ fn the_lower_priority_link_gives_way_instead_of_over_merging() {
         matches!(&r.ignored[..], [(i, Ignored::GaveWay { kind, stays_on })] if *i == id("anonymous_id:y") && kind == "user_id" && *stays_on == p2)
     );
     assert_eq!(db.resolve(&id("anonymous_id:y")).unwrap(), Some(p2));
+}
+
+#[test]
+fn a_new_user_id_decides_the_target_over_the_shared_email_of_another_person() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, _) = open(dir.path());
+    let alice =
+        db.identify(&[id("user_id:alice"), id("email:family@x.com")], Update::new().set("plan", "pro")).unwrap();
+    // Bob's first call carries the family's email, which is on Alice's
+    // profile: the user_id outranks it, so the call is Bob's, and the email
+    // (whose profile already has a user_id) gives way.
+    let bob = db
+        .identify(&[id("email:family@x.com"), id("user_id:bob")], Update::new().set("name", "Bob").set("plan", "free"))
+        .unwrap();
+    assert!(bob.created, "Bob gets a profile of his own");
+    assert_ne!(bob.profile, alice.profile);
+    assert_eq!(bob.linked, vec![id("user_id:bob")]);
+    assert!(
+        matches!(&bob.ignored[..], [(i, Ignored::GaveWay { kind, stays_on })] if *i == id("email:family@x.com") && kind == "user_id" && *stays_on == alice.profile),
+        "{:?}",
+        bob.ignored
+    );
+    assert_eq!(db.resolve(&id("user_id:bob")).unwrap(), Some(bob.profile));
+    assert_eq!(db.resolve(&id("email:family@x.com")).unwrap(), Some(alice.profile));
+    let a = db.get(&id("user_id:alice")).unwrap().unwrap();
+    assert_eq!(a.traits.get("plan"), Some(&TraitValue::from("pro")), "Alice's traits are untouched");
+    assert_eq!(a.traits.get("name"), None);
+    let b = db.get(&id("user_id:bob")).unwrap().unwrap();
+    assert_eq!(b.traits.get("name"), Some(&TraitValue::from("Bob")));
+    // A batch reports the links it did not make, by position.
+    let mut bob_again = Event::new(EventKind::Identify, "identify", Timestamp(2_000), vec![id("user_id:bob")]);
+    bob_again.identifiers.push(id("email:family@x.com"));
+    bob_again.identifiers.sort();
+    let mut blocked = Event::new(EventKind::Track, "visit", Timestamp(2_000), vec![id("user_id:alice")]);
+    blocked.identifiers.insert(0, id("anonymous_id:null"));
+    let plain = Event::new(EventKind::Track, "visit", Timestamp(2_000), vec![id("user_id:alice")]);
+    let report = db.ingest_batch(&[plain, bob_again, blocked], false).unwrap();
+    assert_eq!(report.applied, 3);
+    assert!(
+        matches!(&report.ignored[..], [(1, a, Ignored::GaveWay { .. }), (2, b, Ignored::Blocked)]
+            if *a == id("email:family@x.com") && *b == id("anonymous_id:null")),
+        "{:?}",
+        report.ignored
+    );
+    // A new user_id with the email of a profile that has none joins it, as
+    // before (a known newsletter subscriber signs up).
+    let sub = db.identify(&[id("email:sub@x.com")], Update::new().set("newsletter", true)).unwrap().profile;
+    let signed_up = db.identify(&[id("email:sub@x.com"), id("user_id:carol")], Update::new()).unwrap();
+    assert_eq!((signed_up.profile, signed_up.created), (sub, false));
+    assert_eq!(signed_up.linked, vec![id("user_id:carol")]);
+    let r = db.check().unwrap();
+    assert!(r.is_clean(), "{r}");
+
+    // A kind that evicts its oldest never leads: a new anonymous id seen
+    // with a known device rotates into the device's profile.
+    let dir = tempfile::tempdir().unwrap();
+    let rules = IdentityRules::default().limit("anonymous_id", KindLimit { max: 1, on_exceed: OnExceed::EvictOldest });
+    let db = ProfileDb::builder(dir.path()).identity_rules(rules).open().unwrap();
+    let p = db.identify(&[id("anonymous_id:v"), id("device_id:d")], Update::new()).unwrap().profile;
+    let rotated = db.identify(&[id("device_id:d"), id("anonymous_id:w")], Update::new()).unwrap();
+    assert_eq!((rotated.profile, rotated.created), (p, false));
+    assert_eq!(rotated.unlinked, vec![id("anonymous_id:v")]);
+    assert_eq!(db.resolve(&id("anonymous_id:w")).unwrap(), Some(p));
 }
 
 #[test]

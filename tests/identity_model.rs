@@ -225,7 +225,12 @@ fn concurrent_stitching_keeps_one_live_profile_per_identifier() {
 //  2. The others are *seen* (linked) or *unseen*. The base profile is the
 //     profile of the highest-priority seen identifier that is not detached
 //     (or, when every seen one is detached, of the highest-priority seen one:
-//     "later operations carrying it reach that profile").
+//     "later operations carrying it reach that profile") — unless unseen
+//     identifiers of a kind ranked above that identifier's, with a *refuse*
+//     limit, lead the call ("the highest-priority identifier decides the
+//     target", even when it is new): then there is no base, the group starts
+//     empty and counts those leaders (in priority order, as many of a kind as
+//     its limit allows), and every seen identifier goes through step 3.
 //  3. Every other seen identifier, in priority order, whose profile q is not
 //     yet in the group: a detached one is ignored (`Detached`, stays on q);
 //     otherwise if, for some kind q holds, the group's count plus q's count
@@ -238,8 +243,9 @@ fn concurrent_stitching_keeps_one_live_profile_per_identifier() {
 //     origin and linked_at (a detached identifier moves with its profile:
 //     merges move *all* identifiers); the loser is no longer live.
 //  5. Every unseen identifier, in priority order, is linked to the target
-//     (origin = target) unless its kind's count on the target (after the
-//     merges and this call's earlier links) is already at the limit:
+//     (origin = target) — a leader of step 2 always (it is counted) — unless
+//     its kind's count on the target (after the merges and this call's
+//     earlier links) is already at the limit:
 //     - refuse: it goes to a new profile of its own (`Refused`);
 //     - evict oldest: the identifier of that kind on the target with the
 //       smallest linked_at, other than ones this call linked, is unlinked
@@ -428,9 +434,21 @@ impl Model {
         if seen.is_empty() && unseen.is_empty() {
             return Outcome::Error;
         }
-        let base = seen.iter().find(|i| !self.links[i].detached).or(seen.first()).map(|i| self.links[i].profile);
+        let anchor = seen.iter().find(|i| !self.links[i].detached).or(seen.first()).copied();
+        let (mut leaders, mut leading) = (Vec::new(), BTreeMap::new());
+        if let Some(a) = anchor {
+            for &u in unseen.iter().take_while(|u| rank(**u).0 < rank(a).0) {
+                let kind = POOL[u].0;
+                let refuses = self.limit(kind).filter(|l| l.on_exceed == OnExceed::Refuse);
+                if refuses.is_some_and(|l| leading.get(kind).copied().unwrap_or(0) < l.max) {
+                    *leading.entry(kind).or_default() += 1;
+                    leaders.push(u);
+                }
+            }
+        }
+        let base = if leaders.is_empty() { anchor.map(|i| self.links[&i].profile) } else { None };
         let mut group: Vec<u32> = base.into_iter().collect();
-        let mut counts = base.map(|b| self.counts(b)).unwrap_or_default();
+        let mut counts = base.map(|b| self.counts(b)).unwrap_or(leading);
         for &s in &seen {
             let q = self.links[&s].profile;
             if group.contains(&q) {
@@ -474,8 +492,9 @@ impl Model {
         for u in unseen {
             let kind = POOL[u].0;
             let have = counts.get(kind).copied().unwrap_or(0);
+            let counted = leaders.contains(&u);
             let mut evicted = false;
-            if let Some(limit) = self.limit(kind).filter(|l| have + 1 > l.max) {
+            if let Some(limit) = self.limit(kind).filter(|l| !counted && have + 1 > l.max) {
                 let victim = match limit.on_exceed {
                     OnExceed::Refuse => None,
                     OnExceed::EvictOldest => {
@@ -502,7 +521,7 @@ impl Model {
                     }
                 }
             }
-            if !evicted {
+            if !evicted && !counted {
                 *counts.entry(kind).or_default() += 1;
             }
             self.links.insert(u, Link { profile: target, origin: target, linked_at: now, detached: false });

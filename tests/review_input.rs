@@ -141,3 +141,31 @@ fn rfm_can_be_recomputed_with_another_amount_and_scores_recency_from_now() {
     db.track(&purchase(NOW + 60_000)).unwrap();
     assert_eq!(db.rfm(p).unwrap().unwrap().recency_ms, 0, "a purchase stamped ahead of the clock is just now");
 }
+
+#[test]
+fn rfm_of_events_whose_names_sanitize_alike_use_their_own_rollups_and_an_unknown_event_is_refused() {
+    use profiledb::rollup::RfmConfig;
+    let dir = tempfile::tempdir().unwrap();
+    let db = ProfileDb::builder(dir.path()).clock(Arc::new(ManualClock::new(Timestamp(NOW)))).open().unwrap();
+    for (name, amount) in [("Bad Event", 3), ("bad_event", 40)] {
+        let mut e = purchase(NOW - 10_000);
+        e.name = name.into();
+        e.properties.insert("x y", amount);
+        db.track(&e).unwrap();
+    }
+    let p = db.resolve(&id("user_id:u1")).unwrap().unwrap();
+    let config = |event: &str| RfmConfig { event: event.into(), amount: "x y".into() };
+    // Both sanitize to `rfm_bad_event` and `rfm_bad_event_x_y` (the second
+    // was refused: "rollup rfm_bad_event already exists with another
+    // definition").
+    db.compute_rfm(config("Bad Event")).unwrap();
+    assert_eq!(db.rfm(p).unwrap().unwrap().monetary, 3.0);
+    db.compute_rfm(config("bad_event")).unwrap();
+    assert_eq!(db.rfm(p).unwrap().unwrap().monetary, 40.0);
+    db.compute_rfm(config("Bad Event")).unwrap();
+    assert_eq!(db.rfm(p).unwrap().unwrap().monetary, 3.0, "recomputing finds its own rollup again");
+    let before = db.rollup_defs().len();
+    let err = db.compute_rfm(config("purchse")).unwrap_err();
+    assert!(matches!(err, Error::NotFound(_)) && err.to_string().contains("\"purchse\""), "{err}");
+    assert_eq!(db.rollup_defs().len(), before, "a misspelt event declares no rollup");
+}

@@ -104,6 +104,15 @@ pub(crate) struct Cache<K, V> {
     hasher: RandomState,
 }
 
+impl<K: Send + 'static, V: Send + 'static> Cache<K, V> {
+    /// Empties the cache, disabling it, and hands its memory to the caller
+    /// to free (see `Core`'s drop).
+    pub fn detach(&mut self) -> Box<dyn Send> {
+        self.per_shard = 0;
+        Box::new(std::mem::take(&mut self.shards))
+    }
+}
+
 impl<K: Hash + Eq + Clone, V: Clone> Cache<K, V> {
     /// A cache holding about `capacity` entries (0 disables it).
     pub fn new(capacity: usize) -> Self {

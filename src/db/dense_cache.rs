@@ -98,6 +98,16 @@ pub(crate) struct DenseCache<V> {
     sets: usize,
 }
 
+impl<V: Clone + Send + 'static> DenseCache<V> {
+    /// Empties the cache, disabling it, and hands its memory to the caller
+    /// to free (see `Core`'s drop: freeing millions of cached values takes
+    /// seconds).
+    pub fn detach(&mut self) -> Box<dyn Send> {
+        self.sets = 0;
+        Box::new(std::mem::take(&mut self.chunks))
+    }
+}
+
 impl<V: Clone> DenseCache<V> {
     /// A cache of `capacity` entries (rounded up to whole sets; 0 disables
     /// it). Ids are `u32`: a capacity above 2^32 holds no more.

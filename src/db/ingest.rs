@@ -7,7 +7,7 @@ use crate::core::WriterState;
 use crate::error::{Error, Result};
 use crate::event::{Event, EventKind};
 use crate::identity::identifier::Identifier;
-use crate::identity::stitch::stitch;
+use crate::identity::stitch::{stitch, Ignored};
 use crate::keys;
 use crate::profile::delta::Change;
 use crate::profile::id::ProfileId;
@@ -52,6 +52,11 @@ pub struct BatchReport {
     /// Rejected events: their position in the batch and why. Nothing of a
     /// rejected event was written.
     pub rejected: Vec<(usize, Error)>,
+    /// Identifiers of applied events that were not linked, with the
+    /// event's position and why ([`Ignored`]: blocklisted values, links a
+    /// kind's limit refused, lower-priority identifiers that gave way,
+    /// detached ones), in batch order.
+    pub ignored: Vec<(usize, Identifier, Ignored)>,
 }
 
 /// How many refused events a batch's 1,024 are redone without (in one
@@ -181,14 +186,17 @@ impl ProfileDb {
             [_, _, ..] => events.iter().map(|(_, e)| self.cached_resolution(e)).collect(),
             _ => Vec::new(),
         };
-        for (k, (_, e)) in events.iter().enumerate() {
+        for (k, &(i, e)) in events.iter().enumerate() {
             let resolved = |j: usize| ahead.get(j).copied().flatten();
             crate::db::prefetch::ahead(k, |j| resolved(j).map(|r| r.profile), |p, stage| self.core.prefetch(p, stage));
             // Stitching takes the first identifier's resolution from here
             // instead of a second cache lookup.
             txn.resolved_ahead(e.identifiers.first().zip(resolved(k)));
             match apply_event(&mut txn, e, &mut seen) {
-                Ok(IngestOutcome::Applied(_)) => part.applied += 1,
+                Ok(IngestOutcome::Applied(r)) => {
+                    part.applied += 1;
+                    part.ignored.extend(r.ignored.into_iter().map(|(id, why)| (i, id, why)));
+                }
                 Ok(IngestOutcome::Duplicate { .. }) => part.duplicates += 1,
                 Ok(IngestOutcome::Dropped) => part.dropped += 1,
                 Err(err) => return Ok(Some((k, err))),
@@ -198,6 +206,7 @@ impl ProfileDb {
         report.applied += part.applied;
         report.duplicates += part.duplicates;
         report.dropped += part.dropped;
+        report.ignored.append(&mut part.ignored);
         Ok(None)
     }
 
@@ -449,6 +458,13 @@ impl ProfileDb {
     /// of score codes.
     pub fn compute_rfm(&self, config: crate::rollup::RfmConfig) -> Result<crate::rollup::RfmReport> {
         use crate::rollup::RfmModel;
+        if self.core.rollups.read().auto_series(&config.event).is_none() {
+            // A misspelt name would declare a rollup that never counts.
+            return Err(Error::NotFound(format!(
+                "events named {:?}: none was ever ingested (RFM reads that purchase event; check its name)",
+                config.event
+            )));
+        }
         let name = self.rfm_rollup_name(&config);
         self.declare_rollup(RollupDef::new(&name, &config.event, Aggregate::Sum(config.amount.clone())))?;
         let series = self.core.rollups.read().rollups.get(&name).map(|r| r.series);
@@ -492,22 +508,27 @@ impl ProfileDb {
         Ok(model.score_at(&acc, now))
     }
 
-    /// The rollup RFM reads: `rfm_<event>` summing the amount (the name of
-    /// every earlier version), or `rfm_<event>_<amount>` when that name
-    /// sums another amount (an RFM recomputed with another property).
+    /// The rollup RFM reads: the first of `rfm_<event>` (the name of every
+    /// earlier version), `rfm_<event>_<amount>` and `rfm_<hash>` (of the
+    /// event and amount names) that is free or already sums this amount of
+    /// this event. Names are sanitized, so two events can share the first
+    /// two (`Bad Event` and `bad_event`), and an RFM recomputed with another
+    /// amount needs the second.
     fn rfm_rollup_name(&self, config: &crate::rollup::RfmConfig) -> String {
         let base = format!("rfm_{}", sanitize(&config.event));
+        let mut with_amount = format!("{base}_{}", sanitize(&config.amount));
+        // Rollup names are at most 64 bytes (sanitized: ASCII).
+        with_amount.truncate(64);
+        let key = format!("{}\0{}", config.event, config.amount);
+        let hashed = format!("rfm_{:016x}", xxhash_rust::xxh3::xxh3_64(key.as_bytes()));
         let sum = Aggregate::Sum(config.amount.clone());
         let reg = self.core.rollups.read();
-        match reg.rollups.get(&base) {
-            Some(r) if r.def.aggregate != sum || !r.def.filter.is_empty() => {
-                let mut name = format!("{base}_{}", sanitize(&config.amount));
-                // Rollup names are at most 64 bytes (sanitized: ASCII).
-                name.truncate(64);
-                name
-            }
-            _ => base,
-        }
+        let fits = |name: &String| {
+            reg.rollups
+                .get(name)
+                .is_none_or(|r| r.def.event == config.event && r.def.aggregate == sum && r.def.filter.is_empty())
+        };
+        [base, with_amount].into_iter().find(fits).unwrap_or(hashed)
     }
 }
 

@@ -26,6 +26,14 @@ pub(crate) struct ProfileSlots<V> {
     table: DenseCache<Slot<V>>,
 }
 
+impl<V: Clone + Send + 'static> ProfileSlots<V> {
+    /// Empties the cache, handing its memory to the caller to free (see
+    /// [`DenseCache::detach`]).
+    pub fn detach(&mut self) -> Box<dyn Send> {
+        self.table.detach()
+    }
+}
+
 impl<V: Clone> ProfileSlots<V> {
     /// A cache of about `profiles` profiles' slots (0 disables it).
     pub fn new(profiles: usize) -> Self {

@@ -79,7 +79,7 @@ impl EventLimits {
         }
         if ts > self.latest() {
             return Err(format!(
-                "{ts} is more than {} ms after now ({}); raise max_future_skew to accept it",
+                "{ts} is more than {} ms after now ({}); raise max_future_skew (`--max-future-skew` on the CLI) to accept it",
                 self.max_future_skew_ms, self.now
             ));
         }

@@ -112,19 +112,15 @@ fn identifiers(ctx: &Ctx<'_>, v: Option<&Value>) -> Result<Vec<Identifier>> {
             let field = format!("identifiers.{kind}");
             match value {
                 Value::Null => {}
-                Value::String(s) => out.push(fields::identifier(ctx, &field, kind, s)?),
                 Value::Array(items) => {
                     for (i, item) in items.iter().enumerate() {
                         let field = format!("{field}[{i}]");
-                        out.push(fields::identifier(ctx, &field, kind, string(ctx, &field, item)?)?);
+                        out.push(fields::identifier(ctx, &field, kind, &fields::id_value(ctx, &field, item)?)?);
                     }
                 }
-                other => {
-                    return Err(ctx.field(
-                        &field,
-                        format!("must be a string or a list of strings, found {}", json_type_name(other)),
-                    ))
-                }
+                // A string or an integer (`"user_id": 42`), as Segment
+                // Spec's `userId` and profile lines take them.
+                other => out.push(fields::identifier(ctx, &field, kind, &fields::id_value(ctx, &field, other)?)?),
             }
         }
     }
@@ -251,15 +247,18 @@ mod tests {
         let e = parse(json!({
             "message_id": "m-1", "type": "track", "event": "Order Completed",
             "timestamp": "2024-05-01T12:00:00Z",
-            "identifiers": {"user_id": "42", "email": [" Ann@Example.com", "ann@work.example"]},
+            "identifiers": {"user_id": "42", "email": [" Ann@Example.com", "ann@work.example"], "device_id": [7]},
             "properties": {"total": 12.5, "product": {"price": 9}}
         }))
         .unwrap();
         assert_eq!(e.message_id.as_deref(), Some("m-1"));
         assert_eq!((e.kind, e.name.as_str(), e.timestamp), (EventKind::Track, "Order Completed", Timestamp(NOW)));
         let ids: Vec<String> = e.identifiers.iter().map(ToString::to_string).collect();
-        assert_eq!(ids, ["email:ann@example.com", "email:ann@work.example", "user_id:42"]);
+        assert_eq!(ids, ["device_id:7", "email:ann@example.com", "email:ann@work.example", "user_id:42"]);
         assert_eq!(e.property_f64("product.price"), Some(9.0));
+        // An integer is an identifier's text, as Segment Spec's `userId` is.
+        let n = parse(json!({"type": "page", "timestamp": 5, "identifiers": {"user_id": 42}})).unwrap();
+        assert_eq!(n.identifiers, e.identifiers.iter().filter(|i| i.kind() == "user_id").cloned().collect::<Vec<_>>());
         assert!(e.traits.is_empty() && e.previous_id.is_none());
     }
 
@@ -311,12 +310,12 @@ mod tests {
                 "\"identifiers.Email\": invalid identifier",
             ),
             (
-                json!({"type": "page", "timestamp": 5, "identifiers": {"email": ["a@b.c", 1]}}),
-                "\"identifiers.email[1]\": must be a string",
+                json!({"type": "page", "timestamp": 5, "identifiers": {"email": ["a@b.c", true]}}),
+                "\"identifiers.email[1]\": must be a string or an integer, found true",
             ),
             (
-                json!({"type": "page", "timestamp": 5, "identifiers": {"user_id": 1}}),
-                "\"identifiers.user_id\": must be a string or a list",
+                json!({"type": "page", "timestamp": 5, "identifiers": {"user_id": 1.5}}),
+                "\"identifiers.user_id\": must be a string or an integer, found 1.5",
             ),
             (json!({"type": "page", "identifiers": id}), "missing timestamp: field \"timestamp\""),
             (json!({"type": "page", "timestamp": "soon", "identifiers": id}), "\"timestamp\": \"soon\" is neither"),

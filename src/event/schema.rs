@@ -247,8 +247,8 @@ impl SchemaRegistry {
     }
 
     /// Checks `event` against its name's schema; a track event with no
-    /// schema is refused (property `""`, rule `is not a declared event
-    /// name`) unless [`allow_unknown_events`](Self::allow_unknown_events).
+    /// schema is refused (property `""`, rule `has no schema, …`) unless
+    /// [`allow_unknown_events`](Self::allow_unknown_events).
     pub fn validate(&self, event: &Event) -> Result<()> {
         match self.schemas.get(&event.name) {
             Some(schema) => schema.check(event),
@@ -256,7 +256,7 @@ impl SchemaRegistry {
             None => Err(Error::SchemaViolation {
                 event: event.name.clone(),
                 property: String::new(),
-                rule: "is not a declared event name".into(),
+                rule: "has no schema, and unknown event names are refused".into(),
             }),
         }
     }
@@ -351,7 +351,7 @@ mod tests {
             Error::SchemaViolation { event, property, rule } => {
                 assert_eq!(
                     (event.as_str(), property.as_str(), rule.as_str()),
-                    ("Order Compelted", "", "is not a declared event name")
+                    ("Order Compelted", "", "has no schema, and unknown event names are refused")
                 );
             }
             other => panic!("unexpected {other}"),

@@ -84,8 +84,12 @@ pub(crate) fn stitch(txn: &mut Txn<'_>, identifiers: &[Identifier], cause: &Caus
             unseen.push(ident);
         }
     }
-    // The base profile: the highest-priority stitchable identifier's.
-    let base = seen.iter().find(|s| !s.link.detached).or(seen.first()).map(|s| s.link.profile);
+    // The base profile: the highest-priority stitchable identifier's —
+    // unless unseen identifiers outrank it and would be refused there: the
+    // operation is theirs (see `leading_unseen`), and the group starts empty.
+    let anchor = seen.iter().find(|s| !s.link.detached).or(seen.first());
+    let (leaders, leading) = leading_unseen(txn, &unseen, anchor.map(|s| s.ident));
+    let base = if leaders.is_empty() { anchor.map(|s| s.link.profile) } else { None };
     let mut group: Vec<ProfileId> = base.into_iter().collect();
     // Identifier counts per kind are only needed when the operation links
     // something new; the common case (every identifier already on one
@@ -93,7 +97,7 @@ pub(crate) fn stitch(txn: &mut Txn<'_>, identifiers: &[Identifier], cause: &Caus
     let needs_counts = !unseen.is_empty() || seen.iter().any(|s| Some(s.link.profile) != base);
     let mut counts = match base {
         Some(b) if needs_counts => txn.kind_counts(b)?,
-        _ => KindCounts::default(),
+        _ => leading,
     };
     for s in &seen {
         let q = s.link.profile;
@@ -135,8 +139,10 @@ pub(crate) fn stitch(txn: &mut Txn<'_>, identifiers: &[Identifier], cause: &Caus
     for ident in unseen {
         let kind = ident.kind().to_owned();
         let have = counts.get(&kind);
+        // A leader is counted already, within its limit.
+        let counted = leaders.contains(&ident);
         let mut evicted = false;
-        if let Some(limit) = txn.core.config.identity_rules.limit_of(&kind) {
+        if let Some(limit) = txn.core.config.identity_rules.limit_of(&kind).filter(|_| !counted) {
             if have + 1 > limit.max {
                 match limit.on_exceed {
                     OnExceed::Refuse => {
@@ -159,7 +165,7 @@ pub(crate) fn stitch(txn: &mut Txn<'_>, identifiers: &[Identifier], cause: &Caus
                 }
             }
         }
-        if !evicted {
+        if !evicted && !counted {
             counts.add(&kind, 1);
         }
         let link =
@@ -168,6 +174,38 @@ pub(crate) fn stitch(txn: &mut Txn<'_>, identifiers: &[Identifier], cause: &Caus
         linked.push(ident.clone());
     }
     Ok(Stitched { target, created, merged, linked, unlinked, ignored })
+}
+
+/// The unseen identifiers that lead an operation, and their counts by
+/// kind: those ranked above `anchor` (the identifier that would otherwise
+/// decide the target) whose kind refuses links past its limit, as many of
+/// each kind as the limit allows. The highest-priority identifier decides
+/// the target even when it is new: a call carrying a new `user_id` and an
+/// email of another person's profile (one that has a `user_id`) is about
+/// the new user — attaching the call to the email's profile would refuse
+/// the `user_id` there and write the new user's traits onto the other
+/// person. With leaders, the seen identifiers' profiles join the group only
+/// where the limits allow, and give way otherwise. Kinds that evict their
+/// oldest identifier never refuse, so they never lead: a new device of a
+/// known profile rotates into it.
+fn leading_unseen<'i>(
+    txn: &Txn<'_>,
+    unseen: &[&'i Identifier],
+    anchor: Option<&Identifier>,
+) -> (Vec<&'i Identifier>, KindCounts) {
+    let rules = &txn.core.config.identity_rules;
+    let (mut leaders, mut counts) = (Vec::new(), KindCounts::default());
+    let Some(anchor) = anchor else { return (leaders, counts) };
+    let above = rules.rank(anchor.kind());
+    for ident in unseen.iter().take_while(|i| rules.rank(i.kind()) < above) {
+        let kind = ident.kind();
+        let refuses = rules.limit_of(kind).filter(|l| l.on_exceed == OnExceed::Refuse);
+        if refuses.is_some_and(|l| counts.get(kind) < l.max) {
+            counts.add(kind, 1);
+            leaders.push(*ident);
+        }
+    }
+    (leaders, counts)
 }
 
 /// The first kind (in priority order) whose limit the union would exceed.

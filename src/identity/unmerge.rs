@@ -59,7 +59,7 @@ pub(crate) fn unmerge(
     };
     if link.origin == survivor {
         return Err(Error::invalid(format!(
-            "identifier {ident} is native to profile {survivor}: it did not arrive by a merge (use remove_identifier to detach it)"
+            "identifier {ident} is native to profile {survivor}: it did not arrive by a merge (to detach it, remove it: remove_identifier, `profiledb identifier remove`)"
         )));
     }
     // The latest direct merge into the survivor whose loser holds the

@@ -66,6 +66,12 @@ impl Drop for CommitGuard<'_> {
 }
 
 impl RollupCache {
+    /// Empties the cache, handing its memory to the caller to free (see
+    /// `Core`'s drop).
+    pub fn detach(&mut self) -> Box<dyn Send> {
+        self.entries.detach()
+    }
+
     /// A cache of about `capacity` pairs (0 disables it): a slot per
     /// [`SERIES_PER_PROFILE`] pairs.
     pub fn new(capacity: usize) -> RollupCache {

@@ -33,8 +33,8 @@ pub(crate) fn rolling(
     // The edge days are read from `lo` on: events before it are not needed.
     if !timelines.kept || lo < timelines.floor_ms {
         return Err(Error::invalid(format!(
-            "a rolling window of {span} ms reads the timeline from {}, which {}: use Window::days (whole days, from \
-             the buckets) or keep timelines longer",
+            "a rolling window of {span} ms reads the timeline from {}, which {}: use a window of whole days \
+             (`Nd`, Window::days: read from the buckets) or keep timelines longer",
             Timestamp(lo).to_rfc3339(),
             if timelines.kept {
                 "retention has already cut"

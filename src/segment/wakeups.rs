@@ -30,6 +30,12 @@ pub(crate) struct WakeupCache {
 }
 
 impl WakeupCache {
+    /// Empties the cache, handing its memory to the caller to free (see
+    /// `Core`'s drop).
+    pub fn detach(&mut self) -> Box<dyn Send> {
+        self.entries.detach()
+    }
+
     /// A cache of about `capacity` pairs (0 disables it): a slot per
     /// [`SEGMENTS_PER_PROFILE`] pairs.
     pub fn new(capacity: usize) -> Self {

@@ -113,6 +113,31 @@ fn a_day_bucket_that_differs_from_its_events_is_reported() {
 }
 
 #[test]
+fn anonymized_events_bound_a_filtered_series_and_a_count_past_the_bound_is_reported() {
+    use crate::rollup::{FilterOp, Literal};
+    let dir = tempfile::tempdir().unwrap();
+    let (db, _) = open_with(dir.path(), 365, 0);
+    let big = RollupDef::new("big", "purchase", Aggregate::Count).filter("amount", FilterOp::Ge, Literal::Num(10.0));
+    db.declare_rollup(big).unwrap();
+    track(&db, "user_id:a", "purchase", T0 - 2, 30);
+    track(&db, "user_id:a", "purchase", T0 - 1, 5);
+    // The default rules drop `amount`: the events no longer say which of
+    // them the filter held, only that at most both were.
+    db.anonymize(&id("user_id:a"), None, None).unwrap();
+    let r = db.check().unwrap();
+    assert!(r.is_clean(), "{r}");
+    let s = db.core.rollups.read().rollups["big"].series;
+    let key = keys::rollup::day(ProfileId(0), s, T0 / DAY);
+    let mut acc = crate::schema::ROLLUPS.get(&view(&db), &key).unwrap().unwrap();
+    assert_eq!(acc.count, 1);
+    acc.count = 3;
+    put(&db, cf::ROLLUP, &key, acc.encode_value());
+    let r = db.check().unwrap();
+    assert_eq!(whats(&r), [inv::ROLLUP_EVENTS], "{r}");
+    assert!(r.violations[0].detail.contains("count 3 outside 0..=2"), "{r}");
+}
+
+#[test]
 fn a_cached_rollup_that_differs_from_the_stored_one_is_reported() {
     let dir = tempfile::tempdir().unwrap();
     let (db, _) = populated(dir.path());
