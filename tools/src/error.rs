@@ -4,8 +4,8 @@
 //! |------|---------|
 //! | 0 | success |
 //! | 1 | runtime or storage error (RocksDB, I/O, corruption, a refused merge) |
-//! | 2 | usage error or bad input (malformed identifier, value, time, import line) |
-//! | 3 | not found (database, profile, identifier, version, folded history, segment, trait index) |
+//! | 2 | usage error or bad input (malformed identifier, value, time, reversed time range, import line, a `--db` path that is a file) |
+//! | 3 | not found (database, profile, identifier, version, folded history, segment, rollup, RFM model, trait index) |
 //! | 4 | `check` found violations |
 //! | 5 | the database is locked by another process |
 //!
@@ -50,6 +50,8 @@ pub enum CliError {
     Rejected {
         /// Lines rejected.
         rejected: u64,
+        /// Lines written (or acknowledged as duplicates).
+        accepted: u64,
         /// Lines read (blank lines excluded).
         lines: u64,
         /// Where `--strict` stopped it: the line and why.
@@ -125,19 +127,37 @@ impl fmt::Display for CliError {
             CliError::Usage(m) | CliError::Refused(m) => f.write_str(m),
             CliError::NotFound(m) => write!(f, "not found: {m}"),
             CliError::Io { what, source } => write!(f, "{what}: {source}"),
-            CliError::Rejected { stopped: Some((line, why)), .. } => {
-                write!(f, "line {line}: {why} (--strict: stopped there; nothing of it was written, earlier lines were)")
+            CliError::Rejected { stopped: Some((line, why)), accepted: 0, .. } => {
+                write!(f, "line {line}: {why} (--strict: stopped there; nothing was imported)")
             }
+            CliError::Rejected { stopped: Some((line, why)), accepted, .. } => write!(
+                f,
+                "line {line}: {why} (--strict: stopped there; nothing of it or after it was written, {} imported \
+                 before it)",
+                lines_were(*accepted)
+            ),
             CliError::Rejected { rejected, lines, nothing_written: true, .. } => {
                 write!(f, "{rejected} of {lines} lines rejected (--strict: nothing was written)")
             }
-            CliError::Rejected { rejected, lines, stopped: None, .. } => {
-                write!(f, "{rejected} of {lines} lines rejected (the others were imported)")
+            CliError::Rejected { rejected, lines, accepted: 0, stopped: None, .. } => {
+                write!(f, "{rejected} of {lines} lines rejected (nothing was imported)")
+            }
+            CliError::Rejected { rejected, lines, accepted, stopped: None, .. } => {
+                write!(f, "{rejected} of {lines} lines rejected ({} imported)", lines_were(*accepted))
             }
             CliError::Context { context, source } => write!(f, "{context}: {source}"),
             CliError::Violations(n) => write!(f, "check found {n} violations"),
             CliError::BrokenPipe => f.write_str("standard output closed"),
         }
+    }
+}
+
+/// "1 line was", "3 lines were".
+fn lines_were(n: u64) -> String {
+    if n == 1 {
+        "1 line was".into()
+    } else {
+        format!("{n} lines were")
     }
 }
 

@@ -5,6 +5,10 @@
 //!   application that has the database open.
 //! - [`for_writing`]: exclusive read-write; never creates a database.
 //! - [`create`]: exclusive read-write, creating the database (`init`).
+//!
+//! Each first refuses a path that is a file rather than a directory
+//! ([`check_dir`]), so that `--db` pointing at a file is bad input (exit 2)
+//! and never reads as "no database here, create one".
 
 use std::ops::Deref;
 use std::path::Path;
@@ -65,6 +69,7 @@ pub fn for_reading_with(path: &Path, configure: impl Fn(Builder) -> Builder) -> 
                 .profile_cache_entries(PROFILE_CACHE_ENTRIES),
         )
     };
+    check_dir(path)?;
     let cleanup = SecondaryCleanup;
     match builder().access_mode(AccessMode::ReadOnly).open() {
         Ok(db) => Ok(ReadDb { db, _cleanup: cleanup }),
@@ -85,6 +90,7 @@ pub fn for_writing(path: &Path) -> Result<ProfileDb, CliError> {
 /// [`for_writing`] with open-time options the database does not store
 /// (e.g. retention settings), set by `configure`.
 pub fn for_writing_with(path: &Path, configure: impl FnOnce(Builder) -> Builder) -> Result<ProfileDb, CliError> {
+    check_dir(path)?;
     let builder = ProfileDb::builder(path)
         .create_if_missing(false)
         .block_cache_bytes(BLOCK_CACHE_BYTES)
@@ -113,7 +119,27 @@ pub fn for_ingest(
 
 /// Opens the database for writing, creating it when missing.
 pub fn create(path: &Path) -> Result<ProfileDb, CliError> {
+    check_dir(path)?;
     Ok(ProfileDb::builder(path).create_if_missing(true).block_cache_bytes(BLOCK_CACHE_BYTES).open()?)
+}
+
+/// Refuses a database path that is not a directory, or lies under a file:
+/// the nearest part of `path` that exists must be a directory (`init`
+/// creates what is missing below it).
+pub fn check_dir(path: &Path) -> Result<(), CliError> {
+    let Some((existing, meta)) = path.ancestors().find_map(|p| std::fs::metadata(p).ok().map(|m| (p, m))) else {
+        return Ok(());
+    };
+    if meta.is_dir() {
+        return Ok(());
+    }
+    let what = if meta.is_file() { "a file" } else { "neither a directory nor a file" };
+    let hint = "point --db or PROFILEDB_PATH at a database directory, or at a new path for `profiledb init`";
+    Err(CliError::Usage(if existing == path {
+        format!("--db {} is {what}, not a database directory ({hint})", path.display())
+    } else {
+        format!("--db {}: {} is {what}, not a directory ({hint})", path.display(), existing.display())
+    }))
 }
 
 /// Whether `path` holds a RocksDB database (its `CURRENT` file).

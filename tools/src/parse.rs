@@ -72,6 +72,19 @@ pub fn time(what: &str, s: &str) -> Result<Timestamp, CliError> {
     Timestamp::parse(s).map_err(|e| CliError::Usage(format!("{what}: {e}")))
 }
 
+/// Parses `--from` and `--to` (either may be absent: unbounded) and
+/// refuses a reversed pair; equal times are an empty range.
+pub fn time_range(from: Option<&str>, to: Option<&str>) -> Result<(Timestamp, Timestamp), CliError> {
+    let start = from.map(|s| time("--from", s)).transpose()?.unwrap_or(Timestamp(i64::MIN));
+    let end = to.map(|s| time("--to", s)).transpose()?.unwrap_or(Timestamp(i64::MAX));
+    if let (Some(f), Some(t)) = (from, to) {
+        if start > end {
+            return Err(CliError::Usage(format!("--from {f} is after --to {t} (write the earlier time as --from)")));
+        }
+    }
+    Ok((start, end))
+}
+
 /// Parses `trait set`'s VALUE under `name`; a JSON object yields one
 /// trait per leaf, with dotted names.
 pub fn trait_values(name: &str, raw: &str, ty: ValueType) -> Result<Vec<(String, TraitValue)>, CliError> {
@@ -146,9 +159,17 @@ pub fn window(s: &str) -> Result<Window, CliError> {
     if t == "all" {
         return Ok(Window::All);
     }
-    if let Some((from, to)) = t.split_once("..") {
-        let from = Timestamp::parse(from.trim()).map_err(|e| bad(format!("FROM: {e}")))?;
-        let to = Timestamp::parse(to.trim()).map_err(|e| bad(format!("TO: {e}")))?;
+    if let Some((from_text, to_text)) = t.split_once("..") {
+        let (from_text, to_text) = (from_text.trim(), to_text.trim());
+        let from = Timestamp::parse(from_text).map_err(|e| bad(format!("FROM: {e}")))?;
+        let to = Timestamp::parse(to_text).map_err(|e| bad(format!("TO: {e}")))?;
+        // The library reads a reversed range as the forward one; refuse it
+        // rather than guess which end was meant.
+        if from > to {
+            return Err(CliError::Usage(format!(
+                "--window {s:?}: FROM {from_text} is after TO {to_text} (write the earlier time first)"
+            )));
+        }
         return Ok(Window::Between(from, to));
     }
     if let Some(h) = t.strip_suffix('h') {
@@ -247,6 +268,8 @@ mod tests {
         assert!(window("0h").is_err());
         assert_eq!(window("0..86400000").ok(), Some(Window::Between(Timestamp(0), Timestamp(86_400_000))));
         assert!(window("7x").is_err() && window("0d").is_err());
+        assert!(window("86400000..0").is_err(), "reversed");
+        assert_eq!(window("5..5").ok(), Some(Window::Between(Timestamp(5), Timestamp(5))));
         let f = filter("page = /pricing").ok();
         assert_eq!(
             f.map(|f| (f.property, f.op, f.values)),
@@ -255,6 +278,14 @@ mod tests {
         assert_eq!(filter("amount>=10").ok().map(|f| (f.op, f.values)), Some((FilterOp::Ge, vec![Literal::Num(10.0)])));
         assert_eq!(filter("a!=b").ok().map(|f| f.op), Some(FilterOp::Ne));
         assert!(filter("amount > x").is_err() && filter("=1").is_err() && filter("nothing").is_err());
+    }
+
+    #[test]
+    fn time_ranges_refuse_reversed_bounds() {
+        assert_eq!(time_range(None, None).ok(), Some((Timestamp(i64::MIN), Timestamp(i64::MAX))));
+        assert_eq!(time_range(Some("5"), Some("5")).ok(), Some((Timestamp(5), Timestamp(5))));
+        assert_eq!(time_range(None, Some("5")).ok(), Some((Timestamp(i64::MIN), Timestamp(5))));
+        assert!(time_range(Some("6"), Some("5")).is_err());
     }
 
     #[test]

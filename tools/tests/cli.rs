@@ -420,3 +420,27 @@ fn consent_erase_export_and_anonymize_from_the_command_line() {
     db.run(&["erase", ann, "--yes"]).code(3);
     db.run(&["export", ann]).code(3);
 }
+
+#[test]
+fn a_database_path_that_is_a_file_is_bad_input_for_every_command() {
+    let db = TestDb::empty();
+    std::fs::write(db.path(), "hi\n").unwrap();
+    let events = db.file("events.jsonl", "");
+    let commands: [&[&str]; 8] = [
+        &["init"],
+        &["stats"],
+        &["get", "email:a@x.com"],
+        &["trait", "set", "email:a@x.com", "plan", "pro"],
+        &["import", s(&events)],
+        &["feed"],
+        &["check"],
+        &["compact"],
+    ];
+    for args in commands {
+        db.run(args).code(2).err_has(&["is a file, not a database directory"]);
+    }
+    let mut under = profiledb();
+    under.arg("--db").arg(db.path().join("sub")).arg("init");
+    run_cmd(under, None).code(2).err_has(&["is a file, not a directory"]);
+    assert_eq!(std::fs::read_to_string(db.path()).unwrap(), "hi\n", "the file is left as it was");
+}

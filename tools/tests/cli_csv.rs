@@ -68,3 +68,38 @@ fn a_byte_order_mark_before_the_header_is_ignored() {
         assert_eq!(db.get("email:ann@x.com")["traits"], json!({"plan": "pro"}), "{header}");
     }
 }
+
+/// The reviewer's file: the quoted note of line 2 spans lines 2-5 and holds
+/// a byte that is not UTF-8 on line 3, and text that looks like a row.
+fn bad_byte_in_a_quoted_cell(db: &TestDb) -> std::path::PathBuf {
+    let mut bytes = b"\xef\xbb\xbfemail,plan,zip,note\r\na@x.com,pro,0123,\"hello\r\n".to_vec();
+    bytes.extend_from_slice(b"bad \xff byte\r\nc@evil.com,free,999,x\r\n\"\r\nb@x.com,free,1,ok\r\n");
+    let path = db.beside("e.csv");
+    std::fs::write(&path, bytes).expect("write e.csv");
+    path
+}
+
+const NOTE_MAP: &str = "email=email,plan=traits.plan,zip=traits.zip,note=traits.note";
+
+#[test]
+fn a_bad_byte_in_a_quoted_multi_line_cell_rejects_that_whole_row_only() {
+    let db = TestDb::init();
+    let file = bad_byte_in_a_quoted_cell(&db);
+    let r = db.run(&["--json", "import", s(&file), "--csv", "--map", NOTE_MAP]).code(2).json();
+    assert_eq!((r["lines"].clone(), r["accepted"].clone(), r["rejected"].clone()), (json!(2), json!(1), json!(1)));
+    assert_eq!(r["rejections"][0]["line"], json!(2), "{r}");
+    let reason = r["rejections"][0]["reason"].as_str().unwrap();
+    assert!(reason.contains("not valid UTF-8 at line 3, column 5") && reason.contains("lines 2-5"), "{reason}");
+    // Nothing of the rejected row, nor text inside its quoted cell, became a profile.
+    db.run(&["get", "email:c@evil.com"]).code(3);
+    db.run(&["get", "email:a@x.com"]).code(3);
+    // The row after it was read as a row.
+    assert_eq!(db.get("email:b@x.com")["traits"], json!({"plan": "free", "zip": 1, "note": "ok"}));
+    assert_eq!(db.json(&["stats"])["profiles"], json!(1));
+
+    let strict = TestDb::init();
+    let file = bad_byte_in_a_quoted_cell(&strict);
+    let r = strict.run(&["--json", "import", "--strict", s(&file), "--csv", "--map", NOTE_MAP]).code(2).json();
+    assert_eq!((r["nothing_written"].clone(), r["rejected"].clone()), (json!(true), json!(1)), "{r}");
+    assert_eq!(strict.json(&["stats"])["profiles"], json!(0));
+}

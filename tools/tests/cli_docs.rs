@@ -1,6 +1,8 @@
 //! What `--help` and the README promise matches what the commands do:
 //! the printed answer of `segment was-member` and `identifier suppressed`,
-//! and the README's limit on segment and rollup names.
+//! the README's limit on segment and rollup names, and help texts that
+//! agree with the README (feed cursors, rollup windows, the audit log,
+//! exit codes).
 
 mod common;
 
@@ -56,4 +58,33 @@ fn the_readme_limit_on_segment_and_rollup_names_is_the_enforced_one() {
     db.run(&["segment", "define", &too_long, r#"traits.country = "DE""#]).code(2).err_has(&["64"]);
     db.run(&["rollup", "declare", &longest, "--event", "buy", "--agg", "count"]).ok();
     db.run(&["rollup", "declare", &too_long, "--event", "buy", "--agg", "count"]).code(2).err_has(&["64"]);
+}
+
+#[test]
+fn help_agrees_with_the_readme_on_feed_windows_audit_and_exit_codes() {
+    let feed = help(&["feed"]);
+    assert!(!feed.contains("dense") && feed.contains("gaps"), "erase leaves gaps in the feed: {feed}");
+
+    // Every window form the README names is listed by --help and accepted.
+    let show = help(&["rollup", "show"]);
+    for form in ["all", "Nd", "Nh", "FROM..TO"] {
+        assert!(show.contains(form), "rollup show --help lacks {form}: {show}");
+    }
+    let db = people();
+    db.run(&["rollup", "declare", "buys", "--event", "buy", "--agg", "count"]).ok();
+    for window in ["all", "7d", "24h", "2024-01-01T00:00:00Z..2024-01-02T00:00:00Z"] {
+        db.run(&["rollup", "show", "user_id:1", "buys", "--window", window]).ok();
+    }
+
+    let audit = help(&["audit"]);
+    assert!(audit.contains("anonymize"), "the audit log records anonymize too: {audit}");
+
+    // The README's exit code 3 list, item by item, in the top-level help.
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).expect("README.md");
+    let list = readme.split("3 not found (").nth(1).and_then(|r| r.split(')').next()).expect("the exit code 3 list");
+    let top = help(&[]);
+    let line = top.lines().find(|l| l.trim_start().starts_with("3  not found")).expect("exit code 3 in --help");
+    for item in list.split(',').map(str::trim) {
+        assert!(line.contains(item), "--help's {line:?} lacks the README's {item:?}");
+    }
 }

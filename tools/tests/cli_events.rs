@@ -133,7 +133,11 @@ fn event_lines_are_rejected_by_line_and_strict_stops_where_applying_fails() {
     // (plan is text): --strict stops there, line 1 stays written.
     let three: String = input.lines().take(3).map(|l| format!("{l}\n")).collect();
     let file = db.file("ev3.jsonl", &three);
-    let r = db.run(&["--json", "import", "--strict", s(&file)]).code(2).err_has(&["line 2:", "stopped"]).json();
+    let r = db
+        .run(&["--json", "import", "--strict", s(&file)])
+        .code(2)
+        .err_has(&["line 2:", "stopped", "1 line was imported before it"])
+        .json();
     assert_eq!((r["accepted"].clone(), r["stopped_at"].clone()), (json!(1), json!(2)));
     assert_eq!(db.get("user_id:1")["traits"]["plan"], json!("pro"));
     db.run(&["get", "user_id:2"]).code(3);
@@ -149,4 +153,26 @@ fn event_lines_are_rejected_by_line_and_strict_stops_where_applying_fails() {
     // --format forces one reading.
     db.run(&["import", "--format", "profile", s(&file)]).code(2);
     db.run(&["import", "--format", "segment", s(&file)]).code(2);
+}
+
+#[test]
+fn reversed_time_ranges_are_usage_errors_naming_both_ends() {
+    let db = loaded();
+    db.json(&["rollup", "declare", "spend", "--event", "purchase", "--agg", "sum", "--property", "amount"]);
+    let (early, late) = ("2024-05-01T00:00:00Z", "2024-05-03T00:00:00Z");
+    let forward = db.json(&["rollup", "show", "user_id:9", "spend", "--window", &format!("{early}..{late}")]);
+    assert_eq!(forward["value"], json!(42.5), "the days from FROM's to TO's, inclusive");
+    db.run(&["rollup", "show", "user_id:9", "spend", "--window", &format!("{late}..{early}")])
+        .code(2)
+        .err_has(&["--window", &format!("FROM {late} is after TO {early}")]);
+
+    assert_eq!(db.json(&["events", "user_id:9", "--from", early, "--to", late])["total"], json!(4));
+    assert_eq!(
+        db.json(&["events", "user_id:9", "--from", early, "--to", early])["total"],
+        json!(0),
+        "empty, not reversed"
+    );
+    db.run(&["events", "user_id:9", "--from", late, "--to", early])
+        .code(2)
+        .err_has(&[&format!("--from {late} is after --to {early}")]);
 }

@@ -252,3 +252,30 @@ fn profile_line_identifiers_are_strings_or_integers_and_null_is_absent() {
     assert_eq!((z["identifiers"].clone(), z["traits"].clone()), (json!(["email:z@x.com"]), json!({"x": 2})));
     assert_eq!(db.get("user_id:12345678901234567890")["traits"], json!({"x": 4}));
 }
+
+#[test]
+fn the_summary_says_when_nothing_was_imported() {
+    let db = TestDb::init();
+    // Profile lines read as Segment Spec messages: every line is rejected.
+    let file = db.file("profiles.jsonl", &"{\"identifiers\": {\"user_id\": \"1\"}}\n".repeat(7));
+    let run = db.run(&["import", "--format", "segment", s(&file)]).code(2).err_has(&["7 of 7 lines rejected"]);
+    assert!(run.stderr.contains("(nothing was imported)"), "{}", run.stderr);
+    assert!(run.stdout.starts_with(&format!("nothing imported from {}: 7 lines", s(&file))), "{}", run.stdout);
+
+    // --strict with one bad line: the others are valid but not written.
+    let input = "{\"identifiers\": {\"user_id\": \"1\"}}\nnot json\n{\"identifiers\": {\"user_id\": \"2\"}}\n";
+    let file = db.file("strict.jsonl", input);
+    let out = db.run(&["import", "--strict", s(&file)]).code(2).err_has(&["nothing was written"]).stdout;
+    let head = format!("nothing imported from {}: 3 lines, 1 rejected, 2 valid but not written", s(&file));
+    assert!(out.starts_with(&head), "{out}");
+
+    // Without --strict the good lines go in, and both the summary and the
+    // error say how many.
+    let run = db.run(&["import", s(&file)]).code(2).err_has(&["1 of 3 lines rejected (2 lines were imported)"]);
+    assert!(
+        run.stdout.starts_with(&format!("imported {}: 3 lines, 2 accepted, 1 rejected", s(&file))),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(db.json(&["stats"])["profiles"], json!(2));
+}

@@ -72,7 +72,8 @@ pub struct ImportArgs {
     #[arg(long, value_name = "COLUMN=TARGET,...")]
     pub map: Option<String>,
 
-    /// Validate every line first (holding the parsed file in memory); any bad line rejects the whole file and nothing is written.
+    /// Validate every line first (holding the parsed file in memory); any bad line rejects the whole file and nothing is
+    /// written. A valid line that fails when applied stops the import there; the lines before it stay written.
     #[arg(long)]
     pub strict: bool,
 
@@ -194,7 +195,9 @@ pub enum RollupCommand {
         identifier: String,
         /// The rollup's name.
         name: Option<String>,
-        /// The window: all, Nd (whole UTC days, today included: 7d, 30d), or FROM..TO (times).
+        /// The window: all, Nd (whole UTC days, today included: 7d, 30d), Nh (the last N hours exactly, a
+        /// rolling window: 24h), or FROM..TO (the UTC days from FROM's to TO's, inclusive; times, FROM not
+        /// after TO).
         #[arg(long, default_value = "all")]
         window: String,
     },

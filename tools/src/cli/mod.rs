@@ -34,7 +34,7 @@ const EXIT_CODES: &str = "Exit codes:
   0  success
   1  runtime or storage error
   2  usage error or bad input (malformed identifier, value, expression, import line...)
-  3  not found (database, profile, identifier, version, segment, rollup, trait index)
+  3  not found (database, profile, identifier, version, segment, rollup, RFM model, trait index)
   4  `check` found violations
   5  the database is locked by another process
 
@@ -175,11 +175,18 @@ pub enum Command {
     ///
     ///   --csv --map email=email,uid=user_id,plan=traits.plan,zip=traits.zip:string
     ///
-    /// Each line is atomic: a rejected line writes nothing. Blank lines are
-    /// skipped. Prints accepted and rejected counts, with the line number and
-    /// reason of each rejection, and exits 2 when any line was rejected. With
-    /// --strict, every line is parsed and validated before anything is
-    /// written, and one bad line rejects the whole file (nothing written).
+    /// A CSV row may span lines inside a quoted cell; it is numbered by its
+    /// first line, and a byte that is not UTF-8 anywhere in it rejects the
+    /// whole row (reported by line and column).
+    ///
+    /// Each line (CSV row) is atomic: a rejected line writes nothing. Blank
+    /// lines are skipped. Prints accepted and rejected counts, with the line
+    /// number and reason of each rejection, and exits 2 when any line was
+    /// rejected. With --strict, every line is parsed and validated before
+    /// anything is written, and one bad line rejects the whole file (nothing
+    /// written); a valid line that fails when applied (an increment of a
+    /// text trait, a merge past the merge cap) stops the import there, and
+    /// the lines before it stay written.
     /// With --schemas FILE, events are also checked against per-event-name
     /// schemas (format under --schemas below); a violating event is a
     /// rejected line.
@@ -227,8 +234,9 @@ pub enum Command {
 
     /// Print the segment change feed: entered, exited, merged, erased records (read-only).
     ///
-    /// Records carry a dense sequence number; resume with --from the printed
-    /// next cursor.
+    /// Records carry increasing sequence numbers, which may have gaps (an
+    /// erase deletes the erased profile's records and writes one erased
+    /// record); resume with --from the printed next cursor.
     #[command(after_help = READ_SAFETY)]
     Feed(FeedArgs),
 
@@ -283,7 +291,7 @@ pub enum Command {
     #[command(after_help = WRITE_SAFETY)]
     Erase(EraseArgs),
 
-    /// Print the privacy audit log: every erase and export, oldest first (read-only).
+    /// Print the privacy audit log: every erase, export and anonymize, oldest first (read-only).
     #[command(after_help = READ_SAFETY)]
     Audit(AuditArgs),
 

@@ -39,8 +39,7 @@ pub fn track(ctx: &Ctx, a: &TrackArgs) -> Result<(), CliError> {
 /// `events IDENTIFIER|--id N [--from T] [--to T] [--limit N]`.
 pub fn events(ctx: &Ctx, a: &EventsArgs) -> Result<(), CliError> {
     let target = parse::target(&a.profile)?;
-    let from = a.from.as_deref().map(|s| parse::time("--from", s)).transpose()?.unwrap_or(Timestamp(i64::MIN));
-    let to = a.to.as_deref().map(|s| parse::time("--to", s)).transpose()?.unwrap_or(Timestamp(i64::MAX));
+    let (from, to) = parse::time_range(a.from.as_deref(), a.to.as_deref())?;
     let db = open::for_reading(&ctx.db)?;
     let id = resolve(&db, &target)?;
     let all = db.events(id, from, to)?;

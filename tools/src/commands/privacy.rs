@@ -258,7 +258,7 @@ pub fn audit(ctx: &Ctx, a: &AuditArgs) -> Result<(), CliError> {
     let v = json!({"total": log.len(), "records": shown.iter().map(|r| r.to_json()).collect::<Vec<_>>()});
     ctx.out.emit(&v, || {
         if log.is_empty() {
-            return "the audit log is empty (no erase or export yet)".into();
+            return "the audit log is empty (no erase, export or anonymize yet)".into();
         }
         let mut t = Table::new(&["SEQ", "AT", "ACTION", "PROFILE", "ENTRIES", "REQUEST ID"]);
         for r in shown {

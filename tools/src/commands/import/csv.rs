@@ -3,13 +3,14 @@
 //! The mapping (`--map`) is a comma-separated list of `COLUMN=TARGET`:
 //! `TARGET` is an identifier kind (`email`, `user_id`) or `traits.NAME`,
 //! optionally typed `traits.NAME:string|number|bool|time`. The first row
-//! names the columns. Cells follow RFC 4180: quoted cells may hold commas,
-//! doubled quotes and line breaks.
+//! names the columns. Rows are read by [`Rows`] (RFC 4180: quoted cells
+//! may hold commas, doubled quotes and line breaks).
 
 use std::io::BufRead;
 
 use profiledb::{Identifier, Timestamp, TraitValue, Update};
 
+use super::rows::{Row, Rows};
 use super::{Item, Record, Source};
 use crate::error::CliError;
 
@@ -94,26 +95,26 @@ fn cell_type(s: &str) -> Option<CellType> {
 
 /// Reads CSV rows as profile records.
 pub struct Csv<R> {
-    reader: R,
-    source: String,
-    line_no: u64,
+    rows: Rows<R>,
     columns: Vec<(usize, Target)>,
     width: usize,
 }
 
 impl<R: BufRead> Csv<R> {
     /// Reads the header row and matches it against the mapping.
-    pub fn new(mut reader: R, source: String, map: Vec<(String, Target)>) -> Result<Self, CliError> {
-        let mut line_no = 0;
+    pub fn new(reader: R, source: String, map: Vec<(String, Target)>) -> Result<Self, CliError> {
+        let mut rows = Rows::new(reader, source.clone());
         let header = loop {
-            match read_row(&mut reader, &source, &mut line_no)? {
+            match rows.next_row()? {
                 None => return Err(CliError::Usage(format!("{source} is empty: expected a CSV header row"))),
-                Some((_, _, Ok(cells))) if cells.iter().all(|c| c.trim().is_empty()) => continue,
-                Some((line, _, Ok(cells))) => break (line, cells),
-                Some((line, _, Err(e))) => return Err(CliError::Usage(format!("{source} line {line}: {e}"))),
+                Some(Row { cells: Ok(cells), .. }) if cells.iter().all(|c| c.trim().is_empty()) => continue,
+                Some(Row { cells: Ok(cells), .. }) => break cells,
+                Some(Row { line, cells: Err(e), .. }) => {
+                    return Err(CliError::Usage(format!("{source} line {line}: {e}")))
+                }
             }
         };
-        let names: Vec<&str> = header.1.iter().map(|c| c.trim()).collect();
+        let names: Vec<&str> = header.iter().map(|c| c.trim()).collect();
         let mut columns = Vec::new();
         for (col, target) in map {
             let at = names.iter().position(|n| *n == col).ok_or_else(|| {
@@ -124,7 +125,7 @@ impl<R: BufRead> Csv<R> {
             })?;
             columns.push((at, target));
         }
-        Ok(Csv { reader, source, line_no, columns, width: names.len() })
+        Ok(Csv { rows, columns, width: names.len() })
     }
 
     fn record(&self, cells: &[String]) -> Result<Record, String> {
@@ -181,10 +182,10 @@ fn typed(cell: &str, ty: CellType) -> Result<TraitValue, String> {
 impl<R: BufRead> Source for Csv<R> {
     fn next_item(&mut self) -> Result<Option<Item>, CliError> {
         loop {
-            let Some((line, bytes, row)) = read_row(&mut self.reader, &self.source, &mut self.line_no)? else {
+            let Some(Row { line, bytes, cells }) = self.rows.next_row()? else {
                 return Ok(None);
             };
-            let parsed = match row {
+            let parsed = match cells {
                 Ok(cells) if cells.iter().all(|c| c.trim().is_empty()) => continue,
                 Ok(cells) => self.record(&cells),
                 Err(e) => Err(e),
@@ -194,102 +195,9 @@ impl<R: BufRead> Source for Csv<R> {
     }
 }
 
-/// One row, which may span lines inside quotes: (first line, bytes, cells).
-type Row = (u64, u64, Result<Vec<String>, String>);
-
-/// Reads one RFC 4180 row.
-fn read_row(reader: &mut impl BufRead, source: &str, line_no: &mut u64) -> Result<Option<Row>, CliError> {
-    let mut cells = Vec::new();
-    let mut cell = String::new();
-    let mut quoted = false;
-    let mut after_quote = false;
-    let mut bytes = 0u64;
-    let mut first = None;
-    let mut raw = Vec::new();
-    loop {
-        raw.clear();
-        let n = reader
-            .read_until(b'\n', &mut raw)
-            .map_err(|e| CliError::Io { what: format!("reading {source}"), source: e })?;
-        if n == 0 {
-            let unclosed = || Err("a quoted cell is not closed before the end of the file".into());
-            return Ok(first.map(|l| (l, bytes, unclosed())));
-        }
-        *line_no += 1;
-        bytes += n as u64;
-        let line = *first.get_or_insert(*line_no);
-        let Ok(text) = std::str::from_utf8(&raw) else {
-            return Ok(Some((line, bytes, Err("not valid UTF-8".into()))));
-        };
-        let text = text.strip_suffix('\n').map_or(text, |t| t.strip_suffix('\r').unwrap_or(t));
-        // A byte order mark before the header (spreadsheets write one) is
-        // not part of its first cell.
-        let text = if *line_no == 1 { text.strip_prefix('\u{feff}').unwrap_or(text) } else { text };
-        let mut chars = text.chars().peekable();
-        while let Some(c) = chars.next() {
-            match (quoted, c) {
-                (true, '"') if chars.peek() == Some(&'"') => {
-                    chars.next();
-                    cell.push('"');
-                }
-                (true, '"') => {
-                    quoted = false;
-                    after_quote = true;
-                }
-                (true, c) => cell.push(c),
-                (false, ',') => {
-                    cells.push(std::mem::take(&mut cell));
-                    after_quote = false;
-                }
-                (false, '"') if cell.is_empty() && !after_quote => quoted = true,
-                (false, c) if after_quote && !c.is_whitespace() => {
-                    return Ok(Some((
-                        line,
-                        bytes,
-                        Err(format!("text after a closing quote in cell {}", cells.len() + 1)),
-                    )));
-                }
-                (false, c) => cell.push(c),
-            }
-        }
-        if quoted {
-            cell.push('\n');
-            continue;
-        }
-        cells.push(cell);
-        return Ok(Some((line, bytes, Ok(cells))));
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn rows(text: &str) -> Vec<Result<Vec<String>, String>> {
-        let mut r = text.as_bytes();
-        let mut n = 0;
-        let mut out = Vec::new();
-        while let Ok(Some((_, _, row))) = read_row(&mut r, "t", &mut n) {
-            out.push(row);
-        }
-        out
-    }
-
-    #[test]
-    fn reads_quotes_and_line_breaks() {
-        let got = rows("a,\"b,c\",\"say \"\"hi\"\"\"\n\"two\nlines\",x\r\n");
-        assert_eq!(got[0], Ok(vec!["a".into(), "b,c".into(), "say \"hi\"".into()]));
-        assert_eq!(got[1], Ok(vec!["two\nlines".into(), "x".into()]));
-        assert!(rows("\"open\n")[0].is_err());
-        assert!(rows("\"a\"b\n")[0].is_err());
-    }
-
-    #[test]
-    fn a_byte_order_mark_before_the_header_is_dropped() {
-        let got = rows("\u{feff}\"mail\",plan\n\u{feff}x,y\n");
-        assert_eq!(got[0], Ok(vec!["mail".into(), "plan".into()]));
-        assert_eq!(got[1], Ok(vec!["\u{feff}x".into(), "y".into()]), "only the file's first line");
-    }
 
     #[test]
     fn maps_parse() {

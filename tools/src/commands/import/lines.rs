@@ -60,11 +60,15 @@ impl<R: BufRead> Source for Jsonl<R> {
 
 /// The line as UTF-8 without its line ending and, on the `first` line of
 /// the input, without a UTF-8 byte order mark (editors on Windows write one).
+/// A byte that is not UTF-8 is reported by its 1-based column in the line
+/// as stored (counting bytes, a byte order mark included), as CSV rows are.
 fn line_text(buf: &[u8], first: bool) -> Result<&str, String> {
-    let buf = if first { buf.strip_prefix("\u{feff}".as_bytes()).unwrap_or(buf) } else { buf };
-    let trimmed = buf.strip_suffix(b"\n").unwrap_or(buf);
+    let text = if first { buf.strip_prefix("\u{feff}".as_bytes()).unwrap_or(buf) } else { buf };
+    let skipped = buf.len() - text.len();
+    let trimmed = text.strip_suffix(b"\n").unwrap_or(text);
     let trimmed = trimmed.strip_suffix(b"\r").unwrap_or(trimmed);
-    std::str::from_utf8(trimmed).map_err(|e| format!("not valid UTF-8 (at byte {})", e.valid_up_to()))
+    std::str::from_utf8(trimmed)
+        .map_err(|e| format!("not valid UTF-8 at column {} (counting bytes)", skipped + e.valid_up_to() + 1))
 }
 
 /// Parses and validates one line as `format`; nothing is written.
@@ -137,4 +141,17 @@ fn parse_identifiers(ids: &Map<String, Value>) -> Result<Vec<Identifier>, String
         return Err("\"identifiers\" is empty; a line needs at least one".into());
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bad_byte_is_reported_by_its_column_in_the_stored_line() {
+        let bad = |column: usize| Err(format!("not valid UTF-8 at column {column} (counting bytes)"));
+        assert_eq!(line_text(b"ab\xff\n", false), bad(3));
+        assert_eq!(line_text(b"\xef\xbb\xbfab\xff\n", true), bad(6), "the byte order mark counts");
+        assert_eq!(line_text(b"\xef\xbb\xbf{}\r\n", true), Ok("{}"));
+    }
 }

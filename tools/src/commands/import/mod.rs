@@ -14,6 +14,7 @@
 mod csv;
 mod lines;
 mod report;
+mod rows;
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, IsTerminal};
@@ -147,6 +148,7 @@ pub fn run(ctx: &Ctx, a: &ImportArgs) -> Result<(), CliError> {
         let stopped = s.stopped_at.and_then(|l| s.rejections.iter().find(|(at, _)| *at == l).cloned());
         return Err(CliError::Rejected {
             rejected: s.rejected,
+            accepted: s.accepted,
             lines: s.lines,
             stopped,
             nothing_written: s.nothing_written,

@@ -34,11 +34,18 @@ pub fn print(ctx: &Ctx, source: &str, s: &Summary, elapsed: Duration) -> Result<
     });
     ctx.out.emit(&v, || {
         let rate = if elapsed.as_secs_f64() > 0.0 { s.lines as f64 / elapsed.as_secs_f64() } else { 0.0 };
+        let counts = if s.nothing_written {
+            let valid = s.lines.saturating_sub(s.rejected);
+            format!("{} lines, {} rejected, {valid} valid but not written", s.lines, s.rejected)
+        } else {
+            format!("{} lines, {} accepted, {} rejected", s.lines, s.accepted, s.rejected)
+        };
+        let head =
+            if s.accepted == 0 { format!("nothing imported from {source}") } else { format!("imported {source}") };
         let mut out = format!(
-            "imported {source}: {} lines, {} accepted, {} rejected in {ms} ms ({rate:.0} lines/s)\n  events: {} \
-             applied, {} duplicates (message id seen before), {} dropped (erased identifier)\n  profile lines: {} ({} \
-             profiles created, {} merged)",
-            s.lines, s.accepted, s.rejected, s.events, s.duplicates, s.dropped, s.profile_lines, s.created, s.merged
+            "{head}: {counts} in {ms} ms ({rate:.0} lines/s)\n  events: {} applied, {} duplicates (message id seen \
+             before), {} dropped (erased identifier)\n  profile lines: {} ({} profiles created, {} merged)",
+            s.events, s.duplicates, s.dropped, s.profile_lines, s.created, s.merged
         );
         if s.nothing_written {
             out.push_str("\n--strict: the file has bad lines, so nothing was written");
