@@ -18,6 +18,23 @@ impl Timestamp {
     pub const SECOND: i64 = 1_000;
     /// One day in milliseconds.
     pub const DAY: i64 = 86_400_000;
+    /// The earliest instant RFC 3339 can write: 0000-01-01T00:00:00.000Z.
+    pub const MIN_RFC3339: Timestamp = Timestamp(-62_167_219_200_000);
+    /// The latest instant RFC 3339 can write: 9999-12-31T23:59:59.999Z.
+    pub const MAX_RFC3339: Timestamp = Timestamp(253_402_300_799_999);
+
+    /// Whether RFC 3339 can write this instant (years 0000 to 9999): stored
+    /// times outside it would print as bare milliseconds.
+    ///
+    /// ```
+    /// use profiledb::Timestamp;
+    /// assert!(Timestamp::MAX_RFC3339.is_rfc3339());
+    /// assert_eq!(Timestamp::MAX_RFC3339.to_rfc3339(), "9999-12-31T23:59:59.999Z");
+    /// assert!(!Timestamp(i64::MAX).is_rfc3339());
+    /// ```
+    pub const fn is_rfc3339(self) -> bool {
+        Self::MIN_RFC3339.0 <= self.0 && self.0 <= Self::MAX_RFC3339.0
+    }
 
     /// The timestamp `ms` milliseconds after the epoch.
     pub const fn from_millis(ms: i64) -> Self {

@@ -50,7 +50,7 @@ pub enum Error {
         expected: &'static str,
     },
     /// A segment expression could not be parsed or type-checked.
-    #[error("invalid expression at position {position}: {message}\n  {expr}\n  {caret}^", caret = " ".repeat(*position))]
+    #[error("{}", expression_error(expr, *position, message))]
     InvalidExpression {
         /// The expression text.
         expr: String,
@@ -277,4 +277,26 @@ fn schema_violation(event: &str, property: &str, rule: &str) -> String {
     } else {
         format!("event {event:?} breaks its schema: property {property:?} {rule}")
     }
+}
+
+/// The message of [`Error::InvalidExpression`]: the position, and the
+/// line it is on with a caret under it (line and column too when the
+/// expression spans lines).
+fn expression_error(expr: &str, position: usize, message: &str) -> String {
+    let mut start = 0;
+    let mut lines = expr.split('\n').enumerate().peekable();
+    while let Some((n, line)) = lines.next() {
+        let len = line.chars().count();
+        if position <= start + len || lines.peek().is_none() {
+            let column = position.saturating_sub(start);
+            let at = if n == 0 && lines.peek().is_none() {
+                format!("position {position}")
+            } else {
+                format!("line {}, column {} (position {position})", n + 1, column + 1)
+            };
+            return format!("invalid expression at {at}: {message}\n  {line}\n  {}^", " ".repeat(column));
+        }
+        start += len + 1;
+    }
+    format!("invalid expression at position {position}: {message}")
 }

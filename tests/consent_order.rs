@@ -127,5 +127,10 @@ fn given_at_in_native_events_and_calls_is_checked() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("before 1970") && err.contains("\"ads\""), "{err}");
+    let err = db
+        .set_consent(&id("user_id:u"), "ads", ConsentChange::granted_until("import", Timestamp(i64::MAX)))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("after the year 9999") && err.contains("\"ads\""), "{err}");
     assert_eq!(db.raw_dump().unwrap(), before, "nothing of the refused changes was written");
 }

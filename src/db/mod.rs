@@ -90,7 +90,9 @@ use crate::schema;
 use crate::storage::{MergeOperator, Store, StoreOptions};
 
 /// An open profile database. Cheap to clone (an `Arc`), `Send + Sync`:
-/// share one handle across threads.
+/// share one handle across threads. Dropping the last handle closes it:
+/// the store closes before the drop returns (the directory can be opened
+/// again at once), and the caches' memory is freed on a thread of its own.
 ///
 /// ```
 /// use profiledb::{Identifier, ProfileDb, TraitValue, Update};

@@ -186,6 +186,10 @@ impl ConsentOp {
         if self.change.given_at.is_some_and(|t| t.0 < 0) {
             return Err(bad("the time it was given is before 1970".into()));
         }
+        if let Some(t) = [self.change.given_at, self.change.expires_at].into_iter().flatten().find(|t| !t.is_rfc3339())
+        {
+            return Err(bad(format!("time {} ms is after the year 9999", t.0)));
+        }
         let source = &self.change.source;
         if source.is_empty() || source.len() > MAX_SOURCE_BYTES || source.contains('\0') {
             return Err(bad(format!("the source must be 1–{MAX_SOURCE_BYTES} bytes without NUL")));

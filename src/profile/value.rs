@@ -48,6 +48,9 @@ impl TraitValue {
     pub fn validate(&self) -> Result<(), String> {
         match self {
             TraitValue::Float(f) if !f.is_finite() => Err(format!("{f} is not a finite number")),
+            TraitValue::Time(t) if !t.is_rfc3339() => {
+                Err(format!("time {} ms is outside the years 0000–9999 that RFC 3339 can write", t.0))
+            }
             TraitValue::Str(s) if s.len() > MAX_STRING_BYTES => {
                 Err(format!("string is {} bytes, the limit is {MAX_STRING_BYTES}", s.len()))
             }
@@ -183,5 +186,10 @@ mod tests {
         assert!(TraitValue::from("x".repeat(MAX_STRING_BYTES + 1)).validate().is_err());
         assert!(TraitValue::List(vec!["a".into(); MAX_LIST_LEN + 1]).validate().is_err());
         assert!(TraitValue::Int(1).validate().is_ok());
+        assert!(TraitValue::Time(Timestamp::MAX_RFC3339).validate().is_ok());
+        assert!(TraitValue::Time(Timestamp::MIN_RFC3339).validate().is_ok());
+        let err = TraitValue::Time(Timestamp(i64::MAX)).validate().unwrap_err();
+        assert!(err.contains("outside the years 0000–9999"), "{err}");
+        assert!(TraitValue::Time(Timestamp(i64::MIN)).validate().is_err());
     }
 }

@@ -268,7 +268,11 @@ impl<'a> Parser<'a> {
                     let e = if w == "segment" {
                         Expr::InSegment(self.segment_name()?)
                     } else {
-                        Expr::Consent(self.name("a consent purpose")?)
+                        let at = self.pos();
+                        let purpose = self.name("a consent purpose")?;
+                        crate::identity::identifier::validate_lower_name("consent purpose", &purpose)
+                            .map_err(|reason| (at, format!("{purpose:?}: {reason}")))?;
+                        Expr::Consent(purpose)
                     };
                     self.expect(&Tok::RParen, |t| format!("expected \")\" after the name, found {}", t.describe()))?;
                     e

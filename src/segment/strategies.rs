@@ -137,7 +137,7 @@ fn leaf() -> impl Strategy<Value = Expr> {
         1 => seq(),
         1 => kind().prop_map(Expr::Has),
         1 => name().prop_map(Expr::InSegment),
-        1 => name().prop_map(Expr::Consent),
+        1 => kind().prop_map(Expr::Consent),
     ]
 }
 

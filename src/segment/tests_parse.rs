@@ -182,6 +182,22 @@ fn errors_say_where_and_what_was_expected() {
     assert_eq!(err("é traits.x").0, 0);
     assert_eq!(err("has a and ?").0, 10);
     assert!(err("traits.x = now + 3").1.contains("a duration"));
+    assert_eq!(
+        err("consent(Marketing)"),
+        (8, "\"Marketing\": consent purpose must start with a lowercase letter a-z".to_owned())
+    );
+}
+
+#[test]
+fn errors_in_expressions_over_several_lines_point_into_their_line() {
+    let one = parse(r#"count(x, 7d) >= "abc""#).unwrap_err().to_string();
+    assert_eq!(one, "invalid expression at position 16: count(…) compares to a number, found a string\n  count(x, 7d) >= \"abc\"\n                  ^");
+    let two = parse("traits.a = 1 and\n  count(x, 7d) >= \"abc\"").unwrap_err().to_string();
+    assert_eq!(
+        two,
+        "invalid expression at line 2, column 19 (position 35): count(…) compares to a number, found a string\n    \
+         count(x, 7d) >= \"abc\"\n                    ^"
+    );
 }
 
 #[test]

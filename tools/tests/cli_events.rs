@@ -61,7 +61,11 @@ fn rollups_are_declared_backfilled_listed_and_read_over_windows() {
         json!(true)
     );
     db.run(&["rollup", "declare", "spend", "--event", "purchase", "--agg", "count"]).code(2).err_has(&["another"]);
-    db.run(&["rollup", "declare", "x", "--event", "purchase", "--agg", "sum"]).code(2).err_has(&["--property"]);
+    db.run(&["rollup", "declare", "x", "--event", "purchase", "--agg", "sum"])
+        .code(2)
+        .err_has(&["--agg sum needs --property"]);
+    let err = db.run(&["rollup", "declare", "x", "--event", "purchase", "--agg", "most-frequent"]).code(2);
+    err.err_has(&["--agg most-frequent needs --property"]);
     db.run(&["rollup", "declare", "x", "--event", "e", "--agg", "count", "--where", "nope"]).code(2);
     db.json(&["rollup", "declare", "big", "--event", "purchase", "--agg", "count", "--where", "amount>=20"]);
 
@@ -79,6 +83,17 @@ fn rollups_are_declared_backfilled_listed_and_read_over_windows() {
     assert_eq!(db.json(&["rollup", "show", "user_id:9", "spend", "--window", "7d"])["value"], json!(null));
     db.run(&["rollup", "show", "user_id:9", "nope"]).code(3).err_has(&["rollup list"]);
     db.run(&["rollup", "show", "user_id:9", "spend", "--window", "week"]).code(2).err_has(&["--window"]);
+
+    // Anonymized: no identifier reaches the profile any more, its id does;
+    // the filtered rollup's buckets stay, and check accepts them.
+    let p = all["profile"].as_u64().unwrap().to_string();
+    db.run(&["anonymize", "user_id:9"]).ok();
+    db.run(&["rollup", "show", "user_id:9"]).code(3);
+    assert_eq!(db.json(&["rollup", "show", "--id", &p, "spend"])["value"], json!(42.5));
+    assert_eq!(db.json(&["rollup", "show", "--id", &p])["rollups"]["big"], json!(1));
+    db.run(&["rollup", "show", "user_id:9", "spend", "--id", &p]).code(2).err_has(&["not both"]);
+    db.run(&["rollup", "show"]).code(2).err_has(&["--id N"]);
+    db.run(&["check"]).ok();
 }
 
 #[test]

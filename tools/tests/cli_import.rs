@@ -279,3 +279,31 @@ fn the_summary_says_when_nothing_was_imported() {
     );
     assert_eq!(db.json(&["stats"])["profiles"], json!(2));
 }
+
+#[test]
+fn identifiers_that_were_not_linked_are_listed_with_their_line() {
+    let db = TestDb::init();
+    let file = db.file(
+        "family.jsonl",
+        r#"{"identifiers": {"user_id": "alice", "email": "family@x.com"}, "traits": {"plan": "pro"}}
+{"type": "identify", "userId": "bob", "messageId": "b1", "timestamp": "2026-12-06T10:00:00Z", "traits": {"email": "family@x.com", "name": "Bob"}}
+{"type": "track", "event": "visit", "timestamp": "2026-12-06T10:00:00Z", "identifiers": {"user_id": "alice", "anonymous_id": "null"}}
+"#,
+    );
+    let r = db.json(&["import", s(&file)]);
+    assert_eq!((r["accepted"].clone(), r["rejected"].clone(), r["not_linked"].clone()), (json!(3), json!(0), json!(2)));
+    let listed: Vec<(u64, &str, &str)> = r["not_linked_identifiers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| (x["line"].as_u64().unwrap(), x["identifier"].as_str().unwrap(), x["code"].as_str().unwrap()))
+        .collect();
+    assert_eq!(listed, vec![(2, "email:family@x.com", "gave_way"), (3, "anonymous_id:null", "blocked")]);
+    // Bob's traits went to Bob's own profile, not to Alice's.
+    let alice = db.json(&["get", "user_id:alice"]);
+    assert_eq!(alice["traits"]["name"], json!(null), "{alice}");
+    let bob = db.json(&["get", "user_id:bob"]);
+    assert_eq!(bob["traits"]["name"], json!("Bob"), "{bob}");
+    let text = db.run(&["import", s(&file)]).ok().stdout;
+    assert!(text.contains("identifiers not linked") && text.contains("anonymous_id:null"), "{text}");
+}

@@ -191,10 +191,15 @@ pub enum RollupCommand {
     /// name's automatic count. With NAME: that rollup over --window.
     #[command(after_help = READ_SAFETY)]
     Show {
-        /// The profile's identifier, kind:value.
-        identifier: String,
+        /// The profile's identifier, kind:value (or give --id N, then NAME
+        /// follows directly: `rollup show --id 7 spend`).
+        identifier: Option<String>,
         /// The rollup's name.
         name: Option<String>,
+        /// The internal profile id instead of an identifier (an anonymized
+        /// profile has none; an id that merged away reaches its survivor).
+        #[arg(long, value_name = "N")]
+        id: Option<u32>,
         /// The window: all, Nd (whole UTC days, today included: 7d, 30d), Nh (the last N hours exactly, a
         /// rolling window: 24h), or FROM..TO (the UTC days from FROM's to TO's, inclusive; times, FROM not
         /// after TO).

@@ -3,7 +3,7 @@
 
 use profiledb::event::{parse_line, EventFormat};
 use profiledb::rollup::{Aggregate, RfmConfig, RollupDef, Window};
-use profiledb::{Error, IngestOutcome, Timestamp};
+use profiledb::{Error, IngestOutcome, ProfileId, Timestamp};
 use serde_json::json;
 
 use super::{resolve, resolve_identifier, Ctx};
@@ -11,7 +11,7 @@ use crate::cli::{Aggregation, EventsArgs, RfmCommand, RollupCommand, RollupDecla
 use crate::error::CliError;
 use crate::open;
 use crate::output::{data, json as js, text};
-use crate::parse;
+use crate::parse::{self, Target};
 
 /// `track JSON`: one event, atomically.
 pub fn track(ctx: &Ctx, a: &TrackArgs) -> Result<(), CliError> {
@@ -87,11 +87,19 @@ pub fn rollup(ctx: &Ctx, cmd: RollupCommand) -> Result<(), CliError> {
             let v = json!({"rollups": defs.iter().map(data::rollup_def).collect::<Vec<_>>()});
             ctx.out.emit(&v, || data::rollup_defs_table(&defs))
         }
-        RollupCommand::Show { identifier, name, window } => {
-            let ident = parse::identifier(&identifier)?;
+        RollupCommand::Show { identifier, name, id, window } => {
+            // With --id, the first word is the rollup's name.
+            let (target, name) = match (identifier, name, id) {
+                (first, None, Some(n)) | (None, first @ Some(_), Some(n)) => (Target::Id(ProfileId(n)), first),
+                (Some(_), Some(_), Some(_)) => {
+                    return Err(CliError::Usage("give an IDENTIFIER or --id N, not both".into()));
+                }
+                (Some(i), name, None) => (Target::Identifier(parse::identifier(&i)?), name),
+                (None, _, None) => return Err(CliError::Usage("give an IDENTIFIER or --id N".into())),
+            };
             let window = parse::window(&window)?;
             let db = open::for_reading(&ctx.db)?;
-            let id = resolve_identifier(&db, &ident)?;
+            let id = resolve(&db, &target)?;
             match name {
                 None => {
                     if window != Window::All {
@@ -130,8 +138,12 @@ fn window_text(w: Window) -> String {
 
 /// Builds a rollup definition from `rollup declare`'s arguments.
 fn rollup_def(a: &RollupDeclareArgs) -> Result<RollupDef, CliError> {
-    let prop =
-        || a.property.clone().ok_or_else(|| CliError::Usage(format!("--agg {:?} needs --property", a.aggregate)));
+    let prop = || {
+        // The spelling the user typed (`most-frequent`), not the enum's.
+        let agg = clap::ValueEnum::to_possible_value(&a.aggregate).map(|v| v.get_name().to_owned());
+        let agg = agg.unwrap_or_else(|| format!("{:?}", a.aggregate));
+        a.property.clone().ok_or_else(|| CliError::Usage(format!("--agg {agg} needs --property")))
+    };
     let aggregate = match a.aggregate {
         Aggregation::Count => Aggregate::Count,
         Aggregation::Sum => Aggregate::Sum(prop()?),

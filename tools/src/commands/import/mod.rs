@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use profiledb::event::{Event, SchemaRegistry};
-use profiledb::{Cause, Identifier, IdentityRules, ProfileDb, Update};
+use profiledb::{Cause, Identifier, IdentityRules, Ignored, ProfileDb, Update};
 
 use super::Ctx;
 use crate::cli::{ImportArgs, ImportFormat};
@@ -80,6 +80,12 @@ pub struct Summary {
     created: u64,
     merged: u64,
     rejections: Vec<(u64, String)>,
+    /// Identifiers of written lines that were not linked (blocklisted,
+    /// refused by a kind's limit, gave way to a higher-priority one,
+    /// detached).
+    not_linked: u64,
+    /// The first [`MAX_REPORTED`] of them: line, identifier, code, reason.
+    not_linked_list: Vec<(u64, String, &'static str, String)>,
     /// `--strict` found bad lines before writing: nothing was written.
     nothing_written: bool,
     /// `--strict` stopped at this line when writing it failed.
@@ -87,6 +93,15 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// Notes the identifiers of line `line` that were not linked.
+    fn not_linked(&mut self, line: u64, ignored: &[(Identifier, Ignored)]) {
+        self.not_linked += ignored.len() as u64;
+        for (id, why) in ignored.iter().take(MAX_REPORTED.saturating_sub(self.not_linked_list.len())) {
+            let (code, reason) = crate::output::json::ignored_reason(why);
+            self.not_linked_list.push((line, id.to_string(), code, reason));
+        }
+    }
+
     fn reject(&mut self, line: u64, reason: String) {
         self.rejected += 1;
         if self.rejections.len() < MAX_REPORTED {
@@ -245,6 +260,7 @@ impl Writer<'_> {
                         s.profile_lines += 1;
                         s.created += u64::from(receipt.created);
                         s.merged += receipt.merged.len() as u64;
+                        s.not_linked(line, &receipt.ignored);
                         Ok(())
                     }
                     Err(e) => self.failed(line, e.into(), s),
@@ -286,6 +302,7 @@ impl Writer<'_> {
             report.applied = before.applied;
             report.duplicates = before.duplicates;
             report.dropped = before.dropped;
+            report.ignored = before.ignored;
             report.rejected.truncate(1);
             return self.count(report, &lines, start, s);
         }
@@ -304,6 +321,9 @@ impl Writer<'_> {
         s.dropped += report.dropped;
         s.events += report.applied;
         s.duplicates += report.duplicates;
+        for (i, id, why) in report.ignored {
+            s.not_linked(lines.get(offset + i).copied().unwrap_or(0), &[(id, why)]);
+        }
         for (i, e) in report.rejected {
             let line = lines.get(offset + i).copied().unwrap_or(0);
             self.failed(line, e.into(), s)?;

@@ -30,6 +30,10 @@ pub fn print(ctx: &Ctx, source: &str, s: &Summary, elapsed: Duration) -> Result<
         "stopped_at": s.stopped_at,
         "rejections": s.rejections.iter().map(|(l, r)| json!({"line": l, "reason": r})).collect::<Vec<_>>(),
         "rejections_truncated": (s.rejected as usize) > s.rejections.len(),
+        "not_linked": s.not_linked,
+        "not_linked_identifiers": s.not_linked_list.iter()
+            .map(|(l, id, code, reason)| json!({"line": l, "identifier": id, "code": code, "reason": reason}))
+            .collect::<Vec<_>>(),
         "elapsed_ms": ms,
     });
     ctx.out.emit(&v, || {
@@ -52,6 +56,23 @@ pub fn print(ctx: &Ctx, source: &str, s: &Summary, elapsed: Duration) -> Result<
         }
         if let Some(l) = s.stopped_at {
             out.push_str(&format!("\n--strict: stopped at line {l}; nothing of it or after it was written"));
+        }
+        if s.not_linked > 0 {
+            let mut t = Table::new(&["LINE", "IDENTIFIER", "NOT LINKED BECAUSE"]);
+            for (l, id, _, reason) in s.not_linked_list.iter().take(MAX_LISTED) {
+                t.row(vec![l.to_string(), truncate(id, 60), truncate(reason, 120)]);
+            }
+            out.push_str(&format!(
+                "\n\n{} identifiers not linked (the lines were written without them):\n{}",
+                s.not_linked,
+                t.render()
+            ));
+            if s.not_linked as usize > MAX_LISTED {
+                out.push_str(&format!(
+                    "\n... and {} more (--json lists up to {MAX_REPORTED})",
+                    s.not_linked as usize - MAX_LISTED
+                ));
+            }
         }
         if !s.rejections.is_empty() {
             let mut t = Table::new(&["LINE", "REASON"]);
