@@ -34,11 +34,7 @@ impl<R: BufRead> Source for Jsonl<R> {
     fn next_item(&mut self) -> Result<Option<Item>, CliError> {
         let mut bytes = 0u64;
         loop {
-            self.buf.clear();
-            let n = self
-                .reader
-                .read_until(b'\n', &mut self.buf)
-                .map_err(|e| CliError::Io { what: format!("reading {}", self.source), source: e })?;
+            let n = super::read_line(&mut self.reader, &mut self.buf, &self.source)?;
             if n == 0 {
                 return Ok(None);
             }

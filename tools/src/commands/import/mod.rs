@@ -343,6 +343,13 @@ impl Writer<'_> {
     }
 }
 
+/// Reads the next line of `reader` (named `source` in errors) into `buf`,
+/// its newline included: the number of bytes, 0 at the end of the input.
+fn read_line(reader: &mut impl BufRead, buf: &mut Vec<u8>, source: &str) -> Result<usize, CliError> {
+    buf.clear();
+    reader.read_until(b'\n', buf).map_err(|e| CliError::Io { what: format!("reading {source}"), source: e })
+}
+
 /// A progress bar on stderr with rate and ETA, only on a terminal.
 fn progress_bar(size: Option<u64>) -> ProgressBar {
     if !std::io::stderr().is_terminal() {

@@ -50,11 +50,7 @@ impl<R: BufRead> Rows<R> {
         // The first byte that is not UTF-8: its line and 1-based column.
         let mut bad_byte: Option<(u64, usize)> = None;
         loop {
-            self.buf.clear();
-            let n = self
-                .reader
-                .read_until(b'\n', &mut self.buf)
-                .map_err(|e| CliError::Io { what: format!("reading {}", self.source), source: e })?;
+            let n = super::read_line(&mut self.reader, &mut self.buf, &self.source)?;
             if n == 0 {
                 if bytes == 0 {
                     return Ok(None);
