@@ -98,7 +98,10 @@ pub enum Error {
         current: u32,
     },
     /// The database directory is held open by another process (or handle).
-    #[error("database at {path} is already open in another process or handle: {detail}")]
+    #[error(
+        "database at {path} is already open in another process or handle ({detail}); within one process, \
+         clone the open ProfileDb (clones share one database) instead of opening it again"
+    )]
     Locked {
         /// The database directory.
         path: PathBuf,
@@ -135,14 +138,12 @@ pub enum Error {
     #[error("not found: {0}")]
     NotFound(String),
     /// An as-of read asked for a version older than the retained history.
-    #[error(
-        "history of profile {profile} before version {floor} was folded by retention; \
-         version {requested} can no longer be reconstructed"
-    )]
+    #[error("{}", history_truncated(*profile, *requested, *floor))]
     HistoryTruncated {
         /// The profile.
         profile: u32,
-        /// The version asked for.
+        /// The version asked for (0 for a read as of a time: versions
+        /// start at 1).
         requested: u64,
         /// The oldest version that can still be reconstructed.
         floor: u64,
@@ -299,4 +300,12 @@ fn expression_error(expr: &str, position: usize, message: &str) -> String {
         start += len + 1;
     }
     format!("invalid expression at position {position}: {message}")
+}
+
+/// The message of [`Error::HistoryTruncated`]: a read by time names no
+/// version (`requested` 0).
+fn history_truncated(profile: u32, requested: u64, floor: u64) -> String {
+    let what =
+        if requested == 0 { "the state at the time asked for".to_owned() } else { format!("version {requested}") };
+    format!("history of profile {profile} before version {floor} was folded by retention; {what} can no longer be reconstructed")
 }

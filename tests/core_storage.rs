@@ -210,7 +210,9 @@ fn retention_folds_old_deltas_and_refuses_reads_before_the_horizon() {
             assert_eq!(&got.unwrap(), state.as_ref(), "v{v}");
         }
     }
-    assert!(matches!(db.get_as_of_time(pid, Timestamp(120)), Err(Error::HistoryTruncated { .. })));
+    let err = db.get_as_of_time(pid, Timestamp(120)).unwrap_err();
+    assert!(matches!(err, Error::HistoryTruncated { requested: 0, .. }), "{err}");
+    assert!(err.to_string().ends_with("the state at the time asked for can no longer be reconstructed"), "{err}");
     assert_eq!(db.get_as_of_time(pid, Timestamp(560)).unwrap().map(|p| p.version), Some(6));
     // Running it again changes nothing.
     assert_eq!(db.retain_history(Timestamp(550)).unwrap().profiles_folded, 0);

@@ -169,3 +169,68 @@ fn rfm_of_events_whose_names_sanitize_alike_use_their_own_rollups_and_an_unknown
     assert!(matches!(err, Error::NotFound(_)) && err.to_string().contains("\"purchse\""), "{err}");
     assert_eq!(db.rollup_defs().len(), before, "a misspelt event declares no rollup");
 }
+
+#[test]
+fn a_profile_that_would_grow_past_the_decode_limit_is_refused_and_stays_readable() {
+    let dir = tempfile::tempdir().unwrap();
+    let who = id("user_id:big");
+    let big = "x".repeat(60_000);
+    let many =
+        |from: usize, n: usize| (from..from + n).fold(Update::new(), |u, i| u.set(&format!("note{i}"), big.as_str()));
+    {
+        let db = ProfileDb::builder(dir.path()).profile_cache_entries(0).open().unwrap();
+        // One update whose delta alone would be 18 MB: refused, nothing written.
+        let err = db.update(&who, many(0, 300)).unwrap_err();
+        assert!(matches!(&err, Error::InvalidInput(m) if m.contains("could not be read back")), "{err}");
+        assert!(db.resolve(&who).unwrap().is_none(), "nothing of the refused update was written");
+        // Updates of 10 MB each: the second would make the profile record 20 MB.
+        db.update(&who, many(0, 170)).unwrap();
+        let before = db.raw_dump().unwrap();
+        let err = db.update(&who, many(170, 170)).unwrap_err();
+        assert!(matches!(&err, Error::InvalidInput(m) if m.contains("profile")), "{err}");
+        assert!(db.raw_dump().unwrap() == before, "the refused update wrote something");
+    }
+    let db = ProfileDb::open(dir.path()).unwrap();
+    let p = db.get(&who).unwrap().expect("still readable after reopening");
+    assert_eq!((p.version, p.traits.len()), (1, 170));
+    assert_eq!(db.history(p.id).unwrap().len(), 1);
+    let r = db.check().unwrap();
+    assert!(r.is_clean(), "{r}");
+}
+
+#[test]
+fn a_negative_dedup_horizon_is_refused_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = ProfileDb::builder(dir.path()).dedup_horizon(-1).open().unwrap_err();
+    assert!(matches!(&err, Error::InvalidInput(m) if m.contains("dedup_horizon")), "{err}");
+    assert!(ProfileDb::builder(dir.path()).dedup_horizon(0).open().is_ok());
+}
+
+#[test]
+fn a_dropped_rollup_frees_its_name_and_survives_reopen() {
+    use profiledb::rollup::{Aggregate, RollupDef, RollupValue, Window};
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(Timestamp(NOW)));
+    {
+        let db = ProfileDb::builder(dir.path()).clock(clock.clone()).open().unwrap();
+        let mut e = purchase(NOW - 10_000);
+        e.properties.insert("amount", 30);
+        db.track(&e).unwrap();
+        let p = db.resolve(&id("user_id:u1")).unwrap().unwrap();
+        db.declare_rollup(RollupDef::new("spend", "purchase", Aggregate::Sum("amont".into()))).unwrap();
+        assert_eq!(db.rollup(p, "spend", Window::All).unwrap(), RollupValue::Number(None), "no event has \"amont\"");
+        db.drop_rollup("spend").unwrap();
+        assert!(matches!(db.rollup(p, "spend", Window::All), Err(Error::NotFound(_))));
+        db.declare_rollup(RollupDef::new("spend", "purchase", Aggregate::Sum("amount".into()))).unwrap();
+        assert_eq!(db.rollup(p, "spend", Window::All).unwrap(), RollupValue::Number(Some(30.0)));
+        db.drop_rollup("spend").unwrap();
+        assert!(matches!(db.drop_rollup("spend"), Err(Error::NotFound(_))));
+    }
+    let db = ProfileDb::builder(dir.path()).clock(clock).open().unwrap();
+    assert!(db.rollup_defs().is_empty(), "the drop is durable");
+    let r = db.check().unwrap();
+    assert!(r.is_clean(), "{r}");
+    drop(db);
+    let ro = ProfileDb::builder(dir.path()).access_mode(profiledb::AccessMode::ReadOnly).open().unwrap();
+    assert!(matches!(ro.drop_rollup("spend"), Err(Error::ReadOnly(_))));
+}

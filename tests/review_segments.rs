@@ -220,3 +220,16 @@ fn reopening_with_a_timeline_shorter_than_a_stored_window_is_refused() {
     drop(db);
     ProfileDb::builder(dir.path()).timeline_retention(60 * DAY).open().expect("nothing left to refuse");
 }
+
+#[test]
+fn segment_names_that_are_words_of_the_language_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = ProfileDb::open(dir.path()).unwrap();
+    for word in ["all", "not", "now", "and"] {
+        let err = db.define_segment(word, "has email").unwrap_err();
+        assert!(matches!(&err, Error::InvalidInput(m) if m.contains("a word of the expression language")), "{err}");
+    }
+    assert!(db.segments().is_empty(), "nothing was defined");
+    db.define_segment("all_users", "has email").unwrap();
+    assert_eq!(db.query_count("in all_users").unwrap(), 0);
+}

@@ -33,6 +33,8 @@ fn catch_up_reloads_segments_indexes_rollups_and_floors() {
     assert!(primary.enforce_retention().unwrap().buckets_folded >= 1);
 
     sec.catch_up().unwrap();
+    let err = primary.catch_up().unwrap_err();
+    assert!(matches!(&err, Error::InvalidInput(m) if m.contains("for secondary handles")), "{err}");
     assert_eq!(sec.segment_count("pro").unwrap(), 1, "the bitmap of a segment defined before");
     assert!(sec.in_segment("pro", r.profile).unwrap());
     assert_eq!(sec.segment_count("planned").unwrap(), 1, "a segment defined since");

@@ -328,6 +328,12 @@ impl Builder {
                 self.max_future_skew_ms
             )));
         }
+        if self.dedup_horizon_ms < 0 {
+            return Err(Error::invalid(format!(
+                "dedup_horizon must be 0 or more milliseconds, got {}",
+                self.dedup_horizon_ms
+            )));
+        }
         if self.timeline_retention_ms < 0 || self.bucket_retention_ms < 0 {
             return Err(Error::invalid("timeline_retention and rollup_bucket_retention must be 0 (off) or positive"));
         }

@@ -279,6 +279,35 @@ impl ProfileDb {
         Ok(())
     }
 
+    /// Drops the declared rollup `name`: its name is free again (to be
+    /// declared with another definition). Its series and their buckets
+    /// stay, as the automatic series of every event name do: segment
+    /// conditions may read the same events, and declaring the same
+    /// definition again reuses them with no backfill.
+    ///
+    /// ```
+    /// use profiledb::rollup::{Aggregate, RollupDef};
+    /// let dir = tempfile::tempdir()?;
+    /// let db = profiledb::ProfileDb::open(dir.path())?;
+    /// db.declare_rollup(RollupDef::new("spend", "purchase", Aggregate::Sum("amont".into())))?;
+    /// db.drop_rollup("spend")?; // the misspelt property
+    /// db.declare_rollup(RollupDef::new("spend", "purchase", Aggregate::Sum("amount".into())))?;
+    /// assert!(db.drop_rollup("nope").is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn drop_rollup(&self, name: &str) -> Result<()> {
+        self.writable("drop_rollup")?;
+        let _writer = self.core.writer.lock();
+        if !self.core.rollups.read().rollups.contains_key(name) {
+            return Err(Error::NotFound(format!("rollup {name:?}")));
+        }
+        let mut batch = self.core.store.batch();
+        schema::ROLLUP_DEFS.delete(&mut batch, keys::rollup_def::rollup(name));
+        self.core.store.commit(batch)?;
+        self.core.rollups.write().rollups.remove(name);
+        Ok(())
+    }
+
     /// Declared rollups, by name.
     pub fn rollup_defs(&self) -> Vec<RollupDef> {
         self.core.rollups.read().rollups.values().map(|r| r.def.clone()).collect()

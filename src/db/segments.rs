@@ -64,11 +64,18 @@ fn validate_name(name: &str) -> Result<()> {
         && name.len() <= 64
         && name.starts_with(|c: char| c.is_ascii_lowercase())
         && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::invalid(format!("segment name {name:?}: 1 to 64 of a-z, 0-9 and _, starting with a letter")))
+    if !ok {
+        return Err(Error::invalid(format!(
+            "segment name {name:?}: 1 to 64 of a-z, 0-9 and _, starting with a letter"
+        )));
     }
+    if crate::segment::RESERVED.contains(&name) {
+        // `in all` would read the word, not the name (only `in "all"` would).
+        return Err(Error::invalid(format!(
+            "segment name {name:?} is a word of the expression language; choose another"
+        )));
+    }
+    Ok(())
 }
 
 impl ProfileDb {

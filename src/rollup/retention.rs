@@ -87,6 +87,11 @@ pub(crate) fn stage_floor(batch: &mut Batch, key: &[u8], value: i64) {
 
 /// Fails when `window` reaches before the bucket floor at `now`.
 pub(crate) fn check_window(window: Window, now: Timestamp, floor_day: i64) -> Result<()> {
+    if let Window::Last(ms) | Window::Rolling(ms) = window {
+        if ms <= 0 {
+            return Err(Error::invalid(format!("a window of {ms} ms: its length must be positive")));
+        }
+    }
     match window.day_range(now) {
         Some((from, _)) if from < floor_day => {
             Err(Error::WindowBeforeRetention { window_start: day_name(from), horizon: day_name(floor_day) })
@@ -155,5 +160,9 @@ mod tests {
         assert!(msg.contains("2024-09-04") && msg.contains("2024-09-05"), "{msg}");
         assert!(check_window(Window::All, now, 19_971).is_ok());
         assert!(check_window(Window::days(10_000), now, NO_FLOOR).is_ok());
+        for empty in [Window::days(0), Window::days(-3), Window::hours(0), Window::Rolling(-1)] {
+            let err = check_window(empty, now, NO_FLOOR).unwrap_err().to_string();
+            assert!(err.contains("its length must be positive"), "{empty:?}: {err}");
+        }
     }
 }

@@ -30,7 +30,7 @@ pub enum Window {
 impl Window {
     /// Last `n` days.
     pub fn days(n: i64) -> Self {
-        Window::Last(n * Timestamp::DAY)
+        Window::Last(n.saturating_mul(Timestamp::DAY))
     }
 
     /// The last `n` hours, exactly: [`Window::Rolling`].

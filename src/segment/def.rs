@@ -41,7 +41,8 @@ pub enum FeedKind {
 /// a sequence number, so a consumer can resume from a cursor after a crash.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FeedRecord {
-    /// Its sequence number (dense, increasing).
+    /// Its sequence number: increasing; dense when written, but an erase
+    /// deletes the erased person's records, leaving gaps.
     pub seq: u64,
     /// When the change was written (database clock).
     pub at: Timestamp,

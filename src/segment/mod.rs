@@ -51,6 +51,7 @@ mod lexer;
 pub(crate) mod maintain;
 pub(crate) mod members;
 mod parser;
+pub(crate) use parser::RESERVED;
 pub(crate) mod query;
 pub(crate) mod retained;
 pub(crate) mod state;

@@ -68,7 +68,7 @@ use super::display::trait_ref;
 use super::lexer::{tokenize, Tok, Token};
 
 /// Words that can never be bare names.
-const RESERVED: &[&str] = &["and", "or", "not", "in", "where", "true", "false", "null", "now", "all"];
+pub(crate) const RESERVED: &[&str] = &["and", "or", "not", "in", "where", "true", "false", "null", "now", "all"];
 
 /// Parses `text`, applying every check that needs no catalog.
 ///

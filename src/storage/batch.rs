@@ -28,6 +28,12 @@ impl Batch {
         }
     }
 
+    /// Makes the batch fail to commit with `error` (the first one kept):
+    /// for a write found invalid while it is added.
+    pub fn refuse(&mut self, error: crate::error::Error) {
+        self.error.get_or_insert(error);
+    }
+
     /// Writes `value` at `key`.
     pub fn put(&mut self, cf: &'static str, key: impl AsRef<[u8]>, value: Vec<u8>) {
         self.with_cf(cf, |b, h| b.put_cf(h, key, value));

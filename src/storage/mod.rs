@@ -222,6 +222,12 @@ impl Store {
     /// corrupt) and would read them as empty, so it is an error asking for
     /// a reopen.
     pub fn catch_up(&self) -> Result<()> {
+        if !self.inner.secondary {
+            return Err(Error::invalid(
+                "catch_up is for secondary handles (AccessMode::Secondary): a writer sees its own writes, and a \
+                 read-only handle is a view as of its open (open it again, or open a secondary, to follow a writer)",
+            ));
+        }
         let caught = self.inner.db.try_catch_up_with_primary().map_err(storage_err("catch_up", "*"));
         let created = match self.created_since_open() {
             Ok(created) => created,

@@ -7,6 +7,16 @@ use super::{Batch, View};
 use crate::codec::ValueCodec;
 use crate::error::Result;
 
+/// Values larger than this are decoded once before they are written: the
+/// decoder refuses bodies that claim more than
+/// [`DECODE_LIMIT`](crate::codec::tagged::DECODE_LIMIT) bytes (a guard against
+/// corrupt length prefixes), and a value it would refuse must never be
+/// stored — every read of it would fail. Each write's own limits (string
+/// and list sizes, traits per profile, operators per update) do not bound
+/// the sum: a profile whose many large traits add up past the limit is
+/// refused at the write that would cross it.
+const CHECKED_ABOVE: usize = 1 << 20;
+
 /// A column family whose values are all `V`: reads decode and check the
 /// format tag, writes encode. Keys are bytes built by the `keys` module.
 pub(crate) struct Cf<V> {
@@ -41,9 +51,25 @@ impl<V: ValueCodec> Cf<V> {
         V::decode_value(bytes).map_err(|reason| corrupt(self.name, "value", key, reason))
     }
 
-    /// Encodes `value` into `batch` at `key`.
+    /// Encodes `value` into `batch` at `key`. A value too large to be
+    /// read back (see [`CHECKED_ABOVE`]) is not written: the batch fails
+    /// to commit with an error saying so, and nothing of it is written.
     pub fn put(&self, batch: &mut Batch, key: impl AsRef<[u8]>, value: &V) {
-        batch.put(self.name, key, value.encode_value());
+        let bytes = value.encode_value();
+        if bytes.len() > CHECKED_ABOVE {
+            if let Err(reason) = V::decode_value(&bytes) {
+                batch.refuse(crate::error::Error::invalid(format!(
+                    "the value at key {} of {} would be {} bytes and could not be read back ({reason}); the write \
+                     is refused — a profile, its deltas and events must stay well under {} MiB",
+                    crate::error::hex_prefix(key.as_ref()),
+                    self.name,
+                    bytes.len(),
+                    crate::codec::tagged::DECODE_LIMIT >> 20
+                )));
+                return;
+            }
+        }
+        batch.put(self.name, key, bytes);
     }
 
     /// Deletes `key` in `batch`.

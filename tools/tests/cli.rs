@@ -152,6 +152,7 @@ fn usage_errors_and_help() {
         &["track"],
         &["events"],
         &["rollup", "declare"],
+        &["rollup", "drop"],
         &["rollup", "list"],
         &["rollup", "show"],
         &["rfm", "compute"],

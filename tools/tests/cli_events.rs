@@ -83,6 +83,12 @@ fn rollups_are_declared_backfilled_listed_and_read_over_windows() {
     assert_eq!(db.json(&["rollup", "show", "user_id:9", "spend", "--window", "7d"])["value"], json!(null));
     db.run(&["rollup", "show", "user_id:9", "nope"]).code(3).err_has(&["rollup list"]);
     db.run(&["rollup", "show", "user_id:9", "spend", "--window", "week"]).code(2).err_has(&["--window"]);
+    // A rollup declared by mistake is dropped, its name then free.
+    db.json(&["rollup", "declare", "oops", "--event", "purchase", "--agg", "max", "--property", "amount"]);
+    assert_eq!(db.json(&["rollup", "drop", "oops"])["dropped"], json!("oops"));
+    db.run(&["rollup", "drop", "oops"]).code(3).err_has(&["rollup list"]);
+    db.json(&["rollup", "declare", "oops", "--event", "purchase", "--agg", "count"]);
+    db.json(&["rollup", "drop", "oops"]);
 
     // Anonymized: no identifier reaches the profile any more, its id does;
     // the filtered rollup's buckets stay, and check accepts them.

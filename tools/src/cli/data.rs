@@ -181,6 +181,16 @@ pub enum RollupCommand {
     #[command(after_help = WRITE_SAFETY)]
     Declare(RollupDeclareArgs),
 
+    /// Drop a declared rollup: its name is free again (writes).
+    ///
+    /// The buckets stay with their series (segments may read the same
+    /// events); declaring the same definition again reuses them.
+    #[command(after_help = WRITE_SAFETY)]
+    Drop {
+        /// The rollup's name.
+        name: String,
+    },
+
     /// List the declared rollups (read-only).
     #[command(after_help = READ_SAFETY)]
     List,

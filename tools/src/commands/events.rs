@@ -80,6 +80,14 @@ pub fn rollup(ctx: &Ctx, cmd: RollupCommand) -> Result<(), CliError> {
                 }
             })
         }
+        RollupCommand::Drop { name } => {
+            let db = open::for_writing(&ctx.db)?;
+            db.drop_rollup(&name).map_err(|e| match e {
+                Error::NotFound(what) => CliError::NotFound(format!("{what} (see `profiledb rollup list`)")),
+                other => other.into(),
+            })?;
+            ctx.out.emit(&json!({"dropped": name}), || format!("dropped rollup {name}"))
+        }
         RollupCommand::List => {
             let db = open::for_reading(&ctx.db)?;
             let mut defs = db.rollup_defs();
