@@ -118,7 +118,17 @@ pub struct Event {
 impl Event {
     /// An event with no message id, properties, traits or previous id.
     /// The name of identify and alias events should be the kind's name.
-    pub fn new(kind: EventKind, name: impl Into<String>, timestamp: Timestamp, identifiers: Vec<Identifier>) -> Self {
+    /// The identifiers are sorted and deduplicated, as events keep them
+    /// (identifiers added to the field later must keep that order:
+    /// ingest refuses an event whose identifiers are not).
+    pub fn new(
+        kind: EventKind,
+        name: impl Into<String>,
+        timestamp: Timestamp,
+        mut identifiers: Vec<Identifier>,
+    ) -> Self {
+        identifiers.sort();
+        identifiers.dedup();
         Event {
             message_id: None,
             kind,
@@ -273,6 +283,14 @@ mod tests {
         e.message_id = Some("m-1".into());
         e.properties = Properties::from_json(&serde_json::json!({"total": 12.5, "items": [{"sku": "a"}]})).unwrap();
         e
+    }
+
+    #[test]
+    fn new_events_keep_their_identifiers_sorted_and_distinct() {
+        let e =
+            Event::new(EventKind::Track, "x", Timestamp(1), vec![id("user_id:9"), id("email:a@b.c"), id("user_id:9")]);
+        assert_eq!(e.identifiers, vec![id("email:a@b.c"), id("user_id:9")]);
+        assert!(e.validate().is_ok());
     }
 
     #[test]
