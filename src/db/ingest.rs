@@ -490,7 +490,8 @@ impl ProfileDb {
         if self.core.rollups.read().auto_series(&config.event).is_none() {
             // A misspelt name would declare a rollup that never counts.
             return Err(Error::NotFound(format!(
-                "events named {:?}: none was ever ingested (RFM reads that purchase event; check its name)",
+                "events named {:?}: no event or declared rollup has named it yet (RFM reads that purchase \
+                 event; check its name)",
                 config.event
             )));
         }
