@@ -7,6 +7,17 @@ use crate::keys;
 
 use super::ProfileDb;
 
+/// The size of one column family (see [`ProfileDb::size_parts`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CfSize {
+    /// The column family.
+    pub name: &'static str,
+    /// Bytes of its SST files.
+    pub disk: u64,
+    /// Bytes of its memtables (allocated arenas).
+    pub memtables: u64,
+}
+
 /// One stored key-value pair, raw.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RawEntry {
@@ -56,8 +67,20 @@ impl ProfileDb {
     /// lacks the families later formats added: they are not listed (see
     /// [`column_families`](Self::column_families) for every name).
     pub fn sizes(&self) -> Result<Vec<(&'static str, u64)>> {
+        Ok(self.size_parts()?.into_iter().map(|s| (s.name, s.disk + s.memtables)).collect())
+    }
+
+    /// [`sizes`](Self::sizes) in two parts: SST files on disk, and the
+    /// memtables (allocated arenas, so an empty database still shows a
+    /// few MiB there).
+    pub fn size_parts(&self) -> Result<Vec<CfSize>> {
         let present = keys::cf::ALL.iter().filter(|cf| !self.core.store.is_absent(cf));
-        present.map(|cf| Ok((*cf, self.core.store.size_of(cf)?))).collect()
+        present
+            .map(|cf| {
+                let (disk, memtables) = self.core.store.size_parts(cf)?;
+                Ok(CfSize { name: cf, disk, memtables })
+            })
+            .collect()
     }
 
     /// Writes a consistent, openable copy of the database into `dir`

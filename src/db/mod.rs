@@ -66,7 +66,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-pub use admin::RawEntry;
+pub use admin::{CfSize, RawEntry};
 pub use anonymize::AnonymizeReport;
 pub use builder::{AccessMode, Builder, Durability};
 pub use check::{CheckReport, Violation};

@@ -200,11 +200,14 @@ impl Store {
         Ok(self.inner.db.property_int_value_cf(handle, name).map_err(storage_err("property", cf))?.unwrap_or(0))
     }
 
-    /// Total size in bytes of a column family's SST files plus memtables
-    /// (0 for an absent family).
-    pub fn size_of(&self, cf: &'static str) -> Result<u64> {
-        Ok(self.cf_property(cf, "rocksdb.total-sst-files-size")?
-            + self.cf_property(cf, "rocksdb.cur-size-all-mem-tables")?)
+    /// The bytes of a column family's SST files, and of its memtables
+    /// (their arenas: a new memtable takes its first block before any
+    /// write); 0 and 0 for an absent family.
+    pub fn size_parts(&self, cf: &'static str) -> Result<(u64, u64)> {
+        Ok((
+            self.cf_property(cf, "rocksdb.total-sst-files-size")?,
+            self.cf_property(cf, "rocksdb.cur-size-all-mem-tables")?,
+        ))
     }
 
     /// Writes a consistent copy of the database (a RocksDB checkpoint,

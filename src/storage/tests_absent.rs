@@ -45,7 +45,7 @@ fn assert_reads_as_empty(store: &Store) {
         }
         assert_eq!(view.last_at_or_before(NEW, &[], &[0xff]).expect("reverse"), None);
     }
-    assert_eq!(store.size_of(NEW).expect("size"), 0);
+    assert_eq!(store.size_parts(NEW).expect("size"), (0, 0));
     store.compact_range(NEW, None, None).expect("nothing to compact");
 }
 

@@ -46,11 +46,12 @@ pub fn stats(ctx: &Ctx) -> Result<(), CliError> {
     let profiles = db.profile_count()?;
     let identifiers = db.identifier_count()?;
     let stored_version = db.stored_format_version()?;
-    let sizes = db.sizes()?;
-    let total: u64 = sizes.iter().map(|(_, b)| b).sum();
+    let sizes = db.size_parts()?;
+    let total_disk: u64 = sizes.iter().map(|s| s.disk).sum();
+    let total: u64 = total_disk + sizes.iter().map(|s| s.memtables).sum::<u64>();
     // Families of later formats that a read-only open of an older database lacks.
     let absent: Vec<&str> =
-        ProfileDb::column_families().iter().copied().filter(|cf| sizes.iter().all(|(n, _)| n != cf)).collect();
+        ProfileDb::column_families().iter().copied().filter(|cf| sizes.iter().all(|s| s.name != *cf)).collect();
     let segments = db.segments();
     let rollups = db.rollup_defs().len();
     let merged = merged_ids(&db)?;
@@ -64,19 +65,24 @@ pub fn stats(ctx: &Ctx) -> Result<(), CliError> {
         "merged_ids": merged,
         "rollups": rollups,
         "segments": segments.iter().map(data::segment).collect::<Vec<_>>(),
-        "column_families": sizes.iter().map(|(n, b)| json!({"name": n, "bytes": b})).collect::<Vec<_>>(),
+        "column_families": sizes
+            .iter()
+            .map(|s| json!({"name": s.name, "bytes": s.disk + s.memtables, "disk_bytes": s.disk, "memtable_bytes": s.memtables}))
+            .collect::<Vec<_>>(),
         "absent_column_families": absent,
         "total_bytes": total,
+        "total_disk_bytes": total_disk,
     });
     ctx.out.emit(&v, || {
-        let mut t = Table::new(&["COLUMN FAMILY", "SIZE", "BYTES"]);
-        for (name, bytes) in &sizes {
-            t.row(vec![(*name).to_owned(), human_bytes(*bytes), bytes.to_string()]);
+        let mut t = Table::new(&["COLUMN FAMILY", "ON DISK", "MEMTABLES", "BYTES"]);
+        for s in &sizes {
+            let bytes = s.disk + s.memtables;
+            t.row(vec![s.name.to_owned(), human_bytes(s.disk), human_bytes(s.memtables), bytes.to_string()]);
         }
         for name in &absent {
-            t.row(vec![(*name).to_owned(), format!("absent (format {stored_version})"), "-".into()]);
+            t.row(vec![(*name).to_owned(), format!("absent (format {stored_version})"), "-".into(), "-".into()]);
         }
-        t.row(vec!["(total)".into(), human_bytes(total), total.to_string()]);
+        t.row(vec!["(total)".into(), human_bytes(total_disk), human_bytes(total - total_disk), total.to_string()]);
         format!(
             "database     {}\nformat       version {stored_version} (this build reads \
              {OLDEST_SUPPORTED_FORMAT_VERSION}..={FORMAT_VERSION})\nprofiles     {profiles}\nidentifiers  \
