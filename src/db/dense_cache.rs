@@ -98,7 +98,7 @@ pub(crate) struct DenseCache<V> {
     sets: usize,
 }
 
-impl<V: Clone + Send + 'static> DenseCache<V> {
+impl<V: Send + 'static> DenseCache<V> {
     /// Empties the cache, disabling it, and hands its memory to the caller
     /// to free (see `Core`'s drop: freeing millions of cached values takes
     /// seconds).

@@ -549,8 +549,6 @@ impl ProfileDb {
         let mut with_amount = format!("{base}_{}", sanitize(&config.amount));
         // Rollup names are at most 64 bytes (sanitized: ASCII).
         with_amount.truncate(64);
-        let key = format!("{}\0{}", config.event, config.amount);
-        let hashed = format!("rfm_{:016x}", xxhash_rust::xxh3::xxh3_64(key.as_bytes()));
         let sum = Aggregate::Sum(config.amount.clone());
         let reg = self.core.rollups.read();
         let fits = |name: &String| {
@@ -558,7 +556,10 @@ impl ProfileDb {
                 .get(name)
                 .is_none_or(|r| r.def.event == config.event && r.def.aggregate == sum && r.def.filter.is_empty())
         };
-        [base, with_amount].into_iter().find(fits).unwrap_or(hashed)
+        [base, with_amount].into_iter().find(fits).unwrap_or_else(|| {
+            let key = format!("{}\0{}", config.event, config.amount);
+            format!("rfm_{:016x}", xxhash_rust::xxh3::xxh3_64(key.as_bytes()))
+        })
     }
 }
 

@@ -26,7 +26,7 @@ pub(crate) struct ProfileSlots<V> {
     table: DenseCache<Slot<V>>,
 }
 
-impl<V: Clone + Send + 'static> ProfileSlots<V> {
+impl<V: Send + 'static> ProfileSlots<V> {
     /// Empties the cache, handing its memory to the caller to free (see
     /// [`DenseCache::detach`]).
     pub fn detach(&mut self) -> Box<dyn Send> {

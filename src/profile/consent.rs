@@ -186,7 +186,9 @@ impl ConsentOp {
         if self.change.given_at.is_some_and(|t| t.0 < 0) {
             return Err(bad("the time it was given is before 1970".into()));
         }
-        if let Some(t) = [self.change.given_at, self.change.expires_at].into_iter().flatten().find(|t| !t.is_rfc3339())
+        // Before 1970 is refused above (given) or below (an expiry not after now).
+        if let Some(t) =
+            [self.change.given_at, self.change.expires_at].into_iter().flatten().find(|t| *t > Timestamp::MAX_RFC3339)
         {
             return Err(bad(format!("time {} ms is after the year 9999", t.0)));
         }

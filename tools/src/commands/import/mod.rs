@@ -93,10 +93,10 @@ pub struct Summary {
 }
 
 impl Summary {
-    /// Notes the identifiers of line `line` that were not linked.
-    fn not_linked(&mut self, line: u64, ignored: &[(Identifier, Ignored)]) {
-        self.not_linked += ignored.len() as u64;
-        for (id, why) in ignored.iter().take(MAX_REPORTED.saturating_sub(self.not_linked_list.len())) {
+    /// Notes an identifier of line `line` that was not linked.
+    fn not_linked(&mut self, line: u64, id: &Identifier, why: &Ignored) {
+        self.not_linked += 1;
+        if self.not_linked_list.len() < MAX_REPORTED {
             let (code, reason) = crate::output::json::ignored_reason(why);
             self.not_linked_list.push((line, id.to_string(), code, reason));
         }
@@ -260,7 +260,9 @@ impl Writer<'_> {
                         s.profile_lines += 1;
                         s.created += u64::from(receipt.created);
                         s.merged += receipt.merged.len() as u64;
-                        s.not_linked(line, &receipt.ignored);
+                        for (id, why) in &receipt.ignored {
+                            s.not_linked(line, id, why);
+                        }
                         Ok(())
                     }
                     Err(e) => self.failed(line, e.into(), s),
@@ -322,7 +324,7 @@ impl Writer<'_> {
         s.events += report.applied;
         s.duplicates += report.duplicates;
         for (i, id, why) in report.ignored {
-            s.not_linked(lines.get(offset + i).copied().unwrap_or(0), &[(id, why)]);
+            s.not_linked(lines.get(offset + i).copied().unwrap_or(0), &id, &why);
         }
         for (i, e) in report.rejected {
             let line = lines.get(offset + i).copied().unwrap_or(0);
