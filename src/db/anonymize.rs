@@ -39,7 +39,7 @@ use crate::segment::context::to_trait_value;
 use crate::storage::prefix_end;
 use crate::txn::Txn;
 
-use super::privacy::{forget_message_id, suppression_secret, unlink_and_suppress};
+use super::privacy::{forget_message_id, mark_purge_pending, suppression_secret, unlink_and_suppress};
 use super::ProfileDb;
 
 /// What an anonymize did (counts only: no values).
@@ -151,6 +151,7 @@ impl ProfileDb {
             + report.history_removed
             + report.dedup_removed;
         self.audit(&mut txn, AuditAction::Anonymize, request_id, p, entries)?;
+        mark_purge_pending(&mut txn);
         txn.commit()?;
         self.publish_secret(secret);
         drop(writer);
@@ -205,19 +206,42 @@ fn scrub_events(
         event.properties = event
             .properties
             .iter()
-            .filter_map(|(name, value)| {
-                let rule = rules.rule_for(name);
-                let kept = match rule {
-                    ValueRule::Keep => Some(value.clone()),
-                    _ => apply(rule, &to_trait_value(value), hash).0.map(|v| PropertyValue::from_trait_value(&v)),
-                };
-                kept.map(|v| (name.to_owned(), v))
-            })
+            .filter_map(|(name, value)| anonymize_property(name, value, rules, hash).map(|v| (name.to_owned(), v)))
             .collect();
         schema::EVENTS.put(&mut txn.batch, k, &event);
         out.push(event);
     }
     Ok(out)
+}
+
+/// The anonymized value of the event property at dotted `path` (`None`:
+/// dropped). Traits are stored flattened (`address.city`), event
+/// properties as nested objects: an object with a rule for a name below it
+/// is anonymized member by member (a member takes its own rule, else its
+/// nearest dotted parent's), so a property is treated as the trait of the
+/// same dotted name would be; an object left with no member is dropped.
+/// Any other value takes the rule of its path.
+fn anonymize_property(
+    path: &str,
+    value: &PropertyValue,
+    rules: &AnonymizeRules,
+    hash: &dyn Fn(&str) -> String,
+) -> Option<PropertyValue> {
+    if let PropertyValue::Object(members) = value {
+        if rules.has_rules_below(path) {
+            let kept: std::collections::BTreeMap<String, PropertyValue> = members
+                .iter()
+                .filter_map(|(name, v)| {
+                    anonymize_property(&format!("{path}.{name}"), v, rules, hash).map(|v| (name.clone(), v))
+                })
+                .collect();
+            return (!kept.is_empty()).then_some(PropertyValue::Object(kept));
+        }
+    }
+    match rules.rule_for(path) {
+        ValueRule::Keep => Some(value.clone()),
+        rule => apply(rule, &to_trait_value(value), hash).0.map(|v| PropertyValue::from_trait_value(&v)),
+    }
 }
 
 /// Replaces the value sets of `x`'s rollup accumulators by keyed hashes

@@ -19,9 +19,10 @@
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use crate::error::{Error, Result};
+use crate::event::property::PropertyValue;
 use crate::identity::identifier::Identifier;
 use crate::keys;
-use crate::privacy::redact::{Erased, Log, Redactor};
+use crate::privacy::redact::{is_identifier_value, writes_identifier, Erased, Log, Redactor};
 use crate::profile::delta::Change;
 use crate::profile::history;
 use crate::profile::id::ProfileId;
@@ -103,7 +104,9 @@ pub(crate) fn scrub_references(
 }
 
 /// Removes the erased identifiers from the stored events of every other
-/// profile (`identifiers`, `previous_id`). Scans `event`.
+/// profile (`identifiers`, `previous_id`) and, in an event that named one,
+/// the trait operators and properties that hold an erased identifier's
+/// value (a Segment identify's `traits.email` is both). Scans `event`.
 pub(crate) fn scrub_events(txn: &mut Txn<'_>, erased: &Erased<'_>) -> Result<u64> {
     if erased.identifiers.is_empty() {
         return Ok(0);
@@ -125,6 +128,13 @@ pub(crate) fn scrub_events(txn: &mut Txn<'_>, erased: &Erased<'_>) -> Result<u64
             e.previous_id = None;
         }
         if (e.identifiers.len(), e.previous_id.is_some()) != before {
+            e.traits.retain(|op| !writes_identifier(op, erased.identifiers));
+            e.properties = std::mem::take(&mut e.properties)
+                .iter()
+                .filter_map(|(name, value)| {
+                    without_identifiers(value, erased.identifiers).map(|v| (name.to_owned(), v))
+                })
+                .collect();
             rewritten.push((k.to_vec(), e));
         }
     }
@@ -132,6 +142,23 @@ pub(crate) fn scrub_events(txn: &mut Txn<'_>, erased: &Erased<'_>) -> Result<u64
         schema::EVENTS.put(&mut txn.batch, k.clone(), e);
     }
     Ok(rewritten.len() as u64)
+}
+
+/// `value` without the strings that are one of `idents` (read as the
+/// identifier's kind): `None` for such a string, lists and objects
+/// without those members; anything else unchanged.
+fn without_identifiers(value: &PropertyValue, idents: &HashSet<Identifier>) -> Option<PropertyValue> {
+    match value {
+        PropertyValue::Str(s) if is_identifier_value(s, idents) => None,
+        PropertyValue::Int(n) if is_identifier_value(&n.to_string(), idents) => None,
+        PropertyValue::List(l) => {
+            Some(PropertyValue::List(l.iter().filter_map(|v| without_identifiers(v, idents)).collect()))
+        }
+        PropertyValue::Object(m) => Some(PropertyValue::Object(
+            m.iter().filter_map(|(k, v)| without_identifiers(v, idents).map(|v| (k.clone(), v))).collect(),
+        )),
+        other => Some(other.clone()),
+    }
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {

@@ -444,16 +444,20 @@ fn apply_event<'a>(txn: &mut Txn<'a>, event: &'a Event, seen: &mut HashSet<Strin
 }
 
 /// An alias's previous id `user_id:X` that nothing is linked to, when
-/// `anonymous_id:X` is linked: that identifier. Segment-style senders put
-/// either the old user id or the anonymous id in `previousId`, which the
-/// parsers map to `user_id`; linking a never-seen `user_id:X` would make a
-/// bogus identifier and leave the anonymous profile out of the alias.
+/// `anonymous_id:X` is linked — or was erased: that identifier. Segment-style
+/// senders put either the old user id or the anonymous id in `previousId`,
+/// which the parsers map to `user_id`; linking a never-seen `user_id:X`
+/// would make a bogus identifier and leave the anonymous profile out of the
+/// alias. An erased `anonymous_id:X` is read as itself so suppression
+/// refuses it: read as `user_id:X`, the erased value would reach a profile
+/// again under another kind.
 fn previous_as_anonymous(txn: &Txn<'_>, prev: &Identifier) -> Result<Option<Identifier>> {
     if prev.kind() != "user_id" || txn.link(prev)?.is_some() {
         return Ok(None);
     }
     let Ok(anon) = Identifier::new("anonymous_id", prev.value()) else { return Ok(None) };
-    Ok(txn.link(&anon)?.is_some().then_some(anon))
+    let known = txn.link(&anon)?.is_some() || super::privacy::is_suppressed_in(txn, &anon)?;
+    Ok(known.then_some(anon))
 }
 
 /// Records an event's consent changes as one delta on `p` (after its trait

@@ -49,6 +49,8 @@ mod tests_index_race;
 #[cfg(test)]
 mod tests_kinds;
 #[cfg(test)]
+mod tests_purge;
+#[cfg(test)]
 mod tests_resolved_ahead;
 #[cfg(test)]
 mod tests_tick_retention;
@@ -241,8 +243,10 @@ impl ProfileDb {
         };
         let db = ProfileDb { ticker, core };
         if b.mode == AccessMode::ReadWrite {
-            // A crash may have cut a segment definition's backfill short.
+            // A crash may have cut a segment definition's backfill short,
+            // or the compaction that follows an erase.
             db.resume_backfill()?;
+            db.resume_purge()?;
         }
         Ok(db)
     }

@@ -52,7 +52,18 @@ impl ProfileDb {
     /// [`SuppressionPolicy`] (see [`is_suppressed`](Self::is_suppressed)).
     /// Erasing an unknown (or already erased) identifier is
     /// [`Error::NotFound`] and changes nothing.
+    ///
+    /// The batch marks the compaction pending: if the process dies (or the
+    /// compaction fails, which this returns) after the batch committed, the
+    /// next writable open runs it.
     pub fn erase(&self, identifier: &Identifier, request_id: Option<&str>) -> Result<EraseReport> {
+        let report = self.erase_committed(identifier, request_id)?;
+        self.purge_files()?;
+        Ok(report)
+    }
+
+    /// [`erase`](Self::erase) up to its commit, the compaction left pending.
+    pub(crate) fn erase_committed(&self, identifier: &Identifier, request_id: Option<&str>) -> Result<EraseReport> {
         self.writable("erase")?;
         let mut writer = self.core.writer.lock();
         let mut txn = Txn::new(&self.core, &mut writer);
@@ -108,10 +119,9 @@ impl ProfileDb {
         txn.push_feed(FeedKind::Erased, None, p);
         txn.delete_profile(p);
         self.audit(&mut txn, AuditAction::Erase, request_id, p, entries)?;
+        mark_purge_pending(&mut txn);
         txn.commit()?;
         self.publish_secret(secret);
-        drop(writer);
-        self.purge_files()?;
         Ok(EraseReport { profile: p, identifiers: idents.len() as u64, aliases: aliases.len() as u64 })
     }
 
@@ -127,12 +137,29 @@ impl ProfileDb {
     /// writes one more version edit and compacts `meta`, so the rolled
     /// MANIFEST lists only live files (the previous one listed the
     /// compacted files with their boundary keys, which may be personal).
+    ///
+    /// Erase and anonymize mark the purge pending in the batch that
+    /// removes the data ([`mark_purge_pending`]); it stays pending until
+    /// this finishes, so a crash (or an I/O error) in between leaves it to
+    /// the next writable open ([`resume_purge`](Self::resume_purge)) —
+    /// the data is gone from every read at once, its bytes once this ran.
     pub(crate) fn purge_files(&self) -> Result<()> {
         self.core.store.purge(keys::cf::ALL)?;
         let mut b = self.core.store.batch();
-        schema::META_U64.put(&mut b, b"last_purge", &(self.core.clock.now().0 as u64));
+        // Never 0, which means pending (a test clock may read 0).
+        let done = (self.core.clock.now().0 as u64).max(1);
+        schema::META_U64.put(&mut b, keys::meta::LAST_PURGE, &done);
         self.core.store.commit(b)?;
         self.core.store.purge(&[keys::cf::META])
+    }
+
+    /// Finishes the purge of an erase or anonymize that committed but whose
+    /// compaction a crash cut short (run at a writable open).
+    pub(crate) fn resume_purge(&self) -> Result<()> {
+        if schema::META_U64.get(&self.core.store.latest(), keys::meta::LAST_PURGE)? == Some(0) {
+            self.purge_files()?;
+        }
+        Ok(())
     }
 
     /// Makes a (possibly new) committed secret visible to the write path.
@@ -296,6 +323,12 @@ pub(crate) fn unlink_and_suppress(txn: &mut Txn<'_>, secret: &[u8], p: ProfileId
     Ok(idents)
 }
 
+/// Marks, in the batch that removes a person's data, that the files still
+/// hold its bytes until [`ProfileDb::purge_files`] has run.
+pub(crate) fn mark_purge_pending(txn: &mut Txn<'_>) {
+    schema::META_U64.put(&mut txn.batch, keys::meta::LAST_PURGE, &0);
+}
+
 /// Stages the removal of an event's dedup entry (message ids may be personal).
 pub(crate) fn forget_message_id(txn: &mut Txn<'_>, event: &crate::event::Event) {
     if let Some(m) = &event.message_id {
@@ -314,6 +347,12 @@ pub(crate) fn first_suppressed(txn: &Txn<'_>, ids: &[Identifier]) -> Result<Opti
         }
     }
     Ok(None)
+}
+
+/// Whether `ident` belongs to an erased person, within `txn` (an unlinked
+/// identifier with a suppression hash).
+pub(crate) fn is_suppressed_in(txn: &Txn<'_>, ident: &Identifier) -> Result<bool> {
+    Ok(first_suppressed(txn, std::slice::from_ref(ident))?.is_some())
 }
 
 /// What a write carrying `ids` must do under the suppression policy:

@@ -86,6 +86,10 @@ pub mod meta {
     /// A segment (`u32` id) whose definition committed but whose backfill
     /// has not finished: the next open finishes it.
     pub const SEGMENT_BACKFILL: &[u8] = b"segment_backfill";
+    /// When erase or anonymize last compacted the files (ms, `u64`); 0:
+    /// one committed and its compaction has not finished — the next
+    /// writable open runs it.
+    pub const LAST_PURGE: &[u8] = b"last_purge";
     /// Timeline retention: events before this time (ms, `u64`) may be gone.
     pub const TIMELINE_FLOOR: &[u8] = b"timeline_floor";
     /// Bucket retention: day buckets before this day (`u64`) are folded

@@ -92,6 +92,13 @@ impl AnonymizeRules {
         }
     }
 
+    /// Whether a name below `name` (`name.` followed by more) has a rule
+    /// of its own.
+    pub(crate) fn has_rules_below(&self, name: &str) -> bool {
+        let prefix = format!("{name}.");
+        self.per_name.range(prefix.clone()..).next().is_some_and(|(n, _)| n.starts_with(&prefix))
+    }
+
     /// Checks that every bucket width and prefix length is at least 1.
     pub fn validate(&self) -> Result<()> {
         for (name, rule) in
@@ -199,6 +206,9 @@ mod tests {
         assert_eq!(r.rule_for("address.city"), &ValueRule::Keep);
         assert_eq!(r.rule_for("address.street"), &ValueRule::Drop);
         assert_eq!(r.rule_for("name"), &ValueRule::Drop);
+        assert!(r.has_rules_below("address"));
+        assert!(!r.has_rules_below("address.street"), "nothing below the leaf");
+        assert!(!r.has_rules_below("addr"), "a name prefix is not a dotted parent");
         assert!(r.rule("x", ValueRule::Generalize(Generalization::Prefix(0))).validate().is_err());
     }
 }

@@ -7,7 +7,11 @@
 //! - **identifiers**: `via`, `linked` and `unlinked` lists name the erased
 //!   identifiers (an identify whose email was refused by a limit, a merge
 //!   that moved them, an unmerge that sent them back). They are removed
-//!   from the lists; the delta stays.
+//!   from the lists; the delta stays. Its trait operators that wrote an
+//!   erased identifier's value (Segment's `traits.email` is both an
+//!   identifier and a trait) are removed and the log replayed without them;
+//!   a write that came only through erased identifiers loses its event's
+//!   message id.
 //! - **a merge window**: the erased profile merged into this one and was
 //!   split off again. Between the `Merge` and its `Unmerge` every state of
 //!   the log held the erased person's traits and consent. The `Merge` keeps
@@ -66,11 +70,13 @@ use crate::error::{Error, Result};
 use crate::identity::identifier::Identifier;
 use crate::keys;
 use crate::profile::consent::{merge_consents, Consents};
-use crate::profile::delta::{Change, Delta};
+use crate::profile::delta::{Cause, Change, Delta};
 use crate::profile::id::ProfileId;
 use crate::profile::merge_rules::MergeRules;
+use crate::profile::operator::TraitOp;
 use crate::profile::state::Profile;
 use crate::profile::traits::Traits;
+use crate::profile::value::TraitValue;
 use crate::schema;
 
 /// Traits and consent: what replay reconstructs.
@@ -214,6 +220,47 @@ impl Log {
     }
 }
 
+/// Applies `ops` to `traits` at `at`, skipping those that no longer apply
+/// (as an unmerge's replay skips them); returns the traits and the
+/// operators kept.
+fn apply_kept<'o>(
+    ops: impl IntoIterator<Item = &'o TraitOp>,
+    mut traits: Traits,
+    at: Timestamp,
+) -> (Traits, Vec<TraitOp>) {
+    let mut kept = Vec::new();
+    for op in ops {
+        let mut next = traits.clone();
+        if op.apply(&mut next, at).is_ok() {
+            traits = next;
+            kept.push(op.clone());
+        }
+    }
+    (traits, kept)
+}
+
+/// Whether `s`, read as the kind of one of `idents`, is that identifier
+/// (normalized alike: ` Ann@Example.com ` is `email:ann@example.com`).
+pub(crate) fn is_identifier_value(s: &str, idents: &HashSet<Identifier>) -> bool {
+    idents.iter().any(|i| Identifier::new(i.kind(), s).is_ok_and(|n| n == *i))
+}
+
+/// Whether `op` writes the value of one of `idents` (see
+/// [`is_identifier_value`]), alone or in a list.
+pub(crate) fn writes_identifier(op: &TraitOp, idents: &HashSet<Identifier>) -> bool {
+    let is = |s: &str| is_identifier_value(s, idents);
+    match op {
+        TraitOp::Set { value, .. } | TraitOp::SetOnce { value, .. } => match value {
+            TraitValue::Str(s) => is(s),
+            TraitValue::Int(n) => is(&n.to_string()),
+            TraitValue::List(l) => l.iter().any(|s| is(s)),
+            _ => false,
+        },
+        TraitOp::AddToSet { values, .. } | TraitOp::RemoveFromSet { values, .. } => values.iter().any(|s| is(s)),
+        TraitOp::Unset { .. } | TraitOp::Increment { .. } => false,
+    }
+}
+
 /// Redacts a set of logs together (a merge in one reads another's state).
 pub(crate) struct Redactor<'a> {
     erased: Erased<'a>,
@@ -309,6 +356,15 @@ impl<'a> Redactor<'a> {
         let gave_away = !open.is_empty()
             && !d.via.is_empty()
             && d.via.iter().all(|v| idents.contains(v) || open.iter().any(|w| w.erased && w.back.contains(v)));
+        let named = d.via.iter().any(|v| idents.contains(v));
+        // A write that came only through the person's identifiers was
+        // theirs: its event's message id goes with them (erase deletes
+        // their dedup entries for the same reason).
+        if gave_away || (!d.via.is_empty() && d.via.iter().all(|v| idents.contains(v))) {
+            if let Cause::Event { message_id, .. } = &mut out.cause {
+                *message_id = None;
+            }
+        }
         let next: State = match &d.change {
             Change::Update(ops) if gave_away => {
                 taint.ops.extend(ops.iter().map(|op| (op.name().to_owned(), d.at)));
@@ -320,17 +376,21 @@ impl<'a> Redactor<'a> {
                 out.change = Change::Consent(Vec::new());
                 cur
             }
+            // A write that named the person's identifiers beside the
+            // profile's own (an identify whose email a limit refused): the
+            // operators that wrote an identifier's value as a trait
+            // (Segment's `traits.email`) held the person's data.
+            Change::Update(ops) if named && ops.iter().any(|op| writes_identifier(op, idents)) => {
+                let (mine, theirs): (Vec<&TraitOp>, Vec<&TraitOp>) =
+                    ops.iter().partition(|op| !writes_identifier(op, idents));
+                taint.ops.extend(theirs.iter().map(|op| (op.name().to_owned(), d.at)));
+                let (traits, kept) = apply_kept(mine, cur.0, d.at);
+                out.change = Change::Update(kept);
+                (traits, cur.1)
+            }
             Change::Update(_) | Change::Consent(_) if same && open.is_empty() => stored_next.clone(),
             Change::Update(ops) => {
-                let mut traits = cur.0;
-                let mut kept = Vec::new();
-                for op in ops {
-                    let mut next = traits.clone();
-                    if op.apply(&mut next, d.at).is_ok() {
-                        traits = next;
-                        kept.push(op.clone());
-                    }
-                }
+                let (traits, kept) = apply_kept(ops.iter(), cur.0, d.at);
                 out.change = Change::Update(kept);
                 (traits, cur.1)
             }

@@ -1,0 +1,73 @@
+//! An erase whose batch committed but whose compaction did not run (the
+//! process died in between) is finished by the next writable open: the
+//! erased bytes do not stay in the files.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::clock::{ManualClock, Timestamp};
+use crate::{keys, schema, Identifier, ProfileDb, Update};
+
+const SECRET: &str = "zq-secret-7731@example.com";
+
+fn open(dir: &Path) -> ProfileDb {
+    let clock = Arc::new(ManualClock::new(Timestamp(1_700_000_000_000)));
+    ProfileDb::builder(dir).clock(clock).compression(false).open().expect("open")
+}
+
+/// The files under `dir` that hold `needle`.
+fn files_holding(dir: &Path, needle: &[u8]) -> Vec<String> {
+    let mut hits = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).expect("read dir") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if std::fs::read(&path).expect("read").windows(needle.len()).any(|w| w == needle) {
+                hits.push(path.display().to_string());
+            }
+        }
+    }
+    hits
+}
+
+fn last_purge(db: &ProfileDb) -> Option<u64> {
+    schema::META_U64.get(&db.core.store.latest(), keys::meta::LAST_PURGE).expect("read meta")
+}
+
+#[test]
+fn an_erase_cut_short_before_its_compaction_is_purged_by_the_next_open() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let email = Identifier::new("email", SECRET).expect("identifier");
+    let db = open(dir.path());
+    db.update(&email, Update::new().set("name", "Zed")).expect("update");
+    db.compact().expect("compact"); // the bytes are in table files
+    db.erase_committed(&email, None).expect("erase");
+    assert_eq!(last_purge(&db), Some(0), "the erase's batch marks its compaction pending");
+    drop(db); // the process dies before the compaction
+    assert!(
+        !files_holding(dir.path(), SECRET.as_bytes()).is_empty(),
+        "precondition: without the compaction the erased bytes are still in the files"
+    );
+
+    let db = open(dir.path());
+    assert!(last_purge(&db).is_some_and(|t| t > 0), "the open ran the pending compaction");
+    assert_eq!(db.resolve(&email).expect("resolve"), None);
+    drop(db);
+    assert_eq!(files_holding(dir.path(), SECRET.as_bytes()), Vec::<String>::new());
+}
+
+#[test]
+fn a_finished_erase_leaves_nothing_pending_and_anonymize_marks_its_purge_too() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = open(dir.path());
+    let a = Identifier::new("email", "a@example.com").expect("identifier");
+    let b = Identifier::new("email", "b@example.com").expect("identifier");
+    db.update(&a, Update::new().set("x", 1)).expect("update");
+    db.update(&b, Update::new().set("x", 2)).expect("update");
+    db.erase(&a, None).expect("erase");
+    assert!(last_purge(&db).is_some_and(|t| t > 0));
+    db.anonymize(&b, None, None).expect("anonymize");
+    assert!(last_purge(&db).is_some_and(|t| t > 0), "anonymize's purge ran and cleared the mark");
+}
