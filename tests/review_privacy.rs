@@ -76,10 +76,8 @@ fn erase_removes_the_email_a_refused_identify_set_as_a_trait_on_another_profile(
     // Another person's Segment identify names Zed's email (mixed case): the
     // one-user-id limit keeps the email on Zed's profile, the call lands on
     // other1 — with the email as a trait.
-    let line = format!(
-        r#"{{"type":"identify","messageId":"m5","timestamp":"2023-11-14T10:00:00Z","userId":"other1","traits":{{"email":" ZQ-Secret-7731@example.com","color":"red"}}}}"#
-    );
-    db.track(&spec(&db, &line)).expect("track");
+    let line = r#"{"type":"identify","messageId":"m5","timestamp":"2023-11-14T10:00:00Z","userId":"other1","traits":{"email":" ZQ-Secret-7731@example.com","color":"red"}}"#;
+    db.track(&spec(&db, line)).expect("track");
     let other = db.get(&id("user_id:other1")).expect("get").expect("other1");
     assert_eq!(other.traits.get("email"), Some(&TraitValue::Str(" ZQ-Secret-7731@example.com".into())));
     clock.advance(1_000);

@@ -460,6 +460,17 @@ fn previous_as_anonymous(txn: &Txn<'_>, prev: &Identifier) -> Result<Option<Iden
     Ok(known.then_some(anon))
 }
 
+/// One profile's RFM accumulator: recency and frequency from the purchase
+/// event's own series (complete: kept since the event's first occurrence),
+/// the amount from the amount rollup (declared by the first `compute_rfm`,
+/// backfilled from the timelines kept then).
+fn rfm_acc(view: &crate::storage::View<'_>, p: ProfileId, (auto, amount): (u32, u32), now: Timestamp) -> Result<Acc> {
+    let events = read_window(view, p, auto, Window::All, now)?;
+    let mut acc = read_window(view, p, amount, Window::All, now)?;
+    (acc.count, acc.first, acc.last) = (events.count, events.first, events.last);
+    Ok(acc)
+}
+
 /// Records an event's consent changes as one delta on `p` (after its trait
 /// update), given at the event's time unless a change says otherwise (so
 /// a late event's consent does not replace a later statement); returns
@@ -501,15 +512,14 @@ impl ProfileDb {
         }
         let name = self.rfm_rollup_name(&config);
         self.declare_rollup(RollupDef::new(&name, &config.event, Aggregate::Sum(config.amount.clone())))?;
-        let series = self.core.rollups.read().rollups.get(&name).map(|r| r.series);
-        let series = series.ok_or_else(|| Error::NotFound(format!("rollup {name:?}")))?;
+        let series = self.rfm_series(&config, &name)?;
         let now = self.core.clock.now();
         let view = self.core.store.snapshot();
         let mut accs = Vec::new();
         for kv in view.range(schema::PROFILES.name, &[], None)? {
             let (k, _) = kv?;
             let Some(p) = keys::parse_profile(&k) else { continue };
-            accs.push(read_window(&view, p, series, Window::All, now)?);
+            accs.push(rfm_acc(&view, p, series, now)?);
         }
         let model = RfmModel::fit(config, now, &accs);
         let mut distribution = std::collections::BTreeMap::new();
@@ -534,12 +544,24 @@ impl ProfileDb {
             .get(&view, keys::meta::RFM_MODEL)?
             .ok_or_else(|| Error::NotFound("an RFM model (run compute_rfm first)".into()))?;
         let name = self.rfm_rollup_name(&model.config);
-        let series = self.core.rollups.read().rollups.get(&name).map(|r| r.series);
-        let series = series.ok_or_else(|| Error::NotFound(format!("rollup {name:?}")))?;
+        let series = self.rfm_series(&model.config, &name)?;
         let live = self.resolve_id(profile)?.ok_or_else(|| Error::NotFound(format!("profile {profile}")))?;
         let now = self.core.clock.now();
-        let acc = read_window(&view, live, series, Window::All, now)?;
+        let acc = rfm_acc(&view, live, series, now)?;
         Ok(model.score_at(&acc, now))
+    }
+
+    /// The series RFM reads: the purchase event's own (every event name's
+    /// count, first and last, kept since its first event) and the amount
+    /// rollup `name`.
+    fn rfm_series(&self, config: &crate::rollup::RfmConfig, name: &str) -> Result<(u32, u32)> {
+        let reg = self.core.rollups.read();
+        let amount =
+            reg.rollups.get(name).map(|r| r.series).ok_or_else(|| Error::NotFound(format!("rollup {name:?}")))?;
+        let auto = reg
+            .auto_series(&config.event)
+            .ok_or_else(|| Error::NotFound(format!("events named {:?}", config.event)))?;
+        Ok((auto, amount))
     }
 
     /// The rollup RFM reads: the first of `rfm_<event>` (the name of every

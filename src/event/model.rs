@@ -197,6 +197,12 @@ impl Event {
         if !self.kind.has_properties() && !self.properties.is_empty() {
             return bad(format!("field \"properties\": {} events carry no properties", self.kind));
         }
+        if let Some(path) = self.properties.first_non_finite() {
+            return bad(format!(
+                "field \"properties.{}\": a number must be finite (NaN and infinities would poison sums and averages)",
+                crate::error::quote_input(&path)
+            ));
+        }
         if self.kind != EventKind::Identify && !self.traits.is_empty() {
             return bad(format!("field \"traits\": only identify events carry traits, this is {}", self.kind));
         }
@@ -283,6 +289,21 @@ mod tests {
         e.message_id = Some("m-1".into());
         e.properties = Properties::from_json(&serde_json::json!({"total": 12.5, "items": [{"sku": "a"}]})).unwrap();
         e
+    }
+
+    #[test]
+    fn non_finite_numbers_in_properties_are_refused_with_their_path() {
+        use crate::event::property::PropertyValue;
+        let mut e = sample();
+        e.properties.insert("x", PropertyValue::Float(f64::NAN));
+        let err = e.validate().unwrap_err().to_string();
+        assert!(err.contains("\"properties.x\": a number must be finite"), "{err}");
+        let mut e = sample();
+        let nested = PropertyValue::List(vec![PropertyValue::Int(1), PropertyValue::Float(f64::NEG_INFINITY)]);
+        e.properties.insert("cart", PropertyValue::Object([("prices".to_owned(), nested)].into_iter().collect()));
+        let err = e.validate().unwrap_err().to_string();
+        assert!(err.contains("\"properties.cart.prices[1]\""), "{err}");
+        assert!(sample().validate().is_ok());
     }
 
     #[test]

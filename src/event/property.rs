@@ -34,7 +34,8 @@ pub enum PropertyValue {
     Bool(bool),
     /// An integer that fits an `i64`.
     Int(i64),
-    /// Any other number (always finite).
+    /// Any other number (finite: an event holding NaN or an infinity is
+    /// refused at ingest).
     Float(f64),
     /// A string.
     Str(String),
@@ -375,6 +376,35 @@ impl Properties {
     /// bounds.
     pub fn count_keys(&self) -> usize {
         self.0.values().fold(self.0.len(), |n, v| n.saturating_add(v.count_keys()))
+    }
+
+    /// The dotted path of the first float that is not finite (NaN or an
+    /// infinity; JSON has none, an event built in code may), lists indexed
+    /// (`a.b[2]`).
+    pub fn first_non_finite(&self) -> Option<String> {
+        // Checked on every ingested event: paths are built only for the bad one.
+        fn bad(v: &PropertyValue) -> bool {
+            match v {
+                PropertyValue::Float(f) => !f.is_finite(),
+                PropertyValue::List(l) => l.iter().any(bad),
+                PropertyValue::Object(m) => m.values().any(bad),
+                _ => false,
+            }
+        }
+        fn path(v: &PropertyValue, at: String) -> String {
+            match v {
+                PropertyValue::List(l) => match l.iter().position(bad) {
+                    Some(i) => path(&l[i], format!("{at}[{i}]")),
+                    None => at,
+                },
+                PropertyValue::Object(m) => match m.iter().find(|(_, v)| bad(v)) {
+                    Some((k, v)) => path(v, format!("{at}.{k}")),
+                    None => at,
+                },
+                _ => at,
+            }
+        }
+        self.0.iter().find(|(_, v)| bad(v)).map(|(k, v)| path(v, k.clone()))
     }
 }
 

@@ -5,8 +5,8 @@
 //! | `type` | [`Event::kind`] | `track`, `identify`, `alias`, `page`, `screen` (any case); others, e.g. `group`, are refused |
 //! | `messageId` | [`Event::message_id`] | optional; a non-empty string |
 //! | `timestamp`, else `originalTimestamp` | [`Event::timestamp`] | RFC 3339 string or integer epoch milliseconds; `sentAt` and `receivedAt` are ignored |
-//! | `userId` | identifier `user_id` | string or integer; `null` means absent |
-//! | `anonymousId` | identifier `anonymous_id` | string or integer; `null` means absent |
+//! | `userId` | identifier `user_id` | string or integer; `null` or an empty (blank) string means absent (RudderStack sends `""` before identify) |
+//! | `anonymousId` | identifier `anonymous_id` | string or integer; `null` or an empty (blank) string means absent |
 //! | `traits.email`, else `context.traits.email` | identifier `email` | normalized (trimmed, lower-cased); an empty value or a placeholder on the default stitching blocklist (`n/a`, `unknown`, ...) counts as absent |
 //! | `traits.phone`, else `context.traits.phone` | identifier `phone` | normalized (digits and a leading `+`); empty or placeholder values count as absent, as for email |
 //! | `previousId` (alias) | [`Event::previous_id`] = `user_id:<previousId>` | required on alias: Segment's alias says "previousId is now userId" |
@@ -103,7 +103,11 @@ fn identifiers(
     for (field, kind) in [("userId", "user_id"), ("anonymousId", "anonymous_id")] {
         if let Some(v) = get(map, field) {
             let value = fields::id_value(ctx, field, v)?;
-            out.push(fields::identifier(ctx, field, kind, &value)?);
+            // RudderStack's JavaScript SDK sends `"userId": ""` for every
+            // visitor not yet identified: empty means absent, as `null`.
+            if !value.trim().is_empty() {
+                out.push(fields::identifier(ctx, field, kind, &value)?);
+            }
         }
     }
     // The first of traits.<kind> and context.traits.<kind> holding a real
@@ -195,6 +199,16 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_user_id_is_absent_as_rudderstack_sends_it_before_identify() {
+        let line = r#"{"type":"track","event":"x","timestamp":5,"userId":"","anonymousId":"a-1"}"#;
+        let e = parse_line(line, EventFormat::Auto, "line 1", &EventLimits::new(Timestamp(10))).unwrap();
+        assert_eq!(ids(&e), ["anonymous_id:a-1"]);
+        let both_empty = r#"{"type":"track","event":"x","timestamp":5,"userId":" ","anonymousId":""}"#;
+        let err = parse_line(both_empty, EventFormat::Auto, "line 1", &EventLimits::new(Timestamp(10))).unwrap_err();
+        assert!(err.to_string().contains("no identifiers"), "{err}");
+    }
+
+    #[test]
     fn placeholder_email_or_phone_traits_are_not_identifiers() {
         for email in ["n/a", "", "  ", "Unknown", "NULL"] {
             let e = parse(json!({"type": "identify", "userId": "u-5", "timestamp": 5,
@@ -235,7 +249,7 @@ mod tests {
             (json!({"type": "group", "userId": "u", "timestamp": 5}), "\"type\": unknown type \"group\""),
             (json!({"userId": "u", "timestamp": 5}), "\"type\": is required"),
             (json!({"type": "page", "timestamp": 5}), "no identifiers: give userId"),
-            (json!({"type": "page", "userId": "", "timestamp": 5}), "\"userId\": invalid identifier"),
+            (json!({"type": "page", "userId": "", "timestamp": 5}), "no identifiers: give userId"),
             (json!({"type": "page", "userId": [1], "timestamp": 5}), "\"userId\": must be a string or an integer"),
             (
                 json!({"type": "page", "userId": "u", "traits": {"email": "nope"}, "timestamp": 5}),

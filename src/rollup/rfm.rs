@@ -81,7 +81,10 @@ impl RfmModel {
     /// Computes the model from the all-time accumulators of every profile.
     pub fn fit(config: RfmConfig, now: Timestamp, accs: &[Acc]) -> RfmModel {
         let buyers: Vec<&Acc> = accs.iter().filter(|a| a.count > 0).collect();
-        let mut r: Vec<i64> = buyers.iter().map(|a| now.0 - a.last.unwrap_or(now.0)).collect();
+        // Clamped as in `score_at`: a purchase stamped after `now` (within
+        // the future skew) is just now, not a negative recency below every
+        // other buyer's cut.
+        let mut r: Vec<i64> = buyers.iter().map(|a| now.0.saturating_sub(a.last.unwrap_or(now.0)).max(0)).collect();
         let mut f: Vec<u64> = buyers.iter().map(|a| a.count).collect();
         let mut m: Vec<f64> = buyers.iter().map(|a| a.sum).collect();
         r.sort_unstable();
@@ -124,6 +127,25 @@ mod tests {
 
     fn acc(count: u64, sum: f64, last: i64) -> Acc {
         Acc { count, sum, numeric: count, last: Some(last), ..Acc::default() }
+    }
+
+    #[test]
+    fn a_purchase_stamped_after_now_scores_as_the_most_recent() {
+        let now = Timestamp(1_000_000_000);
+        let day = Timestamp::DAY;
+        let config = RfmConfig { event: "purchase".into(), amount: "amount".into() };
+        // Alone: the best recency.
+        let alone = [acc(1, 10.0, now.0 + 1)];
+        let model = RfmModel::fit(config.clone(), now, &alone);
+        assert_eq!(model.score(&alone[0]).map(|s| s.r), Some(5));
+        // Five buyers, the newest 3 minutes ahead: it is the only R5.
+        let five: Vec<Acc> = [now.0 + 180_000, now.0 - day, now.0 - 2 * day, now.0 - 3 * day, now.0 - 4 * day]
+            .iter()
+            .map(|&t| acc(1, 10.0, t))
+            .collect();
+        let model = RfmModel::fit(config, now, &five);
+        let r: Vec<u8> = five.iter().filter_map(|a| model.score(a)).map(|s| s.r).collect();
+        assert_eq!(r, vec![5, 4, 3, 2, 1]);
     }
 
     #[test]

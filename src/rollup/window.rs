@@ -44,9 +44,12 @@ impl Window {
         match self {
             Window::All => None,
             Window::Last(ms) => {
-                let days = (ms.max(1) + Timestamp::DAY - 1) / Timestamp::DAY;
+                // Whole days, rounded up; saturating: a window longer than
+                // the time line reaches its start.
+                let ms = ms.max(1);
+                let days = ms / Timestamp::DAY + i64::from(ms % Timestamp::DAY != 0);
                 let today = now.day();
-                Some((today - days + 1, today))
+                Some((today.saturating_sub(days).saturating_add(1), today))
             }
             Window::Between(a, b) => Some((a.day().min(b.day()), a.day().max(b.day()))),
             Window::Rolling(ms) => {
@@ -141,6 +144,15 @@ impl RollupValue {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn windows_longer_than_the_time_line_reach_its_start() {
+        let now = Timestamp(10 * Timestamp::DAY + 5_000);
+        for w in [Window::days(i64::MAX / Timestamp::DAY), Window::days(i64::MAX), Window::Last(i64::MAX - 1)] {
+            let (from, to) = w.day_range(now).unwrap();
+            assert!(from <= 0 && to == 10, "{w:?}: {from}..{to}");
+        }
+    }
 
     #[test]
     fn windows_cover_whole_days() {
