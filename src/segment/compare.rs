@@ -59,6 +59,23 @@ pub(crate) fn apply(op: CmpOp, ord: Option<Ordering>) -> bool {
     }
 }
 
+/// Whether `x op k` keeps its current result while a count `x` (a
+/// non-negative whole number: events, active days, distinct values) falls
+/// to any smaller value down to 0 — so events leaving a window cannot flip
+/// it. `count(e, 7d) >= 3` at 1 stays false however many events leave;
+/// at 4 it may turn false.
+pub(crate) fn stable_while_falling(op: CmpOp, x: f64, k: f64) -> bool {
+    let current = apply(op, x.partial_cmp(&k));
+    // The orderings of y against k over the whole numbers y in [0, x).
+    let below = x >= 1.0;
+    let less = below && 0.0 < k;
+    let equal = below && k >= 0.0 && k < x && k.fract() == 0.0;
+    let greater = below && x - 1.0 > k;
+    [(less, Ordering::Less), (equal, Ordering::Equal), (greater, Ordering::Greater)]
+        .iter()
+        .all(|(reachable, ord)| !reachable || apply(op, Some(*ord)) == current)
+}
+
 /// `value in list`: a scalar equal to one of the literals, or a list
 /// sharing an element with them.
 pub(crate) fn is_in(value: &TraitValue, list: &[Literal]) -> bool {
@@ -144,6 +161,23 @@ fn equivalent(f: &PropertyFilter, r: &crate::rollup::Filter) -> bool {
 mod tests {
     use super::*;
     use crate::segment::ast::Duration;
+
+    #[test]
+    fn a_falling_count_flips_only_comparisons_a_smaller_count_answers_otherwise() {
+        use CmpOp::*;
+        // Brute force over whole-number counts: stable iff every y in [0, x)
+        // gives the same result as x.
+        for op in [Eq, Ne, Lt, Le, Gt, Ge] {
+            for x in 0..8 {
+                for k in [-1.0, 0.0, 0.5, 1.0, 2.0, 2.5, 3.0, 7.0, 9.0] {
+                    let x = f64::from(x);
+                    let now = apply(op, x.partial_cmp(&k));
+                    let brute = (0..x as i32).all(|y| apply(op, f64::from(y).partial_cmp(&k)) == now);
+                    assert_eq!(stable_while_falling(op, x, k), brute, "{op:?} x={x} k={k}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn numbers_compare_across_int_and_float() {

@@ -32,7 +32,7 @@ use super::ast::{
     CmpOp, EventSelector, Expr, Literal, Metric, Operand, PropertyFilter, RollupCond, SeqCond, TraitCond, TraitTest,
     Window,
 };
-use super::compare::{apply, as_time, shift, trait_passes};
+use super::compare::{apply, as_time, shift, stable_while_falling, trait_passes};
 
 /// The value of a rollup over a time range.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -317,7 +317,18 @@ impl<C: EvalContext + ?Sized> Evaluator<'_, C> {
         let agg = self.ctx.aggregate(&r.metric, &r.events, from, to);
         let mut next = Next::new(self.now);
         if let Window::Last(d) = r.window {
-            next.bound(agg.earliest.map(|e| shift(e, d.as_millis())));
+            // Until a future-dated event comes due (bounded below), time
+            // only takes events out of the window. A count that can only
+            // fall leaves some comparisons as they are (`count(e, 7d) >= 3`
+            // at 1): no wake-up for the earliest event leaving.
+            let stable = matches!(r.metric, Metric::Count | Metric::ActiveDays | Metric::Distinct(_))
+                && match (agg.value, literal_number(&r.operand)) {
+                    (Some(AggValue::Number(x)), Some(k)) => stable_while_falling(r.op, x, k),
+                    _ => false,
+                };
+            if !stable {
+                next.bound(agg.earliest.map(|e| shift(e, d.as_millis())));
+            }
         }
         next.bound(self.ctx.next_event_after(&r.events, self.now));
         let ord = match (agg.value, &r.operand) {
@@ -382,5 +393,14 @@ impl<C: EvalContext + ?Sized> Evaluator<'_, C> {
             followed(deadline.min(now))
         };
         next.done(value)
+    }
+}
+
+/// A numeric literal operand's value.
+fn literal_number(operand: &Operand) -> Option<f64> {
+    match operand {
+        Operand::Lit(Literal::Int(i)) => Some(*i as f64),
+        Operand::Lit(Literal::Float(f)) => Some(*f),
+        _ => None,
     }
 }
