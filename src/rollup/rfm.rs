@@ -83,7 +83,7 @@ impl RfmModel {
         let buyers: Vec<&Acc> = accs.iter().filter(|a| a.count > 0).collect();
         let mut r: Vec<i64> = buyers.iter().map(|a| now.0 - a.last.unwrap_or(now.0)).collect();
         let mut f: Vec<u64> = buyers.iter().map(|a| a.count).collect();
-        let mut m: Vec<f64> = buyers.iter().map(|a| a.sum).collect();
+        let mut m: Vec<f64> = buyers.iter().map(|a| a.sum.value()).collect();
         r.sort_unstable();
         f.sort_unstable();
         m.sort_by(f64::total_cmp);
@@ -113,8 +113,8 @@ impl RfmModel {
         let above = |n: usize| 1 + n as u8;
         let r = 5 - self.recency_cuts.iter().filter(|c| recency_ms > **c).count() as u8;
         let f = above(self.frequency_cuts.iter().filter(|c| acc.count > **c).count());
-        let m = above(self.monetary_cuts.iter().filter(|c| acc.sum > **c).count());
-        Some(RfmScore { recency_ms, frequency: acc.count, monetary: acc.sum, r, f, m })
+        let m = above(self.monetary_cuts.iter().filter(|c| acc.sum.value() > **c).count());
+        Some(RfmScore { recency_ms, frequency: acc.count, monetary: acc.sum.value(), r, f, m })
     }
 }
 
@@ -123,7 +123,7 @@ mod tests {
     use super::*;
 
     fn acc(count: u64, sum: f64, last: i64) -> Acc {
-        Acc { count, sum, numeric: count, last: Some(last), ..Acc::default() }
+        Acc { count, sum: sum.into(), numeric: count, last: Some(last), ..Acc::default() }
     }
 
     #[test]
