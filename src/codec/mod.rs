@@ -162,8 +162,11 @@ pub(crate) mod tags {
     /// (format 7).
     pub const DELTA: u8 = 0x18;
     /// `Acc` v2: a hand-written layout holding only what the accumulator
-    /// has (format 9; `rollup::acc_codec`).
+    /// has, the sum as one `f64` (format 9, read only; `rollup::acc_codec`).
     pub const ACC_V2: u8 = 0x19;
+    /// `Acc` v3: as v2, the sum exact — its partials (format 10;
+    /// `rollup::acc_codec`, `rollup::exact_sum`).
+    pub const ACC_V3: u8 = 0x1a;
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use crate::schema;
 use crate::storage::Store;
 
 /// The format version this build writes.
-pub const FORMAT_VERSION: u32 = 9;
+pub const FORMAT_VERSION: u32 = 10;
 /// The oldest format version this build opens.
 pub const OLDEST_SUPPORTED_FORMAT_VERSION: u32 = 1;
 
@@ -25,6 +25,7 @@ pub const OLDEST_SUPPORTED_FORMAT_VERSION: u32 = 1;
 /// | 6 | 7 | deltas under the new tag `0x18`: a consent change may carry the time it was given (`0x14` stays readable: no given time, applied as written); `next_event_seq` is raised a block of 4,096 at a time (still above every stored sequence number); nothing to rewrite |
 /// | 7 | 8 | no all-time rollup key: all time is the retired accumulator folded with the day buckets (which it always equalled), so an event writes one rollup key per series instead of two; the all-time keys are deleted (one scan of `rollup`) |
 /// | 8 | 9 | accumulators (rollup values and merge operands) under the new tag `0x19`, a hand-written layout holding only what they have (a one-event day bucket: 10 bytes instead of about 50); `0x07` stays readable (a stored value keeps it until a write to its key makes compaction fold it); nothing to rewrite |
+/// | 9 | 10 | exact sums: accumulators under the new tag `0x1a`, the `0x19` layout with the sum as its exact expansion (a partial count, then the partials) rather than one rounded `f64`, so every fold order gives the same sum; `0x19` stays readable (its sum as one partial) and is rewritten when a write to its key makes compaction fold it; nothing to rewrite |
 fn upgrade(store: &Store, from: u32) -> Result<()> {
     if store.is_read_only() {
         // A read-only (or secondary) handle reads an older database as it
@@ -46,6 +47,8 @@ fn upgrade(store: &Store, from: u32) -> Result<()> {
         // 6 → 7: deltas of format 6 decode with no given consent times.
         // 7 → 8: the all-time keys go (reads fold the buckets instead).
         // 8 → 9: accumulators of format 8 (tag 0x07) still decode.
+        // 9 → 10: accumulators of format 9 (tag 0x19) still decode, each
+        // sum as the one partial of an exact sum.
         if v == 3 {
             // 3 → 4: the live set is persisted as the ids that are gone.
             let view = store.latest();

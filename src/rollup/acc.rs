@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::clock::Timestamp;
 use crate::event::Event;
 use crate::rollup::contribution::Contribution;
+use crate::rollup::exact_sum::ExactSum;
 
 /// The most distinct values a series keeps per bucket. Past it the bucket
 /// keeps the 1,000 smallest values (in byte order), each with its exact
@@ -22,15 +23,17 @@ pub const MAX_UNIQUE_VALUES: usize = 1_000;
 /// Everything a series knows about one bucket (or all time): count, sum,
 /// extremes, first and last time, active days, and value frequencies.
 /// Folding is associative and commutative, so late, out-of-order and
-/// merged events give the same result in any order.
+/// merged events give the same result in any order — the sum included: it
+/// is kept exactly ([`ExactSum`]) and reported correctly rounded.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Acc {
     /// Number of events.
     pub count: u64,
     /// Number of events that carried a numeric value.
     pub numeric: u64,
-    /// Sum of numeric values.
-    pub sum: f64,
+    /// Sum of numeric values, kept exactly: [`ExactSum::value`] is the
+    /// same `f64` whatever the order and grouping of the folds.
+    pub sum: ExactSum,
     /// Smallest numeric value.
     pub min: Option<f64>,
     /// Largest numeric value.
@@ -97,7 +100,7 @@ impl Acc {
         self.last = opt(self.last, Some(c.time), i64::max);
         if let Some(x) = c.number {
             self.numeric += 1;
-            self.sum += x;
+            self.sum.add(x);
             self.min = opt(self.min, Some(x), f64::min);
             self.max = opt(self.max, Some(x), f64::max);
         }
@@ -161,7 +164,7 @@ impl Acc {
     pub fn fold_counts(&mut self, other: &Acc) {
         self.count += other.count;
         self.numeric += other.numeric;
-        self.sum += other.sum;
+        self.sum.fold(&other.sum);
         self.min = opt(self.min, other.min, f64::min);
         self.max = opt(self.max, other.max, f64::max);
         self.first = opt(self.first, other.first, i64::min);
@@ -236,10 +239,38 @@ mod tests {
             b.fold(&Acc::of_event(e, Some("amount")));
         }
         assert_eq!(a, b);
-        assert_eq!((a.count, a.sum, a.min, a.max), (3, 19.5, Some(2.5), Some(10.0)));
+        assert_eq!((a.count, a.sum.value(), a.min, a.max), (3, 19.5, Some(2.5), Some(10.0)));
         assert_eq!((a.first, a.last), (Some(0), Some(5 * Timestamp::DAY)));
         assert_eq!(a.active_days_between(Timestamp(0), Timestamp(10 * Timestamp::DAY)), 3);
         assert_eq!(a.active_days_between(Timestamp(Timestamp::DAY), Timestamp(3 * Timestamp::DAY)), 1);
+    }
+
+    /// The review's events (arrival order: 0.01 and 2.2 yesterday, 5.01 the
+    /// day before, 19.99 yesterday): folded as they came (the rollup
+    /// cache), as day buckets in day order (a cold read) and as a merge
+    /// operator groups them, one sum — plain `f64` addition gave
+    /// 27.209999999999997 the first way and 27.21 the second.
+    #[test]
+    fn sums_do_not_depend_on_the_fold_order() {
+        let day = |d: i64, x: f64| Acc::of_event(&ev(d * Timestamp::DAY, x), Some("amount"));
+        let events = [day(1, 0.01), day(1, 2.2), day(0, 5.01), day(1, 19.99)];
+        let mut arrival = Acc::default();
+        events.iter().for_each(|a| arrival.fold(a));
+        let mut yesterday = Acc::default();
+        [&events[0], &events[1], &events[3]].into_iter().for_each(|a| yesterday.fold(a));
+        let mut by_day = events[2].clone();
+        by_day.fold(&yesterday);
+        let mut grouped = Acc::default();
+        for pair in [[&events[3], &events[0]], [&events[2], &events[1]]] {
+            let mut part = pair[0].clone();
+            part.fold(pair[1]);
+            grouped.fold(&part);
+        }
+        for a in [&by_day, &grouped] {
+            assert_eq!(a, &arrival);
+            assert_eq!(a.sum.value().to_bits(), arrival.sum.value().to_bits(), "{:?} vs {:?}", a.sum, arrival.sum);
+        }
+        assert_eq!(arrival.sum.value(), 27.209999999999997, "the exact sum, correctly rounded");
     }
 
     #[test]
@@ -283,7 +314,7 @@ mod tests {
         assert!(counts.days.is_empty() && counts.values.is_empty());
         assert_eq!(stats.days.len(), 2);
         assert_eq!(Acc { days: stats.days.clone(), ..counts.clone() }, stats);
-        assert_eq!((counts.count, counts.sum, counts.min, counts.max), (3, 6.0, Some(1.0), Some(3.0)));
+        assert_eq!((counts.count, counts.sum.value(), counts.min, counts.max), (3, 6.0, Some(1.0), Some(3.0)));
         assert_eq!((counts.first, counts.last), (Some(0), Some(4 * Timestamp::DAY + 1)));
     }
 

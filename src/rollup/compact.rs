@@ -1,27 +1,29 @@
 //! [`Compact`]: an accumulator without its active-days bitmap, as the
-//! rollup cache holds its buckets — the statistics in 64 bytes inline, the
-//! value frequencies (only series that keep values have any) behind one
-//! pointer.
+//! rollup cache holds its buckets — the statistics in 80 bytes inline (a
+//! sum of up to two partials included), the value frequencies (only
+//! series that keep values have any) behind one pointer.
 //!
-//! An [`Acc`] is 144 bytes: options of 16 bytes each and two collections
+//! An [`Acc`] is 160 bytes: options of 16 bytes each and two collections
 //! (the active days, the value frequencies) that are empty in a cached day
 //! bucket (a bucket's active day is its own) and in most series. A cached
 //! entry keeps tens of buckets, and on a large database every read of them
 //! misses the CPU caches: the bytes a bucket takes are the lines a window
 //! read loads. Everything folds through [`Acc`] (converted on the stack,
-//! no allocation), so the arithmetic stays in one place.
+//! no allocation for a sum of up to two partials), so the arithmetic stays
+//! in one place.
 
 use std::collections::BTreeMap;
 
 use crate::rollup::acc::Acc;
+use crate::rollup::exact_sum::ExactSum;
 
 /// What [`Acc::fold_counts`] folds: counts, sum, extremes and times, with
 /// the options' presence in one byte.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 struct Stats {
     count: u64,
     numeric: u64,
-    sum: f64,
+    sum: ExactSum,
     min: f64,
     max: f64,
     first: i64,
@@ -36,12 +38,13 @@ const FIRST: u8 = 4;
 const LAST: u8 = 8;
 
 impl Stats {
-    fn of(a: &Acc) -> Stats {
+    /// The statistics of `a`, its sum moved out.
+    fn take(a: &mut Acc) -> Stats {
         let flag = |present: bool, bit: u8| if present { bit } else { 0 };
         Stats {
             count: a.count,
             numeric: a.numeric,
-            sum: a.sum,
+            sum: std::mem::take(&mut a.sum),
             min: a.min.unwrap_or_default(),
             max: a.max.unwrap_or_default(),
             first: a.first.unwrap_or_default(),
@@ -55,6 +58,11 @@ impl Stats {
 
     /// The statistics as an accumulator (no days, no values).
     fn acc(&self) -> Acc {
+        self.clone().into_acc()
+    }
+
+    /// [`acc`](Self::acc), the sum moved rather than copied.
+    fn into_acc(self) -> Acc {
         let has = |bit: u8| self.present & bit != 0;
         Acc {
             count: self.count,
@@ -82,8 +90,8 @@ pub(crate) struct Compact {
 
 impl Compact {
     /// `acc` without its active days.
-    pub fn of(acc: Acc) -> Compact {
-        let stats = Stats::of(&acc);
+    pub fn of(mut acc: Acc) -> Compact {
+        let stats = Stats::take(&mut acc);
         let values = (!acc.values.is_empty() || acc.overflow).then(|| Box::new((acc.values, acc.overflow)));
         Compact { stats, values }
     }
@@ -119,12 +127,12 @@ impl Compact {
     /// Changes the accumulator through `f`; active days `f` adds are
     /// dropped. The value map moves in and out of its box in place.
     pub fn update(&mut self, f: impl FnOnce(&mut Acc)) {
-        let mut acc = self.stats.acc();
+        let mut acc = std::mem::take(&mut self.stats).into_acc();
         if let Some(v) = &mut self.values {
             (acc.values, acc.overflow) = (std::mem::take(&mut v.0), v.1);
         }
         f(&mut acc);
-        self.stats = Stats::of(&acc);
+        self.stats = Stats::take(&mut acc);
         match &mut self.values {
             Some(v) => **v = (acc.values, acc.overflow),
             None if !acc.values.is_empty() || acc.overflow => self.values = Some(Box::new((acc.values, acc.overflow))),
@@ -155,9 +163,10 @@ mod tests {
     }
 
     #[test]
-    fn it_is_a_cache_line_of_statistics_and_a_pointer() {
-        assert_eq!(std::mem::size_of::<Stats>(), 64);
-        assert_eq!(std::mem::size_of::<Compact>(), 72);
+    fn it_is_statistics_and_a_pointer() {
+        assert_eq!(std::mem::size_of::<ExactSum>(), 24, "two partials inline");
+        assert_eq!(std::mem::size_of::<Stats>(), 80);
+        assert_eq!(std::mem::size_of::<Compact>(), 88);
     }
 
     proptest! {

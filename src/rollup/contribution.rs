@@ -55,7 +55,7 @@ impl Contribution {
         acc.days.insert(day_bit(self.day()));
         if let Some(x) = self.number {
             acc.numeric = 1;
-            acc.sum = x;
+            acc.sum = x.into();
             acc.min = Some(x);
             acc.max = Some(x);
         }
@@ -69,7 +69,9 @@ impl Contribution {
     /// encoding (`rollup::acc_codec`), written without building the
     /// accumulator.
     pub fn encode(&self) -> Vec<u8> {
-        use super::acc_codec::{put_str, put_times, put_varint, FIRST, LAST, MAX, MIN, NUMERIC, OWN_DAY, VALUES};
+        use super::acc_codec::{
+            put_partials, put_str, put_times, put_varint, FIRST, LAST, MAX, MIN, NUMERIC, OWN_DAY, VALUES,
+        };
         let mut out = Vec::with_capacity(40 + self.key.as_ref().map_or(0, String::len));
         let mut flags = FIRST | LAST | OWN_DAY;
         if self.number.is_some() {
@@ -78,12 +80,15 @@ impl Contribution {
         if self.key.is_some() {
             flags |= VALUES;
         }
-        out.extend_from_slice(&[crate::codec::tags::ACC_V2, flags]);
+        out.extend_from_slice(&[crate::codec::tags::ACC_V3, flags]);
         put_varint(&mut out, 1);
         if let Some(x) = self.number {
-            // numeric = 1, then the sum, the min and the max: all x.
+            // numeric = 1, then the sum (x as its one partial; none for a
+            // zero), the min and the max.
             put_varint(&mut out, 1);
-            for _ in 0..3 {
+            let zero = x == 0.0;
+            put_partials(&mut out, if zero { &[] } else { std::slice::from_ref(&x) });
+            for _ in 0..2 {
                 out.extend_from_slice(&x.to_le_bytes());
             }
         }

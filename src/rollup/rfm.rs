@@ -86,7 +86,7 @@ impl RfmModel {
         // other buyer's cut.
         let mut r: Vec<i64> = buyers.iter().map(|a| now.0.saturating_sub(a.last.unwrap_or(now.0)).max(0)).collect();
         let mut f: Vec<u64> = buyers.iter().map(|a| a.count).collect();
-        let mut m: Vec<f64> = buyers.iter().map(|a| a.sum).collect();
+        let mut m: Vec<f64> = buyers.iter().map(|a| a.sum.value()).collect();
         r.sort_unstable();
         f.sort_unstable();
         m.sort_by(f64::total_cmp);
@@ -116,8 +116,8 @@ impl RfmModel {
         let above = |n: usize| 1 + n as u8;
         let r = 5 - self.recency_cuts.iter().filter(|c| recency_ms > **c).count() as u8;
         let f = above(self.frequency_cuts.iter().filter(|c| acc.count > **c).count());
-        let m = above(self.monetary_cuts.iter().filter(|c| acc.sum > **c).count());
-        Some(RfmScore { recency_ms, frequency: acc.count, monetary: acc.sum, r, f, m })
+        let m = above(self.monetary_cuts.iter().filter(|c| acc.sum.value() > **c).count());
+        Some(RfmScore { recency_ms, frequency: acc.count, monetary: acc.sum.value(), r, f, m })
     }
 }
 
@@ -126,7 +126,7 @@ mod tests {
     use super::*;
 
     fn acc(count: u64, sum: f64, last: i64) -> Acc {
-        Acc { count, sum, numeric: count, last: Some(last), ..Acc::default() }
+        Acc { count, sum: sum.into(), numeric: count, last: Some(last), ..Acc::default() }
     }
 
     #[test]

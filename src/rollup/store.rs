@@ -276,7 +276,10 @@ pub(crate) fn move_profile_data(txn: &mut Txn<'_>, survivor: ProfileId, loser: P
     Ok(())
 }
 
-/// The merge operator of the `rollup` column family: folds accumulators.
+/// The merge operator of the `rollup` column family: folds accumulators
+/// (exactly, sums included: however RocksDB groups the operands, the value
+/// is the same) and writes them under tag `0x1a`, whatever tag (`0x07`,
+/// `0x19`, `0x1a`) they came in.
 /// Operands this build wrote always decode; one that does not (corruption)
 /// is skipped rather than failing compaction, which would switch the whole
 /// database to read-only.
@@ -297,10 +300,56 @@ pub(crate) fn merge_accumulators(
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
     use crate::codec::ValueCodec;
     use crate::event::EventKind;
+    use crate::rollup::exact_sum::ExactSum;
     use crate::Identifier;
+
+    /// The merge operator's fold of `operands` onto `existing`, decoded.
+    fn merged(existing: Option<&[u8]>, operands: &[Vec<u8>]) -> Vec<u8> {
+        merge_accumulators(b"k", existing, &mut operands.iter().map(Vec::as_slice)).unwrap()
+    }
+
+    proptest! {
+        /// RocksDB folds operands in groups that depend on flush and
+        /// compaction timing, partial results folded again: every order
+        /// and grouping stores the same sum, the exact one.
+        #[test]
+        fn merged_operands_give_one_sum_whatever_the_grouping(
+            (amounts, shuffled) in prop::collection::vec(
+                prop_oneof![
+                    prop::sample::select(vec![0.01, 2.2, 5.01, 19.99, 0.1, 0.7, 1e16, -1e16, 3.0]),
+                    (-1_000_000i64..1_000_000).prop_map(|c| c as f64 / 100.0),
+                ],
+                1..24,
+            )
+            .prop_flat_map(|v| (Just(v.clone()), Just(v).prop_shuffle())),
+            cuts in prop::collection::vec(any::<bool>(), 24),
+        ) {
+            let operand = |x: f64| Contribution { time: 5, number: Some(x), key: None }.encode();
+            let in_order = merged(None, &amounts.iter().map(|x| operand(*x)).collect::<Vec<_>>());
+            // The shuffled operands in runs (flushes), each run's result
+            // folded onto the value so far (compactions).
+            let mut stored: Option<Vec<u8>> = None;
+            let mut run = Vec::new();
+            for (i, x) in shuffled.iter().enumerate() {
+                run.push(operand(*x));
+                if cuts[i] || i + 1 == shuffled.len() {
+                    let value = merged(None, &std::mem::take(&mut run));
+                    stored = Some(merged(stored.as_deref(), &[value]));
+                }
+            }
+            let want = amounts.iter().copied().collect::<ExactSum>().value();
+            for bytes in [&in_order, &stored.unwrap_or_default()] {
+                let acc = Acc::decode_value(bytes).unwrap();
+                prop_assert_eq!(acc.sum.value().to_bits(), want.to_bits(), "{:?}", acc.sum);
+                prop_assert_eq!(acc.numeric, amounts.len() as u64);
+            }
+        }
+    }
 
     #[test]
     fn peeked_names_match_the_encoding() {

@@ -94,10 +94,10 @@ impl RollupValue {
     pub fn of(agg: &Aggregate, acc: &Acc, days: Option<(i64, i64)>) -> RollupValue {
         match agg {
             Aggregate::Count => RollupValue::Count(acc.count),
-            Aggregate::Sum(_) => RollupValue::Number((acc.numeric > 0).then_some(acc.sum)),
+            Aggregate::Sum(_) => RollupValue::Number((acc.numeric > 0).then(|| acc.sum.value())),
             Aggregate::Min(_) => RollupValue::Number(acc.min),
             Aggregate::Max(_) => RollupValue::Number(acc.max),
-            Aggregate::Avg(_) => RollupValue::Number((acc.numeric > 0).then(|| acc.sum / acc.numeric as f64)),
+            Aggregate::Avg(_) => RollupValue::Number((acc.numeric > 0).then(|| acc.sum.value() / acc.numeric as f64)),
             Aggregate::First => RollupValue::Time(acc.first.map(Timestamp)),
             Aggregate::Last => RollupValue::Time(acc.last.map(Timestamp)),
             Aggregate::ActiveDays => RollupValue::Count(match days {

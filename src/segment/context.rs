@@ -321,10 +321,10 @@ fn aggregate_of(metric: &Metric, acc: &Acc) -> Aggregate {
     let number = |x: f64| Some(AggValue::Number(x));
     let value = match metric {
         Metric::Count => number(acc.count as f64),
-        Metric::Sum(_) => number(acc.sum),
+        Metric::Sum(_) => number(acc.sum.value()),
         Metric::Min(_) => acc.min.and_then(number),
         Metric::Max(_) => acc.max.and_then(number),
-        Metric::Avg(_) => (acc.numeric > 0).then(|| AggValue::Number(acc.sum / acc.numeric as f64)),
+        Metric::Avg(_) => (acc.numeric > 0).then(|| AggValue::Number(acc.sum.value() / acc.numeric as f64)),
         Metric::ActiveDays => number(acc.days.len() as f64),
         Metric::First => acc.first.map(|t| AggValue::Time(Timestamp(t))),
         Metric::Last => acc.last.map(|t| AggValue::Time(Timestamp(t))),

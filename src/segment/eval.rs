@@ -27,6 +27,7 @@ use std::collections::BTreeSet;
 
 use crate::clock::Timestamp;
 use crate::profile::value::TraitValue;
+use crate::rollup::exact_sum::ExactSum;
 
 use super::ast::{
     CmpOp, EventSelector, Expr, Literal, Metric, Operand, PropertyFilter, RollupCond, SeqCond, TraitCond, TraitTest,
@@ -143,11 +144,12 @@ pub fn default_aggregate<C: EvalContext + ?Sized>(
         let earliest = values.first().map(|(t, _)| *t);
         let nums: Vec<f64> = values.iter().filter_map(|(_, v)| v.as_f64()).collect();
         let value = match metric {
-            Metric::Sum(_) => number(nums.iter().sum()),
+            // Exact sums, correctly rounded: what the rollup buckets answer.
+            Metric::Sum(_) => number(nums.iter().copied().collect::<ExactSum>().value()),
             Metric::Min(_) => nums.iter().copied().reduce(f64::min).and_then(number),
             Metric::Max(_) => nums.iter().copied().reduce(f64::max).and_then(number),
             Metric::Avg(_) if nums.is_empty() => None,
-            Metric::Avg(_) => number(nums.iter().sum::<f64>() / nums.len() as f64),
+            Metric::Avg(_) => number(nums.iter().copied().collect::<ExactSum>().value() / nums.len() as f64),
             _ => {
                 let distinct: BTreeSet<String> = values.iter().map(|(_, v)| format!("{v:?}")).collect();
                 number(distinct.len() as f64)

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use profiledb::rollup::{Aggregate, RollupValue, MAX_UNIQUE_VALUES};
+use profiledb::rollup::{Aggregate, ExactSum, RollupValue, MAX_UNIQUE_VALUES};
 use profiledb::{Clock, Identifier, ManualClock, ProfileDb, ProfileId, Timestamp, Update};
 
 /// Every file directly in `dir` that contains one of `needles` byte for
@@ -53,7 +53,8 @@ pub struct Observed {
 
 /// A rollup computed by brute force over the selected events: every
 /// aggregate, with the documented rules — sums, extremes and averages over
-/// the events that carry a number (average = sum / how many), the most
+/// the events that carry a number (sums exact, correctly rounded: what
+/// every fold order gives; average = sum / how many), the most
 /// frequent value's ties going to the smallest value. The model does not
 /// cover value sets past [`MAX_UNIQUE_VALUES`] (it panics).
 pub fn brute_force_rollup_of(aggregate: &Aggregate, events: &[Observed]) -> RollupValue {
@@ -69,12 +70,14 @@ pub fn brute_force_rollup_of(aggregate: &Aggregate, events: &[Observed]) -> Roll
     };
     match aggregate {
         Aggregate::Count => RollupValue::Count(events.len() as u64),
-        Aggregate::Sum(_) => RollupValue::Number(numbers().next().is_some().then(|| numbers().sum())),
+        Aggregate::Sum(_) => {
+            RollupValue::Number(numbers().next().is_some().then(|| numbers().collect::<ExactSum>().value()))
+        }
         Aggregate::Min(_) => RollupValue::Number(numbers().reduce(f64::min)),
         Aggregate::Max(_) => RollupValue::Number(numbers().reduce(f64::max)),
         Aggregate::Avg(_) => {
             let n = numbers().count();
-            RollupValue::Number((n > 0).then(|| numbers().sum::<f64>() / n as f64))
+            RollupValue::Number((n > 0).then(|| numbers().collect::<ExactSum>().value() / n as f64))
         }
         Aggregate::First => RollupValue::Time(times().min().map(Timestamp)),
         Aggregate::Last => RollupValue::Time(times().max().map(Timestamp)),

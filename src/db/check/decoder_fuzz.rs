@@ -224,15 +224,18 @@ fn samples() -> Vec<Vec<u8>> {
         link.encode_value(),
         acc_sample(false).encode(),
         acc_sample(true).encode(),
+        // Format 9: numeric, the sum as one f64.
+        [&[tags::ACC_V2, 0x01, 1, 1][..], &2.5f64.to_le_bytes()].concat(),
         crate::codec::tagged::encode_with_tag(tags::ACC, &acc_sample(true)),
     ]
 }
 
 /// An accumulator: a one-event day bucket with a number and a value, or
-/// (`many`) one over several days with values dropped.
+/// (`many`) one over several days with values dropped and a sum of two
+/// partials.
 fn acc_sample(many: bool) -> Acc {
     let t = 1_700_000_000_000;
-    let mut acc = Acc { count: 1, numeric: 1, sum: 2.5, min: Some(2.5), max: Some(2.5), ..Acc::default() };
+    let mut acc = Acc { count: 1, numeric: 1, sum: 2.5.into(), min: Some(2.5), max: Some(2.5), ..Acc::default() };
     acc.first = Some(t);
     acc.last = Some(t + if many { 9 * Timestamp::DAY } else { 0 });
     acc.days.insert(crate::rollup::acc::day_bit(Timestamp(t).day()));
@@ -241,6 +244,8 @@ fn acc_sample(many: bool) -> Acc {
         acc.count = 4;
         acc.days.insert(crate::rollup::acc::day_bit(Timestamp(t).day() + 9));
         acc.overflow = true;
+        acc.sum.add(0.1);
+        assert_eq!(acc.sum.partials().len(), 2);
     }
     acc
 }
@@ -323,7 +328,7 @@ fn huge_length_prefixes_fail_without_allocating() {
 
 /// Every tag: after one, the rest of the bytes reach that type's body decoder.
 fn any_tag() -> impl Strategy<Value = u8> {
-    prop::sample::select((tags::PROFILE_RECORD_V1..=tags::ACC_V2).collect::<Vec<u8>>())
+    prop::sample::select((tags::PROFILE_RECORD_V1..=tags::ACC_V3).collect::<Vec<u8>>())
 }
 
 /// 4,000 cases per property unless `PROPTEST_CASES` asks for more (long runs).
