@@ -114,3 +114,22 @@ fn a_window_longer_than_the_time_line_counts_everything() {
         assert_eq!(db.event_stats(p, "e", w).expect("read").count, 1, "{w:?}");
     }
 }
+
+#[test]
+fn the_unique_rollup_and_segment_distinct_count_the_same_values() {
+    let (_d, db) = open_with(|b| b);
+    db.declare_rollup(RollupDef::new("uniq", "e", Aggregate::Unique("sku".into()))).expect("declare");
+    db.define_segment("two", "distinct(e.sku) >= 2").expect("segment");
+    // One SDK sends the SKU as a number, another as text: one value.
+    db.track(&ev("user_id:1", "e", NOW, &[("sku", 123.into())])).expect("track");
+    db.track(&ev("user_id:1", "e", NOW, &[("sku", "123".into())])).expect("track");
+    let p = pid(&db, "user_id:1");
+    let count = |db: &ProfileDb| match db.rollup(p, "uniq", Window::All).expect("read") {
+        RollupValue::Unique { count, .. } => count,
+        other => panic!("not a unique count: {other:?}"),
+    };
+    assert_eq!((count(&db), db.in_segment("two", p).expect("member")), (1, false));
+    db.track(&ev("user_id:1", "e", NOW, &[("sku", 124.into())])).expect("track");
+    assert_eq!((count(&db), db.in_segment("two", p).expect("member")), (2, true));
+    assert_eq!(db.check_segments().expect("check"), vec![]);
+}

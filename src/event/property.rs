@@ -136,6 +136,17 @@ impl PropertyValue {
         }
     }
 
+    /// The value as a rollup keeps it in its value sets (unique values,
+    /// most frequent) and as `distinct(...)` in segments counts it: a string
+    /// as itself, anything else as its JSON text — so the number `123` and
+    /// the string `"123"` are one value, `7` and `7.0` two.
+    pub fn value_key(&self) -> std::borrow::Cow<'_, str> {
+        match self.as_str() {
+            Some(s) => std::borrow::Cow::Borrowed(s),
+            None => std::borrow::Cow::Owned(self.to_json().to_string()),
+        }
+    }
+
     /// The value as a boolean.
     pub fn as_bool(&self) -> Option<bool> {
         match self {

@@ -36,10 +36,7 @@ impl Contribution {
         let Some(v) = property.and_then(|path| event.property(path)) else { return c };
         c.number = v.as_f64();
         if keep_values {
-            c.key = Some(match v.as_str() {
-                Some(s) => s.to_owned(),
-                None => v.to_json().to_string(),
-            });
+            c.key = Some(v.value_key().into_owned());
         }
         c
     }

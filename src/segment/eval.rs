@@ -151,7 +151,8 @@ pub fn default_aggregate<C: EvalContext + ?Sized>(
             Metric::Avg(_) if nums.is_empty() => None,
             Metric::Avg(_) => number(nums.iter().copied().collect::<ExactSum>().value() / nums.len() as f64),
             _ => {
-                let distinct: BTreeSet<String> = values.iter().map(|(_, v)| format!("{v:?}")).collect();
+                // Keyed as the rollup's value sets key them (`123` and `"123"` alike).
+                let distinct: BTreeSet<_> = values.iter().map(|(_, v)| value_key(v)).collect();
                 number(distinct.len() as f64)
             }
         };
@@ -404,5 +405,15 @@ fn literal_number(operand: &Operand) -> Option<f64> {
         Operand::Lit(Literal::Int(i)) => Some(*i as f64),
         Operand::Lit(Literal::Float(f)) => Some(*f),
         _ => None,
+    }
+}
+
+/// A property value's key in a rollup's value sets
+/// ([`PropertyValue::value_key`](crate::event::PropertyValue::value_key)),
+/// for the value as segments read it.
+fn value_key(v: &TraitValue) -> std::borrow::Cow<'_, str> {
+    match v {
+        TraitValue::Str(s) => std::borrow::Cow::Borrowed(s.as_str()),
+        other => std::borrow::Cow::Owned(crate::event::PropertyValue::from_trait_value(other).value_key().into_owned()),
     }
 }
