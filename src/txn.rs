@@ -26,6 +26,7 @@ use crate::segment::bitmap_codec::stage_chunk;
 use crate::segment::maintain::ProfileChanges;
 use crate::storage::{Batch, View};
 
+mod due;
 mod staged_reads;
 
 /// The parts of a delta that the operation decides (version and time are
@@ -103,6 +104,11 @@ pub(crate) struct Txn<'a> {
     pub rollups_reset: bool,
     /// Wake-ups filed in this operation: (segment, profile) → due.
     wakeups: HashMap<(u32, ProfileId), Option<i64>>,
+    /// Profiles whose due wake-ups this operation processed (or, skipping
+    /// segment maintenance, left alone) before staging anything about them.
+    settled: foldhash::HashSet<ProfileId>,
+    /// The first processing of due wake-ups that failed, with its profile.
+    settle_failed: Option<(ProfileId, Error)>,
     /// An identifier's committed resolution read ahead of its event (see
     /// [`Txn::resolved_ahead`]).
     resolved_ahead: Option<(&'a Identifier, Resolved)>,
@@ -158,6 +164,8 @@ impl<'a> Txn<'a> {
             events_replaced: Vec::new(),
             rollups_reset: false,
             wakeups: HashMap::new(),
+            settled: foldhash::HashSet::default(),
+            settle_failed: None,
             resolved_ahead: None,
         }
     }
@@ -294,12 +302,14 @@ impl<'a> Txn<'a> {
 
     /// Records that `event` is staged on `p`'s timeline.
     pub fn stage_event(&mut self, p: ProfileId, event: &'a crate::event::Event) {
+        self.settle(p);
         self.staged_events.entry(p).or_default().push(Cow::Borrowed(event));
     }
 
     /// Marks `p` as having rollup or timeline writes for events named
     /// `name` staged.
     pub fn note_event(&mut self, p: ProfileId, name: &str) {
+        self.settle(p);
         self.staged_events.entry(p).or_default();
         let events = &mut self.changes.entry(p).or_default().events;
         if !events.iter().any(|e| e == name) {
@@ -310,6 +320,7 @@ impl<'a> Txn<'a> {
     /// Marks `p` as having its timeline changed wholesale (retention
     /// trimmed it): every segment is re-evaluated for it at commit.
     pub fn mark_touched(&mut self, p: ProfileId) {
+        self.settle(p);
         self.staged_events.entry(p).or_default();
         self.changes.entry(p).or_default().all = true;
     }
@@ -320,6 +331,7 @@ impl<'a> Txn<'a> {
     /// rollup contributions.
     pub fn reserve_events(&mut self, events: usize) {
         self.staged_events.reserve(events);
+        self.settled.reserve(events);
         self.changes.reserve(events);
         self.staged_rollups.reserve(2 * events);
         self.rollup_log.reserve(2 * events);
@@ -327,6 +339,7 @@ impl<'a> Txn<'a> {
 
     /// Records a rollup contribution staged in the batch.
     pub fn stage_rollup(&mut self, p: ProfileId, series: u32, c: Contribution) {
+        self.settle(p);
         self.staged_rollups.add_event(p, series, &c);
         self.rollup_log.push((p, series, c));
     }
@@ -334,6 +347,7 @@ impl<'a> Txn<'a> {
     /// Records that `p`'s rollups were rewritten in the batch other than
     /// by [`stage_rollup`](Self::stage_rollup) (its cached ones go).
     pub fn rollups_rewritten(&mut self, p: ProfileId) {
+        self.settle(p);
         self.rollups_rewritten.push(p);
     }
 
@@ -353,6 +367,8 @@ impl<'a> Txn<'a> {
     /// Records a merge staged in this operation; the survivor counts as
     /// [`touched`](Self::touched) from now on.
     pub fn note_merge(&mut self, loser: ProfileId, survivor: ProfileId) {
+        self.settle(loser);
+        self.settle(survivor);
         self.merged.push((loser, survivor));
         self.staged_events.entry(survivor).or_default();
         self.changes.entry(survivor).or_default().all = true;
@@ -389,6 +405,7 @@ impl<'a> Txn<'a> {
     /// instant of a wake-up processed late): its history row and its feed
     /// record's `at`.
     pub fn set_member_at(&mut self, id: u32, name: &str, p: ProfileId, member: bool, at: Timestamp) {
+        self.settle(p);
         self.members.insert((id, p), member);
         let kind = if member { crate::segment::FeedKind::Entered } else { crate::segment::FeedKind::Exited };
         self.push_feed_at(kind, Some(name.to_owned()), p, at);
@@ -398,6 +415,7 @@ impl<'a> Txn<'a> {
     /// Stages `p`'s removal from segment `id` with no feed record and no
     /// history row (erasure: both are deleted, not added to).
     pub fn unset_member_unrecorded(&mut self, id: u32, p: ProfileId) {
+        self.settle(p);
         self.members.insert((id, p), false);
     }
 
@@ -412,6 +430,7 @@ impl<'a> Txn<'a> {
     /// Records that the batch files (or clears, with `None`) the wake-up
     /// of segment `seg` for `p`.
     pub fn stage_wakeup(&mut self, seg: u32, p: ProfileId, due: Option<i64>) {
+        self.settle(p);
         self.wakeups.insert((seg, p), due);
     }
 
@@ -424,6 +443,7 @@ impl<'a> Txn<'a> {
     /// sequence number is still the next one, so `at` may be earlier than
     /// an earlier record's).
     fn push_feed_at(&mut self, kind: crate::segment::FeedKind, segment: Option<String>, p: ProfileId, at: Timestamp) {
+        self.settle(p);
         let seq = self.next_feed;
         self.next_feed += 1;
         let rec = crate::segment::FeedRecord { seq, at, kind, segment, profile: p };
@@ -435,6 +455,7 @@ impl<'a> Txn<'a> {
     /// before this operation: commit applies the operation's changes).
     pub fn put_profile(&mut self, record: ProfileRecord) -> Arc<ProfileRecord> {
         let id = record.profile.id;
+        self.settle(id);
         let rec = Arc::new(record);
         self.profiles.insert(id, Some(rec.clone()));
         rec
@@ -442,6 +463,7 @@ impl<'a> Txn<'a> {
 
     /// Stages the removal of a profile's record (it merged away or was erased).
     pub fn delete_profile(&mut self, id: ProfileId) {
+        self.settle(id);
         self.profiles.insert(id, None);
     }
 
@@ -449,6 +471,7 @@ impl<'a> Txn<'a> {
     /// reverse entry, if the link moved, is removed).
     pub fn put_link(&mut self, ident: &Identifier, link: IdentityLink) -> Result<()> {
         let old = self.link(ident)?.map(|l| l.profile);
+        old.into_iter().chain([link.profile]).for_each(|p| self.settle(p));
         if old != Some(link.profile) {
             if let Some(old) = old {
                 schema::PROFILE_IDENTIFIERS.delete(&mut self.batch, keys::profile_identifier(old, ident));
@@ -471,6 +494,7 @@ impl<'a> Txn<'a> {
     /// Stages the removal of an identifier's link.
     pub fn delete_link(&mut self, ident: &Identifier) -> Result<()> {
         if let Some(old) = self.link(ident)? {
+            self.settle(old.profile);
             schema::PROFILE_IDENTIFIERS.delete(&mut self.batch, keys::profile_identifier(old.profile, ident));
             self.changes.entry(old.profile).or_default().identifiers = true;
             self.kind_deltas.entry(old.profile).or_default().add(ident.kind(), -1);
@@ -567,6 +591,9 @@ impl<'a> Txn<'a> {
     /// `skip_segments` is set (it sets it). A failure names the profile
     /// whose evaluation failed; the operation is then void (drop it).
     pub fn maintain_segments(&mut self) -> std::result::Result<(), (ProfileId, Error)> {
+        if let Some(failed) = self.settle_failed.take() {
+            return Err(failed);
+        }
         if !self.skip_segments && !self.core.segments.read().segments.is_empty() {
             let mut touched: Vec<ProfileId> =
                 self.profiles.iter().filter(|(_, r)| r.is_some()).map(|(p, _)| *p).collect();

@@ -56,7 +56,7 @@ mod tests_resolved_ahead;
 mod tests_tick_retention;
 #[cfg(test)]
 mod tests_wakeups;
-mod tick;
+pub(crate) mod tick;
 mod ticker;
 mod trait_index;
 mod window_limits;

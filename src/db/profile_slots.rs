@@ -50,6 +50,12 @@ impl<V: Clone> ProfileSlots<V> {
         self.table.update(p, |slot| slot.as_deref().and_then(|s| get(s, key)).map(f))
     }
 
+    /// `f` of `p`'s cached entries, ascending by key (empty when none is
+    /// cached), under one probe of the table.
+    pub fn with_slot<R>(&self, p: ProfileId, f: impl FnOnce(&[(u32, V)]) -> R) -> R {
+        self.table.update(p, |slot| f(slot.as_deref().unwrap_or(&[])))
+    }
+
     /// `f` of `p`'s value at `key`, or of `load()`'s, which is then cached.
     /// For the writer, whose load is the committed state (no commit runs
     /// meanwhile); readers insert with [`insert_if`](Self::insert_if).
@@ -175,6 +181,8 @@ mod tests {
         assert_eq!(c.map_or_load(ProfileId(2), 6, |v| *v, || Err(())), Err(()));
         c.remove(ProfileId(2));
         c.insert(ProfileId(2), 3, 1);
+        assert_eq!(c.with_slot(ProfileId(1), |s| s.to_vec()), vec![(3, 30), (7, 70), (9, 90)], "ascending by key");
+        assert!(c.with_slot(ProfileId(5), |s| s.is_empty()));
         assert_eq!(c.map(ProfileId(1), 3, |v| *v), Some(30));
         assert_eq!(c.map(ProfileId(1), 4, |v| *v), None);
         c.modify(ProfileId(1), 9, |v| *v += 1);

@@ -138,8 +138,10 @@ impl ProfileDb {
                 let p = ProfileId(id);
                 if timeline != NO_FLOOR && has_events_before(&txn.view, p, timeline)? {
                     delete_events_before(&mut txn.batch, p, timeline);
-                    txn.trimmed.insert(p, timeline);
+                    // Touched first: its due wake-ups are processed over
+                    // the timeline as it was (see `Txn::settle`).
                     txn.mark_touched(p);
+                    txn.trimmed.insert(p, timeline);
                     pass.timelines_trimmed += 1;
                 }
                 if bucket != NO_FLOOR {

@@ -150,6 +150,10 @@ impl ProfileDb {
         }
         let def =
             SegmentDef { id, name: name.to_owned(), text: text.to_owned(), expr, defined_at: self.core.clock.now() };
+        // The backfill reads other segments' memberships at now: their due
+        // wake-ups are processed first (as a tick would; a failed one stays
+        // due and the next tick reports it).
+        self.process_wakeups_locked(&mut writer, &mut TickReport::default())?;
         self.commit_definition(&mut writer, def)?;
         self.backfill(&mut writer, id, progress)?;
         drop(writer);

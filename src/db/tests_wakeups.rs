@@ -49,3 +49,29 @@ fn a_pending_wakeup_moves_only_earlier_until_it_is_due() {
     let view = db.core.store.latest();
     assert_eq!(view.prefix(schema::WAKEUP_INDEX.name, &[0x01]).expect("scan").count(), 0, "no queue key left");
 }
+
+#[test]
+fn the_due_wakeups_of_a_profile_come_from_the_cache_or_storage() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = ProfileDb::builder(dir.path()).clock(Arc::new(ManualClock::new(Timestamp(T)))).open().expect("open");
+    let p = ProfileId(7);
+    {
+        let mut writer = db.core.writer.lock();
+        let mut txn = Txn::new(&db.core, &mut writer);
+        file_wakeup(&mut txn, 3, p, Some(T + 10)).expect("file");
+        file_wakeup(&mut txn, 5, p, Some(T + 30)).expect("file");
+        txn.commit().expect("commit");
+    }
+    let view = db.core.store.latest();
+    let due = |now: i64| {
+        let mut d = db.core.wakeups.due_by(&view, p, &[3, 4, 5, 9], now).expect("due").into_vec();
+        d.sort_unstable();
+        d
+    };
+    assert_eq!(due(T + 9), vec![], "none due yet");
+    assert_eq!(due(T + 30), vec![(T + 10, 3), (T + 30, 5)], "from the cache (and absence loaded once)");
+    assert_eq!(db.core.wakeups.cached(4, p), Some(None), "an absent wake-up is cached as such");
+    db.core.wakeups.clear();
+    assert_eq!(due(T + 10), vec![(T + 10, 3)], "from storage after the cache was cleared");
+    assert_eq!(db.core.wakeups.cached(5, p), Some(Some(T + 30)), "and cached again");
+}

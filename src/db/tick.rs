@@ -10,14 +10,16 @@
 //! order, up to [`MAX_STEPS`] per wake-up, before the last evaluation at
 //! the tick's time.
 //!
-//! Writes do not always supersede a wake-up: a write re-evaluates only the
-//! segments that read something it changed, so a wake-up can stay due
-//! while the profile was written after its due instant (a trait that the
-//! segment does not read, but a segment reading it does). Evaluating such
-//! a wake-up at its due instant would read state written later and could
-//! record a change before one already recorded; so the instant is never
-//! earlier than the profile's latest delta, nor than the latest recorded
-//! membership change of the segment or of a segment reading it.
+//! A write that reaches a profile with due wake-ups processes them first,
+//! with [`apply`], over the profile as it was (see [`Txn::settle`]): a
+//! tick finds none left of a profile written after their due instants.
+//! What is left to a tick may still meet later state: an operation that
+//! does not maintain segments first (an erasure re-evaluating the records
+//! it scrubbed), a clock stepped back. Evaluating such a wake-up at its
+//! due instant would read state written later and could record a change
+//! before one already recorded; so the instant is never earlier than the
+//! profile's latest delta, nor than the latest recorded membership change
+//! of the segment or of a segment reading it.
 //!
 //! Nor is it earlier than retention lets the segment be answered: a
 //! wake-up left due across a retention pass (run by `enforce_retention`
@@ -32,6 +34,7 @@
 use foldhash::{HashMap, HashSet};
 
 use crate::clock::Timestamp;
+use crate::core::WriterState;
 use crate::error::{Error, Result};
 use crate::keys;
 use crate::profile::id::ProfileId;
@@ -63,9 +66,9 @@ impl ProfileDb {
     /// that segment change at the same instant. Feed records keep
     /// increasing sequence numbers, so such a record's `at` can be earlier
     /// than its commit time and than earlier records' `at`. The instant is
-    /// never earlier than the profile's latest write that the wake-up's
-    /// segment did not see (see the module docs), nor than retention lets
-    /// the segment be answered at.
+    /// never earlier than the profile's latest delta (a write processes its
+    /// profile's due wake-ups before it changes the profile: see the module
+    /// docs), nor than retention lets the segment be answered at.
     ///
     /// A wake-up whose evaluation fails (the error names the segment and
     /// the profile) stays due and is reported in
@@ -84,42 +87,67 @@ impl ProfileDb {
     }
 
     /// Every wake-up due now, in batches; a failed one is reported, left
-    /// due and skipped for the rest of this tick.
+    /// due and skipped for the rest of this tick. The writer lock is taken
+    /// per batch.
     fn process_wakeups(&self, report: &mut TickReport) -> Result<()> {
         let mut failed: HashSet<Wakeup> = HashSet::default();
         let mut limit = BATCH;
-        loop {
-            let mut writer = self.core.writer.lock();
-            let mut txn = Txn::new(&self.core, &mut writer);
-            txn.skip_segments = true;
-            let due = due_wakeups(&txn, &failed, limit)?;
-            if due.is_empty() {
-                return Ok(());
+        while self.wakeup_batch(&mut self.core.writer.lock(), &mut failed, &mut limit, report)? {}
+        Ok(())
+    }
+
+    /// As [`process_wakeups`](Self::process_wakeups), under the writer
+    /// lock the caller holds: before a segment's backfill, which reads the
+    /// memberships of the segments it reads as they are at now.
+    pub(crate) fn process_wakeups_locked(&self, writer: &mut WriterState, report: &mut TickReport) -> Result<()> {
+        let mut failed: HashSet<Wakeup> = HashSet::default();
+        let mut limit = BATCH;
+        while self.wakeup_batch(writer, &mut failed, &mut limit, report)? {}
+        Ok(())
+    }
+
+    /// Applies and commits one batch of at most `limit` due wake-ups not
+    /// in `failed`; false when none was left. A failed one is reported and
+    /// added to `failed`, and the batch redone without it.
+    fn wakeup_batch(
+        &self,
+        writer: &mut WriterState,
+        failed: &mut HashSet<Wakeup>,
+        limit: &mut usize,
+        report: &mut TickReport,
+    ) -> Result<bool> {
+        let mut txn = Txn::new(&self.core, writer);
+        txn.skip_segments = true;
+        let due = due_wakeups(&txn, failed, *limit)?;
+        if due.is_empty() {
+            return Ok(false);
+        }
+        match apply(&mut txn, &due) {
+            Ok(()) => {
+                txn.commit()?;
+                report.processed += due.len() as u64;
+                *limit = BATCH;
             }
-            match apply(&mut txn, &due) {
-                Ok(()) => {
-                    txn.commit()?;
-                    report.processed += due.len() as u64;
-                    limit = BATCH;
-                }
-                Err((i, e)) => {
-                    // Nothing of the batch is written: the wake-ups before
-                    // the failed one are redone alone, then the rest.
-                    report.failures.push(ProfileFailure::new(due[i].2, "wake-up", &e));
-                    failed.insert(due[i]);
-                    limit = if i > 0 { i } else { BATCH };
-                }
+            Err((i, e)) => {
+                // Nothing of the batch is written: the wake-ups before
+                // the failed one are redone alone, then the rest.
+                report.failures.push(ProfileFailure::new(due[i].2, "wake-up", &e));
+                failed.insert(due[i]);
+                *limit = if i > 0 { i } else { BATCH };
             }
         }
+        Ok(true)
     }
 }
 
 /// A due wake-up: (due instant, segment, profile).
-type Wakeup = (i64, u32, ProfileId);
+pub(crate) type Wakeup = (i64, u32, ProfileId);
 
 /// Applies the due wake-ups in order, staged in `txn`; the position and
-/// error of the first that fails.
-fn apply(txn: &mut Txn<'_>, due: &[Wakeup]) -> std::result::Result<(), (usize, Error)> {
+/// error of the first that fails. A tick applies every due wake-up; a
+/// write, those of a profile it is about to write (see
+/// [`Txn::settle`]).
+pub(crate) fn apply(txn: &mut Txn<'_>, due: &[Wakeup]) -> std::result::Result<(), (usize, Error)> {
     // The latest instant each (segment, profile) was evaluated at in this batch.
     let mut latest: HashMap<(u32, ProfileId), i64> = HashMap::default();
     for (i, w) in due.iter().enumerate() {

@@ -153,7 +153,9 @@ pub(crate) fn evaluation_failed(segment: &str, p: ProfileId, e: crate::Error) ->
 /// while moving a pending wake-up later on every event that pushes it
 /// back (each purchase of `count(purchase, 30d) >= 3`) cost three writes.
 /// So a stored wake-up is at or before the next instant the result could
-/// change, never after it.
+/// change, never after it. A due one (at or before now) is replaced: the
+/// operation processed it before it staged anything about `p` (see
+/// [`Txn::settle`]).
 pub(crate) fn advance_wakeup(txn: &mut Txn<'_>, id: u32, p: ProfileId, due: Option<i64>) -> Result<()> {
     let old = txn.wakeup_of(id, p)?;
     if old.is_some_and(|o| o > txn.now.0 && due.is_none_or(|t| o <= t)) {

@@ -36,6 +36,9 @@ pub(crate) struct SegmentState {
     pub by_name: HashMap<String, usize>,
     /// Index into `segments` by id.
     pub by_id: HashMap<u32, usize>,
+    /// The ids of the time-dependent segments (those that file wake-ups),
+    /// ascending.
+    pub timed: Vec<u32>,
     /// Every live profile (for `not` in queries).
     pub live: RoaringBitmap,
     /// The next segment id.
@@ -129,6 +132,8 @@ impl SegmentState {
         self.segments = ordered;
         self.by_name = self.segments.iter().enumerate().map(|(i, s)| (s.def.name.clone(), i)).collect();
         self.by_id = self.segments.iter().enumerate().map(|(i, s)| (s.def.id, i)).collect();
+        self.timed = self.segments.iter().filter(|s| s.deps.time_dependent).map(|s| s.def.id).collect();
+        self.timed.sort_unstable();
     }
 
     /// A segment by name.

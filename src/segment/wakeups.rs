@@ -17,6 +17,7 @@ use crate::keys;
 use crate::profile::id::ProfileId;
 use crate::schema;
 use crate::storage::View;
+use smallvec::SmallVec;
 
 /// The (segment, profile) pairs of capacity per profile slot: a profile
 /// keeps the wake-ups of every segment cached for it (see [`ProfileSlots`]).
@@ -46,6 +47,29 @@ impl WakeupCache {
     /// `view` on a miss. Only the writer calls this.
     pub fn due(&self, view: &View<'_>, seg: u32, p: ProfileId) -> Result<Option<i64>> {
         self.entries.map_or_load(p, seg, |d| *d, || stored(view, seg, p))
+    }
+
+    /// The committed wake-ups of `p` due at or before `now` among the
+    /// segments `segs` (ascending ids), as (due, segment) in no particular
+    /// order: one probe of `p`'s cached wake-ups, and a load of each one
+    /// not cached. Only the writer calls this.
+    pub fn due_by(&self, view: &View<'_>, p: ProfileId, segs: &[u32], now: i64) -> Result<SmallVec<[(i64, u32); 4]>> {
+        let mut due = SmallVec::new();
+        let mut missing: SmallVec<[u32; 8]> = SmallVec::new();
+        self.entries.with_slot(p, |cached| {
+            let mut cached = cached.iter().peekable();
+            for &seg in segs {
+                while cached.next_if(|(k, _)| *k < seg).is_some() {}
+                match cached.peek() {
+                    Some((k, d)) if *k == seg => due.extend(d.filter(|t| *t <= now).map(|t| (t, seg))),
+                    _ => missing.push(seg),
+                }
+            }
+        });
+        for seg in missing {
+            due.extend(self.due(view, seg, p)?.filter(|t| *t <= now).map(|t| (t, seg)));
+        }
+        Ok(due)
     }
 
     /// The writer's bulk load ahead of evaluating segment `seg` for

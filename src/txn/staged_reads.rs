@@ -28,6 +28,7 @@ impl<'a> Txn<'a> {
         events: Vec<crate::event::Event>,
         days: std::collections::BTreeMap<(u32, i64), Acc>,
     ) {
+        self.settle(p);
         self.replaced.push(p);
         self.rollups_rewritten(p);
         self.replace_events(p, events);
@@ -41,6 +42,7 @@ impl<'a> Txn<'a> {
     /// them); its stored rollups are still read. Every segment is
     /// re-evaluated for `p` at commit.
     pub fn replace_events(&mut self, p: ProfileId, events: Vec<crate::event::Event>) {
+        self.settle(p);
         self.events_replaced.push(p);
         self.mark_touched(p);
         self.staged_events.insert(p, events.into_iter().map(Cow::Owned).collect());
