@@ -15,6 +15,8 @@ use std::sync::Arc;
 
 use profiledb::event::{parse_line, Event, EventFormat, EventKind, EventLimits};
 use profiledb::privacy::{AnonymizeRules, ValueRule};
+mod common;
+
 use profiledb::{Clock, Error, Identifier, ManualClock, ProfileDb, Timestamp, TraitValue, Update};
 
 const T0: i64 = 1_700_000_000_000;
@@ -43,23 +45,6 @@ fn raw_hits(db: &ProfileDb, needle: &str) -> Vec<String> {
         .filter(|e| holds(&e.key) || holds(&e.value))
         .map(|e| e.cf.to_string())
         .collect()
-}
-
-/// Every file under `dir` holding `needle`.
-fn files_holding(dir: &Path, needle: &str) -> Vec<String> {
-    let mut hits = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).expect("read dir") {
-            let path = entry.expect("entry").path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if std::fs::read(&path).expect("read").windows(needle.len()).any(|w| w == needle.as_bytes()) {
-                hits.push(path.display().to_string());
-            }
-        }
-    }
-    hits
 }
 
 #[test]
@@ -99,7 +84,7 @@ fn erase_removes_the_email_a_refused_identify_set_as_a_trait_on_another_profile(
     assert_eq!(raw_hits(&db, "ZQ-Secret"), Vec::<String>::new());
     assert_eq!(raw_hits(&db, secret), Vec::<String>::new());
     drop(db);
-    assert_eq!(files_holding(dir.path(), "ZQ-Secret"), Vec::<String>::new());
+    assert_eq!(common::files_containing(dir.path(), &["ZQ-Secret"]), Vec::<String>::new());
 }
 
 #[test]

@@ -15,21 +15,14 @@ fn open(dir: &Path) -> ProfileDb {
     ProfileDb::builder(dir).clock(clock).compression(false).open().expect("open")
 }
 
-/// The files under `dir` that hold `needle`.
+/// The files in `dir` that hold `needle`.
 fn files_holding(dir: &Path, needle: &[u8]) -> Vec<String> {
-    let mut hits = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).expect("read dir") {
-            let path = entry.expect("entry").path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if std::fs::read(&path).expect("read").windows(needle.len()).any(|w| w == needle) {
-                hits.push(path.display().to_string());
-            }
-        }
-    }
-    hits
+    std::fs::read_dir(dir)
+        .expect("read dir")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.is_file() && std::fs::read(p).expect("read").windows(needle.len()).any(|w| w == needle))
+        .map(|p| p.display().to_string())
+        .collect()
 }
 
 fn last_purge(db: &ProfileDb) -> Option<u64> {
