@@ -194,6 +194,8 @@ fn run(cli: Cli) -> Result<Vec<String>> {
     }
     let counts = op_counts(&cli);
     let load_before = resources::load_average();
+    // Read now: the tree may change while a long run goes on.
+    let commit = commit();
     let mut report = Report { header: Vec::new(), profiles: n, runs: Vec::new(), skipped: Vec::new() };
     let exe = std::env::current_exe().context("finding this program")?;
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -215,7 +217,7 @@ fn run(cli: Cli) -> Result<Vec<String>> {
             report.skipped.push(((*name).to_owned(), why));
         }
     }
-    report.header = header(&cli, n, &counts, &load_before);
+    report.header = header(&cli, n, &counts, &load_before, commit);
     let md = report.markdown();
     if let Some(out) = &cli.out {
         std::fs::write(out, &md).with_context(|| format!("writing {}", out.display()))?;
@@ -280,7 +282,8 @@ fn worker(cli: &Cli, name: &str) -> Result<WorkerOutput> {
     }
 }
 
-/// The commit the harness was built from (`PROFILEDB_COMMIT` overrides),
+/// The commit checked out in the tree the harness was built from
+/// (`PROFILEDB_COMMIT` overrides),
 /// with `-dirty` when tracked files differ from it.
 fn commit() -> String {
     if let Ok(c) = std::env::var("PROFILEDB_COMMIT") {
@@ -304,7 +307,7 @@ fn commit() -> String {
     }
 }
 
-fn header(cli: &Cli, n: u64, c: &OpCounts, load_before: &str) -> Vec<(&'static str, String)> {
+fn header(cli: &Cli, n: u64, c: &OpCounts, load_before: &str, commit: String) -> Vec<(&'static str, String)> {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|s| {
@@ -321,7 +324,7 @@ fn header(cli: &Cli, n: u64, c: &OpCounts, load_before: &str) -> Vec<(&'static s
     let command = std::env::args().collect::<Vec<_>>().join(" ");
     vec![
         ("command", format!("`{command}`")),
-        ("commit", commit()),
+        ("commit", commit),
         ("date", utc_date()),
         ("machine", format!("{cpu}, {cores} cores, {mem_gib} GiB RAM")),
         (

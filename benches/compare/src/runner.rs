@@ -32,6 +32,10 @@ pub struct OpResult {
     pub settle_ns: u64,
     /// CPU time of the phase (process and server), settling included.
     pub cpu: Cpu,
+    /// The part of `cpu` spent while settling (the background work the
+    /// phase's writes left behind, plus what settling forces early).
+    #[serde(default)]
+    pub settle_cpu: Cpu,
     /// Requests sent to the server during the phase (`None`: in-process).
     pub round_trips: Option<u64>,
 }
@@ -292,6 +296,7 @@ fn measure_op(
             s
         }
     };
+    let cpu1 = Cpu::now(server);
     let settle = if op.writes() {
         let t = Instant::now();
         store.settle()?;
@@ -299,7 +304,8 @@ fn measure_op(
     } else {
         Duration::ZERO
     };
-    let cpu = Cpu::now(server).since(cpu0);
+    let cpu2 = Cpu::now(server);
+    let (cpu, settle_cpu) = (cpu2.since(cpu0), cpu2.since(cpu1));
     let round_trips = match (trips0, store.round_trips()) {
         (Some(a), Some(b)) => Some(b - a),
         _ => None,
@@ -312,6 +318,7 @@ fn measure_op(
         wall_ns: (stats.wall + settle).as_nanos() as u64,
         settle_ns: settle.as_nanos() as u64,
         cpu,
+        settle_cpu,
         round_trips,
     })
 }
