@@ -3,31 +3,37 @@
 //!
 //! ```text
 //! eval "$(tools/servers.sh start)"
-//! profiledb-compare --quick
-//! profiledb-compare --profiles 1000000 --out results.md
+//! profiledb-compare --quick --runs 3
+//! profiledb-compare --profiles 1000000 --stores profiledb,sqlite --out results.md
 //! tools/servers.sh stop
 //! ```
 //!
-//! Each store loads the same N profiles (not measured, but timed), then
-//! runs the same operation sequence: lookups, trait updates, event ingest,
-//! 3-way segment counts, membership checks. Stores run one after another,
-//! so they never compete for the machine.
+//! Each store loads the same N profiles (not measured, but timed), is
+//! warmed up with reads, then runs the same operation sequence: lookups,
+//! trait updates, event ingest, 3-way segment counts, membership checks.
+//! Every store run is a separate worker process (this binary with
+//! `--worker`), one at a time, so an embedded store's CPU time and peak
+//! memory are its own and stores never compete for the machine; with
+//! `--runs N` the runs are interleaved (every store once, then again).
 
 mod error;
 mod measure;
 mod report;
+mod resources;
+mod runner;
 mod stores;
 mod workload;
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
 
 use clap::Parser;
+use serde::{Deserialize, Serialize};
 
 use error::{Context, Error, Result};
-use report::{Outcome, Report, StoreRun};
-use stores::{Op, Store};
-use workload::{Ident, OpCounts, Ops};
+use report::Report;
+use runner::StoreRun;
+use workload::OpCounts;
 
 const ALL_STORES: [&str; 4] = ["profiledb", "sqlite", "redis", "postgres"];
 
@@ -54,9 +60,20 @@ struct Cli {
     /// ci: 2000/500/1000/2000]
     #[arg(long)]
     ops: Option<usize>,
-    /// Segment-count queries [default: 100, quick and ci: 30; with --ops: ops/200 within 10..1000]
+    /// Segment-count queries [default: 200, or ops/100 within 200..1000 with --ops]
     #[arg(long)]
     count_ops: Option<usize>,
+    /// Runs of every store (each a fresh process and a fresh load), reported
+    /// as median and range [default: 3, with --ci: 1]
+    #[arg(long)]
+    runs: Option<usize>,
+    /// Internal: run one store once in this process and print its results
+    /// as JSON (the parent process starts one worker per store and run).
+    #[arg(long, hide = true)]
+    worker: Option<String>,
+    /// Internal: the run number of a worker.
+    #[arg(long, hide = true, default_value_t = 1)]
+    run_index: usize,
     /// Redis URL; its database is FLUSHED. `tools/servers.sh env` prints one.
     #[arg(long, env = "PROFILEDB_REDIS_URL")]
     redis_url: Option<String>,
@@ -104,17 +121,15 @@ fn main() {
 }
 
 fn op_counts(cli: &Cli) -> OpCounts {
-    let (mut c, counts) = if cli.ci {
-        (OpCounts { lookups: 2_000, updates: 500, events: 1_000, counts: 30, members: 2_000 }, 30)
+    let mut c = if cli.ci {
+        OpCounts { lookups: 2_000, updates: 500, events: 1_000, counts: 200, members: 2_000 }
     } else if cli.quick {
-        (OpCounts { lookups: 20_000, updates: 5_000, events: 10_000, counts: 30, members: 20_000 }, 30)
+        OpCounts { lookups: 20_000, updates: 5_000, events: 10_000, counts: 200, members: 20_000 }
     } else {
-        (OpCounts { lookups: 100_000, updates: 20_000, events: 50_000, counts: 100, members: 100_000 }, 100)
+        OpCounts { lookups: 100_000, updates: 20_000, events: 50_000, counts: 200, members: 100_000 }
     };
     if let Some(n) = cli.ops {
-        c = OpCounts { lookups: n, updates: n, events: n, counts: (n / 200).clamp(10, 1000), members: n };
-    } else {
-        c.counts = counts;
+        c = OpCounts { lookups: n, updates: n, events: n, counts: (n / 100).clamp(200, 1000), members: n };
     }
     if let Some(n) = cli.count_ops {
         c.counts = n;
@@ -132,6 +147,10 @@ fn profiles(cli: &Cli) -> u64 {
     })
 }
 
+fn runs(cli: &Cli) -> usize {
+    cli.runs.unwrap_or(if cli.ci { 1 } else { 3 }).max(1)
+}
+
 fn stores(cli: &Cli) -> Vec<String> {
     match &cli.stores {
         Some(s) => s.clone(),
@@ -146,9 +165,23 @@ fn cache_entries(cli: &Cli, n: u64, c: &OpCounts) -> usize {
     cli.cache_entries.unwrap_or(n as usize + (c.events / 10).max(1))
 }
 
+/// What a worker prints on stdout.
+#[derive(Serialize, Deserialize)]
+enum WorkerOutput {
+    /// The store ran (perhaps with failed operations).
+    Ran(Box<StoreRun>),
+    /// The store could not be opened.
+    Skipped(String),
+}
+
 /// Runs the comparison; returns what is wrong with the result (stores that
 /// disagree; with `--ci` also failures and skipped stores), empty if nothing.
 fn run(cli: Cli) -> Result<Vec<String>> {
+    if let Some(name) = &cli.worker {
+        let out = worker(&cli, name)?;
+        println!("{}", serde_json::to_string(&out)?);
+        return Ok(Vec::new());
+    }
     let wanted = stores(&cli);
     for s in &wanted {
         if !ALL_STORES.contains(&s.as_str()) {
@@ -160,30 +193,31 @@ fn run(cli: Cli) -> Result<Vec<String>> {
         return Err(Error::msg("--profiles must be between 1 and 2^31"));
     }
     let counts = op_counts(&cli);
-    let temp;
-    let dir: &Path = match &cli.dir {
-        Some(d) => {
-            std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
-            d
-        }
-        None => {
-            temp = tempfile::Builder::new().prefix("profiledb-compare-").tempdir().context("creating a temp dir")?;
-            temp.path()
-        }
-    };
-    eprintln!("generating operations for {n} profiles: {counts:?}");
-    let ops = workload::ops(cli.seed, n, counts);
-    let mut report = Report { header: header(&cli, n, &counts), profiles: n, runs: Vec::new(), skipped: Vec::new() };
-    for name in ALL_STORES.iter().filter(|s| wanted.iter().any(|c| c == *s)) {
-        eprintln!("== {name}");
-        match open(name, &cli, dir, cache_entries(&cli, n, &counts)) {
-            Ok(mut store) => report.runs.push(run_store(store.as_mut(), &cli, n, &ops)),
-            Err(e) => {
-                eprintln!("{name}: NOT measured: {e}");
-                report.skipped.push(((*name).to_owned(), e.to_string()));
+    let load_before = resources::load_average();
+    // Read now: the tree may change while a long run goes on.
+    let commit = commit();
+    let mut report = Report { header: Vec::new(), profiles: n, runs: Vec::new(), skipped: Vec::new() };
+    let exe = std::env::current_exe().context("finding this program")?;
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    for run in 1..=runs(&cli) {
+        for name in ALL_STORES.iter().filter(|s| wanted.iter().any(|c| c == *s)) {
+            if report.skipped.iter().any(|(s, _)| s == name) {
+                continue;
             }
+            eprintln!("== {name}, run {run}");
+            let why = match spawn_worker(&exe, &args, name, run) {
+                Ok(WorkerOutput::Ran(r)) => {
+                    report.runs.push(*r);
+                    continue;
+                }
+                Ok(WorkerOutput::Skipped(why)) => why,
+                Err(e) => e.to_string(),
+            };
+            eprintln!("{name}: NOT measured: {why}");
+            report.skipped.push(((*name).to_owned(), why));
         }
     }
+    report.header = header(&cli, n, &counts, &load_before, commit);
     let md = report.markdown();
     if let Some(out) = &cli.out {
         std::fs::write(out, &md).with_context(|| format!("writing {}", out.display()))?;
@@ -198,159 +232,82 @@ fn run(cli: Cli) -> Result<Vec<String>> {
         report.mismatches().into_iter().map(|k| format!("stores disagree on {k}")).collect();
     if cli.ci {
         problems.extend(report.failures());
-        if report.runs.len() < 2 {
-            problems.push(format!("{} store(s) measured; CI compares at least two", report.runs.len()));
+        let stores = report.runs.iter().map(|r| r.name.as_str()).collect::<std::collections::BTreeSet<_>>();
+        if stores.len() < 2 {
+            problems.push(format!("{} store(s) measured; CI compares at least two", stores.len()));
         }
     }
     Ok(problems)
 }
 
-fn open(name: &str, cli: &Cli, dir: &Path, cache_entries: usize) -> Result<Box<dyn Store>> {
-    let sub = |s: &str| -> Result<PathBuf> {
-        let p = dir.join(s);
-        if p.exists() {
-            std::fs::remove_dir_all(&p).with_context(|| format!("removing old {}", p.display()))?;
+/// Runs store `name` in a fresh process of this program and reads its results.
+fn spawn_worker(exe: &Path, args: &[String], name: &str, run: usize) -> Result<WorkerOutput> {
+    let out = Command::new(exe)
+        .args(args)
+        .args(["--worker", name, "--run-index", &run.to_string()])
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .with_context(|| format!("starting the {name} worker"))?;
+    if !out.status.success() {
+        return Err(Error::msg(format!("the {name} worker failed ({})", out.status)));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let last = text.lines().last().unwrap_or_default();
+    serde_json::from_str(last).with_context(|| format!("reading the {name} worker's results"))
+}
+
+/// The worker: one store, one run, in this process.
+fn worker(cli: &Cli, name: &str) -> Result<WorkerOutput> {
+    let n = profiles(cli);
+    let counts = op_counts(cli);
+    let temp;
+    let dir: &Path = match &cli.dir {
+        Some(d) => {
+            std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
+            d
         }
-        std::fs::create_dir_all(&p).with_context(|| format!("creating {}", p.display()))?;
-        Ok(p)
+        None => {
+            temp = tempfile::Builder::new().prefix("profiledb-compare-").tempdir().context("creating a temp dir")?;
+            temp.path()
+        }
     };
-    let url = |u: &Option<String>, var: &str, flag: &str| {
-        u.clone().ok_or_else(|| {
-            Error::msg(format!(
-                "no server URL: pass {flag} or set {var} (eval \"$(tools/servers.sh start)\" starts one)"
-            ))
-        })
+    let ops = workload::ops(cli.seed, n, counts);
+    let baseline = resources::rss();
+    match runner::open(name, cli, dir, cache_entries(cli, n, &counts)) {
+        Ok(mut store) => {
+            Ok(WorkerOutput::Ran(Box::new(runner::run_store(store.as_mut(), cli, n, &ops, cli.run_index, baseline))))
+        }
+        Err(e) => Ok(WorkerOutput::Skipped(e.to_string())),
+    }
+}
+
+/// The commit checked out in the tree the harness was built from
+/// (`PROFILEDB_COMMIT` overrides),
+/// with `-dirty` when tracked files differ from it.
+fn commit() -> String {
+    if let Ok(c) = std::env::var("PROFILEDB_COMMIT") {
+        return c;
+    }
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .args(args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
     };
-    match name {
-        "profiledb" => stores::pdb::open(&sub("profiledb")?, cache_entries),
-        "sqlite" => stores::sqlite::open(&sub("sqlite")?),
-        "redis" => stores::redis::connect(&url(&cli.redis_url, "PROFILEDB_REDIS_URL", "--redis-url")?),
-        "postgres" => stores::postgres::connect(&url(&cli.pg_url, "PROFILEDB_PG_URL", "--pg-url")?),
-        other => Err(Error::msg(format!("unknown store {other}"))),
+    match git(&["rev-parse", "HEAD"]) {
+        Some(head) => {
+            let dirty = git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
+            format!("{head}{}", if dirty { "-dirty" } else { "" })
+        }
+        None => "unknown (not a git checkout; set PROFILEDB_COMMIT)".into(),
     }
 }
 
-fn load(store: &mut dyn Store, cli: &Cli, n: u64) -> Result<Duration> {
-    let mut spent = Duration::ZERO;
-    let batch = cli.batch.max(1) as u64;
-    let mut lo = 0;
-    while lo < n {
-        let hi = (lo + batch).min(n);
-        let seeds: Vec<_> = (lo..hi).map(|i| workload::seed(cli.seed, i)).collect();
-        let t = Instant::now();
-        store.load(&seeds).with_context(|| format!("loading profiles {lo}..{hi}"))?;
-        spent += t.elapsed();
-        lo = hi;
-    }
-    let t = Instant::now();
-    store.finish_load(n).context("finishing the load")?;
-    Ok(spent + t.elapsed())
-}
-
-fn run_store(store: &mut dyn Store, cli: &Cli, n: u64, ops: &Ops) -> StoreRun {
-    let name = store.name();
-    let mut run = StoreRun {
-        name,
-        describe: store.describe(),
-        load: Err(String::new()),
-        outcomes: Vec::new(),
-        notes: Op::ALL.iter().filter_map(|op| store.note(*op).map(|s| (*op, s))).collect(),
-        checks: Vec::new(),
-    };
-    run.load = load(store, cli, n).map_err(|e| e.to_string());
-    match &run.load {
-        Ok(d) => eprintln!("{name}: loaded {n} profiles in {:.2} s", d.as_secs_f64()),
-        Err(e) => {
-            eprintln!("{name}: load failed: {e}");
-            return run;
-        }
-    }
-    run.checks.push(("segment sizes after load", sizes(store)));
-    for op in Op::ALL {
-        if let Some(why) = store.unsupported(op) {
-            eprintln!("{name}: {}: n/a ({why})", op.label());
-            run.outcomes.push((op, Outcome::NotApplicable(why)));
-            continue;
-        }
-        let result = measure_op(store, op, ops, &mut run.checks);
-        match &result {
-            Ok(s) => eprintln!(
-                "{name}: {}: {} ops, p50 {}, p99 {}, {}",
-                op.label(),
-                s.ops(),
-                measure::fmt_ns(s.p50_ns()),
-                measure::fmt_ns(s.p99_ns()),
-                measure::fmt_rate(s.ops_per_sec())
-            ),
-            Err(e) => eprintln!("{name}: {}: FAILED: {e}", op.label()),
-        }
-        run.outcomes.push((op, result.map_or_else(|e| Outcome::Failed(e.to_string()), Outcome::Done)));
-    }
-    run.checks.push(("segment sizes after all operations", sizes(store)));
-    match final_state(store, n, ops) {
-        Ok(v) => run.checks.push(("final state of sampled profiles (digest)", v)),
-        Err(e) => run.checks.push(("final state of sampled profiles (digest)", format!("error: {e}"))),
-    }
-    run
-}
-
-/// The 20 segment sizes, `/`-separated (or the error).
-fn sizes(store: &mut dyn Store) -> String {
-    match store.segment_sizes() {
-        Ok(v) => v.iter().map(u64::to_string).collect::<Vec<_>>().join("/"),
-        Err(e) => format!("error: {e}"),
-    }
-}
-
-fn measure_op(
-    store: &mut dyn Store,
-    op: Op,
-    ops: &Ops,
-    checks: &mut Vec<(&'static str, String)>,
-) -> Result<measure::Stats> {
-    Ok(match op {
-        Op::Lookup => {
-            let (s, views) = measure::run(&ops.lookups, |id| store.lookup(id))?;
-            let found = views.iter().flatten().count();
-            let digest = views.iter().flatten().fold(0u64, |h, v| h.wrapping_add(v.digest()));
-            checks.push(("lookups found", found.to_string()));
-            checks.push(("lookup digest", format!("{digest:016x}")));
-            s
-        }
-        Op::TraitUpdate => measure::run(&ops.updates, |(id, set)| store.set_trait(id, set))?.0,
-        Op::Ingest => measure::run(&ops.events, |ev| store.ingest(ev))?.0,
-        Op::SegmentCount => {
-            let (s, answers) = measure::run(&ops.counts, |q| store.segment_count(q))?;
-            let first: Vec<String> = answers.iter().take(6).map(u64::to_string).collect();
-            checks.push(("segment counts (first 6)", first.join("/")));
-            s
-        }
-        Op::Membership => {
-            let (s, answers) = measure::run(&ops.members, |(id, seg)| store.is_member(id, *seg))?;
-            checks.push(("membership checks true", answers.iter().filter(|b| **b).count().to_string()));
-            s
-        }
-    })
-}
-
-/// After every operation: a digest over a sample of profiles (users and the
-/// event stream's visitors), to check stitching and rollups agree.
-fn final_state(store: &mut dyn Store, n: u64, ops: &Ops) -> Result<String> {
-    let mut rng = workload::Rng::new(0xf1a1);
-    let mut ids: Vec<Ident> = (0..1000).map(|_| Ident::user(rng.below(n))).collect();
-    let visitors = (ops.events.len() as u64 / 10).max(1);
-    ids.extend((0..visitors.min(1000)).map(Ident::visitor));
-    let (mut found, mut digest) = (0u64, 0u64);
-    for id in &ids {
-        if let Some(v) = store.lookup(id)? {
-            found += 1;
-            digest = digest.wrapping_add(v.digest());
-        }
-    }
-    Ok(format!("{found} found, {digest:016x}"))
-}
-
-fn header(cli: &Cli, n: u64, c: &OpCounts) -> Vec<(&'static str, String)> {
+fn header(cli: &Cli, n: u64, c: &OpCounts, load_before: &str, commit: String) -> Vec<(&'static str, String)> {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|s| {
@@ -367,6 +324,7 @@ fn header(cli: &Cli, n: u64, c: &OpCounts) -> Vec<(&'static str, String)> {
     let command = std::env::args().collect::<Vec<_>>().join(" ");
     vec![
         ("command", format!("`{command}`")),
+        ("commit", commit),
         ("date", utc_date()),
         ("machine", format!("{cpu}, {cores} cores, {mem_gib} GiB RAM")),
         (
@@ -406,6 +364,22 @@ fn header(cli: &Cli, n: u64, c: &OpCounts) -> Vec<(&'static str, String)> {
                 c.lookups, c.updates, c.events, c.counts, c.members
             ),
         ),
+        (
+            "warm-up (not timed)",
+            format!(
+                "{} lookups, {} membership checks and each count query once, of other profiles, after the load",
+                c.lookups.min(n as usize),
+                c.lookups.min(n as usize)
+            ),
+        ),
+        (
+            "runs",
+            format!(
+            "{} per store, each a fresh worker process and a fresh load, interleaved (every store once, then again)",
+            runs(cli)
+        ),
+        ),
+        ("load average (1, 5, 15 min)", format!("{load_before} before, {} after", resources::load_average())),
         ("seed", format!("{:#x}", cli.seed)),
         ("segment queries", workload::COUNT_QUERIES.iter().map(|q| q.describe()).collect::<Vec<_>>().join("; ")),
     ]

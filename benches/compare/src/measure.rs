@@ -15,6 +15,7 @@ pub struct Stats {
 }
 
 impl Stats {
+    /// Operations timed.
     pub fn ops(&self) -> usize {
         self.sorted_ns.len()
     }
@@ -28,22 +29,22 @@ impl Stats {
         self.sorted_ns[rank.clamp(1, self.sorted_ns.len()) - 1]
     }
 
+    /// Mean latency in nanoseconds.
+    pub fn mean_ns(&self) -> u64 {
+        if self.sorted_ns.is_empty() {
+            return 0;
+        }
+        self.sorted_ns.iter().sum::<u64>() / self.sorted_ns.len() as u64
+    }
+
+    /// Median latency.
     pub fn p50_ns(&self) -> u64 {
         self.quantile_ns(0.50)
     }
 
+    /// 99th percentile latency.
     pub fn p99_ns(&self) -> u64 {
         self.quantile_ns(0.99)
-    }
-
-    /// Operations per second over the loop's wall time.
-    pub fn ops_per_sec(&self) -> f64 {
-        let s = self.wall.as_secs_f64();
-        if s > 0.0 {
-            self.ops() as f64 / s
-        } else {
-            0.0
-        }
     }
 }
 
@@ -113,9 +114,24 @@ pub fn thousands(n: u64) -> String {
     out
 }
 
-/// How many times faster profiledb is: `12×`, `0.50×`.
+/// Two significant digits, no exponent: `0.75`, `2.3`, `23`, `1600`.
+pub fn sig2(x: f64) -> String {
+    if !x.is_finite() || x <= 0.0 {
+        return format!("{x}");
+    }
+    let mag = x.log10().floor() as i32;
+    let scale = 10f64.powi(mag - 1);
+    let r = (x / scale).round() * scale;
+    if mag >= 1 {
+        format!("{r:.0}")
+    } else {
+        format!("{r:.*}", (1 - mag) as usize)
+    }
+}
+
+/// How many times faster profiledb is, to two significant digits: `12×`, `0.50×`.
 pub fn fmt_ratio(r: f64) -> String {
-    format!("{}×", sig3(r))
+    format!("{}×", sig2(r))
 }
 
 #[cfg(test)]
@@ -128,7 +144,7 @@ mod tests {
         assert_eq!(s.p50_ns(), 50);
         assert_eq!(s.p99_ns(), 99);
         assert_eq!(s.quantile_ns(1.0), 100);
-        assert_eq!(s.ops_per_sec(), 100.0);
+        assert_eq!(s.mean_ns(), 50);
     }
 
     #[test]
@@ -138,7 +154,11 @@ mod tests {
         assert_eq!(fmt_ns(4_560_000), "4.56 ms");
         assert_eq!(thousands(1_234_567), "1,234,567");
         assert_eq!(fmt_rate(1234.4), "1,234/s");
-        assert_eq!(fmt_ratio(12.0), "12.0×");
+        assert_eq!(fmt_ratio(12.0), "12×");
+        assert_eq!(fmt_ratio(1640.0), "1600×");
+        assert_eq!(fmt_ratio(0.754), "0.75×");
+        assert_eq!(fmt_ratio(2.29), "2.3×");
+        assert_eq!(fmt_ratio(0.049), "0.049×");
         assert_eq!(fmt_ns(99_960), "100 µs");
         assert_eq!(fmt_ns(9_999), "10.0 µs");
     }

@@ -1,62 +1,107 @@
-//! The results: a markdown report and the same data as JSON.
-
-use std::time::Duration;
+//! The results: every store's runs, summarised as medians and ranges in a
+//! markdown report, or all of it as JSON.
 
 use serde_json::{json, Value};
 
-use crate::measure::{fmt_ns, fmt_rate, fmt_ratio, sig3, thousands, Stats};
+use crate::measure::{fmt_ns, fmt_rate, fmt_ratio, sig3, thousands};
+use crate::runner::{OpResult, Outcome, StoreRun};
 use crate::stores::Op;
-
-/// What happened to one operation on one store.
-pub enum Outcome {
-    Done(Stats),
-    NotApplicable(&'static str),
-    Failed(String),
-}
-
-/// One store's run.
-pub struct StoreRun {
-    pub name: &'static str,
-    pub describe: String,
-    /// Load time, or why the load failed.
-    pub load: std::result::Result<Duration, String>,
-    pub outcomes: Vec<(Op, Outcome)>,
-    pub notes: Vec<(Op, &'static str)>,
-    /// Cross-store checks: (what, value).
-    pub checks: Vec<(&'static str, String)>,
-}
 
 /// Everything a report shows.
 pub struct Report {
+    /// (what, value) lines at the top.
     pub header: Vec<(&'static str, String)>,
+    /// Profiles loaded.
     pub profiles: u64,
+    /// Every store run, all runs.
     pub runs: Vec<StoreRun>,
+    /// Stores not measured, and why.
     pub skipped: Vec<(String, String)>,
 }
 
+/// Median, minimum and maximum.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Spread {
+    /// The median (the mean of the middle two for an even count).
+    pub median: f64,
+    /// The smallest value.
+    pub min: f64,
+    /// The largest value.
+    pub max: f64,
+    /// How many values.
+    pub n: usize,
+}
+
+impl Spread {
+    /// The spread of `xs`; `None` when empty.
+    pub fn of(mut xs: Vec<f64>) -> Option<Spread> {
+        if xs.is_empty() {
+            return None;
+        }
+        xs.sort_by(f64::total_cmp);
+        let n = xs.len();
+        let median = if n % 2 == 1 { xs[n / 2] } else { (xs[n / 2 - 1] + xs[n / 2]) / 2.0 };
+        Some(Spread { median, min: xs[0], max: xs[n - 1], n })
+    }
+
+    /// `median (min–max)` with `f` formatting each; just the median for one value.
+    pub fn show(&self, f: impl Fn(f64) -> String) -> String {
+        if self.n < 2 {
+            f(self.median)
+        } else {
+            format!("{} ({}–{})", f(self.median), f(self.min), f(self.max))
+        }
+    }
+}
+
+fn mib(bytes: f64) -> String {
+    format!("{} MiB", sig3(bytes / 1048576.0))
+}
+
 impl Report {
-    fn stats(&self, store: &str, op: Op) -> Option<&Stats> {
-        let run = self.runs.iter().find(|r| r.name == store)?;
-        match run.outcomes.iter().find(|(o, _)| *o == op) {
+    /// Store names in the order they ran.
+    fn stores(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        for r in &self.runs {
+            if !out.contains(&r.name.as_str()) {
+                out.push(&r.name);
+            }
+        }
+        out
+    }
+
+    fn runs_of<'a>(&'a self, store: &'a str) -> impl Iterator<Item = &'a StoreRun> + 'a {
+        self.runs.iter().filter(move |r| r.name == store)
+    }
+
+    fn result(&self, store: &str, run: usize, op: Op) -> Option<&OpResult> {
+        let r = self.runs.iter().find(|r| r.name == store && r.run == run)?;
+        match r.outcomes.iter().find(|(o, _)| *o == op) {
             Some((_, Outcome::Done(s))) => Some(s),
             _ => None,
         }
     }
 
-    /// How many times faster profiledb is than `s`: (by p50, by throughput).
-    fn speedup(&self, s: &Stats, op: Op) -> Option<(f64, f64)> {
-        let p = self.stats("profiledb", op)?;
-        let by_p50 = s.p50_ns() as f64 / p.p50_ns().max(1) as f64;
-        let by_rate = p.ops_per_sec() / s.ops_per_sec().max(f64::MIN_POSITIVE);
-        Some((by_p50, by_rate))
+    /// The spread of `f` over a store's runs of `op`.
+    fn spread(&self, store: &str, op: Op, f: impl Fn(&OpResult) -> f64) -> Option<Spread> {
+        Spread::of(self.runs_of(store).filter_map(|r| self.result(store, r.run, op)).map(f).collect())
     }
 
-    fn load_rate(&self, d: Duration) -> f64 {
-        self.profiles as f64 / d.as_secs_f64().max(1e-9)
+    /// How many times faster profiledb is than `store`, per run (compared
+    /// within the run): (by p50, by single-client throughput).
+    fn speedups(&self, store: &str, op: Op) -> (Option<Spread>, Option<Spread>) {
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        for r in self.runs_of(store) {
+            if let (Some(p), Some(o)) = (self.result("profiledb", r.run, op), self.result(store, r.run, op)) {
+                a.push(o.p50_ns as f64 / p.p50_ns.max(1) as f64);
+                b.push(p.ops_per_sec() / o.ops_per_sec().max(f64::MIN_POSITIVE));
+            }
+        }
+        (Spread::of(a), Spread::of(b))
     }
 
-    /// The checks on which the stores disagree.
-    pub fn mismatches(&self) -> Vec<&'static str> {
+    /// The checks on which the store runs disagree.
+    pub fn mismatches(&self) -> Vec<String> {
         self.check_rows().into_iter().filter(|(_, same, _)| !same).map(|(k, _, _)| k).collect()
     }
 
@@ -65,124 +110,216 @@ impl Report {
         let mut out: Vec<String> = self.skipped.iter().map(|(n, why)| format!("{n} not measured: {why}")).collect();
         for r in &self.runs {
             if let Err(e) = &r.load {
-                out.push(format!("{}: load failed: {e}", r.name));
+                out.push(format!("{} #{}: load failed: {e}", r.name, r.run));
             }
             for (op, o) in &r.outcomes {
                 match o {
                     Outcome::Done(_) => {}
                     Outcome::NotApplicable(why) => out.push(format!("{}: {}: n/a ({why})", r.name, op.label())),
-                    Outcome::Failed(e) => out.push(format!("{}: {}: failed: {e}", r.name, op.label())),
+                    Outcome::Failed(e) => out.push(format!("{} #{}: {}: failed: {e}", r.name, r.run, op.label())),
                 }
             }
             for (k, v) in &r.checks {
                 if v.contains("error") {
-                    out.push(format!("{}: {k}: {v}", r.name));
+                    out.push(format!("{} #{}: {k}: {v}", r.name, r.run));
                 }
             }
         }
         out
     }
 
-    /// Every check: (what, whether all stores agree, "store value" list).
-    fn check_rows(&self) -> Vec<(&'static str, bool, String)> {
-        let mut keys: Vec<&'static str> = Vec::new();
+    /// Every check: (what, whether every store run agrees, the values).
+    /// Runs are deterministic, so all runs of all stores must agree.
+    fn check_rows(&self) -> Vec<(String, bool, String)> {
+        let mut keys: Vec<&String> = Vec::new();
         for r in &self.runs {
             for (k, _) in &r.checks {
-                if !keys.contains(k) {
+                if !keys.contains(&k) {
                     keys.push(k);
                 }
             }
         }
         keys.iter()
             .map(|k| {
-                let vals: Vec<(&str, Option<&String>)> =
-                    self.runs.iter().map(|r| (r.name, r.checks.iter().find(|(c, _)| c == k).map(|(_, v)| v))).collect();
-                let same = vals.windows(2).all(|w| w[0].1.is_some() && w[0].1 == w[1].1);
-                let list = vals
+                let vals: Vec<(String, Option<&String>)> = self
+                    .runs
                     .iter()
-                    .map(|(n, v)| format!("{n} {}", v.map_or("(missing)", String::as_str)))
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                (*k, same, list)
+                    .map(|r| (format!("{} #{}", r.name, r.run), r.checks.iter().find(|(c, _)| c == *k).map(|(_, v)| v)))
+                    .collect();
+                let same = vals.windows(2).all(|w| w[0].1.is_some() && w[0].1 == w[1].1)
+                    && vals.first().is_some_and(|v| v.1.is_some());
+                let list = if same {
+                    format!("{} store runs: {}", vals.len(), vals[0].1.map_or("", String::as_str))
+                } else {
+                    vals.iter()
+                        .map(|(n, v)| format!("{n} {}", v.map_or("(missing)", String::as_str)))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                ((*k).clone(), same, list)
             })
             .collect()
     }
 
-    /// The consistency section: every store should report the same values.
-    fn consistency(&self) -> Vec<String> {
-        self.check_rows()
-            .into_iter()
-            .map(|(k, same, list)| format!("- {k}: {} ({list})", if same { "agree" } else { "**MISMATCH**" }))
-            .collect()
-    }
-
+    /// The markdown report.
     pub fn markdown(&self) -> String {
         let mut md = String::from("# profiledb-compare results\n\n");
         for (k, v) in &self.header {
             md.push_str(&format!("- {k}: {v}\n"));
         }
         md.push_str("\n## Stores\n\n");
-        for r in &self.runs {
-            md.push_str(&format!("- **{}**: {}\n", r.name, r.describe));
+        for name in self.stores() {
+            if let Some(r) = self.runs_of(name).next() {
+                md.push_str(&format!(
+                    "- **{name}**: {}.\n  - Memory budget: {}.\n  - Does: {}.\n",
+                    r.describe, r.budget, r.scope
+                ));
+                let loads: Vec<String> = self.runs_of(name).map(|r| format!("#{} {}", r.run, r.load_average)).collect();
+                md.push_str(&format!("  - Load average when each run started: {}.\n", loads.join("; ")));
+            }
         }
         for (name, why) in &self.skipped {
             md.push_str(&format!("- **{name}**: not measured — {why}\n"));
         }
-        md.push_str(
-            "\n## Load (before measurement)\n\n| store | profiles | load time | profiles/s |\n|---|---:|---:|---:|\n",
-        );
-        for r in &self.runs {
-            match &r.load {
-                Ok(d) => md.push_str(&format!(
-                    "| {} | {} | {} s | {} |\n",
-                    r.name,
-                    thousands(self.profiles),
-                    sig3(d.as_secs_f64()),
-                    fmt_rate(self.load_rate(*d))
-                )),
-                Err(e) => md.push_str(&format!("| {} | {} | failed: {e} | — |\n", r.name, thousands(self.profiles))),
-            }
+        md.push_str(&self.resources_table());
+        md.push_str(&self.ops_table());
+        md.push_str("\n## Consistency (every store and every run answers the same)\n\n");
+        for (k, same, list) in self.check_rows() {
+            md.push_str(&format!("- {k}: {} ({list})\n", if same { "agree" } else { "**MISMATCH**" }));
         }
-        md.push_str(
-            "\n## Operations\n\n\"profiledb speedup\" = how many times faster profiledb is than that store \
-             (other p50 / profiledb p50, profiledb ops/s / other ops/s).\n\n\
-             | operation | store | ops | p50 | p99 | throughput | profiledb speedup (p50) | profiledb speedup (ops/s) |\n\
-             |---|---|---:|---:|---:|---:|---:|---:|\n",
+        md
+    }
+
+    fn resources_table(&self) -> String {
+        let mut md = String::from(
+            "\n## Load, memory and size\n\n\
+             Medians over the runs, range in parentheses. Peak RSS is the worker process's (the embedded \
+             store itself, or the client for a server; it includes the harness's baseline, shown apart). \
+             Server memory is the proportional set size (PSS) of the server's processes at the end of the \
+             run. The OS page cache is not counted for any store.\n\n\
+             | store | load time | load CPU (process + server) | peak RSS (process) | harness baseline RSS | server PSS | data size |\n\
+             |---|---:|---:|---:|---:|---:|---:|\n",
+        );
+        for name in self.stores() {
+            let runs: Vec<&StoreRun> = self.runs_of(name).collect();
+            let loads: Vec<_> = runs.iter().filter_map(|r| r.load.as_ref().ok()).collect();
+            let secs = Spread::of(loads.iter().map(|l| l.secs).collect());
+            let cpu = Spread::of(loads.iter().map(|l| (l.cpu.process_ns + l.cpu.server_ns) as f64 / 1e9).collect());
+            let spread = |f: &dyn Fn(&StoreRun) -> Option<f64>| Spread::of(runs.iter().filter_map(|r| f(r)).collect());
+            let peak = spread(&|r| Some(r.memory.peak_rss as f64));
+            let base = spread(&|r| Some(r.memory.baseline_rss as f64));
+            let pss = spread(&|r| r.memory.server_pss.map(|b| b as f64));
+            let size = spread(&|r| r.memory.footprint.as_ref().map(|f| f.0 as f64));
+            let what = runs.iter().find_map(|r| r.memory.footprint.as_ref().map(|f| f.1.clone())).unwrap_or_default();
+            let s = |x: Option<Spread>, f: &dyn Fn(f64) -> String| x.map_or("—".to_owned(), |x| x.show(f));
+            md.push_str(&format!(
+                "| {name} | {} | {} | {} | {} | {} | {} |\n",
+                s(secs, &|x| format!("{} s", sig3(x))),
+                s(cpu, &|x| format!("{} s", sig3(x))),
+                s(peak, &mib),
+                s(base, &mib),
+                s(pss, &mib),
+                s(size, &mib) + &if what.is_empty() { String::new() } else { format!(" ({what})") },
+            ));
+        }
+        md
+    }
+
+    fn ops_table(&self) -> String {
+        let mut md = String::from(
+            "\n## Operations\n\n\
+             Medians over the runs, range in parentheses. Latencies are measured by the client around each \
+             call (for Redis and PostgreSQL: including the loopback TCP round trip). \"single-client ops/s\" \
+             is one client running the operations back to back, divided by the phase's wall time (settling \
+             included). CPU per operation is the CPU time of every thread of the store's process (for a \
+             server store: the client process) and of the server's processes, over the whole phase — \
+             background flushes, compactions and the settle at the end of a write phase included — divided \
+             by the operations; \"(settle …)\" is the part spent settling. \"profiledb speedup\" is computed within each run (other / profiledb) and \
+             then summarised; below 1× profiledb is slower.\n\n\
+             | operation | store | ops | p50 | p99 | single-client ops/s | CPU/op (process) | CPU/op (server) | round trips/op | profiledb speedup (p50) | profiledb speedup (ops/s) |\n\
+             |---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
         );
         let mut notes: Vec<String> = Vec::new();
         for op in Op::ALL {
-            for r in &self.runs {
-                let Some((_, outcome)) = r.outcomes.iter().find(|(o, _)| *o == op) else { continue };
-                let mut name = r.name.to_owned();
-                if let Some((_, note)) = r.notes.iter().find(|(o, _)| *o == op) {
+            for name in self.stores() {
+                let Some(first) = self.runs_of(name).next() else { continue };
+                let mut label = name.to_owned();
+                if let Some((_, note)) = first.notes.iter().find(|(o, _)| *o == op) {
                     let n = match notes.iter().position(|x| x == note) {
                         Some(i) => i + 1,
                         None => {
-                            notes.push((*note).to_owned());
+                            notes.push(note.clone());
                             notes.len()
                         }
                     };
-                    name.push_str(&format!(" [{n}]"));
+                    label.push_str(&format!(" [{n}]"));
                 }
-                let row = match outcome {
-                    Outcome::Done(s) => {
-                        let (a, b) = match (r.name, self.speedup(s, op)) {
-                            ("profiledb", _) => ("baseline".to_owned(), "baseline".to_owned()),
-                            (_, Some((a, b))) => (fmt_ratio(a), fmt_ratio(b)),
-                            (_, None) => ("—".to_owned(), "—".to_owned()),
+                let failed: Vec<String> = self
+                    .runs_of(name)
+                    .filter_map(|r| match r.outcomes.iter().find(|(o, _)| *o == op) {
+                        Some((_, Outcome::Failed(e))) => Some(format!("#{}: {}", r.run, e.replace('|', "/"))),
+                        Some((_, Outcome::NotApplicable(why))) => Some(format!("n/a ({why})")),
+                        _ => None,
+                    })
+                    .collect();
+                let row = match self.spread(name, op, |s| s.p50_ns as f64) {
+                    None if failed.is_empty() => continue,
+                    None => format!("— | {} | — | — | — | — | — | — | —", failed.join("; ")),
+                    Some(p50) => {
+                        let ops = self.spread(name, op, |s| s.ops as f64).map_or(0.0, |s| s.median);
+                        let p99 = self.spread(name, op, |s| s.p99_ns as f64);
+                        let rate = self.spread(name, op, OpResult::ops_per_sec);
+                        let cpu_p = self.spread(name, op, |s| s.cpu_per_op().0);
+                        let cpu_s = self.spread(name, op, |s| s.cpu_per_op().1);
+                        let trips = self
+                            .spread(name, op, |s| s.round_trips.map_or(f64::NAN, |t| t as f64 / s.ops.max(1) as f64));
+                        let ns = |x: f64| fmt_ns(x as u64);
+                        let (a, b) = if name == "profiledb" {
+                            ("baseline".to_owned(), "baseline".to_owned())
+                        } else {
+                            let (a, b) = self.speedups(name, op);
+                            (a.map_or("—".into(), |x| x.show(fmt_ratio)), b.map_or("—".into(), |x| x.show(fmt_ratio)))
                         };
+                        let server = if first.memory.server_pss.is_some() || name == "redis" || name == "postgres" {
+                            cpu_s.map_or("—".into(), |x| x.show(ns))
+                        } else {
+                            "— (in-process)".to_owned()
+                        };
+                        let trips = match trips {
+                            Some(t) if !t.median.is_nan() => format!("{:.2}", t.median),
+                            _ => "0 (in-process)".to_owned(),
+                        };
+                        // Stores whose settle does nothing take under a microsecond.
+                        let settle =
+                            self.spread(name, op, |s| s.settle_ns as f64).filter(|s| op.writes() && s.median >= 1e3);
+                        let settle_cpu = self.spread(name, op, |s| {
+                            (s.settle_cpu.process_ns + s.settle_cpu.server_ns) as f64 / s.ops.max(1) as f64
+                        });
+                        let rate = match (rate, settle) {
+                            (Some(r), Some(s)) => format!("{} (settle {})", r.show(fmt_rate), s.show(ns)),
+                            (Some(r), None) => r.show(fmt_rate),
+                            _ => "—".into(),
+                        };
+                        let cpu_p = match (cpu_p, settle_cpu, settle) {
+                            (Some(c), Some(sc), Some(_)) => {
+                                format!("{} (settle {})", c.show(ns), sc.show(ns))
+                            }
+                            (Some(c), _, _) => c.show(ns),
+                            _ => "—".into(),
+                        };
+                        let failed =
+                            if failed.is_empty() { String::new() } else { format!(" ({})", failed.join("; ")) };
                         format!(
-                            "{} | {} | {} | {} | {a} | {b}",
-                            thousands(s.ops() as u64),
-                            fmt_ns(s.p50_ns()),
-                            fmt_ns(s.p99_ns()),
-                            fmt_rate(s.ops_per_sec())
+                            "{} | {}{failed} | {} | {} | {} | {server} | {trips} | {a} | {b}",
+                            thousands(ops as u64),
+                            p50.show(ns),
+                            p99.map_or("—".into(), |x| x.show(ns)),
+                            rate,
+                            cpu_p,
                         )
                     }
-                    Outcome::NotApplicable(why) => format!("— | n/a ({why}) | — | — | — | —"),
-                    Outcome::Failed(e) => format!("— | failed: {} | — | — | — | —", e.replace('|', "/")),
                 };
-                md.push_str(&format!("| {} | {name} | {row} |\n", op.label()));
+                md.push_str(&format!("| {} | {label} | {row} |\n", op.label()));
             }
         }
         if !notes.is_empty() {
@@ -191,56 +328,17 @@ impl Report {
                 md.push_str(&format!("{}. {n}\n", i + 1));
             }
         }
-        md.push_str("\n## Consistency (every store answers the same)\n\n");
-        for line in self.consistency() {
-            md.push_str(&line);
-            md.push('\n');
-        }
         md
     }
 
+    /// Every run's raw results, the header and the skipped stores, as JSON.
     pub fn json(&self) -> Value {
-        let stores: Vec<Value> = self
-            .runs
-            .iter()
-            .map(|r| {
-                let mut results = serde_json::Map::new();
-                for (op, o) in &r.outcomes {
-                    let v = match o {
-                        Outcome::Done(s) => {
-                            let mut v = json!({
-                                "ops": s.ops(), "p50_ns": s.p50_ns(), "p99_ns": s.p99_ns(),
-                                "ops_per_sec": s.ops_per_sec(), "wall_ms": s.wall.as_secs_f64() * 1e3,
-                            });
-                            if let (Some((a, b)), false) = (self.speedup(s, *op), r.name == "profiledb") {
-                                v["profiledb_speedup_p50"] = json!(a);
-                                v["profiledb_speedup_ops_per_sec"] = json!(b);
-                            }
-                            v
-                        }
-                        Outcome::NotApplicable(why) => json!({ "not_applicable": why }),
-                        Outcome::Failed(e) => json!({ "error": e }),
-                    };
-                    results.insert(op.key().to_owned(), v);
-                }
-                json!({
-                    "name": r.name,
-                    "describe": r.describe,
-                    "load": match &r.load {
-                        Ok(d) => json!({ "seconds": d.as_secs_f64(), "profiles_per_sec": self.load_rate(*d) }),
-                        Err(e) => json!({ "error": e }),
-                    },
-                    "results": results,
-                    "notes": r.notes.iter().map(|(o, n)| json!({ "op": o.key(), "note": n })).collect::<Vec<_>>(),
-                    "checks": r.checks.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
-                })
-            })
-            .collect();
         json!({
             "header": self.header.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
             "profiles": self.profiles,
-            "stores": stores,
+            "runs": self.runs,
             "skipped": self.skipped.iter().map(|(n, w)| json!({ "name": n, "reason": w })).collect::<Vec<_>>(),
+            "mismatches": self.mismatches(),
         })
     }
 }

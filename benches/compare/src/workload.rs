@@ -478,6 +478,12 @@ pub struct Ops {
     pub events: Vec<Event>,
     pub counts: Vec<CountQuery>,
     pub members: Vec<(Ident, usize)>,
+    /// Lookups run before measuring (not timed), of other random profiles.
+    pub warm_lookups: Vec<Ident>,
+    /// Membership checks run before measuring (not timed).
+    pub warm_members: Vec<(Ident, usize)>,
+    /// Anonymous visitors of the event stream (`Ident::visitor(0..visitors)`).
+    pub visitors: u64,
 }
 
 /// Generates every operation for a population of `n` profiles.
@@ -534,5 +540,9 @@ pub fn ops(base: u64, n: u64, c: OpCounts) -> Ops {
     let counts = (0..c.counts).map(|k| COUNT_QUERIES[k % COUNT_QUERIES.len()]).collect();
     let mut rng = Rng::new(base ^ 0x4004);
     let members = (0..c.members).map(|_| (Ident::user(rng.below(n)), rng.below(20) as usize)).collect();
-    Ops { lookups, updates, events, counts, members }
+    let mut rng = Rng::new(base ^ 0x5005);
+    let warm = c.lookups.min(n as usize);
+    let warm_lookups = (0..warm).map(|_| Ident::user(rng.below(n))).collect();
+    let warm_members = (0..warm).map(|_| (Ident::email(rng.below(n)), rng.below(20) as usize)).collect();
+    Ops { lookups, updates, events, counts, members, warm_lookups, warm_members, visitors }
 }

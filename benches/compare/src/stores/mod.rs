@@ -4,7 +4,10 @@
 //! returns a reason from [`Store::unsupported`] (reported as `n/a`); none
 //! does today.
 
+use serde::{Deserialize, Serialize};
+
 use crate::error::Result;
+use crate::resources::Server;
 use crate::workload::{CountQuery, Event, Ident, Seed, TraitSet, View};
 
 pub mod pdb;
@@ -13,7 +16,7 @@ pub mod redis;
 pub mod sqlite;
 
 /// The measured operations.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Op {
     Lookup,
     TraitUpdate,
@@ -23,6 +26,7 @@ pub enum Op {
 }
 
 impl Op {
+    /// Every operation, in the order they run.
     pub const ALL: [Op; 5] = [Op::Lookup, Op::TraitUpdate, Op::Ingest, Op::SegmentCount, Op::Membership];
 
     /// The label in the results table.
@@ -36,15 +40,9 @@ impl Op {
         }
     }
 
-    /// The key in JSON output.
-    pub fn key(self) -> &'static str {
-        match self {
-            Op::Lookup => "lookup",
-            Op::TraitUpdate => "trait_update",
-            Op::Ingest => "ingest",
-            Op::SegmentCount => "segment_count",
-            Op::Membership => "membership",
-        }
+    /// Whether the operation writes (its phase ends with [`Store::settle`]).
+    pub fn writes(self) -> bool {
+        matches!(self, Op::TraitUpdate | Op::Ingest)
     }
 }
 
@@ -56,6 +54,38 @@ pub trait Store {
 
     /// Version and configuration, for the report.
     fn describe(&self) -> String;
+
+    /// What the store keeps and does that the others do not (or the
+    /// reverse), for the report's per-store notes.
+    fn scope(&self) -> &'static str;
+
+    /// The memory the store is allowed (caches, buffers), for the report.
+    fn budget(&self) -> String;
+
+    /// The server process(es) to charge CPU and memory to, for the stores
+    /// that run in a server; `None` for embedded stores.
+    fn server(&mut self) -> Result<Option<Server>> {
+        Ok(None)
+    }
+
+    /// Requests sent to a server so far (a pipeline or script call is
+    /// one), counted by the client; `None` for embedded stores.
+    fn round_trips(&self) -> Option<u64> {
+        None
+    }
+
+    /// Finishes the background work the writes so far started (flushes,
+    /// compactions, checkpoints); called at the end of each write phase and
+    /// counted in its time.
+    fn settle(&mut self) -> Result<()> {
+        Ok(())
+    }
+
+    /// The stored data's size in bytes and what was measured.
+    fn footprint(&mut self) -> Result<(u64, &'static str)>;
+
+    /// Live profiles and linked identifiers.
+    fn counts(&mut self) -> Result<(u64, u64)>;
 
     /// `Some(reason)` when the store cannot run `op` (shown as `n/a`).
     fn unsupported(&self, _op: Op) -> Option<&'static str> {

@@ -46,8 +46,10 @@ enum RollupKind {
 /// Events per `ingest_batch` call while loading.
 const LOAD_EVENTS: usize = 8_192;
 
+/// A profiledb database and the count queries in its language.
 pub struct Pdb {
     db: ProfileDb,
+    dir: std::path::PathBuf,
     cache_entries: usize,
     /// `in a and in b and not in c` for each of [`COUNT_QUERIES`].
     queries: Vec<String>,
@@ -89,7 +91,7 @@ pub fn open(dir: &Path, cache_entries: usize) -> Result<Box<dyn Store>> {
             format!("in {} and in {} and not in {}", SEGMENTS[q.a].name, SEGMENTS[q.b].name, SEGMENTS[q.not_c].name)
         })
         .collect();
-    Ok(Box::new(Pdb { db, cache_entries, queries }))
+    Ok(Box::new(Pdb { db, dir: dir.to_owned(), cache_entries, queries }))
 }
 
 fn identifier(id: &Ident) -> Result<Identifier> {
@@ -182,6 +184,48 @@ impl Store for Pdb {
             ROLLUPS.len(),
             SEGMENTS.len()
         )
+    }
+
+    fn scope(&self) -> &'static str {
+        "keeps more than the others: every trait change as a versioned delta (history, point-in-time reads), \
+         every event on the profile's timeline, rollups as time-bucketed series (any window can be asked; \
+         this workload reads only all-time values), identity merges as aliases, and segments maintained by \
+         the database from their definitions; it also pays for that in every write and in disk space"
+    }
+
+    fn budget(&self) -> String {
+        format!(
+            "RocksDB block cache 128 MiB, write buffers 8 MiB per column family ({} families); in-process \
+             caches sized to hold every profile of the run: {} profile records, {} identifiers, {} rollup \
+             pairs, {} wake-ups (no byte limit)",
+            ProfileDb::column_families().len(),
+            self.cache_entries,
+            self.cache_entries * IDENTIFIERS_PER_PROFILE,
+            self.cache_entries * ROLLUP_PAIRS_PER_PROFILE,
+            self.cache_entries * WAKEUPS_PER_PROFILE
+        )
+    }
+
+    fn note(&self, op: super::Op) -> Option<&'static str> {
+        match op {
+            super::Op::TraitUpdate => Some("profiledb also writes the change to the profile's history"),
+            super::Op::Ingest => {
+                Some("profiledb also appends the event to the profile's timeline and its time-bucketed rollups")
+            }
+            _ => None,
+        }
+    }
+
+    fn settle(&mut self) -> Result<()> {
+        self.db.settle().context("settling flushes and compactions")
+    }
+
+    fn footprint(&mut self) -> Result<(u64, &'static str)> {
+        Ok((crate::resources::dir_bytes(&self.dir), "RocksDB files"))
+    }
+
+    fn counts(&mut self) -> Result<(u64, u64)> {
+        Ok((self.db.profile_count()?, self.db.identifier_count()?))
     }
 
     fn load(&mut self, batch: &[Seed]) -> Result<()> {

@@ -1,19 +1,27 @@
-//! PostgreSQL as an expert would set it up for this job: traits as JSONB
-//! (with a `jsonb_path_ops` GIN index for ad-hoc audience queries), rollups
-//! as typed columns, identifiers and segment membership as tables with
-//! btree primary keys `(kind, value)` and `(segment, profile)`, every
-//! statement prepared once, the load through `COPY` with indexes built
-//! afterwards, then `VACUUM ANALYZE`. Sessions run with
-//! `synchronous_commit = off`: commits do not wait for the WAL fsync, the
-//! same durability class as profiledb's default and SQLite's
-//! `synchronous=NORMAL`.
+//! PostgreSQL as an expert would set it up for this job: traits as JSONB,
+//! rollups as typed columns, identifiers and segment membership as tables
+//! with btree primary keys `(kind, value)` and `(segment, profile)`, the
+//! load through `COPY` with indexes built afterwards, then `VACUUM
+//! ANALYZE`. No index on the traits: no measured query reads them by
+//! content.
+//!
+//! Every operation is one round trip: reads are one prepared statement,
+//! writes one call of a PL/pgSQL function ([`FUNCTIONS`]) that does the
+//! whole job in the statement's transaction — resolve, create, stitch,
+//! rollups, and the membership diff against the `segs` mask, with the 20
+//! segment predicates written a third time, in SQL (`segs_of`; the
+//! consistency checks compare the resulting segment sizes with the other
+//! stores'). Sessions run with `synchronous_commit = off`: commits do not
+//! wait for the WAL fsync, the same durability class as profiledb's
+//! default and SQLite's `synchronous=NORMAL`.
 
 use std::io::Write;
 
-use ::postgres::{Client, NoTls, Statement, Transaction};
+use ::postgres::{Client, NoTls, Statement};
 
-use super::{bits, mask_diff, Store};
+use super::{bits, Store};
 use crate::error::{Context, Error, Result};
+use crate::resources::Server;
 use crate::workload::{CountQuery, Event, Ident, Rollups, Seed, TraitSet, View};
 
 const SCHEMA: &str = "
@@ -35,12 +43,101 @@ CREATE TABLE identities (kind int2 NOT NULL, value text NOT NULL, profile_id int
 CREATE TABLE membership (segment int2 NOT NULL, profile int4 NOT NULL);
 ";
 
+/// The server-side write functions: the 20 segment predicates (the same
+/// as [`SEGMENTS`](crate::workload::SEGMENTS)), the membership diff, the
+/// trait update and the event ingest.
+const FUNCTIONS: &str = r#"
+CREATE FUNCTION segs_of(t jsonb, pv int8, atc int8, pu int8, ps float8) RETURNS int4
+LANGUAGE sql IMMUTABLE AS $$
+SELECT (CASE WHEN t->>'plan' = 'pro' THEN 1 ELSE 0 END)
+     | (CASE WHEN t->>'plan' = 'enterprise' THEN 2 ELSE 0 END)
+     | (CASE WHEN t->>'plan' IN ('basic', 'pro', 'enterprise') THEN 4 ELSE 0 END)
+     | (CASE WHEN t->>'country' = 'DE' THEN 8 ELSE 0 END)
+     | (CASE WHEN t->>'country' = 'US' THEN 16 ELSE 0 END)
+     | (CASE WHEN t->>'country' IN ('DE', 'FR', 'ES', 'IT', 'NL', 'PL', 'SE') THEN 32 ELSE 0 END)
+     | (CASE WHEN (t->'age')::numeric BETWEEN 18 AND 24 THEN 64 ELSE 0 END)
+     | (CASE WHEN (t->'age')::numeric >= 55 THEN 128 ELSE 0 END)
+     | (CASE WHEN (t->'ltv')::numeric > 500 THEN 256 ELSE 0 END)
+     | (CASE WHEN (t->'ltv')::numeric > 1500 THEN 512 ELSE 0 END)
+     | (CASE WHEN (t->'signup_at')::numeric >= 1704067200000 THEN 1024 ELSE 0 END)
+     | (CASE WHEN t->'tags' @> '["beta"]' THEN 2048 ELSE 0 END)
+     | (CASE WHEN t->'tags' @> '["vip"]' THEN 4096 ELSE 0 END)
+     | (CASE WHEN t->'email_opt_in' = 'true' THEN 8192 ELSE 0 END)
+     | (CASE WHEN t->>'device' IN ('ios', 'android') THEN 16384 ELSE 0 END)
+     | (CASE WHEN t->>'language' = 'de' THEN 32768 ELSE 0 END)
+     | (CASE WHEN pu >= 1 THEN 65536 ELSE 0 END)
+     | (CASE WHEN pu >= 3 THEN 131072 ELSE 0 END)
+     | (CASE WHEN ps > 300 THEN 262144 ELSE 0 END)
+     | (CASE WHEN atc >= 2 AND pu = 0 THEN 524288 ELSE 0 END)
+$$;
+
+CREATE FUNCTION apply_segs(pid int4, was int4, now int4) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+  IF now = was THEN RETURN; END IF;
+  INSERT INTO membership (segment, profile)
+    SELECT s::int2, pid FROM generate_series(0, 19) s WHERE now & (1 << s) <> 0 AND was & (1 << s) = 0;
+  DELETE FROM membership WHERE profile = pid AND segment IN
+    (SELECT s::int2 FROM generate_series(0, 19) s WHERE was & (1 << s) <> 0 AND now & (1 << s) = 0);
+  UPDATE profiles SET segs = now WHERE id = pid;
+END $$;
+
+CREATE FUNCTION set_trait(a_kind int2, a_value text, a_name text, a_val jsonb) RETURNS int4
+LANGUAGE plpgsql AS $$
+DECLARE p profiles%ROWTYPE;
+BEGIN
+  UPDATE profiles SET traits = traits || jsonb_build_object(a_name, a_val)
+    WHERE id = (SELECT profile_id FROM identities WHERE kind = a_kind AND value = a_value)
+    RETURNING * INTO p;
+  IF NOT FOUND THEN RETURN NULL; END IF;
+  PERFORM apply_segs(p.id, p.segs, segs_of(p.traits, p.page_views, p.add_to_carts, p.purchases, p.purchase_sum));
+  RETURN p.id;
+END $$;
+
+CREATE FUNCTION ingest(kinds int2[], vals text[], d_pv int8, d_atc int8, d_pu int8, d_sum float8, d_last int8)
+RETURNS int4 LANGUAGE plpgsql AS $$
+DECLARE
+  hits int4[];
+  pids int4[];
+  survivor int4;
+  l profiles%ROWTYPE;
+  p profiles%ROWTYPE;
+BEGIN
+  hits := ARRAY(SELECT (SELECT profile_id FROM identities WHERE kind = kinds[i] AND value = vals[i])
+                FROM generate_subscripts(kinds, 1) i ORDER BY i);
+  pids := ARRAY(SELECT DISTINCT x FROM unnest(hits) x WHERE x IS NOT NULL ORDER BY x);
+  IF cardinality(pids) = 0 THEN
+    INSERT INTO profiles (traits) VALUES ('{}') RETURNING id INTO survivor;
+  ELSE
+    survivor := pids[1];
+  END IF;
+  FOR j IN 2 .. cardinality(pids) LOOP
+    DELETE FROM profiles WHERE id = pids[j] RETURNING * INTO l;
+    UPDATE identities SET profile_id = survivor WHERE profile_id = l.id;
+    UPDATE profiles SET traits = l.traits || traits, page_views = page_views + l.page_views,
+      add_to_carts = add_to_carts + l.add_to_carts, purchases = purchases + l.purchases,
+      purchase_sum = purchase_sum + l.purchase_sum,
+      last_purchase_at = GREATEST(last_purchase_at, l.last_purchase_at) WHERE id = survivor;
+    DELETE FROM membership WHERE profile = l.id AND segment IN
+      (SELECT s::int2 FROM generate_series(0, 19) s WHERE l.segs & (1 << s) <> 0);
+  END LOOP;
+  FOR i IN 1 .. cardinality(kinds) LOOP
+    IF hits[i] IS NULL THEN
+      INSERT INTO identities (kind, value, profile_id) VALUES (kinds[i], vals[i], survivor);
+    END IF;
+  END LOOP;
+  UPDATE profiles SET page_views = page_views + d_pv, add_to_carts = add_to_carts + d_atc,
+    purchases = purchases + d_pu, purchase_sum = purchase_sum + d_sum,
+    last_purchase_at = GREATEST(last_purchase_at, d_last) WHERE id = survivor RETURNING * INTO p;
+  PERFORM apply_segs(survivor, p.segs, segs_of(p.traits, p.page_views, p.add_to_carts, p.purchases, p.purchase_sum));
+  RETURN survivor;
+END $$;
+"#;
+
 const INDEXES: &str = "
 ALTER TABLE profiles ADD PRIMARY KEY (id);
 ALTER TABLE identities ADD PRIMARY KEY (kind, value);
 ALTER TABLE membership ADD PRIMARY KEY (segment, profile);
 CREATE INDEX identities_profile ON identities (profile_id);
-CREATE INDEX profiles_traits ON profiles USING gin (traits jsonb_path_ops);
 SELECT setval(pg_get_serial_sequence('profiles', 'id'), (SELECT max(id) FROM profiles));
 ";
 
@@ -54,24 +151,17 @@ const COLS: &str = "traits::text, page_views, add_to_carts, purchases, purchase_
 struct Prepared {
     lookup: Statement,
     set_trait: Statement,
-    resolve: Statement,
-    create: Statement,
-    link: Statement,
-    read: Statement,
-    move_ids: Statement,
-    fold: Statement,
-    delete: Statement,
-    bump: Statement,
-    join: Statement,
-    leave: Statement,
-    set_segs: Statement,
+    ingest: Statement,
     count: Statement,
     member: Statement,
 }
 
+/// A PostgreSQL session.
 pub struct Postgres {
     client: Client,
     version: String,
+    backend: u32,
+    trips: u64,
     st: Option<Prepared>,
 }
 
@@ -81,9 +171,15 @@ pub fn connect(url: &str) -> Result<Box<dyn Store>> {
     config.connect_timeout(std::time::Duration::from_secs(5));
     let mut client = config.connect(NoTls).map_err(Error::from).with_context(|| format!("connecting to {url}"))?;
     let mut show = |what: &str| -> Result<String> { Ok(client.query_one(&format!("SHOW {what}"), &[])?.try_get(0)?) };
-    let version = format!("{} (shared_buffers={})", show("server_version")?, show("shared_buffers")?);
+    let mut settings = Vec::new();
+    for s in ["shared_buffers", "max_wal_size", "work_mem", "fsync", "wal_level", "max_parallel_workers_per_gather"] {
+        settings.push(format!("{s}={}", show(s)?));
+    }
+    let version = format!("{} ({})", show("server_version")?, settings.join(", "));
+    let backend: i32 = client.query_one("SELECT pg_backend_pid()", &[])?.try_get(0)?;
     client.batch_execute(SCHEMA).map_err(Error::from).context("creating the PostgreSQL schema")?;
-    Ok(Box::new(Postgres { client, version, st: None }))
+    client.batch_execute(FUNCTIONS).map_err(Error::from).context("creating the write functions")?;
+    Ok(Box::new(Postgres { client, version, backend: backend as u32, trips: 0, st: None }))
 }
 
 fn prepare(c: &mut Client) -> Result<Prepared> {
@@ -93,27 +189,8 @@ fn prepare(c: &mut Client) -> Result<Prepared> {
             "SELECT {} FROM identities i JOIN profiles p ON p.id = i.profile_id WHERE i.kind = $1 AND i.value = $2",
             COLS.split(", ").map(|c| format!("p.{c}")).collect::<Vec<_>>().join(", ")
         ))?,
-        set_trait: p(&format!(
-            "UPDATE profiles SET traits = traits || jsonb_build_object($1::text, $2::text::jsonb)
-             WHERE id = (SELECT profile_id FROM identities WHERE kind = $3 AND value = $4) RETURNING id, {COLS}"
-        ))?,
-        resolve: p("SELECT profile_id FROM identities WHERE kind = $1 AND value = $2")?,
-        create: p("INSERT INTO profiles (traits) VALUES ('{}') RETURNING id")?,
-        link: p("INSERT INTO identities (kind, value, profile_id) VALUES ($1, $2, $3)")?,
-        read: p(&format!("SELECT {COLS} FROM profiles WHERE id = $1"))?,
-        move_ids: p("UPDATE identities SET profile_id = $1 WHERE profile_id = $2")?,
-        fold: p("UPDATE profiles SET traits = $2::text::jsonb || traits, page_views = page_views + $3,
-                 add_to_carts = add_to_carts + $4, purchases = purchases + $5, purchase_sum = purchase_sum + $6,
-                 last_purchase_at = GREATEST(last_purchase_at, $7) WHERE id = $1")?,
-        delete: p("DELETE FROM profiles WHERE id = $1")?,
-        bump: p(&format!(
-            "UPDATE profiles SET page_views = page_views + $2, add_to_carts = add_to_carts + $3,
-             purchases = purchases + $4, purchase_sum = purchase_sum + $5,
-             last_purchase_at = GREATEST(last_purchase_at, $6) WHERE id = $1 RETURNING {COLS}"
-        ))?,
-        join: p("INSERT INTO membership (segment, profile) VALUES ($1, $2)")?,
-        leave: p("DELETE FROM membership WHERE segment = $1 AND profile = $2")?,
-        set_segs: p("UPDATE profiles SET segs = $2 WHERE id = $1")?,
+        set_trait: p("SELECT set_trait($1, $2, $3, $4::text::jsonb)")?,
+        ingest: p("SELECT ingest($1, $2, $3, $4, $5, $6, $7)")?,
         count: p("SELECT count(*) FROM membership a WHERE a.segment = $1
                   AND EXISTS (SELECT 1 FROM membership b WHERE b.segment = $2 AND b.profile = a.profile)
                   AND NOT EXISTS (SELECT 1 FROM membership c WHERE c.segment = $3 AND c.profile = a.profile)")?,
@@ -149,29 +226,6 @@ fn seg(s: usize) -> i16 {
     s as i16
 }
 
-fn maintain_segments(
-    tx: &mut Transaction<'_>,
-    st: &Prepared,
-    id: i32,
-    traits: &str,
-    r: Rollups,
-    old: i32,
-) -> Result<()> {
-    let new = view(traits, r)?.segments() as i32;
-    if new == old {
-        return Ok(());
-    }
-    let (added, removed) = mask_diff(old as u32, new as u32);
-    for s in added {
-        tx.execute(&st.join, &[&seg(s), &id])?;
-    }
-    for s in removed {
-        tx.execute(&st.leave, &[&seg(s), &id])?;
-    }
-    tx.execute(&st.set_segs, &[&id, &new])?;
-    Ok(())
-}
-
 /// Escapes a value for COPY's text format.
 fn copy_text(s: &str) -> String {
     s.replace('\\', "\\\\").replace('\t', "\\t").replace('\n', "\\n").replace('\r', "\\r")
@@ -192,7 +246,59 @@ impl Store for Postgres {
     }
 
     fn describe(&self) -> String {
-        format!("PostgreSQL {} on loopback, synchronous_commit=off, prepared statements, COPY load, GIN (jsonb_path_ops) on traits", self.version)
+        format!(
+            "PostgreSQL {} on loopback TCP, synchronous_commit=off; every operation one round trip \
+             (prepared statements; writes are PL/pgSQL functions); COPY load, no index on traits",
+            self.version
+        )
+    }
+
+    fn scope(&self) -> &'static str {
+        "keeps each profile's current traits (JSONB) and all-time counters: no trait history, no event \
+         timeline, no time windows; segment predicates are hand-written a third time in SQL"
+    }
+
+    fn budget(&self) -> String {
+        "shared_buffers=256MB (plus the OS page cache, not counted here); work_mem default".into()
+    }
+
+    fn server(&mut self) -> Result<Option<Server>> {
+        // The backend's parent is the postmaster; its children are the
+        // backends, the WAL writer, checkpointer, autovacuum and so on.
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.backend))
+            .with_context(|| format!("reading /proc/{}/stat (is the server on this machine?)", self.backend))?;
+        let ppid = stat
+            .rfind(')')
+            .and_then(|i| stat[i + 2..].split_whitespace().nth(1))
+            .and_then(|p| p.parse().ok())
+            .ok_or_else(|| Error::msg("no parent in the backend's /proc stat"))?;
+        Ok(Some(Server::Tree(ppid)))
+    }
+
+    fn round_trips(&self) -> Option<u64> {
+        Some(self.trips)
+    }
+
+    fn footprint(&mut self) -> Result<(u64, &'static str)> {
+        self.trips += 1;
+        let n: i64 = self
+            .client
+            .query_one(
+                "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::int8 FROM pg_class c
+                 JOIN pg_namespace n ON n.oid = c.relnamespace
+                 WHERE n.nspname = 'profiledb_compare' AND c.relkind = 'r'",
+                &[],
+            )?
+            .try_get(0)?;
+        Ok((n as u64, "tables + indexes on disk"))
+    }
+
+    fn counts(&mut self) -> Result<(u64, u64)> {
+        self.trips += 1;
+        let row =
+            self.client.query_one("SELECT (SELECT count(*) FROM profiles), (SELECT count(*) FROM identities)", &[])?;
+        let (p, i): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
+        Ok((p as u64, i as u64))
     }
 
     fn load(&mut self, batch: &[Seed]) -> Result<()> {
@@ -217,6 +323,7 @@ impl Store for Postgres {
                 members.push_str(&format!("{g}\t{}\n", s.id));
             }
         }
+        self.trips += 3;
         self.copy(
             "COPY profiles (id, traits, page_views, add_to_carts, purchases, purchase_sum, last_purchase_at, segs) FROM STDIN",
             profiles.as_bytes(),
@@ -241,6 +348,7 @@ impl Store for Postgres {
 
     fn lookup(&mut self, id: &Ident) -> Result<Option<View>> {
         let st = prepared(&self.st)?;
+        self.trips += 1;
         match self.client.query_opt(&st.lookup, &[&id.kind.code(), &id.value])? {
             Some(row) => {
                 let (t, r, _) = read_row(&row, 0)?;
@@ -252,73 +360,41 @@ impl Store for Postgres {
 
     fn set_trait(&mut self, id: &Ident, set: &TraitSet) -> Result<()> {
         let st = prepared(&self.st)?;
-        let mut tx = self.client.transaction()?;
         let value = set.json().to_string();
-        let row = tx
-            .query_opt(&st.set_trait, &[&set.name(), &value, &id.kind.code(), &id.value])?
-            .ok_or_else(|| Error::msg(format!("no profile for {}", id.value)))?;
-        let pid: i32 = row.try_get(0)?;
-        let (t, r, segs) = read_row(&row, 1)?;
-        maintain_segments(&mut tx, st, pid, &t, r, segs)?;
-        tx.commit()?;
-        Ok(())
+        self.trips += 1;
+        let pid: Option<i32> =
+            self.client.query_one(&st.set_trait, &[&id.kind.code(), &id.value, &set.name(), &value])?.try_get(0)?;
+        pid.map(|_| ()).ok_or_else(|| Error::msg(format!("no profile for {}", id.value)))
     }
 
     fn ingest(&mut self, ev: &Event) -> Result<()> {
         let st = prepared(&self.st)?;
-        let mut tx = self.client.transaction()?;
-        let mut found = Vec::with_capacity(ev.idents.len());
-        for id in &ev.idents {
-            let row = tx.query_opt(&st.resolve, &[&id.kind.code(), &id.value])?;
-            found.push(row.map(|r| r.try_get::<_, i32>(0)).transpose()?);
-        }
-        let mut pids: Vec<i32> = found.iter().flatten().copied().collect();
-        pids.sort_unstable();
-        pids.dedup();
-        let survivor = match pids.first() {
-            Some(p) => *p,
-            None => tx.query_one(&st.create, &[])?.try_get(0)?,
-        };
-        for &loser in pids.iter().skip(1) {
-            let (t, r, segs) = read_row(&tx.query_one(&st.read, &[&loser])?, 0)?;
-            tx.execute(&st.move_ids, &[&survivor, &loser])?;
-            tx.execute(
-                &st.fold,
-                &[&survivor, &t, &r.page_views, &r.add_to_carts, &r.purchases, &r.purchase_sum, &r.last_purchase_at],
-            )?;
-            for s in bits(segs as u32) {
-                tx.execute(&st.leave, &[&seg(s), &loser])?;
-            }
-            tx.execute(&st.delete, &[&loser])?;
-        }
-        for (id, pid) in ev.idents.iter().zip(&found) {
-            if pid.is_none() {
-                tx.execute(&st.link, &[&id.kind.code(), &id.value, &survivor])?;
-            }
-        }
+        let kinds: Vec<i16> = ev.idents.iter().map(|i| i.kind.code()).collect();
+        let values: Vec<&str> = ev.idents.iter().map(|i| i.value.as_str()).collect();
         let d = ev.delta();
-        let row = tx.query_one(
-            &st.bump,
-            &[&survivor, &d.page_views, &d.add_to_carts, &d.purchases, &d.purchase_sum, &d.last_purchase_at],
+        self.trips += 1;
+        self.client.query_one(
+            &st.ingest,
+            &[&kinds, &values, &d.page_views, &d.add_to_carts, &d.purchases, &d.purchase_sum, &d.last_purchase_at],
         )?;
-        let (t, r, segs) = read_row(&row, 0)?;
-        maintain_segments(&mut tx, st, survivor, &t, r, segs)?;
-        tx.commit()?;
         Ok(())
     }
 
     fn segment_count(&mut self, q: &CountQuery) -> Result<u64> {
         let st = prepared(&self.st)?;
+        self.trips += 1;
         let n: i64 = self.client.query_one(&st.count, &[&seg(q.a), &seg(q.b), &seg(q.not_c)])?.try_get(0)?;
         Ok(n as u64)
     }
 
     fn is_member(&mut self, id: &Ident, segment: usize) -> Result<bool> {
         let st = prepared(&self.st)?;
+        self.trips += 1;
         Ok(self.client.query_one(&st.member, &[&id.kind.code(), &id.value, &seg(segment)])?.try_get(0)?)
     }
 
     fn segment_sizes(&mut self) -> Result<Vec<u64>> {
+        self.trips += 1;
         let mut sizes = vec![0u64; crate::workload::SEGMENTS.len()];
         for row in self.client.query("SELECT segment, count(*) FROM membership GROUP BY segment", &[])? {
             let (s, n): (i16, i64) = (row.try_get(0)?, row.try_get(1)?);

@@ -2,38 +2,151 @@
 //! `p:<id>` (traits and rollups), each identifier a string key
 //! `id:<kind>:<value>` → dense profile id, each profile's identifiers a set
 //! `pi:<id>` (for merges), each segment a bitmap `seg:<n>` over the dense
-//! ids. Reads are one round trip (a Lua script resolves the identifier and
-//! reads the hash); counts are `BITOP AND` + `BITCOUNT` in one pipeline
-//! (|A∩B| − |A∩B∩C|, no `NOT` padding issues); ingest resolves with `MGET`,
-//! applies every write in one `MULTI`/`EXEC` that returns the updated hash,
-//! then fixes segment bits in a second `MULTI` only when membership changed.
+//! ids.
+//!
+//! Every operation is one round trip. Reads and writes are Lua scripts
+//! (loaded once with `SCRIPT LOAD`, called with `EVALSHA`): a script runs
+//! atomically, so an ingest — resolve, create, stitch, rollups, segment
+//! bits — or a trait update with its segment bits is one atomic step. The
+//! segment predicates are therefore written a third time, in Lua
+//! ([`SEGS_LUA`]); the consistency checks compare the resulting segment
+//! sizes with the other stores'. Counts are `BITOP AND` + `BITCOUNT` in one
+//! pipeline (|A∩B| − |A∩B∩C|, no `NOT` padding issues). The scripts touch
+//! keys they compute (`p:<id>`, `seg:<n>`), which is fine on one server
+//! but would not be on Redis Cluster.
 //!
 //! The selected Redis database is flushed first.
 
 use ::redis::{Client, Connection, Script};
 
-use super::{bits, mask_diff, Store};
+use super::{bits, Store};
 use crate::error::{Context, Error, Result};
+use crate::resources::Server;
 use crate::workload::{CountQuery, Event, Ident, Seed, TraitSet, View};
+
+/// Shared Lua: reading a hash into a table, the 20 segment predicates (the
+/// same as [`SEGMENTS`](crate::workload::SEGMENTS)), and the bitmap diff.
+const SEGS_LUA: &str = r#"
+local function hgetall(key)
+  local flat = redis.call('HGETALL', key)
+  local h = {}
+  for i = 1, #flat, 2 do h[flat[i]] = flat[i + 1] end
+  return h
+end
+local EU = {DE = true, FR = true, ES = true, IT = true, NL = true, PL = true, SE = true}
+local function num(x) return tonumber(x or '') or 0 end
+local function tag(tags, t)
+  return tags ~= nil and string.find(',' .. tags .. ',', ',' .. t .. ',', 1, true) ~= nil
+end
+local function segs_of(h)
+  local plan, country, dev = h.plan or '', h.country or '', h.device or ''
+  local age, ltv, pu = num(h.age), num(h.ltv), num(h.purchases)
+  local c = {
+    plan == 'pro', plan == 'enterprise', plan == 'basic' or plan == 'pro' or plan == 'enterprise',
+    country == 'DE', country == 'US', EU[country] == true,
+    age >= 18 and age <= 24, age >= 55, ltv > 500, ltv > 1500,
+    num(h.signup_at) >= 1704067200000, tag(h.tags, 'beta'), tag(h.tags, 'vip'),
+    h.email_opt_in == '1', dev == 'ios' or dev == 'android', h.language == 'de',
+    pu >= 1, pu >= 3, num(h.purchase_sum) > 300, num(h.add_to_carts) >= 2 and pu == 0,
+  }
+  local m = 0
+  for i = 1, 20 do if c[i] then m = m + 2 ^ (i - 1) end end
+  return m
+end
+local function maintain(pid, key)
+  local h = hgetall(key)
+  local old, new = num(h.segs), segs_of(h)
+  if old == new then return end
+  for s = 0, 19 do
+    local b = 2 ^ s
+    local was, is = bit.band(old, b) ~= 0, bit.band(new, b) ~= 0
+    if was ~= is then redis.call('SETBIT', 'seg:' .. s, pid, is and 1 or 0) end
+  end
+  redis.call('HSET', key, 'segs', new)
+end
+"#;
 
 const LOOKUP: &str = "local p = redis.call('GET', KEYS[1])
 if not p then return false end
 return redis.call('HGETALL', 'p:' .. p)";
 
+/// KEYS[1] the identifier; ARGV the trait and its value.
 const SET_TRAIT: &str = "local p = redis.call('GET', KEYS[1])
 if not p then return false end
 redis.call('HSET', 'p:' .. p, ARGV[1], ARGV[2])
-return {p, redis.call('HGETALL', 'p:' .. p)}";
+maintain(tonumber(p), 'p:' .. p)
+return tonumber(p)";
+
+/// KEYS the event's identifiers; ARGV page views, adds to cart,
+/// purchases, purchase amount, purchase time (the event's rollup delta).
+/// Resolves, creates, stitches into the lowest id (identifiers move, the
+/// survivor's traits win, counters add up, the loser leaves its segments),
+/// applies the delta and fixes the segment bits.
+const INGEST: &str = r#"
+local found, pids = {}, {}
+for i, k in ipairs(KEYS) do
+  local p = redis.call('GET', k)
+  found[i] = p and tonumber(p) or false
+  if p then pids[#pids + 1] = tonumber(p) end
+end
+table.sort(pids)
+local u = {}
+for _, p in ipairs(pids) do if u[#u] ~= p then u[#u + 1] = p end end
+local survivor = u[1] or redis.call('INCR', 'next_pid')
+local sk, si = 'p:' .. survivor, 'pi:' .. survivor
+local ROLLUP = {page_views = true, add_to_carts = true, purchases = true, purchase_sum = true,
+  last_purchase_at = true, segs = true}
+for j = 2, #u do
+  local loser = u[j]
+  local lh = hgetall('p:' .. loser)
+  local lids = redis.call('SMEMBERS', 'pi:' .. loser)
+  for _, k in ipairs(lids) do redis.call('SET', k, survivor) end
+  if #lids > 0 then redis.call('SADD', si, unpack(lids)) end
+  for f, v in pairs(lh) do if not ROLLUP[f] then redis.call('HSETNX', sk, f, v) end end
+  redis.call('HINCRBY', sk, 'page_views', lh.page_views or 0)
+  redis.call('HINCRBY', sk, 'add_to_carts', lh.add_to_carts or 0)
+  redis.call('HINCRBY', sk, 'purchases', lh.purchases or 0)
+  redis.call('HINCRBYFLOAT', sk, 'purchase_sum', lh.purchase_sum or 0)
+  local last = redis.call('HGET', sk, 'last_purchase_at') or '0'
+  if num(lh.last_purchase_at) > num(last) then last = lh.last_purchase_at end
+  redis.call('HSET', sk, 'last_purchase_at', last)
+  local ls = num(lh.segs)
+  for s = 0, 19 do
+    if bit.band(ls, 2 ^ s) ~= 0 then redis.call('SETBIT', 'seg:' .. s, loser, 0) end
+  end
+  redis.call('DEL', 'p:' .. loser, 'pi:' .. loser)
+end
+for i, k in ipairs(KEYS) do
+  if not found[i] then
+    redis.call('SET', k, survivor)
+    redis.call('SADD', si, k)
+  end
+end
+if ARGV[1] ~= '0' then redis.call('HINCRBY', sk, 'page_views', ARGV[1]) end
+if ARGV[2] ~= '0' then redis.call('HINCRBY', sk, 'add_to_carts', ARGV[2]) end
+if ARGV[3] ~= '0' then
+  redis.call('HINCRBY', sk, 'purchases', ARGV[3])
+  redis.call('HINCRBYFLOAT', sk, 'purchase_sum', ARGV[4])
+  -- Events arrive in time order, so the latest purchase is this one.
+  redis.call('HSET', sk, 'last_purchase_at', ARGV[5])
+end
+maintain(survivor, sk)
+return survivor
+"#;
 
 const MEMBER: &str = "local p = redis.call('GET', KEYS[1])
 if not p then return 0 end
 return redis.call('GETBIT', KEYS[2], p)";
 
+/// A Redis connection and its loaded scripts.
 pub struct Redis {
     con: Connection,
     version: String,
+    pid: u32,
+    trips: u64,
     lookup: Script,
     set_trait: Script,
+    ingest: Script,
     member: Script,
 }
 
@@ -50,19 +163,29 @@ pub fn connect(url: &str) -> Result<Box<dyn Store>> {
         .map(|v| v.trim().to_owned())
         .unwrap_or_else(|| "?".into());
     let mut config = Vec::new();
-    for key in ["appendonly", "appendfsync", "save"] {
+    let pid = info
+        .lines()
+        .find_map(|l| l.strip_prefix("process_id:"))
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or_else(|| Error::msg("INFO server has no process_id"))?;
+    for key in ["appendonly", "appendfsync", "save", "maxmemory", "io-threads"] {
         let kv: Vec<String> = ::redis::cmd("CONFIG").arg("GET").arg(key).query(&mut con).context("CONFIG GET")?;
         config.push(format!("{key}={:?}", kv.get(1).map_or("?", String::as_str)));
     }
     let version = format!("{version} ({})", config.join(", "));
     ::redis::cmd("FLUSHDB").query::<()>(&mut con).context("FLUSHDB")?;
-    Ok(Box::new(Redis {
-        con,
-        version,
-        lookup: Script::new(LOOKUP),
-        set_trait: Script::new(SET_TRAIT),
-        member: Script::new(MEMBER),
-    }))
+    let scripts = [
+        Script::new(LOOKUP),
+        Script::new(&format!("{SEGS_LUA}\n{SET_TRAIT}")),
+        Script::new(&format!("{SEGS_LUA}\n{INGEST}")),
+        Script::new(MEMBER),
+    ];
+    // Loaded up front, so every call is one EVALSHA round trip.
+    for s in &scripts {
+        s.load(&mut con).context("SCRIPT LOAD")?;
+    }
+    let [lookup, set_trait, ingest, member] = scripts;
+    Ok(Box::new(Redis { con, version, pid, trips: 0, lookup, set_trait, ingest, member }))
 }
 
 fn id_key(id: &Ident) -> String {
@@ -122,31 +245,6 @@ fn parse(flat: &[String]) -> Result<(View, u32)> {
     Ok((v, segs))
 }
 
-const ROLLUP_FIELDS: [&str; 6] =
-    ["page_views", "add_to_carts", "purchases", "purchase_sum", "last_purchase_at", "segs"];
-
-impl Redis {
-    /// Re-evaluates segments after a write and fixes the bitmaps (one
-    /// `MULTI` round trip, only when membership changed).
-    fn maintain_segments(&mut self, pid: u32, view: &View, old: u32) -> Result<()> {
-        let new = view.segments();
-        if new == old {
-            return Ok(());
-        }
-        let mut pipe = ::redis::pipe();
-        pipe.atomic();
-        let (added, removed) = mask_diff(old, new);
-        for s in added {
-            pipe.cmd("SETBIT").arg(format!("seg:{s}")).arg(pid).arg(1).ignore();
-        }
-        for s in removed {
-            pipe.cmd("SETBIT").arg(format!("seg:{s}")).arg(pid).arg(0).ignore();
-        }
-        pipe.cmd("HSET").arg(format!("p:{pid}")).arg("segs").arg(new).ignore();
-        pipe.query::<()>(&mut self.con).context("updating segment bits")
-    }
-}
-
 impl Store for Redis {
     fn name(&self) -> &'static str {
         "redis"
@@ -154,9 +252,60 @@ impl Store for Redis {
 
     fn describe(&self) -> String {
         format!(
-            "Redis {} on loopback; segments as bitmaps; Lua scripts for one-round-trip reads, pipelines and MULTI for writes",
+            "Redis {} on loopback TCP (TCP_NODELAY); segments as bitmaps; every operation one round trip \
+             (Lua scripts via EVALSHA, atomic; counts a BITOP/BITCOUNT pipeline)",
             self.version
         )
+    }
+
+    fn scope(&self) -> &'static str {
+        "keeps each profile's current traits and all-time counters in a hash: no trait history, no event \
+         timeline, no time windows; segment predicates are hand-written a third time in Lua; everything in \
+         memory (the append-only file is for recovery)"
+    }
+
+    fn budget(&self) -> String {
+        "no maxmemory: the whole dataset in memory".into()
+    }
+
+    fn server(&mut self) -> Result<Option<Server>> {
+        Ok(Some(Server::Process(self.pid)))
+    }
+
+    fn round_trips(&self) -> Option<u64> {
+        Some(self.trips)
+    }
+
+    fn footprint(&mut self) -> Result<(u64, &'static str)> {
+        self.trips += 1;
+        let info: String = ::redis::cmd("INFO").arg("memory").query(&mut self.con).context("INFO memory")?;
+        let used =
+            info.lines().find_map(|l| l.strip_prefix("used_memory:")).and_then(|v| v.trim().parse().ok()).unwrap_or(0);
+        Ok((used, "used_memory (in memory)"))
+    }
+
+    fn counts(&mut self) -> Result<(u64, u64)> {
+        let mut n = [0u64; 2];
+        for (i, pattern) in ["p:*", "id:*"].iter().enumerate() {
+            let mut cursor = 0u64;
+            loop {
+                self.trips += 1;
+                let (next, keys): (u64, Vec<String>) = ::redis::cmd("SCAN")
+                    .arg(cursor)
+                    .arg("MATCH")
+                    .arg(*pattern)
+                    .arg("COUNT")
+                    .arg(10_000)
+                    .query(&mut self.con)
+                    .context("SCAN")?;
+                n[i] += keys.len() as u64;
+                if next == 0 {
+                    break;
+                }
+                cursor = next;
+            }
+        }
+        Ok((n[0], n[1]))
     }
 
     fn load(&mut self, batch: &[Seed]) -> Result<()> {
@@ -172,6 +321,7 @@ impl Store for Redis {
                 pipe.cmd("SETBIT").arg(format!("seg:{g}")).arg(s.id).arg(1).ignore();
             }
         }
+        self.trips += 1;
         pipe.query::<()>(&mut self.con).context("loading a batch")
     }
 
@@ -193,6 +343,7 @@ impl Store for Redis {
     }
 
     fn lookup(&mut self, id: &Ident) -> Result<Option<View>> {
+        self.trips += 1;
         let flat: Option<Vec<String>> = self.lookup.key(id_key(id)).invoke(&mut self.con)?;
         flat.map(|f| parse(&f).map(|(v, _)| v)).transpose()
     }
@@ -203,83 +354,25 @@ impl Store for Redis {
             TraitSet::Ltv(x) => x.to_string(),
             TraitSet::EmailOptIn(b) => u8::from(*b).to_string(),
         };
-        let reply: Option<(u32, Vec<String>)> =
-            self.set_trait.key(id_key(id)).arg(set.name()).arg(value).invoke(&mut self.con)?;
-        let (pid, flat) = reply.ok_or_else(|| Error::msg(format!("no profile for {}", id.value)))?;
-        let (view, old) = parse(&flat)?;
-        self.maintain_segments(pid, &view, old)
+        self.trips += 1;
+        let pid: Option<u32> = self.set_trait.key(id_key(id)).arg(set.name()).arg(value).invoke(&mut self.con)?;
+        pid.map(|_| ()).ok_or_else(|| Error::msg(format!("no profile for {}", id.value)))
     }
 
     fn ingest(&mut self, ev: &Event) -> Result<()> {
-        let keys: Vec<String> = ev.idents.iter().map(id_key).collect();
-        let found: Vec<Option<u32>> = ::redis::cmd("MGET").arg(&keys).query(&mut self.con)?;
-        let mut pids: Vec<u32> = found.iter().flatten().copied().collect();
-        pids.sort_unstable();
-        pids.dedup();
-        let survivor = match pids.first() {
-            Some(p) => *p,
-            None => ::redis::cmd("INCR").arg("next_pid").query(&mut self.con)?,
-        };
-        let sk = format!("p:{survivor}");
-        let mut tx = ::redis::pipe();
-        tx.atomic();
-        for &loser in pids.iter().skip(1) {
-            let (lh, lids, s_last): (Vec<String>, Vec<String>, Option<i64>) = ::redis::pipe()
-                .cmd("HGETALL")
-                .arg(format!("p:{loser}"))
-                .cmd("SMEMBERS")
-                .arg(format!("pi:{loser}"))
-                .cmd("HGET")
-                .arg(&sk)
-                .arg("last_purchase_at")
-                .query(&mut self.con)?;
-            let (lv, lsegs) = parse(&lh)?;
-            for k in &lids {
-                tx.cmd("SET").arg(k).arg(survivor).ignore();
-            }
-            tx.cmd("SADD").arg(format!("pi:{survivor}")).arg(&lids).ignore();
-            for pair in lh.chunks_exact(2).filter(|p| !ROLLUP_FIELDS.contains(&p[0].as_str())) {
-                tx.cmd("HSETNX").arg(&sk).arg(&pair[0]).arg(&pair[1]).ignore();
-            }
-            let r = &lv.r;
-            tx.cmd("HINCRBY").arg(&sk).arg("page_views").arg(r.page_views).ignore();
-            tx.cmd("HINCRBY").arg(&sk).arg("add_to_carts").arg(r.add_to_carts).ignore();
-            tx.cmd("HINCRBY").arg(&sk).arg("purchases").arg(r.purchases).ignore();
-            tx.cmd("HINCRBYFLOAT").arg(&sk).arg("purchase_sum").arg(r.purchase_sum).ignore();
-            let last = s_last.unwrap_or(0).max(r.last_purchase_at);
-            tx.cmd("HSET").arg(&sk).arg("last_purchase_at").arg(last).ignore();
-            for s in bits(lsegs) {
-                tx.cmd("SETBIT").arg(format!("seg:{s}")).arg(loser).arg(0).ignore();
-            }
-            tx.cmd("DEL").arg(format!("p:{loser}")).arg(format!("pi:{loser}")).ignore();
-        }
-        let new_keys: Vec<&String> = keys.iter().zip(&found).filter(|(_, p)| p.is_none()).map(|(k, _)| k).collect();
-        for k in &new_keys {
-            tx.cmd("SET").arg(*k).arg(survivor).ignore();
-        }
-        if !new_keys.is_empty() {
-            tx.cmd("SADD").arg(format!("pi:{survivor}")).arg(&new_keys).ignore();
-        }
         let d = ev.delta();
-        if d.page_views > 0 {
-            tx.cmd("HINCRBY").arg(&sk).arg("page_views").arg(d.page_views).ignore();
+        let mut call = self.ingest.prepare_invoke();
+        for id in &ev.idents {
+            call.key(id_key(id));
         }
-        if d.add_to_carts > 0 {
-            tx.cmd("HINCRBY").arg(&sk).arg("add_to_carts").arg(d.add_to_carts).ignore();
-        }
-        if d.purchases > 0 {
-            tx.cmd("HINCRBY").arg(&sk).arg("purchases").arg(d.purchases).ignore();
-            tx.cmd("HINCRBYFLOAT").arg(&sk).arg("purchase_sum").arg(d.purchase_sum).ignore();
-            // Events arrive in time order, so the latest purchase is this one.
-            tx.cmd("HSET").arg(&sk).arg("last_purchase_at").arg(d.last_purchase_at).ignore();
-        }
-        tx.cmd("HGETALL").arg(&sk);
-        let (flat,): (Vec<String>,) = tx.query(&mut self.con).context("ingest MULTI")?;
-        let (view, old) = parse(&flat)?;
-        self.maintain_segments(survivor, &view, old)
+        call.arg(d.page_views).arg(d.add_to_carts).arg(d.purchases).arg(d.purchase_sum).arg(d.last_purchase_at);
+        self.trips += 1;
+        let _survivor: u32 = call.invoke(&mut self.con).context("ingest script")?;
+        Ok(())
     }
 
     fn segment_count(&mut self, q: &CountQuery) -> Result<u64> {
+        self.trips += 1;
         let (ab, abc): (u64, u64) = ::redis::pipe()
             .cmd("BITOP")
             .arg("AND")
@@ -302,11 +395,13 @@ impl Store for Redis {
     }
 
     fn is_member(&mut self, id: &Ident, segment: usize) -> Result<bool> {
+        self.trips += 1;
         let bit: i64 = self.member.key(id_key(id)).key(format!("seg:{segment}")).invoke(&mut self.con)?;
         Ok(bit == 1)
     }
 
     fn segment_sizes(&mut self) -> Result<Vec<u64>> {
+        self.trips += 1;
         let mut pipe = ::redis::pipe();
         for s in 0..crate::workload::SEGMENTS.len() {
             pipe.cmd("BITCOUNT").arg(format!("seg:{s}"));

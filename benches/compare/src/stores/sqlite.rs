@@ -40,8 +40,10 @@ CREATE TABLE membership (
 /// Columns after `id` and `traits` every read returns.
 const ROLLUP_COLS: &str = "page_views, add_to_carts, purchases, purchase_sum, last_purchase_at, segs";
 
+/// A SQLite database file and its connection.
 pub struct Sqlite {
     conn: Connection,
+    dir: std::path::PathBuf,
 }
 
 /// Creates a fresh database file in `dir`.
@@ -61,7 +63,7 @@ pub fn open(dir: &Path) -> Result<Box<dyn Store>> {
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     conn.set_prepared_statement_cache_capacity(64);
     conn.execute_batch(SCHEMA).context("creating the SQLite schema")?;
-    Ok(Box::new(Sqlite { conn }))
+    Ok(Box::new(Sqlite { conn, dir: dir.to_owned() }))
 }
 
 /// Reads `json(traits), page_views, ..., segs` starting at column `at`.
@@ -146,6 +148,35 @@ impl Store for Sqlite {
             "SQLite {} (rusqlite bundled), WAL, synchronous=NORMAL, 256 MiB cache, 256 MiB mmap",
             rusqlite::version()
         )
+    }
+
+    fn scope(&self) -> &'static str {
+        "keeps each profile's current traits (JSONB) and all-time counters in one row: no trait history, no \
+         event timeline, no time windows; segment predicates are evaluated in the application (Rust) after \
+         each write, in the same transaction"
+    }
+
+    fn budget(&self) -> String {
+        "page cache 256 MiB + mmap 256 MiB (plus the OS page cache, not counted here)".into()
+    }
+
+    fn settle(&mut self) -> Result<()> {
+        // Like profiledb's settle: move the writes' WAL into the database
+        // file now, so that work is charged to the phase that caused it.
+        self.conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE);").context("checkpointing the WAL")
+    }
+
+    fn footprint(&mut self) -> Result<(u64, &'static str)> {
+        Ok((crate::resources::dir_bytes(&self.dir), "database + WAL files"))
+    }
+
+    fn counts(&mut self) -> Result<(u64, u64)> {
+        let (p, i): (i64, i64) = self.conn.query_row(
+            "SELECT (SELECT count(*) FROM profiles), (SELECT count(*) FROM identities)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        Ok((p as u64, i as u64))
     }
 
     fn load(&mut self, batch: &[Seed]) -> Result<()> {
