@@ -77,10 +77,15 @@ pub fn anonymize(ctx: &Ctx, a: &AnonymizeArgs) -> Result<(), CliError> {
         rules = rules.rule(name, ValueRule::Hash);
     }
     let db = open::for_writing(&ctx.db)?;
-    for (option, name) in a.keep.iter().map(|n| ("--keep", n)).chain(a.hash.iter().map(|n| ("--hash", n))) {
-        if !names_something(&db, &who, name)? {
-            // Anonymizing cannot be undone: a misspelt name drops what it meant to keep.
-            eprintln!("warning: {option} {name:?} names no trait or event property of this profile");
+    let named: Vec<(&str, &String)> =
+        a.keep.iter().map(|n| ("--keep", n)).chain(a.hash.iter().map(|n| ("--hash", n))).collect();
+    if let Some(p) = db.get(&who)?.filter(|_| !named.is_empty()) {
+        // Anonymizing cannot be undone: a misspelt name drops what it meant to keep.
+        let events = db.events(p.id, profiledb::Timestamp(i64::MIN), profiledb::Timestamp(i64::MAX))?;
+        for (option, name) in named {
+            if !names_something(&p, &events, name) {
+                eprintln!("warning: {option} {name:?} names no trait or event property of this profile");
+            }
         }
     }
     let r = db.anonymize(&who, Some(&rules), a.request_id.as_deref())?;
@@ -106,14 +111,10 @@ pub fn anonymize(ctx: &Ctx, a: &AnonymizeArgs) -> Result<(), CliError> {
     })
 }
 
-/// Whether `name` is a trait of `who`'s profile, a dotted parent of one, or
-/// a property (path) of one of its stored events.
-fn names_something(db: &profiledb::ProfileDb, who: &profiledb::Identifier, name: &str) -> Result<bool, CliError> {
-    let Some(p) = db.get(who)? else { return Ok(true) }; // anonymize reports the unknown identifier
+/// Whether `name` is a trait of profile `p`, a dotted parent of one, or a
+/// property (path) of one of its stored `events`.
+fn names_something(p: &profiledb::Profile, events: &[profiledb::event::Event], name: &str) -> bool {
     let below = format!("{name}.");
-    if p.traits.iter().any(|(t, _)| t == name || t.starts_with(&below)) {
-        return Ok(true);
-    }
-    let events = db.events(p.id, profiledb::Timestamp(i64::MIN), profiledb::Timestamp(i64::MAX))?;
-    Ok(events.iter().any(|e| e.properties.get_path(name).is_some()))
+    p.traits.iter().any(|(t, _)| t == name || t.starts_with(&below))
+        || events.iter().any(|e| e.properties.get_path(name).is_some())
 }
