@@ -108,6 +108,19 @@ pub enum Error {
         /// What RocksDB reported.
         detail: String,
     },
+    /// The path holds a RocksDB database (or data) that profiledb did not
+    /// write — or one too damaged to tell (a truncated MANIFEST can list no
+    /// family of ours): a writable open refuses to change it.
+    #[error(
+        "{path} holds a RocksDB database profiledb did not write, or a damaged one ({detail}): refusing to open it \
+         for writing"
+    )]
+    ForeignDatabase {
+        /// The database directory.
+        path: PathBuf,
+        /// What marks it as foreign.
+        detail: String,
+    },
     /// There is no database at the path and `create_if_missing` was off.
     #[error("no database at {0} (create it with create_if_missing, or `profiledb init`)")]
     NotADatabase(PathBuf),

@@ -45,6 +45,7 @@ pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 /// applications need no dependency of their own to name it.
 pub use compact_str::CompactString;
 pub use db::format::{FORMAT_VERSION, OLDEST_SUPPORTED_FORMAT_VERSION};
+pub use db::retention_settings::Settings as RetentionSettings;
 pub use db::{AccessMode, Builder, CfSize, Durability, IdentifierInfo, ProfileDb, ProfileView, RawEntry, WriteReceipt};
 pub use db::{AnonymizeReport, ConsentCheck, ConsentInfo, SegmentExport};
 pub use db::{BatchReport, EraseReport, IngestOutcome, RetentionReport, SegmentInfo, SegmentMismatch, TickReport};

@@ -15,7 +15,7 @@ use profiledb::privacy::{ConsentChange, ConsentOp, ConsentState};
 use profiledb::rollup::{Aggregate, RfmConfig, RollupDef, RollupValue, Window};
 use profiledb::{
     AccessMode, Change, Clock, Identifier, ManualClock, MergeRules, MergeStrategy, ProfileDb, ProfileId, RawEntry,
-    Timestamp, TraitValue, Update,
+    RetentionSettings, Timestamp, TraitValue, Update,
 };
 
 mod common;
@@ -29,7 +29,7 @@ fn fixture_dir(version: u32) -> PathBuf {
 }
 
 /// The format version whose fixture this build must write byte for byte.
-const LATEST: u32 = 10;
+const LATEST: u32 = 11;
 
 /// The operations that build the fixture, deterministic under a manual clock.
 fn build(dir: &Path) -> ProfileDb {
@@ -345,6 +345,28 @@ fn the_v10_fixture_reads_back_read_only() {
     read_only(10);
 }
 
+#[test]
+fn the_v11_fixture_reads_back_read_only() {
+    read_only(11);
+}
+
+/// Format 11 records the retention settings: an open that sets none
+/// applies those the fixture's writer set (7 days of timelines, 14 of day
+/// buckets); before, such an open applied the defaults.
+fn assert_v11(db: &ProfileDb) {
+    let day = Timestamp::DAY;
+    assert_eq!(db.retention_settings(), RetentionSettings { timeline_ms: 7 * day, bucket_ms: 14 * day });
+}
+
+#[test]
+fn an_open_setting_no_retention_applies_the_recorded_one_and_older_formats_get_the_defaults() {
+    let (_d11, v11) = open_writable(11);
+    assert_v11(&v11);
+    let (_d10, v10) = open_writable(10);
+    let day = Timestamp::DAY;
+    assert_eq!(v10.retention_settings(), RetentionSettings { timeline_ms: 365 * day, bucket_ms: 0 });
+}
+
 /// The tags of every stored rollup value.
 fn rollup_tags(db: &ProfileDb) -> std::collections::BTreeSet<u8> {
     db.dump_cf("rollup").unwrap().iter().map(|e| e.value[0]).collect()
@@ -515,11 +537,14 @@ fn read_only(version: u32) {
                 assert_v6(&db);
                 assert_v7(&db);
             }
-            10 => {
+            10 | 11 => {
                 assert_v4(&db);
                 assert_v6(&db);
                 assert_v7(&db);
                 assert_v10(&db);
+                if version == 11 {
+                    assert_v11(&db);
+                }
             }
             v => panic!("the v{v} fixture has no read-only expectations: add them here"),
         }

@@ -268,7 +268,12 @@ fn all_time_values_survive_and_windows_before_the_horizon_are_refused() {
     assert!(db.event_stats(p, "purchase", Window::days(30)).is_err());
     // The floors persist: a reopen without retention still refuses.
     drop(db);
-    let db = ProfileDb::builder(dir.path()).clock(clock.clone()).timeline_retention(0).open().unwrap();
+    let db = ProfileDb::builder(dir.path())
+        .clock(clock.clone())
+        .timeline_retention(0)
+        .rollup_bucket_retention(0)
+        .open()
+        .unwrap();
     assert!(matches!(db.rollup(p, "spend", Window::days(5)), Err(Error::WindowBeforeRetention { .. })));
     assert_eq!(db.rollup(p, "spend", Window::All).unwrap(), RollupValue::Number(Some(100.0)));
     let r = db.check().unwrap();
@@ -302,7 +307,8 @@ fn event_conditions_are_refused_when_timelines_are_off() {
         assert_eq!(db.define_segment("everyone", "not has email").unwrap(), 1);
     }
     {
-        let db = ProfileDb::builder(dir.path()).clock(clock.clone()).open().unwrap();
+        // Timelines on again (an open setting none would keep the recorded 0).
+        let db = ProfileDb::builder(dir.path()).clock(clock.clone()).timeline_retention(365 * DAY).open().unwrap();
         // The rollups counted the purchase while timelines were off.
         assert_eq!(db.define_segment("buyers", "count(purchase) >= 1").unwrap(), 1);
     }
@@ -402,4 +408,35 @@ fn windows_reaching_before_the_timeline_floor_are_refused() {
     assert_eq!(db.define_segment("recent", "count(purchase, 5d) >= 1").unwrap(), 0);
     clock.advance(25 * DAY);
     assert_eq!(db.define_segment("buyers", "count(purchase, 30d) >= 1").unwrap(), 0);
+}
+
+/// The retention settings are the database's: an open that sets none (an
+/// admin's `profiledb tick`) applies those the application recorded, and a
+/// tick reports what its retention step removed. Before, such an open
+/// applied 365 days and deleted a year-and-a-half-old event the
+/// application keeps for two years, reporting nothing.
+#[test]
+fn an_open_that_sets_no_retention_applies_the_recorded_one_and_tick_reports_what_it_trimmed() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(Timestamp(T0)));
+    let app = ProfileDb::builder(dir.path()).clock(clock.clone()).timeline_retention(730 * DAY).open().unwrap();
+    for days_ago in [500, 1] {
+        app.track(&Event::new(EventKind::Track, "visit", Timestamp(T0 - days_ago * DAY), vec![user(0)])).unwrap();
+    }
+    let p = app.resolve(&user(0)).unwrap().unwrap();
+    drop(app);
+    let admin = ProfileDb::builder(dir.path()).clock(clock.clone()).open().unwrap();
+    assert_eq!(admin.retention_settings().timeline_ms, 730 * DAY);
+    let report = admin.tick().unwrap();
+    assert_eq!(report.timelines_trimmed, 0, "{report:?}");
+    assert_eq!(admin.events(p, Timestamp(0), Timestamp(i64::MAX)).unwrap().len(), 2, "both events kept");
+    drop(admin);
+    // An open that sets a retention records it: later opens apply it.
+    let shorter = ProfileDb::builder(dir.path()).clock(clock.clone()).timeline_retention(100 * DAY).open().unwrap();
+    let report = shorter.tick().unwrap();
+    assert_eq!(report.timelines_trimmed, 1, "{report:?}");
+    assert_eq!(shorter.events(p, Timestamp(0), Timestamp(i64::MAX)).unwrap().len(), 1);
+    drop(shorter);
+    let later = ProfileDb::builder(dir.path()).clock(clock).open().unwrap();
+    assert_eq!(later.retention_settings().timeline_ms, 100 * DAY);
 }

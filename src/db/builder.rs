@@ -65,8 +65,10 @@ pub struct Builder {
     pub(crate) mode: AccessMode,
     pub(crate) dedup_horizon_ms: i64,
     pub(crate) max_future_skew_ms: i64,
-    pub(crate) timeline_retention_ms: i64,
-    pub(crate) bucket_retention_ms: i64,
+    /// `None`: the database's stored setting (the default on a new one).
+    pub(crate) timeline_retention_ms: Option<i64>,
+    /// `None`: the database's stored setting (the default on a new one).
+    pub(crate) bucket_retention_ms: Option<i64>,
     pub(crate) schemas: crate::event::SchemaRegistry,
     pub(crate) privacy: crate::privacy::config::PrivacyConfig,
     pub(crate) compression: bool,
@@ -93,8 +95,8 @@ impl Builder {
             mode: AccessMode::ReadWrite,
             dedup_horizon_ms: 7 * Timestamp::DAY,
             max_future_skew_ms: crate::event::limits::DEFAULT_MAX_FUTURE_SKEW_MS,
-            timeline_retention_ms: 365 * Timestamp::DAY,
-            bucket_retention_ms: 0,
+            timeline_retention_ms: None,
+            bucket_retention_ms: None,
             schemas: crate::event::SchemaRegistry::default(),
             privacy: Default::default(),
             compression: true,
@@ -211,22 +213,29 @@ impl Builder {
         self
     }
 
-    /// How long events stay in per-profile timelines (default 365 days;
-    /// 0 disables timelines: rollups still work, backfill of newly declared
-    /// rollups then has nothing to read). Older events are deleted by
+    /// How long events stay in per-profile timelines (0 disables
+    /// timelines: rollups still work, backfill of newly declared rollups
+    /// then has nothing to read). Older events are deleted by
     /// [`ProfileDb::enforce_retention`] and, a bounded amount per call, by
     /// [`ProfileDb::tick`]; rollups keep counting them.
+    ///
+    /// The setting is stored in the database: a writable open that sets it
+    /// records it, and an open that does not (the `profiledb` CLI's, say)
+    /// uses the recorded one — 365 days on a database that never recorded
+    /// one ([`ProfileDb::retention_settings`]).
     pub fn timeline_retention(mut self, ms: i64) -> Self {
-        self.timeline_retention_ms = ms;
+        self.timeline_retention_ms = Some(ms);
         self
     }
 
-    /// How long per-day rollup buckets are kept (default 0: forever).
-    /// Older buckets are folded into the all-time values by retention
-    /// passes; a window reaching before the horizon is then
-    /// [`Error::WindowBeforeRetention`].
+    /// How long per-day rollup buckets are kept (0: forever). Older
+    /// buckets are folded into the all-time values by retention passes; a
+    /// window reaching before the horizon is then
+    /// [`Error::WindowBeforeRetention`]. Stored in the database as
+    /// [`timeline_retention`](Self::timeline_retention) is (default 0 on a
+    /// database that never recorded one).
     pub fn rollup_bucket_retention(mut self, ms: i64) -> Self {
-        self.bucket_retention_ms = ms;
+        self.bucket_retention_ms = Some(ms);
         self
     }
 
@@ -334,21 +343,23 @@ impl Builder {
                 self.dedup_horizon_ms
             )));
         }
-        if self.timeline_retention_ms < 0 || self.bucket_retention_ms < 0 {
+        if self.timeline_retention_ms.is_some_and(|ms| ms < 0) || self.bucket_retention_ms.is_some_and(|ms| ms < 0) {
             return Err(Error::invalid("timeline_retention and rollup_bucket_retention must be 0 (off) or positive"));
         }
         ProfileDb::open_with(self)
     }
 
-    pub(crate) fn config(&self) -> Config {
+    /// The configuration, with the retention settings `retention` resolved
+    /// from the database ([`crate::db::retention_settings`]).
+    pub(crate) fn config(&self, retention: crate::db::retention_settings::Settings) -> Config {
         Config {
             snapshot_every: self.snapshot_every,
             identity_rules: self.identity_rules.clone(),
             merge_rules: self.merge_rules.clone(),
             dedup_horizon_ms: self.dedup_horizon_ms,
             max_future_skew_ms: self.max_future_skew_ms,
-            timeline_retention_ms: self.timeline_retention_ms,
-            bucket_retention_ms: self.bucket_retention_ms,
+            timeline_retention_ms: retention.timeline_ms,
+            bucket_retention_ms: retention.bucket_ms,
             schemas: self.schemas.clone(),
             privacy: self.privacy.clone(),
         }

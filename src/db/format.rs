@@ -8,7 +8,7 @@ use crate::schema;
 use crate::storage::Store;
 
 /// The format version this build writes.
-pub const FORMAT_VERSION: u32 = 10;
+pub const FORMAT_VERSION: u32 = 11;
 /// The oldest format version this build opens.
 pub const OLDEST_SUPPORTED_FORMAT_VERSION: u32 = 1;
 
@@ -26,6 +26,7 @@ pub const OLDEST_SUPPORTED_FORMAT_VERSION: u32 = 1;
 /// | 7 | 8 | no all-time rollup key: all time is the retired accumulator folded with the day buckets (which it always equalled), so an event writes one rollup key per series instead of two; the all-time keys are deleted (one scan of `rollup`) |
 /// | 8 | 9 | accumulators (rollup values and merge operands) under the new tag `0x19`, a hand-written layout holding only what they have (a one-event day bucket: 10 bytes instead of about 50); `0x07` stays readable (a stored value keeps it until a write to its key makes compaction fold it); nothing to rewrite |
 /// | 9 | 10 | exact sums: accumulators under the new tag `0x1a`, the `0x19` layout with the sum as its exact expansion (a partial count, then the partials) rather than one rounded `f64`, so every fold order gives the same sum; `0x19` stays readable (its sum as one partial) and is rewritten when a write to its key makes compaction fold it; nothing to rewrite |
+/// | 10 | 11 | the retention settings are stored: meta `timeline_retention_ms` and `bucket_retention_ms`, written by every writable open whose setting differs from the stored one (absent: never recorded — 365 days and forever), so an open that sets none (an admin tool's) applies the application's; nothing to rewrite |
 fn upgrade(store: &Store, from: u32) -> Result<()> {
     if store.is_read_only() {
         // A read-only (or secondary) handle reads an older database as it
@@ -49,6 +50,8 @@ fn upgrade(store: &Store, from: u32) -> Result<()> {
         // 8 → 9: accumulators of format 8 (tag 0x07) still decode.
         // 9 → 10: accumulators of format 9 (tag 0x19) still decode, each
         // sum as the one partial of an exact sum.
+        // 10 → 11: the retention settings are recorded by the open
+        // (`retention_settings::resolve`), right after this.
         if v == 3 {
             // 3 → 4: the live set is persisted as the ids that are gone.
             let view = store.latest();
@@ -156,6 +159,13 @@ pub(crate) fn check_or_init(store: &Store, path: &Path) -> Result<()> {
             current: FORMAT_VERSION,
         }),
         None if store.is_read_only() => Err(Error::NotADatabase(path.to_owned())),
+        // A database this open did not create, with data but no version:
+        // not one profiledb wrote (a creation interrupted before its first
+        // write left it empty, and is completed below).
+        None if !store.created() && !store.holds_no_keys()? => Err(Error::ForeignDatabase {
+            path: path.to_owned(),
+            detail: "its data has no profiledb format version".to_owned(),
+        }),
         None => {
             let mut b = store.batch();
             schema::META_U32.put(&mut b, keys::meta::FORMAT_VERSION, &FORMAT_VERSION);
@@ -237,6 +247,42 @@ mod tests {
             assert!(msg.contains("format version 4") && msg.contains("format 2 added"), "{msg}");
             assert!(msg.contains(&dir.path().display().to_string()), "{msg}");
         }
+    }
+
+    #[test]
+    fn profiledb_families_holding_data_without_a_format_version_are_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let db = ProfileDb::open(dir.path()).expect("open");
+            let mut b = db.core.store.batch();
+            b.delete(keys::cf::META, keys::meta::FORMAT_VERSION);
+            b.put(keys::cf::ALIAS, b"key", b"value".to_vec());
+            db.core.store.commit(b).expect("commit");
+        }
+        let err = ProfileDb::open(dir.path()).expect_err("data without a version");
+        assert!(matches!(err, Error::ForeignDatabase { .. }), "{err}");
+        assert!(err.to_string().contains("no profiledb format version"), "{err}");
+    }
+
+    #[test]
+    fn an_empty_database_left_by_an_interrupted_creation_is_completed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let db = ProfileDb::open(dir.path()).expect("open");
+            // What a creation interrupted before its first write leaves: the
+            // families, and no key in any of them.
+            let mut b = db.core.store.batch();
+            let view = db.core.store.latest();
+            for cf in keys::cf::ALL {
+                for kv in view.range(cf, &[], None).expect("scan") {
+                    b.delete(cf, &kv.expect("key").0);
+                }
+            }
+            db.core.store.commit(b).expect("commit");
+            assert!(db.core.store.holds_no_keys().expect("scan"));
+        }
+        let db = ProfileDb::open(dir.path()).expect("an empty database opens");
+        assert_eq!(db.stored_format_version().expect("version"), super::FORMAT_VERSION);
     }
 
     #[test]

@@ -20,6 +20,7 @@ mod privacy;
 pub(crate) mod profile_slots;
 mod read;
 mod retention;
+pub(crate) mod retention_settings;
 mod segments;
 /// The merge operator of a column family of bitmap chunks.
 fn chunk_merge(cf: &'static str) -> MergeOperator {
@@ -192,7 +193,7 @@ impl ProfileDb {
         let registry = crate::rollup::registry::Registry::load(&store.latest())?;
         let next_feed_seq = schema::META_U64.get(&store.latest(), keys::meta::NEXT_FEED_SEQ)?.unwrap_or(0);
         let segments = crate::segment::state::SegmentState::load(&store.latest())?;
-        let config = b.config();
+        let config = b.config(retention_settings::resolve(&store, b.timeline_retention_ms, b.bucket_retention_ms)?);
         // A writable handle would keep such segments wrong; a read-only one
         // reads their stored members (and refuses event conditions in queries).
         let writable = b.mode == AccessMode::ReadWrite;
@@ -214,6 +215,8 @@ impl ProfileDb {
                 )));
             }
         }
+        // Recorded once the open is known to succeed with them.
+        retention_settings::record(&store, &config)?;
         let secret = crate::privacy::suppression::load_secret(&store.latest())?;
         let retention = crate::rollup::retention::Floors::load(&store.latest())?;
         let core = Core {

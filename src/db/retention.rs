@@ -55,6 +55,29 @@ impl RetentionPass {
 }
 
 impl ProfileDb {
+    /// The retention settings this handle applies: those its builder set,
+    /// else those the database recorded, else 365 days of timelines and
+    /// day buckets kept forever ([`Builder::timeline_retention`]).
+    ///
+    /// ```
+    /// use profiledb::ProfileDb;
+    /// let dir = tempfile::tempdir()?;
+    /// let day = 86_400_000;
+    /// drop(ProfileDb::builder(dir.path()).timeline_retention(30 * day).open()?);
+    /// // An open that sets nothing (an admin tool's) uses what was recorded.
+    /// let db = ProfileDb::open(dir.path())?;
+    /// assert_eq!(db.retention_settings().timeline_ms, 30 * day);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// [`Builder::timeline_retention`]: crate::Builder::timeline_retention
+    pub fn retention_settings(&self) -> crate::RetentionSettings {
+        crate::RetentionSettings {
+            timeline_ms: self.core.config.timeline_retention_ms,
+            bucket_ms: self.core.config.bucket_retention_ms,
+        }
+    }
+
     /// Enforces retention now, to completion: deletes every stored event
     /// older than now − `timeline_retention` and folds every day bucket
     /// older than now − `rollup_bucket_retention` into the all-time values

@@ -52,6 +52,12 @@ pub struct SegmentMismatch {
 pub struct TickReport {
     /// Wake-ups processed.
     pub processed: u64,
+    /// Profiles whose events older than the timeline retention this
+    /// tick's retention step deleted.
+    pub timelines_trimmed: u64,
+    /// Day buckets this tick's retention step folded into the all-time
+    /// values.
+    pub buckets_folded: u64,
     /// Profiles whose due wake-up or retention step could not be
     /// processed (left for the next tick; the others were processed).
     pub failures: Vec<super::ProfileFailure>,

@@ -82,6 +82,8 @@ impl ProfileDb {
         // was stored then, before this tick's retention step deletes it.
         self.process_wakeups(&mut report)?;
         let pass = self.retention_step(super::retention::TICK_BUDGET)?;
+        report.timelines_trimmed += pass.timelines_trimmed;
+        report.buckets_folded += pass.buckets_folded;
         report.failures.extend(pass.failures);
         Ok(report)
     }

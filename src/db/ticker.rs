@@ -193,7 +193,7 @@ mod tests {
         let sink = seen.clone();
         let hook = TickErrorHook(Arc::new(move |m: &str| sink.lock().push(m.to_owned())));
         let failure = super::super::ProfileFailure::new(crate::ProfileId(7), "wake-up", &Error::invalid("boom"));
-        let mut ticks = vec![TickReport { processed: 2, failures: vec![failure] }].into_iter();
+        let mut ticks = vec![TickReport { processed: 2, failures: vec![failure], ..TickReport::default() }].into_iter();
         run(&stopped, Duration::from_millis(1), &status, Some(&hook), || ticks.next().map(Ok));
         drop(stop);
         let s = status.lock().clone();

@@ -92,6 +92,12 @@ pub mod meta {
     pub const LAST_PURGE: &[u8] = b"last_purge";
     /// Timeline retention: events before this time (ms, `u64`) may be gone.
     pub const TIMELINE_FLOOR: &[u8] = b"timeline_floor";
+    /// The timeline retention in milliseconds (format 11; absent: never
+    /// recorded, 365 days).
+    pub const TIMELINE_RETENTION: &[u8] = b"timeline_retention_ms";
+    /// The rollup bucket retention in milliseconds (format 11; absent:
+    /// never recorded, 0 = forever).
+    pub const BUCKET_RETENTION: &[u8] = b"bucket_retention_ms";
     /// Bucket retention: day buckets before this day (`u64`) are folded
     /// into the retired accumulator; windows may not reach before it.
     pub const ROLLUP_FLOOR_DAY: &[u8] = b"rollup_floor_day";

@@ -15,6 +15,8 @@ mod view;
 mod tests;
 #[cfg(test)]
 mod tests_absent;
+#[cfg(test)]
+mod tests_foreign;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -54,6 +56,8 @@ struct Inner {
     /// of an older format has any (it cannot create them). Every read of
     /// one finds nothing; a write to one is an error.
     absent: Vec<&'static str>,
+    /// Whether this open created the database (there was none at the path).
+    created: bool,
     /// Declared after `db`, so it is dropped (and the secondary's private
     /// directory removed) only once the database is closed.
     _secondary_dir: Option<open::RemoveOnDrop>,
@@ -117,6 +121,23 @@ impl Store {
     /// reads of it find nothing.
     pub fn is_absent(&self, name: &str) -> bool {
         self.inner.absent.contains(&name)
+    }
+
+    /// Whether this open created the database (there was none at the path).
+    pub fn created(&self) -> bool {
+        self.inner.created
+    }
+
+    /// Whether no column family holds a key.
+    pub fn holds_no_keys(&self) -> Result<bool> {
+        let view = self.latest();
+        for cf in self.inner.families {
+            if let Some(kv) = view.range(cf, &[], None)?.next() {
+                kv?;
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     /// Reads the latest committed state.

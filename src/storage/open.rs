@@ -248,7 +248,8 @@ fn cf_options(opts: &StoreOptions, cache: &rocksdb::Cache, cf: &'static str) -> 
 impl Store {
     /// Opens (or creates) the database at `path`.
     pub fn open(path: &Path, opts: &StoreOptions) -> Result<Store> {
-        let exists = path.join("CURRENT").exists();
+        // Access denied is an error of its own, not "no database here".
+        let exists = path.join("CURRENT").try_exists().map_err(|source| Error::Io { path: path.to_owned(), source })?;
         if !exists && has_database_files(path) {
             // RocksDB would create a new, empty database over the old files
             // (and delete them as obsolete on the next open).
@@ -270,6 +271,9 @@ impl Store {
             std::fs::create_dir_all(path).map_err(|source| Error::Io { path: path.to_owned(), source })?;
         }
         let read_only = opts.read_only || opts.secondary_dir.is_some();
+        if exists && !read_only {
+            refuse_foreign(path, opts)?;
+        }
         let cache = rocksdb::Cache::new_lru_cache(opts.block_cache_bytes);
         // The MANIFEST records the boundary keys of SST files; so that an
         // erased identifier cannot survive in an old MANIFEST after `purge`,
@@ -327,6 +331,7 @@ impl Store {
                 hashed: opts.hashed_memtables.clone(),
                 families: opts.column_families,
                 absent,
+                created: !exists,
                 _secondary_dir,
             }),
         })
@@ -344,6 +349,20 @@ pub(super) fn list_families(path: &Path) -> Result<Vec<String>> {
         op: "list_column_families",
         cf: "*",
         detail: format!("{} at {}", e.into_string(), path.display()),
+    })
+}
+
+/// Refuses a writable open of a RocksDB database that has none of
+/// `opts.column_families`: another program's database, which the open
+/// would change (creating the missing families) and mark as this build's.
+fn refuse_foreign(path: &Path, opts: &StoreOptions) -> Result<()> {
+    let listed = list_families(path)?;
+    if listed.iter().any(|l| opts.column_families.contains(&l.as_str())) {
+        return Ok(());
+    }
+    Err(Error::ForeignDatabase {
+        path: path.to_owned(),
+        detail: format!("it has none of profiledb's column families (it has: {})", listed.join(", ")),
     })
 }
 

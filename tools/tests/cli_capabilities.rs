@@ -52,9 +52,29 @@ fn tick_enforces_the_retention_it_is_given() {
     db.run(&["check", "--timeline", "30"]).code(2).err_has(&["--tick"]);
     db.run(&["tick", "--timeline", "0"]).code(2).err_has(&["at least 1 day"]);
     assert_eq!(db.json(&["events", "user_id:7"])["total"], json!(2), "nothing written");
-    db.run(&["tick", "--timeline", "30"]).ok();
+    // What retention removed is reported, and the setting is recorded.
+    let tick = db.run(&["tick", "--timeline", "30"]).ok().stdout;
+    assert!(tick.contains("retention (timeline 30 days, buckets forever): trimmed 1 timelines"), "{tick}");
     assert_eq!(db.json(&["events", "user_id:7"])["total"], json!(1));
     assert_eq!(db.json(&["check", "--tick", "--timeline", "30"])["clean"], json!(true));
+    let pass = db.json(&["retention", "run"]);
+    assert_eq!((pass["timeline_days"].clone(), pass["buckets_days"].clone()), (json!(30), json!(0)));
+}
+
+/// An application that keeps events longer than the CLI's default: a plain
+/// `tick` applies the application's recorded setting and deletes nothing.
+#[test]
+fn tick_applies_the_retention_the_application_recorded() {
+    let db = TestDb::init();
+    let now = now_ms();
+    let e = json!({"type": "track", "event": "view", "timestamp": now - 500 * DAY_MS, "identifiers": {"user_id": "7"}});
+    db.run(&["track", &e.to_string()]).ok();
+    db.run(&["retention", "run", "--timeline", "730"]).ok();
+    let tick = db.json(&["tick"]);
+    assert_eq!(tick["timelines_trimmed"], json!(0), "{tick}");
+    assert_eq!(db.json(&["events", "user_id:7"])["total"], json!(1), "the 500-day-old event stays");
+    assert_eq!(db.json(&["check", "--tick"])["clean"], json!(true));
+    assert_eq!(db.json(&["events", "user_id:7"])["total"], json!(1));
 }
 
 #[test]

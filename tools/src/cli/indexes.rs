@@ -43,12 +43,13 @@ pub enum RetentionCommand {
     /// Deletes every stored event older than now − --timeline days and
     /// folds every per-day rollup bucket older than now − --buckets days
     /// into the all-time values (rollups keep counting them; a rollup
-    /// window reaching further back then fails). Retention settings are
-    /// not stored in the database: they are the options this run opens it
-    /// with. Without --timeline the library's default (365 days) applies;
-    /// without --buckets buckets are kept forever. `tick` (and an
-    /// application's ticker) does the same work a bounded amount at a time
-    /// with the application's settings. A profile whose segments cannot be
+    /// window reaching further back then fails). The retention settings are
+    /// stored in the database: without --timeline and --buckets the ones
+    /// recorded there apply (the application's; 365 days and forever on a
+    /// database that never recorded any), and a setting given here is
+    /// recorded, so later opens (the application's too, unless it sets its
+    /// own) apply it. `tick` (and an application's ticker) does the same
+    /// work a bounded amount at a time. A profile whose segments cannot be
     /// re-evaluated is left as it is, listed, and makes the exit code 1;
     /// the others are trimmed.
     #[command(after_help = WRITE_SAFETY)]
@@ -56,15 +57,15 @@ pub enum RetentionCommand {
 }
 
 /// Retention settings for a run that enforces retention (`retention
-/// run`, `tick`, `check --tick`). They are open-time options, not stored
-/// in the database: pass the ones the application uses.
+/// run`, `tick`, `check --tick`). Left out, the ones the database recorded
+/// apply; given, they are recorded in the database.
 #[derive(Args, Debug, Clone, Copy)]
 pub struct RetentionSettings {
-    /// Keep events of the last DAYS days in timelines (at least 1; default 365).
+    /// Keep events of the last DAYS days in timelines, and record that (at least 1; default: the recorded setting).
     #[arg(long, value_name = "DAYS")]
     pub timeline: Option<u32>,
 
-    /// Keep per-day rollup buckets of the last DAYS days (at least 1; default: forever).
+    /// Keep per-day rollup buckets of the last DAYS days, and record that (at least 1; default: the recorded setting).
     #[arg(long, value_name = "DAYS")]
     pub buckets: Option<u32>,
 }

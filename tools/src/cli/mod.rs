@@ -244,9 +244,10 @@ pub enum Command {
     ///
     /// Applications call `ProfileDb::tick` on a timer; this runs it once.
     /// Like the library's tick, it also enforces retention a bounded amount
-    /// (see `retention run`) with --timeline and --buckets: pass the
-    /// application's settings, or the library defaults apply (events kept
-    /// 365 days, buckets forever). Wake-ups run first, then retention.
+    /// (see `retention run`) with the retention settings recorded in the
+    /// database (the application's), or with --timeline and --buckets,
+    /// which are then recorded. Wake-ups run first, then retention; what
+    /// retention removed is reported.
     /// Profiles it could not process (a segment that cannot be evaluated)
     /// are listed and make the exit code 1; the others are processed.
     #[command(after_help = WRITE_SAFETY)]

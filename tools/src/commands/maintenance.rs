@@ -52,9 +52,16 @@ pub fn tick(ctx: &Ctx, retention: RetentionSettings) -> Result<(), CliError> {
     let (report, ms) = run_tick(&db)?;
     let processed = report.processed;
     let failures: Vec<String> = report.failures.iter().map(ToString::to_string).collect();
-    let v = json!({"processed": processed, "now": db.now().to_rfc3339(), "elapsed_ms": ms, "failures": failures});
+    let summary = super::retention::tick_summary(&db, &report);
+    let v = json!({
+        "processed": processed, "now": db.now().to_rfc3339(), "elapsed_ms": ms, "failures": failures,
+        "timelines_trimmed": report.timelines_trimmed, "buckets_folded": report.buckets_folded,
+    });
     ctx.out.emit(&v, || {
         let mut out = format!("processed {processed} due wake-ups in {ms} ms (now {})", db.now());
+        if !summary.is_empty() {
+            out.push_str(&format!("\n{summary}"));
+        }
         for f in &failures {
             out.push_str(&format!("\nfailed: {f}"));
         }
@@ -80,6 +87,11 @@ pub fn check(ctx: &Ctx, a: &CheckArgs) -> Result<(), CliError> {
         for f in &report.failures {
             // `check` reports what stays wrong; say why here.
             eprintln!("tick: {f}");
+        }
+        let summary = super::retention::tick_summary(&db, &report);
+        if !summary.is_empty() {
+            // Deleted data is never silent (stderr: stdout is the check).
+            eprintln!("tick: {summary}");
         }
         (Db::Write(db), Some(report.processed))
     } else {

@@ -53,19 +53,17 @@ fn run(ctx: &Ctx, a: &RetentionSettings) -> Result<(), CliError> {
     let pass = db.enforce_retention()?;
     let ms = started.elapsed().as_millis();
     let failures: Vec<String> = pass.failures.iter().map(ToString::to_string).collect();
+    let settings = db.retention_settings();
     let v = json!({
-        "timeline_days": a.timeline, "buckets_days": a.buckets,
+        "timeline_days": days_of(settings.timeline_ms), "buckets_days": days_of(settings.bucket_ms),
         "profiles_visited": pass.profiles_visited, "timelines_trimmed": pass.timelines_trimmed,
         "buckets_folded": pass.buckets_folded, "complete": pass.complete, "elapsed_ms": ms,
         "failures": failures,
     });
     ctx.out.emit(&v, || {
-        let setting = |d: Option<u32>, default: &str| d.map_or(default.to_owned(), |d| format!("{d} days"));
         let mut out = format!(
-            "retention (timeline {}, buckets {}): visited {} profiles, trimmed {} timelines, folded {} day \
-             buckets in {ms} ms{}",
-            setting(a.timeline, "365 days (default)"),
-            setting(a.buckets, "forever"),
+            "retention ({}): visited {} profiles, trimmed {} timelines, folded {} day buckets in {ms} ms{}",
+            describe(settings),
             pass.profiles_visited,
             pass.timelines_trimmed,
             pass.buckets_folded,
@@ -77,6 +75,37 @@ fn run(ctx: &Ctx, a: &RetentionSettings) -> Result<(), CliError> {
         out
     })?;
     failed(&failures)
+}
+
+/// Whole days of a retention in milliseconds (0: off).
+fn days_of(ms: i64) -> i64 {
+    ms / DAY_MS
+}
+
+/// The retention settings as a reader sees them.
+pub fn describe(s: profiledb::RetentionSettings) -> String {
+    let timeline = match s.timeline_ms {
+        0 => "no timelines".to_owned(),
+        ms => format!("timeline {} days", days_of(ms)),
+    };
+    let buckets = match s.bucket_ms {
+        0 => "buckets forever".to_owned(),
+        ms => format!("buckets {} days", days_of(ms)),
+    };
+    format!("{timeline}, {buckets}")
+}
+
+/// What a tick's retention step removed, as a sentence (empty when nothing).
+pub fn tick_summary(db: &ProfileDb, r: &profiledb::TickReport) -> String {
+    if r.timelines_trimmed == 0 && r.buckets_folded == 0 {
+        return String::new();
+    }
+    format!(
+        "retention ({}): trimmed {} timelines, folded {} day buckets",
+        describe(db.retention_settings()),
+        r.timelines_trimmed,
+        r.buckets_folded
+    )
 }
 
 /// Exit code 1 when some profiles could not be processed (already listed).
