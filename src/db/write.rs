@@ -129,10 +129,15 @@ impl ProfileDb {
             None => txn.alias_of(id)?.ok_or_else(|| Error::NotFound(format!("profile {id}")))?,
         };
         let prev = txn.profile(live)?.ok_or_else(|| Error::NotFound(format!("profile {live}")))?;
-        let traits = update.apply(&prev.profile.traits, txn.time_for(Some(&prev)))?;
-        let cause = update.cause_or_api();
-        let rec = txn.record_delta(live, Some(&prev), traits, NewDelta::new(Change::Update(update.into_ops()), cause));
-        let version = rec.profile.version;
+        // No operator, no delta: as `update` by identifier (a version is a change).
+        let version = if update.is_empty() {
+            prev.profile.version
+        } else {
+            let traits = update.apply(&prev.profile.traits, txn.time_for(Some(&prev)))?;
+            let cause = update.cause_or_api();
+            let d = NewDelta::new(Change::Update(update.into_ops()), cause);
+            txn.record_delta(live, Some(&prev), traits, d).profile.version
+        };
         txn.commit()?;
         Ok(WriteReceipt {
             profile: live,

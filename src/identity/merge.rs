@@ -28,7 +28,13 @@ pub(crate) fn merge_into(txn: &mut Txn<'_>, survivor: ProfileId, loser: ProfileI
     let missing = |id: ProfileId| Error::NotFound(format!("profile {id} (merge)"));
     let s = txn.profile(survivor)?.ok_or_else(|| missing(survivor))?;
     let l = txn.profile(loser)?.ok_or_else(|| missing(loser))?;
-    let result = txn.core.config.merge_rules.fold(&s.profile.traits, &l.profile.traits);
+    // Past a limit the merge is refused (nothing written), not folded lossily.
+    let result = txn
+        .core
+        .config
+        .merge_rules
+        .fold(&s.profile.traits, &l.profile.traits)
+        .map_err(|e| Error::invalid(format!("merging profile {loser} into profile {survivor} is refused: {e}")))?;
     let consent = merge_consents(&s.profile.consent, &l.profile.consent);
 
     let moved = txn.identifiers_of(loser)?;

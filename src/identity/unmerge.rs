@@ -262,7 +262,7 @@ impl Replay<'_> {
             match &d.change {
                 Change::Update(_) | Change::Consent(_) => self.apply(k, d, &mut p, &mut o),
                 Change::Merge { loser_state, .. } => {
-                    p.traits = rules.fold(&p.traits, &loser_state.traits);
+                    p.traits = rules.fold(&p.traits, &loser_state.traits)?;
                     p.consent = merge_consents(&p.consent, &loser_state.consent);
                 }
                 Change::SplitFrom { result, consent, .. } => match given_at_split(txn, self.survivor, d, MAX_SPLITS)? {

@@ -425,7 +425,7 @@ impl<'a> Redactor<'a> {
                 if same && !tainted {
                     stored_next.clone()
                 } else {
-                    let result = self.rules.fold(&cur.0, &redacted.0);
+                    let result = self.rules.fold(&cur.0, &redacted.0)?;
                     let consent = merge_consents(&cur.1, &redacted.1);
                     let mut state = loser_state.clone();
                     (state.traits, state.consent) = redacted;

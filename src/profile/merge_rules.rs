@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::{Error, Result};
 use crate::profile::traits::{TraitEntry, Traits};
 use crate::profile::value::TraitValue;
 
@@ -58,29 +59,37 @@ impl MergeRules {
 
     /// Folds `loser` into `survivor`. A loser trait that would break the
     /// nesting rule against a survivor trait is dropped (the survivor's
-    /// shape wins).
-    pub fn fold(&self, survivor: &Traits, loser: &Traits) -> Traits {
+    /// shape wins). A result past a limit — more than
+    /// [`MAX_TRAITS`](crate::profile::traits::MAX_TRAITS) traits, or a
+    /// `Union` list longer than
+    /// [`MAX_LIST_LEN`](crate::profile::value::MAX_LIST_LEN) — is an
+    /// error naming the trait: nothing of either profile is dropped
+    /// silently.
+    pub fn fold(&self, survivor: &Traits, loser: &Traits) -> Result<Traits> {
         let mut out = survivor.clone();
         for (name, theirs) in loser.iter() {
             let merged = match out.entry(name) {
                 None => theirs.clone(),
-                Some(ours) => fold_entry(self.strategy(name), ours, theirs),
+                Some(ours) => fold_entry(self.strategy(name), name, ours, theirs)?,
             };
             if out.entry(name).is_some() {
                 out.insert_entry(name, merged);
             } else {
-                // Checks nesting; a conflicting loser trait is dropped.
-                let _ = out.insert(name, merged.value, merged.updated_at);
+                match out.insert(name, merged.value, merged.updated_at) {
+                    // A nesting conflict: the loser's trait is dropped.
+                    Ok(()) | Err(Error::InvalidTraitName { .. }) => {}
+                    Err(e) => return Err(e),
+                }
             }
         }
-        out
+        Ok(out)
     }
 }
 
-fn fold_entry(strategy: MergeStrategy, ours: &TraitEntry, theirs: &TraitEntry) -> TraitEntry {
+fn fold_entry(strategy: MergeStrategy, name: &str, ours: &TraitEntry, theirs: &TraitEntry) -> Result<TraitEntry> {
     let lww = || if theirs.updated_at > ours.updated_at { theirs.clone() } else { ours.clone() };
     let at = ours.updated_at.max(theirs.updated_at);
-    match strategy {
+    Ok(match strategy {
         MergeStrategy::LastWriteWins => lww(),
         MergeStrategy::FirstWriteWins => {
             if theirs.updated_at < ours.updated_at {
@@ -106,12 +115,21 @@ fn fold_entry(strategy: MergeStrategy, ours: &TraitEntry, theirs: &TraitEntry) -
             (TraitValue::List(a), TraitValue::List(b)) => {
                 let mut l = a.clone();
                 l.extend(b.iter().filter(|v| !a.contains(v)).cloned());
-                l.truncate(crate::profile::value::MAX_LIST_LEN);
+                let max = crate::profile::value::MAX_LIST_LEN;
+                if l.len() > max {
+                    return Err(Error::InvalidTraitValue {
+                        name: name.to_owned(),
+                        reason: format!(
+                            "the union of the two profiles' lists holds {} values, more than {max}",
+                            l.len()
+                        ),
+                    });
+                }
                 TraitEntry { value: TraitValue::List(l), updated_at: at }
             }
             _ => lww(),
         },
-    }
+    })
 }
 
 #[cfg(test)]
@@ -146,7 +164,7 @@ mod tests {
             ("tags", vec!["b".to_string(), "a".to_string()].into(), 1),
             ("only_loser", true.into(), 1),
         ]);
-        let m = rules.fold(&s, &l);
+        let m = rules.fold(&s, &l).unwrap();
         assert_eq!(m.get("plan"), Some(&"pro".into()));
         assert_eq!(m.get("first"), Some(&"l".into()));
         assert_eq!(m.get("ltv"), Some(&TraitValue::Float(12.5)));
@@ -159,7 +177,7 @@ mod tests {
         let rules = MergeRules::default().trait_strategy("x", MergeStrategy::Sum);
         let s = traits(&[("x", f64::MAX.into(), 1)]);
         let l = traits(&[("x", f64::MAX.into(), 2)]);
-        let m = rules.fold(&s, &l);
+        let m = rules.fold(&s, &l).unwrap();
         assert_eq!(m.get("x"), Some(&TraitValue::Float(f64::MAX)));
         assert_eq!(m.entry("x").map(|e| e.updated_at), Some(Timestamp(2)), "the later write wins");
     }
@@ -168,7 +186,7 @@ mod tests {
     fn ties_keep_the_survivor_and_nesting_conflicts_drop_the_loser() {
         let s = traits(&[("plan", "free".into(), 1), ("a", 1.into(), 1)]);
         let l = traits(&[("plan", "pro".into(), 1), ("a.b", 2.into(), 1)]);
-        let m = MergeRules::default().fold(&s, &l);
+        let m = MergeRules::default().fold(&s, &l).unwrap();
         assert_eq!(m.get("plan"), Some(&"free".into()));
         assert!(m.get("a.b").is_none());
     }

@@ -54,9 +54,11 @@ impl Batch {
         self.with_cf(cf, |b, h| b.merge_cf(h, key, operand));
     }
 
-    /// Whether the batch holds no writes.
+    /// Whether committing the batch would do nothing: it holds no writes
+    /// and no refusal (a refused batch must be committed to report its
+    /// error, even when every write of it was the refused one).
     pub fn is_empty(&self) -> bool {
-        self.inner.is_empty()
+        self.inner.is_empty() && self.error.is_none()
     }
 
     pub(super) fn into_rocksdb(self) -> Result<rocksdb::WriteBatch> {

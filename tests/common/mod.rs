@@ -3,6 +3,8 @@
 // Each test target compiles this module and uses only part of it.
 #![allow(dead_code)]
 
+pub mod versions;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 
