@@ -182,3 +182,26 @@ fn lazy_level0_families_wait_for_more_files() {
     assert!(level0_files(&store, PLAIN) < 4, "{} level-0 files", level0_files(&store, PLAIN));
     const { assert!(super::open::LAZY_LEVEL0_FILES > 6) };
 }
+
+/// Every family delays compactions that would rewrite a bottommost file
+/// only to zero its sequence numbers (RocksDB records the options it runs
+/// with in the OPTIONS file).
+#[test]
+fn bottommost_files_are_not_rewritten_at_once_for_their_sequence_numbers() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(dir.path());
+    drop(store);
+    let options = std::fs::read_dir(dir.path())
+        .expect("list")
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("OPTIONS-"))
+        .map(|e| std::fs::read_to_string(e.path()).expect("read OPTIONS"))
+        .max_by_key(String::len)
+        .expect("an OPTIONS file");
+    let delays: Vec<&str> =
+        options.lines().filter(|l| l.trim().starts_with("bottommost_file_compaction_delay=")).collect();
+    // The default family and the three of the test store.
+    assert_eq!(delays.len(), 4, "{delays:?}");
+    let ours = delays.iter().filter(|l| l.trim() == super::open::BOTTOMMOST_REWRITE_DELAY).count();
+    assert_eq!(ours, 3, "{delays:?}");
+}
