@@ -74,6 +74,27 @@ fn unmerge_then_remerge_in_one_millisecond_keeps_as_of_time_reads_working() {
     assert!(failures.is_empty(), "as-of-time reads of {l:?}:\n{}", failures.join("\n"));
 }
 
+/// A profile merged into another and split off again reads as the other
+/// while it was merged, though it is live now (an as-of read of a live
+/// profile reads only its own log unless a split follows).
+#[test]
+fn a_split_off_profile_reads_as_its_survivor_while_it_was_merged() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, clock) = open_with(dir.path(), None);
+    let (s_id, l_id) = (id("user_id:s"), id("anonymous_id:l"));
+    let s = db.update(&s_id, Update::new().set("a", 1)).unwrap().profile; // T0
+    clock.advance(1);
+    let l = db.update(&l_id, Update::new().set("b", 2)).unwrap().profile; // T0+1
+    clock.advance(1);
+    db.identify(&[s_id.clone(), l_id.clone()], Update::new()).unwrap(); // T0+2
+    clock.advance(2);
+    db.unmerge(s, &l_id).unwrap(); // T0+4
+    let read = |t: i64| db.get_as_of_time(l, Timestamp(T0 + t)).unwrap().map(|p| (p.id, traits_of(&p)));
+    assert_eq!(read(1), Some((l, tv([("b", 2.into())]))));
+    assert_eq!(read(3), Some((s, tv([("a", 1.into()), ("b", 2.into())]))));
+    assert_eq!(read(4), Some((l, tv([("b", 2.into())]))));
+}
+
 // ------------------------------------------------------------------- erase
 
 /// A profile merged into another and split off again; then the other is

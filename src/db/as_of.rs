@@ -37,7 +37,7 @@ use crate::identity::graph::{aliases_of, survivor_of};
 use crate::profile::delta::{Change, Delta};
 use crate::profile::history;
 use crate::profile::id::ProfileId;
-use crate::profile::state::ProfileRecord;
+use crate::profile::state::{Profile, ProfileRecord};
 use crate::schema;
 use crate::storage::View;
 
@@ -45,14 +45,22 @@ use crate::storage::View;
 /// cycle at any instant; this bounds a damaged one).
 const MAX_HOPS: usize = 64;
 
-/// The record whose history holds the state of the profile `id` was part
-/// of at time `t`.
-pub(super) fn record_at(view: &View<'_>, id: ProfileId, t: Timestamp) -> Result<ProfileRecord> {
-    let (id, story) = follow(view, id, t)?;
-    if let Some(r) = schema::PROFILES.get(view, &crate::keys::profile(id))? {
-        return Ok(r);
-    }
-    story.last_merge_record(id)
+/// The profile `id` was part of at time `t`, as it was then (`None`: it
+/// did not exist yet).
+pub(super) fn profile_at(view: &View<'_>, id: ProfileId, t: Timestamp) -> Result<Option<Profile>> {
+    let (id, source) = follow(view, id, t)?;
+    let (rec, version) = match source {
+        Source::Own { rec, version } => (rec, version),
+        Source::Story(story) => {
+            let rec = match schema::PROFILES.get(view, &crate::keys::profile(id))? {
+                Some(r) => r,
+                None => story.last_merge_record(id)?,
+            };
+            let version = history::version_at(view, &rec, t)?;
+            (rec, version)
+        }
+    };
+    version.map(|v| history::as_of_version(view, &rec, v)).transpose()
 }
 
 /// The profile that answered for `id` at time `t`: `id` itself when it
@@ -62,10 +70,23 @@ pub(super) fn part_of_at(view: &View<'_>, id: ProfileId, t: Timestamp) -> Result
     follow(view, id, t).map(|(id, _)| id)
 }
 
-/// [`part_of_at`], with the story of the profile it answers with.
-fn follow(view: &View<'_>, id: ProfileId, t: Timestamp) -> Result<(ProfileId, Story)> {
+/// What decided that a profile answers for a time.
+enum Source {
+    /// Its own live record alone, with its version current then.
+    Own { rec: ProfileRecord, version: Option<u64> },
+    /// Its story.
+    Story(Story),
+}
+
+/// [`part_of_at`], with what decided it.
+fn follow(view: &View<'_>, id: ProfileId, t: Timestamp) -> Result<(ProfileId, Source)> {
     let mut id = id;
     for _ in 0..MAX_HOPS {
+        if let Some(rec) = schema::PROFILES.get(view, &crate::keys::profile(id))? {
+            if let Some(version) = own_version_at(view, &rec, t)? {
+                return Ok((id, Source::Own { rec, version }));
+            }
+        }
         let story = Story::of(view, id)?;
         if let Some(into) = story.merged_at(t) {
             id = into;
@@ -73,15 +94,33 @@ fn follow(view: &View<'_>, id: ProfileId, t: Timestamp) -> Result<(ProfileId, St
         }
         // A merge that may have ended its own profile by `t` is missing.
         match story.gap_at(t) {
-            None => return Ok((id, story)),
+            None => return Ok((id, Source::Story(story))),
             Some(Gap { split: Some((_, from)), .. }) => match folded_merge(view, from)? {
                 Some(e) => return Err(e),
-                None => return Ok((id, story)),
+                None => return Ok((id, Source::Story(story))),
             },
             Some(Gap { split: None, .. }) => id = story.after_folded_merges(view, t)?,
         }
     }
     Err(Error::invalid(format!("profile {id}: more than {MAX_HOPS} merges to follow at {}", t.to_rfc3339())))
+}
+
+/// The version of the live profile `rec` current at `t`, when its own log
+/// alone decides the read — without reading the rest of its history: the
+/// delta after that version is no split, so no merge of it is undone
+/// there, and a merge of a profile that is live now is undone by its next
+/// delta, timed no earlier than the merge, which is timed no earlier than
+/// the delta before it. `None` when its story must decide.
+fn own_version_at(view: &View<'_>, rec: &ProfileRecord, t: Timestamp) -> Result<Option<Option<u64>>> {
+    let version = match history::version_at(view, rec, t) {
+        Ok(v) => v,
+        // A merge recorded elsewhere may still answer for that time.
+        Err(Error::HistoryTruncated { .. }) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let Some(v) = version.filter(|v| *v < rec.profile.version) else { return Ok(Some(version)) };
+    let next = history::delta(view, rec.profile.id, v + 1)?;
+    Ok((!matches!(next.change, Change::SplitFrom { .. })).then_some(version))
 }
 
 /// The answer for a time when an id may have been merged into `from` (the

@@ -149,11 +149,7 @@ impl ProfileDb {
     /// history.
     pub fn get_as_of_time(&self, id: ProfileId, t: Timestamp) -> Result<Option<Profile>> {
         let view = self.core.store.snapshot();
-        let rec = super::as_of::record_at(&view, id, t)?;
-        match history::version_at(&view, &rec, t)? {
-            Some(v) => history::as_of_version(&view, &rec, v).map(Some),
-            None => Ok(None),
-        }
+        super::as_of::profile_at(&view, id, t)
     }
 
     /// A live record read from `view` itself (no cache: snapshots must not
