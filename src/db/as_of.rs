@@ -27,6 +27,11 @@
 //! merge away; when the profile it had merged into was erased (with its
 //! log), the id's own history answers, as a survivor's versions of a
 //! merge window read as its own state once the person merged in is erased.
+//!
+//! A live profile needs no story when the delta after its version current
+//! at `t` is no split (see `own_version_at`): its own log answers, read by
+//! bisection, so such a read costs a logarithmic number of point reads
+//! rather than a decode of its whole history.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
