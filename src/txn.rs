@@ -37,12 +37,16 @@ pub(crate) struct NewDelta {
     pub via: Vec<Identifier>,
     pub linked: Vec<Identifier>,
     pub unlinked: Vec<Identifier>,
+    /// The earliest time it may be written at, besides the profile's own
+    /// previous delta: a merge or unmerge is timed after the latest delta
+    /// of the other profile too (see [`Txn::time_for`]).
+    pub not_before: Option<Timestamp>,
 }
 
 impl NewDelta {
     /// A delta with no identifier bookkeeping.
     pub fn new(change: Change, cause: Cause) -> Self {
-        NewDelta { change, cause, via: Vec::new(), linked: Vec::new(), unlinked: Vec::new() }
+        NewDelta { change, cause, via: Vec::new(), linked: Vec::new(), unlinked: Vec::new(), not_before: None }
     }
 }
 
@@ -508,6 +512,9 @@ impl<'a> Txn<'a> {
     /// the operation's time, but never earlier than the profile's previous
     /// delta (a clock stepping back cannot reorder history). Operators are
     /// applied at this time too, so replay reproduces the state exactly.
+    /// A merge or unmerge is also never earlier than the other profile's
+    /// latest delta ([`NewDelta::not_before`]), so the two logs it is
+    /// recorded in stay in order with each other.
     pub fn time_for(&self, prev: Option<&ProfileRecord>) -> Timestamp {
         prev.map_or(self.now, |p| self.now.max(p.profile.updated_at))
     }
@@ -564,7 +571,7 @@ impl<'a> Txn<'a> {
         consent: crate::profile::consent::Consents,
         d: NewDelta,
     ) -> Arc<ProfileRecord> {
-        let at = self.time_for(prev);
+        let at = d.not_before.map_or(self.time_for(prev), |t| self.time_for(prev).max(t));
         let (version, created_at, floor, last_snapshot, kinds) = match prev {
             Some(p) => (p.profile.version + 1, p.profile.created_at, p.history_floor, p.last_snapshot, p.kinds.clone()),
             None => (1, self.now, 0, 0, Some(Arc::new(KindCounts::default()))),

@@ -1,18 +1,37 @@
 //! As-of reads across merges: which profile an id was part of at a past
 //! time, and the record whose history answers for it then.
 //!
-//! An id's story is a sequence of merges into other profiles (each
+//! An id's story is a sequence of steps: merges into other profiles (each
 //! recorded as `Change::Merge` in the log of the profile it merged into)
 //! and unmerges splitting it off again (each recorded as
-//! `Change::SplitFrom` in its own log). At time `t` it was merged iff the
-//! latest of those at or before `t` is a merge; then the profile it had
-//! merged into answers (which may itself have been merged at `t`).
+//! `Change::SplitFrom` in its own log). Steps are ordered by time and,
+//! within one millisecond, by where they fall in the id's own history (a
+//! split is the own version it recorded; a merge comes right after the own
+//! version it merged away at), so an unmerge and a re-merge in the same
+//! millisecond keep their order. At time `t` the id was merged iff the
+//! latest step at or before `t` is a merge; then the profile it had merged
+//! into answers (which may itself have been merged at `t`).
 //!
-//! Retention folds the log of a live profile, and with it the merges
-//! recorded there. A story missing a merge (a split with no merge before
-//! it, an alias whose last event is not a merge) answers with the profile
-//! the id reaches now from the time it had surely joined it on, and with
-//! [`Error::HistoryTruncated`] before.
+//! A merge can be missing from the story: retention folds the log of a
+//! live profile, and with it the merges recorded there, and erase deletes
+//! the erased profile's log. Every split follows a merge and an alias's
+//! last step is a merge, so a missing one is seen; it came after the id's
+//! own delta before that split (or its latest delta, for an alias): a
+//! merge is timed no earlier than either profile's latest delta. Before
+//! that delta the id's own history answers. From it on, an alias whose
+//! last merge is missing answers with the profile it reaches now from the
+//! time it had surely joined it on, and [`Error::HistoryTruncated`]
+//! before (and at every time when no merge of it is recorded at all: no
+//! record of its own state is left). Until a split whose merge is
+//! missing, the answer is `HistoryTruncated` when retention folded the
+//! merge away; when the profile it had merged into was erased (with its
+//! log), the id's own history answers, as a survivor's versions of a
+//! merge window read as its own state once the person merged in is erased.
+//!
+//! A live profile needs no story when the delta after its version current
+//! at `t` is no split (see `own_version_at`): its own log answers, read by
+//! bisection, so such a read costs a logarithmic number of point reads
+//! rather than a decode of its whole history.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -23,7 +42,7 @@ use crate::identity::graph::{aliases_of, survivor_of};
 use crate::profile::delta::{Change, Delta};
 use crate::profile::history;
 use crate::profile::id::ProfileId;
-use crate::profile::state::ProfileRecord;
+use crate::profile::state::{Profile, ProfileRecord};
 use crate::schema;
 use crate::storage::View;
 
@@ -31,14 +50,22 @@ use crate::storage::View;
 /// cycle at any instant; this bounds a damaged one).
 const MAX_HOPS: usize = 64;
 
-/// The record whose history holds the state of the profile `id` was part
-/// of at time `t`.
-pub(super) fn record_at(view: &View<'_>, id: ProfileId, t: Timestamp) -> Result<ProfileRecord> {
-    let (id, story) = follow(view, id, t)?;
-    if let Some(r) = schema::PROFILES.get(view, &crate::keys::profile(id))? {
-        return Ok(r);
-    }
-    story.last_merge_record(id)
+/// The profile `id` was part of at time `t`, as it was then (`None`: it
+/// did not exist yet).
+pub(super) fn profile_at(view: &View<'_>, id: ProfileId, t: Timestamp) -> Result<Option<Profile>> {
+    let (id, source) = follow(view, id, t)?;
+    let (rec, version) = match source {
+        Source::Own { rec, version } => (rec, version),
+        Source::Story(story) => {
+            let rec = match schema::PROFILES.get(view, &crate::keys::profile(id))? {
+                Some(r) => r,
+                None => story.last_merge_record(id)?,
+            };
+            let version = history::version_at(view, &rec, t)?;
+            (rec, version)
+        }
+    };
+    version.map(|v| history::as_of_version(view, &rec, v)).transpose()
 }
 
 /// The profile that answered for `id` at time `t`: `id` itself when it
@@ -48,40 +75,111 @@ pub(super) fn part_of_at(view: &View<'_>, id: ProfileId, t: Timestamp) -> Result
     follow(view, id, t).map(|(id, _)| id)
 }
 
-/// [`part_of_at`], with the story of the profile it answers with.
-fn follow(view: &View<'_>, id: ProfileId, t: Timestamp) -> Result<(ProfileId, Story)> {
+/// What decided that a profile answers for a time.
+enum Source {
+    /// Its own live record alone, with its version current then.
+    Own { rec: ProfileRecord, version: Option<u64> },
+    /// Its story.
+    Story(Story),
+}
+
+/// [`part_of_at`], with what decided it.
+fn follow(view: &View<'_>, id: ProfileId, t: Timestamp) -> Result<(ProfileId, Source)> {
     let mut id = id;
     for _ in 0..MAX_HOPS {
+        if let Some(rec) = schema::PROFILES.get(view, &crate::keys::profile(id))? {
+            if let Some(version) = own_version_at(view, &rec, t)? {
+                return Ok((id, Source::Own { rec, version }));
+            }
+        }
         let story = Story::of(view, id)?;
         if let Some(into) = story.merged_at(t) {
             id = into;
             continue;
         }
-        if !story.may_miss_merge_at(t) {
-            return Ok((id, story));
+        // A merge that may have ended its own profile by `t` is missing.
+        match story.gap_at(t) {
+            None => return Ok((id, Source::Story(story))),
+            Some(Gap { split: Some((_, from)), .. }) => match folded_merge(view, from)? {
+                Some(e) => return Err(e),
+                None => return Ok((id, Source::Story(story))),
+            },
+            Some(Gap { split: None, .. }) => id = story.after_folded_merges(view, t)?,
         }
-        // A merge that may have ended its own profile by `t` was folded
-        // away by retention with the log that recorded it.
-        let into = story.after_folded_merges(view, id, t)?;
-        id = into;
     }
     Err(Error::invalid(format!("profile {id}: more than {MAX_HOPS} merges to follow at {}", t.to_rfc3339())))
 }
 
+/// The version of the live profile `rec` current at `t`, when its own log
+/// alone decides the read — without reading the rest of its history: the
+/// delta after that version is no split, so no merge of it is undone
+/// there, and a merge of a profile that is live now is undone by its next
+/// delta, timed no earlier than the merge, which is timed no earlier than
+/// the delta before it. `None` when its story must decide.
+fn own_version_at(view: &View<'_>, rec: &ProfileRecord, t: Timestamp) -> Result<Option<Option<u64>>> {
+    let version = match history::version_at(view, rec, t) {
+        Ok(v) => v,
+        // A merge recorded elsewhere may still answer for that time.
+        Err(Error::HistoryTruncated { .. }) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let Some(v) = version.filter(|v| *v < rec.profile.version) else { return Ok(Some(version)) };
+    let next = history::delta(view, rec.profile.id, v + 1)?;
+    Ok((!matches!(next.change, Change::SplitFrom { .. })).then_some(version))
+}
+
+/// The answer for a time when an id may have been merged into `from` (the
+/// profile a later split took it from), whose log no longer records that
+/// merge: [`Error::HistoryTruncated`] when retention folded it away, `None`
+/// when `from` was erased with its log — then the id's own history answers
+/// (the erased person's state is gone, as from the versions of a survivor
+/// it had merged into and was split off again).
+fn folded_merge(view: &View<'_>, from: ProfileId) -> Result<Option<Error>> {
+    if let Some(rec) = schema::PROFILES.get(view, &crate::keys::profile(from))? {
+        return Ok(Some(Error::HistoryTruncated { profile: from.0, requested: 0, floor: rec.history_floor }));
+    }
+    // Merged on since (its folded log went with it), or neither live nor
+    // an alias: erased.
+    Ok(survivor_of(view, from)?.map(|_| Error::HistoryTruncated { profile: from.0, requested: 0, floor: 0 }))
+}
+
+/// A merge or split of one id.
+enum Step {
+    /// It merged into `into`: the delta recording it in `into`'s log.
+    Merge { into: ProfileId, delta: Box<Delta> },
+    /// It was split off `from` again.
+    Split { from: ProfileId },
+}
+
+/// A [`Step`], placed in the id's story.
+struct Placed {
+    at: Timestamp,
+    /// Where it falls in the id's own history, for steps in one
+    /// millisecond: twice the version a split recorded; twice the version
+    /// a merge took away, plus one.
+    order: u64,
+    step: Step,
+}
+
+/// A span of time in which a merge of the id is missing from its story.
+#[derive(Clone, Copy)]
+struct Gap {
+    /// The time of its own delta before the missing merge (the start of
+    /// time when that delta is not retained).
+    from: Timestamp,
+    /// The split that undid the missing merge and the profile it named;
+    /// `None` for an alias whose last merge is missing.
+    split: Option<(Timestamp, ProfileId)>,
+}
+
 /// The merges of one id and the unmerges that split it off again.
 struct Story {
-    /// (time, the profile it merged into, the merge delta).
-    merges: Vec<(Timestamp, ProfileId, Delta)>,
-    /// Times it was split off again, ascending.
-    splits: Vec<Timestamp>,
+    /// Every recorded step, in order.
+    steps: Vec<Placed>,
     /// The live profile it is an alias of now, if it is one.
     survivor: Option<ProfileId>,
-    /// Times before which a merge of it may be missing from `merges`
-    /// (folded away by retention with the log that recorded it): the
-    /// latest split with no recorded merge since the split before it, or
-    /// the end of time when it is an alias whose last recorded event is
-    /// not a merge.
-    unrecorded_until: Option<Timestamp>,
+    /// Where merges are missing from `steps`.
+    gaps: Vec<Gap>,
     /// The latest merge recorded where its merges may be of another id
     /// whose own log retention had folded.
     others_merged_until: Option<Timestamp>,
@@ -90,18 +188,24 @@ struct Story {
 impl Story {
     fn of(view: &View<'_>, id: ProfileId) -> Result<Story> {
         let own = history::deltas(view, id)?;
-        let mut splits: Vec<Timestamp> =
-            own.iter().filter(|d| matches!(d.change, Change::SplitFrom { .. })).map(|d| d.at).collect();
-        splits.sort_unstable();
+        let mut steps: Vec<Placed> = own
+            .iter()
+            .filter_map(|d| match d.change {
+                Change::SplitFrom { survivor, .. } => {
+                    Some(Placed { at: d.at, order: d.version.saturating_mul(2), step: Step::Split { from: survivor } })
+                }
+                _ => None,
+            })
+            .collect();
         let survivor = survivor_of(view, id)?;
         // Where its merges can be recorded: the profile it is an alias of now
         // and the ids merged into that one, and the profiles it was split
         // from (and theirs).
-        let mut roots: Vec<ProfileId> = own
+        let mut roots: Vec<ProfileId> = steps
             .iter()
-            .filter_map(|d| match d.change {
-                Change::SplitFrom { survivor, .. } => Some(survivor),
-                _ => None,
+            .filter_map(|s| match s.step {
+                Step::Split { from } => Some(from),
+                Step::Merge { .. } => None,
             })
             .collect();
         roots.extend(survivor);
@@ -112,77 +216,54 @@ impl Story {
             candidates.extend(aliases_of(view, root)?);
         }
         candidates.remove(&id);
-        let mut merges = Vec::new();
         let mut others_merged_until = None;
         for c in candidates {
             for d in history::deltas(view, c)? {
-                match d.change {
-                    Change::Merge { loser, .. } if loser == id => merges.push((d.at, c, d)),
+                match &d.change {
+                    Change::Merge { loser, loser_state, .. } if *loser == id => {
+                        let order = loser_state.version.saturating_mul(2).saturating_add(1);
+                        steps.push(Placed { at: d.at, order, step: Step::Merge { into: c, delta: Box::new(d) } });
+                    }
                     // Only a log folded while live could have held its
                     // missing merge; that profile merged on later.
-                    Change::Merge { loser_history_floor, .. } if loser_history_floor > 0 => {
+                    Change::Merge { loser_history_floor, .. } if *loser_history_floor > 0 => {
                         others_merged_until = others_merged_until.max(Some(d.at));
                     }
                     _ => {}
                 }
             }
         }
-        merges.sort_by_key(|(at, _, _)| *at);
-        let mut story = Story { merges, splits, survivor, unrecorded_until: None, others_merged_until };
-        story.unrecorded_until = story.find_unrecorded_merges();
-        Ok(story)
+        steps.sort_by_key(|s| (s.at, s.order));
+        let gaps = find_gaps(&steps, &own, survivor.is_some());
+        Ok(Story { steps, survivor, gaps, others_merged_until })
     }
 
-    /// See [`Story::unrecorded_until`]: every split follows a merge, and an
-    /// alias's last event is a merge; one not found was folded away.
-    fn find_unrecorded_merges(&self) -> Option<Timestamp> {
-        let mut until = None;
-        let mut previous = None;
-        for &split in &self.splits {
-            let recorded = self.merges.iter().any(|(at, _, _)| previous.is_none_or(|p| *at >= p) && *at <= split);
-            if !recorded {
-                until = Some(split);
-            }
-            previous = Some(split);
-        }
-        if self.ends_unrecorded() {
-            until = Some(Timestamp(i64::MAX));
-        }
-        until
+    /// The gap that `t` falls in, if any.
+    fn gap_at(&self, t: Timestamp) -> Option<Gap> {
+        self.gaps.iter().copied().find(|g| g.from <= t && g.split.is_none_or(|(until, _)| t < until))
     }
 
-    /// Whether a merge that may have ended its own profile by `t` is
-    /// missing from the story (when [`merged_at`](Self::merged_at) finds none).
-    fn may_miss_merge_at(&self, t: Timestamp) -> bool {
-        self.unrecorded_until.is_some_and(|u| t < u)
-    }
-
-    /// The profile the id had merged into at `t`, if it was merged then.
+    /// The profile the id had merged into at `t`, if it was merged then
+    /// (by the merges recorded).
     fn merged_at(&self, t: Timestamp) -> Option<ProfileId> {
-        let merge = self.merges.iter().rev().find(|(at, _, _)| *at <= t)?;
-        // Split off again after that merge (and by `t`): its own profile.
-        let split_since = self.splits.iter().any(|s| *s >= merge.0 && *s <= t);
-        (!split_since).then_some(merge.1)
+        match self.steps.iter().rev().find(|s| s.at <= t)?.step {
+            Step::Merge { into, .. } => Some(into),
+            Step::Split { .. } => None,
+        }
     }
 
-    /// Whether it is an alias whose last merge is missing (folded away).
-    fn ends_unrecorded(&self) -> bool {
-        self.survivor.is_some() && self.merged_at(Timestamp(i64::MAX)).is_none()
-    }
-
-    /// The profile that answers for the id at `t` when a merge missing from
-    /// its story may decide it: the survivor it reaches now, once `t` is
-    /// past that survivor's history floor and every recorded merge of a
-    /// profile of its lineage whose log was folded. The missing merge came
-    /// before one of those (before the floor of the folded log that held
-    /// it, whose profile was live then, so merged on later), so by `t` the
-    /// id had joined the survivor, whichever profile it merged into first.
-    /// Earlier times, and gaps of an id that is not an alias, are
+    /// The profile that answers for an alias whose last merge is missing
+    /// from its story, at a time `t` after its own latest delta: the
+    /// survivor it reaches now, once `t` is past that survivor's history
+    /// floor and every recorded merge of a profile of its lineage whose log
+    /// was folded. The missing merge came before one of those (before the
+    /// floor of the folded log that held it, whose profile was live then,
+    /// so merged on later), so by `t` the id had joined the survivor,
+    /// whichever profile it merged into first. Earlier times are
     /// [`Error::HistoryTruncated`].
-    fn after_folded_merges(&self, view: &View<'_>, id: ProfileId, t: Timestamp) -> Result<ProfileId> {
-        let (Some(survivor), true) = (self.survivor, self.ends_unrecorded()) else {
-            let floor = schema::PROFILES.get(view, &crate::keys::profile(id))?.map_or(0, |r| r.history_floor);
-            return Err(Error::HistoryTruncated { profile: id.0, requested: 0, floor });
+    fn after_folded_merges(&self, view: &View<'_>, t: Timestamp) -> Result<ProfileId> {
+        let Some(survivor) = self.survivor else {
+            return Err(Error::invalid("internal: a missing last merge of a profile that is no alias"));
         };
         let rec = schema::PROFILES
             .get(view, &crate::keys::profile(survivor))?
@@ -198,7 +279,11 @@ impl Story {
     /// The record of a merged-away id as it was at its latest merge (its
     /// own history stays stored under its id).
     fn last_merge_record(self, id: ProfileId) -> Result<ProfileRecord> {
-        let Some((_, _, merge)) = self.merges.into_iter().last() else {
+        let last = self.steps.into_iter().rev().find_map(|s| match s.step {
+            Step::Merge { delta, .. } => Some(delta),
+            Step::Split { .. } => None,
+        });
+        let Some(merge) = last else {
             return Err(Error::NotFound(format!("profile {id}")));
         };
         match merge.change {
@@ -211,4 +296,35 @@ impl Story {
             _ => Err(Error::NotFound(format!("the merge of profile {id}"))),
         }
     }
+}
+
+/// Where merges are missing from `steps` (see [`Gap`]): every split
+/// follows a merge since the split before it, and an alias's last step is
+/// a merge. A missing merge came after the id's own delta before the split
+/// (its latest, for an alias), whose time `own` gives.
+fn find_gaps(steps: &[Placed], own: &[Delta], alias: bool) -> Vec<Gap> {
+    let time_of = |d: Option<&Delta>| d.map_or(Timestamp(i64::MIN), |d| d.at);
+    let mut gaps = Vec::new();
+    let mut merged = false;
+    for s in steps {
+        match s.step {
+            Step::Merge { .. } => merged = true,
+            Step::Split { from } => {
+                if !merged {
+                    let before = (s.order / 2).saturating_sub(1);
+                    let from_time = time_of(own.iter().find(|d| d.version == before));
+                    gaps.push(Gap { from: from_time, split: Some((s.at, from)) });
+                }
+                merged = false;
+            }
+        }
+    }
+    if alias && !merged {
+        // With no merge recorded at all, no record of its own state is left
+        // to read its own history with.
+        let any_merge = steps.iter().any(|s| matches!(s.step, Step::Merge { .. }));
+        let from = if any_merge { time_of(own.last()) } else { Timestamp(i64::MIN) };
+        gaps.push(Gap { from, split: None });
+    }
+    gaps
 }

@@ -141,16 +141,15 @@ impl ProfileDb {
     /// (before its merge, or after an unmerge split it off again) reads its
     /// own history; a time when it was merged reads the history of the
     /// profile it had merged into — through every merge of a chain. Where
-    /// retention folded away the merge that decides `t`, the profile it
-    /// reaches now answers from the time it had surely joined it, and
-    /// [`Error::HistoryTruncated`] before.
+    /// retention folded away a merge, the time from the id's last delta
+    /// before it to the end of the merge is [`Error::HistoryTruncated`] —
+    /// for the merge it is still in, up to the time it had surely joined
+    /// the profile it reaches now, which answers from then on. Where the
+    /// profile it had merged into was erased since, that time reads its own
+    /// history.
     pub fn get_as_of_time(&self, id: ProfileId, t: Timestamp) -> Result<Option<Profile>> {
         let view = self.core.store.snapshot();
-        let rec = super::as_of::record_at(&view, id, t)?;
-        match history::version_at(&view, &rec, t)? {
-            Some(v) => history::as_of_version(&view, &rec, v).map(Some),
-            None => Ok(None),
-        }
+        super::as_of::profile_at(&view, id, t)
     }
 
     /// A live record read from `view` itself (no cache: snapshots must not

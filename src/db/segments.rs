@@ -441,8 +441,8 @@ impl ProfileDb {
     /// reads it: from its own rows while it was a profile of its own then
     /// (before its merge, or split off again by an unmerge), else from the
     /// rows of the profile it had merged into — through every merge of a
-    /// chain. Where retention folded away the merge that decides it, the
-    /// answer is [`Error::HistoryTruncated`].
+    /// chain. Where retention folded away the merge that may decide it, the
+    /// answer is [`Error::HistoryTruncated`] (see `get_as_of_time`).
     pub fn was_member(&self, profile: ProfileId, name: &str, t: Timestamp) -> Result<bool> {
         let id = {
             let state = self.core.segments.read();

@@ -15,7 +15,8 @@ use crate::txn::{NewDelta, Txn};
 /// origin for unmerge), the loser and its own aliases become aliases of
 /// the survivor (one hop: chains are compressed as they form), the loser's
 /// record is removed (its history stays, for unmerge), and the survivor's
-/// log records the merge with both sides' states.
+/// log records the merge with both sides' states — timed no earlier than
+/// either profile's latest delta.
 pub(crate) fn merge_into(txn: &mut Txn<'_>, survivor: ProfileId, loser: ProfileId, cause: &Cause) -> Result<()> {
     // What moves below is read from storage: the loser's timeline, rollups
     // and aliases. Ones this operation staged for it (an earlier event of a
@@ -70,6 +71,8 @@ pub(crate) fn merge_into(txn: &mut Txn<'_>, survivor: ProfileId, loser: ProfileI
     };
     let mut d = NewDelta::new(change, cause.clone());
     d.linked = moved;
+    // After the loser's own history too, when the clock stepped back.
+    d.not_before = Some(l.profile.updated_at);
     txn.record_state(survivor, Some(&s), result, consent, d);
     Ok(())
 }

@@ -138,14 +138,19 @@ pub(crate) fn unmerge(
         }
     }
     let events = super::unmerge_data::split_events(txn, survivor, origin, &back)?;
+    // Both sides of the split at one time, after both logs' latest delta
+    // (so after the merge it undoes, when the clock stepped back).
+    let at = Some(txn.time_for(Some(&p)).max(loser_state.updated_at));
     let change = Change::SplitFrom { survivor, result: o_state.traits.clone(), consent: o_state.consent.clone() };
     let mut d = NewDelta::new(change, cause.clone());
     d.linked = back.clone();
+    d.not_before = at;
     txn.record_state(origin, Some(&restored_prev), o_state.traits, o_state.consent, d);
     let change =
         Change::Unmerge { split_off: origin, result: p_state.traits.clone(), consent: p_state.consent.clone() };
     let mut d = NewDelta::new(change, cause.clone());
     d.unlinked = back.clone();
+    d.not_before = at;
     txn.record_state(survivor, Some(&p), p_state.traits, p_state.consent, d);
     Ok(UnmergeReceipt { restored: origin, from: survivor, identifiers: back, events })
 }

@@ -84,27 +84,38 @@ fn corrupt_history(id: ProfileId, version: u64, reason: &str) -> Error {
 }
 
 /// The version current at time `t`: `Ok(None)` if the profile did not exist yet.
+///
+/// Delta times never decrease with the version (each is timed no earlier
+/// than the one before), so the last delta at or before `t` is found by
+/// bisection: a logarithmic number of point reads.
 pub(crate) fn version_at(view: &View<'_>, rec: &ProfileRecord, t: Timestamp) -> Result<Option<u64>> {
     let id = rec.profile.id;
     if t < rec.profile.created_at {
         return Ok(None);
     }
-    let mut found = None;
     if let Some(floor_at) = floor_time(view, rec)? {
         if t < floor_at {
             return Err(Error::HistoryTruncated { profile: id.0, requested: 0, floor: rec.history_floor });
         }
-        found = Some(rec.history_floor);
     }
-    for kv in view.prefix(schema::DELTAS.name, &keys::profile(id))? {
-        let (k, v) = kv?;
-        let delta = schema::DELTAS.decode(&k, &v)?;
-        if delta.at > t {
-            break;
+    // The first version after the floor whose delta is later than `t`.
+    let (mut lo, mut hi) = (rec.history_floor + 1, rec.profile.version + 1);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if delta(view, id, mid)?.at <= t {
+            lo = mid + 1;
+        } else {
+            hi = mid;
         }
-        found = Some(delta.version);
     }
-    Ok(found)
+    Ok(Some(lo - 1).filter(|v| *v > 0))
+}
+
+/// The delta of `id` at `version`, which must be retained.
+pub(crate) fn delta(view: &View<'_>, id: ProfileId, version: u64) -> Result<Delta> {
+    schema::DELTAS
+        .get(view, &keys::versioned(id, version))?
+        .ok_or_else(|| corrupt_history(id, version, &format!("delta {version} is missing")))
 }
 
 /// The time of the history floor of `rec` (the state retention folded its
