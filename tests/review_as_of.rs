@@ -4,36 +4,13 @@
 //! merges and unmerges checked against the invariants of as-of reads.
 
 use std::collections::BTreeMap;
-use std::path::Path;
-use std::sync::Arc;
 
-use profiledb::{
-    Change, Clock, Error, Identifier, ManualClock, Profile, ProfileDb, ProfileId, Timestamp, TraitValue, Update,
-};
+use profiledb::{Change, Clock, Error, ProfileDb, ProfileId, Timestamp, TraitValue, Update};
 use proptest::prelude::*;
 
-const T0: i64 = 1_700_000_000_000;
-
-fn id(s: &str) -> Identifier {
-    s.parse().expect("valid test identifier")
-}
-
-fn open_with(dir: &Path, snapshot_every: Option<u64>) -> (ProfileDb, Arc<ManualClock>) {
-    let clock = Arc::new(ManualClock::new(Timestamp(T0)));
-    let mut b = ProfileDb::builder(dir).clock(clock.clone());
-    if let Some(n) = snapshot_every {
-        b = b.snapshot_every(n);
-    }
-    (b.open().expect("open"), clock)
-}
-
-fn traits_of(p: &Profile) -> BTreeMap<String, TraitValue> {
-    p.traits.iter().map(|(k, e)| (k.to_owned(), e.value.clone())).collect()
-}
-
-fn tv<const N: usize>(items: [(&str, TraitValue); N]) -> BTreeMap<String, TraitValue> {
-    items.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
-}
+mod common;
+use common::id;
+use common::versions::{id_op, open_with, run_id_op, traits_of, tv, IdOp, T0};
 
 // ---------------------------------------------------------- same millisecond
 
@@ -210,49 +187,6 @@ fn an_unmerge_after_the_clock_stepped_back_still_reads_the_split_off_profile_as_
 }
 
 // ------------------------------------------- merges and unmerges, at random
-
-#[derive(Clone, Debug)]
-enum IdOp {
-    Update(usize, &'static str, i64),
-    Identify(usize, usize),
-    Unmerge(usize),
-    Remove(usize),
-    Link(usize, usize),
-}
-
-const IDS: &[&str] = &["anonymous_id:x", "anonymous_id:y", "anonymous_id:z", "device_id:w"];
-
-fn id_op() -> impl Strategy<Value = IdOp> {
-    let i = 0..IDS.len();
-    prop_oneof![
-        4 => (i.clone(), prop::sample::select(vec!["a", "b", "c"]), 0i64..5).prop_map(|(i, k, v)| IdOp::Update(i, k, v)),
-        3 => (i.clone(), i.clone()).prop_map(|(a, b)| IdOp::Identify(a, b)),
-        2 => i.clone().prop_map(IdOp::Unmerge),
-        1 => i.clone().prop_map(IdOp::Remove),
-        1 => (i.clone(), i).prop_map(|(a, b)| IdOp::Link(a, b)),
-    ]
-}
-
-fn run_id_op(db: &ProfileDb, op: &IdOp) {
-    let ident = |i: usize| id(IDS[i]);
-    let live = |i: usize| db.resolve(&ident(i)).unwrap();
-    let _ = match op {
-        IdOp::Update(i, k, v) => db.update(&ident(*i), Update::new().set(k, *v)).map(|_| ()),
-        IdOp::Identify(a, b) => db.identify(&[ident(*a), ident(*b)], Update::new().increment("n", 1)).map(|_| ()),
-        IdOp::Unmerge(i) => match live(*i) {
-            Some(p) => db.unmerge(p, &ident(*i)).map(|_| ()),
-            None => Ok(()),
-        },
-        IdOp::Remove(i) => match live(*i) {
-            Some(p) => db.remove_identifier(p, &ident(*i)).map(|_| ()),
-            None => Ok(()),
-        },
-        IdOp::Link(a, b) => match live(*a) {
-            Some(p) => db.link_identifier(p, &ident(*b)).map(|_| ()),
-            None => Ok(()),
-        },
-    };
-}
 
 /// Invariants of the as-of reads with no retention: every id reads back
 /// at every instant without error; as of now it reads what `get_by_id`

@@ -359,62 +359,6 @@ fn erase_after_unmerge_redacts_the_survivors_merge_window_only() {
 
 // ------------------------------------------- merges and unmerges, at random
 
-type Answers = BTreeMap<(u32, i64), Result<Option<(ProfileId, u64, BTreeMap<String, TraitValue>)>, String>>;
-
-fn answers(db: &ProfileDb, until: i64) -> Answers {
-    let mut out = Answers::new();
-    for x in 0..12u32 {
-        for t in (T0 - 1)..=until {
-            let r = db.get_as_of_time(ProfileId(x), Timestamp(t));
-            if matches!(r, Err(Error::NotFound(_))) {
-                continue;
-            }
-            out.insert((x, t), r.map(|o| o.map(|p| (p.id, p.version, traits_of(&p)))).map_err(|e| format!("{e:?}")));
-        }
-    }
-    out
-}
-
-proptest! {
-    #![proptest_config(ProptestConfig { cases: 40, ..ProptestConfig::default() })]
-
-    /// History retention and later operations never change an answer about
-    /// the past: each read is what it was, or `HistoryTruncated`.
-    #[test]
-    fn retention_and_later_operations_never_change_a_past_answer(
-        before in prop::collection::vec((prop_oneof![2 => Just(1i64), 1 => Just(3i64)], id_op()), 1..15),
-        after in prop::collection::vec((prop_oneof![2 => Just(1i64), 1 => Just(3i64)], id_op()), 0..10),
-        cut in 0i64..40,
-    ) {
-        let dir = tempfile::tempdir().unwrap();
-        let (db, clock) = open_with(dir.path(), Some(2));
-        for (mv, op) in &before {
-            clock.advance(*mv);
-            run_id_op(&db, op);
-        }
-        let end = clock.now().0;
-        let was = answers(&db, end);
-        let horizon = T0 + cut.min(end - T0);
-        db.retain_history(Timestamp(horizon)).unwrap();
-        clock.advance(1);
-        for (mv, op) in &after {
-            clock.advance(*mv);
-            run_id_op(&db, op);
-        }
-        let now = answers(&db, end);
-        for (k, w) in &was {
-            let Some(n) = now.get(k) else {
-                // Erased ids aside (no erase here), an id never disappears.
-                prop_assert!(false, "id {} at T0+{}: was {w:?}, now NotFound", k.0, k.1 - T0);
-                continue;
-            };
-            let truncated = matches!(n, Err(e) if e.starts_with("HistoryTruncated"));
-            prop_assert!(n == w || truncated, "id {} at T0+{} (horizon T0+{}): was {w:?}, now {n:?}", k.0, k.1 - T0, horizon - T0);
-        }
-        prop_assert!(db.check().unwrap().is_clean());
-    }
-}
-
 proptest! {
     #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
 
