@@ -51,12 +51,28 @@ impl Drop for SecondaryCleanup {
 /// which a secondary instance refuses ("snapshot not supported in
 /// secondary mode"). A read-only open is a point-in-time view that also
 /// works beside a writer (RocksDB keeps every table file open, so the
-/// writer's compactions cannot pull files from under it). Secondary stays
-/// as the fallback; put it first once the library reads secondaries
-/// without snapshots.
+/// writer's compactions cannot pull files from under it).
+///
+/// A read-only open can lose a race with a running writer: the writer
+/// replaces the MANIFEST on every flush and compaction and deletes the
+/// table files a compaction replaced, so a file named by CURRENT or by the
+/// MANIFEST can be gone by the time it is opened. That, and only that, is
+/// what the secondary fallback is for (a secondary instance tolerates it).
+/// But a secondary also skips table files that are missing for good
+/// (deleted, or a damaged copy) and answers as if their data were empty,
+/// so the fallback is taken only when the failure is a vanished file and
+/// it moves: each retry fails on a different file, as it does while a
+/// writer keeps replacing them. The same file missing twice in a row (it
+/// is still listed by the current MANIFEST), or any other failure (a
+/// truncated or corrupt file, permissions), is reported as the read-only
+/// open's error.
 pub fn for_reading(path: &Path) -> Result<ReadDb, CliError> {
     for_reading_with(path, |b| b)
 }
+
+/// How many read-only opens [`for_reading_with`] tries while each fails on
+/// a different vanished file, before it falls back to a secondary instance.
+const READ_ONLY_ATTEMPTS: u32 = 4;
 
 /// [`for_reading`] with open-time options the database does not store
 /// (e.g. an export purpose), set by `configure`.
@@ -71,15 +87,52 @@ pub fn for_reading_with(path: &Path, configure: impl Fn(Builder) -> Builder) -> 
     };
     check_dir(path)?;
     let cleanup = SecondaryCleanup;
-    match builder().access_mode(AccessMode::ReadOnly).open() {
-        Ok(db) => Ok(ReadDb { db, _cleanup: cleanup }),
-        Err(e @ (Error::NotADatabase(_) | Error::UnsupportedFormat { .. })) => Err(e.into()),
-        Err(first) => match builder().access_mode(AccessMode::Secondary).open() {
-            Ok(db) => Ok(ReadDb { db, _cleanup: cleanup }),
-            // The read-only failure is the one that explains the problem.
-            Err(_) => Err(first.into()),
-        },
+    let mut previous: Option<String> = None;
+    let mut attempt = 1;
+    loop {
+        let err = match builder().access_mode(AccessMode::ReadOnly).open() {
+            Ok(db) => return Ok(ReadDb { db, _cleanup: cleanup }),
+            Err(e) => e,
+        };
+        let Some(missing) = vanished_file(&err) else { return Err(err.into()) };
+        if previous.as_deref() == Some(missing.as_str()) {
+            // Missing again after a fresh look at CURRENT and the MANIFEST:
+            // the database still lists it, so it is gone for good.
+            return Err(missing_file_error(path, err));
+        }
+        if attempt == READ_ONLY_ATTEMPTS {
+            // Every attempt lost a race on a different file: a busy writer.
+            return match builder().access_mode(AccessMode::Secondary).open() {
+                Ok(db) => Ok(ReadDb { db, _cleanup: cleanup }),
+                // The read-only failure is the one that explains the problem.
+                Err(_) => Err(err.into()),
+            };
+        }
+        previous = Some(missing);
+        std::thread::sleep(std::time::Duration::from_millis(20 << attempt));
+        attempt += 1;
     }
+}
+
+/// The RocksDB message of an open that failed because a file it was opening
+/// did not exist (the message names the file), else `None`.
+fn vanished_file(e: &Error) -> Option<String> {
+    match e {
+        Error::Storage { op: "open", detail, .. } if detail.contains("No such file or directory") => {
+            Some(detail.clone())
+        }
+        _ => None,
+    }
+}
+
+/// A file the database lists is missing: say so plainly (the read found
+/// nothing wrong with the request; the database directory is damaged).
+fn missing_file_error(path: &Path, e: Error) -> CliError {
+    CliError::Refused(format!(
+        "the database at {} is damaged: a file it lists is missing ({e}); nothing was read. Restore the \
+         directory from a backup (see `profiledb backup`)",
+        path.display()
+    ))
 }
 
 /// Opens an existing database for writing, with exclusive access.

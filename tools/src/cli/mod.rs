@@ -18,9 +18,10 @@ pub use privacy::{AnonymizeArgs, AuditArgs, ConsentCommand, ConsentStateArg, Era
 pub use segments::{CheckArgs, FeedArgs, Page, QueryArgs, SegmentCommand};
 
 /// Shown after the help of every command that only reads.
-pub const READ_SAFETY: &str = "Safety: read-only. Opens the database read-only (falling back to a secondary \
-instance) without taking the writer's lock, so it is safe while an application has the database open; it sees what \
-was committed when it started.";
+pub const READ_SAFETY: &str = "Safety: read-only. Opens the database read-only without taking the writer's lock, so \
+it is safe while an application has the database open; it sees what was committed when it started (a secondary \
+instance is used only while a running writer keeps replacing the files being opened). A missing or damaged database \
+file is an error (exit 1), never read as empty.";
 
 /// Shown after the help of every command that writes.
 pub const WRITE_SAFETY: &str = "Safety: writes. Needs exclusive access: while an application (or another \

@@ -1,0 +1,109 @@
+//! Admin commands on damaged, unreadable or special databases: read
+//! commands report damage instead of answering from what is left, and
+//! `init`, `stats`, `backup`, `retain` and `dump` say and do exactly what
+//! they document.
+
+mod common;
+
+use std::path::Path;
+
+use common::TestDb;
+
+/// Copies the files of directory `from` into a new directory `to`.
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
+}
+
+/// The table files of a database directory.
+fn table_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "sst"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// The table files holding the identifier (the identity column families
+/// and the history), but not the others: the database still opens as a
+/// secondary, which would skip the damaged files and read them as empty.
+fn identifier_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let needle = b"ann@example.com";
+    let files: Vec<_> = table_files(dir)
+        .into_iter()
+        .filter(|f| std::fs::read(f).unwrap().windows(needle.len()).any(|w| w == needle))
+        .collect();
+    assert!(!files.is_empty() && files.len() < table_files(dir).len(), "{files:?}");
+    files
+}
+
+/// A compacted database (its data in table files) and an intact copy of it
+/// at `copy`, for the test to damage.
+fn compacted_copy(name: &str) -> (TestDb, TestDb) {
+    let db = TestDb::init();
+    db.run(&["trait", "set", "email:ann@example.com", "plan", "pro"]).ok();
+    db.run(&["compact"]).ok();
+    let copy = TestDb::empty();
+    copy_dir(&db.path(), &copy.path());
+    assert!(!table_files(&copy.path()).is_empty(), "{name}: compact wrote table files");
+    (db, copy)
+}
+
+/// Every read of the damaged copy fails (runtime error, not "not found"),
+/// naming the damaged file; the intact original still reads.
+#[track_caller]
+fn reads_report_the_damage(db: &TestDb, copy: &TestDb, needles: &[&str]) {
+    db.get("email:ann@example.com");
+    for args in [&["get", "email:ann@example.com"][..], &["stats"], &["identities", "email:ann@example.com"]] {
+        let r = copy.run(args).code(1).err_has(needles);
+        assert!(r.stdout.is_empty(), "{args:?} printed an answer from a damaged database: {}", r.stdout);
+    }
+}
+
+#[test]
+fn a_missing_table_file_is_reported_not_read_as_empty() {
+    let (db, copy) = compacted_copy("missing");
+    for f in identifier_files(&copy.path()) {
+        std::fs::remove_file(f).unwrap();
+    }
+    reads_report_the_damage(&db, &copy, &["damaged", "missing", ".sst"]);
+}
+
+#[test]
+fn a_truncated_table_file_is_reported_not_read_as_empty() {
+    let (db, copy) = compacted_copy("truncated");
+    for f in identifier_files(&copy.path()) {
+        let len = std::fs::metadata(&f).unwrap().len();
+        std::fs::OpenOptions::new().write(true).open(&f).unwrap().set_len(len / 2).unwrap();
+    }
+    reads_report_the_damage(&db, &copy, &["Corruption", ".sst"]);
+}
+
+#[test]
+fn reads_keep_working_beside_a_writer_that_keeps_replacing_its_files() {
+    let db = TestDb::init();
+    db.run(&["trait", "set", "email:ann@example.com", "plan", "pro"]).ok();
+    let app = profiledb::ProfileDb::open(db.path()).unwrap();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            // Every write and compaction replaces the MANIFEST and table files.
+            let bo: profiledb::Identifier = "email:bo@example.com".parse().unwrap();
+            let mut n = 0_i64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                app.update(&bo, profiledb::Update::new().set("n", n)).unwrap();
+                app.compact().unwrap();
+                n += 1;
+            }
+        });
+        for _ in 0..15 {
+            assert_eq!(db.get("email:ann@example.com")["traits"]["plan"], serde_json::json!("pro"));
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+}
