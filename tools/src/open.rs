@@ -178,26 +178,47 @@ pub fn create(path: &Path) -> Result<ProfileDb, CliError> {
 
 /// Refuses a database path that is not a directory, or lies under a file:
 /// the nearest part of `path` that exists must be a directory (`init`
-/// creates what is missing below it).
+/// creates what is missing below it). A part that cannot be looked at
+/// (permission denied, a symlink loop) is an I/O error naming it, never
+/// taken for "missing", so that it does not read as "no database here".
 pub fn check_dir(path: &Path) -> Result<(), CliError> {
-    let Some((existing, meta)) = path.ancestors().find_map(|p| std::fs::metadata(p).ok().map(|m| (p, m))) else {
-        return Ok(());
-    };
-    if meta.is_dir() {
-        return Ok(());
+    for part in path.ancestors().filter(|p| !p.as_os_str().is_empty()) {
+        let meta = match std::fs::metadata(part) {
+            Ok(meta) => meta,
+            Err(e) if is_missing(&e) => continue,
+            Err(source) => return Err(CliError::Io { what: format!("cannot access {}", part.display()), source }),
+        };
+        if meta.is_dir() {
+            // A database directory the process may not read has no readable CURRENT.
+            return if part == path { exists(path).map(drop) } else { Ok(()) };
+        }
+        let what = if meta.is_file() { "a file" } else { "neither a directory nor a file" };
+        let hint = "point --db or PROFILEDB_PATH at a database directory, or at a new path for `profiledb init`";
+        return Err(CliError::Usage(if part == path {
+            format!("--db {} is {what}, not a database directory ({hint})", path.display())
+        } else {
+            format!("--db {}: {} is {what}, not a directory ({hint})", path.display(), part.display())
+        }));
     }
-    let what = if meta.is_file() { "a file" } else { "neither a directory nor a file" };
-    let hint = "point --db or PROFILEDB_PATH at a database directory, or at a new path for `profiledb init`";
-    Err(CliError::Usage(if existing == path {
-        format!("--db {} is {what}, not a database directory ({hint})", path.display())
-    } else {
-        format!("--db {}: {} is {what}, not a directory ({hint})", path.display(), existing.display())
-    }))
+    Ok(())
 }
 
-/// Whether `path` holds a RocksDB database (its `CURRENT` file).
-pub fn exists(path: &Path) -> bool {
-    path.join("CURRENT").is_file()
+/// Whether `path` holds a RocksDB database (its `CURRENT` file). Only "no
+/// such file" means no: any other failure to look (permission denied, a
+/// symlink loop) is an I/O error naming the path and the reason.
+pub fn exists(path: &Path) -> Result<bool, CliError> {
+    let current = path.join("CURRENT");
+    match std::fs::metadata(&current) {
+        Ok(meta) => Ok(meta.is_file()),
+        Err(e) if is_missing(&e) => Ok(false),
+        Err(source) => Err(CliError::Io { what: format!("cannot access {}", current.display()), source }),
+    }
+}
+
+/// Whether an I/O error says the path does not exist (or lies under a
+/// file, which [`check_dir`] reports itself).
+fn is_missing(e: &std::io::Error) -> bool {
+    matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory)
 }
 
 /// Removes the private directories this process's secondary instances

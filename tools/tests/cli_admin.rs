@@ -7,16 +7,7 @@ mod common;
 
 use std::path::Path;
 
-use common::TestDb;
-
-/// Copies the files of directory `from` into a new directory `to`.
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
-    }
-}
+use common::{copy_dir, TestDb};
 
 /// The table files of a database directory.
 fn table_files(dir: &Path) -> Vec<std::path::PathBuf> {
@@ -106,4 +97,53 @@ fn reads_keep_working_beside_a_writer_that_keeps_replacing_its_files() {
         }
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
     });
+}
+
+#[test]
+fn a_path_that_cannot_be_looked_at_is_reported_with_its_reason_not_as_no_database() {
+    let db = TestDb::empty();
+    // A symlink loop: Path::exists() says false, but the path is not missing.
+    std::os::unix::fs::symlink(db.beside("loop"), db.beside("loop")).unwrap();
+    let looped = db.beside("loop").join("db");
+    for args in [&["stats"][..], &["get", "email:a@x.com"], &["init"]] {
+        let mut c = common::profiledb();
+        c.arg("--db").arg(&looped).args(args);
+        let r = common::run_cmd(c, None).code(1).err_has(&["cannot access", "loop", "symbolic links"]);
+        assert!(!r.stderr.contains("no database"), "{}", r.stderr);
+    }
+}
+
+#[test]
+fn permission_denied_is_reported_as_such() {
+    let db = TestDb::init();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(db.path(), std::fs::Permissions::from_mode(0o000)).unwrap();
+    if std::fs::read_dir(db.path()).is_ok() {
+        // Running as root: permissions do not apply (the symlink-loop test
+        // above covers the same path).
+        std::fs::set_permissions(db.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        return;
+    }
+    let r = db.run(&["stats"]);
+    std::fs::set_permissions(db.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let r = r.code(1).err_has(&["cannot access", "ermission denied"]);
+    assert!(!r.stderr.contains("no database"), "{}", r.stderr);
+}
+
+#[test]
+fn init_on_an_existing_database_reports_its_stored_format_version() {
+    let db = common::fixture_copy(1);
+    let r = db.json(&["init"]);
+    assert_eq!(r["created"], serde_json::json!(false));
+    assert_eq!(r["format_version"], serde_json::json!(1), "{r}");
+    assert_eq!(r["build_format_version"], serde_json::json!(profiledb::FORMAT_VERSION), "{r}");
+    assert_eq!(r["upgrade_on_write"], serde_json::json!(true), "{r}");
+    let text = db.run(&["init"]).ok().stdout;
+    assert!(text.contains("format version 1") && text.contains("upgrade"), "{text}");
+    // init itself upgraded nothing.
+    assert_eq!(db.json(&["stats"])["format_version"], serde_json::json!(1));
+    let current = TestDb::init();
+    let r = current.json(&["init"]);
+    assert_eq!(r["format_version"], serde_json::json!(profiledb::FORMAT_VERSION));
+    assert_eq!(r["upgrade_on_write"], serde_json::json!(false), "{r}");
 }

@@ -63,6 +63,10 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Create an empty database (writes).
+    ///
+    /// On an existing database it changes nothing: it prints the format
+    /// version the database stores and whether the first writing command
+    /// will upgrade it to this build's format.
     #[command(after_help = WRITE_SAFETY)]
     Init,
 

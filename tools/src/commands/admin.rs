@@ -13,13 +13,14 @@ use crate::output::table::Table;
 use crate::output::{data, escape_bytes, hex_bytes, human_bytes, stdout_error};
 use crate::parse;
 
-/// `init`: creates the database, or confirms an existing one.
+/// `init`: creates the database, or confirms an existing one (reporting
+/// the format version it stores, which a read-only look never changes).
 pub fn init(ctx: &Ctx) -> Result<(), CliError> {
     let path = &ctx.db;
-    let existed = open::exists(path);
-    if existed {
-        // Checks the format without taking the write lock.
-        drop(open::for_reading(path)?);
+    let existed = open::exists(path)?;
+    let stored = if existed {
+        // Reads the stored format without taking the write lock or upgrading.
+        open::for_reading(path)?.stored_format_version()?
     } else {
         let non_empty = std::fs::read_dir(path).map(|mut d| d.next().is_some()).unwrap_or(false);
         if non_empty {
@@ -29,13 +30,24 @@ pub fn init(ctx: &Ctx) -> Result<(), CliError> {
             )));
         }
         drop(open::create(path)?);
-    }
-    let v = json!({"path": path.display().to_string(), "created": !existed, "format_version": FORMAT_VERSION});
+        FORMAT_VERSION
+    };
+    let upgrade = stored < FORMAT_VERSION;
+    let v = json!({
+        "path": path.display().to_string(), "created": !existed, "format_version": stored,
+        "build_format_version": FORMAT_VERSION, "upgrade_on_write": upgrade,
+    });
     ctx.out.emit(&v, || {
-        if existed {
-            format!("database at {} already exists (format version {FORMAT_VERSION}); nothing to do", path.display())
-        } else {
+        if !existed {
             format!("created database at {} (format version {FORMAT_VERSION})", path.display())
+        } else if upgrade {
+            format!(
+                "database at {} already exists (format version {stored}); nothing to do. The first writing command \
+                 will upgrade it to format version {FORMAT_VERSION} (read commands never do)",
+                path.display()
+            )
+        } else {
+            format!("database at {} already exists (format version {stored}); nothing to do", path.display())
         }
     })
 }

@@ -123,7 +123,7 @@ fn prepare_dir(dir: &Path) -> Result<(), CliError> {
         move |source| CliError::Io { what, source }
     };
     let empty = std::fs::read_dir(dir).map_err(io("reading"))?.next().is_none();
-    if !empty && !open::exists(dir) {
+    if !empty && !open::exists(dir)? {
         return Err(CliError::Usage(format!(
             "{} exists and is not a profiledb database; refusing to replace it (choose another --dir)",
             dir.display()
