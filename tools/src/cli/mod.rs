@@ -323,9 +323,15 @@ pub enum Command {
     /// active users, pricing-page visitors...), computes RFM, and prints one
     /// stitched customer, the segment counts, a query with its plan and the
     /// RFM distribution. The dataset is deterministic for a given --seed and
-    /// --end. The directory is replaced on each run (it must be empty or a
-    /// database). --db is not used.
-    #[command(after_help = "Safety: creates its own database in --dir; never touches --db.")]
+    /// --end. --db is not used.
+    ///
+    /// The demo writes a .profiledb-demo marker file into the directory it
+    /// creates, and a later run deletes and rebuilds only such a directory
+    /// (or a missing or empty one). It refuses, changing nothing, a
+    /// directory without the marker (exit 2: another database, your files)
+    /// and a demo database that another process has open (exit 5).
+    #[command(after_help = "Safety: creates its own database in --dir and replaces only a directory an earlier \
+demo run created (marked by its .profiledb-demo file) that no process has open; never touches --db.")]
     Demo(DemoArgs),
 }
 
@@ -559,7 +565,7 @@ pub struct BackupArgs {
 /// `demo`.
 #[derive(Args, Debug)]
 pub struct DemoArgs {
-    /// Where to build the demo database (replaced on each run).
+    /// Where to build the demo database (a directory an earlier demo run created is replaced).
     #[arg(long, value_name = "PATH", default_value = "./profiledb-demo")]
     pub dir: PathBuf,
 
