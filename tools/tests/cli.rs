@@ -322,7 +322,11 @@ fn retain_folds_history_before_a_time() {
     db.run(&["trait", "set", id, "plan", "free"]).ok();
     db.run(&["trait", "set", id, "plan", "pro"]).ok();
     db.run(&["retain", "--before", "yesterday"]).code(2).err_has(&["--before"]);
-    let r = db.json(&["retain", "--before", "2999-01-01T00:00:00Z"]);
+    // A time after now would fold every version: refused, nothing folded.
+    db.run(&["retain", "--before", "2999-01-01T00:00:00Z"]).code(2).err_has(&["--before", "after now (20"]);
+    assert_eq!(db.json(&["history", id])["retained"], json!(2));
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    let r = db.json(&["retain", "--before", &common::now_ms().to_string()]);
     assert_eq!(r["profiles_folded"], json!(1));
     db.run(&["get", id, "--as-of", "1"]).code(3).err_has(&["folded by retention"]);
     assert_eq!(db.get(id)["traits"]["plan"], json!("pro"));

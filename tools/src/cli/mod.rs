@@ -534,7 +534,7 @@ pub struct LinkTarget {
 /// `retain`.
 #[derive(Args, Debug)]
 pub struct RetainArgs {
-    /// The horizon: RFC 3339 (2024-05-01T00:00:00Z) or epoch milliseconds.
+    /// The horizon: RFC 3339 (2024-05-01T00:00:00Z) or epoch milliseconds; a time after now is refused.
     #[arg(long, value_name = "TIME")]
     pub before: String,
 }

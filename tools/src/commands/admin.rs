@@ -114,6 +114,15 @@ pub fn merged_ids(db: &ProfileDb) -> Result<u64, CliError> {
 /// `retain --before TIME`: folds old history.
 pub fn retain(ctx: &Ctx, a: &RetainArgs) -> Result<(), CliError> {
     let horizon = parse::time("--before", &a.before)?;
+    let now = profiledb::Clock::now(&profiledb::SystemClock);
+    if horizon > now {
+        return Err(CliError::Usage(format!(
+            "--before {} is after now ({}): it would fold every version of every profile, which cannot be undone; \
+             give a time in the past",
+            horizon.to_rfc3339(),
+            now.to_rfc3339()
+        )));
+    }
     let db = open::for_writing(&ctx.db)?;
     let report = db.retain_history(horizon)?;
     let v = json!({"before": horizon.to_rfc3339(), "profiles_folded": report.profiles_folded});
