@@ -147,3 +147,24 @@ fn init_on_an_existing_database_reports_its_stored_format_version() {
     assert_eq!(r["format_version"], serde_json::json!(profiledb::FORMAT_VERSION));
     assert_eq!(r["upgrade_on_write"], serde_json::json!(false), "{r}");
 }
+
+#[test]
+fn backup_refuses_a_destination_inside_the_database_directory() {
+    let db = TestDb::init();
+    for inside in [db.path().join("backup"), db.path().join("a").join("b"), db.path().join("sub").join("..").join("x")]
+    {
+        db.run(&["backup", common::s(&inside)]).code(2).err_has(&["inside the database directory"]);
+        assert!(!inside.exists() && !db.path().join("a").exists() && !db.path().join("sub").exists());
+    }
+    db.run(&["backup", common::s(&db.path())]).code(2);
+    assert_eq!(db.json(&["check"])["clean"], serde_json::json!(true));
+}
+
+#[test]
+fn backup_never_upgrades_an_older_format_and_says_how_to_copy_it() {
+    let db = common::fixture_copy(1);
+    let dest = db.beside("backup");
+    db.run(&["backup", common::s(&dest)]).code(1).err_has(&["format version 1", "copy the directory"]);
+    assert!(!dest.exists());
+    assert_eq!(db.json(&["stats"])["format_version"], serde_json::json!(1), "the source was not upgraded");
+}

@@ -28,8 +28,10 @@ pub const WRITE_SAFETY: &str = "Safety: writes. Needs exclusive access: while an
 profiledb command) has the database open, it fails with exit code 5 and changes nothing.";
 
 /// Shown after `backup`'s help.
-const BACKUP_SAFETY: &str = "Safety: exclusive. Changes no data but takes the write lock: while an application has \
-the database open, it fails with exit code 5 (back up from inside the application with ProfileDb::backup).";
+const BACKUP_SAFETY: &str = "Safety: exclusive, and changes no data. It opens the database read-only first; a \
+database of an older format is refused (a writable open would upgrade it). A database in this build's format is then \
+opened for writing to take the checkpoint, which needs the write lock: while an application has the database open, it \
+fails with exit code 5 (back up from inside the application with ProfileDb::backup).";
 
 const EXIT_CODES: &str = "Exit codes:
   0  success
@@ -140,10 +142,17 @@ pub enum Command {
     /// Write a consistent, openable copy of the database to DIR (exclusive).
     ///
     /// A RocksDB checkpoint: table files are hard-linked when DIR is on the
-    /// same filesystem. It changes no data, but needs the database's write
-    /// lock, because a copy taken through a read-only handle would leave out
-    /// writes still only in the write-ahead log. To back up a database an
-    /// application has open, call `ProfileDb::backup` from the application.
+    /// same filesystem. DIR must not exist and must lie outside the database
+    /// directory. RocksDB takes checkpoints only through a writable handle
+    /// (a copy through a read-only one would also leave out writes still
+    /// only in the write-ahead log), and a writable open upgrades a database
+    /// of an older format; so backup first reads the stored format
+    /// read-only and refuses an older one (exit 1; copy the directory, e.g.
+    /// `cp -a`, while nothing has it open). A database in this build's
+    /// format is then opened for writing, which changes no data (like any
+    /// writer's open, it finishes work a crash interrupted), and
+    /// checkpointed. To back up a database an application has open, call
+    /// `ProfileDb::backup` from the application.
     #[command(after_help = BACKUP_SAFETY)]
     Backup(BackupArgs),
 

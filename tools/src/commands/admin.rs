@@ -1,6 +1,7 @@
 //! Database administration: init, stats, retain, dump, backup, compact.
 
 use std::io::{BufWriter, Write};
+use std::path::{Component, Path, PathBuf};
 
 use profiledb::{ProfileDb, FORMAT_VERSION, OLDEST_SUPPORTED_FORMAT_VERSION};
 use serde_json::json;
@@ -168,16 +169,82 @@ pub fn dump(ctx: &Ctx, a: &DumpArgs) -> Result<(), CliError> {
     w.flush().map_err(stdout_error)
 }
 
-/// `backup DIR`: a checkpoint. It opens read-write: a checkpoint of a
-/// read-only handle leaves out writes still only in the write-ahead log.
+/// `backup DIR`: a checkpoint, which changes no data in the source.
+///
+/// RocksDB cannot checkpoint through a read-only handle (it refuses the
+/// file-deletion pause a checkpoint needs), and a writable open upgrades a
+/// database of an older format. So the source is first opened read-only to
+/// read its format; only a database already in this build's format is then
+/// opened for writing (which upgrades nothing) to take the checkpoint. An
+/// older one is refused with how to copy it instead.
 pub fn backup(ctx: &Ctx, a: &BackupArgs) -> Result<(), CliError> {
     if a.dir.exists() {
         return Err(CliError::Usage(format!("backup directory {} already exists", a.dir.display())));
+    }
+    refuse_inside(&ctx.db, &a.dir)?;
+    let stored = open::for_reading(&ctx.db)?.stored_format_version()?;
+    if stored != FORMAT_VERSION {
+        return Err(CliError::Refused(format!(
+            "the database at {} is in format version {stored}, and this build writes format version \
+             {FORMAT_VERSION}: a backup needs a writable open, which would upgrade it, so nothing was done. To back \
+             it up unchanged, copy the directory (e.g. `cp -a {} {}`) while nothing has it open",
+            ctx.db.display(),
+            ctx.db.display(),
+            a.dir.display()
+        )));
     }
     let db = open::for_writing(&ctx.db)?;
     db.backup(&a.dir)?;
     let v = json!({"path": ctx.db.display().to_string(), "backup": a.dir.display().to_string()});
     ctx.out.emit(&v, || format!("backed up {} to {}", ctx.db.display(), a.dir.display()))
+}
+
+/// Refuses a backup directory inside the database directory (or the
+/// database directory itself): the copy would land among the files it
+/// copies.
+fn refuse_inside(db: &Path, dest: &Path) -> Result<(), CliError> {
+    let io = |p: &Path| {
+        let what = format!("cannot access {}", p.display());
+        move |source| CliError::Io { what, source }
+    };
+    let db_real = db.canonicalize().map_err(io(db))?;
+    if resolve_new_path(dest).map_err(io(dest))?.starts_with(&db_real) {
+        return Err(CliError::Usage(format!(
+            "backup directory {} is inside the database directory {}; choose a directory outside it",
+            dest.display(),
+            db.display()
+        )));
+    }
+    Ok(())
+}
+
+/// `path` made absolute: the part that exists resolved (symlinks, `..`),
+/// the part that does not exist yet appended with `..` applied.
+fn resolve_new_path(path: &Path) -> std::io::Result<PathBuf> {
+    let mut missing = Vec::new();
+    let mut existing = path;
+    let mut full = loop {
+        if existing.as_os_str().is_empty() {
+            break std::env::current_dir()?;
+        }
+        match existing.canonicalize() {
+            Ok(real) => break real,
+            Err(_) => {
+                missing.extend(existing.components().next_back());
+                existing = existing.parent().unwrap_or(Path::new(""));
+            }
+        }
+    };
+    for part in missing.into_iter().rev() {
+        match part {
+            Component::ParentDir => {
+                full.pop();
+            }
+            Component::Normal(name) => full.push(name),
+            _ => {}
+        }
+    }
+    Ok(full)
 }
 
 /// `compact`: flush and compact every column family.
