@@ -348,7 +348,9 @@ fn dump_escapes_keys_like_ldb_or_prints_hex() {
     let j = db.json(&["dump", "--cf", "identity", "--hex"]);
     assert_eq!(j[0]["key"], json!("0x656D61696C006140782E636F6D"));
     let limited = db.run(&["dump", "--cf", "meta", "--limit", "1"]).ok().stdout;
-    assert!(limited.contains("... 1 more"), "{limited}");
+    assert!(limited.contains("... more pairs after these 1 (raise --limit)"), "{limited}");
+    assert_eq!(db.json(&["dump", "--cf", "meta", "--limit", "1"]).as_array().map(Vec::len), Some(1));
+    assert_eq!(db.json(&["dump", "--cf", "delta", "--limit", "0"]), json!([]));
     db.run(&["dump", "--cf", "nope"]).code(2).err_has(&["unknown column family \"nope\"", "identity"]);
 }
 

@@ -168,3 +168,46 @@ fn backup_never_upgrades_an_older_format_and_says_how_to_copy_it() {
     assert!(!dest.exists());
     assert_eq!(db.json(&["stats"])["format_version"], serde_json::json!(1), "the source was not upgraded");
 }
+
+/// The peak resident memory, in KiB, of `profiledb --db DB args...`
+/// (measured by /usr/bin/time), or `None` where that tool is missing.
+fn peak_kib(db: &TestDb, args: &[&str]) -> Option<u64> {
+    if !Path::new("/usr/bin/time").exists() {
+        return None;
+    }
+    let mut c = std::process::Command::new("/usr/bin/time");
+    c.args(["-f", "peak %M"]).arg(env!("CARGO_BIN_EXE_profiledb")).arg("--db").arg(db.path()).args(args);
+    c.env_remove("PROFILEDB_PATH");
+    let r = common::run_cmd(c, None).ok();
+    let line = r.stderr.lines().find_map(|l| l.strip_prefix("peak "))?;
+    Some(line.trim().parse().expect("a number of KiB"))
+}
+
+#[test]
+fn dump_with_a_limit_streams_instead_of_reading_the_whole_family() {
+    let db = TestDb::init();
+    {
+        let app = profiledb::ProfileDb::open(db.path()).unwrap();
+        // 80 MB of trait values that do not compress away.
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        for n in 0..1_300 {
+            let blob: String = (0..60_000)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    char::from(b'a' + (state % 26) as u8)
+                })
+                .collect();
+            let id: profiledb::Identifier = format!("email:p{n}@example.com").parse().unwrap();
+            app.update(&id, profiledb::Update::new().set("blob", blob.as_str())).unwrap();
+        }
+    }
+    let (Some(small), Some(large)) = (
+        peak_kib(&db, &["dump", "--cf", "meta", "--limit", "1"]),
+        peak_kib(&db, &["dump", "--cf", "profile", "--limit", "1"]),
+    ) else {
+        return;
+    };
+    assert!(large < small + 30_000, "dump --limit 1 of an 80 MB family peaked at {large} KiB, of meta at {small} KiB");
+}

@@ -559,7 +559,7 @@ pub struct DumpArgs {
     #[arg(long)]
     pub hex: bool,
 
-    /// Print at most N pairs.
+    /// Print at most N pairs: the scan stops there (pairs are streamed as they are read, never held all at once).
     #[arg(long, value_name = "N")]
     pub limit: Option<usize>,
 }

@@ -135,7 +135,8 @@ pub fn retain(ctx: &Ctx, a: &RetainArgs) -> Result<(), CliError> {
     })
 }
 
-/// `dump --cf NAME`: raw pairs, streamed.
+/// `dump --cf NAME`: raw pairs, streamed one at a time (`--limit` stops
+/// the scan after N pairs; memory does not grow with the family).
 pub fn dump(ctx: &Ctx, a: &DumpArgs) -> Result<(), CliError> {
     if !ProfileDb::column_families().contains(&a.cf.as_str()) {
         return Err(CliError::Usage(format!(
@@ -145,26 +146,33 @@ pub fn dump(ctx: &Ctx, a: &DumpArgs) -> Result<(), CliError> {
         )));
     }
     let db = open::for_reading(&ctx.db)?;
-    let entries = db.dump_cf(&a.cf)?;
-    let shown = a.limit.unwrap_or(usize::MAX);
+    let limit = a.limit.unwrap_or(usize::MAX);
     let fmt = |b: &[u8]| if a.hex { hex_bytes(b) } else { escape_bytes(b) };
     let mut w = BufWriter::new(std::io::stdout().lock());
+    let mut shown = 0_usize;
+    let mut more = false;
     if ctx.out.json {
-        writeln!(w, "[").map_err(stdout_error)?;
-        let n = entries.len().min(shown);
-        for (i, e) in entries.iter().take(shown).enumerate() {
-            let item = json!({"key": fmt(&e.key), "value": fmt(&e.value)});
-            let sep = if i + 1 < n { "," } else { "" };
-            writeln!(w, "  {item}{sep}").map_err(stdout_error)?;
+        write!(w, "[").map_err(stdout_error)?;
+    }
+    db.dump_cf_each(&a.cf, |e| {
+        if shown == limit {
+            // One pair past the limit: there are more; stop reading.
+            more = true;
+            return Ok(false);
         }
-        writeln!(w, "]").map_err(stdout_error)?;
-    } else {
-        for e in entries.iter().take(shown) {
+        if ctx.out.json {
+            let sep = if shown == 0 { "" } else { "," };
+            write!(w, "{sep}\n  {}", json!({"key": fmt(&e.key), "value": fmt(&e.value)})).map_err(stdout_error)?;
+        } else {
             writeln!(w, "{} ==> {}", fmt(&e.key), fmt(&e.value)).map_err(stdout_error)?;
         }
-        if entries.len() > shown {
-            writeln!(w, "... {} more (raise --limit)", entries.len() - shown).map_err(stdout_error)?;
-        }
+        shown += 1;
+        Ok::<bool, CliError>(true)
+    })?;
+    if ctx.out.json {
+        writeln!(w, "\n]").map_err(stdout_error)?;
+    } else if more {
+        writeln!(w, "... more pairs after these {shown} (raise --limit)").map_err(stdout_error)?;
     }
     w.flush().map_err(stdout_error)
 }
