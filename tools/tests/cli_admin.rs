@@ -211,3 +211,30 @@ fn dump_with_a_limit_streams_instead_of_reading_the_whole_family() {
     };
     assert!(large < small + 30_000, "dump --limit 1 of an 80 MB family peaked at {large} KiB, of meta at {small} KiB");
 }
+
+#[test]
+fn stats_counts_the_write_ahead_log_and_the_whole_directory() {
+    let db = TestDb::init();
+    for n in 1..=3 {
+        db.run(&["trait", "set", &format!("user_id:{n}"), "plan", "pro"]).ok();
+    }
+    let files_in = |dir: &Path| -> (u64, u64) {
+        let (mut wal, mut all) = (0, 0);
+        for e in std::fs::read_dir(dir).unwrap() {
+            let e = e.unwrap();
+            let len = e.metadata().unwrap().len();
+            all += len;
+            if e.path().extension().is_some_and(|x| x == "log") {
+                wal += len;
+            }
+        }
+        (wal, all)
+    };
+    let st = db.json(&["stats"]);
+    let (wal, all) = files_in(&db.path());
+    assert!(wal > 0, "the writes are in the write-ahead log");
+    assert_eq!(st["files"]["wal_bytes"], serde_json::json!(wal), "{st}");
+    assert_eq!(st["files"]["directory_bytes"], serde_json::json!(all), "{st}");
+    let text = db.run(&["stats"]).ok().stdout;
+    assert!(text.contains("write-ahead log") && text.contains("directory total"), "{text}");
+}

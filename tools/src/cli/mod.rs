@@ -72,7 +72,12 @@ pub enum Command {
     #[command(after_help = WRITE_SAFETY)]
     Init,
 
-    /// Profiles, identifiers, segments with counts, size per column family, format version (read-only).
+    /// Profiles, identifiers, segments with counts, size per column family, files on disk, format version (read-only).
+    ///
+    /// ON DISK per column family counts its table files only; FILES IN
+    /// lists everything in the directory: table files, the write-ahead log
+    /// (writes not yet flushed into table files) and the rest (MANIFEST,
+    /// OPTIONS, RocksDB's info logs), with the directory's total.
     #[command(after_help = READ_SAFETY)]
     Stats,
 

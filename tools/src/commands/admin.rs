@@ -6,6 +6,7 @@ use std::path::{Component, Path, PathBuf};
 use profiledb::{ProfileDb, FORMAT_VERSION, OLDEST_SUPPORTED_FORMAT_VERSION};
 use serde_json::json;
 
+use super::disk_usage::DirUsage;
 use super::Ctx;
 use crate::cli::{BackupArgs, DumpArgs, RetainArgs};
 use crate::error::CliError;
@@ -68,6 +69,7 @@ pub fn stats(ctx: &Ctx) -> Result<(), CliError> {
     let segments = db.segments();
     let rollups = db.rollup_defs().len();
     let merged = merged_ids(&db)?;
+    let files = DirUsage::of(&ctx.db)?;
     let v = json!({
         "path": ctx.db.display().to_string(),
         "format_version": stored_version,
@@ -85,6 +87,10 @@ pub fn stats(ctx: &Ctx) -> Result<(), CliError> {
         "absent_column_families": absent,
         "total_bytes": total,
         "total_disk_bytes": total_disk,
+        "files": {
+            "table_bytes": files.tables, "wal_bytes": files.wal, "other_bytes": files.other,
+            "directory_bytes": files.total(),
+        },
     });
     ctx.out.emit(&v, || {
         let mut t = Table::new(&["COLUMN FAMILY", "ON DISK", "MEMTABLES", "BYTES"]);
@@ -99,10 +105,12 @@ pub fn stats(ctx: &Ctx) -> Result<(), CliError> {
         format!(
             "database     {}\nformat       version {stored_version} (this build reads \
              {OLDEST_SUPPORTED_FORMAT_VERSION}..={FORMAT_VERSION})\nprofiles     {profiles}\nidentifiers  \
-             {identifiers}\nmerged ids   {merged}\nrollups      {rollups} declared\n\n{}\n\n{}",
+             {identifiers}\nmerged ids   {merged}\nrollups      {rollups} declared\n\n{}\n\n{}\n(ON DISK counts \
+             each column family's table files only; the files below are everything on disk)\n\n{}",
             ctx.db.display(),
             data::segments_table(&segments),
-            t.render()
+            t.render(),
+            files.text(&ctx.db),
         )
     })
 }

@@ -6,6 +6,7 @@
 pub mod admin;
 mod consent;
 mod demo;
+mod disk_usage;
 mod events;
 mod identity;
 mod import;
