@@ -426,7 +426,7 @@ fn consent_erase_export_and_anonymize_from_the_command_line() {
     db.run(&["trait", "set", bo, "plan", "pro"]).ok();
     db.run(&["trait", "set", bo, "name", "Bo"]).ok();
     // A misspelt name is warned about (anonymize cannot be undone); a real one is not.
-    let run = db.run(&["anonymize", bo, "--keep", "plan", "--keep", "nmae", "--request-id", "t-2"]).ok();
+    let run = db.run(&["anonymize", bo, "--keep", "plan", "--keep", "nmae", "--request-id", "t-2", "--yes"]).ok();
     assert!(run.stderr.contains("warning: --keep \"nmae\" names no trait or event property"), "{}", run.stderr);
     assert!(!run.stderr.contains("\"plan\""), "{}", run.stderr);
     assert!(run.stdout.contains("traits kept 1") && run.stdout.contains("dropped 1"), "{}", run.stdout);

@@ -93,7 +93,7 @@ fn rollups_are_declared_backfilled_listed_and_read_over_windows() {
     // Anonymized: no identifier reaches the profile any more, its id does;
     // the filtered rollup's buckets stay, and check accepts them.
     let p = all["profile"].as_u64().unwrap().to_string();
-    db.run(&["anonymize", "user_id:9"]).ok();
+    db.run(&["anonymize", "user_id:9", "--yes"]).ok();
     db.run(&["rollup", "show", "user_id:9"]).code(3);
     assert_eq!(db.json(&["rollup", "show", "--id", &p, "spend"])["value"], json!(42.5));
     assert_eq!(db.json(&["rollup", "show", "--id", &p])["rollups"]["big"], json!(1));

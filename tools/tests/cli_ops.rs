@@ -102,3 +102,31 @@ fn reads_work_beside_a_running_application_and_writes_report_the_lock() {
     drop(app);
     db.run(&["tick"]).ok();
 }
+
+#[test]
+fn anonymize_needs_confirmation_and_dry_run_shows_what_it_would_do() {
+    let db = two_people();
+    db.run(&["trait", "set", "user_id:1", "name", "Ann"]).ok();
+    db.run(&["trait", "set", "user_id:1", "ref", "c-17"]).ok();
+    let event = r#"{"type":"track","event":"purchase","timestamp":"2024-05-01T10:00:00Z","identifiers":{"user_id":"1"},"properties":{"amount":30,"card":"4111"}}"#;
+    db.run(&["track", event]).ok();
+    let before = db.get("user_id:1");
+
+    db.run(&["anonymize", "user_id:1", "--keep", "plan"]).code(2).err_has(&["cannot be undone", "--yes", "--dry-run"]);
+    db.run(&["anonymize", "user_id:1", "--yes", "--dry-run"]).code(2);
+
+    let dry = db.json(&["anonymize", "user_id:1", "--keep", "plan", "--keep", "amount", "--hash", "ref", "--dry-run"]);
+    assert_eq!(dry["dry_run"], json!(true));
+    assert_eq!(dry["identifiers_removed"], json!(["email:ann@x.com", "user_id:1"]));
+    assert_eq!(dry["traits"], json!({"kept": ["plan"], "hashed": ["ref"], "dropped": ["name"]}));
+    assert_eq!(dry["event_properties"], json!({"kept": ["amount"], "hashed": [], "dropped": ["card"]}));
+    assert_eq!(dry["events"], json!(1));
+    let text = db.run(&["anonymize", "user_id:1", "--keep", "plan", "--dry-run"]).ok().stdout;
+    assert!(text.contains("nothing was changed") && text.contains("traits dropped: name, ref"), "{text}");
+    db.run(&["anonymize", "email:nobody@x.com", "--dry-run"]).code(3);
+    assert_eq!(db.get("user_id:1"), before, "a refused or dry run changes nothing");
+    assert_eq!(db.json(&["audit"])["total"], json!(0));
+
+    db.run(&["anonymize", "user_id:1", "--keep", "plan", "--yes"]).ok();
+    db.run(&["get", "user_id:1"]).code(3);
+}

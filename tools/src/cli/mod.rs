@@ -318,13 +318,18 @@ pub enum Command {
     #[command(subcommand)]
     Consent(ConsentCommand),
 
-    /// Anonymize a person for analytics-only retention (writes).
+    /// Anonymize a person for analytics-only retention (writes; --dry-run reads only).
     ///
     /// Traits and event properties are dropped unless named with --keep or
     /// --hash (a dotted parent covers its children); identifiers are removed
     /// and suppressed, consent and history folded away; rollups and segment
     /// membership stay. The files are compacted afterwards.
-    #[command(after_help = WRITE_SAFETY)]
+    /// Irreversible; needs --yes. --dry-run instead lists what would be
+    /// removed, kept, hashed and dropped and changes nothing. A --keep or
+    /// --hash name that is no trait or event property of the person is
+    /// warned about on stderr.
+    #[command(after_help = "Safety: writes, and needs exclusive access (exit code 5 while an application has the \
+database open); with --dry-run, read-only and safe beside an application.")]
     Anonymize(AnonymizeArgs),
 
     /// Build a demo database from a generated, realistic dataset and show it (own --dir).

@@ -80,6 +80,12 @@ pub struct AnonymizeArgs {
     /// Replace this trait or event property by a keyed hash (repeatable).
     #[arg(long, value_name = "NAME")]
     pub hash: Vec<String>,
+    /// Confirm: anonymizing cannot be undone.
+    #[arg(long)]
+    pub yes: bool,
+    /// Show what would be removed, kept, hashed and dropped, and change nothing (read-only).
+    #[arg(long, conflicts_with = "yes")]
+    pub dry_run: bool,
 }
 
 /// A consent state on the command line.

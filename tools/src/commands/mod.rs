@@ -4,6 +4,7 @@
 //! through [`Out`].
 
 pub mod admin;
+mod anonymize;
 mod consent;
 mod demo;
 mod disk_usage;
@@ -70,7 +71,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Erase(a) => privacy::erase(&ctx, &a),
         Command::Audit(a) => privacy::audit(&ctx, &a),
         Command::Consent(c) => consent::consent(&ctx, c),
-        Command::Anonymize(a) => consent::anonymize(&ctx, &a),
+        Command::Anonymize(a) => anonymize::anonymize(&ctx, &a),
         Command::Demo(a) => demo::run(&ctx, &a),
     }
 }

@@ -33,6 +33,25 @@ fn float(f: f64) -> String {
     }
 }
 
+/// Text for a terminal: control characters (ESC, line breaks...) and the
+/// backslash escaped as in a JSON string (`\u001b`, `\n`, `\\`), so
+/// stored bytes cannot move the cursor, recolour the terminal or fake a
+/// line of output; anything else as it is. Identifiers are shown this way.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 fn quote(s: &str) -> String {
     serde_json::Value::String(s.to_owned()).to_string()
 }
