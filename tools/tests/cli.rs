@@ -100,6 +100,16 @@ fn trait_incr_add_remove_unset() {
 }
 
 #[test]
+fn trait_unset_and_remove_of_an_unknown_identifier_are_not_found_and_create_nothing() {
+    let db = TestDb::init();
+    db.run(&["trait", "unset", "email:nobody@x.com", "plan"]).code(3).err_has(&["not found", "email:nobody@x.com"]);
+    db.run(&["trait", "remove", "email:nobody@x.com", "tags", "a"]).code(3).err_has(&["not found"]);
+    assert_eq!(db.json(&["stats"])["profiles"], json!(0), "no profile was created");
+    assert_eq!(db.json(&["trait", "add", "email:new@x.com", "tags", "a"])["created"], json!(true));
+    assert_eq!(db.json(&["trait", "incr", "email:new2@x.com", "n"])["created"], json!(true));
+}
+
+#[test]
 fn trait_errors_are_bad_input_and_write_nothing() {
     let db = TestDb::init();
     let id = "user_id:7";

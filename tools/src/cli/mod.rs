@@ -405,7 +405,8 @@ pub enum ValueType {
     Timestamp,
 }
 
-/// `trait ...`: every command writes and creates the profile when the identifier is new.
+/// `trait ...`: every command writes; set, incr and add create the profile when the identifier is new, unset and
+/// remove of an identifier no profile has fail with "not found" (exit 3) and write nothing.
 #[derive(Subcommand, Debug)]
 #[command(after_help = WRITE_SAFETY)]
 pub enum TraitCommand {
@@ -428,7 +429,7 @@ pub enum TraitCommand {
         value_type: ValueType,
     },
 
-    /// Remove a trait.
+    /// Remove a trait (an identifier no profile has is "not found", exit 3).
     #[command(after_help = WRITE_SAFETY)]
     Unset {
         /// The profile's identifier, kind:value.
@@ -437,7 +438,7 @@ pub enum TraitCommand {
         name: String,
     },
 
-    /// Add a number to a numeric trait (absent counts as 0).
+    /// Add a number to a numeric trait (absent counts as 0; creates the profile when the identifier is new).
     #[command(after_help = WRITE_SAFETY)]
     Incr {
         /// The profile's identifier, kind:value.
@@ -449,7 +450,7 @@ pub enum TraitCommand {
         by: Option<String>,
     },
 
-    /// Add strings to a list trait (no duplicates).
+    /// Add strings to a list trait (no duplicates; creates the profile when the identifier is new).
     #[command(after_help = WRITE_SAFETY)]
     Add {
         /// The profile's identifier, kind:value.
@@ -461,7 +462,7 @@ pub enum TraitCommand {
         values: Vec<String>,
     },
 
-    /// Remove strings from a list trait.
+    /// Remove strings from a list trait (an identifier no profile has is "not found", exit 3).
     #[command(after_help = WRITE_SAFETY)]
     Remove {
         /// The profile's identifier, kind:value.
