@@ -342,7 +342,9 @@ fn retain_folds_history_before_a_time() {
     assert_eq!(db.get(id)["traits"]["plan"], json!("pro"));
     let h = db.json(&["history", id]);
     assert_eq!((h["retained"].clone(), h["folded_through_version"].clone()), (json!(0), json!(2)));
-    assert!(db.run(&["history", id]).ok().stdout.contains("versions 1..=2 were folded"));
+    assert_eq!(h["missing_because"], json!("retain_or_erase"));
+    let text = db.run(&["history", id]).ok().stdout;
+    assert!(text.contains("versions 1..=2 can no longer be read: folded by `retain`, or redacted"), "{text}");
 }
 
 #[test]

@@ -127,6 +127,11 @@ fn anonymize_needs_confirmation_and_dry_run_shows_what_it_would_do() {
     assert_eq!(db.get("user_id:1"), before, "a refused or dry run changes nothing");
     assert_eq!(db.json(&["audit"])["total"], json!(0));
 
-    db.run(&["anonymize", "user_id:1", "--keep", "plan", "--yes"]).ok();
+    let id = db.json(&["anonymize", "user_id:1", "--keep", "plan", "--yes"])["profile"].to_string();
     db.run(&["get", "user_id:1"]).code(3);
+    // Its history is gone because of anonymize, and history says so.
+    let h = db.json(&["history", "--id", &id]);
+    assert_eq!(h["missing_because"], json!("anonymized"), "{h}");
+    let text = db.run(&["history", "--id", &id]).ok().stdout;
+    assert!(text.contains("`anonymize` removed them at") && !text.contains("by `retain`"), "{text}");
 }

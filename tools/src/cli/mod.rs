@@ -86,6 +86,12 @@ pub enum Command {
     Get(GetArgs),
 
     /// Print a profile's history: one row per delta (read-only).
+    ///
+    /// When the oldest versions can no longer be read, it says why, as far
+    /// as the database records it: removed by `anonymize` (its audit
+    /// record), folded by `retain` or redacted by the erase of a person whose
+    /// identifiers reached the profile (within the recorded history floor),
+    /// or missing with no recorded cause (damaged data: run `check`).
     #[command(after_help = READ_SAFETY)]
     History(HistoryArgs),
 
