@@ -18,6 +18,7 @@ pub mod profile;
 pub mod retention;
 mod segments;
 mod traits;
+mod unseen;
 
 use std::path::PathBuf;
 
