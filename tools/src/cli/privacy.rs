@@ -19,7 +19,9 @@ pub struct ExportArgs {
     #[arg(long, value_name = "EXPR", conflicts_with = "identifier")]
     pub query: Option<String>,
 
-    /// With --segment or --query: CSV (id, identifiers, one column per trait) instead of JSONL.
+    /// With --segment or --query: CSV (id, identifiers as a JSON array, one column per trait) instead of JSONL;
+    /// a text cell starting with = + - @ (or a tab or carriage return) gets a leading ' against spreadsheet
+    /// formula injection (numeric traits are written as they are).
     #[arg(long, conflicts_with = "identifier")]
     pub csv: bool,
 

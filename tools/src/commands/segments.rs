@@ -16,6 +16,7 @@ use crate::error::CliError;
 use crate::open;
 use crate::output::data;
 use crate::output::table::Table;
+use crate::output::text;
 
 /// Runs one `segment` command.
 pub fn segment(ctx: &Ctx, cmd: SegmentCommand) -> Result<(), CliError> {
@@ -235,10 +236,9 @@ fn members_text(ids: &[ProfileId], rows: &[Value], count: u64, page: Page) -> St
     }
     let mut t = Table::new(if page.resolve { &["PROFILE", "IDENTIFIERS"] } else { &["PROFILE"] });
     for (id, row) in ids.iter().zip(rows) {
-        let idents = row
-            .get("identifiers")
-            .and_then(Value::as_array)
-            .map_or(String::new(), |a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", "));
+        let idents = row.get("identifiers").and_then(Value::as_array).map_or(String::new(), |a| {
+            a.iter().filter_map(Value::as_str).map(text::escape).collect::<Vec<_>>().join(", ")
+        });
         t.row(vec![id.to_string(), idents]);
     }
     let mut out = t.render();
