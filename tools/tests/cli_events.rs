@@ -66,6 +66,11 @@ fn rollups_are_declared_backfilled_listed_and_read_over_windows() {
         .err_has(&["--agg sum needs --property"]);
     let err = db.run(&["rollup", "declare", "x", "--event", "purchase", "--agg", "most-frequent"]).code(2);
     err.err_has(&["--agg most-frequent needs --property"]);
+    let err =
+        db.run(&["rollup", "declare", "x", "--event", "purchase", "--agg", "active-days", "--property", "amount"]);
+    let err =
+        err.code(2).err_has(&["--agg active-days reads no property", "sum, min, max, avg, most-frequent, unique"]);
+    assert!(!err.stderr.contains("ActiveDays"), "{}", err.stderr);
     db.run(&["rollup", "declare", "x", "--event", "e", "--agg", "count", "--where", "nope"]).code(2);
     db.json(&["rollup", "declare", "big", "--event", "purchase", "--agg", "count", "--where", "amount>=20"]);
 

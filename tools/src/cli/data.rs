@@ -147,6 +147,21 @@ pub enum Aggregation {
     Unique,
 }
 
+impl Aggregation {
+    /// Whether it reads `--property`.
+    pub fn reads_property(self) -> bool {
+        matches!(
+            self,
+            Aggregation::Sum
+                | Aggregation::Min
+                | Aggregation::Max
+                | Aggregation::Avg
+                | Aggregation::MostFrequent
+                | Aggregation::Unique
+        )
+    }
+}
+
 /// `rollup declare`.
 #[derive(Args, Debug)]
 pub struct RollupDeclareArgs {

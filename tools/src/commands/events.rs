@@ -151,11 +151,18 @@ fn window_text(w: Window) -> String {
 
 /// Builds a rollup definition from `rollup declare`'s arguments.
 fn rollup_def(a: &RollupDeclareArgs) -> Result<RollupDef, CliError> {
+    // The spelling the user typed (`most-frequent`), not the enum's.
+    let agg = agg_name(a.aggregate);
+    let reading: Vec<String> = <Aggregation as clap::ValueEnum>::value_variants()
+        .iter()
+        .filter(|v| v.reads_property())
+        .map(|v| agg_name(*v))
+        .collect();
+    let reading = reading.join(", ");
     let prop = || {
-        // The spelling the user typed (`most-frequent`), not the enum's.
-        let agg = clap::ValueEnum::to_possible_value(&a.aggregate).map(|v| v.get_name().to_owned());
-        let agg = agg.unwrap_or_else(|| format!("{:?}", a.aggregate));
-        a.property.clone().ok_or_else(|| CliError::Usage(format!("--agg {agg} needs --property")))
+        a.property.clone().ok_or_else(|| {
+            CliError::Usage(format!("--agg {agg} needs --property (the aggregates that read one: {reading})"))
+        })
     };
     let aggregate = match a.aggregate {
         Aggregation::Count => Aggregate::Count,
@@ -170,7 +177,9 @@ fn rollup_def(a: &RollupDeclareArgs) -> Result<RollupDef, CliError> {
         Aggregation::Unique => Aggregate::Unique(prop()?),
     };
     if aggregate.property().is_none() && a.property.is_some() {
-        return Err(CliError::Usage(format!("--agg {:?} reads no property; drop --property", a.aggregate)));
+        return Err(CliError::Usage(format!(
+            "--agg {agg} reads no property; drop --property (the aggregates that read one: {reading})"
+        )));
     }
     let mut def = RollupDef::new(&a.name, &a.event, aggregate);
     for f in &a.filters {
@@ -205,6 +214,11 @@ fn check_rfm_amount(db: &ProfileDb, event: &str, amount: &str, allow_unseen: boo
          --allow-unseen to compute anyway",
         unseen::describe(&missing)
     )))
+}
+
+/// An aggregation as the command line spells it (`active-days`).
+fn agg_name(a: Aggregation) -> String {
+    clap::ValueEnum::to_possible_value(&a).map_or_else(|| format!("{a:?}"), |v| v.get_name().to_owned())
 }
 
 /// `rfm compute|score`.
