@@ -4,7 +4,7 @@
 //! |------|---------|
 //! | 0 | success |
 //! | 1 | runtime or storage error (RocksDB, I/O, corruption, a refused merge) |
-//! | 2 | usage error or bad input (malformed identifier, value, time, reversed time range, import line, a `--db` path that is a file) |
+//! | 2 | usage error or bad input (malformed identifier, value, time, reversed time range, import line, an import file that cannot be opened or is a directory, a `--db` path that is a file) |
 //! | 3 | not found (database, profile, identifier, version, folded history, segment, rollup, RFM model, trait index) |
 //! | 4 | `check` found violations |
 //! | 5 | the database is locked by another process |

@@ -36,7 +36,7 @@ fails with exit code 5 (back up from inside the application with ProfileDb::back
 const EXIT_CODES: &str = "Exit codes:
   0  success
   1  runtime or storage error
-  2  usage error or bad input (malformed identifier, value, expression, import line...)
+  2  usage error or bad input (malformed identifier, value, expression, import line, unopenable import file...)
   3  not found (database, profile, identifier, version, segment, rollup, RFM model, trait index)
   4  `check` found violations
   5  the database is locked by another process
