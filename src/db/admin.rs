@@ -41,15 +41,55 @@ impl ProfileDb {
         })
     }
 
-    /// Every pair of one column family, raw, from a consistent snapshot.
+    /// Every pair of one column family, raw, from a consistent snapshot,
+    /// collected in memory: the whole family at once. To read a large
+    /// family, or only its first pairs, use
+    /// [`dump_cf_each`](Self::dump_cf_each), which holds one pair at a time.
     pub fn dump_cf(&self, name: &str) -> Result<Vec<RawEntry>> {
+        let mut out = Vec::new();
+        self.dump_cf_each(name, |e| {
+            out.push(e);
+            Ok::<bool, Error>(true)
+        })?;
+        Ok(out)
+    }
+
+    /// Calls `f` with each pair of one column family, raw, in key order,
+    /// from a consistent snapshot, one pair at a time (nothing is
+    /// collected). `f` returns `Ok(true)` to go on, `Ok(false)` to stop
+    /// there (e.g. after the first N), or an error, which stops the scan and
+    /// is returned.
+    ///
+    /// ```
+    /// use profiledb::{Identifier, ProfileDb, Update};
+    /// let dir = tempfile::tempdir()?;
+    /// let db = ProfileDb::open(dir.path())?;
+    /// for n in 1..=3 {
+    ///     let id: Identifier = format!("user_id:{n}").parse()?;
+    ///     db.update(&id, Update::new().set("plan", "pro"))?;
+    /// }
+    /// let mut first = Vec::new();
+    /// db.dump_cf_each("identity", |e| {
+    ///     first.push(e.key);
+    ///     Ok::<bool, profiledb::Error>(first.len() < 2)
+    /// })?;
+    /// assert_eq!(first.len(), 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn dump_cf_each<E: From<Error>>(
+        &self,
+        name: &str,
+        mut f: impl FnMut(RawEntry) -> std::result::Result<bool, E>,
+    ) -> std::result::Result<(), E> {
         let cf = Self::known_cf(name)?;
         let view = self.core.store.snapshot();
-        Ok(view
-            .dump(&[cf])?
-            .into_iter()
-            .map(|(cf, (k, v))| RawEntry { cf, key: k.into_vec(), value: v.into_vec() })
-            .collect())
+        for kv in view.range(cf, &[], None)? {
+            let (k, v) = kv?;
+            if !f(RawEntry { cf, key: k.into_vec(), value: v.into_vec() })? {
+                break;
+            }
+        }
+        Ok(())
     }
 
     /// Every pair of every column family, raw, from a consistent snapshot.

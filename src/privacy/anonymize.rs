@@ -93,8 +93,10 @@ impl AnonymizeRules {
     }
 
     /// Whether a name below `name` (`name.` followed by more) has a rule
-    /// of its own.
-    pub(crate) fn has_rules_below(&self, name: &str) -> bool {
+    /// of its own: then an event property `name` holding an object is
+    /// anonymized member by member, else whole by
+    /// [`rule_for`](Self::rule_for)`(name)`.
+    pub fn has_rules_below(&self, name: &str) -> bool {
         let prefix = format!("{name}.");
         self.per_name.range(prefix.clone()..).next().is_some_and(|(n, _)| n.starts_with(&prefix))
     }

@@ -4,7 +4,7 @@
 //! |------|---------|
 //! | 0 | success |
 //! | 1 | runtime or storage error (RocksDB, I/O, corruption, a refused merge) |
-//! | 2 | usage error or bad input (malformed identifier, value, time, reversed time range, import line, a `--db` path that is a file) |
+//! | 2 | usage error or bad input (malformed identifier, value, time, reversed time range, import line, an import file that cannot be opened or is a directory, a `--db` path that is a file) |
 //! | 3 | not found (database, profile, identifier, version, folded history, segment, rollup, RFM model, trait index) |
 //! | 4 | `check` found violations |
 //! | 5 | the database is locked by another process |
@@ -117,6 +117,16 @@ impl CliError {
 impl fmt::Display for CliError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            // The library's advice (clone the open ProfileDb) is for code in
+            // the same process; an admin needs to know what still works.
+            CliError::Db(profiledb::Error::Locked { path, detail }) => write!(
+                f,
+                "the database at {} is already open in another process (an application, or another profiledb \
+                 command that writes): this command needs exclusive access and changed nothing. Read commands \
+                 (get, stats, history, query, ...) still work beside it; run this one again once that process has \
+                 closed the database (RocksDB: {detail})",
+                path.display()
+            ),
             CliError::Db(e) => write!(f, "{e}"),
             CliError::NoDatabase(p) => write!(
                 f,

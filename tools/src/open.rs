@@ -51,12 +51,28 @@ impl Drop for SecondaryCleanup {
 /// which a secondary instance refuses ("snapshot not supported in
 /// secondary mode"). A read-only open is a point-in-time view that also
 /// works beside a writer (RocksDB keeps every table file open, so the
-/// writer's compactions cannot pull files from under it). Secondary stays
-/// as the fallback; put it first once the library reads secondaries
-/// without snapshots.
+/// writer's compactions cannot pull files from under it).
+///
+/// A read-only open can lose a race with a running writer: the writer
+/// replaces the MANIFEST on every flush and compaction and deletes the
+/// table files a compaction replaced, so a file named by CURRENT or by the
+/// MANIFEST can be gone by the time it is opened. That, and only that, is
+/// what the secondary fallback is for (a secondary instance tolerates it).
+/// But a secondary also skips table files that are missing for good
+/// (deleted, or a damaged copy) and answers as if their data were empty,
+/// so the fallback is taken only when the failure is a vanished file and
+/// it moves: each retry fails on a different file, as it does while a
+/// writer keeps replacing them. The same file missing twice in a row (it
+/// is still listed by the current MANIFEST), or any other failure (a
+/// truncated or corrupt file, permissions), is reported as the read-only
+/// open's error.
 pub fn for_reading(path: &Path) -> Result<ReadDb, CliError> {
     for_reading_with(path, |b| b)
 }
+
+/// How many read-only opens [`for_reading_with`] tries while each fails on
+/// a different vanished file, before it falls back to a secondary instance.
+const READ_ONLY_ATTEMPTS: u32 = 4;
 
 /// [`for_reading`] with open-time options the database does not store
 /// (e.g. an export purpose), set by `configure`.
@@ -71,15 +87,52 @@ pub fn for_reading_with(path: &Path, configure: impl Fn(Builder) -> Builder) -> 
     };
     check_dir(path)?;
     let cleanup = SecondaryCleanup;
-    match builder().access_mode(AccessMode::ReadOnly).open() {
-        Ok(db) => Ok(ReadDb { db, _cleanup: cleanup }),
-        Err(e @ (Error::NotADatabase(_) | Error::UnsupportedFormat { .. })) => Err(e.into()),
-        Err(first) => match builder().access_mode(AccessMode::Secondary).open() {
-            Ok(db) => Ok(ReadDb { db, _cleanup: cleanup }),
-            // The read-only failure is the one that explains the problem.
-            Err(_) => Err(first.into()),
-        },
+    let mut previous: Option<String> = None;
+    let mut attempt = 1;
+    loop {
+        let err = match builder().access_mode(AccessMode::ReadOnly).open() {
+            Ok(db) => return Ok(ReadDb { db, _cleanup: cleanup }),
+            Err(e) => e,
+        };
+        let Some(missing) = vanished_file(&err) else { return Err(err.into()) };
+        if previous.as_deref() == Some(missing.as_str()) {
+            // Missing again after a fresh look at CURRENT and the MANIFEST:
+            // the database still lists it, so it is gone for good.
+            return Err(missing_file_error(path, err));
+        }
+        if attempt == READ_ONLY_ATTEMPTS {
+            // Every attempt lost a race on a different file: a busy writer.
+            return match builder().access_mode(AccessMode::Secondary).open() {
+                Ok(db) => Ok(ReadDb { db, _cleanup: cleanup }),
+                // The read-only failure is the one that explains the problem.
+                Err(_) => Err(err.into()),
+            };
+        }
+        previous = Some(missing);
+        std::thread::sleep(std::time::Duration::from_millis(20 << attempt));
+        attempt += 1;
     }
+}
+
+/// The RocksDB message of an open that failed because a file it was opening
+/// did not exist (the message names the file), else `None`.
+fn vanished_file(e: &Error) -> Option<String> {
+    match e {
+        Error::Storage { op: "open", detail, .. } if detail.contains("No such file or directory") => {
+            Some(detail.clone())
+        }
+        _ => None,
+    }
+}
+
+/// A file the database lists is missing: say so plainly (the read found
+/// nothing wrong with the request; the database directory is damaged).
+fn missing_file_error(path: &Path, e: Error) -> CliError {
+    CliError::Refused(format!(
+        "the database at {} is damaged: a file it lists is missing ({e}); nothing was read. Restore the \
+         directory from a backup (see `profiledb backup`)",
+        path.display()
+    ))
 }
 
 /// Opens an existing database for writing, with exclusive access.
@@ -125,26 +178,47 @@ pub fn create(path: &Path) -> Result<ProfileDb, CliError> {
 
 /// Refuses a database path that is not a directory, or lies under a file:
 /// the nearest part of `path` that exists must be a directory (`init`
-/// creates what is missing below it).
+/// creates what is missing below it). A part that cannot be looked at
+/// (permission denied, a symlink loop) is an I/O error naming it, never
+/// taken for "missing", so that it does not read as "no database here".
 pub fn check_dir(path: &Path) -> Result<(), CliError> {
-    let Some((existing, meta)) = path.ancestors().find_map(|p| std::fs::metadata(p).ok().map(|m| (p, m))) else {
-        return Ok(());
-    };
-    if meta.is_dir() {
-        return Ok(());
+    for part in path.ancestors().filter(|p| !p.as_os_str().is_empty()) {
+        let meta = match std::fs::metadata(part) {
+            Ok(meta) => meta,
+            Err(e) if is_missing(&e) => continue,
+            Err(source) => return Err(CliError::Io { what: format!("cannot access {}", part.display()), source }),
+        };
+        if meta.is_dir() {
+            // A database directory the process may not read has no readable CURRENT.
+            return if part == path { exists(path).map(drop) } else { Ok(()) };
+        }
+        let what = if meta.is_file() { "a file" } else { "neither a directory nor a file" };
+        let hint = "point --db or PROFILEDB_PATH at a database directory, or at a new path for `profiledb init`";
+        return Err(CliError::Usage(if part == path {
+            format!("--db {} is {what}, not a database directory ({hint})", path.display())
+        } else {
+            format!("--db {}: {} is {what}, not a directory ({hint})", path.display(), part.display())
+        }));
     }
-    let what = if meta.is_file() { "a file" } else { "neither a directory nor a file" };
-    let hint = "point --db or PROFILEDB_PATH at a database directory, or at a new path for `profiledb init`";
-    Err(CliError::Usage(if existing == path {
-        format!("--db {} is {what}, not a database directory ({hint})", path.display())
-    } else {
-        format!("--db {}: {} is {what}, not a directory ({hint})", path.display(), existing.display())
-    }))
+    Ok(())
 }
 
-/// Whether `path` holds a RocksDB database (its `CURRENT` file).
-pub fn exists(path: &Path) -> bool {
-    path.join("CURRENT").is_file()
+/// Whether `path` holds a RocksDB database (its `CURRENT` file). Only "no
+/// such file" means no: any other failure to look (permission denied, a
+/// symlink loop) is an I/O error naming the path and the reason.
+pub fn exists(path: &Path) -> Result<bool, CliError> {
+    let current = path.join("CURRENT");
+    match std::fs::metadata(&current) {
+        Ok(meta) => Ok(meta.is_file()),
+        Err(e) if is_missing(&e) => Ok(false),
+        Err(source) => Err(CliError::Io { what: format!("cannot access {}", current.display()), source }),
+    }
+}
+
+/// Whether an I/O error says the path does not exist (or lies under a
+/// file, which [`check_dir`] reports itself).
+fn is_missing(e: &std::io::Error) -> bool {
+    matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory)
 }
 
 /// Removes the private directories this process's secondary instances

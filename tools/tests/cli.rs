@@ -100,6 +100,16 @@ fn trait_incr_add_remove_unset() {
 }
 
 #[test]
+fn trait_unset_and_remove_of_an_unknown_identifier_are_not_found_and_create_nothing() {
+    let db = TestDb::init();
+    db.run(&["trait", "unset", "email:nobody@x.com", "plan"]).code(3).err_has(&["not found", "email:nobody@x.com"]);
+    db.run(&["trait", "remove", "email:nobody@x.com", "tags", "a"]).code(3).err_has(&["not found"]);
+    assert_eq!(db.json(&["stats"])["profiles"], json!(0), "no profile was created");
+    assert_eq!(db.json(&["trait", "add", "email:new@x.com", "tags", "a"])["created"], json!(true));
+    assert_eq!(db.json(&["trait", "incr", "email:new2@x.com", "n"])["created"], json!(true));
+}
+
+#[test]
 fn trait_errors_are_bad_input_and_write_nothing() {
     let db = TestDb::init();
     let id = "user_id:7";
@@ -322,13 +332,19 @@ fn retain_folds_history_before_a_time() {
     db.run(&["trait", "set", id, "plan", "free"]).ok();
     db.run(&["trait", "set", id, "plan", "pro"]).ok();
     db.run(&["retain", "--before", "yesterday"]).code(2).err_has(&["--before"]);
-    let r = db.json(&["retain", "--before", "2999-01-01T00:00:00Z"]);
+    // A time after now would fold every version: refused, nothing folded.
+    db.run(&["retain", "--before", "2999-01-01T00:00:00Z"]).code(2).err_has(&["--before", "after now (20"]);
+    assert_eq!(db.json(&["history", id])["retained"], json!(2));
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    let r = db.json(&["retain", "--before", &common::now_ms().to_string()]);
     assert_eq!(r["profiles_folded"], json!(1));
     db.run(&["get", id, "--as-of", "1"]).code(3).err_has(&["folded by retention"]);
     assert_eq!(db.get(id)["traits"]["plan"], json!("pro"));
     let h = db.json(&["history", id]);
     assert_eq!((h["retained"].clone(), h["folded_through_version"].clone()), (json!(0), json!(2)));
-    assert!(db.run(&["history", id]).ok().stdout.contains("versions 1..=2 were folded"));
+    assert_eq!(h["missing_because"], json!("retain_or_erase"));
+    let text = db.run(&["history", id]).ok().stdout;
+    assert!(text.contains("versions 1..=2 can no longer be read: folded by `retain`, or redacted"), "{text}");
 }
 
 #[test]
@@ -344,7 +360,9 @@ fn dump_escapes_keys_like_ldb_or_prints_hex() {
     let j = db.json(&["dump", "--cf", "identity", "--hex"]);
     assert_eq!(j[0]["key"], json!("0x656D61696C006140782E636F6D"));
     let limited = db.run(&["dump", "--cf", "meta", "--limit", "1"]).ok().stdout;
-    assert!(limited.contains("... 1 more"), "{limited}");
+    assert!(limited.contains("... more pairs after these 1 (raise --limit)"), "{limited}");
+    assert_eq!(db.json(&["dump", "--cf", "meta", "--limit", "1"]).as_array().map(Vec::len), Some(1));
+    assert_eq!(db.json(&["dump", "--cf", "delta", "--limit", "0"]), json!([]));
     db.run(&["dump", "--cf", "nope"]).code(2).err_has(&["unknown column family \"nope\"", "identity"]);
 }
 
@@ -377,7 +395,9 @@ fn reads_work_beside_a_running_writer_and_writes_report_the_lock() {
     assert_eq!(db.json(&["stats"])["profiles"], json!(1));
     db.run(&["dump", "--cf", "identity"]).ok();
 
-    db.run(&["trait", "set", "email:ann@x.com", "plan", "free"]).code(5).err_has(&["already open"]);
+    let locked = db.run(&["trait", "set", "email:ann@x.com", "plan", "free"]).code(5);
+    let locked = locked.err_has(&["already open in another process", "Read commands", "still work"]);
+    assert!(!locked.stderr.contains("clone the open ProfileDb"), "library advice: {}", locked.stderr);
     db.run(&["compact"]).code(5);
     db.run(&["backup", s(&db.beside("b"))]).code(5);
     drop(app);
@@ -418,7 +438,7 @@ fn consent_erase_export_and_anonymize_from_the_command_line() {
     db.run(&["trait", "set", bo, "plan", "pro"]).ok();
     db.run(&["trait", "set", bo, "name", "Bo"]).ok();
     // A misspelt name is warned about (anonymize cannot be undone); a real one is not.
-    let run = db.run(&["anonymize", bo, "--keep", "plan", "--keep", "nmae", "--request-id", "t-2"]).ok();
+    let run = db.run(&["anonymize", bo, "--keep", "plan", "--keep", "nmae", "--request-id", "t-2", "--yes"]).ok();
     assert!(run.stderr.contains("warning: --keep \"nmae\" names no trait or event property"), "{}", run.stderr);
     assert!(!run.stderr.contains("\"plan\""), "{}", run.stderr);
     assert!(run.stdout.contains("traits kept 1") && run.stdout.contains("dropped 1"), "{}", run.stdout);

@@ -82,7 +82,7 @@ fn demo_builds_a_stitched_database_deterministically() {
 fn demo_refuses_to_replace_a_directory_that_is_not_a_database() {
     let tmp = tempfile::tempdir().unwrap();
     std::fs::write(tmp.path().join("keep.txt"), "mine").unwrap();
-    demo(tmp.path(), "10").code(2).err_has(&["not a profiledb database"]);
+    demo(tmp.path(), "10").code(2).err_has(&["was not created by `profiledb demo`"]);
     assert!(tmp.path().join("keep.txt").exists());
     let text = {
         let dir = tmp.path().join("d");
@@ -96,4 +96,25 @@ fn demo_refuses_to_replace_a_directory_that_is_not_a_database() {
             .all(|needle| text.contains(needle)),
         "{text}"
     );
+}
+
+#[test]
+fn demo_never_replaces_a_database_it_did_not_create() {
+    let db = common::TestDb::init();
+    db.run(&["trait", "set", "email:ann@example.com", "plan", "pro"]).ok();
+    demo(&db.path(), "10").code(2).err_has(&["was not created by `profiledb demo`", "refusing"]);
+    assert_eq!(db.get("email:ann@example.com")["traits"]["plan"], json!("pro"), "the database is untouched");
+}
+
+#[test]
+fn demo_refuses_to_replace_its_own_database_while_it_is_open() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("demo");
+    demo(&dir, "10").ok();
+    assert!(dir.join(".profiledb-demo").is_file(), "the demo marks the directory it created");
+    let app = profiledb::ProfileDb::open(&dir).unwrap();
+    demo(&dir, "10").code(5).err_has(&["open in another process"]);
+    assert!(app.profile_count().unwrap() > 0, "the open database is untouched");
+    drop(app);
+    demo(&dir, "10").ok();
 }

@@ -66,6 +66,11 @@ fn rollups_are_declared_backfilled_listed_and_read_over_windows() {
         .err_has(&["--agg sum needs --property"]);
     let err = db.run(&["rollup", "declare", "x", "--event", "purchase", "--agg", "most-frequent"]).code(2);
     err.err_has(&["--agg most-frequent needs --property"]);
+    let err =
+        db.run(&["rollup", "declare", "x", "--event", "purchase", "--agg", "active-days", "--property", "amount"]);
+    let err =
+        err.code(2).err_has(&["--agg active-days reads no property", "sum, min, max, avg, most-frequent, unique"]);
+    assert!(!err.stderr.contains("ActiveDays"), "{}", err.stderr);
     db.run(&["rollup", "declare", "x", "--event", "e", "--agg", "count", "--where", "nope"]).code(2);
     db.json(&["rollup", "declare", "big", "--event", "purchase", "--agg", "count", "--where", "amount>=20"]);
 
@@ -93,7 +98,7 @@ fn rollups_are_declared_backfilled_listed_and_read_over_windows() {
     // Anonymized: no identifier reaches the profile any more, its id does;
     // the filtered rollup's buckets stay, and check accepts them.
     let p = all["profile"].as_u64().unwrap().to_string();
-    db.run(&["anonymize", "user_id:9"]).ok();
+    db.run(&["anonymize", "user_id:9", "--yes"]).ok();
     db.run(&["rollup", "show", "user_id:9"]).code(3);
     assert_eq!(db.json(&["rollup", "show", "--id", &p, "spend"])["value"], json!(42.5));
     assert_eq!(db.json(&["rollup", "show", "--id", &p])["rollups"]["big"], json!(1));

@@ -4,22 +4,11 @@
 
 mod common;
 
-use std::path::Path;
-
 use common::TestDb;
 use serde_json::json;
 
-/// A copy of the library's fixture of format `version` at the test
-/// database's path (the fixture itself must not be opened: an open writes).
 fn fixture(version: u32) -> TestDb {
-    let db = TestDb::empty();
-    let from = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../tests/fixtures/v{version}"));
-    std::fs::create_dir_all(db.path()).expect("create the copy");
-    for entry in std::fs::read_dir(&from).expect("the fixture is checked in") {
-        let entry = entry.expect("fixture entry");
-        std::fs::copy(entry.path(), db.path().join(entry.file_name())).expect("copy a fixture file");
-    }
-    db
+    common::fixture_copy(version)
 }
 
 #[test]

@@ -111,6 +111,9 @@ fn import_from_stdin_stitches_profiles() {
 fn an_unreadable_file_or_a_missing_database_is_reported() {
     let db = TestDb::init();
     db.run(&["import", s(&db.beside("absent.jsonl"))]).code(2).err_has(&["cannot open", "absent.jsonl"]);
+    // A directory is bad input like a missing file (exit 2), not a runtime error.
+    std::fs::create_dir(db.beside("dir.jsonl")).unwrap();
+    db.run(&["import", s(&db.beside("dir.jsonl"))]).code(2).err_has(&["cannot import", "dir.jsonl", "a directory"]);
     let none = TestDb::empty();
     let file = none.file("x.jsonl", "{}\n");
     none.run(&["import", s(&file)]).code(3).err_has(&["no database at"]);

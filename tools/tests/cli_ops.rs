@@ -52,12 +52,12 @@ fn export_gives_a_persons_document_or_a_segments_members() {
     let csv = db.run(&["export", "--segment", "pro", "--csv"]).ok().stdout;
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(lines[0], "id,identifiers,note,plan");
-    assert!(lines[1].ends_with(",email:ann@x.com user_id:1,\"a, \"\"b\"\"\",pro"), "{csv}");
+    assert!(lines[1].ends_with(r#","[""email:ann@x.com"",""user_id:1""]","a, ""b""",pro"#), "{csv}");
     let only = db.run(&["export", "--segment", "pro", "--csv", "--traits", "plan"]).ok().stdout;
     assert_eq!(only.lines().next(), Some("id,identifiers,plan"));
     let q = db.run(&["export", "--query", "has email", "--csv", "--traits", "plan"]).ok().stdout;
     assert_eq!(q.lines().count(), 3, "a header and both people: {q}");
-    assert!(q.contains("email:bo@x.com,free"), "{q}");
+    assert!(q.contains(r#""[""email:bo@x.com""]",free"#), "{q}");
     db.run(&["export", "--query", "has (email"]).code(2).err_has(&["position"]);
     db.run(&["export", "--segment", "nope"]).code(3);
     db.run(&["export"]).code(2);
@@ -101,4 +101,37 @@ fn reads_work_beside_a_running_application_and_writes_report_the_lock() {
     db.run(&["erase", "user_id:7", "--yes"]).code(5);
     drop(app);
     db.run(&["tick"]).ok();
+}
+
+#[test]
+fn anonymize_needs_confirmation_and_dry_run_shows_what_it_would_do() {
+    let db = two_people();
+    db.run(&["trait", "set", "user_id:1", "name", "Ann"]).ok();
+    db.run(&["trait", "set", "user_id:1", "ref", "c-17"]).ok();
+    let event = r#"{"type":"track","event":"purchase","timestamp":"2024-05-01T10:00:00Z","identifiers":{"user_id":"1"},"properties":{"amount":30,"card":"4111"}}"#;
+    db.run(&["track", event]).ok();
+    let before = db.get("user_id:1");
+
+    db.run(&["anonymize", "user_id:1", "--keep", "plan"]).code(2).err_has(&["cannot be undone", "--yes", "--dry-run"]);
+    db.run(&["anonymize", "user_id:1", "--yes", "--dry-run"]).code(2);
+
+    let dry = db.json(&["anonymize", "user_id:1", "--keep", "plan", "--keep", "amount", "--hash", "ref", "--dry-run"]);
+    assert_eq!(dry["dry_run"], json!(true));
+    assert_eq!(dry["identifiers_removed"], json!(["email:ann@x.com", "user_id:1"]));
+    assert_eq!(dry["traits"], json!({"kept": ["plan"], "hashed": ["ref"], "dropped": ["name"]}));
+    assert_eq!(dry["event_properties"], json!({"kept": ["amount"], "hashed": [], "dropped": ["card"]}));
+    assert_eq!(dry["events"], json!(1));
+    let text = db.run(&["anonymize", "user_id:1", "--keep", "plan", "--dry-run"]).ok().stdout;
+    assert!(text.contains("nothing was changed") && text.contains("traits dropped: name, ref"), "{text}");
+    db.run(&["anonymize", "email:nobody@x.com", "--dry-run"]).code(3);
+    assert_eq!(db.get("user_id:1"), before, "a refused or dry run changes nothing");
+    assert_eq!(db.json(&["audit"])["total"], json!(0));
+
+    let id = db.json(&["anonymize", "user_id:1", "--keep", "plan", "--yes"])["profile"].to_string();
+    db.run(&["get", "user_id:1"]).code(3);
+    // Its history is gone because of anonymize, and history says so.
+    let h = db.json(&["history", "--id", &id]);
+    assert_eq!(h["missing_because"], json!("anonymized"), "{h}");
+    let text = db.run(&["history", "--id", &id]).ok().stdout;
+    assert!(text.contains("`anonymize` removed them at") && !text.contains("by `retain`"), "{text}");
 }

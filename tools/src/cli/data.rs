@@ -147,6 +147,21 @@ pub enum Aggregation {
     Unique,
 }
 
+impl Aggregation {
+    /// Whether it reads `--property`.
+    pub fn reads_property(self) -> bool {
+        matches!(
+            self,
+            Aggregation::Sum
+                | Aggregation::Min
+                | Aggregation::Max
+                | Aggregation::Avg
+                | Aggregation::MostFrequent
+                | Aggregation::Unique
+        )
+    }
+}
+
 /// `rollup declare`.
 #[derive(Args, Debug)]
 pub struct RollupDeclareArgs {
@@ -177,7 +192,10 @@ pub enum RollupCommand {
     ///
     /// Example: rollup declare revenue --event purchase --agg sum --property amount.
     /// Declaring the same definition again does nothing; another definition
-    /// under an existing name is refused.
+    /// under an existing name is refused. An event name that no stored
+    /// event has, or a --property that no stored event of that name has, is
+    /// declared anyway (it may be meant for events still to come) with a
+    /// warning on stderr.
     #[command(after_help = WRITE_SAFETY)]
     Declare(RollupDeclareArgs),
 
@@ -229,9 +247,13 @@ pub enum RfmCommand {
         /// The purchase event name.
         #[arg(long, default_value = "purchase")]
         event: String,
-        /// The amount property of the purchase event.
+        /// The amount property of the purchase event. A property no stored
+        /// purchase event has is refused (exit 2), unless --allow-unseen.
         #[arg(long, default_value = "amount")]
         amount: String,
+        /// Compute even when no stored purchase event has the --amount property (a warning instead).
+        #[arg(long)]
+        allow_unseen: bool,
     },
 
     /// One profile's RFM score under the stored model (read-only).

@@ -14,7 +14,8 @@ pub enum IndexCommand {
     /// one by one; every later write keeps the bitmaps exact. Meant for
     /// low-cardinality traits: profiles holding values past the library's
     /// cap are counted as unindexed and checked one by one. Indexing an
-    /// indexed trait changes nothing.
+    /// indexed trait changes nothing. A trait no profile has is indexed
+    /// anyway (profiles may get it later) with a warning on stderr.
     #[command(after_help = WRITE_SAFETY)]
     Add {
         /// The trait's dotted name (country, address.city).

@@ -18,22 +18,25 @@ pub use privacy::{AnonymizeArgs, AuditArgs, ConsentCommand, ConsentStateArg, Era
 pub use segments::{CheckArgs, FeedArgs, Page, QueryArgs, SegmentCommand};
 
 /// Shown after the help of every command that only reads.
-pub const READ_SAFETY: &str = "Safety: read-only. Opens the database read-only (falling back to a secondary \
-instance) without taking the writer's lock, so it is safe while an application has the database open; it sees what \
-was committed when it started.";
+pub const READ_SAFETY: &str = "Safety: read-only. Opens the database read-only without taking the writer's lock, so \
+it is safe while an application has the database open; it sees what was committed when it started (a secondary \
+instance is used only while a running writer keeps replacing the files being opened). A missing or damaged database \
+file is an error (exit 1), never read as empty.";
 
 /// Shown after the help of every command that writes.
 pub const WRITE_SAFETY: &str = "Safety: writes. Needs exclusive access: while an application (or another \
 profiledb command) has the database open, it fails with exit code 5 and changes nothing.";
 
 /// Shown after `backup`'s help.
-const BACKUP_SAFETY: &str = "Safety: exclusive. Changes no data but takes the write lock: while an application has \
-the database open, it fails with exit code 5 (back up from inside the application with ProfileDb::backup).";
+const BACKUP_SAFETY: &str = "Safety: exclusive, and changes no data. It opens the database read-only first; a \
+database of an older format is refused (a writable open would upgrade it). A database in this build's format is then \
+opened for writing to take the checkpoint, which needs the write lock: while an application has the database open, it \
+fails with exit code 5 (back up from inside the application with ProfileDb::backup).";
 
 const EXIT_CODES: &str = "Exit codes:
   0  success
   1  runtime or storage error
-  2  usage error or bad input (malformed identifier, value, expression, import line...)
+  2  usage error or bad input (malformed identifier, value, expression, import line, unopenable import file...)
   3  not found (database, profile, identifier, version, segment, rollup, RFM model, trait index)
   4  `check` found violations
   5  the database is locked by another process
@@ -62,10 +65,19 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Create an empty database (writes).
+    ///
+    /// On an existing database it changes nothing: it prints the format
+    /// version the database stores and whether the first writing command
+    /// will upgrade it to this build's format.
     #[command(after_help = WRITE_SAFETY)]
     Init,
 
-    /// Profiles, identifiers, segments with counts, size per column family, format version (read-only).
+    /// Profiles, identifiers, segments with counts, size per column family, files on disk, format version (read-only).
+    ///
+    /// ON DISK per column family counts its table files only; FILES IN
+    /// lists everything in the directory: table files, the write-ahead log
+    /// (writes not yet flushed into table files) and the rest (MANIFEST,
+    /// OPTIONS, RocksDB's info logs), with the directory's total.
     #[command(after_help = READ_SAFETY)]
     Stats,
 
@@ -74,6 +86,12 @@ pub enum Command {
     Get(GetArgs),
 
     /// Print a profile's history: one row per delta (read-only).
+    ///
+    /// When the oldest versions can no longer be read, it says why, as far
+    /// as the database records it: removed by `anonymize` (its audit
+    /// record), folded by `retain` or redacted by the erase of a person whose
+    /// identifiers reached the profile (within the recorded history floor),
+    /// or missing with no recorded cause (damaged data: run `check`).
     #[command(after_help = READ_SAFETY)]
     History(HistoryArgs),
 
@@ -135,10 +153,17 @@ pub enum Command {
     /// Write a consistent, openable copy of the database to DIR (exclusive).
     ///
     /// A RocksDB checkpoint: table files are hard-linked when DIR is on the
-    /// same filesystem. It changes no data, but needs the database's write
-    /// lock, because a copy taken through a read-only handle would leave out
-    /// writes still only in the write-ahead log. To back up a database an
-    /// application has open, call `ProfileDb::backup` from the application.
+    /// same filesystem. DIR must not exist and must lie outside the database
+    /// directory. RocksDB takes checkpoints only through a writable handle
+    /// (a copy through a read-only one would also leave out writes still
+    /// only in the write-ahead log), and a writable open upgrades a database
+    /// of an older format; so backup first reads the stored format
+    /// read-only and refuses an older one (exit 1; copy the directory, e.g.
+    /// `cp -a`, while nothing has it open). A database in this build's
+    /// format is then opened for writing, which changes no data (like any
+    /// writer's open, it finishes work a crash interrupted), and
+    /// checkpointed. To back up a database an application has open, call
+    /// `ProfileDb::backup` from the application.
     #[command(after_help = BACKUP_SAFETY)]
     Backup(BackupArgs),
 
@@ -300,13 +325,18 @@ pub enum Command {
     #[command(subcommand)]
     Consent(ConsentCommand),
 
-    /// Anonymize a person for analytics-only retention (writes).
+    /// Anonymize a person for analytics-only retention (writes; --dry-run reads only).
     ///
     /// Traits and event properties are dropped unless named with --keep or
     /// --hash (a dotted parent covers its children); identifiers are removed
     /// and suppressed, consent and history folded away; rollups and segment
     /// membership stay. The files are compacted afterwards.
-    #[command(after_help = WRITE_SAFETY)]
+    /// Irreversible; needs --yes. --dry-run instead lists what would be
+    /// removed, kept, hashed and dropped and changes nothing. A --keep or
+    /// --hash name that is no trait or event property of the person is
+    /// warned about on stderr.
+    #[command(after_help = "Safety: writes, and needs exclusive access (exit code 5 while an application has the \
+database open); with --dry-run, read-only and safe beside an application.")]
     Anonymize(AnonymizeArgs),
 
     /// Build a demo database from a generated, realistic dataset and show it (own --dir).
@@ -319,9 +349,15 @@ pub enum Command {
     /// active users, pricing-page visitors...), computes RFM, and prints one
     /// stitched customer, the segment counts, a query with its plan and the
     /// RFM distribution. The dataset is deterministic for a given --seed and
-    /// --end. The directory is replaced on each run (it must be empty or a
-    /// database). --db is not used.
-    #[command(after_help = "Safety: creates its own database in --dir; never touches --db.")]
+    /// --end. --db is not used.
+    ///
+    /// The demo writes a .profiledb-demo marker file into the directory it
+    /// creates, and a later run deletes and rebuilds only such a directory
+    /// (or a missing or empty one). It refuses, changing nothing, a
+    /// directory without the marker (exit 2: another database, your files)
+    /// and a demo database that another process has open (exit 5).
+    #[command(after_help = "Safety: creates its own database in --dir and replaces only a directory an earlier \
+demo run created (marked by its .profiledb-demo file) that no process has open; never touches --db.")]
     Demo(DemoArgs),
 }
 
@@ -376,7 +412,8 @@ pub enum ValueType {
     Timestamp,
 }
 
-/// `trait ...`: every command writes and creates the profile when the identifier is new.
+/// `trait ...`: every command writes; set, incr and add create the profile when the identifier is new, unset and
+/// remove of an identifier no profile has fail with "not found" (exit 3) and write nothing.
 #[derive(Subcommand, Debug)]
 #[command(after_help = WRITE_SAFETY)]
 pub enum TraitCommand {
@@ -399,7 +436,7 @@ pub enum TraitCommand {
         value_type: ValueType,
     },
 
-    /// Remove a trait.
+    /// Remove a trait (an identifier no profile has is "not found", exit 3).
     #[command(after_help = WRITE_SAFETY)]
     Unset {
         /// The profile's identifier, kind:value.
@@ -408,7 +445,7 @@ pub enum TraitCommand {
         name: String,
     },
 
-    /// Add a number to a numeric trait (absent counts as 0).
+    /// Add a number to a numeric trait (absent counts as 0; creates the profile when the identifier is new).
     #[command(after_help = WRITE_SAFETY)]
     Incr {
         /// The profile's identifier, kind:value.
@@ -420,7 +457,7 @@ pub enum TraitCommand {
         by: Option<String>,
     },
 
-    /// Add strings to a list trait (no duplicates).
+    /// Add strings to a list trait (no duplicates; creates the profile when the identifier is new).
     #[command(after_help = WRITE_SAFETY)]
     Add {
         /// The profile's identifier, kind:value.
@@ -432,7 +469,7 @@ pub enum TraitCommand {
         values: Vec<String>,
     },
 
-    /// Remove strings from a list trait.
+    /// Remove strings from a list trait (an identifier no profile has is "not found", exit 3).
     #[command(after_help = WRITE_SAFETY)]
     Remove {
         /// The profile's identifier, kind:value.
@@ -524,7 +561,7 @@ pub struct LinkTarget {
 /// `retain`.
 #[derive(Args, Debug)]
 pub struct RetainArgs {
-    /// The horizon: RFC 3339 (2024-05-01T00:00:00Z) or epoch milliseconds.
+    /// The horizon: RFC 3339 (2024-05-01T00:00:00Z) or epoch milliseconds; a time after now is refused.
     #[arg(long, value_name = "TIME")]
     pub before: String,
 }
@@ -540,7 +577,7 @@ pub struct DumpArgs {
     #[arg(long)]
     pub hex: bool,
 
-    /// Print at most N pairs.
+    /// Print at most N pairs: the scan stops there (pairs are streamed as they are read, never held all at once).
     #[arg(long, value_name = "N")]
     pub limit: Option<usize>,
 }
@@ -555,7 +592,7 @@ pub struct BackupArgs {
 /// `demo`.
 #[derive(Args, Debug)]
 pub struct DemoArgs {
-    /// Where to build the demo database (replaced on each run).
+    /// Where to build the demo database (a directory an earlier demo run created is replaced).
     #[arg(long, value_name = "PATH", default_value = "./profiledb-demo")]
     pub dir: PathBuf,
 

@@ -19,7 +19,9 @@ pub struct ExportArgs {
     #[arg(long, value_name = "EXPR", conflicts_with = "identifier")]
     pub query: Option<String>,
 
-    /// With --segment or --query: CSV (id, identifiers, one column per trait) instead of JSONL.
+    /// With --segment or --query: CSV (id, identifiers as a JSON array, one column per trait) instead of JSONL;
+    /// a text cell starting with = + - @ (or a tab or carriage return) gets a leading ' against spreadsheet
+    /// formula injection (numeric traits are written as they are).
     #[arg(long, conflicts_with = "identifier")]
     pub csv: bool,
 
@@ -80,6 +82,12 @@ pub struct AnonymizeArgs {
     /// Replace this trait or event property by a keyed hash (repeatable).
     #[arg(long, value_name = "NAME")]
     pub hash: Vec<String>,
+    /// Confirm: anonymizing cannot be undone.
+    #[arg(long)]
+    pub yes: bool,
+    /// Show what would be removed, kept, hashed and dropped, and change nothing (read-only).
+    #[arg(long, conflicts_with = "yes")]
+    pub dry_run: bool,
 }
 
 /// A consent state on the command line.

@@ -30,6 +30,8 @@ pub enum SegmentCommand {
     ///   'seq(add_to_cart, not purchase, 24h)'
     ///   'count(page_view where page = "/pricing", 30d) >= 2 and not in high_value'
     /// A bad expression is refused with its position, and nothing is written.
+    /// An event name it reads that no stored event has is defined anyway
+    /// (events may come later) with a warning on stderr.
     /// Shows backfill progress when stderr is a terminal.
     #[command(after_help = WRITE_SAFETY, verbatim_doc_comment)]
     Define {

@@ -1,10 +1,12 @@
 //! Database administration: init, stats, retain, dump, backup, compact.
 
 use std::io::{BufWriter, Write};
+use std::path::{Component, Path, PathBuf};
 
 use profiledb::{ProfileDb, FORMAT_VERSION, OLDEST_SUPPORTED_FORMAT_VERSION};
 use serde_json::json;
 
+use super::disk_usage::DirUsage;
 use super::Ctx;
 use crate::cli::{BackupArgs, DumpArgs, RetainArgs};
 use crate::error::CliError;
@@ -13,13 +15,14 @@ use crate::output::table::Table;
 use crate::output::{data, escape_bytes, hex_bytes, human_bytes, stdout_error};
 use crate::parse;
 
-/// `init`: creates the database, or confirms an existing one.
+/// `init`: creates the database, or confirms an existing one (reporting
+/// the format version it stores, which a read-only look never changes).
 pub fn init(ctx: &Ctx) -> Result<(), CliError> {
     let path = &ctx.db;
-    let existed = open::exists(path);
-    if existed {
-        // Checks the format without taking the write lock.
-        drop(open::for_reading(path)?);
+    let existed = open::exists(path)?;
+    let stored = if existed {
+        // Reads the stored format without taking the write lock or upgrading.
+        open::for_reading(path)?.stored_format_version()?
     } else {
         let non_empty = std::fs::read_dir(path).map(|mut d| d.next().is_some()).unwrap_or(false);
         if non_empty {
@@ -29,13 +32,24 @@ pub fn init(ctx: &Ctx) -> Result<(), CliError> {
             )));
         }
         drop(open::create(path)?);
-    }
-    let v = json!({"path": path.display().to_string(), "created": !existed, "format_version": FORMAT_VERSION});
+        FORMAT_VERSION
+    };
+    let upgrade = stored < FORMAT_VERSION;
+    let v = json!({
+        "path": path.display().to_string(), "created": !existed, "format_version": stored,
+        "build_format_version": FORMAT_VERSION, "upgrade_on_write": upgrade,
+    });
     ctx.out.emit(&v, || {
-        if existed {
-            format!("database at {} already exists (format version {FORMAT_VERSION}); nothing to do", path.display())
-        } else {
+        if !existed {
             format!("created database at {} (format version {FORMAT_VERSION})", path.display())
+        } else if upgrade {
+            format!(
+                "database at {} already exists (format version {stored}); nothing to do. The first writing command \
+                 will upgrade it to format version {FORMAT_VERSION} (read commands never do)",
+                path.display()
+            )
+        } else {
+            format!("database at {} already exists (format version {stored}); nothing to do", path.display())
         }
     })
 }
@@ -55,6 +69,7 @@ pub fn stats(ctx: &Ctx) -> Result<(), CliError> {
     let segments = db.segments();
     let rollups = db.rollup_defs().len();
     let merged = merged_ids(&db)?;
+    let files = DirUsage::of(&ctx.db)?;
     let v = json!({
         "path": ctx.db.display().to_string(),
         "format_version": stored_version,
@@ -72,6 +87,10 @@ pub fn stats(ctx: &Ctx) -> Result<(), CliError> {
         "absent_column_families": absent,
         "total_bytes": total,
         "total_disk_bytes": total_disk,
+        "files": {
+            "table_bytes": files.tables, "wal_bytes": files.wal, "other_bytes": files.other,
+            "directory_bytes": files.total(),
+        },
     });
     ctx.out.emit(&v, || {
         let mut t = Table::new(&["COLUMN FAMILY", "ON DISK", "MEMTABLES", "BYTES"]);
@@ -86,10 +105,12 @@ pub fn stats(ctx: &Ctx) -> Result<(), CliError> {
         format!(
             "database     {}\nformat       version {stored_version} (this build reads \
              {OLDEST_SUPPORTED_FORMAT_VERSION}..={FORMAT_VERSION})\nprofiles     {profiles}\nidentifiers  \
-             {identifiers}\nmerged ids   {merged}\nrollups      {rollups} declared\n\n{}\n\n{}",
+             {identifiers}\nmerged ids   {merged}\nrollups      {rollups} declared\n\n{}\n\n{}\n(ON DISK counts \
+             each column family's table files only; the files below are everything on disk)\n\n{}",
             ctx.db.display(),
             data::segments_table(&segments),
-            t.render()
+            t.render(),
+            files.text(&ctx.db),
         )
     })
 }
@@ -102,6 +123,15 @@ pub fn merged_ids(db: &ProfileDb) -> Result<u64, CliError> {
 /// `retain --before TIME`: folds old history.
 pub fn retain(ctx: &Ctx, a: &RetainArgs) -> Result<(), CliError> {
     let horizon = parse::time("--before", &a.before)?;
+    let now = profiledb::Clock::now(&profiledb::SystemClock);
+    if horizon > now {
+        return Err(CliError::Usage(format!(
+            "--before {} is after now ({}): it would fold every version of every profile, which cannot be undone; \
+             give a time in the past",
+            horizon.to_rfc3339(),
+            now.to_rfc3339()
+        )));
+    }
     let db = open::for_writing(&ctx.db)?;
     let report = db.retain_history(horizon)?;
     let v = json!({"before": horizon.to_rfc3339(), "profiles_folded": report.profiles_folded});
@@ -113,7 +143,8 @@ pub fn retain(ctx: &Ctx, a: &RetainArgs) -> Result<(), CliError> {
     })
 }
 
-/// `dump --cf NAME`: raw pairs, streamed.
+/// `dump --cf NAME`: raw pairs, streamed one at a time (`--limit` stops
+/// the scan after N pairs; memory does not grow with the family).
 pub fn dump(ctx: &Ctx, a: &DumpArgs) -> Result<(), CliError> {
     if !ProfileDb::column_families().contains(&a.cf.as_str()) {
         return Err(CliError::Usage(format!(
@@ -123,40 +154,113 @@ pub fn dump(ctx: &Ctx, a: &DumpArgs) -> Result<(), CliError> {
         )));
     }
     let db = open::for_reading(&ctx.db)?;
-    let entries = db.dump_cf(&a.cf)?;
-    let shown = a.limit.unwrap_or(usize::MAX);
+    let limit = a.limit.unwrap_or(usize::MAX);
     let fmt = |b: &[u8]| if a.hex { hex_bytes(b) } else { escape_bytes(b) };
     let mut w = BufWriter::new(std::io::stdout().lock());
+    let mut shown = 0_usize;
+    let mut more = false;
     if ctx.out.json {
-        writeln!(w, "[").map_err(stdout_error)?;
-        let n = entries.len().min(shown);
-        for (i, e) in entries.iter().take(shown).enumerate() {
-            let item = json!({"key": fmt(&e.key), "value": fmt(&e.value)});
-            let sep = if i + 1 < n { "," } else { "" };
-            writeln!(w, "  {item}{sep}").map_err(stdout_error)?;
+        write!(w, "[").map_err(stdout_error)?;
+    }
+    db.dump_cf_each(&a.cf, |e| {
+        if shown == limit {
+            // One pair past the limit: there are more; stop reading.
+            more = true;
+            return Ok(false);
         }
-        writeln!(w, "]").map_err(stdout_error)?;
-    } else {
-        for e in entries.iter().take(shown) {
+        if ctx.out.json {
+            let sep = if shown == 0 { "" } else { "," };
+            write!(w, "{sep}\n  {}", json!({"key": fmt(&e.key), "value": fmt(&e.value)})).map_err(stdout_error)?;
+        } else {
             writeln!(w, "{} ==> {}", fmt(&e.key), fmt(&e.value)).map_err(stdout_error)?;
         }
-        if entries.len() > shown {
-            writeln!(w, "... {} more (raise --limit)", entries.len() - shown).map_err(stdout_error)?;
-        }
+        shown += 1;
+        Ok::<bool, CliError>(true)
+    })?;
+    if ctx.out.json {
+        writeln!(w, "\n]").map_err(stdout_error)?;
+    } else if more {
+        writeln!(w, "... more pairs after these {shown} (raise --limit)").map_err(stdout_error)?;
     }
     w.flush().map_err(stdout_error)
 }
 
-/// `backup DIR`: a checkpoint. It opens read-write: a checkpoint of a
-/// read-only handle leaves out writes still only in the write-ahead log.
+/// `backup DIR`: a checkpoint, which changes no data in the source.
+///
+/// RocksDB cannot checkpoint through a read-only handle (it refuses the
+/// file-deletion pause a checkpoint needs), and a writable open upgrades a
+/// database of an older format. So the source is first opened read-only to
+/// read its format; only a database already in this build's format is then
+/// opened for writing (which upgrades nothing) to take the checkpoint. An
+/// older one is refused with how to copy it instead.
 pub fn backup(ctx: &Ctx, a: &BackupArgs) -> Result<(), CliError> {
     if a.dir.exists() {
         return Err(CliError::Usage(format!("backup directory {} already exists", a.dir.display())));
+    }
+    refuse_inside(&ctx.db, &a.dir)?;
+    let stored = open::for_reading(&ctx.db)?.stored_format_version()?;
+    if stored != FORMAT_VERSION {
+        return Err(CliError::Refused(format!(
+            "the database at {} is in format version {stored}, and this build writes format version \
+             {FORMAT_VERSION}: a backup needs a writable open, which would upgrade it, so nothing was done. To back \
+             it up unchanged, copy the directory (e.g. `cp -a {} {}`) while nothing has it open",
+            ctx.db.display(),
+            ctx.db.display(),
+            a.dir.display()
+        )));
     }
     let db = open::for_writing(&ctx.db)?;
     db.backup(&a.dir)?;
     let v = json!({"path": ctx.db.display().to_string(), "backup": a.dir.display().to_string()});
     ctx.out.emit(&v, || format!("backed up {} to {}", ctx.db.display(), a.dir.display()))
+}
+
+/// Refuses a backup directory inside the database directory (or the
+/// database directory itself): the copy would land among the files it
+/// copies.
+fn refuse_inside(db: &Path, dest: &Path) -> Result<(), CliError> {
+    let io = |p: &Path| {
+        let what = format!("cannot access {}", p.display());
+        move |source| CliError::Io { what, source }
+    };
+    let db_real = db.canonicalize().map_err(io(db))?;
+    if resolve_new_path(dest).map_err(io(dest))?.starts_with(&db_real) {
+        return Err(CliError::Usage(format!(
+            "backup directory {} is inside the database directory {}; choose a directory outside it",
+            dest.display(),
+            db.display()
+        )));
+    }
+    Ok(())
+}
+
+/// `path` made absolute: the part that exists resolved (symlinks, `..`),
+/// the part that does not exist yet appended with `..` applied.
+fn resolve_new_path(path: &Path) -> std::io::Result<PathBuf> {
+    let mut missing = Vec::new();
+    let mut existing = path;
+    let mut full = loop {
+        if existing.as_os_str().is_empty() {
+            break std::env::current_dir()?;
+        }
+        match existing.canonicalize() {
+            Ok(real) => break real,
+            Err(_) => {
+                missing.extend(existing.components().next_back());
+                existing = existing.parent().unwrap_or(Path::new(""));
+            }
+        }
+    };
+    for part in missing.into_iter().rev() {
+        match part {
+            Component::ParentDir => {
+                full.pop();
+            }
+            Component::Normal(name) => full.push(name),
+            _ => {}
+        }
+    }
+    Ok(full)
 }
 
 /// `compact`: flush and compact every column family.

@@ -3,10 +3,10 @@
 
 use profiledb::event::{parse_line, EventFormat};
 use profiledb::rollup::{Aggregate, RfmConfig, RollupDef, Window};
-use profiledb::{Error, IngestOutcome, ProfileId, Timestamp};
+use profiledb::{Error, EventRef, IngestOutcome, ProfileDb, ProfileId, Timestamp};
 use serde_json::json;
 
-use super::{resolve, resolve_identifier, Ctx};
+use super::{resolve, resolve_identifier, unseen, Ctx};
 use crate::cli::{Aggregation, EventsArgs, RfmCommand, RollupCommand, RollupDeclareArgs, TrackArgs};
 use crate::error::CliError;
 use crate::open;
@@ -64,6 +64,11 @@ pub fn rollup(ctx: &Ctx, cmd: RollupCommand) -> Result<(), CliError> {
             def.validate()?;
             let db = open::for_writing(&ctx.db)?;
             let existed = db.rollup_defs().contains(&def);
+            if !existed {
+                if let Some(r) = unseen::first_unseen(&db, &def.event, def.aggregate.property())? {
+                    unseen::warn(&r, "the rollup stays empty until such events are ingested");
+                }
+            }
             let started = std::time::Instant::now();
             db.declare_rollup(def.clone())?;
             let ms = started.elapsed().as_millis();
@@ -146,11 +151,18 @@ fn window_text(w: Window) -> String {
 
 /// Builds a rollup definition from `rollup declare`'s arguments.
 fn rollup_def(a: &RollupDeclareArgs) -> Result<RollupDef, CliError> {
+    // The spelling the user typed (`most-frequent`), not the enum's.
+    let agg = agg_name(a.aggregate);
+    let reading: Vec<String> = <Aggregation as clap::ValueEnum>::value_variants()
+        .iter()
+        .filter(|v| v.reads_property())
+        .map(|v| agg_name(*v))
+        .collect();
+    let reading = reading.join(", ");
     let prop = || {
-        // The spelling the user typed (`most-frequent`), not the enum's.
-        let agg = clap::ValueEnum::to_possible_value(&a.aggregate).map(|v| v.get_name().to_owned());
-        let agg = agg.unwrap_or_else(|| format!("{:?}", a.aggregate));
-        a.property.clone().ok_or_else(|| CliError::Usage(format!("--agg {agg} needs --property")))
+        a.property.clone().ok_or_else(|| {
+            CliError::Usage(format!("--agg {agg} needs --property (the aggregates that read one: {reading})"))
+        })
     };
     let aggregate = match a.aggregate {
         Aggregation::Count => Aggregate::Count,
@@ -165,7 +177,9 @@ fn rollup_def(a: &RollupDeclareArgs) -> Result<RollupDef, CliError> {
         Aggregation::Unique => Aggregate::Unique(prop()?),
     };
     if aggregate.property().is_none() && a.property.is_some() {
-        return Err(CliError::Usage(format!("--agg {:?} reads no property; drop --property", a.aggregate)));
+        return Err(CliError::Usage(format!(
+            "--agg {agg} reads no property; drop --property (the aggregates that read one: {reading})"
+        )));
     }
     let mut def = RollupDef::new(&a.name, &a.event, aggregate);
     for f in &a.filters {
@@ -174,11 +188,45 @@ fn rollup_def(a: &RollupDeclareArgs) -> Result<RollupDef, CliError> {
     Ok(def)
 }
 
+/// Refuses an RFM amount property that no stored purchase event has (each
+/// spend would be 0, the stored model replaced and a rollup of it declared
+/// for good), unless a declared rollup already sums it (its events may
+/// have been trimmed since) or `--allow-unseen` says to go on (a warning).
+/// An event name never seen is left to the library, which refuses it
+/// unless a rollup names it.
+fn check_rfm_amount(db: &ProfileDb, event: &str, amount: &str, allow_unseen: bool) -> Result<(), CliError> {
+    let summed = db
+        .rollup_defs()
+        .iter()
+        .any(|d| d.event == event && d.filter.is_empty() && d.aggregate == Aggregate::Sum(amount.to_owned()));
+    let missing = EventRef { name: event, property: Some(amount) };
+    if summed || db.stored_events_match(&[missing])?.first() == Some(&true) {
+        return Ok(());
+    }
+    let consequence =
+        "every profile's spend would be 0, the stored RFM model replaced and a rollup summing it declared";
+    if allow_unseen {
+        unseen::warn(&missing, consequence);
+        return Ok(());
+    }
+    Err(CliError::Usage(format!(
+        "{}: {consequence}; nothing was done. Check the name (see a purchase with `profiledb events`), or pass \
+         --allow-unseen to compute anyway",
+        unseen::describe(&missing)
+    )))
+}
+
+/// An aggregation as the command line spells it (`active-days`).
+fn agg_name(a: Aggregation) -> String {
+    clap::ValueEnum::to_possible_value(&a).map_or_else(|| format!("{a:?}"), |v| v.get_name().to_owned())
+}
+
 /// `rfm compute|score`.
 pub fn rfm(ctx: &Ctx, cmd: RfmCommand) -> Result<(), CliError> {
     match cmd {
-        RfmCommand::Compute { event, amount } => {
+        RfmCommand::Compute { event, amount, allow_unseen } => {
             let db = open::for_writing(&ctx.db)?;
+            check_rfm_amount(&db, &event, &amount, allow_unseen)?;
             let report = db.compute_rfm(RfmConfig { event, amount })?;
             ctx.out.emit(&data::rfm_report(&report), || data::rfm_text(&report, 10))
         }

@@ -20,6 +20,12 @@ pub fn index(ctx: &Ctx, cmd: IndexCommand) -> Result<(), CliError> {
             let started = Instant::now();
             let info = db.index_trait(&name)?;
             let ms = started.elapsed().as_millis();
+            if info.profiles == 0 && info.unindexed == 0 {
+                eprintln!(
+                    "warning: no profile has the trait {name:?}; the index stays empty until one gets it (check the \
+                     spelling)"
+                );
+            }
             let mut v = info_json(&info);
             if let Value::Object(m) = &mut v {
                 m.insert("already_indexed".into(), json!(existed));

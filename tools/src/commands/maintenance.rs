@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use profiledb::ProfileDb;
+use profiledb::{ProfileDb, SegmentMismatch};
 use serde_json::json;
 
 use super::Ctx;
@@ -107,7 +107,7 @@ pub fn check(ctx: &Ctx, a: &CheckArgs) -> Result<(), CliError> {
         report.violations.iter().map(|v| (v.what.clone(), v.detail.clone())).collect();
     rows.extend(segments.iter().map(|m| {
         // check_segments() folds in check_trait_indexes(): those name an index or the live set.
-        let (what, bitmap) = if m.segment.starts_with("index ") || m.segment == profiledb::LIVE_SET {
+        let (what, bitmap) = if is_index_mismatch(m) {
             ("trait_index_bitmap_matches", m.segment.clone())
         } else {
             ("segment_bitmap_matches", format!("segment {:?}", m.segment))
@@ -156,10 +156,8 @@ pub fn check(ctx: &Ctx, a: &CheckArgs) -> Result<(), CliError> {
         if rows.len() > MAX_LISTED {
             out.push_str(&format!("\n... and {} more (--json lists all)", rows.len() - MAX_LISTED));
         }
-        if !segments.is_empty() && ticked.is_none() {
-            out.push_str(
-                "\n(segment differences can be wake-ups due but not yet processed; `check --tick` processes them first)",
-            );
+        if let Some(hint) = wakeup_hint(&segments, ticked.is_some()) {
+            out.push_str(hint);
         }
         out
     })?;
@@ -167,6 +165,20 @@ pub fn check(ctx: &Ctx, a: &CheckArgs) -> Result<(), CliError> {
         return Err(CliError::Violations(total));
     }
     Ok(())
+}
+
+/// Whether a `check_segments()` difference is about a trait index or the
+/// live set (it folds in `check_trait_indexes()`), not a segment.
+fn is_index_mismatch(m: &SegmentMismatch) -> bool {
+    m.segment.starts_with("index ") || m.segment == profiledb::LIVE_SET
+}
+
+/// The hint after the violations, when some are segment differences and
+/// no tick ran first: only those can be wake-ups due but not processed.
+fn wakeup_hint(mismatches: &[SegmentMismatch], ticked: bool) -> Option<&'static str> {
+    (!ticked && mismatches.iter().any(|m| !is_index_mismatch(m))).then_some(
+        "\n(segment differences can be wake-ups due but not yet processed; `check --tick` processes them first)",
+    )
 }
 
 /// A handle opened either way.
@@ -181,5 +193,23 @@ impl Db {
             Db::Read(r) => r,
             Db::Write(w) => w,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mismatch(segment: &str) -> SegmentMismatch {
+        SegmentMismatch { segment: segment.into(), profile: profiledb::ProfileId(1), stored: true }
+    }
+
+    #[test]
+    fn the_wakeup_hint_is_only_for_segment_differences() {
+        let index_only = [mismatch("index plan"), mismatch(profiledb::LIVE_SET)];
+        assert_eq!(wakeup_hint(&index_only, false), None);
+        assert!(wakeup_hint(&[mismatch("index plan"), mismatch("pro")], false).is_some());
+        assert_eq!(wakeup_hint(&[mismatch("pro")], true), None, "a tick ran first");
+        assert_eq!(wakeup_hint(&[], false), None);
     }
 }

@@ -4,8 +4,10 @@
 //! through [`Out`].
 
 pub mod admin;
+mod anonymize;
 mod consent;
 mod demo;
+mod disk_usage;
 mod events;
 mod identity;
 mod import;
@@ -16,6 +18,7 @@ pub mod profile;
 pub mod retention;
 mod segments;
 mod traits;
+mod unseen;
 
 use std::path::PathBuf;
 
@@ -69,7 +72,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Erase(a) => privacy::erase(&ctx, &a),
         Command::Audit(a) => privacy::audit(&ctx, &a),
         Command::Consent(c) => consent::consent(&ctx, c),
-        Command::Anonymize(a) => consent::anonymize(&ctx, &a),
+        Command::Anonymize(a) => anonymize::anonymize(&ctx, &a),
         Command::Demo(a) => demo::run(&ctx, &a),
     }
 }

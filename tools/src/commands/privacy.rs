@@ -161,8 +161,9 @@ fn member(db: &ProfileDb, id: ProfileId) -> Result<Value, CliError> {
     Ok(json!({"id": id.0, "identifiers": identifiers, "traits": traits}))
 }
 
-/// CSV: `id,identifiers,<trait>...`; identifiers space-separated, nested
-/// traits by dotted name, lists and objects as JSON.
+/// CSV: `id,identifiers,<trait>...`; identifiers as a JSON array of
+/// `kind:value` strings, nested traits by dotted name, lists and objects as
+/// JSON, and text [`defuse`]d against spreadsheet formulas.
 fn export_csv(
     db: &ProfileDb,
     members: &Members,
@@ -186,15 +187,15 @@ fn export_csv(
     writeln!(w, "{}", csv_row(&header)).map_err(stdout_error)?;
     each_member(db, members, count, |row| {
         let mut cells = vec![row["id"].to_string()];
-        let ids: Vec<&str> =
-            row["identifiers"].as_array().map_or(Vec::new(), |a| a.iter().filter_map(Value::as_str).collect());
-        cells.push(ids.join(" "));
+        // A JSON array: identifier values may hold spaces and commas.
+        cells.push(row["identifiers"].to_string());
         for c in &columns {
             let v = c.split('.').try_fold(&row["traits"], |node, part| node.get(part));
             cells.push(match v {
                 None | Some(Value::Null) => String::new(),
-                Some(Value::String(s)) => s.clone(),
-                Some(other) => other.to_string(),
+                Some(n @ Value::Number(_)) => n.to_string(),
+                Some(Value::String(s)) => defuse(s.clone()),
+                Some(other) => defuse(other.to_string()),
             });
         }
         writeln!(w, "{}", csv_row(&cells)).map_err(stdout_error)
@@ -214,6 +215,18 @@ fn flat_names(prefix: &str, v: &Value, out: &mut BTreeSet<String>) {
             out.insert(prefix.to_owned());
         }
         _ => {}
+    }
+}
+
+/// A text cell a spreadsheet would run as a formula (it starts with `=`,
+/// `+`, `-`, `@`, a tab or a carriage return) gets a leading `'`, as OWASP
+/// advises against CSV injection; a trait that is a number is written as
+/// it is and never goes through here.
+fn defuse(cell: String) -> String {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{cell}")
+    } else {
+        cell
     }
 }
 

@@ -116,9 +116,10 @@ pub fn history(ctx: &Ctx, a: &HistoryArgs) -> Result<(), CliError> {
     let id = resolve(&db, &target)?;
     let deltas = db.history(id)?;
     let version = db.get_by_id(id)?.map_or(0, |p| p.version);
-    // Versions before the oldest retained delta were folded by `retain`.
+    // Versions before the oldest retained delta can no longer be read.
     let oldest = deltas.first().map_or(version + 1, |d| d.version);
     let folded = (oldest > 1).then(|| oldest - 1);
+    let why = folded.map(|f| Missing::find(&db, id, f)).transpose()?;
     let total = deltas.len();
     let skip = a.limit.map_or(0, |n| total.saturating_sub(n));
     let shown = &deltas[skip..];
@@ -127,15 +128,71 @@ pub fn history(ctx: &Ctx, a: &HistoryArgs) -> Result<(), CliError> {
         "version": version,
         "retained": total,
         "folded_through_version": folded,
+        "missing_because": why.as_ref().map(Missing::code),
         "deltas": shown.iter().map(js::delta).collect::<Vec<_>>(),
     });
     ctx.out.emit(&v, || {
         let mut out = text::history(id, shown, total);
-        if let Some(f) = folded {
-            out.push_str(&format!("\n(versions 1..={f} were folded by `retain` and can no longer be read)"));
+        if let (Some(f), Some(why)) = (folded, &why) {
+            out.push_str(&format!("\n(versions 1..={f} can no longer be read: {})", why.text()));
         }
         out
     })
+}
+
+/// Why the versions before the oldest retained delta are gone, as far as
+/// the database records it.
+enum Missing {
+    /// `anonymize` removed the whole history (its audit record says when).
+    Anonymized(profiledb::Timestamp),
+    /// Within the recorded history floor: `retain` folded them, or an erase
+    /// redacted them (a person erased whose identifiers reached this
+    /// profile); the database does not record which.
+    Folded,
+    /// Missing though the recorded floor is lower: not removed by any
+    /// operation the database records.
+    Unexplained { floor: u64 },
+}
+
+impl Missing {
+    /// Reads the profile's history floor and the audit log.
+    fn find(db: &ProfileDb, id: ProfileId, through: u64) -> Result<Missing, CliError> {
+        let anonymized = db
+            .audit_log()?
+            .into_iter()
+            .filter(|r| r.profile == id.0 && r.action == profiledb::privacy::AuditAction::Anonymize)
+            .map(|r| r.at)
+            .next_back();
+        let floor = db.history_floor(id)?;
+        Ok(match anonymized {
+            Some(at) => Missing::Anonymized(at),
+            None if floor >= through => Missing::Folded,
+            None => Missing::Unexplained { floor },
+        })
+    }
+
+    /// For `--json`.
+    fn code(&self) -> &'static str {
+        match self {
+            Missing::Anonymized(_) => "anonymized",
+            Missing::Folded => "retain_or_erase",
+            Missing::Unexplained { .. } => "unexplained",
+        }
+    }
+
+    /// For people.
+    fn text(&self) -> String {
+        match self {
+            Missing::Anonymized(at) => format!("`anonymize` removed them at {at} (see `profiledb audit`)"),
+            Missing::Folded => "folded by `retain`, or redacted when a person whose identifiers reached this \
+                                profile was erased"
+                .into(),
+            Missing::Unexplained { floor } => format!(
+                "no retain, anonymize or erase recorded by the database removed them (its history floor is \
+                 version {floor}), so the data may be damaged; run `profiledb check`"
+            ),
+        }
+    }
 }
 
 /// `identities`: the identity graph.

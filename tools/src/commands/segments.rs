@@ -16,6 +16,7 @@ use crate::error::CliError;
 use crate::open;
 use crate::output::data;
 use crate::output::table::Table;
+use crate::output::text;
 
 /// Runs one `segment` command.
 pub fn segment(ctx: &Ctx, cmd: SegmentCommand) -> Result<(), CliError> {
@@ -76,6 +77,13 @@ fn was_member(ctx: &Ctx, identifier: &str, name: &str, at: &str) -> Result<(), C
 fn define(ctx: &Ctx, name: &str, expr: &str) -> Result<(), CliError> {
     let db = open::for_writing(&ctx.db)?;
     let redefined = db.segments().iter().any(|s| s.name == name);
+    let catalog: BTreeSet<String> = db.segments().into_iter().map(|s| s.name).collect();
+    // An expression that does not parse is reported by define_segment below.
+    if let Ok(parsed) = parse_with_catalog(expr, &catalog) {
+        let events = dependencies(&parsed).events;
+        let events: Vec<&str> = events.iter().map(String::as_str).collect();
+        super::unseen::warn_events(&db, &events, "the segment's conditions on it count nothing until it is ingested")?;
+    }
     let bar = if std::io::stderr().is_terminal() {
         let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
         if let Ok(style) = ProgressStyle::with_template("backfill {wide_bar} {pos}/{len} profiles {per_sec} eta {eta}")
@@ -228,10 +236,9 @@ fn members_text(ids: &[ProfileId], rows: &[Value], count: u64, page: Page) -> St
     }
     let mut t = Table::new(if page.resolve { &["PROFILE", "IDENTIFIERS"] } else { &["PROFILE"] });
     for (id, row) in ids.iter().zip(rows) {
-        let idents = row
-            .get("identifiers")
-            .and_then(Value::as_array)
-            .map_or(String::new(), |a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", "));
+        let idents = row.get("identifiers").and_then(Value::as_array).map_or(String::new(), |a| {
+            a.iter().filter_map(Value::as_str).map(text::escape).collect::<Vec<_>>().join(", ")
+        });
         t.row(vec![id.to_string(), idents]);
     }
     let mut out = t.render();

@@ -1,5 +1,7 @@
 //! `trait set|unset|incr|add|remove`: one operator on one trait, written
-//! as one delta (cause `admin trait <op>`).
+//! as one delta (cause `admin trait <op>`). `set`, `incr` and `add` create
+//! the profile when the identifier is new; `unset` and `remove` of an
+//! identifier no profile has are "not found" and write nothing.
 
 use profiledb::{Cause, Identifier, Update};
 use serde_json::{json, Value};
@@ -17,6 +19,10 @@ pub fn run(ctx: &Ctx, cmd: TraitCommand) -> Result<(), CliError> {
     let update = update.cause(Cause::Admin(format!("trait {command}")));
     update.validate()?;
     let db = open::for_writing(&ctx.db)?;
+    // Taking away from a profile that does not exist would create an empty one.
+    if matches!(command, "unset" | "remove") {
+        super::resolve_identifier(&db, &identifier)?;
+    }
     let receipt = db.update(&identifier, update)?;
     let after = db.get_by_id(receipt.profile)?;
     let value = after.as_ref().and_then(|p| p.traits.get(&name).cloned());

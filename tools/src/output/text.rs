@@ -33,6 +33,31 @@ fn float(f: f64) -> String {
     }
 }
 
+/// Text for a terminal: control characters (ESC, line breaks...) and the
+/// backslash escaped as in a JSON string (`\u001b`, `\n`, `\\`), so
+/// stored bytes cannot move the cursor, recolour the terminal or fake a
+/// line of output; anything else as it is. Identifiers are shown this way.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// An identifier for a terminal, [`escape`]d (`kind:value` as it is when
+/// printable).
+pub fn ident(i: &Identifier) -> String {
+    escape(&i.to_string())
+}
+
 fn quote(s: &str) -> String {
     serde_json::Value::String(s.to_owned()).to_string()
 }
@@ -63,7 +88,7 @@ pub fn profile(p: &Profile, identifiers: &[Identifier], note: Option<&str>) -> S
     if identifiers.is_empty() {
         out.push_str("  (none)");
     }
-    let list: Vec<String> = identifiers.iter().map(|i| format!("  {i}")).collect();
+    let list: Vec<String> = identifiers.iter().map(|i| format!("  {}", ident(i))).collect();
     out.push_str(&list.join("\n"));
     out
 }
@@ -122,8 +147,8 @@ pub fn change_summary(c: &Change) -> String {
 
 /// Identifier changes of a delta: `+email:a@x.com -device_id:d1`.
 pub fn links(d: &Delta) -> String {
-    let plus = d.linked.iter().map(|i| format!("+{i}"));
-    let minus = d.unlinked.iter().map(|i| format!("-{i}"));
+    let plus = d.linked.iter().map(|i| format!("+{}", ident(i)));
+    let minus = d.unlinked.iter().map(|i| format!("-{}", ident(i)));
     plus.chain(minus).collect::<Vec<_>>().join(" ")
 }
 
@@ -157,7 +182,7 @@ pub fn identities(profile: profiledb::ProfileId, infos: &[IdentifierInfo]) -> St
     let mut t = Table::new(&["IDENTIFIER", "LINKED AT", "CAUSE", "ORIGIN", "DETACHED"]);
     for i in infos {
         t.row(vec![
-            i.identifier.to_string(),
+            ident(&i.identifier),
             i.link.linked_at.to_rfc3339(),
             i.link.cause.describe(),
             if i.link.origin == profile { format!("{} (own)", i.link.origin) } else { i.link.origin.to_string() },
@@ -175,15 +200,15 @@ pub fn receipt(r: &WriteReceipt) -> String {
         let noun = if ids.len() == 1 { "profile" } else { "profiles" };
         out.push_str(&format!("\nmerged:   {noun} {} into {}", ids.join(", "), r.profile));
     }
-    let list = |ids: &[Identifier]| ids.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+    let list = |ids: &[Identifier]| ids.iter().map(ident).collect::<Vec<_>>().join(", ");
     if !r.linked.is_empty() {
         out.push_str(&format!("\nlinked:   {}", list(&r.linked)));
     }
     if !r.unlinked.is_empty() {
         out.push_str(&format!("\nunlinked: {}", list(&r.unlinked)));
     }
-    for (ident, why) in &r.ignored {
-        out.push_str(&format!("\nignored:  {ident}: {}", super::json::ignored_reason(why).1));
+    for (ident_, why) in &r.ignored {
+        out.push_str(&format!("\nignored:  {}: {}", ident(ident_), super::json::ignored_reason(why).1));
     }
     out
 }
@@ -199,5 +224,11 @@ mod tests {
         assert_eq!(value(&TraitValue::Int(42)), "42");
         assert_eq!(value(&TraitValue::Str("42".into())), "\"42\"");
         assert_eq!(value(&TraitValue::List(vec!["a".into()])), "[\"a\"]");
+    }
+
+    #[test]
+    fn control_characters_are_escaped() {
+        assert_eq!(escape("a\u{1b}[31mb\nc\\d\u{85}"), "a\\u001b[31mb\\nc\\\\d\\u0085");
+        assert_eq!(escape("email:ann@example.com"), "email:ann@example.com");
     }
 }

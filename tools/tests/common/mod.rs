@@ -138,6 +138,24 @@ pub fn s(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
 }
 
+/// Copies the files of directory `from` into `to` (created when missing).
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create the copy");
+    for entry in std::fs::read_dir(from).expect("read the directory to copy") {
+        let entry = entry.expect("directory entry");
+        std::fs::copy(entry.path(), to.join(entry.file_name())).expect("copy a file");
+    }
+}
+
+/// A copy of the library's fixture of format `version` at a test
+/// database's path (the fixture itself must not be opened: an open writes).
+pub fn fixture_copy(version: u32) -> TestDb {
+    let db = TestDb::empty();
+    let from = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../tests/fixtures/v{version}"));
+    copy_dir(&from, &db.path());
+    db
+}
+
 /// A database with four people: user_id:1..3 in DE, user_id:4 in NO.
 pub fn people_by_country() -> TestDb {
     let db = TestDb::init();

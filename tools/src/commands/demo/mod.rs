@@ -113,23 +113,57 @@ fn merge_rules() -> MergeRules {
     MergeRules::default().trait_strategy("first_source", MergeStrategy::FirstWriteWins)
 }
 
-/// Empties the demo directory: it must be missing, empty, or a database.
+/// The file `demo` writes into the directory it creates. Only a directory
+/// holding it is ever replaced by a later run.
+pub const MARKER: &str = ".profiledb-demo";
+
+/// What [`MARKER`] says to whoever finds it.
+const MARKER_TEXT: &str = "This directory was created by `profiledb demo`; `profiledb demo --dir` replaces it on \
+each run. Remove this file to keep the directory from being replaced.\n";
+
+/// Makes `dir` an empty directory marked as the demo's. An existing one is
+/// replaced only when it is empty or holds [`MARKER`] (a directory an
+/// earlier run created) and no process has its database open; anything
+/// else is refused and left as it is.
 fn prepare_dir(dir: &Path) -> Result<(), CliError> {
-    if !dir.exists() {
-        return Ok(());
-    }
     let io = |what: &str| {
         let what = format!("{what} {}", dir.display());
         move |source| CliError::Io { what, source }
     };
-    let empty = std::fs::read_dir(dir).map_err(io("reading"))?.next().is_none();
-    if !empty && !open::exists(dir) {
-        return Err(CliError::Usage(format!(
-            "{} exists and is not a profiledb database; refusing to replace it (choose another --dir)",
-            dir.display()
-        )));
+    match std::fs::symlink_metadata(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(source) => return Err(io("cannot access")(source)),
+        Ok(meta) if !meta.is_dir() => {
+            return Err(CliError::Usage(format!("--dir {} is not a directory; refusing to replace it", dir.display())))
+        }
+        Ok(_) => {
+            let empty = std::fs::read_dir(dir).map_err(io("reading"))?.next().is_none();
+            let marked = std::fs::symlink_metadata(dir.join(MARKER)).is_ok_and(|m| m.is_file());
+            if !empty && !marked {
+                return Err(CliError::Usage(format!(
+                    "{} was not created by `profiledb demo` (it has no {MARKER} file); refusing to replace it. \
+                     Choose another --dir, or remove the directory yourself",
+                    dir.display()
+                )));
+            }
+            if open::exists(dir)? {
+                refuse_if_open(dir)?;
+            }
+            std::fs::remove_dir_all(dir).map_err(io("removing"))?;
+        }
     }
-    std::fs::remove_dir_all(dir).map_err(io("removing"))
+    std::fs::create_dir_all(dir).map_err(io("creating"))?;
+    std::fs::write(dir.join(MARKER), MARKER_TEXT).map_err(io("marking"))
+}
+
+/// Refuses a demo database that another process has open: taking its lock
+/// (a writable open, released at once) is the only way to know.
+fn refuse_if_open(dir: &Path) -> Result<(), CliError> {
+    match ProfileDb::builder(dir).create_if_missing(false).open() {
+        Err(e @ profiledb::Error::Locked { .. }) => Err(e.into()),
+        // Any other failure (a damaged demo database) is replaced anyway.
+        Ok(_) | Err(_) => Ok(()),
+    }
 }
 
 /// Ingests every step in time order, in batches. A batch ends before an

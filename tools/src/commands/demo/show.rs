@@ -29,7 +29,7 @@ pub fn report(
     generate_time: Duration,
 ) -> Result<(), CliError> {
     let profiles = db.profile_count()?;
-    let identifiers = db.dump_cf("identity")?.len() as u64;
+    let identifiers = db.identifier_count()?;
     let merges = merged_ids(db)?;
     let person = showcase(data).ok_or_else(|| CliError::NotFound("no person in the dataset".into()))?;
     let email = Identifier::new("email", &person.email)?;

@@ -126,7 +126,11 @@ pub fn run(ctx: &Ctx, a: &ImportArgs) -> Result<(), CliError> {
     } else {
         // A path that cannot be opened is bad input, like a malformed line.
         let f = File::open(&a.file).map_err(|e| CliError::Usage(format!("cannot open {}: {e}", a.file)))?;
-        let size = f.metadata().ok().map(|m| m.len());
+        let meta = f.metadata().ok();
+        if meta.as_ref().is_some_and(std::fs::Metadata::is_dir) {
+            return Err(CliError::Usage(format!("cannot import {}: it is a directory, not a file", a.file)));
+        }
+        let size = meta.map(|m| m.len());
         (a.file.clone(), Box::new(BufReader::with_capacity(1 << 20, f)), size)
     };
     let schemas = a.schemas.as_deref().map(parse::schemas).transpose()?;
