@@ -237,10 +237,10 @@ impl ProfileDb {
             self.core.wakeups.diffs(&self.core.store.snapshot())?
         };
         let (view, memory) = {
-            // Under the lock, so the snapshot and the in-memory bitmaps agree.
-            let state = self.core.segments.read();
+            // The snapshot the in-memory bitmaps agree with.
+            let (state, view) = self.bitmaps_and_snapshot();
             let memory = state.segments.iter().map(|s| (s.def.id, s.members.clone())).collect();
-            (self.core.store.snapshot(), memory)
+            (view, memory)
         };
         let mut c = Checker {
             core: &self.core,

@@ -225,6 +225,7 @@ impl ProfileDb {
             profiles: dense_cache::DenseCache::new(b.profile_cache_entries),
             identities: Cache::new(b.identity_cache_entries.unwrap_or(b.profile_cache_entries)),
             rollup_cache: crate::rollup::cache::RollupCache::new(b.rollup_cache_entries),
+            commits: crate::commit_epoch::CommitEpoch::default(),
             wakeups: crate::segment::wakeups::WakeupCache::new(b.wakeup_cache_entries),
             writer: Mutex::new(WriterState {
                 next_profile_id,

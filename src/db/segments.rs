@@ -286,6 +286,18 @@ impl ProfileDb {
             .collect()
     }
 
+    /// The segment bitmaps (under their read lock) and a snapshot holding
+    /// exactly the commits they hold: taken again while a commit is
+    /// between its RocksDB write and its bitmaps' update.
+    pub(super) fn bitmaps_and_snapshot(
+        &self,
+    ) -> (parking_lot::RwLockReadGuard<'_, crate::segment::state::SegmentState>, crate::storage::View<'_>) {
+        self.core.commits.settled(|| {
+            let state = self.core.segments.read();
+            (state, self.core.store.snapshot())
+        })
+    }
+
     /// Number of members of a segment.
     pub fn segment_count(&self, name: &str) -> Result<u64> {
         let state = self.core.segments.read();
@@ -334,9 +346,7 @@ impl ProfileDb {
     fn run_query(&self, expr: &Expr, deps: &Dependencies) -> Result<QueryResult> {
         let now = self.core.clock.now();
         let mut lines = Vec::new();
-        let state = self.core.segments.read();
-        // Taken under the lock, so the snapshot and the bitmaps agree.
-        let view = self.core.store.snapshot();
+        let (state, view) = self.bitmaps_and_snapshot();
         let src = ReadSource { core: &self.core, view: &view };
         if is_bitmap(expr, &state) {
             // Dense segments: combined over their flat blocks, kept as blocks.
@@ -464,10 +474,14 @@ impl ProfileDb {
     /// set from a scan of the profiles
     /// ([`check_trait_indexes`](Self::check_trait_indexes)).
     pub fn check_segments(&self) -> Result<Vec<SegmentMismatch>> {
-        let view = self.core.store.snapshot();
-        let src = ReadSource { core: &self.core, view: &view };
         let now = self.core.clock.now();
-        let state = self.core.segments.read();
+        // A copy of the bitmaps with the snapshot they agree with: the
+        // evaluation below holds no lock (writers go on meanwhile).
+        let (state, view) = {
+            let (state, view) = self.bitmaps_and_snapshot();
+            (state.segments_copy(), view)
+        };
+        let src = ReadSource { core: &self.core, view: &view };
         let mut out = Vec::new();
         for seg in &state.segments {
             for p in &state.live {
@@ -486,7 +500,6 @@ impl ProfileDb {
                 }
             }
         }
-        drop(state);
         // Trait-value bitmaps and the live set, against a scan of the profiles.
         for m in self.check_trait_indexes()? {
             let segment = match &m.value {

@@ -146,6 +146,20 @@ impl SegmentState {
         self.by_id.get(&id).is_some_and(|i| self.segments[*i].members.contains(p.0))
     }
 
+    /// A copy of the segments and the live set (no trait indexes), for a
+    /// check that evaluates every segment without holding the lock.
+    pub fn segments_copy(&self) -> SegmentState {
+        SegmentState {
+            segments: self.segments.clone(),
+            by_name: self.by_name.clone(),
+            by_id: self.by_id.clone(),
+            timed: self.timed.clone(),
+            live: self.live.clone(),
+            next_id: self.next_id,
+            ..SegmentState::default()
+        }
+    }
+
     /// A copy of what a query over `deps` reads: the bitmaps of the
     /// segments and trait indexes it names and the live set, so that the
     /// query can evaluate per-profile conditions without holding the lock
