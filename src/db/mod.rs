@@ -301,6 +301,11 @@ impl ProfileDb {
     /// is; once a writer has upgraded it (creating column families the
     /// secondary cannot open), catching up is an error asking for a reopen.
     pub fn catch_up(&self) -> Result<()> {
+        // One catch-up at a time (the epoch has one writer), run as a
+        // commit is: a rollup read that loaded before it must not cache
+        // what it loaded, nor one read meanwhile.
+        let _writer = self.core.writer.lock();
+        let _in_flight = self.core.commits.begin();
         self.core.store.catch_up()?;
         let view = self.core.store.latest();
         let segments = crate::segment::state::SegmentState::load(&view)?;
