@@ -377,7 +377,7 @@ impl<'a> Txn<'a> {
     /// Whether `p` is a member of segment `id`, staged changes included.
     pub fn is_member(&self, id: u32, p: ProfileId) -> bool {
         // Recursive: segment maintenance holds a read guard meanwhile.
-        self.staged_member(id, p).unwrap_or_else(|| self.core.segments.read_recursive().contains(id, p))
+        self.staged_member(id, p).unwrap_or_else(|| self.core.segments.read_recursive().for_writer().contains(id, p))
     }
 
     /// As [`Txn::is_member`], for a segment at hand.
@@ -392,7 +392,7 @@ impl<'a> Txn<'a> {
 
     /// As [`Txn::is_member`], by segment name.
     pub fn is_member_by_name(&self, name: &str, p: ProfileId) -> bool {
-        let id = self.core.segments.read_recursive().get(name).map(|s| s.def.id);
+        let id = self.core.segments.read_recursive().for_writer().get(name).map(|s| s.def.id);
         id.is_some_and(|id| self.is_member(id, p))
     }
 
@@ -677,15 +677,7 @@ impl<'a> Txn<'a> {
                     None => state.live.remove(id.0),
                 };
             }
-            for ((seg, p), member) in &self.members {
-                if let Some(i) = state.by_id.get(seg).copied() {
-                    if *member {
-                        state.segments[i].members.insert(p.0);
-                    } else {
-                        state.segments[i].members.remove(p.0);
-                    }
-                }
-            }
+            state.set_members(&self.members);
         }
         if !self.new_series.is_empty() {
             let mut reg = core.rollups.write();
@@ -759,7 +751,8 @@ impl Txn<'_> {
         for ((seg, p), member) in &self.members {
             chunks.entry((*seg, (p.0 >> 16) as u16)).or_default().insert(p.0, *member);
         }
-        let state = self.core.segments.read();
+        let guard = self.core.segments.read();
+        let state = guard.for_writer();
         for ((seg, hi), changes) in &chunks {
             let current = state.by_id.get(seg).map(|i| state.segments[*i].members.bits());
             stage_chunk(

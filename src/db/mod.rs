@@ -192,7 +192,8 @@ impl ProfileDb {
         let next_event_seq = schema::META_U64.get(&store.latest(), keys::meta::NEXT_EVENT_SEQ)?.unwrap_or(0);
         let registry = crate::rollup::registry::Registry::load(&store.latest())?;
         let next_feed_seq = schema::META_U64.get(&store.latest(), keys::meta::NEXT_FEED_SEQ)?.unwrap_or(0);
-        let segments = crate::segment::state::SegmentState::load(&store.latest())?;
+        // Only a writable open finishes an interrupted backfill (below).
+        let segments = crate::segment::state::SegmentState::load(&store.latest(), b.mode != AccessMode::ReadWrite)?;
         let config = b.config(retention_settings::resolve(&store, b.timeline_retention_ms, b.bucket_retention_ms)?);
         // A writable handle would keep such segments wrong; a read-only one
         // reads their stored members (and refuses event conditions in queries).
@@ -308,7 +309,7 @@ impl ProfileDb {
         let _in_flight = self.core.commits.begin();
         self.core.store.catch_up()?;
         let view = self.core.store.latest();
-        let segments = crate::segment::state::SegmentState::load(&view)?;
+        let segments = crate::segment::state::SegmentState::load(&view, true)?;
         let registry = crate::rollup::registry::Registry::load(&view)?;
         let secret = crate::privacy::suppression::load_secret(&view)?;
         self.core.retention.reload(&view)?;
