@@ -30,6 +30,9 @@ pub(crate) struct Core {
     pub rollup_cache: crate::rollup::cache::RollupCache,
     /// Pending wake-ups of recently evaluated (segment, profile) pairs.
     pub wakeups: crate::segment::wakeups::WakeupCache,
+    /// Odd while a commit is being written and published (see
+    /// [`CommitEpoch`](crate::commit_epoch::CommitEpoch)).
+    pub commits: crate::commit_epoch::CommitEpoch,
     /// The single-writer lock and what only the writer changes.
     pub writer: Mutex<WriterState>,
     /// Series and declared rollups (changed only by the writer, after commit).

@@ -26,6 +26,7 @@
 
 mod clock;
 pub mod codec;
+mod commit_epoch;
 mod core;
 mod db;
 mod error;

@@ -381,7 +381,7 @@ impl<'a> Txn<'a> {
     /// Whether `p` is a member of segment `id`, staged changes included.
     pub fn is_member(&self, id: u32, p: ProfileId) -> bool {
         // Recursive: segment maintenance holds a read guard meanwhile.
-        self.staged_member(id, p).unwrap_or_else(|| self.core.segments.read_recursive().contains(id, p))
+        self.staged_member(id, p).unwrap_or_else(|| self.core.segments.read_recursive().for_writer().contains(id, p))
     }
 
     /// As [`Txn::is_member`], for a segment at hand.
@@ -396,7 +396,7 @@ impl<'a> Txn<'a> {
 
     /// As [`Txn::is_member`], by segment name.
     pub fn is_member_by_name(&self, name: &str, p: ProfileId) -> bool {
-        let id = self.core.segments.read_recursive().get(name).map(|s| s.def.id);
+        let id = self.core.segments.read_recursive().for_writer().get(name).map(|s| s.def.id);
         id.is_some_and(|id| self.is_member(id, p))
     }
 
@@ -624,6 +624,14 @@ impl<'a> Txn<'a> {
     }
 
     /// Commits the batch, then publishes every staged state to the caches.
+    ///
+    /// Ordering, for readers (README, Concurrency and atomicity): the
+    /// commit is in flight ([`CommitEpoch`](crate::commit_epoch::CommitEpoch))
+    /// from before its RocksDB write until every in-memory state holds it;
+    /// the profile and identity cache entries it changes are invalidated
+    /// before the write (a reader that misses reads RocksDB, and cannot
+    /// cache what it read before the write); feed subscribers are sent
+    /// the commit's records last.
     pub fn commit(mut self) -> Result<()> {
         self.maintain_segments().map_err(|(_, e)| e)?;
         self.stage_chunks();
@@ -643,18 +651,32 @@ impl<'a> Txn<'a> {
             seq_reserved = self.next_seq.saturating_add(crate::core::EVENT_SEQ_BLOCK);
             schema::META_U64.put(&mut batch, keys::meta::NEXT_EVENT_SEQ, &seq_reserved);
         }
-        // Until the rollup cache has this commit folded in (below).
         let core: &Core = self.core;
-        let in_flight = core.rollup_cache.commit_guard();
+        let in_flight = core.commits.begin();
+        for id in self.profiles.keys() {
+            core.profiles.invalidate(*id);
+        }
+        for ident in self.links.keys() {
+            core.identities.invalidate(&CacheKey::of(ident));
+        }
         if !batch.is_empty() {
-            self.core.store.commit(batch)?;
+            if let Err(e) = core.store.commit(batch) {
+                // Nothing changed: end the invalidations (the entries stay out).
+                for id in self.profiles.keys() {
+                    core.profiles.publish(*id, None);
+                }
+                for ident in self.links.keys() {
+                    core.identities.publish_without_evicting(CacheKey::of(ident), None);
+                }
+                return Err(e);
+            }
         }
         self.writer.next_profile_id = self.next_id;
         self.writer.next_event_seq = self.next_seq;
         self.writer.event_seq_reserved = seq_reserved;
         self.writer.next_feed_seq = self.next_feed;
         {
-            let mut state = self.core.segments.write();
+            let mut state = core.segments.write();
             indexed.publish(&mut state.indexes);
             for (id, rec) in &self.profiles {
                 match rec {
@@ -662,26 +684,15 @@ impl<'a> Txn<'a> {
                     None => state.live.remove(id.0),
                 };
             }
-            for ((seg, p), member) in &self.members {
-                if let Some(i) = state.by_id.get(seg).copied() {
-                    if *member {
-                        state.segments[i].members.insert(p.0);
-                    } else {
-                        state.segments[i].members.remove(p.0);
-                    }
-                }
-            }
-        }
-        if !self.feed.is_empty() {
-            self.core.publish_feed(&self.feed);
+            state.set_members(&self.members);
         }
         if !self.new_series.is_empty() {
-            let mut reg = self.core.rollups.write();
+            let mut reg = core.rollups.write();
             for s in self.new_series {
                 reg.add_series(s);
             }
         }
-        let cache = &self.core.rollup_cache;
+        let cache = &core.rollup_cache;
         if self.rollups_reset {
             cache.clear();
         } else {
@@ -690,14 +701,18 @@ impl<'a> Txn<'a> {
                 cache.forget(*p);
             }
         }
-        drop(in_flight);
         core.wakeups.publish(self.wakeups);
         for (id, rec) in self.profiles {
-            self.core.profiles.publish(id, rec.map(CachedRecord::from));
+            core.profiles.publish(id, rec.map(CachedRecord::from));
         }
         for (ident, link) in self.links {
             // A new identifier takes free room only: it evicts nothing.
-            self.core.identities.publish_without_evicting(CacheKey::of(&ident), link);
+            core.identities.publish_without_evicting(CacheKey::of(&ident), link);
+        }
+        drop(in_flight);
+        // Last: a subscriber told of a record reads every state it came from.
+        if !self.feed.is_empty() {
+            core.publish_feed(&self.feed);
         }
         Ok(())
     }
@@ -743,7 +758,8 @@ impl Txn<'_> {
         for ((seg, p), member) in &self.members {
             chunks.entry((*seg, (p.0 >> 16) as u16)).or_default().insert(p.0, *member);
         }
-        let state = self.core.segments.read();
+        let guard = self.core.segments.read();
+        let state = guard.for_writer();
         for ((seg, hi), changes) in &chunks {
             let current = state.by_id.get(seg).map(|i| state.segments[*i].members.bits());
             stage_chunk(

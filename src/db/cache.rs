@@ -4,12 +4,15 @@
 //! ([`DenseCache`](crate::db::dense_cache::DenseCache)), their rollup
 //! series and wake-ups ([`ProfileSlots`](crate::db::profile_slots::ProfileSlots)).
 //!
-//! Consistency: the single writer publishes every committed value with
-//! [`Cache::publish_without_evicting`] (`publish` in tests), which bumps
-//! the shard's epoch. A reader that missed
-//! loads from RocksDB and inserts only if the shard's epoch has not moved
-//! since its miss, so a value read before a commit can never overwrite
-//! (or outlive) the value the commit published.
+//! Consistency: before its RocksDB write the single writer
+//! [`invalidate`](Cache::invalidate)s every key it is about to change (the
+//! shard is pending until a publish); after it, it publishes every
+//! committed value with [`Cache::publish_without_evicting`] (`publish` in
+//! tests). Both bump the shard's epoch. A reader that missed loads from
+//! RocksDB and inserts only if the shard was not pending at its miss and
+//! its epoch has not moved since, so a value read before a commit can
+//! never overwrite (or outlive) the value the commit published, and a hit
+//! never returns a value older than what RocksDB already holds.
 //!
 //! Hashing: the shard is chosen by one hasher and each shard's map uses
 //! its own, independently seeded one. With a single hasher for both (as
@@ -30,6 +33,9 @@ const SHARDS: usize = 64;
 struct Shard<K, V> {
     map: Slots<K, V>,
     epoch: u64,
+    /// Set by an invalidation, cleared by the next publish: a load that
+    /// missed meanwhile may predate the commit in flight.
+    pending: bool,
 }
 
 /// A shard's entries: a map from key to value and the key's position in a
@@ -117,7 +123,7 @@ impl<K: Hash + Eq + Clone, V: Clone> Cache<K, V> {
     /// A cache holding about `capacity` entries (0 disables it).
     pub fn new(capacity: usize) -> Self {
         let per_shard = capacity.div_ceil(SHARDS);
-        let shards = (0..SHARDS).map(|_| Mutex::new(Shard { map: Slots::new(), epoch: 0 })).collect();
+        let shards = (0..SHARDS).map(|_| Mutex::new(Shard { map: Slots::new(), epoch: 0, pending: false })).collect();
         Cache { shards, per_shard, hasher: RandomState::default() }
     }
 
@@ -144,17 +150,17 @@ impl<K: Hash + Eq + Clone, V: Clone> Cache<K, V> {
         load: impl FnOnce() -> Result<Option<V>, E>,
     ) -> Result<Option<R>, E> {
         let shard = self.shard(k);
-        let epoch = {
+        let (epoch, pending) = {
             let s = shard.lock();
             if let Some(v) = s.map.get(k) {
                 return Ok(Some(f(v)));
             }
-            s.epoch
+            (s.epoch, s.pending)
         };
         let Some(v) = load()? else { return Ok(None) };
         let out = f(&v);
         let mut s = shard.lock();
-        if s.epoch == epoch {
+        if s.epoch == epoch && !pending {
             Self::insert(&mut s, self.per_shard, k.clone(), v);
         }
         Ok(Some(out))
@@ -187,9 +193,20 @@ impl<K: Hash + Eq + Clone, V: Clone> Cache<K, V> {
         self.publish_as(k, v, false);
     }
 
+    /// Before a commit that changes `k`'s value: drops the entry and keeps
+    /// loads of its shard out until the next publish to the shard (which
+    /// must follow, also when the commit fails).
+    pub fn invalidate(&self, k: &K) {
+        let mut s = self.shard(k).lock();
+        s.epoch += 1;
+        s.pending = true;
+        s.map.remove(k);
+    }
+
     fn publish_as(&self, k: K, v: Option<V>, may_evict: bool) {
         let mut s = self.shard(&k).lock();
         s.epoch += 1;
+        s.pending = false;
         match v {
             None => s.map.remove(&k),
             Some(v) if may_evict || s.map.get(&k).is_some() || s.map.keys.len() < self.per_shard => {
@@ -230,6 +247,21 @@ mod tests {
         });
         assert_eq!(got, Ok(Some(1)));
         assert_eq!(c.peek(&1), Some(2));
+    }
+
+    /// A load that missed between an invalidation and the publish may
+    /// predate the commit: not cached. After the publish, loads are.
+    #[test]
+    fn a_load_that_missed_while_its_shard_was_pending_is_not_inserted() {
+        let c: Cache<u32, u32> = Cache::new(128);
+        c.publish(1, Some(1));
+        c.invalidate(&1);
+        assert_eq!(c.peek(&1), None, "invalidated");
+        let got = c.get_or_load(&1, || Ok::<_, ()>(Some(1)));
+        assert_eq!((got, c.peek(&1)), (Ok(Some(1)), None), "loaded while pending");
+        c.publish(1, None);
+        let got = c.get_or_load(&1, || Ok::<_, ()>(Some(2)));
+        assert_eq!((got, c.peek(&1)), (Ok(Some(2)), Some(2)));
     }
 
     #[test]

@@ -237,11 +237,15 @@ impl ProfileDb {
             self.core.wakeups.diffs(&self.core.store.snapshot())?
         };
         let (view, memory) = {
-            // Under the lock, so the snapshot and the in-memory bitmaps agree.
-            let state = self.core.segments.read();
-            let memory = state.segments.iter().map(|s| (s.def.id, s.members.clone())).collect();
-            (self.core.store.snapshot(), memory)
+            // The snapshot the in-memory bitmaps agree with; during a
+            // backfill, the bitmaps the writer maintains (and stores).
+            let (state, view) = self.bitmaps_and_snapshot();
+            let memory = state.for_writer().segments.iter().map(|s| (s.def.id, s.members.clone())).collect();
+            (view, memory)
         };
+        // A segment whose backfill is unfinished: its members are partly
+        // evaluated (reported; the writer's next open finishes them).
+        let unfinished = schema::META_U32.get(&view, crate::keys::meta::SEGMENT_BACKFILL)?;
         let mut c = Checker {
             core: &self.core,
             view: &view,
@@ -252,6 +256,7 @@ impl ProfileDb {
             now: self.core.clock.now(),
             timelines: self.core.config.timeline_retention_ms > 0,
             memory,
+            unfinished,
         };
         c.meta()?;
         c.profiles()?;
@@ -287,6 +292,9 @@ struct Checker<'a> {
     timelines: bool,
     /// The in-memory members of each segment, by id, as of the snapshot.
     memory: std::collections::HashMap<u32, crate::segment::members::Members>,
+    /// The segment whose backfill is unfinished, if any: not compared with
+    /// memory when this handle did not load it (read-only, secondary).
+    unfinished: Option<u32>,
 }
 
 impl Checker<'_> {

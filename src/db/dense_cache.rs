@@ -16,10 +16,14 @@
 //! memory.
 //!
 //! Consistency is [`Cache`](crate::db::cache::Cache)'s, per set instead of
-//! per shard: the writer publishes every committed value with
-//! [`publish`](DenseCache::publish), which bumps the set's epoch; a reader
-//! that missed loads from RocksDB and inserts only if the epoch has not
-//! moved since its miss.
+//! per shard: before its RocksDB write the writer
+//! [`invalidate`](DenseCache::invalidate)s every entry it is about to
+//! change (the set is pending until a publish), and after it publishes
+//! every committed value with [`publish`](DenseCache::publish); both bump
+//! the set's epoch. A reader that missed loads from RocksDB and inserts
+//! only if its set was not pending at the miss and the epoch has not moved
+//! since. So a hit never returns a value older than what RocksDB already
+//! holds for the entry.
 //!
 //! Memory: sets are allocated in chunks of [`CHUNK_SETS`] on first use, so
 //! a large capacity on a small database costs only the chunks its ids
@@ -43,12 +47,15 @@ struct Set<V> {
     epoch: u32,
     /// The way the next insertion into a full set replaces.
     next: u8,
+    /// Set by an invalidation, cleared by the next publish: a load that
+    /// missed meanwhile may predate the commit in flight.
+    pending: bool,
     ways: [Option<(u32, V)>; WAYS],
 }
 
 impl<V> Set<V> {
     fn new() -> Self {
-        Set { epoch: 0, next: 0, ways: std::array::from_fn(|_| None) }
+        Set { epoch: 0, next: 0, pending: false, ways: std::array::from_fn(|_| None) }
     }
 
     fn find(&self, id: u32) -> Option<&V> {
@@ -165,9 +172,10 @@ impl<V: Clone> DenseCache<V> {
         }
     }
 
-    /// `f` of the cached value, or of `load()`'s (inserted when no publish
-    /// of its set raced the load). A hit runs `f` under the set's lock
-    /// instead of cloning the value.
+    /// `f` of the cached value, or of `load()`'s (inserted when no commit
+    /// of its set was pending at the miss and no publish or invalidation
+    /// raced the load). A hit runs `f` under the set's lock instead of
+    /// cloning the value.
     pub fn map_or_load<R, E>(
         &self,
         id: ProfileId,
@@ -175,20 +183,32 @@ impl<V: Clone> DenseCache<V> {
         load: impl FnOnce() -> Result<Option<V>, E>,
     ) -> Result<Option<R>, E> {
         let Some(set) = self.set(id) else { return Ok(load()?.map(|v| f(&v))) };
-        let epoch = {
+        let (epoch, pending) = {
             let s = set.lock();
             if let Some(v) = s.find(id.0) {
                 return Ok(Some(f(v)));
             }
-            s.epoch
+            (s.epoch, s.pending)
         };
         let Some(v) = load()? else { return Ok(None) };
         let out = f(&v);
         let mut s = set.lock();
-        if s.epoch == epoch {
+        if s.epoch == epoch && !pending {
             s.insert(id.0, v);
         }
         Ok(Some(out))
+    }
+
+    /// Before a commit that changes `id`'s value: drops the entry and
+    /// keeps loads of its set out until the next [`publish`](Self::publish)
+    /// of the set (which must follow, also when the commit fails).
+    pub fn invalidate(&self, id: ProfileId) {
+        // Allocating: a reader must not allocate the set after this, fresh.
+        let Some(set) = self.set(id) else { return };
+        let mut s = set.lock();
+        s.epoch = s.epoch.wrapping_add(1);
+        s.pending = true;
+        s.remove(id.0);
     }
 
     /// Publishes a committed value (`None`: the profile's record was deleted).
@@ -196,6 +216,7 @@ impl<V: Clone> DenseCache<V> {
         let Some(set) = self.set(id) else { return };
         let mut s = set.lock();
         s.epoch = s.epoch.wrapping_add(1);
+        s.pending = false;
         match v {
             Some(v) => s.insert(id.0, v),
             None => s.remove(id.0),
@@ -354,6 +375,32 @@ mod tests {
             },
         );
         assert_eq!(c.peek(ProfileId(4)), None);
+    }
+
+    /// A load that missed between an invalidation and its publish read
+    /// RocksDB before or after the commit's write: it is not cached, even
+    /// when it finishes after the publish of another id of its set (ids 0
+    /// and 2 share a set here); a load after the publish is.
+    #[test]
+    fn a_load_that_missed_while_its_set_was_pending_is_not_inserted() {
+        let c: DenseCache<u32> = DenseCache::new(4);
+        c.publish(ProfileId(0), Some(1));
+        c.invalidate(ProfileId(0));
+        c.invalidate(ProfileId(2));
+        assert_eq!(c.peek(ProfileId(0)), None, "invalidated");
+        let _ = c.map_or_load(
+            ProfileId(2),
+            |v| *v,
+            || {
+                c.publish(ProfileId(0), Some(2));
+                Ok::<_, ()>(Some(10))
+            },
+        );
+        assert_eq!(c.peek(ProfileId(2)), None, "loaded while pending");
+        c.publish(ProfileId(2), Some(20));
+        c.publish(ProfileId(2), None);
+        let _ = c.map_or_load(ProfileId(2), |v| *v, || Ok::<_, ()>(Some(20)));
+        assert_eq!((c.peek(ProfileId(0)), c.peek(ProfileId(2))), (Some(2), Some(20)));
     }
 
     /// Readers loading on misses while the writer commits (stores, then

@@ -219,8 +219,7 @@ impl ProfileDb {
 
     /// The events of a profile with `from <= time < to`, in event-time order.
     pub fn events(&self, profile: ProfileId, from: Timestamp, to: Timestamp) -> Result<Vec<Event>> {
-        let live = self.resolve_id(profile)?.ok_or_else(|| Error::NotFound(format!("profile {profile}")))?;
-        let view = self.core.store.snapshot();
+        let (view, _, live) = self.resolved_snapshot(profile)?;
         let mut out = Vec::new();
         let start = keys::event_from(live, from.0);
         let end = keys::event_from(live, to.0);
@@ -322,17 +321,20 @@ impl ProfileDb {
             let rec = reg.rollups.get(name).ok_or_else(|| Error::NotFound(format!("rollup {name:?}")))?;
             (rec.series, rec.def.aggregate.clone())
         };
-        let live = self.resolve_id(profile)?.ok_or_else(|| Error::NotFound(format!("profile {profile}")))?;
         let now = self.core.clock.now();
-        let acc = self.window_acc(live, series, window, now)?;
+        let acc = self.window_acc(profile, series, window, now)?;
         Ok(RollupValue::of(&aggregate, &acc, window.day_range(now)))
     }
 
-    /// The fold of `series` for the live profile `p` over `window` at `now`.
-    fn window_acc(&self, p: ProfileId, series: u32, window: Window, now: Timestamp) -> Result<Acc> {
+    /// The fold of `series` for the live profile `profile` reaches over
+    /// `window` at `now`: resolved and read in one snapshot (the rollup
+    /// cache answers when it holds that state or a later one).
+    fn window_acc(&self, profile: ProfileId, series: u32, window: Window, now: Timestamp) -> Result<Acc> {
         check_window(window, now, self.core.retention.bucket_day())?;
-        let view = self.core.store.latest();
-        let Window::Rolling(span) = window else { return self.core.rollup_cache.window(&view, p, series, window, now) };
+        let (view, since, p) = self.resolved_snapshot(profile)?;
+        let Window::Rolling(span) = window else {
+            return self.core.rollup_cache.window((&view, &self.core.commits, since), p, series, window, now);
+        };
         let def = self.core.rollups.read().series.get(series as usize).cloned();
         let def = def.ok_or_else(|| Error::NotFound(format!("rollup series {series}")))?;
         let timelines = crate::rollup::rolling::Timelines {
@@ -346,16 +348,14 @@ impl ProfileDb {
     /// first and last time, in one accumulator.
     pub fn event_stats(&self, profile: ProfileId, event: &str, window: Window) -> Result<Acc> {
         let Some(series) = self.core.rollups.read().auto_series(event) else { return Ok(Acc::default()) };
-        let live = self.resolve_id(profile)?.ok_or_else(|| Error::NotFound(format!("profile {profile}")))?;
-        self.window_acc(live, series, window, self.core.clock.now())
+        self.window_acc(profile, series, window, self.core.clock.now())
     }
 
     /// Every declared rollup of a profile, all time, by name; plus the
     /// automatic count of every event name as `<event>.count`.
     pub fn rollups_of(&self, profile: ProfileId) -> Result<Vec<(String, RollupValue)>> {
         let reg = self.core.rollups.read().clone();
-        let live = self.resolve_id(profile)?.ok_or_else(|| Error::NotFound(format!("profile {profile}")))?;
-        let view = self.core.store.latest();
+        let (view, _, live) = self.resolved_snapshot(profile)?;
         let now = self.core.clock.now();
         let mut out = Vec::new();
         let mut events: Vec<&String> = reg.by_event.keys().collect();

@@ -194,7 +194,8 @@ impl ProfileDb {
         let next_event_seq = schema::META_U64.get(&store.latest(), keys::meta::NEXT_EVENT_SEQ)?.unwrap_or(0);
         let registry = crate::rollup::registry::Registry::load(&store.latest())?;
         let next_feed_seq = schema::META_U64.get(&store.latest(), keys::meta::NEXT_FEED_SEQ)?.unwrap_or(0);
-        let segments = crate::segment::state::SegmentState::load(&store.latest())?;
+        // Only a writable open finishes an interrupted backfill (below).
+        let segments = crate::segment::state::SegmentState::load(&store.latest(), b.mode != AccessMode::ReadWrite)?;
         let config = b.config(retention_settings::resolve(&store, b.timeline_retention_ms, b.bucket_retention_ms)?);
         // A writable handle would keep such segments wrong; a read-only one
         // reads their stored members (and refuses event conditions in queries).
@@ -227,6 +228,7 @@ impl ProfileDb {
             profiles: dense_cache::DenseCache::new(b.profile_cache_entries),
             identities: Cache::new(b.identity_cache_entries.unwrap_or(b.profile_cache_entries)),
             rollup_cache: crate::rollup::cache::RollupCache::new(b.rollup_cache_entries),
+            commits: crate::commit_epoch::CommitEpoch::default(),
             wakeups: crate::segment::wakeups::WakeupCache::new(b.wakeup_cache_entries),
             writer: Mutex::new(WriterState {
                 next_profile_id,
@@ -302,9 +304,14 @@ impl ProfileDb {
     /// is; once a writer has upgraded it (creating column families the
     /// secondary cannot open), catching up is an error asking for a reopen.
     pub fn catch_up(&self) -> Result<()> {
+        // One catch-up at a time (the epoch has one writer), run as a
+        // commit is: a rollup read that loaded before it must not cache
+        // what it loaded, nor one read meanwhile.
+        let _writer = self.core.writer.lock();
+        let _in_flight = self.core.commits.begin();
         self.core.store.catch_up()?;
         let view = self.core.store.latest();
-        let segments = crate::segment::state::SegmentState::load(&view)?;
+        let segments = crate::segment::state::SegmentState::load(&view, true)?;
         let registry = crate::rollup::registry::Registry::load(&view)?;
         let secret = crate::privacy::suppression::load_secret(&view)?;
         self.core.retention.reload(&view)?;

@@ -80,6 +80,30 @@ impl ProfileDb {
         }
     }
 
+    /// A snapshot, the commit epoch before it was taken, and the live id
+    /// `id` resolves to in it: for reads of a profile's data by id that
+    /// must come from the state the resolution came from (a merge
+    /// committing in between moves the data away).
+    pub(crate) fn resolved_snapshot(&self, id: ProfileId) -> Result<(View<'_>, u64, ProfileId)> {
+        let since = self.core.commits.current();
+        let view = self.core.store.snapshot();
+        let live = |p: ProfileId| -> Result<Option<ProfileId>> {
+            let mut cached = false;
+            self.core.profiles.inspect(p, |_| cached = true);
+            // A hit answers for the snapshot only if no commit started since.
+            if cached && self.core.commits.unchanged(since) {
+                return Ok(Some(p));
+            }
+            Ok(view.get(schema::PROFILES.name, &crate::keys::profile(p))?.map(|_| p))
+        };
+        let live = match live(id)? {
+            Some(p) => Some(p),
+            None => survivor_of(&view, id)?.map(live).transpose()?.flatten(),
+        };
+        let live = live.ok_or_else(|| Error::NotFound(format!("profile {id}")))?;
+        Ok((view, since, live))
+    }
+
     pub(crate) fn live_record(&self, view: &View<'_>, id: ProfileId) -> Result<Option<Arc<ProfileRecord>>> {
         if let Some(rec) = load_profile(&self.core, view, id)? {
             return Ok(Some(rec));

@@ -161,14 +161,20 @@ impl ProfileDb {
         // due and the next tick reports it).
         self.process_wakeups_locked(&mut writer, &mut TickReport::default())?;
         self.commit_definition(&mut writer, def)?;
-        self.backfill(&mut writer, id, progress)?;
+        let backfilled = self.backfill(&mut writer, id, progress);
+        // Readers see the new definition, complete, from here (or, if the
+        // backfill failed, as far as it got: the next open finishes it).
+        self.core.segments.write().finish_building();
+        backfilled?;
         drop(writer);
         self.segment_count(name)
     }
 
     /// Commits a segment's definition with a pending-backfill marker (so a
     /// crash before [`backfill`](Self::backfill) ends is finished at the
-    /// next open), then publishes it in memory with its current members.
+    /// next open), then gives it to the writer with its current members;
+    /// readers keep the segments as they were until the backfill ends
+    /// ([`SegmentState::finish_building`](crate::segment::state::SegmentState::finish_building)).
     pub(crate) fn commit_definition(&self, writer: &mut WriterState, def: SegmentDef) -> Result<()> {
         let id = def.id;
         let mut txn = Txn::new(&self.core, writer);
@@ -191,7 +197,7 @@ impl ProfileDb {
         let mut state = self.core.segments.write();
         let members = state.get(&def.name).map(|s| s.members.clone()).unwrap_or_default();
         state.next_id = state.next_id.max(id + 1);
-        state.insert(def, members);
+        state.begin_building(def, members);
         Ok(())
     }
 
@@ -199,10 +205,11 @@ impl ProfileDb {
     /// clears the pending-backfill marker. Idempotent.
     fn backfill(&self, writer: &mut WriterState, id: u32, progress: &mut dyn FnMut(u64, u64)) -> Result<()> {
         let (live, expr, timed) = {
-            let state = self.core.segments.read();
+            let guard = self.core.segments.read();
+            let state = guard.for_writer();
             let seg = state.segments.iter().find(|s| s.def.id == id);
             let (expr, timed) = (seg.map(|s| s.def.expr.clone()), seg.is_some_and(|s| s.deps.time_dependent));
-            (state.live.iter().map(ProfileId).collect::<Vec<_>>(), expr, timed)
+            (guard.live.iter().map(ProfileId).collect::<Vec<_>>(), expr, timed)
         };
         let total = live.len() as u64;
         for (n, chunk) in live.chunks(BACKFILL_BATCH).enumerate() {
@@ -247,7 +254,7 @@ impl ProfileDb {
         let mut writer = self.core.writer.lock();
         let id = {
             let state = self.core.segments.read();
-            let seg = state.get(name).ok_or_else(|| Error::NotFound(format!("segment {name:?}")))?;
+            let seg = state.named(name)?;
             if let Some(reader) = state.segments.iter().find(|s| s.deps.segments.contains(name)) {
                 return Err(Error::invalid(format!(
                     "segment {:?} reads {name:?}; drop or redefine it first",
@@ -286,16 +293,28 @@ impl ProfileDb {
             .collect()
     }
 
+    /// The segment bitmaps (under their read lock) and a snapshot holding
+    /// exactly the commits they hold: taken again while a commit is
+    /// between its RocksDB write and its bitmaps' update.
+    pub(super) fn bitmaps_and_snapshot(
+        &self,
+    ) -> (parking_lot::RwLockReadGuard<'_, crate::segment::state::SegmentState>, crate::storage::View<'_>) {
+        self.core.commits.settled(|| {
+            let state = self.core.segments.read();
+            (state, self.core.store.snapshot())
+        })
+    }
+
     /// Number of members of a segment.
     pub fn segment_count(&self, name: &str) -> Result<u64> {
         let state = self.core.segments.read();
-        Ok(state.get(name).ok_or_else(|| Error::NotFound(format!("segment {name:?}")))?.members.len())
+        Ok(state.named(name)?.members.len())
     }
 
     /// Whether a profile (or the survivor it merged into) is a member.
     pub fn in_segment(&self, name: &str, profile: ProfileId) -> Result<bool> {
         let state = self.core.segments.read();
-        let seg = state.get(name).ok_or_else(|| Error::NotFound(format!("segment {name:?}")))?;
+        let seg = state.named(name)?;
         if seg.members.contains(profile.0) {
             return Ok(true);
         }
@@ -311,7 +330,7 @@ impl ProfileDb {
     /// A page of a segment's members, ascending by id.
     pub fn segment_members(&self, name: &str, offset: u64, limit: usize) -> Result<Vec<ProfileId>> {
         let state = self.core.segments.read();
-        let seg = state.get(name).ok_or_else(|| Error::NotFound(format!("segment {name:?}")))?;
+        let seg = state.named(name)?;
         Ok(seg.members.iter().skip(offset as usize).take(limit).map(ProfileId).collect())
     }
 
@@ -334,9 +353,7 @@ impl ProfileDb {
     fn run_query(&self, expr: &Expr, deps: &Dependencies) -> Result<QueryResult> {
         let now = self.core.clock.now();
         let mut lines = Vec::new();
-        let state = self.core.segments.read();
-        // Taken under the lock, so the snapshot and the bitmaps agree.
-        let view = self.core.store.snapshot();
+        let (state, view) = self.bitmaps_and_snapshot();
         let src = ReadSource { core: &self.core, view: &view };
         if is_bitmap(expr, &state) {
             // Dense segments: combined over their flat blocks, kept as blocks.
@@ -446,7 +463,7 @@ impl ProfileDb {
     pub fn was_member(&self, profile: ProfileId, name: &str, t: Timestamp) -> Result<bool> {
         let id = {
             let state = self.core.segments.read();
-            state.get(name).ok_or_else(|| Error::NotFound(format!("segment {name:?}")))?.def.id
+            state.named(name)?.def.id
         };
         let view = self.core.store.snapshot();
         let live = super::as_of::part_of_at(&view, profile, t)?;
@@ -464,10 +481,14 @@ impl ProfileDb {
     /// set from a scan of the profiles
     /// ([`check_trait_indexes`](Self::check_trait_indexes)).
     pub fn check_segments(&self) -> Result<Vec<SegmentMismatch>> {
-        let view = self.core.store.snapshot();
-        let src = ReadSource { core: &self.core, view: &view };
         let now = self.core.clock.now();
-        let state = self.core.segments.read();
+        // A copy of the bitmaps with the snapshot they agree with: the
+        // evaluation below holds no lock (writers go on meanwhile).
+        let (state, view) = {
+            let (state, view) = self.bitmaps_and_snapshot();
+            (state.segments_copy(), view)
+        };
+        let src = ReadSource { core: &self.core, view: &view };
         let mut out = Vec::new();
         for seg in &state.segments {
             for p in &state.live {
@@ -486,7 +507,6 @@ impl ProfileDb {
                 }
             }
         }
-        drop(state);
         // Trait-value bitmaps and the live set, against a scan of the profiles.
         for m in self.check_trait_indexes()? {
             let segment = match &m.value {

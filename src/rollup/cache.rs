@@ -14,14 +14,16 @@
 //! applies; operations that rewrite rollups otherwise — merges, erasure,
 //! anonymization, retention, declarations — drop the profiles' entries or
 //! everything). Readers on other threads load on a miss too, but insert
-//! only if no commit started since before their load: a commit marks
-//! itself in flight before its RocksDB write and clears the mark after
-//! updating the cache, so a reader can never insert a value that already
-//! holds a commit which is about to be folded in (twice, then).
-
-use std::sync::atomic::{AtomicU64, Ordering};
+//! only if no commit started since before they took their view: a commit
+//! marks itself in flight ([`CommitEpoch`]) before its RocksDB write and
+//! clears the mark after updating the caches, so a reader can never insert
+//! a value that already holds a commit which is about to be folded in
+//! (twice, then), nor one older than a commit already folded in. Nor does
+//! a reader use an entry while a commit is in flight: it may lag data of
+//! that commit the reader has already seen in RocksDB; it reads its view.
 
 use crate::clock::Timestamp;
+use crate::commit_epoch::CommitEpoch;
 use crate::db::profile_slots::ProfileSlots;
 use crate::error::Result;
 use crate::profile::id::ProfileId;
@@ -49,20 +51,6 @@ const SERIES_PER_PROFILE: usize = 4;
 pub(crate) struct RollupCache {
     /// Entries by profile, then series.
     entries: ProfileSlots<Entry>,
-    /// Odd while a commit is between its RocksDB write and its cache
-    /// update; bumped twice per commit. A reader inserts what it loaded
-    /// only if this did not move since before its load.
-    commits: AtomicU64,
-}
-
-/// Marks a commit in flight for the cache's readers (see
-/// [`RollupCache::commit_guard`]); ends it when dropped.
-pub(crate) struct CommitGuard<'c>(&'c AtomicU64);
-
-impl Drop for CommitGuard<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_add(1, Ordering::SeqCst);
-    }
 }
 
 impl RollupCache {
@@ -76,16 +64,7 @@ impl RollupCache {
     /// [`SERIES_PER_PROFILE`] pairs.
     pub fn new(capacity: usize) -> RollupCache {
         let profiles = capacity.div_ceil(SERIES_PER_PROFILE);
-        RollupCache { entries: ProfileSlots::new(profiles), commits: AtomicU64::new(0) }
-    }
-
-    /// Taken by the writer before its batch commits and dropped after
-    /// [`apply`](Self::apply) and [`forget`](Self::forget): while it lives,
-    /// readers do not insert (what they load may or may not hold the
-    /// commit, which `apply` is about to fold in).
-    pub fn commit_guard(&self) -> CommitGuard<'_> {
-        self.commits.fetch_add(1, Ordering::SeqCst);
-        CommitGuard(&self.commits)
+        RollupCache { entries: ProfileSlots::new(profiles) }
     }
 
     /// The writer's read: the committed all-time statistics (no value
@@ -118,22 +97,31 @@ impl RollupCache {
         Ok(())
     }
 
-    /// A reader's read of one series over a window: from the entry when
-    /// cached, else loaded from `view` (the latest state) and inserted
-    /// unless a commit ran meanwhile.
-    pub fn window(&self, view: &View<'_>, p: ProfileId, series: u32, window: Window, now: Timestamp) -> Result<Acc> {
+    /// A reader's read of one series over a window, for a `view` taken
+    /// when `commits` was at `since`: from the entry when cached and no
+    /// commit is in flight, else from `view`; what it loads is inserted
+    /// unless a commit started since `since`.
+    pub fn window(
+        &self,
+        (view, commits, since): (&View<'_>, &CommitEpoch, u64),
+        p: ProfileId,
+        series: u32,
+        window: Window,
+        now: Timestamp,
+    ) -> Result<Acc> {
         let answer = |e: &Entry| match window.day_range(now) {
             None => Some(e.all()),
             Some((from, to)) => e.window(from, to),
         };
-        if let Some(cached) = self.entries.map(p, series, answer) {
-            return cached.map_or_else(|| read_window(view, p, series, window, now), Ok);
+        if !commits.in_flight() {
+            if let Some(cached) = self.entries.map(p, series, answer) {
+                return cached.map_or_else(|| read_window(view, p, series, window, now), Ok);
+            }
         }
-        let before = self.commits.load(Ordering::SeqCst);
         let entry = self.load(view, p, series, now.day())?;
         let acc = answer(&entry);
-        if before.is_multiple_of(2) {
-            self.entries.insert_if(p, series, entry, || self.commits.load(Ordering::SeqCst) == before);
+        if commits.unchanged(since) {
+            self.entries.insert_if(p, series, entry, || commits.unchanged(since));
         }
         acc.map_or_else(|| read_window(view, p, series, window, now), Ok)
     }

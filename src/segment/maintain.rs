@@ -96,7 +96,9 @@ fn run_filtered(txn: &mut Txn<'_>, p: ProfileId, at: Timestamp, select: &dyn Fn(
     let core = txn.core;
     // Recursive: evaluation reads membership through the same lock. Only
     // the writer (this thread) ever takes it for writing.
-    let state = core.segments.read_recursive();
+    let guard = core.segments.read_recursive();
+    // During a backfill: the segments being built (see `SegmentState`).
+    let state = guard.for_writer();
     if state.segments.is_empty() {
         return Ok(());
     }

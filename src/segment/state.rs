@@ -4,12 +4,19 @@
 //! persisted as one key per 65,536-id chunk, so a write rewrites at most a
 //! few KiB however large the segment. The writer changes them only after
 //! its batch commits, under a short write lock.
+//!
+//! A segment being (re)defined is backfilled over many commits; until the
+//! backfill ends readers see the segment as it was (absent, or its previous
+//! definition and members): the writer evaluates and updates a copy of the
+//! segments ([`SegmentState::building`]) that replaces them once complete.
+//! A handle that cannot finish a backfill (read-only, secondary) loads a
+//! segment whose backfill a writer has not finished as not defined.
 
 use foldhash::{HashMap, HashMapExt};
 
 use roaring::RoaringBitmap;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::keys;
 use crate::profile::id::ProfileId;
 use crate::schema;
@@ -45,6 +52,13 @@ pub(crate) struct SegmentState {
     pub next_id: u32,
     /// Trait indexes and the ids that are no longer live.
     pub indexes: TraitIndexes,
+    /// While a (re)definition is backfilled in this process: the writer's
+    /// segments, with the new definition and its members so far (its
+    /// `live` and `indexes` are unused). See the module docs.
+    building: Option<Box<SegmentState>>,
+    /// A segment this handle loaded as not defined because its backfill
+    /// is not finished: its id, and its name (for errors).
+    unfinished: Option<(u32, String)>,
 }
 
 /// The format version from which the live set is persisted (as the ids
@@ -64,12 +78,25 @@ pub(crate) fn scan_live(view: &View<'_>) -> Result<RoaringBitmap> {
 }
 
 impl SegmentState {
-    /// Loads definitions, bitmaps and the live set.
-    pub fn load(view: &View<'_>) -> Result<SegmentState> {
+    /// Loads definitions, bitmaps and the live set. With `hide_unfinished`
+    /// (handles that cannot finish a backfill), a segment whose backfill
+    /// is pending is left out: its stored definition is the new one and its
+    /// members are partly evaluated (the previous definition is gone).
+    pub fn load(view: &View<'_>, hide_unfinished: bool) -> Result<SegmentState> {
+        let pending = match hide_unfinished {
+            true => schema::META_U32.get(view, keys::meta::SEGMENT_BACKFILL)?,
+            false => None,
+        };
         let mut defs = Vec::new();
+        let mut unfinished = None;
         for kv in view.range(schema::SEGMENT_DEFS.name, &[], None)? {
             let (k, v) = kv?;
-            defs.push(schema::SEGMENT_DEFS.decode(&k, &v)?);
+            let def: SegmentDef = schema::SEGMENT_DEFS.decode(&k, &v)?;
+            if pending == Some(def.id) {
+                unfinished = Some((def.id, def.name));
+            } else {
+                defs.push(def);
+            }
         }
         let mut members: HashMap<u32, RoaringBitmap> = HashMap::new();
         for kv in view.range(schema::SEGMENT_CHUNKS.name, &[], None)? {
@@ -91,7 +118,7 @@ impl SegmentState {
             (TraitIndexes::default(), scan_live(view)?)
         };
         let next_id = schema::META_U32.get(view, keys::meta::NEXT_SEGMENT_ID)?.unwrap_or(0);
-        let mut state = SegmentState { live, next_id, indexes, ..SegmentState::default() };
+        let mut state = SegmentState { live, next_id, indexes, unfinished, ..SegmentState::default() };
         for def in defs {
             let m = members.remove(&def.id).unwrap_or_default();
             state.insert(def, m.into());
@@ -141,9 +168,82 @@ impl SegmentState {
         self.by_name.get(name).map(|i| &self.segments[*i])
     }
 
+    /// A segment by name, or an error saying it is not defined (or not
+    /// yet: its backfill is in progress).
+    pub fn named(&self, name: &str) -> Result<&Compiled> {
+        self.get(name).ok_or_else(|| {
+            let building = self.building.as_ref().is_some_and(|b| b.get(name).is_some());
+            match building || self.unfinished.as_ref().is_some_and(|(_, n)| n == name) {
+                true => Error::NotFound(format!("segment {name:?} (its definition's backfill is in progress)")),
+                false => Error::NotFound(format!("segment {name:?}")),
+            }
+        })
+    }
+
+    /// The segments the writer evaluates and maintains: the copy being
+    /// built during a backfill, else these.
+    pub fn for_writer(&self) -> &SegmentState {
+        self.building.as_deref().unwrap_or(self)
+    }
+
+    /// Publishes a commit's membership changes ((segment, profile) →
+    /// member) to the segments the writer maintains
+    /// ([`for_writer`](Self::for_writer)).
+    pub fn set_members<'m>(&mut self, changes: impl IntoIterator<Item = (&'m (u32, ProfileId), &'m bool)>) {
+        let target = match self.building.as_deref_mut() {
+            Some(b) => b,
+            None => self,
+        };
+        for ((seg, p), member) in changes {
+            if let Some(i) = target.by_id.get(seg).copied() {
+                if *member {
+                    target.segments[i].members.insert(p.0);
+                } else {
+                    target.segments[i].members.remove(p.0);
+                }
+            }
+        }
+    }
+
+    /// Starts the backfill of `def` (with `members` to start from): the
+    /// writer works on a copy of the segments holding it; readers keep
+    /// seeing these until [`finish_building`](Self::finish_building).
+    pub fn begin_building(&mut self, def: SegmentDef, members: Members) {
+        let mut copy =
+            SegmentState { segments: self.segments.clone(), next_id: self.next_id, ..SegmentState::default() };
+        copy.insert(def, members);
+        self.building = Some(Box::new(copy));
+    }
+
+    /// Publishes the segments built by a backfill (also one that failed:
+    /// the writer maintains what it built, and its next open finishes it).
+    pub fn finish_building(&mut self) {
+        if let Some(b) = self.building.take() {
+            let b = *b;
+            self.segments = b.segments;
+            self.by_name = b.by_name;
+            self.by_id = b.by_id;
+            self.timed = b.timed;
+        }
+    }
+
     /// Whether `p` is a committed member of segment `id`.
     pub fn contains(&self, id: u32, p: ProfileId) -> bool {
         self.by_id.get(&id).is_some_and(|i| self.segments[*i].members.contains(p.0))
+    }
+
+    /// A copy of the segments and the live set (no trait indexes), for a
+    /// check that evaluates every segment without holding the lock.
+    pub fn segments_copy(&self) -> SegmentState {
+        SegmentState {
+            segments: self.segments.clone(),
+            by_name: self.by_name.clone(),
+            by_id: self.by_id.clone(),
+            timed: self.timed.clone(),
+            live: self.live.clone(),
+            next_id: self.next_id,
+            ..SegmentState::default()
+        }
     }
 
     /// A copy of what a query over `deps` reads: the bitmaps of the

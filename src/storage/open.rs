@@ -315,19 +315,34 @@ impl Store {
         } else {
             (opts.column_families.to_vec(), Vec::new())
         };
-        let cfs = present
-            .iter()
-            .map(|name| Ok(rocksdb::ColumnFamilyDescriptor::new(*name, cf_options(opts, &cache, name)?)))
-            .collect::<Result<Vec<_>>>()?;
-        let opened = if let Some(secondary) = &opts.secondary_dir {
+        if opts.secondary_dir.is_some() {
             db_opts.set_max_open_files(-1);
-            rocksdb::DB::open_cf_descriptors_as_secondary(&db_opts, path, secondary, cfs)
-        } else if opts.read_only {
-            rocksdb::DB::open_cf_descriptors_read_only(&db_opts, path, cfs, false)
-        } else {
-            rocksdb::DB::open_cf_descriptors(&db_opts, path, cfs)
+        }
+        let mut attempt = 0;
+        let db = loop {
+            let cfs = present
+                .iter()
+                .map(|name| Ok(rocksdb::ColumnFamilyDescriptor::new(*name, cf_options(opts, &cache, name)?)))
+                .collect::<Result<Vec<_>>>()?;
+            let opened = if let Some(secondary) = &opts.secondary_dir {
+                rocksdb::DB::open_cf_descriptors_as_secondary(&db_opts, path, secondary, cfs)
+            } else if opts.read_only {
+                rocksdb::DB::open_cf_descriptors_read_only(&db_opts, path, cfs, false)
+            } else {
+                rocksdb::DB::open_cf_descriptors(&db_opts, path, cfs)
+            };
+            match opened {
+                Ok(db) => break db,
+                // A live writer's flush or compaction deleted a file the
+                // MANIFEST read a moment earlier named (RocksDB reports it
+                // as a corrupt MANIFEST): read the new one.
+                Err(e) if read_only && attempt < OPEN_RETRIES && names_a_missing_file(&e) => {
+                    attempt += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(2 << attempt));
+                }
+                Err(e) => return Err(open_error(path, e)),
+            }
         };
-        let db = opened.map_err(|e| open_error(path, e))?;
         let mut write_opts = rocksdb::WriteOptions::default();
         write_opts.set_sync(opts.sync);
         let secondary = opts.secondary_dir.is_some();
@@ -396,6 +411,15 @@ fn has_database_files(dir: &Path) -> bool {
         let name = name.to_string_lossy();
         name.starts_with("MANIFEST-") || name.ends_with(".sst") || name.ends_with(".log")
     })
+}
+
+/// How many times a read-only or secondary open is retried when a file it
+/// read of was deleted meanwhile (waits of 4, 8, … 64 ms: 124 ms in all).
+const OPEN_RETRIES: u32 = 5;
+
+/// Whether an open failed on a file that does not exist (any more).
+fn names_a_missing_file(e: &rocksdb::Error) -> bool {
+    e.as_ref().contains("No such file or directory")
 }
 
 fn open_error(path: &Path, e: rocksdb::Error) -> Error {
