@@ -92,10 +92,17 @@ fn reads_keep_working_beside_a_writer_that_keeps_replacing_its_files() {
                 n += 1;
             }
         });
+        // Stops the writer however the reads end (a failed assertion too).
+        struct Stop<'a>(&'a std::sync::atomic::AtomicBool);
+        impl Drop for Stop<'_> {
+            fn drop(&mut self) {
+                self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+        let _stop = Stop(&stop);
         for _ in 0..15 {
             assert_eq!(db.get("email:ann@example.com")["traits"]["plan"], serde_json::json!("pro"));
         }
-        stop.store(true, std::sync::atomic::Ordering::Relaxed);
     });
 }
 
