@@ -50,6 +50,11 @@ fn in_process_readers_see_a_segment_being_defined_either_absent_or_complete() {
             partial.is_empty(),
             "segment_count(\"half\") read during its (re)definition: {partial:?} (complete: 4500)"
         );
+        let listed: Vec<String> = db.segments().into_iter().map(|s| s.name).collect();
+        assert_eq!(listed, ["half"], "the redefinitions replaced the segment");
+        assert_eq!(db.check_segments().unwrap(), vec![]);
+        let report = db.check().unwrap();
+        assert!(report.is_clean(), "{report}");
     });
 }
 
