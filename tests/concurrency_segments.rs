@@ -148,6 +148,8 @@ fn check_segments_run_beside_live_writers_reports_no_difference_on_a_healthy_dat
     within("check_segments beside writers", Duration::from_secs(180), || {
         let dir = tempfile::tempdir().unwrap();
         let db = pro_db(dir.path());
+        // A segment reading another: evaluated against the same bitmaps.
+        db.define_segment("pro_member", "in pro").unwrap();
         let stop = Arc::new(AtomicBool::new(false));
         let writer = flipping_writer(&db, &stop);
         let mut bad = Vec::new();
