@@ -50,6 +50,11 @@ fn in_process_readers_see_a_segment_being_defined_either_absent_or_complete() {
             partial.is_empty(),
             "segment_count(\"half\") read during its (re)definition: {partial:?} (complete: 4500)"
         );
+        let listed: Vec<String> = db.segments().into_iter().map(|s| s.name).collect();
+        assert_eq!(listed, ["half"], "the redefinitions replaced the segment");
+        assert_eq!(db.check_segments().unwrap(), vec![]);
+        let report = db.check().unwrap();
+        assert!(report.is_clean(), "{report}");
     });
 }
 
@@ -143,6 +148,8 @@ fn check_segments_run_beside_live_writers_reports_no_difference_on_a_healthy_dat
     within("check_segments beside writers", Duration::from_secs(180), || {
         let dir = tempfile::tempdir().unwrap();
         let db = pro_db(dir.path());
+        // A segment reading another: evaluated against the same bitmaps.
+        db.define_segment("pro_member", "in pro").unwrap();
         let stop = Arc::new(AtomicBool::new(false));
         let writer = flipping_writer(&db, &stop);
         let mut bad = Vec::new();

@@ -354,8 +354,8 @@ impl ProfileDb {
         let now = self.core.clock.now();
         let mut lines = Vec::new();
         let (state, view) = self.bitmaps_and_snapshot();
-        let src = ReadSource { core: &self.core, view: &view };
         if is_bitmap(expr, &state) {
+            let src = ReadSource { core: &self.core, view: &view, bitmaps: Some(&state) };
             // Dense segments: combined over their flat blocks, kept as blocks.
             if let Some(set) = crate::segment::count::members(expr, &state) {
                 let lines = flat_plan(expr, &state, set.len());
@@ -369,6 +369,7 @@ impl ProfileDb {
         // of the bitmaps the query reads, with the lock released.
         let copy = state.query_copy(deps);
         drop(state);
+        let src = ReadSource { core: &self.core, view: &view, bitmaps: Some(&copy) };
         let members = plan(expr, &copy, &src, now, &copy.live, 0, &mut lines)?;
         let notes = retained_only(expr, &self.core.rollups.read());
         lines.extend(notes.into_iter().map(|n| format!("note: {n}")));
@@ -488,7 +489,7 @@ impl ProfileDb {
             let (state, view) = self.bitmaps_and_snapshot();
             (state.segments_copy(), view)
         };
-        let src = ReadSource { core: &self.core, view: &view };
+        let src = ReadSource { core: &self.core, view: &view, bitmaps: Some(&state) };
         let mut out = Vec::new();
         for seg in &state.segments {
             for p in &state.live {

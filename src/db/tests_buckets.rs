@@ -98,7 +98,7 @@ proptest! {
             db.identify(&[user(0), user(1)], Update::new()).unwrap();
         }
         let view = db.core.store.snapshot();
-        let src = ReadSource { core: &db.core, view: &view };
+        let src = ReadSource { core: &db.core, view: &view, bitmaps: None };
         let live: Vec<u32> = db.core.segments.read().live.iter().collect();
         let mut ranges: Vec<(Timestamp, Timestamp)> = probes
             .iter()
@@ -143,7 +143,7 @@ fn a_declared_rollup_filter_answers_only_a_selection_of_the_same_events() {
     let sum = RollupDef::new("x_spend", "a", RollupAggregate::Sum("amount".into()));
     db.declare_rollup(sum.filter("page", FilterOp::Eq, x)).unwrap();
     let view = db.core.store.snapshot();
-    let src = ReadSource { core: &db.core, view: &view };
+    let src = ReadSource { core: &db.core, view: &view, bitmaps: None };
     let count = src.series("a", None, &[page("x")]).expect("the series of `xs`");
     let amount = src.series("a", Some("amount"), &[page("x")]).expect("the series of `x_spend`");
     assert_ne!(count, amount);

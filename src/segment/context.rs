@@ -98,6 +98,10 @@ impl Source for Txn<'_> {
 pub(crate) struct ReadSource<'v, 'a> {
     pub core: &'v crate::core::Core,
     pub view: &'v crate::storage::View<'a>,
+    /// The segment bitmaps that agree with `view`, when the reader holds
+    /// them (a query, `check_segments`); else memberships are read from
+    /// the current ones.
+    pub bitmaps: Option<&'v crate::segment::state::SegmentState>,
 }
 
 impl BucketSource for ReadSource<'_, '_> {
@@ -134,7 +138,12 @@ impl Source for ReadSource<'_, '_> {
         crate::identity::graph::identifiers_of(self.view, p)
     }
     fn member(&self, segment: &str, p: ProfileId) -> bool {
-        self.core.segments.read_recursive().get(segment).is_some_and(|s| s.members.contains(p.0))
+        let member =
+            |state: &crate::segment::state::SegmentState| state.get(segment).is_some_and(|s| s.members.contains(p.0));
+        match self.bitmaps {
+            Some(state) => member(state),
+            None => member(&self.core.segments.read_recursive()),
+        }
     }
     fn series(&self, event: &str, property: Option<&str>, filter: &[PropertyFilter]) -> Option<u32> {
         filtered_series(&self.core.rollups.read(), event, property, filter)

@@ -209,8 +209,9 @@ impl SegmentState {
     /// writer works on a copy of the segments holding it; readers keep
     /// seeing these until [`finish_building`](Self::finish_building).
     pub fn begin_building(&mut self, def: SegmentDef, members: Members) {
-        let mut copy =
-            SegmentState { segments: self.segments.clone(), next_id: self.next_id, ..SegmentState::default() };
+        // With their names and ids: `insert` replaces a redefined one.
+        let mut copy = self.segments_copy();
+        copy.live = RoaringBitmap::new();
         copy.insert(def, members);
         self.building = Some(Box::new(copy));
     }

@@ -215,7 +215,7 @@ impl Checker<'_> {
             return Ok(());
         }
         let src = SnapshotSource {
-            read: ReadSource { core: self.core, view: self.view },
+            read: ReadSource { core: self.core, view: self.view, bitmaps: None },
             members: segs.values().map(|s| (s.def.name.clone(), s.members.clone())).collect(),
         };
         let live = self.live.clone();
