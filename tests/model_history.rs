@@ -10,6 +10,8 @@ use profiledb::privacy::ConsentChange;
 use profiledb::{Identifier, ManualClock, ProfileDb, Timestamp, TraitOp, TraitValue, Update};
 use proptest::prelude::*;
 
+mod common;
+
 const NAMES: &[&str] = &["a", "b", "d", "d.e", "d.f", "x.y.z"];
 
 #[derive(Clone, Debug, PartialEq)]
@@ -130,17 +132,7 @@ fn value() -> impl Strategy<Value = TraitValue> {
 }
 
 fn op() -> impl Strategy<Value = TraitOp> {
-    let name = prop::sample::select(NAMES).prop_map(str::to_owned);
-    let strs = prop::collection::vec("[abc]", 1..3);
-    prop_oneof![
-        3 => (name.clone(), value()).prop_map(|(name, value)| TraitOp::Set { name, value }),
-        1 => (name.clone(), value()).prop_map(|(name, value)| TraitOp::SetOnce { name, value }),
-        1 => name.clone().prop_map(|name| TraitOp::Unset { name }),
-        2 => (name.clone(), prop_oneof![(-3i64..3).prop_map(TraitValue::Int), Just(TraitValue::Float(0.5))])
-            .prop_map(|(name, by)| TraitOp::Increment { name, by }),
-        1 => (name.clone(), strs.clone()).prop_map(|(name, values)| TraitOp::AddToSet { name, values }),
-        1 => (name, strs).prop_map(|(name, values)| TraitOp::RemoveFromSet { name, values }),
-    ]
+    common::versions::trait_op(NAMES, value, 0.5)
 }
 
 /// Purpose → state name.

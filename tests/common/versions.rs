@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use profiledb::{ManualClock, Profile, ProfileDb, Timestamp, TraitValue, Update};
+use profiledb::{ManualClock, Profile, ProfileDb, Timestamp, TraitOp, TraitValue, Update};
 use proptest::prelude::*;
 
 use super::id;
@@ -80,4 +80,24 @@ pub fn run_id_op(db: &ProfileDb, op: &IdOp) {
             None => Ok(()),
         },
     };
+}
+
+/// Random trait operators on `names`: values from `value`, increments by a
+/// small integer or by `fraction`, list operators on `a`–`c`.
+pub fn trait_op<V: Strategy<Value = TraitValue>>(
+    names: &'static [&'static str],
+    value: impl Fn() -> V,
+    fraction: f64,
+) -> impl Strategy<Value = TraitOp> {
+    let name = prop::sample::select(names).prop_map(str::to_owned);
+    let strs = prop::collection::vec("[abc]", 1..3);
+    prop_oneof![
+        3 => (name.clone(), value()).prop_map(|(name, value)| TraitOp::Set { name, value }),
+        1 => (name.clone(), value()).prop_map(|(name, value)| TraitOp::SetOnce { name, value }),
+        1 => name.clone().prop_map(|name| TraitOp::Unset { name }),
+        2 => (name.clone(), prop_oneof![(-3i64..3).prop_map(TraitValue::Int), Just(TraitValue::Float(fraction))])
+            .prop_map(|(name, by)| TraitOp::Increment { name, by }),
+        1 => (name.clone(), strs.clone()).prop_map(|(name, values)| TraitOp::AddToSet { name, values }),
+        1 => (name, strs).prop_map(|(name, values)| TraitOp::RemoveFromSet { name, values }),
+    ]
 }
