@@ -270,17 +270,24 @@ fn script(d: &mut Driver<'_>) {
     d.step(vec![set("back", "now a string"), set("x.y.z", 1), set("x.y.w", 2.25)]);
 }
 
+/// A database (snapshots every `every` deltas) that ran [`script`] on one
+/// profile: the profile and the model's history of it.
+fn scripted(every: Option<u64>) -> (tempfile::TempDir, ProfileDb, std::sync::Arc<ManualClock>, ProfileId, Model) {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, clock) = open_with(dir.path(), every);
+    let (p, model) = {
+        let mut d = Driver::new(&db, &clock, "user_id:ann");
+        script(&mut d);
+        (d.profile.unwrap(), d.model.clone())
+    };
+    (dir, db, clock, p, model)
+}
+
 #[test]
 fn every_version_and_instant_of_a_scripted_history_matches_the_model() {
     for every in [Some(1), Some(2), Some(7), None] {
-        let dir = tempfile::tempdir().unwrap();
-        let (db, clock) = open_with(dir.path(), every);
-        let mut d = Driver::new(&db, &clock, "user_id:ann");
-        script(&mut d);
-        let p = d.profile.unwrap();
-        let model = d.model.clone();
+        let (dir, db, clock, p, model) = scripted(every);
         verify(&db, p, &model, &format!("snapshot_every {every:?}"));
-        drop(d);
         drop(db);
         let db = reopen(dir.path(), every, &clock);
         verify(&db, p, &model, &format!("snapshot_every {every:?}, reopened"));
@@ -374,12 +381,7 @@ proptest! {
 #[test]
 fn retained_history_reads_the_model_from_the_floor_and_refuses_before() {
     for every in [Some(1), Some(2), Some(7), None] {
-        let dir = tempfile::tempdir().unwrap();
-        let (db, clock) = open_with(dir.path(), every);
-        let mut d = Driver::new(&db, &clock, "user_id:ann");
-        script(&mut d);
-        let p = d.profile.unwrap();
-        let model = d.model.clone();
+        let (_dir, db, _clock, p, model) = scripted(every);
         // Fold the deltas strictly before the 6th delta's time.
         let horizon = model.versions[5].0;
         db.retain_history(Timestamp(horizon)).unwrap();
