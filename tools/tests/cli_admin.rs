@@ -76,37 +76,6 @@ fn a_truncated_table_file_is_reported_not_read_as_empty() {
 }
 
 #[test]
-fn reads_keep_working_beside_a_writer_that_keeps_replacing_its_files() {
-    let db = TestDb::init();
-    db.run(&["trait", "set", "email:ann@example.com", "plan", "pro"]).ok();
-    let app = profiledb::ProfileDb::open(db.path()).unwrap();
-    let stop = std::sync::atomic::AtomicBool::new(false);
-    std::thread::scope(|scope| {
-        scope.spawn(|| {
-            // Every write and compaction replaces the MANIFEST and table files.
-            let bo: profiledb::Identifier = "email:bo@example.com".parse().unwrap();
-            let mut n = 0_i64;
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                app.update(&bo, profiledb::Update::new().set("n", n)).unwrap();
-                app.compact().unwrap();
-                n += 1;
-            }
-        });
-        // Stops the writer however the reads end (a failed assertion too).
-        struct Stop<'a>(&'a std::sync::atomic::AtomicBool);
-        impl Drop for Stop<'_> {
-            fn drop(&mut self) {
-                self.0.store(true, std::sync::atomic::Ordering::Relaxed);
-            }
-        }
-        let _stop = Stop(&stop);
-        for _ in 0..15 {
-            assert_eq!(db.get("email:ann@example.com")["traits"]["plan"], serde_json::json!("pro"));
-        }
-    });
-}
-
-#[test]
 fn a_path_that_cannot_be_looked_at_is_reported_with_its_reason_not_as_no_database() {
     let db = TestDb::empty();
     // A symlink loop: Path::exists() says false, but the path is not missing.
