@@ -121,6 +121,23 @@ pub enum Error {
         /// What marks it as foreign.
         detail: String,
     },
+    /// A read-only or secondary open, or a secondary's catch-up, beside a
+    /// live writer never got a consistent view: the writer's flushes or
+    /// compactions replaced files it needed during every attempt (retried
+    /// for about a second). Nothing
+    /// inconsistent was returned.
+    #[error(
+        "a writer flushing or compacting {path} replaced files during each of {attempts} attempts to read a \
+         consistent view of it ({op}); nothing inconsistent was returned. Try again when the writer is less busy"
+    )]
+    Unsettled {
+        /// `open` or `catch_up`.
+        op: &'static str,
+        /// The database directory.
+        path: PathBuf,
+        /// How many times the read was tried.
+        attempts: u32,
+    },
     /// There is no database at the path and `create_if_missing` was off.
     #[error("no database at {0} (create it with create_if_missing, or `profiledb init`)")]
     NotADatabase(PathBuf),

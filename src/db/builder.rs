@@ -27,10 +27,13 @@ pub enum AccessMode {
     /// Read and write; only one handle per database at a time.
     #[default]
     ReadWrite,
-    /// Read-only, a point-in-time view; works beside a running writer.
+    /// Read-only, a point-in-time view; works beside a running writer (the
+    /// view is a whole state, a prefix of its commits, or the open fails
+    /// with [`Error::Unsettled`](crate::Error::Unsettled)).
     ReadOnly,
     /// A secondary instance that follows a running writer
-    /// (`ProfileDb::catch_up`); works beside it.
+    /// (`ProfileDb::catch_up`); works beside it, with the same guarantee as
+    /// `ReadOnly` for its open and each catch-up.
     Secondary,
 }
 

@@ -303,6 +303,12 @@ impl ProfileDb {
     /// A secondary opened on a database of an older format reads it as it
     /// is; once a writer has upgraded it (creating column families the
     /// secondary cannot open), catching up is an error asking for a reopen.
+    ///
+    /// A catch-up during which the writer replaced files it needed is
+    /// retried (see [`AccessMode`](crate::AccessMode)); if it still fails
+    /// ([`Error::Unsettled`](crate::Error::Unsettled), or a file that stays
+    /// missing), the handle may hold part of what it caught up: open a new
+    /// one rather than reading on.
     pub fn catch_up(&self) -> Result<()> {
         // One catch-up at a time (the epoch has one writer), run as a
         // commit is: a rollup read that loaded before it must not cache

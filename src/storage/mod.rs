@@ -8,6 +8,7 @@
 
 mod batch;
 mod open;
+mod settle;
 mod table;
 mod view;
 
@@ -252,7 +253,7 @@ impl Store {
                  read-only handle is a view as of its open (open it again, or open a secondary, to follow a writer)",
             ));
         }
-        let caught = self.inner.db.try_catch_up_with_primary().map_err(storage_err("catch_up", "*"));
+        let caught = self.catch_up_whole();
         let created = match self.created_since_open() {
             Ok(created) => created,
             // The catch-up's own error, if any, explains more.
@@ -270,6 +271,29 @@ impl Store {
             }),
             None => caught,
         }
+    }
+
+    /// Catches up until one catch-up saw a whole state (see
+    /// [`settle`]), or [`Error::Unsettled`].
+    fn catch_up_whole(&self) -> Result<()> {
+        let path = &self.inner.path;
+        let mut missing = None;
+        for attempt in 0..=settle::RETRIES {
+            let before = settle::Mark::take(path);
+            let caught = self.inner.db.try_catch_up_with_primary();
+            let during = before.compare(&settle::Mark::take(path));
+            match caught {
+                Ok(()) if during.whole_for(true) => return Ok(()),
+                Ok(()) => missing = None,
+                // The MANIFEST edits a catch-up replays can name files a
+                // later compaction deleted, even before this attempt began:
+                // retried, and reported if it persists.
+                Err(e) if settle::names_a_missing_file(&e) => missing = Some(e),
+                Err(e) => return Err(storage_err("catch_up", "*")(e)),
+            }
+            std::thread::sleep(settle::wait(attempt));
+        }
+        Err(missing.map_or_else(|| settle::unsettled("catch_up", path), storage_err("catch_up", "*")))
     }
 
     /// An absent column family the database has now (a writer created it).

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use super::settle::{self, Mark};
 use super::{storage_err, Inner, Store};
 use crate::error::{Error, Result};
 
@@ -324,6 +325,7 @@ impl Store {
                 .iter()
                 .map(|name| Ok(rocksdb::ColumnFamilyDescriptor::new(*name, cf_options(opts, &cache, name)?)))
                 .collect::<Result<Vec<_>>>()?;
+            let before = read_only.then(|| Mark::take(path));
             let opened = if let Some(secondary) = &opts.secondary_dir {
                 rocksdb::DB::open_cf_descriptors_as_secondary(&db_opts, path, secondary, cfs)
             } else if opts.read_only {
@@ -331,17 +333,15 @@ impl Store {
             } else {
                 rocksdb::DB::open_cf_descriptors(&db_opts, path, cfs)
             };
+            let during = before.map(|b| b.compare(&Mark::take(path))).unwrap_or_default();
             match opened {
-                Ok(db) => break db,
-                // A live writer's flush or compaction deleted a file the
-                // MANIFEST read a moment earlier named (RocksDB reports it
-                // as a corrupt MANIFEST): read the new one.
-                Err(e) if read_only && attempt < OPEN_RETRIES && names_a_missing_file(&e) => {
-                    attempt += 1;
-                    std::thread::sleep(std::time::Duration::from_millis(2 << attempt));
-                }
-                Err(e) => return Err(open_error(path, e)),
+                Ok(db) if during.whole_for(opts.secondary_dir.is_some()) => break db,
+                Err(e) if !settle::raced(&e, &during) => return Err(open_error(path, e)),
+                _ if attempt == settle::RETRIES => return Err(settle::unsettled("open", path)),
+                _ => {}
             }
+            std::thread::sleep(settle::wait(attempt));
+            attempt += 1;
         };
         let mut write_opts = rocksdb::WriteOptions::default();
         write_opts.set_sync(opts.sync);
@@ -411,15 +411,6 @@ fn has_database_files(dir: &Path) -> bool {
         let name = name.to_string_lossy();
         name.starts_with("MANIFEST-") || name.ends_with(".sst") || name.ends_with(".log")
     })
-}
-
-/// How many times a read-only or secondary open is retried when a file it
-/// read of was deleted meanwhile (waits of 4, 8, … 64 ms: 124 ms in all).
-const OPEN_RETRIES: u32 = 5;
-
-/// Whether an open failed on a file that does not exist (any more).
-fn names_a_missing_file(e: &rocksdb::Error) -> bool {
-    e.as_ref().contains("No such file or directory")
 }
 
 fn open_error(path: &Path, e: rocksdb::Error) -> Error {

@@ -46,33 +46,20 @@ impl Drop for SecondaryCleanup {
 
 /// Opens the database for reading, beside any running writer.
 ///
-/// Read-only comes first: the library's consistent reads (`history`,
-/// `identifiers`, `identity_graph`, `dump_cf`) take RocksDB snapshots,
-/// which a secondary instance refuses ("snapshot not supported in
-/// secondary mode"). A read-only open is a point-in-time view that also
-/// works beside a writer (RocksDB keeps every table file open, so the
-/// writer's compactions cannot pull files from under it).
+/// Read-only comes first: a point-in-time view that takes no lock, so it
+/// works beside an application that has the database open. The library
+/// retries it while the writer's flushes and compactions change the files
+/// under it, and returns only a consistent view (see
+/// [`profiledb::Error::Unsettled`]). A writer that flushes or compacts
+/// without pause never leaves a read-only open such a moment; a secondary
+/// instance is tried then, which catches up instead of reopening.
 ///
-/// A read-only open can lose a race with a running writer: the writer
-/// replaces the MANIFEST on every flush and compaction and deletes the
-/// table files a compaction replaced, so a file named by CURRENT or by the
-/// MANIFEST can be gone by the time it is opened. That, and only that, is
-/// what the secondary fallback is for (a secondary instance tolerates it).
-/// But a secondary also skips table files that are missing for good
-/// (deleted, or a damaged copy) and answers as if their data were empty,
-/// so the fallback is taken only when the failure is a vanished file and
-/// it moves: each retry fails on a different file, as it does while a
-/// writer keeps replacing them. The same file missing twice in a row (it
-/// is still listed by the current MANIFEST), or any other failure (a
-/// truncated or corrupt file, permissions), is reported as the read-only
-/// open's error.
+/// The secondary is not the first choice: a read-only open reports a table
+/// file that is missing for good (deleted, or a damaged copy), where a
+/// secondary would skip it and answer as if its data were empty.
 pub fn for_reading(path: &Path) -> Result<ReadDb, CliError> {
     for_reading_with(path, |b| b)
 }
-
-/// How many read-only opens [`for_reading_with`] tries while each fails on
-/// a different vanished file, before it falls back to a secondary instance.
-const READ_ONLY_ATTEMPTS: u32 = 4;
 
 /// [`for_reading`] with open-time options the database does not store
 /// (e.g. an export purpose), set by `configure`.
@@ -87,42 +74,21 @@ pub fn for_reading_with(path: &Path, configure: impl Fn(Builder) -> Builder) -> 
     };
     check_dir(path)?;
     let cleanup = SecondaryCleanup;
-    let mut previous: Option<String> = None;
-    let mut attempt = 1;
-    loop {
-        let err = match builder().access_mode(AccessMode::ReadOnly).open() {
-            Ok(db) => return Ok(ReadDb { db, _cleanup: cleanup }),
-            Err(e) => e,
-        };
-        let Some(missing) = vanished_file(&err) else { return Err(err.into()) };
-        if previous.as_deref() == Some(missing.as_str()) {
-            // Missing again after a fresh look at CURRENT and the MANIFEST:
-            // the database still lists it, so it is gone for good.
-            return Err(missing_file_error(path, err));
-        }
-        if attempt == READ_ONLY_ATTEMPTS {
-            // Every attempt lost a race on a different file: a busy writer.
-            return match builder().access_mode(AccessMode::Secondary).open() {
-                Ok(db) => Ok(ReadDb { db, _cleanup: cleanup }),
-                // The read-only failure is the one that explains the problem.
-                Err(_) => Err(err.into()),
-            };
-        }
-        previous = Some(missing);
-        std::thread::sleep(std::time::Duration::from_millis(20 << attempt));
-        attempt += 1;
+    let db = match builder().access_mode(AccessMode::ReadOnly).open() {
+        Err(Error::Unsettled { .. }) => builder().access_mode(AccessMode::Secondary).open(),
+        opened => opened,
+    };
+    match db {
+        Ok(db) => Ok(ReadDb { db, _cleanup: cleanup }),
+        Err(e) if names_a_missing_file(&e) => Err(missing_file_error(path, e)),
+        Err(e) => Err(e.into()),
     }
 }
 
-/// The RocksDB message of an open that failed because a file it was opening
-/// did not exist (the message names the file), else `None`.
-fn vanished_file(e: &Error) -> Option<String> {
-    match e {
-        Error::Storage { op: "open", detail, .. } if detail.contains("No such file or directory") => {
-            Some(detail.clone())
-        }
-        _ => None,
-    }
+/// Whether an open failed because a file the database lists does not exist
+/// (the library retries one a running writer deleted, so this one is gone).
+fn names_a_missing_file(e: &Error) -> bool {
+    matches!(e, Error::Storage { op: "open", detail, .. } if detail.contains("No such file or directory"))
 }
 
 /// A file the database lists is missing: say so plainly (the read found

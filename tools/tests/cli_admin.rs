@@ -75,6 +75,49 @@ fn a_truncated_table_file_is_reported_not_read_as_empty() {
     reads_report_the_damage(&db, &copy, &["Corruption", ".sst"]);
 }
 
+/// A read-only open used to race the writer's flushes: it read the
+/// MANIFEST, the writer flushed and deleted a log, and the read missed the
+/// writes in it (`get` answered "not found" for a stored profile). Reads
+/// beside an application that keeps flushing and compacting see a whole
+/// state, and `check` passes on it.
+#[test]
+fn reads_keep_working_beside_a_writer_that_keeps_replacing_its_files() {
+    let db = TestDb::init();
+    db.run(&["trait", "set", "email:ann@example.com", "plan", "pro"]).ok();
+    let app = profiledb::ProfileDb::open(db.path()).unwrap();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            // Flushes and compactions replace the MANIFEST, logs and table files.
+            let bo: profiledb::Identifier = "email:bo@example.com".parse().unwrap();
+            let mut last = std::time::Instant::now();
+            let mut n = 0_i64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                app.update(&bo, profiledb::Update::new().set("n", n)).unwrap();
+                if last.elapsed() >= std::time::Duration::from_millis(100) {
+                    app.compact().unwrap();
+                    last = std::time::Instant::now();
+                } else if n % 8 == 0 {
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
+                n += 1;
+            }
+        });
+        // Stops the writer however the reads end (a failed assertion too).
+        struct Stop<'a>(&'a std::sync::atomic::AtomicBool);
+        impl Drop for Stop<'_> {
+            fn drop(&mut self) {
+                self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+        let _stop = Stop(&stop);
+        for _ in 0..10 {
+            assert_eq!(db.get("email:ann@example.com")["traits"]["plan"], serde_json::json!("pro"));
+            db.run(&["check"]).ok();
+        }
+    });
+}
+
 #[test]
 fn a_path_that_cannot_be_looked_at_is_reported_with_its_reason_not_as_no_database() {
     let db = TestDb::empty();
