@@ -124,7 +124,7 @@ pub enum Error {
     /// A read-only or secondary open, or a secondary's catch-up, beside a
     /// live writer never got a consistent view: the writer's flushes or
     /// compactions replaced files it needed during every attempt (retried
-    /// for about a second). Nothing
+    /// for about 1.3 s). Nothing
     /// inconsistent was returned.
     #[error(
         "a writer flushing or compacting {path} replaced files during each of {attempts} attempts to read a \

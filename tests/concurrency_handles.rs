@@ -197,8 +197,10 @@ fn a_secondary_beside_a_writer_that_upgrades_the_format_catches_up_or_asks_for_a
 }
 
 /// Read-only handles opened in the same process while the writer writes
-/// open (a file the writer's compaction deleted is retried, not reported as
-/// corruption) and read a state the writer passed through.
+/// (small memtables: a flush every few milliseconds) open (a file the
+/// writer's compaction deleted is retried, not reported as corruption) and
+/// read a state the writer passed through, or refuse with `Unsettled` when
+/// the writer flushed during every attempt.
 #[test]
 fn read_only_handles_open_beside_a_live_writer_in_process() {
     within("read-only beside writer", Duration::from_secs(180), || {
@@ -215,7 +217,13 @@ fn read_only_handles_open_beside_a_live_writer_in_process() {
             let (db, stop) = (db.clone(), stop.clone());
             std::thread::spawn(move || {
                 let mut x = 11u64;
-                while !stop.load(Ordering::Relaxed) {
+                for n in 0_u64.. {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    if n % 8 == 0 {
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
                     let r = xorshift(&mut x);
                     match r % 3 {
                         0 => {
@@ -233,11 +241,13 @@ fn read_only_handles_open_beside_a_live_writer_in_process() {
             })
         };
         let mut bad = Vec::new();
+        let mut opened = 0;
         for round in 0..20 {
             std::thread::sleep(Duration::from_millis(20));
             let ro = match ProfileDb::builder(dir.path()).clock(clock.clone()).access_mode(AccessMode::ReadOnly).open()
             {
                 Ok(ro) => ro,
+                Err(Error::Unsettled { .. }) => continue,
                 Err(e) => {
                     if bad.len() < 3 {
                         bad.push(format!("round {round}: read-only open failed: {e}"));
@@ -248,6 +258,7 @@ fn read_only_handles_open_beside_a_live_writer_in_process() {
             // Identify links only user(i) with its own anonymous ids: the
             // count never changes, and every state the writer passed
             // through passes `check`.
+            opened += 1;
             let profiles = ro.profile_count().unwrap();
             let report = ro.check().unwrap();
             if (profiles != 100 || !report.is_clean()) && bad.len() < 3 {
@@ -257,6 +268,7 @@ fn read_only_handles_open_beside_a_live_writer_in_process() {
         stop.store(true, Ordering::Relaxed);
         writer.join().unwrap();
         assert!(bad.is_empty(), "{bad:#?}");
+        assert!(opened >= 5, "only {opened} of 20 read-only opens saw a moment without a flush");
     });
 }
 
@@ -300,7 +312,7 @@ fn handles_opened_beside_a_compacting_writer_read_a_whole_state_or_refuse() {
             let mode = if round % 2 == 0 { AccessMode::ReadOnly } else { AccessMode::Secondary };
             let reader = match ProfileDb::builder(dir.path()).access_mode(mode).open() {
                 Ok(reader) => reader,
-                Err(Error::Unsettled { .. }) if pause_ms == 0 => {
+                Err(Error::Unsettled { .. }) => {
                     refused += 1;
                     continue;
                 }
@@ -318,7 +330,9 @@ fn handles_opened_beside_a_compacting_writer_read_a_whole_state_or_refuse() {
         stop.store(true, Ordering::Relaxed);
         writer.join().unwrap();
         assert!(bad.is_empty(), "{bad:#?}");
-        assert!(refused < 16 || pause_ms == 0, "every open was refused");
+        // Pausing, the writer leaves moments to read in (a busy host can
+        // stretch its compactions over some of them).
+        assert!(refused <= 12 || pause_ms == 0, "{refused} of 16 opens were refused");
     }
 }
 

@@ -9,16 +9,17 @@
 //!   MANIFEST read does not yet place in a table file. The reader then
 //!   misses those writes in some column families and not others (a
 //!   profile's record without its newest delta, an identifier without its
-//!   profile). A log deleted later, by a flush the MANIFEST read already
-//!   records, held nothing the reader needs; one created after the reader
-//!   listed the logs holds only later writes. So a read during which no
-//!   log present at its start was deleted saw a whole state: a prefix of
-//!   the writer's commits.
+//!   profile). The log may even be one created after the read began: a
+//!   compaction flushes every column family, switching logs as it goes.
 //! - a compaction deletes the table files it replaced once it has
 //!   installed a new MANIFEST. A read-only open then fails on the missing
 //!   file (and is retried); a secondary instance skips it and reads its
-//!   data as empty, so a secondary's read is whole only if no new MANIFEST
-//!   was installed while it read.
+//!   data as empty.
+//!
+//! A log or table file is deleted only after a new MANIFEST records that
+//! its data moved, so a read during which the MANIFEST did not change (and
+//! no log it listed vanished) saw a whole state: a prefix of the writer's
+//! commits.
 //!
 //! Every flush and compaction installs a new MANIFEST (the storage opens
 //! with `max_manifest_file_size=1`) or appends to it, so its name and
@@ -34,13 +35,13 @@ use std::time::Duration;
 use crate::error::Error;
 
 /// How many times a read-only or secondary open, or a catch-up, is retried
-/// when the writer changed the database under it (waits of 2, 4, … 64 ms,
-/// then 100 ms: about 0.8 s in all).
+/// when the writer changed the database under it (waits of 2, 4, … 128 ms,
+/// then 200 ms: about 1.3 s in all).
 pub(super) const RETRIES: u32 = 12;
 
 /// The wait before retry number `attempt` (from 0).
 pub(super) fn wait(attempt: u32) -> Duration {
-    Duration::from_millis((2_u64 << attempt.min(6)).min(100))
+    Duration::from_millis((2_u64 << attempt.min(7)).min(200))
 }
 
 /// The writer's progress as seen in the database directory: the current
@@ -77,11 +78,9 @@ impl Mark {
 }
 
 impl Changes {
-    /// Whether a read made between the two marks saw a whole state: no
-    /// log it needed was deleted, and for a secondary (which skips missing
-    /// table files), no table file either.
-    pub fn whole_for(&self, secondary: bool) -> bool {
-        !(self.log_deleted || (secondary && self.manifest_changed))
+    /// Whether a read made between the two marks saw a whole state.
+    pub fn whole(&self) -> bool {
+        !(self.manifest_changed || self.log_deleted)
     }
 }
 
