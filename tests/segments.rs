@@ -198,6 +198,39 @@ fn the_change_feed_resumes_from_a_cursor_and_streams_live() {
     assert_eq!(db.feed(0, 100).unwrap().last().unwrap().seq, all[1].seq + 1, "sequence numbers continue after reopen");
 }
 
+/// A drop writes an `Exited` record for every member (live subscribers
+/// get them too), so drop-then-define reads as exit then enter.
+#[test]
+fn dropping_a_segment_writes_an_exit_for_every_member() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, clock) = open(dir.path());
+    for who in ["user_id:1", "user_id:2", "user_id:3"] {
+        db.update(&id(who), Update::new().set("plan", "pro")).unwrap();
+    }
+    db.update(&id("user_id:2"), Update::new().set("plan", "free")).unwrap();
+    db.define_segment("pro", r#"traits.plan = "pro""#).unwrap();
+    let rx = db.subscribe();
+    clock.advance(1_000);
+    db.drop_segment("pro").unwrap();
+    let live: Vec<_> = rx.try_iter().collect();
+    let kinds = |recs: &[profiledb::segment::FeedRecord]| {
+        recs.iter().map(|r| (r.kind.clone(), r.segment.clone().unwrap_or_default(), r.profile.0)).collect::<Vec<_>>()
+    };
+    let exits = vec![(FeedKind::Exited, "pro".to_owned(), 0), (FeedKind::Exited, "pro".to_owned(), 2)];
+    assert_eq!(kinds(&live), exits);
+    assert!(live.iter().all(|r| r.at == Timestamp(T0 + 1_000)));
+    db.define_segment("pro", r#"traits.plan = "pro""#).unwrap();
+    let all = db.feed(0, 100).unwrap();
+    let mut expected = vec![(FeedKind::Entered, "pro".to_owned(), 0), (FeedKind::Entered, "pro".to_owned(), 2)];
+    expected.extend(exits);
+    expected.extend([(FeedKind::Entered, "pro".to_owned(), 0), (FeedKind::Entered, "pro".to_owned(), 2)]);
+    assert_eq!(kinds(&all), expected);
+    // Dropping an empty segment writes nothing.
+    db.define_segment("none", r#"traits.plan = "gold""#).unwrap();
+    db.drop_segment("none").unwrap();
+    assert_eq!(db.feed(0, 100).unwrap().len(), all.len());
+}
+
 #[test]
 fn merges_move_membership_to_the_survivor_and_bitmaps_persist() {
     let dir = tempfile::tempdir().unwrap();

@@ -249,10 +249,15 @@ impl ProfileDb {
 
     /// Drops a segment: its definition, bitmap, wake-ups and membership
     /// history. Refused while another segment reads it.
+    ///
+    /// Every member gets an `Exited` change-feed record, in the same batch
+    /// (as a redefinition writes one for each profile it no longer
+    /// matches), so a consumer mirroring the feed removes them; a later
+    /// definition of the name then reads as their `Entered` records.
     pub fn drop_segment(&self, name: &str) -> Result<()> {
         self.writable("drop_segment")?;
         let mut writer = self.core.writer.lock();
-        let id = {
+        let (id, members) = {
             let state = self.core.segments.read();
             let seg = state.named(name)?;
             if let Some(reader) = state.segments.iter().find(|s| s.deps.segments.contains(name)) {
@@ -261,10 +266,13 @@ impl ProfileDb {
                     reader.def.name
                 )));
             }
-            seg.def.id
+            (seg.def.id, seg.members.iter().map(ProfileId).collect::<Vec<_>>())
         };
         let mut txn = Txn::new(&self.core, &mut writer);
         txn.skip_segments = true;
+        for p in members {
+            txn.push_feed(crate::segment::FeedKind::Exited, Some(name.to_owned()), p);
+        }
         schema::SEGMENT_DEFS.delete(&mut txn.batch, name.as_bytes());
         txn.batch.delete_range(schema::SEGMENT_CHUNKS.name, keys::segment::chunk(id, 0), (id + 1).to_be_bytes());
         txn.batch.delete_range(schema::MEMBERSHIP.name, id.to_be_bytes(), (id + 1).to_be_bytes());
