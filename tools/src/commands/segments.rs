@@ -137,17 +137,25 @@ fn was_member(ctx: &Ctx, args: &[String], id: Option<u32>, at: &str) -> Result<(
     })
 }
 
+/// Warns on stderr about each event name `expr` reads that no stored
+/// event has (most often a misspelling), saying what that means
+/// (`consequence`). An expression that does not parse is left to the
+/// library call that follows, which reports where.
+fn warn_unseen_events(db: &ProfileDb, expr: &str, consequence: &str) -> Result<(), CliError> {
+    let catalog: BTreeSet<String> = db.segments().into_iter().map(|s| s.name).collect();
+    if let Ok(parsed) = parse_with_catalog(expr, &catalog) {
+        let events = dependencies(&parsed).events;
+        let events: Vec<&str> = events.iter().map(String::as_str).collect();
+        super::unseen::warn_events(db, &events, consequence)?;
+    }
+    Ok(())
+}
+
 /// `segment define NAME EXPR`, with a backfill progress bar on a terminal.
 fn define(ctx: &Ctx, name: &str, expr: &str) -> Result<(), CliError> {
     let db = open::for_writing(&ctx.db)?;
     let redefined = db.segments().iter().any(|s| s.name == name);
-    let catalog: BTreeSet<String> = db.segments().into_iter().map(|s| s.name).collect();
-    // An expression that does not parse is reported by define_segment below.
-    if let Ok(parsed) = parse_with_catalog(expr, &catalog) {
-        let events = dependencies(&parsed).events;
-        let events: Vec<&str> = events.iter().map(String::as_str).collect();
-        super::unseen::warn_events(&db, &events, "the segment's conditions on it count nothing until it is ingested")?;
-    }
+    warn_unseen_events(&db, expr, "the segment's conditions on it count nothing until it is ingested")?;
     let bar = if std::io::stderr().is_terminal() {
         let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
         if let Ok(style) = ProgressStyle::with_template("backfill {wide_bar} {pos}/{len} profiles {per_sec} eta {eta}")
@@ -240,6 +248,7 @@ fn show(ctx: &Ctx, name: &str) -> Result<(), CliError> {
 /// `query EXPR`.
 pub fn query(ctx: &Ctx, a: &QueryArgs) -> Result<(), CliError> {
     let db = open::for_reading(&ctx.db)?;
+    warn_unseen_events(&db, &a.expr, "the query's conditions on it count nothing")?;
     let started = Instant::now();
     if a.count && !a.explain {
         let count = db.query_count(&a.expr)?;
