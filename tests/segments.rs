@@ -166,6 +166,16 @@ fn queries_use_bitmaps_and_explain_scans() {
     assert!(plan.contains("not indexed"), "{plan}");
     assert_eq!(q.members(0, 100).len(), expected.len());
     assert_eq!(db.query("in pro or in big").unwrap().count(), 15 + 5);
+    // Explain gives each segment's size, then what the step did within
+    // its candidates (not a second, smaller "size").
+    let plan = db.query(r#"traits.country = "DE" and not (in big or traits.n = 1)"#).unwrap().explain();
+    assert!(plan.contains("segment big: bitmap, 10 members; 3 of them among the candidates"), "{plan}");
+    let plan = db.query(r#"traits.country = "DE" and in pro and not in big"#).unwrap().explain();
+    assert!(plan.contains("segment pro: bitmap, 15 members"), "{plan}");
+    assert!(plan.contains("segment big: bitmap, 10 members; removes"), "{plan}");
+    let plan = db.query("in pro and in big").unwrap().explain();
+    assert!(plan.contains("member by member where it has fewer"), "{plan}");
+    assert!(plan.contains("segment big: bitmap, 10 members"), "{plan}");
 }
 
 #[test]
