@@ -1,7 +1,8 @@
 //! Segment membership history and the change feed through the CLI:
 //! `segment was-member` for ids that merged away (by identifier and by
 //! `--id`), with its notes for future times and unlinked identifiers, and
-//! the `exited` records `segment drop` writes.
+//! the `exited` records `segment drop` writes, and how `get --as-of`
+//! labels the identifiers it lists.
 
 mod common;
 
@@ -117,4 +118,20 @@ fn drop_writes_an_exit_for_every_member_and_a_redefinition_reads_as_exit_then_en
             rec("entered", 1)
         ]
     );
+}
+
+/// `get --as-of` lists the current identifiers (there is no history of
+/// links to read them from); the heading and the JSON say so.
+#[test]
+fn get_as_of_labels_its_identifiers_as_the_current_ones() {
+    let (db, ms) = merged_after_t();
+    // The same instant in RFC 3339 (a plain number is a version for --as-of).
+    let at = db.json(&["segment", "was-member", "--id", "1", "pro", "--at", &ms])["at"].clone();
+    let t = at.as_str().expect("an RFC 3339 time").to_owned();
+    let text = db.run(&["get", "--id", "1", "--as-of", &t]).ok().stdout;
+    assert!(text.contains("IDENTIFIERS (current: those of profile 0 now, not as of then)"), "{text}");
+    let v = db.json(&["get", "--id", "1", "--as-of", &t]);
+    assert_eq!(v["identifiers_of"], json!({"profile": 0, "as_of": "now"}));
+    let now = db.run(&["get", "email:a@x.com"]).ok().stdout;
+    assert!(now.contains("\n\nIDENTIFIERS\n"), "{now}");
 }
