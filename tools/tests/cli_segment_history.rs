@@ -135,3 +135,16 @@ fn get_as_of_labels_its_identifiers_as_the_current_ones() {
     let now = db.run(&["get", "email:a@x.com"]).ok().stdout;
     assert!(now.contains("\n\nIDENTIFIERS\n"), "{now}");
 }
+
+/// `segment list` is by name, whatever order the segments depend on each other in.
+#[test]
+fn segment_list_is_by_name() {
+    let db = TestDb::init();
+    db.run(&["segment", "define", "zeta", "has email"]).ok();
+    db.run(&["segment", "define", "beta", "in zeta"]).ok();
+    db.run(&["segment", "define", "alpha", "in beta"]).ok();
+    let v = db.json(&["segment", "list"]);
+    let names: Vec<&str> =
+        v["segments"].as_array().expect("segments").iter().filter_map(|s| s["name"].as_str()).collect();
+    assert_eq!(names, ["alpha", "beta", "zeta"]);
+}

@@ -25,7 +25,9 @@ pub fn segment(ctx: &Ctx, cmd: SegmentCommand) -> Result<(), CliError> {
         SegmentCommand::Define { name, expr } => define(ctx, &name, &expr),
         SegmentCommand::List => {
             let db = open::for_reading(&ctx.db)?;
-            let segs = db.segments();
+            // By name (the library keeps them in dependency order).
+            let mut segs = db.segments();
+            segs.sort_by(|a, b| a.name.cmp(&b.name));
             let v = json!({"segments": segs.iter().map(data::segment).collect::<Vec<_>>()});
             ctx.out.emit(&v, || data::segments_table(&segs))
         }
