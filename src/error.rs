@@ -310,9 +310,9 @@ fn schema_violation(event: &str, property: &str, rule: &str) -> String {
     }
 }
 
-/// The message of [`Error::InvalidExpression`]: the position, and the
-/// line it is on with a caret under it (line and column too when the
-/// expression spans lines).
+/// The message of [`Error::InvalidExpression`]: the position (in
+/// characters), and the line it is on with a caret under it (line and
+/// column too when the expression spans lines).
 fn expression_error(expr: &str, position: usize, message: &str) -> String {
     let mut start = 0;
     let mut lines = expr.split('\n').enumerate().peekable();
@@ -325,11 +325,37 @@ fn expression_error(expr: &str, position: usize, message: &str) -> String {
             } else {
                 format!("line {}, column {} (position {position})", n + 1, column + 1)
             };
-            return format!("invalid expression at {at}: {message}\n  {line}\n  {}^", " ".repeat(column));
+            return format!("invalid expression at {at}: {message}\n{}", excerpt(line, column));
         }
         start += len + 1;
     }
     format!("invalid expression at position {position}: {message}")
+}
+
+/// Characters of a long line shown on each side of the position.
+const EXCERPT_SIDE: usize = 40;
+
+/// `line` indented, with the character at `column` pointed at: a window
+/// of the line around it when the line is long; tabs and other control
+/// characters shown as spaces, so each character before the position
+/// takes one column. When one of those is not ASCII (a wide CJK
+/// character, an emoji, a combining mark) a caret cannot be placed by
+/// counting, so a `▶` in the line marks the position instead.
+fn excerpt(line: &str, column: usize) -> String {
+    let chars: Vec<char> = line.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    let column = column.min(chars.len());
+    let width = 2 * EXCERPT_SIDE;
+    let from = column.saturating_sub(EXCERPT_SIDE).min(chars.len().saturating_sub(width));
+    let to = chars.len().min(from + width);
+    let (lead, tail) = (if from > 0 { "…" } else { "" }, if to < chars.len() { "…" } else { "" });
+    let before: String = chars[from..column].iter().collect();
+    let after: String = chars[column..to].iter().collect();
+    if before.is_ascii() {
+        let pad = " ".repeat(before.len() + lead.chars().count());
+        format!("  {lead}{before}{after}{tail}\n  {pad}^")
+    } else {
+        format!("  {lead}{before}▶{after}{tail}\n  (▶ marks the position)")
+    }
 }
 
 /// The message of [`Error::HistoryTruncated`]: a read by time names no

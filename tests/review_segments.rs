@@ -139,8 +139,11 @@ fn windows_longer_than_retention_are_refused() {
     }
     let err = db.define_segment("big", "traits.plan = \"pro\" or sum(purchase.amount, 31d) > 10").unwrap_err();
     assert!(err.to_string().contains("sum(purchase.amount, 31d) > 10"), "{err}");
-    let err = db.query("count(purchase, 45d) >= 1").unwrap_err();
-    assert!(err.to_string().contains("rollup_bucket_retention"), "{err}");
+    // A query is refused only past the timeline retention: within it the
+    // timeline answers exactly (see the test below).
+    let err = db.query("count(purchase, 61d) >= 1").unwrap_err();
+    assert!(err.to_string().contains("timeline_retention"), "{err}");
+    assert_eq!(db.query_count("count(purchase, 45d) >= 1").unwrap(), 1);
     assert_eq!(db.raw_dump().unwrap(), before, "a refused definition writes nothing");
     // Within retention, and all time, are fine.
     assert_eq!(db.define_segment("recent", "count(purchase, 30d) >= 1").unwrap(), 1);
@@ -152,6 +155,48 @@ fn windows_longer_than_retention_are_refused() {
     let msg = err.to_string();
     assert!(msg.contains("\"repeat\"") && msg.contains("timeline_retention") && msg.contains("60d"), "{msg}");
     assert_eq!(db.define_segment("repeat", "count(purchase, 60d) >= 2").unwrap(), 0);
+}
+
+/// After a retention pass folded the day buckets past the bucket
+/// retention, a query whose window reaches past it (but not past the
+/// timeline retention) is answered exactly from the timeline, as a stored
+/// segment reading such a window is — for conditions the buckets answer
+/// and for those only the timeline answers.
+#[test]
+fn queries_past_the_bucket_retention_read_the_timeline() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(Timestamp(T0)));
+    let db = ProfileDb::builder(dir.path())
+        .clock(clock.clone())
+        .timeline_retention(60 * DAY)
+        .rollup_bucket_retention(20 * DAY)
+        .open()
+        .unwrap();
+    let amounts = [(T0 - 40 * DAY, 300), (T0 - 25 * DAY, 50), (T0 - 2 * DAY, 7)];
+    for (at, amount) in amounts {
+        let mut e = purchase(at);
+        e.properties.insert("amount", amount);
+        db.track(&e).unwrap();
+    }
+    let pass = db.enforce_retention().unwrap();
+    assert!(pass.buckets_folded > 0, "{pass:?}");
+    for (expr, want) in [
+        ("count(purchase, 30d) = 2", 1),
+        ("count(purchase, 45d) = 3", 1),
+        ("count(purchase, 45d) = 2", 0),
+        ("sum(purchase.amount, 30d) = 57", 1),
+        ("sum(purchase.amount, 45d) = 357", 1),
+        ("count(purchase where amount > 10, 30d) = 1", 1),
+        ("distinct(purchase.amount, 45d) = 3", 1),
+        ("last(purchase) > now - 3d", 1),
+    ] {
+        assert_eq!(db.query_count(expr).unwrap(), want, "{expr}");
+    }
+    let err = db.query("count(purchase, 61d) >= 1").unwrap_err();
+    assert!(err.to_string().contains("timeline_retention is 60d"), "{err}");
+    // A definition is still held to the bucket retention.
+    let err = db.define_segment("month", "count(purchase, 30d) >= 1").unwrap_err();
+    assert!(err.to_string().contains("rollup_bucket_retention"), "{err}");
 }
 
 /// A clock that moves on by a millisecond at every reading, so two

@@ -166,6 +166,16 @@ fn queries_use_bitmaps_and_explain_scans() {
     assert!(plan.contains("not indexed"), "{plan}");
     assert_eq!(q.members(0, 100).len(), expected.len());
     assert_eq!(db.query("in pro or in big").unwrap().count(), 15 + 5);
+    // Explain gives each segment's size, then what the step did within
+    // its candidates (not a second, smaller "size").
+    let plan = db.query(r#"traits.country = "DE" and not (in big or traits.n = 1)"#).unwrap().explain();
+    assert!(plan.contains("segment big: bitmap, 10 members; 3 of them among the candidates"), "{plan}");
+    let plan = db.query(r#"traits.country = "DE" and in pro and not in big"#).unwrap().explain();
+    assert!(plan.contains("segment pro: bitmap, 15 members"), "{plan}");
+    assert!(plan.contains("segment big: bitmap, 10 members; removes"), "{plan}");
+    let plan = db.query("in pro and in big").unwrap().explain();
+    assert!(plan.contains("member by member where it has fewer"), "{plan}");
+    assert!(plan.contains("segment big: bitmap, 10 members"), "{plan}");
 }
 
 #[test]
@@ -196,6 +206,39 @@ fn the_change_feed_resumes_from_a_cursor_and_streams_live() {
     assert_eq!(db.feed(0, 1).unwrap(), all[..1]);
     db.update(&id("user_id:2"), Update::new().set("plan", "pro")).unwrap();
     assert_eq!(db.feed(0, 100).unwrap().last().unwrap().seq, all[1].seq + 1, "sequence numbers continue after reopen");
+}
+
+/// A drop writes an `Exited` record for every member (live subscribers
+/// get them too), so drop-then-define reads as exit then enter.
+#[test]
+fn dropping_a_segment_writes_an_exit_for_every_member() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, clock) = open(dir.path());
+    for who in ["user_id:1", "user_id:2", "user_id:3"] {
+        db.update(&id(who), Update::new().set("plan", "pro")).unwrap();
+    }
+    db.update(&id("user_id:2"), Update::new().set("plan", "free")).unwrap();
+    db.define_segment("pro", r#"traits.plan = "pro""#).unwrap();
+    let rx = db.subscribe();
+    clock.advance(1_000);
+    db.drop_segment("pro").unwrap();
+    let live: Vec<_> = rx.try_iter().collect();
+    let kinds = |recs: &[profiledb::segment::FeedRecord]| {
+        recs.iter().map(|r| (r.kind.clone(), r.segment.clone().unwrap_or_default(), r.profile.0)).collect::<Vec<_>>()
+    };
+    let exits = vec![(FeedKind::Exited, "pro".to_owned(), 0), (FeedKind::Exited, "pro".to_owned(), 2)];
+    assert_eq!(kinds(&live), exits);
+    assert!(live.iter().all(|r| r.at == Timestamp(T0 + 1_000)));
+    db.define_segment("pro", r#"traits.plan = "pro""#).unwrap();
+    let all = db.feed(0, 100).unwrap();
+    let mut expected = vec![(FeedKind::Entered, "pro".to_owned(), 0), (FeedKind::Entered, "pro".to_owned(), 2)];
+    expected.extend(exits);
+    expected.extend([(FeedKind::Entered, "pro".to_owned(), 0), (FeedKind::Entered, "pro".to_owned(), 2)]);
+    assert_eq!(kinds(&all), expected);
+    // Dropping an empty segment writes nothing.
+    db.define_segment("none", r#"traits.plan = "gold""#).unwrap();
+    db.drop_segment("none").unwrap();
+    assert_eq!(db.feed(0, 100).unwrap().len(), all.len());
 }
 
 #[test]

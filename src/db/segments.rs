@@ -146,7 +146,7 @@ impl ProfileDb {
         if let Some(events) = events_without_timelines(&self.core.config, &deps) {
             return Err(Error::invalid(format!("segment {name:?} {events}; open it with a timeline retention")));
         }
-        if let Some(why) = self.window_unanswerable(&expr) {
+        if let Some(why) = self.window_unanswerable(&expr, true) {
             return Err(Error::invalid(format!("segment {name:?}: {why}")));
         }
         let mut all = defs;
@@ -249,10 +249,15 @@ impl ProfileDb {
 
     /// Drops a segment: its definition, bitmap, wake-ups and membership
     /// history. Refused while another segment reads it.
+    ///
+    /// Every member gets an `Exited` change-feed record, in the same batch
+    /// (as a redefinition writes one for each profile it no longer
+    /// matches), so a consumer mirroring the feed removes them; a later
+    /// definition of the name then reads as their `Entered` records.
     pub fn drop_segment(&self, name: &str) -> Result<()> {
         self.writable("drop_segment")?;
         let mut writer = self.core.writer.lock();
-        let id = {
+        let (id, members) = {
             let state = self.core.segments.read();
             let seg = state.named(name)?;
             if let Some(reader) = state.segments.iter().find(|s| s.deps.segments.contains(name)) {
@@ -261,10 +266,13 @@ impl ProfileDb {
                     reader.def.name
                 )));
             }
-            seg.def.id
+            (seg.def.id, seg.members.iter().map(ProfileId).collect::<Vec<_>>())
         };
         let mut txn = Txn::new(&self.core, &mut writer);
         txn.skip_segments = true;
+        for p in members {
+            txn.push_feed(crate::segment::FeedKind::Exited, Some(name.to_owned()), p);
+        }
         schema::SEGMENT_DEFS.delete(&mut txn.batch, name.as_bytes());
         txn.batch.delete_range(schema::SEGMENT_CHUNKS.name, keys::segment::chunk(id, 0), (id + 1).to_be_bytes());
         txn.batch.delete_range(schema::MEMBERSHIP.name, id.to_be_bytes(), (id + 1).to_be_bytes());
@@ -416,18 +424,25 @@ impl ProfileDb {
         if let Some(events) = events_without_timelines(&self.core.config, &deps) {
             return Err(Error::invalid(format!("the query {events}; open it with a timeline retention")));
         }
-        if let Some(why) = self.window_unanswerable(&expr) {
+        // A window longer than the bucket retention only is answered
+        // exactly from the timeline (as stored segments reading one are):
+        // a query reads it once, so it is not refused for that.
+        if let Some(why) = self.window_unanswerable(&expr, false) {
             return Err(Error::invalid(format!("query: {why}")));
         }
         Ok((expr, deps))
     }
 
     /// Why `expr`'s windows cannot be answered under this handle's
-    /// retention or past the timeline floor, if they cannot.
-    fn window_unanswerable(&self, expr: &Expr) -> Option<String> {
-        use super::window_limits::{window_before_floor, window_beyond_retention};
-        window_beyond_retention(&self.core.config, expr)
-            .or_else(|| window_before_floor(expr, self.core.clock.now(), self.core.retention.timeline_ms()))
+    /// retention or past the timeline floor, if they cannot. With
+    /// `buckets`, a window longer than the bucket retention is refused too:
+    /// it is answered from the timeline rather than the day buckets, which
+    /// a definition would pay on every write.
+    fn window_unanswerable(&self, expr: &Expr, buckets: bool) -> Option<String> {
+        use super::window_limits::{window_before_floor, window_beyond_retention, window_beyond_timeline};
+        let config = &self.core.config;
+        let beyond = if buckets { window_beyond_retention(config, expr) } else { window_beyond_timeline(config, expr) };
+        beyond.or_else(|| window_before_floor(expr, self.core.clock.now(), self.core.retention.timeline_ms()))
     }
 
     /// Change-feed records with `seq >= from`, at most `limit` (none for 0).

@@ -92,6 +92,8 @@ fn find_problem<'e>(e: &'e Expr, catalog: &dyn Catalog, depth: usize) -> Option<
 pub(crate) enum Part {
     /// The condition as a whole (or its names).
     Start,
+    /// A trait condition's name, after `traits.`.
+    TraitName,
     /// The right-hand side of the comparison or test.
     Operand,
     /// The window or `seq` duration.
@@ -120,7 +122,7 @@ fn trait_problem(t: &TraitCond) -> Option<(Part, String)> {
             Error::InvalidTraitName { reason, .. } => reason,
             other => other.to_string(),
         };
-        return Some((Part::Start, format!("invalid trait name {:?}: {reason}", t.name)));
+        return Some((Part::TraitName, format!("invalid trait name {:?}: {reason}", t.name)));
     }
     let operand = |m: String| Some((Part::Operand, m));
     match &t.test {

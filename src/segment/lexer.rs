@@ -305,6 +305,10 @@ impl Lexer<'_> {
             "h" => 3_600_000,
             "d" => 86_400_000,
             "w" => 7 * 86_400_000,
+            _ if text == "0" && unit.starts_with(['x', 'X']) => {
+                let value = i64::from_str_radix(&unit[1..], 16).map_or(String::new(), |n| format!(" (write {n})"));
+                return Err((pos, format!("numbers are decimal: found 0{unit}, a hexadecimal number{value}")));
+            }
             _ => {
                 return Err((unit_at, format!("unknown duration unit {unit:?}: expected ms, s, m, h, d or w")));
             }

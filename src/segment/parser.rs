@@ -292,6 +292,7 @@ impl<'a> Parser<'a> {
         if let Some((part, message)) = leaf_problem(&leaf) {
             let at = match part {
                 Part::Start => start,
+                Part::TraitName => start + "traits.".len(),
                 Part::Operand => spots.operand,
                 Part::Window => spots.window,
                 Part::Filter(k) => spots.filters.get(k).copied().unwrap_or(start),
@@ -499,6 +500,14 @@ impl<'a> Parser<'a> {
 
     fn operand(&mut self) -> PResult<Operand> {
         if !self.eat_word("now") {
+            if matches!(self.tok(), Tok::Word(w) if w == "null") {
+                return Err((
+                    self.pos(),
+                    "null is not a value to compare with: write `traits.x is null` (set to null) or \
+                     `not traits.x exists` (never set)"
+                        .to_owned(),
+                ));
+            }
             return match self.literal_or_none()? {
                 Some(l) => Ok(Operand::Lit(l)),
                 None => self.found("a value (string, number, true, false, t\"…\") or a time relative to now"),

@@ -36,7 +36,10 @@ pub(crate) fn plan(
                 Some(s) => s.members.bits() & candidates,
                 None => RoaringBitmap::new(),
             };
-            out.push(segment_line(&pad, name, m.len()));
+            let size = state.get(name).map_or(0, |s| s.members.len());
+            let step =
+                (!std::ptr::eq(candidates, &state.live)).then(|| format!("{} of them among the candidates", m.len()));
+            out.push(segment_line(&pad, name, size, step));
             m
         }
         Expr::Trait(cond) if state.indexes.by_name.contains_key(&cond.name) => {
@@ -58,17 +61,20 @@ pub(crate) fn plan(
                 match (acc.as_mut(), e, segment_of(e, state)) {
                     // Later segment steps narrow the result in place.
                     (Some(a), Expr::InSegment(name), found) => {
+                        let size = found.map_or(0, |(_, m)| m.len());
                         match found {
                             Some((_, m)) => *a &= m,
                             None => a.clear(),
                         }
-                        out.push(segment_line(&format!("{pad}  "), name, a.len()));
+                        let step = format!("{} candidates left", a.len());
+                        out.push(segment_line(&format!("{pad}  "), name, size, Some(step)));
                     }
                     (Some(a), Expr::Not(_), Some((name, m))) => {
                         let before = a.len();
                         *a -= m;
                         out.push(format!("{pad}  not: candidates minus"));
-                        out.push(segment_line(&format!("{pad}    "), name, before - a.len()));
+                        let step = format!("removes {} candidates", before - a.len());
+                        out.push(segment_line(&format!("{pad}    "), name, m.len(), Some(step)));
                     }
                     _ => {
                         let within = acc.as_ref().unwrap_or(candidates);
@@ -90,7 +96,8 @@ pub(crate) fn plan(
             out.push(format!("{pad}not: candidates minus"));
             if let Some((name, m)) = segment_of(expr, state) {
                 let rest = candidates - m;
-                out.push(segment_line(&format!("{pad}  "), name, candidates.len() - rest.len()));
+                let step = format!("removes {} candidates", candidates.len() - rest.len());
+                out.push(segment_line(&format!("{pad}  "), name, m.len(), Some(step)));
                 return Ok(rest);
             }
             let m = plan(inner, state, src, now, candidates, depth + 1, out)?;
@@ -122,7 +129,6 @@ fn segment_of<'e, 's>(e: &'e Expr, state: &'s SegmentState) -> Option<(&'e str, 
     state.get(name).map(|s| (name.as_str(), s.members.bits()))
 }
 
-/// The explain line of a segment step.
 /// The plan of a combination of segments evaluated over flat blocks: one
 /// line for the whole, then a line per segment read.
 pub(crate) fn flat_plan(expr: &Expr, state: &SegmentState, members: u64) -> Vec<String> {
@@ -136,15 +142,24 @@ pub(crate) fn flat_plan(expr: &Expr, state: &SegmentState, members: u64) -> Vec<
     }
     let mut names = Vec::new();
     leaves(expr, &mut names);
-    let mut out = vec![format!("segment algebra chunk by chunk over flat blocks: {members} members")];
+    let mut out = vec![format!(
+        "segment algebra chunk by chunk (65,536 ids at a time: flat bitsets where a segment has more than 4,096 \
+         members in the chunk, member by member where it has fewer): {members} members"
+    )];
     for name in names {
-        out.push(segment_line("  ", name, state.get(name).map_or(0, |s| s.members.len())));
+        out.push(segment_line("  ", name, state.get(name).map_or(0, |s| s.members.len()), None));
     }
     out
 }
 
-fn segment_line(pad: &str, name: &str, members: u64) -> String {
-    format!("{pad}segment {name}: bitmap, {members} members")
+/// The explain line of a segment read: the segment's size, then what this
+/// step did with it (`step`) — counts within the step's candidates, not
+/// the segment's size.
+fn segment_line(pad: &str, name: &str, members: u64, step: Option<String>) -> String {
+    match step {
+        None => format!("{pad}segment {name}: bitmap, {members} members"),
+        Some(step) => format!("{pad}segment {name}: bitmap, {members} members; {step}"),
+    }
 }
 
 /// The profiles within `candidates` for which `leaf` holds, evaluated one

@@ -333,3 +333,43 @@ proptest! {
         let _ = parse(&parts.concat());
     }
 }
+
+/// The excerpt under an error points at the position as the line is shown:
+/// tabs print as one space; after a character that is not ASCII (wide on
+/// screen) a `▶` in the line marks it; a long line is windowed around it.
+#[test]
+fn error_excerpts_point_at_the_position_as_printed() {
+    let tab = parse("traits.plan = \"pro\"\tand oops").unwrap_err().to_string();
+    assert!(tab.ends_with("\n  traits.plan = \"pro\" and oops\n                          ^"), "{tab}");
+    let wide = parse("traits.country = \"日本日本日本\" and and").unwrap_err().to_string();
+    assert!(wide.starts_with("invalid expression at position 30:"), "{wide}");
+    assert!(wide.ends_with("\n  traits.country = \"日本日本日本\" and ▶and\n  (▶ marks the position)"), "{wide}");
+    // Non-ASCII after the position does not matter.
+    let after = parse("traits.x = 0x10 or traits.y = \"日本\"").unwrap_err().to_string();
+    assert!(after.ends_with("\n  traits.x = 0x10 or traits.y = \"日本\"\n             ^"), "{after}");
+    let deep = parse(&format!("{}has a", "not ".repeat(65))).unwrap_err().to_string();
+    let lines: Vec<&str> = deep.lines().collect();
+    assert_eq!(lines.len(), 3, "{deep}");
+    assert!(lines[1].starts_with("  …") && lines[1].ends_with("has a"), "{deep}");
+    assert!(lines[1].chars().count() <= 84, "{deep}");
+    // The caret is under the 65th "not" (position 256).
+    let caret = lines[2].chars().count() - 1;
+    assert_eq!(lines[2].trim(), "^", "{deep}");
+    assert_eq!(lines[1].chars().skip(caret).collect::<String>(), "not has a", "{deep}");
+}
+
+#[test]
+fn hexadecimal_numbers_null_operands_and_bad_trait_names_say_what_and_where() {
+    assert_eq!(
+        err("traits.age > 0x10"),
+        (13, "numbers are decimal: found 0x10, a hexadecimal number (write 16)".to_owned())
+    );
+    assert_eq!(err("traits.age > 0xzz").1, "numbers are decimal: found 0xzz, a hexadecimal number");
+    let (pos, msg) = err("traits.plan = null");
+    assert_eq!(pos, 14);
+    assert!(msg.contains("traits.x is null") && msg.contains("not traits.x exists"), "{msg}");
+    assert!(err("traits.plan != null").1.contains("is null"));
+    let (pos, msg) = err("has email and traits.\"my trait\" = 1");
+    assert_eq!(pos, 21, "{msg}");
+    assert!(msg.starts_with("invalid trait name \"my trait\""), "{msg}");
+}

@@ -54,7 +54,10 @@ pub enum SegmentCommand {
 
     /// Drop a segment: definition, bitmap, wake-ups, membership history (writes).
     ///
-    /// Refused while another segment reads it.
+    /// Every member gets an `exited` record in the change feed, written
+    /// with the drop, so feed consumers remove them (defining the name
+    /// again then writes `entered` records). Refused while another segment
+    /// reads it.
     #[command(after_help = WRITE_SAFETY)]
     Drop {
         /// The segment's name.
@@ -74,14 +77,27 @@ pub enum SegmentCommand {
     ///
     /// Exits 0 either way and prints a sentence saying which ("profile 3
     /// (user_id:1) was a member of de at ..." or "... was not a member
-    /// ..."); scripts should read `member` (true or false) from --json.
-    /// A profile that merged answers for the profile it merged into.
-    #[command(after_help = READ_SAFETY)]
+    /// ...", with a note when the time is in the future or before the
+    /// segment's current definition); scripts should read `member` (true or
+    /// false) from --json. An identifier answers for the profile it belonged
+    /// to at that time: one that has merged into another profile since
+    /// answers from its own profile's history before the merge (and from
+    /// the profile it merged into after it). `--id N` asks about a profile
+    /// id the same way.
+    #[command(
+        after_help = READ_SAFETY,
+        override_usage = "profiledb segment was-member <IDENTIFIER> <NAME> --at <TIME>\n       \
+                          profiledb segment was-member --id <N> <NAME> --at <TIME>"
+    )]
     WasMember {
-        /// The profile's identifier, kind:value.
-        identifier: String,
-        /// The segment's name.
-        name: String,
+        /// The profile's identifier (kind:value) and the segment's name; with
+        /// --id, the segment's name alone.
+        #[arg(value_name = "IDENTIFIER|NAME", num_args = 1..=2, required = true)]
+        args: Vec<String>,
+        /// The internal profile id instead of an identifier (an id that
+        /// merged away answers from its own history before its merge).
+        #[arg(long, value_name = "N")]
+        id: Option<u32>,
         /// When: RFC 3339 (2024-05-01T12:00:00Z) or epoch milliseconds.
         #[arg(long, value_name = "TIME")]
         at: String,

@@ -60,12 +60,18 @@ pub fn get(ctx: &Ctx, a: &GetArgs) -> Result<(), CliError> {
         };
         m.insert("as_of".into(), as_of_json);
         m.insert("current_version".into(), json!(current.version));
+        // The identifiers are always the current ones (an as-of read too).
+        m.insert("identifiers_of".into(), json!({"profile": current.id.0, "as_of": "now"}));
         m.insert("rollups".into(), data::rollups_json(&extras.rollups));
         m.insert("segments".into(), json!(extras.segments));
         m.insert("rfm".into(), extras.rfm.as_ref().map_or(Value::Null, data::rfm_score));
     }
     ctx.out.emit(&v, || {
-        let mut out = text::profile(&shown, &identifiers, note.as_deref());
+        let heading = match as_of {
+            None => "IDENTIFIERS".to_owned(),
+            Some(_) => format!("IDENTIFIERS (current: those of profile {} now, not as of then)", current.id),
+        };
+        let mut out = text::profile_headed(&shown, &identifiers, note.as_deref(), &heading);
         out.push_str(&extras.text(as_of.is_some()));
         out
     })

@@ -17,6 +17,7 @@ use crate::open;
 use crate::output::data;
 use crate::output::table::Table;
 use crate::output::text;
+use crate::parse::Target;
 
 /// Runs one `segment` command.
 pub fn segment(ctx: &Ctx, cmd: SegmentCommand) -> Result<(), CliError> {
@@ -24,7 +25,9 @@ pub fn segment(ctx: &Ctx, cmd: SegmentCommand) -> Result<(), CliError> {
         SegmentCommand::Define { name, expr } => define(ctx, &name, &expr),
         SegmentCommand::List => {
             let db = open::for_reading(&ctx.db)?;
-            let segs = db.segments();
+            // By name (the library keeps them in dependency order).
+            let mut segs = db.segments();
+            segs.sort_by(|a, b| a.name.cmp(&b.name));
             let v = json!({"segments": segs.iter().map(data::segment).collect::<Vec<_>>()});
             ctx.out.emit(&v, || data::segments_table(&segs))
         }
@@ -33,8 +36,10 @@ pub fn segment(ctx: &Ctx, cmd: SegmentCommand) -> Result<(), CliError> {
             let db = open::for_writing(&ctx.db)?;
             let before = db.segment_count(&name).map_err(|e| unknown_segment(e, &name))?;
             db.drop_segment(&name)?;
-            let v = json!({"dropped": name, "members": before});
-            ctx.out.emit(&v, || format!("dropped segment {name} ({before} members)"))
+            let v = json!({"dropped": name, "members": before, "exited_records": before});
+            ctx.out.emit(&v, || {
+                format!("dropped segment {name} ({before} members; {before} exited records written to the change feed)")
+            })
         }
         SegmentCommand::Members { name, page } => {
             let db = open::for_reading(&ctx.db)?;
@@ -42,7 +47,7 @@ pub fn segment(ctx: &Ctx, cmd: SegmentCommand) -> Result<(), CliError> {
             let ids = db.segment_members(&name, page.offset, page.limit)?;
             members(ctx, &db, &format!("segment {name}"), count, &ids, page)
         }
-        SegmentCommand::WasMember { identifier, name, at } => was_member(ctx, &identifier, &name, &at),
+        SegmentCommand::WasMember { args, id, at } => was_member(ctx, &args, id, &at),
         SegmentCommand::Count { name } => {
             let db = open::for_reading(&ctx.db)?;
             let count = db.segment_count(&name).map_err(|e| unknown_segment(e, &name))?;
@@ -59,31 +64,100 @@ fn unknown_segment(e: Error, name: &str) -> CliError {
     }
 }
 
-/// `segment was-member IDENTIFIER NAME --at TIME`.
-fn was_member(ctx: &Ctx, identifier: &str, name: &str, at: &str) -> Result<(), CliError> {
-    let ident = crate::parse::identifier(identifier)?;
+/// `segment was-member IDENTIFIER NAME --at TIME` (or `--id N NAME`).
+///
+/// An identifier answers for the profile it belonged to at TIME: the
+/// profile it was first linked to (its link's origin), read as
+/// [`ProfileDb::was_member`] reads an id that may have merged away since.
+/// Resolving it to the profile it reaches now would read the survivor's
+/// history for a time before the merge.
+fn was_member(ctx: &Ctx, args: &[String], id: Option<u32>, at: &str) -> Result<(), CliError> {
+    let (target, name) = match (id, args) {
+        (Some(n), [name]) => (Target::Id(ProfileId(n)), name),
+        (None, [ident, name]) => (Target::Identifier(crate::parse::identifier(ident)?), name),
+        (Some(_), _) => return Err(CliError::Usage("with --id N, give only the segment's NAME".into())),
+        (None, _) => {
+            return Err(CliError::Usage("give an IDENTIFIER and the segment's NAME (or --id N and NAME)".into()))
+        }
+    };
     let t = crate::parse::time("--at", at)?;
     let db = open::for_reading(&ctx.db)?;
-    let profile = super::resolve_identifier(&db, &ident)?;
-    let member = db.was_member(profile, name, t).map_err(|e| unknown_segment(e, name))?;
-    let v = json!({"profile": profile.0, "segment": name, "at": t.to_rfc3339(), "member": member});
+    let seg = db.segments().into_iter().find(|s| &s.name == name);
+    let seg = seg.ok_or_else(|| unknown_segment(Error::NotFound(String::new()), name))?;
+    let (profile, label, linked_at) = match &target {
+        Target::Id(n) => {
+            super::resolve(&db, &target)?;
+            (*n, format!("profile {n}"), None)
+        }
+        Target::Identifier(ident) => {
+            let live = super::resolve_identifier(&db, ident)?;
+            let link = db.identity_graph(live)?.into_iter().find(|i| &i.identifier == ident).map(|i| i.link);
+            let (origin, linked_at) = link.map_or((live, None), |l| (l.origin, Some(l.linked_at)));
+            (origin, format!("profile {origin} ({ident})"), linked_at)
+        }
+    };
+    let now = db.now();
+    let now_part_of = db.resolve_id(profile)?.filter(|p| *p != profile);
+    let not_linked = linked_at.filter(|l| t < *l);
+    let member = if not_linked.is_some() { false } else { db.was_member(profile, name, t)? };
+    let history = if not_linked.is_some() {
+        "identifier_not_linked"
+    } else if t > now {
+        "future"
+    } else if t < seg.defined_at {
+        "before_definition"
+    } else {
+        "recorded"
+    };
+    let v = json!({
+        "profile": profile.0, "segment": name, "at": t.to_rfc3339(), "member": member, "history": history,
+        "now_part_of": now_part_of.map(|p| p.0),
+    });
     ctx.out.emit(&v, || {
         let verb = if member { "was" } else { "was not" };
-        format!("profile {profile} ({ident}) {verb} a member of {name} at {}", t.to_rfc3339())
+        let mut out = format!("{label} {verb} a member of {name} at {}", t.to_rfc3339());
+        if let Some(p) = now_part_of {
+            out.push_str(&format!(" (it is part of profile {p} now)"));
+        }
+        match (history, not_linked) {
+            (_, Some(l)) => out.push_str(&format!(
+                "\nnote: the identifier was linked to a profile only at {}: it had no membership before",
+                l.to_rfc3339()
+            )),
+            ("future", _) => out.push_str(&format!(
+                "\nnote: that time is in the future (now is {}): this is the membership now, which can still change",
+                now.to_rfc3339()
+            )),
+            ("before_definition", _) => out.push_str(&format!(
+                "\nnote: that time is before {name}'s current definition ({}); the history holds nothing before \
+                 then unless that definition replaced an earlier one of the same name",
+                seg.defined_at.to_rfc3339()
+            )),
+            _ => {}
+        }
+        out
     })
+}
+
+/// Warns on stderr about each event name `expr` reads that no stored
+/// event has (most often a misspelling), saying what that means
+/// (`consequence`). An expression that does not parse is left to the
+/// library call that follows, which reports where.
+fn warn_unseen_events(db: &ProfileDb, expr: &str, consequence: &str) -> Result<(), CliError> {
+    let catalog: BTreeSet<String> = db.segments().into_iter().map(|s| s.name).collect();
+    if let Ok(parsed) = parse_with_catalog(expr, &catalog) {
+        let events = dependencies(&parsed).events;
+        let events: Vec<&str> = events.iter().map(String::as_str).collect();
+        super::unseen::warn_events(db, &events, consequence)?;
+    }
+    Ok(())
 }
 
 /// `segment define NAME EXPR`, with a backfill progress bar on a terminal.
 fn define(ctx: &Ctx, name: &str, expr: &str) -> Result<(), CliError> {
     let db = open::for_writing(&ctx.db)?;
     let redefined = db.segments().iter().any(|s| s.name == name);
-    let catalog: BTreeSet<String> = db.segments().into_iter().map(|s| s.name).collect();
-    // An expression that does not parse is reported by define_segment below.
-    if let Ok(parsed) = parse_with_catalog(expr, &catalog) {
-        let events = dependencies(&parsed).events;
-        let events: Vec<&str> = events.iter().map(String::as_str).collect();
-        super::unseen::warn_events(&db, &events, "the segment's conditions on it count nothing until it is ingested")?;
-    }
+    warn_unseen_events(&db, expr, "the segment's conditions on it count nothing until it is ingested")?;
     let bar = if std::io::stderr().is_terminal() {
         let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
         if let Ok(style) = ProgressStyle::with_template("backfill {wide_bar} {pos}/{len} profiles {per_sec} eta {eta}")
@@ -176,6 +250,7 @@ fn show(ctx: &Ctx, name: &str) -> Result<(), CliError> {
 /// `query EXPR`.
 pub fn query(ctx: &Ctx, a: &QueryArgs) -> Result<(), CliError> {
     let db = open::for_reading(&ctx.db)?;
+    warn_unseen_events(&db, &a.expr, "the query's conditions on it count nothing")?;
     let started = Instant::now();
     if a.count && !a.explain {
         let count = db.query_count(&a.expr)?;

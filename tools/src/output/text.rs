@@ -65,6 +65,12 @@ fn quote(s: &str) -> String {
 /// A profile: header line, trait tree, identifiers. `note` (e.g. "as of
 /// version 2") goes under the header.
 pub fn profile(p: &Profile, identifiers: &[Identifier], note: Option<&str>) -> String {
+    profile_headed(p, identifiers, note, "IDENTIFIERS")
+}
+
+/// As [`profile`], with the identifiers under `heading` (an as-of read
+/// says they are the current ones).
+pub fn profile_headed(p: &Profile, identifiers: &[Identifier], note: Option<&str>, heading: &str) -> String {
     let mut out =
         format!("profile {}  version {}  created {}  updated {}\n", p.id, p.version, p.created_at, p.updated_at);
     if let Some(n) = note {
@@ -84,7 +90,7 @@ pub fn profile(p: &Profile, identifiers: &[Identifier], note: Option<&str>) -> S
             .collect();
         out.push_str(&lines.join("\n"));
     }
-    out.push_str("\n\nIDENTIFIERS\n");
+    out.push_str(&format!("\n\n{heading}\n"));
     if identifiers.is_empty() {
         out.push_str("  (none)");
     }
