@@ -177,7 +177,7 @@ mod tests {
     #[test]
     fn maps_identify_traits_and_identifiers() {
         let e = parse(json!({
-            "type": "identify", "userId": "u-1", "timestamp": 5,
+            "type": "identify", "userId": "u-1", "timestamp": 1_700_000_000_000_i64,
             "traits": {"email": "a@b.c", "phone": "+1 555 0100", "address": {"city": "Oslo"}, "plan": "pro"},
             "context": {"traits": {"email": "other@b.c", "plan": "free", "company": {"name": "Acme"}}}
         }))
@@ -192,26 +192,29 @@ mod tests {
 
     #[test]
     fn context_traits_give_email_and_phone_when_traits_lack_them() {
-        let e = parse(json!({"type": "page", "anonymousId": "a", "timestamp": 5, "traits": {"email": null},
-            "context": {"traits": {"email": "c@d.e", "phone": "555"}}}))
+        let e = parse(
+            json!({"type": "page", "anonymousId": "a", "timestamp": 1_700_000_000_000_i64, "traits": {"email": null},
+            "context": {"traits": {"email": "c@d.e", "phone": "555"}}}),
+        )
         .unwrap();
         assert_eq!(ids(&e), ["anonymous_id:a", "email:c@d.e", "phone:555"]);
     }
 
     #[test]
     fn an_empty_user_id_is_absent_as_rudderstack_sends_it_before_identify() {
-        let line = r#"{"type":"track","event":"x","timestamp":5,"userId":"","anonymousId":"a-1"}"#;
-        let e = parse_line(line, EventFormat::Auto, "line 1", &EventLimits::new(Timestamp(10))).unwrap();
+        let line = r#"{"type":"track","event":"x","timestamp":1700000000000,"userId":"","anonymousId":"a-1"}"#;
+        let e = parse_line(line, EventFormat::Auto, "line 1", &EventLimits::new(Timestamp(1_700_000_000_000))).unwrap();
         assert_eq!(ids(&e), ["anonymous_id:a-1"]);
-        let both_empty = r#"{"type":"track","event":"x","timestamp":5,"userId":" ","anonymousId":""}"#;
-        let err = parse_line(both_empty, EventFormat::Auto, "line 1", &EventLimits::new(Timestamp(10))).unwrap_err();
+        let both_empty = r#"{"type":"track","event":"x","timestamp":1700000000000,"userId":" ","anonymousId":""}"#;
+        let err = parse_line(both_empty, EventFormat::Auto, "line 1", &EventLimits::new(Timestamp(1_700_000_000_000)))
+            .unwrap_err();
         assert!(err.to_string().contains("no identifiers"), "{err}");
     }
 
     #[test]
     fn placeholder_email_or_phone_traits_are_not_identifiers() {
         for email in ["n/a", "", "  ", "Unknown", "NULL"] {
-            let e = parse(json!({"type": "identify", "userId": "u-5", "timestamp": 5,
+            let e = parse(json!({"type": "identify", "userId": "u-5", "timestamp": 1_700_000_000_000_i64,
                 "traits": {"email": email, "phone": "none", "plan": "pro"}}))
             .unwrap();
             assert_eq!(ids(&e), ["user_id:u-5"], "{email:?}");
@@ -220,62 +223,81 @@ mod tests {
             assert!(e.traits.contains(&TraitOp::Set { name: "plan".into(), value: "pro".into() }));
         }
         // A placeholder in traits leaves room for context.traits.
-        let e = parse(json!({"type": "track", "event": "x", "anonymousId": "a", "timestamp": 5,
+        let e = parse(json!({"type": "track", "event": "x", "anonymousId": "a", "timestamp": 1_700_000_000_000_i64,
             "traits": {"email": "n/a"}, "context": {"traits": {"email": "c@d.e", "phone": "-1"}}}))
         .unwrap();
         assert_eq!(ids(&e), ["anonymous_id:a", "email:c@d.e"]);
-        let e = parse(json!({"type": "identify", "timestamp": 5, "traits": {"email": "n/a"}})).unwrap_err();
+        let e = parse(json!({"type": "identify", "timestamp": 1_700_000_000_000_i64, "traits": {"email": "n/a"}}))
+            .unwrap_err();
         assert!(e.to_string().contains("no identifiers"), "{e}");
     }
 
     #[test]
     fn maps_alias_page_and_screen() {
-        let e = parse(json!({"type": "alias", "userId": "new", "previousId": "old", "timestamp": 5})).unwrap();
+        let e =
+            parse(json!({"type": "alias", "userId": "new", "previousId": "old", "timestamp": 1_700_000_000_000_i64}))
+                .unwrap();
         assert_eq!(e.previous_id.as_ref().map(ToString::to_string).as_deref(), Some("user_id:old"));
         assert_eq!(ids(&e), ["user_id:new"]);
-        let e = parse(json!({"type": "page", "name": "Pricing", "anonymousId": "a", "timestamp": 5,
+        let e =
+            parse(json!({"type": "page", "name": "Pricing", "anonymousId": "a", "timestamp": 1_700_000_000_000_i64,
             "properties": {"path": "/pricing"}}))
-        .unwrap();
+            .unwrap();
         assert_eq!((e.kind, e.name.as_str()), (EventKind::Page, "Pricing"));
         assert_eq!(e.properties.get_str("path"), Some("/pricing"));
-        let e = parse(json!({"type": "Screen", "anonymousId": "a", "timestamp": 5})).unwrap();
+        let e = parse(json!({"type": "Screen", "anonymousId": "a", "timestamp": 1_700_000_000_000_i64})).unwrap();
         assert_eq!((e.kind, e.name.as_str()), (EventKind::Screen, "screen"));
     }
 
     #[test]
     fn rejections_name_the_field() {
         let cases = [
-            (json!({"type": "track", "userId": "u", "timestamp": 5}), "\"event\": is required"),
-            (json!({"type": "group", "userId": "u", "timestamp": 5}), "\"type\": unknown type \"group\""),
-            (json!({"userId": "u", "timestamp": 5}), "\"type\": is required"),
-            (json!({"type": "page", "timestamp": 5}), "no identifiers: give userId"),
-            (json!({"type": "page", "userId": "", "timestamp": 5}), "no identifiers: give userId"),
-            (json!({"type": "page", "userId": [1], "timestamp": 5}), "\"userId\": must be a string or an integer"),
+            (json!({"type": "track", "userId": "u", "timestamp": 1_700_000_000_000_i64}), "\"event\": is required"),
             (
-                json!({"type": "page", "userId": "u", "traits": {"email": "nope"}, "timestamp": 5}),
+                json!({"type": "group", "userId": "u", "timestamp": 1_700_000_000_000_i64}),
+                "\"type\": unknown type \"group\"",
+            ),
+            (json!({"userId": "u", "timestamp": 1_700_000_000_000_i64}), "\"type\": is required"),
+            (json!({"type": "page", "timestamp": 1_700_000_000_000_i64}), "no identifiers: give userId"),
+            (json!({"type": "page", "userId": "", "timestamp": 1_700_000_000_000_i64}), "no identifiers: give userId"),
+            (
+                json!({"type": "page", "userId": [1], "timestamp": 1_700_000_000_000_i64}),
+                "\"userId\": must be a string or an integer",
+            ),
+            (
+                json!({"type": "page", "userId": "u", "traits": {"email": "nope"}, "timestamp": 1_700_000_000_000_i64}),
                 "\"traits.email\": invalid identifier",
             ),
             (
-                json!({"type": "page", "userId": "u", "traits": {"email": 3}, "timestamp": 5}),
+                json!({"type": "page", "userId": "u", "traits": {"email": 3}, "timestamp": 1_700_000_000_000_i64}),
                 "\"traits.email\": must be a string",
             ),
             (
-                json!({"type": "page", "userId": "u", "context": {"traits": {"phone": "abc"}}, "timestamp": 5}),
+                json!({"type": "page", "userId": "u", "context": {"traits": {"phone": "abc"}}, "timestamp": 1_700_000_000_000_i64}),
                 "\"context.traits.phone\"",
             ),
-            (json!({"type": "page", "userId": "u", "context": [], "timestamp": 5}), "\"context\": must be an object"),
             (
-                json!({"type": "page", "userId": "u", "context": {"traits": 1}, "timestamp": 5}),
+                json!({"type": "page", "userId": "u", "context": [], "timestamp": 1_700_000_000_000_i64}),
+                "\"context\": must be an object",
+            ),
+            (
+                json!({"type": "page", "userId": "u", "context": {"traits": 1}, "timestamp": 1_700_000_000_000_i64}),
                 "\"context.traits\": must be an object",
             ),
             (
-                json!({"type": "identify", "userId": "u", "traits": [1], "timestamp": 5}),
+                json!({"type": "identify", "userId": "u", "traits": [1], "timestamp": 1_700_000_000_000_i64}),
                 "\"traits\": must be an object",
             ),
-            (json!({"type": "identify", "userId": "u", "traits": {"a/b": 1}, "timestamp": 5}), "\"traits.a/b\""),
-            (json!({"type": "alias", "userId": "u", "timestamp": 5}), "\"previousId\": is required"),
             (
-                json!({"type": "alias", "userId": "u", "previousId": " ", "timestamp": 5}),
+                json!({"type": "identify", "userId": "u", "traits": {"a/b": 1}, "timestamp": 1_700_000_000_000_i64}),
+                "\"traits.a/b\"",
+            ),
+            (
+                json!({"type": "alias", "userId": "u", "timestamp": 1_700_000_000_000_i64}),
+                "\"previousId\": is required",
+            ),
+            (
+                json!({"type": "alias", "userId": "u", "previousId": " ", "timestamp": 1_700_000_000_000_i64}),
                 "\"previousId\": invalid identifier",
             ),
             (json!({"type": "page", "userId": "u"}), "field \"timestamp\" or \"originalTimestamp\" is required"),
@@ -288,12 +310,15 @@ mod tests {
                 "\"originalTimestamp\": -1 ms is before 1970",
             ),
             (
-                json!({"type": "track", "event": "x", "userId": "u", "timestamp": 5, "properties": "x"}),
+                json!({"type": "track", "event": "x", "userId": "u", "timestamp": 1_700_000_000_000_i64, "properties": "x"}),
                 "\"properties\": must be an object",
             ),
-            (json!({"type": "page", "name": 1, "userId": "u", "timestamp": 5}), "\"name\": must be a string"),
             (
-                json!({"type": "page", "messageId": "", "userId": "u", "timestamp": 5}),
+                json!({"type": "page", "name": 1, "userId": "u", "timestamp": 1_700_000_000_000_i64}),
+                "\"name\": must be a string",
+            ),
+            (
+                json!({"type": "page", "messageId": "", "userId": "u", "timestamp": 1_700_000_000_000_i64}),
                 "\"messageId\": must not be empty",
             ),
         ];
@@ -302,7 +327,9 @@ mod tests {
             assert!(e.contains(needle), "{v}: {e:?} should contain {needle:?}");
             assert!(e.starts_with("invalid event line 2"), "{e}");
         }
-        let e = parse(json!({"type": "track", "messageId": "ajs-9", "userId": "u", "timestamp": 5})).unwrap_err();
+        let e =
+            parse(json!({"type": "track", "messageId": "ajs-9", "userId": "u", "timestamp": 1_700_000_000_000_i64}))
+                .unwrap_err();
         assert!(e.to_string().starts_with("invalid event line 2 (message_id ajs-9): field \"event\""), "{e}");
     }
 }

@@ -11,7 +11,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 pub use data::{
-    Aggregation, EventsArgs, ImportArgs, ImportFormat, RfmCommand, RollupCommand, RollupDeclareArgs, TrackArgs,
+    Aggregation, EpochUnitArg, EventsArgs, ImportArgs, ImportFormat, IngestOptions, RfmCommand, RollupCommand,
+    RollupDeclareArgs, TrackArgs,
 };
 pub use indexes::{IndexCommand, RetentionCommand, RetentionSettings};
 pub use privacy::{AnonymizeArgs, AuditArgs, ConsentCommand, ConsentStateArg, EraseArgs, ExportArgs};
@@ -215,6 +216,15 @@ pub enum Command {
     /// With --schemas FILE, events are also checked against per-event-name
     /// schemas (format under --schemas below); a violating event is a
     /// rejected line.
+    ///
+    /// Events are deduplicated by message id within the dedup horizon:
+    /// 7 days from the id's first sighting unless --dedup-horizon says
+    /// otherwise (it is not stored in the database: give it on every run).
+    /// Re-importing a file whose message ids were first seen longer ago
+    /// applies its events again; events without a message id are never
+    /// deduplicated. Numeric timestamps are epoch milliseconds; a number
+    /// that would be before 1973 as milliseconds is refused as probably
+    /// seconds (--epoch-unit s reads seconds).
     /// Draws a progress bar (rate, ETA) when stderr is a terminal.
     #[command(after_help = WRITE_SAFETY, verbatim_doc_comment)]
     Import(ImportArgs),

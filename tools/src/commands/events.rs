@@ -16,8 +16,8 @@ use crate::parse::{self, Target};
 /// `track JSON`: one event, atomically.
 pub fn track(ctx: &Ctx, a: &TrackArgs) -> Result<(), CliError> {
     let format: EventFormat = a.format.parse()?;
-    let schemas = a.schemas.as_deref().map(parse::schemas).transpose()?;
-    let db = open::for_ingest(&ctx.db, schemas, a.max_future_skew.as_deref())?;
+    let schemas = a.ingest.schemas.as_deref().map(parse::schemas).transpose()?;
+    let db = open::for_ingest(&ctx.db, schemas, &a.ingest)?;
     let event = parse_line(&a.event, format, "argument", &db.event_limits())?;
     match db.track(&event)? {
         IngestOutcome::Applied(r) => {

@@ -8,6 +8,7 @@
 
 use std::io::BufRead;
 
+use profiledb::event::EpochUnit;
 use profiledb::{Identifier, Timestamp, TraitValue, Update};
 
 use super::rows::{Row, Rows};
@@ -25,7 +26,8 @@ pub enum CellType {
     Number,
     /// true/false (an error otherwise).
     Bool,
-    /// RFC 3339 or epoch milliseconds.
+    /// RFC 3339, or an integer in the import's epoch unit (`--epoch-unit`,
+    /// milliseconds by default, refusing values that look like seconds).
     Time,
 }
 
@@ -98,11 +100,13 @@ pub struct Csv<R> {
     rows: Rows<R>,
     columns: Vec<(usize, Target)>,
     width: usize,
+    epoch_unit: EpochUnit,
 }
 
 impl<R: BufRead> Csv<R> {
-    /// Reads the header row and matches it against the mapping.
-    pub fn new(reader: R, source: String, map: Vec<(String, Target)>) -> Result<Self, CliError> {
+    /// Reads the header row and matches it against the mapping; integer
+    /// `:time` cells are read in `epoch_unit`.
+    pub fn new(reader: R, source: String, map: Vec<(String, Target)>, epoch_unit: EpochUnit) -> Result<Self, CliError> {
         let mut rows = Rows::new(reader, source.clone());
         let header = loop {
             match rows.next_row()? {
@@ -125,7 +129,7 @@ impl<R: BufRead> Csv<R> {
             })?;
             columns.push((at, target));
         }
-        Ok(Csv { rows, columns, width: names.len() })
+        Ok(Csv { rows, columns, width: names.len(), epoch_unit })
     }
 
     fn record(&self, cells: &[String]) -> Result<Record, String> {
@@ -144,7 +148,8 @@ impl<R: BufRead> Csv<R> {
                     identifiers.push(Identifier::new(kind, cell).map_err(|e| e.to_string())?);
                 }
                 Target::Trait(name, ty) => {
-                    let value = typed(cell, *ty).map_err(|e| format!("column for trait {name:?}: {e}"))?;
+                    let value =
+                        typed(cell, *ty, self.epoch_unit).map_err(|e| format!("column for trait {name:?}: {e}"))?;
                     update = update.set(name, value);
                 }
             }
@@ -157,8 +162,8 @@ impl<R: BufRead> Csv<R> {
     }
 }
 
-/// A cell as a trait value of type `ty`.
-fn typed(cell: &str, ty: CellType) -> Result<TraitValue, String> {
+/// A cell as a trait value of type `ty` (integer times in `unit`).
+fn typed(cell: &str, ty: CellType, unit: EpochUnit) -> Result<TraitValue, String> {
     let number = |s: &str| {
         s.parse::<i64>()
             .map(TraitValue::Int)
@@ -175,7 +180,10 @@ fn typed(cell: &str, ty: CellType) -> Result<TraitValue, String> {
         CellType::Auto => Ok(number(cell).or_else(|| boolean(cell)).unwrap_or_else(|| TraitValue::Str(cell.into()))),
         CellType::Number => number(cell).ok_or_else(|| format!("{cell:?} is not a number")),
         CellType::Bool => boolean(cell).ok_or_else(|| format!("{cell:?} is not true or false")),
-        CellType::Time => Timestamp::parse(cell).map(TraitValue::Time),
+        CellType::Time => match cell.parse::<i64>() {
+            Ok(n) => unit.read(n).map(TraitValue::Time),
+            Err(_) => Timestamp::parse(cell).map(TraitValue::Time),
+        },
     }
 }
 
@@ -216,12 +224,24 @@ mod tests {
         assert!(parse_map("a").is_err());
     }
 
+    const MS: EpochUnit = EpochUnit::Milliseconds;
+
+    #[test]
+    fn integer_times_are_read_in_the_epoch_unit() {
+        let err = typed("1714557600", CellType::Time, MS).unwrap_err();
+        assert!(err.contains("looks like epoch seconds") && err.contains("--epoch-unit s"), "{err}");
+        let secs = typed("1714557600", CellType::Time, EpochUnit::Seconds);
+        assert_eq!(secs, Ok(TraitValue::Time(Timestamp(1_714_557_600_000))));
+        let ms = typed("1714557600000", CellType::Time, MS);
+        assert_eq!(ms, Ok(TraitValue::Time(Timestamp(1_714_557_600_000))));
+    }
+
     #[test]
     fn cells_are_typed() {
-        assert_eq!(typed("42", CellType::Auto), Ok(TraitValue::Int(42)));
-        assert_eq!(typed("2.5", CellType::Auto), Ok(TraitValue::Float(2.5)));
-        assert_eq!(typed("true", CellType::Auto), Ok(TraitValue::Bool(true)));
-        assert_eq!(typed("007", CellType::Text), Ok(TraitValue::Str("007".into())));
-        assert!(typed("x", CellType::Number).is_err());
+        assert_eq!(typed("42", CellType::Auto, MS), Ok(TraitValue::Int(42)));
+        assert_eq!(typed("2.5", CellType::Auto, MS), Ok(TraitValue::Float(2.5)));
+        assert_eq!(typed("true", CellType::Auto, MS), Ok(TraitValue::Bool(true)));
+        assert_eq!(typed("007", CellType::Text, MS), Ok(TraitValue::Str("007".into())));
+        assert!(typed("x", CellType::Number, MS).is_err());
     }
 }

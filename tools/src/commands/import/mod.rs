@@ -133,10 +133,10 @@ pub fn run(ctx: &Ctx, a: &ImportArgs) -> Result<(), CliError> {
         let size = meta.map(|m| m.len());
         (a.file.clone(), Box::new(BufReader::with_capacity(1 << 20, f)), size)
     };
-    let schemas = a.schemas.as_deref().map(parse::schemas).transpose()?;
-    let db = open::for_ingest(&ctx.db, schemas.clone(), a.max_future_skew.as_deref())?;
+    let schemas = a.ingest.schemas.as_deref().map(parse::schemas).transpose()?;
+    let db = open::for_ingest(&ctx.db, schemas.clone(), &a.ingest)?;
     let mut source: Box<dyn Source> = match map {
-        Some(m) => Box::new(csv::Csv::new(reader, name.clone(), m)?),
+        Some(m) => Box::new(csv::Csv::new(reader, name.clone(), m, db.event_limits().epoch_unit)?),
         None => Box::new(lines::Jsonl::new(reader, name.clone(), format, db.event_limits())),
     };
     let bar = progress_bar(size);

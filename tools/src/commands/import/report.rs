@@ -60,7 +60,7 @@ pub fn print(ctx: &Ctx, source: &str, s: &Summary, elapsed: Duration) -> Result<
         if s.not_linked > 0 {
             let mut t = Table::new(&["LINE", "IDENTIFIER", "NOT LINKED BECAUSE"]);
             for (l, id, _, reason) in s.not_linked_list.iter().take(MAX_LISTED) {
-                t.row(vec![l.to_string(), truncate(id, 60), truncate(reason, 120)]);
+                t.row(vec![l.to_string(), truncate(id, 60), truncate(reason, 300)]);
             }
             out.push_str(&format!(
                 "\n\n{} identifiers not linked (the lines were written without them):\n{}",
@@ -77,7 +77,7 @@ pub fn print(ctx: &Ctx, source: &str, s: &Summary, elapsed: Duration) -> Result<
         if !s.rejections.is_empty() {
             let mut t = Table::new(&["LINE", "REASON"]);
             for (l, r) in s.rejections.iter().take(MAX_LISTED) {
-                t.row(vec![l.to_string(), truncate(r, 160)]);
+                t.row(vec![l.to_string(), truncate(r, 600)]);
             }
             out.push_str(&format!("\n\nrejected lines (nothing of them was written):\n{}", t.render()));
             if s.rejected as usize > MAX_LISTED {

@@ -1,0 +1,63 @@
+//! A data engineer's review of `import` (twenty-fourth session): epoch
+//! seconds refused or read with `--epoch-unit s`, the dedup horizon in the
+//! help and settable, rejection reasons shown with their hint.
+
+mod common;
+
+use common::{s, TestDb};
+use serde_json::json;
+
+const SECONDS: &str = r#"{"type":"track","event":"purchase","userId":"s1","messageId":"e-1","timestamp":1762000000,"properties":{"amount":5}}
+"#;
+
+#[test]
+fn epoch_seconds_are_refused_naming_the_line_and_read_with_epoch_unit_s() {
+    let db = TestDb::init();
+    let file = db.file("seconds.jsonl", SECONDS);
+    let run = db.run(&["import", s(&file)]).code(2);
+    // The readable table shows the whole reason, hint included.
+    for needle in ["1     invalid event line 1", "\"timestamp\"", "looks like epoch seconds", "--epoch-unit s"] {
+        assert!(run.stdout.contains(needle), "{needle:?} missing: {}", run.stdout);
+    }
+    db.run(&["get", "user_id:s1"]).code(3);
+    db.run(&["import", "--epoch-unit", "s", s(&file)]).ok();
+    let events = db.json(&["events", "user_id:s1"]);
+    assert!(events.to_string().contains("2025-11-01T12:26:40.000Z"), "{events}");
+
+    let csv = db.file("signup.csv", "email,signup\nx1@x.com,1714557600\n");
+    let map = "email=email,signup=traits.signup:time";
+    let run = db.run(&["--json", "import", "--csv", "--map", map, s(&csv)]).code(2);
+    let reason = run.json()["rejections"][0]["reason"].as_str().unwrap_or_default().to_owned();
+    assert!(reason.contains("looks like epoch seconds") && reason.contains("signup"), "{reason}");
+    db.run(&["get", "email:x1@x.com"]).code(3);
+    db.run(&["import", "--csv", "--map", map, "--epoch-unit", "s", s(&csv)]).ok();
+    assert_eq!(db.get("email:x1@x.com")["traits"]["signup"], json!("2024-05-01T10:00:00.000Z"));
+    // track too.
+    let line = r#"{"type":"track","event":"x","userId":"t1","timestamp":"1762000000"}"#;
+    db.run(&["track", line]).code(2).err_has(&["looks like epoch seconds"]);
+    db.run(&["track", "--epoch-unit", "s", line]).ok();
+}
+
+#[test]
+fn the_dedup_horizon_is_documented_in_the_help_and_settable() {
+    let db = TestDb::init();
+    let help = db.run(&["import", "--help"]).ok().stdout;
+    for needle in ["--dedup-horizon", "7 days", "never deduplicated", "--epoch-unit"] {
+        assert!(help.contains(needle), "import --help lacks {needle:?}");
+    }
+    let file = db.file(
+        "one.jsonl",
+        r#"{"type":"track","event":"Order Completed","userId":"bob-7","messageId":"m-1","timestamp":"2026-01-20T08:10:00Z"}
+"#,
+    );
+    let count = |db: &TestDb| db.json(&["events", "user_id:bob-7"])["events"].as_array().map_or(0, Vec::len);
+    db.run(&["import", s(&file)]).ok();
+    db.run(&["import", s(&file)]).ok();
+    assert_eq!(count(&db), 1, "a duplicate within the default horizon");
+    // A horizon of 0 remembers nothing: the same line applies again.
+    db.run(&["import", "--dedup-horizon", "0", s(&file)]).ok();
+    assert_eq!(count(&db), 2);
+    db.run(&["import", "--dedup-horizon", "30d", s(&file)]).ok();
+    assert_eq!(count(&db), 2);
+    db.run(&["import", "--dedup-horizon", "soon", s(&file)]).code(2).err_has(&["--dedup-horizon \"soon\""]);
+}
