@@ -244,7 +244,7 @@ mod tests {
     #[test]
     fn explicit_formats_are_honored() {
         let e = parse_line(NATIVE, EventFormat::SegmentSpec, "line 1", &limits()).unwrap_err().to_string();
-        assert!(e.contains("no identifiers: give userId"), "{e}");
+        assert!(e.contains("\"identifiers\": is native, but the line is read as Segment Spec"), "{e}");
         let spec = r#"{"type":"track","event":"x","timestamp":1700000000000,"userId":"1"}"#;
         let e = parse_line(spec, EventFormat::Native, "line 1", &limits()).unwrap_err().to_string();
         assert!(e.contains("\"userId\": unknown field"), "{e}");

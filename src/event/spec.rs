@@ -14,7 +14,7 @@
 //! | `name` (page, screen) | [`Event::name`] | optional; default `page` / `screen` |
 //! | `properties` (track, page, screen) | [`Event::properties`] | must be an object when present; ignored on identify and alias |
 //! | `traits` and `context.traits` (identify) | [`Event::traits`] | each trait becomes a `set`; nested objects flatten to dotted names (`address.city`); a top-level key in `traits` replaces the same key of `context.traits` |
-//! | anything else (`context.*`, `integrations`, `sentAt`, `receivedAt`, `channel`, `version`, ...) | ignored | |
+//! | anything else (`context.*`, `integrations`, `sentAt`, `receivedAt`, `channel`, `version`, ...) | ignored | except a native-only field ([`NATIVE_ONLY_FIELDS`]): the line mixes the formats and is refused, naming the fields; and a field above in another case (`messageid`): refused as a typo |
 //!
 //! At least one of `userId`, `anonymousId`, email or phone must be present.
 //! A placeholder email or phone trait ([`is_placeholder`]) is left out of
@@ -35,10 +35,73 @@ use crate::identity::rules::is_placeholder;
 /// read a message as Segment Spec.
 pub const SPEC_MARKER_FIELDS: [&str; 4] = ["userId", "anonymousId", "messageId", "originalTimestamp"];
 
+/// Fields of the native format that a Segment Spec message never has: a
+/// message carrying one mixes the formats, and is refused rather than have
+/// that field ignored (its identifiers not linked, its message id not
+/// deduplicated).
+pub const NATIVE_ONLY_FIELDS: [&str; 5] = ["identifiers", "message_id", "previous_id", "trait_ops", "consent"];
+
+/// The top-level Segment Spec fields this parser reads: a key that differs
+/// from one only in case (`messageid`, `UserId`) is refused as a typo
+/// rather than ignored.
+const READ_FIELDS: [&str; 11] = [
+    "type",
+    "messageId",
+    "event",
+    "name",
+    "timestamp",
+    "originalTimestamp",
+    "userId",
+    "anonymousId",
+    "previousId",
+    "properties",
+    "traits",
+];
+
+/// Refuses a message that mixes native-only fields with Segment Spec ones,
+/// or has a read field in the wrong case, naming the fields.
+fn check_fields(map: &Map<String, Value>, ctx: &Ctx<'_>) -> Result<()> {
+    let native: Vec<&str> = NATIVE_ONLY_FIELDS.iter().copied().filter(|f| map.contains_key(*f)).collect();
+    if let Some(first) = native.first() {
+        let segment: Vec<String> =
+            SPEC_MARKER_FIELDS.iter().filter(|f| map.contains_key(**f)).map(|f| format!("{f:?}")).collect();
+        let native: Vec<String> = native.iter().map(|f| format!("{f:?}")).collect();
+        if segment.is_empty() {
+            return Err(ctx.field(
+                first,
+                format!(
+                    "{} native, but the line is read as Segment Spec (which has userId, anonymousId, \
+                     messageId, previousId): read it as native",
+                    if native.len() == 1 { "is" } else { "are" }
+                ),
+            ));
+        }
+        return Err(ctx.field(
+            first,
+            format!(
+                "the line mixes native fields ({}) with Segment Spec fields ({}): write each line in one format \
+                 (native: identifiers, message_id, previous_id; Segment Spec: userId, anonymousId, messageId, \
+                 previousId)",
+                native.join(", "),
+                segment.join(", ")
+            ),
+        ));
+    }
+    for key in map.keys() {
+        if let Some(meant) = READ_FIELDS.iter().find(|f| f.eq_ignore_ascii_case(key) && **f != key.as_str()) {
+            return Err(
+                ctx.field(key, format!("unknown field: did you mean {meant:?}? (field names are case-sensitive)"))
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Parses a Segment Spec message from its JSON object.
 pub(crate) fn parse(map: &Map<String, Value>, ctx: &mut Ctx<'_>, limits: &EventLimits) -> Result<Event> {
     let message_id = fields::message_id(ctx, "messageId", get(map, "messageId"))?;
     ctx.set_message_id(message_id.as_deref());
+    check_fields(map, ctx)?;
     let kind: EventKind = match get(map, "type") {
         None => return Err(ctx.field("type", "is required (track, identify, alias, page or screen)")),
         Some(v) => string(ctx, "type", v)?.to_ascii_lowercase().parse().map_err(|e: String| ctx.field("type", e))?,
@@ -247,6 +310,31 @@ mod tests {
         assert_eq!(e.properties.get_str("path"), Some("/pricing"));
         let e = parse(json!({"type": "Screen", "anonymousId": "a", "timestamp": 1_700_000_000_000_i64})).unwrap();
         assert_eq!((e.kind, e.name.as_str()), (EventKind::Screen, "screen"));
+    }
+
+    #[test]
+    fn a_line_mixing_native_and_segment_fields_is_refused_naming_them() {
+        let line = r#"{"type":"track","event":"x","timestamp":"2024-05-01T10:00:00Z","identifiers":{"email":"e501@x.com"},"userId":"501","message_id":"q2","properties":{"amount":3}}"#;
+        let limits = EventLimits::new(Timestamp(NOW));
+        let err = parse_line(line, EventFormat::Auto, "line 1", &limits).unwrap_err().to_string();
+        for needle in ["line 1", "field \"identifiers\"", "\"identifiers\", \"message_id\"", "\"userId\"", "one format"]
+        {
+            assert!(err.contains(needle), "{needle:?} missing: {err}");
+        }
+        let err = parse(json!({"type": "track", "event": "x", "messageId": "q1", "timestamp": NOW,
+                               "identifiers": {"email": "a@b.c"}}))
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("mixes native fields (\"identifiers\")") && err.contains("\"messageId\""), "{err}");
+        // A read field in the wrong case is a typo, not ignored noise.
+        let err = parse(json!({"type": "track", "event": "x", "userId": "u", "messageid": "q3", "timestamp": NOW}))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("field \"messageid\"") && err.contains("did you mean \"messageId\""), "{err}");
+        // Export noise is still ignored.
+        let ok = parse(json!({"type": "track", "event": "x", "userId": "u", "timestamp": NOW, "rudderId": "r",
+                              "writeKey": "k", "context": {"ip": "1.2.3.4"}}));
+        assert!(ok.is_ok(), "{ok:?}");
     }
 
     #[test]
