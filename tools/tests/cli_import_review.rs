@@ -61,3 +61,19 @@ fn the_dedup_horizon_is_documented_in_the_help_and_settable() {
     assert_eq!(count(&db), 2);
     db.run(&["import", "--dedup-horizon", "soon", s(&file)]).code(2).err_has(&["--dedup-horizon \"soon\""]);
 }
+
+#[test]
+fn a_csv_column_mapped_to_an_unknown_kind_is_refused_with_how_to_map_a_trait() {
+    let db = TestDb::init();
+    let csv = db.file("f3.csv", "email,country,ok\nx1@x.com,NO,TRUE\nx2@x.com,NO,false\n");
+    let run = db.run(&["import", "--csv", "--map", "email=email,country=country", s(&csv)]).code(2);
+    let run = run.err_has(&["\"country\" is not a known identifier kind", "country=traits.country"]);
+    assert!(run.stdout.is_empty(), "{}", run.stdout);
+    assert_eq!(db.json(&["stats"])["profiles"], json!(0), "nothing written");
+    db.run(&["import", "--csv", "--map", "email=email,country=traits.country,ok=traits.ok:bool", s(&csv)]).ok();
+    assert_eq!(db.json(&["stats"])["profiles"], json!(2));
+    assert_eq!(db.get("email:x1@x.com")["traits"], json!({"country": "NO", "ok": true}));
+    // A new kind, explicitly.
+    db.run(&["import", "--csv", "--map", "email=email,country=identifiers.country", s(&csv)]).ok();
+    assert_eq!(db.json(&["stats"])["profiles"], json!(1), "as asked: the two share country:NO");
+}

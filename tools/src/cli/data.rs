@@ -101,7 +101,9 @@ pub struct ImportArgs {
     #[arg(long)]
     pub csv: bool,
 
-    /// CSV column mapping: COLUMN=KIND (an identifier) or COLUMN=traits.NAME[:string|number|bool|time], comma-separated.
+    /// CSV column mapping, comma-separated: COLUMN=KIND (an identifier of a known kind: user_id, email, phone,
+    /// device_id, anonymous_id), COLUMN=identifiers.KIND (an identifier of any other kind) or
+    /// COLUMN=traits.NAME[:string|number|bool|time].
     #[arg(long, value_name = "COLUMN=TARGET,...")]
     pub map: Option<String>,
 

@@ -193,11 +193,16 @@ pub enum Command {
     /// or integers, or lists of them; null means absent.
     ///
     /// CSV (--csv, or --format csv): the first row names the columns; --map
-    /// says what each column is: COLUMN=KIND makes it an identifier
-    /// (email=email, id=user_id), COLUMN=traits.NAME a trait, with an
+    /// says what each column is: COLUMN=KIND makes it an identifier of a
+    /// known kind (email=email, id=user_id; the kinds are user_id, email,
+    /// phone, device_id, anonymous_id), COLUMN=identifiers.KIND one of any
+    /// other kind (card=identifiers.loyalty_id: a bare unknown kind is
+    /// refused, since an identifier column stitches every row sharing its
+    /// value into one profile), COLUMN=traits.NAME a trait, with an
     /// optional type: traits.NAME:string|number|bool|time (default: numbers
-    /// and true/false are read as such, anything else as text). Columns not
-    /// in --map are ignored; empty cells set nothing. Example:
+    /// and true/false, in any case, are read as such, anything else as
+    /// text). Columns not in --map are ignored; empty cells set nothing.
+    /// Example:
     ///
     ///   --csv --map email=email,uid=user_id,plan=traits.plan,zip=traits.zip:string
     ///

@@ -1,8 +1,12 @@
 //! CSV rows into profile [`Record`]s, through a column mapping.
 //!
 //! The mapping (`--map`) is a comma-separated list of `COLUMN=TARGET`:
-//! `TARGET` is an identifier kind (`email`, `user_id`) or `traits.NAME`,
-//! optionally typed `traits.NAME:string|number|bool|time`. The first row
+//! `TARGET` is an identifier kind the identity rules know (`email`,
+//! `user_id`, `phone`, `device_id`, `anonymous_id`), `identifiers.KIND` for
+//! any other kind (explicitly: a bare unknown kind is refused, since
+//! `country=country` meant as a trait would stitch every customer of a
+//! country into one profile), or `traits.NAME`, optionally typed
+//! `traits.NAME:string|number|bool|time`. The first row
 //! names the columns. Rows are read by [`Rows`] (RFC 4180: quoted cells
 //! may hold commas, doubled quotes and line breaks).
 
@@ -18,13 +22,14 @@ use crate::error::CliError;
 /// How a trait column's cells are read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CellType {
-    /// Integers and decimals as numbers, true/false as booleans, else text.
+    /// Integers and decimals as numbers, true/false (any case) as booleans,
+    /// else text.
     Auto,
     /// Always text.
     Text,
     /// A number (an error otherwise).
     Number,
-    /// true/false (an error otherwise).
+    /// true/false in any case (an error otherwise).
     Bool,
     /// RFC 3339, or an integer in the import's epoch unit (`--epoch-unit`,
     /// milliseconds by default, refusing values that look like seconds).
@@ -40,9 +45,12 @@ pub enum Target {
     Trait(String, CellType),
 }
 
-/// Parses `--map`.
-pub fn parse_map(spec: &str) -> Result<Vec<(String, Target)>, CliError> {
-    let bad = |m: String| CliError::Usage(format!("--map: {m} (expected COLUMN=KIND or COLUMN=traits.NAME[:TYPE])"));
+/// Parses `--map`; a bare `KIND` must be one of `known` (the identity
+/// rules' kinds), any other kind is written `identifiers.KIND`.
+pub fn parse_map(spec: &str, known: &[String]) -> Result<Vec<(String, Target)>, CliError> {
+    let bad = |m: String| {
+        CliError::Usage(format!("--map: {m} (expected COLUMN=KIND, COLUMN=identifiers.KIND or COLUMN=traits.NAME[:TYPE], TYPE one of string, number, bool, time)"))
+    };
     let mut out: Vec<(String, Target)> = Vec::new();
     for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let (col, target) = part.split_once('=').ok_or_else(|| bad(format!("{part:?} has no '='")))?;
@@ -65,15 +73,27 @@ pub fn parse_map(spec: &str) -> Result<Vec<(String, Target)>, CliError> {
                 Target::Trait(name.to_owned(), ty)
             }
             None => {
+                let (kind, explicit) = match target.strip_prefix("identifiers.") {
+                    Some(kind) => (kind, true),
+                    None => (target, false),
+                };
                 // The kind's shape is checked now; the library checks each value.
-                let ok = target.starts_with(|c: char| c.is_ascii_lowercase())
-                    && target.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+                let ok = kind.starts_with(|c: char| c.is_ascii_lowercase())
+                    && kind.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
                 if !ok {
                     return Err(bad(format!(
                         "{part:?}: {target:?} is neither traits.NAME nor an identifier kind (a-z, 0-9, _)"
                     )));
                 }
-                Target::Identifier(target.to_owned())
+                if !explicit && !known.iter().any(|k| k == kind) {
+                    return Err(CliError::Usage(format!(
+                        "--map: {part:?}: {kind:?} is not a known identifier kind ({}); an identifier column \
+                         stitches every row sharing its value into one profile. To map a trait, write \
+                         {col}=traits.{kind}; to make it an identifier of a new kind, write {col}=identifiers.{kind}",
+                        known.join(", ")
+                    )));
+                }
+                Target::Identifier(kind.to_owned())
             }
         };
         out.push((col.to_owned(), t));
@@ -170,9 +190,10 @@ fn typed(cell: &str, ty: CellType, unit: EpochUnit) -> Result<TraitValue, String
             .ok()
             .or_else(|| s.parse::<f64>().ok().filter(|f| f.is_finite()).map(TraitValue::Float))
     };
+    // Any case: spreadsheets write TRUE and FALSE.
     let boolean = |s: &str| match s {
-        "true" => Some(TraitValue::Bool(true)),
-        "false" => Some(TraitValue::Bool(false)),
+        _ if s.eq_ignore_ascii_case("true") => Some(TraitValue::Bool(true)),
+        _ if s.eq_ignore_ascii_case("false") => Some(TraitValue::Bool(false)),
         _ => None,
     };
     match ty {
@@ -209,6 +230,8 @@ mod tests {
 
     #[test]
     fn maps_parse() {
+        let known = known();
+        let parse_map = |m: &str| parse_map(m, &known);
         let m = parse_map("mail=email, plan=traits.plan,zip=traits.zip:string").ok();
         assert_eq!(
             m,
@@ -222,6 +245,22 @@ mod tests {
         assert!(parse_map("a=email,a=user_id").is_err(), "mapped twice");
         assert!(parse_map("a=traits.x:weird,b=email").is_err());
         assert!(parse_map("a").is_err());
+    }
+
+    fn known() -> Vec<String> {
+        ["user_id", "email", "phone", "device_id", "anonymous_id"].map(String::from).to_vec()
+    }
+
+    #[test]
+    fn an_unknown_identifier_kind_needs_the_explicit_form() {
+        let err = parse_map("email=email,country=country", &known()).unwrap_err().to_string();
+        assert!(err.contains("\"country\" is not a known identifier kind (user_id, email"), "{err}");
+        assert!(err.contains("country=traits.country") && err.contains("country=identifiers.country"), "{err}");
+        assert!(parse_map("id=userid", &known()).is_err(), "a misspelt kind");
+        let m = parse_map("email=email,card=identifiers.loyalty_id", &known()).ok();
+        assert_eq!(m.map(|m| m[1].1.clone()), Some(Target::Identifier("loyalty_id".into())));
+        let m = parse_map("d=identifiers.device_id", &known()).ok();
+        assert_eq!(m.map(|m| m[0].1.clone()), Some(Target::Identifier("device_id".into())));
     }
 
     const MS: EpochUnit = EpochUnit::Milliseconds;
@@ -243,5 +282,7 @@ mod tests {
         assert_eq!(typed("true", CellType::Auto, MS), Ok(TraitValue::Bool(true)));
         assert_eq!(typed("007", CellType::Text, MS), Ok(TraitValue::Str("007".into())));
         assert!(typed("x", CellType::Number, MS).is_err());
+        assert_eq!(typed("TRUE", CellType::Bool, MS), Ok(TraitValue::Bool(true)));
+        assert_eq!(typed("False", CellType::Auto, MS), Ok(TraitValue::Bool(false)));
     }
 }

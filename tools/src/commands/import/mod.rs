@@ -110,11 +110,24 @@ impl Summary {
     }
 }
 
+/// The identifier kinds `rules` name (limits and priority): the kinds a CSV
+/// column may map to without the explicit `identifiers.KIND`. The CLI
+/// opens databases with the default rules.
+fn known_kinds(rules: &IdentityRules) -> Vec<String> {
+    let mut kinds = rules.priority.clone();
+    for k in rules.limits.keys() {
+        if !kinds.contains(k) {
+            kinds.push(k.clone());
+        }
+    }
+    kinds
+}
+
 /// Runs an import.
 pub fn run(ctx: &Ctx, a: &ImportArgs) -> Result<(), CliError> {
     let format = if a.csv { ImportFormat::Csv } else { a.format };
     let map = match (format, &a.map) {
-        (ImportFormat::Csv, Some(m)) => Some(csv::parse_map(m)?),
+        (ImportFormat::Csv, Some(m)) => Some(csv::parse_map(m, &known_kinds(&IdentityRules::default()))?),
         (ImportFormat::Csv, None) => {
             return Err(CliError::Usage("CSV needs --map (e.g. --map email=email,plan=traits.plan)".into()))
         }
