@@ -77,3 +77,35 @@ fn a_csv_column_mapped_to_an_unknown_kind_is_refused_with_how_to_map_a_trait() {
     db.run(&["import", "--csv", "--map", "email=email,country=identifiers.country", s(&csv)]).ok();
     assert_eq!(db.json(&["stats"])["profiles"], json!(1), "as asked: the two share country:NO");
 }
+
+#[test]
+fn amounts_sent_as_strings_are_reported_by_import_and_rfm_compute() {
+    let db = TestDb::init();
+    let strings = db.file(
+        "f5.jsonl",
+        r#"{"type":"track","event":"purchase","userId":"s1","messageId":"sn-1","timestamp":"2026-01-01T00:00:00Z","properties":{"amount":"30.00"}}
+{"type":"track","event":"purchase","userId":"s2","messageId":"sn-2","timestamp":"2026-01-02T00:00:00Z","properties":{"amount":"12.50"}}
+{"type":"track","event":"purchase","userId":"s3","timestamp":"2026-01-03T00:00:00Z","properties":{"amount":7}}
+"#,
+    );
+    db.run(&["rollup", "declare", "spend", "--event", "purchase", "--agg", "sum", "--property", "amount"]).ok();
+    let run = db.run(&["--json", "import", s(&strings)]).ok();
+    run.json()["notices"]["non_numeric"][0]["events"].as_u64().filter(|n| *n == 2).expect("two counted");
+    let run = run.err_has(&[
+        "warning: 2 \"purchase\" events had a non-numeric \"amount\" (such as \"30.00\"), which rollup \"spend\" (sum)",
+        "note: 1 events had no message id",
+    ]);
+    assert_eq!(run.json()["notices"]["events_without_message_id"], json!(1));
+    // Every spend 0 because every amount is a string: rfm compute says so.
+    let only = db.file(
+        "only.jsonl",
+        r#"{"type":"track","event":"order","userId":"o1","messageId":"o-1","timestamp":"2026-01-01T00:00:00Z","properties":{"total":"30.00"}}
+"#,
+    );
+    db.run(&["import", s(&only)]).ok();
+    db.run(&["rfm", "compute", "--event", "order", "--amount", "total"])
+        .ok()
+        .err_has(&["warning: every buyer's spend is 0: no \"order\" event carries \"total\" as a number"]);
+    let run = db.run(&["rfm", "compute", "--event", "purchase", "--amount", "amount"]).ok();
+    assert!(!run.stderr.contains("spend is 0"), "one amount is a number: {}", run.stderr);
+}

@@ -13,6 +13,7 @@
 
 mod csv;
 mod lines;
+mod numeric;
 mod report;
 mod rows;
 
@@ -90,6 +91,8 @@ pub struct Summary {
     nothing_written: bool,
     /// `--strict` stopped at this line when writing it failed.
     stopped_at: Option<u64>,
+    /// Non-numeric values numeric rollups read, events without message id.
+    notices: numeric::Notices,
 }
 
 impl Summary {
@@ -99,6 +102,13 @@ impl Summary {
         if self.not_linked_list.len() < MAX_REPORTED {
             let (code, reason) = crate::output::json::ignored_reason(why);
             self.not_linked_list.push((line, id.to_string(), code, reason));
+        }
+    }
+
+    /// Notes what a parsed record carries (before it is written).
+    fn inspect(&mut self, r: &Record) {
+        if let Record::Event(e) = r {
+            self.notices.event(e);
         }
     }
 
@@ -155,7 +165,7 @@ pub fn run(ctx: &Ctx, a: &ImportArgs) -> Result<(), CliError> {
     let bar = progress_bar(size);
     let started = Instant::now();
     let mut writer = Writer { db: &db, source: &name, pending: Vec::new(), strict: a.strict };
-    let mut s = Summary::default();
+    let mut s = Summary { notices: numeric::Notices::new(&db), ..Summary::default() };
     if a.strict {
         strict(&mut *source, schemas.as_ref(), &mut writer, &mut s, &bar)?;
     } else {
@@ -163,7 +173,10 @@ pub fn run(ctx: &Ctx, a: &ImportArgs) -> Result<(), CliError> {
             bar.inc(item.bytes);
             s.lines += 1;
             match item.parsed {
-                Ok(r) => writer.add(item.line, r, &mut s)?,
+                Ok(r) => {
+                    s.inspect(&r);
+                    writer.add(item.line, r, &mut s)?;
+                }
                 Err(reason) => s.reject(item.line, reason),
             }
             if s.lines.is_multiple_of(1024) {
@@ -205,7 +218,10 @@ fn strict(
         s.lines += 1;
         let parsed = item.parsed.and_then(|r| prevalidate(&r, schemas, rules).map(|()| r));
         match parsed {
-            Ok(r) => records.push((item.line, r)),
+            Ok(r) => {
+                s.inspect(&r);
+                records.push((item.line, r));
+            }
             Err(reason) => s.reject(item.line, reason),
         }
     }

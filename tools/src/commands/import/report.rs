@@ -35,7 +35,9 @@ pub fn print(ctx: &Ctx, source: &str, s: &Summary, elapsed: Duration) -> Result<
             .map(|(l, id, code, reason)| json!({"line": l, "identifier": id, "code": code, "reason": reason}))
             .collect::<Vec<_>>(),
         "elapsed_ms": ms,
+        "notices": s.notices.json(),
     });
+
     ctx.out.emit(&v, || {
         let rate = if elapsed.as_secs_f64() > 0.0 { s.lines as f64 / elapsed.as_secs_f64() } else { 0.0 };
         let counts = if s.nothing_written {
@@ -88,5 +90,10 @@ pub fn print(ctx: &Ctx, source: &str, s: &Summary, elapsed: Duration) -> Result<
             }
         }
         out
-    })
+    })?;
+    // After the summary, on stderr: they do not change the exit code.
+    for w in s.notices.warnings() {
+        eprintln!("{w}");
+    }
+    Ok(())
 }
