@@ -109,3 +109,21 @@ fn amounts_sent_as_strings_are_reported_by_import_and_rfm_compute() {
     let run = db.run(&["rfm", "compute", "--event", "purchase", "--amount", "amount"]).ok();
     assert!(!run.stderr.contains("spend is 0"), "one amount is a number: {}", run.stderr);
 }
+
+#[test]
+fn gzip_utf16_arrays_and_batch_envelopes_say_what_the_file_is() {
+    let db = TestDb::init();
+    let gz = db.beside("events.jsonl.gz");
+    std::fs::write(&gz, [0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, b'\n', 0x03]).expect("write");
+    db.run(&["import", s(&gz)]).code(2).err_has(&["gzip-compressed", "zcat FILE | profiledb import -"]);
+    let utf16 = db.beside("events.utf16");
+    std::fs::write(&utf16, [0xff, 0xfe, b'{', 0, b'}', 0, b'\n', 0]).expect("write");
+    db.run(&["import", s(&utf16)]).code(2).err_has(&["UTF-16", "iconv"]);
+    let line = r#"{"type":"track","event":"x","userId":"a1","timestamp":"2026-01-01T00:00:00Z"}"#;
+    let array = db.file("array.json", &format!("[\n {line}\n]\n"));
+    let r = db.run(&["--json", "import", s(&array)]).code(2).json();
+    assert!(r["rejections"][0]["reason"].as_str().unwrap_or_default().contains("jq -c '.[]'"), "{r}");
+    let batch = db.file("batch.json", &format!("{{\"batch\":[{line}],\"sentAt\":\"2026-01-01T00:00:00Z\"}}\n"));
+    let r = db.run(&["--json", "import", s(&batch)]).code(2).json();
+    assert!(r["rejections"][0]["reason"].as_str().unwrap_or_default().contains("jq -c '.batch[]'"), "{r}");
+}
