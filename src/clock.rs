@@ -59,7 +59,23 @@ impl Timestamp {
         if let Ok(ms) = t.parse::<i64>() {
             return Ok(Timestamp(ms));
         }
-        let dt = time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+        let rfc3339 = |t: &str| time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339);
+        let dt = rfc3339(t)
+            .or_else(|e| {
+                // ISO 8601's basic offset (`+0530`, Java's `Z` pattern): the
+                // same instant as `+05:30`.
+                let b = t.as_bytes();
+                let basic = b.len() > 5
+                    && matches!(b[b.len() - 5], b'+' | b'-')
+                    && b[b.len() - 4..].iter().all(u8::is_ascii_digit)
+                    && t.contains('T');
+                if basic {
+                    let (head, tail) = t.split_at(t.len() - 2);
+                    rfc3339(&format!("{head}:{tail}")).map_err(|_| e)
+                } else {
+                    Err(e)
+                }
+            })
             .map_err(|e| format!("{s:?} is neither RFC 3339 nor epoch milliseconds ({e})"))?;
         // Floor, not truncation toward zero: a time less than 1 ms before
         // the epoch is -1 ms, not the epoch itself.
@@ -153,6 +169,14 @@ mod tests {
         assert_eq!(Timestamp::parse("1970-01-01T00:00:01Z"), Ok(Timestamp(1000)));
         assert_eq!(Timestamp::parse("1970-01-01T01:00:01.5+01:00"), Ok(Timestamp(1500)));
         assert!(Timestamp::parse("yesterday").is_err());
+    }
+
+    #[test]
+    fn basic_iso_8601_offsets_are_the_same_instant() {
+        let extended = Timestamp::parse("2026-11-01T10:00:00+05:30");
+        assert_eq!(Timestamp::parse("2026-11-01T10:00:00+0530"), extended);
+        assert_eq!(Timestamp::parse("2026-11-01T10:00:00.250-0800"), Timestamp::parse("2026-11-01T10:00:00.250-08:00"));
+        assert!(Timestamp::parse("2026-11-01+0530").is_err(), "a date alone is still refused");
     }
 
     #[test]

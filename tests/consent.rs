@@ -291,22 +291,22 @@ fn identify_events_carry_consent_changes() {
     let before = db.raw_dump().unwrap();
     for (line, needle) in [
         (
-            r#"{"type": "track", "event": "x", "timestamp": 1, "identifiers": {"user_id": "u"}, "consent": {}}"#,
+            r#"{"type": "track", "event": "x", "timestamp": 1700000000000, "identifiers": {"user_id": "u"}, "consent": {}}"#,
             "only identify events carry consent",
         ),
         (
-            r#"{"type": "identify", "timestamp": 1, "identifiers": {"user_id": "u"}, "consent": {"ads": {"state": "maybe", "source": "s"}}}"#,
+            r#"{"type": "identify", "timestamp": 1700000000000, "identifiers": {"user_id": "u"}, "consent": {"ads": {"state": "maybe", "source": "s"}}}"#,
             "\"consent.ads.state\"",
         ),
         (
-            r#"{"type": "identify", "timestamp": 1, "identifiers": {"user_id": "u"}, "consent": {"ads": {"state": "granted"}}}"#,
+            r#"{"type": "identify", "timestamp": 1700000000000, "identifiers": {"user_id": "u"}, "consent": {"ads": {"state": "granted"}}}"#,
             "\"consent.ads.source\": is required",
         ),
     ] {
         let err = parse_line(line, EventFormat::Native, "line 2", &limits).unwrap_err().to_string();
         assert!(err.contains(needle) && err.contains("line 2"), "{err}");
     }
-    let unknown = r#"{"type": "identify", "timestamp": 1, "identifiers": {"user_id": "u"}, "consent": {"sms": {"state": "granted", "source": "s"}}}"#;
+    let unknown = r#"{"type": "identify", "timestamp": 1700000000000, "identifiers": {"user_id": "u"}, "consent": {"sms": {"state": "granted", "source": "s"}}}"#;
     let event = parse_line(unknown, EventFormat::Native, "line 3", &limits).unwrap();
     assert!(matches!(db.track(&event), Err(Error::UnknownPurpose { .. })));
     let report = db.ingest_batch(&[event], false).unwrap();

@@ -118,7 +118,7 @@ fn given_at_in_native_events_and_calls_is_checked() {
     assert_eq!(ads(&db, &id("user_id:u")).1, given);
 
     let before = db.raw_dump().unwrap();
-    let bad = r#"{"type": "identify", "timestamp": 1, "identifiers": {"user_id": "u"},
+    let bad = r#"{"type": "identify", "timestamp": 1700000000000, "identifiers": {"user_id": "u"},
         "consent": {"ads": {"state": "granted", "source": "s", "given_at": "last tuesday"}}}"#;
     let err = parse_line(bad, EventFormat::Native, "line 2", &limits).unwrap_err().to_string();
     assert!(err.contains("\"consent.ads.given_at\"") && err.contains("line 2"), "{err}");

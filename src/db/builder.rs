@@ -68,6 +68,7 @@ pub struct Builder {
     pub(crate) mode: AccessMode,
     pub(crate) dedup_horizon_ms: i64,
     pub(crate) max_future_skew_ms: i64,
+    pub(crate) epoch_unit: crate::event::limits::EpochUnit,
     /// `None`: the database's stored setting (the default on a new one).
     pub(crate) timeline_retention_ms: Option<i64>,
     /// `None`: the database's stored setting (the default on a new one).
@@ -98,6 +99,7 @@ impl Builder {
             mode: AccessMode::ReadWrite,
             dedup_horizon_ms: 7 * Timestamp::DAY,
             max_future_skew_ms: crate::event::limits::DEFAULT_MAX_FUTURE_SKEW_MS,
+            epoch_unit: crate::event::limits::EpochUnit::Milliseconds,
             timeline_retention_ms: None,
             bucket_retention_ms: None,
             schemas: crate::event::SchemaRegistry::default(),
@@ -213,6 +215,16 @@ impl Builder {
     /// bound to the line parsers.
     pub fn max_future_skew(mut self, ms: i64) -> Self {
         self.max_future_skew_ms = ms;
+        self
+    }
+
+    /// How the line parsers read a number given as a timestamp
+    /// ([`ProfileDb::event_limits`]): epoch milliseconds by default, which
+    /// refuses a number below [`MIN_PLAUSIBLE_EPOCH_MS`](crate::event::limits::MIN_PLAUSIBLE_EPOCH_MS)
+    /// (a 1970 date as milliseconds: almost surely seconds), or epoch
+    /// seconds. RFC 3339 strings are unaffected.
+    pub fn epoch_unit(mut self, unit: crate::event::limits::EpochUnit) -> Self {
+        self.epoch_unit = unit;
         self
     }
 
@@ -361,6 +373,7 @@ impl Builder {
             merge_rules: self.merge_rules.clone(),
             dedup_horizon_ms: self.dedup_horizon_ms,
             max_future_skew_ms: self.max_future_skew_ms,
+            epoch_unit: self.epoch_unit,
             timeline_retention_ms: retention.timeline_ms,
             bucket_retention_ms: retention.bucket_ms,
             schemas: self.schemas.clone(),

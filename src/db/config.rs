@@ -20,6 +20,8 @@ pub(crate) struct Config {
     pub dedup_horizon_ms: i64,
     /// How far after the clock's now an event's timestamp may be.
     pub max_future_skew_ms: i64,
+    /// How the line parsers read numeric timestamps.
+    pub epoch_unit: crate::event::limits::EpochUnit,
     /// How long events stay in timelines (0: timelines are not stored).
     pub timeline_retention_ms: i64,
     /// How long per-day rollup buckets are kept (0: forever).

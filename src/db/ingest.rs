@@ -534,10 +534,13 @@ impl ProfileDb {
         Ok(crate::rollup::RfmReport { model, distribution })
     }
 
-    /// A profile's RFM score now: its current recency (from the clock's
-    /// now), frequency and monetary value against the cut points of the
-    /// last computed model (`None` if it never purchased). Fails if RFM was
-    /// never computed.
+    /// A profile's RFM score now against the last computed model (`None` if
+    /// it never purchased): its current frequency and monetary value against
+    /// their cut points, and its last purchase placed against the recency
+    /// cut points as the model placed every buyer (from its computation
+    /// time), so a profile that has not purchased since keeps the score the
+    /// model's distribution counted. The recency reported is from the
+    /// clock's now. Fails if RFM was never computed.
     pub fn rfm(&self, profile: ProfileId) -> Result<Option<crate::rollup::RfmScore>> {
         let view = self.core.store.latest();
         let model = schema::RFM

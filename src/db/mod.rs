@@ -275,12 +275,14 @@ impl ProfileDb {
 
     /// The bounds incoming events are checked against: the default
     /// [`EventLimits`](crate::event::EventLimits) with the clock's now and
-    /// the database's [`max_future_skew`](Builder::max_future_skew) — what
+    /// the database's [`max_future_skew`](Builder::max_future_skew) and
+    /// [`epoch_unit`](Builder::epoch_unit) — what
     /// to hand [`parse_line`](crate::event::parse_line) for events bound
     /// for this database.
     pub fn event_limits(&self) -> crate::event::EventLimits {
         crate::event::EventLimits {
             max_future_skew_ms: self.core.config.max_future_skew_ms,
+            epoch_unit: self.core.config.epoch_unit,
             ..crate::event::EventLimits::new(self.now())
         }
     }

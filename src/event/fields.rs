@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 
 use crate::clock::Timestamp;
 use crate::error::{quote_input, Error, Result};
-use crate::event::limits::EventLimits;
+use crate::event::limits::{EpochUnit, EventLimits};
 use crate::event::model::{check_event_name, check_message_id};
 use crate::event::property::{json_type_name, Properties};
 use crate::identity::identifier::Identifier;
@@ -143,11 +143,17 @@ pub(crate) fn timestamp(
             ctx.error(format!("missing timestamp: field {} is required", names.join(" or ")))
         });
     };
+    let unit = limits.epoch_unit;
+    let epoch = |n: i64| unit.read(n).map_err(|e| ctx.field(field, e));
     let ts = match v {
-        Value::String(s) => Timestamp::parse(s).map_err(|e| ctx.field(field, e))?,
-        Value::Number(n) => Timestamp(n.as_i64().ok_or_else(|| {
-            ctx.field(field, format!("{n} is not an integer of epoch milliseconds (or an RFC 3339 string)"))
-        })?),
+        Value::String(s) => match s.trim().parse::<i64>() {
+            Ok(n) => epoch(n)?,
+            Err(_) => Timestamp::parse(s).map_err(|e| ctx.field(field, e))?,
+        },
+        Value::Number(n) => epoch(n.as_i64().ok_or_else(|| {
+            let unit = if unit == EpochUnit::Seconds { "seconds" } else { "milliseconds" };
+            ctx.field(field, format!("{n} is not an integer of epoch {unit} (or an RFC 3339 string)"))
+        })?)?,
         other => {
             return Err(ctx.field(
                 field,
@@ -251,8 +257,27 @@ mod tests {
         let ctx = Ctx::new("line 1");
         let t = |v: Value| timestamp(&ctx, &obj(json!({ "timestamp": v })), &["timestamp"], &limits());
         assert_eq!(t(json!("2024-05-01T12:00:00Z")).unwrap(), Timestamp(1_714_564_800_000));
-        assert_eq!(t(json!(1_000)).unwrap(), Timestamp(1_000));
-        assert_eq!(t(json!("1000")).unwrap(), Timestamp(1_000));
+        assert_eq!(t(json!(1_714_564_800_000_i64)).unwrap(), Timestamp(1_714_564_800_000));
+        assert_eq!(t(json!("1714564800000")).unwrap(), Timestamp(1_714_564_800_000));
+    }
+
+    #[test]
+    fn epoch_seconds_are_refused_unless_the_unit_says_seconds() {
+        let ctx = Ctx::new("line 4");
+        let secs = EventLimits { epoch_unit: EpochUnit::Seconds, ..limits() };
+        for v in [json!(1_714_564_800), json!("1714564800")] {
+            let err = timestamp(&ctx, &obj(json!({ "timestamp": v })), &["timestamp"], &limits()).unwrap_err();
+            let err = err.to_string();
+            assert!(
+                err.contains("line 4") && err.contains("field \"timestamp\"") && err.contains("epoch seconds"),
+                "{err}"
+            );
+            let ok = timestamp(&ctx, &obj(json!({ "timestamp": v })), &["timestamp"], &secs);
+            assert_eq!(ok.unwrap(), Timestamp(1_714_564_800_000));
+        }
+        // RFC 3339 is unaffected by the unit.
+        let rfc = obj(json!({"timestamp": "2024-05-01T12:00:00Z"}));
+        assert_eq!(timestamp(&ctx, &rfc, &["timestamp"], &secs).unwrap(), Timestamp(1_714_564_800_000));
     }
 
     #[test]

@@ -11,6 +11,57 @@ pub const DEFAULT_MAX_JSON_DEPTH: usize = 32;
 pub const DEFAULT_MAX_LINE_BYTES: usize = 1024 * 1024;
 /// Default for [`EventLimits::max_properties`].
 pub const DEFAULT_MAX_PROPERTIES: usize = 256;
+/// The smallest number read as epoch milliseconds
+/// ([`EpochUnit::Milliseconds`]): 1973-03-03T09:46:40Z. A smaller
+/// non-negative number is almost surely epoch *seconds* (it would be a 1970
+/// date as milliseconds), so it is refused rather than read as 1970.
+pub const MIN_PLAUSIBLE_EPOCH_MS: i64 = 100_000_000_000;
+
+/// How a number given as a timestamp (an event's `timestamp`, a CSV
+/// `:time` cell) is read. RFC 3339 strings are unaffected.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum EpochUnit {
+    /// Epoch milliseconds (the default). A number below
+    /// [`MIN_PLAUSIBLE_EPOCH_MS`] (0 up to early 1973) is refused as
+    /// probably seconds.
+    #[default]
+    Milliseconds,
+    /// Epoch seconds (multiplied by 1000).
+    Seconds,
+}
+
+impl EpochUnit {
+    /// Reads an integer timestamp `n` in this unit as a [`Timestamp`], or
+    /// says why it is refused: a millisecond value that looks like seconds
+    /// (with how to fix it), or a seconds value out of range. The result
+    /// still goes through the 1970 and future-skew checks.
+    pub fn read(self, n: i64) -> std::result::Result<Timestamp, String> {
+        match self {
+            EpochUnit::Seconds => {
+                n.checked_mul(1000).map(Timestamp).ok_or_else(|| format!("{n} is out of range as epoch seconds"))
+            }
+            EpochUnit::Milliseconds if (0..MIN_PLAUSIBLE_EPOCH_MS).contains(&n) => {
+                let as_seconds = n.checked_mul(1000).map_or_else(|| n.to_string(), |ms| Timestamp(ms).to_string());
+                Err(format!(
+                    "{n} looks like epoch seconds ({as_seconds}), not milliseconds ({}, before 1973): \
+                     read numbers as seconds (`--epoch-unit s` on the CLI, `Builder::epoch_unit` in the \
+                     library), or give milliseconds ({n}000) or an RFC 3339 string",
+                    Timestamp(n)
+                ))
+            }
+            EpochUnit::Milliseconds => Ok(Timestamp(n)),
+        }
+    }
+
+    /// The unit's name as the CLI spells it: `ms` or `s`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EpochUnit::Milliseconds => "ms",
+            EpochUnit::Seconds => "s",
+        }
+    }
+}
+
 /// The deepest nesting accepted whatever [`EventLimits::max_json_depth`]
 /// says: serde_json's own recursion limit.
 pub const HARD_MAX_JSON_DEPTH: usize = 128;
@@ -46,6 +97,9 @@ pub struct EventLimits {
     /// The timestamp given to events that have none. Default `None`: such
     /// events are refused rather than silently stamped with arrival time.
     pub default_timestamp: Option<Timestamp>,
+    /// How numeric timestamps are read. Default [`EpochUnit::Milliseconds`],
+    /// refusing values that look like seconds.
+    pub epoch_unit: EpochUnit,
 }
 
 impl EventLimits {
@@ -58,6 +112,7 @@ impl EventLimits {
             max_line_bytes: DEFAULT_MAX_LINE_BYTES,
             max_properties: DEFAULT_MAX_PROPERTIES,
             default_timestamp: None,
+            epoch_unit: EpochUnit::Milliseconds,
         }
     }
 
@@ -103,6 +158,18 @@ mod tests {
         let wide = EventLimits { max_json_depth: 10_000, now: Timestamp(i64::MAX), ..l };
         assert_eq!(wide.depth_limit(), HARD_MAX_JSON_DEPTH);
         assert_eq!(wide.latest(), Timestamp(i64::MAX));
+    }
+
+    #[test]
+    fn epoch_seconds_are_refused_as_milliseconds_and_read_as_seconds_when_asked() {
+        let err = EpochUnit::Milliseconds.read(1_762_000_000).unwrap_err();
+        assert!(err.contains("looks like epoch seconds (2025-11-01T12:26:40.000Z)"), "{err}");
+        assert!(err.contains("1762000000000") && err.contains("--epoch-unit s"), "{err}");
+        assert!(EpochUnit::Milliseconds.read(0).is_err());
+        assert_eq!(EpochUnit::Milliseconds.read(MIN_PLAUSIBLE_EPOCH_MS), Ok(Timestamp(MIN_PLAUSIBLE_EPOCH_MS)));
+        assert_eq!(EpochUnit::Milliseconds.read(-5), Ok(Timestamp(-5)), "left to the 1970 check");
+        assert_eq!(EpochUnit::Seconds.read(1_762_000_000), Ok(Timestamp(1_762_000_000_000)));
+        assert!(EpochUnit::Seconds.read(i64::MAX).unwrap_err().contains("out of range"));
     }
 
     #[test]

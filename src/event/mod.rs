@@ -37,7 +37,7 @@ pub mod schema;
 pub mod spec;
 
 pub use fields::identifier_text;
-pub use limits::EventLimits;
+pub use limits::{EpochUnit, EventLimits};
 pub use model::{Event, EventKind};
 pub use native::to_native_json;
 pub use parse::{describe_json_error, parse_line, parse_value, EventFormat};

@@ -257,7 +257,8 @@ mod tests {
         assert_eq!(ids, ["device_id:7", "email:ann@example.com", "email:ann@work.example", "user_id:42"]);
         assert_eq!(e.property_f64("product.price"), Some(9.0));
         // An integer is an identifier's text, as Segment Spec's `userId` is.
-        let n = parse(json!({"type": "page", "timestamp": 5, "identifiers": {"user_id": 42}})).unwrap();
+        let n =
+            parse(json!({"type": "page", "timestamp": 1_700_000_000_000_i64, "identifiers": {"user_id": 42}})).unwrap();
         assert_eq!(n.identifiers, e.identifiers.iter().filter(|i| i.kind() == "user_id").cloned().collect::<Vec<_>>());
         assert!(e.traits.is_empty() && e.previous_id.is_none());
     }
@@ -265,7 +266,7 @@ mod tests {
     #[test]
     fn parses_identify_alias_page_and_screen() {
         let id = json!({"user_id": "1"});
-        let e = parse(json!({"type": "identify", "timestamp": 5, "identifiers": id,
+        let e = parse(json!({"type": "identify", "timestamp": 1_700_000_000_000_i64, "identifiers": id,
             "traits": {"plan": "pro", "address": {"city": "Oslo"}},
             "trait_ops": [{"Increment": {"name": "logins", "by": {"Int": 1}}}]}))
         .unwrap();
@@ -274,13 +275,18 @@ mod tests {
         assert_eq!(names, ["address.city", "plan", "logins"]);
         assert_eq!(e.traits[0], TraitOp::Set { name: "address.city".into(), value: "Oslo".into() });
 
-        let e = parse(json!({"type": "alias", "timestamp": 5, "identifiers": id, "previous_id": "anonymous_id:a-1"}))
+        let e = parse(json!({"type": "alias", "timestamp": 1_700_000_000_000_i64, "identifiers": id, "previous_id": "anonymous_id:a-1"}))
             .unwrap();
         assert_eq!((e.name.as_str(), e.previous_id.map(|p| p.to_string())), ("alias", Some("anonymous_id:a-1".into())));
 
-        let e = parse(json!({"type": "page", "timestamp": 5, "identifiers": id, "properties": {"path": "/"}})).unwrap();
+        let e = parse(
+            json!({"type": "page", "timestamp": 1_700_000_000_000_i64, "identifiers": id, "properties": {"path": "/"}}),
+        )
+        .unwrap();
         assert_eq!((e.kind, e.name.as_str()), (EventKind::Page, "page"));
-        let e = parse(json!({"type": "screen", "event": "Home", "timestamp": 5, "identifiers": id})).unwrap();
+        let e =
+            parse(json!({"type": "screen", "event": "Home", "timestamp": 1_700_000_000_000_i64, "identifiers": id}))
+                .unwrap();
         assert_eq!((e.kind, e.name.as_str()), (EventKind::Screen, "Home"));
     }
 
@@ -288,33 +294,48 @@ mod tests {
     fn rejections_name_the_field_and_position() {
         let id = json!({"user_id": "1"});
         let cases = [
-            (json!({"type": "track", "timestamp": 5, "identifiers": id}), "\"event\": is required"),
-            (json!({"type": "track", "event": "", "timestamp": 5, "identifiers": id}), "\"event\": must not be empty"),
-            (json!({"type": "track", "event": 3, "timestamp": 5, "identifiers": id}), "\"event\": must be a string"),
-            (json!({"event": "x", "timestamp": 5, "identifiers": id}), "\"type\": is required"),
-            (json!({"type": "group", "timestamp": 5, "identifiers": id}), "\"type\": unknown type \"group\""),
+            (json!({"type": "track", "timestamp": 1_700_000_000_000_i64, "identifiers": id}), "\"event\": is required"),
             (
-                json!({"type": "page", "timestamp": 5, "identifiers": id, "propeties": {}}),
+                json!({"type": "track", "event": "", "timestamp": 1_700_000_000_000_i64, "identifiers": id}),
+                "\"event\": must not be empty",
+            ),
+            (
+                json!({"type": "track", "event": 3, "timestamp": 1_700_000_000_000_i64, "identifiers": id}),
+                "\"event\": must be a string",
+            ),
+            (json!({"event": "x", "timestamp": 1_700_000_000_000_i64, "identifiers": id}), "\"type\": is required"),
+            (
+                json!({"type": "group", "timestamp": 1_700_000_000_000_i64, "identifiers": id}),
+                "\"type\": unknown type \"group\"",
+            ),
+            (
+                json!({"type": "page", "timestamp": 1_700_000_000_000_i64, "identifiers": id, "propeties": {}}),
                 "\"propeties\": unknown field",
             ),
-            (json!({"type": "page", "timestamp": 5}), "no identifiers"),
-            (json!({"type": "page", "timestamp": 5, "identifiers": {}}), "no identifiers"),
-            (json!({"type": "page", "timestamp": 5, "identifiers": {"email": []}}), "no identifiers"),
-            (json!({"type": "page", "timestamp": 5, "identifiers": []}), "\"identifiers\": must be an object"),
+            (json!({"type": "page", "timestamp": 1_700_000_000_000_i64}), "no identifiers"),
+            (json!({"type": "page", "timestamp": 1_700_000_000_000_i64, "identifiers": {}}), "no identifiers"),
             (
-                json!({"type": "page", "timestamp": 5, "identifiers": {"email": "bad"}}),
+                json!({"type": "page", "timestamp": 1_700_000_000_000_i64, "identifiers": {"email": []}}),
+                "no identifiers",
+            ),
+            (
+                json!({"type": "page", "timestamp": 1_700_000_000_000_i64, "identifiers": []}),
+                "\"identifiers\": must be an object",
+            ),
+            (
+                json!({"type": "page", "timestamp": 1_700_000_000_000_i64, "identifiers": {"email": "bad"}}),
                 "\"identifiers.email\": invalid identifier",
             ),
             (
-                json!({"type": "page", "timestamp": 5, "identifiers": {"Email": "a@b.c"}}),
+                json!({"type": "page", "timestamp": 1_700_000_000_000_i64, "identifiers": {"Email": "a@b.c"}}),
                 "\"identifiers.Email\": invalid identifier",
             ),
             (
-                json!({"type": "page", "timestamp": 5, "identifiers": {"email": ["a@b.c", true]}}),
+                json!({"type": "page", "timestamp": 1_700_000_000_000_i64, "identifiers": {"email": ["a@b.c", true]}}),
                 "\"identifiers.email[1]\": must be a string or an integer, found true",
             ),
             (
-                json!({"type": "page", "timestamp": 5, "identifiers": {"user_id": 1.5}}),
+                json!({"type": "page", "timestamp": 1_700_000_000_000_i64, "identifiers": {"user_id": 1.5}}),
                 "\"identifiers.user_id\": must be a string or an integer, found 1.5",
             ),
             (json!({"type": "page", "identifiers": id}), "missing timestamp: field \"timestamp\""),
@@ -325,52 +346,55 @@ mod tests {
                 "\"timestamp\": 2024-05-03",
             ),
             (
-                json!({"type": "page", "timestamp": 5, "identifiers": id, "properties": [1]}),
+                json!({"type": "page", "timestamp": 1_700_000_000_000_i64, "identifiers": id, "properties": [1]}),
                 "\"properties\": must be an object",
             ),
             (
-                json!({"type": "identify", "timestamp": 5, "identifiers": id, "properties": {}}),
+                json!({"type": "identify", "timestamp": 1_700_000_000_000_i64, "identifiers": id, "properties": {}}),
                 "\"properties\": identify events carry no",
             ),
             (
-                json!({"type": "track", "event": "x", "timestamp": 5, "identifiers": id, "traits": {}}),
+                json!({"type": "track", "event": "x", "timestamp": 1_700_000_000_000_i64, "identifiers": id, "traits": {}}),
                 "\"traits\": only identify",
             ),
             (
-                json!({"type": "identify", "event": "x", "timestamp": 5, "identifiers": id}),
+                json!({"type": "identify", "event": "x", "timestamp": 1_700_000_000_000_i64, "identifiers": id}),
                 "\"event\": identify events have no name",
             ),
             (
-                json!({"type": "identify", "timestamp": 5, "identifiers": id, "traits": "x"}),
+                json!({"type": "identify", "timestamp": 1_700_000_000_000_i64, "identifiers": id, "traits": "x"}),
                 "\"traits\": must be an object",
             ),
             (
-                json!({"type": "identify", "timestamp": 5, "identifiers": id, "traits": {"a b": 1}}),
+                json!({"type": "identify", "timestamp": 1_700_000_000_000_i64, "identifiers": id, "traits": {"a b": 1}}),
                 "\"traits.a b\": invalid trait name",
             ),
             (
-                json!({"type": "identify", "timestamp": 5, "identifiers": id, "trait_ops": [{"Nope": 1}]}),
+                json!({"type": "identify", "timestamp": 1_700_000_000_000_i64, "identifiers": id, "trait_ops": [{"Nope": 1}]}),
                 "\"trait_ops[0]\"",
             ),
             (
-                json!({"type": "identify", "timestamp": 5, "identifiers": id, "trait_ops": {}}),
+                json!({"type": "identify", "timestamp": 1_700_000_000_000_i64, "identifiers": id, "trait_ops": {}}),
                 "\"trait_ops\": must be a list",
             ),
-            (json!({"type": "alias", "timestamp": 5, "identifiers": id}), "\"previous_id\": is required"),
             (
-                json!({"type": "alias", "timestamp": 5, "identifiers": id, "previous_id": "nokind"}),
+                json!({"type": "alias", "timestamp": 1_700_000_000_000_i64, "identifiers": id}),
+                "\"previous_id\": is required",
+            ),
+            (
+                json!({"type": "alias", "timestamp": 1_700_000_000_000_i64, "identifiers": id, "previous_id": "nokind"}),
                 "\"previous_id\": invalid identifier",
             ),
             (
-                json!({"type": "page", "timestamp": 5, "identifiers": id, "previous_id": "a:b"}),
+                json!({"type": "page", "timestamp": 1_700_000_000_000_i64, "identifiers": id, "previous_id": "a:b"}),
                 "\"previous_id\": only alias",
             ),
             (
-                json!({"message_id": "", "type": "page", "timestamp": 5, "identifiers": id}),
+                json!({"message_id": "", "type": "page", "timestamp": 1_700_000_000_000_i64, "identifiers": id}),
                 "\"message_id\": must not be empty",
             ),
             (
-                json!({"message_id": 7, "type": "page", "timestamp": 5, "identifiers": id}),
+                json!({"message_id": 7, "type": "page", "timestamp": 1_700_000_000_000_i64, "identifiers": id}),
                 "\"message_id\": must be a string",
             ),
         ];
@@ -383,7 +407,9 @@ mod tests {
 
     #[test]
     fn errors_after_the_message_id_name_it() {
-        let e = err(json!({"message_id": "m-9", "type": "track", "timestamp": 5, "identifiers": {"user_id": "1"}}));
+        let e = err(
+            json!({"message_id": "m-9", "type": "track", "timestamp": 1_700_000_000_000_i64, "identifiers": {"user_id": "1"}}),
+        );
         assert!(e.starts_with("invalid event line 7 (message_id m-9): field \"event\""), "{e}");
     }
 
@@ -400,7 +426,12 @@ mod tests {
 
     #[test]
     fn unusual_trait_ops_survive_export_in_order() {
-        let mut e = Event::new(EventKind::Identify, "identify", Timestamp(5), vec!["user_id:1".parse().unwrap()]);
+        let mut e = Event::new(
+            EventKind::Identify,
+            "identify",
+            Timestamp(1_700_000_000_000),
+            vec!["user_id:1".parse().unwrap()],
+        );
         e.traits = vec![
             TraitOp::Set { name: "b".into(), value: 1.into() },
             TraitOp::Set { name: "c".into(), value: vec!["x".to_owned()].into() },

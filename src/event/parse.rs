@@ -218,12 +218,12 @@ mod tests {
         parse_line(line, EventFormat::Auto, "line 4", &limits()).unwrap_err().to_string()
     }
 
-    const NATIVE: &str = r#"{"type":"track","event":"x","timestamp":5,"identifiers":{"user_id":"1"}}"#;
+    const NATIVE: &str = r#"{"type":"track","event":"x","timestamp":1700000000000,"identifiers":{"user_id":"1"}}"#;
 
     #[test]
     fn auto_detects_spec_by_its_marker_fields() {
         for marker in ["userId", "anonymousId", "messageId", "originalTimestamp"] {
-            let mut v = json!({"type": "track", "event": "x", "timestamp": 5, "userId": "1"});
+            let mut v = json!({"type": "track", "event": "x", "timestamp": 1_700_000_000_000_i64, "userId": "1"});
             if marker != "userId" {
                 v.as_object_mut().unwrap().remove("userId");
                 v[marker] = json!(if marker == "originalTimestamp" { json!(5) } else { json!("z") });
@@ -244,8 +244,8 @@ mod tests {
     #[test]
     fn explicit_formats_are_honored() {
         let e = parse_line(NATIVE, EventFormat::SegmentSpec, "line 1", &limits()).unwrap_err().to_string();
-        assert!(e.contains("no identifiers: give userId"), "{e}");
-        let spec = r#"{"type":"track","event":"x","timestamp":5,"userId":"1"}"#;
+        assert!(e.contains("\"identifiers\": is native, but the line is read as Segment Spec"), "{e}");
+        let spec = r#"{"type":"track","event":"x","timestamp":1700000000000,"userId":"1"}"#;
         let e = parse_line(spec, EventFormat::Native, "line 1", &limits()).unwrap_err().to_string();
         assert!(e.contains("\"userId\": unknown field"), "{e}");
     }
@@ -289,7 +289,7 @@ mod tests {
     #[test]
     fn deep_nesting_is_refused_before_parsing() {
         let deep = format!(
-            r#"{{"type":"track","event":"x","timestamp":5,"identifiers":{{"user_id":"1"}},"properties":{}{}}}"#,
+            r#"{{"type":"track","event":"x","timestamp":1700000000000,"identifiers":{{"user_id":"1"}},"properties":{}{}}}"#,
             "[".repeat(40),
             "]".repeat(40)
         );
@@ -308,7 +308,8 @@ mod tests {
 
     #[test]
     fn parse_value_checks_depth_itself() {
-        let mut v = json!({"type": "track", "event": "x", "timestamp": 5, "identifiers": {"user_id": "1"}});
+        let mut v =
+            json!({"type": "track", "event": "x", "timestamp": 1_700_000_000_000_i64, "identifiers": {"user_id": "1"}});
         let mut nested = json!(1);
         for _ in 0..40 {
             nested = json!([nested]);

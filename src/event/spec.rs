@@ -14,7 +14,7 @@
 //! | `name` (page, screen) | [`Event::name`] | optional; default `page` / `screen` |
 //! | `properties` (track, page, screen) | [`Event::properties`] | must be an object when present; ignored on identify and alias |
 //! | `traits` and `context.traits` (identify) | [`Event::traits`] | each trait becomes a `set`; nested objects flatten to dotted names (`address.city`); a top-level key in `traits` replaces the same key of `context.traits` |
-//! | anything else (`context.*`, `integrations`, `sentAt`, `receivedAt`, `channel`, `version`, ...) | ignored | |
+//! | anything else (`context.*`, `integrations`, `sentAt`, `receivedAt`, `channel`, `version`, ...) | ignored | except a native-only field ([`NATIVE_ONLY_FIELDS`]): the line mixes the formats and is refused, naming the fields; and a field above in another case (`messageid`): refused as a typo |
 //!
 //! At least one of `userId`, `anonymousId`, email or phone must be present.
 //! A placeholder email or phone trait ([`is_placeholder`]) is left out of
@@ -35,10 +35,73 @@ use crate::identity::rules::is_placeholder;
 /// read a message as Segment Spec.
 pub const SPEC_MARKER_FIELDS: [&str; 4] = ["userId", "anonymousId", "messageId", "originalTimestamp"];
 
+/// Fields of the native format that a Segment Spec message never has: a
+/// message carrying one mixes the formats, and is refused rather than have
+/// that field ignored (its identifiers not linked, its message id not
+/// deduplicated).
+pub const NATIVE_ONLY_FIELDS: [&str; 5] = ["identifiers", "message_id", "previous_id", "trait_ops", "consent"];
+
+/// The top-level Segment Spec fields this parser reads: a key that differs
+/// from one only in case (`messageid`, `UserId`) is refused as a typo
+/// rather than ignored.
+const READ_FIELDS: [&str; 11] = [
+    "type",
+    "messageId",
+    "event",
+    "name",
+    "timestamp",
+    "originalTimestamp",
+    "userId",
+    "anonymousId",
+    "previousId",
+    "properties",
+    "traits",
+];
+
+/// Refuses a message that mixes native-only fields with Segment Spec ones,
+/// or has a read field in the wrong case, naming the fields.
+fn check_fields(map: &Map<String, Value>, ctx: &Ctx<'_>) -> Result<()> {
+    let native: Vec<&str> = NATIVE_ONLY_FIELDS.iter().copied().filter(|f| map.contains_key(*f)).collect();
+    if let Some(first) = native.first() {
+        let segment: Vec<String> =
+            SPEC_MARKER_FIELDS.iter().filter(|f| map.contains_key(**f)).map(|f| format!("{f:?}")).collect();
+        let native: Vec<String> = native.iter().map(|f| format!("{f:?}")).collect();
+        if segment.is_empty() {
+            return Err(ctx.field(
+                first,
+                format!(
+                    "{} native, but the line is read as Segment Spec (which has userId, anonymousId, \
+                     messageId, previousId): read it as native",
+                    if native.len() == 1 { "is" } else { "are" }
+                ),
+            ));
+        }
+        return Err(ctx.field(
+            first,
+            format!(
+                "the line mixes native fields ({}) with Segment Spec fields ({}): write each line in one format \
+                 (native: identifiers, message_id, previous_id; Segment Spec: userId, anonymousId, messageId, \
+                 previousId)",
+                native.join(", "),
+                segment.join(", ")
+            ),
+        ));
+    }
+    for key in map.keys() {
+        if let Some(meant) = READ_FIELDS.iter().find(|f| f.eq_ignore_ascii_case(key) && **f != key.as_str()) {
+            return Err(
+                ctx.field(key, format!("unknown field: did you mean {meant:?}? (field names are case-sensitive)"))
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Parses a Segment Spec message from its JSON object.
 pub(crate) fn parse(map: &Map<String, Value>, ctx: &mut Ctx<'_>, limits: &EventLimits) -> Result<Event> {
     let message_id = fields::message_id(ctx, "messageId", get(map, "messageId"))?;
     ctx.set_message_id(message_id.as_deref());
+    check_fields(map, ctx)?;
     let kind: EventKind = match get(map, "type") {
         None => return Err(ctx.field("type", "is required (track, identify, alias, page or screen)")),
         Some(v) => string(ctx, "type", v)?.to_ascii_lowercase().parse().map_err(|e: String| ctx.field("type", e))?,
@@ -177,7 +240,7 @@ mod tests {
     #[test]
     fn maps_identify_traits_and_identifiers() {
         let e = parse(json!({
-            "type": "identify", "userId": "u-1", "timestamp": 5,
+            "type": "identify", "userId": "u-1", "timestamp": 1_700_000_000_000_i64,
             "traits": {"email": "a@b.c", "phone": "+1 555 0100", "address": {"city": "Oslo"}, "plan": "pro"},
             "context": {"traits": {"email": "other@b.c", "plan": "free", "company": {"name": "Acme"}}}
         }))
@@ -192,26 +255,29 @@ mod tests {
 
     #[test]
     fn context_traits_give_email_and_phone_when_traits_lack_them() {
-        let e = parse(json!({"type": "page", "anonymousId": "a", "timestamp": 5, "traits": {"email": null},
-            "context": {"traits": {"email": "c@d.e", "phone": "555"}}}))
+        let e = parse(
+            json!({"type": "page", "anonymousId": "a", "timestamp": 1_700_000_000_000_i64, "traits": {"email": null},
+            "context": {"traits": {"email": "c@d.e", "phone": "555"}}}),
+        )
         .unwrap();
         assert_eq!(ids(&e), ["anonymous_id:a", "email:c@d.e", "phone:555"]);
     }
 
     #[test]
     fn an_empty_user_id_is_absent_as_rudderstack_sends_it_before_identify() {
-        let line = r#"{"type":"track","event":"x","timestamp":5,"userId":"","anonymousId":"a-1"}"#;
-        let e = parse_line(line, EventFormat::Auto, "line 1", &EventLimits::new(Timestamp(10))).unwrap();
+        let line = r#"{"type":"track","event":"x","timestamp":1700000000000,"userId":"","anonymousId":"a-1"}"#;
+        let e = parse_line(line, EventFormat::Auto, "line 1", &EventLimits::new(Timestamp(1_700_000_000_000))).unwrap();
         assert_eq!(ids(&e), ["anonymous_id:a-1"]);
-        let both_empty = r#"{"type":"track","event":"x","timestamp":5,"userId":" ","anonymousId":""}"#;
-        let err = parse_line(both_empty, EventFormat::Auto, "line 1", &EventLimits::new(Timestamp(10))).unwrap_err();
+        let both_empty = r#"{"type":"track","event":"x","timestamp":1700000000000,"userId":" ","anonymousId":""}"#;
+        let err = parse_line(both_empty, EventFormat::Auto, "line 1", &EventLimits::new(Timestamp(1_700_000_000_000)))
+            .unwrap_err();
         assert!(err.to_string().contains("no identifiers"), "{err}");
     }
 
     #[test]
     fn placeholder_email_or_phone_traits_are_not_identifiers() {
         for email in ["n/a", "", "  ", "Unknown", "NULL"] {
-            let e = parse(json!({"type": "identify", "userId": "u-5", "timestamp": 5,
+            let e = parse(json!({"type": "identify", "userId": "u-5", "timestamp": 1_700_000_000_000_i64,
                 "traits": {"email": email, "phone": "none", "plan": "pro"}}))
             .unwrap();
             assert_eq!(ids(&e), ["user_id:u-5"], "{email:?}");
@@ -220,62 +286,106 @@ mod tests {
             assert!(e.traits.contains(&TraitOp::Set { name: "plan".into(), value: "pro".into() }));
         }
         // A placeholder in traits leaves room for context.traits.
-        let e = parse(json!({"type": "track", "event": "x", "anonymousId": "a", "timestamp": 5,
+        let e = parse(json!({"type": "track", "event": "x", "anonymousId": "a", "timestamp": 1_700_000_000_000_i64,
             "traits": {"email": "n/a"}, "context": {"traits": {"email": "c@d.e", "phone": "-1"}}}))
         .unwrap();
         assert_eq!(ids(&e), ["anonymous_id:a", "email:c@d.e"]);
-        let e = parse(json!({"type": "identify", "timestamp": 5, "traits": {"email": "n/a"}})).unwrap_err();
+        let e = parse(json!({"type": "identify", "timestamp": 1_700_000_000_000_i64, "traits": {"email": "n/a"}}))
+            .unwrap_err();
         assert!(e.to_string().contains("no identifiers"), "{e}");
     }
 
     #[test]
     fn maps_alias_page_and_screen() {
-        let e = parse(json!({"type": "alias", "userId": "new", "previousId": "old", "timestamp": 5})).unwrap();
+        let e =
+            parse(json!({"type": "alias", "userId": "new", "previousId": "old", "timestamp": 1_700_000_000_000_i64}))
+                .unwrap();
         assert_eq!(e.previous_id.as_ref().map(ToString::to_string).as_deref(), Some("user_id:old"));
         assert_eq!(ids(&e), ["user_id:new"]);
-        let e = parse(json!({"type": "page", "name": "Pricing", "anonymousId": "a", "timestamp": 5,
+        let e =
+            parse(json!({"type": "page", "name": "Pricing", "anonymousId": "a", "timestamp": 1_700_000_000_000_i64,
             "properties": {"path": "/pricing"}}))
-        .unwrap();
+            .unwrap();
         assert_eq!((e.kind, e.name.as_str()), (EventKind::Page, "Pricing"));
         assert_eq!(e.properties.get_str("path"), Some("/pricing"));
-        let e = parse(json!({"type": "Screen", "anonymousId": "a", "timestamp": 5})).unwrap();
+        let e = parse(json!({"type": "Screen", "anonymousId": "a", "timestamp": 1_700_000_000_000_i64})).unwrap();
         assert_eq!((e.kind, e.name.as_str()), (EventKind::Screen, "screen"));
+    }
+
+    #[test]
+    fn a_line_mixing_native_and_segment_fields_is_refused_naming_them() {
+        let line = r#"{"type":"track","event":"x","timestamp":"2024-05-01T10:00:00Z","identifiers":{"email":"e501@x.com"},"userId":"501","message_id":"q2","properties":{"amount":3}}"#;
+        let limits = EventLimits::new(Timestamp(NOW));
+        let err = parse_line(line, EventFormat::Auto, "line 1", &limits).unwrap_err().to_string();
+        for needle in ["line 1", "field \"identifiers\"", "\"identifiers\", \"message_id\"", "\"userId\"", "one format"]
+        {
+            assert!(err.contains(needle), "{needle:?} missing: {err}");
+        }
+        let err = parse(json!({"type": "track", "event": "x", "messageId": "q1", "timestamp": NOW,
+                               "identifiers": {"email": "a@b.c"}}))
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("mixes native fields (\"identifiers\")") && err.contains("\"messageId\""), "{err}");
+        // A read field in the wrong case is a typo, not ignored noise.
+        let err = parse(json!({"type": "track", "event": "x", "userId": "u", "messageid": "q3", "timestamp": NOW}))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("field \"messageid\"") && err.contains("did you mean \"messageId\""), "{err}");
+        // Export noise is still ignored.
+        let ok = parse(json!({"type": "track", "event": "x", "userId": "u", "timestamp": NOW, "rudderId": "r",
+                              "writeKey": "k", "context": {"ip": "1.2.3.4"}}));
+        assert!(ok.is_ok(), "{ok:?}");
     }
 
     #[test]
     fn rejections_name_the_field() {
         let cases = [
-            (json!({"type": "track", "userId": "u", "timestamp": 5}), "\"event\": is required"),
-            (json!({"type": "group", "userId": "u", "timestamp": 5}), "\"type\": unknown type \"group\""),
-            (json!({"userId": "u", "timestamp": 5}), "\"type\": is required"),
-            (json!({"type": "page", "timestamp": 5}), "no identifiers: give userId"),
-            (json!({"type": "page", "userId": "", "timestamp": 5}), "no identifiers: give userId"),
-            (json!({"type": "page", "userId": [1], "timestamp": 5}), "\"userId\": must be a string or an integer"),
+            (json!({"type": "track", "userId": "u", "timestamp": 1_700_000_000_000_i64}), "\"event\": is required"),
             (
-                json!({"type": "page", "userId": "u", "traits": {"email": "nope"}, "timestamp": 5}),
+                json!({"type": "group", "userId": "u", "timestamp": 1_700_000_000_000_i64}),
+                "\"type\": unknown type \"group\"",
+            ),
+            (json!({"userId": "u", "timestamp": 1_700_000_000_000_i64}), "\"type\": is required"),
+            (json!({"type": "page", "timestamp": 1_700_000_000_000_i64}), "no identifiers: give userId"),
+            (json!({"type": "page", "userId": "", "timestamp": 1_700_000_000_000_i64}), "no identifiers: give userId"),
+            (
+                json!({"type": "page", "userId": [1], "timestamp": 1_700_000_000_000_i64}),
+                "\"userId\": must be a string or an integer",
+            ),
+            (
+                json!({"type": "page", "userId": "u", "traits": {"email": "nope"}, "timestamp": 1_700_000_000_000_i64}),
                 "\"traits.email\": invalid identifier",
             ),
             (
-                json!({"type": "page", "userId": "u", "traits": {"email": 3}, "timestamp": 5}),
+                json!({"type": "page", "userId": "u", "traits": {"email": 3}, "timestamp": 1_700_000_000_000_i64}),
                 "\"traits.email\": must be a string",
             ),
             (
-                json!({"type": "page", "userId": "u", "context": {"traits": {"phone": "abc"}}, "timestamp": 5}),
+                json!({"type": "page", "userId": "u", "context": {"traits": {"phone": "abc"}}, "timestamp": 1_700_000_000_000_i64}),
                 "\"context.traits.phone\"",
             ),
-            (json!({"type": "page", "userId": "u", "context": [], "timestamp": 5}), "\"context\": must be an object"),
             (
-                json!({"type": "page", "userId": "u", "context": {"traits": 1}, "timestamp": 5}),
+                json!({"type": "page", "userId": "u", "context": [], "timestamp": 1_700_000_000_000_i64}),
+                "\"context\": must be an object",
+            ),
+            (
+                json!({"type": "page", "userId": "u", "context": {"traits": 1}, "timestamp": 1_700_000_000_000_i64}),
                 "\"context.traits\": must be an object",
             ),
             (
-                json!({"type": "identify", "userId": "u", "traits": [1], "timestamp": 5}),
+                json!({"type": "identify", "userId": "u", "traits": [1], "timestamp": 1_700_000_000_000_i64}),
                 "\"traits\": must be an object",
             ),
-            (json!({"type": "identify", "userId": "u", "traits": {"a/b": 1}, "timestamp": 5}), "\"traits.a/b\""),
-            (json!({"type": "alias", "userId": "u", "timestamp": 5}), "\"previousId\": is required"),
             (
-                json!({"type": "alias", "userId": "u", "previousId": " ", "timestamp": 5}),
+                json!({"type": "identify", "userId": "u", "traits": {"a/b": 1}, "timestamp": 1_700_000_000_000_i64}),
+                "\"traits.a/b\"",
+            ),
+            (
+                json!({"type": "alias", "userId": "u", "timestamp": 1_700_000_000_000_i64}),
+                "\"previousId\": is required",
+            ),
+            (
+                json!({"type": "alias", "userId": "u", "previousId": " ", "timestamp": 1_700_000_000_000_i64}),
                 "\"previousId\": invalid identifier",
             ),
             (json!({"type": "page", "userId": "u"}), "field \"timestamp\" or \"originalTimestamp\" is required"),
@@ -288,12 +398,15 @@ mod tests {
                 "\"originalTimestamp\": -1 ms is before 1970",
             ),
             (
-                json!({"type": "track", "event": "x", "userId": "u", "timestamp": 5, "properties": "x"}),
+                json!({"type": "track", "event": "x", "userId": "u", "timestamp": 1_700_000_000_000_i64, "properties": "x"}),
                 "\"properties\": must be an object",
             ),
-            (json!({"type": "page", "name": 1, "userId": "u", "timestamp": 5}), "\"name\": must be a string"),
             (
-                json!({"type": "page", "messageId": "", "userId": "u", "timestamp": 5}),
+                json!({"type": "page", "name": 1, "userId": "u", "timestamp": 1_700_000_000_000_i64}),
+                "\"name\": must be a string",
+            ),
+            (
+                json!({"type": "page", "messageId": "", "userId": "u", "timestamp": 1_700_000_000_000_i64}),
                 "\"messageId\": must not be empty",
             ),
         ];
@@ -302,7 +415,9 @@ mod tests {
             assert!(e.contains(needle), "{v}: {e:?} should contain {needle:?}");
             assert!(e.starts_with("invalid event line 2"), "{e}");
         }
-        let e = parse(json!({"type": "track", "messageId": "ajs-9", "userId": "u", "timestamp": 5})).unwrap_err();
+        let e =
+            parse(json!({"type": "track", "messageId": "ajs-9", "userId": "u", "timestamp": 1_700_000_000_000_i64}))
+                .unwrap_err();
         assert!(e.to_string().starts_with("invalid event line 2 (message_id ajs-9): field \"event\""), "{e}");
     }
 }

@@ -107,14 +107,24 @@ impl RfmModel {
         self.score_at(acc, self.computed_at)
     }
 
-    /// As [`score`](Self::score), recency measured from `now` (never
-    /// negative: a purchase stamped after `now`, within the future skew,
-    /// counts as just now).
+    /// As [`score`](Self::score), reporting the recency measured from `now`
+    /// (never negative: a purchase stamped after `now`, within the future
+    /// skew, counts as just now).
+    ///
+    /// The R score applies exactly the model's cut rule: the last purchase is
+    /// placed against the cut points measured from the model's
+    /// `computed_at`, as `fit` placed every buyer. A profile that has not
+    /// purchased since the model was computed therefore keeps the R the
+    /// model's distribution gave it (a buyer on a cut point does not drop a
+    /// level 1 ms later, and a lone buyer stays R5); a purchase after the
+    /// computation is the most recent. Frequency and spend are the current
+    /// values against their cut points.
     pub fn score_at(&self, acc: &Acc, now: Timestamp) -> Option<RfmScore> {
         let last = acc.last.filter(|_| acc.count > 0)?;
         let recency_ms = now.0.saturating_sub(last).max(0);
+        let at_model = self.computed_at.0.saturating_sub(last).max(0);
         let above = |n: usize| 1 + n as u8;
-        let r = 5 - self.recency_cuts.iter().filter(|c| recency_ms > **c).count() as u8;
+        let r = 5 - self.recency_cuts.iter().filter(|c| at_model > **c).count() as u8;
         let f = above(self.frequency_cuts.iter().filter(|c| acc.count > **c).count());
         let m = above(self.monetary_cuts.iter().filter(|c| acc.sum.value() > **c).count());
         Some(RfmScore { recency_ms, frequency: acc.count, monetary: acc.sum.value(), r, f, m })
@@ -146,6 +156,27 @@ mod tests {
         let model = RfmModel::fit(config, now, &five);
         let r: Vec<u8> = five.iter().filter_map(|a| model.score(a)).map(|s| s.r).collect();
         assert_eq!(r, vec![5, 4, 3, 2, 1]);
+    }
+
+    #[test]
+    fn scoring_after_the_computation_gives_the_models_own_distribution() {
+        let now = Timestamp(1_000_000_000);
+        let day = Timestamp::DAY;
+        let config = RfmConfig { event: "purchase".into(), amount: "amount".into() };
+        // Ties on every cut point: 10 buyers, two per day.
+        let accs: Vec<Acc> = (0..10).map(|i| acc(1, 10.0, now.0 - (i / 2) * day)).collect();
+        let model = RfmModel::fit(config, now, &accs);
+        for later in [1, 60_000, 3 * day] {
+            for a in &accs {
+                let (fit, scored) = (model.score(a).unwrap(), model.score_at(a, Timestamp(now.0 + later)).unwrap());
+                assert_eq!(scored.code(), fit.code(), "{later} ms after the computation");
+                assert_eq!(scored.recency_ms, fit.recency_ms + later, "the recency reported is from now");
+            }
+        }
+        // A lone buyer is R5, also a day later.
+        let lone = [acc(1, 10.0, now.0 - 5 * day)];
+        let model = RfmModel::fit(model.config.clone(), now, &lone);
+        assert_eq!(model.score_at(&lone[0], Timestamp(now.0 + day)).map(|s| s.r), Some(5));
     }
 
     #[test]

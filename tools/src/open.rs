@@ -118,13 +118,19 @@ pub fn for_writing_with(path: &Path, configure: impl FnOnce(Builder) -> Builder)
 }
 
 /// Opens the database for the event commands (`import`, `track`): with the
-/// event schemas of `--schemas` and the bound of `--max-future-skew`.
+/// event schemas of `--schemas` (parsed by the caller), the bound of
+/// `--max-future-skew`, the `--epoch-unit` and the `--dedup-horizon`.
 pub fn for_ingest(
     path: &Path,
     schemas: Option<profiledb::event::SchemaRegistry>,
-    skew: Option<&str>,
+    opts: &crate::cli::IngestOptions,
 ) -> Result<ProfileDb, CliError> {
-    let skew = skew.map(crate::parse::skew).transpose()?;
+    let skew = opts.max_future_skew.as_deref().map(|s| crate::parse::duration("--max-future-skew", s)).transpose()?;
+    let horizon = opts.dedup_horizon.as_deref().map(|s| crate::parse::duration("--dedup-horizon", s)).transpose()?;
+    let unit = match opts.epoch_unit {
+        crate::cli::EpochUnitArg::Ms => profiledb::event::EpochUnit::Milliseconds,
+        crate::cli::EpochUnitArg::S => profiledb::event::EpochUnit::Seconds,
+    };
     for_writing_with(path, |mut b| {
         if let Some(r) = schemas {
             b = b.event_schemas(r);
@@ -132,7 +138,10 @@ pub fn for_ingest(
         if let Some(ms) = skew {
             b = b.max_future_skew(ms);
         }
-        b
+        if let Some(ms) = horizon {
+            b = b.dedup_horizon(ms);
+        }
+        b.epoch_unit(unit)
     })
 }
 

@@ -185,12 +185,15 @@ pub fn window(s: &str) -> Result<Window, CliError> {
     }
 }
 
-/// Parses `--max-future-skew`: a duration `Nd`, `Nh`, `Nm`, `Ns` or `Nms`
-/// (N ≥ 0), as milliseconds.
-pub fn skew(s: &str) -> Result<i64, CliError> {
+/// Parses the duration of option `flag` (`--max-future-skew`,
+/// `--dedup-horizon`): `Nd`, `Nh`, `Nm`, `Ns` or `Nms` (N ≥ 0), or `0`, as
+/// milliseconds.
+pub fn duration(flag: &str, s: &str) -> Result<i64, CliError> {
     let t = s.trim();
-    let bad =
-        || CliError::Usage(format!("--max-future-skew {s:?}: expected a duration such as 1d, 6h, 30m, 90s or 500ms"));
+    if t == "0" {
+        return Ok(0);
+    }
+    let bad = || CliError::Usage(format!("{flag} {s:?}: expected a duration such as 1d, 6h, 30m, 90s, 500ms or 0"));
     let (n, unit) = [("ms", 1), ("d", Timestamp::DAY), ("h", 3_600_000), ("m", 60_000), ("s", 1_000)]
         .into_iter()
         .find_map(|(suffix, unit)| t.strip_suffix(suffix).map(|n| (n, unit)))

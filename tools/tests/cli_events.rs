@@ -121,7 +121,8 @@ fn rfm_is_computed_then_scored_per_profile() {
     assert_eq!(ann["rfm"]["frequency"], json!(2));
     assert_eq!(ann["rfm"]["monetary"], json!(42.5));
     assert_eq!(db.get("user_id:9")["rfm"]["code"], ann["rfm"]["code"]);
-    let visitor = db.json(&["track", r#"{"type":"page","timestamp":0,"identifiers":{"anonymous_id":"z"}}"#]);
+    let visitor =
+        db.json(&["track", r#"{"type":"page","timestamp":1700000000000,"identifiers":{"anonymous_id":"z"}}"#]);
     assert_eq!(visitor["created"], json!(true));
     assert_eq!(db.json(&["rfm", "score", "anonymous_id:z"])["rfm"], json!(null));
 }
@@ -134,7 +135,7 @@ fn track_applies_one_event_and_acknowledges_duplicates() {
     assert_eq!((first["created"].clone(), first["duplicate"].clone()), (json!(true), json!(false)));
     assert_eq!(db.json(&["track", e])["duplicate"], json!(true));
     assert_eq!(db.json(&["events", "email:b@x.com"])["total"], json!(1));
-    db.run(&["track", r#"{"type":"track","timestamp":0,"identifiers":{"email":"b@x.com"}}"#])
+    db.run(&["track", r#"{"type":"track","timestamp":1700000000000,"identifiers":{"email":"b@x.com"}}"#])
         .code(2)
         .err_has(&["\"event\""]);
     db.run(&["track", "{not json"]).code(2).err_has(&["malformed JSON"]);
@@ -144,10 +145,10 @@ fn track_applies_one_event_and_acknowledges_duplicates() {
 #[test]
 fn event_lines_are_rejected_by_line_and_strict_stops_where_applying_fails() {
     let db = TestDb::init();
-    let input = r#"{"type":"identify","timestamp":0,"identifiers":{"user_id":"1"},"traits":{"plan":"pro"}}
-{"type":"identify","timestamp":0,"identifiers":{"user_id":"1"},"trait_ops":[{"Increment":{"name":"plan","by":{"Int":1}}}]}
-{"type":"track","event":"e","timestamp":0,"identifiers":{"user_id":"2"}}
-{"type":"group","timestamp":0,"identifiers":{"user_id":"3"}}
+    let input = r#"{"type":"identify","timestamp":1700000000000,"identifiers":{"user_id":"1"},"traits":{"plan":"pro"}}
+{"type":"identify","timestamp":1700000000000,"identifiers":{"user_id":"1"},"trait_ops":[{"Increment":{"name":"plan","by":{"Int":1}}}]}
+{"type":"track","event":"e","timestamp":1700000000000,"identifiers":{"user_id":"2"}}
+{"type":"group","timestamp":1700000000000,"identifiers":{"user_id":"3"}}
 "#;
     let file = db.file("ev.jsonl", input);
     // Line 4 is malformed: --strict writes nothing at all.

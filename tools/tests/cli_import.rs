@@ -167,14 +167,14 @@ fn strict_checks_identifier_rules_before_writing_anything() {
     let devices: Vec<String> = (0..40).map(|i| format!("\"d{i}\"")).collect();
     let bad_lines = [
         (
-            "{\"type\": \"track\", \"event\": \"x\", \"timestamp\": 5, \"identifiers\": {\"user_id\": \"null\"}}"
+            "{\"type\": \"track\", \"event\": \"x\", \"timestamp\": 1700000000000, \"identifiers\": {\"user_id\": \"null\"}}"
                 .to_owned(),
             "stitching blocklist",
         ),
         ("{\"identifiers\": {\"anonymous_id\": \"N/A\"}, \"traits\": {\"a\": 1}}".to_owned(), "stitching blocklist"),
         (
             format!(
-                "{{\"type\": \"track\", \"event\": \"x\", \"timestamp\": 5, \"identifiers\": {{\"device_id\": [{}]}}}}",
+                "{{\"type\": \"track\", \"event\": \"x\", \"timestamp\": 1700000000000, \"identifiers\": {{\"device_id\": [{}]}}}}",
                 devices.join(",")
             ),
             "at most 32 identifiers, got 40",
@@ -187,7 +187,7 @@ fn strict_checks_identifier_rules_before_writing_anything() {
     for (bad, reason) in bad_lines {
         let db = TestDb::init();
         let input = format!(
-            "{{\"type\": \"track\", \"event\": \"x\", \"timestamp\": 5, \"identifiers\": {{\"user_id\": \"1\"}}}}\n\
+            "{{\"type\": \"track\", \"event\": \"x\", \"timestamp\": 1700000000000, \"identifiers\": {{\"user_id\": \"1\"}}}}\n\
              {{\"identifiers\": {{\"user_id\": \"2\"}}, \"traits\": {{\"a\": 1}}}}\n{bad}\n"
         );
         let file = db.file("strict.jsonl", &input);
@@ -210,10 +210,10 @@ fn a_byte_order_mark_before_the_first_line_is_ignored() {
         ("profile", "{\"identifiers\": {\"user_id\": \"b2\"}, \"traits\": {\"x\": 1}}", "user_id:b2"),
         (
             "auto",
-            "{\"type\": \"track\", \"event\": \"x\", \"timestamp\": 5, \"identifiers\": {\"user_id\": \"b3\"}}",
+            "{\"type\": \"track\", \"event\": \"x\", \"timestamp\": 1700000000000, \"identifiers\": {\"user_id\": \"b3\"}}",
             "user_id:b3",
         ),
-        ("segment", "{\"type\": \"track\", \"event\": \"x\", \"timestamp\": 5, \"userId\": \"b4\"}", "user_id:b4"),
+        ("segment", "{\"type\": \"track\", \"event\": \"x\", \"timestamp\": 1700000000000, \"userId\": \"b4\"}", "user_id:b4"),
     ];
     for (format, line, who) in lines {
         let db = TestDb::init();

@@ -37,6 +37,39 @@ lines (import) are not events and are not checked."#;
 const SKEW_HELP: &str = "How far after now an event's timestamp may be (default 1d): 6h, 30m, 2d, 500ms...; \
 later events are rejected, as are events before 1970";
 
+/// How a number given as a timestamp is read (`--epoch-unit`).
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum EpochUnitArg {
+    /// Epoch milliseconds; a number before 1973 as milliseconds (below 100000000000) is refused as probably seconds.
+    #[default]
+    Ms,
+    /// Epoch seconds.
+    S,
+}
+
+/// The options `import` and `track` share: how events are checked and
+/// deduplicated.
+#[derive(Args, Debug, Default)]
+pub struct IngestOptions {
+    #[arg(long, value_name = "FILE", help = SCHEMAS_HELP, long_help = SCHEMAS_LONG_HELP)]
+    pub schemas: Option<PathBuf>,
+
+    #[arg(long, value_name = "DURATION", help = SKEW_HELP)]
+    pub max_future_skew: Option<String>,
+
+    /// How numeric timestamps (an event's "timestamp", CSV :time cells) are read: ms (default) refuses a number that
+    /// would be before 1973 as milliseconds, naming the line, since it is almost surely seconds; s reads seconds.
+    /// RFC 3339 strings are unaffected.
+    #[arg(long, value_enum, value_name = "ms|s", default_value_t = EpochUnitArg::Ms)]
+    pub epoch_unit: EpochUnitArg,
+
+    /// How long a message id is remembered as a duplicate (default 7d), from its first sighting: a message id first
+    /// seen longer ago is applied again. Set it to cover any re-import: 30d, 365d... Events without a message id are
+    /// never deduplicated. The horizon is not stored in the database: give it on every run.
+    #[arg(long, value_name = "DURATION")]
+    pub dedup_horizon: Option<String>,
+}
+
 /// What `import` reads each line as.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum ImportFormat {
@@ -68,7 +101,9 @@ pub struct ImportArgs {
     #[arg(long)]
     pub csv: bool,
 
-    /// CSV column mapping: COLUMN=KIND (an identifier) or COLUMN=traits.NAME[:string|number|bool|time], comma-separated.
+    /// CSV column mapping, comma-separated: COLUMN=KIND (an identifier of a known kind: user_id, email, phone,
+    /// device_id, anonymous_id), COLUMN=identifiers.KIND (an identifier of any other kind) or
+    /// COLUMN=traits.NAME[:string|number|bool|time].
     #[arg(long, value_name = "COLUMN=TARGET,...")]
     pub map: Option<String>,
 
@@ -77,11 +112,8 @@ pub struct ImportArgs {
     #[arg(long)]
     pub strict: bool,
 
-    #[arg(long, value_name = "FILE", help = SCHEMAS_HELP, long_help = SCHEMAS_LONG_HELP)]
-    pub schemas: Option<PathBuf>,
-
-    #[arg(long, value_name = "DURATION", help = SKEW_HELP)]
-    pub max_future_skew: Option<String>,
+    #[command(flatten)]
+    pub ingest: IngestOptions,
 }
 
 /// `track`.
@@ -96,11 +128,8 @@ pub struct TrackArgs {
     #[arg(long, default_value = "auto")]
     pub format: String,
 
-    #[arg(long, value_name = "FILE", help = SCHEMAS_HELP, long_help = SCHEMAS_LONG_HELP)]
-    pub schemas: Option<PathBuf>,
-
-    #[arg(long, value_name = "DURATION", help = SKEW_HELP)]
-    pub max_future_skew: Option<String>,
+    #[command(flatten)]
+    pub ingest: IngestOptions,
 }
 
 /// `events`.

@@ -11,7 +11,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 pub use data::{
-    Aggregation, EventsArgs, ImportArgs, ImportFormat, RfmCommand, RollupCommand, RollupDeclareArgs, TrackArgs,
+    Aggregation, EpochUnitArg, EventsArgs, ImportArgs, ImportFormat, IngestOptions, RfmCommand, RollupCommand,
+    RollupDeclareArgs, TrackArgs,
 };
 pub use indexes::{IndexCommand, RetentionCommand, RetentionSettings};
 pub use privacy::{AnonymizeArgs, AuditArgs, ConsentCommand, ConsentStateArg, EraseArgs, ExportArgs};
@@ -192,11 +193,16 @@ pub enum Command {
     /// or integers, or lists of them; null means absent.
     ///
     /// CSV (--csv, or --format csv): the first row names the columns; --map
-    /// says what each column is: COLUMN=KIND makes it an identifier
-    /// (email=email, id=user_id), COLUMN=traits.NAME a trait, with an
+    /// says what each column is: COLUMN=KIND makes it an identifier of a
+    /// known kind (email=email, id=user_id; the kinds are user_id, email,
+    /// phone, device_id, anonymous_id), COLUMN=identifiers.KIND one of any
+    /// other kind (card=identifiers.loyalty_id: a bare unknown kind is
+    /// refused, since an identifier column stitches every row sharing its
+    /// value into one profile), COLUMN=traits.NAME a trait, with an
     /// optional type: traits.NAME:string|number|bool|time (default: numbers
-    /// and true/false are read as such, anything else as text). Columns not
-    /// in --map are ignored; empty cells set nothing. Example:
+    /// and true/false, in any case, are read as such, anything else as
+    /// text). Columns not in --map are ignored; empty cells set nothing.
+    /// Example:
     ///
     ///   --csv --map email=email,uid=user_id,plan=traits.plan,zip=traits.zip:string
     ///
@@ -215,6 +221,15 @@ pub enum Command {
     /// With --schemas FILE, events are also checked against per-event-name
     /// schemas (format under --schemas below); a violating event is a
     /// rejected line.
+    ///
+    /// Events are deduplicated by message id within the dedup horizon:
+    /// 7 days from the id's first sighting unless --dedup-horizon says
+    /// otherwise (it is not stored in the database: give it on every run).
+    /// Re-importing a file whose message ids were first seen longer ago
+    /// applies its events again; events without a message id are never
+    /// deduplicated. Numeric timestamps are epoch milliseconds; a number
+    /// that would be before 1973 as milliseconds is refused as probably
+    /// seconds (--epoch-unit s reads seconds).
     /// Draws a progress bar (rate, ETA) when stderr is a terminal.
     #[command(after_help = WRITE_SAFETY, verbatim_doc_comment)]
     Import(ImportArgs),

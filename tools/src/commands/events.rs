@@ -16,8 +16,8 @@ use crate::parse::{self, Target};
 /// `track JSON`: one event, atomically.
 pub fn track(ctx: &Ctx, a: &TrackArgs) -> Result<(), CliError> {
     let format: EventFormat = a.format.parse()?;
-    let schemas = a.schemas.as_deref().map(parse::schemas).transpose()?;
-    let db = open::for_ingest(&ctx.db, schemas, a.max_future_skew.as_deref())?;
+    let schemas = a.ingest.schemas.as_deref().map(parse::schemas).transpose()?;
+    let db = open::for_ingest(&ctx.db, schemas, &a.ingest)?;
     let event = parse_line(&a.event, format, "argument", &db.event_limits())?;
     match db.track(&event)? {
         IngestOutcome::Applied(r) => {
@@ -216,6 +216,23 @@ fn check_rfm_amount(db: &ProfileDb, event: &str, amount: &str, allow_unseen: boo
     )))
 }
 
+/// Warns when every buyer's spend is 0 (or less): every monetary cut is 0
+/// and every buyer scored M1, so no purchase carried the amount as a number
+/// — most often because it was sent as a string (`"12.50"`), which sums
+/// leave out.
+fn warn_if_no_spend(report: &profiledb::rollup::RfmReport) {
+    let m = &report.model;
+    let all_m1 = report.distribution.keys().all(|code| code.ends_with('1'));
+    if m.profiles > 0 && all_m1 && m.monetary_cuts.iter().all(|c| *c <= 0.0) {
+        eprintln!(
+            "warning: every buyer's spend is 0: no {:?} event carries {:?} as a number (a value sent as a string, \
+             such as \"12.50\", is not summed; look at a purchase with `profiledb events`), so the M score says \
+             nothing",
+            m.config.event, m.config.amount
+        );
+    }
+}
+
 /// An aggregation as the command line spells it (`active-days`).
 fn agg_name(a: Aggregation) -> String {
     clap::ValueEnum::to_possible_value(&a).map_or_else(|| format!("{a:?}"), |v| v.get_name().to_owned())
@@ -228,7 +245,9 @@ pub fn rfm(ctx: &Ctx, cmd: RfmCommand) -> Result<(), CliError> {
             let db = open::for_writing(&ctx.db)?;
             check_rfm_amount(&db, &event, &amount, allow_unseen)?;
             let report = db.compute_rfm(RfmConfig { event, amount })?;
-            ctx.out.emit(&data::rfm_report(&report), || data::rfm_text(&report, 10))
+            ctx.out.emit(&data::rfm_report(&report), || data::rfm_text(&report, 10))?;
+            warn_if_no_spend(&report);
+            Ok(())
         }
         RfmCommand::Score { identifier } => {
             let ident = parse::identifier(&identifier)?;

@@ -1,13 +1,18 @@
 //! CSV rows into profile [`Record`]s, through a column mapping.
 //!
 //! The mapping (`--map`) is a comma-separated list of `COLUMN=TARGET`:
-//! `TARGET` is an identifier kind (`email`, `user_id`) or `traits.NAME`,
-//! optionally typed `traits.NAME:string|number|bool|time`. The first row
+//! `TARGET` is an identifier kind the identity rules know (`email`,
+//! `user_id`, `phone`, `device_id`, `anonymous_id`), `identifiers.KIND` for
+//! any other kind (explicitly: a bare unknown kind is refused, since
+//! `country=country` meant as a trait would stitch every customer of a
+//! country into one profile), or `traits.NAME`, optionally typed
+//! `traits.NAME:string|number|bool|time`. The first row
 //! names the columns. Rows are read by [`Rows`] (RFC 4180: quoted cells
 //! may hold commas, doubled quotes and line breaks).
 
 use std::io::BufRead;
 
+use profiledb::event::EpochUnit;
 use profiledb::{Identifier, Timestamp, TraitValue, Update};
 
 use super::rows::{Row, Rows};
@@ -17,15 +22,17 @@ use crate::error::CliError;
 /// How a trait column's cells are read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CellType {
-    /// Integers and decimals as numbers, true/false as booleans, else text.
+    /// Integers and decimals as numbers, true/false (any case) as booleans,
+    /// else text.
     Auto,
     /// Always text.
     Text,
     /// A number (an error otherwise).
     Number,
-    /// true/false (an error otherwise).
+    /// true/false in any case (an error otherwise).
     Bool,
-    /// RFC 3339 or epoch milliseconds.
+    /// RFC 3339, or an integer in the import's epoch unit (`--epoch-unit`,
+    /// milliseconds by default, refusing values that look like seconds).
     Time,
 }
 
@@ -38,9 +45,12 @@ pub enum Target {
     Trait(String, CellType),
 }
 
-/// Parses `--map`.
-pub fn parse_map(spec: &str) -> Result<Vec<(String, Target)>, CliError> {
-    let bad = |m: String| CliError::Usage(format!("--map: {m} (expected COLUMN=KIND or COLUMN=traits.NAME[:TYPE])"));
+/// Parses `--map`; a bare `KIND` must be one of `known` (the identity
+/// rules' kinds), any other kind is written `identifiers.KIND`.
+pub fn parse_map(spec: &str, known: &[String]) -> Result<Vec<(String, Target)>, CliError> {
+    let bad = |m: String| {
+        CliError::Usage(format!("--map: {m} (expected COLUMN=KIND, COLUMN=identifiers.KIND or COLUMN=traits.NAME[:TYPE], TYPE one of string, number, bool, time)"))
+    };
     let mut out: Vec<(String, Target)> = Vec::new();
     for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let (col, target) = part.split_once('=').ok_or_else(|| bad(format!("{part:?} has no '='")))?;
@@ -63,15 +73,27 @@ pub fn parse_map(spec: &str) -> Result<Vec<(String, Target)>, CliError> {
                 Target::Trait(name.to_owned(), ty)
             }
             None => {
+                let (kind, explicit) = match target.strip_prefix("identifiers.") {
+                    Some(kind) => (kind, true),
+                    None => (target, false),
+                };
                 // The kind's shape is checked now; the library checks each value.
-                let ok = target.starts_with(|c: char| c.is_ascii_lowercase())
-                    && target.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+                let ok = kind.starts_with(|c: char| c.is_ascii_lowercase())
+                    && kind.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
                 if !ok {
                     return Err(bad(format!(
                         "{part:?}: {target:?} is neither traits.NAME nor an identifier kind (a-z, 0-9, _)"
                     )));
                 }
-                Target::Identifier(target.to_owned())
+                if !explicit && !known.iter().any(|k| k == kind) {
+                    return Err(CliError::Usage(format!(
+                        "--map: {part:?}: {kind:?} is not a known identifier kind ({}); an identifier column \
+                         stitches every row sharing its value into one profile. To map a trait, write \
+                         {col}=traits.{kind}; to make it an identifier of a new kind, write {col}=identifiers.{kind}",
+                        known.join(", ")
+                    )));
+                }
+                Target::Identifier(kind.to_owned())
             }
         };
         out.push((col.to_owned(), t));
@@ -98,11 +120,13 @@ pub struct Csv<R> {
     rows: Rows<R>,
     columns: Vec<(usize, Target)>,
     width: usize,
+    epoch_unit: EpochUnit,
 }
 
 impl<R: BufRead> Csv<R> {
-    /// Reads the header row and matches it against the mapping.
-    pub fn new(reader: R, source: String, map: Vec<(String, Target)>) -> Result<Self, CliError> {
+    /// Reads the header row and matches it against the mapping; integer
+    /// `:time` cells are read in `epoch_unit`.
+    pub fn new(reader: R, source: String, map: Vec<(String, Target)>, epoch_unit: EpochUnit) -> Result<Self, CliError> {
         let mut rows = Rows::new(reader, source.clone());
         let header = loop {
             match rows.next_row()? {
@@ -125,7 +149,7 @@ impl<R: BufRead> Csv<R> {
             })?;
             columns.push((at, target));
         }
-        Ok(Csv { rows, columns, width: names.len() })
+        Ok(Csv { rows, columns, width: names.len(), epoch_unit })
     }
 
     fn record(&self, cells: &[String]) -> Result<Record, String> {
@@ -144,7 +168,8 @@ impl<R: BufRead> Csv<R> {
                     identifiers.push(Identifier::new(kind, cell).map_err(|e| e.to_string())?);
                 }
                 Target::Trait(name, ty) => {
-                    let value = typed(cell, *ty).map_err(|e| format!("column for trait {name:?}: {e}"))?;
+                    let value =
+                        typed(cell, *ty, self.epoch_unit).map_err(|e| format!("column for trait {name:?}: {e}"))?;
                     update = update.set(name, value);
                 }
             }
@@ -157,17 +182,18 @@ impl<R: BufRead> Csv<R> {
     }
 }
 
-/// A cell as a trait value of type `ty`.
-fn typed(cell: &str, ty: CellType) -> Result<TraitValue, String> {
+/// A cell as a trait value of type `ty` (integer times in `unit`).
+fn typed(cell: &str, ty: CellType, unit: EpochUnit) -> Result<TraitValue, String> {
     let number = |s: &str| {
         s.parse::<i64>()
             .map(TraitValue::Int)
             .ok()
             .or_else(|| s.parse::<f64>().ok().filter(|f| f.is_finite()).map(TraitValue::Float))
     };
+    // Any case: spreadsheets write TRUE and FALSE.
     let boolean = |s: &str| match s {
-        "true" => Some(TraitValue::Bool(true)),
-        "false" => Some(TraitValue::Bool(false)),
+        _ if s.eq_ignore_ascii_case("true") => Some(TraitValue::Bool(true)),
+        _ if s.eq_ignore_ascii_case("false") => Some(TraitValue::Bool(false)),
         _ => None,
     };
     match ty {
@@ -175,7 +201,10 @@ fn typed(cell: &str, ty: CellType) -> Result<TraitValue, String> {
         CellType::Auto => Ok(number(cell).or_else(|| boolean(cell)).unwrap_or_else(|| TraitValue::Str(cell.into()))),
         CellType::Number => number(cell).ok_or_else(|| format!("{cell:?} is not a number")),
         CellType::Bool => boolean(cell).ok_or_else(|| format!("{cell:?} is not true or false")),
-        CellType::Time => Timestamp::parse(cell).map(TraitValue::Time),
+        CellType::Time => match cell.parse::<i64>() {
+            Ok(n) => unit.read(n).map(TraitValue::Time),
+            Err(_) => Timestamp::parse(cell).map(TraitValue::Time),
+        },
     }
 }
 
@@ -201,6 +230,8 @@ mod tests {
 
     #[test]
     fn maps_parse() {
+        let known = known();
+        let parse_map = |m: &str| parse_map(m, &known);
         let m = parse_map("mail=email, plan=traits.plan,zip=traits.zip:string").ok();
         assert_eq!(
             m,
@@ -216,12 +247,42 @@ mod tests {
         assert!(parse_map("a").is_err());
     }
 
+    fn known() -> Vec<String> {
+        ["user_id", "email", "phone", "device_id", "anonymous_id"].map(String::from).to_vec()
+    }
+
+    #[test]
+    fn an_unknown_identifier_kind_needs_the_explicit_form() {
+        let err = parse_map("email=email,country=country", &known()).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("\"country\" is not a known identifier kind (user_id, email"), "{err}");
+        assert!(err.contains("country=traits.country") && err.contains("country=identifiers.country"), "{err}");
+        assert!(parse_map("id=userid", &known()).is_err(), "a misspelt kind");
+        let m = parse_map("email=email,card=identifiers.loyalty_id", &known()).ok();
+        assert_eq!(m.map(|m| m[1].1.clone()), Some(Target::Identifier("loyalty_id".into())));
+        let m = parse_map("d=identifiers.device_id", &known()).ok();
+        assert_eq!(m.map(|m| m[0].1.clone()), Some(Target::Identifier("device_id".into())));
+    }
+
+    const MS: EpochUnit = EpochUnit::Milliseconds;
+
+    #[test]
+    fn integer_times_are_read_in_the_epoch_unit() {
+        let err = typed("1714557600", CellType::Time, MS).err().unwrap_or_default();
+        assert!(err.contains("looks like epoch seconds") && err.contains("--epoch-unit s"), "{err}");
+        let secs = typed("1714557600", CellType::Time, EpochUnit::Seconds);
+        assert_eq!(secs, Ok(TraitValue::Time(Timestamp(1_714_557_600_000))));
+        let ms = typed("1714557600000", CellType::Time, MS);
+        assert_eq!(ms, Ok(TraitValue::Time(Timestamp(1_714_557_600_000))));
+    }
+
     #[test]
     fn cells_are_typed() {
-        assert_eq!(typed("42", CellType::Auto), Ok(TraitValue::Int(42)));
-        assert_eq!(typed("2.5", CellType::Auto), Ok(TraitValue::Float(2.5)));
-        assert_eq!(typed("true", CellType::Auto), Ok(TraitValue::Bool(true)));
-        assert_eq!(typed("007", CellType::Text), Ok(TraitValue::Str("007".into())));
-        assert!(typed("x", CellType::Number).is_err());
+        assert_eq!(typed("42", CellType::Auto, MS), Ok(TraitValue::Int(42)));
+        assert_eq!(typed("2.5", CellType::Auto, MS), Ok(TraitValue::Float(2.5)));
+        assert_eq!(typed("true", CellType::Auto, MS), Ok(TraitValue::Bool(true)));
+        assert_eq!(typed("007", CellType::Text, MS), Ok(TraitValue::Str("007".into())));
+        assert!(typed("x", CellType::Number, MS).is_err());
+        assert_eq!(typed("TRUE", CellType::Bool, MS), Ok(TraitValue::Bool(true)));
+        assert_eq!(typed("False", CellType::Auto, MS), Ok(TraitValue::Bool(false)));
     }
 }

@@ -41,6 +41,11 @@ impl<R: BufRead> Source for Jsonl<R> {
             self.line_no += 1;
             bytes += n as u64;
             let line = self.line_no;
+            if line == 1 {
+                if let Some(what) = not_jsonl(&self.buf) {
+                    return Err(CliError::Usage(format!("{}: {what}; nothing was imported", self.source)));
+                }
+            }
             let text = match line_text(&self.buf, line == 1) {
                 Ok(t) => t,
                 Err(reason) => return Ok(Some(Item { line, bytes, parsed: Err(reason) })),
@@ -67,9 +72,29 @@ fn line_text(buf: &[u8], first: bool) -> Result<&str, String> {
         .map_err(|e| format!("not valid UTF-8 at column {} (counting bytes)", skipped + e.valid_up_to() + 1))
 }
 
+/// What the input is, when its first bytes show it is not JSONL text at
+/// all: gzip, or UTF-16 (by its byte order mark).
+fn not_jsonl(first: &[u8]) -> Option<&'static str> {
+    if first.starts_with(&[0x1f, 0x8b]) {
+        Some("the input is gzip-compressed: decompress it first (zcat FILE | profiledb import -)")
+    } else if first.starts_with(&[0xff, 0xfe]) || first.starts_with(&[0xfe, 0xff]) {
+        Some("the input is UTF-16 (it starts with a UTF-16 byte order mark): convert it to UTF-8 first (iconv -f UTF-16 -t UTF-8 FILE)")
+    } else {
+        None
+    }
+}
+
+/// The reason a line that holds several messages is refused: a JSON array
+/// (a pretty-printed array's opening line too) or a Segment `{"batch": [...]}`
+/// envelope.
+const ARRAY_HINT: &str = "a JSON array, not one object per line: write one message per line (jq -c '.[]' FILE)";
+
 /// Parses and validates one line as `format`; nothing is written.
 fn parse(text: &str, format: ImportFormat, line: u64, limits: &EventLimits) -> Result<Record, String> {
     let position = format!("line {line}");
+    if text.trim_start().starts_with('[') {
+        return Err(ARRAY_HINT.into());
+    }
     let event = |f: EventFormat| {
         parse_line(text, f, &position, limits).map(|e| Record::Event(Box::new(e))).map_err(|e| e.to_string())
     };
@@ -83,6 +108,11 @@ fn parse(text: &str, format: ImportFormat, line: u64, limits: &EventLimits) -> R
             let v: Value =
                 serde_json::from_str(text).map_err(|e| format!("not valid JSON: {}", describe_json_error(&e, text)))?;
             let Value::Object(obj) = &v else { return Err("expected a JSON object".into()) };
+            if matches!(obj.get("batch"), Some(Value::Array(_))) {
+                return Err(
+                    "a batch envelope {\"batch\": [...]}: write one message per line (jq -c '.batch[]' FILE)".into()
+                );
+            }
             let is_event = obj.contains_key("type") || SPEC_MARKER_FIELDS.iter().any(|f| obj.contains_key(*f));
             if format == ImportFormat::Auto && is_event {
                 return parse_value(&v, EventFormat::Auto, &position, limits)

@@ -13,6 +13,7 @@
 
 mod csv;
 mod lines;
+mod numeric;
 mod report;
 mod rows;
 
@@ -90,6 +91,8 @@ pub struct Summary {
     nothing_written: bool,
     /// `--strict` stopped at this line when writing it failed.
     stopped_at: Option<u64>,
+    /// Non-numeric values numeric rollups read, events without message id.
+    notices: numeric::Notices,
 }
 
 impl Summary {
@@ -102,6 +105,13 @@ impl Summary {
         }
     }
 
+    /// Notes what a parsed record carries (before it is written).
+    fn inspect(&mut self, r: &Record) {
+        if let Record::Event(e) = r {
+            self.notices.event(e);
+        }
+    }
+
     fn reject(&mut self, line: u64, reason: String) {
         self.rejected += 1;
         if self.rejections.len() < MAX_REPORTED {
@@ -110,11 +120,24 @@ impl Summary {
     }
 }
 
+/// The identifier kinds `rules` name (limits and priority): the kinds a CSV
+/// column may map to without the explicit `identifiers.KIND`. The CLI
+/// opens databases with the default rules.
+fn known_kinds(rules: &IdentityRules) -> Vec<String> {
+    let mut kinds = rules.priority.clone();
+    for k in rules.limits.keys() {
+        if !kinds.contains(k) {
+            kinds.push(k.clone());
+        }
+    }
+    kinds
+}
+
 /// Runs an import.
 pub fn run(ctx: &Ctx, a: &ImportArgs) -> Result<(), CliError> {
     let format = if a.csv { ImportFormat::Csv } else { a.format };
     let map = match (format, &a.map) {
-        (ImportFormat::Csv, Some(m)) => Some(csv::parse_map(m)?),
+        (ImportFormat::Csv, Some(m)) => Some(csv::parse_map(m, &known_kinds(&IdentityRules::default()))?),
         (ImportFormat::Csv, None) => {
             return Err(CliError::Usage("CSV needs --map (e.g. --map email=email,plan=traits.plan)".into()))
         }
@@ -133,16 +156,16 @@ pub fn run(ctx: &Ctx, a: &ImportArgs) -> Result<(), CliError> {
         let size = meta.map(|m| m.len());
         (a.file.clone(), Box::new(BufReader::with_capacity(1 << 20, f)), size)
     };
-    let schemas = a.schemas.as_deref().map(parse::schemas).transpose()?;
-    let db = open::for_ingest(&ctx.db, schemas.clone(), a.max_future_skew.as_deref())?;
+    let schemas = a.ingest.schemas.as_deref().map(parse::schemas).transpose()?;
+    let db = open::for_ingest(&ctx.db, schemas.clone(), &a.ingest)?;
     let mut source: Box<dyn Source> = match map {
-        Some(m) => Box::new(csv::Csv::new(reader, name.clone(), m)?),
+        Some(m) => Box::new(csv::Csv::new(reader, name.clone(), m, db.event_limits().epoch_unit)?),
         None => Box::new(lines::Jsonl::new(reader, name.clone(), format, db.event_limits())),
     };
     let bar = progress_bar(size);
     let started = Instant::now();
     let mut writer = Writer { db: &db, source: &name, pending: Vec::new(), strict: a.strict };
-    let mut s = Summary::default();
+    let mut s = Summary { notices: numeric::Notices::new(&db), ..Summary::default() };
     if a.strict {
         strict(&mut *source, schemas.as_ref(), &mut writer, &mut s, &bar)?;
     } else {
@@ -150,7 +173,10 @@ pub fn run(ctx: &Ctx, a: &ImportArgs) -> Result<(), CliError> {
             bar.inc(item.bytes);
             s.lines += 1;
             match item.parsed {
-                Ok(r) => writer.add(item.line, r, &mut s)?,
+                Ok(r) => {
+                    s.inspect(&r);
+                    writer.add(item.line, r, &mut s)?;
+                }
                 Err(reason) => s.reject(item.line, reason),
             }
             if s.lines.is_multiple_of(1024) {
@@ -192,7 +218,10 @@ fn strict(
         s.lines += 1;
         let parsed = item.parsed.and_then(|r| prevalidate(&r, schemas, rules).map(|()| r));
         match parsed {
-            Ok(r) => records.push((item.line, r)),
+            Ok(r) => {
+                s.inspect(&r);
+                records.push((item.line, r));
+            }
             Err(reason) => s.reject(item.line, reason),
         }
     }

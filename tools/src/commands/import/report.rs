@@ -35,7 +35,9 @@ pub fn print(ctx: &Ctx, source: &str, s: &Summary, elapsed: Duration) -> Result<
             .map(|(l, id, code, reason)| json!({"line": l, "identifier": id, "code": code, "reason": reason}))
             .collect::<Vec<_>>(),
         "elapsed_ms": ms,
+        "notices": s.notices.json(),
     });
+
     ctx.out.emit(&v, || {
         let rate = if elapsed.as_secs_f64() > 0.0 { s.lines as f64 / elapsed.as_secs_f64() } else { 0.0 };
         let counts = if s.nothing_written {
@@ -60,7 +62,7 @@ pub fn print(ctx: &Ctx, source: &str, s: &Summary, elapsed: Duration) -> Result<
         if s.not_linked > 0 {
             let mut t = Table::new(&["LINE", "IDENTIFIER", "NOT LINKED BECAUSE"]);
             for (l, id, _, reason) in s.not_linked_list.iter().take(MAX_LISTED) {
-                t.row(vec![l.to_string(), truncate(id, 60), truncate(reason, 120)]);
+                t.row(vec![l.to_string(), truncate(id, 60), truncate(reason, 300)]);
             }
             out.push_str(&format!(
                 "\n\n{} identifiers not linked (the lines were written without them):\n{}",
@@ -77,7 +79,7 @@ pub fn print(ctx: &Ctx, source: &str, s: &Summary, elapsed: Duration) -> Result<
         if !s.rejections.is_empty() {
             let mut t = Table::new(&["LINE", "REASON"]);
             for (l, r) in s.rejections.iter().take(MAX_LISTED) {
-                t.row(vec![l.to_string(), truncate(r, 160)]);
+                t.row(vec![l.to_string(), truncate(r, 600)]);
             }
             out.push_str(&format!("\n\nrejected lines (nothing of them was written):\n{}", t.render()));
             if s.rejected as usize > MAX_LISTED {
@@ -88,5 +90,10 @@ pub fn print(ctx: &Ctx, source: &str, s: &Summary, elapsed: Duration) -> Result<
             }
         }
         out
-    })
+    })?;
+    // After the summary, on stderr: they do not change the exit code.
+    for w in s.notices.warnings() {
+        eprintln!("{w}");
+    }
+    Ok(())
 }
