@@ -134,6 +134,24 @@ pub enum Error {
         /// What RocksDB reported.
         detail: String,
     },
+    /// An erase or anonymize committed (the person is gone from every
+    /// read), but the compaction that removes their bytes from the table
+    /// files failed — typically for lack of disk space. The purge stays
+    /// pending (recorded in the database) until a compaction succeeds:
+    /// [`compact`](crate::ProfileDb::compact) or the next writable open
+    /// runs it.
+    #[error(
+        "{action} committed (the person is gone from every read), but their bytes are still in the database files: \
+         the compaction that removes them failed ({source}). The purge stays pending: free disk space, then run \
+         `profiledb compact` (ProfileDb::compact) or open the database for writing, which finishes it"
+    )]
+    PurgePending {
+        /// What committed: `erase`, `anonymize`, or `an earlier erase or
+        /// anonymize` (a purge resumed at open).
+        action: &'static str,
+        /// Why the compaction failed.
+        source: Box<Error>,
+    },
     /// A stored key or value could not be decoded: the database is corrupt
     /// or was written by an incompatible build.
     #[error("corrupt {what} in column family {cf} at key {key_hex}: {reason}")]

@@ -206,9 +206,16 @@ impl ProfileDb {
         self.core.store.background_work()
     }
 
-    /// Flushes and compacts every column family.
+    /// Flushes and compacts every column family. A purge left pending by
+    /// an erase or anonymize whose compaction failed
+    /// ([`purge_pending`](Self::purge_pending)) is finished this way; an
+    /// error (e.g. no space left on device) is returned, never dropped, and
+    /// leaves the purge pending.
     pub fn compact(&self) -> Result<()> {
         self.writable("compact")?;
+        if self.purge_pending()? {
+            return self.purge_files().map_err(|e| super::privacy::purge_failed("an earlier erase or anonymize", e));
+        }
         for cf in keys::cf::ALL {
             self.core.store.compact_range(cf, None, None)?;
         }

@@ -70,6 +70,7 @@ pub fn stats(ctx: &Ctx) -> Result<(), CliError> {
     let rollups = db.rollup_defs().len();
     let merged = merged_ids(&db)?;
     let files = DirUsage::of(&ctx.db)?;
+    let purge_pending = db.purge_pending()?;
     let v = json!({
         "path": ctx.db.display().to_string(),
         "format_version": stored_version,
@@ -85,6 +86,7 @@ pub fn stats(ctx: &Ctx) -> Result<(), CliError> {
             .map(|s| json!({"name": s.name, "bytes": s.disk + s.memtables, "disk_bytes": s.disk, "memtable_bytes": s.memtables}))
             .collect::<Vec<_>>(),
         "absent_column_families": absent,
+        "purge_pending": purge_pending,
         "total_bytes": total,
         "total_disk_bytes": total_disk,
         "files": {
@@ -105,15 +107,21 @@ pub fn stats(ctx: &Ctx) -> Result<(), CliError> {
         format!(
             "database     {}\nformat       version {stored_version} (this build reads \
              {OLDEST_SUPPORTED_FORMAT_VERSION}..={FORMAT_VERSION})\nprofiles     {profiles}\nidentifiers  \
-             {identifiers}\nmerged ids   {merged}\nrollups      {rollups} declared\n\n{}\n\n{}\n(ON DISK counts \
+             {identifiers}\nmerged ids   {merged}\nrollups      {rollups} declared\n{}\n{}\n\n{}\n(ON DISK counts \
              each column family's table files only; the files below are everything on disk)\n\n{}",
             ctx.db.display(),
+            if purge_pending { PURGE_PENDING_NOTE } else { "" },
             data::segments_table(&segments),
             t.render(),
             files.text(&ctx.db),
         )
     })
 }
+
+/// The `stats` line for a purge left pending (a line of its own).
+const PURGE_PENDING_NOTE: &str = "purge        PENDING: an erase or anonymize committed, but the compaction that \
+                                  removes its bytes from the files has not succeeded; free disk space and run \
+                                  `profiledb compact`\n";
 
 /// Merged-away profile ids that are aliases of a live profile.
 pub fn merged_ids(db: &ProfileDb) -> Result<u64, CliError> {
