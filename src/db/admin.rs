@@ -5,7 +5,7 @@ use std::path::Path;
 use crate::error::{Error, Result};
 use crate::keys;
 
-use super::ProfileDb;
+use super::{Durability, ProfileDb};
 
 /// The size of one column family (see [`ProfileDb::size_parts`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -204,6 +204,23 @@ impl ProfileDb {
     /// running (0 when the database is settled).
     pub fn background_work(&self) -> Result<u64> {
         self.core.store.background_work()
+    }
+
+    /// Makes every write acknowledged so far survive power loss: fsyncs
+    /// the write-ahead log once (what [`Durability::Sync`] does on every
+    /// commit). With the default [`Durability::Wal`], a program that
+    /// reports writes as done to someone else (a CLI printing "imported")
+    /// calls this first; a read-only or secondary handle has nothing to
+    /// sync and gets [`Error::ReadOnly`].
+    pub fn sync(&self) -> Result<()> {
+        self.writable("sync")?;
+        self.core.store.sync_wal()
+    }
+
+    /// When this handle's commits are durable (the builder's
+    /// [`durability`](crate::Builder::durability)).
+    pub fn durability(&self) -> Durability {
+        self.core.config.durability
     }
 
     /// Flushes and compacts every column family. A purge left pending by

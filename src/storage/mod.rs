@@ -183,6 +183,15 @@ impl Store {
         self.inner.db.write_opt(batch, &self.inner.write_opts).map_err(storage_err("write", "*"))
     }
 
+    /// Fsyncs the write-ahead log: every write committed so far survives
+    /// power loss (what `sync` write options do on every commit, once).
+    pub fn sync_wal(&self) -> Result<()> {
+        if self.inner.read_only {
+            return Err(Error::ReadOnly("a WAL sync"));
+        }
+        self.inner.db.flush_wal(true).map_err(storage_err("sync_wal", "*"))
+    }
+
     /// Compacts the key range `[from, to)` of a column family (the whole
     /// family when both are `None`), so deleted bytes leave the SST files.
     pub fn compact_range(&self, cf: &'static str, from: Option<&[u8]>, to: Option<&[u8]>) -> Result<()> {

@@ -6,6 +6,11 @@
 //! - [`for_writing`]: exclusive read-write; never creates a database.
 //! - [`create`]: exclusive read-write, creating the database (`init`).
 //!
+//! Writers commit with [`Durability::Sync`] (every commit fsynced), so a
+//! command that prints success has made its writes survive power loss;
+//! only `import` ([`for_import`]) commits without and syncs once before its
+//! summary.
+//!
 //! Each first refuses a path that is a file rather than a directory
 //! ([`check_dir`]), so that `--db` pointing at a file is bad input (exit 2)
 //! and never reads as "no database here, create one".
@@ -13,7 +18,7 @@
 use std::ops::Deref;
 use std::path::Path;
 
-use profiledb::{AccessMode, Builder, Error, ProfileDb};
+use profiledb::{AccessMode, Builder, Durability, Error, ProfileDb};
 
 use crate::error::CliError;
 
@@ -146,6 +151,7 @@ pub fn for_writing_with(path: &Path, configure: impl FnOnce(Builder) -> Builder)
     check_dir(path)?;
     let builder = ProfileDb::builder(path)
         .create_if_missing(false)
+        .durability(Durability::Sync)
         .block_cache_bytes(BLOCK_CACHE_BYTES)
         .profile_cache_entries(PROFILE_CACHE_ENTRIES);
     Ok(configure(builder).open()?)
@@ -170,10 +176,56 @@ pub fn for_ingest(
     })
 }
 
+/// [`for_ingest`] without an fsync per commit (an import of profile or CSV
+/// lines commits once per line): the caller must call
+/// [`ProfileDb::sync`] before it reports the lines as imported.
+pub fn for_import(
+    path: &Path,
+    schemas: Option<profiledb::event::SchemaRegistry>,
+    skew: Option<&str>,
+) -> Result<ProfileDb, CliError> {
+    let skew = skew.map(crate::parse::skew).transpose()?;
+    for_writing_with(path, |mut b| {
+        b = b.durability(Durability::Wal);
+        if let Some(r) = schemas {
+            b = b.event_schemas(r);
+        }
+        if let Some(ms) = skew {
+            b = b.max_future_skew(ms);
+        }
+        b
+    })
+}
+
 /// Opens the database for writing, creating it when missing.
 pub fn create(path: &Path) -> Result<ProfileDb, CliError> {
     check_dir(path)?;
-    Ok(ProfileDb::builder(path).create_if_missing(true).block_cache_bytes(BLOCK_CACHE_BYTES).open()?)
+    Ok(ProfileDb::builder(path)
+        .create_if_missing(true)
+        .durability(Durability::Sync)
+        .block_cache_bytes(BLOCK_CACHE_BYTES)
+        .open()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writers_fsync_every_commit_and_an_import_syncs_at_its_end() {
+        let dir = std::env::temp_dir().join(format!("profiledb-cli-open-test-{}", std::process::id()));
+        let db = create(&dir).expect("create");
+        assert_eq!(db.durability(), Durability::Sync);
+        drop(db);
+        assert_eq!(for_writing(&dir).expect("open").durability(), Durability::Sync);
+        assert_eq!(for_ingest(&dir, None, None).expect("open").durability(), Durability::Sync);
+        let import = for_import(&dir, None, None).expect("open");
+        assert_eq!(import.durability(), Durability::Wal);
+        import.sync().expect("sync");
+        drop(import);
+        assert!(for_reading(&dir).expect("open").sync().is_err(), "a read-only handle has nothing to sync");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
 
 /// Refuses a database path that is not a directory, or lies under a file:
