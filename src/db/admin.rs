@@ -1,7 +1,5 @@
 //! Admin operations: raw dumps, sizes, backups, compaction.
 
-use std::path::Path;
-
 use crate::error::{Error, Result};
 use crate::keys;
 
@@ -121,18 +119,6 @@ impl ProfileDb {
                 Ok(CfSize { name: cf, disk, memtables })
             })
             .collect()
-    }
-
-    /// Writes a consistent, openable copy of the database into `dir`
-    /// (which must not exist). Safe while the database is in use.
-    pub fn backup(&self, dir: &Path) -> Result<()> {
-        // A checkpoint through a read-only or secondary handle would miss
-        // writes still only in the writer's WAL.
-        self.writable("backup")?;
-        if dir.exists() {
-            return Err(Error::invalid(format!("backup directory {} already exists", dir.display())));
-        }
-        self.core.store.checkpoint(dir)
     }
 
     /// Number of linked identifiers (a scan; for admin use).

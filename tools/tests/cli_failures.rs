@@ -18,13 +18,18 @@ use serde_json::json;
 const SECRET: &str = "SECRET-ZZ-9911";
 
 /// Runs `profiledb --db MNT/db ARGS` on a tmpfs holding a copy of `DB` with
-/// `LEAVE` KiB free, frees the space and copies the database back over `DB`.
+/// `LEAVE` KiB free (`ro`: mounted read-only instead), frees the space and
+/// copies the database back over `DB`.
 const ON_A_FULL_DISK: &str = r#"
 mnt=$1; db=$2; bin=$3; leave=$4; shift 4
 mount -t tmpfs -o size=64m tmpfs "$mnt" || exit 90
 cp -a "$db" "$mnt/db" || exit 91
-avail=$(df -k "$mnt" | tail -1 | awk '{print $4}')
-dd if=/dev/zero of="$mnt/filler" bs=1k count=$((avail - leave)) 2>/dev/null || exit 91
+if [ "$leave" = ro ]; then
+  mount -o remount,ro "$mnt" || exit 91
+else
+  avail=$(df -k "$mnt" | tail -1 | awk '{print $4}')
+  dd if=/dev/zero of="$mnt/filler" bs=1k count=$((avail - leave)) 2>/dev/null || exit 91
+fi
 "$bin" --db "$mnt/db" "$@"
 rc=$?
 rm -f "$mnt/filler"
@@ -36,13 +41,18 @@ exit $rc
 /// free (the database is copied back afterwards); `None` when this machine
 /// does not let the test mount a private tmpfs.
 fn on_a_full_disk(db: &TestDb, leave_kib: u32, args: &[&str]) -> Option<Run> {
+    on_a_tmpfs(db, &leave_kib.to_string(), args)
+}
+
+/// [`on_a_full_disk`], or with `leave` = `ro` on a read-only mount.
+fn on_a_tmpfs(db: &TestDb, leave: &str, args: &[&str]) -> Option<Run> {
     let script = db.file("full.sh", ON_A_FULL_DISK);
     let mnt = db.beside("mnt");
     std::fs::create_dir_all(&mnt).expect("mount point");
     let bin = env!("CARGO_BIN_EXE_profiledb");
     for unshare in [&["-m"][..], &["-r", "-m"][..]] {
         let mut c = Command::new("unshare");
-        c.args(unshare).arg("sh").arg(&script).arg(&mnt).arg(db.path()).arg(bin).arg(leave_kib.to_string());
+        c.args(unshare).arg("sh").arg(&script).arg(&mnt).arg(db.path()).arg(bin).arg(leave);
         c.args(args);
         let run = run_cmd(c, None);
         if run.code != 90 && !run.stderr.contains("unshare failed") && !run.stderr.contains("unshare:") {
@@ -113,4 +123,55 @@ fn compact_on_a_full_disk_fails() {
     let db = with_a_secret();
     let Some(run) = on_a_full_disk(&db, 600, &["compact"]) else { return };
     run.code(1).err_has(&["compaction failed", "free space"]);
+}
+
+#[test]
+fn backup_from_a_read_only_mount_says_to_copy_the_directory() {
+    let db = TestDb::init();
+    db.run(&["trait", "set", "email:a@x.com", "plan", "pro"]).ok();
+    let dest = db.beside("bk");
+    let Some(run) = on_a_tmpfs(&db, "ro", &["backup", s(&dest)]) else { return };
+    run.code(1).err_has(&["Read-only file system", "cp -a"]);
+    assert!(!dest.exists());
+}
+
+#[test]
+fn backup_leaves_a_tmp_directory_and_what_a_symlink_points_to_alone() {
+    let db = TestDb::init();
+    db.run(&["trait", "set", "email:a@x.com", "plan", "pro"]).ok();
+    let precious = db.beside("bk.tmp");
+    std::fs::create_dir(&precious).expect("mkdir");
+    std::fs::write(precious.join("notes.txt"), "important").expect("write");
+    let target = db.beside("target");
+    std::fs::create_dir(&target).expect("mkdir");
+    std::fs::write(target.join("keep.txt"), "keep").expect("write");
+    std::os::unix::fs::symlink(&target, db.beside("bk2.tmp")).expect("symlink");
+
+    db.run(&["backup", s(&db.beside("bk"))]).ok();
+    db.run(&["backup", s(&db.beside("bk2"))]).ok();
+    assert!(precious.join("notes.txt").is_file(), "bk.tmp untouched");
+    assert!(target.join("keep.txt").is_file(), "the symlink's target untouched");
+    let mut c = profiledb();
+    c.arg("--json").arg("--db").arg(db.beside("bk2")).arg("stats");
+    assert_eq!(run_cmd(c, None).ok().json()["profiles"], json!(1));
+
+    // The staging directory's name, taken by something else: refused, left alone.
+    let staging = db.beside("bk3.backup-partial");
+    std::fs::create_dir(&staging).expect("mkdir");
+    std::fs::write(staging.join("mine.txt"), "mine").expect("write");
+    db.run(&["backup", s(&db.beside("bk3"))]).code(2).err_has(&["not a partial backup left by profiledb"]);
+    assert!(staging.join("mine.txt").is_file());
+}
+
+#[test]
+fn init_refuses_a_path_too_long_for_the_files_rocksdb_names_later() {
+    let db = TestDb::empty();
+    let mut p = db.dir.path().to_path_buf();
+    while p.as_os_str().len() < 4_070 {
+        p.push("a".repeat(200.min(4_070 - p.as_os_str().len()).max(1)));
+    }
+    let mut c = profiledb();
+    c.arg("--db").arg(&p).arg("init");
+    run_cmd(c, None).code(2).err_has(&["choose a shorter path"]);
+    assert!(!p.exists(), "nothing was created");
 }
