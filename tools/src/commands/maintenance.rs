@@ -128,6 +128,7 @@ pub fn check(ctx: &Ctx, a: &CheckArgs) -> Result<(), CliError> {
         "segments": db.segments().len(),
         "trait_indexes": db.trait_indexes().len(),
         "ticked": ticked,
+        "backfill_pending": report.backfill_pending,
         "violations": rows.iter().map(|(w, d)| json!({"what": w, "detail": d})).collect::<Vec<_>>(),
         "elapsed_ms": ms,
     });
@@ -143,6 +144,13 @@ pub fn check(ctx: &Ctx, a: &CheckArgs) -> Result<(), CliError> {
         );
         if let Some(n) = ticked {
             out.push_str(&format!(" (after processing {n} due wake-ups)"));
+        }
+        if let Some(name) = &report.backfill_pending {
+            out.push_str(&format!(
+                "\nsegment {name:?}: backfill in progress (a `segment define` was cut short, e.g. by a full disk, or is \
+                 still running): its members are partly evaluated and it is not listed until the next writing command \
+                 (e.g. `profiledb compact`) finishes it; not checked"
+            ));
         }
         if rows.is_empty() {
             out.push_str("\nclean: no violations");
