@@ -207,27 +207,6 @@ pub fn create(path: &Path) -> Result<ProfileDb, CliError> {
         .open()?)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn writers_fsync_every_commit_and_an_import_syncs_at_its_end() {
-        let dir = std::env::temp_dir().join(format!("profiledb-cli-open-test-{}", std::process::id()));
-        let db = create(&dir).expect("create");
-        assert_eq!(db.durability(), Durability::Sync);
-        drop(db);
-        assert_eq!(for_writing(&dir).expect("open").durability(), Durability::Sync);
-        assert_eq!(for_ingest(&dir, None, None).expect("open").durability(), Durability::Sync);
-        let import = for_import(&dir, None, None).expect("open");
-        assert_eq!(import.durability(), Durability::Wal);
-        import.sync().expect("sync");
-        drop(import);
-        assert!(for_reading(&dir).expect("open").sync().is_err(), "a read-only handle has nothing to sync");
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-}
-
 /// Refuses a database path that is not a directory, or lies under a file:
 /// the nearest part of `path` that exists must be a directory (`init`
 /// creates what is missing below it). A part that cannot be looked at
@@ -285,5 +264,27 @@ fn remove_secondary_dirs() {
         if entry.file_name().to_string_lossy().starts_with(&prefix) {
             let _ = std::fs::remove_dir_all(entry.path());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writers_fsync_every_commit_and_an_import_syncs_at_its_end() -> Result<(), CliError> {
+        let dir = std::env::temp_dir().join(format!("profiledb-cli-open-test-{}", std::process::id()));
+        let db = create(&dir)?;
+        assert_eq!(db.durability(), Durability::Sync);
+        drop(db);
+        assert_eq!(for_writing(&dir)?.durability(), Durability::Sync);
+        assert_eq!(for_ingest(&dir, None, None)?.durability(), Durability::Sync);
+        let import = for_import(&dir, None, None)?;
+        assert_eq!(import.durability(), Durability::Wal);
+        import.sync()?;
+        drop(import);
+        assert!(for_reading(&dir)?.sync().is_err(), "a read-only handle has nothing to sync");
+        let _ = std::fs::remove_dir_all(&dir);
+        Ok(())
     }
 }
