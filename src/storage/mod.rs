@@ -197,7 +197,9 @@ impl Store {
     pub fn compact_range(&self, cf: &'static str, from: Option<&[u8]>, to: Option<&[u8]>) -> Result<()> {
         // An absent family holds nothing to compact.
         let Some(handle) = self.cf(cf)? else { return Ok(()) };
-        self.inner.db.flush_cf(handle).map_err(storage_err("flush", cf))?;
+        // A failed flush can report the background error of another family
+        // (a damaged table file elsewhere): the message names the file.
+        self.inner.db.flush_cf(handle).map_err(storage_err("flush", "*"))?;
         let mut opts = rocksdb::CompactOptions::default();
         opts.set_bottommost_level_compaction(rocksdb::BottommostLevelCompaction::Force);
         // RocksDB's CompactRange returns a status the C API drops: a failed
@@ -211,8 +213,8 @@ impl Store {
                 op: "compact",
                 cf,
                 detail: format!(
-                    "the compaction failed and left the files as they were (the reason, typically \"No space left on \
-                     device\", is in {}; a full compaction needs free space about the size of the database)",
+                    "the compaction failed and left the files as they were (the reason, typically a full disk, is in \
+                     {}; a full compaction needs free space about the size of the database)",
                     self.inner.path.join("LOG").display()
                 ),
             });
