@@ -101,6 +101,8 @@ fn erase_on_a_full_disk_fails_leaves_the_purge_pending_and_compact_finishes_it()
     assert!(!files_holding(&db.path(), SECRET).is_empty(), "the compaction did not run");
     assert_eq!(db.json(&["stats"])["purge_pending"], json!(true));
     assert!(db.run(&["stats"]).ok().stdout.contains("purge        PENDING"));
+    assert_eq!(db.json(&["check"])["purge_pending"], json!(true));
+    assert!(db.run(&["check"]).stdout.contains("purge pending: an erase or anonymize committed"));
     db.run(&["get", "email:secretperson@zzz.com"]).code(3);
 
     db.run(&["compact"]).ok();
