@@ -141,8 +141,11 @@ pub enum Error {
     /// There is no database at the path and `create_if_missing` was off.
     #[error("no database at {0} (create it with create_if_missing, or `profiledb init`)")]
     NotADatabase(PathBuf),
-    /// A RocksDB operation failed.
-    #[error("storage error during {op} on column family {cf}: {detail}")]
+    /// A RocksDB operation failed. The message names the column family
+    /// unless the operation was on the whole database (`*`), and adds what
+    /// to do when the cause is a full disk or a directory that cannot be
+    /// written.
+    #[error("{}", storage_error(op, cf, detail))]
     Storage {
         /// The operation (`get`, `write`, `open`, ...).
         op: &'static str,
@@ -150,6 +153,24 @@ pub enum Error {
         cf: &'static str,
         /// What RocksDB reported.
         detail: String,
+    },
+    /// An erase or anonymize committed (the person is gone from every
+    /// read), but the compaction that removes their bytes from the table
+    /// files failed — typically for lack of disk space. The purge stays
+    /// pending (recorded in the database) until a compaction succeeds:
+    /// [`compact`](crate::ProfileDb::compact) or the next writable open
+    /// runs it.
+    #[error(
+        "{action} committed (the person is gone from every read), but their bytes are still in the database files: \
+         the compaction that removes them failed ({source}). The purge stays pending: free disk space, then run \
+         `profiledb compact` (ProfileDb::compact) or open the database for writing, which finishes it"
+    )]
+    PurgePending {
+        /// What committed: `erase`, `anonymize`, or `an earlier erase or
+        /// anonymize` (a purge resumed at open).
+        action: &'static str,
+        /// Why the compaction failed.
+        source: Box<Error>,
     },
     /// A stored key or value could not be decoded: the database is corrupt
     /// or was written by an incompatible build.
@@ -310,6 +331,20 @@ fn schema_violation(event: &str, property: &str, rule: &str) -> String {
     }
 }
 
+/// The message of [`Error::Storage`].
+fn storage_error(op: &str, cf: &str, detail: &str) -> String {
+    let mut out = match cf {
+        "*" => format!("storage error during {op}: {detail}"),
+        cf => format!("storage error during {op} on column family {cf}: {detail}"),
+    };
+    if detail.contains("No space left on device") {
+        out.push_str(" (the disk is full: free space, then run the operation again)");
+    } else if detail.contains("Read-only file system") || detail.contains("Permission denied") {
+        out.push_str(" (the database directory cannot be written here: read-only opens still work)");
+    }
+    out
+}
+
 /// The message of [`Error::InvalidExpression`]: the position (in
 /// characters), and the line it is on with a caret under it (line and
 /// column too when the expression spans lines).
@@ -364,4 +399,25 @@ fn history_truncated(profile: u32, requested: u64, floor: u64) -> String {
     let what =
         if requested == 0 { "the state at the time asked for".to_owned() } else { format!("version {requested}") };
     format!("history of profile {profile} before version {floor} was folded by retention; {what} can no longer be reconstructed")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Error;
+
+    #[test]
+    fn storage_errors_name_a_family_only_when_there_is_one_and_say_what_to_do() {
+        let full = Error::Storage {
+            op: "write",
+            cf: "*",
+            detail: "IO error: No space left on device: While appending to file: db/000014.log".into(),
+        };
+        let text = full.to_string();
+        assert!(text.starts_with("storage error during write: IO error"), "{text}");
+        assert!(text.ends_with("(the disk is full: free space, then run the operation again)"), "{text}");
+        let ro = Error::Storage { op: "open", cf: "*", detail: "IO error: db/LOG: Read-only file system".into() };
+        assert!(ro.to_string().contains("read-only opens still work"), "{ro}");
+        let cf = Error::Storage { op: "get", cf: "profile", detail: "Corruption: bad block".into() };
+        assert_eq!(cf.to_string(), "storage error during get on column family profile: Corruption: bad block");
+    }
 }

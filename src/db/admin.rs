@@ -1,11 +1,9 @@
 //! Admin operations: raw dumps, sizes, backups, compaction.
 
-use std::path::Path;
-
 use crate::error::{Error, Result};
 use crate::keys;
 
-use super::ProfileDb;
+use super::{Durability, ProfileDb};
 
 /// The size of one column family (see [`ProfileDb::size_parts`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -123,18 +121,6 @@ impl ProfileDb {
             .collect()
     }
 
-    /// Writes a consistent, openable copy of the database into `dir`
-    /// (which must not exist). Safe while the database is in use.
-    pub fn backup(&self, dir: &Path) -> Result<()> {
-        // A checkpoint through a read-only or secondary handle would miss
-        // writes still only in the writer's WAL.
-        self.writable("backup")?;
-        if dir.exists() {
-            return Err(Error::invalid(format!("backup directory {} already exists", dir.display())));
-        }
-        self.core.store.checkpoint(dir)
-    }
-
     /// Number of linked identifiers (a scan; for admin use).
     pub fn identifier_count(&self) -> Result<u64> {
         self.count_cf(keys::cf::IDENTITY)
@@ -206,9 +192,33 @@ impl ProfileDb {
         self.core.store.background_work()
     }
 
-    /// Flushes and compacts every column family.
+    /// Makes every write acknowledged so far survive power loss: fsyncs
+    /// the write-ahead log once (what [`Durability::Sync`] does on every
+    /// commit). With the default [`Durability::Wal`], a program that
+    /// reports writes as done to someone else (a CLI printing "imported")
+    /// calls this first; a read-only or secondary handle has nothing to
+    /// sync and gets [`Error::ReadOnly`].
+    pub fn sync(&self) -> Result<()> {
+        self.writable("sync")?;
+        self.core.store.sync_wal()
+    }
+
+    /// When this handle's commits are durable (the builder's
+    /// [`durability`](crate::Builder::durability)).
+    pub fn durability(&self) -> Durability {
+        self.core.config.durability
+    }
+
+    /// Flushes and compacts every column family. A purge left pending by
+    /// an erase or anonymize whose compaction failed
+    /// ([`purge_pending`](Self::purge_pending)) is finished this way; an
+    /// error (e.g. no space left on device) is returned, never dropped, and
+    /// leaves the purge pending.
     pub fn compact(&self) -> Result<()> {
         self.writable("compact")?;
+        if self.purge_pending()? {
+            return self.purge_files().map_err(|e| super::privacy::purge_failed("an earlier erase or anonymize", e));
+        }
         for cf in keys::cf::ALL {
             self.core.store.compact_range(cf, None, None)?;
         }

@@ -77,8 +77,10 @@ impl ProfileDb {
     /// (or the builder's [`anonymize_rules`](crate::Builder::anonymize_rules)),
     /// identifiers removed and suppressed, consent and the history folded
     /// away; rollups and segment membership stay. One batch, then the
-    /// files are compacted. Audit-logged without personal data. An
-    /// unknown identifier is [`Error::NotFound`] and changes nothing.
+    /// files are compacted (a failed compaction is
+    /// [`Error::PurgePending`], as for [`erase`](Self::erase)).
+    /// Audit-logged without personal data. An unknown identifier is
+    /// [`Error::NotFound`] and changes nothing.
     pub fn anonymize(
         &self,
         identifier: &Identifier,
@@ -155,7 +157,7 @@ impl ProfileDb {
         txn.commit()?;
         self.publish_secret(secret);
         drop(writer);
-        self.purge_files()?;
+        self.purge_files().map_err(|e| super::privacy::purge_failed("anonymize", e))?;
         Ok(report)
     }
 }

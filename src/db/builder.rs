@@ -378,6 +378,7 @@ impl Builder {
             bucket_retention_ms: retention.bucket_ms,
             schemas: self.schemas.clone(),
             privacy: self.privacy.clone(),
+            durability: self.durability,
         }
     }
 }

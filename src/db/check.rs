@@ -126,6 +126,12 @@ pub struct CheckReport {
     pub segments: u64,
     /// (segment, live profile) pairs re-evaluated.
     pub evaluations: u64,
+    /// A segment whose definition's backfill was cut short (a crash, a
+    /// full disk) or is still running in a writer: its bitmap is partly
+    /// evaluated, so it is not compared with an evaluation (not a
+    /// violation: readers do not see the segment, and the next writable
+    /// open finishes the backfill).
+    pub backfill_pending: Option<String>,
     /// Every broken invariant, in the order found. Empty when the database
     /// is consistent.
     pub violations: Vec<Violation>,
@@ -181,6 +187,9 @@ impl fmt::Display for CheckReport {
             self.segments,
             self.evaluations
         )?;
+        if let Some(name) = &self.backfill_pending {
+            write!(f, "segment {name:?}'s backfill in progress (the next writable open finishes it); ")?;
+        }
         if self.is_clean() {
             return f.write_str("clean");
         }

@@ -30,4 +30,6 @@ pub(crate) struct Config {
     pub schemas: crate::event::SchemaRegistry,
     /// Consent purposes, export purposes, suppression, anonymization.
     pub privacy: crate::privacy::config::PrivacyConfig,
+    /// When commits are durable.
+    pub durability: super::Durability,
 }

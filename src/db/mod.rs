@@ -3,6 +3,7 @@
 mod admin;
 mod anonymize;
 mod as_of;
+mod backup;
 pub(crate) mod builder;
 pub(crate) mod cache;
 mod check;

@@ -53,12 +53,15 @@ impl ProfileDb {
     /// Erasing an unknown (or already erased) identifier is
     /// [`Error::NotFound`] and changes nothing.
     ///
-    /// The batch marks the compaction pending: if the process dies (or the
-    /// compaction fails, which this returns) after the batch committed, the
-    /// next writable open runs it.
+    /// The batch marks the compaction pending: if the process dies after
+    /// the batch committed, the next writable open runs it. If the
+    /// compaction fails (a full disk), this returns
+    /// [`Error::PurgePending`]: the erase committed, and the purge stays
+    /// pending until [`compact`](Self::compact) or a writable open runs
+    /// it successfully ([`purge_pending`](Self::purge_pending) says so).
     pub fn erase(&self, identifier: &Identifier, request_id: Option<&str>) -> Result<EraseReport> {
         let report = self.erase_committed(identifier, request_id)?;
-        self.purge_files()?;
+        self.purge_files().map_err(|e| purge_failed("erase", e))?;
         Ok(report)
     }
 
@@ -156,10 +159,18 @@ impl ProfileDb {
     /// Finishes the purge of an erase or anonymize that committed but whose
     /// compaction a crash cut short (run at a writable open).
     pub(crate) fn resume_purge(&self) -> Result<()> {
-        if schema::META_U64.get(&self.core.store.latest(), keys::meta::LAST_PURGE)? == Some(0) {
-            self.purge_files()?;
+        if self.purge_pending()? {
+            self.purge_files().map_err(|e| purge_failed("an earlier erase or anonymize", e))?;
         }
         Ok(())
+    }
+
+    /// Whether an erase or anonymize committed but the compaction that
+    /// removes its bytes from the files has not yet succeeded (it failed,
+    /// or the process died before it ran): [`compact`](Self::compact) or a
+    /// writable open finishes it.
+    pub fn purge_pending(&self) -> Result<bool> {
+        Ok(schema::META_U64.get(&self.core.store.latest(), keys::meta::LAST_PURGE)? == Some(0))
     }
 
     /// Makes a (possibly new) committed secret visible to the write path.
@@ -327,6 +338,15 @@ pub(crate) fn unlink_and_suppress(txn: &mut Txn<'_>, secret: &[u8], p: ProfileId
 /// hold its bytes until [`ProfileDb::purge_files`] has run.
 pub(crate) fn mark_purge_pending(txn: &mut Txn<'_>) {
     schema::META_U64.put(&mut txn.batch, keys::meta::LAST_PURGE, &0);
+}
+
+/// The error of a purge compaction that failed after `action` committed.
+pub(crate) fn purge_failed(action: &'static str, e: Error) -> Error {
+    match e {
+        // Already says what is pending.
+        e @ Error::PurgePending { .. } => e,
+        e => Error::PurgePending { action, source: Box::new(e) },
+    }
 }
 
 /// Stages the removal of an event's dedup entry (message ids may be personal).

@@ -64,3 +64,64 @@ fn a_finished_erase_leaves_nothing_pending_and_anonymize_marks_its_purge_too() {
     db.anonymize(&b, None, None).expect("anonymize");
     assert!(last_purge(&db).is_some_and(|t| t > 0), "anonymize's purge ran and cleared the mark");
 }
+
+/// Runs `f` with every compaction on this thread failing, as on a full disk.
+fn with_failing_compactions<T>(f: impl FnOnce() -> T) -> T {
+    crate::storage::FAIL_COMPACTIONS.with(|c| c.set(true));
+    let out = f();
+    crate::storage::FAIL_COMPACTIONS.with(|c| c.set(false));
+    out
+}
+
+#[test]
+fn an_erase_whose_compaction_fails_says_so_and_stays_pending_until_a_compaction_succeeds() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let email = Identifier::new("email", SECRET).expect("identifier");
+    let db = open(dir.path());
+    db.update(&email, Update::new().set("name", "Zed")).expect("update");
+    db.compact().expect("compact");
+
+    let err = with_failing_compactions(|| db.erase(&email, None)).expect_err("the failed compaction is reported");
+    assert!(matches!(err, crate::Error::PurgePending { action: "erase", .. }), "{err}");
+    assert!(err.to_string().contains("erase committed"), "{err}");
+    assert_eq!(db.resolve(&email).expect("resolve"), None, "the erase itself committed");
+    assert!(db.purge_pending().expect("pending"), "the mark stays until a compaction succeeds");
+    assert_eq!(last_purge(&db), Some(0));
+
+    // `compact` failing again keeps it pending and says why.
+    let err = with_failing_compactions(|| db.compact()).expect_err("compact reports its failure");
+    assert!(matches!(err, crate::Error::PurgePending { .. }), "{err}");
+    assert!(db.purge_pending().expect("pending"));
+    drop(db);
+    assert!(!files_holding(dir.path(), SECRET.as_bytes()).is_empty(), "precondition: the bytes are still there");
+
+    // A writable open whose purge fails again is refused, naming the purge.
+    let err = with_failing_compactions(|| {
+        let clock = Arc::new(ManualClock::new(Timestamp(1_700_000_000_000)));
+        ProfileDb::builder(dir.path()).clock(clock).compression(false).open().map(drop)
+    })
+    .expect_err("the open's purge failed");
+    assert!(matches!(err, crate::Error::PurgePending { .. }), "{err}");
+
+    // With space back, the next open finishes it.
+    let db = open(dir.path());
+    assert!(!db.purge_pending().expect("pending"));
+    drop(db);
+    assert_eq!(files_holding(dir.path(), SECRET.as_bytes()), Vec::<String>::new());
+}
+
+#[test]
+fn compact_finishes_a_pending_purge() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let a = Identifier::new("email", SECRET).expect("identifier");
+    let db = open(dir.path());
+    db.update(&a, Update::new().set("x", 1)).expect("update");
+    db.compact().expect("compact");
+    let err = with_failing_compactions(|| db.anonymize(&a, None, None)).expect_err("reported");
+    assert!(matches!(err, crate::Error::PurgePending { action: "anonymize", .. }), "{err}");
+    assert!(db.purge_pending().expect("pending"));
+    db.compact().expect("compact");
+    assert!(!db.purge_pending().expect("pending"), "compact ran the purge and cleared the mark");
+    drop(db);
+    assert_eq!(files_holding(dir.path(), SECRET.as_bytes()), Vec::<String>::new());
+}

@@ -70,6 +70,25 @@ impl std::fmt::Debug for Store {
     }
 }
 
+#[cfg(test)]
+thread_local! {
+    /// Test hook: while set, every [`Store::compact_range`] on this thread
+    /// fails after compacting, as one cut short by a full disk does.
+    pub(crate) static FAIL_COMPACTIONS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether a test asked this thread's compactions to fail.
+fn fail_compactions_for_test() -> bool {
+    #[cfg(test)]
+    {
+        FAIL_COMPACTIONS.with(std::cell::Cell::get)
+    }
+    #[cfg(not(test))]
+    {
+        false
+    }
+}
+
 /// Maps a RocksDB error to ours, naming the operation and column family.
 pub(crate) fn storage_err(op: &'static str, cf: &'static str) -> impl FnOnce(rocksdb::Error) -> Error {
     move |e| Error::Storage { op, cf, detail: e.into_string() }
@@ -165,16 +184,50 @@ impl Store {
         self.inner.db.write_opt(batch, &self.inner.write_opts).map_err(storage_err("write", "*"))
     }
 
+    /// Fsyncs the write-ahead log: every write committed so far survives
+    /// power loss (what `sync` write options do on every commit, once).
+    pub fn sync_wal(&self) -> Result<()> {
+        if self.inner.read_only {
+            return Err(Error::ReadOnly("a WAL sync"));
+        }
+        self.inner.db.flush_wal(true).map_err(storage_err("sync_wal", "*"))
+    }
+
     /// Compacts the key range `[from, to)` of a column family (the whole
     /// family when both are `None`), so deleted bytes leave the SST files.
     pub fn compact_range(&self, cf: &'static str, from: Option<&[u8]>, to: Option<&[u8]>) -> Result<()> {
         // An absent family holds nothing to compact.
         let Some(handle) = self.cf(cf)? else { return Ok(()) };
-        self.inner.db.flush_cf(handle).map_err(storage_err("flush", cf))?;
+        // A failed flush can report the background error of another family
+        // (a damaged table file elsewhere): the message names the file.
+        self.inner.db.flush_cf(handle).map_err(storage_err("flush", "*"))?;
         let mut opts = rocksdb::CompactOptions::default();
         opts.set_bottommost_level_compaction(rocksdb::BottommostLevelCompaction::Force);
+        // RocksDB's CompactRange returns a status the C API drops: a failed
+        // compaction (no space left, an I/O error) shows only as one more
+        // background error, counted before the manual compaction's waiter
+        // wakes up.
+        let errors_before = self.background_errors()?;
         self.inner.db.compact_range_cf_opt(handle, from, to, &opts);
+        if self.background_errors()? > errors_before || fail_compactions_for_test() {
+            return Err(Error::Storage {
+                op: "compact",
+                cf,
+                detail: format!(
+                    "the compaction failed and left the files as they were (the reason, typically a full disk, is in \
+                     {}; a full compaction needs free space about the size of the database)",
+                    self.inner.path.join("LOG").display()
+                ),
+            });
+        }
         Ok(())
+    }
+
+    /// How many background flushes and compactions have failed since the
+    /// database was opened (RocksDB's `rocksdb.background-errors`).
+    fn background_errors(&self) -> Result<u64> {
+        let n = self.inner.db.property_int_value("rocksdb.background-errors");
+        Ok(n.map_err(storage_err("property", "*"))?.unwrap_or(0))
     }
 
     /// Makes deleted bytes leave the files on disk: flushes every listed

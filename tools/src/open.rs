@@ -6,6 +6,11 @@
 //! - [`for_writing`]: exclusive read-write; never creates a database.
 //! - [`create`]: exclusive read-write, creating the database (`init`).
 //!
+//! Writers commit with [`Durability::Sync`] (every commit fsynced), so a
+//! command that prints success has made its writes survive power loss;
+//! only `import` ([`for_import`]) commits without and syncs once before its
+//! summary.
+//!
 //! Each first refuses a path that is a file rather than a directory
 //! ([`check_dir`]), so that `--db` pointing at a file is bad input (exit 2)
 //! and never reads as "no database here, create one".
@@ -13,7 +18,7 @@
 use std::ops::Deref;
 use std::path::Path;
 
-use profiledb::{AccessMode, Builder, Error, ProfileDb};
+use profiledb::{AccessMode, Builder, Durability, Error, ProfileDb};
 
 use crate::error::CliError;
 
@@ -112,6 +117,7 @@ pub fn for_writing_with(path: &Path, configure: impl FnOnce(Builder) -> Builder)
     check_dir(path)?;
     let builder = ProfileDb::builder(path)
         .create_if_missing(false)
+        .durability(Durability::Sync)
         .block_cache_bytes(BLOCK_CACHE_BYTES)
         .profile_cache_entries(PROFILE_CACHE_ENTRIES);
     Ok(configure(builder).open()?)
@@ -125,6 +131,15 @@ pub fn for_ingest(
     schemas: Option<profiledb::event::SchemaRegistry>,
     opts: &crate::cli::IngestOptions,
 ) -> Result<ProfileDb, CliError> {
+    ingest_with(path, schemas, opts, Durability::Sync)
+}
+
+fn ingest_with(
+    path: &Path,
+    schemas: Option<profiledb::event::SchemaRegistry>,
+    opts: &crate::cli::IngestOptions,
+    durability: Durability,
+) -> Result<ProfileDb, CliError> {
     let skew = opts.max_future_skew.as_deref().map(|s| crate::parse::duration("--max-future-skew", s)).transpose()?;
     let horizon = opts.dedup_horizon.as_deref().map(|s| crate::parse::duration("--dedup-horizon", s)).transpose()?;
     let unit = match opts.epoch_unit {
@@ -132,6 +147,7 @@ pub fn for_ingest(
         crate::cli::EpochUnitArg::S => profiledb::event::EpochUnit::Seconds,
     };
     for_writing_with(path, |mut b| {
+        b = b.durability(durability);
         if let Some(r) = schemas {
             b = b.event_schemas(r);
         }
@@ -145,10 +161,25 @@ pub fn for_ingest(
     })
 }
 
+/// [`for_ingest`] without an fsync per commit (an import of profile or CSV
+/// lines commits one per line): `import` syncs once, with
+/// [`ProfileDb::sync`], before its summary says what was imported.
+pub fn for_import(
+    path: &Path,
+    schemas: Option<profiledb::event::SchemaRegistry>,
+    opts: &crate::cli::IngestOptions,
+) -> Result<ProfileDb, CliError> {
+    ingest_with(path, schemas, opts, Durability::Wal)
+}
+
 /// Opens the database for writing, creating it when missing.
 pub fn create(path: &Path) -> Result<ProfileDb, CliError> {
     check_dir(path)?;
-    Ok(ProfileDb::builder(path).create_if_missing(true).block_cache_bytes(BLOCK_CACHE_BYTES).open()?)
+    Ok(ProfileDb::builder(path)
+        .create_if_missing(true)
+        .durability(Durability::Sync)
+        .block_cache_bytes(BLOCK_CACHE_BYTES)
+        .open()?)
 }
 
 /// Refuses a database path that is not a directory, or lies under a file:
@@ -208,5 +239,27 @@ fn remove_secondary_dirs() {
         if entry.file_name().to_string_lossy().starts_with(&prefix) {
             let _ = std::fs::remove_dir_all(entry.path());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writers_fsync_every_commit_and_an_import_syncs_at_its_end() -> Result<(), CliError> {
+        let dir = std::env::temp_dir().join(format!("profiledb-cli-open-test-{}", std::process::id()));
+        let db = create(&dir)?;
+        assert_eq!(db.durability(), Durability::Sync);
+        drop(db);
+        assert_eq!(for_writing(&dir)?.durability(), Durability::Sync);
+        assert_eq!(for_ingest(&dir, None, &Default::default())?.durability(), Durability::Sync);
+        let import = for_import(&dir, None, &Default::default())?;
+        assert_eq!(import.durability(), Durability::Wal);
+        import.sync()?;
+        drop(import);
+        assert!(for_reading(&dir)?.sync().is_err(), "a read-only handle has nothing to sync");
+        let _ = std::fs::remove_dir_all(&dir);
+        Ok(())
     }
 }

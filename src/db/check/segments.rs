@@ -111,6 +111,9 @@ impl Checker<'_> {
                 self.violation(inv::SEGMENT_DEFS, d);
                 continue;
             }
+            if self.unfinished == Some(def.id) {
+                self.report.backfill_pending = Some(def.name.clone());
+            }
             let time_dependent = dependencies(&def.expr).time_dependent;
             out.insert(def.id, Seg { def, time_dependent, members: RoaringBitmap::new() });
         }
@@ -222,7 +225,8 @@ impl Checker<'_> {
         for p in &live {
             let ctx = ProfileCtx::new(&src, ProfileId(p), self.now)?;
             let mut found = Vec::new();
-            for s in segs.values() {
+            // A backfill in progress has evaluated only some profiles.
+            for s in segs.values().filter(|s| self.unfinished != Some(s.def.id)) {
                 self.report.evaluations += 1;
                 let value = evaluate(&s.def.expr, &ctx).value;
                 if let Some(e) = ctx.take_error() {

@@ -31,6 +31,7 @@ pub fn init(ctx: &Ctx) -> Result<(), CliError> {
                 path.display()
             )));
         }
+        refuse_too_long(path)?;
         drop(open::create(path)?);
         FORMAT_VERSION
     };
@@ -54,6 +55,30 @@ pub fn init(ctx: &Ctx) -> Result<(), CliError> {
     })
 }
 
+/// The longest path Linux accepts (`PATH_MAX`, with its terminating NUL).
+const PATH_MAX: usize = 4096;
+
+/// The longest name RocksDB gives a file in the database directory
+/// (`LOG.old.` and 16 digits is 24 bytes), with room to spare.
+const LONGEST_FILE_NAME: usize = 32;
+
+/// Refuses a new database path so long that the files RocksDB writes
+/// later (a rotated info log: `LOG.old.<microseconds>`) could not be named:
+/// every writing command would then fail.
+fn refuse_too_long(path: &Path) -> Result<(), CliError> {
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let len = absolute.as_os_str().len();
+    if len + 1 + LONGEST_FILE_NAME >= PATH_MAX {
+        return Err(CliError::Usage(format!(
+            "the database path is {len} bytes long (as an absolute path): the files RocksDB names inside it need \
+             {} more, beyond the system's limit of {} bytes; choose a shorter path",
+            1 + LONGEST_FILE_NAME,
+            PATH_MAX - 1
+        )));
+    }
+    Ok(())
+}
+
 /// `stats`: counts, sizes and the format version.
 pub fn stats(ctx: &Ctx) -> Result<(), CliError> {
     let db = open::for_reading(&ctx.db)?;
@@ -70,6 +95,7 @@ pub fn stats(ctx: &Ctx) -> Result<(), CliError> {
     let rollups = db.rollup_defs().len();
     let merged = merged_ids(&db)?;
     let files = DirUsage::of(&ctx.db)?;
+    let purge_pending = db.purge_pending()?;
     let v = json!({
         "path": ctx.db.display().to_string(),
         "format_version": stored_version,
@@ -85,6 +111,7 @@ pub fn stats(ctx: &Ctx) -> Result<(), CliError> {
             .map(|s| json!({"name": s.name, "bytes": s.disk + s.memtables, "disk_bytes": s.disk, "memtable_bytes": s.memtables}))
             .collect::<Vec<_>>(),
         "absent_column_families": absent,
+        "purge_pending": purge_pending,
         "total_bytes": total,
         "total_disk_bytes": total_disk,
         "files": {
@@ -105,15 +132,21 @@ pub fn stats(ctx: &Ctx) -> Result<(), CliError> {
         format!(
             "database     {}\nformat       version {stored_version} (this build reads \
              {OLDEST_SUPPORTED_FORMAT_VERSION}..={FORMAT_VERSION})\nprofiles     {profiles}\nidentifiers  \
-             {identifiers}\nmerged ids   {merged}\nrollups      {rollups} declared\n\n{}\n\n{}\n(ON DISK counts \
+             {identifiers}\nmerged ids   {merged}\nrollups      {rollups} declared\n{}\n{}\n\n{}\n(ON DISK counts \
              each column family's table files only; the files below are everything on disk)\n\n{}",
             ctx.db.display(),
+            if purge_pending { PURGE_PENDING_NOTE } else { "" },
             data::segments_table(&segments),
             t.render(),
             files.text(&ctx.db),
         )
     })
 }
+
+/// The `stats` line for a purge left pending (a line of its own).
+const PURGE_PENDING_NOTE: &str = "purge        PENDING: an erase or anonymize committed, but the compaction that \
+                                  removes its bytes from the files has not succeeded; free disk space and run \
+                                  `profiledb compact`\n";
 
 /// Merged-away profile ids that are aliases of a live profile.
 pub fn merged_ids(db: &ProfileDb) -> Result<u64, CliError> {
@@ -209,10 +242,27 @@ pub fn backup(ctx: &Ctx, a: &BackupArgs) -> Result<(), CliError> {
             a.dir.display()
         )));
     }
-    let db = open::for_writing(&ctx.db)?;
+    let db = open::for_writing(&ctx.db).map_err(|e| cannot_open_to_back_up(&ctx.db, &a.dir, e))?;
     db.backup(&a.dir)?;
     let v = json!({"path": ctx.db.display().to_string(), "backup": a.dir.display().to_string()});
     ctx.out.emit(&v, || format!("backed up {} to {}", ctx.db.display(), a.dir.display()))
+}
+
+/// A writable open of the source failed: when it is read-only or its disk
+/// is full, say how to back it up anyway (a copy of the closed directory).
+fn cannot_open_to_back_up(db: &Path, dest: &Path, e: CliError) -> CliError {
+    let text = e.to_string();
+    let why = ["Read-only file system", "Permission denied", "No space left on device"];
+    if !why.iter().any(|w| text.contains(w)) {
+        return e;
+    }
+    CliError::Refused(format!(
+        "{text}. A backup opens the database for writing (a RocksDB checkpoint needs it), which this directory or its \
+         disk does not allow now; nothing was written. Copy the directory instead while nothing writes to it, e.g. \
+         `cp -a {} {}`: the copy is a complete backup",
+        db.display(),
+        dest.display()
+    ))
 }
 
 /// Refuses a backup directory inside the database directory (or the

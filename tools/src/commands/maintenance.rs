@@ -101,6 +101,7 @@ pub fn check(ctx: &Ctx, a: &CheckArgs) -> Result<(), CliError> {
     let started = Instant::now();
     let report = db.check()?;
     let segments = db.check_segments()?;
+    let purge_pending = db.purge_pending()?;
     let ms = started.elapsed().as_millis();
     let total = report.violations.len() as u64 + segments.len() as u64;
     let mut rows: Vec<(String, String)> =
@@ -128,6 +129,8 @@ pub fn check(ctx: &Ctx, a: &CheckArgs) -> Result<(), CliError> {
         "segments": db.segments().len(),
         "trait_indexes": db.trait_indexes().len(),
         "ticked": ticked,
+        "backfill_pending": report.backfill_pending,
+        "purge_pending": purge_pending,
         "violations": rows.iter().map(|(w, d)| json!({"what": w, "detail": d})).collect::<Vec<_>>(),
         "elapsed_ms": ms,
     });
@@ -143,6 +146,19 @@ pub fn check(ctx: &Ctx, a: &CheckArgs) -> Result<(), CliError> {
         );
         if let Some(n) = ticked {
             out.push_str(&format!(" (after processing {n} due wake-ups)"));
+        }
+        if purge_pending {
+            out.push_str(
+                "\npurge pending: an erase or anonymize committed, but the compaction that removes its bytes from the \
+                 files has not succeeded; free disk space and run `profiledb compact`",
+            );
+        }
+        if let Some(name) = &report.backfill_pending {
+            out.push_str(&format!(
+                "\nsegment {name:?}: backfill in progress (a `segment define` was cut short, e.g. by a full disk, or is \
+                 still running): its members are partly evaluated and it is not listed until the next writing command \
+                 (e.g. `profiledb compact`) finishes it; not checked"
+            ));
         }
         if rows.is_empty() {
             out.push_str("\nclean: no violations");

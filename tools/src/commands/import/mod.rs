@@ -157,7 +157,8 @@ pub fn run(ctx: &Ctx, a: &ImportArgs) -> Result<(), CliError> {
         (a.file.clone(), Box::new(BufReader::with_capacity(1 << 20, f)), size)
     };
     let schemas = a.ingest.schemas.as_deref().map(parse::schemas).transpose()?;
-    let db = open::for_ingest(&ctx.db, schemas.clone(), &a.ingest)?;
+    // Synced once below, before the summary says what was imported.
+    let db = open::for_import(&ctx.db, schemas.clone(), &a.ingest)?;
     let mut source: Box<dyn Source> = match map {
         Some(m) => Box::new(csv::Csv::new(reader, name.clone(), m, db.event_limits().epoch_unit)?),
         None => Box::new(lines::Jsonl::new(reader, name.clone(), format, db.event_limits())),
@@ -186,6 +187,7 @@ pub fn run(ctx: &Ctx, a: &ImportArgs) -> Result<(), CliError> {
         writer.flush(&mut s)?;
     }
     bar.finish_and_clear();
+    db.sync()?;
     // Lines rejected when parsed come before those rejected by a later batch write.
     s.rejections.sort_by_key(|(line, _)| *line);
     report::print(ctx, &name, &s, started.elapsed())?;
