@@ -336,7 +336,7 @@ impl Store {
             let caught = self.inner.db.try_catch_up_with_primary();
             let during = before.compare(&settle::Mark::take(path));
             match caught {
-                Ok(()) if during.whole() => return Ok(()),
+                Ok(()) if during.whole_for(true) => return Ok(()),
                 Ok(()) => missing = None,
                 // The MANIFEST edits a catch-up replays can name files a
                 // later compaction deleted, even before this attempt began:

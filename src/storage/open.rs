@@ -335,7 +335,7 @@ impl Store {
             };
             let during = before.map(|b| b.compare(&Mark::take(path))).unwrap_or_default();
             match opened {
-                Ok(db) if during.whole() => break db,
+                Ok(db) if during.whole_for(opts.secondary_dir.is_some()) => break db,
                 Err(e) if !settle::raced(&e, &during) => return Err(open_error(path, e)),
                 _ if attempt == settle::RETRIES => return Err(settle::unsettled("open", path)),
                 _ => {}

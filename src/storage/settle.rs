@@ -9,17 +9,21 @@
 //!   MANIFEST read does not yet place in a table file. The reader then
 //!   misses those writes in some column families and not others (a
 //!   profile's record without its newest delta, an identifier without its
-//!   profile). The log may even be one created after the read began: a
-//!   compaction flushes every column family, switching logs as it goes.
+//!   profile). A log deleted by a flush the MANIFEST read already records
+//!   held nothing the reader needs; one created after the reader listed
+//!   the logs holds only later writes. And a log is deleted only once every
+//!   column family has flushed past it, which makes every older log
+//!   obsolete too: one created and deleted while the reader read takes the
+//!   logs present at its start with it. So a read-only open during which
+//!   no log present at its start was deleted saw a whole state, a prefix
+//!   of the writer's commits. (What is left: RocksDB deletes the logs one
+//!   flush made obsolete one after another, so a listing taken in the
+//!   microseconds between two of those unlinks could miss the race.)
 //! - a compaction deletes the table files it replaced once it has
 //!   installed a new MANIFEST. A read-only open then fails on the missing
 //!   file (and is retried); a secondary instance skips it and reads its
-//!   data as empty.
-//!
-//! A log or table file is deleted only after a new MANIFEST records that
-//! its data moved, so a read during which the MANIFEST did not change (and
-//! no log it listed vanished) saw a whole state: a prefix of the writer's
-//! commits.
+//!   data as empty, so a secondary's read is whole only if no new MANIFEST
+//!   was installed while it read.
 //!
 //! Every flush and compaction installs a new MANIFEST (the storage opens
 //! with `max_manifest_file_size=1`) or appends to it, so its name and
@@ -78,9 +82,11 @@ impl Mark {
 }
 
 impl Changes {
-    /// Whether a read made between the two marks saw a whole state.
-    pub fn whole(&self) -> bool {
-        !(self.manifest_changed || self.log_deleted)
+    /// Whether a read made between the two marks saw a whole state: no
+    /// log present at the start was deleted, and for a secondary (which
+    /// skips missing table files), no new MANIFEST was installed either.
+    pub fn whole_for(&self, secondary: bool) -> bool {
+        !(self.log_deleted || (secondary && self.manifest_changed))
     }
 }
 
