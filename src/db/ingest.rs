@@ -57,6 +57,12 @@ pub struct BatchReport {
     /// kind's limit refused, lower-priority identifiers that gave way,
     /// detached ones), in batch order.
     pub ignored: Vec<(usize, Identifier, Ignored)>,
+    /// Profiles the applied events created
+    /// ([`WriteReceipt::created`]).
+    pub created: u64,
+    /// Profiles the applied events merged into others (the sum of
+    /// [`WriteReceipt::merged`]: stitching, alias events).
+    pub merged: u64,
 }
 
 /// How many refused events a batch's 1,024 are redone without (in one
@@ -195,6 +201,8 @@ impl ProfileDb {
             match apply_event(&mut txn, e, &mut seen) {
                 Ok(IngestOutcome::Applied(r)) => {
                     part.applied += 1;
+                    part.created += u64::from(r.created);
+                    part.merged += r.merged.len() as u64;
                     part.ignored.extend(r.ignored.into_iter().map(|(id, why)| (i, id, why)));
                 }
                 Ok(IngestOutcome::Duplicate { .. }) => part.duplicates += 1,
@@ -206,6 +214,8 @@ impl ProfileDb {
         report.applied += part.applied;
         report.duplicates += part.duplicates;
         report.dropped += part.dropped;
+        report.created += part.created;
+        report.merged += part.merged;
         report.ignored.append(&mut part.ignored);
         Ok(None)
     }

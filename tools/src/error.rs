@@ -8,6 +8,7 @@
 //! | 3 | not found (database, profile, identifier, version, folded history, segment, rollup, RFM model, trait index) |
 //! | 4 | `check` found violations |
 //! | 5 | the database is locked by another process |
+//! | 130, 143 | `import` stopped by SIGINT (Ctrl-C) or SIGTERM (128 + the signal's number, as shells report a process a signal killed), after committing what it had read |
 //!
 //! `main` prints `error: <Display>` to stderr and exits with [`CliError::exit_code`].
 
@@ -52,6 +53,12 @@ pub enum CliError {
         rejected: u64,
         /// Lines written (or acknowledged as duplicates).
         accepted: u64,
+        /// Of `accepted`, events skipped as duplicates of a message id
+        /// seen before (acknowledged, nothing written).
+        duplicates: u64,
+        /// Of `accepted`, events dropped for an erased identifier
+        /// (acknowledged, nothing written).
+        dropped: u64,
         /// Lines read (blank lines excluded).
         lines: u64,
         /// Where `--strict` stopped it: the line and why.
@@ -66,6 +73,9 @@ pub enum CliError {
         /// The error.
         source: Box<CliError>,
     },
+    /// An import stopped before the end of its input (a signal, a storage
+    /// error): what it committed and where to resume.
+    ImportStopped(Box<crate::commands::import::stop::ImportStop>),
     /// `check` found broken invariants (already printed).
     Violations(u64),
     /// Standard output was closed (`profiledb dump ... | head`): not an error.
@@ -97,6 +107,7 @@ impl CliError {
             CliError::Usage(_) | CliError::Rejected { .. } => EXIT_USAGE,
             CliError::Refused(_) | CliError::Io { .. } => EXIT_RUNTIME,
             CliError::Context { source, .. } => source.exit_code(),
+            CliError::ImportStopped(stop) => stop.exit_code(),
             CliError::Violations(_) => EXIT_VIOLATIONS,
             CliError::BrokenPipe => 0,
         }
@@ -152,10 +163,24 @@ impl fmt::Display for CliError {
             CliError::Rejected { rejected, lines, accepted: 0, stopped: None, .. } => {
                 write!(f, "{rejected} of {lines} lines rejected (nothing was imported)")
             }
-            CliError::Rejected { rejected, lines, accepted, stopped: None, .. } => {
-                write!(f, "{rejected} of {lines} lines rejected ({} imported)", lines_were(*accepted))
+            CliError::Rejected { rejected, lines, accepted, duplicates, dropped, stopped: None, .. } => {
+                let written = accepted.saturating_sub(duplicates + dropped);
+                write!(f, "{rejected} of {lines} lines rejected (")?;
+                if written == 0 {
+                    f.write_str("nothing was written")?;
+                } else {
+                    write!(f, "{} imported", lines_were(written))?;
+                }
+                if *duplicates > 0 {
+                    write!(f, "; {duplicates} skipped as duplicates of a message id seen before")?;
+                }
+                if *dropped > 0 {
+                    write!(f, "; {dropped} dropped for an erased identifier")?;
+                }
+                f.write_str(")")
             }
             CliError::Context { context, source } => write!(f, "{context}: {source}"),
+            CliError::ImportStopped(stop) => write!(f, "{stop}"),
             CliError::Violations(n) => write!(f, "check found {n} violations"),
             CliError::BrokenPipe => f.write_str("standard output closed"),
         }

@@ -127,3 +127,77 @@ fn gzip_utf16_arrays_and_batch_envelopes_say_what_the_file_is() {
     let r = db.run(&["--json", "import", s(&batch)]).code(2).json();
     assert!(r["rejections"][0]["reason"].as_str().unwrap_or_default().contains("jq -c '.batch[]'"), "{r}");
 }
+
+/// F20: a re-import whose every good line is a duplicate says so, and
+/// does not say lines "were imported".
+#[test]
+fn an_all_duplicate_reimport_says_the_lines_were_skipped_not_imported() {
+    let db = TestDb::init();
+    let mut text = String::new();
+    for i in 0..9 {
+        text.push_str(&format!(
+            "{{\"type\":\"track\",\"event\":\"x\",\"userId\":\"d{i}\",\"messageId\":\"dm-{i}\",\"timestamp\":\"2026-11-01T00:00:00Z\"}}\n"
+        ));
+    }
+    text.push_str("not json\n");
+    let file = db.file("dups.jsonl", &text);
+    db.run(&["import", s(&file)]).code(2).err_has(&["1 of 10 lines rejected (9 lines were imported)"]);
+    let run = db.run(&["import", s(&file)]).code(2);
+    let run = run.err_has(&["1 of 10 lines rejected (nothing was written; 9 skipped as duplicates of a message id"]);
+    assert!(!run.stderr.contains("were imported"), "{}", run.stderr);
+    assert!(run.stdout.starts_with(&format!("nothing new imported from {}", s(&file))), "{}", run.stdout);
+    assert!(run.stdout.contains("0 applied") && run.stdout.contains("9 duplicates"), "{}", run.stdout);
+}
+
+/// F19: profiles the events created and merged are counted.
+#[test]
+fn the_summary_counts_profiles_events_created_and_merged() {
+    let db = TestDb::init();
+    let file = db.file(
+        "merges.jsonl",
+        concat!(
+            r#"{"type":"track","event":"view","anonymousId":"a1","messageId":"v1","timestamp":"2026-11-01T00:00:00Z"}"#,
+            "\n",
+            r#"{"type":"track","event":"view","userId":"k1","messageId":"v2","timestamp":"2026-11-01T00:00:01Z"}"#,
+            "\n",
+            r#"{"type":"identify","userId":"k1","anonymousId":"a1","messageId":"v3","timestamp":"2026-11-01T00:00:02Z"}"#,
+            "\n",
+        ),
+    );
+    let v = db.json(&["import", s(&file)]);
+    assert_eq!(
+        (v["events_profiles_created"].clone(), v["events_profiles_merged"].clone()),
+        (json!(2), json!(1)),
+        "{v}"
+    );
+    let out = db.run(&["import", s(&db.file("m2.jsonl", ""))]).ok().stdout;
+    assert!(out.contains("events: 0 applied (0 profiles created, 0 merged)"), "{out}");
+    let text = db.file(
+        "more.jsonl",
+        concat!(
+            r#"{"type":"track","event":"view","anonymousId":"a2","messageId":"w1","timestamp":"2026-11-01T00:00:00Z"}"#,
+            "\n",
+            r#"{"type":"track","event":"view","userId":"k2","anonymousId":"a2","messageId":"w2","timestamp":"2026-11-01T00:00:01Z"}"#,
+            "\n",
+        ),
+    );
+    let out = db.run(&["import", s(&text)]).ok().stdout;
+    assert!(out.contains("events: 2 applied (1 profiles created, 0 merged)"), "{out}");
+}
+
+/// F17: an empty input is not an error, in JSONL as in CSV.
+#[test]
+fn empty_jsonl_and_empty_csv_both_import_zero_lines() {
+    let db = TestDb::init();
+    let jsonl = db.file("e.jsonl", "");
+    let csv = db.file("e.csv", "");
+    let out = db.run(&["import", s(&jsonl)]).ok().stdout;
+    assert!(out.starts_with(&format!("nothing imported from {}: 0 lines", s(&jsonl))), "{out}");
+    let out = db.run(&["import", "--csv", "--map", "email=email", s(&csv)]).ok().stdout;
+    assert!(out.starts_with(&format!("nothing imported from {}: 0 lines", s(&csv))), "{out}");
+    let blank = db.file("b.csv", "\n\n");
+    db.run(&["import", "--csv", "--map", "email=email", s(&blank)]).ok();
+    // A header without rows is 0 lines too; a header missing a mapped column is still an error.
+    db.run(&["import", "--csv", "--map", "email=email", s(&db.file("h.csv", "email\n"))]).ok();
+    db.run(&["import", "--csv", "--map", "mail=email", s(&db.file("h2.csv", "email\n"))]).code(2);
+}

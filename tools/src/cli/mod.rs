@@ -41,6 +41,8 @@ const EXIT_CODES: &str = "Exit codes:
   3  not found (database, profile, identifier, version, segment, rollup, RFM model, trait index)
   4  `check` found violations
   5  the database is locked by another process
+  130, 143  `import` stopped by SIGINT (Ctrl-C) or SIGTERM: it committed the lines it had read, and says how many
+       and from which line to resume
 
 Read-only commands are safe while an application has the database open; commands that write need exclusive \
 access. Each command's --help says which it is.";

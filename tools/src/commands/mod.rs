@@ -10,7 +10,7 @@ mod demo;
 mod disk_usage;
 mod events;
 mod identity;
-mod import;
+pub(crate) mod import;
 mod indexes;
 mod maintenance;
 mod privacy;

@@ -125,12 +125,15 @@ pub struct Csv<R> {
 
 impl<R: BufRead> Csv<R> {
     /// Reads the header row and matches it against the mapping; integer
-    /// `:time` cells are read in `epoch_unit`.
+    /// `:time` cells are read in `epoch_unit`. An input without any row
+    /// (not even a header) reads as no rows.
     pub fn new(reader: R, source: String, map: Vec<(String, Target)>, epoch_unit: EpochUnit) -> Result<Self, CliError> {
         let mut rows = Rows::new(reader, source.clone());
         let header = loop {
             match rows.next_row()? {
-                None => return Err(CliError::Usage(format!("{source} is empty: expected a CSV header row"))),
+                // An empty input has nothing to import, as an empty JSONL
+                // file: 0 lines, exit 0 (the mapping is not checked).
+                None => return Ok(Csv { rows, columns: Vec::new(), width: 0, epoch_unit }),
                 Some(Row { cells: Ok(cells), .. }) if cells.iter().all(|c| c.trim().is_empty()) => continue,
                 Some(Row { cells: Ok(cells), .. }) => break cells,
                 Some(Row { line, cells: Err(e), .. }) => {
@@ -221,6 +224,10 @@ impl<R: BufRead> Source for Csv<R> {
             };
             return Ok(Some(Item { line, bytes, parsed }));
         }
+    }
+
+    fn lines_read(&self) -> u64 {
+        self.rows.lines_read()
     }
 }
 

@@ -57,6 +57,10 @@ impl<R: BufRead> Source for Jsonl<R> {
             return Ok(Some(Item { line, bytes, parsed }));
         }
     }
+
+    fn lines_read(&self) -> u64 {
+        self.line_no
+    }
 }
 
 /// The line as UTF-8 without its line ending and, on the `first` line of

@@ -10,12 +10,19 @@
 //! (too many, every one blocklisted) — and a bad one rejects the whole
 //! file. `--schemas` opens the database with event schemas (the library
 //! checks them on ingest; `--strict` also checks them before writing).
+//!
+//! SIGINT and SIGTERM stop it between lines ([`interrupt`]), and an error
+//! of the database or the machine stops it at the line being written; it
+//! then syncs what it committed and says how much and where to resume
+//! ([`stop`]).
 
 mod csv;
+mod interrupt;
 mod lines;
 mod numeric;
 mod report;
 mod rows;
+pub(crate) mod stop;
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, IsTerminal};
@@ -64,6 +71,10 @@ pub struct Item {
 pub trait Source {
     /// The next item; `None` at the end.
     fn next_item(&mut self) -> Result<Option<Item>, CliError>;
+
+    /// Physical lines of the input read so far (a CSV row's line breaks
+    /// included).
+    fn lines_read(&self) -> u64;
 }
 
 /// What an import did.
@@ -80,6 +91,9 @@ pub struct Summary {
     profile_lines: u64,
     created: u64,
     merged: u64,
+    /// Profiles the events created, and merged into others.
+    event_created: u64,
+    event_merged: u64,
     rejections: Vec<(u64, String)>,
     /// Identifiers of written lines that were not linked (blocklisted,
     /// refused by a kind's limit, gave way to a higher-priority one,
@@ -93,6 +107,8 @@ pub struct Summary {
     stopped_at: Option<u64>,
     /// Non-numeric values numeric rollups read, events without message id.
     notices: numeric::Notices,
+    /// The signal that stopped the import, and the first line it did not read.
+    interrupted: Option<(interrupt::Signal, u64)>,
 }
 
 impl Summary {
@@ -165,43 +181,87 @@ pub fn run(ctx: &Ctx, a: &ImportArgs) -> Result<(), CliError> {
     };
     let bar = progress_bar(size);
     let started = Instant::now();
-    let mut writer = Writer { db: &db, source: &name, pending: Vec::new(), strict: a.strict };
+    let mut writer =
+        Writer { db: &db, source: &name, pending: Vec::new(), strict: a.strict, in_flight: None, failed_at: None };
     let mut s = Summary { notices: numeric::Notices::new(&db), ..Summary::default() };
-    if a.strict {
-        strict(&mut *source, schemas.as_ref(), &mut writer, &mut s, &bar)?;
+    interrupt::install()?;
+    let done = if a.strict {
+        strict(&mut *source, schemas.as_ref(), &mut writer, &mut s, &bar)
     } else {
-        while let Some(item) = source.next_item()? {
-            bar.inc(item.bytes);
-            s.lines += 1;
-            match item.parsed {
-                Ok(r) => {
-                    s.inspect(&r);
-                    writer.add(item.line, r, &mut s)?;
-                }
-                Err(reason) => s.reject(item.line, reason),
-            }
-            if s.lines.is_multiple_of(1024) {
-                bar.set_message(format!("{} lines {} bad", s.lines, s.rejected));
-            }
-        }
-        writer.flush(&mut s)?;
-    }
+        plain(&mut *source, &mut writer, &mut s, &bar)
+    };
     bar.finish_and_clear();
+    if let Err(e) = done {
+        if e.is_bad_input() && s.accepted == 0 {
+            return Err(e);
+        }
+        // A storage or I/O error: make what committed durable and say how much.
+        let resume_at = writer.first_unwritten().unwrap_or(source.lines_read() + 1);
+        return Err(CliError::ImportStopped(Box::new(stop::ImportStop {
+            cause: stop::Cause::Error(e),
+            source: name.clone(),
+            committed: s.accepted,
+            rejected: s.rejected,
+            resume_at,
+            uncertain: writer.in_flight,
+            sync_failed: db.sync().err().map(|e| e.to_string()),
+            csv: format == ImportFormat::Csv,
+        })));
+    }
     db.sync()?;
     // Lines rejected when parsed come before those rejected by a later batch write.
     s.rejections.sort_by_key(|(line, _)| *line);
     report::print(ctx, &name, &s, started.elapsed())?;
+    if let Some((signal, resume_at)) = s.interrupted {
+        return Err(CliError::ImportStopped(Box::new(stop::ImportStop {
+            cause: stop::Cause::Signal(signal),
+            source: name,
+            committed: s.accepted,
+            rejected: s.rejected,
+            resume_at,
+            uncertain: None,
+            sync_failed: None,
+            csv: format == ImportFormat::Csv,
+        })));
+    }
     if s.rejected > 0 {
         let stopped = s.stopped_at.and_then(|l| s.rejections.iter().find(|(at, _)| *at == l).cloned());
         return Err(CliError::Rejected {
             rejected: s.rejected,
             accepted: s.accepted,
+            duplicates: s.duplicates,
+            dropped: s.dropped,
             lines: s.lines,
             stopped,
             nothing_written: s.nothing_written,
         });
     }
     Ok(())
+}
+
+/// Without `--strict`: write every good line, in input order, until the
+/// end of the input or a signal.
+fn plain(source: &mut dyn Source, w: &mut Writer<'_>, s: &mut Summary, bar: &ProgressBar) -> Result<(), CliError> {
+    loop {
+        if let Some(signal) = interrupt::received() {
+            s.interrupted = Some((signal, source.lines_read() + 1));
+            break;
+        }
+        let Some(item) = source.next_item()? else { break };
+        bar.inc(item.bytes);
+        s.lines += 1;
+        match item.parsed {
+            Ok(r) => {
+                s.inspect(&r);
+                w.add(item.line, r, s)?;
+            }
+            Err(reason) => s.reject(item.line, reason),
+        }
+        if s.lines.is_multiple_of(1024) {
+            bar.set_message(format!("{} lines {} bad", s.lines, s.rejected));
+        }
+    }
+    w.flush(s)
 }
 
 /// `--strict`: parse everything (and check it with [`prevalidate`]),
@@ -215,7 +275,13 @@ fn strict(
 ) -> Result<(), CliError> {
     let mut records = Vec::new();
     let rules = w.db.identity_rules();
-    while let Some(item) = source.next_item()? {
+    loop {
+        if let Some(signal) = interrupt::received() {
+            // Nothing written yet.
+            s.interrupted = Some((signal, 1));
+            return Ok(());
+        }
+        let Some(item) = source.next_item()? else { break };
         bar.inc(item.bytes);
         s.lines += 1;
         let parsed = item.parsed.and_then(|r| prevalidate(&r, schemas, rules).map(|()| r));
@@ -232,6 +298,10 @@ fn strict(
         return Ok(());
     }
     for (line, r) in records {
+        if let Some(signal) = interrupt::received() {
+            s.interrupted = Some((signal, w.first_unwritten().unwrap_or(line)));
+            break;
+        }
         w.add(line, r, s)?;
         if s.rejected > 0 {
             break;
@@ -271,9 +341,20 @@ struct Writer<'a> {
     source: &'a str,
     pending: Vec<(u64, Event)>,
     strict: bool,
+    /// The first and last line being written while the write is under way;
+    /// after an error, lines of it may or may not have been committed.
+    in_flight: Option<(u64, u64)>,
+    /// The line whose write failed (nothing of it was written).
+    failed_at: Option<u64>,
 }
 
 impl Writer<'_> {
+    /// The first line read but not (known to be) committed: of the write
+    /// that failed, or of the events gathered for the next batch.
+    fn first_unwritten(&self) -> Option<u64> {
+        self.failed_at.or(self.in_flight.map(|(first, _)| first)).or_else(|| self.pending.first().map(|(l, _)| *l))
+    }
+
     fn add(&mut self, line: u64, r: Record, s: &mut Summary) -> Result<(), CliError> {
         match r {
             Record::Event(e) => {
@@ -289,7 +370,10 @@ impl Writer<'_> {
                     return Ok(());
                 }
                 let update = update.cause(Cause::Request(format!("import {}:{line}", self.source)));
-                match self.db.identify(&identifiers, update) {
+                self.in_flight = Some((line, line));
+                let written = self.db.identify(&identifiers, update);
+                self.in_flight = None;
+                match written {
                     Ok(receipt) => {
                         s.accepted += 1;
                         s.profile_lines += 1;
@@ -313,9 +397,19 @@ impl Writer<'_> {
         }
         let events: Vec<Event> = self.pending.iter().map(|(_, e)| e.clone()).collect();
         let lines: Vec<u64> = self.pending.drain(..).map(|(l, _)| l).collect();
+        self.in_flight = lines.first().zip(lines.last()).map(|(a, b)| (*a, *b));
+        let written = self.flush_events(&events, &lines, s);
+        if written.is_ok() {
+            self.in_flight = None;
+        }
+        written
+    }
+
+    /// Writes `events`, read from `lines`.
+    fn flush_events(&mut self, events: &[Event], lines: &[u64], s: &mut Summary) -> Result<(), CliError> {
         if !self.strict {
-            let report = self.db.ingest_batch(&events, false)?;
-            return self.count(report, &lines, 0, s);
+            let report = self.db.ingest_batch(events, false)?;
+            return self.count(report, lines, 0, s);
         }
         // Strict: each batch is one unit. One that failed wrote nothing:
         // write the events before the failing one, then stop there — or,
@@ -327,28 +421,30 @@ impl Writer<'_> {
             let Some((first, split)) =
                 report.rejected.first().map(|(i, e)| (*i, matches!(e, profiledb::Error::StrictBatchSplit)))
             else {
-                return self.count(report, &lines, start, s);
+                return self.count(report, lines, start, s);
             };
             let before = self.db.ingest_batch(&events[start..start + first], true)?;
             // `first` > 0: a split needs an earlier event in the unit.
             if split && first > 0 {
-                self.count(before, &lines, start, s)?;
+                self.count(before, lines, start, s)?;
                 start += first;
                 continue;
             }
             report.applied = before.applied;
             report.duplicates = before.duplicates;
             report.dropped = before.dropped;
+            report.created = before.created;
+            report.merged = before.merged;
             report.ignored = before.ignored;
             report.rejected.truncate(1);
-            return self.count(report, &lines, start, s);
+            return self.count(report, lines, start, s);
         }
         Ok(())
     }
 
     /// Counts what a batch of the events from `lines[offset..]` did.
     fn count(
-        &self,
+        &mut self,
         report: profiledb::BatchReport,
         lines: &[u64],
         offset: usize,
@@ -358,6 +454,8 @@ impl Writer<'_> {
         s.dropped += report.dropped;
         s.events += report.applied;
         s.duplicates += report.duplicates;
+        s.event_created += report.created;
+        s.event_merged += report.merged;
         for (i, id, why) in report.ignored {
             s.not_linked(lines.get(offset + i).copied().unwrap_or(0), &id, &why);
         }
@@ -370,11 +468,14 @@ impl Writer<'_> {
 
     /// A line that failed when written: rejected if its input was bad,
     /// else the import stops.
-    fn failed(&self, line: u64, e: CliError, s: &mut Summary) -> Result<(), CliError> {
+    fn failed(&mut self, line: u64, e: CliError, s: &mut Summary) -> Result<(), CliError> {
         if e.is_bad_input() {
             s.reject(line, e.to_string());
             Ok(())
         } else {
+            // The batch's other events are counted: only this line is unwritten.
+            self.in_flight = None;
+            self.failed_at = Some(line);
             Err(e.context(format!("{} line {line}", self.source)))
         }
     }

@@ -22,12 +22,16 @@ pub fn print(ctx: &Ctx, source: &str, s: &Summary, elapsed: Duration) -> Result<
         "rejected": s.rejected,
         "events_applied": s.events,
         "duplicates": s.duplicates,
+        "events_profiles_created": s.event_created,
+        "events_profiles_merged": s.event_merged,
         "dropped": s.dropped,
         "profile_lines": s.profile_lines,
         "profiles_created": s.created,
         "profiles_merged": s.merged,
         "nothing_written": s.nothing_written,
         "stopped_at": s.stopped_at,
+        "interrupted": s.interrupted.map(|(signal, _)| signal.name()),
+        "resume_at_line": s.interrupted.map(|(_, line)| line),
         "rejections": s.rejections.iter().map(|(l, r)| json!({"line": l, "reason": r})).collect::<Vec<_>>(),
         "rejections_truncated": (s.rejected as usize) > s.rejections.len(),
         "not_linked": s.not_linked,
@@ -46,12 +50,22 @@ pub fn print(ctx: &Ctx, source: &str, s: &Summary, elapsed: Duration) -> Result<
         } else {
             format!("{} lines, {} accepted, {} rejected", s.lines, s.accepted, s.rejected)
         };
-        let head =
-            if s.accepted == 0 { format!("nothing imported from {source}") } else { format!("imported {source}") };
+        let written = s.accepted.saturating_sub(s.duplicates + s.dropped);
+        let head = match (s.accepted, written) {
+            (0, _) => format!("nothing imported from {source}"),
+            // Every accepted line was a duplicate (or dropped): nothing changed.
+            (_, 0) => format!("nothing new imported from {source}"),
+            _ => format!("imported {source}"),
+        };
+        let head = match s.interrupted {
+            Some((signal, _)) => format!("interrupted by {}: {head}", signal.name()),
+            None => head,
+        };
         let mut out = format!(
-            "{head}: {counts} in {ms} ms ({rate:.0} lines/s)\n  events: {} applied, {} duplicates (message id seen \
-             before), {} dropped (erased identifier)\n  profile lines: {} ({} profiles created, {} merged)",
-            s.events, s.duplicates, s.dropped, s.profile_lines, s.created, s.merged
+            "{head}: {counts} in {ms} ms ({rate:.0} lines/s)\n  events: {} applied ({} profiles created, {} merged), \
+             {} duplicates (message id seen before, skipped), {} dropped (erased identifier)\n  profile lines: {} ({} \
+             profiles created, {} merged)",
+            s.events, s.event_created, s.event_merged, s.duplicates, s.dropped, s.profile_lines, s.created, s.merged
         );
         if s.nothing_written {
             out.push_str("\n--strict: the file has bad lines, so nothing was written");

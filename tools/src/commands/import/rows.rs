@@ -41,6 +41,11 @@ impl<R: BufRead> Rows<R> {
         Rows { reader, source, line_no: 0, buf: Vec::new() }
     }
 
+    /// Physical lines read so far.
+    pub fn lines_read(&self) -> u64 {
+        self.line_no
+    }
+
     /// The next row, `None` at the end of the input. Only an I/O error is
     /// an `Err`; a malformed row is a [`Row`] whose `cells` say why.
     pub fn next_row(&mut self) -> Result<Option<Row>, CliError> {
