@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::full_disk::on_a_full_disk;
 use common::{profiledb, run_cmd, s, Run, TestDb};
 
 /// Lines in the generated file: several seconds of import.
@@ -109,45 +110,11 @@ fn sigterm_exits_143_and_the_rest_of_the_file_resumes_from_the_line_it_names() {
     assert_eq!(profiles(&db.path()), LINES);
 }
 
-/// Runs `profiledb --db MNT/db import FILE` on a 64 MiB tmpfs holding a
-/// copy of `DB` with `LEAVE` KiB free, then copies the database back.
-const ON_A_FULL_DISK: &str = r#"
-mnt=$1; db=$2; bin=$3; leave=$4; shift 4
-mount -t tmpfs -o size=64m tmpfs "$mnt" || exit 90
-cp -a "$db" "$mnt/db" || exit 91
-avail=$(df -k "$mnt" | tail -1 | awk '{print $4}')
-dd if=/dev/zero of="$mnt/filler" bs=1k count=$((avail - leave)) 2>/dev/null || exit 91
-"$bin" --db "$mnt/db" "$@"
-rc=$?
-rm -f "$mnt/filler"
-rm -rf "$db" && cp -a "$mnt/db" "$db" || exit 92
-exit $rc
-"#;
-
 #[test]
 fn a_full_disk_stops_the_import_saying_how_many_lines_were_committed() {
     let db = TestDb::init();
     let file = big_file(&db);
-    let script = db.file("full.sh", ON_A_FULL_DISK);
-    let mnt = db.beside("mnt");
-    std::fs::create_dir_all(&mnt).expect("mount point");
-    let bin = env!("CARGO_BIN_EXE_profiledb");
-    let mut ran = None;
-    for unshare in [&["-m"][..], &["-r", "-m"][..]] {
-        let mut c = Command::new("unshare");
-        c.args(unshare).arg("sh").arg(&script).arg(&mnt).arg(db.path()).arg(bin).arg("4000");
-        c.args(["import", s(&file)]);
-        let run = run_cmd(c, None);
-        if run.code != 90 && !run.stderr.contains("unshare") {
-            assert!(![91, 92].contains(&run.code), "the test's setup failed: {run:?}");
-            ran = Some(run);
-            break;
-        }
-    }
-    let Some(run) = ran else {
-        eprintln!("skipped: this machine does not allow a private tmpfs mount (unshare -m)");
-        return;
-    };
+    let Some(run) = on_a_full_disk(&db, 4000, &["import", s(&file)]) else { return };
     let run = run.code(1).err_has(&["the import stopped there: ", "lines were committed", "to resume"]);
     let after = run.stderr.split("the import stopped there: ").nth(1).unwrap_or_default();
     let committed: u64 = after.split(' ').next().and_then(|n| n.parse().ok()).expect("a count");
