@@ -11,6 +11,7 @@ use crate::clock::Timestamp;
 use crate::error::{quote_input, Error, Result};
 use crate::event::limits::{EpochUnit, EventLimits};
 use crate::event::model::{check_event_name, check_message_id};
+use crate::event::parse::SkippedIdentifier;
 use crate::event::property::{json_type_name, Properties};
 use crate::identity::identifier::Identifier;
 use crate::profile::operator::{TraitOp, MAX_OPS_PER_UPDATE};
@@ -23,12 +24,14 @@ use crate::profile::value::TraitValue;
 pub(crate) struct Ctx<'a> {
     position: &'a str,
     message_id: Option<String>,
+    /// Identifiers of auxiliary fields left out as invalid.
+    pub(crate) skipped: Vec<SkippedIdentifier>,
 }
 
 impl<'a> Ctx<'a> {
     /// A context for the event at `position`.
     pub(crate) fn new(position: &'a str) -> Self {
-        Ctx { position, message_id: None }
+        Ctx { position, message_id: None, skipped: Vec::new() }
     }
 
     /// Records the message id so later errors name it.

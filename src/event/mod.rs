@@ -40,7 +40,10 @@ pub use fields::identifier_text;
 pub use limits::{EpochUnit, EventLimits};
 pub use model::{Event, EventKind};
 pub use native::to_native_json;
-pub use parse::{describe_json_error, parse_line, parse_value, EventFormat};
+pub use parse::{
+    describe_json_error, parse_line, parse_line_with_skipped, parse_value, parse_value_with_skipped, EventFormat,
+    SkippedIdentifier,
+};
 pub use property::{Properties, PropertyValue};
 pub use schema::{EventSchema, PropertyType, SchemaRegistry};
 

@@ -60,6 +60,22 @@ impl FromStr for EventFormat {
     }
 }
 
+/// A value of an auxiliary identifier field — a Segment Spec message's
+/// `traits.email`, `context.traits.email`, `traits.phone` or
+/// `context.traits.phone` — that is not a valid identifier (`"john.doe"`):
+/// it is left out of the event's identifiers, and the event applies under
+/// the others. Only [`parse_line_with_skipped`] and
+/// [`parse_value_with_skipped`] report these.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SkippedIdentifier {
+    /// The field it came from: `context.traits.email`.
+    pub field: String,
+    /// The identifier it would have been, `kind:value` as given.
+    pub identifier: String,
+    /// Why it is not an identifier (the identifier's validation error).
+    pub reason: String,
+}
+
 /// Parses and validates one line holding one JSON event.
 ///
 /// `position` says where the line came from (`line 3`, `batch position
@@ -83,6 +99,29 @@ impl FromStr for EventFormat {
 /// # Ok::<(), profiledb::Error>(())
 /// ```
 pub fn parse_line(line: &str, format: EventFormat, position: &str, limits: &EventLimits) -> Result<Event> {
+    parse_line_with_skipped(line, format, position, limits).map(|(event, _)| event)
+}
+
+/// [`parse_line`], also returning the auxiliary identifiers left out as
+/// invalid ([`SkippedIdentifier`]), for a caller that reports them.
+///
+/// ```
+/// use profiledb::event::{parse_line_with_skipped, EventFormat, EventLimits};
+/// use profiledb::Timestamp;
+/// let limits = EventLimits::new(Timestamp(1_714_564_800_000));
+/// let line = r#"{"type":"track","event":"Order Completed","userId":"jm1","timestamp":"2024-05-01T10:00:00Z",
+///               "context":{"traits":{"email":"john.doe"}}}"#;
+/// let (event, skipped) = parse_line_with_skipped(line, EventFormat::Auto, "line 1", &limits)?;
+/// assert_eq!(event.identifiers[0].to_string(), "user_id:jm1");
+/// assert_eq!((skipped[0].field.as_str(), skipped[0].identifier.as_str()), ("context.traits.email", "email:john.doe"));
+/// # Ok::<(), profiledb::Error>(())
+/// ```
+pub fn parse_line_with_skipped(
+    line: &str,
+    format: EventFormat,
+    position: &str,
+    limits: &EventLimits,
+) -> Result<(Event, Vec<SkippedIdentifier>)> {
     let ctx = Ctx::new(position);
     if line.len() > limits.max_line_bytes {
         return Err(ctx.error(format!("line is {} bytes, the limit is {}", line.len(), limits.max_line_bytes)));
@@ -100,7 +139,7 @@ pub fn parse_line(line: &str, format: EventFormat, position: &str, limits: &Even
     // The untrimmed line, so a column counts from the line's start.
     let value: Value = serde_json::from_str(unmarked)
         .map_err(|e| ctx.error(format!("malformed JSON: {}", describe_json_error(&e, text))))?;
-    parse_value(&value, format, position, limits)
+    parse_value_with_skipped(&value, format, position, limits)
 }
 
 /// serde_json's error about `text`, positioned for a reader who already
@@ -130,6 +169,17 @@ pub fn describe_json_error(e: &serde_json::Error, text: &str) -> String {
 /// Parses and validates one event already parsed as JSON (an HTTP batch
 /// element, say). Same checks as [`parse_line`] except the line size.
 pub fn parse_value(value: &Value, format: EventFormat, position: &str, limits: &EventLimits) -> Result<Event> {
+    parse_value_with_skipped(value, format, position, limits).map(|(event, _)| event)
+}
+
+/// [`parse_value`], also returning the auxiliary identifiers left out as
+/// invalid ([`SkippedIdentifier`]).
+pub fn parse_value_with_skipped(
+    value: &Value,
+    format: EventFormat,
+    position: &str,
+    limits: &EventLimits,
+) -> Result<(Event, Vec<SkippedIdentifier>)> {
     let mut ctx = Ctx::new(position);
     let map = value
         .as_object()
@@ -142,10 +192,11 @@ pub fn parse_value(value: &Value, format: EventFormat, position: &str, limits: &
         EventFormat::Auto => EventFormat::Native,
         other => other,
     };
-    match format {
-        EventFormat::SegmentSpec => spec::parse(map, &mut ctx, limits),
-        _ => native::parse(map, &mut ctx, limits),
-    }
+    let event = match format {
+        EventFormat::SegmentSpec => spec::parse(map, &mut ctx, limits)?,
+        _ => native::parse(map, &mut ctx, limits)?,
+    };
+    Ok((event, ctx.skipped))
 }
 
 /// Scans JSON text for the first byte where arrays and objects nest deeper

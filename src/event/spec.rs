@@ -2,17 +2,18 @@
 //!
 //! | Segment Spec field | profiledb | notes |
 //! |---|---|---|
-//! | `type` | [`Event::kind`] | `track`, `identify`, `alias`, `page`, `screen` (any case); others, e.g. `group`, are refused |
+//! | `type` | [`Event::kind`] | `track`, `identify`, `alias`, `page`, `screen` (any case); `group` is a track event (below); others are refused |
 //! | `messageId` | [`Event::message_id`] | optional; a non-empty string |
 //! | `timestamp`, else `originalTimestamp` | [`Event::timestamp`] | RFC 3339 string or integer epoch milliseconds; `sentAt` and `receivedAt` are ignored |
 //! | `userId` | identifier `user_id` | string or integer; `null` or an empty (blank) string means absent (RudderStack sends `""` before identify) |
 //! | `anonymousId` | identifier `anonymous_id` | string or integer; `null` or an empty (blank) string means absent |
-//! | `traits.email`, else `context.traits.email` | identifier `email` | normalized (trimmed, lower-cased); an empty value or a placeholder on the default stitching blocklist (`n/a`, `unknown`, ...) counts as absent |
-//! | `traits.phone`, else `context.traits.phone` | identifier `phone` | normalized (digits and a leading `+`); empty or placeholder values count as absent, as for email |
+//! | `traits.email`, else `context.traits.email` | identifier `email` | normalized (trimmed, lower-cased); an empty value or a placeholder on the default stitching blocklist (`n/a`, `unknown`, ...) counts as absent; an invalid one (`john.doe`) is not an identifier either ([`SkippedIdentifier`], the next source is tried) unless the message has no other identifier: then it refuses the message |
+//! | `traits.phone`, else `context.traits.phone` | identifier `phone` | normalized (digits and a leading `+`); empty, placeholder and invalid values as for email |
 //! | `previousId` (alias) | [`Event::previous_id`] = `user_id:<previousId>` | required on alias: Segment's alias says "previousId is now userId" |
 //! | `event` (track) | [`Event::name`] | required on track |
 //! | `name` (page, screen) | [`Event::name`] | optional; default `page` / `screen` |
 //! | `properties` (track, page, screen) | [`Event::properties`] | must be an object when present; ignored on identify and alias |
+//! | `groupId`, `traits` (group) | a track event named [`GROUP_EVENT`] (`group`) with the group's `traits` as properties and `groupId` (required, string or integer, kept as text) | a group's `traits` give no identifiers (they describe the group); `context.traits` does |
 //! | `traits` and `context.traits` (identify) | [`Event::traits`] | each trait becomes a `set`; nested objects flatten to dotted names (`address.city`); a top-level key in `traits` replaces the same key of `context.traits` |
 //! | anything else (`context.*`, `integrations`, `sentAt`, `receivedAt`, `channel`, `version`, ...) | ignored | except a native-only field ([`NATIVE_ONLY_FIELDS`]): the line mixes the formats and is refused, naming the fields; and a field above in another case (`messageid`): refused as a typo |
 //!
@@ -20,6 +21,10 @@
 //! A placeholder email or phone trait ([`is_placeholder`]) is left out of
 //! the identifiers only: the trait itself still applies on identify, just
 //! as a blocklisted `userId` or `anonymousId` is kept but never stitched.
+//! So is an invalid email or phone trait when the message has another
+//! identifier: an export's form input (`"john.doe"`) does not lose the
+//! event; [`parse_line_with_skipped`](super::parse_line_with_skipped)
+//! reports it.
 
 use serde_json::{Map, Value};
 
@@ -27,6 +32,7 @@ use crate::error::Result;
 use crate::event::fields::{self, get, object, string, Ctx};
 use crate::event::limits::EventLimits;
 use crate::event::model::{Event, EventKind};
+use crate::event::parse::SkippedIdentifier;
 use crate::event::property::Properties;
 use crate::identity::identifier::Identifier;
 use crate::identity::rules::is_placeholder;
@@ -44,8 +50,9 @@ pub const NATIVE_ONLY_FIELDS: [&str; 5] = ["identifiers", "message_id", "previou
 /// The top-level Segment Spec fields this parser reads: a key that differs
 /// from one only in case (`messageid`, `UserId`) is refused as a typo
 /// rather than ignored.
-const READ_FIELDS: [&str; 11] = [
+const READ_FIELDS: [&str; 12] = [
     "type",
+    "groupId",
     "messageId",
     "event",
     "name",
@@ -102,11 +109,18 @@ pub(crate) fn parse(map: &Map<String, Value>, ctx: &mut Ctx<'_>, limits: &EventL
     let message_id = fields::message_id(ctx, "messageId", get(map, "messageId"))?;
     ctx.set_message_id(message_id.as_deref());
     check_fields(map, ctx)?;
-    let kind: EventKind = match get(map, "type") {
-        None => return Err(ctx.field("type", "is required (track, identify, alias, page or screen)")),
-        Some(v) => string(ctx, "type", v)?.to_ascii_lowercase().parse().map_err(|e: String| ctx.field("type", e))?,
+    let (kind, group) = match get(map, "type") {
+        None => return Err(ctx.field("type", "is required (track, identify, alias, page, screen or group)")),
+        Some(v) => match string(ctx, "type", v)?.to_ascii_lowercase().as_str() {
+            "group" => (EventKind::Track, true),
+            other => (
+                other.parse().map_err(|e: String| ctx.field("type", format!("{e}; group is read as a track event")))?,
+                false,
+            ),
+        },
     };
     let name = match kind {
+        EventKind::Track if group => GROUP_EVENT.to_owned(),
         EventKind::Track => match get(map, "event") {
             Some(v) => fields::event_name(ctx, "event", v)?,
             None => return Err(ctx.field("event", "is required for track events")),
@@ -130,9 +144,12 @@ pub(crate) fn parse(map: &Map<String, Value>, ctx: &mut Ctx<'_>, limits: &EventL
         },
         None => None,
     };
-    let identifiers = identifiers(ctx, map, traits_obj, context_traits)?;
+    // A group call's `traits` describe the group (a company's email is not
+    // the user's): only `context.traits` gives identifiers there.
+    let identifiers = identifiers(ctx, map, traits_obj.filter(|_| !group), context_traits)?;
 
     let properties = match get(map, "properties") {
+        _ if group => group_properties(ctx, map, traits_obj, limits)?,
         Some(v) if kind.has_properties() => fields::properties(ctx, "properties", v, limits)?,
         _ => Properties::new(),
     };
@@ -155,14 +172,41 @@ pub(crate) fn parse(map: &Map<String, Value>, ctx: &mut Ctx<'_>, limits: &EventL
     Ok(Event { message_id, kind, name, timestamp, identifiers, properties, traits, previous_id, consent: Vec::new() })
 }
 
-/// `userId`, `anonymousId`, and email / phone from `traits` or `context.traits`.
-fn identifiers(
+/// The name of the track event a Segment `group` message becomes.
+pub const GROUP_EVENT: &str = "group";
+
+/// A `group` message's properties: its `traits` (the group's), and
+/// `groupId` (required; a string or an integer, kept as text) over a trait
+/// of that name.
+fn group_properties(
     ctx: &Ctx<'_>,
+    map: &Map<String, Value>,
+    traits: Option<&Map<String, Value>>,
+    limits: &EventLimits,
+) -> Result<Properties> {
+    let v = get(map, "groupId").ok_or_else(|| ctx.field("groupId", "is required for group messages"))?;
+    let group_id = fields::id_value(ctx, "groupId", v)?;
+    if group_id.trim().is_empty() {
+        return Err(ctx.field("groupId", "must not be empty"));
+    }
+    let mut props = traits.cloned().unwrap_or_default();
+    props.insert("groupId".to_owned(), Value::String(group_id));
+    fields::properties(ctx, "traits", &Value::Object(props), limits)
+}
+
+/// `userId`, `anonymousId`, and email / phone from `traits` or `context.traits`.
+///
+/// An email or phone that is not a valid identifier (`"john.doe"`) is left
+/// out and noted in `ctx.skipped` (the next source is tried), unless the
+/// message has no other identifier: then its error refuses the message.
+fn identifiers(
+    ctx: &mut Ctx<'_>,
     map: &Map<String, Value>,
     traits: Option<&Map<String, Value>>,
     context_traits: Option<&Map<String, Value>>,
 ) -> Result<Vec<Identifier>> {
     let mut out = Vec::new();
+    let mut invalid = None;
     for (field, kind) in [("userId", "user_id"), ("anonymousId", "anonymous_id")] {
         if let Some(v) = get(map, field) {
             let value = fields::id_value(ctx, field, v)?;
@@ -180,13 +224,26 @@ fn identifiers(
             let Some(v) = obj.and_then(|o| get(o, kind)) else { continue };
             let field = format!("{prefix}.{kind}");
             let value = string(ctx, &field, v)?;
-            if !is_placeholder(value) {
-                out.push(fields::identifier(ctx, &field, kind, value)?);
-                break;
+            if is_placeholder(value) {
+                continue;
+            }
+            match Identifier::new(kind, value) {
+                Ok(id) => {
+                    out.push(id);
+                    break;
+                }
+                Err(e) => {
+                    invalid.get_or_insert_with(|| ctx.field(&field, &e));
+                    let identifier = format!("{kind}:{value}");
+                    ctx.skipped.push(SkippedIdentifier { field, identifier, reason: e.to_string() });
+                }
             }
         }
     }
-    fields::finish_identifiers(ctx, out, "give userId, anonymousId, traits.email or traits.phone")
+    match invalid {
+        Some(e) if out.is_empty() => Err(e),
+        _ => fields::finish_identifiers(ctx, out, "give userId, anonymousId, traits.email or traits.phone"),
+    }
 }
 
 #[cfg(test)]
@@ -296,6 +353,65 @@ mod tests {
     }
 
     #[test]
+    fn an_invalid_email_or_phone_trait_is_skipped_when_other_identifiers_remain() {
+        let limits = EventLimits::new(Timestamp(NOW));
+        let skipped_of =
+            |v: Value| crate::event::parse_value_with_skipped(&v, EventFormat::SegmentSpec, "line 4", &limits);
+        // The reviewer's purchase: a valid userId, junk in context.traits.email.
+        let (e, skipped) = skipped_of(json!({"type": "track", "event": "Order Completed", "userId": "jm1",
+            "messageId": "jm-1", "timestamp": NOW, "context": {"traits": {"email": "john.doe", "phone": "call me"}},
+            "properties": {"revenue": 99}}))
+        .unwrap();
+        assert_eq!(ids(&e), ["user_id:jm1"]);
+        assert_eq!(e.property_f64("revenue"), Some(99.0));
+        let fields: Vec<(&str, &str)> = skipped.iter().map(|s| (s.field.as_str(), s.identifier.as_str())).collect();
+        assert_eq!(fields, [("context.traits.email", "email:john.doe"), ("context.traits.phone", "phone:call me")]);
+        assert!(skipped[0].reason.contains("invalid identifier") && skipped[0].reason.contains('@'), "{skipped:?}");
+        // On identify the value stays a trait; an invalid traits.email leaves
+        // room for a valid context.traits.email.
+        let (e, skipped) = skipped_of(json!({"type": "identify", "anonymousId": "a-1", "timestamp": NOW,
+            "traits": {"email": "a@b@c.com", "plan": "pro"}, "context": {"traits": {"email": "c@d.e"}}}))
+        .unwrap();
+        assert_eq!(ids(&e), ["anonymous_id:a-1", "email:c@d.e"]);
+        assert_eq!(skipped.len(), 1);
+        assert_eq!(skipped[0].field, "traits.email");
+        assert!(e.traits.contains(&TraitOp::Set { name: "email".into(), value: "a@b@c.com".into() }));
+        // parse_line drops the note but applies the same mapping.
+        let e = parse(json!({"type": "page", "userId": "u", "traits": {"email": "nope"}, "timestamp": NOW})).unwrap();
+        assert_eq!(ids(&e), ["user_id:u"]);
+        // With no other identifier, the message is refused with the email's error.
+        let err = skipped_of(json!({"type": "track", "event": "x", "timestamp": NOW,
+            "context": {"traits": {"email": "john.doe"}}}))
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("field \"context.traits.email\": invalid identifier \"email:john.doe\""), "{err}");
+        // Native events are unchanged: an invalid identifier is bad input.
+        let native = json!({"type": "track", "event": "x", "timestamp": NOW,
+            "identifiers": {"user_id": "u", "email": "john.doe"}});
+        let err = crate::event::parse_value_with_skipped(&native, EventFormat::Native, "line 4", &limits)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("invalid identifier"), "{err}");
+    }
+
+    #[test]
+    fn maps_group_to_a_track_event_named_group() {
+        let e = parse(json!({"type": "group", "groupId": "acme-1", "userId": "u-1", "messageId": "g-1",
+            "timestamp": NOW, "traits": {"name": "Acme", "email": "billing@acme.com", "plan": {"tier": "pro"},
+            "groupId": "ignored"}, "context": {"traits": {"email": "ann@acme.com"}}}))
+        .unwrap();
+        assert_eq!((e.kind, e.name.as_str()), (EventKind::Track, GROUP_EVENT));
+        // The group's traits are properties; its email is not the user's.
+        assert_eq!(ids(&e), ["email:ann@acme.com", "user_id:u-1"]);
+        assert_eq!(e.properties.get_str("groupId"), Some("acme-1"));
+        assert_eq!(e.properties.get_str("name"), Some("Acme"));
+        assert_eq!(e.properties.get_str("email"), Some("billing@acme.com"));
+        assert!(e.traits.is_empty());
+        let e = parse(json!({"type": "Group", "groupId": 42, "anonymousId": "a", "timestamp": NOW})).unwrap();
+        assert_eq!((e.name.as_str(), e.properties.get_str("groupId")), (GROUP_EVENT, Some("42")));
+    }
+
+    #[test]
     fn maps_alias_page_and_screen() {
         let e =
             parse(json!({"type": "alias", "userId": "new", "previousId": "old", "timestamp": 1_700_000_000_000_i64}))
@@ -342,8 +458,17 @@ mod tests {
         let cases = [
             (json!({"type": "track", "userId": "u", "timestamp": 1_700_000_000_000_i64}), "\"event\": is required"),
             (
-                json!({"type": "group", "userId": "u", "timestamp": 1_700_000_000_000_i64}),
-                "\"type\": unknown type \"group\"",
+                json!({"type": "gruop", "userId": "u", "timestamp": 1_700_000_000_000_i64}),
+                "\"type\": unknown type \"gruop\"",
+            ),
+            (json!({"type": "group", "userId": "u", "timestamp": 1_700_000_000_000_i64}), "\"groupId\": is required"),
+            (
+                json!({"type": "group", "userId": "u", "groupId": " ", "timestamp": 1_700_000_000_000_i64}),
+                "\"groupId\": must not be empty",
+            ),
+            (
+                json!({"type": "group", "userId": "u", "groupId": 1.5, "timestamp": 1_700_000_000_000_i64}),
+                "\"groupId\": must be a string or an integer",
             ),
             (json!({"userId": "u", "timestamp": 1_700_000_000_000_i64}), "\"type\": is required"),
             (json!({"type": "page", "timestamp": 1_700_000_000_000_i64}), "no identifiers: give userId"),
@@ -353,7 +478,7 @@ mod tests {
                 "\"userId\": must be a string or an integer",
             ),
             (
-                json!({"type": "page", "userId": "u", "traits": {"email": "nope"}, "timestamp": 1_700_000_000_000_i64}),
+                json!({"type": "page", "traits": {"email": "nope"}, "timestamp": 1_700_000_000_000_i64}),
                 "\"traits.email\": invalid identifier",
             ),
             (
@@ -361,7 +486,7 @@ mod tests {
                 "\"traits.email\": must be a string",
             ),
             (
-                json!({"type": "page", "userId": "u", "context": {"traits": {"phone": "abc"}}, "timestamp": 1_700_000_000_000_i64}),
+                json!({"type": "page", "userId": "", "context": {"traits": {"phone": "abc"}}, "timestamp": 1_700_000_000_000_i64}),
                 "\"context.traits.phone\"",
             ),
             (
