@@ -1,6 +1,7 @@
 //! A data engineer's review of `import` (twenty-fourth session): epoch
 //! seconds refused or read with `--epoch-unit s`, the dedup horizon in the
-//! help and settable, rejection reasons shown with their hint.
+//! help and settable, rejection reasons shown with their hint; (twenty-fifth)
+//! invalid Segment email traits listed as not linked, `group` messages.
 
 mod common;
 
@@ -200,4 +201,49 @@ fn empty_jsonl_and_empty_csv_both_import_zero_lines() {
     // A header without rows is 0 lines too; a header missing a mapped column is still an error.
     db.run(&["import", "--csv", "--map", "email=email", s(&db.file("h.csv", "email\n"))]).ok();
     db.run(&["import", "--csv", "--map", "mail=email", s(&db.file("h2.csv", "email\n"))]).code(2);
+}
+
+const F7: &str = r#"{"type":"track","event":"Order Completed","userId":"jm1","messageId":"jm-1","timestamp":"2026-11-01T00:00:00Z","context":{"traits":{"email":"john.doe"}},"properties":{"revenue":99}}
+{"type":"track","event":"Order Completed","messageId":"jm-2","timestamp":"2026-11-01T00:00:00Z","context":{"traits":{"email":"john.doe"}}}
+"#;
+
+/// Review F7: junk in a Segment message's `context.traits.email` no longer
+/// loses the purchase; it is listed as not linked, with its line.
+#[test]
+fn an_invalid_segment_email_trait_is_listed_as_not_linked_and_the_event_applies() {
+    let db = TestDb::init();
+    let file = db.file("f7.jsonl", F7);
+    // The line with no other identifier is still refused, naming the field.
+    let v = db.run(&["--json", "import", s(&file)]).code(2).json();
+    assert_eq!(v["not_linked_identifiers"][0]["line"], json!(1), "{v}");
+    assert_eq!(v["not_linked_identifiers"][0]["identifier"], json!("email:john.doe"), "{v}");
+    assert_eq!(v["not_linked_identifiers"][0]["code"], json!("invalid"), "{v}");
+    assert_eq!(v["rejections"][0]["line"], json!(2), "{v}");
+    assert!(v["rejections"][0]["reason"].as_str().unwrap_or_default().contains("context.traits.email"), "{v}");
+    let events = db.json(&["events", "user_id:jm1"]);
+    assert_eq!(events["events"].as_array().map_or(0, Vec::len), 1, "{events}");
+    assert!(events.to_string().contains("Order Completed"), "{events}");
+    let db = TestDb::init();
+    let file = db.file("f7.jsonl", F7);
+    let run = db.run(&["import", s(&file)]).code(2);
+    for needle in ["1 identifiers not linked", "email:john.doe", "field \"context.traits.email\": invalid identifier"] {
+        assert!(run.stdout.contains(needle), "{needle:?} missing: {}", run.stdout);
+    }
+}
+
+/// Review F9: a Segment `group` message is a track event named `group`.
+#[test]
+fn a_segment_group_message_imports_as_a_group_event() {
+    let db = TestDb::init();
+    let file = db.file(
+        "f9.jsonl",
+        r#"{"type":"group","groupId":"acme-1","userId":"g1","messageId":"g-1","timestamp":"2026-11-01T00:00:00Z","traits":{"name":"Acme","employees":40}}
+"#,
+    );
+    db.run(&["import", s(&file)]).ok();
+    let events = db.json(&["events", "user_id:g1"]);
+    let text = events.to_string();
+    for needle in ["\"group\"", "acme-1", "Acme"] {
+        assert!(text.contains(needle), "{needle:?} missing: {text}");
+    }
 }

@@ -4,7 +4,9 @@
 use std::io::BufRead;
 
 use profiledb::event::spec::SPEC_MARKER_FIELDS;
-use profiledb::event::{describe_json_error, identifier_text, parse_line, parse_value, EventFormat, EventLimits};
+use profiledb::event::{
+    describe_json_error, identifier_text, parse_line_with_skipped, parse_value_with_skipped, EventFormat, EventLimits,
+};
 use profiledb::{Identifier, Update};
 use serde_json::{Map, Value};
 
@@ -100,7 +102,9 @@ fn parse(text: &str, format: ImportFormat, line: u64, limits: &EventLimits) -> R
         return Err(ARRAY_HINT.into());
     }
     let event = |f: EventFormat| {
-        parse_line(text, f, &position, limits).map(|e| Record::Event(Box::new(e))).map_err(|e| e.to_string())
+        parse_line_with_skipped(text, f, &position, limits)
+            .map(|(e, skipped)| Record::Event(Box::new(e), skipped))
+            .map_err(|e| e.to_string())
     };
     match format {
         ImportFormat::Native => event(EventFormat::Native),
@@ -119,8 +123,8 @@ fn parse(text: &str, format: ImportFormat, line: u64, limits: &EventLimits) -> R
             }
             let is_event = obj.contains_key("type") || SPEC_MARKER_FIELDS.iter().any(|f| obj.contains_key(*f));
             if format == ImportFormat::Auto && is_event {
-                return parse_value(&v, EventFormat::Auto, &position, limits)
-                    .map(|e| Record::Event(Box::new(e)))
+                return parse_value_with_skipped(&v, EventFormat::Auto, &position, limits)
+                    .map(|(e, skipped)| Record::Event(Box::new(e), skipped))
                     .map_err(|e| e.to_string());
             }
             parse_profile_line(obj)

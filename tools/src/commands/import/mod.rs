@@ -29,7 +29,7 @@ use std::io::{BufRead, BufReader, IsTerminal};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use profiledb::event::{Event, SchemaRegistry};
+use profiledb::event::{Event, SchemaRegistry, SkippedIdentifier};
 use profiledb::{Cause, Identifier, IdentityRules, Ignored, ProfileDb, Update};
 
 use super::Ctx;
@@ -52,8 +52,9 @@ pub enum Record {
         /// The traits to set.
         update: Update,
     },
-    /// An event, for batch ingest.
-    Event(Box<Event>),
+    /// An event, for batch ingest, and the auxiliary identifiers its line
+    /// held that were left out as invalid (reported as not linked).
+    Event(Box<Event>, Vec<SkippedIdentifier>),
 }
 
 /// One line (or CSV row) of input.
@@ -121,9 +122,19 @@ impl Summary {
         }
     }
 
+    /// Notes an identifier of line `line` left out as invalid (a Segment
+    /// Spec email or phone trait, when the line had other identifiers).
+    fn skipped(&mut self, line: u64, id: &SkippedIdentifier) {
+        self.not_linked += 1;
+        if self.not_linked_list.len() < MAX_REPORTED {
+            let reason = format!("field {:?}: {}", id.field, id.reason);
+            self.not_linked_list.push((line, id.identifier.clone(), "invalid", reason));
+        }
+    }
+
     /// Notes what a parsed record carries (before it is written).
     fn inspect(&mut self, r: &Record) {
-        if let Record::Event(e) = r {
+        if let Record::Event(e, _) = r {
             self.notices.event(e);
         }
     }
@@ -323,7 +334,7 @@ fn strict(
 /// only when the line is applied, after the lines before it were written.
 fn prevalidate(r: &Record, schemas: Option<&SchemaRegistry>, rules: &IdentityRules) -> Result<(), String> {
     match r {
-        Record::Event(e) => {
+        Record::Event(e, _) => {
             if let Some(schemas) = schemas {
                 schemas.validate(e).map_err(|e| e.to_string())?;
             }
@@ -334,12 +345,18 @@ fn prevalidate(r: &Record, schemas: Option<&SchemaRegistry>, rules: &IdentityRul
     .map_err(|e| e.to_string())
 }
 
+/// The lines of a batch of events, and each one's skipped identifiers.
+struct Lines<'a> {
+    lines: &'a [u64],
+    skipped: &'a [Vec<SkippedIdentifier>],
+}
+
 /// Writes records in input order: events gathered into batches, profile
 /// lines one at a time (after the events before them).
 struct Writer<'a> {
     db: &'a ProfileDb,
     source: &'a str,
-    pending: Vec<(u64, Event)>,
+    pending: Vec<(u64, Event, Vec<SkippedIdentifier>)>,
     strict: bool,
     /// The first and last line being written while the write is under way;
     /// after an error, lines of it may or may not have been committed.
@@ -352,13 +369,13 @@ impl Writer<'_> {
     /// The first line read but not (known to be) committed: of the write
     /// that failed, or of the events gathered for the next batch.
     fn first_unwritten(&self) -> Option<u64> {
-        self.failed_at.or(self.in_flight.map(|(first, _)| first)).or_else(|| self.pending.first().map(|(l, _)| *l))
+        self.failed_at.or(self.in_flight.map(|(first, _)| first)).or_else(|| self.pending.first().map(|(l, _, _)| *l))
     }
 
     fn add(&mut self, line: u64, r: Record, s: &mut Summary) -> Result<(), CliError> {
         match r {
-            Record::Event(e) => {
-                self.pending.push((line, *e));
+            Record::Event(e, skipped) => {
+                self.pending.push((line, *e, skipped));
                 if self.pending.len() >= BATCH {
                     self.flush(s)?;
                 }
@@ -395,10 +412,11 @@ impl Writer<'_> {
         if self.pending.is_empty() {
             return Ok(());
         }
-        let events: Vec<Event> = self.pending.iter().map(|(_, e)| e.clone()).collect();
-        let lines: Vec<u64> = self.pending.drain(..).map(|(l, _)| l).collect();
+        let events: Vec<Event> = self.pending.iter().map(|(_, e, _)| e.clone()).collect();
+        let (lines, skipped): (Vec<u64>, Vec<Vec<SkippedIdentifier>>) =
+            self.pending.drain(..).map(|(l, _, skipped)| (l, skipped)).unzip();
         self.in_flight = lines.first().zip(lines.last()).map(|(a, b)| (*a, *b));
-        let written = self.flush_events(&events, &lines, s);
+        let written = self.flush_events(&events, &Lines { lines: &lines, skipped: &skipped }, s);
         if written.is_ok() {
             self.in_flight = None;
         }
@@ -406,10 +424,10 @@ impl Writer<'_> {
     }
 
     /// Writes `events`, read from `lines`.
-    fn flush_events(&mut self, events: &[Event], lines: &[u64], s: &mut Summary) -> Result<(), CliError> {
+    fn flush_events(&mut self, events: &[Event], lines: &Lines<'_>, s: &mut Summary) -> Result<(), CliError> {
         if !self.strict {
             let report = self.db.ingest_batch(events, false)?;
-            return self.count(report, lines, 0, s);
+            return self.count(report, lines, 0..events.len(), s);
         }
         // Strict: each batch is one unit. One that failed wrote nothing:
         // write the events before the failing one, then stop there — or,
@@ -421,12 +439,12 @@ impl Writer<'_> {
             let Some((first, split)) =
                 report.rejected.first().map(|(i, e)| (*i, matches!(e, profiledb::Error::StrictBatchSplit)))
             else {
-                return self.count(report, lines, start, s);
+                return self.count(report, lines, start..events.len(), s);
             };
             let before = self.db.ingest_batch(&events[start..start + first], true)?;
             // `first` > 0: a split needs an earlier event in the unit.
             if split && first > 0 {
-                self.count(before, lines, start, s)?;
+                self.count(before, lines, start..start + first, s)?;
                 start += first;
                 continue;
             }
@@ -437,19 +455,30 @@ impl Writer<'_> {
             report.merged = before.merged;
             report.ignored = before.ignored;
             report.rejected.truncate(1);
-            return self.count(report, lines, start, s);
+            return self.count(report, lines, start..start + first + 1, s);
         }
         Ok(())
     }
 
-    /// Counts what a batch of the events from `lines[offset..]` did.
+    /// Counts what a batch of the events `range` of `lines` did (its
+    /// positions count from `range.start`).
     fn count(
         &mut self,
         report: profiledb::BatchReport,
-        lines: &[u64],
-        offset: usize,
+        lines: &Lines<'_>,
+        range: std::ops::Range<usize>,
         s: &mut Summary,
     ) -> Result<(), CliError> {
+        let (offset, lines, skipped) = (range.start, lines.lines, lines.skipped);
+        // The invalid auxiliary identifiers of the events written.
+        for i in range {
+            if report.rejected.iter().any(|(r, _)| offset + r == i) {
+                continue;
+            }
+            for id in skipped.get(i).into_iter().flatten() {
+                s.skipped(lines.get(i).copied().unwrap_or(0), id);
+            }
+        }
         s.accepted += report.applied + report.duplicates + report.dropped;
         s.dropped += report.dropped;
         s.events += report.applied;
