@@ -49,7 +49,9 @@ pub use db::format::{FORMAT_VERSION, OLDEST_SUPPORTED_FORMAT_VERSION};
 pub use db::retention_settings::Settings as RetentionSettings;
 pub use db::{AccessMode, Builder, CfSize, Durability, IdentifierInfo, ProfileDb, ProfileView, RawEntry, WriteReceipt};
 pub use db::{AnonymizeReport, ConsentCheck, ConsentInfo, SegmentExport};
-pub use db::{BatchReport, EraseReport, IngestOutcome, RetentionReport, SegmentInfo, SegmentMismatch, TickReport};
+pub use db::{
+    BatchReport, DueWakeups, EraseReport, IngestOutcome, RetentionReport, SegmentInfo, SegmentMismatch, TickReport,
+};
 pub use db::{CheckReport, EventRef, ProfileFailure, RetentionPass, Violation};
 pub use db::{IndexMismatch, TickErrorHook, TickerStatus, TraitIndexInfo, LIVE_SET};
 pub use error::{Error, Result};

@@ -84,6 +84,7 @@ pub use privacy::EraseReport;
 pub use read::IdentifierInfo;
 pub use retention::RetentionPass;
 pub use segments::{SegmentInfo, SegmentMismatch, TickReport};
+pub use tick::DueWakeups;
 pub use ticker::{TickErrorHook, TickerStatus};
 pub use trait_index::{IndexMismatch, TraitIndexInfo, LIVE_SET};
 pub use write::WriteReceipt;

@@ -75,3 +75,27 @@ fn the_due_wakeups_of_a_profile_come_from_the_cache_or_storage() {
     assert_eq!(due(T + 10), vec![(T + 10, 3)], "from storage after the cache was cleared");
     assert_eq!(db.core.wakeups.cached(5, p), Some(Some(T + 30)), "and cached again");
 }
+
+#[test]
+fn due_wakeups_counts_what_no_tick_has_processed_yet() {
+    use crate::event::{Event, EventKind};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = Arc::new(ManualClock::new(Timestamp(T)));
+    let db = ProfileDb::builder(dir.path()).clock(clock.clone()).open().expect("open");
+    db.define_segment("recent", "last(buy) > now - 1d").expect("define");
+    for i in 0..3 {
+        let who = format!("user_id:u{i}").parse().expect("identifier");
+        db.track(&Event::new(EventKind::Track, "buy", Timestamp(T - i * 1_000), vec![who])).expect("track");
+    }
+    assert_eq!(db.segment_count("recent").expect("count"), 3);
+    assert_eq!(db.due_wakeups(100).expect("due"), None, "nothing is due yet");
+    clock.set(Timestamp(T + 2 * Timestamp::DAY));
+    let due = db.due_wakeups(100).expect("due").expect("three are due");
+    assert_eq!(due.count, 3);
+    assert!((T - 2_000 + Timestamp::DAY..=T + Timestamp::DAY + 1).contains(&due.oldest.0), "{due:?}");
+    assert_eq!(db.due_wakeups(2).expect("due").map(|d| d.count), Some(2), "counting stops at the cap");
+    assert_eq!(db.segment_count("recent").expect("count"), 3, "the stored membership is behind");
+    db.tick().expect("tick");
+    assert_eq!(db.due_wakeups(100).expect("due"), None, "the tick processed them");
+    assert_eq!(db.segment_count("recent").expect("count"), 0);
+}

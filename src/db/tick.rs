@@ -88,6 +88,44 @@ impl ProfileDb {
         Ok(report)
     }
 
+    /// The wake-ups due now that no tick has processed yet (counted up to
+    /// `cap`), and the instant the oldest fell due; `None` when none is.
+    ///
+    /// While any is, the stored memberships of time-dependent segments
+    /// (and of the segments reading them) — what [`segment_count`],
+    /// [`segment_members`] and [`in_segment`] answer — can still show a
+    /// profile that left, or miss one that entered, at an instant now
+    /// past; [`query`] evaluates at now and is not behind. A write
+    /// processes its own profile's due wake-ups; [`tick`](Self::tick)
+    /// processes them all.
+    ///
+    /// [`segment_count`]: Self::segment_count
+    /// [`segment_members`]: Self::segment_members
+    /// [`in_segment`]: Self::in_segment
+    /// [`query`]: Self::query
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// let db = profiledb::ProfileDb::open(dir.path())?;
+    /// assert_eq!(db.due_wakeups(1_000)?, None);
+    /// # Ok::<(), profiledb::Error>(())
+    /// ```
+    pub fn due_wakeups(&self, cap: u64) -> Result<Option<DueWakeups>> {
+        let end = keys::segment::wakeup(self.now().0, u32::MAX, ProfileId(u32::MAX));
+        let view = self.core.store.snapshot();
+        let mut due: Option<DueWakeups> = None;
+        for kv in view.range(schema::WAKEUP_INDEX.name, &[0x01], Some(&end))? {
+            let (k, _) = kv?;
+            let Some((at, _, _)) = keys::segment::parse_wakeup(&k) else { continue };
+            let d = due.get_or_insert(DueWakeups { count: 0, oldest: Timestamp(at) });
+            d.count += 1;
+            if d.count >= cap {
+                break;
+            }
+        }
+        Ok(due)
+    }
+
     /// Every wake-up due now, in batches; a failed one is reported, left
     /// due and skipped for the rest of this tick. The writer lock is taken
     /// per batch.
@@ -140,6 +178,15 @@ impl ProfileDb {
         }
         Ok(true)
     }
+}
+
+/// Wake-ups due and not yet processed ([`ProfileDb::due_wakeups`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DueWakeups {
+    /// How many (up to the cap asked for).
+    pub count: u64,
+    /// When the oldest fell due.
+    pub oldest: Timestamp,
 }
 
 /// A due wake-up: (due instant, segment, profile).

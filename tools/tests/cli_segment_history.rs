@@ -148,3 +148,29 @@ fn segment_list_is_by_name() {
         v["segments"].as_array().expect("segments").iter().filter_map(|s| s["name"].as_str()).collect();
     assert_eq!(names, ["alpha", "beta", "zeta"]);
 }
+
+/// A time-dependent membership that fell due with no tick since: reading
+/// the stored membership (`segment count`, `members`, `export --segment`)
+/// warns that it can be behind, until `tick` processes it.
+#[test]
+fn reads_of_a_stored_membership_warn_while_a_change_is_due_and_untaken() {
+    let db = TestDb::init();
+    // The purchase leaves `recent` 1.5 s from now.
+    let at = (now_ms() - DAY_MS + 1_500).to_string();
+    let event = format!(r#"{{"type":"track","event":"buy","timestamp":{at},"identifiers":{{"email":"a@x.com"}}}}"#);
+    db.run(&["track", &event]).ok();
+    db.run(&["segment", "define", "recent", "last(buy) > now - 1d"]).ok();
+    let fresh = db.run(&["segment", "count", "recent"]).ok();
+    assert_eq!(fresh.stdout.trim(), "1");
+    assert!(!fresh.stderr.contains("fell due"), "{}", fresh.stderr);
+    std::thread::sleep(std::time::Duration::from_millis(2_000));
+    let warned = ["fell due", "run `profiledb tick` first"];
+    let stale = db.run(&["segment", "count", "recent"]).ok().err_has(&warned);
+    assert_eq!(stale.stdout.trim(), "1", "the stored membership is behind until a tick");
+    db.run(&["segment", "members", "recent"]).ok().err_has(&warned);
+    db.run(&["export", "--segment", "recent"]).ok().err_has(&warned);
+    db.run(&["tick"]).ok();
+    let ticked = db.run(&["segment", "count", "recent"]).ok();
+    assert_eq!(ticked.stdout.trim(), "0");
+    assert!(!ticked.stderr.contains("fell due"), "{}", ticked.stderr);
+}

@@ -73,6 +73,9 @@ pub fn export(ctx: &Ctx, a: &ExportArgs) -> Result<(), CliError> {
         (None, None) => return Err(CliError::Usage("give an IDENTIFIER, --segment NAME or --query EXPR".into())),
     };
     let count = members.count(&db)?;
+    if let Members::Segment(_) = members {
+        super::segments::warn_due_wakeups(&db)?;
+    }
     let mut w = BufWriter::new(std::io::stdout().lock());
     if a.csv {
         export_csv(&db, &members, count, wanted, &mut w)?;
@@ -103,6 +106,7 @@ fn export_with_consent(ctx: &Ctx, a: &ExportArgs, wanted: Option<Vec<String>>) -
         }
         other => other.into(),
     })?;
+    super::segments::warn_due_wakeups(&db)?;
     let (exported, left_out, overridden) = (export.members.len() as u64, export.left_out, export.overridden);
     let members = Members::List(export.members);
     if ctx.out.json {

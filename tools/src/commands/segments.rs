@@ -44,6 +44,7 @@ pub fn segment(ctx: &Ctx, cmd: SegmentCommand) -> Result<(), CliError> {
         SegmentCommand::Members { name, page } => {
             let db = open::for_reading(&ctx.db)?;
             let count = db.segment_count(&name).map_err(|e| unknown_segment(e, &name))?;
+            warn_due_wakeups(&db)?;
             let ids = db.segment_members(&name, page.offset, page.limit)?;
             members(ctx, &db, &format!("segment {name}"), count, &ids, page)
         }
@@ -51,6 +52,7 @@ pub fn segment(ctx: &Ctx, cmd: SegmentCommand) -> Result<(), CliError> {
         SegmentCommand::Count { name } => {
             let db = open::for_reading(&ctx.db)?;
             let count = db.segment_count(&name).map_err(|e| unknown_segment(e, &name))?;
+            warn_due_wakeups(&db)?;
             ctx.out.emit(&json!({"segment": name, "members": count}), || count.to_string())
         }
     }
@@ -137,6 +139,25 @@ fn was_member(ctx: &Ctx, args: &[String], id: Option<u32>, at: &str) -> Result<(
         }
         out
     })
+}
+
+/// How many due wake-ups [`warn_due_wakeups`] counts at most.
+const DUE_CAP: u64 = 1_000_000;
+
+/// Warns on stderr when wake-ups are due that no tick has processed: the
+/// stored memberships of time-dependent segments (and of those reading
+/// them) can then be behind now, until `profiledb tick` runs.
+pub fn warn_due_wakeups(db: &ProfileDb) -> Result<(), CliError> {
+    if let Some(due) = db.due_wakeups(DUE_CAP)? {
+        let count = if due.count >= DUE_CAP { format!("at least {}", due.count) } else { due.count.to_string() };
+        eprintln!(
+            "warning: {count} time-dependent membership change(s) fell due (the oldest at {}) and no tick has \
+             processed them: the stored memberships can be behind now; run `profiledb tick` first for an \
+             up-to-date list (`query` evaluates at now)",
+            due.oldest.to_rfc3339()
+        );
+    }
+    Ok(())
 }
 
 /// Warns on stderr about each event name `expr` reads that no stored
