@@ -108,7 +108,7 @@ impl ProfileDb {
     /// # let dir = tempfile::tempdir()?;
     /// let db = profiledb::ProfileDb::open(dir.path())?;
     /// assert_eq!(db.due_wakeups(1_000)?, None);
-    /// # Ok::<(), profiledb::Error>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn due_wakeups(&self, cap: u64) -> Result<Option<DueWakeups>> {
         let end = keys::segment::wakeup(self.now().0, u32::MAX, ProfileId(u32::MAX));
