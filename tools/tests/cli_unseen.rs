@@ -34,6 +34,17 @@ fn rfm_refuses_an_amount_property_no_stored_event_has() {
     assert!(!r.stderr.contains("warning"), "{}", r.stderr);
 }
 
+/// A misspelt purchase event is reported as such (not found, exit 3), not
+/// as a property that event lacks.
+#[test]
+fn rfm_with_an_unseen_event_name_says_the_event_is_unknown() {
+    let db = loaded();
+    let r = db.run(&["rfm", "compute", "--event", "Order Complete", "--amount", "amount"]).code(3);
+    assert!(r.stderr.contains("Order Complete"), "{}", r.stderr);
+    assert!(!r.stderr.contains("has a property"), "{}", r.stderr);
+    assert_eq!(db.json(&["rollup", "list"])["rollups"], json!([]), "no rollup was declared");
+}
+
 #[test]
 fn definitions_naming_unseen_events_or_traits_warn() {
     let db = loaded();

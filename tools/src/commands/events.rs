@@ -199,10 +199,14 @@ fn check_rfm_amount(db: &ProfileDb, event: &str, amount: &str, allow_unseen: boo
         .rollup_defs()
         .iter()
         .any(|d| d.event == event && d.filter.is_empty() && d.aggregate == Aggregate::Sum(amount.to_owned()));
-    let missing = EventRef { name: event, property: Some(amount) };
-    if summed || db.stored_events_match(&[missing])?.first() == Some(&true) {
+    if summed {
         return Ok(());
     }
+    let missing = match unseen::first_unseen(db, event, Some(amount))? {
+        // An event name never seen is the problem to report: the library's.
+        None | Some(EventRef { property: None, .. }) => return Ok(()),
+        Some(missing) => missing,
+    };
     let consequence =
         "every profile's spend would be 0, the stored RFM model replaced and a rollup summing it declared";
     if allow_unseen {
