@@ -40,6 +40,7 @@ use crate::keys;
 use crate::profile::id::ProfileId;
 use crate::schema;
 use crate::segment::maintain::{file_wakeup, reevaluate_at};
+use crate::storage::View;
 use crate::txn::Txn;
 
 use super::segments::TickReport;
@@ -111,12 +112,10 @@ impl ProfileDb {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn due_wakeups(&self, cap: u64) -> Result<Option<DueWakeups>> {
-        let end = keys::segment::wakeup(self.now().0, u32::MAX, ProfileId(u32::MAX));
         let view = self.core.store.snapshot();
         let mut due: Option<DueWakeups> = None;
-        for kv in view.range(schema::WAKEUP_INDEX.name, &[0x01], Some(&end))? {
-            let (k, _) = kv?;
-            let Some((at, _, _)) = keys::segment::parse_wakeup(&k) else { continue };
+        for w in due_at(&view, self.now().0)? {
+            let (at, _, _) = w?;
             let d = due.get_or_insert(DueWakeups { count: 0, oldest: Timestamp(at) });
             d.count += 1;
             if d.count >= cap {
@@ -233,11 +232,10 @@ fn apply_one(txn: &mut Txn<'_>, (at, seg, p): Wakeup, latest: &mut HashMap<(u32,
 /// Up to `limit` wake-ups due at the operation's time, in due order,
 /// without those in `skip`.
 fn due_wakeups(txn: &Txn<'_>, skip: &HashSet<Wakeup>, limit: usize) -> Result<Vec<Wakeup>> {
-    let end = keys::segment::wakeup(txn.now.0, u32::MAX, ProfileId(u32::MAX));
     let mut due = Vec::new();
-    for kv in txn.view.range(schema::WAKEUP_INDEX.name, &[0x01], Some(&end))? {
-        let (k, _) = kv?;
-        if let Some(w) = keys::segment::parse_wakeup(&k).filter(|w| !skip.contains(w)) {
+    for w in due_at(&txn.view, txn.now.0)? {
+        let w = w?;
+        if !skip.contains(&w) {
             due.push(w);
         }
         if due.len() >= limit {
@@ -245,6 +243,13 @@ fn due_wakeups(txn: &Txn<'_>, skip: &HashSet<Wakeup>, limit: usize) -> Result<Ve
         }
     }
     Ok(due)
+}
+
+/// The wake-ups stored in `view` that are due at `now`, in due order.
+fn due_at<'v>(view: &'v View<'_>, now: i64) -> Result<impl Iterator<Item = Result<Wakeup>> + 'v> {
+    let end = keys::segment::wakeup(now, u32::MAX, ProfileId(u32::MAX));
+    let keys = view.range(schema::WAKEUP_INDEX.name, &[0x01], Some(&end))?;
+    Ok(keys.filter_map(|kv| kv.map(|(k, _)| keys::segment::parse_wakeup(&k)).transpose()))
 }
 
 /// The earliest instant at which the segments `ids` read nothing that
