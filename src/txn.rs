@@ -525,7 +525,8 @@ impl<'a> Txn<'a> {
         if let Some(failed) = self.settle_failed.take() {
             return Err(failed);
         }
-        if !self.skip_segments && !self.core.segments.read().segments.is_empty() {
+        // The writer's segments: during a backfill, those being built.
+        if !self.skip_segments && !self.core.segments.read().for_writer().segments.is_empty() {
             let mut touched: Vec<ProfileId> =
                 self.profiles.iter().filter(|(_, r)| r.is_some()).map(|(p, _)| *p).collect();
             touched.extend(self.staged_events.keys().filter(|p| !self.profiles.contains_key(p)));

@@ -40,6 +40,8 @@ fn chunk_merge(cf: &'static str) -> MergeOperator {
 }
 
 #[cfg(test)]
+mod tests_backfill;
+#[cfg(test)]
 mod tests_buckets;
 #[cfg(test)]
 mod tests_chunks;
@@ -241,6 +243,7 @@ impl ProfileDb {
             rollups: parking_lot::RwLock::new(registry),
             segments: parking_lot::RwLock::new(segments),
             retention,
+            definitions: Mutex::new(()),
             subscribers: Mutex::new(Vec::new()),
             suppression_secret: parking_lot::RwLock::new(secret.map(Arc::new)),
             store,

@@ -81,7 +81,8 @@ impl ProfileDb {
         let mut entries = idents.len() as u64;
         let aliases = aliases_of(&txn.view, p)?;
         let gone: BTreeSet<ProfileId> = std::iter::once(p).chain(aliases.iter().copied()).collect();
-        let segment_ids: Vec<u32> = self.core.segments.read().segments.iter().map(|s| s.def.id).collect();
+        // The writer's segments: during a backfill, the one being built too.
+        let segment_ids: Vec<u32> = self.core.segments.read().for_writer().segments.iter().map(|s| s.def.id).collect();
         for &x in &gone {
             let prefix = keys::profile(x);
             let end = prefix_end(&prefix).unwrap_or_else(|| vec![0xff; 5]);

@@ -63,7 +63,14 @@ pub struct TickReport {
     pub failures: Vec<super::ProfileFailure>,
 }
 
-const BACKFILL_BATCH: usize = 2_000;
+/// Profiles a segment backfill re-evaluates per commit (and per hold of
+/// the writer lock: writes go on between batches). Smaller under
+/// `cfg(test)`, so the unit tests' small databases span several batches.
+#[cfg(not(test))]
+pub(crate) const BACKFILL_BATCH: usize = 2_000;
+/// See the non-test value.
+#[cfg(test)]
+pub(crate) const BACKFILL_BATCH: usize = 50;
 
 fn validate_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
@@ -127,6 +134,9 @@ impl ProfileDb {
     ) -> Result<u64> {
         self.writable("define_segment")?;
         validate_name(name)?;
+        // One definition or drop at a time, for the whole backfill (taken
+        // before the writer lock, as everywhere).
+        let _definitions = self.core.definitions.lock();
         let mut writer = self.core.writer.lock();
         let (id, defs) = {
             let state = self.core.segments.read();
@@ -161,12 +171,10 @@ impl ProfileDb {
         // due and the next tick reports it).
         self.process_wakeups_locked(&mut writer, &mut TickReport::default())?;
         self.commit_definition(&mut writer, def)?;
-        let backfilled = self.backfill(&mut writer, id, progress);
-        // Readers see the new definition, complete, from here (or, if the
-        // backfill failed, as far as it got: the next open finishes it).
-        self.core.segments.write().finish_building();
-        backfilled?;
+        // The backfill takes the writer lock per batch: writes go on
+        // between its batches, maintaining the segment being built.
         drop(writer);
+        self.backfill(id, progress)?;
         self.segment_count(name)
     }
 
@@ -201,10 +209,37 @@ impl ProfileDb {
         Ok(())
     }
 
-    /// Re-evaluates segment `id` for every live profile, in batches, then
-    /// clears the pending-backfill marker. Idempotent.
-    fn backfill(&self, writer: &mut WriterState, id: u32, progress: &mut dyn FnMut(u64, u64)) -> Result<()> {
+    /// Re-evaluates segment `id` for every profile live when it starts,
+    /// in batches of [`BACKFILL_BATCH`], then clears the pending-backfill
+    /// marker and publishes the segments built to readers
+    /// ([`SegmentState::finish_building`](crate::segment::state::SegmentState::finish_building):
+    /// also when it fails, with what it built; the next open finishes it).
+    /// Idempotent.
+    ///
+    /// The writer lock is taken per batch and released between batches
+    /// (`progress` is called without it), so writes go on meanwhile: they
+    /// maintain the segment being built (the writer's segments,
+    /// [`for_writer`](crate::segment::state::SegmentState::for_writer)) for
+    /// the profiles they touch, including the profiles they create. A
+    /// profile that merged away or was erased since the backfill started
+    /// is skipped (its write left every segment). The caller holds
+    /// [`Core::definitions`](crate::core::Core::definitions) so no other
+    /// definition or drop interleaves.
+    fn backfill(&self, id: u32, progress: &mut dyn FnMut(u64, u64)) -> Result<()> {
+        let built = self.backfill_batches(id, progress);
+        // Readers see the new definition, complete, from here (or, if the
+        // backfill failed, as far as it got: the next open finishes it).
+        // Under the writer lock: no commit is between its write and the
+        // publication of its memberships.
+        let _writer = self.core.writer.lock();
+        self.core.segments.write().finish_building();
+        built
+    }
+
+    /// The batches of [`backfill`](Self::backfill), and the marker's removal.
+    fn backfill_batches(&self, id: u32, progress: &mut dyn FnMut(u64, u64)) -> Result<()> {
         let (live, expr, timed) = {
+            let _writer = self.core.writer.lock();
             let guard = self.core.segments.read();
             let state = guard.for_writer();
             let seg = state.segments.iter().find(|s| s.def.id == id);
@@ -213,27 +248,36 @@ impl ProfileDb {
         };
         let total = live.len() as u64;
         for (n, chunk) in live.chunks(BACKFILL_BATCH).enumerate() {
-            let mut txn = Txn::new(&self.core, &mut *writer);
+            let mut writer = self.core.writer.lock();
+            // Still live under the lock: a profile merged away or erased
+            // between batches left every segment in that write.
+            let chunk: Vec<ProfileId> = {
+                let state = self.core.segments.read();
+                chunk.iter().copied().filter(|p| state.live.contains(p.0)).collect()
+            };
+            let mut txn = Txn::new(&self.core, &mut writer);
             txn.skip_segments = true;
             // The rollups the evaluations will read, through one iterator
             // rather than one made and dropped per profile and series.
             if let Some(expr) = &expr {
                 let series = crate::segment::context::series_read(&txn, expr);
                 if !series.is_empty() {
-                    self.core.rollup_cache.preload(&txn.view, chunk, &series, txn.now.day())?;
+                    self.core.rollup_cache.preload(&txn.view, &chunk, &series, txn.now.day())?;
                 }
             }
             // And the wake-ups its evaluations replace, from one scan.
             if timed {
-                self.core.wakeups.preload(&txn.view, id, chunk)?;
+                self.core.wakeups.preload(&txn.view, id, &chunk)?;
             }
-            for p in chunk {
+            for p in &chunk {
                 reevaluate_only(&mut txn, *p, Some(&[id]))?;
             }
             txn.commit()?;
+            drop(writer);
             progress(((n + 1) * BACKFILL_BATCH).min(live.len()) as u64, total);
         }
-        let mut txn = Txn::new(&self.core, writer);
+        let mut writer = self.core.writer.lock();
+        let mut txn = Txn::new(&self.core, &mut writer);
         txn.skip_segments = true;
         schema::META_U32.delete(&mut txn.batch, keys::meta::SEGMENT_BACKFILL);
         txn.commit()
@@ -241,10 +285,10 @@ impl ProfileDb {
 
     /// Finishes a segment backfill that a crash interrupted (run at open).
     pub(crate) fn resume_backfill(&self) -> Result<()> {
+        let _definitions = self.core.definitions.lock();
         let pending = schema::META_U32.get(&self.core.store.latest(), keys::meta::SEGMENT_BACKFILL)?;
         let Some(id) = pending else { return Ok(()) };
-        let mut writer = self.core.writer.lock();
-        self.backfill(&mut writer, id, &mut |_, _| {})
+        self.backfill(id, &mut |_, _| {})
     }
 
     /// Drops a segment: its definition, bitmap, wake-ups and membership
@@ -256,6 +300,9 @@ impl ProfileDb {
     /// definition of the name then reads as their `Entered` records.
     pub fn drop_segment(&self, name: &str) -> Result<()> {
         self.writable("drop_segment")?;
+        // Not while a definition's backfill runs (its segment is not
+        // dropped under it): after it.
+        let _definitions = self.core.definitions.lock();
         let mut writer = self.core.writer.lock();
         let (id, members) = {
             let state = self.core.segments.read();
@@ -496,7 +543,13 @@ impl ProfileDb {
     /// reports every difference of the trait-value bitmaps and the live
     /// set from a scan of the profiles
     /// ([`check_trait_indexes`](Self::check_trait_indexes)).
+    ///
+    /// Waits for a segment definition running meanwhile to finish its
+    /// backfill (until then, readers see the segment's previous
+    /// definition with the members it had, which a fresh evaluation would
+    /// not match).
     pub fn check_segments(&self) -> Result<Vec<SegmentMismatch>> {
+        let definitions = self.core.definitions.lock();
         let now = self.core.clock.now();
         // A copy of the bitmaps with the snapshot they agree with: the
         // evaluation below holds no lock (writers go on meanwhile).
@@ -504,6 +557,7 @@ impl ProfileDb {
             let (state, view) = self.bitmaps_and_snapshot();
             (state.segments_copy(), view)
         };
+        drop(definitions);
         let src = ReadSource { core: &self.core, view: &view, bitmaps: Some(&state) };
         let mut out = Vec::new();
         for seg in &state.segments {

@@ -208,7 +208,9 @@ fn apply_one(txn: &mut Txn<'_>, (at, seg, p): Wakeup, latest: &mut HashMap<(u32,
     // This wake-up is consumed whatever the evaluation files next.
     txn.batch.delete(schema::WAKEUP_INDEX.name, keys::segment::wakeup(at, seg, p));
     let timed = {
-        let state = txn.core.segments.read();
+        // The writer's segments (during a backfill, those being built).
+        let guard = txn.core.segments.read();
+        let state = guard.for_writer();
         state.by_id.get(&seg).and_then(|i| state.segments.get(*i)).is_some_and(|s| s.deps.time_dependent)
     };
     match txn.profile(p)? {
@@ -266,7 +268,8 @@ fn earliest_answerable(txn: &Txn<'_>, ids: &[u32]) -> i64 {
     if floor == i64::MIN {
         return i64::MIN;
     }
-    let state = txn.core.segments.read();
+    let guard = txn.core.segments.read();
+    let state = guard.for_writer();
     let reach = ids
         .iter()
         .filter_map(|id| state.by_id.get(id).and_then(|i| state.segments.get(*i)))
@@ -300,7 +303,8 @@ fn follow(txn: &mut Txn<'_>, seg: u32, p: ProfileId, from: i64) -> Result<i64> {
 
 /// Segment `seg` and every segment reading it, directly or through others.
 fn with_readers(txn: &Txn<'_>, seg: u32) -> Vec<u32> {
-    let state = txn.core.segments.read();
+    let guard = txn.core.segments.read();
+    let state = guard.for_writer();
     let mut names: Vec<&str> = Vec::new();
     let mut ids = Vec::new();
     // Dependency order: a reader comes after every segment it reads.

@@ -210,7 +210,9 @@ pub(crate) fn remove_everywhere_unrecorded(txn: &mut Txn<'_>, p: ProfileId) -> R
 
 fn leave_everywhere(txn: &mut Txn<'_>, p: ProfileId, record: bool) -> Result<()> {
     let segs: Vec<(u32, String, bool)> = {
-        let state = txn.core.segments.read();
+        // During a backfill: the segments being built, the new one included.
+        let guard = txn.core.segments.read();
+        let state = guard.for_writer();
         state.segments.iter().map(|s| (s.def.id, s.def.name.clone(), s.deps.time_dependent)).collect()
     };
     for (id, name, timed) in segs {

@@ -59,6 +59,9 @@ pub(crate) struct SegmentState {
     /// A segment this handle loaded as not defined because its backfill
     /// is not finished: its id, and its name (for errors).
     unfinished: Option<(u32, String)>,
+    /// In the copy [`building`](Self::building) holds: the id of the
+    /// segment being (re)defined.
+    building_id: Option<u32>,
 }
 
 /// The format version from which the live set is persisted (as the ids
@@ -188,20 +191,31 @@ impl SegmentState {
 
     /// Publishes a commit's membership changes ((segment, profile) →
     /// member) to the segments the writer maintains
-    /// ([`for_writer`](Self::for_writer)).
+    /// ([`for_writer`](Self::for_writer)), and, during a backfill, to the
+    /// readers' segments too (writes go on between the backfill's
+    /// batches): every segment but the one being built, whose readers keep
+    /// the members it had when its (re)definition began — less the
+    /// profiles no longer live (call after updating `live`), so that a
+    /// merged-away or erased profile is never listed.
     pub fn set_members<'m>(&mut self, changes: impl IntoIterator<Item = (&'m (u32, ProfileId), &'m bool)>) {
-        let target = match self.building.as_deref_mut() {
-            Some(b) => b,
-            None => self,
-        };
-        for ((seg, p), member) in changes {
-            if let Some(i) = target.by_id.get(seg).copied() {
-                if *member {
-                    target.segments[i].members.insert(p.0);
+        fn apply(state: &mut SegmentState, seg: u32, p: ProfileId, member: bool) {
+            if let Some(i) = state.by_id.get(&seg).copied() {
+                if member {
+                    state.segments[i].members.insert(p.0);
                 } else {
-                    target.segments[i].members.remove(p.0);
+                    state.segments[i].members.remove(p.0);
                 }
             }
+        }
+        let built = self.building.as_ref().and_then(|b| b.building_id);
+        for ((seg, p), member) in changes {
+            if let Some(b) = self.building.as_deref_mut() {
+                apply(b, *seg, *p, *member);
+                if Some(*seg) == built && (*member || self.live.contains(p.0)) {
+                    continue;
+                }
+            }
+            apply(self, *seg, *p, *member);
         }
     }
 
@@ -212,6 +226,7 @@ impl SegmentState {
         // With their names and ids: `insert` replaces a redefined one.
         let mut copy = self.segments_copy();
         copy.live = RoaringBitmap::new();
+        copy.building_id = Some(def.id);
         copy.insert(def, members);
         self.building = Some(Box::new(copy));
     }

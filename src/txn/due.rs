@@ -53,7 +53,9 @@ impl Txn<'_> {
             return Ok(());
         }
         let mut due: smallvec::SmallVec<[crate::db::tick::Wakeup; 4]> = {
-            let state = self.core.segments.read_recursive();
+            // The writer's segments (during a backfill, those being built).
+            let guard = self.core.segments.read_recursive();
+            let state = guard.for_writer();
             if state.timed.is_empty() {
                 return Ok(());
             }
