@@ -243,6 +243,17 @@ impl ProfileDb {
     /// Declares a rollup and backfills it from the stored timelines.
     /// Declaring the same definition again is a no-op; a different
     /// definition under an existing name is an error.
+    ///
+    /// **Cost and blocking.** A definition that needs a new series scans
+    /// the whole `event` column family (every stored event of every
+    /// profile) and writes the series' buckets in one batch, holding the
+    /// writer lock throughout: every write in the process (`track`,
+    /// `update`, `ingest_batch`, a tick, …) waits until it ends; reads do
+    /// not. The review measured 3.8 s for an `Avg` rollup over 50,000
+    /// profiles / 1M events, with concurrent writes stalled as long; it
+    /// grows linearly with the stored events. Declare rollups at startup
+    /// or off-peak. One whose series already exists (the same event,
+    /// property and filter) reads nothing and returns at once.
     pub fn declare_rollup(&self, def: RollupDef) -> Result<()> {
         self.writable("declare_rollup")?;
         def.validate()?;

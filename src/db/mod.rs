@@ -85,7 +85,7 @@ pub use ingest::{BatchReport, IngestOutcome};
 pub use privacy::EraseReport;
 pub use read::IdentifierInfo;
 pub use retention::RetentionPass;
-pub use segments::{SegmentInfo, SegmentMismatch, TickReport};
+pub use segments::{FeedReceiver, SegmentInfo, SegmentMismatch, TickReport};
 pub use tick::DueWakeups;
 pub use ticker::{TickErrorHook, TickerStatus};
 pub use trait_index::{IndexMismatch, TraitIndexInfo, LIVE_SET};

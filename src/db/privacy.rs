@@ -59,6 +59,19 @@ impl ProfileDb {
     /// [`Error::PurgePending`]: the erase committed, and the purge stays
     /// pending until [`compact`](Self::compact) or a writable open runs
     /// it successfully ([`purge_pending`](Self::purge_pending) says so).
+    ///
+    /// **Cost and blocking.** Besides the person's own key ranges, erase
+    /// scans the whole `delta`, `event`, `dedup` and `feed` column families
+    /// (for references other profiles hold, dedup entries and feed records
+    /// of the person), so it takes time proportional to the database, not
+    /// to the person — and it holds the writer lock while it scans: every
+    /// write in the process waits meanwhile (reads do not). The review
+    /// measured 0.6 s per erase at 10,000 profiles / 200,000 events (a
+    /// concurrent `update` waited 139 ms) and 4.7–4.8 s at 100,000 / 2M
+    /// events (writes stalled 1.3–1.5 s; `get` unaffected). The full
+    /// compaction that follows runs without the writer lock (writes go on;
+    /// it costs I/O). On a large database, expect each erasure to pause
+    /// ingest for a moment; run bulk erasures off-peak.
     pub fn erase(&self, identifier: &Identifier, request_id: Option<&str>) -> Result<EraseReport> {
         let report = self.erase_committed(identifier, request_id)?;
         self.purge_files().map_err(|e| purge_failed("erase", e))?;

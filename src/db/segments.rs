@@ -18,6 +18,13 @@ use crate::txn::Txn;
 
 use super::ProfileDb;
 
+/// The receiving end of a change-feed subscription
+/// ([`ProfileDb::subscribe`]): a `crossbeam_channel::Receiver` of
+/// [`FeedRecord`]s, unbounded. Re-exported so that an application can
+/// store it without depending on `crossbeam` itself; its methods (`recv`,
+/// `try_recv`, `recv_timeout`, `iter`, `len`) are crossbeam's.
+pub type FeedReceiver = crossbeam::channel::Receiver<FeedRecord>;
+
 /// A defined segment and its size.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SegmentInfo {
@@ -96,6 +103,23 @@ impl ProfileDb {
     /// every profile; returns the number of members. Unknown segment
     /// names, type errors and cycles are errors, and nothing is written.
     ///
+    /// **Cost and blocking.** The backfill re-evaluates every live profile
+    /// (seconds per million events read: the review measured 1.3 s for
+    /// `sum(purchase.amount) >= 100` over 50,000 profiles / 1M events, and
+    /// 15.9 s for a two-condition expression over 100,000 / 2M). It commits
+    /// 2,000 profiles at a time and takes the writer lock per batch only, so
+    /// writes (`track`, `update`, `identify`, `ingest_batch`, `erase`, a
+    /// tick, …) go on between its batches — each waits at most for one
+    /// batch — and keep the segment being built exact for the profiles
+    /// they touch or create. Readers see the segment as it was (absent, or
+    /// its previous definition with the members it had when the
+    /// redefinition began, less profiles merged away or erased since)
+    /// until the backfill completes, then complete; other segments stay
+    /// exact meanwhile. Definitions and [`drop_segment`](Self::drop_segment)
+    /// run one at a time: a second one waits for this one's backfill (so
+    /// does [`check_segments`](Self::check_segments)). If the process dies
+    /// during the backfill, the next writable open finishes it.
+    ///
     /// ```
     /// use profiledb::{Identifier, ProfileDb, Update};
     /// let dir = tempfile::tempdir()?;
@@ -125,7 +149,9 @@ impl ProfileDb {
         self.define_segment(name, &expr.to_string())
     }
 
-    /// As [`define_segment`](Self::define_segment), calling `progress(done, total)` during the backfill.
+    /// As [`define_segment`](Self::define_segment), calling `progress(done, total)` after each batch of
+    /// the backfill (without the writer lock: a write from the callback, or one it waits for on another
+    /// thread, goes through).
     pub fn define_segment_with_progress(
         &self,
         name: &str,
@@ -492,7 +518,11 @@ impl ProfileDb {
         beyond.or_else(|| window_before_floor(expr, self.core.clock.now(), self.core.retention.timeline_ms()))
     }
 
-    /// Change-feed records with `seq >= from`, at most `limit` (none for 0).
+    /// Change-feed records with `seq >= from` (`from` itself included),
+    /// in `seq` order, at most `limit` (none for 0). Sequence numbers start
+    /// at 0; an erase deletes the erased person's records, so there may be
+    /// gaps. To resume after the record `last`, read `feed(last + 1, …)`;
+    /// to follow on live, see [`subscribe`](Self::subscribe).
     pub fn feed(&self, from: u64, limit: usize) -> Result<Vec<FeedRecord>> {
         let view = self.core.store.latest();
         let mut out = Vec::new();
@@ -507,8 +537,61 @@ impl ProfileDb {
     }
 
     /// A live subscription to the change feed: every record committed
-    /// from now on arrives on the channel, in order.
-    pub fn subscribe(&self) -> crossbeam::channel::Receiver<FeedRecord> {
+    /// from now on arrives on the channel, in `seq` order (sent after its
+    /// commit is visible to every read).
+    ///
+    /// The channel is **unbounded**: records a receiver does not take stay
+    /// queued in memory, so a receiver that is never drained (or drained
+    /// slower than writes produce records) grows without limit. Drop the
+    /// receiver to unsubscribe (the next commit forgets it). A consumer
+    /// that falls behind can drop it and catch up from storage with
+    /// [`feed`](Self::feed), which keeps every record.
+    ///
+    /// The receiver is a [`FeedReceiver`] (`crossbeam_channel::Receiver`,
+    /// re-exported: no `crossbeam` dependency is needed to store it).
+    ///
+    /// **From a cursor to live, without gaps**: subscribe *first*, then
+    /// read the stored records from the cursor on with `feed` (which
+    /// includes its `from`: resume at `last + 1`) until it returns none,
+    /// then take records from the channel, skipping those whose `seq` is
+    /// not above the last one processed — a record committed between the
+    /// subscription and the end of the catch-up arrives both ways.
+    ///
+    /// ```
+    /// use profiledb::{FeedReceiver, ProfileDb, Update};
+    /// let dir = tempfile::tempdir()?;
+    /// let db = ProfileDb::open(dir.path())?;
+    /// db.define_segment("pro", r#"traits.plan = "pro""#)?;
+    /// db.update(&"user_id:1".parse()?, Update::new().set("plan", "pro"))?;
+    ///
+    /// // The last record the consumer processed (`None`: nothing yet).
+    /// let mut last: Option<u64> = None;
+    /// // 1. Subscribe first: nothing committed from here on is missed.
+    /// let live: FeedReceiver = db.subscribe();
+    /// // 2. Catch up from storage (`feed(from, _)` includes `from`).
+    /// let mut processed = Vec::new();
+    /// loop {
+    ///     let page = db.feed(last.map_or(0, |s| s + 1), 1_000)?;
+    ///     let Some(end) = page.last() else { break };
+    ///     last = Some(end.seq);
+    ///     processed.extend(page);
+    /// }
+    /// // A write during the catch-up: its record is stored and sent.
+    /// db.update(&"user_id:2".parse()?, Update::new().set("plan", "pro"))?;
+    /// // 3. Live: skip what the catch-up already processed.
+    /// while let Ok(record) = live.try_recv() {
+    ///     if last.is_some_and(|l| record.seq <= l) {
+    ///         continue;
+    ///     }
+    ///     last = Some(record.seq);
+    ///     processed.push(record);
+    /// }
+    /// let seqs: Vec<u64> = processed.iter().map(|r| r.seq).collect();
+    /// assert_eq!(seqs, [0, 1], "each record once, in order");
+    /// drop(live); // unsubscribes
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn subscribe(&self) -> FeedReceiver {
         let (tx, rx) = crossbeam::channel::unbounded();
         self.core.subscribers.lock().push(tx);
         rx

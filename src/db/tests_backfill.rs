@@ -165,8 +165,7 @@ fn interleave(db: &ProfileDb, clock: &ManualClock, step: usize, round: usize) {
         0 => {
             db.update(&id(&d(3)), Update::new().set("plan", "pro")).expect("update");
             db.identify(&[id(&d(1)), id(&format!("email:late{r}@example.com"))], Update::new()).expect("email");
-            db.identify(&[id(&d(390)), id(&format!("email:late{}@example.com", r + 1))], Update::new())
-                .expect("email");
+            db.identify(&[id(&d(390)), id(&format!("email:late{}@example.com", r + 1))], Update::new()).expect("email");
             db.track(&purchase(&d(2), clock.now().0)).expect("track behind");
             db.track(&purchase(&d(391), clock.now().0)).expect("track ahead");
         }
@@ -222,7 +221,7 @@ fn writes_between_backfill_batches_leave_the_segment_exact() {
             }
             let (d2, c2) = (d.clone(), c.clone());
             helper.run(&format!("step {step}"), move || interleave(&d2, &c2, step, round));
-            if step == 0 {
+            if step == 0 && helper.late.is_empty() {
                 // Readers see the other segments exact meanwhile, and the
                 // segment being defined as it was.
                 assert!(d.in_segment("pro", ProfileId(3)).expect("read"), "pro is maintained for readers");
