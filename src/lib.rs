@@ -54,7 +54,7 @@ pub use db::{
 };
 pub use db::{CheckReport, EventRef, ProfileFailure, RetentionPass, Violation};
 pub use db::{IndexMismatch, TickErrorHook, TickerStatus, TraitIndexInfo, LIVE_SET};
-pub use error::{Error, Result};
+pub use error::{Error, NotFound, NotFoundKind, Result};
 pub use identity::identifier::Identifier;
 pub use identity::link::IdentityLink;
 pub use identity::rules::{IdentityRules, KindLimit, OnExceed};
