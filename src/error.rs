@@ -185,9 +185,25 @@ pub enum Error {
         /// Why decoding failed.
         reason: String,
     },
-    /// The profile, identifier or version asked for does not exist.
+    /// The profile, identifier, version, segment, rollup... asked for does
+    /// not exist: [`NotFound::kind`] says which, so an application can
+    /// branch without reading the message.
+    ///
+    /// ```
+    /// use profiledb::{Error, NotFound, NotFoundKind, ProfileDb, ProfileId};
+    /// let dir = tempfile::tempdir()?;
+    /// let db = ProfileDb::open(dir.path())?;
+    /// let status = |e: &Error| match e {
+    ///     Error::NotFound(NotFound { kind: NotFoundKind::Profile, .. }) => 404,
+    ///     Error::NotFound(_) => 400, // an unknown segment, rollup, ...
+    ///     _ => 500,
+    /// };
+    /// assert_eq!(status(&db.history(ProfileId(7)).unwrap_err()), 404);
+    /// assert_eq!(status(&db.segment_count("nope").unwrap_err()), 400);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[error("not found: {0}")]
-    NotFound(String),
+    NotFound(NotFound),
     /// An as-of read asked for a version older than the retained history.
     #[error("{}", history_truncated(*profile, *requested, *floor))]
     HistoryTruncated {
@@ -299,6 +315,68 @@ impl Error {
     pub fn invalid(msg: impl Into<String>) -> Self {
         Error::InvalidInput(msg.into())
     }
+
+    /// An [`Error::NotFound`] of `kind`, described by `what` (the message
+    /// after `not found: `).
+    pub(crate) fn not_found(kind: NotFoundKind, what: impl Into<String>) -> Self {
+        Error::NotFound(NotFound { kind, what: what.into() })
+    }
+
+    /// [`Error::NotFound`] of the profile `id`.
+    pub(crate) fn no_profile(id: impl std::fmt::Display) -> Self {
+        Error::not_found(NotFoundKind::Profile, format!("profile {id}"))
+    }
+
+    /// What kind of thing was not found, for an [`Error::NotFound`]
+    /// (`None` for every other error).
+    pub fn not_found_kind(&self) -> Option<NotFoundKind> {
+        match self {
+            Error::NotFound(n) => Some(n.kind),
+            _ => None,
+        }
+    }
+}
+
+/// What an [`Error::NotFound`] did not find, and its description.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct NotFound {
+    /// What kind of thing was asked for.
+    pub kind: NotFoundKind,
+    /// Which one, as the message says it (`profile 12`, `segment "vip"`,
+    /// `rollup "spend"`, `version 9 of profile 3 (versions 1..=4 exist)`).
+    pub what: String,
+}
+
+impl std::fmt::Display for NotFound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.what)
+    }
+}
+
+/// The kinds of thing an [`Error::NotFound`] reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum NotFoundKind {
+    /// A profile id (neither live nor merged into a live profile).
+    Profile,
+    /// An identifier no profile has (erase, anonymize, export).
+    Identifier,
+    /// A version of a profile, or the merge an as-of read needed.
+    Version,
+    /// A segment name.
+    Segment,
+    /// A rollup name (declared, or an event name's automatic
+    /// `<event>.count`, `.first`, `.last`).
+    Rollup,
+    /// An event name no stored event has (RFM's purchase event).
+    Event,
+    /// A trait index.
+    TraitIndex,
+    /// The RFM model (never computed).
+    RfmModel,
+    /// The format version record of the database.
+    FormatVersion,
 }
 
 /// Hex-encodes at most 64 bytes of `bytes` for error messages.

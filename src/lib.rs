@@ -16,6 +16,37 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! ## Concepts
+//!
+//! The README (`README.md` in the repository) is the guide; its sections
+//! are named below. In short:
+//!
+//! - **Stitching** ("Stitching and merge rules"): [`ProfileDb::identify`]
+//!   resolves every identifier; unseen ones join the resolved profile, and
+//!   identifiers on different profiles merge them into the lowest
+//!   [`ProfileId`] (the loser stays an alias: reads by its id reach the
+//!   survivor). [`IdentityRules`] guard against over-merging: per-kind
+//!   limits (one `user_id` per profile), a priority (`user_id` > `email` >
+//!   `phone` > `device_id` > `anonymous_id`) deciding the target, a
+//!   blocklist of junk values. [`MergeRules`] decide each trait's value.
+//! - **Windows** ("Events and rollups", "Segments"): a rollup window
+//!   [`Window::days(7)`](rollup::Window::days) is whole UTC days (today and
+//!   the six before it), while `7d` in a segment or query condition is the
+//!   rolling span (now − 7 days, now], as
+//!   [`Window::hours`](rollup::Window::hours) and
+//!   [`Window::Rolling`](rollup::Window::Rolling) are. Every event name has
+//!   the automatic rollups `<event>.count`, `.first` and `.last`
+//!   ([`ProfileDb::rollup`]). Time-dependent segment memberships move when
+//!   [`ProfileDb::tick`] runs (or `tick_interval` runs it).
+//! - **Retention** ("Events and rollups"): `timeline_retention` (default
+//!   365 days) deletes older stored events; `rollup_bucket_retention`
+//!   (default: keep) folds older day buckets into the all-time values, after
+//!   which windows reaching there are refused
+//!   ([`Error::WindowBeforeRetention`]); history retention
+//!   ([`ProfileDb::retain_history`]) folds old versions.
+//! - **Errors**: an unknown profile, segment, rollup, version or identifier
+//!   is [`Error::NotFound`], whose [`NotFoundKind`] says which.
+//!
 //! The layers, top to bottom: [`ProfileDb`] (the handle) → identity and
 //! profile logic → `storage` (the only module that touches RocksDB) →
 //! `keys` and `codec` (byte layouts, documented in `storage-format/`).
@@ -55,7 +86,7 @@ pub use db::{
 };
 pub use db::{CheckReport, EventRef, ProfileFailure, RetentionPass, Violation};
 pub use db::{IndexMismatch, TickErrorHook, TickerStatus, TraitIndexInfo, LIVE_SET};
-pub use error::{Error, Result};
+pub use error::{Error, NotFound, NotFoundKind, Result};
 pub use identity::identifier::Identifier;
 pub use identity::link::IdentityLink;
 pub use identity::rules::{IdentityRules, KindLimit, OnExceed};

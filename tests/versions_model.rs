@@ -307,7 +307,7 @@ fn out_of_range_versions_and_times_are_clear_errors_or_none() {
     db.update(&id("user_id:a"), Update::new().set("x", 2)).unwrap();
     for v in [0, 3, 4, u64::MAX] {
         match db.get_as_of_version(p, v) {
-            Err(Error::NotFound(msg)) => assert!(msg.contains("1..=2"), "version {v}: {msg}"),
+            Err(Error::NotFound(msg)) => assert!(msg.what.contains("1..=2"), "version {v}: {msg}"),
             other => panic!("version {v}: {other:?}"),
         }
     }

@@ -1,6 +1,6 @@
 //! Admin operations: raw dumps, sizes, backups, compaction.
 
-use crate::error::{Error, Result};
+use crate::error::{Error, NotFoundKind, Result};
 use crate::keys;
 
 use super::{Durability, ProfileDb};
@@ -151,14 +151,14 @@ impl ProfileDb {
     /// [`FORMAT_VERSION`](crate::FORMAT_VERSION) on a read-only handle).
     pub fn stored_format_version(&self) -> Result<u32> {
         let v = crate::schema::META_U32.get(&self.core.store.latest(), keys::meta::FORMAT_VERSION)?;
-        v.ok_or_else(|| Error::NotFound("the format version".into()))
+        v.ok_or_else(|| Error::not_found(NotFoundKind::FormatVersion, "the format version"))
     }
 
     /// The oldest version of a profile that history can still reconstruct
     /// (0: everything; raised by [`retain_history`](Self::retain_history)).
     pub fn history_floor(&self, id: crate::ProfileId) -> Result<u64> {
         let view = self.core.store.latest();
-        let rec = self.live_record(&view, id)?.ok_or_else(|| Error::NotFound(format!("profile {id}")))?;
+        let rec = self.live_record(&view, id)?.ok_or_else(|| Error::no_profile(id))?;
         Ok(rec.history_floor)
     }
 

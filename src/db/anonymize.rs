@@ -23,7 +23,7 @@
 
 use std::sync::Arc;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, NotFoundKind, Result};
 use crate::event::property::PropertyValue;
 use crate::identity::graph::aliases_of;
 use crate::identity::identifier::Identifier;
@@ -94,7 +94,8 @@ impl ProfileDb {
         // Segments are re-evaluated at commit, in the same batch: the
         // scrubbed timeline is staged for the transaction's reads.
         let mut txn = Txn::new(&self.core, &mut writer);
-        let missing = || Error::NotFound(format!("identifier {identifier} (nothing to anonymize)"));
+        let missing =
+            || Error::not_found(NotFoundKind::Identifier, format!("identifier {identifier} (nothing to anonymize)"));
         let p = txn.link(identifier)?.map(|l| l.profile).ok_or_else(missing)?;
         let rec = txn.profile(p)?.ok_or_else(missing)?;
         let secret = suppression_secret(&mut txn)?;

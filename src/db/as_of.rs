@@ -37,7 +37,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use crate::clock::Timestamp;
-use crate::error::{Error, Result};
+use crate::error::{Error, NotFoundKind, Result};
 use crate::identity::graph::{aliases_of, survivor_of};
 use crate::profile::delta::{Change, Delta};
 use crate::profile::history;
@@ -265,9 +265,8 @@ impl Story {
         let Some(survivor) = self.survivor else {
             return Err(Error::invalid("internal: a missing last merge of a profile that is no alias"));
         };
-        let rec = schema::PROFILES
-            .get(view, &crate::keys::profile(survivor))?
-            .ok_or_else(|| Error::NotFound(format!("profile {survivor}")))?;
+        let rec =
+            schema::PROFILES.get(view, &crate::keys::profile(survivor))?.ok_or_else(|| Error::no_profile(survivor))?;
         let safe_from = history::floor_time(view, &rec)?.max(self.others_merged_until);
         if safe_from.is_some_and(|from| t >= from) {
             Ok(survivor)
@@ -284,7 +283,7 @@ impl Story {
             Step::Split { .. } => None,
         });
         let Some(merge) = last else {
-            return Err(Error::NotFound(format!("profile {id}")));
+            return Err(Error::no_profile(id));
         };
         match merge.change {
             Change::Merge { loser_state, loser_history_floor, loser_last_snapshot, .. } => Ok(ProfileRecord {
@@ -293,7 +292,7 @@ impl Story {
                 last_snapshot: loser_last_snapshot,
                 kinds: None,
             }),
-            _ => Err(Error::NotFound(format!("the merge of profile {id}"))),
+            _ => Err(Error::not_found(NotFoundKind::Version, format!("the merge of profile {id}"))),
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Consent: recording changes, reading the current states, and exporting
 //! a segment for a purpose that requires consent.
 
-use crate::error::{Error, Result};
+use crate::error::{Error, NotFoundKind, Result};
 use crate::identity::identifier::Identifier;
 use crate::identity::stitch::stitch;
 use crate::privacy::{ConsentChange, ConsentOp, ConsentRecord, ConsentStatus};
@@ -144,7 +144,9 @@ impl ProfileDb {
         let required = self.core.config.privacy.export_requires(purpose)?.to_vec();
         let members: Vec<u32> = {
             let state = self.core.segments.read();
-            let seg = state.get(segment).ok_or_else(|| Error::NotFound(format!("segment {segment:?}")))?;
+            let seg = state
+                .get(segment)
+                .ok_or_else(|| Error::not_found(NotFoundKind::Segment, format!("segment {segment:?}")))?;
             seg.members.iter().collect()
         };
         let now = self.core.clock.now();

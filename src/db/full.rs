@@ -12,16 +12,21 @@ use super::ProfileDb;
 
 /// Everything the database knows about one person: the profile (traits,
 /// consent, versions), the all-time value of every declared rollup and of
-/// every event name's count, first and last (as
+/// the count, first and last time of every event name it has events of (as
 /// [`ProfileDb::rollups_of`] lists them), and the segments it is in.
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub struct ProfileView {
     /// The profile.
     pub profile: Arc<Profile>,
-    /// Rollup values over all time, by name (`purchase.count`, declared names).
+    /// Rollup values over all time, by name: `<event>.count`,
+    /// `<event>.first` and `<event>.last` for each event name it has
+    /// (sorted by event name), then the declared rollups (sorted by name).
+    /// [`ProfileDb::rollup`] reads any of these names over other windows.
     pub rollups: Vec<(String, RollupValue)>,
-    /// Names of the segments it is a member of, in definition order.
+    /// Names of the segments it is a member of, sorted by name, except that
+    /// a segment defined over other segments comes after those (the order
+    /// segments are evaluated in; not the order they were defined in).
     pub segments: Vec<String>,
 }
 

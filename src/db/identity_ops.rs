@@ -23,7 +23,7 @@ impl ProfileDb {
             if txn.profile(id)?.is_some() {
                 return Ok(id);
             }
-            txn.alias_of(id)?.ok_or_else(|| Error::NotFound(format!("profile {id}")))
+            txn.alias_of(id)?.ok_or_else(|| Error::no_profile(id))
         };
         let (a, b) = (live(&txn, a)?, live(&txn, b)?);
         if a == b {
@@ -42,7 +42,7 @@ impl ProfileDb {
         self.writable("unmerge")?;
         let mut writer = self.core.writer.lock();
         let mut txn = Txn::new(&self.core, &mut writer);
-        let live = self.resolve_id(profile)?.ok_or_else(|| Error::NotFound(format!("profile {profile}")))?;
+        let live = self.resolve_id(profile)?.ok_or_else(|| Error::no_profile(profile))?;
         let r = unmerge(&mut txn, live, identifier, &Cause::Api)?;
         txn.commit()?;
         Ok(r)
@@ -55,7 +55,7 @@ impl ProfileDb {
         self.writable("remove_identifier")?;
         let mut writer = self.core.writer.lock();
         let mut txn = Txn::new(&self.core, &mut writer);
-        let live = self.resolve_id(profile)?.ok_or_else(|| Error::NotFound(format!("profile {profile}")))?;
+        let live = self.resolve_id(profile)?.ok_or_else(|| Error::no_profile(profile))?;
         let own = detach::remove_identifier(&mut txn, live, identifier, &Cause::Api)?;
         txn.commit()?;
         Ok(own)
@@ -72,7 +72,7 @@ impl ProfileDb {
         self.writable("link_identifier")?;
         let mut writer = self.core.writer.lock();
         let mut txn = Txn::new(&self.core, &mut writer);
-        let live = self.resolve_id(profile)?.ok_or_else(|| Error::NotFound(format!("profile {profile}")))?;
+        let live = self.resolve_id(profile)?.ok_or_else(|| Error::no_profile(profile))?;
         if super::privacy::first_suppressed(&txn, std::slice::from_ref(identifier))?.is_some() {
             return Err(Error::Suppressed { position: 0, kind: identifier.kind().to_owned() });
         }

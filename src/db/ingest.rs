@@ -4,7 +4,7 @@ use std::collections::HashSet;
 
 use crate::clock::Timestamp;
 use crate::core::WriterState;
-use crate::error::{Error, Result};
+use crate::error::{Error, NotFoundKind, Result};
 use crate::event::{Event, EventKind};
 use crate::identity::identifier::Identifier;
 use crate::identity::stitch::{stitch, Ignored};
@@ -12,9 +12,8 @@ use crate::keys;
 use crate::profile::delta::Change;
 use crate::profile::id::ProfileId;
 use crate::rollup::registry::RollupRecord;
-use crate::rollup::retention::check_window;
 use crate::rollup::store::{read_window, record_event, store_event};
-use crate::rollup::{Acc, Aggregate, RollupDef, RollupValue, Window};
+use crate::rollup::{Acc, Aggregate, RollupDef, Window};
 use crate::schema::{self, DedupEntry};
 use crate::txn::{NewDelta, Resolved, Txn};
 
@@ -81,6 +80,20 @@ impl ProfileDb {
     /// Ingests one event atomically: identity resolution and stitching,
     /// dedup by message id, trait updates (identify), rollups and the
     /// profile's timeline — one batch.
+    ///
+    /// ```
+    /// use profiledb::event::{Event, EventKind};
+    /// use profiledb::{Identifier, IngestOutcome, ProfileDb};
+    /// let dir = tempfile::tempdir()?;
+    /// let db = ProfileDb::open(dir.path())?;
+    /// let ann: Identifier = "email:ann@example.com".parse()?;
+    /// let mut buy = Event::new(EventKind::Track, "purchase", db.now(), vec![ann.clone()]);
+    /// buy.message_id = Some("m-1".into());
+    /// assert!(matches!(db.track(&buy)?, IngestOutcome::Applied(r) if r.created));
+    /// // The same message id again is acknowledged and changes nothing.
+    /// assert!(matches!(db.track(&buy)?, IngestOutcome::Duplicate { .. }));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn track(&self, event: &Event) -> Result<IngestOutcome> {
         self.writable("track")?;
         self.check_event(event, &self.event_limits())?;
@@ -111,6 +124,24 @@ impl ProfileDb {
     /// does an event that merges away a profile an earlier event of the
     /// batch wrote (it starts the next batch). Past 16 refusals in one
     /// 1,024, the rest of it commits one event per batch.
+    ///
+    /// A strict batch with an invalid event is still `Ok`: check
+    /// [`BatchReport::rejected`] (and `applied`, 0 then).
+    ///
+    /// ```
+    /// use profiledb::event::{Event, EventKind};
+    /// use profiledb::{Identifier, ProfileDb};
+    /// let dir = tempfile::tempdir()?;
+    /// let db = ProfileDb::open(dir.path())?;
+    /// let ann: Identifier = "email:ann@example.com".parse()?;
+    /// let view = Event::new(EventKind::Track, "page_view", db.now(), vec![ann.clone()]);
+    /// let nobody = Event::new(EventKind::Track, "page_view", db.now(), vec![]); // no identifier
+    /// let report = db.ingest_batch(&[view.clone(), nobody.clone(), view.clone()], false)?;
+    /// assert_eq!((report.applied, report.rejected.len(), report.rejected[0].0), (2, 1, 1));
+    /// let strict = db.ingest_batch(&[view, nobody], true)?;
+    /// assert_eq!((strict.applied, strict.rejected.len()), (0, 1)); // nothing written
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn ingest_batch(&self, events: &[Event], strict: bool) -> Result<BatchReport> {
         self.writable("ingest_batch")?;
         let mut report = BatchReport::default();
@@ -227,7 +258,24 @@ impl ProfileDb {
         self.core.identities.map(&crate::identity::cache_key::CacheKey::of(id), Resolved::of)
     }
 
-    /// The events of a profile with `from <= time < to`, in event-time order.
+    /// The events of a profile with `from <= time < to`, in event-time
+    /// order (an id that merged away reads its survivor's). Only what
+    /// timeline retention kept (`timeline_retention`, default 365 days).
+    ///
+    /// ```
+    /// use profiledb::event::{Event, EventKind};
+    /// use profiledb::{Identifier, ProfileDb, Timestamp};
+    /// let dir = tempfile::tempdir()?;
+    /// let db = ProfileDb::open(dir.path())?;
+    /// let ann: Identifier = "email:ann@example.com".parse()?;
+    /// let t = db.now();
+    /// db.track(&Event::new(EventKind::Track, "login", t, vec![ann.clone()]))?;
+    /// let p = db.resolve(&ann)?.expect("ann has a profile");
+    /// let events = db.events(p, t, Timestamp(t.0 + 1))?;
+    /// assert_eq!(events.iter().map(|e| e.name.as_str()).collect::<Vec<_>>(), ["login"]);
+    /// assert!(db.events(p, Timestamp(t.0 + 1), Timestamp(t.0 + 2))?.is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn events(&self, profile: ProfileId, from: Timestamp, to: Timestamp) -> Result<Vec<Event>> {
         let (view, _, live) = self.resolved_snapshot(profile)?;
         let mut out = Vec::new();
@@ -319,7 +367,7 @@ impl ProfileDb {
         self.writable("drop_rollup")?;
         let _writer = self.core.writer.lock();
         if !self.core.rollups.read().rollups.contains_key(name) {
-            return Err(Error::NotFound(format!("rollup {name:?}")));
+            return Err(Error::not_found(NotFoundKind::Rollup, format!("rollup {name:?}")));
         }
         let mut batch = self.core.store.batch();
         schema::ROLLUP_DEFS.delete(&mut batch, keys::rollup_def::rollup(name));
@@ -331,69 +379,6 @@ impl ProfileDb {
     /// Declared rollups, by name.
     pub fn rollup_defs(&self) -> Vec<RollupDef> {
         self.core.rollups.read().rollups.values().map(|r| r.def.clone()).collect()
-    }
-
-    /// A declared rollup's value for a profile over a window. A window
-    /// reaching before the bucket-retention horizon is
-    /// [`Error::WindowBeforeRetention`]; [`Window::All`] always answers.
-    pub fn rollup(&self, profile: ProfileId, name: &str, window: Window) -> Result<RollupValue> {
-        let (series, aggregate) = {
-            let reg = self.core.rollups.read();
-            let rec = reg.rollups.get(name).ok_or_else(|| Error::NotFound(format!("rollup {name:?}")))?;
-            (rec.series, rec.def.aggregate.clone())
-        };
-        let now = self.core.clock.now();
-        let acc = self.window_acc(profile, series, window, now)?;
-        Ok(RollupValue::of(&aggregate, &acc, window.day_range(now)))
-    }
-
-    /// The fold of `series` for the live profile `profile` reaches over
-    /// `window` at `now`: resolved and read in one snapshot (the rollup
-    /// cache answers when it holds that state or a later one).
-    fn window_acc(&self, profile: ProfileId, series: u32, window: Window, now: Timestamp) -> Result<Acc> {
-        check_window(window, now, self.core.retention.bucket_day())?;
-        let (view, since, p) = self.resolved_snapshot(profile)?;
-        let Window::Rolling(span) = window else {
-            return self.core.rollup_cache.window((&view, &self.core.commits, since), p, series, window, now);
-        };
-        let def = self.core.rollups.read().series.get(series as usize).cloned();
-        let def = def.ok_or_else(|| Error::NotFound(format!("rollup series {series}")))?;
-        let timelines = crate::rollup::rolling::Timelines {
-            kept: self.core.config.timeline_retention_ms > 0,
-            floor_ms: self.core.retention.timeline_ms(),
-        };
-        crate::rollup::rolling::rolling(&view, p, (series, &def), span, now, &timelines)
-    }
-
-    /// The automatic rollup of an event name over a window: its count,
-    /// first and last time, in one accumulator.
-    pub fn event_stats(&self, profile: ProfileId, event: &str, window: Window) -> Result<Acc> {
-        let Some(series) = self.core.rollups.read().auto_series(event) else { return Ok(Acc::default()) };
-        self.window_acc(profile, series, window, self.core.clock.now())
-    }
-
-    /// Every declared rollup of a profile, all time, by name; plus the
-    /// automatic count of every event name as `<event>.count`.
-    pub fn rollups_of(&self, profile: ProfileId) -> Result<Vec<(String, RollupValue)>> {
-        let reg = self.core.rollups.read().clone();
-        let (view, _, live) = self.resolved_snapshot(profile)?;
-        let now = self.core.clock.now();
-        let mut out = Vec::new();
-        let mut events: Vec<&String> = reg.by_event.keys().collect();
-        events.sort();
-        for e in events {
-            if let Some(id) = reg.auto_series(e) {
-                let acc = read_window(&view, live, id, Window::All, now)?;
-                if acc.count > 0 {
-                    out.push((format!("{e}.count"), RollupValue::Count(acc.count)));
-                }
-            }
-        }
-        for (name, rec) in &reg.rollups {
-            let acc = read_window(&view, live, rec.series, Window::All, now)?;
-            out.push((name.clone(), RollupValue::of(&rec.def.aggregate, &acc, None)));
-        }
-        Ok(out)
     }
 }
 
@@ -503,7 +488,7 @@ fn record_consent(
     via: &[crate::identity::identifier::Identifier],
     cause: crate::profile::delta::Cause,
 ) -> Result<u64> {
-    let prev = txn.profile(p)?.ok_or_else(|| Error::NotFound(format!("profile {p}")))?;
+    let prev = txn.profile(p)?.ok_or_else(|| Error::no_profile(p))?;
     let at = txn.time_for(Some(&prev));
     let mut consent = prev.profile.consent.clone();
     let mut ops = event.consent.clone();
@@ -525,11 +510,14 @@ impl ProfileDb {
         use crate::rollup::RfmModel;
         if self.core.rollups.read().auto_series(&config.event).is_none() {
             // A misspelt name would declare a rollup that never counts.
-            return Err(Error::NotFound(format!(
-                "events named {:?}: no event or declared rollup has named it yet (RFM reads that purchase \
+            return Err(Error::not_found(
+                NotFoundKind::Event,
+                format!(
+                    "events named {:?}: no event or declared rollup has named it yet (RFM reads that purchase \
                  event; check its name)",
-                config.event
-            )));
+                    config.event
+                ),
+            ));
         }
         let name = self.rfm_rollup_name(&config);
         self.declare_rollup(RollupDef::new(&name, &config.event, Aggregate::Sum(config.amount.clone())))?;
@@ -566,10 +554,10 @@ impl ProfileDb {
         let view = self.core.store.latest();
         let model = schema::RFM
             .get(&view, keys::meta::RFM_MODEL)?
-            .ok_or_else(|| Error::NotFound("an RFM model (run compute_rfm first)".into()))?;
+            .ok_or_else(|| Error::not_found(NotFoundKind::RfmModel, "an RFM model (run compute_rfm first)"))?;
         let name = self.rfm_rollup_name(&model.config);
         let series = self.rfm_series(&model.config, &name)?;
-        let live = self.resolve_id(profile)?.ok_or_else(|| Error::NotFound(format!("profile {profile}")))?;
+        let live = self.resolve_id(profile)?.ok_or_else(|| Error::no_profile(profile))?;
         let now = self.core.clock.now();
         let acc = rfm_acc(&view, live, series, now)?;
         Ok(model.score_at(&acc, now))
@@ -580,11 +568,14 @@ impl ProfileDb {
     /// rollup `name`.
     fn rfm_series(&self, config: &crate::rollup::RfmConfig, name: &str) -> Result<(u32, u32)> {
         let reg = self.core.rollups.read();
-        let amount =
-            reg.rollups.get(name).map(|r| r.series).ok_or_else(|| Error::NotFound(format!("rollup {name:?}")))?;
+        let amount = reg
+            .rollups
+            .get(name)
+            .map(|r| r.series)
+            .ok_or_else(|| Error::not_found(NotFoundKind::Rollup, format!("rollup {name:?}")))?;
         let auto = reg
             .auto_series(&config.event)
-            .ok_or_else(|| Error::NotFound(format!("events named {:?}", config.event)))?;
+            .ok_or_else(|| Error::not_found(NotFoundKind::Event, format!("events named {:?}", config.event)))?;
         Ok((auto, amount))
     }
 

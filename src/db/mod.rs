@@ -23,6 +23,7 @@ pub(crate) mod profile_slots;
 mod read;
 mod retention;
 pub(crate) mod retention_settings;
+mod rollup_reads;
 mod segments;
 /// The merge operator of a column family of bitmap chunks.
 fn chunk_merge(cf: &'static str) -> MergeOperator {
@@ -57,6 +58,8 @@ mod tests_kinds;
 mod tests_purge;
 #[cfg(test)]
 mod tests_resolved_ahead;
+#[cfg(test)]
+mod tests_rollups_of;
 #[cfg(test)]
 mod tests_tick_retention;
 #[cfg(test)]
@@ -129,7 +132,21 @@ impl std::fmt::Debug for ProfileDb {
 }
 
 impl ProfileDb {
-    /// Opens (creating if missing) the database at `path` with default options.
+    /// Opens (creating if missing) the database at `path` with default
+    /// options ([`builder`](Self::builder) sets others). One writable
+    /// handle per database: clone it to share it between threads.
+    ///
+    /// ```
+    /// use profiledb::{Identifier, ProfileDb, Update};
+    /// let dir = tempfile::tempdir()?;
+    /// let db = ProfileDb::open(dir.path())?;
+    /// let ann: Identifier = "email:ann@example.com".parse()?;
+    /// db.update(&ann, Update::new().set("plan", "pro"))?;
+    /// drop(db);
+    /// let db = ProfileDb::open(dir.path())?; // the data survives a reopen
+    /// assert_eq!(db.get(&ann)?.expect("ann has a profile").traits.get("plan"), Some(&"pro".into()));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn open(path: impl AsRef<Path>) -> Result<ProfileDb> {
         Builder::new(path.as_ref()).open()
     }

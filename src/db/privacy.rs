@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, NotFoundKind, Result};
 use crate::identity::graph::aliases_of;
 use crate::identity::identifier::Identifier;
 use crate::keys;
@@ -72,6 +72,20 @@ impl ProfileDb {
     /// compaction that follows runs without the writer lock (writes go on;
     /// it costs I/O). On a large database, expect each erasure to pause
     /// ingest for a moment; run bulk erasures off-peak.
+    ///
+    /// ```
+    /// use profiledb::{Error, Identifier, NotFoundKind, ProfileDb, Update};
+    /// let dir = tempfile::tempdir()?;
+    /// let db = ProfileDb::open(dir.path())?;
+    /// let ann: Identifier = "email:ann@example.com".parse()?;
+    /// db.update(&ann, Update::new().set("plan", "pro"))?;
+    /// let report = db.erase(&ann, Some("ticket-42"))?;
+    /// assert_eq!(report.identifiers, 1);
+    /// assert!(db.get(&ann)?.is_none());
+    /// let again = db.erase(&ann, None).unwrap_err();
+    /// assert_eq!(again.not_found_kind(), Some(NotFoundKind::Identifier));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn erase(&self, identifier: &Identifier, request_id: Option<&str>) -> Result<EraseReport> {
         let report = self.erase_committed(identifier, request_id)?;
         self.purge_files().map_err(|e| purge_failed("erase", e))?;
@@ -85,10 +99,9 @@ impl ProfileDb {
         let mut txn = Txn::new(&self.core, &mut writer);
         txn.skip_segments = true;
         txn.rollups_reset = true;
-        let p = txn
-            .link(identifier)?
-            .map(|l| l.profile)
-            .ok_or_else(|| Error::NotFound(format!("identifier {identifier} (nothing to erase)")))?;
+        let p = txn.link(identifier)?.map(|l| l.profile).ok_or_else(|| {
+            Error::not_found(NotFoundKind::Identifier, format!("identifier {identifier} (nothing to erase)"))
+        })?;
         let secret = suppression_secret(&mut txn)?;
         let idents = unlink_and_suppress(&mut txn, &secret, p)?;
         let mut entries = idents.len() as u64;
@@ -209,8 +222,10 @@ impl ProfileDb {
     /// [`Error::ReadOnly`] before reading anything.
     pub fn export(&self, identifier: &Identifier, request_id: Option<&str>) -> Result<serde_json::Value> {
         self.writable("export (every export is recorded in the audit log)")?;
-        let p = self.resolve(identifier)?.ok_or_else(|| Error::NotFound(format!("identifier {identifier}")))?;
-        let profile = self.get_by_id(p)?.ok_or_else(|| Error::NotFound(format!("profile {p}")))?;
+        let p = self
+            .resolve(identifier)?
+            .ok_or_else(|| Error::not_found(NotFoundKind::Identifier, format!("identifier {identifier}")))?;
+        let profile = self.get_by_id(p)?.ok_or_else(|| Error::no_profile(p))?;
         let graph: Vec<serde_json::Value> = self
             .identity_graph(p)?
             .iter()

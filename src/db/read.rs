@@ -100,7 +100,7 @@ impl ProfileDb {
             Some(p) => Some(p),
             None => survivor_of(&view, id)?.map(live).transpose()?.flatten(),
         };
-        let live = live.ok_or_else(|| Error::NotFound(format!("profile {id}")))?;
+        let live = live.ok_or_else(|| Error::no_profile(id))?;
         Ok((view, since, live))
     }
 
@@ -115,7 +115,7 @@ impl ProfileDb {
     }
 
     fn require(&self, view: &View<'_>, id: ProfileId) -> Result<Arc<ProfileRecord>> {
-        self.live_record(view, id)?.ok_or_else(|| Error::NotFound(format!("profile {id}")))
+        self.live_record(view, id)?.ok_or_else(|| Error::no_profile(id))
     }
 
     /// The identifiers linked to the profile `id` reaches.
@@ -143,7 +143,20 @@ impl ProfileDb {
         Ok((live, identifiers_of(view, live)?))
     }
 
-    /// The retained deltas of a profile, oldest first.
+    /// The retained deltas of a profile, oldest first (an id that merged
+    /// away reads its survivor's).
+    ///
+    /// ```
+    /// use profiledb::{Identifier, ProfileDb, Update};
+    /// let dir = tempfile::tempdir()?;
+    /// let db = ProfileDb::open(dir.path())?;
+    /// let ann: Identifier = "email:ann@example.com".parse()?;
+    /// let p = db.update(&ann, Update::new().set("plan", "free"))?.profile;
+    /// db.update(&ann, Update::new().set("plan", "pro"))?;
+    /// let versions: Vec<u64> = db.history(p)?.iter().map(|d| d.version).collect();
+    /// assert_eq!(versions, [1, 2]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn history(&self, id: ProfileId) -> Result<Vec<Delta>> {
         let rec = self.require(&self.core.store.latest(), id)?;
         history::deltas(&self.core.store.snapshot(), rec.profile.id)
@@ -171,6 +184,23 @@ impl ProfileDb {
     /// the profile it reaches now, which answers from then on. Where the
     /// profile it had merged into was erased since, that time reads its own
     /// history.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use profiledb::{Clock, Identifier, ManualClock, ProfileDb, Timestamp, Update};
+    /// let dir = tempfile::tempdir()?;
+    /// let clock = Arc::new(ManualClock::new(Timestamp::parse("2025-06-01T12:00:00Z")?));
+    /// let db = ProfileDb::builder(dir.path()).clock(clock.clone()).open()?;
+    /// let ann: Identifier = "email:ann@example.com".parse()?;
+    /// let p = db.update(&ann, Update::new().set("plan", "free"))?.profile;
+    /// let then = clock.now();
+    /// clock.advance(Timestamp::DAY);
+    /// db.update(&ann, Update::new().set("plan", "pro"))?;
+    /// let old = db.get_as_of_time(p, then)?.expect("ann existed then");
+    /// assert_eq!(old.traits.get("plan"), Some(&"free".into()));
+    /// assert!(db.get_as_of_time(p, Timestamp(then.0 - 1))?.is_none()); // before her first write
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn get_as_of_time(&self, id: ProfileId, t: Timestamp) -> Result<Option<Profile>> {
         let view = self.core.store.snapshot();
         super::as_of::profile_at(&view, id, t)
@@ -183,10 +213,8 @@ impl ProfileDb {
         if let Some(r) = schema::PROFILES.get(view, &key)? {
             return Ok(r);
         }
-        let survivor = survivor_of(view, id)?.ok_or_else(|| Error::NotFound(format!("profile {id}")))?;
-        schema::PROFILES
-            .get(view, &crate::keys::profile(survivor))?
-            .ok_or_else(|| Error::NotFound(format!("profile {survivor}")))
+        let survivor = survivor_of(view, id)?.ok_or_else(|| Error::no_profile(id))?;
+        schema::PROFILES.get(view, &crate::keys::profile(survivor))?.ok_or_else(|| Error::no_profile(survivor))
     }
 
     /// Number of live profiles (a scan; for admin use).

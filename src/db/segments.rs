@@ -415,9 +415,10 @@ impl ProfileDb {
         Ok(seg.members.iter().skip(offset as usize).take(limit).map(ProfileId).collect())
     }
 
-    /// The segments a profile belongs to.
+    /// The segments a profile belongs to, sorted by name except that a
+    /// segment defined over other segments comes after those.
     pub fn segments_of(&self, profile: ProfileId) -> Result<Vec<String>> {
-        let live = self.resolve_id(profile)?.ok_or_else(|| Error::NotFound(format!("profile {profile}")))?;
+        let live = self.resolve_id(profile)?.ok_or_else(|| Error::no_profile(profile))?;
         let state = self.core.segments.read();
         Ok(state.segments.iter().filter(|s| s.members.contains(live.0)).map(|s| s.def.name.clone()).collect())
     }
@@ -425,6 +426,19 @@ impl ProfileDb {
     /// Evaluates a query (the segment language) with bitmap algebra over
     /// segment bitmaps; other conditions are evaluated per candidate
     /// profile, which [`QueryResult::explain`] says.
+    ///
+    /// ```
+    /// use profiledb::{Identifier, ProfileDb, Update};
+    /// let dir = tempfile::tempdir()?;
+    /// let db = ProfileDb::open(dir.path())?;
+    /// let ann: Identifier = "email:ann@example.com".parse()?;
+    /// let bob: Identifier = "email:bob@example.com".parse()?;
+    /// let a = db.update(&ann, Update::new().set("plan", "pro"))?.profile;
+    /// db.update(&bob, Update::new().set("plan", "free"))?;
+    /// let pro = db.query(r#"traits.plan = "pro""#)?;
+    /// assert_eq!((pro.count(), pro.members(0, 10)), (1, vec![a]));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn query(&self, text: &str) -> Result<QueryResult> {
         let (expr, deps) = self.parse_query(text)?;
         self.run_query(&expr, &deps)
@@ -523,6 +537,22 @@ impl ProfileDb {
     /// at 0; an erase deletes the erased person's records, so there may be
     /// gaps. To resume after the record `last`, read `feed(last + 1, …)`;
     /// to follow on live, see [`subscribe`](Self::subscribe).
+    ///
+    /// ```
+    /// use profiledb::event::{Event, EventKind};
+    /// use profiledb::segment::FeedKind;
+    /// use profiledb::{Identifier, ProfileDb};
+    /// let dir = tempfile::tempdir()?;
+    /// let db = ProfileDb::open(dir.path())?;
+    /// db.define_segment("buyers", "count(purchase) >= 1")?;
+    /// let ann: Identifier = "email:ann@example.com".parse()?;
+    /// db.track(&Event::new(EventKind::Track, "purchase", db.now(), vec![ann.clone()]))?;
+    /// let records = db.feed(0, 100)?;
+    /// let last = records.last().expect("ann entered buyers");
+    /// assert_eq!((&last.kind, last.segment.as_deref()), (&FeedKind::Entered, Some("buyers")));
+    /// assert!(db.feed(last.seq + 1, 100)?.is_empty()); // nothing newer yet
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn feed(&self, from: u64, limit: usize) -> Result<Vec<FeedRecord>> {
         let view = self.core.store.latest();
         let mut out = Vec::new();

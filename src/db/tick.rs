@@ -76,6 +76,25 @@ impl ProfileDb {
     /// [`TickReport::failures`]; the other wake-ups are processed, and so
     /// is the retention step, whose own per-profile failures are reported
     /// there too. An error is returned only when nothing can be written.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use profiledb::event::{Event, EventKind};
+    /// use profiledb::{Identifier, ManualClock, ProfileDb, Timestamp};
+    /// let dir = tempfile::tempdir()?;
+    /// let clock = Arc::new(ManualClock::new(Timestamp::parse("2025-06-01T12:00:00Z")?));
+    /// let db = ProfileDb::builder(dir.path()).clock(clock.clone()).open()?;
+    /// let ann: Identifier = "email:ann@example.com".parse()?;
+    /// db.track(&Event::new(EventKind::Track, "login", db.now(), vec![ann.clone()]))?;
+    /// db.define_segment("active", "count(login, 7d) >= 1")?;
+    /// let p = db.resolve(&ann)?.expect("ann has a profile");
+    /// assert!(db.in_segment("active", p)?);
+    /// clock.advance(8 * Timestamp::DAY);
+    /// assert!(db.in_segment("active", p)?); // stored memberships move only on a tick (or a write)
+    /// assert!(db.tick()?.processed >= 1);
+    /// assert!(!db.in_segment("active", p)?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn tick(&self) -> Result<TickReport> {
         self.writable("tick")?;
         let mut report = TickReport::default();

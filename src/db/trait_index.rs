@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use roaring::RoaringBitmap;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, NotFoundKind, Result};
 use crate::keys::trait_index as tk;
 use crate::profile::id::ProfileId;
 use crate::profile::value::TraitValue;
@@ -123,7 +123,7 @@ impl ProfileDb {
         let _writer = self.core.writer.lock();
         let id = match self.core.segments.read().indexes.by_name.get(name) {
             Some(ix) => ix.id,
-            None => return Err(Error::NotFound(format!("trait index {name:?}"))),
+            None => return Err(Error::not_found(NotFoundKind::TraitIndex, format!("trait index {name:?}"))),
         };
         let mut batch = self.core.store.batch();
         schema::TRAIT_INDEX_DEFS.delete(&mut batch, tk::def(name));

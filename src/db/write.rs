@@ -78,8 +78,21 @@ impl ProfileDb {
     /// Applies `update` to the profile `identifier` reaches, creating the
     /// profile when the identifier is new. One call is one delta, committed
     /// in one batch; an invalid update writes nothing.
+    ///
+    /// ```
+    /// use profiledb::{Identifier, ProfileDb, Update};
+    /// let dir = tempfile::tempdir()?;
+    /// let db = ProfileDb::open(dir.path())?;
+    /// let ann: Identifier = "email:ann@example.com".parse()?;
+    /// let r = db.update(&ann, Update::new().set("plan", "pro").increment("logins", 1))?;
+    /// assert!(r.created);
+    /// db.update(&ann, Update::new().increment("logins", 1))?;
+    /// let p = db.get(&ann)?.expect("ann has a profile");
+    /// assert_eq!((p.version, p.traits.get("logins")), (2, Some(&2.into())));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn update(&self, identifier: &Identifier, update: Update) -> Result<WriteReceipt> {
-        self.identify(std::slice::from_ref(identifier), update)
+        self.stitch_update("update", std::slice::from_ref(identifier), update)
     }
 
     /// Resolves every identifier, links unseen ones to the resolved profile,
@@ -103,7 +116,12 @@ impl ProfileDb {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn identify(&self, identifiers: &[Identifier], update: Update) -> Result<WriteReceipt> {
-        self.writable("identify")?;
+        self.stitch_update("identify", identifiers, update)
+    }
+
+    /// [`identify`](Self::identify), for the public operation `op`.
+    fn stitch_update(&self, op: &'static str, identifiers: &[Identifier], update: Update) -> Result<WriteReceipt> {
+        self.writable(op)?;
         update.validate()?;
         let mut writer = self.core.writer.lock();
         let mut txn = Txn::new(&self.core, &mut writer);
@@ -126,9 +144,9 @@ impl ProfileDb {
         let mut txn = Txn::new(&self.core, &mut writer);
         let live = match txn.profile(id)? {
             Some(_) => id,
-            None => txn.alias_of(id)?.ok_or_else(|| Error::NotFound(format!("profile {id}")))?,
+            None => txn.alias_of(id)?.ok_or_else(|| Error::no_profile(id))?,
         };
-        let prev = txn.profile(live)?.ok_or_else(|| Error::NotFound(format!("profile {live}")))?;
+        let prev = txn.profile(live)?.ok_or_else(|| Error::no_profile(live))?;
         // No operator, no delta: as `update` by identifier (a version is a change).
         let version = if update.is_empty() {
             prev.profile.version

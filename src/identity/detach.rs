@@ -19,7 +19,7 @@ pub(crate) fn remove_identifier(
     ident: &Identifier,
     cause: &Cause,
 ) -> Result<ProfileId> {
-    let p = txn.profile(profile)?.ok_or_else(|| Error::NotFound(format!("profile {profile}")))?;
+    let p = txn.profile(profile)?.ok_or_else(|| Error::no_profile(profile))?;
     match txn.link(ident)? {
         Some(l) if l.profile == profile => {}
         _ => return Err(Error::invalid(format!("identifier {ident} is not linked to profile {profile}"))),
@@ -49,7 +49,7 @@ pub(crate) fn remove_identifier(
 /// merge), rather than staying live with no identifier to reach it.
 pub(crate) fn relink(txn: &mut Txn<'_>, profile: ProfileId, ident: &Identifier, cause: &Cause) -> Result<()> {
     if txn.profile(profile)?.is_none() {
-        return Err(Error::NotFound(format!("profile {profile}")));
+        return Err(Error::no_profile(profile));
     }
     let old = txn.link(ident)?;
     if let Some(old) = &old {
@@ -68,7 +68,7 @@ pub(crate) fn relink(txn: &mut Txn<'_>, profile: ProfileId, ident: &Identifier, 
             return Ok(());
         }
     }
-    let p = txn.profile(profile)?.ok_or_else(|| Error::NotFound(format!("profile {profile}")))?;
+    let p = txn.profile(profile)?.ok_or_else(|| Error::no_profile(profile))?;
     let link = IdentityLink {
         profile,
         origin: old.as_ref().map_or(profile, |l| l.origin),

@@ -1,7 +1,7 @@
 //! Merging one live profile into another inside a write operation.
 
 use crate::codec::Marker;
-use crate::error::{Error, Result};
+use crate::error::{Error, NotFoundKind, Result};
 use crate::identity::graph::aliases_of;
 use crate::keys;
 use crate::profile::consent::merge_consents;
@@ -26,7 +26,7 @@ pub(crate) fn merge_into(txn: &mut Txn<'_>, survivor: ProfileId, loser: ProfileI
     if txn.touched(loser) {
         return Err(Error::Conflict("merge of a profile written earlier in the same batch"));
     }
-    let missing = |id: ProfileId| Error::NotFound(format!("profile {id} (merge)"));
+    let missing = |id: ProfileId| Error::not_found(NotFoundKind::Profile, format!("profile {id} (merge)"));
     let s = txn.profile(survivor)?.ok_or_else(|| missing(survivor))?;
     let l = txn.profile(loser)?.ok_or_else(|| missing(loser))?;
     // Past a limit the merge is refused (nothing written), not folded lossily.

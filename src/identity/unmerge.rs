@@ -52,7 +52,7 @@ pub(crate) fn unmerge(
     ident: &Identifier,
     cause: &Cause,
 ) -> Result<UnmergeReceipt> {
-    let p = txn.profile(survivor)?.ok_or_else(|| Error::NotFound(format!("profile {survivor}")))?;
+    let p = txn.profile(survivor)?.ok_or_else(|| Error::no_profile(survivor))?;
     let link = match txn.link(ident)? {
         Some(l) if l.profile == survivor => l,
         _ => return Err(Error::invalid(format!("identifier {ident} is not linked to profile {survivor}"))),

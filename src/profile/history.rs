@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use crate::clock::Timestamp;
-use crate::error::{Error, Result};
+use crate::error::{Error, NotFoundKind, Result};
 use crate::keys;
 use crate::profile::consent::Consents;
 use crate::profile::delta::Delta;
@@ -31,10 +31,10 @@ pub(crate) fn deltas(view: &View<'_>, id: ProfileId) -> Result<Vec<Delta>> {
 pub(crate) fn as_of_version(view: &View<'_>, rec: &ProfileRecord, version: u64) -> Result<Profile> {
     let id = rec.profile.id;
     if version == 0 || version > rec.profile.version {
-        return Err(Error::NotFound(format!(
-            "version {version} of profile {id} (versions 1..={} exist)",
-            rec.profile.version
-        )));
+        return Err(Error::not_found(
+            NotFoundKind::Version,
+            format!("version {version} of profile {id} (versions 1..={} exist)", rec.profile.version),
+        ));
     }
     if version < rec.history_floor {
         return Err(Error::HistoryTruncated { profile: id.0, requested: version, floor: rec.history_floor });

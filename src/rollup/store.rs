@@ -91,6 +91,28 @@ pub(crate) fn read_all_time(view: &View<'_>, profile: ProfileId, series: u32) ->
     Ok(read_series(view, profile, series, LAST_DAY)?.0)
 }
 
+/// The committed all-time accumulator of every series `profile` has
+/// buckets of, by series id: one scan of the profile's keys, each series
+/// folded as [`read_all_time`] folds it (the all-time keys of formats 2–7
+/// skipped).
+pub(crate) fn read_profile_all_time(
+    view: &View<'_>,
+    profile: ProfileId,
+) -> Result<std::collections::BTreeMap<u32, Acc>> {
+    let mut out: std::collections::BTreeMap<u32, Acc> = std::collections::BTreeMap::new();
+    for kv in view.prefix(schema::ROLLUPS.name, &profile.0.to_be_bytes())? {
+        let (k, v) = kv?;
+        let (_, series, bucket) = keys::rollup::parse(&k).ok_or_else(|| {
+            crate::storage::corrupt_key(schema::ROLLUPS.name, &k, "expected profile ‖ series ‖ bucket")
+        })?;
+        if bucket == keys::rollup::ALL_TIME {
+            continue;
+        }
+        out.entry(series).or_default().fold(&schema::ROLLUPS.decode(&k, &v)?);
+    }
+    Ok(out)
+}
+
 /// A series as stored: its all-time accumulator and its day buckets from
 /// some day on, ascending.
 pub(crate) type SeriesRead = (Acc, Vec<(i64, Acc)>);

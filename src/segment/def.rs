@@ -44,7 +44,13 @@ pub struct FeedRecord {
     /// Its sequence number: increasing; dense when written, but an erase
     /// deletes the erased person's records, leaving gaps.
     pub seq: u64,
-    /// When the change was written (database clock).
+    /// When the change happened (database clock): the time of the write
+    /// that caused it — or, for a change a time-dependent condition caused
+    /// (a window lapsing, a consent expiring), the instant it was due,
+    /// which a late tick (or a write meeting due wake-ups first) records
+    /// after the fact. So `at` can be earlier than the commit and than the
+    /// `at` of records with lower sequence numbers; `seq` gives the commit
+    /// order.
     pub at: Timestamp,
     /// What happened.
     pub kind: FeedKind,

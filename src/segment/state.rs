@@ -16,7 +16,7 @@ use foldhash::{HashMap, HashMapExt};
 
 use roaring::RoaringBitmap;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, NotFoundKind, Result};
 use crate::keys;
 use crate::profile::id::ProfileId;
 use crate::schema;
@@ -177,8 +177,11 @@ impl SegmentState {
         self.get(name).ok_or_else(|| {
             let building = self.building.as_ref().is_some_and(|b| b.get(name).is_some());
             match building || self.unfinished.as_ref().is_some_and(|(_, n)| n == name) {
-                true => Error::NotFound(format!("segment {name:?} (its definition's backfill is in progress)")),
-                false => Error::NotFound(format!("segment {name:?}")),
+                true => Error::not_found(
+                    NotFoundKind::Segment,
+                    format!("segment {name:?} (its definition's backfill is in progress)"),
+                ),
+                false => Error::not_found(NotFoundKind::Segment, format!("segment {name:?}")),
             }
         })
     }

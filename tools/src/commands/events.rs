@@ -3,7 +3,7 @@
 
 use profiledb::event::{parse_line, EventFormat};
 use profiledb::rollup::{Aggregate, RfmConfig, RollupDef, Window};
-use profiledb::{Error, EventRef, IngestOutcome, ProfileDb, ProfileId, Timestamp};
+use profiledb::{Error, EventRef, IngestOutcome, NotFoundKind, ProfileDb, ProfileId, Timestamp};
 use serde_json::json;
 
 use super::{resolve, resolve_identifier, unseen, Ctx};
@@ -124,7 +124,7 @@ pub fn rollup(ctx: &Ctx, cmd: RollupCommand) -> Result<(), CliError> {
                 }
                 Some(name) => {
                     let value = db.rollup(id, &name, window).map_err(|e| match e {
-                        Error::NotFound(what) if what.starts_with("rollup") => {
+                        Error::NotFound(what) if what.kind == NotFoundKind::Rollup => {
                             CliError::NotFound(format!("{what} (see `profiledb rollup list`)"))
                         }
                         other => other.into(),
@@ -258,7 +258,7 @@ pub fn rfm(ctx: &Ctx, cmd: RfmCommand) -> Result<(), CliError> {
             let db = open::for_reading(&ctx.db)?;
             let id = resolve_identifier(&db, &ident)?;
             let score = db.rfm(id).map_err(|e| match e {
-                Error::NotFound(what) if what.contains("RFM") => {
+                Error::NotFound(what) if what.kind == NotFoundKind::RfmModel => {
                     CliError::NotFound(format!("{what}: run `profiledb rfm compute`"))
                 }
                 other => other.into(),

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use profiledb::segment::{dependencies, parse_with_catalog};
-use profiledb::{Error, ProfileDb, ProfileId, SegmentInfo};
+use profiledb::{Error, NotFoundKind, ProfileDb, ProfileId, SegmentInfo};
 use serde_json::{json, Value};
 
 use super::Ctx;
@@ -60,10 +60,15 @@ pub fn segment(ctx: &Ctx, cmd: SegmentCommand) -> Result<(), CliError> {
 
 /// "not found: segment "x"" with a hint; other errors as they are.
 fn unknown_segment(e: Error, name: &str) -> CliError {
-    match e {
-        Error::NotFound(_) => CliError::NotFound(format!("no segment named {name:?} (see `profiledb segment list`)")),
-        other => other.into(),
+    match e.not_found_kind() {
+        Some(NotFoundKind::Segment) => no_segment(name),
+        _ => e.into(),
     }
+}
+
+/// "not found: no segment named "x"" with a hint.
+fn no_segment(name: &str) -> CliError {
+    CliError::NotFound(format!("no segment named {name:?} (see `profiledb segment list`)"))
 }
 
 /// `segment was-member IDENTIFIER NAME --at TIME` (or `--id N NAME`).
@@ -85,7 +90,7 @@ fn was_member(ctx: &Ctx, args: &[String], id: Option<u32>, at: &str) -> Result<(
     let t = crate::parse::time("--at", at)?;
     let db = open::for_reading(&ctx.db)?;
     let seg = db.segments().into_iter().find(|s| &s.name == name);
-    let seg = seg.ok_or_else(|| unknown_segment(Error::NotFound(String::new()), name))?;
+    let seg = seg.ok_or_else(|| no_segment(name))?;
     let (profile, label, linked_at) = match &target {
         Target::Id(n) => {
             super::resolve(&db, &target)?;
@@ -214,8 +219,7 @@ fn define(ctx: &Ctx, name: &str, expr: &str) -> Result<(), CliError> {
 fn show(ctx: &Ctx, name: &str) -> Result<(), CliError> {
     let db = open::for_reading(&ctx.db)?;
     let all = db.segments();
-    let info: &SegmentInfo =
-        all.iter().find(|s| s.name == name).ok_or_else(|| unknown_segment(Error::NotFound(String::new()), name))?;
+    let info: &SegmentInfo = all.iter().find(|s| s.name == name).ok_or_else(|| no_segment(name))?;
     let catalog: BTreeSet<String> = all.iter().map(|s| s.name.clone()).collect();
     let deps = dependencies(&parse_with_catalog(&info.text, &catalog)?);
     let read_by: Vec<String> = all
