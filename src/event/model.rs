@@ -83,8 +83,11 @@ impl FromStr for EventKind {
 /// below; an event built by hand can be checked with [`Event::validate`].
 ///
 /// - `identifiers` is non-empty, sorted and free of duplicates;
-/// - `name` is non-empty: the event name for track, the page or screen
-///   name (or `page` / `screen`) for those, `identify` / `alias` otherwise;
+/// - `name` is non-empty: the event name for track, `identify` / `alias`
+///   for those; for page and screen, `page` / `screen` as Segment Spec
+///   import gives it (the page or screen name is property `name`), or the
+///   native line's `event` (events imported before that mapping carry the
+///   page name);
 /// - `properties` is empty unless the kind [has properties](EventKind::has_properties);
 /// - `traits` is empty unless the kind is identify; parsed traits are
 ///   [`TraitOp::Set`] operators sorted by name, nested JSON objects
