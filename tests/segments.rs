@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use profiledb::event::{Event, EventKind};
 use profiledb::segment::FeedKind;
-use profiledb::{Clock, Error, ManualClock, ProfileDb, ProfileId, Timestamp, Update};
+use profiledb::{Error, ManualClock, ProfileDb, ProfileId, Timestamp, Update};
 
 const DAY: i64 = Timestamp::DAY;
 mod common;
