@@ -16,6 +16,10 @@ pub struct Timestamp(pub i64);
 impl Timestamp {
     /// One second in milliseconds.
     pub const SECOND: i64 = 1_000;
+    /// One minute in milliseconds.
+    pub const MINUTE: i64 = 60_000;
+    /// One hour in milliseconds.
+    pub const HOUR: i64 = 3_600_000;
     /// One day in milliseconds.
     pub const DAY: i64 = 86_400_000;
     /// The earliest instant RFC 3339 can write: 0000-01-01T00:00:00.000Z.
@@ -44,6 +48,30 @@ impl Timestamp {
     /// Milliseconds since the epoch.
     pub const fn millis(self) -> i64 {
         self.0
+    }
+
+    /// The timestamp `ms` milliseconds later (earlier when negative),
+    /// saturating at [`i64::MIN`] / [`i64::MAX`] milliseconds instead of
+    /// overflowing: never panics, never wraps.
+    ///
+    /// ```
+    /// use profiledb::Timestamp;
+    /// let t = Timestamp::parse("2025-06-01T12:00:00Z")?;
+    /// assert_eq!(t.plus_ms(3 * Timestamp::HOUR).to_rfc3339(), "2025-06-01T15:00:00.000Z");
+    /// assert_eq!(t.minus_ms(30 * Timestamp::MINUTE).to_rfc3339(), "2025-06-01T11:30:00.000Z");
+    /// assert_eq!(Timestamp(i64::MAX).plus_ms(1), Timestamp(i64::MAX));
+    /// # Ok::<(), String>(())
+    /// ```
+    #[must_use]
+    pub const fn plus_ms(self, ms: i64) -> Self {
+        Timestamp(self.0.saturating_add(ms))
+    }
+
+    /// The timestamp `ms` milliseconds earlier (later when negative),
+    /// saturating as [`plus_ms`](Self::plus_ms) does.
+    #[must_use]
+    pub const fn minus_ms(self, ms: i64) -> Self {
+        Timestamp(self.0.saturating_sub(ms))
     }
 
     /// The day number since the epoch (floor division, so negative times work).
@@ -104,6 +132,56 @@ impl fmt::Display for Timestamp {
     }
 }
 
+/// `t + Duration`: the timestamp that much later, to the millisecond
+/// (finer parts of the duration are dropped), saturating at
+/// [`i64::MAX`] milliseconds: never panics.
+///
+/// ```
+/// use std::time::Duration;
+/// use profiledb::Timestamp;
+/// let t = Timestamp::parse("2025-06-01T12:00:00Z")?;
+/// assert_eq!(t + Duration::from_secs(90 * 60), t.plus_ms(90 * Timestamp::MINUTE));
+/// assert_eq!(t - Duration::from_secs(24 * 3600), t.minus_ms(Timestamp::DAY));
+/// assert_eq!(Timestamp(i64::MAX) + Duration::MAX, Timestamp(i64::MAX));
+/// # Ok::<(), String>(())
+/// ```
+impl std::ops::Add<std::time::Duration> for Timestamp {
+    type Output = Timestamp;
+
+    fn add(self, d: std::time::Duration) -> Timestamp {
+        self.plus_ms(duration_ms(d))
+    }
+}
+
+/// `t - Duration`: the timestamp that much earlier, to the millisecond,
+/// saturating at [`i64::MIN`] milliseconds: never panics.
+impl std::ops::Sub<std::time::Duration> for Timestamp {
+    type Output = Timestamp;
+
+    fn sub(self, d: std::time::Duration) -> Timestamp {
+        self.minus_ms(duration_ms(d))
+    }
+}
+
+/// `t += Duration`, as [`Add`](std::ops::Add): saturating.
+impl std::ops::AddAssign<std::time::Duration> for Timestamp {
+    fn add_assign(&mut self, d: std::time::Duration) {
+        *self = *self + d;
+    }
+}
+
+/// `t -= Duration`, as [`Sub`](std::ops::Sub): saturating.
+impl std::ops::SubAssign<std::time::Duration> for Timestamp {
+    fn sub_assign(&mut self, d: std::time::Duration) {
+        *self = *self - d;
+    }
+}
+
+/// A duration's whole milliseconds, [`i64::MAX`] when longer.
+fn duration_ms(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
 /// A source of "now". Implementations must be cheap: the write path calls
 /// [`Clock::now`] once per operation.
 pub trait Clock: Send + Sync + fmt::Debug {
@@ -115,8 +193,16 @@ pub trait Clock: Send + Sync + fmt::Debug {
 #[derive(Debug, Default, Clone, Copy)]
 pub struct SystemClock;
 
-impl Clock for SystemClock {
-    fn now(&self) -> Timestamp {
+impl SystemClock {
+    /// The current wall-clock time (as [`Clock::now`], without the trait
+    /// in scope).
+    ///
+    /// ```
+    /// use profiledb::{SystemClock, Timestamp};
+    /// assert!(SystemClock.now() > Timestamp::parse("2024-01-01T00:00:00Z")?);
+    /// # Ok::<(), String>(())
+    /// ```
+    pub fn now(&self) -> Timestamp {
         let ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
@@ -125,13 +211,19 @@ impl Clock for SystemClock {
     }
 }
 
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        SystemClock::now(self)
+    }
+}
+
 /// A clock that only moves when told to: for tests and simulations.
 ///
 /// ```
-/// use profiledb::{Clock, ManualClock, Timestamp};
+/// use profiledb::{ManualClock, Timestamp};
 /// let clock = ManualClock::new(Timestamp(1_000));
 /// clock.advance(500);
-/// assert_eq!(clock.now(), Timestamp(1_500));
+/// assert_eq!(clock.now(), Timestamp(1_500)); // no `Clock` import needed
 /// ```
 #[derive(Debug, Default)]
 pub struct ManualClock(AtomicI64);
@@ -151,11 +243,17 @@ impl ManualClock {
     pub fn advance(&self, ms: i64) {
         self.0.fetch_add(ms, Ordering::SeqCst);
     }
+
+    /// The time the clock shows (as [`Clock::now`], without the trait in
+    /// scope).
+    pub fn now(&self) -> Timestamp {
+        Timestamp(self.0.load(Ordering::SeqCst))
+    }
 }
 
 impl Clock for ManualClock {
     fn now(&self) -> Timestamp {
-        Timestamp(self.0.load(Ordering::SeqCst))
+        ManualClock::now(self)
     }
 }
 
@@ -192,6 +290,33 @@ mod tests {
     fn formats_round_trip() {
         let t = Timestamp(1_714_564_800_123);
         assert_eq!(Timestamp::parse(&t.to_rfc3339()), Ok(t));
+    }
+
+    #[test]
+    fn arithmetic_saturates_instead_of_overflowing() {
+        use std::time::Duration;
+        let t = Timestamp(10 * Timestamp::DAY);
+        assert_eq!(t.plus_ms(Timestamp::HOUR), Timestamp(10 * Timestamp::DAY + 3_600_000));
+        assert_eq!(t.minus_ms(-Timestamp::MINUTE), t.plus_ms(60_000));
+        assert_eq!(Timestamp(i64::MIN).minus_ms(1), Timestamp(i64::MIN));
+        assert_eq!(Timestamp(i64::MAX).plus_ms(i64::MAX), Timestamp(i64::MAX));
+        assert_eq!(Timestamp(i64::MIN) - Duration::MAX, Timestamp(i64::MIN));
+        assert_eq!(t + Duration::from_micros(1_999), t.plus_ms(1), "sub-millisecond parts are dropped");
+        let mut u = t;
+        u += Duration::from_secs(60);
+        u -= Duration::from_millis(1);
+        assert_eq!(u, t.plus_ms(59_999));
+    }
+
+    #[test]
+    fn clocks_tell_the_time_without_the_trait_in_scope() {
+        let manual = ManualClock::new(Timestamp(5));
+        manual.advance(2);
+        assert_eq!(manual.now(), Timestamp(7));
+        assert_eq!(Clock::now(&manual), Timestamp(7));
+        let dynamic: &dyn Clock = &manual;
+        assert_eq!(dynamic.now(), Timestamp(7));
+        assert!((Clock::now(&SystemClock).0 - SystemClock.now().0).abs() < 60_000);
     }
 
     #[test]

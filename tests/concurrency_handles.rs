@@ -14,8 +14,7 @@ use std::time::Duration;
 use profiledb::event::Event;
 use profiledb::rollup::{Aggregate, RollupDef, Window};
 use profiledb::{
-    AccessMode, Clock, Durability, Error, IngestOutcome, ManualClock, ProfileDb, ProfileId, Timestamp, TraitValue,
-    Update,
+    AccessMode, Durability, Error, IngestOutcome, ManualClock, ProfileDb, ProfileId, Timestamp, TraitValue, Update,
 };
 
 #[path = "common/concurrency.rs"]

@@ -12,9 +12,7 @@ use std::time::Duration;
 use profiledb::event::Event;
 use profiledb::rollup::{Aggregate, RollupDef, Window};
 use profiledb::segment::{FeedKind, FeedRecord};
-use profiledb::{
-    Clock, Error, Identifier, IngestOutcome, ManualClock, ProfileDb, ProfileId, Timestamp, TraitValue, Update,
-};
+use profiledb::{Error, Identifier, IngestOutcome, ManualClock, ProfileDb, ProfileId, Timestamp, TraitValue, Update};
 
 #[path = "common/concurrency.rs"]
 mod conc;

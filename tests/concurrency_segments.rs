@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use profiledb::{AccessMode, Clock, ManualClock, ProfileDb, Timestamp};
+use profiledb::{AccessMode, ManualClock, ProfileDb, Timestamp};
 
 #[path = "common/concurrency.rs"]
 mod conc;

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use profiledb::{Clock, Error, Identifier, ManualClock, ProfileDb, ProfileId, Timestamp, Update};
+use profiledb::{Error, Identifier, ManualClock, ProfileDb, ProfileId, Timestamp, Update};
 
 fn id(s: &str) -> Identifier {
     s.parse().expect("valid test identifier")

@@ -14,7 +14,7 @@ use profiledb::event::{Event, EventKind};
 use profiledb::privacy::{ConsentChange, ConsentOp, ConsentState};
 use profiledb::rollup::{Aggregate, RfmConfig, RollupDef, RollupValue, Window};
 use profiledb::{
-    AccessMode, Change, Clock, Identifier, ManualClock, MergeRules, MergeStrategy, ProfileDb, ProfileId, RawEntry,
+    AccessMode, Change, Identifier, ManualClock, MergeRules, MergeStrategy, ProfileDb, ProfileId, RawEntry,
     RetentionSettings, Timestamp, TraitValue, Update,
 };
 

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use profiledb::event::{Event, EventKind};
 use profiledb::{
-    Change, Clock, Error, Identifier, IdentityRules, Ignored, KindLimit, ManualClock, MergeRules, MergeStrategy,
-    OnExceed, ProfileDb, ProfileId, Timestamp, TraitValue, Update,
+    Change, Error, Identifier, IdentityRules, Ignored, KindLimit, ManualClock, MergeRules, MergeStrategy, OnExceed,
+    ProfileDb, ProfileId, Timestamp, TraitValue, Update,
 };
 
 mod common;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use profiledb::event::{Event, EventKind};
 use profiledb::privacy::{AuditAction, ConsentChange};
 use profiledb::rollup::{Aggregate, RollupDef};
-use profiledb::{Clock, Error, Identifier, ManualClock, ProfileDb, Timestamp, Update};
+use profiledb::{Error, Identifier, ManualClock, ProfileDb, Timestamp, Update};
 
 mod common;
 use common::files_containing;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use profiledb::event::{Event, EventKind};
 use profiledb::privacy::ConsentChange;
-use profiledb::{AccessMode, Clock, Error, Identifier, ManualClock, ProfileDb, Timestamp, TraitValue, Update};
+use profiledb::{AccessMode, Error, Identifier, ManualClock, ProfileDb, Timestamp, TraitValue, Update};
 
 mod common;
 use common::files_containing;

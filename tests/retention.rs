@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use profiledb::event::{Event, EventKind};
 use profiledb::rollup::{Aggregate, RollupDef, RollupValue, Window};
-use profiledb::{Clock, Error, Identifier, IngestOutcome, ManualClock, ProfileDb, ProfileId, Timestamp};
+use profiledb::{Error, Identifier, IngestOutcome, ManualClock, ProfileDb, ProfileId, Timestamp};
 use proptest::prelude::*;
 
 mod common;

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use profiledb::{Change, Clock, Error, ProfileDb, ProfileId, Timestamp, TraitValue, Update};
+use profiledb::{Change, Error, ProfileDb, ProfileId, Timestamp, TraitValue, Update};
 use proptest::prelude::*;
 
 mod common;

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use profiledb::{Clock, Error, ManualClock, ProfileDb, ProfileId, Timestamp, TraitValue, Update};
+use profiledb::{Error, ManualClock, ProfileDb, ProfileId, Timestamp, TraitValue, Update};
 
 mod common;
 use common::{id, merge_chain, open_at, MergeChain};

@@ -17,7 +17,7 @@ use profiledb::event::{parse_line, Event, EventFormat, EventKind, EventLimits};
 use profiledb::privacy::{AnonymizeRules, ValueRule};
 mod common;
 
-use profiledb::{Clock, Error, Identifier, ManualClock, ProfileDb, Timestamp, TraitValue, Update};
+use profiledb::{Error, Identifier, ManualClock, ProfileDb, Timestamp, TraitValue, Update};
 
 const T0: i64 = 1_700_000_000_000;
 

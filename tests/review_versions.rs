@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use profiledb::event::{parse_line, EventFormat, EventLimits};
 use profiledb::{
-    Change, Clock, Error, ManualClock, MergeRules, MergeStrategy, ProfileDb, ProfileId, Timestamp, TraitValue, Update,
+    Change, Error, ManualClock, MergeRules, MergeStrategy, ProfileDb, ProfileId, Timestamp, TraitValue, Update,
 };
 use proptest::prelude::*;
 

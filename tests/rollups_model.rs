@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use profiledb::event::{Event, EventKind};
 use profiledb::rollup::{Aggregate, FilterOp, Literal, RollupDef, RollupValue, Window};
-use profiledb::{Clock, Identifier, IngestOutcome, ManualClock, ProfileDb, Timestamp};
+use profiledb::{Identifier, IngestOutcome, ManualClock, ProfileDb, Timestamp};
 use proptest::prelude::*;
 use proptest::sample::Index;
 

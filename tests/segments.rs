@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use profiledb::event::{Event, EventKind};
 use profiledb::segment::FeedKind;
-use profiledb::{Clock, Error, ManualClock, ProfileDb, ProfileId, Timestamp, Update};
+use profiledb::{Error, ManualClock, ProfileDb, ProfileId, Timestamp, Update};
 
 const DAY: i64 = Timestamp::DAY;
 mod common;
@@ -111,6 +111,35 @@ fn time_relative_segments_change_at_the_due_instant_via_tick() {
     clock.advance(DAY);
     db.tick().unwrap();
     assert!(!db.in_segment("cart_abandoned", three).unwrap(), "purchased within 24h");
+    assert!(db.check_segments().unwrap().is_empty());
+}
+
+/// Events are ordered by timestamp alone (to the millisecond), never by
+/// ingest order: a `b` stamped at the same instant as the latest `a`
+/// follows it, whichever was ingested first (application developer review
+/// A11), so it cancels `seq(a, not b, w)` and satisfies `seq(a, b, w)`.
+/// A `b` one millisecond earlier precedes the trigger.
+#[test]
+fn seq_treats_a_follow_up_at_the_triggers_instant_as_following_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, clock) = open(dir.path());
+    db.define_segment("abandoned", "seq(add_to_cart, not purchase, 24h)").unwrap();
+    db.define_segment("bought", "seq(add_to_cart, purchase, 24h)").unwrap();
+    let now = clock.now();
+    // Same millisecond, the purchase ingested before the cart.
+    track(&db, "user_id:same", "purchase", now, 1);
+    track(&db, "user_id:same", "add_to_cart", now, 0);
+    // The purchase one millisecond before the cart.
+    track(&db, "user_id:before", "purchase", Timestamp(now.0 - 1), 1);
+    track(&db, "user_id:before", "add_to_cart", now, 0);
+    clock.advance(DAY);
+    db.tick().unwrap();
+    let same = db.resolve(&id("user_id:same")).unwrap().unwrap();
+    let before = db.resolve(&id("user_id:before")).unwrap().unwrap();
+    assert!(!db.in_segment("abandoned", same).unwrap(), "a purchase at the cart's instant follows it");
+    assert!(db.in_segment("bought", same).unwrap());
+    assert!(db.in_segment("abandoned", before).unwrap(), "a purchase 1 ms earlier precedes the cart");
+    assert!(!db.in_segment("bought", before).unwrap());
     assert!(db.check_segments().unwrap().is_empty());
 }
 

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use profiledb::event::{Event, EventKind};
 use profiledb::privacy::ConsentChange;
-use profiledb::{Clock, Identifier, ManualClock, ProfileDb, Timestamp, Update};
+use profiledb::{Identifier, ManualClock, ProfileDb, Timestamp, Update};
 use proptest::prelude::*;
 
 const HOUR: i64 = 3_600_000;

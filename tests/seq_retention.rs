@@ -10,7 +10,7 @@ use std::sync::Arc;
 use profiledb::event::{Event, EventKind};
 use profiledb::segment::testing::VecContext;
 use profiledb::segment::{evaluate, parse};
-use profiledb::{Clock, ManualClock, ProfileDb, Timestamp};
+use profiledb::{ManualClock, ProfileDb, Timestamp};
 use proptest::prelude::*;
 
 mod common;

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use profiledb::event::{Event, EventKind};
 use profiledb::rollup::Window;
-use profiledb::{Clock, Error, Identifier, IdentityRules, ManualClock, ProfileDb, Timestamp, Update};
+use profiledb::{Error, Identifier, IdentityRules, ManualClock, ProfileDb, Timestamp, Update};
 
 const POOL: u64 = 2_000;
 

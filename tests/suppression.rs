@@ -6,9 +6,7 @@ use std::sync::Arc;
 use profiledb::event::{Event, EventKind};
 use profiledb::privacy::{AnonymizeRules, AuditAction, ConsentChange, Generalization, SuppressionPolicy, ValueRule};
 use profiledb::rollup::{Aggregate, RollupDef, RollupValue, Window};
-use profiledb::{
-    Clock, Error, Identifier, IngestOutcome, ManualClock, ProfileDb, ProfileId, Timestamp, TraitValue, Update,
-};
+use profiledb::{Error, Identifier, IngestOutcome, ManualClock, ProfileDb, ProfileId, Timestamp, TraitValue, Update};
 
 mod common;
 use common::files_containing;

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use profiledb::{Clock, Error, ManualClock, ProfileDb, Timestamp, Update};
+use profiledb::{Error, ManualClock, ProfileDb, Timestamp, Update};
 
 const HOUR: i64 = 3_600_000;
 

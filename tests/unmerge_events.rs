@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use profiledb::event::{Event, EventKind};
 use profiledb::rollup::{RollupValue, Window};
-use profiledb::{Clock, Identifier, ManualClock, ProfileDb, Timestamp};
+use profiledb::{Identifier, ManualClock, ProfileDb, Timestamp};
 
 const DAY: i64 = Timestamp::DAY;
 const T0: i64 = 20_000 * DAY;

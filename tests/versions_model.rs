@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use profiledb::{
-    Clock, Error, Identifier, ManualClock, Profile, ProfileDb, ProfileId, Timestamp, TraitOp, TraitValue, Update,
+    Error, Identifier, ManualClock, Profile, ProfileDb, ProfileId, Timestamp, TraitOp, TraitValue, Update,
 };
 use proptest::prelude::*;
 

@@ -16,6 +16,7 @@ use crate::event::property::{Properties, PropertyValue};
 use crate::identity::identifier::Identifier;
 use crate::profile::delta::Cause;
 use crate::profile::operator::{TraitOp, Update};
+use crate::profile::value::TraitValue;
 
 /// The longest event name accepted, in bytes.
 pub const MAX_EVENT_NAME_BYTES: usize = 256;
@@ -83,8 +84,11 @@ impl FromStr for EventKind {
 /// below; an event built by hand can be checked with [`Event::validate`].
 ///
 /// - `identifiers` is non-empty, sorted and free of duplicates;
-/// - `name` is non-empty: the event name for track, the page or screen
-///   name (or `page` / `screen`) for those, `identify` / `alias` otherwise;
+/// - `name` is non-empty: the event name for track, `identify` / `alias`
+///   for those; for page and screen, `page` / `screen` as Segment Spec
+///   import gives it (the page or screen name is property `name`), or the
+///   native line's `event` (events imported before that mapping carry the
+///   page name);
 /// - `properties` is empty unless the kind [has properties](EventKind::has_properties);
 /// - `traits` is empty unless the kind is identify; parsed traits are
 ///   [`TraitOp::Set`] operators sorted by name, nested JSON objects
@@ -119,8 +123,10 @@ impl Event {
     /// An event with no message id, properties, traits or previous id.
     /// The name of identify and alias events should be the kind's name.
     /// The identifiers are sorted and deduplicated, as events keep them
-    /// (identifiers added to the field later must keep that order:
-    /// ingest refuses an event whose identifiers are not).
+    /// (add more with [`with_identifier`](Self::with_identifier), which
+    /// keeps that order; identifiers pushed onto the field by hand must
+    /// keep it too: ingest refuses an event whose identifiers are not).
+    /// The `with_*` methods below set the other fields.
     pub fn new(
         kind: EventKind,
         name: impl Into<String>,
@@ -140,6 +146,130 @@ impl Event {
             consent: Vec::new(),
             previous_id: None,
         }
+    }
+
+    /// The event with message id `id` (deduplication: a second event
+    /// with the same id is acknowledged as a duplicate and changes
+    /// nothing). Checked by [`validate`](Self::validate) and at ingest: 1
+    /// to [`MAX_MESSAGE_ID_BYTES`] bytes, not blank.
+    ///
+    /// The builder methods make an event in code without touching its
+    /// fields:
+    ///
+    /// ```
+    /// use profiledb::event::{Event, EventKind};
+    /// use profiledb::{ProfileDb, Timestamp};
+    /// let dir = tempfile::tempdir()?;
+    /// let db = ProfileDb::open(dir.path())?;
+    /// let now = db.now();
+    /// let purchase = Event::new(EventKind::Track, "purchase", now, vec!["user_id:42".parse()?])
+    ///     .with_identifier("email:ann@example.com".parse()?) // kept sorted: identifiers go in order
+    ///     .with_message_id("m1")
+    ///     .with_property("amount", 25)
+    ///     .with_property("currency", "EUR");
+    /// db.track(&purchase)?;
+    /// let login = Event::new(EventKind::Identify, "identify", now.plus_ms(1), vec!["user_id:42".parse()?])
+    ///     .with_trait("plan", "pro")
+    ///     .with_trait_op(profiledb::TraitOp::Increment { name: "logins".into(), by: 1.into() });
+    /// db.track(&login)?;
+    /// let ann = db.get(&"email:ann@example.com".parse()?)?.expect("stitched");
+    /// assert_eq!(ann.traits.get("plan"), Some(&"pro".into()));
+    /// assert_eq!(db.query("sum(purchase.amount) = 25")?.count(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn with_message_id(mut self, id: impl Into<String>) -> Self {
+        self.message_id = Some(id.into());
+        self
+    }
+
+    /// The event with the top-level property `name` set to `value` (any
+    /// earlier value of that name is replaced; the name is not split at
+    /// dots). Only track, page and screen events carry properties:
+    /// [`validate`](Self::validate) and ingest refuse others.
+    ///
+    /// ```
+    /// use profiledb::event::{Event, EventKind, PropertyValue};
+    /// use profiledb::Timestamp;
+    /// let e = Event::new(EventKind::Track, "purchase", Timestamp(1), vec!["user_id:1".parse()?])
+    ///     .with_property("amount", 25)
+    ///     .with_property("coupon", true);
+    /// assert_eq!(e.property_f64("amount"), Some(25.0));
+    /// assert_eq!(e.property("coupon"), Some(&PropertyValue::Bool(true)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn with_property(mut self, name: impl Into<String>, value: impl Into<PropertyValue>) -> Self {
+        self.properties.insert(name, value);
+        self
+    }
+
+    /// The event with a [`TraitOp::Set`] of trait `name` to `value`
+    /// appended (identify events only: others are refused by
+    /// [`validate`](Self::validate) and ingest). Operators apply in the
+    /// order given; the name is checked at ingest.
+    ///
+    /// ```
+    /// use profiledb::event::{Event, EventKind};
+    /// use profiledb::{Timestamp, TraitOp};
+    /// let e = Event::new(EventKind::Identify, "identify", Timestamp(1), vec!["user_id:1".parse()?])
+    ///     .with_trait("plan", "pro")
+    ///     .with_trait_op(TraitOp::Unset { name: "trial".into() });
+    /// assert_eq!(e.traits.len(), 2);
+    /// assert!(e.validate().is_ok());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn with_trait(self, name: impl Into<String>, value: impl Into<TraitValue>) -> Self {
+        self.with_trait_op(TraitOp::Set { name: name.into(), value: value.into() })
+    }
+
+    /// The event with any trait operator appended (`SetOnce`,
+    /// `Increment`, ...; identify events only), applied after the ones
+    /// before it.
+    #[must_use]
+    pub fn with_trait_op(mut self, op: TraitOp) -> Self {
+        self.traits.push(op);
+        self
+    }
+
+    /// The event with identifier `id` added in its sorted place, as
+    /// events keep them; an identifier it already has is not added twice.
+    ///
+    /// ```
+    /// use profiledb::event::{Event, EventKind};
+    /// use profiledb::Timestamp;
+    /// let e = Event::new(EventKind::Track, "x", Timestamp(1), vec!["user_id:9".parse()?])
+    ///     .with_identifier("email:a@b.c".parse()?)
+    ///     .with_identifier("user_id:9".parse()?);
+    /// let ids: Vec<String> = e.identifiers.iter().map(ToString::to_string).collect();
+    /// assert_eq!(ids, ["email:a@b.c", "user_id:9"]);
+    /// assert!(e.validate().is_ok());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn with_identifier(mut self, id: Identifier) -> Self {
+        if let Err(at) = self.identifiers.binary_search(&id) {
+            self.identifiers.insert(at, id);
+        }
+        self
+    }
+
+    /// The event with its previous id (alias events: the identifier being
+    /// linked to the person's current ones).
+    ///
+    /// ```
+    /// use profiledb::event::{Event, EventKind};
+    /// use profiledb::Timestamp;
+    /// let e = Event::new(EventKind::Alias, "alias", Timestamp(1), vec!["user_id:new".parse()?])
+    ///     .with_previous_id("anonymous_id:a-1".parse()?);
+    /// assert!(e.validate().is_ok());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn with_previous_id(mut self, id: Identifier) -> Self {
+        self.previous_id = Some(id);
+        self
     }
 
     /// The property at a dotted path (see [`Properties::get_path`]).
@@ -278,7 +408,6 @@ pub(crate) fn check_event_name(name: &str) -> std::result::Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::profile::value::TraitValue;
 
     fn id(s: &str) -> Identifier {
         s.parse().unwrap()
@@ -312,6 +441,42 @@ mod tests {
             Event::new(EventKind::Track, "x", Timestamp(1), vec![id("user_id:9"), id("email:a@b.c"), id("user_id:9")]);
         assert_eq!(e.identifiers, vec![id("email:a@b.c"), id("user_id:9")]);
         assert!(e.validate().is_ok());
+    }
+
+    #[test]
+    fn builder_methods_set_fields_and_keep_identifiers_canonical() {
+        let e = Event::new(EventKind::Track, "buy", Timestamp(1), vec![id("user_id:5")])
+            .with_identifier(id("phone:+15550100"))
+            .with_identifier(id("anonymous_id:z"))
+            .with_identifier(id("user_id:5"))
+            .with_identifier(id("email:a@b.c"))
+            .with_message_id("m-7")
+            .with_property("amount", 25)
+            .with_property("amount", 30.5)
+            .with_property("sku", "p-1");
+        let ids: Vec<String> = e.identifiers.iter().map(ToString::to_string).collect();
+        assert_eq!(ids, ["anonymous_id:z", "email:a@b.c", "phone:+15550100", "user_id:5"]);
+        assert_eq!(e.message_id.as_deref(), Some("m-7"));
+        assert_eq!(e.property_f64("amount"), Some(30.5), "a later value replaces an earlier one");
+        assert_eq!(e.properties.get_str("sku"), Some("p-1"));
+        e.validate().unwrap();
+        let i = Event::new(EventKind::Identify, "identify", Timestamp(1), vec![id("user_id:5")])
+            .with_trait("plan", "pro")
+            .with_trait_op(TraitOp::Increment { name: "logins".into(), by: TraitValue::Int(1) });
+        assert_eq!(
+            i.traits,
+            [
+                TraitOp::Set { name: "plan".into(), value: TraitValue::Str("pro".into()) },
+                TraitOp::Increment { name: "logins".into(), by: TraitValue::Int(1) }
+            ]
+        );
+        i.validate().unwrap();
+        // The builder does not make a wrong kind right: validation still names the field.
+        let wrong = Event::new(EventKind::Track, "x", Timestamp(1), vec![id("user_id:5")]).with_trait("a", 1);
+        assert!(wrong.validate().unwrap_err().to_string().contains("\"traits\""));
+        let alias = Event::new(EventKind::Alias, "alias", Timestamp(1), vec![id("user_id:5")])
+            .with_previous_id(id("user_id:4"));
+        alias.validate().unwrap();
     }
 
     #[test]

@@ -11,7 +11,7 @@
 //! |---|---|---|
 //! | `message_id` | no | the sender's id for the message (deduplication); a non-empty string |
 //! | `type` | yes | `track`, `identify`, `alias`, `page` or `screen` |
-//! | `event` | track | the event name; for page / screen the page or screen name (default `page` / `screen`); not allowed on identify / alias |
+//! | `event` | track | the event name; optional on page / screen (default `page` / `screen`: see below); not allowed on identify / alias |
 //! | `timestamp` | yes* | RFC 3339 string or integer epoch milliseconds (*unless [`EventLimits::default_timestamp`] is set) |
 //! | `identifiers` | yes | object: kind → value or list of values, e.g. `{"email": "a@x.com"}`; at least one |
 //! | `properties` | no | object (track, page, screen) |
@@ -19,6 +19,15 @@
 //! | `trait_ops` | no | list of trait operators in their serde form, e.g. `{"SetOnce": {"name": "x", "value": {"Int": 1}}}` (identify); applied after `traits` |
 //! | `consent` | no | object (identify): purpose → `{"state": "granted"/"denied"/"withdrawn", "source": "…", "expires_at": …}` (changes applied as one consent delta; not stored on the timeline) |
 //! | `previous_id` | alias | the identifier being aliased, as `kind:value` |
+//!
+//! A page or screen view is written as Segment Spec import stores one:
+//! without `event`, so its name is `page` / `screen`, and with the page or
+//! screen name in `properties.name` (`{"type": "page", "properties":
+//! {"name": "Pricing"}, ...}`); then `count(page)` counts every view and
+//! `count(page where name = "Pricing", 7d)` one page's. An `event` given on
+//! page / screen is kept as the stored name, as this format is the stored
+//! form: events exported by [`to_native_json`] (including page events
+//! imported before that mapping, named by their page) parse back unchanged.
 //!
 //! Unknown fields are refused, so a typo (`propeties`) is an error rather
 //! than lost data. [`to_native_json`] renders any event back in this format.
@@ -283,7 +292,19 @@ mod tests {
             json!({"type": "page", "timestamp": 1_700_000_000_000_i64, "identifiers": id, "properties": {"path": "/"}}),
         )
         .unwrap();
-        assert_eq!((e.kind, e.name.as_str()), (EventKind::Page, "page"));
+        assert_eq!((e.kind, e.name.as_str()), (EventKind::Page, crate::event::spec::PAGE_EVENT));
+        // The page name as a property, as Segment Spec import stores it.
+        let segment = parse_line(
+            &json!({"type": "page", "name": "Pricing", "userId": "1", "timestamp": 1_700_000_000_000_i64}).to_string(),
+            EventFormat::SegmentSpec,
+            "line 1",
+            &limits(),
+        )
+        .unwrap();
+        let native = to_native_json(&segment);
+        assert_eq!(native["event"], "page");
+        assert_eq!(native["properties"], json!({"name": "Pricing"}));
+        assert_eq!(parse(native).unwrap(), segment);
         let e =
             parse(json!({"type": "screen", "event": "Home", "timestamp": 1_700_000_000_000_i64, "identifiers": id}))
                 .unwrap();

@@ -11,11 +11,19 @@
 //! | `traits.phone`, else `context.traits.phone` | identifier `phone` | normalized (digits and a leading `+`); empty, placeholder and invalid values as for email |
 //! | `previousId` (alias) | [`Event::previous_id`] = `user_id:<previousId>` | required on alias: Segment's alias says "previousId is now userId" |
 //! | `event` (track) | [`Event::name`] | required on track |
-//! | `name` (page, screen) | [`Event::name`] | optional; default `page` / `screen` |
-//! | `properties` (track, page, screen) | [`Event::properties`] | must be an object when present; ignored on identify and alias |
+//! | `name` (page, screen) | property `name` | optional; a string of 1 to 256 bytes; the event name is always `page` / `screen` ([`PAGE_EVENT`], [`SCREEN_EVENT`]) |
+//! | `category` (page) | property `category` | optional; a string |
+//! | `properties` (track, page, screen) | [`Event::properties`] | must be an object when present; ignored on identify and alias; on page / screen, a top-level `name` or `category` replaces a property of that name |
 //! | `groupId`, `traits` (group) | a track event named [`GROUP_EVENT`] (`group`) with the group's `traits` as properties and `groupId` (required, string or integer, kept as text) | a group's `traits` give no identifiers (they describe the group); `context.traits` does |
 //! | `traits` and `context.traits` (identify) | [`Event::traits`] | each trait becomes a `set`; nested objects flatten to dotted names (`address.city`); a top-level key in `traits` replaces the same key of `context.traits` |
 //! | anything else (`context.*`, `integrations`, `sentAt`, `receivedAt`, `channel`, `version`, ...) | ignored | except a native-only field ([`NATIVE_ONLY_FIELDS`]): the line mixes the formats and is refused, naming the fields; and a field above in another case (`messageid`): refused as a typo |
+//!
+//! So a page or screen message is one event name for all views: `count(page)`
+//! counts every page view and `count(page where name = "Pricing", 7d)` the
+//! views of one page. (analytics.js copies `name` and `category` into
+//! `properties` too, so the top-level field usually equals the property it
+//! replaces.) Events imported before this mapping keep their stored name,
+//! the page name.
 //!
 //! At least one of `userId`, `anonymousId`, email or phone must be present.
 //! A placeholder email or phone trait ([`is_placeholder`]) is left out of
@@ -50,12 +58,13 @@ pub const NATIVE_ONLY_FIELDS: [&str; 5] = ["identifiers", "message_id", "previou
 /// The top-level Segment Spec fields this parser reads: a key that differs
 /// from one only in case (`messageid`, `UserId`) is refused as a typo
 /// rather than ignored.
-const READ_FIELDS: [&str; 12] = [
+const READ_FIELDS: [&str; 13] = [
     "type",
     "groupId",
     "messageId",
     "event",
     "name",
+    "category",
     "timestamp",
     "originalTimestamp",
     "userId",
@@ -125,10 +134,8 @@ pub(crate) fn parse(map: &Map<String, Value>, ctx: &mut Ctx<'_>, limits: &EventL
             Some(v) => fields::event_name(ctx, "event", v)?,
             None => return Err(ctx.field("event", "is required for track events")),
         },
-        EventKind::Page | EventKind::Screen => match get(map, "name") {
-            Some(v) => fields::event_name(ctx, "name", v)?,
-            None => kind.as_str().to_owned(),
-        },
+        EventKind::Page => PAGE_EVENT.to_owned(),
+        EventKind::Screen => SCREEN_EVENT.to_owned(),
         EventKind::Identify | EventKind::Alias => kind.as_str().to_owned(),
     };
     let timestamp = fields::timestamp(ctx, map, &["timestamp", "originalTimestamp"], limits)?;
@@ -150,6 +157,7 @@ pub(crate) fn parse(map: &Map<String, Value>, ctx: &mut Ctx<'_>, limits: &EventL
 
     let properties = match get(map, "properties") {
         _ if group => group_properties(ctx, map, traits_obj, limits)?,
+        v if matches!(kind, EventKind::Page | EventKind::Screen) => page_properties(ctx, map, v, limits)?,
         Some(v) if kind.has_properties() => fields::properties(ctx, "properties", v, limits)?,
         _ => Properties::new(),
     };
@@ -174,6 +182,34 @@ pub(crate) fn parse(map: &Map<String, Value>, ctx: &mut Ctx<'_>, limits: &EventL
 
 /// The name of the track event a Segment `group` message becomes.
 pub const GROUP_EVENT: &str = "group";
+
+/// The event name of a Segment `page` message (its page name is property `name`).
+pub const PAGE_EVENT: &str = "page";
+
+/// The event name of a Segment `screen` message (its screen name is property `name`).
+pub const SCREEN_EVENT: &str = "screen";
+
+/// A `page` or `screen` message's properties: its `properties`, with the
+/// top-level `name` (the page name: a string of 1 to 256 bytes) and
+/// `category` (a string) over properties of those names.
+fn page_properties(
+    ctx: &Ctx<'_>,
+    map: &Map<String, Value>,
+    properties: Option<&Value>,
+    limits: &EventLimits,
+) -> Result<Properties> {
+    let mut props = match properties {
+        Some(v) => object(ctx, "properties", v)?.clone(),
+        None => Map::new(),
+    };
+    if let Some(v) = get(map, "name") {
+        props.insert("name".to_owned(), Value::String(fields::event_name(ctx, "name", v)?));
+    }
+    if let Some(v) = get(map, "category") {
+        props.insert("category".to_owned(), Value::String(string(ctx, "category", v)?.to_owned()));
+    }
+    fields::properties(ctx, "properties", &Value::Object(props), limits)
+}
 
 /// A `group` message's properties: its `traits` (the group's), and
 /// `groupId` (required; a string or an integer, kept as text) over a trait
@@ -422,10 +458,38 @@ mod tests {
             parse(json!({"type": "page", "name": "Pricing", "anonymousId": "a", "timestamp": 1_700_000_000_000_i64,
             "properties": {"path": "/pricing"}}))
             .unwrap();
-        assert_eq!((e.kind, e.name.as_str()), (EventKind::Page, "Pricing"));
+        assert_eq!((e.kind, e.name.as_str()), (EventKind::Page, PAGE_EVENT));
+        assert_eq!(e.properties.get_str("name"), Some("Pricing"));
         assert_eq!(e.properties.get_str("path"), Some("/pricing"));
+        assert_eq!(e.properties.get("category"), None);
         let e = parse(json!({"type": "Screen", "anonymousId": "a", "timestamp": 1_700_000_000_000_i64})).unwrap();
-        assert_eq!((e.kind, e.name.as_str()), (EventKind::Screen, "screen"));
+        assert_eq!((e.kind, e.name.as_str()), (EventKind::Screen, SCREEN_EVENT));
+        assert!(e.properties.is_empty());
+        let e = parse(json!({"type": "screen", "name": "Home", "anonymousId": "a", "timestamp": NOW})).unwrap();
+        assert_eq!(
+            (e.kind, e.name.as_str(), e.properties.get_str("name")),
+            (EventKind::Screen, "screen", Some("Home"))
+        );
+    }
+
+    #[test]
+    fn page_name_and_category_replace_properties_of_those_names() {
+        let e = parse(json!({"type": "page", "name": "Shoe 42", "category": "Shoes", "userId": "u",
+            "timestamp": NOW, "properties": {"name": "stale", "category": "old", "url": "https://x/shoe-42"}}))
+        .unwrap();
+        assert_eq!(e.name, PAGE_EVENT);
+        assert_eq!(e.properties.get_str("name"), Some("Shoe 42"));
+        assert_eq!(e.properties.get_str("category"), Some("Shoes"));
+        assert_eq!(e.properties.get_str("url"), Some("https://x/shoe-42"));
+        // Without the top-level fields, the properties stay as sent.
+        let e =
+            parse(json!({"type": "page", "userId": "u", "timestamp": NOW, "properties": {"name": "Kept"}})).unwrap();
+        assert_eq!((e.name.as_str(), e.properties.get_str("name")), (PAGE_EVENT, Some("Kept")));
+        // They count towards the property limit.
+        let limits = EventLimits { max_properties: 1, ..EventLimits::new(Timestamp(NOW)) };
+        let line = json!({"type": "page", "name": "P", "userId": "u", "timestamp": NOW, "properties": {"a": 1}});
+        let err = parse_line(&line.to_string(), EventFormat::SegmentSpec, "line 2", &limits).unwrap_err();
+        assert!(err.to_string().contains("2 properties"), "{err}");
     }
 
     #[test]
@@ -529,6 +593,22 @@ mod tests {
             (
                 json!({"type": "page", "name": 1, "userId": "u", "timestamp": 1_700_000_000_000_i64}),
                 "\"name\": must be a string",
+            ),
+            (
+                json!({"type": "page", "category": ["a"], "userId": "u", "timestamp": 1_700_000_000_000_i64}),
+                "\"category\": must be a string",
+            ),
+            (
+                json!({"type": "page", "name": "", "userId": "u", "timestamp": 1_700_000_000_000_i64}),
+                "\"name\": must not be empty",
+            ),
+            (
+                json!({"type": "page", "Category": "a", "userId": "u", "timestamp": 1_700_000_000_000_i64}),
+                "did you mean \"category\"",
+            ),
+            (
+                json!({"type": "page", "userId": "u", "properties": 1, "timestamp": 1_700_000_000_000_i64}),
+                "\"properties\": must be an object",
             ),
             (
                 json!({"type": "page", "messageId": "", "userId": "u", "timestamp": 1_700_000_000_000_i64}),

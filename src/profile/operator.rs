@@ -261,7 +261,28 @@ impl Update {
         self.op(TraitOp::Unset { name: name.to_owned() })
     }
 
-    /// Appends [`TraitOp::Increment`].
+    /// Appends [`TraitOp::Increment`]: adds `by` to a numeric trait
+    /// (absent counts as 0).
+    ///
+    /// `by` takes any [`TraitValue`] (so a value decoded from JSON or
+    /// typed at the CLI passes straight through), but only a number is an
+    /// amount: anything else compiles and is refused when the update is
+    /// validated or applied — [`Error::InvalidTraitValue`] naming the
+    /// trait, nothing written. Applying also refuses an increment of a
+    /// trait holding a non-number ([`Error::TypeMismatch`]), an integer
+    /// overflow and a non-finite sum ([`Error::InvalidTraitValue`]).
+    ///
+    /// ```
+    /// use profiledb::{Error, ProfileDb, Update};
+    /// let dir = tempfile::tempdir()?;
+    /// let db = ProfileDb::open(dir.path())?;
+    /// let who = "user_id:1".parse()?;
+    /// db.update(&who, Update::new().increment("logins", 1).increment("score", 0.5))?;
+    /// let err = db.update(&who, Update::new().increment("logins", "1")).unwrap_err();
+    /// assert!(matches!(err, Error::InvalidTraitValue { .. }), "{err}");
+    /// assert!(Update::new().increment("logins", "1").validate().is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn increment(self, name: &str, by: impl Into<TraitValue>) -> Self {
         self.op(TraitOp::Increment { name: name.to_owned(), by: by.into() })
     }

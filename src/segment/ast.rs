@@ -296,6 +296,15 @@ pub struct RollupCond {
 ///   `[ta, ta + within]` (cart abandonment).
 ///
 /// Without any `first` event the condition is false.
+///
+/// Events are ordered by their timestamp alone, to the millisecond, never
+/// by ingest order: both intervals include `ta`, so a `then` event stamped
+/// at the same instant as the trigger follows it, even when it was
+/// ingested first (a purchase and a cart with the same clock value cancel
+/// `seq(add_to_cart, not purchase, 24h)` and satisfy
+/// `seq(add_to_cart, purchase, 24h)`). Several `first` events at one
+/// instant are one trigger. An application that needs a strict order at
+/// equal clock values must stamp the events apart (1 ms is enough).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SeqCond {
     /// The triggering event.

@@ -371,7 +371,9 @@ impl Seq {
     }
 
     /// `seq(first, not event, …)`: no `event` follows the latest first
-    /// event within the duration (and the duration has passed).
+    /// event within the duration (and the duration has passed). An `event`
+    /// stamped at the same millisecond as the trigger follows it, whatever
+    /// the ingest order (see [`SeqCond`](super::SeqCond)).
     pub fn not_followed_by(mut self, event: impl Into<String>) -> Self {
         self.then = Some((EventSelector::new(event), true));
         self

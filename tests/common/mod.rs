@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use profiledb::rollup::{Aggregate, ExactSum, RollupValue, MAX_UNIQUE_VALUES};
-use profiledb::{Clock, Identifier, ManualClock, ProfileDb, ProfileId, Timestamp, Update};
+use profiledb::{Identifier, ManualClock, ProfileDb, ProfileId, Timestamp, Update};
 
 /// Every file directly in `dir` that contains one of `needles` byte for
 /// byte, as "PATH contains NEEDLE" lines (the erase and anonymize scans).

@@ -9,7 +9,7 @@ use crate::identity::link::IdentityLink;
 use crate::keys::{self, cf};
 use crate::profile::delta::{Cause, Change};
 use crate::profile::state::ProfileRecord;
-use crate::{Clock, Identifier, ManualClock, ProfileDb, ProfileId, Timestamp, TraitValue, Update};
+use crate::{Identifier, ManualClock, ProfileDb, ProfileId, Timestamp, TraitValue, Update};
 
 pub(super) fn id(s: &str) -> Identifier {
     s.parse().unwrap()

@@ -13,7 +13,7 @@ use crate::rollup::{Acc, Aggregate, RollupDef};
 use crate::segment::bitmap_codec::Chunk;
 use crate::segment::{FeedKind, FeedRecord};
 use crate::storage::View;
-use crate::{Clock, ManualClock, ProfileDb, ProfileId, Timestamp, Update};
+use crate::{ManualClock, ProfileDb, ProfileId, Timestamp, Update};
 
 const DAY: i64 = Timestamp::DAY;
 /// Day 100 at noon.
