@@ -34,8 +34,8 @@ in the database: pass the file on every run that should check them. Profile
 lines (import) are not events and are not checked."#;
 
 /// The help of `--max-future-skew` (import, track).
-const SKEW_HELP: &str = "How far after now an event's timestamp may be (default 1d): 6h, 30m, 2d, 500ms...; \
-later events are rejected, as are events before 1970";
+const SKEW_HELP: &str = "How far after now an event's timestamp may be (default 1d): 6h, 30m, 2d, 500ms..., or 0 \
+for no time after now at all; later events are rejected, as are events before 1970";
 
 /// How a number given as a timestamp is read (`--epoch-unit`).
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -138,11 +138,12 @@ pub struct EventsArgs {
     #[command(flatten)]
     pub profile: ProfileRef,
 
-    /// Only events at or after this time (RFC 3339 or epoch ms).
+    /// Only events at or after this time (RFC 3339, epoch ms, or a date YYYY-MM-DD: 00:00 UTC).
     #[arg(long, value_name = "TIME")]
     pub from: Option<String>,
 
-    /// Only events before this time (RFC 3339 or epoch ms).
+    /// Only events before this time (RFC 3339, epoch ms, or a date YYYY-MM-DD: 00:00 UTC, so that day is left
+    /// out: --from 2026-11-01 --to 2026-11-06 is November 1 to 5).
     #[arg(long, value_name = "TIME")]
     pub to: Option<String>,
 
@@ -258,8 +259,8 @@ pub enum RollupCommand {
         #[arg(long, value_name = "N")]
         id: Option<u32>,
         /// The window: all, Nd (whole UTC days, today included: 7d, 30d), Nh (the last N hours exactly, a
-        /// rolling window: 24h), or FROM..TO (the UTC days from FROM's to TO's, inclusive; times, FROM not
-        /// after TO).
+        /// rolling window: 24h), or FROM..TO (the UTC days from FROM's to TO's, both included; times or dates
+        /// YYYY-MM-DD, FROM not after TO: 2026-11-01..2026-11-05 is five whole UTC days).
         #[arg(long, default_value = "all")]
         window: String,
     },
