@@ -5,7 +5,8 @@ use std::io::BufRead;
 
 use profiledb::event::spec::SPEC_MARKER_FIELDS;
 use profiledb::event::{
-    describe_json_error, identifier_text, parse_line_with_skipped, parse_value_with_skipped, EventFormat, EventLimits,
+    describe_json_error, identifier_text, json_with_unique_keys, parse_line_reporting, parse_value_reporting, EventFormat,
+    EventLimits,
 };
 use profiledb::{Identifier, Update};
 use serde_json::{Map, Value};
@@ -102,7 +103,7 @@ fn parse(text: &str, format: ImportFormat, line: u64, limits: &EventLimits) -> R
         return Err(ARRAY_HINT.into());
     }
     let event = |f: EventFormat| {
-        parse_line_with_skipped(text, f, &position, limits)
+        parse_line_reporting(text, f, &position, limits)
             .map(|(e, skipped)| Record::Event(Box::new(e), skipped))
             .map_err(|e| e.to_string())
     };
@@ -113,8 +114,8 @@ fn parse(text: &str, format: ImportFormat, line: u64, limits: &EventLimits) -> R
             if text.len() > limits.max_line_bytes {
                 return Err(format!("line is {} bytes, the limit is {}", text.len(), limits.max_line_bytes));
             }
-            let v: Value =
-                serde_json::from_str(text).map_err(|e| format!("not valid JSON: {}", describe_json_error(&e, text)))?;
+            let v: Value = json_with_unique_keys(text)
+                .map_err(|e| format!("not valid JSON: {}", describe_json_error(&e, text)))?;
             let Value::Object(obj) = &v else { return Err("expected a JSON object".into()) };
             if matches!(obj.get("batch"), Some(Value::Array(_))) {
                 return Err(
@@ -123,7 +124,7 @@ fn parse(text: &str, format: ImportFormat, line: u64, limits: &EventLimits) -> R
             }
             let is_event = obj.contains_key("type") || SPEC_MARKER_FIELDS.iter().any(|f| obj.contains_key(*f));
             if format == ImportFormat::Auto && is_event {
-                return parse_value_with_skipped(&v, EventFormat::Auto, &position, limits)
+                return parse_value_reporting(&v, EventFormat::Auto, &position, limits)
                     .map(|(e, skipped)| Record::Event(Box::new(e), skipped))
                     .map_err(|e| e.to_string());
             }
