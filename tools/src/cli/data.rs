@@ -103,9 +103,11 @@ pub struct ImportArgs {
 
     /// CSV column mapping, comma-separated: COLUMN=KIND (an identifier of a known kind: user_id, email, phone,
     /// device_id, anonymous_id), COLUMN=identifiers.KIND (an identifier of any other kind) or
-    /// COLUMN=traits.NAME[:string|number|bool|time].
+    /// COLUMN=traits.NAME[:string|number|bool|time]. A column whose name holds a comma goes in double quotes
+    /// (--map 'email=email,"Plan, tier"=traits.plan', a quote in it doubled); --map may be repeated, each holding
+    /// one mapping or more. A column the header names twice cannot be mapped (rename one).
     #[arg(long, value_name = "COLUMN=TARGET,...")]
-    pub map: Option<String>,
+    pub map: Vec<String>,
 
     /// Validate every line first (holding the parsed file in memory); any bad line rejects the whole file and nothing is
     /// written. A valid line that fails when applied stops the import there; the lines before it stay written.

@@ -18,6 +18,7 @@
 
 mod csv;
 mod interrupt;
+mod line;
 mod lines;
 mod numeric;
 mod report;
@@ -177,13 +178,13 @@ fn known_kinds(rules: &IdentityRules) -> Vec<String> {
 /// Runs an import.
 pub fn run(ctx: &Ctx, a: &ImportArgs) -> Result<(), CliError> {
     let format = if a.csv { ImportFormat::Csv } else { a.format };
-    let map = match (format, &a.map) {
-        (ImportFormat::Csv, Some(m)) => Some(csv::parse_map(m, &known_kinds(&IdentityRules::default()))?),
-        (ImportFormat::Csv, None) => {
+    let map = match (format, a.map.is_empty()) {
+        (ImportFormat::Csv, false) => Some(csv::parse_map(&a.map, &known_kinds(&IdentityRules::default()))?),
+        (ImportFormat::Csv, true) => {
             return Err(CliError::Usage("CSV needs --map (e.g. --map email=email,plan=traits.plan)".into()))
         }
-        (_, Some(_)) => return Err(CliError::Usage("--map goes with --csv".into())),
-        (_, None) => None,
+        (_, false) => return Err(CliError::Usage("--map goes with --csv".into())),
+        (_, true) => None,
     };
     let (name, reader, size): (String, Box<dyn BufRead>, Option<u64>) = if a.file == "-" {
         ("stdin".into(), Box::new(BufReader::new(std::io::stdin().lock())), None)
@@ -201,7 +202,7 @@ pub fn run(ctx: &Ctx, a: &ImportArgs) -> Result<(), CliError> {
     // Synced once below, before the summary says what was imported.
     let db = open::for_import(&ctx.db, schemas.clone(), &a.ingest)?;
     let mut source: Box<dyn Source> = match map {
-        Some(m) => Box::new(csv::Csv::new(reader, name.clone(), m, db.event_limits().epoch_unit)?),
+        Some(m) => Box::new(csv::Csv::new(reader, name.clone(), m, &db.event_limits())?),
         None => Box::new(lines::Jsonl::new(reader, name.clone(), format, db.event_limits())),
     };
     let bar = progress_bar(size);
@@ -529,13 +530,6 @@ impl Writer<'_> {
             Err(e.context(format!("{} line {line}", self.source)))
         }
     }
-}
-
-/// Reads the next line of `reader` (named `source` in errors) into `buf`,
-/// its newline included: the number of bytes, 0 at the end of the input.
-fn read_line(reader: &mut impl BufRead, buf: &mut Vec<u8>, source: &str) -> Result<usize, CliError> {
-    buf.clear();
-    reader.read_until(b'\n', buf).map_err(|e| CliError::Io { what: format!("reading {source}"), source: e })
 }
 
 /// A progress bar on stderr with rate and ETA, only on a terminal.
