@@ -11,7 +11,7 @@ use crate::clock::Timestamp;
 use crate::error::{quote_input, Error, Result};
 use crate::event::limits::{EpochUnit, EventLimits};
 use crate::event::model::{check_event_name, check_message_id};
-use crate::event::parse::SkippedIdentifier;
+use crate::event::parse::{SkippedIdentifier, SkippedTrait};
 use crate::event::property::{json_type_name, Properties};
 use crate::identity::identifier::Identifier;
 use crate::profile::operator::{TraitOp, MAX_OPS_PER_UPDATE};
@@ -26,12 +26,19 @@ pub(crate) struct Ctx<'a> {
     message_id: Option<String>,
     /// Identifiers of auxiliary fields left out as invalid.
     pub(crate) skipped: Vec<SkippedIdentifier>,
+    /// Whether a trait holding a list that is no trait value (of objects,
+    /// of numbers) is left out, into `skipped_traits`, rather than refusing
+    /// the event: for Segment Spec identifies, whose `traits` carry what
+    /// the sender's app had (B2B `companies`, numeric tags).
+    pub(crate) skip_bad_trait_lists: bool,
+    /// The traits left out under `skip_bad_trait_lists`.
+    pub(crate) skipped_traits: Vec<SkippedTrait>,
 }
 
 impl<'a> Ctx<'a> {
     /// A context for the event at `position`.
     pub(crate) fn new(position: &'a str) -> Self {
-        Ctx { position, message_id: None, skipped: Vec::new() }
+        Ctx { position, message_id: None, skipped: Vec::new(), skip_bad_trait_lists: false, skipped_traits: Vec::new() }
     }
 
     /// Records the message id so later errors name it.
@@ -153,7 +160,7 @@ pub(crate) fn timestamp(
             Ok(n) => epoch(n)?,
             Err(_) => Timestamp::parse(s).map_err(|e| ctx.field(field, e))?,
         },
-        Value::Number(n) => epoch(n.as_i64().ok_or_else(|| {
+        Value::Number(n) => epoch(n.as_i64().or_else(|| integral(n)).ok_or_else(|| {
             let unit = if unit == EpochUnit::Seconds { "seconds" } else { "milliseconds" };
             ctx.field(field, format!("{n} is not an integer of epoch {unit} (or an RFC 3339 string)"))
         })?)?,
@@ -166,6 +173,17 @@ pub(crate) fn timestamp(
     };
     limits.check_time(ts).map_err(|reason| ctx.field(field, reason))?;
     Ok(ts)
+}
+
+/// A JSON number written as a float with no fraction (`1762000000000.0`,
+/// as Python's and JavaScript's JSON writers may give an epoch) as the
+/// integer it is; `None` for a fraction or a value outside `i64`.
+fn integral(n: &serde_json::Number) -> Option<i64> {
+    // 2^63 as f64 exactly: below it (and from -2^63 on) the cast is exact
+    // for an integral value.
+    const LIMIT: f64 = 9_223_372_036_854_775_808.0;
+    let f = n.as_f64()?;
+    (f.fract() == 0.0 && (-LIMIT..LIMIT).contains(&f)).then_some(f as i64)
 }
 
 /// Properties from the object at `field`, bounded by `limits.max_properties`.
@@ -184,9 +202,10 @@ pub(crate) fn properties(ctx: &Ctx<'_>, field: &str, v: &Value, limits: &EventLi
 /// names, sorted by name. Empty nested objects set nothing. Refuses
 /// invalid names and values, a name given twice (`{"a.b": 1, "a": {"b": 2}}`)
 /// and a name that is also another's prefix (`{"a": 1, "a.b": 2}`), naming
-/// the trait as `<field>.<name>`.
+/// the trait as `<field>.<name>`; with `ctx.skip_bad_trait_lists`, a list
+/// that is no trait value is left out into `ctx.skipped_traits` instead.
 pub(crate) fn traits(
-    ctx: &Ctx<'_>,
+    ctx: &mut Ctx<'_>,
     field: &str,
     map: &Map<String, Value>,
     limits: &EventLimits,
@@ -220,7 +239,14 @@ pub(crate) fn traits(
         if let Some((i, _)) = name.match_indices('.').find(|(i, _)| names.contains(&name[..*i])) {
             return Err(ctx.field(&at, format!("conflicts with trait {:?}, which holds a value", &name[..i])));
         }
-        let value = TraitValue::from_json(value).map_err(|reason| ctx.field(&at, reason))?;
+        let value = match TraitValue::from_json(value) {
+            Ok(v) => v,
+            Err(reason) if ctx.skip_bad_trait_lists && value.is_array() => {
+                ctx.skipped_traits.push(SkippedTrait { field: at, reason });
+                continue;
+            }
+            Err(reason) => return Err(ctx.field(&at, reason)),
+        };
         let op = TraitOp::Set { name: name.clone(), value };
         op.validate().map_err(|e| ctx.field(&at, e))?;
         ops.push(op);
@@ -262,6 +288,29 @@ mod tests {
         assert_eq!(t(json!("2024-05-01T12:00:00Z")).unwrap(), Timestamp(1_714_564_800_000));
         assert_eq!(t(json!(1_714_564_800_000_i64)).unwrap(), Timestamp(1_714_564_800_000));
         assert_eq!(t(json!("1714564800000")).unwrap(), Timestamp(1_714_564_800_000));
+    }
+
+    #[test]
+    fn a_float_epoch_with_no_fraction_is_its_integer() {
+        let ctx = Ctx::new("line 2");
+        let t = |v: Value, l: &EventLimits| timestamp(&ctx, &obj(json!({ "timestamp": v })), &["timestamp"], l);
+        assert_eq!(t(json!(1_714_564_800_000.0_f64), &limits()).ok(), Some(Timestamp(1_714_564_800_000)));
+        let secs = EventLimits { epoch_unit: EpochUnit::Seconds, ..limits() };
+        assert_eq!(t(json!(1_714_564_800.0_f64), &secs).ok(), Some(Timestamp(1_714_564_800_000)));
+        // A fraction, or a value no i64 holds, is still refused, clearly.
+        for v in [json!(1_714_564_800_000.5_f64), json!(1e19_f64), json!(-1e19_f64)] {
+            let err = t(v, &limits()).map_err(|e| e.to_string()).err().unwrap_or_default();
+            assert!(
+                err.contains("field \"timestamp\"") && err.contains("is not an integer of epoch milliseconds"),
+                "{err}"
+            );
+        }
+        // As an integer would be, seconds written as a float are refused as ms.
+        let err = t(json!(1_714_564_800.0_f64), &limits()).map_err(|e| e.to_string()).err().unwrap_or_default();
+        assert!(err.contains("epoch seconds"), "{err}");
+        // A plain date stays refused: its time zone is unknown.
+        let err = t(json!("2024-05-01"), &limits()).map_err(|e| e.to_string()).err().unwrap_or_default();
+        assert!(err.contains("neither RFC 3339 nor epoch milliseconds"), "{err}");
     }
 
     #[test]
@@ -314,9 +363,9 @@ mod tests {
 
     #[test]
     fn traits_flatten_to_sorted_dotted_sets() {
-        let ctx = Ctx::new("line 1");
+        let mut ctx = Ctx::new("line 1");
         let ops = traits(
-            &ctx,
+            &mut ctx,
             "traits",
             &obj(json!({"plan": "pro", "address": {"city": "Oslo", "geo": {"lat": 1.5}}, "empty": {}})),
             &limits(),
@@ -329,7 +378,7 @@ mod tests {
 
     #[test]
     fn traits_reject_naming_the_trait() {
-        let ctx = Ctx::new("line 1");
+        let mut ctx = Ctx::new("line 1");
         for (v, needle) in [
             (json!({"a b": 1}), "\"traits.a b\""),
             (json!({"tags": ["a", 1]}), "\"traits.tags\""),
@@ -337,12 +386,28 @@ mod tests {
             (json!({"a": 1, "a.b": 2}), "conflicts with trait \"a\""),
             (json!({"s": "x".repeat(crate::profile::value::MAX_STRING_BYTES + 1)}), "\"traits.s\""),
         ] {
-            let err = traits(&ctx, "traits", &obj(v), &limits()).unwrap_err().to_string();
+            let err = traits(&mut ctx, "traits", &obj(v), &limits()).unwrap_err().to_string();
             assert!(err.contains(needle), "{err} should contain {needle}");
         }
         let few = EventLimits { max_properties: 1, ..limits() };
-        let err = traits(&ctx, "traits", &obj(json!({"a": {"b": 1, "c": 2}})), &few).unwrap_err().to_string();
+        let err = traits(&mut ctx, "traits", &obj(json!({"a": {"b": 1, "c": 2}})), &few).unwrap_err().to_string();
         assert!(err.contains("2 traits after flattening, the limit is 1"), "{err}");
+    }
+
+    #[test]
+    fn a_list_that_is_no_trait_value_is_left_out_when_asked() {
+        let mut ctx = Ctx::new("line 1");
+        ctx.skip_bad_trait_lists = true;
+        let v = obj(json!({"plan": "pro", "companies": [{"name": "Acme"}], "tags": [1, 2], "ok": ["a"]}));
+        let ops = traits(&mut ctx, "traits", &v, &limits()).unwrap();
+        let names: Vec<&str> = ops.iter().map(TraitOp::name).collect();
+        assert_eq!(names, ["ok", "plan"]);
+        let skipped: Vec<&str> = ctx.skipped_traits.iter().map(|t| t.field.as_str()).collect();
+        assert_eq!(skipped, ["traits.companies", "traits.tags"]);
+        assert!(ctx.skipped_traits[1].reason.contains("lists hold strings only, found 1"), "{:?}", ctx.skipped_traits);
+        // Other bad traits still refuse the event.
+        let err = traits(&mut ctx, "traits", &obj(json!({"a b": 1})), &limits()).unwrap_err().to_string();
+        assert!(err.contains("\"traits.a b\""), "{err}");
     }
 
     #[test]

@@ -41,8 +41,8 @@ pub use limits::{EpochUnit, EventLimits};
 pub use model::{Event, EventKind};
 pub use native::to_native_json;
 pub use parse::{
-    describe_json_error, parse_line, parse_line_with_skipped, parse_value, parse_value_with_skipped, EventFormat,
-    SkippedIdentifier,
+    describe_json_error, json_with_unique_keys, parse_line, parse_line_reporting, parse_line_with_skipped, parse_value,
+    parse_value_reporting, parse_value_with_skipped, EventFormat, Skipped, SkippedIdentifier, SkippedTrait,
 };
 pub use property::{Properties, PropertyValue};
 pub use schema::{EventSchema, PropertyType, SchemaRegistry};

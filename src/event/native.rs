@@ -92,7 +92,8 @@ pub(crate) fn parse(map: &Map<String, Value>, ctx: &mut Ctx<'_>, limits: &EventL
         }
     }
     if let Some(v) = get(map, "traits") {
-        traits = fields::traits(ctx, "traits", object(ctx, "traits", v)?, limits)?;
+        let obj = object(ctx, "traits", v)?;
+        traits = fields::traits(ctx, "traits", obj, limits)?;
     }
     if let Some(v) = get(map, "trait_ops") {
         traits.extend(trait_ops(ctx, v, limits.max_properties.saturating_sub(traits.len()))?);

@@ -76,6 +76,28 @@ pub struct SkippedIdentifier {
     pub reason: String,
 }
 
+/// A Segment Spec identify trait left out because its value is a list
+/// that is no trait value — of objects (B2B `companies`) or of numbers
+/// (`tags: [1, 2]`): the identify applies with its other traits and its
+/// identifiers, rather than losing its `userId`–`anonymousId` link. Only
+/// [`parse_line_reporting`] and [`parse_value_reporting`] report these.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SkippedTrait {
+    /// The trait as a field of the message: `traits.companies`.
+    pub field: String,
+    /// Why it is not a trait value.
+    pub reason: String,
+}
+
+/// What a parse left out of an event it accepted.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Skipped {
+    /// Auxiliary identifiers left out as invalid.
+    pub identifiers: Vec<SkippedIdentifier>,
+    /// Identify traits left out as lists that are no trait value.
+    pub traits: Vec<SkippedTrait>,
+}
+
 /// Parses and validates one line holding one JSON event.
 ///
 /// `position` says where the line came from (`line 3`, `batch position
@@ -122,6 +144,31 @@ pub fn parse_line_with_skipped(
     position: &str,
     limits: &EventLimits,
 ) -> Result<(Event, Vec<SkippedIdentifier>)> {
+    parse_line_reporting(line, format, position, limits).map(|(event, skipped)| (event, skipped.identifiers))
+}
+
+/// [`parse_line`], also returning what was left out of the event:
+/// invalid auxiliary identifiers ([`SkippedIdentifier`]) and, in a Segment
+/// Spec identify, traits holding lists of objects or numbers
+/// ([`SkippedTrait`]).
+///
+/// ```
+/// use profiledb::event::{parse_line_reporting, EventFormat, EventLimits};
+/// use profiledb::Timestamp;
+/// let limits = EventLimits::new(Timestamp(1_714_564_800_000));
+/// let line = r#"{"type":"identify","userId":"t1","anonymousId":"a1","timestamp":"2024-05-01T10:00:00Z",
+///               "traits":{"plan":"pro","companies":[{"name":"Acme"}]}}"#;
+/// let (event, skipped) = parse_line_reporting(line, EventFormat::Auto, "line 1", &limits)?;
+/// assert_eq!((event.identifiers.len(), event.traits.len()), (2, 1));
+/// assert_eq!(skipped.traits[0].field, "traits.companies");
+/// # Ok::<(), profiledb::Error>(())
+/// ```
+pub fn parse_line_reporting(
+    line: &str,
+    format: EventFormat,
+    position: &str,
+    limits: &EventLimits,
+) -> Result<(Event, Skipped)> {
     let ctx = Ctx::new(position);
     if line.len() > limits.max_line_bytes {
         return Err(ctx.error(format!("line is {} bytes, the limit is {}", line.len(), limits.max_line_bytes)));
@@ -137,9 +184,99 @@ pub fn parse_line_with_skipped(
         );
     }
     // The untrimmed line, so a column counts from the line's start.
-    let value: Value = serde_json::from_str(unmarked)
+    let value = json_with_unique_keys(unmarked)
         .map_err(|e| ctx.error(format!("malformed JSON: {}", describe_json_error(&e, text))))?;
-    parse_value_with_skipped(&value, format, position, limits)
+    parse_value_reporting(&value, format, position, limits)
+}
+
+/// Parses JSON text to a [`Value`] as `serde_json::from_str` does, but
+/// refuses an object that gives a key twice (`{"userId":"g1","userId":"g2"}`),
+/// naming the key: serde_json would keep the last one silently, so a line
+/// could say two things and be read as one.
+///
+/// ```
+/// use profiledb::event::{describe_json_error, json_with_unique_keys};
+/// let text = r#"{"a": {"b": 1, "b": 2}}"#;
+/// let e = json_with_unique_keys(text).unwrap_err();
+/// assert!(describe_json_error(&e, text).starts_with("key \"b\" is given twice at column "));
+/// assert!(json_with_unique_keys(r#"{"a": [{"b": 1}, {"b": 2}]}"#).is_ok());
+/// ```
+pub fn json_with_unique_keys(text: &str) -> serde_json::Result<Value> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    let value = serde::de::DeserializeSeed::deserialize(UniqueKeys, &mut de)?;
+    de.end()?;
+    Ok(value)
+}
+
+/// Builds a [`Value`] as serde_json's own does, refusing duplicate keys.
+struct UniqueKeys;
+
+impl<'de> serde::de::DeserializeSeed<'de> for UniqueKeys {
+    type Value = Value;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> std::result::Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for UniqueKeys {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> std::result::Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> std::result::Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> std::result::Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> std::result::Result<Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+
+    fn visit_str<E>(self, v: &str) -> std::result::Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> std::result::Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E>(self) -> std::result::Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Value, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(item) = seq.next_element_seed(UniqueKeys)? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> std::result::Result<Value, A::Error> {
+        let mut out = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            match out.entry(key) {
+                serde_json::map::Entry::Vacant(slot) => {
+                    slot.insert(map.next_value_seed(UniqueKeys)?);
+                }
+                serde_json::map::Entry::Occupied(slot) => {
+                    let key = crate::error::quote_input(slot.key());
+                    return Err(serde::de::Error::custom(format!("key {key:?} is given twice")));
+                }
+            }
+        }
+        Ok(Value::Object(out))
+    }
 }
 
 /// serde_json's error about `text`, positioned for a reader who already
@@ -180,6 +317,17 @@ pub fn parse_value_with_skipped(
     position: &str,
     limits: &EventLimits,
 ) -> Result<(Event, Vec<SkippedIdentifier>)> {
+    parse_value_reporting(value, format, position, limits).map(|(event, skipped)| (event, skipped.identifiers))
+}
+
+/// [`parse_value`], also returning what was left out of the event
+/// ([`Skipped`]: see [`parse_line_reporting`]).
+pub fn parse_value_reporting(
+    value: &Value,
+    format: EventFormat,
+    position: &str,
+    limits: &EventLimits,
+) -> Result<(Event, Skipped)> {
     let mut ctx = Ctx::new(position);
     let map = value
         .as_object()
@@ -193,10 +341,13 @@ pub fn parse_value_with_skipped(
         other => other,
     };
     let event = match format {
-        EventFormat::SegmentSpec => spec::parse(map, &mut ctx, limits)?,
+        EventFormat::SegmentSpec => {
+            ctx.skip_bad_trait_lists = true;
+            spec::parse(map, &mut ctx, limits)?
+        }
         _ => native::parse(map, &mut ctx, limits)?,
     };
-    Ok((event, ctx.skipped))
+    Ok((event, Skipped { identifiers: ctx.skipped, traits: ctx.skipped_traits }))
 }
 
 /// Scans JSON text for the first byte where arrays and objects nest deeper
@@ -263,6 +414,56 @@ mod tests {
 
     fn limits() -> EventLimits {
         EventLimits::new(Timestamp(NOW))
+    }
+
+    #[test]
+    fn a_key_given_twice_refuses_the_line_naming_the_key() {
+        let twice = r#"{"type":"track","event":"x","userId":"g1","userId":"g2","timestamp":"2024-05-01T10:00:00Z"}"#;
+        let err = parse_line(twice, EventFormat::Auto, "line 3", &limits()).unwrap_err().to_string();
+        assert!(err.contains("line 3") && err.contains("key \"userId\" is given twice at column"), "{err}");
+        let nested = r#"{"type":"track","event":"x","userId":"g1","timestamp":"2024-05-01T10:00:00Z",
+                        "properties":{"a":{"b":1,"b":2}}}"#;
+        let err = parse_line(nested, EventFormat::Auto, "line 4", &limits()).unwrap_err().to_string();
+        assert!(err.contains("key \"b\" is given twice"), "{err}");
+        // The same key in different objects is no duplicate; values are as serde_json reads them.
+        let text = r#"{"a":[{"b":1},{"b":-2.5e3,"c":null}],"d":"\u00e9","e":18446744073709551615,"f":true}"#;
+        assert_eq!(json_with_unique_keys(text).ok(), serde_json::from_str::<Value>(text).ok());
+        assert!(json_with_unique_keys("{} x").is_err(), "trailing text");
+    }
+
+    /// The cost of the duplicate-key check: `cargo test --release --lib
+    /// duplicate_key_check_cost -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn duplicate_key_check_cost() {
+        let lines: Vec<String> = (0..100_000)
+            .map(|i| {
+                format!(
+                    r#"{{"type":"track","event":"Order Completed","userId":"u{i}","anonymousId":"a{i}","messageId":"m-{i}","timestamp":"2024-05-01T10:00:00Z","context":{{"ip":"1.2.3.4","library":{{"name":"analytics.js","version":"4.1.0"}},"page":{{"path":"/x","url":"https://x.com/x"}},"traits":{{"email":"u{i}@x.com"}}}},"properties":{{"revenue":{i},"sku":"s{i}","currency":"USD"}},"integrations":{{}},"sentAt":"2024-05-01T10:00:00Z"}}"#
+                )
+            })
+            .collect();
+        for _ in 0..3 {
+            let start = std::time::Instant::now();
+            let n: usize = lines
+                .iter()
+                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+                .map(|v| v.as_object().map_or(0, |m| m.len()))
+                .sum();
+            let plain = start.elapsed();
+            let start = std::time::Instant::now();
+            let m: usize = lines
+                .iter()
+                .filter_map(|l| json_with_unique_keys(l).ok())
+                .map(|v| v.as_object().map_or(0, |m| m.len()))
+                .sum();
+            let unique = start.elapsed();
+            let start = std::time::Instant::now();
+            let k = lines.iter().filter(|l| parse_line(l, EventFormat::Auto, "line", &limits()).is_ok()).count();
+            let whole = start.elapsed();
+            assert_eq!((n, k), (m, lines.len()));
+            println!("100k lines: serde_json {plain:?}, unique keys {unique:?}, whole parse_line {whole:?}");
+        }
     }
 
     fn err(line: &str) -> String {

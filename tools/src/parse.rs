@@ -53,7 +53,8 @@ pub enum AsOf {
     Time(Timestamp),
 }
 
-/// Parses `--as-of`: a plain number is a version, anything else must be an RFC 3339 time.
+/// Parses `--as-of`: a plain number is a version, anything else must be an
+/// RFC 3339 time or a date (`YYYY-MM-DD`: 00:00 UTC of that day).
 pub fn as_of(s: &str) -> Result<AsOf, CliError> {
     let t = s.trim();
     if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
@@ -62,14 +63,32 @@ pub fn as_of(s: &str) -> Result<AsOf, CliError> {
             .map(AsOf::Version)
             .map_err(|_| CliError::Usage(format!("--as-of {s:?}: version number out of range")));
     }
-    Timestamp::parse(t)
-        .map(AsOf::Time)
-        .map_err(|e| CliError::Usage(format!("--as-of {s:?}: expected a version number or an RFC 3339 time ({e})")))
+    time_or_date(t).map(AsOf::Time).map_err(|e| {
+        CliError::Usage(format!("--as-of {s:?}: expected a version number, an RFC 3339 time or a date ({e})"))
+    })
 }
 
-/// Parses a time (RFC 3339 or epoch milliseconds) for option `what`.
+/// Parses a time for option `what`: RFC 3339, epoch milliseconds, or a
+/// date (`YYYY-MM-DD`, 00:00 UTC of that day).
 pub fn time(what: &str, s: &str) -> Result<Timestamp, CliError> {
-    Timestamp::parse(s).map_err(|e| CliError::Usage(format!("{what}: {e}")))
+    time_or_date(s).map_err(|e| CliError::Usage(format!("{what}: {e}")))
+}
+
+/// [`Timestamp::parse`] (RFC 3339 or epoch milliseconds), or a plain date
+/// `YYYY-MM-DD` as the first instant of that UTC day. Command-line times
+/// only: an event's timestamp stays refused as a date (its time zone is
+/// unknown), while on the command line a date names the whole UTC days the
+/// windows and ranges work in.
+pub fn time_or_date(s: &str) -> Result<Timestamp, String> {
+    let t = s.trim();
+    let b = t.as_bytes();
+    let is_date = b.len() == 10
+        && b.iter().enumerate().all(|(i, c)| if i == 4 || i == 7 { *c == b'-' } else { c.is_ascii_digit() });
+    if is_date {
+        return Timestamp::parse(&format!("{t}T00:00:00Z"))
+            .map_err(|_| format!("{s:?} is not a valid date (expected YYYY-MM-DD, such as 2026-11-05)"));
+    }
+    Timestamp::parse(t).map_err(|e| format!("{e}; a date YYYY-MM-DD (00:00 UTC) is accepted too"))
 }
 
 /// Parses `--from` and `--to` (either may be absent: unbounded) and
@@ -150,7 +169,8 @@ pub fn amount(s: &str) -> Result<TraitValue, CliError> {
 
 /// Parses a rollup window: `all`, `Nd` (whole UTC days, today included),
 /// `Nh` (the last N hours exactly, a rolling window), or `FROM..TO` (two
-/// times).
+/// times or dates: the UTC days from FROM's to TO's, both included, so
+/// `2026-11-01..2026-11-05` is five days).
 pub fn window(s: &str) -> Result<Window, CliError> {
     let t = s.trim();
     let bad = |why: String| {
@@ -161,8 +181,8 @@ pub fn window(s: &str) -> Result<Window, CliError> {
     }
     if let Some((from_text, to_text)) = t.split_once("..") {
         let (from_text, to_text) = (from_text.trim(), to_text.trim());
-        let from = Timestamp::parse(from_text).map_err(|e| bad(format!("FROM: {e}")))?;
-        let to = Timestamp::parse(to_text).map_err(|e| bad(format!("TO: {e}")))?;
+        let from = time_or_date(from_text).map_err(|e| bad(format!("FROM: {e}")))?;
+        let to = time_or_date(to_text).map_err(|e| bad(format!("TO: {e}")))?;
         // The library reads a reversed range as the forward one; refuse it
         // rather than guess which end was meant.
         if from > to {
@@ -250,6 +270,27 @@ mod tests {
         assert_eq!(as_of("3").ok(), Some(AsOf::Version(3)));
         assert_eq!(as_of("1970-01-01T00:00:01Z").ok(), Some(AsOf::Time(Timestamp(1000))));
         assert!(as_of("yesterday").is_err());
+        assert_eq!(as_of("1970-01-02").ok(), Some(AsOf::Time(Timestamp(Timestamp::DAY))));
+    }
+
+    #[test]
+    fn command_line_times_accept_plain_dates_as_utc_midnight() {
+        let nov_1 = Timestamp::parse("2026-11-01T00:00:00Z").ok();
+        assert_eq!(time("--from", "2026-11-01").ok(), nov_1);
+        assert_eq!(time("--from", " 2026-11-01 ").ok(), nov_1);
+        let err = time("--to", "2026-02-30").err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("not a valid date"), "{err}");
+        assert!(time("--to", "2026-1-5").is_err() && time("--to", "20261105").is_ok(), "8 digits are epoch ms");
+        let err = time("--to", "Nov 5").err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("YYYY-MM-DD"), "{err}");
+        // A window of dates covers the UTC days from FROM's to TO's, TO's included.
+        let w = window("2026-11-01..2026-11-05").ok();
+        let nov_5 = Timestamp::parse("2026-11-05T00:00:00Z").ok();
+        assert_eq!(w, nov_1.zip(nov_5).map(|(a, b)| Window::Between(a, b)));
+        let days = w.and_then(|w| w.day_range(Timestamp(0)));
+        assert_eq!(days.map(|(a, b)| b - a + 1), Some(5));
+        assert!(window("2026-11-05..2026-11-01").is_err(), "reversed");
+        assert_eq!(time_range(Some("2026-11-01"), Some("2026-11-05")).ok(), nov_1.zip(nov_5));
     }
 
     #[test]

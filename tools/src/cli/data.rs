@@ -34,8 +34,8 @@ in the database: pass the file on every run that should check them. Profile
 lines (import) are not events and are not checked."#;
 
 /// The help of `--max-future-skew` (import, track).
-const SKEW_HELP: &str = "How far after now an event's timestamp may be (default 1d): 6h, 30m, 2d, 500ms...; \
-later events are rejected, as are events before 1970";
+const SKEW_HELP: &str = "How far after now an event's timestamp may be (default 1d): 6h, 30m, 2d, 500ms..., or 0 \
+for no time after now at all; later events are rejected, as are events before 1970";
 
 /// How a number given as a timestamp is read (`--epoch-unit`).
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -103,9 +103,11 @@ pub struct ImportArgs {
 
     /// CSV column mapping, comma-separated: COLUMN=KIND (an identifier of a known kind: user_id, email, phone,
     /// device_id, anonymous_id), COLUMN=identifiers.KIND (an identifier of any other kind) or
-    /// COLUMN=traits.NAME[:string|number|bool|time].
+    /// COLUMN=traits.NAME[:string|number|bool|time]. A column whose name holds a comma goes in double quotes
+    /// (--map 'email=email,"Plan, tier"=traits.plan', a quote in it doubled); --map may be repeated, each holding
+    /// one mapping or more. A column the header names twice cannot be mapped (rename one).
     #[arg(long, value_name = "COLUMN=TARGET,...")]
-    pub map: Option<String>,
+    pub map: Vec<String>,
 
     /// Validate every line first (holding the parsed file in memory); any bad line rejects the whole file and nothing is
     /// written. A valid line that fails when applied stops the import there; the lines before it stay written.
@@ -138,11 +140,12 @@ pub struct EventsArgs {
     #[command(flatten)]
     pub profile: ProfileRef,
 
-    /// Only events at or after this time (RFC 3339 or epoch ms).
+    /// Only events at or after this time (RFC 3339, epoch ms, or a date YYYY-MM-DD: 00:00 UTC).
     #[arg(long, value_name = "TIME")]
     pub from: Option<String>,
 
-    /// Only events before this time (RFC 3339 or epoch ms).
+    /// Only events before this time (RFC 3339, epoch ms, or a date YYYY-MM-DD: 00:00 UTC, so that day is left
+    /// out: --from 2026-11-01 --to 2026-11-06 is November 1 to 5).
     #[arg(long, value_name = "TIME")]
     pub to: Option<String>,
 
@@ -258,8 +261,8 @@ pub enum RollupCommand {
         #[arg(long, value_name = "N")]
         id: Option<u32>,
         /// The window: all, Nd (whole UTC days, today included: 7d, 30d), Nh (the last N hours exactly, a
-        /// rolling window: 24h), or FROM..TO (the UTC days from FROM's to TO's, inclusive; times, FROM not
-        /// after TO).
+        /// rolling window: 24h), or FROM..TO (the UTC days from FROM's to TO's, both included; times or dates
+        /// YYYY-MM-DD, FROM not after TO: 2026-11-01..2026-11-05 is five whole UTC days).
         #[arg(long, default_value = "all")]
         window: String,
     },

@@ -397,8 +397,8 @@ pub struct GetArgs {
     #[command(flatten)]
     pub profile: ProfileRef,
 
-    /// Show the profile as it was: a version number, or an RFC 3339 time
-    /// (2024-05-01T12:00:00Z). Identifiers shown are the current ones. With
+    /// Show the profile as it was: a version number, an RFC 3339 time
+    /// (2024-05-01T12:00:00Z), or a date (2024-05-01: 00:00 UTC). Identifiers shown are the current ones. With
     /// --id of a profile that merged away, a time before its merge shows
     /// that profile's own state then; a version counts in the history of the
     /// profile it reaches now.
@@ -578,7 +578,8 @@ pub struct LinkTarget {
 /// `retain`.
 #[derive(Args, Debug)]
 pub struct RetainArgs {
-    /// The horizon: RFC 3339 (2024-05-01T00:00:00Z) or epoch milliseconds; a time after now is refused.
+    /// The horizon: RFC 3339 (2024-05-01T00:00:00Z), epoch milliseconds, or a date (2024-05-01: 00:00 UTC); a
+    /// time after now is refused.
     #[arg(long, value_name = "TIME")]
     pub before: String,
 }
@@ -621,8 +622,8 @@ pub struct DemoArgs {
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
 
-    /// When the simulated four months end: RFC 3339 or epoch milliseconds
-    /// (default: now, so time windows such as "last 30 days" are current).
+    /// When the simulated four months end: RFC 3339, epoch milliseconds or
+    /// a date (00:00 UTC) (default: now, so time windows such as "last 30 days" are current).
     #[arg(long, value_name = "TIME")]
     pub end: Option<String>,
 }

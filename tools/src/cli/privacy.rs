@@ -123,11 +123,11 @@ pub enum ConsentCommand {
         /// Where the change came from (cookie_banner, signup_form, a ticket...).
         #[arg(long)]
         source: String,
-        /// When a grant stops counting: RFC 3339 or epoch milliseconds.
+        /// When a grant stops counting: RFC 3339, epoch milliseconds or a date (YYYY-MM-DD: 00:00 UTC).
         #[arg(long, value_name = "TIME")]
         until: Option<String>,
         /// When the person said it, if earlier than now (an import of past
-        /// statements): RFC 3339 or epoch milliseconds. A change given
+        /// statements): RFC 3339, epoch milliseconds or a date (00:00 UTC). A change given
         /// before the purpose's recorded state does not replace it.
         #[arg(long, value_name = "TIME")]
         given_at: Option<String>,

@@ -98,7 +98,7 @@ pub enum SegmentCommand {
         /// merged away answers from its own history before its merge).
         #[arg(long, value_name = "N")]
         id: Option<u32>,
-        /// When: RFC 3339 (2024-05-01T12:00:00Z) or epoch milliseconds.
+        /// When: RFC 3339 (2024-05-01T12:00:00Z), epoch milliseconds or a date (2024-05-01: 00:00 UTC).
         #[arg(long, value_name = "TIME")]
         at: String,
     },

@@ -1,7 +1,7 @@
 //! Events and what is computed from them: `track`, `events`, `rollup
 //! declare|list|show`, `rfm compute|score`.
 
-use profiledb::event::{parse_line, EventFormat};
+use profiledb::event::{parse_line_reporting, EventFormat};
 use profiledb::rollup::{Aggregate, RfmConfig, RollupDef, Window};
 use profiledb::{Error, EventRef, IngestOutcome, NotFoundKind, ProfileDb, ProfileId, Timestamp};
 use serde_json::json;
@@ -18,8 +18,18 @@ pub fn track(ctx: &Ctx, a: &TrackArgs) -> Result<(), CliError> {
     let format: EventFormat = a.format.parse()?;
     let schemas = a.ingest.schemas.as_deref().map(parse::schemas).transpose()?;
     let db = open::for_ingest(&ctx.db, schemas, &a.ingest)?;
-    let event = parse_line(&a.event, format, "argument", &db.event_limits())?;
-    match db.track(&event)? {
+    let (event, skipped) = parse_line_reporting(&a.event, format, "argument", &db.event_limits())?;
+    let outcome = db.track(&event)?;
+    // What of the message was left out, on stderr (the exit code stays 0).
+    if matches!(outcome, IngestOutcome::Applied(_)) {
+        for id in &skipped.identifiers {
+            eprintln!("warning: {} not linked: field {:?}: {}", id.identifier, id.field, id.reason);
+        }
+        for t in &skipped.traits {
+            eprintln!("warning: trait not stored: field {:?}: {}", t.field, t.reason);
+        }
+    }
+    match outcome {
         IngestOutcome::Applied(r) => {
             let mut v = js::receipt(&r);
             if let serde_json::Value::Object(m) = &mut v {

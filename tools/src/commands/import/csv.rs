@@ -1,6 +1,8 @@
 //! CSV rows into profile [`Record`]s, through a column mapping.
 //!
-//! The mapping (`--map`) is a comma-separated list of `COLUMN=TARGET`:
+//! The mapping (`--map`, repeatable) is a comma-separated list of
+//! `COLUMN=TARGET` (a column whose name holds a comma or a quote is
+//! written in double quotes, a quote in it doubled: `"Plan, tier"=...`):
 //! `TARGET` is an identifier kind the identity rules know (`email`,
 //! `user_id`, `phone`, `device_id`, `anonymous_id`), `identifiers.KIND` for
 //! any other kind (explicitly: a bare unknown kind is refused, since
@@ -12,7 +14,7 @@
 
 use std::io::BufRead;
 
-use profiledb::event::EpochUnit;
+use profiledb::event::{EpochUnit, EventLimits};
 use profiledb::{Identifier, Timestamp, TraitValue, Update};
 
 use super::rows::{Row, Rows};
@@ -45,16 +47,21 @@ pub enum Target {
     Trait(String, CellType),
 }
 
-/// Parses `--map`; a bare `KIND` must be one of `known` (the identity
-/// rules' kinds), any other kind is written `identifiers.KIND`.
-pub fn parse_map(spec: &str, known: &[String]) -> Result<Vec<(String, Target)>, CliError> {
+/// Parses the `--map` options (each a comma-separated list of mappings);
+/// a bare `KIND` must be one of `known` (the identity rules' kinds), any
+/// other kind is written `identifiers.KIND`.
+pub fn parse_map(specs: &[String], known: &[String]) -> Result<Vec<(String, Target)>, CliError> {
     let bad = |m: String| {
-        CliError::Usage(format!("--map: {m} (expected COLUMN=KIND, COLUMN=identifiers.KIND or COLUMN=traits.NAME[:TYPE], TYPE one of string, number, bool, time)"))
+        CliError::Usage(format!("--map: {m} (expected COLUMN=KIND, COLUMN=identifiers.KIND or COLUMN=traits.NAME[:TYPE], TYPE one of string, number, bool, time; a column holding a comma in double quotes: \"Plan, tier\"=traits.plan)"))
     };
     let mut out: Vec<(String, Target)> = Vec::new();
-    for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let (col, target) = part.split_once('=').ok_or_else(|| bad(format!("{part:?} has no '='")))?;
-        let (col, target) = (col.trim(), target.trim());
+    let mut parts = Vec::new();
+    for spec in specs {
+        parts.extend(split_outside_quotes(spec).map_err(bad)?);
+    }
+    for part in parts.into_iter().map(str::trim).filter(|p| !p.is_empty()) {
+        let (col, target) = column_and_target(part).map_err(bad)?;
+        let (col, target) = (col.as_str(), target.trim());
         if col.is_empty() || target.is_empty() {
             return Err(bad(format!("{part:?} needs a column and a target")));
         }
@@ -104,6 +111,53 @@ pub fn parse_map(spec: &str, known: &[String]) -> Result<Vec<(String, Target)>, 
     Ok(out)
 }
 
+/// `spec` split at the commas outside double quotes.
+fn split_outside_quotes(spec: &str) -> Result<Vec<&str>, String> {
+    let mut parts = Vec::new();
+    let (mut start, mut quoted) = (0, false);
+    for (i, c) in spec.char_indices() {
+        match c {
+            // A doubled quote inside quotes toggles twice: it stays inside.
+            '"' => quoted = !quoted,
+            ',' if !quoted => {
+                parts.push(&spec[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    if quoted {
+        return Err(format!("{spec:?} opens a double quote it does not close"));
+    }
+    parts.push(&spec[start..]);
+    Ok(parts)
+}
+
+/// A mapping's column (unquoted: `"Plan, tier"` is `Plan, tier`, `""` a
+/// quote; trimmed, as header names are) and its target text.
+fn column_and_target(part: &str) -> Result<(String, &str), String> {
+    let Some(rest) = part.strip_prefix('"') else {
+        let (col, target) = part.split_once('=').ok_or_else(|| format!("{part:?} has no '='"))?;
+        return Ok((col.trim().to_owned(), target));
+    };
+    let mut col = String::new();
+    let mut chars = rest.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        if c != '"' {
+            col.push(c);
+        } else if chars.next_if(|(_, c)| *c == '"').is_some() {
+            col.push('"');
+        } else {
+            let target = rest[i + 1..]
+                .trim_start()
+                .strip_prefix('=')
+                .ok_or_else(|| format!("{part:?}: expected '=' after the quoted column"))?;
+            return Ok((col.trim().to_owned(), target));
+        }
+    }
+    Err(format!("{part:?}: the quoted column is not closed"))
+}
+
 fn cell_type(s: &str) -> Option<CellType> {
     Some(match s {
         "string" | "text" => CellType::Text,
@@ -125,10 +179,12 @@ pub struct Csv<R> {
 
 impl<R: BufRead> Csv<R> {
     /// Reads the header row and matches it against the mapping; integer
-    /// `:time` cells are read in `epoch_unit`. An input without any row
-    /// (not even a header) reads as no rows.
-    pub fn new(reader: R, source: String, map: Vec<(String, Target)>, epoch_unit: EpochUnit) -> Result<Self, CliError> {
-        let mut rows = Rows::new(reader, source.clone());
+    /// `:time` cells are read in `limits.epoch_unit`, and a line of more
+    /// than `limits.max_line_bytes` is rejected unread. An input without
+    /// any row (not even a header) reads as no rows.
+    pub fn new(reader: R, source: String, map: Vec<(String, Target)>, limits: &EventLimits) -> Result<Self, CliError> {
+        let epoch_unit = limits.epoch_unit;
+        let mut rows = Rows::new(reader, source.clone(), limits.max_line_bytes);
         let header = loop {
             match rows.next_row()? {
                 // An empty input has nothing to import, as an empty JSONL
@@ -150,6 +206,16 @@ impl<R: BufRead> Csv<R> {
                     names.join(",")
                 ))
             })?;
+            let same: Vec<String> =
+                names.iter().enumerate().filter(|(_, n)| **n == col).map(|(i, _)| (i + 1).to_string()).collect();
+            if same.len() > 1 {
+                return Err(CliError::Usage(format!(
+                    "--map names column {col:?}, which the header has {} times (columns {}): rename all but one \
+                     in the header, or leave the column unmapped",
+                    same.len(),
+                    same.join(", ")
+                )));
+            }
             columns.push((at, target));
         }
         Ok(Csv { rows, columns, width: names.len(), epoch_unit })
@@ -162,15 +228,24 @@ impl<R: BufRead> Csv<R> {
         let mut identifiers = Vec::new();
         let mut update = Update::new();
         for (at, target) in &self.columns {
-            let cell = cells.get(*at).map_or("", |c| c.trim());
+            // Unquoted cells come trimmed, quoted ones as written.
+            let cell = cells.get(*at).map_or("", String::as_str);
             if cell.is_empty() {
                 continue;
             }
             match target {
                 Target::Identifier(kind) => {
+                    let cell = cell.trim();
+                    if cell.is_empty() {
+                        continue;
+                    }
                     identifiers.push(Identifier::new(kind, cell).map_err(|e| e.to_string())?);
                 }
                 Target::Trait(name, ty) => {
+                    // Only text keeps a cell of spaces (quoted: "  ").
+                    if *ty != CellType::Text && cell.trim().is_empty() {
+                        continue;
+                    }
                     let value =
                         typed(cell, *ty, self.epoch_unit).map_err(|e| format!("column for trait {name:?}: {e}"))?;
                     update = update.set(name, value);
@@ -185,8 +260,11 @@ impl<R: BufRead> Csv<R> {
     }
 }
 
-/// A cell as a trait value of type `ty` (integer times in `unit`).
+/// A cell as a trait value of type `ty` (integer times in `unit`): text
+/// as it is (whitespace a quoted cell holds included), numbers, booleans
+/// and times from the cell without its surrounding whitespace.
 fn typed(cell: &str, ty: CellType, unit: EpochUnit) -> Result<TraitValue, String> {
+    let (text, cell) = (cell, cell.trim());
     let number = |s: &str| {
         s.parse::<i64>()
             .map(TraitValue::Int)
@@ -200,8 +278,8 @@ fn typed(cell: &str, ty: CellType, unit: EpochUnit) -> Result<TraitValue, String
         _ => None,
     };
     match ty {
-        CellType::Text => Ok(TraitValue::Str(cell.into())),
-        CellType::Auto => Ok(number(cell).or_else(|| boolean(cell)).unwrap_or_else(|| TraitValue::Str(cell.into()))),
+        CellType::Text => Ok(TraitValue::Str(text.into())),
+        CellType::Auto => Ok(number(cell).or_else(|| boolean(cell)).unwrap_or_else(|| TraitValue::Str(text.into()))),
         CellType::Number => number(cell).ok_or_else(|| format!("{cell:?} is not a number")),
         CellType::Bool => boolean(cell).ok_or_else(|| format!("{cell:?} is not true or false")),
         CellType::Time => match cell.parse::<i64>() {
@@ -238,7 +316,7 @@ mod tests {
     #[test]
     fn maps_parse() {
         let known = known();
-        let parse_map = |m: &str| parse_map(m, &known);
+        let parse_map = |m: &str| parse_map(&[m.to_owned()], &known);
         let m = parse_map("mail=email, plan=traits.plan,zip=traits.zip:string").ok();
         assert_eq!(
             m,
@@ -254,19 +332,37 @@ mod tests {
         assert!(parse_map("a").is_err());
     }
 
+    #[test]
+    fn quoted_columns_and_repeated_maps() {
+        let known = known();
+        let m = parse_map(
+            &[r#"email=email,"Plan, tier"=traits.plan"#.into(), r#" "say ""hi"""  = traits.hi"#.into()],
+            &known,
+        );
+        let cols: Option<Vec<String>> = m.ok().map(|m| m.into_iter().map(|(c, _)| c).collect());
+        assert_eq!(cols, Some(vec!["email".into(), "Plan, tier".into(), "say \"hi\"".into()]));
+        let err = |m: &str| {
+            parse_map(&["email=email".into(), m.into()], &known).err().map(|e| e.to_string()).unwrap_or_default()
+        };
+        assert!(err(r#""Plan, tier=traits.plan"#).contains("does not close"), "{}", err(r#""Plan=x"#));
+        assert!(err(r#""Plan" traits.plan"#).contains("expected '=' after the quoted column"));
+        assert!(err("email=user_id").contains("mapped twice"), "across --map options too");
+    }
+
     fn known() -> Vec<String> {
         ["user_id", "email", "phone", "device_id", "anonymous_id"].map(String::from).to_vec()
     }
 
     #[test]
     fn an_unknown_identifier_kind_needs_the_explicit_form() {
-        let err = parse_map("email=email,country=country", &known()).err().map(|e| e.to_string()).unwrap_or_default();
+        let map = |m: &str| parse_map(&[m.to_owned()], &known());
+        let err = map("email=email,country=country").err().map(|e| e.to_string()).unwrap_or_default();
         assert!(err.contains("\"country\" is not a known identifier kind (user_id, email"), "{err}");
         assert!(err.contains("country=traits.country") && err.contains("country=identifiers.country"), "{err}");
-        assert!(parse_map("id=userid", &known()).is_err(), "a misspelt kind");
-        let m = parse_map("email=email,card=identifiers.loyalty_id", &known()).ok();
+        assert!(map("id=userid").is_err(), "a misspelt kind");
+        let m = map("email=email,card=identifiers.loyalty_id").ok();
         assert_eq!(m.map(|m| m[1].1.clone()), Some(Target::Identifier("loyalty_id".into())));
-        let m = parse_map("d=identifiers.device_id", &known()).ok();
+        let m = map("d=identifiers.device_id").ok();
         assert_eq!(m.map(|m| m[0].1.clone()), Some(Target::Identifier("device_id".into())));
     }
 
@@ -291,5 +387,10 @@ mod tests {
         assert!(typed("x", CellType::Number, MS).is_err());
         assert_eq!(typed("TRUE", CellType::Bool, MS), Ok(TraitValue::Bool(true)));
         assert_eq!(typed("False", CellType::Auto, MS), Ok(TraitValue::Bool(false)));
+        // Whitespace a quoted cell holds stays in text; typed values ignore it.
+        assert_eq!(typed("pro ", CellType::Auto, MS), Ok(TraitValue::Str("pro ".into())));
+        assert_eq!(typed(" 007", CellType::Text, MS), Ok(TraitValue::Str(" 007".into())));
+        assert_eq!(typed(" 42 ", CellType::Auto, MS), Ok(TraitValue::Int(42)));
+        assert_eq!(typed(" true", CellType::Bool, MS), Ok(TraitValue::Bool(true)));
     }
 }

@@ -5,11 +5,13 @@ use std::io::BufRead;
 
 use profiledb::event::spec::SPEC_MARKER_FIELDS;
 use profiledb::event::{
-    describe_json_error, identifier_text, parse_line_with_skipped, parse_value_with_skipped, EventFormat, EventLimits,
+    describe_json_error, identifier_text, json_with_unique_keys, parse_line_reporting, parse_value_reporting,
+    EventFormat, EventLimits,
 };
 use profiledb::{Identifier, Update};
 use serde_json::{Map, Value};
 
+use super::line::read_line;
 use super::{Item, Record, Source};
 use crate::cli::ImportFormat;
 use crate::error::CliError;
@@ -36,17 +38,21 @@ impl<R: BufRead> Source for Jsonl<R> {
     fn next_item(&mut self) -> Result<Option<Item>, CliError> {
         let mut bytes = 0u64;
         loop {
-            let n = super::read_line(&mut self.reader, &mut self.buf, &self.source)?;
-            if n == 0 {
+            let read = read_line(&mut self.reader, &mut self.buf, self.limits.max_line_bytes, &self.source)?;
+            if read.bytes == 0 {
                 return Ok(None);
             }
             self.line_no += 1;
-            bytes += n as u64;
+            bytes += read.bytes as u64;
             let line = self.line_no;
             if line == 1 {
                 if let Some(what) = not_jsonl(&self.buf) {
                     return Err(CliError::Usage(format!("{}: {what}; nothing was imported", self.source)));
                 }
+            }
+            if read.too_long {
+                let reason = too_long(read.bytes, self.limits.max_line_bytes);
+                return Ok(Some(Item { line, bytes, parsed: Err(reason) }));
             }
             let text = match line_text(&self.buf, line == 1) {
                 Ok(t) => t,
@@ -63,6 +69,12 @@ impl<R: BufRead> Source for Jsonl<R> {
     fn lines_read(&self) -> u64 {
         self.line_no
     }
+}
+
+/// Why a line of `bytes` bytes (its line ending included) over `limit` is
+/// rejected; it was read past, never held whole.
+pub(super) fn too_long(bytes: usize, limit: usize) -> String {
+    format!("line is {bytes} bytes (with its line ending), the limit is {limit}; it was skipped unread")
 }
 
 /// The line as UTF-8 without its line ending and, on the `first` line of
@@ -102,7 +114,7 @@ fn parse(text: &str, format: ImportFormat, line: u64, limits: &EventLimits) -> R
         return Err(ARRAY_HINT.into());
     }
     let event = |f: EventFormat| {
-        parse_line_with_skipped(text, f, &position, limits)
+        parse_line_reporting(text, f, &position, limits)
             .map(|(e, skipped)| Record::Event(Box::new(e), skipped))
             .map_err(|e| e.to_string())
     };
@@ -113,8 +125,8 @@ fn parse(text: &str, format: ImportFormat, line: u64, limits: &EventLimits) -> R
             if text.len() > limits.max_line_bytes {
                 return Err(format!("line is {} bytes, the limit is {}", text.len(), limits.max_line_bytes));
             }
-            let v: Value =
-                serde_json::from_str(text).map_err(|e| format!("not valid JSON: {}", describe_json_error(&e, text)))?;
+            let v: Value = json_with_unique_keys(text)
+                .map_err(|e| format!("not valid JSON: {}", describe_json_error(&e, text)))?;
             let Value::Object(obj) = &v else { return Err("expected a JSON object".into()) };
             if matches!(obj.get("batch"), Some(Value::Array(_))) {
                 return Err(
@@ -123,7 +135,7 @@ fn parse(text: &str, format: ImportFormat, line: u64, limits: &EventLimits) -> R
             }
             let is_event = obj.contains_key("type") || SPEC_MARKER_FIELDS.iter().any(|f| obj.contains_key(*f));
             if format == ImportFormat::Auto && is_event {
-                return parse_value_with_skipped(&v, EventFormat::Auto, &position, limits)
+                return parse_value_reporting(&v, EventFormat::Auto, &position, limits)
                     .map(|(e, skipped)| Record::Event(Box::new(e), skipped))
                     .map_err(|e| e.to_string());
             }

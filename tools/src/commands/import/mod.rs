@@ -18,6 +18,7 @@
 
 mod csv;
 mod interrupt;
+mod line;
 mod lines;
 mod numeric;
 mod report;
@@ -29,7 +30,7 @@ use std::io::{BufRead, BufReader, IsTerminal};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use profiledb::event::{Event, SchemaRegistry, SkippedIdentifier};
+use profiledb::event::{Event, SchemaRegistry, Skipped, SkippedIdentifier, SkippedTrait};
 use profiledb::{Cause, Identifier, IdentityRules, Ignored, ProfileDb, Update};
 
 use super::Ctx;
@@ -52,9 +53,11 @@ pub enum Record {
         /// The traits to set.
         update: Update,
     },
-    /// An event, for batch ingest, and the auxiliary identifiers its line
-    /// held that were left out as invalid (reported as not linked).
-    Event(Box<Event>, Vec<SkippedIdentifier>),
+    /// An event, for batch ingest, and what of its line was left out: the
+    /// auxiliary identifiers that were invalid (reported as not linked),
+    /// the identify traits holding lists of objects or numbers (reported as
+    /// not stored).
+    Event(Box<Event>, Skipped),
 }
 
 /// One line (or CSV row) of input.
@@ -102,6 +105,10 @@ pub struct Summary {
     not_linked: u64,
     /// The first [`MAX_REPORTED`] of them: line, identifier, code, reason.
     not_linked_list: Vec<(u64, String, &'static str, String)>,
+    /// Identify traits of written lines left out (lists of objects or
+    /// numbers), and the first [`MAX_REPORTED`]: line, field, reason.
+    traits_not_stored: u64,
+    traits_not_stored_list: Vec<(u64, String, String)>,
     /// `--strict` found bad lines before writing: nothing was written.
     nothing_written: bool,
     /// `--strict` stopped at this line when writing it failed.
@@ -129,6 +136,14 @@ impl Summary {
         if self.not_linked_list.len() < MAX_REPORTED {
             let reason = format!("field {:?}: {}", id.field, id.reason);
             self.not_linked_list.push((line, id.identifier.clone(), "invalid", reason));
+        }
+    }
+
+    /// Notes a trait of line `line` left out (a list that is no trait value).
+    fn trait_not_stored(&mut self, line: u64, t: &SkippedTrait) {
+        self.traits_not_stored += 1;
+        if self.traits_not_stored_list.len() < MAX_REPORTED {
+            self.traits_not_stored_list.push((line, t.field.clone(), t.reason.clone()));
         }
     }
 
@@ -163,13 +178,13 @@ fn known_kinds(rules: &IdentityRules) -> Vec<String> {
 /// Runs an import.
 pub fn run(ctx: &Ctx, a: &ImportArgs) -> Result<(), CliError> {
     let format = if a.csv { ImportFormat::Csv } else { a.format };
-    let map = match (format, &a.map) {
-        (ImportFormat::Csv, Some(m)) => Some(csv::parse_map(m, &known_kinds(&IdentityRules::default()))?),
-        (ImportFormat::Csv, None) => {
+    let map = match (format, a.map.is_empty()) {
+        (ImportFormat::Csv, false) => Some(csv::parse_map(&a.map, &known_kinds(&IdentityRules::default()))?),
+        (ImportFormat::Csv, true) => {
             return Err(CliError::Usage("CSV needs --map (e.g. --map email=email,plan=traits.plan)".into()))
         }
-        (_, Some(_)) => return Err(CliError::Usage("--map goes with --csv".into())),
-        (_, None) => None,
+        (_, false) => return Err(CliError::Usage("--map goes with --csv".into())),
+        (_, true) => None,
     };
     let (name, reader, size): (String, Box<dyn BufRead>, Option<u64>) = if a.file == "-" {
         ("stdin".into(), Box::new(BufReader::new(std::io::stdin().lock())), None)
@@ -187,7 +202,7 @@ pub fn run(ctx: &Ctx, a: &ImportArgs) -> Result<(), CliError> {
     // Synced once below, before the summary says what was imported.
     let db = open::for_import(&ctx.db, schemas.clone(), &a.ingest)?;
     let mut source: Box<dyn Source> = match map {
-        Some(m) => Box::new(csv::Csv::new(reader, name.clone(), m, db.event_limits().epoch_unit)?),
+        Some(m) => Box::new(csv::Csv::new(reader, name.clone(), m, &db.event_limits())?),
         None => Box::new(lines::Jsonl::new(reader, name.clone(), format, db.event_limits())),
     };
     let bar = progress_bar(size);
@@ -348,7 +363,7 @@ fn prevalidate(r: &Record, schemas: Option<&SchemaRegistry>, rules: &IdentityRul
 /// The lines of a batch of events, and each one's skipped identifiers.
 struct Lines<'a> {
     lines: &'a [u64],
-    skipped: &'a [Vec<SkippedIdentifier>],
+    skipped: &'a [Skipped],
 }
 
 /// Writes records in input order: events gathered into batches, profile
@@ -356,7 +371,7 @@ struct Lines<'a> {
 struct Writer<'a> {
     db: &'a ProfileDb,
     source: &'a str,
-    pending: Vec<(u64, Event, Vec<SkippedIdentifier>)>,
+    pending: Vec<(u64, Event, Skipped)>,
     strict: bool,
     /// The first and last line being written while the write is under way;
     /// after an error, lines of it may or may not have been committed.
@@ -413,7 +428,7 @@ impl Writer<'_> {
             return Ok(());
         }
         let events: Vec<Event> = self.pending.iter().map(|(_, e, _)| e.clone()).collect();
-        let (lines, skipped): (Vec<u64>, Vec<Vec<SkippedIdentifier>>) =
+        let (lines, skipped): (Vec<u64>, Vec<Skipped>) =
             self.pending.drain(..).map(|(l, _, skipped)| (l, skipped)).unzip();
         self.in_flight = lines.first().zip(lines.last()).map(|(a, b)| (*a, *b));
         let written = self.flush_events(&events, &Lines { lines: &lines, skipped: &skipped }, s);
@@ -470,13 +485,20 @@ impl Writer<'_> {
         s: &mut Summary,
     ) -> Result<(), CliError> {
         let (offset, lines, skipped) = (range.start, lines.lines, lines.skipped);
-        // The invalid auxiliary identifiers of the events written.
+        // What was left out of the events written: invalid auxiliary
+        // identifiers, identify traits that are no trait value.
         for i in range {
             if report.rejected.iter().any(|(r, _)| offset + r == i) {
                 continue;
             }
-            for id in skipped.get(i).into_iter().flatten() {
-                s.skipped(lines.get(i).copied().unwrap_or(0), id);
+            let line = lines.get(i).copied().unwrap_or(0);
+            if let Some(left_out) = skipped.get(i) {
+                for id in &left_out.identifiers {
+                    s.skipped(line, id);
+                }
+                for t in &left_out.traits {
+                    s.trait_not_stored(line, t);
+                }
             }
         }
         s.accepted += report.applied + report.duplicates + report.dropped;
@@ -508,13 +530,6 @@ impl Writer<'_> {
             Err(e.context(format!("{} line {line}", self.source)))
         }
     }
-}
-
-/// Reads the next line of `reader` (named `source` in errors) into `buf`,
-/// its newline included: the number of bytes, 0 at the end of the input.
-fn read_line(reader: &mut impl BufRead, buf: &mut Vec<u8>, source: &str) -> Result<usize, CliError> {
-    buf.clear();
-    reader.read_until(b'\n', buf).map_err(|e| CliError::Io { what: format!("reading {source}"), source: e })
 }
 
 /// A progress bar on stderr with rate and ETA, only on a terminal.

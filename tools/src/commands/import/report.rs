@@ -38,6 +38,10 @@ pub fn print(ctx: &Ctx, source: &str, s: &Summary, elapsed: Duration) -> Result<
         "not_linked_identifiers": s.not_linked_list.iter()
             .map(|(l, id, code, reason)| json!({"line": l, "identifier": id, "code": code, "reason": reason}))
             .collect::<Vec<_>>(),
+        "traits_not_stored": s.traits_not_stored,
+        "traits_not_stored_list": s.traits_not_stored_list.iter()
+            .map(|(l, field, reason)| json!({"line": l, "field": field, "reason": reason}))
+            .collect::<Vec<_>>(),
         "elapsed_ms": ms,
         "notices": s.notices.json(),
     });
@@ -87,6 +91,23 @@ pub fn print(ctx: &Ctx, source: &str, s: &Summary, elapsed: Duration) -> Result<
                 out.push_str(&format!(
                     "\n... and {} more (--json lists up to {MAX_REPORTED})",
                     s.not_linked as usize - MAX_LISTED
+                ));
+            }
+        }
+        if s.traits_not_stored > 0 {
+            let mut t = Table::new(&["LINE", "TRAIT", "NOT STORED BECAUSE"]);
+            for (l, field, reason) in s.traits_not_stored_list.iter().take(MAX_LISTED) {
+                t.row(vec![l.to_string(), truncate(field, 60), truncate(reason, 300)]);
+            }
+            out.push_str(&format!(
+                "\n\n{} traits not stored (lists of objects or numbers; the lines were written without them):\n{}",
+                s.traits_not_stored,
+                t.render()
+            ));
+            if s.traits_not_stored as usize > MAX_LISTED {
+                out.push_str(&format!(
+                    "\n... and {} more (--json lists up to {MAX_REPORTED})",
+                    s.traits_not_stored as usize - MAX_LISTED
                 ));
             }
         }

@@ -11,6 +11,7 @@
 
 use std::io::BufRead;
 
+use super::line::read_line;
 use crate::error::CliError;
 
 /// A UTF-8 byte order mark; spreadsheets write one before the header.
@@ -33,12 +34,15 @@ pub struct Rows<R> {
     source: String,
     line_no: u64,
     buf: Vec<u8>,
+    /// The longest physical line read (longer ones are skipped unread).
+    limit: usize,
 }
 
 impl<R: BufRead> Rows<R> {
-    /// Rows of `reader`, named `source` in I/O errors.
-    pub fn new(reader: R, source: String) -> Self {
-        Rows { reader, source, line_no: 0, buf: Vec::new() }
+    /// Rows of `reader`, named `source` in I/O errors, refusing (without
+    /// reading them whole) lines of more than `limit` bytes.
+    pub fn new(reader: R, source: String, limit: usize) -> Self {
+        Rows { reader, source, line_no: 0, buf: Vec::new(), limit }
     }
 
     /// Physical lines read so far.
@@ -55,7 +59,8 @@ impl<R: BufRead> Rows<R> {
         // The first byte that is not UTF-8: its line and 1-based column.
         let mut bad_byte: Option<(u64, usize)> = None;
         loop {
-            let n = super::read_line(&mut self.reader, &mut self.buf, &self.source)?;
+            let read = read_line(&mut self.reader, &mut self.buf, self.limit, &self.source)?;
+            let n = read.bytes;
             if n == 0 {
                 if bytes == 0 {
                     return Ok(None);
@@ -66,6 +71,12 @@ impl<R: BufRead> Rows<R> {
             }
             self.line_no += 1;
             bytes += n as u64;
+            if read.too_long {
+                // The rest of the row is not read: a quoted cell it opened
+                // cannot be followed, so the row ends with this line.
+                let reason = super::lines::too_long(n, self.limit);
+                return Ok(Some(Row { line: first, bytes, cells: Err(reason) }));
+            }
             if bad_byte.is_none() {
                 if let Err(e) = std::str::from_utf8(&self.buf) {
                     bad_byte = Some((self.line_no, e.valid_up_to() + 1));
@@ -104,8 +115,11 @@ fn not_utf8(first: u64, last: u64, line: u64, column: usize) -> String {
 /// The cells of the row being read.
 #[derive(Default)]
 struct Cells {
-    done: Vec<Vec<u8>>,
+    /// The cells read, each with whether it was quoted.
+    done: Vec<(Vec<u8>, bool)>,
     cell: Vec<u8>,
+    /// The current cell opened with a quote.
+    was_quoted: bool,
     /// Inside a quoted cell.
     quoted: bool,
     /// The current cell's closing quote has been read.
@@ -131,17 +145,19 @@ impl Cells {
                 }
                 (true, b) => self.cell.push(b),
                 (false, b',') => {
-                    self.done.push(std::mem::take(&mut self.cell));
+                    self.done.push((std::mem::take(&mut self.cell), self.was_quoted));
                     self.after_quote = false;
+                    self.was_quoted = false;
                 }
-                (false, b'"') if self.cell.is_empty() && !self.after_quote => self.quoted = true,
+                (false, b'"') if self.cell.is_empty() && !self.after_quote => {
+                    self.quoted = true;
+                    self.was_quoted = true;
+                }
                 (false, _) if self.after_quote => {
-                    // Only whitespace may follow a closing quote.
+                    // Only whitespace may follow a closing quote; it is
+                    // not part of the cell.
                     match leading_whitespace(&line[i - 1..]) {
-                        Some(width) => {
-                            self.cell.extend_from_slice(&line[i - 1..i - 1 + width]);
-                            i += width - 1;
-                        }
+                        Some(width) => i += width - 1,
                         None => {
                             self.error = Some(format!("text after a closing quote in cell {}", self.done.len() + 1));
                             return;
@@ -154,15 +170,23 @@ impl Cells {
     }
 
     /// The row's cells as text (the caller has checked that the row's
-    /// bytes are UTF-8), or why the row is malformed.
+    /// bytes are UTF-8), or why the row is malformed. An unquoted cell is
+    /// trimmed; a quoted one is kept as written between its quotes
+    /// (RFC 4180), spaces included.
     fn finish(mut self) -> Result<Vec<String>, String> {
         if let Some(e) = self.error {
             return Err(e);
         }
-        self.done.push(self.cell);
+        self.done.push((self.cell, self.was_quoted));
         // Cells are the row's bytes less some ASCII ones, so they are UTF-8
         // when the row is; the error is kept rather than assumed away.
-        self.done.into_iter().map(|c| String::from_utf8(c).map_err(|_| "not valid UTF-8".to_owned())).collect()
+        self.done
+            .into_iter()
+            .map(|(c, quoted)| {
+                let text = String::from_utf8(c).map_err(|_| "not valid UTF-8".to_owned())?;
+                Ok(if quoted { text } else { text.trim().to_owned() })
+            })
+            .collect()
     }
 }
 
@@ -182,7 +206,7 @@ mod tests {
     use super::*;
 
     fn rows(input: &[u8]) -> Vec<(u64, Result<Vec<String>, String>)> {
-        let mut r = Rows::new(input, "t".into());
+        let mut r = Rows::new(input, "t".into(), 64);
         let mut out = Vec::new();
         while let Ok(Some(row)) = r.next_row() {
             out.push((row.line, row.cells));
@@ -201,7 +225,13 @@ mod tests {
         assert_eq!(got[1], (2, cells(&["two\nlines", "x"])));
         assert!(rows(b"\"open\n")[0].1.is_err());
         assert!(rows(b"\"a\"b\n")[0].1.is_err());
-        assert_eq!(rows(b"\"a\" ,\"b\"\xc2\xa0\n")[0].1, cells(&["a ", "b\u{a0}"]), "whitespace after a quote");
+        assert_eq!(rows(b"\"a\" ,\"b\"\xc2\xa0\n")[0].1, cells(&["a", "b"]), "whitespace after a quote");
+    }
+
+    #[test]
+    fn quoted_cells_keep_their_whitespace_and_unquoted_ones_are_trimmed() {
+        let got = rows(b"\"pro \", plan ,\" \",\"two\r\n lines \"\r\n");
+        assert_eq!(got[0].1, cells(&["pro ", "plan", " ", "two\n lines "]));
     }
 
     #[test]
