@@ -132,6 +132,11 @@ pub struct CheckReport {
     /// violation: readers do not see the segment, and the next writable
     /// open finishes the backfill).
     pub backfill_pending: Option<String>,
+    /// A declared rollup whose backfill was cut short or is still running
+    /// in another process's writer: its buckets are partly folded, so they
+    /// are not compared with the timelines (readers do not see the rollup
+    /// until it ends; the next writable open finishes it).
+    pub rollup_backfill_pending: Option<String>,
     /// Every broken invariant, in the order found. Empty when the database
     /// is consistent.
     pub violations: Vec<Violation>,
@@ -190,6 +195,9 @@ impl fmt::Display for CheckReport {
         if let Some(name) = &self.backfill_pending {
             write!(f, "segment {name:?}'s backfill in progress (the next writable open finishes it); ")?;
         }
+        if let Some(name) = &self.rollup_backfill_pending {
+            write!(f, "rollup {name:?}'s backfill in progress (the next writable open finishes it); ")?;
+        }
         if self.is_clean() {
             return f.write_str("clean");
         }
@@ -240,6 +248,8 @@ impl ProfileDb {
     ///
     /// Every value read must decode.
     pub fn check(&self) -> Result<CheckReport> {
+        // A definition's backfill in this process ends first.
+        let _definitions = self.core.definitions.lock();
         let cache = rollups::rollup_cache_diffs(&self.core)?;
         let wakeups = {
             let _writer = self.core.writer.lock();

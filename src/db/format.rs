@@ -8,7 +8,7 @@ use crate::schema;
 use crate::storage::Store;
 
 /// The format version this build writes.
-pub const FORMAT_VERSION: u32 = 11;
+pub const FORMAT_VERSION: u32 = 12;
 /// The oldest format version this build opens.
 pub const OLDEST_SUPPORTED_FORMAT_VERSION: u32 = 1;
 
@@ -27,6 +27,7 @@ pub const OLDEST_SUPPORTED_FORMAT_VERSION: u32 = 1;
 /// | 8 | 9 | accumulators (rollup values and merge operands) under the new tag `0x19`, a hand-written layout holding only what they have (a one-event day bucket: 10 bytes instead of about 50); `0x07` stays readable (a stored value keeps it until a write to its key makes compaction fold it); nothing to rewrite |
 /// | 9 | 10 | exact sums: accumulators under the new tag `0x1a`, the `0x19` layout with the sum as its exact expansion (a partial count, then the partials) rather than one rounded `f64`, so every fold order gives the same sum; `0x19` stays readable (its sum as one partial) and is rewritten when a write to its key makes compaction fold it; nothing to rewrite |
 /// | 10 | 11 | the retention settings are stored: meta `timeline_retention_ms` and `bucket_retention_ms`, written by every writable open whose setting differs from the stored one (absent: never recorded — 365 days and forever), so an open that sets none (an admin tool's) applies the application's; nothing to rewrite |
+/// | 11 | 12 | a rollup's backfill runs in batches, writes going on between them: meta `rollup_backfill` names the series of a declared rollup whose backfill has not finished (hidden from reads; the next writable open finishes it) — a format 11 build would read that rollup half-folded; nothing to rewrite |
 fn upgrade(store: &Store, from: u32) -> Result<()> {
     if store.is_read_only() {
         // A read-only (or secondary) handle reads an older database as it
@@ -52,6 +53,7 @@ fn upgrade(store: &Store, from: u32) -> Result<()> {
         // sum as the one partial of an exact sum.
         // 10 → 11: the retention settings are recorded by the open
         // (`retention_settings::resolve`), right after this.
+        // 11 → 12: no format 11 database holds meta `rollup_backfill`.
         if v == 3 {
             // 3 → 4: the live set is persisted as the ids that are gone.
             let view = store.latest();

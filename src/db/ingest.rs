@@ -11,7 +11,6 @@ use crate::identity::stitch::{stitch, Ignored};
 use crate::keys;
 use crate::profile::delta::Change;
 use crate::profile::id::ProfileId;
-use crate::rollup::registry::RollupRecord;
 use crate::rollup::store::{read_window, record_event, store_event};
 use crate::rollup::{Acc, Aggregate, RollupDef, Window};
 use crate::schema::{self, DedupEntry};
@@ -286,65 +285,6 @@ impl ProfileDb {
             out.push(schema::EVENTS.decode(&k, &v)?);
         }
         Ok(out)
-    }
-
-    /// Declares a rollup and backfills it from the stored timelines.
-    /// Declaring the same definition again is a no-op; a different
-    /// definition under an existing name is an error.
-    ///
-    /// **Cost and blocking.** A definition that needs a new series scans
-    /// the whole `event` column family (every stored event of every
-    /// profile) and writes the series' buckets in one batch, holding the
-    /// writer lock throughout: every write in the process (`track`,
-    /// `update`, `ingest_batch`, a tick, …) waits until it ends; reads do
-    /// not. The review measured 3.8 s for an `Avg` rollup over 50,000
-    /// profiles / 1M events, with concurrent writes stalled as long; it
-    /// grows linearly with the stored events. Declare rollups at startup
-    /// or off-peak. One whose series already exists (the same event,
-    /// property and filter) reads nothing and returns at once.
-    pub fn declare_rollup(&self, def: RollupDef) -> Result<()> {
-        self.writable("declare_rollup")?;
-        def.validate()?;
-        let mut writer = self.core.writer.lock();
-        if let Some(existing) = self.core.rollups.read().rollups.get(&def.name) {
-            if existing.def == def {
-                return Ok(());
-            }
-            return Err(Error::invalid(format!("rollup {:?} already exists with another definition", def.name)));
-        }
-        let series = def.series();
-        let mut txn = Txn::new(&self.core, &mut writer);
-        // A backfill writes the new series' buckets.
-        txn.rollups_reset = true;
-        let existing = self.core.rollups.read().find_series(&series);
-        let (id, fresh) = match existing {
-            Some(id) => (id, false),
-            None => {
-                let id = txn.add_series(series.clone());
-                schema::SERIES.put(&mut txn.batch, keys::rollup_def::series(id), &series);
-                (id, true)
-            }
-        };
-        let rec = RollupRecord { def: def.clone(), series: id };
-        schema::ROLLUP_DEFS.put(&mut txn.batch, keys::rollup_def::rollup(&def.name), &rec);
-        if fresh {
-            // Backfill: fold every stored event of the series, per profile.
-            let view = self.core.store.snapshot();
-            for kv in view.range(schema::EVENTS.name, &[], None)? {
-                let (k, v) = kv?;
-                let event = schema::EVENTS.decode(&k, &v)?;
-                if !series.matches(&event) {
-                    continue;
-                }
-                let Some(p) = keys::parse_profile(&k) else { continue };
-                let acc = Acc::of_event(&event, series.property.as_deref());
-                let bytes = crate::codec::ValueCodec::encode_value(&acc);
-                txn.batch.merge(schema::ROLLUPS.name, keys::rollup::day(p, id, event.timestamp.day()), bytes);
-            }
-        }
-        txn.commit()?;
-        self.core.rollups.write().rollups.insert(def.name.clone(), rec);
-        Ok(())
     }
 
     /// Drops the declared rollup `name`: its name is free again (to be

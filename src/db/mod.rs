@@ -22,6 +22,7 @@ mod privacy;
 pub(crate) mod profile_slots;
 mod read;
 mod retention;
+pub(crate) mod rollup_build;
 pub(crate) mod retention_settings;
 mod rollup_reads;
 mod segments;
@@ -44,6 +45,8 @@ fn chunk_merge(cf: &'static str) -> MergeOperator {
 mod tests_backfill;
 #[cfg(test)]
 mod tests_buckets;
+#[cfg(test)]
+mod tests_rollup_backfill;
 #[cfg(test)]
 mod tests_chunks;
 #[cfg(test)]
@@ -272,8 +275,9 @@ impl ProfileDb {
         };
         let db = ProfileDb { ticker, core };
         if b.mode == AccessMode::ReadWrite {
-            // A crash may have cut a segment definition's backfill short,
-            // or the compaction that follows an erase.
+            // A crash may have cut a rollup's or a segment definition's
+            // backfill short, or the compaction that follows an erase.
+            db.resume_rollup_backfill()?;
             db.resume_backfill()?;
             db.resume_purge()?;
         }

@@ -114,6 +114,11 @@ impl ProfileDb {
             return Ok(RetentionPass { complete: true, ..RetentionPass::default() });
         }
         let mut writer = self.core.writer.lock();
+        if self.core.rollups.read().building.is_some() {
+            // A rollup backfill folds the timelines: nothing leaves them
+            // before it ends (the next step after it goes on).
+            return Ok(RetentionPass { complete: true, ..RetentionPass::default() });
+        }
         let floors = &self.core.retention;
         let (mut timeline, mut bucket) = (floors.timeline_ms(), floors.bucket_day());
         let (mut raise_t, mut raise_d) = (false, false);

@@ -71,12 +71,20 @@ pub(crate) fn split_events(
         let e = schema::EVENTS.decode(&k, &v)?;
         events.push((k, e));
     }
-    let series = txn.core.rollups.read().series.clone();
+    let (series, pending) = {
+        let reg = txn.core.rollups.read();
+        let building = reg.building.as_ref().filter(|b| b.pending(survivor)).map(|b| b.record.series);
+        (reg.series.clone(), building)
+    };
     // Complete: every stored accumulator is a day bucket whose count the
-    // timeline reproduces.
+    // timeline reproduces (but for a rollup backfill's series that has not
+    // reached the survivor: the rebuild below completes it).
     let whole = Rebuilt::of(events.iter().map(|(_, e)| e), &series);
     for (k, acc) in &stored {
         let Some((_, id, bucket)) = keys::rollup::parse(k) else { return Ok(None) };
+        if pending == Some(id) {
+            continue;
+        }
         // Not a day: a retired accumulator (folded buckets).
         let Some(day) = keys::rollup::bucket_day(bucket) else { return Ok(None) };
         if whole.days.get(&(id, day)).map_or(0, |a| a.count) != acc.count {

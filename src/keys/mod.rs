@@ -86,6 +86,10 @@ pub mod meta {
     /// A segment (`u32` id) whose definition committed but whose backfill
     /// has not finished: the next open finishes it.
     pub const SEGMENT_BACKFILL: &[u8] = b"segment_backfill";
+    /// The series (`u32` id) of a declared rollup whose backfill has not
+    /// finished: the rollup stays hidden, and the next writable open
+    /// finishes it (format 12).
+    pub const ROLLUP_BACKFILL: &[u8] = b"rollup_backfill";
     /// When erase or anonymize last compacted the files (ms, `u64`); 0:
     /// one committed and its compaction has not finished — the next
     /// writable open runs it.

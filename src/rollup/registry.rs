@@ -31,6 +31,31 @@ pub(crate) struct Registry {
     pub by_event: HashMap<String, Vec<u32>>,
     /// Declared rollups by name.
     pub rollups: BTreeMap<String, RollupRecord>,
+    /// The declared rollup whose backfill is running (or was cut short:
+    /// the next writable open finishes it), and how far it got. Its series
+    /// is written by every event, but hidden from lookups (segments,
+    /// queries, reads) until the backfill ends.
+    pub building: Option<Building>,
+}
+
+/// A rollup being backfilled ([`crate::db::rollup_build`]).
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Building {
+    /// The rollup and its series.
+    pub record: RollupRecord,
+    /// Profiles below this id have been backfilled.
+    pub watermark: u32,
+    /// Profiles from this id on were created after the backfill began:
+    /// every event of theirs reached the series as it was written.
+    pub first_new: u32,
+}
+
+impl Building {
+    /// Whether `p`'s buckets of the series may still lack events stored
+    /// before the backfill began (the backfill has not reached it yet).
+    pub fn pending(&self, p: crate::profile::id::ProfileId) -> bool {
+        p.0 >= self.watermark && p.0 < self.first_new
+    }
 }
 
 impl Registry {
@@ -46,6 +71,13 @@ impl Registry {
             let rec = schema::ROLLUP_DEFS.decode(&k, &v)?;
             r.rollups.insert(rec.def.name.clone(), rec);
         }
+        if let Some(series) = schema::META_U32.get(view, keys::meta::ROLLUP_BACKFILL)? {
+            // Not declared until its backfill ends.
+            let name = r.rollups.values().find(|rec| rec.series == series).map(|rec| rec.def.name.clone());
+            if let Some(record) = name.and_then(|n| r.rollups.remove(&n)) {
+                r.building = Some(Building { record, watermark: 0, first_new: 0 });
+            }
+        }
         Ok(r)
     }
 
@@ -57,9 +89,16 @@ impl Registry {
         id
     }
 
-    /// The id of an existing series equal to `s`.
+    /// The id of an existing series equal to `s` (not one being backfilled).
     pub fn find_series(&self, s: &SeriesDef) -> Option<u32> {
-        self.by_event.get(&s.event)?.iter().copied().find(|id| self.series.get(*id as usize) == Some(s))
+        self.visible(&s.event).find(|id| self.series.get(*id as usize) == Some(s))
+    }
+
+    /// The series of `event` that lookups may answer from: every one but a
+    /// series being backfilled (its buckets are not complete yet).
+    fn visible(&self, event: &str) -> impl Iterator<Item = u32> + '_ {
+        let hidden = self.building.as_ref().map(|b| b.record.series);
+        self.by_event.get(event).into_iter().flatten().copied().filter(move |id| Some(*id) != hidden)
     }
 
     /// The id of a series of `event` without a filter accumulating
@@ -71,7 +110,7 @@ impl Registry {
     /// The series of `event` accumulating `property` whose filter `same`
     /// accepts.
     pub fn series_where(&self, event: &str, property: Option<&str>, same: impl Fn(&[Filter]) -> bool) -> Option<u32> {
-        self.by_event.get(event)?.iter().copied().find(|id| {
+        self.visible(event).find(|id| {
             self.series.get(*id as usize).is_some_and(|s| s.property.as_deref() == property && same(&s.filter))
         })
     }

@@ -273,23 +273,37 @@ pub(crate) fn move_profile_data(txn: &mut Txn<'_>, survivor: ProfileId, loser: P
     txn.rollups_rewritten(survivor);
     txn.rollups_rewritten(loser);
     let prefix = keys::profile(loser);
-    let mut moves = Vec::new();
-    for kv in txn.view.prefix(schema::ROLLUPS.name, &prefix)? {
-        let (k, v) = kv?;
-        if let Some((_, series, bucket)) = keys::rollup::parse(&k) {
-            moves.push((k, keys::rollup::key(survivor, series, bucket), v));
-        }
-    }
-    for (old, new, v) in moves {
-        txn.batch.delete(schema::ROLLUPS.name, &old);
-        txn.batch.merge(schema::ROLLUPS.name, new, v.into_vec());
-    }
     let mut events = Vec::new();
     for kv in txn.view.prefix(schema::EVENTS.name, &prefix)? {
         let (k, v) = kv?;
         let mut new = k.to_vec();
         new[..4].copy_from_slice(&survivor.0.to_be_bytes());
         events.push((k, new, v));
+    }
+    // A rollup backfill that has not reached the loser: its timeline's
+    // fold replaces its buckets of that series.
+    let unreached = txn.core.rollups.read().building.as_ref().is_some_and(|b| b.pending(loser));
+    let pending = match unreached {
+        true => {
+            let decoded: Vec<Event> =
+                events.iter().map(|(k, _, v)| schema::EVENTS.decode(k, v)).collect::<Result<_>>()?;
+            crate::db::rollup_build::pending_loser(txn, survivor, loser, &decoded)
+        }
+        false => None,
+    };
+    let mut moves = Vec::new();
+    for kv in txn.view.prefix(schema::ROLLUPS.name, &prefix)? {
+        let (k, v) = kv?;
+        if let Some((_, series, bucket)) = keys::rollup::parse(&k) {
+            let to = (pending != Some(series)).then(|| keys::rollup::key(survivor, series, bucket));
+            moves.push((k, to, v));
+        }
+    }
+    for (old, new, v) in moves {
+        txn.batch.delete(schema::ROLLUPS.name, &old);
+        if let Some(new) = new {
+            txn.batch.merge(schema::ROLLUPS.name, new, v.into_vec());
+        }
     }
     for (old, new, v) in events {
         txn.batch.delete(schema::EVENTS.name, &old);

@@ -61,7 +61,15 @@ impl Checker<'_> {
         if !self.timelines {
             expected.clear(); // nothing to recompute from
         }
-        let stored = self.buckets(series.len())?;
+        let mut stored = self.buckets(series.len())?;
+        // A rollup whose backfill has not finished: its series' buckets
+        // are partly folded (reported, not compared).
+        if let Some(s) = schema::META_U32.get(self.view, keys::meta::ROLLUP_BACKFILL)? {
+            stored.retain(|(_, series), _| *series != s);
+            expected.retain(|(_, series), _| *series != s);
+            let name = self.core.rollups.read().building.as_ref().map(|b| b.record.def.name.clone());
+            self.report.rollup_backfill_pending = Some(name.unwrap_or_else(|| format!("of series {s}")));
+        }
         self.compare(stored, expected, covered_from);
         Ok(())
     }
