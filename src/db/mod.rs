@@ -22,8 +22,8 @@ mod privacy;
 pub(crate) mod profile_slots;
 mod read;
 mod retention;
-pub(crate) mod rollup_build;
 pub(crate) mod retention_settings;
+pub(crate) mod rollup_build;
 mod rollup_reads;
 mod segments;
 /// The merge operator of a column family of bitmap chunks.
@@ -46,8 +46,6 @@ mod tests_backfill;
 #[cfg(test)]
 mod tests_buckets;
 #[cfg(test)]
-mod tests_rollup_backfill;
-#[cfg(test)]
 mod tests_chunks;
 #[cfg(test)]
 mod tests_event_seq;
@@ -61,6 +59,8 @@ mod tests_kinds;
 mod tests_purge;
 #[cfg(test)]
 mod tests_resolved_ahead;
+#[cfg(test)]
+mod tests_rollup_backfill;
 #[cfg(test)]
 mod tests_rollups_of;
 #[cfg(test)]

@@ -147,7 +147,8 @@ impl ProfileDb {
             return Ok(());
         };
         let series = self.core.rollups.read().series.get(record.series as usize).cloned();
-        let series = series.ok_or_else(|| Error::not_found(NotFoundKind::Rollup, format!("rollup series {}", record.series)))?;
+        let series =
+            series.ok_or_else(|| Error::not_found(NotFoundKind::Rollup, format!("rollup series {}", record.series)))?;
         let profiles: Vec<u32> = self.core.segments.read().live.range(..first_new).collect();
         // Without timelines there is nothing to fold: the series counts
         // from its declaration (and no bucket may be cleared).

@@ -9,7 +9,7 @@ use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::clock::{Clock, ManualClock, Timestamp};
+use crate::clock::{ManualClock, Timestamp};
 use crate::event::{Event, EventKind};
 use crate::identity::identifier::Identifier;
 use crate::profile::id::ProfileId;

@@ -70,11 +70,8 @@ fn assert_exact(db: &ProfileDb) {
     let live: Vec<u32> = db.core.segments.read().live.iter().collect();
     for p in live.into_iter().map(ProfileId) {
         let events = db.events(p, Timestamp(0), Timestamp(i64::MAX)).expect("events");
-        let amounts: Vec<f64> = events
-            .iter()
-            .filter(|e| e.name == "purchase")
-            .filter_map(|e| e.property_f64("amount"))
-            .collect();
+        let amounts: Vec<f64> =
+            events.iter().filter(|e| e.name == "purchase").filter_map(|e| e.property_f64("amount")).collect();
         let want = if amounts.is_empty() { None } else { Some(amounts.iter().sum::<f64>()) };
         assert_eq!(db.rollup(p, "spend", Window::All).expect("rollup"), RollupValue::Number(want), "profile {p}");
     }
