@@ -107,7 +107,7 @@ impl ProfileDb {
         let ids: std::collections::BTreeSet<ProfileId> = std::iter::once(p).chain(aliases_of(&txn.view, p)?).collect();
         // Every dedup entry of the profile and its aliases (events never on
         // a timeline — aliases, timelines off, trimmed — included).
-        report.dedup_removed = super::erase_refs::forget_dedup(&mut txn, &ids)?;
+        report.dedup_removed = super::erase_refs::forget_dedup(&mut txn, &ids)?.values().sum();
         // What the person left in other profiles' histories and events
         // (a refused stitch's `via`, a merge window of a survivor it was
         // split off from), redacted as erase redacts it.

@@ -3,9 +3,9 @@
 //! events), and the person's entries in the column families keyed by
 //! something else than the profile (dedup entries, feed records).
 //!
-//! Nothing indexes these references, so each is found by a scan; erasure
-//! is rare and these are linear in the column family, read once per
-//! erase under the writer lock:
+//! Nothing indexes these references, so each is found by a scan, linear
+//! in the column family, read once per erase call — for every person of
+//! an `erase_many` list together — under the writer lock:
 //!
 //! - `delta`: every delta of every profile is decoded once (to find the
 //!   logs that name an erased identifier or merged an erased profile, and
@@ -54,42 +54,52 @@ impl Swept {
     }
 }
 
+/// How many entries a sweep deleted, per profile of `gone`.
+pub(crate) type Deleted = BTreeMap<ProfileId, u64>;
+
 /// Deletes every dedup entry whose profile is one of `gone` (the entries of
 /// events never stored on a timeline — aliases, timelines off, trimmed by
 /// retention — included). Scans `dedup`.
-pub(crate) fn forget_dedup(txn: &mut Txn<'_>, gone: &BTreeSet<ProfileId>) -> Result<u64> {
+pub(crate) fn forget_dedup(txn: &mut Txn<'_>, gone: &BTreeSet<ProfileId>) -> Result<Deleted> {
     let mut doomed = Vec::new();
     for kv in txn.view.range(schema::DEDUP.name, &[], None)? {
         let (k, v) = kv?;
-        if gone.contains(&ProfileId(schema::DEDUP.decode(&k, &v)?.profile)) {
-            doomed.push(k.to_vec());
+        let p = ProfileId(schema::DEDUP.decode(&k, &v)?.profile);
+        if gone.contains(&p) {
+            doomed.push((k.to_vec(), p));
         }
     }
-    for k in &doomed {
-        txn.batch.delete(schema::DEDUP.name, k);
-    }
-    Ok(doomed.len() as u64)
+    Ok(delete_all(txn, schema::DEDUP.name, doomed))
 }
 
 /// Deletes every feed record of one of `gone` (entered, exited, merged).
 /// Scans `feed`.
-pub(crate) fn forget_feed(txn: &mut Txn<'_>, gone: &BTreeSet<ProfileId>) -> Result<u64> {
+pub(crate) fn forget_feed(txn: &mut Txn<'_>, gone: &BTreeSet<ProfileId>) -> Result<Deleted> {
     let mut doomed = Vec::new();
     for kv in txn.view.range(schema::FEED.name, &[], None)? {
         let (k, v) = kv?;
-        if gone.contains(&schema::FEED.decode(&k, &v)?.profile) {
-            doomed.push(k.to_vec());
+        let p = schema::FEED.decode(&k, &v)?.profile;
+        if gone.contains(&p) {
+            doomed.push((k.to_vec(), p));
         }
     }
-    for k in &doomed {
-        txn.batch.delete(schema::FEED.name, k);
-    }
-    Ok(doomed.len() as u64)
+    Ok(delete_all(txn, schema::FEED.name, doomed))
 }
 
-/// Redacts what a person — the profiles `gone` (one and its merged-away
-/// ids) with `identifiers` — left in other profiles' stored events and
-/// histories (erase and anonymize both): [`scrub_events`], then
+/// Stages the deletion of `doomed` keys of `cf`, counted per profile.
+fn delete_all(txn: &mut Txn<'_>, cf: &'static str, doomed: Vec<(Vec<u8>, ProfileId)>) -> Deleted {
+    let mut counts = Deleted::new();
+    for (k, p) in doomed {
+        txn.batch.delete(cf, &k);
+        *counts.entry(p).or_default() += 1;
+    }
+    counts
+}
+
+/// Redacts what the erased people — the profiles `gone` (each one's
+/// profile and merged-away ids) with `identifiers` — left in other
+/// profiles' stored events and histories (erase, for every person of its
+/// list at once, and anonymize): [`scrub_events`], then
 /// [`scrub_histories`], counted in `swept`.
 pub(crate) fn scrub_references(
     txn: &mut Txn<'_>,

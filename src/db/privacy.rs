@@ -1,8 +1,6 @@
 //! Privacy operations: erase, suppression, export, the audit log, and
 //! the helpers anonymize shares with erase.
 
-use std::collections::BTreeSet;
-
 use crate::error::{Error, NotFoundKind, Result};
 use crate::identity::graph::aliases_of;
 use crate::identity::identifier::Identifier;
@@ -11,11 +9,9 @@ use crate::privacy::suppression::{load_secret, new_secret, suppressed_key, SECRE
 use crate::privacy::{AuditAction, AuditRecord, SuppressionPolicy};
 use crate::profile::id::ProfileId;
 use crate::schema;
-use crate::segment::FeedKind;
-use crate::storage::prefix_end;
 use crate::txn::Txn;
 
-use super::erase_refs::{self, Swept};
+use super::erase_many::EraseOutcome;
 use super::ProfileDb;
 
 /// What an erase removed.
@@ -32,10 +28,6 @@ pub struct EraseReport {
 /// Audit-log key prefix of records; suppression hashes use
 /// [`SUPPRESSED_PREFIX`](crate::privacy::suppression::SUPPRESSED_PREFIX).
 const AUDIT_RECORD: u8 = 0x01;
-
-/// Every column family whose keys start with a profile id.
-const PER_PROFILE: &[&str] =
-    &[keys::cf::PROFILE_IDENTIFIERS, keys::cf::DELTA, keys::cf::SNAPSHOT, keys::cf::ROLLUP, keys::cf::EVENT];
 
 impl ProfileDb {
     /// Erases the person `identifier` reaches: the profile, every
@@ -92,67 +84,15 @@ impl ProfileDb {
         Ok(report)
     }
 
-    /// [`erase`](Self::erase) up to its commit, the compaction left pending.
+    /// [`erase`](Self::erase) up to its commit, the compaction left
+    /// pending: [`erase_many_committed`](Self::erase_many_committed) of a
+    /// list of one.
     pub(crate) fn erase_committed(&self, identifier: &Identifier, request_id: Option<&str>) -> Result<EraseReport> {
-        self.writable("erase")?;
-        let mut writer = self.core.writer.lock();
-        let mut txn = Txn::new(&self.core, &mut writer);
-        txn.skip_segments = true;
-        txn.rollups_reset = true;
-        let p = txn.link(identifier)?.map(|l| l.profile).ok_or_else(|| {
-            Error::not_found(NotFoundKind::Identifier, format!("identifier {identifier} (nothing to erase)"))
-        })?;
-        let secret = suppression_secret(&mut txn)?;
-        let idents = unlink_and_suppress(&mut txn, &secret, p)?;
-        let mut entries = idents.len() as u64;
-        let aliases = aliases_of(&txn.view, p)?;
-        let gone: BTreeSet<ProfileId> = std::iter::once(p).chain(aliases.iter().copied()).collect();
-        // The writer's segments: during a backfill, the one being built too.
-        let segment_ids: Vec<u32> = self.core.segments.read().for_writer().segments.iter().map(|s| s.def.id).collect();
-        for &x in &gone {
-            let prefix = keys::profile(x);
-            let end = prefix_end(&prefix).unwrap_or_else(|| vec![0xff; 5]);
-            let mut events = Vec::new();
-            for kv in txn.view.prefix(schema::EVENTS.name, &prefix)? {
-                let (k, v) = kv?;
-                events.push(schema::EVENTS.decode(&k, &v)?);
-            }
-            for e in &events {
-                forget_message_id(&mut txn, e);
-            }
-            for cf in PER_PROFILE {
-                entries += txn.view.prefix(cf, &prefix)?.count() as u64;
-                txn.batch.delete_range(cf, prefix, &end);
-            }
-            for s in &segment_ids {
-                let mut from = s.to_be_bytes().to_vec();
-                from.extend_from_slice(&prefix);
-                let mut to = s.to_be_bytes().to_vec();
-                to.extend_from_slice(&end);
-                txn.batch.delete_range(schema::MEMBERSHIP.name, from, to);
-            }
-            if x != p {
-                txn.batch.delete(schema::ALIAS_FORWARD.name, keys::alias::forward(x));
-                txn.batch.delete(schema::ALIAS_REVERSE.name, keys::alias::reverse(p, x));
-            }
+        let report = self.erase_many_committed(std::slice::from_ref(identifier), request_id)?;
+        match report.outcomes.into_iter().next() {
+            Some(EraseOutcome::Erased(r)) => Ok(r),
+            _ => Err(Error::not_found(NotFoundKind::Identifier, format!("identifier {identifier} (nothing to erase)"))),
         }
-        // What the person left outside their own key ranges.
-        let mut swept = Swept { dedup: erase_refs::forget_dedup(&mut txn, &gone)?, ..Swept::default() };
-        swept.feed = erase_refs::forget_feed(&mut txn, &gone)?;
-        erase_refs::scrub_references(&mut txn, &gone, &idents, &mut swept)?;
-        // A restaged record changed state: re-evaluate its segments.
-        txn.skip_segments = !swept.records_changed;
-        entries += swept.total();
-        // Leaving its segments writes no exit record and no history row:
-        // the one `Erased` record below says it left them all.
-        crate::segment::maintain::remove_everywhere_unrecorded(&mut txn, p)?;
-        txn.push_feed(FeedKind::Erased, None, p);
-        txn.delete_profile(p);
-        self.audit(&mut txn, AuditAction::Erase, request_id, p, entries)?;
-        mark_purge_pending(&mut txn);
-        txn.commit()?;
-        self.publish_secret(secret);
-        Ok(EraseReport { profile: p, identifiers: idents.len() as u64, aliases: aliases.len() as u64 })
     }
 
     /// Whether `identifier` belongs to an erased (or anonymized) person
@@ -323,6 +263,7 @@ impl ProfileDb {
         Ok(out)
     }
 
+    /// Stages one audit record (of `entries` entries about `p`).
     pub(crate) fn audit(
         &self,
         txn: &mut Txn<'_>,
@@ -331,13 +272,35 @@ impl ProfileDb {
         p: ProfileId,
         entries: u64,
     ) -> Result<()> {
-        let seq = schema::META_U64.get(&txn.view, keys::meta::NEXT_AUDIT_SEQ)?.unwrap_or(0);
-        let rec =
-            AuditRecord { seq, at: txn.now, action, request_id: request_id.map(str::to_owned), profile: p.0, entries };
-        let mut k = vec![AUDIT_RECORD];
-        k.extend_from_slice(&seq.to_be_bytes());
-        schema::AUDIT.put(&mut txn.batch, k, &rec);
-        schema::META_U64.put(&mut txn.batch, keys::meta::NEXT_AUDIT_SEQ, &(seq + 1));
+        self.audit_all(txn, action, request_id, &[(p, entries)])
+    }
+
+    /// Stages one audit record per `(profile, entries)`, with consecutive
+    /// sequence numbers (once per transaction: the next number is read
+    /// from the committed state).
+    pub(crate) fn audit_all(
+        &self,
+        txn: &mut Txn<'_>,
+        action: AuditAction,
+        request_id: Option<&str>,
+        records: &[(ProfileId, u64)],
+    ) -> Result<()> {
+        let mut seq = schema::META_U64.get(&txn.view, keys::meta::NEXT_AUDIT_SEQ)?.unwrap_or(0);
+        for &(p, entries) in records {
+            let rec = AuditRecord {
+                seq,
+                at: txn.now,
+                action,
+                request_id: request_id.map(str::to_owned),
+                profile: p.0,
+                entries,
+            };
+            let mut k = vec![AUDIT_RECORD];
+            k.extend_from_slice(&seq.to_be_bytes());
+            schema::AUDIT.put(&mut txn.batch, k, &rec);
+            seq += 1;
+        }
+        schema::META_U64.put(&mut txn.batch, keys::meta::NEXT_AUDIT_SEQ, &seq);
         Ok(())
     }
 }

@@ -42,7 +42,9 @@ pub struct AuditRecord {
     pub profile: u32,
     /// How many stored entries it removed or rewrote (erase: the person's
     /// own, and the other profiles' deltas, snapshots and events it
-    /// redacted), returned (export) or rewrote and removed (anonymize).
+    /// redacted — for an `erase_many` list, those are counted once, in the
+    /// record of its first erased person), returned (export) or rewrote
+    /// and removed (anonymize).
     pub entries: u64,
 }
 

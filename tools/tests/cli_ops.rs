@@ -135,3 +135,74 @@ fn anonymize_needs_confirmation_and_dry_run_shows_what_it_would_do() {
     let text = db.run(&["history", "--id", &id]).ok().stdout;
     assert!(text.contains("`anonymize` removed them at") && !text.contains("by `retain`"), "{text}");
 }
+
+#[test]
+fn erase_of_several_identifiers_reports_each_and_erases_each_person_once() {
+    let db = two_people();
+    db.run(&["trait", "set", "user_id:3", "plan", "free"]).ok();
+    db.run(&["erase", "user_id:1", "email:bo@x.com"]).code(2).err_has(&["--yes", "2 identifiers"]);
+    db.get("user_id:1");
+    let e = db.json(&[
+        "erase",
+        "user_id:1",
+        "email:bo@x.com",
+        "email:ann@x.com",
+        "email:nobody@x.com",
+        "--yes",
+        "--request-id",
+        "B-1",
+    ]);
+    assert_eq!(
+        (e["erased"].clone(), e["not_found"].clone(), e["same_person"].clone()),
+        (json!(2), json!(1), json!(1)),
+        "{e}"
+    );
+    let results = e["results"].as_array().unwrap();
+    assert_eq!(
+        results.iter().map(|r| r["outcome"].as_str().unwrap()).collect::<Vec<_>>(),
+        ["erased", "erased", "same_person", "not_found"]
+    );
+    assert_eq!((results[0]["identifier"].clone(), results[0]["identifiers"].clone()), (json!("user_id:1"), json!(2)));
+    assert_eq!(results[2]["same_as"], json!("user_id:1"));
+    for gone in ["user_id:1", "email:bo@x.com", "email:ann@x.com"] {
+        db.run(&["get", gone]).code(3);
+        assert_eq!(db.json(&["identifier", "suppressed", gone])["suppressed"], json!(true), "{gone}");
+    }
+    db.get("user_id:3");
+    let log = db.json(&["audit"]);
+    let records = log["records"].as_array().unwrap();
+    assert_eq!(records.len(), 2, "one audit record per person: {log}");
+    assert!(records.iter().all(|r| r["request_id"] == json!("B-1")));
+
+    // Text: one line per identifier and a summary; erased ones are now suppressed.
+    let out = db.run(&["erase", "user_id:3", "user_id:1", "user_id:3", "--yes"]).ok().stdout;
+    assert!(out.contains("user_id:3") && out.contains("erased profile"), "{out}");
+    assert!(out.contains("already erased or anonymized"), "{out}");
+    assert!(out.contains("same person as user_id:3"), "{out}");
+    assert!(out.contains("erased 1 people; 1 identifiers not found; 1 the same person as an earlier one"), "{out}");
+    assert_eq!(db.json(&["check"])["clean"], json!(true));
+}
+
+#[test]
+fn erase_from_file_skips_comments_and_a_malformed_line_erases_nothing() {
+    let db = two_people();
+    let bad = db.file("bad.txt", "# DSAR batch 12\nuser_id:1\n\nnot-an-identifier\nemail:bo@x.com\n");
+    db.run(&["erase", "--from-file", common::s(&bad), "--yes"]).code(2).err_has(&["line 4", "not-an-identifier"]);
+    db.get("user_id:1");
+    db.get("email:bo@x.com");
+    assert_eq!(db.json(&["audit"])["total"], json!(0), "nothing erased");
+
+    let good = db.file("good.txt", "# DSAR batch 12\nuser_id:1\n\n  email:bo@x.com  \n");
+    let e = db.json(&["erase", "--from-file", common::s(&good), "--yes"]);
+    assert_eq!(e["erased"], json!(2), "{e}");
+    db.run(&["get", "email:bo@x.com"]).code(3);
+    // Standard input, beside identifiers on the command line.
+    db.run(&["trait", "set", "user_id:8", "plan", "pro"]).ok();
+    db.run(&["trait", "set", "user_id:9", "plan", "pro"]).ok();
+    let e =
+        db.run_stdin(&["--json", "erase", "user_id:8", "--from-file", "-", "--yes"], Some("user_id:9\n")).ok().json();
+    assert_eq!(e["erased"], json!(2), "{e}");
+    let empty = db.file("empty.txt", "# nothing\n\n");
+    db.run(&["erase", "--from-file", common::s(&empty), "--yes"]).code(2).err_has(&["no identifiers"]);
+    assert_eq!(db.json(&["check"])["clean"], json!(true));
+}

@@ -325,12 +325,14 @@ pub enum Command {
 `export --segment` and `export --query` are read-only and safe while an application has the database open.")]
     Export(ExportArgs),
 
-    /// Erase a person: profile, identifiers, history, events, rollups, memberships (writes).
+    /// Erase people: profile, identifiers, history, events, rollups, memberships (writes).
     ///
     /// Irreversible; needs --yes. The erased identifiers are kept only as
     /// keyed hashes, so later writes carrying them are refused. The audit
-    /// log records the erase (with --request-id, e.g. a ticket number),
-    /// never the identifiers.
+    /// log records each erased person (with --request-id, e.g. a ticket
+    /// number), never the identifiers. Several identifiers (`erase ID...`,
+    /// `--from-file PATH`) are erased in one batch with one scan of the
+    /// database, which costs about what erasing one does.
     #[command(after_help = WRITE_SAFETY)]
     Erase(EraseArgs),
 

@@ -48,8 +48,18 @@ pub struct ExportArgs {
 /// `erase`.
 #[derive(Args, Debug)]
 pub struct EraseArgs {
-    /// Any identifier of the person, kind:value.
-    pub identifier: String,
+    /// Any identifier of the person, kind:value. Several (or --from-file):
+    /// every person they reach is erased in one batch, with one scan of the
+    /// database, and each identifier is reported (erased, not found, or the
+    /// same person as an earlier one).
+    #[arg(value_name = "IDENTIFIER", required_unless_present = "from_file")]
+    pub identifiers: Vec<String>,
+
+    /// Read identifiers from PATH too (`-`: standard input), one per line;
+    /// blank lines and lines starting with # are skipped. A malformed line is
+    /// an error naming its line number, and nothing is erased.
+    #[arg(long, value_name = "PATH")]
+    pub from_file: Option<String>,
 
     /// The caller's request id (e.g. a ticket number), kept in the audit log.
     #[arg(long, value_name = "ID")]

@@ -2,10 +2,11 @@
 //! `erase`, `audit`.
 
 use std::collections::BTreeSet;
-use std::io::{BufWriter, Write};
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Write};
 
 use profiledb::segment::QueryResult;
-use profiledb::{ConsentCheck, Error, ProfileDb, ProfileId};
+use profiledb::{ConsentCheck, EraseOutcome, Error, Identifier, ProfileDb, ProfileId, MAX_ERASE_MANY};
 use serde_json::{json, Value};
 
 use super::Ctx;
@@ -243,20 +244,94 @@ pub fn csv_row(cells: &[String]) -> String {
         .join(",")
 }
 
-/// `erase IDENTIFIER --yes [--request-id ID]`.
+/// `erase IDENTIFIER... [--from-file PATH] --yes [--request-id ID]`.
 pub fn erase(ctx: &Ctx, a: &EraseArgs) -> Result<(), CliError> {
-    let ident = parse::identifier(&a.identifier)?;
+    let mut idents = a.identifiers.iter().map(|s| parse::identifier(s)).collect::<Result<Vec<_>, _>>()?;
+    if let Some(path) = &a.from_file {
+        idents.extend(identifiers_from(path)?);
+    }
     if !a.yes {
+        let whom = match idents.as_slice() {
+            [one] => format!("the person {one} reaches"),
+            list => format!("the people these {} identifiers reach", list.len()),
+        };
         return Err(CliError::Usage(format!(
-            "erase cannot be undone: it removes everything stored about the person {ident} reaches; add --yes to \
-             confirm"
+            "erase cannot be undone: it removes everything stored about {whom}; add --yes to confirm"
+        )));
+    }
+    if a.from_file.is_none() && idents.len() == 1 {
+        return erase_one(ctx, &idents[0], a.request_id.as_deref());
+    }
+    if idents.is_empty() {
+        return Err(CliError::Usage("erase: no identifiers given (the file holds none)".into()));
+    }
+    if idents.len() > MAX_ERASE_MANY {
+        return Err(CliError::Usage(format!(
+            "erase: {} identifiers, more than the {MAX_ERASE_MANY} one erase takes; split the list into several runs",
+            idents.len()
         )));
     }
     let db = open::for_writing(&ctx.db)?;
-    let r = db.erase(&ident, a.request_id.as_deref())?;
+    let r = db.erase_many(&idents, a.request_id.as_deref())?;
+    let results: Vec<Value> = idents
+        .iter()
+        .zip(&r.outcomes)
+        .map(|(ident, o)| {
+            let mut v = match o {
+                EraseOutcome::Erased(e) => json!({
+                    "outcome": "erased", "profile": e.profile.0, "identifiers": e.identifiers, "aliases": e.aliases,
+                }),
+                EraseOutcome::NotFound => json!({"outcome": "not_found"}),
+                EraseOutcome::Suppressed => json!({"outcome": "suppressed"}),
+                EraseOutcome::SamePersonAs(i) => json!({
+                    "outcome": "same_person", "same_as": idents.get(*i).map(ToString::to_string),
+                }),
+            };
+            v["identifier"] = json!(ident.to_string());
+            v
+        })
+        .collect();
+    let v = json!({
+        "erased": r.erased(), "not_found": r.not_found(), "same_person": r.same_person(),
+        "results": results, "request_id": a.request_id,
+    });
+    ctx.out.emit(&v, || {
+        let mut t = Table::new(&["IDENTIFIER", "OUTCOME"]);
+        for (ident, o) in idents.iter().zip(&r.outcomes) {
+            let outcome = match o {
+                EraseOutcome::Erased(e) => format!(
+                    "erased profile {} ({} identifiers, {} merged-away ids)",
+                    e.profile, e.identifiers, e.aliases
+                ),
+                EraseOutcome::NotFound => "not found".into(),
+                EraseOutcome::Suppressed => "not found (already erased or anonymized: suppressed)".into(),
+                EraseOutcome::SamePersonAs(i) => {
+                    format!(
+                        "same person as {} (erased once)",
+                        idents.get(*i).map_or_else(String::new, ToString::to_string)
+                    )
+                }
+            };
+            t.row(vec![ident.to_string(), outcome]);
+        }
+        format!(
+            "{}\nerased {} people; {} identifiers not found; {} the same person as an earlier one{}",
+            t.render(),
+            r.erased(),
+            r.not_found(),
+            r.same_person(),
+            if r.erased() > 0 { "; their identifiers are now suppressed" } else { "" }
+        )
+    })
+}
+
+/// `erase ID` (a single identifier): an unknown one is not found (exit 3).
+fn erase_one(ctx: &Ctx, ident: &Identifier, request_id: Option<&str>) -> Result<(), CliError> {
+    let db = open::for_writing(&ctx.db)?;
+    let r = db.erase(ident, request_id)?;
     let v = json!({
         "profile": r.profile.0, "identifiers": r.identifiers, "aliases": r.aliases,
-        "request_id": a.request_id,
+        "request_id": request_id,
     });
     ctx.out.emit(&v, || {
         format!(
@@ -264,6 +339,32 @@ pub fn erase(ctx: &Ctx, a: &EraseArgs) -> Result<(), CliError> {
             r.profile, r.identifiers, r.aliases
         )
     })
+}
+
+/// The identifiers of `erase --from-file PATH` (`-`: standard input), one
+/// per line; blank lines and `#` comments skipped. A malformed line, or
+/// one that cannot be read, is bad input naming it.
+fn identifiers_from(path: &str) -> Result<Vec<Identifier>, CliError> {
+    let (name, reader): (&str, Box<dyn BufRead>) = if path == "-" {
+        ("stdin", Box::new(BufReader::new(std::io::stdin().lock())))
+    } else {
+        let f = File::open(path).map_err(|e| CliError::Usage(format!("cannot open {path}: {e}")))?;
+        if f.metadata().is_ok_and(|m| m.is_dir()) {
+            return Err(CliError::Usage(format!("cannot read {path}: it is a directory, not a file")));
+        }
+        (path, Box::new(BufReader::new(f)))
+    };
+    let mut out = Vec::new();
+    for (n, line) in reader.lines().enumerate() {
+        let at = format!("{name} line {}", n + 1);
+        let line = line.map_err(|e| CliError::Usage(format!("{at}: cannot read it: {e}")))?;
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        out.push(parse::identifier(line).map_err(|e| e.context(at))?);
+    }
+    Ok(out)
 }
 
 /// `audit [--limit N]`.
