@@ -207,6 +207,7 @@ impl ProfileDb {
             return Ok(EraseManyReport { outcomes });
         }
         let secret = suppression_secret(&mut txn)?;
+        // The writer's segments: during a backfill, the one being built too.
         let segment_ids: Vec<u32> = self.core.segments.read().for_writer().segments.iter().map(|s| s.def.id).collect();
         let mut erased = Vec::with_capacity(people.len());
         for p in people {

@@ -431,41 +431,6 @@ mod tests {
         assert!(json_with_unique_keys("{} x").is_err(), "trailing text");
     }
 
-    /// The cost of the duplicate-key check: `cargo test --release --lib
-    /// duplicate_key_check_cost -- --ignored --nocapture`.
-    #[test]
-    #[ignore]
-    fn duplicate_key_check_cost() {
-        let lines: Vec<String> = (0..100_000)
-            .map(|i| {
-                format!(
-                    r#"{{"type":"track","event":"Order Completed","userId":"u{i}","anonymousId":"a{i}","messageId":"m-{i}","timestamp":"2024-05-01T10:00:00Z","context":{{"ip":"1.2.3.4","library":{{"name":"analytics.js","version":"4.1.0"}},"page":{{"path":"/x","url":"https://x.com/x"}},"traits":{{"email":"u{i}@x.com"}}}},"properties":{{"revenue":{i},"sku":"s{i}","currency":"USD"}},"integrations":{{}},"sentAt":"2024-05-01T10:00:00Z"}}"#
-                )
-            })
-            .collect();
-        for _ in 0..3 {
-            let start = std::time::Instant::now();
-            let n: usize = lines
-                .iter()
-                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-                .map(|v| v.as_object().map_or(0, |m| m.len()))
-                .sum();
-            let plain = start.elapsed();
-            let start = std::time::Instant::now();
-            let m: usize = lines
-                .iter()
-                .filter_map(|l| json_with_unique_keys(l).ok())
-                .map(|v| v.as_object().map_or(0, |m| m.len()))
-                .sum();
-            let unique = start.elapsed();
-            let start = std::time::Instant::now();
-            let k = lines.iter().filter(|l| parse_line(l, EventFormat::Auto, "line", &limits()).is_ok()).count();
-            let whole = start.elapsed();
-            assert_eq!((n, k), (m, lines.len()));
-            println!("100k lines: serde_json {plain:?}, unique keys {unique:?}, whole parse_line {whole:?}");
-        }
-    }
-
     fn err(line: &str) -> String {
         parse_line(line, EventFormat::Auto, "line 4", &limits()).unwrap_err().to_string()
     }
