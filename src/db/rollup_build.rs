@@ -68,9 +68,7 @@ impl ProfileDb {
     /// let dir = tempfile::tempdir()?;
     /// let db = profiledb::ProfileDb::open(dir.path())?;
     /// let ann: profiledb::Identifier = "user_id:ann".parse()?;
-    /// let mut e = Event::new(EventKind::Track, "purchase", db.now(), vec![ann.clone()]);
-    /// e.properties.insert("amount", 30i64.into());
-    /// db.track(&e)?;
+    /// db.track(&Event::new(EventKind::Track, "purchase", db.now(), vec![ann.clone()]).with_property("amount", 30))?;
     /// // Declared after the event: the backfill folds it in.
     /// db.declare_rollup(RollupDef::new("spend", "purchase", Aggregate::Sum("amount".into())))?;
     /// let p = db.resolve(&ann)?.expect("linked");

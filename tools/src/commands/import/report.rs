@@ -78,38 +78,14 @@ pub fn print(ctx: &Ctx, source: &str, s: &Summary, elapsed: Duration) -> Result<
             out.push_str(&format!("\n--strict: stopped at line {l}; nothing of it or after it was written"));
         }
         if s.not_linked > 0 {
-            let mut t = Table::new(&["LINE", "IDENTIFIER", "NOT LINKED BECAUSE"]);
-            for (l, id, _, reason) in s.not_linked_list.iter().take(MAX_LISTED) {
-                t.row(vec![l.to_string(), truncate(id, 60), truncate(reason, 300)]);
-            }
-            out.push_str(&format!(
-                "\n\n{} identifiers not linked (the lines were written without them):\n{}",
-                s.not_linked,
-                t.render()
-            ));
-            if s.not_linked as usize > MAX_LISTED {
-                out.push_str(&format!(
-                    "\n... and {} more (--json lists up to {MAX_REPORTED})",
-                    s.not_linked as usize - MAX_LISTED
-                ));
-            }
+            let rows = s.not_linked_list.iter().map(|(l, id, _, reason)| (*l, id.as_str(), reason.as_str()));
+            let what = "identifiers not linked (the lines were written without them)";
+            listed(&mut out, ["LINE", "IDENTIFIER", "NOT LINKED BECAUSE"], rows, s.not_linked, what);
         }
         if s.traits_not_stored > 0 {
-            let mut t = Table::new(&["LINE", "TRAIT", "NOT STORED BECAUSE"]);
-            for (l, field, reason) in s.traits_not_stored_list.iter().take(MAX_LISTED) {
-                t.row(vec![l.to_string(), truncate(field, 60), truncate(reason, 300)]);
-            }
-            out.push_str(&format!(
-                "\n\n{} traits not stored (lists of objects or numbers; the lines were written without them):\n{}",
-                s.traits_not_stored,
-                t.render()
-            ));
-            if s.traits_not_stored as usize > MAX_LISTED {
-                out.push_str(&format!(
-                    "\n... and {} more (--json lists up to {MAX_REPORTED})",
-                    s.traits_not_stored as usize - MAX_LISTED
-                ));
-            }
+            let rows = s.traits_not_stored_list.iter().map(|(l, field, reason)| (*l, field.as_str(), reason.as_str()));
+            let what = "traits not stored (lists of objects or numbers; the lines were written without them)";
+            listed(&mut out, ["LINE", "TRAIT", "NOT STORED BECAUSE"], rows, s.traits_not_stored, what);
         }
         if !s.rejections.is_empty() {
             let mut t = Table::new(&["LINE", "REASON"]);
@@ -131,4 +107,23 @@ pub fn print(ctx: &Ctx, source: &str, s: &Summary, elapsed: Duration) -> Result<
         eprintln!("{w}");
     }
     Ok(())
+}
+
+/// Appends a table of up to `MAX_LISTED` (line, item, reason) rows under
+/// "`total` `what`:", and how many more `--json` lists.
+fn listed<'a>(
+    out: &mut String,
+    header: [&str; 3],
+    rows: impl Iterator<Item = (u64, &'a str, &'a str)>,
+    total: u64,
+    what: &str,
+) {
+    let mut t = Table::new(&header);
+    for (l, item, reason) in rows.take(MAX_LISTED) {
+        t.row(vec![l.to_string(), truncate(item, 60), truncate(reason, 300)]);
+    }
+    out.push_str(&format!("\n\n{total} {what}:\n{}", t.render()));
+    if total as usize > MAX_LISTED {
+        out.push_str(&format!("\n... and {} more (--json lists up to {MAX_REPORTED})", total as usize - MAX_LISTED));
+    }
 }
