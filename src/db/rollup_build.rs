@@ -45,6 +45,14 @@ const BATCH: usize = 2_000;
 /// See the non-test value.
 #[cfg(test)]
 const BATCH: usize = 16;
+/// Stored events a batch folds at most (it ends after the profile that
+/// reaches this): a write waits for one batch, about 40 ms at the ~4 µs
+/// an event costs (BENCHMARKS.md, twenty-sixth session).
+#[cfg(not(test))]
+const BATCH_EVENTS: usize = 10_000;
+/// See the non-test value: the unit tests' batches are cut by profiles.
+#[cfg(test)]
+const BATCH_EVENTS: usize = usize::MAX;
 
 impl ProfileDb {
     /// Declares a rollup and backfills it from the stored timelines.
@@ -53,9 +61,11 @@ impl ProfileDb {
     ///
     /// **Cost and blocking.** A rollup over a new series (an event name,
     /// filter and property no declared rollup uses yet) folds every stored
-    /// event of the series' name, profile by profile, in batches of 2,000
-    /// profiles; the writer lock is taken once per batch, so writes go on
-    /// between batches (events written meanwhile reach the rollup too).
+    /// event of the series' name, profile by profile, in batches of up to
+    /// 2,000 profiles or 10,000 stored events; the writer lock is taken
+    /// once per batch, so writes go on between batches (a write waits for
+    /// one batch at most: about 40–200 ms; events written meanwhile reach
+    /// the rollup too).
     /// The rollup is declared, and readable, when the backfill ends; until
     /// then [`rollup`](Self::rollup) says it does not exist, and other
     /// definitions (rollups, segments) wait. Timeline retention waits too.
@@ -151,23 +161,26 @@ impl ProfileDb {
         // Without timelines there is nothing to fold: the series counts
         // from its declaration (and no bucket may be cleared).
         let kept = self.core.config.timeline_retention_ms > 0;
-        let total = profiles.len() as u64;
-        for (n, chunk) in profiles.chunks(BATCH).filter(|_| kept).enumerate() {
+        let (mut done, total) = (0, profiles.len());
+        while kept && done < total {
             let mut writer = self.core.writer.lock();
             let mut txn = Txn::new(&self.core, &mut writer);
             txn.skip_segments = true;
-            for &p in chunk {
+            let (start, mut folded) = (done, 0);
+            while done < total && done - start < BATCH && folded < BATCH_EVENTS {
+                let p = profiles[done];
+                done += 1;
                 // Merged away or erased since: nothing of it is left.
                 if self.core.segments.read().live.contains(p) {
-                    refold(&mut txn, ProfileId(p), record.series, &series)?;
+                    folded += refold(&mut txn, ProfileId(p), record.series, &series)?;
                 }
             }
             txn.commit()?;
             if let Some(b) = self.core.rollups.write().building.as_mut() {
-                b.watermark = chunk.last().map_or(b.watermark, |last| last.saturating_add(1));
+                b.watermark = profiles[done - 1].saturating_add(1);
             }
             drop(writer);
-            progress(((n + 1) * BATCH).min(profiles.len()) as u64, total);
+            progress(done as u64, total as u64);
         }
         let mut writer = self.core.writer.lock();
         let mut txn = Txn::new(&self.core, &mut writer);
@@ -183,8 +196,8 @@ impl ProfileDb {
 
 /// Replaces `p`'s buckets of `series` (id `id`) with the fold of its
 /// stored timeline: day buckets, no retired accumulator (retention folds
-/// the old days again at its next pass).
-fn refold(txn: &mut Txn<'_>, p: ProfileId, id: u32, series: &SeriesDef) -> Result<()> {
+/// the old days again at its next pass). Returns how many events it read.
+fn refold(txn: &mut Txn<'_>, p: ProfileId, id: u32, series: &SeriesDef) -> Result<usize> {
     txn.rollups_rewritten(p);
     let (start, end) = (keys::rollup::key(p, id, [0; 8]), keys::rollup::key(p, id, [0xff; 8]));
     let mut stale = Vec::new();
@@ -201,7 +214,7 @@ fn refold(txn: &mut Txn<'_>, p: ProfileId, id: u32, series: &SeriesDef) -> Resul
         events.push(schema::EVENTS.decode(&k, &v)?);
     }
     stage_fold(txn, p, id, series, &events);
-    Ok(())
+    Ok(events.len())
 }
 
 /// Stages the fold of the events of `series` among `events` on `p`'s day

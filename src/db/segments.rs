@@ -74,7 +74,7 @@ pub struct TickReport {
 /// the writer lock: writes go on between batches). Smaller under
 /// `cfg(test)`, so the unit tests' small databases span several batches.
 #[cfg(not(test))]
-pub(crate) const BACKFILL_BATCH: usize = 2_000;
+pub(crate) const BACKFILL_BATCH: usize = 500;
 /// See the non-test value.
 #[cfg(test)]
 pub(crate) const BACKFILL_BATCH: usize = 50;
@@ -107,7 +107,7 @@ impl ProfileDb {
     /// (seconds per million events read: the review measured 1.3 s for
     /// `sum(purchase.amount) >= 100` over 50,000 profiles / 1M events, and
     /// 15.9 s for a two-condition expression over 100,000 / 2M). It commits
-    /// 2,000 profiles at a time and takes the writer lock per batch only, so
+    /// 500 profiles at a time and takes the writer lock per batch only, so
     /// writes (`track`, `update`, `identify`, `ingest_batch`, `erase`, a
     /// tick, …) go on between its batches — each waits at most for one
     /// batch — and keep the segment being built exact for the profiles
