@@ -35,11 +35,9 @@ pub(crate) struct Core {
     pub commits: crate::commit_epoch::CommitEpoch,
     /// The single-writer lock and what only the writer changes.
     pub writer: Mutex<WriterState>,
-    /// Held for a whole segment definition or drop (its backfill takes
-    /// and releases `writer` per batch, so writes go on meanwhile): one
-    /// schema change of the segments at a time. Always taken before
-    /// `writer`, never while holding it; reads and plain writes never take it.
-    pub definitions: Mutex<()>,
+    /// Held for a whole segment or rollup definition, or a segment drop
+    /// (see [`Definitions`](crate::db::definitions::Definitions)).
+    pub definitions: crate::db::definitions::Definitions,
     /// Series and declared rollups (changed only by the writer, after commit).
     pub rollups: RwLock<Registry>,
     /// Segment definitions, bitmaps and the live set (changed only by the

@@ -249,7 +249,7 @@ impl ProfileDb {
     /// Every value read must decode.
     pub fn check(&self) -> Result<CheckReport> {
         // A definition's backfill in this process ends first.
-        let _definitions = self.core.definitions.lock();
+        let _definitions = self.core.definitions.hold("check")?;
         let cache = rollups::rollup_cache_diffs(&self.core)?;
         let wakeups = {
             let _writer = self.core.writer.lock();

@@ -9,6 +9,7 @@ pub(crate) mod cache;
 mod check;
 pub(crate) mod config;
 mod consent;
+pub(crate) mod definitions;
 pub(crate) mod dense_cache;
 mod erase_many;
 mod erase_refs;
@@ -265,7 +266,7 @@ impl ProfileDb {
             rollups: parking_lot::RwLock::new(registry),
             segments: parking_lot::RwLock::new(segments),
             retention,
-            definitions: Mutex::new(()),
+            definitions: definitions::Definitions::default(),
             subscribers: Mutex::new(Vec::new()),
             suppression_secret: parking_lot::RwLock::new(secret.map(Arc::new)),
             store,

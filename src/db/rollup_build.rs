@@ -92,10 +92,13 @@ impl ProfileDb {
     /// As [`declare_rollup`](Self::declare_rollup), calling
     /// `progress(done, total)` (profiles) after each batch of the
     /// backfill, without the writer lock (the callback may write).
+    /// Another definition, `drop_segment`, `check` or `check_segments`
+    /// called from the callback is refused ([`Error::InvalidInput`](crate::Error::InvalidInput)):
+    /// they wait for this definition to end, which waits for the callback.
     pub fn declare_rollup_with_progress(&self, def: RollupDef, progress: &mut dyn FnMut(u64, u64)) -> Result<()> {
         self.writable("declare_rollup")?;
         def.validate()?;
-        let _definitions = self.core.definitions.lock();
+        let _definitions = self.core.definitions.hold("declare_rollup")?;
         let mut writer = self.core.writer.lock();
         if let Some(existing) = self.core.rollups.read().rollups.get(&def.name) {
             if existing.def == def {
@@ -136,7 +139,7 @@ impl ProfileDb {
     /// Finishes a rollup backfill a crash cut short (run at a writable
     /// open, before anything else writes).
     pub(crate) fn resume_rollup_backfill(&self) -> Result<()> {
-        let _definitions = self.core.definitions.lock();
+        let _definitions = self.core.definitions.hold("resume_rollup_backfill")?;
         {
             let writer = self.core.writer.lock();
             let mut reg = self.core.rollups.write();

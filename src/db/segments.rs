@@ -152,6 +152,9 @@ impl ProfileDb {
     /// As [`define_segment`](Self::define_segment), calling `progress(done, total)` after each batch of
     /// the backfill (without the writer lock: a write from the callback, or one it waits for on another
     /// thread, goes through).
+    /// Another definition, `drop_segment`, `check` or `check_segments`
+    /// called from the callback is refused ([`Error::InvalidInput`](crate::Error::InvalidInput)):
+    /// they wait for this definition to end, which waits for the callback.
     pub fn define_segment_with_progress(
         &self,
         name: &str,
@@ -162,7 +165,7 @@ impl ProfileDb {
         validate_name(name)?;
         // One definition or drop at a time, for the whole backfill (taken
         // before the writer lock, as everywhere).
-        let _definitions = self.core.definitions.lock();
+        let _definitions = self.core.definitions.hold("define_segment")?;
         let mut writer = self.core.writer.lock();
         let (id, defs) = {
             let state = self.core.segments.read();
@@ -311,7 +314,7 @@ impl ProfileDb {
 
     /// Finishes a segment backfill that a crash interrupted (run at open).
     pub(crate) fn resume_backfill(&self) -> Result<()> {
-        let _definitions = self.core.definitions.lock();
+        let _definitions = self.core.definitions.hold("resume_backfill")?;
         let pending = schema::META_U32.get(&self.core.store.latest(), keys::meta::SEGMENT_BACKFILL)?;
         let Some(id) = pending else { return Ok(()) };
         self.backfill(id, &mut |_, _| {})
@@ -328,7 +331,7 @@ impl ProfileDb {
         self.writable("drop_segment")?;
         // Not while a definition's backfill runs (its segment is not
         // dropped under it): after it.
-        let _definitions = self.core.definitions.lock();
+        let _definitions = self.core.definitions.hold("drop_segment")?;
         let mut writer = self.core.writer.lock();
         let (id, members) = {
             let state = self.core.segments.read();
@@ -662,7 +665,7 @@ impl ProfileDb {
     /// definition with the members it had, which a fresh evaluation would
     /// not match).
     pub fn check_segments(&self) -> Result<Vec<SegmentMismatch>> {
-        let definitions = self.core.definitions.lock();
+        let definitions = self.core.definitions.hold("check_segments")?;
         let now = self.core.clock.now();
         // A copy of the bitmaps with the snapshot they agree with: the
         // evaluation below holds no lock (writers go on meanwhile).

@@ -179,3 +179,35 @@ fn a_definition_waits_for_a_rollup_backfill_and_reads_do_not() {
     }
     assert_exact(&db);
 }
+
+#[test]
+fn a_definition_started_from_a_progress_callback_is_refused_instead_of_waiting_forever() {
+    let (_dir, db) = loaded();
+    let (tx, rx) = mpsc::channel();
+    let worker = db.clone();
+    std::thread::spawn(move || {
+        let mut refusals = Vec::new();
+        let mut first = true;
+        let declared = worker.declare_rollup_with_progress(spend(), &mut |_, _| {
+            if std::mem::take(&mut first) {
+                let other = RollupDef::new("big", "purchase", Aggregate::Max("amount".into()));
+                refusals.push(worker.declare_rollup(other).map_err(|e| e.to_string()));
+                refusals
+                    .push(worker.define_segment("s", "count(purchase) >= 1").map(|_| ()).map_err(|e| e.to_string()));
+                refusals.push(worker.check().map(|_| ()).map_err(|e| e.to_string()));
+                refusals.push(worker.check_segments().map(|_| ()).map_err(|e| e.to_string()));
+            }
+        });
+        let _ = tx.send((declared.map_err(|e| e.to_string()), refusals));
+    });
+    let (declared, refusals) = rx.recv_timeout(WAIT).expect("a call from the callback waited forever");
+    assert_eq!(declared, Ok(()));
+    assert_eq!(refusals.len(), 4);
+    for r in refusals {
+        let e = r.expect_err("refused");
+        assert!(e.contains("progress callback") && e.contains("after the definition returns"), "{e}");
+    }
+    // From another thread they wait, and run after it.
+    db.declare_rollup(RollupDef::new("big", "purchase", Aggregate::Max("amount".into()))).expect("declare");
+    assert_exact(&db);
+}
