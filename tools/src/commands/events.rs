@@ -79,8 +79,11 @@ pub fn rollup(ctx: &Ctx, cmd: RollupCommand) -> Result<(), CliError> {
                     unseen::warn(&r, "the rollup stays empty until such events are ingested");
                 }
             }
+            let bar = crate::output::progress::backfill();
             let started = std::time::Instant::now();
-            db.declare_rollup(def.clone())?;
+            let declared = db.declare_rollup_with_progress(def.clone(), &mut crate::output::progress::reporter(&bar));
+            bar.finish_and_clear();
+            declared?;
             let ms = started.elapsed().as_millis();
             let mut v = data::rollup_def(&def);
             if let serde_json::Value::Object(m) = &mut v {

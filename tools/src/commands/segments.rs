@@ -2,10 +2,8 @@
 //! `query`.
 
 use std::collections::BTreeSet;
-use std::io::IsTerminal;
 use std::time::Instant;
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use profiledb::segment::{dependencies, parse_with_catalog};
 use profiledb::{Error, NotFoundKind, ProfileDb, ProfileId, SegmentInfo};
 use serde_json::{json, Value};
@@ -184,21 +182,9 @@ fn define(ctx: &Ctx, name: &str, expr: &str) -> Result<(), CliError> {
     let db = open::for_writing(&ctx.db)?;
     let redefined = db.segments().iter().any(|s| s.name == name);
     warn_unseen_events(&db, expr, "the segment's conditions on it count nothing until it is ingested")?;
-    let bar = if std::io::stderr().is_terminal() {
-        let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
-        if let Ok(style) = ProgressStyle::with_template("backfill {wide_bar} {pos}/{len} profiles {per_sec} eta {eta}")
-        {
-            bar.set_style(style);
-        }
-        bar
-    } else {
-        ProgressBar::hidden()
-    };
+    let bar = crate::output::progress::backfill();
     let started = Instant::now();
-    let count = db.define_segment_with_progress(name, expr, &mut |done, total| {
-        bar.set_length(total);
-        bar.set_position(done);
-    });
+    let count = db.define_segment_with_progress(name, expr, &mut crate::output::progress::reporter(&bar));
     bar.finish_and_clear();
     let count = count?;
     let ms = started.elapsed().as_millis();

@@ -4,6 +4,7 @@
 
 pub mod data;
 pub mod json;
+pub mod progress;
 pub mod table;
 pub mod text;
 
