@@ -99,6 +99,8 @@ impl ProfileDb {
         self.writable("declare_rollup")?;
         def.validate()?;
         let _definitions = self.core.definitions.hold("declare_rollup")?;
+        // One an error or a panic stopped on this handle ends first.
+        self.finish_pending_rollup()?;
         let mut writer = self.core.writer.lock();
         if let Some(existing) = self.core.rollups.read().rollups.get(&def.name) {
             if existing.def == def {
@@ -124,6 +126,15 @@ impl ProfileDb {
         let record = RollupRecord { def, series: id };
         schema::SERIES.put(&mut txn.batch, keys::rollup_def::series(id), &series);
         schema::ROLLUP_DEFS.put(&mut txn.batch, keys::rollup_def::rollup(&record.def.name), &record);
+        if self.core.config.timeline_retention_ms == 0 {
+            // No timelines: writes from here on keep no event a later batch
+            // could fold, so the events stored earlier (timelines were on
+            // then) are folded in this one commit, and it is declared.
+            fold_stored(&mut txn, id, &series)?;
+            txn.commit()?;
+            self.core.rollups.write().rollups.insert(record.def.name.clone(), record);
+            return Ok(());
+        }
         schema::META_U32.put(&mut txn.batch, keys::meta::ROLLUP_BACKFILL, &id);
         // Hidden before the commit registers the series: no lookup finds it
         // before its backfill ends.
@@ -140,11 +151,20 @@ impl ProfileDb {
     /// open, before anything else writes).
     pub(crate) fn resume_rollup_backfill(&self) -> Result<()> {
         let _definitions = self.core.definitions.hold("resume_rollup_backfill")?;
+        self.finish_pending_rollup()
+    }
+
+    /// Runs again, from the start, the backfill of a rollup that stopped
+    /// early: a crash (at open), an error or a panic out of a progress
+    /// callback on this handle (before the next declaration). Every
+    /// profile may lack events stored before; its timeline has them (the
+    /// backfill began with timelines on, and retention waited). Called
+    /// with the definitions lock held.
+    fn finish_pending_rollup(&self) -> Result<()> {
         {
             let writer = self.core.writer.lock();
             let mut reg = self.core.rollups.write();
             let Some(b) = reg.building.as_mut() else { return Ok(()) };
-            // From the start: every profile may lack events stored before.
             (b.watermark, b.first_new) = (0, writer.next_profile_id);
         }
         self.backfill_rollup(&mut |_, _| {})
@@ -161,11 +181,8 @@ impl ProfileDb {
         let series =
             series.ok_or_else(|| Error::not_found(NotFoundKind::Rollup, format!("rollup series {}", record.series)))?;
         let profiles: Vec<u32> = self.core.segments.read().live.range(..first_new).collect();
-        // Without timelines there is nothing to fold: the series counts
-        // from its declaration (and no bucket may be cleared).
-        let kept = self.core.config.timeline_retention_ms > 0;
         let (mut done, total) = (0, profiles.len());
-        while kept && done < total {
+        while done < total {
             let mut writer = self.core.writer.lock();
             let mut txn = Txn::new(&self.core, &mut writer);
             txn.skip_segments = true;
@@ -218,6 +235,26 @@ fn refold(txn: &mut Txn<'_>, p: ProfileId, id: u32, series: &SeriesDef) -> Resul
     }
     stage_fold(txn, p, id, series, &events);
     Ok(events.len())
+}
+
+/// Stages the fold of every stored event of `series` (id `id`) on its
+/// profile's day buckets: one scan of the timelines, a profile at a time.
+fn fold_stored(txn: &mut Txn<'_>, id: u32, series: &SeriesDef) -> Result<()> {
+    // Timeline keys begin with the profile: its events are adjacent.
+    let mut by_profile: Vec<(ProfileId, Vec<Event>)> = Vec::new();
+    for kv in txn.view.range(schema::EVENTS.name, &[], None)? {
+        let (k, v) = kv?;
+        let Some(p) = keys::parse_profile(&k) else { continue };
+        let e = schema::EVENTS.decode(&k, &v)?;
+        match by_profile.last_mut() {
+            Some((q, events)) if *q == p => events.push(e),
+            _ => by_profile.push((p, vec![e])),
+        }
+    }
+    for (p, events) in &by_profile {
+        stage_fold(txn, *p, id, series, events);
+    }
+    Ok(())
 }
 
 /// Stages the fold of the events of `series` among `events` on `p`'s day

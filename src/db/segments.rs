@@ -166,6 +166,7 @@ impl ProfileDb {
         // One definition or drop at a time, for the whole backfill (taken
         // before the writer lock, as everywhere).
         let _definitions = self.core.definitions.hold("define_segment")?;
+        self.finish_pending_segment()?;
         let mut writer = self.core.writer.lock();
         let (id, defs) = {
             let state = self.core.segments.read();
@@ -241,9 +242,8 @@ impl ProfileDb {
     /// Re-evaluates segment `id` for every profile live when it starts,
     /// in batches of [`BACKFILL_BATCH`], then clears the pending-backfill
     /// marker and publishes the segments built to readers
-    /// ([`SegmentState::finish_building`](crate::segment::state::SegmentState::finish_building):
-    /// also when it fails, with what it built; the next open finishes it).
-    /// Idempotent.
+    /// ([`SegmentState::finish_building`](crate::segment::state::SegmentState::finish_building);
+    /// not when it stops early: see `finish_pending_segment`). Idempotent.
     ///
     /// The writer lock is taken per batch and released between batches
     /// (`progress` is called without it), so writes go on meanwhile: they
@@ -255,14 +255,17 @@ impl ProfileDb {
     /// [`Core::definitions`](crate::core::Core::definitions) so no other
     /// definition or drop interleaves.
     fn backfill(&self, id: u32, progress: &mut dyn FnMut(u64, u64)) -> Result<()> {
-        let built = self.backfill_batches(id, progress);
-        // Readers see the new definition, complete, from here (or, if the
-        // backfill failed, as far as it got: the next open finishes it).
-        // Under the writer lock: no commit is between its write and the
-        // publication of its memberships.
+        // Stopped early (an error, or a panic out of `progress`): readers
+        // keep the segments as they were, writes keep maintaining the one
+        // being built, and the next definition, drop or open finishes it
+        // (`finish_pending_segment`).
+        self.backfill_batches(id, progress)?;
+        // Readers see the new definition, complete, from here. Under the
+        // writer lock: no commit is between its write and the publication
+        // of its memberships.
         let _writer = self.core.writer.lock();
         self.core.segments.write().finish_building();
-        built
+        Ok(())
     }
 
     /// The batches of [`backfill`](Self::backfill), and the marker's removal.
@@ -315,6 +318,14 @@ impl ProfileDb {
     /// Finishes a segment backfill that a crash interrupted (run at open).
     pub(crate) fn resume_backfill(&self) -> Result<()> {
         let _definitions = self.core.definitions.hold("resume_backfill")?;
+        self.finish_pending_segment()
+    }
+
+    /// Runs again the backfill of a segment definition that stopped early:
+    /// a crash (at open), an error or a panic out of a progress callback
+    /// on this handle (before the next definition or drop). Called with
+    /// the definitions lock held.
+    fn finish_pending_segment(&self) -> Result<()> {
         let pending = schema::META_U32.get(&self.core.store.latest(), keys::meta::SEGMENT_BACKFILL)?;
         let Some(id) = pending else { return Ok(()) };
         self.backfill(id, &mut |_, _| {})
@@ -332,6 +343,7 @@ impl ProfileDb {
         // Not while a definition's backfill runs (its segment is not
         // dropped under it): after it.
         let _definitions = self.core.definitions.hold("drop_segment")?;
+        self.finish_pending_segment()?;
         let mut writer = self.core.writer.lock();
         let (id, members) = {
             let state = self.core.segments.read();
