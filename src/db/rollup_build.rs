@@ -233,38 +233,37 @@ fn refold(txn: &mut Txn<'_>, p: ProfileId, id: u32, series: &SeriesDef) -> Resul
         let (k, v) = kv?;
         events.push(schema::EVENTS.decode(&k, &v)?);
     }
-    stage_fold(txn, p, id, series, &events);
+    stage_fold(txn, id, series, events.iter().map(|e| (p, e)));
     Ok(events.len())
 }
 
 /// Stages the fold of every stored event of `series` (id `id`) on its
-/// profile's day buckets: one scan of the timelines, a profile at a time.
+/// profile's day buckets: one scan of the timelines.
 fn fold_stored(txn: &mut Txn<'_>, id: u32, series: &SeriesDef) -> Result<()> {
-    // Timeline keys begin with the profile: its events are adjacent.
-    let mut by_profile: Vec<(ProfileId, Vec<Event>)> = Vec::new();
+    let mut events = Vec::new();
     for kv in txn.view.range(schema::EVENTS.name, &[], None)? {
         let (k, v) = kv?;
         let Some(p) = keys::parse_profile(&k) else { continue };
-        let e = schema::EVENTS.decode(&k, &v)?;
-        match by_profile.last_mut() {
-            Some((q, events)) if *q == p => events.push(e),
-            _ => by_profile.push((p, vec![e])),
-        }
+        events.push((p, schema::EVENTS.decode(&k, &v)?));
     }
-    for (p, events) in &by_profile {
-        stage_fold(txn, *p, id, series, events);
-    }
+    stage_fold(txn, id, series, events.iter().map(|(p, e)| (*p, e)));
     Ok(())
 }
 
-/// Stages the fold of the events of `series` among `events` on `p`'s day
-/// buckets of series `id`, one merge operand per day.
-fn stage_fold(txn: &mut Txn<'_>, p: ProfileId, id: u32, series: &SeriesDef, events: &[Event]) {
-    let mut days: BTreeMap<i64, Acc> = BTreeMap::new();
-    for e in events.iter().filter(|e| series.matches(e)) {
-        days.entry(e.timestamp.day()).or_default().fold(&Acc::of_event(e, series.property.as_deref()));
+/// Stages the fold of the events of `series` among `events` (each with
+/// the profile whose buckets it goes to) on day buckets of series `id`,
+/// one merge operand per profile and day.
+fn stage_fold<'e>(
+    txn: &mut Txn<'_>,
+    id: u32,
+    series: &SeriesDef,
+    events: impl Iterator<Item = (ProfileId, &'e Event)>,
+) {
+    let mut days: BTreeMap<(ProfileId, i64), Acc> = BTreeMap::new();
+    for (p, e) in events.filter(|(_, e)| series.matches(e)) {
+        days.entry((p, e.timestamp.day())).or_default().fold(&Acc::of_event(e, series.property.as_deref()));
     }
-    for (day, acc) in days {
+    for ((p, day), acc) in days {
         txn.batch.merge(schema::ROLLUPS.name, keys::rollup::day(p, id, day), acc.encode_value());
     }
 }
@@ -280,6 +279,6 @@ pub(crate) fn pending_loser(txn: &mut Txn<'_>, survivor: ProfileId, loser: Profi
         let b = reg.building.as_ref().filter(|b| b.pending(loser))?;
         (b.record.series, reg.series.get(b.record.series as usize)?.clone())
     };
-    stage_fold(txn, survivor, id, &series, events);
+    stage_fold(txn, id, &series, events.iter().map(|e| (survivor, e)));
     Some(id)
 }
