@@ -18,6 +18,12 @@
 //! PROFILEDB_HOT_PROFILES=1000000 cargo bench --bench hot_paths -- --warm-up-time 1 --measurement-time 3
 //! ```
 //!
+//! `PROFILEDB_HOT_SEGMENTS=0` defines no segment: issue #4's ingest targets
+//! as its text states them (10 declared rollups, the segments being issue
+//! #5's), measured as `ingest/track_10_rollups` and
+//! `ingest/batch_1000_no_segments`; the benchmarks that read segments are
+//! then skipped.
+//!
 //! After the window read and single-event ingest benchmarks, a latency pass
 //! times single calls and prints their p50, p90 and p99 (the issues'
 //! targets are medians; `PROFILEDB_LATENCY_CALLS` sets the number of calls,
@@ -142,8 +148,9 @@ fn traits(i: u64) -> Update {
         .set("signup_at", Timestamp(NOW - (i % 700) as i64 * DAY))
 }
 
-/// Builds the prepopulated database.
-fn loaded(n: u64) -> (tempfile::TempDir, ProfileDb) {
+/// Builds the prepopulated database, with the 20 [`SEGMENTS`] defined
+/// when `segments`.
+fn loaded(n: u64, segments: bool) -> (tempfile::TempDir, ProfileDb) {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = ProfileDb::builder(dir.path())
         .clock(Arc::new(ManualClock::new(Timestamp(NOW))))
@@ -180,8 +187,16 @@ fn loaded(n: u64) -> (tempfile::TempDir, ProfileDb) {
     }
     db.ingest_batch(&batch, true).expect("load events");
     let loaded = start.elapsed();
-    for (name, text) in SEGMENTS {
+    for (name, text) in SEGMENTS.iter().filter(|_| segments) {
         db.define_segment(name, text).expect("define segment");
+    }
+    if !segments {
+        // The segments' backfill loads the rollup cache's pairs they read;
+        // without it, the pair the window benchmarks read is loaded here,
+        // so they time a warm cache as with segments.
+        for i in 0..n {
+            db.rollup(ProfileId(i as u32), "purchases", Window::days(30)).expect("warm the rollup cache");
+        }
     }
     let backfilled = start.elapsed();
     // The load's flushes and compactions finish before anything is timed:
@@ -189,8 +204,9 @@ fn loaded(n: u64) -> (tempfile::TempDir, ProfileDb) {
     // writes cause.
     db.settle().expect("settle");
     eprintln!(
-        "loaded {n} profiles with {} events in {loaded:.1?}; 20 segments backfilled in {:.1?}; settled in {:.1?}",
+        "loaded {n} profiles with {} events in {loaded:.1?}; {} segments backfilled (or the rollup cache warmed) in {:.1?}; settled in {:.1?}",
         n * 20,
+        if segments { SEGMENTS.len() } else { 0 },
         backfilled - loaded,
         start.elapsed() - backfilled
     );
@@ -264,7 +280,13 @@ fn expression(c: &mut Criterion) {
 
 fn hot(c: &mut Criterion) {
     let n = profiles("PROFILEDB_HOT_PROFILES", 20_000);
-    let (dir, db) = loaded(n);
+    let segments = profiles("PROFILEDB_HOT_SEGMENTS", 1) != 0;
+    let (dir, db) = loaded(n, segments);
+    let (track, batch) = if segments {
+        ("ingest/track_10_rollups_20_segments", "batch_1000")
+    } else {
+        ("ingest/track_10_rollups", "batch_1000_no_segments")
+    };
     let mut x = 42u64;
     let sample = db.get(&user(1)).expect("get").expect("present");
     codec(c, &sample);
@@ -302,18 +324,21 @@ fn hot(c: &mut Criterion) {
             black_box(db.update(&who, Update::new().increment("visits", 1)).expect("update"))
         })
     });
-    let mut flip = false;
-    c.bench_function("write/update_flipping_membership", |b| {
-        b.iter(|| {
-            // Profile 4k+1 is "basic": toggling pro flips plan_pro (and maybe
-            // pro_buyers), rewriting one bitmap chunk each.
-            let who = user((next(&mut x) % (n / 4)) * 4 + 1);
-            flip = !flip;
-            let plan = if flip { "pro" } else { "basic" };
-            black_box(db.update(&who, Update::new().set("plan", plan)).expect("update"))
-        })
-    });
-    c.bench_function("ingest/track_10_rollups_20_segments", |b| {
+    // Without segments there is no membership to flip.
+    if segments {
+        let mut flip = false;
+        c.bench_function("write/update_flipping_membership", |b| {
+            b.iter(|| {
+                // Profile 4k+1 is "basic": toggling pro flips plan_pro (and
+                // maybe pro_buyers), rewriting one bitmap chunk each.
+                let who = user((next(&mut x) % (n / 4)) * 4 + 1);
+                flip = !flip;
+                let plan = if flip { "pro" } else { "basic" };
+                black_box(db.update(&who, Update::new().set("plan", plan)).expect("update"))
+            })
+        });
+    }
+    c.bench_function(track, |b| {
         b.iter_batched(
             || recent_event(&mut x, n),
             // The event goes back to criterion, which drops it untimed:
@@ -323,7 +348,7 @@ fn hot(c: &mut Criterion) {
         )
     });
     latency(
-        "ingest/track_10_rollups_20_segments",
+        track,
         latency_calls(100_000),
         || recent_event(&mut x, n),
         |e| {
@@ -332,7 +357,7 @@ fn hot(c: &mut Criterion) {
         },
     );
     common::cpu::cpu_pass(
-        "ingest/track_10_rollups_20_segments",
+        track,
         1,
         || recent_event(&mut x, n),
         |e| (black_box(db.track(&e).expect("track")), e),
@@ -341,7 +366,7 @@ fn hot(c: &mut Criterion) {
     let mut group = c.benchmark_group("ingest");
     group.throughput(Throughput::Elements(1_000));
     group.sample_size(10);
-    group.bench_function("batch_1000", |b| {
+    group.bench_function(batch, |b| {
         b.iter_batched(
             || recent_batch(&mut x, n),
             // As for a single event: the 1,000 events are dropped untimed
@@ -355,12 +380,16 @@ fn hot(c: &mut Criterion) {
     // settled: up to 24 in the families written at random profiles).
     all_time_uncached(c, "rollup/all_time_uncached_after_ingest", dir.path(), n, &mut x);
     common::cpu::cpu_pass(
-        "ingest/batch_1000",
+        &format!("ingest/{batch}"),
         1_000,
         || recent_batch(&mut x, n),
         |events| (black_box(db.ingest_batch(&events, false).expect("batch")), events),
         || db.settle().expect("settle"),
     );
+    if !segments {
+        close(db);
+        return keep_logs(dir.path());
+    }
     c.bench_function("segment/in_segment", |b| {
         b.iter(|| {
             let p = ProfileId((next(&mut x) % n) as u32);
@@ -370,7 +399,27 @@ fn hot(c: &mut Criterion) {
     c.bench_function("segment/count_3way", |b| {
         b.iter(|| black_box(db.query_count("in plan_pro and in eu and not in repeat_buyers").expect("count")))
     });
-    // Closing with warm caches: what an application's shutdown waits for.
+    close(db);
+    keep_logs(dir.path());
+}
+
+/// Copies RocksDB's info logs (`LOG*`, with every flush's and compaction's
+/// CPU time per column family) to the directory `PROFILEDB_HOT_KEEP_LOGS`
+/// names, if set: the database itself is a temporary directory.
+fn keep_logs(dir: &std::path::Path) {
+    let Ok(to) = std::env::var("PROFILEDB_HOT_KEEP_LOGS") else { return };
+    std::fs::create_dir_all(&to).expect("create PROFILEDB_HOT_KEEP_LOGS");
+    for entry in std::fs::read_dir(dir).expect("list the database directory").flatten() {
+        let name = entry.file_name();
+        if name.to_string_lossy().starts_with("LOG") {
+            std::fs::copy(entry.path(), std::path::Path::new(&to).join(&name)).expect("copy a LOG file");
+        }
+    }
+}
+
+/// Closes `db` and prints how long it took: with warm caches, what an
+/// application's shutdown waits for.
+fn close(db: ProfileDb) {
     let start = std::time::Instant::now();
     drop(db);
     eprintln!("closed in {:.1?}", start.elapsed());
