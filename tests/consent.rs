@@ -169,6 +169,49 @@ fn strict_purposes_refuse_unknown_names_and_write_nothing() {
 }
 
 #[test]
+fn a_writable_open_with_strict_purposes_refuses_stored_segments_reading_other_purposes() {
+    let dir = tempfile::tempdir().unwrap();
+    let ann = id("email:ann@example.com");
+    let strict = |purposes: &[&str]| {
+        let purposes: Vec<String> = purposes.iter().map(|p| p.to_string()).collect();
+        ProfileDb::builder(dir.path()).clock(Arc::new(ManualClock::new(Timestamp(T0)))).consent_purposes(purposes, true)
+    };
+    {
+        let db = strict(&["analytics", "marketing"]).open().unwrap();
+        db.set_consent(&ann, "analytics", ConsentChange::granted("banner")).unwrap();
+        db.define_segment("measured", "consent(analytics)").unwrap();
+        db.define_segment("both", "consent(analytics) and consent(marketing)").unwrap();
+        db.define_segment("mailable", "consent(marketing)").unwrap();
+    }
+    // The list lost `analytics`: a query naming it is refused, and so is
+    // the open, naming every segment reading it (not `mailable`).
+    let err = strict(&["marketing"]).open().unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, Error::InvalidInput(_)), "{err}");
+    assert!(msg.contains(r#"segment "measured" reads consent(analytics)"#), "{msg}");
+    assert!(msg.contains(r#"segment "both" reads consent(analytics)"#), "{msg}");
+    assert!(!msg.contains("mailable") && msg.contains("[marketing]"), "{msg}");
+    // A read-only handle opens for inspection (it evaluates nothing).
+    let ro = strict(&["marketing"]).access_mode(profiledb::AccessMode::ReadOnly).open().unwrap();
+    assert_eq!(ro.segment_count("measured").unwrap(), 1);
+    drop(ro);
+    // The full list opens, the segment evaluating as before.
+    let db = strict(&["analytics", "marketing"]).open().unwrap();
+    assert_eq!(db.segment_count("measured").unwrap(), 1);
+    drop(db);
+    // The admin's way out: open without strict purposes (as the CLI does),
+    // drop or redefine the segments; then the strict open succeeds.
+    let admin = ProfileDb::builder(dir.path()).clock(Arc::new(ManualClock::new(Timestamp(T0)))).open().unwrap();
+    admin.drop_segment("measured").unwrap();
+    admin.define_segment("both", "consent(marketing)").unwrap();
+    drop(admin);
+    let db = strict(&["marketing"]).open().unwrap();
+    let names: Vec<String> = db.segments().into_iter().map(|s| s.name).collect();
+    assert_eq!(names, ["both", "mailable"]);
+    assert!(matches!(db.query("consent(analytics)"), Err(Error::UnknownPurpose { .. })));
+}
+
+#[test]
 fn the_consent_condition_follows_grants_withdrawals_and_expiry() {
     let dir = tempfile::tempdir().unwrap();
     let (db, clock) = open_with(dir.path(), |b| b);

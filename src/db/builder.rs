@@ -264,7 +264,10 @@ impl Builder {
     /// The consent purposes this application uses. With `strict`, a
     /// purpose not in the list is refused with [`Error::UnknownPurpose`]
     /// (by `set_consent`, segment definitions and export purposes);
-    /// without, any valid name (`[a-z][a-z0-9_]*`) is accepted.
+    /// without, any valid name (`[a-z][a-z0-9_]*`) is accepted. A
+    /// writable open with `strict` and a stored segment reading a purpose
+    /// not in the list fails with [`Error::InvalidInput`] naming them:
+    /// open without `strict` to drop or redefine the segment.
     pub fn consent_purposes<S: Into<String>>(mut self, purposes: impl IntoIterator<Item = S>, strict: bool) -> Self {
         self.privacy.purposes = purposes.into_iter().map(Into::into).collect();
         self.privacy.strict_purposes = strict;

@@ -245,6 +245,9 @@ impl ProfileDb {
                 )));
             }
         }
+        if writable {
+            unknown_segment_purposes(&config, &segments)?;
+        }
         // Recorded once the open is known to succeed with them.
         retention_settings::record(&store, &config)?;
         let secret = crate::privacy::suppression::load_secret(&store.latest())?;
@@ -362,6 +365,32 @@ impl ProfileDb {
         self.core.wakeups.clear();
         Ok(())
     }
+}
+
+/// At a writable open with strict consent purposes: refuses stored
+/// segments that read a purpose the configured list lacks. A query or a
+/// definition naming it is refused with [`Error::UnknownPurpose`](crate::Error::UnknownPurpose);
+/// a segment kept evaluating it would disagree with them. Names every such
+/// segment and its missing purposes; the database opens without strict
+/// purposes (as the `profiledb` CLI opens it) to drop or redefine them.
+fn unknown_segment_purposes(config: &config::Config, segments: &crate::segment::state::SegmentState) -> Result<()> {
+    let found: Vec<String> = segments
+        .segments
+        .iter()
+        .filter_map(|s| {
+            let missing = config.privacy.unknown_purposes(&s.deps.consents);
+            (!missing.is_empty()).then(|| format!("segment {:?} reads consent({})", s.def.name, missing.join(", ")))
+        })
+        .collect();
+    if found.is_empty() {
+        return Ok(());
+    }
+    Err(crate::Error::invalid(format!(
+        "{}, but the strict consent purposes are [{}]: add the purposes to consent_purposes, or open the \
+         database without strict purposes (as the profiledb CLI does) to drop or redefine the segments",
+        found.join("; "),
+        config.privacy.known_purposes()
+    )))
 }
 
 static SECONDARY_SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);

@@ -61,12 +61,23 @@ impl PrivacyConfig {
     pub fn check_purpose(&self, purpose: &str) -> Result<()> {
         validate_purpose(purpose)?;
         if self.strict_purposes && !self.purposes.contains(purpose) {
-            return Err(Error::UnknownPurpose {
-                purpose: purpose.to_owned(),
-                known: self.purposes.iter().cloned().collect::<Vec<_>>().join(", "),
-            });
+            return Err(Error::UnknownPurpose { purpose: purpose.to_owned(), known: self.known_purposes() });
         }
         Ok(())
+    }
+
+    /// Of `purposes` (those a stored segment reads), the ones strict mode
+    /// refuses: not in the configured list. None without strict mode.
+    pub fn unknown_purposes<'a>(&self, purposes: impl IntoIterator<Item = &'a String>) -> Vec<&'a str> {
+        if !self.strict_purposes {
+            return Vec::new();
+        }
+        purposes.into_iter().filter(|p| !self.purposes.contains(*p)).map(String::as_str).collect()
+    }
+
+    /// The configured purposes, comma-separated (for messages).
+    pub fn known_purposes(&self) -> String {
+        self.purposes.iter().cloned().collect::<Vec<_>>().join(", ")
     }
 
     /// The consents an export purpose requires.
