@@ -1,6 +1,7 @@
 //! [`Definitions`]: one definition at a time — a segment's or a rollup's
-//! (with its backfill), a segment drop — and a clear error instead of a
-//! deadlock when a definition's progress callback starts another.
+//! (with its backfill), a segment drop; `check`, `check_segments` and
+//! `anonymize` hold it too — and a clear error instead of a deadlock when
+//! a definition's progress callback starts another.
 
 use std::thread::ThreadId;
 
