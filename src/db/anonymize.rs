@@ -86,8 +86,10 @@ impl ProfileDb {
     /// ([`declare_rollup`](Self::declare_rollup)) running on another
     /// thread ends first (this waits for it; so it does for a segment
     /// definition's backfill), and one an error or a panic stopped on this
-    /// handle is finished first. Called from a definition's progress
-    /// callback it is refused ([`Error::InvalidInput`]) and changes nothing.
+    /// handle is finished first. Called from a progress callback while
+    /// a rollup's backfill is unfinished it is refused
+    /// ([`Error::InvalidInput`]) and changes nothing (from a segment
+    /// definition's, with no rollup backfill pending, it runs).
     pub fn anonymize(
         &self,
         identifier: &Identifier,
@@ -101,9 +103,19 @@ impl ProfileDb {
         // backfill not past the profile yet would fold the scrubbed
         // timeline. So it ends first (a running one, on another thread: we
         // wait; one stopped early on this handle: finished here), and none
-        // starts until this commit. Refused from a progress callback.
-        let definitions = self.core.definitions.hold("anonymize")?;
-        self.finish_pending_rollup()?;
+        // starts until this commit.
+        let definitions = self.core.definitions.hold_unless_nested();
+        match definitions {
+            Some(_) => self.finish_pending_rollup()?,
+            // From a definition's progress callback: no other starts before
+            // it returns; a segment's may go on, a rollup's may not.
+            None if self.core.rollups.read().building.is_some() => return Err(Error::invalid(
+                "anonymize was called from a progress callback while a rollup declaration's backfill is unfinished \
+                     (it would fold the scrubbed values, which rollups keep): call it after the definition returns \
+                     (or from another thread, where it waits)",
+            )),
+            None => {}
+        }
         let mut writer = self.core.writer.lock();
         // Segments are re-evaluated at commit, in the same batch: the
         // scrubbed timeline is staged for the transaction's reads.

@@ -152,8 +152,8 @@ impl ProfileDb {
     /// As [`define_segment`](Self::define_segment), calling `progress(done, total)` after each batch of
     /// the backfill (without the writer lock: a write from the callback, or one it waits for on another
     /// thread, goes through).
-    /// Another definition, `drop_segment`, `check`, `check_segments` or
-    /// `anonymize` called from the callback is refused ([`Error::InvalidInput`](crate::Error::InvalidInput)):
+    /// Another definition, `drop_segment`, `check` or `check_segments`
+    /// called from the callback is refused ([`Error::InvalidInput`](crate::Error::InvalidInput)):
     /// they wait for this definition to end, which waits for the callback.
     pub fn define_segment_with_progress(
         &self,

@@ -297,3 +297,29 @@ fn an_anonymize_called_from_a_progress_callback_is_refused_and_changes_nothing()
     let anonymized = anonymize_all(&db, &["device_id:d50"]).expect("anonymize after it returns");
     assert_spend_survived(db, &[(anonymized[0], 50)]);
 }
+
+#[test]
+fn an_anonymize_from_a_segment_definitions_callback_is_refused_while_a_rollup_backfill_is_pending() {
+    let (_dir, db) = loaded();
+    let cut = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        db.declare_rollup_with_progress(spend(), &mut |done, _| assert!(done < 32, "the callback panics"))
+    }));
+    assert!(cut.is_err());
+    let mut refused = None;
+    db.define_segment_with_progress("buyers", "count(purchase) >= 1", &mut |_, _| {
+        refused.get_or_insert_with(|| anonymize_all(&db, &["device_id:d50"]));
+    })
+    .expect("define");
+    let e = refused.expect("called").expect_err("refused");
+    assert!(e.contains("anonymize") && e.contains("after the definition returns"), "{e}");
+    assert_eq!(db.resolve(&id("device_id:d50")).expect("resolve"), Some(ProfileId(50)), "not anonymized");
+    // With no rollup backfill pending, it runs from the callback.
+    let anonymized = anonymize_all(&db, &["device_id:d50"]).expect("anonymize");
+    let mut ran = None;
+    db.define_segment_with_progress("buyers2", "count(purchase) >= 2", &mut |_, _| {
+        ran.get_or_insert_with(|| anonymize_all(&db, &["device_id:d51"]));
+    })
+    .expect("define");
+    let ran = ran.expect("called").expect("anonymize from a segment definition's callback");
+    assert_spend_survived(db, &[(anonymized[0], 50), (ran[0], 51)]);
+}
