@@ -81,6 +81,15 @@ impl ProfileDb {
     /// [`Error::PurgePending`], as for [`erase`](Self::erase)).
     /// Audit-logged without personal data. An unknown identifier is
     /// [`Error::NotFound`] and changes nothing.
+    ///
+    /// Rollups keep the fold of the original values, so a rollup backfill
+    /// ([`declare_rollup`](Self::declare_rollup)) running on another
+    /// thread ends first (this waits for it; so it does for a segment
+    /// definition's backfill), and one an error or a panic stopped on this
+    /// handle is finished first. Called from a progress callback while
+    /// a rollup's backfill is unfinished it is refused
+    /// ([`Error::InvalidInput`]) and changes nothing (from a segment
+    /// definition's, with no rollup backfill pending, it runs).
     pub fn anonymize(
         &self,
         identifier: &Identifier,
@@ -90,6 +99,23 @@ impl ProfileDb {
         self.writable("anonymize")?;
         let rules = rules.unwrap_or(&self.core.config.privacy.anonymize);
         rules.validate()?;
+        // Rollups keep the fold of the values scrubbed here; a rollup
+        // backfill not past the profile yet would fold the scrubbed
+        // timeline. So it ends first (a running one, on another thread: we
+        // wait; one stopped early on this handle: finished here), and none
+        // starts until this commit.
+        let definitions = self.core.definitions.hold_unless_nested();
+        match definitions {
+            Some(_) => self.finish_pending_rollup()?,
+            // From a definition's progress callback: no other starts before
+            // it returns; a segment's may go on, a rollup's may not.
+            None if self.core.rollups.read().building.is_some() => return Err(Error::invalid(
+                "anonymize was called from a progress callback while a rollup declaration's backfill is unfinished \
+                     (it would fold the scrubbed values, which rollups keep): call it after the definition returns \
+                     (or from another thread, where it waits)",
+            )),
+            None => {}
+        }
         let mut writer = self.core.writer.lock();
         // Segments are re-evaluated at commit, in the same batch: the
         // scrubbed timeline is staged for the transaction's reads.
@@ -158,6 +184,7 @@ impl ProfileDb {
         txn.commit()?;
         self.publish_secret(secret);
         drop(writer);
+        drop(definitions);
         self.purge_files().map_err(|e| super::privacy::purge_failed("anonymize", e))?;
         Ok(report)
     }

@@ -1,6 +1,8 @@
 //! [`Definitions`]: one definition at a time — a segment's or a rollup's
-//! (with its backfill), a segment drop — and a clear error instead of a
-//! deadlock when a definition's progress callback starts another.
+//! (with its backfill), a segment drop; `check`, `check_segments` and
+//! `anonymize` hold it too — and a clear error instead of a deadlock when
+//! a definition's progress callback starts another (`anonymize` runs from
+//! a segment definition's callback).
 
 use std::thread::ThreadId;
 
@@ -39,9 +41,25 @@ impl Definitions {
                  it waits)"
             )));
         }
+        Ok(self.take(me))
+    }
+
+    /// As [`hold`](Self::hold), but `None` instead of the refusal when
+    /// this thread holds the lock already (the caller runs inside a
+    /// definition's progress callback, and no other definition can start
+    /// until it returns): the caller decides whether it may run there.
+    pub fn hold_unless_nested(&self) -> Option<Held<'_>> {
+        let me = std::thread::current().id();
+        if *self.owner.lock() == Some(me) {
+            return None;
+        }
+        Some(self.take(me))
+    }
+
+    fn take(&self, me: ThreadId) -> Held<'_> {
         let guard = self.lock.lock();
         *self.owner.lock() = Some(me);
-        Ok(Held { _guard: guard, owner: &self.owner })
+        Held { _guard: guard, owner: &self.owner }
     }
 }
 

@@ -20,6 +20,10 @@
 //! profile's fold replaces what its buckets held, so a batch done twice
 //! changes nothing).
 //!
+//! A rewrite of a timeline's values would reach a profile not reached yet
+//! (its fold would lose them): `anonymize` holds the definitions lock and
+//! finishes a backfill first, as a declaration does.
+//!
 //! [`Registry::find_series`]: crate::rollup::registry::Registry::find_series
 
 use std::collections::BTreeMap;
@@ -92,8 +96,8 @@ impl ProfileDb {
     /// As [`declare_rollup`](Self::declare_rollup), calling
     /// `progress(done, total)` (profiles) after each batch of the
     /// backfill, without the writer lock (the callback may write).
-    /// Another definition, `drop_segment`, `check` or `check_segments`
-    /// called from the callback is refused ([`Error::InvalidInput`](crate::Error::InvalidInput)):
+    /// Another definition, `drop_segment`, `check`, `check_segments` or
+    /// `anonymize` called from the callback is refused ([`Error::InvalidInput`](crate::Error::InvalidInput)):
     /// they wait for this definition to end, which waits for the callback.
     pub fn declare_rollup_with_progress(&self, def: RollupDef, progress: &mut dyn FnMut(u64, u64)) -> Result<()> {
         self.writable("declare_rollup")?;
@@ -156,11 +160,12 @@ impl ProfileDb {
 
     /// Runs again, from the start, the backfill of a rollup that stopped
     /// early: a crash (at open), an error or a panic out of a progress
-    /// callback on this handle (before the next declaration). Every
+    /// callback on this handle (before the next declaration or
+    /// anonymize). Every
     /// profile may lack events stored before; its timeline has them (the
     /// backfill began with timelines on, and retention waited). Called
     /// with the definitions lock held.
-    fn finish_pending_rollup(&self) -> Result<()> {
+    pub(super) fn finish_pending_rollup(&self) -> Result<()> {
         {
             let writer = self.core.writer.lock();
             let mut reg = self.core.rollups.write();

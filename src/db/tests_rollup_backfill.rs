@@ -211,3 +211,115 @@ fn a_definition_started_from_a_progress_callback_is_refused_instead_of_waiting_f
     db.declare_rollup(RollupDef::new("big", "purchase", Aggregate::Max("amount".into()))).expect("declare");
     assert_exact(&db);
 }
+
+/// `spend` of `device_id:d{i}` as [`loaded`] wrote it: the sum of its
+/// purchases' amounts.
+fn loaded_spend(i: u32) -> RollupValue {
+    let amounts: Vec<f64> = (0..i % 4).map(|j| f64::from(i + j)).collect();
+    RollupValue::Number((!amounts.is_empty()).then(|| amounts.iter().sum()))
+}
+
+/// Anonymizes `people` (the default rules drop `amount`) and returns
+/// their profiles.
+fn anonymize_all(db: &ProfileDb, people: &[&str]) -> Result<Vec<ProfileId>, String> {
+    people.iter().map(|who| db.anonymize(&id(who), None, None).map(|r| r.profile).map_err(|e| e.to_string())).collect()
+}
+
+/// The anonymized profiles' `spend` is what [`loaded`] wrote, `check` is
+/// clean; also after a reopen.
+fn assert_spend_survived(db: ProfileDb, anonymized: &[(ProfileId, u32)]) {
+    let dir = db.path().to_owned();
+    for db in [Some(db), None] {
+        let db = db.unwrap_or_else(|| ProfileDb::open(&dir).expect("reopen"));
+        assert!(db.rollup_defs().contains(&spend()));
+        for &(p, i) in anonymized {
+            assert_eq!(db.rollup(p, "spend", Window::All).expect("rollup"), loaded_spend(i), "d{i} ({p})");
+        }
+        let report = db.check().expect("check");
+        assert!(report.is_clean(), "{report}");
+    }
+}
+
+#[test]
+fn an_anonymize_during_a_rollup_backfill_keeps_the_fold_of_the_values_it_scrubs() {
+    let (_dir, db) = loaded();
+    let (tx, rx) = mpsc::channel();
+    let mut result = None;
+    db.declare_rollup_with_progress(spend(), &mut |done, _| {
+        if done == 16 {
+            // d3 the backfill has passed, d50 it has not reached.
+            let (db, tx) = (db.clone(), tx.clone());
+            std::thread::spawn(move || {
+                let _ = tx.send(anonymize_all(&db, &["device_id:d3", "device_id:d50"]));
+            });
+            // Between two batches, if it does not wait for the backfill.
+            result = rx.recv_timeout(Duration::from_secs(2)).ok();
+        }
+    })
+    .expect("declare");
+    let anonymized = result.or_else(|| rx.recv_timeout(WAIT).ok()).expect("anonymize ended").expect("anonymize");
+    assert_eq!(anonymized, [ProfileId(3), ProfileId(50)]);
+    let p50 = db.events(ProfileId(50), Timestamp(0), Timestamp(i64::MAX)).expect("events");
+    assert!(p50.iter().all(|e| e.property("amount").is_none()), "scrubbed");
+    assert_spend_survived(db, &[(ProfileId(3), 3), (ProfileId(50), 50)]);
+}
+
+#[test]
+fn an_anonymize_after_a_rollup_backfill_stopped_early_keeps_the_fold_of_the_values_it_scrubs() {
+    let (_dir, db) = loaded();
+    let cut = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        db.declare_rollup_with_progress(spend(), &mut |done, _| assert!(done < 32, "the callback panics"))
+    }));
+    assert!(cut.is_err());
+    // The same handle: the backfill is pending, d50 not reached.
+    let anonymized = anonymize_all(&db, &["device_id:d50"]).expect("anonymize");
+    assert_eq!(anonymized, [ProfileId(50)]);
+    // Still pending, the next writable open would fold the scrubbed
+    // timeline: anonymize finished it first.
+    let dir = db.path().to_owned();
+    drop(db);
+    assert_spend_survived(ProfileDb::open(&dir).expect("reopen"), &[(ProfileId(50), 50)]);
+}
+
+#[test]
+fn an_anonymize_called_from_a_progress_callback_is_refused_and_changes_nothing() {
+    let (_dir, db) = loaded();
+    let mut refused = None;
+    db.declare_rollup_with_progress(spend(), &mut |done, _| {
+        if done == 16 {
+            refused = Some(anonymize_all(&db, &["device_id:d50"]));
+        }
+    })
+    .expect("declare");
+    let e = refused.expect("called").expect_err("refused");
+    assert!(e.contains("anonymize") && e.contains("after the definition returns"), "{e}");
+    assert_eq!(db.resolve(&id("device_id:d50")).expect("resolve"), Some(ProfileId(50)), "not anonymized");
+    let anonymized = anonymize_all(&db, &["device_id:d50"]).expect("anonymize after it returns");
+    assert_spend_survived(db, &[(anonymized[0], 50)]);
+}
+
+#[test]
+fn an_anonymize_from_a_segment_definitions_callback_is_refused_while_a_rollup_backfill_is_pending() {
+    let (_dir, db) = loaded();
+    let cut = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        db.declare_rollup_with_progress(spend(), &mut |done, _| assert!(done < 32, "the callback panics"))
+    }));
+    assert!(cut.is_err());
+    let mut refused = None;
+    db.define_segment_with_progress("buyers", "count(purchase) >= 1", &mut |_, _| {
+        refused.get_or_insert_with(|| anonymize_all(&db, &["device_id:d50"]));
+    })
+    .expect("define");
+    let e = refused.expect("called").expect_err("refused");
+    assert!(e.contains("anonymize") && e.contains("after the definition returns"), "{e}");
+    assert_eq!(db.resolve(&id("device_id:d50")).expect("resolve"), Some(ProfileId(50)), "not anonymized");
+    // With no rollup backfill pending, it runs from the callback.
+    let anonymized = anonymize_all(&db, &["device_id:d50"]).expect("anonymize");
+    let mut ran = None;
+    db.define_segment_with_progress("buyers2", "count(purchase) >= 2", &mut |_, _| {
+        ran.get_or_insert_with(|| anonymize_all(&db, &["device_id:d51"]));
+    })
+    .expect("define");
+    let ran = ran.expect("called").expect("anonymize from a segment definition's callback");
+    assert_spend_survived(db, &[(anonymized[0], 50), (ran[0], 51)]);
+}
