@@ -238,7 +238,8 @@ impl ProfileDb {
                     part.ignored.extend(ignored.into_iter().map(|(id, why)| (i, id, why)));
                 }
                 EventOutcome::Duplicate { .. } => part.duplicates += 1,
-                _ => part.dropped += 1,
+                EventOutcome::Dropped => part.dropped += 1,
+                EventOutcome::Rejected { .. } | EventOutcome::NotApplied => {}
             }
             // Set before the commit, reset above if the batch fails.
             if let Some(slot) = report.outcomes.get_mut(i) {
