@@ -295,6 +295,23 @@ pub enum Error {
          commits as one unit: split the batch before this event, or send it without strict"
     )]
     StrictBatchSplit,
+    /// A batch had rejected events
+    /// ([`BatchReport::into_result`](crate::BatchReport::into_result)):
+    /// the first one's position in the batch and error. The events that
+    /// were not rejected committed (`applied` of them), unless the batch was
+    /// strict (then `applied` is 0 and nothing was written).
+    #[error("event {position} of the batch was rejected: {source} ({rejected} rejected in all, {applied} applied)")]
+    BatchRejected {
+        /// The first rejected event's position in the batch.
+        position: usize,
+        /// How many events were rejected.
+        rejected: usize,
+        /// How many events were applied.
+        applied: u64,
+        /// Why the first was rejected.
+        #[source]
+        source: Box<Error>,
+    },
     /// An internal retry signal: an operation must be redone in a batch of
     /// its own. Never returned to callers.
     #[doc(hidden)]

@@ -81,8 +81,8 @@ pub use db::retention_settings::Settings as RetentionSettings;
 pub use db::{AccessMode, Builder, CfSize, Durability, IdentifierInfo, ProfileDb, ProfileView, RawEntry, WriteReceipt};
 pub use db::{AnonymizeReport, ConsentCheck, ConsentInfo, SegmentExport};
 pub use db::{
-    BatchReport, DueWakeups, EraseManyReport, EraseOutcome, EraseReport, FeedReceiver, IngestOutcome, RetentionReport,
-    SegmentInfo, SegmentMismatch, TickReport, MAX_ERASE_MANY,
+    BatchReport, DueWakeups, EraseManyReport, EraseOutcome, EraseReport, EventOutcome, FeedReceiver, IngestOutcome,
+    RetentionReport, SegmentInfo, SegmentMismatch, TickReport, MAX_ERASE_MANY,
 };
 pub use db::{CheckReport, EventRef, ProfileFailure, RetentionPass, Violation};
 pub use db::{IndexMismatch, TickErrorHook, TickerStatus, TraitIndexInfo, LIVE_SET};

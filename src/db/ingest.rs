@@ -1,13 +1,13 @@
 //! Event ingest: `track`, `ingest_batch`, timelines and rollup reads.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 
 use crate::clock::Timestamp;
 use crate::core::WriterState;
 use crate::error::{Error, NotFoundKind, Result};
 use crate::event::{Event, EventKind};
 use crate::identity::identifier::Identifier;
-use crate::identity::stitch::{stitch, Ignored};
+use crate::identity::stitch::stitch;
 use crate::keys;
 use crate::profile::delta::Change;
 use crate::profile::id::ProfileId;
@@ -16,6 +16,7 @@ use crate::rollup::{Acc, Aggregate, RollupDef, Window};
 use crate::schema::{self, DedupEntry};
 use crate::txn::{NewDelta, Resolved, Txn};
 
+pub use super::batch_report::{BatchReport, EventOutcome};
 use super::write::WriteReceipt;
 use super::ProfileDb;
 
@@ -27,40 +28,19 @@ pub enum IngestOutcome {
     Applied(WriteReceipt),
     /// Its message id was seen within the dedup horizon: acknowledged,
     /// nothing changed.
+    #[non_exhaustive]
     Duplicate {
         /// When the first copy was accepted.
         first_seen: Timestamp,
+        /// The profile the first copy was applied to, as it was then: it
+        /// may have merged into another since
+        /// ([`resolve_id`](ProfileDb::resolve_id) gives the live one).
+        profile: ProfileId,
     },
     /// It carried an erased identifier and the suppression policy is
     /// [`Drop`](crate::privacy::SuppressionPolicy::Drop): acknowledged,
     /// nothing stored.
     Dropped,
-}
-
-/// What a batch ingest did.
-#[derive(Debug, Default)]
-pub struct BatchReport {
-    /// Events applied.
-    pub applied: u64,
-    /// Duplicates acknowledged without change.
-    pub duplicates: u64,
-    /// Events carrying an erased identifier, acknowledged and not stored
-    /// ([`SuppressionPolicy::Drop`](crate::privacy::SuppressionPolicy::Drop)).
-    pub dropped: u64,
-    /// Rejected events: their position in the batch and why. Nothing of a
-    /// rejected event was written.
-    pub rejected: Vec<(usize, Error)>,
-    /// Identifiers of applied events that were not linked, with the
-    /// event's position and why ([`Ignored`]: blocklisted values, links a
-    /// kind's limit refused, lower-priority identifiers that gave way,
-    /// detached ones), in batch order.
-    pub ignored: Vec<(usize, Identifier, Ignored)>,
-    /// Profiles the applied events created
-    /// ([`WriteReceipt::created`]).
-    pub created: u64,
-    /// Profiles the applied events merged into others (the sum of
-    /// [`WriteReceipt::merged`]: stitching, alias events).
-    pub merged: u64,
 }
 
 /// How many refused events a batch's 1,024 are redone without (in one
@@ -98,7 +78,7 @@ impl ProfileDb {
         self.check_event(event, &self.event_limits())?;
         let mut writer = self.core.writer.lock();
         let mut txn = Txn::new(&self.core, &mut writer);
-        let mut seen = HashSet::new();
+        let mut seen = HashMap::new();
         let outcome = apply_event(&mut txn, event, &mut seen)?;
         txn.commit()?;
         Ok(outcome)
@@ -124,12 +104,18 @@ impl ProfileDb {
     /// batch wrote (it starts the next batch). Past 16 refusals in one
     /// 1,024, the rest of it commits one event per batch.
     ///
-    /// A strict batch with an invalid event is still `Ok`: check
-    /// [`BatchReport::rejected`] (and `applied`, 0 then).
+    /// [`BatchReport::outcomes`] says what became of each event, in batch
+    /// order: the profile it was applied to (or its first copy was, for a
+    /// duplicate), dropped, rejected, or — a refused strict batch — not
+    /// applied. A batch with a rejected event is still `Ok`, strict or not
+    /// (a strict one then wrote nothing: `applied` is 0); check
+    /// [`BatchReport::is_complete`], or use
+    /// [`BatchReport::into_result`] to get [`Error::BatchRejected`]
+    /// instead.
     ///
     /// ```
     /// use profiledb::event::{Event, EventKind};
-    /// use profiledb::{Identifier, ProfileDb};
+    /// use profiledb::{Error, EventOutcome, Identifier, ProfileDb};
     /// let dir = tempfile::tempdir()?;
     /// let db = ProfileDb::open(dir.path())?;
     /// let ann: Identifier = "email:ann@example.com".parse()?;
@@ -137,13 +123,16 @@ impl ProfileDb {
     /// let nobody = Event::new(EventKind::Track, "page_view", db.now(), vec![]); // no identifier
     /// let report = db.ingest_batch(&[view.clone(), nobody.clone(), view.clone()], false)?;
     /// assert_eq!((report.applied, report.rejected.len(), report.rejected[0].0), (2, 1, 1));
+    /// assert_eq!(report.outcomes[1], EventOutcome::Rejected { error: 0 });
     /// let strict = db.ingest_batch(&[view, nobody], true)?;
     /// assert_eq!((strict.applied, strict.rejected.len()), (0, 1)); // nothing written
+    /// assert_eq!(strict.outcomes, [EventOutcome::NotApplied, EventOutcome::Rejected { error: 0 }]);
+    /// assert!(matches!(strict.into_result(), Err(Error::BatchRejected { position: 1, .. })));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn ingest_batch(&self, events: &[Event], strict: bool) -> Result<BatchReport> {
         self.writable("ingest_batch")?;
-        let mut report = BatchReport::default();
+        let mut report = BatchReport::for_batch(events.len());
         let mut valid = Vec::with_capacity(events.len());
         let limits = self.event_limits();
         for (i, e) in events.iter().enumerate() {
@@ -153,7 +142,7 @@ impl ProfileDb {
             }
         }
         if strict && !report.rejected.is_empty() {
-            return Ok(report);
+            return Ok(report.finish());
         }
         if strict {
             return self.commit_as_one(&valid, report);
@@ -185,8 +174,7 @@ impl ProfileDb {
                 }
             }
         }
-        report.rejected.sort_by_key(|(i, _)| *i);
-        Ok(report)
+        Ok(report.finish())
     }
 
     /// A strict batch: every event applied in one RocksDB batch, committed
@@ -199,7 +187,7 @@ impl ProfileDb {
             let err = if matches!(err, Error::Conflict(_)) { Error::StrictBatchSplit } else { err };
             report.rejected.push((valid[k].0, err));
         }
-        Ok(report)
+        Ok(report.finish())
     }
 
     /// Applies `events` in one batch and commits it, counting outcomes in
@@ -213,7 +201,7 @@ impl ProfileDb {
     ) -> Result<Option<(usize, Error)>> {
         let mut txn = Txn::new(&self.core, writer);
         txn.reserve_events(events.len());
-        let mut seen = HashSet::new();
+        let mut seen = HashMap::new();
         let mut part = BatchReport::default();
         // The profiles the events' first identifiers resolve to now, when
         // cached: their caches are prefetched a few events ahead (see
@@ -228,16 +216,34 @@ impl ProfileDb {
             // Stitching takes the first identifier's resolution from here
             // instead of a second cache lookup.
             txn.resolved_ahead(e.identifiers.first().zip(resolved(k)));
-            match apply_event(&mut txn, e, &mut seen) {
-                Ok(IngestOutcome::Applied(r)) => {
-                    part.applied += 1;
-                    part.created += u64::from(r.created);
-                    part.merged += r.merged.len() as u64;
-                    part.ignored.extend(r.ignored.into_iter().map(|(id, why)| (i, id, why)));
+            let outcome = match apply_event(&mut txn, e, &mut seen) {
+                Ok(outcome) => outcome,
+                Err(err) => {
+                    // Nothing of this batch commits: its events are not
+                    // applied (yet).
+                    for &(j, _) in &events[..k] {
+                        if let Some(slot) = report.outcomes.get_mut(j) {
+                            *slot = EventOutcome::NotApplied;
+                        }
+                    }
+                    return Ok(Some((k, err)));
                 }
-                Ok(IngestOutcome::Duplicate { .. }) => part.duplicates += 1,
-                Ok(IngestOutcome::Dropped) => part.dropped += 1,
-                Err(err) => return Ok(Some((k, err))),
+            };
+            let (outcome, ignored) = EventOutcome::of(outcome);
+            match &outcome {
+                EventOutcome::Applied { created, merged, .. } => {
+                    part.applied += 1;
+                    part.created += u64::from(*created);
+                    part.merged += merged.len() as u64;
+                    part.ignored.extend(ignored.into_iter().map(|(id, why)| (i, id, why)));
+                }
+                EventOutcome::Duplicate { .. } => part.duplicates += 1,
+                EventOutcome::Dropped => part.dropped += 1,
+                EventOutcome::Rejected { .. } | EventOutcome::NotApplied => {}
+            }
+            // Set before the commit, reset above if the batch fails.
+            if let Some(slot) = report.outcomes.get_mut(i) {
+                *slot = outcome;
             }
         }
         txn.commit()?;
@@ -323,8 +329,13 @@ impl ProfileDb {
 }
 
 /// Applies one validated event inside `txn`. Nothing is staged when it
-/// fails. `seen` holds message ids staged earlier in the same batch.
-fn apply_event<'a>(txn: &mut Txn<'a>, event: &'a Event, seen: &mut HashSet<String>) -> Result<IngestOutcome> {
+/// fails. `seen` holds message ids staged earlier in the same batch, with
+/// the profile each was applied to.
+fn apply_event<'a>(
+    txn: &mut Txn<'a>,
+    event: &'a Event,
+    seen: &mut HashMap<String, ProfileId>,
+) -> Result<IngestOutcome> {
     // Borrowed unless an alias's previous id joins them (no copy of a
     // track event's identifiers).
     let mut ids = std::borrow::Cow::Borrowed(event.identifiers.as_slice());
@@ -342,12 +353,15 @@ fn apply_event<'a>(txn: &mut Txn<'a>, event: &'a Event, seen: &mut HashSet<Strin
     }
     let horizon = txn.core.config.dedup_horizon_ms;
     if let Some(m) = &event.message_id {
-        if seen.contains(m) {
-            return Ok(IngestOutcome::Duplicate { first_seen: txn.now });
+        if let Some(&profile) = seen.get(m) {
+            return Ok(IngestOutcome::Duplicate { first_seen: txn.now, profile });
         }
         if let Some(d) = schema::DEDUP.get(&txn.view, m.as_bytes())? {
             if txn.now.0 - d.first_seen <= horizon {
-                return Ok(IngestOutcome::Duplicate { first_seen: Timestamp(d.first_seen) });
+                return Ok(IngestOutcome::Duplicate {
+                    first_seen: Timestamp(d.first_seen),
+                    profile: ProfileId(d.profile),
+                });
             }
         }
     }
@@ -384,7 +398,7 @@ fn apply_event<'a>(txn: &mut Txn<'a>, event: &'a Event, seen: &mut HashSet<Strin
     if let Some(m) = &event.message_id {
         let entry = DedupEntry { first_seen: txn.now.0, profile: s.target.0 };
         schema::DEDUP.put(&mut txn.batch, m.as_bytes(), &entry);
-        seen.insert(m.clone());
+        seen.insert(m.clone(), s.target);
     }
     Ok(IngestOutcome::Applied(WriteReceipt::stitched(s, version)))
 }

@@ -37,7 +37,7 @@ pub fn track(ctx: &Ctx, a: &TrackArgs) -> Result<(), CliError> {
             }
             ctx.out.emit(&v, || format!("{} {:?} applied\n{}", event.kind, event.name, text::receipt(&r)))
         }
-        IngestOutcome::Duplicate { first_seen } => {
+        IngestOutcome::Duplicate { first_seen, .. } => {
             let v = json!({"duplicate": true, "first_seen": first_seen.to_rfc3339()});
             ctx.out
                 .emit(&v, || format!("duplicate: message id first seen at {first_seen}; acknowledged, nothing changed"))
