@@ -3,6 +3,7 @@
 mod admin;
 mod anonymize;
 mod as_of;
+mod as_of_seek;
 mod backup;
 pub(crate) mod builder;
 pub(crate) mod cache;
@@ -43,6 +44,8 @@ fn chunk_merge(cf: &'static str) -> MergeOperator {
     }
 }
 
+#[cfg(test)]
+mod tests_as_of_seek;
 #[cfg(test)]
 mod tests_backfill;
 #[cfg(test)]
