@@ -28,10 +28,11 @@
 //! log), the id's own history answers, as a survivor's versions of a
 //! merge window read as its own state once the person merged in is erased.
 //!
-//! A live profile needs no story when the delta after its version current
-//! at `t` is no split (see `own_version_at`): its own log answers, read by
-//! bisection, so such a read costs a logarithmic number of point reads
-//! rather than a decode of its whole history.
+//! Most steps need no story: the id's own log, read by bisection, says
+//! whether a merge can answer for `t`, and that merge is found by seeking
+//! the logs it can be recorded in to its time (`as_of_seek`). A read then
+//! costs a logarithmic number of point reads per log rather than a decode
+//! of every log; the story decides only where a merge is missing.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -46,6 +47,8 @@ use crate::profile::state::{Profile, ProfileRecord};
 use crate::schema;
 use crate::storage::View;
 
+use super::as_of_seek::Hop;
+
 /// The most merges followed for one read (a consistent database forms no
 /// cycle at any instant; this bounds a damaged one).
 const MAX_HOPS: usize = 64;
@@ -53,7 +56,19 @@ const MAX_HOPS: usize = 64;
 /// The profile `id` was part of at time `t`, as it was then (`None`: it
 /// did not exist yet).
 pub(super) fn profile_at(view: &View<'_>, id: ProfileId, t: Timestamp) -> Result<Option<Profile>> {
-    let (id, source) = follow(view, id, t)?;
+    read_at(view, id, t, true)
+}
+
+/// [`profile_at`] by every id's whole story, seeking nothing: what the
+/// seeking reads are checked against.
+#[cfg(test)]
+pub(super) fn profile_at_by_story(view: &View<'_>, id: ProfileId, t: Timestamp) -> Result<Option<Profile>> {
+    read_at(view, id, t, false)
+}
+
+/// [`profile_at`], seeking in the logs when `seek` (else by stories only).
+fn read_at(view: &View<'_>, id: ProfileId, t: Timestamp, seek: bool) -> Result<Option<Profile>> {
+    let (id, source) = follow(view, id, t, seek)?;
     let (rec, version) = match source {
         Source::Own { rec, version } => (rec, version),
         Source::Story(story) => {
@@ -72,25 +87,40 @@ pub(super) fn profile_at(view: &View<'_>, id: ProfileId, t: Timestamp) -> Result
 /// was a profile of its own then, else the profile it had merged into —
 /// through every merge of a chain.
 pub(super) fn part_of_at(view: &View<'_>, id: ProfileId, t: Timestamp) -> Result<ProfileId> {
-    follow(view, id, t).map(|(id, _)| id)
+    follow(view, id, t, true).map(|(id, _)| id)
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Steps of seeking reads on this thread that their story decided.
+    pub(super) static STORY_STEPS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
 /// What decided that a profile answers for a time.
 enum Source {
-    /// Its own live record alone, with its version current then.
+    /// A record found by seeking, with its version current then.
     Own { rec: ProfileRecord, version: Option<u64> },
     /// Its story.
     Story(Story),
 }
 
-/// [`part_of_at`], with what decided it.
-fn follow(view: &View<'_>, id: ProfileId, t: Timestamp) -> Result<(ProfileId, Source)> {
+/// [`part_of_at`], with what decided it: each step by seeking
+/// (`as_of_seek`) when `seek` and seeking decides it, else by the story.
+fn follow(view: &View<'_>, id: ProfileId, t: Timestamp, seek: bool) -> Result<(ProfileId, Source)> {
     let mut id = id;
     for _ in 0..MAX_HOPS {
-        if let Some(rec) = schema::PROFILES.get(view, &crate::keys::profile(id))? {
-            if let Some(version) = own_version_at(view, &rec, t)? {
-                return Ok((id, Source::Own { rec, version }));
+        if seek {
+            let live = schema::PROFILES.get(view, &crate::keys::profile(id))?;
+            match super::as_of_seek::hop(view, id, live, t)? {
+                Some(Hop::Merged(into)) => {
+                    id = into;
+                    continue;
+                }
+                Some(Hop::Own { rec, version }) => return Ok((id, Source::Own { rec, version })),
+                None => {}
             }
+            #[cfg(test)]
+            STORY_STEPS.with(|n| n.set(n.get() + 1));
         }
         let story = Story::of(view, id)?;
         if let Some(into) = story.merged_at(t) {
@@ -108,24 +138,6 @@ fn follow(view: &View<'_>, id: ProfileId, t: Timestamp) -> Result<(ProfileId, So
         }
     }
     Err(Error::invalid(format!("profile {id}: more than {MAX_HOPS} merges to follow at {}", t.to_rfc3339())))
-}
-
-/// The version of the live profile `rec` current at `t`, when its own log
-/// alone decides the read — without reading the rest of its history: the
-/// delta after that version is no split, so no merge of it is undone
-/// there, and a merge of a profile that is live now is undone by its next
-/// delta, timed no earlier than the merge, which is timed no earlier than
-/// the delta before it. `None` when its story must decide.
-fn own_version_at(view: &View<'_>, rec: &ProfileRecord, t: Timestamp) -> Result<Option<Option<u64>>> {
-    let version = match history::version_at(view, rec, t) {
-        Ok(v) => v,
-        // A merge recorded elsewhere may still answer for that time.
-        Err(Error::HistoryTruncated { .. }) => return Ok(None),
-        Err(e) => return Err(e),
-    };
-    let Some(v) = version.filter(|v| *v < rec.profile.version) else { return Ok(Some(version)) };
-    let next = history::delta(view, rec.profile.id, v + 1)?;
-    Ok((!matches!(next.change, Change::SplitFrom { .. })).then_some(version))
 }
 
 /// The answer for a time when an id may have been merged into `from` (the
@@ -285,15 +297,20 @@ impl Story {
         let Some(merge) = last else {
             return Err(Error::no_profile(id));
         };
-        match merge.change {
-            Change::Merge { loser_state, loser_history_floor, loser_last_snapshot, .. } => Ok(ProfileRecord {
-                profile: Arc::new(loser_state),
-                history_floor: loser_history_floor,
-                last_snapshot: loser_last_snapshot,
-                kinds: None,
-            }),
-            _ => Err(Error::not_found(NotFoundKind::Version, format!("the merge of profile {id}"))),
-        }
+        merged_record(id, &merge)
+    }
+}
+
+/// The record of `id` that the delta `merge`, its merge, kept.
+pub(super) fn merged_record(id: ProfileId, merge: &Delta) -> Result<ProfileRecord> {
+    match &merge.change {
+        Change::Merge { loser_state, loser_history_floor, loser_last_snapshot, .. } => Ok(ProfileRecord {
+            profile: Arc::new(loser_state.clone()),
+            history_floor: *loser_history_floor,
+            last_snapshot: *loser_last_snapshot,
+            kinds: None,
+        }),
+        _ => Err(Error::not_found(NotFoundKind::Version, format!("the merge of profile {id}"))),
     }
 }
 

@@ -3,6 +3,7 @@
 mod admin;
 mod anonymize;
 mod as_of;
+mod as_of_seek;
 mod backup;
 mod batch_report;
 pub(crate) mod builder;
@@ -44,6 +45,8 @@ fn chunk_merge(cf: &'static str) -> MergeOperator {
     }
 }
 
+#[cfg(test)]
+mod tests_as_of_seek;
 #[cfg(test)]
 mod tests_backfill;
 #[cfg(test)]

@@ -1,0 +1,230 @@
+//! One step of an as-of read decided by seeking in the logs rather than
+//! by decoding an id's whole story (`as_of::Story`).
+//!
+//! An id's own log says where its merges fall: a merge comes right after
+//! the own version it took away, and is undone by the split that is its
+//! next own version (or never, for an alias: after its latest version).
+//! Own versions and each log's deltas are timed in order, so the version
+//! `v` current at `t` is found by bisection, and only the merge after `v`
+//! can be the latest step at or before `t`: earlier merges were undone by
+//! splits at or before `v`, later ones are timed no earlier than their own
+//! version, after `t`. That merge is timed no earlier than version `v`
+//! (and, when a split undoes it, no later than the split), so it is found
+//! by seeking each log it can be recorded in (the lineage's root and its
+//! aliases, as the story looks) to that time and reading forward in time
+//! order until it turns up. A read costs a logarithmic number of point
+//! reads per log plus the deltas written between the id's version and its
+//! merge, instead of a decode of every log.
+//!
+//! Whenever a merge is not found where it should be (retention folded it,
+//! an erase deleted it) or the id's own log does not start at version 1,
+//! the step is left to the story ([`hop`] returns `None`), which answers
+//! those cases.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+use crate::clock::Timestamp;
+use crate::error::{Error, Result};
+use crate::identity::graph::{aliases_of, survivor_of};
+use crate::keys;
+use crate::profile::delta::{Change, Delta};
+use crate::profile::history;
+use crate::profile::id::ProfileId;
+use crate::profile::state::ProfileRecord;
+use crate::schema;
+use crate::storage::View;
+
+/// What one step of following an id decided.
+pub(super) enum Hop {
+    /// It had merged into this profile by the time.
+    Merged(ProfileId),
+    /// Its own history answers, from this record, at this version (`None`:
+    /// it did not exist yet).
+    Own { rec: ProfileRecord, version: Option<u64> },
+}
+
+/// Where `id` (whose live record is `live`, if any) was at time `t`, when
+/// seeking decides it; `None` when its story must.
+pub(super) fn hop(view: &View<'_>, id: ProfileId, live: Option<ProfileRecord>, t: Timestamp) -> Result<Option<Hop>> {
+    // The version current at `t` and the delta after it.
+    let (v, next, alias) = match live {
+        Some(rec) => {
+            let v = match history::version_at(view, &rec, t) {
+                Ok(v) => v.unwrap_or(0),
+                // A merge recorded elsewhere may still answer for that time.
+                Err(Error::HistoryTruncated { .. }) => return Ok(None),
+                Err(e) => return Err(e),
+            };
+            // Version 1 is never a split.
+            let next = if v > 0 && v < rec.profile.version { Some(history::delta(view, id, v + 1)?) } else { None };
+            let split = next.as_ref().and_then(split_from);
+            let Some(from) = split else {
+                // No merge of it is undone after `v`: its own log answers.
+                return Ok(Some(Hop::Own { rec, version: Some(v).filter(|v| *v > 0) }));
+            };
+            if rec.history_floor > 0 {
+                return Ok(None);
+            }
+            (v, next.map(|d| (d.at, from)), None)
+        }
+        None => {
+            let Some(survivor) = survivor_of(view, id)? else { return Ok(None) };
+            if get(view, id, 1)?.is_none() {
+                return Ok(None);
+            }
+            let (after, next) = first_where(view, id, 1, |d| d.at > t)?;
+            let next = match next {
+                Some(d) => match split_from(&d) {
+                    Some(from) => Some((d.at, from)),
+                    None => return own_alias(view, id, survivor, t, after),
+                },
+                None => None,
+            };
+            (after - 1, next, Some(survivor))
+        }
+    };
+    // A merge follows version `v`: undone by the split `next`, or the
+    // alias's last.
+    let own_at = if v == 0 { Timestamp(i64::MIN) } else { history::delta(view, id, v)?.at };
+    let (root, until) = match (next, alias) {
+        (Some((at, from)), _) => (from, Some(at)),
+        (None, Some(survivor)) => (survivor, None),
+        (None, None) => return Ok(None),
+    };
+    let Some((into, merge)) = find_merge(view, id, v, root, own_at, until)? else { return Ok(None) };
+    if merge.at <= t {
+        return Ok(Some(Hop::Merged(into)));
+    }
+    match alias {
+        // Live: its own record answers.
+        None => {
+            let rec = schema::PROFILES.get(view, &keys::profile(id))?.ok_or_else(|| Error::no_profile(id))?;
+            Ok(Some(Hop::Own { rec, version: Some(v).filter(|v| *v > 0) }))
+        }
+        Some(_) if next.is_none() => own_from_merge(view, id, &merge, t).map(Some),
+        Some(survivor) => own_alias(view, id, survivor, t, v + 1),
+    }
+}
+
+/// The own answer for an alias at `t`, before its last merge: the record
+/// its last merge kept (found after its latest version, at or after
+/// `from`), at the version current at `t`.
+fn own_alias(view: &View<'_>, id: ProfileId, survivor: ProfileId, t: Timestamp, from: u64) -> Result<Option<Hop>> {
+    let (after, _) = first_where(view, id, from, |_| false)?;
+    let n = after - 1;
+    let last_at = history::delta(view, id, n)?.at;
+    let Some((_, merge)) = find_merge(view, id, n, survivor, last_at, None)? else { return Ok(None) };
+    own_from_merge(view, id, &merge, t).map(Some)
+}
+
+/// [`Hop::Own`] from the record the merge delta `merge` kept of `id`.
+fn own_from_merge(view: &View<'_>, id: ProfileId, merge: &Delta, t: Timestamp) -> Result<Hop> {
+    let rec = super::as_of::merged_record(id, merge)?;
+    let version = history::version_at(view, &rec, t)?;
+    Ok(Hop::Own { rec, version })
+}
+
+/// The profile a split delta took its profile from.
+fn split_from(d: &Delta) -> Option<ProfileId> {
+    match d.change {
+        Change::SplitFrom { survivor, .. } => Some(survivor),
+        _ => None,
+    }
+}
+
+/// The delta of `id` at `version`, if retained.
+fn get(view: &View<'_>, id: ProfileId, version: u64) -> Result<Option<Delta>> {
+    schema::DELTAS.get(view, &keys::versioned(id, version))
+}
+
+/// The first version from `lo` on (whose delta must be retained, as every
+/// one after it up to the log's end) whose delta is missing or satisfies
+/// `pred`, which must hold of every later one too, with that delta: found
+/// by galloping, then bisection.
+fn first_where(view: &View<'_>, id: ProfileId, lo: u64, pred: impl Fn(&Delta) -> bool) -> Result<(u64, Option<Delta>)> {
+    let fails = |v: u64| -> Result<std::result::Result<(), Option<Delta>>> {
+        Ok(match get(view, id, v)? {
+            Some(d) if !pred(&d) => Ok(()),
+            other => Err(other),
+        })
+    };
+    // Every version below `ok_until` fails `pred`.
+    let (mut ok_until, mut step) = (lo, 1u64);
+    let (mut hi, mut at_hi) = loop {
+        let probe = ok_until.saturating_add(step - 1);
+        match fails(probe)? {
+            Ok(()) if probe < u64::MAX => (ok_until, step) = (probe + 1, step.saturating_mul(2)),
+            Ok(()) => return Ok((u64::MAX, None)),
+            Err(d) => break (probe, d),
+        }
+    };
+    while ok_until < hi {
+        let mid = ok_until + (hi - ok_until) / 2;
+        match fails(mid)? {
+            Ok(()) => ok_until = mid + 1,
+            Err(d) => (hi, at_hi) = (mid, d),
+        }
+    }
+    Ok((hi, at_hi))
+}
+
+/// The delta recording the merge of `id` that took its own version
+/// `version` away, with the profile it merged into: looked for in the
+/// logs of the root `of` reaches now and of that root's aliases, from
+/// `from` on in time order up to `until` (`None`: to their ends).
+fn find_merge(
+    view: &View<'_>,
+    id: ProfileId,
+    version: u64,
+    of: ProfileId,
+    from: Timestamp,
+    until: Option<Timestamp>,
+) -> Result<Option<(ProfileId, Delta)>> {
+    let root = survivor_of(view, of)?.unwrap_or(of);
+    let mut logs = vec![root];
+    logs.extend(aliases_of(view, root)?);
+    logs.retain(|c| *c != id);
+    let mut scans = Vec::with_capacity(logs.len());
+    let mut heads = Vec::with_capacity(logs.len());
+    let mut order = BinaryHeap::new();
+    for (i, c) in logs.iter().enumerate() {
+        let first = match view.prefix(schema::DELTAS.name, &keys::profile(*c))?.next() {
+            Some(kv) => {
+                let (k, v) = kv?;
+                schema::DELTAS.decode(&k, &v)?.version
+            }
+            None => 0,
+        };
+        let head = if first == 0 { None } else { first_where(view, *c, first, |d| d.at >= from)?.1 };
+        let resume = head.as_ref().map_or(u64::MAX, |d| d.version.saturating_add(1));
+        scans.push(view.range(
+            schema::DELTAS.name,
+            &keys::versioned(*c, resume),
+            Some(&keys::versioned(*c, u64::MAX)),
+        )?);
+        if let Some(d) = &head {
+            order.push(Reverse((d.at, i)));
+        }
+        heads.push(head);
+    }
+    while let Some(Reverse((at, i))) = order.pop() {
+        if until.is_some_and(|u| at > u) {
+            break;
+        }
+        let Some(d) = heads.get_mut(i).and_then(Option::take) else { continue };
+        if matches!(&d.change, Change::Merge { loser, loser_state, .. } if *loser == id && loser_state.version == version)
+        {
+            return Ok(logs.get(i).map(|c| (*c, d)));
+        }
+        if let Some(kv) = scans.get_mut(i).and_then(Iterator::next) {
+            let (k, v) = kv?;
+            let next = schema::DELTAS.decode(&k, &v)?;
+            order.push(Reverse((next.at, i)));
+            if let Some(h) = heads.get_mut(i) {
+                *h = Some(next);
+            }
+        }
+    }
+    Ok(None)
+}
