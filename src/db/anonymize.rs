@@ -65,9 +65,10 @@ pub struct AnonymizeReport {
     pub history_removed: u64,
     /// Dedup entries (message ids) removed.
     pub dedup_removed: u64,
-    /// Other profiles' stored deltas, snapshots and events rewritten to
-    /// drop the person's identifiers and, where it had merged into one of
-    /// them and was split off again, its traits (as erase does).
+    /// Other profiles' stored deltas, snapshots, events and rollup
+    /// accumulators rewritten to drop the person's identifiers (and their
+    /// values) and, where it had merged into one of them and was split off
+    /// again, its traits (as erase does).
     pub references_redacted: u64,
 }
 

@@ -124,8 +124,9 @@ impl ProfileDb {
     /// the list: nothing indexes the references other profiles hold, so it
     /// scans — once per call, for every person of the list together, while
     /// holding the writer lock (every write waits; reads do not) — every
-    /// delta (`delta`, decoded), every stored event (`event`, searched for
-    /// the identifiers' values), every dedup entry (`dedup`) and every
+    /// delta (`delta`, decoded), every stored event and rollup accumulator
+    /// (`event`, `rollup`, searched for the identifiers' values), every
+    /// dedup entry (`dedup`) and every
     /// feed record (`feed`) of the whole database, linear in their size.
     /// Then the purge compaction (after the lock is released) rewrites
     /// every column family. Erasing a day's requests in one call instead of

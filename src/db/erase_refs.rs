@@ -14,6 +14,8 @@
 //! - `snapshot`: only the snapshots of the logs found;
 //! - `event`: every stored event's bytes are searched for the erased
 //!   identifiers' values; only those that hold one are decoded;
+//! - `rollup`: every accumulator's bytes likewise (see
+//!   [`super::erase_rollups`]);
 //! - `dedup`, `feed`: every entry is decoded (small values).
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -30,6 +32,8 @@ use crate::profile::state::{Profile, ProfileRecord};
 use crate::schema;
 use crate::txn::Txn;
 
+use super::erase_rollups::Rewritten;
+
 /// Counts of what the sweep rewrote or removed (for the audit record).
 #[derive(Default)]
 pub(crate) struct Swept {
@@ -39,6 +43,8 @@ pub(crate) struct Swept {
     pub snapshots: u64,
     /// Other profiles' stored events rewritten.
     pub events: u64,
+    /// Other profiles' rollup accumulators rewritten (or deleted).
+    pub rollups: u64,
     /// Dedup entries deleted.
     pub dedup: u64,
     /// Feed records deleted.
@@ -50,7 +56,7 @@ pub(crate) struct Swept {
 
 impl Swept {
     pub(crate) fn total(&self) -> u64 {
-        self.deltas + self.snapshots + self.events + self.dedup + self.feed
+        self.deltas + self.snapshots + self.events + self.rollups + self.dedup + self.feed
     }
 }
 
@@ -98,8 +104,9 @@ fn delete_all(txn: &mut Txn<'_>, cf: &'static str, doomed: Vec<(Vec<u8>, Profile
 
 /// Redacts what the erased people — the profiles `gone` (each one's
 /// profile and merged-away ids) with `identifiers` — left in other
-/// profiles' stored events and histories (erase, for every person of its
-/// list at once, and anonymize): [`scrub_events`], then
+/// profiles' stored events, rollup accumulators and histories (erase, for
+/// every person of its list at once, and anonymize): [`scrub_events`],
+/// [`scrub_rollups`](super::erase_rollups::scrub_rollups), then
 /// [`scrub_histories`], counted in `swept`.
 pub(crate) fn scrub_references(
     txn: &mut Txn<'_>,
@@ -109,7 +116,9 @@ pub(crate) fn scrub_references(
 ) -> Result<()> {
     let identifiers = identifier_set(identifiers);
     let erased = Erased { profiles: gone, identifiers: &identifiers };
-    swept.events = scrub_events(txn, &erased)?;
+    let rewritten = scrub_events(txn, &erased)?;
+    swept.events = rewritten.len() as u64;
+    swept.rollups = super::erase_rollups::scrub_rollups(txn, &erased, &rewritten)?;
     scrub_histories(txn, erased, swept)
 }
 
@@ -117,9 +126,10 @@ pub(crate) fn scrub_references(
 /// profile (`identifiers`, `previous_id`) and, in an event that named one,
 /// the trait operators and properties that hold an erased identifier's
 /// value (a Segment identify's `traits.email` is both). Scans `event`.
-pub(crate) fn scrub_events(txn: &mut Txn<'_>, erased: &Erased<'_>) -> Result<u64> {
+/// Returns the events it rewrote, as they were and as staged.
+pub(crate) fn scrub_events(txn: &mut Txn<'_>, erased: &Erased<'_>) -> Result<Vec<Rewritten>> {
     if erased.identifiers.is_empty() {
-        return Ok(0);
+        return Ok(Vec::new());
     }
     let needles: Vec<&[u8]> = erased.identifiers.iter().map(|i| i.value().as_bytes()).collect();
     let mut rewritten = Vec::new();
@@ -131,7 +141,8 @@ pub(crate) fn scrub_events(txn: &mut Txn<'_>, erased: &Erased<'_>) -> Result<u64
         if !needles.iter().any(|n| contains(&v, n)) {
             continue;
         }
-        let mut e = schema::EVENTS.decode(&k, &v)?;
+        let original = schema::EVENTS.decode(&k, &v)?;
+        let mut e = original.clone();
         let before = (e.identifiers.len(), e.previous_id.is_some());
         e.identifiers.retain(|i| !erased.identifiers.contains(i));
         if e.previous_id.as_ref().is_some_and(|i| erased.identifiers.contains(i)) {
@@ -145,19 +156,19 @@ pub(crate) fn scrub_events(txn: &mut Txn<'_>, erased: &Erased<'_>) -> Result<u64
                     without_identifiers(value, erased.identifiers).map(|v| (name.to_owned(), v))
                 })
                 .collect();
-            rewritten.push((k.to_vec(), e));
+            rewritten.push(Rewritten { key: k.to_vec(), before: original, after: e });
         }
     }
-    for (k, e) in &rewritten {
-        schema::EVENTS.put(&mut txn.batch, k.clone(), e);
+    for r in &rewritten {
+        schema::EVENTS.put(&mut txn.batch, &r.key, &r.after);
     }
-    Ok(rewritten.len() as u64)
+    Ok(rewritten)
 }
 
 /// `value` without the strings that are one of `idents` (read as the
 /// identifier's kind): `None` for such a string, lists and objects
 /// without those members; anything else unchanged.
-fn without_identifiers(value: &PropertyValue, idents: &HashSet<Identifier>) -> Option<PropertyValue> {
+pub(crate) fn without_identifiers(value: &PropertyValue, idents: &HashSet<Identifier>) -> Option<PropertyValue> {
     match value {
         PropertyValue::Str(s) if is_identifier_value(s, idents) => None,
         PropertyValue::Int(n) if is_identifier_value(&n.to_string(), idents) => None,
@@ -171,7 +182,8 @@ fn without_identifiers(value: &PropertyValue, idents: &HashSet<Identifier>) -> O
     }
 }
 
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+/// Whether `haystack` holds the bytes of `needle` (never an empty one).
+pub(crate) fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
 }
 

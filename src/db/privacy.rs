@@ -36,8 +36,10 @@ impl ProfileDb {
     /// memberships and their history, its change-feed records (one
     /// `Erased` record stands for leaving every segment) — and what other
     /// profiles hold of it: the erased identifiers in their deltas and
-    /// stored events, and its state in their merge windows
-    /// (`src/privacy/redact.rs`; found by scans, see `erase_refs`) — in
+    /// stored events, their values in those events' properties and in the
+    /// profiles' rollup accumulators (see `erase_rollups`), and its state
+    /// in their merge windows (`src/privacy/redact.rs`; found by scans,
+    /// see `erase_refs`) — in
     /// one batch, then flushes and compacts the affected ranges so the
     /// bytes leave the files on disk. Erased identifiers are kept only as keyed hashes:
     /// later writes carrying them are refused or dropped, by the
@@ -53,7 +55,7 @@ impl ProfileDb {
     /// it successfully ([`purge_pending`](Self::purge_pending) says so).
     ///
     /// **Cost and blocking.** Besides the person's own key ranges, erase
-    /// scans the whole `delta`, `event`, `dedup` and `feed` column families
+    /// scans the whole `delta`, `event`, `rollup`, `dedup` and `feed` column families
     /// (for references other profiles hold, dedup entries and feed records
     /// of the person), so it takes time proportional to the database, not
     /// to the person — and it holds the writer lock while it scans: every
