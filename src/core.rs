@@ -132,4 +132,9 @@ pub(crate) struct WriterState {
     pub event_seq_reserved: u64,
     /// The next change-feed sequence number.
     pub next_feed_seq: u64,
+    /// While `index_trait` scans a snapshot outside the writer lock: the
+    /// profiles whose records commits wrote since (changed, created,
+    /// merged away, erased), refiled from their current records before the
+    /// index is published.
+    pub index_touched: Option<roaring::RoaringBitmap>,
 }

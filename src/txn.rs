@@ -600,6 +600,9 @@ impl<'a> Txn<'a> {
         self.writer.next_event_seq = self.next_seq;
         self.writer.event_seq_reserved = seq_reserved;
         self.writer.next_feed_seq = self.next_feed;
+        if let Some(touched) = &mut self.writer.index_touched {
+            touched.extend(self.profiles.keys().map(|p| p.0));
+        }
         {
             let mut state = core.segments.write();
             indexed.publish(&mut state.indexes);

@@ -270,6 +270,7 @@ impl ProfileDb {
                 next_event_seq,
                 event_seq_reserved: next_event_seq,
                 next_feed_seq,
+                index_touched: None,
             }),
             rollups: parking_lot::RwLock::new(registry),
             segments: parking_lot::RwLock::new(segments),

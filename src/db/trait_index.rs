@@ -50,6 +50,19 @@ pub struct IndexMismatch {
     pub stored: bool,
 }
 
+/// The index of `name` over every profile record in `view`.
+fn scan_trait(view: &View<'_>, id: u32, name: &str) -> Result<TraitIndex> {
+    let mut ix = TraitIndex::new(id, name);
+    for kv in view.range(schema::PROFILES.name, &[], None)? {
+        let (k, v) = kv?;
+        let rec = schema::PROFILES.decode(&k, &v)?;
+        if let Some(value) = rec.profile.traits.get(name) {
+            ix.file(rec.profile.id, value);
+        }
+    }
+    Ok(ix)
+}
+
 impl TraitIndex {
     fn info(&self) -> TraitIndexInfo {
         TraitIndexInfo {
@@ -71,6 +84,12 @@ impl ProfileDb {
     /// evaluated one by one at query time. Indexing an indexed trait
     /// changes nothing.
     ///
+    /// The backfill scans a snapshot of the profiles without holding the
+    /// writer lock, so writes go on meanwhile; the profiles they wrote are
+    /// then refiled from their current records, and the index is committed
+    /// and published, under the lock (for as long as that refiling takes).
+    /// Waits for a segment or rollup definition running on another thread.
+    ///
     /// ```
     /// use profiledb::{ProfileDb, Update};
     /// let dir = tempfile::tempdir()?;
@@ -86,24 +105,42 @@ impl ProfileDb {
     pub fn index_trait(&self, name: &str) -> Result<TraitIndexInfo> {
         self.writable("index_trait")?;
         crate::profile::traits::validate_name(name)?;
-        let writer = self.core.writer.lock();
-        if let Some(ix) = self.core.segments.read().indexes.by_name.get(name) {
-            return Ok(ix.info());
-        }
-        let id = self.core.segments.read().indexes.next_id();
-        let mut ix = TraitIndex::new(id, name);
-        let view = self.core.store.latest();
-        for kv in view.range(schema::PROFILES.name, &[], None)? {
-            let (k, v) = kv?;
-            let rec = schema::PROFILES.decode(&k, &v)?;
-            if let Some(value) = rec.profile.traits.get(name) {
-                ix.file(rec.profile.id, value);
+        // One definition at a time: a single recorder of touched profiles.
+        let _definitions = self.core.definitions.hold("index_trait")?;
+        // The snapshot and the recorder start together, under the writer
+        // lock: every commit after the snapshot is recorded.
+        let (id, view) = {
+            let mut writer = self.core.writer.lock();
+            if let Some(ix) = self.core.segments.read().indexes.by_name.get(name) {
+                return Ok(ix.info());
+            }
+            writer.index_touched = Some(RoaringBitmap::new());
+            (self.core.segments.read().indexes.next_id(), self.core.store.snapshot())
+        };
+        // The scan runs without the writer lock: writes go on meanwhile.
+        let scanned = scan_trait(&view, id, name);
+        drop(view);
+        #[cfg(test)]
+        super::tests_index_race::after_scan(self);
+        let mut writer = self.core.writer.lock();
+        let touched = writer.index_touched.take().unwrap_or_default();
+        let mut ix = scanned?;
+        // Profiles written since the snapshot: refiled from their records
+        // now (the writer lock is held: nothing else commits).
+        let latest = self.core.store.latest();
+        for p in &touched {
+            let p = ProfileId(p);
+            ix.unfile(p);
+            if let Some(rec) = schema::PROFILES.get(&latest, &crate::keys::profile(p))? {
+                if let Some(value) = rec.profile.traits.get(name) {
+                    ix.file(p, value);
+                }
             }
         }
+        drop(latest);
         let mut batch = self.core.store.batch();
         schema::TRAIT_INDEX_DEFS.put(&mut batch, tk::def(name), &id);
         ix.stage_all(&mut batch);
-        drop(view);
         self.core.store.commit(batch)?;
         #[cfg(test)]
         super::tests_index_race::after_commit(self);

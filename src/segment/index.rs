@@ -93,6 +93,16 @@ impl TraitIndex {
         }
     }
 
+    /// Removes `p` from every bitmap: before refiling a profile a write
+    /// changed while the backfill scanned.
+    pub fn unfile(&mut self, p: ProfileId) {
+        self.other.remove(p.0);
+        self.values.retain(|_, (_, m)| {
+            m.remove(p.0);
+            !m.is_empty()
+        });
+    }
+
     /// Files `p`, holding `value`, during a backfill (ascending ids).
     pub fn file(&mut self, p: ProfileId, value: &TraitValue) {
         let mut created = BTreeSet::new();
