@@ -50,6 +50,8 @@ pub(crate) struct Core {
     /// The per-database suppression secret, once something was erased or
     /// anonymized (`None`: nothing is suppressed, writes skip the check).
     pub suppression_secret: RwLock<Option<Arc<Vec<u8>>>>,
+    /// The purge after erase and anonymize: what it waits for.
+    pub purge: crate::db::PurgeState,
 }
 
 impl Core {

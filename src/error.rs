@@ -156,21 +156,37 @@ pub enum Error {
     },
     /// An erase or anonymize committed (the person is gone from every
     /// read), but the compaction that removes their bytes from the table
-    /// files failed — typically for lack of disk space. The purge stays
-    /// pending (recorded in the database) until a compaction succeeds:
-    /// [`compact`](crate::ProfileDb::compact) or the next writable open
-    /// runs it.
-    #[error(
-        "{action} committed (the person is gone from every read), but their bytes are still in the database files: \
-         the compaction that removes them failed ({source}). The purge stays pending: free disk space, then run \
-         `profiledb compact` (ProfileDb::compact) or open the database for writing, which finishes it"
-    )]
+    /// files could not finish: it failed — typically for lack of disk
+    /// space — or a read that began before the erase was still open
+    /// (`source` is then [`Error::ReadStillOpen`]: a compaction keeps
+    /// what an open read can still see). The purge stays pending
+    /// (recorded in the database; [`purge_pending`](crate::ProfileDb::purge_pending))
+    /// until a purge succeeds: [`compact`](crate::ProfileDb::compact), the
+    /// next erase or anonymize, or the next writable open runs it — and,
+    /// after a read held it up, the next [`tick`](crate::ProfileDb::tick).
+    #[error("{}", purge_pending_message(action, source))]
     PurgePending {
         /// What committed: `erase`, `anonymize`, or `an earlier erase or
         /// anonymize` (a purge resumed at open).
         action: &'static str,
-        /// Why the compaction failed.
+        /// Why the compaction failed, or [`Error::ReadStillOpen`].
         source: Box<Error>,
+    },
+    /// Why a purge ([`Error::PurgePending`]'s `source`) did not run: a read
+    /// that began before the erase or anonymize it follows — a query,
+    /// export, check, dump or history read on another thread, each of
+    /// which reads a snapshot — was still open after the purge waited for
+    /// it ([`PURGE_READ_WAIT`](crate::PURGE_READ_WAIT)), and a compaction
+    /// keeps every version an open snapshot can still see.
+    #[error(
+        "a read that began before it (a query, export, check, dump or history read on another thread, which reads a \
+         snapshot of the data as it was) was still open after the purge waited {} s for it, and a compaction keeps \
+         what an open read can still see",
+        waited.as_secs_f64()
+    )]
+    ReadStillOpen {
+        /// How long the purge waited for the read to end.
+        waited: std::time::Duration,
     },
     /// A stored key or value could not be decoded: the database is corrupt
     /// or was written by an incompatible build.
@@ -427,6 +443,23 @@ fn schema_violation(event: &str, property: &str, rule: &str) -> String {
 }
 
 /// The message of [`Error::Storage`].
+/// [`Error::PurgePending`]'s message: what to do depends on why.
+fn purge_pending_message(action: &str, source: &Error) -> String {
+    let head = format!(
+        "{action} committed (the person is gone from every read), but their bytes are still in the database files"
+    );
+    match source {
+        Error::ReadStillOpen { .. } => format!(
+            "{head}: {source}. The purge stays pending: it runs once no read that began before the {action} is open — \
+             at the next erase or anonymize, tick, `profiledb compact` (ProfileDb::compact) or writable open"
+        ),
+        _ => format!(
+            "{head}: the compaction that removes them failed ({source}). The purge stays pending: free disk space, \
+             then run `profiledb compact` (ProfileDb::compact) or open the database for writing, which finishes it"
+        ),
+    }
+}
+
 fn storage_error(op: &str, cf: &str, detail: &str) -> String {
     let mut out = match cf {
         "*" => format!("storage error during {op}: {detail}"),

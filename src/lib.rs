@@ -85,7 +85,7 @@ pub use db::{
     RetentionReport, SegmentInfo, SegmentMismatch, TickReport, MAX_ERASE_MANY,
 };
 pub use db::{CheckReport, EventRef, ProfileFailure, RetentionPass, Violation};
-pub use db::{IndexMismatch, TickErrorHook, TickerStatus, TraitIndexInfo, LIVE_SET};
+pub use db::{IndexMismatch, TickErrorHook, TickerStatus, TraitIndexInfo, LIVE_SET, PURGE_READ_WAIT};
 pub use error::{Error, NotFound, NotFoundKind, Result};
 pub use identity::identifier::Identifier;
 pub use identity::link::IdentityLink;

@@ -210,10 +210,13 @@ impl ProfileDb {
     }
 
     /// Flushes and compacts every column family. A purge left pending by
-    /// an erase or anonymize whose compaction failed
-    /// ([`purge_pending`](Self::purge_pending)) is finished this way; an
-    /// error (e.g. no space left on device) is returned, never dropped, and
-    /// leaves the purge pending.
+    /// an erase or anonymize whose compaction failed, or that a read which
+    /// began before it held up ([`purge_pending`](Self::purge_pending)), is
+    /// finished this way (waiting, as the erase does, up to
+    /// [`PURGE_READ_WAIT`](crate::PURGE_READ_WAIT) for such reads); an
+    /// error (e.g. no space left on device, or
+    /// [`Error::ReadStillOpen`] in [`Error::PurgePending`]) is returned,
+    /// never dropped, and leaves the purge pending.
     pub fn compact(&self) -> Result<()> {
         self.writable("compact")?;
         if self.purge_pending()? {

@@ -78,8 +78,9 @@ impl ProfileDb {
     /// (or the builder's [`anonymize_rules`](crate::Builder::anonymize_rules)),
     /// identifiers removed and suppressed, consent and the history folded
     /// away; rollups and segment membership stay. One batch, then the
-    /// files are compacted (a failed compaction is
-    /// [`Error::PurgePending`], as for [`erase`](Self::erase)).
+    /// files are compacted (a failed compaction, or one a read that began
+    /// before the anonymize held up, is [`Error::PurgePending`], as for
+    /// [`erase`](Self::erase)).
     /// Audit-logged without personal data. An unknown identifier is
     /// [`Error::NotFound`] and changes nothing.
     ///
@@ -183,6 +184,7 @@ impl ProfileDb {
         self.audit(&mut txn, AuditAction::Anonymize, request_id, p, entries)?;
         mark_purge_pending(&mut txn);
         txn.commit()?;
+        self.note_purge_commit();
         self.publish_secret(secret);
         drop(writer);
         drop(definitions);

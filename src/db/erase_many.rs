@@ -111,12 +111,14 @@ impl ProfileDb {
     ///
     /// An empty list, or one longer than [`MAX_ERASE_MANY`], is
     /// [`Error::InvalidInput`] and writes nothing. A read-only handle is
-    /// [`Error::ReadOnly`]. If the purge compaction fails (a full disk) this
-    /// returns [`Error::PurgePending`], as `erase` does: every erasure of the
+    /// [`Error::ReadOnly`]. If the purge compaction fails (a full disk), or a
+    /// read that began before the commit is still open after the purge
+    /// waited for it, this returns [`Error::PurgePending`], as `erase`
+    /// does: every erasure of the
     /// list committed (calling again with the same list reports each as
     /// `Suppressed`; [`audit_log`](Self::audit_log) has their records), and
-    /// the purge stays pending until [`compact`](Self::compact) or a
-    /// writable open runs it.
+    /// the purge stays pending until [`compact`](Self::compact), the next
+    /// erase, or a writable open runs it.
     ///
     /// # Cost and blocking
     ///
@@ -249,6 +251,7 @@ impl ProfileDb {
         self.audit_all(&mut txn, AuditAction::Erase, request_id, &audit)?;
         mark_purge_pending(&mut txn);
         txn.commit()?;
+        self.note_purge_commit();
         self.publish_secret(secret);
         for e in erased {
             outcomes[e.index] = EraseOutcome::Erased(EraseReport {

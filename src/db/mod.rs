@@ -25,6 +25,7 @@ mod ingest;
 pub(crate) mod prefetch;
 mod privacy;
 pub(crate) mod profile_slots;
+mod purge;
 mod read;
 mod retention;
 pub(crate) mod retention_settings;
@@ -97,6 +98,8 @@ pub use failure::ProfileFailure;
 pub use full::ProfileView;
 pub use ingest::{BatchReport, EventOutcome, IngestOutcome};
 pub use privacy::EraseReport;
+pub(crate) use purge::PurgeState;
+pub use purge::PURGE_READ_WAIT;
 pub use read::IdentifierInfo;
 pub use retention::RetentionPass;
 pub use segments::{FeedReceiver, SegmentInfo, SegmentMismatch, TickReport};
@@ -278,6 +281,7 @@ impl ProfileDb {
             definitions: definitions::Definitions::default(),
             subscribers: Mutex::new(Vec::new()),
             suppression_secret: parking_lot::RwLock::new(secret.map(Arc::new)),
+            purge: PurgeState::default(),
             store,
         };
         let core = Arc::new(core);

@@ -51,8 +51,19 @@ impl ProfileDb {
     /// the batch committed, the next writable open runs it. If the
     /// compaction fails (a full disk), this returns
     /// [`Error::PurgePending`]: the erase committed, and the purge stays
-    /// pending until [`compact`](Self::compact) or a writable open runs
-    /// it successfully ([`purge_pending`](Self::purge_pending) says so).
+    /// pending until [`compact`](Self::compact), the next erase or
+    /// anonymize, or a writable open runs it successfully
+    /// ([`purge_pending`](Self::purge_pending) says so).
+    ///
+    /// A compaction cannot remove what an open read still sees: a read
+    /// that began before the erase committed (a `query`, `export_segment`,
+    /// `check`, `dump_cf_each`, a history read — on another thread) keeps
+    /// the erased versions alive while it runs. So the purge first waits,
+    /// up to [`PURGE_READ_WAIT`](crate::PURGE_READ_WAIT) (5 s), for such
+    /// reads to end (reads that began after the commit do not count); if
+    /// one is still open, the erase returns [`Error::PurgePending`] whose
+    /// source is [`Error::ReadStillOpen`], and the purge stays pending —
+    /// retried also by the next [`tick`](Self::tick).
     ///
     /// **Cost and blocking.** Besides the person's own key ranges, erase
     /// scans the whole `delta`, `event`, `rollup`, `dedup` and `feed` column families
@@ -103,43 +114,6 @@ impl ProfileDb {
         let view = self.core.store.latest();
         let Some(secret) = load_secret(&view)? else { return Ok(false) };
         Ok(view.get(schema::AUDIT.name, &suppressed_key(&secret, identifier))?.is_some())
-    }
-
-    /// Compacts every column family so deleted bytes leave the files, then
-    /// writes one more version edit and compacts `meta`, so the rolled
-    /// MANIFEST lists only live files (the previous one listed the
-    /// compacted files with their boundary keys, which may be personal).
-    ///
-    /// Erase and anonymize mark the purge pending in the batch that
-    /// removes the data ([`mark_purge_pending`]); it stays pending until
-    /// this finishes, so a crash (or an I/O error) in between leaves it to
-    /// the next writable open ([`resume_purge`](Self::resume_purge)) —
-    /// the data is gone from every read at once, its bytes once this ran.
-    pub(crate) fn purge_files(&self) -> Result<()> {
-        self.core.store.purge(keys::cf::ALL)?;
-        let mut b = self.core.store.batch();
-        // Never 0, which means pending (a test clock may read 0).
-        let done = (self.core.clock.now().0 as u64).max(1);
-        schema::META_U64.put(&mut b, keys::meta::LAST_PURGE, &done);
-        self.core.store.commit(b)?;
-        self.core.store.purge(&[keys::cf::META])
-    }
-
-    /// Finishes the purge of an erase or anonymize that committed but whose
-    /// compaction a crash cut short (run at a writable open).
-    pub(crate) fn resume_purge(&self) -> Result<()> {
-        if self.purge_pending()? {
-            self.purge_files().map_err(|e| purge_failed("an earlier erase or anonymize", e))?;
-        }
-        Ok(())
-    }
-
-    /// Whether an erase or anonymize committed but the compaction that
-    /// removes its bytes from the files has not yet succeeded (it failed,
-    /// or the process died before it ran): [`compact`](Self::compact) or a
-    /// writable open finishes it.
-    pub fn purge_pending(&self) -> Result<bool> {
-        Ok(schema::META_U64.get(&self.core.store.latest(), keys::meta::LAST_PURGE)? == Some(0))
     }
 
     /// Makes a (possibly new) committed secret visible to the write path.

@@ -77,6 +77,13 @@ impl ProfileDb {
     /// is the retention step, whose own per-profile failures are reported
     /// there too. An error is returned only when nothing can be written.
     ///
+    /// A purge left pending because a read that began before its erase or
+    /// anonymize was still open ([`Error::ReadStillOpen`](crate::Error::ReadStillOpen))
+    /// is retried at the end of the tick, without waiting: if such a read
+    /// is still open it stays pending ([`purge_pending`](Self::purge_pending));
+    /// if its compaction fails, the tick returns
+    /// [`Error::PurgePending`](crate::Error::PurgePending).
+    ///
     /// ```
     /// use std::sync::Arc;
     /// use profiledb::event::{Event, EventKind};
@@ -105,6 +112,8 @@ impl ProfileDb {
         report.timelines_trimmed += pass.timelines_trimmed;
         report.buckets_folded += pass.buckets_folded;
         report.failures.extend(pass.failures);
+        // A purge a read held up (the read has likely ended since).
+        self.retry_held_purge()?;
         Ok(report)
     }
 

@@ -243,6 +243,32 @@ impl Store {
         self.inner.db.flush_wal(true).map_err(storage_err("flush_wal", "*"))
     }
 
+    /// The sequence number of the last write committed (RocksDB's: every
+    /// key of a batch takes one; a snapshot taken now reads up to it).
+    /// Read right after a commit, under the writer lock, it is that
+    /// commit's last sequence number.
+    pub fn latest_sequence(&self) -> u64 {
+        self.inner.db.latest_sequence_number()
+    }
+
+    /// Whether a snapshot older than sequence number `seq` is open: one
+    /// taken before the commit that `seq` ends, so a read that still sees
+    /// what that commit deleted — a compaction keeps those versions for
+    /// it (RocksDB's `rocksdb.num-snapshots` and
+    /// `rocksdb.oldest-snapshot-sequence`). Snapshots taken later read at
+    /// `seq` or after, so once this is false it stays false. (Iterators
+    /// without a snapshot do not count: they pin the table files they
+    /// read, which are deleted once they end.)
+    pub fn snapshot_older_than(&self, seq: u64) -> Result<bool> {
+        let property = |name| {
+            self.inner.db.property_int_value(name).map_err(storage_err("property", "*")).map(Option::unwrap_or_default)
+        };
+        if property("rocksdb.num-snapshots")? == 0 {
+            return Ok(false);
+        }
+        Ok(property("rocksdb.oldest-snapshot-sequence")? < seq)
+    }
+
     /// Flushes every memtable, then blocks until no flush or compaction
     /// is pending or running (what the writes so far left RocksDB to do in
     /// the background).

@@ -205,3 +205,25 @@ fn bottommost_files_are_not_rewritten_at_once_for_their_sequence_numbers() {
     let ours = delays.iter().filter(|l| l.trim() == super::open::BOTTOMMOST_REWRITE_DELAY).count();
     assert_eq!(ours, 3, "{delays:?}");
 }
+
+#[test]
+fn snapshots_older_than_a_commit_are_seen_until_released() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open(dir.path());
+    let mut b = store.batch();
+    b.put(PLAIN, b"k0k0", b"v".to_vec());
+    store.commit(b).expect("commit");
+    let before = store.snapshot();
+    let mut b = store.batch();
+    b.put(PLAIN, b"k1k1", b"v".to_vec());
+    b.put(PLAIN, b"k2k2", b"v".to_vec());
+    store.commit(b).expect("commit");
+    let seq = store.latest_sequence();
+    assert!(store.snapshot_older_than(seq).expect("property"), "the snapshot taken before the commit");
+    let after = store.snapshot();
+    drop(before);
+    assert!(!store.snapshot_older_than(seq).expect("property"), "one taken after it does not count");
+    drop(after);
+    assert!(!store.snapshot_older_than(seq).expect("property"));
+    assert!(!store.snapshot_older_than(u64::MAX).expect("property"), "no snapshot at all");
+}

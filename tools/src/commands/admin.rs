@@ -145,7 +145,8 @@ pub fn stats(ctx: &Ctx) -> Result<(), CliError> {
 
 /// The `stats` line for a purge left pending (a line of its own).
 const PURGE_PENDING_NOTE: &str = "purge        PENDING: an erase or anonymize committed, but the compaction that \
-                                  removes its bytes from the files has not succeeded; free disk space and run \
+                                  removes its bytes from the files has not succeeded (a full disk, or a read that \
+                                  began before the erase was still open); free disk space if needed and run \
                                   `profiledb compact`\n";
 
 /// Merged-away profile ids that are aliases of a live profile.

@@ -150,7 +150,8 @@ pub fn check(ctx: &Ctx, a: &CheckArgs) -> Result<(), CliError> {
         if purge_pending {
             out.push_str(
                 "\npurge pending: an erase or anonymize committed, but the compaction that removes its bytes from the \
-                 files has not succeeded; free disk space and run `profiledb compact`",
+                 files has not succeeded (a full disk, or a read that began before the erase was still open); free \
+                 disk space if needed and run `profiledb compact`",
             );
         }
         if let Some(name) = &report.backfill_pending {
