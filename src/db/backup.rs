@@ -27,7 +27,7 @@ impl ProfileDb {
     /// (which must not exist). Safe while the database is in use.
     ///
     /// The copy is made in `dir` + `.backup-partial` (a directory this
-    /// creates, marked by a file named [`STAGING_MARKER`]) and renamed to
+    /// creates, marked by a file named `PROFILEDB-BACKUP-IN-PROGRESS`) and renamed to
     /// `dir` once complete, so `dir` never holds a partial copy. A staging
     /// directory a killed backup left behind is removed first; a path of
     /// that name that is not one (no marker, a file, a symlink) is refused
