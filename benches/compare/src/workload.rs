@@ -284,6 +284,15 @@ pub const COUNT_QUERIES: [CountQuery; 6] = [
 ];
 
 impl CountQuery {
+    /// `(mask, want)`: a profile whose segment bit mask `segs` has
+    /// `segs & mask == want` is in `a` and `b` and not in `not_c` (the SQL
+    /// stores count with this against an index on their `segs` column).
+    pub fn mask(&self) -> (u32, u32) {
+        let want = (1u32 << self.a) | (1u32 << self.b);
+        (want | (1u32 << self.not_c), want)
+    }
+
+    /// `a AND b AND NOT c` by segment names.
     pub fn describe(&self) -> String {
         format!("{} AND {} AND NOT {}", SEGMENTS[self.a].name, SEGMENTS[self.b].name, SEGMENTS[self.not_c].name)
     }
