@@ -51,6 +51,8 @@ pub struct Pdb {
     db: ProfileDb,
     dir: std::path::PathBuf,
     cache_entries: usize,
+    /// Profiles the run makes (loaded + the event stream's visitors).
+    run_profiles: usize,
     /// `in a and in b and not in c` for each of [`COUNT_QUERIES`].
     queries: Vec<String>,
 }
@@ -67,8 +69,9 @@ pub const WAKEUPS_PER_PROFILE: usize = 8;
 /// Opens a fresh database in `dir` whose caches hold `cache_entries`
 /// profiles (their records, identifiers, rollups and wake-ups — as the
 /// other stores keep their working set in memory) and declares the
-/// workload's rollups.
-pub fn open(dir: &Path, cache_entries: usize) -> Result<Box<dyn Store>> {
+/// workload's rollups. `run_profiles` is how many profiles the run makes
+/// (for the report's budget text).
+pub fn open(dir: &Path, cache_entries: usize, run_profiles: usize) -> Result<Box<dyn Store>> {
     let db = ProfileDb::builder(dir)
         .profile_cache_entries(cache_entries)
         .identity_cache_entries(cache_entries * IDENTIFIERS_PER_PROFILE)
@@ -91,7 +94,7 @@ pub fn open(dir: &Path, cache_entries: usize) -> Result<Box<dyn Store>> {
             format!("in {} and in {} and not in {}", SEGMENTS[q.a].name, SEGMENTS[q.b].name, SEGMENTS[q.not_c].name)
         })
         .collect();
-    Ok(Box::new(Pdb { db, dir: dir.to_owned(), cache_entries, queries }))
+    Ok(Box::new(Pdb { db, dir: dir.to_owned(), cache_entries, run_profiles, queries }))
 }
 
 fn identifier(id: &Ident) -> Result<Identifier> {
@@ -196,9 +199,12 @@ impl Store for Pdb {
     fn budget(&self) -> String {
         format!(
             "RocksDB block cache 128 MiB, write buffers 8 MiB per column family ({} families); in-process \
-             caches sized to hold every profile of the run: {} profile records, {} identifiers, {} rollup \
+             caches sized for {} of the run's {} profiles ({}): {} profile records, {} identifiers, {} rollup \
              pairs, {} wake-ups (no byte limit)",
             ProfileDb::column_families().len(),
+            self.cache_entries,
+            self.run_profiles,
+            if self.cache_entries >= self.run_profiles { "every profile cached" } else { "the rest read from RocksDB" },
             self.cache_entries,
             self.cache_entries * IDENTIFIERS_PER_PROFILE,
             self.cache_entries * ROLLUP_PAIRS_PER_PROFILE,
