@@ -101,6 +101,12 @@ struct Cli {
     /// profiles read RocksDB) [default: 1, every profile cached]
     #[arg(long, value_parser = parse_fraction)]
     cache_fraction: Option<f64>,
+    /// Spread each profile's loaded event history over about this many
+    /// days (profiledb keeps rollups in day buckets, so a longer history
+    /// means more buckets: more disk, slower cold reads; the other stores
+    /// load totals) [default: 0, a few days per profile]
+    #[arg(long, default_value_t = 0)]
+    history_days: u32,
     /// Workload seed.
     #[arg(long, default_value_t = workload::SEED)]
     seed: u64,
@@ -412,6 +418,14 @@ fn header(cli: &Cli, n: u64, c: &OpCounts, load_before: &str, commit: String) ->
         ),
         ("load average (1, 5, 15 min)", format!("{load_before} before, {} after", resources::load_average())),
         ("seed", format!("{:#x}", cli.seed)),
+        (
+            "loaded event history (profiledb)",
+            if cli.history_days == 0 {
+                "compressed: page views and adds to cart an hour apart, purchases a day apart".to_owned()
+            } else {
+                format!("spread over about {} days per profile (--history-days)", cli.history_days)
+            },
+        ),
         ("segment queries", workload::COUNT_QUERIES.iter().map(|q| q.describe()).collect::<Vec<_>>().join("; ")),
     ]
 }

@@ -141,7 +141,7 @@ pub fn open(name: &str, cli: &Cli, dir: &Path, caches: (usize, usize)) -> Result
         })
     };
     match name {
-        "profiledb" => stores::pdb::open(&sub("profiledb")?, caches.0, caches.1),
+        "profiledb" => stores::pdb::open(&sub("profiledb")?, caches.0, caches.1, cli.history_days),
         "sqlite" => stores::sqlite::open(&sub("sqlite")?),
         "redis" => stores::redis::connect(&url(&cli.redis_url, "PROFILEDB_REDIS_URL", "--redis-url")?),
         "postgres" => stores::postgres::connect(&url(&cli.pg_url, "PROFILEDB_PG_URL", "--pg-url")?),

@@ -116,10 +116,37 @@ fn ci_mode_defaults() {
 }
 
 #[test]
+fn a_spread_history_adds_up_to_the_same_rollups_over_more_days() {
+    let mut widest = 0;
+    for i in 0..200 {
+        let s = workload::seed(workload::SEED, i);
+        let (short, long) = (s.history_over(0), s.history_over(365));
+        assert_eq!(short.len(), long.len());
+        let delta = |h: &[workload::Event]| {
+            h.iter().fold(workload::Rollups::default(), |mut r, e| {
+                let d = e.delta();
+                r.page_views += d.page_views;
+                r.purchase_sum += d.purchase_sum;
+                r.last_purchase_at = r.last_purchase_at.max(d.last_purchase_at);
+                r
+            })
+        };
+        assert_eq!(delta(&short), delta(&long), "profile {i}");
+        let days = |h: &[workload::Event]| {
+            let (lo, hi) = (h.iter().map(|e| e.at).min(), h.iter().map(|e| e.at).max());
+            lo.zip(hi).map_or(0, |(lo, hi)| (hi - lo) / 86_400_000)
+        };
+        assert!(days(&long) >= days(&short), "profile {i}");
+        widest = widest.max(days(&long));
+    }
+    assert!(widest >= 300, "the longest spread history spans {widest} days");
+}
+
+#[test]
 fn history_adds_up_to_the_loaded_rollups() {
     for i in 0..200 {
         let s = workload::seed(workload::SEED, i);
-        let h = s.history();
+        let h = s.history_over(if i % 2 == 0 { 0 } else { 365 });
         let mut r = workload::Rollups::default();
         for e in &h {
             let d = e.delta();
@@ -230,10 +257,11 @@ fn sqlite_counts_by_the_mask_index_as_the_membership_join_does() -> crate::error
 }
 
 #[test]
-fn profiledb_with_small_caches_agrees_with_sqlite() -> crate::error::Result<()> {
+fn profiledb_with_small_caches_and_a_year_of_history_agrees_with_sqlite() -> crate::error::Result<()> {
     let dir = tempfile::tempdir()?;
     let dir_arg = dir.path().to_string_lossy().into_owned();
-    let cli = Cli::parse_from(["t", "--profiles", "500", "--ops", "300", "--batch", "128", "--dir", &dir_arg]);
+    let args = ["t", "--profiles", "500", "--ops", "300", "--batch", "128", "--history-days", "365", "--dir", &dir_arg];
+    let cli = Cli::parse_from(args);
     let ops = workload::ops(cli.seed, 500, op_counts(&cli));
     let mut runs = Vec::new();
     for (name, caches) in [("profiledb", 50), ("sqlite", 0)] {
