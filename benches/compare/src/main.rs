@@ -93,8 +93,20 @@ struct Cli {
     /// identifiers, 4 rollup pairs, 8 wake-ups) [default: sized to the
     /// workload: profiles + the event stream's visitors, so every profile
     /// fits, as the SQL stores' page caches and Redis hold theirs]
-    #[arg(long)]
+    #[arg(long, conflicts_with = "cache_fraction")]
     cache_entries: Option<usize>,
+    /// profiledb's caches sized to this fraction of the profiles the run
+    /// makes (profiles + the event stream's visitors), e.g. 0.1: the
+    /// memory-constrained configuration (lookups and writes of uncached
+    /// profiles read RocksDB) [default: 1, every profile cached]
+    #[arg(long, value_parser = parse_fraction)]
+    cache_fraction: Option<f64>,
+    /// Spread each profile's loaded event history over about this many
+    /// days (profiledb keeps rollups in day buckets, so a longer history
+    /// means more buckets: more disk, slower cold reads; the other stores
+    /// load totals) [default: 0, a few days per profile]
+    #[arg(long, default_value_t = 0)]
+    history_days: u32,
     /// Workload seed.
     #[arg(long, default_value_t = workload::SEED)]
     seed: u64,
@@ -159,10 +171,32 @@ fn stores(cli: &Cli) -> Vec<String> {
     }
 }
 
-/// Profiles profiledb's caches hold: the option, or every profile the
-/// workload makes.
+/// Profiles the workload makes: the loaded ones and (at most) one per
+/// tenth event of the stream (its anonymous visitors).
+fn workload_profiles(n: u64, c: &OpCounts) -> usize {
+    n as usize + (c.events / 10).max(1)
+}
+
+/// Profiles profiledb's caches hold: `--cache-entries`, or
+/// `--cache-fraction` of the profiles the workload makes (at least 1), or
+/// all of them.
 fn cache_entries(cli: &Cli, n: u64, c: &OpCounts) -> usize {
-    cli.cache_entries.unwrap_or(n as usize + (c.events / 10).max(1))
+    let all = workload_profiles(n, c);
+    match (cli.cache_entries, cli.cache_fraction) {
+        (Some(e), _) => e,
+        (None, Some(f)) => ((all as f64 * f).round() as usize).max(1),
+        (None, None) => all,
+    }
+}
+
+/// A fraction in (0, 1] for `--cache-fraction`.
+fn parse_fraction(s: &str) -> std::result::Result<f64, String> {
+    let f: f64 = s.parse().map_err(|_| format!("{s:?} is not a number (e.g. 0.1)"))?;
+    if f > 0.0 && f <= 1.0 {
+        Ok(f)
+    } else {
+        Err(format!("{s} is not in (0, 1]: the fraction of the profiles profiledb's caches hold"))
+    }
 }
 
 /// What a worker prints on stdout.
@@ -274,7 +308,7 @@ fn worker(cli: &Cli, name: &str) -> Result<WorkerOutput> {
     };
     let ops = workload::ops(cli.seed, n, counts);
     let baseline = resources::rss();
-    match runner::open(name, cli, dir, cache_entries(cli, n, &counts)) {
+    match runner::open(name, cli, dir, (cache_entries(cli, n, &counts), workload_profiles(n, &counts))) {
         Ok(mut store) => {
             Ok(WorkerOutput::Ran(Box::new(runner::run_store(store.as_mut(), cli, n, &ops, cli.run_index, baseline))))
         }
@@ -349,9 +383,12 @@ fn header(cli: &Cli, n: u64, c: &OpCounts, load_before: &str, commit: String) ->
                 profiles * stores::pdb::WAKEUPS_PER_PROFILE,
             );
             let k = |x: usize| measure::thousands(x as u64);
+            let all = workload_profiles(n, c);
             format!(
-                "{} profiles, {} identifiers, {} rollup pairs, {} wake-ups",
+                "{} profiles ({}% of the {} the run makes), {} identifiers, {} rollup pairs, {} wake-ups",
                 k(profiles),
+                measure::sig2(100.0 * profiles as f64 / all.max(1) as f64),
+                k(all),
                 k(ids),
                 k(pairs),
                 k(wakeups)
@@ -381,6 +418,14 @@ fn header(cli: &Cli, n: u64, c: &OpCounts, load_before: &str, commit: String) ->
         ),
         ("load average (1, 5, 15 min)", format!("{load_before} before, {} after", resources::load_average())),
         ("seed", format!("{:#x}", cli.seed)),
+        (
+            "loaded event history (profiledb)",
+            if cli.history_days == 0 {
+                "compressed: page views and adds to cart an hour apart, purchases a day apart".to_owned()
+            } else {
+                format!("spread over about {} days per profile (--history-days)", cli.history_days)
+            },
+        ),
         ("segment queries", workload::COUNT_QUERIES.iter().map(|q| q.describe()).collect::<Vec<_>>().join("; ")),
     ]
 }

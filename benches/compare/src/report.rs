@@ -4,6 +4,7 @@
 use serde_json::{json, Value};
 
 use crate::measure::{fmt_ns, fmt_rate, fmt_ratio, sig3, thousands};
+use crate::resources;
 use crate::runner::{OpResult, Outcome, StoreRun};
 use crate::stores::Op;
 
@@ -54,6 +55,24 @@ impl Spread {
     }
 }
 
+/// Server CPU below this many clock ticks over a phase is reported as
+/// below resolution: `/proc/<pid>/stat` counts whole ticks per process, so
+/// a reading can be off by a tick per process.
+pub const RESOLUTION_TICKS: u64 = 10;
+
+/// The server CPU per operation cell: `per_op` (spread over the runs of
+/// the CPU per operation) unless the phase's server CPU (`phase_total`,
+/// nanoseconds) is under [`RESOLUTION_TICKS`] clock ticks of `tick_ns`,
+/// then `< x (below resolution)` with x the resolution per operation.
+pub fn server_cpu_cell(per_op: Spread, phase_total: Spread, ops: f64, tick_ns: u64) -> String {
+    let resolution = (RESOLUTION_TICKS * tick_ns) as f64;
+    if phase_total.median < resolution {
+        format!("< {} (below resolution)", fmt_ns((resolution / ops.max(1.0)) as u64))
+    } else {
+        per_op.show(|x| fmt_ns(x as u64))
+    }
+}
+
 fn mib(bytes: f64) -> String {
     format!("{} MiB", sig3(bytes / 1048576.0))
 }
@@ -88,16 +107,18 @@ impl Report {
     }
 
     /// How many times faster profiledb is than `store`, per run (compared
-    /// within the run): (by p50, by single-client throughput).
-    fn speedups(&self, store: &str, op: Op) -> (Option<Spread>, Option<Spread>) {
-        let (mut a, mut b) = (Vec::new(), Vec::new());
+    /// within the run): (by p50, by single-client throughput of the
+    /// operations alone, by single-client throughput with the settle).
+    fn speedups(&self, store: &str, op: Op) -> [Option<Spread>; 3] {
+        let (mut a, mut b, mut c) = (Vec::new(), Vec::new(), Vec::new());
         for r in self.runs_of(store) {
             if let (Some(p), Some(o)) = (self.result("profiledb", r.run, op), self.result(store, r.run, op)) {
                 a.push(o.p50_ns as f64 / p.p50_ns.max(1) as f64);
-                b.push(p.ops_per_sec() / o.ops_per_sec().max(f64::MIN_POSITIVE));
+                b.push(p.ops_per_sec_unsettled() / o.ops_per_sec_unsettled().max(f64::MIN_POSITIVE));
+                c.push(p.ops_per_sec() / o.ops_per_sec().max(f64::MIN_POSITIVE));
             }
         }
-        (Spread::of(a), Spread::of(b))
+        [Spread::of(a), Spread::of(b), Spread::of(c)]
     }
 
     /// The checks on which the store runs disagree.
@@ -197,8 +218,10 @@ impl Report {
              store itself, or the client for a server; it includes the harness's baseline, shown apart). \
              Server memory is the proportional set size (PSS) of the server's processes at the end of the \
              run. The OS page cache is not counted for any store.\n\n\
-             | store | load time | load CPU (process + server) | peak RSS (process) | harness baseline RSS | server PSS | data size |\n\
-             |---|---:|---:|---:|---:|---:|---:|\n",
+             \"Store memory\" is peak RSS minus the harness baseline plus the server PSS: the memory \
+             the store itself used.\n\n\
+             | store | load time | load CPU (process + server) | store memory | peak RSS (process) | harness baseline RSS | server PSS | data size |\n\
+             |---|---:|---:|---:|---:|---:|---:|---:|\n",
         );
         for name in self.stores() {
             let runs: Vec<&StoreRun> = self.runs_of(name).collect();
@@ -206,6 +229,12 @@ impl Report {
             let secs = Spread::of(loads.iter().map(|l| l.secs).collect());
             let cpu = Spread::of(loads.iter().map(|l| (l.cpu.process_ns + l.cpu.server_ns) as f64 / 1e9).collect());
             let spread = |f: &dyn Fn(&StoreRun) -> Option<f64>| Spread::of(runs.iter().filter_map(|r| f(r)).collect());
+            let own = spread(&|r| {
+                Some(
+                    r.memory.peak_rss.saturating_sub(r.memory.baseline_rss) as f64
+                        + r.memory.server_pss.unwrap_or(0) as f64,
+                )
+            });
             let peak = spread(&|r| Some(r.memory.peak_rss as f64));
             let base = spread(&|r| Some(r.memory.baseline_rss as f64));
             let pss = spread(&|r| r.memory.server_pss.map(|b| b as f64));
@@ -213,9 +242,10 @@ impl Report {
             let what = runs.iter().find_map(|r| r.memory.footprint.as_ref().map(|f| f.1.clone())).unwrap_or_default();
             let s = |x: Option<Spread>, f: &dyn Fn(f64) -> String| x.map_or("—".to_owned(), |x| x.show(f));
             md.push_str(&format!(
-                "| {name} | {} | {} | {} | {} | {} | {} |\n",
+                "| {name} | {} | {} | {} | {} | {} | {} | {} |\n",
                 s(secs, &|x| format!("{} s", sig3(x))),
                 s(cpu, &|x| format!("{} s", sig3(x))),
+                s(own, &mib),
                 s(peak, &mib),
                 s(base, &mib),
                 s(pss, &mib),
@@ -226,18 +256,25 @@ impl Report {
     }
 
     fn ops_table(&self) -> String {
-        let mut md = String::from(
+        let mut md = format!(
             "\n## Operations\n\n\
              Medians over the runs, range in parentheses. Latencies are measured by the client around each \
-             call (for Redis and PostgreSQL: including the loopback TCP round trip). \"single-client ops/s\" \
-             is one client running the operations back to back, divided by the phase's wall time (settling \
-             included). CPU per operation is the CPU time of every thread of the store's process (for a \
+             call (for Redis and PostgreSQL: including the loopback TCP round trip). Single-client ops/s \
+             is one client running the operations back to back: \"ops only\" divides by the wall time of \
+             the operations; for a write phase \"with settle\" divides by it plus the settle at the end of \
+             the phase (profiledb: flush the memtables and wait for compactions; SQLite: WAL checkpoint; \
+             PostgreSQL: VACUUM of the written tables + CHECKPOINT; Redis: nothing). The settle costs \
+             about the same whatever the phase's length, so the rate with settle understates a store \
+             with a costly settle on a short phase and the rate without it ignores the deferred work; \
+             CPU per operation (settle included) charges that work by what it used. CPU per operation is the CPU time of every thread of the store's process (for a \
              server store: the client process) and of the server's processes, over the whole phase — \
              background flushes, compactions and the settle at the end of a write phase included — divided \
-             by the operations; \"(settle …)\" is the part spent settling. \"profiledb speedup\" is computed within each run (other / profiledb) and \
-             then summarised; below 1× profiledb is slower.\n\n\
-             | operation | store | ops | p50 | p99 | single-client ops/s | CPU/op (process) | CPU/op (server) | round trips/op | profiledb speedup (p50) | profiledb speedup (ops/s) |\n\
-             |---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+             by the operations; \"(settle …)\" is the part spent settling. Server CPU is read in clock \
+             ticks (10 ms): a phase whose server CPU is under {RESOLUTION_TICKS} ticks shows \"< x\" \
+             (below resolution) instead of a number. \"profiledb speedup\" is computed within each run \
+             (other / profiledb) and then summarised; below 1× profiledb is slower.\n\n\
+             | operation | store | ops | p50 | p99 | ops/s (ops only) | ops/s (with settle) | CPU/op (process) | CPU/op (server) | round trips/op | profiledb speedup (p50) | profiledb speedup (ops/s, ops only) | profiledb speedup (ops/s, with settle) |\n\
+             |---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
         );
         let mut notes: Vec<String> = Vec::new();
         for op in Op::ALL {
@@ -264,24 +301,29 @@ impl Report {
                     .collect();
                 let row = match self.spread(name, op, |s| s.p50_ns as f64) {
                     None if failed.is_empty() => continue,
-                    None => format!("— | {} | — | — | — | — | — | — | —", failed.join("; ")),
+                    None => format!("— | {} | — | — | — | — | — | — | — | — | —", failed.join("; ")),
                     Some(p50) => {
                         let ops = self.spread(name, op, |s| s.ops as f64).map_or(0.0, |s| s.median);
                         let p99 = self.spread(name, op, |s| s.p99_ns as f64);
                         let rate = self.spread(name, op, OpResult::ops_per_sec);
+                        let rate_ops = self.spread(name, op, OpResult::ops_per_sec_unsettled);
                         let cpu_p = self.spread(name, op, |s| s.cpu_per_op().0);
                         let cpu_s = self.spread(name, op, |s| s.cpu_per_op().1);
+                        let server_total = self.spread(name, op, |s| s.cpu.server_ns as f64);
                         let trips = self
                             .spread(name, op, |s| s.round_trips.map_or(f64::NAN, |t| t as f64 / s.ops.max(1) as f64));
                         let ns = |x: f64| fmt_ns(x as u64);
-                        let (a, b) = if name == "profiledb" {
-                            ("baseline".to_owned(), "baseline".to_owned())
+                        let [a, b, c] = if name == "profiledb" {
+                            ["baseline".to_owned(), "baseline".to_owned(), "baseline".to_owned()]
                         } else {
-                            let (a, b) = self.speedups(name, op);
-                            (a.map_or("—".into(), |x| x.show(fmt_ratio)), b.map_or("—".into(), |x| x.show(fmt_ratio)))
+                            self.speedups(name, op).map(|x| x.map_or("—".into(), |x| x.show(fmt_ratio)))
                         };
+                        let c = if op.writes() { c } else { "(no settle)".to_owned() };
                         let server = if first.memory.server_pss.is_some() || name == "redis" || name == "postgres" {
-                            cpu_s.map_or("—".into(), |x| x.show(ns))
+                            match (cpu_s, server_total) {
+                                (Some(x), Some(t)) => server_cpu_cell(x, t, ops, resources::tick_ns()),
+                                _ => "—".into(),
+                            }
                         } else {
                             "— (in-process)".to_owned()
                         };
@@ -297,9 +339,10 @@ impl Report {
                         });
                         let rate = match (rate, settle) {
                             (Some(r), Some(s)) => format!("{} (settle {})", r.show(fmt_rate), s.show(ns)),
-                            (Some(r), None) => r.show(fmt_rate),
-                            _ => "—".into(),
+                            (Some(r), None) if op.writes() => r.show(fmt_rate),
+                            _ => "(no settle)".into(),
                         };
+                        let rate_ops = rate_ops.map_or("—".into(), |r| r.show(fmt_rate));
                         let cpu_p = match (cpu_p, settle_cpu, settle) {
                             (Some(c), Some(sc), Some(_)) => {
                                 format!("{} (settle {})", c.show(ns), sc.show(ns))
@@ -310,7 +353,7 @@ impl Report {
                         let failed =
                             if failed.is_empty() { String::new() } else { format!(" ({})", failed.join("; ")) };
                         format!(
-                            "{} | {}{failed} | {} | {} | {} | {server} | {trips} | {a} | {b}",
+                            "{} | {}{failed} | {} | {rate_ops} | {} | {} | {server} | {trips} | {a} | {b} | {c}",
                             thousands(ops as u64),
                             p50.show(ns),
                             p99.map_or("—".into(), |x| x.show(ns)),

@@ -57,7 +57,7 @@ fn stat(pid: u32) -> Option<(u32, u64)> {
 }
 
 /// Nanoseconds per clock tick of `/proc/<pid>/stat`.
-fn tick_ns() -> u64 {
+pub fn tick_ns() -> u64 {
     // SAFETY: sysconf has no preconditions.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
     if hz > 0 {

@@ -47,6 +47,13 @@ impl OpResult {
         self.ops as f64 / (self.wall_ns.max(1) as f64 / 1e9)
     }
 
+    /// Operations per second of one client over the operations alone, the
+    /// settle at the end of a write phase left out (for reads the same as
+    /// [`OpResult::ops_per_sec`]).
+    pub fn ops_per_sec_unsettled(&self) -> f64 {
+        self.ops as f64 / (self.wall_ns.saturating_sub(self.settle_ns).max(1) as f64 / 1e9)
+    }
+
     /// CPU nanoseconds per operation: (process, server).
     pub fn cpu_per_op(&self) -> (f64, f64) {
         let n = self.ops.max(1) as f64;
@@ -115,8 +122,9 @@ pub struct StoreRun {
     pub memory: Memory,
 }
 
-/// Opens store `name`, its files (if any) in a fresh subdirectory of `dir`.
-pub fn open(name: &str, cli: &Cli, dir: &Path, cache_entries: usize) -> Result<Box<dyn Store>> {
+/// Opens store `name`, its files (if any) in a fresh subdirectory of `dir`;
+/// `caches` is (profiles profiledb's caches hold, profiles the run makes).
+pub fn open(name: &str, cli: &Cli, dir: &Path, caches: (usize, usize)) -> Result<Box<dyn Store>> {
     let sub = |s: &str| -> Result<PathBuf> {
         let p = dir.join(s);
         if p.exists() {
@@ -133,7 +141,7 @@ pub fn open(name: &str, cli: &Cli, dir: &Path, cache_entries: usize) -> Result<B
         })
     };
     match name {
-        "profiledb" => stores::pdb::open(&sub("profiledb")?, cache_entries),
+        "profiledb" => stores::pdb::open(&sub("profiledb")?, caches.0, caches.1, cli.history_days),
         "sqlite" => stores::sqlite::open(&sub("sqlite")?),
         "redis" => stores::redis::connect(&url(&cli.redis_url, "PROFILEDB_REDIS_URL", "--redis-url")?),
         "postgres" => stores::postgres::connect(&url(&cli.pg_url, "PROFILEDB_PG_URL", "--pg-url")?),

@@ -57,7 +57,7 @@ fn profiledb_and_sqlite_agree() -> crate::error::Result<()> {
     let ops = workload::ops(cli.seed, 500, op_counts(&cli));
     let mut runs = Vec::new();
     for name in ["profiledb", "sqlite"] {
-        let mut store = open(name, &cli, dir.path(), 10_000)?;
+        let mut store = open(name, &cli, dir.path(), (10_000, 550))?;
         runs.push(run_store(store.as_mut(), &cli, 500, &ops, 1, 0));
     }
     for run in &runs {
@@ -116,10 +116,37 @@ fn ci_mode_defaults() {
 }
 
 #[test]
+fn a_spread_history_adds_up_to_the_same_rollups_over_more_days() {
+    let mut widest = 0;
+    for i in 0..200 {
+        let s = workload::seed(workload::SEED, i);
+        let (short, long) = (s.history_over(0), s.history_over(365));
+        assert_eq!(short.len(), long.len());
+        let delta = |h: &[workload::Event]| {
+            h.iter().fold(workload::Rollups::default(), |mut r, e| {
+                let d = e.delta();
+                r.page_views += d.page_views;
+                r.purchase_sum += d.purchase_sum;
+                r.last_purchase_at = r.last_purchase_at.max(d.last_purchase_at);
+                r
+            })
+        };
+        assert_eq!(delta(&short), delta(&long), "profile {i}");
+        let days = |h: &[workload::Event]| {
+            let (lo, hi) = (h.iter().map(|e| e.at).min(), h.iter().map(|e| e.at).max());
+            lo.zip(hi).map_or(0, |(lo, hi)| (hi - lo) / 86_400_000)
+        };
+        assert!(days(&long) >= days(&short), "profile {i}");
+        widest = widest.max(days(&long));
+    }
+    assert!(widest >= 300, "the longest spread history spans {widest} days");
+}
+
+#[test]
 fn history_adds_up_to_the_loaded_rollups() {
     for i in 0..200 {
         let s = workload::seed(workload::SEED, i);
-        let h = s.history();
+        let h = s.history_over(if i % 2 == 0 { 0 } else { 365 });
         let mut r = workload::Rollups::default();
         for e in &h {
             let d = e.delta();
@@ -183,7 +210,7 @@ fn worker_output_round_trips_through_json() -> crate::error::Result<()> {
     let dir_arg = dir.path().to_string_lossy().into_owned();
     let cli = Cli::parse_from(["t", "--profiles", "200", "--ops", "50", "--count-ops", "12", "--dir", &dir_arg]);
     let ops = workload::ops(cli.seed, 200, op_counts(&cli));
-    let mut store = open("sqlite", &cli, dir.path(), 1_000)?;
+    let mut store = open("sqlite", &cli, dir.path(), (1_000, 205))?;
     let run = run_store(store.as_mut(), &cli, 200, &ops, 2, 0);
     let text = serde_json::to_string(&run)?;
     let back: crate::runner::StoreRun = serde_json::from_str(&text)?;
@@ -191,4 +218,132 @@ fn worker_output_round_trips_through_json() -> crate::error::Result<()> {
     assert_eq!(back.checks, run.checks);
     assert_eq!(back.outcomes.len(), Op::ALL.len());
     Ok(())
+}
+
+#[test]
+fn the_mask_count_is_the_three_way_count() {
+    for q in &workload::COUNT_QUERIES {
+        let (mask, want) = q.mask();
+        for i in 0..2_000 {
+            let segs = workload::seed(workload::SEED, i).segs;
+            let has = |s: usize| segs & (1 << s) != 0;
+            assert_eq!(segs & mask == want, has(q.a) && has(q.b) && !has(q.not_c), "{} profile {i}", q.describe());
+        }
+    }
+}
+
+#[test]
+fn sqlite_counts_by_the_mask_index_as_the_membership_join_does() -> crate::error::Result<()> {
+    use crate::stores::Store;
+    let dir = tempfile::tempdir()?;
+    let dir_arg = dir.path().to_string_lossy().into_owned();
+    let cli = Cli::parse_from(["t", "--profiles", "800", "--ops", "400", "--batch", "100", "--dir", &dir_arg]);
+    let ops = workload::ops(cli.seed, 800, op_counts(&cli));
+    let mut db = crate::stores::sqlite::open_sqlite(dir.path())?;
+    let run = run_store(&mut db, &cli, 800, &ops, 1, 0);
+    assert!(run.load.is_ok(), "{:?}", run.load);
+    // After the writes (trait updates, ingest with merges) both queries
+    // give the same answers, none of them trivially zero.
+    let mut nonzero = 0;
+    for q in &workload::COUNT_QUERIES {
+        let (by_mask, by_join) = (db.segment_count(q)?, db.count_by_join(q)?);
+        assert_eq!(by_mask, by_join, "{}", q.describe());
+        nonzero += usize::from(by_mask > 0);
+    }
+    assert!(nonzero >= 4, "too few non-empty counts to compare");
+    let plan = db.count_plan()?;
+    assert!(plan.contains("COVERING INDEX profiles_segs"), "{plan}");
+    Ok(())
+}
+
+#[test]
+fn profiledb_with_small_caches_and_a_year_of_history_agrees_with_sqlite() -> crate::error::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let dir_arg = dir.path().to_string_lossy().into_owned();
+    let args = ["t", "--profiles", "500", "--ops", "300", "--batch", "128", "--history-days", "365", "--dir", &dir_arg];
+    let cli = Cli::parse_from(args);
+    let ops = workload::ops(cli.seed, 500, op_counts(&cli));
+    let mut runs = Vec::new();
+    for (name, caches) in [("profiledb", 50), ("sqlite", 0)] {
+        let mut store = open(name, &cli, dir.path(), (caches, 550))?;
+        runs.push(run_store(store.as_mut(), &cli, 500, &ops, 1, 0));
+    }
+    assert!(runs[0].budget.contains("50 of the run's 550 profiles (the rest read from RocksDB)"), "{}", runs[0].budget);
+    assert_eq!(runs[0].checks, runs[1].checks);
+    Ok(())
+}
+
+#[test]
+fn cache_fraction_sizes_profiledb_caches() {
+    let cli = Cli::parse_from(["t", "--quick", "--cache-fraction", "0.1"]);
+    let c = op_counts(&cli);
+    assert_eq!(crate::cache_entries(&cli, 100_000, &c), 10_100);
+    assert_eq!(crate::cache_entries(&Cli::parse_from(["t", "--quick"]), 100_000, &c), 101_000);
+    for bad in ["0", "1.5", "-0.1", "ten"] {
+        assert!(Cli::try_parse_from(["t", "--cache-fraction", bad]).is_err(), "{bad}");
+    }
+    assert!(Cli::try_parse_from(["t", "--cache-fraction", "0.5", "--cache-entries", "9"]).is_err());
+}
+
+fn op_result(ops: usize, wall_ms: u64, settle_ms: u64, server_ns: u64) -> crate::runner::OpResult {
+    crate::runner::OpResult {
+        ops,
+        p50_ns: 1,
+        p99_ns: 1,
+        mean_ns: 1,
+        wall_ns: wall_ms * 1_000_000,
+        settle_ns: settle_ms * 1_000_000,
+        cpu: crate::resources::Cpu { process_ns: 0, server_ns },
+        settle_cpu: crate::resources::Cpu::default(),
+        round_trips: None,
+    }
+}
+
+#[test]
+fn write_rates_are_given_with_and_without_the_settle() {
+    let r = op_result(1_000, 2_000, 1_500, 0);
+    assert!((r.ops_per_sec() - 500.0).abs() < 1e-9);
+    assert!((r.ops_per_sec_unsettled() - 2_000.0).abs() < 1e-9);
+    let read = op_result(1_000, 500, 0, 0);
+    assert!((read.ops_per_sec() - read.ops_per_sec_unsettled()).abs() < 1e-9);
+}
+
+#[test]
+fn server_cpu_below_the_tick_resolution_is_not_a_number() {
+    use crate::report::{server_cpu_cell, Spread};
+    let one = |x: f64| Spread { median: x, min: x, max: x, n: 1 };
+    // 200 operations, 1 tick of 10 ms in the phase: below resolution, at most 100 ms / 200.
+    assert_eq!(server_cpu_cell(one(50_000.0), one(10_000_000.0), 200.0, 10_000_000), "< 500 µs (below resolution)");
+    assert_eq!(server_cpu_cell(one(0.0), one(0.0), 200.0, 10_000_000), "< 500 µs (below resolution)");
+    // 2 s of server CPU over 20,000 operations: 100 µs each.
+    assert_eq!(server_cpu_cell(one(100_000.0), one(2e9), 20_000.0, 10_000_000), "100 µs");
+}
+
+#[test]
+fn the_report_shows_both_rates_and_the_store_memory() {
+    use crate::runner::{Load, Memory, Outcome, StoreRun};
+    let run = |name: &str, r: crate::runner::OpResult| StoreRun {
+        name: name.to_owned(),
+        run: 1,
+        describe: String::new(),
+        scope: String::new(),
+        budget: String::new(),
+        load_average: String::new(),
+        load: Ok(Load { secs: 1.0, cpu: crate::resources::Cpu::default() }),
+        outcomes: vec![(Op::Ingest, Outcome::Done(r))],
+        notes: Vec::new(),
+        checks: Vec::new(),
+        memory: Memory { baseline_rss: 10 << 20, peak_rss: 110 << 20, server_pss: None, footprint: None },
+    };
+    let report = crate::report::Report {
+        header: Vec::new(),
+        profiles: 1,
+        runs: vec![run("profiledb", op_result(1_000, 2_000, 1_500, 0)), run("sqlite", op_result(1_000, 1_000, 0, 0))],
+        skipped: Vec::new(),
+    };
+    let md = report.markdown();
+    // profiledb: 2,000/s over the operations, 500/s with its settle; SQLite 1,000/s both.
+    assert!(md.contains("| 2,000/s | 500/s (settle 1.50 s) |"), "{md}");
+    assert!(md.contains("| 2.0× | 0.50× |"), "{md}");
+    assert!(md.contains("| 100 MiB |"), "{md}");
 }

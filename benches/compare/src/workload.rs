@@ -284,6 +284,15 @@ pub const COUNT_QUERIES: [CountQuery; 6] = [
 ];
 
 impl CountQuery {
+    /// `(mask, want)`: a profile whose segment bit mask `segs` has
+    /// `segs & mask == want` is in `a` and `b` and not in `not_c` (the SQL
+    /// stores count with this against an index on their `segs` column).
+    pub fn mask(&self) -> (u32, u32) {
+        let want = (1u32 << self.a) | (1u32 << self.b);
+        (want | (1u32 << self.not_c), want)
+    }
+
+    /// `a AND b AND NOT c` by segment names.
     pub fn describe(&self) -> String {
         format!("{} AND {} AND NOT {}", SEGMENTS[self.a].name, SEGMENTS[self.b].name, SEGMENTS[self.not_c].name)
     }
@@ -379,20 +388,29 @@ impl Seed {
     /// rollups from events (profiledb): one event per counted page view,
     /// add to cart and purchase, all before the measured stream. Page
     /// views and adds to cart are an hour apart, going back from 2024;
-    /// purchases a day apart, the last one at `last_purchase_at`.
-    pub fn history(&self) -> Vec<Event> {
+    /// purchases a day apart, the last one at `last_purchase_at` — unless
+    /// `days` is not 0, then the history is spread over about `days` days:
+    /// page views and adds to cart evenly over `days` days
+    /// before 2024 (at least an hour apart), purchases evenly over `days`
+    /// days up to `last_purchase_at` (at least a day apart). The totals,
+    /// and so the rollups, are the same for any `days`.
+    pub fn history_over(&self, days: u32) -> Vec<Event> {
         let r = &self.view.r;
+        let span = i64::from(days) * DAY;
+        let gap = |n: i64, min: i64| (span / n.max(1)).max(min);
+        let (views, carts) = (gap(r.page_views, HOUR), gap(r.add_to_carts, HOUR));
+        let buys = gap(self.purchase_amounts.len() as i64, DAY);
         let who = &self.idents[..1];
         let ev = |kind, amount, at| Event { idents: who.to_vec(), kind, amount, at };
         let mut out = Vec::with_capacity((r.page_views + r.add_to_carts + r.purchases) as usize);
-        out.extend((0..r.page_views).map(|k| ev(EventKind::PageView, 0.0, JAN_2024 - (k + 1) * HOUR)));
-        out.extend((0..r.add_to_carts).map(|k| ev(EventKind::AddToCart, 0.0, JAN_2024 - (k + 1) * HOUR - HOUR / 2)));
+        out.extend((0..r.page_views).map(|k| ev(EventKind::PageView, 0.0, JAN_2024 - (k + 1) * views)));
+        out.extend((0..r.add_to_carts).map(|k| ev(EventKind::AddToCart, 0.0, JAN_2024 - (k + 1) * carts - HOUR / 2)));
         let n = self.purchase_amounts.len() as i64;
         out.extend(
             self.purchase_amounts
                 .iter()
                 .enumerate()
-                .map(|(k, a)| ev(EventKind::Purchase, *a, r.last_purchase_at - (n - 1 - k as i64) * DAY)),
+                .map(|(k, a)| ev(EventKind::Purchase, *a, r.last_purchase_at - (n - 1 - k as i64) * buys)),
         );
         out
     }

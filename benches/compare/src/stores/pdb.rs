@@ -51,6 +51,10 @@ pub struct Pdb {
     db: ProfileDb,
     dir: std::path::PathBuf,
     cache_entries: usize,
+    /// Profiles the run makes (loaded + the event stream's visitors).
+    run_profiles: usize,
+    /// Days the loaded event history spans (0: a few, see `Seed::history_over`).
+    history_days: u32,
     /// `in a and in b and not in c` for each of [`COUNT_QUERIES`].
     queries: Vec<String>,
 }
@@ -67,8 +71,10 @@ pub const WAKEUPS_PER_PROFILE: usize = 8;
 /// Opens a fresh database in `dir` whose caches hold `cache_entries`
 /// profiles (their records, identifiers, rollups and wake-ups — as the
 /// other stores keep their working set in memory) and declares the
-/// workload's rollups.
-pub fn open(dir: &Path, cache_entries: usize) -> Result<Box<dyn Store>> {
+/// workload's rollups. `run_profiles` is how many profiles the run makes
+/// (for the report's budget text); the history it loads spans
+/// `history_days` days ([`Seed::history_over`]).
+pub fn open(dir: &Path, cache_entries: usize, run_profiles: usize, history_days: u32) -> Result<Box<dyn Store>> {
     let db = ProfileDb::builder(dir)
         .profile_cache_entries(cache_entries)
         .identity_cache_entries(cache_entries * IDENTIFIERS_PER_PROFILE)
@@ -91,7 +97,7 @@ pub fn open(dir: &Path, cache_entries: usize) -> Result<Box<dyn Store>> {
             format!("in {} and in {} and not in {}", SEGMENTS[q.a].name, SEGMENTS[q.b].name, SEGMENTS[q.not_c].name)
         })
         .collect();
-    Ok(Box::new(Pdb { db, dir: dir.to_owned(), cache_entries, queries }))
+    Ok(Box::new(Pdb { db, dir: dir.to_owned(), cache_entries, run_profiles, history_days, queries }))
 }
 
 fn identifier(id: &Ident) -> Result<Identifier> {
@@ -196,9 +202,12 @@ impl Store for Pdb {
     fn budget(&self) -> String {
         format!(
             "RocksDB block cache 128 MiB, write buffers 8 MiB per column family ({} families); in-process \
-             caches sized to hold every profile of the run: {} profile records, {} identifiers, {} rollup \
+             caches sized for {} of the run's {} profiles ({}): {} profile records, {} identifiers, {} rollup \
              pairs, {} wake-ups (no byte limit)",
             ProfileDb::column_families().len(),
+            self.cache_entries,
+            self.run_profiles,
+            if self.cache_entries >= self.run_profiles { "every profile cached" } else { "the rest read from RocksDB" },
             self.cache_entries,
             self.cache_entries * IDENTIFIERS_PER_PROFILE,
             self.cache_entries * ROLLUP_PAIRS_PER_PROFILE,
@@ -245,7 +254,7 @@ impl Store for Pdb {
                 .set("device", v.device.as_str())
                 .set("company_size", v.company_size);
             self.db.identify(&ids, u).with_context(|| format!("loading profile {}", s.id))?;
-            for ev in s.history() {
+            for ev in s.history_over(self.history_days) {
                 history.push(event(&ev)?);
             }
             if history.len() >= LOAD_EVENTS {

