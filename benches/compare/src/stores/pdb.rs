@@ -9,7 +9,7 @@
 //!   merges the two), rollups, the timeline and segment maintenance in one
 //!   call and one atomic batch.
 //! - **Segments** are the workload's 20 definitions in profiledb's
-//!   expression language ([`Segment::expr`]), kept exact by every write;
+//!   expression language (`Segment::expr` of the workload), kept exact by every write;
 //!   counts are [`ProfileDb::query_count`] over the segment bitmaps, membership is
 //!   [`ProfileDb::in_segment`].
 //!

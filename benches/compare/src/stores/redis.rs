@@ -70,7 +70,7 @@ const LOOKUP: &str = "local p = redis.call('GET', KEYS[1])
 if not p then return false end
 return redis.call('HGETALL', 'p:' .. p)";
 
-/// KEYS[1] the identifier; ARGV the trait and its value.
+/// `KEYS[1]`: the identifier; ARGV the trait and its value.
 const SET_TRAIT: &str = "local p = redis.call('GET', KEYS[1])
 if not p then return false end
 redis.call('HSET', 'p:' .. p, ARGV[1], ARGV[2])
