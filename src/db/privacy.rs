@@ -36,8 +36,11 @@ impl ProfileDb {
     /// memberships and their history, its change-feed records (one
     /// `Erased` record stands for leaving every segment) — and what other
     /// profiles hold of it: the erased identifiers in their deltas and
-    /// stored events, and its state in their merge windows
-    /// (`src/privacy/redact.rs`; found by scans, see `erase_refs`) — in
+    /// stored events, its state in their merge windows
+    /// (`src/privacy/redact.rs`), and the identifiers' values wherever
+    /// they hold one — a trait (`referred_by`; also in their history,
+    /// snapshots and trait index), a list element, an event property
+    /// (found by scans, see `erase_refs` and `erase_values`) — in
     /// one batch, then flushes and compacts the affected ranges so the
     /// bytes leave the files on disk. Erased identifiers are kept only as keyed hashes:
     /// later writes carrying them are refused or dropped, by the
@@ -53,8 +56,9 @@ impl ProfileDb {
     /// it successfully ([`purge_pending`](Self::purge_pending) says so).
     ///
     /// **Cost and blocking.** Besides the person's own key ranges, erase
-    /// scans the whole `delta`, `event`, `dedup` and `feed` column families
-    /// (for references other profiles hold, dedup entries and feed records
+    /// scans the whole `profile`, `delta`, `snapshot`, `event`, `dedup`
+    /// and `feed` column families (for references and values other
+    /// profiles hold, dedup entries and feed records
     /// of the person), so it takes time proportional to the database, not
     /// to the person — and it holds the writer lock while it scans: every
     /// write in the process waits meanwhile (reads do not). The review
