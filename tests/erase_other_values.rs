@@ -234,3 +234,29 @@ fn erase_removes_values_carried_by_merges_and_unmerges() {
     drop(db);
     assert_eq!(files_containing(dir.path(), &[victim]), Vec::<String>::new());
 }
+
+/// Only strings that are the erased identifier go: a number equal to a
+/// numeric user id, and strings that merely contain the value, stay.
+#[test]
+fn erase_keeps_numbers_and_strings_that_only_contain_the_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, clock) = open(dir.path());
+    let zed = id("user_id:4242");
+    db.update(&zed, Update::new().set("plan", "pro")).unwrap();
+    let bob = id("user_id:bob");
+    db.update(&bob, Update::new().set("age", 4242).set("code", "x4242").set("ref", "4242")).unwrap();
+    let mut e = Event::new(EventKind::Track, "order", clock.now(), vec![bob.clone()]);
+    e.properties = Properties::from_json(&serde_json::json!({"qty": 4242, "sku": "4242-b", "ref": "4242"})).unwrap();
+    db.track(&e).unwrap();
+    let bid = db.get(&bob).unwrap().unwrap().id;
+
+    db.erase(&zed, None).unwrap();
+
+    let p = db.get(&bob).unwrap().unwrap();
+    assert_eq!(p.traits.get("age"), Some(&TraitValue::Int(4242)));
+    assert_eq!(p.traits.get("code"), Some(&TraitValue::from("x4242")));
+    assert_eq!(p.traits.get("ref"), None);
+    let events = db.events(bid, Timestamp(0), Timestamp(i64::MAX)).unwrap();
+    assert_eq!(events[0].properties.to_json(), serde_json::json!({"qty": 4242, "sku": "4242-b"}));
+    assert_clean(&db);
+}

@@ -160,7 +160,7 @@ pub(crate) fn scrub_events(txn: &mut Txn<'_>, erased: &Erased<'_>, values: bool)
             e.properties = std::mem::take(&mut e.properties)
                 .iter()
                 .filter_map(|(name, value)| {
-                    erase_values::strip_property(value, erased.identifiers).map(|v| (name.to_owned(), v))
+                    erase_values::strip_property(value, erased.identifiers, named).map(|v| (name.to_owned(), v))
                 })
                 .collect();
             if named || old != (e.traits.clone(), e.properties.clone()) {

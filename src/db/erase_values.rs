@@ -4,10 +4,12 @@
 //! property such as `invitee_email` (the events are [`strip_property`]'d by
 //! `erase_refs::scrub_events`).
 //!
-//! A value "is" an erased identifier when, read as that identifier's kind,
-//! it normalizes to it ([`is_identifier_value`]): a string (or an integer,
-//! for numeric kinds), a list element, a member of a nested property
-//! object. Trait values go from the profile record, every delta (a `Set`
+//! A value "is" an erased identifier when it is a string that, read as
+//! that identifier's kind, normalizes to it ([`is_identifier_value`]): a
+//! trait or property string, a list element, a member of a nested
+//! property object. Numbers are kept (`age = 42` is not `user_id:42`),
+//! but a string equal to an erased identifier's value goes wherever it
+//! is, whatever it meant there. Trait values go from the profile record, every delta (a `Set`
 //! or `SetOnce` of the value is dropped, a list loses the element) and
 //! every snapshot; the log is replayed without them ([`clean_log`]), so
 //! as-of reads never return the value and the live state is the replay's
@@ -51,12 +53,12 @@ pub(crate) fn holds_any(haystack: &[u8], needles: &[&[u8]]) -> bool {
     needles.iter().any(|n| haystack.windows(n.len()).any(|w| w == *n))
 }
 
-/// `value` without the erased identifiers' values: `None` when it is one;
-/// a list without those elements; anything else unchanged.
+/// `value` without the erased identifiers' values: `None` when it is such
+/// a string; a list without those elements; anything else unchanged (a
+/// number is kept: `age = 42` is not `user_id:42`).
 fn strip_value(value: &TraitValue, idents: &HashSet<Identifier>) -> Option<TraitValue> {
     match value {
         TraitValue::Str(s) if is_identifier_value(s, idents) => None,
-        TraitValue::Int(n) if is_identifier_value(&n.to_string(), idents) => None,
         TraitValue::List(l) if l.iter().any(|s| is_identifier_value(s, idents)) => {
             Some(TraitValue::List(l.iter().filter(|s| !is_identifier_value(s, idents)).cloned().collect()))
         }
@@ -107,17 +109,22 @@ pub(crate) fn strip_ops(ops: &[TraitOp], idents: &HashSet<Identifier>) -> Vec<Tr
 }
 
 /// A property `value` without the erased identifiers' values: `None` for
-/// such a string (or integer); lists and objects without those members;
-/// anything else unchanged.
-pub(crate) fn strip_property(value: &PropertyValue, idents: &HashSet<Identifier>) -> Option<PropertyValue> {
+/// such a string (with `numbers`, an integer too: an event that named the
+/// person); lists and objects without those members; anything else
+/// unchanged.
+pub(crate) fn strip_property(
+    value: &PropertyValue,
+    idents: &HashSet<Identifier>,
+    numbers: bool,
+) -> Option<PropertyValue> {
     match value {
         PropertyValue::Str(s) if is_identifier_value(s, idents) => None,
-        PropertyValue::Int(n) if is_identifier_value(&n.to_string(), idents) => None,
+        PropertyValue::Int(n) if numbers && is_identifier_value(&n.to_string(), idents) => None,
         PropertyValue::List(l) => {
-            Some(PropertyValue::List(l.iter().filter_map(|v| strip_property(v, idents)).collect()))
+            Some(PropertyValue::List(l.iter().filter_map(|v| strip_property(v, idents, numbers)).collect()))
         }
         PropertyValue::Object(m) => Some(PropertyValue::Object(
-            m.iter().filter_map(|(k, v)| strip_property(v, idents).map(|v| (k.clone(), v))).collect(),
+            m.iter().filter_map(|(k, v)| strip_property(v, idents, numbers).map(|v| (k.clone(), v))).collect(),
         )),
         other => Some(other.clone()),
     }
@@ -217,12 +224,26 @@ pub(crate) fn scrub_values(txn: &mut Txn<'_>, erased: &Erased<'_>, swept: &mut S
     if needles.is_empty() {
         return Ok(());
     }
+    // A short value (`user_id:42`) is in many entries' bytes: an entry
+    // whose bytes hold one is decoded and its values compared; only the
+    // logs where one is the identifier's are rewritten.
+    let idents = erased.identifiers;
     let mut holders = BTreeSet::new();
     for cf in [schema::PROFILES.name, schema::DELTAS.name, schema::SNAPSHOTS.name] {
         for kv in txn.view.range(cf, &[], None)? {
             let (k, v) = kv?;
             let Some(x) = keys::parse_profile(&k) else { continue };
-            if !erased.profiles.contains(&x) && holds_any(&v, &needles) {
+            if erased.profiles.contains(&x) || holders.contains(&x) || !holds_any(&v, &needles) {
+                continue;
+            }
+            let holds = match cf {
+                c if c == schema::PROFILES.name => {
+                    traits_hold(&schema::PROFILES.decode(&k, &v)?.profile.traits, idents)
+                }
+                c if c == schema::DELTAS.name => delta_holds(&schema::DELTAS.decode(&k, &v)?, idents),
+                _ => traits_hold(&schema::SNAPSHOTS.decode(&k, &v)?.traits, idents),
+            };
+            if holds {
                 holders.insert(x);
             }
         }
@@ -231,6 +252,23 @@ pub(crate) fn scrub_values(txn: &mut Txn<'_>, erased: &Erased<'_>, swept: &mut S
         scrub_log(txn, x, erased.identifiers, swept)?;
     }
     Ok(())
+}
+
+/// Whether `traits` hold an erased identifier's value.
+fn traits_hold(traits: &Traits, idents: &HashSet<Identifier>) -> bool {
+    traits.iter().any(|(_, e)| strip_value(&e.value, idents).as_ref() != Some(&e.value))
+}
+
+/// Whether `d` writes or records an erased identifier's value.
+fn delta_holds(d: &Delta, idents: &HashSet<Identifier>) -> bool {
+    match &d.change {
+        Change::Update(ops) => strip_ops(ops, idents) != *ops,
+        Change::Consent(_) => false,
+        Change::Merge { loser_state, result, .. } => {
+            traits_hold(&loser_state.traits, idents) || traits_hold(result, idents)
+        }
+        Change::Unmerge { result, .. } | Change::SplitFrom { result, .. } => traits_hold(result, idents),
+    }
 }
 
 /// Rewrites `x`'s deltas, snapshots and record without the values.
