@@ -140,7 +140,7 @@ impl ProfileDb {
         // (a refused stitch's `via`, a merge window of a survivor it was
         // split off from), redacted as erase redacts it.
         let mut swept = super::erase_refs::Swept::default();
-        super::erase_refs::scrub_references(&mut txn, &ids, &unlinked, &mut swept)?;
+        super::erase_refs::scrub_references(&mut txn, &ids, &unlinked, false, &mut swept)?;
         report.references_redacted = swept.total();
         for &x in &ids {
             let scrubbed = scrub_events(&mut txn, x, rules, &hash)?;

@@ -126,8 +126,9 @@ impl ProfileDb {
     /// the list: nothing indexes the references other profiles hold, so it
     /// scans — once per call, for every person of the list together, while
     /// holding the writer lock (every write waits; reads do not) — every
-    /// delta (`delta`, decoded), every stored event and rollup accumulator
-    /// (`event`, `rollup`, searched for the identifiers' values), every
+    /// delta (`delta`, decoded), every stored event, rollup accumulator,
+    /// profile record, delta and snapshot (`event`, `rollup`, `profile`,
+    /// `delta`, `snapshot`: searched for the identifiers' values), every
     /// dedup entry (`dedup`) and every
     /// feed record (`feed`) of the whole database, linear in their size.
     /// Then the purge compaction (after the lock is released) rewrites
@@ -231,7 +232,7 @@ impl ProfileDb {
         let dedup = erase_refs::forget_dedup(&mut txn, &all_gone)?;
         let feed = erase_refs::forget_feed(&mut txn, &all_gone)?;
         let mut swept = Swept::default();
-        erase_refs::scrub_references(&mut txn, &all_gone, &all_identifiers, &mut swept)?;
+        erase_refs::scrub_references(&mut txn, &all_gone, &all_identifiers, true, &mut swept)?;
         // A restaged record changed state: re-evaluate its segments.
         txn.skip_segments = !swept.records_changed;
         let mut audit = Vec::with_capacity(erased.len());

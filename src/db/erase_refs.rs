@@ -16,15 +16,17 @@
 //!   identifiers' values; only those that hold one are decoded;
 //! - `rollup`: every accumulator's bytes likewise (see
 //!   [`super::erase_rollups`]);
+//! - `profile`, `delta`, `snapshot` (erase only): every entry's bytes are
+//!   searched for those values too; only the logs that hold one are
+//!   decoded and cleaned of them ([`erase_values`]);
 //! - `dedup`, `feed`: every entry is decoded (small values).
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
-use crate::error::{Error, Result};
-use crate::event::property::PropertyValue;
+use crate::error::Result;
 use crate::identity::identifier::Identifier;
 use crate::keys;
-use crate::privacy::redact::{is_identifier_value, writes_identifier, Erased, Log, Redactor};
+use crate::privacy::redact::{writes_identifier, Erased, Log, Redactor};
 use crate::profile::delta::Change;
 use crate::profile::history;
 use crate::profile::id::ProfileId;
@@ -33,6 +35,7 @@ use crate::schema;
 use crate::txn::Txn;
 
 use super::erase_rollups::Rewritten;
+use super::erase_values;
 
 /// Counts of what the sweep rewrote or removed (for the audit record).
 #[derive(Default)]
@@ -107,27 +110,34 @@ fn delete_all(txn: &mut Txn<'_>, cf: &'static str, doomed: Vec<(Vec<u8>, Profile
 /// profiles' stored events, rollup accumulators and histories (erase, for
 /// every person of its list at once, and anonymize): [`scrub_events`],
 /// [`scrub_rollups`](super::erase_rollups::scrub_rollups), then
-/// [`scrub_histories`], counted in `swept`.
+/// [`scrub_histories`], counted in `swept`. With `values` (erase), the
+/// identifiers' values go from every other profile's traits, history and
+/// event properties too, named or not ([`erase_values`]).
 pub(crate) fn scrub_references(
     txn: &mut Txn<'_>,
     gone: &BTreeSet<ProfileId>,
     identifiers: &[Identifier],
+    values: bool,
     swept: &mut Swept,
 ) -> Result<()> {
     let identifiers = identifier_set(identifiers);
     let erased = Erased { profiles: gone, identifiers: &identifiers };
-    let rewritten = scrub_events(txn, &erased)?;
+    let rewritten = scrub_events(txn, &erased, values)?;
     swept.events = rewritten.len() as u64;
     swept.rollups = super::erase_rollups::scrub_rollups(txn, &erased, &rewritten)?;
-    scrub_histories(txn, erased, swept)
+    if values {
+        erase_values::scrub_values(txn, &erased, swept)?;
+    }
+    scrub_histories(txn, erased, values, swept)
 }
 
 /// Removes the erased identifiers from the stored events of every other
-/// profile (`identifiers`, `previous_id`) and, in an event that named one,
-/// the trait operators and properties that hold an erased identifier's
-/// value (a Segment identify's `traits.email` is both). Scans `event`.
-/// Returns the events it rewrote, as they were and as staged.
-pub(crate) fn scrub_events(txn: &mut Txn<'_>, erased: &Erased<'_>) -> Result<Vec<Rewritten>> {
+/// profile (`identifiers`, `previous_id`) and, in an event that named one
+/// (with `values`: in every event), the trait operators and properties
+/// that hold an erased identifier's value (a Segment identify's
+/// `traits.email` is both). Scans `event`. Returns the events it rewrote,
+/// as they were and as staged.
+pub(crate) fn scrub_events(txn: &mut Txn<'_>, erased: &Erased<'_>, values: bool) -> Result<Vec<Rewritten>> {
     if erased.identifiers.is_empty() {
         return Ok(Vec::new());
     }
@@ -148,38 +158,30 @@ pub(crate) fn scrub_events(txn: &mut Txn<'_>, erased: &Erased<'_>) -> Result<Vec
         if e.previous_id.as_ref().is_some_and(|i| erased.identifiers.contains(i)) {
             e.previous_id = None;
         }
-        if (e.identifiers.len(), e.previous_id.is_some()) != before {
-            e.traits.retain(|op| !writes_identifier(op, erased.identifiers));
+        let named = (e.identifiers.len(), e.previous_id.is_some()) != before;
+        if named || values {
+            let old = (e.traits.clone(), e.properties.clone());
+            if named {
+                e.traits.retain(|op| !writes_identifier(op, erased.identifiers));
+            }
+            if values {
+                e.traits = erase_values::strip_ops(&e.traits, erased.identifiers);
+            }
             e.properties = std::mem::take(&mut e.properties)
                 .iter()
                 .filter_map(|(name, value)| {
-                    without_identifiers(value, erased.identifiers).map(|v| (name.to_owned(), v))
+                    erase_values::strip_property(value, erased.identifiers, named).map(|v| (name.to_owned(), v))
                 })
                 .collect();
-            rewritten.push(Rewritten { key: k.to_vec(), before: original, after: e });
+            if named || old != (e.traits.clone(), e.properties.clone()) {
+                rewritten.push(Rewritten { key: k.to_vec(), before: original, after: e });
+            }
         }
     }
     for r in &rewritten {
         schema::EVENTS.put(&mut txn.batch, &r.key, &r.after);
     }
     Ok(rewritten)
-}
-
-/// `value` without the strings that are one of `idents` (read as the
-/// identifier's kind): `None` for such a string, lists and objects
-/// without those members; anything else unchanged.
-pub(crate) fn without_identifiers(value: &PropertyValue, idents: &HashSet<Identifier>) -> Option<PropertyValue> {
-    match value {
-        PropertyValue::Str(s) if is_identifier_value(s, idents) => None,
-        PropertyValue::Int(n) if is_identifier_value(&n.to_string(), idents) => None,
-        PropertyValue::List(l) => {
-            Some(PropertyValue::List(l.iter().filter_map(|v| without_identifiers(v, idents)).collect()))
-        }
-        PropertyValue::Object(m) => Some(PropertyValue::Object(
-            m.iter().filter_map(|(k, v)| without_identifiers(v, idents).map(|v| (k.clone(), v))).collect(),
-        )),
-        other => Some(other.clone()),
-    }
 }
 
 /// Whether `haystack` holds the bytes of `needle` (never an empty one).
@@ -190,7 +192,7 @@ pub(crate) fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 /// Redacts the erased person out of every other profile's history (the
 /// rules are in [`crate::privacy::redact`]) and stages the rewritten
 /// deltas, snapshots and, where a floor moved, records.
-pub(crate) fn scrub_histories(txn: &mut Txn<'_>, erased: Erased<'_>, swept: &mut Swept) -> Result<()> {
+pub(crate) fn scrub_histories(txn: &mut Txn<'_>, erased: Erased<'_>, values: bool, swept: &mut Swept) -> Result<()> {
     // 1. One pass over `delta`: the logs that name the erased person, and
     //    every merge (loser → the logs that merged it).
     let mut direct = BTreeSet::new();
@@ -242,18 +244,14 @@ pub(crate) fn scrub_histories(txn: &mut Txn<'_>, erased: Erased<'_>, swept: &mut
         let Some(first) = deltas.first().map(|d| d.version) else { continue };
         let rec = txn.profile(x)?;
         let floor = first - 1;
-        let base = if floor == 0 {
-            Default::default()
-        } else {
-            let key = keys::versioned(x, floor);
-            let snap = schema::SNAPSHOTS.get(&txn.view, &key)?.ok_or_else(|| Error::Corrupt {
-                cf: schema::SNAPSHOTS.name,
-                what: "history",
-                key_hex: crate::error::hex_prefix(&key),
-                reason: "erase: the snapshot at the history floor is missing".into(),
-            })?;
-            (snap.traits, snap.consent)
-        };
+        let snap = if floor == 0 { None } else { schema::SNAPSHOTS.get(&txn.view, &keys::versioned(x, floor))? };
+        let mut base = erase_values::floor_state(snap, x, floor)?;
+        let mut deltas = deltas;
+        if values {
+            // Redacted as `erase_values` cleaned it (staged already).
+            let clean = erase_values::clean_log(base, deltas, redactor.erased().identifiers);
+            (base, deltas) = (clean.base, clean.deltas);
+        }
         redactor.add(x, Log::new(rec.is_some(), (floor, base), deltas, redactor.erased()));
         if let Some(rec) = rec {
             records.insert(x, rec);

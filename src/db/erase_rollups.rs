@@ -38,7 +38,8 @@ use crate::rollup::Acc;
 use crate::schema;
 use crate::txn::Txn;
 
-use super::erase_refs::{contains, without_identifiers};
+use super::erase_refs::contains;
+use super::erase_values::strip_property;
 
 /// A stored event of another profile that the scrub rewrote.
 pub(crate) struct Rewritten {
@@ -185,7 +186,8 @@ fn scrubbed_key(k: &str, idents: &HashSet<Identifier>) -> Option<Option<String>>
         return None;
     }
     let v = PropertyValue::from_json(&serde_json::from_str::<serde_json::Value>(k).ok()?);
-    let new = without_identifiers(&v, idents)?;
+    // Integers too, as in an event that named the person.
+    let new = strip_property(&v, idents, true)?;
     (new != v).then(|| Some(new.value_key().into_owned()))
 }
 

@@ -16,6 +16,7 @@ pub(crate) mod dense_cache;
 mod erase_many;
 mod erase_refs;
 mod erase_rollups;
+mod erase_values;
 mod event_names;
 mod failure;
 pub(crate) mod format;

@@ -36,10 +36,12 @@ impl ProfileDb {
     /// memberships and their history, its change-feed records (one
     /// `Erased` record stands for leaving every segment) — and what other
     /// profiles hold of it: the erased identifiers in their deltas and
-    /// stored events, their values in those events' properties and in the
-    /// profiles' rollup accumulators (see `erase_rollups`), and its state
-    /// in their merge windows (`src/privacy/redact.rs`; found by scans,
-    /// see `erase_refs`) — in
+    /// stored events, its state in their merge windows
+    /// (`src/privacy/redact.rs`), and the identifiers' values wherever
+    /// they hold one — a trait (`referred_by`; also in their history,
+    /// snapshots and trait index), a list element, an event property, a
+    /// rollup accumulator (found by scans, see `erase_refs`,
+    /// `erase_values` and `erase_rollups`) — in
     /// one batch, then flushes and compacts the affected ranges so the
     /// bytes leave the files on disk. Erased identifiers are kept only as keyed hashes:
     /// later writes carrying them are refused or dropped, by the
@@ -66,8 +68,9 @@ impl ProfileDb {
     /// retried also by the next [`tick`](Self::tick).
     ///
     /// **Cost and blocking.** Besides the person's own key ranges, erase
-    /// scans the whole `delta`, `event`, `rollup`, `dedup` and `feed` column families
-    /// (for references other profiles hold, dedup entries and feed records
+    /// scans the whole `profile`, `delta`, `snapshot`, `event`, `rollup`,
+    /// `dedup` and `feed` column families (for references and values other
+    /// profiles hold, dedup entries and feed records
     /// of the person), so it takes time proportional to the database, not
     /// to the person — and it holds the writer lock while it scans: every
     /// write in the process waits meanwhile (reads do not). The review
