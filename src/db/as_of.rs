@@ -246,7 +246,10 @@ impl Story {
             }
         }
         steps.sort_by_key(|s| (s.at, s.order));
-        let gaps = find_gaps(&steps, &own, survivor.is_some());
+        // No merge of it comes before it was created (known while it is
+        // live; its folded deltas may not say when that was).
+        let born = schema::PROFILES.get(view, &crate::keys::profile(id))?.map(|rec| rec.profile.created_at);
+        let gaps = find_gaps(&steps, &own, survivor.is_some(), born);
         Ok(Story { steps, survivor, gaps, others_merged_until })
     }
 
@@ -318,8 +321,8 @@ pub(super) fn merged_record(id: ProfileId, merge: &Delta) -> Result<ProfileRecor
 /// follows a merge since the split before it, and an alias's last step is
 /// a merge. A missing merge came after the id's own delta before the split
 /// (its latest, for an alias), whose time `own` gives.
-fn find_gaps(steps: &[Placed], own: &[Delta], alias: bool) -> Vec<Gap> {
-    let time_of = |d: Option<&Delta>| d.map_or(Timestamp(i64::MIN), |d| d.at);
+fn find_gaps(steps: &[Placed], own: &[Delta], alias: bool, born: Option<Timestamp>) -> Vec<Gap> {
+    let time_of = |d: Option<&Delta>| d.map_or(born.unwrap_or(Timestamp(i64::MIN)), |d| d.at);
     let mut gaps = Vec::new();
     let mut merged = false;
     for s in steps {
