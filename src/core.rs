@@ -50,6 +50,10 @@ pub(crate) struct Core {
     /// The per-database suppression secret, once something was erased or
     /// anonymized (`None`: nothing is suppressed, writes skip the check).
     pub suppression_secret: RwLock<Option<Arc<Vec<u8>>>>,
+    /// The suppression key the application holds
+    /// ([`Builder::secret_key`](crate::Builder::secret_key)), used instead
+    /// of a stored secret.
+    pub held_key: Option<crate::privacy::key::HeldKey>,
 }
 
 impl Core {

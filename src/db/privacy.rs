@@ -305,12 +305,17 @@ impl ProfileDb {
     }
 }
 
-/// The per-database suppression secret, staged in `txn` on first use.
+/// The suppression secret: the key the application holds, or the
+/// per-database secret, staged in `txn` on first use.
 pub(crate) fn suppression_secret(txn: &mut Txn<'_>) -> Result<Vec<u8>> {
+    if let Some(key) = &txn.core.held_key {
+        // Held by the application: never stored.
+        return Ok(key.0.to_vec());
+    }
     if let Some(s) = load_secret(&txn.view)? {
         return Ok(s);
     }
-    let s = new_secret();
+    let s = new_secret()?;
     txn.batch.put(keys::cf::META, SECRET_KEY, s.clone());
     Ok(s)
 }
