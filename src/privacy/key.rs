@@ -105,10 +105,7 @@ pub(crate) fn active_secret(view: &View<'_>, held: Option<&HeldKey>) -> Result<O
     match held {
         Some(key) => {
             let mut suppressed = view.prefix(crate::schema::AUDIT.name, &[SUPPRESSED_PREFIX])?;
-            Ok(match suppressed.next().transpose()? {
-                Some(_) => Some(key.0.clone()),
-                None => None,
-            })
+            Ok(suppressed.next().transpose()?.map(|_| key.0.clone()))
         }
         None => Ok(crate::privacy::suppression::load_secret(view)?.map(Arc::new)),
     }
