@@ -52,8 +52,9 @@ pub(crate) struct Core {
     pub suppression_secret: RwLock<Option<Arc<Vec<u8>>>>,
     /// The suppression key the application holds
     /// ([`Builder::secret_key`](crate::Builder::secret_key)), used instead
-    /// of a stored secret.
-    pub held_key: Option<crate::privacy::key::HeldKey>,
+    /// of a stored secret (set too by
+    /// [`move_secret_out`](crate::ProfileDb::move_secret_out)).
+    pub held_key: RwLock<Option<crate::privacy::key::HeldKey>>,
 }
 
 impl Core {

@@ -190,3 +190,42 @@ fn an_older_database_without_a_secret_takes_a_key_at_its_upgrade() {
     let err = ProfileDb::open(dir.path()).map(drop).unwrap_err();
     assert!(matches!(err, Error::SecretKey { .. }), "{err}");
 }
+
+/// A database storing its own secret moves it out: the key `keep` was
+/// given opens it (and nothing else does), erased identifiers stay
+/// suppressed, and the secret's bytes are gone from the files.
+#[test]
+fn a_stored_secret_moves_out_of_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = ProfileDb::builder(dir.path()).compression(false).open().unwrap();
+    let gone = id("email:moved.out@example.com");
+    db.update(&gone, Update::new().set("plan", "pro")).unwrap();
+    db.erase(&gone, None).unwrap();
+    let stored = db.raw_dump().unwrap().into_iter().find(|e| e.key == b"suppression_secret").unwrap().value;
+    assert!(!files_holding(dir.path(), &stored).is_empty(), "precondition: the files hold the secret");
+    // A failing `keep` changes nothing.
+    let err = db.move_secret_out(|_| Err(Error::invalid("disk full"))).unwrap_err();
+    assert!(err.to_string().contains("disk full"), "{err}");
+    assert!(db.raw_dump().unwrap().iter().any(|e| e.key == b"suppression_secret"));
+    let mut kept = Vec::new();
+    db.move_secret_out(|key| {
+        kept = key.to_vec();
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(kept, stored);
+    // This handle goes on with the key: still suppressed, no new secret.
+    assert!(matches!(db.update(&gone, Update::new()), Err(Error::Suppressed { .. })));
+    db.update(&id("email:next@example.com"), Update::new()).unwrap();
+    db.erase(&id("email:next@example.com"), None).unwrap();
+    let err = db.move_secret_out(|_| Ok(())).unwrap_err();
+    assert!(err.to_string().contains("stores no suppression secret"), "{err}");
+    drop(db);
+    assert_eq!(files_holding(dir.path(), &kept), Vec::<String>::new(), "the secret left the files");
+    assert!(matches!(ProfileDb::open(dir.path()).map(drop), Err(Error::SecretKey { .. })));
+    let db = open_with(dir.path(), &kept, AccessMode::ReadWrite).unwrap();
+    for who in [&gone, &id("email:next@example.com")] {
+        assert!(matches!(db.update(who, Update::new()), Err(Error::Suppressed { .. })));
+    }
+    assert!(db.raw_dump().unwrap().iter().all(|e| e.key != b"suppression_secret"));
+}

@@ -282,7 +282,7 @@ impl ProfileDb {
             definitions: definitions::Definitions::default(),
             subscribers: Mutex::new(Vec::new()),
             suppression_secret: parking_lot::RwLock::new(secret),
-            held_key: b.secret_key.clone(),
+            held_key: parking_lot::RwLock::new(b.secret_key.clone()),
             store,
         };
         let core = Arc::new(core);
@@ -364,7 +364,7 @@ impl ProfileDb {
         let view = self.core.store.latest();
         let segments = crate::segment::state::SegmentState::load(&view, true)?;
         let registry = crate::rollup::registry::Registry::load(&view)?;
-        let secret = crate::privacy::key::active_secret(&view, self.core.held_key.as_ref())?;
+        let secret = crate::privacy::key::active_secret(&view, self.core.held_key.read().as_ref())?;
         self.core.retention.reload(&view)?;
         drop(view);
         *self.core.segments.write() = segments;
