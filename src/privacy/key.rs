@@ -35,7 +35,7 @@ impl std::fmt::Debug for HeldKey {
     }
 }
 
-/// A new random suppression key of [`SECRET_BYTES`] bytes, from the
+/// A new random suppression key of 192 bytes, from the
 /// operating system's randomness, for
 /// [`Builder::secret_key`](crate::Builder::secret_key). Keep it where
 /// copies and backups of the database directory do not go.
