@@ -52,6 +52,11 @@ pub(crate) struct Core {
     pub suppression_secret: RwLock<Option<Arc<Vec<u8>>>>,
     /// The purge after erase and anonymize: what it waits for.
     pub purge: crate::db::PurgeState,
+    /// The suppression key the application holds
+    /// ([`Builder::secret_key`](crate::Builder::secret_key)), used instead
+    /// of a stored secret (set too by
+    /// [`move_secret_out`](crate::ProfileDb::move_secret_out)).
+    pub held_key: RwLock<Option<crate::privacy::key::HeldKey>>,
 }
 
 impl Core {

@@ -333,6 +333,16 @@ pub enum Error {
     #[doc(hidden)]
     #[error("internal conflict: {0}")]
     Conflict(&'static str),
+    /// The database's suppression key is held outside it and the open gave
+    /// none, or a wrong one (or gave one to a database that stores its
+    /// own): nothing was written. See [`Builder::secret_key`](crate::Builder::secret_key).
+    #[error("the suppression key of the database at {path}: {detail}; nothing was written")]
+    SecretKey {
+        /// The database directory.
+        path: PathBuf,
+        /// What is wrong.
+        detail: String,
+    },
     /// An I/O error outside RocksDB (reading an import file, the fixture, ...).
     #[error("i/o error on {path}: {source}")]
     Io {

@@ -78,6 +78,7 @@ pub struct Builder {
     pub(crate) compression: bool,
     pub(crate) tick_interval: Option<std::time::Duration>,
     pub(crate) on_tick_error: Option<crate::db::TickErrorHook>,
+    pub(crate) secret_key: Option<crate::privacy::key::HeldKey>,
 }
 
 impl Builder {
@@ -107,6 +108,7 @@ impl Builder {
             compression: true,
             tick_interval: None,
             on_tick_error: None,
+            secret_key: None,
         }
     }
 
@@ -324,6 +326,26 @@ impl Builder {
     /// that returned an error or panicked).
     pub fn on_tick_error(mut self, hook: impl Fn(&str) + Send + Sync + 'static) -> Self {
         self.on_tick_error = Some(crate::db::TickErrorHook(Arc::new(hook)));
+        self
+    }
+
+    /// Keeps the secret of suppression and anonymization hashes outside
+    /// the database: `key` (exactly 192 bytes, e.g. from
+    /// [`new_secret_key`](crate::privacy::new_secret_key)) is used instead
+    /// of a secret stored in `meta`, so a copy or backup of the directory
+    /// cannot confirm guesses at erased identifiers or `Hash` values
+    /// without it. The database stores only a check value of the key
+    /// (format 13), and every later open — read-only and secondary too —
+    /// must give the same key: a missing or wrong one is
+    /// [`Error::SecretKey`] and writes nothing. Lose the key and erased
+    /// identifiers can no longer be recognised (the database cannot be
+    /// opened without it); keep it where the database's backups do not go.
+    ///
+    /// A database that already stores its own secret (created without a
+    /// key, and something was erased or anonymized since) keeps it: giving
+    /// it a key is refused.
+    pub fn secret_key(mut self, key: impl Into<Vec<u8>>) -> Self {
+        self.secret_key = Some(crate::privacy::key::HeldKey(Arc::new(key.into())));
         self
     }
 

@@ -225,7 +225,13 @@ impl ProfileDb {
             compression: b.compression,
         };
         let store = Store::open(&b.path, &opts)?;
+        // Before the format check, which may upgrade: a wrong or missing
+        // key writes nothing.
+        crate::privacy::key::check_at_open(&store, &b.path, b.secret_key.as_ref())?;
         format::check_or_init(&store, &b.path)?;
+        if let (Some(key), AccessMode::ReadWrite) = (&b.secret_key, b.mode) {
+            crate::privacy::key::record_check(&store, key)?;
+        }
         let next_profile_id = schema::META_U32.get(&store.latest(), keys::meta::NEXT_PROFILE_ID)?.unwrap_or(0);
         let next_event_seq = schema::META_U64.get(&store.latest(), keys::meta::NEXT_EVENT_SEQ)?.unwrap_or(0);
         let registry = crate::rollup::registry::Registry::load(&store.latest())?;
@@ -259,7 +265,7 @@ impl ProfileDb {
         }
         // Recorded once the open is known to succeed with them.
         retention_settings::record(&store, &config)?;
-        let secret = crate::privacy::suppression::load_secret(&store.latest())?;
+        let secret = crate::privacy::key::active_secret(&store.latest(), b.secret_key.as_ref())?;
         let retention = crate::rollup::retention::Floors::load(&store.latest())?;
         let core = Core {
             config,
@@ -281,8 +287,9 @@ impl ProfileDb {
             retention,
             definitions: definitions::Definitions::default(),
             subscribers: Mutex::new(Vec::new()),
-            suppression_secret: parking_lot::RwLock::new(secret.map(Arc::new)),
+            suppression_secret: parking_lot::RwLock::new(secret),
             purge: PurgeState::default(),
+            held_key: parking_lot::RwLock::new(b.secret_key.clone()),
             store,
         };
         let core = Arc::new(core);
@@ -364,12 +371,12 @@ impl ProfileDb {
         let view = self.core.store.latest();
         let segments = crate::segment::state::SegmentState::load(&view, true)?;
         let registry = crate::rollup::registry::Registry::load(&view)?;
-        let secret = crate::privacy::suppression::load_secret(&view)?;
+        let secret = crate::privacy::key::active_secret(&view, self.core.held_key.read().as_ref())?;
         self.core.retention.reload(&view)?;
         drop(view);
         *self.core.segments.write() = segments;
         *self.core.rollups.write() = registry;
-        *self.core.suppression_secret.write() = secret.map(Arc::new);
+        *self.core.suppression_secret.write() = secret;
         self.core.profiles.clear();
         self.core.identities.clear();
         self.core.rollup_cache.clear();

@@ -5,6 +5,7 @@ use crate::error::{Error, NotFoundKind, Result};
 use crate::identity::graph::aliases_of;
 use crate::identity::identifier::Identifier;
 use crate::keys;
+use crate::privacy::key;
 use crate::privacy::suppression::{load_secret, new_secret, suppressed_key, SECRET_KEY};
 use crate::privacy::{AuditAction, AuditRecord, SuppressionPolicy};
 use crate::profile::id::ProfileId;
@@ -284,12 +285,54 @@ impl ProfileDb {
     }
 }
 
-/// The per-database suppression secret, staged in `txn` on first use.
+impl ProfileDb {
+    /// Moves the suppression secret this database stores out of it: `keep`
+    /// is given the 192 bytes to put where the application keeps its key
+    /// (outside the database's backups); once it returns `Ok`, the stored
+    /// secret is deleted, its check value recorded (format 13) and the
+    /// files compacted so its bytes are gone from them. From then on every
+    /// open must give the key ([`Builder::secret_key`](crate::Builder::secret_key));
+    /// this handle goes on with it. Erased identifiers stay suppressed and
+    /// `Hash` values keep their meaning: the secret is the same. Copies and
+    /// backups taken before still carry it.
+    ///
+    /// A database with no stored secret (one that holds its key outside,
+    /// or never erased or anonymized anyone) is [`Error::InvalidInput`];
+    /// an error from `keep` is returned as it is. Both change nothing.
+    pub fn move_secret_out(&self, keep: impl FnOnce(&[u8]) -> Result<()>) -> Result<()> {
+        self.writable("move_secret_out")?;
+        {
+            let _writer = self.core.writer.lock();
+            let Some(secret) = self.core.store.latest().get(keys::cf::META, SECRET_KEY)? else {
+                return Err(Error::invalid(
+                    "move_secret_out: this database stores no suppression secret (its key is held outside it \
+                     already, or nothing was erased or anonymized: give it a key with Builder::secret_key)",
+                ));
+            };
+            keep(&secret)?;
+            let mut b = self.core.store.batch();
+            b.delete(keys::cf::META, SECRET_KEY);
+            b.put(keys::cf::META, key::CHECK_KEY, key::check_value(&secret));
+            // The secret's bytes are in the files until the purge has run.
+            schema::META_U64.put(&mut b, keys::meta::LAST_PURGE, &0);
+            *self.core.held_key.write() = Some(key::HeldKey(std::sync::Arc::new(secret)));
+            self.core.store.commit(b)?;
+        }
+        self.purge_files().map_err(|e| purge_failed("move_secret_out", e))
+    }
+}
+
+/// The suppression secret: the key the application holds, or the
+/// per-database secret, staged in `txn` on first use.
 pub(crate) fn suppression_secret(txn: &mut Txn<'_>) -> Result<Vec<u8>> {
+    if let Some(key) = &*txn.core.held_key.read() {
+        // Held by the application: never stored.
+        return Ok(key.0.to_vec());
+    }
     if let Some(s) = load_secret(&txn.view)? {
         return Ok(s);
     }
-    let s = new_secret();
+    let s = new_secret()?;
     txn.batch.put(keys::cf::META, SECRET_KEY, s.clone());
     Ok(s)
 }

@@ -6,6 +6,7 @@
 pub(crate) mod anonymize;
 mod audit;
 pub(crate) mod config;
+pub(crate) mod key;
 pub(crate) mod redact;
 pub(crate) mod suppression;
 
@@ -15,3 +16,4 @@ pub use crate::profile::consent::{
 pub use anonymize::{AnonymizeRules, Generalization, ValueRule};
 pub use audit::{AuditAction, AuditRecord};
 pub use config::SuppressionPolicy;
+pub use key::new_secret_key;

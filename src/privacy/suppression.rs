@@ -1,26 +1,23 @@
 //! Suppression: erased identifiers are remembered only as keyed hashes
-//! (xxh3-128 with a per-database secret), so later events carrying them
-//! can be refused without the identifier itself being stored.
-
-use std::hash::BuildHasher;
+//! (xxh3-128 with a per-database secret, or the key the application holds:
+//! [`key`](crate::privacy::key)), so later events carrying them can be
+//! refused without the identifier itself being stored.
 
 use crate::identity::identifier::Identifier;
 
 /// Length of the per-database secret (xxh3 needs at least 136 bytes).
 pub const SECRET_BYTES: usize = 192;
 
-/// A fresh random secret, from the operating system's randomness (via the
-/// standard library's randomly keyed hasher).
-pub(crate) fn new_secret() -> Vec<u8> {
-    let mut out = Vec::with_capacity(SECRET_BYTES);
-    let mut i = 0u64;
-    while out.len() < SECRET_BYTES {
-        let v = std::collections::hash_map::RandomState::new().hash_one(i);
-        out.extend_from_slice(&v.to_le_bytes());
-        i += 1;
-    }
-    out.truncate(SECRET_BYTES);
-    out
+/// A fresh random secret, read from the operating system's randomness
+/// (`getrandom`: `getrandom(2)` on Linux). Fails only where the system has
+/// no randomness to give.
+pub(crate) fn new_secret() -> crate::Result<Vec<u8>> {
+    let mut out = vec![0u8; SECRET_BYTES];
+    getrandom::fill(&mut out).map_err(|e| crate::Error::Io {
+        path: "the operating system's random source (getrandom)".into(),
+        source: std::io::Error::other(e.to_string()),
+    })?;
+    Ok(out)
 }
 
 /// The `meta` key of the secret (raw bytes, no tag: see storage-format).
@@ -62,8 +59,8 @@ mod tests {
 
     #[test]
     fn hashes_depend_on_the_secret_and_the_identifier() {
-        let a = new_secret();
-        let b = new_secret();
+        let a = new_secret().unwrap();
+        let b = new_secret().unwrap();
         assert_ne!(a, b);
         let x = Identifier::new("email", "a@x.com").unwrap();
         let y = Identifier::new("email", "b@x.com").unwrap();

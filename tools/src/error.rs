@@ -98,6 +98,7 @@ impl CliError {
                 | E::UnknownPurpose { .. }
                 | E::UnknownExportPurpose { .. }
                 | E::Suppressed { .. }
+                | E::SecretKey { .. }
                 | E::InvalidInput(_) => EXIT_USAGE,
                 E::NotFound(_) | E::HistoryTruncated { .. } | E::NotADatabase(_) => EXIT_NOT_FOUND,
                 E::Locked { .. } => EXIT_LOCKED,

@@ -16,7 +16,8 @@
 //! and never reads as "no database here, create one".
 
 use std::ops::Deref;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use profiledb::{AccessMode, Builder, Durability, Error, ProfileDb};
 
@@ -25,6 +26,25 @@ use crate::error::CliError;
 /// The CLI reads a handful of profiles per run: keep the caches small.
 const BLOCK_CACHE_BYTES: usize = 32 << 20;
 const PROFILE_CACHE_ENTRIES: usize = 1_000;
+
+/// `--key-file` (or `PROFILEDB_KEY_FILE`), set once by `commands::run`.
+static KEY_FILE: OnceLock<Option<PathBuf>> = OnceLock::new();
+
+/// Records `--key-file` for every open of this run.
+pub fn set_key_file(path: Option<PathBuf>) {
+    // Set once per process; a second call keeps the first value.
+    let _ = KEY_FILE.set(path);
+}
+
+/// `builder` with the suppression key of `--key-file`, if one was given
+/// (the library checks it against the database and its length).
+fn keyed(builder: Builder) -> Result<Builder, CliError> {
+    let Some(path) = KEY_FILE.get().and_then(Option::as_ref) else { return Ok(builder) };
+    let key = std::fs::read(path).map_err(|e| {
+        CliError::Usage(format!("--key-file {} (or PROFILEDB_KEY_FILE) cannot be read: {e}", path.display()))
+    })?;
+    Ok(builder.secret_key(key))
+}
 
 /// A handle opened for reading. Dropping it closes the database, then
 /// removes the secondary instance's private directory.
@@ -69,15 +89,16 @@ pub fn for_reading(path: &Path) -> Result<ReadDb, CliError> {
 /// [`for_reading`] with open-time options the database does not store
 /// (e.g. an export purpose), set by `configure`.
 pub fn for_reading_with(path: &Path, configure: impl Fn(Builder) -> Builder) -> Result<ReadDb, CliError> {
+    check_dir(path)?;
+    let base = keyed(ProfileDb::builder(path))?;
     let builder = || {
         configure(
-            ProfileDb::builder(path)
+            base.clone()
                 .create_if_missing(false)
                 .block_cache_bytes(BLOCK_CACHE_BYTES)
                 .profile_cache_entries(PROFILE_CACHE_ENTRIES),
         )
     };
-    check_dir(path)?;
     let cleanup = SecondaryCleanup;
     let db = match builder().access_mode(AccessMode::ReadOnly).open() {
         Err(Error::Unsettled { .. }) => builder().access_mode(AccessMode::Secondary).open(),
@@ -115,7 +136,7 @@ pub fn for_writing(path: &Path) -> Result<ProfileDb, CliError> {
 /// (e.g. retention settings), set by `configure`.
 pub fn for_writing_with(path: &Path, configure: impl FnOnce(Builder) -> Builder) -> Result<ProfileDb, CliError> {
     check_dir(path)?;
-    let builder = ProfileDb::builder(path)
+    let builder = keyed(ProfileDb::builder(path))?
         .create_if_missing(false)
         .durability(Durability::Sync)
         .block_cache_bytes(BLOCK_CACHE_BYTES)
@@ -175,7 +196,7 @@ pub fn for_import(
 /// Opens the database for writing, creating it when missing.
 pub fn create(path: &Path) -> Result<ProfileDb, CliError> {
     check_dir(path)?;
-    Ok(ProfileDb::builder(path)
+    Ok(keyed(ProfileDb::builder(path))?
         .create_if_missing(true)
         .durability(Durability::Sync)
         .block_cache_bytes(BLOCK_CACHE_BYTES)

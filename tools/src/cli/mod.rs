@@ -55,6 +55,15 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "PATH", env = "PROFILEDB_PATH", default_value = "./profiledb-data")]
     pub db: PathBuf,
 
+    /// A file holding the database's suppression key (exactly 192 bytes,
+    /// e.g. `head -c 192 /dev/urandom`): the secret of erased identifiers'
+    /// suppression hashes and of anonymized Hash values, kept outside the
+    /// database so its copies and backups do not carry it. A database
+    /// created or upgraded with a key needs it for every command; one that
+    /// stores its own secret refuses a key.
+    #[arg(long, global = true, value_name = "PATH", env = "PROFILEDB_KEY_FILE")]
+    pub key_file: Option<PathBuf>,
+
     /// Print JSON for scripts instead of readable tables.
     #[arg(long, global = true)]
     pub json: bool,

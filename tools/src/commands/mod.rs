@@ -40,6 +40,7 @@ pub struct Ctx {
 
 /// Runs the command the user asked for.
 pub fn run(cli: Cli) -> Result<(), CliError> {
+    crate::open::set_key_file(cli.key_file);
     let ctx = Ctx { db: cli.db, out: Out { json: cli.json } };
     match cli.command {
         Command::Init => admin::init(&ctx),

@@ -14,6 +14,7 @@ use serde_json::Value;
 pub fn profiledb() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_profiledb"));
     c.env_remove("PROFILEDB_PATH");
+    c.env_remove("PROFILEDB_KEY_FILE");
     c
 }
 

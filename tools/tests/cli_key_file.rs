@@ -1,0 +1,57 @@
+//! `--key-file` / `PROFILEDB_KEY_FILE`: the suppression key held outside
+//! the database.
+
+mod common;
+
+use common::{profiledb, run_cmd, s, TestDb};
+
+/// A key file of 192 random bytes beside the database.
+fn key_file(db: &TestDb, name: &str) -> std::path::PathBuf {
+    let path = db.beside(name);
+    std::fs::write(&path, profiledb::privacy::new_secret_key().expect("random key")).expect("write key file");
+    path
+}
+
+/// Every pair of the families a refused command could have written.
+fn dump_all(db: &TestDb, key: &str) -> String {
+    ["meta", "identity", "profile", "delta", "audit"]
+        .iter()
+        .map(|cf| db.run(&["--key-file", key, "dump", "--cf", cf]).ok().stdout)
+        .collect()
+}
+
+#[test]
+fn a_key_file_keeps_the_secret_out_of_the_database_and_every_command_needs_it() {
+    let db = TestDb::empty();
+    let key = key_file(&db, "suppression.key");
+    let k = s(&key);
+    db.run(&["--key-file", k, "init"]).ok();
+    let ann = "email:ann.keyed@example.com";
+    db.run(&["--key-file", k, "trait", "set", ann, "plan", "pro"]).ok();
+    db.run(&["--key-file", k, "erase", ann, "--yes"]).ok();
+    // Suppressed across runs (each reopens the database with the key).
+    db.run(&["--key-file", k, "trait", "set", ann, "plan", "free"]).code(2).err_has(&["erased person"]);
+    let meta = db.run(&["--key-file", k, "dump", "--cf", "meta"]).ok().stdout;
+    assert!(meta.contains("suppression_key_check") && !meta.contains("suppression_secret"), "{meta}");
+
+    // The environment variable does the same.
+    let mut c = profiledb();
+    c.env("PROFILEDB_KEY_FILE", &key).args(["--db", s(&db.path()), "trait", "set", ann, "plan", "x"]);
+    run_cmd(c, None).code(2).err_has(&["erased person"]);
+
+    // Without the key, with another key, with an unreadable or short file:
+    // refused (exit 2), nothing written.
+    let before = dump_all(&db, k);
+    db.run(&["stats"]).code(2).err_has(&["held outside it", "--key-file", "nothing was written"]);
+    db.run(&["trait", "set", "user_id:new", "plan", "pro"]).code(2).err_has(&["held outside it"]);
+    let other = key_file(&db, "other.key");
+    db.run(&["--key-file", s(&other), "get", ann]).code(2).err_has(&["not this database's suppression key"]);
+    db.run(&["--key-file", s(&other), "trait", "set", "user_id:new", "plan", "pro"])
+        .code(2)
+        .err_has(&["not this database's suppression key"]);
+    let missing = db.beside("no-such.key");
+    db.run(&["--key-file", s(&missing), "stats"]).code(2).err_has(&["--key-file", "no-such.key", "cannot be read"]);
+    let short = db.file("short.key", "not a key\n");
+    db.run(&["--key-file", s(&short), "stats"]).code(2).err_has(&["exactly 192 bytes"]);
+    assert_eq!(dump_all(&db, k), before);
+}
