@@ -8,6 +8,9 @@ use profiledb::event::{Event, EventKind};
 use profiledb::segment::FeedKind;
 use profiledb::{EraseOutcome, Error, Identifier, ManualClock, ProfileDb, Timestamp, Update, MAX_ERASE_MANY};
 
+mod common;
+use common::raw_hits;
+
 fn id(s: &str) -> Identifier {
     s.parse().expect("valid test identifier")
 }
@@ -72,19 +75,6 @@ fn dump(db: &ProfileDb) -> Vec<(&'static str, Vec<u8>, Vec<u8>)> {
         .filter(|e| e.cf != "audit" && e.cf != "meta")
         .map(|e| (e.cf, e.key, e.value))
         .collect()
-}
-
-fn raw_hits(db: &ProfileDb, needles: &[&str]) -> Vec<String> {
-    let mut hits = Vec::new();
-    for e in db.raw_dump().unwrap() {
-        for n in needles {
-            let holds = |b: &[u8]| b.windows(n.len()).any(|w| w == n.as_bytes());
-            if holds(&e.key) || holds(&e.value) {
-                hits.push(format!("{}: {n}", e.cf));
-            }
-        }
-    }
-    hits
 }
 
 fn assert_clean(db: &ProfileDb) {

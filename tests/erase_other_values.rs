@@ -11,7 +11,7 @@ use profiledb::event::{Event, EventKind};
 use profiledb::{Identifier, ManualClock, ProfileDb, Timestamp, TraitValue, Update};
 
 mod common;
-use common::files_containing;
+use common::{files_containing, raw_hits};
 
 fn id(s: &str) -> Identifier {
     s.parse().expect("valid test identifier")
@@ -27,21 +27,6 @@ fn open(dir: &std::path::Path) -> (ProfileDb, Arc<ManualClock>) {
         .open()
         .expect("open the test database");
     (db, clock)
-}
-
-/// Every raw entry (column family) whose key or value holds one of `needles`.
-fn raw_hits(db: &ProfileDb, needles: &[&str]) -> Vec<String> {
-    let mut hits = Vec::new();
-    for e in db.raw_dump().unwrap() {
-        for n in needles {
-            let nb = n.as_bytes();
-            let holds = |b: &[u8]| b.windows(nb.len()).any(|w| w == nb);
-            if holds(&e.key) || holds(&e.value) {
-                hits.push(format!("cf={} holds {n:?}", e.cf));
-            }
-        }
-    }
-    hits
 }
 
 fn assert_clean(db: &ProfileDb) {

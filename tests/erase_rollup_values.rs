@@ -11,6 +11,9 @@ use profiledb::event::{Event, EventKind};
 use profiledb::rollup::{Aggregate, FilterOp, Literal, RollupDef, RollupValue, Window};
 use profiledb::{Identifier, IngestOutcome, ManualClock, ProfileDb, ProfileId, Timestamp, Update};
 
+mod common;
+use common::raw_hits;
+
 const T0: i64 = 1_700_000_000_000;
 const HOUR: i64 = 3_600_000;
 const DAY: i64 = 24 * HOUR;
@@ -22,21 +25,6 @@ fn id(s: &str) -> Identifier {
 fn open(dir: &std::path::Path, configure: impl FnOnce(profiledb::Builder) -> profiledb::Builder) -> ProfileDb {
     let clock = Arc::new(ManualClock::new(Timestamp(T0)));
     configure(ProfileDb::builder(dir).clock(clock).compression(false)).open().expect("open the test database")
-}
-
-/// Every raw entry (column family and key, hex) whose key or value holds one of `needles`.
-fn raw_hits(db: &ProfileDb, needles: &[&str]) -> Vec<String> {
-    let mut hits = Vec::new();
-    for e in db.raw_dump().unwrap() {
-        for n in needles {
-            let n = n.as_bytes();
-            let holds = |b: &[u8]| b.windows(n.len()).any(|w| w == n);
-            if holds(&e.key) || holds(&e.value) {
-                hits.push(format!("{} {:02x?}: {}", e.cf, e.key, String::from_utf8_lossy(n)));
-            }
-        }
-    }
-    hits
 }
 
 fn assert_clean(db: &ProfileDb) {

@@ -10,7 +10,7 @@ use profiledb::privacy::ConsentChange;
 use profiledb::{AccessMode, Error, Identifier, ManualClock, ProfileDb, Timestamp, TraitValue, Update};
 
 mod common;
-use common::files_containing;
+use common::{files_containing, raw_hits};
 
 fn id(s: &str) -> Identifier {
     s.parse().expect("valid test identifier")
@@ -19,21 +19,6 @@ fn id(s: &str) -> Identifier {
 fn open(dir: &std::path::Path, configure: impl FnOnce(profiledb::Builder) -> profiledb::Builder) -> ProfileDb {
     let clock = Arc::new(ManualClock::new(Timestamp(1_700_000_000_000)));
     configure(ProfileDb::builder(dir).clock(clock).compression(false)).open().expect("open the test database")
-}
-
-/// Every raw entry (column family and key, hex) whose key or value holds one of `needles`.
-fn raw_hits(db: &ProfileDb, needles: &[&str]) -> Vec<String> {
-    let mut hits = Vec::new();
-    for e in db.raw_dump().unwrap() {
-        for n in needles {
-            let n = n.as_bytes();
-            let holds = |b: &[u8]| b.windows(n.len()).any(|w| w == n);
-            if holds(&e.key) || holds(&e.value) {
-                hits.push(format!("{} {}: {}", e.cf, hex(&e.key), String::from_utf8_lossy(n)));
-            }
-        }
-    }
-    hits
 }
 
 /// B has `email:b@example.com`; an identify event carrying it with A's user
@@ -55,10 +40,6 @@ fn refused_stitch(db: &ProfileDb) -> RefusedStitch {
     e.traits = Update::new().set("color", "green").into_ops();
     db.track(&e).unwrap();
     RefusedStitch { a, b, email, aid }
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 fn assert_clean(db: &ProfileDb) {

@@ -30,6 +30,23 @@ pub fn files_containing(dir: &Path, needles: &[&str]) -> Vec<String> {
     hits
 }
 
+/// Every raw entry of `db` (any column family) whose key or value holds
+/// one of `needles` byte for byte, as "CF KEY-HEX: NEEDLE" lines (what an
+/// erase must leave none of).
+pub fn raw_hits(db: &ProfileDb, needles: &[&str]) -> Vec<String> {
+    let mut hits = Vec::new();
+    for e in db.raw_dump().expect("raw dump") {
+        for n in needles {
+            let holds = |b: &[u8]| b.windows(n.len()).any(|w| w == n.as_bytes());
+            if holds(&e.key) || holds(&e.value) {
+                let key: String = e.key.iter().map(|x| format!("{x:02x}")).collect();
+                hits.push(format!("{} {key}: {n}", e.cf));
+            }
+        }
+    }
+    hits
+}
+
 /// A rollup computed by brute force over the selected events, given as
 /// `(time in ms, amount)` (the rollup model tests' reference).
 pub fn brute_force_rollup(aggregate: &Aggregate, events: &[(i64, i64)]) -> RollupValue {
