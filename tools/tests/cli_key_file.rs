@@ -55,3 +55,40 @@ fn a_key_file_keeps_the_secret_out_of_the_database_and_every_command_needs_it() 
     db.run(&["--key-file", s(&short), "stats"]).code(2).err_has(&["exactly 192 bytes"]);
     assert_eq!(dump_all(&db, k), before);
 }
+
+#[test]
+fn move_secret_out_writes_the_key_file_and_the_database_then_needs_it() {
+    let db = TestDb::empty();
+    db.run(&["init"]).ok();
+    let ann = "email:ann.moved@example.com";
+    db.run(&["trait", "set", ann, "plan", "pro"]).ok();
+    db.run(&["erase", ann, "--yes"]).ok();
+    assert!(db.run(&["dump", "--cf", "meta"]).ok().stdout.contains("suppression_secret"), "stored before");
+    let key = db.beside("moved.key");
+    // Nothing without a path that is new.
+    let taken = db.file("taken.key", "x");
+    db.run(&["move-secret-out", "--to", s(&taken)]).code(2).err_has(&["taken.key", "exists"]);
+    assert!(db.run(&["dump", "--cf", "meta"]).ok().stdout.contains("suppression_secret"), "still stored");
+
+    let moved = db.run(&["move-secret-out", "--to", s(&key)]).ok().stdout;
+    assert!(moved.contains("moved.key") && moved.contains("--key-file"), "{moved}");
+    let bytes = std::fs::read(&key).expect("the key file");
+    assert_eq!(bytes.len(), 192);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key).expect("metadata").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "owner-only");
+    }
+    // Without the key the database no longer opens; with it, the erased
+    // identifier stays suppressed and the secret is no longer stored.
+    db.run(&["stats"]).code(2).err_has(&["--key-file"]);
+    let k = s(&key);
+    db.run(&["--key-file", k, "trait", "set", ann, "plan", "free"]).code(2).err_has(&["erased person"]);
+    let meta = db.run(&["--key-file", k, "dump", "--cf", "meta"]).ok().stdout;
+    assert!(meta.contains("suppression_key_check") && !meta.contains("suppression_secret"), "{meta}");
+    // Once moved, there is nothing left to move.
+    let again = db.beside("again.key");
+    db.run(&["--key-file", k, "move-secret-out", "--to", s(&again)]).code(2).err_has(&["stores no suppression secret"]);
+    assert!(!again.exists(), "no second key file");
+}

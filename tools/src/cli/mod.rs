@@ -15,7 +15,9 @@ pub use data::{
     RollupDeclareArgs, TrackArgs,
 };
 pub use indexes::{IndexCommand, RetentionCommand, RetentionSettings};
-pub use privacy::{AnonymizeArgs, AuditArgs, ConsentCommand, ConsentStateArg, EraseArgs, ExportArgs};
+pub use privacy::{
+    AnonymizeArgs, AuditArgs, ConsentCommand, ConsentStateArg, EraseArgs, ExportArgs, MoveSecretOutArgs,
+};
 pub use segments::{CheckArgs, FeedArgs, Page, QueryArgs, SegmentCommand};
 
 /// Shown after the help of every command that only reads.
@@ -366,6 +368,19 @@ pub enum Command {
     #[command(after_help = "Safety: writes, and needs exclusive access (exit code 5 while an application has the \
 database open); with --dry-run, read-only and safe beside an application.")]
     Anonymize(AnonymizeArgs),
+
+    /// Move the stored suppression secret into a key file (writes).
+    ///
+    /// By default the secret that keys erased identifiers' hashes and
+    /// anonymize's `Hash` values is stored in the database, so every copy
+    /// and backup carries it. This writes it to a new file (--to, mode 600,
+    /// fsynced), then deletes it from the database, records a check value
+    /// and compacts the files. From then on every command needs
+    /// `--key-file PATH` (or PROFILEDB_KEY_FILE). Keep the file outside the
+    /// database's backups; lose it and the database cannot be opened.
+    /// Backups taken before still carry the secret.
+    #[command(after_help = WRITE_SAFETY)]
+    MoveSecretOut(MoveSecretOutArgs),
 
     /// Build a demo database from a generated, realistic dataset and show it (own --dir).
     ///

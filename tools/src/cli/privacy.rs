@@ -143,3 +143,12 @@ pub enum ConsentCommand {
         given_at: Option<String>,
     },
 }
+
+/// `move-secret-out`.
+#[derive(Args, Debug)]
+pub struct MoveSecretOutArgs {
+    /// The key file to create (it must not exist): the 192 bytes of the
+    /// secret, readable by the owner only (mode 600 on Unix).
+    #[arg(long, value_name = "PATH")]
+    pub to: std::path::PathBuf,
+}

@@ -16,6 +16,7 @@ mod maintenance;
 mod privacy;
 pub mod profile;
 pub mod retention;
+mod secret;
 mod segments;
 mod traits;
 mod unseen;
@@ -74,6 +75,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Audit(a) => privacy::audit(&ctx, &a),
         Command::Consent(c) => consent::consent(&ctx, c),
         Command::Anonymize(a) => anonymize::anonymize(&ctx, &a),
+        Command::MoveSecretOut(a) => secret::move_out(&ctx, &a),
         Command::Demo(a) => demo::run(&ctx, &a),
     }
 }
