@@ -141,14 +141,14 @@ pub(crate) fn scrub_events(txn: &mut Txn<'_>, erased: &Erased<'_>, values: bool)
     if erased.identifiers.is_empty() {
         return Ok(Vec::new());
     }
-    let needles: Vec<&[u8]> = erased.identifiers.iter().map(|i| i.value().as_bytes()).collect();
+    let needles = needles(erased.identifiers);
     let mut rewritten = Vec::new();
     for kv in txn.view.range(schema::EVENTS.name, &[], None)? {
         let (k, v) = kv?;
         if keys::parse_profile(&k).is_none_or(|x| erased.profiles.contains(&x)) {
             continue; // the erased profiles' own events are deleted whole
         }
-        if !needles.iter().any(|n| contains(&v, n)) {
+        if !holds_any(&v, &needles) {
             continue;
         }
         let original = schema::EVENTS.decode(&k, &v)?;
@@ -184,9 +184,15 @@ pub(crate) fn scrub_events(txn: &mut Txn<'_>, erased: &Erased<'_>, values: bool)
     Ok(rewritten)
 }
 
-/// Whether `haystack` holds the bytes of `needle` (never an empty one).
-pub(crate) fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
+/// The byte strings the scans search for: the erased identifiers' values
+/// (none empty).
+pub(crate) fn needles(idents: &HashSet<Identifier>) -> Vec<&[u8]> {
+    idents.iter().map(|i| i.value().as_bytes()).filter(|n| !n.is_empty()).collect()
+}
+
+/// Whether `haystack` holds one of `needles`.
+pub(crate) fn holds_any(haystack: &[u8], needles: &[&[u8]]) -> bool {
+    needles.iter().any(|n| haystack.windows(n.len()).any(|w| w == *n))
 }
 
 /// Redacts the erased person out of every other profile's history (the

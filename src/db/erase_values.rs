@@ -41,17 +41,7 @@ use crate::profile::value::TraitValue;
 use crate::schema;
 use crate::txn::Txn;
 
-use super::erase_refs::Swept;
-
-/// The byte strings searched for: the erased identifiers' values.
-pub(crate) fn needles(idents: &HashSet<Identifier>) -> Vec<&[u8]> {
-    idents.iter().map(|i| i.value().as_bytes()).filter(|n| !n.is_empty()).collect()
-}
-
-/// Whether `haystack` holds one of `needles`.
-pub(crate) fn holds_any(haystack: &[u8], needles: &[&[u8]]) -> bool {
-    needles.iter().any(|n| haystack.windows(n.len()).any(|w| w == *n))
-}
+use super::erase_refs::{holds_any, needles, Swept};
 
 /// `value` without the erased identifiers' values: `None` when it is such
 /// a string; a list without those elements; anything else unchanged (a
