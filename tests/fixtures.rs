@@ -29,7 +29,7 @@ fn fixture_dir(version: u32) -> PathBuf {
 }
 
 /// The format version whose fixture this build must write byte for byte.
-const LATEST: u32 = 13;
+const LATEST: u32 = 14;
 
 /// The operations that build the fixture, deterministic under a manual clock.
 fn build(dir: &Path) -> ProfileDb {
@@ -322,6 +322,16 @@ fn an_open_setting_no_retention_applies_the_recorded_one_and_older_formats_get_t
 }
 
 /// The tags of every stored rollup value.
+/// The feed's `Split` records (format 14: the fixture's one unmerge
+/// writes one, splitting carol off the profile she had merged into).
+fn split_records(db: &ProfileDb) -> usize {
+    let feed = db.feed(0, 1000).unwrap();
+    let carol = db.resolve(&id("user_id:c-1")).unwrap().unwrap();
+    let splits: Vec<_> = feed.iter().filter(|r| matches!(r.kind, profiledb::segment::FeedKind::Split { .. })).collect();
+    assert!(splits.iter().all(|r| r.profile == carol && r.segment.is_none()), "{splits:?}");
+    splits.len()
+}
+
 fn rollup_tags(db: &ProfileDb) -> std::collections::BTreeSet<u8> {
     db.dump_cf("rollup").unwrap().iter().map(|e| e.value[0]).collect()
 }
@@ -491,7 +501,7 @@ fn read_only(version: u32) {
                 assert_v6(&db);
                 assert_v7(&db);
             }
-            10..=13 => {
+            10..=14 => {
                 assert_v4(&db);
                 assert_v6(&db);
                 assert_v7(&db);
@@ -499,6 +509,7 @@ fn read_only(version: u32) {
                 if version >= 11 {
                     assert_v11(&db);
                 }
+                assert_eq!(split_records(&db), usize::from(version >= 14), "v{version}: the unmerge's Split record");
             }
             v => panic!("the v{v} fixture has no read-only expectations: add them here"),
         }

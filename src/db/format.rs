@@ -8,7 +8,7 @@ use crate::schema;
 use crate::storage::Store;
 
 /// The format version this build writes.
-pub const FORMAT_VERSION: u32 = 13;
+pub const FORMAT_VERSION: u32 = 14;
 /// The oldest format version this build opens.
 pub const OLDEST_SUPPORTED_FORMAT_VERSION: u32 = 1;
 
@@ -29,6 +29,7 @@ pub const OLDEST_SUPPORTED_FORMAT_VERSION: u32 = 1;
 /// | 10 | 11 | the retention settings are stored: meta `timeline_retention_ms` and `bucket_retention_ms`, written by every writable open whose setting differs from the stored one (absent: never recorded — 365 days and forever), so an open that sets none (an admin tool's) applies the application's; nothing to rewrite |
 /// | 11 | 12 | a rollup's backfill runs in batches, writes going on between them: meta `rollup_backfill` names the series of a declared rollup whose backfill has not finished (hidden from reads; the next writable open finishes it) — a format 11 build would read that rollup half-folded; nothing to rewrite |
 /// | 12 | 13 | the suppression key may be held by the application (`Builder::secret_key`): meta `suppression_key_check` (16 bytes) stands for it, and no `suppression_secret` is stored — a format 12 build would create a stored secret at its first erase, different from the key, and suppress nothing erased before; nothing to rewrite |
+/// | 13 | 14 | an unmerge writes a change-feed record of the new kind `Split` (variant 4) for the profile split off — a format 13 build would fail to decode it; nothing to rewrite |
 fn upgrade(store: &Store, from: u32) -> Result<()> {
     if store.is_read_only() {
         // A read-only (or secondary) handle reads an older database as it
@@ -57,6 +58,7 @@ fn upgrade(store: &Store, from: u32) -> Result<()> {
         // 11 → 12: no format 11 database holds meta `rollup_backfill`.
         // 12 → 13: no format 12 database holds meta `suppression_key_check`
         // (recorded by the open, right after this, when it holds a key).
+        // 13 → 14: no format 13 database holds a `Split` feed record.
         if v == 3 {
             // 3 → 4: the live set is persisted as the ids that are gone.
             let view = store.latest();

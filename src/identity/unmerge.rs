@@ -141,6 +141,7 @@ pub(crate) fn unmerge(
     // Both sides of the split at one time, after both logs' latest delta
     // (so after the merge it undoes, when the clock stepped back).
     let at = Some(txn.time_for(Some(&p)).max(loser_state.updated_at));
+    txn.push_feed(crate::segment::FeedKind::Split { from: survivor }, None, origin);
     let change = Change::SplitFrom { survivor, result: o_state.traits.clone(), consent: o_state.consent.clone() };
     let mut d = NewDelta::new(change, cause.clone());
     d.linked = back.clone();

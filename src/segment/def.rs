@@ -35,6 +35,13 @@ pub enum FeedKind {
     },
     /// The profile was erased (it left every segment).
     Erased,
+    /// The profile was split off `from` (an unmerge undid its merge): it
+    /// is a profile of its own again, and the ids merged into it before
+    /// reach it again. The segments it is in follow as `Entered` records.
+    Split {
+        /// The profile it had merged into, which it left.
+        from: ProfileId,
+    },
 }
 
 /// One change-feed record. Written in the same batch as the change, under
@@ -63,15 +70,16 @@ pub struct FeedRecord {
 impl FeedRecord {
     /// The record as JSON.
     pub fn to_json(&self) -> serde_json::Value {
-        let (kind, into) = match &self.kind {
-            FeedKind::Entered => ("entered", None),
-            FeedKind::Exited => ("exited", None),
-            FeedKind::Merged { into } => ("merged", Some(into.0)),
-            FeedKind::Erased => ("erased", None),
+        let (kind, into, from) = match &self.kind {
+            FeedKind::Entered => ("entered", None, None),
+            FeedKind::Exited => ("exited", None, None),
+            FeedKind::Merged { into } => ("merged", Some(into.0), None),
+            FeedKind::Erased => ("erased", None, None),
+            FeedKind::Split { from } => ("split", None, Some(from.0)),
         };
         serde_json::json!({
             "seq": self.seq, "at": self.at.to_rfc3339(), "kind": kind,
-            "segment": self.segment, "profile": self.profile.0, "into": into,
+            "segment": self.segment, "profile": self.profile.0, "into": into, "from": from,
         })
     }
 }

@@ -29,9 +29,10 @@ pub fn feed(ctx: &Ctx, a: &FeedArgs) -> Result<(), CliError> {
         for r in &records {
             let j = r.to_json();
             let kind = j["kind"].as_str().unwrap_or("?");
-            let kind = match j["into"].as_u64() {
-                Some(into) => format!("{kind} into {into}"),
-                None => kind.to_owned(),
+            let kind = match (j["into"].as_u64(), j["from"].as_u64()) {
+                (Some(into), _) => format!("{kind} into {into}"),
+                (None, Some(from)) => format!("{kind} from {from}"),
+                (None, None) => kind.to_owned(),
             };
             t.row(vec![
                 r.seq.to_string(),
