@@ -386,6 +386,7 @@ fn hot(c: &mut Criterion) {
         |events| (black_box(db.ingest_batch(&events, false).expect("batch")), events),
         || db.settle().expect("settle"),
     );
+    disk_size(dir.path());
     if !segments {
         close(db);
         return keep_logs(dir.path());
@@ -415,6 +416,18 @@ fn keep_logs(dir: &std::path::Path) {
             std::fs::copy(entry.path(), std::path::Path::new(&to).join(&name)).expect("copy a LOG file");
         }
     }
+}
+
+/// Prints the size of the database's files (after the last CPU pass and
+/// its settle: what the compaction settings leave on disk).
+fn disk_size(dir: &std::path::Path) {
+    let bytes: u64 = std::fs::read_dir(dir)
+        .expect("list the database directory")
+        .flatten()
+        .filter_map(|e| e.metadata().ok())
+        .map(|m| m.len())
+        .sum();
+    eprintln!("database on disk: {:.1} MB", bytes as f64 / 1e6);
 }
 
 /// Closes `db` and prints how long it took: with warm caches, what an

@@ -222,6 +222,10 @@ impl ProfileDb {
             // Written by every event at random profiles, read through the
             // rollup and wake-up caches (or rarely: timelines, history).
             lazy_level0: vec![keys::cf::ROLLUP, keys::cf::EVENT, keys::cf::WAKEUP, keys::cf::MEMBERSHIP],
+            // The two that write the most: their level-0 compactions
+            // rewrite a base level of hundreds of megabytes (at 1M
+            // profiles) for what level 0 gathered.
+            merged_flushes: vec![keys::cf::ROLLUP, keys::cf::EVENT],
             compression: b.compression,
         };
         let store = Store::open(&b.path, &opts)?;

@@ -86,6 +86,17 @@ pub(crate) struct StoreOptions {
     /// sixth as often. A read that misses the caches checks the filters of
     /// up to that many more files.
     pub lazy_level0: Vec<&'static str>,
+    /// Column families written at random keys whose level-0 files each
+    /// hold [`MERGED_MEMTABLES_PER_FLUSH`] full-size memtables: the writer's
+    /// memtable stays `write_buffer_bytes`, the files — and the bytes level 0
+    /// gathers before a `lazy_level0` compaction rewrites the base level
+    /// under it — are four times larger, so that rewrite happens a quarter
+    /// as often (at 1M profiles, RocksDB's background CPU per batched
+    /// event 14.6 → 7.5 µs; BENCHMARKS.md, twenty-eighth session). In
+    /// exchange up to six memtables per family (two before) wait in
+    /// memory and in the WAL (a reopen replays them), and a read checks
+    /// each of them.
+    pub merged_flushes: Vec<&'static str>,
     /// LZ4-compress table blocks (off: stored uncompressed).
     pub compression: bool,
 }
@@ -96,6 +107,9 @@ pub(crate) const LAZY_LEVEL0_FILES: i32 = 24;
 /// Memtables a `small_memtables` family flushes as one level-0 file: its
 /// memtables stay small for the writer, its files are not.
 pub(crate) const SMALL_MEMTABLES_PER_FLUSH: i32 = 4;
+
+/// Memtables a `merged_flushes` family flushes as one level-0 file.
+pub(crate) const MERGED_MEMTABLES_PER_FLUSH: i32 = 4;
 
 #[cfg(test)]
 impl StoreOptions {
@@ -116,6 +130,7 @@ impl StoreOptions {
             hashed_memtables: Vec::new(),
             small_memtables: Vec::new(),
             lazy_level0: Vec::new(),
+            merged_flushes: Vec::new(),
             compression: false,
         }
     }
@@ -207,6 +222,12 @@ fn cf_options(opts: &StoreOptions, cache: &rocksdb::Cache, cf: &'static str) -> 
         o.set_max_write_buffer_number(SMALL_MEMTABLES_PER_FLUSH + 4);
     } else {
         o.set_write_buffer_size(opts.write_buffer_bytes);
+    }
+    if opts.merged_flushes.contains(&cf) {
+        // Four immutable memtables, the one being written and one spare
+        // while the four flush.
+        o.set_min_write_buffer_number_to_merge(MERGED_MEMTABLES_PER_FLUSH);
+        o.set_max_write_buffer_number(MERGED_MEMTABLES_PER_FLUSH + 2);
     }
     if opts.lazy_level0.contains(&cf) {
         // RocksDB's slowdown (20) and stop (36) must stay above the

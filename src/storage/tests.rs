@@ -157,6 +157,57 @@ fn small_memtables_flush_an_eighth_as_much_four_at_a_time() {
     assert_eq!(sst(LARGE), 0, "the full-size memtable flushed");
 }
 
+/// A family in `merged_flushes` keeps full-size memtables and flushes four
+/// of them as one level-0 file; the others flush each one.
+#[test]
+fn merged_flushes_write_four_memtables_as_one_file() {
+    const MERGED: &str = "merged";
+    let dir = tempfile::tempdir().unwrap();
+    let opts = StoreOptions {
+        write_buffer_bytes: 1 << 20,
+        merged_flushes: vec![MERGED],
+        ..StoreOptions::for_test(&[MERGED, PLAIN])
+    };
+    let store = Store::open(dir.path(), &opts).unwrap();
+    let property = |cf: &'static str, name: &str| {
+        let handle = store.cf(cf).unwrap().unwrap();
+        store.inner.db.property_int_value_cf(handle, name).unwrap().unwrap_or(0)
+    };
+    // About 1 MiB into each family per round (with the memtable's overhead
+    // per entry): a memtable filled per round.
+    let mut key = 0u32;
+    let mut round = |store: &Store| {
+        for _ in 0..90 {
+            let mut b = store.batch();
+            for _ in 0..100 {
+                key += 1;
+                b.put(MERGED, key.to_be_bytes(), vec![7; 100]);
+                b.put(PLAIN, key.to_be_bytes(), vec![7; 100]);
+            }
+            store.commit(b).unwrap();
+        }
+    };
+    let wait_for = |done: &dyn Fn() -> bool| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while !done() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    };
+    for _ in 0..3 {
+        round(&store);
+    }
+    // The plain family flushes a file per memtable (its level-0 files may
+    // be compacted meanwhile: count its flushed bytes).
+    wait_for(&|| property(PLAIN, "rocksdb.total-sst-files-size") > 0);
+    assert!(property(PLAIN, "rocksdb.total-sst-files-size") > 0, "the plain family never flushed");
+    assert_eq!(property(MERGED, "rocksdb.num-immutable-mem-table"), 3, "three memtables wait for a fourth");
+    assert_eq!(property(MERGED, "rocksdb.total-sst-files-size"), 0, "a merged family flushed fewer than four");
+    round(&store);
+    wait_for(&|| property(MERGED, "rocksdb.total-sst-files-size") > 0);
+    assert_eq!(level0_files(&store, MERGED), 1, "four memtables flush as one file");
+    assert!(property(MERGED, "rocksdb.num-immutable-mem-table") <= 1);
+}
+
 /// A family in `lazy_level0` keeps its level-0 files until there are
 /// [`LAZY_LEVEL0_FILES`](super::open::LAZY_LEVEL0_FILES) of them; the
 /// others compact at RocksDB's 4.
