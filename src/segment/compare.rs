@@ -195,7 +195,7 @@ mod tests {
         assert!(!is_in(&f53, &[Literal::Int((1 << 53) + 1), Literal::Int(i64::MAX)]));
         assert!(is_in(&f53, &[Literal::Int((1 << 53) + 1), Literal::Int(1 << 53)]));
         assert_eq!(
-            order(&TraitValue::Int(i64::MAX), &Literal::Float(9.223_372_036_854_775_807e18)),
+            order(&TraitValue::Int(i64::MAX), &Literal::Float(9_223_372_036_854_775_808.0)),
             Some(Ordering::Less)
         );
     }
