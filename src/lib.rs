@@ -64,6 +64,7 @@ mod error;
 pub mod event;
 pub mod identity;
 pub(crate) mod keys;
+mod numeric;
 pub mod privacy;
 pub mod profile;
 pub mod rollup;

@@ -18,6 +18,7 @@ use serde::de::Deserializer;
 use serde::ser::Serializer;
 use serde::{Deserialize, Serialize};
 
+use crate::numeric::{cmp_num, Num};
 use crate::profile::value::TraitValue;
 
 /// One property value: the JSON data model with integers kept apart from
@@ -111,11 +112,23 @@ impl PropertyValue {
         }
     }
 
-    /// The value as a float, for numeric comparisons (integers and floats).
+    /// The value as a float (integers and floats; an integer past 2^53
+    /// rounds to the nearest float): for arithmetic such as rollup sums.
+    /// Comparisons go by the exact value ([`PropertyValue::loosely_equals`],
+    /// rollup filters).
     pub fn as_f64(&self) -> Option<f64> {
         match self {
             PropertyValue::Int(i) => Some(*i as f64),
             PropertyValue::Float(f) => Some(*f),
+            _ => None,
+        }
+    }
+
+    /// The value as a number, exactly (integers stay integers).
+    pub(crate) fn as_number(&self) -> Option<Num> {
+        match self {
+            PropertyValue::Int(i) => Some(Num::Int(*i)),
+            PropertyValue::Float(f) => Some(Num::Float(*f)),
             _ => None,
         }
     }
@@ -155,11 +168,12 @@ impl PropertyValue {
         }
     }
 
-    /// Equality where numbers compare by value (`1 == 1.0`); everything
-    /// else compares structurally. Used by schema `allowed` lists.
+    /// Equality where numbers compare by their exact value (`1 == 1.0`,
+    /// but `9007199254740993 != 9007199254740992.0`); everything else
+    /// compares structurally. Used by schema `allowed` lists.
     pub fn loosely_equals(&self, other: &PropertyValue) -> bool {
-        match (self.as_f64(), other.as_f64()) {
-            (Some(a), Some(b)) => a == b,
+        match (self.as_number(), other.as_number()) {
+            (Some(a), Some(b)) => cmp_num(a, b) == Some(std::cmp::Ordering::Equal),
             _ => self == other,
         }
     }
@@ -514,6 +528,15 @@ mod tests {
         assert!(PropertyValue::Int(1).loosely_equals(&PropertyValue::Float(1.0)));
         assert!(!PropertyValue::Int(1).loosely_equals(&PropertyValue::Str("1".into())));
         assert!(PropertyValue::from("a").loosely_equals(&"a".into()));
+    }
+
+    #[test]
+    fn loose_equality_is_exact_past_2_pow_53() {
+        let (p53, big) = (PropertyValue::Int(1 << 53), PropertyValue::Int((1 << 53) + 1));
+        assert!(!big.loosely_equals(&p53));
+        assert!(!big.loosely_equals(&PropertyValue::Float(9_007_199_254_740_992.0)));
+        assert!(p53.loosely_equals(&PropertyValue::Float(9_007_199_254_740_992.0)));
+        assert!(big.loosely_equals(&PropertyValue::Int((1 << 53) + 1)));
     }
 
     #[test]

@@ -15,8 +15,10 @@ pub enum MergeStrategy {
     LastWriteWins,
     /// The value written first wins; on a tie, the survivor's.
     FirstWriteWins,
-    /// Numbers add up; if either side is not a number, or a float sum is
-    /// not finite (past `f64::MAX`), last-write-wins.
+    /// Numbers add up: two integers exactly, as an integer (a sum past
+    /// `i64` refuses the merge with an error naming the trait); with a
+    /// float on either side, as a float. If either side is not a number,
+    /// or a float sum is not finite (past `f64::MAX`), last-write-wins.
     Sum,
     /// Lists unite (survivor's order first); otherwise last-write-wins.
     Union,
@@ -59,7 +61,8 @@ impl MergeRules {
 
     /// Folds `loser` into `survivor`. A loser trait that would break the
     /// nesting rule against a survivor trait is dropped (the survivor's
-    /// shape wins). A result past a limit — more than
+    /// shape wins). A `Sum` of two integers past `i64`, or a result past a
+    /// limit — more than
     /// [`MAX_TRAITS`](crate::profile::traits::MAX_TRAITS) traits, or a
     /// `Union` list longer than
     /// [`MAX_LIST_LEN`](crate::profile::value::MAX_LIST_LEN) — is an
@@ -99,10 +102,18 @@ fn fold_entry(strategy: MergeStrategy, name: &str, ours: &TraitEntry, theirs: &T
             }
         }
         MergeStrategy::Sum => match (&ours.value, &theirs.value) {
+            // Integers sum exactly; a sum past i64 is refused (a float
+            // would round it).
             (TraitValue::Int(a), TraitValue::Int(b)) => match a.checked_add(*b) {
                 Some(s) => TraitEntry { value: TraitValue::Int(s), updated_at: at },
-                None => TraitEntry { value: TraitValue::Float(*a as f64 + *b as f64), updated_at: at },
+                None => {
+                    return Err(Error::InvalidTraitValue {
+                        name: name.to_owned(),
+                        reason: format!("the sum of the two profiles' integers {a} and {b} overflows a 64-bit integer"),
+                    })
+                }
             },
+            // With a float on either side the sum is a float.
             (a, b) => match (a.as_f64(), b.as_f64()) {
                 // A sum past f64::MAX is not a trait value: last write wins then.
                 (Some(x), Some(y)) if (x + y).is_finite() => {
@@ -180,6 +191,18 @@ mod tests {
         let m = rules.fold(&s, &l).unwrap();
         assert_eq!(m.get("x"), Some(&TraitValue::Float(f64::MAX)));
         assert_eq!(m.entry("x").map(|e| e.updated_at), Some(Timestamp(2)), "the later write wins");
+    }
+
+    #[test]
+    fn an_integer_sum_past_i64_is_refused_naming_the_trait() {
+        let rules = MergeRules::default().trait_strategy("x", MergeStrategy::Sum);
+        let s = traits(&[("x", i64::MAX.into(), 1)]);
+        let l = traits(&[("x", 1.into(), 2)]);
+        let err = rules.fold(&s, &l).expect_err("an overflowing integer sum");
+        assert!(matches!(&err, Error::InvalidTraitValue { name, .. } if name == "x"), "{err}");
+        let big = traits(&[("x", ((1i64 << 53) + 1).into(), 1)]);
+        let m = rules.fold(&big, &traits(&[("x", 1.into(), 2)])).unwrap();
+        assert_eq!(m.get("x"), Some(&TraitValue::Int((1 << 53) + 2)), "integer sums stay exact");
     }
 
     #[test]

@@ -33,7 +33,10 @@ pub enum TraitOp {
         /// Trait name.
         name: String,
     },
-    /// Adds a number to a numeric trait (absent counts as 0).
+    /// Adds a number to a numeric trait (absent counts as 0). An integer
+    /// plus an integer stays an exact integer (a sum past `i64` is an
+    /// error naming the trait, nothing written); with a float on either
+    /// side the sum is a float (rounded, as float arithmetic is).
     Increment {
         /// Trait name.
         name: String,

@@ -4,6 +4,7 @@ use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Timestamp;
+use crate::numeric::Num;
 
 /// The largest string value (or list element) accepted, in bytes.
 pub const MAX_STRING_BYTES: usize = 64 * 1024;
@@ -111,11 +112,22 @@ impl TraitValue {
         }
     }
 
-    /// The value as a float, for numeric comparisons.
+    /// The value as a float (an integer past 2^53 rounds to the nearest
+    /// float): for arithmetic. Comparisons go by the exact value (the
+    /// crate's `numeric` module).
     pub fn as_f64(&self) -> Option<f64> {
         match self {
             TraitValue::Int(i) => Some(*i as f64),
             TraitValue::Float(f) => Some(*f),
+            _ => None,
+        }
+    }
+
+    /// The value as a number, exactly (integers stay integers).
+    pub(crate) fn as_number(&self) -> Option<Num> {
+        match self {
+            TraitValue::Int(i) => Some(Num::Int(*i)),
+            TraitValue::Float(f) => Some(Num::Float(*f)),
             _ => None,
         }
     }

@@ -1,10 +1,13 @@
 //! Rollup definitions: which events a rollup reads and what it computes.
 
+use std::cmp::Ordering;
+
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::event::property::PropertyValue;
 use crate::event::Event;
+use crate::numeric::{cmp_num, Num};
 
 /// What a rollup computes over the events it reads.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,7 +76,9 @@ pub enum FilterOp {
 pub enum Literal {
     /// A string.
     Str(String),
-    /// A number.
+    /// A number, held as a 64-bit float (an integer property compares
+    /// with it by exact value; an integer literal past 2^53 cannot be held
+    /// exactly, and the CLI refuses one).
     Num(f64),
     /// A boolean.
     Bool(bool),
@@ -108,15 +113,19 @@ fn compare(v: &PropertyValue, op: FilterOp, lit: &Literal) -> bool {
         (Literal::Str(s), FilterOp::Ne) => v.as_str() != Some(s.as_str()),
         (Literal::Bool(b), FilterOp::Eq) => v.as_bool() == Some(*b),
         (Literal::Bool(b), FilterOp::Ne) => v.as_bool() != Some(*b),
-        (Literal::Num(n), op) => match v.as_f64() {
-            Some(x) => match op {
-                FilterOp::Eq => x == *n,
-                FilterOp::Ne => x != *n,
-                FilterOp::Lt => x < *n,
-                FilterOp::Le => x <= *n,
-                FilterOp::Gt => x > *n,
-                FilterOp::Ge => x >= *n,
-            },
+        (Literal::Num(n), op) => match v.as_number() {
+            // By exact value: an integer property past 2^53 is not rounded.
+            Some(x) => {
+                let ord = cmp_num(x, Num::Float(*n));
+                match op {
+                    FilterOp::Eq => ord == Some(Ordering::Equal),
+                    FilterOp::Ne => ord != Some(Ordering::Equal),
+                    FilterOp::Lt => ord == Some(Ordering::Less),
+                    FilterOp::Le => matches!(ord, Some(Ordering::Less | Ordering::Equal)),
+                    FilterOp::Gt => ord == Some(Ordering::Greater),
+                    FilterOp::Ge => matches!(ord, Some(Ordering::Greater | Ordering::Equal)),
+                }
+            }
             None => op == FilterOp::Ne,
         },
         _ => false,
@@ -200,5 +209,33 @@ impl RollupDef {
             return bad("a filter condition needs at least one value".into());
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::Timestamp;
+    use crate::event::EventKind;
+    use crate::Identifier;
+
+    fn ev(id: PropertyValue) -> Event {
+        let user = Identifier::new("user_id", "u").expect("a valid identifier");
+        let mut e = Event::new(EventKind::Track, "purchase", Timestamp(0), vec![user]);
+        e.properties.insert("id", id);
+        e
+    }
+
+    #[test]
+    fn number_filters_compare_integers_past_2_pow_53_exactly() {
+        let at = |op| Filter { property: "id".into(), op, values: vec![Literal::Num(9_007_199_254_740_992.0)] };
+        let (p53, big) = (ev(PropertyValue::Int(1 << 53)), ev(PropertyValue::Int((1 << 53) + 1)));
+        assert!(at(FilterOp::Eq).matches(&p53));
+        assert!(!at(FilterOp::Eq).matches(&big));
+        assert!(at(FilterOp::Ne).matches(&big));
+        assert!(at(FilterOp::Gt).matches(&big));
+        assert!(!at(FilterOp::Le).matches(&big));
+        assert!(at(FilterOp::Ge).matches(&p53));
+        assert!(!at(FilterOp::Lt).matches(&p53));
     }
 }

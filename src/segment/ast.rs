@@ -18,6 +18,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Timestamp;
+use crate::numeric::Num;
 
 /// The deepest nesting accepted: parentheses and `not`s in text, and
 /// `and`/`or`/`not` levels in a tree.
@@ -133,6 +134,15 @@ impl Literal {
     /// Whether the literal is an integer or a float.
     pub fn is_number(&self) -> bool {
         matches!(self, Literal::Int(_) | Literal::Float(_))
+    }
+
+    /// The literal as a number, exactly (integers stay integers).
+    pub(crate) fn as_number(&self) -> Option<Num> {
+        match self {
+            Literal::Int(i) => Some(Num::Int(*i)),
+            Literal::Float(f) => Some(Num::Float(*f)),
+            _ => None,
+        }
     }
 }
 

@@ -1,6 +1,8 @@
 //! How values compare: the semantics of trait tests and `where` filters.
 //!
-//! - Integers and floats compare numerically with each other.
+//! - Integers and floats compare numerically with each other, by their
+//!   exact values ([`cmp_num`]): integers past 2^53 are not rounded to
+//!   floats first.
 //! - Strings compare by bytes; booleans only with `=`/`!=`.
 //! - Timestamps compare with timestamps, and with strings holding
 //!   RFC 3339 (or epoch milliseconds), so a trait set from JSON as
@@ -12,6 +14,7 @@
 use std::cmp::Ordering;
 
 use crate::clock::Timestamp;
+use crate::numeric::cmp_num;
 use crate::profile::value::TraitValue;
 
 use super::ast::{CmpOp, FilterTest, Literal, Operand, PropertyFilter, TraitTest};
@@ -19,14 +22,8 @@ use super::ast::{CmpOp, FilterTest, Literal, Operand, PropertyFilter, TraitTest}
 /// How `value` orders against `lit`, or `None` when they do not compare.
 pub(crate) fn order(value: &TraitValue, lit: &Literal) -> Option<Ordering> {
     match (value, lit) {
-        (TraitValue::Int(a), Literal::Int(b)) => Some(a.cmp(b)),
         (TraitValue::Int(_) | TraitValue::Float(_), Literal::Int(_) | Literal::Float(_)) => {
-            let b = match lit {
-                Literal::Int(i) => *i as f64,
-                Literal::Float(x) => *x,
-                _ => return None,
-            };
-            value.as_f64()?.partial_cmp(&b)
+            cmp_num(value.as_number()?, lit.as_number()?)
         }
         (TraitValue::Str(a), Literal::Str(b)) => Some(a.as_str().cmp(b.as_str())),
         (TraitValue::Bool(a), Literal::Bool(b)) => Some(a.cmp(b)),
@@ -184,6 +181,23 @@ mod tests {
         assert_eq!(order(&TraitValue::Int(2), &Literal::Float(2.5)), Some(Ordering::Less));
         assert_eq!(order(&TraitValue::Float(3.0), &Literal::Int(3)), Some(Ordering::Equal));
         assert_eq!(order(&TraitValue::Str("3".into()), &Literal::Int(3)), None);
+    }
+
+    #[test]
+    fn integers_past_2_pow_53_compare_exactly_with_floats() {
+        let (p53, big) = (TraitValue::Int(1 << 53), TraitValue::Int((1 << 53) + 1));
+        let f53 = TraitValue::Float(9_007_199_254_740_992.0);
+        assert_eq!(order(&big, &Literal::Float(9_007_199_254_740_992.0)), Some(Ordering::Greater));
+        assert_eq!(order(&p53, &Literal::Float(9_007_199_254_740_992.0)), Some(Ordering::Equal));
+        assert_eq!(order(&f53, &Literal::Int((1 << 53) + 1)), Some(Ordering::Less));
+        assert_eq!(order(&big, &Literal::Int(1 << 53)), Some(Ordering::Greater));
+        assert!(!is_in(&big, &[Literal::Float(9_007_199_254_740_992.0)]));
+        assert!(!is_in(&f53, &[Literal::Int((1 << 53) + 1), Literal::Int(i64::MAX)]));
+        assert!(is_in(&f53, &[Literal::Int((1 << 53) + 1), Literal::Int(1 << 53)]));
+        assert_eq!(
+            order(&TraitValue::Int(i64::MAX), &Literal::Float(9_223_372_036_854_775_808.0)),
+            Some(Ordering::Less)
+        );
     }
 
     #[test]

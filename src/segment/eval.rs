@@ -26,6 +26,7 @@ use std::cmp::Ordering;
 use std::collections::BTreeSet;
 
 use crate::clock::Timestamp;
+use crate::numeric::{cmp_num, Num};
 use crate::profile::value::TraitValue;
 use crate::rollup::exact_sum::ExactSum;
 
@@ -335,11 +336,7 @@ impl<C: EvalContext + ?Sized> Evaluator<'_, C> {
         }
         next.bound(self.ctx.next_event_after(&r.events, self.now));
         let ord = match (agg.value, &r.operand) {
-            (Some(AggValue::Number(x)), Operand::Lit(lit)) => match lit {
-                Literal::Int(i) => x.partial_cmp(&(*i as f64)),
-                Literal::Float(f) => x.partial_cmp(f),
-                _ => None,
-            },
+            (Some(AggValue::Number(x)), Operand::Lit(lit)) => lit.as_number().and_then(|k| cmp_num(Num::Float(x), k)),
             (Some(AggValue::Time(t)), Operand::Lit(Literal::Time(b))) => Some(t.cmp(b)),
             (Some(AggValue::Time(t)), Operand::Now(d)) => {
                 next.crossing(r.op, t, d.as_millis());
@@ -399,7 +396,10 @@ impl<C: EvalContext + ?Sized> Evaluator<'_, C> {
     }
 }
 
-/// A numeric literal operand's value.
+/// A numeric literal operand's value, for [`stable_while_falling`] only:
+/// an integer literal past 2^53 rounds, which cannot change its answer
+/// for a count (always far below 2^53: rounding keeps the literal on the
+/// same side of every count, and whole).
 fn literal_number(operand: &Operand) -> Option<f64> {
     match operand {
         Operand::Lit(Literal::Int(i)) => Some(*i as f64),

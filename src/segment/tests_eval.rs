@@ -144,6 +144,34 @@ fn numeric_rollups() {
 }
 
 #[test]
+fn numbers_past_2_pow_53_compare_exactly() {
+    let ctx =
+        VecContext::new(NOW).with_trait("big", (1i64 << 53) + 1).with_trait("f", 9_007_199_254_740_992.0).with_event(
+            "purchase",
+            at(-D),
+            &[("id", ((1i64 << 53) + 1).into()), ("amount", 9_007_199_254_740_992.0.into())],
+        );
+    for (text, want) in [
+        ("traits.big = 9007199254740992", false),
+        ("traits.big = 9007199254740992.0", false),
+        ("traits.big > 9007199254740992.0", true),
+        ("traits.big = 9007199254740993", true),
+        ("traits.f = 9007199254740993", false),
+        ("traits.f < 9007199254740993", true),
+        ("traits.f >= 9007199254740993", false),
+        ("traits.f in [9007199254740993, 9007199254740994]", false),
+        ("traits.big in [9007199254740992.0]", false),
+        ("count(purchase where id = 9007199254740992.0) = 0", true),
+        ("count(purchase where id = 9007199254740993) = 1", true),
+        ("count(purchase where amount < 9007199254740993) = 1", true),
+        ("sum(purchase.amount) = 9007199254740993", false),
+        ("sum(purchase.amount) < 9007199254740993", true),
+    ] {
+        assert_eq!(eval(text, &ctx).value, want, "{text}");
+    }
+}
+
+#[test]
 fn future_dated_events_count_when_they_come_due() {
     let ctx = VecContext::new(NOW).with_event("x", at(5 * H), &[]);
     flips_exactly("count(x) >= 1", &ctx, false, Some(at(5 * H)));

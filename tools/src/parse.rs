@@ -225,6 +225,21 @@ pub fn duration(flag: &str, s: &str) -> Result<i64, CliError> {
     n.checked_mul(unit).ok_or_else(bad)
 }
 
+/// Refuses an integer literal that the float `n` it parsed as does not hold
+/// exactly (past 2^53): a rollup filter holds numbers as 64-bit floats, so
+/// `id=9007199254740993` would silently compare with 9007199254740992.
+fn inexact_integer(s: &str, raw: &str, n: f64) -> Result<(), CliError> {
+    let Ok(i) = raw.parse::<i128>() else { return Ok(()) };
+    // `n` is finite and whole here (it came from an integer), so the cast is exact below 2^127.
+    if n.abs() < 1e38 && n as i128 == i {
+        return Ok(());
+    }
+    Err(CliError::Usage(format!(
+        "--where {s:?}: the integer {raw} is past 2^53 and a rollup filter holds numbers as 64-bit floats, \
+         which would compare it as {n}; filter on the property as text or with a smaller number"
+    )))
+}
+
 /// Parses a rollup filter condition: `PROP=V`, `PROP!=V`, `PROP<V`,
 /// `PROP<=V`, `PROP>V`, `PROP>=V`. V is a number, `true`/`false`, or text
 /// (quotes optional).
@@ -251,7 +266,10 @@ pub fn filter(s: &str) -> Result<Filter, CliError> {
         "true" => Literal::Bool(true),
         "false" => Literal::Bool(false),
         _ => match raw.parse::<f64>() {
-            Ok(n) if n.is_finite() => Literal::Num(n),
+            Ok(n) if n.is_finite() => {
+                inexact_integer(s, raw, n)?;
+                Literal::Num(n)
+            }
             _ => Literal::Str(raw.trim_matches('"').to_owned()),
         },
     };
@@ -320,6 +338,14 @@ mod tests {
             Some(("page".into(), FilterOp::Eq, vec![Literal::Str("/pricing".into())]))
         );
         assert_eq!(filter("amount>=10").ok().map(|f| (f.op, f.values)), Some((FilterOp::Ge, vec![Literal::Num(10.0)])));
+        let err = filter("id=9007199254740993").err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("9007199254740993") && err.contains("2^53"), "{err}");
+        assert_eq!(
+            filter("id=9007199254740992").ok().map(|f| f.values),
+            Some(vec![Literal::Num(9_007_199_254_740_992.0)])
+        );
+        assert!(filter("id=-9007199254740993").is_err());
+        assert!(filter("n=1e300").is_ok(), "a float literal is a float");
         assert_eq!(filter("a!=b").ok().map(|f| f.op), Some(FilterOp::Ne));
         assert!(filter("amount > x").is_err() && filter("=1").is_err() && filter("nothing").is_err());
     }
