@@ -23,7 +23,9 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
-use crate::error::Result;
+use aho_corasick::AhoCorasick;
+
+use crate::error::{Error, Result};
 use crate::identity::identifier::Identifier;
 use crate::keys;
 use crate::privacy::redact::{writes_identifier, Erased, Log, Redactor};
@@ -141,14 +143,14 @@ pub(crate) fn scrub_events(txn: &mut Txn<'_>, erased: &Erased<'_>, values: bool)
     if erased.identifiers.is_empty() {
         return Ok(Vec::new());
     }
-    let needles = needles(erased.identifiers);
+    let needles = Needles::of(erased.identifiers)?;
     let mut rewritten = Vec::new();
     for kv in txn.view.range(schema::EVENTS.name, &[], None)? {
         let (k, v) = kv?;
         if keys::parse_profile(&k).is_none_or(|x| erased.profiles.contains(&x)) {
             continue; // the erased profiles' own events are deleted whole
         }
-        if !holds_any(&v, &needles) {
+        if !needles.found_in(&v) {
             continue;
         }
         let original = schema::EVENTS.decode(&k, &v)?;
@@ -184,15 +186,33 @@ pub(crate) fn scrub_events(txn: &mut Txn<'_>, erased: &Erased<'_>, values: bool)
     Ok(rewritten)
 }
 
-/// The byte strings the scans search for: the erased identifiers' values
-/// (none empty).
-pub(crate) fn needles(idents: &HashSet<Identifier>) -> Vec<&[u8]> {
-    idents.iter().map(|i| i.value().as_bytes()).filter(|n| !n.is_empty()).collect()
-}
+/// The erased identifiers' values (none empty), searched for in stored
+/// bytes all at once: one Aho–Corasick pass over each value, whatever the
+/// number of people an `erase_many` list erases (a window-by-window
+/// comparison per value made the scans grow with the list).
+pub(crate) struct Needles(Option<AhoCorasick>);
 
-/// Whether `haystack` holds one of `needles`.
-pub(crate) fn holds_any(haystack: &[u8], needles: &[&[u8]]) -> bool {
-    needles.iter().any(|n| haystack.windows(n.len()).any(|w| w == *n))
+impl Needles {
+    /// The needles of `idents`' values.
+    pub(crate) fn of(idents: &HashSet<Identifier>) -> Result<Self> {
+        let values: Vec<&[u8]> = idents.iter().map(|i| i.value().as_bytes()).filter(|n| !n.is_empty()).collect();
+        if values.is_empty() {
+            return Ok(Needles(None));
+        }
+        let searcher = AhoCorasick::new(values)
+            .map_err(|e| Error::invalid(format!("erase: cannot search for {} identifier values: {e}", idents.len())))?;
+        Ok(Needles(Some(searcher)))
+    }
+
+    /// Whether there is nothing to search for.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_none()
+    }
+
+    /// Whether `haystack` holds one of the values.
+    pub(crate) fn found_in(&self, haystack: &[u8]) -> bool {
+        self.0.as_ref().is_some_and(|a| a.is_match(haystack))
+    }
 }
 
 /// Redacts the erased person out of every other profile's history (the
@@ -317,4 +337,23 @@ pub(crate) fn scrub_histories(txn: &mut Txn<'_>, erased: Erased<'_>, values: boo
 /// The identifiers of `idents` as a set.
 fn identifier_set(idents: &[Identifier]) -> HashSet<Identifier> {
     idents.iter().cloned().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn needles_find_any_of_the_values_and_nothing_else() {
+        let idents: HashSet<Identifier> =
+            ["email:ann@example.com", "user_id:42"].iter().map(|s| s.parse().unwrap()).collect();
+        let n = Needles::of(&idents).unwrap();
+        assert!(!n.is_empty());
+        assert!(n.found_in(b"\x04referred_by\x00ann@example.com\x01"));
+        assert!(n.found_in(b"order 1421"), "bytes, not values: a short id is found inside others");
+        assert!(!n.found_in(b"ann@example.org 41"));
+        assert!(!n.found_in(b""));
+        assert!(Needles::of(&HashSet::new()).unwrap().is_empty());
+        assert!(!Needles::of(&HashSet::new()).unwrap().found_in(b"anything"));
+    }
 }

@@ -38,7 +38,7 @@ use crate::rollup::Acc;
 use crate::schema;
 use crate::txn::Txn;
 
-use super::erase_refs::{holds_any, needles};
+use super::erase_refs::Needles;
 use super::erase_values::strip_property;
 
 /// A stored event of another profile that the scrub rewrote.
@@ -65,10 +65,10 @@ pub(crate) fn scrub_rollups(txn: &mut Txn<'_>, erased: &Erased<'_>, rewritten: &
     // Buckets to write: `None` deletes.
     let mut out: BTreeMap<[u8; 16], Option<Acc>> = BTreeMap::new();
     recompute_covered(txn, rewritten, covered_from, &mut out)?;
-    let needles = needles(erased.identifiers);
+    let needles = Needles::of(erased.identifiers)?;
     for kv in txn.view.range(schema::ROLLUPS.name, &[], None)? {
         let (k, v) = kv?;
-        if !holds_any(&v, &needles) {
+        if !needles.found_in(&v) {
             continue;
         }
         let Some((p, _, bucket)) = keys::rollup::parse(&k) else { continue };

@@ -41,7 +41,7 @@ use crate::profile::value::TraitValue;
 use crate::schema;
 use crate::txn::Txn;
 
-use super::erase_refs::{holds_any, needles, Swept};
+use super::erase_refs::{Needles, Swept};
 
 /// `value` without the erased identifiers' values: `None` when it is such
 /// a string; a list without those elements; anything else unchanged (a
@@ -210,7 +210,7 @@ pub(crate) fn floor_state(snapshot: Option<Profile>, x: ProfileId, floor: u64) -
 /// decodes the logs that hold a value). Counted in `swept`; a live
 /// record restaged sets `swept.records_changed`.
 pub(crate) fn scrub_values(txn: &mut Txn<'_>, erased: &Erased<'_>, swept: &mut Swept) -> Result<()> {
-    let needles = needles(erased.identifiers);
+    let needles = Needles::of(erased.identifiers)?;
     if needles.is_empty() {
         return Ok(());
     }
@@ -223,7 +223,7 @@ pub(crate) fn scrub_values(txn: &mut Txn<'_>, erased: &Erased<'_>, swept: &mut S
         for kv in txn.view.range(cf, &[], None)? {
             let (k, v) = kv?;
             let Some(x) = keys::parse_profile(&k) else { continue };
-            if erased.profiles.contains(&x) || holders.contains(&x) || !holds_any(&v, &needles) {
+            if erased.profiles.contains(&x) || holders.contains(&x) || !needles.found_in(&v) {
                 continue;
             }
             let holds = match cf {
