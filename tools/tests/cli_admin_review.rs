@@ -46,6 +46,7 @@ fn every_read_of_stored_memberships_warns_while_a_wakeup_is_due() {
         vec!["segment", "list"],
         vec!["segment", "show", "recent"],
         vec!["segment", "count", "recent"],
+        vec!["segment", "members", "recent"],
         vec!["query", "in recent"],
         vec!["query", "in recent", "--count"],
     ] {

@@ -49,7 +49,6 @@ pub fn segment(ctx: &Ctx, cmd: SegmentCommand) -> Result<(), CliError> {
         SegmentCommand::Members { name, page } => {
             let db = open::for_reading(&ctx.db)?;
             let count = db.segment_count(&name).map_err(|e| unknown_segment(e, &name))?;
-            warn_due_wakeups(&db)?;
             let ids = db.segment_members(&name, page.offset, page.limit)?;
             members(ctx, &db, &format!("segment {name}"), count, &ids, page)
         }
@@ -332,7 +331,8 @@ pub fn query(ctx: &Ctx, a: &QueryArgs) -> Result<(), CliError> {
 /// Prints a page of members (a segment's).
 fn members(ctx: &Ctx, db: &ProfileDb, what: &str, count: u64, ids: &[ProfileId], page: Page) -> Result<(), CliError> {
     let rows = member_rows(db, ids, page.resolve)?;
-    let v = json!({"of": what, "count": count, "offset": page.offset, "members": rows});
+    let mut v = json!({"of": what, "count": count, "offset": page.offset, "members": rows});
+    mark_stale(db, &mut v)?;
     ctx.out.emit(&v, || format!("{what}: {count} members\n\n{}", members_text(ids, &rows, count, page)))
 }
 
