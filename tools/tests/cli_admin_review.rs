@@ -70,6 +70,8 @@ fn dump_redacts_the_suppression_secret() {
     let db = TestDb::init();
     db.run(&["trait", "set", "user_id:u1", "plan", "pro"]).ok();
     db.run(&["erase", "user_id:u1", "--yes"]).ok();
+    // Erasing it again: not found, saying it is suppressed (as the batch form does).
+    db.run(&["erase", "user_id:u1", "--yes"]).code(3).err_has(&["already erased or anonymized (suppressed)"]);
     let text = db.run(&["dump", "--cf", "meta"]).ok().stdout;
     let line = text.lines().find(|l| l.starts_with("suppression_secret ==> ")).unwrap_or_else(|| panic!("{text}"));
     assert!(line.ends_with(" bytes, redacted>") && line.contains("<secret: "), "{line}");

@@ -332,7 +332,15 @@ pub fn erase(ctx: &Ctx, a: &EraseArgs) -> Result<(), CliError> {
 fn erase_one(ctx: &Ctx, ident: &Identifier, request_id: Option<&str>) -> Result<(), CliError> {
     let db = open::for_writing(&ctx.db)?;
     let finishing = super::finishing::on_signal(super::finishing::ERASE)?;
-    let r = db.erase(ident, request_id)?;
+    let r = match db.erase(ident, request_id) {
+        // Not found: say whether it is because it was erased already (as the batch form does).
+        Err(profiledb::Error::NotFound(_)) if db.is_suppressed(ident)? => {
+            return Err(CliError::NotFound(format!(
+                "identifier {ident}: already erased or anonymized (suppressed); nothing to erase"
+            )));
+        }
+        r => r?,
+    };
     let v = json!({
         "profile": r.profile.0, "identifiers": r.identifiers, "aliases": r.aliases,
         "request_id": request_id,
