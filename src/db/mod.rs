@@ -13,6 +13,7 @@ pub(crate) mod config;
 mod consent;
 pub(crate) mod definitions;
 pub(crate) mod dense_cache;
+mod due_profiles;
 mod erase_many;
 mod erase_refs;
 mod erase_rollups;

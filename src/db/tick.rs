@@ -276,7 +276,7 @@ fn due_wakeups(txn: &Txn<'_>, skip: &HashSet<Wakeup>, limit: usize) -> Result<Ve
 }
 
 /// The wake-ups stored in `view` that are due at `now`, in due order.
-fn due_at<'v>(view: &'v View<'_>, now: i64) -> Result<impl Iterator<Item = Result<Wakeup>> + 'v> {
+pub(super) fn due_at<'v>(view: &'v View<'_>, now: i64) -> Result<impl Iterator<Item = Result<Wakeup>> + 'v> {
     let end = keys::segment::wakeup(now, u32::MAX, ProfileId(u32::MAX));
     let keys = view.range(schema::WAKEUP_INDEX.name, &[0x01], Some(&end))?;
     Ok(keys.filter_map(|kv| kv.map(|(k, _)| keys::segment::parse_wakeup(&k)).transpose()))

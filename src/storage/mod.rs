@@ -7,6 +7,7 @@
 //! typed values (encoded by `codec`), never in RocksDB types.
 
 mod batch;
+mod lock_probe;
 mod open;
 mod settle;
 mod table;
@@ -62,6 +63,9 @@ struct Inner {
     /// Declared after `db`, so it is dropped (and the secondary's private
     /// directory removed) only once the database is closed.
     _secondary_dir: Option<open::RemoveOnDrop>,
+    /// A writable handle's registration (see `lock_probe`), declared after
+    /// `db`: released once the database (and its lock) is closed.
+    _registration: Option<lock_probe::Registration>,
 }
 
 impl std::fmt::Debug for Store {

@@ -308,6 +308,7 @@ impl Store {
         if exists && !read_only {
             refuse_foreign(path, opts)?;
         }
+        let _registration = if read_only { None } else { Some(super::lock_probe::probe(path)?) };
         let cache = rocksdb::Cache::new_lru_cache(opts.block_cache_bytes);
         // The MANIFEST records the boundary keys of SST files; so that an
         // erased identifier cannot survive in an old MANIFEST after `purge`,
@@ -381,6 +382,7 @@ impl Store {
                 absent,
                 created: !exists,
                 _secondary_dir,
+                _registration,
             }),
         })
     }

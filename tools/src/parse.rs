@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use profiledb::event::limits::MIN_PLAUSIBLE_EPOCH_MS;
 use profiledb::event::SchemaRegistry;
 use profiledb::rollup::{Filter, FilterOp, Literal, Window};
 use profiledb::{Identifier, ProfileId, Timestamp, TraitValue};
@@ -88,7 +89,29 @@ pub fn time_or_date(s: &str) -> Result<Timestamp, String> {
         return Timestamp::parse(&format!("{t}T00:00:00Z"))
             .map_err(|_| format!("{s:?} is not a valid date (expected YYYY-MM-DD, such as 2026-11-05)"));
     }
+    refuse_ambiguous_epoch(t)?;
     Timestamp::parse(t).map_err(|e| format!("{e}; a date YYYY-MM-DD (00:00 UTC) is accepted too"))
+}
+
+/// Refuses a plain number below [`MIN_PLAUSIBLE_EPOCH_MS`] (early 1973 as
+/// milliseconds), as `import` does: `$(date +%s)` is epoch *seconds*, and
+/// read as milliseconds it names a day in January 1970. The error gives
+/// both readings and how to write either.
+fn refuse_ambiguous_epoch(t: &str) -> Result<(), String> {
+    if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()) {
+        return Ok(());
+    }
+    let Ok(n) = t.parse::<i64>() else { return Ok(()) };
+    if n >= MIN_PLAUSIBLE_EPOCH_MS {
+        return Ok(());
+    }
+    let as_ms = Timestamp(n).to_rfc3339();
+    let as_s = n.checked_mul(1000).map(|ms| Timestamp(ms).to_rfc3339()).unwrap_or_else(|| "out of range".into());
+    Err(format!(
+        "{t} is ambiguous: epoch numbers are milliseconds, and as milliseconds it is {as_ms}, as seconds {as_s}; \
+         write milliseconds ({t}000 for the seconds reading) or an RFC 3339 time (numbers below \
+         {MIN_PLAUSIBLE_EPOCH_MS}, before 1973 as milliseconds, are refused)"
+    ))
 }
 
 /// Parses `--from` and `--to` (either may be absent: unbounded) and
@@ -298,7 +321,11 @@ mod tests {
         assert_eq!(time("--from", " 2026-11-01 ").ok(), nov_1);
         let err = time("--to", "2026-02-30").err().map(|e| e.to_string()).unwrap_or_default();
         assert!(err.contains("not a valid date"), "{err}");
-        assert!(time("--to", "2026-1-5").is_err() && time("--to", "20261105").is_ok(), "8 digits are epoch ms");
+        assert!(time("--to", "2026-1-5").is_err(), "not a date");
+        // 8 digits: epoch ms in 1970, refused as probably seconds (or a date without dashes).
+        let err = time("--to", "20261105").err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("ambiguous") && err.contains("20261105000"), "{err}");
+        assert!(time("--to", "1700000000000").is_ok(), "13 digits are epoch ms");
         let err = time("--to", "Nov 5").err().map(|e| e.to_string()).unwrap_or_default();
         assert!(err.contains("YYYY-MM-DD"), "{err}");
         // A window of dates covers the UTC days from FROM's to TO's, TO's included.
@@ -328,10 +355,17 @@ mod tests {
         assert_eq!(window("7d").ok(), Some(Window::days(7)));
         assert_eq!(window("24h").ok(), Some(Window::Rolling(86_400_000)));
         assert!(window("0h").is_err());
-        assert_eq!(window("0..86400000").ok(), Some(Window::Between(Timestamp(0), Timestamp(86_400_000))));
+        assert_eq!(
+            window("1700000000000..1700086400000").ok(),
+            Some(Window::Between(Timestamp(1700000000000), Timestamp(1700086400000)))
+        );
+        assert!(window("0..86400000").is_err(), "1970 as ms: probably seconds");
         assert!(window("7x").is_err() && window("0d").is_err());
-        assert!(window("86400000..0").is_err(), "reversed");
-        assert_eq!(window("5..5").ok(), Some(Window::Between(Timestamp(5), Timestamp(5))));
+        assert!(window("1700086400000..1700000000000").is_err(), "reversed");
+        assert_eq!(
+            window("1700000000000..1700000000000").ok(),
+            Some(Window::Between(Timestamp(1700000000000), Timestamp(1700000000000)))
+        );
         let f = filter("page = /pricing").ok();
         assert_eq!(
             f.map(|f| (f.property, f.op, f.values)),
@@ -353,9 +387,12 @@ mod tests {
     #[test]
     fn time_ranges_refuse_reversed_bounds() {
         assert_eq!(time_range(None, None).ok(), Some((Timestamp(i64::MIN), Timestamp(i64::MAX))));
-        assert_eq!(time_range(Some("5"), Some("5")).ok(), Some((Timestamp(5), Timestamp(5))));
-        assert_eq!(time_range(None, Some("5")).ok(), Some((Timestamp(i64::MIN), Timestamp(5))));
-        assert!(time_range(Some("6"), Some("5")).is_err());
+        assert_eq!(
+            time_range(Some("1700000000000"), Some("1700000000000")).ok(),
+            Some((Timestamp(1700000000000), Timestamp(1700000000000)))
+        );
+        assert_eq!(time_range(None, Some("1700000000000")).ok(), Some((Timestamp(i64::MIN), Timestamp(1700000000000))));
+        assert!(time_range(Some("1700086400000"), Some("1700000000000")).is_err());
     }
 
     #[test]

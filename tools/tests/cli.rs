@@ -336,7 +336,11 @@ fn retain_folds_history_before_a_time() {
     db.run(&["retain", "--before", "2999-01-01T00:00:00Z"]).code(2).err_has(&["--before", "after now (20"]);
     assert_eq!(db.json(&["history", id])["retained"], json!(2));
     std::thread::sleep(std::time::Duration::from_millis(5));
-    let r = db.json(&["retain", "--before", &common::now_ms().to_string()]);
+    let now = common::now_ms().to_string();
+    // Without --yes: refused (exit 2), nothing folded.
+    db.run(&["retain", "--before", &now]).code(2).err_has(&["cannot be undone", "--yes"]);
+    assert_eq!(db.json(&["history", id])["retained"], json!(2));
+    let r = db.json(&["retain", "--before", &now, "--yes"]);
     assert_eq!(r["profiles_folded"], json!(1));
     db.run(&["get", id, "--as-of", "1"]).code(3).err_has(&["folded by retention"]);
     assert_eq!(db.get(id)["traits"]["plan"], json!("pro"));
@@ -362,7 +366,7 @@ fn dump_escapes_keys_like_ldb_or_prints_hex() {
     let limited = db.run(&["dump", "--cf", "meta", "--limit", "1"]).ok().stdout;
     assert!(limited.contains("... more pairs after these 1 (raise --limit)"), "{limited}");
     assert_eq!(db.json(&["dump", "--cf", "meta", "--limit", "1"]).as_array().map(Vec::len), Some(1));
-    assert_eq!(db.json(&["dump", "--cf", "delta", "--limit", "0"]), json!([]));
+    db.run(&["dump", "--cf", "delta", "--limit", "0"]).code(2).err_has(&["0 would show nothing"]);
     db.run(&["dump", "--cf", "nope"]).code(2).err_has(&["unknown column family \"nope\"", "identity"]);
 }
 

@@ -19,18 +19,21 @@ fn retention_run_trims_timelines_and_folds_buckets() {
     }
     assert_eq!(db.json(&["events", "user_id:9"])["total"], json!(2));
 
-    let pass = db.json(&["retention", "run", "--timeline", "30"]);
+    // Deletes events: refused without --yes (exit 2), nothing deleted.
+    db.run(&["retention", "run", "--timeline", "30"]).code(2).err_has(&["cannot be undone", "--yes"]);
+    assert_eq!(db.json(&["events", "user_id:9"])["total"], json!(2));
+    let pass = db.json(&["retention", "run", "--timeline", "30", "--yes"]);
     assert_eq!((pass["timelines_trimmed"].clone(), pass["complete"].clone()), (json!(1), json!(true)));
     assert_eq!(pass["timeline_days"], json!(30));
     assert_eq!(db.json(&["events", "user_id:9"])["total"], json!(1));
 
-    let pass = db.json(&["retention", "run", "--timeline", "30", "--buckets", "30"]);
+    let pass = db.json(&["retention", "run", "--timeline", "30", "--buckets", "30", "--yes"]);
     assert_eq!((pass["timelines_trimmed"].clone(), pass["buckets_folded"].clone()), (json!(0), json!(1)));
-    let text = db.run(&["retention", "run", "--timeline", "30", "--buckets", "30"]).ok().stdout;
+    let text = db.run(&["retention", "run", "--timeline", "30", "--buckets", "30", "--yes"]).ok().stdout;
     assert!(text.contains("trimmed 0 timelines, folded 0 day buckets"), "{text}");
 
-    db.run(&["retention", "run", "--buckets", "0"]).code(2).err_has(&["at least 1 day"]);
-    db.run(&["retention", "run", "--timeline", "-3"]).code(2);
+    db.run(&["retention", "run", "--buckets", "0", "--yes"]).code(2).err_has(&["at least 1 day"]);
+    db.run(&["retention", "run", "--timeline", "-3", "--yes"]).code(2);
     assert_eq!(db.json(&["events", "user_id:9"])["total"], json!(1));
     assert!(db.run(&["retention", "run", "--help"]).ok().stdout.contains("Safety: writes"));
 }
@@ -46,7 +49,7 @@ fn tick_enforces_the_retention_it_is_given() {
     }
     // The defaults (365 days) keep both; so does a plain retention run.
     db.run(&["tick"]).ok();
-    assert_eq!(db.json(&["retention", "run"])["timelines_trimmed"], json!(0));
+    assert_eq!(db.json(&["retention", "run", "--yes"])["timelines_trimmed"], json!(0));
     assert_eq!(db.json(&["events", "user_id:7"])["total"], json!(2));
 
     db.run(&["check", "--timeline", "30"]).code(2).err_has(&["--tick"]);
@@ -57,7 +60,7 @@ fn tick_enforces_the_retention_it_is_given() {
     assert!(tick.contains("retention (timeline 30 days, buckets forever): trimmed 1 timelines"), "{tick}");
     assert_eq!(db.json(&["events", "user_id:7"])["total"], json!(1));
     assert_eq!(db.json(&["check", "--tick", "--timeline", "30"])["clean"], json!(true));
-    let pass = db.json(&["retention", "run"]);
+    let pass = db.json(&["retention", "run", "--yes"]);
     assert_eq!((pass["timeline_days"].clone(), pass["buckets_days"].clone()), (json!(30), json!(0)));
 }
 
@@ -69,7 +72,7 @@ fn tick_applies_the_retention_the_application_recorded() {
     let now = now_ms();
     let e = json!({"type": "track", "event": "view", "timestamp": now - 500 * DAY_MS, "identifiers": {"user_id": "7"}});
     db.run(&["track", &e.to_string()]).ok();
-    db.run(&["retention", "run", "--timeline", "730"]).ok();
+    db.run(&["retention", "run", "--timeline", "730", "--yes"]).ok();
     let tick = db.json(&["tick"]);
     assert_eq!(tick["timelines_trimmed"], json!(0), "{tick}");
     assert_eq!(db.json(&["events", "user_id:7"])["total"], json!(1), "the 500-day-old event stays");

@@ -22,7 +22,7 @@ not json
 fn rejected_lines_are_reported_by_number_and_write_nothing() {
     let db = TestDb::init();
     let file = db.file("mixed.jsonl", MIXED);
-    let run = db.run(&["--json", "import", s(&file)]).code(2).err_has(&["error: 7 of 9 lines rejected"]);
+    let run = db.run(&["--json", "import", s(&file)]).code(2).err_has(&[r#"{"error":"7 of 9 lines rejected"#]);
     let r = run.json();
     assert_eq!((r["lines"].clone(), r["accepted"].clone(), r["rejected"].clone()), (json!(9), json!(2), json!(7)));
     assert_eq!(r["profiles_created"], json!(2));

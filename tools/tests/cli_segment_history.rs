@@ -101,7 +101,7 @@ fn drop_writes_an_exit_for_every_member_and_a_redefinition_reads_as_exit_then_en
     db.run(&["trait", "set", "email:a@x.com", "plan", "pro"]).ok();
     db.run(&["trait", "set", "email:b@x.com", "plan", "pro"]).ok();
     db.run(&["segment", "define", "pro", r#"traits.plan = "pro""#]).ok();
-    let text = db.run(&["segment", "drop", "pro"]).ok().stdout;
+    let text = db.run(&["segment", "drop", "pro", "--yes"]).ok().stdout;
     assert!(text.contains("dropped segment pro (2 members"), "{text}");
     assert!(text.contains("2 exited records"), "{text}");
     db.run(&["segment", "define", "pro", r#"traits.plan = "pro""#]).ok();

@@ -61,9 +61,10 @@ fn segments_are_defined_listed_shown_counted_and_dropped() {
     let stats = db.json(&["stats"]);
     assert_eq!(stats["segments"].as_array().unwrap().len(), 3);
 
-    db.run(&["segment", "drop", "pro"]).code(2).err_has(&["pro_no"]);
-    db.json(&["segment", "drop", "pro_no"]);
-    db.json(&["segment", "drop", "pro"]);
+    db.run(&["segment", "drop", "pro", "--yes"]).code(2).err_has(&["pro_no"]);
+    db.run(&["segment", "drop", "pro_no"]).code(2).err_has(&["cannot be undone", "--yes"]);
+    db.json(&["segment", "drop", "pro_no", "--yes"]);
+    db.json(&["segment", "drop", "pro", "--yes"]);
     assert_eq!(db.json(&["segment", "list"])["segments"].as_array().unwrap().len(), 1);
 }
 
@@ -80,7 +81,7 @@ fn bad_expressions_say_where_and_unknown_segments_are_not_found() {
     for cmd in [&["segment", "show", "nope"][..], &["segment", "count", "nope"], &["segment", "members", "nope"]] {
         db.run(cmd).code(3).err_has(&["no segment named \"nope\""]);
     }
-    db.run(&["segment", "drop", "nope"]).code(3);
+    db.run(&["segment", "drop", "nope", "--yes"]).code(3);
 }
 
 #[test]
@@ -119,7 +120,7 @@ fn seq_segments_under_timeline_retention_from_the_cli() {
     assert!(d["retained_only"][0].as_str().unwrap().contains("reads the timeline"), "{d}");
     let text = db.run(&["segment", "define", "bought", "seq(add_to_cart, purchase, 24h)"]).ok().stdout;
     assert!(text.contains("bought: 1 members") && text.contains("note: `seq(add_to_cart, purchase, 1d)`"), "{text}");
-    let r = db.json(&["retention", "run", "--timeline", "30"]);
+    let r = db.json(&["retention", "run", "--timeline", "30", "--yes"]);
     assert_eq!((r["timelines_trimmed"].clone(), r["failures"].clone()), (json!(1), json!([])));
     let counts = db.json(&["segment", "list"]);
     let members: Vec<u64> =

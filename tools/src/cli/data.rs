@@ -150,7 +150,7 @@ pub struct EventsArgs {
     pub to: Option<String>,
 
     /// Show only the newest N.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = crate::cli::limit)]
     pub limit: Option<usize>,
 }
 

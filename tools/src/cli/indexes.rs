@@ -54,7 +54,14 @@ pub enum RetentionCommand {
     /// re-evaluated is left as it is, listed, and makes the exit code 1;
     /// the others are trimmed.
     #[command(after_help = WRITE_SAFETY)]
-    Run(RetentionSettings),
+    Run {
+        /// The retention to enforce.
+        #[command(flatten)]
+        settings: RetentionSettings,
+        /// Confirm: deleted events cannot be restored.
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 /// Retention settings for a run that enforces retention (`retention

@@ -20,6 +20,16 @@ pub use privacy::{
 };
 pub use segments::{CheckArgs, FeedArgs, Page, QueryArgs, SegmentCommand};
 
+/// Parses a `--limit N`: every command refuses 0 alike (it would show
+/// nothing while appearing to answer "there is none").
+pub fn limit(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(0) => Err("0 would show nothing: give a positive number (a large one shows everything)".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(format!("{s:?} is not a count: {e}")),
+    }
+}
+
 /// Shown after the help of every command that only reads.
 pub const READ_SAFETY: &str = "Safety: read-only. Opens the database read-only without taking the writer's lock, so \
 it is safe while an application has the database open; it sees what was committed when it started (a secondary \
@@ -96,7 +106,13 @@ pub enum Command {
     Stats,
 
     /// Print one profile: traits, identifiers, rollups, segments, RFM score (read-only).
-    #[command(after_help = READ_SAFETY)]
+    ///
+    /// Examples:
+    ///   profiledb get email:ann@example.com
+    ///   profiledb get --id 42 --as-of 2026-11-01T12:00:00Z
+    ///   profiledb get user_id:u1 --as-of 3
+    ///   profiledb --json get user_id:u1
+    #[command(after_help = READ_SAFETY, verbatim_doc_comment)]
     Get(GetArgs),
 
     /// Print a profile's history: one row per delta (read-only).
@@ -106,7 +122,11 @@ pub enum Command {
     /// record), folded by `retain` or redacted by the erase of a person whose
     /// identifiers reached the profile (within the recorded history floor),
     /// or missing with no recorded cause (damaged data: run `check`).
-    #[command(after_help = READ_SAFETY)]
+    ///
+    /// Examples:
+    ///   profiledb history email:ann@example.com
+    ///   profiledb history --id 42 --limit 10
+    #[command(after_help = READ_SAFETY, verbatim_doc_comment)]
     History(HistoryArgs),
 
     /// Print a profile's identity graph: each identifier, when and how it was linked (read-only).
@@ -178,7 +198,10 @@ pub enum Command {
     /// writer's open, it finishes work a crash interrupted), and
     /// checkpointed. To back up a database an application has open, call
     /// `ProfileDb::backup` from the application.
-    #[command(after_help = BACKUP_SAFETY)]
+    ///
+    /// Example:
+    ///   profiledb --db /var/lib/app/profiles backup /backups/profiles-2026-12-07
+    #[command(after_help = BACKUP_SAFETY, verbatim_doc_comment)]
     Backup(BackupArgs),
 
     /// Flush and compact every column family (writes).
@@ -278,6 +301,11 @@ pub enum Command {
     ///   'in high_value and not in cart_abandoners and traits.plan = "pro"'.
     /// Prints the count and the first members; --explain prints how it was
     /// evaluated (bitmap algebra over segment bitmaps, per-profile checks).
+    ///
+    /// Examples:
+    ///   profiledb query 'traits.plan = "pro" and count(purchase, 30d) >= 2' --count
+    ///   profiledb query 'in high_value and not in cart_abandoners' --limit 50 --resolve
+    ///   profiledb query 'active_days(page_view, 30d) >= 3' --explain
     #[command(after_help = READ_SAFETY, verbatim_doc_comment)]
     Query(QueryArgs),
 
@@ -289,7 +317,12 @@ pub enum Command {
     ///
     /// Records carry increasing sequence numbers, which may have gaps (an
     /// erase deletes the erased profile's records and writes one erased
-    /// record); resume with --from the printed next cursor.
+    /// record); resume with --from the printed next cursor. The feed's
+    /// head (the sequence number the next record gets; also in `stats`) is
+    /// printed, and a --from past it is warned about: no record can arrive
+    /// there until the feed grows that far. The records a tick writes carry
+    /// the instants their changes fell due, so `at` can go back in time as
+    /// the sequence number increases.
     #[command(after_help = READ_SAFETY)]
     Feed(FeedArgs),
 
@@ -317,10 +350,11 @@ pub enum Command {
     /// (every segment re-evaluated for every profile against its bitmap,
     /// and every trait-index bitmap and the live set against a scan of the
     /// profiles).
-    /// Exits 0 when clean and 4 when any violation is found. Segment
-    /// wake-ups due but not yet processed show as differences: an
-    /// application that runs tick() processes them; --tick processes them
-    /// first (which writes).
+    /// Exits 0 when clean and 4 when any violation is found. A segment
+    /// difference at a profile whose time-dependent wake-up is due but not
+    /// yet processed is not a violation: it is counted apart ("due, not yet
+    /// processed"; an application that runs tick() processes them; --tick
+    /// processes them first, which writes).
     #[command(after_help = READ_SAFETY)]
     Check(CheckArgs),
 
@@ -344,7 +378,11 @@ pub enum Command {
     /// number), never the identifiers. Several identifiers (`erase ID...`,
     /// `--from-file PATH`) are erased in one batch with one scan of the
     /// database, which costs about what erasing one does.
-    #[command(after_help = WRITE_SAFETY)]
+    ///
+    /// Examples:
+    ///   profiledb erase email:ann@example.com --yes --request-id TICKET-123
+    ///   profiledb erase --from-file requests.txt --yes
+    #[command(after_help = WRITE_SAFETY, verbatim_doc_comment)]
     Erase(EraseArgs),
 
     /// Print the privacy audit log: every erase, export and anonymize, oldest first (read-only).
@@ -439,7 +477,7 @@ pub struct HistoryArgs {
     pub profile: ProfileRef,
 
     /// Show only the newest N deltas.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = crate::cli::limit)]
     pub limit: Option<usize>,
 }
 
@@ -608,6 +646,10 @@ pub struct RetainArgs {
     /// time after now is refused.
     #[arg(long, value_name = "TIME")]
     pub before: String,
+
+    /// Confirm: folded history cannot be restored.
+    #[arg(long)]
+    pub yes: bool,
 }
 
 /// `dump`.
@@ -622,7 +664,7 @@ pub struct DumpArgs {
     pub hex: bool,
 
     /// Print at most N pairs: the scan stops there (pairs are streamed as they are read, never held all at once).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = crate::cli::limit)]
     pub limit: Option<usize>,
 }
 

@@ -74,7 +74,7 @@ pub struct EraseArgs {
 #[derive(Args, Debug)]
 pub struct AuditArgs {
     /// Show only the newest N records.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = crate::cli::limit)]
     pub limit: Option<usize>,
 }
 

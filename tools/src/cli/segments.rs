@@ -8,7 +8,7 @@ use super::{READ_SAFETY, WRITE_SAFETY};
 #[derive(Args, Debug, Clone, Copy)]
 pub struct Page {
     /// Show at most N members.
-    #[arg(long, value_name = "N", default_value_t = 20)]
+    #[arg(long, value_name = "N", default_value_t = 20, value_parser = crate::cli::limit)]
     pub limit: usize,
 
     /// Skip the first N members (ascending profile id).
@@ -33,6 +33,9 @@ pub enum SegmentCommand {
     /// An event name it reads that no stored event has is defined anyway
     /// (events may come later) with a warning on stderr.
     /// Shows backfill progress when stderr is a terminal.
+    ///
+    /// Example:
+    ///   profiledb segment define big_spenders 'sum(purchase.amount, 30d) > 200'
     #[command(after_help = WRITE_SAFETY, verbatim_doc_comment)]
     Define {
         /// The segment's name: a-z, 0-9 and _, starting with a letter.
@@ -62,6 +65,9 @@ pub enum SegmentCommand {
     Drop {
         /// The segment's name.
         name: String,
+        /// Confirm: the membership history cannot be restored.
+        #[arg(long)]
+        yes: bool,
     },
 
     /// List a segment's members, ascending by profile id (read-only).
@@ -137,7 +143,7 @@ pub struct FeedArgs {
     pub from: u64,
 
     /// Print at most N records.
-    #[arg(long, value_name = "N", default_value_t = 100)]
+    #[arg(long, value_name = "N", default_value_t = 100, value_parser = crate::cli::limit)]
     pub limit: usize,
 }
 

@@ -96,7 +96,8 @@ pub fn stats(ctx: &Ctx) -> Result<(), CliError> {
     let merged = merged_ids(&db)?;
     let files = DirUsage::of(&ctx.db)?;
     let purge_pending = db.purge_pending()?;
-    let v = json!({
+    let feed_head = db.feed_head()?;
+    let mut v = json!({
         "path": ctx.db.display().to_string(),
         "format_version": stored_version,
         "build_format_version": FORMAT_VERSION,
@@ -112,6 +113,7 @@ pub fn stats(ctx: &Ctx) -> Result<(), CliError> {
             .collect::<Vec<_>>(),
         "absent_column_families": absent,
         "purge_pending": purge_pending,
+        "feed_head": feed_head,
         "total_bytes": total,
         "total_disk_bytes": total_disk,
         "files": {
@@ -119,6 +121,7 @@ pub fn stats(ctx: &Ctx) -> Result<(), CliError> {
             "directory_bytes": files.total(),
         },
     });
+    super::segments::mark_stale(&db, &mut v)?;
     ctx.out.emit(&v, || {
         let mut t = Table::new(&["COLUMN FAMILY", "ON DISK", "MEMTABLES", "BYTES"]);
         for s in &sizes {
@@ -132,7 +135,8 @@ pub fn stats(ctx: &Ctx) -> Result<(), CliError> {
         format!(
             "database     {}\nformat       version {stored_version} (this build reads \
              {OLDEST_SUPPORTED_FORMAT_VERSION}..={FORMAT_VERSION})\nprofiles     {profiles}\nidentifiers  \
-             {identifiers}\nmerged ids   {merged}\nrollups      {rollups} declared\n{}\n{}\n\n{}\n(ON DISK counts \
+             {identifiers}\nmerged ids   {merged}\nrollups      {rollups} declared\nfeed head    {feed_head} (the next \
+             change-feed record's sequence number)\n{}\n{}\n\n{}\n(ON DISK counts \
              each column family's table files only; the files below are everything on disk)\n\n{}",
             ctx.db.display(),
             if purge_pending { PURGE_PENDING_NOTE } else { "" },
@@ -166,7 +170,15 @@ pub fn retain(ctx: &Ctx, a: &RetainArgs) -> Result<(), CliError> {
             now.to_rfc3339()
         )));
     }
+    if !a.yes {
+        return Err(CliError::Usage(format!(
+            "retain cannot be undone: every profile's versions before {} are folded into one and can no longer be \
+             read; add --yes to confirm",
+            horizon.to_rfc3339()
+        )));
+    }
     let db = open::for_writing(&ctx.db)?;
+    let finishing = super::finishing::on_signal(super::finishing::RETAIN)?;
     let report = db.retain_history(horizon)?;
     let v = json!({"before": horizon.to_rfc3339(), "profiles_folded": report.profiles_folded});
     ctx.out.emit(&v, || {
@@ -174,7 +186,9 @@ pub fn retain(ctx: &Ctx, a: &RetainArgs) -> Result<(), CliError> {
             "folded the history before {horizon} of {} profiles; earlier versions can no longer be read",
             report.profiles_folded
         )
-    })
+    })?;
+    finishing.finish();
+    Ok(())
 }
 
 /// `dump --cf NAME`: raw pairs, streamed one at a time (`--limit` stops
@@ -202,11 +216,16 @@ pub fn dump(ctx: &Ctx, a: &DumpArgs) -> Result<(), CliError> {
             more = true;
             return Ok(false);
         }
+        let value = if is_secret(&a.cf, &e.key) {
+            format!("<secret: {} bytes, redacted>", e.value.len())
+        } else {
+            fmt(&e.value)
+        };
         if ctx.out.json {
             let sep = if shown == 0 { "" } else { "," };
-            write!(w, "{sep}\n  {}", json!({"key": fmt(&e.key), "value": fmt(&e.value)})).map_err(stdout_error)?;
+            write!(w, "{sep}\n  {}", json!({"key": fmt(&e.key), "value": value})).map_err(stdout_error)?;
         } else {
-            writeln!(w, "{} ==> {}", fmt(&e.key), fmt(&e.value)).map_err(stdout_error)?;
+            writeln!(w, "{} ==> {value}", fmt(&e.key)).map_err(stdout_error)?;
         }
         shown += 1;
         Ok::<bool, CliError>(true)
@@ -217,6 +236,14 @@ pub fn dump(ctx: &Ctx, a: &DumpArgs) -> Result<(), CliError> {
         writeln!(w, "... more pairs after these {shown} (raise --limit)").map_err(stdout_error)?;
     }
     w.flush().map_err(stdout_error)
+}
+
+/// Whether the pair at `key` of column family `cf` is the stored
+/// suppression secret, which `dump` never prints: with it, anyone can test
+/// guessed identifiers against the erased set (README, "Where the secret
+/// lives"). `move-secret-out` takes it out of the database altogether.
+fn is_secret(cf: &str, key: &[u8]) -> bool {
+    cf == "meta" && key == b"suppression_secret"
 }
 
 /// `backup DIR`: a checkpoint, which changes no data in the source.

@@ -40,6 +40,7 @@ pub fn anonymize(ctx: &Ctx, a: &AnonymizeArgs) -> Result<(), CliError> {
     if let Some(p) = db.get(&who)? {
         warn_unknown_names(a, &p, &events_of(&db, &p)?);
     }
+    let finishing = super::finishing::on_signal(super::finishing::ANONYMIZE)?;
     let r = db.anonymize(&who, Some(&rules), a.request_id.as_deref())?;
     let v = json!({
         "profile": r.profile.0, "identifiers": r.identifiers, "traits_kept": r.traits_kept,
@@ -60,7 +61,9 @@ pub fn anonymize(ctx: &Ctx, a: &AnonymizeArgs) -> Result<(), CliError> {
             r.events_scrubbed,
             r.history_removed
         )
-    })
+    })?;
+    finishing.finish();
+    Ok(())
 }
 
 /// `--dry-run`: what anonymize would do to the profile, read-only.

@@ -17,6 +17,12 @@ use crate::parse::{self, Target};
 pub fn track(ctx: &Ctx, a: &TrackArgs) -> Result<(), CliError> {
     let format: EventFormat = a.format.parse()?;
     let schemas = a.ingest.schemas.as_deref().map(parse::schemas).transpose()?;
+    // Malformed JSON is reported before the open (which a running writer's
+    // lock can refuse); the event itself is checked against the database's
+    // limits once open.
+    if let Err(e) = serde_json::from_str::<serde_json::Value>(&a.event) {
+        return Err(CliError::Usage(format!("malformed JSON in the event argument: {e}")));
+    }
     let db = open::for_ingest(&ctx.db, schemas, &a.ingest)?;
     let (event, skipped) = parse_line_reporting(&a.event, format, "argument", &db.event_limits())?;
     let outcome = db.track(&event)?;

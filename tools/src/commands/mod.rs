@@ -9,6 +9,7 @@ mod consent;
 mod demo;
 mod disk_usage;
 mod events;
+mod finishing;
 mod identity;
 pub(crate) mod import;
 mod indexes;
@@ -91,5 +92,17 @@ pub fn resolve(db: &ProfileDb, target: &Target) -> Result<ProfileId, CliError> {
         Target::Identifier(i) => db.resolve(i)?,
         Target::Id(id) => db.resolve_id(*id)?,
     };
-    found.ok_or_else(|| CliError::NotFound(format!("no profile has {target}")))
+    let found = found.ok_or_else(|| CliError::NotFound(format!("no profile has {target}")))?;
+    if let Target::Id(id) = target {
+        note_merged_away(*id, found);
+    }
+    Ok(found)
+}
+
+/// Says on stderr that profile id `asked` merged away and `survivor` is
+/// shown instead (nothing when they are the same).
+pub fn note_merged_away(asked: ProfileId, survivor: ProfileId) {
+    if asked != survivor {
+        eprintln!("note: profile {asked} was merged into profile {survivor}: showing profile {survivor}");
+    }
 }

@@ -272,6 +272,7 @@ pub fn erase(ctx: &Ctx, a: &EraseArgs) -> Result<(), CliError> {
         )));
     }
     let db = open::for_writing(&ctx.db)?;
+    let finishing = super::finishing::on_signal(super::finishing::ERASE)?;
     let r = db.erase_many(&idents, a.request_id.as_deref())?;
     let results: Vec<Value> = idents
         .iter()
@@ -322,13 +323,24 @@ pub fn erase(ctx: &Ctx, a: &EraseArgs) -> Result<(), CliError> {
             r.same_person(),
             if r.erased() > 0 { "; their identifiers are now suppressed" } else { "" }
         )
-    })
+    })?;
+    finishing.finish();
+    Ok(())
 }
 
 /// `erase ID` (a single identifier): an unknown one is not found (exit 3).
 fn erase_one(ctx: &Ctx, ident: &Identifier, request_id: Option<&str>) -> Result<(), CliError> {
     let db = open::for_writing(&ctx.db)?;
-    let r = db.erase(ident, request_id)?;
+    let finishing = super::finishing::on_signal(super::finishing::ERASE)?;
+    let r = match db.erase(ident, request_id) {
+        // Not found: say whether it is because it was erased already (as the batch form does).
+        Err(profiledb::Error::NotFound(_)) if db.is_suppressed(ident)? => {
+            return Err(CliError::NotFound(format!(
+                "identifier {ident}: already erased or anonymized (suppressed); nothing to erase"
+            )));
+        }
+        r => r?,
+    };
     let v = json!({
         "profile": r.profile.0, "identifiers": r.identifiers, "aliases": r.aliases,
         "request_id": request_id,
@@ -338,7 +350,9 @@ fn erase_one(ctx: &Ctx, ident: &Identifier, request_id: Option<&str>) -> Result<
             "erased profile {} ({} identifiers, {} merged-away ids); its identifiers are now suppressed",
             r.profile, r.identifiers, r.aliases
         )
-    })
+    })?;
+    finishing.finish();
+    Ok(())
 }
 
 /// The identifiers of `erase --from-file PATH` (`-`: standard input), one

@@ -22,6 +22,9 @@ pub fn get(ctx: &Ctx, a: &GetArgs) -> Result<(), CliError> {
         Target::Id(id) => db.get_by_id(*id)?,
     };
     let current = current.ok_or_else(|| CliError::NotFound(format!("no profile has {target}")))?;
+    if let (Target::Id(id), None) = (&target, as_of) {
+        super::note_merged_away(*id, current.id);
+    }
     let identifiers = db.identifiers(current.id)?;
     let extras = Extras::read(&db, current.id)?;
     // As-of reads ask for the id given, not the profile it reaches now: an
@@ -66,6 +69,7 @@ pub fn get(ctx: &Ctx, a: &GetArgs) -> Result<(), CliError> {
         m.insert("segments".into(), json!(extras.segments));
         m.insert("rfm".into(), extras.rfm.as_ref().map_or(Value::Null, data::rfm_score));
     }
+    super::segments::mark_stale(&db, &mut v)?;
     ctx.out.emit(&v, || {
         let heading = match as_of {
             None => "IDENTIFIERS".to_owned(),

@@ -16,7 +16,17 @@ const DAY_MS: i64 = 86_400_000;
 /// Runs one `retention` command.
 pub fn retention(ctx: &Ctx, cmd: RetentionCommand) -> Result<(), CliError> {
     match cmd {
-        RetentionCommand::Run(a) => run(ctx, &a),
+        RetentionCommand::Run { settings, yes } => {
+            if !yes {
+                return Err(CliError::Usage(
+                    "retention run cannot be undone: it deletes every event older than the timeline retention and \
+                     folds every rollup day bucket older than the bucket retention (and records any setting given \
+                     here for later opens); add --yes to confirm"
+                        .into(),
+                ));
+            }
+            run(ctx, &settings)
+        }
     }
 }
 
@@ -50,6 +60,7 @@ pub fn open_for_writing(ctx: &Ctx, r: RetentionSettings) -> Result<ProfileDb, Cl
 fn run(ctx: &Ctx, a: &RetentionSettings) -> Result<(), CliError> {
     let db = open_for_writing(ctx, *a)?;
     let started = Instant::now();
+    let finishing = super::finishing::on_signal(super::finishing::RETENTION)?;
     let pass = db.enforce_retention()?;
     let ms = started.elapsed().as_millis();
     let failures: Vec<String> = pass.failures.iter().map(ToString::to_string).collect();
@@ -74,6 +85,7 @@ fn run(ctx: &Ctx, a: &RetentionSettings) -> Result<(), CliError> {
         }
         out
     })?;
+    finishing.finish();
     failed(&failures)
 }
 

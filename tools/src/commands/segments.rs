@@ -26,11 +26,18 @@ pub fn segment(ctx: &Ctx, cmd: SegmentCommand) -> Result<(), CliError> {
             // By name (the library keeps them in dependency order).
             let mut segs = db.segments();
             segs.sort_by(|a, b| a.name.cmp(&b.name));
-            let v = json!({"segments": segs.iter().map(data::segment).collect::<Vec<_>>()});
+            let mut v = json!({"segments": segs.iter().map(data::segment).collect::<Vec<_>>()});
+            mark_stale(&db, &mut v)?;
             ctx.out.emit(&v, || data::segments_table(&segs))
         }
         SegmentCommand::Show { name } => show(ctx, &name),
-        SegmentCommand::Drop { name } => {
+        SegmentCommand::Drop { name, yes } => {
+            if !yes {
+                return Err(CliError::Usage(format!(
+                    "segment drop cannot be undone: segment {name}'s definition and membership history are deleted \
+                     (each member gets an exited feed record); add --yes to confirm"
+                )));
+            }
             let db = open::for_writing(&ctx.db)?;
             let before = db.segment_count(&name).map_err(|e| unknown_segment(e, &name))?;
             db.drop_segment(&name)?;
@@ -42,7 +49,6 @@ pub fn segment(ctx: &Ctx, cmd: SegmentCommand) -> Result<(), CliError> {
         SegmentCommand::Members { name, page } => {
             let db = open::for_reading(&ctx.db)?;
             let count = db.segment_count(&name).map_err(|e| unknown_segment(e, &name))?;
-            warn_due_wakeups(&db)?;
             let ids = db.segment_members(&name, page.offset, page.limit)?;
             members(ctx, &db, &format!("segment {name}"), count, &ids, page)
         }
@@ -50,8 +56,9 @@ pub fn segment(ctx: &Ctx, cmd: SegmentCommand) -> Result<(), CliError> {
         SegmentCommand::Count { name } => {
             let db = open::for_reading(&ctx.db)?;
             let count = db.segment_count(&name).map_err(|e| unknown_segment(e, &name))?;
-            warn_due_wakeups(&db)?;
-            ctx.out.emit(&json!({"segment": name, "members": count}), || count.to_string())
+            let mut v = json!({"segment": name, "members": count});
+            mark_stale(&db, &mut v)?;
+            ctx.out.emit(&v, || count.to_string())
         }
     }
 }
@@ -149,18 +156,38 @@ const DUE_CAP: u64 = 1_000_000;
 
 /// Warns on stderr when wake-ups are due that no tick has processed: the
 /// stored memberships of time-dependent segments (and of those reading
-/// them) can then be behind now, until `profiledb tick` runs.
-pub fn warn_due_wakeups(db: &ProfileDb) -> Result<(), CliError> {
-    if let Some(due) = db.due_wakeups(DUE_CAP)? {
-        let count = if due.count >= DUE_CAP { format!("at least {}", due.count) } else { due.count.to_string() };
-        eprintln!(
-            "warning: {count} time-dependent membership change(s) fell due (the oldest at {}) and no tick has \
-             processed them: the stored memberships can be behind now; run `profiledb tick` first for an \
-             up-to-date list (`query` evaluates at now)",
-            due.oldest.to_rfc3339()
-        );
+/// them) can then be behind now, until `profiledb tick` runs. Returns what
+/// `--json` output carries as `stale_memberships` (null when none is due).
+pub fn warn_due_wakeups(db: &ProfileDb) -> Result<Value, CliError> {
+    let Some(due) = db.due_wakeups(DUE_CAP)? else { return Ok(Value::Null) };
+    let count = if due.count >= DUE_CAP { format!("at least {}", due.count) } else { due.count.to_string() };
+    eprintln!(
+        "warning: {count} time-dependent membership change(s) fell due (the oldest at {}) and no tick has \
+         processed them: the stored memberships can be behind now; run `profiledb tick` first for an \
+         up-to-date list (`query` evaluates at now, except `in SEGMENT`, which reads the stored members)",
+        due.oldest.to_rfc3339()
+    );
+    Ok(json!({"due": due.count, "at_least": due.count >= DUE_CAP, "oldest": due.oldest.to_rfc3339()}))
+}
+
+/// [`warn_due_wakeups`], recording the result in the JSON object `v` as
+/// `stale_memberships`: every command that shows stored memberships.
+pub fn mark_stale(db: &ProfileDb, v: &mut Value) -> Result<(), CliError> {
+    let stale = warn_due_wakeups(db)?;
+    if let Value::Object(m) = v {
+        m.insert("stale_memberships".into(), stale);
     }
     Ok(())
+}
+
+/// [`mark_stale`] for a query that reads stored memberships (`in
+/// SEGMENT`); the rest of a query evaluates at now and is never behind.
+fn mark_stale_if_reads_segments(db: &ProfileDb, expr: &str, v: &mut Value) -> Result<(), CliError> {
+    let catalog: BTreeSet<String> = db.segments().into_iter().map(|s| s.name).collect();
+    match parse_with_catalog(expr, &catalog) {
+        Ok(parsed) if !dependencies(&parsed).segments.is_empty() => mark_stale(db, v),
+        _ => Ok(()),
+    }
 }
 
 /// Warns on stderr about each event name `expr` reads that no stored
@@ -179,6 +206,9 @@ fn warn_unseen_events(db: &ProfileDb, expr: &str, consequence: &str) -> Result<(
 
 /// `segment define NAME EXPR`, with a backfill progress bar on a terminal.
 fn define(ctx: &Ctx, name: &str, expr: &str) -> Result<(), CliError> {
+    // A syntax error is reported before the open (which can be refused by
+    // a running writer's lock, and writes a new MANIFEST).
+    profiledb::segment::parse(expr)?;
     let db = open::for_writing(&ctx.db)?;
     let redefined = db.segments().iter().any(|s| s.name == name);
     warn_unseen_events(&db, expr, "the segment's conditions on it count nothing until it is ingested")?;
@@ -228,6 +258,7 @@ fn show(ctx: &Ctx, name: &str) -> Result<(), CliError> {
         m.insert("read_by".into(), json!(read_by));
         m.insert("retained_only".into(), json!(info.retained_only));
     }
+    mark_stale(&db, &mut v)?;
     ctx.out.emit(&v, || {
         let joined = |set: &BTreeSet<String>| {
             if set.is_empty() {
@@ -265,24 +296,27 @@ pub fn query(ctx: &Ctx, a: &QueryArgs) -> Result<(), CliError> {
     let started = Instant::now();
     if a.count && !a.explain {
         let count = db.query_count(&a.expr)?;
-        let v = json!({"query": a.expr, "count": count, "elapsed_ms": started.elapsed().as_millis()});
+        let mut v = json!({"query": a.expr, "count": count, "elapsed_ms": started.elapsed().as_millis()});
+        mark_stale_if_reads_segments(&db, &a.expr, &mut v)?;
         return ctx.out.emit(&v, || count.to_string());
     }
     let result = db.query(&a.expr)?;
     let ms = started.elapsed().as_millis();
     let count = result.count();
     if a.count {
-        let v = json!({"query": a.expr, "count": count, "elapsed_ms": ms, "explain": result.explain()});
+        let mut v = json!({"query": a.expr, "count": count, "elapsed_ms": ms, "explain": result.explain()});
+        mark_stale_if_reads_segments(&db, &a.expr, &mut v)?;
         return ctx.out.emit(&v, || format!("{count}\n\nPLAN\n{}", indent(&result.explain())));
     }
     let explain = a.explain.then(|| result.explain());
     let ids = result.members(a.page.offset, a.page.limit);
     let title = format!("query matched {count} profiles in {ms} ms");
     let page_json = member_rows(&db, &ids, a.page.resolve)?;
-    let v = json!({
+    let mut v = json!({
         "query": a.expr, "count": count, "elapsed_ms": ms, "offset": a.page.offset,
         "members": page_json, "explain": explain,
     });
+    mark_stale_if_reads_segments(&db, &a.expr, &mut v)?;
     ctx.out.emit(&v, || {
         let mut out = title;
         if let Some(plan) = &explain {
@@ -297,7 +331,8 @@ pub fn query(ctx: &Ctx, a: &QueryArgs) -> Result<(), CliError> {
 /// Prints a page of members (a segment's).
 fn members(ctx: &Ctx, db: &ProfileDb, what: &str, count: u64, ids: &[ProfileId], page: Page) -> Result<(), CliError> {
     let rows = member_rows(db, ids, page.resolve)?;
-    let v = json!({"of": what, "count": count, "offset": page.offset, "members": rows});
+    let mut v = json!({"of": what, "count": count, "offset": page.offset, "members": rows});
+    mark_stale(db, &mut v)?;
     ctx.out.emit(&v, || format!("{what}: {count} members\n\n{}", members_text(ids, &rows, count, page)))
 }
 

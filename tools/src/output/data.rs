@@ -117,13 +117,21 @@ pub fn events_table(events: &[Event]) -> String {
     let mut t = Table::new(&["TIME", "TYPE", "NAME", "MESSAGE ID", "PROPERTIES / TRAITS"]);
     for e in events {
         let native = to_native_json(e);
-        let detail = native.get("properties").or_else(|| native.get("traits")).map_or(String::new(), Value::to_string);
+        // Properties can be long (truncated); trait operations are what a
+        // reader looks for ("which event set this?"): every one, in full.
+        let props = native.get("properties").map_or(String::new(), |p| truncate(&p.to_string(), PROPERTIES_WIDTH));
+        let ops = e.traits.iter().map(super::text::op).collect::<Vec<_>>().join("; ");
+        let detail = match (props.is_empty(), ops.is_empty()) {
+            (_, true) => props,
+            (true, false) => ops,
+            (false, false) => format!("{props}; {ops}"),
+        };
         t.row(vec![
             e.timestamp.to_rfc3339(),
             e.kind.to_string(),
             e.name.clone(),
             e.message_id.clone().unwrap_or_default(),
-            truncate(&detail, PROPERTIES_WIDTH),
+            detail,
         ]);
     }
     t.render()

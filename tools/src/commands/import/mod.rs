@@ -17,7 +17,7 @@
 //! ([`stop`]).
 
 mod csv;
-mod interrupt;
+pub(super) mod interrupt;
 mod line;
 mod lines;
 mod numeric;
