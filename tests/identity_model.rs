@@ -233,15 +233,19 @@ fn concurrent_stitching_keeps_one_live_profile_per_identifier() {
 //     its limit allows), and every seen identifier goes through step 3.
 //  3. Every other seen identifier, in priority order, whose profile q is not
 //     yet in the group: a detached one is ignored (`Detached`, stays on q);
-//     otherwise if, for some kind q holds, the group's count plus q's count
-//     exceeds that kind's limit, it gives way (`GaveWay` naming the
-//     highest-priority such kind, stays on q); otherwise q joins the group,
+//     otherwise if, for some kind q holds whose limit refuses, the group's
+//     count plus q's count exceeds that kind's limit, it gives way (`GaveWay`
+//     naming the highest-priority such kind, stays on q); otherwise q joins
+//     the group (kinds that evict their oldest never keep it out),
 //     and if the group then holds more profiles than the merge cap the
 //     whole call is an error ("more is an error, nothing written").
 //  4. The group merges into its lowest id (a new profile if the group is
 //     empty): every identifier of a loser moves to the survivor keeping its
 //     origin and linked_at (a detached identifier moves with its profile:
-//     merges move *all* identifiers); the loser is no longer live.
+//     merges move *all* identifiers); the loser is no longer live. When
+//     profiles merged, for every evict-oldest kind the target then holds
+//     more of than its limit, its identifiers of that kind with the
+//     smallest (linked_at, identifier) are unlinked until it is within it.
 //  5. Every unseen identifier, in priority order, is linked to the target
 //     (origin = target) — a leader of step 2 always (it is counted) — unless
 //     its kind's count on the target (after the merges and this call's
@@ -461,7 +465,10 @@ impl Model {
             let theirs = self.counts(q);
             let over = PRIORITY.iter().find(|k| {
                 let t = theirs.get(*k).copied().unwrap_or(0);
-                t > 0 && self.limit(k).is_some_and(|l| counts.get(*k).copied().unwrap_or(0) + t > l.max)
+                t > 0
+                    && self.limit(k).is_some_and(|l| {
+                        l.on_exceed == OnExceed::Refuse && counts.get(*k).copied().unwrap_or(0) + t > l.max
+                    })
             });
             if let Some(kind) = over {
                 ignored.insert((s, Why::GaveWay { kind: (*kind).to_owned(), stays_on: q }));
@@ -489,6 +496,20 @@ impl Model {
             self.merged_in.entry(target).or_default().push(loser);
         }
         let (mut linked, mut unlinked) = (BTreeSet::new(), BTreeSet::new());
+        if !merged.is_empty() {
+            for kind in PRIORITY {
+                let Some(limit) = self.limit(kind).filter(|l| l.on_exceed == OnExceed::EvictOldest) else { continue };
+                while counts.get(kind).copied().unwrap_or(0) > limit.max {
+                    let candidates: Vec<usize> = self.on(target).into_iter().filter(|i| POOL[*i].0 == kind).collect();
+                    let Some(v) = candidates.into_iter().min_by_key(|i| (self.links[i].linked_at, POOL[*i])) else {
+                        break;
+                    };
+                    self.links.remove(&v);
+                    unlinked.insert(v);
+                    *counts.get_mut(kind).unwrap() -= 1;
+                }
+            }
+        }
         for u in unseen {
             let kind = POOL[u].0;
             let have = counts.get(kind).copied().unwrap_or(0);

@@ -2,7 +2,8 @@
 //! the float 2^53 are told apart by segment and query comparisons (`=`,
 //! `!=`, `<`, `>=`, `in`), on an indexed trait and an unindexed one alike,
 //! by `where` filters on events, by rollup property filters and by schema
-//! allowed values; a `Sum` merge of integers past `i64` is refused.
+//! allowed values; a `Sum` merge of integers past `i64` is refused
+//! (stitching leaves the profiles apart, `Ignored::MergeRefused`).
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -147,8 +148,16 @@ fn a_sum_merge_past_i64_is_refused_naming_the_trait_and_writes_nothing() {
     db.update(&id("user_id:d"), Update::new().set("credits", i64::MAX)).unwrap();
     db.update(&id("email:d@x.com"), Update::new().set("credits", 1)).unwrap();
     let before = db.raw_dump().unwrap();
-    let err = db.identify(&[id("user_id:d"), id("email:d@x.com")], Update::new()).expect_err("an overflowing sum");
-    assert!(err.to_string().contains("credits"), "{err}");
+    // The email's profile gives way (the call applies to the user id's).
+    let r = db.identify(&[id("user_id:d"), id("email:d@x.com")], Update::new()).unwrap();
+    assert!(
+        matches!(&r.ignored[..], [(_, profiledb::Ignored::MergeRefused { reason, .. })] if reason.contains("credits")),
+        "{r:?}"
+    );
+    assert_eq!(db.raw_dump().unwrap(), before, "a refused merge wrote something");
+    let d = db.resolve(&id("user_id:d")).unwrap().unwrap();
+    let err = db.merge_profiles(d, db.resolve(&id("email:d@x.com")).unwrap().unwrap(), profiledb::Cause::Api);
+    assert!(err.expect_err("an overflowing sum").to_string().contains("credits"));
     assert_eq!(db.raw_dump().unwrap(), before, "a refused merge wrote something");
     db.update(&id("email:e@x.com"), Update::new().set("credits", P + 1)).unwrap();
     db.update(&id("user_id:e"), Update::new().set("credits", 1)).unwrap();

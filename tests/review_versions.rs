@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use profiledb::event::{parse_line, EventFormat, EventLimits};
 use profiledb::{
-    Change, Error, ManualClock, MergeRules, MergeStrategy, ProfileDb, ProfileId, Timestamp, TraitValue, Update,
+    Change, Error, Ignored, ManualClock, MergeRules, MergeStrategy, ProfileDb, ProfileId, Timestamp, TraitValue, Update,
 };
 use proptest::prelude::*;
 
@@ -199,7 +199,13 @@ fn a_merge_past_the_trait_cap_is_refused_not_folded_lossily() {
     let l = db.update(&id("anonymous_id:l"), Update::new().set("email_opt", "yes").set("zz_last", "keep me")).unwrap();
     clock.advance(1);
     let before = db.raw_dump().unwrap();
-    let err = db.identify(&[s_id.clone(), id("anonymous_id:l")], Update::new()).unwrap_err();
+    // The lower-priority side gives way; an empty update writes nothing.
+    let r = db.identify(&[s_id.clone(), id("anonymous_id:l")], Update::new()).unwrap();
+    assert!(
+        matches!(&r.ignored[..], [(_, Ignored::MergeRefused { reason, stays_on })] if reason.contains("10000 traits") && *stays_on == l.profile),
+        "{r:?}"
+    );
+    let err = db.merge_profiles(s, l.profile, profiledb::Cause::Api).unwrap_err();
     assert!(matches!(err, Error::InvalidInput(_)), "{err:?}");
     assert!(err.to_string().contains("10000 traits"), "{err}");
     assert!(db.raw_dump().unwrap() == before, "a refused merge wrote something");
@@ -434,10 +440,11 @@ fn a_union_merge_past_the_list_limit_is_refused_not_truncated() {
     let l = db.update(&id("anonymous_id:l"), Update::new().add_to_set("tags", l_tags)).unwrap().profile;
     clock.advance(1);
     let before = db.raw_dump().unwrap();
-    let err = db.identify(&[id("user_id:s"), id("anonymous_id:l")], Update::new()).unwrap_err();
+    let r = db.identify(&[id("user_id:s"), id("anonymous_id:l")], Update::new()).unwrap();
+    let [(_, Ignored::MergeRefused { reason: msg, stays_on })] = &r.ignored[..] else { panic!("{r:?}") };
+    assert!(msg.contains("tags") && msg.contains("1200 values") && *stays_on == l, "{msg}");
+    let err = db.merge_profiles(r.profile, l, profiledb::Cause::Api).unwrap_err();
     assert!(matches!(err, Error::InvalidInput(_)), "{err:?}");
-    let msg = err.to_string();
-    assert!(msg.contains("tags") && msg.contains("1200 values"), "{msg}");
     assert!(db.raw_dump().unwrap() == before, "a refused merge wrote something");
     assert_eq!(db.resolve(&id("anonymous_id:l")).unwrap(), Some(l));
     // Under the limit the union keeps every value of both.

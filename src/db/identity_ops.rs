@@ -4,7 +4,7 @@
 use crate::error::{Error, Result};
 use crate::identity::detach;
 use crate::identity::identifier::Identifier;
-use crate::identity::merge::merge_into;
+use crate::identity::stitch::merge_within_limits;
 use crate::identity::unmerge::{unmerge, UnmergeReceipt};
 use crate::profile::delta::Cause;
 use crate::profile::id::ProfileId;
@@ -15,6 +15,18 @@ use super::ProfileDb;
 impl ProfileDb {
     /// Merges two profiles explicitly (an admin action): the higher id
     /// merges into the lower. Returns the survivor.
+    ///
+    /// The identity rules' per-kind limits apply as in stitching: when the
+    /// two together hold more identifiers of a kind that refuses past its
+    /// limit (by default `user_id` 1, `email` 5, `phone` 5), the merge is
+    /// refused with [`Error::InvalidInput`] naming the kind and the limit,
+    /// and nothing is written — two people's accounts are not merged by a
+    /// support tool that thought them duplicates; remove the extra
+    /// identifier first if they are one person. Past the limit of a kind
+    /// that evicts its oldest (`device_id`, `anonymous_id`), the oldest are
+    /// unlinked (recorded in the survivor's history). A merge rule's limit
+    /// (a union list past 1,000 values, more than 10,000 traits, an integer
+    /// sum past `i64`) refuses it with an error too.
     pub fn merge_profiles(&self, a: ProfileId, b: ProfileId, cause: Cause) -> Result<ProfileId> {
         self.writable("merge_profiles")?;
         let mut writer = self.core.writer.lock();
@@ -30,7 +42,7 @@ impl ProfileDb {
             return Ok(a);
         }
         let (survivor, loser) = (a.min(b), a.max(b));
-        merge_into(&mut txn, survivor, loser, &cause)?;
+        merge_within_limits(&mut txn, survivor, loser, &cause)?;
         txn.commit()?;
         Ok(survivor)
     }
@@ -68,6 +80,14 @@ impl ProfileDb {
     /// segments, by the merge rules; for a detached identifier,
     /// `unmerge(profile, identifier)` splits it off again) instead of staying live with no identifier. An erased
     /// person's identifier is always refused ([`Error::Suppressed`]).
+    ///
+    /// The identity rules' per-kind limits and blocklist do not apply: an
+    /// explicit link is an operator's decision about one identifier (say,
+    /// moving a second `user_id` onto a profile during an account
+    /// migration), and refusing it would leave no way to make it. Use it
+    /// with care: a profile past a kind's limit makes later stitching
+    /// treat it as full (identifiers of that kind from elsewhere give way
+    /// to it). [`merge_profiles`](Self::merge_profiles) does apply them.
     pub fn link_identifier(&self, profile: ProfileId, identifier: &Identifier) -> Result<()> {
         self.writable("link_identifier")?;
         let mut writer = self.core.writer.lock();

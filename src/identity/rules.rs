@@ -13,6 +13,12 @@ use crate::identity::identifier::{validate_lower_name, Identifier};
 pub const DEFAULT_BLOCKLIST: [&str; 10] =
     ["", "null", "undefined", "anonymous", "0", "unknown", "none", "n/a", "nil", "-1"];
 
+/// The fewest digits a `phone` identifier needs to be used for stitching:
+/// shorter ones (`-1`, `0`, `(0)`, `123`) are placeholders or service
+/// numbers, never one person's, and are treated as blocked
+/// ([`IdentityRules::blocks`]).
+pub const MIN_PHONE_DIGITS: usize = 5;
+
 /// Whether `value` is empty or on [`DEFAULT_BLOCKLIST`] (compared as
 /// [`IdentityRules::is_blocked`] compares: trimmed, case-insensitively).
 pub fn is_placeholder(value: &str) -> bool {
@@ -117,10 +123,37 @@ impl IdentityRules {
         }
     }
 
+    /// Whether an identifier is blocked from stitching: its value is on the
+    /// blocklist ([`is_blocked`](Self::is_blocked)); for a `phone`, also
+    /// when it has fewer than [`MIN_PHONE_DIGITS`] digits, or a blocklist
+    /// entry normalizes as a phone number to its value — normalization
+    /// drops `-`, spaces, dots and parentheses, so the raw placeholder
+    /// `-1` arrives as `1` and the entry `555-0100` blocks `5550100`.
+    ///
+    /// ```
+    /// use profiledb::{Identifier, IdentityRules};
+    /// let rules = IdentityRules::default().block("555-0100");
+    /// let id = |s: &str| s.parse::<Identifier>().unwrap();
+    /// assert!(rules.blocks(&id("phone:-1")));
+    /// assert!(rules.blocks(&id("phone:(555) 0100")));
+    /// assert!(!rules.blocks(&id("phone:+1 555 010 9999")));
+    /// ```
+    pub fn blocks(&self, ident: &Identifier) -> bool {
+        let value = ident.value();
+        if self.is_blocked(value) {
+            return true;
+        }
+        if ident.kind() != "phone" {
+            return false;
+        }
+        value.bytes().filter(u8::is_ascii_digit).count() < MIN_PHONE_DIGITS
+            || self.blocklist.iter().any(|b| Identifier::new("phone", b).is_ok_and(|e| e.value() == value))
+    }
+
     /// Checks what refuses a whole operation on its identifiers alone,
     /// reading and writing nothing: it needs at least one identifier, at
     /// most [`max_identifiers_per_call`](Self::max_identifiers_per_call),
-    /// and one that is not on the blocklist. Stitching makes this check
+    /// and one that is not blocked ([`blocks`](Self::blocks)). Stitching makes this check
     /// first; an importer can make it before writing anything.
     ///
     /// ```
@@ -143,7 +176,7 @@ impl IdentityRules {
                 identifiers.len()
             )));
         }
-        if identifiers.iter().all(|i| self.is_blocked(i.value())) {
+        if identifiers.iter().all(|i| self.blocks(i)) {
             let mut ids = identifiers.to_vec();
             self.sort_by_priority(&mut ids);
             ids.dedup();
@@ -229,5 +262,20 @@ mod tests {
         for v in ["ann@x.com", "+15550100", "n/a2", "01"] {
             assert!(!is_placeholder(v), "{v:?}");
         }
+    }
+
+    #[test]
+    fn short_phones_and_phone_spelt_entries_are_blocked() {
+        let rules = IdentityRules::default().block("555-0100");
+        let phone = |v: &str| Identifier::new("phone", v).unwrap();
+        for v in ["-1", "(0)", "1234", "+1 234", "555.0100", "(555) 0100"] {
+            assert!(rules.blocks(&phone(v)), "{v:?}");
+        }
+        for v in ["12345", "+1 555 010 9999", "5550101"] {
+            assert!(!rules.blocks(&phone(v)), "{v:?}");
+        }
+        // Other kinds keep the plain comparison: `user_id:1` is not blocked.
+        assert!(!rules.blocks(&Identifier::new("user_id", "1").unwrap()));
+        assert!(rules.blocks(&Identifier::new("user_id", "-1").unwrap()));
     }
 }

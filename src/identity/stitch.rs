@@ -17,7 +17,8 @@ use crate::txn::{NewDelta, Txn};
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Ignored {
-    /// Its value is on the blocklist.
+    /// Its value is on the blocklist, or it is a phone number too short to
+    /// be one person's ([`IdentityRules::blocks`](crate::IdentityRules::blocks)).
     Blocked,
     /// Linking it would exceed its kind's limit; it stays on `own_profile`.
     Refused {
@@ -31,6 +32,16 @@ pub enum Ignored {
     GaveWay {
         /// The kind whose limit the merge would break.
         kind: String,
+        /// The profile it stays on.
+        stays_on: ProfileId,
+    },
+    /// It resolves to another profile whose merge a merge rule refuses (a
+    /// union list or the trait count past its limit, an integer sum past
+    /// `i64`; see [`MergeRules`](crate::MergeRules)); a higher-priority
+    /// identifier decided the target, and the operation applies there.
+    MergeRefused {
+        /// What the merge rule refused, naming the trait.
+        reason: String,
         /// The profile it stays on.
         stays_on: ProfileId,
     },
@@ -76,7 +87,7 @@ pub(crate) fn stitch(txn: &mut Txn<'_>, identifiers: &[Identifier], cause: &Caus
     let mut seen = Vec::new();
     let mut unseen = Vec::new();
     for ident in ids {
-        if rules.is_blocked(ident.value()) {
+        if rules.blocks(ident) {
             ignored.push((ident.clone(), Ignored::Blocked));
         } else if let Some(link) = txn.resolve_noting_absent(ident)? {
             seen.push(Seen { ident, link });
@@ -99,6 +110,9 @@ pub(crate) fn stitch(txn: &mut Txn<'_>, identifiers: &[Identifier], cause: &Caus
         Some(b) if needs_counts => txn.kind_counts(b)?,
         _ => leading,
     };
+    // The traits of the group folded by the merge rules (read when a second
+    // profile would join).
+    let mut folded: Option<Traits> = None;
     for s in &seen {
         let q = s.link.profile;
         if group.contains(&q) {
@@ -111,6 +125,13 @@ pub(crate) fn stitch(txn: &mut Txn<'_>, identifiers: &[Identifier], cause: &Caus
         let theirs = txn.kind_counts(q)?;
         if let Some(kind) = first_exceeded(txn, &counts, &theirs) {
             ignored.push((s.ident.clone(), Ignored::GaveWay { kind, stays_on: q }));
+            continue;
+        }
+        // The merge rules' limits, checked before anything is staged: a
+        // refused fold leaves q apart and the operation applies to the
+        // others, as a kind limit does.
+        if let Some(reason) = fold_in(txn, &mut folded, &group, q)? {
+            ignored.push((s.ident.clone(), Ignored::MergeRefused { reason, stays_on: q }));
             continue;
         }
         if group.len() + 1 > rules.max_profiles_per_merge {
@@ -135,7 +156,10 @@ pub(crate) fn stitch(txn: &mut Txn<'_>, identifiers: &[Identifier], cause: &Caus
     }
 
     let mut linked = Vec::new();
-    let mut unlinked = Vec::new();
+    // Kinds that evict their oldest never keep a merge from happening: past
+    // the limit, the union's oldest identifiers of the kind are unlinked, as
+    // for an unseen identifier (below).
+    let mut unlinked = evict_past_limits(txn, &group, target, &mut counts)?;
     for ident in unseen {
         let kind = ident.kind().to_owned();
         let have = counts.get(&kind);
@@ -208,15 +232,88 @@ fn leading_unseen<'i>(
     (leaders, counts)
 }
 
-/// The first kind (in priority order) whose limit the union would exceed.
+/// The first kind (in priority order) that refuses links past its limit
+/// and whose limit the union would exceed. Kinds that evict their oldest
+/// are not checked: a merge past their limit evicts
+/// ([`evict_past_limits`]).
 fn first_exceeded(txn: &Txn<'_>, ours: &KindCounts, theirs: &KindCounts) -> Option<String> {
     let rules = &txn.core.config.identity_rules;
     let mut kinds: Vec<&str> = theirs.iter().map(|(k, _)| k).collect();
     kinds.sort_by_key(|k| (rules.rank(k), *k));
     kinds.into_iter().find_map(|k| {
-        let limit = rules.limit_of(k)?;
+        let limit = rules.limit_of(k).filter(|l| l.on_exceed == OnExceed::Refuse)?;
         (ours.get(k) + theirs.get(k) > limit.max).then(|| k.to_owned())
     })
+}
+
+/// Folds the traits of `q` into those of `group` (`folded`, read on first
+/// use) by the merge rules; the reason when a limit of theirs refuses it
+/// (a union list or the trait count past its limit, an integer sum past
+/// `i64`), leaving `folded` as it was. An empty group takes `q`'s traits.
+fn fold_in(txn: &Txn<'_>, folded: &mut Option<Traits>, group: &[ProfileId], q: ProfileId) -> Result<Option<String>> {
+    let traits_of = |p: ProfileId| -> Result<Traits> {
+        let rec = txn.profile(p)?.ok_or_else(|| Error::no_profile(p))?;
+        Ok(rec.profile.traits.clone())
+    };
+    let Some((first, rest)) = group.split_first() else {
+        *folded = Some(traits_of(q)?);
+        return Ok(None);
+    };
+    let rules = &txn.core.config.merge_rules;
+    let acc = match folded.take() {
+        Some(t) => t,
+        None => {
+            let mut acc = traits_of(*first)?;
+            for p in rest {
+                acc = rules.fold(&acc, &traits_of(*p)?)?;
+            }
+            acc
+        }
+    };
+    match rules.fold(&acc, &traits_of(q)?) {
+        Ok(t) => {
+            *folded = Some(t);
+            Ok(None)
+        }
+        Err(e) => {
+            let reason = format!("merging profile {q} would break a merge rule: {e}");
+            *folded = Some(acc);
+            Ok(Some(reason))
+        }
+    }
+}
+
+/// Unlinks, for every kind that evicts its oldest and that `target` (the
+/// group merged) holds more of than its limit, the oldest identifiers of
+/// the kind until it is within the limit; adjusts `counts`. Returns them.
+fn evict_past_limits(
+    txn: &mut Txn<'_>,
+    group: &[ProfileId],
+    target: ProfileId,
+    counts: &mut KindCounts,
+) -> Result<Vec<Identifier>> {
+    let mut evicted = Vec::new();
+    if group.len() < 2 {
+        return Ok(evicted);
+    }
+    let rules = &txn.core.config.identity_rules;
+    let mut over: Vec<(String, usize)> = counts
+        .iter()
+        .filter_map(|(k, n)| {
+            let limit = rules.limit_of(k).filter(|l| l.on_exceed == OnExceed::EvictOldest)?;
+            (n > limit.max).then(|| (k.to_owned(), n - limit.max))
+        })
+        .collect();
+    over.sort_by_key(|(k, _)| (rules.rank(k), k.clone()));
+    for (kind, excess) in over {
+        for _ in 0..excess {
+            let Some(victim) = oldest_of_kind(txn, group, target, &kind, &[])? else { break };
+            txn.delete_link(&victim)?;
+            counts.add(&kind, -1);
+            evicted.push(victim);
+        }
+    }
+    Ok(evicted)
 }
 
 /// The oldest-linked identifier of `kind` on `target` (or on the profiles
@@ -257,4 +354,38 @@ fn own_profile(txn: &mut Txn<'_>, ident: &Identifier, cause: &Cause) -> Result<P
     d.linked = vec![ident.clone()];
     txn.record_delta(id, None, Traits::new(), d);
     Ok(id)
+}
+
+/// An explicit (admin) merge of `loser` into `survivor` under the identity
+/// rules: refused with an error naming the kind and its limit, writing
+/// nothing, when together they hold more identifiers of a kind that refuses
+/// past its limit than it allows (two `user_id`s: remove one first);
+/// past the limit of a kind that evicts its oldest, the oldest are unlinked
+/// as in a stitching merge (recorded in a delta of the survivor).
+pub(crate) fn merge_within_limits(
+    txn: &mut Txn<'_>,
+    survivor: ProfileId,
+    loser: ProfileId,
+    cause: &Cause,
+) -> Result<()> {
+    let mut counts = txn.kind_counts(survivor)?;
+    let theirs = txn.kind_counts(loser)?;
+    if let Some(kind) = first_exceeded(txn, &counts, &theirs) {
+        let max = txn.core.config.identity_rules.limit_of(&kind).map_or(0, |l| l.max);
+        return Err(Error::invalid(format!(
+            "merging profile {loser} into profile {survivor} is refused: together they hold {} {kind} identifiers, \
+             and the identity rules allow at most {max} per profile (remove_identifier one of them first)",
+            counts.get(&kind) + theirs.get(&kind)
+        )));
+    }
+    merge_into(txn, survivor, loser, cause)?;
+    counts.add_all(&theirs);
+    let evicted = evict_past_limits(txn, &[survivor, loser], survivor, &mut counts)?;
+    if !evicted.is_empty() {
+        let p = txn.profile(survivor)?.ok_or_else(|| Error::no_profile(survivor))?;
+        let mut d = NewDelta::new(Change::Update(Vec::new()), cause.clone());
+        d.unlinked = evicted;
+        txn.record_delta(survivor, Some(&p), p.profile.traits.clone(), d);
+    }
+    Ok(())
 }

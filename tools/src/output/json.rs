@@ -99,6 +99,10 @@ pub fn ignored_reason(r: &Ignored) -> (&'static str, String) {
         Ignored::GaveWay { kind, stays_on } => {
             ("gave_way", format!("merging its profile would exceed the {kind} limit; it stays on profile {stays_on}"))
         }
+        Ignored::MergeRefused { reason, stays_on } => (
+            "merge_refused",
+            format!("a merge rule refuses merging its profile ({reason}); it stays on profile {stays_on}"),
+        ),
         Ignored::Detached { stays_on } => {
             ("detached", format!("it was removed from stitching; it stays on profile {stays_on}"))
         }

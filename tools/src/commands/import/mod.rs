@@ -100,8 +100,8 @@ pub struct Summary {
     event_merged: u64,
     rejections: Vec<(u64, String)>,
     /// Identifiers of written lines that were not linked (blocklisted,
-    /// refused by a kind's limit, gave way to a higher-priority one,
-    /// detached).
+    /// refused by a kind's limit, gave way to a higher-priority one, a
+    /// merge a merge rule refused, detached).
     not_linked: u64,
     /// The first [`MAX_REPORTED`] of them: line, identifier, code, reason.
     not_linked_list: Vec<(u64, String, &'static str, String)>,
