@@ -279,6 +279,29 @@ fn removed_identifiers_do_not_come_back_on_replay_unless_relinked() {
     assert!(err.to_string().contains("not linked"), "{err}");
 }
 
+/// A removal retried (an admin running `identifier remove` twice) finds
+/// the identifier alone on the profile the first one gave it: it answers
+/// that profile and writes nothing. (Found by the CLI review: the retry
+/// was refused as "the last identifier; erase the profile instead".)
+#[test]
+fn removing_an_identifier_twice_answers_its_own_profile_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, _) = open(dir.path());
+    let p = db.identify(&[id("user_id:u"), id("device_id:d")], Update::new()).unwrap().profile;
+    let own = db.remove_identifier(p, &id("device_id:d")).unwrap();
+    let feed = db.feed(0, 100).unwrap();
+    let versions = |x| db.history(x).unwrap().iter().map(|d| d.version).collect::<Vec<_>>();
+    let before = (versions(own), versions(p));
+    assert_eq!(db.remove_identifier(own, &id("device_id:d")).unwrap(), own);
+    assert_eq!((versions(own), versions(p)), before, "nothing written");
+    assert_eq!(db.feed(0, 100).unwrap(), feed);
+    assert_eq!(db.resolve(&id("device_id:d")).unwrap(), Some(own));
+    // A profile's last identifier that was never removed is still refused.
+    let solo = db.update(&id("user_id:solo"), Update::new()).unwrap().profile;
+    let err = db.remove_identifier(solo, &id("user_id:solo")).unwrap_err();
+    assert!(err.to_string().contains("erase the profile instead"), "{err}");
+}
+
 #[test]
 fn identity_graph_says_when_and_how_each_identifier_linked() {
     let dir = tempfile::tempdir().unwrap();

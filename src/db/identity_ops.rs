@@ -62,7 +62,10 @@ impl ProfileDb {
 
     /// Detaches `identifier` from `profile` onto a profile of its own, so
     /// later operations carrying it do not stitch it back. Returns the
-    /// profile it now lives on.
+    /// profile it now lives on. Removing it again while it is alone on
+    /// that profile (a retry) writes nothing and returns the same profile;
+    /// the last identifier of any other profile is refused (erase the
+    /// profile instead).
     pub fn remove_identifier(&self, profile: ProfileId, identifier: &Identifier) -> Result<ProfileId> {
         self.writable("remove_identifier")?;
         let mut writer = self.core.writer.lock();

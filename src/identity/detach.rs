@@ -12,7 +12,9 @@ use crate::txn::{NewDelta, Txn};
 
 /// Detaches `ident` from `profile` onto a new profile of its own, marked
 /// detached: later operations carrying it reach that profile and never
-/// stitch it into another, until [`relink`].
+/// stitch it into another, until [`relink`]. An identifier already
+/// detached and alone on its profile stays there (a retried removal
+/// writes nothing and returns that profile).
 pub(crate) fn remove_identifier(
     txn: &mut Txn<'_>,
     profile: ProfileId,
@@ -20,11 +22,17 @@ pub(crate) fn remove_identifier(
     cause: &Cause,
 ) -> Result<ProfileId> {
     let p = txn.profile(profile)?.ok_or_else(|| Error::no_profile(profile))?;
-    match txn.link(ident)? {
-        Some(l) if l.profile == profile => {}
+    let detached = match txn.link(ident)? {
+        Some(l) if l.profile == profile => l.detached,
         _ => return Err(Error::invalid(format!("identifier {ident} is not linked to profile {profile}"))),
+    };
+    let alone = txn.kind_counts(profile)?.total() <= 1;
+    if detached && alone {
+        // Removed before, and nothing linked to its profile since: a retry
+        // finds it where the first removal put it, and writes nothing.
+        return Ok(profile);
     }
-    if txn.kind_counts(profile)?.total() <= 1 {
+    if alone {
         return Err(Error::invalid(format!(
             "{ident} is the last identifier of profile {profile}; erase the profile instead of removing it"
         )));
