@@ -554,6 +554,10 @@ impl Model {
     fn remove(&mut self, x: usize, now: u64) -> Outcome {
         let Some(p) = self.profile_of(x) else { return Outcome::Error };
         if self.on(p).len() <= 1 {
+            // Removed before and still alone there: a retry answers it.
+            if self.links.get(&x).is_some_and(|l| l.detached) {
+                return Outcome::Removed { own: p };
+            }
             return Outcome::Error;
         }
         let own = self.allocate();
