@@ -249,14 +249,14 @@ fn first_exceeded(txn: &Txn<'_>, ours: &KindCounts, theirs: &KindCounts) -> Opti
 /// Folds the traits of `q` into those of `group` (`folded`, read on first
 /// use) by the merge rules; the reason when a limit of theirs refuses it
 /// (a union list or the trait count past its limit, an integer sum past
-/// `i64`), leaving `folded` as it was. An empty group takes `q`'s traits.
+/// `i64`), leaving `folded` as it was. Joining an empty group folds
+/// nothing (`folded` stays unread until a second profile would join).
 fn fold_in(txn: &Txn<'_>, folded: &mut Option<Traits>, group: &[ProfileId], q: ProfileId) -> Result<Option<String>> {
     let traits_of = |p: ProfileId| -> Result<Traits> {
         let rec = txn.profile(p)?.ok_or_else(|| Error::no_profile(p))?;
         Ok(rec.profile.traits.clone())
     };
     let Some((first, rest)) = group.split_first() else {
-        *folded = Some(traits_of(q)?);
         return Ok(None);
     };
     let rules = &txn.core.config.merge_rules;
