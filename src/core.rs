@@ -57,6 +57,10 @@ pub(crate) struct Core {
     /// of a stored secret (set too by
     /// [`move_secret_out`](crate::ProfileDb::move_secret_out)).
     pub held_key: RwLock<Option<crate::privacy::key::HeldKey>>,
+    /// The database clock's now less the dedup horizon, as of the last
+    /// commit (or the open): compaction drops `dedup` entries first seen
+    /// before it, which no check counts any more.
+    pub dedup_cutoff: Arc<std::sync::atomic::AtomicI64>,
 }
 
 impl Core {

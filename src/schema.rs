@@ -43,6 +43,12 @@ pub(crate) const EVENTS: Cf<Event> = Cf::new(cf::EVENT);
 /// Maps a message id to its [`DedupEntry`].
 pub(crate) const DEDUP: Cf<DedupEntry> = Cf::new(cf::DEDUP);
 
+/// When a stored `dedup` value's message id was first accepted; `None`
+/// for bytes that do not decode (compaction keeps those pairs).
+pub(crate) fn dedup_first_seen(value: &[u8]) -> Option<i64> {
+    DEDUP.decode(&[], value).ok().map(|d| d.first_seen)
+}
+
 /// What the `dedup` column family remembers of a message id.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct DedupEntry {

@@ -596,6 +596,9 @@ impl<'a> Txn<'a> {
                 return Err(e);
             }
         }
+        // Compaction may drop message ids no duplicate check counts now.
+        let cutoff = self.now.0.saturating_sub(core.config.dedup_horizon_ms);
+        core.dedup_cutoff.store(cutoff, std::sync::atomic::Ordering::Relaxed);
         self.writer.next_profile_id = self.next_id;
         self.writer.next_event_seq = self.next_seq;
         self.writer.event_seq_reserved = seq_reserved;

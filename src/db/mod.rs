@@ -181,6 +181,8 @@ impl ProfileDb {
             ))),
             _ => None,
         };
+        let dedup_cutoff =
+            Arc::new(std::sync::atomic::AtomicI64::new(b.clock.now().0.saturating_sub(b.dedup_horizon_ms)));
         let opts = StoreOptions {
             create_if_missing: b.create_if_missing,
             sync: b.durability == Durability::Sync,
@@ -227,6 +229,15 @@ impl ProfileDb {
             // rewrite a base level of hundreds of megabytes (at 1M
             // profiles) for what level 0 gathered.
             merged_flushes: vec![keys::cf::ROLLUP, keys::cf::EVENT],
+            // Message ids past the dedup horizon: no duplicate check reads
+            // them, and without expiry the family grew by one per event
+            // forever (and an erase scans all of it).
+            expiring: vec![crate::storage::Expiring {
+                cf: keys::cf::DEDUP,
+                name: "profiledb.dedup.expiry.v1",
+                cutoff: dedup_cutoff.clone(),
+                time_of: schema::dedup_first_seen,
+            }],
             compression: b.compression,
         };
         let store = Store::open(&b.path, &opts)?;
@@ -295,6 +306,7 @@ impl ProfileDb {
             suppression_secret: parking_lot::RwLock::new(secret),
             purge: PurgeState::default(),
             held_key: parking_lot::RwLock::new(b.secret_key.clone()),
+            dedup_cutoff,
             store,
         };
         let core = Arc::new(core);

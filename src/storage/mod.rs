@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub(crate) use batch::Batch;
-pub(crate) use open::{MergeOperator, StoreOptions};
+pub(crate) use open::{Expiring, MergeOperator, StoreOptions};
 pub(crate) use table::Cf;
 pub(crate) use view::{corrupt, prefix_end, Cursor, View};
 

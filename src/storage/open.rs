@@ -2,6 +2,7 @@
 //! the translation of RocksDB's open failures into clear errors.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
 use super::settle::{self, Mark};
@@ -33,6 +34,22 @@ pub(crate) struct MergeOperator {
     /// Fold a key's operands into a value once this many pile up in the
     /// memtable (0: never; each fold is a read of the key and a rewrite).
     pub max_successive: usize,
+}
+
+/// A column family whose values expire: compaction drops a pair whose
+/// value's time is before the cutoff. The owner moves the cutoff as its
+/// clock advances; a pair past it may stay until a compaction reaches its
+/// file, so readers still check the time themselves.
+#[derive(Clone, Debug)]
+pub(crate) struct Expiring {
+    /// The column family.
+    pub cf: &'static str,
+    /// The compaction filter's name (recorded in RocksDB's OPTIONS file).
+    pub name: &'static str,
+    /// Pairs whose value's time is before this are dropped.
+    pub cutoff: Arc<AtomicI64>,
+    /// A value's time; `None` (a value that does not decode) keeps the pair.
+    pub time_of: fn(&[u8]) -> Option<i64>,
 }
 
 /// How to open a [`Store`].
@@ -97,6 +114,8 @@ pub(crate) struct StoreOptions {
     /// memory and in the WAL (a reopen replays them), and a read checks
     /// each of them.
     pub merged_flushes: Vec<&'static str>,
+    /// Column families whose values expire (see [`Expiring`]).
+    pub expiring: Vec<Expiring>,
     /// LZ4-compress table blocks (off: stored uncompressed).
     pub compression: bool,
 }
@@ -131,6 +150,7 @@ impl StoreOptions {
             small_memtables: Vec::new(),
             lazy_level0: Vec::new(),
             merged_flushes: Vec::new(),
+            expiring: Vec::new(),
             compression: false,
         }
     }
@@ -275,6 +295,13 @@ fn cf_options(opts: &StoreOptions, cache: &rocksdb::Cache, cf: &'static str) -> 
             partial(key, existing, &mut ops.iter())
         };
         o.set_merge_operator(op.name, full, partial);
+    }
+    if let Some(e) = opts.expiring.iter().find(|e| e.cf == cf) {
+        let (cutoff, time_of) = (e.cutoff.clone(), e.time_of);
+        o.set_compaction_filter(e.name, move |_level: u32, _key: &[u8], value: &[u8]| match time_of(value) {
+            Some(t) if t < cutoff.load(Ordering::Relaxed) => rocksdb::CompactionDecision::Remove,
+            _ => rocksdb::CompactionDecision::Keep,
+        });
     }
     Ok(o)
 }
