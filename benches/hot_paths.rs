@@ -18,6 +18,11 @@
 //! PROFILEDB_HOT_PROFILES=1000000 cargo bench --bench hot_paths -- --warm-up-time 1 --measurement-time 3
 //! ```
 //!
+//! Every event carries a message id shaped like a UUID, as senders such
+//! as Segment give them (the ingest reads and writes its `dedup` entry);
+//! `PROFILEDB_HOT_MESSAGE_IDS=0` leaves them out, as runs before the
+//! twenty-ninth session did.
+//!
 //! `PROFILEDB_HOT_SEGMENTS=0` defines no segment: issue #4's ingest targets
 //! as its text states them (10 declared rollups, the segments being issue
 //! #5's), measured as `ingest/track_10_rollups` and
@@ -120,7 +125,32 @@ fn event(x: &mut u64, i: u64, age_ms: i64) -> Event {
     if let Some((k, v)) = prop {
         e.properties.insert(k, v);
     }
+    if message_ids() {
+        e.message_id = Some(message_id(x));
+    }
     e
+}
+
+/// Whether events carry a message id (`PROFILEDB_HOT_MESSAGE_IDS`, default
+/// 1): senders such as Segment give every event one, and the ingest then
+/// reads and writes its `dedup` entry. Runs before the twenty-ninth
+/// session had none (`PROFILEDB_HOT_MESSAGE_IDS=0` repeats them).
+fn message_ids() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| profiles("PROFILEDB_HOT_MESSAGE_IDS", 1) != 0)
+}
+
+/// A random message id shaped like a UUID (36 characters), as senders make them.
+fn message_id(x: &mut u64) -> String {
+    let (a, b) = (next(x), next(x));
+    format!(
+        "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+        a >> 32,
+        (a >> 16) & 0xffff,
+        a & 0xfff,
+        b >> 48,
+        b & 0xffff_ffff_ffff
+    )
 }
 
 /// An event of the mix for a random profile of `n`, up to two days old:

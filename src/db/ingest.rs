@@ -1,7 +1,5 @@
 //! Event ingest: `track`, `ingest_batch`, timelines and rollup reads.
 
-use std::collections::HashMap;
-
 use crate::clock::Timestamp;
 use crate::core::WriterState;
 use crate::error::{Error, NotFoundKind, Result};
@@ -17,6 +15,7 @@ use crate::schema::{self, DedupEntry};
 use crate::txn::{NewDelta, Resolved, Txn};
 
 pub use super::batch_report::{BatchReport, EventOutcome};
+use super::dedup::Dedup;
 use super::write::WriteReceipt;
 use super::ProfileDb;
 
@@ -78,8 +77,8 @@ impl ProfileDb {
         self.check_event(event, &self.event_limits())?;
         let mut writer = self.core.writer.lock();
         let mut txn = Txn::new(&self.core, &mut writer);
-        let mut seen = HashMap::new();
-        let outcome = apply_event(&mut txn, event, &mut seen)?;
+        let mut dedup = Dedup::default();
+        let outcome = apply_event(&mut txn, event, &mut dedup)?;
         txn.commit()?;
         Ok(outcome)
     }
@@ -201,7 +200,10 @@ impl ProfileDb {
     ) -> Result<Option<(usize, Error)>> {
         let mut txn = Txn::new(&self.core, writer);
         txn.reserve_events(events.len());
-        let mut seen = HashMap::new();
+        let mut dedup = match events {
+            [_, _, ..] => Dedup::read_ahead(&txn.view, events.iter().map(|(_, e)| *e))?,
+            _ => Dedup::default(),
+        };
         let mut part = BatchReport::default();
         // The profiles the events' first identifiers resolve to now, when
         // cached: their caches are prefetched a few events ahead (see
@@ -216,7 +218,7 @@ impl ProfileDb {
             // Stitching takes the first identifier's resolution from here
             // instead of a second cache lookup.
             txn.resolved_ahead(e.identifiers.first().zip(resolved(k)));
-            let outcome = match apply_event(&mut txn, e, &mut seen) {
+            let outcome = match apply_event(&mut txn, e, &mut dedup) {
                 Ok(outcome) => outcome,
                 Err(err) => {
                     // Nothing of this batch commits: its events are not
@@ -329,13 +331,9 @@ impl ProfileDb {
 }
 
 /// Applies one validated event inside `txn`. Nothing is staged when it
-/// fails. `seen` holds message ids staged earlier in the same batch, with
-/// the profile each was applied to.
-fn apply_event<'a>(
-    txn: &mut Txn<'a>,
-    event: &'a Event,
-    seen: &mut HashMap<String, ProfileId>,
-) -> Result<IngestOutcome> {
+/// fails. `dedup` holds the message ids staged earlier in the same commit
+/// (and the stored entries a batch read ahead).
+fn apply_event<'a>(txn: &mut Txn<'a>, event: &'a Event, dedup: &mut Dedup<'a>) -> Result<IngestOutcome> {
     // Borrowed unless an alias's previous id joins them (no copy of a
     // track event's identifiers).
     let mut ids = std::borrow::Cow::Borrowed(event.identifiers.as_slice());
@@ -353,16 +351,8 @@ fn apply_event<'a>(
     }
     let horizon = txn.core.config.dedup_horizon_ms;
     if let Some(m) = &event.message_id {
-        if let Some(&profile) = seen.get(m) {
-            return Ok(IngestOutcome::Duplicate { first_seen: txn.now, profile });
-        }
-        if let Some(d) = schema::DEDUP.get(&txn.view, m.as_bytes())? {
-            if txn.now.0 - d.first_seen <= horizon {
-                return Ok(IngestOutcome::Duplicate {
-                    first_seen: Timestamp(d.first_seen),
-                    profile: ProfileId(d.profile),
-                });
-            }
+        if let Some((first_seen, profile)) = dedup.duplicate(&txn.view, m, txn.now, horizon)? {
+            return Ok(IngestOutcome::Duplicate { first_seen, profile });
         }
     }
     // Stitching stages writes; validate the trait update first so a bad
@@ -398,7 +388,7 @@ fn apply_event<'a>(
     if let Some(m) = &event.message_id {
         let entry = DedupEntry { first_seen: txn.now.0, profile: s.target.0 };
         schema::DEDUP.put(&mut txn.batch, m.as_bytes(), &entry);
-        seen.insert(m.clone(), s.target);
+        dedup.stage(m, s.target);
     }
     Ok(IngestOutcome::Applied(WriteReceipt::stitched(s, version)))
 }

@@ -114,6 +114,12 @@ pub(crate) struct StoreOptions {
     /// memory and in the WAL (a reopen replays them), and a read checks
     /// each of them.
     pub merged_flushes: Vec<&'static str>,
+    /// Column families read by point lookups at random keys that are
+    /// mostly absent (a message id not seen before): their tables keep a
+    /// whole-file filter and index in memory, outside the block cache
+    /// (about 10 bits a key), so a lookup's probe of each level is a hash
+    /// and a memory read, not a block-cache lookup of a filter partition.
+    pub memory_filters: Vec<&'static str>,
     /// Column families whose values expire (see [`Expiring`]).
     pub expiring: Vec<Expiring>,
     /// LZ4-compress table blocks (off: stored uncompressed).
@@ -150,6 +156,7 @@ impl StoreOptions {
             small_memtables: Vec::new(),
             lazy_level0: Vec::new(),
             merged_flushes: Vec::new(),
+            memory_filters: Vec::new(),
             expiring: Vec::new(),
             compression: false,
         }
@@ -227,6 +234,14 @@ fn cf_options(opts: &StoreOptions, cache: &rocksdb::Cache, cf: &'static str) -> 
     block.set_pin_top_level_index_and_filter(true);
     block.set_pin_l0_filter_and_index_blocks_in_cache(true);
     block.set_format_version(5);
+    if opts.memory_filters.contains(&cf) {
+        // Whole-file filters and indexes, held by each open table: a point
+        // lookup of an absent key probes one filter per level without a
+        // block-cache lookup per partition (see `memory_filters`).
+        block.set_index_type(rocksdb::BlockBasedIndexType::BinarySearch);
+        block.set_partition_filters(false);
+        block.set_cache_index_and_filter_blocks(false);
+    }
     o.set_block_based_table_factory(&block);
     o.set_compression_type(compression(opts));
     // Small memtables: every write searches a memtable skiplist whose

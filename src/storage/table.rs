@@ -46,6 +46,13 @@ impl<V: ValueCodec> Cf<V> {
         }
     }
 
+    /// The values at `keys`, decoded, in their order (see
+    /// [`View::multi_get`]).
+    pub fn multi_get(&self, view: &View<'_>, keys: &[&[u8]]) -> Result<Vec<Option<V>>> {
+        let got = view.multi_get(self.name, keys)?;
+        keys.iter().zip(got).map(|(key, bytes)| bytes.map(|b| self.decode(key, &b)).transpose()).collect()
+    }
+
     /// Decodes a value read from this column family at `key`.
     pub fn decode(&self, key: &[u8], bytes: &[u8]) -> Result<V> {
         V::decode_value(bytes).map_err(|reason| corrupt(self.name, "value", key, reason))

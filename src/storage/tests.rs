@@ -278,3 +278,37 @@ fn snapshots_older_than_a_commit_are_seen_until_released() {
     assert!(!store.snapshot_older_than(seq).expect("property"));
     assert!(!store.snapshot_older_than(u64::MAX).expect("property"), "no snapshot at all");
 }
+
+/// A family in `memory_filters` keeps its tables' filters and indexes in
+/// the table readers (outside the block cache); the others keep them in
+/// the block cache, partitioned.
+#[test]
+fn memory_filters_are_held_by_the_table_readers() {
+    const HELD: &str = "held";
+    let dir = tempfile::tempdir().unwrap();
+    let opts = StoreOptions { memory_filters: vec![HELD], ..StoreOptions::for_test(&[HELD, PLAIN]) };
+    let store = Store::open(dir.path(), &opts).unwrap();
+    for round in 0..20u32 {
+        let mut b = store.batch();
+        for k in 0..1_000u32 {
+            let key = (round * 1_000 + k).wrapping_mul(2_654_435_761).to_be_bytes();
+            b.put(HELD, key, vec![1u8; 8]);
+            b.put(PLAIN, key, vec![1u8; 8]);
+        }
+        store.commit(b).unwrap();
+    }
+    for cf in [HELD, PLAIN] {
+        store.compact_range(cf, None, None).unwrap();
+    }
+    let readers = |cf: &'static str| {
+        let handle = store.cf(cf).unwrap().unwrap();
+        store.inner.db.property_int_value_cf(handle, "rocksdb.estimate-table-readers-mem").unwrap().unwrap_or(0)
+    };
+    // 20,000 keys at 10 bits: a filter of about 25 KB.
+    assert!(readers(HELD) > 20_000, "the held family's readers hold {} bytes", readers(HELD));
+    assert!(readers(PLAIN) < readers(HELD) / 4, "plain {} vs held {}", readers(PLAIN), readers(HELD));
+    let view = store.latest();
+    let key = 7u32.wrapping_mul(2_654_435_761).to_be_bytes();
+    assert_eq!(view.get(HELD, &key).unwrap(), Some(vec![1u8; 8]));
+    assert_eq!(view.multi_get(HELD, &[&key[..], b"absent"]).unwrap(), vec![Some(vec![1u8; 8]), None]);
+}

@@ -1,0 +1,61 @@
+//! [`Dedup`]: the duplicate check of one commit's message ids — those
+//! staged earlier in the commit, and what the `dedup` column family holds
+//! for them, read for a whole batch in one lookup.
+
+use crate::clock::Timestamp;
+use crate::error::Result;
+use crate::event::Event;
+use crate::profile::id::ProfileId;
+use crate::schema::{self, DedupEntry};
+use crate::storage::View;
+
+/// The message ids one commit has seen and read.
+#[derive(Default)]
+pub(crate) struct Dedup<'a> {
+    /// Ids staged earlier in the commit, and the profile each reached.
+    staged: foldhash::HashMap<&'a str, ProfileId>,
+    /// The stored entries of the ids read ahead (`None`: not stored);
+    /// an id not here is read when it comes.
+    stored: foldhash::HashMap<&'a str, Option<DedupEntry>>,
+}
+
+impl<'a> Dedup<'a> {
+    /// Reads the stored entries of `events`' message ids in one batched
+    /// lookup. A batch of events at random message ids probes each table
+    /// file's filter for all of them together; one lookup per event
+    /// searched every level for each (most of a batched event's time with
+    /// message ids: BENCHMARKS.md, twenty-ninth session).
+    pub fn read_ahead(view: &View<'_>, events: impl Iterator<Item = &'a Event>) -> Result<Dedup<'a>> {
+        let mut ids: Vec<&'a str> = events.filter_map(|e| e.message_id.as_deref()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let keys: Vec<&[u8]> = ids.iter().map(|m| m.as_bytes()).collect();
+        let entries = schema::DEDUP.multi_get(view, &keys)?;
+        Ok(Dedup { staged: Default::default(), stored: ids.into_iter().zip(entries).collect() })
+    }
+
+    /// When `id` was first seen and the profile it reached, if it is a
+    /// duplicate `now`: staged earlier in this commit, or stored within
+    /// `horizon` milliseconds.
+    pub fn duplicate(
+        &self,
+        view: &View<'_>,
+        id: &str,
+        now: Timestamp,
+        horizon: i64,
+    ) -> Result<Option<(Timestamp, ProfileId)>> {
+        if let Some(&profile) = self.staged.get(id) {
+            return Ok(Some((now, profile)));
+        }
+        let stored = match self.stored.get(id) {
+            Some(entry) => entry.clone(),
+            None => schema::DEDUP.get(view, id.as_bytes())?,
+        };
+        Ok(stored.filter(|d| now.0 - d.first_seen <= horizon).map(|d| (Timestamp(d.first_seen), ProfileId(d.profile))))
+    }
+
+    /// Notes that `id` is staged in this commit, applied to `profile`.
+    pub fn stage(&mut self, id: &'a str, profile: ProfileId) {
+        self.staged.insert(id, profile);
+    }
+}
