@@ -138,6 +138,27 @@ pub enum Error {
         /// How many times the read was tried.
         attempts: u32,
     },
+    /// A write-ahead log file (`*.log` in the database directory: writes
+    /// that were acknowledged but are not yet in table files) is missing,
+    /// has another size than the database recorded, or is damaged before
+    /// its last record. Opening anyway would silently lose acknowledged
+    /// writes, so the open failed and changed nothing. Restore the file, or
+    /// the directory from a backup; or open with
+    /// [`WalRecovery::Salvage`](crate::WalRecovery::Salvage) to keep what
+    /// precedes the damage and lose the rest.
+    #[error(
+        "the database at {path} was not opened: a write-ahead log file (*.log, holding acknowledged writes that are \
+         not yet in table files) is missing or damaged before its end ({detail}). Opening it would silently lose \
+         acknowledged writes; nothing was read or changed. Restore the missing or damaged *.log file, or the \
+         directory from a backup; or, accepting the loss of every write from the damaged point on, open it with \
+         Builder::wal_recovery(WalRecovery::Salvage)"
+    )]
+    WalDamaged {
+        /// The database directory.
+        path: PathBuf,
+        /// What RocksDB reported (the log file or its number, and the damage).
+        detail: String,
+    },
     /// There is no database at the path and `create_if_missing` was off.
     #[error("no database at {0} (create it with create_if_missing, or `profiledb init`)")]
     NotADatabase(PathBuf),

@@ -79,7 +79,10 @@ pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use compact_str::CompactString;
 pub use db::format::{FORMAT_VERSION, OLDEST_SUPPORTED_FORMAT_VERSION};
 pub use db::retention_settings::Settings as RetentionSettings;
-pub use db::{AccessMode, Builder, CfSize, Durability, IdentifierInfo, ProfileDb, ProfileView, RawEntry, WriteReceipt};
+pub use db::{
+    AccessMode, Builder, CfSize, Durability, IdentifierInfo, ProfileDb, ProfileView, RawEntry, WalRecovery,
+    WriteReceipt,
+};
 pub use db::{AnonymizeReport, ConsentCheck, ConsentInfo, SegmentExport};
 pub use db::{
     BatchReport, DueWakeups, EraseManyReport, EraseOutcome, EraseReport, EventOutcome, FeedReceiver, IngestOutcome,

@@ -21,6 +21,44 @@ pub enum Durability {
     Sync,
 }
 
+/// What an open does when a write-ahead log file (`*.log` in the database
+/// directory) is missing or damaged. The `*.log` files hold acknowledged
+/// writes that are not yet in table files: they are data, not logs to
+/// clean up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum WalRecovery {
+    /// Refuse to open (the default): a log file the database recorded is
+    /// missing, has a size other than the one recorded, or is damaged
+    /// before its last record. The open fails with
+    /// [`Error::WalDamaged`](crate::Error::WalDamaged) and changes nothing
+    /// in the directory. A last record cut short (a crash while it was
+    /// being written, never acknowledged as durable) is not damage: it is
+    /// dropped and the open succeeds with everything before it.
+    #[default]
+    Strict,
+    /// Open anyway, accepting the loss: replay the logs up to the first
+    /// missing or damaged record and drop everything after it (RocksDB's
+    /// point-in-time recovery). Where some column family's table files
+    /// already hold writes from past the damage (a consistent prefix is
+    /// then impossible), every readable record is replayed and only the
+    /// damaged ones are skipped. For an operator who has no backup to
+    /// restore and needs what is left. Needs
+    /// [`AccessMode::ReadWrite`]: the open makes the loss permanent (it
+    /// flushes what it recovered and deletes the logs), so salvage a copy
+    /// of the directory to look first. Run
+    /// [`check`](crate::ProfileDb::check) afterwards: writes from the
+    /// damaged point on are gone while earlier ones remain.
+    ///
+    /// ```no_run
+    /// use profiledb::{ProfileDb, WalRecovery};
+    /// // `ProfileDb::open` failed with Error::WalDamaged, and there is no backup:
+    /// let db = ProfileDb::builder("/var/lib/profiles").wal_recovery(WalRecovery::Salvage).open()?;
+    /// let report = db.check()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    Salvage,
+}
+
 /// How to open the database.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum AccessMode {
@@ -78,6 +116,7 @@ pub struct Builder {
     pub(crate) compression: bool,
     pub(crate) tick_interval: Option<std::time::Duration>,
     pub(crate) on_tick_error: Option<crate::db::TickErrorHook>,
+    pub(crate) wal_recovery: WalRecovery,
     pub(crate) secret_key: Option<crate::privacy::key::HeldKey>,
 }
 
@@ -108,6 +147,7 @@ impl Builder {
             compression: true,
             tick_interval: None,
             on_tick_error: None,
+            wal_recovery: WalRecovery::Strict,
             secret_key: None,
         }
     }
@@ -306,6 +346,13 @@ impl Builder {
         self
     }
 
+    /// What to do when a write-ahead log file is missing or damaged
+    /// (default: [`WalRecovery::Strict`], refuse to open).
+    pub fn wal_recovery(mut self, recovery: WalRecovery) -> Self {
+        self.wal_recovery = recovery;
+        self
+    }
+
     /// Read-write (default), read-only or secondary.
     pub fn access_mode(mut self, mode: AccessMode) -> Self {
         self.mode = mode;
@@ -364,6 +411,13 @@ impl Builder {
             if self.mode != AccessMode::ReadWrite {
                 return Err(Error::invalid("tick_interval needs read-write access (tick writes)"));
             }
+        }
+        if self.wal_recovery == WalRecovery::Salvage && self.mode != AccessMode::ReadWrite {
+            return Err(Error::invalid(
+                "wal_recovery(WalRecovery::Salvage) needs read-write access (RocksDB cannot salvage damaged \
+                 write-ahead logs read-only); to look before the loss is made permanent, salvage a copy of the \
+                 database directory",
+            ));
         }
         if self.write_buffer_bytes < 64 << 10 {
             return Err(Error::invalid(format!(

@@ -92,7 +92,7 @@ use parking_lot::Mutex;
 
 pub use admin::{CfSize, RawEntry};
 pub use anonymize::AnonymizeReport;
-pub use builder::{AccessMode, Builder, Durability};
+pub use builder::{AccessMode, Builder, Durability, WalRecovery};
 pub use check::{CheckReport, Violation};
 pub use consent::{ConsentCheck, ConsentInfo, SegmentExport};
 pub use erase_many::{EraseManyReport, EraseOutcome, MAX_ERASE_MANY};
@@ -191,6 +191,7 @@ impl ProfileDb {
             write_buffer_bytes: b.write_buffer_bytes,
             read_only: b.mode == AccessMode::ReadOnly,
             secondary_dir,
+            salvage_wal: b.wal_recovery == WalRecovery::Salvage,
             column_families: keys::cf::ALL,
             merge_operators: vec![
                 MergeOperator {

@@ -12,6 +12,7 @@ mod open;
 mod settle;
 mod table;
 mod view;
+mod wal;
 
 #[cfg(test)]
 mod tests;
@@ -66,6 +67,16 @@ struct Inner {
     /// A writable handle's registration (see `lock_probe`), declared after
     /// `db`: released once the database (and its lock) is closed.
     _registration: Option<lock_probe::Registration>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Before `db` closes: the log it writes is recorded in the MANIFEST
+        // (see `wal`), so losing it later fails the open.
+        if !self.read_only {
+            wal::seal(&self.db, self.families);
+        }
+    }
 }
 
 impl std::fmt::Debug for Store {

@@ -69,6 +69,10 @@ pub(crate) struct StoreOptions {
     /// Open as a secondary instance that can catch up with a live primary;
     /// its private files go in this directory.
     pub secondary_dir: Option<PathBuf>,
+    /// Open with a missing or damaged write-ahead log, dropping everything
+    /// from the damage on (point-in-time recovery), instead of failing with
+    /// [`Error::WalDamaged`].
+    pub salvage_wal: bool,
     /// The column families, in creation order.
     pub column_families: &'static [&'static str],
     /// Merge operators by column family.
@@ -149,6 +153,7 @@ impl StoreOptions {
             write_buffer_bytes: 64 << 10,
             read_only: false,
             secondary_dir: None,
+            salvage_wal: false,
             column_families,
             merge_operators: Vec::new(),
             prefixes: Vec::new(),
@@ -369,6 +374,7 @@ impl Store {
         // definitions, meta) keeps gigabytes of WAL alive, and a reopen
         // replays them. Past the cap, the stale families are flushed.
         db_opts.set_max_total_wal_size(MAX_TOTAL_WAL_BYTES);
+        super::wal::verify_at_open(&mut db_opts, opts);
         // Hashed memtables take one writer at a time (the library has one).
         db_opts.set_allow_concurrent_memtable_write(opts.hashed_memtables.is_empty());
         // A read-only or secondary open cannot create column families: on a
@@ -383,7 +389,12 @@ impl Store {
         if opts.secondary_dir.is_some() {
             db_opts.set_max_open_files(-1);
         }
+        // RocksDB creates the secondary's directory on every attempt: it is
+        // removed however the open ends (in `Inner` once it succeeds, after
+        // the database closes; here when it fails).
+        let mut secondary_dir = opts.secondary_dir.clone().map(RemoveOnDrop);
         let mut attempt = 0;
+        let mut skipping = false;
         let db = loop {
             let cfs = present
                 .iter()
@@ -400,7 +411,26 @@ impl Store {
             let during = before.map(|b| b.compare(&Mark::take(path))).unwrap_or_default();
             match opened {
                 Ok(db) if during.whole_for(opts.secondary_dir.is_some()) => break db,
-                Err(e) if !settle::raced(&e, &during) => return Err(open_error(path, e)),
+                // Not read-only: RocksDB 11.8 crashes in a read-only open
+                // that skips damaged records.
+                Err(e) if opts.salvage_wal && !read_only && !skipping && super::wal::past_the_damage(&e) => {
+                    super::wal::skip_damaged_records(&mut db_opts);
+                    skipping = true;
+                    continue;
+                }
+                Err(e) if !settle::raced(&e, &during) => {
+                    let probe = || {
+                        let cfs = present
+                            .iter()
+                            .map(|name| {
+                                Ok(rocksdb::ColumnFamilyDescriptor::new(*name, cf_options(opts, &cache, name)?))
+                            })
+                            .collect::<Result<Vec<_>>>()
+                            .ok()?;
+                        wal_probe(path, &db_opts, cfs)
+                    };
+                    return Err(open_error(path, e, opts, probe));
+                }
                 _ if attempt == settle::RETRIES => return Err(settle::unsettled("open", path)),
                 _ => {}
             }
@@ -410,7 +440,7 @@ impl Store {
         let mut write_opts = rocksdb::WriteOptions::default();
         write_opts.set_sync(opts.sync);
         let secondary = opts.secondary_dir.is_some();
-        let _secondary_dir = opts.secondary_dir.clone().map(RemoveOnDrop);
+        let _secondary_dir = secondary_dir.take();
         Ok(Store {
             inner: Arc::new(Inner {
                 db,
@@ -468,6 +498,24 @@ impl Drop for RemoveOnDrop {
     }
 }
 
+/// The damaged log a read-only open of `path` failed on, if that is why
+/// it failed: a secondary instance (options `db_opts`, families `cfs`)
+/// replays the logs as the read-only open did and names the file in its
+/// diagnostic `LOG`, written in a temporary directory of its own
+/// (removed again). See `wal::damaged_wal`.
+fn wal_probe(path: &Path, db_opts: &rocksdb::Options, cfs: Vec<rocksdb::ColumnFamilyDescriptor>) -> Option<String> {
+    static PROBES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = PROBES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = RemoveOnDrop(std::env::temp_dir().join(format!("profiledb-wal-probe-{}-{n}", std::process::id())));
+    let mut probe_opts = db_opts.clone();
+    probe_opts.set_max_open_files(-1);
+    probe_opts.set_track_and_verify_wals_in_manifest(false);
+    let opened = rocksdb::DB::open_cf_descriptors_as_secondary(&probe_opts, path, &dir.0, cfs);
+    let file = opened.is_err().then(|| super::wal::named_in_log(&dir.0)).flatten();
+    drop(opened);
+    file
+}
+
 /// Whether `dir` holds files only a RocksDB database writes.
 fn has_database_files(dir: &Path) -> bool {
     let Ok(entries) = std::fs::read_dir(dir) else { return false };
@@ -478,10 +526,18 @@ fn has_database_files(dir: &Path) -> bool {
     })
 }
 
-fn open_error(path: &Path, e: rocksdb::Error) -> Error {
+fn open_error(path: &Path, e: rocksdb::Error, opts: &StoreOptions, probe: impl FnOnce() -> Option<String>) -> Error {
     let detail = e.into_string();
     let lower = detail.to_lowercase();
-    if lower.contains("lock")
+    let log_dir = match (&opts.secondary_dir, opts.read_only) {
+        (Some(dir), _) => Some(dir.as_path()),
+        (None, true) => None,
+        (None, false) => Some(path),
+    };
+    let damaged = if opts.salvage_wal { None } else { super::wal::damaged_wal(log_dir, &detail, probe) };
+    if let Some(detail) = damaged {
+        Error::WalDamaged { path: path.to_owned(), detail }
+    } else if lower.contains("lock")
         && (lower.contains("resource temporarily unavailable")
             || lower.contains("lock hold")
             || lower.contains("no locks available"))

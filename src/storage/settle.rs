@@ -112,12 +112,14 @@ pub(super) fn names_a_missing_file(e: &rocksdb::Error) -> bool {
 }
 
 /// Whether a read beside a writer failed because the writer changed the
-/// files under it: a file it named is gone while the MANIFEST changed
+/// files under it: a file it named (or a log the MANIFEST it read
+/// recorded) is gone while the MANIFEST changed
 /// (`changes`), or RocksDB says to try again (a secondary whose MANIFEST
 /// the writer replaced while it was read). Other failures, including a
 /// file missing while the MANIFEST naming it stayed current, are for good.
 pub(super) fn raced(e: &rocksdb::Error, changes: &Changes) -> bool {
-    (changes.manifest_changed && names_a_missing_file(e)) || e.kind() == rocksdb::ErrorKind::TryAgain
+    (changes.manifest_changed && (names_a_missing_file(e) || super::wal::names_a_missing_wal(e)))
+        || e.kind() == rocksdb::ErrorKind::TryAgain
 }
 
 /// The error of a read that never saw a whole state.
