@@ -304,15 +304,15 @@ fn unmerge_and_identifier_remove_and_link() {
     db.run(&["trait", "set", "email:a@x.com", "plan", "pro"]).ok();
     db.run(&["trait", "set", "anonymous_id:v1", "page_views", "4"]).ok();
     db.run(&["merge", "email:a@x.com", "anonymous_id:v1"]).ok();
-    let u = db.json(&["unmerge", "anonymous_id:v1"]);
+    let u = db.json(&["unmerge", "anonymous_id:v1", "--yes"]);
     assert_eq!((u["restored"].clone(), u["from"].clone()), (json!(1), json!(0)));
     assert_eq!(u["identifiers"], json!(["anonymous_id:v1"]));
     assert_eq!(db.get("anonymous_id:v1")["traits"], json!({"page_views": 4}));
     assert_eq!(db.get("email:a@x.com")["traits"], json!({"plan": "pro"}));
-    db.run(&["unmerge", "email:a@x.com"]).code(2).err_has(&["native to profile 0"]);
+    db.run(&["unmerge", "email:a@x.com", "--yes"]).code(2).err_has(&["native to profile 0"]);
 
     db.run(&["identify", "email:a@x.com", "device_id:shared"]).ok();
-    let r = db.json(&["identifier", "remove", "device_id:shared"]);
+    let r = db.json(&["identifier", "remove", "device_id:shared", "--yes"]);
     assert_eq!((r["from"].clone(), r["detached"].clone()), (json!(0), json!(true)));
     let own = r["profile"].clone();
     assert_eq!(db.json(&["identities", "device_id:shared"])["identifiers"][0]["detached"], json!(true));

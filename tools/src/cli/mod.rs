@@ -14,7 +14,7 @@ pub use data::{
     Aggregation, EpochUnitArg, EventsArgs, ImportArgs, ImportFormat, IngestOptions, RfmCommand, RollupCommand,
     RollupDeclareArgs, TrackArgs,
 };
-pub use indexes::{IndexCommand, RetentionCommand, RetentionSettings};
+pub use indexes::{IndexCommand, RetentionCommand, RetentionSettings, TickArgs};
 pub use privacy::{
     AnonymizeArgs, AuditArgs, ConsentCommand, ConsentStateArg, EraseArgs, ExportArgs, MoveSecretOutArgs,
 };
@@ -162,8 +162,12 @@ pub enum Command {
     /// updates that came only through its identifiers; the survivor is
     /// rebuilt without it. Both histories record the split. When IDENTIFIER's
     /// profile merged into an intermediate one first, the intermediate is
-    /// split off; unmerge again to split further.
-    #[command(after_help = WRITE_SAFETY)]
+    /// split off; unmerge again to split further. Needs --yes: merging the
+    /// two again does not restore the history as it was.
+    ///
+    /// Example:
+    ///   profiledb unmerge anonymous_id:eddfe12aace96e71 --yes
+    #[command(after_help = WRITE_SAFETY, verbatim_doc_comment)]
     Unmerge(UnmergeArgs),
 
     /// Detach an identifier from stitching, or link one explicitly (writes); ask whether one is suppressed (read-only).
@@ -336,8 +340,15 @@ pub enum Command {
     /// retention removed is reported.
     /// Profiles it could not process (a segment that cannot be evaluated)
     /// are listed and make the exit code 1; the others are processed.
-    #[command(after_help = WRITE_SAFETY)]
-    Tick(RetentionSettings),
+    /// --timeline or --buckets (recorded, and events older than them
+    /// deleted for good) need --yes; a plain `tick` applies the recorded
+    /// settings, as the application's ticker does, and needs none.
+    ///
+    /// Examples:
+    ///   profiledb tick
+    ///   profiledb tick --timeline 400 --yes
+    #[command(after_help = WRITE_SAFETY, verbatim_doc_comment)]
+    Tick(TickArgs),
 
     /// Enforce timeline and rollup-bucket retention now (writes).
     #[command(subcommand)]
@@ -585,6 +596,10 @@ pub struct MergeArgs {
 pub struct UnmergeArgs {
     /// An identifier that arrived by a merge, kind:value.
     pub identifier: String,
+
+    /// Confirm: the split rewrites both profiles, which a later merge does not restore.
+    #[arg(long)]
+    pub yes: bool,
 }
 
 /// `identifier ...`.
@@ -595,11 +610,18 @@ pub enum IdentifierCommand {
     ///
     /// For identifiers that were wrongly stitched (a shared device, a
     /// support agent's email). Later writes carrying it reach its own
-    /// profile and merge nothing.
-    #[command(after_help = WRITE_SAFETY)]
+    /// profile and merge nothing. Needs --yes: `identifier link` attaches
+    /// it again, but the profile it leaves keeps what came through it.
+    ///
+    /// Example:
+    ///   profiledb identifier remove device_id:shared-kiosk-7 --yes
+    #[command(after_help = WRITE_SAFETY, verbatim_doc_comment)]
     Remove {
         /// The identifier, kind:value.
         identifier: String,
+        /// Confirm: the identifier is detached from its profile and stitched no more until linked.
+        #[arg(long)]
+        yes: bool,
     },
 
     /// Whether an identifier is suppressed (its person was erased or anonymized) (read-only).

@@ -7,7 +7,7 @@ use profiledb::{ProfileDb, SegmentMismatch};
 use serde_json::json;
 
 use super::Ctx;
-use crate::cli::{CheckArgs, FeedArgs, RetentionSettings};
+use crate::cli::{CheckArgs, FeedArgs, TickArgs};
 use crate::error::CliError;
 use crate::open;
 use crate::output::table::{truncate, Table};
@@ -61,8 +61,9 @@ pub fn feed(ctx: &Ctx, a: &FeedArgs) -> Result<(), CliError> {
 
 /// `tick`: processes due wake-ups. Profiles it could not process are
 /// listed, and make the exit code 1.
-pub fn tick(ctx: &Ctx, retention: RetentionSettings) -> Result<(), CliError> {
-    let db = super::retention::open_for_writing(ctx, retention)?;
+pub fn tick(ctx: &Ctx, a: TickArgs) -> Result<(), CliError> {
+    super::retention::confirm_settings("tick", a.settings, a.yes)?;
+    let db = super::retention::open_for_writing(ctx, a.settings)?;
     let (report, ms) = run_tick(&db)?;
     let processed = report.processed;
     let failures: Vec<String> = report.failures.iter().map(ToString::to_string).collect();
@@ -94,6 +95,9 @@ fn run_tick(db: &ProfileDb) -> Result<(profiledb::TickReport, u128), CliError> {
 pub fn check(ctx: &Ctx, a: &CheckArgs) -> Result<(), CliError> {
     if !a.tick && (a.retention.timeline.is_some() || a.retention.buckets.is_some()) {
         return Err(CliError::Usage("--timeline and --buckets go with --tick (check itself enforces nothing)".into()));
+    }
+    if a.tick {
+        super::retention::confirm_settings("check --tick", a.retention, a.yes)?;
     }
     let (db, ticked) = if a.tick {
         let db = super::retention::open_for_writing(ctx, a.retention)?;

@@ -20,7 +20,7 @@ use crate::parse::Target;
 /// Runs one `segment` command.
 pub fn segment(ctx: &Ctx, cmd: SegmentCommand) -> Result<(), CliError> {
     match cmd {
-        SegmentCommand::Define { name, expr } => define(ctx, &name, &expr),
+        SegmentCommand::Define { name, expr, yes } => define(ctx, &name, &expr, yes),
         SegmentCommand::List => {
             let db = open::for_reading(&ctx.db)?;
             // By name (the library keeps them in dependency order).
@@ -205,12 +205,23 @@ fn warn_unseen_events(db: &ProfileDb, expr: &str, consequence: &str) -> Result<(
 }
 
 /// `segment define NAME EXPR`, with a backfill progress bar on a terminal.
-fn define(ctx: &Ctx, name: &str, expr: &str) -> Result<(), CliError> {
+fn define(ctx: &Ctx, name: &str, expr: &str, yes: bool) -> Result<(), CliError> {
     // A syntax error is reported before the open (which can be refused by
     // a running writer's lock, and writes a new MANIFEST).
     profiledb::segment::parse(expr)?;
+    if !yes {
+        // Whether the name exists, read-only: a refusal writes nothing.
+        let exists = open::for_reading(&ctx.db)?.segments().iter().any(|s| s.name == name);
+        if exists {
+            return Err(unconfirmed_redefinition(name));
+        }
+    }
     let db = open::for_writing(&ctx.db)?;
     let redefined = db.segments().iter().any(|s| s.name == name);
+    if redefined && !yes {
+        // Defined between the read above and this open.
+        return Err(unconfirmed_redefinition(name));
+    }
     warn_unseen_events(&db, expr, "the segment's conditions on it count nothing until it is ingested")?;
     let bar = crate::output::progress::backfill();
     let started = Instant::now();
@@ -229,6 +240,15 @@ fn define(ctx: &Ctx, name: &str, expr: &str) -> Result<(), CliError> {
         }
         out
     })
+}
+
+/// The refusal of a redefinition without `--yes`.
+fn unconfirmed_redefinition(name: &str) -> CliError {
+    CliError::Usage(format!(
+        "segment {name} exists: redefining it cannot be undone: the earlier definition is not kept, and its members are \
+         re-evaluated under the new one (each profile that enters or leaves gets a feed record; the membership history \
+         keeps the earlier definition's rows); add --yes to confirm (see `profiledb segment show {name}`)"
+    ))
 }
 
 /// `segment show NAME`: the definition, its count and what it reads.
