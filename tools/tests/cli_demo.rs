@@ -44,7 +44,26 @@ fn demo_builds_a_stitched_database_deterministically() {
         names,
         ["high_value", "cart_abandoners", "active_users", "pricing_visitors", "lapsed_buyers", "known_customers"]
     );
-    assert!(segments.iter().all(|(_, n)| *n > 0 && *n <= profiles), "{segments:?}");
+    assert!(segments.iter().all(|(_, n)| *n <= profiles), "{segments:?}");
+    // The counts shown are the members after the tick at now (review L3),
+    // what `segment count` answers; the window segments emptied since 2024.
+    assert!(first["ticked"].as_u64().unwrap() > 0, "{first}");
+    for (name, n) in &segments {
+        let mut c = profiledb();
+        c.args(["--json", "--db", s(&dir), "segment", "count", name]);
+        assert_eq!(run_cmd(c, None).ok().json()["members"], json!(n), "{name}");
+    }
+    let high_value = &first["segments"][0];
+    assert_ne!(high_value["members"], high_value["members_at_backfill"], "{high_value}");
+    // Flushed and compacted: no write-ahead log is left for the next open to replay.
+    assert_eq!(first["wal_bytes"], json!(0), "{first}");
+    let wal: u64 = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| e.path().extension().is_some_and(|x| x == "log"))
+        .map(|e| e.metadata().unwrap().len())
+        .sum();
+    assert_eq!(wal, 0, "write-ahead log bytes left");
     assert_eq!(first["rollups"].as_array().unwrap().len(), 7, "six declared and RFM's own");
     assert!(first["query"]["explain"].as_str().unwrap().contains("bitmap"), "{}", first["query"]);
     let scored = first["rfm"]["profiles_scored"].as_u64().unwrap();
