@@ -289,9 +289,10 @@ pub enum RfmCommand {
     },
 
     /// One profile's RFM score under the stored model (read-only).
-    #[command(after_help = READ_SAFETY)]
-    Score {
-        /// The profile's identifier, kind:value.
-        identifier: String,
-    },
+    ///
+    /// Examples:
+    ///   profiledb rfm score email:ann@example.com
+    ///   profiledb rfm score --id 42
+    #[command(after_help = READ_SAFETY, verbatim_doc_comment)]
+    Score(ProfileRef),
 }
