@@ -686,6 +686,8 @@ pub struct DumpArgs {
     pub hex: bool,
 
     /// Print at most N pairs: the scan stops there (pairs are streamed as they are read, never held all at once).
+    /// When more pairs follow, the text ends with "... more pairs after these N"; with --json, the list of
+    /// {"key", "value"} pairs ends with one element {"more": true} (absent when the scan reached the end).
     #[arg(long, value_name = "N", value_parser = crate::cli::limit)]
     pub limit: Option<usize>,
 }

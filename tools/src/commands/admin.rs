@@ -231,6 +231,12 @@ pub fn dump(ctx: &Ctx, a: &DumpArgs) -> Result<(), CliError> {
         Ok::<bool, CliError>(true)
     })?;
     if ctx.out.json {
+        // The array stays a list of pairs (as before); a cut scan ends it
+        // with one element that is not a pair.
+        if more {
+            let sep = if shown == 0 { "" } else { "," };
+            write!(w, "{sep}\n  {}", json!({"more": true})).map_err(stdout_error)?;
+        }
         writeln!(w, "\n]").map_err(stdout_error)?;
     } else if more {
         writeln!(w, "... more pairs after these {shown} (raise --limit)").map_err(stdout_error)?;

@@ -59,7 +59,7 @@ pub fn events(ctx: &Ctx, a: &EventsArgs) -> Result<(), CliError> {
     let db = open::for_reading(&ctx.db)?;
     let id = resolve(&db, &target)?;
     let all = db.events(id, from, to)?;
-    let skip = a.limit.map_or(0, |n| all.len().saturating_sub(n));
+    let skip = all.len().saturating_sub(a.limit);
     let shown = &all[skip..];
     let v = json!({"profile": id.0, "total": all.len(), "events": shown.iter().map(data::event).collect::<Vec<_>>()});
     ctx.out.emit(&v, || {

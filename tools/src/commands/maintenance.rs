@@ -22,8 +22,6 @@ const MAX_LISTED: usize = 50;
 pub fn feed(ctx: &Ctx, a: &FeedArgs) -> Result<(), CliError> {
     let db = open::for_reading(&ctx.db)?;
     let head = db.feed_head()?;
-    let records = db.feed(a.from, a.limit)?;
-    let next = records.last().map_or(a.from, |r| r.seq + 1);
     if a.from > head {
         // A cursor no record can reach yet: from another database, or damaged.
         eprintln!(
@@ -32,6 +30,11 @@ pub fn feed(ctx: &Ctx, a: &FeedArgs) -> Result<(), CliError> {
             a.from
         );
     }
+    if ctx.out.json {
+        return stream_feed(&db, a, head);
+    }
+    let records = db.feed(a.from, a.limit)?;
+    let next = records.last().map_or(a.from, |r| r.seq + 1);
     let v = json!({"from": a.from, "next": next, "head": head,
                    "records": records.iter().map(|r| r.to_json()).collect::<Vec<_>>()});
     ctx.out.emit(&v, || {
@@ -57,6 +60,32 @@ pub fn feed(ctx: &Ctx, a: &FeedArgs) -> Result<(), CliError> {
         }
         format!("{}\n\nnext: --from {next}", t.render())
     })
+}
+
+/// How many feed records [`stream_feed`] reads at a time.
+const FEED_CHUNK: usize = 1_000;
+
+/// `feed --json`, streamed: records are read and written [`FEED_CHUNK`]
+/// at a time, so a large `--limit` does not hold them all; `next`, known
+/// once the last record is read, comes after `records`.
+fn stream_feed(db: &ProfileDb, a: &FeedArgs, head: u64) -> Result<(), CliError> {
+    let mut out = crate::output::stream::JsonStream::begin()?;
+    out.field("from", &json!(a.from))?;
+    out.field("head", &json!(head))?;
+    out.begin_array("records")?;
+    let (mut next, mut left) = (a.from, a.limit);
+    while left > 0 {
+        let records = db.feed(next, left.min(FEED_CHUNK))?;
+        let Some(last) = records.last() else { break };
+        next = last.seq + 1;
+        left = left.saturating_sub(records.len());
+        for r in &records {
+            out.element(&r.to_json())?;
+        }
+    }
+    out.end_array()?;
+    out.field("next", &json!(next))?;
+    out.finish()
 }
 
 /// `tick`: processes due wake-ups. Profiles it could not process are

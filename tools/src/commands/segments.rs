@@ -49,6 +49,9 @@ pub fn segment(ctx: &Ctx, cmd: SegmentCommand) -> Result<(), CliError> {
         SegmentCommand::Members { name, page } => {
             let db = open::for_reading(&ctx.db)?;
             let count = db.segment_count(&name).map_err(|e| unknown_segment(e, &name))?;
+            if ctx.out.json {
+                return stream_members(&db, &name, count, page);
+            }
             let ids = db.segment_members(&name, page.offset, page.limit)?;
             members(ctx, &db, &format!("segment {name}"), count, &ids, page)
         }
@@ -354,6 +357,36 @@ fn members(ctx: &Ctx, db: &ProfileDb, what: &str, count: u64, ids: &[ProfileId],
     let mut v = json!({"of": what, "count": count, "offset": page.offset, "members": rows});
     mark_stale(db, &mut v)?;
     ctx.out.emit(&v, || format!("{what}: {count} members\n\n{}", members_text(ids, &rows, count, page)))
+}
+
+/// How many members [`stream_members`] reads at a time.
+const MEMBERS_CHUNK: usize = 1_000;
+
+/// `segment members --json`, streamed: the members are read and written
+/// [`MEMBERS_CHUNK`] at a time (the array last), so a large `--limit`
+/// does not hold them all.
+fn stream_members(db: &ProfileDb, name: &str, count: u64, page: Page) -> Result<(), CliError> {
+    let stale = warn_due_wakeups(db)?;
+    let mut out = crate::output::stream::JsonStream::begin()?;
+    out.field("of", &json!(format!("segment {name}")))?;
+    out.field("count", &json!(count))?;
+    out.field("offset", &json!(page.offset))?;
+    out.field("stale_memberships", &stale)?;
+    out.begin_array("members")?;
+    let (mut offset, mut left) = (page.offset, page.limit);
+    while left > 0 {
+        let ids = db.segment_members(name, offset, left.min(MEMBERS_CHUNK))?;
+        for row in member_rows(db, &ids, page.resolve)? {
+            out.element(&row)?;
+        }
+        if ids.len() < left.min(MEMBERS_CHUNK) {
+            break;
+        }
+        offset += ids.len() as u64;
+        left -= ids.len();
+    }
+    out.end_array()?;
+    out.finish()
 }
 
 /// Member rows as JSON: ids, or `{"id", "identifiers"}` with `resolve`.

@@ -5,6 +5,7 @@
 pub mod data;
 pub mod json;
 pub mod progress;
+pub mod stream;
 pub mod table;
 pub mod text;
 
