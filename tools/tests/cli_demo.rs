@@ -23,7 +23,8 @@ fn demo_builds_a_stitched_database_deterministically() {
     assert_eq!(first["end"], json!("2024-05-01T00:00:00.000Z"));
     let events = first["events"].as_u64().unwrap();
     assert!(events > 5_000, "tens of events per person: {events}");
-    assert!(first["merges"].as_u64().unwrap() > 50, "{first}");
+    assert!(first["merged_ids"].as_u64().unwrap() > 50, "{first}");
+    assert_eq!(first["merges"], first["merged_ids"], "the older name, kept for scripts");
     let profiles = first["profiles"].as_u64().unwrap();
     assert!((300..600).contains(&profiles), "{first}");
     let customer = &first["customer"];
@@ -110,7 +111,7 @@ fn demo_refuses_to_replace_a_directory_that_is_not_a_database() {
         run_cmd(c, None).ok().stdout
     };
     assert!(
-        ["ONE STITCHED CUSTOMER", "SEGMENTS", "QUERY", "plan:", "RFM of purchase", "ingested in"]
+        ["ONE STITCHED CUSTOMER", "SEGMENTS", "QUERY", "plan:", "RFM of purchase", "ingested in", "merged ids"]
             .iter()
             .all(|needle| text.contains(needle)),
         "{text}"

@@ -101,8 +101,32 @@ pub enum Command {
     /// ON DISK per column family counts its table files only; FILES IN
     /// lists everything in the directory: table files, the write-ahead log
     /// (writes not yet flushed into table files) and the rest (MANIFEST,
-    /// OPTIONS, RocksDB's info logs), with the directory's total.
-    #[command(after_help = READ_SAFETY)]
+    /// OPTIONS, RocksDB's info logs), with the directory's total. Counts
+    /// are printed with thousands separators, as `demo` prints them.
+    ///
+    /// --json fields:
+    ///   path, format_version          the database and the format it stores
+    ///   build_format_version          the format this build writes
+    ///   oldest_supported_format_version
+    ///   profiles, identifiers         live profiles; identifiers linked to them
+    ///   merged_ids                    profile ids merged into another profile (still
+    ///                                 working aliases of it; `check` and `demo` say the same)
+    ///   rollups                       declared rollups
+    ///   segments                      [{name, members, expression, defined_at}]
+    ///   column_families               [{name, disk_bytes (table files), memtable_bytes (this
+    ///                                 process's memtables: what it replayed from the write-ahead
+    ///                                 log), bytes (their sum)}]
+    ///   absent_column_families        families of later formats an older database lacks
+    ///   total_disk_bytes              every family's table files
+    ///   total_bytes                   total_disk_bytes plus this process's memtables (not a size
+    ///                                 on disk: see files.directory_bytes)
+    ///   files                         {table_bytes, wal_bytes, other_bytes, directory_bytes}:
+    ///                                 the directory's files by kind, and all of them
+    ///   purge_pending                 an erase or anonymize whose compaction has not succeeded
+    ///   feed_head                     the next change-feed record's sequence number
+    ///   stale_memberships             {due, at_least, oldest} when wake-ups are due that no tick
+    ///                                 processed (null otherwise)
+    #[command(after_help = READ_SAFETY, verbatim_doc_comment)]
     Stats,
 
     /// Print one profile: traits, identifiers, rollups, segments, RFM score (read-only).
@@ -397,6 +421,16 @@ pub enum Command {
     Erase(EraseArgs),
 
     /// Print the privacy audit log: every erase, export and anonymize, oldest first (read-only).
+    ///
+    /// Columns: SEQ (the record's number), AT (when), ACTION (erase, export,
+    /// anonymize), PROFILE (the person's profile id), ENTRIES (how many
+    /// stored entries the action removed, rewrote or returned: for an erase,
+    /// the person's own records plus the other profiles' deltas, snapshots
+    /// and events it redacted — a batch erase counts those once, in the
+    /// record of its first person; for an export, the entries returned; for
+    /// an anonymize, those rewritten and removed), REQUEST ID (the
+    /// --request-id given, e.g. a ticket number). The log never holds the
+    /// identifiers. --json gives the same fields (`entries`).
     #[command(after_help = READ_SAFETY)]
     Audit(AuditArgs),
 

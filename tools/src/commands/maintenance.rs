@@ -176,6 +176,7 @@ pub fn check(ctx: &Ctx, a: &CheckArgs) -> Result<(), CliError> {
         "clean": total == 0,
         "profiles": report.profiles,
         "identifiers": report.identifiers,
+        "merged_ids": report.aliases,
         "aliases": report.aliases,
         "deltas": report.deltas,
         "segments": db.segments().len(),
@@ -189,7 +190,7 @@ pub fn check(ctx: &Ctx, a: &CheckArgs) -> Result<(), CliError> {
     });
     ctx.out.emit(&v, || {
         let mut out = format!(
-            "checked {} profiles, {} identifiers, {} aliases, {} deltas, {} segments, {} trait indexes in {ms} ms",
+            "checked {} profiles, {} identifiers, {} merged ids, {} deltas, {} segments, {} trait indexes in {ms} ms",
             report.profiles,
             report.identifiers,
             report.aliases,

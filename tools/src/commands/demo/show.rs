@@ -14,7 +14,7 @@ use crate::commands::admin::merged_ids;
 use crate::commands::profile::Extras;
 use crate::commands::Ctx;
 use crate::error::CliError;
-use crate::output::{data as out, human_bytes, json as js, text};
+use crate::output::{data as out, human_bytes, json as js, text, thousands};
 
 /// The newest history rows shown for the customer, after the stitching ones.
 const NEWEST_ROWS: usize = 3;
@@ -69,6 +69,7 @@ pub fn report(
         "events_per_sec": rate.round(),
         "profiles": profiles,
         "identifiers": identifiers,
+        "merged_ids": merges,
         "merges": merges,
         "rollups": db.rollup_defs().iter().map(out::rollup_def).collect::<Vec<_>>(),
         "segments": counts.iter().map(|(n, c, backfilled, t)| json!({
@@ -97,8 +98,8 @@ pub fn report(
         let mut o = format!(
             "profiledb demo: {} people, {} events from {} to {} (seed {})\n\
              ingested in {secs:.2} s ({} events/s, {} batches; generating took {} ms) into {dir}\n\n\
-             DATABASE\n  profiles     {}\n  identifiers  {}\n  merges       {}  (anonymous visitors and newsletter \
-             emails stitched into customers)\n  rollups      {} declared\n",
+             DATABASE\n  profiles     {}\n  identifiers  {}\n  merged ids   {}  (profiles of anonymous visitors and \
+             newsletter emails merged into customers)\n  rollups      {} declared\n",
             thousands(data.people.len() as u64),
             thousands(stats.events),
             profiledb::Timestamp(data.start).to_rfc3339(),
@@ -172,29 +173,4 @@ fn story(history: &[Delta]) -> Vec<Delta> {
 /// The most interesting person: the highest showcase score, the first on a tie.
 fn showcase(data: &Dataset) -> Option<&Person> {
     data.people.iter().filter(|p| p.signed_up).rev().max_by_key(|p| p.showcase)
-}
-
-/// `12345` → `12,345`.
-fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::thousands;
-
-    #[test]
-    fn groups_digits() {
-        assert_eq!(thousands(0), "0");
-        assert_eq!(thousands(1234), "1,234");
-        assert_eq!(thousands(1_234_567), "1,234,567");
-    }
 }
