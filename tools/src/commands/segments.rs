@@ -115,10 +115,20 @@ fn was_member(ctx: &Ctx, args: &[String], id: Option<u32>, at: &str) -> Result<(
     let now_part_of = db.resolve_id(profile)?.filter(|p| *p != profile);
     let not_linked = linked_at.filter(|l| t < *l);
     let member = if not_linked.is_some() { false } else { db.was_member(profile, name, t)? };
+    // Before the current definition, a recorded membership can only come
+    // from an earlier definition it replaced (a drop deletes the history,
+    // and a later definition of the name starts a new one): then the
+    // answer is that definition's. Without one, the profile was a member
+    // under no definition then, whether or not one existed.
+    let earlier_definition = not_linked.is_none()
+        && t < seg.defined_at
+        && (member || db.was_member(profile, name, profiledb::Timestamp(seg.defined_at.0 - 1))?);
     let history = if not_linked.is_some() {
         "identifier_not_linked"
     } else if t > now {
         "future"
+    } else if earlier_definition {
+        "earlier_definition"
     } else if t < seg.defined_at {
         "before_definition"
     } else {
@@ -143,9 +153,14 @@ fn was_member(ctx: &Ctx, args: &[String], id: Option<u32>, at: &str) -> Result<(
                 "\nnote: that time is in the future (now is {}): this is the membership now, which can still change",
                 now.to_rfc3339()
             )),
+            ("earlier_definition", _) => out.push_str(&format!(
+                "\nnote: that time is before {name}'s current definition ({}), which replaced an earlier one of the \
+                 same name: the answer is the earlier definition's, from its recorded membership",
+                seg.defined_at.to_rfc3339()
+            )),
             ("before_definition", _) => out.push_str(&format!(
-                "\nnote: that time is before {name}'s current definition ({}); the history holds nothing before \
-                 then unless that definition replaced an earlier one of the same name",
+                "\nnote: that time is before {name}'s current definition ({}): the profile was a member under no \
+                 definition of {name} then (the current expression was not evaluated before it was defined)",
                 seg.defined_at.to_rfc3339()
             )),
             _ => {}
