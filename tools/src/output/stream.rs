@@ -98,10 +98,11 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn nested_lines_are_indented_like_the_pretty_printer() {
+    fn nested_lines_are_indented_like_the_pretty_printer() -> Result<(), Box<dyn std::error::Error>> {
         let v = json!({"a": [1, {"b": "x\ny"}]});
-        let whole = serde_json::to_string_pretty(&json!({"k": [v.clone()]})).unwrap();
-        let streamed = format!("{{\n  \"k\": [\n    {}\n  ]\n}}", pretty(&v, 4).unwrap());
+        let whole = serde_json::to_string_pretty(&json!({"k": [v.clone()]}))?;
+        let streamed = format!("{{\n  \"k\": [\n    {}\n  ]\n}}", pretty(&v, 4).map_err(|e| e.to_string())?);
         assert_eq!(streamed, whole);
+        Ok(())
     }
 }
