@@ -350,7 +350,9 @@ pub enum Command {
     /// printed, and a --from past it is warned about: no record can arrive
     /// there until the feed grows that far. The records a tick writes carry
     /// the instants their changes fell due, so `at` can go back in time as
-    /// the sequence number increases.
+    /// the sequence number increases. --json is streamed, 1,000 records at
+    /// a time, so a large --limit does not hold them all: `records` comes
+    /// after `from` and `head`, and `next` after `records`.
     #[command(after_help = READ_SAFETY)]
     Feed(FeedArgs),
 

@@ -79,6 +79,9 @@ pub enum SegmentCommand {
     },
 
     /// List a segment's members, ascending by profile id (read-only).
+    ///
+    /// --json is streamed, 1,000 members at a time, so a large --limit does
+    /// not hold them all: the `members` array comes after the other fields.
     #[command(after_help = READ_SAFETY)]
     Members {
         /// The segment's name.
