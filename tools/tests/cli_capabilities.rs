@@ -56,10 +56,10 @@ fn tick_enforces_the_retention_it_is_given() {
     db.run(&["tick", "--timeline", "0"]).code(2).err_has(&["at least 1 day"]);
     assert_eq!(db.json(&["events", "user_id:7"])["total"], json!(2), "nothing written");
     // What retention removed is reported, and the setting is recorded.
-    let tick = db.run(&["tick", "--timeline", "30"]).ok().stdout;
+    let tick = db.run(&["tick", "--timeline", "30", "--yes"]).ok().stdout;
     assert!(tick.contains("retention (timeline 30 days, buckets forever): trimmed 1 timelines"), "{tick}");
     assert_eq!(db.json(&["events", "user_id:7"])["total"], json!(1));
-    assert_eq!(db.json(&["check", "--tick", "--timeline", "30"])["clean"], json!(true));
+    assert_eq!(db.json(&["check", "--tick", "--timeline", "30", "--yes"])["clean"], json!(true));
     let pass = db.json(&["retention", "run", "--yes"]);
     assert_eq!((pass["timeline_days"].clone(), pass["buckets_days"].clone()), (json!(30), json!(0)));
 }

@@ -23,7 +23,8 @@ fn demo_builds_a_stitched_database_deterministically() {
     assert_eq!(first["end"], json!("2024-05-01T00:00:00.000Z"));
     let events = first["events"].as_u64().unwrap();
     assert!(events > 5_000, "tens of events per person: {events}");
-    assert!(first["merges"].as_u64().unwrap() > 50, "{first}");
+    assert!(first["merged_ids"].as_u64().unwrap() > 50, "{first}");
+    assert_eq!(first["merges"], first["merged_ids"], "the older name, kept for scripts");
     let profiles = first["profiles"].as_u64().unwrap();
     assert!((300..600).contains(&profiles), "{first}");
     let customer = &first["customer"];
@@ -44,7 +45,26 @@ fn demo_builds_a_stitched_database_deterministically() {
         names,
         ["high_value", "cart_abandoners", "active_users", "pricing_visitors", "lapsed_buyers", "known_customers"]
     );
-    assert!(segments.iter().all(|(_, n)| *n > 0 && *n <= profiles), "{segments:?}");
+    assert!(segments.iter().all(|(_, n)| *n <= profiles), "{segments:?}");
+    // The counts shown are the members after the tick at now (review L3),
+    // what `segment count` answers; the window segments emptied since 2024.
+    assert!(first["ticked"].as_u64().unwrap() > 0, "{first}");
+    for (name, n) in &segments {
+        let mut c = profiledb();
+        c.args(["--json", "--db", s(&dir), "segment", "count", name]);
+        assert_eq!(run_cmd(c, None).ok().json()["members"], json!(n), "{name}");
+    }
+    let high_value = &first["segments"][0];
+    assert_ne!(high_value["members"], high_value["members_at_backfill"], "{high_value}");
+    // Flushed and compacted: no write-ahead log is left for the next open to replay.
+    assert_eq!(first["wal_bytes"], json!(0), "{first}");
+    let wal: u64 = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| e.path().extension().is_some_and(|x| x == "log"))
+        .map(|e| e.metadata().unwrap().len())
+        .sum();
+    assert_eq!(wal, 0, "write-ahead log bytes left");
     assert_eq!(first["rollups"].as_array().unwrap().len(), 7, "six declared and RFM's own");
     assert!(first["query"]["explain"].as_str().unwrap().contains("bitmap"), "{}", first["query"]);
     let scored = first["rfm"]["profiles_scored"].as_u64().unwrap();
@@ -91,7 +111,7 @@ fn demo_refuses_to_replace_a_directory_that_is_not_a_database() {
         run_cmd(c, None).ok().stdout
     };
     assert!(
-        ["ONE STITCHED CUSTOMER", "SEGMENTS", "QUERY", "plan:", "RFM of purchase", "ingested in"]
+        ["ONE STITCHED CUSTOMER", "SEGMENTS", "QUERY", "plan:", "RFM of purchase", "ingested in", "merged ids"]
             .iter()
             .all(|needle| text.contains(needle)),
         "{text}"

@@ -110,7 +110,8 @@ fn rollups_are_declared_backfilled_listed_and_read_over_windows() {
 #[test]
 fn rfm_is_computed_then_scored_per_profile() {
     let db = loaded();
-    db.run(&["rfm", "score", "user_id:9"]).code(3).err_has(&["rfm compute"]);
+    let none = db.run(&["rfm", "score", "user_id:9"]).code(3).err_has(&["run `profiledb rfm compute` first"]);
+    assert!(!none.stderr.contains("compute_rfm"), "names the CLI command only: {}", none.stderr);
     let model = db.json(&["rfm", "compute"]);
     assert_eq!(model["profiles_scored"], json!(2));
     let total: u64 = model["distribution"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum();
@@ -121,6 +122,11 @@ fn rfm_is_computed_then_scored_per_profile() {
     assert_eq!(ann["rfm"]["frequency"], json!(2));
     assert_eq!(ann["rfm"]["monetary"], json!(42.5));
     assert_eq!(db.get("user_id:9")["rfm"]["code"], ann["rfm"]["code"]);
+    // `--id` as `get` takes it (review L7).
+    let id = ann["profile"].as_u64().unwrap().to_string();
+    assert_eq!(db.json(&["rfm", "score", "--id", &id])["rfm"]["code"], ann["rfm"]["code"]);
+    db.run(&["rfm", "score", "--id", "999"]).code(3).err_has(&["no profile"]);
+    db.run(&["rfm", "score", "email:ann@x.com", "--id", &id]).code(2);
     let visitor =
         db.json(&["track", r#"{"type":"page","timestamp":1700000000000,"identifiers":{"anonymous_id":"z"}}"#]);
     assert_eq!(visitor["created"], json!(true));

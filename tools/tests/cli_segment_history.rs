@@ -174,3 +174,39 @@ fn reads_of_a_stored_membership_warn_while_a_change_is_due_and_untaken() {
     assert_eq!(ticked.stdout.trim(), "0");
     assert!(!ticked.stderr.contains("fell due"), "{}", ticked.stderr);
 }
+
+/// Review L12: before a redefinition, `was-member` says that the answer is
+/// the earlier definition's, without hedging; before a first definition it
+/// says the profile was a member under none.
+#[test]
+fn was_member_before_a_redefinition_answers_from_the_earlier_definition_without_hedging() {
+    let db = TestDb::init();
+    db.run(&["trait", "set", "email:a@x.com", "plan", "pro"]).ok();
+    let before_any = now_ms().to_string();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    db.run(&["segment", "define", "pro", r#"traits.plan = "pro""#]).ok();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let under_first = now_ms().to_string();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    db.run(&["segment", "define", "pro", r#"traits.plan = "enterprise""#, "--yes"]).ok();
+
+    let ask = |at: &str| db.json(&["segment", "was-member", "email:a@x.com", "pro", "--at", at]);
+    let v = ask(&under_first);
+    assert_eq!((v["member"].clone(), v["history"].clone()), (json!(true), json!("earlier_definition")), "{v}");
+    let text = db.run(&["segment", "was-member", "email:a@x.com", "pro", "--at", &under_first]).ok().stdout;
+    assert!(
+        text.contains("replaced an earlier one of the same name: the answer is the earlier definition's"),
+        "{text}"
+    );
+    assert!(!text.contains("unless"), "no hedging: {text}");
+    // Earlier still, before the first definition: still answered from the
+    // membership history, which shows no membership then.
+    let v = ask(&before_any);
+    assert_eq!((v["member"].clone(), v["history"].clone()), (json!(false), json!("earlier_definition")), "{v}");
+
+    // A name defined once: before it, a member under no definition.
+    db.run(&["segment", "define", "fresh", r#"traits.plan = "pro""#]).ok();
+    let text = db.run(&["segment", "was-member", "email:a@x.com", "fresh", "--at", &before_any]).ok().stdout;
+    assert!(text.contains("was not a member") && text.contains("a member under no definition of fresh then"), "{text}");
+    assert!(!text.contains("unless"), "{text}");
+}

@@ -27,9 +27,9 @@ fn segments_are_defined_listed_shown_counted_and_dropped() {
     assert_eq!((d["members"].clone(), d["redefined"].clone()), (json!(2), json!(false)));
     db.json(&["segment", "define", "norway", r#"traits.country = "NO""#]);
     db.json(&["segment", "define", "pro_no", "in pro and in norway"]);
-    let text = db.run(&["segment", "define", "pro", r#"traits.plan in ["pro", "free"]"#]).ok().stdout;
+    let text = db.run(&["segment", "define", "pro", r#"traits.plan in ["pro", "free"]"#, "--yes"]).ok().stdout;
     assert!(text.contains("redefined segment pro: 3 members"), "{text}");
-    db.json(&["segment", "define", "pro", r#"traits.plan = "pro""#]);
+    db.json(&["segment", "define", "pro", r#"traits.plan = "pro""#, "--yes"]);
 
     let list = db.json(&["segment", "list"]);
     let counts: Vec<(String, u64)> = list["segments"]
@@ -129,5 +129,5 @@ fn seq_segments_under_timeline_retention_from_the_cli() {
     assert_eq!(db.json(&["check"])["clean"], json!(true));
     let show = db.run(&["segment", "show", "abandoned"]).ok().stdout;
     assert!(show.contains("retention   `seq(add_to_cart, not purchase, 1d)` reads the timeline"), "{show}");
-    assert_eq!(db.json(&["tick", "--timeline", "30"])["failures"], json!([]));
+    assert_eq!(db.json(&["tick", "--timeline", "30", "--yes"])["failures"], json!([]));
 }

@@ -149,9 +149,11 @@ pub struct EventsArgs {
     #[arg(long, value_name = "TIME")]
     pub to: Option<String>,
 
-    /// Show only the newest N.
-    #[arg(long, value_name = "N", value_parser = crate::cli::limit)]
-    pub limit: Option<usize>,
+    /// Show only the newest N (a large N shows every event in the range; the total is always counted). The
+    /// events of the range are read whole first: the library has no newest-first read, so narrow a long
+    /// history with --from.
+    #[arg(long, value_name = "N", default_value_t = 100, value_parser = crate::cli::limit)]
+    pub limit: usize,
 }
 
 /// What a declared rollup computes.
@@ -289,9 +291,10 @@ pub enum RfmCommand {
     },
 
     /// One profile's RFM score under the stored model (read-only).
-    #[command(after_help = READ_SAFETY)]
-    Score {
-        /// The profile's identifier, kind:value.
-        identifier: String,
-    },
+    ///
+    /// Examples:
+    ///   profiledb rfm score email:ann@example.com
+    ///   profiledb rfm score --id 42
+    #[command(after_help = READ_SAFETY, verbatim_doc_comment)]
+    Score(ProfileRef),
 }

@@ -64,6 +64,26 @@ pub enum RetentionCommand {
     },
 }
 
+/// `tick`: its retention settings and their confirmation.
+#[derive(Args, Debug, Clone, Copy)]
+pub struct TickArgs {
+    /// The retention to enforce.
+    #[command(flatten)]
+    pub settings: RetentionSettings,
+
+    /// With --timeline or --buckets: confirm (the setting is recorded, and events and day buckets older than it are
+    /// deleted or folded for good).
+    #[arg(long)]
+    pub yes: bool,
+}
+
+impl RetentionSettings {
+    /// Whether a setting is given (it is then recorded, and enforced at once).
+    pub fn given(&self) -> bool {
+        self.timeline.is_some() || self.buckets.is_some()
+    }
+}
+
 /// Retention settings for a run that enforces retention (`retention
 /// run`, `tick`, `check --tick`). Left out, the ones the database recorded
 /// apply; given, they are recorded in the database.

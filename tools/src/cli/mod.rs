@@ -14,7 +14,7 @@ pub use data::{
     Aggregation, EpochUnitArg, EventsArgs, ImportArgs, ImportFormat, IngestOptions, RfmCommand, RollupCommand,
     RollupDeclareArgs, TrackArgs,
 };
-pub use indexes::{IndexCommand, RetentionCommand, RetentionSettings};
+pub use indexes::{IndexCommand, RetentionCommand, RetentionSettings, TickArgs};
 pub use privacy::{
     AnonymizeArgs, AuditArgs, ConsentCommand, ConsentStateArg, EraseArgs, ExportArgs, MoveSecretOutArgs,
 };
@@ -101,8 +101,32 @@ pub enum Command {
     /// ON DISK per column family counts its table files only; FILES IN
     /// lists everything in the directory: table files, the write-ahead log
     /// (writes not yet flushed into table files) and the rest (MANIFEST,
-    /// OPTIONS, RocksDB's info logs), with the directory's total.
-    #[command(after_help = READ_SAFETY)]
+    /// OPTIONS, RocksDB's info logs), with the directory's total. Counts
+    /// are printed with thousands separators, as `demo` prints them.
+    ///
+    /// --json fields:
+    ///   path, format_version          the database and the format it stores
+    ///   build_format_version          the format this build writes
+    ///   oldest_supported_format_version
+    ///   profiles, identifiers         live profiles; identifiers linked to them
+    ///   merged_ids                    profile ids merged into another profile (still
+    ///                                 working aliases of it; `check` and `demo` say the same)
+    ///   rollups                       declared rollups
+    ///   segments                      [{name, members, expression, defined_at}]
+    ///   column_families               [{name, disk_bytes (table files), memtable_bytes (this
+    ///                                 process's memtables: what it replayed from the write-ahead
+    ///                                 log), bytes (their sum)}]
+    ///   absent_column_families        families of later formats an older database lacks
+    ///   total_disk_bytes              every family's table files
+    ///   total_bytes                   total_disk_bytes plus this process's memtables (not a size
+    ///                                 on disk: see files.directory_bytes)
+    ///   files                         {table_bytes, wal_bytes, other_bytes, directory_bytes}:
+    ///                                 the directory's files by kind, and all of them
+    ///   purge_pending                 an erase or anonymize whose compaction has not succeeded
+    ///   feed_head                     the next change-feed record's sequence number
+    ///   stale_memberships             {due, at_least, oldest} when wake-ups are due that no tick
+    ///                                 processed (null otherwise)
+    #[command(after_help = READ_SAFETY, verbatim_doc_comment)]
     Stats,
 
     /// Print one profile: traits, identifiers, rollups, segments, RFM score (read-only).
@@ -162,8 +186,12 @@ pub enum Command {
     /// updates that came only through its identifiers; the survivor is
     /// rebuilt without it. Both histories record the split. When IDENTIFIER's
     /// profile merged into an intermediate one first, the intermediate is
-    /// split off; unmerge again to split further.
-    #[command(after_help = WRITE_SAFETY)]
+    /// split off; unmerge again to split further. Needs --yes: merging the
+    /// two again does not restore the history as it was.
+    ///
+    /// Example:
+    ///   profiledb unmerge anonymous_id:eddfe12aace96e71 --yes
+    #[command(after_help = WRITE_SAFETY, verbatim_doc_comment)]
     Unmerge(UnmergeArgs),
 
     /// Detach an identifier from stitching, or link one explicitly (writes); ask whether one is suppressed (read-only).
@@ -322,7 +350,9 @@ pub enum Command {
     /// printed, and a --from past it is warned about: no record can arrive
     /// there until the feed grows that far. The records a tick writes carry
     /// the instants their changes fell due, so `at` can go back in time as
-    /// the sequence number increases.
+    /// the sequence number increases. --json is streamed, 1,000 records at
+    /// a time, so a large --limit does not hold them all: `records` comes
+    /// after `from` and `head`, and `next` after `records`.
     #[command(after_help = READ_SAFETY)]
     Feed(FeedArgs),
 
@@ -336,8 +366,15 @@ pub enum Command {
     /// retention removed is reported.
     /// Profiles it could not process (a segment that cannot be evaluated)
     /// are listed and make the exit code 1; the others are processed.
-    #[command(after_help = WRITE_SAFETY)]
-    Tick(RetentionSettings),
+    /// --timeline or --buckets (recorded, and events older than them
+    /// deleted for good) need --yes; a plain `tick` applies the recorded
+    /// settings, as the application's ticker does, and needs none.
+    ///
+    /// Examples:
+    ///   profiledb tick
+    ///   profiledb tick --timeline 400 --yes
+    #[command(after_help = WRITE_SAFETY, verbatim_doc_comment)]
+    Tick(TickArgs),
 
     /// Enforce timeline and rollup-bucket retention now (writes).
     #[command(subcommand)]
@@ -386,6 +423,16 @@ pub enum Command {
     Erase(EraseArgs),
 
     /// Print the privacy audit log: every erase, export and anonymize, oldest first (read-only).
+    ///
+    /// Columns: SEQ (the record's number), AT (when), ACTION (erase, export,
+    /// anonymize), PROFILE (the person's profile id), ENTRIES (how many
+    /// stored entries the action removed, rewrote or returned: for an erase,
+    /// the person's own records plus the other profiles' deltas, snapshots
+    /// and events it redacted — a batch erase counts those once, in the
+    /// record of its first person; for an export, the entries returned; for
+    /// an anonymize, those rewritten and removed), REQUEST ID (the
+    /// --request-id given, e.g. a ticket number). The log never holds the
+    /// identifiers. --json gives the same fields (`entries`).
     #[command(after_help = READ_SAFETY)]
     Audit(AuditArgs),
 
@@ -585,6 +632,10 @@ pub struct MergeArgs {
 pub struct UnmergeArgs {
     /// An identifier that arrived by a merge, kind:value.
     pub identifier: String,
+
+    /// Confirm: the split rewrites both profiles, which a later merge does not restore.
+    #[arg(long)]
+    pub yes: bool,
 }
 
 /// `identifier ...`.
@@ -595,11 +646,18 @@ pub enum IdentifierCommand {
     ///
     /// For identifiers that were wrongly stitched (a shared device, a
     /// support agent's email). Later writes carrying it reach its own
-    /// profile and merge nothing.
-    #[command(after_help = WRITE_SAFETY)]
+    /// profile and merge nothing. Needs --yes: `identifier link` attaches
+    /// it again, but the profile it leaves keeps what came through it.
+    ///
+    /// Example:
+    ///   profiledb identifier remove device_id:shared-kiosk-7 --yes
+    #[command(after_help = WRITE_SAFETY, verbatim_doc_comment)]
     Remove {
         /// The identifier, kind:value.
         identifier: String,
+        /// Confirm: the identifier is detached from its profile and stitched no more until linked.
+        #[arg(long)]
+        yes: bool,
     },
 
     /// Whether an identifier is suppressed (its person was erased or anonymized) (read-only).
@@ -664,6 +722,8 @@ pub struct DumpArgs {
     pub hex: bool,
 
     /// Print at most N pairs: the scan stops there (pairs are streamed as they are read, never held all at once).
+    /// When more pairs follow, the text ends with "... more pairs after these N"; with --json, the list of
+    /// {"key", "value"} pairs ends with one element {"more": true} (absent when the scan reached the end).
     #[arg(long, value_name = "N", value_parser = crate::cli::limit)]
     pub limit: Option<usize>,
 }

@@ -32,16 +32,24 @@ pub enum SegmentCommand {
     /// A bad expression is refused with its position, and nothing is written.
     /// An event name it reads that no stored event has is defined anyway
     /// (events may come later) with a warning on stderr.
+    /// Redefining an existing segment needs --yes (a new name needs none):
+    /// the earlier definition is not kept, and the members are re-evaluated
+    /// under the new one (each profile that enters or leaves gets a feed
+    /// record; the membership history keeps the earlier rows).
     /// Shows backfill progress when stderr is a terminal.
     ///
-    /// Example:
+    /// Examples:
     ///   profiledb segment define big_spenders 'sum(purchase.amount, 30d) > 200'
+    ///   profiledb segment define big_spenders 'sum(purchase.amount, 30d) > 500' --yes
     #[command(after_help = WRITE_SAFETY, verbatim_doc_comment)]
     Define {
         /// The segment's name: a-z, 0-9 and _, starting with a letter.
         name: String,
         /// The expression.
         expr: String,
+        /// Confirm replacing the definition of an existing segment (not needed for a new name).
+        #[arg(long)]
+        yes: bool,
     },
 
     /// List every segment with its member count (read-only).
@@ -71,6 +79,9 @@ pub enum SegmentCommand {
     },
 
     /// List a segment's members, ascending by profile id (read-only).
+    ///
+    /// --json is streamed, 1,000 members at a time, so a large --limit does
+    /// not hold them all: the `members` array comes after the other fields.
     #[command(after_help = READ_SAFETY)]
     Members {
         /// The segment's name.
@@ -157,4 +168,8 @@ pub struct CheckArgs {
     /// With --tick: the retention settings tick enforces (see `tick --help`).
     #[command(flatten)]
     pub retention: super::RetentionSettings,
+
+    /// With --tick and --timeline or --buckets: confirm (events deleted by the new setting cannot be restored).
+    #[arg(long)]
+    pub yes: bool,
 }

@@ -12,7 +12,7 @@ use crate::cli::{BackupArgs, DumpArgs, RetainArgs};
 use crate::error::CliError;
 use crate::open;
 use crate::output::table::Table;
-use crate::output::{data, escape_bytes, hex_bytes, human_bytes, stdout_error};
+use crate::output::{data, escape_bytes, hex_bytes, human_bytes, stdout_error, thousands};
 use crate::parse;
 
 /// `init`: creates the database, or confirms an existing one (reporting
@@ -134,11 +134,14 @@ pub fn stats(ctx: &Ctx) -> Result<(), CliError> {
         t.row(vec!["(total)".into(), human_bytes(total_disk), human_bytes(total - total_disk), total.to_string()]);
         format!(
             "database     {}\nformat       version {stored_version} (this build reads \
-             {OLDEST_SUPPORTED_FORMAT_VERSION}..={FORMAT_VERSION})\nprofiles     {profiles}\nidentifiers  \
-             {identifiers}\nmerged ids   {merged}\nrollups      {rollups} declared\nfeed head    {feed_head} (the next \
+             {OLDEST_SUPPORTED_FORMAT_VERSION}..={FORMAT_VERSION})\nprofiles     {}\nidentifiers  \
+             {}\nmerged ids   {}\nrollups      {rollups} declared\nfeed head    {feed_head} (the next \
              change-feed record's sequence number)\n{}\n{}\n\n{}\n(ON DISK counts \
              each column family's table files only; the files below are everything on disk)\n\n{}",
             ctx.db.display(),
+            thousands(profiles),
+            thousands(identifiers),
+            thousands(merged),
             if purge_pending { PURGE_PENDING_NOTE } else { "" },
             data::segments_table(&segments),
             t.render(),
@@ -231,6 +234,12 @@ pub fn dump(ctx: &Ctx, a: &DumpArgs) -> Result<(), CliError> {
         Ok::<bool, CliError>(true)
     })?;
     if ctx.out.json {
+        // The array stays a list of pairs (as before); a cut scan ends it
+        // with one element that is not a pair.
+        if more {
+            let sep = if shown == 0 { "" } else { "," };
+            write!(w, "{sep}\n  {}", json!({"more": true})).map_err(stdout_error)?;
+        }
         writeln!(w, "\n]").map_err(stdout_error)?;
     } else if more {
         writeln!(w, "... more pairs after these {shown} (raise --limit)").map_err(stdout_error)?;

@@ -6,7 +6,7 @@ use profiledb::rollup::{Aggregate, RfmConfig, RollupDef, Window};
 use profiledb::{Error, EventRef, IngestOutcome, NotFoundKind, ProfileDb, ProfileId, Timestamp};
 use serde_json::json;
 
-use super::{resolve, resolve_identifier, unseen, Ctx};
+use super::{resolve, unseen, Ctx};
 use crate::cli::{Aggregation, EventsArgs, RfmCommand, RollupCommand, RollupDeclareArgs, TrackArgs};
 use crate::error::CliError;
 use crate::open;
@@ -59,7 +59,7 @@ pub fn events(ctx: &Ctx, a: &EventsArgs) -> Result<(), CliError> {
     let db = open::for_reading(&ctx.db)?;
     let id = resolve(&db, &target)?;
     let all = db.events(id, from, to)?;
-    let skip = a.limit.map_or(0, |n| all.len().saturating_sub(n));
+    let skip = all.len().saturating_sub(a.limit);
     let shown = &all[skip..];
     let v = json!({"profile": id.0, "total": all.len(), "events": shown.iter().map(data::event).collect::<Vec<_>>()});
     ctx.out.emit(&v, || {
@@ -272,14 +272,15 @@ pub fn rfm(ctx: &Ctx, cmd: RfmCommand) -> Result<(), CliError> {
             warn_if_no_spend(&report);
             Ok(())
         }
-        RfmCommand::Score { identifier } => {
-            let ident = parse::identifier(&identifier)?;
+        RfmCommand::Score(profile) => {
+            let target = parse::target(&profile)?;
             let db = open::for_reading(&ctx.db)?;
-            let id = resolve_identifier(&db, &ident)?;
+            let id = resolve(&db, &target)?;
             let score = db.rfm(id).map_err(|e| match e {
-                Error::NotFound(what) if what.kind == NotFoundKind::RfmModel => {
-                    CliError::NotFound(format!("{what}: run `profiledb rfm compute`"))
-                }
+                // The library's message names its own function (compute_rfm): say the command.
+                Error::NotFound(what) if what.kind == NotFoundKind::RfmModel => CliError::NotFound(
+                    "no RFM model: run `profiledb rfm compute` first (it scores every profile that purchased)".into(),
+                ),
                 other => other.into(),
             })?;
             let v = json!({"profile": id.0, "rfm": score.as_ref().map(data::rfm_score)});

@@ -59,6 +59,13 @@ pub fn merge(ctx: &Ctx, m: &MergeArgs) -> Result<(), CliError> {
 /// `unmerge IDENTIFIER`: splits its origin profile back off.
 pub fn unmerge(ctx: &Ctx, a: &UnmergeArgs) -> Result<(), CliError> {
     let ident = parse::identifier(&a.identifier)?;
+    if !a.yes {
+        return Err(CliError::Usage(format!(
+            "unmerge cannot be undone: the profile {ident} came from is split off the one it merged into, which is \
+             rebuilt without it, and both histories record the split (merging them again does not restore the \
+             history as it was); add --yes to confirm"
+        )));
+    }
     let db = open::for_writing(&ctx.db)?;
     let live = resolve(&db, &Target::Identifier(ident.clone()))?;
     let r = db.unmerge(live, &ident)?;
@@ -86,8 +93,15 @@ pub fn unmerge(ctx: &Ctx, a: &UnmergeArgs) -> Result<(), CliError> {
 /// `identifier remove|link`.
 pub fn identifier(ctx: &Ctx, cmd: IdentifierCommand) -> Result<(), CliError> {
     match cmd {
-        IdentifierCommand::Remove { identifier } => {
+        IdentifierCommand::Remove { identifier, yes } => {
             let ident = parse::identifier(&identifier)?;
+            if !yes {
+                return Err(CliError::Usage(format!(
+                    "identifier remove cannot be undone: {ident} is detached from its profile onto one of its own \
+                     and never stitched again (`identifier link` attaches it again, but what came through it stays \
+                     on the profile it leaves); add --yes to confirm"
+                )));
+            }
             let db = open::for_writing(&ctx.db)?;
             let from = resolve(&db, &Target::Identifier(ident.clone()))?;
             let own = db.remove_identifier(from, &ident)?;

@@ -7,7 +7,7 @@ use profiledb::{ProfileDb, SegmentMismatch};
 use serde_json::json;
 
 use super::Ctx;
-use crate::cli::{CheckArgs, FeedArgs, RetentionSettings};
+use crate::cli::{CheckArgs, FeedArgs, TickArgs};
 use crate::error::CliError;
 use crate::open;
 use crate::output::table::{truncate, Table};
@@ -22,8 +22,6 @@ const MAX_LISTED: usize = 50;
 pub fn feed(ctx: &Ctx, a: &FeedArgs) -> Result<(), CliError> {
     let db = open::for_reading(&ctx.db)?;
     let head = db.feed_head()?;
-    let records = db.feed(a.from, a.limit)?;
-    let next = records.last().map_or(a.from, |r| r.seq + 1);
     if a.from > head {
         // A cursor no record can reach yet: from another database, or damaged.
         eprintln!(
@@ -32,6 +30,11 @@ pub fn feed(ctx: &Ctx, a: &FeedArgs) -> Result<(), CliError> {
             a.from
         );
     }
+    if ctx.out.json {
+        return stream_feed(&db, a, head);
+    }
+    let records = db.feed(a.from, a.limit)?;
+    let next = records.last().map_or(a.from, |r| r.seq + 1);
     let v = json!({"from": a.from, "next": next, "head": head,
                    "records": records.iter().map(|r| r.to_json()).collect::<Vec<_>>()});
     ctx.out.emit(&v, || {
@@ -59,10 +62,37 @@ pub fn feed(ctx: &Ctx, a: &FeedArgs) -> Result<(), CliError> {
     })
 }
 
+/// How many feed records [`stream_feed`] reads at a time.
+const FEED_CHUNK: usize = 1_000;
+
+/// `feed --json`, streamed: records are read and written [`FEED_CHUNK`]
+/// at a time, so a large `--limit` does not hold them all; `next`, known
+/// once the last record is read, comes after `records`.
+fn stream_feed(db: &ProfileDb, a: &FeedArgs, head: u64) -> Result<(), CliError> {
+    let mut out = crate::output::stream::JsonStream::begin()?;
+    out.field("from", &json!(a.from))?;
+    out.field("head", &json!(head))?;
+    out.begin_array("records")?;
+    let (mut next, mut left) = (a.from, a.limit);
+    while left > 0 {
+        let records = db.feed(next, left.min(FEED_CHUNK))?;
+        let Some(last) = records.last() else { break };
+        next = last.seq + 1;
+        left = left.saturating_sub(records.len());
+        for r in &records {
+            out.element(&r.to_json())?;
+        }
+    }
+    out.end_array()?;
+    out.field("next", &json!(next))?;
+    out.finish()
+}
+
 /// `tick`: processes due wake-ups. Profiles it could not process are
 /// listed, and make the exit code 1.
-pub fn tick(ctx: &Ctx, retention: RetentionSettings) -> Result<(), CliError> {
-    let db = super::retention::open_for_writing(ctx, retention)?;
+pub fn tick(ctx: &Ctx, a: TickArgs) -> Result<(), CliError> {
+    super::retention::confirm_settings("tick", a.settings, a.yes)?;
+    let db = super::retention::open_for_writing(ctx, a.settings)?;
     let (report, ms) = run_tick(&db)?;
     let processed = report.processed;
     let failures: Vec<String> = report.failures.iter().map(ToString::to_string).collect();
@@ -94,6 +124,9 @@ fn run_tick(db: &ProfileDb) -> Result<(profiledb::TickReport, u128), CliError> {
 pub fn check(ctx: &Ctx, a: &CheckArgs) -> Result<(), CliError> {
     if !a.tick && (a.retention.timeline.is_some() || a.retention.buckets.is_some()) {
         return Err(CliError::Usage("--timeline and --buckets go with --tick (check itself enforces nothing)".into()));
+    }
+    if a.tick {
+        super::retention::confirm_settings("check --tick", a.retention, a.yes)?;
     }
     let (db, ticked) = if a.tick {
         let db = super::retention::open_for_writing(ctx, a.retention)?;
@@ -143,6 +176,7 @@ pub fn check(ctx: &Ctx, a: &CheckArgs) -> Result<(), CliError> {
         "clean": total == 0,
         "profiles": report.profiles,
         "identifiers": report.identifiers,
+        "merged_ids": report.aliases,
         "aliases": report.aliases,
         "deltas": report.deltas,
         "segments": db.segments().len(),
@@ -156,7 +190,7 @@ pub fn check(ctx: &Ctx, a: &CheckArgs) -> Result<(), CliError> {
     });
     ctx.out.emit(&v, || {
         let mut out = format!(
-            "checked {} profiles, {} identifiers, {} aliases, {} deltas, {} segments, {} trait indexes in {ms} ms",
+            "checked {} profiles, {} identifiers, {} merged ids, {} deltas, {} segments, {} trait indexes in {ms} ms",
             report.profiles,
             report.identifiers,
             report.aliases,

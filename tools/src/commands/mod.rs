@@ -69,7 +69,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Index(c) => indexes::index(&ctx, c),
         Command::Retention(c) => retention::retention(&ctx, c),
         Command::Feed(a) => maintenance::feed(&ctx, &a),
-        Command::Tick(r) => maintenance::tick(&ctx, r),
+        Command::Tick(a) => maintenance::tick(&ctx, a),
         Command::Check(a) => maintenance::check(&ctx, &a),
         Command::Export(a) => privacy::export(&ctx, &a),
         Command::Erase(a) => privacy::erase(&ctx, &a),

@@ -41,6 +41,23 @@ fn days(flag: &str, n: Option<u32>) -> Result<Option<i64>, CliError> {
     }
 }
 
+/// Refuses settings given without `--yes` (`tick`, `check --tick`): a
+/// setting is recorded, and what it no longer keeps is deleted for good.
+/// Bad values are reported first, as without `--yes`.
+pub fn confirm_settings(command: &str, r: RetentionSettings, yes: bool) -> Result<(), CliError> {
+    days("--timeline", r.timeline)?;
+    days("--buckets", r.buckets)?;
+    if r.given() && !yes {
+        return Err(CliError::Usage(format!(
+            "{command} with --timeline or --buckets cannot be undone: the setting is recorded in the database (later \
+             opens, the application's too, apply it) and every event older than the timeline retention is deleted, \
+             every rollup day bucket older than the bucket retention folded; add --yes to confirm (a plain \
+             `{command}` applies the recorded settings)"
+        )));
+    }
+    Ok(())
+}
+
 /// Opens the database for writing with these retention settings (checked
 /// before it opens).
 pub fn open_for_writing(ctx: &Ctx, r: RetentionSettings) -> Result<ProfileDb, CliError> {

@@ -20,7 +20,7 @@ use crate::parse::Target;
 /// Runs one `segment` command.
 pub fn segment(ctx: &Ctx, cmd: SegmentCommand) -> Result<(), CliError> {
     match cmd {
-        SegmentCommand::Define { name, expr } => define(ctx, &name, &expr),
+        SegmentCommand::Define { name, expr, yes } => define(ctx, &name, &expr, yes),
         SegmentCommand::List => {
             let db = open::for_reading(&ctx.db)?;
             // By name (the library keeps them in dependency order).
@@ -49,6 +49,9 @@ pub fn segment(ctx: &Ctx, cmd: SegmentCommand) -> Result<(), CliError> {
         SegmentCommand::Members { name, page } => {
             let db = open::for_reading(&ctx.db)?;
             let count = db.segment_count(&name).map_err(|e| unknown_segment(e, &name))?;
+            if ctx.out.json {
+                return stream_members(&db, &name, count, page);
+            }
             let ids = db.segment_members(&name, page.offset, page.limit)?;
             members(ctx, &db, &format!("segment {name}"), count, &ids, page)
         }
@@ -112,10 +115,20 @@ fn was_member(ctx: &Ctx, args: &[String], id: Option<u32>, at: &str) -> Result<(
     let now_part_of = db.resolve_id(profile)?.filter(|p| *p != profile);
     let not_linked = linked_at.filter(|l| t < *l);
     let member = if not_linked.is_some() { false } else { db.was_member(profile, name, t)? };
+    // Before the current definition, a recorded membership can only come
+    // from an earlier definition it replaced (a drop deletes the history,
+    // and a later definition of the name starts a new one): then the
+    // answer is that definition's. Without one, the profile was a member
+    // under no definition then, whether or not one existed.
+    let earlier_definition = not_linked.is_none()
+        && t < seg.defined_at
+        && (member || db.was_member(profile, name, profiledb::Timestamp(seg.defined_at.0 - 1))?);
     let history = if not_linked.is_some() {
         "identifier_not_linked"
     } else if t > now {
         "future"
+    } else if earlier_definition {
+        "earlier_definition"
     } else if t < seg.defined_at {
         "before_definition"
     } else {
@@ -140,9 +153,14 @@ fn was_member(ctx: &Ctx, args: &[String], id: Option<u32>, at: &str) -> Result<(
                 "\nnote: that time is in the future (now is {}): this is the membership now, which can still change",
                 now.to_rfc3339()
             )),
+            ("earlier_definition", _) => out.push_str(&format!(
+                "\nnote: that time is before {name}'s current definition ({}), which replaced an earlier one of the \
+                 same name: the answer is the earlier definition's, from its recorded membership",
+                seg.defined_at.to_rfc3339()
+            )),
             ("before_definition", _) => out.push_str(&format!(
-                "\nnote: that time is before {name}'s current definition ({}); the history holds nothing before \
-                 then unless that definition replaced an earlier one of the same name",
+                "\nnote: that time is before {name}'s current definition ({}): the profile was a member under no \
+                 definition of {name} then (the current expression was not evaluated before it was defined)",
                 seg.defined_at.to_rfc3339()
             )),
             _ => {}
@@ -205,12 +223,23 @@ fn warn_unseen_events(db: &ProfileDb, expr: &str, consequence: &str) -> Result<(
 }
 
 /// `segment define NAME EXPR`, with a backfill progress bar on a terminal.
-fn define(ctx: &Ctx, name: &str, expr: &str) -> Result<(), CliError> {
+fn define(ctx: &Ctx, name: &str, expr: &str, yes: bool) -> Result<(), CliError> {
     // A syntax error is reported before the open (which can be refused by
     // a running writer's lock, and writes a new MANIFEST).
     profiledb::segment::parse(expr)?;
+    if !yes {
+        // Whether the name exists, read-only: a refusal writes nothing.
+        let exists = open::for_reading(&ctx.db)?.segments().iter().any(|s| s.name == name);
+        if exists {
+            return Err(unconfirmed_redefinition(name));
+        }
+    }
     let db = open::for_writing(&ctx.db)?;
     let redefined = db.segments().iter().any(|s| s.name == name);
+    if redefined && !yes {
+        // Defined between the read above and this open.
+        return Err(unconfirmed_redefinition(name));
+    }
     warn_unseen_events(&db, expr, "the segment's conditions on it count nothing until it is ingested")?;
     let bar = crate::output::progress::backfill();
     let started = Instant::now();
@@ -229,6 +258,15 @@ fn define(ctx: &Ctx, name: &str, expr: &str) -> Result<(), CliError> {
         }
         out
     })
+}
+
+/// The refusal of a redefinition without `--yes`.
+fn unconfirmed_redefinition(name: &str) -> CliError {
+    CliError::Usage(format!(
+        "segment {name} exists: redefining it cannot be undone: the earlier definition is not kept, and its members are \
+         re-evaluated under the new one (each profile that enters or leaves gets a feed record; the membership history \
+         keeps the earlier definition's rows); add --yes to confirm (see `profiledb segment show {name}`)"
+    ))
 }
 
 /// `segment show NAME`: the definition, its count and what it reads.
@@ -334,6 +372,36 @@ fn members(ctx: &Ctx, db: &ProfileDb, what: &str, count: u64, ids: &[ProfileId],
     let mut v = json!({"of": what, "count": count, "offset": page.offset, "members": rows});
     mark_stale(db, &mut v)?;
     ctx.out.emit(&v, || format!("{what}: {count} members\n\n{}", members_text(ids, &rows, count, page)))
+}
+
+/// How many members [`stream_members`] reads at a time.
+const MEMBERS_CHUNK: usize = 1_000;
+
+/// `segment members --json`, streamed: the members are read and written
+/// [`MEMBERS_CHUNK`] at a time (the array last), so a large `--limit`
+/// does not hold them all.
+fn stream_members(db: &ProfileDb, name: &str, count: u64, page: Page) -> Result<(), CliError> {
+    let stale = warn_due_wakeups(db)?;
+    let mut out = crate::output::stream::JsonStream::begin()?;
+    out.field("of", &json!(format!("segment {name}")))?;
+    out.field("count", &json!(count))?;
+    out.field("offset", &json!(page.offset))?;
+    out.field("stale_memberships", &stale)?;
+    out.begin_array("members")?;
+    let (mut offset, mut left) = (page.offset, page.limit);
+    while left > 0 {
+        let ids = db.segment_members(name, offset, left.min(MEMBERS_CHUNK))?;
+        for row in member_rows(db, &ids, page.resolve)? {
+            out.element(&row)?;
+        }
+        if ids.len() < left.min(MEMBERS_CHUNK) {
+            break;
+        }
+        offset += ids.len() as u64;
+        left -= ids.len();
+    }
+    out.end_array()?;
+    out.finish()
 }
 
 /// Member rows as JSON: ids, or `{"id", "identifiers"}` with `resolve`.

@@ -228,7 +228,7 @@ pub fn segments_table(segs: &[SegmentInfo]) -> String {
     }
     let mut t = Table::new(&["SEGMENT", "MEMBERS", "EXPRESSION"]);
     for s in segs {
-        t.row(vec![s.name.clone(), s.members.to_string(), truncate(&s.text, 90)]);
+        t.row(vec![s.name.clone(), super::thousands(s.members), truncate(&s.text, 90)]);
     }
     t.render()
 }

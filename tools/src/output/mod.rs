@@ -5,6 +5,7 @@
 pub mod data;
 pub mod json;
 pub mod progress;
+pub mod stream;
 pub mod table;
 pub mod text;
 
@@ -80,6 +81,19 @@ pub fn hex_bytes(bytes: &[u8]) -> String {
     s
 }
 
+/// A count for people, as `demo` and `stats` print counts: `12345` → `12,345`.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// A byte count for people: `1.5 MiB`.
 pub fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
@@ -105,6 +119,14 @@ mod tests {
         assert_eq!(escape_bytes(b"email\x00a@x.com"), "email\\x00a@x.com");
         assert_eq!(escape_bytes(b"a\\b\xff"), "a\\x5Cb\\xFF");
         assert_eq!(hex_bytes(&[0, 0xab]), "0x00AB");
+    }
+
+    #[test]
+    fn groups_digits() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1234), "1,234");
+        assert_eq!(thousands(1_234_567), "1,234,567");
     }
 
     #[test]

@@ -14,7 +14,7 @@ use crate::commands::admin::merged_ids;
 use crate::commands::profile::Extras;
 use crate::commands::Ctx;
 use crate::error::CliError;
-use crate::output::{data as out, json as js, text};
+use crate::output::{data as out, human_bytes, json as js, text, thousands};
 
 /// The newest history rows shown for the customer, after the stitching ones.
 const NEWEST_ROWS: usize = 3;
@@ -42,6 +42,13 @@ pub fn report(
     let extras = Extras::read(db, id)?;
     let shown = story(&history);
     let segments = db.segments();
+    // The members now, after the tick (the backfill counts are before it).
+    let counts: Vec<(String, u64, u64, Duration)> = stats
+        .segments
+        .iter()
+        .map(|(n, backfilled, t)| Ok((n.clone(), db.segment_count(n)?, *backfilled, *t)))
+        .collect::<Result<_, CliError>>()?;
+    let files = crate::commands::disk_usage::DirUsage::of(&a.dir)?;
     let started = Instant::now();
     let query = db.query(QUERY)?;
     let query_ms = started.elapsed().as_secs_f64() * 1000.0;
@@ -62,10 +69,11 @@ pub fn report(
         "events_per_sec": rate.round(),
         "profiles": profiles,
         "identifiers": identifiers,
+        "merged_ids": merges,
         "merges": merges,
         "rollups": db.rollup_defs().iter().map(out::rollup_def).collect::<Vec<_>>(),
-        "segments": stats.segments.iter().map(|(n, c, t)| json!({
-            "name": n, "members": c, "backfill_ms": t.as_millis(),
+        "segments": counts.iter().map(|(n, c, backfilled, t)| json!({
+            "name": n, "members": c, "members_at_backfill": backfilled, "backfill_ms": t.as_millis(),
             "expression": segments.iter().find(|s| &s.name == n).map(|s| s.text.clone()),
         })).collect::<Vec<_>>(),
         "ticked": stats.ticked,
@@ -82,14 +90,16 @@ pub fn report(
         "query": {"expression": QUERY, "count": query.count(), "explain": query.explain(), "elapsed_ms": query_ms},
         "rfm": rfm.map_or(Value::Null, out::rfm_report),
         "rfm_ms": stats.rfm_time.as_millis(),
+        "compact_ms": stats.compact_time.as_millis(),
+        "directory_bytes": files.total(), "wal_bytes": files.wal,
     });
     ctx.out.emit(&v, || {
         let dir = a.dir.display();
         let mut o = format!(
             "profiledb demo: {} people, {} events from {} to {} (seed {})\n\
              ingested in {secs:.2} s ({} events/s, {} batches; generating took {} ms) into {dir}\n\n\
-             DATABASE\n  profiles     {}\n  identifiers  {}\n  merges       {}  (anonymous visitors and newsletter \
-             emails stitched into customers)\n  rollups      {} declared\n",
+             DATABASE\n  profiles     {}\n  identifiers  {}\n  merged ids   {}  (profiles of anonymous visitors and \
+             newsletter emails merged into customers)\n  rollups      {} declared\n",
             thousands(data.people.len() as u64),
             thousands(stats.events),
             profiledb::Timestamp(data.start).to_rfc3339(),
@@ -115,13 +125,13 @@ pub fn report(
             text::history_table(&shown)
         ));
         let mut t = crate::output::table::Table::new(&["SEGMENT", "MEMBERS", "BACKFILL", "EXPRESSION"]);
-        for (name, n, took) in &stats.segments {
+        for (name, n, _, took) in &counts {
             let expr = segments.iter().find(|s| &s.name == name).map_or(String::new(), |s| s.text.clone());
             t.row(vec![name.clone(), thousands(*n), format!("{} ms", took.as_millis()), expr]);
         }
         o.push_str(&format!(
-            "\n\nSEGMENTS (defined over the loaded data, then {} due wake-ups processed at now)\n\n{}",
-            stats.ticked,
+            "\n\nSEGMENTS (defined over the loaded data, then {} due wake-ups processed at now; members as of now)\n\n{}",
+            thousands(stats.ticked),
             t.render()
         ));
         o.push_str(&format!(
@@ -132,6 +142,12 @@ pub fn report(
         if let Some(r) = rfm {
             o.push_str(&format!("\n\n{}", out::rfm_text(r, 8)));
         }
+        o.push_str(&format!(
+            "\n\nFILES  {} in {dir} (write-ahead log {}), flushed and compacted in {} ms",
+            human_bytes(files.total()),
+            human_bytes(files.wal),
+            stats.compact_time.as_millis()
+        ));
         o.push_str(&format!(
             "\n\nTry:\n  profiledb --db {dir} get {email}\n  profiledb --db {dir} events {email} --limit 10\n  \
              profiledb --db {dir} segment list\n  profiledb --db {dir} segment members high_value --resolve\n  \
@@ -157,29 +173,4 @@ fn story(history: &[Delta]) -> Vec<Delta> {
 /// The most interesting person: the highest showcase score, the first on a tie.
 fn showcase(data: &Dataset) -> Option<&Person> {
     data.people.iter().filter(|p| p.signed_up).rev().max_by_key(|p| p.showcase)
-}
-
-/// `12345` → `12,345`.
-fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::thousands;
-
-    #[test]
-    fn groups_digits() {
-        assert_eq!(thousands(0), "0");
-        assert_eq!(thousands(1234), "1,234");
-        assert_eq!(thousands(1_234_567), "1,234,567");
-    }
 }
