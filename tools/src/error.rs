@@ -139,6 +139,18 @@ impl fmt::Display for CliError {
                  closed the database (RocksDB: {detail})",
                 path.display()
             ),
+            // The library's way out (`WalRecovery::Salvage`) is an option
+            // of code; an admin restores, or salvages with a program.
+            CliError::Db(profiledb::Error::WalDamaged { path, detail }) => write!(
+                f,
+                "the database at {} has a missing or damaged write-ahead log (a *.log file: they hold \
+                 acknowledged writes not yet in table files): {detail}. Nothing was read or changed. Put the \
+                 missing file back or restore the directory from a backup (`profiledb backup` makes one); to \
+                 keep what precedes the damage instead, open a copy (`cp -a`) with \
+                 `Builder::wal_recovery(WalRecovery::Salvage)` from a program (README, \"Damaged or missing \
+                 write-ahead logs\")",
+                path.display()
+            ),
             CliError::Db(e) => write!(f, "{e}"),
             CliError::NoDatabase(p) => write!(
                 f,

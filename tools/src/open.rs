@@ -46,26 +46,16 @@ fn keyed(builder: Builder) -> Result<Builder, CliError> {
     Ok(builder.secret_key(key))
 }
 
-/// A handle opened for reading. Dropping it closes the database, then
-/// removes the secondary instance's private directory.
+/// A handle opened for reading (read-only, or a secondary instance, whose
+/// private directory the library removes when it closes).
 pub struct ReadDb {
-    // Fields drop in declaration order: the database closes first.
     db: ProfileDb,
-    _cleanup: SecondaryCleanup,
 }
 
 impl Deref for ReadDb {
     type Target = ProfileDb;
     fn deref(&self) -> &ProfileDb {
         &self.db
-    }
-}
-
-struct SecondaryCleanup;
-
-impl Drop for SecondaryCleanup {
-    fn drop(&mut self) {
-        remove_secondary_dirs();
     }
 }
 
@@ -99,13 +89,12 @@ pub fn for_reading_with(path: &Path, configure: impl Fn(Builder) -> Builder) -> 
                 .profile_cache_entries(PROFILE_CACHE_ENTRIES),
         )
     };
-    let cleanup = SecondaryCleanup;
     let db = match builder().access_mode(AccessMode::ReadOnly).open() {
         Err(Error::Unsettled { .. }) => builder().access_mode(AccessMode::Secondary).open(),
         opened => opened,
     };
     match db {
-        Ok(db) => Ok(ReadDb { db, _cleanup: cleanup }),
+        Ok(db) => Ok(ReadDb { db }),
         Err(e) if names_a_missing_file(&e) => Err(missing_file_error(path, e)),
         Err(e) => Err(e.into()),
     }
@@ -246,21 +235,6 @@ pub fn exists(path: &Path) -> Result<bool, CliError> {
 /// file, which [`check_dir`] reports itself).
 fn is_missing(e: &std::io::Error) -> bool {
     matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory)
-}
-
-/// Removes the private directories this process's secondary instances
-/// left in the temp directory. The library names them
-/// `profiledb-secondary-<pid>-<n>` and does not remove them (see the
-/// report: a `Builder::secondary_dir` or cleanup on drop would replace
-/// this); only this process's own are touched.
-fn remove_secondary_dirs() {
-    let prefix = format!("profiledb-secondary-{}-", std::process::id());
-    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else { return };
-    for entry in entries.flatten() {
-        if entry.file_name().to_string_lossy().starts_with(&prefix) {
-            let _ = std::fs::remove_dir_all(entry.path());
-        }
-    }
 }
 
 #[cfg(test)]
