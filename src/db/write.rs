@@ -173,6 +173,18 @@ impl ProfileDb {
     /// profile. Afterwards an as-of read before the horizon fails with
     /// [`Error::HistoryTruncated`] rather than answering wrongly.
     pub fn retain_history(&self, horizon: Timestamp) -> Result<RetentionReport> {
+        self.retain_history_with_progress(horizon, &mut |_, _| {})
+    }
+
+    /// As [`retain_history`](Self::retain_history), calling `progress` with
+    /// `(profiles done, profiles in all)` after each profile (a pass over
+    /// a large database takes minutes; each profile is its own commit, so
+    /// an interrupted pass leaves the profiles before it folded).
+    pub fn retain_history_with_progress(
+        &self,
+        horizon: Timestamp,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<RetentionReport> {
         self.writable("retain_history")?;
         let mut report = RetentionReport::default();
         let ids: Vec<ProfileId> = {
@@ -186,16 +198,20 @@ impl ProfileDb {
             }
             ids
         };
-        for id in ids {
+        let total = ids.len() as u64;
+        for (done, id) in (1..).zip(ids) {
             let mut writer = self.core.writer.lock();
             let mut txn = Txn::new(&self.core, &mut writer);
-            let Some(rec) = txn.profile(id)? else { continue };
-            txn.skip_segments = true;
-            if let Some(next) = history::fold_before(&txn.view, &mut txn.batch, &rec, horizon)? {
-                txn.put_profile(next);
-                txn.commit()?;
-                report.profiles_folded += 1;
+            if let Some(rec) = txn.profile(id)? {
+                txn.skip_segments = true;
+                if let Some(next) = history::fold_before(&txn.view, &mut txn.batch, &rec, horizon)? {
+                    txn.put_profile(next);
+                    txn.commit()?;
+                    report.profiles_folded += 1;
+                }
             }
+            drop(writer);
+            progress(done, total);
         }
         Ok(report)
     }

@@ -18,13 +18,18 @@ fn init_is_idempotent_and_stats_reports_an_empty_database() {
     let cfs: Vec<&str> =
         st["column_families"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
     assert_eq!(cfs, profiledb::ProfileDb::column_families());
-    // Nothing on disk yet: what an empty database holds is memtable arenas,
-    // shown apart from the files.
-    assert_eq!(st["total_disk_bytes"], json!(0), "{st}");
+    // Nearly nothing on disk: `init`'s close flushed `meta` (the format
+    // version) into a table file, which seals the write-ahead log it was in
+    // (README, "Damaged or missing write-ahead logs"); the rest of an empty
+    // database is memtable arenas, shown apart from the files.
     for c in st["column_families"].as_array().unwrap() {
         let (disk, mem) = (c["disk_bytes"].as_u64().unwrap(), c["memtable_bytes"].as_u64().unwrap());
         assert_eq!(c["bytes"].as_u64().unwrap(), disk + mem, "{c}");
+        if c["name"] != json!("meta") {
+            assert_eq!(disk, 0, "{c}");
+        }
     }
+    assert!(st["total_disk_bytes"].as_u64().unwrap() < 10_000, "{st}");
     let text = db.run(&["stats"]).ok().stdout;
     assert!(text.contains("profiles     0") && text.contains("COLUMN FAMILY") && text.contains("MEMTABLES"), "{text}");
 }

@@ -182,7 +182,10 @@ pub fn retain(ctx: &Ctx, a: &RetainArgs) -> Result<(), CliError> {
     }
     let db = open::for_writing(&ctx.db)?;
     let finishing = super::finishing::on_signal(super::finishing::RETAIN)?;
-    let report = db.retain_history(horizon)?;
+    let bar = crate::output::progress::profiles("retain");
+    let report = db.retain_history_with_progress(horizon, &mut crate::output::progress::reporter(&bar));
+    bar.finish_and_clear();
+    let report = report?;
     let v = json!({"before": horizon.to_rfc3339(), "profiles_folded": report.profiles_folded});
     ctx.out.emit(&v, || {
         format!(

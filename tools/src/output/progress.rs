@@ -1,5 +1,6 @@
-//! The progress bar of a backfill (`segment define`, `rollup declare`):
-//! drawn on stderr when it is a terminal, hidden otherwise.
+//! The progress bar of a pass over every profile (a backfill: `segment
+//! define`, `rollup declare`; `retain`): drawn on stderr when it is a
+//! terminal, hidden otherwise.
 
 use std::io::IsTerminal;
 
@@ -7,11 +8,17 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// A bar counting the profiles a backfill has done.
 pub fn backfill() -> ProgressBar {
+    profiles("backfill")
+}
+
+/// A bar counting the profiles a pass called `what` has done.
+pub fn profiles(what: &str) -> ProgressBar {
     if !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
-    if let Ok(style) = ProgressStyle::with_template("backfill {wide_bar} {pos}/{len} profiles {per_sec} eta {eta}") {
+    let template = format!("{what} {{wide_bar}} {{pos}}/{{len}} profiles {{per_sec}} eta {{eta}}");
+    if let Ok(style) = ProgressStyle::with_template(&template) {
         bar.set_style(style);
     }
     bar
