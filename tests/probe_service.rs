@@ -370,7 +370,7 @@ fn a_backup_taken_while_threads_write_opens_clean_and_a_secondary_follows() {
                 let ev =
                     Event::new(EventKind::Track, "purchase", db.now(), vec![who.clone()]).with_property("amount", 3);
                 db.track(&ev).unwrap();
-                if i % 7 == 0 {
+                if i.is_multiple_of(7) {
                     db.identify(&[who, id(&format!("email:{}@x.io", i % 150))], Update::new().increment("k", 1))
                         .unwrap();
                 }
@@ -563,7 +563,7 @@ fn odd_inputs_and_clocks_return_errors_never_panic() {
     db.define_segment("trial", "traits.trial_ends > now").unwrap();
     let mut panics = Vec::new();
     let mut outcomes = Vec::new();
-    let mut run = |what: &str, f: &mut dyn FnMut() -> String| match catch_unwind(AssertUnwindSafe(|| f())) {
+    let mut run = |what: &str, f: &mut dyn FnMut() -> String| match catch_unwind(AssertUnwindSafe(&mut *f)) {
         Ok(s) => outcomes.push(format!("{what}: {s}")),
         Err(p) => panics.push(format!(
             "{what}: {}",
@@ -786,7 +786,7 @@ fn a_secondary_catching_up_beside_an_event_writer_reads_one_state() {
                 let who = id(&format!("user_id:u{}", i % 300));
                 let ev = Event::new(EventKind::Track, "purchase", db.now(), vec![who]).with_property("amount", 3);
                 db.track(&ev).unwrap();
-                if i % 10 == 0 {
+                if i.is_multiple_of(10) {
                     db.update(&id("user_id:hot"), Update::new().increment("n", 1)).unwrap();
                 }
                 i += 1;
@@ -962,8 +962,11 @@ fn check_on_the_live_writer_during_writes_and_merges_reports_nothing() {
                     let ev = Event::new(EventKind::Track, "purchase", db.now(), vec![anon.clone()])
                         .with_property("amount", 2);
                     db.track(&ev).unwrap();
-                    db.identify(&[anon, email], Update::new().set("plan", if i % 3 == 0 { "pro" } else { "free" }))
-                        .unwrap();
+                    db.identify(
+                        &[anon, email],
+                        Update::new().set("plan", if i.is_multiple_of(3) { "pro" } else { "free" }),
+                    )
+                    .unwrap();
                     i += 1;
                 }
                 i
