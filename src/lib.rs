@@ -71,6 +71,7 @@ pub mod rollup;
 mod schema;
 pub mod segment;
 mod storage;
+mod subscription;
 mod txn;
 
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
@@ -86,6 +87,7 @@ pub use db::{
     RetentionReport, SegmentInfo, SegmentMismatch, TickReport, MAX_ERASE_MANY,
 };
 pub use db::{CheckReport, EventRef, ProfileFailure, RetentionPass, Violation};
+pub use subscription::FeedIntoIter;
 pub use db::{IndexMismatch, TickErrorHook, TickerStatus, TraitIndexInfo, LIVE_SET, PURGE_READ_WAIT};
 pub use error::{Error, NotFound, NotFoundKind, Result};
 pub use identity::identifier::Identifier;
