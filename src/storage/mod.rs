@@ -190,11 +190,30 @@ impl Store {
 
     /// Fsyncs the write-ahead log: every write committed so far survives
     /// power loss (what `sync` write options do on every commit, once).
+    /// Fails when the database directory (its `CURRENT` file) is gone.
     pub fn sync_wal(&self) -> Result<()> {
         if self.inner.read_only {
             return Err(Error::ReadOnly("a WAL sync"));
         }
-        self.inner.db.flush_wal(true).map_err(storage_err("sync_wal", "*"))
+        self.inner.db.flush_wal(true).map_err(storage_err("sync_wal", "*"))?;
+        // An open log fsyncs fine after its directory was removed (or
+        // moved) underneath the handle: what it holds is then nowhere a
+        // reopen finds it. RocksDB replaces CURRENT by a rename, so it is
+        // always there while the directory is.
+        let current = self.path().join("CURRENT");
+        if !current.is_file() {
+            return Err(Error::Storage {
+                op: "sync",
+                cf: "*",
+                detail: format!(
+                    "IO error: {} is gone: the database directory was removed or moved while open, and the writes \
+                     this handle acknowledged are not in it; drop every clone of the handle (a reopen of the path \
+                     finds no database, or an older one)",
+                    current.display()
+                ),
+            });
+        }
+        Ok(())
     }
 
     /// Compacts the key range `[from, to)` of a column family (the whole
