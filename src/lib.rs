@@ -88,7 +88,6 @@ pub use db::{
     RetentionReport, SegmentInfo, SegmentMismatch, TickReport, MAX_ERASE_MANY,
 };
 pub use db::{CheckReport, EventRef, ProfileFailure, RetentionPass, Violation};
-pub use subscription::FeedIntoIter;
 pub use db::{IndexMismatch, TickErrorHook, TickerStatus, TraitIndexInfo, LIVE_SET, PURGE_READ_WAIT};
 pub use error::{Error, NotFound, NotFoundKind, Result};
 pub use error_retry::Retry;
@@ -104,6 +103,7 @@ pub use profile::operator::{TraitOp, Update};
 pub use profile::state::Profile;
 pub use profile::traits::{TraitEntry, Traits};
 pub use profile::value::TraitValue;
+pub use subscription::FeedIntoIter;
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]

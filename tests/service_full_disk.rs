@@ -27,10 +27,8 @@ impl Tmpfs {
         let parent = tempfile::tempdir().ok()?;
         let dir = parent.path().join("tmpfs");
         std::fs::create_dir(&dir).ok()?;
-        let out = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={bytes}"), "tmpfs"])
-            .arg(&dir)
-            .output();
+        let out =
+            Command::new("mount").args(["-t", "tmpfs", "-o", &format!("size={bytes}"), "tmpfs"]).arg(&dir).output();
         let out = match out {
             Ok(out) => out,
             Err(e) => {

@@ -377,15 +377,25 @@ impl Store {
 
     /// Catches up until one catch-up saw a whole state (see
     /// [`settle`]), or [`Error::Unsettled`].
+    ///
+    /// A catch-up that settle calls whole can still lose a rarely written
+    /// family's newest writes (RocksDB's secondary replay; seen with `meta`
+    /// counters going back to an old value while the other families moved
+    /// on): the counters in `meta`, which only grow, are compared with
+    /// those read before, and a catch-up that moved one back is retried
+    /// like one that raced a flush, then [`Error::Unsettled`].
     fn catch_up_whole(&self) -> Result<()> {
         let path = &self.inner.path;
         let mut missing = None;
+        let counters = self.meta_counters()?;
         for attempt in 0..=settle::RETRIES {
             let before = settle::Mark::take(path);
             let caught = self.inner.db.try_catch_up_with_primary();
             let during = before.compare(&settle::Mark::take(path));
             match caught {
-                Ok(()) if during.whole_for(true) => return Ok(()),
+                Ok(()) if during.whole_for(true) && !settle::went_back(&counters, &self.meta_counters()?) => {
+                    return Ok(())
+                }
                 Ok(()) => missing = None,
                 // The MANIFEST edits a catch-up replays can name files a
                 // later compaction deleted, even before this attempt began:
@@ -396,6 +406,16 @@ impl Store {
             std::thread::sleep(settle::wait(attempt));
         }
         Err(missing.map_or_else(|| settle::unsettled("catch_up", path), storage_err("catch_up", "*")))
+    }
+
+    /// The raw values of the `meta` counters ([`settle::COUNTERS`]).
+    /// None for a store without `meta` (the storage layer's own tests).
+    fn meta_counters(&self) -> Result<Vec<Option<Vec<u8>>>> {
+        if !self.inner.families.contains(&crate::keys::cf::META) {
+            return Ok(Vec::new());
+        }
+        let view = self.latest();
+        settle::COUNTERS.iter().map(|key| view.get(crate::keys::cf::META, key)).collect()
     }
 
     /// An absent column family the database has now (a writer created it).
