@@ -46,7 +46,7 @@ pub(crate) struct Core {
     /// Timeline and bucket retention floors, and the running pass.
     pub retention: crate::rollup::retention::Floors,
     /// In-process change-feed subscribers.
-    pub subscribers: Mutex<Vec<crossbeam::channel::Sender<FeedRecord>>>,
+    pub subscribers: Mutex<Vec<crate::subscription::Subscriber>>,
     /// The per-database suppression secret, once something was erased or
     /// anonymized (`None`: nothing is suppressed, writes skip the check).
     pub suppression_secret: RwLock<Option<Arc<Vec<u8>>>>,
@@ -90,8 +90,7 @@ impl Core {
     /// Sends committed feed records to every live subscriber, dropping
     /// subscribers whose receiver is gone.
     pub fn publish_feed(&self, records: &[FeedRecord]) {
-        let mut subs = self.subscribers.lock();
-        subs.retain(|s| records.iter().all(|r| s.send(r.clone()).is_ok()));
+        crate::subscription::publish(&self.subscribers, records);
     }
 }
 

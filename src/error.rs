@@ -165,7 +165,11 @@ pub enum Error {
     /// A RocksDB operation failed. The message names the column family
     /// unless the operation was on the whole database (`*`), and adds what
     /// to do when the cause is a full disk or a directory that cannot be
-    /// written.
+    /// written. [`Error::retry`] says whether the handle can go on: after a
+    /// full disk it writes again by itself once space is freed
+    /// ([`Retry::Later`](crate::Retry::Later)); after most other I/O
+    /// errors every clone must be dropped and the database reopened
+    /// ([`Retry::Reopen`](crate::Retry::Reopen)).
     #[error("{}", storage_error(op, cf, detail))]
     Storage {
         /// The operation (`get`, `write`, `open`, ...).
@@ -491,13 +495,19 @@ fn purge_pending_message(action: &str, source: &Error) -> String {
     }
 }
 
+/// What [`Error::Storage`] adds for a full disk: RocksDB stops writes and
+/// resumes them by itself once space returns (its `SstFileManager` polls),
+/// so the same handle works again — no reopen is needed.
+const DISK_FULL_ADVICE: &str = " (the disk is full: nothing of this operation was written; free space — the handle and \
+     its clones write again by themselves within about 5 s once 64 MiB (or write_buffer_bytes, if larger) are free, so retry later; reads still work)";
+
 fn storage_error(op: &str, cf: &str, detail: &str) -> String {
     let mut out = match cf {
         "*" => format!("storage error during {op}: {detail}"),
         cf => format!("storage error during {op} on column family {cf}: {detail}"),
     };
-    if detail.contains("No space left on device") {
-        out.push_str(" (the disk is full: free space, then run the operation again)");
+    if crate::error_retry::is_disk_full(detail) {
+        out.push_str(DISK_FULL_ADVICE);
     } else if detail.contains("Read-only file system") || detail.contains("Permission denied") {
         out.push_str(" (the database directory cannot be written here: read-only opens still work)");
     }
@@ -573,7 +583,8 @@ mod tests {
         };
         let text = full.to_string();
         assert!(text.starts_with("storage error during write: IO error"), "{text}");
-        assert!(text.ends_with("(the disk is full: free space, then run the operation again)"), "{text}");
+        assert!(text.contains("(the disk is full: nothing of this operation was written; free space"), "{text}");
+        assert!(text.contains("write again by themselves"), "{text}");
         let ro = Error::Storage { op: "open", cf: "*", detail: "IO error: db/LOG: Read-only file system".into() };
         assert!(ro.to_string().contains("read-only opens still work"), "{ro}");
         let cf = Error::Storage { op: "get", cf: "profile", detail: "Corruption: bad block".into() };

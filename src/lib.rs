@@ -61,6 +61,7 @@ mod commit_epoch;
 mod core;
 mod db;
 mod error;
+mod error_retry;
 pub mod event;
 pub mod identity;
 pub(crate) mod keys;
@@ -71,6 +72,7 @@ pub mod rollup;
 mod schema;
 pub mod segment;
 mod storage;
+mod subscription;
 mod txn;
 
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
@@ -91,6 +93,7 @@ pub use db::{
 pub use db::{CheckReport, EventRef, ProfileFailure, RetentionPass, Violation};
 pub use db::{IndexMismatch, TickErrorHook, TickerStatus, TraitIndexInfo, LIVE_SET, PURGE_READ_WAIT};
 pub use error::{Error, NotFound, NotFoundKind, Result};
+pub use error_retry::Retry;
 pub use identity::identifier::Identifier;
 pub use identity::link::IdentityLink;
 pub use identity::rules::{IdentityRules, KindLimit, OnExceed};
@@ -103,6 +106,7 @@ pub use profile::operator::{TraitOp, Update};
 pub use profile::state::Profile;
 pub use profile::traits::{TraitEntry, Traits};
 pub use profile::value::TraitValue;
+pub use subscription::FeedIntoIter;
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]

@@ -20,7 +20,8 @@ fn retain_reports_its_progress_over_every_profile() {
     db.identify(&[id("user_id:u0"), id("user_id:u1")], Update::new()).unwrap();
     clock.advance(1_000);
     let mut calls = Vec::new();
-    let report = db.retain_history_with_progress(Timestamp(T0 + 500), &mut |done, total| calls.push((done, total))).unwrap();
+    let report =
+        db.retain_history_with_progress(Timestamp(T0 + 500), &mut |done, total| calls.push((done, total))).unwrap();
     assert_eq!(calls.len(), 29, "one call per live profile: {calls:?}");
     assert!(calls.iter().all(|&(_, total)| total == 29), "{calls:?}");
     assert!(calls.windows(2).all(|w| w[1].0 == w[0].0 + 1), "done rises by one: {calls:?}");

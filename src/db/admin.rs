@@ -198,6 +198,14 @@ impl ProfileDb {
     /// reports writes as done to someone else (a CLI printing "imported")
     /// calls this first; a read-only or secondary handle has nothing to
     /// sync and gets [`Error::ReadOnly`].
+    ///
+    /// It also checks that the database directory is still there (its
+    /// `CURRENT` file): a directory removed or moved underneath a live
+    /// handle goes unnoticed by writes until RocksDB next opens a file in
+    /// it (a new log or table file), and those writes are acknowledged
+    /// although a reopen will not find them. `sync` then fails with
+    /// [`Error::Storage`] (its [`retry`](Error::retry) is
+    /// [`Retry::Reopen`](crate::Retry::Reopen)).
     pub fn sync(&self) -> Result<()> {
         self.writable("sync")?;
         self.core.store.sync_wal()

@@ -18,12 +18,7 @@ use crate::txn::Txn;
 
 use super::ProfileDb;
 
-/// The receiving end of a change-feed subscription
-/// ([`ProfileDb::subscribe`]): a `crossbeam_channel::Receiver` of
-/// [`FeedRecord`]s, unbounded. Re-exported so that an application can
-/// store it without depending on `crossbeam` itself; its methods (`recv`,
-/// `try_recv`, `recv_timeout`, `iter`, `len`) are crossbeam's.
-pub type FeedReceiver = crossbeam::channel::Receiver<FeedRecord>;
+pub use crate::subscription::FeedReceiver;
 
 /// A defined segment and its size.
 #[derive(Clone, Debug, PartialEq)]
@@ -588,12 +583,15 @@ impl ProfileDb {
     /// The channel is **unbounded**: records a receiver does not take stay
     /// queued in memory, so a receiver that is never drained (or drained
     /// slower than writes produce records) grows without limit. Drop the
-    /// receiver to unsubscribe (the next commit forgets it). A consumer
+    /// receiver (and every clone of it) to unsubscribe: its channel is
+    /// freed at the next commit with feed records or the next `subscribe`,
+    /// whichever comes first. A consumer
     /// that falls behind can drop it and catch up from storage with
     /// [`feed`](Self::feed), which keeps every record.
     ///
-    /// The receiver is a [`FeedReceiver`] (`crossbeam_channel::Receiver`,
-    /// re-exported: no `crossbeam` dependency is needed to store it).
+    /// The receiver is a [`FeedReceiver`], which dereferences to a
+    /// `crossbeam_channel::Receiver` (no `crossbeam` dependency is needed
+    /// to store it).
     ///
     /// **From a cursor to live, without gaps**: subscribe *first*, then
     /// read the stored records from the cursor on with `feed` (which
@@ -637,9 +635,7 @@ impl ProfileDb {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn subscribe(&self) -> FeedReceiver {
-        let (tx, rx) = crossbeam::channel::unbounded();
-        self.core.subscribers.lock().push(tx);
-        rx
+        crate::subscription::subscribe(&self.core.subscribers)
     }
 
     /// Whether a profile was a member of a segment at time `t`, from the

@@ -200,20 +200,24 @@ impl ProfileDb {
         };
         let total = ids.len() as u64;
         for (done, id) in (1..).zip(ids) {
-            let mut writer = self.core.writer.lock();
-            let mut txn = Txn::new(&self.core, &mut writer);
-            if let Some(rec) = txn.profile(id)? {
-                txn.skip_segments = true;
-                if let Some(next) = history::fold_before(&txn.view, &mut txn.batch, &rec, horizon)? {
-                    txn.put_profile(next);
-                    txn.commit()?;
-                    report.profiles_folded += 1;
-                }
-            }
-            drop(writer);
+            // The writer lock is let go before `progress` runs.
+            report.profiles_folded += u64::from(self.fold_history_of(id, horizon)?);
             progress(done, total);
         }
         Ok(report)
+    }
+
+    /// Folds profile `id`'s deltas before `horizon` into a snapshot, in
+    /// one commit; whether there was anything to fold.
+    fn fold_history_of(&self, id: ProfileId, horizon: Timestamp) -> Result<bool> {
+        let mut writer = self.core.writer.lock();
+        let mut txn = Txn::new(&self.core, &mut writer);
+        let Some(rec) = txn.profile(id)? else { return Ok(false) };
+        txn.skip_segments = true;
+        let Some(next) = history::fold_before(&txn.view, &mut txn.batch, &rec, horizon)? else { return Ok(false) };
+        txn.put_profile(next);
+        txn.commit()?;
+        Ok(true)
     }
 
     pub(crate) fn writable(&self, op: &'static str) -> Result<()> {

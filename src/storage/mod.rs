@@ -201,11 +201,30 @@ impl Store {
 
     /// Fsyncs the write-ahead log: every write committed so far survives
     /// power loss (what `sync` write options do on every commit, once).
+    /// Fails when the database directory (its `CURRENT` file) is gone.
     pub fn sync_wal(&self) -> Result<()> {
         if self.inner.read_only {
             return Err(Error::ReadOnly("a WAL sync"));
         }
-        self.inner.db.flush_wal(true).map_err(storage_err("sync_wal", "*"))
+        self.inner.db.flush_wal(true).map_err(storage_err("sync_wal", "*"))?;
+        // An open log fsyncs fine after its directory was removed (or
+        // moved) underneath the handle: what it holds is then nowhere a
+        // reopen finds it. RocksDB replaces CURRENT by a rename, so it is
+        // always there while the directory is.
+        let current = self.path().join("CURRENT");
+        if !current.is_file() {
+            return Err(Error::Storage {
+                op: "sync",
+                cf: "*",
+                detail: format!(
+                    "IO error: {} is gone: the database directory was removed or moved while open, and the writes \
+                     this handle acknowledged are not in it; drop every clone of the handle (a reopen of the path \
+                     finds no database, or an older one)",
+                    current.display()
+                ),
+            });
+        }
+        Ok(())
     }
 
     /// Compacts the key range `[from, to)` of a column family (the whole
@@ -369,15 +388,25 @@ impl Store {
 
     /// Catches up until one catch-up saw a whole state (see
     /// [`settle`]), or [`Error::Unsettled`].
+    ///
+    /// A catch-up that settle calls whole can still lose a rarely written
+    /// family's newest writes (RocksDB's secondary replay; seen with `meta`
+    /// counters going back to an old value while the other families moved
+    /// on): the counters in `meta`, which only grow, are compared with
+    /// those read before, and a catch-up that moved one back is retried
+    /// like one that raced a flush, then [`Error::Unsettled`].
     fn catch_up_whole(&self) -> Result<()> {
         let path = &self.inner.path;
         let mut missing = None;
+        let counters = self.meta_counters()?;
         for attempt in 0..=settle::RETRIES {
             let before = settle::Mark::take(path);
             let caught = self.inner.db.try_catch_up_with_primary();
             let during = before.compare(&settle::Mark::take(path));
             match caught {
-                Ok(()) if during.whole_for(true) => return Ok(()),
+                Ok(()) if during.whole_for(true) && !settle::went_back(&counters, &self.meta_counters()?) => {
+                    return Ok(())
+                }
                 Ok(()) => missing = None,
                 // The MANIFEST edits a catch-up replays can name files a
                 // later compaction deleted, even before this attempt began:
@@ -388,6 +417,16 @@ impl Store {
             std::thread::sleep(settle::wait(attempt));
         }
         Err(missing.map_or_else(|| settle::unsettled("catch_up", path), storage_err("catch_up", "*")))
+    }
+
+    /// The raw values of the `meta` counters ([`settle::COUNTERS`]).
+    /// None for a store without `meta` (the storage layer's own tests).
+    fn meta_counters(&self) -> Result<Vec<Option<Vec<u8>>>> {
+        if !self.inner.families.contains(&crate::keys::cf::META) {
+            return Ok(Vec::new());
+        }
+        let view = self.latest();
+        settle::COUNTERS.iter().map(|key| view.get(crate::keys::cf::META, key)).collect()
     }
 
     /// An absent column family the database has now (a writer created it).

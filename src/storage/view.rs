@@ -3,6 +3,10 @@
 use super::{storage_err, Store};
 use crate::error::{Error, Result};
 
+/// The rarely written column families a secondary reads by seeks (see
+/// [`View::get`]): counters, floors and definitions.
+const SEEK_ON_SECONDARY: &[&str] = &[crate::keys::cf::META, crate::keys::cf::SEGMENT_DEF, crate::keys::cf::ROLLUP_DEF];
+
 /// A key and its value, as read from a scan.
 pub(crate) type KeyValue = (Box<[u8]>, Box<[u8]>);
 
@@ -40,8 +44,27 @@ impl<'a> View<'a> {
     }
 
     /// The value at `key`, if any (none in an absent column family).
+    ///
+    /// On a secondary handle this is a seek, not RocksDB's point lookup:
+    /// a secondary replays the writer's logs into memtables of its own,
+    /// and when the writer flushes a column family whose newer writes the
+    /// secondary never replayed (their log was read past, or deleted,
+    /// once the flush placed them in a table file), the secondary keeps
+    /// its older active memtable. A point lookup stops at the first
+    /// source holding the key — that memtable — and returns the older
+    /// value, while an iterator merges every source by sequence number.
+    /// Seen with `meta` counters, written rarely: `next_event_seq` read
+    /// thousands below the events the same handle scanned
+    /// (tests/service_secondary.rs). A seek costs far more than a lookup
+    /// (a whole `check` on a secondary ran 40 times slower), so only the
+    /// rarely written families in [`SEEK_ON_SECONDARY`] are read so; a
+    /// family written on every commit has its memtable replaced at each
+    /// catch-up.
     pub fn get(&self, cf: &'static str, key: &[u8]) -> Result<Option<Vec<u8>>> {
         let Some(handle) = self.store.cf(cf)? else { return Ok(None) };
+        if self.store.inner.secondary && SEEK_ON_SECONDARY.contains(&cf) {
+            return self.seek_exact(handle, cf, key);
+        }
         let got =
             self.store.inner.db.get_pinned_cf_opt(handle, key, &self.read_opts()).map_err(storage_err("get", cf))?;
         Ok(got.map(|s| s.to_vec()))
@@ -54,6 +77,22 @@ impl<'a> View<'a> {
         let Some(handle) = self.store.cf(cf)? else { return Ok(vec![None; keys.len()]) };
         let got = self.store.inner.db.batched_multi_get_cf_opt(handle, keys.iter().copied(), false, &self.read_opts());
         got.into_iter().map(|r| r.map(|v| v.map(|s| s.to_vec())).map_err(storage_err("multi_get", cf))).collect()
+    }
+
+    /// The value at `key` by a seek (see [`get`](Self::get)).
+    fn seek_exact(&self, handle: &rocksdb::ColumnFamily, cf: &'static str, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let mut opts = self.read_opts();
+        // The smallest key after `key`: the seek reads nothing beyond it.
+        let mut upper = key.to_vec();
+        upper.push(0);
+        opts.set_iterate_upper_bound(upper);
+        let mut it = self.store.inner.db.raw_iterator_cf_opt(handle, opts);
+        it.seek(key);
+        if it.valid() && it.key() == Some(key) {
+            return Ok(it.value().map(<[u8]>::to_vec));
+        }
+        it.status().map_err(storage_err("get", cf))?;
+        Ok(None)
     }
 
     /// Every key-value pair with `from <= key < to` (`to = None`: to the end), in key order.

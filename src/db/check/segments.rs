@@ -236,10 +236,17 @@ impl Checker<'_> {
                 let stored = s.members.contains(p);
                 let due = s.time_dependent && wakeups.get(&(s.def.id, p)).is_some_and(|d| *d <= self.now.0);
                 if value != stored && !due {
-                    found.push(format!(
-                        "segment {:?}, profile {p}: stored {stored}, evaluating now gives {value}",
-                        s.def.name
-                    ));
+                    let mut d =
+                        format!("segment {:?}, profile {p}: stored {stored}, evaluating now gives {value}", s.def.name);
+                    if let Some(at) = changed_after(self.view, s.def.id, p, self.now.0) {
+                        d.push_str(&format!(
+                            " (the membership last changed at {at} ms, after now ({} ms): the clock was set back past \
+                             it, and evaluating at that later time explains the difference; a tick once the clock \
+                             passes it, or redefining the segment, settles it)",
+                            self.now.0
+                        ));
+                    }
+                    found.push(d);
                 }
             }
             ctx.finish()?;
@@ -302,4 +309,15 @@ impl Checker<'_> {
         }
         Ok(())
     }
+}
+
+/// When the membership of `p` in segment `seg` last changed, if that is
+/// after `now` (a clock set back since): from its history's last entry.
+/// A read error leaves the note out; the scan reports it.
+fn changed_after(view: &crate::storage::View<'_>, seg: u32, p: u32, now: i64) -> Option<i64> {
+    let floor = keys::segment::membership(seg, ProfileId(p), i64::MIN);
+    let at = keys::segment::membership(seg, ProfileId(p), i64::MAX);
+    let (k, _) = view.last_at_or_before(schema::MEMBERSHIP.name, &floor, &at).ok()??;
+    let t = keys::i64_from_ordered_bytes(k.get(8..16)?.try_into().ok()?);
+    (t > now).then_some(t)
 }
