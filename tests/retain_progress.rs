@@ -26,7 +26,8 @@ fn retain_reports_its_progress_over_every_profile() {
     let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let horizon = Timestamp(T0 + 500);
     let mut calls = Vec::new();
-    let report = filled(a.path()).retain_history_with_progress(horizon, &mut |done, total| calls.push((done, total))).unwrap();
+    let report =
+        filled(a.path()).retain_history_with_progress(horizon, &mut |done, total| calls.push((done, total))).unwrap();
     let total = calls.first().map(|c| c.1).expect("progress was reported");
     assert!(total >= 29, "at least the live profiles: {calls:?}");
     assert_eq!(calls.len() as u64, total, "one call per profile: {calls:?}");
