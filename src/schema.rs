@@ -50,7 +50,7 @@ pub(crate) fn dedup_first_seen(value: &[u8]) -> Option<i64> {
 }
 
 /// What the `dedup` column family remembers of a message id.
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct DedupEntry {
     /// When it was first accepted (database clock).
     pub first_seen: i64,

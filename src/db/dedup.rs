@@ -27,6 +27,10 @@ impl<'a> Dedup<'a> {
     /// message ids: BENCHMARKS.md, twenty-ninth session).
     pub fn read_ahead(view: &View<'_>, events: impl Iterator<Item = &'a Event>) -> Result<Dedup<'a>> {
         let mut ids: Vec<&'a str> = events.filter_map(|e| e.message_id.as_deref()).collect();
+        if ids.is_empty() {
+            // Events without message ids: nothing to read.
+            return Ok(Dedup::default());
+        }
         ids.sort_unstable();
         ids.dedup();
         let keys: Vec<&[u8]> = ids.iter().map(|m| m.as_bytes()).collect();
@@ -48,7 +52,7 @@ impl<'a> Dedup<'a> {
             return Ok(Some((now, profile)));
         }
         let stored = match self.stored.get(id) {
-            Some(entry) => entry.clone(),
+            Some(entry) => *entry,
             None => schema::DEDUP.get(view, id.as_bytes())?,
         };
         Ok(stored.filter(|d| now.0 - d.first_seen <= horizon).map(|d| (Timestamp(d.first_seen), ProfileId(d.profile))))
