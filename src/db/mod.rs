@@ -246,6 +246,22 @@ impl ProfileDb {
                 cutoff: dedup_cutoff.clone(),
                 time_of: schema::dedup_first_seen,
             }],
+            // The `meta` counters, which only grow: a secondary's catch-up
+            // that moved one back lost writes, and is retried.
+            counters: Some(crate::storage::Counters {
+                cf: keys::cf::META,
+                keys: &[
+                    keys::meta::NEXT_PROFILE_ID,
+                    keys::meta::NEXT_EVENT_SEQ,
+                    keys::meta::NEXT_FEED_SEQ,
+                    keys::meta::NEXT_AUDIT_SEQ,
+                    keys::meta::NEXT_SEGMENT_ID,
+                ],
+            }),
+            // Written rarely: a secondary's point lookup could return a
+            // superseded value (see `View::get`): counters, floors and
+            // definitions are read by seeks.
+            seek_on_secondary: vec![keys::cf::META, keys::cf::SEGMENT_DEF, keys::cf::ROLLUP_DEF],
             compression: b.compression,
         };
         let store = Store::open(&b.path, &opts)?;

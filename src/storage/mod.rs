@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub(crate) use batch::Batch;
-pub(crate) use open::{Expiring, MergeOperator, StoreOptions};
+pub(crate) use open::{Counters, Expiring, MergeOperator, StoreOptions};
 pub(crate) use table::Cf;
 pub(crate) use view::{corrupt, prefix_end, Cursor, View};
 
@@ -52,6 +52,10 @@ struct Inner {
     prefixes: Vec<(&'static str, usize)>,
     /// Column families with hashed memtables (`StoreOptions::hashed_memtables`).
     hashed: Vec<&'static str>,
+    /// `StoreOptions::counters`.
+    counters: Option<open::Counters>,
+    /// `StoreOptions::seek_on_secondary`.
+    seek_on_secondary: Vec<&'static str>,
     /// Every column family this build declares (`StoreOptions::column_families`).
     families: &'static [&'static str],
     /// Column families of `StoreOptions::column_families` the database
@@ -392,21 +396,19 @@ impl Store {
     /// A catch-up that settle calls whole can still lose a rarely written
     /// family's newest writes (RocksDB's secondary replay; seen with `meta`
     /// counters going back to an old value while the other families moved
-    /// on): the counters in `meta`, which only grow, are compared with
-    /// those read before, and a catch-up that moved one back is retried
+    /// on): the counters (`StoreOptions::counters`), which only grow, are
+    /// compared with those read before, and a catch-up that moved one back is retried
     /// like one that raced a flush, then [`Error::Unsettled`].
     fn catch_up_whole(&self) -> Result<()> {
         let path = &self.inner.path;
         let mut missing = None;
-        let counters = self.meta_counters()?;
+        let counters = self.counters()?;
         for attempt in 0..=settle::RETRIES {
             let before = settle::Mark::take(path);
             let caught = self.inner.db.try_catch_up_with_primary();
             let during = before.compare(&settle::Mark::take(path));
             match caught {
-                Ok(()) if during.whole_for(true) && !settle::went_back(&counters, &self.meta_counters()?) => {
-                    return Ok(())
-                }
+                Ok(()) if during.whole_for(true) && !settle::went_back(&counters, &self.counters()?) => return Ok(()),
                 Ok(()) => missing = None,
                 // The MANIFEST edits a catch-up replays can name files a
                 // later compaction deleted, even before this attempt began:
@@ -419,14 +421,12 @@ impl Store {
         Err(missing.map_or_else(|| settle::unsettled("catch_up", path), storage_err("catch_up", "*")))
     }
 
-    /// The raw values of the `meta` counters ([`settle::COUNTERS`]).
-    /// None for a store without `meta` (the storage layer's own tests).
-    fn meta_counters(&self) -> Result<Vec<Option<Vec<u8>>>> {
-        if !self.inner.families.contains(&crate::keys::cf::META) {
-            return Ok(Vec::new());
-        }
+    /// The raw values of the counters (`StoreOptions::counters`); none
+    /// for a store without them.
+    fn counters(&self) -> Result<Vec<Option<Vec<u8>>>> {
+        let Some(counters) = self.inner.counters else { return Ok(Vec::new()) };
         let view = self.latest();
-        settle::COUNTERS.iter().map(|key| view.get(crate::keys::cf::META, key)).collect()
+        counters.keys.iter().map(|key| view.get(counters.cf, key)).collect()
     }
 
     /// An absent column family the database has now (a writer created it).

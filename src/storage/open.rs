@@ -52,6 +52,16 @@ pub(crate) struct Expiring {
     pub time_of: fn(&[u8]) -> Option<i64>,
 }
 
+/// Keys of one column family whose values only grow (see
+/// [`StoreOptions::counters`]).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Counters {
+    /// The column family.
+    pub cf: &'static str,
+    /// The keys.
+    pub keys: &'static [&'static [u8]],
+}
+
 /// How to open a [`Store`].
 #[derive(Clone, Debug)]
 pub(crate) struct StoreOptions {
@@ -126,6 +136,17 @@ pub(crate) struct StoreOptions {
     pub memory_filters: Vec<&'static str>,
     /// Column families whose values expire (see [`Expiring`]).
     pub expiring: Vec<Expiring>,
+    /// Keys whose values only grow, in a rarely written column family: a
+    /// secondary's catch-up after which one is gone or lower than before
+    /// saw a state older than the one it had, and is retried (see
+    /// `Store::catch_up`). Values of equal length compare as bytes (a type
+    /// tag and a big-endian integer).
+    pub counters: Option<Counters>,
+    /// Rarely written column families a secondary reads by seeks instead of
+    /// point lookups (see [`View::get`]).
+    ///
+    /// [`View::get`]: super::View::get
+    pub seek_on_secondary: Vec<&'static str>,
     /// LZ4-compress table blocks (off: stored uncompressed).
     pub compression: bool,
 }
@@ -163,6 +184,8 @@ impl StoreOptions {
             merged_flushes: Vec::new(),
             memory_filters: Vec::new(),
             expiring: Vec::new(),
+            counters: None,
+            seek_on_secondary: Vec::new(),
             compression: false,
         }
     }
@@ -450,6 +473,8 @@ impl Store {
                 secondary,
                 prefixes: opts.prefixes.clone(),
                 hashed: opts.hashed_memtables.clone(),
+                counters: opts.counters,
+                seek_on_secondary: opts.seek_on_secondary.clone(),
                 families: opts.column_families,
                 absent,
                 created: !exists,

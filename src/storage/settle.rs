@@ -122,18 +122,8 @@ pub(super) fn raced(e: &rocksdb::Error, changes: &Changes) -> bool {
         || e.kind() == rocksdb::ErrorKind::TryAgain
 }
 
-/// The `meta` counters, which only grow: a catch-up after which one is
-/// lower than before lost writes (see `Store::catch_up_whole`).
-pub(super) const COUNTERS: &[&[u8]] = &[
-    crate::keys::meta::NEXT_PROFILE_ID,
-    crate::keys::meta::NEXT_EVENT_SEQ,
-    crate::keys::meta::NEXT_FEED_SEQ,
-    crate::keys::meta::NEXT_AUDIT_SEQ,
-    crate::keys::meta::NEXT_SEGMENT_ID,
-];
-
 /// Whether a counter of `before` is gone or lower in `after` (values of
-/// [`COUNTERS`]: a type tag and a big-endian integer, so equal lengths
+/// `StoreOptions::counters`: a type tag and a big-endian integer, so equal lengths
 /// compare as bytes).
 pub(super) fn went_back(before: &[Option<Vec<u8>>], after: &[Option<Vec<u8>>]) -> bool {
     before.iter().zip(after).any(|(b, a)| match (b, a) {

@@ -3,10 +3,6 @@
 use super::{storage_err, Store};
 use crate::error::{Error, Result};
 
-/// The rarely written column families a secondary reads by seeks (see
-/// [`View::get`]): counters, floors and definitions.
-const SEEK_ON_SECONDARY: &[&str] = &[crate::keys::cf::META, crate::keys::cf::SEGMENT_DEF, crate::keys::cf::ROLLUP_DEF];
-
 /// A key and its value, as read from a scan.
 pub(crate) type KeyValue = (Box<[u8]>, Box<[u8]>);
 
@@ -57,12 +53,12 @@ impl<'a> View<'a> {
     /// thousands below the events the same handle scanned
     /// (tests/service_secondary.rs). A seek costs far more than a lookup
     /// (a whole `check` on a secondary ran 40 times slower), so only the
-    /// rarely written families in [`SEEK_ON_SECONDARY`] are read so; a
-    /// family written on every commit has its memtable replaced at each
-    /// catch-up.
+    /// rarely written families of `StoreOptions::seek_on_secondary` are
+    /// read so; a family written on every commit has its memtable replaced
+    /// at each catch-up.
     pub fn get(&self, cf: &'static str, key: &[u8]) -> Result<Option<Vec<u8>>> {
         let Some(handle) = self.store.cf(cf)? else { return Ok(None) };
-        if self.store.inner.secondary && SEEK_ON_SECONDARY.contains(&cf) {
+        if self.store.inner.secondary && self.store.inner.seek_on_secondary.contains(&cf) {
             return self.seek_exact(handle, cf, key);
         }
         let got =
