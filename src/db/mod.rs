@@ -248,6 +248,12 @@ impl ProfileDb {
             }],
             // The `meta` counters, which only grow: a secondary's catch-up
             // that moved one back lost writes, and is retried.
+            // Random message ids, each written once and looked up mostly
+            // absent: by levels, every level-0 compaction rewrote the
+            // whole family below it (at 200k profiles, 42.9 s of the
+            // run's 56 s of compaction); size-tiered, 16.9 s
+            // (BENCHMARKS.md, thirtieth session).
+            universal: vec![keys::cf::DEDUP],
             counters: Some(crate::storage::Counters {
                 cf: keys::cf::META,
                 keys: &[

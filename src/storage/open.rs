@@ -136,6 +136,15 @@ pub(crate) struct StoreOptions {
     pub memory_filters: Vec<&'static str>,
     /// Column families whose values expire (see [`Expiring`]).
     pub expiring: Vec<Expiring>,
+    /// Column families compacted by RocksDB's universal (size-tiered)
+    /// compaction instead of by levels: a family written at random keys
+    /// that are read only by point lookups (mostly of absent keys, which
+    /// the filters answer) rewrites each key a few times instead of once
+    /// per level — every level-0 compaction of such a family rewrites the
+    /// whole level below it. In exchange a lookup checks the filters of a
+    /// few more sorted runs, and the space a compaction has not yet
+    /// reclaimed may reach twice the live data.
+    pub universal: Vec<&'static str>,
     /// Keys whose values only grow, in a rarely written column family: a
     /// secondary's catch-up after which one is gone or lower than before
     /// saw a state older than the one it had, and is retried (see
@@ -184,6 +193,7 @@ impl StoreOptions {
             merged_flushes: Vec::new(),
             memory_filters: Vec::new(),
             expiring: Vec::new(),
+            universal: Vec::new(),
             counters: None,
             seek_on_secondary: Vec::new(),
             compression: false,
@@ -338,6 +348,10 @@ fn cf_options(opts: &StoreOptions, cache: &rocksdb::Cache, cf: &'static str) -> 
             partial(key, existing, &mut ops.iter())
         };
         o.set_merge_operator(op.name, full, partial);
+    }
+    if opts.universal.contains(&cf) {
+        o.set_compaction_style(rocksdb::DBCompactionStyle::Universal);
+        o.set_universal_compaction_options(&rocksdb::UniversalCompactOptions::default());
     }
     if let Some(e) = opts.expiring.iter().find(|e| e.cf == cf) {
         let (cutoff, time_of) = (e.cutoff.clone(), e.time_of);

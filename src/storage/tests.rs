@@ -312,3 +312,34 @@ fn memory_filters_are_held_by_the_table_readers() {
     assert_eq!(view.get(HELD, &key).unwrap(), Some(vec![1u8; 8]));
     assert_eq!(view.multi_get(HELD, &[&key[..], b"absent"]).unwrap(), vec![Some(vec![1u8; 8]), None]);
 }
+
+/// A family in `universal` is compacted size-tiered (RocksDB records the
+/// style in its OPTIONS file); the others by levels.
+#[test]
+fn universal_families_are_compacted_size_tiered() {
+    const TIERED: &str = "tiered";
+    let dir = tempfile::tempdir().unwrap();
+    let opts = StoreOptions { universal: vec![TIERED], ..StoreOptions::for_test(&[TIERED, PLAIN]) };
+    let store = Store::open(dir.path(), &opts).unwrap();
+    let mut b = store.batch();
+    b.put(TIERED, [1], vec![1]);
+    store.commit(b).unwrap();
+    drop(store);
+    let options = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("OPTIONS-"))
+        .max_by_key(|e| e.file_name())
+        .map(|e| std::fs::read_to_string(e.path()).unwrap())
+        .expect("an OPTIONS file");
+    let style = |cf: &str| {
+        let section = options.split(&format!("[CFOptions \"{cf}\"]")).nth(1).expect("the family's section");
+        let section = section.split("\n[").next().unwrap_or_default();
+        section.lines().find_map(|l| l.trim().strip_prefix("compaction_style=")).map(str::to_owned)
+    };
+    assert_eq!(style(TIERED).as_deref(), Some("kCompactionStyleUniversal"));
+    assert_eq!(style(PLAIN).as_deref(), Some("kCompactionStyleLevel"));
+    // And it reopens, reading what was written.
+    let store = Store::open(dir.path(), &opts).unwrap();
+    assert_eq!(store.latest().get(TIERED, &[1]).unwrap(), Some(vec![1]));
+}
