@@ -147,6 +147,9 @@ fn a_merged_profile_pages_on_through_its_survivor_and_an_erased_one_is_not_found
     // Whichever survives, ann's id reads the union, from where it stopped.
     let rest = read_all(&db, a, EventsPage::newest(1).after(next), || 3);
     assert_eq!(rest, [13, 3, 12, 2, 11, 1, 10, 0], "survivor {survivor}");
+    // The other id of the merged pair continues ann's cursor too.
+    let other = if survivor == a { b } else { survivor };
+    assert_eq!(read_all(&db, other, EventsPage::newest(1).after(next), || 5), rest);
     let all = read_all(&db, survivor, EventsPage::oldest(1), || 4);
     assert_eq!(all, [0, 10, 1, 11, 2, 12, 3, 13, 4, 14, 5, 15]);
 
@@ -174,7 +177,7 @@ fn bad_page_requests_are_refused_saying_what() {
     let other = db.events_page(p, EventsPage::newest(1)).expect("page").1.expect("more");
     let text = other.to_string();
     let elsewhere: EventCursor = text.replacen(&format!("n{}.", p.0), "n999.", 1).parse().expect("parses");
-    refused(EventsPage::newest(1).after(Some(elsewhere)), "read from profile 999");
+    refused(EventsPage::newest(1).after(Some(elsewhere)), "read from profile 999, whose timeline is not");
     // Empty range: empty page, no cursor.
     let (none, next) = db.events_page(p, EventsPage::newest(5).between(Timestamp(NOW), Timestamp(NOW))).expect("empty");
     assert!(none.is_empty() && next.is_none());

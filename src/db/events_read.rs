@@ -45,8 +45,9 @@ pub enum EventOrder {
 /// to newer events).
 ///
 /// Opaque; it prints as text (`Display`) and parses back (`FromStr`) for
-/// command lines and URLs. It belongs to the profile id and the order it
-/// was read with.
+/// command lines and URLs. It belongs to the order it was read in and to
+/// the timeline it was read from (the profile id asked for, or any id
+/// merged into the same profile since).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct EventCursor {
     /// The profile id the page was asked for (not its survivor).
@@ -340,7 +341,9 @@ impl ProfileDb {
     /// between two pages is not found, as with [`events`](Self::events).
     ///
     /// Refused with [`Error::InvalidInput`]: a limit of 0, `from` after
-    /// `to`, a cursor of another order or profile id.
+    /// `to`, a cursor of another order or of another timeline (a cursor
+    /// read with an id that merged into `profile`, or the other way round,
+    /// continues it).
     ///
     /// ```
     /// use profiledb::event::{Event, EventKind};
@@ -378,18 +381,21 @@ impl ProfileDb {
                     c.order, page.order
                 )));
             }
-            if c.profile != profile {
-                return Err(Error::invalid(format!(
-                    "events_page: the cursor was read from profile {}, not profile {profile}",
-                    c.profile
-                )));
-            }
             match page.order {
                 EventOrder::OldestFirst => lo = lo.max(c.position.saturating_add(1)),
                 EventOrder::NewestFirst => hi = hi.min(c.position),
             }
         }
         let (view, _, live) = self.resolved_snapshot(profile)?;
+        if let Some(c) = page.after.filter(|c| c.profile != profile) {
+            // Another id of the same timeline (one merged into the other) continues it.
+            if self.resolved_snapshot(c.profile).ok().map(|(_, _, l)| l) != Some(live) {
+                return Err(Error::invalid(format!(
+                    "events_page: the cursor was read from profile {}, whose timeline is not profile {profile}'s",
+                    c.profile
+                )));
+            }
+        }
         let mut timeline = Timeline::new(&view, live);
         let (mut entries, more) = match page.order {
             EventOrder::OldestFirst => timeline.oldest(lo, hi, page.limit)?,
