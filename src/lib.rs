@@ -79,6 +79,7 @@ pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 /// The inline string type of [`TraitValue::Str`], re-exported so that
 /// applications need no dependency of their own to name it.
 pub use compact_str::CompactString;
+pub use db::events_read::{EventCursor, EventOrder, EventsPage};
 pub use db::format::{FORMAT_VERSION, OLDEST_SUPPORTED_FORMAT_VERSION};
 pub use db::retention_settings::Settings as RetentionSettings;
 pub use db::{

@@ -265,36 +265,6 @@ impl ProfileDb {
         self.core.identities.map(&crate::identity::cache_key::CacheKey::of(id), Resolved::of)
     }
 
-    /// The events of a profile with `from <= time < to`, in event-time
-    /// order (an id that merged away reads its survivor's). Only what
-    /// timeline retention kept (`timeline_retention`, default 365 days).
-    ///
-    /// ```
-    /// use profiledb::event::{Event, EventKind};
-    /// use profiledb::{Identifier, ProfileDb, Timestamp};
-    /// let dir = tempfile::tempdir()?;
-    /// let db = ProfileDb::open(dir.path())?;
-    /// let ann: Identifier = "email:ann@example.com".parse()?;
-    /// let t = db.now();
-    /// db.track(&Event::new(EventKind::Track, "login", t, vec![ann.clone()]))?;
-    /// let p = db.resolve(&ann)?.expect("ann has a profile");
-    /// let events = db.events(p, t, Timestamp(t.0 + 1))?;
-    /// assert_eq!(events.iter().map(|e| e.name.as_str()).collect::<Vec<_>>(), ["login"]);
-    /// assert!(db.events(p, Timestamp(t.0 + 1), Timestamp(t.0 + 2))?.is_empty());
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn events(&self, profile: ProfileId, from: Timestamp, to: Timestamp) -> Result<Vec<Event>> {
-        let (view, _, live) = self.resolved_snapshot(profile)?;
-        let mut out = Vec::new();
-        let start = keys::event_from(live, from.0);
-        let end = keys::event_from(live, to.0);
-        for kv in view.range(schema::EVENTS.name, &start, Some(&end))? {
-            let (k, v) = kv?;
-            out.push(schema::EVENTS.decode(&k, &v)?);
-        }
-        Ok(out)
-    }
-
     /// Drops the declared rollup `name`: its name is free again (to be
     /// declared with another definition). Its series and their buckets
     /// stay, as the automatic series of every event name do: segment

@@ -20,6 +20,7 @@ mod erase_refs;
 mod erase_rollups;
 mod erase_values;
 mod event_names;
+pub(crate) mod events_read;
 mod failure;
 pub(crate) mod format;
 mod full;
@@ -60,6 +61,8 @@ mod tests_buckets;
 mod tests_chunks;
 #[cfg(test)]
 mod tests_event_seq;
+#[cfg(test)]
+mod tests_events_read;
 #[cfg(test)]
 mod tests_identifiers;
 #[cfg(test)]

@@ -149,11 +149,19 @@ pub struct EventsArgs {
     #[arg(long, value_name = "TIME")]
     pub to: Option<String>,
 
-    /// Show only the newest N (a large N shows every event in the range; the total is always counted). The
-    /// events of the range are read whole first: the library has no newest-first read, so narrow a long
-    /// history with --from.
+    /// Show the newest N (with --oldest, the oldest N), printed oldest first. Only the events shown are read,
+    /// however long the history: when there are more, the output ends with a cursor to pass to --next.
     #[arg(long, value_name = "N", default_value_t = 100, value_parser = crate::cli::limit)]
     pub limit: usize,
+
+    /// Start at the oldest events of the range instead of the newest.
+    #[arg(long)]
+    pub oldest: bool,
+
+    /// Continue where an earlier run stopped: the cursor it printed (`next`), with the same --from, --to and
+    /// --oldest. Without --oldest the next page holds older events; with it, newer ones.
+    #[arg(long, value_name = "CURSOR")]
+    pub next: Option<String>,
 }
 
 /// What a declared rollup computes.

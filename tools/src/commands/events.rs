@@ -3,7 +3,9 @@
 
 use profiledb::event::{parse_line_reporting, EventFormat};
 use profiledb::rollup::{Aggregate, RfmConfig, RollupDef, Window};
-use profiledb::{Error, EventRef, IngestOutcome, NotFoundKind, ProfileDb, ProfileId, Timestamp};
+use profiledb::{
+    Error, EventCursor, EventOrder, EventRef, EventsPage, IngestOutcome, NotFoundKind, ProfileDb, ProfileId, Timestamp,
+};
 use serde_json::json;
 
 use super::{resolve, unseen, Ctx};
@@ -52,23 +54,63 @@ pub fn track(ctx: &Ctx, a: &TrackArgs) -> Result<(), CliError> {
     }
 }
 
-/// `events IDENTIFIER|--id N [--from T] [--to T] [--limit N]`.
+/// `events IDENTIFIER|--id N [--from T] [--to T] [--limit N] [--oldest] [--next CURSOR]`: one page of the
+/// timeline (only it is read), printed oldest first, and the cursor of the next page when there are more.
 pub fn events(ctx: &Ctx, a: &EventsArgs) -> Result<(), CliError> {
     let target = parse::target(&a.profile)?;
     let (from, to) = parse::time_range(a.from.as_deref(), a.to.as_deref())?;
+    let after = a
+        .next
+        .as_deref()
+        .map(|c| c.parse::<EventCursor>().map_err(|e| CliError::Usage(format!("--next: {e}"))))
+        .transpose()?;
+    let order = if a.oldest { EventOrder::OldestFirst } else { EventOrder::NewestFirst };
+    if let Some(c) = after.filter(|c| c.order() != order) {
+        let (flag, printed) = if a.oldest { ("with", "without") } else { ("without", "with") };
+        return Err(CliError::Usage(format!(
+            "--next {c}: that cursor was printed by a run {printed} --oldest; run {flag} it to continue it \
+             (give the same --oldest, --from and --to as the run that printed it)"
+        )));
+    }
     let db = open::for_reading(&ctx.db)?;
     let id = resolve(&db, &target)?;
-    let all = db.events(id, from, to)?;
-    let skip = all.len().saturating_sub(a.limit);
-    let shown = &all[skip..];
-    let v = json!({"profile": id.0, "total": all.len(), "events": shown.iter().map(data::event).collect::<Vec<_>>()});
+    let page = EventsPage { from, to, order, limit: a.limit, after };
+    let (mut shown, next) = db.events_page(id, page).map_err(|e| match e {
+        Error::InvalidInput(m) if after.is_some() => CliError::Usage(format!("--next: {m}")),
+        other => other.into(),
+    })?;
+    if order == EventOrder::NewestFirst {
+        shown.reverse();
+    }
+    let next = next.map(|c| c.to_string());
+    let mut v = json!({"profile": id.0});
+    if let serde_json::Value::Object(m) = &mut v {
+        // The whole range on one page: its count (counting a cut range
+        // would read all of it).
+        if next.is_none() && after.is_none() {
+            m.insert("total".into(), json!(shown.len()));
+        }
+        m.insert("events".into(), shown.iter().map(data::event).collect());
+        m.insert("more".into(), json!(next.is_some()));
+        m.insert("next".into(), json!(next));
+    }
     ctx.out.emit(&v, || {
-        let title = if shown.len() < all.len() {
-            format!("events of profile {id} (newest {} of {})", shown.len(), all.len())
-        } else {
-            format!("events of profile {id} ({})", all.len())
+        let which = match (a.oldest, a.next.is_some()) {
+            (false, false) => "newest",
+            (false, true) => "next older",
+            (true, false) => "oldest",
+            (true, true) => "next newer",
         };
-        format!("{title}\n\n{}", data::events_table(shown))
+        let title = match &next {
+            Some(_) => format!("events of profile {id} ({which} {})", shown.len()),
+            None if a.next.is_some() => format!("events of profile {id} ({which} {}, the last)", shown.len()),
+            None => format!("events of profile {id} ({})", shown.len()),
+        };
+        let more = match &next {
+            Some(c) => format!("\n\nmore: --next {c}"),
+            None => String::new(),
+        };
+        format!("{title}\n\n{}{more}", data::events_table(&shown))
     })
 }
 
