@@ -9,14 +9,21 @@ use crate::profile::id::ProfileId;
 use crate::schema::{self, DedupEntry};
 use crate::storage::View;
 
-/// The message ids one commit has seen and read.
+/// What a commit knows of one message id.
+#[derive(Clone, Copy)]
+enum Seen {
+    /// Read from the `dedup` column family (`None`: not stored).
+    Stored(Option<DedupEntry>),
+    /// Staged earlier in this commit, applied to the profile.
+    Staged(ProfileId),
+}
+
+/// The message ids one commit has seen and read, in one map: a check is
+/// one lookup (with a map of staged and one of stored ids, two).
 #[derive(Default)]
 pub(crate) struct Dedup<'a> {
-    /// Ids staged earlier in the commit, and the profile each reached.
-    staged: foldhash::HashMap<&'a str, ProfileId>,
-    /// The stored entries of the ids read ahead (`None`: not stored);
-    /// an id not here is read when it comes.
-    stored: foldhash::HashMap<&'a str, Option<DedupEntry>>,
+    /// By message id; an id not here is read when it comes.
+    seen: foldhash::HashMap<&'a str, Seen>,
 }
 
 impl<'a> Dedup<'a> {
@@ -35,7 +42,7 @@ impl<'a> Dedup<'a> {
         ids.dedup();
         let keys: Vec<&[u8]> = ids.iter().map(|m| m.as_bytes()).collect();
         let entries = schema::DEDUP.multi_get(view, &keys)?;
-        Ok(Dedup { staged: Default::default(), stored: ids.into_iter().zip(entries).collect() })
+        Ok(Dedup { seen: ids.into_iter().zip(entries.into_iter().map(Seen::Stored)).collect() })
     }
 
     /// When `id` was first seen and the profile it reached, if it is a
@@ -48,11 +55,9 @@ impl<'a> Dedup<'a> {
         now: Timestamp,
         horizon: i64,
     ) -> Result<Option<(Timestamp, ProfileId)>> {
-        if let Some(&profile) = self.staged.get(id) {
-            return Ok(Some((now, profile)));
-        }
-        let stored = match self.stored.get(id) {
-            Some(entry) => *entry,
+        let stored = match self.seen.get(id) {
+            Some(Seen::Staged(profile)) => return Ok(Some((now, *profile))),
+            Some(Seen::Stored(entry)) => *entry,
             None => schema::DEDUP.get(view, id.as_bytes())?,
         };
         Ok(stored.filter(|d| now.0 - d.first_seen <= horizon).map(|d| (Timestamp(d.first_seen), ProfileId(d.profile))))
@@ -60,6 +65,6 @@ impl<'a> Dedup<'a> {
 
     /// Notes that `id` is staged in this commit, applied to `profile`.
     pub fn stage(&mut self, id: &'a str, profile: ProfileId) {
-        self.staged.insert(id, profile);
+        self.seen.insert(id, Seen::Staged(profile));
     }
 }

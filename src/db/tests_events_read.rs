@@ -1,10 +1,7 @@
 //! What a page of a long timeline reads: the newest and oldest pages read
-//! about what they return, not the range. The measurement behind the
-//! README's numbers is `measure_newest_page_of_200k_events` (ignored:
-//! `cargo test --release --lib measure_newest_page -- --ignored --nocapture`).
+//! about what they return, not the range (timed by `benches/timeline.rs`).
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use super::events_read::{EventOrder, EventsPage, Timeline};
 use crate::clock::{ManualClock, Timestamp};
@@ -61,31 +58,4 @@ fn a_page_of_a_long_timeline_reads_about_what_it_returns() {
     let tail: Vec<&Event> = all.iter().rev().take(100).collect();
     assert_eq!(page.iter().collect::<Vec<_>>(), tail);
     assert!(next.is_some());
-}
-
-#[test]
-#[ignore = "a measurement: run with --ignored --nocapture"]
-fn measure_newest_page_of_200k_events() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (db, p) = long_timeline(dir.path(), 200_000, 360);
-    db.compact().expect("compact");
-    let best = |f: &mut dyn FnMut() -> usize| {
-        let mut times = Vec::new();
-        for _ in 0..5 {
-            let start = Instant::now();
-            assert_eq!(f(), 100);
-            times.push(start.elapsed());
-        }
-        times.sort();
-        times[2]
-    };
-    let before = best(&mut || {
-        let all = db.events(p, Timestamp(i64::MIN), Timestamp(i64::MAX)).expect("events");
-        all[all.len() - 100..].len()
-    });
-    let after = best(&mut || db.events_page(p, EventsPage::newest(100)).expect("page").0.len());
-    let (read, _) = reads(&db, p, EventOrder::NewestFirst, 100);
-    println!("200,000 events over 360 days, newest 100 (median of 5):");
-    println!("  events + keep the tail: {before:?}, 200000 entries read");
-    println!("  events_page newest(100): {after:?}, {read} entries read");
 }
