@@ -294,6 +294,55 @@ pub enum Error {
         /// The first day that still has per-day buckets (YYYY-MM-DD, UTC).
         horizon: String,
     },
+    /// A [`feed`](crate::ProfileDb::feed) cursor before the oldest record
+    /// feed retention kept: the records between it and `oldest` were
+    /// deleted, so a consumer reading on would silently miss changes.
+    #[error(
+        "change feed cursor {from} is before the oldest retained record {oldest}: records before it were deleted \
+         by feed retention; re-sync this consumer from a segment export (segment_members / export_segment), \
+         then read the feed from feed_head() taken before the export"
+    )]
+    FeedTruncated {
+        /// The cursor asked for.
+        from: u64,
+        /// The oldest sequence number retention kept (a cursor at or after
+        /// it is served).
+        oldest: u64,
+    },
+    /// [`was_member`](crate::ProfileDb::was_member) at a time before the
+    /// membership-history floor: membership history retention deleted the
+    /// rows that could answer it.
+    #[error(
+        "membership history of segment {segment:?} before {floor} was deleted by membership history retention; \
+         was_member at {requested} cannot be answered (ask for a time at or after {floor})"
+    )]
+    MembershipBeforeRetention {
+        /// The segment.
+        segment: String,
+        /// The time asked for.
+        requested: crate::clock::Timestamp,
+        /// The earliest time still answered.
+        floor: crate::clock::Timestamp,
+    },
+    /// A retention step's clock is further ahead of the last retention
+    /// step's than `max_clock_jump` allows: no retention floor was raised
+    /// and nothing was deleted. A clock that ran ahead and is corrected
+    /// ends it by itself; after a real pause longer than the limit, check
+    /// the clock and call [`accept_clock`](crate::ProfileDb::accept_clock).
+    #[error(
+        "clock jump: the clock reads {to}, {ahead_days:.1} days after the last retention step at {from} (more than \
+         max_clock_jump allows); retention is held so that a wrong clock deletes nothing — if the clock is right \
+         (the database was idle that long), accept it with accept_clock (CLI: tick --accept-clock), else correct \
+         the clock"
+    )]
+    ClockJump {
+        /// The clock of the last retention step.
+        from: crate::clock::Timestamp,
+        /// The clock now.
+        to: crate::clock::Timestamp,
+        /// `to − from` in days.
+        ahead_days: f64,
+    },
     /// A read of events reaches before the timeline floor: timeline
     /// retention may have deleted events there, so the part of a day it
     /// needs cannot be read exactly (a window longer than the timeline

@@ -40,6 +40,8 @@ pub enum Retry {
     /// reads keep working meanwhile. Also an [`Error::Storage`] RocksDB
     /// reports as busy, timed out or to be tried again, and an
     /// [`Error::Io`] that was interrupted or timed out, or hit a full disk.
+    /// And [`Error::ClockJump`]: retention is held until the clock is
+    /// corrected or accepted (`accept_clock`).
     Later,
     /// This handle cannot write again: drop **every clone** of it and open
     /// the database again (a reopen recovers every acknowledged write from
@@ -62,7 +64,8 @@ pub enum Retry {
     /// `UnknownPurpose`, `UnknownExportPurpose`, `Suppressed`,
     /// `StrictBatchSplit`, `SecretKey`), what asks for something that is
     /// not there or no longer kept (`NotFound`, `HistoryTruncated`,
-    /// `WindowBeforeRetention`, `TimelineBeforeRetention`), the wrong
+    /// `WindowBeforeRetention`, `TimelineBeforeRetention`,
+    /// `FeedTruncated`, `MembershipBeforeRetention`), the wrong
     /// kind of handle or directory (`ReadOnly`, `NotADatabase`,
     /// `ForeignDatabase`, `UnsupportedFormat`), damage (`Corrupt`,
     /// `WalDamaged`: restore, or salvage a copy, first; and
@@ -79,7 +82,7 @@ impl Error {
     pub fn retry(&self) -> Retry {
         match self {
             Error::Unsettled { .. } | Error::Conflict(_) => Retry::Now,
-            Error::Locked { .. } => Retry::Later,
+            Error::Locked { .. } | Error::ClockJump { .. } => Retry::Later,
             Error::Storage { detail, .. } => storage_retry(detail),
             Error::PurgePending { .. } | Error::ReadStillOpen { .. } => Retry::Done,
             Error::BatchRejected { source, .. } | Error::SegmentEvaluation { source, .. } => source.retry(),
@@ -105,6 +108,8 @@ impl Error {
             | Error::WalDamaged { .. }
             | Error::NotFound(_)
             | Error::HistoryTruncated { .. }
+            | Error::FeedTruncated { .. }
+            | Error::MembershipBeforeRetention { .. }
             | Error::UnknownPurpose { .. }
             | Error::UnknownExportPurpose { .. }
             | Error::Suppressed { .. }

@@ -111,6 +111,11 @@ pub struct Builder {
     pub(crate) timeline_retention_ms: Option<i64>,
     /// `None`: the database's stored setting (the default on a new one).
     pub(crate) bucket_retention_ms: Option<i64>,
+    /// `None`: the database's stored setting (the default on a new one).
+    pub(crate) feed_retention_ms: Option<i64>,
+    /// `None`: the database's stored setting (the default on a new one).
+    pub(crate) membership_retention_ms: Option<i64>,
+    pub(crate) max_clock_jump_ms: i64,
     pub(crate) schemas: crate::event::SchemaRegistry,
     pub(crate) privacy: crate::privacy::config::PrivacyConfig,
     pub(crate) compression: bool,
@@ -142,6 +147,9 @@ impl Builder {
             epoch_unit: crate::event::limits::EpochUnit::Milliseconds,
             timeline_retention_ms: None,
             bucket_retention_ms: None,
+            feed_retention_ms: None,
+            membership_retention_ms: None,
+            max_clock_jump_ms: crate::db::clock_guard::DEFAULT_MAX_CLOCK_JUMP_MS,
             schemas: crate::event::SchemaRegistry::default(),
             privacy: Default::default(),
             compression: true,
@@ -296,6 +304,46 @@ impl Builder {
         self
     }
 
+    /// How long change-feed records ([`ProfileDb::feed`]) are kept (0:
+    /// forever). Older records are deleted by retention passes
+    /// ([`ProfileDb::tick`], [`ProfileDb::enforce_retention`]); a `feed`
+    /// cursor before the oldest kept record is then
+    /// [`Error::FeedTruncated`] (re-sync that consumer from a segment
+    /// export). Stored in the database as
+    /// [`timeline_retention`](Self::timeline_retention) is (default 30
+    /// days on a database that never recorded one).
+    pub fn feed_retention(mut self, ms: i64) -> Self {
+        self.feed_retention_ms = Some(ms);
+        self
+    }
+
+    /// How long segment membership history ([`ProfileDb::was_member`]) is
+    /// kept (0: forever). Retention passes delete the history rows older
+    /// than now − this, except the last one before it of each (segment,
+    /// profile) — it says what the membership was from then on — so
+    /// `was_member` stays exact at every time from the floor on, and is
+    /// [`Error::MembershipBeforeRetention`] before it. Stored in the
+    /// database as [`timeline_retention`](Self::timeline_retention) is
+    /// (default 365 days on a database that never recorded one).
+    pub fn membership_history_retention(mut self, ms: i64) -> Self {
+        self.membership_retention_ms = Some(ms);
+        self
+    }
+
+    /// The largest step of the clock between two retention steps that
+    /// retention follows on its own (default 7 days; 0: no limit). A
+    /// retention step whose clock is further ahead of the last one's raises
+    /// no floor and deletes nothing: it fails with [`Error::ClockJump`]
+    /// (from [`ProfileDb::tick`], the ticker's status and hook, and
+    /// [`ProfileDb::enforce_retention`]) until the clock comes back within
+    /// range (a clock corrected after running ahead: nothing was lost) or
+    /// [`ProfileDb::accept_clock`] confirms it (after a pause longer than
+    /// this, with the clock checked). Not stored: a process setting.
+    pub fn max_clock_jump(mut self, ms: i64) -> Self {
+        self.max_clock_jump_ms = ms;
+        self
+    }
+
     /// Per-event-name schemas checked on every ingested event (default:
     /// none, every event accepted).
     pub fn event_schemas(mut self, schemas: crate::event::SchemaRegistry) -> Self {
@@ -440,6 +488,15 @@ impl Builder {
         if self.timeline_retention_ms.is_some_and(|ms| ms < 0) || self.bucket_retention_ms.is_some_and(|ms| ms < 0) {
             return Err(Error::invalid("timeline_retention and rollup_bucket_retention must be 0 (off) or positive"));
         }
+        for (name, ms) in [
+            ("feed_retention", self.feed_retention_ms),
+            ("membership_history_retention", self.membership_retention_ms),
+            ("max_clock_jump", Some(self.max_clock_jump_ms)),
+        ] {
+            if let Some(ms) = ms.filter(|ms| *ms < 0) {
+                return Err(Error::invalid(format!("{name} must be 0 (off) or positive milliseconds, got {ms}")));
+            }
+        }
         ProfileDb::open_with(self)
     }
 
@@ -455,6 +512,9 @@ impl Builder {
             epoch_unit: self.epoch_unit,
             timeline_retention_ms: retention.timeline_ms,
             bucket_retention_ms: retention.bucket_ms,
+            feed_retention_ms: retention.feed_ms,
+            membership_retention_ms: retention.membership_ms,
+            max_clock_jump_ms: self.max_clock_jump_ms,
             schemas: self.schemas.clone(),
             privacy: self.privacy.clone(),
             durability: self.durability,

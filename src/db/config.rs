@@ -26,6 +26,13 @@ pub(crate) struct Config {
     pub timeline_retention_ms: i64,
     /// How long per-day rollup buckets are kept (0: forever).
     pub bucket_retention_ms: i64,
+    /// How long change-feed records are kept (0: forever).
+    pub feed_retention_ms: i64,
+    /// How long membership history is kept (0: forever).
+    pub membership_retention_ms: i64,
+    /// How far ahead of the last retention step's clock a step's clock may
+    /// be and still raise retention floors (0: no limit).
+    pub max_clock_jump_ms: i64,
     /// Per-event-name property schemas.
     pub schemas: crate::event::SchemaRegistry,
     /// Consent purposes, export purposes, suppression, anonymization.

@@ -9,6 +9,7 @@ mod batch_report;
 pub(crate) mod builder;
 pub(crate) mod cache;
 mod check;
+mod clock_guard;
 pub(crate) mod config;
 mod consent;
 mod dedup;
@@ -22,6 +23,7 @@ mod erase_values;
 mod event_names;
 pub(crate) mod events_read;
 mod failure;
+mod feed_retention;
 pub(crate) mod format;
 mod full;
 mod identity_ops;
@@ -287,7 +289,15 @@ impl ProfileDb {
         let next_feed_seq = schema::META_U64.get(&store.latest(), keys::meta::NEXT_FEED_SEQ)?.unwrap_or(0);
         // Only a writable open finishes an interrupted backfill (below).
         let segments = crate::segment::state::SegmentState::load(&store.latest(), b.mode != AccessMode::ReadWrite)?;
-        let config = b.config(retention_settings::resolve(&store, b.timeline_retention_ms, b.bucket_retention_ms)?);
+        let config = b.config(retention_settings::resolve(
+            &store,
+            retention_settings::Given {
+                timeline: b.timeline_retention_ms,
+                bucket: b.bucket_retention_ms,
+                feed: b.feed_retention_ms,
+                membership: b.membership_retention_ms,
+            },
+        )?);
         // A writable handle would keep such segments wrong; a read-only one
         // reads their stored members (and refuses event conditions in queries).
         let writable = b.mode == AccessMode::ReadWrite;

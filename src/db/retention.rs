@@ -20,6 +20,7 @@ use crate::profile::id::ProfileId;
 use crate::rollup::retention::{delete_events_before, fold_buckets, has_events_before, stage_floor, NO_FLOOR};
 use crate::txn::Txn;
 
+use super::feed_retention::HistoryPass;
 use super::{ProfileDb, ProfileFailure};
 
 /// How many profiles one [`ProfileDb::tick`] visits for retention.
@@ -42,6 +43,10 @@ pub struct RetentionPass {
     /// Profiles left untrimmed because re-evaluating their segments
     /// failed (each error names the segment); the next pass retries them.
     pub failures: Vec<ProfileFailure>,
+    /// Change-feed records deleted by feed retention.
+    pub feed_records_deleted: u64,
+    /// Membership-history rows deleted by membership-history retention.
+    pub membership_rows_deleted: u64,
 }
 
 impl RetentionPass {
@@ -51,6 +56,13 @@ impl RetentionPass {
         self.buckets_folded += other.buckets_folded;
         self.complete = other.complete;
         self.failures.extend(other.failures);
+        self.feed_records_deleted += other.feed_records_deleted;
+        self.membership_rows_deleted += other.membership_rows_deleted;
+    }
+
+    fn add_history(&mut self, h: HistoryPass) {
+        self.feed_records_deleted += h.feed_deleted;
+        self.membership_rows_deleted += h.membership_deleted;
     }
 }
 
@@ -75,6 +87,8 @@ impl ProfileDb {
         crate::RetentionSettings {
             timeline_ms: self.core.config.timeline_retention_ms,
             bucket_ms: self.core.config.bucket_retention_ms,
+            feed_ms: self.core.config.feed_retention_ms,
+            membership_ms: self.core.config.membership_retention_ms,
         }
     }
 
@@ -94,21 +108,46 @@ impl ProfileDb {
         let mut started = false;
         loop {
             let was_running = self.core.retention.cursor.lock().is_some();
-            let step = self.retention_step(PASS_BUDGET)?;
+            let step = self.profile_retention_step(PASS_BUDGET)?;
             started |= !was_running && step.profiles_visited > 0;
             let complete = step.complete;
             total.add(step);
             if complete && (started || !was_running) {
-                return Ok(total);
+                break;
             }
         }
+        // The feed and the membership history: the same, for their pass.
+        let was_running = self.core.retention.membership_cursor.lock().is_some();
+        for _ in 0..if was_running { 2 } else { 1 } {
+            loop {
+                let h = self.history_retention_step(PASS_BUDGET, 0)?;
+                total.add_history(h);
+                if h.complete {
+                    break;
+                }
+            }
+        }
+        Ok(total)
     }
 
-    /// One bounded step of retention: starts a pass when a floor can rise,
-    /// then visits up to `budget` profiles of the running pass. A profile
-    /// whose re-evaluation fails is reported and skipped: the step is
-    /// redone without it (nothing of a failed attempt is written).
+    /// One bounded step of retention ([`tick`](Self::tick)'s): of
+    /// timelines and buckets, then of the feed and the membership history
+    /// (whose passes start at most daily).
     pub(crate) fn retention_step(&self, budget: usize) -> Result<RetentionPass> {
+        let mut pass = self.profile_retention_step(budget)?;
+        let h = self.history_retention_step(budget, crate::Timestamp::DAY)?;
+        pass.add_history(h);
+        pass.complete &= h.complete;
+        Ok(pass)
+    }
+
+    /// One bounded step of timeline and bucket retention: starts a pass
+    /// when a floor can rise, then visits up to `budget` profiles of the
+    /// running pass. A profile whose re-evaluation fails is reported and
+    /// skipped: the step is redone without it (nothing of a failed attempt
+    /// is written). A pass does not start on a clock that jumped further
+    /// than `max_clock_jump` ([`Error::ClockJump`](crate::Error::ClockJump)).
+    fn profile_retention_step(&self, budget: usize) -> Result<RetentionPass> {
         let cfg = &self.core.config;
         if cfg.timeline_retention_ms == 0 && cfg.bucket_retention_ms == 0 {
             return Ok(RetentionPass { complete: true, ..RetentionPass::default() });
@@ -122,6 +161,7 @@ impl ProfileDb {
         let floors = &self.core.retention;
         let (mut timeline, mut bucket) = (floors.timeline_ms(), floors.bucket_day());
         let (mut raise_t, mut raise_d) = (false, false);
+        let mut clock = None;
         let start = match *floors.cursor.lock() {
             Some(next) => next,
             None => {
@@ -138,6 +178,9 @@ impl ProfileDb {
                 if !raise_t && !raise_d {
                     return Ok(RetentionPass { complete: true, ..RetentionPass::default() });
                 }
+                // A clock far ahead of the last step's raises nothing.
+                self.check_clock_jump(now)?;
+                clock = Some(now);
                 if raise_t {
                     timeline = t_cut;
                 }
@@ -160,6 +203,9 @@ impl ProfileDb {
             }
             if raise_d {
                 stage_floor(&mut txn.batch, keys::meta::ROLLUP_FLOOR_DAY, bucket);
+            }
+            if let Some(now) = clock {
+                Self::stage_retention_clock(&mut txn.batch, now);
             }
             let mut pass = RetentionPass { profiles_visited: ids.len() as u64, ..RetentionPass::default() };
             for &id in ids.iter().filter(|id| !skipped.contains(id)) {
@@ -198,6 +244,9 @@ impl ProfileDb {
             _ => None,
         };
         floors.publish(timeline, bucket);
+        if let Some(now) = clock {
+            self.publish_retention_clock(now);
+        }
         *floors.cursor.lock() = next;
         pass.complete = next.is_none();
         pass.failures = failures;

@@ -564,6 +564,7 @@ impl ProfileDb {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn feed(&self, from: u64, limit: usize) -> Result<Vec<FeedRecord>> {
+        self.check_feed_floor(from)?;
         let view = self.core.store.latest();
         let mut out = Vec::new();
         for kv in view.range(schema::FEED.name, &from.to_be_bytes(), None)? {
@@ -573,6 +574,9 @@ impl ProfileDb {
             let (k, v) = kv?;
             out.push(schema::FEED.decode(&k, &v)?);
         }
+        // Checked again after the read: retention deleting records
+        // meanwhile has raised the floor by then.
+        self.check_feed_floor(from)?;
         Ok(out)
     }
 
@@ -652,10 +656,15 @@ impl ProfileDb {
             let state = self.core.segments.read();
             state.named(name)?.def.id
         };
+        self.check_membership_floor(name, t)?;
         let view = self.core.store.snapshot();
         let live = super::as_of::part_of_at(&view, profile, t)?;
         let floor = keys::segment::membership(id, live, i64::MIN);
-        match view.last_at_or_before(schema::MEMBERSHIP.name, &floor, &keys::segment::membership(id, live, t.0))? {
+        let row = view.last_at_or_before(schema::MEMBERSHIP.name, &floor, &keys::segment::membership(id, live, t.0))?;
+        // After the read: a retention pass that deleted rows it needed
+        // has raised the floor by then.
+        self.check_membership_floor(name, t)?;
+        match row {
             Some((k, v)) => schema::MEMBERSHIP.decode(&k, &v),
             None => Ok(false),
         }

@@ -108,7 +108,14 @@ impl ProfileDb {
         // Wake-ups first: each is evaluated at its due instant over what
         // was stored then, before this tick's retention step deletes it.
         self.process_wakeups(&mut report)?;
-        let pass = self.retention_step(super::retention::TICK_BUDGET)?;
+        let pass = match self.retention_step(super::retention::TICK_BUDGET) {
+            Err(e @ Error::ClockJump { .. }) => {
+                // Retention is held; the rest of the tick goes on.
+                self.retry_held_purge()?;
+                return Err(e);
+            }
+            r => r?,
+        };
         report.timelines_trimmed += pass.timelines_trimmed;
         report.buckets_folded += pass.buckets_folded;
         report.failures.extend(pass.failures);

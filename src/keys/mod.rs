@@ -105,6 +105,22 @@ pub mod meta {
     /// Bucket retention: day buckets before this day (`u64`) are folded
     /// into the retired accumulator; windows may not reach before it.
     pub const ROLLUP_FLOOR_DAY: &[u8] = b"rollup_floor_day";
+    /// The change-feed retention in milliseconds (absent: never recorded,
+    /// 30 days; 0: forever).
+    pub const FEED_RETENTION: &[u8] = b"feed_retention_ms";
+    /// The membership-history retention in milliseconds (absent: never
+    /// recorded, 365 days; 0: forever).
+    pub const MEMBERSHIP_RETENTION: &[u8] = b"membership_retention_ms";
+    /// Feed retention: records with a lower sequence number (`u64`) were
+    /// deleted; a `feed` cursor before it is refused.
+    pub const FEED_FLOOR: &[u8] = b"feed_floor_seq";
+    /// Membership-history retention: history before this time (ms, `u64`)
+    /// may be gone; `was_member` before it is refused.
+    pub const MEMBERSHIP_FLOOR: &[u8] = b"membership_floor";
+    /// The clock (ms, `u64`) of the last retention step that raised a floor:
+    /// a later step whose clock is further ahead than `max_clock_jump`
+    /// raises nothing until the jump is accepted.
+    pub const RETENTION_CLOCK: &[u8] = b"retention_clock";
 }
 
 /// The separator between an identifier's kind and value. Kinds never

@@ -14,7 +14,7 @@
 //! A late event before the bucket floor lands in its day bucket and is
 //! folded by the next pass; windows never read it there.
 
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 
@@ -39,6 +39,16 @@ pub(crate) struct Floors {
     bucket_day: AtomicI64,
     /// The next profile id the running pass visits (`None`: no pass runs).
     pub cursor: Mutex<Option<u32>>,
+    /// Feed records below this sequence number were deleted (0: none).
+    feed_seq: AtomicU64,
+    /// Membership history before this time may be gone ([`NO_FLOOR`]: none).
+    membership_ms: AtomicI64,
+    /// The clock of the last retention step that raised a floor
+    /// ([`NO_FLOOR`]: none recorded).
+    pub clock_ms: AtomicI64,
+    /// The (segment ‖ profile) prefix the running membership-history pass
+    /// visits next (`None`: no pass runs).
+    pub membership_cursor: Mutex<Option<Vec<u8>>>,
 }
 
 impl Floors {
@@ -51,6 +61,10 @@ impl Floors {
             timeline_ms: AtomicI64::new(read(keys::meta::TIMELINE_FLOOR)?),
             bucket_day: AtomicI64::new(read(keys::meta::ROLLUP_FLOOR_DAY)?),
             cursor: Mutex::new(None),
+            feed_seq: AtomicU64::new(schema::META_U64.get(view, keys::meta::FEED_FLOOR)?.unwrap_or(0)),
+            membership_ms: AtomicI64::new(read(keys::meta::MEMBERSHIP_FLOOR)?),
+            clock_ms: AtomicI64::new(read(keys::meta::RETENTION_CLOCK)?),
+            membership_cursor: Mutex::new(None),
         })
     }
 
@@ -59,7 +73,26 @@ impl Floors {
     pub fn reload(&self, view: &View<'_>) -> Result<()> {
         let loaded = Floors::load(view)?;
         self.publish(loaded.timeline_ms(), loaded.bucket_day());
+        self.publish_history(loaded.feed_seq(), loaded.membership_ms());
+        self.clock_ms.fetch_max(loaded.clock_ms.load(Ordering::Acquire), Ordering::AcqRel);
         Ok(())
+    }
+
+    /// Feed records below this sequence number were deleted (0: none).
+    pub fn feed_seq(&self) -> u64 {
+        self.feed_seq.load(Ordering::Acquire)
+    }
+
+    /// Membership history before this time may be gone ([`NO_FLOOR`]: none).
+    pub fn membership_ms(&self) -> i64 {
+        self.membership_ms.load(Ordering::Acquire)
+    }
+
+    /// Publishes raised feed and membership floors (after the batch that
+    /// persists them commits).
+    pub fn publish_history(&self, feed_seq: u64, membership_ms: i64) {
+        self.feed_seq.fetch_max(feed_seq, Ordering::AcqRel);
+        self.membership_ms.fetch_max(membership_ms, Ordering::AcqRel);
     }
 
     /// Events before this time may have been deleted ([`NO_FLOOR`]: none).
