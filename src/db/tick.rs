@@ -75,7 +75,12 @@ impl ProfileDb {
     /// the profile) stays due and is reported in
     /// [`TickReport::failures`]; the other wake-ups are processed, and so
     /// is the retention step, whose own per-profile failures are reported
-    /// there too. An error is returned only when nothing can be written.
+    /// there too. An error is returned only when nothing can be written,
+    /// or when the clock jumped ahead of the last retention step's by more
+    /// than [`max_clock_jump`](crate::Builder::max_clock_jump): the tick
+    /// then processes no wake-up and runs no retention, and returns
+    /// [`Error::ClockJump`](crate::Error::ClockJump) until the clock comes
+    /// back within range or [`accept_clock`](Self::accept_clock) confirms it.
     ///
     /// A purge left pending because a read that began before its erase or
     /// anonymize was still open ([`Error::ReadStillOpen`](crate::Error::ReadStillOpen))
@@ -105,6 +110,13 @@ impl ProfileDb {
     pub fn tick(&self) -> Result<TickReport> {
         self.writable("tick")?;
         let mut report = TickReport::default();
+        // A clock far ahead of the last retention step's: nothing that
+        // follows time (memberships recorded at a wrong instant, data
+        // deleted by retention) until it comes back or is accepted.
+        if let Err(e) = self.check_clock_jump(self.core.clock.now().0) {
+            self.retry_held_purge()?;
+            return Err(e);
+        }
         // Wake-ups first: each is evaluated at its due instant over what
         // was stored then, before this tick's retention step deletes it.
         self.process_wakeups(&mut report)?;
