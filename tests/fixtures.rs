@@ -309,7 +309,35 @@ fn every_fixture_reads_back_read_only() {
 /// buckets); before, such an open applied the defaults.
 fn assert_v11(db: &ProfileDb) {
     let day = Timestamp::DAY;
-    assert_eq!(db.retention_settings(), RetentionSettings { timeline_ms: 7 * day, bucket_ms: 14 * day });
+    // The feed and membership-history settings, never recorded by a v11
+    // writer, are the defaults (recorded by this writable open).
+    assert_eq!(db.retention_settings(), RetentionSettings::new(7 * day, 14 * day, 30 * day, 365 * day));
+}
+
+/// The meta keys of feed and membership-history retention and of the clock
+/// guard (no format change: older builds never read them): the fixture's
+/// writer recorded the settings, the membership floor of its
+/// `enforce_retention` and that step's clock.
+#[test]
+fn the_latest_fixture_records_feed_and_membership_retention_and_the_retention_clock() {
+    let (_dir, db) = open_reading(LATEST, AccessMode::ReadOnly);
+    let meta: std::collections::BTreeMap<Vec<u8>, Vec<u8>> =
+        db.dump_cf("meta").unwrap().into_iter().map(|e| (e.key, e.value)).collect();
+    let u64_of = |key: &[u8]| {
+        let v = meta.get(key).unwrap_or_else(|| panic!("meta {:?} missing", String::from_utf8_lossy(key)));
+        assert_eq!(v.len(), 9, "tag 0x11 and a u64");
+        assert_eq!(v[0], 0x11);
+        u64::from_be_bytes(v[1..].try_into().unwrap()) as i64
+    };
+    let day = Timestamp::DAY;
+    assert_eq!(u64_of(b"feed_retention_ms"), 30 * day);
+    assert_eq!(u64_of(b"membership_retention_ms"), 365 * day);
+    let clock = u64_of(b"retention_clock");
+    assert!(clock > 1_700_000_000_000 && clock < 1_700_000_000_000 + day, "{clock}");
+    assert_eq!(u64_of(b"membership_floor"), clock - 365 * day);
+    assert!(!meta.contains_key(&b"feed_floor_seq"[..]), "nothing was old enough to leave the feed");
+    let s = db.retention_settings();
+    assert_eq!((s.feed_ms, s.membership_ms), (30 * day, 365 * day));
 }
 
 #[test]
@@ -318,7 +346,7 @@ fn an_open_setting_no_retention_applies_the_recorded_one_and_older_formats_get_t
     assert_v11(&v11);
     let (_d10, v10) = open_writable(10);
     let day = Timestamp::DAY;
-    assert_eq!(v10.retention_settings(), RetentionSettings { timeline_ms: 365 * day, bucket_ms: 0 });
+    assert_eq!(v10.retention_settings(), RetentionSettings::new(365 * day, 0, 30 * day, 365 * day));
 }
 
 /// The tags of every stored rollup value.
