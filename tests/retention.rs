@@ -276,6 +276,7 @@ fn all_time_values_survive_and_windows_before_the_horizon_are_refused() {
         .clock(clock.clone())
         .timeline_retention(0)
         .rollup_bucket_retention(0)
+        .max_clock_jump(0)
         .open()
         .unwrap();
     assert!(matches!(db.rollup(p, "spend", Window::days(5)), Err(Error::WindowBeforeRetention { .. })));

@@ -9,7 +9,14 @@
 //! itself when the clock comes back within range (a clock that ran ahead
 //! and was corrected: nothing was lost), or when the application confirms
 //! the clock with [`ProfileDb::accept_clock`] (the database really was idle
-//! that long). Writes and reads are not held: only retention is.
+//! that long). Writes and reads are not held: only retention (and the
+//! tick's wake-ups) is.
+//!
+//! The recorded clock never goes back (a step on a clock set back records
+//! the later time it had seen; only `accept_clock` sets it lower). On a
+//! database that never recorded one, the clock at open also counts as seen
+//! (in memory only, never written: what is recorded depends on the
+//! operations alone).
 
 use std::sync::atomic::Ordering;
 
@@ -33,7 +40,8 @@ impl ProfileDb {
     /// would follow a clock jump larger than `max_clock_jump`.
     pub(crate) fn check_clock_jump(&self, now: i64) -> Result<()> {
         let max = self.core.config.max_clock_jump_ms;
-        let last = self.core.retention.clock_ms.load(Ordering::Acquire);
+        let floors = &self.core.retention;
+        let last = floors.clock_ms.load(Ordering::Acquire).max(floors.clock_seed.load(Ordering::Acquire));
         if max == 0 || last == NO_FLOOR || now <= last.saturating_add(max) {
             return Ok(());
         }
@@ -49,6 +57,12 @@ impl ProfileDb {
     /// its commit.
     pub(crate) fn stage_retention_clock(batch: &mut Batch, now: i64) {
         stage_floor(batch, keys::meta::RETENTION_CLOCK, now);
+    }
+
+    /// The retention clock a step at `now` records: it never goes back (a
+    /// step on a clock set back records the later time it had seen).
+    pub(crate) fn next_retention_clock(&self, now: i64) -> i64 {
+        now.max(self.core.retention.clock_ms.load(Ordering::Acquire))
     }
 
     /// Publishes the retention clock a committed step recorded.

@@ -125,15 +125,16 @@ impl ProfileDb {
             pass.complete = feed_done && next_cursor.is_none();
             return Ok(pass);
         }
+        let clock = self.next_retention_clock(now);
         if raised {
-            Self::stage_retention_clock(&mut txn.batch, now);
+            Self::stage_retention_clock(&mut txn.batch, clock);
         }
         // Published before the commit: a reader that sees the deletions
         // sees the floors (see the module docs).
         floors.publish_history(feed_floor, floor);
         txn.commit()?;
         if raised {
-            self.publish_retention_clock(now);
+            self.publish_retention_clock(clock);
         }
         *floors.membership_cursor.lock() = next_cursor.clone();
         pass.complete = feed_done && next_cursor.is_none();

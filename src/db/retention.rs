@@ -180,7 +180,7 @@ impl ProfileDb {
                 }
                 // A clock far ahead of the last step's raises nothing.
                 self.check_clock_jump(now)?;
-                clock = Some(now);
+                clock = Some(self.next_retention_clock(now));
                 if raise_t {
                     timeline = t_cut;
                 }

@@ -46,6 +46,9 @@ pub(crate) struct Floors {
     /// The clock of the last retention step that raised a floor
     /// ([`NO_FLOOR`]: none recorded).
     pub clock_ms: AtomicI64,
+    /// On a database that never recorded one, the clock at open (see
+    /// `db::clock_guard`; [`NO_FLOOR`]: one was recorded).
+    pub clock_seed: AtomicI64,
     /// The (segment ‖ profile) prefix the running membership-history pass
     /// visits next (`None`: no pass runs).
     pub membership_cursor: Mutex<Option<Vec<u8>>>,
@@ -64,6 +67,7 @@ impl Floors {
             feed_seq: AtomicU64::new(schema::META_U64.get(view, keys::meta::FEED_FLOOR)?.unwrap_or(0)),
             membership_ms: AtomicI64::new(read(keys::meta::MEMBERSHIP_FLOOR)?),
             clock_ms: AtomicI64::new(read(keys::meta::RETENTION_CLOCK)?),
+            clock_seed: AtomicI64::new(NO_FLOOR),
             membership_cursor: Mutex::new(None),
         })
     }

@@ -165,10 +165,20 @@ pub fn id(s: &str) -> Identifier {
     s.parse().expect("valid test identifier")
 }
 
-/// A database in `dir` (created) on a manual clock set to `t0`.
+/// A database in `dir` (created) on a manual clock set to `t0`. Its tests
+/// jump the clock by months and read the whole feed and membership
+/// history: feed and membership-history retention and the clock guard are
+/// off (tests/feed_retention.rs and tests/clock_guard.rs cover them).
 pub fn open_at(dir: &Path, t0: i64) -> (ProfileDb, std::sync::Arc<ManualClock>) {
     let clock = std::sync::Arc::new(ManualClock::new(Timestamp(t0)));
-    (ProfileDb::builder(dir).clock(clock.clone()).open().expect("open the test database"), clock)
+    let db = ProfileDb::builder(dir)
+        .clock(clock.clone())
+        .feed_retention(0)
+        .membership_history_retention(0)
+        .max_clock_jump(0)
+        .open()
+        .expect("open the test database");
+    (db, clock)
 }
 
 /// The given time of the first change of every consent delta in the

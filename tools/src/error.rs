@@ -100,7 +100,11 @@ impl CliError {
                 | E::Suppressed { .. }
                 | E::SecretKey { .. }
                 | E::InvalidInput(_) => EXIT_USAGE,
-                E::NotFound(_) | E::HistoryTruncated { .. } | E::NotADatabase(_) => EXIT_NOT_FOUND,
+                E::NotFound(_)
+                | E::HistoryTruncated { .. }
+                | E::FeedTruncated { .. }
+                | E::MembershipBeforeRetention { .. }
+                | E::NotADatabase(_) => EXIT_NOT_FOUND,
                 E::Locked { .. } => EXIT_LOCKED,
                 _ => EXIT_RUNTIME,
             },

@@ -57,7 +57,7 @@ fn tick_enforces_the_retention_it_is_given() {
     assert_eq!(db.json(&["events", "user_id:7"])["total"], json!(2), "nothing written");
     // What retention removed is reported, and the setting is recorded.
     let tick = db.run(&["tick", "--timeline", "30", "--yes"]).ok().stdout;
-    assert!(tick.contains("retention (timeline 30 days, buckets forever): trimmed 1 timelines"), "{tick}");
+    assert!(tick.contains("retention (timeline 30 days, buckets forever, feed 30 days, membership history 365 days): trimmed 1 timelines"), "{tick}");
     assert_eq!(db.json(&["events", "user_id:7"])["total"], json!(1));
     assert_eq!(db.json(&["check", "--tick", "--timeline", "30", "--yes"])["clean"], json!(true));
     let pass = db.json(&["retention", "run", "--yes"]);

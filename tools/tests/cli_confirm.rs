@@ -71,3 +71,20 @@ fn identifier_remove_needs_yes_and_writes_nothing_without() {
     let r = db.json(&["identifier", "remove", "device_id:shared", "--yes"]);
     assert_eq!(r["detached"], json!(true));
 }
+
+#[test]
+fn feed_and_membership_history_settings_need_yes_and_are_recorded() {
+    let db = TestDb::init();
+    let e = json!({"type": "track", "event": "view", "timestamp": now_ms(), "identifiers": {"user_id": "7"}});
+    db.run(&["track", &e.to_string()]).ok();
+    db.run(&["tick", "--feed", "30"]).code(2).err_has(REFUSED);
+    db.run(&["tick", "--membership-history", "30"]).code(2).err_has(REFUSED);
+    db.run(&["tick", "--feed", "0"]).code(2).err_has(&["at least 1 day"]);
+    db.run(&["check", "--membership-history", "30"]).code(2).err_has(&["go with --tick"]);
+    db.run(&["tick", "--feed", "7", "--membership-history", "90", "--yes"]).ok();
+    // Recorded: `retention run` applies and reports them.
+    let run = db.json(&["retention", "run", "--yes"]);
+    assert_eq!((run["feed_days"].clone(), run["membership_history_days"].clone()), (json!(7), json!(90)), "{run}");
+    // The clock is right: accepting it changes nothing else.
+    assert_eq!(db.json(&["tick", "--accept-clock"])["failures"], json!([]));
+}

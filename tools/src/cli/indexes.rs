@@ -71,16 +71,21 @@ pub struct TickArgs {
     #[command(flatten)]
     pub settings: RetentionSettings,
 
-    /// With --timeline or --buckets: confirm (the setting is recorded, and events and day buckets older than it are
-    /// deleted or folded for good).
+    /// With --timeline, --buckets, --feed or --membership-history: confirm (the setting is recorded, and what is
+    /// older than it is deleted or folded for good).
     #[arg(long)]
     pub yes: bool,
+
+    /// The clock is right: accept a jump of more than the max clock jump (7 days) since the last retention step
+    /// (the database was idle that long), so retention proceeds from now (library: `accept_clock`).
+    #[arg(long)]
+    pub accept_clock: bool,
 }
 
 impl RetentionSettings {
     /// Whether a setting is given (it is then recorded, and enforced at once).
     pub fn given(&self) -> bool {
-        self.timeline.is_some() || self.buckets.is_some()
+        self.timeline.is_some() || self.buckets.is_some() || self.feed.is_some() || self.membership_history.is_some()
     }
 }
 
@@ -96,4 +101,13 @@ pub struct RetentionSettings {
     /// Keep per-day rollup buckets of the last DAYS days, and record that (at least 1; default: the recorded setting).
     #[arg(long, value_name = "DAYS")]
     pub buckets: Option<u32>,
+
+    /// Keep change-feed records of the last DAYS days, and record that (at least 1; default: the recorded setting).
+    #[arg(long, value_name = "DAYS")]
+    pub feed: Option<u32>,
+
+    /// Keep segment membership history of the last DAYS days, and record that (at least 1; default: the recorded
+    /// setting).
+    #[arg(long, value_name = "DAYS")]
+    pub membership_history: Option<u32>,
 }

@@ -93,6 +93,9 @@ fn stream_feed(db: &ProfileDb, a: &FeedArgs, head: u64) -> Result<(), CliError> 
 pub fn tick(ctx: &Ctx, a: TickArgs) -> Result<(), CliError> {
     super::retention::confirm_settings("tick", a.settings, a.yes)?;
     let db = super::retention::open_for_writing(ctx, a.settings)?;
+    if a.accept_clock {
+        db.accept_clock()?;
+    }
     let (report, ms) = run_tick(&db)?;
     let processed = report.processed;
     let failures: Vec<String> = report.failures.iter().map(ToString::to_string).collect();
@@ -122,8 +125,11 @@ fn run_tick(db: &ProfileDb) -> Result<(profiledb::TickReport, u128), CliError> {
 
 /// `check [--tick]`: exit 0 when clean, 4 on any violation.
 pub fn check(ctx: &Ctx, a: &CheckArgs) -> Result<(), CliError> {
-    if !a.tick && (a.retention.timeline.is_some() || a.retention.buckets.is_some()) {
-        return Err(CliError::Usage("--timeline and --buckets go with --tick (check itself enforces nothing)".into()));
+    if !a.tick && a.retention.given() {
+        return Err(CliError::Usage(
+            "--timeline, --buckets, --feed and --membership-history go with --tick (check itself enforces nothing)"
+                .into(),
+        ));
     }
     if a.tick {
         super::retention::confirm_settings("check --tick", a.retention, a.yes)?;

@@ -47,11 +47,14 @@ fn days(flag: &str, n: Option<u32>) -> Result<Option<i64>, CliError> {
 pub fn confirm_settings(command: &str, r: RetentionSettings, yes: bool) -> Result<(), CliError> {
     days("--timeline", r.timeline)?;
     days("--buckets", r.buckets)?;
+    days("--feed", r.feed)?;
+    days("--membership-history", r.membership_history)?;
     if r.given() && !yes {
         return Err(CliError::Usage(format!(
-            "{command} with --timeline or --buckets cannot be undone: the setting is recorded in the database (later \
-             opens, the application's too, apply it) and every event older than the timeline retention is deleted, \
-             every rollup day bucket older than the bucket retention folded; add --yes to confirm (a plain \
+            "{command} with --timeline, --buckets, --feed or --membership-history cannot be undone: the setting is \
+             recorded in the database (later opens, the application's too, apply it) and every event older than the \
+             timeline retention is deleted, every rollup day bucket older than the bucket retention folded, every \
+             feed record and membership-history row older than theirs deleted; add --yes to confirm (a plain \
              `{command}` applies the recorded settings)"
         )));
     }
@@ -63,12 +66,20 @@ pub fn confirm_settings(command: &str, r: RetentionSettings, yes: bool) -> Resul
 pub fn open_for_writing(ctx: &Ctx, r: RetentionSettings) -> Result<ProfileDb, CliError> {
     let timeline = days("--timeline", r.timeline)?;
     let buckets = days("--buckets", r.buckets)?;
+    let feed = days("--feed", r.feed)?;
+    let membership = days("--membership-history", r.membership_history)?;
     open::for_writing_with(&ctx.db, |mut b| {
         if let Some(ms) = timeline {
             b = b.timeline_retention(ms);
         }
         if let Some(ms) = buckets {
             b = b.rollup_bucket_retention(ms);
+        }
+        if let Some(ms) = feed {
+            b = b.feed_retention(ms);
+        }
+        if let Some(ms) = membership {
+            b = b.membership_history_retention(ms);
         }
         b
     })
@@ -86,15 +97,21 @@ fn run(ctx: &Ctx, a: &RetentionSettings) -> Result<(), CliError> {
         "timeline_days": days_of(settings.timeline_ms), "buckets_days": days_of(settings.bucket_ms),
         "profiles_visited": pass.profiles_visited, "timelines_trimmed": pass.timelines_trimmed,
         "buckets_folded": pass.buckets_folded, "complete": pass.complete, "elapsed_ms": ms,
-        "failures": failures,
+        "failures": failures, "feed_days": days_of(settings.feed_ms),
+        "membership_history_days": days_of(settings.membership_ms),
+        "feed_records_deleted": pass.feed_records_deleted,
+        "membership_rows_deleted": pass.membership_rows_deleted,
     });
     ctx.out.emit(&v, || {
         let mut out = format!(
-            "retention ({}): visited {} profiles, trimmed {} timelines, folded {} day buckets in {ms} ms{}",
+            "retention ({}): visited {} profiles, trimmed {} timelines, folded {} day buckets, deleted {} feed \
+             records and {} membership-history rows in {ms} ms{}",
             describe(settings),
             pass.profiles_visited,
             pass.timelines_trimmed,
             pass.buckets_folded,
+            pass.feed_records_deleted,
+            pass.membership_rows_deleted,
             if pass.complete { "" } else { " (incomplete: run again)" }
         );
         for f in &failures {
@@ -121,7 +138,11 @@ pub fn describe(s: profiledb::RetentionSettings) -> String {
         0 => "buckets forever".to_owned(),
         ms => format!("buckets {} days", days_of(ms)),
     };
-    format!("{timeline}, {buckets}")
+    let keep = |what: &str, ms: i64| match ms {
+        0 => format!("{what} forever"),
+        ms => format!("{what} {} days", days_of(ms)),
+    };
+    format!("{timeline}, {buckets}, {}, {}", keep("feed", s.feed_ms), keep("membership history", s.membership_ms))
 }
 
 /// What a tick's retention step removed, as a sentence (empty when nothing).
