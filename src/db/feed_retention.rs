@@ -152,7 +152,10 @@ impl ProfileDb {
         floor: i64,
         max_keys: usize,
     ) -> Result<(u64, Option<Vec<u8>>)> {
-        let live = self.core.segments.read().live.clone();
+        // Read-locked for the scan (the writer lock is held: no commit
+        // changes the live set meanwhile).
+        let segments = self.core.segments.read();
+        let live = &segments.live;
         let mut deleted = 0;
         let mut read = 0;
         // The current group and its last row before the floor (key, member).

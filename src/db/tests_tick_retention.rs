@@ -46,7 +46,13 @@ fn corrupt_last_event(db: &ProfileDb, p: ProfileId) {
 }
 
 fn open(dir: &std::path::Path, clock: &Arc<ManualClock>, timeline_days: i64) -> ProfileDb {
-    ProfileDb::builder(dir).clock(clock.clone()).timeline_retention(timeline_days * DAY).open().expect("open")
+    // The tests jump the clock by weeks at once.
+    ProfileDb::builder(dir)
+        .clock(clock.clone())
+        .timeline_retention(timeline_days * DAY)
+        .max_clock_jump(0)
+        .open()
+        .expect("open")
 }
 
 #[test]
