@@ -232,7 +232,7 @@ fn the_settings_are_recorded_reported_and_can_be_changed() {
         ProfileDb::builder(dir.path()).membership_history_retention(-1).open(),
         ProfileDb::builder(dir.path()).max_clock_jump(-1).open(),
     ] {
-        let e = bad.err().expect("a negative setting is refused");
+        let Err(e) = bad else { panic!("a negative setting is refused") };
         assert!(e.to_string().contains("must be 0 (off) or positive"), "{e}");
     }
 }
