@@ -548,6 +548,12 @@ impl ProfileDb {
     /// gaps. To resume after the record `last`, read `feed(last + 1, …)`;
     /// to follow on live, see [`subscribe`](Self::subscribe).
     ///
+    /// Records older than [`feed_retention`](crate::Builder::feed_retention)
+    /// (default 30 days) are deleted by retention passes: a `from` before
+    /// the oldest one kept fails with [`Error::FeedTruncated`](crate::Error::FeedTruncated)
+    /// (its records are gone; re-sync the consumer from a segment export)
+    /// instead of skipping them.
+    ///
     /// ```
     /// use profiledb::event::{Event, EventKind};
     /// use profiledb::segment::FeedKind;
@@ -650,7 +656,10 @@ impl ProfileDb {
     /// (before its merge, or split off again by an unmerge), else from the
     /// rows of the profile it had merged into — through every merge of a
     /// chain. Where retention folded away the merge that may decide it, the
-    /// answer is [`Error::HistoryTruncated`] (see `get_as_of_time`).
+    /// answer is [`Error::HistoryTruncated`] (see `get_as_of_time`). A `t`
+    /// before the floor of [`membership_history_retention`](crate::Builder::membership_history_retention)
+    /// (default 365 days) is [`Error::MembershipBeforeRetention`]; from the
+    /// floor on, answers are exact.
     pub fn was_member(&self, profile: ProfileId, name: &str, t: Timestamp) -> Result<bool> {
         let id = {
             let state = self.core.segments.read();

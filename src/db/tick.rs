@@ -98,10 +98,10 @@ impl ProfileDb {
     /// let db = ProfileDb::builder(dir.path()).clock(clock.clone()).open()?;
     /// let ann: Identifier = "email:ann@example.com".parse()?;
     /// db.track(&Event::new(EventKind::Track, "login", db.now(), vec![ann.clone()]))?;
-    /// db.define_segment("active", "count(login, 7d) >= 1")?;
+    /// db.define_segment("active", "count(login, 3d) >= 1")?;
     /// let p = db.resolve(&ann)?.expect("ann has a profile");
     /// assert!(db.in_segment("active", p)?);
-    /// clock.advance(8 * Timestamp::DAY);
+    /// clock.advance(4 * Timestamp::DAY);
     /// assert!(db.in_segment("active", p)?); // stored memberships move only on a tick (or a write)
     /// assert!(db.tick()?.processed >= 1);
     /// assert!(!db.in_segment("active", p)?);
