@@ -272,6 +272,7 @@ impl ProfileDb {
             // definitions are read by seeks.
             seek_on_secondary: vec![keys::cf::META, keys::cf::SEGMENT_DEF, keys::cf::ROLLUP_DEF],
             compression: b.compression,
+            info_log_bytes: crate::storage::INFO_LOG_BYTES,
         };
         let store = Store::open(&b.path, &opts)?;
         // Before the format check, which may upgrade: a wrong or missing
