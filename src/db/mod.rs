@@ -22,6 +22,7 @@ mod erase_values;
 mod event_names;
 mod failure;
 pub(crate) mod format;
+mod format_nfc;
 mod full;
 mod identity_ops;
 mod ingest;
@@ -66,6 +67,8 @@ mod tests_identifiers;
 mod tests_index_race;
 #[cfg(test)]
 mod tests_kinds;
+#[cfg(test)]
+mod tests_nfc_upgrade;
 #[cfg(test)]
 mod tests_purge;
 #[cfg(test)]
