@@ -205,6 +205,16 @@ fn nfc(s: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
+/// `s` in NFC, without a copy when it is already.
+fn into_nfc(s: String) -> String {
+    use unicode_normalization::{is_nfc_quick, IsNormalized, UnicodeNormalization};
+    if s.is_ascii() || is_nfc_quick(s.chars()) == IsNormalized::Yes {
+        s
+    } else {
+        s.nfc().collect()
+    }
+}
+
 /// `s` without the characters `drop` names (borrowed when it holds none).
 fn without(s: &str, drop: fn(char) -> bool) -> std::borrow::Cow<'_, str> {
     if s.is_ascii() || !s.chars().any(drop) {
@@ -230,8 +240,13 @@ fn without(s: &str, drop: fn(char) -> bool) -> std::borrow::Cow<'_, str> {
 fn normalize(kind: &str, value: &str) -> std::result::Result<String, String> {
     match kind {
         "email" => {
-            let stripped = without(value, is_invisible_format);
-            let v = nfc(nfc(stripped.trim()).to_lowercase().as_str()).into_owned();
+            // ASCII (nearly every email) holds no invisible character and is
+            // NFC, lower-cased or not.
+            let v = if value.is_ascii() {
+                value.trim().to_ascii_lowercase()
+            } else {
+                into_nfc(nfc(without(value, is_invisible_format).trim()).to_lowercase())
+            };
             if v.is_empty() {
                 return Ok(v);
             }
