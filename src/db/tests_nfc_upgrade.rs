@@ -148,3 +148,46 @@ fn a_stored_value_that_is_no_identifier_now_refuses_the_upgrade() {
     assert!(matches!(err, Error::UpgradeRefused { .. }), "{err}");
     assert!(err.to_string().contains("user_id:\\u{200b} of profile 0"), "{err}");
 }
+
+/// The upgrade's cost on a large identity family: `n` ASCII identifiers
+/// (skipped without decoding) and 1 % NFD ones on their own profiles
+/// (re-keyed). Run by hand:
+/// `PROFILEDB_NFC_UPGRADE_N=1000000 cargo test --release --lib measure_the_upgrade -- --ignored --nocapture`.
+#[test]
+#[ignore = "a measurement"]
+fn measure_the_upgrade() {
+    let n: u32 = std::env::var("PROFILEDB_NFC_UPGRADE_N").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let db = ProfileDb::open(dir.path()).expect("open");
+        let link = |p: u32| crate::identity::link::IdentityLink {
+            profile: ProfileId(p),
+            origin: ProfileId(p),
+            linked_at: crate::Timestamp(0),
+            cause: crate::profile::delta::Cause::Api,
+            detached: false,
+        };
+        let mut b = db.core.store.batch();
+        for i in 0..n {
+            let raw = if i % 100 == 0 { format!("jose\u{301}{i}@example.com") } else { format!("user{i}@example.com") };
+            let id = Identifier::from_stored("email".into(), raw);
+            schema::IDENTITY.put(&mut b, keys::identifier(&id), &link(i));
+            schema::PROFILE_IDENTIFIERS.put(&mut b, keys::profile_identifier(ProfileId(i), &id), &crate::codec::Marker);
+            if i % 100_000 == 99_999 {
+                db.core.store.commit(std::mem::replace(&mut b, db.core.store.batch())).expect("commit");
+            }
+        }
+        db.core.store.commit(b).expect("commit");
+        set_format(&db, 14);
+        db.compact().expect("compact");
+    }
+    let t = std::time::Instant::now();
+    let db = ProfileDb::open(dir.path()).expect("upgrading open");
+    let upgraded = t.elapsed();
+    drop(db);
+    let t = std::time::Instant::now();
+    let db = ProfileDb::open(dir.path()).expect("open");
+    let plain = t.elapsed();
+    assert_eq!(db.resolve(&ident("email:jos\u{e9}0@example.com")).expect("resolve"), Some(ProfileId(0)));
+    println!("{n} identifiers, {} re-keyed: upgrading open {upgraded:?}, next open {plain:?}", n.div_ceil(100));
+}
