@@ -23,6 +23,7 @@ mod event_names;
 pub(crate) mod events_read;
 mod failure;
 pub(crate) mod format;
+mod format_nfc;
 mod full;
 mod identity_ops;
 mod ingest;
@@ -69,6 +70,8 @@ mod tests_identifiers;
 mod tests_index_race;
 #[cfg(test)]
 mod tests_kinds;
+#[cfg(test)]
+mod tests_nfc_upgrade;
 #[cfg(test)]
 mod tests_purge;
 #[cfg(test)]
