@@ -229,7 +229,13 @@ impl ProfileDb {
             ],
             // Random keys, ordered scans (the wake-up queue by time, the
             // membership history, dedup retention): skiplists kept small.
-            small_memtables: vec![keys::cf::WAKEUP, keys::cf::MEMBERSHIP, keys::cf::DEDUP],
+            // `dedup`'s are half-size: its size-tiered compaction merges
+            // runs of about the size of its flushes upwards, so larger
+            // flushes mean fewer rewrites of each id (at 400k profiles,
+            // an eighth → a half: its compaction CPU 28.8 → 14.9 s, the
+            // writer's CPU per batched event unchanged; BENCHMARKS.md,
+            // thirtieth session).
+            small_memtables: vec![(keys::cf::WAKEUP, 8), (keys::cf::MEMBERSHIP, 8), (keys::cf::DEDUP, 2)],
             // Written by every event at random profiles, read through the
             // rollup and wake-up caches (or rarely: timelines, history).
             lazy_level0: vec![keys::cf::ROLLUP, keys::cf::EVENT, keys::cf::WAKEUP, keys::cf::MEMBERSHIP],

@@ -128,7 +128,7 @@ fn small_memtables_flush_an_eighth_as_much_four_at_a_time() {
     let dir = tempfile::tempdir().unwrap();
     let opts = StoreOptions {
         write_buffer_bytes: 2 << 20,
-        small_memtables: vec![SMALL],
+        small_memtables: vec![(SMALL, 8)],
         ..StoreOptions::for_test(&[SMALL, LARGE])
     };
     let store = Store::open(dir.path(), &opts).unwrap();
