@@ -109,8 +109,11 @@ enum Source {
 fn follow(view: &View<'_>, id: ProfileId, t: Timestamp, seek: bool) -> Result<(ProfileId, Source)> {
     let mut id = id;
     for _ in 0..MAX_HOPS {
+        let live = schema::PROFILES.get(view, &crate::keys::profile(id))?;
+        if let Some(rec) = &live {
+            before_floor(view, rec, t)?;
+        }
         if seek {
-            let live = schema::PROFILES.get(view, &crate::keys::profile(id))?;
             match super::as_of_seek::hop(view, id, live, t)? {
                 Some(Hop::Merged(into)) => {
                     id = into;
@@ -138,6 +141,24 @@ fn follow(view: &View<'_>, id: ProfileId, t: Timestamp, seek: bool) -> Result<(P
         }
     }
     Err(Error::invalid(format!("profile {id}: more than {MAX_HOPS} merges to follow at {}", t.to_rfc3339())))
+}
+
+/// [`Error::HistoryTruncated`] when `t` falls before the history floor of
+/// the live profile `rec` (and not before it was created): its state then
+/// was folded away, and so was any split before the floor that undid a
+/// merge of it — whether it was merged into another profile then is no
+/// longer known. Decided from the floor snapshot alone (one point read),
+/// before anything reads the profile's log.
+fn before_floor(view: &View<'_>, rec: &ProfileRecord, t: Timestamp) -> Result<()> {
+    if rec.history_floor == 0 || t < rec.profile.created_at {
+        return Ok(());
+    }
+    match history::floor_time(view, rec)? {
+        Some(floor_at) if t < floor_at => {
+            Err(Error::HistoryTruncated { profile: rec.profile.id.0, requested: 0, floor: rec.history_floor })
+        }
+        _ => Ok(()),
+    }
 }
 
 /// The answer for a time when an id may have been merged into `from` (the

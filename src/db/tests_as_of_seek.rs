@@ -168,3 +168,104 @@ fn seeking_decides_every_step_when_no_merge_is_missing() {
     assert!(by_story.is_empty(), "read by story: {by_story:?}");
     assert!(differences(&db, clock.now().0 + 1).is_empty());
 }
+
+/// Deltas read by seeking steps (and story steps taken) while `f` runs.
+fn work<T>(f: impl FnOnce() -> T) -> (T, usize, usize) {
+    super::as_of_seek::DELTAS_READ.with(|n| n.set(0));
+    super::as_of::STORY_STEPS.with(|n| n.set(0));
+    let out = f();
+    let read = super::as_of_seek::DELTAS_READ.with(|n| n.replace(0));
+    (out, read, super::as_of::STORY_STEPS.with(|n| n.replace(0)))
+}
+
+/// A survivor with `n` anonymous ids merged into it, one a "day", with
+/// updates of its own in between; the last-but-one merged id and the time
+/// just before its merge.
+fn survivor_with_merged_ids(db: &ProfileDb, clock: &ManualClock, n: usize) -> (ProfileId, Timestamp) {
+    let user = ident(4);
+    db.update(&user, Update::new().set("plan", "pro")).expect("user");
+    let mut picked = None;
+    for k in 0..n {
+        clock.advance(100);
+        let a: Identifier = format!("anonymous_id:a-{k}").parse().expect("identifier");
+        db.update(&a, Update::new().set("page", k as i64)).expect("visit");
+        let loser = db.resolve(&a).expect("resolve").expect("a profile");
+        let before = clock.now();
+        clock.advance(10);
+        db.identify(&[a, user.clone()], Update::new()).expect("login");
+        db.update(&user, Update::new().increment("logins", 1)).expect("update");
+        if k + 2 == n {
+            picked = Some((loser, before));
+        }
+    }
+    picked.expect("n >= 2")
+}
+
+/// Finding 5 (longevity review): a read of a merged-away id as of before
+/// its merge reads as many deltas whether 3 or 200 ids merged into the
+/// same survivor (it read a few of every merged id's log before), and
+/// answers as the story does.
+#[test]
+fn reading_a_merged_away_id_does_not_grow_with_the_ids_merged_into_its_survivor() {
+    let mut costs = Vec::new();
+    for n in [3usize, 200] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let clock = Arc::new(ManualClock::new(Timestamp(T0)));
+        let db = ProfileDb::builder(dir.path()).clock(clock.clone()).open().expect("open");
+        let (loser, before) = survivor_with_merged_ids(&db, &clock, n);
+        let view = db.core.store.snapshot();
+        let (read, deltas, story) = work(|| profile_at(&view, loser, before).expect("read").expect("exists"));
+        assert_eq!(read.id, loser, "its own state before the merge");
+        assert_eq!(read.traits.get("page"), Some(&((n - 2) as i64).into()));
+        assert_eq!(
+            format!("{:?}", Some(read)),
+            format!("{:?}", profile_at_by_story(&view, loser, before).expect("story"))
+        );
+        let after = Timestamp(before.0 + 10);
+        let (part, deltas_after, story_after) =
+            work(|| super::as_of::part_of_at(&view, loser, after).expect("part of"));
+        assert_eq!(part, db.resolve(&ident(4)).expect("resolve").expect("user"), "merged by then");
+        assert_eq!(story + story_after, 0, "decided by seeking");
+        costs.push((n, deltas, deltas_after));
+    }
+    eprintln!("deltas read (ids merged, before its merge, after): {costs:?}");
+    let (few, many) = (costs[0], costs[1]);
+    assert!(
+        many.1 <= few.1 + 16 && many.2 <= few.2 + 16,
+        "deltas read (ids merged, before its merge, after): {costs:?}"
+    );
+}
+
+fn truncated(e: Option<&crate::Error>) -> bool {
+    matches!(e, Some(crate::Error::HistoryTruncated { .. }))
+}
+
+/// Finding 6 (longevity review): a time before the history floor of a
+/// live profile is `HistoryTruncated` from the floor alone, for
+/// `get_as_of_time` and `was_member` (`part_of_at`) alike — no story, no
+/// delta read — as by the story.
+#[test]
+fn a_time_before_the_history_floor_is_refused_without_reading_the_log() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = Arc::new(ManualClock::new(Timestamp(T0)));
+    let db = ProfileDb::builder(dir.path()).clock(clock.clone()).snapshot_every(3).open().expect("open");
+    for k in 0..300 {
+        clock.advance(10);
+        db.update(&ident(4), Update::new().set("a", k).increment("n", 1)).expect("update");
+    }
+    let p = db.resolve(&ident(4)).expect("resolve").expect("live");
+    let horizon = Timestamp(T0 + 2_000);
+    assert_eq!(db.retain_history(horizon).expect("retain").profiles_folded, 1);
+    let view = db.core.store.snapshot();
+    let t = Timestamp(T0 + 1_000);
+    let (read, deltas, story) = work(|| profile_at(&view, p, t));
+    assert!(truncated(read.as_ref().err()), "{read:?}");
+    let (part, deltas_part, story_part) = work(|| super::as_of::part_of_at(&view, p, t));
+    assert!(truncated(part.as_ref().err()), "{part:?}");
+    assert_eq!((deltas, story, deltas_part, story_part), (0, 0, 0, 0), "work done");
+    assert!(truncated(profile_at_by_story(&view, p, t).as_ref().err()));
+    // Before it was created: it did not exist; after the floor: read.
+    assert!(profile_at(&view, p, Timestamp(T0)).expect("before created").is_none());
+    let after = profile_at(&view, p, Timestamp(T0 + 2_500)).expect("after the floor").expect("exists");
+    assert_eq!(after.traits.get("n"), Some(&250i64.into()));
+}
