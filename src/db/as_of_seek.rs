@@ -17,8 +17,9 @@
 //! merge, instead of a decode of every log.
 //!
 //! Whenever a merge is not found where it should be (retention folded it,
-//! an erase deleted it) or the id's own log does not start at version 1,
-//! the step is left to the story ([`hop`] returns `None`), which answers
+//! an erase deleted it) or the id's own log does not start at version 1
+//! (for an alias: a time before its first retained delta, or no delta
+//! left), the step is left to the story ([`hop`] returns `None`), which answers
 //! those cases.
 
 use std::cmp::Reverse;
@@ -66,10 +67,13 @@ pub(super) fn hop(view: &View<'_>, id: ProfileId, live: Option<ProfileRecord>, t
         }
         None => {
             let Some(survivor) = survivor_of(view, id)? else { return Ok(None) };
-            if get(view, id, 1)?.is_none() {
+            // Retention may have folded its log (from the start): before its
+            // first retained delta, the story decides.
+            let Some(first) = first_retained(view, id)? else { return Ok(None) };
+            let (after, next) = first_where(view, id, first, |d| d.at > t)?;
+            if after == first && first > 1 {
                 return Ok(None);
             }
-            let (after, next) = first_where(view, id, 1, |d| d.at > t)?;
             let next = match next {
                 Some(d) => match split_from(&d) {
                     Some(from) => Some((d.at, from)),
@@ -126,6 +130,17 @@ fn split_from(d: &Delta) -> Option<ProfileId> {
     match d.change {
         Change::SplitFrom { survivor, .. } => Some(survivor),
         _ => None,
+    }
+}
+
+/// The first version of `id` whose delta is retained, if any.
+fn first_retained(view: &View<'_>, id: ProfileId) -> Result<Option<u64>> {
+    match view.prefix(schema::DELTAS.name, &keys::profile(id))?.next() {
+        Some(kv) => {
+            let (k, v) = kv?;
+            Ok(Some(schema::DELTAS.decode(&k, &v)?.version))
+        }
+        None => Ok(None),
     }
 }
 
@@ -238,15 +253,11 @@ impl<'a, 'v> Search<'a, 'v> {
             return Ok(());
         }
         let view = self.view;
-        let first = match view.prefix(schema::DELTAS.name, &keys::profile(c))?.next() {
-            Some(kv) => {
-                let (k, v) = kv?;
-                schema::DELTAS.decode(&k, &v)?.version
-            }
-            None => 0,
-        };
         let from = self.target.from;
-        let head = if first == 0 { None } else { first_where(view, c, first, |d| d.at >= from)?.1 };
+        let head = match first_retained(view, c)? {
+            Some(first) => first_where(view, c, first, |d| d.at >= from)?.1,
+            None => None,
+        };
         let resume = head.as_ref().map_or(u64::MAX, |d| d.version.saturating_add(1));
         let scan = view.range(schema::DELTAS.name, &keys::versioned(c, resume), Some(&keys::versioned(c, u64::MAX)))?;
         if let Some(d) = &head {

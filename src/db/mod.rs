@@ -26,6 +26,7 @@ pub(crate) mod format;
 mod full;
 mod identity_ops;
 mod ingest;
+mod merged_logs;
 pub(crate) mod prefetch;
 mod privacy;
 pub(crate) mod profile_slots;
