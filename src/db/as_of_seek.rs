@@ -51,8 +51,13 @@ pub(super) fn hop(view: &View<'_>, id: ProfileId, live: Option<ProfileRecord>, t
     // The version current at `t` and the delta after it.
     let (v, next, alias) = match live {
         Some(rec) => {
-            // A time before its history floor was refused by the caller.
-            let v = history::version_at(view, &rec, t)?.unwrap_or(0);
+            let v = match history::version_at(view, &rec, t) {
+                Ok(v) => v.unwrap_or(0),
+                // Before its history floor (for a read of which profile it
+                // was part of): a merge recorded elsewhere may still answer.
+                Err(Error::HistoryTruncated { .. }) => return Ok(None),
+                Err(e) => return Err(e),
+            };
             // Version 1 is never a split.
             let next = if v > 0 && v < rec.profile.version { Some(history::delta(view, id, v + 1)?) } else { None };
             let split = next.as_ref().and_then(split_from);
