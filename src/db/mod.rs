@@ -27,6 +27,7 @@ mod format_nfc;
 mod full;
 mod identity_ops;
 mod ingest;
+mod merged_logs;
 pub(crate) mod prefetch;
 mod privacy;
 pub(crate) mod profile_slots;
