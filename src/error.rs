@@ -97,6 +97,22 @@ pub enum Error {
         /// The version this build writes.
         current: u32,
     },
+    /// A writable open could not upgrade the database to this build's
+    /// format without merging people or losing a mapping (format 14 → 15:
+    /// two stored spellings of one identifier belong to different
+    /// profiles). Nothing was written: the database is still readable by
+    /// this build read-only, and writable by the build that wrote it.
+    #[error("cannot upgrade the database at {path} from format {from} to {to}: {detail}; nothing was written")]
+    UpgradeRefused {
+        /// The database directory.
+        path: PathBuf,
+        /// The version recorded in the database.
+        from: u32,
+        /// The version the refused step leads to.
+        to: u32,
+        /// What stands in the way, and the way out.
+        detail: String,
+    },
     /// The database directory is held open by another process (or handle).
     #[error(
         "database at {path} is already open in another process or handle ({detail}); within one process, \

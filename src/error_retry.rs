@@ -67,7 +67,7 @@ pub enum Retry {
     /// `WindowBeforeRetention`, `TimelineBeforeRetention`,
     /// `FeedTruncated`, `MembershipBeforeRetention`), the wrong
     /// kind of handle or directory (`ReadOnly`, `NotADatabase`,
-    /// `ForeignDatabase`, `UnsupportedFormat`), damage (`Corrupt`,
+    /// `ForeignDatabase`, `UnsupportedFormat`, `UpgradeRefused`), damage (`Corrupt`,
     /// `WalDamaged`: restore, or salvage a copy, first; and
     /// [`Error::Storage`] reporting corruption, a read-only file system or
     /// a permission refused) and other [`Error::Io`] errors.
@@ -102,6 +102,7 @@ impl Error {
             | Error::SchemaViolation { .. }
             | Error::InvalidInput(_)
             | Error::UnsupportedFormat { .. }
+            | Error::UpgradeRefused { .. }
             | Error::ForeignDatabase { .. }
             | Error::NotADatabase(_)
             | Error::Corrupt { .. }

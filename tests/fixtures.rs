@@ -29,7 +29,7 @@ fn fixture_dir(version: u32) -> PathBuf {
 }
 
 /// The format version whose fixture this build must write byte for byte.
-const LATEST: u32 = 14;
+const LATEST: u32 = 15;
 
 /// The operations that build the fixture, deterministic under a manual clock.
 fn build(dir: &Path) -> ProfileDb {
@@ -529,7 +529,7 @@ fn read_only(version: u32) {
                 assert_v6(&db);
                 assert_v7(&db);
             }
-            10..=14 => {
+            10..=15 => {
                 assert_v4(&db);
                 assert_v6(&db);
                 assert_v7(&db);

@@ -68,7 +68,7 @@ pub(super) fn profile_at_by_story(view: &View<'_>, id: ProfileId, t: Timestamp) 
 
 /// [`profile_at`], seeking in the logs when `seek` (else by stories only).
 fn read_at(view: &View<'_>, id: ProfileId, t: Timestamp, seek: bool) -> Result<Option<Profile>> {
-    let (id, source) = follow(view, id, t, seek)?;
+    let (id, source) = follow(view, id, t, seek, true)?;
     let (rec, version) = match source {
         Source::Own { rec, version } => (rec, version),
         Source::Story(story) => {
@@ -87,7 +87,7 @@ fn read_at(view: &View<'_>, id: ProfileId, t: Timestamp, seek: bool) -> Result<O
 /// was a profile of its own then, else the profile it had merged into —
 /// through every merge of a chain.
 pub(super) fn part_of_at(view: &View<'_>, id: ProfileId, t: Timestamp) -> Result<ProfileId> {
-    follow(view, id, t, true).map(|(id, _)| id)
+    follow(view, id, t, true, false).map(|(id, _)| id)
 }
 
 #[cfg(test)]
@@ -106,11 +106,20 @@ enum Source {
 
 /// [`part_of_at`], with what decided it: each step by seeking
 /// (`as_of_seek`) when `seek` and seeking decides it, else by the story.
-fn follow(view: &View<'_>, id: ProfileId, t: Timestamp, seek: bool) -> Result<(ProfileId, Source)> {
+///
+/// With `state` (a read of the profile's state, not only of which profile
+/// it was part of), a time before the history floor of a live profile on
+/// the way is [`Error::HistoryTruncated`] at once: its state then is
+/// folded whichever profile it was part of. Without, that time is left to
+/// the story (the profile it was part of may still be known).
+fn follow(view: &View<'_>, id: ProfileId, t: Timestamp, seek: bool, state: bool) -> Result<(ProfileId, Source)> {
     let mut id = id;
     for _ in 0..MAX_HOPS {
+        let live = schema::PROFILES.get(view, &crate::keys::profile(id))?;
+        if let Some(rec) = live.as_ref().filter(|_| state) {
+            before_floor(view, rec, t)?;
+        }
         if seek {
-            let live = schema::PROFILES.get(view, &crate::keys::profile(id))?;
             match super::as_of_seek::hop(view, id, live, t)? {
                 Some(Hop::Merged(into)) => {
                     id = into;
@@ -138,6 +147,24 @@ fn follow(view: &View<'_>, id: ProfileId, t: Timestamp, seek: bool) -> Result<(P
         }
     }
     Err(Error::invalid(format!("profile {id}: more than {MAX_HOPS} merges to follow at {}", t.to_rfc3339())))
+}
+
+/// [`Error::HistoryTruncated`] when `t` falls before the history floor of
+/// the live profile `rec` (and not before it was created): its state then
+/// was folded away — its own, and any merged state whose merge a split
+/// before the floor undid (that split was folded too, so whether it was
+/// merged then is not reliably known). Decided from the floor snapshot
+/// alone (one point read), before anything reads the profile's log.
+fn before_floor(view: &View<'_>, rec: &ProfileRecord, t: Timestamp) -> Result<()> {
+    if rec.history_floor == 0 || t < rec.profile.created_at {
+        return Ok(());
+    }
+    match history::floor_time(view, rec)? {
+        Some(floor_at) if t < floor_at => {
+            Err(Error::HistoryTruncated { profile: rec.profile.id.0, requested: 0, floor: rec.history_floor })
+        }
+        _ => Ok(()),
+    }
 }
 
 /// The answer for a time when an id may have been merged into `from` (the

@@ -17,8 +17,9 @@
 //! merge, instead of a decode of every log.
 //!
 //! Whenever a merge is not found where it should be (retention folded it,
-//! an erase deleted it) or the id's own log does not start at version 1,
-//! the step is left to the story ([`hop`] returns `None`), which answers
+//! an erase deleted it) or the id's own log does not start at version 1
+//! (for an alias: a time before its first retained delta, or no delta
+//! left), the step is left to the story ([`hop`] returns `None`), which answers
 //! those cases.
 
 use std::cmp::Reverse;
@@ -52,7 +53,8 @@ pub(super) fn hop(view: &View<'_>, id: ProfileId, live: Option<ProfileRecord>, t
         Some(rec) => {
             let v = match history::version_at(view, &rec, t) {
                 Ok(v) => v.unwrap_or(0),
-                // A merge recorded elsewhere may still answer for that time.
+                // Before its history floor (for a read of which profile it
+                // was part of): a merge recorded elsewhere may still answer.
                 Err(Error::HistoryTruncated { .. }) => return Ok(None),
                 Err(e) => return Err(e),
             };
@@ -70,10 +72,13 @@ pub(super) fn hop(view: &View<'_>, id: ProfileId, live: Option<ProfileRecord>, t
         }
         None => {
             let Some(survivor) = survivor_of(view, id)? else { return Ok(None) };
-            if get(view, id, 1)?.is_none() {
+            // Retention may have folded its log (from the start): before its
+            // first retained delta, the story decides.
+            let Some(first) = first_retained(view, id)? else { return Ok(None) };
+            let (after, next) = first_where(view, id, first, |d| d.at > t)?;
+            if after == first && first > 1 {
                 return Ok(None);
             }
-            let (after, next) = first_where(view, id, 1, |d| d.at > t)?;
             let next = match next {
                 Some(d) => match split_from(&d) {
                     Some(from) => Some((d.at, from)),
@@ -133,8 +138,21 @@ fn split_from(d: &Delta) -> Option<ProfileId> {
     }
 }
 
+/// The first version of `id` whose delta is retained, if any.
+fn first_retained(view: &View<'_>, id: ProfileId) -> Result<Option<u64>> {
+    match view.prefix(schema::DELTAS.name, &keys::profile(id))?.next() {
+        Some(kv) => {
+            let (k, v) = kv?;
+            Ok(Some(schema::DELTAS.decode(&k, &v)?.version))
+        }
+        None => Ok(None),
+    }
+}
+
 /// The delta of `id` at `version`, if retained.
 fn get(view: &View<'_>, id: ProfileId, version: u64) -> Result<Option<Delta>> {
+    #[cfg(test)]
+    DELTAS_READ.with(|n| n.set(n.get() + 1));
     schema::DELTAS.get(view, &keys::versioned(id, version))
 }
 
@@ -173,6 +191,16 @@ fn first_where(view: &View<'_>, id: ProfileId, lo: u64, pred: impl Fn(&Delta) ->
 /// `version` away, with the profile it merged into: looked for in the
 /// logs of the root `of` reaches now and of that root's aliases, from
 /// `from` on in time order up to `until` (`None`: to their ends).
+///
+/// First by following the chain from the root: the merge is recorded in
+/// the log of the profile `id` merged into, which is the root or merged
+/// on into it later, through merges timed no earlier than it — so the
+/// logs searched are the root's and those of the profiles found merging
+/// into a searched log from `from` on. That costs a logarithmic number of
+/// point reads per log on the chain plus the deltas read before the merge
+/// turns up, however many ids merged into the root. Only when the chain is
+/// broken (a merge on it folded by retention, or timed after `until`) are
+/// the logs of every alias of the root searched.
 fn find_merge(
     view: &View<'_>,
     id: ProfileId,
@@ -182,49 +210,108 @@ fn find_merge(
     until: Option<Timestamp>,
 ) -> Result<Option<(ProfileId, Delta)>> {
     let root = survivor_of(view, of)?.unwrap_or(of);
+    let target = Target { id, version, from, until };
+    if let Some(found) = Search::new(view, target).run(&[root], true)? {
+        return Ok(Some(found));
+    }
     let mut logs = vec![root];
     logs.extend(aliases_of(view, root)?);
-    logs.retain(|c| *c != id);
-    let mut scans = Vec::with_capacity(logs.len());
-    let mut heads = Vec::with_capacity(logs.len());
-    let mut order = BinaryHeap::new();
-    for (i, c) in logs.iter().enumerate() {
-        let first = match view.prefix(schema::DELTAS.name, &keys::profile(*c))?.next() {
-            Some(kv) => {
-                let (k, v) = kv?;
-                schema::DELTAS.decode(&k, &v)?.version
-            }
-            None => 0,
+    Search::new(view, target).run(&logs, false)
+}
+
+/// What [`find_merge`] looks for, and in which span of time.
+#[derive(Clone, Copy)]
+struct Target {
+    id: ProfileId,
+    version: u64,
+    from: Timestamp,
+    until: Option<Timestamp>,
+}
+
+impl Target {
+    fn is(&self, d: &Delta) -> bool {
+        matches!(&d.change, Change::Merge { loser, loser_state, .. } if *loser == self.id && loser_state.version == self.version)
+    }
+}
+
+type Scan<'v> = Box<dyn Iterator<Item = Result<(Box<[u8]>, Box<[u8]>)>> + 'v>;
+
+/// A search of several logs in time order, from `target.from` on.
+struct Search<'a, 'v> {
+    view: &'a View<'v>,
+    target: Target,
+    logs: Vec<ProfileId>,
+    scans: Vec<Scan<'a>>,
+    heads: Vec<Option<Delta>>,
+    order: BinaryHeap<Reverse<(Timestamp, usize)>>,
+}
+
+impl<'a, 'v> Search<'a, 'v> {
+    fn new(view: &'a View<'v>, target: Target) -> Self {
+        Search { view, target, logs: Vec::new(), scans: Vec::new(), heads: Vec::new(), order: BinaryHeap::new() }
+    }
+
+    /// Adds the log of `c` (not the target's own, nor one already added),
+    /// positioned at its first delta at or after `target.from`.
+    fn add(&mut self, c: ProfileId) -> Result<()> {
+        if c == self.target.id || self.logs.contains(&c) {
+            return Ok(());
+        }
+        let view = self.view;
+        let from = self.target.from;
+        let head = match first_retained(view, c)? {
+            Some(first) => first_where(view, c, first, |d| d.at >= from)?.1,
+            None => None,
         };
-        let head = if first == 0 { None } else { first_where(view, *c, first, |d| d.at >= from)?.1 };
         let resume = head.as_ref().map_or(u64::MAX, |d| d.version.saturating_add(1));
-        scans.push(view.range(
-            schema::DELTAS.name,
-            &keys::versioned(*c, resume),
-            Some(&keys::versioned(*c, u64::MAX)),
-        )?);
+        let scan = view.range(schema::DELTAS.name, &keys::versioned(c, resume), Some(&keys::versioned(c, u64::MAX)))?;
         if let Some(d) = &head {
-            order.push(Reverse((d.at, i)));
+            self.order.push(Reverse((d.at, self.logs.len())));
         }
-        heads.push(head);
+        self.logs.push(c);
+        self.scans.push(Box::new(scan));
+        self.heads.push(head);
+        Ok(())
     }
-    while let Some(Reverse((at, i))) = order.pop() {
-        if until.is_some_and(|u| at > u) {
-            break;
+
+    /// Reads the logs `start` (and, when `follow`, the logs of the
+    /// profiles merging into a log read) forward in time order up to
+    /// `target.until`, until the target merge turns up.
+    fn run(mut self, start: &[ProfileId], follow: bool) -> Result<Option<(ProfileId, Delta)>> {
+        for c in start {
+            self.add(*c)?;
         }
-        let Some(d) = heads.get_mut(i).and_then(Option::take) else { continue };
-        if matches!(&d.change, Change::Merge { loser, loser_state, .. } if *loser == id && loser_state.version == version)
-        {
-            return Ok(logs.get(i).map(|c| (*c, d)));
-        }
-        if let Some(kv) = scans.get_mut(i).and_then(Iterator::next) {
-            let (k, v) = kv?;
-            let next = schema::DELTAS.decode(&k, &v)?;
-            order.push(Reverse((next.at, i)));
-            if let Some(h) = heads.get_mut(i) {
-                *h = Some(next);
+        while let Some(Reverse((at, i))) = self.order.pop() {
+            if self.target.until.is_some_and(|u| at > u) {
+                break;
+            }
+            let Some(d) = self.heads.get_mut(i).and_then(Option::take) else { continue };
+            #[cfg(test)]
+            DELTAS_READ.with(|n| n.set(n.get() + 1));
+            if self.target.is(&d) {
+                return Ok(self.logs.get(i).map(|c| (*c, d)));
+            }
+            if let Some(kv) = self.scans.get_mut(i).and_then(Iterator::next) {
+                let (k, v) = kv?;
+                let next = schema::DELTAS.decode(&k, &v)?;
+                self.order.push(Reverse((next.at, i)));
+                if let Some(h) = self.heads.get_mut(i) {
+                    *h = Some(next);
+                }
+            }
+            if follow {
+                if let Change::Merge { loser, .. } = d.change {
+                    self.add(loser)?;
+                }
             }
         }
+        Ok(None)
     }
-    Ok(None)
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Deltas that seeking steps on this thread read (point reads and the
+    /// deltas merge searches read forward).
+    pub(super) static DELTAS_READ: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }

@@ -189,13 +189,27 @@ pub(crate) fn scrub_events(txn: &mut Txn<'_>, erased: &Erased<'_>, values: bool)
 /// The erased identifiers' values (none empty), searched for in stored
 /// bytes all at once: one Aho–Corasick pass over each value, whatever the
 /// number of people an `erase_many` list erases (a window-by-window
-/// comparison per value made the scans grow with the list).
+/// comparison per value made the scans grow with the list). A value that
+/// is not ASCII is also searched for in its decomposed form (NFD): a trait
+/// or property string written that way, or an identifier a format 14 build
+/// stored in an event or a delta before values were NFC, is the same
+/// identifier once decoded and normalized.
 pub(crate) struct Needles(Option<AhoCorasick>);
 
 impl Needles {
     /// The needles of `idents`' values.
     pub(crate) fn of(idents: &HashSet<Identifier>) -> Result<Self> {
-        let values: Vec<&[u8]> = idents.iter().map(|i| i.value().as_bytes()).filter(|n| !n.is_empty()).collect();
+        use unicode_normalization::UnicodeNormalization;
+        let mut values: Vec<Vec<u8>> = Vec::with_capacity(idents.len());
+        for v in idents.iter().map(Identifier::value).filter(|v| !v.is_empty()) {
+            values.push(v.as_bytes().to_vec());
+            if !v.is_ascii() {
+                let nfd: String = v.nfd().collect();
+                if nfd != v {
+                    values.push(nfd.into_bytes());
+                }
+            }
+        }
         if values.is_empty() {
             return Ok(Needles(None));
         }
@@ -355,5 +369,14 @@ mod tests {
         assert!(!n.found_in(b""));
         assert!(Needles::of(&HashSet::new()).unwrap().is_empty());
         assert!(!Needles::of(&HashSet::new()).unwrap().found_in(b"anything"));
+    }
+
+    #[test]
+    fn needles_find_the_decomposed_spelling_of_a_value() {
+        let idents: HashSet<Identifier> = ["email:jos\u{e9}@example.com"].iter().map(|s| s.parse().unwrap()).collect();
+        let n = Needles::of(&idents).unwrap();
+        assert!(n.found_in("x jos\u{e9}@example.com".as_bytes()));
+        assert!(n.found_in("x jose\u{301}@example.com".as_bytes()), "the NFD bytes");
+        assert!(!n.found_in("jose@example.com".as_bytes()));
     }
 }

@@ -8,7 +8,7 @@ use crate::schema;
 use crate::storage::Store;
 
 /// The format version this build writes.
-pub const FORMAT_VERSION: u32 = 14;
+pub const FORMAT_VERSION: u32 = 15;
 /// The oldest format version this build opens.
 pub const OLDEST_SUPPORTED_FORMAT_VERSION: u32 = 1;
 
@@ -30,7 +30,8 @@ pub const OLDEST_SUPPORTED_FORMAT_VERSION: u32 = 1;
 /// | 11 | 12 | a rollup's backfill runs in batches, writes going on between them: meta `rollup_backfill` names the series of a declared rollup whose backfill has not finished (hidden from reads; the next writable open finishes it) — a format 11 build would read that rollup half-folded; nothing to rewrite |
 /// | 12 | 13 | the suppression key may be held by the application (`Builder::secret_key`): meta `suppression_key_check` (16 bytes) stands for it, and no `suppression_secret` is stored — a format 12 build would create a stored secret at its first erase, different from the key, and suppress nothing erased before; nothing to rewrite |
 /// | 13 | 14 | an unmerge writes a change-feed record of the new kind `Split` (variant 4) for the profile split off — a format 13 build would fail to decode it; nothing to rewrite |
-fn upgrade(store: &Store, from: u32) -> Result<()> {
+/// | 14 | 15 | identifier values are in Unicode NFC without invisible format characters: the `identity` and `profile_identifiers` keys whose value normalizes differently are re-keyed in the batch recording 15 (one scan of `identity`; refused, writing nothing, when two profiles hold spellings of one identifier — `format_nfc`) |
+fn upgrade(store: &Store, from: u32, path: &Path) -> Result<()> {
     if store.is_read_only() {
         // A read-only (or secondary) handle reads an older database as it
         // is, without upgrading it: the column families of later formats
@@ -59,6 +60,11 @@ fn upgrade(store: &Store, from: u32) -> Result<()> {
         // 12 → 13: no format 12 database holds meta `suppression_key_check`
         // (recorded by the open, right after this, when it holds a key).
         // 13 → 14: no format 13 database holds a `Split` feed record.
+        // 14 → 15: identifier keys re-keyed to their NFC, invisible-free
+        // values, in this batch (a crash before it leaves format 14).
+        if v == 14 {
+            super::format_nfc::rekey(store, &mut b, path)?;
+        }
         if v == 3 {
             // 3 → 4: the live set is persisted as the ids that are gone.
             let view = store.latest();
@@ -158,7 +164,7 @@ pub(crate) fn check_or_init(store: &Store, path: &Path) -> Result<()> {
     }
     match found {
         Some(v) if v == FORMAT_VERSION => Ok(()),
-        Some(v) if (OLDEST_SUPPORTED_FORMAT_VERSION..FORMAT_VERSION).contains(&v) => upgrade(store, v),
+        Some(v) if (OLDEST_SUPPORTED_FORMAT_VERSION..FORMAT_VERSION).contains(&v) => upgrade(store, v, path),
         Some(v) => Err(Error::UnsupportedFormat {
             path: path.to_owned(),
             found: v,

@@ -25,9 +25,11 @@ pub(crate) mod events_read;
 mod failure;
 mod feed_retention;
 pub(crate) mod format;
+mod format_nfc;
 mod full;
 mod identity_ops;
 mod ingest;
+mod merged_logs;
 pub(crate) mod prefetch;
 mod privacy;
 pub(crate) mod profile_slots;
@@ -71,6 +73,8 @@ mod tests_identifiers;
 mod tests_index_race;
 #[cfg(test)]
 mod tests_kinds;
+#[cfg(test)]
+mod tests_nfc_upgrade;
 #[cfg(test)]
 mod tests_purge;
 #[cfg(test)]
@@ -228,7 +232,13 @@ impl ProfileDb {
             ],
             // Random keys, ordered scans (the wake-up queue by time, the
             // membership history, dedup retention): skiplists kept small.
-            small_memtables: vec![keys::cf::WAKEUP, keys::cf::MEMBERSHIP, keys::cf::DEDUP],
+            // `dedup`'s are half-size: its size-tiered compaction merges
+            // runs of about the size of its flushes upwards, so larger
+            // flushes mean fewer rewrites of each id (at 400k profiles,
+            // an eighth → a half: its compaction CPU 28.8 → 14.9 s, the
+            // writer's CPU per batched event unchanged; BENCHMARKS.md,
+            // thirtieth session).
+            small_memtables: vec![(keys::cf::WAKEUP, 8), (keys::cf::MEMBERSHIP, 8), (keys::cf::DEDUP, 2)],
             // Written by every event at random profiles, read through the
             // rollup and wake-up caches (or rarely: timelines, history).
             lazy_level0: vec![keys::cf::ROLLUP, keys::cf::EVENT, keys::cf::WAKEUP, keys::cf::MEMBERSHIP],
@@ -274,6 +284,7 @@ impl ProfileDb {
             // definitions are read by seeks.
             seek_on_secondary: vec![keys::cf::META, keys::cf::SEGMENT_DEF, keys::cf::ROLLUP_DEF],
             compression: b.compression,
+            info_log_bytes: crate::storage::INFO_LOG_BYTES,
         };
         let store = Store::open(&b.path, &opts)?;
         // Before the format check, which may upgrade: a wrong or missing

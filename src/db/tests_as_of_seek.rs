@@ -168,3 +168,208 @@ fn seeking_decides_every_step_when_no_merge_is_missing() {
     assert!(by_story.is_empty(), "read by story: {by_story:?}");
     assert!(differences(&db, clock.now().0 + 1).is_empty());
 }
+
+/// Deltas read by seeking steps (and story steps taken) while `f` runs.
+fn work<T>(f: impl FnOnce() -> T) -> (T, usize, usize) {
+    super::as_of_seek::DELTAS_READ.with(|n| n.set(0));
+    super::as_of::STORY_STEPS.with(|n| n.set(0));
+    let out = f();
+    let read = super::as_of_seek::DELTAS_READ.with(|n| n.replace(0));
+    (out, read, super::as_of::STORY_STEPS.with(|n| n.replace(0)))
+}
+
+/// A survivor with `n` anonymous ids merged into it, one a "day", with
+/// updates of its own in between; the last-but-one merged id and the time
+/// just before its merge.
+fn survivor_with_merged_ids(db: &ProfileDb, clock: &ManualClock, n: usize) -> (ProfileId, Timestamp) {
+    let user = ident(4);
+    db.update(&user, Update::new().set("plan", "pro")).expect("user");
+    let mut picked = None;
+    for k in 0..n {
+        clock.advance(100);
+        let a: Identifier = format!("anonymous_id:a-{k}").parse().expect("identifier");
+        db.update(&a, Update::new().set("page", k as i64)).expect("visit");
+        let loser = db.resolve(&a).expect("resolve").expect("a profile");
+        let before = clock.now();
+        clock.advance(10);
+        db.identify(&[a, user.clone()], Update::new()).expect("login");
+        db.update(&user, Update::new().increment("logins", 1)).expect("update");
+        if k + 2 == n {
+            picked = Some((loser, before));
+        }
+    }
+    picked.expect("n >= 2")
+}
+
+/// Finding 5 (longevity review): a read of a merged-away id as of before
+/// its merge reads as many deltas whether 3 or 200 ids merged into the
+/// same survivor (it read a few of every merged id's log before), and
+/// answers as the story does.
+#[test]
+fn reading_a_merged_away_id_does_not_grow_with_the_ids_merged_into_its_survivor() {
+    let mut costs = Vec::new();
+    for n in [3usize, 200] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let clock = Arc::new(ManualClock::new(Timestamp(T0)));
+        let db = ProfileDb::builder(dir.path()).clock(clock.clone()).open().expect("open");
+        let (loser, before) = survivor_with_merged_ids(&db, &clock, n);
+        let view = db.core.store.snapshot();
+        let (read, deltas, story) = work(|| profile_at(&view, loser, before).expect("read").expect("exists"));
+        assert_eq!(read.id, loser, "its own state before the merge");
+        assert_eq!(read.traits.get("page"), Some(&((n - 2) as i64).into()));
+        assert_eq!(
+            format!("{:?}", Some(read)),
+            format!("{:?}", profile_at_by_story(&view, loser, before).expect("story"))
+        );
+        let after = Timestamp(before.0 + 10);
+        let (part, deltas_after, story_after) =
+            work(|| super::as_of::part_of_at(&view, loser, after).expect("part of"));
+        assert_eq!(part, db.resolve(&ident(4)).expect("resolve").expect("user"), "merged by then");
+        assert_eq!(story + story_after, 0, "decided by seeking");
+        costs.push((n, deltas, deltas_after));
+    }
+    eprintln!("deltas read (ids merged, before its merge, after): {costs:?}");
+    let (few, many) = (costs[0], costs[1]);
+    assert!(
+        many.1 <= few.1 + 16 && many.2 <= few.2 + 16,
+        "deltas read (ids merged, before its merge, after): {costs:?}"
+    );
+}
+
+fn truncated(e: Option<&crate::Error>) -> bool {
+    matches!(e, Some(crate::Error::HistoryTruncated { .. }))
+}
+
+/// Finding 6 (longevity review): a time before the history floor of a
+/// live profile is `HistoryTruncated` for `get_as_of_time` from the floor
+/// alone — no story, no delta read — as by the story. (Which profile it
+/// was part of then, for `was_member`, is still the story's to say.)
+#[test]
+fn a_time_before_the_history_floor_is_refused_without_reading_the_log() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = Arc::new(ManualClock::new(Timestamp(T0)));
+    let db = ProfileDb::builder(dir.path()).clock(clock.clone()).snapshot_every(3).open().expect("open");
+    for k in 0..300 {
+        clock.advance(10);
+        db.update(&ident(4), Update::new().set("a", k).increment("n", 1)).expect("update");
+    }
+    let p = db.resolve(&ident(4)).expect("resolve").expect("live");
+    let horizon = Timestamp(T0 + 2_000);
+    assert_eq!(db.retain_history(horizon).expect("retain").profiles_folded, 1);
+    let view = db.core.store.snapshot();
+    let t = Timestamp(T0 + 1_000);
+    let (read, deltas, story) = work(|| profile_at(&view, p, t));
+    assert!(truncated(read.as_ref().err()), "{read:?}");
+    assert_eq!((deltas, story), (0, 0), "work done");
+    assert_eq!(super::as_of::part_of_at(&view, p, t).expect("part of"), p);
+    assert!(truncated(profile_at_by_story(&view, p, t).as_ref().err()));
+    // Before it was created: it did not exist; after the floor: read.
+    assert!(profile_at(&view, p, Timestamp(T0)).expect("before created").is_none());
+    let after = profile_at(&view, p, Timestamp(T0 + 2_500)).expect("after the floor").expect("exists");
+    assert_eq!(after.traits.get("n"), Some(&250i64.into()));
+}
+
+/// Every id's answers (`get_as_of_time`, the profile it was part of) at
+/// every instant from `from` to `until`.
+fn answers(db: &ProfileDb, from: i64, until: i64) -> Vec<String> {
+    let view = db.core.store.snapshot();
+    let mut out = Vec::new();
+    for x in 0..12u32 {
+        for t in from..=until {
+            let (id, at) = (ProfileId(x), Timestamp(t));
+            let read = match profile_at(&view, id, at) {
+                Ok(Some(p)) => format!("{:?} v{} {:?}", p.id, p.version, p.traits),
+                Ok(None) => "none".to_owned(),
+                Err(e) => format!("{e:?}"),
+            };
+            let part = super::as_of::part_of_at(&view, id, at);
+            out.push(format!("{id:?} at T0+{}: {read}; part of {part:?}", t - T0));
+        }
+    }
+    out
+}
+
+/// Runs `steps` on two databases, one whose retention leaves every
+/// merged-away id's log as it is, and compares every read from the
+/// latest horizon on (every read at all when `all`); how many logs the
+/// other folded and dropped.
+fn merged_logs_retained_change_no_read(steps: &[(i64, Op)], all: bool) -> Result<(u64, u64), TestCaseError> {
+    let mut runs = Vec::new();
+    let mut from = T0 - 1;
+    for keep in [true, false] {
+        super::merged_logs::KEEP_MERGED_LOGS.with(|k| k.set(keep));
+        let dir = tempfile::tempdir().expect("tempdir");
+        let clock = Arc::new(ManualClock::new(Timestamp(T0)));
+        let db = ProfileDb::builder(dir.path()).clock(clock.clone()).snapshot_every(3).open().expect("open");
+        let mut latest = T0;
+        let mut done = (0, 0);
+        for (mv, op) in steps {
+            clock.advance(*mv);
+            latest = latest.max(clock.now().0);
+            if let Op::Retain(back) = op {
+                let horizon = clock.now().0 - back;
+                from = from.max(horizon);
+                if let Ok(r) = db.retain_history(Timestamp(horizon)) {
+                    done = (done.0 + r.merged_logs_folded, done.1 + r.merged_logs_dropped);
+                }
+            } else {
+                run(&db, &clock, op);
+            }
+        }
+        let check = db.check().expect("check");
+        prop_assert!(check.is_clean(), "{check}");
+        runs.push((answers(&db, if all { T0 - 1 } else { from }, latest + 1), done));
+    }
+    super::merged_logs::KEEP_MERGED_LOGS.with(|k| k.set(false));
+    let (kept, retained) = (&runs[0].0, &runs[1].0);
+    let diff: Vec<String> =
+        kept.iter().zip(retained).filter(|(a, b)| a != b).map(|(a, b)| format!("kept: {a}\nretained: {b}")).collect();
+    prop_assert!(diff.is_empty(), "{} differences:\n{}", diff.len(), diff.join("\n"));
+    Ok(runs[1].1)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+    /// Finding 4 (longevity review): `retain_history` folds the logs of
+    /// merged-away ids whose merge is recorded and deletes those nothing
+    /// reaches, and every read from the horizon on answers as when they
+    /// were kept (`seeking_reads_answer_as_the_story_did` compares the
+    /// seeking reads with the story over the folded logs).
+    #[test]
+    fn retaining_merged_logs_changes_no_read_after_the_horizon(
+        steps in prop::collection::vec(
+            (prop_oneof![3 => Just(1i64), 2 => Just(0i64), 1 => Just(3i64), 1 => Just(-4i64)], op()),
+            1..40,
+        ),
+    ) {
+        merged_logs_retained_change_no_read(&steps, false)?;
+    }
+}
+
+/// Visitors who log in, a retention past the merges of two of them: their
+/// logs are dropped and every read at every time answers as before; the
+/// third, merged after the horizon with a delta before it, has its log
+/// folded.
+#[test]
+fn retention_drops_the_logs_of_ids_merged_before_the_horizon() {
+    let steps = [
+        (1, Op::Update(4, 1)),
+        (1, Op::Update(0, 1)),
+        (1, Op::Update(0, 2)),
+        (1, Op::Identify(0, 4)),
+        (1, Op::Update(1, 3)),
+        (1, Op::Identify(1, 4)),
+        (1, Op::Update(4, 4)),
+        (3, Op::Update(2, 5)),
+        (1, Op::Identify(2, 4)),
+        (1, Op::Update(4, 6)),
+        (0, Op::Retain(4)),
+    ];
+    let done = merged_logs_retained_change_no_read(&steps, true).expect("same reads");
+    assert_eq!(done, (0, 2), "x and y merged before the horizon (T0+8), z (its delta at T0+10) after");
+    let mut steps = steps.to_vec();
+    steps.push((0, Op::Retain(1)));
+    let done = merged_logs_retained_change_no_read(&steps, false).expect("same reads after the horizon");
+    assert_eq!(done, (1, 2), "then z's log folded at T0+11");
+}

@@ -72,6 +72,13 @@ impl WriteReceipt {
 pub struct RetentionReport {
     /// Profiles whose history was folded.
     pub profiles_folded: u64,
+    /// Merged-away ids whose own log was folded (their merge is still
+    /// recorded: reads before it replay the log).
+    pub merged_logs_folded: u64,
+    /// Merged-away ids whose own log was deleted: no log records their
+    /// merge any more (folded before the horizon), so no read or unmerge
+    /// could reach it.
+    pub merged_logs_dropped: u64,
 }
 
 impl ProfileDb {
@@ -172,6 +179,14 @@ impl ProfileDb {
     /// Folds every delta written before `horizon` into a snapshot, for every
     /// profile. Afterwards an as-of read before the horizon fails with
     /// [`Error::HistoryTruncated`] rather than answering wrongly.
+    ///
+    /// The own log of an id merged into a profile is folded too while a
+    /// log records its merge (reads before its merge replay it, an unmerge
+    /// restores it; [`RetentionReport::merged_logs_folded`]); once that
+    /// merge is folded, so that nothing can reach the log, the log is
+    /// deleted if it holds nothing from `horizon` on
+    /// ([`RetentionReport::merged_logs_dropped`]). A merged-away log that
+    /// records another id's merge, an unmerge or a split is kept as it is.
     pub fn retain_history(&self, horizon: Timestamp) -> Result<RetentionReport> {
         self.retain_history_with_progress(horizon, &mut |_, _| {})
     }
@@ -202,6 +217,9 @@ impl ProfileDb {
         for (done, id) in (1..).zip(ids) {
             // The writer lock is let go before `progress` runs.
             report.profiles_folded += u64::from(self.fold_history_of(id, horizon)?);
+            let merged = self.retain_merged_logs_of(id, horizon)?;
+            report.merged_logs_folded += merged.folded;
+            report.merged_logs_dropped += merged.dropped;
             progress(done, total);
         }
         Ok(report)

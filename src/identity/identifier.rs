@@ -16,7 +16,13 @@ pub const MAX_KIND_BYTES: usize = 64;
 /// `anonymous_id`, `device_id`, `phone`, or any lowercase name) and a value.
 ///
 /// Values are normalized per kind on construction, so two spellings of one
-/// email reach the same profile:
+/// email reach the same profile. Every value is put in Unicode
+/// normalization form C (NFC: `e` + U+0301 is `é`); an `email` is also
+/// trimmed, lower-cased and loses invisible format characters (zero-width
+/// spaces and joiners, bidi marks, soft hyphens, byte order marks); a
+/// `phone` keeps its digits and a leading `+`; other kinds are trimmed and
+/// lose zero-width spaces, word joiners, soft hyphens and byte order marks
+/// (a zero-width joiner, part of emoji sequences, is kept):
 ///
 /// ```
 /// use profiledb::Identifier;
@@ -56,9 +62,13 @@ impl TryFrom<RawIdentifier> for Identifier {
     type Error = Error;
 
     fn try_from(RawIdentifier { kind, value }: RawIdentifier) -> Result<Self> {
-        // Everything the database stored is normalized already: a kind
-        // that normalizes by trimming keeps its decoded strings.
-        if !matches!(kind.as_str(), "email" | "phone") && value.trim().len() == value.len() {
+        // An ASCII value of a kind that normalizes by trimming (and NFC,
+        // which leaves ASCII as it is) keeps its decoded string: most
+        // stored identifiers take this path. Any other value is normalized
+        // by `new` — so an identifier decoded from a delta or an event a
+        // format 14 build wrote (an NFD or zero-width spelling) reads as
+        // the identifier the upgraded `identity` family holds.
+        if value.is_ascii() && !matches!(kind.as_str(), "email" | "phone") && value.trim().len() == value.len() {
             let shown = || quote_input(&format!("{kind}:{value}"));
             validate_kind(&kind).map_err(|reason| Error::InvalidIdentifier { input: shown(), reason })?;
             check_value(&value).map_err(|reason| Error::InvalidIdentifier { input: shown(), reason })?;
@@ -95,7 +105,9 @@ impl Identifier {
 
     /// Builds an identifier from parts already normalized and validated
     /// (decoded from the database). Not public: stored keys were validated
-    /// when written.
+    /// when written — and normalized as this build does since format 15
+    /// (the upgrade from 14 re-keys the values normalized before NFC and
+    /// the removal of invisible characters, `db::format_nfc`).
     pub(crate) fn from_stored(kind: String, value: String) -> Self {
         Identifier { kind, value }
     }
@@ -161,13 +173,80 @@ pub(crate) fn validate_lower_name(what: &str, name: &str) -> std::result::Result
     Ok(())
 }
 
-/// Normalizes a value for its kind. Built-in kinds: `email` (trimmed,
-/// lower-cased, must contain one `@` with text on both sides), `phone`
-/// (digits only, with a leading `+` kept). Other kinds are trimmed.
+/// Invisible format characters an email or phone number never holds, removed
+/// before anything else: the soft hyphen, zero-width space, non-joiner and
+/// joiner, the left-to-right and right-to-left marks (U+200B–U+200F), the
+/// bidi embeddings and overrides (U+202A–U+202E), the word joiner and
+/// invisible operators (U+2060–U+2064) and the byte order mark (U+FEFF).
+/// Pasted from a web page or a word processor, they would otherwise make
+/// `ann\u{200b}@example.com` another person than `ann@example.com`.
+pub(crate) fn is_invisible_format(c: char) -> bool {
+    matches!(c, '\u{ad}' | '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2064}' | '\u{feff}')
+}
+
+/// The invisible characters removed from values of other kinds (`user_id`,
+/// device ids, custom kinds): the soft hyphen, zero-width space, word joiner
+/// and byte order mark, which never carry meaning. The zero-width joiner and
+/// non-joiner and the bidi marks are kept there: a joiner is part of an
+/// emoji sequence, a non-joiner of Persian or Indic spelling, so an opaque
+/// id may legitimately hold them.
+pub(crate) fn is_invisible_filler(c: char) -> bool {
+    matches!(c, '\u{ad}' | '\u{200b}' | '\u{2060}' | '\u{feff}')
+}
+
+/// `s` in Unicode normalization form C (canonical composition), borrowed
+/// when it is already (every ASCII string is).
+fn nfc(s: &str) -> std::borrow::Cow<'_, str> {
+    use unicode_normalization::{is_nfc_quick, IsNormalized, UnicodeNormalization};
+    if s.is_ascii() || is_nfc_quick(s.chars()) == IsNormalized::Yes {
+        std::borrow::Cow::Borrowed(s)
+    } else {
+        std::borrow::Cow::Owned(s.nfc().collect())
+    }
+}
+
+/// `s` in NFC, without a copy when it is already.
+fn into_nfc(s: String) -> String {
+    use unicode_normalization::{is_nfc_quick, IsNormalized, UnicodeNormalization};
+    if s.is_ascii() || is_nfc_quick(s.chars()) == IsNormalized::Yes {
+        s
+    } else {
+        s.nfc().collect()
+    }
+}
+
+/// `s` without the characters `drop` names (borrowed when it holds none).
+fn without(s: &str, drop: fn(char) -> bool) -> std::borrow::Cow<'_, str> {
+    if s.is_ascii() || !s.chars().any(drop) {
+        std::borrow::Cow::Borrowed(s)
+    } else {
+        std::borrow::Cow::Owned(s.chars().filter(|c| !drop(*c)).collect())
+    }
+}
+
+/// Normalizes a value for its kind. Every kind's value is in Unicode
+/// normalization form C (NFC), so the composed `é` (U+00E9) and `e` followed
+/// by the combining acute (U+0301, what macOS input produces) are one value.
+///
+/// - `email`: invisible format characters ([`is_invisible_format`])
+///   removed, trimmed, NFC, lower-cased and NFC again (lower-casing can
+///   leave a string that is not NFC); must contain one `@` with text on both
+///   sides and no white space.
+/// - `phone`: invisible format characters removed, NFC; digits `0-9` only,
+///   with a leading `+` kept (spaces and `-.()` dropped). Any other
+///   character — full-width digits included — is refused, naming it.
+/// - other kinds: the invisible fillers ([`is_invisible_filler`]) removed,
+///   trimmed, NFC.
 fn normalize(kind: &str, value: &str) -> std::result::Result<String, String> {
     match kind {
         "email" => {
-            let v = value.trim().to_lowercase();
+            // ASCII (nearly every email) holds no invisible character and is
+            // NFC, lower-cased or not.
+            let v = if value.is_ascii() {
+                value.trim().to_ascii_lowercase()
+            } else {
+                into_nfc(nfc(without(value, is_invisible_format).trim()).to_lowercase())
+            };
             if v.is_empty() {
                 return Ok(v);
             }
@@ -183,7 +262,8 @@ fn normalize(kind: &str, value: &str) -> std::result::Result<String, String> {
             }
         }
         "phone" => {
-            let t = value.trim();
+            let stripped = without(value, is_invisible_format);
+            let t = nfc(stripped.trim());
             let plus = t.starts_with('+');
             let mut out = String::with_capacity(t.len());
             if plus {
@@ -193,6 +273,9 @@ fn normalize(kind: &str, value: &str) -> std::result::Result<String, String> {
                 match c {
                     '0'..='9' => out.push(c),
                     ' ' | '-' | '.' | '(' | ')' => {}
+                    c if c.is_numeric() => {
+                        return Err(format!("a phone number may hold only the digits 0-9, found the digit {c:?}"))
+                    }
                     _ => {
                         return Err(format!(
                             "a phone number may hold digits, spaces, -.() and a leading +, found {c:?}"
@@ -205,7 +288,7 @@ fn normalize(kind: &str, value: &str) -> std::result::Result<String, String> {
             }
             Ok(out)
         }
-        _ => Ok(value.trim().to_owned()),
+        _ => Ok(nfc(without(value, is_invisible_filler).trim()).into_owned()),
     }
 }
 
@@ -278,5 +361,71 @@ mod tests {
     fn error_names_the_input() {
         let err = Identifier::new("email", "bad").unwrap_err().to_string();
         assert!(err.contains("email:bad"), "{err}");
+    }
+
+    #[test]
+    fn nfc_and_nfd_spellings_are_one_identifier_of_every_kind() {
+        for kind in ["email", "user_id", "device_id", "crm_ref"] {
+            let nfc = Identifier::new(kind, "jos\u{e9}@example.com").unwrap();
+            let nfd = Identifier::new(kind, "jose\u{301}@example.com").unwrap();
+            assert_eq!(nfc, nfd, "{kind}");
+            assert_eq!(nfd.value(), "jos\u{e9}@example.com", "{kind}");
+        }
+        // Upper-case NFD: composed, then lower-cased, still NFC.
+        assert_eq!(Identifier::new("email", "JOSE\u{301}@EXAMPLE.COM").unwrap().value(), "jos\u{e9}@example.com");
+        // Lower-casing U+0130 gives `i` + U+0307, which NFC keeps as two
+        // characters; the result is NFC whatever the input's form.
+        let a = Identifier::new("email", "\u{130}x@example.com").unwrap();
+        let b = Identifier::new("email", "I\u{307}x@example.com").unwrap();
+        assert_eq!(a, b);
+        assert!(unicode_normalization::is_nfc(a.value()));
+    }
+
+    #[test]
+    fn invisible_characters_do_not_make_another_email() {
+        for pasted in [
+            "ann\u{200b}@example.com",
+            "\u{feff}ann@example.com",
+            "an\u{ad}n@example.com",
+            "ann@exam\u{200d}ple.com",
+            "\u{202e}ann@example.com\u{2060}",
+            " ann\u{200e}@example.com ",
+        ] {
+            assert_eq!(Identifier::new("email", pasted).unwrap().value(), "ann@example.com", "{pasted:?}");
+        }
+        // Nothing but invisible characters on one side of the @.
+        assert!(Identifier::new("email", "\u{200b}@example.com").is_err());
+    }
+
+    #[test]
+    fn other_kinds_drop_fillers_and_keep_joiners() {
+        assert_eq!(Identifier::new("user_id", "u1\u{200b}").unwrap().value(), "u1");
+        assert_eq!(Identifier::new("user_id", "\u{feff}u1\u{ad}").unwrap().value(), "u1");
+        let family = "\u{1f468}\u{200d}\u{1f469}";
+        assert_eq!(Identifier::new("user_id", family).unwrap().value(), family);
+        assert!(Identifier::new("user_id", "\u{200b}").is_err());
+    }
+
+    #[test]
+    fn phones_drop_invisibles_and_refuse_other_digits_by_name() {
+        assert_eq!(Identifier::new("phone", "+1\u{200b}555 0100").unwrap().value(), "+15550100");
+        let err = Identifier::new("phone", "+1 \u{ff15}\u{ff15}\u{ff15}").unwrap_err().to_string();
+        assert!(err.contains("only the digits 0-9") && err.contains('\u{ff15}'), "{err}");
+    }
+
+    #[test]
+    fn deserializing_normalizes_unicode_like_new() {
+        let json = r#"{"kind":"email","value":"Jose\u0301\u200b@X.com"}"#;
+        let id: Identifier = serde_json::from_str(json).unwrap();
+        assert_eq!(id.value(), "jos\u{e9}@x.com");
+        let json = r#"{"kind":"user_id","value":"jose\u0301"}"#;
+        assert_eq!(serde_json::from_str::<Identifier>(json).unwrap().value(), "jos\u{e9}");
+        assert!(serde_json::from_str::<Identifier>(r#"{"kind":"email","value":"\u200b@x.com"}"#).is_err());
+        // A value decoded from a stored (bincode) NFD spelling comes back NFC.
+        let raw = Identifier { kind: "user_id".into(), value: "jose\u{301}".into() };
+        let bytes = bincode::serde::encode_to_vec(&raw, bincode::config::standard()).unwrap();
+        let (back, _): (Identifier, usize) =
+            bincode::serde::decode_from_slice(&bytes, bincode::config::standard()).unwrap();
+        assert_eq!(back.value(), "jos\u{e9}");
     }
 }

@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub(crate) use batch::Batch;
-pub(crate) use open::{Counters, Expiring, MergeOperator, StoreOptions};
+pub(crate) use open::{Counters, Expiring, MergeOperator, StoreOptions, INFO_LOG_BYTES};
 pub(crate) use table::Cf;
 pub(crate) use view::{corrupt, prefix_end, Cursor, View};
 

@@ -104,11 +104,13 @@ pub(crate) struct StoreOptions {
     /// and rare whole-family scans (`check`, backfills, dumps).
     pub hashed_memtables: Vec<&'static str>,
     /// Column families written at random keys through a skiplist memtable
-    /// (ordered scans across the family rule out a hashed one): their
-    /// memtable is an eighth of `write_buffer_bytes` (at least 64 KiB). A
-    /// skiplist insert at a random position costs a cache miss per level;
-    /// a memtable that stays within the CPU caches keeps them hits.
-    pub small_memtables: Vec<&'static str>,
+    /// (ordered scans across the family rule out a hashed one), each with
+    /// a divisor: their memtable is `write_buffer_bytes` divided by it (at
+    /// least 64 KiB). A skiplist insert at a random position costs a cache
+    /// miss per level; a memtable that stays within the CPU caches keeps
+    /// them hits. Four such memtables flush as one level-0 file, so a
+    /// smaller memtable does not also make smaller files.
+    pub small_memtables: Vec<(&'static str, usize)>,
     /// Column families written at random keys and read mostly through the
     /// library's caches: their level-0 compaction waits for
     /// [`LAZY_LEVEL0_FILES`] table files instead of RocksDB's 4. Random
@@ -158,7 +160,14 @@ pub(crate) struct StoreOptions {
     pub seek_on_secondary: Vec<&'static str>,
     /// LZ4-compress table blocks (off: stored uncompressed).
     pub compression: bool,
+    /// The size at which RocksDB's info log (`LOG`) rolls over to a new
+    /// file; four old ones are kept.
+    pub info_log_bytes: usize,
 }
+
+/// [`StoreOptions::info_log_bytes`] of a database: with four old files, at
+/// most about 40 MiB of info log.
+pub(crate) const INFO_LOG_BYTES: usize = 8 << 20;
 
 /// Level-0 files that start a compaction in a `lazy_level0` family.
 pub(crate) const LAZY_LEVEL0_FILES: i32 = 24;
@@ -197,13 +206,14 @@ impl StoreOptions {
             counters: None,
             seek_on_secondary: Vec::new(),
             compression: false,
+            info_log_bytes: INFO_LOG_BYTES,
         }
     }
 }
 
-/// The memtable size of a family in `small_memtables`.
-fn small_write_buffer(write_buffer_bytes: usize) -> usize {
-    (write_buffer_bytes / 8).max(64 << 10)
+/// The memtable size of a family in `small_memtables` with `divisor`.
+fn small_write_buffer(write_buffer_bytes: usize, divisor: usize) -> usize {
+    (write_buffer_bytes / divisor.max(1)).max(64 << 10)
 }
 
 /// Lists per hashed memtable: one per 32 bytes of memtable (262,144 at the
@@ -286,11 +296,11 @@ fn cf_options(opts: &StoreOptions, cache: &rocksdb::Cache, cf: &'static str) -> 
     // levels are a cache (and TLB) miss each once it outgrows the CPU
     // caches; RocksDB's 64 MiB default made a one-operator update spend a
     // third of its time there (BENCHMARKS.md, 2026-12-02 fourth session).
-    if opts.small_memtables.contains(&cf) {
-        o.set_write_buffer_size(small_write_buffer(opts.write_buffer_bytes));
+    if let Some((_, divisor)) = opts.small_memtables.iter().find(|(c, _)| *c == cf) {
+        o.set_write_buffer_size(small_write_buffer(opts.write_buffer_bytes, *divisor));
         // Flushed four at a time: a level-0 file per memtable would be a
-        // tiny file per eighth of the others' (and, random keys, a rewrite
-        // of the level below per four of them).
+        // small file per memtable (and, random keys, a rewrite of the level
+        // below per four of them).
         o.set_min_write_buffer_number_to_merge(SMALL_MEMTABLES_PER_FLUSH);
         o.set_max_write_buffer_number(SMALL_MEMTABLES_PER_FLUSH + 4);
     } else {
@@ -405,7 +415,12 @@ impl Store {
         db_opts.create_if_missing(opts.create_if_missing);
         db_opts.create_missing_column_families(!read_only);
         db_opts.increase_parallelism(2);
+        // RocksDB's info log (`LOG`) rolls only at an open unless it has a
+        // size limit: a writer that runs for months grew it by about 13 MiB
+        // a day even when idle (its statistics dump every ten minutes).
+        // Rolled at `info_log_bytes`, the current file and four old ones.
         db_opts.set_keep_log_file_num(4);
+        db_opts.set_max_log_file_size(opts.info_log_bytes);
         // A WAL file is deleted only once every column family has flushed
         // what it holds; without a cap, a rarely written family (segment
         // definitions, meta) keeps gigabytes of WAL alive, and a reopen

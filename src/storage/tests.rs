@@ -128,7 +128,7 @@ fn small_memtables_flush_an_eighth_as_much_four_at_a_time() {
     let dir = tempfile::tempdir().unwrap();
     let opts = StoreOptions {
         write_buffer_bytes: 2 << 20,
-        small_memtables: vec![SMALL],
+        small_memtables: vec![(SMALL, 8)],
         ..StoreOptions::for_test(&[SMALL, LARGE])
     };
     let store = Store::open(dir.path(), &opts).unwrap();
@@ -360,4 +360,30 @@ fn universal_families_are_compacted_size_tiered() {
         assert_eq!(view.get(TIERED, &[1]).unwrap(), Some(vec![1]));
         assert!((0..4_000).all(|i| view.get(TIERED, &key(i)).unwrap() == Some(vec![2])));
     }
+}
+
+/// RocksDB's info log rolls at `info_log_bytes` while the store is open,
+/// keeping four old files: it does not grow with the store's uptime.
+#[test]
+fn the_info_log_rolls_at_its_size_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = StoreOptions { info_log_bytes: 16 << 10, ..StoreOptions::for_test(&[PLAIN]) };
+    let store = Store::open(dir.path(), &opts).unwrap();
+    // Every flush writes a few lines to the info log.
+    for round in 0..60u32 {
+        let mut b = store.batch();
+        b.put(PLAIN, round.to_be_bytes(), vec![1; 64]);
+        store.commit(b).unwrap();
+        store.inner.db.flush_cf(store.cf(PLAIN).unwrap().unwrap()).unwrap();
+    }
+    let logs: Vec<(String, u64)> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .map(|e| (e.file_name().to_string_lossy().into_owned(), e.metadata().unwrap().len()))
+        .filter(|(name, _)| name.starts_with("LOG"))
+        .collect();
+    let old = logs.iter().filter(|(name, _)| name.starts_with("LOG.old")).count();
+    assert!((1..=4).contains(&old), "old info logs: {logs:?}");
+    let current = logs.iter().find(|(name, _)| name == "LOG").map(|(_, len)| *len).unwrap();
+    assert!(current < 64 << 10, "the current info log is {current} bytes");
 }
