@@ -126,18 +126,15 @@ fn a_jump_within_max_clock_jump_is_followed() {
 }
 
 #[test]
-fn a_long_pause_proceeds_once_the_clock_is_accepted() {
+fn a_long_suspension_proceeds_once_the_clock_is_accepted_and_a_reopen_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let real_now = T0 + 200 * DAY;
     let clock = Arc::new(ManualClock::new(Timestamp(real_now - 60 * DAY)));
-    let p = {
-        let db = open(dir.path(), &clock);
-        sixty_days(&db, &clock, real_now);
-        db.resolve(&id("user_id:c0")).unwrap().unwrap()
-    };
-    // Closed for 60 days; reopened with the right clock.
-    clock.set(Timestamp(real_now + 60 * DAY));
     let db = open(dir.path(), &clock);
+    sixty_days(&db, &clock, real_now);
+    let p = db.resolve(&id("user_id:c0")).unwrap().unwrap();
+    // The process was suspended 60 days with the handle open; the clock is right.
+    clock.set(Timestamp(real_now + 60 * DAY));
     let before = db.events(p, Timestamp(0), Timestamp(i64::MAX)).unwrap().len();
     let e = db.tick().unwrap_err();
     assert!(e.to_string().contains("accept_clock"), "{e}");
@@ -150,9 +147,15 @@ fn a_long_pause_proceeds_once_the_clock_is_accepted() {
     assert!(pass.timelines_trimmed > 0, "{pass:?}");
     let kept = db.events(p, Timestamp(0), Timestamp(i64::MAX)).unwrap();
     assert!(kept.len() < before + 1 && kept.iter().all(|e| e.timestamp.0 >= real_now - 30 * DAY));
-    // The accepted clock is recorded: a reopen ticks without a jump.
+    // Closed for another 60 days and reopened: the clock at open counts as
+    // seen, so retention follows it without a confirmation.
     drop(db);
+    clock.set(Timestamp(real_now + 120 * DAY));
     let db = open(dir.path(), &clock);
+    let pass = db.enforce_retention().unwrap();
+    assert!(pass.timelines_trimmed > 0, "the reopened database's retention ran: {pass:?}");
+    let kept = db.events(p, Timestamp(0), Timestamp(i64::MAX)).unwrap();
+    assert!(kept.iter().all(|e| e.timestamp.0 >= real_now + 30 * DAY), "90 days before the reopen: {kept:?}");
     db.tick().unwrap();
     assert!(db.check().unwrap().is_clean());
 }

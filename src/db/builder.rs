@@ -337,8 +337,10 @@ impl Builder {
     /// (from [`ProfileDb::tick`], the ticker's status and hook, and
     /// [`ProfileDb::enforce_retention`]) until the clock comes back within
     /// range (a clock corrected after running ahead: nothing was lost) or
-    /// [`ProfileDb::accept_clock`] confirms it (after a pause longer than
-    /// this, with the clock checked). Not stored: a process setting.
+    /// [`ProfileDb::accept_clock`] confirms it (after a suspension longer
+    /// than this, with the clock checked). The clock at open counts as the
+    /// last step's: a database closed longer than this follows the clock it
+    /// is reopened with. Not stored: a process setting.
     pub fn max_clock_jump(mut self, ms: i64) -> Self {
         self.max_clock_jump_ms = ms;
         self

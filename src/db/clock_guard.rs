@@ -3,20 +3,25 @@
 //! still inside its retention.
 //!
 //! Every retention step that raises a floor records its clock in
-//! `meta/retention_clock` (same batch). A later step whose clock is more
-//! than `max_clock_jump` ahead of the recorded one raises nothing and
+//! `meta/retention_clock` (same batch); the clock at open also counts as
+//! seen (in memory only, never written: what is recorded depends on the
+//! operations alone). A later step whose clock is more than
+//! `max_clock_jump` ahead of the later of the two raises nothing and
 //! deletes nothing: it fails with [`Error::ClockJump`]. The hold ends by
 //! itself when the clock comes back within range (a clock that ran ahead
 //! and was corrected: nothing was lost), or when the application confirms
-//! the clock with [`ProfileDb::accept_clock`] (the database really was idle
-//! that long). Writes and reads are not held: only retention (and the
+//! the clock with [`ProfileDb::accept_clock`] (the process really was
+//! suspended that long, or its clock was meant to move: a replay of
+//! history). Writes and reads are not held: only retention (and the
 //! tick's wake-ups) is.
 //!
-//! The recorded clock never goes back (a step on a clock set back records
-//! the later time it had seen; only `accept_clock` sets it lower). On a
-//! database that never recorded one, the clock at open also counts as seen
-//! (in memory only, never written: what is recorded depends on the
-//! operations alone).
+//! So the guard watches the clock while a handle is open. A database
+//! closed for longer than `max_clock_jump` follows the clock it is
+//! reopened with — a legitimate pause, far more common than a clock
+//! already wrong when the process starts, which it cannot tell apart and
+//! does not catch. The recorded clock never goes back (a step on a clock
+//! set back records the later time it had seen; only `accept_clock` sets
+//! it lower).
 
 use std::sync::atomic::Ordering;
 
@@ -75,9 +80,11 @@ impl ProfileDb {
     /// next retention step ([`tick`](Self::tick),
     /// [`enforce_retention`](Self::enforce_retention)) raises the floors
     /// to now − retention and deletes what is older. Call it only once the
-    /// clock is known to be right (the database was closed or idle longer
-    /// than `max_clock_jump`): with a clock still ahead, that step deletes
-    /// data inside its retention for good. Returns the time accepted.
+    /// clock is known to be right (the process was suspended longer than
+    /// `max_clock_jump`, or a replay of history moved its clock to now):
+    /// with a clock still ahead, that step deletes data inside its
+    /// retention for good. A database reopened after a long pause needs no
+    /// call: the clock at open counts as seen. Returns the time accepted.
     ///
     /// ```
     /// use std::sync::Arc;
@@ -86,7 +93,7 @@ impl ProfileDb {
     /// let clock = Arc::new(ManualClock::new(Timestamp::parse("2025-06-01T00:00:00Z")?));
     /// let db = ProfileDb::builder(dir.path()).clock(clock.clone()).open()?;
     /// db.tick()?;
-    /// clock.advance(60 * Timestamp::DAY); // closed for two months, say
+    /// clock.advance(60 * Timestamp::DAY); // a VM suspended two months, say
     /// assert!(matches!(db.tick(), Err(Error::ClockJump { .. })));
     /// db.accept_clock()?; // the clock was checked: it is right
     /// db.tick()?;

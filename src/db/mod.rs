@@ -337,12 +337,11 @@ impl ProfileDb {
         retention_settings::record(&store, &config)?;
         let secret = crate::privacy::key::active_secret(&store.latest(), b.secret_key.as_ref())?;
         let retention = crate::rollup::retention::Floors::load(&store.latest())?;
-        // On a database that never recorded a retention clock, the clock at
-        // open stands for it (in memory): a first retention step on a clock
-        // that jumped since is held too (see `clock_guard`).
-        if retention.clock_ms.load(std::sync::atomic::Ordering::Acquire) == crate::rollup::retention::NO_FLOOR {
-            retention.clock_seed.store(b.clock.now().0, std::sync::atomic::Ordering::Release);
-        }
+        // The clock at open counts as seen (in memory): the guard holds a
+        // retention step after a jump while the handle is open, and a
+        // database closed longer than `max_clock_jump` follows the clock
+        // it is reopened with (see `clock_guard`).
+        retention.clock_seed.store(b.clock.now().0, std::sync::atomic::Ordering::Release);
         let core = Core {
             config,
             clock: b.clock.clone(),

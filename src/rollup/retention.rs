@@ -46,8 +46,7 @@ pub(crate) struct Floors {
     /// The clock of the last retention step that raised a floor
     /// ([`NO_FLOOR`]: none recorded).
     pub clock_ms: AtomicI64,
-    /// On a database that never recorded one, the clock at open (see
-    /// `db::clock_guard`; [`NO_FLOOR`]: one was recorded).
+    /// The clock at open (see `db::clock_guard`).
     pub clock_seed: AtomicI64,
     /// The (segment ‖ profile) prefix the running membership-history pass
     /// visits next (`None`: no pass runs).

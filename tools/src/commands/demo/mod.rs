@@ -102,6 +102,9 @@ pub fn run(ctx: &Ctx, a: &DemoArgs) -> Result<(), CliError> {
     }
     // From here on the database is current: its clock is the real one.
     clock.set(Timestamp(Clock::now(&SystemClock).0.max(end.0)));
+    // The jump from the replayed history to now is meant: without this the
+    // clock-jump guard would hold the tick (`max_clock_jump`).
+    db.accept_clock()?;
     stats.ticked = db.tick()?.processed;
     let started = Instant::now();
     stats.rfm = Some(db.compute_rfm(RfmConfig { event: "purchase".into(), amount: "amount".into() })?);
