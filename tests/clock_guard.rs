@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use profiledb::event::{Event, EventKind};
 use profiledb::rollup::{Aggregate, RollupDef, Window};
-use profiledb::{Error, Identifier, ManualClock, ProfileDb, Timestamp, Update};
+use profiledb::{Error, Identifier, ManualClock, ProfileDb, ProfileId, Timestamp, Update};
 
 const DAY: i64 = Timestamp::DAY;
 const HOUR: i64 = 3_600_000;
@@ -36,6 +36,8 @@ fn purchase(who: &str, at: i64, msg: String) -> Event {
 }
 
 const PEOPLE: usize = 40;
+/// The real time the simulated databases live up to.
+const REAL_NOW: i64 = T0 + 200 * DAY;
 
 /// 60 days of purchases by 40 people up to `real_now`, ticking daily.
 fn sixty_days(db: &ProfileDb, clock: &ManualClock, real_now: i64) {
@@ -55,15 +57,22 @@ fn sixty_days(db: &ProfileDb, clock: &ManualClock, real_now: i64) {
     db.tick().unwrap();
 }
 
+/// A database that lived sixty days up to `REAL_NOW` (see [`sixty_days`]),
+/// with the profile of `user_id:c0`.
+fn lived_sixty_days() -> (tempfile::TempDir, Arc<ManualClock>, ProfileDb, ProfileId) {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(Timestamp(REAL_NOW - 60 * DAY)));
+    let db = open(dir.path(), &clock);
+    sixty_days(&db, &clock, REAL_NOW);
+    let p = db.resolve(&id("user_id:c0")).unwrap().unwrap();
+    (dir, clock, db, p)
+}
+
 /// The probe's scenario (`probe_clock_ahead_then_corrected_keeps_retained_data`):
 /// the clock `jump_days` ahead for three ticks, then corrected.
 fn ahead_then_corrected(jump_days: i64) {
-    let dir = tempfile::tempdir().unwrap();
-    let real_now = T0 + 200 * DAY;
-    let clock = Arc::new(ManualClock::new(Timestamp(real_now - 60 * DAY)));
-    let db = open(dir.path(), &clock);
-    sixty_days(&db, &clock, real_now);
-    let p = db.resolve(&id("user_id:c0")).unwrap().unwrap();
+    let (_dir, clock, db, p) = lived_sixty_days();
+    let real_now = REAL_NOW;
     let events_before = db.events(p, Timestamp(0), Timestamp(i64::MAX)).unwrap().len();
     let window_before = db.rollup(p, "spend", Window::days(30)).unwrap();
     let active_before = db.segment_count("active").unwrap();
@@ -127,12 +136,8 @@ fn a_jump_within_max_clock_jump_is_followed() {
 
 #[test]
 fn a_long_suspension_proceeds_once_the_clock_is_accepted_and_a_reopen_at_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let real_now = T0 + 200 * DAY;
-    let clock = Arc::new(ManualClock::new(Timestamp(real_now - 60 * DAY)));
-    let db = open(dir.path(), &clock);
-    sixty_days(&db, &clock, real_now);
-    let p = db.resolve(&id("user_id:c0")).unwrap().unwrap();
+    let (dir, clock, db, p) = lived_sixty_days();
+    let real_now = REAL_NOW;
     // The process was suspended 60 days with the handle open; the clock is right.
     clock.set(Timestamp(real_now + 60 * DAY));
     let before = db.events(p, Timestamp(0), Timestamp(i64::MAX)).unwrap().len();
