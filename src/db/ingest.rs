@@ -11,7 +11,7 @@ use crate::profile::delta::Change;
 use crate::profile::id::ProfileId;
 use crate::rollup::store::{read_window, record_event, store_event};
 use crate::rollup::{Acc, Aggregate, RollupDef, Window};
-use crate::schema::{self, DedupEntry};
+use crate::schema;
 use crate::txn::{NewDelta, Resolved, Txn};
 
 pub use super::batch_report::{BatchReport, EventOutcome};
@@ -79,6 +79,7 @@ impl ProfileDb {
         let mut txn = Txn::new(&self.core, &mut writer);
         let mut dedup = Dedup::default();
         let outcome = apply_event(&mut txn, event, &mut dedup)?;
+        dedup.write(&mut txn.batch, txn.now);
         txn.commit()?;
         Ok(outcome)
     }
@@ -209,7 +210,7 @@ impl ProfileDb {
         // cached: their caches are prefetched a few events ahead (see
         // `crate::db::prefetch`).
         let ahead: Vec<Option<Resolved>> = match events {
-            [_, _, ..] => events.iter().map(|(_, e)| self.cached_resolution(e)).collect(),
+            [_, _, ..] => self.cached_resolutions(events),
             _ => Vec::new(),
         };
         for (k, &(i, e)) in events.iter().enumerate() {
@@ -248,6 +249,7 @@ impl ProfileDb {
                 *slot = outcome;
             }
         }
+        dedup.write(&mut txn.batch, txn.now);
         txn.commit()?;
         report.applied += part.applied;
         report.duplicates += part.duplicates;
@@ -258,11 +260,14 @@ impl ProfileDb {
         Ok(None)
     }
 
-    /// Where the event's first identifier resolves, if the identity cache
-    /// holds it (nothing is read from storage).
-    fn cached_resolution(&self, e: &Event) -> Option<Resolved> {
-        let id = e.identifiers.first()?;
-        self.core.identities.map(&crate::identity::cache_key::CacheKey::of(id), Resolved::of)
+    /// Where each event's first identifier resolves, if the identity
+    /// cache holds it (nothing is read from storage): one lookup in the
+    /// cache for all of them.
+    fn cached_resolutions(&self, events: &[(usize, &Event)]) -> Vec<Option<Resolved>> {
+        use crate::identity::cache_key::CacheKey;
+        let keys: Vec<CacheKey> = events.iter().filter_map(|(_, e)| e.identifiers.first()).map(CacheKey::of).collect();
+        let mut found = self.core.identities.map_many(&keys, Resolved::of).into_iter();
+        events.iter().map(|(_, e)| e.identifiers.first().and_then(|_| found.next().flatten())).collect()
     }
 
     /// Drops the declared rollup `name`: its name is free again (to be
@@ -356,8 +361,6 @@ fn apply_event<'a>(txn: &mut Txn<'a>, event: &'a Event, dedup: &mut Dedup<'a>) -
         }
     }
     if let Some(m) = &event.message_id {
-        let entry = DedupEntry { first_seen: txn.now.0, profile: s.target.0 };
-        schema::DEDUP.put(&mut txn.batch, m.as_bytes(), &entry);
         dedup.stage(m, s.target);
     }
     Ok(IngestOutcome::Applied(WriteReceipt::stitched(s, version)))
