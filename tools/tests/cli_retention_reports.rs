@@ -24,7 +24,7 @@ fn forty_days_of_plan_changes() -> TestDb {
     let db = TestDb::empty();
     let start = now_ms() - 40 * DAY_MS;
     let clock = Arc::new(ManualClock::new(Timestamp(start)));
-    let lib = ProfileDb::builder(&db.path()).clock(clock.clone()).open().expect("open");
+    let lib = ProfileDb::builder(db.path()).clock(clock.clone()).open().expect("open");
     lib.define_segment("pro", r#"traits.plan = "pro""#).expect("define");
     for day in 0..40 {
         clock.set(Timestamp(start + day * DAY_MS + HOUR_MS));
@@ -82,7 +82,7 @@ fn two_visitors_merged() -> (TestDb, i64) {
     let db = TestDb::empty();
     let now = now_ms();
     let clock = Arc::new(ManualClock::new(Timestamp(now - 800 * DAY_MS)));
-    let lib = ProfileDb::builder(&db.path()).clock(clock.clone()).snapshot_every(1).open().expect("open");
+    let lib = ProfileDb::builder(db.path()).clock(clock.clone()).snapshot_every(1).open().expect("open");
     lib.identify(&[id("user_id:v1")], Update::new().set("plan", "free")).expect("user");
     for (n, visited, merged) in [(1, 800, 799), (2, 200, 100)] {
         clock.set(Timestamp(now - visited * DAY_MS));
