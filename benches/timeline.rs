@@ -1,7 +1,7 @@
 //! Criterion benchmarks of timeline reads on one profile with
 //! `PROFILEDB_BENCH_EVENTS` events (default 200,000) spread over 360 days,
 //! compacted: the newest 100 by `events_page` (forward scans of a window
-//! grown from the last event), the oldest 100, and — what a caller had
+//! grown back over time from now), the oldest 100, and — what a caller had
 //! before pages — the whole range by `events`, keeping its last 100.
 //!
 //! `cargo bench --bench timeline` — results are recorded in BENCHMARKS.md.

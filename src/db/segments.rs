@@ -60,6 +60,12 @@ pub struct TickReport {
     /// Day buckets this tick's retention step folded into the all-time
     /// values.
     pub buckets_folded: u64,
+    /// Change-feed records older than `feed_retention` this tick's
+    /// retention step deleted (the feed floor rose past them).
+    pub feed_records_deleted: u64,
+    /// Membership-history rows older than `membership_history_retention`
+    /// this tick's retention step deleted.
+    pub membership_rows_deleted: u64,
     /// Profiles whose due wake-up or retention step could not be
     /// processed (left for the next tick; the others were processed).
     pub failures: Vec<super::ProfileFailure>,

@@ -130,6 +130,8 @@ impl ProfileDb {
         };
         report.timelines_trimmed += pass.timelines_trimmed;
         report.buckets_folded += pass.buckets_folded;
+        report.feed_records_deleted += pass.feed_records_deleted;
+        report.membership_rows_deleted += pass.membership_rows_deleted;
         report.failures.extend(pass.failures);
         // A purge a read held up (the read has likely ended since).
         self.retry_held_purge()?;

@@ -186,11 +186,15 @@ pub fn retain(ctx: &Ctx, a: &RetainArgs) -> Result<(), CliError> {
     let report = db.retain_history_with_progress(horizon, &mut crate::output::progress::reporter(&bar));
     bar.finish_and_clear();
     let report = report?;
-    let v = json!({"before": horizon.to_rfc3339(), "profiles_folded": report.profiles_folded});
+    let v = json!({
+        "before": horizon.to_rfc3339(), "profiles_folded": report.profiles_folded,
+        "merged_logs_folded": report.merged_logs_folded, "merged_logs_dropped": report.merged_logs_dropped,
+    });
     ctx.out.emit(&v, || {
         format!(
-            "folded the history before {horizon} of {} profiles; earlier versions can no longer be read",
-            report.profiles_folded
+            "folded the history before {horizon} of {} profiles and of {} merged-away ids' logs, deleted {} \
+             merged-away ids' logs whose merge was folded; earlier versions can no longer be read",
+            report.profiles_folded, report.merged_logs_folded, report.merged_logs_dropped
         )
     })?;
     finishing.finish();

@@ -103,6 +103,8 @@ pub fn tick(ctx: &Ctx, a: TickArgs) -> Result<(), CliError> {
     let v = json!({
         "processed": processed, "now": db.now().to_rfc3339(), "elapsed_ms": ms, "failures": failures,
         "timelines_trimmed": report.timelines_trimmed, "buckets_folded": report.buckets_folded,
+        "feed_records_deleted": report.feed_records_deleted,
+        "membership_rows_deleted": report.membership_rows_deleted,
     });
     ctx.out.emit(&v, || {
         let mut out = format!("processed {processed} due wake-ups in {ms} ms (now {})", db.now());

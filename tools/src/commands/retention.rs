@@ -147,14 +147,21 @@ pub fn describe(s: profiledb::RetentionSettings) -> String {
 
 /// What a tick's retention step removed, as a sentence (empty when nothing).
 pub fn tick_summary(db: &ProfileDb, r: &profiledb::TickReport) -> String {
-    if r.timelines_trimmed == 0 && r.buckets_folded == 0 {
+    if r.timelines_trimmed == 0
+        && r.buckets_folded == 0
+        && r.feed_records_deleted == 0
+        && r.membership_rows_deleted == 0
+    {
         return String::new();
     }
     format!(
-        "retention ({}): trimmed {} timelines, folded {} day buckets",
+        "retention ({}): trimmed {} timelines, folded {} day buckets, deleted {} feed records and {} \
+         membership-history rows",
         describe(db.retention_settings()),
         r.timelines_trimmed,
-        r.buckets_folded
+        r.buckets_folded,
+        r.feed_records_deleted,
+        r.membership_rows_deleted
     )
 }
 
