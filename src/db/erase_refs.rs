@@ -168,35 +168,7 @@ pub(crate) fn scrub_events(
     let needles = Needles::of(erased.identifiers)?;
     let mut rewritten = Vec::new();
     scope.each(&txn.view, schema::EVENTS.name, |k, v| {
-        if !event_may_hold(k, v, erased, &needles) {
-            return Ok(());
-        }
-        let original = schema::EVENTS.decode(k, v)?;
-        let mut e = original.clone();
-        let before = (e.identifiers.len(), e.previous_id.is_some());
-        e.identifiers.retain(|i| !erased.identifiers.contains(i));
-        if e.previous_id.as_ref().is_some_and(|i| erased.identifiers.contains(i)) {
-            e.previous_id = None;
-        }
-        let named = (e.identifiers.len(), e.previous_id.is_some()) != before;
-        if named || values {
-            let old = (e.traits.clone(), e.properties.clone());
-            if named {
-                e.traits.retain(|op| !writes_identifier(op, erased.identifiers));
-            }
-            if values {
-                e.traits = erase_values::strip_ops(&e.traits, erased.identifiers);
-            }
-            e.properties = std::mem::take(&mut e.properties)
-                .iter()
-                .filter_map(|(name, value)| {
-                    erase_values::strip_property(value, erased.identifiers, named).map(|v| (name.to_owned(), v))
-                })
-                .collect();
-            if named || old != (e.traits.clone(), e.properties.clone()) {
-                rewritten.push(Rewritten { key: k.to_vec(), before: original, after: e });
-            }
-        }
+        rewritten.extend(scrub_event(k, v, erased, values, &needles)?);
         Ok(())
     })?;
     for r in &rewritten {
@@ -205,10 +177,50 @@ pub(crate) fn scrub_events(
     Ok(rewritten)
 }
 
+/// Stored event `k` without the erased identifiers (see [`scrub_events`]),
+/// if that changes it.
+pub(crate) fn scrub_event(
+    k: &[u8],
+    v: &[u8],
+    erased: &Erased<'_>,
+    values: bool,
+    needles: &Needles,
+) -> Result<Option<Rewritten>> {
+    if !event_may_hold(k, v, erased, needles) {
+        return Ok(None);
+    }
+    let original = schema::EVENTS.decode(k, v)?;
+    let mut e = original.clone();
+    let before = (e.identifiers.len(), e.previous_id.is_some());
+    e.identifiers.retain(|i| !erased.identifiers.contains(i));
+    if e.previous_id.as_ref().is_some_and(|i| erased.identifiers.contains(i)) {
+        e.previous_id = None;
+    }
+    let named = (e.identifiers.len(), e.previous_id.is_some()) != before;
+    if !(named || values) {
+        return Ok(None);
+    }
+    let old = (e.traits.clone(), e.properties.clone());
+    if named {
+        e.traits.retain(|op| !writes_identifier(op, erased.identifiers));
+    }
+    if values {
+        e.traits = erase_values::strip_ops(&e.traits, erased.identifiers);
+    }
+    e.properties = std::mem::take(&mut e.properties)
+        .iter()
+        .filter_map(|(name, value)| {
+            erase_values::strip_property(value, erased.identifiers, named).map(|v| (name.to_owned(), v))
+        })
+        .collect();
+    let changed = named || old != (e.traits.clone(), e.properties.clone());
+    Ok(changed.then(|| Rewritten { key: k.to_vec(), before: original, after: e }))
+}
+
 /// Whether stored event `k` may hold an erased identifier (then it is
 /// decoded): another profile's event (the erased profiles' own are
 /// deleted whole) whose bytes hold one's value.
-pub(crate) fn event_may_hold(k: &[u8], v: &[u8], erased: &Erased<'_>, needles: &Needles) -> bool {
+fn event_may_hold(k: &[u8], v: &[u8], erased: &Erased<'_>, needles: &Needles) -> bool {
     keys::parse_profile(k).is_some_and(|x| !erased.profiles.contains(&x)) && needles.found_in(v)
 }
 

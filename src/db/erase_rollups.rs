@@ -80,8 +80,7 @@ pub(crate) fn scrub_rollups(
         if keys::rollup::bucket_day(bucket).is_some_and(|d| d >= covered_from) {
             return Ok(());
         }
-        let mut acc = schema::ROLLUPS.decode(k, v)?;
-        if forget_values(&mut acc, erased.identifiers) {
+        if let Some(acc) = forgotten(k, v, erased)? {
             let mut key = [0u8; 16];
             key.copy_from_slice(k);
             out.insert(key, Some(acc));
@@ -111,6 +110,13 @@ pub(crate) fn rollup_may_hold(k: &[u8], v: &[u8], erased: &Erased<'_>, needles: 
     }
     let (p, _, bucket) = keys::rollup::parse(k)?;
     (!erased.profiles.contains(&p)).then_some(bucket)
+}
+
+/// Accumulator `k` without the erased identifiers' values
+/// ([`forget_values`]), if that changes it.
+pub(crate) fn forgotten(k: &[u8], v: &[u8], erased: &Erased<'_>) -> Result<Option<Acc>> {
+    let mut acc = schema::ROLLUPS.decode(k, v)?;
+    Ok(forget_values(&mut acc, erased.identifiers).then_some(acc))
 }
 
 /// The first day whose events the timelines all still hold (as `check`

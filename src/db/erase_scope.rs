@@ -5,7 +5,8 @@
 //! — see `erase_phases`).
 //!
 //! Both run the same per-entry tests (`dedup_of`, `feed_of`,
-//! `event_may_hold`, `rollup_may_hold`, `value_holder`, `delta_reference`)
+//! `scrub_event`, `rollup_may_hold` and `forgotten`, `value_holder`,
+//! `delta_reference`)
 //! and the same staging, so a sweep over the candidates does what a scan
 //! of everything would: an entry that no test picked in the snapshot and
 //! that nothing wrote since is unchanged, and the tests read nothing but
@@ -21,8 +22,8 @@ use crate::profile::id::ProfileId;
 use crate::schema;
 use crate::storage::{Keys, View};
 
-use super::erase_refs::{dedup_of, delta_reference, event_may_hold, feed_of, Needles};
-use super::erase_rollups::rollup_may_hold;
+use super::erase_refs::{dedup_of, delta_reference, feed_of, scrub_event, Needles};
+use super::erase_rollups::{forgotten, rollup_may_hold};
 use super::erase_values::{value_holder, VALUE_FAMILIES};
 
 /// The keys a sweep reads.
@@ -62,6 +63,9 @@ impl Scope {
     }
 }
 
+/// Whether a sweep would change an entry (its key and value).
+type EntryTest<'a> = dyn FnMut(&[u8], &[u8]) -> Result<bool> + 'a;
+
 /// The keys an erase of `gone` (the erased profiles and their merged-away
 /// ids) with `identifiers` may change outside the people's own ranges,
 /// found by a scan of `view` (a snapshot, read without the writer lock):
@@ -74,7 +78,7 @@ pub(crate) fn candidates(view: &View<'_>, gone: &BTreeSet<ProfileId>, identifier
     let erased = Erased { profiles: gone, identifiers: &idents };
     let needles = Needles::of(&idents)?;
     let mut keys = Keys::new();
-    let mut pick = |cf: &'static str, test: &mut dyn FnMut(&[u8], &[u8]) -> Result<bool>| -> Result<()> {
+    let mut pick = |cf: &'static str, test: &mut EntryTest<'_>| -> Result<()> {
         let mut found = BTreeSet::new();
         Scope::All.each(view, cf, |k, v| {
             if test(k, v)? {
@@ -88,8 +92,14 @@ pub(crate) fn candidates(view: &View<'_>, gone: &BTreeSet<ProfileId>, identifier
     pick(schema::DEDUP.name, &mut |k, v| Ok(dedup_of(k, v, gone)?.is_some()))?;
     pick(schema::FEED.name, &mut |k, v| Ok(feed_of(k, v, gone)?.is_some()))?;
     if !idents.is_empty() {
-        pick(schema::EVENTS.name, &mut |k, v| Ok(event_may_hold(k, v, &erased, &needles)))?;
-        pick(schema::ROLLUPS.name, &mut |k, v| Ok(rollup_may_hold(k, v, &erased, &needles).is_some()))?;
+        // Decoded here, without the lock: only what the sweeps would
+        // rewrite is picked (a short value's bytes are in many events).
+        pick(schema::EVENTS.name, &mut |k, v| Ok(scrub_event(k, v, &erased, true, &needles)?.is_some()))?;
+        pick(schema::ROLLUPS.name, &mut |k, v| {
+            // Whether the bucket is one the timelines cover is decided
+            // under the lock (retention may move the floors meanwhile).
+            Ok(rollup_may_hold(k, v, &erased, &needles).is_some() && forgotten(k, v, &erased)?.is_some())
+        })?;
     }
     for cf in VALUE_FAMILIES {
         pick(cf, &mut |k, v| {

@@ -82,10 +82,10 @@ impl ProfileDb {
     /// profile's trait holding the email) is erased too. When the person
     /// changed during the scan (a merge, unmerge or new link, or another
     /// erase of them), the erase scans again under the lock, as it did
-    /// before (rare). At 20,000 profiles / 400,000 events, a concurrent
-    /// `update` waited at most ~5 ms where it waited 0.3–0.7 s when the
-    /// lock was held throughout (README, *Operations that make writes
-    /// wait*). The full compaction that follows runs without the writer
+    /// before (rare). At 20,000 profiles / 400,000 events, the lock was
+    /// held 2–4 ms at the end and a concurrent `update` waited at most
+    /// 6 ms, where it waited 0.34–0.70 s when the lock was held throughout
+    /// the scan (README, *Operations that make writes wait*). The full compaction that follows runs without the writer
     /// lock too (writes go on; it costs I/O). See `src/db/erase_phases.rs`.
     ///
     /// ```
