@@ -39,6 +39,7 @@ use crate::segment::context::to_trait_value;
 use crate::storage::prefix_end;
 use crate::txn::Txn;
 
+use super::erase_scope::Scope;
 use super::privacy::{forget_message_id, mark_purge_pending, suppression_secret, unlink_and_suppress};
 use super::ProfileDb;
 
@@ -135,12 +136,12 @@ impl ProfileDb {
         let ids: std::collections::BTreeSet<ProfileId> = std::iter::once(p).chain(aliases_of(&txn.view, p)?).collect();
         // Every dedup entry of the profile and its aliases (events never on
         // a timeline — aliases, timelines off, trimmed — included).
-        report.dedup_removed = super::erase_refs::forget_dedup(&mut txn, &ids)?.values().sum();
+        report.dedup_removed = super::erase_refs::forget_dedup(&mut txn, &ids, &Scope::All)?.values().sum();
         // What the person left in other profiles' histories and events
         // (a refused stitch's `via`, a merge window of a survivor it was
         // split off from), redacted as erase redacts it.
         let mut swept = super::erase_refs::Swept::default();
-        super::erase_refs::scrub_references(&mut txn, &ids, &unlinked, false, &mut swept)?;
+        super::erase_refs::scrub_references(&mut txn, &ids, &unlinked, false, &mut swept, &Scope::All)?;
         report.references_redacted = swept.total();
         for &x in &ids {
             let scrubbed = scrub_events(&mut txn, x, rules, &hash)?;

@@ -17,6 +17,7 @@ use crate::storage::prefix_end;
 use crate::txn::Txn;
 
 use super::erase_refs::{self, Swept};
+use super::erase_scope::Scope;
 use super::privacy::{
     forget_message_id, is_suppressed_in, mark_purge_pending, purge_failed, suppression_secret, unlink_and_suppress,
     EraseReport,
@@ -24,8 +25,8 @@ use super::privacy::{
 use super::ProfileDb;
 
 /// The most identifiers one [`ProfileDb::erase_many`] call takes: the whole
-/// list is one write batch held in memory, and the call holds the writer
-/// lock throughout. Longer lists are refused ([`Error::InvalidInput`]); split
+/// list is one write batch held in memory, staged while the call holds the
+/// writer lock. Longer lists are refused ([`Error::InvalidInput`]); split
 /// them into several calls (each scans once).
 pub const MAX_ERASE_MANY: usize = 10_000;
 
@@ -124,17 +125,20 @@ impl ProfileDb {
     ///
     /// One call costs about what one `erase` costs, whatever the length of
     /// the list: nothing indexes the references other profiles hold, so it
-    /// scans — once per call, for every person of the list together, while
-    /// holding the writer lock (every write waits; reads do not) — every
-    /// delta (`delta`, decoded), every stored event, rollup accumulator,
-    /// profile record, delta and snapshot (`event`, `rollup`, `profile`,
-    /// `delta`, `snapshot`: searched for the identifiers' values), every
-    /// dedup entry (`dedup`) and every
-    /// feed record (`feed`) of the whole database, linear in their size.
-    /// Then the purge compaction (after the lock is released) rewrites
-    /// every column family. Erasing a day's requests in one call instead of
-    /// one `erase` each divides the scanning and compaction by their
-    /// number.
+    /// scans — once per call, for every person of the list together —
+    /// every delta (`delta`, decoded), every stored event, rollup
+    /// accumulator, profile record, delta and snapshot (`event`, `rollup`,
+    /// `profile`, `delta`, `snapshot`: searched for the identifiers'
+    /// values), every dedup entry (`dedup`) and every feed record (`feed`)
+    /// of the whole database, linear in their size. The scan reads a
+    /// snapshot without the writer lock (writes go on; reads never wait);
+    /// the lock is held briefly before it and, after it, while the keys it
+    /// found and those written meanwhile are read again and the erasure
+    /// committed (as [`erase`](Self::erase) does; a list whose people
+    /// changed during the scan is scanned again under the lock). Then the
+    /// purge compaction (without the lock) rewrites every column family.
+    /// Erasing a day's requests in one call instead of one `erase` each
+    /// divides the scanning and compaction by their number.
     ///
     /// ```
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -176,45 +180,27 @@ impl ProfileDb {
         Ok(report)
     }
 
-    /// [`erase_many`](Self::erase_many) (and [`erase`](Self::erase), a list
-    /// of one) up to its commit, the compaction left pending. Commits
-    /// nothing when no identifier reaches anyone.
-    pub(crate) fn erase_many_committed(
+    /// Erases the people of `resolution` (resolved in `txn`), reading the
+    /// keys of `scope` outside their own ranges (see `erase_phases`), and
+    /// commits. Commits nothing when no identifier reaches anyone.
+    pub(super) fn erase_resolved(
         &self,
-        identifiers: &[Identifier],
+        mut txn: Txn<'_>,
+        resolution: Resolution,
+        scope: &Scope,
         request_id: Option<&str>,
     ) -> Result<EraseManyReport> {
-        self.writable("erase")?;
-        let mut writer = self.core.writer.lock();
-        let mut txn = Txn::new(&self.core, &mut writer);
-        txn.skip_segments = true;
-        txn.rollups_reset = true;
-        // Every identifier is resolved before anything is unlinked.
-        let mut outcomes = Vec::with_capacity(identifiers.len());
-        let mut first_of: BTreeMap<ProfileId, usize> = BTreeMap::new();
-        let mut people = Vec::new();
-        for (i, ident) in identifiers.iter().enumerate() {
-            outcomes.push(match txn.link(ident)?.map(|l| l.profile) {
-                Some(p) => match first_of.get(&p) {
-                    Some(&first) => EraseOutcome::SamePersonAs(first),
-                    None => {
-                        first_of.insert(p, i);
-                        people.push(p);
-                        EraseOutcome::NotFound // replaced once erased, below
-                    }
-                },
-                None if is_suppressed_in(&txn, ident)? => EraseOutcome::Suppressed,
-                None => EraseOutcome::NotFound,
-            });
-        }
+        let Resolution { mut outcomes, first_of, people } = resolution;
         if people.is_empty() {
             return Ok(EraseManyReport { outcomes });
         }
+        txn.skip_segments = true;
+        txn.rollups_reset = true;
         let secret = suppression_secret(&mut txn)?;
         // The writer's segments: during a backfill, the one being built too.
         let segment_ids: Vec<u32> = self.core.segments.read().for_writer().segments.iter().map(|s| s.def.id).collect();
         let mut erased = Vec::with_capacity(people.len());
-        for p in people {
+        for Planned { profile: p, .. } in people {
             let identifiers = unlink_and_suppress(&mut txn, &secret, p)?;
             let aliases = aliases_of(&txn.view, p)?;
             let gone: BTreeSet<ProfileId> = std::iter::once(p).chain(aliases.iter().copied()).collect();
@@ -225,14 +211,14 @@ impl ProfileDb {
             let index = first_of.get(&p).copied().unwrap_or_default();
             erased.push(Person { index, profile: p, gone, identifiers, aliases: aliases.len() as u64, entries });
         }
-        // What the people left outside their own key ranges: one scan of
+        // What the people left outside their own key ranges: one sweep of
         // each column family for all of them.
         let all_gone: BTreeSet<ProfileId> = erased.iter().flat_map(|e| e.gone.iter().copied()).collect();
         let all_identifiers: Vec<Identifier> = erased.iter().flat_map(|e| e.identifiers.iter().cloned()).collect();
-        let dedup = erase_refs::forget_dedup(&mut txn, &all_gone)?;
-        let feed = erase_refs::forget_feed(&mut txn, &all_gone)?;
+        let dedup = erase_refs::forget_dedup(&mut txn, &all_gone, scope)?;
+        let feed = erase_refs::forget_feed(&mut txn, &all_gone, scope)?;
         let mut swept = Swept::default();
-        erase_refs::scrub_references(&mut txn, &all_gone, &all_identifiers, true, &mut swept)?;
+        erase_refs::scrub_references(&mut txn, &all_gone, &all_identifiers, true, &mut swept, scope)?;
         // A restaged record changed state: re-evaluate its segments.
         txn.skip_segments = !swept.records_changed;
         let mut audit = Vec::with_capacity(erased.len());
@@ -262,6 +248,72 @@ impl ProfileDb {
             });
         }
         Ok(EraseManyReport { outcomes })
+    }
+}
+
+/// What a list of identifiers reaches: each one's outcome so far (`NotFound`
+/// for a person's first identifier, replaced once erased) and the people.
+/// Two resolutions are equal when nothing an erase reads of the people
+/// changed between them.
+#[derive(PartialEq, Eq)]
+pub(super) struct Resolution {
+    outcomes: Vec<EraseOutcome>,
+    /// The position of each person's first identifier.
+    first_of: BTreeMap<ProfileId, usize>,
+    people: Vec<Planned>,
+}
+
+/// A person a list reaches, as it was resolved.
+#[derive(PartialEq, Eq)]
+struct Planned {
+    profile: ProfileId,
+    /// The profile and every id merged into it.
+    gone: BTreeSet<ProfileId>,
+    identifiers: Vec<Identifier>,
+}
+
+impl Resolution {
+    /// Resolves every identifier of the list (before anything is unlinked).
+    pub(super) fn of(txn: &Txn<'_>, identifiers: &[Identifier]) -> Result<Self> {
+        let mut outcomes = Vec::with_capacity(identifiers.len());
+        let mut first_of: BTreeMap<ProfileId, usize> = BTreeMap::new();
+        let mut people = Vec::new();
+        for (i, ident) in identifiers.iter().enumerate() {
+            outcomes.push(match txn.link(ident)?.map(|l| l.profile) {
+                Some(p) => match first_of.get(&p) {
+                    Some(&first) => EraseOutcome::SamePersonAs(first),
+                    None => {
+                        first_of.insert(p, i);
+                        let gone = std::iter::once(p).chain(aliases_of(&txn.view, p)?).collect();
+                        people.push(Planned { profile: p, gone, identifiers: txn.identifiers_of(p)? });
+                        EraseOutcome::NotFound // replaced once erased
+                    }
+                },
+                None if is_suppressed_in(txn, ident)? => EraseOutcome::Suppressed,
+                None => EraseOutcome::NotFound,
+            });
+        }
+        Ok(Resolution { outcomes, first_of, people })
+    }
+
+    /// Whether it reaches nobody.
+    pub(super) fn is_empty(&self) -> bool {
+        self.people.is_empty()
+    }
+
+    /// The outcomes of a resolution that reaches nobody.
+    pub(super) fn into_report(self) -> EraseManyReport {
+        EraseManyReport { outcomes: self.outcomes }
+    }
+
+    /// Every profile id of every person (their profiles and merged-away ids).
+    pub(super) fn gone(&self) -> BTreeSet<ProfileId> {
+        self.people.iter().flat_map(|p| p.gone.iter().copied()).collect()
+    }
+
+    /// Every identifier of every person.
+    pub(super) fn identifiers(&self) -> Vec<Identifier> {
+        self.people.iter().flat_map(|p| p.identifiers.iter().cloned()).collect()
     }
 }
 

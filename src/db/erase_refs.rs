@@ -5,7 +5,11 @@
 //!
 //! Nothing indexes these references, so each is found by a scan, linear
 //! in the column family, read once per erase call — for every person of
-//! an `erase_many` list together — under the writer lock:
+//! an `erase_many` list together. Erase scans a snapshot without the
+//! writer lock, then each sweep here reads only the keys that scan found
+//! and those written since, under the lock ([`Scope::Only`], see
+//! `erase_phases`); anonymize (and erase's fallback) scans the current
+//! state under the lock ([`Scope::All`]). Per column family:
 //!
 //! - `delta`: every delta of every profile is decoded once (to find the
 //!   logs that name an erased identifier or merged an erased profile, and
@@ -37,6 +41,7 @@ use crate::schema;
 use crate::txn::Txn;
 
 use super::erase_rollups::Rewritten;
+use super::erase_scope::Scope;
 use super::erase_values;
 
 /// Counts of what the sweep rewrote or removed (for the audit record).
@@ -70,31 +75,41 @@ pub(crate) type Deleted = BTreeMap<ProfileId, u64>;
 
 /// Deletes every dedup entry whose profile is one of `gone` (the entries of
 /// events never stored on a timeline — aliases, timelines off, trimmed by
-/// retention — included). Scans `dedup`.
-pub(crate) fn forget_dedup(txn: &mut Txn<'_>, gone: &BTreeSet<ProfileId>) -> Result<Deleted> {
+/// retention — included), among the dedup entries of `scope`.
+pub(crate) fn forget_dedup(txn: &mut Txn<'_>, gone: &BTreeSet<ProfileId>, scope: &Scope) -> Result<Deleted> {
     let mut doomed = Vec::new();
-    for kv in txn.view.range(schema::DEDUP.name, &[], None)? {
-        let (k, v) = kv?;
-        let p = ProfileId(schema::DEDUP.decode(&k, &v)?.profile);
-        if gone.contains(&p) {
+    scope.each(&txn.view, schema::DEDUP.name, |k, v| {
+        if let Some(p) = dedup_of(k, v, gone)? {
             doomed.push((k.to_vec(), p));
         }
-    }
+        Ok(())
+    })?;
     Ok(delete_all(txn, schema::DEDUP.name, doomed))
 }
 
-/// Deletes every feed record of one of `gone` (entered, exited, merged).
-/// Scans `feed`.
-pub(crate) fn forget_feed(txn: &mut Txn<'_>, gone: &BTreeSet<ProfileId>) -> Result<Deleted> {
+/// The profile of dedup entry `k`, if it is one of `gone`.
+pub(crate) fn dedup_of(k: &[u8], v: &[u8], gone: &BTreeSet<ProfileId>) -> Result<Option<ProfileId>> {
+    let p = ProfileId(schema::DEDUP.decode(k, v)?.profile);
+    Ok(gone.contains(&p).then_some(p))
+}
+
+/// Deletes every feed record of one of `gone` (entered, exited, merged),
+/// among the feed records of `scope`.
+pub(crate) fn forget_feed(txn: &mut Txn<'_>, gone: &BTreeSet<ProfileId>, scope: &Scope) -> Result<Deleted> {
     let mut doomed = Vec::new();
-    for kv in txn.view.range(schema::FEED.name, &[], None)? {
-        let (k, v) = kv?;
-        let p = schema::FEED.decode(&k, &v)?.profile;
-        if gone.contains(&p) {
+    scope.each(&txn.view, schema::FEED.name, |k, v| {
+        if let Some(p) = feed_of(k, v, gone)? {
             doomed.push((k.to_vec(), p));
         }
-    }
+        Ok(())
+    })?;
     Ok(delete_all(txn, schema::FEED.name, doomed))
+}
+
+/// The profile of feed record `k`, if it is one of `gone`.
+pub(crate) fn feed_of(k: &[u8], v: &[u8], gone: &BTreeSet<ProfileId>) -> Result<Option<ProfileId>> {
+    let p = schema::FEED.decode(k, v)?.profile;
+    Ok(gone.contains(&p).then_some(p))
 }
 
 /// Stages the deletion of `doomed` keys of `cf`, counted per profile.
@@ -114,76 +129,99 @@ fn delete_all(txn: &mut Txn<'_>, cf: &'static str, doomed: Vec<(Vec<u8>, Profile
 /// [`scrub_rollups`](super::erase_rollups::scrub_rollups), then
 /// [`scrub_histories`], counted in `swept`. With `values` (erase), the
 /// identifiers' values go from every other profile's traits, history and
-/// event properties too, named or not ([`erase_values`]).
+/// event properties too, named or not ([`erase_values`]). Each reads the
+/// keys of `scope` of its column families.
 pub(crate) fn scrub_references(
     txn: &mut Txn<'_>,
     gone: &BTreeSet<ProfileId>,
     identifiers: &[Identifier],
     values: bool,
     swept: &mut Swept,
+    scope: &Scope,
 ) -> Result<()> {
     let identifiers = identifier_set(identifiers);
     let erased = Erased { profiles: gone, identifiers: &identifiers };
-    let rewritten = scrub_events(txn, &erased, values)?;
+    let rewritten = scrub_events(txn, &erased, values, scope)?;
     swept.events = rewritten.len() as u64;
-    swept.rollups = super::erase_rollups::scrub_rollups(txn, &erased, &rewritten)?;
+    swept.rollups = super::erase_rollups::scrub_rollups(txn, &erased, &rewritten, scope)?;
     if values {
-        erase_values::scrub_values(txn, &erased, swept)?;
+        erase_values::scrub_values(txn, &erased, swept, scope)?;
     }
-    scrub_histories(txn, erased, values, swept)
+    scrub_histories(txn, erased, values, swept, scope)
 }
 
 /// Removes the erased identifiers from the stored events of every other
 /// profile (`identifiers`, `previous_id`) and, in an event that named one
 /// (with `values`: in every event), the trait operators and properties
 /// that hold an erased identifier's value (a Segment identify's
-/// `traits.email` is both). Scans `event`. Returns the events it rewrote,
-/// as they were and as staged.
-pub(crate) fn scrub_events(txn: &mut Txn<'_>, erased: &Erased<'_>, values: bool) -> Result<Vec<Rewritten>> {
+/// `traits.email` is both). Reads the `event` keys of `scope`. Returns the
+/// events it rewrote, as they were and as staged.
+pub(crate) fn scrub_events(
+    txn: &mut Txn<'_>,
+    erased: &Erased<'_>,
+    values: bool,
+    scope: &Scope,
+) -> Result<Vec<Rewritten>> {
     if erased.identifiers.is_empty() {
         return Ok(Vec::new());
     }
     let needles = Needles::of(erased.identifiers)?;
     let mut rewritten = Vec::new();
-    for kv in txn.view.range(schema::EVENTS.name, &[], None)? {
-        let (k, v) = kv?;
-        if keys::parse_profile(&k).is_none_or(|x| erased.profiles.contains(&x)) {
-            continue; // the erased profiles' own events are deleted whole
-        }
-        if !needles.found_in(&v) {
-            continue;
-        }
-        let original = schema::EVENTS.decode(&k, &v)?;
-        let mut e = original.clone();
-        let before = (e.identifiers.len(), e.previous_id.is_some());
-        e.identifiers.retain(|i| !erased.identifiers.contains(i));
-        if e.previous_id.as_ref().is_some_and(|i| erased.identifiers.contains(i)) {
-            e.previous_id = None;
-        }
-        let named = (e.identifiers.len(), e.previous_id.is_some()) != before;
-        if named || values {
-            let old = (e.traits.clone(), e.properties.clone());
-            if named {
-                e.traits.retain(|op| !writes_identifier(op, erased.identifiers));
-            }
-            if values {
-                e.traits = erase_values::strip_ops(&e.traits, erased.identifiers);
-            }
-            e.properties = std::mem::take(&mut e.properties)
-                .iter()
-                .filter_map(|(name, value)| {
-                    erase_values::strip_property(value, erased.identifiers, named).map(|v| (name.to_owned(), v))
-                })
-                .collect();
-            if named || old != (e.traits.clone(), e.properties.clone()) {
-                rewritten.push(Rewritten { key: k.to_vec(), before: original, after: e });
-            }
-        }
-    }
+    scope.each(&txn.view, schema::EVENTS.name, |k, v| {
+        rewritten.extend(scrub_event(k, v, erased, values, &needles)?);
+        Ok(())
+    })?;
     for r in &rewritten {
         schema::EVENTS.put(&mut txn.batch, &r.key, &r.after);
     }
     Ok(rewritten)
+}
+
+/// Stored event `k` without the erased identifiers (see [`scrub_events`]),
+/// if that changes it.
+pub(crate) fn scrub_event(
+    k: &[u8],
+    v: &[u8],
+    erased: &Erased<'_>,
+    values: bool,
+    needles: &Needles,
+) -> Result<Option<Rewritten>> {
+    if !event_may_hold(k, v, erased, needles) {
+        return Ok(None);
+    }
+    let original = schema::EVENTS.decode(k, v)?;
+    let mut e = original.clone();
+    let before = (e.identifiers.len(), e.previous_id.is_some());
+    e.identifiers.retain(|i| !erased.identifiers.contains(i));
+    if e.previous_id.as_ref().is_some_and(|i| erased.identifiers.contains(i)) {
+        e.previous_id = None;
+    }
+    let named = (e.identifiers.len(), e.previous_id.is_some()) != before;
+    if !(named || values) {
+        return Ok(None);
+    }
+    let old = (e.traits.clone(), e.properties.clone());
+    if named {
+        e.traits.retain(|op| !writes_identifier(op, erased.identifiers));
+    }
+    if values {
+        e.traits = erase_values::strip_ops(&e.traits, erased.identifiers);
+    }
+    e.properties = std::mem::take(&mut e.properties)
+        .iter()
+        .filter_map(|(name, value)| {
+            erase_values::strip_property(value, erased.identifiers, named).map(|v| (name.to_owned(), v))
+        })
+        .collect();
+    let changed = named || old != (e.traits.clone(), e.properties.clone());
+    Ok(changed.then(|| Rewritten { key: k.to_vec(), before: original, after: e }))
+}
+
+/// Whether stored event `k` may hold an erased identifier (then it is
+/// decoded): another profile's event (the erased profiles' own are
+/// deleted whole) whose bytes hold one's value.
+fn event_may_hold(k: &[u8], v: &[u8], erased: &Erased<'_>, needles: &Needles) -> bool {
+    keys::parse_profile(k).is_some_and(|x| !erased.profiles.contains(&x)) && needles.found_in(v)
 }
 
 /// The erased identifiers' values (none empty), searched for in stored
@@ -232,35 +270,28 @@ impl Needles {
 /// Redacts the erased person out of every other profile's history (the
 /// rules are in [`crate::privacy::redact`]) and stages the rewritten
 /// deltas, snapshots and, where a floor moved, records.
-pub(crate) fn scrub_histories(txn: &mut Txn<'_>, erased: Erased<'_>, values: bool, swept: &mut Swept) -> Result<()> {
+pub(crate) fn scrub_histories(
+    txn: &mut Txn<'_>,
+    erased: Erased<'_>,
+    values: bool,
+    swept: &mut Swept,
+    scope: &Scope,
+) -> Result<()> {
     // 1. One pass over `delta`: the logs that name the erased person, and
     //    every merge (loser → the logs that merged it).
     let mut direct = BTreeSet::new();
     let mut merged_into: BTreeMap<ProfileId, BTreeSet<ProfileId>> = BTreeMap::new();
-    for kv in txn.view.range(schema::DELTAS.name, &[], None)? {
-        let (k, v) = kv?;
-        let Some(x) = keys::parse_profile(&k) else { continue };
-        if erased.profiles.contains(&x) {
-            continue;
-        }
-        let d = schema::DELTAS.decode(&k, &v)?;
-        let names = |l: &[Identifier]| l.iter().any(|i| erased.identifiers.contains(i));
-        if names(&d.via) || names(&d.linked) || names(&d.unlinked) {
-            direct.insert(x);
-        }
-        match &d.change {
-            Change::Merge { loser, .. } => {
-                if erased.profiles.contains(loser) {
-                    direct.insert(x);
-                }
-                merged_into.entry(*loser).or_default().insert(x);
+    scope.each(&txn.view, schema::DELTAS.name, |k, v| {
+        if let Some(r) = delta_reference(k, v, &erased)? {
+            if r.direct {
+                direct.insert(r.profile);
             }
-            Change::Unmerge { split_off, .. } if erased.profiles.contains(split_off) => {
-                direct.insert(x);
+            if let Some(loser) = r.loser {
+                merged_into.entry(loser).or_default().insert(r.profile);
             }
-            _ => {}
         }
-    }
+        Ok(())
+    })?;
     // 2. Logs that merged one of those (their loser state may hold the
     //    erased person), transitively.
     let mut affected = direct.clone();
@@ -348,8 +379,43 @@ pub(crate) fn scrub_histories(txn: &mut Txn<'_>, erased: Erased<'_>, values: boo
     Ok(())
 }
 
+/// What a delta of another profile than the erased ones says of them.
+pub(crate) struct DeltaReference {
+    /// The profile whose log holds the delta.
+    pub profile: ProfileId,
+    /// The delta names an erased identifier, merged an erased profile, or
+    /// split one off: the log is redacted.
+    pub direct: bool,
+    /// The delta is a merge of this loser (the log is redacted if the
+    /// loser's is).
+    pub loser: Option<ProfileId>,
+}
+
+/// What delta `k` says of the erased people, if anything (see
+/// [`DeltaReference`]): `None` for a delta of an erased profile (its log
+/// is deleted whole) or one that neither names them nor merges anyone.
+pub(crate) fn delta_reference(k: &[u8], v: &[u8], erased: &Erased<'_>) -> Result<Option<DeltaReference>> {
+    let Some(x) = keys::parse_profile(k) else { return Ok(None) };
+    if erased.profiles.contains(&x) {
+        return Ok(None);
+    }
+    let d = schema::DELTAS.decode(k, v)?;
+    let names = |l: &[Identifier]| l.iter().any(|i| erased.identifiers.contains(i));
+    let mut r =
+        DeltaReference { profile: x, direct: names(&d.via) || names(&d.linked) || names(&d.unlinked), loser: None };
+    match &d.change {
+        Change::Merge { loser, .. } => {
+            r.direct |= erased.profiles.contains(loser);
+            r.loser = Some(*loser);
+        }
+        Change::Unmerge { split_off, .. } if erased.profiles.contains(split_off) => r.direct = true,
+        _ => {}
+    }
+    Ok((r.direct || r.loser.is_some()).then_some(r))
+}
+
 /// The identifiers of `idents` as a set.
-fn identifier_set(idents: &[Identifier]) -> HashSet<Identifier> {
+pub(crate) fn identifier_set(idents: &[Identifier]) -> HashSet<Identifier> {
     idents.iter().cloned().collect()
 }
 

@@ -39,6 +39,7 @@ use crate::schema;
 use crate::txn::Txn;
 
 use super::erase_refs::Needles;
+use super::erase_scope::Scope;
 use super::erase_values::strip_property;
 
 /// A stored event of another profile that the scrub rewrote.
@@ -56,8 +57,14 @@ pub(crate) struct Rewritten {
 /// recomputes the covered day buckets of the events in `rewritten`, takes
 /// the values out of the others. Stages `Put`s (or a delete, for a bucket
 /// no event reaches any more) and drops the cached rollups of the profiles
-/// it rewrote. Returns how many buckets it rewrote.
-pub(crate) fn scrub_rollups(txn: &mut Txn<'_>, erased: &Erased<'_>, rewritten: &[Rewritten]) -> Result<u64> {
+/// it rewrote. Returns how many buckets it rewrote. Reads the `rollup`
+/// keys of `scope`.
+pub(crate) fn scrub_rollups(
+    txn: &mut Txn<'_>,
+    erased: &Erased<'_>,
+    rewritten: &[Rewritten],
+    scope: &Scope,
+) -> Result<u64> {
     if erased.identifiers.is_empty() {
         return Ok(0);
     }
@@ -66,27 +73,20 @@ pub(crate) fn scrub_rollups(txn: &mut Txn<'_>, erased: &Erased<'_>, rewritten: &
     let mut out: BTreeMap<[u8; 16], Option<Acc>> = BTreeMap::new();
     recompute_covered(txn, rewritten, covered_from, &mut out)?;
     let needles = Needles::of(erased.identifiers)?;
-    for kv in txn.view.range(schema::ROLLUPS.name, &[], None)? {
-        let (k, v) = kv?;
-        if !needles.found_in(&v) {
-            continue;
-        }
-        let Some((p, _, bucket)) = keys::rollup::parse(&k) else { continue };
-        if erased.profiles.contains(&p) {
-            continue; // the erased profiles' own buckets are deleted whole
-        }
+    scope.each(&txn.view, schema::ROLLUPS.name, |k, v| {
+        let Some(bucket) = rollup_may_hold(k, v, erased, &needles) else { return Ok(()) };
         // A covered day bucket holds what its stored events say: recomputed
         // above when the scrub rewrote one of them.
         if keys::rollup::bucket_day(bucket).is_some_and(|d| d >= covered_from) {
-            continue;
+            return Ok(());
         }
-        let mut acc = schema::ROLLUPS.decode(&k, &v)?;
-        if forget_values(&mut acc, erased.identifiers) {
+        if let Some(acc) = forgotten(k, v, erased)? {
             let mut key = [0u8; 16];
-            key.copy_from_slice(&k);
+            key.copy_from_slice(k);
             out.insert(key, Some(acc));
         }
-    }
+        Ok(())
+    })?;
     let mut profiles = BTreeSet::new();
     for (k, acc) in &out {
         match acc {
@@ -99,6 +99,24 @@ pub(crate) fn scrub_rollups(txn: &mut Txn<'_>, erased: &Erased<'_>, rewritten: &
         txn.rollups_rewritten(p);
     }
     Ok(out.len() as u64)
+}
+
+/// The bucket of accumulator `k`, when it may hold an erased identifier's
+/// value: its bytes hold one, and it is not an erased profile's (those
+/// are deleted whole).
+pub(crate) fn rollup_may_hold(k: &[u8], v: &[u8], erased: &Erased<'_>, needles: &Needles) -> Option<[u8; 8]> {
+    if !needles.found_in(v) {
+        return None;
+    }
+    let (p, _, bucket) = keys::rollup::parse(k)?;
+    (!erased.profiles.contains(&p)).then_some(bucket)
+}
+
+/// Accumulator `k` without the erased identifiers' values
+/// ([`forget_values`]), if that changes it.
+pub(crate) fn forgotten(k: &[u8], v: &[u8], erased: &Erased<'_>) -> Result<Option<Acc>> {
+    let mut acc = schema::ROLLUPS.decode(k, v)?;
+    Ok(forget_values(&mut acc, erased.identifiers).then_some(acc))
 }
 
 /// The first day whose events the timelines all still hold (as `check`

@@ -42,6 +42,7 @@ use crate::schema;
 use crate::txn::Txn;
 
 use super::erase_refs::{Needles, Swept};
+use super::erase_scope::Scope;
 
 /// `value` without the erased identifiers' values: `None` when it is such
 /// a string; a list without those elements; anything else unchanged (a
@@ -206,42 +207,55 @@ pub(crate) fn floor_state(snapshot: Option<Profile>, x: ProfileId, floor: u64) -
 
 /// Removes the erased identifiers' values from every profile other than
 /// the erased ones: their records, deltas and snapshots (see the module
-/// documentation). Scans `profile`, `delta` and `snapshot` (bytes only;
-/// decodes the logs that hold a value). Counted in `swept`; a live
-/// record restaged sets `swept.records_changed`.
-pub(crate) fn scrub_values(txn: &mut Txn<'_>, erased: &Erased<'_>, swept: &mut Swept) -> Result<()> {
+/// documentation). Reads the `profile`, `delta` and `snapshot` keys of
+/// `scope` (bytes only; decodes the logs that hold a value). Counted in
+/// `swept`; a live record restaged sets `swept.records_changed`.
+pub(crate) fn scrub_values(txn: &mut Txn<'_>, erased: &Erased<'_>, swept: &mut Swept, scope: &Scope) -> Result<()> {
     let needles = Needles::of(erased.identifiers)?;
     if needles.is_empty() {
         return Ok(());
     }
-    // A short value (`user_id:42`) is in many entries' bytes: an entry
-    // whose bytes hold one is decoded and its values compared; only the
-    // logs where one is the identifier's are rewritten.
-    let idents = erased.identifiers;
     let mut holders = BTreeSet::new();
-    for cf in [schema::PROFILES.name, schema::DELTAS.name, schema::SNAPSHOTS.name] {
-        for kv in txn.view.range(cf, &[], None)? {
-            let (k, v) = kv?;
-            let Some(x) = keys::parse_profile(&k) else { continue };
-            if erased.profiles.contains(&x) || holders.contains(&x) || !needles.found_in(&v) {
-                continue;
+    for cf in VALUE_FAMILIES {
+        scope.each(&txn.view, cf, |k, v| {
+            if keys::parse_profile(k).is_some_and(|x| holders.contains(&x)) {
+                return Ok(());
             }
-            let holds = match cf {
-                c if c == schema::PROFILES.name => {
-                    traits_hold(&schema::PROFILES.decode(&k, &v)?.profile.traits, idents)
-                }
-                c if c == schema::DELTAS.name => delta_holds(&schema::DELTAS.decode(&k, &v)?, idents),
-                _ => traits_hold(&schema::SNAPSHOTS.decode(&k, &v)?.traits, idents),
-            };
-            if holds {
-                holders.insert(x);
-            }
-        }
+            holders.extend(value_holder(cf, k, v, erased, &needles)?);
+            Ok(())
+        })?;
     }
     for x in holders {
         scrub_log(txn, x, erased.identifiers, swept)?;
     }
     Ok(())
+}
+
+/// The column families whose values [`scrub_values`] searches.
+pub(crate) const VALUE_FAMILIES: [&str; 3] = [schema::PROFILES.name, schema::DELTAS.name, schema::SNAPSHOTS.name];
+
+/// The profile entry `k` of `cf` (one of [`VALUE_FAMILIES`]) belongs to,
+/// if it is not an erased one and holds an erased identifier's value.
+/// A short value (`user_id:42`) is in many entries' bytes: an entry whose
+/// bytes hold one is decoded and its values compared.
+pub(crate) fn value_holder(
+    cf: &str,
+    k: &[u8],
+    v: &[u8],
+    erased: &Erased<'_>,
+    needles: &Needles,
+) -> Result<Option<ProfileId>> {
+    let Some(x) = keys::parse_profile(k) else { return Ok(None) };
+    if erased.profiles.contains(&x) || !needles.found_in(v) {
+        return Ok(None);
+    }
+    let idents = erased.identifiers;
+    let holds = match cf {
+        c if c == schema::PROFILES.name => traits_hold(&schema::PROFILES.decode(k, v)?.profile.traits, idents),
+        c if c == schema::DELTAS.name => delta_holds(&schema::DELTAS.decode(k, v)?, idents),
+        _ => traits_hold(&schema::SNAPSHOTS.decode(k, v)?.traits, idents),
+    };
+    Ok(holds.then_some(x))
 }
 
 /// Whether `traits` hold an erased identifier's value.

@@ -1,5 +1,6 @@
 //! [`Batch`]: the writes of one operation, committed atomically.
 
+use super::watch::Recorded;
 use super::Store;
 use crate::error::Result;
 
@@ -12,11 +13,22 @@ pub(crate) struct Batch {
     /// The first error met while adding (an unknown or absent column family): it is
     /// reported by `commit`, so adding stays infallible for callers.
     error: Option<crate::error::Error>,
+    /// The keys written, when a write watch was active at creation
+    /// (`watch`): given to the watches at commit.
+    pub(super) recorded: Option<Recorded>,
 }
 
 impl Batch {
     pub(super) fn new(store: &Store) -> Self {
-        Batch { store: store.clone(), inner: rocksdb::WriteBatch::default(), error: None }
+        let recorded = store.inner.watches.any().then(Vec::new);
+        Batch { store: store.clone(), inner: rocksdb::WriteBatch::default(), error: None, recorded }
+    }
+
+    /// Records that the batch writes `key` of `cf`, if a watch wants it.
+    fn record(&mut self, cf: &'static str, key: &[u8]) {
+        if let Some(r) = &mut self.recorded {
+            r.push((cf, key.to_vec()));
+        }
     }
 
     fn with_cf(&mut self, cf: &'static str, f: impl FnOnce(&mut rocksdb::WriteBatch, &rocksdb::ColumnFamily)) {
@@ -36,21 +48,25 @@ impl Batch {
 
     /// Writes `value` at `key`.
     pub fn put(&mut self, cf: &'static str, key: impl AsRef<[u8]>, value: Vec<u8>) {
+        self.record(cf, key.as_ref());
         self.with_cf(cf, |b, h| b.put_cf(h, key, value));
     }
 
     /// Deletes `key`.
     pub fn delete(&mut self, cf: &'static str, key: impl AsRef<[u8]>) {
+        self.record(cf, key.as_ref());
         self.with_cf(cf, |b, h| b.delete_cf(h, key));
     }
 
-    /// Deletes every key in `[from, to)`.
+    /// Deletes every key in `[from, to)` (not recorded for a write watch:
+    /// it only removes keys).
     pub fn delete_range(&mut self, cf: &'static str, from: impl AsRef<[u8]>, to: impl AsRef<[u8]>) {
         self.with_cf(cf, |b, h| b.delete_range_cf(h, from.as_ref(), to.as_ref()));
     }
 
     /// Adds a merge operand at `key` (the column family's merge operator folds it).
     pub fn merge(&mut self, cf: &'static str, key: impl AsRef<[u8]>, operand: Vec<u8>) {
+        self.record(cf, key.as_ref());
         self.with_cf(cf, |b, h| b.merge_cf(h, key, operand));
     }
 
@@ -61,10 +77,11 @@ impl Batch {
         self.inner.is_empty() && self.error.is_none()
     }
 
-    pub(super) fn into_rocksdb(self) -> Result<rocksdb::WriteBatch> {
+    /// The RocksDB batch, and the keys it writes if recorded.
+    pub(super) fn into_rocksdb(self) -> Result<(rocksdb::WriteBatch, Option<Recorded>)> {
         match self.error {
             Some(e) => Err(e),
-            None => Ok(self.inner),
+            None => Ok((self.inner, self.recorded)),
         }
     }
 }

@@ -13,6 +13,7 @@ mod settle;
 mod table;
 mod view;
 mod wal;
+mod watch;
 
 #[cfg(test)]
 mod tests;
@@ -28,6 +29,7 @@ pub(crate) use batch::Batch;
 pub(crate) use open::{Counters, Expiring, MergeOperator, StoreOptions, INFO_LOG_BYTES};
 pub(crate) use table::Cf;
 pub(crate) use view::{corrupt, prefix_end, Cursor, View};
+pub(crate) use watch::Keys;
 
 /// A corrupt-key error for `cf`.
 pub(crate) fn corrupt_key(cf: &'static str, key: &[u8], reason: &str) -> Error {
@@ -68,6 +70,8 @@ struct Inner {
     /// Declared after `db`, so it is dropped (and the secondary's private
     /// directory removed) only once the database is closed.
     _secondary_dir: Option<open::RemoveOnDrop>,
+    /// The active write watches (`watch`).
+    watches: watch::Watches,
     /// A writable handle's registration (see `lock_probe`), declared after
     /// `db`: released once the database (and its lock) is closed.
     _registration: Option<lock_probe::Registration>,
@@ -199,8 +203,10 @@ impl Store {
         if self.inner.read_only {
             return Err(Error::ReadOnly("a write"));
         }
-        let batch = batch.into_rocksdb()?;
-        self.inner.db.write_opt(batch, &self.inner.write_opts).map_err(storage_err("write", "*"))
+        let (batch, recorded) = batch.into_rocksdb()?;
+        self.inner.db.write_opt(batch, &self.inner.write_opts).map_err(storage_err("write", "*"))?;
+        self.inner.watches.committed(recorded.as_ref());
+        Ok(())
     }
 
     /// Fsyncs the write-ahead log: every write committed so far survives

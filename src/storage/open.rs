@@ -507,6 +507,7 @@ impl Store {
                 families: opts.column_families,
                 absent,
                 created: !exists,
+                watches: Default::default(),
                 _secondary_dir,
                 _registration,
             }),
