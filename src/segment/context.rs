@@ -350,7 +350,7 @@ pub(crate) fn passes(filter: &[PropertyFilter], e: &Event) -> bool {
 
 /// The series of `event` accumulating `property` that holds exactly the
 /// events `filter` selects, if one is declared.
-fn filtered_series(
+pub(crate) fn filtered_series(
     reg: &crate::rollup::registry::Registry,
     event: &str,
     property: Option<&str>,
