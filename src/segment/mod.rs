@@ -66,6 +66,8 @@ mod tests_check;
 #[cfg(test)]
 mod tests_eval;
 #[cfg(test)]
+mod tests_memo;
+#[cfg(test)]
 mod tests_parse;
 
 pub use ast::{
