@@ -263,17 +263,20 @@ impl<'t> ProfileCtx<'t> {
 #[derive(Default)]
 struct Memo {
     /// [`range::stats_in`] by series, whether with active days, and range.
-    stats: RefCell<Vec<((u32, bool, i64, i64), Acc)>>,
+    stats: RefCell<Entries<(u32, bool, i64, i64), Acc>>,
     /// [`range::next_after`] by series and instant.
-    next: RefCell<Vec<((u32, i64), Option<Timestamp>)>>,
+    next: RefCell<Entries<(u32, i64), Option<Timestamp>>>,
     /// [`range::any_in`] by series and range.
-    any: RefCell<Vec<((u32, i64, i64), bool)>>,
+    any: RefCell<Entries<(u32, i64, i64), bool>>,
 }
+
+/// Memoized answers by key, in the order computed.
+type Entries<K, V> = Vec<(K, V)>;
 
 /// The memoized answer for `key` in `entries`, else `compute`'s (kept
 /// unless it failed).
 fn memoized<K: PartialEq + Copy, V: Clone>(
-    entries: &RefCell<Vec<(K, V)>>,
+    entries: &RefCell<Entries<K, V>>,
     key: K,
     compute: impl FnOnce() -> Result<V>,
 ) -> Result<V> {
