@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use profiledb::event::{Event, EventKind};
 use profiledb::privacy::ConsentChange;
+use profiledb::rollup::{Aggregate, FilterOp, Literal, RollupDef};
 use profiledb::{Identifier, ManualClock, ProfileDb, Timestamp, Update};
 use proptest::prelude::*;
 
@@ -62,7 +63,7 @@ fn user(i: usize) -> Identifier {
     Identifier::new("user_id", &format!("u{i}")).unwrap()
 }
 
-const DEFS: [(&str, &str); 12] = [
+const DEFS: [(&str, &str); 14] = [
     ("pro", r#"traits.plan = "pro""#),
     ("frequent", "count(purchase, 7d) >= 2"),
     ("big_spender", "sum(purchase.amount, 30d) > 100"),
@@ -75,6 +76,10 @@ const DEFS: [(&str, &str); 12] = [
     ("mailable_late", "consent(marketing_email) and not in mailable_pro"),
     ("active", "active_days(page_view, 3d) >= 2"),
     ("steady", "active_days(purchase, 7d) >= 2 and count(purchase, 7d) >= 3"),
+    // Selectors with a filter a declared rollup holds: a page view elsewhere
+    // does not re-evaluate them.
+    ("pricing", r#"count(page_view where page = "/pricing", 2d) >= 2"#),
+    ("priced_out", r#"seq(page_view where page = "/pricing", not purchase, 12h)"#),
 ];
 
 /// A database at `T0` with half the segments defined up front (maintained
@@ -83,6 +88,12 @@ fn open(dir: &std::path::Path) -> (ProfileDb, Arc<ManualClock>) {
     let clock = Arc::new(ManualClock::new(Timestamp(T0)));
     // The model jumps the clock by days and reads the whole feed.
     let db = ProfileDb::builder(dir).clock(clock.clone()).feed_retention(0).max_clock_jump(0).open().unwrap();
+    let pricing = RollupDef::new("pricing_views", "page_view", Aggregate::Count).filter(
+        "page",
+        FilterOp::Eq,
+        Literal::Str("/pricing".into()),
+    );
+    db.declare_rollup(pricing).unwrap();
     for (name, text) in DEFS[..4].iter().chain(&DEFS[7..9]).chain(&DEFS[10..]) {
         db.define_segment(name, text).unwrap();
     }
@@ -105,6 +116,7 @@ fn apply(db: &ProfileDb, clock: &ManualClock, s: &Step) {
             let at = Timestamp(clock.now().0 + offset_h * HOUR);
             let mut e = Event::new(EventKind::Track, NAMES[*name], at, vec![user(*who)]);
             e.properties.insert("amount", *amount);
+            e.properties.insert("page", if amount % 3 == 0 { "/pricing" } else { "/docs" });
             db.track(&e).unwrap();
         }
         Step::Link(a, b) => {

@@ -165,6 +165,8 @@ pub(crate) struct ProfileCtx<'t> {
     /// All-time accumulators read so far, by series and whether they hold
     /// active days.
     all_time: RefCell<HashMap<(u32, bool), Acc>>,
+    /// Bucket-backed answers computed so far (see [`Memo`]).
+    memo: Memo,
     /// Memberships changed by the pass using this context, by segment name.
     overlay: RefCell<Vec<(String, bool)>>,
     /// Set when a read failed; reported by [`ProfileCtx::finish`].
@@ -183,6 +185,7 @@ impl<'t> ProfileCtx<'t> {
             kinds: OnceCell::new(),
             buckets,
             all_time: RefCell::default(),
+            memo: Memo::default(),
             overlay: RefCell::default(),
             error: RefCell::default(),
         })
@@ -250,6 +253,39 @@ impl<'t> ProfileCtx<'t> {
     fn cached(&self) -> Cached<'_, 't> {
         Cached { ctx: self }
     }
+}
+
+/// The answers a context read from rollup buckets, by series: segments
+/// evaluated in one pass often ask the same (`count(purchase, 30d)` in two
+/// segments, the next purchase after now in every condition on purchases),
+/// and nothing they read changes during the pass. Few entries: searched in
+/// order.
+#[derive(Default)]
+struct Memo {
+    /// [`range::stats_in`] by series, whether with active days, and range.
+    stats: RefCell<Entries<(u32, bool, i64, i64), Acc>>,
+    /// [`range::next_after`] by series and instant.
+    next: RefCell<Entries<(u32, i64), Option<Timestamp>>>,
+    /// [`range::any_in`] by series and range.
+    any: RefCell<Entries<(u32, i64, i64), bool>>,
+}
+
+/// Memoized answers by key, in the order computed.
+type Entries<K, V> = Vec<(K, V)>;
+
+/// The memoized answer for `key` in `entries`, else `compute`'s (kept
+/// unless it failed).
+fn memoized<K: PartialEq + Copy, V: Clone>(
+    entries: &RefCell<Entries<K, V>>,
+    key: K,
+    compute: impl FnOnce() -> Result<V>,
+) -> Result<V> {
+    if let Some((_, v)) = entries.borrow().iter().find(|(k, _)| *k == key) {
+        return Ok(v.clone());
+    }
+    let v = compute()?;
+    entries.borrow_mut().push((key, v.clone()));
+    Ok(v)
 }
 
 /// [`BucketSource`] over a context's source, caching all-time reads.
@@ -350,7 +386,7 @@ pub(crate) fn passes(filter: &[PropertyFilter], e: &Event) -> bool {
 
 /// The series of `event` accumulating `property` that holds exactly the
 /// events `filter` selects, if one is declared.
-fn filtered_series(
+pub(crate) fn filtered_series(
     reg: &crate::rollup::registry::Registry,
     event: &str,
     property: Option<&str>,
@@ -425,8 +461,16 @@ impl EvalContext for ProfileCtx<'_> {
         let Some(series) = self.series_for(metric, events) else {
             return default_aggregate(self, metric, events, from, to);
         };
+        let key = (series.id, series.days, from.0, to.0);
+        if let Some((_, acc)) = self.memo.stats.borrow().iter().find(|(k, _)| *k == key) {
+            return aggregate_of(metric, acc);
+        }
         match range::stats_in(&self.cached(), self.profile, series, from, to) {
-            Ok(acc) => aggregate_of(metric, &acc),
+            Ok(acc) => {
+                let out = aggregate_of(metric, &acc);
+                self.memo.stats.borrow_mut().push((key, acc));
+                out
+            }
             Err(e) => self.failed(e),
         }
     }
@@ -435,7 +479,9 @@ impl EvalContext for ProfileCtx<'_> {
         let Some(series) = self.series_for(&Metric::Count, events) else {
             return default_any_event(self, events, from, to);
         };
-        range::any_in(&self.cached(), self.profile, series, from, to).unwrap_or_else(|e| self.failed(e))
+        let key = (series.id, from.0, to.0);
+        memoized(&self.memo.any, key, || range::any_in(&self.cached(), self.profile, series, from, to))
+            .unwrap_or_else(|e| self.failed(e))
     }
 
     fn timeline_floor(&self) -> Timestamp {
@@ -444,9 +490,10 @@ impl EvalContext for ProfileCtx<'_> {
 
     fn next_event_after(&self, events: &EventSelector, after: Timestamp) -> Option<Timestamp> {
         match self.series_for(&Metric::Count, events) {
-            Some(series) => {
-                range::next_after(&self.cached(), self.profile, series, after).unwrap_or_else(|e| self.failed(e))
-            }
+            Some(series) => memoized(&self.memo.next, (series.id, after.0), || {
+                range::next_after(&self.cached(), self.profile, series, after)
+            })
+            .unwrap_or_else(|e| self.failed(e)),
             None => {
                 let from = Timestamp(after.0.saturating_add(1));
                 self.event_times(&events.event, &events.filter, from, Timestamp(i64::MAX)).first().copied()

@@ -11,7 +11,7 @@ use crate::profile::id::ProfileId;
 use crate::schema;
 use crate::segment::context::ProfileCtx;
 use crate::segment::state::Compiled;
-use crate::segment::{evaluate, Dependencies};
+use crate::segment::{evaluate, PropertyFilter};
 use crate::txn::Txn;
 use smallvec::SmallVec;
 
@@ -32,8 +32,9 @@ pub(crate) struct ProfileChanges {
 
 /// Re-evaluates, for a live profile written by this operation, the
 /// segments that read something the operation changed: a trait whose
-/// value differs from the committed one, an event name recorded, its
-/// identifiers, a segment whose membership changes in this pass, or a
+/// value differs from the committed one, an event recorded that one of
+/// its selectors selects (see [`EventReads`](crate::segment::event_reads::EventReads)),
+/// its identifiers, a segment whose membership changes in this pass, or a
 /// consent record that differs; every segment for a new profile or a merge survivor. Segments
 /// are visited in dependency order, so a segment reading another sees its
 /// new membership. A skipped segment's value and filed wake-up stay valid:
@@ -41,20 +42,30 @@ pub(crate) struct ProfileChanges {
 pub(crate) fn reevaluate_changed(txn: &mut Txn<'_>, p: ProfileId) -> Result<()> {
     let before = crate::txn::load_profile(txn.core, &txn.view, p)?;
     let after = txn.profile(p)?;
-    let (Some(before), Some(after)) = (before, after) else { return run(txn, p, &|_| true) };
+    let (Some(before), Some(after)) = (before, after) else { return run(txn, p, &|_, _| true) };
     let changes = txn.changes_of(p).cloned().unwrap_or_default();
     if changes.all {
-        return run(txn, p, &|_| true);
+        return run(txn, p, &|_, _| true);
     }
     let (old, new) = (&before.profile, &after.profile);
     let same_state = Arc::ptr_eq(old, new);
-    run(txn, p, &|deps: &Dependencies| {
+    run(txn, p, &|txn: &Txn<'_>, s: &Compiled| {
+        let deps = &s.deps;
         (!same_state
             && (deps.traits.iter().any(|t| old.traits.get(t) != new.traits.get(t))
                 || deps.consents.iter().any(|c| old.consent.get(c) != new.consent.get(c))))
-            || deps.events.iter().any(|e| changes.events.iter().any(|c| c == e))
+            || changes.events.iter().any(|e| s.event_reads.changed_by(e, |filter| recorded_passing(txn, p, e, filter)))
             || (changes.identifiers && !deps.identifier_kinds.is_empty())
     })
+}
+
+/// Whether this operation may have recorded for `p` an event named
+/// `event` that passes `filter`: unless a rollup series holds exactly
+/// those events and the operation staged nothing in it for `p` (every
+/// recorded event is staged in each series that holds it).
+fn recorded_passing(txn: &Txn<'_>, p: ProfileId, event: &str, filter: &[PropertyFilter]) -> bool {
+    let series = crate::segment::context::filtered_series(&txn.core.rollups.read(), event, None, filter);
+    series.is_none_or(|s| txn.staged_in_series(p, s))
 }
 
 /// Re-evaluates the segments with these ids (every segment with `None`),
@@ -70,12 +81,12 @@ pub(crate) fn reevaluate_only(txn: &mut Txn<'_>, p: ProfileId, only: Option<&[u3
 /// rows and feed records), and the segments that read them are evaluated
 /// at `at` too. For a due wake-up, evaluated at its due instant.
 pub(crate) fn reevaluate_at(txn: &mut Txn<'_>, p: ProfileId, only: Option<&[u32]>, at: Timestamp) -> Result<()> {
-    run_filtered(txn, p, at, &|s: &Compiled| only.is_none_or(|ids| ids.contains(&s.def.id)))
+    run_filtered(txn, p, at, &|_, s: &Compiled| only.is_none_or(|ids| ids.contains(&s.def.id)))
 }
 
-fn run(txn: &mut Txn<'_>, p: ProfileId, select: &dyn Fn(&Dependencies) -> bool) -> Result<()> {
+fn run(txn: &mut Txn<'_>, p: ProfileId, select: &dyn Fn(&Txn<'_>, &Compiled) -> bool) -> Result<()> {
     let now = txn.now;
-    run_filtered(txn, p, now, &|s: &Compiled| select(&s.deps))
+    run_filtered(txn, p, now, select)
 }
 
 /// What evaluating one segment asks to stage.
@@ -92,7 +103,12 @@ struct Outcome<'s> {
 /// reads a segment whose membership this pass changed, at the instant
 /// `at`; then stages the membership changes (at `at`), their feed records
 /// and the wake-ups.
-fn run_filtered(txn: &mut Txn<'_>, p: ProfileId, at: Timestamp, select: &dyn Fn(&Compiled) -> bool) -> Result<()> {
+fn run_filtered(
+    txn: &mut Txn<'_>,
+    p: ProfileId,
+    at: Timestamp,
+    select: &dyn Fn(&Txn<'_>, &Compiled) -> bool,
+) -> Result<()> {
     let core = txn.core;
     // Recursive: evaluation reads membership through the same lock. Only
     // the writer (this thread) ever takes it for writing.
@@ -109,7 +125,7 @@ fn run_filtered(txn: &mut Txn<'_>, p: ProfileId, at: Timestamp, select: &dyn Fn(
         let ctx = ProfileCtx::new(&*txn, p, at)?;
         let mut changed: SmallVec<[&str; 8]> = SmallVec::new();
         for s in &state.segments {
-            let picked = select(s) || s.deps.segments.iter().any(|r| changed.contains(&r.as_str()));
+            let picked = select(txn, s) || s.deps.segments.iter().any(|r| changed.contains(&r.as_str()));
             if !picked {
                 continue;
             }

@@ -45,6 +45,7 @@ pub(crate) mod count;
 mod def;
 mod display;
 mod eval;
+pub(crate) mod event_reads;
 pub(crate) mod flat_set;
 pub(crate) mod index;
 mod lexer;
@@ -64,6 +65,8 @@ mod strategies;
 mod tests_check;
 #[cfg(test)]
 mod tests_eval;
+#[cfg(test)]
+mod tests_memo;
 #[cfg(test)]
 mod tests_parse;
 

@@ -21,6 +21,7 @@ use crate::keys;
 use crate::profile::id::ProfileId;
 use crate::schema;
 use crate::segment::def::SegmentDef;
+use crate::segment::event_reads::EventReads;
 use crate::segment::index::TraitIndexes;
 use crate::segment::members::Members;
 use crate::segment::{dependencies, Dependencies};
@@ -31,6 +32,8 @@ use crate::storage::View;
 pub(crate) struct Compiled {
     pub def: SegmentDef,
     pub deps: Dependencies,
+    /// The selectors it reads events through (which events can change it).
+    pub event_reads: EventReads,
     pub members: Members,
 }
 
@@ -132,10 +135,12 @@ impl SegmentState {
     /// Adds or replaces a segment and re-sorts the evaluation order.
     pub fn insert(&mut self, def: SegmentDef, members: Members) {
         let deps = dependencies(&def.expr);
-        if let Some(i) = self.by_name.get(&def.name).copied() {
-            self.segments[i] = Compiled { def, deps, members };
+        let event_reads = EventReads::of(&def.expr);
+        let compiled = Compiled { def, deps, event_reads, members };
+        if let Some(i) = self.by_name.get(&compiled.def.name).copied() {
+            self.segments[i] = compiled;
         } else {
-            self.segments.push(Compiled { def, deps, members });
+            self.segments.push(compiled);
         }
         self.reorder();
     }

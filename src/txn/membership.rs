@@ -54,6 +54,12 @@ impl Txn<'_> {
         self.members.insert((id, p), false);
     }
 
+    /// Whether this operation staged a contribution to `p`'s rollup
+    /// `series` (an event it records for `p` that the series holds).
+    pub fn staged_in_series(&self, p: ProfileId, series: u32) -> bool {
+        self.staged_rollups.all_time(p, series, false).is_some()
+    }
+
     /// The wake-up of segment `seg` for `p`, staged ones included.
     pub fn wakeup_of(&self, seg: u32, p: ProfileId) -> Result<Option<i64>> {
         match self.wakeups.get(&(seg, p)) {
