@@ -12,6 +12,7 @@ use crate::profile::delta::{Cause, Change};
 use crate::profile::id::ProfileId;
 use crate::profile::traits::Traits;
 use crate::txn::{NewDelta, Txn};
+use smallvec::SmallVec;
 
 /// Why an identifier of an operation was not linked.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -77,17 +78,19 @@ struct Seen<'i> {
 /// Resolves `identifiers` for a write, staging links and merges in `txn`.
 pub(crate) fn stitch(txn: &mut Txn<'_>, identifiers: &[Identifier], cause: &Cause) -> Result<Stitched> {
     let rules = &txn.core.config.identity_rules;
-    rules.check_identifiers(identifiers)?;
+    rules.check_normalized(identifiers)?;
     // By reference: an identifier is copied only into the result.
-    let mut ids: Vec<&Identifier> = identifiers.iter().collect();
+    // Inline: an event carries a few identifiers, and an allocation per
+    // list was a visible part of a batched event's writer time.
+    let mut ids: SmallVec<[&Identifier; 4]> = identifiers.iter().collect();
     rules.sort_by_priority(&mut ids);
     ids.dedup();
 
     let mut ignored = Vec::new();
-    let mut seen = Vec::new();
-    let mut unseen = Vec::new();
+    let mut seen: SmallVec<[Seen; 4]> = SmallVec::new();
+    let mut unseen: SmallVec<[&Identifier; 4]> = SmallVec::new();
     for ident in ids {
-        if rules.blocks(ident) {
+        if rules.blocks_normalized(ident) {
             ignored.push((ident.clone(), Ignored::Blocked));
         } else if let Some(link) = txn.resolve_noting_absent(ident)? {
             seen.push(Seen { ident, link });
@@ -101,7 +104,7 @@ pub(crate) fn stitch(txn: &mut Txn<'_>, identifiers: &[Identifier], cause: &Caus
     let anchor = seen.iter().find(|s| !s.link.detached).or(seen.first());
     let (leaders, leading) = leading_unseen(txn, &unseen, anchor.map(|s| s.ident));
     let base = if leaders.is_empty() { anchor.map(|s| s.link.profile) } else { None };
-    let mut group: Vec<ProfileId> = base.into_iter().collect();
+    let mut group: SmallVec<[ProfileId; 4]> = base.into_iter().collect();
     // Identifier counts per kind are only needed when the operation links
     // something new; the common case (every identifier already on one
     // profile) skips reading them.
