@@ -30,14 +30,7 @@ fn open_with(
     dir: &std::path::Path,
     configure: impl FnOnce(profiledb::Builder) -> profiledb::Builder,
 ) -> (Arc<ProfileDb>, Arc<ManualClock>) {
-    let clock = Arc::new(ManualClock::new(Timestamp(1_700_000_000_000)));
-    let db = configure(ProfileDb::builder(dir))
-        .clock(clock.clone())
-        .feed_retention(0)
-        .membership_history_retention(0)
-        .max_clock_jump(0)
-        .open()
-        .expect("open the test database");
+    let (db, clock) = common::open_configured(dir, 1_700_000_000_000, configure);
     (Arc::new(db), clock)
 }
 

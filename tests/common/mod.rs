@@ -170,8 +170,17 @@ pub fn id(s: &str) -> Identifier {
 /// history: feed and membership-history retention and the clock guard are
 /// off (tests/feed_retention.rs and tests/clock_guard.rs cover them).
 pub fn open_at(dir: &Path, t0: i64) -> (ProfileDb, std::sync::Arc<ManualClock>) {
+    open_configured(dir, t0, |b| b)
+}
+
+/// [`open_at`], the builder configured by `configure` too.
+pub fn open_configured(
+    dir: &Path,
+    t0: i64,
+    configure: impl FnOnce(profiledb::Builder) -> profiledb::Builder,
+) -> (ProfileDb, std::sync::Arc<ManualClock>) {
     let clock = std::sync::Arc::new(ManualClock::new(Timestamp(t0)));
-    let db = ProfileDb::builder(dir)
+    let db = configure(ProfileDb::builder(dir))
         .clock(clock.clone())
         .feed_retention(0)
         .membership_history_retention(0)
