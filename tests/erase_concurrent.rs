@@ -1,4 +1,4 @@
-//! Erase scans the database without the writer lock (src/db/erase_phases.rs):
+//! Erase (and anonymize) scans the database without the writer lock (src/db/erase_phases.rs):
 //! writes commit while it scans, and what they wrote about the erased
 //! person is erased too. A hook (`ProfileDb::on_erase_scanned`) runs writes
 //! between the erase's scan of its snapshot and its final phase, on another
@@ -210,5 +210,90 @@ fn an_erase_of_the_same_person_during_the_scan_leaves_nothing_to_erase() {
     assert_eq!(raw_hits(&db, &[ANN]), Vec::<String>::new());
     let err = db.erase(&id("user_id:ann"), None).unwrap_err();
     assert!(matches!(err, Error::NotFound(_)), "{err}");
+    assert_clean(&db);
+}
+
+/// Anonymize scans without the writer lock as erase does (the same hook
+/// runs between its scan and its last phase).
+#[test]
+fn writes_commit_while_an_anonymize_scans() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, clock) = open(dir.path());
+    build(&db, &clock, 2_000);
+    let bob = id("user_id:u7");
+    let c = Arc::clone(&clock);
+    let ran = meanwhile(&db, move |db| {
+        db.update(&bob, Update::new().set("plan", "pro")).unwrap();
+        track(db, &c, &bob, "purchase", serde_json::json!({"amount": 5, "message_id": "during"}));
+    });
+
+    let report = db.anonymize(&id(&format!("email:{ANN}")), None, Some("dsar")).unwrap();
+
+    ran.try_recv().expect("the hook ran, between the scan and the commit");
+    assert_eq!(report.identifiers, 2);
+    assert_eq!(report.events_scrubbed, 200);
+    let bob = db.get(&id("user_id:u7")).unwrap().unwrap();
+    assert_eq!(bob.traits.get("plan"), Some(&TraitValue::from("pro")));
+    assert_eq!(db.events(bob.id, Timestamp(0), Timestamp(i64::MAX)).unwrap().len(), 11);
+    assert!(db.get(&id("user_id:ann")).unwrap().is_none());
+    assert!(db.is_suppressed(&id("user_id:ann")).unwrap());
+    assert!(db.get_by_id(report.profile).unwrap().is_some(), "the anonymized profile stays");
+    assert_eq!(raw_hits(&db, &[ANN]), Vec::<String>::new());
+    assert_clean(&db);
+}
+
+#[test]
+fn what_is_written_during_the_scan_is_anonymized_as_if_written_before() {
+    let (before_dir, during_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let key = || vec![7u8; 192];
+    let (before, before_clock) = open_with(before_dir.path(), |b| b.secret_key(key()));
+    build(&before, &before_clock, 300);
+    late_writes(&before, &before_clock);
+    let expected = before.anonymize(&id("user_id:ann"), None, Some("dsar")).unwrap();
+
+    let (during, during_clock) = open_with(during_dir.path(), |b| b.secret_key(key()));
+    build(&during, &during_clock, 300);
+    let c = Arc::clone(&during_clock);
+    let ran = meanwhile(&during, move |db| late_writes(db, &c));
+    let report = during.anonymize(&id("user_id:ann"), None, Some("dsar")).unwrap();
+    ran.try_recv().expect("the hook ran");
+
+    assert_eq!(report, expected);
+    assert!(report.events_scrubbed > 0 && report.dedup_removed > 0, "{report:?}");
+    let entries = |db: &ProfileDb| db.audit_log().unwrap().iter().map(|r| r.entries).collect::<Vec<_>>();
+    assert_eq!(entries(&during), entries(&before));
+    // Anonymize leaves values other profiles hold (carl's trait, bob's
+    // event): only the message id of ann's own late event is gone.
+    assert_eq!(raw_hits(&during, &["late-ann"]), Vec::<String>::new());
+    let dump = |db: &ProfileDb| db.raw_dump().unwrap().into_iter().map(|e| (e.cf, e.key, e.value)).collect::<Vec<_>>();
+    assert!(dump(&during) == dump(&before), "the two databases differ");
+    let dave = id("user_id:dave");
+    let again = track(&during, &during_clock, &dave, "purchase", serde_json::json!({"message_id": "late-ann"}));
+    assert!(matches!(again, IngestOutcome::Applied(_)), "{again:?}");
+    assert_clean(&during);
+}
+
+/// A merge into the person during an anonymize's scan: it falls back to
+/// scanning everything under the lock, as erase does, and finds the
+/// merged-in profile's dedup entries written before it began.
+#[test]
+fn a_merge_during_an_anonymize_scan_falls_back_to_a_whole_scan() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, clock) = open(dir.path());
+    build(&db, &clock, 200);
+    let carl = id(&format!("email:{CARL}"));
+    track(&db, &clock, &carl, "purchase", serde_json::json!({"amount": 1, "message_id": "carl-1"}));
+    let c = Arc::clone(&clock);
+    let ran = meanwhile(&db, move |db| {
+        db.identify(&[id(&format!("email:{ANN}")), id(&format!("email:{CARL}"))], Update::new()).unwrap();
+        c.advance(1_000);
+    });
+
+    let report = db.anonymize(&id("user_id:ann"), None, None).unwrap();
+
+    ran.try_recv().expect("the hook ran");
+    assert_eq!(report.identifiers, 3);
+    assert!(db.is_suppressed(&carl).unwrap());
+    assert_eq!(raw_hits(&db, &[ANN, CARL, "carl-1"]), Vec::<String>::new());
     assert_clean(&db);
 }

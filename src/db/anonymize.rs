@@ -39,7 +39,7 @@ use crate::segment::context::to_trait_value;
 use crate::storage::prefix_end;
 use crate::txn::Txn;
 
-use super::erase_scope::Scope;
+use super::erase_scope::{Scope, Sweeps};
 use super::privacy::{forget_message_id, mark_purge_pending, suppression_secret, unlink_and_suppress};
 use super::ProfileDb;
 
@@ -93,6 +93,17 @@ impl ProfileDb {
     /// a rollup's backfill is unfinished it is refused
     /// ([`Error::InvalidInput`]) and changes nothing (from a segment
     /// definition's, with no rollup backfill pending, it runs).
+    ///
+    /// **Cost and blocking.** Besides the person's own ranges, anonymize
+    /// scans the whole `dedup`, `event`, `rollup` and `delta` column
+    /// families (the person's dedup entries, and what names the person in
+    /// other profiles' events, rollups and histories). As
+    /// [`erase`](Self::erase) does, with the same phases, it scans a
+    /// snapshot **without the writer lock** and holds the lock briefly
+    /// before the scan and after it, to re-read the keys the scan found
+    /// and those written meanwhile and commit; when the person changed
+    /// during the scan (a merge, unmerge, new link or an erase), it scans
+    /// again under the lock. The compaction runs without the lock.
     pub fn anonymize(
         &self,
         identifier: &Identifier,
@@ -119,13 +130,31 @@ impl ProfileDb {
             )),
             None => {}
         }
-        let mut writer = self.core.writer.lock();
-        // Segments are re-evaluated at commit, in the same batch: the
-        // scrubbed timeline is staged for the transaction's reads.
-        let mut txn = Txn::new(&self.core, &mut writer);
+        let report = self.in_phases(std::slice::from_ref(identifier), Sweeps::Anonymize, |txn, people, scope| {
+            self.anonymize_resolved(txn, people.first_profile(), scope, identifier, rules, request_id)
+        })?;
+        drop(definitions);
+        self.purge_files().map_err(|e| super::privacy::purge_failed("anonymize", e))?;
+        Ok(report)
+    }
+
+    /// Anonymizes profile `p` (`identifier` reached it, resolved in `txn`;
+    /// `None`: nobody), reading the keys of `scope` outside its own ranges
+    /// (see `erase_phases`), and commits. Segments are re-evaluated at
+    /// commit, in the same batch: the scrubbed timeline is staged for the
+    /// transaction's reads.
+    fn anonymize_resolved(
+        &self,
+        mut txn: Txn<'_>,
+        p: Option<ProfileId>,
+        scope: &Scope,
+        identifier: &Identifier,
+        rules: &AnonymizeRules,
+        request_id: Option<&str>,
+    ) -> Result<AnonymizeReport> {
         let missing =
             || Error::not_found(NotFoundKind::Identifier, format!("identifier {identifier} (nothing to anonymize)"));
-        let p = txn.link(identifier)?.map(|l| l.profile).ok_or_else(missing)?;
+        let p = p.ok_or_else(missing)?;
         let rec = txn.profile(p)?.ok_or_else(missing)?;
         let secret = suppression_secret(&mut txn)?;
         let hash = |s: &str| hash_text(&secret, s);
@@ -136,12 +165,12 @@ impl ProfileDb {
         let ids: std::collections::BTreeSet<ProfileId> = std::iter::once(p).chain(aliases_of(&txn.view, p)?).collect();
         // Every dedup entry of the profile and its aliases (events never on
         // a timeline — aliases, timelines off, trimmed — included).
-        report.dedup_removed = super::erase_refs::forget_dedup(&mut txn, &ids, &Scope::All)?.values().sum();
+        report.dedup_removed = super::erase_refs::forget_dedup(&mut txn, &ids, scope)?.values().sum();
         // What the person left in other profiles' histories and events
         // (a refused stitch's `via`, a merge window of a survivor it was
         // split off from), redacted as erase redacts it.
         let mut swept = super::erase_refs::Swept::default();
-        super::erase_refs::scrub_references(&mut txn, &ids, &unlinked, false, &mut swept, &Scope::All)?;
+        super::erase_refs::scrub_references(&mut txn, &ids, &unlinked, false, &mut swept, scope)?;
         report.references_redacted = swept.total();
         for &x in &ids {
             let scrubbed = scrub_events(&mut txn, x, rules, &hash)?;
@@ -187,9 +216,6 @@ impl ProfileDb {
         txn.commit()?;
         self.note_purge_commit();
         self.publish_secret(secret);
-        drop(writer);
-        drop(definitions);
-        self.purge_files().map_err(|e| super::privacy::purge_failed("anonymize", e))?;
         Ok(report)
     }
 }

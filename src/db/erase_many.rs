@@ -301,9 +301,9 @@ impl Resolution {
         self.people.is_empty()
     }
 
-    /// The outcomes of a resolution that reaches nobody.
-    pub(super) fn into_report(self) -> EraseManyReport {
-        EraseManyReport { outcomes: self.outcomes }
+    /// The profile of the first person it reaches (anonymize's one).
+    pub(super) fn first_profile(&self) -> Option<ProfileId> {
+        self.people.first().map(|p| p.profile)
     }
 
     /// Every profile id of every person (their profiles and merged-away ids).

@@ -1,5 +1,6 @@
-//! Erase in three phases, so that its scans of whole column families do
-//! not make writes wait:
+//! Erase (and anonymize, with its own sweeps: `erase_scope::Sweeps`) in
+//! three phases, so that its scans of whole column families do not make
+//! writes wait:
 //!
 //! 1. Under the writer lock, briefly: the identifiers are resolved to the
 //!    people (their profiles, merged-away ids and identifiers), a write
@@ -35,10 +36,10 @@ use crate::identity::identifier::Identifier;
 use crate::txn::Txn;
 
 use super::erase_many::{EraseManyReport, Resolution};
-use super::erase_scope::{self, Scope};
+use super::erase_scope::{self, Scope, Sweeps};
 use super::ProfileDb;
 
-/// A hook run in an erase, on its thread, between its scan and phase 3.
+/// A hook run in an erase or anonymize, on its thread, between its scan and phase 3.
 type Hook = Box<dyn FnOnce(&ProfileDb) + Send>;
 
 /// Hooks by database path (`on_erase_scanned`).
@@ -55,12 +56,30 @@ impl ProfileDb {
         request_id: Option<&str>,
     ) -> Result<EraseManyReport> {
         self.writable("erase")?;
+        self.in_phases(identifiers, Sweeps::Erase, |txn, people, scope| {
+            self.erase_resolved(txn, people, scope, request_id)
+        })
+    }
+
+    /// The three phases of the module documentation, for erase and
+    /// anonymize (`sweeps` says whose sweeps the scan looks for): calls
+    /// `commit` under the writer lock with the people `identifiers` reach,
+    /// resolved under that lock, and the keys the sweeps must read outside
+    /// the people's own ranges. When no identifier reaches anyone, `commit`
+    /// is called in phase 1, with nothing scanned.
+    pub(super) fn in_phases<R>(
+        &self,
+        identifiers: &[Identifier],
+        sweeps: Sweeps,
+        commit: impl FnOnce(Txn<'_>, Resolution, &Scope) -> Result<R>,
+    ) -> Result<R> {
         // 1. Who, and from when on the writes are watched.
         let (planned, watch, snapshot) = {
             let mut writer = self.core.writer.lock();
-            let planned = Resolution::of(&Txn::new(&self.core, &mut writer), identifiers)?;
+            let txn = Txn::new(&self.core, &mut writer);
+            let planned = Resolution::of(&txn, identifiers)?;
             if planned.is_empty() {
-                return Ok(planned.into_report());
+                return commit(txn, planned, &Scope::All);
             }
             // Started before the snapshot, both under the lock: every
             // commit the snapshot does not see is watched.
@@ -68,7 +87,7 @@ impl ProfileDb {
             (planned, watch, self.core.store.snapshot())
         };
         // 2. The scan, without the lock.
-        let found = erase_scope::candidates(&snapshot, &planned.gone(), &planned.identifiers())?;
+        let found = erase_scope::candidates(&snapshot, &planned.gone(), &planned.identifiers(), sweeps)?;
         // Dropped before the commit: the purge waits for older snapshots.
         drop(snapshot);
         run_hook(self);
@@ -81,13 +100,13 @@ impl ProfileDb {
             // The people changed, or a write's keys are unknown: as before.
             _ => Scope::All,
         };
-        self.erase_resolved(txn, now, &scope, request_id)
+        commit(txn, now, &scope)
     }
 
-    /// Not part of the API (tests of writes during an erase): runs `hook`
-    /// once, in the next erase of this database, on the erasing thread,
-    /// after the erase scanned its snapshot and before it takes the writer
-    /// lock again (writes from the hook, or from threads it waits for,
+    /// Not part of the API (tests of writes during an erase or anonymize):
+    /// runs `hook` once, in the next erase or anonymize of this database,
+    /// on its thread, after it scanned its snapshot and before it takes the
+    /// writer lock again (writes from the hook, or from threads it waits for,
     /// must commit).
     #[doc(hidden)]
     pub fn on_erase_scanned(&self, hook: impl FnOnce(&ProfileDb) + Send + 'static) {

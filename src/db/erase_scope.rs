@@ -63,6 +63,19 @@ impl Scope {
     }
 }
 
+/// Whose sweeps a scan looks for: what [`candidates`] picks.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Sweeps {
+    /// Erase's: the people's dedup entries and feed records, and the
+    /// identifiers' values wherever other profiles hold them
+    /// (`scrub_references` with `values`).
+    Erase,
+    /// Anonymize's: the people's dedup entries, and what names the people
+    /// in other profiles' events, rollups and deltas (`scrub_references`
+    /// without `values`). Its feed records stay, and so do values.
+    Anonymize,
+}
+
 /// Whether a sweep would change an entry (its key and value).
 type EntryTest<'a> = dyn FnMut(&[u8], &[u8]) -> Result<bool> + 'a;
 
@@ -72,8 +85,17 @@ type EntryTest<'a> = dyn FnMut(&[u8], &[u8]) -> Result<bool> + 'a;
 /// the dedup entries and feed records of `gone`, the events and rollup
 /// accumulators of other profiles holding an identifier's value, the
 /// records, deltas and snapshots holding one, and the deltas that name
-/// the people or record a merge. Collected, not staged.
-pub(crate) fn candidates(view: &View<'_>, gone: &BTreeSet<ProfileId>, identifiers: &[Identifier]) -> Result<Keys> {
+/// the people or record a merge. For [`Sweeps::Anonymize`], what its
+/// sweeps change: the dedup entries of `gone`, the events, rollup
+/// accumulators and deltas that name the people, and the deltas that
+/// record a merge. Collected, not staged.
+pub(crate) fn candidates(
+    view: &View<'_>,
+    gone: &BTreeSet<ProfileId>,
+    identifiers: &[Identifier],
+    sweeps: Sweeps,
+) -> Result<Keys> {
+    let values = sweeps == Sweeps::Erase;
     let idents: HashSet<Identifier> = identifiers.iter().cloned().collect();
     let erased = Erased { profiles: gone, identifiers: &idents };
     let needles = Needles::of(&idents)?;
@@ -90,16 +112,23 @@ pub(crate) fn candidates(view: &View<'_>, gone: &BTreeSet<ProfileId>, identifier
         Ok(())
     };
     pick(schema::DEDUP.name, &mut |k, v| Ok(dedup_of(k, v, gone)?.is_some()))?;
-    pick(schema::FEED.name, &mut |k, v| Ok(feed_of(k, v, gone)?.is_some()))?;
+    if values {
+        pick(schema::FEED.name, &mut |k, v| Ok(feed_of(k, v, gone)?.is_some()))?;
+    }
     if !idents.is_empty() {
         // Decoded here, without the lock: only what the sweeps would
         // rewrite is picked (a short value's bytes are in many events).
-        pick(schema::EVENTS.name, &mut |k, v| Ok(scrub_event(k, v, &erased, true, &needles)?.is_some()))?;
+        pick(schema::EVENTS.name, &mut |k, v| Ok(scrub_event(k, v, &erased, values, &needles)?.is_some()))?;
         pick(schema::ROLLUPS.name, &mut |k, v| {
             // Whether the bucket is one the timelines cover is decided
             // under the lock (retention may move the floors meanwhile).
             Ok(rollup_may_hold(k, v, &erased, &needles).is_some() && forgotten(k, v, &erased)?.is_some())
         })?;
+    }
+    if !values {
+        // Anonymize reads only `delta`'s references (`scrub_histories`).
+        pick(schema::DELTAS.name, &mut |k, v| Ok(delta_reference(k, v, &erased)?.is_some()))?;
+        return Ok(keys);
     }
     for cf in VALUE_FAMILIES {
         pick(cf, &mut |k, v| {

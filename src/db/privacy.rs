@@ -119,10 +119,20 @@ impl ProfileDb {
     }
 
     /// Whether `identifier` belongs to an erased (or anonymized) person
-    /// (checked against the keyed hashes kept by [`erase`](Self::erase)).
+    /// (checked against the keyed hashes kept by [`erase`](Self::erase)),
+    /// with the secret they were made with: the key the application holds
+    /// ([`Builder::secret_key`](crate::Builder::secret_key), or the one
+    /// [`move_secret_out`](Self::move_secret_out) gave it), else the
+    /// secret the database stores.
+    ///
+    /// A handle without the key of a database that holds it outside (a
+    /// secondary opened before [`move_secret_out`](Self::move_secret_out)
+    /// ran on the primary, then caught up) cannot tell: that is
+    /// [`Error::SecretKey`], never a `false` it cannot know. (Opening such
+    /// a database without its key is refused already.)
     pub fn is_suppressed(&self, identifier: &Identifier) -> Result<bool> {
         let view = self.core.store.latest();
-        let Some(secret) = load_secret(&view)? else { return Ok(false) };
+        let Some(secret) = reading_secret(&self.core, &view)? else { return Ok(false) };
         Ok(view.get(schema::AUDIT.name, &suppressed_key(&secret, identifier))?.is_some())
     }
 
@@ -341,6 +351,34 @@ pub(crate) fn suppression_secret(txn: &mut Txn<'_>) -> Result<Vec<u8>> {
     let s = new_secret()?;
     txn.batch.put(keys::cf::META, SECRET_KEY, s.clone());
     Ok(s)
+}
+
+/// The secret the suppression hashes of `view` were made with, to read
+/// them: the key the application holds, else the stored secret; `None`
+/// when there is neither (nothing was ever erased or anonymized). A
+/// database whose key is held outside (it stores the key's check value)
+/// read by a handle that has no key is [`Error::SecretKey`]: without the
+/// key no hash can be looked up, and "not suppressed" would be a guess.
+pub(crate) fn reading_secret(
+    core: &crate::core::Core,
+    view: &crate::storage::View<'_>,
+) -> Result<Option<std::sync::Arc<Vec<u8>>>> {
+    if let Some(held) = &*core.held_key.read() {
+        return Ok(Some(held.0.clone()));
+    }
+    if let Some(stored) = load_secret(view)? {
+        return Ok(Some(std::sync::Arc::new(stored)));
+    }
+    if view.get(keys::cf::META, key::CHECK_KEY)?.is_some() {
+        return Err(Error::SecretKey {
+            path: core.store.path().to_owned(),
+            detail: "it is held outside the database and this handle was given none, so whether an identifier is \
+                     suppressed cannot be told (open it with Builder::secret_key; the CLI's --key-file or \
+                     PROFILEDB_KEY_FILE)"
+                .to_owned(),
+        });
+    }
+    Ok(None)
 }
 
 /// Unlinks every identifier of `p` and records each as a keyed hash, so

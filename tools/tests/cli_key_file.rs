@@ -92,3 +92,37 @@ fn move_secret_out_writes_the_key_file_and_the_database_then_needs_it() {
     db.run(&["--key-file", k, "move-secret-out", "--to", s(&again)]).code(2).err_has(&["stores no suppression secret"]);
     assert!(!again.exists(), "no second key file");
 }
+
+/// `identifier suppressed` and a second `erase` answer with the key file's
+/// key (given at creation or moved out): an erased identifier is
+/// suppressed; without the key the command is refused, never "not
+/// suppressed".
+#[test]
+fn suppression_is_reported_with_the_key_file() {
+    for moved in [false, true] {
+        let db = TestDb::empty();
+        let key = if moved { db.beside("moved.key") } else { key_file(&db, "held.key") };
+        let k = s(&key);
+        let with_key = |args: &[&str]| {
+            let mut all = if key.exists() { vec!["--key-file", k] } else { vec![] };
+            all.extend_from_slice(args);
+            db.run(&all)
+        };
+        with_key(&["init"]).ok();
+        let ann = "email:ann.asked@example.com";
+        with_key(&["trait", "set", ann, "plan", "pro"]).ok();
+        with_key(&["trait", "set", "user_id:kept", "plan", "pro"]).ok();
+        with_key(&["erase", ann, "--yes"]).ok();
+        if moved {
+            db.run(&["move-secret-out", "--to", k]).ok();
+        }
+        let v = db.json(&["--key-file", k, "identifier", "suppressed", ann]);
+        assert_eq!(v["suppressed"], true, "moved: {moved}: {v}");
+        let out = db.run(&["--key-file", k, "identifier", "suppressed", ann]).ok().stdout;
+        assert!(out.contains("is suppressed"), "moved: {moved}: {out}");
+        let v = db.json(&["--key-file", k, "identifier", "suppressed", "user_id:kept"]);
+        assert_eq!(v["suppressed"], false, "moved: {moved}: {v}");
+        db.run(&["--key-file", k, "erase", ann, "--yes"]).code(3).err_has(&["already erased or anonymized"]);
+        db.run(&["identifier", "suppressed", ann]).code(2).err_has(&["held outside it", "--key-file"]);
+    }
+}

@@ -120,7 +120,8 @@ impl Checker<'_> {
     /// Scans `identity`: each link points at a live profile and has its reverse entry.
     pub(super) fn identities(&mut self) -> Result<()> {
         let view = self.view;
-        let secret = crate::privacy::suppression::load_secret(view)?;
+        // The key the application holds, else the stored secret.
+        let secret = crate::db::privacy::reading_secret(self.core, view)?;
         for kv in view.range(schema::IDENTITY.name, &[], None)? {
             let (k, v) = kv?;
             self.report.identifiers += 1;

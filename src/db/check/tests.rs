@@ -411,6 +411,30 @@ fn a_linked_identifier_of_an_erased_person_is_reported() {
     assert_violations(&db, &[inv::NOT_SUPPRESSED, inv::KIND_COUNTS]);
 }
 
+/// With the key the application holds (no stored secret), the check
+/// looks the linked identifiers up with that key.
+#[test]
+fn a_linked_identifier_of_an_erased_person_is_reported_under_a_held_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = crate::privacy::new_secret_key().unwrap();
+    let db = ProfileDb::builder(dir.path()).secret_key(key).open().unwrap();
+    let gone = id("email:gone@x.com");
+    db.update(&id("user_id:kept"), Update::new()).unwrap();
+    db.update(&gone, Update::new()).unwrap();
+    db.erase(&gone, None).unwrap();
+    assert_violations(&db, &[]);
+    let link = IdentityLink {
+        profile: ProfileId(0),
+        origin: ProfileId(0),
+        linked_at: Timestamp(1),
+        cause: Cause::Api,
+        detached: false,
+    };
+    put(&db, cf::IDENTITY, &keys::identifier(&gone), link.encode_value());
+    put(&db, cf::PROFILE_IDENTIFIERS, &keys::profile_identifier(ProfileId(0), &gone), Marker.encode_value());
+    assert_violations(&db, &[inv::NOT_SUPPRESSED, inv::KIND_COUNTS]);
+}
+
 /// Every alias has its merge in a retained log: the survivor's, or for a
 /// chain (2 into 1, then 1 into 0: compressed to the alias 2 → 0) the own
 /// log of the profile it merged into. A folded log is past the horizon.

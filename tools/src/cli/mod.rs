@@ -665,7 +665,9 @@ pub enum IdentifierCommand {
     /// Suppressed identifiers are kept only as keyed hashes. Exits 0 either
     /// way and prints a sentence saying which ("user_id:1 is suppressed
     /// ..." or "user_id:1 is not suppressed"); scripts should read
-    /// `suppressed` (true or false) from --json.
+    /// `suppressed` (true or false) from --json. The hashes are keyed by the
+    /// suppression secret: a database that holds its key outside needs
+    /// --key-file (without it the command is refused, exit 2).
     #[command(after_help = READ_SAFETY)]
     Suppressed {
         /// The identifier, kind:value.
