@@ -129,36 +129,59 @@ fn late_writes(db: &ProfileDb, clock: &ManualClock) {
     clock.advance(1_000);
 }
 
-#[test]
-fn what_is_written_during_the_scan_is_erased_as_if_written_before() {
-    let (before_dir, during_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    // The same writes, before the erase on one database and during its scan
-    // on the other: the erase leaves both in the same state (byte for byte:
-    // both hold the same suppression key).
+/// The same writes ([`late_writes`]) before `op` on one database and
+/// during its scan on the other (both built alike, holding the same
+/// suppression key, so their bytes can be compared), and `op`'s results.
+fn before_and_during<R>(op: impl Fn(&ProfileDb) -> R) -> Alike<R> {
     let key = || vec![7u8; 192];
+    let before_dir = tempfile::tempdir().unwrap();
     let (before, before_clock) = open_with(before_dir.path(), |b| b.secret_key(key()));
     build(&before, &before_clock, 300);
     late_writes(&before, &before_clock);
-    let expected = before.erase(&id("user_id:ann"), Some("dsar")).unwrap();
+    let expected = op(&before);
 
+    let during_dir = tempfile::tempdir().unwrap();
     let (during, during_clock) = open_with(during_dir.path(), |b| b.secret_key(key()));
     build(&during, &during_clock, 300);
     let c = Arc::clone(&during_clock);
     let ran = meanwhile(&during, move |db| late_writes(db, &c));
-    let report = during.erase(&id("user_id:ann"), Some("dsar")).unwrap();
+    let got = op(&during);
     ran.try_recv().expect("the hook ran");
+    Alike { before, during, during_clock, expected, got, _dirs: (before_dir, during_dir) }
+}
 
-    assert_eq!(report, expected);
+/// What [`before_and_during`] made.
+struct Alike<R> {
+    before: Arc<ProfileDb>,
+    during: Arc<ProfileDb>,
+    during_clock: Arc<ManualClock>,
+    /// `op`'s result on `before`, and on `during`.
+    expected: R,
+    got: R,
+    _dirs: (tempfile::TempDir, tempfile::TempDir),
+}
+
+/// `during` and `before` hold the same audit entries and the same bytes;
+/// the message id of ann's event written during the scan is forgotten;
+/// `check` is clean.
+fn assert_alike(before: &ProfileDb, during: &ProfileDb, during_clock: &ManualClock) {
     let entries = |db: &ProfileDb| db.audit_log().unwrap().iter().map(|r| r.entries).collect::<Vec<_>>();
-    assert_eq!(entries(&during), entries(&before));
-    assert_eq!(raw_hits(&during, &[ANN, "late-ann"]), Vec::<String>::new());
+    assert_eq!(entries(during), entries(before));
     let dump = |db: &ProfileDb| db.raw_dump().unwrap().into_iter().map(|e| (e.cf, e.key, e.value)).collect::<Vec<_>>();
-    assert!(dump(&during) == dump(&before), "the two databases differ");
-    // The dedup entry of the event that reached ann during the scan is gone.
+    assert!(dump(during) == dump(before), "the two databases differ");
     let dave = id("user_id:dave");
-    let again = track(&during, &during_clock, &dave, "purchase", serde_json::json!({"message_id": "late-ann"}));
+    let again = track(during, during_clock, &dave, "purchase", serde_json::json!({"message_id": "late-ann"}));
     assert!(matches!(again, IngestOutcome::Applied(_)), "{again:?}");
-    assert_clean(&during);
+    assert_clean(during);
+}
+
+#[test]
+fn what_is_written_during_the_scan_is_erased_as_if_written_before() {
+    let a = before_and_during(|db| db.erase(&id("user_id:ann"), Some("dsar")).unwrap());
+
+    assert_eq!(a.got, a.expected);
+    assert_eq!(raw_hits(&a.during, &[ANN, "late-ann"]), Vec::<String>::new());
+    assert_alike(&a.before, &a.during, &a.during_clock);
 }
 
 /// A merge into the person during the scan changes who is erased: the
@@ -244,33 +267,14 @@ fn writes_commit_while_an_anonymize_scans() {
 
 #[test]
 fn what_is_written_during_the_scan_is_anonymized_as_if_written_before() {
-    let (before_dir, during_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let key = || vec![7u8; 192];
-    let (before, before_clock) = open_with(before_dir.path(), |b| b.secret_key(key()));
-    build(&before, &before_clock, 300);
-    late_writes(&before, &before_clock);
-    let expected = before.anonymize(&id("user_id:ann"), None, Some("dsar")).unwrap();
+    let a = before_and_during(|db| db.anonymize(&id("user_id:ann"), None, Some("dsar")).unwrap());
 
-    let (during, during_clock) = open_with(during_dir.path(), |b| b.secret_key(key()));
-    build(&during, &during_clock, 300);
-    let c = Arc::clone(&during_clock);
-    let ran = meanwhile(&during, move |db| late_writes(db, &c));
-    let report = during.anonymize(&id("user_id:ann"), None, Some("dsar")).unwrap();
-    ran.try_recv().expect("the hook ran");
-
-    assert_eq!(report, expected);
-    assert!(report.events_scrubbed > 0 && report.dedup_removed > 0, "{report:?}");
-    let entries = |db: &ProfileDb| db.audit_log().unwrap().iter().map(|r| r.entries).collect::<Vec<_>>();
-    assert_eq!(entries(&during), entries(&before));
+    assert_eq!(a.got, a.expected);
+    assert!(a.got.events_scrubbed > 0 && a.got.dedup_removed > 0, "{:?}", a.got);
     // Anonymize leaves values other profiles hold (carl's trait, bob's
     // event): only the message id of ann's own late event is gone.
-    assert_eq!(raw_hits(&during, &["late-ann"]), Vec::<String>::new());
-    let dump = |db: &ProfileDb| db.raw_dump().unwrap().into_iter().map(|e| (e.cf, e.key, e.value)).collect::<Vec<_>>();
-    assert!(dump(&during) == dump(&before), "the two databases differ");
-    let dave = id("user_id:dave");
-    let again = track(&during, &during_clock, &dave, "purchase", serde_json::json!({"message_id": "late-ann"}));
-    assert!(matches!(again, IngestOutcome::Applied(_)), "{again:?}");
-    assert_clean(&during);
+    assert_eq!(raw_hits(&a.during, &["late-ann"]), Vec::<String>::new());
+    assert_alike(&a.before, &a.during, &a.during_clock);
 }
 
 /// A merge into the person during an anonymize's scan: it falls back to

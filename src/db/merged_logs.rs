@@ -7,8 +7,8 @@
 //! treats such a log as a live profile's, with the merge delta in the
 //! place of the profile's record:
 //!
-//! - while a log records its merge, the deltas before the horizon are
-//!   folded into a snapshot and the merge delta's `loser_history_floor`
+//! - while a log records its merge, at or before the horizon,
+//!   the deltas before the horizon are folded into a snapshot and the merge delta's `loser_history_floor`
 //!   and `loser_last_snapshot` are rewritten in place to say so (an as-of
 //!   read before the new floor is [`Error::HistoryTruncated`](crate::Error),
 //!   as for a live profile; an unmerge restores the folded record);
@@ -87,7 +87,12 @@ impl ProfileDb {
                     txn.batch.delete_range(schema::SNAPSHOTS.name, keys::versioned(a, 0), keys::versioned(a, u64::MAX));
                     done.dropped += 1;
                 }
-                Some([(log, merge)]) => {
+                // Only a merge at or before the horizon: a folded log's merge
+                // counts as one whose log may have held another id's
+                // missing merge (`as_of`: `others_merged_until`), which
+                // makes reads of those ids before it `HistoryTruncated`;
+                // from the horizon on, no read retention keeps changes.
+                Some([(log, merge)]) if merge.at <= horizon => {
                     let Change::Merge { loser_state, .. } = &merge.change else { continue };
                     if loser_state.version != last.version || crate::privacy::redact::is_redacted_merge(&merge.change) {
                         continue;

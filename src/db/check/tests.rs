@@ -395,9 +395,14 @@ fn a_linked_identifier_of_an_erased_person_is_reported() {
     let (db, _) = populated(dir.path());
     let gone = id("email:gone@x.com");
     db.update(&gone, Update::new()).unwrap();
-    db.erase(&gone, None).unwrap();
-    assert_violations(&db, &[]);
-    // Link it again behind the write path's back.
+    assert_erased_link_reported(&db, &gone);
+}
+
+/// Erases `gone`, links it to profile 0 again behind the write path's
+/// back, and checks that `check` reports it.
+fn assert_erased_link_reported(db: &ProfileDb, gone: &Identifier) {
+    db.erase(gone, None).unwrap();
+    assert_violations(db, &[]);
     let link = IdentityLink {
         profile: ProfileId(0),
         origin: ProfileId(0),
@@ -405,10 +410,10 @@ fn a_linked_identifier_of_an_erased_person_is_reported() {
         cause: Cause::Api,
         detached: false,
     };
-    put(&db, cf::IDENTITY, &keys::identifier(&gone), link.encode_value());
-    put(&db, cf::PROFILE_IDENTIFIERS, &keys::profile_identifier(ProfileId(0), &gone), Marker.encode_value());
-    // Profile 0's record does not count the forged email.
-    assert_violations(&db, &[inv::NOT_SUPPRESSED, inv::KIND_COUNTS]);
+    put(db, cf::IDENTITY, &keys::identifier(gone), link.encode_value());
+    put(db, cf::PROFILE_IDENTIFIERS, &keys::profile_identifier(ProfileId(0), gone), Marker.encode_value());
+    // Profile 0's record does not count the forged identifier.
+    assert_violations(db, &[inv::NOT_SUPPRESSED, inv::KIND_COUNTS]);
 }
 
 /// With the key the application holds (no stored secret), the check
@@ -421,18 +426,7 @@ fn a_linked_identifier_of_an_erased_person_is_reported_under_a_held_key() {
     let gone = id("email:gone@x.com");
     db.update(&id("user_id:kept"), Update::new()).unwrap();
     db.update(&gone, Update::new()).unwrap();
-    db.erase(&gone, None).unwrap();
-    assert_violations(&db, &[]);
-    let link = IdentityLink {
-        profile: ProfileId(0),
-        origin: ProfileId(0),
-        linked_at: Timestamp(1),
-        cause: Cause::Api,
-        detached: false,
-    };
-    put(&db, cf::IDENTITY, &keys::identifier(&gone), link.encode_value());
-    put(&db, cf::PROFILE_IDENTIFIERS, &keys::profile_identifier(ProfileId(0), &gone), Marker.encode_value());
-    assert_violations(&db, &[inv::NOT_SUPPRESSED, inv::KIND_COUNTS]);
+    assert_erased_link_reported(&db, &gone);
 }
 
 /// Every alias has its merge in a retained log: the survivor's, or for a
