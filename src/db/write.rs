@@ -180,9 +180,12 @@ impl ProfileDb {
     /// profile. Afterwards an as-of read before the horizon fails with
     /// [`Error::HistoryTruncated`] rather than answering wrongly.
     ///
-    /// The own log of an id merged into a profile is folded too while a
-    /// log records its merge (reads before its merge replay it, an unmerge
-    /// restores it; [`RetentionReport::merged_logs_folded`]); once that
+    /// The own log of an id merged into a profile at or before `horizon`
+    /// is folded too while a log records its merge (reads before its merge
+    /// replay it, an unmerge restores it;
+    /// [`RetentionReport::merged_logs_folded`]; an id merged after
+    /// `horizon` keeps its log until a later horizon reaches its merge);
+    /// once that
     /// merge is folded, so that nothing can reach the log, the log is
     /// deleted if it holds nothing from `horizon` on
     /// ([`RetentionReport::merged_logs_dropped`]). A merged-away log that

@@ -76,15 +76,16 @@ fn check_tick_reports_the_deletions_on_stderr() {
 }
 
 /// A user; a visitor merged into them 800 days ago (its merge is before
-/// the horizon) and one whose log starts before the horizon but who merged
-/// after it.
+/// the horizon, and folded with the user's log) and one whose log starts
+/// before the horizon and who merged at it (a merged-away log is folded
+/// once the horizon reaches its merge, while that merge is recorded).
 fn two_visitors_merged() -> (TestDb, i64) {
     let db = TestDb::empty();
     let now = now_ms();
     let clock = Arc::new(ManualClock::new(Timestamp(now - 800 * DAY_MS)));
     let lib = ProfileDb::builder(db.path()).clock(clock.clone()).snapshot_every(1).open().expect("open");
     lib.identify(&[id("user_id:v1")], Update::new().set("plan", "free")).expect("user");
-    for (n, visited, merged) in [(1, 800, 799), (2, 200, 100)] {
+    for (n, visited, merged) in [(1, 800, 799), (2, 200, 150)] {
         clock.set(Timestamp(now - visited * DAY_MS));
         let anon = id(&format!("anonymous_id:visitor-{n}"));
         lib.update(&anon, Update::new().set("utm_campaign", format!("old-{n}"))).expect("update");
