@@ -89,28 +89,67 @@ fn assert_clean(db: &ProfileDb) {
     assert!(report.is_clean(), "check: {report}");
 }
 
-#[test]
-fn writes_commit_while_an_erase_scans() {
+/// A database of ann and `others` profiles (prepared further by
+/// `prepare`), on which `op` runs while `write` commits between its scan
+/// and its last phase; the database, its tempdir and `op`'s result.
+fn during_scan<R>(
+    others: u64,
+    prepare: impl FnOnce(&ProfileDb, &ManualClock),
+    write: impl FnOnce(&ProfileDb, &ManualClock) + Send + 'static,
+    op: impl FnOnce(&ProfileDb) -> R,
+) -> (Arc<ProfileDb>, tempfile::TempDir, R) {
     let dir = tempfile::tempdir().unwrap();
     let (db, clock) = open(dir.path());
-    build(&db, &clock, 2_000);
-    let bob = id("user_id:u7");
+    build(&db, &clock, others);
+    prepare(&db, &clock);
     let c = Arc::clone(&clock);
-    let ran = meanwhile(&db, move |db| {
-        db.update(&bob, Update::new().set("plan", "pro")).unwrap();
-        track(db, &c, &bob, "purchase", serde_json::json!({"amount": 5, "message_id": "during"}));
-    });
-
-    let report = db.erase(&id(&format!("email:{ANN}")), Some("dsar")).unwrap();
-
+    let ran = meanwhile(&db, move |db| write(db, &c));
+    let got = op(&db);
     ran.try_recv().expect("the hook ran, between the scan and the commit");
-    assert_eq!((report.identifiers, report.aliases), (2, 0));
+    (db, dir, got)
+}
+
+/// Bob's update and event, committed during the scan.
+fn bob_writes(db: &ProfileDb, clock: &ManualClock) {
+    let bob = id("user_id:u7");
+    db.update(&bob, Update::new().set("plan", "pro")).unwrap();
+    track(db, clock, &bob, "purchase", serde_json::json!({"amount": 5, "message_id": "during"}));
+}
+
+/// Bob's writes during the scan are there; ann is gone.
+fn assert_bob_wrote_and_ann_is_gone(db: &ProfileDb) {
     let bob = db.get(&id("user_id:u7")).unwrap().unwrap();
     assert_eq!(bob.traits.get("plan"), Some(&TraitValue::from("pro")));
     assert_eq!(db.events(bob.id, Timestamp(0), Timestamp(i64::MAX)).unwrap().len(), 11);
     assert!(db.get(&id("user_id:ann")).unwrap().is_none());
-    assert_eq!(raw_hits(&db, &[ANN]), Vec::<String>::new());
-    assert_clean(&db);
+    assert_eq!(raw_hits(db, &[ANN]), Vec::<String>::new());
+    assert_clean(db);
+}
+
+/// Carl, with an event and its message id.
+fn carl_tracks(db: &ProfileDb, clock: &ManualClock) {
+    track(
+        db,
+        clock,
+        &id(&format!("email:{CARL}")),
+        "purchase",
+        serde_json::json!({"amount": 1, "message_id": "carl-1"}),
+    );
+}
+
+/// Ann's and carl's emails linked during the scan: their profiles merge.
+fn carl_merges_into_ann(db: &ProfileDb, clock: &ManualClock) {
+    db.identify(&[id(&format!("email:{ANN}")), id(&format!("email:{CARL}"))], Update::new()).unwrap();
+    clock.advance(1_000);
+}
+
+#[test]
+fn writes_commit_while_an_erase_scans() {
+    let (db, _dir, report) =
+        during_scan(2_000, |_, _| {}, bob_writes, |db| db.erase(&id(&format!("email:{ANN}")), Some("dsar")).unwrap());
+
+    assert_eq!((report.identifiers, report.aliases), (2, 0));
+    assert_bob_wrote_and_ann_is_gone(&db);
 }
 
 /// What other profiles and the person gain during the scan: an event of
@@ -189,24 +228,16 @@ fn what_is_written_during_the_scan_is_erased_as_if_written_before() {
 /// the merged-in profile left elsewhere before the erase began.
 #[test]
 fn a_merge_during_the_scan_falls_back_to_a_whole_scan() {
-    let dir = tempfile::tempdir().unwrap();
-    let (db, clock) = open(dir.path());
-    build(&db, &clock, 200);
-    let carl = id(&format!("email:{CARL}"));
-    track(&db, &clock, &carl, "purchase", serde_json::json!({"amount": 1, "message_id": "carl-1"}));
     let bob = id("user_id:u3");
-    db.update(&bob, Update::new().set("referred_by", CARL)).unwrap();
-    let c = Arc::clone(&clock);
-    let ran = meanwhile(&db, move |db| {
-        db.identify(&[id(&format!("email:{ANN}")), id(&format!("email:{CARL}"))], Update::new()).unwrap();
-        c.advance(1_000);
-    });
+    let prepare = |db: &ProfileDb, clock: &ManualClock| {
+        carl_tracks(db, clock);
+        db.update(&bob, Update::new().set("referred_by", CARL)).unwrap();
+    };
+    let (db, _dir, report) =
+        during_scan(200, prepare, carl_merges_into_ann, |db| db.erase(&id("user_id:ann"), None).unwrap());
 
-    let report = db.erase(&id("user_id:ann"), None).unwrap();
-
-    ran.try_recv().expect("the hook ran");
     assert_eq!((report.identifiers, report.aliases), (3, 1));
-    assert!(db.is_suppressed(&carl).unwrap());
+    assert!(db.is_suppressed(&id(&format!("email:{CARL}"))).unwrap());
     assert_eq!(raw_hits(&db, &[ANN, CARL, "carl-1"]), Vec::<String>::new());
     assert_eq!(db.get(&bob).unwrap().unwrap().traits.get("referred_by"), None);
     assert_clean(&db);
@@ -216,16 +247,16 @@ fn a_merge_during_the_scan_falls_back_to_a_whole_scan() {
 /// first finds nobody left to erase (one audit record).
 #[test]
 fn an_erase_of_the_same_person_during_the_scan_leaves_nothing_to_erase() {
-    let dir = tempfile::tempdir().unwrap();
-    let (db, clock) = open(dir.path());
-    build(&db, &clock, 200);
-    let ran = meanwhile(&db, |db| {
+    let second = |db: &ProfileDb, _: &ManualClock| {
         db.erase(&id("user_id:ann"), Some("second")).unwrap();
-    });
+    };
+    let (db, _dir, report) = during_scan(
+        200,
+        |_, _| {},
+        second,
+        |db| db.erase_many(&[id(&format!("email:{ANN}")), id("user_id:ann")], Some("first")).unwrap(),
+    );
 
-    let report = db.erase_many(&[id(&format!("email:{ANN}")), id("user_id:ann")], Some("first")).unwrap();
-
-    ran.try_recv().expect("the hook ran");
     assert_eq!(report.outcomes, [EraseOutcome::Suppressed, EraseOutcome::Suppressed]);
     let audit = db.audit_log().unwrap();
     assert_eq!(audit.len(), 1);
@@ -240,29 +271,18 @@ fn an_erase_of_the_same_person_during_the_scan_leaves_nothing_to_erase() {
 /// runs between its scan and its last phase).
 #[test]
 fn writes_commit_while_an_anonymize_scans() {
-    let dir = tempfile::tempdir().unwrap();
-    let (db, clock) = open(dir.path());
-    build(&db, &clock, 2_000);
-    let bob = id("user_id:u7");
-    let c = Arc::clone(&clock);
-    let ran = meanwhile(&db, move |db| {
-        db.update(&bob, Update::new().set("plan", "pro")).unwrap();
-        track(db, &c, &bob, "purchase", serde_json::json!({"amount": 5, "message_id": "during"}));
-    });
+    let (db, _dir, report) = during_scan(
+        2_000,
+        |_, _| {},
+        bob_writes,
+        |db| db.anonymize(&id(&format!("email:{ANN}")), None, Some("dsar")).unwrap(),
+    );
 
-    let report = db.anonymize(&id(&format!("email:{ANN}")), None, Some("dsar")).unwrap();
-
-    ran.try_recv().expect("the hook ran, between the scan and the commit");
     assert_eq!(report.identifiers, 2);
     assert_eq!(report.events_scrubbed, 200);
-    let bob = db.get(&id("user_id:u7")).unwrap().unwrap();
-    assert_eq!(bob.traits.get("plan"), Some(&TraitValue::from("pro")));
-    assert_eq!(db.events(bob.id, Timestamp(0), Timestamp(i64::MAX)).unwrap().len(), 11);
-    assert!(db.get(&id("user_id:ann")).unwrap().is_none());
     assert!(db.is_suppressed(&id("user_id:ann")).unwrap());
     assert!(db.get_by_id(report.profile).unwrap().is_some(), "the anonymized profile stays");
-    assert_eq!(raw_hits(&db, &[ANN]), Vec::<String>::new());
-    assert_clean(&db);
+    assert_bob_wrote_and_ann_is_gone(&db);
 }
 
 #[test]
@@ -282,22 +302,11 @@ fn what_is_written_during_the_scan_is_anonymized_as_if_written_before() {
 /// merged-in profile's dedup entries written before it began.
 #[test]
 fn a_merge_during_an_anonymize_scan_falls_back_to_a_whole_scan() {
-    let dir = tempfile::tempdir().unwrap();
-    let (db, clock) = open(dir.path());
-    build(&db, &clock, 200);
-    let carl = id(&format!("email:{CARL}"));
-    track(&db, &clock, &carl, "purchase", serde_json::json!({"amount": 1, "message_id": "carl-1"}));
-    let c = Arc::clone(&clock);
-    let ran = meanwhile(&db, move |db| {
-        db.identify(&[id(&format!("email:{ANN}")), id(&format!("email:{CARL}"))], Update::new()).unwrap();
-        c.advance(1_000);
-    });
+    let (db, _dir, report) =
+        during_scan(200, carl_tracks, carl_merges_into_ann, |db| db.anonymize(&id("user_id:ann"), None, None).unwrap());
 
-    let report = db.anonymize(&id("user_id:ann"), None, None).unwrap();
-
-    ran.try_recv().expect("the hook ran");
     assert_eq!(report.identifiers, 3);
-    assert!(db.is_suppressed(&carl).unwrap());
+    assert!(db.is_suppressed(&id(&format!("email:{CARL}"))).unwrap());
     assert_eq!(raw_hits(&db, &[ANN, CARL, "carl-1"]), Vec::<String>::new());
     assert_clean(&db);
 }

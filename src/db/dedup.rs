@@ -25,8 +25,9 @@ enum Seen {
 pub(crate) struct Dedup<'a> {
     /// By message id; an id not here is read when it comes.
     seen: foldhash::HashMap<&'a str, Seen>,
-    /// The ids staged, for [`write`](Self::write).
-    staged: Vec<&'a str>,
+    /// The ids staged and the profiles they reached, for
+    /// [`write`](Self::write).
+    staged: Vec<(&'a str, ProfileId)>,
 }
 
 impl<'a> Dedup<'a> {
@@ -71,7 +72,7 @@ impl<'a> Dedup<'a> {
     /// its entry is written by [`write`](Self::write).
     pub fn stage(&mut self, id: &'a str, profile: ProfileId) {
         self.seen.insert(id, Seen::Staged(profile));
-        self.staged.push(id);
+        self.staged.push((id, profile));
     }
 
     /// Writes the staged ids' entries into `batch`, first seen `now`, in
@@ -81,12 +82,11 @@ impl<'a> Dedup<'a> {
     /// (at 200k profiles, the inserts' share of a batched event's writer
     /// time 14 → 8.5 %: BENCHMARKS.md, thirty-first session).
     pub fn write(mut self, batch: &mut Batch, now: Timestamp) {
-        self.staged.sort_unstable();
-        for id in self.staged {
-            if let Some(Seen::Staged(profile)) = self.seen.get(id) {
-                let entry = DedupEntry { first_seen: now.0, profile: profile.0 };
-                schema::DEDUP.put(batch, id.as_bytes(), &entry);
-            }
+        // An id is staged once: a second event with it is a duplicate.
+        self.staged.sort_unstable_by_key(|(id, _)| *id);
+        for (id, profile) in self.staged {
+            let entry = DedupEntry { first_seen: now.0, profile: profile.0 };
+            schema::DEDUP.put(batch, id.as_bytes(), &entry);
         }
     }
 }
